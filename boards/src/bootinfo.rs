@@ -1,0 +1,172 @@
+//! The boot-info ABI: one page the loader fills before the first instruction
+//! of the sentry runs. Its guest-physical address arrives in `rdi` (x86_64).
+//!
+//! All addresses are guest-physical. Strings are NUL-terminated and live in
+//! the `strings` region, packed as: the executable path, then `argc` argument
+//! strings, then `envc` environment strings.
+
+/// "RVISORBI" as a little-endian u64.
+pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
+/// Bumped whenever the layout of [`BootInfo`] changes.
+pub const BOOT_INFO_VERSION: u32 = 1;
+/// Maximum number of entries in [`BootInfo::memory_map`].
+pub const MAX_MEMORY_REGIONS: usize = 16;
+
+/// What a range of guest-physical memory holds.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// Free RAM the sentry may allocate.
+    Usable = 1,
+    /// The boot-info page and the hypercall page.
+    BootData = 2,
+    /// Page tables built by the loader (the sentry keeps using them).
+    PageTables = 3,
+    /// The sentry's own image.
+    Kernel = 4,
+    /// The application's ELF file and the argv/envp strings.
+    Application = 5,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryRegion {
+    pub start: u64,
+    pub size: u64,
+    /// A [`MemoryKind`] as u32; 0 marks an unused slot.
+    pub kind: u32,
+    pub _reserved: u32,
+}
+
+impl MemoryRegion {
+    pub fn kind(&self) -> Option<MemoryKind> {
+        match self.kind {
+            1 => Some(MemoryKind::Usable),
+            2 => Some(MemoryKind::BootData),
+            3 => Some(MemoryKind::PageTables),
+            4 => Some(MemoryKind::Kernel),
+            5 => Some(MemoryKind::Application),
+            _ => None,
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+}
+
+/// A guest-physical byte range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysRange {
+    pub start: u64,
+    pub size: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    pub magic: u64,
+    pub version: u32,
+    /// A [`crate::Platform`] as u32.
+    pub platform: u32,
+    /// Total guest RAM in bytes (RAM is one range starting at GPA 0).
+    pub memory_size: u64,
+    pub memory_map: [MemoryRegion; MAX_MEMORY_REGIONS],
+    pub memory_map_len: u32,
+    /// Number of vCPUs the loader created.
+    pub cpu_count: u32,
+    /// Kernel-half PML4 of the boot page tables (x86_64); the user-half PML4
+    /// of the pvm pair is the next page.
+    pub page_table_root: u64,
+    /// The hypercall page (see [`crate::hypercall`]); zero when there is no
+    /// VMM (bare metal).
+    pub hypercall_page: u64,
+    /// The application's ELF file, byte for byte.
+    pub app_image: PhysRange,
+    /// Packed NUL-terminated strings: exe path, argv, envp.
+    pub strings: PhysRange,
+    pub argc: u32,
+    pub envc: u32,
+    /// Guest TSC frequency in kHz, 0 if unknown.
+    pub tsc_khz: u64,
+    /// Host CLOCK_REALTIME in ns taken just before the first vCPU entry.
+    pub boot_realtime_ns: u64,
+    /// Seed for the sentry's CSPRNG (getrandom, AT_RANDOM), from the host's
+    /// getrandom.
+    pub random_seed: [u8; 32],
+    /// Bit 0: write kernel log records to the console (verbose).
+    pub flags: u64,
+    /// Bit n set: the host's fd n (0, 1, 2) is a terminal.
+    pub console_tty_mask: u32,
+    pub _reserved: u32,
+    /// The host terminal's settings (kernel `struct termios`, as TCGETS
+    /// returns it) and window size (`struct winsize`), when one is a tty.
+    pub termios: [u8; TERMIOS_SIZE],
+    pub winsize: [u16; 4],
+}
+
+/// Size of the kernel's `struct termios` (x86_64 and aarch64).
+pub const TERMIOS_SIZE: usize = 36;
+
+/// [`BootInfo::flags`]: the user asked for verbose logs.
+pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;
+/// [`BootInfo::flags`]: print the syscall support table (Markdown) to
+/// stdout and exit instead of running the application.
+pub const BOOT_FLAG_PRINT_SYSCALLS: u64 = 1 << 1;
+
+impl BootInfo {
+    pub const fn zeroed() -> BootInfo {
+        BootInfo {
+            magic: 0,
+            version: 0,
+            platform: 0,
+            memory_size: 0,
+            memory_map: [MemoryRegion {
+                start: 0,
+                size: 0,
+                kind: 0,
+                _reserved: 0,
+            }; MAX_MEMORY_REGIONS],
+            memory_map_len: 0,
+            cpu_count: 0,
+            page_table_root: 0,
+            hypercall_page: 0,
+            app_image: PhysRange { start: 0, size: 0 },
+            strings: PhysRange { start: 0, size: 0 },
+            argc: 0,
+            envc: 0,
+            tsc_khz: 0,
+            boot_realtime_ns: 0,
+            random_seed: [0; 32],
+            flags: 0,
+            console_tty_mask: 0,
+            _reserved: 0,
+            termios: [0; TERMIOS_SIZE],
+            winsize: [0; 4],
+        }
+    }
+
+    /// Adds a region to the memory map; false when the map is full.
+    pub fn push_region(&mut self, start: u64, size: u64, kind: MemoryKind) -> bool {
+        let len = self.memory_map_len as usize;
+        if len >= MAX_MEMORY_REGIONS {
+            return false;
+        }
+        self.memory_map[len] = MemoryRegion {
+            start,
+            size,
+            kind: kind as u32,
+            _reserved: 0,
+        };
+        self.memory_map_len += 1;
+        true
+    }
+
+    pub fn regions(&self) -> &[MemoryRegion] {
+        let len = (self.memory_map_len as usize).min(MAX_MEMORY_REGIONS);
+        &self.memory_map[..len]
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);

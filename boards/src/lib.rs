@@ -1,0 +1,50 @@
+//! What every side of rvisor agrees on: the VMM (`vmm/`), the sentry
+//! (`guest-kernel/`) and `qemu-runner/` all build against this crate.
+//!
+//! * [`bootinfo`]: the structure the loader hands the sentry at entry.
+//! * [`hypercall`]: the batched request/response channel between the sentry
+//!   and the VMM.
+//! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
+//!   board (the one `rvisor-vmm` builds on x86_64 hosts).
+//!
+//! Everything here is `#[repr(C)]` plain data with fixed-width fields, so the
+//! layout is the same for the host (std) and the guest (no_std) compiler.
+#![no_std]
+
+pub mod bootinfo;
+pub mod hypercall;
+pub mod x86_64;
+
+/// Which x86_64 platform backend the sentry must use (see
+/// `docs/PLATFORM-x86-kvm.md`). The VMM detects it; the guest never guesses.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// Plain ring 0 (hardware KVM, or bare metal under QEMU).
+    Native = 1,
+    /// The paravirtual `kvm_pvm` host: vIF registration, paired page tables,
+    /// `int $0x19` / `int $0x17` returns to user mode.
+    Pvm = 2,
+}
+
+impl Platform {
+    pub fn from_raw(raw: u32) -> Option<Platform> {
+        match raw {
+            1 => Some(Platform::Native),
+            2 => Some(Platform::Pvm),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Native => "native",
+            Platform::Pvm => "pvm",
+        }
+    }
+}
+
+/// Rounds `value` up to a multiple of `align` (a power of two).
+pub const fn align_up(value: u64, align: u64) -> u64 {
+    (value + align - 1) & !(align - 1)
+}

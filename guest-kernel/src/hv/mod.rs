@@ -1,0 +1,93 @@
+//! The hypercall client: the sentry's only way to reach the VMM.
+//!
+//! An exit to the VMM costs ~80-100 us on our machines, so console output is
+//! buffered here and sent in batches: when the buffer fills, before the
+//! sentry blocks on stdin, at exit, and on the first syscall after
+//! [`FLUSH_INTERVAL_NS`] of guest time with pending output.
+
+pub mod console;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use boards::hypercall::{HypercallPage, Request, DOORBELL_PORT, MAX_BATCH};
+use spin::Mutex;
+
+use crate::arch::cpu;
+use crate::arch::paging::phys_to_virt;
+
+pub use console::flush_if_stale;
+
+/// Pending console output older than this is flushed at the next syscall.
+pub const FLUSH_INTERVAL_NS: u64 = 5_000_000;
+
+struct Channel {
+    page: *mut HypercallPage,
+}
+
+// SAFETY: the hypercall page is only touched under the CHANNEL lock.
+unsafe impl Send for Channel {}
+
+static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
+static DOORBELLS: AtomicU64 = AtomicU64::new(0);
+
+pub fn init(hypercall_page_gpa: u64) {
+    if hypercall_page_gpa == 0 {
+        return;
+    }
+    *CHANNEL.lock() = Some(Channel {
+        page: phys_to_virt(hypercall_page_gpa) as *mut HypercallPage,
+    });
+}
+
+/// Runs a batch of requests with one exit; fills in their results.
+pub fn submit(requests: &mut [Request]) {
+    assert!(requests.len() <= MAX_BATCH);
+    let guard = CHANNEL.lock();
+    let Some(channel) = guard.as_ref() else {
+        // No VMM (bare metal): nothing can be served.
+        for request in requests.iter_mut() {
+            request.result = -(crate::sentry::errno::ENOSYS.0 as i64);
+        }
+        return;
+    };
+    // SAFETY: the page is the loader-provided hypercall page, mapped through
+    // the direct map and only used here, under the lock. Volatile accesses:
+    // the VMM reads and writes it while the vCPU is stopped in the `out`.
+    unsafe {
+        let page = channel.page;
+        for (i, request) in requests.iter().enumerate() {
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).requests[i]), *request);
+        }
+        core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).count), requests.len() as u32);
+        DOORBELLS.fetch_add(1, Ordering::Relaxed);
+        cpu::outl(DOORBELL_PORT, requests.len() as u32);
+        for (i, request) in requests.iter_mut().enumerate() {
+            request.result =
+                core::ptr::read_volatile(core::ptr::addr_of!((*page).requests[i].result));
+        }
+    }
+}
+
+/// Hypercall batches issued so far.
+pub fn doorbells() -> u64 {
+    DOORBELLS.load(Ordering::Relaxed)
+}
+
+/// Builds a request.
+pub fn request(op: boards::hypercall::Op, args: &[u64]) -> Request {
+    let mut request = Request {
+        op: op as u32,
+        ..Request::default()
+    };
+    request.args[..args.len()].copy_from_slice(args);
+    request
+}
+
+/// Guest-physical address of a kernel object (image or direct map).
+pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if addr >= boards::x86_64::KERNEL_VBASE {
+        crate::arch::image_virt_to_phys(addr)
+    } else {
+        addr - boards::x86_64::DIRECT_MAP_BASE
+    }
+}

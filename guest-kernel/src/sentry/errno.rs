@@ -1,0 +1,35 @@
+//! Linux errno values (the x86_64 and generic numbering agree).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+pub const EPERM: Errno = Errno(1);
+pub const ENOENT: Errno = Errno(2);
+pub const ESRCH: Errno = Errno(3);
+pub const EINTR: Errno = Errno(4);
+pub const EIO: Errno = Errno(5);
+pub const E2BIG: Errno = Errno(7);
+pub const ENOEXEC: Errno = Errno(8);
+pub const EBADF: Errno = Errno(9);
+pub const EAGAIN: Errno = Errno(11);
+pub const ENOMEM: Errno = Errno(12);
+pub const EACCES: Errno = Errno(13);
+pub const EFAULT: Errno = Errno(14);
+pub const EEXIST: Errno = Errno(17);
+pub const ENOTDIR: Errno = Errno(20);
+pub const EISDIR: Errno = Errno(21);
+pub const EINVAL: Errno = Errno(22);
+pub const EMFILE: Errno = Errno(24);
+pub const ENOTTY: Errno = Errno(25);
+pub const ESPIPE: Errno = Errno(29);
+pub const EROFS: Errno = Errno(30);
+pub const EPIPE: Errno = Errno(32);
+pub const ERANGE: Errno = Errno(34);
+pub const ENAMETOOLONG: Errno = Errno(36);
+pub const ENOSYS: Errno = Errno(38);
+pub const ELOOP: Errno = Errno(40);
+pub const EOVERFLOW: Errno = Errno(75);
+pub const EOPNOTSUPP: Errno = Errno(95);
+
+/// What a syscall handler returns: the value for rax, or an errno.
+pub type SysResult = Result<u64, Errno>;

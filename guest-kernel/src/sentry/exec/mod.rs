@@ -1,0 +1,256 @@
+//! exec: loads a static (or static-PIE) ELF into a fresh address space and
+//! builds the initial stack (argc, argv, envp, auxv) as Linux does.
+//!
+//! The ELF is untrusted: every header field is checked against the image
+//! before use and a malformed file is ENOEXEC, never a sentry fault.
+
+use alloc::vec::Vec;
+
+use boards::x86_64::{PAGE_SIZE, USER_END};
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::header::{Header, EM_X86_64, ET_DYN, ET_EXEC};
+use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
+use goblin::elf::Elf;
+
+use super::errno::*;
+use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP};
+use crate::arch::paging::phys_to_virt;
+
+/// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE without
+/// randomization).
+pub const PIE_BASE: u64 = 0x5555_5555_4000;
+/// Upper bound of argv + envp strings (Linux: a quarter of the stack limit).
+pub const MAX_ARG_BYTES: usize = (STACK_MAX / 4) as usize;
+
+pub struct LoadedElf {
+    pub entry: u64,
+    pub phdr: u64,
+    pub phent: u64,
+    pub phnum: u64,
+}
+
+const AT_NULL: u64 = 0;
+const AT_PHDR: u64 = 3;
+const AT_PHENT: u64 = 4;
+const AT_PHNUM: u64 = 5;
+const AT_PAGESZ: u64 = 6;
+const AT_BASE: u64 = 7;
+const AT_FLAGS: u64 = 8;
+const AT_ENTRY: u64 = 9;
+const AT_UID: u64 = 11;
+const AT_EUID: u64 = 12;
+const AT_GID: u64 = 13;
+const AT_EGID: u64 = 14;
+const AT_PLATFORM: u64 = 15;
+const AT_HWCAP: u64 = 16;
+const AT_CLKTCK: u64 = 17;
+const AT_SECURE: u64 = 23;
+const AT_RANDOM: u64 = 25;
+const AT_HWCAP2: u64 = 26;
+const AT_EXECFN: u64 = 31;
+
+/// Loads the ELF `image` into `mm`.
+pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno> {
+    let header: Header = Elf::parse_header(image).map_err(|_| ENOEXEC)?;
+    if header.e_ident[goblin::elf::header::EI_CLASS] != goblin::elf::header::ELFCLASS64
+        || header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2LSB
+        || header.e_machine != EM_X86_64
+        || (header.e_type != ET_EXEC && header.e_type != ET_DYN)
+        || header.e_phentsize as usize != core::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
+    {
+        return Err(ENOEXEC);
+    }
+    let phdrs_end = (header.e_phoff as usize)
+        .checked_add(header.e_phnum as usize * header.e_phentsize as usize)
+        .ok_or(ENOEXEC)?;
+    if header.e_phnum == 0 || phdrs_end > image.len() {
+        return Err(ENOEXEC);
+    }
+    let ctx = Ctx::new(Container::Big, Endian::Little);
+    let phdrs = ProgramHeader::parse(image, header.e_phoff as usize, header.e_phnum as usize, ctx)
+        .map_err(|_| ENOEXEC)?;
+    if phdrs.iter().any(|p| p.p_type == PT_INTERP) {
+        // Dynamic linking is not supported yet (the VMM refuses it earlier).
+        return Err(ENOEXEC);
+    }
+    let bias = if header.e_type == ET_DYN { PIE_BASE } else { 0 };
+
+    let mut highest = 0u64;
+    let mut loads = 0;
+    for phdr in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
+        loads += 1;
+        let end = load_segment(mm, image, phdr, bias)?;
+        highest = highest.max(end);
+    }
+    if loads == 0 {
+        return Err(ENOEXEC);
+    }
+
+    let phdr_addr = match phdrs.iter().find(|p| p.p_type == PT_PHDR) {
+        Some(p) => p.p_vaddr + bias,
+        None => phdrs
+            .iter()
+            .find(|p| {
+                p.p_type == PT_LOAD
+                    && p.p_offset <= header.e_phoff
+                    && header.e_phoff < p.p_offset + p.p_filesz
+            })
+            .map(|p| p.p_vaddr + bias + (header.e_phoff - p.p_offset))
+            .unwrap_or(0),
+    };
+
+    let brk = page_align_up(highest).ok_or(ENOEXEC)?;
+    mm.brk_start = brk;
+    mm.brk = brk;
+    Ok(LoadedElf {
+        entry: header.e_entry.checked_add(bias).ok_or(ENOEXEC)?,
+        phdr: phdr_addr,
+        phent: header.e_phentsize as u64,
+        phnum: header.e_phnum as u64,
+    })
+}
+
+/// Maps one PT_LOAD segment and copies its file bytes in; returns its end.
+fn load_segment(
+    mm: &mut AddressSpace,
+    image: &[u8],
+    phdr: &ProgramHeader,
+    bias: u64,
+) -> Result<u64, Errno> {
+    let file_end = phdr.p_offset.checked_add(phdr.p_filesz).ok_or(ENOEXEC)?;
+    if file_end > image.len() as u64
+        || phdr.p_filesz > phdr.p_memsz
+        || phdr.p_vaddr % PAGE_SIZE != phdr.p_offset % PAGE_SIZE
+    {
+        return Err(ENOEXEC);
+    }
+    let vaddr = phdr.p_vaddr.checked_add(bias).ok_or(ENOEXEC)?;
+    let mem_end = vaddr.checked_add(phdr.p_memsz).ok_or(ENOEXEC)?;
+    let start = vaddr & !(PAGE_SIZE - 1);
+    let end = page_align_up(mem_end).ok_or(ENOEXEC)?;
+    if end > USER_END || start < super::mm::MMAP_MIN_ADDR {
+        return Err(ENOEXEC);
+    }
+    if end == start {
+        return Ok(mem_end);
+    }
+    mm.map_fixed(Vma {
+        start,
+        end,
+        prot: Protection {
+            read: phdr.p_flags & PF_R != 0,
+            write: phdr.p_flags & PF_W != 0,
+            exec: phdr.p_flags & PF_X != 0,
+        },
+        kind: VmaKind::Image,
+        shared: false,
+    });
+    // Pages backed by the file get the file's bytes from the page-aligned
+    // offset on (as Linux's mmap of the segment would show them) up to the
+    // end of the segment's file part; the rest stays zero (bss).
+    let file_page_offset = phdr.p_offset - (vaddr - start);
+    let file_part_end = vaddr + phdr.p_filesz;
+    let mut page = start;
+    while page < file_part_end {
+        let frame = mm.frame_for_kernel(page)?;
+        let n = (file_part_end - page).min(PAGE_SIZE) as usize;
+        let src = (file_page_offset + (page - start)) as usize;
+        // SAFETY: `frame` is a fresh user page of this address space, reached
+        // through the direct map; n <= PAGE_SIZE.
+        let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), n) };
+        dst.copy_from_slice(&image[src..src + n]);
+        page += PAGE_SIZE;
+    }
+    Ok(mem_end)
+}
+
+/// Builds the initial stack; returns the user rsp (pointing at argc).
+pub fn build_stack(
+    mm: &mut AddressSpace,
+    loaded: &LoadedElf,
+    argv: &[&[u8]],
+    envp: &[&[u8]],
+    execfn: &[u8],
+    hwcap: u64,
+) -> Result<u64, Errno> {
+    let string_bytes: usize = argv.iter().chain(envp.iter()).map(|s| s.len() + 1).sum();
+    if string_bytes + execfn.len() + 1 > MAX_ARG_BYTES {
+        return Err(E2BIG);
+    }
+    mm.map_fixed(Vma {
+        start: STACK_TOP - STACK_MAX,
+        end: STACK_TOP,
+        prot: Protection::READ_WRITE,
+        kind: VmaKind::Stack,
+        shared: false,
+    });
+
+    // Strings at the very top, as Linux places them: execfn last (highest).
+    let mut sp = STACK_TOP - 8;
+    let push_bytes = |mm: &mut AddressSpace, bytes: &[u8], sp: &mut u64| -> Result<u64, Errno> {
+        *sp -= bytes.len() as u64;
+        mm.copy_to_user(*sp, bytes)?;
+        Ok(*sp)
+    };
+    let mut execfn_z = Vec::with_capacity(execfn.len() + 1);
+    execfn_z.extend_from_slice(execfn);
+    execfn_z.push(0);
+    let execfn_addr = push_bytes(mm, &execfn_z, &mut sp)?;
+    let mut env_addrs = Vec::with_capacity(envp.len());
+    for s in envp.iter().rev() {
+        sp -= 1;
+        mm.copy_to_user(sp, &[0])?;
+        env_addrs.push(push_bytes(mm, s, &mut sp)?);
+    }
+    env_addrs.reverse();
+    let mut arg_addrs = Vec::with_capacity(argv.len());
+    for s in argv.iter().rev() {
+        sp -= 1;
+        mm.copy_to_user(sp, &[0])?;
+        arg_addrs.push(push_bytes(mm, s, &mut sp)?);
+    }
+    arg_addrs.reverse();
+    let platform_addr = push_bytes(mm, b"x86_64\0", &mut sp)?;
+    let mut random = [0u8; 16];
+    super::random::fill(&mut random);
+    sp &= !15;
+    let random_addr = push_bytes(mm, &random, &mut sp)?;
+
+    let auxv: [(u64, u64); 19] = [
+        (AT_PHDR, loaded.phdr),
+        (AT_PHENT, loaded.phent),
+        (AT_PHNUM, loaded.phnum),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, loaded.entry),
+        (AT_UID, 0),
+        (AT_EUID, 0),
+        (AT_GID, 0),
+        (AT_EGID, 0),
+        (AT_PLATFORM, platform_addr),
+        (AT_HWCAP, hwcap),
+        (AT_CLKTCK, 100),
+        (AT_SECURE, 0),
+        (AT_RANDOM, random_addr),
+        (AT_HWCAP2, 0),
+        (AT_EXECFN, execfn_addr),
+        (AT_NULL, 0),
+    ];
+    // argc, argv[], NULL, envp[], NULL, auxv pairs: rsp must end 16-aligned.
+    let words = 1 + arg_addrs.len() + 1 + env_addrs.len() + 1 + auxv.len() * 2;
+    sp = (sp - words as u64 * 8) & !15;
+    let mut table: Vec<u64> = Vec::with_capacity(words);
+    table.push(arg_addrs.len() as u64);
+    table.extend_from_slice(&arg_addrs);
+    table.push(0);
+    table.extend_from_slice(&env_addrs);
+    table.push(0);
+    for (key, value) in auxv {
+        table.push(key);
+        table.push(value);
+    }
+    let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+    mm.copy_to_user(sp, &bytes)?;
+    Ok(sp)
+}

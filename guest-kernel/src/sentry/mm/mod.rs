@@ -1,0 +1,388 @@
+//! The application's address space: virtual memory areas (VMAs) over the
+//! user page table, demand paging with zero-filled pages, brk and the mmap
+//! family's bookkeeping.
+//!
+//! Pages are allocated on first touch (a user page fault, or the sentry
+//! reaching into user memory through [`AddressSpace::translate_for`]).
+//! Private writable anonymous memory is checked against free guest memory
+//! when it is created (Linux's heuristic overcommit), so a program asking for
+//! more than exists sees ENOMEM instead of being killed later.
+
+pub mod usermem;
+
+use alloc::collections::BTreeMap;
+
+use boards::x86_64::{PAGE_SIZE, USER_END};
+
+use crate::arch::paging::{PageAccess, UserPageTable};
+use crate::mm as frames;
+use crate::sentry::errno::*;
+
+/// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+/// Top of the initial stack and of the default mmap area (no ASLR yet: the
+/// layout Linux uses with randomization disabled).
+pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+pub const STACK_MAX: u64 = 8 << 20;
+pub const MMAP_TOP: u64 = STACK_TOP - STACK_MAX - (1 << 30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protection {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Protection {
+    pub const NONE: Protection = Protection {
+        read: false,
+        write: false,
+        exec: false,
+    };
+    pub const READ_WRITE: Protection = Protection {
+        read: true,
+        write: true,
+        exec: false,
+    };
+
+    /// From PROT_READ | PROT_WRITE | PROT_EXEC; None for unknown bits.
+    pub fn from_prot(prot: u64) -> Option<Protection> {
+        if prot & !0x7 != 0 {
+            return None;
+        }
+        Some(Protection {
+            read: prot & 1 != 0,
+            write: prot & 2 != 0,
+            exec: prot & 4 != 0,
+        })
+    }
+
+    fn page_access(self) -> PageAccess {
+        PageAccess {
+            // x86 pages that are writable or executable are also readable.
+            readable: self.read || self.write || self.exec,
+            writable: self.write,
+            executable: self.exec,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmaKind {
+    Anonymous,
+    /// A segment of the executable (populated when loaded).
+    Image,
+    Heap,
+    Stack,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Protection,
+    pub kind: VmaKind,
+    pub shared: bool,
+}
+
+/// How the application touched memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+pub struct AddressSpace {
+    vmas: BTreeMap<u64, Vma>,
+    page_table: UserPageTable,
+    pub brk_start: u64,
+    pub brk: u64,
+    pub page_faults: u64,
+}
+
+pub fn page_align_up(value: u64) -> Option<u64> {
+    value.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+pub fn is_page_aligned(value: u64) -> bool {
+    value & (PAGE_SIZE - 1) == 0
+}
+
+impl AddressSpace {
+    pub fn new(page_table_root: u64) -> AddressSpace {
+        AddressSpace {
+            vmas: BTreeMap::new(),
+            page_table: UserPageTable::new(page_table_root),
+            brk_start: 0,
+            brk: 0,
+            page_faults: 0,
+        }
+    }
+
+    pub fn find(&self, addr: u64) -> Option<&Vma> {
+        let (_, vma) = self.vmas.range(..=addr).next_back()?;
+        (addr < vma.end).then_some(vma)
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        if let Some((_, vma)) = self.vmas.range(..end).next_back() {
+            return vma.end > start;
+        }
+        false
+    }
+
+    /// Splits the VMA containing `addr` (if any) so that one starts there.
+    fn split_at(&mut self, addr: u64) {
+        let Some(vma) = self.find(addr).copied() else {
+            return;
+        };
+        if vma.start == addr {
+            return;
+        }
+        self.vmas.get_mut(&vma.start).unwrap().end = addr;
+        self.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                ..vma
+            },
+        );
+    }
+
+    /// Removes every mapping in [start, end) and frees its pages.
+    pub fn unmap(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let doomed: alloc::vec::Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in doomed {
+            self.vmas.remove(&s);
+        }
+        self.page_table.unmap_range(start, end, frames::free_frame);
+    }
+
+    /// Adds a VMA, replacing whatever was mapped there (MAP_FIXED semantics).
+    pub fn map_fixed(&mut self, vma: Vma) {
+        self.unmap(vma.start, vma.end);
+        self.vmas.insert(vma.start, vma);
+    }
+
+    /// Heuristic overcommit: refuse a private writable mapping larger than
+    /// all the memory that is still free.
+    fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
+        if prot.write && !shared && len / PAGE_SIZE > frames::free_frames() {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Finds a free range of `len` bytes, top-down below the mmap area top.
+    fn find_free(&self, len: u64) -> Option<u64> {
+        let mut top = MMAP_TOP;
+        for (_, vma) in self.vmas.range(..MMAP_TOP).rev() {
+            if vma.end <= top && top - vma.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(vma.start);
+        }
+        (top >= len && top - len >= MMAP_MIN_ADDR).then(|| top - len)
+    }
+
+    /// Anonymous mmap. `fixed`: place exactly at `addr` (replacing); else
+    /// `addr` is a hint. `noreplace`: fail with EEXIST instead of replacing.
+    pub fn mmap_anonymous(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Protection,
+        shared: bool,
+        fixed: bool,
+        noreplace: bool,
+    ) -> Result<u64, Errno> {
+        let len = page_align_up(len).ok_or(ENOMEM)?;
+        if len == 0 || len > USER_END {
+            return Err(if len == 0 { EINVAL } else { ENOMEM });
+        }
+        self.check_commit(len, prot, shared)?;
+        let start = if fixed || noreplace {
+            if !is_page_aligned(addr) {
+                return Err(EINVAL);
+            }
+            let end = addr.checked_add(len).ok_or(ENOMEM)?;
+            if end > USER_END || addr < MMAP_MIN_ADDR {
+                return Err(if addr < MMAP_MIN_ADDR { EPERM } else { ENOMEM });
+            }
+            if noreplace && self.overlaps(addr, end) {
+                return Err(EEXIST);
+            }
+            addr
+        } else {
+            let hint = addr & !(PAGE_SIZE - 1);
+            match hint.checked_add(len) {
+                Some(end)
+                    if hint >= MMAP_MIN_ADDR && end <= USER_END && !self.overlaps(hint, end) =>
+                {
+                    hint
+                }
+                _ => self.find_free(len).ok_or(ENOMEM)?,
+            }
+        };
+        self.map_fixed(Vma {
+            start,
+            end: start + len,
+            prot,
+            kind: VmaKind::Anonymous,
+            shared,
+        });
+        Ok(start)
+    }
+
+    /// Changes the protection of [start, start+len): every page must be
+    /// mapped (ENOMEM otherwise, like Linux).
+    pub fn mprotect(&mut self, start: u64, len: u64, prot: Protection) -> Result<(), Errno> {
+        if !is_page_aligned(start) {
+            return Err(EINVAL);
+        }
+        let end = page_align_up(len)
+            .and_then(|l| start.checked_add(l))
+            .ok_or(ENOMEM)?;
+        if end > USER_END {
+            return Err(ENOMEM);
+        }
+        // Every byte must be covered, without holes.
+        let mut cursor = start;
+        while cursor < end {
+            let vma = self.find(cursor).ok_or(ENOMEM)?;
+            cursor = vma.end;
+        }
+        self.split_at(start);
+        self.split_at(end);
+        let starts: alloc::vec::Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in starts {
+            self.vmas.get_mut(&s).unwrap().prot = prot;
+        }
+        let access = prot.page_access();
+        let mut pages = alloc::vec::Vec::new();
+        self.page_table
+            .for_each_frame(start, end, |addr, _| pages.push(addr));
+        for addr in pages {
+            self.page_table.protect(addr, access);
+        }
+        Ok(())
+    }
+
+    /// brk(2): returns the new break (the old one when the request fails).
+    pub fn set_brk(&mut self, requested: u64) -> u64 {
+        if requested < self.brk_start || requested >= MMAP_TOP {
+            return self.brk;
+        }
+        let (Some(old_end), Some(new_end)) = (page_align_up(self.brk), page_align_up(requested))
+        else {
+            return self.brk;
+        };
+        if new_end > old_end {
+            if self.overlaps(old_end, new_end)
+                || self
+                    .check_commit(new_end - old_end, Protection::READ_WRITE, false)
+                    .is_err()
+            {
+                return self.brk;
+            }
+            // Grow the heap VMA (or start it).
+            match self.vmas.range_mut(..old_end).next_back() {
+                Some((_, vma)) if vma.kind == VmaKind::Heap && vma.end == old_end => {
+                    vma.end = new_end;
+                }
+                _ => {
+                    self.vmas.insert(
+                        old_end,
+                        Vma {
+                            start: old_end,
+                            end: new_end,
+                            prot: Protection::READ_WRITE,
+                            kind: VmaKind::Heap,
+                            shared: false,
+                        },
+                    );
+                }
+            }
+        } else if new_end < old_end {
+            self.unmap(new_end, old_end);
+        }
+        self.brk = requested;
+        requested
+    }
+
+    /// Makes sure the page at `addr` is present with the access the VMA
+    /// allows; returns its frame. Used by page faults and by the sentry's
+    /// own accesses to user memory (which must never fault).
+    pub fn translate_for(&mut self, addr: u64, access: Access) -> Result<u64, Errno> {
+        let vma = *self.find(addr).ok_or(EFAULT)?;
+        let allowed = match access {
+            Access::Read => vma.prot.read || vma.prot.write || vma.prot.exec,
+            Access::Write => vma.prot.write,
+            Access::Exec => vma.prot.exec,
+        };
+        if !allowed {
+            return Err(EFAULT);
+        }
+        self.frame_for_kernel(addr)
+    }
+
+    /// The frame behind `addr` for the sentry's own use (loading the
+    /// executable, building the initial stack), whatever the VMA's
+    /// protection; the page is allocated if needed.
+    pub fn frame_for_kernel(&mut self, addr: u64) -> Result<u64, Errno> {
+        let vma = *self.find(addr).ok_or(EFAULT)?;
+        let page = addr & !(PAGE_SIZE - 1);
+        if let Some(translation) = self.page_table.translate(page) {
+            return Ok(translation.phys);
+        }
+        let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+        let mut alloc = frames::alloc_zeroed_frame;
+        if self
+            .page_table
+            .map(page, frame, vma.prot.page_access(), &mut alloc)
+            .is_err()
+        {
+            frames::free_frame(frame);
+            return Err(ENOMEM);
+        }
+        Ok(frame)
+    }
+
+    /// Resolves a user page fault. Err(errno): the access is invalid
+    /// (EFAULT: SIGSEGV) or memory is exhausted (ENOMEM).
+    pub fn handle_fault(&mut self, addr: u64, access: Access) -> Result<(), Errno> {
+        self.page_faults += 1;
+        if addr >= USER_END {
+            return Err(EFAULT);
+        }
+        let page = addr & !(PAGE_SIZE - 1);
+        if let Some(translation) = self.page_table.translate(page) {
+            // The page is mapped: either the access is not allowed, or the
+            // TLB (or the pvm host's shadow tables) held a stale entry.
+            let ok = match access {
+                Access::Read => translation.access.readable,
+                Access::Write => translation.access.writable,
+                Access::Exec => translation.access.executable,
+            };
+            if !ok {
+                return Err(EFAULT);
+            }
+            crate::arch::cpu::flush_page(page);
+            return Ok(());
+        }
+        self.translate_for(addr, access).map(|_| ())
+    }
+
+    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads
+    /// back as zeros afterwards.
+    pub fn discard(&mut self, start: u64, end: u64) {
+        self.page_table.unmap_range(start, end, frames::free_frame);
+    }
+}

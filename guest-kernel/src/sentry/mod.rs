@@ -1,0 +1,110 @@
+//! The arch-neutral Linux ABI: the task, its memory and files, the syscall
+//! table and handlers, exec.
+
+pub mod errno;
+pub mod exec;
+pub mod fd;
+pub mod mm;
+pub mod random;
+pub mod signal;
+pub mod stat;
+pub mod syscalls;
+pub mod task;
+pub mod time;
+pub mod traps;
+pub mod vfs;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use boards::bootinfo::BootInfo;
+
+use crate::arch::paging::phys_to_virt;
+use crate::arch::{cpu, UserContext};
+use fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
+use task::{Task, CURRENT};
+use vfs::console::{Console, TtyInfo};
+
+/// What uname reports as the kernel release.
+pub const KERNEL_RELEASE: &str = "6.1.0-rvisor";
+/// The application's pid (it is init in its own world).
+pub const APP_PID: i32 = 1;
+
+/// Splits the boot strings: exe path, argv, envp.
+fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec<&'static [u8]>) {
+    // SAFETY: the loader placed the strings region inside guest RAM (the
+    // direct map covers all of it) and nothing writes it afterwards.
+    let region = unsafe {
+        core::slice::from_raw_parts(
+            phys_to_virt(boot_info.strings.start),
+            boot_info.strings.size as usize,
+        )
+    };
+    let mut strings = region.split(|&b| b == 0);
+    let exe = strings.next().unwrap_or(b"");
+    let argv: Vec<&[u8]> = strings.by_ref().take(boot_info.argc as usize).collect();
+    let envp: Vec<&[u8]> = strings.take(boot_info.envc as usize).collect();
+    (exe, argv, envp)
+}
+
+/// Loads the application and enters it. Never returns.
+pub fn start(boot_info: &BootInfo) -> ! {
+    let (exe_path, argv, envp) = boot_strings(boot_info);
+    // SAFETY: as for the strings: the ELF image sits in guest RAM, placed by
+    // the loader, and is never written.
+    let image: &'static [u8] = unsafe {
+        core::slice::from_raw_parts(
+            phys_to_virt(boot_info.app_image.start),
+            boot_info.app_image.size as usize,
+        )
+    };
+
+    let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
+    let loaded = match exec::load_elf(&mut mm, image) {
+        Ok(loaded) => loaded,
+        Err(e) => crate::hv::console::fatal(format_args!(
+            "cannot load the application: errno {}",
+            e.0
+        )),
+    };
+    let hwcap = cpu::cpuid(1, 0).edx as u64;
+    let sp = match exec::build_stack(&mut mm, &loaded, &argv, &envp, exe_path, hwcap) {
+        Ok(sp) => sp,
+        Err(e) => crate::hv::console::fatal(format_args!(
+            "cannot build the initial stack: errno {}",
+            e.0
+        )),
+    };
+
+    let mut fds = FdTable::default();
+    for stream in 0..3u8 {
+        let tty = TtyInfo {
+            is_tty: boot_info.console_tty_mask & (1 << stream) != 0,
+            termios: boot_info.termios,
+            winsize: boot_info.winsize,
+        };
+        let console = Arc::new(Console::new(stream, tty));
+        let flags = if stream == 0 { O_RDONLY } else { O_WRONLY };
+        fds.install(stream as usize, OpenFile::new(console, flags), false);
+    }
+    let exe_file = Arc::new(vfs::memfile::MemFile::new(image, 1, 0o555));
+
+    let start_tsc = cpu::rdtsc();
+    *CURRENT.lock() = Some(Task {
+        pid: APP_PID,
+        tid: APP_PID,
+        mm,
+        fds,
+        signals: signal::SignalState::new(),
+        namespace: vfs::Namespace::new(exe_path.to_vec(), exe_file),
+        rlimits: task::default_rlimits(),
+        clear_child_tid: 0,
+        robust_list: 0,
+        fs_base: 0,
+        gs_base: 0,
+        syscalls: 0,
+        start_tsc,
+    });
+    log::debug!("entering the application at {:#x}, sp {sp:#x}", loaded.entry);
+    crate::arch::entry::enter_user(&UserContext::new_user(loaded.entry, sp))
+}

@@ -1,0 +1,123 @@
+//! Memory syscalls: brk, mmap (anonymous), munmap, mprotect, madvise.
+
+use boards::x86_64::USER_END;
+
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::mm::{is_page_aligned, page_align_up, Protection};
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// Flags that need no action from us (growsdown is treated as a plain
+/// mapping, populate as a hint; locking has no meaning without swap).
+const MAP_KNOWN_FLAGS: u64 = MAP_TYPE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | 0x100 // MAP_GROWSDOWN
+    | 0x800 // MAP_DENYWRITE
+    | 0x1000 // MAP_EXECUTABLE
+    | 0x2000 // MAP_LOCKED
+    | 0x4000 // MAP_NORESERVE
+    | 0x8000 // MAP_POPULATE
+    | 0x1_0000 // MAP_NONBLOCK
+    | 0x2_0000 // MAP_STACK
+    | MAP_FIXED_NOREPLACE;
+
+pub fn sys_brk(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    Ok(ctx.task.mm.set_brk(args[0]))
+}
+
+pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, fd, offset] = args;
+    let prot = Protection::from_prot(prot).ok_or(EINVAL)?;
+    let map_type = flags & MAP_TYPE;
+    if !matches!(map_type, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
+        return Err(EINVAL);
+    }
+    if map_type == MAP_SHARED_VALIDATE && flags & !MAP_KNOWN_FLAGS != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if len == 0 || !is_page_aligned(offset) {
+        return Err(EINVAL);
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // File mappings arrive with the VFS.
+        ctx.task.fds.get(fd as i32)?;
+        log::info!("mmap of a file (fd {}) is not supported yet: ENODEV", fd as i32);
+        return Err(Errno(19)); // ENODEV
+    }
+    let fixed = flags & MAP_FIXED != 0;
+    let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
+    ctx.task
+        .mm
+        .mmap_anonymous(addr, len, prot, map_type != MAP_PRIVATE, fixed, noreplace)
+}
+
+fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
+    if !is_page_aligned(addr) {
+        return Err(EINVAL);
+    }
+    let end = page_align_up(len)
+        .and_then(|l| addr.checked_add(l))
+        .ok_or(EINVAL)?;
+    if end > USER_END {
+        return Err(EINVAL);
+    }
+    Ok((addr, end))
+}
+
+pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[1] == 0 {
+        return Err(EINVAL);
+    }
+    let (start, end) = checked_range(args[0], args[1])?;
+    ctx.task.mm.unmap(start, end);
+    Ok(0)
+}
+
+pub fn sys_mprotect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    // PROT_GROWSDOWN / PROT_GROWSUP are not supported.
+    let prot = Protection::from_prot(args[2]).ok_or(EINVAL)?;
+    if args[1] == 0 {
+        return if is_page_aligned(args[0]) { Ok(0) } else { Err(EINVAL) };
+    }
+    ctx.task.mm.mprotect(args[0], args[1], prot)?;
+    Ok(0)
+}
+
+pub fn sys_madvise(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MADV_DONTNEED: u64 = 4;
+    const MADV_FREE: u64 = 8;
+    let (addr, len, advice) = (args[0], args[1], args[2]);
+    if !is_page_aligned(addr) {
+        return Err(EINVAL);
+    }
+    let end = page_align_up(len)
+        .and_then(|l| addr.checked_add(l))
+        .ok_or(EINVAL)?;
+    match advice {
+        // MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED; MADV_REMOVE needs
+        // shared file memory; DONTFORK .. NOHUGEPAGE, DONTDUMP, DODUMP,
+        // WIPEONFORK, KEEPONFORK, COLD, PAGEOUT: hints that change nothing
+        // observable here.
+        0..=3 | 10..=19 | 20 | 21 => {}
+        MADV_DONTNEED | MADV_FREE => {}
+        _ => return Err(EINVAL),
+    }
+    // The range must be mapped.
+    let mut cursor = addr;
+    while cursor < end {
+        let vma = ctx.task.mm.find(cursor).ok_or(ENOMEM)?;
+        cursor = vma.end;
+    }
+    if matches!(advice, MADV_DONTNEED | MADV_FREE) {
+        // Private anonymous pages read back as zero after this.
+        ctx.task.mm.discard(addr, end);
+    }
+    Ok(0)
+}

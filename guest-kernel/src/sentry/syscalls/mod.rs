@@ -1,0 +1,147 @@
+//! Syscall dispatch. Each architecture has one table (`x86_64.rs`) mapping
+//! its syscall numbers onto the arch-neutral handlers in the sibling files
+//! (one family per file). A number without a handler is -ENOSYS, logged once
+//! by name.
+
+pub mod fs;
+pub mod memory;
+pub mod process;
+pub mod signal;
+pub mod time;
+pub mod x86_64;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::UserContext;
+use crate::sentry::errno::*;
+use crate::sentry::task::{Task, CURRENT};
+
+/// What a handler gets: the task and the caller's saved registers.
+pub struct SyscallContext<'a> {
+    pub task: &'a mut Task,
+    pub regs: &'a mut UserContext,
+    /// Set by handlers that rewrite the user context beyond the return value
+    /// (every register must then be restored, not just rax).
+    pub full_return: bool,
+}
+
+pub type Handler = fn(&mut SyscallContext, [u64; 6]) -> SysResult;
+
+/// How completely a syscall is implemented (shown in docs/syscalls.md).
+#[derive(Clone, Copy)]
+pub enum Support {
+    Full,
+    /// Implemented, with the stated gaps.
+    Partial(&'static str),
+}
+
+#[derive(Clone, Copy)]
+pub struct SyscallDef {
+    pub nr: usize,
+    pub name: &'static str,
+    pub handler: Handler,
+    pub support: Support,
+}
+
+/// Highest syscall number + 1 covered by the dispatch arrays.
+pub const MAX_SYSCALLS: usize = 512;
+
+/// Builds the number-indexed dispatch array from a table at compile time.
+pub const fn index_table(defs: &[SyscallDef]) -> [Option<SyscallDef>; MAX_SYSCALLS] {
+    let mut out = [None; MAX_SYSCALLS];
+    let mut i = 0;
+    while i < defs.len() {
+        assert!(defs[i].nr < MAX_SYSCALLS);
+        assert!(out[defs[i].nr].is_none(), "syscall listed twice");
+        out[defs[i].nr] = Some(defs[i]);
+        i += 1;
+    }
+    out
+}
+
+static LOGGED_UNSUPPORTED: [AtomicU64; MAX_SYSCALLS / 64] = [const { AtomicU64::new(0) }; MAX_SYSCALLS / 64];
+
+fn log_unsupported_once(nr: u64) {
+    let name = x86_64::name_of(nr).unwrap_or("unknown");
+    if nr as usize >= MAX_SYSCALLS {
+        log::info!("unsupported syscall {name} ({nr}): ENOSYS");
+        return;
+    }
+    let bit = 1u64 << (nr % 64);
+    if LOGGED_UNSUPPORTED[nr as usize / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+        log::info!("unsupported syscall {name} ({nr}): ENOSYS");
+    }
+}
+
+/// Runs the syscall in `regs`; returns true when the fast return path
+/// (which restores only rax and reloads rcx/r11 from rip/rflags) is enough.
+pub fn dispatch(regs: &mut UserContext) -> bool {
+    crate::hv::flush_if_stale();
+    let nr = regs.rax;
+    let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+    let mut guard = CURRENT.lock();
+    let task = guard.as_mut().expect("a task runs whenever user mode runs");
+    task.syscalls += 1;
+    let def = x86_64::TABLE.get(nr as usize).copied().flatten();
+    let mut ctx = SyscallContext {
+        task,
+        regs,
+        full_return: false,
+    };
+    let result = match def {
+        Some(def) => (def.handler)(&mut ctx, args),
+        None => {
+            log_unsupported_once(nr);
+            Err(ENOSYS)
+        }
+    };
+    let full_return = ctx.full_return;
+    regs_set_result(ctx.regs, result);
+    !full_return
+}
+
+fn regs_set_result(regs: &mut UserContext, result: SysResult) {
+    regs.rax = match result {
+        Ok(value) => value,
+        Err(errno) => (-(errno.0 as i64)) as u64,
+    };
+}
+
+/// Writes the syscall support table (Markdown) to stdout: every syscall
+/// number the architecture has, with its status in the dispatch table.
+pub fn print_support_table() {
+    use crate::hv::console::{write, Stream};
+    use core::fmt::Write;
+    let mut out = alloc::string::String::new();
+    let names = crate::arch::x86_64::syscall_names::SYSCALL_NAMES;
+    let implemented = x86_64::DEFS.len();
+    let partial = x86_64::DEFS
+        .iter()
+        .filter(|d| matches!(d.support, Support::Partial(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "# x86_64 syscall support\n\n\
+         Generated from the sentry's dispatch table by `rvisor-vmm --print-syscall-table`; \
+         do not edit by hand.\n\n\
+         {implemented} of {} syscalls implemented ({} full, {partial} partial); \
+         every other number returns `-ENOSYS` and is logged once (see `-v`).\n\n\
+         | nr | name | status | notes |\n| ---: | --- | --- | --- |",
+        names.len(),
+        implemented - partial
+    );
+    for &(nr, name) in names {
+        let (status, notes) = match x86_64::TABLE.get(nr).copied().flatten() {
+            Some(def) => {
+                assert_eq!(def.name, name, "syscall table name mismatch for {nr}");
+                match def.support {
+                    Support::Full => ("full", ""),
+                    Support::Partial(notes) => ("partial", notes),
+                }
+            }
+            None => ("ENOSYS", ""),
+        };
+        let _ = writeln!(out, "| {nr} | {name} | {status} | {notes} |");
+    }
+    write(Stream::Stdout, out.as_bytes());
+}

@@ -1,0 +1,81 @@
+//! The running application: one process with one thread for now. The
+//! fields are grouped as they will split when fork and threads arrive:
+//! per-thread (registers live on the kernel stack, tid, signal mask,
+//! clear_child_tid, fs base) and per-process (address space, fds, signal
+//! dispositions, limits).
+
+use boards::hypercall::ExitStats;
+use spin::Mutex;
+
+use super::fd::FdTable;
+use super::mm::AddressSpace;
+use super::signal::SignalState;
+use super::vfs::Namespace;
+
+#[derive(Clone, Copy, Debug)]
+pub struct RLimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+pub const RLIM_INFINITY: u64 = u64::MAX;
+pub const RLIMIT_NLIMITS: usize = 16;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+
+pub fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
+    let mut limits = [RLimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    }; RLIMIT_NLIMITS];
+    limits[RLIMIT_STACK] = RLimit {
+        cur: super::mm::STACK_MAX,
+        max: RLIM_INFINITY,
+    };
+    limits[RLIMIT_NOFILE] = RLimit {
+        cur: super::fd::MAX_FDS as u64,
+        max: super::fd::MAX_FDS as u64,
+    };
+    // RLIMIT_CORE: no core dumps in the sandbox.
+    limits[4] = RLimit { cur: 0, max: RLIM_INFINITY };
+    // RLIMIT_NPROC, RLIMIT_SIGPENDING, RLIMIT_MSGQUEUE, RLIMIT_MEMLOCK like a
+    // small Linux machine.
+    limits[6] = RLimit { cur: 4096, max: 4096 };
+    limits[11] = RLimit { cur: 4096, max: 4096 };
+    limits[12] = RLimit { cur: 819200, max: 819200 };
+    limits[8] = RLimit { cur: 8 << 20, max: 8 << 20 };
+    limits
+}
+
+pub struct Task {
+    pub pid: i32,
+    pub tid: i32,
+    pub mm: AddressSpace,
+    pub fds: FdTable,
+    pub signals: SignalState,
+    pub namespace: Namespace,
+    pub rlimits: [RLimit; RLIMIT_NLIMITS],
+    pub clear_child_tid: u64,
+    pub robust_list: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub syscalls: u64,
+    /// TSC when the application first entered user mode.
+    pub start_tsc: u64,
+}
+
+/// The one task. Syscalls and traps take it for their duration.
+pub static CURRENT: Mutex<Option<Task>> = Mutex::new(None);
+
+impl Task {
+    pub fn exit_stats(&self) -> ExitStats {
+        let now = crate::arch::cpu::rdtsc();
+        ExitStats {
+            syscalls: self.syscalls,
+            page_faults: self.mm.page_faults,
+            hypercalls: crate::hv::doorbells() + 1,
+            boot_tsc: self.start_tsc.wrapping_sub(super::time::boot_tsc()),
+            run_tsc: now.wrapping_sub(self.start_tsc),
+        }
+    }
+}

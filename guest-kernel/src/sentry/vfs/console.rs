@@ -1,0 +1,120 @@
+//! The console: the application's fds 0, 1 and 2, backed by the host's
+//! stdin, stdout and stderr through the hypercall channel.
+
+use alloc::vec::Vec;
+
+use boards::bootinfo::TERMIOS_SIZE;
+use boards::hypercall::Op;
+
+use crate::hv::console::{self as hvconsole, Stream};
+use crate::sentry::errno::*;
+use crate::sentry::fd::{File, IoctlReply, POLLIN, POLLOUT};
+use crate::sentry::stat::{makedev, Stat, S_IFCHR, S_IFIFO};
+
+const TCGETS: u64 = 0x5401;
+const TIOCGWINSZ: u64 = 0x5413;
+
+/// What the host told us about its terminal.
+#[derive(Clone, Copy)]
+pub struct TtyInfo {
+    pub is_tty: bool,
+    pub termios: [u8; TERMIOS_SIZE],
+    pub winsize: [u16; 4],
+}
+
+pub struct Console {
+    /// Which host stream: 0 stdin, 1 stdout, 2 stderr.
+    stream: u8,
+    tty: TtyInfo,
+}
+
+impl Console {
+    pub fn new(stream: u8, tty: TtyInfo) -> Console {
+        Console { stream, tty }
+    }
+}
+
+impl File for Console {
+    fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        if self.stream != 0 {
+            return Err(EBADF);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Output written so far must reach the user before we wait for input.
+        let gpa = crate::hv::kernel_virt_to_phys(buf.as_mut_ptr() as u64);
+        let len = buf.len().min(boards::hypercall::MAX_TRANSFER as usize) as u64;
+        let result = hvconsole::flush_and_call(Op::ConsoleRead, &[gpa, len]);
+        if result < 0 {
+            return Err(Errno(-result as i32));
+        }
+        Ok((result as usize).min(buf.len()))
+    }
+
+    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        let stream = match self.stream {
+            1 => Stream::Stdout,
+            2 => Stream::Stderr,
+            _ => return Err(EBADF),
+        };
+        hvconsole::write(stream, buf);
+        Ok(buf.len())
+    }
+
+    fn stat(&self) -> Stat {
+        let (mode, rdev) = if self.tty.is_tty {
+            (S_IFCHR | 0o620, makedev(136, 0))
+        } else {
+            (S_IFIFO | 0o600, 0)
+        };
+        Stat {
+            dev: 2,
+            ino: 100 + self.stream as u64,
+            nlink: 1,
+            mode,
+            rdev,
+            blksize: 4096,
+            ..Stat::default()
+        }
+    }
+
+    fn poll(&self, events: i16) -> i16 {
+        if self.stream == 0 {
+            // Readiness of the host's stdin is asked by the poll syscall.
+            0
+        } else {
+            events & POLLOUT
+        }
+    }
+
+    fn waits_on_console_input(&self) -> bool {
+        self.stream == 0
+    }
+
+    fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
+        if !self.tty.is_tty {
+            return Err(ENOTTY);
+        }
+        match request {
+            TCGETS => Ok(IoctlReply::Bytes(self.tty.termios.to_vec())),
+            TIOCGWINSZ => {
+                let mut bytes = Vec::with_capacity(8);
+                for v in self.tty.winsize {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+                Ok(IoctlReply::Bytes(bytes))
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+/// Asks the host whether stdin is readable, waiting up to `timeout_ns`
+/// (u64::MAX: forever). Without `watch_stdin` it only waits.
+pub fn wait_for_input(timeout_ns: u64, watch_stdin: bool) -> bool {
+    hvconsole::flush_and_call(Op::ConsolePoll, &[timeout_ns, watch_stdin as u64]) > 0
+}
+
+/// POLLIN readiness of stdin for poll().
+pub const STDIN_READY: i16 = POLLIN;

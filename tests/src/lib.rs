@@ -1,0 +1,813 @@
+//! Helpers for rvisor's end-to-end tests.
+//!
+//! The tests run small programs (C programs from `tests/programs/*.c`,
+//! compiled with `musl-gcc -static`, and the `tests/programs/rust-hello`
+//! Cargo project built for `x86_64-unknown-linux-musl`) twice: natively and
+//! inside `rvisor-vmm`, and compare what they print and how they exit.
+//!
+//! Everything that is built here lands under `<root>/target/test-programs/`.
+//! Builds are done once per test process (a mutex guards them, so parallel
+//! test threads wait for each other) and are cached across processes by
+//! modification time; outputs are written to a temporary name and renamed
+//! into place, so concurrent test processes never see half-written files.
+//!
+//! Environment variables understood by the helpers:
+//! - `RVISOR_VMM`: path of the `rvisor-vmm` binary to test (default
+//!   `<root>/target/release/rvisor-vmm`, built with
+//!   `cargo build --release -p rvisor-vmm` when it does not exist).
+//! - `RVISOR_TEST_CC`: C compiler for the test programs (default `musl-gcc`).
+//! - `RVISOR_TEST_TIMEOUT_SECS`: per-run timeout (default 60).
+//! - `CI`: when `true`, a missing `/dev/kvm` fails the tests instead of
+//!   skipping them.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The environment a program gets inside the sandbox when no `--env` is
+/// given. Native runs get exactly the same.
+pub const DEFAULT_ENV: &[(&str, &str)] = &[("PATH", "/usr/local/bin:/usr/bin:/bin"), ("HOME", "/")];
+
+/// A variable set in the environment of the `rvisor-vmm` process itself
+/// (never in native runs): it must not leak into the sandboxed program.
+pub const HOST_CANARY: (&str, &str) = ("RVISOR_TEST_HOST_CANARY", "must-not-leak-into-the-guest");
+
+/// An empty argument list (`&[]` alone does not infer a type).
+pub const NO_ARGS: &[&str] = &[];
+
+/// The C programs in `tests/programs/`.
+pub const C_PROGRAMS: &[&str] = &[
+    "hello",
+    "exit_code",
+    "args",
+    "env",
+    "stderr_split",
+    "stdin_echo",
+    "memory",
+    "misc",
+    "getppid_loop",
+    "fault",
+];
+
+// ---------------------------------------------------------------------------
+// Paths
+
+/// The workspace root (the parent of `tests/`).
+pub fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `<root>/target`, or `$CARGO_TARGET_DIR` when that is set.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                root().join(d)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
+/// Where compiled test programs go: `<target>/test-programs`.
+pub fn programs_dir() -> PathBuf {
+    let d = target_dir().join("test-programs");
+    fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+    d
+}
+
+/// The source directory of the test programs: `<root>/tests/programs`.
+pub fn sources_dir() -> PathBuf {
+    root().join("tests").join("programs")
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO")
+        .or_else(|| option_env!("CARGO").map(OsString::from))
+        .unwrap_or_else(|| OsString::from("cargo"))
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// True when `out` exists and is at least as new as every file in `inputs`.
+fn up_to_date(out: &Path, inputs: &[PathBuf]) -> bool {
+    let Some(o) = mtime(out) else { return false };
+    inputs.iter().all(|i| mtime(i).is_some_and(|t| t <= o))
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique temporary path next to `path` (same directory, so a rename is atomic).
+fn tmp_path_for(path: &Path) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}.tmp.{}.{n}", std::process::id()))
+}
+
+/// Writes `data` to `path` atomically.
+pub fn write_atomic(path: &Path, data: &[u8]) {
+    let tmp = tmp_path_for(path);
+    fs::write(&tmp, data).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()));
+    fs::rename(&tmp, path).unwrap_or_else(|e| panic!("cannot rename to {}: {e}", path.display()));
+}
+
+fn run_build(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {:?}: {e}", cmd.get_program()));
+    if !out.status.success() {
+        panic!(
+            "{what} failed ({}):\n{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            cmd,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Build cache: one entry per artefact, built at most once per process.
+/// Holding the mutex while building makes parallel test threads wait for the
+/// first one instead of compiling the same thing concurrently.
+static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+
+fn build_once(key: &str, build: impl FnOnce() -> PathBuf) -> PathBuf {
+    let mut guard = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(p) = map.get(key) {
+        return p.clone();
+    }
+    let p = build();
+    map.insert(key.to_string(), p.clone());
+    p
+}
+
+// ---------------------------------------------------------------------------
+// rvisor-vmm
+
+/// Path of the `rvisor-vmm` binary under test; builds it when it is missing.
+pub fn vmm() -> PathBuf {
+    static VMM: OnceLock<PathBuf> = OnceLock::new();
+    VMM.get_or_init(|| {
+        if let Some(p) = std::env::var_os("RVISOR_VMM").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "RVISOR_VMM={} does not exist", p.display());
+            return p;
+        }
+        let p = target_dir().join("release").join("rvisor-vmm");
+        if !p.is_file() {
+            eprintln!("rvisor-tests: {} is missing, running cargo build --release -p rvisor-vmm", p.display());
+            run_build(
+                Command::new(cargo()).current_dir(root()).args(["build", "--release", "-p", "rvisor-vmm"]),
+                "building rvisor-vmm",
+            );
+            assert!(p.is_file(), "cargo build succeeded but {} does not exist", p.display());
+        } else {
+            warn_if_stale(&p);
+        }
+        p
+    })
+    .clone()
+}
+
+/// Prints a warning when sources of the VMM are newer than the binary (for
+/// example when only `cargo test -p rvisor-tests` was run).
+fn warn_if_stale(bin: &Path) {
+    let Some(bin_time) = mtime(bin) else { return };
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for dir in ["vmm/src", "guest-kernel/src", "boards/src"] {
+        visit_files(&root().join(dir), &mut |f| {
+            if let Some(t) = mtime(f) {
+                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                    newest = Some((t, f.to_path_buf()));
+                }
+            }
+        });
+    }
+    if let Some((t, f)) = newest {
+        if t > bin_time {
+            eprintln!(
+                "rvisor-tests: WARNING: {} is newer than {}; run `cargo build --release` (or \
+                 `cargo test --release --workspace`) to test the current sources",
+                f.display(),
+                bin.display()
+            );
+        }
+    }
+}
+
+fn visit_files(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            visit_files(&p, f);
+        } else {
+            f(&p);
+        }
+    }
+}
+
+/// Returns true when `/dev/kvm` can be opened read-write. Otherwise fails
+/// the test when `CI=true`, or prints a loud SKIPPED message and returns
+/// false (the test should then return early).
+pub fn require_kvm() -> bool {
+    match fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        Ok(_) => true,
+        Err(e) => {
+            let ci = std::env::var("CI").map(|v| v.eq_ignore_ascii_case("true") || v == "1").unwrap_or(false);
+            if ci {
+                panic!("/dev/kvm is not available ({e}) and CI=true: sandbox tests cannot run");
+            }
+            let name = std::thread::current().name().unwrap_or("?").to_string();
+            eprintln!("\n*** SKIPPED: /dev/kvm not available ({e}); test {name} did not run ***\n");
+            false
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Test programs
+
+/// Compiles `tests/programs/<name>.c` with `musl-gcc -static -O2` into
+/// `<target>/test-programs/<name>` (once per process, cached by mtime) and
+/// returns the absolute path.
+pub fn c_program(name: &str) -> PathBuf {
+    build_once(&format!("c:{name}"), || {
+        let src = sources_dir().join(format!("{name}.c"));
+        assert!(src.is_file(), "no such test program: {}", src.display());
+        let out = programs_dir().join(name);
+        compile_c(&[&src], &out, &cc(), &["-static", "-O2", "-Wall"]);
+        out
+    })
+}
+
+/// The C compiler for test programs: `$RVISOR_TEST_CC` or `musl-gcc`.
+pub fn cc() -> String {
+    std::env::var("RVISOR_TEST_CC").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "musl-gcc".into())
+}
+
+/// Returns whether `prog` can be found on PATH.
+pub fn have_tool(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
+/// Compiles `srcs` into `out` with `compiler flags...` unless `out` is up to
+/// date. Writes to a temporary file first and renames it into place.
+pub fn compile_c(srcs: &[&Path], out: &Path, compiler: &str, flags: &[&str]) {
+    let srcs: Vec<PathBuf> = srcs.iter().map(|p| p.to_path_buf()).collect();
+    if up_to_date(out, &srcs) {
+        return;
+    }
+    if !have_tool(compiler) && !Path::new(compiler).is_file() {
+        panic!("{compiler} not found: install it (musl-tools provides musl-gcc; see scripts/ for the setup script)");
+    }
+    let tmp = tmp_path_for(out);
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags).arg("-o").arg(&tmp).args(&srcs);
+    run_build(&mut cmd, &format!("compiling {}", out.display()));
+    fs::rename(&tmp, out).unwrap_or_else(|e| panic!("cannot rename to {}: {e}", out.display()));
+}
+
+/// Builds `tests/programs/rust-hello` for `x86_64-unknown-linux-musl` with
+/// the same cargo into `<target>/test-programs/rust-hello/` and returns the
+/// absolute path of the binary. Cargo does its own up-to-date check and
+/// locking.
+pub fn rust_hello() -> PathBuf {
+    build_once("rust-hello", || {
+        let manifest = sources_dir().join("rust-hello").join("Cargo.toml");
+        let tdir = programs_dir().join("rust-hello");
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(root())
+            .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-musl", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&tdir)
+            // Flags meant for the workspace (e.g. from the outer cargo) must not
+            // leak into this standalone build.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        run_build(&mut cmd, "building tests/programs/rust-hello");
+        let bin = tdir.join("x86_64-unknown-linux-musl").join("release").join("rust-hello");
+        assert!(bin.is_file(), "{} was not produced", bin.display());
+        bin
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Running programs
+
+/// What a run produced.
+#[derive(Clone)]
+pub struct RunOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+    /// A description of the command, for failure messages.
+    pub cmdline: String,
+}
+
+impl RunOutput {
+    /// The exit status as a shell reports it: the exit code, or 128+N when
+    /// killed by signal N.
+    pub fn code(&self) -> i32 {
+        if let Some(c) = self.status.code() {
+            c
+        } else if let Some(s) = self.status.signal() {
+            128 + s
+        } else {
+            -1
+        }
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// A readable dump of the whole run, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "command: {}\nstatus: {} (code {})\n--- stdout ({} bytes) ---\n{}\n--- stderr ({} bytes) ---\n{}\n--- end ---",
+            self.cmdline,
+            self.status,
+            self.code(),
+            self.stdout.len(),
+            excerpt(&self.stdout),
+            self.stderr.len(),
+            excerpt(&self.stderr)
+        )
+    }
+}
+
+impl std::fmt::Debug for RunOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// At most ~3 KiB of `b`, lossily decoded.
+pub fn excerpt(b: &[u8]) -> String {
+    const MAX: usize = 3072;
+    if b.len() <= MAX {
+        String::from_utf8_lossy(b).into_owned()
+    } else {
+        format!(
+            "{}\n[... {} bytes omitted ...]\n{}",
+            String::from_utf8_lossy(&b[..MAX / 2]),
+            b.len() - MAX,
+            String::from_utf8_lossy(&b[b.len() - MAX / 2..])
+        )
+    }
+}
+
+fn timeout() -> Duration {
+    let secs = std::env::var("RVISOR_TEST_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+fn describe_cmd(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            let _ = write!(s, "{}={} ", k.to_string_lossy(), shell_quote(v));
+        }
+    }
+    let _ = write!(s, "{}", shell_quote(cmd.get_program()));
+    for a in cmd.get_args() {
+        let _ = write!(s, " {}", shell_quote(a));
+    }
+    s
+}
+
+fn shell_quote(s: &OsStr) -> String {
+    let t = s.to_string_lossy();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        t.into_owned()
+    } else {
+        format!("'{}'", t.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs `cmd`, feeding `stdin` (None: /dev/null) and capturing stdout and
+/// stderr separately. Panics, with whatever was captured, when the run takes
+/// longer than the timeout (`RVISOR_TEST_TIMEOUT_SECS`, default 60 s).
+pub fn run_command(cmd: &mut Command, stdin: Option<&[u8]>) -> RunOutput {
+    let cmdline = describe_cmd(cmd);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));
+
+    let writer = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            // The program may exit without reading everything: ignore EPIPE.
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+
+    let deadline = Instant::now() + timeout();
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait after kill");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("waiting for {cmdline}: {e}"),
+        }
+    };
+    // A grandchild could keep the pipes open; do not wait forever for EOF.
+    let stdout = join_with_deadline(out_reader, Duration::from_secs(10));
+    let stderr = join_with_deadline(err_reader, Duration::from_secs(10));
+    if let Some(w) = writer {
+        let _ = join_with_deadline(w, Duration::from_secs(1));
+    }
+    let out = RunOutput { stdout, stderr, status, cmdline };
+    if timed_out {
+        panic!("TIMEOUT after {:?}, killed:\n{}", timeout(), out.describe());
+    }
+    out
+}
+
+fn join_with_deadline<T: Default + Send + 'static>(h: std::thread::JoinHandle<T>, d: Duration) -> T {
+    let end = Instant::now() + d;
+    while !h.is_finished() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if h.is_finished() {
+        h.join().unwrap_or_default()
+    } else {
+        T::default()
+    }
+}
+
+/// Runs `prog` natively with argv[0] = `prog` (as given, normally an
+/// absolute path), then `args`, in the sandbox's default environment
+/// (cleared, then PATH and HOME as in [`DEFAULT_ENV`]).
+pub fn run_native<S: AsRef<OsStr>>(prog: &Path, args: &[S], stdin: Option<&[u8]>) -> RunOutput {
+    run_native_env(prog, args, &[], stdin)
+}
+
+/// Like [`run_native`], with `env` added to (or overriding) the defaults,
+/// the way `--env KEY=VALUE` does in the sandbox.
+pub fn run_native_env<S: AsRef<OsStr>>(
+    prog: &Path,
+    args: &[S],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> RunOutput {
+    let mut cmd = Command::new(prog);
+    cmd.env_clear();
+    for (k, v) in DEFAULT_ENV.iter().chain(env.iter()) {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    run_command(&mut cmd, stdin)
+}
+
+/// Runs `rvisor-vmm <extra_opts...> --elf <prog> -- <args...>`. The VMM
+/// process inherits the test's environment minus `RUST_LOG`, plus
+/// [`HOST_CANARY`] (which must not show up in the guest).
+pub fn run_sandbox<S: AsRef<OsStr>>(prog: &Path, args: &[S], extra_opts: &[&str], stdin: Option<&[u8]>) -> RunOutput {
+    let mut vmm_args: Vec<OsString> = extra_opts.iter().map(OsString::from).collect();
+    vmm_args.push("--elf".into());
+    vmm_args.push(prog.as_os_str().to_owned());
+    vmm_args.push("--".into());
+    vmm_args.extend(args.iter().map(|a| a.as_ref().to_owned()));
+    run_vmm(&vmm_args, stdin)
+}
+
+/// Runs `rvisor-vmm` with exactly `vmm_args`.
+pub fn run_vmm<S: AsRef<OsStr>>(vmm_args: &[S], stdin: Option<&[u8]>) -> RunOutput {
+    let mut cmd = vmm_command();
+    cmd.args(vmm_args);
+    run_command(&mut cmd, stdin)
+}
+
+/// A `Command` for `rvisor-vmm` with the test environment applied.
+pub fn vmm_command() -> Command {
+    let mut cmd = Command::new(vmm());
+    cmd.env_remove("RUST_LOG").env(HOST_CANARY.0, HOST_CANARY.1);
+    cmd
+}
+
+/// Like [`run_native`] but with a chosen argv[0].
+pub fn run_native_argv0<S: AsRef<OsStr>>(prog: &Path, argv0: &str, args: &[S], stdin: Option<&[u8]>) -> RunOutput {
+    let mut cmd = Command::new(prog);
+    cmd.arg0(argv0).env_clear();
+    for (k, v) in DEFAULT_ENV {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    run_command(&mut cmd, stdin)
+}
+
+// ---------------------------------------------------------------------------
+// Assertions
+
+/// Index and text of the first line where `a` and `b` differ.
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let la: Vec<&[u8]> = a.split(|&c| c == b'\n').collect();
+    let lb: Vec<&[u8]> = b.split(|&c| c == b'\n').collect();
+    for i in 0..la.len().max(lb.len()) {
+        let x = la.get(i);
+        let y = lb.get(i);
+        if x != y {
+            let show = |l: Option<&&[u8]>| match l {
+                Some(l) => format!("{:?}", String::from_utf8_lossy(l)),
+                None => "<no such line>".into(),
+            };
+            return format!("first difference at line {}:\n  native:  {}\n  sandbox: {}", i + 1, show(x), show(y));
+        }
+    }
+    "no line difference (lengths differ only)".into()
+}
+
+/// Asserts that two byte strings are equal, with a message that shows the
+/// first differing line and both texts.
+#[track_caller]
+pub fn assert_bytes_eq(what: &str, native: &[u8], sandbox: &[u8], context: &str) {
+    if native != sandbox {
+        panic!(
+            "{what} differs between native and sandbox runs ({} vs {} bytes)\n{}\n--- native ---\n{}\n--- sandbox ---\n{}\n--- context ---\n{context}",
+            native.len(),
+            sandbox.len(),
+            first_difference(native, sandbox),
+            excerpt(native),
+            excerpt(sandbox),
+        );
+    }
+}
+
+/// Which parts of two runs [`assert_same`] compares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// stdout and exit status.
+    StdoutAndStatus,
+    /// stdout, stderr and exit status.
+    All,
+}
+
+/// Asserts that a sandbox run behaved like the native run of the same program.
+#[track_caller]
+pub fn assert_same(native: &RunOutput, sandbox: &RunOutput, cmp: Compare) {
+    let context = format!("NATIVE RUN:\n{}\nSANDBOX RUN:\n{}", native.describe(), sandbox.describe());
+    assert_no_panic(sandbox);
+    assert_bytes_eq("stdout", &native.stdout, &sandbox.stdout, &context);
+    if cmp == Compare::All {
+        assert_bytes_eq("stderr", &native.stderr, &sandbox.stderr, &context);
+    }
+    assert_eq!(native.code(), sandbox.code(), "exit status differs (native vs sandbox)\n{context}");
+}
+
+/// Asserts that rvisor-vmm did not panic.
+#[track_caller]
+pub fn assert_no_panic(out: &RunOutput) {
+    let err = out.stderr_str();
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("backtrace") && out.code() != 101,
+        "rvisor-vmm panicked:\n{}",
+        out.describe()
+    );
+}
+
+/// Asserts the shape of an rvisor-vmm error: the expected exit code, and a
+/// single stderr line starting with `rvisor-vmm:`, no panic, no backtrace,
+/// nothing on stdout. Returns the line.
+#[track_caller]
+pub fn assert_vmm_error(out: &RunOutput, expected_code: i32) -> String {
+    assert_no_panic(out);
+    assert_eq!(out.code(), expected_code, "wrong exit status\n{}", out.describe());
+    let err = out.stderr_str();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected exactly one line on stderr\n{}", out.describe());
+    assert!(err.ends_with('\n'), "the error line should end with a newline\n{}", out.describe());
+    assert!(lines[0].starts_with("rvisor-vmm:"), "the error line should start with `rvisor-vmm:`\n{}", out.describe());
+    assert!(out.stdout.is_empty(), "nothing should be printed on stdout\n{}", out.describe());
+    lines[0].to_string()
+}
+
+/// Sorted lines of `b` (for outputs whose order is not specified, such as
+/// the environment block).
+pub fn sorted_lines(b: &[u8]) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(b).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// Parses `key=value` pairs from a line such as
+/// `rvisor: stats: boot_ms=1.2 run_ms=3 syscalls=5 vm_exits=7`.
+pub fn parse_kv(line: &str) -> HashMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic data
+
+/// `n` pseudo-random bytes (xorshift; every byte value occurs), same on
+/// every run.
+pub fn test_bytes(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Also plant every byte value, and some CR/LF/^D/^C/NUL runs that a
+        // tty-like layer might mangle.
+        let b = match i % 1024 {
+            0..=255 => i as u8,
+            256 => b'\r',
+            257 => b'\n',
+            258 => 0x04,
+            259 => 0x03,
+            260 => 0,
+            _ => (x >> 24) as u8,
+        };
+        v.push(b);
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------
+// Bad inputs for the ELF checks
+
+/// Minimal ELF64 program header parsing: returns (p_type, p_offset, p_filesz).
+pub fn elf_program_headers(elf: &[u8]) -> Vec<(u32, u64, u64)> {
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    assert!(elf.len() >= 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2, "not an ELF64 file");
+    let phoff = u64_at(32) as usize;
+    let phentsize = u16_at(54) as usize;
+    let phnum = u16_at(56) as usize;
+    (0..phnum)
+        .map(|i| {
+            let o = phoff + i * phentsize;
+            (u32_at(o), u64_at(o + 8), u64_at(o + 32))
+        })
+        .collect()
+}
+
+/// Artefacts for the bad-input tests, created under
+/// `<target>/test-programs/bad/`.
+pub mod bad {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = programs_dir().join("bad");
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn make(name: &str, data: impl FnOnce() -> Vec<u8>) -> PathBuf {
+        build_once(&format!("bad:{name}"), || {
+            let p = dir().join(name);
+            write_atomic(&p, &data());
+            p
+        })
+    }
+
+    /// A shell-script-like text file.
+    pub fn text_file() -> PathBuf {
+        make("text.txt", || b"#!/bin/sh\necho this is a text file, not an ELF\n".to_vec())
+    }
+
+    /// An empty file.
+    pub fn empty_file() -> PathBuf {
+        make("empty", Vec::new)
+    }
+
+    /// The first 200 bytes of the C hello (ELF header + part of the program
+    /// headers).
+    pub fn truncated_header() -> PathBuf {
+        make("hello-first-200-bytes", || fs::read(c_program("hello")).unwrap()[..200].to_vec())
+    }
+
+    /// The C hello cut in the middle of its largest PT_LOAD segment: the
+    /// headers are intact but the segment data runs past the end of file.
+    pub fn truncated_segments() -> PathBuf {
+        make("hello-cut-in-segment", || {
+            let elf = fs::read(c_program("hello")).unwrap();
+            let (_, off, filesz) = elf_program_headers(&elf)
+                .into_iter()
+                .filter(|&(t, _, filesz)| t == 1 && filesz > 0) // PT_LOAD
+                .max_by_key(|&(_, _, filesz)| filesz)
+                .expect("hello has a PT_LOAD segment");
+            let cut = (off + filesz / 2) as usize;
+            assert!(cut > 64 && cut < elf.len(), "cut point {cut} outside the file");
+            elf[..cut].to_vec()
+        })
+    }
+
+    /// The hello program for aarch64: built with `aarch64-linux-gnu-gcc
+    /// -static` when available, else the x86_64 build with e_machine patched
+    /// to 183 (EM_AARCH64).
+    pub fn wrong_arch() -> PathBuf {
+        build_once("bad:wrong-arch", || {
+            let out = dir().join("hello-aarch64");
+            if have_tool("aarch64-linux-gnu-gcc") {
+                let src = sources_dir().join("hello.c");
+                compile_c(&[&src], &out, "aarch64-linux-gnu-gcc", &["-static", "-O2"]);
+            } else {
+                let mut elf = fs::read(c_program("hello")).unwrap();
+                elf[18..20].copy_from_slice(&183u16.to_le_bytes());
+                write_atomic(&out, &elf);
+            }
+            out
+        })
+    }
+
+    /// The hello program linked dynamically against glibc (`gcc`, no -static).
+    pub fn dynamic() -> PathBuf {
+        build_once("bad:dynamic", || {
+            let out = dir().join("hello-dynamic");
+            let src = sources_dir().join("hello.c");
+            compile_c(&[&src], &out, "gcc", &["-O2"]);
+            out
+        })
+    }
+
+    /// A relocatable object (`musl-gcc -c`): an x86_64 ELF, but not an executable.
+    pub fn object_file() -> PathBuf {
+        build_once("bad:object", || {
+            let out = dir().join("hello.o");
+            let src = sources_dir().join("hello.c");
+            compile_c(&[&src], &out, &cc(), &["-c", "-O2"]);
+            out
+        })
+    }
+
+    /// A path that does not exist.
+    pub fn missing() -> PathBuf {
+        let p = dir().join("does-not-exist");
+        let _ = fs::remove_file(&p);
+        p
+    }
+
+    /// A directory.
+    pub fn directory() -> PathBuf {
+        dir()
+    }
+}
+
+/// Convenience: `&[&str]` from string literals including non-UTF-8 bytes.
+pub fn os(b: &[u8]) -> OsString {
+    OsStr::from_bytes(b).to_owned()
+}
+
+/// Sorts, in place, the lines of `b` that start with `prefix`, leaving all
+/// other lines where they are. Used to compare environment listings whose
+/// order is not specified (std's `Command` passes the environment sorted by
+/// key; the sandbox is free to use another order).
+pub fn sort_lines_with_prefix(b: &[u8], prefix: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(b);
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let idx: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with(prefix)).collect();
+    let mut selected: Vec<&str> = idx.iter().map(|&i| lines[i]).collect();
+    selected.sort();
+    for (k, &i) in idx.iter().enumerate() {
+        lines[i] = selected[k];
+    }
+    lines.concat().into_bytes()
+}

@@ -1,0 +1,219 @@
+//! The VMM side of the hypercall channel (ABI in `boards::hypercall`).
+//!
+//! The guest is hostile: every count, length and address is checked before
+//! use, and a malformed request gets a negative errno back, never a crash.
+
+use std::io::{Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+
+use boards::hypercall::*;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::error::{internal, Failure};
+
+const REQUESTS_OFFSET: u64 = 16;
+const REQUEST_SIZE: u64 = 64;
+const RESULT_OFFSET: u64 = 56;
+/// Longest panic or log message we copy out of the guest.
+const MAX_MESSAGE: u64 = 4096;
+
+const EBADF: i64 = 9;
+const EFAULT: i64 = 14;
+const EINVAL: i64 = 22;
+const ENOSYS: i64 = 38;
+
+/// How the application ended, as the sentry reported it.
+#[derive(Debug, Clone, Copy)]
+pub enum AppExit {
+    Exited(u8),
+    Signaled(u8),
+}
+
+#[derive(Debug)]
+pub enum BatchOutcome {
+    Continue,
+    Exit(AppExit, Option<ExitStats>),
+}
+
+pub struct Hypercalls<'a> {
+    mem: &'a GuestMemoryMmap,
+    page: u64,
+    pub console_bytes: u64,
+}
+
+/// A host fd wrapped as a File without taking ownership.
+fn host_file(fd: i32) -> ManuallyDrop<std::fs::File> {
+    // SAFETY: fds 0-2 are open for the process's lifetime; ManuallyDrop
+    // keeps the File from closing them.
+    ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+fn errno_of(e: &std::io::Error) -> i64 {
+    -(e.raw_os_error().unwrap_or(EINVAL as i32) as i64)
+}
+
+impl<'a> Hypercalls<'a> {
+    pub fn new(mem: &'a GuestMemoryMmap, page: u64) -> Hypercalls<'a> {
+        Hypercalls {
+            mem,
+            page,
+            console_bytes: 0,
+        }
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64, Failure> {
+        self.mem
+            .read_obj::<u64>(GuestAddress(addr))
+            .map_err(|e| internal(format!("hypercall page unreadable: {e}")))
+    }
+
+    /// Copies `len` guest bytes at `gpa`; None if the range is not RAM.
+    fn guest_bytes(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        self.mem.read_slice(&mut buf, GuestAddress(gpa)).ok()?;
+        Some(buf)
+    }
+
+    /// Runs the batch the guest just rang the doorbell for.
+    pub fn handle_batch(&mut self) -> Result<BatchOutcome, Failure> {
+        let count = self
+            .mem
+            .read_obj::<u32>(GuestAddress(self.page))
+            .map_err(|e| internal(format!("hypercall page unreadable: {e}")))?
+            as u64;
+        if count > MAX_BATCH as u64 {
+            log::warn!("guest sent a hypercall batch of {count} requests; ignored");
+            return Ok(BatchOutcome::Continue);
+        }
+        for i in 0..count {
+            let base = self.page + REQUESTS_OFFSET + i * REQUEST_SIZE;
+            let op = self.read_u64(base)? as u32;
+            let mut args = [0u64; 6];
+            for (j, arg) in args.iter_mut().enumerate() {
+                *arg = self.read_u64(base + 8 + j as u64 * 8)?;
+            }
+            let result = match Op::from_raw(op) {
+                Some(Op::ConsoleWrite) => self.console_write(args),
+                Some(Op::ConsoleRead) => self.console_read(args),
+                Some(Op::ConsolePoll) => console_poll(args),
+                Some(Op::Log) => self.log(args),
+                Some(Op::Exit) => return Ok(self.exit(args)),
+                Some(Op::Panic) => {
+                    let message = self.message(args[0], args[1]);
+                    return Err(internal(format!("guest kernel fault: {message}")));
+                }
+                None => -ENOSYS,
+            };
+            self.mem
+                .write_obj(result, GuestAddress(base + RESULT_OFFSET))
+                .map_err(|e| internal(format!("hypercall page unwritable: {e}")))?;
+        }
+        Ok(BatchOutcome::Continue)
+    }
+
+    fn console_write(&mut self, [fd, gpa, len, ..]: [u64; 6]) -> i64 {
+        if fd != 1 && fd != 2 {
+            return -EBADF;
+        }
+        if len > MAX_TRANSFER {
+            return -EINVAL;
+        }
+        let Some(bytes) = self.guest_bytes(gpa, len) else {
+            return -EFAULT;
+        };
+        self.console_bytes += len;
+        match host_file(fd as i32).write_all(&bytes) {
+            Ok(()) => len as i64,
+            Err(e) => errno_of(&e),
+        }
+    }
+
+    fn console_read(&mut self, [gpa, len, ..]: [u64; 6]) -> i64 {
+        if len > MAX_TRANSFER {
+            return -EINVAL;
+        }
+        // Check the destination before consuming input.
+        if self.guest_bytes(gpa, len).is_none() {
+            return -EFAULT;
+        }
+        let mut buf = vec![0u8; len as usize];
+        let n = loop {
+            match host_file(0).read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return errno_of(&e),
+            }
+        };
+        match self.mem.write_slice(&buf[..n], GuestAddress(gpa)) {
+            Ok(()) => n as i64,
+            Err(_) => -EFAULT,
+        }
+    }
+
+    fn message(&self, gpa: u64, len: u64) -> String {
+        self.guest_bytes(gpa, len.min(MAX_MESSAGE))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| "<message outside guest memory>".into())
+    }
+
+    fn log(&self, [level, gpa, len, ..]: [u64; 6]) -> i64 {
+        let level = match level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        log::log!(target: "sentry", level, "{}", self.message(gpa, len));
+        0
+    }
+
+    fn exit(&self, [kind, code, stats_gpa, ..]: [u64; 6]) -> BatchOutcome {
+        let stats = (stats_gpa != 0)
+            .then(|| self.guest_bytes(stats_gpa, std::mem::size_of::<ExitStats>() as u64))
+            .flatten()
+            .map(|b| {
+                let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+                ExitStats {
+                    syscalls: word(0),
+                    page_faults: word(1),
+                    hypercalls: word(2),
+                    boot_tsc: word(3),
+                    run_tsc: word(4),
+                }
+            });
+        let exit = match kind {
+            EXIT_KIND_SIGNALED => AppExit::Signaled(code as u8),
+            EXIT_KIND_OUT_OF_MEMORY => AppExit::Signaled(9),
+            _ => AppExit::Exited(code as u8),
+        };
+        BatchOutcome::Exit(exit, stats)
+    }
+}
+
+/// Waits for stdin to become readable (or only sleeps, without watch_stdin).
+fn console_poll([timeout_ns, watch_stdin, ..]: [u64; 6]) -> i64 {
+    let timeout_ms: i32 = if timeout_ns == u64::MAX {
+        -1
+    } else {
+        timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32
+    };
+    let mut fds = [libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let nfds = u64::from(watch_stdin != 0);
+    loop {
+        // SAFETY: `fds` is a valid array of `nfds` (0 or 1) pollfd.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
+        if r >= 0 {
+            return i64::from(r > 0);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return errno_of(&e);
+        }
+    }
+}

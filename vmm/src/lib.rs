@@ -1,0 +1,15 @@
+//! rvisor-vmm: runs a static Linux ELF inside a KVM virtual machine under
+//! the rvisor sentry (the guest kernel embedded in this binary).
+//!
+//! * [`app`]: host-side checks of the application ELF (exit status 126/127).
+//! * [`vm`]: builds the VM and runs the vCPU loop.
+//! * [`hypercall`]: the VMM side of the batched hypercall channel.
+//! * [`x86_64`]: boot page tables and vCPU state for the x86_64 board.
+//! * [`stats`]: `--stats` counters.
+
+pub mod app;
+pub mod error;
+pub mod hypercall;
+pub mod stats;
+pub mod vm;
+pub mod x86_64;

@@ -1,0 +1,178 @@
+//! The `rvisor-vmm` command line.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rvisor_vmm::error::{internal, Failure};
+use rvisor_vmm::hypercall::AppExit;
+use rvisor_vmm::vm::{self, RunConfig, MAX_MEMORY, MIN_MEMORY};
+use rvisor_vmm::app;
+
+/// Run an unmodified static x86_64 Linux program inside a KVM virtual
+/// machine. Its syscalls are served by the rvisor sentry inside the VM, never
+/// by the host kernel.
+///
+/// Exit status: the program's own; 128+N if it was killed by signal N; 124
+/// on --timeout; 125 if rvisor itself failed; 126 if the file is not a
+/// runnable static x86_64 ELF; 127 if it does not exist.
+#[derive(Parser, Debug)]
+#[command(name = "rvisor-vmm", version, about, long_about)]
+struct Cli {
+    /// The program to run (a static x86_64 Linux ELF). It becomes argv[0] as
+    /// given, and the program sees itself read-only at its absolute path.
+    #[arg(long, value_name = "PATH", required_unless_present = "print_syscall_table")]
+    elf: Option<String>,
+
+    /// Arguments for the program (argv[1..]).
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+
+    /// Set an environment variable for the program (repeatable). The default
+    /// environment is PATH=/usr/local/bin:/usr/bin:/bin and HOME=/; nothing
+    /// is inherited from the host.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<String>,
+
+    /// Guest memory, e.g. 256M or 1G (K, M, G suffixes; a multiple of 2 MiB).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    memory: u64,
+
+    /// Stop the program after this many seconds (exit status 124).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+
+    /// Print what a run cost to stderr at exit: boot and run time, VM exits,
+    /// syscalls, page faults.
+    #[arg(long)]
+    stats: bool,
+
+    /// Log what rvisor does (and unsupported syscalls) to stderr; -vv for more.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Print the sentry's syscall support table (Markdown) and exit.
+    #[arg(long)]
+    print_syscall_table: bool,
+}
+
+fn parse_env(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !key.contains('\0') && !s.contains('\0') => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (use e.g. 256M or 1G)"))?;
+    let multiplier = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("invalid size unit in {s:?} (use K, M or G)")),
+    };
+    let bytes = value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size {s:?} is too large"))?;
+    if !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
+        return Err(format!(
+            "guest memory must be between {} MiB and {} GiB",
+            MIN_MEMORY >> 20,
+            MAX_MEMORY >> 30
+        ));
+    }
+    if bytes % (2 << 20) != 0 {
+        return Err("guest memory must be a multiple of 2 MiB".into());
+    }
+    Ok(bytes)
+}
+
+/// The program's environment: the defaults, overridden/extended by --env.
+fn environment(overrides: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = vec![
+        "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+        "HOME=/".into(),
+    ];
+    for var in overrides {
+        let key = var.split_once('=').map(|(k, _)| k).unwrap_or(var);
+        env.retain(|existing| existing.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(var.clone());
+    }
+    env
+}
+
+fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
+    let app = match &cli.elf {
+        Some(path) => app::load(path)?,
+        None => app::AppImage {
+            // --print-syscall-table: the sentry never looks at the image.
+            path_as_given: "rvisor".into(),
+            canonical_path: "/rvisor".into(),
+            bytes: Vec::new(),
+        },
+    };
+    if let Some(seconds) = cli.timeout {
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            return Err(internal("--timeout must be a positive number of seconds"));
+        }
+        let limit = Duration::from_secs_f64(seconds);
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("rvisor-vmm: timed out after {seconds} s");
+            std::process::exit(124);
+        });
+    }
+    let config = RunConfig {
+        app,
+        args: cli.args.clone(),
+        env: environment(&cli.env),
+        memory: cli.memory,
+        verbose: cli.verbose > 0,
+        print_syscall_table: cli.print_syscall_table,
+    };
+    let outcome = vm::run(&config, started)?;
+    if cli.stats {
+        eprintln!("{}", outcome.stats.summary());
+    }
+    if cli.verbose > 1 {
+        for (name, value) in outcome.stats.kvm.iter().filter(|(_, v)| **v != 0) {
+            log::debug!("kvm stat {name}={value}");
+        }
+    }
+    Ok(match outcome.exit {
+        AppExit::Exited(code) => code as i32,
+        AppExit::Signaled(signal) => 128 + signal as i32,
+    })
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp(None)
+        .format_target(false)
+        .init();
+    match run(&cli, started) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(failure) => {
+            eprintln!("rvisor-vmm: {failure}");
+            ExitCode::from(failure.exit_code() as u8)
+        }
+    }
+}

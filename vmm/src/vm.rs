@@ -1,0 +1,334 @@
+//! Building the VM (memory, sentry, boot info, vCPU) and running it.
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use boards::bootinfo::*;
+use boards::hypercall::{ExitStats, DOORBELL_PORT};
+use boards::x86_64::*;
+use boards::{align_up, Platform};
+use kvm_bindings::{kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+
+use crate::app::AppImage;
+use crate::error::{internal, Failure};
+use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
+use crate::stats::{KvmStats, RunStats};
+use crate::x86_64 as arch;
+
+/// The sentry, built for x86_64-unknown-none by build.rs.
+static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
+
+pub const MIN_MEMORY: u64 = 16 << 20;
+pub const MAX_MEMORY: u64 = 64 << 30;
+
+pub struct RunConfig {
+    pub app: AppImage,
+    /// argv[1..].
+    pub args: Vec<String>,
+    /// KEY=VALUE strings, in order.
+    pub env: Vec<String>,
+    pub memory: u64,
+    pub verbose: bool,
+    pub print_syscall_table: bool,
+}
+
+pub struct RunOutcome {
+    pub exit: AppExit,
+    pub stats: RunStats,
+}
+
+/// Which x86_64 backend the sentry needs on this host.
+pub fn detect_platform() -> Platform {
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        Platform::Pvm
+    } else {
+        Platform::Native
+    }
+}
+
+fn kvm_error(what: &str) -> impl Fn(kvm_ioctls::Error) -> Failure + '_ {
+    move |e| internal(format!("{what}: {e}"))
+}
+
+/// The host terminal as the guest's console should describe it.
+fn host_tty(info: &mut BootInfo) {
+    for fd in 0..3 {
+        // SAFETY: isatty only inspects the fd.
+        if unsafe { libc::isatty(fd) } == 1 {
+            info.console_tty_mask |= 1 << fd;
+        }
+    }
+    let Some(fd) = (0..3).find(|fd| info.console_tty_mask & (1 << fd) != 0) else {
+        return;
+    };
+    let mut termios = [0u8; 64];
+    // SAFETY: TCGETS writes a kernel struct termios (36 bytes) into the
+    // 64-byte buffer; TIOCGWINSZ writes 8 bytes into `winsize`.
+    unsafe {
+        if libc::ioctl(fd, libc::TCGETS, termios.as_mut_ptr()) == 0 {
+            info.termios.copy_from_slice(&termios[..TERMIOS_SIZE]);
+        }
+        let mut winsize = [0u16; 4];
+        if libc::ioctl(fd, libc::TIOCGWINSZ, winsize.as_mut_ptr()) == 0 {
+            info.winsize = winsize;
+        }
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn write_bytes(mem: &GuestMemoryMmap, gpa: u64, bytes: &[u8], what: &str) -> Result<(), Failure> {
+    mem.write_slice(bytes, GuestAddress(gpa))
+        .map_err(|e| internal(format!("placing {what} in guest memory: {e}")))
+}
+
+/// End (physical) of the sentry image, bss included.
+fn sentry_end() -> Result<u64, Failure> {
+    let elf = goblin::elf::Elf::parse(SENTRY_ELF)
+        .map_err(|e| internal(format!("embedded sentry ELF: {e}")))?;
+    Ok(elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
+        .map(|p| p.p_paddr + p.p_memsz)
+        .max()
+        .unwrap_or(KERNEL_PHYS))
+}
+
+struct Guest {
+    _vm: VmFd,
+    vcpu: VcpuFd,
+    mem: GuestMemoryMmap,
+    tsc_khz: u64,
+}
+
+fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure> {
+    let kvm = Kvm::new().map_err(|e| internal(format!("cannot open /dev/kvm: {e}")))?;
+    let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
+    let memory_size = config.memory;
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), memory_size as usize)])
+        .map_err(|e| internal(format!("cannot allocate {memory_size} bytes of guest memory: {e}")))?;
+    for (slot, region) in mem.iter().enumerate() {
+        let host = region
+            .get_host_address(vm_memory::MemoryRegionAddress(0))
+            .map_err(|e| internal(format!("guest memory: {e}")))?;
+        let region = kvm_userspace_memory_region {
+            slot: slot as u32,
+            flags: 0,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+        };
+        // SAFETY: the region is a live mmap owned by `mem`, which outlives
+        // the VM (both live in `Guest`, and the VM fd is dropped first).
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(kvm_error("KVM_SET_USER_MEMORY_REGION"))?;
+    }
+
+    // The sentry.
+    let loaded = ElfLoader::load(&mem, None, &mut Cursor::new(SENTRY_ELF), None)
+        .map_err(|e| internal(format!("loading the sentry: {e}")))?;
+    let kernel_end = sentry_end()?;
+    arch::build_page_tables(&mem, memory_size, platform)?;
+    arch::write_boot_gdt(&mem)?;
+
+    // The application image and its strings after the sentry.
+    let app_start = align_up(kernel_end, PAGE_SIZE);
+    let app_size = config.app.bytes.len() as u64;
+    let strings_start = align_up(app_start + app_size, PAGE_SIZE);
+    let mut strings = Vec::new();
+    strings.extend_from_slice(config.app.canonical_path.as_os_str().as_encoded_bytes());
+    strings.push(0);
+    for arg in std::iter::once(&config.app.path_as_given).chain(config.args.iter()) {
+        strings.extend_from_slice(arg.as_bytes());
+        strings.push(0);
+    }
+    for var in &config.env {
+        strings.extend_from_slice(var.as_bytes());
+        strings.push(0);
+    }
+    let free_start = align_up(strings_start + strings.len() as u64, PAGE_SIZE);
+    if free_start + MIN_MEMORY / 2 > memory_size {
+        return Err(internal(format!(
+            "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
+            memory_size >> 20,
+            app_size >> 10
+        )));
+    }
+    write_bytes(&mem, app_start, &config.app.bytes, "the application")?;
+    write_bytes(&mem, strings_start, &strings, "argv/envp")?;
+
+    let vcpu = vm.create_vcpu(0).map_err(kvm_error("KVM_CREATE_VCPU"))?;
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
+    vcpu.set_cpuid2(&cpuid).map_err(kvm_error("KVM_SET_CPUID2"))?;
+    let tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
+
+    let mut info = BootInfo::zeroed();
+    info.magic = BOOT_INFO_MAGIC;
+    info.version = BOOT_INFO_VERSION;
+    info.platform = platform as u32;
+    info.memory_size = memory_size;
+    info.push_region(BOOT_INFO_GPA, arch::BOOT_DATA_END - BOOT_INFO_GPA, MemoryKind::BootData);
+    info.push_region(arch::BOOT_DATA_END, PAGE_TABLES_GPA - arch::BOOT_DATA_END, MemoryKind::Usable);
+    info.push_region(PAGE_TABLES_GPA, PAGE_TABLES_END - PAGE_TABLES_GPA, MemoryKind::PageTables);
+    info.push_region(KERNEL_PHYS, app_start - KERNEL_PHYS, MemoryKind::Kernel);
+    info.push_region(app_start, free_start - app_start, MemoryKind::Application);
+    info.push_region(free_start, memory_size - free_start, MemoryKind::Usable);
+    info.cpu_count = 1;
+    info.page_table_root = PAGE_TABLES_GPA;
+    info.hypercall_page = HYPERCALL_PAGE_GPA;
+    info.app_image = PhysRange {
+        start: app_start,
+        size: app_size,
+    };
+    info.strings = PhysRange {
+        start: strings_start,
+        size: strings.len() as u64,
+    };
+    info.argc = 1 + config.args.len() as u32;
+    info.envc = config.env.len() as u32;
+    info.tsc_khz = tsc_khz;
+    getrandom(&mut info.random_seed)?;
+    if config.verbose {
+        info.flags |= BOOT_FLAG_VERBOSE;
+    }
+    if config.print_syscall_table {
+        info.flags |= BOOT_FLAG_PRINT_SYSCALLS;
+    }
+    host_tty(&mut info);
+    info.boot_realtime_ns = realtime_ns();
+    // SAFETY: BootInfo is repr(C) plain data; viewing it as bytes to copy
+    // it into guest memory reads only initialised fields and padding that
+    // `zeroed()` cleared.
+    let info_bytes = unsafe {
+        std::slice::from_raw_parts(
+            &info as *const BootInfo as *const u8,
+            std::mem::size_of::<BootInfo>(),
+        )
+    };
+    write_bytes(&mem, BOOT_INFO_GPA, info_bytes, "the boot info")?;
+
+    let sregs = vcpu.get_sregs().map_err(kvm_error("KVM_GET_SREGS"))?;
+    vcpu.set_sregs(&arch::boot_sregs(sregs))
+        .map_err(kvm_error("KVM_SET_SREGS"))?;
+    vcpu.set_regs(&arch::boot_regs(loaded.kernel_load.0, BOOT_INFO_GPA))
+        .map_err(kvm_error("KVM_SET_REGS"))?;
+    log::debug!(
+        "guest: {} MiB, platform {}, sentry {:#x}..{:#x}, app {:#x} ({} bytes), tsc {} kHz",
+        memory_size >> 20,
+        platform.name(),
+        KERNEL_PHYS,
+        kernel_end,
+        app_start,
+        app_size,
+        tsc_khz
+    );
+    Ok(Guest {
+        _vm: vm,
+        vcpu,
+        mem,
+        tsc_khz,
+    })
+}
+
+fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writes at most buf.len() - filled bytes into `buf`.
+        let n = unsafe {
+            libc::getrandom(
+                buf[filled..].as_mut_ptr().cast(),
+                buf.len() - filled,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(internal(format!("getrandom: {e}")));
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
+/// Builds the VM and runs the application to its end.
+pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
+    let platform = detect_platform();
+    let mut guest = build_guest(config, platform)?;
+    let kvm_stats = KvmStats::open(&guest.vcpu);
+    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA);
+    let mut stats = RunStats {
+        platform: Some(platform),
+        setup: started.elapsed(),
+        tsc_khz: guest.tsc_khz,
+        ..RunStats::default()
+    };
+    let run_started = Instant::now();
+    let exit = loop {
+        let exit = guest.vcpu.run();
+        stats.kvm_runs += 1;
+        match exit {
+            Ok(VcpuExit::IoOut(DOORBELL_PORT, _)) => {
+                *stats.exits.entry("hypercall").or_default() += 1;
+                match hypercalls.handle_batch()? {
+                    BatchOutcome::Continue => {}
+                    BatchOutcome::Exit(exit, guest_stats) => {
+                        stats.guest = guest_stats.unwrap_or(ExitStats::default());
+                        break exit;
+                    }
+                }
+            }
+            Ok(VcpuExit::IoOut(port, _)) => {
+                return Err(internal(format!("guest wrote to unknown I/O port {port:#x}")));
+            }
+            Ok(VcpuExit::IoIn(port, _)) => {
+                return Err(internal(format!("guest read unknown I/O port {port:#x}")));
+            }
+            Ok(VcpuExit::MmioRead(addr, _)) | Ok(VcpuExit::MmioWrite(addr, _)) => {
+                return Err(internal(format!(
+                    "guest kernel fault: access to unbacked guest-physical address {addr:#x}"
+                )));
+            }
+            Ok(VcpuExit::Hlt) => {
+                return Err(internal("guest kernel fault: the sentry halted"));
+            }
+            Ok(VcpuExit::Shutdown) => {
+                let rip = guest.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                return Err(internal(format!(
+                    "guest kernel fault: triple fault (rip {rip:#x})"
+                )));
+            }
+            Ok(VcpuExit::InternalError) => {
+                let rip = guest.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                return Err(internal(format!(
+                    "guest kernel fault: KVM internal error (rip {rip:#x})"
+                )));
+            }
+            Ok(VcpuExit::FailEntry(reason, _)) => {
+                return Err(internal(format!("KVM entry failed (reason {reason:#x})")));
+            }
+            Ok(other) => {
+                return Err(internal(format!("unexpected VM exit: {other:?}")));
+            }
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+            Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
+        }
+    };
+    stats.run = run_started.elapsed();
+    stats.console_bytes = hypercalls.console_bytes;
+    stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();
+    Ok(RunOutcome { exit, stats })
+}
