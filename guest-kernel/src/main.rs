@@ -28,7 +28,8 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
     let boot_tsc = arch::cpu::rdtsc();
     // SAFETY: the loader put the boot info at this address inside guest RAM,
     // which its page tables direct-map; it stays untouched for our lifetime.
-    let boot_info: &'static BootInfo = unsafe { &*(phys_to_virt(boot_info_gpa) as *const BootInfo) };
+    let boot_info: &'static BootInfo =
+        unsafe { &*(phys_to_virt(boot_info_gpa) as *const BootInfo) };
     let platform = Platform::from_raw(boot_info.platform);
     // Before anything else: on pvm every instruction until registration is
     // emulated by the host.

@@ -68,8 +68,8 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
             bytes.len()
         ));
     }
-    let hdr: Header = goblin::elf::Elf::parse_header(bytes)
-        .map_err(|e| format!("malformed ELF header: {e}"))?;
+    let hdr: Header =
+        goblin::elf::Elf::parse_header(bytes).map_err(|e| format!("malformed ELF header: {e}"))?;
     if hdr.e_ident[header::EI_CLASS] != header::ELFCLASS64 {
         let arch = header::machine_to_str(hdr.e_machine);
         return Err(format!(
@@ -91,7 +91,8 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
             header::et_to_str(hdr.e_type)
         ));
     }
-    if hdr.e_phentsize as usize != std::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
+    if hdr.e_phentsize as usize
+        != std::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
         || hdr.e_phnum == 0
     {
         return Err("malformed ELF file (no usable program headers)".into());
@@ -111,10 +112,16 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("malformed program headers: {e}"))?;
     if let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) {
         let start = interp.p_offset as usize;
-        let end = start.saturating_add(interp.p_filesz as usize).min(bytes.len());
+        let end = start
+            .saturating_add(interp.p_filesz as usize)
+            .min(bytes.len());
         let name = bytes
             .get(start..end)
-            .map(|b| String::from_utf8_lossy(b).trim_end_matches('\0').to_string())
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
             .unwrap_or_default();
         return Err(format!(
             "dynamically linked (interpreter {name}); only static executables are supported yet"
@@ -124,7 +131,11 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
         return Err("not an executable (a shared library without an entry point)".into());
     }
     let mut loads = 0;
-    for (i, p) in phdrs.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD) {
+    for (i, p) in phdrs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.p_type == PT_LOAD)
+    {
         loads += 1;
         let end = p.p_offset as u128 + p.p_filesz as u128;
         if end > bytes.len() as u128 {
@@ -134,7 +145,9 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
             ));
         }
         if p.p_filesz > p.p_memsz {
-            return Err(format!("malformed ELF file (segment {i} file size exceeds memory size)"));
+            return Err(format!(
+                "malformed ELF file (segment {i} file size exceeds memory size)"
+            ));
         }
     }
     if loads == 0 {

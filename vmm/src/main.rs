@@ -4,10 +4,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rvisor_vmm::app;
 use rvisor_vmm::error::{internal, Failure};
 use rvisor_vmm::hypercall::AppExit;
 use rvisor_vmm::vm::{self, RunConfig, MAX_MEMORY, MIN_MEMORY};
-use rvisor_vmm::app;
 
 /// Run an unmodified static x86_64 Linux program inside a KVM virtual
 /// machine. Its syscalls are served by the rvisor sentry inside the VM, never
@@ -17,15 +17,29 @@ use rvisor_vmm::app;
 /// on --timeout; 125 if rvisor itself failed; 126 if the file is not a
 /// runnable static x86_64 ELF; 127 if it does not exist.
 #[derive(Parser, Debug)]
-#[command(name = "rvisor-vmm", version, about, long_about)]
+#[command(
+    name = "rvisor-vmm",
+    version,
+    about,
+    long_about,
+    override_usage = "rvisor-vmm [OPTIONS] --elf <PATH> [--] [ARGS]..."
+)]
 struct Cli {
     /// The program to run (a static x86_64 Linux ELF). It becomes argv[0] as
     /// given, and the program sees itself read-only at its absolute path.
-    #[arg(long, value_name = "PATH", required_unless_present = "print_syscall_table")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "print_syscall_table"
+    )]
     elf: Option<String>,
 
     /// Arguments for the program (argv[1..]).
-    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     args: Vec<String>,
 
     /// Set an environment variable for the program (repeatable). The default
@@ -74,7 +88,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let value: u64 = digits
         .parse()
         .map_err(|_| format!("invalid size {s:?} (use e.g. 256M or 1G)"))?;
-    let multiplier = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let multiplier = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 1,
         "K" => 1 << 10,
         "M" => 1 << 20,
@@ -99,10 +117,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 /// The program's environment: the defaults, overridden/extended by --env.
 fn environment(overrides: &[String]) -> Vec<String> {
-    let mut env: Vec<String> = vec![
-        "PATH=/usr/local/bin:/usr/bin:/bin".into(),
-        "HOME=/".into(),
-    ];
+    let mut env: Vec<String> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
     for var in overrides {
         let key = var.split_once('=').map(|(k, _)| k).unwrap_or(var);
         env.retain(|existing| existing.split_once('=').map(|(k, _)| k) != Some(key));
@@ -157,7 +172,15 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    // Usage errors are rvisor's own failures: 125, like every other one.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let level = match cli.verbose {
         0 => log::LevelFilter::Warn,
         1 => log::LevelFilter::Info,

@@ -61,7 +61,14 @@ impl RunStats {
         for (reason, count) in &self.exits {
             line.push_str(&format!(" exits_{reason}={count}"));
         }
-        for key in ["io_exits", "mmio_exits", "halt_exits", "irq_exits", "pf_taken", "insn_emulation"] {
+        for key in [
+            "io_exits",
+            "mmio_exits",
+            "halt_exits",
+            "irq_exits",
+            "pf_taken",
+            "insn_emulation",
+        ] {
             if let Some(v) = self.kvm.get(key) {
                 line.push_str(&format!(" kvm_{key}={v}"));
             }
@@ -102,7 +109,11 @@ impl KvmStats {
         }
         let desc_size = 16 + name_size;
         let mut descs = vec![0u8; desc_size * count];
-        if self.file.read_exact_at(&mut descs, desc_offset as u64).is_err() {
+        if self
+            .file
+            .read_exact_at(&mut descs, desc_offset as u64)
+            .is_err()
+        {
             return out;
         }
         for desc in descs.chunks_exact(desc_size) {

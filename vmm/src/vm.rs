@@ -115,7 +115,11 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
     let memory_size = config.memory;
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), memory_size as usize)])
-        .map_err(|e| internal(format!("cannot allocate {memory_size} bytes of guest memory: {e}")))?;
+        .map_err(|e| {
+            internal(format!(
+                "cannot allocate {memory_size} bytes of guest memory: {e}"
+            ))
+        })?;
     for (slot, region) in mem.iter().enumerate() {
         let host = region
             .get_host_address(vm_memory::MemoryRegionAddress(0))
@@ -170,7 +174,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
-    vcpu.set_cpuid2(&cpuid).map_err(kvm_error("KVM_SET_CPUID2"))?;
+    vcpu.set_cpuid2(&cpuid)
+        .map_err(kvm_error("KVM_SET_CPUID2"))?;
     let tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
 
     let mut info = BootInfo::zeroed();
@@ -178,9 +183,21 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     info.version = BOOT_INFO_VERSION;
     info.platform = platform as u32;
     info.memory_size = memory_size;
-    info.push_region(BOOT_INFO_GPA, arch::BOOT_DATA_END - BOOT_INFO_GPA, MemoryKind::BootData);
-    info.push_region(arch::BOOT_DATA_END, PAGE_TABLES_GPA - arch::BOOT_DATA_END, MemoryKind::Usable);
-    info.push_region(PAGE_TABLES_GPA, PAGE_TABLES_END - PAGE_TABLES_GPA, MemoryKind::PageTables);
+    info.push_region(
+        BOOT_INFO_GPA,
+        arch::BOOT_DATA_END - BOOT_INFO_GPA,
+        MemoryKind::BootData,
+    );
+    info.push_region(
+        arch::BOOT_DATA_END,
+        PAGE_TABLES_GPA - arch::BOOT_DATA_END,
+        MemoryKind::Usable,
+    );
+    info.push_region(
+        PAGE_TABLES_GPA,
+        PAGE_TABLES_END - PAGE_TABLES_GPA,
+        MemoryKind::PageTables,
+    );
     info.push_region(KERNEL_PHYS, app_start - KERNEL_PHYS, MemoryKind::Kernel);
     info.push_region(app_start, free_start - app_start, MemoryKind::Application);
     info.push_region(free_start, memory_size - free_start, MemoryKind::Usable);
@@ -245,13 +262,8 @@ fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
     let mut filled = 0;
     while filled < buf.len() {
         // SAFETY: writes at most buf.len() - filled bytes into `buf`.
-        let n = unsafe {
-            libc::getrandom(
-                buf[filled..].as_mut_ptr().cast(),
-                buf.len() - filled,
-                0,
-            )
-        };
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -292,7 +304,9 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
                 }
             }
             Ok(VcpuExit::IoOut(port, _)) => {
-                return Err(internal(format!("guest wrote to unknown I/O port {port:#x}")));
+                return Err(internal(format!(
+                    "guest wrote to unknown I/O port {port:#x}"
+                )));
             }
             Ok(VcpuExit::IoIn(port, _)) => {
                 return Err(internal(format!("guest read unknown I/O port {port:#x}")));

@@ -4,10 +4,7 @@
 
 use core::fmt::Write;
 
-use boards::hypercall::{
-    ExitStats, Op, Request, EXIT_KIND_EXITED, EXIT_KIND_OUT_OF_MEMORY, EXIT_KIND_SIGNALED,
-    MAX_BATCH,
-};
+use boards::hypercall::{ExitStats, Op, Request, EXIT_KIND_EXITED, EXIT_KIND_SIGNALED, MAX_BATCH};
 use spin::Mutex;
 
 use super::{kernel_virt_to_phys, request, submit, FLUSH_INTERVAL_NS};
@@ -123,11 +120,6 @@ pub fn write(stream: Stream, mut bytes: &[u8]) {
     }
 }
 
-/// Sends pending output now.
-pub fn flush() {
-    CONSOLE.lock().flush_with(&mut []);
-}
-
 /// Flushes when the oldest pending output is older than the flush interval.
 pub fn flush_if_stale() {
     let mut console = CONSOLE.lock();
@@ -151,8 +143,6 @@ pub fn flush_and_call(op: Op, args: &[u64]) -> i64 {
 pub enum ExitKind {
     Exited(u8),
     Signaled(u8),
-    /// The sentry itself ran out of memory.
-    OutOfMemory,
 }
 
 /// Flushes the console and tells the VMM the application has ended.
@@ -160,7 +150,6 @@ pub fn exit(kind: ExitKind, stats: &ExitStats) -> ! {
     let (kind, code) = match kind {
         ExitKind::Exited(code) => (EXIT_KIND_EXITED, code as u64),
         ExitKind::Signaled(signal) => (EXIT_KIND_SIGNALED, signal as u64),
-        ExitKind::OutOfMemory => (EXIT_KIND_OUT_OF_MEMORY, 0),
     };
     let stats_gpa = kernel_virt_to_phys(stats as *const ExitStats as u64);
     flush_and_call(Op::Exit, &[kind, code, stats_gpa]);

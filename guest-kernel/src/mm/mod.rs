@@ -129,8 +129,3 @@ pub fn free_frames() -> u64 {
     let frames = FRAMES.lock();
     frames.free_count + frames.untouched()
 }
-
-/// Frames currently allocated (user pages and page tables).
-pub fn allocated_frames() -> u64 {
-    FRAMES.lock().allocated
-}

@@ -62,10 +62,9 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
     let loaded = match exec::load_elf(&mut mm, image) {
         Ok(loaded) => loaded,
-        Err(e) => crate::hv::console::fatal(format_args!(
-            "cannot load the application: errno {}",
-            e.0
-        )),
+        Err(e) => {
+            crate::hv::console::fatal(format_args!("cannot load the application: errno {}", e.0))
+        }
     };
     let hwcap = cpu::cpuid(1, 0).edx as u64;
     let sp = match exec::build_stack(&mut mm, &loaded, &argv, &envp, exe_path, hwcap) {
@@ -105,6 +104,9 @@ pub fn start(boot_info: &BootInfo) -> ! {
         syscalls: 0,
         start_tsc,
     });
-    log::debug!("entering the application at {:#x}, sp {sp:#x}", loaded.entry);
+    log::debug!(
+        "entering the application at {:#x}, sp {sp:#x}",
+        loaded.entry
+    );
     crate::arch::entry::enter_user(&UserContext::new_user(loaded.entry, sp))
 }

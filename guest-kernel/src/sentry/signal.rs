@@ -2,6 +2,9 @@
 //! stack. Delivery to user handlers arrives with processes and threads; until
 //! then a fatal signal ends the application with 128+N.
 
+// An ABI table: complete on purpose, used or not.
+#![allow(dead_code)]
+
 use super::mm::usermem::Pod;
 
 pub const NSIG: usize = 64;

@@ -1,5 +1,8 @@
 //! `struct stat` as the x86_64 kernel returns it.
 
+// An ABI table: complete on purpose, used or not.
+#![allow(dead_code)]
+
 use super::mm::usermem::Pod;
 
 pub const S_IFMT: u32 = 0o170000;
@@ -38,5 +41,8 @@ unsafe impl Pod for Stat {}
 
 /// Makes a device number the way glibc's makedev does.
 pub const fn makedev(major: u64, minor: u64) -> u64 {
-    ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
+    ((major & 0xfffff000) << 32)
+        | ((major & 0xfff) << 8)
+        | ((minor & 0xffffff00) << 12)
+        | (minor & 0xff)
 }

@@ -37,13 +37,28 @@ pub fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
         max: super::fd::MAX_FDS as u64,
     };
     // RLIMIT_CORE: no core dumps in the sandbox.
-    limits[4] = RLimit { cur: 0, max: RLIM_INFINITY };
+    limits[4] = RLimit {
+        cur: 0,
+        max: RLIM_INFINITY,
+    };
     // RLIMIT_NPROC, RLIMIT_SIGPENDING, RLIMIT_MSGQUEUE, RLIMIT_MEMLOCK like a
     // small Linux machine.
-    limits[6] = RLimit { cur: 4096, max: 4096 };
-    limits[11] = RLimit { cur: 4096, max: 4096 };
-    limits[12] = RLimit { cur: 819200, max: 819200 };
-    limits[8] = RLimit { cur: 8 << 20, max: 8 << 20 };
+    limits[6] = RLimit {
+        cur: 4096,
+        max: 4096,
+    };
+    limits[11] = RLimit {
+        cur: 4096,
+        max: 4096,
+    };
+    limits[12] = RLimit {
+        cur: 819200,
+        max: 819200,
+    };
+    limits[8] = RLimit {
+        cur: 8 << 20,
+        max: 8 << 20,
+    };
     limits
 }
 

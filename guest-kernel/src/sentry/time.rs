@@ -12,7 +12,10 @@ static BOOT_REALTIME_NS: AtomicU64 = AtomicU64::new(0);
 pub fn init(tsc_khz: u64, boot_tsc: u64, boot_realtime_ns: u64) {
     // Without a frequency from the loader, assume 1 GHz rather than divide
     // by zero (the VMM always provides it; bare metal may not).
-    TSC_KHZ.store(if tsc_khz == 0 { 1_000_000 } else { tsc_khz }, Ordering::Relaxed);
+    TSC_KHZ.store(
+        if tsc_khz == 0 { 1_000_000 } else { tsc_khz },
+        Ordering::Relaxed,
+    );
     BOOT_TSC.store(boot_tsc, Ordering::Relaxed);
     BOOT_REALTIME_NS.store(boot_realtime_ns, Ordering::Relaxed);
 }
@@ -20,11 +23,6 @@ pub fn init(tsc_khz: u64, boot_tsc: u64, boot_realtime_ns: u64) {
 pub fn tsc_to_ns(ticks: u64) -> u64 {
     let khz = TSC_KHZ.load(Ordering::Relaxed).max(1);
     ((ticks as u128 * 1_000_000) / khz as u128) as u64
-}
-
-pub fn ns_to_tsc(ns: u64) -> u64 {
-    let khz = TSC_KHZ.load(Ordering::Relaxed);
-    ((ns as u128 * khz as u128) / 1_000_000) as u64
 }
 
 pub fn boot_tsc() -> u64 {

@@ -14,7 +14,9 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
     let mut guard = CURRENT.lock();
     let task = guard.as_mut().expect("a task runs whenever user mode runs");
     let signal = match decode_trap(ctx) {
-        UserTrap::PageFault { addr, write, exec, .. } => {
+        UserTrap::PageFault {
+            addr, write, exec, ..
+        } => {
             let access = if exec {
                 Access::Exec
             } else if write {
@@ -30,10 +32,7 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
                     exit(ExitKind::Signaled(SIGKILL), &stats);
                 }
                 Err(_) => {
-                    log::info!(
-                        "segmentation fault at {addr:#x} ({access:?}) rip {:#x}",
-                        ctx.rip
-                    );
+                    log::info!("segmentation fault at {addr:#x} ({access:?})");
                     SIGSEGV
                 }
             }
@@ -48,6 +47,13 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
             SIGSEGV
         }
     };
+    log::info!(
+        "fatal signal {signal} (vector {}, error {:#x}) at rip {:#x}, rsp {:#x}",
+        ctx.vector,
+        ctx.error_code,
+        ctx.rip,
+        ctx.rsp
+    );
     let handler = task.signals.actions[signal as usize - 1].handler;
     if handler > 1 {
         log::info!("signal {signal} has a handler, but delivery is not implemented yet");

@@ -42,7 +42,11 @@ pub fn build_page_tables(
     memory_size: u64,
     platform: Platform,
 ) -> Result<u64, Failure> {
-    let user_bit = if platform == Platform::Pvm { PTE_USER } else { 0 };
+    let user_bit = if platform == Platform::Pvm {
+        PTE_USER
+    } else {
+        0
+    };
     let table = PTE_PRESENT | PTE_WRITABLE | user_bit;
     let kernel_root = PAGE_TABLES_GPA;
     let mut next = PAGE_TABLES_GPA + 2 * PAGE_SIZE; // kernel PML4 + user PML4
@@ -71,18 +75,21 @@ pub fn build_page_tables(
             if phys >= memory_size {
                 break;
             }
-            write(
-                pd + i * 8,
-                phys | table | PTE_HUGE | PTE_NO_EXECUTE,
-            )?;
+            write(pd + i * 8, phys | table | PTE_HUGE | PTE_NO_EXECUTE)?;
         }
     }
 
     // The sentry's image: KERNEL_VBASE + phys for the first GiB.
     let kernel_pdpt = alloc();
     let kernel_pd = alloc();
-    write(kernel_root + KERNEL_PML4_SLOT as u64 * 8, kernel_pdpt | table)?;
-    write(kernel_pdpt + ((KERNEL_VBASE >> 30) & 511) * 8, kernel_pd | table)?;
+    write(
+        kernel_root + KERNEL_PML4_SLOT as u64 * 8,
+        kernel_pdpt | table,
+    )?;
+    write(
+        kernel_pdpt + ((KERNEL_VBASE >> 30) & 511) * 8,
+        kernel_pd | table,
+    )?;
     for i in 0..512u64 {
         let phys = i << 21;
         if phys >= memory_size.min(KERNEL_WINDOW) {

@@ -26,7 +26,9 @@ pub fn read_cr2() -> u64 {
 pub fn outl(port: u16, value: u32) {
     // SAFETY: port I/O to the hypercall doorbell has no effect on guest memory
     // beyond what the VMM does on its behalf, which the caller has prepared.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags))
+    }
 }
 
 /// Drops the TLB entry for one page.

@@ -76,7 +76,7 @@ impl UserContext {
         }
     }
 
-    pub fn from_user_mode(&self) -> bool {
+    pub fn is_user_mode(&self) -> bool {
         self.cs & 3 == 3
     }
 }
@@ -265,7 +265,6 @@ trap_common:
 
 extern "C" {
     pub fn syscall_entry();
-    pub fn return_to_user_full() -> !;
     pub static trap_stubs: [u8; 256 * 16];
 }
 

@@ -106,13 +106,16 @@ pub fn early_init(pvm: bool) {
             limit: (core::mem::size_of::<Idt>() - 1) as u16,
             base: VirtAddr::new_truncate(addr_of!(IDT) as u64),
         });
-        load_tss(SegmentSelector::new(TSS_SELECTOR >> 3, PrivilegeLevel::Ring0));
+        load_tss(SegmentSelector::new(
+            TSS_SELECTOR >> 3,
+            PrivilegeLevel::Ring0,
+        ));
 
         cpu::wrmsr(
             MSR_STAR,
             ((USER_CS32 as u64) << 48) | ((KERNEL_CS as u64) << 32),
         );
-        cpu::wrmsr(MSR_LSTAR, entry::syscall_entry as usize as u64);
+        cpu::wrmsr(MSR_LSTAR, entry::syscall_entry as *const () as u64);
         cpu::wrmsr(MSR_SFMASK, SYSCALL_RFLAGS_MASK);
 
         if pvm {
@@ -167,7 +170,7 @@ extern "C" fn syscall_from_user(ctx: &mut UserContext) -> bool {
 
 /// Called by every exception stub.
 extern "C" fn trap_from_any_mode(ctx: &mut UserContext) {
-    if !ctx.from_user_mode() {
+    if !ctx.is_user_mode() {
         let cr2 = if ctx.vector == 14 { fault_address() } else { 0 };
         panic!(
             "kernel trap: vector {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}",
@@ -179,12 +182,7 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) {
 
 /// The user-mode trap kinds the arch-neutral sentry distinguishes.
 pub enum UserTrap {
-    PageFault {
-        addr: u64,
-        write: bool,
-        exec: bool,
-        present: bool,
-    },
+    PageFault { addr: u64, write: bool, exec: bool },
     DivideError,
     InvalidOpcode,
     GeneralProtection,
@@ -199,10 +197,9 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
         0 => UserTrap::DivideError,
         3 | 1 => UserTrap::Breakpoint,
         6 => UserTrap::InvalidOpcode,
-        13 | 12 | 11 | 10 => UserTrap::GeneralProtection,
+        10..=13 => UserTrap::GeneralProtection,
         14 => UserTrap::PageFault {
             addr: fault_address(),
-            present: ctx.error_code & 1 != 0,
             write: ctx.error_code & 2 != 0,
             exec: ctx.error_code & 16 != 0,
         },

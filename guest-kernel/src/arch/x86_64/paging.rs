@@ -152,21 +152,6 @@ impl UserPageTable {
         Ok(None)
     }
 
-    /// Removes the mapping of the page at `addr`; returns its frame.
-    pub fn unmap(&mut self, addr: u64) -> Option<u64> {
-        let table = self.leaf_table(addr, None).ok()??;
-        let slot = &mut table[indices(addr)[3]];
-        let old = *slot;
-        if old & (PRESENT | SOFT_PROT_NONE) == 0 {
-            return None;
-        }
-        *slot = 0;
-        if old & PRESENT != 0 {
-            super::cpu::flush_page(addr);
-        }
-        Some(old & ADDRESS_MASK)
-    }
-
     /// Changes the permissions of a mapped page; false if it is not mapped.
     pub fn protect(&mut self, addr: u64, access: PageAccess) -> bool {
         let Some(table) = self.leaf_table(addr, None).ok().flatten() else {
@@ -234,7 +219,9 @@ impl UserPageTable {
         if unmapped > FLUSH_ALL_THRESHOLD {
             super::cpu::flush_all();
         } else {
-            to_flush[..unmapped].iter().for_each(|&a| super::cpu::flush_page(a));
+            to_flush[..unmapped]
+                .iter()
+                .for_each(|&a| super::cpu::flush_page(a));
         }
     }
 }

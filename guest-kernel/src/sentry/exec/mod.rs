@@ -56,7 +56,8 @@ pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno>
         || header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2LSB
         || header.e_machine != EM_X86_64
         || (header.e_type != ET_EXEC && header.e_type != ET_DYN)
-        || header.e_phentsize as usize != core::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
+        || header.e_phentsize as usize
+            != core::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
     {
         return Err(ENOEXEC);
     }

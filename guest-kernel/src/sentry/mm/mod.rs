@@ -24,6 +24,8 @@ pub const MMAP_MIN_ADDR: u64 = 0x10000;
 /// layout Linux uses with randomization disabled).
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_MAX: u64 = 8 << 20;
+/// Window of anonymous memory populated around a faulting page.
+pub const FAULT_AROUND_BYTES: u64 = 64 * 1024;
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_MAX - (1 << 30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,11 +36,6 @@ pub struct Protection {
 }
 
 impl Protection {
-    pub const NONE: Protection = Protection {
-        read: false,
-        write: false,
-        exec: false,
-    };
     pub const READ_WRITE: Protection = Protection {
         read: true,
         write: true,
@@ -82,6 +79,8 @@ pub struct Vma {
     pub end: u64,
     pub prot: Protection,
     pub kind: VmaKind,
+    /// MAP_SHARED: stays shared with children once fork exists.
+    #[allow(dead_code)]
     pub shared: bool,
 }
 
@@ -102,7 +101,9 @@ pub struct AddressSpace {
 }
 
 pub fn page_align_up(value: u64) -> Option<u64> {
-    value.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+    value
+        .checked_add(PAGE_SIZE - 1)
+        .map(|v| v & !(PAGE_SIZE - 1))
 }
 
 pub fn is_page_aligned(value: u64) -> bool {
@@ -141,13 +142,7 @@ impl AddressSpace {
             return;
         }
         self.vmas.get_mut(&vma.start).unwrap().end = addr;
-        self.vmas.insert(
-            addr,
-            Vma {
-                start: addr,
-                ..vma
-            },
-        );
+        self.vmas.insert(addr, Vma { start: addr, ..vma });
     }
 
     /// Removes every mapping in [start, end) and frees its pages.
@@ -373,11 +368,43 @@ impl AddressSpace {
             crate::arch::cpu::flush_page(page);
             return Ok(());
         }
-        self.translate_for(addr, access).map(|_| ())
+        self.translate_for(addr, access)?;
+        self.fault_around(addr);
+        Ok(())
     }
 
-    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
-        self.vmas.values()
+    /// After a fault in anonymous memory, maps the rest of the aligned
+    /// [`FAULT_AROUND_BYTES`] window too: on the pvm host every guest page
+    /// fault costs several host exits, while a page mapped ahead costs one
+    /// shadow fill at most. Best effort: stops quietly when memory is short.
+    fn fault_around(&mut self, addr: u64) {
+        let Some(vma) = self.find(addr).copied() else {
+            return;
+        };
+        if vma.kind == VmaKind::Image || !vma.prot.read {
+            return;
+        }
+        let window = addr & !(FAULT_AROUND_BYTES - 1);
+        let start = window.max(vma.start);
+        let end = (window + FAULT_AROUND_BYTES).min(vma.end);
+        let mut page = start;
+        while page < end {
+            if self.page_table.translate(page).is_none() {
+                let Some(frame) = frames::alloc_zeroed_frame() else {
+                    return;
+                };
+                let mut alloc = frames::alloc_zeroed_frame;
+                if self
+                    .page_table
+                    .map(page, frame, vma.prot.page_access(), &mut alloc)
+                    .is_err()
+                {
+                    frames::free_frame(frame);
+                    return;
+                }
+            }
+            page += PAGE_SIZE;
+        }
     }
 
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads

@@ -56,9 +56,8 @@ impl AddressSpace {
             // covered by the direct map; [offset, offset+n) is inside it. The
             // sentry is single-threaded, so nothing else aliases the slice
             // while `f` runs.
-            let chunk = unsafe {
-                core::slice::from_raw_parts_mut(phys_to_virt(frame).add(offset), n)
-            };
+            let chunk =
+                unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame).add(offset), n) };
             f(chunk);
             done += n;
         }
@@ -87,7 +86,10 @@ impl AddressSpace {
         // SAFETY: T is Pod: any bytes are a valid T; the slice covers exactly
         // the value's storage.
         let bytes = unsafe {
-            core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
+            core::slice::from_raw_parts_mut(
+                value.as_mut_ptr() as *mut u8,
+                core::mem::size_of::<T>(),
+            )
         };
         self.copy_from_user(addr, bytes)?;
         // SAFETY: fully initialised by the copy (and zeroed before it).

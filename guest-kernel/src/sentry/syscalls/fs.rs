@@ -48,18 +48,21 @@ fn write_from_user(
     };
     let mut written = 0usize;
     let mut error = None;
-    let result = ctx.task.mm.with_user_chunks(addr, len, Access::Read, |chunk| {
-        if error.is_some() {
-            return;
-        }
-        match file.file.write(chunk, pos) {
-            Ok(n) => {
-                written += n;
-                pos += n as u64;
+    let result = ctx
+        .task
+        .mm
+        .with_user_chunks(addr, len, Access::Read, |chunk| {
+            if error.is_some() {
+                return;
             }
-            Err(e) => error = Some(e),
-        }
-    });
+            match file.file.write(chunk, pos) {
+                Ok(n) => {
+                    written += n;
+                    pos += n as u64;
+                }
+                Err(e) => error = Some(e),
+            }
+        });
     if offset.is_none() && seekable {
         *file.offset.lock() = pos;
     }
@@ -86,7 +89,9 @@ fn read_to_user(
     }
     // Check the whole destination first: data taken from a stream must not
     // be lost to a bad buffer.
-    ctx.task.mm.with_user_chunks(addr, len, Access::Write, |_| {})?;
+    ctx.task
+        .mm
+        .with_user_chunks(addr, len, Access::Write, |_| {})?;
     let seekable = file.file.seekable();
     let mut pos = match offset {
         Some(o) => o,
@@ -138,7 +143,13 @@ pub fn sys_pread64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !file.file.seekable() {
         return Err(ESPIPE);
     }
-    read_to_user(ctx, &file, args[1], args[2], Some(positional_offset(args[3])?))
+    read_to_user(
+        ctx,
+        &file,
+        args[1],
+        args[2],
+        Some(positional_offset(args[3])?),
+    )
 }
 
 pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -146,7 +157,13 @@ pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !file.file.seekable() {
         return Err(ESPIPE);
     }
-    write_from_user(ctx, &file, args[1], args[2], Some(positional_offset(args[3])?))
+    write_from_user(
+        ctx,
+        &file,
+        args[1],
+        args[2],
+        Some(positional_offset(args[3])?),
+    )
 }
 
 /// Reads an iovec array: (base, len) pairs.
@@ -309,7 +326,13 @@ pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn stat_path(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, buf: u64, flags: u64) -> SysResult {
+fn stat_path(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    buf: u64,
+    flags: u64,
+) -> SysResult {
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(EINVAL);
     }
@@ -346,7 +369,9 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds.get(fd)?.clone();
     match args[1] & 0xffff_ffff {
         FIOCLEX | FIONCLEX => {
-            ctx.task.fds.install(fd as usize, file, args[1] as u32 == FIOCLEX as u32);
+            ctx.task
+                .fds
+                .install(fd as usize, file, args[1] as u32 == FIOCLEX as u32);
             Ok(0)
         }
         request => match file.file.ioctl(request)? {
@@ -437,7 +462,9 @@ pub fn sys_ppoll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
             return Err(EINVAL);
         }
-        (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64)
+        (ts[0] as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts[1] as u64)
     };
     // The signal mask argument (args[3]) only matters once signals can be
     // delivered during the wait.
@@ -503,7 +530,9 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         F_GETFD => Ok(ctx.task.fds.cloexec(fd)? as u64),
         F_SETFD => {
-            ctx.task.fds.install(fd as usize, file, args[2] & FD_CLOEXEC != 0);
+            ctx.task
+                .fds
+                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0);
             Ok(0)
         }
         F_GETFL => Ok(*file.flags.lock() as u64),

@@ -48,7 +48,10 @@ pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags & MAP_ANONYMOUS == 0 {
         // File mappings arrive with the VFS.
         ctx.task.fds.get(fd as i32)?;
-        log::info!("mmap of a file (fd {}) is not supported yet: ENODEV", fd as i32);
+        log::info!(
+            "mmap of a file (fd {}) is not supported yet: ENODEV",
+            fd as i32
+        );
         return Err(Errno(19)); // ENODEV
     }
     let fixed = flags & MAP_FIXED != 0;
@@ -84,7 +87,11 @@ pub fn sys_mprotect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // PROT_GROWSDOWN / PROT_GROWSUP are not supported.
     let prot = Protection::from_prot(args[2]).ok_or(EINVAL)?;
     if args[1] == 0 {
-        return if is_page_aligned(args[0]) { Ok(0) } else { Err(EINVAL) };
+        return if is_page_aligned(args[0]) {
+            Ok(0)
+        } else {
+            Err(EINVAL)
+        };
     }
     ctx.task.mm.mprotect(args[0], args[1], prot)?;
     Ok(0)

@@ -59,7 +59,8 @@ pub const fn index_table(defs: &[SyscallDef]) -> [Option<SyscallDef>; MAX_SYSCAL
     out
 }
 
-static LOGGED_UNSUPPORTED: [AtomicU64; MAX_SYSCALLS / 64] = [const { AtomicU64::new(0) }; MAX_SYSCALLS / 64];
+static LOGGED_UNSUPPORTED: [AtomicU64; MAX_SYSCALLS / 64] =
+    [const { AtomicU64::new(0) }; MAX_SYSCALLS / 64];
 
 fn log_unsupported_once(nr: u64) {
     let name = x86_64::name_of(nr).unwrap_or("unknown");

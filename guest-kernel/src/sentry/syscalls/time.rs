@@ -55,7 +55,10 @@ pub fn sys_clock_getres(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] != 0 {
         let ns = time::realtime_ns();
-        let tv = [(ns / 1_000_000_000) as i64, ((ns % 1_000_000_000) / 1000) as i64];
+        let tv = [
+            (ns / 1_000_000_000) as i64,
+            ((ns % 1_000_000_000) / 1000) as i64,
+        ];
         ctx.task.mm.write_val(args[0], &tv)?;
     }
     if args[1] != 0 {

@@ -15,10 +15,6 @@ impl MemFile {
     pub fn new(data: &'static [u8], ino: u64, mode: u32) -> MemFile {
         MemFile { data, ino, mode }
     }
-
-    pub fn data(&self) -> &'static [u8] {
-        self.data
-    }
 }
 
 impl File for MemFile {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing rvisor needs on a fresh Debian machine:
+# apt packages (only the missing ones, --no-install-recommends) and the Rust
+# targets/components listed in rust-toolchain.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    musl-tools          # musl-gcc: static C test programs
+    busybox-static      # glibc-static applets for ABI tests
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # wrong-architecture test input
+    bubblewrap proot hyperfine                   # benchmarks: side-by-side runs
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# rustup installs the toolchain, targets and components of rust-toolchain.toml
+# on first use; make that happen now rather than in the middle of a build.
+rustup show active-toolchain >/dev/null
+rustup target list --installed | grep -q x86_64-unknown-none || rustup show >/dev/null

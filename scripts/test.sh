@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, lint, build, unit and end-to-end tests.
+# Under CI=true a missing /dev/kvm is a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+if [ "${CI:-}" = "true" ] && ! [ -w /dev/kvm ]; then
+    echo "test: /dev/kvm is missing or not writable, and CI=true: failing" >&2
+    exit 1
+fi
+
+echo "== format"
+cargo fmt --all -- --check
+(cd guest-kernel && cargo fmt -- --check)
+
+echo "== clippy"
+cargo clippy --release --workspace --all-targets -- -D warnings
+(cd guest-kernel && cargo clippy --release -- -D warnings)
+
+echo "== build"
+cargo build --release --workspace
+
+echo "== syscall table is current"
+./target/release/rvisor-vmm --print-syscall-table > target/syscalls.md
+if ! diff -u docs/syscalls.md target/syscalls.md; then
+    echo "docs/syscalls.md is stale: run scripts/gen-docs.sh" >&2
+    exit 1
+fi
+
+echo "== tests"
+cargo test --release --workspace
