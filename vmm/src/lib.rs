@@ -10,6 +10,7 @@
 pub mod app;
 pub mod error;
 pub mod hypercall;
+pub mod seccomp;
 pub mod stats;
 pub mod vm;
 pub mod x86_64;

@@ -281,6 +281,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
     let kvm_stats = KvmStats::open(&guest.vcpu);
+    crate::seccomp::apply()?;
     let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA);
     let mut stats = RunStats {
         platform: Some(platform),

@@ -1,0 +1,101 @@
+//! The VMM's own sandbox: once the VM is built, rvisor-vmm drops to a
+//! seccomp allow-list of what the vCPU loop and the hypercall server need.
+//! A VMM compromised through a guest bug can then run KVM_RUN, move console
+//! bytes and exit, and nothing else; any other syscall kills the process.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use crate::error::{internal, Failure};
+
+vmm_sys_util::ioctl_io_nr!(KVM_RUN, kvm_bindings::KVMIO, 0x80);
+vmm_sys_util::ioctl_ior_nr!(
+    KVM_GET_REGS,
+    kvm_bindings::KVMIO,
+    0x81,
+    kvm_bindings::kvm_regs
+);
+vmm_sys_util::ioctl_ior_nr!(
+    KVM_GET_SREGS,
+    kvm_bindings::KVMIO,
+    0x83,
+    kvm_bindings::kvm_sregs
+);
+
+/// Syscalls allowed with any arguments.
+const ALLOWED: &[i64] = &[
+    // Console and stats I/O.
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_close,
+    // Memory for request buffers.
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_brk,
+    libc::SYS_madvise,
+    // Threads (the --timeout watchdog), signals, time.
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_clock_gettime,
+    libc::SYS_sigaltstack,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+];
+
+fn ioctl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    [
+        KVM_RUN(),
+        KVM_GET_REGS(),
+        KVM_GET_SREGS(),
+        libc::TCGETS as u64,
+        libc::TIOCGWINSZ as u64,
+    ]
+    .into_iter()
+    .map(|request| {
+        SeccompRule::new(vec![SeccompCondition::new(
+            1,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            request,
+        )?])
+    })
+    .collect()
+}
+
+/// Installs the filter on every thread of the process.
+pub fn apply() -> Result<(), Failure> {
+    let fail = |e: &dyn std::fmt::Display| internal(format!("building the seccomp filter: {e}"));
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        ALLOWED.iter().map(|&nr| (nr, Vec::new())).collect();
+    rules.insert(libc::SYS_ioctl, ioctl_rules().map_err(|e| fail(&e))?);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+        TargetArch::x86_64,
+    )
+    .map_err(|e| fail(&e))?;
+    let program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| fail(&e))?;
+    seccompiler::apply_filter_all_threads(&program)
+        .map_err(|e| internal(format!("installing the seccomp filter: {e}")))?;
+    log::debug!(
+        "seccomp: {} syscalls allowed, everything else kills rvisor-vmm",
+        ALLOWED.len() + 1
+    );
+    Ok(())
+}
