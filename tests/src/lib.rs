@@ -64,7 +64,10 @@ pub const C_PROGRAMS: &[&str] = &[
 /// The workspace root (the parent of `tests/`).
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().expect("tests/ has a parent").to_path_buf()
+    manifest
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// `<root>/target`, or `$CARGO_TARGET_DIR` when that is set.
@@ -172,12 +175,24 @@ pub fn vmm() -> PathBuf {
         }
         let p = target_dir().join("release").join("rvisor-vmm");
         if !p.is_file() {
-            eprintln!("rvisor-tests: {} is missing, running cargo build --release -p rvisor-vmm", p.display());
+            eprintln!(
+                "rvisor-tests: {} is missing, running cargo build --release -p rvisor-vmm",
+                p.display()
+            );
             run_build(
-                Command::new(cargo()).current_dir(root()).args(["build", "--release", "-p", "rvisor-vmm"]),
+                Command::new(cargo()).current_dir(root()).args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "rvisor-vmm",
+                ]),
                 "building rvisor-vmm",
             );
-            assert!(p.is_file(), "cargo build succeeded but {} does not exist", p.display());
+            assert!(
+                p.is_file(),
+                "cargo build succeeded but {} does not exist",
+                p.display()
+            );
         } else {
             warn_if_stale(&p);
         }
@@ -228,10 +243,16 @@ fn visit_files(dir: &Path, f: &mut dyn FnMut(&Path)) {
 /// the test when `CI=true`, or prints a loud SKIPPED message and returns
 /// false (the test should then return early).
 pub fn require_kvm() -> bool {
-    match fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+    match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
         Ok(_) => true,
         Err(e) => {
-            let ci = std::env::var("CI").map(|v| v.eq_ignore_ascii_case("true") || v == "1").unwrap_or(false);
+            let ci = std::env::var("CI")
+                .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
+                .unwrap_or(false);
             if ci {
                 panic!("/dev/kvm is not available ({e}) and CI=true: sandbox tests cannot run");
             }
@@ -260,7 +281,10 @@ pub fn c_program(name: &str) -> PathBuf {
 
 /// The C compiler for test programs: `$RVISOR_TEST_CC` or `musl-gcc`.
 pub fn cc() -> String {
-    std::env::var("RVISOR_TEST_CC").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "musl-gcc".into())
+    std::env::var("RVISOR_TEST_CC")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "musl-gcc".into())
 }
 
 /// Returns whether `prog` can be found on PATH.
@@ -297,7 +321,14 @@ pub fn rust_hello() -> PathBuf {
         let tdir = programs_dir().join("rust-hello");
         let mut cmd = Command::new(cargo());
         cmd.current_dir(root())
-            .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-musl", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--target",
+                "x86_64-unknown-linux-musl",
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .arg("--target-dir")
             .arg(&tdir)
@@ -307,7 +338,10 @@ pub fn rust_hello() -> PathBuf {
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("CARGO_BUILD_TARGET");
         run_build(&mut cmd, "building tests/programs/rust-hello");
-        let bin = tdir.join("x86_64-unknown-linux-musl").join("release").join("rust-hello");
+        let bin = tdir
+            .join("x86_64-unknown-linux-musl")
+            .join("release")
+            .join("rust-hello");
         assert!(bin.is_file(), "{} was not produced", bin.display());
         bin
     })
@@ -381,7 +415,10 @@ pub fn excerpt(b: &[u8]) -> String {
 }
 
 fn timeout() -> Duration {
-    let secs = std::env::var("RVISOR_TEST_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs = std::env::var("RVISOR_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     Duration::from_secs(secs)
 }
 
@@ -401,7 +438,10 @@ fn describe_cmd(cmd: &Command) -> String {
 
 fn shell_quote(s: &OsStr) -> String {
     let t = s.to_string_lossy();
-    if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+    if !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
         t.into_owned()
     } else {
         format!("'{}'", t.replace('\'', "'\\''"))
@@ -413,10 +453,16 @@ fn shell_quote(s: &OsStr) -> String {
 /// longer than the timeout (`RVISOR_TEST_TIMEOUT_SECS`, default 60 s).
 pub fn run_command(cmd: &mut Command, stdin: Option<&[u8]>) -> RunOutput {
     let cmdline = describe_cmd(cmd);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));
 
     let writer = stdin.map(|data| {
         let data = data.to_vec();
@@ -459,14 +505,22 @@ pub fn run_command(cmd: &mut Command, stdin: Option<&[u8]>) -> RunOutput {
     if let Some(w) = writer {
         let _ = join_with_deadline(w, Duration::from_secs(1));
     }
-    let out = RunOutput { stdout, stderr, status, cmdline };
+    let out = RunOutput {
+        stdout,
+        stderr,
+        status,
+        cmdline,
+    };
     if timed_out {
         panic!("TIMEOUT after {:?}, killed:\n{}", timeout(), out.describe());
     }
     out
 }
 
-fn join_with_deadline<T: Default + Send + 'static>(h: std::thread::JoinHandle<T>, d: Duration) -> T {
+fn join_with_deadline<T: Default + Send + 'static>(
+    h: std::thread::JoinHandle<T>,
+    d: Duration,
+) -> T {
     let end = Instant::now() + d;
     while !h.is_finished() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(2));
@@ -505,7 +559,12 @@ pub fn run_native_env<S: AsRef<OsStr>>(
 /// Runs `rvisor-vmm <extra_opts...> --elf <prog> -- <args...>`. The VMM
 /// process inherits the test's environment minus `RUST_LOG`, plus
 /// [`HOST_CANARY`] (which must not show up in the guest).
-pub fn run_sandbox<S: AsRef<OsStr>>(prog: &Path, args: &[S], extra_opts: &[&str], stdin: Option<&[u8]>) -> RunOutput {
+pub fn run_sandbox<S: AsRef<OsStr>>(
+    prog: &Path,
+    args: &[S],
+    extra_opts: &[&str],
+    stdin: Option<&[u8]>,
+) -> RunOutput {
     let mut vmm_args: Vec<OsString> = extra_opts.iter().map(OsString::from).collect();
     vmm_args.push("--elf".into());
     vmm_args.push(prog.as_os_str().to_owned());
@@ -529,7 +588,12 @@ pub fn vmm_command() -> Command {
 }
 
 /// Like [`run_native`] but with a chosen argv[0].
-pub fn run_native_argv0<S: AsRef<OsStr>>(prog: &Path, argv0: &str, args: &[S], stdin: Option<&[u8]>) -> RunOutput {
+pub fn run_native_argv0<S: AsRef<OsStr>>(
+    prog: &Path,
+    argv0: &str,
+    args: &[S],
+    stdin: Option<&[u8]>,
+) -> RunOutput {
     let mut cmd = Command::new(prog);
     cmd.arg0(argv0).env_clear();
     for (k, v) in DEFAULT_ENV {
@@ -554,7 +618,12 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
                 Some(l) => format!("{:?}", String::from_utf8_lossy(l)),
                 None => "<no such line>".into(),
             };
-            return format!("first difference at line {}:\n  native:  {}\n  sandbox: {}", i + 1, show(x), show(y));
+            return format!(
+                "first difference at line {}:\n  native:  {}\n  sandbox: {}",
+                i + 1,
+                show(x),
+                show(y)
+            );
         }
     }
     "no line difference (lengths differ only)".into()
@@ -588,13 +657,21 @@ pub enum Compare {
 /// Asserts that a sandbox run behaved like the native run of the same program.
 #[track_caller]
 pub fn assert_same(native: &RunOutput, sandbox: &RunOutput, cmp: Compare) {
-    let context = format!("NATIVE RUN:\n{}\nSANDBOX RUN:\n{}", native.describe(), sandbox.describe());
+    let context = format!(
+        "NATIVE RUN:\n{}\nSANDBOX RUN:\n{}",
+        native.describe(),
+        sandbox.describe()
+    );
     assert_no_panic(sandbox);
     assert_bytes_eq("stdout", &native.stdout, &sandbox.stdout, &context);
     if cmp == Compare::All {
         assert_bytes_eq("stderr", &native.stderr, &sandbox.stderr, &context);
     }
-    assert_eq!(native.code(), sandbox.code(), "exit status differs (native vs sandbox)\n{context}");
+    assert_eq!(
+        native.code(),
+        sandbox.code(),
+        "exit status differs (native vs sandbox)\n{context}"
+    );
 }
 
 /// Asserts that rvisor-vmm did not panic.
@@ -614,20 +691,45 @@ pub fn assert_no_panic(out: &RunOutput) {
 #[track_caller]
 pub fn assert_vmm_error(out: &RunOutput, expected_code: i32) -> String {
     assert_no_panic(out);
-    assert_eq!(out.code(), expected_code, "wrong exit status\n{}", out.describe());
+    assert_eq!(
+        out.code(),
+        expected_code,
+        "wrong exit status\n{}",
+        out.describe()
+    );
     let err = out.stderr_str();
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected exactly one line on stderr\n{}", out.describe());
-    assert!(err.ends_with('\n'), "the error line should end with a newline\n{}", out.describe());
-    assert!(lines[0].starts_with("rvisor-vmm:"), "the error line should start with `rvisor-vmm:`\n{}", out.describe());
-    assert!(out.stdout.is_empty(), "nothing should be printed on stdout\n{}", out.describe());
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one line on stderr\n{}",
+        out.describe()
+    );
+    assert!(
+        err.ends_with('\n'),
+        "the error line should end with a newline\n{}",
+        out.describe()
+    );
+    assert!(
+        lines[0].starts_with("rvisor-vmm:"),
+        "the error line should start with `rvisor-vmm:`\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing should be printed on stdout\n{}",
+        out.describe()
+    );
     lines[0].to_string()
 }
 
 /// Sorted lines of `b` (for outputs whose order is not specified, such as
 /// the environment block).
 pub fn sorted_lines(b: &[u8]) -> Vec<String> {
-    let mut v: Vec<String> = String::from_utf8_lossy(b).lines().map(str::to_string).collect();
+    let mut v: Vec<String> = String::from_utf8_lossy(b)
+        .lines()
+        .map(str::to_string)
+        .collect();
     v.sort();
     v
 }
@@ -677,7 +779,10 @@ pub fn elf_program_headers(elf: &[u8]) -> Vec<(u32, u64, u64)> {
     let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
     let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
-    assert!(elf.len() >= 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2, "not an ELF64 file");
+    assert!(
+        elf.len() >= 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2,
+        "not an ELF64 file"
+    );
     let phoff = u64_at(32) as usize;
     let phentsize = u16_at(54) as usize;
     let phnum = u16_at(56) as usize;
@@ -710,7 +815,9 @@ pub mod bad {
 
     /// A shell-script-like text file.
     pub fn text_file() -> PathBuf {
-        make("text.txt", || b"#!/bin/sh\necho this is a text file, not an ELF\n".to_vec())
+        make("text.txt", || {
+            b"#!/bin/sh\necho this is a text file, not an ELF\n".to_vec()
+        })
     }
 
     /// An empty file.
@@ -721,7 +828,9 @@ pub mod bad {
     /// The first 200 bytes of the C hello (ELF header + part of the program
     /// headers).
     pub fn truncated_header() -> PathBuf {
-        make("hello-first-200-bytes", || fs::read(c_program("hello")).unwrap()[..200].to_vec())
+        make("hello-first-200-bytes", || {
+            fs::read(c_program("hello")).unwrap()[..200].to_vec()
+        })
     }
 
     /// The C hello cut in the middle of its largest PT_LOAD segment: the
@@ -735,7 +844,10 @@ pub mod bad {
                 .max_by_key(|&(_, _, filesz)| filesz)
                 .expect("hello has a PT_LOAD segment");
             let cut = (off + filesz / 2) as usize;
-            assert!(cut > 64 && cut < elf.len(), "cut point {cut} outside the file");
+            assert!(
+                cut > 64 && cut < elf.len(),
+                "cut point {cut} outside the file"
+            );
             elf[..cut].to_vec()
         })
     }
@@ -803,7 +915,9 @@ pub fn os(b: &[u8]) -> OsString {
 pub fn sort_lines_with_prefix(b: &[u8], prefix: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(b);
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let idx: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with(prefix)).collect();
+    let idx: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(prefix))
+        .collect();
     let mut selected: Vec<&str> = idx.iter().map(|&i| lines[i]).collect();
     selected.sort();
     for (k, &i) in idx.iter().enumerate() {

@@ -20,7 +20,10 @@ fn text_file_is_not_an_elf() {
         return;
     }
     let line = refuse(&p, 126);
-    assert!(line.contains("not an elf"), "the error should say `not an ELF`: {line}");
+    assert!(
+        line.contains("not an elf"),
+        "the error should say `not an ELF`: {line}"
+    );
 }
 
 #[test]
@@ -70,7 +73,10 @@ fn dynamically_linked() {
         return;
     }
     let line = refuse(&p, 126);
-    assert!(line.contains("dynamic"), "the error should mention `dynamic`: {line}");
+    assert!(
+        line.contains("dynamic"),
+        "the error should mention `dynamic`: {line}"
+    );
 }
 
 #[test]
@@ -105,13 +111,26 @@ fn directory() {
 #[test]
 fn inputs_are_really_bad() {
     use std::process::Command;
-    for p in [bad::text_file(), bad::empty_file(), bad::truncated_header(), bad::truncated_segments(), bad::wrong_arch(), bad::object_file(), bad::missing(), bad::directory()] {
+    for p in [
+        bad::text_file(),
+        bad::empty_file(),
+        bad::truncated_header(),
+        bad::truncated_segments(),
+        bad::wrong_arch(),
+        bad::object_file(),
+        bad::missing(),
+        bad::directory(),
+    ] {
         let r = Command::new(&p).output();
         // text_file has a shebang but no execute bit; everything else is
         // unexecutable, unloadable or crashes at once.
         match r {
             Err(_) => {}
-            Ok(o) => assert!(!o.status.success(), "{} ran successfully natively", p.display()),
+            Ok(o) => assert!(
+                !o.status.success(),
+                "{} ran successfully natively",
+                p.display()
+            ),
         }
     }
     // The dynamic hello is fine natively (so the sandbox's refusal is about
@@ -120,8 +139,15 @@ fn inputs_are_really_bad() {
     let o = run_native(&dynamic, NO_ARGS, None);
     assert_eq!(o.code(), 0, "{o:?}");
     let elf = std::fs::read(&dynamic).unwrap();
-    assert!(elf_program_headers(&elf).iter().any(|&(t, _, _)| t == 3), "hello-dynamic has no PT_INTERP");
+    assert!(
+        elf_program_headers(&elf).iter().any(|&(t, _, _)| t == 3),
+        "hello-dynamic has no PT_INTERP"
+    );
     // ... and the wrong-arch file really is an aarch64 ELF.
     let elf = std::fs::read(bad::wrong_arch()).unwrap();
-    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "e_machine is not EM_AARCH64");
+    assert_eq!(
+        u16::from_le_bytes([elf[18], elf[19]]),
+        183,
+        "e_machine is not EM_AARCH64"
+    );
 }

@@ -6,17 +6,30 @@ use rvisor_tests::*;
 /// one stats line and that it is the last line.
 fn split_stats(out: &RunOutput) -> (String, String) {
     let err = out.stderr_str();
-    let stats: Vec<&str> = err.lines().filter(|l| l.starts_with("rvisor: stats:")).collect();
-    assert_eq!(stats.len(), 1, "expected exactly one `rvisor: stats:` line on stderr\n{out:?}");
+    let stats: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("rvisor: stats:"))
+        .collect();
+    assert_eq!(
+        stats.len(),
+        1,
+        "expected exactly one `rvisor: stats:` line on stderr\n{out:?}"
+    );
     let last = err.lines().last().unwrap();
-    assert!(last.starts_with("rvisor: stats:"), "the stats line should be the last line of stderr\n{out:?}");
+    assert!(
+        last.starts_with("rvisor: stats:"),
+        "the stats line should be the last line of stderr\n{out:?}"
+    );
     let idx = err.rfind("rvisor: stats:").unwrap();
     (err[..idx].to_string(), last.to_string())
 }
 
 fn number(kv: &std::collections::HashMap<String, String>, key: &str, out: &RunOutput) -> f64 {
-    let v = kv.get(key).unwrap_or_else(|| panic!("stats line lacks `{key}=`\n{out:?}"));
-    v.parse::<f64>().unwrap_or_else(|_| panic!("`{key}={v}` is not a number\n{out:?}"))
+    let v = kv
+        .get(key)
+        .unwrap_or_else(|| panic!("stats line lacks `{key}=`\n{out:?}"));
+    v.parse::<f64>()
+        .unwrap_or_else(|_| panic!("`{key}={v}` is not a number\n{out:?}"))
 }
 
 #[test]
@@ -28,11 +41,23 @@ fn stats_line() {
     let native = run_native(&prog, NO_ARGS, None);
     let sandbox = run_sandbox(&prog, NO_ARGS, &["--stats"], None);
     assert_no_panic(&sandbox);
-    assert_bytes_eq("stdout", &native.stdout, &sandbox.stdout, &sandbox.describe());
+    assert_bytes_eq(
+        "stdout",
+        &native.stdout,
+        &sandbox.stdout,
+        &sandbox.describe(),
+    );
     assert_eq!(native.code(), sandbox.code(), "{sandbox:?}");
     let (before, line) = split_stats(&sandbox);
-    assert_eq!(before, native.stderr_str(), "--stats changed the program's stderr\n{sandbox:?}");
-    assert!(line.contains("vm_exits=") && line.contains("syscalls="), "{line}");
+    assert_eq!(
+        before,
+        native.stderr_str(),
+        "--stats changed the program's stderr\n{sandbox:?}"
+    );
+    assert!(
+        line.contains("vm_exits=") && line.contains("syscalls="),
+        "{line}"
+    );
     let kv = parse_kv(&line);
     for key in ["boot_ms", "run_ms"] {
         assert!(number(&kv, key, &sandbox) >= 0.0);
@@ -51,7 +76,12 @@ fn stats_keeps_program_stderr_and_status() {
     let native = run_native(&prog, NO_ARGS, None);
     let sandbox = run_sandbox(&prog, NO_ARGS, &["--stats"], None);
     assert_no_panic(&sandbox);
-    assert_bytes_eq("stdout", &native.stdout, &sandbox.stdout, &sandbox.describe());
+    assert_bytes_eq(
+        "stdout",
+        &native.stdout,
+        &sandbox.stdout,
+        &sandbox.describe(),
+    );
     let (before, _) = split_stats(&sandbox);
     assert_eq!(before, native.stderr_str(), "{sandbox:?}");
     assert_eq!(sandbox.code(), 3, "{sandbox:?}");
@@ -68,7 +98,10 @@ fn stats_counts_syscalls() {
     assert_eq!(sandbox.code(), 0, "{sandbox:?}");
     let (_, line) = split_stats(&sandbox);
     let n = number(&parse_kv(&line), "syscalls", &sandbox);
-    assert!(n >= 5000.0, "5000 getppid calls were made but syscalls={n}\n{line}");
+    assert!(
+        n >= 5000.0,
+        "5000 getppid calls were made but syscalls={n}\n{line}"
+    );
 }
 
 #[test]
@@ -79,7 +112,10 @@ fn no_stats_without_option() {
     }
     let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
     assert_no_panic(&sandbox);
-    assert!(sandbox.stderr.is_empty(), "rvisor-vmm printed something on stderr without -v/--stats\n{sandbox:?}");
+    assert!(
+        sandbox.stderr.is_empty(),
+        "rvisor-vmm printed something on stderr without -v/--stats\n{sandbox:?}"
+    );
 }
 
 #[test]
@@ -122,7 +158,10 @@ fn argv0_is_the_path_as_given() {
     cmd.current_dir(dir).args(["--elf", "./args", "--", "x"]);
     let sandbox = run_command(&mut cmd, None);
     assert_same(&native, &sandbox, Compare::All);
-    assert!(sandbox.stdout_str().contains("argv[0]=[./args]\n"), "{sandbox:?}");
+    assert!(
+        sandbox.stdout_str().contains("argv[0]=[./args]\n"),
+        "{sandbox:?}"
+    );
 }
 
 #[test]
@@ -133,7 +172,15 @@ fn args_without_separator() {
     }
     // `rvisor-vmm --elf PATH a b` (no `--`) passes a and b to the program.
     let native = run_native(&prog, &["a", "b"], None);
-    let sandbox = run_vmm(&["--elf".as_ref(), prog.as_os_str(), "a".as_ref(), "b".as_ref()], None);
+    let sandbox = run_vmm(
+        &[
+            "--elf".as_ref(),
+            prog.as_os_str(),
+            "a".as_ref(),
+            "b".as_ref(),
+        ],
+        None,
+    );
     assert_same(&native, &sandbox, Compare::All);
 }
 
@@ -160,6 +207,9 @@ fn bad_options_fail_cleanly() {
         assert_no_panic(&out);
         assert_ne!(out.code(), 0, "rvisor-vmm {args:?} should fail\n{out:?}");
         assert!(out.stdout.is_empty(), "errors go to stderr\n{out:?}");
-        assert!(!out.stderr.is_empty(), "rvisor-vmm {args:?} failed without saying why\n{out:?}");
+        assert!(
+            !out.stderr.is_empty(),
+            "rvisor-vmm {args:?} failed without saying why\n{out:?}"
+        );
     }
 }

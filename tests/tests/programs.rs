@@ -29,7 +29,12 @@ fn c_hello() {
         return;
     }
     let (native, _) = same(&prog, NO_ARGS, None, Compare::All);
-    assert!(native.stdout_str().starts_with("Hello from rvisor test program!\n"), "{native:?}");
+    assert!(
+        native
+            .stdout_str()
+            .starts_with("Hello from rvisor test program!\n"),
+        "{native:?}"
+    );
     assert_eq!(native.code(), 0);
 }
 
@@ -42,7 +47,11 @@ fn rust_hello_matches_native() {
     let native = run_native(&prog, NO_ARGS, None);
     let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
     assert_no_panic(&sandbox);
-    let context = format!("NATIVE:\n{}\nSANDBOX:\n{}", native.describe(), sandbox.describe());
+    let context = format!(
+        "NATIVE:\n{}\nSANDBOX:\n{}",
+        native.describe(),
+        sandbox.describe()
+    );
     // The order of environment entries is not specified: compare them as a set.
     assert_bytes_eq(
         "stdout (env lines sorted)",
@@ -52,8 +61,17 @@ fn rust_hello_matches_native() {
     );
     assert_bytes_eq("stderr", &native.stderr, &sandbox.stderr, &context);
     assert_eq!(sandbox.code(), 0, "{context}");
-    assert!(sandbox.stdout_str().starts_with("Hello from Rust in rvisor!\n"), "{context}");
-    assert_eq!(sandbox.stderr_str(), "rust-hello: this line goes to stderr\n", "{context}");
+    assert!(
+        sandbox
+            .stdout_str()
+            .starts_with("Hello from Rust in rvisor!\n"),
+        "{context}"
+    );
+    assert_eq!(
+        sandbox.stderr_str(),
+        "rust-hello: this line goes to stderr\n",
+        "{context}"
+    );
 }
 
 // --- exit codes ---------------------------------------------------------------
@@ -67,8 +85,16 @@ fn c_exit_codes() {
     for code in [0, 7, 42] {
         let arg = code.to_string();
         let (native, sandbox) = same(&prog, &[&arg], None, Compare::All);
-        assert_eq!(native.code(), code, "native run did not exit with {code}: {native:?}");
-        assert_eq!(sandbox.code(), code, "sandbox run did not exit with {code}: {sandbox:?}");
+        assert_eq!(
+            native.code(),
+            code,
+            "native run did not exit with {code}: {native:?}"
+        );
+        assert_eq!(
+            sandbox.code(),
+            code,
+            "sandbox run did not exit with {code}: {sandbox:?}"
+        );
     }
 }
 
@@ -96,8 +122,16 @@ fn rust_exit_codes() {
         let native = run_native(&prog, &[&arg], None);
         let sandbox = run_sandbox(&prog, &[&arg], &[], None);
         assert_no_panic(&sandbox);
-        assert_eq!(native.code(), code, "native run did not exit with {code}: {native:?}");
-        assert_eq!(sandbox.code(), code, "sandbox run did not exit with {code}: {sandbox:?}");
+        assert_eq!(
+            native.code(),
+            code,
+            "native run did not exit with {code}: {native:?}"
+        );
+        assert_eq!(
+            sandbox.code(),
+            code,
+            "sandbox run did not exit with {code}: {sandbox:?}"
+        );
         assert_bytes_eq(
             "stdout (env lines sorted)",
             &sort_lines_with_prefix(&native.stdout, "env["),
@@ -153,7 +187,9 @@ fn c_args_many() {
     if !require_kvm() {
         return;
     }
-    let args: Vec<String> = (0..2000).map(|i| format!("arg-{i}-{}", "y".repeat(i % 50))).collect();
+    let args: Vec<String> = (0..2000)
+        .map(|i| format!("arg-{i}-{}", "y".repeat(i % 50)))
+        .collect();
     same(&prog, &args, None, Compare::All);
 }
 
@@ -182,7 +218,11 @@ fn rust_args() {
         "stdout (env lines sorted)",
         &sort_lines_with_prefix(&native.stdout, "env["),
         &sort_lines_with_prefix(&sandbox.stdout, "env["),
-        &format!("NATIVE:\n{}\nSANDBOX:\n{}", native.describe(), sandbox.describe()),
+        &format!(
+            "NATIVE:\n{}\nSANDBOX:\n{}",
+            native.describe(),
+            sandbox.describe()
+        ),
     );
     assert_eq!(native.code(), sandbox.code());
 }
@@ -201,7 +241,11 @@ fn check_env(vars: &[(&str, &str)]) {
     }
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
     let sandbox = run_sandbox(&prog, NO_ARGS, &opts, None);
-    let context = format!("NATIVE:\n{}\nSANDBOX:\n{}", native.describe(), sandbox.describe());
+    let context = format!(
+        "NATIVE:\n{}\nSANDBOX:\n{}",
+        native.describe(),
+        sandbox.describe()
+    );
     assert_no_panic(&sandbox);
     assert_eq!(sandbox.code(), 0, "{context}");
     assert!(sandbox.stderr.is_empty(), "unexpected stderr\n{context}");
@@ -250,13 +294,22 @@ fn env_rust() {
     }
     let vars = [("RUST_HELLO_VAR", "value 1"), ("HOME", "/root")];
     let native = run_native_env(&prog, NO_ARGS, &vars, None);
-    let sandbox = run_sandbox(&prog, NO_ARGS, &["--env", "RUST_HELLO_VAR=value 1", "--env", "HOME=/root"], None);
+    let sandbox = run_sandbox(
+        &prog,
+        NO_ARGS,
+        &["--env", "RUST_HELLO_VAR=value 1", "--env", "HOME=/root"],
+        None,
+    );
     assert_no_panic(&sandbox);
     assert_bytes_eq(
         "stdout (env lines sorted)",
         &sort_lines_with_prefix(&native.stdout, "env["),
         &sort_lines_with_prefix(&sandbox.stdout, "env["),
-        &format!("NATIVE:\n{}\nSANDBOX:\n{}", native.describe(), sandbox.describe()),
+        &format!(
+            "NATIVE:\n{}\nSANDBOX:\n{}",
+            native.describe(),
+            sandbox.describe()
+        ),
     );
     assert_eq!(native.code(), sandbox.code());
 }
@@ -275,12 +328,22 @@ fn stderr_kept_apart() {
     // in program order.
     let out = sandbox.stdout_str();
     let err = sandbox.stderr_str();
-    assert!(out.lines().all(|l| l.starts_with("stdout ")), "stderr text on stdout:\n{out}");
-    assert!(err.lines().all(|l| l.starts_with("stderr ")), "stdout text on stderr:\n{err}");
-    let expect_out: String = (0..5).map(|i| format!("stdout line {i}\nstdout raw {i}\n")).collect::<String>()
+    assert!(
+        out.lines().all(|l| l.starts_with("stdout ")),
+        "stderr text on stdout:\n{out}"
+    );
+    assert!(
+        err.lines().all(|l| l.starts_with("stderr ")),
+        "stdout text on stderr:\n{err}"
+    );
+    let expect_out: String = (0..5)
+        .map(|i| format!("stdout line {i}\nstdout raw {i}\n"))
+        .collect::<String>()
         + "stdout last line (buffered until exit)\n";
-    let expect_err: String =
-        (0..5).map(|i| format!("stderr line {i}\nstderr raw {i}\n")).collect::<String>() + "stderr last line\n";
+    let expect_err: String = (0..5)
+        .map(|i| format!("stderr line {i}\nstderr raw {i}\n"))
+        .collect::<String>()
+        + "stderr last line\n";
     assert_eq!(out, expect_out);
     assert_eq!(err, expect_err);
 }
@@ -292,8 +355,16 @@ fn check_stdin(data: Option<&[u8]>) {
     let (native, sandbox) = same(&prog, NO_ARGS, data, Compare::All);
     let data = data.unwrap_or(&[]);
     assert_eq!(native.stdout.len(), data.len());
-    assert!(sandbox.stdout == data, "sandbox did not echo stdin byte for byte");
-    assert!(sandbox.stderr_str().starts_with(&format!("stdin_echo: {} bytes", data.len())), "{sandbox:?}");
+    assert!(
+        sandbox.stdout == data,
+        "sandbox did not echo stdin byte for byte"
+    );
+    assert!(
+        sandbox
+            .stderr_str()
+            .starts_with(&format!("stdin_echo: {} bytes", data.len())),
+        "{sandbox:?}"
+    );
 }
 
 #[test]
@@ -350,7 +421,10 @@ fn memory() {
         return;
     }
     let (native, _) = same(&prog, NO_ARGS, None, Compare::All);
-    assert!(native.stdout_str().contains("failures=0\n"), "the memory program fails natively:\n{native:?}");
+    assert!(
+        native.stdout_str().contains("failures=0\n"),
+        "the memory program fails natively:\n{native:?}"
+    );
 }
 
 #[test]
@@ -360,7 +434,10 @@ fn misc() {
         return;
     }
     let (native, sandbox) = same(&prog, NO_ARGS, Some(b"ping\n"), Compare::All);
-    assert!(native.stdout_str().contains("failures=0\n"), "the misc program fails natively:\n{native:?}");
+    assert!(
+        native.stdout_str().contains("failures=0\n"),
+        "the misc program fails natively:\n{native:?}"
+    );
     let out = sandbox.stdout_str();
     assert!(out.contains("uname.sysname=Linux\n"), "{out}");
     assert!(out.contains("uname.machine=x86_64\n"), "{out}");
@@ -378,11 +455,19 @@ fn fault_signals() {
     for (kind, signal) in [("segv", 11), ("ill", 4), ("fpe", 8)] {
         let native = run_native(&prog, &[kind], None);
         let sandbox = run_sandbox(&prog, &[kind], &[], None);
-        let context = format!("NATIVE:\n{}\nSANDBOX:\n{}", native.describe(), sandbox.describe());
+        let context = format!(
+            "NATIVE:\n{}\nSANDBOX:\n{}",
+            native.describe(),
+            sandbox.describe()
+        );
         assert_no_panic(&sandbox);
         assert_eq!(native.code(), 128 + signal, "native {kind}: {context}");
         assert_bytes_eq("stdout", &native.stdout, &sandbox.stdout, &context);
-        assert_eq!(sandbox.code(), 128 + signal, "sandbox {kind} should die from signal {signal}\n{context}");
+        assert_eq!(
+            sandbox.code(),
+            128 + signal,
+            "sandbox {kind} should die from signal {signal}\n{context}"
+        );
     }
 }
 
@@ -393,8 +478,15 @@ fn check_getppid_output(out: &RunOutput, n: u64) {
     let text = out.stdout_str();
     let kv = parse_kv(text.trim());
     assert!(text.starts_with("getppid_loop: "), "{out:?}");
-    assert_eq!(kv.get("iterations").map(String::as_str), Some(n.to_string().as_str()), "{out:?}");
-    let ns: f64 = kv.get("ns_per_call").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no ns_per_call number: {out:?}"));
+    assert_eq!(
+        kv.get("iterations").map(String::as_str),
+        Some(n.to_string().as_str()),
+        "{out:?}"
+    );
+    let ns: f64 = kv
+        .get("ns_per_call")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no ns_per_call number: {out:?}"));
     assert!(ns.is_finite() && ns >= 0.0, "{out:?}");
 }
 

@@ -60,8 +60,8 @@ fn ioctl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
         KVM_RUN(),
         KVM_GET_REGS(),
         KVM_GET_SREGS(),
-        libc::TCGETS as u64,
-        libc::TIOCGWINSZ as u64,
+        libc::TCGETS,
+        libc::TIOCGWINSZ,
     ]
     .into_iter()
     .map(|request| {
