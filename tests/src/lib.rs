@@ -30,7 +30,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The environment a program gets inside the sandbox when no `--env` is
@@ -56,6 +56,8 @@ pub const C_PROGRAMS: &[&str] = &[
     "misc",
     "getppid_loop",
     "fault",
+    "spin",
+    "prompt",
 ];
 
 // ---------------------------------------------------------------------------
@@ -145,20 +147,22 @@ fn run_build(cmd: &mut Command, what: &str) {
     }
 }
 
-/// Build cache: one entry per artefact, built at most once per process.
-/// Holding the mutex while building makes parallel test threads wait for the
-/// first one instead of compiling the same thing concurrently.
-static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+/// Build cache: one `OnceLock` per artefact, so each is built at most once
+/// per process; parallel test threads asking for the same artefact wait for
+/// the first one, and different artefacts (which may depend on each other)
+/// build independently.
+static BUILT: Mutex<Option<HashMap<String, Arc<OnceLock<PathBuf>>>>> = Mutex::new(None);
 
 fn build_once(key: &str, build: impl FnOnce() -> PathBuf) -> PathBuf {
-    let mut guard = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let map = guard.get_or_insert_with(HashMap::new);
-    if let Some(p) = map.get(key) {
-        return p.clone();
-    }
-    let p = build();
-    map.insert(key.to_string(), p.clone());
-    p
+    let cell = {
+        let mut guard = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .get_or_insert_with(HashMap::new)
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    };
+    cell.get_or_init(build).clone()
 }
 
 // ---------------------------------------------------------------------------
@@ -175,10 +179,10 @@ pub fn vmm() -> PathBuf {
         }
         let p = target_dir().join("release").join("rvisor-vmm");
         if !p.is_file() {
-            eprintln!(
+            loud(&format!(
                 "rvisor-tests: {} is missing, running cargo build --release -p rvisor-vmm",
                 p.display()
-            );
+            ));
             run_build(
                 Command::new(cargo()).current_dir(root()).args([
                     "build",
@@ -217,12 +221,12 @@ fn warn_if_stale(bin: &Path) {
     }
     if let Some((t, f)) = newest {
         if t > bin_time {
-            eprintln!(
+            loud(&format!(
                 "rvisor-tests: WARNING: {} is newer than {}; run `cargo build --release` (or \
                  `cargo test --release --workspace`) to test the current sources",
                 f.display(),
                 bin.display()
-            );
+            ));
         }
     }
 }
@@ -237,6 +241,13 @@ fn visit_files(dir: &Path, f: &mut dyn FnMut(&Path)) {
             f(&p);
         }
     }
+}
+
+/// Writes a line to the process's real stderr. Unlike `eprintln!`, this is
+/// not captured by the test harness, so it shows even for passing tests.
+pub fn loud(msg: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{msg}");
 }
 
 /// Returns true when `/dev/kvm` can be opened read-write. Otherwise fails
@@ -257,7 +268,9 @@ pub fn require_kvm() -> bool {
                 panic!("/dev/kvm is not available ({e}) and CI=true: sandbox tests cannot run");
             }
             let name = std::thread::current().name().unwrap_or("?").to_string();
-            eprintln!("\n*** SKIPPED: /dev/kvm not available ({e}); test {name} did not run ***\n");
+            loud(&format!(
+                "\n*** SKIPPED: /dev/kvm not available ({e}); test {name} did not run ***\n"
+            ));
             false
         }
     }
@@ -503,7 +516,7 @@ pub fn run_command(cmd: &mut Command, stdin: Option<&[u8]>) -> RunOutput {
     let stdout = join_with_deadline(out_reader, Duration::from_secs(10));
     let stderr = join_with_deadline(err_reader, Duration::from_secs(10));
     if let Some(w) = writer {
-        let _ = join_with_deadline(w, Duration::from_secs(1));
+        join_with_deadline(w, Duration::from_secs(1));
     }
     let out = RunOutput {
         stdout,

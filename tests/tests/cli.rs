@@ -213,3 +213,25 @@ fn bad_options_fail_cleanly() {
         );
     }
 }
+
+#[test]
+fn timeout_stops_a_spinning_guest() {
+    let prog = c_program("spin");
+    if !require_kvm() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let out = run_sandbox(&prog, NO_ARGS, &["--timeout", "1"], None);
+    let elapsed = start.elapsed();
+    assert_no_panic(&out);
+    assert_eq!(
+        out.code(),
+        124,
+        "--timeout should end with status 124\n{out:?}"
+    );
+    assert_eq!(out.stdout_str(), "spinning\n", "{out:?}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "--timeout 1 took {elapsed:?}\n{out:?}"
+    );
+}

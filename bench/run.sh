@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# rvisor benchmark: start-up cost of a static "hello" under several runners,
+# per-syscall cost (getppid loop), and VM exits per run.
+#
+#   bench/run.sh           print a Markdown section on stdout
+#   bench/run.sh --write   ... and append it to docs/benchmarks.md
+#
+# Progress goes to stderr, the Markdown report to stdout. Needs: cargo,
+# musl-gcc, hyperfine, a usable /dev/kvm; bwrap and proot are measured when
+# installed (the project's setup script installs all of them).
+#
+# Environment: RVISOR_VMM overrides the binary under test (default
+# target/release/rvisor-vmm, built here); BENCH_RUNS (default 30),
+# BENCH_WARMUP (default 3), BENCH_SYSCALLS (default 1000000).
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WRITE=0
+for arg in "$@"; do
+    case "$arg" in
+        --write) WRITE=1 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/run.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+RUNS="${BENCH_RUNS:-30}"
+WARMUP="${BENCH_WARMUP:-3}"
+SYSCALLS="${BENCH_SYSCALLS:-1000000}"
+DEFAULT_PATH="/usr/local/bin:/usr/bin:/bin"
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+# --- prerequisites --------------------------------------------------------------
+CARGO="${CARGO:-cargo}"
+command -v "$CARGO" >/dev/null || die "cargo not found"
+command -v musl-gcc >/dev/null || die "musl-gcc not found (install musl-tools; see scripts/)"
+command -v hyperfine >/dev/null || die "hyperfine not found (install it; see scripts/)"
+command -v awk >/dev/null || die "awk not found"
+if ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+    die "/dev/kvm cannot be opened read-write: rvisor-vmm cannot run here"
+fi
+exec 9>&-
+
+HAVE_BWRAP=0; HAVE_PROOT=0
+if command -v bwrap >/dev/null; then HAVE_BWRAP=1; else log "bwrap (bubblewrap) not installed: skipping the bwrap runner"; fi
+if command -v proot >/dev/null; then HAVE_PROOT=1; else log "proot not installed: skipping the proot runner"; fi
+
+# --- build ----------------------------------------------------------------------------
+cd "$ROOT"
+if [[ -n "${RVISOR_VMM:-}" ]]; then
+    VMM="$RVISOR_VMM"
+    [[ -x "$VMM" ]] || die "RVISOR_VMM=$VMM is not an executable"
+else
+    log "building rvisor-vmm (cargo build --release -p rvisor-vmm)"
+    "$CARGO" build --release -p rvisor-vmm >&2 || die "cargo build failed"
+    VMM="$ROOT/target/release/rvisor-vmm"
+fi
+
+PROGS="$ROOT/target/test-programs"
+mkdir -p "$PROGS"
+# Same command as tests/src/lib.rs uses.
+build_c() {
+    local name="$1" src="$ROOT/tests/programs/$1.c" out="$PROGS/$1"
+    if [[ ! -x "$out" || "$src" -nt "$out" ]]; then
+        log "compiling $name (musl-gcc -static -O2 -Wall)"
+        musl-gcc -static -O2 -Wall -o "$out.tmp.$$" "$src" || die "cannot compile $src"
+        mv -f "$out.tmp.$$" "$out"
+    fi
+}
+build_c hello
+build_c getppid_loop
+HELLO="$PROGS/hello"
+GETPPID="$PROGS/getppid_loop"
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/rvisor-bench.XXXXXX")"
+log "raw results in $TMP"
+
+# --- sanity: every runner must print the same thing ----------------------------------------
+expected="$(env -i PATH="$DEFAULT_PATH" HOME=/ "$HELLO")"
+check_runner() {
+    local name="$1"; shift
+    local got rc=0
+    got="$("$@" 2>"$TMP/$name.sanity.err")" || rc=$?
+    if [[ $rc -ne 0 || "$got" != "$expected" ]]; then
+        echo "bench: error: '$*' (exit $rc) did not print what native hello prints" >&2
+        echo "--- stdout ---" >&2; printf '%s\n' "$got" >&2
+        echo "--- stderr ---" >&2; cat "$TMP/$name.sanity.err" >&2
+        exit 1
+    fi
+}
+check_runner rvisor "$VMM" --elf "$HELLO"
+[[ $HAVE_BWRAP = 1 ]] && check_runner bwrap bwrap --bind / / "$HELLO"
+[[ $HAVE_PROOT = 1 ]] && check_runner proot proot "$HELLO"
+
+# --- start-up: one hyperfine run with all runners ----------------------------------------
+cmds=(--command-name native "$HELLO")
+[[ $HAVE_BWRAP = 1 ]] && cmds+=(--command-name bwrap "bwrap --bind / / $HELLO")
+[[ $HAVE_PROOT = 1 ]] && cmds+=(--command-name proot "proot $HELLO")
+cmds+=(--command-name rvisor "$VMM --elf $HELLO")
+
+log "hyperfine --warmup $WARMUP --runs $RUNS -N (hello under each runner)"
+hyperfine --warmup "$WARMUP" --runs "$RUNS" -N --style basic \
+    --export-json "$TMP/startup.json" --export-csv "$TMP/startup.csv" \
+    "${cmds[@]}" >&2
+
+# CSV columns: command,mean,stddev,median,user,system,min,max (seconds)
+csv_field() { # name column
+    awk -F, -v n="$1" -v c="$2" 'NR > 1 && $1 == n { print $c }' "$TMP/startup.csv"
+}
+ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+
+native_median="$(csv_field native 4)"
+bwrap_median=""
+[[ $HAVE_BWRAP = 1 ]] && bwrap_median="$(csv_field bwrap 4)"
+
+startup_rows=""
+for name in native bwrap proot rvisor; do
+    median="$(csv_field "$name" 4)"
+    if [[ -z "$median" ]]; then
+        startup_rows+="| $name | skipped (not installed) | | | |"$'\n'
+        continue
+    fi
+    mean="$(csv_field "$name" 2)"; sd="$(csv_field "$name" 3)"
+    vs_bwrap="n/a"
+    [[ -n "$bwrap_median" ]] && vs_bwrap="$(ratio "$median" "$bwrap_median")"
+    startup_rows+="| $name | $(ms "$median") | $(ms "$mean") ± $(ms "$sd") | $(ratio "$median" "$native_median") | $vs_bwrap |"$'\n'
+done
+
+# --- syscall cost ------------------------------------------------------------------------
+# Three runs each; the median of the three is reported.
+ns_per_call() { # command...
+    local out
+    out="$("$@")" || die "'$*' failed"
+    sed -n 's/.*ns_per_call=\([0-9.]*\).*/\1/p' <<<"$out"
+}
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+log "getppid_loop $SYSCALLS, native (3 runs)"
+n=(); for _ in 1 2 3; do n+=("$(ns_per_call "$GETPPID" "$SYSCALLS")"); done
+log "getppid_loop $SYSCALLS, rvisor (3 runs)"
+r=(); for _ in 1 2 3; do r+=("$(ns_per_call "$VMM" --elf "$GETPPID" -- "$SYSCALLS")"); done
+native_ns="$(median3 "${n[@]}")"
+rvisor_ns="$(median3 "${r[@]}")"
+[[ -n "$native_ns" && -n "$rvisor_ns" ]] || die "getppid_loop printed no ns_per_call"
+
+# --- VM exits --------------------------------------------------------------------------------
+log "rvisor-vmm --stats --elf hello"
+"$VMM" --stats --elf "$HELLO" >/dev/null 2>"$TMP/stats.err" || die "rvisor-vmm --stats failed: $(cat "$TMP/stats.err")"
+stats_line="$(grep 'rvisor: stats:' "$TMP/stats.err" | tail -n1 || true)"
+[[ -n "$stats_line" ]] || die "no 'rvisor: stats:' line on stderr: $(cat "$TMP/stats.err")"
+vm_exits="$(sed -n 's/.*vm_exits=\([0-9]*\).*/\1/p' <<<"$stats_line")"
+syscalls="$(sed -n 's/.*syscalls=\([0-9]*\).*/\1/p' <<<"$stats_line")"
+
+# --- report ----------------------------------------------------------------------------------
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
+if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
+cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+
+report="$(cat <<EOF
+## Benchmark run $(date -u '+%Y-%m-%d %H:%M UTC')
+
+- Machine: $(nproc) CPUs${cpu:+ ($cpu)}, kernel \`$(uname -r)\`
+- rvisor: \`$commit\`; hyperfine $(hyperfine --version | awk '{print $2}'), \`--warmup $WARMUP --runs $RUNS -N\`
+- Program: \`tests/programs/hello.c\` built with \`musl-gcc -static -O2\`
+
+### Start-up and exit of a static hello
+
+| Runner | Median (ms) | Mean ± σ (ms) | vs native | vs bwrap |
+|---|---:|---:|---:|---:|
+${startup_rows%$'\n'}
+
+### System call cost: \`getppid_loop $SYSCALLS\` (median of 3 runs)
+
+| Runner | ns per getppid() |
+|---|---:|
+| native | $native_ns |
+| rvisor | $rvisor_ns |
+
+Ratio rvisor / native: $(ratio "$rvisor_ns" "$native_ns")
+
+### VM exits
+
+\`rvisor-vmm --stats --elf hello\`: vm_exits=${vm_exits:-?}, syscalls=${syscalls:-?}
+
+\`\`\`
+$stats_line
+\`\`\`
+EOF
+)"
+
+printf '%s\n' "$report"
+
+if [[ $WRITE = 1 ]]; then
+    doc="$ROOT/docs/benchmarks.md"
+    mkdir -p "$(dirname "$doc")"
+    [[ -s "$doc" ]] || printf '# Benchmarks\n\nSections appended by `bench/run.sh --write`.\n' >"$doc"
+    printf '\n%s\n' "$report" >>"$doc"
+    log "appended to $doc"
+fi

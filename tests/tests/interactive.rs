@@ -1,0 +1,107 @@
+//! Output must reach the host while the program runs, and input written
+//! later must reach the program: a prompt/answer dialogue.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rvisor_tests::*;
+
+/// Drives `prompt` through its three rounds, waiting for each prompt before
+/// answering. Returns the full stdout transcript and the exit status.
+fn dialogue(mut cmd: Command, what: &str) -> (Vec<String>, i32) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot spawn: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut transcript = Vec::new();
+    let expect = |want: String, transcript: &mut Vec<String>, child: &mut std::process::Child| {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => {
+                transcript.push(line.clone());
+                assert_eq!(
+                    line, want,
+                    "{what}: unexpected line; transcript so far: {transcript:?}"
+                );
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{what}: no `{want}` line within 10 s (output not forwarded while the program runs?); \
+                     transcript so far: {transcript:?}"
+                );
+            }
+        }
+    };
+    for round in 1..=3 {
+        expect(format!("prompt {round}?"), &mut transcript, &mut child);
+        writeln!(stdin, "answer number {round}").unwrap();
+        stdin.flush().unwrap();
+        expect(
+            format!("round {round}: got [answer number {round}]"),
+            &mut transcript,
+            &mut child,
+        );
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let err = err_reader.join().unwrap_or_default();
+    assert_eq!(
+        err, "stderr after round 1\nstderr after round 2\nstderr after round 3\n",
+        "{what}: stderr"
+    );
+    (transcript, status.code().unwrap_or(-1))
+}
+
+#[test]
+fn prompt_and_answer() {
+    let prog = c_program("prompt");
+    if !require_kvm() {
+        return;
+    }
+    let mut native = Command::new(&prog);
+    native.env_clear().envs(DEFAULT_ENV.iter().copied());
+    let (native_t, native_code) = dialogue(native, "native");
+
+    let mut sandbox = vmm_command();
+    sandbox.arg("--elf").arg(&prog);
+    let (sandbox_t, sandbox_code) = dialogue(sandbox, "sandbox");
+
+    assert_eq!(native_t, sandbox_t);
+    assert_eq!(native_code, 0);
+    assert_eq!(sandbox_code, native_code);
+}
+
+#[test]
+fn prompt_batch() {
+    // Everything at once: same transcript and same stderr as natively.
+    let prog = c_program("prompt");
+    if !require_kvm() {
+        return;
+    }
+    let input = b"first\nsecond\nthird\n";
+    let native = run_native(&prog, NO_ARGS, Some(input));
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], Some(input));
+    assert_same(&native, &sandbox, Compare::All);
+}
