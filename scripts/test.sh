@@ -30,4 +30,12 @@ if ! diff -u docs/syscalls.md target/syscalls.md; then
 fi
 
 echo "== tests"
-cargo test --release --workspace
+log=target/test-output.txt
+set +e
+cargo test --release --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^passed;?$/) sum += $(i-1) } END { print sum + 0 }' "$log")
+failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^failed;?$/) sum += $(i-1) } END { print sum + 0 }' "$log")
+echo "tests: $passed passed, $failed failed"
+exit "$status"

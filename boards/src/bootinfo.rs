@@ -8,7 +8,7 @@
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 1;
+pub const BOOT_INFO_VERSION: u32 = 2;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -82,6 +82,8 @@ pub struct BootInfo {
     /// The hypercall page (see [`crate::hypercall`]); zero when there is no
     /// VMM (bare metal).
     pub hypercall_page: u64,
+    /// The console ring (see [`crate::console`]): header + data.
+    pub console_ring: PhysRange,
     /// The application's ELF file, byte for byte.
     pub app_image: PhysRange,
     /// Packed NUL-terminated strings: exe path, argv, envp.
@@ -132,6 +134,7 @@ impl BootInfo {
             cpu_count: 0,
             page_table_root: 0,
             hypercall_page: 0,
+            console_ring: PhysRange { start: 0, size: 0 },
             app_image: PhysRange { start: 0, size: 0 },
             strings: PhysRange { start: 0, size: 0 },
             argc: 0,

@@ -7,6 +7,8 @@
 //! `out` to [`DOORBELL_PORT`]). The VMM carries out the requests in order,
 //! writes each one's `result` (a non-negative value or a negated Linux errno)
 //! and resumes the vCPU. Requests after an `Exit` or `Panic` are not run.
+//! Console output does not use requests: it goes through the console ring
+//! (`crate::console`), which the VMM drains before running any batch.
 //!
 //! The VMM treats every field as hostile: guest addresses must lie inside
 //! guest RAM, lengths are bounded by [`MAX_TRANSFER`], unknown ops get
@@ -23,16 +25,15 @@ pub const MAX_TRANSFER: u64 = 1 << 20;
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// args: [fd (1 or 2), gpa, len]. Result: bytes written.
-    ConsoleWrite = 1,
+    /// The console ring is full: drain it now. Result: 0. (The VMM also
+    /// drains it before every batch, so any request flushes output first.)
+    ConsoleDrain = 1,
     /// args: [gpa, len]. Reads the host's stdin. Result: bytes read, 0 at EOF.
     ConsoleRead = 2,
     /// args: [timeout_ns (u64::MAX: forever), watch_stdin (0 or 1)].
     /// Result: 1 when stdin is readable (or at EOF/hang-up), 0 on timeout.
     /// With watch_stdin = 0 it just waits for the timeout.
     ConsolePoll = 3,
-    /// args: [level (1 error .. 5 trace), gpa, len]: one sentry log line.
-    Log = 4,
     /// args: [kind (EXIT_KIND_*), code, gpa of [`ExitStats`] or 0]. No result.
     Exit = 5,
     /// args: [gpa, len]: the sentry hit a fatal error; message attached.
@@ -42,10 +43,9 @@ pub enum Op {
 impl Op {
     pub fn from_raw(raw: u32) -> Option<Op> {
         Some(match raw {
-            1 => Op::ConsoleWrite,
+            1 => Op::ConsoleDrain,
             2 => Op::ConsoleRead,
             3 => Op::ConsolePoll,
-            4 => Op::Log,
             5 => Op::Exit,
             6 => Op::Panic,
             _ => return None,
@@ -57,8 +57,6 @@ impl Op {
 pub const EXIT_KIND_EXITED: u64 = 0;
 /// The application was killed by signal `code`.
 pub const EXIT_KIND_SIGNALED: u64 = 1;
-/// The sentry ran out of memory for itself (not the application's ENOMEM).
-pub const EXIT_KIND_OUT_OF_MEMORY: u64 = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

@@ -4,6 +4,7 @@
 //! * [`bootinfo`]: the structure the loader hands the sentry at entry.
 //! * [`hypercall`]: the batched request/response channel between the sentry
 //!   and the VMM.
+//! * [`console`]: the console output ring the VMM drains without exits.
 //! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
 //!   board (the one `rvisor-vmm` builds on x86_64 hosts).
 //!
@@ -12,6 +13,7 @@
 #![no_std]
 
 pub mod bootinfo;
+pub mod console;
 pub mod hypercall;
 pub mod x86_64;
 

@@ -39,7 +39,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
         arch::cpu::halt_forever();
     }
     arch::init_traps();
-    hv::init(boot_info.hypercall_page);
+    hv::init(boot_info.hypercall_page, boot_info.console_ring);
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
     sentry::random::init(boot_info.random_seed);
     mm::init(boot_info);

@@ -1,6 +1,7 @@
 //! The application ELF, checked on the host before anything boots, so that
 //! bad input gets one clear line and the right exit status (126/127).
 
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -14,15 +15,16 @@ pub const MAX_APP_SIZE: u64 = 1 << 30;
 
 pub struct AppImage {
     /// The path as the user gave it (becomes argv[0]).
-    pub path_as_given: String,
+    pub path_as_given: OsString,
     /// Absolute, symlink-free host path: where the program sees itself.
     pub canonical_path: PathBuf,
     pub bytes: Vec<u8>,
 }
 
-pub fn load(path: &str) -> Result<AppImage, Failure> {
+pub fn load(path_os: &OsStr) -> Result<AppImage, Failure> {
+    let path = path_os.to_string_lossy();
     let not_runnable = |why: String| Failure::NotRunnable(format!("{path}: {why}"));
-    let metadata = match std::fs::metadata(path) {
+    let metadata = match std::fs::metadata(path_os) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure::NotFound(format!("{path}: no such file")));
@@ -41,17 +43,17 @@ pub fn load(path: &str) -> Result<AppImage, Failure> {
             metadata.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| not_runnable(format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path_os).map_err(|e| not_runnable(format!("cannot read: {e}")))?;
     check_elf(&bytes).map_err(not_runnable)?;
     if metadata.permissions().mode() & 0o111 == 0 {
         return Err(not_runnable(
             "permission denied (the file is not executable)".into(),
         ));
     }
-    let canonical_path = std::fs::canonicalize(path)
+    let canonical_path = std::fs::canonicalize(path_os)
         .map_err(|e| not_runnable(format!("cannot resolve path: {e}")))?;
     Ok(AppImage {
-        path_as_given: path.to_string(),
+        path_as_given: path_os.to_owned(),
         canonical_path,
         bytes,
     })

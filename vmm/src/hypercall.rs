@@ -3,22 +3,22 @@
 //! The guest is hostile: every count, length and address is checked before
 //! use, and a malformed request gets a negative errno back, never a crash.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
 use boards::hypercall::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
+use crate::console::SharedConsole;
 use crate::error::{internal, Failure};
 
 const REQUESTS_OFFSET: u64 = 16;
 const REQUEST_SIZE: u64 = 64;
 const RESULT_OFFSET: u64 = 56;
-/// Longest panic or log message we copy out of the guest.
+/// Longest panic message we copy out of the guest.
 const MAX_MESSAGE: u64 = 4096;
 
-const EBADF: i64 = 9;
 const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
 const ENOSYS: i64 = 38;
@@ -39,7 +39,7 @@ pub enum BatchOutcome {
 pub struct Hypercalls<'a> {
     mem: &'a GuestMemoryMmap,
     page: u64,
-    pub console_bytes: u64,
+    console: SharedConsole,
 }
 
 /// A host fd wrapped as a File without taking ownership.
@@ -54,12 +54,8 @@ fn errno_of(e: &std::io::Error) -> i64 {
 }
 
 impl<'a> Hypercalls<'a> {
-    pub fn new(mem: &'a GuestMemoryMmap, page: u64) -> Hypercalls<'a> {
-        Hypercalls {
-            mem,
-            page,
-            console_bytes: 0,
-        }
+    pub fn new(mem: &'a GuestMemoryMmap, page: u64, console: SharedConsole) -> Hypercalls<'a> {
+        Hypercalls { mem, page, console }
     }
 
     fn read_u64(&self, addr: u64) -> Result<u64, Failure> {
@@ -77,6 +73,9 @@ impl<'a> Hypercalls<'a> {
 
     /// Runs the batch the guest just rang the doorbell for.
     pub fn handle_batch(&mut self) -> Result<BatchOutcome, Failure> {
+        // Output written before the requests (a prompt before a read, the
+        // last words before an exit) goes out first.
+        self.console.lock().unwrap().drain();
         let count = self
             .mem
             .read_obj::<u32>(GuestAddress(self.page))
@@ -94,10 +93,10 @@ impl<'a> Hypercalls<'a> {
                 *arg = self.read_u64(base + 8 + j as u64 * 8)?;
             }
             let result = match Op::from_raw(op) {
-                Some(Op::ConsoleWrite) => self.console_write(args),
+                // Drained above, before the batch.
+                Some(Op::ConsoleDrain) => 0,
                 Some(Op::ConsoleRead) => self.console_read(args),
                 Some(Op::ConsolePoll) => console_poll(args),
-                Some(Op::Log) => self.log(args),
                 Some(Op::Exit) => return Ok(self.exit(args)),
                 Some(Op::Panic) => {
                     let message = self.message(args[0], args[1]);
@@ -110,23 +109,6 @@ impl<'a> Hypercalls<'a> {
                 .map_err(|e| internal(format!("hypercall page unwritable: {e}")))?;
         }
         Ok(BatchOutcome::Continue)
-    }
-
-    fn console_write(&mut self, [fd, gpa, len, ..]: [u64; 6]) -> i64 {
-        if fd != 1 && fd != 2 {
-            return -EBADF;
-        }
-        if len > MAX_TRANSFER {
-            return -EINVAL;
-        }
-        let Some(bytes) = self.guest_bytes(gpa, len) else {
-            return -EFAULT;
-        };
-        self.console_bytes += len;
-        match host_file(fd as i32).write_all(&bytes) {
-            Ok(()) => len as i64,
-            Err(e) => errno_of(&e),
-        }
     }
 
     fn console_read(&mut self, [gpa, len, ..]: [u64; 6]) -> i64 {
@@ -157,18 +139,6 @@ impl<'a> Hypercalls<'a> {
             .unwrap_or_else(|| "<message outside guest memory>".into())
     }
 
-    fn log(&self, [level, gpa, len, ..]: [u64; 6]) -> i64 {
-        let level = match level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
-        log::log!(target: "sentry", level, "{}", self.message(gpa, len));
-        0
-    }
-
     fn exit(&self, [kind, code, stats_gpa, ..]: [u64; 6]) -> BatchOutcome {
         let stats = (stats_gpa != 0)
             .then(|| self.guest_bytes(stats_gpa, std::mem::size_of::<ExitStats>() as u64))
@@ -185,7 +155,6 @@ impl<'a> Hypercalls<'a> {
             });
         let exit = match kind {
             EXIT_KIND_SIGNALED => AppExit::Signaled(code as u8),
-            EXIT_KIND_OUT_OF_MEMORY => AppExit::Signaled(9),
             _ => AppExit::Exited(code as u8),
         };
         BatchOutcome::Exit(exit, stats)

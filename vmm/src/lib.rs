@@ -4,10 +4,12 @@
 //! * [`app`]: host-side checks of the application ELF (exit status 126/127).
 //! * [`vm`]: builds the VM and runs the vCPU loop.
 //! * [`hypercall`]: the VMM side of the batched hypercall channel.
+//! * [`console`]: drains the guest's console ring.
 //! * [`x86_64`]: boot page tables and vCPU state for the x86_64 board.
 //! * [`stats`]: `--stats` counters.
 
 pub mod app;
+pub mod console;
 pub mod error;
 pub mod hypercall;
 pub mod seccomp;

@@ -1,8 +1,11 @@
 //! The `rvisor-vmm` command line.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::builder::TypedValueParser;
 use clap::Parser;
 use rvisor_vmm::app;
 use rvisor_vmm::error::{internal, Failure};
@@ -32,7 +35,7 @@ struct Cli {
         value_name = "PATH",
         required_unless_present = "print_syscall_table"
     )]
-    elf: Option<String>,
+    elf: Option<OsString>,
 
     /// Arguments for the program (argv[1..]).
     #[arg(
@@ -40,13 +43,13 @@ struct Cli {
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
-    args: Vec<String>,
+    args: Vec<OsString>,
 
     /// Set an environment variable for the program (repeatable). The default
     /// environment is PATH=/usr/local/bin:/usr/bin:/bin and HOME=/; nothing
     /// is inherited from the host.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(parse_env))]
+    env: Vec<OsString>,
 
     /// Guest memory, e.g. 256M or 1G (K, M, G suffixes; a multiple of 2 MiB).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
@@ -70,13 +73,18 @@ struct Cli {
     print_syscall_table: bool,
 }
 
-fn parse_env(s: &str) -> Result<String, String> {
-    match s.split_once('=') {
-        Some((key, _)) if !key.is_empty() && !key.contains('\0') && !s.contains('\0') => {
-            Ok(s.to_string())
-        }
+fn parse_env(s: OsString) -> Result<OsString, String> {
+    let bytes = s.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(i) if i > 0 && !bytes.contains(&0) => Ok(s),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+fn env_key(var: &OsStr) -> &[u8] {
+    let bytes = var.as_bytes();
+    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
+    &bytes[..end]
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -116,11 +124,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// The program's environment: the defaults, overridden/extended by --env.
-fn environment(overrides: &[String]) -> Vec<String> {
-    let mut env: Vec<String> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
+fn environment(overrides: &[OsString]) -> Vec<OsString> {
+    let mut env: Vec<OsString> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
     for var in overrides {
-        let key = var.split_once('=').map(|(k, _)| k).unwrap_or(var);
-        env.retain(|existing| existing.split_once('=').map(|(k, _)| k) != Some(key));
+        env.retain(|existing| env_key(existing) != env_key(var));
         env.push(var.clone());
     }
     env
@@ -131,22 +138,18 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         Some(path) => app::load(path)?,
         None => app::AppImage {
             // --print-syscall-table: the sentry never looks at the image.
-            path_as_given: "rvisor".into(),
+            path_as_given: OsString::from("rvisor"),
             canonical_path: "/rvisor".into(),
             bytes: Vec::new(),
         },
     };
-    if let Some(seconds) = cli.timeout {
-        if !(seconds > 0.0 && seconds.is_finite()) {
-            return Err(internal("--timeout must be a positive number of seconds"));
+    let timeout = match cli.timeout {
+        None => None,
+        Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
+            Some(Duration::from_secs_f64(seconds))
         }
-        let limit = Duration::from_secs_f64(seconds);
-        std::thread::spawn(move || {
-            std::thread::sleep(limit);
-            eprintln!("rvisor-vmm: timed out after {seconds} s");
-            std::process::exit(124);
-        });
-    }
+        Some(_) => return Err(internal("--timeout must be a positive number of seconds")),
+    };
     let config = RunConfig {
         app,
         args: cli.args.clone(),
@@ -154,6 +157,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         memory: cli.memory,
         verbose: cli.verbose > 0,
         print_syscall_table: cli.print_syscall_table,
+        timeout,
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {
@@ -175,10 +179,23 @@ fn main() -> ExitCode {
     // Usage errors are rvisor's own failures: 125, like every other one.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 125 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            // clap's first paragraph, on one line.
+            let paragraph: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let joined = paragraph.join(" ");
+            let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+            eprintln!("rvisor-vmm: {message} (see --help)");
+            return ExitCode::from(125);
         }
     };
     let level = match cli.verbose {

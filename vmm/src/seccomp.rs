@@ -42,6 +42,15 @@ const ALLOWED: &[i64] = &[
     libc::SYS_mremap,
     libc::SYS_brk,
     libc::SYS_madvise,
+    // glibc malloc on a new thread's first allocation: arena set-up.
+    libc::SYS_mprotect,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_getrandom,
+    libc::SYS_gettid,
+    libc::SYS_getpid,
+    // Thread start-up (glibc), should a thread start after the filter.
+    libc::SYS_rseq,
+    libc::SYS_set_robust_list,
     // Threads (the --timeout watchdog), signals, time.
     libc::SYS_futex,
     libc::SYS_sched_yield,

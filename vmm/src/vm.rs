@@ -1,10 +1,13 @@
 //! Building the VM (memory, sentry, boot info, vCPU) and running it.
 
+use std::ffi::OsString;
 use std::io::Cursor;
-use std::time::Instant;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use boards::bootinfo::*;
-use boards::hypercall::{ExitStats, DOORBELL_PORT};
+use boards::hypercall::DOORBELL_PORT;
 use boards::x86_64::*;
 use boards::{align_up, Platform};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
@@ -13,6 +16,7 @@ use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 use crate::app::AppImage;
+use crate::console::{ConsoleRing, SharedConsole};
 use crate::error::{internal, Failure};
 use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
@@ -27,12 +31,14 @@ pub const MAX_MEMORY: u64 = 64 << 30;
 pub struct RunConfig {
     pub app: AppImage,
     /// argv[1..].
-    pub args: Vec<String>,
+    pub args: Vec<OsString>,
     /// KEY=VALUE strings, in order.
-    pub env: Vec<String>,
+    pub env: Vec<OsString>,
     pub memory: u64,
     pub verbose: bool,
     pub print_syscall_table: bool,
+    /// Wall-clock limit for the run (exit status 124).
+    pub timeout: Option<Duration>,
 }
 
 pub struct RunOutcome {
@@ -108,6 +114,7 @@ struct Guest {
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
     tsc_khz: u64,
+    console_ring: u64,
 }
 
 fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure> {
@@ -149,7 +156,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let app_size = config.app.bytes.len() as u64;
     let strings_start = align_up(app_start + app_size, PAGE_SIZE);
     let mut strings = Vec::new();
-    strings.extend_from_slice(config.app.canonical_path.as_os_str().as_encoded_bytes());
+    strings.extend_from_slice(config.app.canonical_path.as_os_str().as_bytes());
     strings.push(0);
     for arg in std::iter::once(&config.app.path_as_given).chain(config.args.iter()) {
         strings.extend_from_slice(arg.as_bytes());
@@ -159,7 +166,9 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         strings.extend_from_slice(var.as_bytes());
         strings.push(0);
     }
-    let free_start = align_up(strings_start + strings.len() as u64, PAGE_SIZE);
+    let ring_start = align_up(strings_start + strings.len() as u64, PAGE_SIZE);
+    let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
+    let free_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
     if free_start + MIN_MEMORY / 2 > memory_size {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
@@ -199,11 +208,16 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         MemoryKind::PageTables,
     );
     info.push_region(KERNEL_PHYS, app_start - KERNEL_PHYS, MemoryKind::Kernel);
-    info.push_region(app_start, free_start - app_start, MemoryKind::Application);
+    info.push_region(app_start, ring_start - app_start, MemoryKind::Application);
+    info.push_region(ring_start, free_start - ring_start, MemoryKind::BootData);
     info.push_region(free_start, memory_size - free_start, MemoryKind::Usable);
     info.cpu_count = 1;
     info.page_table_root = PAGE_TABLES_GPA;
     info.hypercall_page = HYPERCALL_PAGE_GPA;
+    info.console_ring = PhysRange {
+        start: ring_start,
+        size: ring_bytes,
+    };
     info.app_image = PhysRange {
         start: app_start,
         size: app_size,
@@ -255,6 +269,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         vcpu,
         mem,
         tsc_khz,
+        console_ring: ring_start,
     })
 }
 
@@ -276,13 +291,54 @@ fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// How often the flusher thread drains the console ring.
+const CONSOLE_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Drains the console every few milliseconds while the guest runs, and
+/// enforces the timeout (draining first, so no output is lost).
+fn spawn_flusher(console: SharedConsole, deadline: Option<Instant>) {
+    // Wait until the thread runs, so its start-up syscalls happen before the
+    // seccomp filter is installed.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = started_tx.send(());
+        flusher_loop(console, deadline)
+    });
+    let _ = started_rx.recv();
+}
+
+fn flusher_loop(console: SharedConsole, deadline: Option<Instant>) -> ! {
+    loop {
+        let now = Instant::now();
+        if let Some(deadline) = deadline {
+            if now >= deadline {
+                console.lock().unwrap().drain();
+                eprintln!("rvisor-vmm: timed out");
+                std::process::exit(124);
+            }
+        }
+        let sleep = deadline.map_or(CONSOLE_FLUSH_INTERVAL, |d| {
+            CONSOLE_FLUSH_INTERVAL.min(d.saturating_duration_since(now))
+        });
+        std::thread::sleep(sleep);
+        console.lock().unwrap().drain();
+    }
+}
+
 /// Builds the VM and runs the application to its end.
 pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
+    let deadline = config.timeout.map(|t| started + t);
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
+    let console: SharedConsole = Arc::new(Mutex::new(ConsoleRing::new(
+        guest.mem.clone(),
+        guest.console_ring,
+        boards::console::RING_SIZE,
+    )));
+    spawn_flusher(console.clone(), deadline);
     let kvm_stats = KvmStats::open(&guest.vcpu);
     crate::seccomp::apply()?;
-    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA);
+    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console.clone());
     let mut stats = RunStats {
         platform: Some(platform),
         setup: started.elapsed(),
@@ -290,8 +346,26 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         ..RunStats::default()
     };
     let run_started = Instant::now();
-    let exit = loop {
-        let exit = guest.vcpu.run();
+    let result = run_vcpu(&mut guest.vcpu, &mut hypercalls, &mut stats);
+    // Whatever happened, the output the guest produced goes out.
+    let mut console = console.lock().unwrap();
+    console.drain();
+    stats.console_bytes = console.bytes_out;
+    drop(console);
+    let exit = result?;
+    stats.run = run_started.elapsed();
+    stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();
+    Ok(RunOutcome { exit, stats })
+}
+
+/// The vCPU loop: runs until the guest asks to exit or faults.
+fn run_vcpu(
+    vcpu: &mut VcpuFd,
+    hypercalls: &mut Hypercalls,
+    stats: &mut RunStats,
+) -> Result<AppExit, Failure> {
+    loop {
+        let exit = vcpu.run();
         stats.kvm_runs += 1;
         match exit {
             Ok(VcpuExit::IoOut(DOORBELL_PORT, _)) => {
@@ -299,8 +373,8 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
                 match hypercalls.handle_batch()? {
                     BatchOutcome::Continue => {}
                     BatchOutcome::Exit(exit, guest_stats) => {
-                        stats.guest = guest_stats.unwrap_or(ExitStats::default());
-                        break exit;
+                        stats.guest = guest_stats.unwrap_or_default();
+                        return Ok(exit);
                     }
                 }
             }
@@ -321,13 +395,13 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
                 return Err(internal("guest kernel fault: the sentry halted"));
             }
             Ok(VcpuExit::Shutdown) => {
-                let rip = guest.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
                 return Err(internal(format!(
                     "guest kernel fault: triple fault (rip {rip:#x})"
                 )));
             }
             Ok(VcpuExit::InternalError) => {
-                let rip = guest.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
                 return Err(internal(format!(
                     "guest kernel fault: KVM internal error (rip {rip:#x})"
                 )));
@@ -341,9 +415,5 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
             Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
         }
-    };
-    stats.run = run_started.elapsed();
-    stats.console_bytes = hypercalls.console_bytes;
-    stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();
-    Ok(RunOutcome { exit, stats })
+    }
 }

@@ -1,18 +1,18 @@
-//! Buffered console output (stdout, stderr, sentry log lines) in one ordered
-//! buffer: the VMM replays the segments in order, so stdout and stderr stay
-//! separate on the host while their relative order is kept.
+//! Console output (stdout, stderr, sentry log lines) through the console
+//! ring (`boards::console`): appending never exits the VM; the VMM drains
+//! the ring on its own, and the sentry rings the doorbell only when the ring
+//! is full. One ring for all streams keeps their relative order.
 
 use core::fmt::Write;
+use core::sync::atomic::{fence, Ordering};
 
-use boards::hypercall::{ExitStats, Op, Request, EXIT_KIND_EXITED, EXIT_KIND_SIGNALED, MAX_BATCH};
+use boards::console::*;
+use boards::hypercall::{ExitStats, Op, EXIT_KIND_EXITED, EXIT_KIND_SIGNALED};
 use spin::Mutex;
 
-use super::{kernel_virt_to_phys, request, submit, FLUSH_INTERVAL_NS};
+use super::{kernel_virt_to_phys, request, submit};
 use crate::arch::cpu;
-
-const BUFFER_SIZE: usize = 256 * 1024;
-/// Leave room in a batch for the request a flush is combined with.
-const MAX_SEGMENTS: usize = MAX_BATCH - 2;
+use crate::arch::paging::phys_to_virt;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Stream {
@@ -22,120 +22,118 @@ pub enum Stream {
     Log(u8),
 }
 
-#[derive(Clone, Copy)]
-struct Segment {
-    stream: Stream,
-    start: u32,
-    len: u32,
-}
-
-struct ConsoleBuffer {
-    data: [u8; BUFFER_SIZE],
-    len: usize,
-    segments: [Segment; MAX_SEGMENTS],
-    segment_count: usize,
-    /// TSC when the oldest unflushed byte was written.
-    oldest_pending_tsc: u64,
-}
-
-static CONSOLE: Mutex<ConsoleBuffer> = Mutex::new(ConsoleBuffer {
-    data: [0; BUFFER_SIZE],
-    len: 0,
-    segments: [Segment {
-        stream: Stream::Stdout,
-        start: 0,
-        len: 0,
-    }; MAX_SEGMENTS],
-    segment_count: 0,
-    oldest_pending_tsc: 0,
-});
-
-impl ConsoleBuffer {
-    /// Appends as much of `bytes` as fits; returns how much did.
-    fn append(&mut self, stream: Stream, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(BUFFER_SIZE - self.len);
-        if n == 0 {
-            return 0;
-        }
-        let extends_last = self.segment_count > 0
-            && self.segments[self.segment_count - 1].stream == stream
-            && !matches!(stream, Stream::Log(_));
-        if !extends_last {
-            if self.segment_count == MAX_SEGMENTS {
-                return 0;
-            }
-            self.segments[self.segment_count] = Segment {
-                stream,
-                start: self.len as u32,
-                len: 0,
-            };
-            self.segment_count += 1;
-        }
-        if self.len == 0 {
-            self.oldest_pending_tsc = cpu::rdtsc();
-        }
-        self.data[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-        self.len += n;
-        self.segments[self.segment_count - 1].len += n as u32;
-        n
-    }
-
-    /// Sends everything buffered, followed by `extra` requests, in one batch.
-    /// Returns the results of the extra requests.
-    fn flush_with(&mut self, extra: &mut [Request]) {
-        let mut batch = [Request::default(); MAX_BATCH];
-        let base = kernel_virt_to_phys(self.data.as_ptr() as u64);
-        let mut n = 0;
-        for segment in &self.segments[..self.segment_count] {
-            let gpa = base + segment.start as u64;
-            let len = segment.len as u64;
-            batch[n] = match segment.stream {
-                Stream::Stdout => request(Op::ConsoleWrite, &[1, gpa, len]),
-                Stream::Stderr => request(Op::ConsoleWrite, &[2, gpa, len]),
-                Stream::Log(level) => request(Op::Log, &[level as u64, gpa, len]),
-            };
-            n += 1;
-        }
-        batch[n..n + extra.len()].copy_from_slice(extra);
-        if n + extra.len() > 0 {
-            submit(&mut batch[..n + extra.len()]);
-        }
-        for (i, request) in extra.iter_mut().enumerate() {
-            request.result = batch[n + i].result;
-        }
-        self.len = 0;
-        self.segment_count = 0;
-    }
-}
-
-/// Queues output; flushes as the buffer fills.
-pub fn write(stream: Stream, mut bytes: &[u8]) {
-    let mut console = CONSOLE.lock();
-    while !bytes.is_empty() {
-        let n = console.append(stream, bytes);
-        bytes = &bytes[n..];
-        if !bytes.is_empty() {
-            console.flush_with(&mut []);
+impl Stream {
+    fn code(self) -> u32 {
+        match self {
+            Stream::Stdout => STREAM_STDOUT,
+            Stream::Stderr => STREAM_STDERR,
+            Stream::Log(level) => STREAM_LOG + level as u32,
         }
     }
 }
 
-/// Flushes when the oldest pending output is older than the flush interval.
-pub fn flush_if_stale() {
-    let mut console = CONSOLE.lock();
-    if console.len > 0
-        && crate::sentry::time::tsc_to_ns(cpu::rdtsc().wrapping_sub(console.oldest_pending_tsc))
-            >= FLUSH_INTERVAL_NS
-    {
-        console.flush_with(&mut []);
+struct Ring {
+    header: *mut RingHeader,
+    data: *mut u8,
+    size: u64,
+    /// Our copy of the published tail.
+    tail: u64,
+}
+
+// SAFETY: the ring memory is only touched under the RING lock.
+unsafe impl Send for Ring {}
+
+static RING: Mutex<Option<Ring>> = Mutex::new(None);
+
+pub fn init(ring: boards::bootinfo::PhysRange) {
+    let size = ring.size.saturating_sub(RING_HEADER_SIZE);
+    if ring.start == 0 || !size.is_power_of_two() || size < 4 * MAX_RECORD {
+        return;
+    }
+    let header = phys_to_virt(ring.start) as *mut RingHeader;
+    // SAFETY: the loader reserved this range of guest RAM for the ring.
+    let tail = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*header).tail)) };
+    *RING.lock() = Some(Ring {
+        header,
+        // SAFETY: the data area follows the header inside the range.
+        data: unsafe { (header as *mut u8).add(RING_HEADER_SIZE as usize) },
+        size,
+        tail,
+    });
+}
+
+impl Ring {
+    fn head(&self) -> u64 {
+        // SAFETY: the header is in the ring's memory; the VMM writes `head`.
+        let head = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.header).head)) };
+        fence(Ordering::Acquire);
+        head
+    }
+
+    fn put(&mut self, offset: u64, bytes: &[u8]) {
+        debug_assert!(offset + bytes.len() as u64 <= self.size);
+        // SAFETY: offset..offset+len is inside the data area (checked by the
+        // callers' space computation); the VMM only reads published bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.data.add(offset as usize),
+                bytes.len(),
+            )
+        };
+    }
+
+    fn publish(&mut self, tail: u64) {
+        fence(Ordering::Release);
+        self.tail = tail;
+        // SAFETY: as in `head`; the sentry is the only writer of `tail`.
+        unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*self.header).tail), tail) };
+    }
+
+    /// Appends one record of at most MAX_RECORD bytes; false when full.
+    fn try_append(&mut self, stream: u32, bytes: &[u8]) -> bool {
+        let need = record_size(bytes.len() as u64);
+        let pos = self.tail % self.size;
+        let to_end = self.size - pos;
+        let pad = if to_end < need { to_end } else { 0 };
+        if self.tail + pad + need - self.head() > self.size {
+            return false;
+        }
+        let mut tail = self.tail;
+        if pad > 0 {
+            self.put(
+                pos,
+                &encode_header(STREAM_PAD, (pad - RECORD_HEADER_SIZE) as u32),
+            );
+            tail += pad;
+        }
+        let pos = tail % self.size;
+        self.put(pos, &encode_header(stream, bytes.len() as u32));
+        self.put(pos + RECORD_HEADER_SIZE, bytes);
+        self.publish(tail + need);
+        true
     }
 }
 
-/// Runs one request right after the pending output (one exit for both).
+/// Queues output; waits for the VMM to drain when the ring is full.
+pub fn write(stream: Stream, bytes: &[u8]) {
+    let mut guard = RING.lock();
+    let Some(ring) = guard.as_mut() else {
+        return; // No console (bare metal without a driver yet).
+    };
+    for chunk in bytes.chunks(MAX_RECORD as usize) {
+        while !ring.try_append(stream.code(), chunk) {
+            submit(&mut [request(Op::ConsoleDrain, &[])]);
+        }
+    }
+}
+
+/// Runs one request; the VMM drains pending output first, so output written
+/// before (a prompt, say) is visible before the request (reading stdin) runs.
 pub fn flush_and_call(op: Op, args: &[u64]) -> i64 {
-    let mut extra = [request(op, args)];
-    CONSOLE.lock().flush_with(&mut extra);
-    extra[0].result
+    let mut batch = [request(op, args)];
+    submit(&mut batch);
+    batch[0].result
 }
 
 /// How the application ended.
@@ -145,7 +143,7 @@ pub enum ExitKind {
     Signaled(u8),
 }
 
-/// Flushes the console and tells the VMM the application has ended.
+/// Tells the VMM the application has ended (it drains the console first).
 pub fn exit(kind: ExitKind, stats: &ExitStats) -> ! {
     let (kind, code) = match kind {
         ExitKind::Exited(code) => (EXIT_KIND_EXITED, code as u64),
@@ -192,7 +190,7 @@ pub fn fatal(args: core::fmt::Arguments) -> ! {
     // the code that failed will never be released, so take them over.
     unsafe {
         PANIC_MESSAGE.force_unlock();
-        CONSOLE.force_unlock();
+        RING.force_unlock();
         super::CHANNEL.force_unlock();
     }
     let mut message = PANIC_MESSAGE.lock();
@@ -204,7 +202,7 @@ pub fn fatal(args: core::fmt::Arguments) -> ! {
     cpu::halt_forever()
 }
 
-/// The `log` backend: records go into the console stream as Log segments
+/// The `log` backend: records go into the console ring as log records
 /// (only when the user asked for verbose output).
 pub struct SentryLogger;
 

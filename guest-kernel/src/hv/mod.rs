@@ -1,9 +1,7 @@
 //! The hypercall client: the sentry's only way to reach the VMM.
 //!
-//! An exit to the VMM costs ~80-100 us on our machines, so console output is
-//! buffered here and sent in batches: when the buffer fills, before the
-//! sentry blocks on stdin, at exit, and on the first syscall after
-//! [`FLUSH_INTERVAL_NS`] of guest time with pending output.
+//! An exit to the VMM costs ~80-100 us on our machines, so requests are
+//! batched and console output does not exit at all (see [`console`]).
 
 pub mod console;
 
@@ -15,11 +13,6 @@ use spin::Mutex;
 use crate::arch::cpu;
 use crate::arch::paging::phys_to_virt;
 
-pub use console::flush_if_stale;
-
-/// Pending console output older than this is flushed at the next syscall.
-pub const FLUSH_INTERVAL_NS: u64 = 5_000_000;
-
 struct Channel {
     page: *mut HypercallPage,
 }
@@ -30,7 +23,8 @@ unsafe impl Send for Channel {}
 static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
 static DOORBELLS: AtomicU64 = AtomicU64::new(0);
 
-pub fn init(hypercall_page_gpa: u64) {
+pub fn init(hypercall_page_gpa: u64, console_ring: boards::bootinfo::PhysRange) {
+    console::init(console_ring);
     if hypercall_page_gpa == 0 {
         return;
     }

@@ -412,10 +412,14 @@ fn poll_fds(ctx: &mut SyscallContext, addr: u64, nfds: u64, timeout_ns: u64) -> 
             match ctx.task.fds.get(fd) {
                 Err(_) => POLLNVAL,
                 Ok(file) => {
-                    if file.file.waits_on_console_input() && events & POLLIN != 0 {
+                    let revents = file.file.poll(events | POLLERR | POLLHUP);
+                    if file.file.waits_on_console_input()
+                        && events & POLLIN != 0
+                        && revents & POLLIN == 0
+                    {
                         waits_for_stdin = true;
                     }
-                    file.file.poll(events | POLLERR | POLLHUP)
+                    revents
                 }
             }
         };

@@ -77,7 +77,6 @@ fn log_unsupported_once(nr: u64) {
 /// Runs the syscall in `regs`; returns true when the fast return path
 /// (which restores only rax and reloads rcx/r11 from rip/rflags) is enough.
 pub fn dispatch(regs: &mut UserContext) -> bool {
-    crate::hv::flush_if_stale();
     let nr = regs.rax;
     let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
     let mut guard = CURRENT.lock();

@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use spin::Mutex;
+
 use boards::bootinfo::TERMIOS_SIZE;
 use boards::hypercall::Op;
 
@@ -22,15 +24,31 @@ pub struct TtyInfo {
     pub winsize: [u16; 4],
 }
 
+/// Fetched input: `data[pos..]` is still unread.
+#[derive(Default)]
+struct ReadAhead {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+/// How much of the host's stdin one exit may fetch.
+const READ_AHEAD: usize = 64 * 1024;
+
 pub struct Console {
     /// Which host stream: 0 stdin, 1 stdout, 2 stderr.
     stream: u8,
     tty: TtyInfo,
+    /// Input fetched from the host but not yet read by the application.
+    read_ahead: Mutex<ReadAhead>,
 }
 
 impl Console {
     pub fn new(stream: u8, tty: TtyInfo) -> Console {
-        Console { stream, tty }
+        Console {
+            stream,
+            tty,
+            read_ahead: Mutex::new(ReadAhead::default()),
+        }
     }
 }
 
@@ -42,14 +60,33 @@ impl File for Console {
         if buf.is_empty() {
             return Ok(0);
         }
-        // Output written so far must reach the user before we wait for input.
-        let gpa = crate::hv::kernel_virt_to_phys(buf.as_mut_ptr() as u64);
-        let len = buf.len().min(boards::hypercall::MAX_TRANSFER as usize) as u64;
-        let result = hvconsole::flush_and_call(Op::ConsoleRead, &[gpa, len]);
-        if result < 0 {
-            return Err(Errno(-result as i32));
+        let mut pending = self.read_ahead.lock();
+        if pending.pos == pending.data.len() {
+            // One exit fetches up to READ_AHEAD bytes (what a pipe or file
+            // holds; a terminal still answers line by line). The VMM drains
+            // the output first, so a prompt shows before we wait.
+            pending.data.resize(READ_AHEAD, 0);
+            pending.pos = 0;
+            let gpa = crate::hv::kernel_virt_to_phys(pending.data.as_mut_ptr() as u64);
+            let result = hvconsole::flush_and_call(Op::ConsoleRead, &[gpa, READ_AHEAD as u64]);
+            let got = if result < 0 {
+                0
+            } else {
+                (result as usize).min(READ_AHEAD)
+            };
+            pending.data.truncate(got);
+            if result < 0 {
+                return Err(Errno(-result as i32));
+            }
+            if got == 0 {
+                return Ok(0); // end of input
+            }
         }
-        Ok((result as usize).min(buf.len()))
+        let start = pending.pos;
+        let n = buf.len().min(pending.data.len() - start);
+        buf[..n].copy_from_slice(&pending.data[start..start + n]);
+        pending.pos += n;
+        Ok(n)
     }
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
@@ -81,8 +118,14 @@ impl File for Console {
 
     fn poll(&self, events: i16) -> i16 {
         if self.stream == 0 {
-            // Readiness of the host's stdin is asked by the poll syscall.
-            0
+            // Buffered input is ready; otherwise the poll syscall asks the
+            // host about its stdin.
+            let pending = self.read_ahead.lock();
+            if pending.pos == pending.data.len() {
+                0
+            } else {
+                events & POLLIN
+            }
         } else {
             events & POLLOUT
         }

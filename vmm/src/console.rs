@@ -1,0 +1,140 @@
+//! The VMM side of the console ring (`boards::console`): drains the
+//! sentry's output records to the host's stdout/stderr (and log records to
+//! the log) from a host thread every few milliseconds, before every
+//! hypercall batch, at exit, on timeout and after a guest fault.
+//!
+//! The ring is guest memory: every header is checked, and a ring that
+//! stops making sense is dropped (with one warning) instead of trusted.
+
+use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use boards::console::*;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+pub struct ConsoleRing {
+    mem: GuestMemoryMmap,
+    base: u64,
+    size: u64,
+    head: u64,
+    broken: bool,
+    /// Bytes written to the host's stdout and stderr.
+    pub bytes_out: u64,
+}
+
+/// Shared between the vCPU thread and the flusher thread.
+pub type SharedConsole = Arc<Mutex<ConsoleRing>>;
+
+fn host_write(fd: i32, bytes: &[u8]) {
+    // SAFETY: fds 1 and 2 stay open for the process's lifetime;
+    // ManuallyDrop keeps the File from closing them.
+    let mut file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    // A closed stdout (EPIPE) is the reader's choice: the rest is dropped.
+    let _ = file.write_all(bytes);
+}
+
+impl ConsoleRing {
+    /// `base`: guest-physical address of the ring header; `size`: data bytes.
+    pub fn new(mem: GuestMemoryMmap, base: u64, size: u64) -> ConsoleRing {
+        ConsoleRing {
+            mem,
+            base,
+            size,
+            head: 0,
+            broken: false,
+            bytes_out: 0,
+        }
+    }
+
+    fn give_up(&mut self, why: &str) {
+        if !self.broken {
+            log::warn!("console ring from the guest is corrupt ({why}); dropping its output");
+        }
+        self.broken = true;
+    }
+
+    /// Writes out every complete record the guest has published.
+    pub fn drain(&mut self) {
+        if self.broken {
+            return;
+        }
+        let Ok(tail) = self
+            .mem
+            .load::<u64>(GuestAddress(self.base + TAIL_OFFSET), Ordering::Acquire)
+        else {
+            return self.give_up("unreadable tail");
+        };
+        if tail < self.head || tail - self.head > self.size {
+            return self.give_up("tail out of range");
+        }
+        let data = self.base + RING_HEADER_SIZE;
+        while self.head < tail {
+            let pos = self.head % self.size;
+            if self.size - pos < RECORD_HEADER_SIZE {
+                return self.give_up("record header past the end");
+            }
+            let mut header = [0u8; 8];
+            if self
+                .mem
+                .read_slice(&mut header, GuestAddress(data + pos))
+                .is_err()
+            {
+                return self.give_up("unreadable record");
+            }
+            let (stream, len) = decode_header(header);
+            let len = len as u64;
+            if len > self.size - pos - RECORD_HEADER_SIZE {
+                return self.give_up("record longer than the ring");
+            }
+            let consumed = if stream == STREAM_PAD {
+                self.size - pos
+            } else {
+                record_size(len)
+            };
+            if consumed > tail - self.head {
+                return self.give_up("record past the tail");
+            }
+            if stream != STREAM_PAD {
+                let mut bytes = vec![0u8; len as usize];
+                if self
+                    .mem
+                    .read_slice(&mut bytes, GuestAddress(data + pos + RECORD_HEADER_SIZE))
+                    .is_err()
+                {
+                    return self.give_up("unreadable record");
+                }
+                self.emit(stream, &bytes);
+            }
+            self.head += consumed;
+        }
+        // Tell the guest the space is free again.
+        let _ = self.mem.store(
+            self.head,
+            GuestAddress(self.base + HEAD_OFFSET),
+            Ordering::Release,
+        );
+    }
+
+    fn emit(&mut self, stream: u32, bytes: &[u8]) {
+        match stream {
+            STREAM_STDOUT | STREAM_STDERR => {
+                self.bytes_out += bytes.len() as u64;
+                host_write(stream as i32, bytes);
+            }
+            s if (STREAM_LOG + 1..=STREAM_LOG + 5).contains(&s) => {
+                let level = match s - STREAM_LOG {
+                    1 => log::Level::Error,
+                    2 => log::Level::Warn,
+                    3 => log::Level::Info,
+                    4 => log::Level::Debug,
+                    _ => log::Level::Trace,
+                };
+                log::log!(target: "sentry", level, "{}", String::from_utf8_lossy(bytes));
+            }
+            other => log::debug!("console record with unknown stream {other} dropped"),
+        }
+    }
+}
