@@ -35,6 +35,14 @@ fn demo_program_runs() {
     // The first line and the argument line do not depend on the kernel.
     let first = |o: &RunOutput| o.stdout_str().lines().next().map(str::to_string);
     assert_eq!(first(&native), first(&sandbox));
-    assert!(sandbox.stdout_str().contains("1 argument(s): [x y]"), "{}", sandbox.describe());
-    assert!(sandbox.stdout_str().contains("Linux 6.1.0-rvisor"), "{}", sandbox.describe());
+    assert!(
+        sandbox.stdout_str().contains("1 argument(s): [x y]"),
+        "{}",
+        sandbox.describe()
+    );
+    assert!(
+        sandbox.stdout_str().contains("Linux 6.1.0-rvisor"),
+        "{}",
+        sandbox.describe()
+    );
 }
