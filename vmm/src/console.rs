@@ -1,7 +1,8 @@
 //! The VMM side of the console ring (`boards::console`): drains the
 //! sentry's output records to the host's stdout/stderr (and log records to
-//! the log) from a host thread every few milliseconds, before every
-//! hypercall batch, at exit, on timeout and after a guest fault.
+//! the log) on every tick of the VMM's interval timer (which interrupts
+//! KVM_RUN), before every hypercall batch, at exit, on timeout and after a
+//! guest fault.
 //!
 //! The ring is guest memory: every header is checked, and a ring that
 //! stops making sense is dropped (with one warning) instead of trusted.
@@ -10,7 +11,6 @@ use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use boards::console::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -24,9 +24,6 @@ pub struct ConsoleRing {
     /// Bytes written to the host's stdout and stderr.
     pub bytes_out: u64,
 }
-
-/// Shared between the vCPU thread and the flusher thread.
-pub type SharedConsole = Arc<Mutex<ConsoleRing>>;
 
 fn host_write(fd: i32, bytes: &[u8]) {
     // SAFETY: fds 1 and 2 stay open for the process's lifetime;

@@ -11,6 +11,8 @@ pub enum Failure {
     NotRunnable(String),
     /// 125: rvisor itself failed (no KVM, bad configuration, guest fault).
     Internal(String),
+    /// 124: --timeout expired.
+    Timeout(String),
 }
 
 impl Failure {
@@ -19,6 +21,7 @@ impl Failure {
             Failure::NotFound(_) => 127,
             Failure::NotRunnable(_) => 126,
             Failure::Internal(_) => 125,
+            Failure::Timeout(_) => 124,
         }
     }
 }
@@ -26,7 +29,10 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::NotFound(m) | Failure::NotRunnable(m) | Failure::Internal(m) => f.write_str(m),
+            Failure::NotFound(m)
+            | Failure::NotRunnable(m)
+            | Failure::Internal(m)
+            | Failure::Timeout(m) => f.write_str(m),
         }
     }
 }

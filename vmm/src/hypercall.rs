@@ -10,7 +10,9 @@ use std::os::fd::FromRawFd;
 use boards::hypercall::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::console::SharedConsole;
+use std::time::Instant;
+
+use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 
 const REQUESTS_OFFSET: u64 = 16;
@@ -39,7 +41,8 @@ pub enum BatchOutcome {
 pub struct Hypercalls<'a> {
     mem: &'a GuestMemoryMmap,
     page: u64,
-    console: SharedConsole,
+    pub console: ConsoleRing,
+    deadline: Option<Instant>,
 }
 
 /// A host fd wrapped as a File without taking ownership.
@@ -54,8 +57,30 @@ fn errno_of(e: &std::io::Error) -> i64 {
 }
 
 impl<'a> Hypercalls<'a> {
-    pub fn new(mem: &'a GuestMemoryMmap, page: u64, console: SharedConsole) -> Hypercalls<'a> {
-        Hypercalls { mem, page, console }
+    pub fn new(
+        mem: &'a GuestMemoryMmap,
+        page: u64,
+        console: ConsoleRing,
+        deadline: Option<Instant>,
+    ) -> Hypercalls<'a> {
+        Hypercalls {
+            mem,
+            page,
+            console,
+            deadline,
+        }
+    }
+
+    /// Called when a host call was interrupted by the interval timer: drains
+    /// the console and reports an expired deadline.
+    pub fn tick(&mut self) -> Result<(), Failure> {
+        self.console.drain();
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => {
+                Err(Failure::Timeout("timed out".into()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn read_u64(&self, addr: u64) -> Result<u64, Failure> {
@@ -75,7 +100,7 @@ impl<'a> Hypercalls<'a> {
     pub fn handle_batch(&mut self) -> Result<BatchOutcome, Failure> {
         // Output written before the requests (a prompt before a read, the
         // last words before an exit) goes out first.
-        self.console.lock().unwrap().drain();
+        self.console.drain();
         let count = self
             .mem
             .read_obj::<u32>(GuestAddress(self.page))
@@ -95,8 +120,8 @@ impl<'a> Hypercalls<'a> {
             let result = match Op::from_raw(op) {
                 // Drained above, before the batch.
                 Some(Op::ConsoleDrain) => 0,
-                Some(Op::ConsoleRead) => self.console_read(args),
-                Some(Op::ConsolePoll) => console_poll(args),
+                Some(Op::ConsoleRead) => self.console_read(args)?,
+                Some(Op::ConsolePoll) => self.console_poll(args)?,
                 Some(Op::Exit) => return Ok(self.exit(args)),
                 Some(Op::Panic) => {
                     let message = self.message(args[0], args[1]);
@@ -111,25 +136,55 @@ impl<'a> Hypercalls<'a> {
         Ok(BatchOutcome::Continue)
     }
 
-    fn console_read(&mut self, [gpa, len, ..]: [u64; 6]) -> i64 {
+    fn console_read(&mut self, [gpa, len, ..]: [u64; 6]) -> Result<i64, Failure> {
         if len > MAX_TRANSFER {
-            return -EINVAL;
+            return Ok(-EINVAL);
         }
         // Check the destination before consuming input.
         if self.guest_bytes(gpa, len).is_none() {
-            return -EFAULT;
+            return Ok(-EFAULT);
         }
         let mut buf = vec![0u8; len as usize];
         let n = loop {
             match host_file(0).read(&mut buf) {
                 Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return errno_of(&e),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.tick()?,
+                Err(e) => return Ok(errno_of(&e)),
             }
         };
-        match self.mem.write_slice(&buf[..n], GuestAddress(gpa)) {
+        Ok(match self.mem.write_slice(&buf[..n], GuestAddress(gpa)) {
             Ok(()) => n as i64,
             Err(_) => -EFAULT,
+        })
+    }
+
+    /// Waits for stdin to become readable (or only sleeps, without
+    /// watch_stdin).
+    fn console_poll(&mut self, [timeout_ns, watch_stdin, ..]: [u64; 6]) -> Result<i64, Failure> {
+        let started = Instant::now();
+        let mut fds = [libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let nfds = u64::from(watch_stdin != 0);
+        loop {
+            let timeout_ms: i32 = if timeout_ns == u64::MAX {
+                -1
+            } else {
+                let left = timeout_ns.saturating_sub(started.elapsed().as_nanos() as u64);
+                left.div_ceil(1_000_000).min(i32::MAX as u64) as i32
+            };
+            // SAFETY: `fds` is a valid array of `nfds` (0 or 1) pollfd.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
+            if r >= 0 {
+                return Ok(i64::from(r > 0));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Ok(errno_of(&e));
+            }
+            self.tick()?;
         }
     }
 
@@ -158,31 +213,5 @@ impl<'a> Hypercalls<'a> {
             _ => AppExit::Exited(code as u8),
         };
         BatchOutcome::Exit(exit, stats)
-    }
-}
-
-/// Waits for stdin to become readable (or only sleeps, without watch_stdin).
-fn console_poll([timeout_ns, watch_stdin, ..]: [u64; 6]) -> i64 {
-    let timeout_ms: i32 = if timeout_ns == u64::MAX {
-        -1
-    } else {
-        timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32
-    };
-    let mut fds = [libc::pollfd {
-        fd: 0,
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    let nfds = u64::from(watch_stdin != 0);
-    loop {
-        // SAFETY: `fds` is a valid array of `nfds` (0 or 1) pollfd.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
-        if r >= 0 {
-            return i64::from(r > 0);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return errno_of(&e);
-        }
     }
 }

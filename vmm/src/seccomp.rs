@@ -51,7 +51,7 @@ const ALLOWED: &[i64] = &[
     // Thread start-up (glibc), should a thread start after the filter.
     libc::SYS_rseq,
     libc::SYS_set_robust_list,
-    // Threads (the --timeout watchdog), signals, time.
+    // Signals (the interval timer), time.
     libc::SYS_futex,
     libc::SYS_sched_yield,
     libc::SYS_nanosleep,

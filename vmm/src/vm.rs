@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::io::Cursor;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use boards::bootinfo::*;
@@ -16,7 +15,7 @@ use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 use crate::app::AppImage;
-use crate::console::{ConsoleRing, SharedConsole};
+use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
@@ -291,38 +290,37 @@ fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How often the flusher thread drains the console ring.
-const CONSOLE_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+/// How often the interval timer interrupts KVM_RUN to drain the console
+/// ring and check the deadline (each tick costs one exit of the vCPU).
+const TICK: Duration = Duration::from_millis(10);
 
-/// Drains the console every few milliseconds while the guest runs, and
-/// enforces the timeout (draining first, so no output is lost).
-fn spawn_flusher(console: SharedConsole, deadline: Option<Instant>) {
-    // Wait until the thread runs, so its start-up syscalls happen before the
-    // seccomp filter is installed.
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = started_tx.send(());
-        flusher_loop(console, deadline)
-    });
-    let _ = started_rx.recv();
-}
+extern "C" fn on_tick(_: libc::c_int) {}
 
-fn flusher_loop(console: SharedConsole, deadline: Option<Instant>) -> ! {
-    loop {
-        let now = Instant::now();
-        if let Some(deadline) = deadline {
-            if now >= deadline {
-                console.lock().unwrap().drain();
-                eprintln!("rvisor-vmm: timed out");
-                std::process::exit(124);
-            }
+/// Arms a SIGALRM interval timer whose only job is to make blocking calls
+/// (KVM_RUN, reading stdin) return EINTR every [`TICK`].
+fn start_ticks() -> Result<(), Failure> {
+    // SAFETY: installs a handler that does nothing (async-signal-safe), on
+    // purpose without SA_RESTART so that interrupted calls return EINTR.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_tick as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()) != 0 {
+            return Err(internal("installing the SIGALRM handler failed"));
         }
-        let sleep = deadline.map_or(CONSOLE_FLUSH_INTERVAL, |d| {
-            CONSOLE_FLUSH_INTERVAL.min(d.saturating_duration_since(now))
-        });
-        std::thread::sleep(sleep);
-        console.lock().unwrap().drain();
+        let interval = libc::timeval {
+            tv_sec: 0,
+            tv_usec: TICK.as_micros() as libc::suseconds_t,
+        };
+        let timer = libc::itimerval {
+            it_interval: interval,
+            it_value: interval,
+        };
+        if libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) != 0 {
+            return Err(internal("setitimer failed"));
+        }
     }
+    Ok(())
 }
 
 /// Builds the VM and runs the application to its end.
@@ -330,15 +328,15 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let deadline = config.timeout.map(|t| started + t);
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
-    let console: SharedConsole = Arc::new(Mutex::new(ConsoleRing::new(
+    let console = ConsoleRing::new(
         guest.mem.clone(),
         guest.console_ring,
         boards::console::RING_SIZE,
-    )));
-    spawn_flusher(console.clone(), deadline);
+    );
     let kvm_stats = KvmStats::open(&guest.vcpu);
+    start_ticks()?;
     crate::seccomp::apply()?;
-    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console.clone());
+    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline);
     let mut stats = RunStats {
         platform: Some(platform),
         setup: started.elapsed(),
@@ -348,13 +346,14 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let run_started = Instant::now();
     let result = run_vcpu(&mut guest.vcpu, &mut hypercalls, &mut stats);
     // Whatever happened, the output the guest produced goes out.
-    let mut console = console.lock().unwrap();
-    console.drain();
-    stats.console_bytes = console.bytes_out;
-    drop(console);
+    hypercalls.console.drain();
+    stats.console_bytes = hypercalls.console.bytes_out;
     let exit = result?;
     stats.run = run_started.elapsed();
     stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();
+    // The process exits right after this: exit_group tears the VM down in
+    // one go, cheaper than unmapping its pieces one by one.
+    std::mem::forget(guest);
     Ok(RunOutcome { exit, stats })
 }
 
@@ -412,7 +411,11 @@ fn run_vcpu(
             Ok(other) => {
                 return Err(internal(format!("unexpected VM exit: {other:?}")));
             }
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+            Err(e) if e.errno() == libc::EINTR => {
+                *stats.exits.entry("tick").or_default() += 1;
+                hypercalls.tick()?;
+            }
+            Err(e) if e.errno() == libc::EAGAIN => continue,
             Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
         }
     }
