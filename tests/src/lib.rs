@@ -58,6 +58,14 @@ pub const C_PROGRAMS: &[&str] = &[
     "fault",
     "spin",
     "prompt",
+    // Linux ABI conformance (tests/tests/abi_*.rs)
+    "fs_tmpfs",
+    "fs_pipe",
+    "mm_file",
+    "dev_proc",
+    "time_misc",
+    "errors",
+    "hostdir",
 ];
 
 // ---------------------------------------------------------------------------
@@ -937,4 +945,224 @@ pub fn sort_lines_with_prefix(b: &[u8], prefix: &str) -> Vec<u8> {
         lines[i] = selected[k];
     }
     lines.concat().into_bytes()
+}
+
+// ---------------------------------------------------------------------------
+// Linux ABI conformance: scratch directories, shared host trees, busybox
+
+/// Helpers for the ABI conformance tests (`tests/tests/abi_*.rs`,
+/// `tests/tests/busybox.rs`): fresh scratch directories, the host trees that
+/// are shared with `--mount`, snapshots of those trees, and busybox.
+pub mod abi {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    /// A fresh, empty directory `<target>/abi-work/<tag>-<pid>-<n>` (absolute;
+    /// whatever was there before is removed).
+    pub fn fresh_dir(tag: &str) -> PathBuf {
+        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let d = target_dir()
+            .join("abi-work")
+            .join(format!("{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+        d.canonicalize().unwrap()
+    }
+
+    fn put(dir: &Path, rel: &str, data: &[u8], mode: u32) {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(&p, data).unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mkdir(dir: &Path, rel: &str, mode: u32) {
+        let p = dir.join(rel);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Content of `hello.txt` in [`populate`]d trees (24 bytes).
+    pub const HELLO: &str = "Hello from the host dir\n";
+
+    /// Fills `dir` with the tree `hostdir` and the busybox tests expect:
+    /// text files (`hello.txt`, `sub/nested.txt`, ...), a 1 000 003-byte
+    /// `big.bin`, a relative symlink `inside_link -> hello.txt`, a hard link,
+    /// files with modes 0600/0755, `many/` with 100 files, `emptydir/`, and the
+    /// files the rw tests change (`rename-me.txt`, `delete-me.txt`,
+    /// `moved.txt`, `truncate-me.txt`). Sizes and modes are fixed (mtimes are
+    /// not).
+    pub fn populate(dir: &Path) {
+        put(dir, "hello.txt", HELLO.as_bytes(), 0o644);
+        put(dir, "big.bin", &test_bytes(1_000_003), 0o644);
+        put(dir, "sub/nested.txt", b"nested file\n", 0o644);
+        put(dir, "sub/deeper/leaf.txt", b"leaf\nwith two lines\n", 0o644);
+        put(dir, "private.txt", b"only root may read this\n", 0o600);
+        put(dir, "run.sh", b"#!/bin/sh\necho not run\n", 0o755);
+        put(dir, "with space.txt", b"a name with a space\n", 0o644);
+        put(
+            dir,
+            "unsorted.txt",
+            b"pear\napple\nfig\nbanana\napple\ncherry\n10\n9\n100\n",
+            0o644,
+        );
+        put(dir, "empty.txt", b"", 0o644);
+        put(dir, "rename-me.txt", b"rename me\n", 0o644);
+        put(dir, "delete-me.txt", b"delete me\n", 0o644);
+        put(dir, "moved.txt", b"move me into sub\n", 0o644);
+        put(dir, "truncate-me.txt", b"truncate me please\n", 0o644);
+        mkdir(dir, "emptydir", 0o755);
+        for i in 0..100 {
+            put(dir, &format!("many/file-{i:03}"), format!("{i}\n").as_bytes(), 0o644);
+        }
+        fs::hard_link(dir.join("sub/nested.txt"), dir.join("sub/hardlink.txt")).unwrap();
+        symlink("hello.txt", dir.join("inside_link")).unwrap();
+        fs::set_permissions(dir.join("sub"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The escape layout: `<base>/secret.txt` (holding the returned secret)
+    /// and `<base>/shared/` (the directory to share) with `hello.txt`,
+    /// `sub/`, and symlinks that point outside: `link_out -> ../secret.txt`,
+    /// `abs_link -> <base>/secret.txt`, `sub/deep_link -> ../../secret.txt`,
+    /// `dirlink_out -> ..`, `link_new -> ../escaped-link.txt` (dangling).
+    /// Returns (base, shared, secret path, secret string).
+    pub fn escape_layout(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
+        let base = fresh_dir(tag);
+        let secret = format!("TOP-SECRET-{}-{}", std::process::id(), DIR_COUNTER.load(Ordering::Relaxed));
+        let secret_path = base.join("secret.txt");
+        fs::write(&secret_path, format!("{secret}\n")).unwrap();
+        let shared = base.join("shared");
+        put(&shared, "hello.txt", HELLO.as_bytes(), 0o644);
+        mkdir(&shared, "sub", 0o755);
+        symlink("../secret.txt", shared.join("link_out")).unwrap();
+        symlink(&secret_path, shared.join("abs_link")).unwrap();
+        symlink("../../secret.txt", shared.join("sub/deep_link")).unwrap();
+        symlink("..", shared.join("dirlink_out")).unwrap();
+        symlink("../escaped-link.txt", shared.join("link_new")).unwrap();
+        (base, shared, secret_path, secret)
+    }
+
+    /// One entry of a [`snapshot`].
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Entry {
+        Dir { mode: u32 },
+        File { mode: u32, data: Vec<u8> },
+        Link { target: PathBuf },
+    }
+
+    /// Every entry below `dir` (relative path -> type, mode, content or link
+    /// target), without following symlinks. Modification times are left out.
+    pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
+        fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Entry>) {
+            let mut entries: Vec<_> = fs::read_dir(d)
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", d.display()))
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let md = fs::symlink_metadata(&p).unwrap();
+                let mode = md.permissions().mode() & 0o7777;
+                if md.file_type().is_symlink() {
+                    out.insert(rel, Entry::Link { target: fs::read_link(&p).unwrap() });
+                } else if md.is_dir() {
+                    out.insert(rel, Entry::Dir { mode });
+                    walk(root, &p, out);
+                } else {
+                    out.insert(rel, Entry::File { mode, data: fs::read(&p).unwrap() });
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(dir, dir, &mut out);
+        out
+    }
+
+    /// A readable difference between two snapshots (empty when equal).
+    pub fn snapshot_diff(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) -> String {
+        let mut s = String::new();
+        for (k, v) in a {
+            match b.get(k) {
+                None => {
+                    let _ = writeln!(s, "  only in first: {k}");
+                }
+                Some(w) if w != v => {
+                    let _ = writeln!(s, "  differs: {k}: {} vs {}", short(v), short(w));
+                }
+                _ => {}
+            }
+        }
+        for k in b.keys() {
+            if !a.contains_key(k) {
+                let _ = writeln!(s, "  only in second: {k}");
+            }
+        }
+        s
+    }
+
+    fn short(e: &Entry) -> String {
+        match e {
+            Entry::Dir { mode } => format!("dir {mode:o}"),
+            Entry::Link { target } => format!("link -> {}", target.display()),
+            Entry::File { mode, data } => format!(
+                "file {mode:o} {} bytes {:?}",
+                data.len(),
+                String::from_utf8_lossy(&data[..data.len().min(40)])
+            ),
+        }
+    }
+
+    /// Replaces every occurrence of `from` by `to` in `hay`.
+    pub fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        if from.is_empty() {
+            return hay.to_vec();
+        }
+        let mut out = Vec::with_capacity(hay.len());
+        let mut i = 0;
+        while i < hay.len() {
+            if hay[i..].starts_with(from) {
+                out.extend_from_slice(to);
+                i += from.len();
+            } else {
+                out.push(hay[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// True when `needle` occurs in `hay`.
+    pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+        !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// `--mount HOST:GUEST[:MODE]` as one argument.
+    pub fn mount_arg(host: &Path, guest: &str, mode: Option<&str>) -> String {
+        match mode {
+            Some(m) => format!("{}:{guest}:{m}", host.display()),
+            None => format!("{}:{guest}", host.display()),
+        }
+    }
+
+    /// Path of Debian's busybox-static (`/bin/busybox`); fails the test with
+    /// a clear message when it is missing or not a static binary.
+    pub fn busybox() -> PathBuf {
+        let p = PathBuf::from("/bin/busybox");
+        assert!(
+            p.is_file(),
+            "/bin/busybox is missing: install busybox-static (bash scripts/setup.sh does)"
+        );
+        let elf = fs::read(&p).unwrap();
+        assert!(
+            !elf_program_headers(&elf).iter().any(|&(t, _, _)| t == 3),
+            "/bin/busybox has a PT_INTERP (dynamically linked): install busybox-static, not busybox"
+        );
+        p
+    }
 }

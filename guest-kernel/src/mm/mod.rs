@@ -93,6 +93,11 @@ pub fn init(boot_info: &BootInfo) {
     let heap_size = heap_size.min((largest.1 - largest.0) / 2) & !(PAGE_SIZE - 1);
     let heap_start = largest.0;
     largest.0 += heap_size;
+    let total: u64 = frames.regions[..frames.region_count]
+        .iter()
+        .map(|(start, end)| (end - start) / PAGE_SIZE)
+        .sum();
+    TOTAL_FRAMES.store(total, core::sync::atomic::Ordering::Relaxed);
     drop(frames);
     // SAFETY: [heap_start, +heap_size) was just removed from the allocator,
     // is usable RAM covered by the direct map, and is never handed out again.
@@ -129,3 +134,10 @@ pub fn free_frames() -> u64 {
     let frames = FRAMES.lock();
     frames.free_count + frames.untouched()
 }
+
+/// All frames the allocator manages (free or not), for /proc/meminfo.
+pub fn total_frames() -> u64 {
+    TOTAL_FRAMES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+static TOTAL_FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);

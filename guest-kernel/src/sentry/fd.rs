@@ -12,10 +12,20 @@ use spin::Mutex;
 
 use crate::sentry::errno::*;
 use crate::sentry::stat::Stat;
+use crate::sentry::vfs::{DirEntry, Inode, PathStack};
 
 pub const O_ACCMODE: u32 = 0o3;
 pub const O_RDONLY: u32 = 0;
 pub const O_WRONLY: u32 = 1;
+pub const O_RDWR: u32 = 2;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_NOCTTY: u32 = 0o400;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_NOFOLLOW: u32 = 0o400000;
+pub const O_PATH: u32 = 0o10000000;
+pub const O_TMPFILE: u32 = 0o20200000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_CLOEXEC: u32 = 0o2000000;
@@ -52,6 +62,122 @@ pub trait File: Send + Sync {
     fn ioctl(&self, _request: u64) -> Result<IoctlReply, Errno> {
         Err(ENOTTY)
     }
+    /// Directory entries (for getdents64), a snapshot taken at the first call.
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Err(ENOTDIR)
+    }
+    /// Forget the readdir snapshot (lseek to 0 on a directory).
+    fn rewind(&self) {}
+    /// The inode behind the file, for files opened by path.
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        None
+    }
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        Err(EINVAL)
+    }
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// Bytes that can be read without blocking (FIONREAD).
+    fn available(&self) -> Result<u64, Errno> {
+        Err(ENOTTY)
+    }
+}
+
+/// A regular file (or anything with positional I/O) opened by path.
+pub struct InodeFile {
+    inode: Arc<dyn Inode>,
+}
+
+impl InodeFile {
+    pub fn new(inode: Arc<dyn Inode>, _flags: u32) -> InodeFile {
+        InodeFile { inode }
+    }
+}
+
+impl File for InodeFile {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        self.inode.read_at(offset, buf)
+    }
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        if self.inode.read_only() {
+            return Err(EROFS);
+        }
+        self.inode.write_at(offset, buf)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.inode.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.inode.clone())
+    }
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        if self.inode.read_only() {
+            return Err(EROFS);
+        }
+        self.inode.truncate(size)
+    }
+    fn sync(&self) -> Result<(), Errno> {
+        self.inode.sync()
+    }
+    fn available(&self) -> Result<u64, Errno> {
+        Err(ENOTTY)
+    }
+}
+
+/// An open directory: getdents64 reads a snapshot of its entries.
+pub struct DirFile {
+    inode: Arc<dyn Inode>,
+    snapshot: Mutex<Option<Vec<DirEntry>>>,
+}
+
+impl DirFile {
+    pub fn new(inode: Arc<dyn Inode>) -> DirFile {
+        DirFile {
+            inode,
+            snapshot: Mutex::new(None),
+        }
+    }
+}
+
+impl File for DirFile {
+    fn read(&self, _buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EISDIR)
+    }
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EISDIR)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.inode.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let mut snapshot = self.snapshot.lock();
+        if snapshot.is_none() {
+            *snapshot = Some(self.inode.readdir()?);
+        }
+        Ok(snapshot.clone().unwrap_or_default())
+    }
+    fn rewind(&self) {
+        *self.snapshot.lock() = None;
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.inode.clone())
+    }
+    fn sync(&self) -> Result<(), Errno> {
+        self.inode.sync()
+    }
 }
 
 /// What an ioctl wants copied back to the user.
@@ -62,26 +188,43 @@ pub enum IoctlReply {
 /// An open file description (shared by dup'd descriptors).
 pub struct OpenFile {
     pub file: Arc<dyn File>,
-    /// O_ACCMODE, O_APPEND, O_NONBLOCK.
+    /// Where it was opened (for *at() calls, fchdir, /proc/self/fd).
+    pub location: Option<PathStack>,
+    /// O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH.
     pub flags: Mutex<u32>,
     pub offset: Mutex<u64>,
 }
 
 impl OpenFile {
     pub fn new(file: Arc<dyn File>, flags: u32) -> Arc<OpenFile> {
+        OpenFile::at(file, flags, None)
+    }
+
+    pub fn at(file: Arc<dyn File>, flags: u32, location: Option<PathStack>) -> Arc<OpenFile> {
         Arc::new(OpenFile {
             file,
-            flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)),
+            location,
+            flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH)),
             offset: Mutex::new(0),
         })
     }
 
     pub fn readable(&self) -> bool {
-        *self.flags.lock() & O_ACCMODE != O_WRONLY
+        let flags = *self.flags.lock();
+        flags & O_PATH == 0 && flags & O_ACCMODE != O_WRONLY
     }
 
     pub fn writable(&self) -> bool {
-        *self.flags.lock() & O_ACCMODE != O_RDONLY
+        let flags = *self.flags.lock();
+        flags & O_PATH == 0 && flags & O_ACCMODE != O_RDONLY
+    }
+
+    pub fn append(&self) -> bool {
+        *self.flags.lock() & O_APPEND != 0
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        *self.flags.lock() & O_NONBLOCK != 0
     }
 }
 
@@ -138,6 +281,15 @@ impl FdTable {
             .and_then(|e| e.as_ref())
             .map(|e| e.cloexec)
             .ok_or(EBADF)
+    }
+
+    /// Open descriptors and their files (for /proc/self/fd).
+    pub fn list(&self) -> Vec<(i32, Arc<OpenFile>)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(fd, e)| e.as_ref().map(|e| (fd as i32, e.file.clone())))
+            .collect()
     }
 
     pub fn remove(&mut self, fd: i32) -> Result<Arc<OpenFile>, Errno> {

@@ -22,6 +22,7 @@ use boards::bootinfo::BootInfo;
 use crate::arch::paging::phys_to_virt;
 use crate::arch::{cpu, UserContext};
 use fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
+use spin::Mutex;
 use task::{Task, CURRENT};
 use vfs::console::{Console, TtyInfo};
 
@@ -45,6 +46,36 @@ fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec
     let argv: Vec<&[u8]> = strings.by_ref().take(boot_info.argc as usize).collect();
     let envp: Vec<&[u8]> = strings.take(boot_info.envc as usize).collect();
     (exe, argv, envp)
+}
+
+/// The initial filesystem tree: a tmpfs root with /tmp, /dev (devfs) and
+/// /proc (mounted once the process exists), and the executable, read-only,
+/// at its absolute host path.
+fn build_namespace(
+    exe_path: &[u8],
+    image: &'static [u8],
+    tty: TtyInfo,
+) -> Result<Arc<vfs::Namespace>, errno::Errno> {
+    let root = vfs::tmpfs::new_root_with_dirs(vfs::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
+    let namespace = Arc::new(vfs::Namespace::new(root, exe_path.to_vec()));
+    mount_at(&namespace, b"/dev", vfs::devfs::DevDir::new(tty))?;
+    let exe = Arc::new(vfs::memfile::MemFile::new(image, 2, 0o555));
+    if let Some(slash) = exe_path.iter().rposition(|&b| b == b'/') {
+        let (dir, name) = (&exe_path[..slash], &exe_path[slash + 1..]);
+        let under_special = dir.starts_with(b"/dev") || dir.starts_with(b"/proc");
+        if !name.is_empty() && !under_special {
+            let stack = vfs::make_dirs(&namespace, dir)?;
+            if let Some(tmpfs_dir) = stack.node().as_any().downcast_ref::<vfs::tmpfs::TmpfsNode>() {
+                tmpfs_dir.insert(name, exe)?;
+            }
+        }
+    }
+    Ok(namespace)
+}
+
+fn mount_at(namespace: &vfs::Namespace, path: &[u8], root: Arc<dyn vfs::Inode>) -> Result<(), errno::Errno> {
+    let at = vfs::make_dirs(namespace, path)?;
+    namespace.mount(at.node(), root)
 }
 
 /// Loads the application and enters it. Never returns.
@@ -75,27 +106,56 @@ pub fn start(boot_info: &BootInfo) -> ! {
         )),
     };
 
+    let tty_of = |stream: u8| TtyInfo {
+        is_tty: boot_info.console_tty_mask & (1 << stream) != 0,
+        termios: boot_info.termios,
+        winsize: boot_info.winsize,
+    };
     let mut fds = FdTable::default();
     for stream in 0..3u8 {
-        let tty = TtyInfo {
-            is_tty: boot_info.console_tty_mask & (1 << stream) != 0,
-            termios: boot_info.termios,
-            winsize: boot_info.winsize,
-        };
-        let console = Arc::new(Console::new(stream, tty));
+        let console = Arc::new(Console::new(stream, tty_of(stream)));
         let flags = if stream == 0 { O_RDONLY } else { O_WRONLY };
         fds.install(stream as usize, OpenFile::new(console, flags), false);
     }
-    let exe_file = Arc::new(vfs::memfile::MemFile::new(image, 1, 0o555));
+    let controlling_tty = TtyInfo {
+        is_tty: boot_info.console_tty_mask & 0b11 != 0,
+        ..tty_of(0)
+    };
+
+    let memory = Arc::new(Mutex::new(mm));
+    let files = Arc::new(Mutex::new(fds));
+    let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv.iter().map(|a| a.to_vec()).collect());
+    let namespace = match build_namespace(exe_path, image, controlling_tty) {
+        Ok(ns) => ns,
+        Err(e) => crate::hv::console::fatal(format_args!(
+            "cannot build the filesystem namespace: errno {}",
+            e.0
+        )),
+    };
+    let cwd = Arc::new(Mutex::new(namespace.root_stack()));
+    let view = Arc::new(vfs::procfs::ProcessView {
+        pid: APP_PID,
+        fds: files.clone(),
+        memory: memory.clone(),
+        cwd: cwd.clone(),
+        argv: argv_owned.clone(),
+        exe_path: exe_path.to_vec(),
+    });
+    if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
+        crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
+    }
 
     let start_tsc = cpu::rdtsc();
     *CURRENT.lock() = Some(Task {
         pid: APP_PID,
         tid: APP_PID,
-        mm,
-        fds,
+        memory,
+        files,
+        cwd,
+        umask: 0o022,
+        argv: argv_owned,
         signals: signal::SignalState::new(),
-        namespace: vfs::Namespace::new(exe_path.to_vec(), exe_file),
+        namespace,
         rlimits: task::default_rlimits(),
         clear_child_tid: 0,
         robust_list: 0,

@@ -4,13 +4,16 @@
 //! clear_child_tid, fs base) and per-process (address space, fds, signal
 //! dispositions, limits).
 
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
 use boards::hypercall::ExitStats;
-use spin::Mutex;
+use spin::{Mutex, MutexGuard};
 
 use super::fd::FdTable;
 use super::mm::AddressSpace;
 use super::signal::SignalState;
-use super::vfs::Namespace;
+use super::vfs::{Namespace, PathStack};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RLimit {
@@ -65,10 +68,15 @@ pub fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
 pub struct Task {
     pub pid: i32,
     pub tid: i32,
-    pub mm: AddressSpace,
-    pub fds: FdTable,
+    /// Shared with /proc (and, later, with threads): lock through `mm()`.
+    pub memory: Arc<Mutex<AddressSpace>>,
+    /// Shared with /proc (and, later, with threads): lock through `fds()`.
+    pub files: Arc<Mutex<FdTable>>,
+    pub cwd: Arc<Mutex<PathStack>>,
+    pub umask: u32,
+    pub argv: Arc<Vec<Vec<u8>>>,
     pub signals: SignalState,
-    pub namespace: Namespace,
+    pub namespace: Arc<Namespace>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,
     pub robust_list: u64,
@@ -83,11 +91,26 @@ pub struct Task {
 pub static CURRENT: Mutex<Option<Task>> = Mutex::new(None);
 
 impl Task {
+    /// The address space. The sentry is single-threaded: finding the lock
+    /// taken means a handler re-entered it, a bug worth a clear panic rather
+    /// than a silent spin.
+    pub fn mm(&self) -> MutexGuard<'_, AddressSpace> {
+        self.memory.try_lock().expect("address space lock re-entered")
+    }
+
+    pub fn fds(&self) -> MutexGuard<'_, FdTable> {
+        self.files.try_lock().expect("fd table lock re-entered")
+    }
+
+    pub fn cwd(&self) -> PathStack {
+        self.cwd.lock().clone()
+    }
+
     pub fn exit_stats(&self) -> ExitStats {
         let now = crate::arch::cpu::rdtsc();
         ExitStats {
             syscalls: self.syscalls,
-            page_faults: self.mm.page_faults,
+            page_faults: self.mm().page_faults,
             hypercalls: crate::hv::doorbells() + 1,
             boot_tsc: self.start_tsc.wrapping_sub(super::time::boot_tsc()),
             run_tsc: now.wrapping_sub(self.start_tsc),

@@ -25,6 +25,10 @@ pub fn tsc_to_ns(ticks: u64) -> u64 {
     ((ticks as u128 * 1_000_000) / khz as u128) as u64
 }
 
+pub fn tsc_khz() -> u64 {
+    TSC_KHZ.load(Ordering::Relaxed)
+}
+
 pub fn boot_tsc() -> u64 {
     BOOT_TSC.load(Ordering::Relaxed)
 }

@@ -24,7 +24,7 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
             } else {
                 Access::Read
             };
-            match task.mm.handle_fault(addr, access) {
+            match task.mm().handle_fault(addr, access) {
                 Ok(()) => return,
                 Err(e) if e == ENOMEM => {
                     log::warn!("out of guest memory at {addr:#x}: killing the application");

@@ -80,7 +80,6 @@ pub struct Vma {
     pub prot: Protection,
     pub kind: VmaKind,
     /// MAP_SHARED: stays shared with children once fork exists.
-    #[allow(dead_code)]
     pub shared: bool,
 }
 
@@ -405,6 +404,23 @@ impl AddressSpace {
             }
             page += PAGE_SIZE;
         }
+    }
+
+    /// A snapshot of the VMAs, in address order (for /proc/self/maps).
+    pub fn vma_list(&self) -> alloc::vec::Vec<Vma> {
+        self.vmas.values().copied().collect()
+    }
+
+    /// (virtual size, resident size) in KiB.
+    pub fn usage_kb(&mut self) -> (u64, u64) {
+        let size: u64 = self.vmas.values().map(|v| v.end - v.start).sum();
+        let mut resident = 0u64;
+        let ranges: alloc::vec::Vec<(u64, u64)> =
+            self.vmas.values().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.page_table.for_each_frame(start, end, |_, _| resident += 1);
+        }
+        (size / 1024, resident * PAGE_SIZE / 1024)
     }
 
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads

@@ -29,7 +29,7 @@ const MAP_KNOWN_FLAGS: u64 = MAP_TYPE
     | MAP_FIXED_NOREPLACE;
 
 pub fn sys_brk(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    Ok(ctx.task.mm.set_brk(args[0]))
+    Ok(ctx.task.mm().set_brk(args[0]))
 }
 
 pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -47,7 +47,7 @@ pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     if flags & MAP_ANONYMOUS == 0 {
         // File mappings arrive with the VFS.
-        ctx.task.fds.get(fd as i32)?;
+        ctx.task.fds().get(fd as i32)?;
         log::info!(
             "mmap of a file (fd {}) is not supported yet: ENODEV",
             fd as i32
@@ -57,7 +57,7 @@ pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let fixed = flags & MAP_FIXED != 0;
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
     ctx.task
-        .mm
+        .mm()
         .mmap_anonymous(addr, len, prot, map_type != MAP_PRIVATE, fixed, noreplace)
 }
 
@@ -79,7 +79,7 @@ pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let (start, end) = checked_range(args[0], args[1])?;
-    ctx.task.mm.unmap(start, end);
+    ctx.task.mm().unmap(start, end);
     Ok(0)
 }
 
@@ -93,7 +93,7 @@ pub fn sys_mprotect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Err(EINVAL)
         };
     }
-    ctx.task.mm.mprotect(args[0], args[1], prot)?;
+    ctx.task.mm().mprotect(args[0], args[1], prot)?;
     Ok(0)
 }
 
@@ -119,12 +119,11 @@ pub fn sys_madvise(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // The range must be mapped.
     let mut cursor = addr;
     while cursor < end {
-        let vma = ctx.task.mm.find(cursor).ok_or(ENOMEM)?;
-        cursor = vma.end;
+        cursor = ctx.task.mm().find(cursor).ok_or(ENOMEM)?.end;
     }
     if matches!(advice, MADV_DONTNEED | MADV_FREE) {
         // Private anonymous pages read back as zero after this.
-        ctx.task.mm.discard(addr, end);
+        ctx.task.mm().discard(addr, end);
     }
     Ok(0)
 }

@@ -3,8 +3,10 @@
 //! (one family per file). A number without a handler is -ENOSYS, logged once
 //! by name.
 
-pub mod fs;
+pub mod fdops;
+pub mod io;
 pub mod memory;
+pub mod path;
 pub mod process;
 pub mod signal;
 pub mod time;

@@ -70,12 +70,12 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         ARCH_GET_FS => {
             let value = ctx.task.fs_base;
-            ctx.task.mm.write_val(addr, &value)?;
+            ctx.task.mm().write_val(addr, &value)?;
             Ok(0)
         }
         ARCH_GET_GS => {
             let value = ctx.task.gs_base;
-            ctx.task.mm.write_val(addr, &value)?;
+            ctx.task.mm().write_val(addr, &value)?;
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -97,7 +97,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let index = resource_index(resource)?;
     let current = ctx.task.rlimits[index];
     let replacement = if new != 0 {
-        let [cur, max]: [u64; 2] = ctx.task.mm.read_val(new)?;
+        let [cur, max]: [u64; 2] = ctx.task.mm().read_val(new)?;
         if cur > max {
             return Err(EINVAL);
         }
@@ -111,7 +111,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         None
     };
     if old != 0 {
-        ctx.task.mm.write_val(old, &[current.cur, current.max])?;
+        ctx.task.mm().write_val(old, &[current.cur, current.max])?;
     }
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
@@ -143,6 +143,6 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     for (i, field) in fields.iter().enumerate() {
         uts[i * UTS_FIELD..i * UTS_FIELD + field.len()].copy_from_slice(field);
     }
-    ctx.task.mm.copy_to_user(args[0], &uts)?;
+    ctx.task.mm().copy_to_user(args[0], &uts)?;
     Ok(0)
 }

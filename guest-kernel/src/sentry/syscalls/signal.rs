@@ -23,7 +23,7 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if signal == SIGKILL as u64 || signal == SIGSTOP as u64 {
             return Err(EINVAL);
         }
-        let mut action: SigAction = ctx.task.mm.read_val(new)?;
+        let mut action: SigAction = ctx.task.mm().read_val(new)?;
         action.mask &= !UNBLOCKABLE;
         Some(action)
     } else {
@@ -31,7 +31,7 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     if old != 0 {
         let current = ctx.task.signals.actions[index];
-        ctx.task.mm.write_val(old, &current)?;
+        ctx.task.mm().write_val(old, &current)?;
     }
     if let Some(action) = replacement {
         ctx.task.signals.actions[index] = action;
@@ -47,7 +47,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     check_sigset_size(size)?;
     let current = ctx.task.signals.mask;
     let updated = if new != 0 {
-        let set: u64 = ctx.task.mm.read_val(new)?;
+        let set: u64 = ctx.task.mm().read_val(new)?;
         Some(match how {
             SIG_BLOCK => current | set,
             SIG_UNBLOCK => current & !set,
@@ -58,7 +58,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
         None
     };
     if old != 0 {
-        ctx.task.mm.write_val(old, &current)?;
+        ctx.task.mm().write_val(old, &current)?;
     }
     if let Some(mask) = updated {
         ctx.task.signals.mask = mask & !UNBLOCKABLE;
@@ -69,7 +69,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
 pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (new, old) = (args[0], args[1]);
     let replacement = if new != 0 {
-        let stack: SignalStack = ctx.task.mm.read_val(new)?;
+        let stack: SignalStack = ctx.task.mm().read_val(new)?;
         if stack.flags & !(SS_DISABLE | (1 << 31)) != 0 {
             return Err(EINVAL);
         }
@@ -86,7 +86,7 @@ pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     if old != 0 {
         let current = ctx.task.signals.altstack;
-        ctx.task.mm.write_val(old, &current)?;
+        ctx.task.mm().write_val(old, &current)?;
     }
     if let Some(stack) = replacement {
         ctx.task.signals.altstack = stack;

@@ -36,7 +36,7 @@ fn timespec(ns: u64) -> [i64; 2] {
 
 pub fn sys_clock_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = clock_ns(ctx, args[0])?;
-    ctx.task.mm.write_val(args[1], &timespec(ns))?;
+    ctx.task.mm().write_val(args[1], &timespec(ns))?;
     Ok(0)
 }
 
@@ -47,7 +47,7 @@ pub fn sys_clock_getres(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => 4_000_000,
             _ => 1,
         };
-        ctx.task.mm.write_val(args[1], &timespec(resolution))?;
+        ctx.task.mm().write_val(args[1], &timespec(resolution))?;
     }
     Ok(0)
 }
@@ -59,11 +59,11 @@ pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             (ns / 1_000_000_000) as i64,
             ((ns % 1_000_000_000) / 1000) as i64,
         ];
-        ctx.task.mm.write_val(args[0], &tv)?;
+        ctx.task.mm().write_val(args[0], &tv)?;
     }
     if args[1] != 0 {
         // struct timezone: UTC, no DST.
-        ctx.task.mm.write_val(args[1], &[0i32, 0i32])?;
+        ctx.task.mm().write_val(args[1], &[0i32, 0i32])?;
     }
     Ok(0)
 }
@@ -71,7 +71,7 @@ pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_time(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let seconds = time::realtime_ns() / 1_000_000_000;
     if args[0] != 0 {
-        ctx.task.mm.write_val(args[0], &seconds)?;
+        ctx.task.mm().write_val(args[0], &seconds)?;
     }
     Ok(seconds)
 }
@@ -88,7 +88,7 @@ pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     let len = len.min(0x7fff_f000) as usize;
     ctx.task
-        .mm
+        .mm()
         .with_user_chunks(addr, len, crate::sentry::mm::Access::Write, |chunk| {
             crate::sentry::random::fill(chunk)
         })?;

@@ -2,8 +2,10 @@
 //! handlers. docs/syscalls.md is generated from this table
 //! (`rvisor-vmm --print-syscall-table`), so it cannot drift.
 
-use super::fs::*;
+use super::fdops::*;
+use super::io::*;
 use super::memory::*;
+use super::path::*;
 use super::process::*;
 use super::signal::*;
 use super::time::*;
@@ -20,14 +22,14 @@ macro_rules! syscalls {
 }
 
 syscalls! {
-    0 read => sys_read, Partial("console and the executable file only; no other files yet");
-    1 write => sys_write, Partial("console only; no writable files yet");
-    2 open => sys_open, Partial("only the executable's path and /proc/self/exe exist; read-only");
+    0 read => sys_read, Full;
+    1 write => sys_write, Full;
+    2 open => sys_open, Partial("no O_TMPFILE");
     3 close => sys_close, Full;
-    4 stat => sys_stat, Partial("only the executable's path exists");
+    4 stat => sys_stat, Full;
     5 fstat => sys_fstat, Full;
-    6 lstat => sys_lstat, Partial("only the executable's path exists");
-    7 poll => sys_poll, Partial("console and executable file; no pipes or sockets yet");
+    6 lstat => sys_lstat, Full;
+    7 poll => sys_poll, Full;
     8 lseek => sys_lseek, Partial("no SEEK_DATA/SEEK_HOLE");
     9 mmap => sys_mmap, Partial("anonymous mappings only; file mappings give ENODEV");
     10 mprotect => sys_mprotect, Partial("no PROT_GROWSDOWN/PROT_GROWSUP");
@@ -35,19 +37,42 @@ syscalls! {
     12 brk => sys_brk, Full;
     13 rt_sigaction => sys_rt_sigaction, Partial("recorded and reported; handlers are not invoked yet");
     14 rt_sigprocmask => sys_rt_sigprocmask, Full;
-    16 ioctl => sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIOCLEX, FIONCLEX");
+    16 ioctl => sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX");
     17 pread64 => sys_pread64, Full;
-    18 pwrite64 => sys_pwrite64, Partial("no writable seekable files yet");
+    18 pwrite64 => sys_pwrite64, Full;
     19 readv => sys_readv, Full;
     20 writev => sys_writev, Full;
+    21 access => sys_access, Full;
+    22 pipe => sys_pipe, Full;
+    23 select => sys_select, Full;
     28 madvise => sys_madvise, Partial("DONTNEED/FREE zero anonymous pages; other advice is accepted as a hint");
     32 dup => sys_dup, Full;
     33 dup2 => sys_dup2, Full;
     39 getpid => sys_getpid, Full;
     60 exit => sys_exit, Partial("ends the process (there is one thread)");
     63 uname => sys_uname, Full;
-    72 fcntl => sys_fcntl, Partial("F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL; no locks");
-    89 readlink => sys_readlink, Partial("/proc/self/exe only");
+    72 fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ; record locks are always granted (one process)");
+    74 fsync => sys_fsync, Full;
+    75 fdatasync => sys_fsync, Full;
+    76 truncate => sys_truncate, Full;
+    77 ftruncate => sys_ftruncate, Full;
+    79 getcwd => sys_getcwd, Full;
+    80 chdir => sys_chdir, Full;
+    81 fchdir => sys_fchdir, Full;
+    82 rename => sys_rename, Full;
+    83 mkdir => sys_mkdir, Full;
+    84 rmdir => sys_rmdir, Full;
+    85 creat => sys_creat, Full;
+    86 link => sys_link, Full;
+    87 unlink => sys_unlink, Full;
+    88 symlink => sys_symlink, Full;
+    89 readlink => sys_readlink, Full;
+    90 chmod => sys_chmod, Full;
+    91 fchmod => sys_fchmod, Full;
+    92 chown => sys_chown, Full;
+    93 fchown => sys_fchown, Full;
+    94 lchown => sys_lchown, Full;
+    95 umask => sys_umask, Full;
     96 gettimeofday => sys_gettimeofday, Full;
     97 getrlimit => sys_getrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     102 getuid => sys_getuid, Full;
@@ -56,24 +81,42 @@ syscalls! {
     108 getegid => sys_getuid, Full;
     110 getppid => sys_getppid, Full;
     131 sigaltstack => sys_sigaltstack, Partial("recorded; used once signal delivery exists");
+    137 statfs => sys_statfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
+    138 fstatfs => sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     158 arch_prctl => sys_arch_prctl, Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS");
     160 setrlimit => sys_setrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     186 gettid => sys_gettid, Full;
     201 time => sys_time, Full;
+    217 getdents64 => sys_getdents64, Full;
     218 set_tid_address => sys_set_tid_address, Partial("recorded; cleared on thread exit once threads exist");
     228 clock_gettime => sys_clock_gettime, Partial("CPU-time clocks count wall time of the single thread");
     229 clock_getres => sys_clock_getres, Full;
     231 exit_group => sys_exit_group, Full;
-    257 openat => sys_openat, Partial("only the executable's path and /proc/self/exe exist; read-only");
-    262 newfstatat => sys_newfstatat, Partial("only the executable's path exists");
-    267 readlinkat => sys_readlinkat, Partial("/proc/self/exe only");
-    271 ppoll => sys_ppoll, Partial("as poll; the signal mask is not applied during the wait");
+    257 openat => sys_openat, Partial("no O_TMPFILE");
+    258 mkdirat => sys_mkdirat, Full;
+    260 fchownat => sys_fchownat, Full;
+    262 newfstatat => sys_newfstatat, Full;
+    263 unlinkat => sys_unlinkat, Full;
+    264 renameat => sys_renameat, Full;
+    265 linkat => sys_linkat, Full;
+    266 symlinkat => sys_symlinkat, Full;
+    267 readlinkat => sys_readlinkat, Full;
+    268 fchmodat => sys_fchmodat, Full;
+    269 faccessat => sys_faccessat, Full;
+    270 pselect6 => sys_pselect6, Partial("the signal mask is not applied during the wait");
+    271 ppoll => sys_ppoll, Partial("the signal mask is not applied during the wait");
     273 set_robust_list => sys_set_robust_list, Partial("recorded; used once threads exist");
+    280 utimensat => sys_utimensat, Full;
     292 dup3 => sys_dup3, Full;
+    293 pipe2 => sys_pipe2, Full;
     295 preadv => sys_preadv, Full;
-    296 pwritev => sys_pwritev, Partial("no writable seekable files yet");
+    296 pwritev => sys_pwritev, Full;
     302 prlimit64 => sys_prlimit64, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
+    316 renameat2 => sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     318 getrandom => sys_getrandom, Full;
+    332 statx => sys_statx, Partial("basic fields; no birth time");
+    436 close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
+    439 faccessat2 => sys_faccessat2, Full;
 }
 
 pub static TABLE: [Option<SyscallDef>; MAX_SYSCALLS] = index_table(DEFS);

@@ -25,54 +25,61 @@ pub struct TtyInfo {
 }
 
 /// Fetched input: `data[pos..]` is still unread.
-#[derive(Default)]
 struct ReadAhead {
     data: Vec<u8>,
     pos: usize,
 }
 
 /// How much of the host's stdin one exit may fetch.
-const READ_AHEAD: usize = 64 * 1024;
+const READ_AHEAD_SIZE: usize = 64 * 1024;
+
+/// Input fetched from the host's stdin but not yet read by the application
+/// (shared by fd 0 and /dev/tty).
+static READ_AHEAD: Mutex<ReadAhead> = Mutex::new(ReadAhead {
+    data: Vec::new(),
+    pos: 0,
+});
+
+/// `Console::stream` of /dev/tty and /dev/console: reads stdin, writes stdout.
+pub const STREAM_TTY: u8 = 3;
 
 pub struct Console {
-    /// Which host stream: 0 stdin, 1 stdout, 2 stderr.
+    /// Which host stream: 0 stdin, 1 stdout, 2 stderr, or STREAM_TTY.
     stream: u8,
     tty: TtyInfo,
-    /// Input fetched from the host but not yet read by the application.
-    read_ahead: Mutex<ReadAhead>,
 }
 
 impl Console {
     pub fn new(stream: u8, tty: TtyInfo) -> Console {
-        Console {
-            stream,
-            tty,
-            read_ahead: Mutex::new(ReadAhead::default()),
-        }
+        Console { stream, tty }
+    }
+
+    fn reads(&self) -> bool {
+        self.stream == 0 || self.stream == STREAM_TTY
     }
 }
 
 impl File for Console {
     fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
-        if self.stream != 0 {
+        if !self.reads() {
             return Err(EBADF);
         }
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut pending = self.read_ahead.lock();
+        let mut pending = READ_AHEAD.lock();
         if pending.pos == pending.data.len() {
             // One exit fetches up to READ_AHEAD bytes (what a pipe or file
             // holds; a terminal still answers line by line). The VMM drains
             // the output first, so a prompt shows before we wait.
-            pending.data.resize(READ_AHEAD, 0);
+            pending.data.resize(READ_AHEAD_SIZE, 0);
             pending.pos = 0;
             let gpa = crate::hv::kernel_virt_to_phys(pending.data.as_mut_ptr() as u64);
-            let result = hvconsole::flush_and_call(Op::ConsoleRead, &[gpa, READ_AHEAD as u64]);
+            let result = hvconsole::flush_and_call(Op::ConsoleRead, &[gpa, READ_AHEAD_SIZE as u64]);
             let got = if result < 0 {
                 0
             } else {
-                (result as usize).min(READ_AHEAD)
+                (result as usize).min(READ_AHEAD_SIZE)
             };
             pending.data.truncate(got);
             if result < 0 {
@@ -91,7 +98,7 @@ impl File for Console {
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
         let stream = match self.stream {
-            1 => Stream::Stdout,
+            1 | STREAM_TTY => Stream::Stdout,
             2 => Stream::Stderr,
             _ => return Err(EBADF),
         };
@@ -106,8 +113,8 @@ impl File for Console {
             (S_IFIFO | 0o600, 0)
         };
         Stat {
-            dev: 2,
             ino: 100 + self.stream as u64,
+            dev: super::DEV_CONSOLE,
             nlink: 1,
             mode,
             rdev,
@@ -117,22 +124,31 @@ impl File for Console {
     }
 
     fn poll(&self, events: i16) -> i16 {
-        if self.stream == 0 {
+        let mut ready = 0;
+        if self.reads() {
             // Buffered input is ready; otherwise the poll syscall asks the
             // host about its stdin.
-            let pending = self.read_ahead.lock();
-            if pending.pos == pending.data.len() {
-                0
-            } else {
-                events & POLLIN
+            let pending = READ_AHEAD.lock();
+            if pending.pos < pending.data.len() {
+                ready |= events & POLLIN;
             }
-        } else {
-            events & POLLOUT
         }
+        if self.stream != 0 {
+            ready |= events & POLLOUT;
+        }
+        ready
     }
 
     fn waits_on_console_input(&self) -> bool {
-        self.stream == 0
+        self.reads()
+    }
+
+    fn available(&self) -> Result<u64, Errno> {
+        if !self.reads() {
+            return Err(ENOTTY);
+        }
+        let pending = READ_AHEAD.lock();
+        Ok((pending.data.len() - pending.pos) as u64)
     }
 
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {

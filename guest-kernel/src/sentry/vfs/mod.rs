@@ -1,57 +1,413 @@
-//! The sentry's files. For now: the console (fds 0-2) and the application's
-//! own executable, visible read-only at its absolute host path (so a program
-//! can read or re-exec itself). The tmpfs root, /dev, /proc and shared host
-//! directories come with the Linux ABI core work.
+//! The sentry's virtual filesystem: inodes, the mount table and path
+//! resolution.
+//!
+//! Filesystems: [`tmpfs`] (the root, `/tmp`), [`devfs`] (`/dev`),
+//! [`procfs`] (`/proc`), [`hostfs`] (directories shared with `--mount`,
+//! served by the VMM), plus the application's own executable
+//! ([`memfile`]) placed at its absolute host path, read-only.
+//!
+//! Path resolution walks one component at a time from the root or a start
+//! directory, keeping the chain of directories walked (a [`PathStack`]) so
+//! that `..` is resolved against the real parent, mount points are crossed,
+//! and symlinks are expanded in the sandbox's own namespace (an absolute
+//! symlink inside a shared directory points into the sandbox, never at the
+//! host).
 
 pub mod console;
+pub mod devfs;
+pub mod hostfs;
 pub mod memfile;
+pub mod pipe;
+pub mod procfs;
+pub mod tmpfs;
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::any::Any;
+
+use spin::Mutex;
 
 use crate::sentry::errno::*;
 use crate::sentry::fd::File;
+use crate::sentry::stat::*;
 
-/// The files reachable by path.
+/// Longest path the sentry accepts (PATH_MAX, with the NUL).
+pub const PATH_MAX: usize = 4096;
+/// Longest file name.
+pub const NAME_MAX: usize = 255;
+/// Symlinks followed in one resolution before ELOOP.
+const MAX_SYMLINKS: usize = 40;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    CharDevice,
+    Fifo,
+}
+
+impl FileKind {
+    pub fn from_mode(mode: u32) -> FileKind {
+        match mode & S_IFMT {
+            S_IFDIR => FileKind::Directory,
+            S_IFLNK => FileKind::Symlink,
+            S_IFCHR => FileKind::CharDevice,
+            S_IFIFO => FileKind::Fifo,
+            _ => FileKind::Regular,
+        }
+    }
+
+    /// `d_type` for getdents64.
+    pub fn dirent_type(self) -> u8 {
+        match self {
+            FileKind::Fifo => 1,
+            FileKind::CharDevice => 2,
+            FileKind::Directory => 4,
+            FileKind::Regular => 8,
+            FileKind::Symlink => 10,
+        }
+    }
+}
+
+/// What a directory entry says about its target.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub ino: u64,
+    pub kind: FileKind,
+}
+
+/// What to create in a directory.
+pub enum NewNode<'a> {
+    File { mode: u32 },
+    Directory { mode: u32 },
+    Symlink { target: &'a [u8] },
+}
+
+/// A timestamp update for utimensat.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeUpdate {
+    Now,
+    Set(i64, i64),
+}
+
+/// An inode of any filesystem. Every method has the answer Linux gives for
+/// a node that cannot do the operation, so each filesystem implements only
+/// what its nodes support.
+pub trait Inode: Send + Sync {
+    fn stat(&self) -> Stat;
+
+    fn kind(&self) -> FileKind {
+        FileKind::from_mode(self.stat().mode)
+    }
+
+    /// (filesystem id, inode number): identifies a mount point.
+    fn id(&self) -> (u64, u64) {
+        let stat = self.stat();
+        (stat.dev, stat.ino)
+    }
+
+    fn as_any(&self) -> &dyn Any;
+
+    fn lookup(&self, _name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        Err(ENOTDIR)
+    }
+    fn create(&self, _name: &[u8], _node: NewNode) -> Result<Arc<dyn Inode>, Errno> {
+        Err(ENOTDIR)
+    }
+    /// Adds a hard link `name` to `target` (same filesystem).
+    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        Err(ENOTDIR)
+    }
+    /// Removes `name`: a directory (must be empty) when `directory`, else a
+    /// non-directory.
+    fn unlink(&self, _name: &[u8], _directory: bool) -> Result<(), Errno> {
+        Err(ENOTDIR)
+    }
+    /// Moves `old_name` here to `new_dir`/`new_name` (same filesystem).
+    fn rename(
+        &self,
+        _old_name: &[u8],
+        _new_dir: &Arc<dyn Inode>,
+        _new_name: &[u8],
+        _flags: u32,
+    ) -> Result<(), Errno> {
+        Err(ENOTDIR)
+    }
+    /// The entries, without "." and "..".
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Err(ENOTDIR)
+    }
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Err(EINVAL)
+    }
+    fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(if self.kind() == FileKind::Directory {
+            EISDIR
+        } else {
+            EINVAL
+        })
+    }
+    fn write_at(&self, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(if self.kind() == FileKind::Directory {
+            EISDIR
+        } else {
+            EINVAL
+        })
+    }
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        Err(if self.kind() == FileKind::Directory {
+            EISDIR
+        } else {
+            EINVAL
+        })
+    }
+    /// chmod: the permission bits (07777).
+    fn set_mode(&self, _mode: u32) -> Result<(), Errno> {
+        Err(EPERM)
+    }
+    fn set_owner(&self, _uid: Option<u32>, _gid: Option<u32>) -> Result<(), Errno> {
+        Err(EPERM)
+    }
+    fn set_times(&self, _atime: Option<TimeUpdate>, _mtime: Option<TimeUpdate>) -> Result<(), Errno> {
+        Err(EPERM)
+    }
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// Opens the node. Regular files and directories get the generic open
+    /// files; devices, pipes and the console override this.
+    fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno>;
+    /// True for nodes whose writes must fail with EROFS (read-only mounts).
+    fn read_only(&self) -> bool {
+        false
+    }
+}
+
+/// The chain of directories from the root to a node: names and inodes.
+/// The last entry is the node itself. The root's name is empty.
+#[derive(Clone)]
+pub struct PathStack(pub Vec<(Vec<u8>, Arc<dyn Inode>)>);
+
+impl PathStack {
+    pub fn node(&self) -> &Arc<dyn Inode> {
+        &self.0.last().expect("a path stack is never empty").1
+    }
+
+    /// The absolute path.
+    pub fn path(&self) -> Vec<u8> {
+        if self.0.len() == 1 {
+            return b"/".to_vec();
+        }
+        let mut out = Vec::new();
+        for (name, _) in &self.0[1..] {
+            out.push(b'/');
+            out.extend_from_slice(name);
+        }
+        out
+    }
+}
+
+struct Mount {
+    /// The covered directory.
+    point: (u64, u64),
+    root: Arc<dyn Inode>,
+}
+
+/// The mount table and the root.
 pub struct Namespace {
+    root: Arc<dyn Inode>,
+    mounts: Mutex<Vec<Mount>>,
     exe_path: Vec<u8>,
-    exe: Arc<memfile::MemFile>,
+}
+
+/// Where resolution of the parent of a path ended.
+pub struct ParentAndName {
+    pub parent: PathStack,
+    pub name: Vec<u8>,
+    /// The path ended in a slash: the last component must be a directory.
+    pub trailing_slash: bool,
 }
 
 impl Namespace {
-    pub fn new(exe_path: Vec<u8>, exe: Arc<memfile::MemFile>) -> Namespace {
-        Namespace { exe_path, exe }
+    pub fn new(root: Arc<dyn Inode>, exe_path: Vec<u8>) -> Namespace {
+        Namespace {
+            root,
+            mounts: Mutex::new(Vec::new()),
+            exe_path,
+        }
     }
 
     pub fn exe_path(&self) -> &[u8] {
         &self.exe_path
     }
 
-    /// Looks up an absolute path.
-    pub fn lookup(&self, path: &[u8]) -> Result<Arc<dyn File>, Errno> {
+    pub fn root_stack(&self) -> PathStack {
+        PathStack(alloc::vec![(Vec::new(), self.root.clone())])
+    }
+
+    /// Mounts `root` over the directory `at`.
+    pub fn mount(&self, at: &Arc<dyn Inode>, root: Arc<dyn Inode>) -> Result<(), Errno> {
+        if at.kind() != FileKind::Directory {
+            return Err(ENOTDIR);
+        }
+        self.mounts.lock().push(Mount {
+            point: at.id(),
+            root,
+        });
+        Ok(())
+    }
+
+    pub fn is_mount_point(&self, node: &Arc<dyn Inode>) -> bool {
+        let id = node.id();
+        self.mounts.lock().iter().any(|m| m.point == id || m.root.id() == id)
+    }
+
+    /// The node that is visible at `node`'s place (a mounted root, or itself).
+    fn cover(&self, node: Arc<dyn Inode>) -> Arc<dyn Inode> {
+        let mounts = self.mounts.lock();
+        if mounts.is_empty() || node.kind() != FileKind::Directory {
+            return node;
+        }
+        let id = node.id();
+        match mounts.iter().rev().find(|m| m.point == id) {
+            Some(mount) => mount.root.clone(),
+            None => node,
+        }
+    }
+
+    /// Resolves `path` from `start` (used for relative paths). With
+    /// `follow_last`, a final symlink is followed.
+    pub fn resolve(&self, start: &PathStack, path: &[u8], follow_last: bool) -> Result<PathStack, Errno> {
         if path.is_empty() {
             return Err(ENOENT);
         }
-        if normalize(path) == normalize(&self.exe_path) || path == b"/proc/self/exe" {
-            return Ok(self.exe.clone());
+        if path.len() >= PATH_MAX {
+            return Err(ENAMETOOLONG);
         }
-        Err(ENOENT)
+        let mut stack = if path[0] == b'/' {
+            self.root_stack()
+        } else {
+            start.clone()
+        };
+        let trailing_slash = path.ends_with(b"/");
+        let mut pending: VecDeque<Vec<u8>> = split(path);
+        let mut symlinks = 0;
+        while let Some(component) = pending.pop_front() {
+            if component == b"." {
+                continue;
+            }
+            if component == b".." {
+                if stack.0.len() > 1 {
+                    stack.0.pop();
+                }
+                continue;
+            }
+            if component.len() > NAME_MAX {
+                return Err(ENAMETOOLONG);
+            }
+            let dir = stack.node().clone();
+            if dir.kind() != FileKind::Directory {
+                return Err(ENOTDIR);
+            }
+            let child = self.cover(dir.lookup(&component)?);
+            let last = pending.is_empty();
+            if child.kind() == FileKind::Symlink && (!last || follow_last || trailing_slash) {
+                symlinks += 1;
+                if symlinks > MAX_SYMLINKS {
+                    return Err(ELOOP);
+                }
+                let target = child.readlink()?;
+                if target.is_empty() {
+                    return Err(ENOENT);
+                }
+                if target[0] == b'/' {
+                    stack = self.root_stack();
+                }
+                for (i, part) in split(&target).into_iter().enumerate() {
+                    pending.insert(i, part);
+                }
+                continue;
+            }
+            stack.0.push((component, child));
+        }
+        if trailing_slash && stack.node().kind() != FileKind::Directory {
+            return Err(ENOTDIR);
+        }
+        Ok(stack)
+    }
+
+    /// Resolves everything but the last component of `path`.
+    pub fn resolve_parent(&self, start: &PathStack, path: &[u8]) -> Result<ParentAndName, Errno> {
+        if path.is_empty() {
+            return Err(ENOENT);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(ENAMETOOLONG);
+        }
+        let trailing_slash = path.ends_with(b"/");
+        let trimmed = trim_trailing_slashes(path);
+        let (dir_part, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&trimmed[..i + 1], &trimmed[i + 1..]),
+            None => (&b""[..], trimmed),
+        };
+        if name.len() > NAME_MAX {
+            return Err(ENAMETOOLONG);
+        }
+        let parent = if dir_part.is_empty() {
+            start.clone()
+        } else {
+            self.resolve(start, dir_part, true)?
+        };
+        if parent.node().kind() != FileKind::Directory {
+            return Err(ENOTDIR);
+        }
+        Ok(ParentAndName {
+            parent,
+            name: name.to_vec(),
+            trailing_slash,
+        })
     }
 }
 
-/// Collapses repeated slashes and "." components (".." is not resolved
-/// here: nothing but the executable exists yet).
-fn normalize(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for component in path.split(|&b| b == b'/') {
-        if component.is_empty() || component == b"." {
-            continue;
-        }
-        out.push(b'/');
-        out.extend_from_slice(component);
+fn trim_trailing_slashes(path: &[u8]) -> &[u8] {
+    let mut end = path.len();
+    while end > 1 && path[end - 1] == b'/' {
+        end -= 1;
     }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
+    &path[..end]
 }
+
+fn split(path: &[u8]) -> VecDeque<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.to_vec())
+        .collect()
+}
+
+/// Creates every missing directory of the absolute `path` (mode 0755).
+pub fn make_dirs(ns: &Namespace, path: &[u8]) -> Result<PathStack, Errno> {
+    let mut stack = ns.root_stack();
+    for component in split(path) {
+        let dir = stack.node().clone();
+        let child = match dir.lookup(&component) {
+            Ok(child) => ns.cover(child),
+            Err(e) if e == ENOENT => dir.create(&component, NewNode::Directory { mode: 0o755 })?,
+            Err(e) => return Err(e),
+        };
+        stack.0.push((component, child));
+    }
+    Ok(stack)
+}
+
+/// Filesystem ids (`st_dev`).
+pub const DEV_TMPFS: u64 = 0x20;
+pub const DEV_DEVFS: u64 = 0x05;
+pub const DEV_PROCFS: u64 = 0x04;
+pub const DEV_EXE: u64 = 0x21;
+pub const DEV_CONSOLE: u64 = 0x16;
+pub const DEV_PIPE: u64 = 0x0c;
+/// Host mounts get DEV_HOST_BASE + mount index.
+pub const DEV_HOST_BASE: u64 = 0x100;

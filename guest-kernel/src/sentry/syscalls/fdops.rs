@@ -1,0 +1,167 @@
+//! File-descriptor syscalls: close, dup*, fcntl, pipe/pipe2.
+
+use super::io::fd_arg;
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::fd::*;
+use crate::sentry::vfs::pipe::new_pipe;
+
+pub fn sys_close(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    // The file itself is released outside the fd-table lock.
+    let file = ctx.task.fds().remove(fd_arg(args[0]))?;
+    drop(file);
+    Ok(0)
+}
+
+pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const CLOSE_RANGE_CLOEXEC: u64 = 1 << 2;
+    let (first, last, flags) = (args[0] as u32, args[1] as u32, args[2]);
+    if flags & !CLOSE_RANGE_CLOEXEC != 0 || first > last {
+        return Err(EINVAL);
+    }
+    let open: alloc::vec::Vec<(i32, alloc::sync::Arc<OpenFile>)> = ctx.task.fds().list();
+    for (fd, file) in open {
+        if (fd as u32) < first || fd as u32 > last {
+            continue;
+        }
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            ctx.task.fds().install(fd as usize, file, true);
+        } else {
+            let _ = ctx.task.fds().remove(fd);
+        }
+    }
+    Ok(0)
+}
+
+fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64) -> SysResult {
+    if flags & !(O_CLOEXEC as u64) != 0 {
+        return Err(EINVAL);
+    }
+    let file = ctx.task.fds().get(old)?.clone();
+    let new = fd_arg(new);
+    if new < 0 || new as usize >= MAX_FDS {
+        return Err(EBADF);
+    }
+    let replaced = ctx.task.fds().get(new).ok().cloned();
+    ctx.task
+        .fds()
+        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0);
+    drop(replaced);
+    Ok(new as u64)
+}
+
+pub fn sys_dup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    ctx.task.fds().insert(file, false, 0).map(|fd| fd as u64)
+}
+
+pub fn sys_dup2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let old = fd_arg(args[0]);
+    if old == fd_arg(args[1]) {
+        ctx.task.fds().get(old)?;
+        return Ok(old as u64);
+    }
+    dup_to(ctx, old, args[1], 0)
+}
+
+pub fn sys_dup3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if fd_arg(args[0]) == fd_arg(args[1]) {
+        return Err(EINVAL);
+    }
+    dup_to(ctx, fd_arg(args[0]), args[1], args[2])
+}
+
+pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_GETLK: u64 = 5;
+    const F_SETLK: u64 = 6;
+    const F_SETLKW: u64 = 7;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_GETPIPE_SZ: u64 = 1032;
+    const FD_CLOEXEC: u64 = 1;
+    let fd = fd_arg(args[0]);
+    let file = ctx.task.fds().get(fd)?.clone();
+    match args[1] {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = args[2] as i64;
+            if min < 0 || min as usize >= MAX_FDS {
+                return Err(EINVAL);
+            }
+            ctx.task
+                .fds()
+                .insert(file, args[1] == F_DUPFD_CLOEXEC, min as usize)
+                .map(|fd| fd as u64)
+        }
+        F_GETFD => Ok(ctx.task.fds().cloexec(fd)? as u64),
+        F_SETFD => {
+            ctx.task
+                .fds()
+                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0);
+            Ok(0)
+        }
+        F_GETFL => Ok(*file.flags.lock() as u64),
+        F_SETFL => {
+            let mut flags = file.flags.lock();
+            *flags = (*flags & !(O_APPEND | O_NONBLOCK)) | (args[2] as u32 & (O_APPEND | O_NONBLOCK));
+            Ok(0)
+        }
+        // One process: no other process can hold a conflicting record lock,
+        // so every lock is granted and F_GETLK reports the range as free.
+        F_SETLK | F_SETLKW => {
+            let _lock: [u8; 32] = ctx.task.mm().read_val(args[2])?;
+            Ok(0)
+        }
+        F_GETLK => {
+            let mut lock: [u8; 32] = ctx.task.mm().read_val(args[2])?;
+            lock[0..2].copy_from_slice(&2u16.to_le_bytes()); // l_type = F_UNLCK
+            ctx.task.mm().write_val(args[2], &lock)?;
+            Ok(0)
+        }
+        F_GETPIPE_SZ if file.file.stat().mode & crate::sentry::stat::S_IFMT == crate::sentry::stat::S_IFIFO => {
+            Ok(crate::sentry::vfs::pipe::PIPE_CAPACITY as u64)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
+    if flags & !((O_CLOEXEC | O_NONBLOCK) as u64 | 0o40000 /* O_DIRECT */) != 0 {
+        return Err(EINVAL);
+    }
+    let (read_end, write_end) = new_pipe();
+    let status = flags as u32 & O_NONBLOCK;
+    let cloexec = flags as u32 & O_CLOEXEC != 0;
+    let read_fd = ctx
+        .task
+        .fds()
+        .insert(OpenFile::new(read_end, O_RDONLY | status), cloexec, 0)?;
+    let write_fd = match ctx
+        .task
+        .fds()
+        .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0)
+    {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.task.fds().remove(read_fd);
+            return Err(e);
+        }
+    };
+    if let Err(e) = ctx.task.mm().write_val(addr, &[read_fd, write_fd]) {
+        let _ = ctx.task.fds().remove(read_fd);
+        let _ = ctx.task.fds().remove(write_fd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_pipe(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    make_pipe(ctx, args[0], 0)
+}
+
+pub fn sys_pipe2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    make_pipe(ctx, args[0], args[1])
+}

@@ -1,0 +1,560 @@
+//! I/O syscalls: read/write and their vector and positional forms, lseek,
+//! ioctl, poll/ppoll, select/pselect6.
+
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::fd::*;
+use crate::sentry::mm::Access;
+use crate::sentry::vfs::console;
+
+/// Largest single read/write the sentry moves (Linux: MAX_RW_COUNT).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+/// Bounce buffer for reads (data from files into user memory).
+const READ_CHUNK: usize = 64 * 1024;
+const IOV_MAX: u64 = 1024;
+const POLLPRI: i16 = 0x2;
+
+pub fn fd_arg(value: u64) -> i32 {
+    value as i32
+}
+
+/// Writes user memory [addr, addr+len) to `file`; returns bytes written.
+fn write_from_user(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+    offset: Option<u64>,
+) -> SysResult {
+    if !file.writable() {
+        return Err(EBADF);
+    }
+    let len = len.min(MAX_RW_COUNT) as usize;
+    let seekable = file.file.seekable();
+    let mut pos = match offset {
+        Some(o) => o,
+        None if seekable && file.append() => file.file.stat().size as u64,
+        None if seekable => *file.offset.lock(),
+        None => 0,
+    };
+    let mut written = 0usize;
+    let mut error = None;
+    let result = ctx
+        .task
+        .mm()
+        .with_user_chunks(addr, len, Access::Read, |chunk| {
+            if error.is_some() {
+                return;
+            }
+            match file.file.write(chunk, pos) {
+                Ok(n) => {
+                    written += n;
+                    pos += n as u64;
+                }
+                Err(e) => error = Some(e),
+            }
+        });
+    if offset.is_none() && seekable {
+        *file.offset.lock() = pos;
+    }
+    match (written, error, result) {
+        (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
+        (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => block_forever("write to a full pipe"),
+        (0, Some(e), _) | (0, None, Err(e)) => Err(e),
+        _ => Ok(written as u64),
+    }
+}
+
+/// EPIPE, after SIGPIPE: its default action ends the program.
+fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
+    const SIGPIPE: u8 = 13;
+    let handler = ctx.task.signals.actions[SIGPIPE as usize - 1].handler;
+    if handler == 0 {
+        let stats = ctx.task.exit_stats();
+        crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(SIGPIPE), &stats);
+    }
+    EPIPE
+}
+
+/// A blocking call that nothing in this single-threaded process can ever
+/// complete (as on Linux, where it would hang too): wait until the VMM's
+/// timeout or the user ends the run.
+pub fn block_forever(what: &str) -> ! {
+    log::warn!("the application blocks forever ({what})");
+    loop {
+        crate::sentry::vfs::console::wait_for_input(u64::MAX, false);
+    }
+}
+
+/// Reads from `file` into user memory; returns bytes read.
+fn read_to_user(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+    offset: Option<u64>,
+) -> SysResult {
+    if !file.readable() {
+        return Err(EBADF);
+    }
+    let len = len.min(MAX_RW_COUNT) as usize;
+    if len == 0 {
+        return Ok(0);
+    }
+    // Check the whole destination first: data taken from a stream must not
+    // be lost to a bad buffer.
+    ctx.task
+        .mm()
+        .with_user_chunks(addr, len, Access::Write, |_| {})?;
+    let seekable = file.file.seekable();
+    let mut pos = match offset {
+        Some(o) => o,
+        None if seekable => *file.offset.lock(),
+        None => 0,
+    };
+    let mut buf = vec![0u8; len.min(READ_CHUNK)];
+    let mut total = 0usize;
+    while total < len {
+        let want = (len - total).min(buf.len());
+        let n = match file.file.read(&mut buf[..want], pos) {
+            Ok(n) => n,
+            Err(e) if e == EAGAIN && total == 0 && !file.nonblocking() => {
+                block_forever("read from an empty pipe")
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        };
+        ctx.task.mm().copy_to_user(addr + total as u64, &buf[..n])?;
+        total += n;
+        pos += n as u64;
+        // Streams return what they have; only seekable files fill the buffer.
+        if n < want || !seekable {
+            break;
+        }
+    }
+    if offset.is_none() && seekable {
+        *file.offset.lock() = pos;
+    }
+    Ok(total as u64)
+}
+
+pub fn sys_read(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    read_to_user(ctx, &file, args[1], args[2], None)
+}
+
+pub fn sys_write(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    write_from_user(ctx, &file, args[1], args[2], None)
+}
+
+fn positional_offset(value: u64) -> Result<u64, Errno> {
+    if (value as i64) < 0 {
+        return Err(EINVAL);
+    }
+    Ok(value)
+}
+
+pub fn sys_pread64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if !file.file.seekable() {
+        return Err(ESPIPE);
+    }
+    read_to_user(
+        ctx,
+        &file,
+        args[1],
+        args[2],
+        Some(positional_offset(args[3])?),
+    )
+}
+
+pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if !file.file.seekable() {
+        return Err(ESPIPE);
+    }
+    write_from_user(
+        ctx,
+        &file,
+        args[1],
+        args[2],
+        Some(positional_offset(args[3])?),
+    )
+}
+
+/// Reads an iovec array: (base, len) pairs.
+fn read_iovecs(ctx: &mut SyscallContext, addr: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if count > IOV_MAX {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; count as usize * 16];
+    ctx.task.mm().copy_from_user(addr, &mut raw)?;
+    let mut total: u64 = 0;
+    let mut out = Vec::with_capacity(count as usize);
+    for pair in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(pair[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(pair[8..].try_into().unwrap());
+        if (len as i64) < 0 {
+            return Err(EINVAL);
+        }
+        total = total.checked_add(len).ok_or(EINVAL)?;
+        if total as i64 > isize::MAX as i64 {
+            return Err(EINVAL);
+        }
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: bool) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let iovecs = read_iovecs(ctx, args[1], args[2])?;
+    let mut offset = if positional {
+        if !file.file.seekable() {
+            return Err(ESPIPE);
+        }
+        Some(positional_offset(args[3])?)
+    } else {
+        None
+    };
+    let mut total = 0u64;
+    for (base, len) in iovecs {
+        if len == 0 {
+            continue;
+        }
+        let result = if write {
+            write_from_user(ctx, &file, base, len, offset)
+        } else {
+            read_to_user(ctx, &file, base, len, offset)
+        };
+        match result {
+            Ok(n) => {
+                total += n;
+                offset = offset.map(|o| o + n);
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+pub fn sys_readv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    vectored(ctx, args, false, false)
+}
+
+pub fn sys_writev(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    vectored(ctx, args, true, false)
+}
+
+pub fn sys_preadv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    vectored(ctx, args, false, true)
+}
+
+pub fn sys_pwritev(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    vectored(ctx, args, true, true)
+}
+
+pub fn sys_lseek(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const SEEK_SET: u64 = 0;
+    const SEEK_CUR: u64 = 1;
+    const SEEK_END: u64 = 2;
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if !file.file.seekable() {
+        return Err(ESPIPE);
+    }
+    let offset = args[1] as i64;
+    let mut current = file.offset.lock();
+    let base = match args[2] {
+        SEEK_SET => 0,
+        SEEK_CUR => *current as i64,
+        SEEK_END => file.file.stat().size,
+        _ => return Err(EINVAL),
+    };
+    if args[2] == SEEK_SET && offset == 0 {
+        file.file.rewind();
+    }
+    let new = base.checked_add(offset).ok_or(EOVERFLOW)?;
+    if new < 0 {
+        return Err(EINVAL);
+    }
+    *current = new as u64;
+    Ok(new as u64)
+}
+
+pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    let fd = fd_arg(args[0]);
+    let file = ctx.task.fds().get(fd)?.clone();
+    match args[1] & 0xffff_ffff {
+        FIOCLEX | FIONCLEX => {
+            ctx.task
+                .fds()
+                .install(fd as usize, file, args[1] as u32 == FIOCLEX as u32);
+            Ok(0)
+        }
+        FIONREAD => {
+            let available = match file.file.available() {
+                Ok(n) => n,
+                // Regular files: what is left to read from the offset.
+                Err(_) if file.file.seekable() && file.file.inode().is_some() => {
+                    (file.file.stat().size as u64).saturating_sub(*file.offset.lock())
+                }
+                Err(e) => return Err(e),
+            };
+            let value = available.min(i32::MAX as u64) as i32;
+            ctx.task.mm().write_val(args[2], &value)?;
+            Ok(0)
+        }
+        FIONBIO => {
+            let on: i32 = ctx.task.mm().read_val(args[2])?;
+            let mut flags = file.flags.lock();
+            if on != 0 {
+                *flags |= O_NONBLOCK;
+            } else {
+                *flags &= !O_NONBLOCK;
+            }
+            Ok(0)
+        }
+        request => match file.file.ioctl(request)? {
+            IoctlReply::Bytes(bytes) => {
+                ctx.task.mm().copy_to_user(args[2], &bytes)?;
+                Ok(0)
+            }
+        },
+    }
+}
+
+pub fn sys_poll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (addr, nfds, timeout_ms) = (args[0], args[1], args[2] as i32);
+    let timeout_ns = if timeout_ms < 0 {
+        u64::MAX
+    } else {
+        timeout_ms as u64 * 1_000_000
+    };
+    poll_fds(ctx, addr, nfds, timeout_ns)
+}
+
+/// The common part of poll and ppoll.
+fn poll_fds(ctx: &mut SyscallContext, addr: u64, nfds: u64, timeout_ns: u64) -> SysResult {
+    let limit = ctx.task.rlimits[crate::sentry::task::RLIMIT_NOFILE].cur;
+    if nfds > limit {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; nfds as usize * 8];
+    ctx.task.mm().copy_from_user(addr, &mut raw)?;
+    let mut entries: Vec<PollEntry> = raw
+        .chunks_exact(8)
+        .map(|e| PollEntry {
+            fd: i32::from_le_bytes(e[..4].try_into().unwrap()),
+            events: i16::from_le_bytes(e[4..6].try_into().unwrap()),
+            revents: 0,
+        })
+        .collect();
+    let ready = poll_core(ctx, &mut entries, timeout_ns);
+    for (chunk, entry) in raw.chunks_exact_mut(8).zip(&entries) {
+        chunk[6..8].copy_from_slice(&entry.revents.to_le_bytes());
+    }
+    ctx.task.mm().copy_to_user(addr, &raw)?;
+    Ok(ready)
+}
+
+pub struct PollEntry {
+    pub fd: i32,
+    pub events: i16,
+    pub revents: i16,
+}
+
+/// Fills in `revents`, waiting up to `timeout_ns` (u64::MAX: forever) for
+/// something to become ready; returns how many entries are ready. Only the
+/// host's stdin can become ready while we wait (nothing else runs in the
+/// sandbox), so the wait is one request to the VMM.
+pub fn poll_core(ctx: &mut SyscallContext, entries: &mut [PollEntry], timeout_ns: u64) -> u64 {
+    let mut ready = 0u64;
+    let mut waits_for_stdin = false;
+    for entry in entries.iter_mut() {
+        entry.revents = if entry.fd < 0 {
+            0
+        } else {
+            match ctx.task.fds().get(entry.fd).cloned() {
+                Err(_) => POLLNVAL,
+                Ok(file) => {
+                    let revents = file.file.poll(entry.events | POLLERR | POLLHUP);
+                    if file.file.waits_on_console_input()
+                        && entry.events & POLLIN != 0
+                        && revents & POLLIN == 0
+                    {
+                        waits_for_stdin = true;
+                    }
+                    revents
+                }
+            }
+        };
+        if entry.revents != 0 {
+            ready += 1;
+        }
+    }
+    if waits_for_stdin {
+        let wait = if ready > 0 { 0 } else { timeout_ns };
+        if console::wait_for_input(wait, true) {
+            for entry in entries.iter_mut() {
+                let is_stdin = entry.fd >= 0
+                    && ctx
+                        .task
+                        .fds()
+                        .get(entry.fd)
+                        .is_ok_and(|f| f.file.waits_on_console_input());
+                if is_stdin && entry.events & POLLIN != 0 {
+                    if entry.revents == 0 {
+                        ready += 1;
+                    }
+                    entry.revents |= console::STDIN_READY;
+                }
+            }
+        }
+    } else if ready == 0 && timeout_ns > 0 {
+        console::wait_for_input(timeout_ns, false);
+    }
+    ready
+}
+
+fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
+    let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
+    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+        return Err(EINVAL);
+    }
+    Ok((ts[0] as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1] as u64))
+}
+
+/// select and pselect6: fd_sets turned into poll entries.
+fn select_fds(
+    ctx: &mut SyscallContext,
+    nfds: u64,
+    sets: [u64; 3],
+    timeout_ns: u64,
+) -> SysResult {
+    if nfds > ctx.task.rlimits[crate::sentry::task::RLIMIT_NOFILE].cur || (nfds as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let words = nfds.div_ceil(64) as usize;
+    let mut bits = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    for (set, addr) in bits.iter_mut().zip(sets) {
+        if addr != 0 {
+            let mut raw = vec![0u8; words * 8];
+            ctx.task.mm().copy_from_user(addr, &mut raw)?;
+            for (w, chunk) in set.iter_mut().zip(raw.chunks_exact(8)) {
+                *w = u64::from_le_bytes(chunk.try_into().unwrap());
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for fd in 0..nfds as usize {
+        let bit = |set: &Vec<u64>| set[fd / 64] & (1 << (fd % 64)) != 0;
+        let mut events = 0;
+        if bit(&bits[0]) {
+            events |= POLLIN;
+        }
+        if bit(&bits[1]) {
+            events |= POLLOUT;
+        }
+        if bit(&bits[2]) {
+            events |= POLLPRI;
+        }
+        if events != 0 {
+            entries.push(PollEntry {
+                fd: fd as i32,
+                events,
+                revents: 0,
+            });
+        }
+    }
+    for entry in &entries {
+        ctx.task.fds().get(entry.fd)?;
+    }
+    poll_core(ctx, &mut entries, timeout_ns);
+    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut count = 0;
+    for entry in &entries {
+        let (word, bit) = (entry.fd as usize / 64, 1u64 << (entry.fd % 64));
+        let hits = [
+            entry.events & POLLIN != 0 && entry.revents & (POLLIN | POLLHUP | POLLERR) != 0,
+            entry.events & POLLOUT != 0 && entry.revents & (POLLOUT | POLLERR) != 0,
+            entry.events & POLLPRI != 0 && entry.revents & POLLPRI != 0,
+        ];
+        for (set, hit) in out.iter_mut().zip(hits) {
+            if hit {
+                set[word] |= bit;
+                count += 1;
+            }
+        }
+    }
+    for (set, addr) in out.iter().zip(sets) {
+        if addr != 0 {
+            let raw: Vec<u8> = set.iter().flat_map(|w| w.to_le_bytes()).collect();
+            ctx.task.mm().copy_to_user(addr, &raw)?;
+        }
+    }
+    Ok(count)
+}
+
+pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timeout_ns = if args[4] == 0 {
+        u64::MAX
+    } else {
+        let tv: [i64; 2] = ctx.task.mm().read_val(args[4])?;
+        if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
+            return Err(EINVAL);
+        }
+        (tv[0] as u64).saturating_mul(1_000_000_000).saturating_add(tv[1] as u64 * 1000)
+    };
+    let started = crate::sentry::time::monotonic_ns();
+    let result = select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns);
+    if args[4] != 0 && timeout_ns != u64::MAX {
+        // Linux reports the time left.
+        let left = timeout_ns.saturating_sub(crate::sentry::time::monotonic_ns() - started);
+        let tv = [(left / 1_000_000_000) as i64, ((left % 1_000_000_000) / 1000) as i64];
+        ctx.task.mm().write_val(args[4], &tv)?;
+    }
+    result
+}
+
+pub fn sys_pselect6(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timeout_ns = if args[4] == 0 {
+        u64::MAX
+    } else {
+        read_timespec(ctx, args[4])?
+    };
+    // The signal mask (args[5]) matters once signals can arrive during the wait.
+    select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns)
+}
+
+pub fn sys_ppoll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timeout_ns = if args[2] == 0 {
+        u64::MAX
+    } else {
+        let ts: [i64; 2] = ctx.task.mm().read_val(args[2])?;
+        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+            return Err(EINVAL);
+        }
+        (ts[0] as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts[1] as u64)
+    };
+    // The signal mask argument (args[3]) only matters once signals can be
+    // delivered during the wait.
+    poll_fds(ctx, args[0], args[1], timeout_ns)
+}
+

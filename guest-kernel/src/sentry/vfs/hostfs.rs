@@ -1,0 +1,1 @@
+//! hostfs: directories shared from the host with --mount (in progress).

@@ -1,0 +1,424 @@
+//! procfs: a minimal `/proc` generated from the sentry's own state:
+//! `self` (-> the pid), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`,
+//! `cpuinfo`, `meminfo`, `uptime`, `version`. File contents are generated
+//! when the file is opened, as a snapshot.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::fmt::Write;
+
+use spin::Mutex;
+
+use super::*;
+use crate::sentry::fd::{FdTable, File, OpenFile, POLLIN, POLLOUT};
+use crate::sentry::mm::{AddressSpace, VmaKind};
+
+/// The process state /proc shows, shared with the task.
+pub struct ProcessView {
+    pub pid: i32,
+    pub fds: Arc<Mutex<FdTable>>,
+    pub memory: Arc<Mutex<AddressSpace>>,
+    pub cwd: Arc<Mutex<PathStack>>,
+    pub argv: Arc<Vec<Vec<u8>>>,
+    pub exe_path: Vec<u8>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Node {
+    Root,
+    SelfLink,
+    PidDir,
+    Exe,
+    Cwd,
+    FdDir,
+    Fd(i32),
+    Maps,
+    Status,
+    Cmdline,
+    Comm,
+    CpuInfo,
+    MemInfo,
+    Uptime,
+    Version,
+}
+
+const ROOT_ENTRIES: &[(&[u8], Node)] = &[
+    (b"self", Node::SelfLink),
+    (b"cpuinfo", Node::CpuInfo),
+    (b"meminfo", Node::MemInfo),
+    (b"uptime", Node::Uptime),
+    (b"version", Node::Version),
+];
+
+const PID_ENTRIES: &[(&[u8], Node)] = &[
+    (b"exe", Node::Exe),
+    (b"cwd", Node::Cwd),
+    (b"fd", Node::FdDir),
+    (b"maps", Node::Maps),
+    (b"status", Node::Status),
+    (b"cmdline", Node::Cmdline),
+    (b"comm", Node::Comm),
+];
+
+pub struct ProcNode {
+    node: Node,
+    view: Arc<ProcessView>,
+}
+
+/// The root of a new /proc for the process `view`.
+pub fn new_root(view: Arc<ProcessView>) -> Arc<ProcNode> {
+    Arc::new(ProcNode {
+        node: Node::Root,
+        view,
+    })
+}
+
+fn busy() -> Errno {
+    log::warn!("procfs: process state is locked by the caller");
+    EAGAIN
+}
+
+impl ProcNode {
+    fn child(&self, node: Node) -> Arc<dyn Inode> {
+        Arc::new(ProcNode {
+            node,
+            view: self.view.clone(),
+        })
+    }
+
+    fn ino(&self) -> u64 {
+        match self.node {
+            Node::Root => 1,
+            Node::SelfLink => 2,
+            Node::PidDir => 3,
+            Node::Exe => 4,
+            Node::Cwd => 5,
+            Node::FdDir => 6,
+            Node::Fd(fd) => 1000 + fd as u64,
+            Node::Maps => 7,
+            Node::Status => 8,
+            Node::Cmdline => 9,
+            Node::Comm => 10,
+            Node::CpuInfo => 11,
+            Node::MemInfo => 12,
+            Node::Uptime => 13,
+            Node::Version => 14,
+        }
+    }
+
+    fn open_file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+        fds.get(fd).cloned().map_err(|_| ENOENT)
+    }
+
+    /// The open file behind /proc/self/fd/N (a "magic link": opening it
+    /// opens the same file, even one without a path).
+    pub fn fd_target(&self) -> Option<Result<Arc<OpenFile>, Errno>> {
+        match self.node {
+            Node::Fd(fd) => Some(self.open_file(fd)),
+            _ => None,
+        }
+    }
+
+    fn comm(&self) -> Vec<u8> {
+        let exe = &self.view.exe_path;
+        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+        base[..base.len().min(15)].to_vec()
+    }
+
+    fn generate(&self) -> Result<Vec<u8>, Errno> {
+        let mut out = String::new();
+        match self.node {
+            Node::Maps => {
+                let memory = self.view.memory.try_lock().ok_or_else(busy)?;
+                let exe = String::from_utf8_lossy(&self.view.exe_path).into_owned();
+                for vma in memory.vma_list() {
+                    let name = match vma.kind {
+                        VmaKind::Image => exe.as_str(),
+                        VmaKind::Heap => "[heap]",
+                        VmaKind::Stack => "[stack]",
+                        VmaKind::Anonymous => "",
+                    };
+                    let line = format!(
+                        "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
+                        vma.start,
+                        vma.end,
+                        if vma.prot.read { 'r' } else { '-' },
+                        if vma.prot.write { 'w' } else { '-' },
+                        if vma.prot.exec { 'x' } else { '-' },
+                        if vma.shared { 's' } else { 'p' },
+                        0,
+                        if name == exe { "00:21 1" } else { "00:00 0" },
+                        0
+                    );
+                    let _ = write!(out, "{line}");
+                    if name.is_empty() {
+                        out.push('\n');
+                    } else {
+                        let pad = 73usize.saturating_sub(line.len()).max(1);
+                        let _ = writeln!(out, "{:pad$}{name}", "");
+                    }
+                }
+            }
+            Node::Status => {
+                let (size_kb, rss_kb) = match self.view.memory.try_lock() {
+                    Some(mut memory) => memory.usage_kb(),
+                    None => return Err(busy()),
+                };
+                let fds = self.view.fds.try_lock().map(|f| f.list().len()).unwrap_or(0);
+                let pid = self.view.pid;
+                let _ = write!(
+                    out,
+                    "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
+                     Pid:\t{pid}\nPPid:\t0\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
+                     FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
+                     VmRSS:\t{rss_kb:8} kB\nThreads:\t1\nSigQ:\t0/4096\n\
+                     Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
+                    String::from_utf8_lossy(&self.comm()),
+                    fds.max(64).next_power_of_two()
+                );
+            }
+            Node::Cmdline => {
+                let mut bytes = Vec::new();
+                for arg in self.view.argv.iter() {
+                    bytes.extend_from_slice(arg);
+                    bytes.push(0);
+                }
+                return Ok(bytes);
+            }
+            Node::Comm => {
+                let mut bytes = self.comm();
+                bytes.push(b'\n');
+                return Ok(bytes);
+            }
+            Node::CpuInfo => {
+                let brand = cpu_brand();
+                let mhz = crate::sentry::time::tsc_khz() as f64 / 1000.0;
+                let leaf1 = crate::arch::cpu::cpuid(1, 0);
+                let vendor = cpu_vendor();
+                let _ = write!(
+                    out,
+                    "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {}\nmodel\t\t: {}\n\
+                     model name\t: {brand}\nstepping\t: {}\ncpu MHz\t\t: {mhz:.3}\n\
+                     physical id\t: 0\nsiblings\t: 1\ncore id\t\t: 0\ncpu cores\t: 1\n\
+                     fpu\t\t: yes\nbogomips\t: {:.2}\n\n",
+                    (leaf1.eax >> 8) & 0xf,
+                    (leaf1.eax >> 4) & 0xf,
+                    leaf1.eax & 0xf,
+                    mhz * 2.0
+                );
+            }
+            Node::MemInfo => {
+                let total_kb = crate::mm::total_frames() * 4;
+                let free_kb = crate::mm::free_frames() * 4;
+                let _ = write!(
+                    out,
+                    "MemTotal:       {total_kb:8} kB\nMemFree:        {free_kb:8} kB\n\
+                     MemAvailable:   {free_kb:8} kB\nBuffers:               0 kB\n\
+                     Cached:                0 kB\nSwapCached:            0 kB\n\
+                     SwapTotal:             0 kB\nSwapFree:              0 kB\n"
+                );
+            }
+            Node::Uptime => {
+                let ns = crate::sentry::time::monotonic_ns();
+                let _ = writeln!(out, "{}.{:02} 0.00", ns / 1_000_000_000, (ns / 10_000_000) % 100);
+            }
+            Node::Version => {
+                let _ = writeln!(
+                    out,
+                    "Linux version {} (rvisor) #1 SMP rvisor",
+                    crate::sentry::KERNEL_RELEASE
+                );
+            }
+            _ => return Err(EINVAL),
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+fn cpu_vendor() -> String {
+    let r = crate::arch::cpu::cpuid(0, 0);
+    let mut bytes = Vec::with_capacity(12);
+    for word in [r.ebx, r.edx, r.ecx] {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn cpu_brand() -> String {
+    let mut bytes = Vec::with_capacity(48);
+    if crate::arch::cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0004 {
+        for leaf in 0x8000_0002..=0x8000_0004u32 {
+            let r = crate::arch::cpu::cpuid(leaf, 0);
+            for word in [r.eax, r.ebx, r.ecx, r.edx] {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .trim_end_matches('\0')
+        .trim()
+        .into()
+}
+
+impl Inode for ProcNode {
+    fn stat(&self) -> Stat {
+        let (mode, nlink) = match self.node {
+            Node::Root | Node::PidDir | Node::FdDir => (S_IFDIR | 0o555, 2),
+            Node::SelfLink | Node::Exe | Node::Cwd => (S_IFLNK | 0o777, 1),
+            Node::Fd(_) => (S_IFLNK | 0o700, 1),
+            _ => (S_IFREG | 0o444, 1),
+        };
+        let t = ((crate::sentry::time::realtime_ns() - crate::sentry::time::monotonic_ns())
+            / 1_000_000_000) as i64;
+        Stat {
+            dev: DEV_PROCFS,
+            ino: self.ino(),
+            nlink,
+            mode,
+            blksize: 1024,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            ..Stat::default()
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        let pid = format!("{}", self.view.pid);
+        match self.node {
+            Node::Root => {
+                if name == pid.as_bytes() {
+                    return Ok(self.child(Node::PidDir));
+                }
+                ROOT_ENTRIES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, node)| self.child(*node))
+                    .ok_or(ENOENT)
+            }
+            Node::PidDir => PID_ENTRIES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, node)| self.child(*node))
+                .ok_or(ENOENT),
+            Node::FdDir => {
+                let fd: i32 = core::str::from_utf8(name)
+                    .ok()
+                    .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(ENOENT)?;
+                self.open_file(fd)?;
+                Ok(self.child(Node::Fd(fd)))
+            }
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let entry = |name: &[u8], node: Node| {
+            let child = ProcNode {
+                node,
+                view: self.view.clone(),
+            };
+            DirEntry {
+                name: name.to_vec(),
+                ino: child.ino(),
+                kind: child.kind(),
+            }
+        };
+        match self.node {
+            Node::Root => {
+                let mut out: Vec<DirEntry> = ROOT_ENTRIES.iter().map(|(n, node)| entry(n, *node)).collect();
+                out.push(entry(format!("{}", self.view.pid).as_bytes(), Node::PidDir));
+                Ok(out)
+            }
+            Node::PidDir => Ok(PID_ENTRIES.iter().map(|(n, node)| entry(n, *node)).collect()),
+            Node::FdDir => {
+                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                Ok(fds
+                    .list()
+                    .into_iter()
+                    .map(|(fd, _)| entry(format!("{fd}").as_bytes(), Node::Fd(fd)))
+                    .collect())
+            }
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        match self.node {
+            Node::SelfLink => Ok(format!("{}", self.view.pid).into_bytes()),
+            Node::Exe => Ok(self.view.exe_path.clone()),
+            Node::Cwd => Ok(self.view.cwd.lock().path()),
+            Node::Fd(fd) => {
+                let file = self.open_file(fd)?;
+                Ok(describe_open_file(&file))
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
+        match self.node {
+            Node::Root | Node::PidDir | Node::FdDir => {
+                Ok(Arc::new(crate::sentry::fd::DirFile::new(self)))
+            }
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::Fd(_) => Err(ELOOP),
+            _ => {
+                let data = self.generate()?;
+                Ok(Arc::new(Snapshot { node: self, data }))
+            }
+        }
+    }
+}
+
+/// What /proc/self/fd/N shows for an open file.
+pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
+    if let Some(location) = &file.location {
+        return location.path();
+    }
+    let stat = file.file.stat();
+    match stat.mode & S_IFMT {
+        S_IFIFO => format!("pipe:[{}]", stat.ino).into_bytes(),
+        S_IFCHR => b"/dev/console".to_vec(),
+        _ => format!("anon_inode:[{}]", stat.ino).into_bytes(),
+    }
+}
+
+/// An open /proc file: the contents generated at open.
+struct Snapshot {
+    node: Arc<ProcNode>,
+    data: Vec<u8>,
+}
+
+impl File for Snapshot {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let start = offset.min(self.data.len() as u64) as usize;
+        let n = buf.len().min(self.data.len() - start);
+        buf[..n].copy_from_slice(&self.data[start..start + n]);
+        Ok(n)
+    }
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EACCES)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.node.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.node.clone())
+    }
+}

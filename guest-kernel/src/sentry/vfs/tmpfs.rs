@@ -1,0 +1,555 @@
+//! tmpfs: files, directories and symlinks in guest memory. File data lives
+//! in whole page frames (not the sentry's heap), so /tmp can hold as much as
+//! the guest's RAM, and a frame can later be mapped straight into user
+//! memory. Frames are freed when the last link and the last open file go.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use boards::x86_64::PAGE_SIZE;
+use spin::Mutex;
+
+use super::*;
+use crate::arch::paging::phys_to_virt;
+use crate::sentry::fd::{DirFile, InodeFile};
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(2);
+
+fn now() -> (i64, i64) {
+    let ns = crate::sentry::time::realtime_ns();
+    ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64)
+}
+
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    atime: (i64, i64),
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// Sparse file contents: page index -> frame.
+#[derive(Default)]
+struct FileData {
+    pages: BTreeMap<u64, u64>,
+    size: u64,
+}
+
+impl FileData {
+    fn truncate(&mut self, size: u64) {
+        let keep = size.div_ceil(PAGE_SIZE);
+        let doomed: Vec<u64> = self.pages.range(keep..).map(|(&i, _)| i).collect();
+        for index in doomed {
+            if let Some(frame) = self.pages.remove(&index) {
+                crate::mm::free_frame(frame);
+            }
+        }
+        // Zero the tail of the last page, so growing again reads zeros.
+        if size % PAGE_SIZE != 0 {
+            if let Some(&frame) = self.pages.get(&(size / PAGE_SIZE)) {
+                let offset = (size % PAGE_SIZE) as usize;
+                // SAFETY: the frame belongs to this file; offset < PAGE_SIZE.
+                unsafe {
+                    core::ptr::write_bytes(
+                        phys_to_virt(frame).add(offset),
+                        0,
+                        PAGE_SIZE as usize - offset,
+                    )
+                };
+            }
+        }
+        self.size = size;
+    }
+}
+
+impl Drop for FileData {
+    fn drop(&mut self) {
+        for &frame in self.pages.values() {
+            crate::mm::free_frame(frame);
+        }
+    }
+}
+
+enum Content {
+    File(FileData),
+    Directory(BTreeMap<Vec<u8>, Arc<dyn Inode>>),
+    Symlink(Vec<u8>),
+}
+
+pub struct TmpfsNode {
+    ino: u64,
+    dev: u64,
+    meta: Mutex<Meta>,
+    content: Mutex<Content>,
+}
+
+impl TmpfsNode {
+    fn new(dev: u64, mode: u32, content: Content) -> Arc<TmpfsNode> {
+        let t = now();
+        let nlink = if matches!(content, Content::Directory(_)) { 2 } else { 1 };
+        Arc::new(TmpfsNode {
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            dev,
+            meta: Mutex::new(Meta {
+                mode,
+                uid: 0,
+                gid: 0,
+                nlink,
+                atime: t,
+                mtime: t,
+                ctime: t,
+            }),
+            content: Mutex::new(content),
+        })
+    }
+
+    /// A new, empty tmpfs; returns its root directory.
+    pub fn new_root(dev: u64) -> Arc<TmpfsNode> {
+        TmpfsNode::new(dev, S_IFDIR | 0o755, Content::Directory(BTreeMap::new()))
+    }
+
+    fn touch_modified(&self) {
+        let t = now();
+        let mut meta = self.meta.lock();
+        meta.mtime = t;
+        meta.ctime = t;
+    }
+
+    fn downcast(node: &Arc<dyn Inode>) -> Option<&TmpfsNode> {
+        node.as_any().downcast_ref::<TmpfsNode>()
+    }
+
+    /// Inserts a node of another kind under `name` (the executable).
+    pub fn insert(&self, name: &[u8], node: Arc<dyn Inode>) -> Result<(), Errno> {
+        let mut content = self.content.lock();
+        let Content::Directory(entries) = &mut *content else {
+            return Err(ENOTDIR);
+        };
+        if entries.contains_key(name) {
+            return Err(EEXIST);
+        }
+        entries.insert(name.to_vec(), node);
+        Ok(())
+    }
+}
+
+fn kind_of(content: &Content) -> FileKind {
+    match content {
+        Content::File(_) => FileKind::Regular,
+        Content::Directory(_) => FileKind::Directory,
+        Content::Symlink(_) => FileKind::Symlink,
+    }
+}
+
+impl Inode for TmpfsNode {
+    fn stat(&self) -> Stat {
+        let meta = self.meta.lock();
+        let content = self.content.lock();
+        let (size, blocks) = match &*content {
+            Content::File(data) => (data.size, data.pages.len() as u64 * (PAGE_SIZE / 512)),
+            Content::Directory(entries) => ((entries.len() as u64 + 2) * 20, 0),
+            Content::Symlink(target) => (target.len() as u64, 0),
+        };
+        Stat {
+            dev: self.dev,
+            ino: self.ino,
+            nlink: meta.nlink,
+            mode: meta.mode,
+            uid: meta.uid,
+            gid: meta.gid,
+            size: size as i64,
+            blksize: PAGE_SIZE as i64,
+            blocks: blocks as i64,
+            atime: meta.atime.0,
+            atime_nsec: meta.atime.1,
+            mtime: meta.mtime.0,
+            mtime_nsec: meta.mtime.1,
+            ctime: meta.ctime.0,
+            ctime_nsec: meta.ctime.1,
+            ..Stat::default()
+        }
+    }
+
+    fn kind(&self) -> FileKind {
+        kind_of(&self.content.lock())
+    }
+
+    fn id(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        match &*self.content.lock() {
+            Content::Directory(entries) => entries.get(name).cloned().ok_or(ENOENT),
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    fn create(&self, name: &[u8], node: NewNode) -> Result<Arc<dyn Inode>, Errno> {
+        let new: Arc<dyn Inode> = match node {
+            NewNode::File { mode } => {
+                TmpfsNode::new(self.dev, S_IFREG | (mode & 0o7777), Content::File(FileData::default()))
+            }
+            NewNode::Directory { mode } => TmpfsNode::new(
+                self.dev,
+                S_IFDIR | (mode & 0o7777),
+                Content::Directory(BTreeMap::new()),
+            ),
+            NewNode::Symlink { target } => {
+                TmpfsNode::new(self.dev, S_IFLNK | 0o777, Content::Symlink(target.to_vec()))
+            }
+        };
+        let is_dir = new.kind() == FileKind::Directory;
+        {
+            let mut content = self.content.lock();
+            let Content::Directory(entries) = &mut *content else {
+                return Err(ENOTDIR);
+            };
+            if entries.contains_key(name) {
+                return Err(EEXIST);
+            }
+            entries.insert(name.to_vec(), new.clone());
+        }
+        if is_dir {
+            self.meta.lock().nlink += 1;
+        }
+        self.touch_modified();
+        Ok(new)
+    }
+
+    fn link(&self, name: &[u8], target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        let Some(target_node) = TmpfsNode::downcast(target) else {
+            return Err(EXDEV);
+        };
+        if target_node.dev != self.dev {
+            return Err(EXDEV);
+        }
+        if target_node.kind() == FileKind::Directory {
+            return Err(EPERM);
+        }
+        {
+            let mut content = self.content.lock();
+            let Content::Directory(entries) = &mut *content else {
+                return Err(ENOTDIR);
+            };
+            if entries.contains_key(name) {
+                return Err(EEXIST);
+            }
+            entries.insert(name.to_vec(), target.clone());
+        }
+        {
+            let mut meta = target_node.meta.lock();
+            meta.nlink += 1;
+            meta.ctime = now();
+        }
+        self.touch_modified();
+        Ok(())
+    }
+
+    fn unlink(&self, name: &[u8], directory: bool) -> Result<(), Errno> {
+        let removed = {
+            let mut content = self.content.lock();
+            let Content::Directory(entries) = &mut *content else {
+                return Err(ENOTDIR);
+            };
+            let node = entries.get(name).ok_or(ENOENT)?;
+            match (node.kind() == FileKind::Directory, directory) {
+                (true, false) => return Err(EISDIR),
+                (false, true) => return Err(ENOTDIR),
+                (true, true) => {
+                    if !node.readdir()?.is_empty() {
+                        return Err(ENOTEMPTY);
+                    }
+                }
+                (false, false) => {}
+            }
+            entries.remove(name).expect("checked above")
+        };
+        if let Some(removed) = TmpfsNode::downcast(&removed) {
+            let mut meta = removed.meta.lock();
+            meta.nlink = if directory { 0 } else { meta.nlink.saturating_sub(1) };
+            meta.ctime = now();
+        }
+        if directory {
+            let mut meta = self.meta.lock();
+            meta.nlink = meta.nlink.saturating_sub(1);
+        }
+        self.touch_modified();
+        Ok(())
+    }
+
+    fn rename(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
+        const RENAME_NOREPLACE: u32 = 1;
+        const RENAME_EXCHANGE: u32 = 2;
+        let Some(target_dir) = TmpfsNode::downcast(new_dir) else {
+            return Err(EXDEV);
+        };
+        if target_dir.dev != self.dev {
+            return Err(EXDEV);
+        }
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+            || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
+        {
+            return Err(EINVAL);
+        }
+        let same_dir = core::ptr::eq(self, target_dir);
+        let moving = self.lookup(old_name)?;
+        let existing = target_dir.lookup(new_name).ok();
+        if let Some(existing) = &existing {
+            if Arc::ptr_eq(existing, &moving) {
+                return Ok(()); // the same file: nothing to do
+            }
+            if flags & RENAME_NOREPLACE != 0 {
+                return Err(EEXIST);
+            }
+            if flags & RENAME_EXCHANGE == 0 {
+                match (moving.kind() == FileKind::Directory, existing.kind() == FileKind::Directory) {
+                    (false, true) => return Err(EISDIR),
+                    (true, false) => return Err(ENOTDIR),
+                    (true, true) => {
+                        if !existing.readdir()?.is_empty() {
+                            return Err(ENOTEMPTY);
+                        }
+                    }
+                    (false, false) => {}
+                }
+            }
+        } else if flags & RENAME_EXCHANGE != 0 {
+            return Err(ENOENT);
+        }
+        let moving_is_dir = moving.kind() == FileKind::Directory;
+        if flags & RENAME_EXCHANGE != 0 {
+            let other = existing.clone().expect("checked");
+            let other_is_dir = other.kind() == FileKind::Directory;
+            set_entry(self, old_name, other);
+            set_entry(target_dir, new_name, moving.clone());
+            if !same_dir && moving_is_dir != other_is_dir {
+                let (gain, lose) = if moving_is_dir { (target_dir, self) } else { (self, target_dir) };
+                gain.meta.lock().nlink += 1;
+                let mut meta = lose.meta.lock();
+                meta.nlink = meta.nlink.saturating_sub(1);
+            }
+        } else {
+            if let Some(existing) = &existing {
+                if let Some(old) = TmpfsNode::downcast(existing) {
+                    let mut meta = old.meta.lock();
+                    meta.nlink = if existing.kind() == FileKind::Directory { 0 } else { meta.nlink.saturating_sub(1) };
+                }
+                if existing.kind() == FileKind::Directory {
+                    let mut meta = target_dir.meta.lock();
+                    meta.nlink = meta.nlink.saturating_sub(1);
+                }
+            }
+            remove_entry(self, old_name);
+            set_entry(target_dir, new_name, moving.clone());
+            if moving_is_dir && !same_dir {
+                target_dir.meta.lock().nlink += 1;
+                let mut meta = self.meta.lock();
+                meta.nlink = meta.nlink.saturating_sub(1);
+            }
+        }
+        self.touch_modified();
+        if !same_dir {
+            target_dir.touch_modified();
+        }
+        Ok(())
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        match &*self.content.lock() {
+            Content::Directory(entries) => Ok(entries
+                .iter()
+                .map(|(name, node)| DirEntry {
+                    name: name.clone(),
+                    ino: node.id().1,
+                    kind: node.kind(),
+                })
+                .collect()),
+            _ => Err(ENOTDIR),
+        }
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        match &*self.content.lock() {
+            Content::Symlink(target) => Ok(target.clone()),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let content = self.content.lock();
+        let data = match &*content {
+            Content::File(data) => data,
+            Content::Directory(_) => return Err(EISDIR),
+            Content::Symlink(_) => return Err(EINVAL),
+        };
+        if offset >= data.size {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(data.size - offset) as usize;
+        let mut done = 0;
+        while done < n {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let chunk = (PAGE_SIZE as usize - in_page).min(n - done);
+            match data.pages.get(&(pos / PAGE_SIZE)) {
+                // SAFETY: the frame belongs to this file; the range is
+                // inside the page.
+                Some(&frame) => unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        phys_to_virt(frame).add(in_page),
+                        buf[done..].as_mut_ptr(),
+                        chunk,
+                    )
+                },
+                None => buf[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        drop(content);
+        self.meta.lock().atime = now();
+        Ok(n)
+    }
+
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let mut content = self.content.lock();
+        let data = match &mut *content {
+            Content::File(data) => data,
+            Content::Directory(_) => return Err(EISDIR),
+            Content::Symlink(_) => return Err(EINVAL),
+        };
+        let end = offset.checked_add(buf.len() as u64).ok_or(EFBIG)?;
+        if end > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let chunk = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
+            let index = pos / PAGE_SIZE;
+            let frame = match data.pages.get(&index) {
+                Some(&frame) => frame,
+                None => match crate::mm::alloc_zeroed_frame() {
+                    Some(frame) => {
+                        data.pages.insert(index, frame);
+                        frame
+                    }
+                    None if done > 0 => break,
+                    None => return Err(ENOSPC),
+                },
+            };
+            // SAFETY: the frame belongs to this file; the range is inside it.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    buf[done..].as_ptr(),
+                    phys_to_virt(frame).add(in_page),
+                    chunk,
+                )
+            };
+            done += chunk;
+        }
+        data.size = data.size.max(offset + done as u64);
+        drop(content);
+        self.touch_modified();
+        Ok(done)
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        if size > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        match &mut *self.content.lock() {
+            Content::File(data) => data.truncate(size),
+            Content::Directory(_) => return Err(EISDIR),
+            Content::Symlink(_) => return Err(EINVAL),
+        }
+        self.touch_modified();
+        Ok(())
+    }
+
+    fn set_mode(&self, mode: u32) -> Result<(), Errno> {
+        let mut meta = self.meta.lock();
+        meta.mode = (meta.mode & S_IFMT) | (mode & 0o7777);
+        meta.ctime = now();
+        Ok(())
+    }
+
+    fn set_owner(&self, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let mut meta = self.meta.lock();
+        if let Some(uid) = uid {
+            meta.uid = uid;
+        }
+        if let Some(gid) = gid {
+            meta.gid = gid;
+        }
+        meta.ctime = now();
+        Ok(())
+    }
+
+    fn set_times(&self, atime: Option<TimeUpdate>, mtime: Option<TimeUpdate>) -> Result<(), Errno> {
+        let t = now();
+        let resolve = |u: TimeUpdate| match u {
+            TimeUpdate::Now => t,
+            TimeUpdate::Set(s, ns) => (s, ns),
+        };
+        let mut meta = self.meta.lock();
+        if let Some(a) = atime {
+            meta.atime = resolve(a);
+        }
+        if let Some(m) = mtime {
+            meta.mtime = resolve(m);
+        }
+        meta.ctime = t;
+        Ok(())
+    }
+
+    fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
+        Ok(match self.kind() {
+            FileKind::Directory => Arc::new(DirFile::new(self)),
+            _ => Arc::new(InodeFile::new(self, flags)),
+        })
+    }
+}
+
+/// Largest tmpfs file (keeps page indexes and offsets far from overflow).
+const MAX_FILE_SIZE: u64 = 1 << 40;
+
+fn set_entry(dir: &TmpfsNode, name: &[u8], node: Arc<dyn Inode>) {
+    if let Content::Directory(entries) = &mut *dir.content.lock() {
+        entries.insert(name.to_vec(), node);
+    }
+}
+
+fn remove_entry(dir: &TmpfsNode, name: &[u8]) {
+    if let Content::Directory(entries) = &mut *dir.content.lock() {
+        entries.remove(name);
+    }
+}
+
+/// A tmpfs root with the given top-level directories (/tmp sticky, 1777).
+pub fn new_root_with_dirs(dev: u64, dirs: &[&[u8]]) -> Arc<TmpfsNode> {
+    let root = TmpfsNode::new_root(dev);
+    for dir in dirs {
+        let _ = root.create(dir, NewNode::Directory { mode: 0o755 });
+    }
+    if let Ok(tmp) = root.lookup(b"tmp") {
+        let _ = tmp.set_mode(0o1777);
+    }
+    root
+}
