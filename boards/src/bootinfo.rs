@@ -8,7 +8,7 @@
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 2;
+pub const BOOT_INFO_VERSION: u32 = 3;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -84,6 +84,11 @@ pub struct BootInfo {
     pub hypercall_page: u64,
     /// The console ring (see [`crate::console`]): header + data.
     pub console_ring: PhysRange,
+    /// Shared host directories: `mount_count` records of [`MountRecord`]
+    /// followed by its guest path; mount i's root is host handle i.
+    pub mounts: PhysRange,
+    pub mount_count: u32,
+    pub _reserved2: u32,
     /// The application's ELF file, byte for byte.
     pub app_image: PhysRange,
     /// Packed NUL-terminated strings: exe path, argv, envp.
@@ -111,6 +116,18 @@ pub struct BootInfo {
 /// Size of the kernel's `struct termios` (x86_64 and aarch64).
 pub const TERMIOS_SIZE: usize = 36;
 
+/// One shared directory in [`BootInfo::mounts`]: this header, then
+/// `path_len` bytes of absolute guest path, padded to 8 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MountRecord {
+    /// MOUNT_READ_ONLY.
+    pub flags: u32,
+    pub path_len: u32,
+}
+
+pub const MOUNT_READ_ONLY: u32 = 1;
+
 /// [`BootInfo::flags`]: the user asked for verbose logs.
 pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;
 /// [`BootInfo::flags`]: print the syscall support table (Markdown) to
@@ -135,6 +152,9 @@ impl BootInfo {
             page_table_root: 0,
             hypercall_page: 0,
             console_ring: PhysRange { start: 0, size: 0 },
+            mounts: PhysRange { start: 0, size: 0 },
+            mount_count: 0,
+            _reserved2: 0,
             app_image: PhysRange { start: 0, size: 0 },
             strings: PhysRange { start: 0, size: 0 },
             argc: 0,

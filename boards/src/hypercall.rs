@@ -38,7 +38,77 @@ pub enum Op {
     Exit = 5,
     /// args: [gpa, len]: the sentry hit a fatal error; message attached.
     Panic = 6,
+
+    // Shared host directories (`--mount`). Handles name open host files:
+    // handle i < mount count is the root of mount i; the others come from
+    // HostLookup / HostCreate / HostReopen. Names are single path
+    // components (no '/', not "." or ".."); the VMM resolves them strictly
+    // beneath the handle without following symlinks (the sentry resolves
+    // symlinks itself, inside the sandbox). Mutations on a read-only mount
+    // fail with EROFS. A `stat_gpa` receives a Linux x86_64 `struct stat`.
+    /// args: [dir, name_gpa, name_len, stat_gpa]. Result: a new handle.
+    HostLookup = 10,
+    /// args: [handle, open flags (O_ACCMODE | O_DIRECTORY)]. Result: a new
+    /// handle for I/O on the same file.
+    HostReopen = 11,
+    /// args: [handle, offset, gpa, len]. Result: bytes read.
+    HostRead = 12,
+    /// args: [handle, offset, gpa, len]. Result: bytes written.
+    HostWrite = 13,
+    /// args: [handle, stat_gpa].
+    HostStat = 14,
+    /// args: [handle, cookie, gpa, len]. Fills [`HostDirent`] records from
+    /// entry number `cookie` on. Result: bytes used (0: no more entries).
+    HostReaddir = 15,
+    /// args: [dir, buf_gpa, name_len, target_len, kind | mode << 8, stat_gpa];
+    /// buf holds the name then (symlinks) the target. Kinds: HOST_CREATE_*.
+    /// Result: a new handle.
+    HostCreate = 16,
+    /// args: [dir, name_gpa, name_len, is_dir].
+    HostUnlink = 17,
+    /// args: [old_dir, new_dir, buf_gpa, old_len, new_len, renameat2 flags];
+    /// buf holds the old name then the new name.
+    HostRename = 18,
+    /// args: [target, new_dir, name_gpa, name_len].
+    HostLink = 19,
+    /// args: [handle, gpa, len]. Result: bytes of the link target.
+    HostReadlink = 20,
+    /// args: [handle, size].
+    HostTruncate = 21,
+    /// args: [handle, what (HOST_SETATTR_*), a, b, c, d].
+    HostSetattr = 22,
+    /// args: [handle].
+    HostFsync = 23,
+    /// args: [handle].
+    HostClose = 24,
 }
+
+pub const HOST_CREATE_FILE: u64 = 1;
+pub const HOST_CREATE_DIR: u64 = 2;
+pub const HOST_CREATE_SYMLINK: u64 = 3;
+/// a = mode.
+pub const HOST_SETATTR_MODE: u64 = 1;
+/// a, b = atime sec, nsec; c, d = mtime sec, nsec (nsec may be UTIME_NOW
+/// or UTIME_OMIT).
+pub const HOST_SETATTR_TIMES: u64 = 2;
+/// a = uid, b = gid (u32::MAX: unchanged).
+pub const HOST_SETATTR_OWNER: u64 = 3;
+
+/// A directory entry as HostReaddir writes it: this header, then the name,
+/// padded to 8 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostDirent {
+    pub ino: u64,
+    /// Cookie of the entry after this one.
+    pub next: u64,
+    /// `d_type`.
+    pub kind: u8,
+    pub name_len: u8,
+    pub _pad: [u8; 6],
+}
+
+pub const HOST_DIRENT_SIZE: usize = core::mem::size_of::<HostDirent>();
 
 impl Op {
     pub fn from_raw(raw: u32) -> Option<Op> {
@@ -48,6 +118,21 @@ impl Op {
             3 => Op::ConsolePoll,
             5 => Op::Exit,
             6 => Op::Panic,
+            10 => Op::HostLookup,
+            11 => Op::HostReopen,
+            12 => Op::HostRead,
+            13 => Op::HostWrite,
+            14 => Op::HostStat,
+            15 => Op::HostReaddir,
+            16 => Op::HostCreate,
+            17 => Op::HostUnlink,
+            18 => Op::HostRename,
+            19 => Op::HostLink,
+            20 => Op::HostReadlink,
+            21 => Op::HostTruncate,
+            22 => Op::HostSetattr,
+            23 => Op::HostFsync,
+            24 => Op::HostClose,
             _ => return None,
         })
     }

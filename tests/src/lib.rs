@@ -66,6 +66,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "time_misc",
     "errors",
     "hostdir",
+    "oom",
 ];
 
 // ---------------------------------------------------------------------------
@@ -961,8 +962,23 @@ pub mod abi {
     static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
 
     /// A fresh, empty directory `<target>/abi-work/<tag>-<pid>-<n>` (absolute;
-    /// whatever was there before is removed).
+    /// whatever was there before is removed). Directories are left behind
+    /// for inspection; those of test processes that no longer run are
+    /// removed on the first call.
     pub fn fresh_dir(tag: &str) -> PathBuf {
+        static CLEANED: OnceLock<()> = OnceLock::new();
+        CLEANED.get_or_init(|| {
+            let Ok(rd) = fs::read_dir(target_dir().join("abi-work")) else { return };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+                if let Some(pid) = pid {
+                    if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        });
         let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
         let d = target_dir()
             .join("abi-work")

@@ -13,6 +13,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use std::time::Instant;
 
 use crate::console::ConsoleRing;
+use crate::hostfs::{GuestAccess, HostFs};
 use crate::error::{internal, Failure};
 
 const REQUESTS_OFFSET: u64 = 16;
@@ -43,6 +44,27 @@ pub struct Hypercalls<'a> {
     page: u64,
     pub console: ConsoleRing,
     deadline: Option<Instant>,
+    hostfs: HostFs,
+    /// Requests served, by kind (for --stats).
+    pub host_file_requests: u64,
+}
+
+/// Guest memory, bounds-checked, for the host-file server.
+struct GuestMem<'a>(&'a GuestMemoryMmap);
+
+impl GuestAccess for GuestMem<'_> {
+    fn read(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
+        if len > MAX_TRANSFER {
+            return None;
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.0.read_slice(&mut buf, GuestAddress(gpa)).ok()?;
+        Some(buf)
+    }
+
+    fn write(&self, gpa: u64, bytes: &[u8]) -> Option<()> {
+        self.0.write_slice(bytes, GuestAddress(gpa)).ok()
+    }
 }
 
 /// A host fd wrapped as a File without taking ownership.
@@ -62,12 +84,15 @@ impl<'a> Hypercalls<'a> {
         page: u64,
         console: ConsoleRing,
         deadline: Option<Instant>,
+        hostfs: HostFs,
     ) -> Hypercalls<'a> {
         Hypercalls {
             mem,
             page,
             console,
             deadline,
+            hostfs,
+            host_file_requests: 0,
         }
     }
 
@@ -126,6 +151,10 @@ impl<'a> Hypercalls<'a> {
                 Some(Op::Panic) => {
                     let message = self.message(args[0], args[1]);
                     return Err(internal(format!("guest kernel fault: {message}")));
+                }
+                Some(op) => {
+                    self.host_file_requests += 1;
+                    self.hostfs.handle_request(op, args, &GuestMem(self.mem))
                 }
                 None => -ENOSYS,
             };

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod console;
 pub mod error;
+pub mod hostfs;
 pub mod hypercall;
 pub mod seccomp;
 pub mod stats;

@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser;
 use clap::Parser;
 use rvisor_vmm::app;
 use rvisor_vmm::error::{internal, Failure};
+use rvisor_vmm::hostfs::MountSpec;
 use rvisor_vmm::hypercall::AppExit;
 use rvisor_vmm::vm::{self, RunConfig, MAX_MEMORY, MIN_MEMORY};
 
@@ -51,6 +52,12 @@ struct Cli {
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(parse_env))]
     env: Vec<OsString>,
 
+    /// Share a host directory: HOST_DIR appears at GUEST_DIR inside the
+    /// sandbox, read-only unless `:rw` (repeatable). Nothing outside
+    /// HOST_DIR is reachable through it (no `..`, no symlink escapes).
+    #[arg(long = "mount", value_name = "HOST_DIR:GUEST_DIR[:ro|rw]", value_parser = parse_mount)]
+    mounts: Vec<MountSpec>,
+
     /// Guest memory, e.g. 256M or 1G (K, M, G suffixes; a multiple of 2 MiB).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     memory: u64,
@@ -85,6 +92,10 @@ fn env_key(var: &OsStr) -> &[u8] {
     let bytes = var.as_bytes();
     let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
     &bytes[..end]
+}
+
+fn parse_mount(s: &str) -> Result<MountSpec, String> {
+    MountSpec::parse(s)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -158,6 +169,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         verbose: cli.verbose > 0,
         print_syscall_table: cli.print_syscall_table,
         timeout,
+        mounts: cli.mounts.clone(),
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {

@@ -27,6 +27,8 @@ pub struct RunStats {
     pub exits: BTreeMap<&'static str, u64>,
     pub guest: ExitStats,
     pub console_bytes: u64,
+    /// Requests to shared host directories.
+    pub host_file_requests: u64,
     /// KVM's per-vCPU counters (all exits, including those the host kernel
     /// handles without returning to us).
     pub kvm: BTreeMap<String, u64>,
@@ -45,7 +47,8 @@ impl RunStats {
         let guest_boot_ms = self.tsc_ms(self.guest.boot_tsc);
         let mut line = format!(
             "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
-             syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={}",
+             syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
+             host_file_requests={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
@@ -57,6 +60,7 @@ impl RunStats {
             self.kvm_runs,
             self.kvm.get("exits").copied().unwrap_or(self.kvm_runs),
             self.console_bytes,
+            self.host_file_requests,
         );
         for (reason, count) in &self.exits {
             line.push_str(&format!(" exits_{reason}={count}"));

@@ -16,6 +16,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 
 use crate::app::AppImage;
 use crate::console::ConsoleRing;
+use crate::hostfs::{HostFs, MountSpec};
 use crate::error::{internal, Failure};
 use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
@@ -38,6 +39,8 @@ pub struct RunConfig {
     pub print_syscall_table: bool,
     /// Wall-clock limit for the run (exit status 124).
     pub timeout: Option<Duration>,
+    /// Shared host directories.
+    pub mounts: Vec<MountSpec>,
 }
 
 pub struct RunOutcome {
@@ -165,7 +168,16 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         strings.extend_from_slice(var.as_bytes());
         strings.push(0);
     }
-    let ring_start = align_up(strings_start + strings.len() as u64, PAGE_SIZE);
+    let mut mount_records = Vec::new();
+    for mount in &config.mounts {
+        let flags = if mount.read_only { MOUNT_READ_ONLY } else { 0 };
+        mount_records.extend_from_slice(&flags.to_le_bytes());
+        mount_records.extend_from_slice(&(mount.guest.len() as u32).to_le_bytes());
+        mount_records.extend_from_slice(mount.guest.as_bytes());
+        mount_records.resize(align_up(mount_records.len() as u64, 8) as usize, 0);
+    }
+    let mounts_start = align_up(strings_start + strings.len() as u64, 8);
+    let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let free_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
     if free_start + MIN_MEMORY / 2 > memory_size {
@@ -177,6 +189,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
     write_bytes(&mem, app_start, &config.app.bytes, "the application")?;
     write_bytes(&mem, strings_start, &strings, "argv/envp")?;
+    write_bytes(&mem, mounts_start, &mount_records, "the mount table")?;
 
     let vcpu = vm.create_vcpu(0).map_err(kvm_error("KVM_CREATE_VCPU"))?;
     let cpuid = kvm
@@ -213,6 +226,11 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     info.cpu_count = 1;
     info.page_table_root = PAGE_TABLES_GPA;
     info.hypercall_page = HYPERCALL_PAGE_GPA;
+    info.mounts = PhysRange {
+        start: mounts_start,
+        size: mount_records.len() as u64,
+    };
+    info.mount_count = config.mounts.len() as u32;
     info.console_ring = PhysRange {
         start: ring_start,
         size: ring_bytes,
@@ -326,6 +344,9 @@ fn start_ticks() -> Result<(), Failure> {
 /// Builds the VM and runs the application to its end.
 pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
     let deadline = config.timeout.map(|t| started + t);
+    // The shared directories first: a bad --mount is the user's error,
+    // reported before anything is built.
+    let hostfs = HostFs::new(config.mounts.clone())?;
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
     let console = ConsoleRing::new(
@@ -336,7 +357,8 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let kvm_stats = KvmStats::open(&guest.vcpu);
     start_ticks()?;
     crate::seccomp::apply()?;
-    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline);
+    let mut hypercalls =
+        Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline, hostfs);
     let mut stats = RunStats {
         platform: Some(platform),
         setup: started.elapsed(),
@@ -348,6 +370,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     // Whatever happened, the output the guest produced goes out.
     hypercalls.console.drain();
     stats.console_bytes = hypercalls.console.bytes_out;
+    stats.host_file_requests = hypercalls.host_file_requests;
     let exit = result?;
     stats.run = run_started.elapsed();
     stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();

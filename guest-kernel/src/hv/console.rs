@@ -192,6 +192,7 @@ pub fn fatal(args: core::fmt::Arguments) -> ! {
         PANIC_MESSAGE.force_unlock();
         RING.force_unlock();
         super::CHANNEL.force_unlock();
+        super::DEFERRED.force_unlock();
     }
     let mut message = PANIC_MESSAGE.lock();
     message.len = 0;

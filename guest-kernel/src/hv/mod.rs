@@ -5,6 +5,7 @@
 
 pub mod console;
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use boards::hypercall::{HypercallPage, Request, DOORBELL_PORT, MAX_BATCH};
@@ -33,9 +34,46 @@ pub fn init(hypercall_page_gpa: u64, console_ring: boards::bootinfo::PhysRange) 
     });
 }
 
-/// Runs a batch of requests with one exit; fills in their results.
+/// Requests whose results nobody waits for (closing host handles): they
+/// ride along with the next batch instead of costing an exit each.
+static DEFERRED: Mutex<Vec<Request>> = Mutex::new(Vec::new());
+
+/// Queues a request for the next batch.
+pub fn defer(request: Request) {
+    let full = {
+        let mut deferred = DEFERRED.lock();
+        deferred.push(request);
+        deferred.len() >= MAX_BATCH / 2
+    };
+    if full {
+        submit(&mut []);
+    }
+}
+
+/// Runs a batch of requests with one exit; fills in their results. Deferred
+/// requests go first, in the same exit when they fit.
 pub fn submit(requests: &mut [Request]) {
     assert!(requests.len() <= MAX_BATCH);
+    let deferred: Vec<Request> = core::mem::take(&mut *DEFERRED.lock());
+    if !deferred.is_empty() && deferred.len() + requests.len() > MAX_BATCH {
+        let mut alone = deferred;
+        ring(&mut alone);
+        return ring(requests);
+    }
+    if deferred.is_empty() {
+        return ring(requests);
+    }
+    let mut batch = deferred;
+    let first = batch.len();
+    batch.extend_from_slice(requests);
+    ring(&mut batch);
+    requests.copy_from_slice(&batch[first..]);
+}
+
+fn ring(requests: &mut [Request]) {
+    if requests.is_empty() {
+        return;
+    }
     let guard = CHANNEL.lock();
     let Some(channel) = guard.as_ref() else {
         // No VMM (bare metal): nothing can be served.
@@ -52,10 +90,7 @@ pub fn submit(requests: &mut [Request]) {
         for (i, request) in requests.iter().enumerate() {
             core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).requests[i]), *request);
         }
-        core::ptr::write_volatile(
-            core::ptr::addr_of_mut!((*page).count),
-            requests.len() as u32,
-        );
+        core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).count), requests.len() as u32);
         DOORBELLS.fetch_add(1, Ordering::Relaxed);
         cpu::outl(DOORBELL_PORT, requests.len() as u32);
         for (i, request) in requests.iter_mut().enumerate() {

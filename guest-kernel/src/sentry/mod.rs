@@ -73,6 +73,31 @@ fn build_namespace(
     Ok(namespace)
 }
 
+/// Mounts the `--mount` directories listed in the boot info.
+fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(), errno::Errno> {
+    use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
+    // SAFETY: the loader placed the mount table inside guest RAM and never
+    // writes it afterwards.
+    let table = unsafe {
+        core::slice::from_raw_parts(
+            phys_to_virt(boot_info.mounts.start),
+            boot_info.mounts.size as usize,
+        )
+    };
+    let header = core::mem::size_of::<MountRecord>();
+    let mut offset = 0;
+    for index in 0..boot_info.mount_count {
+        let record = table.get(offset..offset + header).ok_or(errno::EINVAL)?;
+        let flags = u32::from_le_bytes(record[..4].try_into().unwrap());
+        let len = u32::from_le_bytes(record[4..8].try_into().unwrap()) as usize;
+        let path = table.get(offset + header..offset + header + len).ok_or(errno::EINVAL)?;
+        let root = vfs::hostfs::mount_root(index, flags & MOUNT_READ_ONLY != 0)?;
+        mount_at(namespace, path, root)?;
+        offset += (header + len + 7) & !7;
+    }
+    Ok(())
+}
+
 fn mount_at(namespace: &vfs::Namespace, path: &[u8], root: Arc<dyn vfs::Inode>) -> Result<(), errno::Errno> {
     let at = vfs::make_dirs(namespace, path)?;
     namespace.mount(at.node(), root)
@@ -143,6 +168,9 @@ pub fn start(boot_info: &BootInfo) -> ! {
     });
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
+    }
+    if let Err(e) = mount_host_dirs(&namespace, boot_info) {
+        crate::hv::console::fatal(format_args!("cannot mount a shared directory: errno {}", e.0));
     }
 
     let start_tsc = cpu::rdtsc();

@@ -1,1 +1,493 @@
-//! hostfs: directories shared from the host with --mount (in progress).
+//! hostfs: directories the user shared with `--mount`, served by the VMM
+//! through the host-file requests of the hypercall channel
+//! (`boards::hypercall::Op::Host*`).
+//!
+//! Each node holds a VMM handle (an `O_PATH` fd on the host) and a cached
+//! `stat`. Lookups name one component at a time; the sentry resolves `..`
+//! and symlinks itself, so a path can never leave the shared directory.
+//! Exits are what costs here, so: directory children are cached, reads go
+//! through a read-ahead buffer, a mutation and the `stat` that refreshes
+//! the cache travel in one batch, and handle closes ride along with the
+//! next batch.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::any::Any;
+
+use boards::hypercall::*;
+use spin::Mutex;
+
+use super::*;
+use crate::hv::{defer, kernel_virt_to_phys, request, submit};
+use crate::sentry::fd::{DirFile, File, InodeFile};
+
+/// Bytes fetched per read request when reading sequentially.
+const READ_AHEAD: usize = 256 * 1024;
+
+pub struct HostFs {
+    dev: u64,
+    read_only: bool,
+}
+
+struct ReadCache {
+    offset: u64,
+    data: Vec<u8>,
+}
+
+pub struct HostNode {
+    fs: Arc<HostFs>,
+    handle: u64,
+    stat: Mutex<Stat>,
+    /// A handle opened for I/O, and whether it is writable.
+    io: Mutex<Option<(u64, bool)>>,
+    cache: Mutex<Option<ReadCache>>,
+    children: Mutex<BTreeMap<Vec<u8>, Weak<HostNode>>>,
+}
+
+impl Drop for HostNode {
+    fn drop(&mut self) {
+        if let Some((io, _)) = self.io.lock().take() {
+            defer(request(Op::HostClose, &[io]));
+        }
+        defer(request(Op::HostClose, &[self.handle]));
+    }
+}
+
+fn gpa<T: ?Sized>(value: &T) -> u64 {
+    kernel_virt_to_phys(value as *const T as *const u8 as u64)
+}
+
+fn check(result: i64) -> Result<u64, Errno> {
+    if result < 0 {
+        Err(Errno(-result as i32))
+    } else {
+        Ok(result as u64)
+    }
+}
+
+/// Runs one request.
+fn call(op: Op, args: &[u64]) -> Result<u64, Errno> {
+    let mut batch = [request(op, args)];
+    submit(&mut batch);
+    check(batch[0].result)
+}
+
+/// Runs a request followed by a HostStat of `handle` into `stat`, in one
+/// exit; returns the first request's result.
+fn call_then_stat(op: Op, args: &[u64], handle: u64, stat: &mut Stat) -> Result<u64, Errno> {
+    let mut batch = [request(op, args), request(Op::HostStat, &[handle, gpa(stat)])];
+    submit(&mut batch);
+    let result = check(batch[0].result)?;
+    check(batch[1].result)?;
+    Ok(result)
+}
+
+/// Mounts host directory number `index` (its root handle is `index`).
+pub fn mount_root(index: u32, read_only: bool) -> Result<Arc<HostNode>, Errno> {
+    let fs = Arc::new(HostFs {
+        dev: DEV_HOST_BASE + index as u64,
+        read_only,
+    });
+    let mut stat = Stat::default();
+    call(Op::HostStat, &[index as u64, gpa(&stat)])?;
+    stat = sanitize(stat, &fs);
+    Ok(HostNode::new(fs, index as u64, stat))
+}
+
+/// The host's stat with our device number (so mount points and hard-link
+/// identity work within the sandbox).
+fn sanitize(mut stat: Stat, fs: &HostFs) -> Stat {
+    stat.dev = fs.dev;
+    stat
+}
+
+impl HostNode {
+    fn new(fs: Arc<HostFs>, handle: u64, stat: Stat) -> Arc<HostNode> {
+        Arc::new(HostNode {
+            fs,
+            handle,
+            stat: Mutex::new(stat),
+            io: Mutex::new(None),
+            cache: Mutex::new(None),
+            children: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn downcast(node: &Arc<dyn Inode>) -> Option<&HostNode> {
+        node.as_any().downcast_ref::<HostNode>()
+    }
+
+    fn refresh(&self) -> Result<(), Errno> {
+        let mut stat = Stat::default();
+        call(Op::HostStat, &[self.handle, gpa(&stat)])?;
+        *self.stat.lock() = sanitize(stat, &self.fs);
+        Ok(())
+    }
+
+    /// A handle for I/O: writable when `write`, reopened on demand.
+    fn io_handle(&self, write: bool) -> Result<u64, Errno> {
+        let mut io = self.io.lock();
+        if let Some((handle, writable)) = *io {
+            if writable || !write {
+                return Ok(handle);
+            }
+        }
+        if write && self.fs.read_only {
+            return Err(EROFS);
+        }
+        let flags = if write { 2 } else { 0 }; // O_RDWR / O_RDONLY
+        let handle = match call(Op::HostReopen, &[self.handle, flags]) {
+            Ok(h) => h,
+            // A write-only file can still be written (not read).
+            Err(e) if e == EACCES && write => call(Op::HostReopen, &[self.handle, 1])?,
+            Err(e) => return Err(e),
+        };
+        if let Some((old, _)) = io.replace((handle, write)) {
+            defer(request(Op::HostClose, &[old]));
+        }
+        Ok(handle)
+    }
+
+    fn forget_child(&self, name: &[u8]) {
+        self.children.lock().remove(name);
+    }
+
+    fn name_request(name: &[u8]) -> Vec<u8> {
+        name.to_vec()
+    }
+}
+
+impl Inode for HostNode {
+    fn stat(&self) -> Stat {
+        *self.stat.lock()
+    }
+
+    fn id(&self) -> (u64, u64) {
+        let stat = self.stat.lock();
+        (stat.dev, stat.ino)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn read_only(&self) -> bool {
+        self.fs.read_only
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        if self.kind() != FileKind::Directory {
+            return Err(ENOTDIR);
+        }
+        if let Some(child) = self.children.lock().get(name).and_then(Weak::upgrade) {
+            return Ok(child);
+        }
+        let name_buf = HostNode::name_request(name);
+        let mut stat = Stat::default();
+        let handle = call(
+            Op::HostLookup,
+            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, gpa(&stat)],
+        )?;
+        stat = sanitize(stat, &self.fs);
+        let child = HostNode::new(self.fs.clone(), handle, stat);
+        self.children.lock().insert(name.to_vec(), Arc::downgrade(&child));
+        Ok(child)
+    }
+
+    fn create(&self, name: &[u8], node: NewNode) -> Result<Arc<dyn Inode>, Errno> {
+        if self.fs.read_only {
+            return Err(EROFS);
+        }
+        let (kind, mode, target): (u64, u32, &[u8]) = match node {
+            NewNode::File { mode } => (HOST_CREATE_FILE, mode, b""),
+            NewNode::Directory { mode } => (HOST_CREATE_DIR, mode, b""),
+            NewNode::Symlink { target } => (HOST_CREATE_SYMLINK, 0o777, target),
+        };
+        let mut buf = Vec::with_capacity(name.len() + target.len());
+        buf.extend_from_slice(name);
+        buf.extend_from_slice(target);
+        let mut stat = Stat::default();
+        let handle = call(
+            Op::HostCreate,
+            &[
+                self.handle,
+                gpa(buf.as_slice()),
+                name.len() as u64,
+                target.len() as u64,
+                kind | (mode as u64) << 8,
+                gpa(&stat),
+            ],
+        )?;
+        stat = sanitize(stat, &self.fs);
+        let child = HostNode::new(self.fs.clone(), handle, stat);
+        self.children.lock().insert(name.to_vec(), Arc::downgrade(&child));
+        let _ = self.refresh();
+        Ok(child)
+    }
+
+    fn link(&self, name: &[u8], target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        let target = HostNode::downcast(target).ok_or(EXDEV)?;
+        if target.fs.dev != self.fs.dev {
+            return Err(EXDEV);
+        }
+        let name_buf = HostNode::name_request(name);
+        let mut stat = Stat::default();
+        call_then_stat(
+            Op::HostLink,
+            &[target.handle, self.handle, gpa(name_buf.as_slice()), name.len() as u64],
+            target.handle,
+            &mut stat,
+        )?;
+        *target.stat.lock() = sanitize(stat, &self.fs);
+        Ok(())
+    }
+
+    fn unlink(&self, name: &[u8], directory: bool) -> Result<(), Errno> {
+        let name_buf = HostNode::name_request(name);
+        let mut stat = Stat::default();
+        call_then_stat(
+            Op::HostUnlink,
+            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, directory as u64],
+            self.handle,
+            &mut stat,
+        )?;
+        *self.stat.lock() = sanitize(stat, &self.fs);
+        // An open child keeps its handle: refresh its link count.
+        if let Some(child) = self.children.lock().get(name).and_then(Weak::upgrade) {
+            let _ = child.refresh();
+        }
+        self.forget_child(name);
+        Ok(())
+    }
+
+    fn rename(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
+        let target = HostNode::downcast(new_dir).ok_or(EXDEV)?;
+        if target.fs.dev != self.fs.dev {
+            return Err(EXDEV);
+        }
+        let mut buf = Vec::with_capacity(old_name.len() + new_name.len());
+        buf.extend_from_slice(old_name);
+        buf.extend_from_slice(new_name);
+        call(
+            Op::HostRename,
+            &[
+                self.handle,
+                target.handle,
+                gpa(buf.as_slice()),
+                old_name.len() as u64,
+                new_name.len() as u64,
+                flags as u64,
+            ],
+        )?;
+        self.forget_child(old_name);
+        target.forget_child(new_name);
+        let _ = self.refresh();
+        if !core::ptr::eq(self, target) {
+            let _ = target.refresh();
+        }
+        Ok(())
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if self.kind() != FileKind::Directory {
+            return Err(ENOTDIR);
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cookie = 0u64;
+        loop {
+            let used = call(
+                Op::HostReaddir,
+                &[self.handle, cookie, gpa(buf.as_slice()), buf.len() as u64],
+            )? as usize;
+            if used == 0 {
+                break;
+            }
+            let mut off = 0;
+            while off + HOST_DIRENT_SIZE <= used.min(buf.len()) {
+                let ino = u64::from_le_bytes(buf[off..off + 8].try_into().unwrap());
+                let next = u64::from_le_bytes(buf[off + 8..off + 16].try_into().unwrap());
+                let kind = buf[off + 16];
+                let len = buf[off + 17] as usize;
+                let name_end = (off + HOST_DIRENT_SIZE + len).min(buf.len());
+                let name = buf[off + HOST_DIRENT_SIZE..name_end].to_vec();
+                out.push(DirEntry {
+                    name,
+                    ino,
+                    kind: match kind {
+                        4 => FileKind::Directory,
+                        10 => FileKind::Symlink,
+                        2 => FileKind::CharDevice,
+                        1 => FileKind::Fifo,
+                        _ => FileKind::Regular,
+                    },
+                });
+                cookie = next;
+                off += (HOST_DIRENT_SIZE + len + 7) & !7;
+            }
+        }
+        Ok(out)
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        if self.kind() != FileKind::Symlink {
+            return Err(EINVAL);
+        }
+        let mut buf = vec![0u8; PATH_MAX];
+        let n = call(
+            Op::HostReadlink,
+            &[self.handle, gpa(buf.as_slice()), buf.len() as u64],
+        )?;
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.kind() {
+            FileKind::Directory => return Err(EISDIR),
+            FileKind::Regular => {}
+            _ => return Err(EINVAL),
+        }
+        {
+            let cache = self.cache.lock();
+            if let Some(c) = cache.as_ref() {
+                if offset >= c.offset && offset < c.offset + c.data.len() as u64 {
+                    let start = (offset - c.offset) as usize;
+                    let n = buf.len().min(c.data.len() - start);
+                    buf[..n].copy_from_slice(&c.data[start..start + n]);
+                    return Ok(n);
+                }
+            }
+        }
+        let io = self.io_handle(false)?;
+        if buf.len() >= READ_AHEAD {
+            let len = buf.len().min(MAX_TRANSFER as usize);
+            let n = call(Op::HostRead, &[io, offset, gpa(&buf[..len]), len as u64])?;
+            return Ok(n as usize);
+        }
+        let mut data = vec![0u8; READ_AHEAD];
+        let n = call(Op::HostRead, &[io, offset, gpa(data.as_slice()), READ_AHEAD as u64])? as usize;
+        data.truncate(n);
+        let copied = buf.len().min(n);
+        buf[..copied].copy_from_slice(&data[..copied]);
+        *self.cache.lock() = Some(ReadCache { offset, data });
+        Ok(copied)
+    }
+
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        match self.kind() {
+            FileKind::Directory => return Err(EISDIR),
+            FileKind::Regular => {}
+            _ => return Err(EINVAL),
+        }
+        let io = self.io_handle(true)?;
+        *self.cache.lock() = None;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let chunk = &buf[done..(done + MAX_TRANSFER as usize).min(buf.len())];
+            let n = match call(
+                Op::HostWrite,
+                &[io, offset + done as u64, gpa(chunk), chunk.len() as u64],
+            ) {
+                Ok(n) => n as usize,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            done += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        let mut stat = self.stat.lock();
+        stat.size = stat.size.max((offset + done as u64) as i64);
+        let now = crate::sentry::time::realtime_ns();
+        stat.mtime = (now / 1_000_000_000) as i64;
+        stat.mtime_nsec = (now % 1_000_000_000) as i64;
+        stat.ctime = stat.mtime;
+        stat.ctime_nsec = stat.mtime_nsec;
+        Ok(done)
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        if self.kind() == FileKind::Directory {
+            return Err(EISDIR);
+        }
+        if self.fs.read_only {
+            return Err(EROFS);
+        }
+        *self.cache.lock() = None;
+        let mut stat = Stat::default();
+        call_then_stat(Op::HostTruncate, &[self.handle, size], self.handle, &mut stat)?;
+        *self.stat.lock() = sanitize(stat, &self.fs);
+        Ok(())
+    }
+
+    fn set_mode(&self, mode: u32) -> Result<(), Errno> {
+        self.setattr(HOST_SETATTR_MODE, [mode as u64, 0, 0, 0])
+    }
+
+    fn set_owner(&self, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let id = |v: Option<u32>| v.unwrap_or(u32::MAX) as u64;
+        self.setattr(HOST_SETATTR_OWNER, [id(uid), id(gid), 0, 0])
+    }
+
+    fn set_times(&self, atime: Option<TimeUpdate>, mtime: Option<TimeUpdate>) -> Result<(), Errno> {
+        const UTIME_NOW: u64 = (1 << 30) - 1;
+        const UTIME_OMIT: u64 = (1 << 30) - 2;
+        let encode = |t: Option<TimeUpdate>| match t {
+            None => (0, UTIME_OMIT),
+            Some(TimeUpdate::Now) => (0, UTIME_NOW),
+            Some(TimeUpdate::Set(s, ns)) => (s as u64, ns as u64),
+        };
+        let (a, b) = encode(atime);
+        let (c, d) = encode(mtime);
+        self.setattr(HOST_SETATTR_TIMES, [a, b, c, d])
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        let handle = self.io.lock().map(|(h, _)| h);
+        match handle {
+            Some(handle) => call(Op::HostFsync, &[handle]).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
+        match self.kind() {
+            FileKind::Directory => Ok(Arc::new(DirFile::new(self))),
+            FileKind::Regular => {
+                // Check access now, so open() reports EACCES/EROFS itself.
+                let write = flags & 3 != 0;
+                self.io_handle(write)?;
+                Ok(Arc::new(InodeFile::new(self, flags)))
+            }
+            // Host devices, fifos and sockets are not passed through.
+            _ => Err(ENXIO),
+        }
+    }
+}
+
+impl HostNode {
+    fn setattr(&self, what: u64, values: [u64; 4]) -> Result<(), Errno> {
+        if self.fs.read_only {
+            return Err(EROFS);
+        }
+        let mut stat = Stat::default();
+        call_then_stat(
+            Op::HostSetattr,
+            &[self.handle, what, values[0], values[1], values[2], values[3]],
+            self.handle,
+            &mut stat,
+        )?;
+        *self.stat.lock() = sanitize(stat, &self.fs);
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Linux ABI conformance, files: the tmpfs root, pipes and readiness, errno
+//! values. Each C program runs natively (in a fresh directory under
+//! `target/abi-work/`) and in the sandbox (under the guest's tmpfs), and the
+//! outputs must be byte-for-byte equal. The programs print only deterministic
+//! facts and `failures=N`; a native run with failures is a broken test
+//! program, reported as such.
+
+use std::path::Path;
+
+use rvisor_tests::abi::fresh_dir;
+use rvisor_tests::*;
+
+/// Runs `prog` natively with `native_args` and in the sandbox with
+/// `sandbox_args` (plus `opts`), asserts the native run is clean and both
+/// agree on stdout and exit status (and stderr when `cmp` says so).
+fn conform(
+    prog: &Path,
+    native_args: &[&str],
+    sandbox_args: &[&str],
+    opts: &[&str],
+    cmp: Compare,
+) -> (RunOutput, RunOutput) {
+    let native = run_native(prog, native_args, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "the test program itself fails natively (fix the program, not the sandbox):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(prog, sandbox_args, opts, None);
+    assert_same(&native, &sandbox, cmp);
+    (native, sandbox)
+}
+
+#[test]
+fn fs_tmpfs_in_tmp() {
+    let prog = c_program("fs_tmpfs");
+    if !require_kvm() {
+        return;
+    }
+    let work = fresh_dir("fs_tmpfs");
+    let w = work.join("w");
+    conform(&prog, &[w.to_str().unwrap()], &["/tmp/fs_tmpfs"], &[], Compare::All);
+}
+
+#[test]
+fn fs_tmpfs_in_root_dir() {
+    // `/` itself is a writable tmpfs in the sandbox.
+    let prog = c_program("fs_tmpfs");
+    if !require_kvm() {
+        return;
+    }
+    let work = fresh_dir("fs_tmpfs_root");
+    let w = work.join("w");
+    conform(&prog, &[w.to_str().unwrap()], &["/fs_tmpfs_work"], &[], Compare::All);
+}
+
+#[test]
+fn fs_pipe() {
+    let prog = c_program("fs_pipe");
+    if !require_kvm() {
+        return;
+    }
+    conform(&prog, &[], &[], &[], Compare::All);
+}
+
+#[test]
+fn errors_are_linux_errors() {
+    let prog = c_program("errors");
+    if !require_kvm() {
+        return;
+    }
+    let (_, sandbox) = conform(&prog, &[], &[], &[], Compare::All);
+    assert!(sandbox.stdout_str().contains("EFAULT ok"), "{sandbox:?}");
+}
+
+#[test]
+fn efault_does_not_kill_the_program() {
+    // Bad pointers are EFAULT, never a fault of the program or of the sentry:
+    // the program must reach its end (failures=... line) and exit normally.
+    let prog = c_program("errors");
+    if !require_kvm() {
+        return;
+    }
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_no_panic(&sandbox);
+    assert!(
+        sandbox.stdout_str().contains("failures="),
+        "the program did not get to its end (killed?):\n{}",
+        sandbox.describe()
+    );
+    assert!(
+        sandbox.code() < 128,
+        "the program was killed by a signal:\n{}",
+        sandbox.describe()
+    );
+}

@@ -1,0 +1,35 @@
+//! Linux ABI conformance: /dev and /proc, time, identity and limits.
+
+use rvisor_tests::*;
+
+#[test]
+fn dev_and_proc() {
+    let prog = c_program("dev_proc");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "dev_proc fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+#[test]
+fn time_identity_limits() {
+    let prog = c_program("time_misc");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "time_misc fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}

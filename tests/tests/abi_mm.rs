@@ -1,0 +1,84 @@
+//! Linux ABI conformance, memory: file mappings (MAP_PRIVATE copy-on-write,
+//! MAP_SHARED written back, msync), mremap, MAP_FIXED(_NOREPLACE), munmap
+//! holes, mprotect, shared anonymous memory, demand paging, brk, and ENOMEM
+//! when guest memory runs out.
+
+use rvisor_tests::abi::fresh_dir;
+use rvisor_tests::*;
+
+#[test]
+fn mm_file_mappings() {
+    let prog = c_program("mm_file");
+    if !require_kvm() {
+        return;
+    }
+    let work = fresh_dir("mm_file").join("w");
+    let native = run_native(&prog, &[work.to_str().unwrap()], None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "mm_file fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, &["/tmp/mm"], &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+#[test]
+fn mm_file_mappings_with_more_memory() {
+    let prog = c_program("mm_file");
+    if !require_kvm() {
+        return;
+    }
+    let work = fresh_dir("mm_file_1g").join("w");
+    let native = run_native(&prog, &[work.to_str().unwrap()], None);
+    let sandbox = run_sandbox(&prog, &["/tmp/mm"], &["--memory", "1G"], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+#[test]
+fn malloc_fails_cleanly_when_guest_memory_runs_out() {
+    let prog = c_program("oom");
+    if !require_kvm() {
+        return;
+    }
+    // Within the limit: same as native.
+    let native = run_native(&prog, &["16"], None);
+    let sandbox = run_sandbox(&prog, &["16"], &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+    // Far beyond --memory 32M: malloc returns NULL with ENOMEM, the program
+    // is not killed, what it wrote is intact, and freeing makes room again.
+    let sandbox = run_sandbox(&prog, &["1024"], &["--memory", "32M"], None);
+    assert_no_panic(&sandbox);
+    assert_eq!(
+        sandbox.stdout_str(),
+        "allocated some MiB, malloc returned NULL, errno=ENOMEM\nmemory intact: yes\nmalloc after free: ok\n",
+        "expected a clean ENOMEM from malloc under --memory 32M:\n{}",
+        sandbox.describe()
+    );
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+}
+
+#[test]
+fn default_memory_is_256m() {
+    // 200 MiB fit in the default 256 MiB guest; 400 MiB do not.
+    let prog = c_program("oom");
+    if !require_kvm() {
+        return;
+    }
+    let sandbox = run_sandbox(&prog, &["200"], &[], None);
+    assert_no_panic(&sandbox);
+    assert_eq!(
+        sandbox.stdout_str(),
+        "allocated 200 MiB, no failure up to the limit\nmemory intact: yes\nmalloc after free: ok\n",
+        "{}",
+        sandbox.describe()
+    );
+    let sandbox = run_sandbox(&prog, &["400"], &[], None);
+    assert_no_panic(&sandbox);
+    assert!(
+        sandbox.stdout_str().starts_with("allocated some MiB, malloc returned NULL, errno=ENOMEM\n"),
+        "400 MiB should not fit in the default 256 MiB:\n{}",
+        sandbox.describe()
+    );
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+}

@@ -1,0 +1,533 @@
+//! The VMM side of shared host directories (`--mount HOST:GUEST[:ro|rw]`).
+//!
+//! The guest never names a host path. It holds small integer handles, each
+//! an fd the VMM opened, and asks for single path components beneath them.
+//! Every component is resolved with openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) and
+//! O_NOFOLLOW, so neither `..` nor a symlink can lead outside the shared
+//! directory; symlinks are read and resolved by the sentry inside its own
+//! namespace. Mutations on read-only mounts are refused here (EROFS),
+//! whatever the guest asks.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use boards::hypercall::*;
+
+use crate::error::{internal, Failure};
+
+/// One `--mount`.
+#[derive(Clone, Debug)]
+pub struct MountSpec {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+impl MountSpec {
+    /// Parses `HOST_DIR:GUEST_DIR[:ro|rw]`.
+    pub fn parse(spec: &str) -> Result<MountSpec, String> {
+        let (rest, read_only) = match spec.rsplit_once(':') {
+            Some((rest, "ro")) => (rest, true),
+            Some((rest, "rw")) => (rest, false),
+            _ => (spec, true),
+        };
+        let (host, guest) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("expected HOST_DIR:GUEST_DIR[:ro|rw], got {spec:?}"))?;
+        if host.is_empty() {
+            return Err(format!("empty host directory in {spec:?}"));
+        }
+        if !guest.starts_with('/') {
+            return Err(format!("the guest directory must be absolute, got {guest:?}"));
+        }
+        let normalized: Vec<&str> = guest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        if normalized.iter().any(|c| *c == "..") {
+            return Err(format!("the guest directory may not contain '..': {guest:?}"));
+        }
+        if normalized.is_empty() {
+            return Err("cannot mount over the sandbox root '/'".into());
+        }
+        if matches!(normalized[0], "proc" | "dev") {
+            return Err(format!("cannot mount over /{}", normalized[0]));
+        }
+        Ok(MountSpec {
+            host: PathBuf::from(host),
+            guest: format!("/{}", normalized.join("/")),
+            read_only,
+        })
+    }
+}
+
+struct Handle {
+    fd: OwnedFd,
+    mount: usize,
+}
+
+pub struct HostFs {
+    mounts: Vec<MountSpec>,
+    handles: Vec<Option<Handle>>,
+    free: Vec<usize>,
+}
+
+/// Most handles the guest may hold at once.
+const MAX_HANDLES: usize = 4096;
+const NAME_MAX: u64 = 255;
+
+const EBADF: i64 = 9;
+const EFAULT: i64 = 14;
+const EINVAL: i64 = 22;
+const EMFILE: i64 = 24;
+const EROFS: i64 = 30;
+const ENAMETOOLONG: i64 = 36;
+
+fn errno() -> i64 {
+    -(std::io::Error::last_os_error().raw_os_error().unwrap_or(EINVAL as i32) as i64)
+}
+
+fn check(ret: libc::c_int) -> Result<(), i64> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Opens `name` beneath `dir` without leaving it and without following
+/// any symlink.
+fn open_beneath(dir: RawFd, name: &CString, flags: libc::c_int, mode: u32) -> Result<OwnedFd, i64> {
+    // SAFETY: open_how is plain data; all-zero is its "no options" value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 };
+    how.resolve = libc::RESOLVE_BENEATH
+        | libc::RESOLVE_NO_SYMLINKS
+        | libc::RESOLVE_NO_MAGICLINKS
+        | libc::RESOLVE_NO_XDEV;
+    // SAFETY: `how` and `name` are valid for the call; the kernel returns a
+    // new fd that we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: a fresh fd from openat2.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn proc_fd_path(fd: RawFd) -> CString {
+    CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL")
+}
+
+impl HostFs {
+    /// Opens the mount roots (handles 0..n). Errors are the user's.
+    pub fn new(mounts: Vec<MountSpec>) -> Result<HostFs, Failure> {
+        let mut handles = Vec::new();
+        for (i, mount) in mounts.iter().enumerate() {
+            let metadata = std::fs::metadata(&mount.host).map_err(|e| {
+                internal(format!("--mount {}: {e}", mount.host.display()))
+            })?;
+            if !metadata.is_dir() {
+                return Err(internal(format!(
+                    "--mount {}: not a directory",
+                    mount.host.display()
+                )));
+            }
+            let path = CString::new(mount.host.as_os_str().as_encoded_bytes())
+                .map_err(|_| internal("--mount: path contains a NUL byte"))?;
+            // SAFETY: plain open of a NUL-terminated path.
+            let fd = unsafe {
+                libc::open(
+                    path.as_ptr(),
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(internal(format!(
+                    "--mount {}: {}",
+                    mount.host.display(),
+                    std::io::Error::last_os_error()
+                )));
+            }
+            handles.push(Some(Handle {
+                // SAFETY: a fresh fd from open.
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                mount: i,
+            }));
+        }
+        Ok(HostFs {
+            mounts,
+            handles,
+            free: Vec::new(),
+        })
+    }
+
+    pub fn mounts(&self) -> &[MountSpec] {
+        &self.mounts
+    }
+
+    fn handle(&self, handle: u64) -> Result<&Handle, i64> {
+        self.handles
+            .get(handle as usize)
+            .and_then(|h| h.as_ref())
+            .ok_or(-EBADF)
+    }
+
+    fn writable(&self, handle: u64) -> Result<RawFd, i64> {
+        let h = self.handle(handle)?;
+        if self.mounts[h.mount].read_only {
+            return Err(-EROFS);
+        }
+        Ok(h.fd.as_raw_fd())
+    }
+
+    fn insert(&mut self, fd: OwnedFd, mount: usize) -> Result<u64, i64> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.handles.len() < MAX_HANDLES => {
+                self.handles.push(None);
+                self.handles.len() - 1
+            }
+            None => return Err(-EMFILE),
+        };
+        self.handles[slot] = Some(Handle { fd, mount });
+        Ok(slot as u64)
+    }
+
+    /// Runs one host-file request. `mem` reads and writes guest memory
+    /// (bounds-checked by the caller's closures).
+    pub fn handle_request(&mut self, op: Op, args: [u64; 6], mem: &dyn GuestAccess) -> i64 {
+        match self.dispatch(op, args, mem) {
+            Ok(v) => v,
+            Err(e) => e,
+        }
+    }
+
+    fn name(mem: &dyn GuestAccess, gpa: u64, len: u64) -> Result<CString, i64> {
+        if len == 0 {
+            return Err(-libc::ENOENT as i64);
+        }
+        if len > NAME_MAX {
+            return Err(-ENAMETOOLONG);
+        }
+        let bytes = mem.read(gpa, len).ok_or(-EFAULT)?;
+        if bytes.contains(&b'/') || bytes.contains(&0) || bytes == b"." || bytes == b".." {
+            return Err(-EINVAL);
+        }
+        Ok(CString::new(bytes).expect("checked for NUL"))
+    }
+
+    fn write_stat(fd: RawFd, mem: &dyn GuestAccess, stat_gpa: u64) -> Result<(), i64> {
+        // SAFETY: fstat fills a zeroed libc::stat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::fstat(fd, &mut st) })?;
+        // SAFETY: libc::stat is plain data with the kernel's x86_64 layout,
+        // which is also the layout the sentry expects.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                &st as *const libc::stat as *const u8,
+                std::mem::size_of::<libc::stat>(),
+            )
+        };
+        mem.write(stat_gpa, bytes).ok_or(-EFAULT)
+    }
+
+    fn dispatch(&mut self, op: Op, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        match op {
+            Op::HostLookup => {
+                let dir = self.handle(a[0])?;
+                let (dir_fd, mount) = (dir.fd.as_raw_fd(), dir.mount);
+                let name = Self::name(mem, a[1], a[2])?;
+                let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
+                Self::write_stat(fd.as_raw_fd(), mem, a[3])?;
+                Ok(self.insert(fd, mount)? as i64)
+            }
+            Op::HostReopen => {
+                let h = self.handle(a[0])?;
+                let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
+                let access = (a[1] as i32) & libc::O_ACCMODE;
+                if access != libc::O_RDONLY && self.mounts[mount].read_only {
+                    return Err(-EROFS);
+                }
+                let flags = access | ((a[1] as i32) & libc::O_DIRECTORY) | libc::O_CLOEXEC;
+                // Reopening our own fd through /proc/self/fd names exactly
+                // the same file; O_NOFOLLOW is not wanted here (it is the
+                // magic link itself that must be followed).
+                let path = proc_fd_path(fd);
+                // SAFETY: plain open; the result is a new fd we own.
+                let new = unsafe { libc::open(path.as_ptr(), flags) };
+                if new < 0 {
+                    return Err(errno());
+                }
+                // SAFETY: fresh fd.
+                let new = unsafe { OwnedFd::from_raw_fd(new) };
+                Ok(self.insert(new, mount)? as i64)
+            }
+            Op::HostRead => {
+                let fd = self.handle(a[0])?.fd.as_raw_fd();
+                let len = a[3].min(MAX_TRANSFER);
+                let mut buf = vec![0u8; len as usize];
+                // SAFETY: reads at most len bytes into buf.
+                let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), a[1] as i64) };
+                if n < 0 {
+                    return Err(errno());
+                }
+                mem.write(a[2], &buf[..n as usize]).ok_or(-EFAULT)?;
+                Ok(n as i64)
+            }
+            Op::HostWrite => {
+                let fd = self.writable(a[0])?;
+                if a[3] > MAX_TRANSFER {
+                    return Err(-EINVAL);
+                }
+                let buf = mem.read(a[2], a[3]).ok_or(-EFAULT)?;
+                // SAFETY: writes buf.len() bytes from buf.
+                let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), a[1] as i64) };
+                if n < 0 {
+                    return Err(errno());
+                }
+                Ok(n as i64)
+            }
+            Op::HostStat => {
+                let fd = self.handle(a[0])?.fd.as_raw_fd();
+                Self::write_stat(fd, mem, a[1])?;
+                Ok(0)
+            }
+            Op::HostReaddir => self.readdir(a, mem),
+            Op::HostCreate => {
+                let dir_fd = self.writable(a[0])?;
+                let mount = self.handle(a[0])?.mount;
+                let (name_len, target_len) = (a[2], a[3]);
+                let name = Self::name(mem, a[1], name_len)?;
+                let kind = a[4] & 0xff;
+                let mode = ((a[4] >> 8) & 0o7777) as u32;
+                match kind {
+                    HOST_CREATE_FILE => {
+                        let fd = open_beneath(
+                            dir_fd,
+                            &name,
+                            libc::O_CREAT | libc::O_EXCL | libc::O_RDONLY,
+                            mode,
+                        )?;
+                        drop(fd);
+                    }
+                    HOST_CREATE_DIR => {
+                        // SAFETY: plain mkdirat with a checked single-component name.
+                        check(unsafe { libc::mkdirat(dir_fd, name.as_ptr(), mode) })?;
+                    }
+                    HOST_CREATE_SYMLINK => {
+                        if target_len == 0 || target_len > 4095 {
+                            return Err(-EINVAL);
+                        }
+                        let target = mem.read(a[1] + name_len, target_len).ok_or(-EFAULT)?;
+                        let target = CString::new(target).map_err(|_| -EINVAL)?;
+                        // SAFETY: plain symlinkat; the target is only text.
+                        check(unsafe { libc::symlinkat(target.as_ptr(), dir_fd, name.as_ptr()) })?;
+                    }
+                    _ => return Err(-EINVAL),
+                }
+                let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
+                Self::write_stat(fd.as_raw_fd(), mem, a[5])?;
+                Ok(self.insert(fd, mount)? as i64)
+            }
+            Op::HostUnlink => {
+                let dir_fd = self.writable(a[0])?;
+                let name = Self::name(mem, a[1], a[2])?;
+                let flags = if a[3] != 0 { libc::AT_REMOVEDIR } else { 0 };
+                // SAFETY: unlinkat with a checked single-component name.
+                check(unsafe { libc::unlinkat(dir_fd, name.as_ptr(), flags) })?;
+                Ok(0)
+            }
+            Op::HostRename => {
+                let old_dir = self.writable(a[0])?;
+                let new_dir = self.writable(a[1])?;
+                if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
+                    return Err(-(libc::EXDEV as i64));
+                }
+                let old = Self::name(mem, a[2], a[3])?;
+                let new = Self::name(mem, a[2] + a[3], a[4])?;
+                // SAFETY: renameat2 with checked single-component names.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        old_dir,
+                        old.as_ptr(),
+                        new_dir,
+                        new.as_ptr(),
+                        a[5] as libc::c_uint,
+                    )
+                };
+                if r < 0 {
+                    return Err(errno());
+                }
+                Ok(0)
+            }
+            Op::HostLink => {
+                let target = self.handle(a[0])?.fd.as_raw_fd();
+                let new_dir = self.writable(a[1])?;
+                if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
+                    return Err(-(libc::EXDEV as i64));
+                }
+                let name = Self::name(mem, a[2], a[3])?;
+                let empty = CString::new("").expect("no NUL");
+                // SAFETY: linkat of our own fd (AT_EMPTY_PATH) to a checked name.
+                check(unsafe {
+                    libc::linkat(target, empty.as_ptr(), new_dir, name.as_ptr(), libc::AT_EMPTY_PATH)
+                })?;
+                Ok(0)
+            }
+            Op::HostReadlink => {
+                let fd = self.handle(a[0])?.fd.as_raw_fd();
+                let mut buf = vec![0u8; a[2].min(4096) as usize];
+                let empty = CString::new("").expect("no NUL");
+                // SAFETY: readlinkat of our own (O_PATH, O_NOFOLLOW) fd.
+                let n = unsafe { libc::readlinkat(fd, empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0 {
+                    return Err(errno());
+                }
+                mem.write(a[1], &buf[..n as usize]).ok_or(-EFAULT)?;
+                Ok(n as i64)
+            }
+            Op::HostTruncate => {
+                let fd = self.writable(a[0])?;
+                let path = proc_fd_path(fd);
+                // SAFETY: truncate through the magic link of our own fd.
+                check(unsafe { libc::truncate(path.as_ptr(), a[1] as i64) })?;
+                Ok(0)
+            }
+            Op::HostSetattr => {
+                let fd = self.writable(a[0])?;
+                let path = proc_fd_path(fd);
+                match a[1] {
+                    HOST_SETATTR_MODE => {
+                        // SAFETY: chmod through the magic link of our own fd.
+                        check(unsafe { libc::chmod(path.as_ptr(), (a[2] & 0o7777) as u32) })?
+                    }
+                    HOST_SETATTR_TIMES => {
+                        let times = [
+                            libc::timespec {
+                                tv_sec: a[2] as i64,
+                                tv_nsec: a[3] as i64,
+                            },
+                            libc::timespec {
+                                tv_sec: a[4] as i64,
+                                tv_nsec: a[5] as i64,
+                            },
+                        ];
+                        // SAFETY: utimensat through the magic link.
+                        check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })?
+                    }
+                    HOST_SETATTR_OWNER => {
+                        // SAFETY: chown through the magic link (-1: unchanged).
+                        check(unsafe { libc::chown(path.as_ptr(), a[2] as u32, a[3] as u32) })?
+                    }
+                    _ => return Err(-EINVAL),
+                }
+                Ok(0)
+            }
+            Op::HostFsync => {
+                let fd = self.handle(a[0])?.fd.as_raw_fd();
+                // SAFETY: fsync of our own fd.
+                check(unsafe { libc::fsync(fd) })?;
+                Ok(0)
+            }
+            Op::HostClose => {
+                let index = a[0] as usize;
+                if index < self.mounts.len() {
+                    return Err(-EBADF); // mount roots live as long as the VM
+                }
+                match self.handles.get_mut(index).and_then(|h| h.take()) {
+                    Some(_) => {
+                        self.free.push(index);
+                        Ok(0)
+                    }
+                    None => Err(-EBADF),
+                }
+            }
+            _ => Err(-(libc::ENOSYS as i64)),
+        }
+    }
+
+    /// Lists a directory into HostDirent records, from entry `cookie` on.
+    fn readdir(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.handle(a[0])?.fd.as_raw_fd();
+        let (cookie, gpa, len) = (a[1], a[2], a[3].min(MAX_TRANSFER));
+        let path = proc_fd_path(fd);
+        // SAFETY: opendir-like open through the magic link of our own fd.
+        let dir_fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if dir_fd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: fresh fd, owned here.
+        let dir_fd = unsafe { OwnedFd::from_raw_fd(dir_fd) };
+        let mut entries: Vec<(u64, u8, Vec<u8>)> = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: getdents64 fills at most buf.len() bytes.
+            let n = unsafe {
+                libc::syscall(libc::SYS_getdents64, dir_fd.as_raw_fd(), buf.as_mut_ptr(), buf.len())
+            };
+            if n < 0 {
+                return Err(errno());
+            }
+            if n == 0 {
+                break;
+            }
+            let mut off = 0usize;
+            while off + 19 <= n as usize {
+                let ino = u64::from_le_bytes(buf[off..off + 8].try_into().unwrap());
+                let reclen = u16::from_le_bytes(buf[off + 16..off + 18].try_into().unwrap()) as usize;
+                let kind = buf[off + 18];
+                let name_start = off + 19;
+                let name_end = buf[name_start..off + reclen]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(off + reclen, |p| name_start + p);
+                let name = buf[name_start..name_end].to_vec();
+                if name != b"." && name != b".." {
+                    entries.push((ino, kind, name));
+                }
+                off += reclen.max(1);
+            }
+        }
+        entries.sort_by(|x, y| x.2.cmp(&y.2));
+        let mut out = Vec::new();
+        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(cookie as usize) {
+            let record = (HOST_DIRENT_SIZE + name.len() + 7) & !7;
+            if out.len() + record > len as usize {
+                break;
+            }
+            let start = out.len();
+            out.resize(start + record, 0);
+            out[start..start + 8].copy_from_slice(&ino.to_le_bytes());
+            out[start + 8..start + 16].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            out[start + 16] = *kind;
+            out[start + 17] = name.len() as u8;
+            out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()].copy_from_slice(name);
+        }
+        if out.is_empty() && (cookie as usize) < entries.len() {
+            return Err(-EINVAL); // buffer too small for one record
+        }
+        mem.write(gpa, &out).ok_or(-EFAULT)?;
+        Ok(out.len() as i64)
+    }
+}
+
+/// Checked access to guest memory for the host-file server.
+pub trait GuestAccess {
+    fn read(&self, gpa: u64, len: u64) -> Option<Vec<u8>>;
+    fn write(&self, gpa: u64, bytes: &[u8]) -> Option<()>;
+}
