@@ -10,6 +10,7 @@ packages=(
     busybox-static      # glibc-static applets for ABI tests
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # wrong-architecture test input
     bubblewrap proot hyperfine                   # benchmarks: side-by-side runs
+    qemu-system-x86     # qemu-runner: bare-metal boots of the qemu-x86_64 board (TCG)
 )
 missing=()
 for p in "${packages[@]}"; do

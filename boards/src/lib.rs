@@ -7,14 +7,26 @@
 //! * [`console`]: the console output ring the VMM drains without exits.
 //! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
 //!   board (the one `rvisor-vmm` builds on x86_64 hosts).
+//! * [`board`]: the board descriptions (`kvm-x86_64`, `qemu-x86_64`,
+//!   `kvm-aarch64`, `qemu-aarch64-virt`), see `docs/BOARDS.md`.
+//! * [`qemu_x86_64`]: devices and exit-status protocol of the bare-metal
+//!   x86_64 board; [`pvh`]: the PVH start info it boots with;
+//!   [`payload`]: how an image carries the application and its argv.
+//! * `build` (feature `build`, std): builds the sentry from a build script.
 //!
 //! Everything here is `#[repr(C)]` plain data with fixed-width fields, so the
 //! layout is the same for the host (std) and the guest (no_std) compiler.
 #![no_std]
 
+pub mod board;
 pub mod bootinfo;
+#[cfg(feature = "build")]
+pub mod build;
 pub mod console;
 pub mod hypercall;
+pub mod payload;
+pub mod pvh;
+pub mod qemu_x86_64;
 pub mod x86_64;
 
 /// Which x86_64 platform backend the sentry must use (see

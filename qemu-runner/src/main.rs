@@ -1,11 +1,267 @@
-//! `qemu-runner`: builds a bootable image (sentry + application) for a QEMU
-//! board and boots it. Not implemented yet: the boards/aarch64 issue brings it.
+//! `qemu-runner`: builds a bootable image (the sentry + the application +
+//! its argv) for a QEMU board and boots it in QEMU, or writes it out.
+//! See `docs/BOARDS.md`.
 
-fn main() {
-    eprintln!(
-        "qemu-runner: not implemented yet. Bare-metal images for the qemu-x86_64 and \
-         qemu-aarch64-virt boards arrive with the boards/aarch64 work; use \
-         `rvisor-vmm --elf APP` to run applications under KVM today."
-    );
-    std::process::exit(2);
+mod image;
+mod qemu;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use boards::board::{self, Board};
+use boards::bootinfo::BOOT_FLAG_VERBOSE;
+use clap::builder::TypedValueParser;
+use clap::Parser;
+use rvisor_vmm::app;
+use rvisor_vmm::error::{internal, Failure};
+
+/// The sentry, built for x86_64-unknown-none by build.rs.
+static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
+
+const AFTER_LONG_HELP: &str = "\
+BOARDS
+  qemu-x86_64        QEMU microvm, PVH boot (-kernel IMAGE), the sentry's native x86_64
+                     backend in ring 0, the application in ring 3. Works under TCG.
+  qemu-aarch64-virt  description only (not bootable yet)
+  kvm-x86_64         what rvisor-vmm runs; use `rvisor-vmm --elf APP` instead
+  kvm-aarch64        description only
+
+THE IMAGE (--image-out FILE)
+  One ELF file: the sentry's ELF (with its PVH entry note) plus one more PT_LOAD segment
+  holding the application ELF, argv and environment, loaded right after the sentry.
+  Boot it by hand with:
+
+    qemu-system-x86_64 -machine microvm,rtc=on -cpu max -smp 1 -nodefaults -no-user-config \\
+        -display none -no-reboot -m 256M -kernel FILE \\
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio
+
+  COM1 (-serial) gets stdout, and stderr too unless a second UART is added at 0x2f8
+  (-chardev file,id=e,path=err.txt -device isa-serial,chardev=e,iobase=0x2f8,irq=3).
+  QEMU then exits with (status << 1) | 1, so (qemu_status - 1) / 2 is the application's
+  status modulo 128. The full status is the line `RVISOR-EXIT exited|signaled|panic CODE`
+  written to QEMU's isa-debugcon at port 0xe9 (-chardev ...,id=s -device
+  isa-debugcon,chardev=s,iobase=0xe9), which is what qemu-runner reads. Without
+  isa-debug-exit the machine halts at the end instead.
+  The same payload also boots as `-kernel SENTRY -initrd PAYLOAD` (first PVH module).
+
+EXIT STATUS
+  The application's own; 128+N if it was killed by signal N; 124 on --timeout; 125 if
+  qemu-runner, QEMU or the sentry failed (QEMU missing, guest crash, sentry panic);
+  126 if the file is not a runnable static x86_64 ELF; 127 if it does not exist.
+  With --image-out: 0 once the image is written.
+
+LIMITS (bare metal)
+  stdin is always at end-of-file (no input is forwarded). One CPU, interrupts masked (no
+  preemption). The TSC frequency is measured against the PIT at boot (~1%, 10 ms); the wall
+  clock comes from the CMOS RTC, else from the image's build time. The random seed comes from
+  RDRAND mixed with the TSC; without RDRAND (CPUID) it is TSC-derived only, which is weak.
+  RAM above 4 GiB is not used.";
+
+/// Build a bootable image of a static x86_64 Linux program and the rvisor
+/// sentry for a QEMU board, and boot it in QEMU (TCG): the program's
+/// stdout and stderr appear on qemu-runner's, and qemu-runner exits with the
+/// program's exit status. With --image-out, write the image instead.
+#[derive(Parser, Debug)]
+#[command(
+    name = "qemu-runner",
+    version,
+    about,
+    long_about,
+    after_long_help = AFTER_LONG_HELP,
+    override_usage = "qemu-runner --board <BOARD> --elf <PATH> [--image-out <FILE>] [OPTIONS] [--] [ARGS]..."
+)]
+struct Cli {
+    /// The board: qemu-x86_64 (bootable), qemu-aarch64-virt, kvm-x86_64,
+    /// kvm-aarch64 (see below).
+    #[arg(long, value_name = "BOARD", value_parser = clap::builder::PossibleValuesParser::new(board::BOARDS.iter().map(|b| b.name)))]
+    board: String,
+
+    /// The program (a static x86_64 Linux ELF). It becomes argv[0] as given.
+    #[arg(long, value_name = "PATH")]
+    elf: OsString,
+
+    /// Write the bootable image to FILE instead of booting it (see THE
+    /// IMAGE below for how to boot it).
+    #[arg(long, value_name = "FILE")]
+    image_out: Option<PathBuf>,
+
+    /// Arguments for the program (argv[1..]).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<OsString>,
+
+    /// Set an environment variable for the program (repeatable). The default
+    /// environment is PATH=/usr/local/bin:/usr/bin:/bin and HOME=/.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(parse_env))]
+    env: Vec<OsString>,
+
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(32..=3072))]
+    memory_mib: u64,
+
+    /// Stop QEMU after this many seconds (exit status 124).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    timeout: f64,
+
+    /// The QEMU binary (default: the board's, e.g. qemu-system-x86_64, from PATH).
+    #[arg(long, value_name = "PATH")]
+    qemu: Option<OsString>,
+
+    /// Print the QEMU command line and timings; the sentry logs to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn parse_env(s: OsString) -> Result<OsString, String> {
+    let bytes = s.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(i) if i > 0 && !bytes.contains(&0) => Ok(s),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn env_key(var: &OsStr) -> &[u8] {
+    let bytes = var.as_bytes();
+    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+/// The program's environment: the defaults, overridden/extended by --env.
+fn environment(overrides: &[OsString]) -> Vec<OsString> {
+    let mut env: Vec<OsString> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
+    for var in overrides {
+        env.retain(|existing| env_key(existing) != env_key(var));
+        env.push(var.clone());
+    }
+    env
+}
+
+fn bootable_board(name: &str) -> Result<&'static Board, Failure> {
+    let board = board::by_name(name).ok_or_else(|| internal(format!("unknown board {name}")))?;
+    if board.qemu.is_none() {
+        return Err(internal(format!(
+            "board {name} is run by rvisor-vmm under KVM, not by QEMU: use `rvisor-vmm --elf APP`"
+        )));
+    }
+    if !board.implemented {
+        return Err(internal(format!(
+            "board {name} is a description only so far; bootable today: qemu-x86_64"
+        )));
+    }
+    Ok(board)
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Removes a file when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32, Failure> {
+    let board = bootable_board(&cli.board)?;
+    let qemu_machine = board.qemu.expect("checked by bootable_board");
+    if !(cli.timeout > 0.0 && cli.timeout.is_finite()) {
+        return Err(internal("--timeout must be a positive number of seconds"));
+    }
+    let app = app::load(&cli.elf)?;
+    let mut argv = vec![app.path_as_given.clone()];
+    argv.extend(cli.args.iter().cloned());
+    let envp = environment(&cli.env);
+    let payload = image::build_payload(&image::PayloadSpec {
+        app: &app.bytes,
+        exe_path: app.canonical_path.as_os_str().as_bytes(),
+        argv: &argv,
+        envp: &envp,
+        flags: if cli.verbose { BOOT_FLAG_VERBOSE } else { 0 },
+        build_realtime_ns: realtime_ns(),
+    });
+    let image = image::build_image(SENTRY_ELF, &payload).map_err(internal)?;
+
+    if let Some(out) = &cli.image_out {
+        std::fs::write(out, &image)
+            .map_err(|e| internal(format!("cannot write {}: {e}", out.display())))?;
+        eprintln!(
+            "qemu-runner: wrote {} ({} bytes) for board {}; boot it with:\n  {}",
+            out.display(),
+            image.len(),
+            board.name,
+            qemu::manual_command(board, cli.memory_mib, out)
+        );
+        return Ok(0);
+    }
+
+    let binary = cli
+        .qemu
+        .clone()
+        .unwrap_or_else(|| OsString::from(qemu_machine.binary));
+    let binary = qemu::find_binary(&binary).ok_or_else(|| {
+        internal(format!(
+            "{} not found{}: install QEMU (Debian: apt-get install --no-install-recommends \
+             qemu-system-x86) or pass --qemu PATH",
+            binary.to_string_lossy(),
+            if cli.qemu.is_some() { "" } else { " in PATH" }
+        ))
+    })?;
+    let path = std::env::temp_dir().join(format!(
+        "qemu-runner-{}-{}.elf",
+        std::process::id(),
+        realtime_ns()
+    ));
+    std::fs::write(&path, &image)
+        .map_err(|e| internal(format!("cannot write {}: {e}", path.display())))?;
+    let _cleanup = TempFile(path.clone());
+    let launch = qemu::Launch {
+        qemu: qemu_machine,
+        binary: binary.into_os_string(),
+        memory_mib: cli.memory_mib,
+        timeout: Duration::from_secs_f64(cli.timeout),
+        verbose: cli.verbose,
+    };
+    qemu::run(&launch, Path::new(&path))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Usage errors are qemu-runner's own failures: 125, one line.
+            let rendered = e.to_string();
+            let paragraph: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let joined = paragraph.join(" ");
+            let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+            eprintln!("qemu-runner: {message} (see --help)");
+            return ExitCode::from(125);
+        }
+    };
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(failure) => {
+            eprintln!("qemu-runner: {failure}");
+            ExitCode::from(failure.exit_code() as u8)
+        }
+    }
 }

@@ -90,6 +90,49 @@ impl Ring {
         unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*self.header).tail), tail) };
     }
 
+    /// Bare metal: writes every published record to the board's console
+    /// devices and frees its space (the VMM's job otherwise).
+    fn drain_locally(&mut self) {
+        let mut head = self.head();
+        while head < self.tail {
+            let pos = head % self.size;
+            let mut header = [0u8; RECORD_HEADER_SIZE as usize];
+            // SAFETY: records are written by `try_append` only, so a header
+            // and its payload lie inside the data area.
+            unsafe {
+                core::ptr::copy_nonoverlapping(self.data.add(pos as usize), header.as_mut_ptr(), 8)
+            };
+            let (stream, len) = decode_header(header);
+            let (consumed, payload) = if stream == STREAM_PAD {
+                (self.size - pos, &[][..])
+            } else {
+                // SAFETY: as above.
+                let payload = unsafe {
+                    core::slice::from_raw_parts(
+                        self.data.add((pos + RECORD_HEADER_SIZE) as usize),
+                        len as usize,
+                    )
+                };
+                (record_size(len as u64), payload)
+            };
+            match stream {
+                STREAM_STDOUT => crate::arch::qemu::console_write(true, payload),
+                STREAM_STDERR => crate::arch::qemu::console_write(false, payload),
+                STREAM_PAD => {}
+                _ => {
+                    crate::arch::qemu::console_write(false, b"rvisor: sentry: ");
+                    crate::arch::qemu::console_write(false, payload);
+                    crate::arch::qemu::console_write(false, b"\n");
+                }
+            }
+            head += consumed;
+        }
+        fence(Ordering::Release);
+        // SAFETY: the header is in the ring's memory; without a VMM the
+        // sentry is the consumer too.
+        unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*self.header).head), head) };
+    }
+
     /// Appends one record of at most MAX_RECORD bytes; false when full.
     fn try_append(&mut self, stream: u32, bytes: &[u8]) -> bool {
         let need = record_size(bytes.len() as u64);
@@ -121,10 +164,19 @@ pub fn write(stream: Stream, bytes: &[u8]) {
     let Some(ring) = guard.as_mut() else {
         return; // No console (bare metal without a driver yet).
     };
+    let local = super::local::active();
     for chunk in bytes.chunks(MAX_RECORD as usize) {
         while !ring.try_append(stream.code(), chunk) {
-            submit(&mut [request(Op::ConsoleDrain, &[])]);
+            if local {
+                ring.drain_locally();
+            } else {
+                submit(&mut [request(Op::ConsoleDrain, &[])]);
+            }
         }
+    }
+    if local {
+        // Bare metal: no VMM drains the ring, so write it out now.
+        ring.drain_locally();
     }
 }
 

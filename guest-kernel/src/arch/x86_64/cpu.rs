@@ -24,11 +24,44 @@ pub fn read_cr2() -> u64 {
 
 /// Writes `value` to an I/O port: on a VMM this is an exit to the VMM.
 pub fn outl(port: u16, value: u32) {
-    // SAFETY: port I/O to the hypercall doorbell has no effect on guest memory
-    // beyond what the VMM does on its behalf, which the caller has prepared.
+    // SAFETY: the sentry only addresses the hypercall doorbell (which has no
+    // effect on guest memory beyond what the VMM does on its behalf, which
+    // the caller has prepared) and, bare-metal, the board's devices (UARTs,
+    // PIT, RTC, QEMU's debug ports), none of which does DMA.
     unsafe {
         asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags))
     }
+}
+
+/// Writes a byte to an I/O port (bare-metal device drivers).
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: as for `outl`: device registers without DMA.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nostack, preserves_flags)) }
+}
+
+/// Reads a byte from an I/O port (bare-metal device drivers).
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: as for `outl`; reading a device register has no memory effect.
+    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nostack, preserves_flags)) }
+    value
+}
+
+/// A hardware random number, if RDRAND delivers one within a few tries.
+/// Callers check CPUID.1:ECX.RDRAND first.
+pub fn rdrand() -> Option<u64> {
+    for _ in 0..10 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: RDRAND only writes its output register and CF.
+        unsafe {
+            asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack))
+        }
+        if ok != 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// Drops the TLB entry for one page.

@@ -13,6 +13,8 @@
 pub mod cpu;
 pub mod entry;
 pub mod paging;
+pub mod pvh;
+pub mod qemu;
 pub mod syscall_names;
 
 use core::ptr::addr_of;

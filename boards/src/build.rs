@@ -1,0 +1,84 @@
+//! Building the sentry from a host build script (`vmm/build.rs`,
+//! `qemu-runner/build.rs`): one nested cargo invocation for
+//! `x86_64-unknown-none`, with its own target directory
+//! (`<workspace>/target/guest-kernel`) so it never waits on the lock of the
+//! outer build. Both build scripts share that directory: cargo serialises
+//! them and the second finds the sentry up to date.
+
+extern crate std;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::println;
+use std::process::Command;
+use std::string::String;
+
+/// The sentry's target triple.
+pub const GUEST_TARGET: &str = "x86_64-unknown-none";
+
+/// Builds `<root>/guest-kernel` in release mode and returns the path of the
+/// sentry ELF. Prints the `cargo:rerun-if-changed` lines for its sources.
+/// Panics (failing the build script) when the build fails.
+pub fn build_sentry(root: &Path) -> PathBuf {
+    let kernel_dir = root.join("guest-kernel");
+    let target_dir = root.join("target").join("guest-kernel");
+
+    for dir in ["guest-kernel/src", "boards/src"] {
+        rerun_if_changed_recursive(&root.join(dir));
+    }
+    for file in [
+        "guest-kernel/Cargo.toml",
+        "guest-kernel/Cargo.lock",
+        "guest-kernel/build.rs",
+        "guest-kernel/.cargo/config.toml",
+        "boards/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&kernel_dir)
+        .args(["build", "--release", "--target", GUEST_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's settings are for the host; the sentry has its own
+    // (guest-kernel/.cargo/config.toml).
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("building the sentry: could not run cargo");
+    if !status.success() {
+        panic!("building guest-kernel for {GUEST_TARGET} failed");
+    }
+    target_dir
+        .join(GUEST_TARGET)
+        .join("release")
+        .join("rvisor-sentry")
+}
+
+fn rerun_if_changed_recursive(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rerun_if_changed_recursive(&path);
+            } else {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+    }
+}

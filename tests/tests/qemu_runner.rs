@@ -1,0 +1,188 @@
+//! qemu-runner: bare-metal boots of the `qemu-x86_64` board under QEMU TCG
+//! (the sentry's `native` backend, PVH boot, UART console, isa-debug-exit).
+//! Programs run natively and under qemu-runner; output and exit status must
+//! match. Each boot takes well under a second, so the QEMU part of the suite
+//! stays short.
+//!
+//! Needs `qemu-system-x86_64` (scripts/setup.sh installs it); without it the
+//! tests print a loud SKIPPED, unless CI=true, where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use rvisor_tests::*;
+
+const BOARD: &str = "qemu-x86_64";
+
+/// The qemu-runner binary (`$QEMU_RUNNER`, else target/release/qemu-runner,
+/// built when missing).
+fn runner() -> PathBuf {
+    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
+    RUNNER
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("QEMU_RUNNER").filter(|p| !p.is_empty()) {
+                return PathBuf::from(p);
+            }
+            let p = target_dir().join("release").join("qemu-runner");
+            if !p.is_file() {
+                loud("rvisor-tests: building qemu-runner (cargo build --release -p qemu-runner)");
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = Command::new(cargo)
+                    .current_dir(root())
+                    .args(["build", "--release", "-p", "qemu-runner"])
+                    .status()
+                    .expect("running cargo");
+                assert!(status.success(), "building qemu-runner failed");
+            }
+            p
+        })
+        .clone()
+}
+
+/// True when QEMU is there; otherwise fails under CI=true, else skips loudly.
+fn require_qemu() -> bool {
+    if have_tool("qemu-system-x86_64") {
+        return true;
+    }
+    let ci = std::env::var("CI")
+        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        .unwrap_or(false);
+    if ci {
+        panic!("qemu-system-x86_64 is not installed and CI=true (scripts/setup.sh installs it)");
+    }
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    loud(&format!(
+        "\n*** SKIPPED: qemu-system-x86_64 not installed; test {name} did not run ***\n"
+    ));
+    false
+}
+
+fn run_qemu_runner(prog: &Path, args: &[&str], extra: &[&str]) -> RunOutput {
+    let mut cmd = Command::new(runner());
+    cmd.args(["--board", BOARD, "--timeout", "60"])
+        .args(extra)
+        .arg("--elf")
+        .arg(prog)
+        .arg("--")
+        .args(args);
+    run_command(&mut cmd, None)
+}
+
+fn same(prog: &Path, args: &[&str]) -> RunOutput {
+    let native = run_native(prog, args, None);
+    let qemu = run_qemu_runner(prog, args, &[]);
+    assert_same(&native, &qemu, Compare::All);
+    qemu
+}
+
+#[test]
+fn hello_output_and_status_as_native() {
+    let prog = c_program("hello");
+    if !require_qemu() {
+        return;
+    }
+    let out = same(&prog, NO_ARGS);
+    assert!(out
+        .stdout_str()
+        .starts_with("Hello from rvisor test program!\n"));
+}
+
+#[test]
+fn exit_statuses_and_argv_as_native() {
+    let prog = c_program("exit_code");
+    if !require_qemu() {
+        return;
+    }
+    for code in ["0", "3", "200", "255"] {
+        let out = same(&prog, &[code]);
+        assert_eq!(out.code(), code.parse::<i32>().unwrap());
+    }
+    same(&c_program("args"), &["one", "two words", "--flag", ""]);
+}
+
+#[test]
+fn stderr_stays_separate_and_faults_are_128_plus_signal() {
+    let prog = c_program("stderr_split");
+    if !require_qemu() {
+        return;
+    }
+    same(&prog, NO_ARGS);
+    let out = same(&c_program("fault"), NO_ARGS);
+    assert_eq!(out.code(), 139, "{}", out.describe());
+}
+
+#[test]
+fn image_out_writes_a_bootable_image() {
+    let prog = c_program("exit_code");
+    if !require_qemu() {
+        return;
+    }
+    let dir = programs_dir().join("qemu-runner-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join(format!("exit_code-{}.elf", std::process::id()));
+    let out = run_qemu_runner(&prog, &["21"], &["--image-out", image.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(out.stderr_str().contains("-kernel"), "{}", out.describe());
+    let bytes = std::fs::read(&image).unwrap();
+    assert!(bytes.len() > 4096 && bytes.starts_with(b"\x7fELF"));
+    // Boot it by hand as --help says: QEMU exits with (status << 1) | 1.
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-machine",
+        "microvm,rtc=on",
+        "-cpu",
+        "max",
+        "-smp",
+        "1",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-m",
+        "256M",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-serial",
+        "stdio",
+        "-kernel",
+    ])
+    .arg(&image);
+    let boot = run_command(&mut cmd, None);
+    let _ = std::fs::remove_file(&image);
+    assert_eq!(
+        boot.stdout_str(),
+        "exiting with 21\n",
+        "{}",
+        boot.describe()
+    );
+    assert_eq!((boot.code() - 1) / 2, 21, "{}", boot.describe());
+}
+
+#[test]
+fn timeout_and_missing_qemu_are_clear_errors() {
+    let prog = c_program("spin");
+    if !require_qemu() {
+        return;
+    }
+    let mut cmd = Command::new(runner());
+    cmd.args(["--board", BOARD, "--timeout", "1", "--elf"])
+        .arg(&prog);
+    let out = run_command(&mut cmd, None);
+    assert_eq!(out.code(), 124, "{}", out.describe());
+    assert!(out.stderr_str().contains("timed out"), "{}", out.describe());
+
+    let mut cmd = Command::new(runner());
+    cmd.env("PATH", "/nonexistent")
+        .args(["--board", BOARD, "--elf"])
+        .arg(c_program("hello"));
+    let out = run_command(&mut cmd, None);
+    assert_eq!(out.code(), 125, "{}", out.describe());
+    assert!(
+        out.stderr_str()
+            .contains("qemu-system-x86_64 not found in PATH"),
+        "{}",
+        out.describe()
+    );
+}
