@@ -51,6 +51,7 @@ pub fn serve(request: &mut Request) {
             qemu::console_write(false, b"\n");
             qemu::exit(Ending::Panic)
         }
-        None => -(crate::sentry::errno::ENOSYS.0 as i64),
+        // No host directories to share on bare metal (no --mount).
+        Some(_) | None => -(crate::sentry::errno::ENOSYS.0 as i64),
     };
 }

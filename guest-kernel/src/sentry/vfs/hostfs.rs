@@ -55,8 +55,16 @@ impl Drop for HostNode {
     }
 }
 
+/// Guest-physical address of a buffer the VMM only reads.
 fn gpa<T: ?Sized>(value: &T) -> u64 {
     kernel_virt_to_phys(value as *const T as *const u8 as u64)
+}
+
+/// Guest-physical address of a buffer the VMM writes: taking it through
+/// `&mut` tells the compiler the memory changes behind its back (the
+/// doorbell `out` is a memory clobber).
+fn gpa_mut<T: ?Sized>(value: &mut T) -> u64 {
+    kernel_virt_to_phys(value as *mut T as *mut u8 as u64)
 }
 
 fn check(result: i64) -> Result<u64, Errno> {
@@ -77,7 +85,7 @@ fn call(op: Op, args: &[u64]) -> Result<u64, Errno> {
 /// Runs a request followed by a HostStat of `handle` into `stat`, in one
 /// exit; returns the first request's result.
 fn call_then_stat(op: Op, args: &[u64], handle: u64, stat: &mut Stat) -> Result<u64, Errno> {
-    let mut batch = [request(op, args), request(Op::HostStat, &[handle, gpa(stat)])];
+    let mut batch = [request(op, args), request(Op::HostStat, &[handle, gpa_mut(stat)])];
     submit(&mut batch);
     let result = check(batch[0].result)?;
     check(batch[1].result)?;
@@ -91,8 +99,8 @@ pub fn mount_root(index: u32, read_only: bool) -> Result<Arc<HostNode>, Errno> {
         read_only,
     });
     let mut stat = Stat::default();
-    call(Op::HostStat, &[index as u64, gpa(&stat)])?;
-    stat = sanitize(stat, &fs);
+    call(Op::HostStat, &[index as u64, gpa_mut(&mut stat)])?;
+    let stat = sanitize(stat, &fs);
     Ok(HostNode::new(fs, index as u64, stat))
 }
 
@@ -121,7 +129,7 @@ impl HostNode {
 
     fn refresh(&self) -> Result<(), Errno> {
         let mut stat = Stat::default();
-        call(Op::HostStat, &[self.handle, gpa(&stat)])?;
+        call(Op::HostStat, &[self.handle, gpa_mut(&mut stat)])?;
         *self.stat.lock() = sanitize(stat, &self.fs);
         Ok(())
     }
@@ -188,7 +196,7 @@ impl Inode for HostNode {
         let mut stat = Stat::default();
         let handle = call(
             Op::HostLookup,
-            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, gpa(&stat)],
+            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, gpa_mut(&mut stat)],
         )?;
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
@@ -217,7 +225,7 @@ impl Inode for HostNode {
                 name.len() as u64,
                 target.len() as u64,
                 kind | (mode as u64) << 8,
-                gpa(&stat),
+                gpa_mut(&mut stat),
             ],
         )?;
         stat = sanitize(stat, &self.fs);
@@ -306,7 +314,7 @@ impl Inode for HostNode {
         loop {
             let used = call(
                 Op::HostReaddir,
-                &[self.handle, cookie, gpa(buf.as_slice()), buf.len() as u64],
+                &[self.handle, cookie, gpa_mut(buf.as_mut_slice()), buf.len() as u64],
             )? as usize;
             if used == 0 {
                 break;
@@ -344,7 +352,7 @@ impl Inode for HostNode {
         let mut buf = vec![0u8; PATH_MAX];
         let n = call(
             Op::HostReadlink,
-            &[self.handle, gpa(buf.as_slice()), buf.len() as u64],
+            &[self.handle, gpa_mut(buf.as_mut_slice()), buf.len() as u64],
         )?;
         buf.truncate(n as usize);
         Ok(buf)
@@ -370,11 +378,14 @@ impl Inode for HostNode {
         let io = self.io_handle(false)?;
         if buf.len() >= READ_AHEAD {
             let len = buf.len().min(MAX_TRANSFER as usize);
-            let n = call(Op::HostRead, &[io, offset, gpa(&buf[..len]), len as u64])?;
+            let n = call(Op::HostRead, &[io, offset, gpa_mut(&mut buf[..len]), len as u64])?;
             return Ok(n as usize);
         }
         let mut data = vec![0u8; READ_AHEAD];
-        let n = call(Op::HostRead, &[io, offset, gpa(data.as_slice()), READ_AHEAD as u64])? as usize;
+        let n = call(
+            Op::HostRead,
+            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
+        )? as usize;
         data.truncate(n);
         let copied = buf.len().min(n);
         buf[..copied].copy_from_slice(&data[..copied]);
