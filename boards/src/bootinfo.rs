@@ -99,6 +99,10 @@ pub struct BootInfo {
     pub tsc_khz: u64,
     /// Host CLOCK_REALTIME in ns taken just before the first vCPU entry.
     pub boot_realtime_ns: u64,
+    /// Host CLOCK_MONOTONIC (and CLOCK_BOOTTIME) at the same moment, so the
+    /// guest's monotonic clocks continue the host's.
+    pub boot_monotonic_ns: u64,
+    pub boot_boottime_ns: u64,
     /// Seed for the sentry's CSPRNG (getrandom, AT_RANDOM), from the host's
     /// getrandom.
     pub random_seed: [u8; 32],
@@ -161,6 +165,8 @@ impl BootInfo {
             envc: 0,
             tsc_khz: 0,
             boot_realtime_ns: 0,
+            boot_monotonic_ns: 0,
+            boot_boottime_ns: 0,
             random_seed: [0; 32],
             flags: 0,
             console_tty_mask: 0,

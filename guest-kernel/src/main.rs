@@ -41,6 +41,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
     arch::init_traps();
     hv::init(boot_info.hypercall_page, boot_info.console_ring);
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
+    sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);
     sentry::random::init(boot_info.random_seed);
     mm::init(boot_info);
     let _ = log::set_logger(&LOGGER);

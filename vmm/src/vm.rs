@@ -93,6 +93,16 @@ fn realtime_ns() -> u64 {
         .unwrap_or(0)
 }
 
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 fn write_bytes(mem: &GuestMemoryMmap, gpa: u64, bytes: &[u8], what: &str) -> Result<(), Failure> {
     mem.write_slice(bytes, GuestAddress(gpa))
         .map_err(|e| internal(format!("placing {what} in guest memory: {e}")))
@@ -254,6 +264,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         info.flags |= BOOT_FLAG_PRINT_SYSCALLS;
     }
     host_tty(&mut info);
+    info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
+    info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
     info.boot_realtime_ns = realtime_ns();
     // SAFETY: BootInfo is repr(C) plain data; viewing it as bytes to copy
     // it into guest memory reads only initialised fields and padding that

@@ -234,9 +234,20 @@ pub struct FdEntry {
     pub cloexec: bool,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FdTable {
     entries: Vec<Option<FdEntry>>,
+    /// RLIMIT_NOFILE: descriptors must stay below it.
+    pub limit: usize,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable {
+            entries: Vec::new(),
+            limit: MAX_FDS,
+        }
+    }
 }
 
 impl FdTable {
@@ -257,7 +268,7 @@ impl FdTable {
         while fd < self.entries.len() && self.entries[fd].is_some() {
             fd += 1;
         }
-        if fd >= MAX_FDS {
+        if fd >= self.limit.min(MAX_FDS) {
             return Err(EMFILE);
         }
         self.install(fd, file, cloexec);

@@ -183,6 +183,8 @@ pub fn start(boot_info: &BootInfo) -> ! {
         umask: 0o022,
         argv: argv_owned,
         signals: signal::SignalState::new(),
+        creds: syscalls::system::Credentials::default(),
+        personality: 0,
         namespace,
         rlimits: task::default_rlimits(),
         clear_child_tid: 0,

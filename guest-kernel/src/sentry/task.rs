@@ -76,6 +76,8 @@ pub struct Task {
     pub umask: u32,
     pub argv: Arc<Vec<Vec<u8>>>,
     pub signals: SignalState,
+    pub creds: super::syscalls::system::Credentials,
+    pub personality: u32,
     pub namespace: Arc<Namespace>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,

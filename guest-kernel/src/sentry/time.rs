@@ -8,6 +8,14 @@ use crate::arch::cpu;
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static BOOT_REALTIME_NS: AtomicU64 = AtomicU64::new(0);
+static BOOT_MONOTONIC_NS: AtomicU64 = AtomicU64::new(0);
+static BOOT_BOOTTIME_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The host's clocks at boot (monotonic, boottime), when known.
+pub fn set_host_clocks(monotonic_ns: u64, boottime_ns: u64) {
+    BOOT_MONOTONIC_NS.store(monotonic_ns, Ordering::Relaxed);
+    BOOT_BOOTTIME_NS.store(boottime_ns, Ordering::Relaxed);
+}
 
 pub fn init(tsc_khz: u64, boot_tsc: u64, boot_realtime_ns: u64) {
     // Without a frequency from the loader, assume 1 GHz rather than divide
@@ -33,12 +41,22 @@ pub fn boot_tsc() -> u64 {
     BOOT_TSC.load(Ordering::Relaxed)
 }
 
-/// Nanoseconds since the sentry started (CLOCK_MONOTONIC, CLOCK_BOOTTIME).
-pub fn monotonic_ns() -> u64 {
+/// Nanoseconds since the sentry started.
+pub fn since_boot_ns() -> u64 {
     tsc_to_ns(cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)))
+}
+
+/// CLOCK_MONOTONIC: continues the host's monotonic clock.
+pub fn monotonic_ns() -> u64 {
+    BOOT_MONOTONIC_NS.load(Ordering::Relaxed) + since_boot_ns()
+}
+
+/// CLOCK_BOOTTIME (and /proc/uptime): continues the host's.
+pub fn boottime_ns() -> u64 {
+    BOOT_BOOTTIME_NS.load(Ordering::Relaxed) + since_boot_ns()
 }
 
 /// Nanoseconds since the Unix epoch (CLOCK_REALTIME).
 pub fn realtime_ns() -> u64 {
-    BOOT_REALTIME_NS.load(Ordering::Relaxed) + monotonic_ns()
+    BOOT_REALTIME_NS.load(Ordering::Relaxed) + since_boot_ns()
 }

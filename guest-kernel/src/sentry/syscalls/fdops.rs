@@ -39,7 +39,7 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64) -> SysResult
     }
     let file = ctx.task.fds().get(old)?.clone();
     let new = fd_arg(new);
-    if new < 0 || new as usize >= MAX_FDS {
+    if new < 0 || new as usize >= ctx.task.fds().limit.min(MAX_FDS) {
         return Err(EBADF);
     }
     let replaced = ctx.task.fds().get(new).ok().cloned();
@@ -88,7 +88,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     match args[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = args[2] as i64;
-            if min < 0 || min as usize >= MAX_FDS {
+            if min < 0 || min as usize >= ctx.task.fds().limit.min(MAX_FDS) {
                 return Err(EINVAL);
             }
             ctx.task

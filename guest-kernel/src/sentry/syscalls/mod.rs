@@ -9,6 +9,7 @@ pub mod memory;
 pub mod path;
 pub mod process;
 pub mod signal;
+pub mod system;
 pub mod time;
 pub mod x86_64;
 

@@ -10,7 +10,6 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
-use crate::sentry::vfs::procfs::ProcNode;
 use crate::sentry::vfs::{FileKind, Inode, NewNode, ParentAndName, PathStack, TimeUpdate, PATH_MAX};
 
 const AT_FDCWD: i32 = -100;
@@ -132,6 +131,7 @@ fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mod
         if name == b"." || name == b".." || trailing_slash {
             return Err(EISDIR);
         }
+        let (parent, name) = follow_dangling(&namespace, parent, name, follow, flags)?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
@@ -176,15 +176,6 @@ fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mod
     if wants_write && node.read_only() && kind != FileKind::CharDevice {
         return Err(EROFS);
     }
-    // /proc/self/fd/N: open the very file behind the descriptor.
-    if let Some(proc_node) = node.as_any().downcast_ref::<ProcNode>() {
-        if let Some(target) = proc_node.fd_target() {
-            let target = target?;
-            let file = OpenFile::at(target.file.clone(), flags, target.location.clone());
-            let fd = ctx.task.fds().insert(file, flags & O_CLOEXEC != 0, 0)?;
-            return Ok(fd as u64);
-        }
-    }
     if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY {
         node.truncate(0)?;
     }
@@ -194,6 +185,38 @@ fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mod
         .fds()
         .insert(OpenFile::at(file, flags, Some(stack)), flags & O_CLOEXEC != 0, 0)?;
     Ok(fd as u64)
+}
+
+/// O_CREAT on a symlink whose target does not exist creates the target
+/// (as Linux does, without O_EXCL): returns where to create.
+fn follow_dangling(
+    namespace: &crate::sentry::vfs::Namespace,
+    mut parent: PathStack,
+    mut name: Vec<u8>,
+    follow: bool,
+    flags: u32,
+) -> Result<(PathStack, Vec<u8>), Errno> {
+    for _ in 0..40 {
+        let Ok(node) = parent.node().lookup(&name) else {
+            return Ok((parent, name));
+        };
+        if node.kind() != FileKind::Symlink || !follow || flags & O_EXCL != 0 {
+            return Ok((parent, name));
+        }
+        let target = node.readlink()?;
+        match namespace.resolve(&parent, &target, true) {
+            Ok(_) => return Ok((parent, name)), // not dangling
+            Err(e) if e != ENOENT => return Err(e),
+            Err(_) => {}
+        }
+        let next = namespace.resolve_parent(&parent, &target)?;
+        if next.trailing_slash {
+            return Err(EISDIR);
+        }
+        parent = next.parent;
+        name = next.name;
+    }
+    Err(ELOOP)
 }
 
 /// An O_PATH descriptor: a location, not an open file.

@@ -29,11 +29,6 @@ pub fn sys_gettid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
     Ok(ctx.task.tid as u64)
 }
 
-/// The sandbox runs the application as root (uid/gid 0) in its own world.
-pub fn sys_getuid(_: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(0)
-}
-
 pub fn sys_set_tid_address(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task.clear_child_tid = args[0];
     Ok(ctx.task.tid as u64)
@@ -115,6 +110,9 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
+        if index == crate::sentry::task::RLIMIT_NOFILE {
+            ctx.task.fds().limit = limit.cur.min(crate::sentry::fd::MAX_FDS as u64) as usize;
+        }
     }
     Ok(0)
 }

@@ -18,9 +18,8 @@ const CLOCK_BOOTTIME: u64 = 7;
 fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(time::realtime_ns()),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
-            Ok(time::monotonic_ns())
-        }
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => Ok(time::monotonic_ns()),
+        CLOCK_BOOTTIME => Ok(time::boottime_ns()),
         // One thread on a vCPU of its own: its CPU time is the time since it
         // started (time spent blocked on the host is counted too).
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(time::tsc_to_ns(
@@ -93,4 +92,87 @@ pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             crate::sentry::random::fill(chunk)
         })?;
     Ok(len as u64)
+}
+
+/// Sleeps until `clock` reads `deadline_ns`: one request to the VMM.
+fn sleep_until(ctx: &SyscallContext, clock: u64, deadline_ns: u64) -> Result<(), Errno> {
+    let now = clock_ns(ctx, clock)?;
+    if deadline_ns > now {
+        crate::sentry::vfs::console::wait_for_input(deadline_ns - now, false);
+    }
+    Ok(())
+}
+
+fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
+    let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
+    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+        return Err(EINVAL);
+    }
+    Ok((ts[0] as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1] as u64))
+}
+
+pub fn sys_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let duration = read_timespec(ctx, args[0])?;
+    let deadline = time::monotonic_ns().saturating_add(duration);
+    sleep_until(ctx, CLOCK_MONOTONIC, deadline)?;
+    Ok(0)
+}
+
+pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let (clock, flags, request) = (args[0], args[1], args[2]);
+    match clock {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_PROCESS_CPUTIME_ID => {}
+        CLOCK_THREAD_CPUTIME_ID => return Err(EINVAL),
+        _ => return Err(EINVAL),
+    }
+    let value = read_timespec(ctx, request)?;
+    let deadline = if flags & TIMER_ABSTIME != 0 {
+        value
+    } else {
+        clock_ns(ctx, clock)?.saturating_add(value)
+    };
+    sleep_until(ctx, clock, deadline)?;
+    Ok(0)
+}
+
+/// Clock ticks (USER_HZ = 100) of `ns`.
+fn ticks(ns: u64) -> u64 {
+    ns / 10_000_000
+}
+
+fn cpu_ns(ctx: &SyscallContext) -> u64 {
+    time::tsc_to_ns(crate::arch::cpu::rdtsc().wrapping_sub(ctx.task.start_tsc))
+}
+
+pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] != 0 {
+        // The one thread's time counts as user time; no children yet.
+        let tms = [ticks(cpu_ns(ctx)), 0u64, 0, 0];
+        ctx.task.mm().write_val(args[0], &tms)?;
+    }
+    Ok(ticks(time::boottime_ns()))
+}
+
+pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const RUSAGE_SELF: i64 = 0;
+    const RUSAGE_CHILDREN: i64 = -1;
+    const RUSAGE_THREAD: i64 = 1;
+    let mut usage = [0i64; 18];
+    match args[0] as i64 {
+        RUSAGE_SELF | RUSAGE_THREAD => {
+            let ns = cpu_ns(ctx);
+            usage[0] = (ns / 1_000_000_000) as i64;
+            usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
+            let (_, rss_kb) = ctx.task.mm().usage_kb();
+            usage[4] = rss_kb as i64; // ru_maxrss
+            usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
+        }
+        RUSAGE_CHILDREN => {}
+        _ => return Err(EINVAL),
+    }
+    ctx.task.mm().write_val(args[1], &usage)?;
+    Ok(0)
 }

@@ -41,7 +41,7 @@ const LINKS: &[(&[u8], &[u8])] = &[
 const ROOT_INO: u64 = 1;
 
 fn boot_time() -> i64 {
-    ((crate::sentry::time::realtime_ns() - crate::sentry::time::monotonic_ns()) / 1_000_000_000)
+    ((crate::sentry::time::realtime_ns() - crate::sentry::time::boottime_ns()) / 1_000_000_000)
         as i64
 }
 

@@ -184,6 +184,29 @@ pub trait Inode: Send + Sync {
     fn read_only(&self) -> bool {
         false
     }
+    /// For /proc/self/fd/N: the open file the "magic link" stands for.
+    /// Following it reaches that very file, even one without a path.
+    fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
+        None
+    }
+}
+
+/// An open file without a path (a pipe, the console) reached through a
+/// /proc/self/fd magic link: stat and open go to the open file itself.
+pub struct OpenFileNode {
+    file: Arc<crate::sentry::fd::OpenFile>,
+}
+
+impl Inode for OpenFileNode {
+    fn stat(&self) -> Stat {
+        self.file.file.stat()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
+        Ok(self.file.file.clone())
+    }
 }
 
 /// The chain of directories from the root to a node: names and inodes.
@@ -314,7 +337,22 @@ impl Namespace {
             }
             let child = self.cover(dir.lookup(&component)?);
             let last = pending.is_empty();
-            if child.kind() == FileKind::Symlink && (!last || follow_last || trailing_slash) {
+            let follow = !last || follow_last || trailing_slash;
+            if follow {
+                if let Some(target) = child.magic_link() {
+                    let target = target?;
+                    symlinks += 1;
+                    if symlinks > MAX_SYMLINKS {
+                        return Err(ELOOP);
+                    }
+                    match &target.location {
+                        Some(location) => stack = location.clone(),
+                        None => stack.0.push((component, Arc::new(OpenFileNode { file: target }))),
+                    }
+                    continue;
+                }
+            }
+            if child.kind() == FileKind::Symlink && follow {
                 symlinks += 1;
                 if symlinks > MAX_SYMLINKS {
                     return Err(ELOOP);
