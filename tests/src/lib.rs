@@ -482,6 +482,15 @@ pub fn run_command(cmd: &mut Command, stdin: Option<&[u8]>) -> RunOutput {
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    // Programs start with fds 0-2 only, natively as in the sandbox: cargo
+    // hands the test process extra descriptors (its jobserver pipes).
+    // SAFETY: close_range is async-signal-safe and touches only the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            libc::close_range(3, u32::MAX, 0);
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));

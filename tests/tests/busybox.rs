@@ -280,7 +280,15 @@ fn busybox_cannot_escape_the_mount() {
     all.push(vec!["cat", &secret_host]);
     for args in &all {
         for mode in [None, Some("rw")] {
-            let out = run_sandbox(&bb, args, &["--mount", &mount_arg(&shared, "/data", mode)], None);
+            // `find -follow` through dirlink_out (-> "..", the sandbox root)
+            // loops through / and /proc/self/fd until ELOOP, as it would
+            // natively with such a root: bound it, the point is the secret.
+            let out = run_sandbox(
+                &bb,
+                args,
+                &["--timeout", "10", "--mount", &mount_arg(&shared, "/data", mode)],
+                None,
+            );
             assert_no_panic(&out);
             assert!(
                 !contains_bytes(&out.stdout, secret.as_bytes()) && !contains_bytes(&out.stderr, secret.as_bytes()),

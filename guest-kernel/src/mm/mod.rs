@@ -141,3 +141,34 @@ pub fn total_frames() -> u64 {
 }
 
 static TOTAL_FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Frames with more than one owner (a tmpfs page also mapped MAP_SHARED
+/// into the application): frame -> number of owners. Frames not listed
+/// have exactly one owner.
+static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> =
+    Mutex::new(alloc::collections::BTreeMap::new());
+
+/// Adds an owner to `frame`.
+pub fn share_frame(frame: u64) {
+    *SHARED.lock().entry(frame).or_insert(1) += 1;
+}
+
+/// True when `frame` has more than one owner (a page-cache page mapped
+/// into the application: writing it in a private mapping must copy first).
+pub fn is_shared_frame(frame: u64) -> bool {
+    SHARED.lock().contains_key(&frame)
+}
+
+/// Drops one owner of `frame`; the last owner's release frees it.
+pub fn release_frame(frame: u64) {
+    let mut shared = SHARED.lock();
+    if let Some(owners) = shared.get_mut(&frame) {
+        *owners -= 1;
+        if *owners <= 1 {
+            shared.remove(&frame);
+        }
+        return;
+    }
+    drop(shared);
+    free_frame(frame);
+}

@@ -5,7 +5,7 @@
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
 use crate::hv::console::{exit, ExitKind};
-use crate::sentry::errno::ENOMEM;
+use crate::sentry::errno::{EIO, ENOMEM};
 use crate::sentry::mm::Access;
 use crate::sentry::signal::*;
 use crate::sentry::task::CURRENT;
@@ -30,6 +30,10 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
                     log::warn!("out of guest memory at {addr:#x}: killing the application");
                     let stats = task.exit_stats();
                     exit(ExitKind::Signaled(SIGKILL), &stats);
+                }
+                Err(e) if e == EIO => {
+                    log::info!("bus error at {addr:#x}: past the end of a shared file");
+                    SIGBUS
                 }
                 Err(_) => {
                     log::info!("segmentation fault at {addr:#x} ({access:?})");
@@ -58,6 +62,7 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
     if handler > 1 {
         log::info!("signal {signal} has a handler, but delivery is not implemented yet");
     }
+    task.mm().writeback_all();
     let stats = task.exit_stats();
     exit(ExitKind::Signaled(signal), &stats);
 }

@@ -145,6 +145,7 @@ fn load_segment(
         },
         kind: VmaKind::Image,
         shared: false,
+        file: None,
     });
     // Pages backed by the file get the file's bytes from the page-aligned
     // offset on (as Linux's mmap of the segment would show them) up to the
@@ -184,6 +185,7 @@ pub fn build_stack(
         prot: Protection::READ_WRITE,
         kind: VmaKind::Stack,
         shared: false,
+        file: None,
     });
 
     // Strings at the very top, as Linux places them: execfn last (highest).

@@ -11,12 +11,15 @@
 pub mod usermem;
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use boards::x86_64::{PAGE_SIZE, USER_END};
 
-use crate::arch::paging::{PageAccess, UserPageTable};
+use crate::arch::paging::{phys_to_virt, PageAccess, UserPageTable};
 use crate::mm as frames;
 use crate::sentry::errno::*;
+use crate::sentry::vfs::Inode;
 
 /// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
@@ -67,20 +70,39 @@ impl Protection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmaKind {
     Anonymous,
+    /// A mapping of a file (`Vma::file` says which).
+    File,
     /// A segment of the executable (populated when loaded).
     Image,
     Heap,
     Stack,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// The file behind a mapping and the file offset of the mapping's start.
+#[derive(Clone)]
+pub struct FileBacking {
+    pub inode: Arc<dyn Inode>,
+    pub offset: u64,
+}
+
+#[derive(Clone)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
     pub prot: Protection,
     pub kind: VmaKind,
-    /// MAP_SHARED: stays shared with children once fork exists.
+    /// MAP_SHARED: changes reach the file (and, once fork exists, children).
     pub shared: bool,
+    pub file: Option<FileBacking>,
+}
+
+impl Vma {
+    /// Private file mappings start out on the file's own pages, read-only,
+    /// and copy a page on the first write to it.
+    fn copy_on_write(&self) -> bool {
+        !self.shared && self.file.is_some()
+    }
+
 }
 
 /// How the application touched memory.
@@ -134,25 +156,59 @@ impl AddressSpace {
 
     /// Splits the VMA containing `addr` (if any) so that one starts there.
     fn split_at(&mut self, addr: u64) {
-        let Some(vma) = self.find(addr).copied() else {
+        let Some(vma) = self.find(addr).cloned() else {
             return;
         };
         if vma.start == addr {
             return;
         }
         self.vmas.get_mut(&vma.start).unwrap().end = addr;
-        self.vmas.insert(addr, Vma { start: addr, ..vma });
+        let file = vma.file.clone().map(|f| FileBacking {
+            offset: f.offset + (addr - vma.start),
+            ..f
+        });
+        self.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                file,
+                ..vma
+            },
+        );
     }
 
-    /// Removes every mapping in [start, end) and frees its pages.
+    /// Removes every mapping in [start, end) and frees its pages (shared
+    /// file pages are written back first).
     pub fn unmap(&mut self, start: u64, end: u64) {
         self.split_at(start);
         self.split_at(end);
-        let doomed: alloc::vec::Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        self.writeback(start, end);
+        let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
             self.vmas.remove(&s);
         }
-        self.page_table.unmap_range(start, end, frames::free_frame);
+        self.page_table.unmap_range(start, end, frames::release_frame);
+    }
+
+    /// Writes shared file mappings in [start, end) back to their files
+    /// (msync, munmap, exit).
+    pub fn writeback(&mut self, start: u64, end: u64) {
+        let inodes: Vec<Arc<dyn Inode>> = self
+            .vmas
+            .range(..end)
+            .filter(|(_, v)| v.end > start && v.shared)
+            .filter_map(|(_, v)| v.file.as_ref().map(|f| f.inode.clone()))
+            .collect();
+        for inode in inodes {
+            if let Err(e) = inode.sync_pages() {
+                log::warn!("writing back a shared mapping failed: errno {}", e.0);
+            }
+        }
+    }
+
+    /// Writes back every shared file mapping (at exit).
+    pub fn writeback_all(&mut self) {
+        self.writeback(0, USER_END);
     }
 
     /// Adds a VMA, replacing whatever was mapped there (MAP_FIXED semantics).
@@ -184,7 +240,8 @@ impl AddressSpace {
 
     /// Anonymous mmap. `fixed`: place exactly at `addr` (replacing); else
     /// `addr` is a hint. `noreplace`: fail with EEXIST instead of replacing.
-    pub fn mmap_anonymous(
+    #[allow(clippy::too_many_arguments)]
+    pub fn mmap(
         &mut self,
         addr: u64,
         len: u64,
@@ -192,6 +249,7 @@ impl AddressSpace {
         shared: bool,
         fixed: bool,
         noreplace: bool,
+        file: Option<FileBacking>,
     ) -> Result<u64, Errno> {
         let len = page_align_up(len).ok_or(ENOMEM)?;
         if len == 0 || len > USER_END {
@@ -225,10 +283,95 @@ impl AddressSpace {
             start,
             end: start + len,
             prot,
-            kind: VmaKind::Anonymous,
+            kind: if file.is_some() { VmaKind::File } else { VmaKind::Anonymous },
             shared,
+            file,
         });
         Ok(start)
+    }
+
+    /// mremap: shrinks in place, grows in place when the space after is
+    /// free, else (MREMAP_MAYMOVE) moves the pages to a new range.
+    pub fn mremap(
+        &mut self,
+        old: u64,
+        old_size: u64,
+        new_size: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, Errno> {
+        let old_end = old.checked_add(old_size).ok_or(EFAULT)?;
+        let vma = self.find(old).cloned().ok_or(EFAULT)?;
+        if old_end > vma.end {
+            return Err(EFAULT);
+        }
+        if let Some(target) = fixed {
+            let target_end = target.checked_add(new_size).ok_or(EINVAL)?;
+            if !is_page_aligned(target) || target_end > USER_END || target < MMAP_MIN_ADDR {
+                return Err(EINVAL);
+            }
+            if target < old_end && old < target_end {
+                return Err(EINVAL);
+            }
+        } else {
+            if new_size <= old_size {
+                if new_size < old_size {
+                    self.unmap(old + new_size, old_end);
+                }
+                return Ok(old);
+            }
+            let new_end = old.checked_add(new_size).ok_or(ENOMEM)?;
+            if old_end == vma.end && new_end <= USER_END && !self.overlaps(old_end, new_end) {
+                self.check_commit(new_size - old_size, vma.prot, vma.shared)?;
+                self.vmas.get_mut(&vma.start).expect("found above").end = new_end;
+                return Ok(old);
+            }
+            if !may_move {
+                return Err(ENOMEM);
+            }
+        }
+        if new_size > old_size {
+            self.check_commit(new_size - old_size, vma.prot, vma.shared)?;
+        }
+        let target = match fixed {
+            Some(target) => {
+                self.unmap(target, target + new_size);
+                target
+            }
+            None => self.find_free(new_size).ok_or(ENOMEM)?,
+        };
+        let keep = old_size.min(new_size);
+        let mut moved = Vec::new();
+        self.page_table
+            .for_each_frame(old, old + keep, |addr, frame| moved.push((addr, frame)));
+        // The moved frames leave the old range without being freed.
+        self.page_table.unmap_range(old, old + keep, |_| {});
+        self.unmap(old, old_end);
+        let file = vma.file.clone().map(|f| FileBacking {
+            offset: f.offset + (old - vma.start),
+            ..f
+        });
+        let access = vma.prot.page_access();
+        self.vmas.insert(
+            target,
+            Vma {
+                start: target,
+                end: target + new_size,
+                file,
+                ..vma
+            },
+        );
+        let mut alloc = frames::alloc_zeroed_frame;
+        for (addr, frame) in moved {
+            if self
+                .page_table
+                .map(target + (addr - old), frame, access, &mut alloc)
+                .is_err()
+            {
+                frames::release_frame(frame);
+            }
+        }
+        Ok(target)
     }
 
     /// Changes the protection of [start, start+len): every page must be
@@ -251,16 +394,21 @@ impl AddressSpace {
         }
         self.split_at(start);
         self.split_at(end);
-        let starts: alloc::vec::Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in starts {
             self.vmas.get_mut(&s).unwrap().prot = prot;
         }
         let access = prot.page_access();
-        let mut pages = alloc::vec::Vec::new();
+        let mut pages = Vec::new();
         self.page_table
-            .for_each_frame(start, end, |addr, _| pages.push(addr));
-        for addr in pages {
-            self.page_table.protect(addr, access);
+            .for_each_frame(start, end, |addr, frame| pages.push((addr, frame)));
+        for (addr, frame) in pages {
+            let mut page_access = access;
+            let cow = self.find(addr).is_some_and(|v| v.copy_on_write());
+            if cow && frames::is_shared_frame(frame) {
+                page_access.writable = false;
+            }
+            self.page_table.protect(addr, page_access);
         }
         Ok(())
     }
@@ -296,6 +444,7 @@ impl AddressSpace {
                             prot: Protection::READ_WRITE,
                             kind: VmaKind::Heap,
                             shared: false,
+                            file: None,
                         },
                     );
                 }
@@ -311,7 +460,7 @@ impl AddressSpace {
     /// allows; returns its frame. Used by page faults and by the sentry's
     /// own accesses to user memory (which must never fault).
     pub fn translate_for(&mut self, addr: u64, access: Access) -> Result<u64, Errno> {
-        let vma = *self.find(addr).ok_or(EFAULT)?;
+        let vma = self.find(addr).ok_or(EFAULT)?.clone();
         let allowed = match access {
             Access::Read => vma.prot.read || vma.prot.write || vma.prot.exec,
             Access::Write => vma.prot.write,
@@ -320,6 +469,14 @@ impl AddressSpace {
         if !allowed {
             return Err(EFAULT);
         }
+        if access == Access::Write {
+            let page = addr & !(PAGE_SIZE - 1);
+            if let Some(t) = self.page_table.translate(page) {
+                if !t.access.writable && vma.copy_on_write() {
+                    return self.break_copy_on_write(page, &vma);
+                }
+            }
+        }
         self.frame_for_kernel(addr)
     }
 
@@ -327,22 +484,50 @@ impl AddressSpace {
     /// executable, building the initial stack), whatever the VMA's
     /// protection; the page is allocated if needed.
     pub fn frame_for_kernel(&mut self, addr: u64) -> Result<u64, Errno> {
-        let vma = *self.find(addr).ok_or(EFAULT)?;
+        let vma = self.find(addr).ok_or(EFAULT)?.clone();
         let page = addr & !(PAGE_SIZE - 1);
         if let Some(translation) = self.page_table.translate(page) {
             return Ok(translation.phys);
         }
-        let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+        let (frame, page_cache) = match &vma.file {
+            Some(backing) => file_page(&vma, backing, page)?,
+            None => (frames::alloc_zeroed_frame().ok_or(ENOMEM)?, false),
+        };
+        let mut access = vma.prot.page_access();
+        if page_cache && vma.copy_on_write() {
+            access.writable = false;
+        }
         let mut alloc = frames::alloc_zeroed_frame;
-        if self
-            .page_table
-            .map(page, frame, vma.prot.page_access(), &mut alloc)
-            .is_err()
-        {
-            frames::free_frame(frame);
+        if self.page_table.map(page, frame, access, &mut alloc).is_err() {
+            frames::release_frame(frame);
             return Err(ENOMEM);
         }
         Ok(frame)
+    }
+
+    /// The first write to a page-cache page of a private mapping: give the
+    /// mapping its own copy.
+    fn break_copy_on_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
+        let old = self.page_table.translate(page).ok_or(EFAULT)?.phys;
+        let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+        // SAFETY: both are frames of this address space (the old one is at
+        // least shared with it), direct-mapped, and distinct.
+        unsafe {
+            core::ptr::copy_nonoverlapping(phys_to_virt(old), phys_to_virt(new), PAGE_SIZE as usize)
+        };
+        let mut alloc = frames::alloc_zeroed_frame;
+        match self.page_table.map(page, new, vma.prot.page_access(), &mut alloc) {
+            Ok(replaced) => {
+                if let Some(replaced) = replaced {
+                    frames::release_frame(replaced);
+                }
+                Ok(new)
+            }
+            Err(_) => {
+                frames::release_frame(new);
+                Err(ENOMEM)
+            }
+        }
     }
 
     /// Resolves a user page fault. Err(errno): the access is invalid
@@ -354,6 +539,13 @@ impl AddressSpace {
         }
         let page = addr & !(PAGE_SIZE - 1);
         if let Some(translation) = self.page_table.translate(page) {
+            if access == Access::Write && !translation.access.writable {
+                if let Some(vma) = self.find(addr).cloned() {
+                    if vma.prot.write && vma.copy_on_write() {
+                        return self.break_copy_on_write(page, &vma).map(|_| ());
+                    }
+                }
+            }
             // The page is mapped: either the access is not allowed, or the
             // TLB (or the pvm host's shadow tables) held a stale entry.
             let ok = match access {
@@ -377,10 +569,11 @@ impl AddressSpace {
     /// fault costs several host exits, while a page mapped ahead costs one
     /// shadow fill at most. Best effort: stops quietly when memory is short.
     fn fault_around(&mut self, addr: u64) {
-        let Some(vma) = self.find(addr).copied() else {
+        let Some(vma) = self.find(addr).cloned() else {
             return;
         };
-        if vma.kind == VmaKind::Image || !vma.prot.read {
+        let anonymous = matches!(vma.kind, VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack);
+        if !anonymous || !vma.prot.read {
             return;
         }
         let window = addr & !(FAULT_AROUND_BYTES - 1);
@@ -398,7 +591,7 @@ impl AddressSpace {
                     .map(page, frame, vma.prot.page_access(), &mut alloc)
                     .is_err()
                 {
-                    frames::free_frame(frame);
+                    frames::release_frame(frame);
                     return;
                 }
             }
@@ -408,7 +601,7 @@ impl AddressSpace {
 
     /// A snapshot of the VMAs, in address order (for /proc/self/maps).
     pub fn vma_list(&self) -> alloc::vec::Vec<Vma> {
-        self.vmas.values().copied().collect()
+        self.vmas.values().cloned().collect()
     }
 
     /// (virtual size, resident size) in KiB.
@@ -426,6 +619,36 @@ impl AddressSpace {
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads
     /// back as zeros afterwards.
     pub fn discard(&mut self, start: u64, end: u64) {
-        self.page_table.unmap_range(start, end, frames::free_frame);
+        self.page_table.unmap_range(start, end, frames::release_frame);
     }
+}
+
+/// The frame for page `page` of a file mapping, and whether it is the
+/// file's own (page-cache) page: filesystems that share pages give their
+/// page (writable for shared mappings, copy-on-write for private ones);
+/// others give a private copy (zeros past the end). EIO (SIGBUS) past the
+/// end of a file whose pages are shared.
+fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool), Errno> {
+    let offset = backing.offset + (page - vma.start);
+    match backing.inode.shared_page(offset / PAGE_SIZE) {
+        Ok(Some(frame)) => return Ok((frame, true)),
+        Ok(None) => return Err(EIO),
+        Err(e) if e == ENODEV => {}
+        Err(e) => return Err(e),
+    }
+    let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+    // SAFETY: a fresh frame, owned here, direct-mapped.
+    let data = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), PAGE_SIZE as usize) };
+    let mut done = 0;
+    while done < data.len() {
+        match backing.inode.read_at(offset + done as u64, &mut data[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => {
+                frames::release_frame(frame);
+                return Err(if e == ENOMEM { ENOMEM } else { EIO });
+            }
+        }
+    }
+    Ok((frame, false))
 }

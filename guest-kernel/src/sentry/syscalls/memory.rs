@@ -4,7 +4,9 @@ use boards::x86_64::USER_END;
 
 use super::SyscallContext;
 use crate::sentry::errno::*;
-use crate::sentry::mm::{is_page_aligned, page_align_up, Protection};
+use crate::sentry::fd::{OpenFile, O_PATH};
+use crate::sentry::mm::{is_page_aligned, page_align_up, FileBacking, Protection};
+use crate::sentry::vfs::FileKind;
 
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
@@ -45,20 +47,47 @@ pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if len == 0 || !is_page_aligned(offset) {
         return Err(EINVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        // File mappings arrive with the VFS.
-        ctx.task.fds().get(fd as i32)?;
-        log::info!(
-            "mmap of a file (fd {}) is not supported yet: ENODEV",
-            fd as i32
-        );
-        return Err(Errno(19)); // ENODEV
-    }
     let fixed = flags & MAP_FIXED != 0;
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
+    let shared = map_type != MAP_PRIVATE;
+    let file = if flags & MAP_ANONYMOUS != 0 {
+        None
+    } else {
+        let open = ctx.task.fds().get(fd as i32)?.clone();
+        Some(file_backing(&open, offset, prot, shared)?)
+    };
     ctx.task
         .mm()
-        .mmap_anonymous(addr, len, prot, map_type != MAP_PRIVATE, fixed, noreplace)
+        .mmap(addr, len, prot, shared, fixed, noreplace, file)
+}
+
+/// What a file mapping maps: the inode of a regular file the descriptor
+/// may be mapped with (Linux's EACCES rules), or /dev/zero (anonymous).
+fn file_backing(
+    open: &OpenFile,
+    offset: u64,
+    prot: Protection,
+    shared: bool,
+) -> Result<FileBacking, Errno> {
+    if *open.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    let inode = open.file.inode().ok_or(ENODEV)?;
+    match inode.kind() {
+        FileKind::Regular => {}
+        FileKind::Directory => return Err(ENODEV),
+        _ => return Err(ENODEV),
+    }
+    if !open.readable() {
+        return Err(EACCES);
+    }
+    if shared && prot.write && (!open.writable() || open.append()) {
+        return Err(EACCES);
+    }
+    if shared && prot.write && inode.read_only() {
+        return Err(EACCES);
+    }
+    Ok(FileBacking { inode, offset })
 }
 
 fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
@@ -125,5 +154,51 @@ pub fn sys_madvise(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // Private anonymous pages read back as zero after this.
         ctx.task.mm().discard(addr, end);
     }
+    Ok(0)
+}
+
+pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    const MREMAP_DONTUNMAP: u64 = 4;
+    let [old, old_size, new_size, flags, new_addr, _] = args;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
+        || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0)
+        || flags & MREMAP_DONTUNMAP != 0
+        || !is_page_aligned(old)
+    {
+        return Err(EINVAL);
+    }
+    let old_size = page_align_up(old_size).ok_or(EINVAL)?;
+    let new_size = page_align_up(new_size).ok_or(EINVAL)?;
+    if new_size == 0 || old_size == 0 {
+        return Err(EINVAL);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    ctx.task
+        .mm()
+        .mremap(old, old_size, new_size, flags & MREMAP_MAYMOVE != 0, fixed)
+}
+
+pub fn sys_msync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    let (addr, len, flags) = (args[0], args[1], args[2]);
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == (MS_ASYNC | MS_SYNC)
+        || !is_page_aligned(addr)
+    {
+        return Err(EINVAL);
+    }
+    let end = page_align_up(len)
+        .and_then(|l| addr.checked_add(l))
+        .ok_or(ENOMEM)?;
+    let mut mm = ctx.task.mm();
+    let mut cursor = addr;
+    while cursor < end {
+        cursor = mm.find(cursor).ok_or(ENOMEM)?.end;
+    }
+    mm.writeback(addr, end);
     Ok(0)
 }

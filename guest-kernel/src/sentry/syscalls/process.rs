@@ -7,6 +7,7 @@ use crate::sentry::errno::*;
 use crate::sentry::task::{RLimit, RLIMIT_NLIMITS};
 
 pub fn sys_exit_group(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    ctx.task.mm().writeback_all();
     let stats = ctx.task.exit_stats();
     vmm_exit(ExitKind::Exited(args[0] as u8), &stats)
 }

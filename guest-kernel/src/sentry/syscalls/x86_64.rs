@@ -32,7 +32,7 @@ syscalls! {
     6 lstat => sys_lstat, Full;
     7 poll => sys_poll, Full;
     8 lseek => sys_lseek, Partial("no SEEK_DATA/SEEK_HOLE");
-    9 mmap => sys_mmap, Partial("anonymous mappings only; file mappings give ENODEV");
+    9 mmap => sys_mmap, Partial("shared mappings of host files are written back at msync/munmap/exit, not coherent with read/write in between; pages past the end of a file read as zeros");
     10 mprotect => sys_mprotect, Partial("no PROT_GROWSDOWN/PROT_GROWSUP");
     11 munmap => sys_munmap, Full;
     12 brk => sys_brk, Full;
@@ -46,6 +46,8 @@ syscalls! {
     21 access => sys_access, Full;
     22 pipe => sys_pipe, Full;
     23 select => sys_select, Full;
+    25 mremap => sys_mremap, Partial("no MREMAP_DONTUNMAP");
+    26 msync => sys_msync, Full;
     24 sched_yield => sys_sched_yield, Full;
     28 madvise => sys_madvise, Partial("DONTNEED/FREE zero anonymous pages; other advice is accepted as a hint");
     32 dup => sys_dup, Full;

@@ -20,7 +20,9 @@ use boards::hypercall::*;
 use spin::Mutex;
 
 use super::*;
+use crate::arch::paging::phys_to_virt;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
+use boards::x86_64::PAGE_SIZE;
 use crate::sentry::fd::{DirFile, File, InodeFile};
 
 /// Bytes fetched per read request when reading sequentially.
@@ -44,10 +46,17 @@ pub struct HostNode {
     io: Mutex<Option<(u64, bool)>>,
     cache: Mutex<Option<ReadCache>>,
     children: Mutex<BTreeMap<Vec<u8>, Weak<HostNode>>>,
+    /// Pages mapped into the application (page index -> frame): the
+    /// sandbox's page cache of this file, kept coherent with read/write and
+    /// written back by `sync_pages`.
+    pages: Mutex<BTreeMap<u64, u64>>,
 }
 
 impl Drop for HostNode {
     fn drop(&mut self) {
+        for (_, frame) in core::mem::take(&mut *self.pages.lock()) {
+            crate::mm::release_frame(frame);
+        }
         if let Some((io, _)) = self.io.lock().take() {
             defer(request(Op::HostClose, &[io]));
         }
@@ -120,6 +129,7 @@ impl HostNode {
             io: Mutex::new(None),
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
+            pages: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -358,86 +368,83 @@ impl Inode for HostNode {
         Ok(buf)
     }
 
+
+
+
+
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        match self.kind() {
-            FileKind::Directory => return Err(EISDIR),
-            FileKind::Regular => {}
-            _ => return Err(EINVAL),
-        }
-        {
-            let cache = self.cache.lock();
-            if let Some(c) = cache.as_ref() {
-                if offset >= c.offset && offset < c.offset + c.data.len() as u64 {
-                    let start = (offset - c.offset) as usize;
-                    let n = buf.len().min(c.data.len() - start);
-                    buf[..n].copy_from_slice(&c.data[start..start + n]);
-                    return Ok(n);
-                }
-            }
-        }
-        let io = self.io_handle(false)?;
-        if buf.len() >= READ_AHEAD {
-            let len = buf.len().min(MAX_TRANSFER as usize);
-            let n = call(Op::HostRead, &[io, offset, gpa_mut(&mut buf[..len]), len as u64])?;
-            return Ok(n as usize);
-        }
-        let mut data = vec![0u8; READ_AHEAD];
-        let n = call(
-            Op::HostRead,
-            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
-        )? as usize;
-        data.truncate(n);
-        let copied = buf.len().min(n);
-        buf[..copied].copy_from_slice(&data[..copied]);
-        *self.cache.lock() = Some(ReadCache { offset, data });
-        Ok(copied)
+        let n = self.read_host(offset, buf)?;
+        // Stores through shared mappings are newer than the host's bytes.
+        self.overlay_pages(offset, &mut buf[..n]);
+        Ok(n)
     }
 
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
-        match self.kind() {
-            FileKind::Directory => return Err(EISDIR),
-            FileKind::Regular => {}
-            _ => return Err(EINVAL),
+        let n = self.write_host(offset, buf)?;
+        self.update_pages(offset, &buf[..n]);
+        Ok(n)
+    }
+
+    fn shares_pages(&self) -> bool {
+        self.kind() == FileKind::Regular
+    }
+
+    fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {
+        if self.kind() != FileKind::Regular {
+            return Err(ENODEV);
         }
-        let io = self.io_handle(true)?;
-        *self.cache.lock() = None;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let chunk = &buf[done..(done + MAX_TRANSFER as usize).min(buf.len())];
-            let n = match call(
-                Op::HostWrite,
-                &[io, offset + done as u64, gpa(chunk), chunk.len() as u64],
-            ) {
-                Ok(n) => n as usize,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            done += n;
-            if n < chunk.len() {
-                break;
+        let size = self.stat.lock().size.max(0) as u64;
+        if index >= size.div_ceil(PAGE_SIZE) {
+            return Ok(None);
+        }
+        let mut pages = self.pages.lock();
+        let frame = match pages.get(&index) {
+            Some(&frame) => frame,
+            None => {
+                let frame = crate::mm::alloc_zeroed_frame().ok_or(ENOMEM)?;
+                let io = self.io_handle(false)?;
+                // The frame's guest-physical address is the frame itself.
+                if let Err(e) = call(Op::HostRead, &[io, index * PAGE_SIZE, frame, PAGE_SIZE]) {
+                    crate::mm::release_frame(frame);
+                    return Err(e);
+                }
+                pages.insert(index, frame);
+                frame
             }
+        };
+        crate::mm::share_frame(frame);
+        Ok(Some(frame))
+    }
+
+    fn sync_pages(&self) -> Result<(), Errno> {
+        let pages: Vec<(u64, u64)> = self.pages.lock().iter().map(|(&i, &f)| (i, f)).collect();
+        if pages.is_empty() || self.fs.read_only {
+            return Ok(());
         }
-        let mut stat = self.stat.lock();
-        stat.size = stat.size.max((offset + done as u64) as i64);
-        let now = crate::sentry::time::realtime_ns();
-        stat.mtime = (now / 1_000_000_000) as i64;
-        stat.mtime_nsec = (now % 1_000_000_000) as i64;
-        stat.ctime = stat.mtime;
-        stat.ctime_nsec = stat.mtime_nsec;
-        Ok(done)
+        let size = self.stat.lock().size.max(0) as u64;
+        let io = self.io_handle(true)?;
+        for (index, frame) in pages {
+            let offset = index * PAGE_SIZE;
+            if offset >= size {
+                continue;
+            }
+            let len = (size - offset).min(PAGE_SIZE);
+            call(Op::HostWrite, &[io, offset, frame, len])?;
+        }
+        *self.cache.lock() = None;
+        Ok(())
     }
 
     fn truncate(&self, size: u64) -> Result<(), Errno> {
-        if self.kind() == FileKind::Directory {
-            return Err(EISDIR);
+        self.truncate_host(size)?;
+        let keep = size.div_ceil(PAGE_SIZE);
+        let mut pages = self.pages.lock();
+        let doomed: Vec<u64> = pages.range(keep..).map(|(&i, _)| i).collect();
+        for index in doomed {
+            if let Some(frame) = pages.remove(&index) {
+                crate::mm::release_frame(frame);
+            }
         }
-        if self.fs.read_only {
-            return Err(EROFS);
-        }
-        *self.cache.lock() = None;
-        let mut stat = Stat::default();
-        call_then_stat(Op::HostTruncate, &[self.handle, size], self.handle, &mut stat)?;
-        *self.stat.lock() = sanitize(stat, &self.fs);
         Ok(())
     }
 
@@ -487,6 +494,132 @@ impl Inode for HostNode {
 }
 
 impl HostNode {
+    fn read_host(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.kind() {
+            FileKind::Directory => return Err(EISDIR),
+            FileKind::Regular => {}
+            _ => return Err(EINVAL),
+        }
+        {
+            let cache = self.cache.lock();
+            if let Some(c) = cache.as_ref() {
+                if offset >= c.offset && offset < c.offset + c.data.len() as u64 {
+                    let start = (offset - c.offset) as usize;
+                    let n = buf.len().min(c.data.len() - start);
+                    buf[..n].copy_from_slice(&c.data[start..start + n]);
+                    return Ok(n);
+                }
+            }
+        }
+        let io = self.io_handle(false)?;
+        if buf.len() >= READ_AHEAD {
+            let len = buf.len().min(MAX_TRANSFER as usize);
+            let n = call(Op::HostRead, &[io, offset, gpa_mut(&mut buf[..len]), len as u64])?;
+            return Ok(n as usize);
+        }
+        let mut data = vec![0u8; READ_AHEAD];
+        let n = call(
+            Op::HostRead,
+            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
+        )? as usize;
+        data.truncate(n);
+        let copied = buf.len().min(n);
+        buf[..copied].copy_from_slice(&data[..copied]);
+        *self.cache.lock() = Some(ReadCache { offset, data });
+        Ok(copied)
+    }
+    fn write_host(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        match self.kind() {
+            FileKind::Directory => return Err(EISDIR),
+            FileKind::Regular => {}
+            _ => return Err(EINVAL),
+        }
+        let io = self.io_handle(true)?;
+        *self.cache.lock() = None;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let chunk = &buf[done..(done + MAX_TRANSFER as usize).min(buf.len())];
+            let n = match call(
+                Op::HostWrite,
+                &[io, offset + done as u64, gpa(chunk), chunk.len() as u64],
+            ) {
+                Ok(n) => n as usize,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            done += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        let mut stat = self.stat.lock();
+        stat.size = stat.size.max((offset + done as u64) as i64);
+        let now = crate::sentry::time::realtime_ns();
+        stat.mtime = (now / 1_000_000_000) as i64;
+        stat.mtime_nsec = (now % 1_000_000_000) as i64;
+        stat.ctime = stat.mtime;
+        stat.ctime_nsec = stat.mtime_nsec;
+        Ok(done)
+    }
+    fn truncate_host(&self, size: u64) -> Result<(), Errno> {
+        if self.kind() == FileKind::Directory {
+            return Err(EISDIR);
+        }
+        if self.fs.read_only {
+            return Err(EROFS);
+        }
+        *self.cache.lock() = None;
+        let mut stat = Stat::default();
+        call_then_stat(Op::HostTruncate, &[self.handle, size], self.handle, &mut stat)?;
+        *self.stat.lock() = sanitize(stat, &self.fs);
+        Ok(())
+    }
+
+    /// Copies bytes of pages mapped shared over `buf` (file bytes from
+    /// `offset`): stores through a mapping are newer than the host file.
+    fn overlay_pages(&self, offset: u64, buf: &mut [u8]) {
+        let pages = self.pages.lock();
+        if pages.is_empty() {
+            return;
+        }
+        let end = offset + buf.len() as u64;
+        for (&index, &frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
+            let page_start = index * PAGE_SIZE;
+            let from = offset.max(page_start);
+            let to = end.min(page_start + PAGE_SIZE);
+            // SAFETY: a page-cache frame of this file, direct-mapped.
+            let src = unsafe {
+                core::slice::from_raw_parts(
+                    phys_to_virt(frame).add((from - page_start) as usize),
+                    (to - from) as usize,
+                )
+            };
+            buf[(from - offset) as usize..(to - offset) as usize].copy_from_slice(src);
+        }
+    }
+
+    /// Keeps mapped pages in step with a write() of `buf` at `offset`.
+    fn update_pages(&self, offset: u64, buf: &[u8]) {
+        let pages = self.pages.lock();
+        if pages.is_empty() {
+            return;
+        }
+        let end = offset + buf.len() as u64;
+        for (&index, &frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
+            let page_start = index * PAGE_SIZE;
+            let from = offset.max(page_start);
+            let to = end.min(page_start + PAGE_SIZE);
+            // SAFETY: as in overlay_pages; the slice stays inside the frame.
+            let dst = unsafe {
+                core::slice::from_raw_parts_mut(
+                    phys_to_virt(frame).add((from - page_start) as usize),
+                    (to - from) as usize,
+                )
+            };
+            dst.copy_from_slice(&buf[(from - offset) as usize..(to - offset) as usize]);
+        }
+    }
+
     fn setattr(&self, what: u64, values: [u64; 4]) -> Result<(), Errno> {
         if self.fs.read_only {
             return Err(EROFS);

@@ -184,6 +184,22 @@ pub trait Inode: Send + Sync {
     fn read_only(&self) -> bool {
         false
     }
+    /// True when `shared_page` works (tmpfs, host files).
+    fn shares_pages(&self) -> bool {
+        false
+    }
+    /// Writes pages changed through shared mappings back to the file
+    /// (msync, munmap, exit); a no-op where the pages are the file (tmpfs).
+    fn sync_pages(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// For MAP_SHARED mappings of filesystems that keep file data in page
+    /// frames (tmpfs): the frame of page `index`, with an owner added for
+    /// the mapping. None beyond the end of the file; Err(ENODEV) when the
+    /// filesystem cannot share pages (data is then copied and written back).
+    fn shared_page(&self, _index: u64) -> Result<Option<u64>, Errno> {
+        Err(ENODEV)
+    }
     /// For /proc/self/fd/N: the open file the "magic link" stands for.
     /// Following it reaches that very file, even one without a path.
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {

@@ -132,6 +132,7 @@ impl ProcNode {
                         VmaKind::Heap => "[heap]",
                         VmaKind::Stack => "[stack]",
                         VmaKind::Anonymous => "",
+                        VmaKind::File => "",
                     };
                     let line = format!(
                         "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",

@@ -46,7 +46,7 @@ impl FileData {
         let doomed: Vec<u64> = self.pages.range(keep..).map(|(&i, _)| i).collect();
         for index in doomed {
             if let Some(frame) = self.pages.remove(&index) {
-                crate::mm::free_frame(frame);
+                crate::mm::release_frame(frame);
             }
         }
         // Zero the tail of the last page, so growing again reads zeros.
@@ -70,7 +70,7 @@ impl FileData {
 impl Drop for FileData {
     fn drop(&mut self) {
         for &frame in self.pages.values() {
-            crate::mm::free_frame(frame);
+            crate::mm::release_frame(frame);
         }
     }
 }
@@ -517,6 +517,30 @@ impl Inode for TmpfsNode {
         }
         meta.ctime = t;
         Ok(())
+    }
+
+    fn shares_pages(&self) -> bool {
+        true
+    }
+
+    fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {
+        let mut content = self.content.lock();
+        let Content::File(data) = &mut *content else {
+            return Err(ENODEV);
+        };
+        if index >= data.size.div_ceil(PAGE_SIZE) {
+            return Ok(None); // beyond the end of the file
+        }
+        let frame = match data.pages.get(&index) {
+            Some(&frame) => frame,
+            None => {
+                let frame = crate::mm::alloc_zeroed_frame().ok_or(ENOMEM)?;
+                data.pages.insert(index, frame);
+                frame
+            }
+        };
+        crate::mm::share_frame(frame);
+        Ok(Some(frame))
     }
 
     fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
