@@ -72,6 +72,8 @@ build_c() {
 }
 build_c hello
 build_c getppid_loop
+build_c bench_read
+build_c bench_files
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -155,6 +157,24 @@ stats_line="$(grep 'rvisor: stats:' "$TMP/stats.err" | tail -n1 || true)"
 vm_exits="$(sed -n 's/.*vm_exits=\([0-9]*\).*/\1/p' <<<"$stats_line")"
 syscalls="$(sed -n 's/.*syscalls=\([0-9]*\).*/\1/p' <<<"$stats_line")"
 
+# --- files ---------------------------------------------------------------------------------
+# A 64 MiB file read through --mount (and natively), and 1000 small files
+# created and deleted in /tmp (the sandbox's tmpfs; natively the host's /tmp).
+SHARE="$TMP/share"
+mkdir -p "$SHARE" "$TMP/files"
+head -c $((64 << 20)) /dev/urandom >"$SHARE/big"
+median3() { sort -n | sed -n 2p; }
+log "bench_read 64 MiB, native and rvisor (3 runs each)"
+read_native="$(for _ in 1 2 3; do "$PROGS/bench_read" "$SHARE/big" | sed -n 's/.*mb_per_s=\([0-9.]*\).*/\1/p'; done | median3)"
+read_rvisor="$(for _ in 1 2 3; do "$VMM" --mount "$SHARE:/data" --elf "$PROGS/bench_read" /data/big | sed -n 's/.*mb_per_s=\([0-9.]*\).*/\1/p'; done | median3)"
+"$VMM" --stats --mount "$SHARE:/data" --elf "$PROGS/bench_read" /data/big >/dev/null 2>"$TMP/read.err" || die "bench_read failed: $(cat "$TMP/read.err")"
+read_stats="$(grep 'rvisor: stats:' "$TMP/read.err" | tail -n1)"
+read_exits="$(sed -n 's/.*vmm_exits=\([0-9]*\).*/\1/p' <<<"$read_stats")"
+log "bench_files 1000, native and rvisor (3 runs each)"
+files_native="$(for _ in 1 2 3; do "$PROGS/bench_files" "$TMP/files" 1000 | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
+files_rvisor="$(for _ in 1 2 3; do "$VMM" --elf "$PROGS/bench_files" /tmp 1000 | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
+host_tmp_fs="$(stat -f -c %T "$TMP/files" 2>/dev/null || echo '?')"
+
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
@@ -181,6 +201,15 @@ ${startup_rows%$'\n'}
 | rvisor | $rvisor_ns |
 
 Ratio rvisor / native: $(ratio "$rvisor_ns" "$native_ns")
+
+### Files
+
+| Workload | native | rvisor | rvisor / native |
+|---|---:|---:|---:|
+| read a 64 MiB file (256 KiB reads), MB/s; rvisor through \`--mount\` | $read_native | $read_rvisor | $(ratio "$read_rvisor" "$read_native") |
+| create + delete 1000 small files, ms; rvisor in its tmpfs /tmp, native in a host dir ($host_tmp_fs) | $files_native | $files_rvisor | $(ratio "$files_rvisor" "$files_native") |
+
+Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits:-0}" 'BEGIN { printf "%.1f", e / 64 }') per MiB).
 
 ### VM exits
 

@@ -47,6 +47,8 @@ pub const NO_ARGS: &[&str] = &[];
 /// The C programs in `tests/programs/`.
 pub const C_PROGRAMS: &[&str] = &[
     "hello",
+    "bench_read",
+    "bench_files",
     "exit_code",
     "args",
     "env",
@@ -977,7 +979,9 @@ pub mod abi {
     pub fn fresh_dir(tag: &str) -> PathBuf {
         static CLEANED: OnceLock<()> = OnceLock::new();
         CLEANED.get_or_init(|| {
-            let Ok(rd) = fs::read_dir(target_dir().join("abi-work")) else { return };
+            let Ok(rd) = fs::read_dir(target_dir().join("abi-work")) else {
+                return;
+            };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
@@ -1043,7 +1047,12 @@ pub mod abi {
         put(dir, "truncate-me.txt", b"truncate me please\n", 0o644);
         mkdir(dir, "emptydir", 0o755);
         for i in 0..100 {
-            put(dir, &format!("many/file-{i:03}"), format!("{i}\n").as_bytes(), 0o644);
+            put(
+                dir,
+                &format!("many/file-{i:03}"),
+                format!("{i}\n").as_bytes(),
+                0o644,
+            );
         }
         fs::hard_link(dir.join("sub/nested.txt"), dir.join("sub/hardlink.txt")).unwrap();
         symlink("hello.txt", dir.join("inside_link")).unwrap();
@@ -1059,7 +1068,11 @@ pub mod abi {
     /// Returns (base, shared, secret path, secret string).
     pub fn escape_layout(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
         let base = fresh_dir(tag);
-        let secret = format!("TOP-SECRET-{}-{}", std::process::id(), DIR_COUNTER.load(Ordering::Relaxed));
+        let secret = format!(
+            "TOP-SECRET-{}-{}",
+            std::process::id(),
+            DIR_COUNTER.load(Ordering::Relaxed)
+        );
         let secret_path = base.join("secret.txt");
         fs::write(&secret_path, format!("{secret}\n")).unwrap();
         let shared = base.join("shared");
@@ -1095,12 +1108,23 @@ pub mod abi {
                 let md = fs::symlink_metadata(&p).unwrap();
                 let mode = md.permissions().mode() & 0o7777;
                 if md.file_type().is_symlink() {
-                    out.insert(rel, Entry::Link { target: fs::read_link(&p).unwrap() });
+                    out.insert(
+                        rel,
+                        Entry::Link {
+                            target: fs::read_link(&p).unwrap(),
+                        },
+                    );
                 } else if md.is_dir() {
                     out.insert(rel, Entry::Dir { mode });
                     walk(root, &p, out);
                 } else {
-                    out.insert(rel, Entry::File { mode, data: fs::read(&p).unwrap() });
+                    out.insert(
+                        rel,
+                        Entry::File {
+                            mode,
+                            data: fs::read(&p).unwrap(),
+                        },
+                    );
                 }
             }
         }

@@ -39,7 +39,13 @@ fn fs_tmpfs_in_tmp() {
     }
     let work = fresh_dir("fs_tmpfs");
     let w = work.join("w");
-    conform(&prog, &[w.to_str().unwrap()], &["/tmp/fs_tmpfs"], &[], Compare::All);
+    conform(
+        &prog,
+        &[w.to_str().unwrap()],
+        &["/tmp/fs_tmpfs"],
+        &[],
+        Compare::All,
+    );
 }
 
 #[test]
@@ -51,7 +57,13 @@ fn fs_tmpfs_in_root_dir() {
     }
     let work = fresh_dir("fs_tmpfs_root");
     let w = work.join("w");
-    conform(&prog, &[w.to_str().unwrap()], &["/fs_tmpfs_work"], &[], Compare::All);
+    conform(
+        &prog,
+        &[w.to_str().unwrap()],
+        &["/fs_tmpfs_work"],
+        &[],
+        Compare::All,
+    );
 }
 
 #[test]

@@ -48,8 +48,13 @@ ro access R_OK still fine: ok
 ";
 
 fn section<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let a = text.find(start).unwrap_or_else(|| panic!("no {start:?} in:\n{text}")) + start.len();
-    let b = a + text[a..].find(end).unwrap_or_else(|| panic!("no {end:?} in:\n{text}"));
+    let a = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"))
+        + start.len();
+    let b = a + text[a..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} in:\n{text}"));
     &text[a..b]
 }
 
@@ -66,10 +71,19 @@ fn read_default_mount_is_read_only_and_matches_native() {
     let before = snapshot(&b);
     let native = run_native(&prog, &["read", a.to_str().unwrap()], None);
     native_clean(&native);
-    let sandbox = run_sandbox(&prog, &["read", "/data"], &["--mount", &mount_arg(&b, "/data", None)], None);
+    let sandbox = run_sandbox(
+        &prog,
+        &["read", "/data"],
+        &["--mount", &mount_arg(&b, "/data", None)],
+        None,
+    );
     assert_same(&native, &sandbox, Compare::All);
     let after = snapshot(&b);
-    assert!(before == after, "a read-only run changed the host tree:\n{}", snapshot_diff(&before, &after));
+    assert!(
+        before == after,
+        "a read-only run changed the host tree:\n{}",
+        snapshot_diff(&before, &after)
+    );
 }
 
 #[test]
@@ -133,26 +147,60 @@ fn rw_mount_changes_host_like_native() {
     populate(&b);
     let native = run_native(&prog, &["rw", a.to_str().unwrap()], None);
     native_clean(&native);
-    let sandbox = run_sandbox(&prog, &["rw", "/data"], &["--mount", &mount_arg(&b, "/data", Some("rw"))], None);
+    let sandbox = run_sandbox(
+        &prog,
+        &["rw", "/data"],
+        &["--mount", &mount_arg(&b, "/data", Some("rw"))],
+        None,
+    );
     assert_same(&native, &sandbox, Compare::All);
 
     // The host tree changed, exactly as it did natively.
     let (sa, sb) = (snapshot(&a), snapshot(&b));
-    assert!(sa == sb, "host trees differ after the native and the sandbox rw runs:\n{}", snapshot_diff(&sa, &sb));
+    assert!(
+        sa == sb,
+        "host trees differ after the native and the sandbox rw runs:\n{}",
+        snapshot_diff(&sa, &sb)
+    );
     let read = |rel: &str| std::fs::read(b.join(rel)).ok();
-    assert_eq!(read("new.txt").as_deref(), Some(&b"created in rw mode\nappended\n"[..]), "new.txt on the host");
-    assert_eq!(read("renamed.txt").as_deref(), Some(&b"rename me\n"[..]), "renamed.txt on the host");
-    assert!(!b.join("rename-me.txt").exists(), "rename-me.txt still on the host");
-    assert!(!b.join("delete-me.txt").exists(), "delete-me.txt still on the host");
+    assert_eq!(
+        read("new.txt").as_deref(),
+        Some(&b"created in rw mode\nappended\n"[..]),
+        "new.txt on the host"
+    );
+    assert_eq!(
+        read("renamed.txt").as_deref(),
+        Some(&b"rename me\n"[..]),
+        "renamed.txt on the host"
+    );
+    assert!(
+        !b.join("rename-me.txt").exists(),
+        "rename-me.txt still on the host"
+    );
+    assert!(
+        !b.join("delete-me.txt").exists(),
+        "delete-me.txt still on the host"
+    );
     assert!(!b.join("emptydir").exists(), "emptydir still on the host");
     assert!(!b.join("moved.txt").exists(), "moved.txt still at the top");
-    assert_eq!(read("sub/moved.txt").as_deref(), Some(&b"move me into sub\n"[..]));
+    assert_eq!(
+        read("sub/moved.txt").as_deref(),
+        Some(&b"move me into sub\n"[..])
+    );
     assert_eq!(read("newdir/inner.txt").as_deref(), Some(&b"inner\n"[..]));
     assert_eq!(read("truncate-me.txt").as_deref(), Some(&b"trunc"[..]));
-    assert!(!b.join("scratch.txt").exists() && !b.join("tmp2").exists() && !b.join("tmp3").exists());
-    let mtime = std::fs::metadata(b.join("new.txt")).unwrap().modified().unwrap();
+    assert!(
+        !b.join("scratch.txt").exists() && !b.join("tmp2").exists() && !b.join("tmp3").exists()
+    );
+    let mtime = std::fs::metadata(b.join("new.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(
-        mtime.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
         1234567890,
         "utimensat did not reach the host"
     );
@@ -180,30 +228,44 @@ fn ro_mount_refuses_writes_with_erofs() {
         "{}{RO_LINES}-- listing after\n{listing}failures=0\n",
         nat.strip_suffix("failures=0\n").unwrap()
     );
-    for opts in [vec!["--mount".to_string(), mount_arg(&b, "/data", Some("ro"))], vec![
-        "--mount".to_string(),
-        mount_arg(&b, "/data", None),
-    ]] {
+    for opts in [
+        vec!["--mount".to_string(), mount_arg(&b, "/data", Some("ro"))],
+        vec!["--mount".to_string(), mount_arg(&b, "/data", None)],
+    ] {
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         let sandbox = run_sandbox(&prog, &["ro", "/data"], &opts, None);
         assert_no_panic(&sandbox);
-        assert_bytes_eq("stdout", expected.as_bytes(), &sandbox.stdout, &sandbox.describe());
+        assert_bytes_eq(
+            "stdout",
+            expected.as_bytes(),
+            &sandbox.stdout,
+            &sandbox.describe(),
+        );
         assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
         let after = snapshot(&b);
-        assert!(before == after, "writes reached a read-only host tree:\n{}", snapshot_diff(&before, &after));
+        assert!(
+            before == after,
+            "writes reached a read-only host tree:\n{}",
+            snapshot_diff(&before, &after)
+        );
     }
 }
 
 fn assert_no_secret(out: &RunOutput, secret: &str) {
     assert!(
-        !contains_bytes(&out.stdout, secret.as_bytes()) && !contains_bytes(&out.stderr, secret.as_bytes()),
+        !contains_bytes(&out.stdout, secret.as_bytes())
+            && !contains_bytes(&out.stderr, secret.as_bytes()),
         "THE SANDBOX REVEALED A FILE OUTSIDE THE SHARED DIRECTORY:\n{}",
         out.describe()
     );
 }
 
 fn escape_lines(out: &RunOutput) -> Vec<String> {
-    out.stdout_str().lines().filter(|l| l.starts_with("escape ")).map(str::to_string).collect()
+    out.stdout_str()
+        .lines()
+        .filter(|l| l.starts_with("escape "))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -215,7 +277,11 @@ fn escapes_through_dotdot_and_symlinks_are_refused() {
     let (_base, shared, secret_path, secret) = escape_layout("escape_ro");
     let secret_arg = secret_path.to_str().unwrap();
     // Natively the layout does reach the secret (so the attempts are real).
-    let native = run_native(&prog, &["escape", shared.to_str().unwrap(), secret_arg], None);
+    let native = run_native(
+        &prog,
+        &["escape", shared.to_str().unwrap(), secret_arg],
+        None,
+    );
     assert!(
         contains_bytes(&native.stdout, secret.as_bytes()),
         "the escape layout is wrong: natively the secret should be reachable:\n{}",
@@ -249,8 +315,10 @@ fn escapes_by_writing_stay_inside() {
     }
     let (base, shared, secret_path, secret) = escape_layout("escape_rw");
     let before_base: Vec<String> = {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     };
@@ -262,18 +330,34 @@ fn escapes_by_writing_stay_inside() {
     );
     assert_no_panic(&sandbox);
     assert_no_secret(&sandbox, &secret);
-    assert!(sandbox.stdout_str().contains("failures="), "the program did not finish:\n{}", sandbox.describe());
-    let mut after_base: Vec<String> =
-        std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        sandbox.stdout_str().contains("failures="),
+        "the program did not finish:\n{}",
+        sandbox.describe()
+    );
+    let mut after_base: Vec<String> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     after_base.sort();
-    assert_eq!(before_base, after_base, "the sandbox created or removed files OUTSIDE the shared directory\n{}", sandbox.describe());
+    assert_eq!(
+        before_base,
+        after_base,
+        "the sandbox created or removed files OUTSIDE the shared directory\n{}",
+        sandbox.describe()
+    );
     assert_eq!(
         std::fs::read_to_string(&secret_path).unwrap(),
         format!("{secret}\n"),
         "the secret outside the shared directory was modified"
     );
-    assert!(!base.join("escaped-link.txt").exists(), "a write through a symlink escaped");
-    assert!(!Path::new("/escaped-create.txt").exists() && !Path::new("/escaped-rename.txt").exists());
+    assert!(
+        !base.join("escaped-link.txt").exists(),
+        "a write through a symlink escaped"
+    );
+    assert!(
+        !Path::new("/escaped-create.txt").exists() && !Path::new("/escaped-rename.txt").exists()
+    );
     // victim.txt: either still inside (rename refused) or moved within the
     // guest; never on the host outside.
     assert!(!base.join("escaped-rename.txt").exists());
@@ -288,7 +372,16 @@ fn unmounted_host_paths_are_invisible() {
         return;
     }
     let (_base, shared, secret_path, secret) = escape_layout("escape_none");
-    let sandbox = run_sandbox(&prog, &["escape", shared.to_str().unwrap(), secret_path.to_str().unwrap()], &[], None);
+    let sandbox = run_sandbox(
+        &prog,
+        &[
+            "escape",
+            shared.to_str().unwrap(),
+            secret_path.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
     assert_no_panic(&sandbox);
     assert_no_secret(&sandbox, &secret);
     assert!(
@@ -307,7 +400,10 @@ fn bad_mount(spec: &str) {
     }
     let out = run_sandbox(&hello, NO_ARGS, &["--mount", spec], None);
     let line = assert_vmm_error(&out, 125);
-    assert!(line.len() > "rvisor-vmm:".len() + 3, "uninformative error line: {line:?}");
+    assert!(
+        line.len() > "rvisor-vmm:".len() + 3,
+        "uninformative error line: {line:?}"
+    );
 }
 
 #[test]

@@ -76,7 +76,9 @@ fn default_memory_is_256m() {
     let sandbox = run_sandbox(&prog, &["400"], &[], None);
     assert_no_panic(&sandbox);
     assert!(
-        sandbox.stdout_str().starts_with("allocated some MiB, malloc returned NULL, errno=ENOMEM\n"),
+        sandbox
+            .stdout_str()
+            .starts_with("allocated some MiB, malloc returned NULL, errno=ENOMEM\n"),
         "400 MiB should not fit in the default 256 MiB:\n{}",
         sandbox.describe()
     );

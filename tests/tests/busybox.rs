@@ -39,7 +39,15 @@ fn post(b: &[u8], p: Post) -> Vec<u8> {
                 if f.len() >= 9 {
                     // mode links uid gid size [month day time|year] name...
                     let size = if f[0].starts_with('d') { "-" } else { f[4] };
-                    out.push_str(&format!("{} {} {} {} {} {}\n", f[0], f[1], f[2], f[3], size, f[8..].join(" ")));
+                    out.push_str(&format!(
+                        "{} {} {} {} {} {}\n",
+                        f[0],
+                        f[1],
+                        f[2],
+                        f[3],
+                        size,
+                        f[8..].join(" ")
+                    ));
                 } else {
                     out.push_str(line);
                     out.push('\n');
@@ -68,10 +76,18 @@ fn trees(tag: &str) -> Trees {
 /// `args` may contain `@` where the shared directory goes (`@/hello.txt`).
 fn run_both(t: &Trees, mode: Option<&str>, args: &[&str], p: Post) -> (RunOutput, RunOutput) {
     let bb = busybox();
-    let nat_args: Vec<String> = args.iter().map(|a| a.replace('@', t.native.to_str().unwrap())).collect();
+    let nat_args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace('@', t.native.to_str().unwrap()))
+        .collect();
     let sb_args: Vec<String> = args.iter().map(|a| a.replace('@', "/data")).collect();
     let native = run_native(&bb, &nat_args, None);
-    let sandbox = run_sandbox(&bb, &sb_args, &["--mount", &mount_arg(&t.sandbox, "/data", mode)], None);
+    let sandbox = run_sandbox(
+        &bb,
+        &sb_args,
+        &["--mount", &mount_arg(&t.sandbox, "/data", mode)],
+        None,
+    );
     let host = t.native.to_str().unwrap().as_bytes();
     let mut n = native.clone();
     n.stdout = post(&replace_bytes(&native.stdout, host, b"/data"), p);
@@ -85,7 +101,8 @@ fn run_both(t: &Trees, mode: Option<&str>, args: &[&str], p: Post) -> (RunOutput
 fn check_many(t: &Trees, mode: Option<&str>, cases: &[(&[&str], Post)]) {
     let mut failures = Vec::new();
     for (args, p) in cases {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_both(t, mode, args, *p)));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_both(t, mode, args, *p)));
         if let Err(e) = r {
             let msg = e
                 .downcast_ref::<String>()
@@ -140,9 +157,21 @@ fn busybox_reading_applets() {
         (&["ls", "-1R", "@"], None),
         (&["ls", "-1a", "@/sub"], None),
         (&["ls", "-ln", "@"], LsLong),
-        (&["ls", "-lnd", "@/sub", "@/hello.txt", "@/inside_link"], LsLong),
+        (
+            &["ls", "-lnd", "@/sub", "@/hello.txt", "@/inside_link"],
+            LsLong,
+        ),
         (&["ls", "-1", "@/missing"], None),
-        (&["wc", "@/hello.txt", "@/unsorted.txt", "@/big.bin", "@/empty.txt"], None),
+        (
+            &[
+                "wc",
+                "@/hello.txt",
+                "@/unsorted.txt",
+                "@/big.bin",
+                "@/empty.txt",
+            ],
+            None,
+        ),
         (&["head", "-n", "3", "@/unsorted.txt"], None),
         (&["head", "-c", "100", "@/big.bin"], None),
         (&["tail", "-n", "1", "@/sub/deeper/leaf.txt"], None),
@@ -150,7 +179,10 @@ fn busybox_reading_applets() {
         (&["sort", "@/unsorted.txt"], None),
         (&["sort", "-n", "@/unsorted.txt"], None),
         (&["sort", "-u", "-r", "@/unsorted.txt"], None),
-        (&["sha256sum", "@/hello.txt", "@/big.bin", "@/empty.txt"], None),
+        (
+            &["sha256sum", "@/hello.txt", "@/big.bin", "@/empty.txt"],
+            None,
+        ),
         (&["md5sum", "@/big.bin"], None),
         (&["grep", "-n", "an", "@/unsorted.txt"], None),
         (&["grep", "-c", "e", "@/unsorted.txt", "@/hello.txt"], None),
@@ -161,12 +193,27 @@ fn busybox_reading_applets() {
         (&["find", "@", "-type", "d"], SortLines),
         (&["find", "@", "-type", "l"], SortLines),
         (&["find", "@/sub", "-size", "-1k"], SortLines),
-        (&["stat", "-c", "%n %s %a %F %h %u %g", "@/hello.txt", "@/sub", "@/sub/nested.txt", "@/private.txt", "@/run.sh"], None),
+        (
+            &[
+                "stat",
+                "-c",
+                "%n %s %a %F %h %u %g",
+                "@/hello.txt",
+                "@/sub",
+                "@/sub/nested.txt",
+                "@/private.txt",
+                "@/run.sh",
+            ],
+            None,
+        ),
         (&["stat", "-c", "%n %F %N", "@/inside_link"], None),
         (&["readlink", "@/inside_link"], None),
         (&["cmp", "@/hello.txt", "@/inside_link"], None),
         (&["cmp", "@/hello.txt", "@/sub/nested.txt"], None),
-        (&["od", "-A", "x", "-t", "x1z", "-N", "64", "@/big.bin"], None),
+        (
+            &["od", "-A", "x", "-t", "x1z", "-N", "64", "@/big.bin"],
+            None,
+        ),
         (&["du", "-a", "@/many"], SortLines),
         (&["test", "-d", "@/sub"], None),
         (&["test", "-f", "@/sub"], None),
@@ -200,15 +247,32 @@ fn busybox_writing_applets_on_rw_mount() {
         (&["truncate", "-s", "5", "@/truncate-me.txt"], None),
         (&["chmod", "600", "@/run.sh"], None),
         (&["ls", "-1R", "@"], None),
-        (&["sha256sum", "@/copy.txt", "@/sub/big-copy.bin", "@/sub-copy/nested.txt"], None),
+        (
+            &[
+                "sha256sum",
+                "@/copy.txt",
+                "@/sub/big-copy.bin",
+                "@/sub-copy/nested.txt",
+            ],
+            None,
+        ),
         (&["find", "@", "-type", "f"], SortLines),
     ];
     check_many(&t, Some("rw"), cases);
     let (a, b) = (snapshot(&t.native), snapshot(&t.sandbox));
-    assert!(a == b, "host trees differ after the same busybox commands:\n{}", snapshot_diff(&a, &b));
+    assert!(
+        a == b,
+        "host trees differ after the same busybox commands:\n{}",
+        snapshot_diff(&a, &b)
+    );
     // A few facts, independently of the native run.
-    assert_eq!(std::fs::read_to_string(t.sandbox.join("copy.txt")).unwrap(), HELLO);
-    assert!(t.sandbox.join("renamed-by-mv.txt").is_file() && !t.sandbox.join("rename-me.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(t.sandbox.join("copy.txt")).unwrap(),
+        HELLO
+    );
+    assert!(
+        t.sandbox.join("renamed-by-mv.txt").is_file() && !t.sandbox.join("rename-me.txt").exists()
+    );
     assert!(!t.sandbox.join("delete-me.txt").exists() && !t.sandbox.join("many").exists());
     assert!(t.sandbox.join("a/b/c").is_dir() && t.sandbox.join("newdir").is_dir());
     assert!(!t.sandbox.join("emptydir").exists());
@@ -217,7 +281,12 @@ fn busybox_writing_applets_on_rw_mount() {
 fn ro_refuses(t: &Trees, mode: Option<&str>, args: &[&str]) -> Result<(), String> {
     let bb = busybox();
     let sb_args: Vec<String> = args.iter().map(|a| a.replace('@', "/data")).collect();
-    let out = run_sandbox(&bb, &sb_args, &["--mount", &mount_arg(&t.sandbox, "/data", mode)], None);
+    let out = run_sandbox(
+        &bb,
+        &sb_args,
+        &["--mount", &mount_arg(&t.sandbox, "/data", mode)],
+        None,
+    );
     if out.code() != 1 || !out.stderr_str().contains("Read-only file system") {
         return Err(format!(
             "busybox {}: expected exit 1 and \"Read-only file system\" on stderr:\n{}",
@@ -253,7 +322,11 @@ fn busybox_writes_fail_on_ro_mount() {
         }
     }
     let after = snapshot(&t.sandbox);
-    assert!(before == after, "writes reached the read-only host tree:\n{}", snapshot_diff(&before, &after));
+    assert!(
+        before == after,
+        "writes reached the read-only host tree:\n{}",
+        snapshot_diff(&before, &after)
+    );
     assert!(errors.is_empty(), "{}", errors.join("\n\n"));
 }
 
@@ -286,12 +359,18 @@ fn busybox_cannot_escape_the_mount() {
             let out = run_sandbox(
                 &bb,
                 args,
-                &["--timeout", "10", "--mount", &mount_arg(&shared, "/data", mode)],
+                &[
+                    "--timeout",
+                    "10",
+                    "--mount",
+                    &mount_arg(&shared, "/data", mode),
+                ],
                 None,
             );
             assert_no_panic(&out);
             assert!(
-                !contains_bytes(&out.stdout, secret.as_bytes()) && !contains_bytes(&out.stderr, secret.as_bytes()),
+                !contains_bytes(&out.stdout, secret.as_bytes())
+                    && !contains_bytes(&out.stderr, secret.as_bytes()),
                 "THE SANDBOX REVEALED A FILE OUTSIDE THE SHARED DIRECTORY (busybox {}):\n{}",
                 args.join(" "),
                 out.describe()

@@ -40,11 +40,18 @@ impl MountSpec {
             return Err(format!("empty host directory in {spec:?}"));
         }
         if !guest.starts_with('/') {
-            return Err(format!("the guest directory must be absolute, got {guest:?}"));
+            return Err(format!(
+                "the guest directory must be absolute, got {guest:?}"
+            ));
         }
-        let normalized: Vec<&str> = guest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-        if normalized.iter().any(|c| *c == "..") {
-            return Err(format!("the guest directory may not contain '..': {guest:?}"));
+        let normalized: Vec<&str> = guest
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        if normalized.contains(&"..") {
+            return Err(format!(
+                "the guest directory may not contain '..': {guest:?}"
+            ));
         }
         if normalized.is_empty() {
             return Err("cannot mount over the sandbox root '/'".into());
@@ -83,7 +90,9 @@ const EROFS: i64 = 30;
 const ENAMETOOLONG: i64 = 36;
 
 fn errno() -> i64 {
-    -(std::io::Error::last_os_error().raw_os_error().unwrap_or(EINVAL as i32) as i64)
+    -(std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(EINVAL as i32) as i64)
 }
 
 fn check(ret: libc::c_int) -> Result<(), i64> {
@@ -100,7 +109,11 @@ fn open_beneath(dir: RawFd, name: &CString, flags: libc::c_int, mode: u32) -> Re
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
-    how.mode = if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 };
+    how.mode = if flags & libc::O_CREAT != 0 {
+        mode as u64
+    } else {
+        0
+    };
     how.resolve = libc::RESOLVE_BENEATH
         | libc::RESOLVE_NO_SYMLINKS
         | libc::RESOLVE_NO_MAGICLINKS
@@ -132,9 +145,8 @@ impl HostFs {
     pub fn new(mounts: Vec<MountSpec>) -> Result<HostFs, Failure> {
         let mut handles = Vec::new();
         for (i, mount) in mounts.iter().enumerate() {
-            let metadata = std::fs::metadata(&mount.host).map_err(|e| {
-                internal(format!("--mount {}: {e}", mount.host.display()))
-            })?;
+            let metadata = std::fs::metadata(&mount.host)
+                .map_err(|e| internal(format!("--mount {}: {e}", mount.host.display())))?;
             if !metadata.is_dir() {
                 return Err(internal(format!(
                     "--mount {}: not a directory",
@@ -380,7 +392,13 @@ impl HostFs {
                 let empty = CString::new("").expect("no NUL");
                 // SAFETY: linkat of our own fd (AT_EMPTY_PATH) to a checked name.
                 check(unsafe {
-                    libc::linkat(target, empty.as_ptr(), new_dir, name.as_ptr(), libc::AT_EMPTY_PATH)
+                    libc::linkat(
+                        target,
+                        empty.as_ptr(),
+                        new_dir,
+                        name.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
                 })?;
                 Ok(0)
             }
@@ -389,7 +407,9 @@ impl HostFs {
                 let mut buf = vec![0u8; a[2].min(4096) as usize];
                 let empty = CString::new("").expect("no NUL");
                 // SAFETY: readlinkat of our own (O_PATH, O_NOFOLLOW) fd.
-                let n = unsafe { libc::readlinkat(fd, empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+                let n = unsafe {
+                    libc::readlinkat(fd, empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+                };
                 if n < 0 {
                     return Err(errno());
                 }
@@ -423,7 +443,9 @@ impl HostFs {
                             },
                         ];
                         // SAFETY: utimensat through the magic link.
-                        check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })?
+                        check(unsafe {
+                            libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0)
+                        })?
                     }
                     HOST_SETATTR_OWNER => {
                         // SAFETY: chown through the magic link (-1: unchanged).
@@ -478,7 +500,12 @@ impl HostFs {
         loop {
             // SAFETY: getdents64 fills at most buf.len() bytes.
             let n = unsafe {
-                libc::syscall(libc::SYS_getdents64, dir_fd.as_raw_fd(), buf.as_mut_ptr(), buf.len())
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    dir_fd.as_raw_fd(),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                )
             };
             if n < 0 {
                 return Err(errno());
@@ -489,7 +516,8 @@ impl HostFs {
             let mut off = 0usize;
             while off + 19 <= n as usize {
                 let ino = u64::from_le_bytes(buf[off..off + 8].try_into().unwrap());
-                let reclen = u16::from_le_bytes(buf[off + 16..off + 18].try_into().unwrap()) as usize;
+                let reclen =
+                    u16::from_le_bytes(buf[off + 16..off + 18].try_into().unwrap()) as usize;
                 let kind = buf[off + 18];
                 let name_start = off + 19;
                 let name_end = buf[name_start..off + reclen]
@@ -516,7 +544,8 @@ impl HostFs {
             out[start + 8..start + 16].copy_from_slice(&(i as u64 + 1).to_le_bytes());
             out[start + 16] = *kind;
             out[start + 17] = name.len() as u8;
-            out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()].copy_from_slice(name);
+            out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()]
+                .copy_from_slice(name);
         }
         if out.is_empty() && (cookie as usize) < entries.len() {
             return Err(-EINVAL); // buffer too small for one record

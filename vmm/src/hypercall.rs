@@ -13,8 +13,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use std::time::Instant;
 
 use crate::console::ConsoleRing;
-use crate::hostfs::{GuestAccess, HostFs};
 use crate::error::{internal, Failure};
+use crate::hostfs::{GuestAccess, HostFs};
 
 const REQUESTS_OFFSET: u64 = 16;
 const REQUEST_SIZE: u64 = 64;

@@ -16,8 +16,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 
 use crate::app::AppImage;
 use crate::console::ConsoleRing;
-use crate::hostfs::{HostFs, MountSpec};
 use crate::error::{internal, Failure};
+use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
 use crate::x86_64 as arch;
@@ -369,8 +369,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let kvm_stats = KvmStats::open(&guest.vcpu);
     start_ticks()?;
     crate::seccomp::apply()?;
-    let mut hypercalls =
-        Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline, hostfs);
+    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline, hostfs);
     let mut stats = RunStats {
         platform: Some(platform),
         setup: started.elapsed(),

@@ -96,7 +96,10 @@ fn ring(requests: &mut [Request]) {
         for (i, request) in requests.iter().enumerate() {
             core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).requests[i]), *request);
         }
-        core::ptr::write_volatile(core::ptr::addr_of_mut!((*page).count), requests.len() as u32);
+        core::ptr::write_volatile(
+            core::ptr::addr_of_mut!((*page).count),
+            requests.len() as u32,
+        );
         DOORBELLS.fetch_add(1, Ordering::Relaxed);
         cpu::outl(DOORBELL_PORT, requests.len() as u32);
         for (i, request) in requests.iter_mut().enumerate() {

@@ -57,7 +57,7 @@ fn build_namespace(
     tty: TtyInfo,
 ) -> Result<Arc<vfs::Namespace>, errno::Errno> {
     let root = vfs::tmpfs::new_root_with_dirs(vfs::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
-    let namespace = Arc::new(vfs::Namespace::new(root, exe_path.to_vec()));
+    let namespace = Arc::new(vfs::Namespace::new(root));
     mount_at(&namespace, b"/dev", vfs::devfs::DevDir::new(tty))?;
     let exe = Arc::new(vfs::memfile::MemFile::new(image, 2, 0o555));
     if let Some(slash) = exe_path.iter().rposition(|&b| b == b'/') {
@@ -65,7 +65,11 @@ fn build_namespace(
         let under_special = dir.starts_with(b"/dev") || dir.starts_with(b"/proc");
         if !name.is_empty() && !under_special {
             let stack = vfs::make_dirs(&namespace, dir)?;
-            if let Some(tmpfs_dir) = stack.node().as_any().downcast_ref::<vfs::tmpfs::TmpfsNode>() {
+            if let Some(tmpfs_dir) = stack
+                .node()
+                .as_any()
+                .downcast_ref::<vfs::tmpfs::TmpfsNode>()
+            {
                 tmpfs_dir.insert(name, exe)?;
             }
         }
@@ -90,7 +94,9 @@ fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(
         let record = table.get(offset..offset + header).ok_or(errno::EINVAL)?;
         let flags = u32::from_le_bytes(record[..4].try_into().unwrap());
         let len = u32::from_le_bytes(record[4..8].try_into().unwrap()) as usize;
-        let path = table.get(offset + header..offset + header + len).ok_or(errno::EINVAL)?;
+        let path = table
+            .get(offset + header..offset + header + len)
+            .ok_or(errno::EINVAL)?;
         let root = vfs::hostfs::mount_root(index, flags & MOUNT_READ_ONLY != 0)?;
         mount_at(namespace, path, root)?;
         offset += (header + len + 7) & !7;
@@ -98,7 +104,11 @@ fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(
     Ok(())
 }
 
-fn mount_at(namespace: &vfs::Namespace, path: &[u8], root: Arc<dyn vfs::Inode>) -> Result<(), errno::Errno> {
+fn mount_at(
+    namespace: &vfs::Namespace,
+    path: &[u8],
+    root: Arc<dyn vfs::Inode>,
+) -> Result<(), errno::Errno> {
     let at = vfs::make_dirs(namespace, path)?;
     namespace.mount(at.node(), root)
 }
@@ -170,7 +180,10 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     if let Err(e) = mount_host_dirs(&namespace, boot_info) {
-        crate::hv::console::fatal(format_args!("cannot mount a shared directory: errno {}", e.0));
+        crate::hv::console::fatal(format_args!(
+            "cannot mount a shared directory: errno {}",
+            e.0
+        ));
     }
 
     let start_tsc = cpu::rdtsc();
@@ -181,7 +194,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         files,
         cwd,
         umask: 0o022,
-        argv: argv_owned,
         signals: signal::SignalState::new(),
         creds: syscalls::system::Credentials::default(),
         personality: 0,

@@ -5,7 +5,6 @@
 //! dispositions, limits).
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use boards::hypercall::ExitStats;
 use spin::{Mutex, MutexGuard};
@@ -74,7 +73,6 @@ pub struct Task {
     pub files: Arc<Mutex<FdTable>>,
     pub cwd: Arc<Mutex<PathStack>>,
     pub umask: u32,
-    pub argv: Arc<Vec<Vec<u8>>>,
     pub signals: SignalState,
     pub creds: super::syscalls::system::Credentials,
     pub personality: u32,
@@ -97,7 +95,9 @@ impl Task {
     /// taken means a handler re-entered it, a bug worth a clear panic rather
     /// than a silent spin.
     pub fn mm(&self) -> MutexGuard<'_, AddressSpace> {
-        self.memory.try_lock().expect("address space lock re-entered")
+        self.memory
+            .try_lock()
+            .expect("address space lock re-entered")
     }
 
     pub fn fds(&self) -> MutexGuard<'_, FdTable> {

@@ -102,7 +102,6 @@ impl Vma {
     fn copy_on_write(&self) -> bool {
         !self.shared && self.file.is_some()
     }
-
 }
 
 /// How the application touched memory.
@@ -187,7 +186,8 @@ impl AddressSpace {
         for s in doomed {
             self.vmas.remove(&s);
         }
-        self.page_table.unmap_range(start, end, frames::release_frame);
+        self.page_table
+            .unmap_range(start, end, frames::release_frame);
     }
 
     /// Writes shared file mappings in [start, end) back to their files
@@ -283,7 +283,11 @@ impl AddressSpace {
             start,
             end: start + len,
             prot,
-            kind: if file.is_some() { VmaKind::File } else { VmaKind::Anonymous },
+            kind: if file.is_some() {
+                VmaKind::File
+            } else {
+                VmaKind::Anonymous
+            },
             shared,
             file,
         });
@@ -498,7 +502,11 @@ impl AddressSpace {
             access.writable = false;
         }
         let mut alloc = frames::alloc_zeroed_frame;
-        if self.page_table.map(page, frame, access, &mut alloc).is_err() {
+        if self
+            .page_table
+            .map(page, frame, access, &mut alloc)
+            .is_err()
+        {
             frames::release_frame(frame);
             return Err(ENOMEM);
         }
@@ -516,7 +524,10 @@ impl AddressSpace {
             core::ptr::copy_nonoverlapping(phys_to_virt(old), phys_to_virt(new), PAGE_SIZE as usize)
         };
         let mut alloc = frames::alloc_zeroed_frame;
-        match self.page_table.map(page, new, vma.prot.page_access(), &mut alloc) {
+        match self
+            .page_table
+            .map(page, new, vma.prot.page_access(), &mut alloc)
+        {
             Ok(replaced) => {
                 if let Some(replaced) = replaced {
                     frames::release_frame(replaced);
@@ -572,7 +583,10 @@ impl AddressSpace {
         let Some(vma) = self.find(addr).cloned() else {
             return;
         };
-        let anonymous = matches!(vma.kind, VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack);
+        let anonymous = matches!(
+            vma.kind,
+            VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack
+        );
         if !anonymous || !vma.prot.read {
             return;
         }
@@ -611,7 +625,8 @@ impl AddressSpace {
         let ranges: alloc::vec::Vec<(u64, u64)> =
             self.vmas.values().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
-            self.page_table.for_each_frame(start, end, |_, _| resident += 1);
+            self.page_table
+                .for_each_frame(start, end, |_, _| resident += 1);
         }
         (size / 1024, resident * PAGE_SIZE / 1024)
     }
@@ -619,7 +634,8 @@ impl AddressSpace {
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads
     /// back as zeros afterwards.
     pub fn discard(&mut self, start: u64, end: u64) {
-        self.page_table.unmap_range(start, end, frames::release_frame);
+        self.page_table
+            .unmap_range(start, end, frames::release_frame);
     }
 }
 
@@ -641,7 +657,10 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
     let data = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), PAGE_SIZE as usize) };
     let mut done = 0;
     while done < data.len() {
-        match backing.inode.read_at(offset + done as u64, &mut data[done..]) {
+        match backing
+            .inode
+            .read_at(offset + done as u64, &mut data[done..])
+        {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) => {

@@ -106,7 +106,8 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         F_GETFL => Ok(*file.flags.lock() as u64),
         F_SETFL => {
             let mut flags = file.flags.lock();
-            *flags = (*flags & !(O_APPEND | O_NONBLOCK)) | (args[2] as u32 & (O_APPEND | O_NONBLOCK));
+            *flags =
+                (*flags & !(O_APPEND | O_NONBLOCK)) | (args[2] as u32 & (O_APPEND | O_NONBLOCK));
             Ok(0)
         }
         // One process: no other process can hold a conflicting record lock,
@@ -121,7 +122,10 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             ctx.task.mm().write_val(args[2], &lock)?;
             Ok(0)
         }
-        F_GETPIPE_SZ if file.file.stat().mode & crate::sentry::stat::S_IFMT == crate::sentry::stat::S_IFIFO => {
+        F_GETPIPE_SZ
+            if file.file.stat().mode & crate::sentry::stat::S_IFMT
+                == crate::sentry::stat::S_IFIFO =>
+        {
             Ok(crate::sentry::vfs::pipe::PIPE_CAPACITY as u64)
         }
         _ => Err(EINVAL),
@@ -129,7 +133,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
-    if flags & !((O_CLOEXEC | O_NONBLOCK) as u64 | 0o40000 /* O_DIRECT */) != 0 {
+    if flags & !((O_CLOEXEC | O_NONBLOCK) as u64 | 0o40000/* O_DIRECT */) != 0 {
         return Err(EINVAL);
     }
     let (read_end, write_end) = new_pipe();
@@ -139,17 +143,18 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
         .task
         .fds()
         .insert(OpenFile::new(read_end, O_RDONLY | status), cloexec, 0)?;
-    let write_fd = match ctx
-        .task
-        .fds()
-        .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0)
-    {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = ctx.task.fds().remove(read_fd);
-            return Err(e);
-        }
-    };
+    let write_fd =
+        match ctx
+            .task
+            .fds()
+            .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0)
+        {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = ctx.task.fds().remove(read_fd);
+                return Err(e);
+            }
+        };
     if let Err(e) = ctx.task.mm().write_val(addr, &[read_fd, write_fd]) {
         let _ = ctx.task.fds().remove(read_fd);
         let _ = ctx.task.fds().remove(write_fd);

@@ -63,7 +63,9 @@ fn write_from_user(
     }
     match (written, error, result) {
         (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
-        (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => block_forever("write to a full pipe"),
+        (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
+            block_forever("write to a full pipe")
+        }
         (0, Some(e), _) | (0, None, Err(e)) => Err(e),
         _ => Ok(written as u64),
     }
@@ -440,12 +442,7 @@ fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
 }
 
 /// select and pselect6: fd_sets turned into poll entries.
-fn select_fds(
-    ctx: &mut SyscallContext,
-    nfds: u64,
-    sets: [u64; 3],
-    timeout_ns: u64,
-) -> SysResult {
+fn select_fds(ctx: &mut SyscallContext, nfds: u64, sets: [u64; 3], timeout_ns: u64) -> SysResult {
     if nfds > ctx.task.rlimits[crate::sentry::task::RLIMIT_NOFILE].cur || (nfds as i64) < 0 {
         return Err(EINVAL);
     }
@@ -518,14 +515,19 @@ pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
-        (tv[0] as u64).saturating_mul(1_000_000_000).saturating_add(tv[1] as u64 * 1000)
+        (tv[0] as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(tv[1] as u64 * 1000)
     };
     let started = crate::sentry::time::monotonic_ns();
     let result = select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns);
     if args[4] != 0 && timeout_ns != u64::MAX {
         // Linux reports the time left.
         let left = timeout_ns.saturating_sub(crate::sentry::time::monotonic_ns() - started);
-        let tv = [(left / 1_000_000_000) as i64, ((left % 1_000_000_000) / 1000) as i64];
+        let tv = [
+            (left / 1_000_000_000) as i64,
+            ((left % 1_000_000_000) / 1000) as i64,
+        ];
         ctx.task.mm().write_val(args[4], &tv)?;
     }
     result
@@ -557,4 +559,3 @@ pub fn sys_ppoll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // delivered during the wait.
     poll_fds(ctx, args[0], args[1], timeout_ns)
 }
-

@@ -10,7 +10,9 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
-use crate::sentry::vfs::{FileKind, Inode, NewNode, ParentAndName, PathStack, TimeUpdate, PATH_MAX};
+use crate::sentry::vfs::{
+    FileKind, Inode, NewNode, ParentAndName, PathStack, TimeUpdate, PATH_MAX,
+};
 
 const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
@@ -50,7 +52,12 @@ fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathSt
     }
 }
 
-fn lookup_at(ctx: &mut SyscallContext, dirfd: i32, path: &[u8], follow: bool) -> Result<PathStack, Errno> {
+fn lookup_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+) -> Result<PathStack, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
     ctx.task.namespace.clone().resolve(&start, path, follow)
 }
@@ -61,7 +68,12 @@ fn parent_at(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<Parent
 }
 
 /// The node named by (dirfd, path, flags), with AT_EMPTY_PATH support.
-fn node_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64) -> Result<NodeRef, Errno> {
+fn node_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    flags: u64,
+) -> Result<NodeRef, Errno> {
     let path = read_path_or_empty(ctx, path_addr)?;
     if path.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
@@ -108,7 +120,13 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
 
 // --- open ---------------------------------------------------------------------
 
-fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mode: u64) -> SysResult {
+fn open_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    flags: u64,
+    mode: u64,
+) -> SysResult {
     let flags = flags as u32;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);
@@ -158,10 +176,11 @@ fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mod
             return Err(ENOTDIR);
         }
         let file: Arc<dyn File> = Arc::new(PathOnly { node });
-        let fd = ctx
-            .task
-            .fds()
-            .insert(OpenFile::at(file, O_PATH, Some(stack)), flags & O_CLOEXEC != 0, 0)?;
+        let fd = ctx.task.fds().insert(
+            OpenFile::at(file, O_PATH, Some(stack)),
+            flags & O_CLOEXEC != 0,
+            0,
+        )?;
         return Ok(fd as u64);
     }
     if kind == FileKind::Symlink {
@@ -180,10 +199,11 @@ fn open_at(ctx: &mut SyscallContext, dirfd: i32, path_addr: u64, flags: u64, mod
         node.truncate(0)?;
     }
     let file = node.open(flags)?;
-    let fd = ctx
-        .task
-        .fds()
-        .insert(OpenFile::at(file, flags, Some(stack)), flags & O_CLOEXEC != 0, 0)?;
+    let fd = ctx.task.fds().insert(
+        OpenFile::at(file, flags, Some(stack)),
+        flags & O_CLOEXEC != 0,
+        0,
+    )?;
     Ok(fd as u64)
 }
 
@@ -251,7 +271,13 @@ pub fn sys_openat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    open_at(ctx, AT_FDCWD, args[0], (O_CREAT | O_WRONLY | O_TRUNC) as u64, args[1])
+    open_at(
+        ctx,
+        AT_FDCWD,
+        args[0],
+        (O_CREAT | O_WRONLY | O_TRUNC) as u64,
+        args[1],
+    )
 }
 
 // --- stat ---------------------------------------------------------------------
@@ -304,7 +330,8 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     let s = node_at(ctx, dirfd, path, flags)?.stat();
     let mut out = [0u8; 256];
-    let mut put = |offset: usize, bytes: &[u8]| out[offset..offset + bytes.len()].copy_from_slice(bytes);
+    let mut put =
+        |offset: usize, bytes: &[u8]| out[offset..offset + bytes.len()].copy_from_slice(bytes);
     put(0, &STATX_BASIC_STATS.to_le_bytes());
     put(4, &(s.blksize as u32).to_le_bytes());
     put(16, &(s.nlink as u32).to_le_bytes());
@@ -411,11 +438,22 @@ pub fn sys_symlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     symlink_at(ctx, args[0], fd_arg(args[1]), args[2])
 }
 
-fn link_at(ctx: &mut SyscallContext, old_dirfd: i32, old: u64, new_dirfd: i32, new: u64, flags: u64) -> SysResult {
+fn link_at(
+    ctx: &mut SyscallContext,
+    old_dirfd: i32,
+    old: u64,
+    new_dirfd: i32,
+    new: u64,
+    flags: u64,
+) -> SysResult {
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let follow = if flags & AT_SYMLINK_FOLLOW != 0 { 0 } else { AT_SYMLINK_NOFOLLOW };
+    let follow = if flags & AT_SYMLINK_FOLLOW != 0 {
+        0
+    } else {
+        AT_SYMLINK_NOFOLLOW
+    };
     let target = node_at(ctx, old_dirfd, old, follow | (flags & AT_EMPTY_PATH))?.inode()?;
     if target.kind() == FileKind::Directory {
         return Err(EPERM);
@@ -439,7 +477,14 @@ pub fn sys_link(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_linkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    link_at(ctx, fd_arg(args[0]), args[1], fd_arg(args[2]), args[3], args[4])
+    link_at(
+        ctx,
+        fd_arg(args[0]),
+        args[1],
+        fd_arg(args[2]),
+        args[3],
+        args[4],
+    )
 }
 
 // --- directories ------------------------------------------------------------
@@ -481,7 +526,11 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
     } else if pn.trailing_slash {
         // "unlink file/" resolves the name as a directory.
         let node = pn.parent.node().lookup(&pn.name)?;
-        return Err(if node.kind() == FileKind::Directory { EISDIR } else { ENOTDIR });
+        return Err(if node.kind() == FileKind::Directory {
+            EISDIR
+        } else {
+            ENOTDIR
+        });
     }
     let dir = pn.parent.node().clone();
     let node = dir.lookup(&pn.name)?;
@@ -510,7 +559,14 @@ pub fn sys_unlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     unlink_at(ctx, fd_arg(args[0]), args[1], args[2] & AT_REMOVEDIR != 0)
 }
 
-fn rename_at(ctx: &mut SyscallContext, old_dirfd: i32, old: u64, new_dirfd: i32, new: u64, flags: u64) -> SysResult {
+fn rename_at(
+    ctx: &mut SyscallContext,
+    old_dirfd: i32,
+    old: u64,
+    new_dirfd: i32,
+    new: u64,
+    flags: u64,
+) -> SysResult {
     let old_path = read_path(ctx, old)?;
     let new_path = read_path(ctx, new)?;
     let from = parent_at(ctx, old_dirfd, &old_path)?;
@@ -528,7 +584,9 @@ fn rename_at(ctx: &mut SyscallContext, old_dirfd: i32, old: u64, new_dirfd: i32,
         return Err(EROFS);
     }
     // A directory cannot move beneath itself.
-    if moving.kind() == FileKind::Directory && to.parent.0.iter().any(|(_, n)| n.id() == moving.id()) {
+    if moving.kind() == FileKind::Directory
+        && to.parent.0.iter().any(|(_, n)| n.id() == moving.id())
+    {
         return Err(EINVAL);
     }
     if from.parent.node().id().0 != to.parent.node().id().0 {
@@ -550,7 +608,14 @@ pub fn sys_renameat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_renameat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    rename_at(ctx, fd_arg(args[0]), args[1], fd_arg(args[2]), args[3], args[4])
+    rename_at(
+        ctx,
+        fd_arg(args[0]),
+        args[1],
+        fd_arg(args[2]),
+        args[3],
+        args[4],
+    )
 }
 
 pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

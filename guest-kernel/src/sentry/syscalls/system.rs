@@ -156,7 +156,12 @@ fn set_re(r: u32, e: u32, cur: [u32; 3], privileged: bool) -> Result<[u32; 3], E
 
 pub fn sys_setreuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let c = &ctx.task.creds;
-    let [uid, euid, suid] = set_re(args[0] as u32, args[1] as u32, [c.uid, c.euid, c.suid], privileged(ctx))?;
+    let [uid, euid, suid] = set_re(
+        args[0] as u32,
+        args[1] as u32,
+        [c.uid, c.euid, c.suid],
+        privileged(ctx),
+    )?;
     let c = &mut ctx.task.creds;
     (c.uid, c.euid, c.suid) = (uid, euid, suid);
     Ok(0)
@@ -164,7 +169,12 @@ pub fn sys_setreuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_setregid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let c = &ctx.task.creds;
-    let [gid, egid, sgid] = set_re(args[0] as u32, args[1] as u32, [c.gid, c.egid, c.sgid], privileged(ctx))?;
+    let [gid, egid, sgid] = set_re(
+        args[0] as u32,
+        args[1] as u32,
+        [c.gid, c.egid, c.sgid],
+        privileged(ctx),
+    )?;
     let c = &mut ctx.task.creds;
     (c.gid, c.egid, c.sgid) = (gid, egid, sgid);
     Ok(0)
@@ -248,7 +258,7 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     info[0] = crate::sentry::time::boottime_ns() / 1_000_000_000; // uptime
     info[4] = total; // totalram
     info[5] = free; // freeram
-    // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
+                    // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
     info[10] = 1; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
     ctx.task.mm().write_val(args[0], &info)?;

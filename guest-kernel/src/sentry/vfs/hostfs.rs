@@ -22,8 +22,8 @@ use spin::Mutex;
 use super::*;
 use crate::arch::paging::phys_to_virt;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
-use boards::x86_64::PAGE_SIZE;
 use crate::sentry::fd::{DirFile, File, InodeFile};
+use boards::x86_64::PAGE_SIZE;
 
 /// Bytes fetched per read request when reading sequentially.
 const READ_AHEAD: usize = 256 * 1024;
@@ -94,7 +94,10 @@ fn call(op: Op, args: &[u64]) -> Result<u64, Errno> {
 /// Runs a request followed by a HostStat of `handle` into `stat`, in one
 /// exit; returns the first request's result.
 fn call_then_stat(op: Op, args: &[u64], handle: u64, stat: &mut Stat) -> Result<u64, Errno> {
-    let mut batch = [request(op, args), request(Op::HostStat, &[handle, gpa_mut(stat)])];
+    let mut batch = [
+        request(op, args),
+        request(Op::HostStat, &[handle, gpa_mut(stat)]),
+    ];
     submit(&mut batch);
     let result = check(batch[0].result)?;
     check(batch[1].result)?;
@@ -206,11 +209,18 @@ impl Inode for HostNode {
         let mut stat = Stat::default();
         let handle = call(
             Op::HostLookup,
-            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, gpa_mut(&mut stat)],
+            &[
+                self.handle,
+                gpa(name_buf.as_slice()),
+                name.len() as u64,
+                gpa_mut(&mut stat),
+            ],
         )?;
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
-        self.children.lock().insert(name.to_vec(), Arc::downgrade(&child));
+        self.children
+            .lock()
+            .insert(name.to_vec(), Arc::downgrade(&child));
         Ok(child)
     }
 
@@ -240,7 +250,9 @@ impl Inode for HostNode {
         )?;
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
-        self.children.lock().insert(name.to_vec(), Arc::downgrade(&child));
+        self.children
+            .lock()
+            .insert(name.to_vec(), Arc::downgrade(&child));
         let _ = self.refresh();
         Ok(child)
     }
@@ -254,7 +266,12 @@ impl Inode for HostNode {
         let mut stat = Stat::default();
         call_then_stat(
             Op::HostLink,
-            &[target.handle, self.handle, gpa(name_buf.as_slice()), name.len() as u64],
+            &[
+                target.handle,
+                self.handle,
+                gpa(name_buf.as_slice()),
+                name.len() as u64,
+            ],
             target.handle,
             &mut stat,
         )?;
@@ -267,7 +284,12 @@ impl Inode for HostNode {
         let mut stat = Stat::default();
         call_then_stat(
             Op::HostUnlink,
-            &[self.handle, gpa(name_buf.as_slice()), name.len() as u64, directory as u64],
+            &[
+                self.handle,
+                gpa(name_buf.as_slice()),
+                name.len() as u64,
+                directory as u64,
+            ],
             self.handle,
             &mut stat,
         )?;
@@ -324,7 +346,12 @@ impl Inode for HostNode {
         loop {
             let used = call(
                 Op::HostReaddir,
-                &[self.handle, cookie, gpa_mut(buf.as_mut_slice()), buf.len() as u64],
+                &[
+                    self.handle,
+                    cookie,
+                    gpa_mut(buf.as_mut_slice()),
+                    buf.len() as u64,
+                ],
             )? as usize;
             if used == 0 {
                 break;
@@ -368,10 +395,6 @@ impl Inode for HostNode {
         Ok(buf)
     }
 
-
-
-
-
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let n = self.read_host(offset, buf)?;
         // Stores through shared mappings are newer than the host's bytes.
@@ -383,10 +406,6 @@ impl Inode for HostNode {
         let n = self.write_host(offset, buf)?;
         self.update_pages(offset, &buf[..n]);
         Ok(n)
-    }
-
-    fn shares_pages(&self) -> bool {
-        self.kind() == FileKind::Regular
     }
 
     fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {
@@ -514,7 +533,10 @@ impl HostNode {
         let io = self.io_handle(false)?;
         if buf.len() >= READ_AHEAD {
             let len = buf.len().min(MAX_TRANSFER as usize);
-            let n = call(Op::HostRead, &[io, offset, gpa_mut(&mut buf[..len]), len as u64])?;
+            let n = call(
+                Op::HostRead,
+                &[io, offset, gpa_mut(&mut buf[..len]), len as u64],
+            )?;
             return Ok(n as usize);
         }
         let mut data = vec![0u8; READ_AHEAD];
@@ -570,7 +592,12 @@ impl HostNode {
         }
         *self.cache.lock() = None;
         let mut stat = Stat::default();
-        call_then_stat(Op::HostTruncate, &[self.handle, size], self.handle, &mut stat)?;
+        call_then_stat(
+            Op::HostTruncate,
+            &[self.handle, size],
+            self.handle,
+            &mut stat,
+        )?;
         *self.stat.lock() = sanitize(stat, &self.fs);
         Ok(())
     }
@@ -627,7 +654,14 @@ impl HostNode {
         let mut stat = Stat::default();
         call_then_stat(
             Op::HostSetattr,
-            &[self.handle, what, values[0], values[1], values[2], values[3]],
+            &[
+                self.handle,
+                what,
+                values[0],
+                values[1],
+                values[2],
+                values[3],
+            ],
             self.handle,
             &mut stat,
         )?;

@@ -25,10 +25,6 @@ impl MemFile {
             mtime: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
         }
     }
-
-    pub fn data(&self) -> &'static [u8] {
-        self.data
-    }
 }
 
 impl Inode for MemFile {

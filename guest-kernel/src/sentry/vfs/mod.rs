@@ -171,7 +171,11 @@ pub trait Inode: Send + Sync {
     fn set_owner(&self, _uid: Option<u32>, _gid: Option<u32>) -> Result<(), Errno> {
         Err(EPERM)
     }
-    fn set_times(&self, _atime: Option<TimeUpdate>, _mtime: Option<TimeUpdate>) -> Result<(), Errno> {
+    fn set_times(
+        &self,
+        _atime: Option<TimeUpdate>,
+        _mtime: Option<TimeUpdate>,
+    ) -> Result<(), Errno> {
         Err(EPERM)
     }
     fn sync(&self) -> Result<(), Errno> {
@@ -182,10 +186,6 @@ pub trait Inode: Send + Sync {
     fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno>;
     /// True for nodes whose writes must fail with EROFS (read-only mounts).
     fn read_only(&self) -> bool {
-        false
-    }
-    /// True when `shared_page` works (tmpfs, host files).
-    fn shares_pages(&self) -> bool {
         false
     }
     /// Writes pages changed through shared mappings back to the file
@@ -259,7 +259,6 @@ struct Mount {
 pub struct Namespace {
     root: Arc<dyn Inode>,
     mounts: Mutex<Vec<Mount>>,
-    exe_path: Vec<u8>,
 }
 
 /// Where resolution of the parent of a path ended.
@@ -271,16 +270,11 @@ pub struct ParentAndName {
 }
 
 impl Namespace {
-    pub fn new(root: Arc<dyn Inode>, exe_path: Vec<u8>) -> Namespace {
+    pub fn new(root: Arc<dyn Inode>) -> Namespace {
         Namespace {
             root,
             mounts: Mutex::new(Vec::new()),
-            exe_path,
         }
-    }
-
-    pub fn exe_path(&self) -> &[u8] {
-        &self.exe_path
     }
 
     pub fn root_stack(&self) -> PathStack {
@@ -301,7 +295,10 @@ impl Namespace {
 
     pub fn is_mount_point(&self, node: &Arc<dyn Inode>) -> bool {
         let id = node.id();
-        self.mounts.lock().iter().any(|m| m.point == id || m.root.id() == id)
+        self.mounts
+            .lock()
+            .iter()
+            .any(|m| m.point == id || m.root.id() == id)
     }
 
     /// The node that is visible at `node`'s place (a mounted root, or itself).
@@ -319,7 +316,12 @@ impl Namespace {
 
     /// Resolves `path` from `start` (used for relative paths). With
     /// `follow_last`, a final symlink is followed.
-    pub fn resolve(&self, start: &PathStack, path: &[u8], follow_last: bool) -> Result<PathStack, Errno> {
+    pub fn resolve(
+        &self,
+        start: &PathStack,
+        path: &[u8],
+        follow_last: bool,
+    ) -> Result<PathStack, Errno> {
         if path.is_empty() {
             return Err(ENOENT);
         }
@@ -363,7 +365,9 @@ impl Namespace {
                     }
                     match &target.location {
                         Some(location) => stack = location.clone(),
-                        None => stack.0.push((component, Arc::new(OpenFileNode { file: target }))),
+                        None => stack
+                            .0
+                            .push((component, Arc::new(OpenFileNode { file: target }))),
                     }
                     continue;
                 }

@@ -160,7 +160,12 @@ impl ProcNode {
                     Some(mut memory) => memory.usage_kb(),
                     None => return Err(busy()),
                 };
-                let fds = self.view.fds.try_lock().map(|f| f.list().len()).unwrap_or(0);
+                let fds = self
+                    .view
+                    .fds
+                    .try_lock()
+                    .map(|f| f.list().len())
+                    .unwrap_or(0);
                 let pid = self.view.pid;
                 let _ = write!(
                     out,
@@ -217,7 +222,12 @@ impl ProcNode {
             }
             Node::Uptime => {
                 let ns = crate::sentry::time::boottime_ns();
-                let _ = writeln!(out, "{}.{:02} 0.00", ns / 1_000_000_000, (ns / 10_000_000) % 100);
+                let _ = writeln!(
+                    out,
+                    "{}.{:02} 0.00",
+                    ns / 1_000_000_000,
+                    (ns / 10_000_000) % 100
+                );
             }
             Node::Version => {
                 let _ = writeln!(
@@ -247,18 +257,41 @@ fn cpu_flags() -> String {
     let leaf7 = crate::arch::cpu::cpuid(7, 0);
     let ext = crate::arch::cpu::cpuid(0x8000_0001, 0);
     let table: &[(u32, u32, &str)] = &[
-        (leaf1.edx, 0, "fpu"), (leaf1.edx, 4, "tsc"), (leaf1.edx, 5, "msr"),
-        (leaf1.edx, 8, "cx8"), (leaf1.edx, 15, "cmov"), (leaf1.edx, 19, "clflush"),
-        (leaf1.edx, 23, "mmx"), (leaf1.edx, 24, "fxsr"), (leaf1.edx, 25, "sse"),
-        (leaf1.edx, 26, "sse2"), (ext.edx, 11, "syscall"), (ext.edx, 20, "nx"),
-        (ext.edx, 29, "lm"), (leaf1.ecx, 0, "pni"), (leaf1.ecx, 1, "pclmulqdq"),
-        (leaf1.ecx, 9, "ssse3"), (leaf1.ecx, 12, "fma"), (leaf1.ecx, 13, "cx16"),
-        (leaf1.ecx, 19, "sse4_1"), (leaf1.ecx, 20, "sse4_2"), (leaf1.ecx, 22, "movbe"),
-        (leaf1.ecx, 23, "popcnt"), (leaf1.ecx, 25, "aes"), (leaf1.ecx, 26, "xsave"),
-        (leaf1.ecx, 28, "avx"), (leaf1.ecx, 29, "f16c"), (leaf1.ecx, 30, "rdrand"),
-        (ext.ecx, 0, "lahf_lm"), (ext.ecx, 5, "abm"), (leaf7.ebx, 3, "bmi1"),
-        (leaf7.ebx, 5, "avx2"), (leaf7.ebx, 8, "bmi2"), (leaf7.ebx, 18, "rdseed"),
-        (leaf7.ebx, 19, "adx"), (leaf7.ebx, 29, "sha_ni"),
+        (leaf1.edx, 0, "fpu"),
+        (leaf1.edx, 4, "tsc"),
+        (leaf1.edx, 5, "msr"),
+        (leaf1.edx, 8, "cx8"),
+        (leaf1.edx, 15, "cmov"),
+        (leaf1.edx, 19, "clflush"),
+        (leaf1.edx, 23, "mmx"),
+        (leaf1.edx, 24, "fxsr"),
+        (leaf1.edx, 25, "sse"),
+        (leaf1.edx, 26, "sse2"),
+        (ext.edx, 11, "syscall"),
+        (ext.edx, 20, "nx"),
+        (ext.edx, 29, "lm"),
+        (leaf1.ecx, 0, "pni"),
+        (leaf1.ecx, 1, "pclmulqdq"),
+        (leaf1.ecx, 9, "ssse3"),
+        (leaf1.ecx, 12, "fma"),
+        (leaf1.ecx, 13, "cx16"),
+        (leaf1.ecx, 19, "sse4_1"),
+        (leaf1.ecx, 20, "sse4_2"),
+        (leaf1.ecx, 22, "movbe"),
+        (leaf1.ecx, 23, "popcnt"),
+        (leaf1.ecx, 25, "aes"),
+        (leaf1.ecx, 26, "xsave"),
+        (leaf1.ecx, 28, "avx"),
+        (leaf1.ecx, 29, "f16c"),
+        (leaf1.ecx, 30, "rdrand"),
+        (ext.ecx, 0, "lahf_lm"),
+        (ext.ecx, 5, "abm"),
+        (leaf7.ebx, 3, "bmi1"),
+        (leaf7.ebx, 5, "avx2"),
+        (leaf7.ebx, 8, "bmi2"),
+        (leaf7.ebx, 18, "rdseed"),
+        (leaf7.ebx, 19, "adx"),
+        (leaf7.ebx, 29, "sha_ni"),
     ];
     let names: Vec<&str> = table
         .iter()
@@ -356,11 +389,17 @@ impl Inode for ProcNode {
         };
         match self.node {
             Node::Root => {
-                let mut out: Vec<DirEntry> = ROOT_ENTRIES.iter().map(|(n, node)| entry(n, *node)).collect();
+                let mut out: Vec<DirEntry> = ROOT_ENTRIES
+                    .iter()
+                    .map(|(n, node)| entry(n, *node))
+                    .collect();
                 out.push(entry(format!("{}", self.view.pid).as_bytes(), Node::PidDir));
                 Ok(out)
             }
-            Node::PidDir => Ok(PID_ENTRIES.iter().map(|(n, node)| entry(n, *node)).collect()),
+            Node::PidDir => Ok(PID_ENTRIES
+                .iter()
+                .map(|(n, node)| entry(n, *node))
+                .collect()),
             Node::FdDir => {
                 let fds = self.view.fds.try_lock().ok_or_else(busy)?;
                 Ok(fds

@@ -50,7 +50,7 @@ impl FileData {
             }
         }
         // Zero the tail of the last page, so growing again reads zeros.
-        if size % PAGE_SIZE != 0 {
+        if !size.is_multiple_of(PAGE_SIZE) {
             if let Some(&frame) = self.pages.get(&(size / PAGE_SIZE)) {
                 let offset = (size % PAGE_SIZE) as usize;
                 // SAFETY: the frame belongs to this file; offset < PAGE_SIZE.
@@ -91,7 +91,11 @@ pub struct TmpfsNode {
 impl TmpfsNode {
     fn new(dev: u64, mode: u32, content: Content) -> Arc<TmpfsNode> {
         let t = now();
-        let nlink = if matches!(content, Content::Directory(_)) { 2 } else { 1 };
+        let nlink = if matches!(content, Content::Directory(_)) {
+            2
+        } else {
+            1
+        };
         Arc::new(TmpfsNode {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             dev,
@@ -196,9 +200,11 @@ impl Inode for TmpfsNode {
 
     fn create(&self, name: &[u8], node: NewNode) -> Result<Arc<dyn Inode>, Errno> {
         let new: Arc<dyn Inode> = match node {
-            NewNode::File { mode } => {
-                TmpfsNode::new(self.dev, S_IFREG | (mode & 0o7777), Content::File(FileData::default()))
-            }
+            NewNode::File { mode } => TmpfsNode::new(
+                self.dev,
+                S_IFREG | (mode & 0o7777),
+                Content::File(FileData::default()),
+            ),
             NewNode::Directory { mode } => TmpfsNode::new(
                 self.dev,
                 S_IFDIR | (mode & 0o7777),
@@ -276,7 +282,11 @@ impl Inode for TmpfsNode {
         };
         if let Some(removed) = TmpfsNode::downcast(&removed) {
             let mut meta = removed.meta.lock();
-            meta.nlink = if directory { 0 } else { meta.nlink.saturating_sub(1) };
+            meta.nlink = if directory {
+                0
+            } else {
+                meta.nlink.saturating_sub(1)
+            };
             meta.ctime = now();
         }
         if directory {
@@ -318,7 +328,10 @@ impl Inode for TmpfsNode {
                 return Err(EEXIST);
             }
             if flags & RENAME_EXCHANGE == 0 {
-                match (moving.kind() == FileKind::Directory, existing.kind() == FileKind::Directory) {
+                match (
+                    moving.kind() == FileKind::Directory,
+                    existing.kind() == FileKind::Directory,
+                ) {
                     (false, true) => return Err(EISDIR),
                     (true, false) => return Err(ENOTDIR),
                     (true, true) => {
@@ -339,7 +352,11 @@ impl Inode for TmpfsNode {
             set_entry(self, old_name, other);
             set_entry(target_dir, new_name, moving.clone());
             if !same_dir && moving_is_dir != other_is_dir {
-                let (gain, lose) = if moving_is_dir { (target_dir, self) } else { (self, target_dir) };
+                let (gain, lose) = if moving_is_dir {
+                    (target_dir, self)
+                } else {
+                    (self, target_dir)
+                };
                 gain.meta.lock().nlink += 1;
                 let mut meta = lose.meta.lock();
                 meta.nlink = meta.nlink.saturating_sub(1);
@@ -348,7 +365,11 @@ impl Inode for TmpfsNode {
             if let Some(existing) = &existing {
                 if let Some(old) = TmpfsNode::downcast(existing) {
                     let mut meta = old.meta.lock();
-                    meta.nlink = if existing.kind() == FileKind::Directory { 0 } else { meta.nlink.saturating_sub(1) };
+                    meta.nlink = if existing.kind() == FileKind::Directory {
+                        0
+                    } else {
+                        meta.nlink.saturating_sub(1)
+                    };
                 }
                 if existing.kind() == FileKind::Directory {
                     let mut meta = target_dir.meta.lock();
@@ -517,10 +538,6 @@ impl Inode for TmpfsNode {
         }
         meta.ctime = t;
         Ok(())
-    }
-
-    fn shares_pages(&self) -> bool {
-        true
     }
 
     fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {

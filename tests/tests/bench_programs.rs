@@ -1,0 +1,43 @@
+//! The benchmark programs (bench/run.sh) work in the sandbox: same byte
+//! counts as natively, the files really created and deleted.
+
+use rvisor_tests::*;
+
+#[test]
+fn bench_read_reads_a_mounted_file_whole() {
+    let prog = c_program("bench_read");
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("bench_read");
+    let data = test_bytes(3 << 20);
+    std::fs::write(dir.join("f"), &data).unwrap();
+    let native = run_native(&prog, &[dir.join("f")], None);
+    let mount = format!("{}:/data", dir.display());
+    let sandbox = run_sandbox(&prog, &["/data/f"], &["--mount", &mount], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+    let bytes = |o: &RunOutput| o.stdout_str().split_whitespace().next().map(str::to_string);
+    assert_eq!(
+        bytes(&sandbox),
+        Some(format!("bytes={}", data.len())),
+        "{}",
+        sandbox.describe()
+    );
+    assert_eq!(bytes(&native), bytes(&sandbox));
+}
+
+#[test]
+fn bench_files_creates_and_deletes() {
+    let prog = c_program("bench_files");
+    if !require_kvm() {
+        return;
+    }
+    let out = run_sandbox(&prog, &["/tmp", "200"], &[], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stdout_str().starts_with("files=200 ms="),
+        "{}",
+        out.describe()
+    );
+}
