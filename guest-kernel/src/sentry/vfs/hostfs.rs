@@ -26,7 +26,7 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 use boards::x86_64::PAGE_SIZE;
 
 /// Bytes fetched per read request when reading sequentially.
-const READ_AHEAD: usize = 256 * 1024;
+const READ_AHEAD: usize = 1024 * 1024;
 
 pub struct HostFs {
     dev: u64,
