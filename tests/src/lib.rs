@@ -322,7 +322,10 @@ pub fn have_tool(prog: &str) -> bool {
 /// date. Writes to a temporary file first and renames it into place.
 pub fn compile_c(srcs: &[&Path], out: &Path, compiler: &str, flags: &[&str]) {
     let srcs: Vec<PathBuf> = srcs.iter().map(|p| p.to_path_buf()).collect();
-    if up_to_date(out, &srcs) {
+    // The shared header of the ABI programs counts as an input of them all.
+    let mut inputs = srcs.clone();
+    inputs.push(sources_dir().join("abi_check.h"));
+    if up_to_date(out, &inputs) {
         return;
     }
     if !have_tool(compiler) && !Path::new(compiler).is_file() {
