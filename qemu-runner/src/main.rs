@@ -5,7 +5,7 @@
 mod image;
 mod qemu;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,8 +15,8 @@ use boards::board::{self, Board};
 use boards::bootinfo::BOOT_FLAG_VERBOSE;
 use clap::builder::TypedValueParser;
 use clap::Parser;
-use rvisor_vmm::app;
 use rvisor_vmm::error::{internal, Failure};
+use rvisor_vmm::{app, cli};
 
 /// The sentry, built for x86_64-unknown-none by build.rs.
 static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
@@ -98,7 +98,7 @@ struct Cli {
 
     /// Set an environment variable for the program (repeatable). The default
     /// environment is PATH=/usr/local/bin:/usr/bin:/bin and HOME=/.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(parse_env))]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(cli::parse_env))]
     env: Vec<OsString>,
 
     /// Guest memory in MiB.
@@ -116,30 +116,6 @@ struct Cli {
     /// Print the QEMU command line and timings; the sentry logs to stderr.
     #[arg(short, long)]
     verbose: bool,
-}
-
-fn parse_env(s: OsString) -> Result<OsString, String> {
-    let bytes = s.as_bytes();
-    match bytes.iter().position(|&b| b == b'=') {
-        Some(i) if i > 0 && !bytes.contains(&0) => Ok(s),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
-}
-
-fn env_key(var: &OsStr) -> &[u8] {
-    let bytes = var.as_bytes();
-    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
-    &bytes[..end]
-}
-
-/// The program's environment: the defaults, overridden/extended by --env.
-fn environment(overrides: &[OsString]) -> Vec<OsString> {
-    let mut env: Vec<OsString> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
-    for var in overrides {
-        env.retain(|existing| env_key(existing) != env_key(var));
-        env.push(var.clone());
-    }
-    env
 }
 
 fn bootable_board(name: &str) -> Result<&'static Board, Failure> {
@@ -182,7 +158,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let app = app::load(&cli.elf)?;
     let mut argv = vec![app.path_as_given.clone()];
     argv.extend(cli.args.iter().cloned());
-    let envp = environment(&cli.env);
+    let envp = cli::environment(&cli.env);
     let payload = image::build_payload(&image::PayloadSpec {
         app: &app.bytes,
         exe_path: app.canonical_path.as_os_str().as_bytes(),
@@ -236,26 +212,12 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     qemu::run(&launch, Path::new(&path))
 }
 
+const PROGRAM: &str = "qemu-runner";
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse_or_exit(PROGRAM) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // Usage errors are qemu-runner's own failures: 125, one line.
-            let rendered = e.to_string();
-            let paragraph: Vec<&str> = rendered
-                .lines()
-                .take_while(|line| !line.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let joined = paragraph.join(" ");
-            let message = joined.strip_prefix("error: ").unwrap_or(&joined);
-            eprintln!("qemu-runner: {message} (see --help)");
-            return ExitCode::from(125);
-        }
+        Err(code) => return code,
     };
     match run(&cli) {
         Ok(code) => ExitCode::from(code as u8),

@@ -9,6 +9,7 @@
 //! * [`stats`]: `--stats` counters.
 
 pub mod app;
+pub mod cli;
 pub mod console;
 pub mod error;
 pub mod hostfs;

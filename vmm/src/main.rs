@@ -1,17 +1,16 @@
 //! The `rvisor-vmm` command line.
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::builder::TypedValueParser;
 use clap::Parser;
-use rvisor_vmm::app;
 use rvisor_vmm::error::{internal, Failure};
 use rvisor_vmm::hostfs::MountSpec;
 use rvisor_vmm::hypercall::AppExit;
 use rvisor_vmm::vm::{self, RunConfig, MAX_MEMORY, MIN_MEMORY};
+use rvisor_vmm::{app, cli};
 
 /// Run an unmodified static x86_64 Linux program inside a KVM virtual
 /// machine. Its syscalls are served by the rvisor sentry inside the VM, never
@@ -49,7 +48,7 @@ struct Cli {
     /// Set an environment variable for the program (repeatable). The default
     /// environment is PATH=/usr/local/bin:/usr/bin:/bin and HOME=/; nothing
     /// is inherited from the host.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(parse_env))]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = clap::builder::OsStringValueParser::new().try_map(cli::parse_env))]
     env: Vec<OsString>,
 
     /// Share a host directory: HOST_DIR appears at GUEST_DIR inside the
@@ -78,20 +77,6 @@ struct Cli {
     /// Print the sentry's syscall support table (Markdown) and exit.
     #[arg(long)]
     print_syscall_table: bool,
-}
-
-fn parse_env(s: OsString) -> Result<OsString, String> {
-    let bytes = s.as_bytes();
-    match bytes.iter().position(|&b| b == b'=') {
-        Some(i) if i > 0 && !bytes.contains(&0) => Ok(s),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
-}
-
-fn env_key(var: &OsStr) -> &[u8] {
-    let bytes = var.as_bytes();
-    let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
-    &bytes[..end]
 }
 
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
@@ -134,16 +119,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// The program's environment: the defaults, overridden/extended by --env.
-fn environment(overrides: &[OsString]) -> Vec<OsString> {
-    let mut env: Vec<OsString> = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into(), "HOME=/".into()];
-    for var in overrides {
-        env.retain(|existing| env_key(existing) != env_key(var));
-        env.push(var.clone());
-    }
-    env
-}
-
 fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
     let app = match &cli.elf {
         Some(path) => app::load(path)?,
@@ -164,7 +139,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
     let config = RunConfig {
         app,
         args: cli.args.clone(),
-        env: environment(&cli.env),
+        env: cli::environment(&cli.env),
         memory: cli.memory,
         verbose: cli.verbose > 0,
         print_syscall_table: cli.print_syscall_table,
@@ -186,29 +161,14 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
     })
 }
 
+const PROGRAM: &str = "rvisor-vmm";
+
 fn main() -> ExitCode {
     let started = Instant::now();
     // Usage errors are rvisor's own failures: 125, like every other one.
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse_or_exit(PROGRAM) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help, --version.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.to_string();
-            // clap's first paragraph, on one line.
-            let paragraph: Vec<&str> = rendered
-                .lines()
-                .take_while(|line| !line.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let joined = paragraph.join(" ");
-            let message = joined.strip_prefix("error: ").unwrap_or(&joined);
-            eprintln!("rvisor-vmm: {message} (see --help)");
-            return ExitCode::from(125);
-        }
+        Err(code) => return code,
     };
     let level = match cli.verbose {
         0 => log::LevelFilter::Warn,
