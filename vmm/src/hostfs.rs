@@ -136,6 +136,23 @@ fn open_beneath(dir: RawFd, name: &CString, flags: libc::c_int, mode: u32) -> Re
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Every file the guest holds open on a shared directory is an fd of the
+/// VMM: raise the soft limit to the hard one so MAX_HANDLES fit.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn proc_fd_path(fd: RawFd) -> CString {
     CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL")
 }
@@ -143,6 +160,9 @@ fn proc_fd_path(fd: RawFd) -> CString {
 impl HostFs {
     /// Opens the mount roots (handles 0..n). Errors are the user's.
     pub fn new(mounts: Vec<MountSpec>) -> Result<HostFs, Failure> {
+        if !mounts.is_empty() {
+            raise_fd_limit();
+        }
         let mut handles = Vec::new();
         for (i, mount) in mounts.iter().enumerate() {
             let metadata = std::fs::metadata(&mount.host)
