@@ -7,7 +7,7 @@
 //! are cleared when reused.
 
 use boards::bootinfo::{BootInfo, MemoryKind};
-use boards::x86_64::PAGE_SIZE;
+use crate::arch::PAGE_SIZE;
 use linked_list_allocator::LockedHeap;
 use spin::Mutex;
 

@@ -109,7 +109,7 @@ impl Task {
     }
 
     pub fn exit_stats(&self) -> ExitStats {
-        let now = crate::arch::cpu::rdtsc();
+        let now = crate::arch::cpu::counter();
         ExitStats {
             syscalls: self.syscalls,
             page_faults: self.mm().page_faults,
