@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use boards::board::{self, Board};
-use boards::bootinfo::BOOT_FLAG_VERBOSE;
+use boards::bootinfo::{BOOT_FLAG_PRINT_SYSCALLS, BOOT_FLAG_VERBOSE};
 use clap::builder::TypedValueParser;
 use clap::Parser;
 use rvisor_vmm::app;
@@ -86,7 +86,7 @@ LIMITS (bare metal)
     about,
     long_about,
     after_long_help = AFTER_LONG_HELP,
-    override_usage = "qemu-runner --board <BOARD> --elf <PATH> [--image-out <FILE>] [OPTIONS] [--] [ARGS]..."
+    override_usage = "qemu-runner --board <BOARD> --elf <PATH> [--image-out <FILE>] [OPTIONS] [--] [ARGS]...\n       qemu-runner --board <BOARD> --print-syscall-table"
 )]
 struct Cli {
     /// The board: qemu-x86_64 or qemu-aarch64-virt (bootable), kvm-x86_64,
@@ -96,8 +96,13 @@ struct Cli {
 
     /// The program (a static Linux ELF for the board's architecture). It
     /// becomes argv[0] as given.
-    #[arg(long, value_name = "PATH")]
-    elf: OsString,
+    #[arg(long, value_name = "PATH", required_unless_present = "print_syscall_table")]
+    elf: Option<OsString>,
+
+    /// Boot the board's sentry only to print its syscall support table
+    /// (Markdown; docs/syscalls-aarch64.md comes from this) and exit.
+    #[arg(long)]
+    print_syscall_table: bool,
 
     /// Write the bootable image to FILE instead of booting it (see THE
     /// IMAGE below for how to boot it).
@@ -199,18 +204,35 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         board::Arch::X86_64 => &app::X86_64,
         board::Arch::Aarch64 => &app::AARCH64,
     };
-    let app = app::load_for(&cli.elf, arch)?;
-    let mut argv = vec![app.path_as_given.clone()];
-    argv.extend(cli.args.iter().cloned());
     let envp = environment(&cli.env);
-    let payload = image::build_payload(&image::PayloadSpec {
-        app: &app.bytes,
-        exe_path: app.canonical_path.as_os_str().as_bytes(),
-        argv: &argv,
-        envp: &envp,
-        flags: if cli.verbose { BOOT_FLAG_VERBOSE } else { 0 },
-        build_realtime_ns: realtime_ns(),
-    });
+    let mut flags = if cli.verbose { BOOT_FLAG_VERBOSE } else { 0 };
+    let payload = match &cli.elf {
+        Some(elf) if !cli.print_syscall_table => {
+            let app = app::load_for(elf, arch)?;
+            let mut argv = vec![app.path_as_given.clone()];
+            argv.extend(cli.args.iter().cloned());
+            image::build_payload(&image::PayloadSpec {
+                app: &app.bytes,
+                exe_path: app.canonical_path.as_os_str().as_bytes(),
+                argv: &argv,
+                envp: &envp,
+                flags,
+                build_realtime_ns: realtime_ns(),
+            })
+        }
+        _ => {
+            // The sentry prints its table before it looks at the application.
+            flags |= BOOT_FLAG_PRINT_SYSCALLS;
+            image::build_payload(&image::PayloadSpec {
+                app: &[],
+                exe_path: b"",
+                argv: &[],
+                envp: &[],
+                flags,
+                build_realtime_ns: realtime_ns(),
+            })
+        }
+    };
     let image = match board.arch {
         board::Arch::X86_64 => image::build_image(SENTRY_ELF, &payload),
         board::Arch::Aarch64 => image::build_arm64_image(SENTRY_AARCH64_ELF, &payload),
