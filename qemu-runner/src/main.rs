@@ -96,7 +96,11 @@ struct Cli {
 
     /// The program (a static Linux ELF for the board's architecture). It
     /// becomes argv[0] as given.
-    #[arg(long, value_name = "PATH", required_unless_present = "print_syscall_table")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "print_syscall_table"
+    )]
     elf: Option<OsString>,
 
     /// Boot the board's sentry only to print its syscall support table

@@ -197,19 +197,19 @@ pub fn run(launch: &Launch, image: &Path) -> Result<i32, Failure> {
         ]);
     } else {
         cmd.args([
-        "-chardev",
-        "file,id=rvisor-stdout,path=/dev/fd/3,append=on",
-        "-serial",
-        "chardev:rvisor-stdout",
-        "-chardev",
-        "file,id=rvisor-stderr,path=/dev/fd/4,append=on",
-        "-device",
-        &format!("isa-serial,chardev=rvisor-stderr,iobase={COM2_PORT:#x},irq=3"),
-        "-chardev",
-        "file,id=rvisor-status,path=/dev/fd/5,append=on",
-        "-device",
-        &format!("isa-debugcon,chardev=rvisor-status,iobase={DEBUGCON_PORT:#x}"),
-    ]);
+            "-chardev",
+            "file,id=rvisor-stdout,path=/dev/fd/3,append=on",
+            "-serial",
+            "chardev:rvisor-stdout",
+            "-chardev",
+            "file,id=rvisor-stderr,path=/dev/fd/4,append=on",
+            "-device",
+            &format!("isa-serial,chardev=rvisor-stderr,iobase={COM2_PORT:#x},irq=3"),
+            "-chardev",
+            "file,id=rvisor-status,path=/dev/fd/5,append=on",
+            "-device",
+            &format!("isa-debugcon,chardev=rvisor-status,iobase={DEBUGCON_PORT:#x}"),
+        ]);
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -309,11 +309,16 @@ pub fn run(launch: &Launch, image: &Path) -> Result<i32, Failure> {
 /// message is already on stderr, and 125 is what qemu-runner reports for
 /// that anyway). QEMU killed by a signal, or failing on its own (status 1
 /// with a message on its stderr), is a crash.
-fn semihosting_status(status: std::process::ExitStatus, qemu_stderr: &[u8]) -> Result<i32, Failure> {
+fn semihosting_status(
+    status: std::process::ExitStatus,
+    qemu_stderr: &[u8],
+) -> Result<i32, Failure> {
     let qemu_said = String::from_utf8_lossy(qemu_stderr);
     let qemu_said = qemu_said.trim();
     match status.code() {
-        Some(1) if !qemu_said.is_empty() => Err(internal(format!("QEMU failed ({status}): {qemu_said}"))),
+        Some(1) if !qemu_said.is_empty() => {
+            Err(internal(format!("QEMU failed ({status}): {qemu_said}")))
+        }
         Some(code) => Ok(code),
         None => Err(internal(format!(
             "QEMU ended without an exit status ({status}){}",

@@ -203,7 +203,8 @@ fn wrong_architecture_is_126() {
     let out = run_qemu_runner(&c_program("hello"), NO_ARGS, &[]);
     assert_eq!(out.code(), 126, "{}", out.describe());
     assert!(
-        out.stderr_str().contains("this board runs aarch64 programs"),
+        out.stderr_str()
+            .contains("this board runs aarch64 programs"),
         "{}",
         out.describe()
     );

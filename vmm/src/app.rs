@@ -104,9 +104,7 @@ pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
         goblin::elf::Elf::parse_header(bytes).map_err(|e| format!("malformed ELF header: {e}"))?;
     if hdr.e_ident[header::EI_CLASS] != header::ELFCLASS64 {
         let arch = header::machine_to_str(hdr.e_machine);
-        return Err(format!(
-            "wrong architecture: 32-bit ELF ({arch}); {runs}"
-        ));
+        return Err(format!("wrong architecture: 32-bit ELF ({arch}); {runs}"));
     }
     if hdr.e_ident[header::EI_DATA] != header::ELFDATA2LSB {
         return Err(format!("wrong architecture: big-endian ELF; {runs}"));

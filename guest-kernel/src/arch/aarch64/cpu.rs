@@ -49,7 +49,15 @@ pub fn flush_page(addr: u64) {
 /// Drops all TLB entries of this EL1&0 regime.
 pub fn flush_all() {
     // SAFETY: as for `flush_page`.
-    unsafe { asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) }
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    }
 }
 
 /// Makes new page-table entries visible to the table walker.
@@ -71,7 +79,15 @@ pub fn sync_icache(virt: *const u8, len: usize) {
         line += LINE;
     }
     // SAFETY: invalidating the instruction cache only costs refetches.
-    unsafe { asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack, preserves_flags)) }
+    unsafe {
+        asm!(
+            "dsb ish",
+            "ic ialluis",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    }
 }
 
 /// Stops the CPU for good (interrupts are masked in the sentry).
@@ -85,7 +101,9 @@ pub fn halt_forever() -> ! {
 pub fn rndr() -> Option<u64> {
     let isar0: u64;
     // SAFETY: reading an ID register has no side effects.
-    unsafe { asm!("mrs {0}, id_aa64isar0_el1", out(reg) isar0, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("mrs {0}, id_aa64isar0_el1", out(reg) isar0, options(nomem, nostack, preserves_flags))
+    };
     if (isar0 >> 60) & 0xf == 0 {
         return None;
     }

@@ -213,4 +213,3 @@ fn cpu_brand() -> String {
         .trim()
         .into()
 }
-
