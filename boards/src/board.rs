@@ -85,7 +85,8 @@ pub enum Timer {
 pub enum InterruptController {
     /// The sentry runs with interrupts masked and polls (x86 today).
     NoneUsed,
-    /// Arm GICv3: distributor and redistributor bases.
+    /// Arm GICv3: distributor and redistributor bases (bare metal: the
+    /// generic timer's PPI 27 wakes the sentry from `wfi`).
     GicV3 {
         distributor: u64,
         redistributor: u64,

@@ -247,6 +247,7 @@ fn push_usable(info: &mut BootInfo, start: u64, end: u64, reserved: &[Reserved])
 /// Entered from `_start` on the boot stack, from the direct map.
 extern "C" fn virt_main(dtb_phys: u64) -> ! {
     qemu::init();
+    super::gic::init();
     let kernel_start = image_virt_to_phys(addr_of!(__kernel_start) as u64);
     if kernel_start != KERNEL_PHYS {
         qemu::fail("the image was not loaded at RAM + 2 MiB (text_offset 0)");

@@ -3,7 +3,8 @@
 //! stdout; the Arm semihosting console carries stderr and the sentry's own
 //! messages; semihosting `SYS_EXIT_EXTENDED` ends QEMU with the status;
 //! the PL031 RTC gives the wall clock; RNDR (when present) the random seed.
-//! Everything is polled, with interrupts masked.
+//! Everything is polled, with interrupts masked; waits sleep in `wfi` until
+//! the generic timer's interrupt (`gic`).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -145,14 +146,18 @@ pub fn random_seed() -> [u8; 32] {
     seed
 }
 
-/// Busy-waits `ns` nanoseconds by the counter (u64::MAX: forever).
+/// Waits `ns` nanoseconds (u64::MAX: forever): asleep in `wfi` until the
+/// generic timer's interrupt (see `gic`), or spinning on the counter when
+/// the GIC is not set up.
 pub fn delay_ns(ns: u64) {
     let start = cpu::counter();
-    loop {
-        let elapsed = crate::sentry::time::tsc_to_ns(cpu::counter().wrapping_sub(start));
-        if elapsed >= ns {
-            return;
-        }
+    let khz = crate::sentry::time::tsc_khz().max(1);
+    let ticks = (ns as u128 * khz as u128 / 1_000_000).min(u64::MAX as u128) as u64;
+    let deadline = start.saturating_add(ticks);
+    if super::gic::ready() {
+        return super::gic::sleep_until(deadline);
+    }
+    while cpu::counter() < deadline {
         core::hint::spin_loop();
     }
 }
