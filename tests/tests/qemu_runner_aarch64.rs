@@ -1,7 +1,8 @@
 //! qemu-runner: bare-metal boots of the `qemu-aarch64-virt` board under
 //! QEMU TCG (the sentry at EL1, Linux arm64 Image boot, PL011 stdout,
 //! semihosting stderr and exit status). The test programs are built with
-//! `aarch64-linux-gnu-gcc -static` (glibc) and run "natively" under
+//! `aarch64-linux-gnu-gcc -static` (glibc; Rust: `aarch64-unknown-linux-musl`)
+//! and run "natively" under
 //! `qemu-aarch64` user mode (real Linux semantics: QEMU passes their
 //! syscalls to the host kernel) and under qemu-runner; output and exit
 //! status must match (stdin is at end-of-file in both). Each boot takes
@@ -79,6 +80,32 @@ fn arm_program(name: &str) -> PathBuf {
     out
 }
 
+/// `tests/programs/rust-hello` built for `aarch64-unknown-linux-musl`
+/// (linked by the cross gcc) into `<target>/test-programs/rust-hello-aarch64`.
+fn arm_rust_hello() -> PathBuf {
+    let manifest = sources_dir().join("rust-hello").join("Cargo.toml");
+    let tdir = programs_dir().join("rust-hello-aarch64");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root())
+        .args(["build", "--release", "--quiet", "--target"])
+        .arg("aarch64-unknown-linux-musl")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&tdir)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", CROSS_CC)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "building rust-hello for aarch64 failed");
+    tdir.join("aarch64-unknown-linux-musl")
+        .join("release")
+        .join("rust-hello")
+}
+
 /// Runs the aarch64 program under `qemu-aarch64` user mode in the
 /// sandbox's default environment.
 fn run_native_arm(prog: &Path, args: &[&str]) -> RunOutput {
@@ -122,6 +149,27 @@ fn hello_output_and_status_as_native() {
     assert!(out
         .stdout_str()
         .starts_with("Hello from rvisor test program!\n"));
+}
+
+#[test]
+fn rust_musl_program_as_native() {
+    if !require_tools() {
+        return;
+    }
+    let prog = arm_rust_hello();
+    let args = ["7", "two words"];
+    let native = run_native_arm(&prog, &args);
+    let qemu = run_qemu_runner(&prog, &args, &[]);
+    assert_eq!(qemu.code(), 7, "{}", qemu.describe());
+    assert_eq!(native.code(), qemu.code(), "{}", qemu.describe());
+    // Environment order is not specified: compare the env lines sorted.
+    assert_eq!(
+        sort_lines_with_prefix(&native.stdout, "env["),
+        sort_lines_with_prefix(&qemu.stdout, "env["),
+        "{}",
+        qemu.describe()
+    );
+    assert_eq!(native.stderr, qemu.stderr, "{}", qemu.describe());
 }
 
 #[test]
