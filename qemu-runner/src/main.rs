@@ -70,10 +70,12 @@ EXIT STATUS
 
 LIMITS (bare metal)
   stdin is always at end-of-file (no input is forwarded). One CPU, interrupts masked (no
-  preemption). The TSC frequency is measured against the PIT at boot (~1%, 10 ms); the wall
-  clock comes from the CMOS RTC, else from the image's build time. The random seed comes from
-  RDRAND mixed with the TSC; without RDRAND (CPUID) it is TSC-derived only, which is weak.
-  RAM above 4 GiB is not used.";
+  preemption). x86_64: the TSC frequency is measured against the PIT at boot (~1%, 10 ms); the
+  wall clock comes from the CMOS RTC, else from the image's build time. The random seed comes
+  from RDRAND mixed with the TSC; without RDRAND (CPUID) it is TSC-derived only, which is weak.
+  RAM above 4 GiB is not used. aarch64: time is the generic timer (CNTVCT_EL0, CNTFRQ_EL0),
+  sleeps wait in wfi for its interrupt (GICv3); the wall clock comes from the PL031 RTC; the
+  seed from RNDR (-cpu max) mixed with the counter; at most 3 GiB of RAM is used.";
 
 /// Build a bootable image of a static x86_64 Linux program and the rvisor
 /// sentry for a QEMU board, and boot it in QEMU (TCG): the program's
