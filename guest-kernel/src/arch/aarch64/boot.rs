@@ -271,6 +271,12 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
     if let Err(why) = payload.validate(DIRECT_MAP_LIMIT - payload_phys) {
         qemu::fail(why);
     }
+    // QEMU puts the device tree min(RAM/2, 128 MiB) into RAM, over whatever
+    // part of a larger image lies there.
+    let payload_end = payload_phys + payload.total_size;
+    if dtb_phys < payload_end && dtb_phys + fdt.total_size() as u64 > kernel_start {
+        qemu::fail("the image overlaps the device tree QEMU placed at min(RAM/2, 128 MiB): use more memory or a smaller program");
+    }
 
     // SAFETY: single CPU, before anything else reads BOOT_INFO; it is
     // written here once and then only read (through its physical address).
@@ -305,7 +311,7 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
     let reserved = [
         Reserved {
             start: 0,
-            end: payload_phys + payload.total_size,
+            end: payload_end,
         },
         Reserved {
             start: dtb_phys,
