@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 packages=(
     musl-tools          # musl-gcc: static C test programs
     busybox-static      # glibc-static applets for ABI tests
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # wrong-architecture test input
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # aarch64 test programs (and wrong-architecture input)
     bubblewrap proot hyperfine                   # benchmarks: side-by-side runs
     qemu-system-x86     # qemu-runner: bare-metal boots of the qemu-x86_64 board (TCG)
+    qemu-system-arm     # qemu-runner: qemu-system-aarch64 for the qemu-aarch64-virt board
+    qemu-user           # qemu-aarch64: aarch64 test programs run "natively" for comparison
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +29,6 @@ fi
 # rustup installs the toolchain, targets and components of rust-toolchain.toml
 # on first use; make that happen now rather than in the middle of a build.
 rustup show active-toolchain >/dev/null
-rustup target list --installed | grep -q x86_64-unknown-none || rustup show >/dev/null
+for target in x86_64-unknown-none x86_64-unknown-linux-musl aarch64-unknown-none aarch64-unknown-linux-musl; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target" >/dev/null
+done

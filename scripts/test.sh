@@ -18,6 +18,7 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 (cd guest-kernel && cargo clippy --release -- -D warnings)
+(cd guest-kernel && cargo clippy --release --target aarch64-unknown-none -- -D warnings)
 
 echo "== build"
 cargo build --release --workspace
@@ -26,6 +27,21 @@ echo "== syscall table is current"
 ./target/release/rvisor-vmm --print-syscall-table > target/syscalls.md
 if ! diff -u docs/syscalls.md target/syscalls.md; then
     echo "docs/syscalls.md is stale: run scripts/gen-docs.sh" >&2
+    exit 1
+fi
+./target/release/qemu-runner --board qemu-aarch64-virt --print-syscall-table > target/syscalls-aarch64.md
+if ! diff -u docs/syscalls-aarch64.md target/syscalls-aarch64.md; then
+    echo "docs/syscalls-aarch64.md is stale: run scripts/gen-docs.sh" >&2
+    exit 1
+fi
+# Both tables point at the same handlers: a call implemented on x86_64 that
+# the generic numbering also has must be in the aarch64 table too.
+missing=$(awk -F'|' '
+    FNR == NR { if ($4 ~ /full|partial/) x86[$3] = 1; next }
+    ($3 in x86) && $4 !~ /full|partial/ { print $3 }
+' docs/syscalls.md docs/syscalls-aarch64.md)
+if [ -n "$missing" ]; then
+    echo "implemented on x86_64 but missing from sentry/syscalls/aarch64.rs:$missing" >&2
     exit 1
 fi
 

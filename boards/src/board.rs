@@ -40,7 +40,8 @@ pub enum BootProtocol {
     /// image's payload segment ([`crate::payload`]).
     Pvh,
     /// Linux arm64 `Image` protocol (`qemu -kernel IMAGE`): EL1, `x0` = the
-    /// device tree (aarch64; not implemented yet).
+    /// device tree; the application comes from the payload appended to the
+    /// image ([`crate::payload`], [`crate::qemu_aarch64_virt`]).
     Arm64Image,
 }
 
@@ -64,6 +65,9 @@ pub enum ConsoleDevice {
     Uart16550 { port: u16 },
     /// An Arm PL011 UART at an MMIO address.
     Pl011 { base: u64 },
+    /// The Arm semihosting console (`SYS_WRITE0`/`SYS_WRITEC`), which QEMU
+    /// sends to its `-semihosting-config chardev=`.
+    Semihosting,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +85,8 @@ pub enum Timer {
 pub enum InterruptController {
     /// The sentry runs with interrupts masked and polls (x86 today).
     NoneUsed,
-    /// Arm GICv3: distributor and redistributor bases.
+    /// Arm GICv3: distributor and redistributor bases (bare metal: the
+    /// generic timer's PPI 27 wakes the sentry from `wfi`).
     GicV3 {
         distributor: u64,
         redistributor: u64,
@@ -99,7 +104,7 @@ pub enum ExitDevice {
     /// that carries the full status (see [`crate::qemu_x86_64`]).
     IsaDebugExit { port: u16, status_port: u16 },
     /// Arm semihosting `SYS_EXIT_EXTENDED` (QEMU `-semihosting`), which
-    /// carries the full status (aarch64; not implemented yet).
+    /// carries the full status: QEMU exits with it.
     Semihosting,
 }
 
@@ -206,7 +211,13 @@ const AARCH64_VIRT_MAP: &[MemoryRange] = &[
     range(0x0800_0000, 0x1_0000, "GICv3 distributor"),
     range(0x080a_0000, 0xf6_0000, "GICv3 redistributors"),
     range(0x0900_0000, 0x1000, "PL011 UART"),
-    range(0x4000_0000, 0, "RAM (device tree at its start under QEMU)"),
+    range(0x0901_0000, 0x1000, "PL031 RTC"),
+    range(
+        0x4000_0000,
+        0,
+        "RAM: QEMU's boot stub; the sentry at +2 MiB, then the payload, free RAM \
+         (the device tree is where x0 says, min(RAM/2, 128 MiB) in)",
+    ),
 ];
 
 pub const KVM_AARCH64: Board = Board {
@@ -230,12 +241,14 @@ pub const KVM_AARCH64: Board = Board {
 pub const QEMU_AARCH64_VIRT: Board = Board {
     name: "qemu-aarch64-virt",
     arch: Arch::Aarch64,
-    implemented: false,
-    summary: "QEMU virt (cortex-a72/max), Linux Image boot (description only)",
+    implemented: true,
+    summary: "QEMU virt (GICv3, -cpu max, TCG), Linux arm64 Image boot; the sentry at EL1",
     boot: BootProtocol::Arm64Image,
     memory_map: AARCH64_VIRT_MAP,
-    console: ConsoleDevice::Pl011 { base: 0x0900_0000 },
-    stderr_console: None,
+    console: ConsoleDevice::Pl011 {
+        base: crate::aarch64::PL011_BASE,
+    },
+    stderr_console: Some(ConsoleDevice::Semihosting),
     timer: Timer::ArmGeneric,
     interrupt_controller: InterruptController::GicV3 {
         distributor: 0x0800_0000,

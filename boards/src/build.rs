@@ -1,6 +1,7 @@
 //! Building the sentry from a host build script (`vmm/build.rs`,
 //! `qemu-runner/build.rs`): one nested cargo invocation for
-//! `x86_64-unknown-none`, with its own target directory
+//! the sentry's target (`x86_64-unknown-none`, or `aarch64-unknown-none` for
+//! the aarch64 boards), with its own target directory
 //! (`<workspace>/target/guest-kernel`) so it never waits on the lock of the
 //! outer build. Both build scripts share that directory: cargo serialises
 //! them and the second finds the sentry up to date.
@@ -13,13 +14,21 @@ use std::println;
 use std::process::Command;
 use std::string::String;
 
-/// The sentry's target triple.
+/// The sentry's target triple (x86_64, what rvisor-vmm embeds).
 pub const GUEST_TARGET: &str = "x86_64-unknown-none";
+/// The aarch64 sentry's target triple (the aarch64 boards).
+pub const GUEST_TARGET_AARCH64: &str = "aarch64-unknown-none";
 
-/// Builds `<root>/guest-kernel` in release mode and returns the path of the
-/// sentry ELF. Prints the `cargo:rerun-if-changed` lines for its sources.
-/// Panics (failing the build script) when the build fails.
+/// Builds `<root>/guest-kernel` for x86_64 in release mode and returns the
+/// path of the sentry ELF (see [`build_sentry_for`]).
 pub fn build_sentry(root: &Path) -> PathBuf {
+    build_sentry_for(root, GUEST_TARGET)
+}
+
+/// Builds `<root>/guest-kernel` for `target` in release mode and returns the
+/// path of the sentry ELF. Prints the `cargo:rerun-if-changed` lines for its
+/// sources. Panics (failing the build script) when the build fails.
+pub fn build_sentry_for(root: &Path, target: &str) -> PathBuf {
     let kernel_dir = root.join("guest-kernel");
     let target_dir = root.join("target").join("guest-kernel");
 
@@ -39,7 +48,7 @@ pub fn build_sentry(root: &Path) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&kernel_dir)
-        .args(["build", "--release", "--target", GUEST_TARGET])
+        .args(["build", "--release", "--target", target])
         .arg("--target-dir")
         .arg(&target_dir);
     // The outer build's settings are for the host; the sentry has its own
@@ -61,10 +70,10 @@ pub fn build_sentry(root: &Path) -> PathBuf {
         .status()
         .expect("building the sentry: could not run cargo");
     if !status.success() {
-        panic!("building guest-kernel for {GUEST_TARGET} failed");
+        panic!("building guest-kernel for {target} failed");
     }
     target_dir
-        .join(GUEST_TARGET)
+        .join(target)
         .join("release")
         .join("rvisor-sentry")
 }

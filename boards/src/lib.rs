@@ -7,6 +7,9 @@
 //! * [`console`]: the console output ring the VMM drains without exits.
 //! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
 //!   board (the one `rvisor-vmm` builds on x86_64 hosts).
+//! * [`aarch64`]: the memory layout of the aarch64 boards;
+//!   [`qemu_aarch64_virt`]: devices and exit protocol of the bare-metal
+//!   aarch64 board.
 //! * [`board`]: the board descriptions (`kvm-x86_64`, `qemu-x86_64`,
 //!   `kvm-aarch64`, `qemu-aarch64-virt`), see `docs/BOARDS.md`.
 //! * [`qemu_x86_64`]: devices and exit-status protocol of the bare-metal
@@ -18,6 +21,7 @@
 //! layout is the same for the host (std) and the guest (no_std) compiler.
 #![no_std]
 
+pub mod aarch64;
 pub mod board;
 pub mod bootinfo;
 #[cfg(feature = "build")]
@@ -26,6 +30,7 @@ pub mod console;
 pub mod hypercall;
 pub mod payload;
 pub mod pvh;
+pub mod qemu_aarch64_virt;
 pub mod qemu_x86_64;
 pub mod x86_64;
 

@@ -25,7 +25,7 @@ static LOGGER: hv::console::SentryLogger = hv::console::SentryLogger;
 /// Called by `_start` with the guest-physical address of the boot info.
 #[no_mangle]
 extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
-    let boot_tsc = arch::cpu::rdtsc();
+    let boot_tsc = arch::cpu::counter();
     // SAFETY: the loader put the boot info at this address inside guest RAM,
     // which its page tables direct-map; it stays untouched for our lifetime.
     let boot_info: &'static BootInfo =

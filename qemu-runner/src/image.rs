@@ -1,6 +1,6 @@
-//! Bootable images for the `qemu-x86_64` board: one ELF file that QEMU
-//! boots with `-kernel` through PVH.
+//! Bootable images.
 //!
+//! `qemu-x86_64`: one ELF file that QEMU boots with `-kernel` through PVH.
 //! The image is the sentry's ELF file, byte for byte, plus one PT_LOAD
 //! segment appended at its end that holds the payload (the application ELF
 //! and its argv/envp, `boards::payload`), loaded at the first 4 KiB-aligned
@@ -8,6 +8,11 @@
 //! The new program-header table (the sentry's entries, PVH note included,
 //! plus the payload's) goes after the payload; the old table stays in place,
 //! unused, so no offset inside the sentry's file changes.
+//!
+//! `qemu-aarch64-virt`: a Linux arm64 Image ([`build_arm64_image`]): the
+//! sentry's loadable segments flattened from its load address (the Image
+//! header is its first bytes), the bss as zeros, then the payload at the
+//! next 4 KiB boundary, which is where the sentry looks for it.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -180,6 +185,40 @@ pub fn build_image(sentry: &[u8], payload: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The Linux arm64 Image: the sentry's segments flattened by physical
+/// address (bss included, as zeros), then `payload` at `payload_phys`.
+pub fn build_arm64_image(sentry: &[u8], payload: &[u8]) -> Result<Vec<u8>, String> {
+    use boards::qemu_aarch64_virt::{IMAGE_MAGIC, IMAGE_MAGIC_OFFSET};
+    let elf = Elf::parse(sentry).map_err(|e| format!("the embedded sentry ELF: {e}"))?;
+    let loads: Vec<_> = elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
+        .collect();
+    let base = loads
+        .iter()
+        .map(|p| p.p_paddr)
+        .min()
+        .ok_or("the embedded sentry ELF has no PT_LOAD segment")?;
+    let phys = payload_phys(sentry)?;
+    let mut out = vec![0u8; (phys - base) as usize];
+    for p in &loads {
+        let src = sentry
+            .get(p.p_offset as usize..(p.p_offset + p.p_filesz) as usize)
+            .ok_or("the embedded sentry ELF is truncated")?;
+        let at = (p.p_paddr - base) as usize;
+        out[at..at + src.len()].copy_from_slice(src);
+    }
+    let magic = out
+        .get(IMAGE_MAGIC_OFFSET..IMAGE_MAGIC_OFFSET + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    if magic != Some(IMAGE_MAGIC) {
+        return Err("the embedded aarch64 sentry does not start with an arm64 Image header".into());
+    }
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +264,16 @@ mod tests {
         assert_eq!(last.p_paddr, payload_phys(sentry).unwrap());
         let start = last.p_offset as usize;
         assert_eq!(&image[start..start + 7], b"payload");
+    }
+
+    #[test]
+    fn arm64_image_is_the_flattened_sentry_then_the_payload() {
+        let sentry = include_bytes!(env!("RVISOR_SENTRY_AARCH64_ELF"));
+        let image = build_arm64_image(sentry, b"payload").unwrap();
+        assert_eq!(&image[56..60], b"ARM\x64");
+        let base = boards::aarch64::KERNEL_PHYS;
+        let at = (payload_phys(sentry).unwrap() - base) as usize;
+        assert_eq!(at % 4096, 0);
+        assert_eq!(&image[at..], b"payload");
     }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use boards::board::{self, Board};
-use boards::bootinfo::BOOT_FLAG_VERBOSE;
+use boards::bootinfo::{BOOT_FLAG_PRINT_SYSCALLS, BOOT_FLAG_VERBOSE};
 use clap::builder::TypedValueParser;
 use clap::Parser;
 use rvisor_vmm::error::{internal, Failure};
@@ -20,17 +20,31 @@ use rvisor_vmm::{app, cli};
 
 /// The sentry, built for x86_64-unknown-none by build.rs.
 static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
+/// The sentry, built for aarch64-unknown-none by build.rs.
+static SENTRY_AARCH64_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_AARCH64_ELF"));
 
 const AFTER_LONG_HELP: &str = "\
 BOARDS
   qemu-x86_64        QEMU microvm, PVH boot (-kernel IMAGE), the sentry's native x86_64
                      backend in ring 0, the application in ring 3. Works under TCG.
-  qemu-aarch64-virt  description only (not bootable yet)
+  qemu-aarch64-virt  QEMU virt (GICv3, -cpu max), Linux arm64 Image boot (-kernel IMAGE), the
+                     sentry at EL1, the application (a static aarch64 ELF) at EL0. Works under TCG.
   kvm-x86_64         what rvisor-vmm runs; use `rvisor-vmm --elf APP` instead
   kvm-aarch64        description only
 
 THE IMAGE (--image-out FILE)
-  One ELF file: the sentry's ELF (with its PVH entry note) plus one more PT_LOAD segment
+  qemu-aarch64-virt: a Linux arm64 Image (the sentry, its bss as zeros, then the application
+  ELF, argv and environment). Boot it by hand with:
+
+    qemu-system-aarch64 -machine virt,gic-version=3 -cpu max -smp 1 -nodefaults -no-user-config \\
+        -display none -no-reboot -m 256M -kernel FILE -serial stdio \\
+        -semihosting-config enable=on,target=native
+
+  The PL011 (-serial) gets stdout; stderr goes to the semihosting console (QEMU's stderr, or
+  chardev=ID). QEMU exits with the application's status (semihosting SYS_EXIT_EXTENDED):
+  -semihosting is required.
+
+  qemu-x86_64: one ELF file: the sentry's ELF (with its PVH entry note) plus one more PT_LOAD segment
   holding the application ELF, argv and environment, loaded right after the sentry.
   Boot it by hand with:
 
@@ -50,15 +64,18 @@ THE IMAGE (--image-out FILE)
 EXIT STATUS
   The application's own; 128+N if it was killed by signal N; 124 on --timeout; 125 if
   qemu-runner, QEMU or the sentry failed (QEMU missing, guest crash, sentry panic);
-  126 if the file is not a runnable static x86_64 ELF; 127 if it does not exist.
+  126 if the file is not a runnable static ELF for the board's architecture (x86_64 or
+  aarch64); 127 if it does not exist.
   With --image-out: 0 once the image is written.
 
 LIMITS (bare metal)
   stdin is always at end-of-file (no input is forwarded). One CPU, interrupts masked (no
-  preemption). The TSC frequency is measured against the PIT at boot (~1%, 10 ms); the wall
-  clock comes from the CMOS RTC, else from the image's build time. The random seed comes from
-  RDRAND mixed with the TSC; without RDRAND (CPUID) it is TSC-derived only, which is weak.
-  RAM above 4 GiB is not used.";
+  preemption). x86_64: the TSC frequency is measured against the PIT at boot (~1%, 10 ms); the
+  wall clock comes from the CMOS RTC, else from the image's build time. The random seed comes
+  from RDRAND mixed with the TSC; without RDRAND (CPUID) it is TSC-derived only, which is weak.
+  RAM above 4 GiB is not used. aarch64: time is the generic timer (CNTVCT_EL0, CNTFRQ_EL0),
+  sleeps wait in wfi for its interrupt (GICv3); the wall clock comes from the PL031 RTC; the
+  seed from RNDR (-cpu max) mixed with the counter; at most 3 GiB of RAM is used.";
 
 /// Build a bootable image of a static x86_64 Linux program and the rvisor
 /// sentry for a QEMU board, and boot it in QEMU (TCG): the program's
@@ -71,17 +88,27 @@ LIMITS (bare metal)
     about,
     long_about,
     after_long_help = AFTER_LONG_HELP,
-    override_usage = "qemu-runner --board <BOARD> --elf <PATH> [--image-out <FILE>] [OPTIONS] [--] [ARGS]..."
+    override_usage = "qemu-runner --board <BOARD> --elf <PATH> [--image-out <FILE>] [OPTIONS] [--] [ARGS]...\n       qemu-runner --board <BOARD> --print-syscall-table"
 )]
 struct Cli {
-    /// The board: qemu-x86_64 (bootable), qemu-aarch64-virt, kvm-x86_64,
+    /// The board: qemu-x86_64 or qemu-aarch64-virt (bootable), kvm-x86_64,
     /// kvm-aarch64 (see below).
     #[arg(long, value_name = "BOARD", value_parser = clap::builder::PossibleValuesParser::new(board::BOARDS.iter().map(|b| b.name)))]
     board: String,
 
-    /// The program (a static x86_64 Linux ELF). It becomes argv[0] as given.
-    #[arg(long, value_name = "PATH")]
-    elf: OsString,
+    /// The program (a static Linux ELF for the board's architecture). It
+    /// becomes argv[0] as given.
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "print_syscall_table"
+    )]
+    elf: Option<OsString>,
+
+    /// Boot the board's sentry only to print its syscall support table
+    /// (Markdown; docs/syscalls-aarch64.md comes from this) and exit.
+    #[arg(long)]
+    print_syscall_table: bool,
 
     /// Write the bootable image to FILE instead of booting it (see THE
     /// IMAGE below for how to boot it).
@@ -127,7 +154,7 @@ fn bootable_board(name: &str) -> Result<&'static Board, Failure> {
     }
     if !board.implemented {
         return Err(internal(format!(
-            "board {name} is a description only so far; bootable today: qemu-x86_64"
+            "board {name} is a description only so far; bootable today: qemu-x86_64, qemu-aarch64-virt"
         )));
     }
     Ok(board)
@@ -155,19 +182,44 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     if !(cli.timeout > 0.0 && cli.timeout.is_finite()) {
         return Err(internal("--timeout must be a positive number of seconds"));
     }
-    let app = app::load(&cli.elf)?;
-    let mut argv = vec![app.path_as_given.clone()];
-    argv.extend(cli.args.iter().cloned());
+    let arch = match board.arch {
+        board::Arch::X86_64 => &app::X86_64,
+        board::Arch::Aarch64 => &app::AARCH64,
+    };
     let envp = cli::environment(&cli.env);
-    let payload = image::build_payload(&image::PayloadSpec {
-        app: &app.bytes,
-        exe_path: app.canonical_path.as_os_str().as_bytes(),
-        argv: &argv,
-        envp: &envp,
-        flags: if cli.verbose { BOOT_FLAG_VERBOSE } else { 0 },
-        build_realtime_ns: realtime_ns(),
-    });
-    let image = image::build_image(SENTRY_ELF, &payload).map_err(internal)?;
+    let mut flags = if cli.verbose { BOOT_FLAG_VERBOSE } else { 0 };
+    let payload = match &cli.elf {
+        Some(elf) if !cli.print_syscall_table => {
+            let app = app::load_for(elf, arch)?;
+            let mut argv = vec![app.path_as_given.clone()];
+            argv.extend(cli.args.iter().cloned());
+            image::build_payload(&image::PayloadSpec {
+                app: &app.bytes,
+                exe_path: app.canonical_path.as_os_str().as_bytes(),
+                argv: &argv,
+                envp: &envp,
+                flags,
+                build_realtime_ns: realtime_ns(),
+            })
+        }
+        _ => {
+            // The sentry prints its table before it looks at the application.
+            flags |= BOOT_FLAG_PRINT_SYSCALLS;
+            image::build_payload(&image::PayloadSpec {
+                app: &[],
+                exe_path: b"",
+                argv: &[],
+                envp: &[],
+                flags,
+                build_realtime_ns: realtime_ns(),
+            })
+        }
+    };
+    let image = match board.arch {
+        board::Arch::X86_64 => image::build_image(SENTRY_ELF, &payload),
+        board::Arch::Aarch64 => image::build_arm64_image(SENTRY_AARCH64_ELF, &payload),
+    }
+    .map_err(internal)?;
 
     if let Some(out) = &cli.image_out {
         std::fs::write(out, &image)
@@ -189,9 +241,13 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
     let binary = qemu::find_binary(&binary).ok_or_else(|| {
         internal(format!(
             "{} not found{}: install QEMU (Debian: apt-get install --no-install-recommends \
-             qemu-system-x86) or pass --qemu PATH",
+             {}) or pass --qemu PATH",
             binary.to_string_lossy(),
-            if cli.qemu.is_some() { "" } else { " in PATH" }
+            if cli.qemu.is_some() { "" } else { " in PATH" },
+            match board.arch {
+                board::Arch::X86_64 => "qemu-system-x86",
+                board::Arch::Aarch64 => "qemu-system-arm",
+            }
         ))
     })?;
     let path = std::env::temp_dir().join(format!(
@@ -203,7 +259,7 @@ fn run(cli: &Cli) -> Result<i32, Failure> {
         .map_err(|e| internal(format!("cannot write {}: {e}", path.display())))?;
     let _cleanup = TempFile(path.clone());
     let launch = qemu::Launch {
-        qemu: qemu_machine,
+        board,
         binary: binary.into_os_string(),
         memory_mib: cli.memory_mib,
         timeout: Duration::from_secs_f64(cli.timeout),

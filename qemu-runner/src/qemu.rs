@@ -6,6 +6,11 @@
 //! QEMU. Each character device is a pipe handed to QEMU as fd 3, 4 and 5
 //! (`-chardev file,path=/dev/fd/N`), so the program's stdout and stderr stay
 //! separate and QEMU's own messages (on its stderr) are kept apart too.
+//!
+//! `qemu-aarch64-virt` (`boards::qemu_aarch64_virt`): the PL011 carries
+//! stdout (fd 3), the semihosting console stderr (fd 4); the sentry ends
+//! QEMU with semihosting `SYS_EXIT_EXTENDED`, so QEMU's own exit status is
+//! the application's.
 
 use std::ffi::OsString;
 use std::io::{PipeReader, Read, Write};
@@ -16,13 +21,13 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use boards::board::{Board, QemuMachine};
+use boards::board::{Arch, Board};
 use boards::qemu_x86_64::*;
 use rvisor_vmm::error::{internal, Failure};
 
 /// How QEMU is started.
 pub struct Launch {
-    pub qemu: QemuMachine,
+    pub board: &'static Board,
     /// The QEMU binary: from --qemu, or the board's looked up in PATH.
     pub binary: OsString,
     pub memory_mib: u64,
@@ -32,7 +37,8 @@ pub struct Launch {
 
 /// The machine part of the command line (everything but the character
 /// devices): also what `--help` and `--image-out` tell users to run.
-pub fn machine_args(qemu: &QemuMachine, memory_mib: u64, image: &Path) -> Vec<OsString> {
+pub fn machine_args(board: &Board, memory_mib: u64, image: &Path) -> Vec<OsString> {
+    let qemu = board.qemu.expect("a QEMU board");
     let mut args: Vec<OsString> = [
         "-machine",
         qemu.machine,
@@ -53,25 +59,34 @@ pub fn machine_args(qemu: &QemuMachine, memory_mib: u64, image: &Path) -> Vec<Os
     args.push(format!("{memory_mib}M").into());
     args.push("-kernel".into());
     args.push(image.into());
-    args.push("-device".into());
-    args.push(
-        format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize={DEBUG_EXIT_IOSIZE:#x}").into(),
-    );
+    if board.arch == Arch::X86_64 {
+        args.push("-device".into());
+        args.push(
+            format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize={DEBUG_EXIT_IOSIZE:#x}")
+                .into(),
+        );
+    }
     args
 }
 
-/// A one-line shell command that boots `image` by hand (stdout and stderr
-/// both on the terminal via COM1; exit status `(status << 1) | 1`).
+/// A one-line shell command that boots `image` by hand. x86_64: stdout and
+/// stderr both on the terminal via COM1, exit status `(status << 1) | 1`.
+/// aarch64: stdout on the terminal via the PL011, stderr on QEMU's stderr
+/// (semihosting console), exit status = the application's.
 pub fn manual_command(board: &Board, memory_mib: u64, image: &Path) -> String {
     let qemu = board.qemu.expect("a QEMU board");
     let mut words = vec![qemu.binary.to_string()];
     words.extend(
-        machine_args(&qemu, memory_mib, image)
+        machine_args(board, memory_mib, image)
             .iter()
             .map(|a| a.to_string_lossy().into_owned()),
     );
     words.push("-serial".into());
     words.push("stdio".into());
+    if board.arch == Arch::Aarch64 {
+        words.push("-semihosting-config".into());
+        words.push("enable=on,target=native".into());
+    }
     words.join(" ")
 }
 
@@ -167,21 +182,35 @@ pub fn run(launch: &Launch, image: &Path) -> Result<i32, Failure> {
     let (status_reader, status_writer) = pipe_for_child()?;
 
     let mut cmd = Command::new(&launch.binary);
-    cmd.args(machine_args(&launch.qemu, launch.memory_mib, image));
-    cmd.args([
-        "-chardev",
-        "file,id=rvisor-stdout,path=/dev/fd/3,append=on",
-        "-serial",
-        "chardev:rvisor-stdout",
-        "-chardev",
-        "file,id=rvisor-stderr,path=/dev/fd/4,append=on",
-        "-device",
-        &format!("isa-serial,chardev=rvisor-stderr,iobase={COM2_PORT:#x},irq=3"),
-        "-chardev",
-        "file,id=rvisor-status,path=/dev/fd/5,append=on",
-        "-device",
-        &format!("isa-debugcon,chardev=rvisor-status,iobase={DEBUGCON_PORT:#x}"),
-    ]);
+    cmd.args(machine_args(launch.board, launch.memory_mib, image));
+    let aarch64 = launch.board.arch == Arch::Aarch64;
+    if aarch64 {
+        cmd.args([
+            "-chardev",
+            "file,id=rvisor-stdout,path=/dev/fd/3,append=on",
+            "-serial",
+            "chardev:rvisor-stdout",
+            "-chardev",
+            "file,id=rvisor-stderr,path=/dev/fd/4,append=on",
+            "-semihosting-config",
+            "enable=on,target=native,chardev=rvisor-stderr",
+        ]);
+    } else {
+        cmd.args([
+            "-chardev",
+            "file,id=rvisor-stdout,path=/dev/fd/3,append=on",
+            "-serial",
+            "chardev:rvisor-stdout",
+            "-chardev",
+            "file,id=rvisor-stderr,path=/dev/fd/4,append=on",
+            "-device",
+            &format!("isa-serial,chardev=rvisor-stderr,iobase={COM2_PORT:#x},irq=3"),
+            "-chardev",
+            "file,id=rvisor-status,path=/dev/fd/5,append=on",
+            "-device",
+            &format!("isa-debugcon,chardev=rvisor-status,iobase={DEBUGCON_PORT:#x}"),
+        ]);
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -248,6 +277,9 @@ pub fn run(launch: &Launch, image: &Path) -> Result<i32, Failure> {
             launch.timeout.as_secs_f64()
         )));
     };
+    if aarch64 {
+        return semihosting_status(status, &qemu_stderr);
+    }
     match parse_status(&debugcon) {
         Some(Ending::Exited(code)) => Ok(code as i32),
         Some(Ending::Signaled(signal)) => Ok(128 + signal as i32),
@@ -269,6 +301,33 @@ pub fn run(launch: &Launch, image: &Path) -> Result<i32, Failure> {
                 )))
             }
         }
+    }
+}
+
+/// aarch64: the sentry ends QEMU with semihosting SYS_EXIT_EXTENDED, so
+/// QEMU's exit status is the application's (125 when the sentry failed: its
+/// message is already on stderr, and 125 is what qemu-runner reports for
+/// that anyway). QEMU killed by a signal, or failing on its own (status 1
+/// with a message on its stderr), is a crash.
+fn semihosting_status(
+    status: std::process::ExitStatus,
+    qemu_stderr: &[u8],
+) -> Result<i32, Failure> {
+    let qemu_said = String::from_utf8_lossy(qemu_stderr);
+    let qemu_said = qemu_said.trim();
+    match status.code() {
+        Some(1) if !qemu_said.is_empty() => {
+            Err(internal(format!("QEMU failed ({status}): {qemu_said}")))
+        }
+        Some(code) => Ok(code),
+        None => Err(internal(format!(
+            "QEMU ended without an exit status ({status}){}",
+            if qemu_said.is_empty() {
+                String::new()
+            } else {
+                format!("; QEMU said: {qemu_said}")
+            }
+        ))),
     }
 }
 

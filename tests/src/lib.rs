@@ -60,6 +60,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "fault",
     "spin",
     "prompt",
+    "sleep_ms",
     // Linux ABI conformance (tests/tests/abi_*.rs)
     "fs_tmpfs",
     "fs_pipe",

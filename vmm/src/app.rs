@@ -22,6 +22,30 @@ pub struct AppImage {
 }
 
 pub fn load(path_os: &OsStr) -> Result<AppImage, Failure> {
+    load_for(path_os, &X86_64)
+}
+
+/// The architecture an application must be built for.
+pub struct TargetArch {
+    pub e_machine: u16,
+    /// Ends "wrong architecture" messages, e.g. "this host runs x86_64 programs".
+    pub runs: &'static str,
+}
+
+/// What rvisor-vmm runs (and the qemu-x86_64 board).
+pub const X86_64: TargetArch = TargetArch {
+    e_machine: header::EM_X86_64,
+    runs: "this host runs x86_64 programs",
+};
+
+/// What the aarch64 boards run.
+pub const AARCH64: TargetArch = TargetArch {
+    e_machine: header::EM_AARCH64,
+    runs: "this board runs aarch64 programs",
+};
+
+/// Reads and checks the application for `arch` (exit statuses 126/127).
+pub fn load_for(path_os: &OsStr, arch: &TargetArch) -> Result<AppImage, Failure> {
     let path = path_os.to_string_lossy();
     let not_runnable = |why: String| Failure::NotRunnable(format!("{path}: {why}"));
     let metadata = match std::fs::metadata(path_os) {
@@ -44,7 +68,7 @@ pub fn load(path_os: &OsStr) -> Result<AppImage, Failure> {
         )));
     }
     let bytes = std::fs::read(path_os).map_err(|e| not_runnable(format!("cannot read: {e}")))?;
-    check_elf(&bytes).map_err(not_runnable)?;
+    check_elf_for(&bytes, arch).map_err(not_runnable)?;
     if metadata.permissions().mode() & 0o111 == 0 {
         return Err(not_runnable(
             "permission denied (the file is not executable)".into(),
@@ -61,6 +85,12 @@ pub fn load(path_os: &OsStr) -> Result<AppImage, Failure> {
 
 /// Checks that `bytes` is a complete static x86_64 Linux executable.
 pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
+    check_elf_for(bytes, &X86_64)
+}
+
+/// Checks that `bytes` is a complete static Linux executable for `arch`.
+pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
+    let runs = arch.runs;
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err("not an ELF file (no ELF magic number)".into());
     }
@@ -74,16 +104,14 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
         goblin::elf::Elf::parse_header(bytes).map_err(|e| format!("malformed ELF header: {e}"))?;
     if hdr.e_ident[header::EI_CLASS] != header::ELFCLASS64 {
         let arch = header::machine_to_str(hdr.e_machine);
-        return Err(format!(
-            "wrong architecture: 32-bit ELF ({arch}); this host runs x86_64 programs"
-        ));
+        return Err(format!("wrong architecture: 32-bit ELF ({arch}); {runs}"));
     }
     if hdr.e_ident[header::EI_DATA] != header::ELFDATA2LSB {
-        return Err("wrong architecture: big-endian ELF; this host runs x86_64 programs".into());
+        return Err(format!("wrong architecture: big-endian ELF; {runs}"));
     }
-    if hdr.e_machine != header::EM_X86_64 {
+    if hdr.e_machine != arch.e_machine {
         return Err(format!(
-            "wrong architecture: {} ELF; this host runs x86_64 programs",
+            "wrong architecture: {} ELF; {runs}",
             header::machine_to_str(hdr.e_machine)
         ));
     }

@@ -9,7 +9,7 @@ pub mod local;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use boards::hypercall::{HypercallPage, Request, DOORBELL_PORT, MAX_BATCH};
+use boards::hypercall::{HypercallPage, Request, MAX_BATCH};
 use spin::Mutex;
 
 use crate::arch::cpu;
@@ -101,7 +101,7 @@ fn ring(requests: &mut [Request]) {
             requests.len() as u32,
         );
         DOORBELLS.fetch_add(1, Ordering::Relaxed);
-        cpu::outl(DOORBELL_PORT, requests.len() as u32);
+        cpu::ring_doorbell(requests.len() as u32);
         for (i, request) in requests.iter_mut().enumerate() {
             request.result =
                 core::ptr::read_volatile(core::ptr::addr_of!((*page).requests[i].result));
@@ -126,9 +126,5 @@ pub fn request(op: boards::hypercall::Op, args: &[u64]) -> Request {
 
 /// Guest-physical address of a kernel object (image or direct map).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
-    if addr >= boards::x86_64::KERNEL_VBASE {
-        crate::arch::image_virt_to_phys(addr)
-    } else {
-        addr - boards::x86_64::DIRECT_MAP_BASE
-    }
+    crate::arch::kernel_virt_to_phys(addr)
 }

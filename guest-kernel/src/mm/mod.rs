@@ -6,8 +6,8 @@
 //! intrusive free list (the next pointer lives in the free frame itself) and
 //! are cleared when reused.
 
+use crate::arch::PAGE_SIZE;
 use boards::bootinfo::{BootInfo, MemoryKind};
-use boards::x86_64::PAGE_SIZE;
 use linked_list_allocator::LockedHeap;
 use spin::Mutex;
 

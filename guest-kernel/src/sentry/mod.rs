@@ -132,7 +132,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
             crate::hv::console::fatal(format_args!("cannot load the application: errno {}", e.0))
         }
     };
-    let hwcap = cpu::cpuid(1, 0).edx as u64;
+    let hwcap = crate::arch::hwcap();
     let sp = match exec::build_stack(&mut mm, &loaded, &argv, &envp, exe_path, hwcap) {
         Ok(sp) => sp,
         Err(e) => crate::hv::console::fatal(format_args!(
@@ -186,7 +186,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ));
     }
 
-    let start_tsc = cpu::rdtsc();
+    let start_tsc = cpu::counter();
     *CURRENT.lock() = Some(Task {
         pid: APP_PID,
         tid: APP_PID,

@@ -1,4 +1,7 @@
-//! `struct stat` as the x86_64 kernel returns it.
+//! `struct stat`: [`Stat`] is the sentry's own (the x86_64 layout, which
+//! holds every field at full width); [`Stat::to_user`] gives the layout the
+//! architecture's `stat`/`fstat`/`newfstatat` return (on aarch64, the
+//! asm-generic `struct stat`).
 
 // An ABI table: complete on purpose, used or not.
 #![allow(dead_code)]
@@ -41,6 +44,74 @@ const _: () = assert!(core::mem::size_of::<Stat>() == 144);
 
 // SAFETY: repr(C), all integer fields, no implicit padding (checked size).
 unsafe impl Pod for Stat {}
+
+impl Stat {
+    /// The `struct stat` the application's architecture expects.
+    #[cfg(target_arch = "x86_64")]
+    pub fn to_user(self) -> Stat {
+        self
+    }
+
+    /// The `struct stat` the application's architecture expects.
+    #[cfg(target_arch = "aarch64")]
+    pub fn to_user(self) -> GenericStat {
+        GenericStat {
+            dev: self.dev,
+            ino: self.ino,
+            mode: self.mode,
+            nlink: self.nlink as u32,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: self.rdev,
+            _pad1: 0,
+            size: self.size,
+            blksize: self.blksize as i32,
+            _pad2: 0,
+            blocks: self.blocks,
+            atime: self.atime,
+            atime_nsec: self.atime_nsec,
+            mtime: self.mtime,
+            mtime_nsec: self.mtime_nsec,
+            ctime: self.ctime,
+            ctime_nsec: self.ctime_nsec,
+            _unused: [0; 2],
+        }
+    }
+}
+
+/// The asm-generic `struct stat` (aarch64 and the other generic-ABI
+/// architectures), 128 bytes.
+#[cfg(target_arch = "aarch64")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenericStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub _pad1: u64,
+    pub size: i64,
+    pub blksize: i32,
+    pub _pad2: i32,
+    pub blocks: i64,
+    pub atime: i64,
+    pub atime_nsec: i64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub _unused: [u32; 2],
+}
+
+#[cfg(target_arch = "aarch64")]
+const _: () = assert!(core::mem::size_of::<GenericStat>() == 128);
+
+// SAFETY: repr(C), all integer fields, no implicit padding (checked size).
+#[cfg(target_arch = "aarch64")]
+unsafe impl Pod for GenericStat {}
 
 /// Makes a device number the way glibc's makedev does.
 pub const fn makedev(major: u64, minor: u64) -> u64 {

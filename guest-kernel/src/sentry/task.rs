@@ -80,7 +80,11 @@ pub struct Task {
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,
     pub robust_list: u64,
+    /// x86_64 TLS bases (arch_prctl); aarch64 programs set TPIDR_EL0
+    /// themselves, and it survives every exception untouched.
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
     pub fs_base: u64,
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
     pub gs_base: u64,
     pub syscalls: u64,
     /// TSC when the application first entered user mode.
@@ -109,7 +113,7 @@ impl Task {
     }
 
     pub fn exit_stats(&self) -> ExitStats {
-        let now = crate::arch::cpu::rdtsc();
+        let now = crate::arch::cpu::counter();
         ExitStats {
             syscalls: self.syscalls,
             page_faults: self.mm().page_faults,

@@ -1,5 +1,6 @@
-//! Time from the guest TSC: the loader tells us its frequency and the host's
-//! wall-clock time at boot, so reading the time never leaves the VM.
+//! Time from the guest's counter (the TSC on x86_64, CNTVCT_EL0 on aarch64;
+//! "tsc" below means that counter): the loader tells us its frequency and the
+//! host's wall-clock time at boot, so reading the time never leaves the VM.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,7 +44,7 @@ pub fn boot_tsc() -> u64 {
 
 /// Nanoseconds since the sentry started.
 pub fn since_boot_ns() -> u64 {
-    tsc_to_ns(cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)))
+    tsc_to_ns(cpu::counter().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)))
 }
 
 /// CLOCK_MONOTONIC: continues the host's monotonic clock.

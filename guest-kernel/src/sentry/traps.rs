@@ -52,11 +52,10 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         }
     };
     log::info!(
-        "fatal signal {signal} (vector {}, error {:#x}) at rip {:#x}, rsp {:#x}",
-        ctx.vector,
-        ctx.error_code,
-        ctx.rip,
-        ctx.rsp
+        "fatal signal {signal} ({}) at pc {:#x}, sp {:#x}",
+        ctx.trap_summary(),
+        ctx.pc(),
+        ctx.sp()
     );
     let handler = task.signals.actions[signal as usize - 1].handler;
     if handler > 1 {

@@ -60,6 +60,14 @@ pub struct UserContext {
     pub ss: u64,
 }
 
+struct TrapSummary(u64, u64);
+
+impl core::fmt::Display for TrapSummary {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        write!(f, "vector {}, error {:#x}", self.0, self.1)
+    }
+}
+
 /// `UserContext::vector` of a SYSCALL entry (not a hardware vector).
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
@@ -78,6 +86,21 @@ impl UserContext {
 
     pub fn is_user_mode(&self) -> bool {
         self.cs & 3 == 3
+    }
+
+    /// The user's instruction pointer.
+    pub fn pc(&self) -> u64 {
+        self.rip
+    }
+
+    /// The user's stack pointer.
+    pub fn sp(&self) -> u64 {
+        self.rsp
+    }
+
+    /// What trapped, for log lines.
+    pub fn trap_summary(&self) -> impl core::fmt::Display {
+        TrapSummary(self.vector, self.error_code)
     }
 }
 

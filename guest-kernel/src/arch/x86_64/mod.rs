@@ -27,7 +27,49 @@ use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
+pub use boards::x86_64::{PAGE_SIZE, USER_END};
 pub use entry::UserContext;
+
+/// The architecture's name (docs, messages).
+pub const NAME: &str = "x86_64";
+/// `e_machine` of the programs this sentry runs.
+pub const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
+/// AT_PLATFORM (NUL-terminated).
+pub const PLATFORM: &[u8] = b"x86_64\0";
+/// `uname -m`.
+pub const UNAME_MACHINE: &[u8] = b"x86_64";
+
+/// AT_HWCAP: CPUID.1:EDX, as Linux reports it on x86_64.
+pub fn hwcap() -> u64 {
+    cpu::cpuid(1, 0).edx as u64
+}
+
+/// The syscall number of a SYSCALL entry (rax).
+#[inline]
+pub fn syscall_number(ctx: &UserContext) -> u64 {
+    ctx.rax
+}
+
+/// The six syscall arguments (rdi, rsi, rdx, r10, r8, r9).
+#[inline]
+pub fn syscall_args(ctx: &UserContext) -> [u64; 6] {
+    [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9]
+}
+
+/// Stores a syscall's return value (rax).
+#[inline]
+pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
+    ctx.rax = value;
+}
+
+/// Guest-physical address of a kernel object (image window or direct map).
+pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if addr >= KERNEL_VBASE {
+        image_virt_to_phys(addr)
+    } else {
+        addr - boards::x86_64::DIRECT_MAP_BASE
+    }
+}
 
 /// The pvm host's MSR that registers the per-vCPU vIF page.
 const MSR_PVM_VIF: u32 = 0x4b56_4d10;

@@ -6,15 +6,15 @@
 
 use alloc::vec::Vec;
 
-use boards::x86_64::{PAGE_SIZE, USER_END};
 use goblin::container::{Container, Ctx, Endian};
-use goblin::elf::header::{Header, EM_X86_64, ET_DYN, ET_EXEC};
+use goblin::elf::header::{Header, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
 use goblin::elf::Elf;
 
 use super::errno::*;
 use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP};
 use crate::arch::paging::phys_to_virt;
+use crate::arch::{PAGE_SIZE, USER_END};
 
 /// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE without
 /// randomization).
@@ -54,7 +54,7 @@ pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno>
     let header: Header = Elf::parse_header(image).map_err(|_| ENOEXEC)?;
     if header.e_ident[goblin::elf::header::EI_CLASS] != goblin::elf::header::ELFCLASS64
         || header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2LSB
-        || header.e_machine != EM_X86_64
+        || header.e_machine != crate::arch::ELF_MACHINE
         || (header.e_type != ET_EXEC && header.e_type != ET_DYN)
         || header.e_phentsize as usize
             != core::mem::size_of::<goblin::elf64::program_header::ProgramHeader>()
@@ -213,7 +213,7 @@ pub fn build_stack(
         arg_addrs.push(push_bytes(mm, s, &mut sp)?);
     }
     arg_addrs.reverse();
-    let platform_addr = push_bytes(mm, b"x86_64\0", &mut sp)?;
+    let platform_addr = push_bytes(mm, crate::arch::PLATFORM, &mut sp)?;
     let mut random = [0u8; 16];
     super::random::fill(&mut random);
     sp &= !15;

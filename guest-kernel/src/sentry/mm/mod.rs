@@ -14,7 +14,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use boards::x86_64::{PAGE_SIZE, USER_END};
+use crate::arch::{PAGE_SIZE, USER_END};
 
 use crate::arch::paging::{phys_to_virt, PageAccess, UserPageTable};
 use crate::mm as frames;

@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use boards::x86_64::{PAGE_SIZE, USER_END};
+use crate::arch::{PAGE_SIZE, USER_END};
 
 use super::{Access, AddressSpace};
 use crate::arch::paging::phys_to_virt;

@@ -1,6 +1,6 @@
 //! Memory syscalls: brk, mmap (anonymous), munmap, mprotect, madvise.
 
-use boards::x86_64::USER_END;
+use crate::arch::USER_END;
 
 use super::SyscallContext;
 use crate::sentry::errno::*;

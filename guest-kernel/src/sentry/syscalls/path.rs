@@ -284,19 +284,19 @@ pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
-    ctx.task.mm().write_val(args[1], &stat)?;
+    ctx.task.mm().write_val(args[1], &stat.to_user())?;
     Ok(0)
 }
 
 pub fn sys_stat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
-    ctx.task.mm().write_val(args[1], &stat)?;
+    ctx.task.mm().write_val(args[1], &stat.to_user())?;
     Ok(0)
 }
 
 pub fn sys_lstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.stat();
-    ctx.task.mm().write_val(args[1], &stat)?;
+    ctx.task.mm().write_val(args[1], &stat.to_user())?;
     Ok(0)
 }
 
@@ -305,7 +305,7 @@ pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let stat = node_at(ctx, fd_arg(args[0]), args[1], args[3])?.stat();
-    ctx.task.mm().write_val(args[2], &stat)?;
+    ctx.task.mm().write_val(args[2], &stat.to_user())?;
     Ok(0)
 }
 

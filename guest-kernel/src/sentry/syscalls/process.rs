@@ -44,6 +44,7 @@ pub fn sys_set_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     Ok(0)
 }
 
+#[cfg(target_arch = "x86_64")]
 pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const ARCH_SET_GS: u64 = 0x1001;
     const ARCH_SET_FS: u64 = 0x1002;
@@ -52,7 +53,7 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (code, addr) = (args[0], args[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
-            if addr >= boards::x86_64::USER_END {
+            if addr >= crate::arch::USER_END {
                 return Err(EPERM);
             }
             if code == ARCH_SET_FS {
@@ -135,7 +136,7 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         b"rvisor",
         crate::sentry::KERNEL_RELEASE.as_bytes(),
         b"#1 SMP rvisor",
-        b"x86_64",
+        crate::arch::UNAME_MACHINE,
         b"(none)",
     ];
     let mut uts = [0u8; UTS_FIELD * 6];

@@ -23,7 +23,7 @@ fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
         // One thread on a vCPU of its own: its CPU time is the time since it
         // started (time spent blocked on the host is counted too).
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(time::tsc_to_ns(
-            crate::arch::cpu::rdtsc().wrapping_sub(ctx.task.start_tsc),
+            crate::arch::cpu::counter().wrapping_sub(ctx.task.start_tsc),
         )),
         _ => Err(EINVAL),
     }
@@ -144,7 +144,7 @@ fn ticks(ns: u64) -> u64 {
 }
 
 fn cpu_ns(ctx: &SyscallContext) -> u64 {
-    time::tsc_to_ns(crate::arch::cpu::rdtsc().wrapping_sub(ctx.task.start_tsc))
+    time::tsc_to_ns(crate::arch::cpu::counter().wrapping_sub(ctx.task.start_tsc))
 }
 
 pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

@@ -149,6 +149,9 @@ syscalls! {
 
 pub static TABLE: [Option<SyscallDef>; MAX_SYSCALLS] = index_table(DEFS);
 
+/// The command that prints this table (docs/syscalls.md).
+pub const GENERATED_BY: &str = "rvisor-vmm --print-syscall-table";
+
 pub fn name_of(nr: u64) -> Option<&'static str> {
     SYSCALL_NAMES
         .iter()

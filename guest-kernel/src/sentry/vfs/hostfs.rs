@@ -21,9 +21,9 @@ use spin::Mutex;
 
 use super::*;
 use crate::arch::paging::phys_to_virt;
+use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
 use crate::sentry::fd::{DirFile, File, InodeFile};
-use boards::x86_64::PAGE_SIZE;
 
 /// Bytes fetched per read request when reading sequentially.
 const READ_AHEAD: usize = 1024 * 1024;

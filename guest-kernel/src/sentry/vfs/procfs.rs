@@ -192,22 +192,7 @@ impl ProcNode {
                 return Ok(bytes);
             }
             Node::CpuInfo => {
-                let brand = cpu_brand();
-                let mhz = crate::sentry::time::tsc_khz() as f64 / 1000.0;
-                let leaf1 = crate::arch::cpu::cpuid(1, 0);
-                let vendor = cpu_vendor();
-                let _ = write!(
-                    out,
-                    "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {}\nmodel\t\t: {}\n\
-                     model name\t: {brand}\nstepping\t: {}\ncpu MHz\t\t: {mhz:.3}\n\
-                     physical id\t: 0\nsiblings\t: 1\ncore id\t\t: 0\ncpu cores\t: 1\n\
-                     fpu\t\t: yes\nflags\t\t: {}\nbogomips\t: {:.2}\n\n",
-                    (leaf1.eax >> 8) & 0xf,
-                    (leaf1.eax >> 4) & 0xf,
-                    leaf1.eax & 0xf,
-                    cpu_flags(),
-                    mhz * 2.0
-                );
+                out.push_str(&crate::arch::cpu::cpuinfo(crate::sentry::time::tsc_khz()));
             }
             Node::MemInfo => {
                 let total_kb = crate::mm::total_frames() * 4;
@@ -240,81 +225,6 @@ impl ProcNode {
         }
         Ok(out.into_bytes())
     }
-}
-
-fn cpu_vendor() -> String {
-    let r = crate::arch::cpu::cpuid(0, 0);
-    let mut bytes = Vec::with_capacity(12);
-    for word in [r.ebx, r.edx, r.ecx] {
-        bytes.extend_from_slice(&word.to_le_bytes());
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// The /proc/cpuinfo "flags" of the common CPUID feature bits.
-fn cpu_flags() -> String {
-    let leaf1 = crate::arch::cpu::cpuid(1, 0);
-    let leaf7 = crate::arch::cpu::cpuid(7, 0);
-    let ext = crate::arch::cpu::cpuid(0x8000_0001, 0);
-    let table: &[(u32, u32, &str)] = &[
-        (leaf1.edx, 0, "fpu"),
-        (leaf1.edx, 4, "tsc"),
-        (leaf1.edx, 5, "msr"),
-        (leaf1.edx, 8, "cx8"),
-        (leaf1.edx, 15, "cmov"),
-        (leaf1.edx, 19, "clflush"),
-        (leaf1.edx, 23, "mmx"),
-        (leaf1.edx, 24, "fxsr"),
-        (leaf1.edx, 25, "sse"),
-        (leaf1.edx, 26, "sse2"),
-        (ext.edx, 11, "syscall"),
-        (ext.edx, 20, "nx"),
-        (ext.edx, 29, "lm"),
-        (leaf1.ecx, 0, "pni"),
-        (leaf1.ecx, 1, "pclmulqdq"),
-        (leaf1.ecx, 9, "ssse3"),
-        (leaf1.ecx, 12, "fma"),
-        (leaf1.ecx, 13, "cx16"),
-        (leaf1.ecx, 19, "sse4_1"),
-        (leaf1.ecx, 20, "sse4_2"),
-        (leaf1.ecx, 22, "movbe"),
-        (leaf1.ecx, 23, "popcnt"),
-        (leaf1.ecx, 25, "aes"),
-        (leaf1.ecx, 26, "xsave"),
-        (leaf1.ecx, 28, "avx"),
-        (leaf1.ecx, 29, "f16c"),
-        (leaf1.ecx, 30, "rdrand"),
-        (ext.ecx, 0, "lahf_lm"),
-        (ext.ecx, 5, "abm"),
-        (leaf7.ebx, 3, "bmi1"),
-        (leaf7.ebx, 5, "avx2"),
-        (leaf7.ebx, 8, "bmi2"),
-        (leaf7.ebx, 18, "rdseed"),
-        (leaf7.ebx, 19, "adx"),
-        (leaf7.ebx, 29, "sha_ni"),
-    ];
-    let names: Vec<&str> = table
-        .iter()
-        .filter(|(reg, bit, _)| reg & (1 << bit) != 0)
-        .map(|(_, _, name)| *name)
-        .collect();
-    names.join(" ")
-}
-
-fn cpu_brand() -> String {
-    let mut bytes = Vec::with_capacity(48);
-    if crate::arch::cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0004 {
-        for leaf in 0x8000_0002..=0x8000_0004u32 {
-            let r = crate::arch::cpu::cpuid(leaf, 0);
-            for word in [r.eax, r.ebx, r.ecx, r.edx] {
-                bytes.extend_from_slice(&word.to_le_bytes());
-            }
-        }
-    }
-    String::from_utf8_lossy(&bytes)
-        .trim_end_matches('\0')
-        .trim()
-        .into()
 }
 
 impl Inode for ProcNode {

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use boards::x86_64::PAGE_SIZE;
+use crate::arch::PAGE_SIZE;
 use spin::Mutex;
 
 use super::*;

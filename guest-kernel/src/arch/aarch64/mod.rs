@@ -1,0 +1,155 @@
+//! aarch64: the sentry at EL1, the application at EL0 (entering with
+//! `svc #0`), the exception vectors, the translation tables (TTBR0 user,
+//! TTBR1 kernel), and the `qemu-aarch64-virt` board's devices.
+//!
+//! * `boot`: the Linux arm64 Image header and entry, the MMU switch, and
+//!   the BootInfo built from the device tree and the image's payload;
+//! * `entry`: vectors, [`UserContext`], the return to EL0;
+//! * `paging`: the user translation tables, same API as x86_64's;
+//! * `qemu`: PL011 (stdout), semihosting (stderr, exit), PL031 (wall clock);
+//! * `gic`: GICv3 and the generic timer interrupt.
+
+pub mod boot;
+pub mod cpu;
+pub mod entry;
+pub mod gic;
+pub mod paging;
+pub mod qemu;
+pub mod syscall_names;
+
+pub use boards::aarch64::{PAGE_SIZE, USER_END};
+pub use entry::UserContext;
+
+use boards::aarch64::DIRECT_MAP_BASE;
+use entry::{EC_SVC64, KIND_EL0_IRQ, KIND_EL0_SYNC};
+
+/// The architecture's name (docs, messages).
+pub const NAME: &str = "aarch64";
+/// `e_machine` of the programs this sentry runs.
+pub const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
+/// AT_PLATFORM (NUL-terminated), as arm64 Linux reports it.
+pub const PLATFORM: &[u8] = b"aarch64\0";
+/// `uname -m`.
+pub const UNAME_MACHINE: &[u8] = b"aarch64";
+
+/// arm64 Linux HWCAP bits the sentry promises.
+const HWCAP_FP: u64 = 1 << 0;
+const HWCAP_ASIMD: u64 = 1 << 1;
+
+/// AT_HWCAP: FP and Advanced SIMD, which every ARMv8-A Linux system has.
+/// Nothing more is advertised (in particular not HWCAP_CPUID: the sentry
+/// does not emulate EL0 reads of the ID registers), so libc picks its
+/// baseline routines.
+pub fn hwcap() -> u64 {
+    HWCAP_FP | HWCAP_ASIMD
+}
+
+/// The syscall number of an `svc #0` (x8).
+#[inline]
+pub fn syscall_number(ctx: &UserContext) -> u64 {
+    ctx.x[8]
+}
+
+/// The six syscall arguments (x0..x5).
+#[inline]
+pub fn syscall_args(ctx: &UserContext) -> [u64; 6] {
+    [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3], ctx.x[4], ctx.x[5]]
+}
+
+/// Stores a syscall's return value (x0).
+#[inline]
+pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
+    ctx.x[0] = value;
+}
+
+/// Physical address of something in the sentry's image (which runs from
+/// the direct map).
+pub fn image_virt_to_phys(addr: u64) -> u64 {
+    addr - DIRECT_MAP_BASE
+}
+
+/// Physical address of a kernel object (image or heap: both direct-mapped).
+pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    addr - DIRECT_MAP_BASE
+}
+
+/// Nothing to do: the boot code set up the MMU, the stack and the vectors
+/// before any Rust ran. (x86_64 loads its descriptor tables here.)
+pub fn early_init(_pvm: bool) {}
+
+/// Installs the exception vectors (again: the boot code did it first, so
+/// that a fault in the earliest Rust code is reported).
+pub fn init_traps() {
+    // SAFETY: the vector table is 2 KiB aligned code in the image; VBAR_EL1
+    // only decides where exceptions go.
+    unsafe {
+        let vectors = core::ptr::addr_of!(entry::exception_vectors) as u64;
+        core::arch::asm!("msr vbar_el1, {0}", "isb", in(reg) vectors, options(nostack, preserves_flags));
+    }
+}
+
+/// Called by the vectors with the saved context and the vector's kind.
+/// Returns only for exceptions from user mode (to `return_to_user`).
+extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
+    match kind {
+        KIND_EL0_SYNC if ctx.esr >> 26 == EC_SVC64 => {
+            crate::sentry::syscalls::dispatch(ctx);
+        }
+        KIND_EL0_SYNC => crate::sentry::traps::handle_user_trap(ctx),
+        KIND_EL0_IRQ => gic::handle_irq(),
+        _ => panic!(
+            "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}",
+            ctx.esr, ctx.pc, ctx.far, ctx.pstate
+        ),
+    }
+}
+
+/// The user-mode trap kinds the arch-neutral sentry distinguishes (the
+/// same as x86_64's; integer division by zero does not trap on aarch64).
+#[allow(dead_code)]
+pub enum UserTrap {
+    PageFault { addr: u64, write: bool, exec: bool },
+    DivideError,
+    InvalidOpcode,
+    GeneralProtection,
+    Breakpoint,
+    FloatingPoint,
+    AlignmentCheck,
+    Other(u64),
+}
+
+/// Fault status codes (DFSC/IFSC) the memory manager resolves: translation
+/// (0b0001xx), access flag (0b0010xx) and permission (0b0011xx) faults.
+fn is_mmu_fault(fsc: u64) -> bool {
+    (0b000100..=0b001111).contains(&fsc)
+}
+
+pub fn decode_trap(ctx: &UserContext) -> UserTrap {
+    let ec = ctx.esr >> 26;
+    let fsc = ctx.esr & 0x3f;
+    match ec {
+        // Instruction abort from EL0.
+        0x20 if is_mmu_fault(fsc) => UserTrap::PageFault {
+            addr: ctx.far,
+            write: false,
+            exec: true,
+        },
+        // Data abort from EL0: WnR (bit 6) unless a cache maintenance op (CM, bit 8).
+        0x24 if is_mmu_fault(fsc) => UserTrap::PageFault {
+            addr: ctx.far,
+            write: ctx.esr & (1 << 6) != 0 && ctx.esr & (1 << 8) == 0,
+            exec: false,
+        },
+        0x24 if fsc == 0b100001 => UserTrap::AlignmentCheck,
+        0x20 | 0x24 => UserTrap::GeneralProtection,
+        // Unknown instruction, illegal execution state, trapped MSR/MRS or SVE.
+        0x00 | 0x0e | 0x18 | 0x19 => UserTrap::InvalidOpcode,
+        // PC or SP alignment.
+        0x22 | 0x26 => UserTrap::AlignmentCheck,
+        // BRK.
+        0x3c => UserTrap::Breakpoint,
+        // Trapped floating-point exception.
+        0x2c => UserTrap::FloatingPoint,
+        other => UserTrap::Other(other),
+    }
+}
