@@ -113,6 +113,22 @@ fn stderr_stays_separate_and_faults_are_128_plus_signal() {
 }
 
 #[test]
+fn files_pipes_memory_and_misc_abi_as_native() {
+    let programs: Vec<_> = ["fs_pipe", "memory", "misc"]
+        .iter()
+        .map(|name| c_program(name))
+        .collect();
+    if !require_qemu() {
+        return;
+    }
+    for prog in &programs {
+        let native = run_native(prog, NO_ARGS, None);
+        let qemu = run_qemu_runner(prog, NO_ARGS, &[]);
+        assert_same(&native, &qemu, Compare::StdoutAndStatus);
+    }
+}
+
+#[test]
 fn image_out_writes_a_bootable_image() {
     let prog = c_program("exit_code");
     if !require_qemu() {
