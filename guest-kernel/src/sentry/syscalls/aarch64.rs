@@ -32,6 +32,7 @@ syscalls! {
     24 dup3 => sys_dup3, Full;
     25 fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ; record locks are always granted (one process)");
     29 ioctl => sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX");
+    32 flock => sys_flock, Partial("one process: every lock is granted");
     34 mkdirat => sys_mkdirat, Full;
     35 unlinkat => sys_unlinkat, Full;
     36 symlinkat => sys_symlinkat, Full;
@@ -41,6 +42,7 @@ syscalls! {
     44 fstatfs => sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     45 truncate => sys_truncate, Full;
     46 ftruncate => sys_ftruncate, Full;
+    47 fallocate => sys_fallocate, Partial("mode 0 and KEEP_SIZE; space is not reserved ahead; no hole punching");
     48 faccessat => sys_faccessat, Full;
     49 chdir => sys_chdir, Full;
     50 fchdir => sys_fchdir, Full;
@@ -61,6 +63,7 @@ syscalls! {
     68 pwrite64 => sys_pwrite64, Full;
     69 preadv => sys_preadv, Full;
     70 pwritev => sys_pwritev, Full;
+    71 sendfile => sys_sendfile, Full;
     72 pselect6 => sys_pselect6, Partial("the signal mask is not applied during the wait");
     73 ppoll => sys_ppoll, Partial("the signal mask is not applied during the wait");
     78 readlinkat => sys_readlinkat, Full;
@@ -124,6 +127,7 @@ syscalls! {
     261 prlimit64 => sys_prlimit64, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     276 renameat2 => sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     278 getrandom => sys_getrandom, Full;
+    285 copy_file_range => sys_copy_file_range, Full;
     291 statx => sys_statx, Partial("basic fields; no birth time");
     436 close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     439 faccessat2 => sys_faccessat2, Full;

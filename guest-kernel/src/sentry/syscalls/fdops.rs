@@ -170,3 +170,55 @@ pub fn sys_pipe(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_pipe2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     make_pipe(ctx, args[0], args[1])
 }
+
+/// One process: no other can hold a conflicting lock, so every lock is
+/// granted at once (the arguments are checked as Linux does).
+pub fn sys_flock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const LOCK_SH: u64 = 1;
+    const LOCK_EX: u64 = 2;
+    const LOCK_NB: u64 = 4;
+    const LOCK_UN: u64 = 8;
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    const LOCK_MAND: u64 = 32;
+    if args[1] & LOCK_MAND != 0 {
+        return Ok(0); // Linux ignores the obsolete mandatory locks too
+    }
+    match args[1] & !LOCK_NB {
+        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const FALLOC_FL_KEEP_SIZE: u64 = 1;
+    let (fd, mode, offset, len) = (fd_arg(args[0]), args[1], args[2] as i64, args[3] as i64);
+    if offset < 0 || len <= 0 {
+        return Err(EINVAL);
+    }
+    let file = ctx.task.fds().get(fd)?.clone();
+    if !file.writable() {
+        return Err(EBADF);
+    }
+    let stat = file.file.stat();
+    match stat.mode & crate::sentry::stat::S_IFMT {
+        crate::sentry::stat::S_IFREG => {}
+        crate::sentry::stat::S_IFDIR => return Err(EISDIR),
+        _ => return Err(ENODEV),
+    }
+    let end = offset.checked_add(len).ok_or(EFBIG)? as u64;
+    match mode {
+        // Space is not reserved ahead (pages come on first write); the
+        // size grows as Linux's would.
+        0 => {
+            if end > stat.size as u64 {
+                file.file.truncate(end)?;
+            }
+            Ok(0)
+        }
+        FALLOC_FL_KEEP_SIZE => Ok(0),
+        _ => Err(EOPNOTSUPP),
+    }
+}

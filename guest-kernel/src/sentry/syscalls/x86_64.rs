@@ -54,9 +54,11 @@ syscalls! {
     33 dup2 => sys_dup2, Full;
     35 nanosleep => sys_nanosleep, Full;
     39 getpid => sys_getpid, Full;
+    40 sendfile => sys_sendfile, Full;
     60 exit => sys_exit, Partial("ends the process (there is one thread)");
     63 uname => sys_uname, Full;
     72 fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ; record locks are always granted (one process)");
+    73 flock => sys_flock, Partial("one process: every lock is granted");
     74 fsync => sys_fsync, Full;
     75 fdatasync => sys_fsync, Full;
     76 truncate => sys_truncate, Full;
@@ -134,6 +136,7 @@ syscalls! {
     271 ppoll => sys_ppoll, Partial("the signal mask is not applied during the wait");
     273 set_robust_list => sys_set_robust_list, Partial("recorded; used once threads exist");
     280 utimensat => sys_utimensat, Full;
+    285 fallocate => sys_fallocate, Partial("mode 0 and KEEP_SIZE; space is not reserved ahead; no hole punching");
     292 dup3 => sys_dup3, Full;
     293 pipe2 => sys_pipe2, Full;
     295 preadv => sys_preadv, Full;
@@ -142,6 +145,7 @@ syscalls! {
     309 getcpu => sys_getcpu, Full;
     316 renameat2 => sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     318 getrandom => sys_getrandom, Full;
+    326 copy_file_range => sys_copy_file_range, Full;
     332 statx => sys_statx, Partial("basic fields; no birth time");
     436 close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     439 faccessat2 => sys_faccessat2, Full;
