@@ -74,6 +74,7 @@ build_c hello
 build_c getppid_loop
 build_c bench_read
 build_c bench_files
+build_c bench_write
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -174,6 +175,9 @@ log "bench_files 1000, native and rvisor (3 runs each)"
 files_native="$(for _ in 1 2 3; do "$PROGS/bench_files" "$TMP/files" 1000 | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
 files_rvisor="$(for _ in 1 2 3; do "$VMM" --elf "$PROGS/bench_files" /tmp 1000 | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
 host_tmp_fs="$(stat -f -c %T "$TMP/files" 2>/dev/null || echo '?')"
+log "bench_write 10 MiB in 4 KiB writes, native and rvisor through --mount (3 runs each)"
+write_native="$(for _ in 1 2 3; do "$PROGS/bench_write" "$SHARE/out" | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
+write_rvisor="$(for _ in 1 2 3; do "$VMM" --mount "$SHARE:/data:rw" --elf "$PROGS/bench_write" /data/out | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
 
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
@@ -207,6 +211,7 @@ Ratio rvisor / native: $(ratio "$rvisor_ns" "$native_ns")
 | Workload | native | rvisor | rvisor / native |
 |---|---:|---:|---:|
 | read a 64 MiB file (256 KiB reads), MB/s; rvisor through \`--mount\` | $read_native | $read_rvisor | $(ratio "$read_rvisor" "$read_native") |
+| write 10 MiB in 4 KiB writes + fsync, ms; rvisor through \`--mount\` | $write_native | $write_rvisor | $(ratio "$write_rvisor" "$write_native") |
 | create + delete 1000 small files, ms; rvisor in its tmpfs /tmp, native in a host dir ($host_tmp_fs) | $files_native | $files_rvisor | $(ratio "$files_rvisor" "$files_native") |
 
 Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits:-0}" 'BEGIN { printf "%.1f", e / 64 }') per MiB).

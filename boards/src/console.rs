@@ -41,6 +41,12 @@ pub const STREAM_STDOUT: u32 = 1;
 pub const STREAM_STDERR: u32 = 2;
 /// Log lines: STREAM_LOG + level (1 error .. 5 trace).
 pub const STREAM_LOG: u32 = 0x10;
+/// A buffered write to a shared host file: payload = handle (u64), file
+/// offset (u64), then the bytes. The VMM writes it when it drains the ring
+/// (so it is in the file before any later request runs, and is not lost on
+/// timeout); a failure is kept for that handle's next HostFsync.
+pub const STREAM_HOST_WRITE: u32 = 0x20;
+pub const HOST_WRITE_HEADER: u64 = 16;
 /// Filler up to the end of the ring.
 pub const STREAM_PAD: u32 = 0xff;
 

@@ -49,6 +49,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "hello",
     "bench_read",
     "bench_files",
+    "bench_write",
     "fs_copy",
     "exit_code",
     "args",

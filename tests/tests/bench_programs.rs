@@ -41,3 +41,20 @@ fn bench_files_creates_and_deletes() {
         out.describe()
     );
 }
+
+#[test]
+fn bench_write_writes_through_a_mount() {
+    let prog = c_program("bench_write");
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("bench_write");
+    let mount = format!("{}:/data:rw", dir.display());
+    let out = run_sandbox(&prog, &["/data/out"], &["--mount", &mount], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let written = std::fs::read(dir.join("out")).unwrap();
+    assert_eq!(written.len(), 2560 * 4096);
+    assert!(written
+        .chunks(4096)
+        .all(|c| c[0] == b'a' && c[25] == b'z' && c[26] == b'a'));
+}

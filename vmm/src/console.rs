@@ -2,7 +2,7 @@
 //! sentry's output records to the host's stdout/stderr (and log records to
 //! the log) on every tick of the VMM's interval timer (which interrupts
 //! KVM_RUN), before every hypercall batch, at exit, on timeout and after a
-//! guest fault.
+//! guest fault. Buffered writes to shared host files travel the same way.
 //!
 //! The ring is guest memory: every header is checked, and a ring that
 //! stops making sense is dropped (with one warning) instead of trusted.
@@ -14,6 +14,8 @@ use std::sync::atomic::Ordering;
 
 use boards::console::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::hostfs::HostFs;
 
 pub struct ConsoleRing {
     mem: GuestMemoryMmap,
@@ -53,8 +55,9 @@ impl ConsoleRing {
         self.broken = true;
     }
 
-    /// Writes out every complete record the guest has published.
-    pub fn drain(&mut self) {
+    /// Writes out every complete record the guest has published (buffered
+    /// writes to shared host files go to `hostfs`).
+    pub fn drain(&mut self, hostfs: &mut HostFs) {
         if self.broken {
             return;
         }
@@ -103,7 +106,7 @@ impl ConsoleRing {
                 {
                     return self.give_up("unreadable record");
                 }
-                self.emit(stream, &bytes);
+                self.emit(stream, &bytes, hostfs);
             }
             self.head += consumed;
         }
@@ -115,8 +118,13 @@ impl ConsoleRing {
         );
     }
 
-    fn emit(&mut self, stream: u32, bytes: &[u8]) {
+    fn emit(&mut self, stream: u32, bytes: &[u8], hostfs: &mut HostFs) {
         match stream {
+            STREAM_HOST_WRITE if bytes.len() as u64 >= HOST_WRITE_HEADER => {
+                let handle = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+                let offset = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+                hostfs.buffered_write(handle, offset, &bytes[16..]);
+            }
             STREAM_STDOUT | STREAM_STDERR => {
                 self.bytes_out += bytes.len() as u64;
                 host_write(stream as i32, bytes);

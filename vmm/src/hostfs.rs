@@ -76,6 +76,8 @@ pub struct HostFs {
     mounts: Vec<MountSpec>,
     handles: Vec<Option<Handle>>,
     free: Vec<usize>,
+    /// The first failure of a buffered write, per handle, for its next fsync.
+    write_errors: std::collections::HashMap<u64, i64>,
 }
 
 /// Most handles the guest may hold at once.
@@ -88,6 +90,7 @@ const EINVAL: i64 = 22;
 const EMFILE: i64 = 24;
 const EROFS: i64 = 30;
 const ENAMETOOLONG: i64 = 36;
+const EIO_ERR: i64 = 5;
 
 fn errno() -> i64 {
     -(std::io::Error::last_os_error()
@@ -199,6 +202,7 @@ impl HostFs {
             mounts,
             handles,
             free: Vec::new(),
+            write_errors: std::collections::HashMap::new(),
         })
     }
 
@@ -232,6 +236,34 @@ impl HostFs {
         };
         self.handles[slot] = Some(Handle { fd, mount });
         Ok(slot as u64)
+    }
+
+    /// A write the guest queued in the console ring. Nobody waits for its
+    /// result: a failure is kept for the handle's next HostFsync.
+    pub fn buffered_write(&mut self, handle: u64, offset: u64, data: &[u8]) {
+        let result = self.writable(handle).and_then(|fd| {
+            let mut done = 0usize;
+            while done < data.len() {
+                // SAFETY: writes from a valid slice.
+                let n = unsafe {
+                    libc::pwrite(
+                        fd,
+                        data[done..].as_ptr().cast(),
+                        data.len() - done,
+                        (offset + done as u64) as i64,
+                    )
+                };
+                if n <= 0 {
+                    return Err(if n == 0 { -EIO_ERR } else { errno() });
+                }
+                done += n as usize;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            log::warn!("buffered write to a shared file failed: errno {}", -e);
+            self.write_errors.entry(handle).or_insert(e);
+        }
     }
 
     /// Runs one host-file request. `mem` reads and writes guest memory
@@ -477,6 +509,9 @@ impl HostFs {
             }
             Op::HostFsync => {
                 let fd = self.handle(a[0])?.fd.as_raw_fd();
+                if let Some(e) = self.write_errors.remove(&a[0]) {
+                    return Err(e);
+                }
                 // SAFETY: fsync of our own fd.
                 check(unsafe { libc::fsync(fd) })?;
                 Ok(0)
@@ -486,6 +521,7 @@ impl HostFs {
                 if index < self.mounts.len() {
                     return Err(-EBADF); // mount roots live as long as the VM
                 }
+                self.write_errors.remove(&a[0]);
                 match self.handles.get_mut(index).and_then(|h| h.take()) {
                     Some(_) => {
                         self.free.push(index);

@@ -96,10 +96,15 @@ impl<'a> Hypercalls<'a> {
         }
     }
 
+    /// Drains the console ring (output and buffered host-file writes).
+    pub fn drain(&mut self) {
+        self.console.drain(&mut self.hostfs);
+    }
+
     /// Called when a host call was interrupted by the interval timer: drains
     /// the console and reports an expired deadline.
     pub fn tick(&mut self) -> Result<(), Failure> {
-        self.console.drain();
+        self.console.drain(&mut self.hostfs);
         match self.deadline {
             Some(deadline) if Instant::now() >= deadline => {
                 Err(Failure::Timeout("timed out".into()))
@@ -125,7 +130,7 @@ impl<'a> Hypercalls<'a> {
     pub fn handle_batch(&mut self) -> Result<BatchOutcome, Failure> {
         // Output written before the requests (a prompt before a read, the
         // last words before an exit) goes out first.
-        self.console.drain();
+        self.console.drain(&mut self.hostfs);
         let count = self
             .mem
             .read_obj::<u32>(GuestAddress(self.page))

@@ -379,7 +379,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let run_started = Instant::now();
     let result = run_vcpu(&mut guest.vcpu, &mut hypercalls, &mut stats);
     // Whatever happened, the output the guest produced goes out.
-    hypercalls.console.drain();
+    hypercalls.drain();
     stats.console_bytes = hypercalls.console.bytes_out;
     stats.host_file_requests = hypercalls.host_file_requests;
     let exit = result?;

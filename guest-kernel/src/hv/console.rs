@@ -135,7 +135,13 @@ impl Ring {
 
     /// Appends one record of at most MAX_RECORD bytes; false when full.
     fn try_append(&mut self, stream: u32, bytes: &[u8]) -> bool {
-        let need = record_size(bytes.len() as u64);
+        self.try_append_parts(stream, &[bytes])
+    }
+
+    /// Appends one record whose payload is the concatenation of `parts`.
+    fn try_append_parts(&mut self, stream: u32, parts: &[&[u8]]) -> bool {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let need = record_size(len as u64);
         let pos = self.tail % self.size;
         let to_end = self.size - pos;
         let pad = if to_end < need { to_end } else { 0 };
@@ -151,8 +157,12 @@ impl Ring {
             tail += pad;
         }
         let pos = tail % self.size;
-        self.put(pos, &encode_header(stream, bytes.len() as u32));
-        self.put(pos + RECORD_HEADER_SIZE, bytes);
+        self.put(pos, &encode_header(stream, len as u32));
+        let mut at = pos + RECORD_HEADER_SIZE;
+        for part in parts {
+            self.put(at, part);
+            at += part.len() as u64;
+        }
         self.publish(tail + need);
         true
     }
@@ -178,6 +188,26 @@ pub fn write(stream: Stream, bytes: &[u8]) {
         // Bare metal: no VMM drains the ring, so write it out now.
         ring.drain_locally();
     }
+}
+
+/// Largest write that goes through the ring (bigger ones are requests).
+pub const MAX_RING_WRITE: usize = (MAX_RECORD - HOST_WRITE_HEADER) as usize;
+
+/// Queues a write to a shared host file (handle, offset) through the ring.
+/// False when there is no ring (bare metal) or the write is too big.
+pub fn write_host_file(handle: u64, offset: u64, data: &[u8]) -> bool {
+    if data.len() > MAX_RING_WRITE {
+        return false;
+    }
+    let mut guard = RING.lock();
+    let Some(ring) = guard.as_mut() else {
+        return false;
+    };
+    let (h, o) = (handle.to_le_bytes(), offset.to_le_bytes());
+    while !ring.try_append_parts(STREAM_HOST_WRITE, &[&h, &o, data]) {
+        submit(&mut [request(Op::ConsoleDrain, &[])]);
+    }
+    true
 }
 
 /// Runs one request; the VMM drains pending output first, so output written
