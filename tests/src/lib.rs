@@ -51,6 +51,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "bench_files",
     "bench_write",
     "fs_copy",
+    "vdso_time",
     "exit_code",
     "args",
     "env",

@@ -33,3 +33,21 @@ fn time_identity_limits() {
     let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
     assert_same(&native, &sandbox, Compare::All);
 }
+
+#[test]
+fn vdso_time_agrees_with_the_syscalls() {
+    let prog = c_program("vdso_time");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+    assert!(
+        sandbox
+            .stdout_str()
+            .contains("AT_SYSINFO_EHDR present: yes"),
+        "{}",
+        sandbox.describe()
+    );
+}

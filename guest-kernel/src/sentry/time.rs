@@ -18,11 +18,18 @@ pub fn set_host_clocks(monotonic_ns: u64, boottime_ns: u64) {
     BOOT_BOOTTIME_NS.store(boottime_ns, Ordering::Relaxed);
 }
 
+/// ns = (ticks * MULT) >> MULT_SHIFT: the same scaling as the vDSO's, so
+/// time read through a syscall and through the vDSO agree to the ns.
+static MULT: AtomicU64 = AtomicU64::new(1 << MULT_SHIFT);
+pub const MULT_SHIFT: u32 = 32;
+
 pub fn init(tsc_khz: u64, boot_tsc: u64, boot_realtime_ns: u64) {
     // Without a frequency from the loader, assume 1 GHz rather than divide
     // by zero (the VMM always provides it; bare metal may not).
-    TSC_KHZ.store(
-        if tsc_khz == 0 { 1_000_000 } else { tsc_khz },
+    let khz = if tsc_khz == 0 { 1_000_000 } else { tsc_khz };
+    TSC_KHZ.store(khz, Ordering::Relaxed);
+    MULT.store(
+        ((1_000_000u128 << MULT_SHIFT) / khz as u128) as u64,
         Ordering::Relaxed,
     );
     BOOT_TSC.store(boot_tsc, Ordering::Relaxed);
@@ -30,8 +37,32 @@ pub fn init(tsc_khz: u64, boot_tsc: u64, boot_realtime_ns: u64) {
 }
 
 pub fn tsc_to_ns(ticks: u64) -> u64 {
-    let khz = TSC_KHZ.load(Ordering::Relaxed).max(1);
-    ((ticks as u128 * 1_000_000) / khz as u128) as u64
+    ((ticks as u128 * MULT.load(Ordering::Relaxed) as u128) >> MULT_SHIFT) as u64
+}
+
+/// What the vDSO needs to tell the time (the vvar page's contents).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TimeParameters {
+    pub counter_base: u64,
+    pub mult: u64,
+    pub shift: u32,
+    pub _pad: u32,
+    pub realtime_base_ns: u64,
+    pub monotonic_base_ns: u64,
+    pub boottime_base_ns: u64,
+}
+
+pub fn parameters() -> TimeParameters {
+    TimeParameters {
+        counter_base: BOOT_TSC.load(Ordering::Relaxed),
+        mult: MULT.load(Ordering::Relaxed),
+        shift: MULT_SHIFT,
+        _pad: 0,
+        realtime_base_ns: BOOT_REALTIME_NS.load(Ordering::Relaxed),
+        monotonic_base_ns: BOOT_MONOTONIC_NS.load(Ordering::Relaxed),
+        boottime_base_ns: BOOT_BOOTTIME_NS.load(Ordering::Relaxed),
+    }
 }
 
 pub fn tsc_khz() -> u64 {

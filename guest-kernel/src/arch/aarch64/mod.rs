@@ -11,6 +11,9 @@
 
 pub mod boot;
 pub mod cpu;
+
+/// No vDSO on aarch64 yet: time is a syscall.
+pub static VDSO_IMAGE: Option<&[u8]> = None;
 pub mod entry;
 pub mod gic;
 pub mod paging;

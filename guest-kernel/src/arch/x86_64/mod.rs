@@ -11,6 +11,9 @@
 //! * `native` is a plain ring-0 kernel.
 
 pub mod cpu;
+
+/// The vDSO mapped into every program (built by build.rs from vdso/).
+pub static VDSO_IMAGE: Option<&[u8]> = Some(include_bytes!(env!("RVISOR_VDSO")));
 pub mod entry;
 pub mod paging;
 pub mod pvh;

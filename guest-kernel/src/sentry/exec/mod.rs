@@ -48,6 +48,67 @@ const AT_SECURE: u64 = 23;
 const AT_RANDOM: u64 = 25;
 const AT_HWCAP2: u64 = 26;
 const AT_EXECFN: u64 = 31;
+const AT_SYSINFO_EHDR: u64 = 33;
+
+/// Where the vDSO goes (its vvar page is the page below): above the mmap
+/// area, below the stack.
+pub const VDSO_BASE: u64 = super::mm::MMAP_TOP + (1 << 20);
+
+/// Maps the vDSO and its vvar page; returns the vDSO's address (for
+/// AT_SYSINFO_EHDR), or None where the architecture has no vDSO.
+pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
+    let Some(image) = crate::arch::VDSO_IMAGE else {
+        return Ok(None);
+    };
+    let pages = page_align_up(image.len() as u64).ok_or(ENOEXEC)?;
+    let vvar = VDSO_BASE - PAGE_SIZE;
+    let read_only = Protection {
+        read: true,
+        write: false,
+        exec: false,
+    };
+    mm.map_fixed(Vma {
+        start: vvar,
+        end: VDSO_BASE,
+        prot: read_only,
+        kind: VmaKind::Vvar,
+        shared: false,
+        file: None,
+    });
+    mm.map_fixed(Vma {
+        start: VDSO_BASE,
+        end: VDSO_BASE + pages,
+        prot: Protection {
+            exec: true,
+            ..read_only
+        },
+        kind: VmaKind::Vdso,
+        shared: false,
+        file: None,
+    });
+    let params = super::time::parameters();
+    // SAFETY: TimeParameters is repr(C) plain integers.
+    let params_bytes = unsafe {
+        core::slice::from_raw_parts(
+            &params as *const super::time::TimeParameters as *const u8,
+            core::mem::size_of::<super::time::TimeParameters>(),
+        )
+    };
+    copy_into(mm, vvar, params_bytes)?;
+    copy_into(mm, VDSO_BASE, image)?;
+    Ok(Some(VDSO_BASE))
+}
+
+/// Copies `bytes` to user memory at `addr`, whatever the protection.
+fn copy_into(mm: &mut AddressSpace, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+    for (i, chunk) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
+        let frame = mm.frame_for_kernel(addr + i as u64 * PAGE_SIZE)?;
+        // SAFETY: a fresh page of this address space, direct-mapped.
+        let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), chunk.len()) };
+        dst.copy_from_slice(chunk);
+    }
+    Ok(())
+}
 
 /// Loads the ELF `image` into `mm`.
 pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno> {
@@ -219,7 +280,8 @@ pub fn build_stack(
     sp &= !15;
     let random_addr = push_bytes(mm, &random, &mut sp)?;
 
-    let auxv: [(u64, u64); 19] = [
+    let vdso = map_vdso(mm)?;
+    let auxv: [(u64, u64); 20] = [
         (AT_PHDR, loaded.phdr),
         (AT_PHENT, loaded.phent),
         (AT_PHNUM, loaded.phnum),
@@ -238,6 +300,8 @@ pub fn build_stack(
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, 0),
         (AT_EXECFN, execfn_addr),
+        // Without a vDSO the entry repeats AT_NULL's key: the list ends there.
+        vdso.map_or((AT_NULL, 0), |base| (AT_SYSINFO_EHDR, base)),
         (AT_NULL, 0),
     ];
     // argc, argv[], NULL, envp[], NULL, auxv pairs: rsp must end 16-aligned.

@@ -72,6 +72,9 @@ pub enum VmaKind {
     Anonymous,
     /// A mapping of a file (`Vma::file` says which).
     File,
+    /// The vDSO and the page of time parameters below it.
+    Vdso,
+    Vvar,
     /// A segment of the executable (populated when loaded).
     Image,
     Heap,

@@ -133,6 +133,8 @@ impl ProcNode {
                         VmaKind::Stack => "[stack]",
                         VmaKind::Anonymous => "",
                         VmaKind::File => "",
+                        VmaKind::Vdso => "[vdso]",
+                        VmaKind::Vvar => "[vvar]",
                     };
                     let line = format!(
                         "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
