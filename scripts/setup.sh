@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
+    gcc                 # builds the sentry's vDSO
     musl-tools          # musl-gcc: static C test programs
     busybox-static      # glibc-static applets for ABI tests
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # aarch64 test programs (and wrong-architecture input)
