@@ -391,7 +391,7 @@ impl HostFs {
                         if target_len == 0 || target_len > 4095 {
                             return Err(-EINVAL);
                         }
-                        let target = mem.read(a[1] + name_len, target_len).ok_or(-EFAULT)?;
+                        let target = mem.read(a[1].wrapping_add(name_len), target_len).ok_or(-EFAULT)?;
                         let target = CString::new(target).map_err(|_| -EINVAL)?;
                         // SAFETY: plain symlinkat; the target is only text.
                         check(unsafe { libc::symlinkat(target.as_ptr(), dir_fd, name.as_ptr()) })?;
@@ -417,7 +417,7 @@ impl HostFs {
                     return Err(-(libc::EXDEV as i64));
                 }
                 let old = Self::name(mem, a[2], a[3])?;
-                let new = Self::name(mem, a[2] + a[3], a[4])?;
+                let new = Self::name(mem, a[2].wrapping_add(a[3]), a[4])?;
                 // SAFETY: renameat2 with checked single-component names.
                 let r = unsafe {
                     libc::syscall(
