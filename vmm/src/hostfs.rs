@@ -250,7 +250,7 @@ impl HostFs {
                         fd,
                         data[done..].as_ptr().cast(),
                         data.len() - done,
-                        (offset + done as u64) as i64,
+                        offset.wrapping_add(done as u64) as i64,
                     )
                 };
                 if n <= 0 {
@@ -391,7 +391,9 @@ impl HostFs {
                         if target_len == 0 || target_len > 4095 {
                             return Err(-EINVAL);
                         }
-                        let target = mem.read(a[1].wrapping_add(name_len), target_len).ok_or(-EFAULT)?;
+                        let target = mem
+                            .read(a[1].wrapping_add(name_len), target_len)
+                            .ok_or(-EFAULT)?;
                         let target = CString::new(target).map_err(|_| -EINVAL)?;
                         // SAFETY: plain symlinkat; the target is only text.
                         check(unsafe { libc::symlinkat(target.as_ptr(), dir_fd, name.as_ptr()) })?;
