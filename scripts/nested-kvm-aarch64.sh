@@ -9,8 +9,9 @@
 #   scripts/nested-kvm-aarch64.sh [--keep]      exit 0 only if every check passed
 #
 # Checks inside the VM: rvisor-vmm --elf hello (output + status 0),
-# exit_code 42 (status 42), fault (status 139). Needs qemu-system-aarch64,
-# gcc-aarch64-linux-gnu, the aarch64-unknown-linux-musl Rust target and
+# exit_code 42 (status 42), fault (status 139), busybox cat of a file in a
+# --mount host directory (hostfs and the VMM's seccomp filter on musl).
+# Needs qemu-system-aarch64, gcc-aarch64-linux-gnu, the aarch64-unknown-linux-musl Rust target and
 # `apt-get download` access (arm64 enabled in dpkg) for the kernel and
 # busybox-static:arm64 (cached under target/nested-kvm-aarch64/). Builds
 # rvisor-vmm for aarch64 (its own target dir, target/aarch64-vmm) unless
@@ -84,6 +85,8 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 check 0 hello /bin/rvisor-vmm --stats --elf /progs/hello
 check 42 exit_code /bin/rvisor-vmm --elf /progs/exit_code 42
 check 139 fault /bin/rvisor-vmm --elf /progs/fault
+echo "hello from the host dir" > /tmp/msg.txt
+check 0 mount_cat /bin/rvisor-vmm --mount /tmp:/host --elf /bin/busybox cat /host/msg.txt
 echo "NESTED DONE in $(cut -d' ' -f1 /proc/uptime)s uptime (checks started at ${t0}s)"
 poweroff -f
 INIT
@@ -104,5 +107,5 @@ if grep -q "NESTED FAIL\|NESTED: no /dev/kvm" console.log; then
     echo "nested-kvm-aarch64: FAIL" >&2
     exit 1
 fi
-[ "$(grep -c "NESTED PASS" console.log)" = 3 ] || { echo "nested-kvm-aarch64: FAIL (missing checks)" >&2; exit 1; }
+[ "$(grep -c "NESTED PASS" console.log)" = 4 ] || { echo "nested-kvm-aarch64: FAIL (missing checks)" >&2; exit 1; }
 echo "nested-kvm-aarch64: PASS"

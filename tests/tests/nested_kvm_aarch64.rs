@@ -3,9 +3,9 @@
 //! aarch64-unknown-linux-musl (static), boots Debian's stock arm64 kernel
 //! under QEMU TCG with EL2 (`-M virt,virtualization=on,gic-version=3`),
 //! where KVM is built in, and runs rvisor-vmm there (hello, exit status 42,
-//! a fault) from an initramfs. Takes ~5-10 s (plus, once, the cross build
-//! and an `apt-get download` of the kernel and busybox-static:arm64, cached
-//! under target/).
+//! a fault, busybox `cat` from a `--mount` directory) from an initramfs.
+//! Takes ~5-10 s (plus, once, the cross build and an `apt-get download` of
+//! the kernel and busybox-static:arm64, cached under target/).
 //!
 //! Needs qemu-system-aarch64 and the cross gcc; without them the test is
 //! skipped loudly, unless CI=true. `RVISOR_NESTED_KVM=0` skips it on
@@ -54,7 +54,8 @@ fn rvisor_vmm_for_aarch64_hosts_under_nested_kvm() {
         stdout.contains("rvisor: stats: platform=native"),
         "{stdout}"
     );
-    for check in ["hello", "exit_code", "fault"] {
+    assert!(stdout.contains("| hello from the host dir"), "{stdout}");
+    for check in ["hello", "exit_code", "fault", "mount_cat"] {
         assert!(
             stdout.contains(&format!("NESTED PASS {check} ")),
             "{check} did not pass:\n{stdout}"

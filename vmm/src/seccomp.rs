@@ -40,8 +40,12 @@ const ALLOWED: &[i64] = &[
     // /proc/self/fd/N of such an fd.
     libc::SYS_openat,
     libc::SYS_openat2,
+    // musl's open() sets O_CLOEXEC again with fcntl(F_SETFD).
+    #[cfg(target_env = "musl")]
+    libc::SYS_fcntl,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_open,
+    // (aarch64 has no open, poll, chmod, chown: libc uses the *at/ppoll forms.)
     libc::SYS_fstat,
     libc::SYS_newfstatat,
     libc::SYS_getdents64,
@@ -51,7 +55,6 @@ const ALLOWED: &[i64] = &[
     libc::SYS_linkat,
     libc::SYS_symlinkat,
     libc::SYS_readlinkat,
-    #[cfg(target_arch = "x86_64")]
     libc::SYS_truncate,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_chmod,
