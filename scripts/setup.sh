@@ -15,6 +15,15 @@ packages=(
     qemu-system-arm     # qemu-runner: qemu-system-aarch64 for the qemu-aarch64-virt board
     qemu-user           # qemu-aarch64: aarch64 test programs run "natively" for comparison
 )
+# The aarch64 nested-KVM test downloads Debian's arm64 kernel and
+# busybox-static:arm64 (apt-get download): dpkg must know the architecture.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "setup: adding the arm64 dpkg architecture"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO dpkg --add-architecture arm64
+    $SUDO apt-get update -qq
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

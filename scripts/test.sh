@@ -19,6 +19,8 @@ echo "== clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 (cd guest-kernel && cargo clippy --release -- -D warnings)
 (cd guest-kernel && cargo clippy --release --target aarch64-unknown-none -- -D warnings)
+# rvisor-vmm for aarch64 hosts (cross-built; run by tests/tests/nested_kvm_aarch64.rs).
+cargo clippy --release -p rvisor-vmm --all-targets --target aarch64-unknown-linux-musl -- -D warnings
 
 echo "== build"
 cargo build --release --workspace

@@ -40,3 +40,35 @@ pub const PL011_BASE: u64 = 0x0900_0000;
 pub const PL031_BASE: u64 = 0x0901_0000;
 /// The generic timer's EL1 virtual timer interrupt: PPI 11 = INTID 27.
 pub const VTIMER_INTID: u32 = 27;
+
+// The `kvm-aarch64` board (rvisor-vmm on an aarch64 host). The same RAM
+// base and image place as `qemu-aarch64-virt`, so one sentry build and one
+// boot path (Linux arm64 Image entry, x0 = the device tree) serve both; the
+// VMM's device tree says in `/chosen` where its BootInfo and doorbell are.
+// ```text
+// 0x0a00_0000  the hypercall doorbell (KVM_DOORBELL_GPA): no memory slot
+// 0x4000_0000  the device tree (KVM_DTB_GPA, at most KVM_DTB_MAX_SIZE)
+// 0x4010_0000  the BootInfo page, then the hypercall page
+// 0x4020_0000  the sentry (KERNEL_PHYS), the application, its strings, the
+//              mount table, the console ring, then free RAM
+// ```
+
+/// Where the VMM puts the flattened device tree (x0 at entry).
+pub const KVM_DTB_GPA: u64 = RAM_BASE;
+pub const KVM_DTB_MAX_SIZE: u64 = 0x1_0000;
+/// The BootInfo page (named by `/chosen/rvisor,boot-info`).
+pub const KVM_BOOT_INFO_GPA: u64 = RAM_BASE + 0x10_0000;
+/// The hypercall page ([`crate::hypercall`]).
+pub const KVM_HYPERCALL_PAGE_GPA: u64 = KVM_BOOT_INFO_GPA + PAGE_SIZE;
+/// First address past the fixed boot data.
+pub const KVM_BOOT_DATA_END: u64 = KVM_HYPERCALL_PAGE_GPA + PAGE_SIZE;
+/// The hypercall doorbell: a 32-bit store here (no memory behind it, in the
+/// direct map's device GiB) exits to the VMM (KVM_EXIT_MMIO), as the x86_64
+/// `out` to [`crate::hypercall::DOORBELL_PORT`] does. Named by
+/// `/chosen/rvisor,doorbell` and the `/rvisor-doorbell` node.
+pub const KVM_DOORBELL_GPA: u64 = 0x0a00_0000;
+/// The most RAM the sentry's direct map reaches (RAM_BASE..DIRECT_MAP_LIMIT).
+pub const KVM_MAX_MEMORY: u64 = DIRECT_MAP_LIMIT - RAM_BASE;
+/// `/chosen` properties of the VMM's device tree (u64 guest-physical).
+pub const CHOSEN_BOOT_INFO: &str = "rvisor,boot-info";
+pub const CHOSEN_DOORBELL: &str = "rvisor,doorbell";

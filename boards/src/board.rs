@@ -31,8 +31,10 @@ pub enum BootProtocol {
     /// `rvisor-vmm` starts the vCPU in 64-bit mode on its own page tables
     /// with `rdi` = physical address of a [`crate::bootinfo::BootInfo`].
     VmmLongMode,
-    /// `rvisor-vmm` starts the vCPU at EL1 with `x0` = physical address of a
-    /// BootInfo (aarch64; not implemented yet).
+    /// `rvisor-vmm` starts the vCPU at EL1 at the sentry's Linux arm64
+    /// Image entry with the MMU off and `x0` = its device tree, whose
+    /// `/chosen` names the BootInfo and the MMIO doorbell
+    /// ([`crate::aarch64::KVM_BOOT_INFO_GPA`], `KVM_DOORBELL_GPA`).
     VmmEl1,
     /// PVH (`qemu -kernel IMAGE`): 32-bit protected mode, `ebx` = physical
     /// address of the `hvm_start_info` ([`crate::pvh`]); the sentry builds
@@ -83,7 +85,8 @@ pub enum Timer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InterruptController {
-    /// The sentry runs with interrupts masked and polls (x86 today).
+    /// The sentry runs with interrupts masked and polls, or leaves waits to
+    /// the VMM (x86 boards, kvm-aarch64).
     NoneUsed,
     /// Arm GICv3: distributor and redistributor bases (bare metal: the
     /// generic timer's PPI 27 wakes the sentry from `wfi`).
@@ -205,8 +208,8 @@ pub const QEMU_X86_64: Board = Board {
     }),
 };
 
-/// The QEMU `virt` board's layout (also what rvisor-vmm will give aarch64
-/// guests, so one sentry build serves both).
+/// The QEMU `virt` board's layout (rvisor-vmm keeps its RAM base and image
+/// place, so one sentry build serves both).
 const AARCH64_VIRT_MAP: &[MemoryRange] = &[
     range(0x0800_0000, 0x1_0000, "GICv3 distributor"),
     range(0x080a_0000, 0xf6_0000, "GICv3 redistributors"),
@@ -220,20 +223,41 @@ const AARCH64_VIRT_MAP: &[MemoryRange] = &[
     ),
 ];
 
+/// What rvisor-vmm gives aarch64 guests (see `crate::aarch64`).
+const KVM_AARCH64_MAP: &[MemoryRange] = &[
+    range(
+        crate::aarch64::KVM_DOORBELL_GPA,
+        0x1000,
+        "hypercall doorbell (MMIO, no memory slot)",
+    ),
+    range(
+        crate::aarch64::KVM_DTB_GPA,
+        crate::aarch64::KVM_DTB_MAX_SIZE,
+        "device tree",
+    ),
+    range(
+        crate::aarch64::KVM_BOOT_INFO_GPA,
+        0x2000,
+        "BootInfo page, hypercall page",
+    ),
+    range(
+        crate::aarch64::KERNEL_PHYS,
+        0,
+        "the sentry, the application, strings, mounts, console ring, free RAM",
+    ),
+];
+
 pub const KVM_AARCH64: Board = Board {
     name: "kvm-aarch64",
     arch: Arch::Aarch64,
-    implemented: false,
-    summary: "rvisor-vmm on aarch64 KVM (description only)",
+    implemented: true,
+    summary: "rvisor-vmm on aarch64 KVM: device tree, MMIO doorbell, PSCI",
     boot: BootProtocol::VmmEl1,
-    memory_map: AARCH64_VIRT_MAP,
+    memory_map: KVM_AARCH64_MAP,
     console: ConsoleDevice::VmmRing,
     stderr_console: None,
     timer: Timer::ArmGeneric,
-    interrupt_controller: InterruptController::GicV3 {
-        distributor: 0x0800_0000,
-        redistributor: 0x080a_0000,
-    },
+    interrupt_controller: InterruptController::NoneUsed,
     exit: ExitDevice::Hypercall,
     qemu: None,
 };

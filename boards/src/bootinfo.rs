@@ -1,5 +1,7 @@
 //! The boot-info ABI: one page the loader fills before the first instruction
-//! of the sentry runs. Its guest-physical address arrives in `rdi` (x86_64).
+//! of the sentry runs. Its guest-physical address arrives in `rdi` (x86_64)
+//! or in the device tree's `/chosen/rvisor,boot-info` (aarch64, `x0` = the
+//! device tree; see `crate::aarch64`).
 //!
 //! All addresses are guest-physical. Strings are NUL-terminated and live in
 //! the `strings` region, packed as: the executable path, then `argc` argument
@@ -70,14 +72,16 @@ pub struct BootInfo {
     pub version: u32,
     /// A [`crate::Platform`] as u32.
     pub platform: u32,
-    /// Total guest RAM in bytes (RAM is one range starting at GPA 0).
+    /// Total guest RAM in bytes (RAM is one range: from GPA 0 on x86_64,
+    /// from `crate::aarch64::RAM_BASE` on aarch64).
     pub memory_size: u64,
     pub memory_map: [MemoryRegion; MAX_MEMORY_REGIONS],
     pub memory_map_len: u32,
     /// Number of vCPUs the loader created.
     pub cpu_count: u32,
     /// Kernel-half PML4 of the boot page tables (x86_64); the user-half PML4
-    /// of the pvm pair is the next page.
+    /// of the pvm pair is the next page. aarch64: the application's level-0
+    /// table in the sentry's bss (the sentry fills it in).
     pub page_table_root: u64,
     /// The hypercall page (see [`crate::hypercall`]); zero when there is no
     /// VMM (bare metal).

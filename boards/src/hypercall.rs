@@ -4,7 +4,8 @@
 //! in-guest syscalls), so requests are batched: the sentry fills up to
 //! [`MAX_BATCH`] [`Request`]s in the hypercall page, writes the count to
 //! [`HypercallPage::count`] and rings the doorbell once (x86_64: a 32-bit
-//! `out` to [`DOORBELL_PORT`]). The VMM carries out the requests in order,
+//! `out` to [`DOORBELL_PORT`]; aarch64: a 32-bit store to
+//! [`crate::aarch64::KVM_DOORBELL_GPA`], an MMIO exit). The VMM carries out the requests in order,
 //! writes each one's `result` (a non-negative value or a negated Linux errno)
 //! and resumes the vCPU. Requests after an `Exit` or `Panic` are not run.
 //! Console output does not use requests: it goes through the console ring

@@ -21,8 +21,9 @@ pub struct AppImage {
     pub bytes: Vec<u8>,
 }
 
+/// Reads and checks the application for this host's architecture.
 pub fn load(path_os: &OsStr) -> Result<AppImage, Failure> {
-    load_for(path_os, &X86_64)
+    load_for(path_os, &crate::vm::APP_ARCH)
 }
 
 /// The architecture an application must be built for.

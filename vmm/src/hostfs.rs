@@ -293,15 +293,37 @@ impl HostFs {
         // SAFETY: fstat fills a zeroed libc::stat.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         check(unsafe { libc::fstat(fd, &mut st) })?;
-        // SAFETY: libc::stat is plain data with the kernel's x86_64 layout,
-        // which is also the layout the sentry expects.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                &st as *const libc::stat as *const u8,
-                std::mem::size_of::<libc::stat>(),
-            )
-        };
-        mem.write(stat_gpa, bytes).ok_or(-EFAULT)
+        // The hypercall ABI's `struct stat` is the x86_64 kernel layout on
+        // every host (an aarch64 host's libc::stat is the generic one, with
+        // narrower st_nlink and st_blksize).
+        #[allow(clippy::useless_conversion)]
+        let (nlink, blksize) = (u64::from(st.st_nlink), i64::from(st.st_blksize));
+        let mut bytes = Vec::with_capacity(144);
+        for word in [st.st_dev, st.st_ino, nlink] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        for word in [st.st_mode, st.st_uid, st.st_gid, 0] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes.extend_from_slice(&st.st_rdev.to_le_bytes());
+        for word in [
+            st.st_size,
+            blksize,
+            st.st_blocks,
+            st.st_atime,
+            st.st_atime_nsec,
+            st.st_mtime,
+            st.st_mtime_nsec,
+            st.st_ctime,
+            st.st_ctime_nsec,
+            0,
+            0,
+            0,
+        ] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        debug_assert_eq!(bytes.len(), 144);
+        mem.write(stat_gpa, &bytes).ok_or(-EFAULT)
     }
 
     fn dispatch(&mut self, op: Op, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {

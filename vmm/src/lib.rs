@@ -5,9 +5,13 @@
 //! * [`vm`]: builds the VM and runs the vCPU loop.
 //! * [`hypercall`]: the VMM side of the batched hypercall channel.
 //! * [`console`]: drains the guest's console ring.
-//! * [`x86_64`]: boot page tables and vCPU state for the x86_64 board.
+//! * `x86_64`: boot page tables and vCPU state for the `kvm-x86_64` board;
+//!   `aarch64`: the device tree, vCPU init and MMIO doorbell of the
+//!   `kvm-aarch64` board (one of them, by the host's architecture).
 //! * [`stats`]: `--stats` counters.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod app;
 pub mod cli;
 pub mod console;
@@ -17,4 +21,5 @@ pub mod hypercall;
 pub mod seccomp;
 pub mod stats;
 pub mod vm;
+#[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -13,18 +13,16 @@ use seccompiler::{
 use crate::error::{internal, Failure};
 
 vmm_sys_util::ioctl_io_nr!(KVM_RUN, kvm_bindings::KVMIO, 0x80);
-vmm_sys_util::ioctl_ior_nr!(
-    KVM_GET_REGS,
-    kvm_bindings::KVMIO,
-    0x81,
-    kvm_bindings::kvm_regs
-);
-vmm_sys_util::ioctl_ior_nr!(
-    KVM_GET_SREGS,
-    kvm_bindings::KVMIO,
-    0x83,
-    kvm_bindings::kvm_sregs
-);
+
+#[cfg(target_arch = "aarch64")]
+use crate::aarch64 as arch;
+#[cfg(target_arch = "x86_64")]
+use crate::x86_64 as arch;
+
+#[cfg(target_arch = "aarch64")]
+const TARGET_ARCH: TargetArch = TargetArch::aarch64;
+#[cfg(target_arch = "x86_64")]
+const TARGET_ARCH: TargetArch = TargetArch::x86_64;
 
 /// Syscalls allowed with any arguments.
 const ALLOWED: &[i64] = &[
@@ -33,6 +31,7 @@ const ALLOWED: &[i64] = &[
     libc::SYS_write,
     libc::SYS_writev,
     libc::SYS_pread64,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_poll,
     libc::SYS_ppoll,
     libc::SYS_close,
@@ -41,7 +40,12 @@ const ALLOWED: &[i64] = &[
     // /proc/self/fd/N of such an fd.
     libc::SYS_openat,
     libc::SYS_openat2,
+    // musl's open() sets O_CLOEXEC again with fcntl(F_SETFD).
+    #[cfg(target_env = "musl")]
+    libc::SYS_fcntl,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_open,
+    // (aarch64 has no open, poll, chmod, chown: libc uses the *at/ppoll forms.)
     libc::SYS_fstat,
     libc::SYS_newfstatat,
     libc::SYS_getdents64,
@@ -52,8 +56,10 @@ const ALLOWED: &[i64] = &[
     libc::SYS_symlinkat,
     libc::SYS_readlinkat,
     libc::SYS_truncate,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_chmod,
     libc::SYS_fchmodat,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_chown,
     libc::SYS_fchownat,
     libc::SYS_utimensat,
@@ -88,23 +94,22 @@ const ALLOWED: &[i64] = &[
 ];
 
 fn ioctl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
-    [
-        KVM_RUN(),
-        KVM_GET_REGS(),
-        KVM_GET_SREGS(),
-        libc::TCGETS,
-        libc::TIOCGWINSZ,
-    ]
-    .into_iter()
-    .map(|request| {
-        SeccompRule::new(vec![SeccompCondition::new(
-            1,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::Eq,
-            request,
-        )?])
-    })
-    .collect()
+    // (musl's ioctl request constants are c_int, glibc's c_ulong.)
+    #[allow(clippy::unnecessary_cast)]
+    let tty = [libc::TCGETS as u64, libc::TIOCGWINSZ as u64];
+    [KVM_RUN()]
+        .into_iter()
+        .chain(tty)
+        .chain(arch::seccomp_ioctls())
+        .map(|request| {
+            SeccompRule::new(vec![SeccompCondition::new(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                request,
+            )?])
+        })
+        .collect()
 }
 
 /// Installs the filter on every thread of the process.
@@ -117,7 +122,7 @@ pub fn apply() -> Result<(), Failure> {
         rules,
         SeccompAction::KillProcess,
         SeccompAction::Allow,
-        TargetArch::x86_64,
+        TARGET_ARCH,
     )
     .map_err(|e| fail(&e))?;
     let program: BpfProgram = filter

@@ -1,32 +1,50 @@
 //! Building the VM (memory, sentry, boot info, vCPU) and running it.
 
 use std::ffi::OsString;
-use std::io::Cursor;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use boards::bootinfo::*;
-use boards::hypercall::DOORBELL_PORT;
-use boards::x86_64::*;
 use boards::{align_up, Platform};
-use kvm_bindings::{kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
-use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
+#[cfg(target_arch = "aarch64")]
+use crate::aarch64 as arch;
 use crate::app::AppImage;
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
+#[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
 
-/// The sentry, built for x86_64-unknown-none by build.rs.
+pub use arch::APP_ARCH;
+use arch::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};
+
+const PAGE_SIZE: u64 = 4096;
+
+/// What one KVM_RUN ended with, once the architecture's exits are sorted
+/// (`arch::run_once`): failures are errors.
+pub enum Event {
+    /// The sentry rang the hypercall doorbell.
+    Doorbell,
+    /// The interval timer interrupted KVM_RUN.
+    Tick,
+    /// KVM asked to be run again.
+    Again,
+}
+
+/// The sentry, built for this host's architecture (x86_64-unknown-none or
+/// aarch64-unknown-none) by build.rs.
 static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
 
 pub const MIN_MEMORY: u64 = 16 << 20;
-pub const MAX_MEMORY: u64 = 64 << 30;
+/// The most guest RAM (x86_64: 64 GiB; aarch64: what the sentry's direct
+/// map reaches, 3 GiB).
+pub const MAX_MEMORY: u64 = arch::MAX_MEMORY;
 
 pub struct RunConfig {
     pub app: AppImage,
@@ -133,12 +151,14 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let kvm = Kvm::new().map_err(|e| internal(format!("cannot open /dev/kvm: {e}")))?;
     let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
     let memory_size = config.memory;
-    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), memory_size as usize)])
-        .map_err(|e| {
-            internal(format!(
-                "cannot allocate {memory_size} bytes of guest memory: {e}"
-            ))
-        })?;
+    let ram_end = arch::ram_end(memory_size);
+    let mem =
+        GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(arch::RAM_BASE), memory_size as usize)])
+            .map_err(|e| {
+                internal(format!(
+                    "cannot allocate {memory_size} bytes of guest memory: {e}"
+                ))
+            })?;
     for (slot, region) in mem.iter().enumerate() {
         let host = region
             .get_host_address(vm_memory::MemoryRegionAddress(0))
@@ -157,11 +177,9 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
 
     // The sentry.
-    let loaded = ElfLoader::load(&mem, None, &mut Cursor::new(SENTRY_ELF), None)
-        .map_err(|e| internal(format!("loading the sentry: {e}")))?;
+    let entry = arch::load_sentry(&mem, SENTRY_ELF)?;
     let kernel_end = sentry_end()?;
-    arch::build_page_tables(&mem, memory_size, platform)?;
-    arch::write_boot_gdt(&mem)?;
+    arch::prepare_memory(&mem, memory_size, platform)?;
 
     // The application image and its strings after the sentry.
     let app_start = align_up(kernel_end, PAGE_SIZE);
@@ -190,7 +208,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let free_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
-    if free_start + MIN_MEMORY / 2 > memory_size {
+    if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
             memory_size >> 20,
@@ -201,40 +219,24 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     write_bytes(&mem, strings_start, &strings, "argv/envp")?;
     write_bytes(&mem, mounts_start, &mount_records, "the mount table")?;
 
-    let vcpu = vm.create_vcpu(0).map_err(kvm_error("KVM_CREATE_VCPU"))?;
-    let cpuid = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
-    vcpu.set_cpuid2(&cpuid)
-        .map_err(kvm_error("KVM_SET_CPUID2"))?;
-    let tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
+    let (vcpu, tsc_khz) = arch::create_vcpu(&kvm, &vm)?;
 
     let mut info = BootInfo::zeroed();
     info.magic = BOOT_INFO_MAGIC;
     info.version = BOOT_INFO_VERSION;
     info.platform = platform as u32;
     info.memory_size = memory_size;
-    info.push_region(
-        BOOT_INFO_GPA,
-        arch::BOOT_DATA_END - BOOT_INFO_GPA,
-        MemoryKind::BootData,
-    );
-    info.push_region(
-        arch::BOOT_DATA_END,
-        PAGE_TABLES_GPA - arch::BOOT_DATA_END,
-        MemoryKind::Usable,
-    );
-    info.push_region(
-        PAGE_TABLES_GPA,
-        PAGE_TABLES_END - PAGE_TABLES_GPA,
-        MemoryKind::PageTables,
-    );
+    arch::push_boot_regions(&mut info);
     info.push_region(KERNEL_PHYS, app_start - KERNEL_PHYS, MemoryKind::Kernel);
     info.push_region(app_start, ring_start - app_start, MemoryKind::Application);
     info.push_region(ring_start, free_start - ring_start, MemoryKind::BootData);
-    info.push_region(free_start, memory_size - free_start, MemoryKind::Usable);
+    info.push_region(free_start, ram_end - free_start, MemoryKind::Usable);
     info.cpu_count = 1;
-    info.page_table_root = PAGE_TABLES_GPA;
+    // x86_64: the boot tables' root; aarch64: the sentry fills it in.
+    #[cfg(target_arch = "x86_64")]
+    {
+        info.page_table_root = boards::x86_64::PAGE_TABLES_GPA;
+    }
     info.hypercall_page = HYPERCALL_PAGE_GPA;
     info.mounts = PhysRange {
         start: mounts_start,
@@ -278,11 +280,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     };
     write_bytes(&mem, BOOT_INFO_GPA, info_bytes, "the boot info")?;
 
-    let sregs = vcpu.get_sregs().map_err(kvm_error("KVM_GET_SREGS"))?;
-    vcpu.set_sregs(&arch::boot_sregs(sregs))
-        .map_err(kvm_error("KVM_SET_SREGS"))?;
-    vcpu.set_regs(&arch::boot_regs(loaded.kernel_load.0, BOOT_INFO_GPA))
-        .map_err(kvm_error("KVM_SET_REGS"))?;
+    arch::start_vcpu(&vcpu, &mem, entry, memory_size)?;
     log::debug!(
         "guest: {} MiB, platform {}, sentry {:#x}..{:#x}, app {:#x} ({} bytes), tsc {} kHz",
         memory_size >> 20,
@@ -340,7 +338,7 @@ fn start_ticks() -> Result<(), Failure> {
         }
         let interval = libc::timeval {
             tv_sec: 0,
-            tv_usec: TICK.as_micros() as libc::suseconds_t,
+            tv_usec: TICK.as_micros() as _,
         };
         let timer = libc::itimerval {
             it_interval: interval,
@@ -398,10 +396,9 @@ fn run_vcpu(
     stats: &mut RunStats,
 ) -> Result<AppExit, Failure> {
     loop {
-        let exit = vcpu.run();
         stats.kvm_runs += 1;
-        match exit {
-            Ok(VcpuExit::IoOut(DOORBELL_PORT, _)) => {
+        match arch::run_once(vcpu)? {
+            Event::Doorbell => {
                 *stats.exits.entry("hypercall").or_default() += 1;
                 match hypercalls.handle_batch()? {
                     BatchOutcome::Continue => {}
@@ -411,46 +408,11 @@ fn run_vcpu(
                     }
                 }
             }
-            Ok(VcpuExit::IoOut(port, _)) => {
-                return Err(internal(format!(
-                    "guest wrote to unknown I/O port {port:#x}"
-                )));
-            }
-            Ok(VcpuExit::IoIn(port, _)) => {
-                return Err(internal(format!("guest read unknown I/O port {port:#x}")));
-            }
-            Ok(VcpuExit::MmioRead(addr, _)) | Ok(VcpuExit::MmioWrite(addr, _)) => {
-                return Err(internal(format!(
-                    "guest kernel fault: access to unbacked guest-physical address {addr:#x}"
-                )));
-            }
-            Ok(VcpuExit::Hlt) => {
-                return Err(internal("guest kernel fault: the sentry halted"));
-            }
-            Ok(VcpuExit::Shutdown) => {
-                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                return Err(internal(format!(
-                    "guest kernel fault: triple fault (rip {rip:#x})"
-                )));
-            }
-            Ok(VcpuExit::InternalError) => {
-                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                return Err(internal(format!(
-                    "guest kernel fault: KVM internal error (rip {rip:#x})"
-                )));
-            }
-            Ok(VcpuExit::FailEntry(reason, _)) => {
-                return Err(internal(format!("KVM entry failed (reason {reason:#x})")));
-            }
-            Ok(other) => {
-                return Err(internal(format!("unexpected VM exit: {other:?}")));
-            }
-            Err(e) if e.errno() == libc::EINTR => {
+            Event::Tick => {
                 *stats.exits.entry("tick").or_default() += 1;
                 hypercalls.tick()?;
             }
-            Err(e) if e.errno() == libc::EAGAIN => continue,
-            Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
+            Event::Again => continue,
         }
     }
 }

@@ -1,12 +1,15 @@
 //! x86_64 guest setup: the `kvm-x86_64` board's memory layout, boot page
 //! tables and the initial long-mode vCPU state.
 
+use boards::hypercall::DOORBELL_PORT;
 use boards::x86_64::*;
 use boards::Platform;
-use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::error::{internal, Failure};
+use crate::vm::Event;
 
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
@@ -173,4 +176,144 @@ pub fn boot_regs(entry: u64, boot_info_gpa: u64) -> kvm_regs {
         rflags: 2,
         ..Default::default()
     }
+}
+
+// The arch interface `vm.rs` builds on (vmm/src/aarch64 has the same).
+
+pub use boards::x86_64::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};
+/// RAM is one range from guest-physical 0.
+pub const RAM_BASE: u64 = 0;
+/// The boot page tables' direct map and the --memory limit.
+pub const MAX_MEMORY: u64 = 64 << 30;
+/// `e_machine` of the programs this VMM runs.
+pub const APP_ARCH: crate::app::TargetArch = crate::app::X86_64;
+
+/// The sentry ELF at its physical addresses (linux-loader); returns the
+/// entry point.
+pub fn load_sentry(mem: &GuestMemoryMmap, elf: &[u8]) -> Result<u64, Failure> {
+    use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
+    let loaded = ElfLoader::load(mem, None, &mut std::io::Cursor::new(elf), None)
+        .map_err(|e| internal(format!("loading the sentry: {e}")))?;
+    Ok(loaded.kernel_load.0)
+}
+
+/// The boot page tables and GDT.
+pub fn prepare_memory(
+    mem: &GuestMemoryMmap,
+    memory_size: u64,
+    platform: Platform,
+) -> Result<(), Failure> {
+    build_page_tables(mem, memory_size, platform)?;
+    write_boot_gdt(mem)
+}
+
+/// The regions below the sentry: boot data, free RAM, the page tables.
+pub fn push_boot_regions(info: &mut boards::bootinfo::BootInfo) {
+    use boards::bootinfo::MemoryKind;
+    info.push_region(
+        BOOT_INFO_GPA,
+        BOOT_DATA_END - BOOT_INFO_GPA,
+        MemoryKind::BootData,
+    );
+    info.push_region(
+        BOOT_DATA_END,
+        PAGE_TABLES_GPA - BOOT_DATA_END,
+        MemoryKind::Usable,
+    );
+    info.push_region(
+        PAGE_TABLES_GPA,
+        PAGE_TABLES_END - PAGE_TABLES_GPA,
+        MemoryKind::PageTables,
+    );
+}
+
+/// Creates the vCPU with the host's supported CPUID; returns it and the
+/// TSC frequency in kHz (0 if KVM does not know it).
+pub fn create_vcpu(kvm: &Kvm, vm: &VmFd) -> Result<(VcpuFd, u64), Failure> {
+    let vcpu = vm
+        .create_vcpu(0)
+        .map_err(|e| internal(format!("KVM_CREATE_VCPU: {e}")))?;
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| internal(format!("KVM_GET_SUPPORTED_CPUID: {e}")))?;
+    vcpu.set_cpuid2(&cpuid)
+        .map_err(|e| internal(format!("KVM_SET_CPUID2: {e}")))?;
+    let tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
+    Ok((vcpu, tsc_khz))
+}
+
+/// Long mode on the boot tables, `rip` = the entry, `rdi` = the BootInfo.
+pub fn start_vcpu(
+    vcpu: &VcpuFd,
+    _mem: &GuestMemoryMmap,
+    entry: u64,
+    _memory_size: u64,
+) -> Result<(), Failure> {
+    let sregs = vcpu
+        .get_sregs()
+        .map_err(|e| internal(format!("KVM_GET_SREGS: {e}")))?;
+    vcpu.set_sregs(&boot_sregs(sregs))
+        .map_err(|e| internal(format!("KVM_SET_SREGS: {e}")))?;
+    vcpu.set_regs(&boot_regs(entry, BOOT_INFO_GPA))
+        .map_err(|e| internal(format!("KVM_SET_REGS: {e}")))
+}
+
+/// One KVM_RUN, its exit sorted into what the common loop handles.
+pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
+    match vcpu.run() {
+        Ok(VcpuExit::IoOut(DOORBELL_PORT, _)) => Ok(Event::Doorbell),
+        Ok(VcpuExit::IoOut(port, _)) => Err(internal(format!(
+            "guest wrote to unknown I/O port {port:#x}"
+        ))),
+        Ok(VcpuExit::IoIn(port, _)) => {
+            Err(internal(format!("guest read unknown I/O port {port:#x}")))
+        }
+        Ok(VcpuExit::MmioRead(addr, _)) | Ok(VcpuExit::MmioWrite(addr, _)) => Err(internal(
+            format!("guest kernel fault: access to unbacked guest-physical address {addr:#x}"),
+        )),
+        Ok(VcpuExit::Hlt) => Err(internal("guest kernel fault: the sentry halted")),
+        Ok(VcpuExit::Shutdown) => {
+            let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+            Err(internal(format!(
+                "guest kernel fault: triple fault (rip {rip:#x})"
+            )))
+        }
+        Ok(VcpuExit::InternalError) => {
+            let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+            Err(internal(format!(
+                "guest kernel fault: KVM internal error (rip {rip:#x})"
+            )))
+        }
+        Ok(VcpuExit::FailEntry(reason, _)) => {
+            Err(internal(format!("KVM entry failed (reason {reason:#x})")))
+        }
+        Ok(other) => Err(internal(format!("unexpected VM exit: {other:?}"))),
+        Err(e) if e.errno() == libc::EINTR => Ok(Event::Tick),
+        Err(e) if e.errno() == libc::EAGAIN => Ok(Event::Again),
+        Err(e) => Err(internal(format!("KVM_RUN: {e}"))),
+    }
+}
+
+vmm_sys_util::ioctl_ior_nr!(
+    KVM_GET_REGS,
+    kvm_bindings::KVMIO,
+    0x81,
+    kvm_bindings::kvm_regs
+);
+vmm_sys_util::ioctl_ior_nr!(
+    KVM_GET_SREGS,
+    kvm_bindings::KVMIO,
+    0x83,
+    kvm_bindings::kvm_sregs
+);
+
+/// Extra ioctls the vCPU loop needs after the seccomp filter is in place
+/// (the registers, for fault messages).
+pub fn seccomp_ioctls() -> Vec<u64> {
+    vec![KVM_GET_REGS(), KVM_GET_SREGS()]
+}
+
+/// End of guest RAM.
+pub fn ram_end(memory_size: u64) -> u64 {
+    RAM_BASE + memory_size
 }

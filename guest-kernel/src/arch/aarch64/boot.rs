@@ -14,14 +14,21 @@
 //! 3. turns the MMU on, jumps to the high addresses, points TTBR0 at the
 //!    empty user root, installs the vectors and calls [`virt_main`].
 //!
-//! [`virt_main`] reads RAM from the device tree, finds the payload (the
+//! Under rvisor-vmm (board `kvm-aarch64`) the entry is the same; the VMM's
+//! device tree names a BootInfo it built and the MMIO doorbell in
+//! `/chosen`, and [`virt_main`] goes straight to `kernel_entry` with it
+//! (no PL011, semihosting or GIC: console, waits and exit are hypercalls).
+//! Otherwise [`virt_main`] reads RAM from the device tree, finds the payload (the
 //! application and its argv) right after the image, builds the
 //! [`BootInfo`] and enters the common `kernel_entry`.
 
 use core::arch::global_asm;
 use core::ptr::{addr_of, addr_of_mut};
 
-use boards::aarch64::{DIRECT_MAP_BASE, DIRECT_MAP_LIMIT, KERNEL_PHYS, PAGE_SIZE};
+use boards::aarch64::{
+    CHOSEN_BOOT_INFO, CHOSEN_DOORBELL, DIRECT_MAP_BASE, DIRECT_MAP_LIMIT, KERNEL_PHYS, PAGE_SIZE,
+    RAM_BASE,
+};
 use boards::bootinfo::{BootInfo, MemoryKind, PhysRange, BOOT_INFO_MAGIC, BOOT_INFO_VERSION};
 use boards::console::{RING_HEADER_SIZE, RING_SIZE};
 use boards::payload::{PayloadHeader, PAYLOAD_ALIGN};
@@ -244,8 +251,52 @@ fn push_usable(info: &mut BootInfo, start: u64, end: u64, reserved: &[Reserved])
     }
 }
 
+/// Under rvisor-vmm (board `kvm-aarch64`): the VMM's device tree names its
+/// BootInfo and doorbell in `/chosen`. Returns the BootInfo's physical
+/// address, with the fields only the sentry knows filled in; None when the
+/// device tree is not a VMM's (bare metal).
+fn vmm_boot_info(dtb_phys: u64) -> Option<u64> {
+    if dtb_phys == 0 || dtb_phys >= DIRECT_MAP_LIMIT {
+        return None;
+    }
+    // SAFETY: x0 holds a device tree (the VMM's or QEMU's) in RAM the direct
+    // map covers; the parser checks its header and bounds.
+    let fdt = unsafe { fdt::Fdt::from_ptr(phys_to_virt(dtb_phys)) }.ok()?;
+    let chosen = fdt.find_node("/chosen")?;
+    let info_phys = chosen.property(CHOSEN_BOOT_INFO)?.as_usize()? as u64;
+    let doorbell = chosen
+        .property(CHOSEN_DOORBELL)
+        .and_then(|p| p.as_usize())
+        .map_or(0, |d| d as u64);
+    // The doorbell must be in the direct map's device GiB; the BootInfo in
+    // RAM. Without a usable doorbell nothing can be reported: power off.
+    let usable = doorbell != 0
+        && doorbell < RAM_BASE
+        && info_phys >= RAM_BASE
+        && info_phys + PAGE_SIZE <= DIRECT_MAP_LIMIT;
+    cpu::set_doorbell(if usable {
+        phys_to_virt(doorbell) as u64
+    } else {
+        u64::MAX
+    });
+    if !usable {
+        cpu::halt_forever();
+    }
+    // SAFETY: the VMM put the BootInfo page at `info_phys` (checked to be
+    // in direct-mapped RAM); nothing else uses it before `kernel_entry`.
+    let info = unsafe { &mut *(phys_to_virt(info_phys) as *mut BootInfo) };
+    info.page_table_root = image_virt_to_phys(addr_of!(USER_L0) as u64);
+    if info.tsc_khz == 0 {
+        info.tsc_khz = cpu::counter_frequency() / 1000;
+    }
+    Some(info_phys)
+}
+
 /// Entered from `_start` on the boot stack, from the direct map.
 extern "C" fn virt_main(dtb_phys: u64) -> ! {
+    if let Some(boot_info) = vmm_boot_info(dtb_phys) {
+        crate::kernel_entry(boot_info);
+    }
     qemu::init();
     super::gic::init();
     let kernel_start = image_virt_to_phys(addr_of!(__kernel_start) as u64);

@@ -5,6 +5,7 @@
 use alloc::string::String;
 use core::arch::asm;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTVCT_EL0, MIDR_EL1};
@@ -23,11 +24,44 @@ pub fn counter_frequency() -> u64 {
     CNTFRQ_EL0.get()
 }
 
-/// Rings the hypercall doorbell. There is no VMM for aarch64 yet (the
-/// `kvm-aarch64` board is a description), so nothing can call this: the
-/// hypercall channel is only set up when the VMM provides a page.
-pub fn ring_doorbell(_count: u32) {
-    panic!("hypercall doorbell: rvisor-vmm does not run aarch64 guests yet");
+/// Virtual address of the VMM's MMIO doorbell (board `kvm-aarch64`); 0 on
+/// bare metal, where no hypercall channel is set up.
+static DOORBELL: AtomicU64 = AtomicU64::new(0);
+
+/// Under rvisor-vmm: the doorbell the device tree names (a guest-physical
+/// address without memory behind it, in the direct map's device GiB).
+pub fn set_doorbell(virt: u64) {
+    DOORBELL.store(virt, Ordering::Relaxed);
+}
+
+/// True when the sentry runs under rvisor-vmm (a doorbell was set).
+pub fn under_vmm() -> bool {
+    DOORBELL.load(Ordering::Relaxed) != 0
+}
+
+/// Rings the hypercall doorbell: a 32-bit store of the request count to
+/// the doorbell address, which has no memory slot, so the vCPU leaves
+/// KVM_RUN with KVM_EXIT_MMIO and resumes once the VMM served the batch.
+pub fn ring_doorbell(count: u32) {
+    let addr = DOORBELL.load(Ordering::Relaxed);
+    assert!(addr != 0, "hypercall doorbell rung without a VMM");
+    // SAFETY: `addr` is the VMM's doorbell, mapped as Device memory by the
+    // boot tables; the store (a plain `str`, so KVM sees a valid syndrome)
+    // has no effect on guest memory. The barrier makes the request page
+    // writes visible before the exit.
+    unsafe {
+        asm!("dsb sy", "str {v:w}, [{a}]", v = in(reg) count, a = in(reg) addr, options(nostack))
+    };
+}
+
+/// PSCI 0.2 SYSTEM_OFF through `hvc` (the VMM's device tree says "hvc").
+fn psci_system_off() {
+    // SAFETY: a PSCI call to the hypervisor; SYSTEM_OFF does not return
+    // when it succeeds, and otherwise only clobbers x0..x3.
+    unsafe {
+        asm!("hvc #0", inout("x0") 0x8400_0008u64 => _, out("x1") _, out("x2") _, out("x3") _,
+             options(nostack))
+    };
 }
 
 /// Drops the TLB entries for one user page (all ASIDs; the sentry uses one).
@@ -91,7 +125,12 @@ pub fn sync_icache(virt: *const u8, len: usize) {
 }
 
 /// Stops the CPU for good (interrupts are masked in the sentry).
+/// Under rvisor-vmm this powers the VM off (PSCI SYSTEM_OFF), which the
+/// VMM reports as a sentry failure unless an Exit request came first.
 pub fn halt_forever() -> ! {
+    if under_vmm() {
+        psci_system_off();
+    }
     loop {
         aarch64_cpu::asm::wfi();
     }
