@@ -7,6 +7,8 @@
 // The handlers of x86_64-only calls (open, stat, pipe, dup2, poll, select,
 // arch_prctl, time, ...) have no number in the aarch64 table.
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod defs;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod fdops;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod io;
@@ -56,7 +58,6 @@ pub enum Support {
 
 #[derive(Clone, Copy)]
 pub struct SyscallDef {
-    pub nr: usize,
     pub name: &'static str,
     pub handler: Handler,
     pub support: Support,
@@ -65,15 +66,58 @@ pub struct SyscallDef {
 /// Highest syscall number + 1 covered by the dispatch arrays.
 pub const MAX_SYSCALLS: usize = 512;
 
-/// Builds the number-indexed dispatch array from a table at compile time.
-pub const fn index_table(defs: &[SyscallDef]) -> [Option<SyscallDef>; MAX_SYSCALLS] {
-    let mut out = [None; MAX_SYSCALLS];
+/// A handler under its Linux name (numbers come from each architecture).
+#[derive(Clone, Copy)]
+pub struct HandlerDef {
+    pub name: &'static str,
+    pub handler: Handler,
+    pub support: Support,
+}
+
+const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
     let mut i = 0;
-    while i < defs.len() {
-        assert!(defs[i].nr < MAX_SYSCALLS);
-        assert!(out[defs[i].nr].is_none(), "syscall listed twice");
-        out[defs[i].nr] = Some(defs[i]);
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
         i += 1;
+    }
+    true
+}
+
+/// Builds an architecture's number-indexed dispatch array at compile time:
+/// every handler whose name the architecture numbers, at that number.
+pub const fn index_by_name(
+    handlers: &[&[HandlerDef]],
+    names: &[(usize, &str)],
+) -> [Option<SyscallDef>; MAX_SYSCALLS] {
+    let mut out = [None; MAX_SYSCALLS];
+    let mut list = 0;
+    while list < handlers.len() {
+        let mut i = 0;
+        while i < handlers[list].len() {
+            let def = handlers[list][i];
+            let mut n = 0;
+            while n < names.len() {
+                if same_name(names[n].1, def.name) {
+                    let nr = names[n].0;
+                    assert!(nr < MAX_SYSCALLS);
+                    assert!(out[nr].is_none(), "syscall listed twice");
+                    out[nr] = Some(SyscallDef {
+                        name: def.name,
+                        handler: def.handler,
+                        support: def.support,
+                    });
+                }
+                n += 1;
+            }
+            i += 1;
+        }
+        list += 1;
     }
     out
 }
@@ -134,9 +178,9 @@ pub fn print_support_table() {
     use core::fmt::Write;
     let mut out = alloc::string::String::new();
     let names = crate::arch::syscall_names::SYSCALL_NAMES;
-    let implemented = table::DEFS.len();
-    let partial = table::DEFS
-        .iter()
+    let defs = || table::TABLE.iter().flatten();
+    let implemented = defs().count();
+    let partial = defs()
         .filter(|d| matches!(d.support, Support::Partial(_)))
         .count();
     let _ = writeln!(
