@@ -7,6 +7,8 @@
 //! are cleared when reused.
 
 use crate::arch::PAGE_SIZE;
+pub mod pagetable;
+
 use boards::bootinfo::{BootInfo, MemoryKind};
 use linked_list_allocator::LockedHeap;
 use spin::Mutex;
