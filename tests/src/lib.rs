@@ -52,6 +52,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "bench_write",
     "fs_copy",
     "vdso_time",
+    "credentials",
     "exit_code",
     "args",
     "env",

@@ -51,3 +51,19 @@ fn vdso_time_agrees_with_the_syscalls() {
         sandbox.describe()
     );
 }
+
+#[test]
+fn credentials_follow_linux_rules() {
+    let prog = c_program("credentials");
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED credentials_follow_linux_rules: the native run needs root");
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}

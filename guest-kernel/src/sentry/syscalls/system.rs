@@ -12,130 +12,120 @@ use crate::sentry::errno::*;
 /// (File permission checks are not enforced: see docs/syscalls.md.)
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
+    /// Real, effective, saved user ids.
+    pub user: [u32; 3],
+    /// Real, effective, saved group ids.
+    pub group: [u32; 3],
     pub groups: Vec<u32>,
 }
 
 const UNCHANGED: u32 = u32::MAX;
+const REAL: usize = 0;
+const EFFECTIVE: usize = 1;
+
+#[derive(Clone, Copy)]
+enum Ids {
+    User,
+    Group,
+}
+
+impl Credentials {
+    fn ids(&mut self, which: Ids) -> &mut [u32; 3] {
+        match which {
+            Ids::User => &mut self.user,
+            Ids::Group => &mut self.group,
+        }
+    }
+}
 
 fn privileged(ctx: &SyscallContext) -> bool {
-    ctx.task.creds.euid == 0
+    ctx.task.creds.user[EFFECTIVE] == 0
+}
+
+/// Replaces the user or group ids with what `rule` makes of the current
+/// ones (given whether the caller is privileged).
+fn update(
+    ctx: &mut SyscallContext,
+    which: Ids,
+    rule: impl FnOnce([u32; 3], bool) -> Result<[u32; 3], Errno>,
+) -> SysResult {
+    let privileged = privileged(ctx);
+    let ids = ctx.task.creds.ids(which);
+    *ids = rule(*ids, privileged)?;
+    Ok(0)
 }
 
 pub fn sys_getuid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.creds.uid as u64)
+    Ok(ctx.task.creds.user[REAL] as u64)
 }
 
 pub fn sys_geteuid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.creds.euid as u64)
+    Ok(ctx.task.creds.user[EFFECTIVE] as u64)
 }
 
 pub fn sys_getgid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.creds.gid as u64)
+    Ok(ctx.task.creds.group[REAL] as u64)
 }
 
 pub fn sys_getegid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.creds.egid as u64)
+    Ok(ctx.task.creds.group[EFFECTIVE] as u64)
+}
+
+fn get_res(ctx: &mut SyscallContext, ids: [u32; 3], addrs: [u64; 3]) -> SysResult {
+    for (addr, value) in addrs.into_iter().zip(ids) {
+        ctx.task.mm().write_val(addr, &value)?;
+    }
+    Ok(0)
 }
 
 pub fn sys_getresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = ctx.task.creds.clone();
-    for (addr, value) in [(args[0], c.uid), (args[1], c.euid), (args[2], c.suid)] {
-        ctx.task.mm().write_val(addr, &value)?;
-    }
-    Ok(0)
+    let ids = ctx.task.creds.user;
+    get_res(ctx, ids, [args[0], args[1], args[2]])
 }
 
 pub fn sys_getresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = ctx.task.creds.clone();
-    for (addr, value) in [(args[0], c.gid), (args[1], c.egid), (args[2], c.sgid)] {
-        ctx.task.mm().write_val(addr, &value)?;
-    }
-    Ok(0)
+    let ids = ctx.task.creds.group;
+    get_res(ctx, ids, [args[0], args[1], args[2]])
 }
 
-/// setresuid/setresgid core: each new id (UNCHANGED keeps it) must be one
-/// of the current three unless privileged.
-fn set_res(ids: [u32; 3], current: [u32; 3], privileged: bool) -> Result<[u32; 3], Errno> {
+/// setresuid/setresgid: each new id (UNCHANGED keeps it) must be one of the
+/// current three unless privileged.
+fn set_res(new: [u32; 3], current: [u32; 3], privileged: bool) -> Result<[u32; 3], Errno> {
     let mut out = current;
-    for (i, id) in ids.iter().enumerate() {
-        if *id == UNCHANGED {
+    for (slot, id) in out.iter_mut().zip(new) {
+        if id == UNCHANGED {
             continue;
         }
-        if !privileged && !current.contains(id) {
+        if !privileged && !current.contains(&id) {
             return Err(EPERM);
         }
-        out[i] = *id;
+        *slot = id;
     }
     Ok(out)
 }
 
-pub fn sys_setresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = &ctx.task.creds;
-    let [uid, euid, suid] = set_res(
-        [args[0] as u32, args[1] as u32, args[2] as u32],
-        [c.uid, c.euid, c.suid],
-        privileged(ctx),
-    )?;
-    let c = &mut ctx.task.creds;
-    (c.uid, c.euid, c.suid) = (uid, euid, suid);
-    Ok(0)
-}
-
-pub fn sys_setresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = &ctx.task.creds;
-    let [gid, egid, sgid] = set_res(
-        [args[0] as u32, args[1] as u32, args[2] as u32],
-        [c.gid, c.egid, c.sgid],
-        privileged(ctx),
-    )?;
-    let c = &mut ctx.task.creds;
-    (c.gid, c.egid, c.sgid) = (gid, egid, sgid);
-    Ok(0)
-}
-
-pub fn sys_setuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let id = args[0] as u32;
+/// setuid/setgid: privileged sets all three; otherwise only the effective
+/// id, to the real or saved one.
+fn set_one(id: u32, [real, _, saved]: [u32; 3], privileged: bool) -> Result<[u32; 3], Errno> {
     if id == UNCHANGED {
         return Err(EINVAL);
     }
-    let privileged = privileged(ctx);
-    let c = &mut ctx.task.creds;
     if privileged {
-        (c.uid, c.euid, c.suid) = (id, id, id);
-    } else if id == c.uid || id == c.suid {
-        c.euid = id;
+        Ok([id, id, id])
+    } else if id == real || id == saved {
+        Ok([real, id, saved])
     } else {
-        return Err(EPERM);
+        Err(EPERM)
     }
-    Ok(0)
 }
 
-pub fn sys_setgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let id = args[0] as u32;
-    if id == UNCHANGED {
-        return Err(EINVAL);
-    }
-    let privileged = privileged(ctx);
-    let c = &mut ctx.task.creds;
-    if privileged {
-        (c.gid, c.egid, c.sgid) = (id, id, id);
-    } else if id == c.gid || id == c.sgid {
-        c.egid = id;
-    } else {
-        return Err(EPERM);
-    }
-    Ok(0)
-}
-
-/// setreuid/setregid core.
-fn set_re(r: u32, e: u32, cur: [u32; 3], privileged: bool) -> Result<[u32; 3], Errno> {
-    let [real, effective, saved] = cur;
+/// setreuid/setregid.
+fn set_re(
+    r: u32,
+    e: u32,
+    [real, effective, saved]: [u32; 3],
+    privileged: bool,
+) -> Result<[u32; 3], Errno> {
     if !privileged {
         if r != UNCHANGED && r != real && r != effective {
             return Err(EPERM);
@@ -154,30 +144,36 @@ fn set_re(r: u32, e: u32, cur: [u32; 3], privileged: bool) -> Result<[u32; 3], E
     Ok([new_real, new_effective, new_saved])
 }
 
+fn three(args: [u64; 6]) -> [u32; 3] {
+    [args[0] as u32, args[1] as u32, args[2] as u32]
+}
+
+pub fn sys_setresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_res(three(args), cur, p))
+}
+
+pub fn sys_setresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    update(ctx, Ids::Group, |cur, p| set_res(three(args), cur, p))
+}
+
+pub fn sys_setuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_one(args[0] as u32, cur, p))
+}
+
+pub fn sys_setgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    update(ctx, Ids::Group, |cur, p| set_one(args[0] as u32, cur, p))
+}
+
 pub fn sys_setreuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = &ctx.task.creds;
-    let [uid, euid, suid] = set_re(
-        args[0] as u32,
-        args[1] as u32,
-        [c.uid, c.euid, c.suid],
-        privileged(ctx),
-    )?;
-    let c = &mut ctx.task.creds;
-    (c.uid, c.euid, c.suid) = (uid, euid, suid);
-    Ok(0)
+    update(ctx, Ids::User, |cur, p| {
+        set_re(args[0] as u32, args[1] as u32, cur, p)
+    })
 }
 
 pub fn sys_setregid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let c = &ctx.task.creds;
-    let [gid, egid, sgid] = set_re(
-        args[0] as u32,
-        args[1] as u32,
-        [c.gid, c.egid, c.sgid],
-        privileged(ctx),
-    )?;
-    let c = &mut ctx.task.creds;
-    (c.gid, c.egid, c.sgid) = (gid, egid, sgid);
-    Ok(0)
+    update(ctx, Ids::Group, |cur, p| {
+        set_re(args[0] as u32, args[1] as u32, cur, p)
+    })
 }
 
 pub fn sys_getgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
