@@ -68,6 +68,40 @@ impl PayloadHeader {
         }
         Ok(())
     }
+
+    /// The boot info of a bare-metal boot (no VMM: platform native, no
+    /// hypercall page) for this payload found at `payload_phys`; the board
+    /// code adds the memory map, the counter frequency, the wall clock and
+    /// the random seed.
+    pub fn bare_metal_boot_info(
+        &self,
+        payload_phys: u64,
+        page_table_root: u64,
+        console_ring: crate::bootinfo::PhysRange,
+    ) -> crate::bootinfo::BootInfo {
+        use crate::bootinfo::{BootInfo, PhysRange, BOOT_INFO_MAGIC, BOOT_INFO_VERSION};
+        let mut info = BootInfo::zeroed();
+        info.magic = BOOT_INFO_MAGIC;
+        info.version = BOOT_INFO_VERSION;
+        info.platform = crate::Platform::Native as u32;
+        info.cpu_count = 1;
+        info.page_table_root = page_table_root;
+        info.hypercall_page = 0;
+        info.console_ring = console_ring;
+        info.app_image = PhysRange {
+            start: payload_phys + self.app_offset,
+            size: self.app_size,
+        };
+        info.strings = PhysRange {
+            start: payload_phys + self.strings_offset,
+            size: self.strings_size,
+        };
+        info.argc = self.argc;
+        info.envc = self.envc;
+        info.flags = self.flags;
+        info.boot_realtime_ns = self.build_realtime_ns;
+        info
+    }
 }
 
 const _: () = assert!(PAYLOAD_HEADER_SIZE == 80);

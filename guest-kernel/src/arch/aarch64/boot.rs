@@ -29,10 +29,10 @@ use boards::aarch64::{
     CHOSEN_BOOT_INFO, CHOSEN_DOORBELL, DIRECT_MAP_BASE, DIRECT_MAP_LIMIT, KERNEL_PHYS, PAGE_SIZE,
     RAM_BASE,
 };
-use boards::bootinfo::{BootInfo, MemoryKind, PhysRange, BOOT_INFO_MAGIC, BOOT_INFO_VERSION};
+use boards::align_up;
+use boards::bootinfo::{BootInfo, MemoryKind, PhysRange};
 use boards::console::{RING_HEADER_SIZE, RING_SIZE};
 use boards::payload::{PayloadHeader, PAYLOAD_ALIGN};
-use boards::{align_up, Platform};
 
 use super::entry::{BOOT_STACK, BOOT_STACK_SIZE};
 use super::paging::phys_to_virt;
@@ -332,29 +332,18 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
     // SAFETY: single CPU, before anything else reads BOOT_INFO; it is
     // written here once and then only read (through its physical address).
     let info = unsafe { &mut *addr_of_mut!(BOOT_INFO) };
-    info.magic = BOOT_INFO_MAGIC;
-    info.version = BOOT_INFO_VERSION;
-    info.platform = Platform::Native as u32;
-    info.cpu_count = 1;
-    info.page_table_root = image_virt_to_phys(addr_of!(USER_L0) as u64);
-    info.hypercall_page = 0;
-    info.console_ring = PhysRange {
-        start: image_virt_to_phys(addr_of!(CONSOLE_RING) as u64),
-        size: RING_HEADER_SIZE + RING_SIZE,
-    };
-    info.app_image = PhysRange {
-        start: payload_phys + payload.app_offset,
-        size: payload.app_size,
-    };
-    info.strings = PhysRange {
-        start: payload_phys + payload.strings_offset,
-        size: payload.strings_size,
-    };
-    info.argc = payload.argc;
-    info.envc = payload.envc;
-    info.flags = payload.flags;
+    *info = payload.bare_metal_boot_info(
+        payload_phys,
+        image_virt_to_phys(addr_of!(USER_L0) as u64),
+        PhysRange {
+            start: image_virt_to_phys(addr_of!(CONSOLE_RING) as u64),
+            size: RING_HEADER_SIZE + RING_SIZE,
+        },
+    );
     info.tsc_khz = cpu::counter_frequency() / 1000;
-    info.boot_realtime_ns = qemu::rtc_realtime_ns().unwrap_or(payload.build_realtime_ns);
+    if let Some(now) = qemu::rtc_realtime_ns() {
+        info.boot_realtime_ns = now;
+    }
     info.random_seed = qemu::random_seed();
 
     // RAM from the device tree, minus everything below the end of the
