@@ -1223,3 +1223,47 @@ pub mod abi {
         p
     }
 }
+
+/// The qemu-runner binary (`$QEMU_RUNNER`, else target/release/qemu-runner,
+/// built when missing).
+pub fn qemu_runner() -> PathBuf {
+    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
+    RUNNER
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("QEMU_RUNNER").filter(|p| !p.is_empty()) {
+                return PathBuf::from(p);
+            }
+            let p = target_dir().join("release").join("qemu-runner");
+            if !p.is_file() {
+                loud("rvisor-tests: building qemu-runner (cargo build --release -p qemu-runner)");
+                let status = Command::new(cargo())
+                    .current_dir(root())
+                    .args(["build", "--release", "-p", "qemu-runner"])
+                    .status()
+                    .expect("running cargo");
+                assert!(status.success(), "building qemu-runner failed");
+            }
+            p
+        })
+        .clone()
+}
+
+/// True when every tool in `tools` is installed; otherwise fails under
+/// CI=true (scripts/setup.sh installs them), else skips the test loudly.
+pub fn require_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have_tool(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI")
+        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        .unwrap_or(false);
+    if ci {
+        panic!("{missing:?} not installed and CI=true (scripts/setup.sh installs them)");
+    }
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    loud(&format!(
+        "\n*** SKIPPED: {missing:?} not installed; test {name} did not run ***\n"
+    ));
+    false
+}

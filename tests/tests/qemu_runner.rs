@@ -7,59 +7,15 @@
 //! Needs `qemu-system-x86_64` (scripts/setup.sh installs it); without it the
 //! tests print a loud SKIPPED, unless CI=true, where they fail.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use rvisor_tests::*;
 
 const BOARD: &str = "qemu-x86_64";
 
-/// The qemu-runner binary (`$QEMU_RUNNER`, else target/release/qemu-runner,
-/// built when missing).
-fn runner() -> PathBuf {
-    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("QEMU_RUNNER").filter(|p| !p.is_empty()) {
-                return PathBuf::from(p);
-            }
-            let p = target_dir().join("release").join("qemu-runner");
-            if !p.is_file() {
-                loud("rvisor-tests: building qemu-runner (cargo build --release -p qemu-runner)");
-                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-                let status = Command::new(cargo)
-                    .current_dir(root())
-                    .args(["build", "--release", "-p", "qemu-runner"])
-                    .status()
-                    .expect("running cargo");
-                assert!(status.success(), "building qemu-runner failed");
-            }
-            p
-        })
-        .clone()
-}
-
-/// True when QEMU is there; otherwise fails under CI=true, else skips loudly.
-fn require_qemu() -> bool {
-    if have_tool("qemu-system-x86_64") {
-        return true;
-    }
-    let ci = std::env::var("CI")
-        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
-        .unwrap_or(false);
-    if ci {
-        panic!("qemu-system-x86_64 is not installed and CI=true (scripts/setup.sh installs it)");
-    }
-    let name = std::thread::current().name().unwrap_or("?").to_string();
-    loud(&format!(
-        "\n*** SKIPPED: qemu-system-x86_64 not installed; test {name} did not run ***\n"
-    ));
-    false
-}
-
 fn run_qemu_runner(prog: &Path, args: &[&str], extra: &[&str]) -> RunOutput {
-    let mut cmd = Command::new(runner());
+    let mut cmd = Command::new(qemu_runner());
     cmd.args(["--board", BOARD, "--timeout", "60"])
         .args(extra)
         .arg("--elf")
@@ -79,7 +35,7 @@ fn same(prog: &Path, args: &[&str]) -> RunOutput {
 #[test]
 fn hello_output_and_status_as_native() {
     let prog = c_program("hello");
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
     let out = same(&prog, NO_ARGS);
@@ -91,7 +47,7 @@ fn hello_output_and_status_as_native() {
 #[test]
 fn exit_statuses_and_argv_as_native() {
     let prog = c_program("exit_code");
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
     for code in ["0", "3", "200", "255"] {
@@ -104,7 +60,7 @@ fn exit_statuses_and_argv_as_native() {
 #[test]
 fn stderr_stays_separate_and_faults_are_128_plus_signal() {
     let prog = c_program("stderr_split");
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
     same(&prog, NO_ARGS);
@@ -118,7 +74,7 @@ fn files_pipes_memory_and_misc_abi_as_native() {
         .iter()
         .map(|name| c_program(name))
         .collect();
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
     for prog in &programs {
@@ -131,7 +87,7 @@ fn files_pipes_memory_and_misc_abi_as_native() {
 #[test]
 fn image_out_writes_a_bootable_image() {
     let prog = c_program("exit_code");
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
     let dir = programs_dir().join("qemu-runner-images");
@@ -179,17 +135,17 @@ fn image_out_writes_a_bootable_image() {
 #[test]
 fn timeout_and_missing_qemu_are_clear_errors() {
     let prog = c_program("spin");
-    if !require_qemu() {
+    if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }
-    let mut cmd = Command::new(runner());
+    let mut cmd = Command::new(qemu_runner());
     cmd.args(["--board", BOARD, "--timeout", "1", "--elf"])
         .arg(&prog);
     let out = run_command(&mut cmd, None);
     assert_eq!(out.code(), 124, "{}", out.describe());
     assert!(out.stderr_str().contains("timed out"), "{}", out.describe());
 
-    let mut cmd = Command::new(runner());
+    let mut cmd = Command::new(qemu_runner());
     cmd.env("PATH", "/nonexistent")
         .args(["--board", BOARD, "--elf"])
         .arg(c_program("hello"));

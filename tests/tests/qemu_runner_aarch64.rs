@@ -14,60 +14,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use rvisor_tests::*;
 
 const BOARD: &str = "qemu-aarch64-virt";
 const CROSS_CC: &str = "aarch64-linux-gnu-gcc";
-
-/// The qemu-runner binary (`$QEMU_RUNNER`, else target/release/qemu-runner,
-/// built when missing).
-fn runner() -> PathBuf {
-    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("QEMU_RUNNER").filter(|p| !p.is_empty()) {
-                return PathBuf::from(p);
-            }
-            let p = target_dir().join("release").join("qemu-runner");
-            if !p.is_file() {
-                loud("rvisor-tests: building qemu-runner (cargo build --release -p qemu-runner)");
-                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-                let status = Command::new(cargo)
-                    .current_dir(root())
-                    .args(["build", "--release", "-p", "qemu-runner"])
-                    .status()
-                    .expect("running cargo");
-                assert!(status.success(), "building qemu-runner failed");
-            }
-            p
-        })
-        .clone()
-}
-
-/// True when the tools are there; otherwise fails under CI=true, else
-/// skips loudly.
-fn require_tools() -> bool {
-    let missing: Vec<&str> = ["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]
-        .into_iter()
-        .filter(|t| !have_tool(t))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let ci = std::env::var("CI")
-        .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
-        .unwrap_or(false);
-    if ci {
-        panic!("{missing:?} not installed and CI=true (scripts/setup.sh installs them)");
-    }
-    let name = std::thread::current().name().unwrap_or("?").to_string();
-    loud(&format!(
-        "\n*** SKIPPED: {missing:?} not installed; test {name} did not run ***\n"
-    ));
-    false
-}
 
 /// `tests/programs/<name>.c` built for aarch64 (glibc, static) into
 /// `<target>/test-programs/aarch64/<name>`.
@@ -119,7 +70,7 @@ fn run_native_arm(prog: &Path, args: &[&str]) -> RunOutput {
 }
 
 fn run_qemu_runner(prog: &Path, args: &[&str], extra: &[&str]) -> RunOutput {
-    let mut cmd = Command::new(runner());
+    let mut cmd = Command::new(qemu_runner());
     cmd.args(["--board", BOARD, "--timeout", "60"])
         .args(extra)
         .arg("--elf")
@@ -142,7 +93,7 @@ fn same(prog: &Path, args: &[&str]) -> RunOutput {
 
 #[test]
 fn hello_output_and_status_as_native() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     let out = same(&arm_program("hello"), NO_ARGS);
@@ -153,7 +104,7 @@ fn hello_output_and_status_as_native() {
 
 #[test]
 fn rust_musl_program_as_native() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     let prog = arm_rust_hello();
@@ -174,7 +125,7 @@ fn rust_musl_program_as_native() {
 
 #[test]
 fn exit_statuses_and_argv_as_native() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     let prog = arm_program("exit_code");
@@ -187,7 +138,7 @@ fn exit_statuses_and_argv_as_native() {
 
 #[test]
 fn stderr_stays_separate_and_faults_are_128_plus_signal() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     same(&arm_program("stderr_split"), NO_ARGS);
@@ -198,7 +149,7 @@ fn stderr_stays_separate_and_faults_are_128_plus_signal() {
 
 #[test]
 fn files_pipes_memory_and_misc_abi_as_native() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     for name in ["fs_pipe", "memory", "misc"] {
@@ -208,7 +159,7 @@ fn files_pipes_memory_and_misc_abi_as_native() {
 
 #[test]
 fn nanosleep_sleeps_on_the_timer_interrupt() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     // The sentry arms the generic timer and waits in wfi (GICv3 PPI 27).
@@ -221,7 +172,7 @@ fn nanosleep_sleeps_on_the_timer_interrupt() {
 
 #[test]
 fn image_out_writes_a_bootable_arm64_image() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     let prog = arm_program("exit_code");
@@ -269,7 +220,7 @@ fn image_out_writes_a_bootable_arm64_image() {
 
 #[test]
 fn wrong_architecture_is_126() {
-    if !require_tools() {
+    if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
     let out = run_qemu_runner(&c_program("hello"), NO_ARGS, &[]);
