@@ -7,6 +7,8 @@
 //! the `strings` region, packed as: the executable path, then `argc` argument
 //! strings, then `envc` environment strings.
 
+use core::ops::Range;
+
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
@@ -196,6 +198,32 @@ impl BootInfo {
         true
     }
 
+    /// Adds the RAM in [start, end) as usable, minus the `reserved` ranges
+    /// (firmware, the image, the payload, the device tree): pages that
+    /// overlap a reserved range are never handed out. Boundaries are rounded
+    /// inwards to whole 4 KiB pages (both boards use 4 KiB pages).
+    pub fn push_usable_except(&mut self, start: u64, end: u64, reserved: &[Range<u64>]) {
+        const PAGE: u64 = 4096;
+        let mut start = crate::align_up(start, PAGE);
+        let end = end & !(PAGE - 1);
+        while start < end {
+            // The lowest reserved range that overlaps [start, end).
+            let hit = reserved
+                .iter()
+                .filter(|r| r.start < end && r.end > start)
+                .min_by_key(|r| r.start);
+            let Some(hit) = hit else {
+                self.push_region(start, end - start, MemoryKind::Usable);
+                return;
+            };
+            let hit_start = hit.start & !(PAGE - 1);
+            if hit_start > start {
+                self.push_region(start, hit_start - start, MemoryKind::Usable);
+            }
+            start = crate::align_up(hit.end, PAGE);
+        }
+    }
+
     pub fn regions(&self) -> &[MemoryRegion] {
         let len = (self.memory_map_len as usize).min(MAX_MEMORY_REGIONS);
         &self.memory_map[..len]
@@ -203,3 +231,37 @@ impl BootInfo {
 }
 
 const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::{vec, vec::Vec};
+
+    fn usable(info: &BootInfo) -> Vec<(u64, u64)> {
+        info.regions()
+            .iter()
+            .map(|r| (r.start, r.start + r.size))
+            .collect()
+    }
+
+    #[test]
+    fn usable_ram_skips_reserved_ranges_and_rounds_inwards() {
+        let mut info = BootInfo::zeroed();
+        // RAM 0..64 KiB; reserved: the low 8 KiB, a range inside a page
+        // (0x5100..0x5200 takes the whole page 0x5000), and one past the end.
+        let reserved = [0..0x2000, 0x5100..0x5200, 0xf800..0x20000];
+        info.push_usable_except(0, 0x10000, &reserved);
+        assert_eq!(usable(&info), vec![(0x2000, 0x5000), (0x6000, 0xf000)]);
+    }
+
+    #[test]
+    fn usable_ram_without_reservations_is_one_region() {
+        let mut info = BootInfo::zeroed();
+        info.push_usable_except(0x1001, 0x9fff, &[]);
+        assert_eq!(usable(&info), vec![(0x2000, 0x9000)]);
+        let mut info = BootInfo::zeroed();
+        info.push_usable_except(0, 0x4000, &[0..0x2000, 0x2000..0x4000]);
+        assert!(usable(&info).is_empty());
+    }
+}

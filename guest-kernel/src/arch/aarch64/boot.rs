@@ -30,7 +30,7 @@ use boards::aarch64::{
     RAM_BASE,
 };
 use boards::align_up;
-use boards::bootinfo::{BootInfo, MemoryKind, PhysRange};
+use boards::bootinfo::{BootInfo, PhysRange};
 use boards::console::{RING_HEADER_SIZE, RING_SIZE};
 use boards::payload::{PayloadHeader, PAYLOAD_ALIGN};
 
@@ -219,38 +219,6 @@ static mut CONSOLE_RING: RingMemory = RingMemory([0; (RING_HEADER_SIZE + RING_SI
 
 static mut BOOT_INFO: BootInfo = BootInfo::zeroed();
 
-/// A physical range that must survive: RAM in it is never handed out.
-#[derive(Clone, Copy)]
-struct Reserved {
-    start: u64,
-    end: u64,
-}
-
-/// Adds the RAM in [start, end) minus the reserved ranges as usable.
-fn push_usable(info: &mut BootInfo, start: u64, end: u64, reserved: &[Reserved]) {
-    let mut start = align_up(start, PAGE_SIZE);
-    let end = end & !(PAGE_SIZE - 1);
-    while start < end {
-        let hit = reserved
-            .iter()
-            .filter(|r| r.start < end && r.end > start)
-            .min_by_key(|r| r.start);
-        match hit {
-            None => {
-                info.push_region(start, end - start, MemoryKind::Usable);
-                return;
-            }
-            Some(r) => {
-                let r_start = r.start & !(PAGE_SIZE - 1);
-                if r_start > start {
-                    info.push_region(start, r_start - start, MemoryKind::Usable);
-                }
-                start = align_up(r.end, PAGE_SIZE);
-            }
-        }
-    }
-}
-
 /// Under rvisor-vmm (board `kvm-aarch64`): the VMM's device tree names its
 /// BootInfo and doorbell in `/chosen`. Returns the BootInfo's physical
 /// address, with the fields only the sentry knows filled in; None when the
@@ -349,14 +317,8 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
     // RAM from the device tree, minus everything below the end of the
     // payload (QEMU's boot stub, the image) and the device tree itself.
     let reserved = [
-        Reserved {
-            start: 0,
-            end: payload_end,
-        },
-        Reserved {
-            start: dtb_phys,
-            end: dtb_phys + fdt.total_size() as u64,
-        },
+        0..payload_end,
+        dtb_phys..dtb_phys + fdt.total_size() as u64,
     ];
     let mut total = 0u64;
     for region in fdt.memory().regions() {
@@ -364,7 +326,7 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
         let size = region.size.unwrap_or(0) as u64;
         let end = start.saturating_add(size).min(DIRECT_MAP_LIMIT);
         if end > start {
-            push_usable(info, start, end, &reserved);
+            info.push_usable_except(start, end, &reserved);
             total += end - start;
         }
     }

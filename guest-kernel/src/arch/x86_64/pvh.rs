@@ -22,12 +22,12 @@ use core::arch::global_asm;
 use core::ptr::{addr_of, addr_of_mut};
 
 use boards::align_up;
-use boards::bootinfo::{BootInfo, MemoryKind, PhysRange};
+use boards::bootinfo::{BootInfo, PhysRange};
 use boards::console::{RING_HEADER_SIZE, RING_SIZE};
 use boards::payload::{PayloadHeader, PAYLOAD_ALIGN, PAYLOAD_HEADER_SIZE};
 use boards::pvh::{MemmapEntry, ModListEntry, StartInfo, E820_RAM, START_INFO_MAGIC};
 use boards::qemu_x86_64::DIRECT_MAP_LIMIT;
-use boards::x86_64::{KERNEL_CS, KERNEL_DS, KERNEL_VBASE, PAGE_SIZE};
+use boards::x86_64::{KERNEL_CS, KERNEL_DS, KERNEL_VBASE};
 
 use super::entry::{BOOT_STACK, BOOT_STACK_SIZE};
 use super::image_virt_to_phys;
@@ -208,13 +208,6 @@ static mut CONSOLE_RING: RingMemory = RingMemory([0; (RING_HEADER_SIZE + RING_SI
 
 static mut BOOT_INFO: BootInfo = BootInfo::zeroed();
 
-/// A physical range that must survive: RAM below `end` is never handed out.
-#[derive(Clone, Copy)]
-struct Reserved {
-    start: u64,
-    end: u64,
-}
-
 fn read_phys<T: Copy>(phys: u64) -> T {
     // SAFETY: callers pass addresses from the PVH start info, which the
     // loader placed in RAM below 4 GiB, all of which the direct map covers.
@@ -242,32 +235,6 @@ fn find_payload(start_info: &StartInfo) -> Result<(u64, PayloadHeader), &'static
         return Err("the PVH module lies above 4 GiB or is too small");
     }
     Err("no application payload in the image and no PVH module")
-}
-
-/// Adds the RAM in [start, end) minus the reserved ranges as usable.
-fn push_usable(info: &mut BootInfo, start: u64, end: u64, reserved: &[Reserved]) {
-    let mut start = align_up(start, PAGE_SIZE);
-    let end = end & !(PAGE_SIZE - 1);
-    while start < end {
-        // The first reserved range that overlaps [start, end).
-        let hit = reserved
-            .iter()
-            .filter(|r| r.start < end && r.end > start)
-            .min_by_key(|r| r.start);
-        match hit {
-            None => {
-                info.push_region(start, end - start, MemoryKind::Usable);
-                return;
-            }
-            Some(r) => {
-                let r_start = r.start & !(PAGE_SIZE - 1);
-                if r_start > start {
-                    info.push_region(start, r_start - start, MemoryKind::Usable);
-                }
-                start = align_up(r.end, PAGE_SIZE);
-            }
-        }
-    }
 }
 
 /// Entered from `pvh_start32` in 64-bit mode on the boot tables.
@@ -303,14 +270,8 @@ extern "C" fn pvh_main(start_info_phys: u64) -> ! {
     // MiB (firmware, start info), the image and the payload.
     let kernel_end = image_virt_to_phys(addr_of!(__kernel_end) as u64);
     let reserved = [
-        Reserved {
-            start: 0,
-            end: kernel_end.max(1 << 20),
-        },
-        Reserved {
-            start: payload_phys,
-            end: payload_phys + payload.total_size,
-        },
+        0..kernel_end.max(1 << 20),
+        payload_phys..payload_phys + payload.total_size,
     ];
     let mut top = 0u64;
     if start_info.version >= 1 && start_info.memmap_paddr != 0 {
@@ -324,7 +285,7 @@ extern "C" fn pvh_main(start_info_phys: u64) -> ! {
             }
             let end = entry.addr.saturating_add(entry.size).min(DIRECT_MAP_LIMIT);
             if end > entry.addr {
-                push_usable(info, entry.addr, end, &reserved);
+                info.push_usable_except(entry.addr, end, &reserved);
                 top = top.max(end);
             }
         }
