@@ -558,10 +558,13 @@ impl HostFs {
         }
     }
 
-    /// Lists a directory into HostDirent records, from entry `cookie` on.
+    /// Lists a directory into HostDirent records, from position `cookie`
+    /// on, in the host's own order (what `find` or a raw readdir loop shows
+    /// natively). The cookie is the host's `d_off`, which the host
+    /// filesystem keeps stable while the directory changes between calls.
     fn readdir(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let fd = self.handle(a[0])?.fd.as_raw_fd();
-        let (cookie, gpa, len) = (a[1], a[2], a[3].min(MAX_TRANSFER));
+        let (cookie, gpa, len) = (a[1], a[2], a[3].min(MAX_TRANSFER) as usize);
         let path = proc_fd_path(fd);
         // SAFETY: opendir-like open through the magic link of our own fd.
         let dir_fd = unsafe {
@@ -575,9 +578,16 @@ impl HostFs {
         }
         // SAFETY: fresh fd, owned here.
         let dir_fd = unsafe { OwnedFd::from_raw_fd(dir_fd) };
-        let mut entries: Vec<(u64, u8, Vec<u8>)> = Vec::new();
+        // SAFETY: plain lseek on our own directory fd; d_off values are
+        // opaque positions the filesystem accepts back.
+        if cookie != 0
+            && unsafe { libc::lseek(dir_fd.as_raw_fd(), cookie as i64, libc::SEEK_SET) } < 0
+        {
+            return Err(errno());
+        }
+        let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
+        'fill: loop {
             // SAFETY: getdents64 fills at most buf.len() bytes.
             let n = unsafe {
                 libc::syscall(
@@ -596,6 +606,7 @@ impl HostFs {
             let mut off = 0usize;
             while off + 19 <= n as usize {
                 let ino = u64::from_le_bytes(buf[off..off + 8].try_into().unwrap());
+                let next = u64::from_le_bytes(buf[off + 8..off + 16].try_into().unwrap());
                 let reclen =
                     u16::from_le_bytes(buf[off + 16..off + 18].try_into().unwrap()) as usize;
                 let kind = buf[off + 18];
@@ -604,31 +615,27 @@ impl HostFs {
                     .iter()
                     .position(|&b| b == 0)
                     .map_or(off + reclen, |p| name_start + p);
-                let name = buf[name_start..name_end].to_vec();
-                if name != b"." && name != b".." {
-                    entries.push((ino, kind, name));
-                }
+                let name = &buf[name_start..name_end];
                 off += reclen.max(1);
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let record = (HOST_DIRENT_SIZE + name.len() + 7) & !7;
+                if out.len() + record > len {
+                    if out.is_empty() {
+                        return Err(-EINVAL); // buffer too small for one record
+                    }
+                    break 'fill; // the guest asks again from the last `next`
+                }
+                let start = out.len();
+                out.resize(start + record, 0);
+                out[start..start + 8].copy_from_slice(&ino.to_le_bytes());
+                out[start + 8..start + 16].copy_from_slice(&next.to_le_bytes());
+                out[start + 16] = kind;
+                out[start + 17] = name.len() as u8;
+                out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()]
+                    .copy_from_slice(name);
             }
-        }
-        entries.sort_by(|x, y| x.2.cmp(&y.2));
-        let mut out = Vec::new();
-        for (i, (ino, kind, name)) in entries.iter().enumerate().skip(cookie as usize) {
-            let record = (HOST_DIRENT_SIZE + name.len() + 7) & !7;
-            if out.len() + record > len as usize {
-                break;
-            }
-            let start = out.len();
-            out.resize(start + record, 0);
-            out[start..start + 8].copy_from_slice(&ino.to_le_bytes());
-            out[start + 8..start + 16].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            out[start + 16] = *kind;
-            out[start + 17] = name.len() as u8;
-            out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()]
-                .copy_from_slice(name);
-        }
-        if out.is_empty() && (cookie as usize) < entries.len() {
-            return Err(-EINVAL); // buffer too small for one record
         }
         mem.write(gpa, &out).ok_or(-EFAULT)?;
         Ok(out.len() as i64)
