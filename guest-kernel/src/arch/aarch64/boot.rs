@@ -316,10 +316,7 @@ extern "C" fn virt_main(dtb_phys: u64) -> ! {
 
     // RAM from the device tree, minus everything below the end of the
     // payload (QEMU's boot stub, the image) and the device tree itself.
-    let reserved = [
-        0..payload_end,
-        dtb_phys..dtb_phys + fdt.total_size() as u64,
-    ];
+    let reserved = [0..payload_end, dtb_phys..dtb_phys + fdt.total_size() as u64];
     let mut total = 0u64;
     for region in fdt.memory().regions() {
         let start = region.starting_address as u64;
