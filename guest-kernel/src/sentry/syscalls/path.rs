@@ -118,6 +118,26 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Where a new entry (directory, symlink, hard link) named by (dirfd, path)
+/// goes: its directory and name. EEXIST when the name is taken (Linux checks
+/// that before EROFS), EROFS on a read-only filesystem.
+fn new_entry_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
+    let pn = parent_at(ctx, dirfd, path)?;
+    check_name(&pn.name)?;
+    let dir = pn.parent.node().clone();
+    if dir.lookup(&pn.name).is_ok() {
+        return Err(EEXIST);
+    }
+    if dir.read_only() {
+        return Err(EROFS);
+    }
+    Ok((dir, pn.name))
+}
+
 // --- open ---------------------------------------------------------------------
 
 fn open_at(
@@ -417,16 +437,8 @@ pub fn sys_readlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> SysResult {
     let target = read_path(ctx, target)?;
     let path = read_path(ctx, path)?;
-    let pn = parent_at(ctx, dirfd, &path)?;
-    check_name(&pn.name)?;
-    let dir = pn.parent.node().clone();
-    if dir.lookup(&pn.name).is_ok() {
-        return Err(EEXIST);
-    }
-    if dir.read_only() {
-        return Err(EROFS);
-    }
-    dir.create(&pn.name, NewNode::Symlink { target: &target })?;
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    dir.create(&name, NewNode::Symlink { target: &target })?;
     Ok(0)
 }
 
@@ -459,16 +471,8 @@ fn link_at(
         return Err(EPERM);
     }
     let path = read_path(ctx, new)?;
-    let pn = parent_at(ctx, new_dirfd, &path)?;
-    check_name(&pn.name)?;
-    let dir = pn.parent.node().clone();
-    if dir.lookup(&pn.name).is_ok() {
-        return Err(EEXIST);
-    }
-    if dir.read_only() {
-        return Err(EROFS);
-    }
-    dir.link(&pn.name, &target)?;
+    let (dir, name) = new_entry_at(ctx, new_dirfd, &path)?;
+    dir.link(&name, &target)?;
     Ok(0)
 }
 
@@ -491,17 +495,9 @@ pub fn sys_linkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
     let path = read_path(ctx, path)?;
-    let pn = parent_at(ctx, dirfd, &path)?;
-    check_name(&pn.name)?;
-    let dir = pn.parent.node().clone();
-    if dir.lookup(&pn.name).is_ok() {
-        return Err(EEXIST);
-    }
-    if dir.read_only() {
-        return Err(EROFS);
-    }
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.umask;
-    dir.create(&pn.name, NewNode::Directory { mode })?;
+    dir.create(&name, NewNode::Directory { mode })?;
     Ok(0)
 }
 
