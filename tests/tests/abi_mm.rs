@@ -3,7 +3,7 @@
 //! holes, mprotect, shared anonymous memory, demand paging, brk, and ENOMEM
 //! when guest memory runs out.
 
-use rvisor_tests::abi::fresh_dir;
+use rvisor_tests::abi::{fresh_dir, mount_arg};
 use rvisor_tests::*;
 
 #[test]
@@ -20,6 +20,28 @@ fn mm_file_mappings() {
         native.describe()
     );
     let sandbox = run_sandbox(&prog, &["/tmp/mm"], &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+/// The same checks on a `--mount`ed host directory: shared pages live in the
+/// sentry's page cache for host files, overlaid on reads, updated by writes
+/// and written back to the host file.
+#[test]
+fn mm_file_mappings_on_a_shared_directory() {
+    let prog = c_program("mm_file");
+    if !require_kvm() {
+        return;
+    }
+    let native_dir = fresh_dir("mm_file_host_native");
+    let native = run_native(&prog, &[native_dir.join("w").to_str().unwrap()], None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "mm_file fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let shared = fresh_dir("mm_file_host_sandbox");
+    let mount = mount_arg(&shared, "/shared", Some("rw"));
+    let sandbox = run_sandbox(&prog, &["/shared/w"], &["--mount", &mount], None);
     assert_same(&native, &sandbox, Compare::All);
 }
 

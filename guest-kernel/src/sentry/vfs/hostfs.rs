@@ -615,49 +615,50 @@ impl HostNode {
         Ok(())
     }
 
-    /// Copies bytes of pages mapped shared over `buf` (file bytes from
-    /// `offset`): stores through a mapping are newer than the host file.
-    fn overlay_pages(&self, offset: u64, buf: &mut [u8]) {
+    /// Calls `f(page_bytes, buf_range)` for each piece of file bytes
+    /// [offset, offset+len) that lies in a page mapped shared: `page_bytes`
+    /// is that piece in the page-cache frame, `buf_range` where it sits in a
+    /// buffer that starts at `offset`.
+    fn for_each_mapped_piece(
+        &self,
+        offset: u64,
+        len: usize,
+        mut f: impl FnMut(&mut [u8], core::ops::Range<usize>),
+    ) {
         let pages = self.pages.lock();
         if pages.is_empty() {
             return;
         }
-        let end = offset + buf.len() as u64;
+        let end = offset + len as u64;
         for (&index, &frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
             let page_start = index * PAGE_SIZE;
             let from = offset.max(page_start);
             let to = end.min(page_start + PAGE_SIZE);
-            // SAFETY: a page-cache frame of this file, direct-mapped.
-            let src = unsafe {
-                core::slice::from_raw_parts(
-                    phys_to_virt(frame).add((from - page_start) as usize),
-                    (to - from) as usize,
-                )
-            };
-            buf[(from - offset) as usize..(to - offset) as usize].copy_from_slice(src);
-        }
-    }
-
-    /// Keeps mapped pages in step with a write() of `buf` at `offset`.
-    fn update_pages(&self, offset: u64, buf: &[u8]) {
-        let pages = self.pages.lock();
-        if pages.is_empty() {
-            return;
-        }
-        let end = offset + buf.len() as u64;
-        for (&index, &frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
-            let page_start = index * PAGE_SIZE;
-            let from = offset.max(page_start);
-            let to = end.min(page_start + PAGE_SIZE);
-            // SAFETY: as in overlay_pages; the slice stays inside the frame.
-            let dst = unsafe {
+            // SAFETY: a page-cache frame of this file, direct-mapped and kept
+            // alive by `pages` (locked); the slice stays inside the frame.
+            let page_bytes = unsafe {
                 core::slice::from_raw_parts_mut(
                     phys_to_virt(frame).add((from - page_start) as usize),
                     (to - from) as usize,
                 )
             };
-            dst.copy_from_slice(&buf[(from - offset) as usize..(to - offset) as usize]);
+            f(page_bytes, (from - offset) as usize..(to - offset) as usize);
         }
+    }
+
+    /// Copies bytes of pages mapped shared over `buf` (file bytes from
+    /// `offset`): stores through a mapping are newer than the host file.
+    fn overlay_pages(&self, offset: u64, buf: &mut [u8]) {
+        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
+            buf[range].copy_from_slice(page)
+        });
+    }
+
+    /// Keeps mapped pages in step with a write() of `buf` at `offset`.
+    fn update_pages(&self, offset: u64, buf: &[u8]) {
+        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
+            page.copy_from_slice(&buf[range])
+        });
     }
 
     fn setattr(&self, what: u64, values: [u64; 4]) -> Result<(), Errno> {
