@@ -50,7 +50,7 @@ fi
 echo "== tests"
 log=target/test-output.txt
 set +e
-cargo test --release --workspace 2>&1 | tee "$log"
+cargo test --release --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^passed;?$/) sum += $(i-1) } END { print sum + 0 }' "$log")
