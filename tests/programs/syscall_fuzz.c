@@ -42,6 +42,7 @@ static int skipped(long nr) {
         SYS_rt_sigtimedwait, SYS_futex, SYS_mmap, SYS_munmap, SYS_mprotect, SYS_mremap,
         SYS_brk, SYS_madvise, SYS_rt_sigreturn, SYS_arch_prctl, SYS_fork, SYS_vfork,
         SYS_clone, SYS_clone3, SYS_execve, SYS_execveat, SYS_kill, SYS_tkill, SYS_tgkill,
+        SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_alarm, SYS_setitimer,
         SYS_reboot, SYS_close, SYS_close_range, SYS_dup2, SYS_dup3, SYS_sigaltstack,
         SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_shmat, SYS_setrlimit, SYS_prlimit64,
     };

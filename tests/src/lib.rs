@@ -308,6 +308,21 @@ pub fn c_program(name: &str) -> PathBuf {
     })
 }
 
+/// `tests/programs/<name>.c` linked statically against glibc (`gcc -static`,
+/// a different libc start-up and signal code from musl) into
+/// `<target>/test-programs/glibc/<name>`.
+pub fn glibc_program(name: &str) -> PathBuf {
+    build_once(&format!("glibc:{name}"), || {
+        let src = sources_dir().join(format!("{name}.c"));
+        assert!(src.is_file(), "no such test program: {}", src.display());
+        let dir = programs_dir().join("glibc");
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(name);
+        compile_c(&[&src], &out, "gcc", &["-static", "-O2", "-Wall"]);
+        out
+    })
+}
+
 /// The C compiler for test programs: `$RVISOR_TEST_CC` or `musl-gcc`.
 pub fn cc() -> String {
     std::env::var("RVISOR_TEST_CC")

@@ -105,3 +105,45 @@ fn prompt_batch() {
     let sandbox = run_sandbox(&prog, NO_ARGS, &[], Some(input));
     assert_same(&native, &sandbox, Compare::All);
 }
+
+/// Runs `cmd` with its stdin held open, empty, for 600 ms before "late\n"
+/// arrives; returns stdout.
+fn with_late_input(mut cmd: Command, what: &str) -> String {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot spawn: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    // The program may have finished (EINTR) and closed its end already.
+    let _ = stdin.write_all(b"late\n");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{what}: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_timer_signal_interrupts_or_restarts_a_console_read() {
+    let prog = c_program("signal_read");
+    if !require_kvm() {
+        return;
+    }
+    for args in [&[][..], &["restart"][..]] {
+        let mut native = Command::new(&prog);
+        native.args(args);
+        let mut sandbox = vmm_command();
+        sandbox.arg("--elf").arg(&prog).arg("--").args(args);
+        let want = with_late_input(native, "native");
+        let got = with_late_input(sandbox, "sandbox");
+        assert_eq!(got, want, "signal_read {args:?}");
+        let expected = if args.is_empty() {
+            "read: -1 EINTR, handler ran: yes\n"
+        } else {
+            "read: late\n, handler ran: yes\n"
+        };
+        assert_eq!(got, expected, "signal_read {args:?}");
+    }
+}

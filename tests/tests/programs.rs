@@ -451,8 +451,16 @@ fn fault_signals() {
     if !require_kvm() {
         return;
     }
-    // Exit status 128+N for a program killed by signal N.
-    for (kind, signal) in [("segv", 11), ("ill", 4), ("fpe", 8)] {
+    // Exit status 128+N for a program killed by signal N; forged
+    // rt_sigreturn frames (none, zeros, a kernel-half pc) are SIGSEGV too.
+    for (kind, signal) in [
+        ("segv", 11),
+        ("ill", 4),
+        ("fpe", 8),
+        ("sigreturn-unmapped", 11),
+        ("sigreturn-zeros", 11),
+        ("sigreturn-noncanonical", 11),
+    ] {
         let native = run_native(&prog, &[kind], None);
         let sandbox = run_sandbox(&prog, &[kind], &[], None);
         let context = format!(

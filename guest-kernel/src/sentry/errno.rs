@@ -47,3 +47,8 @@ pub const ESTALE: Errno = Errno(116);
 
 /// What a syscall handler returns: the value for rax, or an errno.
 pub type SysResult = Result<u64, Errno>;
+
+/// Internal, never seen by the program: a blocking call was interrupted by
+/// a signal; the dispatcher restarts it after the handler when the handler
+/// has SA_RESTART, and makes it EINTR otherwise (Linux's ERESTARTSYS).
+pub const ERESTARTSYS: Errno = Errno(512);

@@ -1,7 +1,7 @@
 //! Exceptions raised by the application: page faults are resolved (demand
-//! paging); anything else, or a fault that cannot be resolved, is a fatal
-//! signal. Until signal delivery exists the application then ends as if
-//! killed by that signal (exit status 128+N).
+//! paging); anything else, or a fault that cannot be resolved, raises the
+//! matching signal, delivered to the program's handler or ending it with
+//! 128+N.
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
 use crate::hv::console::{exit, ExitKind};
@@ -13,7 +13,7 @@ use crate::sentry::task::CURRENT;
 pub fn handle_user_trap(ctx: &mut UserContext) {
     let mut guard = CURRENT.lock();
     let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    let signal = match decode_trap(ctx) {
+    let info = match decode_trap(ctx) {
         UserTrap::PageFault {
             addr, write, exec, ..
         } => {
@@ -24,8 +24,9 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
             } else {
                 Access::Read
             };
-            match task.mm().handle_fault(addr, access) {
-                Ok(()) => return,
+            let resolved = task.mm().handle_fault(addr, access);
+            match resolved {
+                Ok(()) => None,
                 Err(e) if e == ENOMEM => {
                     log::warn!("out of guest memory at {addr:#x}: killing the application");
                     let stats = task.exit_stats();
@@ -33,35 +34,43 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
                 }
                 Err(e) if e == EIO => {
                     log::info!("bus error at {addr:#x}: past the end of a shared file");
-                    SIGBUS
+                    Some(SigInfo::fault(SIGBUS, BUS_ADRERR, addr))
                 }
                 Err(_) => {
                     log::info!("segmentation fault at {addr:#x} ({access:?})");
-                    SIGSEGV
+                    let code = if task.mm().find(addr).is_some() {
+                        SEGV_ACCERR
+                    } else {
+                        SEGV_MAPERR
+                    };
+                    Some(SigInfo::fault(SIGSEGV, code, addr))
                 }
             }
         }
-        UserTrap::DivideError | UserTrap::FloatingPoint => SIGFPE,
-        UserTrap::InvalidOpcode => SIGILL,
-        UserTrap::GeneralProtection => SIGSEGV,
-        UserTrap::Breakpoint => SIGTRAP,
-        UserTrap::AlignmentCheck => SIGBUS,
+        UserTrap::DivideError => Some(SigInfo::fault(SIGFPE, FPE_INTDIV, ctx.pc())),
+        // The SSE/x87 exception's cause is in MXCSR/FSW; si_code 0 says
+        // "not decoded" rather than guessing.
+        UserTrap::FloatingPoint => Some(SigInfo::fault(SIGFPE, 0, ctx.pc())),
+        UserTrap::InvalidOpcode => Some(SigInfo::fault(SIGILL, ILL_ILLOPN, ctx.pc())),
+        // A general protection fault has no address to report (Linux sends
+        // SI_KERNEL with si_addr 0).
+        UserTrap::GeneralProtection => Some(SigInfo::new(SIGSEGV, SI_KERNEL)),
+        UserTrap::Breakpoint => Some(SigInfo::fault(SIGTRAP, TRAP_BRKPT, ctx.pc())),
+        UserTrap::AlignmentCheck => Some(SigInfo::fault(SIGBUS, BUS_ADRALN, ctx.pc())),
         UserTrap::Other(vector) => {
             log::warn!("unexpected exception vector {vector} from user mode");
-            SIGSEGV
+            Some(SigInfo::new(SIGSEGV, SI_KERNEL))
         }
     };
-    log::info!(
-        "fatal signal {signal} ({}) at pc {:#x}, sp {:#x}",
-        ctx.trap_summary(),
-        ctx.pc(),
-        ctx.sp()
-    );
-    let handler = task.signals.actions[signal as usize - 1].handler;
-    if handler > 1 {
-        log::info!("signal {signal} has a handler, but delivery is not implemented yet");
+    if let Some(info) = info {
+        log::info!(
+            "signal {} ({}) at pc {:#x}, sp {:#x}",
+            info.signo,
+            ctx.trap_summary(),
+            ctx.pc(),
+            ctx.sp()
+        );
+        task.signals.force(info);
     }
-    task.mm().writeback_all();
-    let stats = task.exit_stats();
-    exit(ExitKind::Signaled(signal), &stats);
+    deliver_pending(task, ctx);
 }

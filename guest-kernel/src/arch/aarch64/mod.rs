@@ -18,6 +18,7 @@ pub mod entry;
 pub mod gic;
 pub mod paging;
 pub mod qemu;
+pub mod signal;
 pub mod syscall_names;
 
 pub use boards::aarch64::{PAGE_SIZE, USER_END};
@@ -57,6 +58,20 @@ pub fn syscall_number(ctx: &UserContext) -> u64 {
 #[inline]
 pub fn syscall_args(ctx: &UserContext) -> [u64; 6] {
     [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3], ctx.x[4], ctx.x[5]]
+}
+
+/// A syscall's return value as stored in the registers.
+#[inline]
+pub fn syscall_result(ctx: &UserContext) -> u64 {
+    ctx.x[0]
+}
+
+/// Makes the interrupted syscall run again on the return to user mode.
+pub fn rewind_syscall(ctx: &mut UserContext, nr: u64, args: [u64; 6]) {
+    // SVC is one 4-byte instruction; x0 was overwritten by the result.
+    ctx.pc -= 4;
+    ctx.x[8] = nr;
+    ctx.x[0] = args[0];
 }
 
 /// Stores a syscall's return value (x0).

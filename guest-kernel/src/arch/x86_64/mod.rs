@@ -18,6 +18,7 @@ pub mod entry;
 pub mod paging;
 pub mod pvh;
 pub mod qemu;
+pub mod signal;
 pub mod syscall_names;
 
 use core::ptr::addr_of;
@@ -57,6 +58,20 @@ pub fn syscall_number(ctx: &UserContext) -> u64 {
 #[inline]
 pub fn syscall_args(ctx: &UserContext) -> [u64; 6] {
     [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9]
+}
+
+/// A syscall's return value as stored in the registers.
+#[inline]
+pub fn syscall_result(ctx: &UserContext) -> u64 {
+    ctx.rax
+}
+
+/// Makes the interrupted syscall run again on the return to user mode.
+/// (The arguments are still in their registers on x86_64.)
+pub fn rewind_syscall(ctx: &mut UserContext, nr: u64, _args: [u64; 6]) {
+    // SYSCALL is two bytes (0f 05).
+    ctx.rip -= 2;
+    ctx.rax = nr;
 }
 
 /// Stores a syscall's return value (rax).

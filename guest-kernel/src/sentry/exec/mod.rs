@@ -58,6 +58,8 @@ pub const VDSO_BASE: u64 = super::mm::MMAP_TOP + (1 << 20);
 /// AT_SYSINFO_EHDR), or None where the architecture has no vDSO.
 pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
     let Some(image) = crate::arch::VDSO_IMAGE else {
+        #[cfg(target_arch = "aarch64")]
+        map_sigreturn_trampoline(mm)?;
         return Ok(None);
     };
     let pages = page_align_up(image.len() as u64).ok_or(ENOEXEC)?;
@@ -97,6 +99,35 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
     copy_into(mm, vvar, params_bytes)?;
     copy_into(mm, VDSO_BASE, image)?;
     Ok(Some(VDSO_BASE))
+}
+
+/// Where a handler without SA_RESTORER returns to on aarch64 (Linux
+/// points it at the vDSO's sigreturn trampoline; glibc relies on that).
+#[cfg(target_arch = "aarch64")]
+pub fn sigreturn_trampoline() -> u64 {
+    VDSO_BASE
+}
+
+/// Maps the one-page sigreturn trampoline (shown as [vdso]).
+#[cfg(target_arch = "aarch64")]
+fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
+    mm.map_fixed(Vma {
+        start: VDSO_BASE,
+        end: VDSO_BASE + PAGE_SIZE,
+        prot: Protection {
+            read: true,
+            write: false,
+            exec: true,
+        },
+        kind: VmaKind::Vdso,
+        shared: false,
+        file: None,
+    });
+    let code = crate::arch::signal::SIGRETURN_TRAMPOLINE;
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&code[0].to_le_bytes());
+    bytes[4..].copy_from_slice(&code[1].to_le_bytes());
+    copy_into(mm, VDSO_BASE, &bytes)
 }
 
 /// Copies `bytes` to user memory at `addr`, whatever the protection.

@@ -27,6 +27,14 @@ unsafe impl Pod for i32 {}
 unsafe impl Pod for i64 {}
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
+/// The bytes of a plain-old-data value.
+pub fn bytes_of<T: Pod>(value: &T) -> &[u8] {
+    // SAFETY: Pod types are plain bytes without padding.
+    unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    }
+}
+
 fn check_range(addr: u64, len: usize) -> Result<(), Errno> {
     let end = addr.checked_add(len as u64).ok_or(EFAULT)?;
     if end > USER_END {

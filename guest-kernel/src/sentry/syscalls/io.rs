@@ -64,31 +64,52 @@ fn write_from_user(
     match (written, error, result) {
         (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
         (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
-            block_forever("write to a full pipe")
+            Err(block_until_signal(ctx, "write to a full pipe"))
         }
         (0, Some(e), _) | (0, None, Err(e)) => Err(e),
         _ => Ok(written as u64),
     }
 }
 
-/// EPIPE, after SIGPIPE: its default action ends the program.
+/// EPIPE, with SIGPIPE sent (delivered as the call returns; its default
+/// action ends the program).
 fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
-    const SIGPIPE: u8 = 13;
-    let handler = ctx.task.signals.actions[SIGPIPE as usize - 1].handler;
-    if handler == 0 {
-        let stats = ctx.task.exit_stats();
-        crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(SIGPIPE), &stats);
-    }
+    use crate::sentry::signal::{SigInfo, SIGPIPE, SI_USER};
+    let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
+    ctx.task.signals.send(info);
     EPIPE
 }
 
 /// A blocking call that nothing in this single-threaded process can ever
-/// complete (as on Linux, where it would hang too): wait until the VMM's
-/// timeout or the user ends the run.
-pub fn block_forever(what: &str) -> ! {
-    log::warn!("the application blocks forever ({what})");
+/// complete (as on Linux, where it would hang too): waits until a signal
+/// interrupts it (ERESTARTSYS), or else until the VMM's timeout or the user
+/// ends the run.
+pub fn block_until_signal(ctx: &mut SyscallContext, what: &str) -> Errno {
+    if ctx.task.signals.next_timer().is_none() {
+        log::warn!("the application blocks until a signal arrives ({what})");
+    }
     loop {
-        crate::sentry::vfs::console::wait_for_input(u64::MAX, false);
+        if let Err(e) = crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+            debug_assert_eq!(e, EINTR);
+            return ERESTARTSYS;
+        }
+    }
+}
+
+/// Before a console read that will block in the host: when an interval
+/// timer is armed, wait for input here instead, where the timer's signal
+/// can interrupt (ERESTARTSYS). Without a timer nothing can interrupt the
+/// read, and it costs no extra exit.
+fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Result<(), Errno> {
+    if !file.file.waits_on_console_input()
+        || file.file.poll(POLLIN) & POLLIN != 0
+        || ctx.task.signals.next_timer().is_none()
+    {
+        return Ok(());
+    }
+    match crate::sentry::signal::wait(ctx.task, u64::MAX, true) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ERESTARTSYS),
     }
 }
 
@@ -118,6 +139,7 @@ fn read_to_user(
         None if seekable => *file.offset.lock(),
         None => 0,
     };
+    wait_for_console_input(ctx, file)?;
     let mut buf = vec![0u8; len.min(READ_CHUNK)];
     let mut total = 0usize;
     while total < len {
@@ -125,7 +147,7 @@ fn read_to_user(
         let n = match file.file.read(&mut buf[..want], pos) {
             Ok(n) => n,
             Err(e) if e == EAGAIN && total == 0 && !file.nonblocking() => {
-                block_forever("read from an empty pipe")
+                return Err(block_until_signal(ctx, "read from an empty pipe"));
             }
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
@@ -228,6 +250,14 @@ fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: b
     for (base, len) in iovecs {
         if len == 0 {
             continue;
+        }
+        // A stream moves what it can in one go, as one request would: once
+        // something moved, stop rather than block on the next buffer.
+        if total > 0 && !file.file.seekable() {
+            let ready = if write { POLLOUT } else { POLLIN };
+            if file.file.poll(ready) & ready == 0 {
+                break;
+            }
         }
         let result = if write {
             write_from_user(ctx, &file, base, len, offset)
@@ -364,7 +394,7 @@ fn poll_fds(ctx: &mut SyscallContext, addr: u64, nfds: u64, timeout_ns: u64) -> 
             revents: 0,
         })
         .collect();
-    let ready = poll_core(ctx, &mut entries, timeout_ns);
+    let ready = poll_core(ctx, &mut entries, timeout_ns)?;
     for (chunk, entry) in raw.chunks_exact_mut(8).zip(&entries) {
         chunk[6..8].copy_from_slice(&entry.revents.to_le_bytes());
     }
@@ -379,10 +409,15 @@ pub struct PollEntry {
 }
 
 /// Fills in `revents`, waiting up to `timeout_ns` (u64::MAX: forever) for
-/// something to become ready; returns how many entries are ready. Only the
-/// host's stdin can become ready while we wait (nothing else runs in the
-/// sandbox), so the wait is one request to the VMM.
-pub fn poll_core(ctx: &mut SyscallContext, entries: &mut [PollEntry], timeout_ns: u64) -> u64 {
+/// something to become ready; returns how many entries are ready, or EINTR
+/// when a signal arrives first. Only the host's stdin can become ready
+/// while we wait (nothing else runs in the sandbox), so the wait is one
+/// request to the VMM (or a few, when an interval timer is armed).
+pub fn poll_core(
+    ctx: &mut SyscallContext,
+    entries: &mut [PollEntry],
+    timeout_ns: u64,
+) -> Result<u64, Errno> {
     let mut ready = 0u64;
     let mut waits_for_stdin = false;
     for entry in entries.iter_mut() {
@@ -407,9 +442,15 @@ pub fn poll_core(ctx: &mut SyscallContext, entries: &mut [PollEntry], timeout_ns
             ready += 1;
         }
     }
-    if waits_for_stdin {
-        let wait = if ready > 0 { 0 } else { timeout_ns };
-        if console::wait_for_input(wait, true) {
+    if waits_for_stdin || (ready == 0 && timeout_ns > 0) {
+        // Waiting is for stdin, a signal, or the timeout; with something
+        // ready already, only a look at stdin.
+        let stdin_ready = if ready > 0 {
+            console::wait_for_input(0, true)
+        } else {
+            crate::sentry::signal::wait(ctx.task, timeout_ns, waits_for_stdin)?
+        };
+        if stdin_ready && waits_for_stdin {
             for entry in entries.iter_mut() {
                 let is_stdin = entry.fd >= 0
                     && ctx
@@ -425,20 +466,8 @@ pub fn poll_core(ctx: &mut SyscallContext, entries: &mut [PollEntry], timeout_ns
                 }
             }
         }
-    } else if ready == 0 && timeout_ns > 0 {
-        console::wait_for_input(timeout_ns, false);
     }
-    ready
-}
-
-fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
-    let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
-    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-        return Err(EINVAL);
-    }
-    Ok((ts[0] as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts[1] as u64))
+    Ok(ready)
 }
 
 /// select and pselect6: fd_sets turned into poll entries.
@@ -481,7 +510,7 @@ fn select_fds(ctx: &mut SyscallContext, nfds: u64, sets: [u64; 3], timeout_ns: u
     for entry in &entries {
         ctx.task.fds().get(entry.fd)?;
     }
-    poll_core(ctx, &mut entries, timeout_ns);
+    poll_core(ctx, &mut entries, timeout_ns)?;
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut count = 0;
     for entry in &entries {
@@ -537,27 +566,57 @@ pub fn sys_pselect6(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let timeout_ns = if args[4] == 0 {
         u64::MAX
     } else {
-        read_timespec(ctx, args[4])?
+        super::time::read_timespec(ctx, args[4])?
     };
-    // The signal mask (args[5]) matters once signals can arrive during the wait.
-    select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns)
+    // args[5]: { const sigset_t *mask; size_t size; }.
+    let mask = if args[5] != 0 {
+        let [addr, size]: [u64; 2] = ctx.task.mm().read_val(args[5])?;
+        (addr, size)
+    } else {
+        (0, 8)
+    };
+    with_wait_mask(ctx, mask.0, mask.1, |ctx| {
+        select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns)
+    })
+}
+
+/// Runs a wait (ppoll, pselect6) with the signal mask at `mask_addr` in
+/// place; the old mask comes back at once unless a signal interrupted the
+/// wait (then its handler's frame restores it).
+fn with_wait_mask(
+    ctx: &mut SyscallContext,
+    mask_addr: u64,
+    size: u64,
+    wait: impl FnOnce(&mut SyscallContext) -> SysResult,
+) -> SysResult {
+    if mask_addr == 0 {
+        return wait(ctx);
+    }
+    if size != 8 {
+        return Err(EINVAL);
+    }
+    let mask: u64 = ctx.task.mm().read_val(mask_addr)?;
+    let signals = &mut ctx.task.signals;
+    signals.saved_mask = Some(signals.mask);
+    signals.mask = mask & !crate::sentry::signal::UNBLOCKABLE;
+    let result = wait(ctx);
+    if result != Err(EINTR) {
+        if let Some(old) = ctx.task.signals.saved_mask.take() {
+            ctx.task.signals.mask = old;
+        }
+    }
+    result
 }
 
 pub fn sys_ppoll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let timeout_ns = if args[2] == 0 {
         u64::MAX
     } else {
-        let ts: [i64; 2] = ctx.task.mm().read_val(args[2])?;
-        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-            return Err(EINVAL);
-        }
-        (ts[0] as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(ts[1] as u64)
+        super::time::read_timespec(ctx, args[2])?
     };
-    // The signal mask argument (args[3]) only matters once signals can be
-    // delivered during the wait.
-    poll_fds(ctx, args[0], args[1], timeout_ns)
+    with_wait_mask(ctx, args[3], args[4], |ctx| {
+        poll_fds(ctx, args[0], args[1], timeout_ns)
+    })
 }
 
 /// Reads into a kernel buffer with read(2)'s offset rules (the file's

@@ -158,8 +158,23 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
             Err(ENOSYS)
         }
     };
-    let full_return = ctx.full_return;
-    regs_set_result(ctx.regs, result);
+    let mut full_return = ctx.full_return;
+    if result == Err(ERESTARTSYS) {
+        if crate::sentry::signal::restarts_after_handler(&ctx.task.signals) {
+            // Back to the syscall instruction with the original number and
+            // arguments: the handler's frame saves this context, and the
+            // call runs again when the handler returns.
+            crate::arch::rewind_syscall(ctx.regs, nr, args);
+            full_return = true;
+        } else {
+            regs_set_result(ctx.regs, Err(EINTR));
+        }
+    } else {
+        regs_set_result(ctx.regs, result);
+    }
+    if crate::sentry::signal::deliver_pending(ctx.task, ctx.regs) {
+        full_return = true;
+    }
     !full_return
 }
 

@@ -1,5 +1,6 @@
-//! Signal syscalls: dispositions, the blocked mask and the alternate stack
-//! are recorded (and reported back) exactly; delivery comes with processes.
+//! Signal syscalls: dispositions, masks, the alternate stack, sending
+//! signals to oneself, waiting for them, rt_sigreturn and interval timers.
+//! Delivery itself is `sentry::signal`.
 
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -68,9 +69,15 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
 
 pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (new, old) = (args[0], args[1]);
+    let sp = ctx.regs.sp();
+    let on_stack = ctx.task.signals.altstack.contains(sp);
     let replacement = if new != 0 {
         let stack: SignalStack = ctx.task.mm().read_val(new)?;
-        if stack.flags & !(SS_DISABLE | (1 << 31)) != 0 {
+        if on_stack {
+            return Err(EPERM);
+        }
+        let mode = stack.flags & !SS_AUTODISARM;
+        if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
             return Err(EINVAL);
         }
         if stack.flags & SS_DISABLE != 0 {
@@ -79,17 +86,278 @@ pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if stack.size < MINSIGSTKSZ {
                 return Err(ENOMEM);
             }
-            Some(SignalStack { _pad: 0, ..stack })
+            // SS_ONSTACK is accepted as a synonym of 0 (old programs).
+            Some(SignalStack {
+                _pad: 0,
+                flags: stack.flags & SS_AUTODISARM,
+                ..stack
+            })
         }
     } else {
         None
     };
     if old != 0 {
-        let current = ctx.task.signals.altstack;
+        let current = SignalStack {
+            flags: ctx.task.signals.altstack_flags(sp),
+            ..ctx.task.signals.altstack
+        };
         ctx.task.mm().write_val(old, &current)?;
     }
     if let Some(stack) = replacement {
         ctx.task.signals.altstack = stack;
     }
     Ok(0)
+}
+
+/// Signals to any process other than this one: there is no other.
+fn check_signal_number(signal: u64) -> Result<Option<u8>, Errno> {
+    match signal {
+        0 => Ok(None),
+        1..=64 => Ok(Some(signal as u8)),
+        _ => Err(EINVAL),
+    }
+}
+
+fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysResult {
+    if let Some(signal) = signal {
+        let info = SigInfo::from_process(signal, code, ctx.task.pid, ctx.task.creds.user[0]);
+        ctx.task.signals.send(info);
+    }
+    Ok(0)
+}
+
+pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let pid = args[0] as i32;
+    let signal = check_signal_number(args[1])?;
+    // This process, its process group (it leads its own) or "every process
+    // we may signal" (-1): in the sandbox, all of them are this process.
+    if pid == ctx.task.pid || pid == 0 || pid == -1 || pid == -ctx.task.pid {
+        send_to_self(ctx, signal, SI_USER)
+    } else {
+        Err(ESRCH)
+    }
+}
+
+pub fn sys_tkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let tid = args[0] as i32;
+    let signal = check_signal_number(args[1])?;
+    if tid <= 0 {
+        return Err(EINVAL);
+    }
+    if tid != ctx.task.tid {
+        return Err(ESRCH);
+    }
+    send_to_self(ctx, signal, SI_TKILL)
+}
+
+pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (tgid, tid) = (args[0] as i32, args[1] as i32);
+    let signal = check_signal_number(args[2])?;
+    if tgid <= 0 || tid <= 0 {
+        return Err(EINVAL);
+    }
+    if tgid != ctx.task.pid || tid != ctx.task.tid {
+        return Err(ESRCH);
+    }
+    send_to_self(ctx, signal, SI_TKILL)
+}
+
+fn queue_info(ctx: &mut SyscallContext, signal: u64, uinfo: u64) -> SysResult {
+    let signal = check_signal_number(signal)?;
+    let mut info: SigInfo = ctx.task.mm().read_val(uinfo)?;
+    let Some(signal) = signal else {
+        return Ok(0);
+    };
+    // Sending to oneself may use any si_code (Linux only refuses forged
+    // kernel codes towards other processes).
+    info.signo = signal as i32;
+    ctx.task.signals.send(info);
+    Ok(0)
+}
+
+pub fn sys_rt_sigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] as i32 != ctx.task.pid {
+        return Err(ESRCH);
+    }
+    queue_info(ctx, args[1], args[2])
+}
+
+pub fn sys_rt_tgsigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] as i32 != ctx.task.pid || args[1] as i32 != ctx.task.tid {
+        return Err(ESRCH);
+    }
+    queue_info(ctx, args[2], args[3])
+}
+
+pub fn sys_rt_sigreturn(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    crate::sentry::signal::sigreturn(ctx.task, ctx.regs);
+    ctx.full_return = true;
+    // The dispatcher stores this as the return value: the restored one.
+    Ok(crate::arch::syscall_result(ctx.regs))
+}
+
+pub fn sys_rt_sigpending(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[1] > 8 {
+        return Err(EINVAL);
+    }
+    let pending = ctx.task.signals.pending & ctx.task.signals.mask;
+    let bytes = pending.to_le_bytes();
+    ctx.task
+        .mm()
+        .copy_to_user(args[0], &bytes[..args[1] as usize])?;
+    Ok(0)
+}
+
+/// Waits until a signal interrupts: always EINTR.
+fn wait_for_signal(ctx: &mut SyscallContext) -> SysResult {
+    loop {
+        crate::sentry::signal::wait(ctx.task, u64::MAX, false)?;
+    }
+}
+
+pub fn sys_pause(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    wait_for_signal(ctx)
+}
+
+pub fn sys_rt_sigsuspend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sigset_size(args[1])?;
+    let mask: u64 = ctx.task.mm().read_val(args[0])?;
+    let signals = &mut ctx.task.signals;
+    signals.saved_mask = Some(signals.mask);
+    signals.mask = mask & !UNBLOCKABLE;
+    wait_for_signal(ctx)
+}
+
+pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (set_addr, info_addr, timeout_addr, size) = (args[0], args[1], args[2], args[3]);
+    check_sigset_size(size)?;
+    let set: u64 = ctx.task.mm().read_val(set_addr)?;
+    let set = set & !UNBLOCKABLE;
+    let timeout = if timeout_addr != 0 {
+        super::time::read_timespec(ctx, timeout_addr)?
+    } else {
+        u64::MAX
+    };
+    let deadline = crate::sentry::time::monotonic_ns().saturating_add(timeout);
+    loop {
+        let ready = ctx.task.signals.pending & set;
+        if ready != 0 {
+            let signal = ready.trailing_zeros() as u8 + 1;
+            let info = ctx.task.signals.take(signal);
+            if info_addr != 0 {
+                ctx.task.mm().write_val(info_addr, &info)?;
+            }
+            return Ok(signal as u64);
+        }
+        let now = crate::sentry::time::monotonic_ns();
+        if now >= deadline && timeout != u64::MAX {
+            return Err(EAGAIN);
+        }
+        // Signals in `set` count as awaited even while blocked; anything
+        // else deliverable interrupts the wait.
+        let left = if timeout == u64::MAX {
+            u64::MAX
+        } else {
+            deadline - now
+        };
+        let saved = ctx.task.signals.mask;
+        ctx.task.signals.mask &= !set;
+        let waited = crate::sentry::signal::wait(ctx.task, left, false);
+        ctx.task.signals.mask = saved;
+        match waited {
+            Err(e) if ctx.task.signals.pending & set == 0 => return Err(e),
+            _ => {}
+        }
+        if timeout == 0 {
+            return Err(EAGAIN);
+        }
+    }
+}
+
+const ITIMER_REAL: u64 = 0;
+
+fn timeval_ns(tv: [i64; 2]) -> Result<u64, Errno> {
+    if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
+        return Err(EINVAL);
+    }
+    Ok((tv[0] as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(tv[1] as u64 * 1000))
+}
+
+fn ns_timeval(ns: u64) -> [i64; 2] {
+    [
+        (ns / 1_000_000_000) as i64,
+        ((ns % 1_000_000_000) / 1000) as i64,
+    ]
+}
+
+/// The current value of timer `which` as an itimerval: interval, left.
+fn itimer_value(ctx: &SyscallContext, which: usize) -> [i64; 4] {
+    match ctx.task.signals.timers[which] {
+        None => [0; 4],
+        Some(timer) => {
+            let now = crate::sentry::time::monotonic_ns();
+            // An expired timer whose signal is still to be generated shows
+            // the smallest non-zero value, as Linux does.
+            let left = timer.deadline_ns.saturating_sub(now).max(1000);
+            let [i0, i1] = ns_timeval(timer.interval_ns);
+            let [l0, l1] = ns_timeval(left);
+            [i0, i1, l0, l1]
+        }
+    }
+}
+
+fn set_itimer(ctx: &mut SyscallContext, which: usize, interval_ns: u64, value_ns: u64) {
+    ctx.task.signals.timers[which] = (value_ns != 0).then(|| IntervalTimer {
+        deadline_ns: crate::sentry::time::monotonic_ns().saturating_add(value_ns),
+        interval_ns,
+    });
+}
+
+fn check_itimer(which: u64) -> Result<usize, Errno> {
+    if which as usize >= ITIMER_COUNT {
+        return Err(EINVAL);
+    }
+    Ok(which as usize)
+}
+
+pub fn sys_getitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let which = check_itimer(args[0])?;
+    let value = itimer_value(ctx, which);
+    ctx.task.mm().write_val(args[1], &value)?;
+    Ok(0)
+}
+
+pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (which, new, old) = (check_itimer(args[0])?, args[1], args[2]);
+    let replacement = if new != 0 {
+        let value: [i64; 4] = ctx.task.mm().read_val(new)?;
+        Some((
+            timeval_ns([value[0], value[1]])?,
+            timeval_ns([value[2], value[3]])?,
+        ))
+    } else {
+        None
+    };
+    if old != 0 {
+        let value = itimer_value(ctx, which);
+        ctx.task.mm().write_val(old, &value)?;
+    }
+    // A null new value disarms the timer (Linux accepts it, with a warning).
+    let (interval, value) = replacement.unwrap_or((0, 0));
+    set_itimer(ctx, which, interval, value);
+    Ok(0)
+}
+
+pub fn sys_alarm(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let seconds = args[0] as u32 as u64;
+    let old = itimer_value(ctx, ITIMER_REAL as usize);
+    set_itimer(ctx, ITIMER_REAL as usize, 0, seconds * 1_000_000_000);
+    // Seconds left, rounded to nearest, never 0 for an armed timer.
+    let (secs, usecs) = (old[2] as u64, old[3] as u64);
+    if secs == 0 && usecs == 0 {
+        return Ok(0);
+    }
+    Ok((secs + (usecs >= 500_000) as u64).max(1))
 }

@@ -94,16 +94,36 @@ pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(len as u64)
 }
 
-/// Sleeps until `clock` reads `deadline_ns`: one request to the VMM.
-fn sleep_until(ctx: &SyscallContext, clock: u64, deadline_ns: u64) -> Result<(), Errno> {
-    let now = clock_ns(ctx, clock)?;
-    if deadline_ns > now {
-        crate::sentry::vfs::console::wait_for_input(deadline_ns - now, false);
+/// Sleeps until `clock` reads `deadline_ns` (one request to the VMM, or a
+/// few when an interval timer is armed). Err((EINTR, left)) when a signal
+/// interrupts the sleep with `left` ns to go.
+fn sleep_until(ctx: &mut SyscallContext, clock: u64, deadline_ns: u64) -> Result<(), (Errno, u64)> {
+    loop {
+        let now = clock_ns(ctx, clock).map_err(|e| (e, 0))?;
+        if now >= deadline_ns {
+            return Ok(());
+        }
+        let left = deadline_ns - now;
+        if let Err(e) = crate::sentry::signal::wait(ctx.task, left, false) {
+            let now = clock_ns(ctx, clock).unwrap_or(deadline_ns);
+            return Err((e, deadline_ns.saturating_sub(now)));
+        }
+    }
+}
+
+/// Writes the time left of an interrupted sleep to `addr` (when not null).
+fn write_remaining(ctx: &mut SyscallContext, addr: u64, left_ns: u64) -> Result<(), Errno> {
+    if addr != 0 {
+        let ts = [
+            (left_ns / 1_000_000_000) as i64,
+            (left_ns % 1_000_000_000) as i64,
+        ];
+        ctx.task.mm().write_val(addr, &ts)?;
     }
     Ok(())
 }
 
-fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
+pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
     let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
     if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
         return Err(EINVAL);
@@ -116,8 +136,13 @@ fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
 pub fn sys_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let duration = read_timespec(ctx, args[0])?;
     let deadline = time::monotonic_ns().saturating_add(duration);
-    sleep_until(ctx, CLOCK_MONOTONIC, deadline)?;
-    Ok(0)
+    match sleep_until(ctx, CLOCK_MONOTONIC, deadline) {
+        Ok(()) => Ok(0),
+        Err((e, left)) => {
+            write_remaining(ctx, args[1], left)?;
+            Err(e)
+        }
+    }
 }
 
 pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -134,8 +159,15 @@ pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     } else {
         clock_ns(ctx, clock)?.saturating_add(value)
     };
-    sleep_until(ctx, clock, deadline)?;
-    Ok(0)
+    match sleep_until(ctx, clock, deadline) {
+        Ok(()) => Ok(0),
+        Err((e, left)) => {
+            if flags & TIMER_ABSTIME == 0 {
+                write_remaining(ctx, args[3], left)?;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Clock ticks (USER_HZ = 100) of `ns`.

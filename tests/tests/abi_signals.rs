@@ -1,0 +1,78 @@
+//! Linux ABI conformance, signals within one process: handlers and their
+//! frames, siginfo, masks, the alternate stack, faults caught and survived,
+//! rt_sigreturn, interval timers interrupting waits, sigtimedwait, SIGPIPE,
+//! and deaths by signal (128+N). The same program runs natively and in the
+//! sandbox, built against musl and against glibc (their signal code
+//! differs: restorers, raise, abort).
+
+use std::path::Path;
+
+use rvisor_tests::*;
+
+fn same_as_native(prog: &Path) {
+    let native = run_native(prog, NO_ARGS, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "the signals program fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+/// Each way of dying: the status is 128+N like the native run's.
+fn deaths_as_native(prog: &Path) {
+    for (how, signal) in [
+        ("abort", 6),
+        ("term", 15),
+        ("segv-in-handler", 11),
+        ("ignored-segv", 11),
+        ("raise-blocked-then-default", 12),
+    ] {
+        let native = run_native(prog, &[how], None);
+        assert_eq!(
+            native.code(),
+            128 + signal,
+            "native {how}: {}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(prog, &[how], &[], None);
+        assert_same(&native, &sandbox, Compare::StdoutAndStatus);
+    }
+}
+
+#[test]
+fn signals_musl() {
+    let prog = c_program("signals");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog);
+}
+
+#[test]
+fn signals_glibc() {
+    let prog = glibc_program("signals");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog);
+}
+
+#[test]
+fn deaths_by_signal_musl() {
+    let prog = c_program("signals");
+    if !require_kvm() {
+        return;
+    }
+    deaths_as_native(&prog);
+}
+
+#[test]
+fn deaths_by_signal_glibc() {
+    let prog = glibc_program("signals");
+    if !require_kvm() {
+        return;
+    }
+    deaths_as_native(&prog);
+}
