@@ -121,7 +121,15 @@ pub struct BootInfo {
     /// returns it) and window size (`struct winsize`), when one is a tty.
     pub termios: [u8; TERMIOS_SIZE],
     pub winsize: [u16; 4],
+    /// The VMM's resource limits as it started ([cur, max] per RLIMIT_*
+    /// number; RLIM_INFINITY is u64::MAX): the sandboxed program starts
+    /// with the limits a native run would have. Valid when
+    /// [`BOOT_FLAG_HOST_RLIMITS`] is set.
+    pub rlimits: [[u64; 2]; RLIMIT_COUNT],
 }
+
+/// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
+pub const RLIMIT_COUNT: usize = 16;
 
 /// Size of the kernel's `struct termios` (x86_64 and aarch64).
 pub const TERMIOS_SIZE: usize = 36;
@@ -143,6 +151,8 @@ pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;
 /// [`BootInfo::flags`]: print the syscall support table (Markdown) to
 /// stdout and exit instead of running the application.
 pub const BOOT_FLAG_PRINT_SYSCALLS: u64 = 1 << 1;
+/// [`BootInfo::flags`]: [`BootInfo::rlimits`] holds the host's limits.
+pub const BOOT_FLAG_HOST_RLIMITS: u64 = 1 << 2;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {
@@ -179,6 +189,7 @@ impl BootInfo {
             _reserved: 0,
             termios: [0; TERMIOS_SIZE],
             winsize: [0; 4],
+            rlimits: [[0; 2]; RLIMIT_COUNT],
         }
     }
 

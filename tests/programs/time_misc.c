@@ -210,6 +210,23 @@ static void test_ids_limits(void)
     check(!has_neg, "group ids are sane");
 
     printf("-- limits\n");
+    /* The limits a program starts with are its parent's: the sandbox starts
+     * the program with rvisor-vmm's, as a native run from the same shell
+     * (the stack limit is the 8 MiB the sandbox reserves). */
+    static const char *const names[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+                                        "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+    for (int r = 0; r < 16; r++) {
+        struct rlimit l;
+        if (getrlimit(r, &l) != 0) {
+            printf("initial RLIMIT_%s: FAIL %s\n", names[r], ename(errno));
+            failures++;
+            continue;
+        }
+        if (r == RLIMIT_STACK && l.rlim_cur > (8 << 20))
+            l.rlim_cur = 8 << 20;
+        printf("initial RLIMIT_%s: cur=%llu max=%llu\n", names[r], (unsigned long long)l.rlim_cur,
+               (unsigned long long)l.rlim_max);
+    }
     struct rlimit rl, old;
     ok(getrlimit(RLIMIT_NOFILE, &old), "getrlimit NOFILE");
     check(old.rlim_cur > 0 && old.rlim_cur <= old.rlim_max, "NOFILE cur <= max");

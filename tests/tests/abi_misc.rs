@@ -67,3 +67,29 @@ fn credentials_follow_linux_rules() {
     let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
     assert_same(&native, &sandbox, Compare::All);
 }
+
+/// wait without children, prctl, priorities, mlock/mincore, sync and advice,
+/// utime(s), mknod, xattrs, memfd: in the sandbox's /tmp and on a
+/// read-write `--mount`, built with musl and with glibc.
+#[test]
+fn process_odds_and_ends() {
+    let programs = [c_program("process_misc"), glibc_program("process_misc")];
+    if !require_kvm() {
+        return;
+    }
+    for (i, prog) in programs.iter().enumerate() {
+        let native_dir = rvisor_tests::abi::fresh_dir(&format!("pm_native{i}"));
+        let native = run_native(prog, &[native_dir.join("w").to_str().unwrap()], None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "process_misc fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let in_tmp = run_sandbox(prog, &["/tmp/w"], &[], None);
+        assert_same(&native, &in_tmp, Compare::All);
+        let shared = rvisor_tests::abi::fresh_dir(&format!("pm_shared{i}"));
+        let mount = rvisor_tests::abi::mount_arg(&shared, "/data", Some("rw"));
+        let on_mount = run_sandbox(prog, &["/data/w"], &["--mount", &mount], None);
+        assert_same(&native, &on_mount, Compare::All);
+    }
+}

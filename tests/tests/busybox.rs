@@ -228,6 +228,17 @@ fn busybox_reading_applets() {
         (&["test", "-f", "@/sub"], None),
     ];
     check_many(&t, Option::None, cases);
+    // Owner and group by name: the sandbox's /etc/passwd and /etc/group name
+    // root as the host's do. Only as root (CI): another user's files show
+    // a name natively and a number in the sandbox.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        check_many(
+            &t,
+            Option::None,
+            &[(&["ls", "-l", "@"], LsLong), (&["whoami"], None)],
+        );
+    }
 }
 
 #[test]

@@ -145,6 +145,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         print_syscall_table: cli.print_syscall_table,
         timeout,
         mounts: cli.mounts.clone(),
+        rlimits: vm::host_rlimits(),
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {

@@ -59,6 +59,26 @@ pub struct RunConfig {
     pub timeout: Option<Duration>,
     /// Shared host directories.
     pub mounts: Vec<MountSpec>,
+    /// The limits the program starts with: the VMM's own, read before it
+    /// raises any of them (see [`host_rlimits`]).
+    pub rlimits: [[u64; 2]; RLIMIT_COUNT],
+}
+
+/// This process's resource limits, [cur, max] per RLIMIT_* number, as a
+/// native run of the program started from the same shell would inherit them.
+pub fn host_rlimits() -> [[u64; 2]; RLIMIT_COUNT] {
+    let mut limits = [[u64::MAX; 2]; RLIMIT_COUNT];
+    for (resource, slot) in limits.iter_mut().enumerate() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one struct rlimit we own.
+        if unsafe { libc::getrlimit(resource as _, &mut limit) } == 0 {
+            *slot = [limit.rlim_cur, limit.rlim_max];
+        }
+    }
+    limits
 }
 
 pub struct RunOutcome {
@@ -266,6 +286,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         info.flags |= BOOT_FLAG_PRINT_SYSCALLS;
     }
     host_tty(&mut info);
+    info.rlimits = config.rlimits;
+    info.flags |= BOOT_FLAG_HOST_RLIMITS;
     info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
     info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
     info.boot_realtime_ns = realtime_ns();

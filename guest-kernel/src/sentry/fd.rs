@@ -17,6 +17,7 @@ use crate::sentry::vfs::{DirEntry, Inode, PathStack};
 pub const O_ACCMODE: u32 = 0o3;
 pub const O_RDONLY: u32 = 0;
 pub const O_WRONLY: u32 = 1;
+pub const O_RDWR: u32 = 2;
 pub const O_CREAT: u32 = 0o100;
 pub const O_EXCL: u32 = 0o200;
 pub const O_TRUNC: u32 = 0o1000;
@@ -34,8 +35,16 @@ pub const POLLERR: i16 = 0x8;
 pub const POLLHUP: i16 = 0x10;
 pub const POLLNVAL: i16 = 0x20;
 
-/// The most file descriptors a process may have (RLIMIT_NOFILE default).
-pub const MAX_FDS: usize = 1024;
+/// The most file descriptors the sandbox's table holds, whatever
+/// RLIMIT_NOFILE says (the table lives on the sentry's heap: 16 bytes a
+/// slot, 1 MiB at most).
+pub const MAX_FDS: usize = 65536;
+
+/// Linux's fs.nr_open default: the highest RLIMIT_NOFILE one may set.
+pub const NR_OPEN: u64 = 1 << 20;
+
+/// RLIMIT_NOFILE when the host does not say (bare metal).
+pub const DEFAULT_NOFILE: u64 = 1024;
 
 pub trait File: Send + Sync {
     /// Reads at `offset` (for seekable files) into `buf`.
@@ -191,6 +200,8 @@ pub struct OpenFile {
     /// O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH.
     pub flags: Mutex<u32>,
     pub offset: Mutex<u64>,
+    /// What /proc/self/fd shows for a file with no path (memfd).
+    pub label: Option<Vec<u8>>,
 }
 
 impl OpenFile {
@@ -204,6 +215,18 @@ impl OpenFile {
             location,
             flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH)),
             offset: Mutex::new(0),
+            label: None,
+        })
+    }
+
+    /// A file without a path, named `label` in /proc/self/fd.
+    pub fn labeled(file: Arc<dyn File>, flags: u32, label: Vec<u8>) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            file,
+            location: None,
+            flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)),
+            offset: Mutex::new(0),
+            label: Some(label),
         })
     }
 
@@ -243,7 +266,7 @@ impl Default for FdTable {
     fn default() -> Self {
         FdTable {
             entries: Vec::new(),
-            limit: MAX_FDS,
+            limit: DEFAULT_NOFILE as usize,
         }
     }
 }

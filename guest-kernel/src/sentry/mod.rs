@@ -74,7 +74,24 @@ fn build_namespace(
             }
         }
     }
+    write_user_database(&namespace)?;
     Ok(namespace)
+}
+
+/// /etc/passwd and /etc/group naming the ids the program runs with (root)
+/// and `nobody`, as in a minimal container image: `ls -l`, `id` and
+/// `whoami` print names as they do natively. Ordinary tmpfs files: the
+/// program may rewrite them.
+fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
+    const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\n\
+        nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+    const GROUP: &[u8] = b"root:x:0:\nnogroup:x:65534:\n";
+    let etc = vfs::make_dirs(namespace, b"/etc")?.node().clone();
+    for (name, contents) in [(&b"passwd"[..], PASSWD), (b"group", GROUP)] {
+        let node = etc.create(name, vfs::NewNode::File { mode: 0o644 })?;
+        node.open(fd::O_WRONLY)?.write(contents, 0)?;
+    }
+    Ok(())
 }
 
 /// Mounts the `--mount` directories listed in the boot info.
@@ -157,6 +174,10 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ..tty_of(0)
     };
 
+    let host_rlimits = (boot_info.flags & boards::bootinfo::BOOT_FLAG_HOST_RLIMITS != 0)
+        .then_some(&boot_info.rlimits);
+    let rlimits = task::initial_rlimits(host_rlimits);
+    fds.limit = rlimits[task::RLIMIT_NOFILE].cur.min(usize::MAX as u64) as usize;
     let memory = Arc::new(Mutex::new(mm));
     let files = Arc::new(Mutex::new(fds));
     let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv.iter().map(|a| a.to_vec()).collect());
@@ -168,6 +189,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         )),
     };
     let cwd = Arc::new(Mutex::new(namespace.root_stack()));
+    let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(exe_path)));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
         fds: files.clone(),
@@ -175,6 +197,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         cwd: cwd.clone(),
         argv: argv_owned.clone(),
         exe_path: exe_path.to_vec(),
+        comm: comm.clone(),
     });
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
@@ -197,8 +220,14 @@ pub fn start(boot_info: &BootInfo) -> ! {
         signals: signal::SignalState::new(),
         creds: syscalls::system::Credentials::default(),
         personality: 0,
+        comm,
+        nice: 0,
+        dumpable: 1,
+        no_new_privs: false,
+        parent_death_signal: 0,
+        child_subreaper: false,
         namespace,
-        rlimits: task::default_rlimits(),
+        rlimits,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,

@@ -5,6 +5,7 @@
 //! dispositions, limits).
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use boards::hypercall::ExitStats;
 use spin::{Mutex, MutexGuard};
@@ -25,7 +26,21 @@ pub const RLIMIT_NLIMITS: usize = 16;
 pub const RLIMIT_STACK: usize = 3;
 pub const RLIMIT_NOFILE: usize = 7;
 
-pub fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
+/// The limits the program starts with: the host's (what a native run
+/// would inherit from the same shell) when the VMM passes them, else those
+/// of a small Linux machine. The stack limit is capped at the stack the
+/// sandbox reserves.
+pub fn initial_rlimits(host: Option<&[[u64; 2]; RLIMIT_NLIMITS]>) -> [RLimit; RLIMIT_NLIMITS] {
+    let Some(host) = host else {
+        return default_rlimits();
+    };
+    let mut limits = host.map(|[cur, max]| RLimit { cur, max });
+    let stack = &mut limits[RLIMIT_STACK];
+    stack.cur = stack.cur.min(super::mm::STACK_MAX);
+    limits
+}
+
+fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
     let mut limits = [RLimit {
         cur: RLIM_INFINITY,
         max: RLIM_INFINITY,
@@ -35,8 +50,8 @@ pub fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
         max: RLIM_INFINITY,
     };
     limits[RLIMIT_NOFILE] = RLimit {
-        cur: super::fd::MAX_FDS as u64,
-        max: super::fd::MAX_FDS as u64,
+        cur: super::fd::DEFAULT_NOFILE,
+        max: super::fd::DEFAULT_NOFILE,
     };
     // RLIMIT_CORE: no core dumps in the sandbox.
     limits[4] = RLimit {
@@ -76,6 +91,17 @@ pub struct Task {
     pub signals: SignalState,
     pub creds: super::syscalls::system::Credentials,
     pub personality: u32,
+    /// The thread name (PR_SET_NAME; /proc/self/comm).
+    pub comm: Arc<Mutex<Vec<u8>>>,
+    /// setpriority's nice value (-20..19): recorded, one vCPU has no one
+    /// to yield to.
+    pub nice: i32,
+    /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
+    /// PR_SET_CHILD_SUBREAPER.
+    pub dumpable: u64,
+    pub no_new_privs: bool,
+    pub parent_death_signal: u64,
+    pub child_subreaper: bool,
     pub namespace: Arc<Namespace>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,

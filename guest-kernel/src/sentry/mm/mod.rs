@@ -544,6 +544,37 @@ impl AddressSpace {
         }
     }
 
+    /// Whether the page at `addr` is present (mincore).
+    pub fn is_resident(&mut self, addr: u64) -> bool {
+        self.page_table.translate(addr & !(PAGE_SIZE - 1)).is_some()
+    }
+
+    /// Makes every accessible page of [start, end) present, as a read would
+    /// (mlock, MAP_POPULATE): inaccessible (PROT_NONE) mappings are skipped.
+    /// ENOMEM when part of the range is unmapped or memory runs out.
+    pub fn populate(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            let vma = self.find(page).ok_or(ENOMEM)?.clone();
+            let accessible = vma.prot.read || vma.prot.write || vma.prot.exec;
+            if accessible {
+                let stop = vma.end.min(end);
+                while page < stop {
+                    self.translate_for(page, Access::Read).map_err(|e| {
+                        if e == EFAULT {
+                            ENOMEM
+                        } else {
+                            e
+                        }
+                    })?;
+                    page += PAGE_SIZE;
+                }
+            }
+            page = page.max(vma.end.min(end));
+        }
+        Ok(())
+    }
+
     /// Resolves a user page fault. Err(errno): the access is invalid
     /// (EFAULT: SIGSEGV) or memory is exhausted (ENOMEM).
     pub fn handle_fault(&mut self, addr: u64, access: Access) -> Result<(), Errno> {

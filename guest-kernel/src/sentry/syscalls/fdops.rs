@@ -222,3 +222,111 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => Err(EOPNOTSUPP),
     }
 }
+
+/// sync: everything the program wrote reaches the host: mapped pages of
+/// shared files are written back and every open file is synced.
+pub fn sys_sync(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    sync_everything(ctx);
+    Ok(0)
+}
+
+/// syncfs: as sync (the sandbox's filesystems are flushed together).
+pub fn sys_syncfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    ctx.task.fds().get(fd_arg(args[0]))?;
+    sync_everything(ctx);
+    Ok(0)
+}
+
+/// Errors are not reported by sync(2): they surface at the files' fsync.
+fn sync_everything(ctx: &mut SyscallContext) {
+    ctx.task.mm().writeback_all();
+    let files = ctx.task.fds().list();
+    for (_, file) in files {
+        let _ = file.file.sync();
+    }
+}
+
+pub fn sys_sync_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const VALID: u64 = 1 | 2 | 4;
+    let (offset, nbytes, flags) = (args[1] as i64, args[2] as i64, args[3]);
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if flags & !VALID != 0 || offset < 0 || nbytes < 0 || offset.checked_add(nbytes).is_none() {
+        return Err(EINVAL);
+    }
+    if !file.file.seekable() {
+        return Err(ESPIPE);
+    }
+    if flags != 0 {
+        file.file.sync()?;
+    }
+    Ok(0)
+}
+
+/// fadvise64: the advice is a hint about the page cache; validated as
+/// Linux does, it changes nothing observable here.
+pub fn sys_fadvise64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const POSIX_FADV_NOREUSE: u64 = 5;
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    if file.file.stat().mode & crate::sentry::stat::S_IFMT == crate::sentry::stat::S_IFIFO {
+        return Err(ESPIPE);
+    }
+    if args[3] > POSIX_FADV_NOREUSE || (args[2] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    Ok(0)
+}
+
+/// readahead: every page of a sandbox file is at hand already.
+pub fn sys_readahead(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if !file.readable() {
+        return Err(EBADF);
+    }
+    if !file.file.seekable() || (args[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    Ok(0)
+}
+
+/// memfd_create: an anonymous tmpfs file, shown as "/memfd:NAME (deleted)".
+pub fn sys_memfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MFD_CLOEXEC: u64 = 1;
+    const MFD_ALLOW_SEALING: u64 = 2;
+    const MFD_HUGETLB: u64 = 4;
+    const MFD_NOEXEC_SEAL: u64 = 8;
+    const MFD_EXEC: u64 = 0x10;
+    const NAME_MAX: usize = 249;
+    let flags = args[1];
+    if flags & !(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC) != 0
+        || flags & (MFD_NOEXEC_SEAL | MFD_EXEC) == MFD_NOEXEC_SEAL | MFD_EXEC
+    {
+        return Err(EINVAL);
+    }
+    if flags & MFD_HUGETLB != 0 {
+        // No huge pages in the sandbox (hugetlbfs has none reserved).
+        return Err(EINVAL);
+    }
+    let name = ctx.task.mm().read_cstring(args[0], NAME_MAX).map_err(|e| {
+        if e == ENAMETOOLONG {
+            EINVAL
+        } else {
+            e
+        }
+    })?;
+    let mode = if flags & MFD_NOEXEC_SEAL != 0 {
+        0o666
+    } else {
+        0o777
+    };
+    let node = crate::sentry::vfs::tmpfs::new_unlinked_file(mode);
+    let file = crate::sentry::vfs::Inode::open(node, O_RDWR)?;
+    let mut label = b"/memfd:".to_vec();
+    label.extend_from_slice(&name);
+    label.extend_from_slice(b" (deleted)");
+    let open = OpenFile::labeled(file, O_RDWR, label);
+    let fd = ctx.task.fds().insert(open, flags & MFD_CLOEXEC != 0, 0)?;
+    Ok(fd as u64)
+}

@@ -1,4 +1,5 @@
-//! Memory syscalls: brk, mmap (anonymous), munmap, mprotect, madvise.
+//! Memory syscalls: brk, mmap, munmap, mprotect, mremap, msync, madvise,
+//! mlock and friends, mincore.
 
 use crate::arch::USER_END;
 
@@ -200,5 +201,113 @@ pub fn sys_msync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         cursor = mm.find(cursor).ok_or(ENOMEM)?.end;
     }
     mm.writeback(addr, end);
+    Ok(0)
+}
+
+/// [start, end) of an mlock-style range: start rounded down, end up.
+fn lock_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
+    let start = addr & !(crate::arch::PAGE_SIZE - 1);
+    let end = addr
+        .checked_add(len)
+        .and_then(page_align_up)
+        .ok_or(ENOMEM)?;
+    if end > USER_END {
+        return Err(ENOMEM);
+    }
+    Ok((start, end))
+}
+
+/// There is no swap in the sandbox: every page stays in memory once
+/// present, so locking means faulting the range in now (as Linux does).
+fn lock(ctx: &mut SyscallContext, addr: u64, len: u64, on_fault: bool) -> SysResult {
+    let (start, end) = lock_range(addr, len)?;
+    let mut mm = ctx.task.mm();
+    let mut cursor = start;
+    while cursor < end {
+        cursor = mm.find(cursor).ok_or(ENOMEM)?.end;
+    }
+    if !on_fault {
+        mm.populate(start, end)?;
+    }
+    Ok(0)
+}
+
+pub fn sys_mlock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    lock(ctx, args[0], args[1], false)
+}
+
+pub fn sys_mlock2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MLOCK_ONFAULT: u64 = 1;
+    if args[2] & !MLOCK_ONFAULT != 0 {
+        return Err(EINVAL);
+    }
+    lock(ctx, args[0], args[1], args[2] & MLOCK_ONFAULT != 0)
+}
+
+pub fn sys_munlock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (start, end) = lock_range(args[0], args[1])?;
+    let mut cursor = start;
+    while cursor < end {
+        cursor = ctx.task.mm().find(cursor).ok_or(ENOMEM)?.end;
+    }
+    Ok(0)
+}
+
+pub fn sys_mlockall(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const MCL_CURRENT: u64 = 1;
+    const MCL_FUTURE: u64 = 2;
+    const MCL_ONFAULT: u64 = 4;
+    let flags = args[0];
+    if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT
+    {
+        return Err(EINVAL);
+    }
+    if flags & MCL_CURRENT != 0 && flags & MCL_ONFAULT == 0 {
+        let mut mm = ctx.task.mm();
+        for vma in mm.vma_list() {
+            mm.populate(vma.start, vma.end)?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn sys_munlockall(_ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// mincore: one byte per page, 1 when the page is present in the address
+/// space (pages of a file not yet mapped in count as absent).
+pub fn sys_mincore(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (addr, len, vec) = (args[0], args[1], args[2]);
+    if !is_page_aligned(addr) {
+        return Err(EINVAL);
+    }
+    let end = page_align_up(len)
+        .and_then(|l| addr.checked_add(l))
+        .filter(|&e| e <= USER_END)
+        .ok_or(ENOMEM)?;
+    let mut cursor = addr;
+    while cursor < end {
+        cursor = ctx.task.mm().find(cursor).ok_or(ENOMEM)?.end;
+    }
+    // A page of result bytes at a time: the range may be huge.
+    const CHUNK: u64 = 4096;
+    let mut out = [0u8; CHUNK as usize];
+    let mut page = addr;
+    let mut written = 0u64;
+    while page < end {
+        let n = ((end - page) / crate::arch::PAGE_SIZE).min(CHUNK);
+        {
+            let mut mm = ctx.task.mm();
+            for (i, byte) in out[..n as usize].iter_mut().enumerate() {
+                *byte = mm.is_resident(page + i as u64 * crate::arch::PAGE_SIZE) as u8;
+            }
+        }
+        ctx.task
+            .mm()
+            .copy_to_user(vec + written, &out[..n as usize])?;
+        written += n;
+        page += n * crate::arch::PAGE_SIZE;
+    }
     Ok(0)
 }

@@ -501,6 +501,139 @@ fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
     Ok(0)
 }
 
+fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    let path = read_path(ctx, path)?;
+    let kind = mode as u32 & S_IFMT;
+    if !matches!(kind, 0 | S_IFREG | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
+        return Err(EINVAL);
+    }
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let perm = mode as u32 & 0o7777 & !ctx.task.umask;
+    match kind {
+        0 | S_IFREG => {
+            dir.create(&name, NewNode::File { mode: perm })?;
+            Ok(0)
+        }
+        // Device nodes need CAP_MKNOD, which the sandbox does not grant.
+        S_IFCHR | S_IFBLK => Err(EPERM),
+        S_IFIFO | S_IFSOCK => {
+            log::info!("mknod: named pipes and sockets are not supported yet");
+            Err(EOPNOTSUPP)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_mknod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mknod_at(ctx, AT_FDCWD, args[0], args[1])
+}
+
+pub fn sys_mknodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mknod_at(ctx, fd_arg(args[0]), args[1], args[2])
+}
+
+// --- extended attributes ---------------------------------------------------------
+//
+// No filesystem of the sandbox stores extended attributes: every file has
+// none (listing is empty, reading one is ENODATA), and setting one is
+// EOPNOTSUPP, as on a filesystem mounted without xattr support. The path or
+// fd is resolved first, so ENOENT/EBADF come out as on Linux.
+
+fn xattr_target(ctx: &mut SyscallContext, path: u64, follow: bool) -> Result<(), Errno> {
+    let flags = if follow { 0 } else { AT_SYMLINK_NOFOLLOW };
+    node_at(ctx, AT_FDCWD, path, flags).map(|_| ())
+}
+
+fn xattr_fd(ctx: &mut SyscallContext, fd: u64) -> Result<(), Errno> {
+    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    Ok(())
+}
+
+fn check_xattr_name(ctx: &mut SyscallContext, name: u64) -> Result<(), Errno> {
+    const XATTR_NAME_MAX: usize = 255;
+    let name = ctx
+        .task
+        .mm()
+        .read_cstring(name, XATTR_NAME_MAX)
+        .map_err(|e| if e == ENAMETOOLONG { ERANGE } else { e })?;
+    if name.is_empty() {
+        return Err(ERANGE);
+    }
+    Ok(())
+}
+
+pub fn sys_getxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], true)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
+pub fn sys_lgetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], false)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
+pub fn sys_fgetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_fd(ctx, args[0])?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
+pub fn sys_listxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], true)?;
+    Ok(0)
+}
+
+pub fn sys_llistxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], false)?;
+    Ok(0)
+}
+
+pub fn sys_flistxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_fd(ctx, args[0])?;
+    Ok(0)
+}
+
+pub fn sys_setxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], true)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(EOPNOTSUPP)
+}
+
+pub fn sys_lsetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], false)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(EOPNOTSUPP)
+}
+
+pub fn sys_fsetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_fd(ctx, args[0])?;
+    check_xattr_name(ctx, args[1])?;
+    Err(EOPNOTSUPP)
+}
+
+pub fn sys_removexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], true)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
+pub fn sys_lremovexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_target(ctx, args[0], false)?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
+pub fn sys_fremovexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    xattr_fd(ctx, args[0])?;
+    check_xattr_name(ctx, args[1])?;
+    Err(ENODATA)
+}
+
 pub fn sys_mkdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     mkdir_at(ctx, AT_FDCWD, args[0], args[1])
 }
@@ -788,7 +921,7 @@ pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let updates = if times == 0 {
+    let updates: [Option<TimeUpdate>; 2] = if times == 0 {
         [Some(TimeUpdate::Now), Some(TimeUpdate::Now)]
     } else {
         let raw: [i64; 4] = ctx.task.mm().read_val(times)?;
@@ -804,6 +937,17 @@ pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         out
     };
+    set_times(ctx, dirfd, path, flags, updates)
+}
+
+/// The common end of utimensat, utimes, futimesat and utime.
+fn set_times(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    flags: u64,
+    updates: [Option<TimeUpdate>; 2],
+) -> SysResult {
     let node = if path == 0 {
         // futimens: the fd itself.
         let file = ctx.task.fds().get(dirfd)?.clone();
@@ -819,6 +963,53 @@ pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     node.set_times(updates[0], updates[1])?;
     Ok(0)
+}
+
+/// utimes and futimesat: two `struct timeval`s (NULL: now).
+fn timeval_updates(ctx: &mut SyscallContext, times: u64) -> Result<[Option<TimeUpdate>; 2], Errno> {
+    if times == 0 {
+        return Ok([Some(TimeUpdate::Now); 2]);
+    }
+    let raw: [i64; 4] = ctx.task.mm().read_val(times)?;
+    let mut out = [None; 2];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let (sec, usec) = (raw[i * 2], raw[i * 2 + 1]);
+        if !(0..1_000_000).contains(&usec) {
+            return Err(EINVAL);
+        }
+        *slot = Some(TimeUpdate::Set(sec, usec * 1000));
+    }
+    Ok(out)
+}
+
+pub fn sys_utimes(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] == 0 {
+        return Err(EFAULT);
+    }
+    let updates = timeval_updates(ctx, args[1])?;
+    set_times(ctx, AT_FDCWD, args[0], 0, updates)
+}
+
+pub fn sys_futimesat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let updates = timeval_updates(ctx, args[2])?;
+    set_times(ctx, fd_arg(args[0]), args[1], 0, updates)
+}
+
+/// utime: a `struct utimbuf` { actime, modtime } in seconds (NULL: now).
+pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] == 0 {
+        return Err(EFAULT);
+    }
+    let updates = if args[1] == 0 {
+        [Some(TimeUpdate::Now); 2]
+    } else {
+        let [atime, mtime]: [i64; 2] = ctx.task.mm().read_val(args[1])?;
+        [
+            Some(TimeUpdate::Set(atime, 0)),
+            Some(TimeUpdate::Set(mtime, 0)),
+        ]
+    };
+    set_times(ctx, AT_FDCWD, args[0], 0, updates)
 }
 
 pub fn sys_umask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

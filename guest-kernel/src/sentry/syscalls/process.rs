@@ -1,5 +1,8 @@
-//! Process and identity syscalls: exit, ids, set_tid_address, arch_prctl,
-//! resource limits, uname.
+//! Process and identity syscalls: exit, wait (no children yet), ids,
+//! set_tid_address, arch_prctl, prctl, priorities and scheduling policy,
+//! capabilities, resource limits, uname.
+
+use alloc::vec::Vec;
 
 use super::SyscallContext;
 use crate::hv::console::{exit as vmm_exit, ExitKind};
@@ -98,9 +101,9 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if cur > max {
             return Err(EINVAL);
         }
-        // Raising the hard limit needs CAP_SYS_RESOURCE, which the sandbox
-        // keeps; the fd limit cannot go beyond what the fd table holds.
-        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::MAX_FDS as u64 {
+        // The program runs as root in its world (CAP_SYS_RESOURCE): it may
+        // raise hard limits, the fd limit up to fs.nr_open as on Linux.
+        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::NR_OPEN {
             return Err(EPERM);
         }
         Some(RLimit { cur, max })
@@ -113,7 +116,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
         if index == crate::sentry::task::RLIMIT_NOFILE {
-            ctx.task.fds().limit = limit.cur.min(crate::sentry::fd::MAX_FDS as u64) as usize;
+            ctx.task.fds().limit = limit.cur as usize;
         }
     }
     Ok(0)
@@ -144,5 +147,304 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         uts[i * UTS_FIELD..i * UTS_FIELD + field.len()].copy_from_slice(field);
     }
     ctx.task.mm().copy_to_user(args[0], &uts)?;
+    Ok(0)
+}
+
+/// wait4 and waitid: the process has no children (fork arrives later), so
+/// every wait is ECHILD, as on Linux for a childless process; bad
+/// arguments are EINVAL first.
+pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const WNOHANG: u64 = 1;
+    const WUNTRACED: u64 = 2;
+    const WCONTINUED: u64 = 8;
+    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
+    let options = args[2];
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 {
+        return Err(EINVAL);
+    }
+    if args[3] != 0 {
+        // The rusage buffer must be writable even though nothing is reported.
+        ctx.task
+            .mm()
+            .with_user_chunks(args[3], 144, crate::sentry::mm::Access::Write, |_| {})?;
+    }
+    Err(ECHILD)
+}
+
+pub fn sys_waitid(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const P_ALL: u64 = 0;
+    const P_PIDFD: u64 = 3;
+    const WNOHANG: u64 = 1;
+    const WEXITED: u64 = 4;
+    const WSTOPPED: u64 = 2;
+    const WCONTINUED: u64 = 8;
+    const WNOWAIT: u64 = 0x0100_0000;
+    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
+    let (idtype, options) = (args[0], args[3]);
+    if idtype > P_PIDFD
+        || options & !(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | WALL_CLONE_NOTHREAD)
+            != 0
+        || options & (WEXITED | WSTOPPED | WCONTINUED) == 0
+    {
+        return Err(EINVAL);
+    }
+    if idtype == P_PIDFD {
+        return Err(EBADF);
+    }
+    let _ = P_ALL;
+    Err(ECHILD)
+}
+
+pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const PR_SET_PDEATHSIG: u64 = 1;
+    const PR_GET_PDEATHSIG: u64 = 2;
+    const PR_GET_DUMPABLE: u64 = 3;
+    const PR_SET_DUMPABLE: u64 = 4;
+    const PR_GET_KEEPCAPS: u64 = 7;
+    const PR_SET_KEEPCAPS: u64 = 8;
+    const PR_GET_TIMERSLACK: u64 = 30;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    const PR_CAPBSET_READ: u64 = 23;
+    const PR_SET_CHILD_SUBREAPER: u64 = 36;
+    const PR_GET_CHILD_SUBREAPER: u64 = 37;
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    const PR_GET_NO_NEW_PRIVS: u64 = 39;
+    const TASK_COMM_LEN: usize = 16;
+    let task = &mut *ctx.task;
+    match args[0] {
+        PR_SET_NAME => {
+            // Up to 15 bytes, stopping at a NUL (strncpy_from_user).
+            let mut name = Vec::new();
+            for i in 0..TASK_COMM_LEN as u64 - 1 {
+                let byte: u8 = task.mm().read_val(args[1] + i)?;
+                if byte == 0 {
+                    break;
+                }
+                name.push(byte);
+            }
+            *task.comm.lock() = name;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut name = [0u8; TASK_COMM_LEN];
+            let comm = task.comm.lock().clone();
+            name[..comm.len()].copy_from_slice(&comm);
+            task.mm().copy_to_user(args[1], &name)?;
+            Ok(0)
+        }
+        PR_SET_PDEATHSIG => {
+            if args[1] > 64 {
+                return Err(EINVAL);
+            }
+            task.parent_death_signal = args[1];
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            task.mm()
+                .write_val(args[1], &(task.parent_death_signal as i32))?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(task.dumpable),
+        PR_SET_DUMPABLE => {
+            if args[1] > 1 {
+                return Err(EINVAL);
+            }
+            task.dumpable = args[1];
+            Ok(0)
+        }
+        PR_GET_KEEPCAPS => Ok(0),
+        PR_SET_KEEPCAPS if args[1] <= 1 => Ok(0),
+        PR_GET_TIMERSLACK => Ok(50_000),
+        PR_CAPBSET_READ => {
+            if args[1] > CAP_LAST_CAP {
+                return Err(EINVAL);
+            }
+            Ok(1)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            task.child_subreaper = args[1] != 0;
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            task.mm()
+                .write_val(args[1], &(task.child_subreaper as i32))?;
+            Ok(0)
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            if args[1] != 1 || args[2] != 0 || args[3] != 0 || args[4] != 0 {
+                return Err(EINVAL);
+            }
+            task.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => {
+            if args[1] != 0 || args[2] != 0 || args[3] != 0 || args[4] != 0 {
+                return Err(EINVAL);
+            }
+            Ok(task.no_new_privs as u64)
+        }
+        option => {
+            log::info!("prctl option {option} is not supported: EINVAL");
+            Err(EINVAL)
+        }
+    }
+}
+
+/// The highest capability number (CAP_CHECKPOINT_RESTORE in Linux 6.1).
+const CAP_LAST_CAP: u64 = 40;
+
+const PRIO_PROCESS: u64 = 0;
+const PRIO_PGRP: u64 = 1;
+const PRIO_USER: u64 = 2;
+
+/// Whether `(which, who)` names this process (its group and user too: it
+/// is alone in them).
+fn names_self(ctx: &SyscallContext, which: u64, who: u64) -> Result<(), Errno> {
+    let who = who as u32 as i32;
+    let matches = match which {
+        PRIO_PROCESS | PRIO_PGRP => who == 0 || who == ctx.task.pid,
+        PRIO_USER => who == 0 || who as u32 == ctx.task.creds.user[1],
+        _ => return Err(EINVAL),
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(ESRCH)
+    }
+}
+
+/// The raw syscall returns 20 - nice (1..40); libc turns it back.
+pub fn sys_getpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    names_self(ctx, args[0], args[1])?;
+    Ok((20 - ctx.task.nice) as u64)
+}
+
+pub fn sys_setpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    names_self(ctx, args[0], args[1])?;
+    // Out-of-range values are clamped, as Linux does; lowering nice below
+    // its current value needs CAP_SYS_NICE, which root in the sandbox has.
+    ctx.task.nice = (args[2] as i32).clamp(-20, 19);
+    Ok(0)
+}
+
+const SCHED_OTHER: u64 = 0;
+const SCHED_FIFO: u64 = 1;
+const SCHED_RR: u64 = 2;
+const SCHED_BATCH: u64 = 3;
+const SCHED_IDLE: u64 = 5;
+
+fn check_sched_pid(ctx: &SyscallContext, pid: u64) -> Result<(), Errno> {
+    match pid as i32 {
+        p if p < 0 => Err(EINVAL),
+        0 => Ok(()),
+        p if p == ctx.task.pid => Ok(()),
+        _ => Err(ESRCH),
+    }
+}
+
+pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sched_pid(ctx, args[0])?;
+    Ok(SCHED_OTHER)
+}
+
+pub fn sys_sched_getparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sched_pid(ctx, args[0])?;
+    if args[1] == 0 {
+        return Err(EINVAL);
+    }
+    ctx.task.mm().write_val(args[1], &0i32)?;
+    Ok(0)
+}
+
+/// One vCPU runs one thread: the policy is always SCHED_OTHER. Setting it
+/// to SCHED_OTHER/BATCH/IDLE with priority 0 is accepted (it changes
+/// nothing observable); real-time policies are refused with EPERM, the
+/// answer a process without CAP_SYS_NICE gets (the sandbox does not give
+/// real-time scheduling).
+pub fn sys_sched_setscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sched_pid(ctx, args[0])?;
+    if args[2] == 0 {
+        return Err(EINVAL);
+    }
+    let priority: i32 = ctx.task.mm().read_val(args[2])?;
+    match args[1] {
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => Ok(0),
+        SCHED_FIFO | SCHED_RR if (1..=99).contains(&priority) => Err(EPERM),
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sched_pid(ctx, args[0])?;
+    if args[1] == 0 {
+        return Err(EINVAL);
+    }
+    let priority: i32 = ctx.task.mm().read_val(args[1])?;
+    if priority != 0 {
+        return Err(EINVAL);
+    }
+    Ok(0)
+}
+
+pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    match args[0] {
+        SCHED_FIFO | SCHED_RR => Ok(99),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    match args[0] {
+        SCHED_FIFO | SCHED_RR => Ok(1),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        _ => Err(EINVAL),
+    }
+}
+
+/// SCHED_OTHER has no time slice to report: 0, as Linux reports for it.
+pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    check_sched_pid(ctx, args[0])?;
+    ctx.task.mm().write_val(args[1], &[0i64, 0i64])?;
+    Ok(0)
+}
+
+/// capget: the program runs as root in its own world, so it holds every
+/// capability (effective, permitted; none inheritable), for its own pid.
+pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const VERSION_1: u32 = 0x1998_0330;
+    const VERSION_2: u32 = 0x2007_1026;
+    const VERSION_3: u32 = 0x2008_0522;
+    let header: [u32; 2] = ctx.task.mm().read_val(args[0])?;
+    let words = match header[0] {
+        VERSION_1 => 1,
+        VERSION_2 | VERSION_3 => 2,
+        _ => {
+            ctx.task.mm().write_val(args[0], &[VERSION_3, header[1]])?;
+            return if args[1] == 0 { Ok(0) } else { Err(EINVAL) };
+        }
+    };
+    let pid = header[1] as i32;
+    if pid != 0 && pid != ctx.task.pid {
+        return Err(ESRCH);
+    }
+    if args[1] == 0 {
+        return Ok(0);
+    }
+    let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
+    let caps: [u32; 2] = if ctx.task.creds.user[1] == 0 {
+        [all as u32, (all >> 32) as u32]
+    } else {
+        [0, 0]
+    };
+    // struct __user_cap_data_struct { effective, permitted, inheritable }.
+    let mut data = [0u32; 6];
+    for word in 0..words {
+        data[word * 3] = caps[word];
+        data[word * 3 + 1] = caps[word];
+    }
+    let bytes = crate::sentry::mm::usermem::bytes_of(&data);
+    ctx.task.mm().copy_to_user(args[1], &bytes[..words * 12])?;
     Ok(0)
 }

@@ -24,6 +24,14 @@ pub struct ProcessView {
     pub cwd: Arc<Mutex<PathStack>>,
     pub argv: Arc<Vec<Vec<u8>>>,
     pub exe_path: Vec<u8>,
+    /// The thread name (prctl PR_SET_NAME), shared with the task.
+    pub comm: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The initial thread name: the executable's base name, at most 15 bytes.
+pub fn comm_of(exe_path: &[u8]) -> Vec<u8> {
+    let base = exe_path.rsplit(|&b| b == b'/').next().unwrap_or(exe_path);
+    base[..base.len().min(15)].to_vec()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -115,9 +123,7 @@ impl ProcNode {
     }
 
     fn comm(&self) -> Vec<u8> {
-        let exe = &self.view.exe_path;
-        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-        base[..base.len().min(15)].to_vec()
+        self.view.comm.lock().clone()
     }
 
     fn generate(&self) -> Result<Vec<u8>, Errno> {
@@ -362,6 +368,9 @@ impl Inode for ProcNode {
 pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
     if let Some(location) = &file.location {
         return location.path();
+    }
+    if let Some(label) = &file.label {
+        return label.clone();
     }
     let stat = file.file.stat();
     match stat.mode & S_IFMT {

@@ -584,6 +584,18 @@ fn remove_entry(dir: &TmpfsNode, name: &[u8]) {
 }
 
 /// A tmpfs root with the given top-level directories (/tmp sticky, 1777).
+/// A regular tmpfs file in no directory (memfd_create): it lives as long
+/// as descriptors or mappings hold it.
+pub fn new_unlinked_file(mode: u32) -> Arc<TmpfsNode> {
+    let node = TmpfsNode::new(
+        DEV_TMPFS,
+        S_IFREG | (mode & 0o7777),
+        Content::File(FileData::default()),
+    );
+    node.meta.lock().nlink = 0;
+    node
+}
+
 pub fn new_root_with_dirs(dev: u64, dirs: &[&[u8]]) -> Arc<TmpfsNode> {
     let root = TmpfsNode::new_root(dev);
     for dir in dirs {

@@ -1,0 +1,232 @@
+/* process_misc: process-wide odds and ends compared with Linux: wait with no
+ * children, prctl names and flags, priorities and scheduling policy, memory
+ * locking and residency, sync and advice calls, utime/utimes, mknod,
+ * extended attributes on a filesystem that has none, memfd_create.
+ * Prints only deterministic facts and failures=N.
+ *
+ * argv[1]: a writable directory to work in. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "abi_check.h"
+
+static void test_wait(void)
+{
+    printf("-- wait without children\n");
+    int status;
+    err(wait(&status), ECHILD, "wait");
+    err(waitpid(-1, &status, WNOHANG), ECHILD, "waitpid WNOHANG");
+    err(waitpid(12345, &status, 0), ECHILD, "waitpid of a stranger");
+    err(waitpid(-1, &status, 0x40000), EINVAL, "waitpid bad options");
+    siginfo_t info;
+    err(waitid(P_ALL, 0, &info, WEXITED), ECHILD, "waitid P_ALL");
+    err(waitid(P_ALL, 0, &info, 0), EINVAL, "waitid no event");
+}
+
+static void test_prctl(void)
+{
+    printf("-- prctl\n");
+    char name[32];
+    memset(name, 'x', sizeof name);
+    check(prctl(PR_GET_NAME, name) == 0 && strcmp(name, "process_misc") == 0, "PR_GET_NAME: the executable's name");
+    check(prctl(PR_SET_NAME, "renamed-thread") == 0, "PR_SET_NAME");
+    prctl(PR_GET_NAME, name);
+    check(strcmp(name, "renamed-thread") == 0, "PR_GET_NAME reads it back");
+    check(prctl(PR_SET_NAME, "a-name-longer-than-fifteen") == 0, "PR_SET_NAME long");
+    prctl(PR_GET_NAME, name);
+    check(strcmp(name, "a-name-longer-t") == 0, "long names are cut to 15 bytes");
+    int fd = open("/proc/self/comm", O_RDONLY);
+    char comm[32] = {0};
+    ssize_t n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+    check(n > 0 && strcmp(comm, "a-name-longer-t\n") == 0, "/proc/self/comm follows");
+    close(fd);
+    check(prctl(PR_GET_DUMPABLE) == 1, "dumpable by default");
+    check(prctl(PR_SET_DUMPABLE, 0) == 0 && prctl(PR_GET_DUMPABLE) == 0, "PR_SET_DUMPABLE 0");
+    err(prctl(PR_SET_DUMPABLE, 7), EINVAL, "PR_SET_DUMPABLE 7");
+    prctl(PR_SET_DUMPABLE, 1);
+    int sig = -1;
+    check(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && prctl(PR_GET_PDEATHSIG, &sig) == 0 && sig == SIGTERM,
+          "PDEATHSIG round trip");
+    err(prctl(PR_SET_PDEATHSIG, 99), EINVAL, "PDEATHSIG 99");
+    check(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 0, "no_new_privs starts clear");
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1,
+          "PR_SET_NO_NEW_PRIVS sticks");
+    err(prctl(PR_SET_NO_NEW_PRIVS, 0, 0, 0, 0), EINVAL, "no_new_privs cannot be cleared");
+    int reaper = -1;
+    check(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &reaper) == 0 && reaper == 1,
+          "CHILD_SUBREAPER round trip");
+    err(prctl(0x7fff0000), EINVAL, "unknown option");
+}
+
+static void test_priorities(void)
+{
+    printf("-- priorities and scheduling\n");
+    errno = 0;
+    int p = getpriority(PRIO_PROCESS, 0);
+    check(p == 0 && errno == 0, "nice 0 at start");
+    check(setpriority(PRIO_PROCESS, 0, 5) == 0 && getpriority(PRIO_PROCESS, 0) == 5, "setpriority 5");
+    check(setpriority(PRIO_PROCESS, getpid(), 30) == 0 && getpriority(PRIO_PROCESS, 0) == 19,
+          "values above 19 are clamped");
+    err(setpriority(7, 0, 0), EINVAL, "bad which");
+    err(getpriority(PRIO_PROCESS, 999999), ESRCH, "unknown pid");
+    check(nice(0) == 19, "nice(0) reads it");
+    /* (musl's sched_* wrappers are ENOSYS stubs: the raw calls.) */
+    check(syscall(SYS_sched_getscheduler, 0) == SCHED_OTHER, "SCHED_OTHER");
+    struct sched_param sp = {.sched_priority = 5};
+    check(syscall(SYS_sched_getparam, 0, &sp) == 0 && sp.sched_priority == 0, "priority 0");
+    check(sched_get_priority_max(SCHED_FIFO) == 99 && sched_get_priority_min(SCHED_FIFO) == 1,
+          "FIFO priority range");
+    check(sched_get_priority_max(SCHED_OTHER) == 0 && sched_get_priority_min(SCHED_OTHER) == 0,
+          "OTHER priority range");
+    err(sched_get_priority_max(42), EINVAL, "unknown policy");
+    sp.sched_priority = 0;
+    check(syscall(SYS_sched_setscheduler, 0, SCHED_BATCH, &sp) == 0, "SCHED_BATCH accepted");
+    sp.sched_priority = 3;
+    err(syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp), EINVAL, "SCHED_OTHER with priority 3");
+    struct timespec ts = {9, 9};
+    check(sched_rr_get_interval(0, &ts) == 0, "sched_rr_get_interval");
+}
+
+static void test_memory(void)
+{
+    printf("-- mlock and mincore\n");
+    size_t page = 4096;
+    unsigned char *m = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char vec[4];
+    check(mincore(m, 4 * page, vec) == 0 && vec[0] == 0 && vec[3] == 0, "fresh pages are not resident");
+    m[page] = 1;
+    mincore(m, 4 * page, vec);
+    /* (Only the touched page: Linux with THP and the sandbox, which fills
+     * 64 KiB around a fault, may report neighbours resident too.) */
+    check(vec[1] == 1, "a touched page is resident");
+    check(mlock(m + 2 * page, page) == 0, "mlock");
+    mincore(m, 4 * page, vec);
+    check(vec[2] == 1, "mlock faults the page in");
+    check(munlock(m, 4 * page) == 0, "munlock");
+    err(mincore(m + 1, page, vec), EINVAL, "mincore unaligned");
+    munmap(m + 3 * page, page);
+    err(mincore(m, 4 * page, vec), ENOMEM, "mincore over a hole");
+    err(mlock(m, 4 * page), ENOMEM, "mlock over a hole");
+    err(mincore(m, page, (unsigned char *)8), EFAULT, "mincore bad vector");
+    check(mlockall(MCL_CURRENT) == 0 && munlockall() == 0, "mlockall/munlockall");
+    err(mlockall(0), EINVAL, "mlockall(0)");
+    munmap(m, 3 * page);
+}
+
+static void test_files(const char *dir)
+{
+    printf("-- sync, advice, times, mknod, xattrs\n");
+    char path[512], node[512];
+    snprintf(path, sizeof path, "%s/file", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    write(fd, "hello", 5);
+    sync();
+    check(1, "sync");
+    check(syncfs(fd) == 0, "syncfs");
+    check(sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0, "sync_file_range");
+    err(sync_file_range(fd, 0, 0, 0x100), EINVAL, "sync_file_range bad flags");
+    check(posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) == 0, "posix_fadvise SEQUENTIAL");
+    check(posix_fadvise(fd, 0, 0, 99) == EINVAL, "posix_fadvise bad advice");
+    int p[2];
+    pipe(p);
+    check(posix_fadvise(p[0], 0, 0, POSIX_FADV_NORMAL) == ESPIPE, "posix_fadvise on a pipe");
+    check(posix_fadvise(99, 0, 0, POSIX_FADV_NORMAL) == EBADF, "posix_fadvise bad fd");
+    check(readahead(fd, 0, 4096) == 0, "readahead");
+    err(readahead(p[0], 0, 4096), EINVAL, "readahead on a pipe");
+    close(p[0]);
+    close(p[1]);
+
+    struct utimbuf ub = {1000000000, 1234567890};
+    check(utime(path, &ub) == 0, "utime");
+    struct stat st;
+    stat(path, &st);
+    check(st.st_atime == 1000000000 && st.st_mtime == 1234567890, "utime sets both times");
+    struct timeval tv[2] = {{1500000000, 250000}, {1600000000, 750000}};
+    check(utimes(path, tv) == 0, "utimes");
+    stat(path, &st);
+    check(st.st_mtim.tv_sec == 1600000000 && st.st_mtim.tv_nsec == 750000000, "utimes keeps microseconds");
+    tv[0].tv_usec = 1000000;
+    err(utimes(path, tv), EINVAL, "utimes bad microseconds");
+    snprintf(node, sizeof node, "%s/missing", dir);
+    err(utime(node, NULL), ENOENT, "utime missing file");
+
+    snprintf(node, sizeof node, "%s/made-by-mknod", dir);
+    check(mknod(node, S_IFREG | 0600, 0) == 0, "mknod S_IFREG");
+    stat(node, &st);
+    check(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 && st.st_size == 0, "mknod made an empty file");
+    err(mknod(node, S_IFREG | 0600, 0), EEXIST, "mknod existing");
+    err(mknod(node, 0170000 | 0600, 0), EINVAL, "mknod bad type");
+    unlink(node);
+
+    char buf[64];
+    err(getxattr(path, "user.none", buf, sizeof buf), ENODATA, "getxattr of an absent attribute");
+    err(lgetxattr(path, "user.none", buf, sizeof buf), ENODATA, "lgetxattr");
+    err(getxattr(node, "user.none", buf, sizeof buf), ENOENT, "getxattr missing file");
+    check(listxattr(path, buf, sizeof buf) == 0, "listxattr: none");
+    check(flistxattr(fd, buf, sizeof buf) == 0, "flistxattr: none");
+    err(removexattr(path, "user.none"), ENODATA, "removexattr absent");
+    err(getxattr(path, "", buf, sizeof buf), ERANGE, "getxattr empty name");
+    close(fd);
+    unlink(path);
+}
+
+static void test_memfd(void)
+{
+    printf("-- memfd_create\n");
+    int fd = memfd_create("scratch", MFD_CLOEXEC);
+    check(fd >= 0, "memfd_create");
+    check((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "MFD_CLOEXEC");
+    check(write(fd, "memfd data", 10) == 10, "write");
+    check(ftruncate(fd, 8192) == 0, "ftruncate");
+    char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    check(m != MAP_FAILED && memcmp(m, "memfd data", 10) == 0, "mmap shows the data");
+    memcpy(m + 4096, "via map", 7);
+    char back[8] = {0};
+    check(pread(fd, back, 7, 4096) == 7 && memcmp(back, "via map", 7) == 0, "pread sees the mapping's write");
+    struct stat st;
+    fstat(fd, &st);
+    check(S_ISREG(st.st_mode) && st.st_size == 8192, "fstat: a regular file of 8192 bytes");
+    char link[64], target[128];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    check(strcmp(target, "/memfd:scratch (deleted)") == 0, "/proc/self/fd names it");
+    munmap(m, 8192);
+    close(fd);
+    err(memfd_create("x", 0x100), EINVAL, "bad flags");
+    char longname[300];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    err(memfd_create(longname, 0), EINVAL, "name too long");
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "/tmp";
+    mkdir(dir, 0755);
+    test_wait();
+    test_prctl();
+    test_priorities();
+    test_memory();
+    test_files(dir);
+    test_memfd();
+    printf("failures=%d\n", failures);
+    return failures;
+}
