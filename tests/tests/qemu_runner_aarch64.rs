@@ -152,7 +152,7 @@ fn files_pipes_memory_and_misc_abi_as_native() {
     if !require_tools(&["qemu-system-aarch64", "qemu-aarch64", CROSS_CC]) {
         return;
     }
-    for name in ["fs_pipe", "memory", "misc", "signals"] {
+    for name in ["fs_pipe", "memory", "misc", "signals", "events"] {
         same_as(&arm_program(name), NO_ARGS, Compare::StdoutAndStatus);
     }
     // Death by a signal the program sends itself (glibc's abort).

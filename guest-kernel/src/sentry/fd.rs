@@ -89,6 +89,39 @@ pub trait File: Send + Sync {
     fn available(&self) -> Result<u64, Errno> {
         Err(ENOTTY)
     }
+    /// Monotonic time (ns) at which readiness changes by itself (a timerfd
+    /// expiring): waits in poll, epoll and blocking reads end then.
+    fn wake_deadline(&self) -> Option<u64> {
+        None
+    }
+    /// A count that grows whenever new data or room arrives (pipe writes
+    /// and reads, eventfd writes, timer expirations): epoll's edge-triggered
+    /// mode reports a ready file again only when it changed.
+    fn activity(&self) -> u64 {
+        0
+    }
+    /// The signal set of a signalfd: its readiness and reads come from the
+    /// task's pending signals, which only the syscall layer sees.
+    fn signalfd_mask(&self) -> Option<u64> {
+        None
+    }
+    /// The epoll instance behind an epoll fd.
+    fn as_epoll(&self) -> Option<&crate::sentry::vfs::epoll::Epoll> {
+        None
+    }
+    /// The timer behind a timerfd.
+    fn as_timerfd(&self) -> Option<&crate::sentry::vfs::events::TimerFd> {
+        None
+    }
+    /// The signalfd itself (to change its mask).
+    fn as_signalfd(&self) -> Option<&crate::sentry::vfs::events::SignalFd> {
+        None
+    }
+    /// Whether epoll may watch this file (not regular files or
+    /// directories, which are always ready: EPERM, as on Linux).
+    fn pollable(&self) -> bool {
+        true
+    }
 }
 
 /// A regular file (or anything with positional I/O) opened by path.
@@ -135,6 +168,9 @@ impl File for InodeFile {
     }
     fn available(&self) -> Result<u64, Errno> {
         Err(ENOTTY)
+    }
+    fn pollable(&self) -> bool {
+        false
     }
 }
 
@@ -184,6 +220,9 @@ impl File for DirFile {
     }
     fn sync(&self) -> Result<(), Errno> {
         self.inode.sync()
+    }
+    fn pollable(&self) -> bool {
+        false
     }
 }
 

@@ -13,6 +13,7 @@
 // An ABI table: complete on purpose, used or not.
 #![allow(dead_code)]
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -70,6 +71,7 @@ pub const MINSIGSTKSZ: u64 = 2048;
 pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
 pub const SI_QUEUE: i32 = -1;
+pub const SI_TIMER: i32 = -2;
 pub const SI_TKILL: i32 = -6;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
@@ -228,6 +230,24 @@ pub struct IntervalTimer {
     pub interval_ns: u64,
 }
 
+/// A POSIX timer (timer_create), on the monotonic clock like the interval
+/// timers (deadlines on other clocks are converted when set).
+#[derive(Clone, Copy, Debug)]
+pub struct PosixTimer {
+    /// The clock it was created on (for absolute times).
+    pub clock: u64,
+    /// (signal, sigval) to send at expiry; None for SIGEV_NONE.
+    pub notify: Option<(u8, u64)>,
+    pub deadline_ns: Option<u64>,
+    pub interval_ns: u64,
+    /// Expirations that did not get a signal of their own, as of the last
+    /// signal sent (timer_getoverrun).
+    pub overrun: u32,
+}
+
+/// The most POSIX timers a process may hold.
+pub const MAX_POSIX_TIMERS: usize = 1024;
+
 pub struct SignalState {
     pub actions: [SigAction; NSIG],
     /// Blocked signals (bit n-1 for signal n).
@@ -241,6 +261,7 @@ pub struct SignalState {
     pub pending: u64,
     infos: Vec<SigInfo>,
     pub timers: [Option<IntervalTimer>; ITIMER_COUNT],
+    pub posix_timers: BTreeMap<i32, PosixTimer>,
 }
 
 impl SignalState {
@@ -253,6 +274,7 @@ impl SignalState {
             pending: 0,
             infos: vec![SigInfo::new(0, 0); NSIG],
             timers: [None; ITIMER_COUNT],
+            posix_timers: BTreeMap::new(),
         }
     }
 
@@ -367,11 +389,61 @@ impl SignalState {
                 self.send(SigInfo::new(signal, SI_KERNEL));
             }
         }
+        self.fire_posix_timers(now);
+    }
+
+    fn fire_posix_timers(&mut self, now: u64) {
+        let mut sends = Vec::new();
+        for (&id, timer) in self.posix_timers.iter_mut() {
+            let Some(deadline) = timer.deadline_ns.filter(|&d| d <= now) else {
+                continue;
+            };
+            let late = now - deadline;
+            let expirations = match late.checked_div(timer.interval_ns) {
+                Some(periods) => {
+                    timer.deadline_ns = Some(deadline + (periods + 1) * timer.interval_ns);
+                    periods + 1
+                }
+                None => {
+                    timer.deadline_ns = None;
+                    1
+                }
+            };
+            if let Some((signal, value)) = timer.notify {
+                sends.push((id, signal, value, expirations));
+            }
+        }
+        for (id, signal, value, expirations) in sends {
+            let index = signal as usize - 1;
+            let queued = self.pending & bit(signal) != 0
+                && self.infos[index].code == SI_TIMER
+                && self.infos[index].fields[0] as u32 as i32 == id;
+            let overrun = if queued {
+                // Still queued from an earlier expiry: count it as overrun.
+                let info = &mut self.infos[index];
+                let before = (info.fields[0] >> 32) as u32;
+                let total = before.saturating_add(expirations.min(u32::MAX as u64) as u32);
+                info.fields[0] = (info.fields[0] & 0xffff_ffff) | (total as u64) << 32;
+                total
+            } else {
+                let overrun = (expirations - 1).min(i32::MAX as u64) as u32;
+                let mut info = SigInfo::new(signal, SI_TIMER);
+                info.fields[0] = id as u32 as u64 | (overrun as u64) << 32;
+                info.fields[1] = value;
+                self.send(info);
+                overrun
+            };
+            if let Some(timer) = self.posix_timers.get_mut(&id) {
+                timer.overrun = overrun;
+            }
+        }
     }
 
     /// The earliest armed timer deadline.
     pub fn next_timer(&self) -> Option<u64> {
-        self.timers.iter().flatten().map(|t| t.deadline_ns).min()
+        let itimers = self.timers.iter().flatten().map(|t| t.deadline_ns);
+        let posix = self.posix_timers.values().filter_map(|t| t.deadline_ns);
+        itimers.chain(posix).min()
     }
 
     /// `stack_t::ss_flags` as sigaltstack and signal frames report it for

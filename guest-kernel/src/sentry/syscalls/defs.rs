@@ -4,7 +4,9 @@
 //! architecture has no number for (open, stat, poll on aarch64...) is simply
 //! not reachable there. docs/syscalls*.md are generated from the tables.
 
+use super::events::*;
 use super::fdops::*;
+use super::futex::*;
 use super::io::*;
 use super::memory::*;
 use super::path::*;
@@ -162,6 +164,28 @@ handlers! {
     statx => sys_statx, Partial("basic fields; no birth time");
     close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     faccessat2 => sys_faccessat2, Full;
+    futex => sys_futex, Partial("one thread: waits end by timeout or signal, wakes find nobody; no requeue-PI operations");
+    get_robust_list => sys_get_robust_list, Full;
+    timer_create => sys_timer_create, Partial("SIGEV_SIGNAL, SIGEV_THREAD_ID (this thread), SIGEV_NONE; CPU-time clocks count wall time; signals arrive at the next syscall or fault, or end a blocking wait");
+    timer_settime => sys_timer_settime, Full;
+    timer_gettime => sys_timer_gettime, Full;
+    timer_getoverrun => sys_timer_getoverrun, Full;
+    timer_delete => sys_timer_delete, Full;
+    clock_settime => sys_clock_settime, Partial("EPERM: the sandbox does not let the program set the host's clock");
+    settimeofday => sys_settimeofday, Partial("EPERM: the sandbox does not let the program set the host's clock");
+    eventfd => sys_eventfd, Full;
+    eventfd2 => sys_eventfd2, Full;
+    timerfd_create => sys_timerfd_create, Partial("TFD_TIMER_CANCEL_ON_SET is accepted; the sandbox's realtime clock never jumps, so it never cancels");
+    timerfd_settime => sys_timerfd_settime, Full;
+    timerfd_gettime => sys_timerfd_gettime, Full;
+    signalfd => sys_signalfd, Full;
+    signalfd4 => sys_signalfd4, Full;
+    epoll_create => sys_epoll_create, Full;
+    epoll_create1 => sys_epoll_create1, Full;
+    epoll_ctl => sys_epoll_ctl, Partial("registrations are keyed by fd number; EPOLLEXCLUSIVE and EPOLLWAKEUP change nothing with one waiter");
+    epoll_wait => sys_epoll_wait, Partial("edge-triggered mode reports a file again when it becomes ready or gets new data or room");
+    epoll_pwait => sys_epoll_pwait, Partial("as epoll_wait");
+    epoll_pwait2 => sys_epoll_pwait2, Partial("as epoll_wait");
     wait4 => sys_wait4, Partial("no child processes exist yet: ECHILD after the arguments are checked");
     waitid => sys_waitid, Partial("no child processes exist yet: ECHILD after the arguments are checked");
     prctl => sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");

@@ -35,39 +35,43 @@ fn write_from_user(
     }
     let len = len.min(MAX_RW_COUNT) as usize;
     let seekable = file.file.seekable();
-    let mut pos = match offset {
-        Some(o) => o,
-        None if seekable && file.append() => file.file.stat().size as u64,
-        None if seekable => *file.offset.lock(),
-        None => 0,
-    };
-    let mut written = 0usize;
-    let mut error = None;
-    let result = ctx
-        .task
-        .mm()
-        .with_user_chunks(addr, len, Access::Read, |chunk| {
-            if error.is_some() {
-                return;
-            }
-            match file.file.write(chunk, pos) {
-                Ok(n) => {
-                    written += n;
-                    pos += n as u64;
+    loop {
+        let mut pos = match offset {
+            Some(o) => o,
+            None if seekable && file.append() => file.file.stat().size as u64,
+            None if seekable => *file.offset.lock(),
+            None => 0,
+        };
+        let mut written = 0usize;
+        let mut error = None;
+        let result = ctx
+            .task
+            .mm()
+            .with_user_chunks(addr, len, Access::Read, |chunk| {
+                if error.is_some() {
+                    return;
                 }
-                Err(e) => error = Some(e),
-            }
-        });
-    if offset.is_none() && seekable {
-        *file.offset.lock() = pos;
-    }
-    match (written, error, result) {
-        (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
-        (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
-            Err(block_until_signal(ctx, "write to a full pipe"))
+                match file.file.write(chunk, pos) {
+                    Ok(n) => {
+                        written += n;
+                        pos += n as u64;
+                    }
+                    Err(e) => error = Some(e),
+                }
+            });
+        if offset.is_none() && seekable {
+            *file.offset.lock() = pos;
         }
-        (0, Some(e), _) | (0, None, Err(e)) => Err(e),
-        _ => Ok(written as u64),
+        return match (written, error, result) {
+            (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
+            (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
+                // Nothing went in: wait for room and try again.
+                wait_until_ready(ctx, file, POLLOUT)?;
+                continue;
+            }
+            (0, Some(e), _) | (0, None, Err(e)) => Err(e),
+            _ => Ok(written as u64),
+        };
     }
 }
 
@@ -78,22 +82,6 @@ fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
     let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
     ctx.task.signals.send(info);
     EPIPE
-}
-
-/// A blocking call that nothing in this single-threaded process can ever
-/// complete (as on Linux, where it would hang too): waits until a signal
-/// interrupts it (ERESTARTSYS), or else until the VMM's timeout or the user
-/// ends the run.
-pub fn block_until_signal(ctx: &mut SyscallContext, what: &str) -> Errno {
-    if ctx.task.signals.next_timer().is_none() {
-        log::warn!("the application blocks until a signal arrives ({what})");
-    }
-    loop {
-        if let Err(e) = crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
-            debug_assert_eq!(e, EINTR);
-            return ERESTARTSYS;
-        }
-    }
 }
 
 /// Before a console read that will block in the host: when an interval
@@ -124,6 +112,9 @@ fn read_to_user(
     if !file.readable() {
         return Err(EBADF);
     }
+    if let Some(mask) = file.file.signalfd_mask() {
+        return super::events::read_signalfd(ctx, file, addr, len, mask);
+    }
     let len = len.min(MAX_RW_COUNT) as usize;
     if len == 0 {
         return Ok(0);
@@ -147,7 +138,8 @@ fn read_to_user(
         let n = match file.file.read(&mut buf[..want], pos) {
             Ok(n) => n,
             Err(e) if e == EAGAIN && total == 0 && !file.nonblocking() => {
-                return Err(block_until_signal(ctx, "read from an empty pipe"));
+                wait_until_ready(ctx, file, POLLIN)?;
+                continue;
             }
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
@@ -410,64 +402,174 @@ pub struct PollEntry {
 
 /// Fills in `revents`, waiting up to `timeout_ns` (u64::MAX: forever) for
 /// something to become ready; returns how many entries are ready, or EINTR
-/// when a signal arrives first. Only the host's stdin can become ready
-/// while we wait (nothing else runs in the sandbox), so the wait is one
-/// request to the VMM (or a few, when an interval timer is armed).
+/// when a signal arrives first.
 pub fn poll_core(
     ctx: &mut SyscallContext,
     entries: &mut [PollEntry],
     timeout_ns: u64,
 ) -> Result<u64, Errno> {
-    let mut ready = 0u64;
-    let mut waits_for_stdin = false;
-    for entry in entries.iter_mut() {
-        entry.revents = if entry.fd < 0 {
-            0
-        } else {
-            match ctx.task.fds().get(entry.fd).cloned() {
-                Err(_) => POLLNVAL,
-                Ok(file) => {
-                    let revents = file.file.poll(entry.events | POLLERR | POLLHUP);
-                    if file.file.waits_on_console_input()
-                        && entry.events & POLLIN != 0
-                        && revents & POLLIN == 0
-                    {
-                        waits_for_stdin = true;
-                    }
-                    revents
+    let mut items: Vec<PollItem> = entries
+        .iter()
+        .map(|entry| PollItem {
+            file: if entry.fd < 0 {
+                Watch::Nothing
+            } else {
+                match ctx.task.fds().get(entry.fd) {
+                    Ok(file) => Watch::File(file.clone()),
+                    Err(_) => Watch::Closed,
                 }
-            }
-        };
-        if entry.revents != 0 {
-            ready += 1;
-        }
-    }
-    if waits_for_stdin || (ready == 0 && timeout_ns > 0) {
-        // Waiting is for stdin, a signal, or the timeout; with something
-        // ready already, only a look at stdin.
-        let stdin_ready = if ready > 0 {
-            console::wait_for_input(0, true)
-        } else {
-            crate::sentry::signal::wait(ctx.task, timeout_ns, waits_for_stdin)?
-        };
-        if stdin_ready && waits_for_stdin {
-            for entry in entries.iter_mut() {
-                let is_stdin = entry.fd >= 0
-                    && ctx
-                        .task
-                        .fds()
-                        .get(entry.fd)
-                        .is_ok_and(|f| f.file.waits_on_console_input());
-                if is_stdin && entry.events & POLLIN != 0 {
-                    if entry.revents == 0 {
-                        ready += 1;
-                    }
-                    entry.revents |= console::STDIN_READY;
-                }
-            }
-        }
+            },
+            events: entry.events,
+            revents: 0,
+        })
+        .collect();
+    let ready = poll_files(ctx, &mut items, timeout_ns, &mut |_, _| false)?;
+    for (entry, item) in entries.iter_mut().zip(&items) {
+        entry.revents = item.revents;
     }
     Ok(ready)
+}
+
+/// What one poll entry watches.
+pub enum Watch {
+    /// A negative fd: ignored.
+    Nothing,
+    /// A descriptor that is not open: POLLNVAL.
+    Closed,
+    File(Arc<OpenFile>),
+}
+
+pub struct PollItem {
+    pub file: Watch,
+    pub events: i16,
+    pub revents: i16,
+}
+
+/// Current readiness of `file` for `events` (plus POLLERR/POLLHUP), with
+/// signalfds answered from the task's pending signals.
+pub fn readiness(ctx: &SyscallContext, file: &OpenFile, events: i16) -> i16 {
+    match file.file.signalfd_mask() {
+        Some(mask) if ctx.task.signals.pending & mask != 0 => events & POLLIN,
+        Some(_) => 0,
+        None => file.file.poll(events | POLLERR | POLLHUP),
+    }
+}
+
+/// The poll loop shared by poll, select and epoll: fills in `revents`
+/// and returns the number of ready items, waiting up to `timeout_ns`
+/// (u64::MAX: forever) when none is. In the sandbox nothing runs while we
+/// wait, so readiness can only change by the host's stdin, by time
+/// (timerfds, interval timers) or by a signal (EINTR). `ignore(i, revents)`
+/// lets epoll leave out edge-triggered items that have nothing new.
+pub fn poll_files(
+    ctx: &mut SyscallContext,
+    items: &mut [PollItem],
+    timeout_ns: u64,
+    ignore: &mut dyn FnMut(usize, i16) -> bool,
+) -> Result<u64, Errno> {
+    let deadline = crate::sentry::time::monotonic_ns().saturating_add(timeout_ns);
+    loop {
+        let mut ready = 0u64;
+        let mut watches_stdin = false;
+        let mut wake: Option<u64> = None;
+        for (i, item) in items.iter_mut().enumerate() {
+            item.revents = match &item.file {
+                Watch::Nothing => 0,
+                Watch::Closed => POLLNVAL,
+                Watch::File(file) => {
+                    let revents = readiness(ctx, file, item.events);
+                    if file.file.waits_on_console_input()
+                        && item.events & POLLIN != 0
+                        && revents & POLLIN == 0
+                    {
+                        watches_stdin = true;
+                    }
+                    if let Some(at) = file.file.wake_deadline() {
+                        wake = Some(wake.map_or(at, |w: u64| w.min(at)));
+                    }
+                    if ignore(i, revents) {
+                        0
+                    } else {
+                        revents
+                    }
+                }
+            };
+            if item.revents != 0 {
+                ready += 1;
+            }
+        }
+        if ready > 0 || timeout_ns == 0 {
+            // With something ready (or no time to wait), only a look at stdin.
+            if watches_stdin && console::wait_for_input(0, true) {
+                ready += mark_stdin_ready(items);
+            }
+            return Ok(ready);
+        }
+        let now = crate::sentry::time::monotonic_ns();
+        if now >= deadline {
+            return Ok(0);
+        }
+        // Wake for the first timer (itimers, POSIX timers, timerfds): its
+        // expiry may make something ready.
+        let mut until = wake.map_or(deadline, |w| w.min(deadline));
+        if let Some(timer) = ctx.task.signals.next_timer() {
+            until = until.min(timer);
+        }
+        let span = if until == u64::MAX {
+            u64::MAX
+        } else {
+            until.saturating_sub(now).max(1)
+        };
+        if crate::sentry::signal::wait(ctx.task, span, watches_stdin)? {
+            let ready = mark_stdin_ready(items);
+            if ready > 0 {
+                return Ok(ready);
+            }
+        }
+    }
+}
+
+/// Stdin became readable: POLLIN on the items watching it for input.
+fn mark_stdin_ready(items: &mut [PollItem]) -> u64 {
+    let mut newly = 0;
+    for item in items.iter_mut() {
+        if let Watch::File(file) = &item.file {
+            if file.file.waits_on_console_input() && item.events & POLLIN != 0 {
+                if item.revents == 0 {
+                    newly += 1;
+                }
+                item.revents |= console::STDIN_READY;
+            }
+        }
+    }
+    newly
+}
+
+/// Blocks until `file` is ready for `events` (a blocking read or write
+/// that found nothing to do): Ok to retry, ERESTARTSYS when a signal came
+/// first. What nothing in the sandbox can make ready waits until a signal,
+/// the VMM's timeout or the user ends the run, as it would hang on Linux.
+pub fn wait_until_ready(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    events: i16,
+) -> Result<(), Errno> {
+    let mut item = [PollItem {
+        file: Watch::File(file.clone()),
+        events,
+        revents: 0,
+    }];
+    let can_change = file.file.waits_on_console_input()
+        || file.file.wake_deadline().is_some()
+        || ctx.task.signals.next_timer().is_some();
+    if !can_change && readiness(ctx, file, events) == 0 {
+        log::warn!("the application waits for I/O that nothing in the sandbox can provide");
+    }
+    match poll_files(ctx, &mut item, u64::MAX, &mut |_, _| false) {
+        Ok(_) => Ok(()),
+        Err(e) if e == EINTR => Err(ERESTARTSYS),
+        Err(e) => Err(e),
+    }
 }
 
 /// select and pselect6: fd_sets turned into poll entries.
@@ -583,7 +685,7 @@ pub fn sys_pselect6(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// Runs a wait (ppoll, pselect6) with the signal mask at `mask_addr` in
 /// place; the old mask comes back at once unless a signal interrupted the
 /// wait (then its handler's frame restores it).
-fn with_wait_mask(
+pub fn with_wait_mask(
     ctx: &mut SyscallContext,
     mask_addr: u64,
     size: u64,

@@ -9,7 +9,10 @@
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod defs;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod events;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod fdops;
+pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod io;
 pub mod memory;

@@ -448,3 +448,15 @@ pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task.mm().copy_to_user(args[1], &bytes[..words * 12])?;
     Ok(0)
 }
+
+pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+    let pid = args[0] as i32;
+    if pid != 0 && pid != ctx.task.tid {
+        return Err(ESRCH);
+    }
+    let head = ctx.task.robust_list;
+    ctx.task.mm().write_val(args[1], &head)?;
+    ctx.task.mm().write_val(args[2], &ROBUST_LIST_HEAD_SIZE)?;
+    Ok(0)
+}

@@ -5,17 +5,17 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::time;
 
-const CLOCK_REALTIME: u64 = 0;
-const CLOCK_MONOTONIC: u64 = 1;
-const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
-const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+pub const CLOCK_REALTIME: u64 = 0;
+pub const CLOCK_MONOTONIC: u64 = 1;
+pub const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+pub const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
 const CLOCK_MONOTONIC_RAW: u64 = 4;
 const CLOCK_REALTIME_COARSE: u64 = 5;
 const CLOCK_MONOTONIC_COARSE: u64 = 6;
-const CLOCK_BOOTTIME: u64 = 7;
+pub const CLOCK_BOOTTIME: u64 = 7;
 
 /// Nanoseconds on `clock`, or EINVAL for clocks we do not have.
-fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
+pub fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(time::realtime_ns()),
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => Ok(time::monotonic_ns()),
@@ -123,6 +123,20 @@ fn write_remaining(ctx: &mut SyscallContext, addr: u64, left_ns: u64) -> Result<
     Ok(())
 }
 
+/// A `struct itimerspec` { interval, value } as (interval ns, value ns).
+pub fn read_itimerspec(ctx: &mut SyscallContext, addr: u64) -> Result<(u64, u64), Errno> {
+    let raw: [i64; 4] = ctx.task.mm().read_val(addr)?;
+    let ns = |sec: i64, nsec: i64| {
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(EINVAL);
+        }
+        Ok((sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(nsec as u64))
+    };
+    Ok((ns(raw[0], raw[1])?, ns(raw[2], raw[3])?))
+}
+
 pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
     let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
     if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
@@ -207,4 +221,157 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     ctx.task.mm().write_val(args[1], &usage)?;
     Ok(0)
+}
+
+// --- POSIX timers ---------------------------------------------------------------
+
+const SIGEV_SIGNAL: i32 = 0;
+const SIGEV_NONE: i32 = 1;
+const SIGEV_THREAD_ID: i32 = 4;
+const TIMER_ABSTIME: u64 = 1;
+
+pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::signal::{PosixTimer, MAX_POSIX_TIMERS, SIGALRM};
+    let (clock, sevp, id_addr) = (args[0], args[1], args[2]);
+    let clock = match clock {
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_PROCESS_CPUTIME_ID
+        | CLOCK_THREAD_CPUTIME_ID
+        | CLOCK_BOOTTIME => clock,
+        // The alarm clocks only differ by waking a suspended machine.
+        8 => CLOCK_REALTIME,
+        9 => CLOCK_BOOTTIME,
+        _ => return Err(EINVAL),
+    };
+    let signals = &ctx.task.signals;
+    let id = (0..i32::MAX)
+        .find(|id| !signals.posix_timers.contains_key(id))
+        .ok_or(EAGAIN)?;
+    let notify = if sevp == 0 {
+        Some((SIGALRM, id as u64))
+    } else {
+        // struct sigevent { sigval value; int signo; int notify; int tid; ... }
+        let raw: [u64; 3] = ctx.task.mm().read_val(sevp)?;
+        let value = raw[0];
+        let (signo, notify, tid) = (
+            raw[1] as u32 as i32,
+            (raw[1] >> 32) as i32,
+            raw[2] as u32 as i32,
+        );
+        match notify {
+            SIGEV_NONE => None,
+            SIGEV_SIGNAL | SIGEV_THREAD_ID => {
+                if !(1..=64).contains(&signo) {
+                    return Err(EINVAL);
+                }
+                if notify == SIGEV_THREAD_ID && tid != ctx.task.tid {
+                    return Err(EINVAL);
+                }
+                Some((signo as u8, value))
+            }
+            // SIGEV_THREAD is libc's (a thread it starts), never the kernel's.
+            _ => return Err(EINVAL),
+        }
+    };
+    if ctx.task.signals.posix_timers.len() >= MAX_POSIX_TIMERS {
+        return Err(EAGAIN);
+    }
+    ctx.task.mm().write_val(id_addr, &id)?;
+    ctx.task.signals.posix_timers.insert(
+        id,
+        PosixTimer {
+            clock,
+            notify,
+            deadline_ns: None,
+            interval_ns: 0,
+            overrun: 0,
+        },
+    );
+    Ok(0)
+}
+
+fn posix_timer(ctx: &SyscallContext, id: u64) -> Result<crate::sentry::signal::PosixTimer, Errno> {
+    ctx.task
+        .signals
+        .posix_timers
+        .get(&(id as i32))
+        .copied()
+        .ok_or(EINVAL)
+}
+
+/// (interval, time left) as an itimerspec.
+fn posix_timer_value(timer: &crate::sentry::signal::PosixTimer) -> [i64; 4] {
+    let now = time::monotonic_ns();
+    let left = timer
+        .deadline_ns
+        .map_or(0, |d| d.saturating_sub(now).max(1));
+    let [i0, i1] = timespec(timer.interval_ns);
+    let [l0, l1] = timespec(left);
+    [i0, i1, l0, l1]
+}
+
+pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (id, flags, new, old) = (args[0], args[1], args[2], args[3]);
+    let timer = posix_timer(ctx, id)?;
+    if new == 0 {
+        return Err(EINVAL);
+    }
+    let (interval, value) = read_itimerspec(ctx, new)?;
+    if old != 0 {
+        ctx.task.mm().write_val(old, &posix_timer_value(&timer))?;
+    }
+    let now = time::monotonic_ns();
+    let deadline = if value == 0 {
+        None
+    } else if flags & TIMER_ABSTIME != 0 {
+        let clock_now = clock_ns(ctx, timer.clock)?;
+        Some(now.saturating_add(value.saturating_sub(clock_now)))
+    } else {
+        Some(now.saturating_add(value))
+    };
+    if let Some(timer) = ctx.task.signals.posix_timers.get_mut(&(id as i32)) {
+        timer.deadline_ns = deadline;
+        timer.interval_ns = interval;
+    }
+    Ok(0)
+}
+
+pub fn sys_timer_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timer = posix_timer(ctx, args[0])?;
+    ctx.task
+        .mm()
+        .write_val(args[1], &posix_timer_value(&timer))?;
+    Ok(0)
+}
+
+pub fn sys_timer_getoverrun(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    Ok(posix_timer(ctx, args[0])?.overrun as u64)
+}
+
+pub fn sys_timer_delete(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    ctx.task
+        .signals
+        .posix_timers
+        .remove(&(args[0] as i32))
+        .map(|_| 0)
+        .ok_or(EINVAL)
+}
+
+/// Setting the clocks needs CAP_SYS_TIME, which the sandbox never grants:
+/// the host's time is not the program's to change.
+pub fn sys_clock_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    clock_ns(ctx, args[0])?;
+    read_timespec(ctx, args[1])?;
+    Err(EPERM)
+}
+
+pub fn sys_settimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] != 0 {
+        let tv: [i64; 2] = ctx.task.mm().read_val(args[0])?;
+        if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
+            return Err(EINVAL);
+        }
+    }
+    Err(EPERM)
 }

@@ -15,6 +15,8 @@
 
 pub mod console;
 pub mod devfs;
+pub mod epoll;
+pub mod events;
 pub mod hostfs;
 pub mod memfile;
 pub mod pipe;

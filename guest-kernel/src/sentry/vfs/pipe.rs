@@ -22,6 +22,9 @@ pub struct Pipe {
     readers: AtomicUsize,
     writers: AtomicUsize,
     created: i64,
+    /// Writes and reads so far (epoll's edge trigger).
+    writes: AtomicU64,
+    reads: AtomicU64,
 }
 
 /// One end of a pipe. Dropping the last end of a side closes that side.
@@ -38,6 +41,8 @@ pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
         readers: AtomicUsize::new(1),
         writers: AtomicUsize::new(1),
         created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
+        writes: AtomicU64::new(0),
+        reads: AtomicU64::new(0),
     });
     (
         Arc::new(PipeEnd {
@@ -77,6 +82,7 @@ impl File for PipeEnd {
         for (dst, src) in buf.iter_mut().zip(buffer.drain(..n)) {
             *dst = src;
         }
+        self.pipe.reads.fetch_add(1, Ordering::Relaxed);
         Ok(n)
     }
 
@@ -95,6 +101,7 @@ impl File for PipeEnd {
         }
         let n = buf.len().min(room);
         buffer.extend(&buf[..n]);
+        self.pipe.writes.fetch_add(1, Ordering::Relaxed);
         Ok(n)
     }
 
@@ -134,6 +141,19 @@ impl File for PipeEnd {
 
     fn available(&self) -> Result<u64, Errno> {
         Ok(self.pipe.buffer.lock().len() as u64)
+    }
+
+    /// The read end changes when someone writes, the write end when
+    /// someone reads (room), either when the other side closes.
+    fn activity(&self) -> u64 {
+        let closes = (self.pipe.readers.load(Ordering::Relaxed) == 0) as u64
+            + (self.pipe.writers.load(Ordering::Relaxed) == 0) as u64;
+        let counter = if self.write {
+            &self.pipe.reads
+        } else {
+            &self.pipe.writes
+        };
+        counter.load(Ordering::Relaxed) * 4 + closes
     }
 
     fn inode(&self) -> Option<Arc<dyn Inode>> {

@@ -1,0 +1,417 @@
+//! Event descriptors: eventfd, timerfd, signalfd and epoll. The files are
+//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `io`.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::io::{fd_arg, poll_files, wait_until_ready, PollItem, Watch};
+use super::time::{clock_ns, read_itimerspec, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME};
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::fd::*;
+use crate::sentry::signal::{SigInfo, UNBLOCKABLE};
+use crate::sentry::vfs::epoll::*;
+use crate::sentry::vfs::events::{EventFd, SignalFd, TimerFd};
+
+/// Installs `file` at the lowest free descriptor.
+fn install(ctx: &mut SyscallContext, file: Arc<dyn File>, flags: u32, label: &[u8]) -> SysResult {
+    let mut name = b"anon_inode:".to_vec();
+    name.extend_from_slice(label);
+    let open = OpenFile::labeled(file, O_RDWR | (flags & O_NONBLOCK), name);
+    let fd = ctx.task.fds().insert(open, flags & O_CLOEXEC != 0, 0)?;
+    Ok(fd as u64)
+}
+
+// --- eventfd ------------------------------------------------------------------------
+
+pub fn sys_eventfd2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const EFD_SEMAPHORE: u32 = 1;
+    let flags = args[1] as u32;
+    if args[1] > u32::MAX as u64 || flags & !(EFD_SEMAPHORE | O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    let file = EventFd::new(args[0] as u32 as u64, flags & EFD_SEMAPHORE != 0);
+    install(ctx, file, flags, b"[eventfd]")
+}
+
+pub fn sys_eventfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    sys_eventfd2(ctx, [args[0], 0, 0, 0, 0, 0])
+}
+
+// --- timerfd ------------------------------------------------------------------------
+
+const CLOCK_REALTIME_ALARM: u64 = 8;
+const CLOCK_BOOTTIME_ALARM: u64 = 9;
+const TFD_TIMER_ABSTIME: u64 = 1;
+const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
+
+pub fn sys_timerfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let clock = match args[0] {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME => args[0],
+        // The alarm clocks only differ by waking a suspended machine.
+        CLOCK_REALTIME_ALARM => CLOCK_REALTIME,
+        CLOCK_BOOTTIME_ALARM => CLOCK_BOOTTIME,
+        _ => return Err(EINVAL),
+    };
+    let flags = args[1] as u32;
+    if args[1] > u32::MAX as u64 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    install(ctx, TimerFd::new(clock), flags, b"[timerfd]")
+}
+
+fn timerfd_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    if file.file.as_timerfd().is_none() {
+        return Err(EINVAL);
+    }
+    Ok(file)
+}
+
+/// (interval, time left) of a timerfd, as an itimerspec.
+fn timerfd_value(timer: &TimerFd) -> [i64; 4] {
+    let now = crate::sentry::time::monotonic_ns();
+    let mut state = timer.state.lock();
+    state.update(now);
+    let left = state
+        .deadline_ns
+        .map_or(0, |d| d.saturating_sub(now).max(1));
+    let ns = |v: u64| [(v / 1_000_000_000) as i64, (v % 1_000_000_000) as i64];
+    let [i0, i1] = ns(state.interval_ns);
+    let [l0, l1] = ns(left);
+    [i0, i1, l0, l1]
+}
+
+pub fn sys_timerfd_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (flags, new, old) = (args[1], args[2], args[3]);
+    let file = timerfd_of(ctx, args[0])?;
+    if flags & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
+        return Err(EINVAL);
+    }
+    let (interval, value) = read_itimerspec(ctx, new)?;
+    let timer = file.file.as_timerfd().ok_or(EINVAL)?;
+    if old != 0 {
+        let current = timerfd_value(timer);
+        ctx.task.mm().write_val(old, &current)?;
+    }
+    let now = crate::sentry::time::monotonic_ns();
+    let deadline = if value == 0 {
+        None
+    } else if flags & TFD_TIMER_ABSTIME != 0 {
+        // An absolute time on the timer's clock, as a monotonic deadline.
+        let clock_now = clock_ns(ctx, timer.clock)?;
+        Some(now.saturating_add(value.saturating_sub(clock_now)))
+    } else {
+        Some(now.saturating_add(value))
+    };
+    let mut state = timer.state.lock();
+    state.deadline_ns = deadline;
+    state.interval_ns = interval;
+    state.ticks = 0;
+    Ok(0)
+}
+
+pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = timerfd_of(ctx, args[0])?;
+    let value = timerfd_value(file.file.as_timerfd().ok_or(EINVAL)?);
+    ctx.task.mm().write_val(args[1], &value)?;
+    Ok(0)
+}
+
+// --- signalfd -----------------------------------------------------------------------
+
+fn signalfd_core(
+    ctx: &mut SyscallContext,
+    fd: u64,
+    mask_addr: u64,
+    size: u64,
+    flags: u64,
+) -> SysResult {
+    if size != 8 || flags & !((O_CLOEXEC | O_NONBLOCK) as u64) != 0 {
+        return Err(EINVAL);
+    }
+    let mask: u64 = ctx.task.mm().read_val(mask_addr)?;
+    let mask = mask & !UNBLOCKABLE;
+    if fd as i32 == -1 {
+        return install(ctx, SignalFd::new(mask), flags as u32, b"[signalfd]");
+    }
+    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    let signalfd = file.file.as_signalfd().ok_or(EINVAL)?;
+    *signalfd.mask.lock() = mask;
+    Ok(fd as i32 as u64)
+}
+
+pub fn sys_signalfd4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    signalfd_core(ctx, args[0], args[1], args[2], args[3])
+}
+
+pub fn sys_signalfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    signalfd_core(ctx, args[0], args[1], args[2], 0)
+}
+
+/// `struct signalfd_siginfo` (128 bytes) for a dequeued signal.
+fn signalfd_record(info: &SigInfo) -> [u8; 128] {
+    let mut out = [0u8; 128];
+    let mut put32 = |at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put32(0, info.signo as u32);
+    put32(4, info.errno as u32);
+    put32(8, info.code as u32);
+    let (lo, hi) = (info.fields[0] as u32, (info.fields[0] >> 32) as u32);
+    let kernel = info.code > 0 && info.code != crate::sentry::signal::SI_KERNEL;
+    if !kernel {
+        // Sent by a process (pid, uid) or by a POSIX timer (id, overrun).
+        if info.code == crate::sentry::signal::SI_TIMER {
+            put32(24, lo); // ssi_tid: the timer id
+            put32(32, hi); // ssi_overrun
+        } else {
+            put32(12, lo); // ssi_pid
+            put32(16, hi); // ssi_uid
+        }
+        put32(44, info.fields[1] as u32); // ssi_int
+        out[48..56].copy_from_slice(&info.fields[1].to_le_bytes()); // ssi_ptr
+    } else {
+        out[72..80].copy_from_slice(&info.fields[0].to_le_bytes()); // ssi_addr
+    }
+    out
+}
+
+/// read(2) on a signalfd: takes pending signals of its set, lowest first.
+pub fn read_signalfd(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+    mask: u64,
+) -> SysResult {
+    if len < 128 {
+        return Err(EINVAL);
+    }
+    let room = (len / 128).min(64) as usize;
+    loop {
+        let mut records = Vec::new();
+        while records.len() < room * 128 {
+            let ready = ctx.task.signals.pending & mask;
+            if ready == 0 {
+                break;
+            }
+            let signal = ready.trailing_zeros() as u8 + 1;
+            let info = ctx.task.signals.take(signal);
+            records.extend_from_slice(&signalfd_record(&info));
+        }
+        if !records.is_empty() {
+            ctx.task.mm().copy_to_user(addr, &records)?;
+            return Ok(records.len() as u64);
+        }
+        if file.nonblocking() {
+            return Err(EAGAIN);
+        }
+        wait_until_ready(ctx, file, POLLIN)?;
+    }
+}
+
+// --- epoll --------------------------------------------------------------------------
+
+/// `struct epoll_event`: packed (12 bytes) on x86_64, 16 bytes on arm64.
+#[cfg(target_arch = "x86_64")]
+const EVENT_SIZE: usize = 12;
+#[cfg(not(target_arch = "x86_64"))]
+const EVENT_SIZE: usize = 16;
+const DATA_OFFSET: usize = EVENT_SIZE - 8;
+
+/// Epoll watching epoll: Linux allows 4 levels below the top.
+const EPOLL_MAX_NESTS: usize = 4;
+
+pub fn sys_epoll_create1(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let flags = args[0] as u32;
+    if args[0] > u32::MAX as u64 || flags & !O_CLOEXEC != 0 {
+        return Err(EINVAL);
+    }
+    install(ctx, Epoll::new(), flags, b"[eventpoll]")
+}
+
+pub fn sys_epoll_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] as i32 <= 0 {
+        return Err(EINVAL);
+    }
+    sys_epoll_create1(ctx, [0; 6])
+}
+
+/// How deep `epoll` nests epolls below it, or None when `target` is among
+/// them (a loop).
+fn nesting_depth(epoll: &Epoll, target: *const Epoll) -> Option<usize> {
+    let mut deepest = 0;
+    for (_, file, _) in epoll.live() {
+        if let Some(inner) = file.file.as_epoll() {
+            if core::ptr::eq(inner, target) {
+                return None;
+            }
+            deepest = deepest.max(1 + nesting_depth(inner, target)?);
+        }
+    }
+    Some(deepest)
+}
+
+pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const EPOLL_CTL_ADD: u64 = 1;
+    const EPOLL_CTL_DEL: u64 = 2;
+    const EPOLL_CTL_MOD: u64 = 3;
+    let (epfd, op, fd, event_addr) = (fd_arg(args[0]), args[1], fd_arg(args[2]), args[3]);
+    let ep_file = ctx.task.fds().get(epfd)?.clone();
+    let target = ctx.task.fds().get(fd)?.clone();
+    let (events, data) = if op == EPOLL_CTL_DEL {
+        (0, 0)
+    } else {
+        let mut raw = [0u8; EVENT_SIZE];
+        ctx.task.mm().copy_from_user(event_addr, &mut raw)?;
+        let events = u32::from_le_bytes(raw[..4].try_into().unwrap());
+        let data = u64::from_le_bytes(raw[DATA_OFFSET..].try_into().unwrap());
+        (events, data)
+    };
+    if !target.file.pollable() {
+        return Err(EPERM);
+    }
+    let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;
+    if fd == epfd || Arc::ptr_eq(&ep_file, &target) {
+        return Err(EINVAL);
+    }
+    if events & EPOLLEXCLUSIVE != 0
+        && (op == EPOLL_CTL_MOD || events & EPOLLONESHOT != 0 || target.file.as_epoll().is_some())
+    {
+        return Err(EINVAL);
+    }
+    let mut interests = epoll.interests.lock();
+    let exists = interests
+        .get(&fd)
+        .is_some_and(|i| i.file.strong_count() > 0);
+    match op {
+        EPOLL_CTL_ADD => {
+            if exists {
+                return Err(EEXIST);
+            }
+            if let Some(inner) = target.file.as_epoll() {
+                drop(interests);
+                match nesting_depth(inner, epoll) {
+                    Some(depth) if depth < EPOLL_MAX_NESTS => {}
+                    _ => return Err(ELOOP),
+                }
+                interests = epoll.interests.lock();
+            }
+            interests.insert(
+                fd,
+                Interest {
+                    file: Arc::downgrade(&target),
+                    events: events | EPOLLERR | EPOLLHUP,
+                    data,
+                    armed: true,
+                    reported: 0,
+                    activity: target.file.activity(),
+                },
+            );
+            Ok(0)
+        }
+        EPOLL_CTL_MOD => {
+            let interest = interests.get_mut(&fd).filter(|_| exists).ok_or(ENOENT)?;
+            if interest.events & EPOLLEXCLUSIVE != 0 {
+                return Err(EINVAL);
+            }
+            interest.events = events | EPOLLERR | EPOLLHUP;
+            interest.data = data;
+            interest.armed = true;
+            interest.reported = 0;
+            Ok(0)
+        }
+        EPOLL_CTL_DEL => {
+            if !exists {
+                return Err(ENOENT);
+            }
+            interests.remove(&fd);
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn epoll_wait_core(
+    ctx: &mut SyscallContext,
+    epfd: u64,
+    events_addr: u64,
+    max_events: u64,
+    timeout_ns: u64,
+) -> SysResult {
+    let max_events = max_events as i32;
+    if max_events <= 0 || max_events as usize > i32::MAX as usize / EVENT_SIZE {
+        return Err(EINVAL);
+    }
+    let max_events = max_events as usize;
+    // The whole buffer must be writable before anything is taken.
+    ctx.task.mm().with_user_chunks(
+        events_addr,
+        max_events * EVENT_SIZE,
+        crate::sentry::mm::Access::Write,
+        |_| {},
+    )?;
+    let ep_file = ctx.task.fds().get(fd_arg(epfd))?.clone();
+    let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;
+    let live = epoll.live();
+    let mut items: Vec<PollItem> = live
+        .iter()
+        .map(|(_, file, events)| PollItem {
+            file: Watch::File(file.clone()),
+            events: Epoll::poll_bits(*events),
+            revents: 0,
+        })
+        .collect();
+    let mut ignore = |i: usize, revents: i16| {
+        let (fd, file, _) = &live[i];
+        epoll.saturated(*fd, revents as u16 as u32, file.file.activity())
+    };
+    poll_files(ctx, &mut items, timeout_ns, &mut ignore)?;
+    let mut out = Vec::new();
+    for ((fd, file, _), item) in live.iter().zip(&items) {
+        if out.len() / EVENT_SIZE == max_events {
+            break;
+        }
+        if item.revents == 0 {
+            continue;
+        }
+        if let Some((events, data)) =
+            epoll.report(*fd, item.revents as u16 as u32, file.file.activity())
+        {
+            let mut raw = [0u8; EVENT_SIZE];
+            raw[..4].copy_from_slice(&events.to_le_bytes());
+            raw[DATA_OFFSET..].copy_from_slice(&data.to_le_bytes());
+            out.extend_from_slice(&raw);
+        }
+    }
+    ctx.task.mm().copy_to_user(events_addr, &out)?;
+    Ok((out.len() / EVENT_SIZE) as u64)
+}
+
+fn ms_timeout(ms: u64) -> u64 {
+    match ms as i32 {
+        t if t < 0 => u64::MAX,
+        t => t as u64 * 1_000_000,
+    }
+}
+
+pub fn sys_epoll_wait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    epoll_wait_core(ctx, args[0], args[1], args[2], ms_timeout(args[3]))
+}
+
+pub fn sys_epoll_pwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timeout = ms_timeout(args[3]);
+    super::io::with_wait_mask(ctx, args[4], args[5], |ctx| {
+        epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
+    })
+}
+
+pub fn sys_epoll_pwait2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let timeout = if args[3] == 0 {
+        u64::MAX
+    } else {
+        super::time::read_timespec(ctx, args[3])?
+    };
+    super::io::with_wait_mask(ctx, args[4], args[5], |ctx| {
+        epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
+    })
+}
