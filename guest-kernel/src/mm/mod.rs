@@ -120,6 +120,36 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     Some(frame)
 }
 
+/// Two contiguous zero-filled frames at an 8 KiB-aligned address (the pvm
+/// kernel/user PML4 pair), from never-used memory; None when there is no
+/// such room left.
+pub fn alloc_zeroed_frame_pair() -> Option<u64> {
+    let mut frames = FRAMES.lock();
+    let count = frames.region_count;
+    let mut skipped = None;
+    let mut found = None;
+    for region in frames.regions[..count].iter_mut() {
+        let start = boards::align_up(region.0, 2 * PAGE_SIZE);
+        if start + 2 * PAGE_SIZE <= region.1 {
+            if start != region.0 {
+                skipped = Some(region.0);
+            }
+            region.0 = start + 2 * PAGE_SIZE;
+            found = Some(start);
+            break;
+        }
+    }
+    let pair = found?;
+    frames.allocated += 2;
+    if let Some(frame) = skipped {
+        // The frame before the aligned pair goes on the free list.
+        frames.allocated += 1;
+        drop(frames);
+        free_frame(frame);
+    }
+    Some(pair)
+}
+
 /// Returns a frame to the allocator.
 pub fn free_frame(frame: u64) {
     let mut frames = FRAMES.lock();

@@ -197,6 +197,36 @@ impl<F: EntryFormat> PageTable<F> {
         }
     }
 
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Frees every table below the root's first `user_entries` slots (the
+    /// leaves must be unmapped already) and clears those slots.
+    pub fn free_tables(&mut self, user_entries: usize, free: &mut dyn FnMut(u64)) {
+        fn free_level<F: EntryFormat>(table: u64, level: usize, free: &mut dyn FnMut(u64)) {
+            if level < 2 {
+                for &entry in table_at(table).iter() {
+                    if entry & F::VALID != 0 && !F::is_block(entry) {
+                        free_level::<F>(entry & F::ADDRESS_MASK, level + 1, free);
+                    }
+                }
+            }
+            free(table);
+        }
+        let root = table_at(self.root);
+        for index in 0..user_entries {
+            let entry = root[index];
+            if entry & F::VALID != 0 && !F::is_block(entry) {
+                free_level::<F>(entry & F::ADDRESS_MASK, 0, free);
+            }
+            root[index] = 0;
+            if let Some(mirror) = self.mirror {
+                table_at(mirror)[index] = 0;
+            }
+        }
+    }
+
     /// Unmaps every page in [start, end) and hands each frame to `release`.
     /// Flushes the whole TLB once instead of page by page when many pages go.
     pub fn unmap_range(&mut self, start: u64, end: u64, mut release: impl FnMut(u64)) {

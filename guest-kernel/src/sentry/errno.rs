@@ -56,3 +56,7 @@ pub type SysResult = Result<u64, Errno>;
 /// a signal; the dispatcher restarts it after the handler when the handler
 /// has SA_RESTART, and makes it EINTR otherwise (Linux's ERESTARTSYS).
 pub const ERESTARTSYS: Errno = Errno(512);
+
+/// Internal: the task must give way to another (it waits; see
+/// `sentry::sched`). The dispatcher rewinds the syscall and switches.
+pub const ESWITCH: Errno = Errno(513);

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fd;
 pub mod mm;
 pub mod random;
+pub mod sched;
 pub mod signal;
 pub mod stat;
 pub mod syscalls;
@@ -213,6 +214,16 @@ pub fn start(boot_info: &BootInfo) -> ! {
     *CURRENT.lock() = Some(Task {
         pid: APP_PID,
         tid: APP_PID,
+        ppid: 0,
+        pgid: APP_PID,
+        sid: APP_PID,
+        exit_signal: signal::SIGCHLD,
+        vfork_parent: None,
+        exiting: None,
+        wait_deadline: None,
+        wait_stdin: false,
+        restart: None,
+        switch_request: None,
         memory,
         files,
         cwd,

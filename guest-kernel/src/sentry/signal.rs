@@ -55,6 +55,8 @@ pub const SIGSYS: u8 = 31;
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 
+pub const SA_NOCLDSTOP: u64 = 0x1;
+pub const SA_NOCLDWAIT: u64 = 0x2;
 pub const SA_SIGINFO: u64 = 0x4;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
@@ -489,12 +491,32 @@ pub struct FrameRestore {
     pub stack: SignalStack,
 }
 
-/// Ends the program as killed by `signal`.
-pub fn terminate(task: &Task, signal: u8) -> ! {
-    log::info!("the application is killed by signal {signal}");
-    task.mm().writeback_all();
-    let stats = task.exit_stats();
-    crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(signal), &stats)
+/// Ends the task as killed by `signal`: the first process ends the
+/// sandbox (exit status 128+N); any other becomes a zombie when the
+/// sentry next returns to user mode (`exiting`).
+pub fn terminate(task: &mut Task, signal: u8) {
+    log::info!("process {} is killed by signal {signal}", task.pid);
+    if task.pid == super::APP_PID {
+        task.mm().writeback_all();
+        let stats = task.exit_stats();
+        crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(signal), &stats)
+    }
+    let core = if default_action(signal) == DefaultAction::Core {
+        0x80
+    } else {
+        0
+    };
+    task.exiting = Some(signal as u32 | core);
+}
+
+/// exit/exit_group with `code`: as [`terminate`], for a normal end.
+pub fn exit_with(task: &mut Task, code: u8) {
+    if task.pid == super::APP_PID {
+        task.mm().writeback_all();
+        let stats = task.exit_stats();
+        crate::hv::console::exit(crate::hv::console::ExitKind::Exited(code), &stats)
+    }
+    task.exiting = Some((code as u32) << 8);
 }
 
 /// Delivers at most one pending signal before the return to user mode:
@@ -530,7 +552,10 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
                     log::warn!("signal {signal} would stop the process: not supported, ignored");
                     continue;
                 }
-                DefaultAction::Terminate | DefaultAction::Core => terminate(task, signal),
+                DefaultAction::Terminate | DefaultAction::Core => {
+                    terminate(task, signal);
+                    return true;
+                }
             },
             _ => {
                 let sp = regs.sp();
@@ -556,6 +581,7 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
                         e.0
                     );
                     terminate(task, SIGSEGV);
+                    return true;
                 }
                 let signals = &mut task.signals;
                 signals.saved_mask = None;
@@ -602,35 +628,65 @@ pub fn sigreturn(task: &mut Task, regs: &mut UserContext) {
     }
 }
 
-/// Waits up to `timeout_ns` (u64::MAX: no limit) for stdin (when
-/// `watch_stdin`) or a signal. Ok(true): stdin is readable; Ok(false): the
-/// time is up; Err(EINTR): a signal that runs a handler or ends the program
-/// became deliverable.
-pub fn wait(task: &mut Task, timeout_ns: u64, watch_stdin: bool) -> Result<bool, Errno> {
-    if timeout_ns == 0 {
-        return Ok(crate::sentry::vfs::console::wait_for_input(0, watch_stdin));
-    }
-    let deadline = super::time::monotonic_ns().saturating_add(timeout_ns);
+/// The absolute (monotonic) deadline of a wait of `timeout_ns` (u64::MAX:
+/// none) starting now; for a syscall restarted after a switch, the deadline
+/// it had. Remembered in the task in case this wait is switched out too.
+pub fn wait_deadline(task: &mut Task, timeout_ns: u64) -> u64 {
+    let deadline = match task.restart.and_then(|r| r.deadline) {
+        Some(deadline) => deadline,
+        None if timeout_ns == u64::MAX => u64::MAX,
+        None => super::time::monotonic_ns().saturating_add(timeout_ns),
+    };
+    task.wait_deadline = (deadline != u64::MAX).then_some(deadline);
+    deadline
+}
+
+/// Waits until monotonic time `deadline` (u64::MAX: no limit) for stdin
+/// (when `watch_stdin`) or a signal. Ok(true): stdin is readable; Ok(false):
+/// the time is up (a deadline already past gives one look at stdin), or a
+/// blocked signal became pending (callers loop and look again);
+/// Err(EINTR): a signal that runs a handler or ends the program became
+/// deliverable; Err(ESWITCH): another task can run, so this one must give
+/// way (its syscall is retried later).
+pub fn wait(task: &mut Task, deadline: u64, watch_stdin: bool) -> Result<bool, Errno> {
     loop {
         let now = super::time::monotonic_ns();
+        let pending = task.signals.pending;
         task.signals.fire_timers(now);
         if task.signals.interrupts() {
             return Err(EINTR);
         }
-        if now >= deadline {
+        // A timer's signal arrived, blocked: the caller may be waiting for
+        // it (sigtimedwait, a signalfd), so it looks again.
+        if task.signals.pending != pending {
             return Ok(false);
         }
-        let until = task
-            .signals
-            .next_timer()
-            .map_or(deadline, |t| t.min(deadline));
-        let span = if timeout_ns == u64::MAX && until == deadline {
+        if now >= deadline {
+            return Ok(watch_stdin && crate::sentry::vfs::console::wait_for_input(0, true));
+        }
+        if super::sched::other_runnable() {
+            task.wait_stdin = watch_stdin;
+            return Err(ESWITCH);
+        }
+        // Sleep until the first thing any task waits for.
+        let (others_deadline, others_stdin) = super::sched::others_wake();
+        let mut until = deadline;
+        for d in task.signals.next_timer().into_iter().chain(others_deadline) {
+            until = until.min(d);
+        }
+        let span = if until == u64::MAX {
             u64::MAX
         } else {
             until.saturating_sub(now)
         };
-        if crate::sentry::vfs::console::wait_for_input(span, watch_stdin) {
-            return Ok(true);
+        if span == 0 {
+            continue;
+        }
+        if crate::sentry::vfs::console::wait_for_input(span, watch_stdin || others_stdin) {
+            if watch_stdin {
+                return Ok(true);
+            }
+            super::sched::stdin_ready_for_others();
         }
     }
 }

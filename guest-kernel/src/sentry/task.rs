@@ -79,9 +79,37 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
     limits
 }
 
+/// A syscall that was switched out while it waited (it runs again from
+/// the start when the task is resumed): its absolute deadline carries over
+/// so a restarted sleep or poll does not start its timeout afresh.
+#[derive(Clone, Copy, Debug)]
+pub struct Restart {
+    pub pc: u64,
+    pub nr: u64,
+    pub deadline: Option<u64>,
+}
+
 pub struct Task {
     pub pid: i32,
     pub tid: i32,
+    /// Parent, process group and session.
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    /// The signal sent to the parent at exit (SIGCHLD, from clone's flags).
+    pub exit_signal: u8,
+    /// A vfork child: the parent waits until this task execs or exits.
+    pub vfork_parent: Option<i32>,
+    /// Set when the task has ended (wait status): it is reaped as soon as
+    /// the sentry is about to return to user mode.
+    pub exiting: Option<u32>,
+    /// The absolute deadline of the current wait (see [`Restart`]).
+    pub wait_deadline: Option<u64>,
+    /// Whether the current wait watches stdin (see [`Restart`]).
+    pub wait_stdin: bool,
+    pub restart: Option<Restart>,
+    /// Set by a syscall that needs another task to run next.
+    pub switch_request: Option<super::syscalls::SwitchRequest>,
     /// Shared with /proc (and, later, with threads): lock through `mm()`.
     pub memory: Arc<Mutex<AddressSpace>>,
     /// Shared with /proc (and, later, with threads): lock through `fds()`.

@@ -4,7 +4,6 @@
 //! 128+N.
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
-use crate::hv::console::{exit, ExitKind};
 use crate::sentry::errno::{EIO, ENOMEM};
 use crate::sentry::mm::Access;
 use crate::sentry::signal::*;
@@ -28,9 +27,9 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
             match resolved {
                 Ok(()) => None,
                 Err(e) if e == ENOMEM => {
-                    log::warn!("out of guest memory at {addr:#x}: killing the application");
-                    let stats = task.exit_stats();
-                    exit(ExitKind::Signaled(SIGKILL), &stats);
+                    log::warn!("out of guest memory at {addr:#x}: killing process {}", task.pid);
+                    terminate(task, SIGKILL);
+                    None
                 }
                 Err(e) if e == EIO => {
                     log::info!("bus error at {addr:#x}: past the end of a shared file");
@@ -72,5 +71,10 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         );
         task.signals.force(info);
     }
-    deliver_pending(task, ctx);
+    if task.exiting.is_none() {
+        deliver_pending(task, ctx);
+    }
+    if let Some(status) = task.exiting {
+        crate::sentry::sched::exit_current(&mut guard, ctx, status);
+    }
 }

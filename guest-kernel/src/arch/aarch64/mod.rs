@@ -171,3 +171,30 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
         other => UserTrap::Other(other),
     }
 }
+
+/// User state the sentry does not keep in [`UserContext`]: the TLS register
+/// (TPIDR_EL0), which the program writes itself and exceptions leave alone.
+pub struct ThreadState {
+    tpidr: u64,
+}
+
+impl ThreadState {
+    pub fn save() -> ThreadState {
+        let tpidr: u64;
+        // SAFETY: reading the EL0 thread pointer has no side effects.
+        unsafe { core::arch::asm!("mrs {}, tpidr_el0", out(reg) tpidr, options(nomem, nostack)) };
+        ThreadState { tpidr }
+    }
+
+    pub fn restore(&self, _fs_base: u64, _gs_base: u64) {
+        // SAFETY: TPIDR_EL0 is the user's own register.
+        unsafe { core::arch::asm!("msr tpidr_el0, {}", in(reg) self.tpidr, options(nomem, nostack)) };
+    }
+}
+
+/// A fresh program's TLS register (execve); FP/SIMD state is in the
+/// context, which execve replaces.
+pub fn reset_user_state() {
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("msr tpidr_el0, xzr", options(nomem, nostack)) };
+}

@@ -108,3 +108,32 @@ impl EntryFormat for Aarch64Entries {
 /// The user page table; `new(root)` takes the level-0 table TTBR0_EL1
 /// points at (set by the boot code).
 pub type UserPageTable = PageTable<Aarch64Entries>;
+
+/// A root (level-0 table for TTBR0_EL1) for a new address space; the
+/// sentry lives in TTBR1, so nothing is copied.
+pub fn new_user_root(_template: u64) -> Option<u64> {
+    crate::mm::alloc_zeroed_frame()
+}
+
+pub fn free_user_root(root: u64) {
+    crate::mm::free_frame(root);
+}
+
+/// Switches TTBR0_EL1 to `root` and drops the old translations (no ASIDs).
+pub fn activate_user_root(root: u64) {
+    // SAFETY: TTBR0 only maps user memory; the sentry runs from TTBR1.
+    unsafe {
+        core::arch::asm!(
+            "msr ttbr0_el1, {}",
+            "isb",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            in(reg) root,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// Level-0 slots of the user half (all of TTBR0).
+pub const USER_ROOT_ENTRIES: usize = 512;

@@ -270,3 +270,33 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
         v => UserTrap::Other(v),
     }
 }
+
+/// User state the sentry does not keep in [`UserContext`]: the FPU/SSE
+/// registers (live in the CPU while the sentry runs, as it never touches
+/// them). FS/GS bases are in the task.
+pub struct ThreadState {
+    fpu: signal::FxArea,
+}
+
+impl ThreadState {
+    /// The running task's state, taken when it is switched out.
+    pub fn save() -> ThreadState {
+        ThreadState {
+            fpu: signal::save_fpu(),
+        }
+    }
+
+    /// Puts a switched-out task's state back before it runs again.
+    pub fn restore(&self, fs_base: u64, gs_base: u64) {
+        signal::load_fpu(self.fpu.clone());
+        cpu::set_fs_base(fs_base);
+        cpu::set_user_gs_base(gs_base);
+    }
+}
+
+/// A fresh program's FPU state and TLS base (execve).
+pub fn reset_user_state() {
+    signal::reset_fpu();
+    cpu::set_fs_base(0);
+    cpu::set_user_gs_base(0);
+}

@@ -88,3 +88,37 @@ impl EntryFormat for X86Entries {
 
 /// The user page table; `new(root)` takes the loader's kernel PML4.
 pub type UserPageTable = PageTable<X86Entries>;
+
+/// A root for a new address space: an 8 KiB-aligned pair (the kernel PML4,
+/// whose upper half is copied from `template`, then the pvm user PML4), with
+/// an empty user half. None when memory is exhausted.
+pub fn new_user_root(template: u64) -> Option<u64> {
+    let root = crate::mm::alloc_zeroed_frame_pair()?;
+    // SAFETY: both are page-table pages covered by the direct map; the new
+    // one is ours alone, the template is only read.
+    unsafe {
+        let src = phys_to_virt(template) as *const u64;
+        let dst = phys_to_virt(root) as *mut u64;
+        core::ptr::copy_nonoverlapping(src.add(256), dst.add(256), 256);
+    }
+    Some(root)
+}
+
+/// Frees a root made by [`new_user_root`] (its user half must be empty).
+pub fn free_user_root(root: u64) {
+    crate::mm::free_frame(root);
+    crate::mm::free_frame(root + PAGE_SIZE);
+}
+
+/// Switches the user half to the address space at `root` (one trapped
+/// instruction on pvm, which then switches the pair itself).
+pub fn activate_user_root(root: u64) {
+    // SAFETY: `root` is a complete PML4 whose upper half maps the sentry
+    // exactly as the current one does, so execution continues unchanged.
+    unsafe {
+        core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags));
+    }
+}
+
+/// PML4 slots of the user half.
+pub const USER_ROOT_ENTRIES: usize = 256;

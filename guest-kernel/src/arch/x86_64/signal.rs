@@ -59,9 +59,10 @@ const MXCSR_DEFAULT_MASK: u32 = 0xffbf;
 const MXCSR_RESET: u32 = 0x1f80;
 
 #[repr(C, align(16))]
-struct FxArea([u8; FXSAVE_SIZE]);
+#[derive(Clone)]
+pub struct FxArea([u8; FXSAVE_SIZE]);
 
-fn save_fpu() -> FxArea {
+pub fn save_fpu() -> FxArea {
     let mut area = FxArea([0; FXSAVE_SIZE]);
     // SAFETY: FXSAVE writes 512 bytes to a 16-byte-aligned buffer we own;
     // CR4.OSFXSR is set at boot.
@@ -73,7 +74,7 @@ fn save_fpu() -> FxArea {
 
 /// Loads user FPU state. MXCSR bits outside the CPU's mask would make
 /// FXRSTOR fault in the sentry, so they are cleared first.
-fn load_fpu(mut area: FxArea) {
+pub fn load_fpu(mut area: FxArea) {
     let word = |a: &FxArea, at: usize| u32::from_le_bytes(a.0[at..at + 4].try_into().unwrap());
     let mut mask = word(&save_fpu(), MXCSR_MASK_OFFSET);
     if mask == 0 {
@@ -89,7 +90,7 @@ fn load_fpu(mut area: FxArea) {
 }
 
 /// The FPU state a frame without one restores: as at exec.
-fn reset_fpu() {
+pub fn reset_fpu() {
     let mut area = FxArea([0; FXSAVE_SIZE]);
     area.0[0..2].copy_from_slice(&0x37fu16.to_le_bytes()); // FCW
     area.0[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&MXCSR_RESET.to_le_bytes());

@@ -121,6 +121,9 @@ pub struct AddressSpace {
     pub brk_start: u64,
     pub brk: u64,
     pub page_faults: u64,
+    /// The root was allocated for this address space (fork, exec) and goes
+    /// back to the allocator with it; the first one comes from the loader.
+    owns_root: bool,
 }
 
 pub fn page_align_up(value: u64) -> Option<u64> {
@@ -141,7 +144,80 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             page_faults: 0,
+            owns_root: false,
         }
+    }
+
+    /// An empty address space with a root of its own (exec, fork).
+    pub fn new_empty(&self) -> Result<AddressSpace, Errno> {
+        let root = crate::arch::paging::new_user_root(self.page_table.root()).ok_or(ENOMEM)?;
+        let mut space = AddressSpace::new(root);
+        space.owns_root = true;
+        Ok(space)
+    }
+
+    /// The page-table root, for switching to this address space.
+    pub fn root(&self) -> u64 {
+        self.page_table.root()
+    }
+
+    /// fork: a copy of this address space. Private pages are copied now
+    /// (no copy-on-write between processes yet); shared mappings and
+    /// page-cache pages still read-only in a private mapping are the same
+    /// frames in both. Shared anonymous memory is filled in first so that
+    /// parent and child share every page of it.
+    pub fn fork_copy(&mut self) -> Result<AddressSpace, Errno> {
+        let mut child = self.new_empty()?;
+        child.brk_start = self.brk_start;
+        child.brk = self.brk;
+        let vmas: Vec<Vma> = self.vmas.values().cloned().collect();
+        for vma in &vmas {
+            if vma.shared && vma.file.is_none() {
+                self.populate_all(vma.start, vma.end)?;
+            }
+        }
+        for vma in vmas {
+            let mut pages = Vec::new();
+            self.page_table
+                .for_each_frame(vma.start, vma.end, |addr, frame| pages.push((addr, frame)));
+            for (addr, frame) in pages {
+                let access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
+                let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
+                let target = if share {
+                    frames::share_frame(frame);
+                    frame
+                } else {
+                    let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+                    // SAFETY: distinct frames, both direct-mapped; the copy
+                    // is ours alone.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            phys_to_virt(frame),
+                            phys_to_virt(copy),
+                            PAGE_SIZE as usize,
+                        )
+                    };
+                    copy
+                };
+                let mut alloc = frames::alloc_zeroed_frame;
+                if child.page_table.map(addr, target, access, &mut alloc).is_err() {
+                    frames::release_frame(target);
+                    return Err(ENOMEM);
+                }
+            }
+            child.vmas.insert(vma.start, vma);
+        }
+        Ok(child)
+    }
+
+    /// Every page of [start, end) present (inaccessible ones included).
+    fn populate_all(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        let mut page = start;
+        while page < end {
+            self.frame_for_kernel(page)?;
+            page += PAGE_SIZE;
+        }
+        Ok(())
     }
 
     pub fn find(&self, addr: u64) -> Option<&Vma> {
@@ -704,4 +780,21 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         }
     }
     Ok((frame, false))
+}
+
+impl Drop for AddressSpace {
+    /// Frees the pages (shared file mappings are written back first) and,
+    /// for a root of its own, the page tables too.
+    fn drop(&mut self) {
+        self.unmap(0, USER_END);
+        // The loader's root may hold its own boot mappings: only tables we
+        // allocated are walked and freed.
+        if !self.owns_root {
+            return;
+        }
+        let mut free = |table: u64| frames::free_frame(table);
+        self.page_table
+            .free_tables(crate::arch::paging::USER_ROOT_ENTRIES, &mut free);
+        crate::arch::paging::free_user_root(self.page_table.root());
+    }
 }

@@ -29,20 +29,24 @@ fn read_word(ctx: &mut SyscallContext, addr: u64) -> Result<u32, Errno> {
 }
 
 /// Waits until monotonic `deadline` (None: no timeout): ETIMEDOUT, or
-/// ERESTARTSYS when a signal comes first.
+/// ERESTARTSYS when a signal comes first (ESWITCH: another task runs
+/// meanwhile and the call is retried).
 fn wait_until(ctx: &mut SyscallContext, deadline: Option<u64>) -> SysResult {
-    if deadline.is_none() && ctx.task.signals.next_timer().is_none() {
+    if deadline.is_none()
+        && ctx.task.signals.next_timer().is_none()
+        && crate::sentry::sched::task_count() == 1
+    {
         log::warn!("futex wait without a timeout in a single-threaded program: waits for a signal");
     }
+    let until = deadline.unwrap_or(u64::MAX);
     loop {
-        let now = crate::sentry::time::monotonic_ns();
-        let span = match deadline {
-            Some(d) if d <= now => return Err(ETIMEDOUT),
-            Some(d) => d - now,
-            None => u64::MAX,
-        };
-        if crate::sentry::signal::wait(ctx.task, span, false).is_err() {
-            return Err(ERESTARTSYS);
+        if deadline.is_some_and(|d| d <= crate::sentry::time::monotonic_ns()) {
+            return Err(ETIMEDOUT);
+        }
+        match crate::sentry::signal::wait(ctx.task, until, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -59,10 +63,10 @@ fn deadline(
         return Ok(None);
     }
     let value = read_timespec(ctx, timeout)?;
-    let now = crate::sentry::time::monotonic_ns();
     if cmd == FUTEX_WAIT {
-        return Ok(Some(now.saturating_add(value)));
+        return Ok(Some(crate::sentry::signal::wait_deadline(ctx.task, value)));
     }
+    let now = crate::sentry::time::monotonic_ns();
     let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
         CLOCK_REALTIME
     } else {

@@ -95,9 +95,13 @@ fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Res
     {
         return Ok(());
     }
-    match crate::sentry::signal::wait(ctx.task, u64::MAX, true) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(ERESTARTSYS),
+    loop {
+        match crate::sentry::signal::wait(ctx.task, u64::MAX, true) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -467,7 +471,7 @@ pub fn poll_files(
     timeout_ns: u64,
     ignore: &mut dyn FnMut(usize, i16) -> bool,
 ) -> Result<u64, Errno> {
-    let deadline = crate::sentry::time::monotonic_ns().saturating_add(timeout_ns);
+    let deadline = crate::sentry::signal::wait_deadline(ctx.task, timeout_ns);
     loop {
         let mut ready = 0u64;
         let mut watches_stdin = false;
@@ -498,29 +502,17 @@ pub fn poll_files(
                 ready += 1;
             }
         }
-        if ready > 0 || timeout_ns == 0 {
+        if ready > 0 || timeout_ns == 0 || deadline <= crate::sentry::time::monotonic_ns() {
             // With something ready (or no time to wait), only a look at stdin.
             if watches_stdin && console::wait_for_input(0, true) {
                 ready += mark_stdin_ready(items);
             }
             return Ok(ready);
         }
-        let now = crate::sentry::time::monotonic_ns();
-        if now >= deadline {
-            return Ok(0);
-        }
-        // Wake for the first timer (itimers, POSIX timers, timerfds): its
-        // expiry may make something ready.
-        let mut until = wake.map_or(deadline, |w| w.min(deadline));
-        if let Some(timer) = ctx.task.signals.next_timer() {
-            until = until.min(timer);
-        }
-        let span = if until == u64::MAX {
-            u64::MAX
-        } else {
-            until.saturating_sub(now).max(1)
-        };
-        if crate::sentry::signal::wait(ctx.task, span, watches_stdin)? {
+        // Wake for the first timerfd too: its expiry makes something ready
+        // (interval timers and other tasks are `signal::wait`'s business).
+        let until = wake.map_or(deadline, |w| w.min(deadline));
+        if crate::sentry::signal::wait(ctx.task, until, watches_stdin)? {
             let ready = mark_stdin_ready(items);
             if ready > 0 {
                 return Ok(ready);

@@ -148,6 +148,15 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
     let mut guard = CURRENT.lock();
     let task = guard.as_mut().expect("a task runs whenever user mode runs");
     task.syscalls += 1;
+    // A restarted syscall keeps its deadline only if it is the same call.
+    let entry_pc = regs.pc();
+    if task
+        .restart
+        .is_some_and(|r| r.pc != entry_pc || r.nr != nr)
+    {
+        task.restart = None;
+    }
+    task.wait_deadline = None;
     let def = table::TABLE.get(nr as usize).copied().flatten();
     let mut ctx = SyscallContext {
         task,
@@ -162,6 +171,26 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
         }
     };
     let mut full_return = ctx.full_return;
+    if result == Err(ESWITCH) {
+        // The call waits while another task can run: undo it (a temporary
+        // wait mask included), park this task and run another; the call is
+        // made again when this task runs next.
+        let signals = &mut ctx.task.signals;
+        if let Some(mask) = signals.saved_mask.take() {
+            signals.mask = mask;
+        }
+        ctx.task.restart = Some(crate::sentry::task::Restart {
+            pc: entry_pc,
+            nr,
+            deadline: ctx.task.wait_deadline,
+        });
+        let stdin = ctx.task.wait_stdin;
+        crate::arch::rewind_syscall(regs, nr, args);
+        crate::sentry::sched::block_current(&mut guard, regs, stdin);
+        return false;
+    }
+    ctx.task.restart = None;
+    crate::sentry::sched::note_progress();
     if result == Err(ERESTARTSYS) {
         if crate::sentry::signal::restarts_after_handler(&ctx.task.signals) {
             // Back to the syscall instruction with the original number and
@@ -178,7 +207,41 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
     if crate::sentry::signal::deliver_pending(ctx.task, ctx.regs) {
         full_return = true;
     }
+    if after_syscall(&mut guard, regs) {
+        full_return = true;
+    }
     !full_return
+}
+
+/// Task changes a syscall asked for on its way out: the task ended (exit,
+/// a fatal signal), became a vfork parent, or yields. Returns true when
+/// `regs` now belong to another task.
+fn after_syscall(guard: &mut Option<Task>, regs: &mut UserContext) -> bool {
+    let task = guard.as_mut().expect("a task runs whenever user mode runs");
+    if let Some(status) = task.exiting {
+        crate::sentry::sched::exit_current(guard, regs, status);
+        return true;
+    }
+    match task.switch_request.take() {
+        Some(SwitchRequest::VforkWait(child)) => {
+            crate::sentry::sched::vfork_wait(guard, regs, child);
+            true
+        }
+        Some(SwitchRequest::Yield) => {
+            crate::sentry::sched::yield_current(guard, regs);
+            true
+        }
+        None => false,
+    }
+}
+
+/// What a syscall wants done with the running task once it returns.
+#[derive(Clone, Copy, Debug)]
+pub enum SwitchRequest {
+    /// vfork: park the parent until the child execs or exits.
+    VforkWait(i32),
+    /// sched_yield: let another runnable task run first.
+    Yield,
 }
 
 fn regs_set_result(regs: &mut UserContext, result: SysResult) {

@@ -238,7 +238,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     } else {
         u64::MAX
     };
-    let deadline = crate::sentry::time::monotonic_ns().saturating_add(timeout);
+    let deadline = crate::sentry::signal::wait_deadline(ctx.task, timeout);
     loop {
         let ready = ctx.task.signals.pending & set;
         if ready != 0 {
@@ -255,14 +255,9 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         }
         // Signals in `set` count as awaited even while blocked; anything
         // else deliverable interrupts the wait.
-        let left = if timeout == u64::MAX {
-            u64::MAX
-        } else {
-            deadline - now
-        };
         let saved = ctx.task.signals.mask;
         ctx.task.signals.mask &= !set;
-        let waited = crate::sentry::signal::wait(ctx.task, left, false);
+        let waited = crate::sentry::signal::wait(ctx.task, deadline, false);
         ctx.task.signals.mask = saved;
         match waited {
             Err(e) if ctx.task.signals.pending & set == 0 => return Err(e),

@@ -98,13 +98,15 @@ pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// few when an interval timer is armed). Err((EINTR, left)) when a signal
 /// interrupts the sleep with `left` ns to go.
 fn sleep_until(ctx: &mut SyscallContext, clock: u64, deadline_ns: u64) -> Result<(), (Errno, u64)> {
+    // As a monotonic deadline (the sandbox's clocks never jump apart).
+    let clock_now = clock_ns(ctx, clock).map_err(|e| (e, 0))?;
+    let until = time::monotonic_ns().saturating_add(deadline_ns.saturating_sub(clock_now));
     loop {
         let now = clock_ns(ctx, clock).map_err(|e| (e, 0))?;
         if now >= deadline_ns {
             return Ok(());
         }
-        let left = deadline_ns - now;
-        if let Err(e) = crate::sentry::signal::wait(ctx.task, left, false) {
+        if let Err(e) = crate::sentry::signal::wait(ctx.task, until, false) {
             let now = clock_ns(ctx, clock).unwrap_or(deadline_ns);
             return Err((e, deadline_ns.saturating_sub(now)));
         }
@@ -149,7 +151,7 @@ pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> 
 
 pub fn sys_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let duration = read_timespec(ctx, args[0])?;
-    let deadline = time::monotonic_ns().saturating_add(duration);
+    let deadline = crate::sentry::signal::wait_deadline(ctx.task, duration);
     match sleep_until(ctx, CLOCK_MONOTONIC, deadline) {
         Ok(()) => Ok(0),
         Err((e, left)) => {
@@ -171,7 +173,9 @@ pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     let deadline = if flags & TIMER_ABSTIME != 0 {
         value
     } else {
-        clock_ns(ctx, clock)?.saturating_add(value)
+        // Kept across a switch as a monotonic deadline, then converted.
+        let mono = crate::sentry::signal::wait_deadline(ctx.task, value);
+        clock_ns(ctx, clock)?.saturating_add(mono.saturating_sub(time::monotonic_ns()))
     };
     match sleep_until(ctx, clock, deadline) {
         Ok(()) => Ok(0),
