@@ -158,3 +158,18 @@ fn timeout_and_missing_qemu_are_clear_errors() {
         out.describe()
     );
 }
+
+/// Processes on the bare-metal `native` backend (CR3 switches on a real
+/// MMU, under TCG).
+#[test]
+fn processes_as_native() {
+    let prog = c_program("processes");
+    if !require_tools(&["qemu-system-x86_64"]) {
+        return;
+    }
+    let native_dir = rvisor_tests::abi::fresh_dir("processes_qemu_ref");
+    let native = run_native(&prog, &[native_dir.join("w").to_str().unwrap()], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    let qemu = run_qemu_runner(&prog, &["/tmp/w"], &[]);
+    assert_same(&native, &qemu, Compare::StdoutAndStatus);
+}

@@ -239,3 +239,20 @@ fn wrong_architecture_is_126() {
         out.describe()
     );
 }
+
+/// fork, vfork, exec, wait, pipes and signals between processes, bare
+/// metal. qemu-aarch64 (user mode) cannot exec /proc/self/exe, so the
+/// reference is the same program run natively on this x86_64 host: it
+/// prints only architecture-neutral facts.
+#[test]
+fn processes_as_on_linux() {
+    if !require_tools(&["qemu-system-aarch64", CROSS_CC]) {
+        return;
+    }
+    let host_build = c_program("processes");
+    let native_dir = rvisor_tests::abi::fresh_dir("processes_arm_ref");
+    let native = run_native(&host_build, &[native_dir.join("w").to_str().unwrap()], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    let qemu = run_qemu_runner(&arm_program("processes"), &["/tmp/w"], &[]);
+    assert_same(&native, &qemu, Compare::StdoutAndStatus);
+}

@@ -123,6 +123,7 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
 /// Two contiguous zero-filled frames at an 8 KiB-aligned address (the pvm
 /// kernel/user PML4 pair), from never-used memory; None when there is no
 /// such room left.
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub fn alloc_zeroed_frame_pair() -> Option<u64> {
     let mut frames = FRAMES.lock();
     let count = frames.region_count;

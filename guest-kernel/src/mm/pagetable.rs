@@ -215,12 +215,12 @@ impl<F: EntryFormat> PageTable<F> {
             free(table);
         }
         let root = table_at(self.root);
-        for index in 0..user_entries {
-            let entry = root[index];
+        for (index, slot) in root.iter_mut().enumerate().take(user_entries) {
+            let entry = *slot;
             if entry & F::VALID != 0 && !F::is_block(entry) {
                 free_level::<F>(entry & F::ADDRESS_MASK, 0, free);
             }
-            root[index] = 0;
+            *slot = 0;
             if let Some(mirror) = self.mirror {
                 table_at(mirror)[index] = 0;
             }

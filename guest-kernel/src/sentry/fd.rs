@@ -354,6 +354,15 @@ impl FdTable {
             .ok_or(EBADF)
     }
 
+    /// execve: closes the descriptors marked close-on-exec.
+    pub fn close_on_exec(&mut self) {
+        for entry in self.entries.iter_mut() {
+            if entry.as_ref().is_some_and(|e| e.cloexec) {
+                *entry = None;
+            }
+        }
+    }
+
     /// Open descriptors and their files (for /proc/self/fd).
     pub fn list(&self) -> Vec<(i32, Arc<OpenFile>)> {
         self.entries

@@ -194,12 +194,13 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
         fds: files.clone(),
-        memory: memory.clone(),
+        memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
         argv: argv_owned.clone(),
         exe_path: exe_path.to_vec(),
         comm: comm.clone(),
     });
+    vfs::procfs::set_view(view.clone());
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }

@@ -238,7 +238,7 @@ pub fn with_parked<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
 }
 
 /// Pids of the parked tasks `select` picks.
-pub fn parked_pids(mut select: impl FnMut(&Task) -> bool) -> Vec<i32> {
+pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
     PARKED
         .lock()
         .values()
@@ -327,4 +327,9 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
             .lock()
             .iter()
             .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
+}
+
+/// Whether `pid` has ended and not been waited for.
+pub fn is_zombie(pid: i32) -> bool {
+    ZOMBIES.lock().iter().any(|z| z.pid == pid)
 }

@@ -280,6 +280,30 @@ impl SignalState {
         }
     }
 
+    /// A fork child's: dispositions, mask and alternate stack inherited;
+    /// nothing pending, no timers.
+    pub fn fork_copy(&self) -> SignalState {
+        SignalState {
+            actions: self.actions,
+            mask: self.mask,
+            altstack: self.altstack,
+            ..SignalState::new()
+        }
+    }
+
+    /// execve: handlers go back to SIG_DFL (ignored signals stay ignored),
+    /// the alternate stack and POSIX timers go; mask, pending signals and
+    /// interval timers stay.
+    pub fn reset_for_exec(&mut self) {
+        for action in self.actions.iter_mut() {
+            if action.handler != SIG_IGN {
+                *action = SigAction::default();
+            }
+        }
+        self.altstack = SignalStack::default();
+        self.posix_timers.clear();
+    }
+
     fn ignored(&self, signal: u8) -> bool {
         match self.actions[signal as usize - 1].handler {
             SIG_IGN => true,
@@ -501,12 +525,8 @@ pub fn terminate(task: &mut Task, signal: u8) {
         let stats = task.exit_stats();
         crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(signal), &stats)
     }
-    let core = if default_action(signal) == DefaultAction::Core {
-        0x80
-    } else {
-        0
-    };
-    task.exiting = Some(signal as u32 | core);
+    // (No core is dumped, so the wait status never has WCOREDUMP.)
+    task.exiting = Some(signal as u32);
 }
 
 /// exit/exit_group with `code`: as [`terminate`], for a normal end.

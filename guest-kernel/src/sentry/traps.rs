@@ -27,7 +27,10 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
             match resolved {
                 Ok(()) => None,
                 Err(e) if e == ENOMEM => {
-                    log::warn!("out of guest memory at {addr:#x}: killing process {}", task.pid);
+                    log::warn!(
+                        "out of guest memory at {addr:#x}: killing process {}",
+                        task.pid
+                    );
                     terminate(task, SIGKILL);
                     None
                 }

@@ -186,9 +186,15 @@ impl ThreadState {
         ThreadState { tpidr }
     }
 
+    pub fn set_tls(&mut self, tls: u64) {
+        self.tpidr = tls;
+    }
+
     pub fn restore(&self, _fs_base: u64, _gs_base: u64) {
         // SAFETY: TPIDR_EL0 is the user's own register.
-        unsafe { core::arch::asm!("msr tpidr_el0, {}", in(reg) self.tpidr, options(nomem, nostack)) };
+        unsafe {
+            core::arch::asm!("msr tpidr_el0, {}", in(reg) self.tpidr, options(nomem, nostack))
+        };
     }
 }
 
@@ -197,4 +203,9 @@ impl ThreadState {
 pub fn reset_user_state() {
     // SAFETY: as above.
     unsafe { core::arch::asm!("msr tpidr_el0, xzr", options(nomem, nostack)) };
+}
+
+/// A new task's stack (clone with a stack).
+pub fn set_stack_pointer(ctx: &mut UserContext, sp: u64) {
+    ctx.sp = sp;
 }

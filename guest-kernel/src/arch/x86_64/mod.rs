@@ -286,6 +286,9 @@ impl ThreadState {
         }
     }
 
+    /// The TLS base is the task's fs_base on x86_64.
+    pub fn set_tls(&mut self, _tls: u64) {}
+
     /// Puts a switched-out task's state back before it runs again.
     pub fn restore(&self, fs_base: u64, gs_base: u64) {
         signal::load_fpu(self.fpu.clone());
@@ -299,4 +302,9 @@ pub fn reset_user_state() {
     signal::reset_fpu();
     cpu::set_fs_base(0);
     cpu::set_user_gs_base(0);
+}
+
+/// A new task's stack (clone with a stack).
+pub fn set_stack_pointer(ctx: &mut UserContext, sp: u64) {
+    ctx.rsp = sp;
 }

@@ -200,7 +200,11 @@ impl AddressSpace {
                     copy
                 };
                 let mut alloc = frames::alloc_zeroed_frame;
-                if child.page_table.map(addr, target, access, &mut alloc).is_err() {
+                if child
+                    .page_table
+                    .map(addr, target, access, &mut alloc)
+                    .is_err()
+                {
                     frames::release_frame(target);
                     return Err(ENOMEM);
                 }

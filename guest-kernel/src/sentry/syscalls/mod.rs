@@ -22,6 +22,8 @@ pub mod path;
 pub mod process;
 pub mod signal;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod spawn;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod system;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod time;
@@ -150,10 +152,7 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
     task.syscalls += 1;
     // A restarted syscall keeps its deadline only if it is the same call.
     let entry_pc = regs.pc();
-    if task
-        .restart
-        .is_some_and(|r| r.pc != entry_pc || r.nr != nr)
-    {
+    if task.restart.is_some_and(|r| r.pc != entry_pc || r.nr != nr) {
         task.restart = None;
     }
     task.wait_deadline = None;

@@ -15,6 +15,8 @@ use crate::sentry::vfs::{
 };
 
 const AT_FDCWD: i32 = -100;
+/// AT_FDCWD for callers outside this file.
+pub const AT_FDCWD_ARG: i32 = AT_FDCWD;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_EACCESS: u64 = 0x200;
@@ -1051,4 +1053,35 @@ pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
     ctx.task.mm().write_val(args[1], &statfs_of(&stat))?;
     Ok(0)
+}
+
+/// The file execve runs: (dirfd, path) resolved with symlinks followed
+/// (AT_SYMLINK_NOFOLLOW: ELOOP on a symlink), which must be a regular file;
+/// returns its inode and the path as given.
+pub fn exec_target(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    flags: u64,
+) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
+    let path = read_path_or_empty(ctx, path_addr)?;
+    let node = if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(ENOENT);
+        }
+        let file = ctx.task.fds().get(dirfd)?.clone();
+        file.file.inode().ok_or(EACCES)?
+    } else {
+        if flags & AT_SYMLINK_NOFOLLOW != 0 {
+            let stack = lookup_at(ctx, dirfd, &path, false)?;
+            if stack.node().kind() == FileKind::Symlink {
+                return Err(ELOOP);
+            }
+        }
+        lookup_at(ctx, dirfd, &path, true)?.node().clone()
+    };
+    match node.kind() {
+        FileKind::Regular => Ok((node, path)),
+        _ => Err(EACCES),
+    }
 }

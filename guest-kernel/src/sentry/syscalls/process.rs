@@ -23,9 +23,9 @@ pub fn sys_getpid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
     Ok(ctx.task.pid as u64)
 }
 
-/// The application's parent is outside the sandbox: 0, as for init.
-pub fn sys_getppid(_: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(0)
+/// The first process's parent is outside the sandbox: 0, as for init.
+pub fn sys_getppid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+    Ok(ctx.task.ppid as u64)
 }
 
 pub fn sys_gettid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
@@ -147,51 +147,6 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     ctx.task.mm().copy_to_user(args[0], &uts)?;
     Ok(0)
-}
-
-/// wait4 and waitid: the process has no children (fork arrives later), so
-/// every wait is ECHILD, as on Linux for a childless process; bad
-/// arguments are EINVAL first.
-pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    const WNOHANG: u64 = 1;
-    const WUNTRACED: u64 = 2;
-    const WCONTINUED: u64 = 8;
-    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
-    let options = args[2];
-    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 {
-        return Err(EINVAL);
-    }
-    if args[3] != 0 {
-        // The rusage buffer must be writable even though nothing is reported.
-        ctx.task
-            .mm()
-            .with_user_chunks(args[3], 144, crate::sentry::mm::Access::Write, |_| {})?;
-    }
-    Err(ECHILD)
-}
-
-pub fn sys_waitid(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    const P_ALL: u64 = 0;
-    const P_PIDFD: u64 = 3;
-    const WNOHANG: u64 = 1;
-    const WEXITED: u64 = 4;
-    const WSTOPPED: u64 = 2;
-    const WCONTINUED: u64 = 8;
-    const WNOWAIT: u64 = 0x0100_0000;
-    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
-    let (idtype, options) = (args[0], args[3]);
-    if idtype > P_PIDFD
-        || options & !(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | WALL_CLONE_NOTHREAD)
-            != 0
-        || options & (WEXITED | WSTOPPED | WCONTINUED) == 0
-    {
-        return Err(EINVAL);
-    }
-    if idtype == P_PIDFD {
-        return Err(EBADF);
-    }
-    let _ = P_ALL;
-    Err(ECHILD)
 }
 
 pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

@@ -5,6 +5,7 @@
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::signal::*;
+use crate::sentry::task::Task;
 
 fn check_sigset_size(size: u64) -> Result<(), Errno> {
     if size != 8 {
@@ -126,15 +127,62 @@ fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysR
     Ok(0)
 }
 
+/// Sends `signal` (None: only checks) to process `pid`; ESRCH when there
+/// is no such process (a zombie still counts as one).
+fn send_to(ctx: &mut SyscallContext, pid: i32, signal: Option<u8>, code: i32) -> SysResult {
+    if pid == ctx.task.pid {
+        return send_to_self(ctx, signal, code);
+    }
+    let info = signal.map(|s| SigInfo::from_process(s, code, ctx.task.pid, ctx.task.creds.user[0]));
+    let found = crate::sentry::sched::with_parked(pid, |task| {
+        if let Some(info) = info {
+            task.signals.send(info);
+        }
+    });
+    if found.is_some() || crate::sentry::sched::is_zombie(pid) {
+        Ok(0)
+    } else {
+        Err(ESRCH)
+    }
+}
+
+/// Sends to every process `select` picks (this one included if it
+/// matches); ESRCH when none does.
+fn send_to_group(
+    ctx: &mut SyscallContext,
+    signal: Option<u8>,
+    select: impl Fn(&Task) -> bool,
+) -> SysResult {
+    let mut sent = false;
+    for pid in crate::sentry::sched::parked_pids(&select) {
+        send_to(ctx, pid, signal, SI_USER)?;
+        sent = true;
+    }
+    if select(ctx.task) {
+        send_to_self(ctx, signal, SI_USER)?;
+        sent = true;
+    }
+    if sent {
+        Ok(0)
+    } else {
+        Err(ESRCH)
+    }
+}
+
 pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let pid = args[0] as i32;
     let signal = check_signal_number(args[1])?;
-    // This process, its process group (it leads its own) or "every process
-    // we may signal" (-1): in the sandbox, all of them are this process.
-    if pid == ctx.task.pid || pid == 0 || pid == -1 || pid == -ctx.task.pid {
-        send_to_self(ctx, signal, SI_USER)
-    } else {
-        Err(ESRCH)
+    match pid {
+        p if p > 0 => send_to(ctx, p, signal, SI_USER),
+        0 => {
+            let group = ctx.task.pgid;
+            send_to_group(ctx, signal, |t| t.pgid == group)
+        }
+        // Every process but the first (the sandbox's init), as Linux spares
+        // pid 1.
+        -1 => send_to_group(ctx, signal, |t| t.pid != crate::sentry::APP_PID),
+        p if p == i32::MIN => Err(ESRCH),
+        p => send_to_group(ctx, signal, |t| t.pgid == -p),
     }
 }
 
@@ -144,10 +192,7 @@ pub fn sys_tkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if tid <= 0 {
         return Err(EINVAL);
     }
-    if tid != ctx.task.tid {
-        return Err(ESRCH);
-    }
-    send_to_self(ctx, signal, SI_TKILL)
+    send_to(ctx, tid, signal, SI_TKILL)
 }
 
 pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -156,10 +201,11 @@ pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if tgid <= 0 || tid <= 0 {
         return Err(EINVAL);
     }
-    if tgid != ctx.task.pid || tid != ctx.task.tid {
+    // One thread per process: the thread id is the process id.
+    if tgid != tid {
         return Err(ESRCH);
     }
-    send_to_self(ctx, signal, SI_TKILL)
+    send_to(ctx, tid, signal, SI_TKILL)
 }
 
 fn queue_info(ctx: &mut SyscallContext, signal: u64, uinfo: u64) -> SysResult {

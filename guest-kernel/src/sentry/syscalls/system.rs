@@ -210,41 +210,78 @@ pub fn sys_setgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// One process: it is its own process group and session.
-pub fn sys_getpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let pid = args[0] as i32;
-    if pid != 0 && pid != ctx.task.pid {
+/// (process group, session) of `pid` (0: the caller).
+fn group_of(ctx: &SyscallContext, pid: i32) -> Result<(i32, i32), Errno> {
+    if pid == 0 || pid == ctx.task.pid {
+        return Ok((ctx.task.pgid, ctx.task.sid));
+    }
+    if pid < 0 {
         return Err(ESRCH);
     }
-    Ok(ctx.task.pid as u64)
+    crate::sentry::sched::with_parked(pid, |t| (t.pgid, t.sid)).ok_or(ESRCH)
+}
+
+pub fn sys_getpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    Ok(group_of(ctx, args[0] as i32)?.0 as u64)
 }
 
 pub fn sys_getpgrp(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.pid as u64)
+    Ok(ctx.task.pgid as u64)
 }
 
 pub fn sys_getsid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    sys_getpgid(ctx, args)
+    Ok(group_of(ctx, args[0] as i32)?.1 as u64)
 }
 
-/// The process already leads its group and session: EPERM, as on Linux.
-pub fn sys_setsid(_: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Err(EPERM)
+/// A process that leads its group cannot start a session (EPERM).
+pub fn sys_setsid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+    let pid = ctx.task.pid;
+    let leads =
+        ctx.task.pgid == pid || !crate::sentry::sched::parked_pids(|t| t.pgid == pid).is_empty();
+    if leads {
+        return Err(EPERM);
+    }
+    ctx.task.pgid = pid;
+    ctx.task.sid = pid;
+    Ok(pid as u64)
 }
 
+/// setpgid for the caller or one of its children, into a group of the
+/// same session (or a new group named after the process).
 pub fn sys_setpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (pid, pgid) = (args[0] as i32, args[1] as i32);
     if pgid < 0 {
         return Err(EINVAL);
     }
-    if pid != 0 && pid != ctx.task.pid {
-        return Err(ESRCH);
+    let me = ctx.task.pid;
+    let target = if pid == 0 { me } else { pid };
+    let pgid = if pgid == 0 { target } else { pgid };
+    let (target_sid, target_is_leader) = if target == me {
+        (ctx.task.sid, ctx.task.sid == me)
+    } else {
+        let child = crate::sentry::sched::with_parked(target, |t| (t.ppid, t.sid));
+        match child {
+            Some((parent, sid)) if parent == me => (sid, sid == target),
+            _ => return Err(ESRCH),
+        }
+    };
+    if target_is_leader || target_sid != ctx.task.sid {
+        return Err(EPERM);
     }
-    // A session leader cannot change its group; staying in it is fine.
-    if pgid == 0 || pgid == ctx.task.pid {
-        return Ok(0);
+    if pgid != target {
+        let exists = ctx.task.pgid == pgid && ctx.task.sid == target_sid
+            || !crate::sentry::sched::parked_pids(|t| t.pgid == pgid && t.sid == target_sid)
+                .is_empty();
+        if !exists {
+            return Err(EPERM);
+        }
     }
-    Err(EPERM)
+    if target == me {
+        ctx.task.pgid = pgid;
+    } else {
+        crate::sentry::sched::with_parked(target, |t| t.pgid = pgid);
+    }
+    Ok(0)
 }
 
 pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -290,7 +327,9 @@ pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
 }
 
 /// One runnable thread: there is nobody to yield to.
-pub fn sys_sched_yield(_: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+/// Another runnable process goes first; alone, it returns at once.
+pub fn sys_sched_yield(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+    ctx.task.switch_request = Some(super::SwitchRequest::Yield);
     Ok(0)
 }
 

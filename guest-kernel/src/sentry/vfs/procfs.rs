@@ -20,7 +20,8 @@ use crate::sentry::mm::{AddressSpace, VmaKind};
 pub struct ProcessView {
     pub pid: i32,
     pub fds: Arc<Mutex<FdTable>>,
-    pub memory: Arc<Mutex<AddressSpace>>,
+    /// Replaced when the process execs.
+    pub memory: Mutex<Arc<Mutex<AddressSpace>>>,
     pub cwd: Arc<Mutex<PathStack>>,
     pub argv: Arc<Vec<Vec<u8>>>,
     pub exe_path: Vec<u8>,
@@ -130,7 +131,8 @@ impl ProcNode {
         let mut out = String::new();
         match self.node {
             Node::Maps => {
-                let memory = self.view.memory.try_lock().ok_or_else(busy)?;
+                let space = self.view.memory.lock().clone();
+                let memory = space.try_lock().ok_or_else(busy)?;
                 let exe = String::from_utf8_lossy(&self.view.exe_path).into_owned();
                 for vma in memory.vma_list() {
                     let name = match vma.kind {
@@ -164,7 +166,8 @@ impl ProcNode {
                 }
             }
             Node::Status => {
-                let (size_kb, rss_kb) = match self.view.memory.try_lock() {
+                let space = self.view.memory.lock().clone();
+                let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
                     None => return Err(busy()),
                 };
@@ -407,5 +410,19 @@ impl File for Snapshot {
     }
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         Some(self.node.clone())
+    }
+}
+
+/// The view /proc shows (the first process's), to follow its execs.
+static VIEW: Mutex<Option<Arc<ProcessView>>> = Mutex::new(None);
+
+pub fn set_view(view: Arc<ProcessView>) {
+    *VIEW.lock() = Some(view);
+}
+
+/// The first process exec'd: /proc shows its new address space.
+pub fn exec_replaced_memory(memory: Arc<Mutex<AddressSpace>>) {
+    if let Some(view) = VIEW.lock().as_ref() {
+        *view.memory.lock() = memory;
     }
 }

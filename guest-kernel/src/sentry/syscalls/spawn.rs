@@ -1,0 +1,496 @@
+//! Making, replacing and reaping processes: fork, vfork, clone (of
+//! processes), execve, wait4, waitid. Scheduling is `sentry::sched`.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use super::{SwitchRequest, SyscallContext};
+use crate::arch::ThreadState;
+use crate::sentry::errno::*;
+use crate::sentry::mm::Access;
+use crate::sentry::sched;
+use crate::sentry::signal::SIGCHLD;
+use crate::sentry::task::Task;
+
+const CSIGNAL: u64 = 0xff;
+const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PTRACE: u64 = 0x2000;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PARENT: u64 = 0x8000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+const CLONE_DETACHED: u64 = 0x40_0000;
+const CLONE_UNTRACED: u64 = 0x80_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+
+/// A new process copied from the running one (fork), or sharing its
+/// memory until it execs or exits (vfork: CLONE_VM | CLONE_VFORK).
+fn new_process(
+    ctx: &mut SyscallContext,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+) -> SysResult {
+    let supported = CSIGNAL
+        | CLONE_VM
+        | CLONE_VFORK
+        | CLONE_PARENT
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_CHILD_SETTID
+        | CLONE_DETACHED
+        | CLONE_UNTRACED
+        | CLONE_PTRACE;
+    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
+        || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
+    {
+        return Err(EINVAL);
+    }
+    if flags & !supported != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        let shared = flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS | CLONE_PIDFD);
+        log::info!(
+            "clone flags {flags:#x}: threads and shared tables ({shared:#x}) are not supported yet"
+        );
+        return Err(ENOSYS);
+    }
+    if (flags & CSIGNAL) > 64 {
+        return Err(EINVAL);
+    }
+    if sched::task_count() >= sched::MAX_TASKS {
+        return Err(EAGAIN);
+    }
+    let parent = &mut *ctx.task;
+    let vfork = flags & CLONE_VFORK != 0;
+    let memory = if vfork {
+        parent.memory.clone()
+    } else {
+        let copy = parent.mm().fork_copy()?;
+        Arc::new(Mutex::new(copy))
+    };
+    let pid = sched::new_pid();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    let mut child = Task {
+        pid,
+        tid: pid,
+        ppid: if flags & CLONE_PARENT != 0 {
+            parent.ppid
+        } else {
+            parent.pid
+        },
+        pgid: parent.pgid,
+        sid: parent.sid,
+        exit_signal: (flags & CSIGNAL) as u8,
+        vfork_parent: vfork.then_some(parent.pid),
+        exiting: None,
+        wait_deadline: None,
+        wait_stdin: false,
+        restart: None,
+        switch_request: None,
+        memory,
+        files: Arc::new(Mutex::new(parent.fds().clone())),
+        cwd: Arc::new(Mutex::new(parent.cwd())),
+        umask: parent.umask,
+        signals: parent.signals.fork_copy(),
+        creds: parent.creds.clone(),
+        personality: parent.personality,
+        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
+        nice: parent.nice,
+        dumpable: parent.dumpable,
+        no_new_privs: parent.no_new_privs,
+        parent_death_signal: 0,
+        child_subreaper: false,
+        namespace: parent.namespace.clone(),
+        rlimits: parent.rlimits,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            child_tid
+        } else {
+            0
+        },
+        robust_list: 0,
+        fs_base: parent.fs_base,
+        gs_base: parent.gs_base,
+        syscalls: 0,
+        start_tsc: crate::arch::cpu::counter(),
+    };
+    let mut regs = *ctx.regs;
+    crate::arch::set_syscall_result(&mut regs, 0);
+    if stack != 0 {
+        crate::arch::set_stack_pointer(&mut regs, stack);
+    }
+    let mut state = ThreadState::save();
+    if flags & CLONE_SETTLS != 0 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            child.fs_base = tls;
+        }
+        state.set_tls(tls);
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        child.mm().write_val(child_tid, &pid)?;
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        parent.mm().write_val(parent_tid, &pid)?;
+    }
+    sched::add(child, regs, state);
+    if vfork {
+        ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
+    }
+    Ok(pid as u64)
+}
+
+pub fn sys_fork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    new_process(ctx, SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+pub fn sys_vfork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    new_process(ctx, CLONE_VM | CLONE_VFORK | SIGCHLD as u64, 0, 0, 0, 0)
+}
+
+/// clone(flags, stack, parent_tid, child_tid, tls) on x86_64;
+/// clone(flags, stack, parent_tid, tls, child_tid) on arm64.
+pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    #[cfg(target_arch = "x86_64")]
+    let (child_tid, tls) = (args[3], args[4]);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (tls, child_tid) = (args[3], args[4]);
+    new_process(ctx, args[0], args[1], args[2], child_tid, tls)
+}
+
+// --- execve -------------------------------------------------------------------------
+
+/// The largest executable execve reads into memory.
+const MAX_EXEC_SIZE: u64 = 256 << 20;
+/// Nested "#!" interpreters allowed (Linux: 4).
+const MAX_INTERPRETERS: usize = 4;
+
+/// A NULL-terminated array of strings from user memory (argv, envp).
+fn read_strings(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    total: &mut usize,
+) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    for i in 0.. {
+        let pointer: u64 = ctx.task.mm().read_val(addr + i * 8)?;
+        if pointer == 0 {
+            break;
+        }
+        let limit = crate::sentry::exec::MAX_ARG_BYTES.saturating_sub(*total);
+        let s = ctx.task.mm().read_cstring(pointer, limit).map_err(|e| {
+            if e == ENAMETOOLONG {
+                E2BIG
+            } else {
+                e
+            }
+        })?;
+        *total += s.len() + 1;
+        if *total > crate::sentry::exec::MAX_ARG_BYTES {
+            return Err(E2BIG);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn read_file(inode: &Arc<dyn crate::sentry::vfs::Inode>) -> Result<Vec<u8>, Errno> {
+    let size = inode.stat().size.max(0) as u64;
+    if size > MAX_EXEC_SIZE {
+        return Err(ENOMEM);
+    }
+    let mut data = alloc::vec![0u8; size as usize];
+    let mut done = 0;
+    while done < data.len() {
+        let n = inode.read_at(done as u64, &mut data[done..])?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    data.truncate(done);
+    Ok(data)
+}
+
+/// "#!interpreter [one argument]" on the first line: (interpreter, arg).
+fn shebang(image: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rest = image.strip_prefix(b"#!")?;
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let line = &rest[..line_end.min(255)];
+    let trimmed: Vec<u8> = line
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let split = trimmed
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(trimmed.len());
+    let interpreter = trimmed[..split].to_vec();
+    if interpreter.is_empty() {
+        return None;
+    }
+    let arg: Vec<u8> = trimmed[split..]
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let arg = {
+        let end = arg
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        arg[..end].to_vec()
+    };
+    Some((interpreter, (!arg.is_empty()).then_some(arg)))
+}
+
+fn execve_core(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    argv: u64,
+    envp: u64,
+    flags: u64,
+) -> SysResult {
+    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let (mut inode, path) = super::path::exec_target(ctx, dirfd, path, flags)?;
+    let mut total = 0;
+    let mut args = read_strings(ctx, argv, &mut total)?;
+    let env = read_strings(ctx, envp, &mut total)?;
+    let mut image = read_file(&inode)?;
+    let mut exec_path = path.clone();
+    // Scripts: run the interpreter with the script's path as an argument.
+    for depth in 0.. {
+        let Some((interpreter, arg)) = shebang(&image) else {
+            break;
+        };
+        if depth == MAX_INTERPRETERS {
+            return Err(ELOOP);
+        }
+        let mut new_args = alloc::vec![interpreter.clone()];
+        new_args.extend(arg);
+        new_args.push(exec_path.clone());
+        new_args.extend(args.iter().skip(1).cloned());
+        args = new_args;
+        let stack = ctx
+            .task
+            .namespace
+            .clone()
+            .resolve(&ctx.task.cwd(), &interpreter, true)?;
+        inode = stack.node().clone();
+        if inode.kind() != crate::sentry::vfs::FileKind::Regular {
+            return Err(EACCES);
+        }
+        image = read_file(&inode)?;
+        exec_path = interpreter;
+    }
+    // Build the new image before touching the old one: until here every
+    // failure leaves the caller as it was.
+    let mut mm = ctx.task.mm().new_empty()?;
+    let loaded = crate::sentry::exec::load_elf(&mut mm, &image)?;
+    let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();
+    let sp = crate::sentry::exec::build_stack(
+        &mut mm,
+        &loaded,
+        &argv_refs,
+        &envp_refs,
+        &path,
+        crate::arch::hwcap(),
+    )?;
+    // The point of no return.
+    let task = &mut *ctx.task;
+    let root = mm.root();
+    let old = core::mem::replace(&mut task.memory, Arc::new(Mutex::new(mm)));
+    crate::arch::paging::activate_user_root(root);
+    if task.pid == crate::sentry::APP_PID {
+        crate::sentry::vfs::procfs::exec_replaced_memory(task.memory.clone());
+    }
+    drop(old);
+    task.fds().close_on_exec();
+    task.signals.reset_for_exec();
+    let base = exec_path
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or(&exec_path);
+    *task.comm.lock() = base[..base.len().min(15)].to_vec();
+    task.clear_child_tid = 0;
+    task.robust_list = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        task.fs_base = 0;
+        task.gs_base = 0;
+    }
+    crate::arch::reset_user_state();
+    if let Some(parent) = task.vfork_parent.take() {
+        sched::release_vfork_parent(parent, task.pid);
+    }
+    *ctx.regs = crate::arch::UserContext::new_user(loaded.entry, sp);
+    ctx.full_return = true;
+    Ok(0)
+}
+
+pub fn sys_execve(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    execve_core(ctx, super::path::AT_FDCWD_ARG, args[0], args[1], args[2], 0)
+}
+
+pub fn sys_execveat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    execve_core(
+        ctx,
+        super::io::fd_arg(args[0]),
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+    )
+}
+
+// --- wait ---------------------------------------------------------------------------
+
+/// Which children a wait is about: pid > 0 that one, 0 the caller's
+/// process group, -1 any, < -1 the group -pid.
+fn selects(me: &Task, pid: i32) -> impl Fn(i32, i32) -> bool {
+    let my_group = me.pgid;
+    move |child, group| match pid {
+        -1 => true,
+        0 => group == my_group,
+        p if p > 0 => child == p,
+        p => group == -p,
+    }
+}
+
+pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const WNOHANG: u64 = 1;
+    const WUNTRACED: u64 = 2;
+    const WCONTINUED: u64 = 8;
+    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
+    let (pid, status_addr, options, rusage) = (args[0] as i32, args[1], args[2], args[3]);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 || pid == i32::MIN {
+        return Err(EINVAL);
+    }
+    // Check the buffers before a zombie is taken: it must not be lost.
+    if status_addr != 0 {
+        ctx.task
+            .mm()
+            .with_user_chunks(status_addr, 4, Access::Write, |_| {})?;
+    }
+    if rusage != 0 {
+        ctx.task
+            .mm()
+            .with_user_chunks(rusage, 144, Access::Write, |_| {})?;
+    }
+    let me = ctx.task.pid;
+    let select = selects(ctx.task, pid);
+    loop {
+        if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
+            if status_addr != 0 {
+                ctx.task.mm().write_val(status_addr, &zombie.status)?;
+            }
+            if rusage != 0 {
+                ctx.task.mm().copy_to_user(rusage, &[0u8; 144])?;
+            }
+            return Ok(zombie.pid as u64);
+        }
+        if !sched::has_child(me, &select) {
+            return Err(ECHILD);
+        }
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const P_ALL: u64 = 0;
+    const P_PID: u64 = 1;
+    const P_PGID: u64 = 2;
+    const P_PIDFD: u64 = 3;
+    const WNOHANG: u64 = 1;
+    const WSTOPPED: u64 = 2;
+    const WEXITED: u64 = 4;
+    const WCONTINUED: u64 = 8;
+    const WNOWAIT: u64 = 0x0100_0000;
+    const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
+    let (idtype, id, info_addr, options) = (args[0], args[1] as i32, args[2], args[3]);
+    if idtype > P_PIDFD
+        || options & !(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | WALL_CLONE_NOTHREAD)
+            != 0
+        || options & (WEXITED | WSTOPPED | WCONTINUED) == 0
+    {
+        return Err(EINVAL);
+    }
+    let pid = match idtype {
+        P_ALL => -1,
+        P_PID if id > 0 => id,
+        P_PGID if id >= 0 => -id,
+        P_PIDFD => return Err(EBADF),
+        _ => return Err(EINVAL),
+    };
+    if info_addr != 0 {
+        ctx.task
+            .mm()
+            .with_user_chunks(info_addr, 128, Access::Write, |_| {})?;
+    }
+    let me = ctx.task.pid;
+    let select = selects(ctx.task, if pid == 0 { 0 } else { pid });
+    loop {
+        // Only exits are reported (no stopped or continued children exist).
+        let reaped = if options & WEXITED != 0 {
+            sched::reap(me, options & WNOWAIT != 0, |z| select(z.pid, z.pgid))
+        } else {
+            None
+        };
+        if let Some(zombie) = reaped {
+            if info_addr != 0 {
+                let signaled = zombie.status & 0x7f != 0;
+                let (code, status) = if signaled {
+                    let dumped = zombie.status & 0x80 != 0;
+                    (if dumped { 3 } else { 2 }, zombie.status & 0x7f)
+                } else {
+                    (1, (zombie.status >> 8) & 0xff)
+                };
+                let mut info =
+                    crate::sentry::signal::SigInfo::from_process(SIGCHLD, code, zombie.pid, 0);
+                info.fields[1] = status as u64;
+                ctx.task.mm().write_val(info_addr, &info)?;
+            }
+            return Ok(0);
+        }
+        if !sched::has_child(me, &select) {
+            return Err(ECHILD);
+        }
+        if options & WNOHANG != 0 {
+            if info_addr != 0 {
+                ctx.task.mm().copy_to_user(info_addr, &[0u8; 128])?;
+            }
+            return Ok(0);
+        }
+        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Linux ABI conformance, processes: fork, vfork, posix_spawn, execve (ELF
+//! and #! scripts), wait4/waitid, statuses, pipes and signals between
+//! processes, process groups, what exec keeps and resets. Compared with
+//! the native run, built against musl and against glibc; and busybox
+//! shells, pipelines and applets that fork, compared with native busybox.
+
+use std::path::Path;
+
+use rvisor_tests::abi::*;
+use rvisor_tests::*;
+
+fn same_as_native(prog: &Path, tag: &str) {
+    let native_dir = fresh_dir(tag);
+    let native = run_native(prog, &[native_dir.join("w").to_str().unwrap()], None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "the processes program fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(prog, &["/tmp/w"], &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+#[test]
+fn processes_musl() {
+    let prog = c_program("processes");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "processes_musl");
+}
+
+#[test]
+fn processes_glibc() {
+    let prog = glibc_program("processes");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "processes_glibc");
+}
+
+/// busybox sh with pipelines, command substitution, subshells and applets
+/// that fork (xargs, find -exec, zcat, timeout), on a shared directory.
+#[test]
+fn busybox_shell_pipelines() {
+    let bb = busybox();
+    if !require_kvm() {
+        return;
+    }
+    let dir = fresh_dir("bb_sh");
+    populate(&dir);
+    let host = dir.to_str().unwrap().to_string();
+    let script = "cd @ && ls | sort | head -3; \
+                  cat unsorted.txt | sort -n | tail -2; \
+                  x=$(wc -l < unsorted.txt); echo lines=$x; \
+                  (echo one; echo two) | tr a-z A-Z; \
+                  find . -name '*.txt' | sort | xargs -n 2 echo pair; \
+                  find sub -type f -exec wc -c {} \\; | sort; \
+                  gzip -c hello.txt | zcat; \
+                  timeout 5 sleep 0.05; echo timeout=$?; \
+                  false || echo or-ran; true && echo and-ran; \
+                  sh -c 'exit 3'; echo sub-exit=$?";
+    let native = run_native(&bb, &["sh", "-c", &script.replace('@', &host)], None);
+    let mount = mount_arg(&dir, "/data", None);
+    let sandbox = run_sandbox(
+        &bb,
+        &["sh", "-c", &script.replace('@', "/data")],
+        &["--mount", &mount],
+        None,
+    );
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert_same(&native, &sandbox, Compare::All);
+}
