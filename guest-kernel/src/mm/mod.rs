@@ -151,6 +151,12 @@ pub fn alloc_zeroed_frame_pair() -> Option<u64> {
     Some(pair)
 }
 
+/// Bytes left on the sentry's heap (task creation keeps a reserve so that
+/// running out is EAGAIN for the program, not a failed allocation here).
+pub fn heap_free() -> usize {
+    HEAP.lock().free()
+}
+
 /// Returns a frame to the allocator.
 pub fn free_frame(frame: u64) {
     let mut frames = FRAMES.lock();

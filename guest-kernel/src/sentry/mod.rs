@@ -144,7 +144,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     };
 
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
-    let loaded = match exec::load_elf(&mut mm, image) {
+    let loaded = match exec::load_elf(&mut mm, &image) {
         Ok(loaded) => loaded,
         Err(e) => {
             crate::hv::console::fatal(format_args!("cannot load the application: errno {}", e.0))

@@ -14,7 +14,6 @@
 #![allow(dead_code)]
 
 use alloc::collections::BTreeMap;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::mm::usermem::Pod;
@@ -261,7 +260,8 @@ pub struct SignalState {
     pub altstack: SignalStack,
     /// Pending signals (bit n-1 for signal n); one instance each.
     pub pending: u64,
-    infos: Vec<SigInfo>,
+    /// The siginfo of each pending signal (only pending ones are kept).
+    infos: BTreeMap<u8, SigInfo>,
     pub timers: [Option<IntervalTimer>; ITIMER_COUNT],
     pub posix_timers: BTreeMap<i32, PosixTimer>,
 }
@@ -274,7 +274,7 @@ impl SignalState {
             saved_mask: None,
             altstack: SignalStack::default(),
             pending: 0,
-            infos: vec![SigInfo::new(0, 0); NSIG],
+            infos: BTreeMap::new(),
             timers: [None; ITIMER_COUNT],
             posix_timers: BTreeMap::new(),
         }
@@ -324,7 +324,7 @@ impl SignalState {
             return;
         }
         self.pending |= bit(signal);
-        self.infos[signal as usize - 1] = info;
+        self.infos.insert(signal, info);
     }
 
     /// A fault the program cannot ignore or block: a blocked or ignored
@@ -362,7 +362,9 @@ impl SignalState {
     /// Removes pending `signal` and returns its info.
     pub fn take(&mut self, signal: u8) -> SigInfo {
         self.pending &= !bit(signal);
-        self.infos[signal as usize - 1]
+        self.infos
+            .remove(&signal)
+            .unwrap_or_else(|| SigInfo::new(signal, SI_KERNEL))
     }
 
     /// Whether a blocking call must end with EINTR: a signal that will run
@@ -440,13 +442,13 @@ impl SignalState {
             }
         }
         for (id, signal, value, expirations) in sends {
-            let index = signal as usize - 1;
             let queued = self.pending & bit(signal) != 0
-                && self.infos[index].code == SI_TIMER
-                && self.infos[index].fields[0] as u32 as i32 == id;
+                && self.infos.get(&signal).is_some_and(|i| {
+                    i.code == SI_TIMER && i.fields[0] as u32 as i32 == id
+                });
             let overrun = if queued {
                 // Still queued from an earlier expiry: count it as overrun.
-                let info = &mut self.infos[index];
+                let info = self.infos.get_mut(&signal).expect("queued above");
                 let before = (info.fields[0] >> 32) as u32;
                 let total = before.saturating_add(expirations.min(u32::MAX as u64) as u32);
                 info.fields[0] = (info.fields[0] & 0xffff_ffff) | (total as u64) << 32;

@@ -141,9 +141,57 @@ fn copy_into(mm: &mut AddressSpace, addr: u64, bytes: &[u8]) -> Result<(), Errno
     Ok(())
 }
 
+/// Where an executable's bytes come from: the boot image in memory, or a
+/// file (execve reads straight from it into the new pages, so a large
+/// binary never has to fit in the sentry's heap).
+pub trait ExecImage {
+    fn size(&self) -> u64;
+    /// Fills `buf` from `offset`; ENOEXEC if the file is shorter.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
+}
+
+impl ExecImage for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let start = usize::try_from(offset).map_err(|_| ENOEXEC)?;
+        let end = start.checked_add(buf.len()).ok_or(ENOEXEC)?;
+        buf.copy_from_slice(self.get(start..end).ok_or(ENOEXEC)?);
+        Ok(())
+    }
+}
+
+impl ExecImage for alloc::sync::Arc<dyn crate::sentry::vfs::Inode> {
+    fn size(&self) -> u64 {
+        self.stat().size.max(0) as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(offset + done as u64, &mut buf[done..])?;
+            if n == 0 {
+                return Err(ENOEXEC);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Program headers larger than this are refused (Linux allows 64 KiB).
+const MAX_PHDRS_BYTES: usize = 64 << 10;
+
 /// Loads the ELF `image` into `mm`.
-pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno> {
-    let header: Header = Elf::parse_header(image).map_err(|_| ENOEXEC)?;
+pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedElf, Errno> {
+    let mut ident = [0u8; 64];
+    if image.size() < ident.len() as u64 {
+        return Err(ENOEXEC);
+    }
+    image.read_exact_at(0, &mut ident)?;
+    let header: Header = Elf::parse_header(&ident).map_err(|_| ENOEXEC)?;
     if header.e_ident[goblin::elf::header::EI_CLASS] != goblin::elf::header::ELFCLASS64
         || header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2LSB
         || header.e_machine != crate::arch::ELF_MACHINE
@@ -153,14 +201,14 @@ pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno>
     {
         return Err(ENOEXEC);
     }
-    let phdrs_end = (header.e_phoff as usize)
-        .checked_add(header.e_phnum as usize * header.e_phentsize as usize)
-        .ok_or(ENOEXEC)?;
-    if header.e_phnum == 0 || phdrs_end > image.len() {
+    let phdrs_size = header.e_phnum as usize * header.e_phentsize as usize;
+    if header.e_phnum == 0 || phdrs_size > MAX_PHDRS_BYTES {
         return Err(ENOEXEC);
     }
+    let mut phdr_bytes = alloc::vec![0u8; phdrs_size];
+    image.read_exact_at(header.e_phoff, &mut phdr_bytes)?;
     let ctx = Ctx::new(Container::Big, Endian::Little);
-    let phdrs = ProgramHeader::parse(image, header.e_phoff as usize, header.e_phnum as usize, ctx)
+    let phdrs = ProgramHeader::parse(&phdr_bytes, 0, header.e_phnum as usize, ctx)
         .map_err(|_| ENOEXEC)?;
     if phdrs.iter().any(|p| p.p_type == PT_INTERP) {
         // Dynamic linking is not supported yet (the VMM refuses it earlier).
@@ -206,12 +254,12 @@ pub fn load_elf(mm: &mut AddressSpace, image: &[u8]) -> Result<LoadedElf, Errno>
 /// Maps one PT_LOAD segment and copies its file bytes in; returns its end.
 fn load_segment(
     mm: &mut AddressSpace,
-    image: &[u8],
+    image: &dyn ExecImage,
     phdr: &ProgramHeader,
     bias: u64,
 ) -> Result<u64, Errno> {
     let file_end = phdr.p_offset.checked_add(phdr.p_filesz).ok_or(ENOEXEC)?;
-    if file_end > image.len() as u64
+    if file_end > image.size()
         || phdr.p_filesz > phdr.p_memsz
         || phdr.p_vaddr % PAGE_SIZE != phdr.p_offset % PAGE_SIZE
     {
@@ -248,11 +296,11 @@ fn load_segment(
     while page < file_part_end {
         let frame = mm.frame_for_kernel(page)?;
         let n = (file_part_end - page).min(PAGE_SIZE) as usize;
-        let src = (file_page_offset + (page - start)) as usize;
+        let src = file_page_offset + (page - start);
         // SAFETY: `frame` is a fresh user page of this address space, reached
         // through the direct map; n <= PAGE_SIZE.
         let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), n) };
-        dst.copy_from_slice(&image[src..src + n]);
+        image.read_exact_at(src, dst)?;
         page += PAGE_SIZE;
     }
     Ok(mem_end)

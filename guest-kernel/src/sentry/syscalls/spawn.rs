@@ -31,6 +31,10 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 
+/// Sentry heap a fork leaves free at least (a task's own tables take a few
+/// KiB; the rest is for the syscalls of everything that runs).
+const FORK_HEAP_RESERVE: usize = 512 << 10;
+
 /// A new process copied from the running one (fork), or sharing its
 /// memory until it execs or exits (vfork: CLONE_VM | CLONE_VFORK).
 fn new_process(
@@ -67,7 +71,7 @@ fn new_process(
     if (flags & CSIGNAL) > 64 {
         return Err(EINVAL);
     }
-    if sched::task_count() >= sched::MAX_TASKS {
+    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
@@ -169,8 +173,6 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 // --- execve -------------------------------------------------------------------------
 
-/// The largest executable execve reads into memory.
-const MAX_EXEC_SIZE: u64 = 256 << 20;
 /// Nested "#!" interpreters allowed (Linux: 4).
 const MAX_INTERPRETERS: usize = 4;
 
@@ -206,22 +208,19 @@ fn read_strings(
     Ok(out)
 }
 
-fn read_file(inode: &Arc<dyn crate::sentry::vfs::Inode>) -> Result<Vec<u8>, Errno> {
-    let size = inode.stat().size.max(0) as u64;
-    if size > MAX_EXEC_SIZE {
-        return Err(ENOMEM);
-    }
-    let mut data = alloc::vec![0u8; size as usize];
+/// The start of a file, enough for a "#!" line.
+fn read_head(inode: &Arc<dyn crate::sentry::vfs::Inode>) -> Result<Vec<u8>, Errno> {
+    let mut head = alloc::vec![0u8; 256];
     let mut done = 0;
-    while done < data.len() {
-        let n = inode.read_at(done as u64, &mut data[done..])?;
+    while done < head.len() {
+        let n = inode.read_at(done as u64, &mut head[done..])?;
         if n == 0 {
             break;
         }
         done += n;
     }
-    data.truncate(done);
-    Ok(data)
+    head.truncate(done);
+    Ok(head)
 }
 
 /// "#!interpreter [one argument]" on the first line: (interpreter, arg).
@@ -274,11 +273,11 @@ fn execve_core(
     let mut total = 0;
     let mut args = read_strings(ctx, argv, &mut total)?;
     let env = read_strings(ctx, envp, &mut total)?;
-    let mut image = read_file(&inode)?;
+    let mut head = read_head(&inode)?;
     let mut exec_path = path.clone();
     // Scripts: run the interpreter with the script's path as an argument.
     for depth in 0.. {
-        let Some((interpreter, arg)) = shebang(&image) else {
+        let Some((interpreter, arg)) = shebang(&head) else {
             break;
         };
         if depth == MAX_INTERPRETERS {
@@ -298,13 +297,13 @@ fn execve_core(
         if inode.kind() != crate::sentry::vfs::FileKind::Regular {
             return Err(EACCES);
         }
-        image = read_file(&inode)?;
+        head = read_head(&inode)?;
         exec_path = interpreter;
     }
     // Build the new image before touching the old one: until here every
     // failure leaves the caller as it was.
     let mut mm = ctx.task.mm().new_empty()?;
-    let loaded = crate::sentry::exec::load_elf(&mut mm, &image)?;
+    let loaded = crate::sentry::exec::load_elf(&mut mm, &inode)?;
     let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();
     let sp = crate::sentry::exec::build_stack(
