@@ -75,6 +75,7 @@ build_c getppid_loop
 build_c bench_read
 build_c bench_files
 build_c bench_write
+build_c bench_procs
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -179,6 +180,21 @@ log "bench_write 10 MiB in 4 KiB writes, native and rvisor through --mount (3 ru
 write_native="$(for _ in 1 2 3; do "$PROGS/bench_write" "$SHARE/out" | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
 write_rvisor="$(for _ in 1 2 3; do "$VMM" --mount "$SHARE:/data:rw" --elf "$PROGS/bench_write" /data/out | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'; done | median3)"
 
+# --- processes and signals ------------------------------------------------------------------
+# One bench_procs run prints fork_us, spawn_us, pipe_mb_s and signal_ns;
+# each figure is the median of three runs.
+log "bench_procs, native and rvisor (3 runs each)"
+for _ in 1 2 3; do "$PROGS/bench_procs"; done >"$TMP/procs.native" || die "bench_procs failed natively"
+for _ in 1 2 3; do "$VMM" --elf "$PROGS/bench_procs"; done >"$TMP/procs.rvisor" || die "bench_procs failed in rvisor"
+procs_field() { # file key
+    sed -n "s/.*$2=\([0-9.]*\).*/\1/p" "$1" | median3
+}
+declare -A procs_native procs_rvisor
+for key in fork_us spawn_us pipe_mb_s signal_ns; do
+    procs_native[$key]="$(procs_field "$TMP/procs.native" "$key")"
+    procs_rvisor[$key]="$(procs_field "$TMP/procs.rvisor" "$key")"
+done
+
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
@@ -215,6 +231,15 @@ Ratio rvisor / native: $(ratio "$rvisor_ns" "$native_ns")
 | create + delete 1000 small files, ms; rvisor in its tmpfs /tmp, native in a host dir ($host_tmp_fs) | $files_native | $files_rvisor | $(ratio "$files_rvisor" "$files_native") |
 
 Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits:-0}" 'BEGIN { printf "%.1f", e / 64 }') per MiB).
+
+### Processes and signals: \`bench_procs\` (median of 3 runs)
+
+| Workload | native | rvisor | rvisor / native |
+|---|---:|---:|---:|
+| fork + _exit + waitpid, µs | ${procs_native[fork_us]} | ${procs_rvisor[fork_us]} | $(ratio "${procs_rvisor[fork_us]}" "${procs_native[fork_us]}") |
+| posix_spawn (vfork + exec) + waitpid, µs | ${procs_native[spawn_us]} | ${procs_rvisor[spawn_us]} | $(ratio "${procs_rvisor[spawn_us]}" "${procs_native[spawn_us]}") |
+| 64 MiB through a pipe between two processes, MB/s | ${procs_native[pipe_mb_s]} | ${procs_rvisor[pipe_mb_s]} | $(ratio "${procs_rvisor[pipe_mb_s]}" "${procs_native[pipe_mb_s]}") |
+| raise(SIGUSR1) to a handler and back, ns | ${procs_native[signal_ns]} | ${procs_rvisor[signal_ns]} | $(ratio "${procs_rvisor[signal_ns]}" "${procs_native[signal_ns]}") |
 
 ### VM exits
 

@@ -790,7 +790,12 @@ impl Drop for AddressSpace {
     /// Frees the pages (shared file mappings are written back first) and,
     /// for a root of its own, the page tables too.
     fn drop(&mut self) {
-        self.unmap(0, USER_END);
+        // Mapping by mapping: a walk of the whole user range would visit
+        // 64 Mi empty 2 MiB slots.
+        let ranges: Vec<(u64, u64)> = self.vmas.values().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.unmap(start, end);
+        }
         // The loader's root may hold its own boot mappings: only tables we
         // allocated are walked and freed.
         if !self.owns_root {
