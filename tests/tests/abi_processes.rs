@@ -71,3 +71,54 @@ fn busybox_shell_pipelines() {
     assert_eq!(native.code(), 0, "{}", native.describe());
     assert_same(&native, &sandbox, Compare::All);
 }
+
+/// Rust std: threads with channels, a mutex and a condition variable,
+/// thread names, and std::process::Command running the program again.
+#[test]
+fn rust_threads_and_child_process() {
+    let prog = rust_hello();
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, &["threads"], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    let sandbox = run_sandbox(&prog, &["threads"], &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+    assert!(
+        sandbox.stdout_str().contains("mutex counter=4000"),
+        "{}",
+        sandbox.describe()
+    );
+}
+
+#[test]
+fn threads_musl() {
+    let prog = c_program("threads");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert!(
+        native.stdout_str().contains("failures=0\n"),
+        "{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+#[test]
+fn threads_glibc() {
+    let prog = glibc_program("threads");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert!(
+        native.stdout_str().contains("failures=0\n"),
+        "{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}

@@ -70,7 +70,7 @@ fn stderr_stays_separate_and_faults_are_128_plus_signal() {
 
 #[test]
 fn files_pipes_memory_and_misc_abi_as_native() {
-    let programs: Vec<_> = ["fs_pipe", "memory", "misc", "signals", "events"]
+    let programs: Vec<_> = ["fs_pipe", "memory", "misc", "signals", "events", "threads"]
         .iter()
         .map(|name| c_program(name))
         .collect();

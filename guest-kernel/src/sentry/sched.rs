@@ -164,7 +164,7 @@ fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Wait
             waiting,
             task: old,
         };
-        PARKED.lock().insert(parked.task.pid, parked);
+        PARKED.lock().insert(parked.task.tid, parked);
     }
     if new_root != old_root {
         crate::arch::paging::activate_user_root(new_root);
@@ -185,7 +185,7 @@ fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Wait
 /// can run (the syscall is then simply retried).
 pub fn block_current(slot: &mut Option<Task>, regs: &mut UserContext, stdin: bool) {
     let task = slot.as_ref().expect("a task runs whenever user mode runs");
-    let current = task.pid;
+    let current = task.tid;
     let waiting = Waiting::Blocked {
         progress: PROGRESS.load(Ordering::Relaxed),
         deadline: task.wait_deadline,
@@ -198,7 +198,7 @@ pub fn block_current(slot: &mut Option<Task>, regs: &mut UserContext, stdin: boo
 
 /// sched_yield: let another runnable task go first.
 pub fn yield_current(slot: &mut Option<Task>, regs: &mut UserContext) {
-    let current = slot.as_ref().map_or(0, |t| t.pid);
+    let current = slot.as_ref().map_or(0, |t| t.tid);
     if let Some(next) = pick_next(current) {
         switch(slot, regs, Some(Waiting::Runnable), next);
     }
@@ -207,7 +207,7 @@ pub fn yield_current(slot: &mut Option<Task>, regs: &mut UserContext) {
 /// A new task (fork, vfork, clone) that starts at `regs`.
 pub fn add(task: Task, regs: UserContext, state: ThreadState) {
     PARKED.lock().insert(
-        task.pid,
+        task.tid,
         Parked {
             task,
             regs,
@@ -232,19 +232,74 @@ pub fn release_vfork_parent(parent: i32, child: i32) {
     }
 }
 
-/// Runs `f` on parked task `pid` (signals, process groups).
+/// Runs `f` on a parked thread of process `pid` (its main thread when
+/// that one lives): signals, process groups.
 pub fn with_parked<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
-    PARKED.lock().get_mut(&pid).map(|p| f(&mut p.task))
+    let mut parked = PARKED.lock();
+    if parked.get(&pid).is_some_and(|p| p.task.pid == pid) {
+        return parked.get_mut(&pid).map(|p| f(&mut p.task));
+    }
+    parked
+        .values_mut()
+        .find(|p| p.task.pid == pid)
+        .map(|p| f(&mut p.task))
 }
 
-/// Pids of the parked tasks `select` picks.
-pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
+/// Runs `f` on parked thread `tid`.
+pub fn with_parked_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    PARKED.lock().get_mut(&tid).map(|p| f(&mut p.task))
+}
+
+/// Runs `f` on every parked task.
+pub fn for_each_parked(mut f: impl FnMut(&mut Task)) {
+    for p in PARKED.lock().values_mut() {
+        f(&mut p.task);
+    }
+}
+
+/// Runs `f` on every parked thread of process `pid`.
+pub fn for_each_thread(pid: i32, mut f: impl FnMut(&mut Task)) {
+    for p in PARKED.lock().values_mut().filter(|p| p.task.pid == pid) {
+        f(&mut p.task);
+    }
+}
+
+/// execve: the other threads of process `pid` end at once.
+pub fn end_other_threads(pid: i32, tid: i32) {
     PARKED
+        .lock()
+        .retain(|_, p| p.task.pid != pid || p.task.tid == tid);
+}
+
+/// Whether process `pid` has a parked thread other than `tid`.
+pub fn has_other_threads(pid: i32, tid: i32) -> bool {
+    PARKED
+        .lock()
+        .values()
+        .any(|p| p.task.pid == pid && p.task.tid != tid)
+}
+
+/// Pids of the parked processes `select` picks (each once).
+pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
+    let mut pids: Vec<i32> = PARKED
         .lock()
         .values()
         .filter(|p| select(&p.task))
         .map(|p| p.task.pid)
-        .collect()
+        .collect();
+    pids.dedup();
+    pids
+}
+
+/// Ends the running thread alone (its process has other threads): it is
+/// dropped and another task runs.
+pub fn exit_thread(slot: &mut Option<Task>, regs: &mut UserContext) {
+    let tid = slot.as_ref().map_or(0, |t| t.tid);
+    note_progress();
+    let next = pick_next(tid)
+        .or_else(|| PARKED.lock().keys().next().copied())
+        .expect("the thread's process has other threads");
+    switch(slot, regs, None, next);
 }
 
 /// Ends the running task with wait status `status`: its children go to
@@ -255,6 +310,8 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
     let task = slot.as_mut().expect("a task runs whenever user mode runs");
     let (pid, ppid, pgid) = (task.pid, task.ppid, task.pgid);
     task.mm().writeback_all();
+    // The process's other threads end with it.
+    PARKED.lock().retain(|_, p| p.task.pid != pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
@@ -270,6 +327,7 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
         }
     }
     let exit_signal = task.exit_signal;
+    let task_tid = task.tid;
     let uid = task.creds.user[0];
     let notify = |parent: &mut Task| {
         let action = parent.signals.actions[SIGCHLD as usize - 1];
@@ -297,7 +355,7 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
     }
     note_progress();
     // Somebody is always parked: the first process outlives every other.
-    let next = pick_next(pid)
+    let next = pick_next(task_tid)
         .or_else(|| PARKED.lock().keys().next().copied())
         .expect("the first process is alive while others run");
     switch(slot, regs, None, next);

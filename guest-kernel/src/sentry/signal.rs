@@ -291,6 +291,16 @@ impl SignalState {
         }
     }
 
+    /// A new thread's: the process's dispositions and the creator's mask;
+    /// no pending signals, no alternate stack, no timers.
+    pub fn thread_copy(&self) -> SignalState {
+        SignalState {
+            actions: self.actions,
+            mask: self.mask,
+            ..SignalState::new()
+        }
+    }
+
     /// execve: handlers go back to SIG_DFL (ignored signals stay ignored),
     /// the alternate stack and POSIX timers go; mask, pending signals and
     /// interval timers stay.
@@ -443,9 +453,10 @@ impl SignalState {
         }
         for (id, signal, value, expirations) in sends {
             let queued = self.pending & bit(signal) != 0
-                && self.infos.get(&signal).is_some_and(|i| {
-                    i.code == SI_TIMER && i.fields[0] as u32 as i32 == id
-                });
+                && self
+                    .infos
+                    .get(&signal)
+                    .is_some_and(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id);
             let overrun = if queued {
                 // Still queued from an earlier expiry: count it as overrun.
                 let info = self.infos.get_mut(&signal).expect("queued above");

@@ -103,6 +103,12 @@ pub struct Task {
     /// Set when the task has ended (wait status): it is reaped as soon as
     /// the sentry is about to return to user mode.
     pub exiting: Option<u32>,
+    /// Set by exit(2) in a process with other threads: only this one ends.
+    pub thread_exit: bool,
+    /// The futex this thread waits on (a physical address), and whether a
+    /// FUTEX_WAKE picked it since.
+    pub futex_wait: Option<(u64, u32)>,
+    pub futex_woken: bool,
     /// The absolute deadline of the current wait (see [`Restart`]).
     pub wait_deadline: Option<u64>,
     /// Whether the current wait watches stdin (see [`Restart`]).

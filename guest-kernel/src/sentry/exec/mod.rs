@@ -208,8 +208,8 @@ pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedEl
     let mut phdr_bytes = alloc::vec![0u8; phdrs_size];
     image.read_exact_at(header.e_phoff, &mut phdr_bytes)?;
     let ctx = Ctx::new(Container::Big, Endian::Little);
-    let phdrs = ProgramHeader::parse(&phdr_bytes, 0, header.e_phnum as usize, ctx)
-        .map_err(|_| ENOEXEC)?;
+    let phdrs =
+        ProgramHeader::parse(&phdr_bytes, 0, header.e_phnum as usize, ctx).map_err(|_| ENOEXEC)?;
     if phdrs.iter().any(|p| p.p_type == PT_INTERP) {
         // Dynamic linking is not supported yet (the VMM refuses it earlier).
         return Err(ENOEXEC);

@@ -72,7 +72,7 @@ handlers! {
     nanosleep => sys_nanosleep, Full;
     getpid => sys_getpid, Full;
     sendfile => sys_sendfile, Full;
-    exit => sys_exit, Partial("ends the process (there is one thread)");
+    exit => sys_exit, Full;
     uname => sys_uname, Full;
     fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ; record locks are always granted (one process)");
     flock => sys_flock, Partial("one process: every lock is granted");
@@ -132,7 +132,7 @@ handlers! {
     sched_setaffinity => sys_sched_setaffinity, Full;
     sched_getaffinity => sys_sched_getaffinity, Full;
     getdents64 => sys_getdents64, Full;
-    set_tid_address => sys_set_tid_address, Partial("recorded; cleared on thread exit once threads exist");
+    set_tid_address => sys_set_tid_address, Full;
     clock_gettime => sys_clock_gettime, Partial("CPU-time clocks count wall time of the single thread");
     clock_getres => sys_clock_getres, Full;
     clock_nanosleep => sys_clock_nanosleep, Full;
@@ -150,7 +150,7 @@ handlers! {
     faccessat => sys_faccessat, Full;
     pselect6 => sys_pselect6, Full;
     ppoll => sys_ppoll, Full;
-    set_robust_list => sys_set_robust_list, Partial("recorded; used once threads exist");
+    set_robust_list => sys_set_robust_list, Partial("recorded; robust futexes of a dying thread are not released");
     utimensat => sys_utimensat, Full;
     fallocate => sys_fallocate, Partial("mode 0 and KEEP_SIZE; space is not reserved ahead; no hole punching");
     dup3 => sys_dup3, Full;
@@ -165,7 +165,7 @@ handlers! {
     statx => sys_statx, Partial("basic fields; no birth time");
     close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     faccessat2 => sys_faccessat2, Full;
-    futex => sys_futex, Partial("one thread: waits end by timeout or signal, wakes find nobody; no requeue-PI operations");
+    futex => sys_futex, Partial("no requeue-PI operations; priority inheritance does not change scheduling");
     get_robust_list => sys_get_robust_list, Full;
     timer_create => sys_timer_create, Partial("SIGEV_SIGNAL, SIGEV_THREAD_ID (this thread), SIGEV_NONE; CPU-time clocks count wall time; signals arrive at the next syscall or fault, or end a blocking wait");
     timer_settime => sys_timer_settime, Full;
@@ -191,7 +191,7 @@ handlers! {
     waitid => sys_waitid, Partial("exited children only (no stopped/continued states)");
     fork => sys_fork, Partial("memory is copied at fork (no copy-on-write between processes)");
     vfork => sys_vfork, Full;
-    clone => sys_clone, Partial("processes only (fork, vfork, posix_spawn); threads and shared fd/fs/signal tables: ENOSYS");
+    clone => sys_clone, Partial("processes (fork, vfork, posix_spawn) and pthread-style threads; other sharing combinations ENOSYS; threads run cooperatively on one vCPU");
     execve => sys_execve, Partial("static ELF executables and #! scripts; no dynamic loader");
     execveat => sys_execveat, Partial("as execve");
     prctl => sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");

@@ -1,8 +1,10 @@
-//! futex for a process of one thread: every operation does its checks and
-//! its work on user memory exactly as Linux does, but no other thread can
-//! ever be waiting or waking. A wait therefore ends by its timeout
-//! (ETIMEDOUT) or a signal (EINTR, or a restart after an SA_RESTART
-//! handler), and wakes find nobody (0).
+//! futex. A waiter records the futex (by physical address, so private and
+//! shared mappings both work) in its task and gives way to the other tasks
+//! (ESWITCH); FUTEX_WAKE marks up to N recorded waiters woken, and each
+//! finds that out when its restarted call runs (0). A wait also ends by its
+//! timeout (ETIMEDOUT), by a signal (EINTR, or a restart after an
+//! SA_RESTART handler), or at once when the word no longer holds the value
+//! (EAGAIN), as on Linux.
 
 use super::time::{clock_ns, read_timespec, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
@@ -28,26 +30,95 @@ fn read_word(ctx: &mut SyscallContext, addr: u64) -> Result<u32, Errno> {
     ctx.task.mm().read_val(addr)
 }
 
-/// Waits until monotonic `deadline` (None: no timeout): ETIMEDOUT, or
-/// ERESTARTSYS when a signal comes first (ESWITCH: another task runs
-/// meanwhile and the call is retried).
-fn wait_until(ctx: &mut SyscallContext, deadline: Option<u64>) -> SysResult {
+/// The futex's identity: the physical address of the word.
+fn key(ctx: &mut SyscallContext, uaddr: u64) -> Result<u64, Errno> {
+    let frame = ctx.task.mm().translate_for(uaddr, Access::Read)?;
+    Ok((frame & !(crate::arch::PAGE_SIZE - 1)) | (uaddr & (crate::arch::PAGE_SIZE - 1)))
+}
+
+/// Waits on futex `key` (bitset `bitset`) until woken (0), `deadline`
+/// (ETIMEDOUT) or a signal (ERESTARTSYS); ESWITCH parks the task with the
+/// wait recorded.
+fn wait_on(ctx: &mut SyscallContext, key: u64, bitset: u32, deadline: Option<u64>) -> SysResult {
+    ctx.task.futex_wait = Some((key, bitset));
     if deadline.is_none()
         && ctx.task.signals.next_timer().is_none()
         && crate::sentry::sched::task_count() == 1
     {
-        log::warn!("futex wait without a timeout in a single-threaded program: waits for a signal");
+        log::warn!("futex wait without a timeout and no other task: waits for a signal");
     }
     let until = deadline.unwrap_or(u64::MAX);
-    loop {
+    let result = loop {
         if deadline.is_some_and(|d| d <= crate::sentry::time::monotonic_ns()) {
-            return Err(ETIMEDOUT);
+            break Err(ETIMEDOUT);
         }
         match crate::sentry::signal::wait(ctx.task, until, false) {
             Ok(_) => {}
-            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) if e == EINTR => break Err(ERESTARTSYS),
             Err(e) => return Err(e),
         }
+    };
+    ctx.task.futex_wait = None;
+    result
+}
+
+/// Whether this (restarted) wait was woken while the task was parked.
+fn take_wakeup(ctx: &mut SyscallContext, key: u64) -> bool {
+    let woken = ctx.task.futex_woken && ctx.task.futex_wait.is_some_and(|(k, _)| k == key);
+    if woken || ctx.task.futex_wait.is_some_and(|(k, _)| k != key) {
+        ctx.task.futex_wait = None;
+        ctx.task.futex_woken = false;
+    }
+    woken
+}
+
+/// Wakes up to `n` waiters of `key` whose bitset meets `bitset`; returns
+/// how many.
+fn wake(key: u64, n: u64, bitset: u32) -> u64 {
+    let mut woken = 0;
+    crate::sentry::sched::for_each_parked(|task| {
+        if woken < n
+            && !task.futex_woken
+            && task
+                .futex_wait
+                .is_some_and(|(k, b)| k == key && b & bitset != 0)
+        {
+            task.futex_woken = true;
+            woken += 1;
+        }
+    });
+    woken
+}
+
+/// Moves up to `n` (not yet woken) waiters of `from` to `to`.
+fn requeue(from: u64, to: u64, n: u64) -> u64 {
+    let mut moved = 0;
+    crate::sentry::sched::for_each_parked(|task| {
+        if moved < n && !task.futex_woken {
+            if let Some((k, b)) = task.futex_wait {
+                if k == from {
+                    task.futex_wait = Some((to, b));
+                    moved += 1;
+                }
+            }
+        }
+    });
+    moved
+}
+
+/// A thread ends with CLONE_CHILD_CLEARTID / set_tid_address: 0 goes to
+/// the word and one waiter is woken (pthread_join waits there).
+pub fn clear_child_tid(task: &mut crate::sentry::task::Task) {
+    let addr = task.clear_child_tid;
+    if addr == 0 || !addr.is_multiple_of(4) {
+        return;
+    }
+    if task.mm().write_val(addr, &0u32).is_err() {
+        return;
+    }
+    if let Ok(frame) = task.mm().translate_for(addr, Access::Read) {
+        let key = (frame & !(crate::arch::PAGE_SIZE - 1)) | (addr & (crate::arch::PAGE_SIZE - 1));
+        wake(key, 1, u32::MAX);
     }
 }
 
@@ -129,65 +200,101 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let tid = ctx.task.tid as u32;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
+            let bitset = if cmd == FUTEX_WAIT_BITSET {
+                val3 as u32
+            } else {
+                u32::MAX
+            };
+            if bitset == 0 {
                 return Err(EINVAL);
             }
             let deadline = deadline(ctx, cmd, op, timeout)?;
+            let key = key(ctx, uaddr)?;
+            if take_wakeup(ctx, key) {
+                return Ok(0);
+            }
             if read_word(ctx, uaddr)? != val as u32 {
+                ctx.task.futex_wait = None;
                 return Err(EAGAIN);
             }
-            wait_until(ctx, deadline)
+            wait_on(ctx, key, bitset, deadline)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            if cmd == FUTEX_WAKE_BITSET && val3 as u32 == 0 {
+            let bitset = if cmd == FUTEX_WAKE_BITSET {
+                val3 as u32
+            } else {
+                u32::MAX
+            };
+            if bitset == 0 {
                 return Err(EINVAL);
             }
-            Ok(0)
+            let key = key(ctx, uaddr)?;
+            Ok(wake(key, val, bitset))
         }
-        FUTEX_REQUEUE => Ok(0),
-        FUTEX_CMP_REQUEUE => {
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             if !uaddr2.is_multiple_of(4) {
                 return Err(EINVAL);
             }
-            if read_word(ctx, uaddr)? != val3 as u32 {
+            if cmd == FUTEX_CMP_REQUEUE && read_word(ctx, uaddr)? != val3 as u32 {
                 return Err(EAGAIN);
             }
-            Ok(0)
+            let (from, to) = (key(ctx, uaddr)?, key(ctx, uaddr2)?);
+            let woken = wake(from, val, u32::MAX);
+            // The fourth argument is the requeue count here, not a pointer.
+            let moved = requeue(from, to, timeout as u32 as u64);
+            Ok(if cmd == FUTEX_CMP_REQUEUE {
+                woken + moved
+            } else {
+                woken
+            })
         }
         FUTEX_WAKE_OP => {
             if !uaddr2.is_multiple_of(4) {
                 return Err(EINVAL);
             }
-            // The word must be writable even though nobody waits on it.
+            // The word must be writable.
             ctx.task
                 .mm()
                 .with_user_chunks(uaddr2, 4, Access::Write, |_| {})?;
-            wake_op(ctx, uaddr2, val3 as u32)?;
-            Ok(0)
+            let (key1, key2) = (key(ctx, uaddr)?, key(ctx, uaddr2)?);
+            let holds = wake_op(ctx, uaddr2, val3 as u32)?;
+            let mut woken = wake(key1, val, u32::MAX);
+            if holds {
+                woken += wake(key2, timeout as u32 as u64, u32::MAX);
+            }
+            Ok(woken)
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
+            const FUTEX_WAITERS: u32 = 0x8000_0000;
+            let key = key(ctx, uaddr)?;
+            take_wakeup(ctx, key);
             let word = read_word(ctx, uaddr)?;
-            if word & FUTEX_TID_MASK == tid {
+            let owner = word & FUTEX_TID_MASK;
+            if owner == tid {
                 return Err(EDEADLK);
             }
-            if word & FUTEX_TID_MASK == 0 {
-                // Free: take it, keeping the waiters bit as Linux does.
+            let owner_lives = owner != 0
+                && (crate::sentry::sched::with_parked_thread(owner as i32, |_| ()).is_some());
+            if !owner_lives {
+                // Free, or held by a thread that is gone: take it (Linux
+                // sets FUTEX_OWNER_DIED for the latter).
+                let died = if owner != 0 { 0x4000_0000 } else { 0 };
                 ctx.task
                     .mm()
-                    .write_val(uaddr, &(tid | (word & !FUTEX_TID_MASK)))?;
+                    .write_val(uaddr, &(tid | died | (word & FUTEX_WAITERS)))?;
                 return Ok(0);
             }
-            // Owned by a thread that does not exist (a stale value).
             if cmd == FUTEX_TRYLOCK_PI {
                 return Err(EAGAIN);
             }
+            ctx.task.mm().write_val(uaddr, &(word | FUTEX_WAITERS))?;
             let deadline = if cmd == FUTEX_LOCK_PI {
                 // LOCK_PI's timeout is absolute on CLOCK_REALTIME.
                 deadline(ctx, FUTEX_WAIT_BITSET, op | FUTEX_CLOCK_REALTIME, timeout)?
             } else {
                 deadline(ctx, FUTEX_WAIT_BITSET, op, timeout)?
             };
-            wait_until(ctx, deadline)
+            wait_on(ctx, key, u32::MAX, deadline)
         }
         FUTEX_UNLOCK_PI => {
             let word = read_word(ctx, uaddr)?;
@@ -195,6 +302,8 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EPERM);
             }
             ctx.task.mm().write_val(uaddr, &0u32)?;
+            let key = key(ctx, uaddr)?;
+            wake(key, 1, u32::MAX);
             Ok(0)
         }
         _ => {

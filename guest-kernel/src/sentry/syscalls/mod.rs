@@ -221,6 +221,11 @@ fn after_syscall(guard: &mut Option<Task>, regs: &mut UserContext) -> bool {
         crate::sentry::sched::exit_current(guard, regs, status);
         return true;
     }
+    if task.thread_exit {
+        futex::clear_child_tid(task);
+        crate::sentry::sched::exit_thread(guard, regs);
+        return true;
+    }
     match task.switch_request.take() {
         Some(SwitchRequest::VforkWait(child)) => {
             crate::sentry::sched::vfork_wait(guard, regs, child);

@@ -14,8 +14,14 @@ pub fn sys_exit_group(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// exit(2) of the only thread ends the process, as exit_group does.
+/// exit(2): the calling thread ends; the last thread's exit ends the
+/// process, as exit_group does.
 pub fn sys_exit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let task = &mut *ctx.task;
+    if crate::sentry::sched::has_other_threads(task.pid, task.tid) {
+        task.thread_exit = true;
+        return Ok(0);
+    }
     sys_exit_group(ctx, args)
 }
 

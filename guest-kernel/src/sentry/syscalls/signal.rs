@@ -37,6 +37,10 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     if let Some(action) = replacement {
         ctx.task.signals.actions[index] = action;
+        // Dispositions belong to the process: every thread sees the change.
+        crate::sentry::sched::for_each_thread(ctx.task.pid, |thread| {
+            thread.signals.actions[index] = action;
+        });
     }
     Ok(0)
 }
@@ -186,13 +190,40 @@ pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
+/// Sends to thread `tid` (of process `tgid`, when given).
+fn send_to_thread(
+    ctx: &mut SyscallContext,
+    tgid: Option<i32>,
+    tid: i32,
+    signal: Option<u8>,
+) -> SysResult {
+    if tid == ctx.task.tid && tgid.is_none_or(|g| g == ctx.task.pid) {
+        return send_to_self(ctx, signal, SI_TKILL);
+    }
+    let info =
+        signal.map(|s| SigInfo::from_process(s, SI_TKILL, ctx.task.pid, ctx.task.creds.user[0]));
+    let sent = crate::sentry::sched::with_parked_thread(tid, |task| {
+        if tgid.is_some_and(|g| g != task.pid) {
+            return false;
+        }
+        if let Some(info) = info {
+            task.signals.send(info);
+        }
+        true
+    });
+    match sent {
+        Some(true) => Ok(0),
+        _ => Err(ESRCH),
+    }
+}
+
 pub fn sys_tkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let tid = args[0] as i32;
     let signal = check_signal_number(args[1])?;
     if tid <= 0 {
         return Err(EINVAL);
     }
-    send_to(ctx, tid, signal, SI_TKILL)
+    send_to_thread(ctx, None, tid, signal)
 }
 
 pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -201,11 +232,7 @@ pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if tgid <= 0 || tid <= 0 {
         return Err(EINVAL);
     }
-    // One thread per process: the thread id is the process id.
-    if tgid != tid {
-        return Err(ESRCH);
-    }
-    send_to(ctx, tid, signal, SI_TKILL)
+    send_to_thread(ctx, Some(tgid), tid, signal)
 }
 
 fn queue_info(ctx: &mut SyscallContext, signal: u64, uinfo: u64) -> SysResult {

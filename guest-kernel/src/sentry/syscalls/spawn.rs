@@ -61,6 +61,9 @@ fn new_process(
     {
         return Err(EINVAL);
     }
+    if flags & CLONE_THREAD != 0 {
+        return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
+    }
     if flags & !supported != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
         let shared = flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS | CLONE_PIDFD);
         log::info!(
@@ -95,8 +98,11 @@ fn new_process(
         pgid: parent.pgid,
         sid: parent.sid,
         exit_signal: (flags & CSIGNAL) as u8,
-        vfork_parent: vfork.then_some(parent.pid),
+        vfork_parent: vfork.then_some(parent.tid),
         exiting: None,
+        thread_exit: false,
+        futex_wait: None,
+        futex_woken: false,
         wait_deadline: None,
         wait_stdin: false,
         restart: None,
@@ -151,6 +157,101 @@ fn new_process(
         ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
     }
     Ok(pid as u64)
+}
+
+/// A thread: a task of the calling process sharing its memory, files,
+/// filesystem state and signal dispositions (what pthread_create asks:
+/// CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD and
+/// the tid/TLS options).
+fn new_thread(
+    ctx: &mut SyscallContext,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+) -> SysResult {
+    const CLONE_SYSVSEM: u64 = 0x40000;
+    let required = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+    let optional = CLONE_SYSVSEM
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_CHILD_SETTID
+        | CLONE_DETACHED;
+    if flags & required != required || flags & !(required | optional) != 0 || flags & CSIGNAL != 0 {
+        log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
+        return Err(ENOSYS);
+    }
+    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
+        return Err(EAGAIN);
+    }
+    let parent = &mut *ctx.task;
+    let tid = sched::new_pid();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    let mut thread = Task {
+        pid: parent.pid,
+        tid,
+        ppid: parent.ppid,
+        pgid: parent.pgid,
+        sid: parent.sid,
+        exit_signal: 0,
+        vfork_parent: None,
+        exiting: None,
+        thread_exit: false,
+        futex_wait: None,
+        futex_woken: false,
+        wait_deadline: None,
+        wait_stdin: false,
+        restart: None,
+        switch_request: None,
+        memory: parent.memory.clone(),
+        files: parent.files.clone(),
+        cwd: parent.cwd.clone(),
+        umask: parent.umask,
+        signals: parent.signals.thread_copy(),
+        creds: parent.creds.clone(),
+        personality: parent.personality,
+        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
+        nice: parent.nice,
+        dumpable: parent.dumpable,
+        no_new_privs: parent.no_new_privs,
+        parent_death_signal: 0,
+        child_subreaper: parent.child_subreaper,
+        namespace: parent.namespace.clone(),
+        rlimits: parent.rlimits,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            child_tid
+        } else {
+            0
+        },
+        robust_list: 0,
+        fs_base: parent.fs_base,
+        gs_base: parent.gs_base,
+        syscalls: 0,
+        start_tsc: crate::arch::cpu::counter(),
+    };
+    let mut regs = *ctx.regs;
+    crate::arch::set_syscall_result(&mut regs, 0);
+    if stack != 0 {
+        crate::arch::set_stack_pointer(&mut regs, stack);
+    }
+    let mut state = ThreadState::save();
+    if flags & CLONE_SETTLS != 0 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            thread.fs_base = tls;
+        }
+        state.set_tls(tls);
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        parent.mm().write_val(parent_tid, &tid)?;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        parent.mm().write_val(child_tid, &tid)?;
+    }
+    sched::add(thread, regs, state);
+    Ok(tid as u64)
 }
 
 pub fn sys_fork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
@@ -314,8 +415,11 @@ fn execve_core(
         &path,
         crate::arch::hwcap(),
     )?;
-    // The point of no return.
+    // The point of no return. The process's other threads end, and the
+    // exec'ing thread carries on as its main thread.
     let task = &mut *ctx.task;
+    sched::end_other_threads(task.pid, task.tid);
+    task.tid = task.pid;
     let root = mm.root();
     let old = core::mem::replace(&mut task.memory, Arc::new(Mutex::new(mm)));
     crate::arch::paging::activate_user_root(root);
@@ -339,7 +443,7 @@ fn execve_core(
     }
     crate::arch::reset_user_state();
     if let Some(parent) = task.vfork_parent.take() {
-        sched::release_vfork_parent(parent, task.pid);
+        sched::release_vfork_parent(parent, task.tid);
     }
     *ctx.regs = crate::arch::UserContext::new_user(loaded.entry, sp);
     ctx.full_return = true;
