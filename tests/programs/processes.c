@@ -94,6 +94,30 @@ static void test_fork_and_wait(void)
     waitpid(pid, NULL, 0);
     check(strcmp(buf, "1 1") == 0, "child: getppid is the parent");
 
+    /* /proc/self is the calling process. */
+    pipe(p);
+    pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        char link[64] = {0}, exe[4096] = {0};
+        readlink("/proc/self", link, sizeof link - 1);
+        readlink("/proc/self/exe", exe, sizeof exe - 1);
+        char status_path[64];
+        snprintf(status_path, sizeof status_path, "/proc/%d/status", getpid());
+        int ok = atoi(link) == getpid() && strcmp(exe, self) == 0 && access(status_path, R_OK) == 0;
+        write(p[1], ok ? "y" : "n", 1);
+        _exit(0);
+    }
+    close(p[1]);
+    char answer = 0;
+    read(p[0], &answer, 1);
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    check(answer == 'y', "a child's /proc/self, /proc/self/exe and /proc/<pid>");
+    char gone[64];
+    snprintf(gone, sizeof gone, "/proc/%d", pid);
+    err(access(gone, F_OK), ENOENT, "a reaped child's /proc/<pid> is gone");
+
     /* Death by signal. */
     pid = fork();
     if (pid == 0) {

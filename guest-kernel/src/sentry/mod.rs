@@ -196,11 +196,12 @@ pub fn start(boot_info: &BootInfo) -> ! {
         fds: files.clone(),
         memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
-        argv: argv_owned.clone(),
-        exe_path: exe_path.to_vec(),
+        argv: Mutex::new(argv_owned.clone()),
+        exe_path: Mutex::new(exe_path.to_vec()),
+        ppid: 0,
         comm: comm.clone(),
     });
-    vfs::procfs::set_view(view.clone());
+    vfs::procfs::add_view(view.clone());
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }

@@ -170,6 +170,7 @@ fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Wait
         crate::arch::paging::activate_user_root(new_root);
     }
     // An ended task is dropped only now, off its address space.
+    super::vfs::procfs::set_current_pid(incoming.task.pid);
     *regs = incoming.regs;
     #[cfg(target_arch = "x86_64")]
     incoming
@@ -310,8 +311,9 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
     let task = slot.as_mut().expect("a task runs whenever user mode runs");
     let (pid, ppid, pgid) = (task.pid, task.ppid, task.pgid);
     task.mm().writeback_all();
-    // The process's other threads end with it.
+    // The process's other threads end with it, and /proc/<pid> goes.
     PARKED.lock().retain(|_, p| p.task.pid != pid);
+    super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }

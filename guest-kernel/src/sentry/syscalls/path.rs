@@ -1055,22 +1055,30 @@ pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// What execve runs: the file, the path as given, and the resolved path
+/// (what /proc/<pid>/exe shows).
+pub struct ExecTarget {
+    pub inode: Arc<dyn Inode>,
+    pub path: Vec<u8>,
+    pub resolved: Vec<u8>,
+}
+
 /// The file execve runs: (dirfd, path) resolved with symlinks followed
-/// (AT_SYMLINK_NOFOLLOW: ELOOP on a symlink), which must be a regular file;
-/// returns its inode and the path as given.
+/// (AT_SYMLINK_NOFOLLOW: ELOOP on a symlink), which must be a regular file.
 pub fn exec_target(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path_addr: u64,
     flags: u64,
-) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
+) -> Result<ExecTarget, Errno> {
     let path = read_path_or_empty(ctx, path_addr)?;
-    let node = if path.is_empty() {
+    let (node, resolved) = if path.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
             return Err(ENOENT);
         }
         let file = ctx.task.fds().get(dirfd)?.clone();
-        file.file.inode().ok_or(EACCES)?
+        let shown = crate::sentry::vfs::procfs::describe_open_file(&file);
+        (file.file.inode().ok_or(EACCES)?, shown)
     } else {
         if flags & AT_SYMLINK_NOFOLLOW != 0 {
             let stack = lookup_at(ctx, dirfd, &path, false)?;
@@ -1078,10 +1086,15 @@ pub fn exec_target(
                 return Err(ELOOP);
             }
         }
-        lookup_at(ctx, dirfd, &path, true)?.node().clone()
+        let stack = lookup_at(ctx, dirfd, &path, true)?;
+        (stack.node().clone(), stack.path())
     };
     match node.kind() {
-        FileKind::Regular => Ok((node, path)),
+        FileKind::Regular => Ok(ExecTarget {
+            inode: node,
+            path,
+            resolved,
+        }),
         _ => Err(EACCES),
     }
 }

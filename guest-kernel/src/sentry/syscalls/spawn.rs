@@ -152,6 +152,18 @@ fn new_process(
     if flags & CLONE_PARENT_SETTID != 0 {
         parent.mm().write_val(parent_tid, &pid)?;
     }
+    if let Some(parent_view) = crate::sentry::vfs::procfs::view_of(parent.pid) {
+        crate::sentry::vfs::procfs::add_view(Arc::new(crate::sentry::vfs::procfs::ProcessView {
+            pid,
+            fds: child.files.clone(),
+            memory: Mutex::new(child.memory.clone()),
+            cwd: child.cwd.clone(),
+            argv: Mutex::new(parent_view.argv.lock().clone()),
+            exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
+            ppid: child.ppid,
+            comm: child.comm.clone(),
+        }));
+    }
     sched::add(child, regs, state);
     if vfork {
         ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
@@ -370,7 +382,8 @@ fn execve_core(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let (mut inode, path) = super::path::exec_target(ctx, dirfd, path, flags)?;
+    let target = super::path::exec_target(ctx, dirfd, path, flags)?;
+    let (mut inode, path, mut shown) = (target.inode, target.path, target.resolved);
     let mut total = 0;
     let mut args = read_strings(ctx, argv, &mut total)?;
     let env = read_strings(ctx, envp, &mut total)?;
@@ -395,6 +408,7 @@ fn execve_core(
             .clone()
             .resolve(&ctx.task.cwd(), &interpreter, true)?;
         inode = stack.node().clone();
+        shown = stack.path();
         if inode.kind() != crate::sentry::vfs::FileKind::Regular {
             return Err(EACCES);
         }
@@ -423,9 +437,9 @@ fn execve_core(
     let root = mm.root();
     let old = core::mem::replace(&mut task.memory, Arc::new(Mutex::new(mm)));
     crate::arch::paging::activate_user_root(root);
-    if task.pid == crate::sentry::APP_PID {
-        crate::sentry::vfs::procfs::exec_replaced_memory(task.memory.clone());
-    }
+    // /proc/<pid>/exe shows the program as resolved (the interpreter for a
+    // script).
+    crate::sentry::vfs::procfs::exec_replaced(task.pid, task.memory.clone(), args.clone(), shown);
     drop(old);
     task.fds().close_on_exec();
     task.signals.reset_for_exec();

@@ -1,5 +1,6 @@
 //! procfs: a minimal `/proc` generated from the sentry's own state:
-//! `self` (-> the pid), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`,
+//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`
+//! for every live process,
 //! `cpuinfo`, `meminfo`, `uptime`, `version`. File contents are generated
 //! when the file is opened, as a snapshot.
 
@@ -23,8 +24,10 @@ pub struct ProcessView {
     /// Replaced when the process execs.
     pub memory: Mutex<Arc<Mutex<AddressSpace>>>,
     pub cwd: Arc<Mutex<PathStack>>,
-    pub argv: Arc<Vec<Vec<u8>>>,
-    pub exe_path: Vec<u8>,
+    /// Replaced when the process execs (as are memory and exe_path).
+    pub argv: Mutex<Arc<Vec<Vec<u8>>>>,
+    pub exe_path: Mutex<Vec<u8>>,
+    pub ppid: i32,
     /// The thread name (prctl PR_SET_NAME), shared with the task.
     pub comm: Arc<Mutex<Vec<u8>>>,
 }
@@ -133,7 +136,7 @@ impl ProcNode {
             Node::Maps => {
                 let space = self.view.memory.lock().clone();
                 let memory = space.try_lock().ok_or_else(busy)?;
-                let exe = String::from_utf8_lossy(&self.view.exe_path).into_owned();
+                let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
                 for vma in memory.vma_list() {
                     let name = match vma.kind {
                         VmaKind::Image => exe.as_str(),
@@ -178,10 +181,11 @@ impl ProcNode {
                     .map(|f| f.list().len())
                     .unwrap_or(0);
                 let pid = self.view.pid;
+                let ppid = self.view.ppid;
                 let _ = write!(
                     out,
                     "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
-                     Pid:\t{pid}\nPPid:\t0\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
+                     Pid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmRSS:\t{rss_kb:8} kB\nThreads:\t1\nSigQ:\t0/4096\n\
                      Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
@@ -191,7 +195,8 @@ impl ProcNode {
             }
             Node::Cmdline => {
                 let mut bytes = Vec::new();
-                for arg in self.view.argv.iter() {
+                let argv = self.view.argv.lock().clone();
+                for arg in argv.iter() {
                     bytes.extend_from_slice(arg);
                     bytes.push(0);
                 }
@@ -266,11 +271,18 @@ impl Inode for ProcNode {
     }
 
     fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
-        let pid = format!("{}", self.view.pid);
         match self.node {
             Node::Root => {
-                if name == pid.as_bytes() {
-                    return Ok(self.child(Node::PidDir));
+                let pid = core::str::from_utf8(name)
+                    .ok()
+                    .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
+                    .and_then(|s| s.parse::<i32>().ok());
+                if let Some(pid) = pid {
+                    let view = VIEWS.lock().get(&pid).cloned().ok_or(ENOENT)?;
+                    return Ok(Arc::new(ProcNode {
+                        node: Node::PidDir,
+                        view,
+                    }));
                 }
                 ROOT_ENTRIES
                     .iter()
@@ -314,7 +326,9 @@ impl Inode for ProcNode {
                     .iter()
                     .map(|(n, node)| entry(n, *node))
                     .collect();
-                out.push(entry(format!("{}", self.view.pid).as_bytes(), Node::PidDir));
+                for pid in VIEWS.lock().keys() {
+                    out.push(entry(format!("{pid}").as_bytes(), Node::PidDir));
+                }
                 Ok(out)
             }
             Node::PidDir => Ok(PID_ENTRIES
@@ -342,8 +356,8 @@ impl Inode for ProcNode {
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         match self.node {
-            Node::SelfLink => Ok(format!("{}", self.view.pid).into_bytes()),
-            Node::Exe => Ok(self.view.exe_path.clone()),
+            Node::SelfLink => Ok(format!("{}", current_pid()).into_bytes()),
+            Node::Exe => Ok(self.view.exe_path.lock().clone()),
             Node::Cwd => Ok(self.view.cwd.lock().path()),
             Node::Fd(fd) => {
                 let file = self.open_file(fd)?;
@@ -413,16 +427,47 @@ impl File for Snapshot {
     }
 }
 
-/// The view /proc shows (the first process's), to follow its execs.
-static VIEW: Mutex<Option<Arc<ProcessView>>> = Mutex::new(None);
+/// Every live process's view, by pid: /proc/<pid>.
+static VIEWS: Mutex<alloc::collections::BTreeMap<i32, Arc<ProcessView>>> =
+    Mutex::new(alloc::collections::BTreeMap::new());
 
-pub fn set_view(view: Arc<ProcessView>) {
-    *VIEW.lock() = Some(view);
+/// The process running now (what /proc/self names).
+static CURRENT_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(1);
+
+pub fn current_pid() -> i32 {
+    CURRENT_PID.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// The first process exec'd: /proc shows its new address space.
-pub fn exec_replaced_memory(memory: Arc<Mutex<AddressSpace>>) {
-    if let Some(view) = VIEW.lock().as_ref() {
+/// The scheduler switched to process `pid`.
+pub fn set_current_pid(pid: i32) {
+    CURRENT_PID.store(pid, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// A new process (boot, fork): it appears as /proc/<pid>.
+pub fn add_view(view: Arc<ProcessView>) {
+    VIEWS.lock().insert(view.pid, view);
+}
+
+/// The process ended.
+pub fn remove_view(pid: i32) {
+    VIEWS.lock().remove(&pid);
+}
+
+/// The view of process `pid`, for fork to copy from.
+pub fn view_of(pid: i32) -> Option<Arc<ProcessView>> {
+    VIEWS.lock().get(&pid).cloned()
+}
+
+/// Process `pid` exec'd: /proc shows its new image.
+pub fn exec_replaced(
+    pid: i32,
+    memory: Arc<Mutex<AddressSpace>>,
+    argv: Vec<Vec<u8>>,
+    exe_path: Vec<u8>,
+) {
+    if let Some(view) = VIEWS.lock().get(&pid) {
         *view.memory.lock() = memory;
+        *view.argv.lock() = Arc::new(argv);
+        *view.exe_path.lock() = exe_path;
     }
 }
