@@ -710,6 +710,29 @@ pub enum Compare {
     All,
 }
 
+/// A conformance program's check: it runs natively with `native_args`
+/// (and must report `failures=0` and exit 0: otherwise the program, not the
+/// sandbox, is broken), then in the sandbox with `sandbox_args` and `opts`;
+/// both must agree as `cmp` says. Returns the sandbox run.
+#[track_caller]
+pub fn assert_conforms(
+    prog: &Path,
+    native_args: &[&str],
+    sandbox_args: &[&str],
+    opts: &[&str],
+    cmp: Compare,
+) -> RunOutput {
+    let native = run_native(prog, native_args, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "the test program itself fails natively (fix the program, not the sandbox):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(prog, sandbox_args, opts, None);
+    assert_same(&native, &sandbox, cmp);
+    sandbox
+}
+
 /// Asserts that a sandbox run behaved like the native run of the same program.
 #[track_caller]
 pub fn assert_same(native: &RunOutput, sandbox: &RunOutput, cmp: Compare) {

@@ -3,20 +3,7 @@
 //! timers with overruns, futex in one thread. Compared with the native run,
 //! built against musl and against glibc.
 
-use std::path::Path;
-
 use rvisor_tests::*;
-
-fn same_as_native(prog: &Path) {
-    let native = run_native(prog, NO_ARGS, None);
-    assert!(
-        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
-        "the events program fails natively (fix the program):\n{}",
-        native.describe()
-    );
-    let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
-    assert_same(&native, &sandbox, Compare::All);
-}
 
 #[test]
 fn events_musl() {
@@ -24,7 +11,7 @@ fn events_musl() {
     if !require_kvm() {
         return;
     }
-    same_as_native(&prog);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
 #[test]
@@ -33,5 +20,5 @@ fn events_glibc() {
     if !require_kvm() {
         return;
     }
-    same_as_native(&prog);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }

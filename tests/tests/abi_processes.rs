@@ -11,14 +11,14 @@ use rvisor_tests::*;
 
 fn same_as_native(prog: &Path, tag: &str) {
     let native_dir = fresh_dir(tag);
-    let native = run_native(prog, &[native_dir.join("w").to_str().unwrap()], None);
-    assert!(
-        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
-        "the processes program fails natively (fix the program):\n{}",
-        native.describe()
+    let native_work = native_dir.join("w");
+    assert_conforms(
+        prog,
+        &[native_work.to_str().unwrap()],
+        &["/tmp/w"],
+        &[],
+        Compare::All,
     );
-    let sandbox = run_sandbox(prog, &["/tmp/w"], &[], None);
-    assert_same(&native, &sandbox, Compare::All);
 }
 
 #[test]
@@ -97,14 +97,7 @@ fn threads_musl() {
     if !require_kvm() {
         return;
     }
-    let native = run_native(&prog, NO_ARGS, None);
-    assert!(
-        native.stdout_str().contains("failures=0\n"),
-        "{}",
-        native.describe()
-    );
-    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
-    assert_same(&native, &sandbox, Compare::All);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
 #[test]
@@ -113,12 +106,5 @@ fn threads_glibc() {
     if !require_kvm() {
         return;
     }
-    let native = run_native(&prog, NO_ARGS, None);
-    assert!(
-        native.stdout_str().contains("failures=0\n"),
-        "{}",
-        native.describe()
-    );
-    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
-    assert_same(&native, &sandbox, Compare::All);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }

@@ -9,17 +9,6 @@ use std::path::Path;
 
 use rvisor_tests::*;
 
-fn same_as_native(prog: &Path) {
-    let native = run_native(prog, NO_ARGS, None);
-    assert!(
-        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
-        "the signals program fails natively (fix the program):\n{}",
-        native.describe()
-    );
-    let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
-    assert_same(&native, &sandbox, Compare::All);
-}
-
 /// Each way of dying: the status is 128+N like the native run's.
 fn deaths_as_native(prog: &Path) {
     for (how, signal) in [
@@ -47,7 +36,7 @@ fn signals_musl() {
     if !require_kvm() {
         return;
     }
-    same_as_native(&prog);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
 #[test]
@@ -56,7 +45,7 @@ fn signals_glibc() {
     if !require_kvm() {
         return;
     }
-    same_as_native(&prog);
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
 #[test]

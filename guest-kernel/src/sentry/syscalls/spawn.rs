@@ -35,6 +35,92 @@ const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 /// KiB; the rest is for the syscalls of everything that runs).
 const FORK_HEAP_RESERVE: usize = 512 << 10;
 
+/// What differs between a forked process and a new thread.
+struct Shares {
+    pid: i32,
+    tid: i32,
+    ppid: i32,
+    exit_signal: u8,
+    vfork_parent: Option<i32>,
+    memory: Arc<Mutex<crate::sentry::mm::AddressSpace>>,
+    files: Arc<Mutex<crate::sentry::fd::FdTable>>,
+    cwd: Arc<Mutex<crate::sentry::vfs::PathStack>>,
+    signals: crate::sentry::signal::SignalState,
+    child_subreaper: bool,
+}
+
+/// A new task made from `parent` with `shares`; the rest is inherited.
+fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
+    Task {
+        pid: shares.pid,
+        tid: shares.tid,
+        ppid: shares.ppid,
+        pgid: parent.pgid,
+        sid: parent.sid,
+        exit_signal: shares.exit_signal,
+        vfork_parent: shares.vfork_parent,
+        exiting: None,
+        thread_exit: false,
+        futex_wait: None,
+        futex_woken: false,
+        wait_deadline: None,
+        wait_stdin: false,
+        restart: None,
+        switch_request: None,
+        memory: shares.memory,
+        files: shares.files,
+        cwd: shares.cwd,
+        umask: parent.umask,
+        signals: shares.signals,
+        creds: parent.creds.clone(),
+        personality: parent.personality,
+        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
+        nice: parent.nice,
+        dumpable: parent.dumpable,
+        no_new_privs: parent.no_new_privs,
+        parent_death_signal: 0,
+        child_subreaper: shares.child_subreaper,
+        namespace: parent.namespace.clone(),
+        rlimits: parent.rlimits,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            child_tid
+        } else {
+            0
+        },
+        robust_list: 0,
+        fs_base: parent.fs_base,
+        gs_base: parent.gs_base,
+        syscalls: 0,
+        start_tsc: crate::arch::cpu::counter(),
+    }
+}
+
+/// The new task's first registers (the syscall returns 0 there, on
+/// `stack` when given) and user state (the TLS of CLONE_SETTLS).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn start_state(
+    parent_regs: &crate::arch::UserContext,
+    task: &mut Task,
+    flags: u64,
+    stack: u64,
+    tls: u64,
+) -> (crate::arch::UserContext, ThreadState) {
+    let mut regs = *parent_regs;
+    crate::arch::set_syscall_result(&mut regs, 0);
+    if stack != 0 {
+        crate::arch::set_stack_pointer(&mut regs, stack);
+    }
+    let mut state = ThreadState::save();
+    if flags & CLONE_SETTLS != 0 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            task.fs_base = tls;
+        }
+        state.set_tls(tls);
+    }
+    (regs, state)
+}
+
 /// A new process copied from the running one (fork), or sharing its
 /// memory until it execs or exits (vfork: CLONE_VM | CLONE_VFORK).
 fn new_process(
@@ -86,8 +172,7 @@ fn new_process(
         Arc::new(Mutex::new(copy))
     };
     let pid = sched::new_pid();
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
-    let mut child = Task {
+    let shares = Shares {
         pid,
         tid: pid,
         ppid: if flags & CLONE_PARENT != 0 {
@@ -95,57 +180,17 @@ fn new_process(
         } else {
             parent.pid
         },
-        pgid: parent.pgid,
-        sid: parent.sid,
         exit_signal: (flags & CSIGNAL) as u8,
         vfork_parent: vfork.then_some(parent.tid),
-        exiting: None,
-        thread_exit: false,
-        futex_wait: None,
-        futex_woken: false,
-        wait_deadline: None,
-        wait_stdin: false,
-        restart: None,
-        switch_request: None,
         memory,
         files: Arc::new(Mutex::new(parent.fds().clone())),
         cwd: Arc::new(Mutex::new(parent.cwd())),
-        umask: parent.umask,
         signals: parent.signals.fork_copy(),
-        creds: parent.creds.clone(),
-        personality: parent.personality,
-        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
-        nice: parent.nice,
-        dumpable: parent.dumpable,
-        no_new_privs: parent.no_new_privs,
-        parent_death_signal: 0,
         child_subreaper: false,
-        namespace: parent.namespace.clone(),
-        rlimits: parent.rlimits,
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
-            child_tid
-        } else {
-            0
-        },
-        robust_list: 0,
-        fs_base: parent.fs_base,
-        gs_base: parent.gs_base,
-        syscalls: 0,
-        start_tsc: crate::arch::cpu::counter(),
     };
-    let mut regs = *ctx.regs;
-    crate::arch::set_syscall_result(&mut regs, 0);
-    if stack != 0 {
-        crate::arch::set_stack_pointer(&mut regs, stack);
-    }
-    let mut state = ThreadState::save();
-    if flags & CLONE_SETTLS != 0 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            child.fs_base = tls;
-        }
-        state.set_tls(tls);
-    }
+    let child = new_task(parent, shares, flags, child_tid);
+    let mut child = child;
+    let (regs, state) = start_state(ctx.regs, &mut child, flags, stack, tls);
     if flags & CLONE_CHILD_SETTID != 0 {
         child.mm().write_val(child_tid, &pid)?;
     }
@@ -200,62 +245,21 @@ fn new_thread(
     }
     let parent = &mut *ctx.task;
     let tid = sched::new_pid();
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
-    let mut thread = Task {
+    let shares = Shares {
         pid: parent.pid,
         tid,
         ppid: parent.ppid,
-        pgid: parent.pgid,
-        sid: parent.sid,
         exit_signal: 0,
         vfork_parent: None,
-        exiting: None,
-        thread_exit: false,
-        futex_wait: None,
-        futex_woken: false,
-        wait_deadline: None,
-        wait_stdin: false,
-        restart: None,
-        switch_request: None,
         memory: parent.memory.clone(),
         files: parent.files.clone(),
         cwd: parent.cwd.clone(),
-        umask: parent.umask,
         signals: parent.signals.thread_copy(),
-        creds: parent.creds.clone(),
-        personality: parent.personality,
-        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
-        nice: parent.nice,
-        dumpable: parent.dumpable,
-        no_new_privs: parent.no_new_privs,
-        parent_death_signal: 0,
         child_subreaper: parent.child_subreaper,
-        namespace: parent.namespace.clone(),
-        rlimits: parent.rlimits,
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
-            child_tid
-        } else {
-            0
-        },
-        robust_list: 0,
-        fs_base: parent.fs_base,
-        gs_base: parent.gs_base,
-        syscalls: 0,
-        start_tsc: crate::arch::cpu::counter(),
     };
-    let mut regs = *ctx.regs;
-    crate::arch::set_syscall_result(&mut regs, 0);
-    if stack != 0 {
-        crate::arch::set_stack_pointer(&mut regs, stack);
-    }
-    let mut state = ThreadState::save();
-    if flags & CLONE_SETTLS != 0 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            thread.fs_base = tls;
-        }
-        state.set_tls(tls);
-    }
+    let thread = new_task(parent, shares, flags, child_tid);
+    let mut thread = thread;
+    let (regs, state) = start_state(ctx.regs, &mut thread, flags, stack, tls);
     if flags & CLONE_PARENT_SETTID != 0 {
         parent.mm().write_val(parent_tid, &tid)?;
     }
