@@ -397,6 +397,53 @@ static void test_vfork_exec(const char *dir)
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec'd children ran");
 }
 
+static void test_fifo(const char *dir)
+{
+    printf("-- named pipes\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    unlink(path);
+    check(mkfifo(path, 0640) == 0, "mkfifo");
+    struct stat st;
+    check(stat(path, &st) == 0 && S_ISFIFO(st.st_mode) && (st.st_mode & 0777) == 0640, "stat: a FIFO, mode 0640");
+    err(mkfifo(path, 0640), EEXIST, "mkfifo again");
+    err(open(path, O_WRONLY | O_NONBLOCK), ENXIO, "non-blocking writer without a reader: ENXIO");
+    int r = open(path, O_RDONLY | O_NONBLOCK);
+    check(r >= 0, "non-blocking reader opens at once");
+    int w = open(path, O_WRONLY | O_NONBLOCK);
+    check(w >= 0, "then a non-blocking writer opens");
+    check(write(w, "abc", 3) == 3, "write");
+    char buf[8] = {0};
+    check(read(r, buf, sizeof buf) == 3 && memcmp(buf, "abc", 3) == 0, "read what was written");
+    fstat(w, &st);
+    check(S_ISFIFO(st.st_mode), "fstat of an open FIFO");
+    close(w);
+    check(read(r, buf, sizeof buf) == 0, "EOF once the writer closed");
+    close(r);
+    int rw = open(path, O_RDWR);
+    check(rw >= 0 && write(rw, "x", 1) == 1 && read(rw, buf, 1) == 1 && buf[0] == 'x', "O_RDWR: both ends at once");
+    close(rw);
+
+    /* Blocking opens meet: a child writes, the parent reads. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY);
+        dprintf(fd, "from the child %d\n", 42);
+        close(fd);
+        _exit(0);
+    }
+    int fd = open(path, O_RDONLY);
+    char line[64] = {0};
+    ssize_t n = 0, got;
+    while ((got = read(fd, line + n, sizeof line - 1 - n)) > 0)
+        n += got;
+    close(fd);
+    int status;
+    waitpid(pid, &status, 0);
+    check(strcmp(line, "from the child 42\n") == 0 && WIFEXITED(status), "blocking opens meet across processes");
+    check(unlink(path) == 0, "unlink the FIFO");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strncmp(argv[1], "child-", 6) == 0)
@@ -415,6 +462,7 @@ int main(int argc, char **argv)
     test_pipes();
     test_signals();
     test_vfork_exec(dir);
+    test_fifo(dir);
     printf("failures=%d\n", failures);
     return failures;
 }

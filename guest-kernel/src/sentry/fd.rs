@@ -117,6 +117,11 @@ pub trait File: Send + Sync {
     fn as_signalfd(&self) -> Option<&crate::sentry::vfs::events::SignalFd> {
         None
     }
+    /// For one end of a named pipe: how many ends the other side has open
+    /// and has ever opened (a blocking open waits until a peer opens).
+    fn fifo_peers(&self) -> Option<(usize, u64)> {
+        None
+    }
     /// Whether epoll may watch this file (not regular files or
     /// directories, which are always ready: EPERM, as on Linux).
     fn pollable(&self) -> bool {

@@ -228,6 +228,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         wait_deadline: None,
         wait_stdin: false,
         restart: None,
+        held_fifo_end: None,
         switch_request: None,
         memory,
         files,
@@ -250,6 +251,9 @@ pub fn start(boot_info: &BootInfo) -> ! {
         gs_base: 0,
         syscalls: 0,
         start_tsc,
+        cpu_ticks: 0,
+        running_since: start_tsc,
+        children_cpu_ticks: 0,
     });
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",

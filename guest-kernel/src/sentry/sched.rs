@@ -55,6 +55,8 @@ pub struct Zombie {
     pub pgid: i32,
     /// The wait status (exit code << 8, or the signal).
     pub status: u32,
+    /// CPU time of the process and of the children it reaped (TSC ticks).
+    pub cpu_ticks: u64,
 }
 
 static PARKED: Mutex<BTreeMap<i32, Parked>> = Mutex::new(BTreeMap::new());
@@ -157,6 +159,11 @@ fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Wait
     let old = slot.take().expect("a task runs whenever user mode runs");
     let old_root = old.mm().root();
     let new_root = incoming.task.mm().root();
+    let now = crate::arch::cpu::counter();
+    let mut old = old;
+    old.cpu_ticks = old
+        .cpu_ticks
+        .wrapping_add(now.wrapping_sub(old.running_since));
     if let Some(waiting) = outgoing {
         let parked = Parked {
             state: ThreadState::save(),
@@ -178,7 +185,9 @@ fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Wait
         .restore(incoming.task.fs_base, incoming.task.gs_base);
     #[cfg(not(target_arch = "x86_64"))]
     incoming.state.restore(0, 0);
-    *slot = Some(incoming.task);
+    let mut task = incoming.task;
+    task.running_since = now;
+    *slot = Some(task);
 }
 
 /// The running task waits (its syscall has been rewound): run another.
@@ -330,6 +339,7 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
     }
     let exit_signal = task.exit_signal;
     let task_tid = task.tid;
+    let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
     let uid = task.creds.user[0];
     let notify = |parent: &mut Task| {
         let action = parent.signals.actions[SIGCHLD as usize - 1];
@@ -353,6 +363,7 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
             ppid,
             pgid,
             status,
+            cpu_ticks: cpu,
         });
     }
     note_progress();

@@ -114,6 +114,11 @@ pub struct Task {
     /// Whether the current wait watches stdin (see [`Restart`]).
     pub wait_stdin: bool,
     pub restart: Option<Restart>,
+    /// A named-pipe end kept open while its blocking open() is switched
+    /// out, so that the other side sees this one waiting (dropped when the
+    /// retried call ends).
+    /// (the end, the peer side's open count when the wait began).
+    pub held_fifo_end: Option<(Arc<dyn crate::sentry::fd::File>, u64)>,
     /// Set by a syscall that needs another task to run next.
     pub switch_request: Option<super::syscalls::SwitchRequest>,
     /// Shared with /proc (and, later, with threads): lock through `mm()`.
@@ -149,6 +154,11 @@ pub struct Task {
     pub syscalls: u64,
     /// TSC when the application first entered user mode.
     pub start_tsc: u64,
+    /// CPU time used before the current run (TSC ticks), the TSC when the
+    /// task last started running, and what its reaped children used.
+    pub cpu_ticks: u64,
+    pub running_since: u64,
+    pub children_cpu_ticks: u64,
 }
 
 /// The one task. Syscalls and traps take it for their duration.
@@ -170,6 +180,12 @@ impl Task {
 
     pub fn cwd(&self) -> PathStack {
         self.cwd.lock().clone()
+    }
+
+    /// CPU time used so far (the task's time on the vCPU), in TSC ticks.
+    pub fn cpu_time_ticks(&self) -> u64 {
+        self.cpu_ticks
+            .wrapping_add(crate::arch::cpu::counter().wrapping_sub(self.running_since))
     }
 
     pub fn exit_stats(&self) -> ExitStats {

@@ -98,10 +98,10 @@ handlers! {
     lchown => sys_lchown, Full;
     umask => sys_umask, Full;
     gettimeofday => sys_gettimeofday, Full;
-    getrusage => sys_getrusage, Partial("utime is the thread's wall time; no children yet");
+    getrusage => sys_getrusage, Partial("utime is time on the vCPU (no user/system split), stime 0; RUSAGE_SELF counts the calling thread");
     getrlimit => sys_getrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     sysinfo => sys_sysinfo, Full;
-    times => sys_times, Partial("the thread's wall time counts as user time");
+    times => sys_times, Partial("time on the vCPU counts as user time");
     getuid => sys_getuid, Full;
     getgid => sys_getgid, Full;
     setuid => sys_setuid, Partial("credentials are recorded; file permission checks are not enforced");
@@ -133,7 +133,7 @@ handlers! {
     sched_getaffinity => sys_sched_getaffinity, Full;
     getdents64 => sys_getdents64, Full;
     set_tid_address => sys_set_tid_address, Full;
-    clock_gettime => sys_clock_gettime, Partial("CPU-time clocks count wall time of the single thread");
+    clock_gettime => sys_clock_gettime, Partial("CPU-time clocks count the calling thread's time on the vCPU, waits in the host included");
     clock_getres => sys_clock_getres, Full;
     clock_nanosleep => sys_clock_nanosleep, Full;
     exit_group => sys_exit_group, Full;
@@ -214,8 +214,8 @@ handlers! {
     utime => sys_utime, Full;
     utimes => sys_utimes, Full;
     futimesat => sys_futimesat, Full;
-    mknod => sys_mknod, Partial("regular files; device nodes EPERM (no CAP_MKNOD); FIFOs and sockets EOPNOTSUPP");
-    mknodat => sys_mknodat, Partial("regular files; device nodes EPERM (no CAP_MKNOD); FIFOs and sockets EOPNOTSUPP");
+    mknod => sys_mknod, Partial("regular files and FIFOs (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD); sockets EOPNOTSUPP");
+    mknodat => sys_mknodat, Partial("regular files and FIFOs (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD); sockets EOPNOTSUPP");
     getxattr => sys_getxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");
     lgetxattr => sys_lgetxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");
     fgetxattr => sys_fgetxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");

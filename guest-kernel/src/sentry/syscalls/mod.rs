@@ -189,6 +189,7 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
         return false;
     }
     ctx.task.restart = None;
+    ctx.task.held_fifo_end = None;
     crate::sentry::sched::note_progress();
     if result == Err(ERESTARTSYS) {
         if crate::sentry::signal::restarts_after_handler(&ctx.task.signals) {

@@ -221,12 +221,44 @@ fn open_at(
         node.truncate(0)?;
     }
     let file = node.open(flags)?;
+    if flags & O_NONBLOCK == 0 {
+        wait_for_fifo_peer(ctx, &file)?;
+    }
     let fd = ctx.task.fds().insert(
         OpenFile::at(file, flags, Some(stack)),
         flags & O_CLOEXEC != 0,
         0,
     )?;
     Ok(fd as u64)
+}
+
+/// A blocking open of one side of a named pipe waits until the other side
+/// is open too (ERESTARTSYS on a signal; ESWITCH while others run: the
+/// open is made again, and this end goes meanwhile).
+fn wait_for_fifo_peer(ctx: &mut SyscallContext, file: &Arc<dyn File>) -> Result<(), Errno> {
+    let Some((_, opens)) = file.fifo_peers() else {
+        return Ok(());
+    };
+    // A restarted open keeps the peer count from when it began to wait.
+    let baseline = ctx.task.held_fifo_end.as_ref().map_or(opens, |(_, b)| *b);
+    loop {
+        match file.fifo_peers() {
+            Some((peers, opens)) if peers == 0 && opens == baseline => {}
+            _ => return Ok(()),
+        }
+        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) if e == ESWITCH => {
+                // Keep this end open while parked: the other side's open
+                // must see it (and that is news for waiters).
+                ctx.task.held_fifo_end = Some((file.clone(), baseline));
+                crate::sentry::sched::note_progress();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// O_CREAT on a symlink whose target does not exist creates the target
@@ -516,10 +548,14 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
             dir.create(&name, NewNode::File { mode: perm })?;
             Ok(0)
         }
+        S_IFIFO => {
+            dir.create(&name, NewNode::Fifo { mode: perm })?;
+            Ok(0)
+        }
         // Device nodes need CAP_MKNOD, which the sandbox does not grant.
         S_IFCHR | S_IFBLK => Err(EPERM),
-        S_IFIFO | S_IFSOCK => {
-            log::info!("mknod: named pipes and sockets are not supported yet");
+        S_IFSOCK => {
+            log::info!("mknod: sockets are not supported yet");
             Err(EOPNOTSUPP)
         }
         _ => Err(EINVAL),

@@ -66,6 +66,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         wait_deadline: None,
         wait_stdin: false,
         restart: None,
+        held_fifo_end: None,
         switch_request: None,
         memory: shares.memory,
         files: shares.files,
@@ -92,6 +93,9 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         gs_base: parent.gs_base,
         syscalls: 0,
         start_tsc: crate::arch::cpu::counter(),
+        cpu_ticks: 0,
+        running_since: crate::arch::cpu::counter(),
+        children_cpu_ticks: 0,
     }
 }
 
@@ -521,11 +525,16 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let select = selects(ctx.task, pid);
     loop {
         if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
+            ctx.task.children_cpu_ticks += zombie.cpu_ticks;
             if status_addr != 0 {
                 ctx.task.mm().write_val(status_addr, &zombie.status)?;
             }
             if rusage != 0 {
-                ctx.task.mm().copy_to_user(rusage, &[0u8; 144])?;
+                let mut usage = [0i64; 18];
+                let ns = crate::sentry::time::tsc_to_ns(zombie.cpu_ticks);
+                usage[0] = (ns / 1_000_000_000) as i64;
+                usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
+                ctx.task.mm().write_val(rusage, &usage)?;
             }
             return Ok(zombie.pid as u64);
         }
@@ -584,6 +593,9 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             None
         };
         if let Some(zombie) = reaped {
+            if options & WNOWAIT == 0 {
+                ctx.task.children_cpu_ticks += zombie.cpu_ticks;
+            }
             if info_addr != 0 {
                 let signaled = zombie.status & 0x7f != 0;
                 let (code, status) = if signaled {

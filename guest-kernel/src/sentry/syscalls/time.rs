@@ -22,9 +22,9 @@ pub fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
         CLOCK_BOOTTIME => Ok(time::boottime_ns()),
         // One thread on a vCPU of its own: its CPU time is the time since it
         // started (time spent blocked on the host is counted too).
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(time::tsc_to_ns(
-            crate::arch::cpu::counter().wrapping_sub(ctx.task.start_tsc),
-        )),
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
+            Ok(time::tsc_to_ns(ctx.task.cpu_time_ticks()))
+        }
         _ => Err(EINVAL),
     }
 }
@@ -194,13 +194,14 @@ fn ticks(ns: u64) -> u64 {
 }
 
 fn cpu_ns(ctx: &SyscallContext) -> u64 {
-    time::tsc_to_ns(crate::arch::cpu::counter().wrapping_sub(ctx.task.start_tsc))
+    time::tsc_to_ns(ctx.task.cpu_time_ticks())
 }
 
 pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] != 0 {
-        // The one thread's time counts as user time; no children yet.
-        let tms = [ticks(cpu_ns(ctx)), 0u64, 0, 0];
+        // Time on the vCPU counts as user time.
+        let children = time::tsc_to_ns(ctx.task.children_cpu_ticks);
+        let tms = [ticks(cpu_ns(ctx)), 0u64, ticks(children), 0];
         ctx.task.mm().write_val(args[0], &tms)?;
     }
     Ok(ticks(time::boottime_ns()))
@@ -220,7 +221,11 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             usage[4] = rss_kb as i64; // ru_maxrss
             usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
         }
-        RUSAGE_CHILDREN => {}
+        RUSAGE_CHILDREN => {
+            let ns = time::tsc_to_ns(ctx.task.children_cpu_ticks);
+            usage[0] = (ns / 1_000_000_000) as i64;
+            usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
+        }
         _ => return Err(EINVAL),
     }
     ctx.task.mm().write_val(args[1], &usage)?;

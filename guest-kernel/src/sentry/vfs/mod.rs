@@ -83,9 +83,19 @@ pub struct DirEntry {
 
 /// What to create in a directory.
 pub enum NewNode<'a> {
-    File { mode: u32 },
-    Directory { mode: u32 },
-    Symlink { target: &'a [u8] },
+    File {
+        mode: u32,
+    },
+    Directory {
+        mode: u32,
+    },
+    Symlink {
+        target: &'a [u8],
+    },
+    /// A named pipe (mkfifo).
+    Fifo {
+        mode: u32,
+    },
 }
 
 /// A timestamp update for utimensat.

@@ -1,4 +1,6 @@
-//! Pipes: a 64 KiB byte buffer between a read end and a write end.
+//! Pipes: a 64 KiB byte buffer between read ends and write ends. A pipe
+//! from pipe(2) starts with one end of each; a named pipe (FIFO) in tmpfs
+//! keeps its buffer and gets ends as it is opened.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -18,6 +20,8 @@ static NEXT_PIPE_INO: AtomicU64 = AtomicU64::new(10_000);
 
 pub struct Pipe {
     ino: u64,
+    /// A named pipe: opens wait for the other side (see `fifo_peers`).
+    named: bool,
     buffer: Mutex<VecDeque<u8>>,
     readers: AtomicUsize,
     writers: AtomicUsize,
@@ -25,42 +29,84 @@ pub struct Pipe {
     /// Writes and reads so far (epoll's edge trigger).
     writes: AtomicU64,
     reads: AtomicU64,
+    /// Ends opened so far on each side (a waiting FIFO open is satisfied
+    /// by a peer that opened, even if it closed again since).
+    reader_opens: AtomicU64,
+    writer_opens: AtomicU64,
 }
 
-/// One end of a pipe. Dropping the last end of a side closes that side.
+/// One end of a pipe (both, for a FIFO opened O_RDWR). Dropping the last
+/// end of a side closes that side.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    reads: bool,
     write: bool,
+}
+
+fn new_buffer(named: bool) -> Arc<Pipe> {
+    Arc::new(Pipe {
+        ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
+        named,
+        buffer: Mutex::new(VecDeque::new()),
+        readers: AtomicUsize::new(0),
+        writers: AtomicUsize::new(0),
+        created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
+        writes: AtomicU64::new(0),
+        reads: AtomicU64::new(0),
+        reader_opens: AtomicU64::new(0),
+        writer_opens: AtomicU64::new(0),
+    })
+}
+
+/// A new end of `pipe` for reading and/or writing.
+pub fn open_end(pipe: &Arc<Pipe>, reads: bool, write: bool) -> Arc<PipeEnd> {
+    if reads {
+        pipe.readers.fetch_add(1, Ordering::Relaxed);
+        pipe.reader_opens.fetch_add(1, Ordering::Relaxed);
+    }
+    if write {
+        pipe.writers.fetch_add(1, Ordering::Relaxed);
+        pipe.writer_opens.fetch_add(1, Ordering::Relaxed);
+    }
+    Arc::new(PipeEnd {
+        pipe: pipe.clone(),
+        reads,
+        write,
+    })
 }
 
 /// A new pipe: (read end, write end).
 pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
-    let pipe = Arc::new(Pipe {
-        ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
-        buffer: Mutex::new(VecDeque::new()),
-        readers: AtomicUsize::new(1),
-        writers: AtomicUsize::new(1),
-        created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
-        writes: AtomicU64::new(0),
-        reads: AtomicU64::new(0),
-    });
-    (
-        Arc::new(PipeEnd {
-            pipe: pipe.clone(),
-            write: false,
-        }),
-        Arc::new(PipeEnd { pipe, write: true }),
-    )
+    let pipe = new_buffer(false);
+    (open_end(&pipe, true, false), open_end(&pipe, false, true))
+}
+
+/// The buffer of a new named pipe (no ends yet).
+pub fn new_fifo() -> Arc<Pipe> {
+    new_buffer(true)
+}
+
+impl Pipe {
+    pub fn readers(&self) -> usize {
+        self.readers.load(Ordering::Relaxed)
+    }
+
+    pub fn writers(&self) -> usize {
+        self.writers.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let count = if self.write {
-            &self.pipe.writers
-        } else {
-            &self.pipe.readers
-        };
-        count.fetch_sub(1, Ordering::Relaxed);
+        if self.reads {
+            self.pipe.readers.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.write {
+            self.pipe.writers.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Ends closing is news for epoll's edge trigger and for waiters.
+        self.pipe.writes.fetch_add(1, Ordering::Relaxed);
+        self.pipe.reads.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -68,7 +114,7 @@ impl File for PipeEnd {
     /// EAGAIN when empty with writers left: the caller decides whether that
     /// means "try again" (O_NONBLOCK) or blocking.
     fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
-        if self.write {
+        if !self.reads {
             return Err(EBADF);
         }
         let mut buffer = self.pipe.buffer.lock();
@@ -128,7 +174,8 @@ impl File for PipeEnd {
             } else if buffer.len() < PIPE_CAPACITY {
                 ready |= events & POLLOUT;
             }
-        } else {
+        }
+        if self.reads {
             if !buffer.is_empty() {
                 ready |= events & POLLIN;
             }
@@ -137,6 +184,23 @@ impl File for PipeEnd {
             }
         }
         ready
+    }
+
+    fn fifo_peers(&self) -> Option<(usize, u64)> {
+        if !self.pipe.named || (self.reads && self.write) {
+            return None;
+        }
+        Some(if self.write {
+            (
+                self.pipe.readers(),
+                self.pipe.reader_opens.load(Ordering::Relaxed),
+            )
+        } else {
+            (
+                self.pipe.writers(),
+                self.pipe.writer_opens.load(Ordering::Relaxed),
+            )
+        })
     }
 
     fn available(&self) -> Result<u64, Errno> {
@@ -148,10 +212,10 @@ impl File for PipeEnd {
     fn activity(&self) -> u64 {
         let closes = (self.pipe.readers.load(Ordering::Relaxed) == 0) as u64
             + (self.pipe.writers.load(Ordering::Relaxed) == 0) as u64;
-        let counter = if self.write {
-            &self.pipe.reads
-        } else {
+        let counter = if self.reads {
             &self.pipe.writes
+        } else {
+            &self.pipe.reads
         };
         counter.load(Ordering::Relaxed) * 4 + closes
     }

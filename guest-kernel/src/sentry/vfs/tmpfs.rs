@@ -14,7 +14,7 @@ use spin::Mutex;
 
 use super::*;
 use crate::arch::paging::phys_to_virt;
-use crate::sentry::fd::{DirFile, InodeFile};
+use crate::sentry::fd::{DirFile, File, InodeFile};
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(2);
 
@@ -79,6 +79,8 @@ enum Content {
     File(FileData),
     Directory(BTreeMap<Vec<u8>, Arc<dyn Inode>>),
     Symlink(Vec<u8>),
+    /// A named pipe: its buffer outlives the opens.
+    Fifo(Arc<super::pipe::Pipe>),
 }
 
 pub struct TmpfsNode {
@@ -147,6 +149,7 @@ fn kind_of(content: &Content) -> FileKind {
         Content::File(_) => FileKind::Regular,
         Content::Directory(_) => FileKind::Directory,
         Content::Symlink(_) => FileKind::Symlink,
+        Content::Fifo(_) => FileKind::Fifo,
     }
 }
 
@@ -158,6 +161,7 @@ impl Inode for TmpfsNode {
             Content::File(data) => (data.size, data.pages.len() as u64 * (PAGE_SIZE / 512)),
             Content::Directory(entries) => ((entries.len() as u64 + 2) * 20, 0),
             Content::Symlink(target) => (target.len() as u64, 0),
+            Content::Fifo(_) => (0, 0),
         };
         Stat {
             dev: self.dev,
@@ -213,6 +217,11 @@ impl Inode for TmpfsNode {
             NewNode::Symlink { target } => {
                 TmpfsNode::new(self.dev, S_IFLNK | 0o777, Content::Symlink(target.to_vec()))
             }
+            NewNode::Fifo { mode } => TmpfsNode::new(
+                self.dev,
+                S_IFIFO | (mode & 0o7777),
+                Content::Fifo(super::pipe::new_fifo()),
+            ),
         };
         let is_dir = new.kind() == FileKind::Directory;
         {
@@ -417,7 +426,7 @@ impl Inode for TmpfsNode {
         let data = match &*content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
         };
         if offset >= data.size {
             return Ok(0);
@@ -452,7 +461,7 @@ impl Inode for TmpfsNode {
         let data = match &mut *content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
         };
         let end = offset.checked_add(buf.len() as u64).ok_or(EFBIG)?;
         if end > MAX_FILE_SIZE {
@@ -498,7 +507,7 @@ impl Inode for TmpfsNode {
         match &mut *self.content.lock() {
             Content::File(data) => data.truncate(size),
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
         }
         self.touch_modified();
         Ok(())
@@ -561,6 +570,22 @@ impl Inode for TmpfsNode {
     }
 
     fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
+        if let Content::Fifo(pipe) = &*self.content.lock() {
+            use crate::sentry::fd::{O_ACCMODE, O_NONBLOCK, O_RDWR, O_WRONLY};
+            let mode = flags & O_ACCMODE;
+            // A non-blocking writer with no reader: ENXIO (a blocking one
+            // waits for a reader in the open syscall).
+            if mode == O_WRONLY && flags & O_NONBLOCK != 0 && pipe.readers() == 0 {
+                return Err(ENXIO);
+            }
+            let reads = mode != O_WRONLY;
+            let write = mode == O_WRONLY || mode == O_RDWR;
+            let end = super::pipe::open_end(pipe, reads, write);
+            return Ok(Arc::new(FifoEnd {
+                end,
+                node: self.clone(),
+            }));
+        }
         Ok(match self.kind() {
             FileKind::Directory => Arc::new(DirFile::new(self)),
             _ => Arc::new(InodeFile::new(self, flags)),
@@ -583,7 +608,6 @@ fn remove_entry(dir: &TmpfsNode, name: &[u8]) {
     }
 }
 
-/// A tmpfs root with the given top-level directories (/tmp sticky, 1777).
 /// A regular tmpfs file in no directory (memfd_create): it lives as long
 /// as descriptors or mappings hold it.
 pub fn new_unlinked_file(mode: u32) -> Arc<TmpfsNode> {
@@ -596,6 +620,7 @@ pub fn new_unlinked_file(mode: u32) -> Arc<TmpfsNode> {
     node
 }
 
+/// A tmpfs root with the given top-level directories (/tmp sticky, 1777).
 pub fn new_root_with_dirs(dev: u64, dirs: &[&[u8]]) -> Arc<TmpfsNode> {
     let root = TmpfsNode::new_root(dev);
     for dir in dirs {
@@ -605,4 +630,34 @@ pub fn new_root_with_dirs(dev: u64, dirs: &[&[u8]]) -> Arc<TmpfsNode> {
         let _ = tmp.set_mode(0o1777);
     }
     root
+}
+
+/// An open named pipe: a pipe end that stats as its tmpfs node.
+struct FifoEnd {
+    end: Arc<super::pipe::PipeEnd>,
+    node: Arc<TmpfsNode>,
+}
+
+impl File for FifoEnd {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        self.end.read(buf, offset)
+    }
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        self.end.write(buf, offset)
+    }
+    fn stat(&self) -> Stat {
+        self.node.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        self.end.poll(events)
+    }
+    fn available(&self) -> Result<u64, Errno> {
+        self.end.available()
+    }
+    fn activity(&self) -> u64 {
+        self.end.activity()
+    }
+    fn fifo_peers(&self) -> Option<(usize, u64)> {
+        self.end.fifo_peers()
+    }
 }
