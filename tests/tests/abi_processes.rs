@@ -59,7 +59,8 @@ fn busybox_shell_pipelines() {
                   gzip -c hello.txt | zcat; \
                   timeout 5 sleep 0.05; echo timeout=$?; \
                   false || echo or-ran; true && echo and-ran; \
-                  sh -c 'exit 3'; echo sub-exit=$?";
+                  sh -c 'exit 3'; echo sub-exit=$?; \
+                  (sleep 0.1; echo background) & echo foreground; wait; echo waited";
     let native = run_native(&bb, &["sh", "-c", &script.replace('@', &host)], None);
     let mount = mount_arg(&dir, "/data", None);
     let sandbox = run_sandbox(

@@ -85,13 +85,14 @@ fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
 }
 
 /// Before a console read that will block in the host: when an interval
-/// timer is armed, wait for input here instead, where the timer's signal
-/// can interrupt (ERESTARTSYS). Without a timer nothing can interrupt the
-/// read, and it costs no extra exit.
+/// timer is armed or other tasks exist, wait for input here instead, where
+/// a timer's signal can interrupt (ERESTARTSYS) and other tasks get the
+/// vCPU meanwhile. Alone and without a timer nothing else can happen, and
+/// the read costs no extra exit.
 fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Result<(), Errno> {
     if !file.file.waits_on_console_input()
         || file.file.poll(POLLIN) & POLLIN != 0
-        || ctx.task.signals.next_timer().is_none()
+        || (ctx.task.signals.next_timer().is_none() && crate::sentry::sched::task_count() == 1)
     {
         return Ok(());
     }
