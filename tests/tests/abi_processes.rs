@@ -109,3 +109,44 @@ fn threads_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// busybox ps and df inside the sandbox: they read /proc/<pid>/stat and
+/// /proc/mounts. (Their output cannot match the host's: other processes,
+/// other filesystems; the checks are on what the sandbox must show.)
+#[test]
+fn busybox_ps_and_df_see_the_sandbox() {
+    let bb = busybox();
+    if !require_kvm() {
+        return;
+    }
+    let dir = fresh_dir("bb_ps");
+    let mount = mount_arg(&dir, "/data", None);
+    let out = run_sandbox(
+        &bb,
+        &["sh", "-c", "sleep 1 & ps; df /data; kill %1"],
+        &["--mount", &mount],
+        None,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let text = out.stdout_str();
+    let ps_lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Filesystem"))
+        .collect();
+    assert!(ps_lines[0].contains("PID"), "{}", out.describe());
+    assert!(
+        ps_lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("sh -c")),
+        "ps shows the first process:\n{text}"
+    );
+    assert!(
+        ps_lines.iter().any(|l| l.contains("sleep 1")),
+        "ps shows the background job:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("rvisor-host") && l.ends_with("/data")),
+        "df finds the shared directory in /proc/mounts:\n{text}"
+    );
+}

@@ -59,7 +59,9 @@ fn build_namespace(
 ) -> Result<Arc<vfs::Namespace>, errno::Errno> {
     let root = vfs::tmpfs::new_root_with_dirs(vfs::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
     let namespace = Arc::new(vfs::Namespace::new(root));
+    vfs::procfs::record_mount(b"tmpfs", b"/", b"tmpfs", b"rw");
     mount_at(&namespace, b"/dev", vfs::devfs::DevDir::new(tty))?;
+    vfs::procfs::record_mount(b"devtmpfs", b"/dev", b"devtmpfs", b"rw");
     let exe = Arc::new(vfs::memfile::MemFile::new(image, 2, 0o555));
     if let Some(slash) = exe_path.iter().rposition(|&b| b == b'/') {
         let (dir, name) = (&exe_path[..slash], &exe_path[slash + 1..]);
@@ -115,8 +117,11 @@ fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(
         let path = table
             .get(offset + header..offset + header + len)
             .ok_or(errno::EINVAL)?;
-        let root = vfs::hostfs::mount_root(index, flags & MOUNT_READ_ONLY != 0)?;
+        let read_only = flags & MOUNT_READ_ONLY != 0;
+        let root = vfs::hostfs::mount_root(index, read_only)?;
         mount_at(namespace, path, root)?;
+        let options: &[u8] = if read_only { b"ro" } else { b"rw" };
+        vfs::procfs::record_mount(b"rvisor-host", path, b"hostfs", options);
         offset += (header + len + 7) & !7;
     }
     Ok(())
@@ -205,6 +210,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
+    vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
     if let Err(e) = mount_host_dirs(&namespace, boot_info) {
         crate::hv::console::fatal(format_args!(
             "cannot mount a shared directory: errno {}",

@@ -1063,8 +1063,12 @@ fn statfs_of(stat: &Stat) -> [u64; 15] {
         crate::sentry::vfs::DEV_PIPE => 0x5049_5045,
         _ => 0x0102_1994, // TMPFS_MAGIC
     };
-    let total = crate::mm::total_frames();
-    let free = crate::mm::free_frames();
+    // /proc holds no blocks (df leaves it out, as on Linux).
+    let (total, free) = if stat.dev == crate::sentry::vfs::DEV_PROCFS {
+        (0, 0)
+    } else {
+        (crate::mm::total_frames(), crate::mm::free_frames())
+    };
     let mut out = [0u64; 15];
     out[0] = f_type;
     out[1] = 4096; // f_bsize

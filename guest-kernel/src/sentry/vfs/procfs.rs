@@ -55,6 +55,8 @@ enum Node {
     MemInfo,
     Uptime,
     Version,
+    Mounts,
+    Stat,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -63,6 +65,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"meminfo", Node::MemInfo),
     (b"uptime", Node::Uptime),
     (b"version", Node::Version),
+    (b"mounts", Node::Mounts),
 ];
 
 const PID_ENTRIES: &[(&[u8], Node)] = &[
@@ -73,6 +76,8 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"status", Node::Status),
     (b"cmdline", Node::Cmdline),
     (b"comm", Node::Comm),
+    (b"stat", Node::Stat),
+    (b"mounts", Node::Mounts),
 ];
 
 pub struct ProcNode {
@@ -118,6 +123,8 @@ impl ProcNode {
             Node::MemInfo => 12,
             Node::Uptime => 13,
             Node::Version => 14,
+            Node::Mounts => 15,
+            Node::Stat => 16,
         }
     }
 
@@ -228,6 +235,38 @@ impl ProcNode {
                     "{}.{:02} 0.00",
                     ns / 1_000_000_000,
                     (ns / 10_000_000) % 100
+                );
+            }
+            Node::Mounts => {
+                for (source, path, kind, options) in MOUNTS.lock().iter() {
+                    let _ = writeln!(
+                        out,
+                        "{} {} {} {} 0 0",
+                        String::from_utf8_lossy(source),
+                        String::from_utf8_lossy(path),
+                        String::from_utf8_lossy(kind),
+                        String::from_utf8_lossy(options)
+                    );
+                }
+            }
+            Node::Stat => {
+                // The fields ps reads, Linux's order; the rest are 0.
+                let pid = self.view.pid;
+                let state = if pid == current_pid() { 'R' } else { 'S' };
+                let space = self.view.memory.lock().clone();
+                let (size_kb, rss_kb) = match space.try_lock() {
+                    Some(mut memory) => memory.usage_kb(),
+                    None => return Err(busy()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{pid} ({}) {state} {} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 \
+                     0 {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 \
+                     0 0 0 0 0 0 0",
+                    String::from_utf8_lossy(&self.comm()),
+                    self.view.ppid,
+                    size_kb * 1024,
+                    rss_kb / 4
                 );
             }
             Node::Version => {
@@ -470,4 +509,18 @@ pub fn exec_replaced(
         *view.argv.lock() = Arc::new(argv);
         *view.exe_path.lock() = exe_path;
     }
+}
+
+/// What /proc/mounts lists: (source, mount point, type, options).
+type MountLine = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+static MOUNTS: Mutex<Vec<MountLine>> = Mutex::new(Vec::new());
+
+/// A filesystem mounted at boot, for /proc/mounts.
+pub fn record_mount(source: &[u8], path: &[u8], kind: &[u8], options: &[u8]) {
+    MOUNTS.lock().push((
+        source.to_vec(),
+        path.to_vec(),
+        kind.to_vec(),
+        options.to_vec(),
+    ));
 }
