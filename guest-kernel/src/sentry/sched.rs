@@ -133,6 +133,17 @@ pub fn stdin_ready_for_others() {
     STDIN_EVENTS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Some parked task to run when none is runnable (it retries its wait):
+/// never a vfork parent whose child still runs.
+fn any_but_vfork_parents() -> Option<i32> {
+    let parked = PARKED.lock();
+    parked
+        .iter()
+        .find(|(_, p)| !matches!(p.waiting, Waiting::VforkParent { .. }))
+        .or_else(|| parked.iter().next())
+        .map(|(&tid, _)| tid)
+}
+
 /// The next task to run after `current`, round robin by pid.
 fn pick_next(current: i32) -> Option<i32> {
     let now = super::time::monotonic_ns();
@@ -307,7 +318,7 @@ pub fn exit_thread(slot: &mut Option<Task>, regs: &mut UserContext) {
     let tid = slot.as_ref().map_or(0, |t| t.tid);
     note_progress();
     let next = pick_next(tid)
-        .or_else(|| PARKED.lock().keys().next().copied())
+        .or_else(any_but_vfork_parents)
         .expect("the thread's process has other threads");
     switch(slot, regs, None, next);
 }
@@ -369,7 +380,7 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
     note_progress();
     // Somebody is always parked: the first process outlives every other.
     let next = pick_next(task_tid)
-        .or_else(|| PARKED.lock().keys().next().copied())
+        .or_else(any_but_vfork_parents)
         .expect("the first process is alive while others run");
     switch(slot, regs, None, next);
 }
