@@ -18,6 +18,9 @@
 //! ```
 
 pub const BOOT_INFO_GPA: u64 = 0x1000;
+/// The interrupt vector the VMM injects every 10 ms while the guest runs
+/// in user mode (preemption and timer signals; see docs/PLATFORM-x86-kvm.md).
+pub const TICK_VECTOR: u32 = 0x20;
 pub const HYPERCALL_PAGE_GPA: u64 = 0x2000;
 /// The kernel PML4 must be 8 KiB aligned: the pvm user PML4 is the next page.
 pub const PAGE_TABLES_GPA: u64 = 0x10_0000;

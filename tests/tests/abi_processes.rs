@@ -150,3 +150,25 @@ fn busybox_ps_and_df_see_the_sandbox() {
         "df finds the shared directory in /proc/mounts:\n{text}"
     );
 }
+
+/// Preemption (x86_64 KVM): a busy loop gets its timer signal, a spinning
+/// thread and a busy child lose the vCPU to the others.
+#[test]
+fn busy_code_is_preempted() {
+    let prog = c_program("preempt");
+    if !require_kvm() {
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    let mut cmd = vmm_command();
+    cmd.args(["--timeout", "20", "--elf"]).arg(&prog);
+    let sandbox = run_command(&mut cmd, None);
+    assert_same(&native, &sandbox, Compare::All);
+    assert_eq!(
+        sandbox.stdout_str().matches(": yes").count(),
+        3,
+        "{}",
+        sandbox.describe()
+    );
+}

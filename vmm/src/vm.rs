@@ -433,6 +433,10 @@ fn run_vcpu(
             Event::Tick => {
                 *stats.exits.entry("tick").or_default() += 1;
                 hypercalls.tick()?;
+                #[cfg(target_arch = "x86_64")]
+                if arch::tick_guest(vcpu)? {
+                    *stats.exits.entry("tick_injected").or_default() += 1;
+                }
             }
             Event::Again => continue,
         }

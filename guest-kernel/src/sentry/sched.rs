@@ -71,6 +71,20 @@ static STDIN_EVENTS: AtomicU64 = AtomicU64::new(0);
 /// per user and much higher; every task here costs guest memory).
 pub const MAX_TASKS: usize = 1024;
 
+/// A tick arrived while the sentry ran (x86_64 pvm): it takes effect at
+/// the next return to user mode.
+static TICK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub fn note_tick() {
+    TICK_PENDING.store(true, Ordering::Relaxed);
+}
+
+/// Takes a tick noted while the sentry ran.
+pub fn take_tick() -> bool {
+    TICK_PENDING.swap(false, Ordering::Relaxed)
+}
+
 pub fn note_progress() {
     PROGRESS.fetch_add(1, Ordering::Relaxed);
 }

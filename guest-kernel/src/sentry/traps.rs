@@ -1,7 +1,8 @@
 //! Exceptions raised by the application: page faults are resolved (demand
 //! paging); anything else, or a fault that cannot be resolved, raises the
 //! matching signal, delivered to the program's handler or ending it with
-//! 128+N.
+//! 128+N. The VMM's tick interrupt (x86_64) lands here too: it fires
+//! interval timers and lets another runnable task have the vCPU.
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
 use crate::sentry::errno::{EIO, ENOMEM};
@@ -12,6 +13,7 @@ use crate::sentry::task::CURRENT;
 pub fn handle_user_trap(ctx: &mut UserContext) {
     let mut guard = CURRENT.lock();
     let task = guard.as_mut().expect("a task runs whenever user mode runs");
+    let mut ticked = crate::sentry::sched::take_tick();
     let info = match decode_trap(ctx) {
         UserTrap::PageFault {
             addr, write, exec, ..
@@ -59,6 +61,12 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         UserTrap::GeneralProtection => Some(SigInfo::new(SIGSEGV, SI_KERNEL)),
         UserTrap::Breakpoint => Some(SigInfo::fault(SIGTRAP, TRAP_BRKPT, ctx.pc())),
         UserTrap::AlignmentCheck => Some(SigInfo::fault(SIGBUS, BUS_ADRALN, ctx.pc())),
+        // The VMM's tick: interval timers fire below, and another task
+        // may get the vCPU (preemption).
+        UserTrap::Tick => {
+            ticked = true;
+            None
+        }
         UserTrap::Other(vector) => {
             log::warn!("unexpected exception vector {vector} from user mode");
             Some(SigInfo::new(SIGSEGV, SI_KERNEL))
@@ -79,5 +87,7 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
     }
     if let Some(status) = task.exiting {
         crate::sentry::sched::exit_current(&mut guard, ctx, status);
+    } else if ticked {
+        crate::sentry::sched::yield_current(&mut guard, ctx);
     }
 }

@@ -310,7 +310,49 @@ vmm_sys_util::ioctl_ior_nr!(
 /// Extra ioctls the vCPU loop needs after the seccomp filter is in place
 /// (the registers, for fault messages).
 pub fn seccomp_ioctls() -> Vec<u64> {
-    vec![KVM_GET_REGS(), KVM_GET_SREGS()]
+    vec![KVM_GET_REGS(), KVM_GET_SREGS(), KVM_INTERRUPT()]
+}
+
+// Queues an external interrupt (no in-kernel interrupt controller).
+vmm_sys_util::ioctl_iow_nr!(
+    KVM_INTERRUPT,
+    kvm_bindings::KVMIO,
+    0x86,
+    kvm_bindings::kvm_interrupt
+);
+
+/// The 10 ms tick reaches the guest as an interrupt, but only while it
+/// runs the program (user mode): the sentry itself is never interrupted.
+/// The vCPU is stopped here, so the mode read now is the one it resumes in.
+/// Returns whether the tick was queued.
+pub fn tick_guest(vcpu: &VcpuFd) -> Result<bool, Failure> {
+    let regs = vcpu
+        .get_regs()
+        .map_err(|e| internal(format!("KVM_GET_REGS: {e}")))?;
+    if regs.rip >= boards::x86_64::USER_END {
+        return Ok(false);
+    }
+    let irq = kvm_bindings::kvm_interrupt {
+        irq: boards::x86_64::TICK_VECTOR,
+    };
+    // SAFETY: KVM_INTERRUPT reads one struct kvm_interrupt that we own; the
+    // fd is a vCPU fd.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::unix::io::AsRawFd::as_raw_fd(vcpu),
+            KVM_INTERRUPT() as _,
+            &irq,
+        )
+    };
+    if rc != 0 {
+        // Already one queued (the guest has not taken it yet): fine.
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(internal(format!("KVM_INTERRUPT: {err}")));
+        }
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// End of guest RAM.

@@ -126,7 +126,13 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
 /// same as x86_64's; integer division by zero does not trap on aarch64).
 #[allow(dead_code)]
 pub enum UserTrap {
-    PageFault { addr: u64, write: bool, exec: bool },
+    PageFault {
+        addr: u64,
+        write: bool,
+        exec: bool,
+    },
+    /// A timer tick taken in user mode (not produced on aarch64 yet).
+    Tick,
     DivideError,
     InvalidOpcode,
     GeneralProtection,

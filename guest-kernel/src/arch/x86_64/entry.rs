@@ -279,8 +279,28 @@ trap_common:
     mov %rsp, %rdi
     xor %ebp, %ebp
     call {trap_handler}
-    // Only traps from user mode come back here (kernel-mode traps are fatal).
-    jmp return_to_user_full
+    // Traps from user mode return there; the one kernel-mode event that
+    // comes back (a tick that pvm delivered while the sentry ran) returns
+    // to the sentry with a plain iretq (a host exit on pvm, and rare).
+    test %al, %al
+    jz return_to_user_full
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp           // vector, error code
+    iretq
     "#,
     trap_handler = sym super::trap_from_any_mode,
     options(att_syntax)

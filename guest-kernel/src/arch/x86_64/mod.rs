@@ -230,8 +230,17 @@ extern "C" fn syscall_from_user(ctx: &mut UserContext) -> bool {
     fast && ctx.rip < boards::x86_64::USER_END
 }
 
-/// Called by every exception stub.
-extern "C" fn trap_from_any_mode(ctx: &mut UserContext) {
+/// Called by every exception stub. Returns true for a kernel-mode event
+/// that returns to the sentry (see `trap_common`).
+extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
+    if !ctx.is_user_mode() && ctx.vector == boards::x86_64::TICK_VECTOR as u64 {
+        // The VMM injects ticks only while the program runs, but pvm may
+        // take one after an exception that arrived with it (e.g. at the
+        // first instruction of the page-fault stub): note it for the next
+        // return to user mode and go back.
+        crate::sentry::sched::note_tick();
+        return true;
+    }
     if !ctx.is_user_mode() {
         let cr2 = if ctx.vector == 14 { fault_address() } else { 0 };
         panic!(
@@ -240,11 +249,18 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) {
         );
     }
     crate::sentry::traps::handle_user_trap(ctx);
+    false
 }
 
 /// The user-mode trap kinds the arch-neutral sentry distinguishes.
 pub enum UserTrap {
-    PageFault { addr: u64, write: bool, exec: bool },
+    PageFault {
+        addr: u64,
+        write: bool,
+        exec: bool,
+    },
+    /// The VMM's 10 ms tick interrupt (boards::x86_64::TICK_VECTOR).
+    Tick,
     DivideError,
     InvalidOpcode,
     GeneralProtection,
@@ -267,6 +283,7 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
         },
         16 | 19 => UserTrap::FloatingPoint,
         17 => UserTrap::AlignmentCheck,
+        v if v == boards::x86_64::TICK_VECTOR as u64 => UserTrap::Tick,
         v => UserTrap::Other(v),
     }
 }

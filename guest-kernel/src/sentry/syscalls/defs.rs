@@ -52,9 +52,9 @@ handlers! {
     tkill => sys_tkill, Partial("one thread per process; one pending instance per signal");
     tgkill => sys_tgkill, Partial("one thread per process; one pending instance per signal");
     pause => sys_pause, Full;
-    alarm => sys_alarm, Partial("the signal arrives at the program's next syscall or fault, or interrupts a blocking wait; a loop that never enters the sentry does not see it");
+    alarm => sys_alarm, Partial("the signal arrives at the next syscall, fault or 10 ms tick (x86_64 KVM), or ends a blocking wait; on aarch64 and bare metal a loop that never enters the sentry does not see it");
     getitimer => sys_getitimer, Full;
-    setitimer => sys_setitimer, Partial("as alarm; ITIMER_VIRTUAL and ITIMER_PROF count wall time (one thread that never waits for a CPU)");
+    setitimer => sys_setitimer, Partial("as alarm; ITIMER_VIRTUAL and ITIMER_PROF count wall time, not CPU time");
     ioctl => sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX");
     pread64 => sys_pread64, Full;
     pwrite64 => sys_pwrite64, Full;
@@ -191,7 +191,7 @@ handlers! {
     waitid => sys_waitid, Partial("exited children only (no stopped/continued states)");
     fork => sys_fork, Partial("memory is copied at fork (no copy-on-write between processes)");
     vfork => sys_vfork, Full;
-    clone => sys_clone, Partial("processes (fork, vfork, posix_spawn) and pthread-style threads; other sharing combinations ENOSYS; threads run cooperatively on one vCPU");
+    clone => sys_clone, Partial("processes (fork, vfork, posix_spawn) and pthread-style threads; other sharing combinations ENOSYS; all tasks share one vCPU");
     execve => sys_execve, Partial("static ELF executables and #! scripts; no dynamic loader");
     execveat => sys_execveat, Partial("as execve");
     prctl => sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");

@@ -236,6 +236,11 @@ fn after_syscall(guard: &mut Option<Task>, regs: &mut UserContext) -> bool {
             crate::sentry::sched::yield_current(guard, regs);
             true
         }
+        // A tick that arrived during the syscall: preempt now.
+        None if crate::sentry::sched::take_tick() => {
+            crate::sentry::sched::yield_current(guard, regs);
+            true
+        }
         None => false,
     }
 }
