@@ -25,7 +25,7 @@ static void *spinner(void *arg)
     unsigned long n = 0;
     while (!stop)
         n++;
-    return (void *)(n > 0);
+    return (void *)(long)(n > 0);
 }
 
 int main(void)

@@ -265,5 +265,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.entry
     );
+    crate::arch::start_ticks();
     crate::arch::entry::enter_user(&UserContext::new_user(loaded.entry, sp))
 }

@@ -91,3 +91,17 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         crate::sentry::sched::yield_current(&mut guard, ctx);
     }
 }
+
+/// A timer tick taken while the application ran (aarch64 bare metal):
+/// interval timers fire, and another runnable task gets the vCPU.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn handle_tick(ctx: &mut UserContext) {
+    let mut guard = CURRENT.lock();
+    let task = guard.as_mut().expect("a task runs whenever user mode runs");
+    deliver_pending(task, ctx);
+    if let Some(status) = task.exiting {
+        crate::sentry::sched::exit_current(&mut guard, ctx, status);
+    } else {
+        crate::sentry::sched::yield_current(&mut guard, ctx);
+    }
+}

@@ -97,9 +97,23 @@ pub fn ready() -> bool {
     READY.load(Ordering::Relaxed)
 }
 
+/// Preemption tick while the application runs: 10 ms.
+const TICK_HZ: u64 = 100;
+
+/// Arms the virtual timer for the next tick (the application is preempted
+/// or its interval timers fire there, as with the VMM's tick on x86_64).
+pub fn arm_tick() {
+    if !ready() {
+        return;
+    }
+    CNTV_CVAL_EL0.set(cpu::counter() + cpu::counter_frequency() / TICK_HZ);
+    CNTV_CTL_EL0.set(1);
+}
+
 /// Acknowledges and ends every pending group-1 interrupt; disarms the
-/// timer when it was the one.
-fn acknowledge_all() {
+/// timer when it was the one (and says so).
+fn acknowledge_all() -> bool {
+    let mut timer = false;
     loop {
         let intid: u64;
         // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority
@@ -107,10 +121,11 @@ fn acknowledge_all() {
         unsafe { asm!("mrs {0}, icc_iar1_el1", out(reg) intid, options(nostack, preserves_flags)) };
         let intid = intid & 0xff_ffff;
         if intid >= INTID_SPURIOUS {
-            return;
+            return timer;
         }
         if intid == VTIMER_INTID as u64 {
             CNTV_CTL_EL0.set(0);
+            timer = true;
         }
         // SAFETY: ends the interrupt just acknowledged.
         unsafe { asm!("msr icc_eoir1_el1, {0}", in(reg) intid, options(nostack, preserves_flags)) };
@@ -127,12 +142,15 @@ pub fn sleep_until(deadline: u64) {
         aarch64_cpu::asm::wfi();
         acknowledge_all();
     }
-    CNTV_CTL_EL0.set(0);
+    arm_tick();
 }
 
 /// Handles an interrupt taken from user mode (EL0 runs with interrupts
-/// unmasked): nothing is armed while the application runs, so this only
-/// clears whatever is pending.
-pub fn handle_irq() {
-    acknowledge_all();
+/// unmasked); returns true when it was the tick, which is re-armed.
+pub fn handle_irq() -> bool {
+    let tick = acknowledge_all();
+    if tick {
+        arm_tick();
+    }
+    tick
 }

@@ -114,7 +114,11 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
             crate::sentry::syscalls::dispatch(ctx);
         }
         KIND_EL0_SYNC => crate::sentry::traps::handle_user_trap(ctx),
-        KIND_EL0_IRQ => gic::handle_irq(),
+        KIND_EL0_IRQ => {
+            if gic::handle_irq() {
+                crate::sentry::traps::handle_tick(ctx);
+            }
+        }
         _ => panic!(
             "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}",
             ctx.esr, ctx.pc, ctx.far, ctx.pstate
@@ -214,4 +218,10 @@ pub fn reset_user_state() {
 /// A new task's stack (clone with a stack).
 pub fn set_stack_pointer(ctx: &mut UserContext, sp: u64) {
     ctx.sp = sp;
+}
+
+/// Starts the preemption tick (bare metal, where the sentry drives the
+/// GIC and the generic timer itself).
+pub fn start_ticks() {
+    gic::arm_tick();
 }

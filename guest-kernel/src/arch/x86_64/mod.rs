@@ -325,3 +325,6 @@ pub fn reset_user_state() {
 pub fn set_stack_pointer(ctx: &mut UserContext, sp: u64) {
     ctx.rsp = sp;
 }
+
+/// The tick comes from the VMM on x86_64 (nothing to start in the guest).
+pub fn start_ticks() {}
