@@ -70,10 +70,12 @@ fn stderr_stays_separate_and_faults_are_128_plus_signal() {
 
 #[test]
 fn files_pipes_memory_and_misc_abi_as_native() {
-    let programs: Vec<_> = ["fs_pipe", "memory", "misc", "signals", "events", "threads"]
-        .iter()
-        .map(|name| c_program(name))
-        .collect();
+    let programs: Vec<_> = [
+        "fs_pipe", "memory", "misc", "signals", "events", "threads", "preempt",
+    ]
+    .iter()
+    .map(|name| c_program(name))
+    .collect();
     if !require_tools(&["qemu-system-x86_64"]) {
         return;
     }

@@ -19,6 +19,19 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// Reads a model-specific register.
+///
+/// # Safety
+/// `msr` must exist on this CPU (otherwise #GP in the sentry).
+pub unsafe fn rdmsr(msr: u32) -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: the caller guarantees the MSR exists.
+    unsafe {
+        core::arch::asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags));
+    }
+    (high as u64) << 32 | low as u64
+}
+
 /// # Safety
 /// Writing an MSR can change how the CPU runs the kernel; callers pass only
 /// the MSRs this module documents.

@@ -283,7 +283,10 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
         },
         16 | 19 => UserTrap::FloatingPoint,
         17 => UserTrap::AlignmentCheck,
-        v if v == boards::x86_64::TICK_VECTOR as u64 => UserTrap::Tick,
+        v if v == boards::x86_64::TICK_VECTOR as u64 => {
+            qemu::end_tick();
+            UserTrap::Tick
+        }
         v => UserTrap::Other(v),
     }
 }
@@ -326,5 +329,8 @@ pub fn set_stack_pointer(ctx: &mut UserContext, sp: u64) {
     ctx.rsp = sp;
 }
 
-/// The tick comes from the VMM on x86_64 (nothing to start in the guest).
-pub fn start_ticks() {}
+/// The tick: injected by the VMM under KVM; on the bare-metal QEMU board
+/// the local APIC timer.
+pub fn start_ticks() {
+    qemu::start_tick();
+}

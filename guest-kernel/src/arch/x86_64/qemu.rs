@@ -1,8 +1,9 @@
 //! Drivers for the bare-metal `qemu-x86_64` board (see
 //! `boards::qemu_x86_64` and docs/BOARDS.md): 16550 UARTs for the console,
 //! the exit-status line (isa-debugcon) and power-off (isa-debug-exit), the
-//! TSC frequency (PIT), the wall clock (CMOS RTC) and a random seed
-//! (RDRAND). Everything is polled port I/O with interrupts masked.
+//! TSC frequency (PIT), the wall clock (CMOS RTC), a random seed (RDRAND)
+//! and the preemption tick (local APIC timer). Everything is polled with
+//! interrupts masked in the sentry; only the tick interrupts the program.
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -262,5 +263,67 @@ pub fn delay_ns(ns: u64) {
             return;
         }
         core::hint::spin_loop();
+    }
+}
+
+// --- the preemption tick: the local APIC timer ---------------------------------
+
+const MSR_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+/// The local APIC's registers (xAPIC, memory-mapped; below 4 GiB, so in
+/// the direct map).
+const APIC_MMIO: u64 = 0xfee0_0000;
+const APIC_TPR: u64 = 0x80;
+const APIC_EOI: u64 = 0xb0;
+const APIC_SPURIOUS: u64 = 0xf0;
+const APIC_LVT_TIMER: u64 = 0x320;
+const APIC_TIMER_INITIAL: u64 = 0x380;
+const APIC_TIMER_DIVIDE: u64 = 0x3e0;
+const LVT_TIMER_PERIODIC: u32 = 1 << 17;
+/// QEMU's APIC timer counts at 1 GHz; divided by 16 (divide value 3).
+const APIC_TIMER_HZ: u64 = 1_000_000_000 / 16;
+const TICK_HZ: u64 = 100;
+
+static TICKING: AtomicBool = AtomicBool::new(false);
+
+fn apic_write(register: u64, value: u32) {
+    // SAFETY: the local APIC's register page is MMIO below 4 GiB, covered by
+    // the direct map; a volatile 32-bit store is how it is programmed.
+    unsafe {
+        core::ptr::write_volatile(
+            super::paging::phys_to_virt(APIC_MMIO + register) as *mut u32,
+            value,
+        )
+    };
+}
+
+/// Starts a 10 ms periodic local-APIC timer on vector TICK_VECTOR. The
+/// sentry runs with interrupts off, so ticks arrive while the application
+/// runs.
+pub fn start_tick() {
+    let has_apic = cpu::cpuid(1, 0).edx & (1 << 9) != 0;
+    if !active() || !has_apic {
+        return;
+    }
+    // SAFETY: enabling this CPU's local APIC at its default base.
+    unsafe {
+        let base = cpu::rdmsr(MSR_APIC_BASE);
+        cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
+    }
+    apic_write(APIC_SPURIOUS, 0x1ff);
+    apic_write(APIC_TPR, 0);
+    apic_write(APIC_TIMER_DIVIDE, 3);
+    apic_write(
+        APIC_LVT_TIMER,
+        boards::x86_64::TICK_VECTOR | LVT_TIMER_PERIODIC,
+    );
+    apic_write(APIC_TIMER_INITIAL, (APIC_TIMER_HZ / TICK_HZ) as u32);
+    TICKING.store(true, Ordering::Relaxed);
+}
+
+/// Ends the tick's interrupt at the local APIC.
+pub fn end_tick() {
+    if TICKING.load(Ordering::Relaxed) {
+        apic_write(APIC_EOI, 0);
     }
 }

@@ -52,7 +52,7 @@ handlers! {
     tkill => sys_tkill, Partial("one thread per process; one pending instance per signal");
     tgkill => sys_tgkill, Partial("one thread per process; one pending instance per signal");
     pause => sys_pause, Full;
-    alarm => sys_alarm, Partial("the signal arrives at the next syscall, fault or 10 ms tick, or ends a blocking wait; where there is no tick (aarch64 KVM hosts, the qemu-x86_64 board) a loop that never enters the sentry does not see it");
+    alarm => sys_alarm, Partial("the signal arrives at the next syscall, fault or 10 ms tick, or ends a blocking wait; where there is no tick (aarch64 KVM hosts) a loop that never enters the sentry does not see it");
     getitimer => sys_getitimer, Full;
     setitimer => sys_setitimer, Partial("as alarm; ITIMER_VIRTUAL and ITIMER_PROF count wall time, not CPU time");
     ioctl => sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX");
