@@ -137,19 +137,8 @@ _start:
 // SYSCALL entry: rcx = user rip, r11 = user rflags, rsp = user rsp.
 global_asm!(
     r#"
-    .section .text
-    .global syscall_entry
-    .balign 64
-syscall_entry:
-    mov %rsp, {user_rsp}(%rip)
-    lea {stack}+{stack_size}(%rip), %rsp
-    pushq ${user_ds}
-    pushq {user_rsp}(%rip)
-    push %r11
-    pushq ${user_cs}
-    push %rcx
-    pushq $0
-    pushq ${syscall_vector}
+    // The general registers in UserContext order (r15 lowest).
+    .macro PUSH_GPRS
     push %rax
     push %rbx
     push %rcx
@@ -165,6 +154,39 @@ syscall_entry:
     push %r13
     push %r14
     push %r15
+    .endm
+    .macro POP_GPRS
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    .endm
+
+    .section .text
+    .global syscall_entry
+    .balign 64
+syscall_entry:
+    mov %rsp, {user_rsp}(%rip)
+    lea {stack}+{stack_size}(%rip), %rsp
+    pushq ${user_ds}
+    pushq {user_rsp}(%rip)
+    push %r11
+    pushq ${user_cs}
+    push %rcx
+    pushq $0
+    pushq ${syscall_vector}
+    PUSH_GPRS
     mov %rsp, %rdi
     xor %ebp, %ebp
     call {syscall_handler}
@@ -199,21 +221,7 @@ syscall_entry:
     // Full return: every register from the UserContext at rsp.
     .global return_to_user_full
 return_to_user_full:
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rbp
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rbx
-    pop %rax
+    POP_GPRS
     add $16, %rsp           // vector, error code
     cmpb $0, {fast_return_pvm}(%rip)
     je 1f
@@ -261,21 +269,7 @@ trap_stubs:
     .endr
 
 trap_common:
-    push %rax
-    push %rbx
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %rbp
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    PUSH_GPRS
     mov %rsp, %rdi
     xor %ebp, %ebp
     call {trap_handler}
@@ -284,21 +278,7 @@ trap_common:
     // to the sentry with a plain iretq (a host exit on pvm, and rare).
     test %al, %al
     jz return_to_user_full
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rbp
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rbx
-    pop %rax
+    POP_GPRS
     add $16, %rsp           // vector, error code
     iretq
     "#,
