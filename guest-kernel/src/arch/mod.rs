@@ -19,3 +19,25 @@ pub use self::x86_64::*;
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::*;
+
+/// The user-mode trap kinds the arch-neutral sentry distinguishes; each
+/// architecture's `decode_trap` maps its exception into one (integer
+/// division by zero does not trap on aarch64, and its tick arrives as an
+/// interrupt instead).
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub enum UserTrap {
+    PageFault {
+        addr: u64,
+        write: bool,
+        exec: bool,
+    },
+    /// The 10 ms preemption tick (x86_64: `boards::x86_64::TICK_VECTOR`).
+    Tick,
+    DivideError,
+    InvalidOpcode,
+    GeneralProtection,
+    Breakpoint,
+    FloatingPoint,
+    AlignmentCheck,
+    Other(u64),
+}

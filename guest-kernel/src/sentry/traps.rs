@@ -82,26 +82,32 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         );
         task.signals.force(info);
     }
+    back_to_user(&mut guard, ctx, ticked);
+}
+
+/// A timer tick taken while the application ran (aarch64 bare metal; on
+/// x86_64 it arrives as `UserTrap::Tick`).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn handle_tick(ctx: &mut UserContext) {
+    let mut guard = CURRENT.lock();
+    back_to_user(&mut guard, ctx, true);
+}
+
+/// The end of every trap: pending signals are delivered (interval timers
+/// fire there), an ended task is reaped, and after a tick another runnable
+/// task gets the vCPU.
+fn back_to_user(
+    guard: &mut Option<crate::sentry::task::Task>,
+    ctx: &mut UserContext,
+    ticked: bool,
+) {
+    let task = guard.as_mut().expect("a task runs whenever user mode runs");
     if task.exiting.is_none() {
         deliver_pending(task, ctx);
     }
     if let Some(status) = task.exiting {
-        crate::sentry::sched::exit_current(&mut guard, ctx, status);
+        crate::sentry::sched::exit_current(guard, ctx, status);
     } else if ticked {
-        crate::sentry::sched::yield_current(&mut guard, ctx);
-    }
-}
-
-/// A timer tick taken while the application ran (aarch64 bare metal):
-/// interval timers fire, and another runnable task gets the vCPU.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-pub fn handle_tick(ctx: &mut UserContext) {
-    let mut guard = CURRENT.lock();
-    let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    deliver_pending(task, ctx);
-    if let Some(status) = task.exiting {
-        crate::sentry::sched::exit_current(&mut guard, ctx, status);
-    } else {
-        crate::sentry::sched::yield_current(&mut guard, ctx);
+        crate::sentry::sched::yield_current(guard, ctx);
     }
 }

@@ -21,6 +21,7 @@ pub mod qemu;
 pub mod signal;
 pub mod syscall_names;
 
+pub use super::UserTrap;
 pub use boards::aarch64::{PAGE_SIZE, USER_END};
 pub use entry::UserContext;
 
@@ -124,26 +125,6 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
             ctx.esr, ctx.pc, ctx.far, ctx.pstate
         ),
     }
-}
-
-/// The user-mode trap kinds the arch-neutral sentry distinguishes (the
-/// same as x86_64's; integer division by zero does not trap on aarch64).
-#[allow(dead_code)]
-pub enum UserTrap {
-    PageFault {
-        addr: u64,
-        write: bool,
-        exec: bool,
-    },
-    /// A timer tick taken in user mode (not produced on aarch64 yet).
-    Tick,
-    DivideError,
-    InvalidOpcode,
-    GeneralProtection,
-    Breakpoint,
-    FloatingPoint,
-    AlignmentCheck,
-    Other(u64),
 }
 
 /// Fault status codes (DFSC/IFSC) the memory manager resolves: translation

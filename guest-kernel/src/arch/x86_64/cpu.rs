@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The counter the sentry keeps time with (see `sentry::time`): the TSC.
 #[inline]
@@ -105,10 +106,18 @@ const MSR_FS_BASE: u32 = 0xc000_0100;
 
 /// Sets the user's FS base (TLS pointer).
 pub fn set_fs_base(value: u64) {
+    if FS_BASE.swap(value, Ordering::Relaxed) == value {
+        return;
+    }
     // SAFETY: FS base only affects user-mode fs: accesses; the kernel does
     // not use FS.
     unsafe { wrmsr(MSR_FS_BASE, value) }
 }
+
+/// The FS and GS bases last written (both 0 at boot), so that unchanged
+/// ones are not written again.
+static FS_BASE: AtomicU64 = AtomicU64::new(0);
+static GS_BASE: AtomicU64 = AtomicU64::new(0);
 
 pub fn cpuid(leaf: u32, subleaf: u32) -> core::arch::x86_64::CpuidResult {
     core::arch::x86_64::__cpuid_count(leaf, subleaf)
@@ -126,6 +135,9 @@ const MSR_GS_BASE: u32 = 0xc000_0101;
 /// Sets the user's GS base. The sentry never uses GS (no SWAPGS), so the
 /// active GS base is the user's.
 pub fn set_user_gs_base(value: u64) {
+    if GS_BASE.swap(value, Ordering::Relaxed) == value {
+        return;
+    }
     // SAFETY: as for FS: only user-mode gs: accesses see it.
     unsafe { wrmsr(MSR_GS_BASE, value) }
 }

@@ -31,6 +31,7 @@ use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
+pub use super::UserTrap;
 pub use boards::x86_64::{PAGE_SIZE, USER_END};
 pub use entry::UserContext;
 
@@ -252,24 +253,6 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
     false
 }
 
-/// The user-mode trap kinds the arch-neutral sentry distinguishes.
-pub enum UserTrap {
-    PageFault {
-        addr: u64,
-        write: bool,
-        exec: bool,
-    },
-    /// The VMM's 10 ms tick interrupt (boards::x86_64::TICK_VECTOR).
-    Tick,
-    DivideError,
-    InvalidOpcode,
-    GeneralProtection,
-    Breakpoint,
-    FloatingPoint,
-    AlignmentCheck,
-    Other(u64),
-}
-
 pub fn decode_trap(ctx: &UserContext) -> UserTrap {
     match ctx.vector {
         0 => UserTrap::DivideError,
@@ -309,7 +292,10 @@ impl ThreadState {
     /// The TLS base is the task's fs_base on x86_64.
     pub fn set_tls(&mut self, _tls: u64) {}
 
-    /// Puts a switched-out task's state back before it runs again.
+    /// Puts a switched-out task's state back before it runs again. The
+    /// base MSRs are written only when they change (each WRMSR is a trapped
+    /// instruction on pvm; a fork child has its parent's FS base, and GS is
+    /// almost always 0).
     pub fn restore(&self, fs_base: u64, gs_base: u64) {
         signal::load_fpu(self.fpu.clone());
         cpu::set_fs_base(fs_base);
