@@ -122,6 +122,11 @@ pub trait File: Send + Sync {
     fn fifo_peers(&self) -> Option<(usize, u64)> {
         None
     }
+    /// The queues woken when this file's readiness may change (pipe data
+    /// or room, an eventfd's count, a FIFO peer, an epoll member): a wait
+    /// on the file registers there. Files whose readiness only time or the
+    /// host's stdin changes add none.
+    fn wait_queues(&self, _out: &mut Vec<Arc<crate::sentry::wait::WaitQueue>>) {}
     /// Whether epoll may watch this file (not regular files or
     /// directories, which are always ready: EPERM, as on Linux).
     fn pollable(&self) -> bool {

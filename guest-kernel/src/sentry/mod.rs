@@ -14,6 +14,7 @@ pub mod task;
 pub mod time;
 pub mod traps;
 pub mod vfs;
+pub mod wait;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -24,7 +25,7 @@ use crate::arch::paging::phys_to_virt;
 use crate::arch::{cpu, UserContext};
 use fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
 use spin::Mutex;
-use task::{Task, CURRENT};
+use task::Task;
 use vfs::console::{Console, TtyInfo};
 
 /// What uname reports as the kernel release.
@@ -219,7 +220,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     }
 
     let start_tsc = cpu::counter();
-    *CURRENT.lock() = Some(Task {
+    let task = Task {
         pid: APP_PID,
         tid: APP_PID,
         ppid: 0,
@@ -229,12 +230,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         vfork_parent: None,
         exiting: None,
         thread_exit: false,
-        futex_wait: None,
-        futex_woken: false,
-        wait_deadline: None,
-        wait_stdin: false,
-        restart: None,
-        held_fifo_end: None,
+        vfork_child: None,
         switch_request: None,
         memory,
         files,
@@ -260,11 +256,15 @@ pub fn start(boot_info: &BootInfo) -> ! {
         cpu_ticks: 0,
         running_since: start_tsc,
         children_cpu_ticks: 0,
-    });
+    };
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.entry
     );
     crate::arch::start_ticks();
-    crate::arch::entry::enter_user(&UserContext::new_user(loaded.entry, sp))
+    sched::start_first(
+        task,
+        UserContext::new_user(loaded.entry, sp),
+        crate::arch::ThreadState::save(),
+    )
 }

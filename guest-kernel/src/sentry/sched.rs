@@ -1,50 +1,196 @@
-//! Processes on the one vCPU: the running task is `task::CURRENT`; every
-//! other live task is parked here with its saved registers, and ended ones
-//! stay as zombies until their parent waits for them.
+//! Tasks and the scheduler.
 //!
-//! Scheduling is cooperative and needs no kernel stack per task: a task
-//! runs until it would wait. A syscall that would wait while another task
-//! can run fails internally with ESWITCH (from `signal::wait`, the one place
-//! the sentry waits); the dispatcher rewinds it to the syscall instruction,
-//! parks the task and returns to user mode in another one. When the parked
-//! task runs again it simply makes the call again, with its deadline kept
-//! ([`Restart`](super::task::Restart)). A parked waiter is retried once
-//! any other task has completed a syscall since it parked (that is what
-//! can change a pipe, a child's state or a signal), its deadline passed,
-//! or the host's stdin became readable.
+//! Every task (a thread; a process is the threads sharing a pid) is a
+//! [`TaskCell`] with its own kernel stack. A syscall or trap runs on the
+//! task's kernel stack with the task's [`Task`] locked; a call that must
+//! wait (a pipe, a futex, a child, a sleep, stdin) releases that lock and
+//! blocks in the middle of the handler ([`block_current`]): another task's
+//! stack is switched in, and the waiter continues exactly where it stopped
+//! once something wakes it — a [`WaitQueue`](super::wait::WaitQueue) it
+//! registered on, its deadline, a signal, or stdin. Partial progress stays
+//! in the handler's locals; nothing is rewound or retried.
+//!
+//! Runnable tasks wait in a FIFO run queue. A 10 ms tick preempts (see
+//! `traps`). When nothing is runnable the vCPU sleeps in one VMM request
+//! until the first deadline of any blocked task or until stdin is
+//! readable. An ended task's stack and objects are freed by the next task
+//! to run (its stack was in use until the switch).
+//!
+//! Locking order: a task's `Task` lock, then `SCHED`, then a cell's
+//! `sched` lock. `SCHED` is never held while a `Task` is locked from it,
+//! nor across a switch.
 
-use alloc::collections::BTreeMap;
+use alloc::alloc::{alloc, dealloc, Layout};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, MutexGuard};
 
+use super::errno::{Errno, EAGAIN};
 use super::signal::{SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
 use super::task::Task;
+use super::wait::WaitQueue;
 use crate::arch::{ThreadState, UserContext};
 
-/// Why a parked task is not running.
-#[derive(Clone, Copy, Debug)]
-pub enum Waiting {
-    /// Ready to run (new, or switched out by sched_yield).
-    Runnable,
-    /// In a syscall that waits: retried after progress elsewhere, at its
-    /// deadline, or when stdin is readable (if it watches stdin).
-    Blocked {
-        progress: u64,
-        deadline: Option<u64>,
-        /// STDIN_EVENTS when it parked, if it waits for stdin.
-        stdin: Option<u64>,
-    },
-    /// A vfork parent: runs again once the child execs or exits.
-    VforkParent { child: i32 },
+/// Bytes of kernel stack per task. The deepest handler paths (exec, path
+/// walks, signal frames) use well under half of it.
+pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+/// Written at the bottom of every kernel stack and checked at each switch,
+/// so an overflow is reported instead of silently corrupting the heap.
+const STACK_CANARY: u64 = 0x5354_4143_4b5f_454e;
+
+/// A task's kernel stack (heap memory, 16-byte aligned).
+pub struct KernelStack {
+    base: *mut u8,
 }
 
-pub struct Parked {
-    pub task: Task,
-    pub regs: UserContext,
-    pub state: ThreadState,
-    pub waiting: Waiting,
+// SAFETY: the stack is plain memory owned by its task; only the task
+// running on it touches it (and `Drop`, once nobody runs on it).
+unsafe impl Send for KernelStack {}
+// SAFETY: as above; shared references never touch the memory.
+unsafe impl Sync for KernelStack {}
+
+impl KernelStack {
+    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 16) {
+        Ok(layout) => layout,
+        Err(_) => panic!("bad kernel stack layout"),
+    };
+
+    fn new() -> Option<KernelStack> {
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { alloc(Self::LAYOUT) };
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: the first word of the fresh allocation.
+        unsafe { (base as *mut u64).write(STACK_CANARY) };
+        Some(KernelStack { base })
+    }
+
+    pub fn top(&self) -> u64 {
+        self.base as u64 + KERNEL_STACK_SIZE as u64
+    }
+
+    fn overflowed(&self) -> bool {
+        // SAFETY: the first word of the live allocation.
+        unsafe { (self.base as *const u64).read_volatile() != STACK_CANARY }
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with the same layout; nobody runs on it
+        // any more (an ended task is dropped by the next one to run).
+        unsafe { dealloc(self.base, Self::LAYOUT) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Runnable,
+    Blocked,
+    Dead,
+}
+
+/// Scheduling state of a task (under its cell's `sched` lock).
+struct SchedInfo {
+    state: State,
+    /// While blocked: monotonic time to wake at (u64::MAX: none).
+    wake_at: u64,
+    /// While blocked: whether readable stdin wakes it.
+    watches_stdin: bool,
+    /// Set when stdin woke it (taken by the waiter).
+    stdin_ready: bool,
+}
+
+/// A task: its Linux state, kernel stack and scheduling state.
+pub struct TaskCell {
+    tid: AtomicI32,
+    pid: AtomicI32,
+    task: Mutex<Task>,
+    sched: Mutex<SchedInfo>,
+    /// Ended by its process (exit_group, execve in another thread, a fatal
+    /// signal): it leaves at its next return towards user mode and its
+    /// waits end at once.
+    killed: AtomicBool,
+    /// The kernel stack pointer while it is switched out.
+    saved_sp: AtomicU64,
+    /// User state (FPU, TLS) a task that never ran starts with.
+    initial_state: Mutex<Option<ThreadState>>,
+    kstack: KernelStack,
+}
+
+impl TaskCell {
+    pub fn tid(&self) -> i32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
+    pub fn killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Locks the task. Only the task itself holds its lock for long (for a
+    /// syscall or trap, never while it waits), so finding it taken on one
+    /// vCPU is a re-entry bug worth a clear panic rather than a hang.
+    pub fn lock(&self) -> MutexGuard<'_, Task> {
+        self.task
+            .try_lock()
+            .expect("task lock re-entered (a handler kept it across a wait?)")
+    }
+}
+
+/// The running task's `Task`, locked, with the means to let go of it while
+/// the task waits ([`TaskRef::unlocked`]). Handlers see it as `&mut Task`.
+pub struct TaskRef<'a> {
+    cell: &'a Arc<TaskCell>,
+    guard: Option<MutexGuard<'a, Task>>,
+}
+
+impl<'a> TaskRef<'a> {
+    pub fn lock(cell: &'a Arc<TaskCell>) -> TaskRef<'a> {
+        TaskRef {
+            cell,
+            guard: Some(cell.lock()),
+        }
+    }
+
+    pub fn cell(&self) -> &Arc<TaskCell> {
+        self.cell
+    }
+
+    /// Runs `f` with the task unlocked (other tasks may then send it
+    /// signals, reparent it, ...), locking it again afterwards.
+    pub fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.guard = None;
+        let result = f();
+        self.guard = Some(self.cell.lock());
+        result
+    }
+}
+
+impl Deref for TaskRef<'_> {
+    type Target = Task;
+    fn deref(&self) -> &Task {
+        self.guard
+            .as_ref()
+            .expect("the task is locked outside `unlocked`")
+    }
+}
+
+impl DerefMut for TaskRef<'_> {
+    fn deref_mut(&mut self) -> &mut Task {
+        self.guard
+            .as_mut()
+            .expect("the task is locked outside `unlocked`")
+    }
 }
 
 /// An ended process its parent has not waited for yet.
@@ -59,21 +205,50 @@ pub struct Zombie {
     pub cpu_ticks: u64,
 }
 
-static PARKED: Mutex<BTreeMap<i32, Parked>> = Mutex::new(BTreeMap::new());
+struct Scheduler {
+    /// Every live task by tid.
+    tasks: BTreeMap<i32, Arc<TaskCell>>,
+    run_queue: VecDeque<Arc<TaskCell>>,
+    /// An ended task, freed by the next task to run.
+    dead: Option<Arc<TaskCell>>,
+}
+
+static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
+    tasks: BTreeMap::new(),
+    run_queue: VecDeque::new(),
+    dead: None,
+});
+
+/// Per-CPU state (one vCPU today; with more, this becomes the per-CPU
+/// area reached through one per-CPU pointer).
+struct PerCpu {
+    current: Mutex<Option<Arc<TaskCell>>>,
+    /// Where the boot code's stack pointer goes when the first task starts.
+    boot_sp: AtomicU64,
+}
+
+static CPU: PerCpu = PerCpu {
+    current: Mutex::new(None),
+    boot_sp: AtomicU64::new(0),
+};
+
 static ZOMBIES: Mutex<Vec<Zombie>> = Mutex::new(Vec::new());
 static NEXT_PID: AtomicI32 = AtomicI32::new(2);
-/// Syscalls completed (not switched out) by any task.
-static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// Times the host's stdin was found readable for a parked task.
-static STDIN_EVENTS: AtomicU64 = AtomicU64::new(0);
+/// The earliest `wake_at` of any blocked task (a lower bound: a task that
+/// woke early may leave it too low, which costs one scan).
+static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Blocked tasks that readable stdin would wake.
+static STDIN_WATCHERS: AtomicU64 = AtomicU64::new(0);
+/// Woken whenever a thread ends (execve waits for its siblings to go).
+static THREAD_EXITS: WaitQueue = WaitQueue::new();
 
-/// The most processes the sandbox holds (Linux's default RLIMIT_NPROC is
-/// per user and much higher; every task here costs guest memory).
+/// The most tasks the sandbox holds (Linux's default RLIMIT_NPROC is per
+/// user and much higher; every task here costs guest memory).
 pub const MAX_TASKS: usize = 1024;
 
 /// A tick arrived while the sentry ran (x86_64 pvm): it takes effect at
 /// the next return to user mode.
-static TICK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static TICK_PENDING: AtomicBool = AtomicBool::new(false);
 
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub fn note_tick() {
@@ -85,276 +260,476 @@ pub fn take_tick() -> bool {
     TICK_PENDING.swap(false, Ordering::Relaxed)
 }
 
-pub fn note_progress() {
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-}
-
 pub fn new_pid() -> i32 {
     NEXT_PID.fetch_add(1, Ordering::Relaxed)
 }
 
 pub fn task_count() -> usize {
-    PARKED.lock().len() + 1
+    SCHED.lock().tasks.len()
 }
 
-fn runnable(parked: &Parked, now: u64) -> bool {
-    match parked.waiting {
-        Waiting::Runnable => true,
-        Waiting::Blocked {
-            progress,
-            deadline,
-            stdin,
-        } => {
-            progress != PROGRESS.load(Ordering::Relaxed)
-                || deadline.is_some_and(|d| d <= now)
-                || stdin.is_some_and(|seen| seen != STDIN_EVENTS.load(Ordering::Relaxed))
-                || parked.task.signals.deliverable() != 0
-                || parked.task.signals.next_timer().is_some_and(|t| t <= now)
+/// The running task.
+pub fn current() -> Arc<TaskCell> {
+    CPU.current
+        .lock()
+        .clone()
+        .expect("a task runs whenever the sentry handles an entry")
+}
+
+fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<TaskCell>> {
+    let kstack = KernelStack::new()?;
+    // SAFETY: the fresh stack is ours and large enough for a context and
+    // a switch frame.
+    let sp = unsafe { crate::arch::entry::initial_kernel_sp(kstack.top(), regs) };
+    Some(Arc::new(TaskCell {
+        tid: AtomicI32::new(task.tid),
+        pid: AtomicI32::new(task.pid),
+        task: Mutex::new(task),
+        sched: Mutex::new(SchedInfo {
+            state: State::Runnable,
+            wake_at: u64::MAX,
+            watches_stdin: false,
+            stdin_ready: false,
+        }),
+        killed: AtomicBool::new(false),
+        saved_sp: AtomicU64::new(sp),
+        initial_state: Mutex::new(Some(state)),
+        kstack,
+    }))
+}
+
+/// A new task (fork, vfork, clone) that starts at `regs` with `state`,
+/// queued to run. EAGAIN without memory for its kernel stack.
+pub fn add(task: Task, regs: UserContext, state: ThreadState) -> Result<(), Errno> {
+    let cell = new_cell(task, &regs, state).ok_or(EAGAIN)?;
+    let mut sched = SCHED.lock();
+    sched.tasks.insert(cell.tid(), cell.clone());
+    sched.run_queue.push_back(cell);
+    Ok(())
+}
+
+/// Starts the first task on its own kernel stack; never returns.
+pub fn start_first(task: Task, regs: UserContext, state: ThreadState) -> ! {
+    let cell = match new_cell(task, &regs, state) {
+        Some(cell) => cell,
+        None => crate::hv::console::fatal(format_args!("no memory for the first task's stack")),
+    };
+    let sp = cell.saved_sp.load(Ordering::Relaxed);
+    crate::arch::entry::set_kernel_stack(cell.kstack.top());
+    cell.sched.lock().state = State::Running;
+    SCHED.lock().tasks.insert(cell.tid(), cell.clone());
+    *CPU.current.lock() = Some(cell);
+    // SAFETY: `sp` was built by initial_kernel_sp on the task's stack,
+    // which the scheduler keeps while the task lives; the boot stack's
+    // pointer is stored in a static and never resumed.
+    unsafe { crate::arch::entry::switch_stack(CPU.boot_sp.as_ptr(), sp) };
+    unreachable!("the boot stack is never switched back to")
+}
+
+/// What a task that never ran does first, on its own stack (called by the
+/// architecture's `task_first_entry` before it enters user mode with
+/// `_ctx`).
+pub extern "C" fn first_run(_ctx: &mut UserContext) {
+    finish_switch();
+    let cell = current();
+    let state = cell.initial_state.lock().take();
+    let mut task = cell.lock();
+    crate::arch::paging::switch_user_root(task.mm().root());
+    if let Some(state) = state {
+        #[cfg(target_arch = "x86_64")]
+        state.restore(task.fs_base, task.gs_base);
+        #[cfg(not(target_arch = "x86_64"))]
+        state.restore(0, 0);
+    }
+    task.running_since = crate::arch::cpu::counter();
+}
+
+/// Work left by the task switched away from: an ended task is freed here,
+/// off its stack and address space.
+fn finish_switch() {
+    let dead = SCHED.lock().dead.take();
+    drop(dead);
+}
+
+/// Makes a blocked task runnable (no effect on others).
+pub fn wake(cell: &Arc<TaskCell>) {
+    let mut sched = SCHED.lock();
+    let mut info = cell.sched.lock();
+    if info.state == State::Blocked {
+        info.state = State::Runnable;
+        if info.watches_stdin {
+            info.watches_stdin = false;
+            STDIN_WATCHERS.fetch_sub(1, Ordering::Relaxed);
         }
-        Waiting::VforkParent { .. } => false,
+        drop(info);
+        sched.run_queue.push_back(cell.clone());
     }
 }
 
-/// Whether a parked task could run now (so the current one should not wait).
-pub fn other_runnable() -> bool {
-    let now = super::time::monotonic_ns();
-    PARKED.lock().values().any(|p| runnable(p, now))
+/// Wakes the blocked tasks whose time has come (and, when `stdin` says
+/// the host's stdin is readable, those watching it).
+fn wake_due(now: u64, stdin: bool) {
+    if now < EARLIEST_WAKE.load(Ordering::Relaxed) && !stdin {
+        return;
+    }
+    let mut sched = SCHED.lock();
+    let mut earliest = u64::MAX;
+    let mut woken = Vec::new();
+    for cell in sched.tasks.values() {
+        let mut info = cell.sched.lock();
+        if info.state != State::Blocked {
+            continue;
+        }
+        let by_stdin = stdin && info.watches_stdin;
+        if info.wake_at <= now || by_stdin {
+            info.state = State::Runnable;
+            if info.watches_stdin {
+                info.watches_stdin = false;
+                STDIN_WATCHERS.fetch_sub(1, Ordering::Relaxed);
+            }
+            info.stdin_ready |= by_stdin;
+            woken.push(cell.clone());
+        } else {
+            earliest = earliest.min(info.wake_at);
+        }
+    }
+    EARLIEST_WAKE.store(earliest, Ordering::Relaxed);
+    sched.run_queue.extend(woken);
 }
 
-/// What the parked waiters wait for: the earliest deadline (theirs or
-/// their timers') and whether any watches stdin.
-pub fn others_wake() -> (Option<u64>, bool) {
-    let parked = PARKED.lock();
-    let mut earliest: Option<u64> = None;
-    let mut stdin = false;
-    for p in parked.values() {
-        if let Waiting::Blocked {
-            deadline, stdin: s, ..
-        } = p.waiting
-        {
-            stdin |= s.is_some();
-            for d in deadline.into_iter().chain(p.task.signals.next_timer()) {
-                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+/// Blocks the running task until it is woken, `wake_at` (monotonic ns;
+/// u64::MAX: never) passes, or (with `stdin`) the host's stdin is
+/// readable. The caller holds no lock the others need (its `Task` is
+/// unlocked: see [`TaskRef::unlocked`]). Returns true when stdin woke it.
+pub fn block_current(wake_at: u64, stdin: bool) -> bool {
+    let me = current();
+    {
+        let mut info = me.sched.lock();
+        if me.killed() {
+            return false;
+        }
+        info.state = State::Blocked;
+        info.wake_at = wake_at;
+        info.watches_stdin = stdin;
+        info.stdin_ready = false;
+    }
+    if stdin {
+        STDIN_WATCHERS.fetch_add(1, Ordering::Relaxed);
+    }
+    EARLIEST_WAKE.fetch_min(wake_at, Ordering::Relaxed);
+    schedule(&me);
+    let stdin_ready = core::mem::take(&mut me.sched.lock().stdin_ready);
+    stdin_ready
+}
+
+/// Lets the other runnable tasks go first (sched_yield, a tick).
+pub fn yield_current() {
+    let me = current();
+    {
+        let mut sched = SCHED.lock();
+        if sched.run_queue.is_empty() {
+            return;
+        }
+        me.sched.lock().state = State::Runnable;
+        sched.run_queue.push_back(me.clone());
+    }
+    schedule(&me);
+}
+
+/// Runs other tasks until `me` is runnable again (at once, if it is).
+fn schedule(me: &Arc<TaskCell>) {
+    loop {
+        let now = super::time::monotonic_ns();
+        wake_due(now, false);
+        let next = {
+            let mut sched = SCHED.lock();
+            loop {
+                match sched.run_queue.pop_front() {
+                    Some(cell) if cell.sched.lock().state == State::Runnable => break Some(cell),
+                    Some(_) => continue,
+                    None => break None,
+                }
+            }
+        };
+        match next {
+            Some(next) if Arc::ptr_eq(&next, me) => {
+                me.sched.lock().state = State::Running;
+                return;
+            }
+            Some(next) => {
+                switch_to(me, next);
+                return;
+            }
+            None => {
+                // Woken while looking (by time): run on.
+                let mut info = me.sched.lock();
+                if info.state == State::Runnable {
+                    info.state = State::Running;
+                    return;
+                }
+                drop(info);
+                idle(now);
             }
         }
     }
-    (earliest, stdin)
 }
 
-/// The host's stdin became readable while the current task waited for
-/// something else: parked readers of stdin get to run.
-pub fn stdin_ready_for_others() {
-    STDIN_EVENTS.fetch_add(1, Ordering::Relaxed);
+/// Nothing can run: sleep in the VMM until the first deadline of a
+/// blocked task, or until stdin is readable if somebody waits for it.
+fn idle(now: u64) {
+    let until = EARLIEST_WAKE.load(Ordering::Relaxed);
+    let span = until.saturating_sub(now);
+    if span == 0 {
+        return;
+    }
+    let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0;
+    let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
+    wake_due(super::time::monotonic_ns(), readable && stdin);
 }
 
-/// Some parked task to run when none is runnable (it retries its wait):
-/// never a vfork parent whose child still runs.
-fn any_but_vfork_parents() -> Option<i32> {
-    let parked = PARKED.lock();
-    parked
-        .iter()
-        .find(|(_, p)| !matches!(p.waiting, Waiting::VforkParent { .. }))
-        .or_else(|| parked.iter().next())
-        .map(|(&tid, _)| tid)
+/// A tick while a task runs: tasks whose deadline passed become runnable,
+/// and if stdin has waiters, a look at it (one VMM request per tick).
+pub fn on_tick() {
+    let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0
+        && crate::sentry::vfs::console::wait_for_input(0, true);
+    wake_due(super::time::monotonic_ns(), stdin);
 }
 
-/// The next task to run after `current`, round robin by pid.
-fn pick_next(current: i32) -> Option<i32> {
-    let now = super::time::monotonic_ns();
-    let parked = PARKED.lock();
-    let after = parked
-        .range(current + 1..)
-        .find(|(_, p)| runnable(p, now))
-        .map(|(&pid, _)| pid);
-    after.or_else(|| {
-        parked
-            .range(..current)
-            .find(|(_, p)| runnable(p, now))
-            .map(|(&pid, _)| pid)
-    })
-}
-
-/// Parks the running task (if `outgoing` says how it waits; None: it has
-/// ended and is dropped) and makes `next` the running one.
-fn switch(slot: &mut Option<Task>, regs: &mut UserContext, outgoing: Option<Waiting>, next: i32) {
-    let incoming = PARKED
-        .lock()
-        .remove(&next)
-        .expect("the next task is parked");
-    let old = slot.take().expect("a task runs whenever user mode runs");
-    let old_root = old.mm().root();
-    let new_root = incoming.task.mm().root();
+/// Switches from `me` (not running any more: blocked, runnable, or dead)
+/// to `next`, and returns when `me` runs again.
+fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
     let now = crate::arch::cpu::counter();
-    let mut old = old;
-    old.cpu_ticks = old
-        .cpu_ticks
-        .wrapping_add(now.wrapping_sub(old.running_since));
-    if let Some(waiting) = outgoing {
-        let parked = Parked {
-            state: ThreadState::save(),
-            regs: *regs,
-            waiting,
-            task: old,
-        };
-        PARKED.lock().insert(parked.task.tid, parked);
-    }
-    if new_root != old_root {
-        crate::arch::paging::activate_user_root(new_root);
-    }
-    // An ended task is dropped only now, off its address space.
-    super::vfs::procfs::set_current_pid(incoming.task.pid);
-    *regs = incoming.regs;
+    account_cpu(me, now);
+    let saved = ThreadState::save();
     #[cfg(target_arch = "x86_64")]
-    incoming
-        .state
-        .restore(incoming.task.fs_base, incoming.task.gs_base);
-    #[cfg(not(target_arch = "x86_64"))]
-    incoming.state.restore(0, 0);
-    let mut task = incoming.task;
-    task.running_since = now;
-    *slot = Some(task);
-}
-
-/// The running task waits (its syscall has been rewound): run another.
-/// Returns with `regs` and `slot` still the current task's when nobody else
-/// can run (the syscall is then simply retried).
-pub fn block_current(slot: &mut Option<Task>, regs: &mut UserContext, stdin: bool) {
-    let task = slot.as_ref().expect("a task runs whenever user mode runs");
-    let current = task.tid;
-    let waiting = Waiting::Blocked {
-        progress: PROGRESS.load(Ordering::Relaxed),
-        deadline: task.wait_deadline,
-        stdin: stdin.then(|| STDIN_EVENTS.load(Ordering::Relaxed)),
-    };
-    if let Some(next) = pick_next(current) {
-        switch(slot, regs, Some(waiting), next);
-    }
-}
-
-/// sched_yield: let another runnable task go first.
-pub fn yield_current(slot: &mut Option<Task>, regs: &mut UserContext) {
-    let current = slot.as_ref().map_or(0, |t| t.tid);
-    if let Some(next) = pick_next(current) {
-        switch(slot, regs, Some(Waiting::Runnable), next);
-    }
-}
-
-/// A new task (fork, vfork, clone) that starts at `regs`.
-pub fn add(task: Task, regs: UserContext, state: ThreadState) {
-    PARKED.lock().insert(
-        task.tid,
-        Parked {
-            task,
-            regs,
-            state,
-            waiting: Waiting::Runnable,
-        },
+    let (fs_base, gs_base) = crate::arch::cpu::loaded_user_tls();
+    let root = crate::arch::paging::loaded_user_root();
+    assert!(
+        !me.kstack.overflowed(),
+        "kernel stack overflow in task {}",
+        me.tid()
     );
+    next.sched.lock().state = State::Running;
+    if let Some(mut task) = next.task.try_lock() {
+        task.running_since = now;
+    }
+    let next_sp = next.saved_sp.load(Ordering::Relaxed);
+    crate::arch::entry::set_kernel_stack(next.kstack.top());
+    let save = me.saved_sp.as_ptr();
+    *CPU.current.lock() = Some(next);
+    // SAFETY: `next_sp` was saved by switch_stack or built by
+    // initial_kernel_sp on `next`'s stack, which lives while the task is in
+    // SCHED (or in its `dead` slot until the next one runs); `save` points
+    // into `me`, which `me`'s caller keeps alive until it runs again.
+    unsafe { crate::arch::entry::switch_stack(save, next_sp) };
+    finish_switch();
+    crate::arch::paging::switch_user_root(root);
+    #[cfg(target_arch = "x86_64")]
+    saved.restore(fs_base, gs_base);
+    #[cfg(not(target_arch = "x86_64"))]
+    saved.restore(0, 0);
 }
 
-/// The running task becomes a vfork parent: park it until `child` (which
-/// is parked, runnable) execs or exits, and run the child.
-pub fn vfork_wait(slot: &mut Option<Task>, regs: &mut UserContext, child: i32) {
-    switch(slot, regs, Some(Waiting::VforkParent { child }), child);
+fn account_cpu(cell: &TaskCell, now: u64) {
+    if let Some(mut task) = cell.task.try_lock() {
+        task.cpu_ticks = task
+            .cpu_ticks
+            .wrapping_add(now.wrapping_sub(task.running_since));
+        task.running_since = now;
+    }
 }
 
-/// The vfork child `child` exec'd or ended: its parent may run again.
-pub fn release_vfork_parent(parent: i32, child: i32) {
-    if let Some(p) = PARKED.lock().get_mut(&parent) {
-        if matches!(p.waiting, Waiting::VforkParent { child: c } if c == child) {
-            p.waiting = Waiting::Runnable;
+/// The running task has ended (its bookkeeping done, its `Task` unlocked
+/// and no reference to it left on its stack): it leaves the scheduler and
+/// another task runs. Never returns.
+pub fn finish_exit() -> ! {
+    let me = current();
+    let tid = me.tid();
+    me.sched.lock().state = State::Dead;
+    let save = me.saved_sp.as_ptr();
+    {
+        let mut sched = SCHED.lock();
+        sched.tasks.remove(&tid);
+        // Freed by the next task to run, once this stack is not in use.
+        let previous = sched.dead.replace(me);
+        drop(sched);
+        drop(previous);
+    }
+    THREAD_EXITS.wake_all();
+    // Find the next task to run, sleeping while none can.
+    let next = loop {
+        let now = super::time::monotonic_ns();
+        wake_due(now, false);
+        let next = {
+            let mut sched = SCHED.lock();
+            loop {
+                match sched.run_queue.pop_front() {
+                    Some(cell) if cell.sched.lock().state == State::Runnable => break Some(cell),
+                    Some(_) => continue,
+                    None => break None,
+                }
+            }
+        };
+        match next {
+            Some(next) => break next,
+            None => idle(now),
         }
+    };
+    next.sched.lock().state = State::Running;
+    if let Some(mut task) = next.task.try_lock() {
+        task.running_since = crate::arch::cpu::counter();
     }
+    let next_sp = next.saved_sp.load(Ordering::Relaxed);
+    crate::arch::entry::set_kernel_stack(next.kstack.top());
+    *CPU.current.lock() = Some(next);
+    // SAFETY: as in switch_to; `save` points into the dead task's cell,
+    // which the `dead` slot keeps until the next task has switched in.
+    unsafe { crate::arch::entry::switch_stack(save, next_sp) };
+    unreachable!("an ended task is never switched back to")
 }
 
-/// Runs `f` on a parked thread of process `pid` (its main thread when
-/// that one lives): signals, process groups.
+/// The other live tasks (not the running one, not killed).
+fn others() -> Vec<Arc<TaskCell>> {
+    let current = CPU.current.lock().clone();
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| !c.killed() && !current.as_ref().is_some_and(|me| Arc::ptr_eq(me, c)))
+        .cloned()
+        .collect()
+}
+
+/// The other task with thread id `tid`, if it lives.
+fn other_thread(tid: i32) -> Option<Arc<TaskCell>> {
+    let cell = SCHED.lock().tasks.get(&tid).cloned()?;
+    let current = CPU.current.lock().clone();
+    if cell.killed() || current.is_some_and(|me| Arc::ptr_eq(&me, &cell)) {
+        return None;
+    }
+    Some(cell)
+}
+
+/// Runs `f` on a thread of process `pid` other than the running one (its
+/// main thread when that one lives) and wakes it if it waits, so that it
+/// looks at what changed (signals, a child's end, its process group).
 pub fn with_parked<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
-    let mut parked = PARKED.lock();
-    if parked.get(&pid).is_some_and(|p| p.task.pid == pid) {
-        return parked.get_mut(&pid).map(|p| f(&mut p.task));
-    }
-    parked
-        .values_mut()
-        .find(|p| p.task.pid == pid)
-        .map(|p| f(&mut p.task))
+    let cell = other_thread(pid)
+        .filter(|c| c.pid() == pid)
+        .or_else(|| others().into_iter().find(|c| c.pid() == pid))?;
+    let result = f(&mut cell.lock());
+    wake(&cell);
+    Some(result)
 }
 
-/// Runs `f` on parked thread `tid`.
+/// Runs `f` on thread `tid` (not the running one) and wakes it.
 pub fn with_parked_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
-    PARKED.lock().get_mut(&tid).map(|p| f(&mut p.task))
+    let cell = other_thread(tid)?;
+    let result = f(&mut cell.lock());
+    wake(&cell);
+    Some(result)
 }
 
-/// Runs `f` on every parked task.
-pub fn for_each_parked(mut f: impl FnMut(&mut Task)) {
-    for p in PARKED.lock().values_mut() {
-        f(&mut p.task);
-    }
-}
-
-/// Runs `f` on every parked thread of process `pid`.
+/// Runs `f` on every other thread of process `pid`.
 pub fn for_each_thread(pid: i32, mut f: impl FnMut(&mut Task)) {
-    for p in PARKED.lock().values_mut().filter(|p| p.task.pid == pid) {
-        f(&mut p.task);
+    for cell in others().into_iter().filter(|c| c.pid() == pid) {
+        f(&mut cell.lock());
     }
 }
 
-/// execve: the other threads of process `pid` end at once.
-pub fn end_other_threads(pid: i32, tid: i32) {
-    PARKED
-        .lock()
-        .retain(|_, p| p.task.pid != pid || p.task.tid == tid);
+/// Wakes every waiting thread of process `pid`.
+pub fn wake_process(pid: i32) {
+    for cell in others().into_iter().filter(|c| c.pid() == pid) {
+        wake(&cell);
+    }
 }
 
-/// Whether process `pid` has a parked thread other than `tid`.
+/// Whether process `pid` has a live thread other than `tid`.
 pub fn has_other_threads(pid: i32, tid: i32) -> bool {
-    PARKED
+    SCHED
         .lock()
+        .tasks
         .values()
-        .any(|p| p.task.pid == pid && p.task.tid != tid)
+        .any(|c| c.pid() == pid && c.tid() != tid && !c.killed())
 }
 
-/// Pids of the parked processes `select` picks (each once).
-pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
-    let mut pids: Vec<i32> = PARKED
+/// Ends every other thread of the running task's process: they leave at
+/// their next return towards user mode (waits end at once).
+pub fn kill_other_threads(me: &Arc<TaskCell>) {
+    let pid = me.pid();
+    let siblings: Vec<Arc<TaskCell>> = SCHED
         .lock()
+        .tasks
         .values()
-        .filter(|p| select(&p.task))
-        .map(|p| p.task.pid)
+        .filter(|c| c.pid() == pid && !Arc::ptr_eq(c, me))
+        .cloned()
         .collect();
+    for cell in siblings {
+        cell.killed.store(true, Ordering::Relaxed);
+        wake(&cell);
+    }
+}
+
+/// Whether any thread of the running task's process other than itself
+/// still exists (killed ones included: they have not left yet).
+pub fn siblings_remain(me: &Arc<TaskCell>) -> bool {
+    let pid = me.pid();
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .any(|c| c.pid() == pid && !Arc::ptr_eq(c, me))
+}
+
+/// The queue woken whenever a thread ends.
+pub fn thread_exits() -> &'static WaitQueue {
+    &THREAD_EXITS
+}
+
+/// execve by a thread that is not the leader: it takes over the process's
+/// id as its thread id (its siblings are gone).
+pub fn set_tid(me: &Arc<TaskCell>, tid: i32) {
+    let mut sched = SCHED.lock();
+    let old = me.tid();
+    if old == tid {
+        return;
+    }
+    if let Some(cell) = sched.tasks.remove(&old) {
+        me.tid.store(tid, Ordering::Relaxed);
+        sched.tasks.insert(tid, cell);
+    }
+}
+
+/// Pids of the other live processes `select` picks (each once).
+pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
+    let mut pids: Vec<i32> = others()
+        .iter()
+        .filter(|c| select(&c.lock()))
+        .map(|c| c.pid())
+        .collect();
+    pids.sort_unstable();
     pids.dedup();
     pids
 }
 
-/// Ends the running thread alone (its process has other threads): it is
-/// dropped and another task runs.
-pub fn exit_thread(slot: &mut Option<Task>, regs: &mut UserContext) {
-    let tid = slot.as_ref().map_or(0, |t| t.tid);
-    note_progress();
-    let next = pick_next(tid)
-        .or_else(any_but_vfork_parents)
-        .expect("the thread's process has other threads");
-    switch(slot, regs, None, next);
-}
-
-/// Ends the running task with wait status `status`: its children go to
-/// init, its parent gets SIGCHLD and (unless it ignores SIGCHLD) a zombie
-/// to wait for, and another task runs. The first process is not handled
-/// here: its end ends the sandbox.
-pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32) {
-    let task = slot.as_mut().expect("a task runs whenever user mode runs");
+/// Ends the running task's process with wait status `status`: its other
+/// threads are killed, its children go to init, its parent gets SIGCHLD
+/// and (unless it ignores SIGCHLD) a zombie to wait for. The caller then
+/// unlocks the task and calls [`finish_exit`]. The first process is not
+/// handled here: its end ends the sandbox.
+pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     let (pid, ppid, pgid) = (task.pid, task.ppid, task.pgid);
     task.mm().writeback_all();
-    // The process's other threads end with it, and /proc/<pid> goes.
-    PARKED.lock().retain(|_, p| p.task.pid != pid);
+    kill_other_threads(me);
     super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
     // Orphans go to init (pid 1), zombies included.
-    for p in PARKED.lock().values_mut() {
-        if p.task.ppid == pid {
-            p.task.ppid = super::APP_PID;
+    for cell in others() {
+        let mut other = cell.lock();
+        if other.ppid == pid {
+            other.ppid = super::APP_PID;
         }
     }
     for z in ZOMBIES.lock().iter_mut() {
@@ -363,7 +738,6 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
         }
     }
     let exit_signal = task.exit_signal;
-    let task_tid = task.tid;
     let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
     let uid = task.creds.user[0];
     let notify = |parent: &mut Task| {
@@ -382,6 +756,8 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
         reap_now
     };
     let reaped = with_parked(ppid, notify).unwrap_or(false);
+    // Any thread of the parent may be waiting for its children.
+    wake_process(ppid);
     if !reaped {
         ZOMBIES.lock().push(Zombie {
             pid,
@@ -391,12 +767,16 @@ pub fn exit_current(slot: &mut Option<Task>, regs: &mut UserContext, status: u32
             cpu_ticks: cpu,
         });
     }
-    note_progress();
-    // Somebody is always parked: the first process outlives every other.
-    let next = pick_next(task_tid)
-        .or_else(any_but_vfork_parents)
-        .expect("the first process is alive while others run");
-    switch(slot, regs, None, next);
+}
+
+/// The vfork child `child` exec'd or ended: its parent (thread `parent`)
+/// may run again.
+pub fn release_vfork_parent(parent: i32, child: i32) {
+    with_parked_thread(parent, |task| {
+        if task.vfork_child == Some(child) {
+            task.vfork_child = None;
+        }
+    });
 }
 
 /// A zombie child of `parent` that `matches`; removed unless `keep`.
@@ -415,14 +795,13 @@ pub fn reap(parent: i32, keep: bool, mut matches: impl FnMut(&Zombie) -> bool) -
 /// Whether `parent` has a child (live or zombie) that `matches` (by pid
 /// and process group).
 pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool {
-    PARKED
+    others().iter().any(|c| {
+        let task = c.lock();
+        task.ppid == parent && matches(task.pid, task.pgid)
+    }) || ZOMBIES
         .lock()
-        .values()
-        .any(|p| p.task.ppid == parent && matches(p.task.pid, p.task.pgid))
-        || ZOMBIES
-            .lock()
-            .iter()
-            .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
+        .iter()
+        .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
 }
 
 /// Whether `pid` has ended and not been waited for.

@@ -17,7 +17,9 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::mm::usermem::Pod;
+use super::sched::TaskRef;
 use super::task::Task;
+use super::wait::WaitQueue;
 use crate::arch::UserContext;
 use crate::sentry::errno::*;
 
@@ -661,65 +663,55 @@ pub fn sigreturn(task: &mut Task, regs: &mut UserContext) {
     }
 }
 
-/// The absolute (monotonic) deadline of a wait of `timeout_ns` (u64::MAX:
-/// none) starting now; for a syscall restarted after a switch, the deadline
-/// it had. Remembered in the task in case this wait is switched out too.
-pub fn wait_deadline(task: &mut Task, timeout_ns: u64) -> u64 {
-    let deadline = match task.restart.and_then(|r| r.deadline) {
-        Some(deadline) => deadline,
-        None if timeout_ns == u64::MAX => u64::MAX,
-        None => super::time::monotonic_ns().saturating_add(timeout_ns),
-    };
-    task.wait_deadline = (deadline != u64::MAX).then_some(deadline);
-    deadline
+/// The absolute monotonic deadline `timeout_ns` from now (u64::MAX stays
+/// "no limit").
+pub fn wait_deadline(_task: &mut Task, timeout_ns: u64) -> u64 {
+    if timeout_ns == u64::MAX {
+        return u64::MAX;
+    }
+    super::time::monotonic_ns().saturating_add(timeout_ns)
 }
 
-/// Waits until monotonic time `deadline` (u64::MAX: no limit) for stdin
-/// (when `watch_stdin`) or a signal. Ok(true): stdin is readable; Ok(false):
-/// the time is up (a deadline already past gives one look at stdin), or a
-/// blocked signal became pending (callers loop and look again);
-/// Err(EINTR): a signal that runs a handler or ends the program became
-/// deliverable; Err(ESWITCH): another task can run, so this one must give
-/// way (its syscall is retried later).
-pub fn wait(task: &mut Task, deadline: u64, watch_stdin: bool) -> Result<bool, Errno> {
-    loop {
-        let now = super::time::monotonic_ns();
-        let pending = task.signals.pending;
-        task.signals.fire_timers(now);
-        if task.signals.interrupts() {
-            return Err(EINTR);
-        }
-        // A timer's signal arrived, blocked: the caller may be waiting for
-        // it (sigtimedwait, a signalfd), so it looks again.
-        if task.signals.pending != pending {
-            return Ok(false);
-        }
-        if now >= deadline {
-            return Ok(watch_stdin && crate::sentry::vfs::console::wait_for_input(0, true));
-        }
-        if super::sched::other_runnable() {
-            task.wait_stdin = watch_stdin;
-            return Err(ESWITCH);
-        }
-        // Sleep until the first thing any task waits for.
-        let (others_deadline, others_stdin) = super::sched::others_wake();
-        let mut until = deadline;
-        for d in task.signals.next_timer().into_iter().chain(others_deadline) {
-            until = until.min(d);
-        }
-        let span = if until == u64::MAX {
-            u64::MAX
-        } else {
-            until.saturating_sub(now)
-        };
-        if span == 0 {
-            continue;
-        }
-        if crate::sentry::vfs::console::wait_for_input(span, watch_stdin || others_stdin) {
-            if watch_stdin {
-                return Ok(true);
-            }
-            super::sched::stdin_ready_for_others();
-        }
+/// Blocks the running task until one of `queues` is woken, monotonic time
+/// `deadline` (u64::MAX: no limit), stdin is readable (when `watch_stdin`),
+/// or a signal arrives. Callers look at what they wait for, call this, and
+/// look again. Ok(true): stdin is readable; Ok(false): look again (woken,
+/// the time is up — a deadline already past gives one look at stdin —, or
+/// a blocked signal became pending, which sigtimedwait and signalfds wait
+/// for); Err(EINTR): a signal that runs a handler or ends the task became
+/// deliverable, or the task was killed.
+pub fn wait(
+    task: &mut TaskRef,
+    queues: &[&WaitQueue],
+    deadline: u64,
+    watch_stdin: bool,
+) -> Result<bool, Errno> {
+    let now = super::time::monotonic_ns();
+    let pending = task.signals.pending;
+    task.signals.fire_timers(now);
+    if task.cell().killed() || task.signals.interrupts() {
+        return Err(EINTR);
     }
+    if task.signals.pending != pending {
+        return Ok(false);
+    }
+    if now >= deadline {
+        return Ok(watch_stdin && crate::sentry::vfs::console::wait_for_input(0, true));
+    }
+    let wake_at = task
+        .signals
+        .next_timer()
+        .map_or(deadline, |t| t.min(deadline));
+    let cell = task.cell().clone();
+    for queue in queues {
+        queue.add(&cell);
+    }
+    let stdin = task.unlocked(|| super::sched::block_current(wake_at, watch_stdin));
+    for queue in queues {
+        queue.remove(&cell);
+    }
+    // What woke it (a signal included) is seen when the caller looks again
+    // and, if it must wait on, by the next call: its condition goes first,
+    // as in Linux's wait_event_interruptible.
+    Ok(stdin)
 }

@@ -1,8 +1,9 @@
-//! The running application: one process with one thread for now. The
-//! fields are grouped as they will split when fork and threads arrive:
-//! per-thread (registers live on the kernel stack, tid, signal mask,
-//! clear_child_tid, fs base) and per-process (address space, fds, signal
-//! dispositions, limits).
+//! A task's Linux state (one per thread; see `sched` for the kernel stack
+//! and scheduling state around it). The fields are grouped as they will
+//! split into thread and process objects: per-thread (tid, signal mask,
+//! clear_child_tid, fs base; the registers live on the kernel stack) and
+//! per-process (address space, fds, signal dispositions, limits), the
+//! latter shared between threads through `Arc`s.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -79,16 +80,6 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
     limits
 }
 
-/// A syscall that was switched out while it waited (it runs again from
-/// the start when the task is resumed): its absolute deadline carries over
-/// so a restarted sleep or poll does not start its timeout afresh.
-#[derive(Clone, Copy, Debug)]
-pub struct Restart {
-    pub pc: u64,
-    pub nr: u64,
-    pub deadline: Option<u64>,
-}
-
 pub struct Task {
     pub pid: i32,
     pub tid: i32,
@@ -105,20 +96,9 @@ pub struct Task {
     pub exiting: Option<u32>,
     /// Set by exit(2) in a process with other threads: only this one ends.
     pub thread_exit: bool,
-    /// The futex this thread waits on (a physical address), and whether a
-    /// FUTEX_WAKE picked it since.
-    pub futex_wait: Option<(u64, u32)>,
-    pub futex_woken: bool,
-    /// The absolute deadline of the current wait (see [`Restart`]).
-    pub wait_deadline: Option<u64>,
-    /// Whether the current wait watches stdin (see [`Restart`]).
-    pub wait_stdin: bool,
-    pub restart: Option<Restart>,
-    /// A named-pipe end kept open while its blocking open() is switched
-    /// out, so that the other side sees this one waiting (dropped when the
-    /// retried call ends).
-    /// (the end, the peer side's open count when the wait began).
-    pub held_fifo_end: Option<(Arc<dyn crate::sentry::fd::File>, u64)>,
+    /// A vfork parent: the child it waits for (until that one execs or
+    /// exits, which clears this).
+    pub vfork_child: Option<i32>,
     /// Set by a syscall that needs another task to run next.
     pub switch_request: Option<super::syscalls::SwitchRequest>,
     /// Shared with /proc (and, later, with threads): lock through `mm()`.
@@ -161,11 +141,8 @@ pub struct Task {
     pub children_cpu_ticks: u64,
 }
 
-/// The one task. Syscalls and traps take it for their duration.
-pub static CURRENT: Mutex<Option<Task>> = Mutex::new(None);
-
 impl Task {
-    /// The address space. The sentry is single-threaded: finding the lock
+    /// The address space. Nobody holds it across a wait: finding the lock
     /// taken means a handler re-entered it, a bug worth a clear panic rather
     /// than a silent spin.
     pub fn mm(&self) -> MutexGuard<'_, AddressSpace> {

@@ -7,13 +7,21 @@
 use crate::arch::{decode_trap, UserContext, UserTrap};
 use crate::sentry::errno::{EIO, ENOMEM};
 use crate::sentry::mm::Access;
+use crate::sentry::sched::{self, TaskRef};
 use crate::sentry::signal::*;
-use crate::sentry::task::CURRENT;
 
 pub fn handle_user_trap(ctx: &mut UserContext) {
-    let mut guard = CURRENT.lock();
-    let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    let mut ticked = crate::sentry::sched::take_tick();
+    let cell = sched::current();
+    if handle(&cell, ctx).is_none() {
+        // The task ended: no reference to it may stay on its stack.
+        drop(cell);
+        sched::finish_exit();
+    }
+}
+
+fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Option<bool> {
+    let mut task = TaskRef::lock(cell);
+    let mut ticked = false;
     let info = match decode_trap(ctx) {
         UserTrap::PageFault {
             addr, write, exec, ..
@@ -33,7 +41,7 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
                         "out of guest memory at {addr:#x}: killing process {}",
                         task.pid
                     );
-                    terminate(task, SIGKILL);
+                    terminate(&mut task, SIGKILL);
                     None
                 }
                 Err(e) if e == EIO => {
@@ -82,32 +90,53 @@ pub fn handle_user_trap(ctx: &mut UserContext) {
         );
         task.signals.force(info);
     }
-    back_to_user(&mut guard, ctx, ticked);
+    if ticked {
+        sched::on_tick();
+        sched::note_tick();
+    }
+    return_to_user(task, ctx)
 }
 
 /// A timer tick taken while the application ran (aarch64 bare metal; on
 /// x86_64 it arrives as `UserTrap::Tick`).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 pub fn handle_tick(ctx: &mut UserContext) {
-    let mut guard = CURRENT.lock();
-    back_to_user(&mut guard, ctx, true);
+    sched::on_tick();
+    sched::note_tick();
+    let cell = sched::current();
+    let ended = return_to_user(TaskRef::lock(&cell), ctx).is_none();
+    if ended {
+        drop(cell);
+        sched::finish_exit();
+    }
 }
 
-/// The end of every trap: pending signals are delivered (interval timers
-/// fire there), an ended task is reaped, and after a tick another runnable
-/// task gets the vCPU.
-fn back_to_user(
-    guard: &mut Option<crate::sentry::task::Task>,
-    ctx: &mut UserContext,
-    ticked: bool,
-) {
-    let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    if task.exiting.is_none() {
-        deliver_pending(task, ctx);
-    }
-    if let Some(status) = task.exiting {
-        crate::sentry::sched::exit_current(guard, ctx, status);
-    } else if ticked {
-        crate::sentry::sched::yield_current(guard, ctx);
+/// The end of every syscall and trap: pending signals are delivered
+/// (interval timers fire there), a tick lets the other runnable tasks go
+/// first, and a task that ended does its bookkeeping. Returns whether
+/// `regs` changed beyond a syscall's result, or None when the task has
+/// ended: the caller then drops its last reference to it and calls
+/// `sched::finish_exit`.
+#[must_use]
+pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool> {
+    let mut changed = false;
+    loop {
+        if task.exiting.is_none() && !task.cell().killed() {
+            changed |= deliver_pending(&mut task, regs);
+        }
+        if let Some(status) = task.exiting {
+            let cell = task.cell().clone();
+            sched::exit_process(&cell, &mut task, status);
+            return None;
+        }
+        if task.thread_exit || task.cell().killed() {
+            crate::sentry::syscalls::futex::clear_child_tid(&mut task);
+            return None;
+        }
+        if sched::take_tick() {
+            task.unlocked(sched::yield_current);
+            continue;
+        }
+        return Some(changed);
     }
 }

@@ -3,24 +3,17 @@
 //! Every exception saves a [`UserContext`] (all general registers, SP_EL0,
 //! ELR/SPSR, ESR/FAR, and the FP/SIMD state, which the sentry's own Rust
 //! code may use) on the kernel stack (SP_EL1) and hands it to Rust; the
-//! return path restores all of it and `eret`s. One application thread on
-//! one CPU: a single kernel stack serves syscalls, faults and interrupts
-//! from user mode, and the sentry runs with interrupts masked.
+//! return path restores all of it and `eret`s. Each task has its own kernel
+//! stack (see `sentry::sched`); the sentry runs with interrupts masked.
 
 use core::arch::global_asm;
 
-/// Size of the kernel stack used for exceptions from user mode.
-pub const KERNEL_STACK_SIZE: usize = 128 * 1024;
-/// The stack the boot code and `virt_main` run on; separate from
-/// KERNEL_STACK so that [`enter_user`] may build the first context at
-/// KERNEL_STACK's top.
+/// The stack the boot code and `virt_main` run on.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(4096))]
 pub struct Stack<const N: usize>(pub [u8; N]);
 
-#[no_mangle]
-pub static mut KERNEL_STACK: Stack<KERNEL_STACK_SIZE> = Stack([0; KERNEL_STACK_SIZE]);
 #[no_mangle]
 pub static mut BOOT_STACK: Stack<BOOT_STACK_SIZE> = Stack([0; BOOT_STACK_SIZE]);
 
@@ -240,20 +233,83 @@ extern "C" {
     pub static exception_vectors: [u8; 2048];
 }
 
-/// Enters user mode with `ctx`, which is copied to the top of the kernel stack.
-pub fn enter_user(ctx: &UserContext) -> ! {
-    // SAFETY: called only from the boot code, which runs on BOOT_STACK, so
-    // KERNEL_STACK holds no live data and `ctx` does not overlap its top. The
-    // `asm!` switches sp to the copy before `return_to_user` pops it.
+// ---------------------------------------------------------------------------
+// Kernel stack switch: `switch_kernel_stack(save, next)` keeps the
+// callee-saved registers (x19-x30) on the stack, stores sp in *save and
+// resumes the task whose stack pointer is `next`. A task returns to EL0
+// from the top of its own stack, so the next exception from EL0 lands on it.
+global_asm!(
+    r#"
+    .section .text
+    .global switch_kernel_stack
+switch_kernel_stack:
+    sub sp, sp, #96
+    stp x19, x20, [sp, #0]
+    stp x21, x22, [sp, #16]
+    stp x23, x24, [sp, #32]
+    stp x25, x26, [sp, #48]
+    stp x27, x28, [sp, #64]
+    stp x29, x30, [sp, #80]
+    mov x2, sp
+    str x2, [x0]
+    mov sp, x1
+    ldp x19, x20, [sp, #0]
+    ldp x21, x22, [sp, #16]
+    ldp x23, x24, [sp, #32]
+    ldp x25, x26, [sp, #48]
+    ldp x27, x28, [sp, #64]
+    ldp x29, x30, [sp, #80]
+    add sp, sp, #96
+    ret
+
+    // A new task's first run: sp points at its UserContext.
+    .global task_first_entry
+task_first_entry:
+    mov x0, sp
+    mov x29, #0
+    bl {first_run}
+    b return_to_user
+    "#,
+    first_run = sym crate::sentry::sched::first_run,
+);
+
+extern "C" {
+    fn switch_kernel_stack(save: *mut u64, next: u64);
+    fn task_first_entry();
+}
+
+/// Exceptions from EL0 use SP_EL1 as the task left it at `eret`: nothing
+/// to point anywhere.
+pub fn set_kernel_stack(_top: u64) {}
+
+/// Switches to the kernel stack saved at `next`, storing this one's stack
+/// pointer in `save`.
+///
+/// # Safety
+/// `next` must be a stack pointer saved by this function, or built by
+/// [`initial_kernel_sp`], of a stack that stays allocated while it runs;
+/// `save` must stay valid until this task is switched back to.
+pub unsafe fn switch_stack(save: *mut u64, next: u64) {
+    // SAFETY: as the caller guarantees.
+    unsafe { switch_kernel_stack(save, next) }
+}
+
+/// Prepares a fresh kernel stack whose top is `top` so that switching to
+/// the returned stack pointer runs `sched::first_run` and then enters EL0
+/// with `ctx`.
+///
+/// # Safety
+/// [top - size_of UserContext - 96, top) must be writable memory owned by
+/// the caller.
+pub unsafe fn initial_kernel_sp(top: u64, ctx: &UserContext) -> u64 {
+    let ctx_at = top - core::mem::size_of::<UserContext>() as u64;
+    // SAFETY: inside the stack the caller owns.
     unsafe {
-        let top = core::ptr::addr_of_mut!(KERNEL_STACK) as *mut u8 as usize + KERNEL_STACK_SIZE;
-        let slot = (top - core::mem::size_of::<UserContext>()) as *mut UserContext;
-        slot.write(*ctx);
-        core::arch::asm!(
-            "mov sp, {slot}",
-            "b return_to_user",
-            slot = in(reg) slot,
-            options(noreturn)
-        );
+        (ctx_at as *mut UserContext).write(*ctx);
+        let sp = ctx_at - 96;
+        core::ptr::write_bytes(sp as *mut u64, 0, 12);
+        // x30 (the return address) is the last slot.
+        ((sp + 88) as *mut u64).write(task_first_entry as *const () as u64);
+        sp
     }
 }

@@ -120,7 +120,24 @@ pub fn free_user_root(root: u64) {
 }
 
 /// Switches TTBR0_EL1 to `root` and drops the old translations (no ASIDs).
+/// The user page-table root last activated.
+static LOADED_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The user page-table root in use.
+pub fn loaded_user_root() -> u64 {
+    LOADED_ROOT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Activates `root` unless it is the one in use (a task switch between
+/// threads of one process costs no page-table switch).
+pub fn switch_user_root(root: u64) {
+    if loaded_user_root() != root {
+        activate_user_root(root);
+    }
+}
+
 pub fn activate_user_root(root: u64) {
+    LOADED_ROOT.store(root, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: TTBR0 only maps user memory; the sentry runs from TTBR1.
     unsafe {
         core::arch::asm!(

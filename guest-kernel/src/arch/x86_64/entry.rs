@@ -12,18 +12,14 @@ use core::arch::global_asm;
 
 use boards::x86_64::{USER_CS, USER_DS};
 
-/// Size of the kernel stack used for syscalls and traps from user mode.
-pub const KERNEL_STACK_SIZE: usize = 128 * 1024;
 /// Stack for double faults (IST1), so a kernel stack overflow still reports.
 pub const FAULT_STACK_SIZE: usize = 16 * 1024;
 
 #[repr(C, align(4096))]
 pub struct Stack<const N: usize>(pub [u8; N]);
 
-#[no_mangle]
-pub static mut KERNEL_STACK: Stack<KERNEL_STACK_SIZE> = Stack([0; KERNEL_STACK_SIZE]);
-/// The stack `_start` runs the boot code on; separate from KERNEL_STACK so
-/// that [`enter_user`] may build the first context at KERNEL_STACK's top.
+/// The stack `_start` runs the boot code on (each task has its own kernel
+/// stack, see `sentry::sched`).
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 #[no_mangle]
 pub static mut BOOT_STACK: Stack<BOOT_STACK_SIZE> = Stack([0; BOOT_STACK_SIZE]);
@@ -178,7 +174,7 @@ global_asm!(
     .balign 64
 syscall_entry:
     mov %rsp, {user_rsp}(%rip)
-    lea {stack}+{stack_size}(%rip), %rsp
+    mov {kstack_top}(%rip), %rsp
     pushq ${user_ds}
     pushq {user_rsp}(%rip)
     push %r11
@@ -229,8 +225,7 @@ return_to_user_full:
 1:  iretq
     "#,
     user_rsp = sym SYSCALL_USER_RSP,
-    stack = sym KERNEL_STACK,
-    stack_size = const KERNEL_STACK_SIZE,
+    kstack_top = sym KERNEL_STACK_TOP,
     user_ds = const USER_DS,
     user_cs = const USER_CS,
     syscall_vector = const SYSCALL_VECTOR,
@@ -246,6 +241,98 @@ return_to_user_full:
 /// The user rsp between SYSCALL entry and the push into the UserContext.
 #[no_mangle]
 static mut SYSCALL_USER_RSP: u64 = 0;
+
+/// Top of the running task's kernel stack: where the SYSCALL entry builds
+/// the UserContext (traps find the same address in TSS.RSP0). Written by
+/// [`set_kernel_stack`] at every task switch.
+#[no_mangle]
+static mut KERNEL_STACK_TOP: u64 = 0;
+
+/// Makes `top` the kernel stack of entries from user mode (SYSCALL and
+/// exceptions alike).
+pub fn set_kernel_stack(top: u64) {
+    // SAFETY: one vCPU; the SYSCALL entry and the TSS read these only on
+    // an entry from user mode, never while the sentry runs.
+    unsafe {
+        core::ptr::addr_of_mut!(KERNEL_STACK_TOP).write(top);
+        super::set_tss_rsp0(top);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Kernel stack switch. `switch_kernel_stack(save, next)` pushes the
+// callee-saved registers, stores rsp in *save, loads `next` and pops the
+// next task's registers: it returns in the other task, where that task
+// called it (or in `task_first_entry` for a task that never ran).
+global_asm!(
+    r#"
+    .section .text
+    .global switch_kernel_stack
+switch_kernel_stack:
+    push %rbp
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, (%rdi)
+    mov %rsi, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rbp
+    ret
+
+    // A new task's first run: rsp points at its UserContext.
+    .global task_first_entry
+task_first_entry:
+    mov %rsp, %rdi
+    xor %ebp, %ebp
+    call {first_run}
+    jmp return_to_user_full
+    "#,
+    first_run = sym crate::sentry::sched::first_run,
+    options(att_syntax)
+);
+
+extern "C" {
+    fn switch_kernel_stack(save: *mut u64, next: u64);
+    fn task_first_entry();
+}
+
+/// Switches to the kernel stack saved at `next` (see the assembly above),
+/// storing this one's stack pointer in `save`.
+///
+/// # Safety
+/// `next` must be a stack pointer saved by this function, or one built by
+/// [`initial_kernel_sp`], of a stack that stays allocated while it runs;
+/// `save` must stay valid until this task is switched back to.
+pub unsafe fn switch_stack(save: *mut u64, next: u64) {
+    // SAFETY: as the caller guarantees.
+    unsafe { switch_kernel_stack(save, next) }
+}
+
+/// Prepares a fresh kernel stack whose top is `top` so that switching to
+/// the returned stack pointer runs `sched::first_run` and then enters user
+/// mode with `ctx`.
+///
+/// # Safety
+/// [top - 256, top) must be writable memory owned by the caller.
+pub unsafe fn initial_kernel_sp(top: u64, ctx: &UserContext) -> u64 {
+    let ctx_at = top - core::mem::size_of::<UserContext>() as u64;
+    // SAFETY: inside the stack the caller owns.
+    unsafe {
+        (ctx_at as *mut UserContext).write(*ctx);
+        let ret = ctx_at - 8;
+        (ret as *mut u64).write(task_first_entry as *const () as u64);
+        // Six callee-saved registers, zero.
+        let sp = ret - 6 * 8;
+        core::ptr::write_bytes(sp as *mut u64, 0, 6);
+        sp
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Exception stubs: 256 of 16 bytes each, at `trap_stubs + 16 * vector`. Each
@@ -289,22 +376,4 @@ trap_common:
 extern "C" {
     pub fn syscall_entry();
     pub static trap_stubs: [u8; 256 * 16];
-}
-
-/// Enters user mode with `ctx`, which is copied to the top of the kernel stack.
-pub fn enter_user(ctx: &UserContext) -> ! {
-    // SAFETY: called only from the boot code, which runs on BOOT_STACK, so
-    // KERNEL_STACK holds no live data and `ctx` does not overlap its top. The
-    // `asm!` switches rsp to the copy before `return_to_user_full` pops it.
-    unsafe {
-        let top = core::ptr::addr_of_mut!(KERNEL_STACK) as *mut u8 as usize + KERNEL_STACK_SIZE;
-        let slot = (top - core::mem::size_of::<UserContext>()) as *mut UserContext;
-        slot.write(*ctx);
-        core::arch::asm!(
-            "mov {slot}, %rsp",
-            "jmp return_to_user_full",
-            slot = in(reg) slot,
-            options(att_syntax, noreturn)
-        );
-    }
 }

@@ -154,8 +154,9 @@ pub fn early_init(pvm: bool) {
         let gdt = &mut *addr_of_mut!(GDT);
         gdt[8] = 0x67 | ((tss & 0xff_ffff) << 16) | (0x89 << 40) | (((tss >> 24) & 0xff) << 56);
         gdt[9] = tss >> 32;
-        let kernel_stack_top =
-            addr_of!(entry::KERNEL_STACK) as u64 + entry::KERNEL_STACK_SIZE as u64;
+        // Until the first task runs, entries from user mode cannot happen;
+        // each task switch points RSP0 at the task's own kernel stack.
+        let kernel_stack_top = addr_of!(entry::BOOT_STACK) as u64 + entry::BOOT_STACK_SIZE as u64;
         let fault_stack_top = addr_of!(entry::FAULT_STACK) as u64 + entry::FAULT_STACK_SIZE as u64;
         (*addr_of_mut!(TSS)).privilege_stack_table[0] = VirtAddr::new_truncate(kernel_stack_top);
         (*addr_of_mut!(TSS)).interrupt_stack_table[0] = VirtAddr::new_truncate(fault_stack_top);
@@ -189,9 +190,22 @@ pub fn early_init(pvm: bool) {
     }
 }
 
+/// TSS.RSP0: the stack exceptions from user mode arrive on.
+///
+/// # Safety
+/// Called with entries from user mode impossible (the sentry runs, one vCPU).
+pub(crate) unsafe fn set_tss_rsp0(top: u64) {
+    // SAFETY: a plain store into the TSS, which the CPU (or the pvm host)
+    // reads only when an event from user mode arrives.
+    unsafe {
+        (*addr_of_mut!(TSS)).privilege_stack_table[0] = VirtAddr::new_truncate(top);
+    }
+}
+
 /// Fills the IDT: every vector goes to its stub in `entry`. Double faults
 /// run on their own stack (IST1).
 pub fn init_traps() {
+    cpu::enable_fsgsbase(is_pvm());
     // `trap_stubs`: 256 16-byte stubs emitted by entry.rs.
     let stubs = addr_of!(entry::trap_stubs) as u64;
     // SAFETY: single CPU, before any trap can be taken; the IDT was loaded

@@ -112,7 +112,24 @@ pub fn free_user_root(root: u64) {
 
 /// Switches the user half to the address space at `root` (one trapped
 /// instruction on pvm, which then switches the pair itself).
+/// The user page-table root last activated.
+static LOADED_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The user page-table root in use.
+pub fn loaded_user_root() -> u64 {
+    LOADED_ROOT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Activates `root` unless it is the one in use (a task switch between
+/// threads of one process costs no page-table switch).
+pub fn switch_user_root(root: u64) {
+    if loaded_user_root() != root {
+        activate_user_root(root);
+    }
+}
+
 pub fn activate_user_root(root: u64) {
+    LOADED_ROOT.store(root, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: `root` is a complete PML4 whose upper half maps the sentry
     // exactly as the current one does, so execution continues unchanged.
     unsafe {

@@ -1,15 +1,33 @@
-//! futex. A waiter records the futex (by physical address, so private and
-//! shared mappings both work) in its task and gives way to the other tasks
-//! (ESWITCH); FUTEX_WAKE marks up to N recorded waiters woken, and each
-//! finds that out when its restarted call runs (0). A wait also ends by its
-//! timeout (ETIMEDOUT), by a signal (EINTR, or a restart after an
-//! SA_RESTART handler), or at once when the word no longer holds the value
-//! (EAGAIN), as on Linux.
+//! futex. A waiter queues itself under the futex's key (the physical
+//! address of the word, so private and shared mappings both work) and
+//! blocks; FUTEX_WAKE takes up to N waiters off that key's queue and wakes
+//! exactly those tasks. A wait also ends by its timeout (ETIMEDOUT), by a
+//! signal (EINTR, or a restart after an SA_RESTART handler), or at once
+//! when the word no longer holds the value (EAGAIN), as on Linux.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use spin::Mutex;
 
 use super::time::{clock_ns, read_timespec, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::mm::Access;
+use crate::sentry::sched::{self, TaskCell};
+
+/// One task waiting on a futex.
+struct Waiter {
+    task: Arc<TaskCell>,
+    bitset: u32,
+    /// The key it is queued under (requeue moves it).
+    key: AtomicU64,
+    woken: AtomicBool,
+}
+
+/// The waiters of every futex with any, by key, oldest first.
+static QUEUES: Mutex<BTreeMap<u64, VecDeque<Arc<Waiter>>>> = Mutex::new(BTreeMap::new());
 
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAKE: u64 = 1;
@@ -37,73 +55,101 @@ fn key(ctx: &mut SyscallContext, uaddr: u64) -> Result<u64, Errno> {
 }
 
 /// Waits on futex `key` (bitset `bitset`) until woken (0), `deadline`
-/// (ETIMEDOUT) or a signal (ERESTARTSYS); ESWITCH parks the task with the
-/// wait recorded.
+/// (ETIMEDOUT) or a signal (ERESTARTSYS).
 fn wait_on(ctx: &mut SyscallContext, key: u64, bitset: u32, deadline: Option<u64>) -> SysResult {
-    ctx.task.futex_wait = Some((key, bitset));
-    if deadline.is_none()
-        && ctx.task.signals.next_timer().is_none()
-        && crate::sentry::sched::task_count() == 1
-    {
+    if deadline.is_none() && ctx.task.signals.next_timer().is_none() && sched::task_count() == 1 {
         log::warn!("futex wait without a timeout and no other task: waits for a signal");
     }
+    let waiter = Arc::new(Waiter {
+        task: ctx.task.cell().clone(),
+        bitset,
+        key: AtomicU64::new(key),
+        woken: AtomicBool::new(false),
+    });
+    QUEUES
+        .lock()
+        .entry(key)
+        .or_default()
+        .push_back(waiter.clone());
     let until = deadline.unwrap_or(u64::MAX);
     let result = loop {
+        if waiter.woken.load(Ordering::Relaxed) {
+            break Ok(0);
+        }
         if deadline.is_some_and(|d| d <= crate::sentry::time::monotonic_ns()) {
             break Err(ETIMEDOUT);
         }
-        match crate::sentry::signal::wait(ctx.task, until, false) {
+        match crate::sentry::signal::wait(&mut ctx.task, &[], until, false) {
             Ok(_) => {}
             Err(e) if e == EINTR => break Err(ERESTARTSYS),
-            Err(e) => return Err(e),
+            Err(e) => break Err(e),
         }
     };
-    ctx.task.futex_wait = None;
-    result
-}
-
-/// Whether this (restarted) wait was woken while the task was parked.
-fn take_wakeup(ctx: &mut SyscallContext, key: u64) -> bool {
-    let woken = ctx.task.futex_woken && ctx.task.futex_wait.is_some_and(|(k, _)| k == key);
-    if woken || ctx.task.futex_wait.is_some_and(|(k, _)| k != key) {
-        ctx.task.futex_wait = None;
-        ctx.task.futex_woken = false;
+    if !waiter.woken.load(Ordering::Relaxed) {
+        let mut queues = QUEUES.lock();
+        let key = waiter.key.load(Ordering::Relaxed);
+        if let Some(queue) = queues.get_mut(&key) {
+            queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+            if queue.is_empty() {
+                queues.remove(&key);
+            }
+        }
     }
-    woken
+    result
 }
 
 /// Wakes up to `n` waiters of `key` whose bitset meets `bitset`; returns
 /// how many.
 fn wake(key: u64, n: u64, bitset: u32) -> u64 {
-    let mut woken = 0;
-    crate::sentry::sched::for_each_parked(|task| {
-        if woken < n
-            && !task.futex_woken
-            && task
-                .futex_wait
-                .is_some_and(|(k, b)| k == key && b & bitset != 0)
-        {
-            task.futex_woken = true;
-            woken += 1;
+    let mut woken = alloc::vec::Vec::new();
+    {
+        let mut queues = QUEUES.lock();
+        let Some(queue) = queues.get_mut(&key) else {
+            return 0;
+        };
+        queue.retain(|w| {
+            if (woken.len() as u64) < n && w.bitset & bitset != 0 {
+                w.woken.store(true, Ordering::Relaxed);
+                woken.push(w.task.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if queue.is_empty() {
+            queues.remove(&key);
         }
-    });
-    woken
+    }
+    for task in &woken {
+        sched::wake(task);
+    }
+    woken.len() as u64
 }
 
-/// Moves up to `n` (not yet woken) waiters of `from` to `to`.
+/// Moves up to `n` waiters of `from` to `to`.
 fn requeue(from: u64, to: u64, n: u64) -> u64 {
-    let mut moved = 0;
-    crate::sentry::sched::for_each_parked(|task| {
-        if moved < n && !task.futex_woken {
-            if let Some((k, b)) = task.futex_wait {
-                if k == from {
-                    task.futex_wait = Some((to, b));
-                    moved += 1;
-                }
-            }
-        }
-    });
-    moved
+    if from == to || n == 0 {
+        return 0;
+    }
+    let mut queues = QUEUES.lock();
+    let Some(queue) = queues.get_mut(&from) else {
+        return 0;
+    };
+    let count = (n.min(queue.len() as u64)) as usize;
+    let moved: VecDeque<Arc<Waiter>> = queue.drain(..count).collect();
+    if queue.is_empty() {
+        queues.remove(&from);
+    }
+    for w in &moved {
+        w.key.store(to, Ordering::Relaxed);
+    }
+    queues.entry(to).or_default().extend(moved);
+    count as u64
+}
+
+/// Whether futex `key` has waiters.
+fn has_waiters(key: u64) -> bool {
+    QUEUES.lock().contains_key(&key)
 }
 
 /// A thread ends with CLONE_CHILD_CLEARTID / set_tid_address: 0 goes to
@@ -135,7 +181,10 @@ fn deadline(
     }
     let value = read_timespec(ctx, timeout)?;
     if cmd == FUTEX_WAIT {
-        return Ok(Some(crate::sentry::signal::wait_deadline(ctx.task, value)));
+        return Ok(Some(crate::sentry::signal::wait_deadline(
+            &mut ctx.task,
+            value,
+        )));
     }
     let now = crate::sentry::time::monotonic_ns();
     let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
@@ -210,11 +259,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             let deadline = deadline(ctx, cmd, op, timeout)?;
             let key = key(ctx, uaddr)?;
-            if take_wakeup(ctx, key) {
-                return Ok(0);
-            }
             if read_word(ctx, uaddr)? != val as u32 {
-                ctx.task.futex_wait = None;
                 return Err(EAGAIN);
             }
             wait_on(ctx, key, bitset, deadline)
@@ -267,34 +312,37 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
             const FUTEX_WAITERS: u32 = 0x8000_0000;
             let key = key(ctx, uaddr)?;
-            take_wakeup(ctx, key);
-            let word = read_word(ctx, uaddr)?;
-            let owner = word & FUTEX_TID_MASK;
-            if owner == tid {
-                return Err(EDEADLK);
-            }
-            let owner_lives = owner != 0
-                && (crate::sentry::sched::with_parked_thread(owner as i32, |_| ()).is_some());
-            if !owner_lives {
-                // Free, or held by a thread that is gone: take it (Linux
-                // sets FUTEX_OWNER_DIED for the latter).
-                let died = if owner != 0 { 0x4000_0000 } else { 0 };
-                ctx.task
-                    .mm()
-                    .write_val(uaddr, &(tid | died | (word & FUTEX_WAITERS)))?;
-                return Ok(0);
-            }
-            if cmd == FUTEX_TRYLOCK_PI {
-                return Err(EAGAIN);
-            }
-            ctx.task.mm().write_val(uaddr, &(word | FUTEX_WAITERS))?;
-            let deadline = if cmd == FUTEX_LOCK_PI {
+            let deadline = match cmd {
+                FUTEX_TRYLOCK_PI => None,
                 // LOCK_PI's timeout is absolute on CLOCK_REALTIME.
-                deadline(ctx, FUTEX_WAIT_BITSET, op | FUTEX_CLOCK_REALTIME, timeout)?
-            } else {
-                deadline(ctx, FUTEX_WAIT_BITSET, op, timeout)?
+                FUTEX_LOCK_PI => {
+                    deadline(ctx, FUTEX_WAIT_BITSET, op | FUTEX_CLOCK_REALTIME, timeout)?
+                }
+                _ => deadline(ctx, FUTEX_WAIT_BITSET, op, timeout)?,
             };
-            wait_on(ctx, key, u32::MAX, deadline)
+            loop {
+                let word = read_word(ctx, uaddr)?;
+                let owner = word & FUTEX_TID_MASK;
+                if owner == tid {
+                    return Err(EDEADLK);
+                }
+                let owner_lives =
+                    owner != 0 && (sched::with_parked_thread(owner as i32, |_| ()).is_some());
+                if !owner_lives {
+                    // Free, or held by a thread that is gone: take it (Linux
+                    // sets FUTEX_OWNER_DIED for the latter), telling the
+                    // next unlock whether others still wait.
+                    let died = if owner != 0 { 0x4000_0000 } else { 0 };
+                    let waiters = if has_waiters(key) { FUTEX_WAITERS } else { 0 };
+                    ctx.task.mm().write_val(uaddr, &(tid | died | waiters))?;
+                    return Ok(0);
+                }
+                if cmd == FUTEX_TRYLOCK_PI {
+                    return Err(EAGAIN);
+                }
+                ctx.task.mm().write_val(uaddr, &(word | FUTEX_WAITERS))?;
+                wait_on(ctx, key, u32::MAX, deadline)?;
+            }
         }
         FUTEX_UNLOCK_PI => {
             let word = read_word(ctx, uaddr)?;

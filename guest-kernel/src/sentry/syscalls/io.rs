@@ -35,42 +35,55 @@ fn write_from_user(
     }
     let len = len.min(MAX_RW_COUNT) as usize;
     let seekable = file.file.seekable();
+    // A blocking write to a pipe goes on until all of it is in (waiting
+    // for room as the reader drains it), as on Linux; a signal after some
+    // progress ends it with the count so far.
+    let mut done = 0usize;
     loop {
         let mut pos = match offset {
-            Some(o) => o,
+            Some(o) => o + done as u64,
             None if seekable && file.append() => file.file.stat().size as u64,
             None if seekable => *file.offset.lock(),
             None => 0,
         };
         let mut written = 0usize;
         let mut error = None;
-        let result = ctx
-            .task
-            .mm()
-            .with_user_chunks(addr, len, Access::Read, |chunk| {
-                if error.is_some() {
-                    return;
-                }
-                match file.file.write(chunk, pos) {
-                    Ok(n) => {
-                        written += n;
-                        pos += n as u64;
+        let result =
+            ctx.task
+                .mm()
+                .with_user_chunks(addr + done as u64, len - done, Access::Read, |chunk| {
+                    if error.is_some() {
+                        return;
                     }
-                    Err(e) => error = Some(e),
-                }
-            });
+                    match file.file.write(chunk, pos) {
+                        Ok(n) => {
+                            written += n;
+                            pos += n as u64;
+                            if n < chunk.len() {
+                                error = Some(EAGAIN);
+                            }
+                        }
+                        Err(e) => error = Some(e),
+                    }
+                });
         if offset.is_none() && seekable {
             *file.offset.lock() = pos;
         }
-        return match (written, error, result) {
+        done += written;
+        let blocking = !file.nonblocking();
+        return match (done, error, result) {
             (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
-            (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
-                // Nothing went in: wait for room and try again.
-                wait_until_ready(ctx, file, POLLOUT)?;
-                continue;
+            (_, Some(e), _) if e == EAGAIN && blocking && done < len => {
+                // Wait for room and go on; a signal ends the call with what
+                // went in so far (or a restart when nothing did).
+                match wait_until_ready(ctx, file, POLLOUT) {
+                    Ok(()) => continue,
+                    Err(e) if done == 0 => Err(e),
+                    Err(_) => Ok(done as u64),
+                }
             }
             (0, Some(e), _) | (0, None, Err(e)) => Err(e),
-            _ => Ok(written as u64),
+            _ => Ok(done as u64),
         };
     }
 }
@@ -97,7 +110,7 @@ fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Res
         return Ok(());
     }
     loop {
-        match crate::sentry::signal::wait(ctx.task, u64::MAX, true) {
+        match crate::sentry::signal::wait(&mut ctx.task, &[], u64::MAX, true) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) if e == EINTR => return Err(ERESTARTSYS),
@@ -472,7 +485,15 @@ pub fn poll_files(
     timeout_ns: u64,
     ignore: &mut dyn FnMut(usize, i16) -> bool,
 ) -> Result<u64, Errno> {
-    let deadline = crate::sentry::signal::wait_deadline(ctx.task, timeout_ns);
+    let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout_ns);
+    // What wakes the wait: the watched files' queues.
+    let mut queues: Vec<Arc<crate::sentry::wait::WaitQueue>> = Vec::new();
+    for item in items.iter() {
+        if let Watch::File(file) = &item.file {
+            file.file.wait_queues(&mut queues);
+        }
+    }
+    let queue_refs: Vec<&crate::sentry::wait::WaitQueue> = queues.iter().map(|q| &**q).collect();
     loop {
         let mut ready = 0u64;
         let mut watches_stdin = false;
@@ -513,7 +534,7 @@ pub fn poll_files(
         // Wake for the first timerfd too: its expiry makes something ready
         // (interval timers and other tasks are `signal::wait`'s business).
         let until = wake.map_or(deadline, |w| w.min(deadline));
-        if crate::sentry::signal::wait(ctx.task, until, watches_stdin)? {
+        if crate::sentry::signal::wait(&mut ctx.task, &queue_refs, until, watches_stdin)? {
             let ready = mark_stdin_ready(items);
             if ready > 0 {
                 return Ok(ready);

@@ -40,11 +40,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::UserContext;
 use crate::sentry::errno::*;
-use crate::sentry::task::{Task, CURRENT};
+use alloc::sync::Arc;
 
-/// What a handler gets: the task and the caller's saved registers.
+use crate::sentry::sched::{TaskCell, TaskRef};
+
+/// What a handler gets: the running task (locked; see [`TaskRef`]) and the
+/// caller's saved registers.
 pub struct SyscallContext<'a> {
-    pub task: &'a mut Task,
+    pub task: TaskRef<'a>,
     pub regs: &'a mut UserContext,
     /// Set by handlers that rewrite the user context beyond the return value
     /// (every register must then be restored, not just rax).
@@ -142,26 +145,33 @@ fn log_unsupported_once(nr: u64) {
     }
 }
 
-/// Runs the syscall in `regs`; returns true when the fast return path
-/// (which restores only rax and reloads rcx/r11 from rip/rflags) is enough.
+/// Runs the syscall in `regs` on the task's own kernel stack (a call that
+/// waits blocks right here while other tasks run); returns true when the
+/// fast return path (which restores only rax and reloads rcx/r11 from
+/// rip/rflags) is enough.
 pub fn dispatch(regs: &mut UserContext) -> bool {
+    let cell = crate::sentry::sched::current();
+    match run(&cell, regs) {
+        Some(fast) => fast,
+        None => {
+            // The task ended: no reference to it may stay on its stack.
+            drop(cell);
+            crate::sentry::sched::finish_exit()
+        }
+    }
+}
+
+/// The syscall proper, with the task locked; None when the task ended.
+fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
     let nr = crate::arch::syscall_number(regs);
     let args = crate::arch::syscall_args(regs);
-    let mut guard = CURRENT.lock();
-    let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    task.syscalls += 1;
-    // A restarted syscall keeps its deadline only if it is the same call.
-    let entry_pc = regs.pc();
-    if task.restart.is_some_and(|r| r.pc != entry_pc || r.nr != nr) {
-        task.restart = None;
-    }
-    task.wait_deadline = None;
-    let def = table::TABLE.get(nr as usize).copied().flatten();
     let mut ctx = SyscallContext {
-        task,
+        task: TaskRef::lock(cell),
         regs,
         full_return: false,
     };
+    ctx.task.syscalls += 1;
+    let def = table::TABLE.get(nr as usize).copied().flatten();
     let result = match def {
         Some(def) => (def.handler)(&mut ctx, args),
         None => {
@@ -170,27 +180,6 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
         }
     };
     let mut full_return = ctx.full_return;
-    if result == Err(ESWITCH) {
-        // The call waits while another task can run: undo it (a temporary
-        // wait mask included), park this task and run another; the call is
-        // made again when this task runs next.
-        let signals = &mut ctx.task.signals;
-        if let Some(mask) = signals.saved_mask.take() {
-            signals.mask = mask;
-        }
-        ctx.task.restart = Some(crate::sentry::task::Restart {
-            pc: entry_pc,
-            nr,
-            deadline: ctx.task.wait_deadline,
-        });
-        let stdin = ctx.task.wait_stdin;
-        crate::arch::rewind_syscall(regs, nr, args);
-        crate::sentry::sched::block_current(&mut guard, regs, stdin);
-        return false;
-    }
-    ctx.task.restart = None;
-    ctx.task.held_fifo_end = None;
-    crate::sentry::sched::note_progress();
     if result == Err(ERESTARTSYS) {
         if crate::sentry::signal::restarts_after_handler(&ctx.task.signals) {
             // Back to the syscall instruction with the original number and
@@ -204,44 +193,28 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
     } else {
         regs_set_result(ctx.regs, result);
     }
-    if crate::sentry::signal::deliver_pending(ctx.task, ctx.regs) {
-        full_return = true;
+    if let Some(request) = ctx.task.switch_request.take() {
+        full_return |= after_syscall(&mut ctx.task, request);
     }
-    if after_syscall(&mut guard, regs) {
-        full_return = true;
-    }
-    !full_return
+    let SyscallContext { task, regs, .. } = ctx;
+    crate::sentry::traps::return_to_user(task, regs).map(|changed| !(full_return || changed))
 }
 
-/// Task changes a syscall asked for on its way out: the task ended (exit,
-/// a fatal signal), became a vfork parent, or yields. Returns true when
-/// `regs` now belong to another task.
-fn after_syscall(guard: &mut Option<Task>, regs: &mut UserContext) -> bool {
-    let task = guard.as_mut().expect("a task runs whenever user mode runs");
-    if let Some(status) = task.exiting {
-        crate::sentry::sched::exit_current(guard, regs, status);
-        return true;
-    }
-    if task.thread_exit {
-        futex::clear_child_tid(task);
-        crate::sentry::sched::exit_thread(guard, regs);
-        return true;
-    }
-    match task.switch_request.take() {
-        Some(SwitchRequest::VforkWait(child)) => {
-            crate::sentry::sched::vfork_wait(guard, regs, child);
-            true
+/// What a syscall asked for once its result is in place: a vfork parent
+/// waits for its child to exec or exit; sched_yield lets others run.
+fn after_syscall(task: &mut TaskRef, request: SwitchRequest) -> bool {
+    match request {
+        SwitchRequest::VforkWait(child) => {
+            task.vfork_child = Some(child);
+            while task.vfork_child.is_some() && !task.cell().killed() {
+                task.unlocked(|| crate::sentry::sched::block_current(u64::MAX, false));
+            }
+            false
         }
-        Some(SwitchRequest::Yield) => {
-            crate::sentry::sched::yield_current(guard, regs);
-            true
+        SwitchRequest::Yield => {
+            task.unlocked(crate::sentry::sched::yield_current);
+            false
         }
-        // A tick that arrived during the syscall: preempt now.
-        None if crate::sentry::sched::take_tick() => {
-            crate::sentry::sched::yield_current(guard, regs);
-            true
-        }
-        None => false,
     }
 }
 

@@ -233,29 +233,23 @@ fn open_at(
 }
 
 /// A blocking open of one side of a named pipe waits until the other side
-/// is open too (ERESTARTSYS on a signal; ESWITCH while others run: the
-/// open is made again, and this end goes meanwhile).
+/// is open too (ERESTARTSYS on a signal). This end stays open meanwhile, so
+/// the other side's open sees it.
 fn wait_for_fifo_peer(ctx: &mut SyscallContext, file: &Arc<dyn File>) -> Result<(), Errno> {
-    let Some((_, opens)) = file.fifo_peers() else {
+    let Some((_, baseline)) = file.fifo_peers() else {
         return Ok(());
     };
-    // A restarted open keeps the peer count from when it began to wait.
-    let baseline = ctx.task.held_fifo_end.as_ref().map_or(opens, |(_, b)| *b);
+    let mut queues = Vec::new();
+    file.wait_queues(&mut queues);
+    let queue_refs: Vec<&crate::sentry::wait::WaitQueue> = queues.iter().map(|q| &**q).collect();
     loop {
         match file.fifo_peers() {
             Some((peers, opens)) if peers == 0 && opens == baseline => {}
             _ => return Ok(()),
         }
-        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+        match crate::sentry::signal::wait(&mut ctx.task, &queue_refs, u64::MAX, false) {
             Ok(_) => {}
             Err(e) if e == EINTR => return Err(ERESTARTSYS),
-            Err(e) if e == ESWITCH => {
-                // Keep this end open while parked: the other side's open
-                // must see it (and that is news for waiters).
-                ctx.task.held_fifo_end = Some((file.clone(), baseline));
-                crate::sentry::sched::note_progress();
-                return Err(e);
-            }
             Err(e) => return Err(e),
         }
     }

@@ -9,7 +9,7 @@ use crate::sentry::errno::*;
 use crate::sentry::task::{RLimit, RLIMIT_NLIMITS};
 
 pub fn sys_exit_group(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    crate::sentry::signal::exit_with(ctx.task, args[0] as u8);
+    crate::sentry::signal::exit_with(&mut ctx.task, args[0] as u8);
     // (Another task runs next; this value is never seen.)
     Ok(0)
 }

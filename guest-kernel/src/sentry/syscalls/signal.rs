@@ -162,7 +162,7 @@ fn send_to_group(
         send_to(ctx, pid, signal, SI_USER)?;
         sent = true;
     }
-    if select(ctx.task) {
+    if select(&ctx.task) {
         send_to_self(ctx, signal, SI_USER)?;
         sent = true;
     }
@@ -263,7 +263,7 @@ pub fn sys_rt_tgsigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
 }
 
 pub fn sys_rt_sigreturn(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    crate::sentry::signal::sigreturn(ctx.task, ctx.regs);
+    crate::sentry::signal::sigreturn(&mut ctx.task, ctx.regs);
     ctx.full_return = true;
     // The dispatcher stores this as the return value: the restored one.
     Ok(crate::arch::syscall_result(ctx.regs))
@@ -284,7 +284,7 @@ pub fn sys_rt_sigpending(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
 /// Waits until a signal interrupts: always EINTR.
 fn wait_for_signal(ctx: &mut SyscallContext) -> SysResult {
     loop {
-        crate::sentry::signal::wait(ctx.task, u64::MAX, false)?;
+        crate::sentry::signal::wait(&mut ctx.task, &[], u64::MAX, false)?;
     }
 }
 
@@ -311,7 +311,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     } else {
         u64::MAX
     };
-    let deadline = crate::sentry::signal::wait_deadline(ctx.task, timeout);
+    let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout);
     loop {
         let ready = ctx.task.signals.pending & set;
         if ready != 0 {
@@ -330,7 +330,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         // else deliverable interrupts the wait.
         let saved = ctx.task.signals.mask;
         ctx.task.signals.mask &= !set;
-        let waited = crate::sentry::signal::wait(ctx.task, deadline, false);
+        let waited = crate::sentry::signal::wait(&mut ctx.task, &[], deadline, false);
         ctx.task.signals.mask = saved;
         match waited {
             Err(e) if ctx.task.signals.pending & set == 0 => return Err(e),

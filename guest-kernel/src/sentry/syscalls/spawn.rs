@@ -61,12 +61,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         vfork_parent: shares.vfork_parent,
         exiting: None,
         thread_exit: false,
-        futex_wait: None,
-        futex_woken: false,
-        wait_deadline: None,
-        wait_stdin: false,
-        restart: None,
-        held_fifo_end: None,
+        vfork_child: None,
         switch_request: None,
         memory: shares.memory,
         files: shares.files,
@@ -213,7 +208,7 @@ fn new_process(
             comm: child.comm.clone(),
         }));
     }
-    sched::add(child, regs, state);
+    sched::add(child, regs, state)?;
     if vfork {
         ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
     }
@@ -270,7 +265,7 @@ fn new_thread(
     if flags & CLONE_CHILD_SETTID != 0 {
         parent.mm().write_val(child_tid, &tid)?;
     }
-    sched::add(thread, regs, state);
+    sched::add(thread, regs, state)?;
     Ok(tid as u64)
 }
 
@@ -437,10 +432,19 @@ fn execve_core(
         &path,
         crate::arch::hwcap(),
     )?;
-    // The point of no return. The process's other threads end, and the
-    // exec'ing thread carries on as its main thread.
+    // The point of no return. The process's other threads end (they leave
+    // at once, waits interrupted; this one waits until they are gone, as
+    // Linux's de_thread does), and the exec'ing thread carries on as its
+    // main thread.
+    let cell = ctx.task.cell().clone();
+    sched::kill_other_threads(&cell);
+    while sched::siblings_remain(&cell) && !cell.killed() {
+        sched::thread_exits().add(&cell);
+        ctx.task.unlocked(|| sched::block_current(u64::MAX, false));
+        sched::thread_exits().remove(&cell);
+    }
     let task = &mut *ctx.task;
-    sched::end_other_threads(task.pid, task.tid);
+    sched::set_tid(&cell, task.pid);
     task.tid = task.pid;
     let root = mm.root();
     let old = core::mem::replace(&mut task.memory, Arc::new(Mutex::new(mm)));
@@ -522,7 +526,7 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             .with_user_chunks(rusage, 144, Access::Write, |_| {})?;
     }
     let me = ctx.task.pid;
-    let select = selects(ctx.task, pid);
+    let select = selects(&ctx.task, pid);
     loop {
         if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
             ctx.task.children_cpu_ticks += zombie.cpu_ticks;
@@ -544,7 +548,7 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if options & WNOHANG != 0 {
             return Ok(0);
         }
-        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+        match crate::sentry::signal::wait(&mut ctx.task, &[], u64::MAX, false) {
             Ok(_) => {}
             Err(e) if e == EINTR => return Err(ERESTARTSYS),
             Err(e) => return Err(e),
@@ -584,7 +588,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             .with_user_chunks(info_addr, 128, Access::Write, |_| {})?;
     }
     let me = ctx.task.pid;
-    let select = selects(ctx.task, if pid == 0 { 0 } else { pid });
+    let select = selects(&ctx.task, if pid == 0 { 0 } else { pid });
     loop {
         // Only exits are reported (no stopped or continued children exist).
         let reaped = if options & WEXITED != 0 {
@@ -620,7 +624,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             return Ok(0);
         }
-        match crate::sentry::signal::wait(ctx.task, u64::MAX, false) {
+        match crate::sentry::signal::wait(&mut ctx.task, &[], u64::MAX, false) {
             Ok(_) => {}
             Err(e) if e == EINTR => return Err(ERESTARTSYS),
             Err(e) => return Err(e),

@@ -106,7 +106,7 @@ fn sleep_until(ctx: &mut SyscallContext, clock: u64, deadline_ns: u64) -> Result
         if now >= deadline_ns {
             return Ok(());
         }
-        if let Err(e) = crate::sentry::signal::wait(ctx.task, until, false) {
+        if let Err(e) = crate::sentry::signal::wait(&mut ctx.task, &[], until, false) {
             let now = clock_ns(ctx, clock).unwrap_or(deadline_ns);
             return Err((e, deadline_ns.saturating_sub(now)));
         }
@@ -151,7 +151,7 @@ pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> 
 
 pub fn sys_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let duration = read_timespec(ctx, args[0])?;
-    let deadline = crate::sentry::signal::wait_deadline(ctx.task, duration);
+    let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, duration);
     match sleep_until(ctx, CLOCK_MONOTONIC, deadline) {
         Ok(()) => Ok(0),
         Err((e, left)) => {
@@ -174,7 +174,7 @@ pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         value
     } else {
         // Kept across a switch as a monotonic deadline, then converted.
-        let mono = crate::sentry::signal::wait_deadline(ctx.task, value);
+        let mono = crate::sentry::signal::wait_deadline(&mut ctx.task, value);
         clock_ns(ctx, clock)?.saturating_add(mono.saturating_sub(time::monotonic_ns()))
     };
     match sleep_until(ctx, clock, deadline) {

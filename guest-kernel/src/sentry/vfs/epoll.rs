@@ -157,6 +157,14 @@ impl File for Epoll {
         Some(self)
     }
 
+    /// Its members' queues (nesting is bounded: loops and deep chains are
+    /// refused by epoll_ctl).
+    fn wait_queues(&self, out: &mut Vec<Arc<crate::sentry::wait::WaitQueue>>) {
+        for (_, file, _) in self.live() {
+            file.file.wait_queues(out);
+        }
+    }
+
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         None
     }

@@ -4,6 +4,7 @@
 //! anon_inode:[eventfd] and so on.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
@@ -12,6 +13,7 @@ use super::{Inode, DEV_PIPE};
 use crate::sentry::errno::*;
 use crate::sentry::fd::{File, POLLIN, POLLOUT};
 use crate::sentry::stat::Stat;
+use crate::sentry::wait::WaitQueue;
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(20_000);
 
@@ -35,6 +37,8 @@ pub struct EventFd {
     counter: Mutex<u64>,
     semaphore: bool,
     writes: AtomicU64,
+    /// Readers waiting for a count, writers for room.
+    queue: Arc<WaitQueue>,
 }
 
 impl EventFd {
@@ -44,6 +48,7 @@ impl EventFd {
             counter: Mutex::new(initial),
             semaphore,
             writes: AtomicU64::new(0),
+            queue: Arc::new(WaitQueue::new()),
         })
     }
 }
@@ -62,6 +67,8 @@ impl File for EventFd {
         *counter -= value;
         buf[..8].copy_from_slice(&value.to_le_bytes());
         self.writes.fetch_add(1, Ordering::Relaxed);
+        drop(counter);
+        self.queue.wake_all();
         Ok(8)
     }
 
@@ -80,6 +87,8 @@ impl File for EventFd {
         }
         *counter += value;
         self.writes.fetch_add(1, Ordering::Relaxed);
+        drop(counter);
+        self.queue.wake_all();
         Ok(8)
     }
 
@@ -101,6 +110,10 @@ impl File for EventFd {
 
     fn activity(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    fn wait_queues(&self, out: &mut Vec<Arc<WaitQueue>>) {
+        out.push(self.queue.clone());
     }
 
     fn inode(&self) -> Option<Arc<dyn Inode>> {

@@ -12,6 +12,7 @@ use super::{Inode, DEV_PIPE};
 use crate::sentry::errno::*;
 use crate::sentry::fd::{File, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use crate::sentry::stat::{Stat, S_IFIFO};
+use crate::sentry::wait::WaitQueue;
 
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
@@ -33,6 +34,8 @@ pub struct Pipe {
     /// by a peer that opened, even if it closed again since).
     reader_opens: AtomicU64,
     writer_opens: AtomicU64,
+    /// Readers waiting for data, writers for room, opens for a peer.
+    queue: Arc<WaitQueue>,
 }
 
 /// One end of a pipe (both, for a FIFO opened O_RDWR). Dropping the last
@@ -55,6 +58,7 @@ fn new_buffer(named: bool) -> Arc<Pipe> {
         reads: AtomicU64::new(0),
         reader_opens: AtomicU64::new(0),
         writer_opens: AtomicU64::new(0),
+        queue: Arc::new(WaitQueue::new()),
     })
 }
 
@@ -68,6 +72,7 @@ pub fn open_end(pipe: &Arc<Pipe>, reads: bool, write: bool) -> Arc<PipeEnd> {
         pipe.writers.fetch_add(1, Ordering::Relaxed);
         pipe.writer_opens.fetch_add(1, Ordering::Relaxed);
     }
+    pipe.queue.wake_all();
     Arc::new(PipeEnd {
         pipe: pipe.clone(),
         reads,
@@ -107,6 +112,7 @@ impl Drop for PipeEnd {
         // Ends closing is news for epoll's edge trigger and for waiters.
         self.pipe.writes.fetch_add(1, Ordering::Relaxed);
         self.pipe.reads.fetch_add(1, Ordering::Relaxed);
+        self.pipe.queue.wake_all();
     }
 }
 
@@ -129,6 +135,8 @@ impl File for PipeEnd {
             *dst = src;
         }
         self.pipe.reads.fetch_add(1, Ordering::Relaxed);
+        drop(buffer);
+        self.pipe.queue.wake_all();
         Ok(n)
     }
 
@@ -148,6 +156,8 @@ impl File for PipeEnd {
         let n = buf.len().min(room);
         buffer.extend(&buf[..n]);
         self.pipe.writes.fetch_add(1, Ordering::Relaxed);
+        drop(buffer);
+        self.pipe.queue.wake_all();
         Ok(n)
     }
 
@@ -222,5 +232,9 @@ impl File for PipeEnd {
 
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         None
+    }
+
+    fn wait_queues(&self, out: &mut alloc::vec::Vec<Arc<WaitQueue>>) {
+        out.push(self.pipe.queue.clone());
     }
 }

@@ -471,15 +471,8 @@ static VIEWS: Mutex<alloc::collections::BTreeMap<i32, Arc<ProcessView>>> =
     Mutex::new(alloc::collections::BTreeMap::new());
 
 /// The process running now (what /proc/self names).
-static CURRENT_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(1);
-
 pub fn current_pid() -> i32 {
-    CURRENT_PID.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-/// The scheduler switched to process `pid`.
-pub fn set_current_pid(pid: i32) {
-    CURRENT_PID.store(pid, core::sync::atomic::Ordering::Relaxed);
+    crate::sentry::sched::current().pid()
 }
 
 /// A new process (boot, fork): it appears as /proc/<pid>.
