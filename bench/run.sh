@@ -76,6 +76,7 @@ build_c bench_read
 build_c bench_files
 build_c bench_write
 build_c bench_procs
+build_c bench_pingpong
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -195,6 +196,20 @@ for key in fork_us spawn_us pipe_mb_s signal_ns; do
     procs_rvisor[$key]="$(procs_field "$TMP/procs.rvisor" "$key")"
 done
 
+# --- thread ping-pong (the scheduler) -------------------------------------------------------
+# Native pinned to one CPU (the sandbox has one vCPU); 0 and 100 idle threads.
+log "bench_pingpong, native (taskset -c 0) and rvisor (3 runs each)"
+pingpong() { # runner-prefix... -- idle
+    local idle="${@: -1}"
+    set -- "${@:1:$#-1}"
+    for _ in 1 2 3; do "$@" "$PROGS/bench_pingpong" 20000 "$idle"; done \
+        | sed -n 's/.*round_trips_s=\([0-9.]*\).*/\1/p' | median3
+}
+pp_native0="$(pingpong taskset -c 0 0)"
+pp_native100="$(pingpong taskset -c 0 100)"
+pp_rvisor0="$(pingpong "$VMM" --elf 0)"
+pp_rvisor100="$(pingpong "$VMM" --elf 100)"
+
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
@@ -240,6 +255,13 @@ Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits
 | posix_spawn (vfork + exec) + waitpid, µs | ${procs_native[spawn_us]} | ${procs_rvisor[spawn_us]} | $(ratio "${procs_rvisor[spawn_us]}" "${procs_native[spawn_us]}") |
 | 64 MiB through a pipe between two processes, MB/s | ${procs_native[pipe_mb_s]} | ${procs_rvisor[pipe_mb_s]} | $(ratio "${procs_rvisor[pipe_mb_s]}" "${procs_native[pipe_mb_s]}") |
 | raise(SIGUSR1) to a handler and back, ns | ${procs_native[signal_ns]} | ${procs_rvisor[signal_ns]} | $(ratio "${procs_rvisor[signal_ns]}" "${procs_native[signal_ns]}") |
+
+### Thread ping-pong over a pipe: \`bench_pingpong 20000 IDLE\` (median of 3 runs; native pinned to one CPU)
+
+| Idle threads | native, round trips/s | rvisor, round trips/s | rvisor / native |
+|---:|---:|---:|---:|
+| 0 | $pp_native0 | $pp_rvisor0 | $(ratio "$pp_rvisor0" "$pp_native0") |
+| 100 | $pp_native100 | $pp_rvisor100 | $(ratio "$pp_rvisor100" "$pp_native100") |
 
 ### VM exits
 

@@ -110,6 +110,28 @@ fn threads_glibc() {
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
+/// The sentry core: a 200000-byte blocking pipe write arrives whole,
+/// flock and fcntl locks hold between processes, /proc shows the live
+/// parent after reparenting and the live thread count, a timer armed by
+/// another thread fires, a blocked read is woken by another thread.
+#[test]
+fn core_blocking_musl() {
+    let prog = c_program("core_blocking");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "core_blocking_musl");
+}
+
+#[test]
+fn core_blocking_glibc() {
+    let prog = glibc_program("core_blocking");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "core_blocking_glibc");
+}
+
 /// busybox ps and df inside the sandbox: they read /proc/<pid>/stat and
 /// /proc/mounts. (Their output cannot match the host's: other processes,
 /// other filesystems; the checks are on what the sandbox must show.)

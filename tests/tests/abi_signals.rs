@@ -1,7 +1,7 @@
 //! Linux ABI conformance, signals within one process: handlers and their
 //! frames, siginfo, masks, the alternate stack, faults caught and survived,
 //! rt_sigreturn, interval timers interrupting waits, sigtimedwait, SIGPIPE,
-//! and deaths by signal (128+N). The same program runs natively and in the
+//! deaths by signal (128+N), and job control between processes. The same program runs natively and in the
 //! sandbox, built against musl and against glibc (their signal code
 //! differs: restorers, raise, abort).
 
@@ -64,4 +64,25 @@ fn deaths_by_signal_glibc() {
         return;
     }
     deaths_as_native(&prog);
+}
+
+/// Job control between processes (stop, continue, their wait reports and
+/// SIGCHLD codes, SIGKILL of a stopped process), real-time signals queued
+/// with their values, sigqueue to another process.
+#[test]
+fn job_control_and_queued_signals_musl() {
+    let prog = c_program("job_control");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn job_control_and_queued_signals_glibc() {
+    let prog = glibc_program("job_control");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }

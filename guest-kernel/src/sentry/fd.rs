@@ -251,6 +251,17 @@ pub struct OpenFile {
     pub offset: Mutex<u64>,
     /// What /proc/self/fd shows for a file with no path (memfd).
     pub label: Option<Vec<u8>>,
+    /// Set once a flock or OFD lock was asked for through it: its locks
+    /// go when it does.
+    locked: core::sync::atomic::AtomicBool,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if self.locked.load(core::sync::atomic::Ordering::Relaxed) {
+            crate::sentry::syscalls::locks::release_description(self);
+        }
+    }
 }
 
 impl OpenFile {
@@ -265,7 +276,14 @@ impl OpenFile {
             flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH)),
             offset: Mutex::new(0),
             label: None,
+            locked: core::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Records that a lock was taken through this description.
+    pub fn note_locked(&self) {
+        self.locked
+            .store(true, core::sync::atomic::Ordering::Relaxed);
     }
 
     /// A file without a path, named `label` in /proc/self/fd.
@@ -276,6 +294,7 @@ impl OpenFile {
             flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)),
             offset: Mutex::new(0),
             label: Some(label),
+            locked: core::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -204,7 +204,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         cwd: cwd.clone(),
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_path.to_vec()),
-        ppid: 0,
         comm: comm.clone(),
     });
     vfs::procfs::add_view(view.clone());
@@ -223,9 +222,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let task = Task {
         pid: APP_PID,
         tid: APP_PID,
-        ppid: 0,
-        pgid: APP_PID,
-        sid: APP_PID,
+        process: task::Process::new(APP_PID, 0, APP_PID, APP_PID),
         exit_signal: signal::SIGCHLD,
         vfork_parent: None,
         exiting: None,

@@ -31,7 +31,7 @@ use spin::{Mutex, MutexGuard};
 
 use super::errno::{Errno, EAGAIN};
 use super::signal::{SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
-use super::task::Task;
+use super::task::{JobEvent, Process, Task};
 use super::wait::WaitQueue;
 use crate::arch::{ThreadState, UserContext};
 
@@ -110,7 +110,9 @@ struct SchedInfo {
 /// A task: its Linux state, kernel stack and scheduling state.
 pub struct TaskCell {
     tid: AtomicI32,
-    pid: AtomicI32,
+    /// The task's process (its ids and relations, readable without
+    /// locking the task).
+    pub process: Arc<Process>,
     task: Mutex<Task>,
     sched: Mutex<SchedInfo>,
     /// Ended by its process (exit_group, execve in another thread, a fatal
@@ -130,7 +132,7 @@ impl TaskCell {
     }
 
     pub fn pid(&self) -> i32 {
-        self.pid.load(Ordering::Relaxed)
+        self.process.pid
     }
 
     pub fn killed(&self) -> bool {
@@ -283,7 +285,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
     let sp = unsafe { crate::arch::entry::initial_kernel_sp(kstack.top(), regs) };
     Some(Arc::new(TaskCell {
         tid: AtomicI32::new(task.tid),
-        pid: AtomicI32::new(task.pid),
+        process: task.process.clone(),
         task: Mutex::new(task),
         sched: Mutex::new(SchedInfo {
             state: State::Runnable,
@@ -637,6 +639,29 @@ pub fn for_each_thread(pid: i32, mut f: impl FnMut(&mut Task)) {
     }
 }
 
+/// Process `pid`, if it lives.
+pub fn process(pid: i32) -> Option<Arc<Process>> {
+    let sched = SCHED.lock();
+    if let Some(cell) = sched.tasks.get(&pid).filter(|c| c.pid() == pid) {
+        return Some(cell.process.clone());
+    }
+    sched
+        .tasks
+        .values()
+        .find(|c| c.pid() == pid && !c.killed())
+        .map(|c| c.process.clone())
+}
+
+/// How many threads process `pid` has.
+pub fn thread_count(pid: i32) -> usize {
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| c.pid() == pid && !c.killed())
+        .count()
+}
+
 /// Wakes every waiting thread of process `pid`.
 pub fn wake_process(pid: i32) {
     for cell in others().into_iter().filter(|c| c.pid() == pid) {
@@ -718,18 +743,18 @@ pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
 /// unlocks the task and calls [`finish_exit`]. The first process is not
 /// handled here: its end ends the sandbox.
 pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
-    let (pid, ppid, pgid) = (task.pid, task.ppid, task.pgid);
+    let (pid, ppid, pgid) = (task.pid, task.ppid(), task.pgid());
     task.mm().writeback_all();
     kill_other_threads(me);
+    super::syscalls::locks::release_process(pid, None);
     super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
     // Orphans go to init (pid 1), zombies included.
     for cell in others() {
-        let mut other = cell.lock();
-        if other.ppid == pid {
-            other.ppid = super::APP_PID;
+        if cell.process.ppid() == pid {
+            cell.process.set_ppid(super::APP_PID);
         }
     }
     for z in ZOMBIES.lock().iter_mut() {
@@ -769,6 +794,124 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     }
 }
 
+/// Job control: the running task's process stops on `signal`. Its parent
+/// gets a report to wait for (WUNTRACED) and SIGCHLD unless it asked for
+/// none (SA_NOCLDSTOP); its threads stop on their way to user mode.
+pub fn stop_process(task: &mut Task, signal: u8) {
+    if task.process.set_stopped(true) {
+        return;
+    }
+    *task.process.job_report.lock() = Some(JobEvent::Stopped(signal));
+    let (pid, uid) = (task.pid, task.creds.user[0]);
+    let ppid = task.ppid();
+    with_parked(ppid, |parent| {
+        notify_job_change(parent, pid, uid, 5, signal)
+    }); // CLD_STOPPED
+    wake_process(ppid);
+    // The other threads notice at their next return towards user mode.
+    for cell in others().into_iter().filter(|c| c.pid() == pid) {
+        wake(&cell);
+    }
+}
+
+/// A signal is sent to process `pid` (generation, before it is queued):
+/// SIGCONT and SIGKILL resume a stopped process and SIGCONT discards
+/// pending stop signals; a stop signal discards a pending SIGCONT.
+/// `sender` is the running task (out of the scheduler's reach while it
+/// runs: it may be of the target process, or its parent).
+pub fn job_control_on_send(pid: i32, signal: u8, sender: &mut Task) {
+    use super::signal::{SIGCONT, SIGKILL, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU};
+    let stop = matches!(signal, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU);
+    if !(stop || signal == SIGCONT || signal == SIGKILL) {
+        return;
+    }
+    let discard = |task: &mut Task| {
+        if signal == SIGCONT {
+            for s in [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] {
+                task.signals.discard(s);
+            }
+        } else if stop {
+            task.signals.discard(SIGCONT);
+        }
+    };
+    let threads: Vec<Arc<TaskCell>> = others().into_iter().filter(|c| c.pid() == pid).collect();
+    let process = if sender.pid == pid {
+        discard(sender);
+        sender.process.clone()
+    } else if let Some(cell) = threads.first() {
+        cell.process.clone()
+    } else {
+        return;
+    };
+    for cell in &threads {
+        discard(&mut cell.lock());
+    }
+    if stop || !process.set_stopped(false) {
+        return;
+    }
+    if signal == SIGCONT {
+        *process.job_report.lock() = Some(JobEvent::Continued);
+        let ppid = process.ppid();
+        if ppid == sender.pid {
+            notify_job_change(sender, pid, 0, 6, SIGCONT); // CLD_CONTINUED
+        } else {
+            with_parked(ppid, |parent| notify_job_change(parent, pid, 0, 6, SIGCONT));
+            wake_process(ppid);
+        }
+    }
+    for cell in &threads {
+        wake(cell);
+    }
+}
+
+/// SIGCHLD with CLD_STOPPED/CLD_CONTINUED for child `pid` to `parent`,
+/// unless its SIGCHLD action has SA_NOCLDSTOP.
+fn notify_job_change(parent: &mut Task, pid: i32, uid: u32, code: i32, signal: u8) {
+    let action = parent.signals.actions[SIGCHLD as usize - 1];
+    if action.flags & super::signal::SA_NOCLDSTOP == 0 {
+        let mut info = SigInfo::from_process(SIGCHLD, code, pid, uid);
+        info.fields[1] = signal as u64;
+        parent.signals.send(info);
+    }
+}
+
+/// A child of `parent` that `matches` (pid, pgid) with a job-control
+/// report `wanted` accepts; the report is consumed unless `keep`.
+pub fn take_job_report(
+    parent: i32,
+    keep: bool,
+    wanted: impl Fn(JobEvent) -> bool,
+    mut matches: impl FnMut(i32, i32) -> bool,
+) -> Option<(i32, JobEvent)> {
+    let mut seen = Vec::new();
+    for cell in others() {
+        let process = &cell.process;
+        if process.ppid() != parent
+            || seen.contains(&process.pid)
+            || !matches(process.pid, process.pgid())
+        {
+            continue;
+        }
+        seen.push(process.pid);
+        let mut report = process.job_report.lock();
+        if let Some(event) = report.filter(|e| wanted(*e)) {
+            if !keep {
+                *report = None;
+            }
+            return Some((process.pid, event));
+        }
+    }
+    None
+}
+
+/// The running task waits while its process is stopped (returns at once
+/// when it is not; a killed task does not wait).
+pub fn wait_while_stopped(task: &mut TaskRef) {
+    while task.process.stopped() && !task.cell().killed() {
+        task.unlocked(|| block_current(u64::MAX, false));
+    }
+}
+
 /// The vfork child `child` exec'd or ended: its parent (thread `parent`)
 /// may run again.
 pub fn release_vfork_parent(parent: i32, child: i32) {
@@ -795,13 +938,13 @@ pub fn reap(parent: i32, keep: bool, mut matches: impl FnMut(&Zombie) -> bool) -
 /// Whether `parent` has a child (live or zombie) that `matches` (by pid
 /// and process group).
 pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool {
-    others().iter().any(|c| {
-        let task = c.lock();
-        task.ppid == parent && matches(task.pid, task.pgid)
-    }) || ZOMBIES
-        .lock()
+    others()
         .iter()
-        .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
+        .any(|c| c.process.ppid() == parent && matches(c.pid(), c.process.pgid()))
+        || ZOMBIES
+            .lock()
+            .iter()
+            .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
 }
 
 /// Whether `pid` has ended and not been waited for.

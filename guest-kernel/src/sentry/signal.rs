@@ -13,8 +13,11 @@
 // An ABI table: complete on purpose, used or not.
 #![allow(dead_code)]
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+
+use spin::Mutex;
 
 use super::mm::usermem::Pod;
 use super::sched::TaskRef;
@@ -40,6 +43,12 @@ pub const SIGPIPE: u8 = 13;
 pub const SIGALRM: u8 = 14;
 pub const SIGTERM: u8 = 15;
 pub const SIGCHLD: u8 = 17;
+/// The first real-time signal (what the kernel numbers 32; libcs keep
+/// 32-34 for themselves and start SIGRTMIN above).
+pub const SIGRTMIN: u8 = 32;
+/// Signals queued per task at most (Linux's RLIMIT_SIGPENDING is per user
+/// and larger; every queued siginfo costs sentry memory).
+pub const MAX_QUEUED: usize = 1024;
 pub const SIGCONT: u8 = 18;
 pub const SIGSTOP: u8 = 19;
 pub const SIGTSTP: u8 = 20;
@@ -241,6 +250,9 @@ pub struct PosixTimer {
     pub clock: u64,
     /// (signal, sigval) to send at expiry; None for SIGEV_NONE.
     pub notify: Option<(u8, u64)>,
+    /// SIGEV_THREAD_ID: the thread the signal goes to (else the process:
+    /// whichever thread notices the expiry first).
+    pub thread: Option<i32>,
     pub deadline_ns: Option<u64>,
     pub interval_ns: u64,
     /// Expirations that did not get a signal of their own, as of the last
@@ -262,10 +274,22 @@ pub struct SignalState {
     pub altstack: SignalStack,
     /// Pending signals (bit n-1 for signal n); one instance each.
     pub pending: u64,
-    /// The siginfo of each pending signal (only pending ones are kept).
-    infos: BTreeMap<u8, SigInfo>,
-    pub timers: [Option<IntervalTimer>; ITIMER_COUNT],
-    pub posix_timers: BTreeMap<i32, PosixTimer>,
+    /// The siginfo of each pending signal (only pending ones are kept):
+    /// one for a standard signal, a queue for a real-time one.
+    infos: BTreeMap<u8, VecDeque<SigInfo>>,
+    /// Instances queued in `infos`.
+    queued: usize,
+    /// The process's interval and POSIX timers, shared by its threads
+    /// (any thread may arm or read them; whichever thread looks first after
+    /// an expiry takes the signal).
+    pub timers: Arc<Mutex<ProcessTimers>>,
+}
+
+/// A process's timers.
+#[derive(Default)]
+pub struct ProcessTimers {
+    pub itimers: [Option<IntervalTimer>; ITIMER_COUNT],
+    pub posix: BTreeMap<i32, PosixTimer>,
 }
 
 impl SignalState {
@@ -277,8 +301,8 @@ impl SignalState {
             altstack: SignalStack::default(),
             pending: 0,
             infos: BTreeMap::new(),
-            timers: [None; ITIMER_COUNT],
-            posix_timers: BTreeMap::new(),
+            queued: 0,
+            timers: Arc::new(Mutex::new(ProcessTimers::default())),
         }
     }
 
@@ -293,12 +317,13 @@ impl SignalState {
         }
     }
 
-    /// A new thread's: the process's dispositions and the creator's mask;
-    /// no pending signals, no alternate stack, no timers.
+    /// A new thread's: the process's dispositions, timers and the
+    /// creator's mask; no pending signals, no alternate stack.
     pub fn thread_copy(&self) -> SignalState {
         SignalState {
             actions: self.actions,
             mask: self.mask,
+            timers: self.timers.clone(),
             ..SignalState::new()
         }
     }
@@ -313,7 +338,7 @@ impl SignalState {
             }
         }
         self.altstack = SignalStack::default();
-        self.posix_timers.clear();
+        self.timers.lock().posix.clear();
     }
 
     fn ignored(&self, signal: u8) -> bool {
@@ -325,18 +350,27 @@ impl SignalState {
     }
 
     /// Makes `signal` pending. A signal that is ignored and not blocked is
-    /// dropped here, as on Linux; a signal already pending is not queued
-    /// twice (real-time signals included: one instance each).
-    pub fn send(&mut self, info: SigInfo) {
+    /// dropped here, as on Linux; a standard signal already pending is not
+    /// queued twice, real-time signals queue (each with its own siginfo,
+    /// up to MAX_QUEUED in all). False when the signal was not queued
+    /// (sigqueue's EAGAIN).
+    pub fn send(&mut self, info: SigInfo) -> bool {
         let signal = info.signo as u8;
         if self.ignored(signal) && self.mask & bit(signal) == 0 {
-            return;
+            return true;
         }
         if self.pending & bit(signal) != 0 {
-            return;
+            if signal < SIGRTMIN {
+                return true;
+            }
+            if self.queued >= MAX_QUEUED {
+                return false;
+            }
         }
         self.pending |= bit(signal);
-        self.infos.insert(signal, info);
+        self.queued += 1;
+        self.infos.entry(signal).or_default().push_back(info);
+        true
     }
 
     /// A fault the program cannot ignore or block: a blocked or ignored
@@ -348,8 +382,16 @@ impl SignalState {
             action.handler = SIG_DFL;
             self.mask &= !bit(signal);
         }
-        self.pending &= !bit(signal);
+        self.discard(signal);
         self.send(info);
+    }
+
+    /// Drops every pending instance of `signal`.
+    pub fn discard(&mut self, signal: u8) {
+        self.pending &= !bit(signal);
+        if let Some(queue) = self.infos.remove(&signal) {
+            self.queued -= queue.len();
+        }
     }
 
     /// Pending signals the current mask lets through.
@@ -371,12 +413,22 @@ impl SignalState {
         Some(self.take(set.trailing_zeros() as u8 + 1))
     }
 
-    /// Removes pending `signal` and returns its info.
+    /// Removes (the oldest instance of) pending `signal` and returns its
+    /// info; the signal stays pending while more instances are queued.
     pub fn take(&mut self, signal: u8) -> SigInfo {
-        self.pending &= !bit(signal);
-        self.infos
-            .remove(&signal)
-            .unwrap_or_else(|| SigInfo::new(signal, SI_KERNEL))
+        let queue = self.infos.get_mut(&signal);
+        let info = queue.and_then(|q| {
+            let info = q.pop_front();
+            if info.is_some() {
+                self.queued -= 1;
+            }
+            info
+        });
+        if self.infos.get(&signal).is_none_or(|q| q.is_empty()) {
+            self.infos.remove(&signal);
+            self.pending &= !bit(signal);
+        }
+        info.unwrap_or_else(|| SigInfo::new(signal, SI_KERNEL))
     }
 
     /// Whether a blocking call must end with EINTR: a signal that will run
@@ -389,12 +441,11 @@ impl SignalState {
             let signal = ready.trailing_zeros() as u8 + 1;
             ready &= !bit(signal);
             let handler = self.actions[signal as usize - 1].handler;
+            // A stop signal interrupts too: the task stops on its way
+            // back to user mode and the call is restarted once it
+            // continues (see `restarts_after_handler`).
             let ignored = handler == SIG_IGN
-                || (handler == SIG_DFL
-                    && matches!(
-                        default_action(signal),
-                        DefaultAction::Ignore | DefaultAction::Stop
-                    ));
+                || (handler == SIG_DFL && default_action(signal) == DefaultAction::Ignore);
             if ignored {
                 self.take(signal);
             } else {
@@ -406,35 +457,38 @@ impl SignalState {
 
     /// Generates the signals of expired interval timers (re-arming periodic
     /// ones) at monotonic time `now`.
-    pub fn fire_timers(&mut self, now: u64) {
+    pub fn fire_timers(&mut self, now: u64, tid: i32) {
         let mut expired = [false; ITIMER_COUNT];
-        for (slot, fired) in self.timers.iter_mut().zip(&mut expired) {
-            let Some(timer) = *slot else {
-                continue;
-            };
-            if now < timer.deadline_ns {
-                continue;
+        {
+            let mut timers = self.timers.lock();
+            for (slot, fired) in timers.itimers.iter_mut().zip(&mut expired) {
+                let Some(timer) = *slot else {
+                    continue;
+                };
+                if now < timer.deadline_ns {
+                    continue;
+                }
+                // Overruns collapse into one signal, like Linux's itimers.
+                *slot = (now - timer.deadline_ns)
+                    .checked_div(timer.interval_ns)
+                    .map(|periods_late| IntervalTimer {
+                        deadline_ns: timer.deadline_ns + (periods_late + 1) * timer.interval_ns,
+                        ..timer
+                    });
+                *fired = true;
             }
-            // Overruns collapse into one signal, like Linux's itimers.
-            *slot = (now - timer.deadline_ns)
-                .checked_div(timer.interval_ns)
-                .map(|periods_late| IntervalTimer {
-                    deadline_ns: timer.deadline_ns + (periods_late + 1) * timer.interval_ns,
-                    ..timer
-                });
-            *fired = true;
         }
         for (signal, fired) in ITIMER_SIGNALS.into_iter().zip(expired) {
             if fired {
                 self.send(SigInfo::new(signal, SI_KERNEL));
             }
         }
-        self.fire_posix_timers(now);
+        self.fire_posix_timers(now, tid);
     }
 
-    fn fire_posix_timers(&mut self, now: u64) {
+    fn fire_posix_timers(&mut self, now: u64, tid: i32) {
         let mut sends = Vec::new();
-        for (&id, timer) in self.posix_timers.iter_mut() {
+        for (&id, timer) in self.timers.lock().posix.iter_mut() {
             let Some(deadline) = timer.deadline_ns.filter(|&d| d <= now) else {
                 continue;
             };
@@ -450,18 +504,33 @@ impl SignalState {
                 }
             };
             if let Some((signal, value)) = timer.notify {
-                sends.push((id, signal, value, expirations));
+                sends.push((id, signal, value, expirations, timer.thread));
             }
         }
-        for (id, signal, value, expirations) in sends {
+        for (id, signal, value, expirations, thread) in sends {
+            if let Some(target) = thread.filter(|&t| t != tid) {
+                let overrun = (expirations - 1).min(i32::MAX as u64) as u32;
+                let mut info = SigInfo::new(signal, SI_TIMER);
+                info.fields[0] = id as u32 as u64 | (overrun as u64) << 32;
+                info.fields[1] = value;
+                super::sched::with_parked_thread(target, |task| task.signals.send(info));
+                continue;
+            }
             let queued = self.pending & bit(signal) != 0
-                && self
-                    .infos
-                    .get(&signal)
-                    .is_some_and(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id);
+                && self.infos.get(&signal).is_some_and(|q| {
+                    q.iter()
+                        .any(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id)
+                });
             let overrun = if queued {
                 // Still queued from an earlier expiry: count it as overrun.
-                let info = self.infos.get_mut(&signal).expect("queued above");
+                let info = self
+                    .infos
+                    .get_mut(&signal)
+                    .and_then(|q| {
+                        q.iter_mut()
+                            .find(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id)
+                    })
+                    .expect("queued above");
                 let before = (info.fields[0] >> 32) as u32;
                 let total = before.saturating_add(expirations.min(u32::MAX as u64) as u32);
                 info.fields[0] = (info.fields[0] & 0xffff_ffff) | (total as u64) << 32;
@@ -474,7 +543,7 @@ impl SignalState {
                 self.send(info);
                 overrun
             };
-            if let Some(timer) = self.posix_timers.get_mut(&id) {
+            if let Some(timer) = self.timers.lock().posix.get_mut(&id) {
                 timer.overrun = overrun;
             }
         }
@@ -482,8 +551,9 @@ impl SignalState {
 
     /// The earliest armed timer deadline.
     pub fn next_timer(&self) -> Option<u64> {
-        let itimers = self.timers.iter().flatten().map(|t| t.deadline_ns);
-        let posix = self.posix_timers.values().filter_map(|t| t.deadline_ns);
+        let timers = self.timers.lock();
+        let itimers = timers.itimers.iter().flatten().map(|t| t.deadline_ns);
+        let posix = timers.posix.values().filter_map(|t| t.deadline_ns);
         itimers.chain(posix).min()
     }
 
@@ -509,6 +579,10 @@ pub fn restarts_after_handler(signals: &SignalState) -> bool {
     }
     let signal = ready.trailing_zeros() as u8 + 1;
     let action = signals.actions[signal as usize - 1];
+    if action.handler == SIG_DFL && default_action(signal) == DefaultAction::Stop {
+        // No handler runs: after the stop the call simply goes on.
+        return true;
+    }
     action.handler > SIG_IGN && action.flags & SA_RESTART != 0
 }
 
@@ -559,7 +633,8 @@ pub fn exit_with(task: &mut Task, code: u8) {
 /// when `regs` changed beyond the syscall's return value.
 pub fn deliver_pending(task: &mut Task, regs: &mut UserContext) -> bool {
     if task.signals.next_timer().is_some() {
-        task.signals.fire_timers(super::time::monotonic_ns());
+        let tid = task.tid;
+        task.signals.fire_timers(super::time::monotonic_ns(), tid);
     }
     let delivered = deliver_one(task, regs);
     // A temporary wait mask is put back once nothing ran a handler
@@ -582,9 +657,9 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
             SIG_DFL => match default_action(signal) {
                 DefaultAction::Ignore => continue,
                 DefaultAction::Stop => {
-                    // Nothing in the sandbox could send SIGCONT: stopping
-                    // would hang the run, so the stop is not carried out.
-                    log::warn!("signal {signal} would stop the process: not supported, ignored");
+                    // The threads wait on their way back to user mode
+                    // (traps::return_to_user) until SIGCONT or SIGKILL.
+                    super::sched::stop_process(task, signal);
                     continue;
                 }
                 DefaultAction::Terminate | DefaultAction::Core => {
@@ -688,7 +763,8 @@ pub fn wait(
 ) -> Result<bool, Errno> {
     let now = super::time::monotonic_ns();
     let pending = task.signals.pending;
-    task.signals.fire_timers(now);
+    let tid = task.tid;
+    task.signals.fire_timers(now, tid);
     if task.cell().killed() || task.signals.interrupts() {
         return Err(EINTR);
     }

@@ -7,6 +7,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use boards::hypercall::ExitStats;
 use spin::{Mutex, MutexGuard};
@@ -83,10 +84,8 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
 pub struct Task {
     pub pid: i32,
     pub tid: i32,
-    /// Parent, process group and session.
-    pub ppid: i32,
-    pub pgid: i32,
-    pub sid: i32,
+    /// The process (shared by its threads): parent, group, session.
+    pub process: Arc<Process>,
     /// The signal sent to the parent at exit (SIGCHLD, from clone's flags).
     pub exit_signal: u8,
     /// A vfork child: the parent waits until this task execs or exits.
@@ -141,7 +140,89 @@ pub struct Task {
     pub children_cpu_ticks: u64,
 }
 
+/// What the threads of a process share and other processes look at
+/// without locking any task: the ids and relations. Kept by every thread's
+/// task and by the scheduler's cell of each thread.
+pub struct Process {
+    pub pid: i32,
+    ppid: AtomicI32,
+    pgid: AtomicI32,
+    sid: AtomicI32,
+    /// Stopped by a stop signal (job control): its threads wait at their
+    /// next return towards user mode until SIGCONT or SIGKILL.
+    stopped: AtomicBool,
+    /// A stop or continue its parent has not waited for yet (WUNTRACED,
+    /// WCONTINUED).
+    pub job_report: Mutex<Option<JobEvent>>,
+}
+
+/// What a job-control wait reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEvent {
+    Stopped(u8),
+    Continued,
+}
+
+impl Process {
+    pub fn new(pid: i32, ppid: i32, pgid: i32, sid: i32) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            ppid: AtomicI32::new(ppid),
+            pgid: AtomicI32::new(pgid),
+            sid: AtomicI32::new(sid),
+            stopped: AtomicBool::new(false),
+            job_report: Mutex::new(None),
+        })
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Marks the process stopped or running; returns the previous state.
+    pub fn set_stopped(&self, stopped: bool) -> bool {
+        self.stopped.swap(stopped, Ordering::Relaxed)
+    }
+
+    pub fn ppid(&self) -> i32 {
+        self.ppid.load(Ordering::Relaxed)
+    }
+
+    pub fn pgid(&self) -> i32 {
+        self.pgid.load(Ordering::Relaxed)
+    }
+
+    pub fn sid(&self) -> i32 {
+        self.sid.load(Ordering::Relaxed)
+    }
+
+    /// Reparenting (the parent ended).
+    pub fn set_ppid(&self, ppid: i32) {
+        self.ppid.store(ppid, Ordering::Relaxed);
+    }
+
+    pub fn set_pgid(&self, pgid: i32) {
+        self.pgid.store(pgid, Ordering::Relaxed);
+    }
+
+    pub fn set_sid(&self, sid: i32) {
+        self.sid.store(sid, Ordering::Relaxed);
+    }
+}
+
 impl Task {
+    pub fn ppid(&self) -> i32 {
+        self.process.ppid()
+    }
+
+    pub fn pgid(&self) -> i32 {
+        self.process.pgid()
+    }
+
+    pub fn sid(&self) -> i32 {
+        self.process.sid()
+    }
+
     /// The address space. Nobody holds it across a wait: finding the lock
     /// taken means a handler re-entered it, a bug worth a clear panic rather
     /// than a silent spin.

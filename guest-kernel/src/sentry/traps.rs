@@ -133,6 +133,12 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             crate::sentry::syscalls::futex::clear_child_tid(&mut task);
             return None;
         }
+        if task.process.stopped() {
+            // Job control: wait for SIGCONT (or SIGKILL), then look at the
+            // signals again.
+            sched::wait_while_stopped(&mut task);
+            continue;
+        }
         if sched::take_tick() {
             task.unlocked(sched::yield_current);
             continue;

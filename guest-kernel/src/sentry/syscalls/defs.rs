@@ -8,6 +8,7 @@ use super::events::*;
 use super::fdops::*;
 use super::futex::*;
 use super::io::*;
+use super::locks::*;
 use super::memory::*;
 use super::path::*;
 use super::process::*;
@@ -74,8 +75,8 @@ handlers! {
     sendfile => sys_sendfile, Full;
     exit => sys_exit, Full;
     uname => sys_uname, Full;
-    fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ; record locks are always granted (one process)");
-    flock => sys_flock, Partial("one process: every lock is granted");
+    fcntl => sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ, record locks (POSIX and OFD; no deadlock detection)");
+    flock => sys_flock, Full;
     fsync => sys_fsync, Full;
     fdatasync => sys_fsync, Full;
     truncate => sys_truncate, Full;

@@ -9,6 +9,7 @@ use crate::sentry::vfs::pipe::new_pipe;
 pub fn sys_close(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // The file itself is released outside the fd-table lock.
     let file = ctx.task.fds().remove(fd_arg(args[0]))?;
+    super::locks::release_process(ctx.task.pid, Some(&file));
     drop(file);
     Ok(0)
 }
@@ -77,9 +78,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const F_SETFD: u64 = 2;
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
-    const F_GETLK: u64 = 5;
-    const F_SETLK: u64 = 6;
-    const F_SETLKW: u64 = 7;
+    use super::locks::{F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW};
     const F_DUPFD_CLOEXEC: u64 = 1030;
     const F_GETPIPE_SZ: u64 = 1032;
     const FD_CLOEXEC: u64 = 1;
@@ -110,17 +109,8 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 (*flags & !(O_APPEND | O_NONBLOCK)) | (args[2] as u32 & (O_APPEND | O_NONBLOCK));
             Ok(0)
         }
-        // One process: no other process can hold a conflicting record lock,
-        // so every lock is granted and F_GETLK reports the range as free.
-        F_SETLK | F_SETLKW => {
-            let _lock: [u8; 32] = ctx.task.mm().read_val(args[2])?;
-            Ok(0)
-        }
-        F_GETLK => {
-            let mut lock: [u8; 32] = ctx.task.mm().read_val(args[2])?;
-            lock[0..2].copy_from_slice(&2u16.to_le_bytes()); // l_type = F_UNLCK
-            ctx.task.mm().write_val(args[2], &lock)?;
-            Ok(0)
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
+            super::locks::fcntl_lock(ctx, &file, args[1], args[2])
         }
         F_GETPIPE_SZ
             if file.file.stat().mode & crate::sentry::stat::S_IFMT
@@ -169,27 +159,6 @@ pub fn sys_pipe(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_pipe2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     make_pipe(ctx, args[0], args[1])
-}
-
-/// One process: no other can hold a conflicting lock, so every lock is
-/// granted at once (the arguments are checked as Linux does).
-pub fn sys_flock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    const LOCK_SH: u64 = 1;
-    const LOCK_EX: u64 = 2;
-    const LOCK_NB: u64 = 4;
-    const LOCK_UN: u64 = 8;
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
-    if *file.flags.lock() & O_PATH != 0 {
-        return Err(EBADF);
-    }
-    const LOCK_MAND: u64 = 32;
-    if args[1] & LOCK_MAND != 0 {
-        return Ok(0); // Linux ignores the obsolete mandatory locks too
-    }
-    match args[1] & !LOCK_NB {
-        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
-        _ => Err(EINVAL),
-    }
 }
 
 pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

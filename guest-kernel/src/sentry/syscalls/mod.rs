@@ -15,6 +15,8 @@ pub mod fdops;
 pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod io;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod locks;
 pub mod memory;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod path;

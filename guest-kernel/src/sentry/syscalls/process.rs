@@ -31,7 +31,7 @@ pub fn sys_getpid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
 
 /// The first process's parent is outside the sandbox: 0, as for init.
 pub fn sys_getppid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.ppid as u64)
+    Ok(ctx.task.ppid() as u64)
 }
 
 pub fn sys_gettid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {

@@ -125,6 +125,8 @@ fn check_signal_number(signal: u64) -> Result<Option<u8>, Errno> {
 
 fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysResult {
     if let Some(signal) = signal {
+        let pid = ctx.task.pid;
+        crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
         let info = SigInfo::from_process(signal, code, ctx.task.pid, ctx.task.creds.user[0]);
         ctx.task.signals.send(info);
     }
@@ -138,6 +140,9 @@ fn send_to(ctx: &mut SyscallContext, pid: i32, signal: Option<u8>, code: i32) ->
         return send_to_self(ctx, signal, code);
     }
     let info = signal.map(|s| SigInfo::from_process(s, code, ctx.task.pid, ctx.task.creds.user[0]));
+    if let Some(signal) = signal {
+        crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
+    }
     let found = crate::sentry::sched::with_parked(pid, |task| {
         if let Some(info) = info {
             task.signals.send(info);
@@ -179,14 +184,14 @@ pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     match pid {
         p if p > 0 => send_to(ctx, p, signal, SI_USER),
         0 => {
-            let group = ctx.task.pgid;
-            send_to_group(ctx, signal, |t| t.pgid == group)
+            let group = ctx.task.pgid();
+            send_to_group(ctx, signal, |t| t.pgid() == group)
         }
         // Every process but the first (the sandbox's init), as Linux spares
         // pid 1.
         -1 => send_to_group(ctx, signal, |t| t.pid != crate::sentry::APP_PID),
         p if p == i32::MIN => Err(ESRCH),
-        p => send_to_group(ctx, signal, |t| t.pgid == -p),
+        p => send_to_group(ctx, signal, |t| t.pgid() == -p),
     }
 }
 
@@ -202,6 +207,12 @@ fn send_to_thread(
     }
     let info =
         signal.map(|s| SigInfo::from_process(s, SI_TKILL, ctx.task.pid, ctx.task.creds.user[0]));
+    if let Some(signal) = signal {
+        // Job control acts on the whole process of the thread.
+        if let Some(pid) = crate::sentry::sched::with_parked_thread(tid, |task| task.pid) {
+            crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
+        }
+    }
     let sent = crate::sentry::sched::with_parked_thread(tid, |task| {
         if tgid.is_some_and(|g| g != task.pid) {
             return false;
@@ -235,31 +246,64 @@ pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     send_to_thread(ctx, Some(tgid), tid, signal)
 }
 
-fn queue_info(ctx: &mut SyscallContext, signal: u64, uinfo: u64) -> SysResult {
+/// sigqueue and friends: `signal` with the caller's siginfo to process
+/// `pid` (or its thread `tid`). Towards another process only the codes a
+/// process may forge (negative, not SI_TKILL) are accepted, as on Linux;
+/// EAGAIN when the target's queue is full.
+fn queue_info(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    tid: Option<i32>,
+    signal: u64,
+    uinfo: u64,
+) -> SysResult {
     let signal = check_signal_number(signal)?;
     let mut info: SigInfo = ctx.task.mm().read_val(uinfo)?;
+    if pid <= 0 || tid.is_some_and(|t| t <= 0) {
+        return Err(EINVAL);
+    }
+    let to_self = pid == ctx.task.pid && tid.is_none_or(|t| t == ctx.task.tid);
+    if pid != ctx.task.pid && (info.code >= 0 || info.code == SI_TKILL) {
+        return Err(EPERM);
+    }
     let Some(signal) = signal else {
-        return Ok(0);
+        // Only checks that the target exists.
+        let exists = to_self
+            || match tid {
+                Some(t) => {
+                    crate::sentry::sched::with_parked_thread(t, |task| task.pid == pid)
+                        == Some(true)
+                }
+                None => crate::sentry::sched::process(pid).is_some(),
+            };
+        return if exists { Ok(0) } else { Err(ESRCH) };
     };
-    // Sending to oneself may use any si_code (Linux only refuses forged
-    // kernel codes towards other processes).
     info.signo = signal as i32;
-    ctx.task.signals.send(info);
-    Ok(0)
+    crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
+    let queued = if to_self {
+        Some(ctx.task.signals.send(info))
+    } else {
+        match tid {
+            Some(t) => crate::sentry::sched::with_parked_thread(t, |task| {
+                task.pid == pid && task.signals.send(info)
+            }),
+            None => crate::sentry::sched::with_parked(pid, |task| task.signals.send(info)),
+        }
+    };
+    match queued {
+        Some(true) => Ok(0),
+        Some(false) => Err(EAGAIN),
+        None if crate::sentry::sched::is_zombie(pid) => Ok(0),
+        None => Err(ESRCH),
+    }
 }
 
 pub fn sys_rt_sigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] as i32 != ctx.task.pid {
-        return Err(ESRCH);
-    }
-    queue_info(ctx, args[1], args[2])
+    queue_info(ctx, args[0] as i32, None, args[1], args[2])
 }
 
 pub fn sys_rt_tgsigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] as i32 != ctx.task.pid || args[1] as i32 != ctx.task.tid {
-        return Err(ESRCH);
-    }
-    queue_info(ctx, args[2], args[3])
+    queue_info(ctx, args[0] as i32, Some(args[1] as i32), args[2], args[3])
 }
 
 pub fn sys_rt_sigreturn(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
@@ -362,7 +406,8 @@ fn ns_timeval(ns: u64) -> [i64; 2] {
 
 /// The current value of timer `which` as an itimerval: interval, left.
 fn itimer_value(ctx: &SyscallContext, which: usize) -> [i64; 4] {
-    match ctx.task.signals.timers[which] {
+    let current = ctx.task.signals.timers.lock().itimers[which];
+    match current {
         None => [0; 4],
         Some(timer) => {
             let now = crate::sentry::time::monotonic_ns();
@@ -377,7 +422,7 @@ fn itimer_value(ctx: &SyscallContext, which: usize) -> [i64; 4] {
 }
 
 fn set_itimer(ctx: &mut SyscallContext, which: usize, interval_ns: u64, value_ns: u64) {
-    ctx.task.signals.timers[which] = (value_ns != 0).then(|| IntervalTimer {
+    ctx.task.signals.timers.lock().itimers[which] = (value_ns != 0).then(|| IntervalTimer {
         deadline_ns: crate::sentry::time::monotonic_ns().saturating_add(value_ns),
         interval_ns,
     });

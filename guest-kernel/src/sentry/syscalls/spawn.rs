@@ -11,8 +11,8 @@ use crate::arch::ThreadState;
 use crate::sentry::errno::*;
 use crate::sentry::mm::Access;
 use crate::sentry::sched;
-use crate::sentry::signal::SIGCHLD;
-use crate::sentry::task::Task;
+use crate::sentry::signal::{SIGCHLD, SIGCONT};
+use crate::sentry::task::{JobEvent, Task};
 
 const CSIGNAL: u64 = 0xff;
 const CLONE_VM: u64 = 0x100;
@@ -39,7 +39,7 @@ const FORK_HEAP_RESERVE: usize = 512 << 10;
 struct Shares {
     pid: i32,
     tid: i32,
-    ppid: i32,
+    process: Arc<crate::sentry::task::Process>,
     exit_signal: u8,
     vfork_parent: Option<i32>,
     memory: Arc<Mutex<crate::sentry::mm::AddressSpace>>,
@@ -54,9 +54,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
     Task {
         pid: shares.pid,
         tid: shares.tid,
-        ppid: shares.ppid,
-        pgid: parent.pgid,
-        sid: parent.sid,
+        process: shares.process,
         exit_signal: shares.exit_signal,
         vfork_parent: shares.vfork_parent,
         exiting: None,
@@ -174,11 +172,16 @@ fn new_process(
     let shares = Shares {
         pid,
         tid: pid,
-        ppid: if flags & CLONE_PARENT != 0 {
-            parent.ppid
-        } else {
-            parent.pid
-        },
+        process: crate::sentry::task::Process::new(
+            pid,
+            if flags & CLONE_PARENT != 0 {
+                parent.ppid()
+            } else {
+                parent.pid
+            },
+            parent.pgid(),
+            parent.sid(),
+        ),
         exit_signal: (flags & CSIGNAL) as u8,
         vfork_parent: vfork.then_some(parent.tid),
         memory,
@@ -204,7 +207,6 @@ fn new_process(
             cwd: child.cwd.clone(),
             argv: Mutex::new(parent_view.argv.lock().clone()),
             exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
-            ppid: child.ppid,
             comm: child.comm.clone(),
         }));
     }
@@ -247,7 +249,7 @@ fn new_thread(
     let shares = Shares {
         pid: parent.pid,
         tid,
-        ppid: parent.ppid,
+        process: parent.process.clone(),
         exit_signal: 0,
         vfork_parent: None,
         memory: parent.memory.clone(),
@@ -496,7 +498,7 @@ pub fn sys_execveat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// Which children a wait is about: pid > 0 that one, 0 the caller's
 /// process group, -1 any, < -1 the group -pid.
 fn selects(me: &Task, pid: i32) -> impl Fn(i32, i32) -> bool {
-    let my_group = me.pgid;
+    let my_group = me.pgid();
     move |child, group| match pid {
         -1 => true,
         0 => group == my_group,
@@ -541,6 +543,23 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 ctx.task.mm().write_val(rusage, &usage)?;
             }
             return Ok(zombie.pid as u64);
+        }
+        let wanted = |event: JobEvent| match event {
+            JobEvent::Stopped(_) => options & WUNTRACED != 0,
+            JobEvent::Continued => options & WCONTINUED != 0,
+        };
+        if let Some((child, event)) = sched::take_job_report(me, false, wanted, &select) {
+            let status: u32 = match event {
+                JobEvent::Stopped(signal) => (signal as u32) << 8 | 0x7f,
+                JobEvent::Continued => 0xffff,
+            };
+            if status_addr != 0 {
+                ctx.task.mm().write_val(status_addr, &status)?;
+            }
+            if rusage != 0 {
+                ctx.task.mm().write_val(rusage, &[0i64; 18])?;
+            }
+            return Ok(child as u64);
         }
         if !sched::has_child(me, &select) {
             return Err(ECHILD);
@@ -590,7 +609,6 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let me = ctx.task.pid;
     let select = selects(&ctx.task, if pid == 0 { 0 } else { pid });
     loop {
-        // Only exits are reported (no stopped or continued children exist).
         let reaped = if options & WEXITED != 0 {
             sched::reap(me, options & WNOWAIT != 0, |z| select(z.pid, z.pgid))
         } else {
@@ -611,6 +629,24 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 let mut info =
                     crate::sentry::signal::SigInfo::from_process(SIGCHLD, code, zombie.pid, 0);
                 info.fields[1] = status as u64;
+                ctx.task.mm().write_val(info_addr, &info)?;
+            }
+            return Ok(0);
+        }
+        let wanted = |event: JobEvent| match event {
+            JobEvent::Stopped(_) => options & WSTOPPED != 0,
+            JobEvent::Continued => options & WCONTINUED != 0,
+        };
+        let keep = options & WNOWAIT != 0;
+        if let Some((child, event)) = sched::take_job_report(me, keep, wanted, &select) {
+            if info_addr != 0 {
+                let (code, status) = match event {
+                    JobEvent::Stopped(signal) => (5, signal as u64), // CLD_STOPPED
+                    JobEvent::Continued => (6, SIGCONT as u64),      // CLD_CONTINUED
+                };
+                let mut info =
+                    crate::sentry::signal::SigInfo::from_process(SIGCHLD, code, child, 0);
+                info.fields[1] = status;
                 ctx.task.mm().write_val(info_addr, &info)?;
             }
             return Ok(0);

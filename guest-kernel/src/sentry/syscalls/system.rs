@@ -213,12 +213,12 @@ pub fn sys_setgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// (process group, session) of `pid` (0: the caller).
 fn group_of(ctx: &SyscallContext, pid: i32) -> Result<(i32, i32), Errno> {
     if pid == 0 || pid == ctx.task.pid {
-        return Ok((ctx.task.pgid, ctx.task.sid));
+        return Ok((ctx.task.pgid(), ctx.task.sid()));
     }
     if pid < 0 {
         return Err(ESRCH);
     }
-    crate::sentry::sched::with_parked(pid, |t| (t.pgid, t.sid)).ok_or(ESRCH)
+    crate::sentry::sched::with_parked(pid, |t| (t.pgid(), t.sid())).ok_or(ESRCH)
 }
 
 pub fn sys_getpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -226,7 +226,7 @@ pub fn sys_getpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getpgrp(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.pgid as u64)
+    Ok(ctx.task.pgid() as u64)
 }
 
 pub fn sys_getsid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -236,13 +236,13 @@ pub fn sys_getsid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// A process that leads its group cannot start a session (EPERM).
 pub fn sys_setsid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
     let pid = ctx.task.pid;
-    let leads =
-        ctx.task.pgid == pid || !crate::sentry::sched::parked_pids(|t| t.pgid == pid).is_empty();
+    let leads = ctx.task.pgid() == pid
+        || !crate::sentry::sched::parked_pids(|t| t.pgid() == pid).is_empty();
     if leads {
         return Err(EPERM);
     }
-    ctx.task.pgid = pid;
-    ctx.task.sid = pid;
+    ctx.task.process.set_pgid(pid);
+    ctx.task.process.set_sid(pid);
     Ok(pid as u64)
 }
 
@@ -257,29 +257,29 @@ pub fn sys_setpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let target = if pid == 0 { me } else { pid };
     let pgid = if pgid == 0 { target } else { pgid };
     let (target_sid, target_is_leader) = if target == me {
-        (ctx.task.sid, ctx.task.sid == me)
+        (ctx.task.sid(), ctx.task.sid() == me)
     } else {
-        let child = crate::sentry::sched::with_parked(target, |t| (t.ppid, t.sid));
+        let child = crate::sentry::sched::with_parked(target, |t| (t.ppid(), t.sid()));
         match child {
             Some((parent, sid)) if parent == me => (sid, sid == target),
             _ => return Err(ESRCH),
         }
     };
-    if target_is_leader || target_sid != ctx.task.sid {
+    if target_is_leader || target_sid != ctx.task.sid() {
         return Err(EPERM);
     }
     if pgid != target {
-        let exists = ctx.task.pgid == pgid && ctx.task.sid == target_sid
-            || !crate::sentry::sched::parked_pids(|t| t.pgid == pgid && t.sid == target_sid)
+        let exists = ctx.task.pgid() == pgid && ctx.task.sid() == target_sid
+            || !crate::sentry::sched::parked_pids(|t| t.pgid() == pgid && t.sid() == target_sid)
                 .is_empty();
         if !exists {
             return Err(EPERM);
         }
     }
     if target == me {
-        ctx.task.pgid = pgid;
+        ctx.task.process.set_pgid(pgid);
     } else {
-        crate::sentry::sched::with_parked(target, |t| t.pgid = pgid);
+        crate::sentry::sched::with_parked(target, |t| t.process.set_pgid(pgid));
     }
     Ok(0)
 }

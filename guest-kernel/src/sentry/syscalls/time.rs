@@ -253,10 +253,13 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         9 => CLOCK_BOOTTIME,
         _ => return Err(EINVAL),
     };
-    let signals = &ctx.task.signals;
-    let id = (0..i32::MAX)
-        .find(|id| !signals.posix_timers.contains_key(id))
-        .ok_or(EAGAIN)?;
+    let id = {
+        let timers = ctx.task.signals.timers.lock();
+        (0..i32::MAX)
+            .find(|id| !timers.posix.contains_key(id))
+            .ok_or(EAGAIN)?
+    };
+    let mut thread = None;
     let notify = if sevp == 0 {
         Some((SIGALRM, id as u64))
     } else {
@@ -274,8 +277,15 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 if !(1..=64).contains(&signo) {
                     return Err(EINVAL);
                 }
-                if notify == SIGEV_THREAD_ID && tid != ctx.task.tid {
-                    return Err(EINVAL);
+                if notify == SIGEV_THREAD_ID {
+                    // A thread of this process.
+                    let ours = tid == ctx.task.tid
+                        || crate::sentry::sched::with_parked_thread(tid, |t| t.pid)
+                            == Some(ctx.task.pid);
+                    if !ours {
+                        return Err(EINVAL);
+                    }
+                    thread = Some(tid);
                 }
                 Some((signo as u8, value))
             }
@@ -283,15 +293,16 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             _ => return Err(EINVAL),
         }
     };
-    if ctx.task.signals.posix_timers.len() >= MAX_POSIX_TIMERS {
+    if ctx.task.signals.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
         return Err(EAGAIN);
     }
     ctx.task.mm().write_val(id_addr, &id)?;
-    ctx.task.signals.posix_timers.insert(
+    ctx.task.signals.timers.lock().posix.insert(
         id,
         PosixTimer {
             clock,
             notify,
+            thread,
             deadline_ns: None,
             interval_ns: 0,
             overrun: 0,
@@ -303,7 +314,9 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 fn posix_timer(ctx: &SyscallContext, id: u64) -> Result<crate::sentry::signal::PosixTimer, Errno> {
     ctx.task
         .signals
-        .posix_timers
+        .timers
+        .lock()
+        .posix
         .get(&(id as i32))
         .copied()
         .ok_or(EINVAL)
@@ -339,7 +352,7 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     } else {
         Some(now.saturating_add(value))
     };
-    if let Some(timer) = ctx.task.signals.posix_timers.get_mut(&(id as i32)) {
+    if let Some(timer) = ctx.task.signals.timers.lock().posix.get_mut(&(id as i32)) {
         timer.deadline_ns = deadline;
         timer.interval_ns = interval;
     }
@@ -361,7 +374,9 @@ pub fn sys_timer_getoverrun(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 pub fn sys_timer_delete(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task
         .signals
-        .posix_timers
+        .timers
+        .lock()
+        .posix
         .remove(&(args[0] as i32))
         .map(|_| 0)
         .ok_or(EINVAL)

@@ -18,6 +18,7 @@ pub mod devfs;
 pub mod epoll;
 pub mod events;
 pub mod hostfs;
+pub mod locks;
 pub mod memfile;
 pub mod pipe;
 pub mod procfs;

@@ -27,7 +27,6 @@ pub struct ProcessView {
     /// Replaced when the process execs (as are memory and exe_path).
     pub argv: Mutex<Arc<Vec<Vec<u8>>>>,
     pub exe_path: Mutex<Vec<u8>>,
-    pub ppid: i32,
     /// The thread name (prctl PR_SET_NAME), shared with the task.
     pub comm: Arc<Mutex<Vec<u8>>>,
 }
@@ -188,13 +187,14 @@ impl ProcNode {
                     .map(|f| f.list().len())
                     .unwrap_or(0);
                 let pid = self.view.pid;
-                let ppid = self.view.ppid;
+                let ppid = crate::sentry::sched::process(pid).map_or(0, |p| p.ppid());
+                let threads = crate::sentry::sched::thread_count(pid).max(1);
                 let _ = write!(
                     out,
                     "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
                      Pid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
-                     VmRSS:\t{rss_kb:8} kB\nThreads:\t1\nSigQ:\t0/4096\n\
+                     VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
                      Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
                     String::from_utf8_lossy(&self.comm()),
                     fds.max(64).next_power_of_two()
@@ -264,7 +264,7 @@ impl ProcNode {
                      0 {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 \
                      0 0 0 0 0 0 0",
                     String::from_utf8_lossy(&self.comm()),
-                    self.view.ppid,
+                    crate::sentry::sched::process(pid).map_or(0, |p| p.ppid()),
                     size_kb * 1024,
                     rss_kb / 4
                 );
