@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -182,6 +183,28 @@ static void threads_and_timers(void)
     long threads = -1;
     proc_field(getpid(), "Threads", &threads);
     printf("Threads with a second thread: %ld\n", threads);
+    /* /proc/self/task lists both threads; each has its own status. */
+    DIR *dir = opendir("/proc/self/task");
+    int entries = 0, own_pid_ok = 0;
+    struct dirent *d;
+    while (dir && (d = readdir(dir))) {
+        if (d->d_name[0] == '.')
+            continue;
+        entries++;
+        char path[128], line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", d->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            if (strncmp(line, "Pid:", 4) == 0 && atoi(line + 4) == atoi(d->d_name))
+                own_pid_ok++;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (dir)
+        closedir(dir);
+    printf("/proc/self/task entries: %d, each with its own Pid: %d\n", entries,
+           own_pid_ok == entries);
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += 5;

@@ -132,6 +132,26 @@ fn core_blocking_glibc() {
     same_as_native(&prog, "core_blocking_glibc");
 }
 
+/// clone's sharing combinations (CLONE_VM without CLONE_VFORK,
+/// CLONE_FILES, CLONE_FS) and clone3, vs native.
+#[test]
+fn clone_shares_musl() {
+    let prog = c_program("clone_shares");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "clone_shares_musl");
+}
+
+#[test]
+fn clone_shares_glibc() {
+    let prog = glibc_program("clone_shares");
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&prog, "clone_shares_glibc");
+}
+
 /// busybox ps and df inside the sandbox: they read /proc/<pid>/stat and
 /// /proc/mounts. (Their output cannot match the host's: other processes,
 /// other filesystems; the checks are on what the sandbox must show.)

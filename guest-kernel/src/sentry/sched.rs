@@ -662,6 +662,17 @@ pub fn thread_count(pid: i32) -> usize {
         .count()
 }
 
+/// The thread ids of process `pid`, ascending.
+pub fn thread_ids(pid: i32) -> Vec<i32> {
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| c.pid() == pid && !c.killed())
+        .map(|c| c.tid())
+        .collect()
+}
+
 /// Wakes every waiting thread of process `pid`.
 pub fn wake_process(pid: i32) {
     for cell in others().into_iter().filter(|c| c.pid() == pid) {

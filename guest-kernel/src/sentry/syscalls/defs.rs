@@ -192,7 +192,8 @@ handlers! {
     waitid => sys_waitid, Partial("exited children only (no stopped/continued states)");
     fork => sys_fork, Partial("memory is copied at fork (no copy-on-write between processes)");
     vfork => sys_vfork, Full;
-    clone => sys_clone, Partial("processes (fork, vfork, posix_spawn) and pthread-style threads; other sharing combinations ENOSYS; all tasks share one vCPU");
+    clone => sys_clone, Partial("processes sharing memory, files or fs context as asked (CLONE_VM/FILES/FS/VFORK), threads (CLONE_THREAD with SIGHAND); namespaces, CLONE_PIDFD and handler tables shared between processes ENOSYS; all tasks share one vCPU");
+    clone3 => sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => sys_execve, Partial("static ELF executables and #! scripts; no dynamic loader");
     execveat => sys_execveat, Partial("as execve");
     prctl => sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");

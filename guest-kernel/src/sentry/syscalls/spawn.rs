@@ -19,7 +19,6 @@ const CLONE_VM: u64 = 0x100;
 const CLONE_FS: u64 = 0x200;
 const CLONE_FILES: u64 = 0x400;
 const CLONE_SIGHAND: u64 = 0x800;
-const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_PTRACE: u64 = 0x2000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT: u64 = 0x8000;
@@ -128,8 +127,11 @@ fn new_process(
     child_tid: u64,
     tls: u64,
 ) -> SysResult {
+    const CLONE_SYSVSEM: u64 = 0x40000;
     let supported = CSIGNAL
         | CLONE_VM
+        | CLONE_FS
+        | CLONE_FILES
         | CLONE_VFORK
         | CLONE_PARENT
         | CLONE_SETTLS
@@ -138,7 +140,8 @@ fn new_process(
         | CLONE_CHILD_SETTID
         | CLONE_DETACHED
         | CLONE_UNTRACED
-        | CLONE_PTRACE;
+        | CLONE_PTRACE
+        | CLONE_SYSVSEM;
     if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
         || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
     {
@@ -147,10 +150,11 @@ fn new_process(
     if flags & CLONE_THREAD != 0 {
         return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
     }
-    if flags & !supported != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-        let shared = flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_FILES | CLONE_FS | CLONE_PIDFD);
+    if flags & !supported != 0 {
+        // Namespaces, pidfds and handler tables shared between processes.
         log::info!(
-            "clone flags {flags:#x}: threads and shared tables ({shared:#x}) are not supported yet"
+            "clone flags {flags:#x}: {:#x} not supported",
+            flags & !supported
         );
         return Err(ENOSYS);
     }
@@ -162,7 +166,7 @@ fn new_process(
     }
     let parent = &mut *ctx.task;
     let vfork = flags & CLONE_VFORK != 0;
-    let memory = if vfork {
+    let memory = if flags & CLONE_VM != 0 {
         parent.memory.clone()
     } else {
         let copy = parent.mm().fork_copy()?;
@@ -185,8 +189,16 @@ fn new_process(
         exit_signal: (flags & CSIGNAL) as u8,
         vfork_parent: vfork.then_some(parent.tid),
         memory,
-        files: Arc::new(Mutex::new(parent.fds().clone())),
-        cwd: Arc::new(Mutex::new(parent.cwd())),
+        files: if flags & CLONE_FILES != 0 {
+            parent.files.clone()
+        } else {
+            Arc::new(Mutex::new(parent.fds().clone()))
+        },
+        cwd: if flags & CLONE_FS != 0 {
+            parent.cwd.clone()
+        } else {
+            Arc::new(Mutex::new(parent.cwd()))
+        },
         signals: parent.signals.fork_copy(),
         child_subreaper: false,
     };
@@ -287,6 +299,50 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     #[cfg(not(target_arch = "x86_64"))]
     let (tls, child_tid) = (args[3], args[4]);
     new_process(ctx, args[0], args[1], args[2], child_tid, tls)
+}
+
+/// clone3(args, size): the same as clone, from a `struct clone_args`
+/// (glibc creates its threads with it). set_tid and cgroup are not
+/// supported (EINVAL unless zero, as a kernel without them would say for a
+/// non-zero set_tid).
+pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const CLONE_ARGS_SIZE_VER0: u64 = 64;
+    const CLONE_ARGS_MAX: u64 = 4096;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let (addr, size) = (args[0], args[1]);
+    if !(CLONE_ARGS_SIZE_VER0..=CLONE_ARGS_MAX).contains(&size) {
+        return Err(EINVAL);
+    }
+    // flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+    // tls, set_tid, set_tid_size, cgroup.
+    let mut fields = [0u64; 11];
+    let known = (size as usize).min(fields.len() * 8);
+    let mut raw = alloc::vec![0u8; size as usize];
+    ctx.task.mm().copy_from_user(addr, &mut raw)?;
+    // A larger struct from a newer libc: the extra bytes must be zero.
+    if raw[known..].iter().any(|&b| b != 0) {
+        return Err(E2BIG);
+    }
+    for (field, bytes) in fields.iter_mut().zip(raw[..known].chunks_exact(8)) {
+        *field = u64::from_le_bytes(bytes.try_into().expect("8-byte chunks"));
+    }
+    let [flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] =
+        fields;
+    if flags & CSIGNAL != 0 || exit_signal > 64 || flags & CLONE_INTO_CGROUP != 0 && cgroup != 0 {
+        return Err(EINVAL);
+    }
+    if set_tid != 0 || set_tid_size != 0 {
+        return Err(EINVAL);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(EINVAL);
+    }
+    let sp = if stack == 0 {
+        0
+    } else {
+        stack.wrapping_add(stack_size)
+    };
+    new_process(ctx, flags | exit_signal, sp, parent_tid, child_tid, tls)
 }
 
 // --- execve -------------------------------------------------------------------------

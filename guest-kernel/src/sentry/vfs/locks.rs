@@ -208,8 +208,12 @@ mod tests {
         t.lock(F, lock(b, Kind::Read, 5, 15)).unwrap();
         assert_eq!(t.lock(F, lock(b, Kind::Write, 0, 1)), Err(EAGAIN));
         assert!(t.lock(F, lock(b, Kind::Write, 10, 20)).is_ok());
-        // Same owner: upgrading its own range never conflicts with itself.
+        // Upgrading b's read range conflicts with a's read lock only.
+        assert_eq!(t.lock(F, lock(b, Kind::Write, 5, 20)), Err(EAGAIN));
+        t.unlock(F, a, 0, u64::MAX);
         assert!(t.lock(F, lock(b, Kind::Write, 5, 20)).is_ok());
+        assert_eq!(t.lock(F, lock(a, Kind::Read, 19, 21)), Err(EAGAIN));
+        assert!(t.lock(F, lock(a, Kind::Read, 20, 21)).is_ok());
     }
 
     #[test]

@@ -56,6 +56,10 @@ enum Node {
     Version,
     Mounts,
     Stat,
+    /// /proc/<pid>/task: one directory per thread.
+    TaskDir,
+    /// /proc/<pid>/task/<tid> (the node's `tid`).
+    ThreadDir,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -77,11 +81,17 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"comm", Node::Comm),
     (b"stat", Node::Stat),
     (b"mounts", Node::Mounts),
+    (b"task", Node::TaskDir),
 ];
+
+/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`.
+const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 1).0;
 
 pub struct ProcNode {
     node: Node,
     view: Arc<ProcessView>,
+    /// Under /proc/<pid>/task/<tid>: the thread (0: the process itself).
+    tid: i32,
 }
 
 /// The root of a new /proc for the process `view`.
@@ -89,6 +99,7 @@ pub fn new_root(view: Arc<ProcessView>) -> Arc<ProcNode> {
     Arc::new(ProcNode {
         node: Node::Root,
         view,
+        tid: 0,
     })
 }
 
@@ -102,6 +113,7 @@ impl ProcNode {
         Arc::new(ProcNode {
             node,
             view: self.view.clone(),
+            tid: self.tid,
         })
     }
 
@@ -124,6 +136,8 @@ impl ProcNode {
             Node::Version => 14,
             Node::Mounts => 15,
             Node::Stat => 16,
+            Node::TaskDir => 17,
+            Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
         }
     }
 
@@ -187,12 +201,13 @@ impl ProcNode {
                     .map(|f| f.list().len())
                     .unwrap_or(0);
                 let pid = self.view.pid;
+                let tid = if self.tid != 0 { self.tid } else { pid };
                 let ppid = crate::sentry::sched::process(pid).map_or(0, |p| p.ppid());
                 let threads = crate::sentry::sched::thread_count(pid).max(1);
                 let _ = write!(
                     out,
                     "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
-                     Pid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
+                     Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
                      Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
@@ -285,7 +300,9 @@ impl ProcNode {
 impl Inode for ProcNode {
     fn stat(&self) -> Stat {
         let (mode, nlink) = match self.node {
-            Node::Root | Node::PidDir | Node::FdDir => (S_IFDIR | 0o555, 2),
+            Node::Root | Node::PidDir | Node::FdDir | Node::TaskDir | Node::ThreadDir => {
+                (S_IFDIR | 0o555, 2)
+            }
             Node::SelfLink | Node::Exe | Node::Cwd => (S_IFLNK | 0o777, 1),
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             _ => (S_IFREG | 0o444, 1),
@@ -321,6 +338,7 @@ impl Inode for ProcNode {
                     return Ok(Arc::new(ProcNode {
                         node: Node::PidDir,
                         view,
+                        tid: 0,
                     }));
                 }
                 ROOT_ENTRIES
@@ -334,6 +352,26 @@ impl Inode for ProcNode {
                 .find(|(n, _)| *n == name)
                 .map(|(_, node)| self.child(*node))
                 .ok_or(ENOENT),
+            Node::ThreadDir => THREAD_ENTRIES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, node)| self.child(*node))
+                .ok_or(ENOENT),
+            Node::TaskDir => {
+                let tid: i32 = core::str::from_utf8(name)
+                    .ok()
+                    .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(ENOENT)?;
+                if !crate::sentry::sched::thread_ids(self.view.pid).contains(&tid) {
+                    return Err(ENOENT);
+                }
+                Ok(Arc::new(ProcNode {
+                    node: Node::ThreadDir,
+                    view: self.view.clone(),
+                    tid,
+                }))
+            }
             Node::FdDir => {
                 let fd: i32 = core::str::from_utf8(name)
                     .ok()
@@ -348,10 +386,11 @@ impl Inode for ProcNode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        let entry = |name: &[u8], node: Node| {
+        let entry = |name: &[u8], node: Node, tid: i32| {
             let child = ProcNode {
                 node,
                 view: self.view.clone(),
+                tid,
             };
             DirEntry {
                 name: name.to_vec(),
@@ -363,23 +402,31 @@ impl Inode for ProcNode {
             Node::Root => {
                 let mut out: Vec<DirEntry> = ROOT_ENTRIES
                     .iter()
-                    .map(|(n, node)| entry(n, *node))
+                    .map(|(n, node)| entry(n, *node, 0))
                     .collect();
                 for pid in VIEWS.lock().keys() {
-                    out.push(entry(format!("{pid}").as_bytes(), Node::PidDir));
+                    out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
                 }
                 Ok(out)
             }
             Node::PidDir => Ok(PID_ENTRIES
                 .iter()
-                .map(|(n, node)| entry(n, *node))
+                .map(|(n, node)| entry(n, *node, 0))
+                .collect()),
+            Node::ThreadDir => Ok(THREAD_ENTRIES
+                .iter()
+                .map(|(n, node)| entry(n, *node, self.tid))
+                .collect()),
+            Node::TaskDir => Ok(crate::sentry::sched::thread_ids(self.view.pid)
+                .into_iter()
+                .map(|tid| entry(format!("{tid}").as_bytes(), Node::ThreadDir, tid))
                 .collect()),
             Node::FdDir => {
                 let fds = self.view.fds.try_lock().ok_or_else(busy)?;
                 Ok(fds
                     .list()
                     .into_iter()
-                    .map(|(fd, _)| entry(format!("{fd}").as_bytes(), Node::Fd(fd)))
+                    .map(|(fd, _)| entry(format!("{fd}").as_bytes(), Node::Fd(fd), self.tid))
                     .collect())
             }
             _ => Err(ENOTDIR),
@@ -408,7 +455,7 @@ impl Inode for ProcNode {
 
     fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
         match self.node {
-            Node::Root | Node::PidDir | Node::FdDir => {
+            Node::Root | Node::PidDir | Node::FdDir | Node::TaskDir | Node::ThreadDir => {
                 Ok(Arc::new(crate::sentry::fd::DirFile::new(self)))
             }
             Node::SelfLink | Node::Exe | Node::Cwd | Node::Fd(_) => Err(ELOOP),
