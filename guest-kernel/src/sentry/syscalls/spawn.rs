@@ -289,6 +289,12 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (child_tid, tls) = (args[3], args[4]);
     #[cfg(not(target_arch = "x86_64"))]
     let (tls, child_tid) = (args[3], args[4]);
+    // Linux (copy_thread -> do_arch_prctl_64): a TLS base outside the user
+    // half is EPERM; writing it to the FS base MSR would #GP in ring 0.
+    #[cfg(target_arch = "x86_64")]
+    if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
+        return Err(EPERM);
+    }
     new_process(ctx, args[0], args[1], args[2], child_tid, tls)
 }
 

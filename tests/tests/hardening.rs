@@ -1,0 +1,30 @@
+//! Red-team findings (issue 11): guest actions that crashed the sentry
+//! (exit 125) or froze it must get Linux's answers. Each test runs
+//! `tests/programs/hostile.c` in one mode, natively where that is safe, and
+//! compares.
+
+use rvisor_tests::*;
+
+/// Runs `hostile MODE` natively and in the sandbox (with `opts`) and
+/// compares stdout and status.
+#[track_caller]
+fn same_as_native(args: &[&str], opts: &[&str]) -> RunOutput {
+    let prog = c_program("hostile");
+    let native = run_native(&prog, args, None);
+    assert_eq!(native.code(), 0, "native run fails:\n{}", native.describe());
+    let sandbox = run_sandbox(&prog, args, opts, None);
+    assert_same(&native, &sandbox, Compare::StdoutAndStatus);
+    sandbox
+}
+
+/// clone(CLONE_SETTLS) and arch_prctl(ARCH_SET_FS/GS) with a TLS base
+/// outside the user half: EPERM, as Linux (the FS-base MSR write took a #GP
+/// in ring 0).
+#[test]
+fn bad_tls_base_is_eperm() {
+    if !require_kvm() {
+        return;
+    }
+    let out = same_as_native(&["tls"], &[]);
+    assert!(out.stdout_str().contains("still running"), "{}", out.describe());
+}
