@@ -28,3 +28,14 @@ fn bad_tls_base_is_eperm() {
     let out = same_as_native(&["tls"], &[]);
     assert!(out.stdout_str().contains("still running"), "{}", out.describe());
 }
+
+/// Pipes until the fd table is full: the last read end fits, its write end
+/// does not; that pipe is undone and the call fails with EMFILE (the error
+/// path locked the table a second time: "fd table lock re-entered").
+#[test]
+fn pipes_filling_the_fd_table_end_with_emfile() {
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&["pipes"], &[]);
+}

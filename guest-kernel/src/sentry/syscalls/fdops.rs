@@ -143,18 +143,20 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
         .task
         .fds()
         .insert(OpenFile::new(read_end, O_RDONLY | status), cloexec, 0)?;
-    let write_fd =
-        match ctx
-            .task
-            .fds()
-            .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0)
-        {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = ctx.task.fds().remove(read_fd);
-                return Err(e);
-            }
-        };
+    // The result is taken out of the statement first: the table's guard
+    // (a temporary of the `insert` call) must be dropped before the error
+    // path locks the table again.
+    let inserted = ctx
+        .task
+        .fds()
+        .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0);
+    let write_fd = match inserted {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.task.fds().remove(read_fd);
+            return Err(e);
+        }
+    };
     if let Err(e) = ctx.task.mm().write_val(addr, &[read_fd, write_fd]) {
         let _ = ctx.task.fds().remove(read_fd);
         let _ = ctx.task.fds().remove(write_fd);
