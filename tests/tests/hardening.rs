@@ -3,6 +3,8 @@
 //! `tests/programs/hostile.c` in one mode, natively where that is safe, and
 //! compares.
 
+use std::time::{Duration, Instant};
+
 use rvisor_tests::*;
 
 /// Runs `hostile MODE` natively and in the sandbox (with `opts`) and
@@ -38,4 +40,18 @@ fn pipes_filling_the_fd_table_end_with_emfile() {
         return;
     }
     same_as_native(&["pipes"], &[]);
+}
+
+/// A blocking write that does not fit an eventfd's counter waits (the
+/// counter polls writable, so waiting for POLLOUT retried at once: the
+/// sentry spun until --timeout) until a signal interrupts it or a reader
+/// makes room.
+#[test]
+fn eventfd_overflowing_write_waits() {
+    if !require_kvm() {
+        return;
+    }
+    let start = Instant::now();
+    same_as_native(&["eventfd"], &["--timeout", "20"]);
+    assert!(start.elapsed() < Duration::from_secs(10));
 }

@@ -65,8 +65,14 @@ fn write_from_user(
         return match (written, error, result) {
             (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
             (0, Some(e), _) if e == EAGAIN && !file.nonblocking() => {
-                // Nothing went in: wait for room and try again.
-                wait_until_ready(ctx, file, POLLOUT)?;
+                // Nothing went in: wait for room and try again. A file that
+                // polls writable but had no room for this write (an eventfd
+                // whose counter plus the value would pass the maximum: Linux
+                // waits until the sum fits) waits for its next change
+                // instead; waiting for POLLOUT would retry at once, forever.
+                let writable = readiness(ctx, file, POLLOUT) & POLLOUT != 0;
+                let seen = writable.then(|| file.file.activity());
+                wait_for_file(ctx, file, POLLOUT, seen)?;
                 continue;
             }
             (0, Some(e), _) | (0, None, Err(e)) => Err(e),
@@ -547,6 +553,18 @@ pub fn wait_until_ready(
     file: &Arc<OpenFile>,
     events: i16,
 ) -> Result<(), Errno> {
+    wait_for_file(ctx, file, events, None)
+}
+
+/// `wait_until_ready`; with `changed_from`, readiness counts only once the
+/// file's `activity()` differs from that value (or it reports an error or
+/// hang-up).
+fn wait_for_file(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    events: i16,
+    changed_from: Option<u64>,
+) -> Result<(), Errno> {
     let mut item = [PollItem {
         file: Watch::File(file.clone()),
         events,
@@ -558,7 +576,12 @@ pub fn wait_until_ready(
     if !can_change && readiness(ctx, file, events) == 0 {
         log::warn!("the application waits for I/O that nothing in the sandbox can provide");
     }
-    match poll_files(ctx, &mut item, u64::MAX, &mut |_, _| false) {
+    let mut unchanged = |_: usize, revents: i16| {
+        changed_from.is_some_and(|seen| {
+            revents & (POLLERR | POLLHUP) == 0 && file.file.activity() == seen
+        })
+    };
+    match poll_files(ctx, &mut item, u64::MAX, &mut unchanged) {
         Ok(_) => Ok(()),
         Err(e) if e == EINTR => Err(ERESTARTSYS),
         Err(e) => Err(e),
