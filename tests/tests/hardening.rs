@@ -55,3 +55,34 @@ fn eventfd_overflowing_write_waits() {
     same_as_native(&["eventfd"], &["--timeout", "20"]);
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// Many host files held open, each read once: the read-ahead is sized to
+/// the file and bounded for all files together (a 1 MiB buffer per file
+/// exhausted the heap with 16 files at --memory 256M).
+#[test]
+fn many_open_host_files_fit() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("hostfiles");
+    for i in 0..64usize {
+        let size = (i % 4) * 700_000 + 5000;
+        std::fs::write(dir.join(format!("f{i}")), test_bytes(size)).unwrap();
+    }
+    let path = dir.to_str().unwrap();
+    let prog = c_program("hostile");
+    let native = run_native(&prog, &["hostfiles", path, "64"], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    for memory in ["256M", "64M"] {
+        for n in ["16", "64"] {
+            let mount = abi::mount_arg(&dir, "/data", None);
+            let opts = ["--memory", memory, "--mount", &mount];
+            let out = run_sandbox(&prog, &["hostfiles", "/data", n], &opts, None);
+            assert_no_panic(&out);
+            assert_eq!(out.code(), 0, "{}", out.describe());
+            if n == "64" {
+                assert_eq!(out.stdout_str(), native.stdout_str());
+            }
+        }
+    }
+}

@@ -157,6 +157,11 @@ pub fn heap_free() -> usize {
     HEAP.lock().free()
 }
 
+/// The size of the sentry's heap.
+pub fn heap_size() -> usize {
+    HEAP.lock().size()
+}
+
 /// Returns a frame to the allocator.
 pub fn free_frame(frame: u64) {
     let mut frames = FRAMES.lock();

@@ -15,6 +15,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use boards::hypercall::*;
 use spin::Mutex;
@@ -25,8 +26,18 @@ use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
 use crate::sentry::fd::{DirFile, File, InodeFile};
 
-/// Bytes fetched per read request when reading sequentially.
+/// Bytes fetched per read request when reading sequentially (at most: a
+/// file's read-ahead is sized to what is left of it).
 const READ_AHEAD: usize = 1024 * 1024;
+
+/// Read-ahead bytes held by all host files together (a buffer per open
+/// file would otherwise fill the sentry's heap: 16 files of 1 MiB): a
+/// quarter of the heap. Past it, reads go straight to the caller's buffer.
+fn read_ahead_budget() -> usize {
+    crate::mm::heap_size() / 4
+}
+
+static READ_AHEAD_HELD: AtomicUsize = AtomicUsize::new(0);
 
 pub struct HostFs {
     dev: u64,
@@ -36,6 +47,12 @@ pub struct HostFs {
 struct ReadCache {
     offset: u64,
     data: Vec<u8>,
+}
+
+impl Drop for ReadCache {
+    fn drop(&mut self) {
+        READ_AHEAD_HELD.fetch_sub(self.data.capacity(), Ordering::Relaxed);
+    }
 }
 
 pub struct HostNode {
@@ -533,7 +550,16 @@ impl HostNode {
             }
         }
         let io = self.io_handle(false)?;
-        if buf.len() >= READ_AHEAD {
+        // The old read-ahead goes back to the budget first.
+        drop(self.cache.lock().take());
+        // Read ahead what is left of the file (as last seen), within the
+        // budget; when that is no more than asked for, read directly.
+        let left = (self.stat.lock().size.max(0) as u64).saturating_sub(offset);
+        let budget = read_ahead_budget().saturating_sub(READ_AHEAD_HELD.load(Ordering::Relaxed));
+        let want = (left.min(READ_AHEAD as u64) as usize).next_multiple_of(PAGE_SIZE as usize);
+        let want = want.min(budget & !(PAGE_SIZE as usize - 1));
+        let mut data = Vec::new();
+        if want <= buf.len() || data.try_reserve_exact(want).is_err() {
             let len = buf.len().min(MAX_TRANSFER as usize);
             let n = call(
                 Op::HostRead,
@@ -541,11 +567,18 @@ impl HostNode {
             )?;
             return Ok(n as usize);
         }
-        let mut data = vec![0u8; READ_AHEAD];
-        let n = call(
+        data.resize(want, 0);
+        READ_AHEAD_HELD.fetch_add(data.capacity(), Ordering::Relaxed);
+        let n = match call(
             Op::HostRead,
-            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
-        )? as usize;
+            &[io, offset, gpa_mut(data.as_mut_slice()), want as u64],
+        ) {
+            Ok(n) => n as usize,
+            Err(e) => {
+                READ_AHEAD_HELD.fetch_sub(data.capacity(), Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         data.truncate(n);
         let copied = buf.len().min(n);
         buf[..copied].copy_from_slice(&data[..copied]);
