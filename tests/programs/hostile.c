@@ -273,6 +273,13 @@ static int exhaust_mode(const char *kind)
         } else if (strcmp(kind, "pipes") == 0) {
             int p[2];
             r = pipe(p);
+        } else if (strcmp(kind, "pipedata") == 0) {
+            /* Pipes with full buffers. */
+            static char chunk[65536];
+            int p[2];
+            r = pipe2(p, O_NONBLOCK);
+            if (r == 0)
+                r = write(p[1], chunk, sizeof chunk);
         } else if (strcmp(kind, "files") == 0) {
             snprintf(path, sizeof path, "/tmp/f%ld", n);
             r = open(path, O_CREAT | O_WRONLY, 0644);
@@ -286,12 +293,11 @@ static int exhaust_mode(const char *kind)
             r = symlink("/a/rather/long/target/name/to/use/some/memory/per/link", path);
         } else if (strcmp(kind, "names") == 0) {
             /* Long names in one directory. */
-            char name[300];
-            memset(name, 'n', 240);
-            snprintf(name + 240, 60, "%ld", n);
-            snprintf(path, sizeof path, "/tmp/");
             char full[320];
-            snprintf(full, sizeof full, "/tmp/%s", name);
+            memset(full, 0, sizeof full);
+            memcpy(full, "/tmp/", 5);
+            memset(full + 5, 'n', 240);
+            snprintf(full + 245, 60, "%ld", n);
             r = mknod(full, S_IFIFO | 0644, 0);
         } else if (strcmp(kind, "timers") == 0) {
             timer_t t;
@@ -317,6 +323,8 @@ static int exhaust_mode(const char *kind)
             break;
     }
     printf("%s: %s after %s objects\n", kind, ename(err), n > 1000 ? "many" : "few");
+    if (getenv("HOSTILE_COUNT"))
+        fprintf(stderr, "%ld objects\n", n);
     fflush(stdout);
     /* Free (most of) them and check the sandbox still works. */
     for (int fd = 3; fd < (int)rl.rlim_cur; fd++)
@@ -325,6 +333,15 @@ static int exhaust_mode(const char *kind)
         for (long i = 0; i < n; i++) {
             snprintf(path, sizeof path, strcmp(kind, "files") == 0 ? "/tmp/f%ld" : "/tmp/l%ld", i);
             unlink(path);
+        }
+    if (strcmp(kind, "names") == 0)
+        for (long i = 0; i < n; i++) {
+            char full[320];
+            memset(full, 0, sizeof full);
+            memcpy(full, "/tmp/", 5);
+            memset(full + 5, 'n', 240);
+            snprintf(full + 245, 60, "%ld", i);
+            unlink(full);
         }
     if (strcmp(kind, "dirs") == 0)
         for (long i = 0; i < n; i++) {

@@ -86,3 +86,69 @@ fn many_open_host_files_fit() {
         }
     }
 }
+
+/// Objects a program can multiply, created until a call fails, in a small
+/// sandbox: the failure is an errno (the sentry's heap grows into the
+/// sandbox's memory, and new objects are refused while little is left),
+/// never a failed allocation in the sentry (exit 125), and the sandbox
+/// works on once they are freed. Not run natively: the host would run out
+/// of memory first.
+#[test]
+fn kernel_memory_exhaustion_is_an_errno() {
+    if !require_kvm() {
+        return;
+    }
+    let prog = c_program("hostile");
+    let kinds = [
+        ("vmas", &["ENOMEM"][..]),
+        ("epolls", &["EMFILE", "ENFILE"]),
+        ("epoll-watches", &["EMFILE", "ENFILE", "ENOMEM"]),
+        ("timerfds", &["EMFILE", "ENFILE"]),
+        ("eventfds", &["EMFILE", "ENFILE"]),
+        ("pipes", &["EMFILE", "ENFILE"]),
+        ("pipedata", &["ENOMEM", "EMFILE", "ENFILE"]),
+        ("memfds", &["EMFILE", "ENFILE"]),
+        ("files", &["ENFILE", "ENOSPC"]),
+        ("dirs", &["ENOSPC"]),
+        ("symlinks", &["ENOSPC"]),
+        ("names", &["ENOSPC"]),
+        ("timers", &["EAGAIN"]),
+        ("tmpdata", &["ENOSPC"]),
+    ];
+    for (kind, errnos) in kinds {
+        let out = run_sandbox(
+            &prog,
+            &["exhaust", kind],
+            &["--memory", "64M", "--timeout", "50"],
+            None,
+        );
+        assert_no_panic(&out);
+        assert_eq!(out.code(), 0, "{kind}: {}", out.describe());
+        let stdout = out.stdout_str();
+        assert!(
+            errnos
+                .iter()
+                .any(|e| stdout.contains(&format!("{kind}: {e} after "))),
+            "{kind}: {}",
+            out.describe()
+        );
+    }
+}
+
+/// The whole fd table (65536 descriptors) filled with pipes in a small
+/// sandbox ends with a limit error, not a failed allocation.
+#[test]
+fn pipes_filling_a_large_fd_table_in_a_small_sandbox() {
+    if !require_kvm() {
+        return;
+    }
+    let prog = c_program("hostile");
+    let out = run_sandbox(&prog, &["pipes-max"], &["--memory", "64M"], None);
+    assert_no_panic(&out);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stdout_str().contains("pipes: then a limit error"),
+        "{}",
+        out.describe()
+    );
+}

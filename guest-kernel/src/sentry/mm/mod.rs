@@ -126,6 +126,9 @@ pub struct AddressSpace {
     owns_root: bool,
 }
 
+/// Linux's default vm.max_map_count: more memory areas are ENOMEM.
+const MAX_MAP_COUNT: usize = 65530;
+
 pub fn page_align_up(value: u64) -> Option<u64> {
     value
         .checked_add(PAGE_SIZE - 1)
@@ -236,6 +239,16 @@ impl AddressSpace {
         false
     }
 
+    /// ENOMEM when `more` memory areas would pass Linux's default
+    /// vm.max_map_count, or the sentry's memory is short: each area is an
+    /// object on its heap.
+    pub fn room_for_vmas(&self, more: usize) -> Result<(), Errno> {
+        if self.vmas.len() + more > MAX_MAP_COUNT {
+            return Err(ENOMEM);
+        }
+        frames::reserve_object()
+    }
+
     /// Splits the VMA containing `addr` (if any) so that one starts there.
     fn split_at(&mut self, addr: u64) {
         let Some(vma) = self.find(addr).cloned() else {
@@ -303,7 +316,7 @@ impl AddressSpace {
     /// Heuristic overcommit: refuse a private writable mapping larger than
     /// all the memory that is still free.
     fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
-        if prot.write && !shared && len / PAGE_SIZE > frames::free_frames() {
+        if prot.write && !shared && len / PAGE_SIZE > frames::user_frames_available() {
             return Err(ENOMEM);
         }
         Ok(())
@@ -339,6 +352,8 @@ impl AddressSpace {
             return Err(if len == 0 { EINVAL } else { ENOMEM });
         }
         self.check_commit(len, prot, shared)?;
+        // A new area, and two when it splits one.
+        self.room_for_vmas(3)?;
         let start = if fixed || noreplace {
             if !is_page_aligned(addr) {
                 return Err(EINVAL);
@@ -389,6 +404,7 @@ impl AddressSpace {
     ) -> Result<u64, Errno> {
         let old_end = old.checked_add(old_size).ok_or(EFAULT)?;
         let vma = self.find(old).cloned().ok_or(EFAULT)?;
+        self.room_for_vmas(3)?;
         if old_end > vma.end {
             return Err(EFAULT);
         }
@@ -479,6 +495,7 @@ impl AddressSpace {
             let vma = self.find(cursor).ok_or(ENOMEM)?;
             cursor = vma.end;
         }
+        self.room_for_vmas(2)?;
         self.split_at(start);
         self.split_at(end);
         let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();

@@ -25,7 +25,7 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             continue;
         }
         if flags & CLOSE_RANGE_CLOEXEC != 0 {
-            ctx.task.fds().install(fd as usize, file, true);
+            ctx.task.fds().install(fd as usize, file, true)?;
         } else {
             let _ = ctx.task.fds().remove(fd);
         }
@@ -45,7 +45,7 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64) -> SysResult
     let replaced = ctx.task.fds().get(new).ok().cloned();
     ctx.task
         .fds()
-        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0);
+        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0)?;
     drop(replaced);
     Ok(new as u64)
 }
@@ -100,7 +100,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         F_SETFD => {
             ctx.task
                 .fds()
-                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0);
+                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(*file.flags.lock() as u64),

@@ -31,9 +31,9 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 
-/// Sentry heap a fork leaves free at least (a task's own tables take a few
+/// Sentry memory (free heap and frames) a fork leaves at least (a task's own tables take a few
 /// KiB; the rest is for the syscalls of everything that runs).
-const FORK_HEAP_RESERVE: usize = 512 << 10;
+const FORK_HEAP_RESERVE: u64 = 4 << 20;
 
 /// What differs between a forked process and a new thread.
 struct Shares {
@@ -164,7 +164,7 @@ fn new_process(
     if (flags & CSIGNAL) > 64 {
         return Err(EINVAL);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
@@ -244,7 +244,7 @@ fn new_thread(
         log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
         return Err(ENOSYS);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;

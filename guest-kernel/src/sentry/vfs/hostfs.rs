@@ -31,10 +31,11 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 const READ_AHEAD: usize = 1024 * 1024;
 
 /// Read-ahead bytes held by all host files together (a buffer per open
-/// file would otherwise fill the sentry's heap: 16 files of 1 MiB): a
-/// quarter of the heap. Past it, reads go straight to the caller's buffer.
+/// file would otherwise fill the sentry's heap: 16 files of 1 MiB): 1/64
+/// of the sandbox's memory. Past it, reads go straight to the caller's
+/// buffer.
 fn read_ahead_budget() -> usize {
-    crate::mm::heap_size() / 4
+    (crate::mm::total_frames() * PAGE_SIZE / 64) as usize
 }
 
 static READ_AHEAD_HELD: AtomicUsize = AtomicUsize::new(0);
