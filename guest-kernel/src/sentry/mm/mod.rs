@@ -22,7 +22,7 @@ use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
 
 /// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
-pub const MMAP_MIN_ADDR: u64 = 0x10000;
+pub const MMAP_MIN_ADDR: u64 = boards::elf::MMAP_MIN_ADDR;
 /// Top of the initial stack and of the default mmap area (no ASLR yet: the
 /// layout Linux uses with randomization disabled).
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
