@@ -28,7 +28,11 @@ fn bad_tls_base_is_eperm() {
         return;
     }
     let out = same_as_native(&["tls"], &[]);
-    assert!(out.stdout_str().contains("still running"), "{}", out.describe());
+    assert!(
+        out.stdout_str().contains("still running"),
+        "{}",
+        out.describe()
+    );
 }
 
 /// Pipes until the fd table is full: the last read end fits, its write end

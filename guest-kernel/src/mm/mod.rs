@@ -249,8 +249,7 @@ pub fn reserve_for_object(errno: Errno) -> Result<(), Errno> {
         (frames.free_count + frames.untouched(), frames.untouched())
     };
     // Enough in all, and enough for blocks larger than a page.
-    if slack + free * PAGE_SIZE < OBJECT_RESERVE || slack + untouched * PAGE_SIZE < KERNEL_RESERVE
-    {
+    if slack + free * PAGE_SIZE < OBJECT_RESERVE || slack + untouched * PAGE_SIZE < KERNEL_RESERVE {
         return Err(errno);
     }
     Ok(())

@@ -577,9 +577,8 @@ fn wait_for_file(
         log::warn!("the application waits for I/O that nothing in the sandbox can provide");
     }
     let mut unchanged = |_: usize, revents: i16| {
-        changed_from.is_some_and(|seen| {
-            revents & (POLLERR | POLLHUP) == 0 && file.file.activity() == seen
-        })
+        changed_from
+            .is_some_and(|seen| revents & (POLLERR | POLLHUP) == 0 && file.file.activity() == seen)
     };
     match poll_files(ctx, &mut item, u64::MAX, &mut unchanged) {
         Ok(_) => Ok(()),

@@ -112,7 +112,10 @@ pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let mut mm = ctx.task.mm();
     // Unmapping the middle of an area splits it in two (Linux: ENOMEM
     // when that passes the limit).
-    if mm.find(start).is_some_and(|v| v.start < start && v.end > end) {
+    if mm
+        .find(start)
+        .is_some_and(|v| v.start < start && v.end > end)
+    {
         mm.room_for_vmas(1)?;
     }
     mm.unmap(start, end);

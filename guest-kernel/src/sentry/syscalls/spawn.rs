@@ -164,7 +164,9 @@ fn new_process(
     if (flags & CSIGNAL) > 64 {
         return Err(EINVAL);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS
+        || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE
+    {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
@@ -244,7 +246,9 @@ fn new_thread(
         log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
         return Err(ENOSYS);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS
+        || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE
+    {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;

@@ -150,9 +150,7 @@ impl File for PipeEnd {
         // the write takes what fits in the buffer as it is (ENOMEM when
         // nothing does, as Linux when it cannot get a page for a pipe).
         let spare = buffer.capacity() - buffer.len();
-        if n > spare
-            && (crate::mm::reserve_object().is_err() || buffer.try_reserve(n).is_err())
-        {
+        if n > spare && (crate::mm::reserve_object().is_err() || buffer.try_reserve(n).is_err()) {
             n = spare;
             if n == 0 {
                 return Err(ENOMEM);
