@@ -362,6 +362,112 @@ static int exhaust_mode(const char *kind)
     return failures != 0;
 }
 
+/* Shared writable mappings follow the file's open mode (Linux: EACCES). */
+static int mmap_ro_mode(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        printf("open %s: %s\n", path, ename(errno));
+        return 1;
+    }
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    printf("mmap(MAP_SHARED, PROT_WRITE) of an O_RDONLY file: %s\n",
+           p == MAP_FAILED ? ename(errno) : "mapped");
+    p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    printf("mmap(MAP_SHARED, PROT_READ): %s\n", p == MAP_FAILED ? ename(errno) : "mapped");
+    if (p != MAP_FAILED) {
+        int r = mprotect(p, 4096, PROT_READ | PROT_WRITE);
+        printf("mprotect(PROT_WRITE) of it: %s\n", r ? ename(errno) : "0");
+        r = mprotect(p, 4096, PROT_READ | PROT_EXEC);
+        printf("mprotect(PROT_EXEC) of it: %s\n", r ? ename(errno) : "0");
+    }
+    void *q = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (q != MAP_FAILED) {
+        int r = mprotect(q, 4096, PROT_READ | PROT_WRITE);
+        printf("mprotect(PROT_WRITE) of a private mapping: %s\n", r ? ename(errno) : "0");
+    }
+    return 0;
+}
+
+/* The vvar page cannot be made writable (Linux: EACCES). */
+static int vvar_mode(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long start = 0;
+    while (maps && fgets(line, sizeof line, maps))
+        if (strstr(line, "[vvar]")) {
+            start = strtoul(line, NULL, 16);
+            break;
+        }
+    if (!start) {
+        printf("no [vvar] mapping\n");
+        return 0;
+    }
+    int r = mprotect((void *)start, 4096, PROT_READ | PROT_WRITE);
+    printf("mprotect([vvar], PROT_WRITE): %s\n", r ? ename(errno) : "0");
+    r = mprotect((void *)start, 4096, PROT_READ);
+    printf("mprotect([vvar], PROT_READ): %s\n", r ? ename(errno) : "0");
+    return 0;
+}
+
+/* What the sandbox may do to files in a :rw mount (run in the sandbox only:
+ * natively, as root, these would change the host). */
+static int hostpriv_mode(const char *dir)
+{
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/suid", dir);
+    int fd = open(a, O_CREAT | O_WRONLY, 06755);
+    report("create 06755", fd < 0 ? -1 : 0);
+    if (fd >= 0) {
+        write(fd, "#!/bin/sh\n", 10);
+        close(fd);
+    }
+    report("chmod 06755", chmod(a, 06755));
+    report("chown 0:0 (the sandbox's root)", chown(a, 0, 0));
+    report("chown -1:-1", chown(a, -1, -1));
+    report("chown 1234:-1", chown(a, 1234, -1));
+    report("chown -1:1234", chown(a, -1, 1234));
+    report("chmod 06755 again", chmod(a, 06755));
+    snprintf(b, sizeof b, "%s/suid-dir", dir);
+    report("mkdir 07777", mkdir(b, 07777));
+    snprintf(b, sizeof b, "%s/renamed", dir);
+    report("renameat2(RENAME_WHITEOUT)",
+           syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 4 /* RENAME_WHITEOUT */));
+    report("renameat2(1 << 8)", syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 1 << 8));
+    report("renameat2(RENAME_NOREPLACE)",
+           syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 1 /* RENAME_NOREPLACE */));
+    return 0;
+}
+
+/* Fills a file until a write fails; the failure must come (ENOSPC). */
+static int fill_mode(const char *path)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (fd < 0) {
+        printf("open: %s\n", ename(errno));
+        return 1;
+    }
+    static char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    long total = 0;
+    for (;;) {
+        long n = write(fd, buf, sizeof buf);
+        if (n < 0) {
+            printf("write: %s after %s\n", ename(errno), total > 0 ? "some data" : "nothing");
+            break;
+        }
+        total += n;
+        if (total > (1L << 40))
+            break;
+    }
+    int r = fsync(fd);
+    printf("fsync: %s\n", r ? ename(errno) : "0");
+    close(fd);
+    unlink(path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -380,6 +486,14 @@ int main(int argc, char **argv)
         return eventfd_mode();
     if (strcmp(mode, "hostfiles") == 0 && argc == 4)
         return hostfiles_mode(argv[2], atoi(argv[3]));
+    if (strcmp(mode, "mmap-ro") == 0 && argc == 3)
+        return mmap_ro_mode(argv[2]);
+    if (strcmp(mode, "vvar") == 0)
+        return vvar_mode();
+    if (strcmp(mode, "hostpriv") == 0 && argc == 3)
+        return hostpriv_mode(argv[2]);
+    if (strcmp(mode, "fill") == 0 && argc == 3)
+        return fill_mode(argv[2]);
     if (strcmp(mode, "exhaust") == 0 && argc == 3)
         return exhaust_mode(argv[2]);
     fprintf(stderr, "unknown mode %s\n", mode);

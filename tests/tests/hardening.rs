@@ -156,3 +156,31 @@ fn pipes_filling_a_large_fd_table_in_a_small_sandbox() {
         out.describe()
     );
 }
+
+/// A shared writable mapping of a file opened O_RDONLY is EACCES, from mmap
+/// and from mprotect (the mprotect was allowed: on a `:rw` mount the write
+/// reached the host file), on tmpfs-backed host mounts `:ro` and `:rw`; the
+/// vvar page cannot be made writable. Compared with Linux.
+#[test]
+fn mappings_follow_the_open_mode() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("mmap-ro");
+    std::fs::write(dir.join("ro.txt"), b"read only\n").unwrap();
+    let prog = c_program("hostile");
+    let host_path = dir.join("ro.txt");
+    let native = run_native(&prog, &["mmap-ro", host_path.to_str().unwrap()], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert!(
+        native.stdout_str().contains("of it: EACCES"),
+        "{}",
+        native.describe()
+    );
+    for mode in ["ro", "rw"] {
+        let mount = abi::mount_arg(&dir, "/d", Some(mode));
+        let sandbox = run_sandbox(&prog, &["mmap-ro", "/d/ro.txt"], &["--mount", &mount], None);
+        assert_same(&native, &sandbox, Compare::StdoutAndStatus);
+    }
+    same_as_native(&["vvar"], &[]);
+}

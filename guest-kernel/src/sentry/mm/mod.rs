@@ -86,6 +86,9 @@ pub enum VmaKind {
 pub struct FileBacking {
     pub inode: Arc<dyn Inode>,
     pub offset: u64,
+    /// mprotect may add PROT_WRITE (Linux's VM_MAYWRITE): a private
+    /// mapping, or a shared one of a file opened for writing.
+    pub may_write: bool,
 }
 
 #[derive(Clone)]
@@ -489,10 +492,18 @@ impl AddressSpace {
         if end > USER_END {
             return Err(ENOMEM);
         }
-        // Every byte must be covered, without holes.
+        // Every byte must be covered, without holes; and may take the new
+        // protection (Linux: EACCES for writing to a shared mapping of a
+        // file opened read-only, and for the vvar page).
         let mut cursor = start;
         while cursor < end {
             let vma = self.find(cursor).ok_or(ENOMEM)?;
+            let file_read_only = vma.shared && vma.file.as_ref().is_some_and(|f| !f.may_write);
+            if (prot.write && file_read_only)
+                || (vma.kind == VmaKind::Vvar && (prot.write || prot.exec))
+            {
+                return Err(EACCES);
+            }
             cursor = vma.end;
         }
         self.room_for_vmas(2)?;

@@ -88,7 +88,12 @@ fn file_backing(
     if shared && prot.write && inode.read_only() {
         return Err(EACCES);
     }
-    Ok(FileBacking { inode, offset })
+    let may_write = !shared || (open.writable() && !open.append() && !inode.read_only());
+    Ok(FileBacking {
+        inode,
+        offset,
+        may_write,
+    })
 }
 
 fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
