@@ -184,3 +184,80 @@ fn mappings_follow_the_open_mode() {
     }
     same_as_native(&["vvar"], &[]);
 }
+
+/// Files in a `:rw` mount carry no host privilege: setuid and setgid bits
+/// are stripped on create, chmod and mkdir; chown to ids other than the
+/// sandbox's own (root inside = the invoking user outside) is EPERM;
+/// renameat2 takes only RENAME_NOREPLACE and RENAME_EXCHANGE
+/// (RENAME_WHITEOUT made a character device on the host). Not run natively:
+/// it would change the host.
+#[test]
+fn mounts_carry_no_host_privilege() {
+    use std::os::unix::fs::MetadataExt;
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("hostpriv");
+    let prog = c_program("hostile");
+    let mount = abi::mount_arg(&dir, "/d", Some("rw"));
+    let out = run_sandbox(&prog, &["hostpriv", "/d"], &["--mount", &mount], None);
+    assert_no_panic(&out);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let expected = "create 06755: 0\nchmod 06755: 0\nchown 0:0 (the sandbox's root): 0\n\
+        chown -1:-1: 0\nchown 1234:-1: -1 EPERM\nchown -1:1234: -1 EPERM\n\
+        chmod 06755 again: 0\nmkdir 07777: 0\nrenameat2(RENAME_WHITEOUT): -1 EINVAL\n\
+        renameat2(1 << 8): -1 EINVAL\nrenameat2(RENAME_NOREPLACE): 0\n";
+    assert_eq!(out.stdout_str(), expected, "{}", out.describe());
+    let me = (unsafe { libc::geteuid() }, unsafe { libc::getegid() });
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        assert_eq!(
+            meta.mode() & 0o6000,
+            0,
+            "{} has setuid/setgid bits: {:o}",
+            entry.path().display(),
+            meta.mode()
+        );
+        assert!(meta.file_type().is_file() || meta.file_type().is_dir());
+        assert_eq!((meta.uid(), meta.gid()), me, "{}", entry.path().display());
+    }
+}
+
+/// Writes on a full host file system fail with ENOSPC in the program soon
+/// (they were queued and never failed), and the VMM logs it once (it
+/// flooded stderr). Needs root to mount a small tmpfs; skipped otherwise.
+#[test]
+fn full_host_file_system_is_enospc() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("full");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        loud("cannot mount a small tmpfs (not root?): full_host_file_system_is_enospc skipped");
+        return;
+    }
+    let prog = c_program("hostile");
+    let mount = abi::mount_arg(&dir, "/d", Some("rw"));
+    let out = run_sandbox(
+        &prog,
+        &["fill", "/d/big"],
+        &["--mount", &mount, "--timeout", "30"],
+        None,
+    );
+    let _ = std::process::Command::new("umount").arg(&dir).status();
+    assert_no_panic(&out);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stdout_str()
+            .starts_with("write: ENOSPC after some data\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.len() < 1000, "{}", out.describe());
+}

@@ -40,6 +40,10 @@ fn read_ahead_budget() -> usize {
 
 static READ_AHEAD_HELD: AtomicUsize = AtomicUsize::new(0);
 
+/// Bytes written through the console ring since the last write request.
+static QUEUED_WRITES: AtomicUsize = AtomicUsize::new(0);
+const QUEUED_WRITES_CHECK: usize = 256 << 10;
+
 pub struct HostFs {
     dev: u64,
     read_only: bool,
@@ -68,6 +72,9 @@ pub struct HostNode {
     /// sandbox's page cache of this file, kept coherent with read/write and
     /// written back by `sync_pages`.
     pages: Mutex<BTreeMap<u64, u64>>,
+    /// A write failed (a full host file system): writes go as requests,
+    /// each with its own answer, until one succeeds whole.
+    write_failed: core::sync::atomic::AtomicBool,
 }
 
 impl Drop for HostNode {
@@ -151,6 +158,7 @@ impl HostNode {
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
             pages: Mutex::new(BTreeMap::new()),
+            write_failed: core::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -597,10 +605,19 @@ impl HostNode {
         // Small writes travel in the console ring: no exit; the VMM writes
         // them before it runs any later request, and a failure comes back
         // at fsync, as writeback errors do on Linux.
-        if crate::hv::console::write_host_file(io, offset, buf) {
+        // Every QUEUED_WRITES_CHECK bytes a write goes as a request, which
+        // reports a queued write's failure (a full host file system: ENOSPC
+        // within that many bytes, not never).
+        let queued = QUEUED_WRITES.load(Ordering::Relaxed) + buf.len();
+        if queued < QUEUED_WRITES_CHECK
+            && !self.write_failed.load(Ordering::Relaxed)
+            && crate::hv::console::write_host_file(io, offset, buf)
+        {
+            QUEUED_WRITES.store(queued, Ordering::Relaxed);
             self.grow_to(offset + buf.len() as u64);
             return Ok(buf.len());
         }
+        QUEUED_WRITES.store(0, Ordering::Relaxed);
         let mut done = 0usize;
         while done < buf.len() {
             let chunk = &buf[done..(done + MAX_TRANSFER as usize).min(buf.len())];
@@ -609,7 +626,10 @@ impl HostNode {
                 &[io, offset + done as u64, gpa(chunk), chunk.len() as u64],
             ) {
                 Ok(n) => n as usize,
-                Err(e) if done == 0 => return Err(e),
+                Err(e) if done == 0 => {
+                    self.write_failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
                 Err(_) => break,
             };
             done += n;
@@ -617,6 +637,7 @@ impl HostNode {
                 break;
             }
         }
+        self.write_failed.store(done < buf.len(), Ordering::Relaxed);
         self.grow_to(offset + done as u64);
         Ok(done)
     }
