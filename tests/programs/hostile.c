@@ -494,6 +494,14 @@ int main(int argc, char **argv)
         return hostpriv_mode(argv[2]);
     if (strcmp(mode, "fill") == 0 && argc == 3)
         return fill_mode(argv[2]);
+    if (strcmp(mode, "print") == 0) {
+        /* Output forever (for --timeout with a reader that does not read). */
+        static char line[4096];
+        memset(line, 'x', sizeof line - 1);
+        line[sizeof line - 1] = '\n';
+        for (;;)
+            write(1, line, sizeof line);
+    }
     if (strcmp(mode, "exhaust") == 0 && argc == 3)
         return exhaust_mode(argv[2]);
     fprintf(stderr, "unknown mode %s\n", mode);

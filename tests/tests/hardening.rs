@@ -261,3 +261,58 @@ fn full_host_file_system_is_enospc() {
     );
     assert!(out.stderr.len() < 1000, "{}", out.describe());
 }
+
+/// Starts `rvisor-vmm --timeout 2 ... hostile print` (output forever) with
+/// stdout a pipe that the test reads with `read_stdout` (or not at all),
+/// and returns how long it took and its exit status.
+fn timed_print_run(read_stdout: Option<Duration>) -> (Duration, i32) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let prog = c_program("hostile");
+    let mut cmd = vmm_command();
+    cmd.args(["--timeout", "2", "--elf"])
+        .arg(&prog)
+        .args(["--", "print"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn rvisor-vmm");
+    let mut stdout = child.stdout.take().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("rvisor-vmm --timeout 2 still runs after 20 s");
+        }
+        match read_stdout {
+            Some(pause) => {
+                let mut buf = [0u8; 100];
+                let _ = stdout.read(&mut buf);
+                std::thread::sleep(pause);
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    (start.elapsed(), status.code().unwrap_or(-1))
+}
+
+/// --timeout ends the sandbox on time (124) when the stdout reader does
+/// not read at all, or reads slowly (the VMM blocked in write_all: 12 s,
+/// or never).
+#[test]
+fn timeout_holds_whatever_the_stdout_reader_does() {
+    if !require_kvm() {
+        return;
+    }
+    for read in [None, Some(Duration::from_millis(50))] {
+        let (took, code) = timed_print_run(read);
+        assert_eq!(code, 124, "reader {read:?}");
+        assert!(
+            took < Duration::from_secs(4),
+            "reader {read:?}: took {took:?}"
+        );
+    }
+}
