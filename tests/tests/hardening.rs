@@ -316,3 +316,47 @@ fn timeout_holds_whatever_the_stdout_reader_does() {
         );
     }
 }
+
+/// Descriptors the VMM inherits (beyond stdio) are closed at start.
+#[test]
+fn inherited_descriptors_are_closed() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    if !require_kvm() {
+        return;
+    }
+    let secret = abi::fresh_dir("inherited").join("secret");
+    std::fs::write(&secret, b"not for the VMM").unwrap();
+    let file = std::fs::File::open(&secret).unwrap();
+    let fd = file.as_raw_fd();
+    let mut seen = Vec::new();
+    let prog = c_program("hostile");
+    let mut cmd = vmm_command();
+    cmd.args(["--timeout", "1", "--elf"])
+        .arg(&prog)
+        .args(["--", "print"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: as above.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::fcntl(fd, libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/fd", child.id())) {
+        for entry in dir.flatten() {
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                seen.push(target);
+            }
+        }
+    }
+    let _ = child.wait();
+    assert!(!seen.is_empty(), "could not list the VMM's descriptors");
+    assert!(
+        !seen.iter().any(|t| t == &secret),
+        "the VMM kept an inherited descriptor: {seen:?}"
+    );
+}
