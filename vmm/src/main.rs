@@ -171,7 +171,7 @@ const PROGRAM: &str = "rvisor-vmm";
 fn close_inherited_fds() {
     // SAFETY: close_range on descriptors nothing in this process uses yet
     // (it runs first in main, before anything is opened).
-    if unsafe { libc::close_range(3, u32::MAX, 0) } == 0 {
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } == 0 {
         return;
     }
     // Kernels before 5.9: close what /proc/self/fd lists.
