@@ -5,6 +5,8 @@
 //! * [`hypercall`]: the batched request/response channel between the sentry
 //!   and the VMM.
 //! * [`console`]: the console output ring the VMM drains without exits.
+//! * [`elf`]: the rules a program's ELF must follow to be loaded (the VMM's
+//!   check and the sentry's loader).
 //! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
 //!   board (the one `rvisor-vmm` builds on x86_64 hosts).
 //! * [`aarch64`]: the memory layout of the aarch64 boards;
@@ -27,6 +29,7 @@ pub mod bootinfo;
 #[cfg(feature = "build")]
 pub mod build;
 pub mod console;
+pub mod elf;
 pub mod hypercall;
 pub mod payload;
 pub mod pvh;

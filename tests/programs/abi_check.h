@@ -24,6 +24,7 @@ static const char *ename(int e)
     case EISDIR: return "EISDIR";
     case EINVAL: return "EINVAL";
     case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
     case ENOTTY: return "ENOTTY";
     case EFBIG: return "EFBIG";
     case ENOSPC: return "ENOSPC";

@@ -74,6 +74,8 @@ pub const C_PROGRAMS: &[&str] = &[
     "errors",
     "hostdir",
     "oom",
+    // Red-team findings (tests/tests/hardening.rs)
+    "hostile",
 ];
 
 // ---------------------------------------------------------------------------

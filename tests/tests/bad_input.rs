@@ -151,3 +151,96 @@ fn inputs_are_really_bad() {
         "e_machine is not EM_AARCH64"
     );
 }
+
+/// The C hello with its first PT_LOAD program header changed by `patch`
+/// (given the header's bytes: p_type at 0, p_offset 8, p_vaddr 16,
+/// p_filesz 32, p_memsz 40), written to `<test-programs>/bad/<name>`.
+fn hello_with_segment(name: &str, patch: impl Fn(&mut [u8])) -> std::path::PathBuf {
+    let mut elf = std::fs::read(c_program("hello")).unwrap();
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes([elf[54], elf[55]]) as usize;
+    let phnum = u16::from_le_bytes([elf[56], elf[57]]) as usize;
+    let first_load = (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .find(|&o| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) == 1)
+        .expect("hello has a PT_LOAD segment");
+    patch(&mut elf[first_load..first_load + phentsize]);
+    let dir = programs_dir().join("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    write_atomic(&path, &elf);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn set_u64(ph: &mut [u8], at: usize, value: u64) {
+    ph[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+fn get_u64(ph: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(ph[at..at + 8].try_into().unwrap())
+}
+
+/// Segments the sentry's loader cannot load (the VMM let them through and
+/// the sentry's refusal was exit 125): the VMM applies the loader's rules
+/// (boards::elf) and refuses them with 126 and the reason.
+#[test]
+fn segments_the_loader_refuses() {
+    if !require_kvm() {
+        return;
+    }
+    let page_offset = |ph: &[u8]| get_u64(ph, 8) % 4096;
+    let cases: Vec<(&str, std::path::PathBuf, &str)> = vec![
+        (
+            "kernel-half address",
+            hello_with_segment("segment-kernel-half", |ph| {
+                let v = 0xffff_8000_0040_0000 + page_offset(ph);
+                set_u64(ph, 16, v);
+            }),
+            "outside the user address space",
+        ),
+        (
+            "non-canonical address",
+            hello_with_segment("segment-non-canonical", |ph| {
+                let v = 0x0000_9000_0040_0000 + page_offset(ph);
+                set_u64(ph, 16, v);
+            }),
+            "outside the user address space",
+        ),
+        (
+            "128 TiB p_memsz",
+            hello_with_segment("segment-128tib", |ph| set_u64(ph, 40, 1 << 47)),
+            "outside the user address space",
+        ),
+        (
+            "p_memsz wrapping around",
+            hello_with_segment("segment-wraps", |ph| set_u64(ph, 40, u64::MAX - 0x1000)),
+            "outside the user address space",
+        ),
+        (
+            "below mmap_min_addr",
+            hello_with_segment("segment-page-zero", |ph| {
+                let v = 0x1000 + page_offset(ph);
+                set_u64(ph, 16, v);
+            }),
+            "outside the user address space",
+        ),
+        (
+            "misaligned p_offset",
+            hello_with_segment("segment-misaligned", |ph| {
+                let o = get_u64(ph, 8);
+                set_u64(ph, 8, o + 8);
+            }),
+            "congruent",
+        ),
+    ];
+    for (what, path, reason) in cases {
+        let out = run_sandbox(&path, &["arg"], &[], None);
+        let line = assert_vmm_error(&out, 126);
+        assert!(
+            line.contains("malformed") && line.contains(reason),
+            "{what}: the error should give the reason ({reason}): {line}"
+        );
+    }
+}

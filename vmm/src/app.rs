@@ -128,6 +128,12 @@ pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
     {
         return Err("malformed ELF file (no usable program headers)".into());
     }
+    if hdr.e_phnum as u64 * hdr.e_phentsize as u64 > boards::elf::MAX_PHDRS_BYTES {
+        return Err(format!(
+            "malformed ELF file ({} program headers, more than the loader takes)",
+            hdr.e_phnum
+        ));
+    }
     let ph_end = hdr.e_phoff as u128 + hdr.e_phnum as u128 * hdr.e_phentsize as u128;
     if ph_end > bytes.len() as u128 {
         return Err(format!(
@@ -161,6 +167,14 @@ pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
     if hdr.e_type == header::ET_DYN && hdr.e_entry == 0 {
         return Err("not an executable (a shared library without an entry point)".into());
     }
+    // The sentry's loader applies the same rules (boards::elf).
+    let bias = boards::elf::load_bias(hdr.e_type);
+    if !boards::elf::check_entry(hdr.e_entry, bias) {
+        return Err(format!(
+            "malformed ELF file (entry point {:#x} outside the user address space)",
+            hdr.e_entry
+        ));
+    }
     let mut loads = 0;
     for (i, p) in phdrs
         .iter()
@@ -178,6 +192,21 @@ pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
         if p.p_filesz > p.p_memsz {
             return Err(format!(
                 "malformed ELF file (segment {i} file size exceeds memory size)"
+            ));
+        }
+        if let Err(e) = boards::elf::check_segment(
+            p.p_offset,
+            p.p_filesz,
+            p.p_vaddr,
+            p.p_memsz,
+            bias,
+            bytes.len() as u64,
+        ) {
+            return Err(format!(
+                "malformed ELF file (segment {i} at {:#x}, {:#x} bytes: {})",
+                p.p_vaddr,
+                p.p_memsz,
+                e.reason()
             ));
         }
     }

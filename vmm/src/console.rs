@@ -7,10 +7,9 @@
 //! The ring is guest memory: every header is checked, and a ring that
 //! stops making sense is dropped (with one warning) instead of trusted.
 
-use std::io::Write;
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use boards::console::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -27,12 +26,50 @@ pub struct ConsoleRing {
     pub bytes_out: u64,
 }
 
+/// When output stops being written (--timeout): a stdout that nobody
+/// reads must not keep the sandbox alive past it.
+static OUTPUT_DEADLINE: OnceLock<Instant> = OnceLock::new();
+
+/// Sets the deadline after which output is dropped instead of written.
+pub fn set_output_deadline(deadline: Instant) {
+    let _ = OUTPUT_DEADLINE.set(deadline);
+}
+
+/// Writes `bytes` to the host's fd 1 or 2. A blocked reader holds the
+/// VMM here (back-pressure for the guest), but the interval timer
+/// interrupts the write every tick and the deadline is checked between
+/// writes, so --timeout holds whatever the reader does.
 fn host_write(fd: i32, bytes: &[u8]) {
-    // SAFETY: fds 1 and 2 stay open for the process's lifetime;
-    // ManuallyDrop keeps the File from closing them.
-    let mut file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
-    // A closed stdout (EPIPE) is the reader's choice: the rest is dropped.
-    let _ = file.write_all(bytes);
+    let mut done = 0usize;
+    while done < bytes.len() {
+        if OUTPUT_DEADLINE.get().is_some_and(|d| Instant::now() >= *d) {
+            return;
+        }
+        let rest = &bytes[done..];
+        // SAFETY: writes from a valid slice to a descriptor we do not own
+        // or close.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            done += n as usize;
+            continue;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) if n < 0 => {}
+            Some(libc::EAGAIN) if n < 0 => {
+                // A non-blocking stdout: wait a tick for room.
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: polls one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 10) };
+            }
+            // A closed stdout (EPIPE) is the reader's choice: the rest is
+            // dropped.
+            _ => return,
+        }
+    }
 }
 
 impl ConsoleRing {

@@ -76,8 +76,35 @@ pub struct HostFs {
     mounts: Vec<MountSpec>,
     handles: Vec<Option<Handle>>,
     free: Vec<usize>,
-    /// The first failure of a buffered write, per handle, for its next fsync.
+    /// The first failure of a buffered write, per handle, for its next
+    /// fsync or write.
     write_errors: std::collections::HashMap<u64, i64>,
+    /// A failed buffered write was logged (once: a full disk would
+    /// otherwise flood stderr).
+    write_error_logged: bool,
+    /// The VMM's own user and group (read at start, before seccomp).
+    host_ids: (u32, u32),
+}
+
+/// Mode bits a guest may set on a host file: no setuid or setgid (the
+/// sandbox's files must carry no host privilege).
+const SAFE_MODE_BITS: u32 = 0o1777;
+
+/// renameat2 flags passed through: RENAME_NOREPLACE and RENAME_EXCHANGE
+/// (RENAME_WHITEOUT creates a character device; unknown flags are EINVAL).
+const RENAME_FLAGS: u64 = 1 | 2;
+
+/// The owner a guest may give a host file: itself. The sandbox's root (and
+/// every id inside) is the user running rvisor-vmm on the host, so ids 0
+/// and the VMM's own mean that user, -1 means unchanged, and anything else
+/// is EPERM (it would give the file to another host user).
+fn own_id(requested: u32, host: u32) -> Result<u32, i64> {
+    match requested {
+        u32::MAX => Ok(u32::MAX),
+        0 => Ok(host),
+        id if id == host => Ok(host),
+        _ => Err(-(libc::EPERM as i64)),
+    }
 }
 
 /// Most handles the guest may hold at once.
@@ -203,6 +230,9 @@ impl HostFs {
             handles,
             free: Vec::new(),
             write_errors: std::collections::HashMap::new(),
+            write_error_logged: false,
+            // SAFETY: geteuid/getegid only read the process's ids.
+            host_ids: unsafe { (libc::geteuid(), libc::getegid()) },
         })
     }
 
@@ -241,6 +271,11 @@ impl HostFs {
     /// A write the guest queued in the console ring. Nobody waits for its
     /// result: a failure is kept for the handle's next HostFsync.
     pub fn buffered_write(&mut self, handle: u64, offset: u64, data: &[u8]) {
+        if self.write_errors.contains_key(&handle) {
+            // Later writes after a failed one are dropped with it (no holes
+            // of missing data in the middle); the error is pending.
+            return;
+        }
         let result = self.writable(handle).and_then(|fd| {
             let mut done = 0usize;
             while done < data.len() {
@@ -261,7 +296,13 @@ impl HostFs {
             Ok(())
         });
         if let Err(e) = result {
-            log::warn!("buffered write to a shared file failed: errno {}", -e);
+            if !self.write_error_logged {
+                self.write_error_logged = true;
+                log::warn!(
+                    "a write to a shared file failed: {} (reported to the program; further failures are not logged)",
+                    std::io::Error::from_raw_os_error(-e as i32)
+                );
+            }
             self.write_errors.entry(handle).or_insert(e);
         }
     }
@@ -374,6 +415,11 @@ impl HostFs {
                 if a[3] > MAX_TRANSFER {
                     return Err(-EINVAL);
                 }
+                // A queued write failed (a full file system, say): this
+                // write reports it, as the guest's next chance to hear.
+                if let Some(e) = self.write_errors.remove(&a[0]) {
+                    return Err(e);
+                }
                 let buf = mem.read(a[2], a[3]).ok_or(-EFAULT)?;
                 // SAFETY: writes buf.len() bytes from buf.
                 let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), a[1] as i64) };
@@ -394,7 +440,7 @@ impl HostFs {
                 let (name_len, target_len) = (a[2], a[3]);
                 let name = Self::name(mem, a[1], name_len)?;
                 let kind = a[4] & 0xff;
-                let mode = ((a[4] >> 8) & 0o7777) as u32;
+                let mode = ((a[4] >> 8) as u32) & SAFE_MODE_BITS;
                 match kind {
                     HOST_CREATE_FILE => {
                         let fd = open_beneath(
@@ -439,6 +485,9 @@ impl HostFs {
                 let new_dir = self.writable(a[1])?;
                 if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
                     return Err(-(libc::EXDEV as i64));
+                }
+                if a[5] & !RENAME_FLAGS != 0 {
+                    return Err(-EINVAL);
                 }
                 let old = Self::name(mem, a[2], a[3])?;
                 let new = Self::name(mem, a[2].wrapping_add(a[3]), a[4])?;
@@ -505,7 +554,7 @@ impl HostFs {
                 match a[1] {
                     HOST_SETATTR_MODE => {
                         // SAFETY: chmod through the magic link of our own fd.
-                        check(unsafe { libc::chmod(path.as_ptr(), (a[2] & 0o7777) as u32) })?
+                        check(unsafe { libc::chmod(path.as_ptr(), a[2] as u32 & SAFE_MODE_BITS) })?
                     }
                     HOST_SETATTR_TIMES => {
                         let times = [
@@ -524,8 +573,12 @@ impl HostFs {
                         })?
                     }
                     HOST_SETATTR_OWNER => {
-                        // SAFETY: chown through the magic link (-1: unchanged).
-                        check(unsafe { libc::chown(path.as_ptr(), a[2] as u32, a[3] as u32) })?
+                        let (uid, gid) = self.host_ids;
+                        let uid = own_id(a[2] as u32, uid)?;
+                        let gid = own_id(a[3] as u32, gid)?;
+                        // SAFETY: chown through the magic link (-1: unchanged)
+                        // to the VMM's own ids only.
+                        check(unsafe { libc::chown(path.as_ptr(), uid, gid) })?
                     }
                     _ => return Err(-EINVAL),
                 }

@@ -376,6 +376,9 @@ fn start_ticks() -> Result<(), Failure> {
 /// Builds the VM and runs the application to its end.
 pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
     let deadline = config.timeout.map(|t| started + t);
+    if let Some(deadline) = deadline {
+        crate::console::set_output_deadline(deadline);
+    }
     // The shared directories first: a bad --mount is the user's error,
     // reported before anything is built.
     let hostfs = HostFs::new(config.mounts.clone())?;

@@ -5,18 +5,112 @@
 //! loader gives fresh RAM), so they need no clearing; freed frames go on an
 //! intrusive free list (the next pointer lives in the free frame itself) and
 //! are cleared when reused.
+//!
+//! The sentry's heap is `talc` (binned free lists: its speed does not fall
+//! as the heap fills, as a first-fit list's did). It starts with 1/16 of
+//! RAM (4..64 MiB) and, when that is full, claims further runs of
+//! never-used frames (or single freed frames, for small blocks), so the
+//! sentry's own memory is accounted within `--memory` rather than a fixed
+//! share of it. Running out must be an errno for the program, never a
+//! failed allocation in the sentry: frames for the program's pages and
+//! files are refused while less than `KERNEL_RESERVE` of never-used frames
+//! is left for the heap, and the objects a program can multiply
+//! (descriptors, memory areas, tmpfs nodes) while less than
+//! `OBJECT_RESERVE` of free frames is.
 
 use crate::arch::PAGE_SIZE;
 pub mod pagetable;
 
+use core::alloc::{GlobalAlloc, Layout};
+
 use boards::bootinfo::{BootInfo, MemoryKind};
-use linked_list_allocator::LockedHeap;
 use spin::Mutex;
+use talc::base::binning::Binning;
+use talc::base::Talc;
+use talc::source::Source;
+use talc::DefaultBinning;
 
 use crate::arch::paging::phys_to_virt;
+use crate::sentry::errno::{Errno, ENOMEM};
+
+/// The sentry's heap.
+struct KernelHeap(Mutex<Talc<FrameSource, DefaultBinning>>);
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: KernelHeap = KernelHeap(Mutex::new(Talc::new(FrameSource)));
+
+/// The heap claims at least this much at a time when it grows.
+const HEAP_GROW_STEP: u64 = 1 << 20;
+
+/// Never-used frames kept for the heap to grow into while a syscall runs:
+/// frames for the program are refused below it. (The heap's own free bytes
+/// do not count: they may be scattered in holes too small to use.)
+const KERNEL_RESERVE: u64 = 1 << 20;
+
+/// Below this much free memory (frames), new objects that a program can
+/// multiply are refused.
+const OBJECT_RESERVE: u64 = 2 * KERNEL_RESERVE;
+
+/// Where the heap gets more memory when it is full: a run of never-used
+/// frames.
+#[derive(Debug)]
+struct FrameSource;
+
+// SAFETY: `acquire` touches no allocator: it takes frames from the frame
+// allocator's bump regions (a spin lock and plain arithmetic).
+unsafe impl Source for FrameSource {
+    fn acquire<B: Binning>(talc: &mut Talc<Self, B>, layout: Layout) -> Result<(), ()> {
+        // Room for the block, its alignment and talc's bookkeeping.
+        let need = boards::align_up((layout.size() + layout.align() + 256) as u64, PAGE_SIZE);
+        let mut frames = FRAMES.lock();
+        // What fits in a page takes a freed frame first: the never-used
+        // runs are kept for what needs contiguous memory.
+        let run = match frames.take_free(need) {
+            Some(frame) => (frame, PAGE_SIZE),
+            None => frames.take_run(need, need.max(HEAP_GROW_STEP)).ok_or(())?,
+        };
+        drop(frames);
+        let (start, size) = run;
+        // SAFETY: [start, start + size) are never-used frames, just taken out
+        // of the frame allocator for good, direct-mapped, and nobody else's.
+        unsafe { talc.claim(phys_to_virt(start), size as usize) }.ok_or(())?;
+        Ok(())
+    }
+}
+
+// SAFETY: talc hands out disjoint blocks of the memory it was given (the
+// initial heap and the runs `FrameSource` claims), which nothing else uses.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: `layout` is a valid, non-zero-sized layout (GlobalAlloc's contract).
+        unsafe { self.0.lock().allocate(layout) }.map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller gives back a block this allocator handed out.
+        unsafe { self.0.lock().deallocate(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        let mut heap = self.0.lock();
+        // SAFETY: `ptr` was allocated here with `old` (the caller's contract).
+        if unsafe { heap.try_realloc_in_place(ptr, old, new_size) } {
+            return ptr;
+        }
+        // SAFETY: `new_size` with `old`'s alignment is a valid layout, and
+        // the old block is copied (the smaller of both sizes) then freed.
+        unsafe {
+            let layout = Layout::from_size_align_unchecked(new_size, old.align());
+            let Some(new) = heap.allocate(layout) else {
+                return core::ptr::null_mut();
+            };
+            new.as_ptr()
+                .copy_from_nonoverlapping(ptr, old.size().min(new_size));
+            heap.deallocate(ptr, old);
+            new.as_ptr()
+        }
+    }
+}
 
 const MAX_REGIONS: usize = 16;
 
@@ -59,6 +153,28 @@ impl FrameAllocator {
             }
         }
         None
+    }
+
+    /// A freed frame for the heap, when `need` is one page.
+    fn take_free(&mut self, need: u64) -> Option<u64> {
+        if need > PAGE_SIZE || self.free_head == 0 {
+            return None;
+        }
+        self.alloc().map(|(frame, _)| frame)
+    }
+
+    /// A run of contiguous never-used frames: `want` bytes, or what is
+    /// left of a region when that is less, but at least `need`.
+    fn take_run(&mut self, need: u64, want: u64) -> Option<(u64, u64)> {
+        let count = self.region_count;
+        let region = self.regions[..count]
+            .iter_mut()
+            .filter(|(start, end)| end - start >= need)
+            .max_by_key(|(start, end)| end - start)?;
+        let size = want.min(region.1 - region.0);
+        let start = region.0;
+        region.0 += size;
+        Some((start, size))
     }
 
     fn untouched(&self) -> u64 {
@@ -104,14 +220,55 @@ pub fn init(boot_info: &BootInfo) {
     // SAFETY: [heap_start, +heap_size) was just removed from the allocator,
     // is usable RAM covered by the direct map, and is never handed out again.
     unsafe {
-        HEAP.lock()
-            .init(phys_to_virt(heap_start), heap_size as usize);
+        HEAP.0
+            .lock()
+            .claim(phys_to_virt(heap_start), heap_size as usize)
+            .expect("the heap is large enough for talc");
     }
 }
 
-/// A zero-filled frame, or None when guest memory is exhausted.
+/// Free bytes on the heap, less an allowance for fragmentation (an eighth
+/// of the heap: free bytes in holes too small for the next block).
+fn heap_slack() -> u64 {
+    let heap = HEAP.0.lock();
+    let counters = heap.counters();
+    (counters.available_bytes as u64).saturating_sub(counters.claimed_bytes as u64 / 8)
+}
+
+/// Memory the sentry can still allocate: heap slack and free frames.
+pub fn kernel_memory_available() -> u64 {
+    heap_slack() + free_frames() * PAGE_SIZE
+}
+
+/// `Err(errno)` when too little memory is left for one more object that a
+/// program can multiply (a descriptor, a memory area, a tmpfs node).
+pub fn reserve_for_object(errno: Errno) -> Result<(), Errno> {
+    let slack = heap_slack();
+    let (free, untouched) = {
+        let frames = FRAMES.lock();
+        (frames.free_count + frames.untouched(), frames.untouched())
+    };
+    // Enough in all, and enough for blocks larger than a page.
+    if slack + free * PAGE_SIZE < OBJECT_RESERVE || slack + untouched * PAGE_SIZE < KERNEL_RESERVE {
+        return Err(errno);
+    }
+    Ok(())
+}
+
+/// ENOMEM when too little memory is left for one more object.
+pub fn reserve_object() -> Result<(), Errno> {
+    reserve_for_object(ENOMEM)
+}
+
+/// A zero-filled frame, or None when guest memory is exhausted (what is
+/// left is kept for the sentry's heap).
 pub fn alloc_zeroed_frame() -> Option<u64> {
-    let (frame, zero) = FRAMES.lock().alloc()?;
+    let mut frames = FRAMES.lock();
+    if frames.free_head == 0 && frames.untouched() * PAGE_SIZE < KERNEL_RESERVE + PAGE_SIZE {
+        return None;
+    }
+    let (frame, zero) = frames.alloc()?;
+    drop(frames);
     if !zero {
         // SAFETY: the frame was just taken off the free list, so nobody else
         // refers to it; the direct map covers it.
@@ -151,12 +308,6 @@ pub fn alloc_zeroed_frame_pair() -> Option<u64> {
     Some(pair)
 }
 
-/// Bytes left on the sentry's heap (task creation keeps a reserve so that
-/// running out is EAGAIN for the program, not a failed allocation here).
-pub fn heap_free() -> usize {
-    HEAP.lock().free()
-}
-
 /// Returns a frame to the allocator.
 pub fn free_frame(frame: u64) {
     let mut frames = FRAMES.lock();
@@ -166,6 +317,11 @@ pub fn free_frame(frame: u64) {
     frames.free_head = frame;
     frames.free_count += 1;
     frames.allocated -= 1;
+}
+
+/// Frames the program's memory can still get (the heap's reserve kept).
+pub fn user_frames_available() -> u64 {
+    free_frames().saturating_sub(KERNEL_RESERVE / PAGE_SIZE + 1)
 }
 
 /// Frames that can still be allocated.

@@ -360,16 +360,24 @@ impl FdTable {
         if fd >= self.limit.min(MAX_FDS) {
             return Err(EMFILE);
         }
-        self.install(fd, file, cloexec);
+        // The sandbox-wide file table is full when the sentry's memory is.
+        crate::mm::reserve_for_object(ENFILE)?;
+        self.install(fd, file, cloexec)?;
         Ok(fd as i32)
     }
 
-    /// Installs at exactly `fd`, replacing (closing) what was there.
-    pub fn install(&mut self, fd: usize, file: Arc<OpenFile>, cloexec: bool) {
+    /// Installs at exactly `fd`, replacing (closing) what was there;
+    /// ENOMEM when the table cannot grow to hold it.
+    pub fn install(&mut self, fd: usize, file: Arc<OpenFile>, cloexec: bool) -> Result<(), Errno> {
         if self.entries.len() <= fd {
+            crate::mm::reserve_object()?;
+            self.entries
+                .try_reserve(fd + 1 - self.entries.len())
+                .map_err(|_| ENOMEM)?;
             self.entries.resize(fd + 1, None);
         }
         self.entries[fd] = Some(FdEntry { file, cloexec });
+        Ok(())
     }
 
     pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {

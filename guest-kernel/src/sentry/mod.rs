@@ -174,7 +174,8 @@ pub fn start(boot_info: &BootInfo) -> ! {
     for stream in 0..3u8 {
         let console = Arc::new(Console::new(stream, tty_of(stream)));
         let flags = if stream == 0 { O_RDONLY } else { O_WRONLY };
-        fds.install(stream as usize, OpenFile::new(console, flags), false);
+        fds.install(stream as usize, OpenFile::new(console, flags), false)
+            .expect("the first descriptors fit");
     }
     let controlling_tty = TtyInfo {
         is_tty: boot_info.console_tty_mask & 0b11 != 0,

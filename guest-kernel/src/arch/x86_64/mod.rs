@@ -33,6 +33,11 @@ use x86_64::{PrivilegeLevel, VirtAddr};
 
 pub use super::UserTrap;
 pub use boards::x86_64::{PAGE_SIZE, USER_END};
+
+/// Linux's TASK_SIZE_MAX: an FS or GS base at or above it is refused with
+/// EPERM (arch_prctl, clone with CLONE_SETTLS). A non-canonical value would
+/// fault (#GP) at the MSR write in ring 0.
+pub const TLS_BASE_LIMIT: u64 = USER_END - PAGE_SIZE;
 pub use entry::UserContext;
 
 /// The architecture's name (docs, messages).

@@ -16,9 +16,8 @@ use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX
 use crate::arch::paging::phys_to_virt;
 use crate::arch::{PAGE_SIZE, USER_END};
 
-/// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE without
-/// randomization).
-pub const PIE_BASE: u64 = 0x5555_5555_4000;
+// The loader's rules (boards::elf) assume this architecture's layout.
+const _: () = assert!(USER_END == boards::elf::USER_END && PAGE_SIZE == boards::elf::PAGE_SIZE);
 /// Upper bound of argv + envp strings (Linux: a quarter of the stack limit).
 pub const MAX_ARG_BYTES: usize = (STACK_MAX / 4) as usize;
 
@@ -182,7 +181,7 @@ impl ExecImage for alloc::sync::Arc<dyn crate::sentry::vfs::Inode> {
 }
 
 /// Program headers larger than this are refused (Linux allows 64 KiB).
-const MAX_PHDRS_BYTES: usize = 64 << 10;
+const MAX_PHDRS_BYTES: usize = boards::elf::MAX_PHDRS_BYTES as usize;
 
 /// Loads the ELF `image` into `mm`.
 pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedElf, Errno> {
@@ -214,7 +213,10 @@ pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedEl
         // Dynamic linking is not supported yet (the VMM refuses it earlier).
         return Err(ENOEXEC);
     }
-    let bias = if header.e_type == ET_DYN { PIE_BASE } else { 0 };
+    let bias = boards::elf::load_bias(header.e_type);
+    if !boards::elf::check_entry(header.e_entry, bias) {
+        return Err(ENOEXEC);
+    }
 
     let mut highest = 0u64;
     let mut loads = 0;
@@ -258,20 +260,18 @@ fn load_segment(
     phdr: &ProgramHeader,
     bias: u64,
 ) -> Result<u64, Errno> {
-    let file_end = phdr.p_offset.checked_add(phdr.p_filesz).ok_or(ENOEXEC)?;
-    if file_end > image.size()
-        || phdr.p_filesz > phdr.p_memsz
-        || phdr.p_vaddr % PAGE_SIZE != phdr.p_offset % PAGE_SIZE
-    {
-        return Err(ENOEXEC);
-    }
-    let vaddr = phdr.p_vaddr.checked_add(bias).ok_or(ENOEXEC)?;
-    let mem_end = vaddr.checked_add(phdr.p_memsz).ok_or(ENOEXEC)?;
-    let start = vaddr & !(PAGE_SIZE - 1);
-    let end = page_align_up(mem_end).ok_or(ENOEXEC)?;
-    if end > USER_END || start < super::mm::MMAP_MIN_ADDR {
-        return Err(ENOEXEC);
-    }
+    // The same rules as the VMM's check before boot (boards::elf).
+    let (start, end) = boards::elf::check_segment(
+        phdr.p_offset,
+        phdr.p_filesz,
+        phdr.p_vaddr,
+        phdr.p_memsz,
+        bias,
+        image.size(),
+    )
+    .map_err(|_| ENOEXEC)?;
+    let vaddr = phdr.p_vaddr + bias;
+    let mem_end = vaddr + phdr.p_memsz;
     if end == start {
         return Ok(mem_end);
     }

@@ -22,7 +22,7 @@ use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
 
 /// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
-pub const MMAP_MIN_ADDR: u64 = 0x10000;
+pub const MMAP_MIN_ADDR: u64 = boards::elf::MMAP_MIN_ADDR;
 /// Top of the initial stack and of the default mmap area (no ASLR yet: the
 /// layout Linux uses with randomization disabled).
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
@@ -86,6 +86,9 @@ pub enum VmaKind {
 pub struct FileBacking {
     pub inode: Arc<dyn Inode>,
     pub offset: u64,
+    /// mprotect may add PROT_WRITE (Linux's VM_MAYWRITE): a private
+    /// mapping, or a shared one of a file opened for writing.
+    pub may_write: bool,
 }
 
 #[derive(Clone)]
@@ -125,6 +128,9 @@ pub struct AddressSpace {
     /// back to the allocator with it; the first one comes from the loader.
     owns_root: bool,
 }
+
+/// Linux's default vm.max_map_count: more memory areas are ENOMEM.
+const MAX_MAP_COUNT: usize = 65530;
 
 pub fn page_align_up(value: u64) -> Option<u64> {
     value
@@ -236,6 +242,16 @@ impl AddressSpace {
         false
     }
 
+    /// ENOMEM when `more` memory areas would pass Linux's default
+    /// vm.max_map_count, or the sentry's memory is short: each area is an
+    /// object on its heap.
+    pub fn room_for_vmas(&self, more: usize) -> Result<(), Errno> {
+        if self.vmas.len() + more > MAX_MAP_COUNT {
+            return Err(ENOMEM);
+        }
+        frames::reserve_object()
+    }
+
     /// Splits the VMA containing `addr` (if any) so that one starts there.
     fn split_at(&mut self, addr: u64) {
         let Some(vma) = self.find(addr).cloned() else {
@@ -303,7 +319,7 @@ impl AddressSpace {
     /// Heuristic overcommit: refuse a private writable mapping larger than
     /// all the memory that is still free.
     fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
-        if prot.write && !shared && len / PAGE_SIZE > frames::free_frames() {
+        if prot.write && !shared && len / PAGE_SIZE > frames::user_frames_available() {
             return Err(ENOMEM);
         }
         Ok(())
@@ -339,6 +355,8 @@ impl AddressSpace {
             return Err(if len == 0 { EINVAL } else { ENOMEM });
         }
         self.check_commit(len, prot, shared)?;
+        // A new area, and two when it splits one.
+        self.room_for_vmas(3)?;
         let start = if fixed || noreplace {
             if !is_page_aligned(addr) {
                 return Err(EINVAL);
@@ -389,6 +407,7 @@ impl AddressSpace {
     ) -> Result<u64, Errno> {
         let old_end = old.checked_add(old_size).ok_or(EFAULT)?;
         let vma = self.find(old).cloned().ok_or(EFAULT)?;
+        self.room_for_vmas(3)?;
         if old_end > vma.end {
             return Err(EFAULT);
         }
@@ -473,12 +492,21 @@ impl AddressSpace {
         if end > USER_END {
             return Err(ENOMEM);
         }
-        // Every byte must be covered, without holes.
+        // Every byte must be covered, without holes; and may take the new
+        // protection (Linux: EACCES for writing to a shared mapping of a
+        // file opened read-only, and for the vvar page).
         let mut cursor = start;
         while cursor < end {
             let vma = self.find(cursor).ok_or(ENOMEM)?;
+            let file_read_only = vma.shared && vma.file.as_ref().is_some_and(|f| !f.may_write);
+            if (prot.write && file_read_only)
+                || (vma.kind == VmaKind::Vvar && (prot.write || prot.exec))
+            {
+                return Err(EACCES);
+            }
             cursor = vma.end;
         }
+        self.room_for_vmas(2)?;
         self.split_at(start);
         self.split_at(end);
         let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();

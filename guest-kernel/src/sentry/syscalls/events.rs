@@ -288,6 +288,7 @@ pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if exists {
                 return Err(EEXIST);
             }
+            crate::mm::reserve_object()?;
             if let Some(inner) = target.file.as_epoll() {
                 drop(interests);
                 match nesting_depth(inner, epoll) {

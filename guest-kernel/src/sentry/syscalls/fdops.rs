@@ -26,7 +26,7 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             continue;
         }
         if flags & CLOSE_RANGE_CLOEXEC != 0 {
-            ctx.task.fds().install(fd as usize, file, true);
+            ctx.task.fds().install(fd as usize, file, true)?;
         } else {
             let _ = ctx.task.fds().remove(fd);
         }
@@ -46,7 +46,7 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64) -> SysResult
     let replaced = ctx.task.fds().get(new).ok().cloned();
     ctx.task
         .fds()
-        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0);
+        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0)?;
     drop(replaced);
     Ok(new as u64)
 }
@@ -99,7 +99,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         F_SETFD => {
             ctx.task
                 .fds()
-                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0);
+                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(*file.flags.lock() as u64),
@@ -133,18 +133,20 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
         .task
         .fds()
         .insert(OpenFile::new(read_end, O_RDONLY | status), cloexec, 0)?;
-    let write_fd =
-        match ctx
-            .task
-            .fds()
-            .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0)
-        {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = ctx.task.fds().remove(read_fd);
-                return Err(e);
-            }
-        };
+    // The result is taken out of the statement first: the table's guard
+    // (a temporary of the `insert` call) must be dropped before the error
+    // path locks the table again.
+    let inserted = ctx
+        .task
+        .fds()
+        .insert(OpenFile::new(write_end, O_WRONLY | status), cloexec, 0);
+    let write_fd = match inserted {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.task.fds().remove(read_fd);
+            return Err(e);
+        }
+    };
     if let Err(e) = ctx.task.mm().write_val(addr, &[read_fd, write_fd]) {
         let _ = ctx.task.fds().remove(read_fd);
         let _ = ctx.task.fds().remove(write_fd);

@@ -75,8 +75,15 @@ fn write_from_user(
             (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
             (_, Some(e), _) if e == EAGAIN && blocking && done < len => {
                 // Wait for room and go on; a signal ends the call with what
-                // went in so far (or a restart when nothing did).
-                match wait_until_ready(ctx, file, POLLOUT) {
+                // went in so far (or a restart when nothing did). A file
+                // that polls writable but had no room for this write (an
+                // eventfd whose counter plus the value would pass the
+                // maximum: Linux waits until the sum fits) waits for its
+                // next change instead; waiting for POLLOUT would retry at
+                // once, forever.
+                let writable = readiness(ctx, file, POLLOUT) & POLLOUT != 0;
+                let seen = writable.then(|| file.file.activity());
+                match wait_for_file(ctx, file, POLLOUT, seen) {
                     Ok(()) => continue,
                     Err(e) if done == 0 => Err(e),
                     Err(_) => Ok(done as u64),
@@ -343,7 +350,7 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         FIOCLEX | FIONCLEX => {
             ctx.task
                 .fds()
-                .install(fd as usize, file, args[1] as u32 == FIOCLEX as u32);
+                .install(fd as usize, file, args[1] as u32 == FIOCLEX as u32)?;
             Ok(0)
         }
         FIONREAD => {
@@ -568,6 +575,18 @@ pub fn wait_until_ready(
     file: &Arc<OpenFile>,
     events: i16,
 ) -> Result<(), Errno> {
+    wait_for_file(ctx, file, events, None)
+}
+
+/// `wait_until_ready`; with `changed_from`, readiness counts only once the
+/// file's `activity()` differs from that value (or it reports an error or
+/// hang-up).
+fn wait_for_file(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    events: i16,
+    changed_from: Option<u64>,
+) -> Result<(), Errno> {
     let mut item = [PollItem {
         file: Watch::File(file.clone()),
         events,
@@ -579,7 +598,11 @@ pub fn wait_until_ready(
     if !can_change && readiness(ctx, file, events) == 0 {
         log::warn!("the application waits for I/O that nothing in the sandbox can provide");
     }
-    match poll_files(ctx, &mut item, u64::MAX, &mut |_, _| false) {
+    let mut unchanged = |_: usize, revents: i16| {
+        changed_from
+            .is_some_and(|seen| revents & (POLLERR | POLLHUP) == 0 && file.file.activity() == seen)
+    };
+    match poll_files(ctx, &mut item, u64::MAX, &mut unchanged) {
         Ok(_) => Ok(()),
         Err(e) if e == EINTR => Err(ERESTARTSYS),
         Err(e) => Err(e),

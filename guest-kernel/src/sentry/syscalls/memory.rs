@@ -88,7 +88,12 @@ fn file_backing(
     if shared && prot.write && inode.read_only() {
         return Err(EACCES);
     }
-    Ok(FileBacking { inode, offset })
+    let may_write = !shared || (open.writable() && !open.append() && !inode.read_only());
+    Ok(FileBacking {
+        inode,
+        offset,
+        may_write,
+    })
 }
 
 fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
@@ -109,7 +114,16 @@ pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let (start, end) = checked_range(args[0], args[1])?;
-    ctx.task.mm().unmap(start, end);
+    let mut mm = ctx.task.mm();
+    // Unmapping the middle of an area splits it in two (Linux: ENOMEM
+    // when that passes the limit).
+    if mm
+        .find(start)
+        .is_some_and(|v| v.start < start && v.end > end)
+    {
+        mm.room_for_vmas(1)?;
+    }
+    mm.unmap(start, end);
     Ok(0)
 }
 

@@ -61,7 +61,7 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (code, addr) = (args[0], args[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
-            if addr >= crate::arch::USER_END {
+            if addr >= crate::arch::TLS_BASE_LIMIT {
                 return Err(EPERM);
             }
             if code == ARCH_SET_FS {

@@ -30,9 +30,9 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 
-/// Sentry heap a fork leaves free at least (a task's own tables take a few
+/// Sentry memory (free heap and frames) a fork leaves at least (a task's own tables take a few
 /// KiB; the rest is for the syscalls of everything that runs).
-const FORK_HEAP_RESERVE: usize = 512 << 10;
+const FORK_HEAP_RESERVE: u64 = 4 << 20;
 
 /// What differs between a forked process and a new thread.
 struct Shares {
@@ -161,7 +161,9 @@ fn new_process(
     if (flags & CSIGNAL) > 64 {
         return Err(EINVAL);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS
+        || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE
+    {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
@@ -253,7 +255,9 @@ fn new_thread(
         log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
         return Err(ENOSYS);
     }
-    if sched::task_count() >= sched::MAX_TASKS || crate::mm::heap_free() < FORK_HEAP_RESERVE {
+    if sched::task_count() >= sched::MAX_TASKS
+        || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE
+    {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
@@ -298,6 +302,12 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (child_tid, tls) = (args[3], args[4]);
     #[cfg(not(target_arch = "x86_64"))]
     let (tls, child_tid) = (args[3], args[4]);
+    // Linux (copy_thread -> do_arch_prctl_64): a TLS base outside the user
+    // half is EPERM; writing it to the FS base MSR would #GP in ring 0.
+    #[cfg(target_arch = "x86_64")]
+    if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
+        return Err(EPERM);
+    }
     new_process(ctx, args[0], args[1], args[2], child_tid, tls)
 }
 

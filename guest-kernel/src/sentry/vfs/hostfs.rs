@@ -15,6 +15,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use boards::hypercall::*;
 use spin::Mutex;
@@ -25,8 +26,23 @@ use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
 use crate::sentry::fd::{DirFile, File, InodeFile};
 
-/// Bytes fetched per read request when reading sequentially.
+/// Bytes fetched per read request when reading sequentially (at most: a
+/// file's read-ahead is sized to what is left of it).
 const READ_AHEAD: usize = 1024 * 1024;
+
+/// Read-ahead bytes held by all host files together (a buffer per open
+/// file would otherwise fill the sentry's heap: 16 files of 1 MiB): 1/64
+/// of the sandbox's memory. Past it, reads go straight to the caller's
+/// buffer.
+fn read_ahead_budget() -> usize {
+    (crate::mm::total_frames() * PAGE_SIZE / 64) as usize
+}
+
+static READ_AHEAD_HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes written through the console ring since the last write request.
+static QUEUED_WRITES: AtomicUsize = AtomicUsize::new(0);
+const QUEUED_WRITES_CHECK: usize = 256 << 10;
 
 pub struct HostFs {
     dev: u64,
@@ -36,6 +52,12 @@ pub struct HostFs {
 struct ReadCache {
     offset: u64,
     data: Vec<u8>,
+}
+
+impl Drop for ReadCache {
+    fn drop(&mut self) {
+        READ_AHEAD_HELD.fetch_sub(self.data.capacity(), Ordering::Relaxed);
+    }
 }
 
 pub struct HostNode {
@@ -50,6 +72,9 @@ pub struct HostNode {
     /// sandbox's page cache of this file, kept coherent with read/write and
     /// written back by `sync_pages`.
     pages: Mutex<BTreeMap<u64, u64>>,
+    /// A write failed (a full host file system): writes go as requests,
+    /// each with its own answer, until one succeeds whole.
+    write_failed: core::sync::atomic::AtomicBool,
 }
 
 impl Drop for HostNode {
@@ -133,6 +158,7 @@ impl HostNode {
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
             pages: Mutex::new(BTreeMap::new()),
+            write_failed: core::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -533,7 +559,16 @@ impl HostNode {
             }
         }
         let io = self.io_handle(false)?;
-        if buf.len() >= READ_AHEAD {
+        // The old read-ahead goes back to the budget first.
+        drop(self.cache.lock().take());
+        // Read ahead what is left of the file (as last seen), within the
+        // budget; when that is no more than asked for, read directly.
+        let left = (self.stat.lock().size.max(0) as u64).saturating_sub(offset);
+        let budget = read_ahead_budget().saturating_sub(READ_AHEAD_HELD.load(Ordering::Relaxed));
+        let want = (left.min(READ_AHEAD as u64) as usize).next_multiple_of(PAGE_SIZE as usize);
+        let want = want.min(budget & !(PAGE_SIZE as usize - 1));
+        let mut data = Vec::new();
+        if want <= buf.len() || data.try_reserve_exact(want).is_err() {
             let len = buf.len().min(MAX_TRANSFER as usize);
             let n = call(
                 Op::HostRead,
@@ -541,11 +576,18 @@ impl HostNode {
             )?;
             return Ok(n as usize);
         }
-        let mut data = vec![0u8; READ_AHEAD];
-        let n = call(
+        data.resize(want, 0);
+        READ_AHEAD_HELD.fetch_add(data.capacity(), Ordering::Relaxed);
+        let n = match call(
             Op::HostRead,
-            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
-        )? as usize;
+            &[io, offset, gpa_mut(data.as_mut_slice()), want as u64],
+        ) {
+            Ok(n) => n as usize,
+            Err(e) => {
+                READ_AHEAD_HELD.fetch_sub(data.capacity(), Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         data.truncate(n);
         let copied = buf.len().min(n);
         buf[..copied].copy_from_slice(&data[..copied]);
@@ -563,10 +605,19 @@ impl HostNode {
         // Small writes travel in the console ring: no exit; the VMM writes
         // them before it runs any later request, and a failure comes back
         // at fsync, as writeback errors do on Linux.
-        if crate::hv::console::write_host_file(io, offset, buf) {
+        // Every QUEUED_WRITES_CHECK bytes a write goes as a request, which
+        // reports a queued write's failure (a full host file system: ENOSPC
+        // within that many bytes, not never).
+        let queued = QUEUED_WRITES.load(Ordering::Relaxed) + buf.len();
+        if queued < QUEUED_WRITES_CHECK
+            && !self.write_failed.load(Ordering::Relaxed)
+            && crate::hv::console::write_host_file(io, offset, buf)
+        {
+            QUEUED_WRITES.store(queued, Ordering::Relaxed);
             self.grow_to(offset + buf.len() as u64);
             return Ok(buf.len());
         }
+        QUEUED_WRITES.store(0, Ordering::Relaxed);
         let mut done = 0usize;
         while done < buf.len() {
             let chunk = &buf[done..(done + MAX_TRANSFER as usize).min(buf.len())];
@@ -575,7 +626,10 @@ impl HostNode {
                 &[io, offset + done as u64, gpa(chunk), chunk.len() as u64],
             ) {
                 Ok(n) => n as usize,
-                Err(e) if done == 0 => return Err(e),
+                Err(e) if done == 0 => {
+                    self.write_failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
                 Err(_) => break,
             };
             done += n;
@@ -583,6 +637,7 @@ impl HostNode {
                 break;
             }
         }
+        self.write_failed.store(done < buf.len(), Ordering::Relaxed);
         self.grow_to(offset + done as u64);
         Ok(done)
     }

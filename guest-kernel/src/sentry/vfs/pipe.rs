@@ -153,7 +153,17 @@ impl File for PipeEnd {
         if room == 0 {
             return Err(EAGAIN);
         }
-        let n = buf.len().min(room);
+        let mut n = buf.len().min(room);
+        // Growing the buffer takes the sentry's memory: when little is left
+        // the write takes what fits in the buffer as it is (ENOMEM when
+        // nothing does, as Linux when it cannot get a page for a pipe).
+        let spare = buffer.capacity() - buffer.len();
+        if n > spare && (crate::mm::reserve_object().is_err() || buffer.try_reserve(n).is_err()) {
+            n = spare;
+            if n == 0 {
+                return Err(ENOMEM);
+            }
+        }
         buffer.extend(&buf[..n]);
         self.pipe.writes.fetch_add(1, Ordering::Relaxed);
         drop(buffer);

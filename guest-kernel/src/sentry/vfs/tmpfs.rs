@@ -203,6 +203,9 @@ impl Inode for TmpfsNode {
     }
 
     fn create(&self, name: &[u8], node: NewNode) -> Result<Arc<dyn Inode>, Errno> {
+        // Nodes live in the sentry's memory: the file system is full when
+        // that is (as a tmpfs out of inodes).
+        crate::mm::reserve_for_object(ENOSPC)?;
         let new: Arc<dyn Inode> = match node {
             NewNode::File { mode } => TmpfsNode::new(
                 self.dev,
@@ -251,6 +254,7 @@ impl Inode for TmpfsNode {
         if target_node.kind() == FileKind::Directory {
             return Err(EPERM);
         }
+        crate::mm::reserve_for_object(ENOSPC)?;
         {
             let mut content = self.content.lock();
             let Content::Directory(entries) = &mut *content else {
