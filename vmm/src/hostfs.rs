@@ -67,6 +67,25 @@ impl MountSpec {
     }
 }
 
+impl MountSpec {
+    /// Parses `--root DIR[:ro|rw]`: DIR becomes the sandbox's `/`.
+    pub fn parse_root(spec: &str) -> Result<MountSpec, String> {
+        let (host, read_only) = match spec.rsplit_once(':') {
+            Some((rest, "ro")) => (rest, true),
+            Some((rest, "rw")) => (rest, false),
+            _ => (spec, true),
+        };
+        if host.is_empty() {
+            return Err(format!("empty root directory in {spec:?}"));
+        }
+        Ok(MountSpec {
+            host: PathBuf::from(host),
+            guest: "/".into(),
+            read_only,
+        })
+    }
+}
+
 struct Handle {
     fd: OwnedFd,
     mount: usize,

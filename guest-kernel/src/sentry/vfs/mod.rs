@@ -21,6 +21,7 @@ pub mod hostfs;
 pub mod memfile;
 pub mod pipe;
 pub mod procfs;
+pub mod rootdir;
 pub mod tmpfs;
 
 use alloc::collections::VecDeque;
