@@ -27,6 +27,12 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 
 /// Bytes fetched per read request when reading sequentially.
 const READ_AHEAD: usize = 1024 * 1024;
+/// Most bytes all read-ahead buffers together may hold on the sentry's
+/// heap (a program that opens many files, as python's imports do, must not
+/// exhaust it); past it, reads go straight to the host.
+const READ_CACHE_BUDGET: usize = 4 * READ_AHEAD;
+/// Bytes the read-ahead buffers hold now.
+static READ_CACHE_BYTES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 pub struct HostFs {
     dev: u64,
@@ -36,6 +42,30 @@ pub struct HostFs {
 struct ReadCache {
     offset: u64,
     data: Vec<u8>,
+    /// What this buffer counts against [`READ_CACHE_BUDGET`].
+    counted: usize,
+}
+
+impl ReadCache {
+    /// A zeroed buffer of `len` bytes counted against the budget, or None
+    /// when the budget or the heap is exhausted.
+    fn buffer(len: usize) -> Option<Vec<u8>> {
+        use core::sync::atomic::Ordering;
+        let before = READ_CACHE_BYTES.fetch_add(len, Ordering::Relaxed);
+        let mut data = Vec::new();
+        if before + len > READ_CACHE_BUDGET || data.try_reserve_exact(len).is_err() {
+            READ_CACHE_BYTES.fetch_sub(len, Ordering::Relaxed);
+            return None;
+        }
+        data.resize(len, 0);
+        Some(data)
+    }
+}
+
+impl Drop for ReadCache {
+    fn drop(&mut self) {
+        READ_CACHE_BYTES.fetch_sub(self.counted, core::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub struct HostNode {
@@ -541,15 +571,34 @@ impl HostNode {
             )?;
             return Ok(n as usize);
         }
-        let mut data = vec![0u8; READ_AHEAD];
+        // Read ahead no further than the file's end as last seen (small
+        // files get small buffers), and only within the budget.
+        let size = self.stat.lock().size.max(0) as u64;
+        let want = (size.saturating_sub(offset).min(READ_AHEAD as u64) as usize)
+            .max(buf.len())
+            .next_multiple_of(PAGE_SIZE as usize)
+            .min(READ_AHEAD);
+        *self.cache.lock() = None;
+        let Some(mut data) = ReadCache::buffer(want) else {
+            let n = call(
+                Op::HostRead,
+                &[io, offset, gpa_mut(&mut *buf), buf.len() as u64],
+            )?;
+            return Ok(n as usize);
+        };
         let n = call(
             Op::HostRead,
-            &[io, offset, gpa_mut(data.as_mut_slice()), READ_AHEAD as u64],
+            &[io, offset, gpa_mut(data.as_mut_slice()), want as u64],
         )? as usize;
-        data.truncate(n);
+        let n = n.min(want);
         let copied = buf.len().min(n);
         buf[..copied].copy_from_slice(&data[..copied]);
-        *self.cache.lock() = Some(ReadCache { offset, data });
+        data.truncate(n);
+        *self.cache.lock() = Some(ReadCache {
+            offset,
+            data,
+            counted: want,
+        });
         Ok(copied)
     }
     fn write_host(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {

@@ -1,7 +1,7 @@
 //! The sandbox's `/` under `--root`: a host directory (served by
 //! [`super::hostfs`]) with the sandbox's own top-level directories laid
 //! over it: `/dev` and `/proc` (mount points of devfs and procfs), a private
-//! tmpfs `/tmp`, and the first directory of every `--mount` the host root
+//! tmpfs `/tmp`, an empty `/sys`, and the first directory of every `--mount` the host root
 //! lacks. Those names never reach the host, whatever it holds there; every
 //! other name is the host's.
 
@@ -15,6 +15,11 @@ use crate::sentry::errno::*;
 use crate::sentry::fd::{DirFile, File};
 use crate::sentry::stat::Stat;
 
+/// The sandbox's own top-level directories: /dev and /proc (mount points),
+/// a private /tmp, and an empty /sys (the host's is another filesystem,
+/// which is never shared).
+const OWN: [&[u8]; 4] = [b"dev", b"proc", b"sys", b"tmp"];
+
 pub struct RootDir {
     host: Arc<dyn Inode>,
     /// The sandbox's own directories (children of one tmpfs root).
@@ -25,11 +30,11 @@ pub struct RootDir {
 impl RootDir {
     /// `host` with the sandbox's `dev`, `proc` and `tmp` (mode 1777).
     pub fn new(host: Arc<dyn Inode>) -> Arc<RootDir> {
-        let own = super::tmpfs::new_root_with_dirs(super::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
+        let own = super::tmpfs::new_root_with_dirs(super::DEV_TMPFS, &OWN);
         Arc::new(RootDir {
             host,
             own,
-            names: spin::Mutex::new(alloc::vec![b"dev".to_vec(), b"proc".to_vec(), b"tmp".to_vec()]),
+            names: spin::Mutex::new(OWN.iter().map(|n| n.to_vec()).collect()),
         })
     }
 
