@@ -49,7 +49,10 @@ fn dynamic_ls_as_command() {
     }
     // `ls` found in PATH by the sentry (execvp), dynamically linked.
     let mut native = Command::new("ls");
-    native.args(["-la", "/usr/bin"]).current_dir("/").env_clear();
+    native
+        .args(["-la", "/usr/bin"])
+        .current_dir("/")
+        .env_clear();
     for (k, v) in DEFAULT_ENV {
         native.env(k, v);
     }
@@ -332,7 +335,10 @@ fn nothing_of_the_host_leaks_into_a_minimal_root() {
     assert_no_panic(&out);
     let mut want = expected.join("\n");
     want.push_str("\n/etc/*\n");
-    assert!(out.stdout_str().starts_with(&want), "want:\n{want}\n{out:?}");
+    assert!(
+        out.stdout_str().starts_with(&want),
+        "want:\n{want}\n{out:?}"
+    );
     // Neither `ls` nor anything else of the host's /usr/bin is there.
     assert!(out.stdout_str().ends_with("/etc/*\n127\n1\n"), "{out:?}");
     assert_eq!(out.code(), 0, "{out:?}");
@@ -349,7 +355,14 @@ fn rw_root_writes_through() {
     // Builtins only: the root holds nothing but bash and its libraries.
     let script = "echo from-sandbox > /out.txt && echo ok";
     let ro = run_vmm(
-        &["--root", root.to_str().unwrap(), "--", &bash_inside, "-c", script],
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--",
+            &bash_inside,
+            "-c",
+            script,
+        ],
         None,
     );
     assert_eq!(ro.code(), 1, "{ro:?}");

@@ -197,7 +197,11 @@ fn find_program(
         .unwrap_or(&b"/usr/local/bin:/usr/bin:/bin"[..]);
     let mut error = errno::ENOENT;
     for dir in path_var.split(|&b| b == b':') {
-        let mut candidate = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+        let mut candidate = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
         candidate.push(b'/');
         candidate.extend_from_slice(name);
         match check(&candidate) {

@@ -13,8 +13,8 @@ use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT
 use goblin::elf::Elf;
 
 use super::errno::*;
-use super::vfs::{FileKind, Inode, Namespace, PathStack};
 use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP};
+use super::vfs::{FileKind, Inode, Namespace, PathStack};
 use crate::arch::paging::phys_to_virt;
 use crate::arch::{PAGE_SIZE, USER_END};
 
@@ -193,8 +193,7 @@ impl ExecImage for Arc<dyn Inode> {
 const MAX_PHDRS_BYTES: usize = 64 << 10;
 
 /// Finds the file a PT_INTERP names (in the sandbox's namespace).
-pub type InterpreterLookup<'a> =
-    &'a mut dyn FnMut(&[u8]) -> Result<Arc<dyn Inode>, Errno>;
+pub type InterpreterLookup<'a> = &'a mut dyn FnMut(&[u8]) -> Result<Arc<dyn Inode>, Errno>;
 
 /// An ELF file's header and program headers, checked.
 struct ParsedElf {
@@ -630,4 +629,3 @@ pub fn shebang(image: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     };
     Some((interpreter, (!arg.is_empty()).then_some(arg)))
 }
-
