@@ -13,7 +13,9 @@ use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT
 use goblin::elf::Elf;
 
 use super::errno::*;
-use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP};
+use super::mm::{
+    page_align_up, AddressSpace, FileBacking, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP,
+};
 use super::vfs::{FileKind, Inode, Namespace, PathStack};
 use crate::arch::paging::phys_to_virt;
 use crate::arch::{PAGE_SIZE, USER_END};
@@ -156,6 +158,11 @@ pub trait ExecImage {
     fn size(&self) -> u64;
     /// Fills `buf` from `offset`; ENOEXEC if the file is shorter.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
+    /// The file, when the image is one (its segments are then mapped from
+    /// it rather than copied).
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        None
+    }
 }
 
 impl ExecImage for &[u8] {
@@ -174,6 +181,10 @@ impl ExecImage for &[u8] {
 impl ExecImage for Arc<dyn Inode> {
     fn size(&self) -> u64 {
         self.stat().size.max(0) as u64
+    }
+
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.clone())
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
@@ -262,10 +273,11 @@ fn map_segments(
     image: &dyn ExecImage,
     phdrs: &[ProgramHeader],
     bias: u64,
+    kind: VmaKind,
 ) -> Result<u64, Errno> {
     let mut highest = 0u64;
     for phdr in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
-        let end = load_segment(mm, image, phdr, bias)?;
+        let end = load_segment(mm, image, phdr, bias, kind)?;
         highest = highest.max(end);
     }
     Ok(highest)
@@ -308,7 +320,7 @@ pub fn load_elf(
     } else {
         0
     };
-    let highest = map_segments(mm, image, &phdrs, bias)?;
+    let highest = map_segments(mm, image, &phdrs, bias, VmaKind::Image)?;
 
     let phdr_addr = match phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         Some(p) => p.p_vaddr.wrapping_add(bias),
@@ -365,7 +377,8 @@ fn load_interpreter(
     } else {
         0
     };
-    map_segments(mm, image, &phdrs, bias)?;
+    // Shown in /proc/<pid>/maps as a file mapping, not as the executable.
+    map_segments(mm, image, &phdrs, bias, VmaKind::File)?;
     let entry = header.e_entry.checked_add(bias).ok_or(ENOEXEC)?;
     Ok((entry, bias))
 }
@@ -376,6 +389,7 @@ fn load_segment(
     image: &dyn ExecImage,
     phdr: &ProgramHeader,
     bias: u64,
+    kind: VmaKind,
 ) -> Result<u64, Errno> {
     let file_end = phdr.p_offset.checked_add(phdr.p_filesz).ok_or(ENOEXEC)?;
     if file_end > image.size()
@@ -394,24 +408,48 @@ fn load_segment(
     if end == start {
         return Ok(mem_end);
     }
-    mm.map_fixed(Vma {
-        start,
-        end,
-        prot: Protection {
-            read: phdr.p_flags & PF_R != 0,
-            write: phdr.p_flags & PF_W != 0,
-            exec: phdr.p_flags & PF_X != 0,
-        },
-        kind: VmaKind::Image,
-        shared: false,
-        file: None,
-    });
+    let prot = Protection {
+        read: phdr.p_flags & PF_R != 0,
+        write: phdr.p_flags & PF_W != 0,
+        exec: phdr.p_flags & PF_X != 0,
+    };
     // Pages backed by the file get the file's bytes from the page-aligned
     // offset on (as Linux's mmap of the segment would show them) up to the
-    // end of the segment's file part; the rest stays zero (bss).
+    // end of the segment's file part; the rest stays zero (bss). Whole
+    // pages of a file in the sandbox are mapped from it, demand-paged and
+    // shared with its page cache until written (as a private file mapping);
+    // the last partial page and the bss are private pages filled now.
     let file_page_offset = phdr.p_offset - (vaddr - start);
     let file_part_end = vaddr + phdr.p_filesz;
-    let mut page = start;
+    let inode = image.inode();
+    let mapped_end = match inode {
+        Some(_) => (file_part_end & !(PAGE_SIZE - 1)).max(start),
+        None => start,
+    };
+    if let Some(inode) = inode.filter(|_| mapped_end > start) {
+        mm.map_fixed(Vma {
+            start,
+            end: mapped_end,
+            prot,
+            kind,
+            shared: false,
+            file: Some(FileBacking {
+                inode,
+                offset: file_page_offset,
+            }),
+        });
+    }
+    if end > mapped_end {
+        mm.map_fixed(Vma {
+            start: mapped_end,
+            end,
+            prot,
+            kind,
+            shared: false,
+            file: None,
+        });
+    }
+    let mut page = mapped_end;
     while page < file_part_end {
         let frame = mm.frame_for_kernel(page)?;
         let n = (file_part_end - page).min(PAGE_SIZE) as usize;

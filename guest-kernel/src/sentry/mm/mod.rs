@@ -29,6 +29,8 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_MAX: u64 = 8 << 20;
 /// Window of anonymous memory populated around a faulting page.
 pub const FAULT_AROUND_BYTES: u64 = 64 * 1024;
+/// The same for private file mappings (pages from the file's page cache).
+pub const FILE_FAULT_AROUND_BYTES: u64 = 128 * 1024;
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_MAX - (1 << 30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -700,7 +702,24 @@ impl AddressSpace {
         let anonymous = matches!(
             vma.kind,
             VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack
-        );
+        ) && vma.file.is_none();
+        if vma.copy_on_write() && (vma.prot.read || vma.prot.exec) {
+            // Private file mappings (libraries, the executable's segments):
+            // the neighbours come from the file's page cache, read-only
+            // until written, as the faulting page did. Stops at the end of
+            // the file or on any error.
+            let window = addr & !(FILE_FAULT_AROUND_BYTES - 1);
+            let end = (window + FILE_FAULT_AROUND_BYTES).min(vma.end);
+            let mut page = window.max(vma.start);
+            while page < end {
+                if self.page_table.translate(page).is_none() && self.frame_for_kernel(page).is_err()
+                {
+                    return;
+                }
+                page += PAGE_SIZE;
+            }
+            return;
+        }
         if !anonymous || !vma.prot.read {
             return;
         }

@@ -27,6 +27,9 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 
 /// Bytes fetched per read request when reading sequentially.
 const READ_AHEAD: usize = 1024 * 1024;
+/// Pages of a file read into its page cache in one batch when a mapping
+/// first touches one of them.
+const PAGE_READ_AHEAD: u64 = 32;
 /// Most bytes all read-ahead buffers together may hold on the sentry's
 /// heap (a program that opens many files, as python's imports do, must not
 /// exhaust it); past it, reads go straight to the host.
@@ -452,15 +455,48 @@ impl Inode for HostNode {
         let frame = match pages.get(&index) {
             Some(&frame) => frame,
             None => {
-                let frame = crate::mm::alloc_zeroed_frame().ok_or(ENOMEM)?;
                 let io = self.io_handle(false)?;
-                // The frame's guest-physical address is the frame itself.
-                if let Err(e) = call(Op::HostRead, &[io, index * PAGE_SIZE, frame, PAGE_SIZE]) {
-                    crate::mm::release_frame(frame);
-                    return Err(e);
+                // Read ahead: the missing pages from `index` on (up to
+                // PAGE_READ_AHEAD, within the file) come in one batch.
+                let last = size.div_ceil(PAGE_SIZE).min(index + PAGE_READ_AHEAD);
+                let mut batch: Vec<(u64, u64)> = Vec::new();
+                let mut next = index;
+                while next < last && (next == index || !pages.contains_key(&next)) {
+                    let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+                        break;
+                    };
+                    batch.push((next, frame));
+                    next += 1;
                 }
-                pages.insert(index, frame);
-                frame
+                if batch.is_empty() {
+                    return Err(ENOMEM);
+                }
+                // The frame's guest-physical address is the frame itself.
+                let mut requests: Vec<_> = batch
+                    .iter()
+                    .map(|&(i, frame)| {
+                        request(Op::HostRead, &[io, i * PAGE_SIZE, frame, PAGE_SIZE])
+                    })
+                    .collect();
+                submit(&mut requests);
+                let mut first = Err(EIO);
+                for (&(i, frame), done) in batch.iter().zip(requests.iter()) {
+                    match check(done.result) {
+                        Ok(_) => {
+                            pages.insert(i, frame);
+                            if i == index {
+                                first = Ok(frame);
+                            }
+                        }
+                        Err(e) => {
+                            crate::mm::release_frame(frame);
+                            if i == index {
+                                first = Err(e);
+                            }
+                        }
+                    }
+                }
+                first?
             }
         };
         crate::mm::share_frame(frame);
