@@ -57,6 +57,8 @@ enum Node {
     Version,
     Mounts,
     Stat,
+    /// /proc/stat (the system's, not a process's).
+    SystemStat,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -64,6 +66,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"cpuinfo", Node::CpuInfo),
     (b"meminfo", Node::MemInfo),
     (b"uptime", Node::Uptime),
+    (b"stat", Node::SystemStat),
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
 ];
@@ -125,6 +128,7 @@ impl ProcNode {
             Node::Version => 14,
             Node::Mounts => 15,
             Node::Stat => 16,
+            Node::SystemStat => 17,
         }
     }
 
@@ -267,6 +271,21 @@ impl ProcNode {
                     self.view.ppid,
                     size_kb * 1024,
                     rss_kb / 4
+                );
+            }
+            Node::SystemStat => {
+                // One CPU. Its time is not split into user, system and idle
+                // here: all of the uptime counts as user time. btime (what
+                // ps needs) is exact.
+                let boot_ns = crate::sentry::time::boottime_ns();
+                let ticks = boot_ns / 10_000_000;
+                let btime = crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
+                let running = VIEWS.lock().len();
+                let _ = write!(
+                    out,
+                    "cpu  {ticks} 0 0 0 0 0 0 0 0 0\ncpu0 {ticks} 0 0 0 0 0 0 0 0 0\n\
+                     intr 0\nctxt 0\nbtime {btime}\nprocesses {running}\n\
+                     procs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n"
                 );
             }
             Node::Version => {
