@@ -279,7 +279,8 @@ impl ProcNode {
                 // ps needs) is exact.
                 let boot_ns = crate::sentry::time::boottime_ns();
                 let ticks = boot_ns / 10_000_000;
-                let btime = crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
+                let btime =
+                    crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
                 let running = VIEWS.lock().len();
                 let _ = write!(
                     out,
