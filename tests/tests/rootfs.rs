@@ -404,3 +404,101 @@ fn mounts_go_on_top_of_the_root() {
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout_str(), "shared\n");
 }
+
+#[test]
+fn musl_dynamic_in_a_minimal_root() {
+    let musl_ld = Path::new("/lib/ld-musl-x86_64.so.1");
+    if !require_kvm() || !have_all(&["musl-gcc"]) || !musl_ld.exists() {
+        return;
+    }
+    // musl's dynamic linker is its libc too: the root holds the program and
+    // that one file (PT_INTERP names a symlink on the host; here it is the
+    // file itself).
+    let root = abi::fresh_dir("root-musl");
+    let prog = root.join("hello-musl-dynamic");
+    compile_c(
+        &[&sources_dir().join("args.c")],
+        &prog,
+        "musl-gcc",
+        &["-O2"],
+    );
+    let elf = fs::read(&prog).unwrap();
+    assert!(
+        elf_program_headers(&elf).iter().any(|&(t, _, _)| t == 3),
+        "musl-gcc without -static should link dynamically"
+    );
+    fs::create_dir_all(root.join("lib")).unwrap();
+    fs::copy(
+        musl_ld.canonicalize().unwrap(),
+        root.join("lib/ld-musl-x86_64.so.1"),
+    )
+    .unwrap();
+    let native = run_native_argv0(&prog, "/hello-musl-dynamic", &["one", "two words"], None);
+    let sandbox = run_vmm(
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--",
+            "/hello-musl-dynamic",
+            "one",
+            "two words",
+        ],
+        None,
+    );
+    assert_same(&native, &sandbox, Compare::All);
+}
+
+/// `LD_SHOW_AUXV=1` makes glibc's dynamic linker print the auxiliary vector.
+fn auxv_of(out: &RunOutput) -> std::collections::HashMap<String, String> {
+    out.stdout_str()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn hex(v: &str) -> u64 {
+    u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap()
+}
+
+#[test]
+fn auxv_of_a_dynamic_program() {
+    if !require_kvm() {
+        return;
+    }
+    let mut native = Command::new("/bin/true");
+    native.env_clear().env("LD_SHOW_AUXV", "1");
+    let native = auxv_of(&run_command(&mut native, None));
+    let run = || {
+        let out = run_vmm(
+            &["--root", "/", "--env", "LD_SHOW_AUXV=1", "--", "/bin/true"],
+            None,
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+        auxv_of(&out)
+    };
+    let (first, second) = (run(), run());
+    for key in [
+        "AT_PHENT",
+        "AT_PHNUM",
+        "AT_EXECFN",
+        "AT_PAGESZ",
+        "AT_PLATFORM",
+    ] {
+        assert_eq!(first.get(key), native.get(key), "{key}: {first:?}");
+    }
+    // The entry point lies where it does natively relative to the program
+    // headers (the same executable, loaded whole at one bias).
+    let offset =
+        |a: &std::collections::HashMap<String, String>| hex(&a["AT_ENTRY"]) - hex(&a["AT_PHDR"]);
+    assert_eq!(offset(&first), offset(&native));
+    // The interpreter was loaded (AT_BASE) at a page boundary, the vDSO is
+    // there, and both bases are randomized.
+    let base = hex(&first["AT_BASE"]);
+    assert!(base != 0 && base % 4096 == 0, "{first:?}");
+    assert!(first.contains_key("AT_SYSINFO_EHDR"), "{first:?}");
+    assert!(
+        first["AT_BASE"] != second["AT_BASE"] || first["AT_PHDR"] != second["AT_PHDR"],
+        "no randomization: {first:?} {second:?}"
+    );
+}
