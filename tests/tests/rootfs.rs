@@ -502,3 +502,44 @@ fn auxv_of_a_dynamic_program() {
         "no randomization: {first:?} {second:?}"
     );
 }
+
+/// The dynamic hello with its PT_INTERP path replaced by `interp` (the
+/// same length as glibc's).
+fn with_interpreter(dir: &Path, name: &str, interp: &str) -> PathBuf {
+    const GLIBC_LD: &[u8] = b"/lib64/ld-linux-x86-64.so.2\0";
+    assert_eq!(interp.len() + 1, GLIBC_LD.len(), "{interp}");
+    let elf = fs::read(bad::dynamic()).unwrap();
+    let mut want = interp.as_bytes().to_vec();
+    want.push(0);
+    let patched = abi::replace_bytes(&elf, GLIBC_LD, &want);
+    assert_ne!(patched, elf, "no glibc PT_INTERP in the dynamic hello");
+    let out = dir.join(name);
+    fs::write(&out, patched).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
+    out
+}
+
+#[test]
+fn bad_interpreters() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("root-interp");
+    let cases = [
+        // (PT_INTERP, status of the first program)
+        ("/no/such/ld-linux-x86-64.so", 127),
+        ("/usr/lib/x86_64-linux-gnu//", 126),
+        ("/etc/////////////////passwd", 126),
+    ];
+    for (i, (interp, status)) in cases.iter().enumerate() {
+        let prog = with_interpreter(&dir, &format!("bad-interp-{i}"), interp);
+        let path = prog.to_str().unwrap();
+        // As the first program: the sentry's own 126/127.
+        let out = run_vmm(&["--root", "/", "--", path], None);
+        let line = assert_vmm_error(&out, *status);
+        assert!(line.contains(path), "{line}");
+        // Through execve inside the sandbox: the shell sees the errno Linux
+        // gives (ENOENT, EACCES, ELIBBAD) and reports 127 or 126.
+        same_script(&format!("{path}; echo status $?"), None);
+    }
+}

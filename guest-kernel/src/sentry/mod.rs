@@ -221,6 +221,10 @@ fn cannot_run(name: &[u8], error: errno::Errno) -> ! {
         e if e == errno::ENOENT => (b"not found in the sandbox", 127),
         e if e == errno::EACCES => (b"permission denied (not an executable file)", 126),
         e if e == errno::ENOEXEC => (b"not a runnable ELF executable for this machine", 126),
+        e if e == errno::ELIBBAD => (
+            b"its dynamic linker is not an ELF file for this machine",
+            126,
+        ),
         e if e == errno::ENOMEM => (b"not enough guest memory (raise --memory)", 126),
         _ => (b"cannot be executed", 126),
     };

@@ -365,13 +365,17 @@ fn load_interpreter(
         return Err(EACCES);
     }
     let image: &dyn ExecImage = &inode;
-    let ParsedElf { header, phdrs } = parse_elf(image)?;
+    // As Linux: an interpreter that is no ELF file for this machine is
+    // ELIBBAD (the program itself was fine).
+    let ParsedElf { header, phdrs } =
+        parse_elf(image).map_err(|e| if e == ENOEXEC { ELIBBAD } else { e })?;
     // As Linux: the interpreter's own PT_INTERP, if any, is ignored.
     let bias = if header.e_type == ET_DYN {
         let (low, high) = load_span(&phdrs)?;
         let span = high - low;
-        let top = super::mm::MMAP_TOP
-            .checked_sub(span + random_pages(ASLR_BITS))
+        let top = span
+            .checked_add(random_pages(ASLR_BITS))
+            .and_then(|below| super::mm::MMAP_TOP.checked_sub(below))
             .ok_or(ENOEXEC)?;
         (top & !(PAGE_SIZE - 1)).checked_sub(low).ok_or(ENOEXEC)?
     } else {
@@ -615,7 +619,6 @@ pub fn open_interpreter(
     let inode = stack.node().clone();
     match inode.kind() {
         FileKind::Regular => Ok(inode),
-        FileKind::Directory => Err(EISDIR),
         _ => Err(EACCES),
     }
 }
