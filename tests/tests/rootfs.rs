@@ -495,7 +495,7 @@ fn auxv_of_a_dynamic_program() {
     // The interpreter was loaded (AT_BASE) at a page boundary, the vDSO is
     // there, and both bases are randomized.
     let base = hex(&first["AT_BASE"]);
-    assert!(base != 0 && base % 4096 == 0, "{first:?}");
+    assert!(base != 0 && base.is_multiple_of(4096), "{first:?}");
     assert!(first.contains_key("AT_SYSINFO_EHDR"), "{first:?}");
     assert!(
         first["AT_BASE"] != second["AT_BASE"] || first["AT_PHDR"] != second["AT_PHDR"],
