@@ -403,6 +403,42 @@ fn mounts_go_on_top_of_the_root() {
     );
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout_str(), "shared\n");
+    // A mount point inside the host's tree must exist: none is created
+    // there, even with :rw.
+    let rw = format!("{}:rw", root.display());
+    let mount = abi::mount_arg(&shared, "/usr/data", None);
+    let out = run_vmm(
+        &[
+            "--root",
+            &rw,
+            "--mount",
+            &mount,
+            "--",
+            &bash_inside,
+            "-c",
+            "true",
+        ],
+        None,
+    );
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr_str().contains("/usr/data"), "{out:?}");
+    assert!(!root.join("usr/data").exists());
+    // In the sandbox's own /tmp it may be new.
+    let mount = abi::mount_arg(&shared, "/tmp/a/b", None);
+    let out = run_vmm(
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--mount",
+            &mount,
+            "--",
+            &bash_inside,
+            "-c",
+            "read line < /tmp/a/b/hello.txt; echo $line",
+        ],
+        None,
+    );
+    assert_eq!(out.stdout_str(), "shared\n", "{out:?}");
 }
 
 #[test]

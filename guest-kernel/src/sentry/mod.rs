@@ -158,15 +158,49 @@ fn build_root_namespace(
 
 /// Mounts the `--mount` directories listed in the boot info (after the
 /// root, under `--root`).
-fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(), errno::Errno> {
+fn mount_host_dirs(
+    namespace: &vfs::Namespace,
+    boot_info: &BootInfo,
+) -> Result<(), (&'static [u8], errno::Errno)> {
     let skip = usize::from(has_root(boot_info));
-    for (index, (read_only, path)) in mount_records(boot_info)?.into_iter().enumerate().skip(skip) {
-        let root = vfs::hostfs::mount_root(index as u32, read_only)?;
-        mount_at(namespace, path, root)?;
+    let records = mount_records(boot_info).map_err(|e| (&b"?"[..], e))?;
+    for (index, (read_only, path)) in records.into_iter().enumerate().skip(skip) {
+        let root = vfs::hostfs::mount_root(index as u32, read_only).map_err(|e| (path, e))?;
+        if skip == 1 {
+            // Under --root, nothing is created in the host's tree for a
+            // mount point: it must exist there (or be a new top-level
+            // directory, which the sandbox's root provides).
+            let at = mount_point_in_root(namespace, path).map_err(|e| (path, e))?;
+            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+        } else {
+            mount_at(namespace, path, root).map_err(|e| (path, e))?;
+        }
         let options: &[u8] = if read_only { b"ro" } else { b"rw" };
         vfs::procfs::record_mount(b"rvisor-host", path, b"hostfs", options);
     }
     Ok(())
+}
+
+/// Resolves a `--mount` point under `--root`: directories missing in the
+/// sandbox's own tmpfs directories are created, none in the host's tree.
+fn mount_point_in_root(
+    namespace: &vfs::Namespace,
+    path: &[u8],
+) -> Result<vfs::PathStack, errno::Errno> {
+    let mut stack = namespace.root_stack();
+    for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        stack = match namespace.resolve(&stack, component, true) {
+            Ok(next) => next,
+            Err(e) if e == errno::ENOENT && stack.node().as_any().is::<vfs::tmpfs::TmpfsNode>() => {
+                stack
+                    .node()
+                    .create(component, vfs::NewNode::Directory { mode: 0o755 })?;
+                namespace.resolve(&stack, component, true)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(stack)
 }
 
 /// The first program under `--root`, found as execvp finds it: a name
@@ -379,9 +413,15 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
-    if let Err(e) = mount_host_dirs(&namespace, boot_info) {
+    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
+        let hint = if e == errno::ENOENT {
+            " (the mount point does not exist in the root)"
+        } else {
+            ""
+        };
         crate::hv::console::fatal(format_args!(
-            "cannot mount a shared directory: errno {}",
+            "cannot mount a shared directory at {}: errno {}{hint}",
+            core::str::from_utf8(path).unwrap_or("?"),
             e.0
         ));
     }
