@@ -362,10 +362,11 @@ pub fn start(boot_info: &BootInfo) -> ! {
             Err(e) => cannot_run(exe_path, e),
         }
     } else {
-        let no_interpreter = &mut |_: &[u8]| -> Result<Arc<dyn vfs::Inode>, errno::Errno> {
-            // The VMM refuses dynamically linked programs without --root.
-            Err(errno::ENOEXEC)
-        };
+        let no_interpreter =
+            &mut |_: &[u8]| -> Result<(Arc<dyn vfs::Inode>, Vec<u8>), errno::Errno> {
+                // The VMM refuses dynamically linked programs without --root.
+                Err(errno::ENOEXEC)
+            };
         match exec::load_elf(&mut mm, &image, no_interpreter) {
             Ok(loaded) => (
                 loaded,

@@ -159,9 +159,34 @@ pub trait ExecImage {
     /// Fills `buf` from `offset`; ENOEXEC if the file is shorter.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
     /// The file, when the image is one (its segments are then mapped from
-    /// it rather than copied).
-    fn inode(&self) -> Option<Arc<dyn Inode>> {
+    /// it rather than copied), and its path if known.
+    fn backing(&self) -> Option<FileBacking> {
         None
+    }
+}
+
+/// A file in the sandbox with its path (the interpreter: its mappings show
+/// the path in /proc/<pid>/maps).
+struct Named {
+    inode: Arc<dyn Inode>,
+    path: Arc<Vec<u8>>,
+}
+
+impl ExecImage for Named {
+    fn size(&self) -> u64 {
+        self.inode.size()
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.inode.read_exact_at(offset, buf)
+    }
+
+    fn backing(&self) -> Option<FileBacking> {
+        Some(FileBacking {
+            inode: self.inode.clone(),
+            offset: 0,
+            path: Some(self.path.clone()),
+        })
     }
 }
 
@@ -183,8 +208,12 @@ impl ExecImage for Arc<dyn Inode> {
         self.stat().size.max(0) as u64
     }
 
-    fn inode(&self) -> Option<Arc<dyn Inode>> {
-        Some(self.clone())
+    fn backing(&self) -> Option<FileBacking> {
+        Some(FileBacking {
+            inode: self.clone(),
+            offset: 0,
+            path: None,
+        })
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
@@ -203,8 +232,10 @@ impl ExecImage for Arc<dyn Inode> {
 /// Program headers larger than this are refused (Linux allows 64 KiB).
 const MAX_PHDRS_BYTES: usize = 64 << 10;
 
-/// Finds the file a PT_INTERP names (in the sandbox's namespace).
-pub type InterpreterLookup<'a> = &'a mut dyn FnMut(&[u8]) -> Result<Arc<dyn Inode>, Errno>;
+/// Finds the file a PT_INTERP names (in the sandbox's namespace): the file
+/// and its path as resolved.
+pub type InterpreterLookup<'a> =
+    &'a mut dyn FnMut(&[u8]) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno>;
 
 /// An ELF file's header and program headers, checked.
 struct ParsedElf {
@@ -360,11 +391,15 @@ fn load_interpreter(
     path: &[u8],
     lookup: InterpreterLookup,
 ) -> Result<(u64, u64), Errno> {
-    let inode = lookup(path)?;
+    let (inode, resolved) = lookup(path)?;
     if inode.kind() != FileKind::Regular {
         return Err(EACCES);
     }
-    let image: &dyn ExecImage = &inode;
+    let image = Named {
+        inode,
+        path: Arc::new(resolved),
+    };
+    let image: &dyn ExecImage = &image;
     // As Linux: an interpreter that is no ELF file for this machine is
     // ELIBBAD (the program itself was fine).
     let ParsedElf { header, phdrs } =
@@ -425,12 +460,16 @@ fn load_segment(
     // the last partial page and the bss are private pages filled now.
     let file_page_offset = phdr.p_offset - (vaddr - start);
     let file_part_end = vaddr + phdr.p_filesz;
-    let inode = image.inode();
-    let mapped_end = match inode {
+    let backing = image.backing();
+    // Without bss the last page comes from the file too (its bytes past
+    // the segment are the file's, as Linux maps them); with bss it is a
+    // private copy whose tail is zero.
+    let mapped_end = match backing {
+        Some(_) if phdr.p_filesz == phdr.p_memsz => end,
         Some(_) => (file_part_end & !(PAGE_SIZE - 1)).max(start),
         None => start,
     };
-    if let Some(inode) = inode.filter(|_| mapped_end > start) {
+    if let Some(backing) = backing.filter(|_| mapped_end > start) {
         mm.map_fixed(Vma {
             start,
             end: mapped_end,
@@ -438,8 +477,8 @@ fn load_segment(
             kind,
             shared: false,
             file: Some(FileBacking {
-                inode,
                 offset: file_page_offset,
+                ..backing
             }),
         });
     }
@@ -614,11 +653,11 @@ pub fn open_interpreter(
     namespace: &Namespace,
     cwd: &PathStack,
     path: &[u8],
-) -> Result<Arc<dyn Inode>, Errno> {
+) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
     let stack = namespace.resolve(cwd, path, true)?;
     let inode = stack.node().clone();
     match inode.kind() {
-        FileKind::Regular => Ok(inode),
+        FileKind::Regular => Ok((inode, stack.path())),
         _ => Err(EACCES),
     }
 }

@@ -88,6 +88,8 @@ pub enum VmaKind {
 pub struct FileBacking {
     pub inode: Arc<dyn Inode>,
     pub offset: u64,
+    /// The file's path in the sandbox when it was mapped (/proc/<pid>/maps).
+    pub path: Option<Arc<Vec<u8>>>,
 }
 
 #[derive(Clone)]

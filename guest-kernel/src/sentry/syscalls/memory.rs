@@ -88,7 +88,15 @@ fn file_backing(
     if shared && prot.write && inode.read_only() {
         return Err(EACCES);
     }
-    Ok(FileBacking { inode, offset })
+    let path = open
+        .location
+        .as_ref()
+        .map(|at| alloc::sync::Arc::new(at.path()));
+    Ok(FileBacking {
+        inode,
+        offset,
+        path,
+    })
 }
 
 fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {

@@ -149,14 +149,33 @@ impl ProcNode {
                 let memory = space.try_lock().ok_or_else(busy)?;
                 let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
                 for vma in memory.vma_list() {
+                    let file_name = vma
+                        .file
+                        .as_ref()
+                        .and_then(|f| f.path.as_ref())
+                        .map(|p| String::from_utf8_lossy(p).into_owned());
                     let name = match vma.kind {
                         VmaKind::Image => exe.as_str(),
                         VmaKind::Heap => "[heap]",
                         VmaKind::Stack => "[stack]",
                         VmaKind::Anonymous => "",
-                        VmaKind::File => "",
+                        VmaKind::File => file_name.as_deref().unwrap_or(""),
                         VmaKind::Vdso => "[vdso]",
                         VmaKind::Vvar => "[vvar]",
+                    };
+                    // File mappings show their offset and the file's
+                    // device and inode, as on Linux.
+                    let (offset, device, inode) = match &vma.file {
+                        Some(f) => {
+                            let (dev, ino) = f.inode.id();
+                            (
+                                f.offset,
+                                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
+                                ino,
+                            )
+                        }
+                        None if name == exe => (0, String::from("00:21"), 1),
+                        None => (0, String::from("00:00"), 0),
                     };
                     let line = format!(
                         "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
@@ -166,9 +185,9 @@ impl ProcNode {
                         if vma.prot.write { 'w' } else { '-' },
                         if vma.prot.exec { 'x' } else { '-' },
                         if vma.shared { 's' } else { 'p' },
-                        0,
-                        if name == exe { "00:21 1" } else { "00:00 0" },
-                        0
+                        offset,
+                        device,
+                        inode
                     );
                     let _ = write!(out, "{line}");
                     if name.is_empty() {
