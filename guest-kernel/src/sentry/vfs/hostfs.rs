@@ -27,6 +27,30 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 
 /// Bytes fetched per read request when reading sequentially.
 const READ_AHEAD: usize = 1024 * 1024;
+/// Missing names remembered per directory of a read-only mount.
+const MAX_MISSING: usize = 64;
+/// Nodes of read-only mounts kept alive after their last user (directories
+/// on the way to libraries, the libraries themselves with their page
+/// cache), so the next lookup and the next exec find them again.
+const RECENT_NODES: usize = 256;
+static RECENT: Mutex<alloc::collections::VecDeque<Arc<HostNode>>> =
+    Mutex::new(alloc::collections::VecDeque::new());
+
+/// Marks `node` recently used (it stays alive while among the last
+/// [`RECENT_NODES`] so marked).
+fn keep_recent(node: &Arc<HostNode>) {
+    let mut recent = RECENT.lock();
+    if let Some(i) = recent.iter().rposition(|n| Arc::ptr_eq(n, node)) {
+        if i + 1 == recent.len() {
+            return;
+        }
+        recent.remove(i);
+    } else if recent.len() >= RECENT_NODES {
+        recent.pop_front();
+    }
+    recent.push_back(node.clone());
+}
+
 /// Pages of a file read into its page cache in one batch when a mapping
 /// first touches one of them.
 const PAGE_READ_AHEAD: u64 = 32;
@@ -79,6 +103,9 @@ pub struct HostNode {
     io: Mutex<Option<(u64, bool)>>,
     cache: Mutex<Option<ReadCache>>,
     children: Mutex<BTreeMap<Vec<u8>, Weak<HostNode>>>,
+    /// Names found missing (read-only mounts only: nothing in the sandbox
+    /// can create them).
+    missing: Mutex<alloc::collections::BTreeSet<Vec<u8>>>,
     /// Pages mapped into the application (page index -> frame): the
     /// sandbox's page cache of this file, kept coherent with read/write and
     /// written back by `sync_pages`.
@@ -165,6 +192,7 @@ impl HostNode {
             io: Mutex::new(None),
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
+            missing: Mutex::new(alloc::collections::BTreeSet::new()),
             pages: Mutex::new(BTreeMap::new()),
         })
     }
@@ -236,11 +264,17 @@ impl Inode for HostNode {
             return Err(ENOTDIR);
         }
         if let Some(child) = self.children.lock().get(name).and_then(Weak::upgrade) {
+            if self.fs.read_only {
+                keep_recent(&child);
+            }
             return Ok(child);
+        }
+        if self.fs.read_only && self.missing.lock().contains(name) {
+            return Err(ENOENT);
         }
         let name_buf = HostNode::name_request(name);
         let mut stat = Stat::default();
-        let handle = call(
+        let result = call(
             Op::HostLookup,
             &[
                 self.handle,
@@ -248,12 +282,29 @@ impl Inode for HostNode {
                 name.len() as u64,
                 gpa_mut(&mut stat),
             ],
-        )?;
+        );
+        let handle = match result {
+            Err(e) if e == ENOENT && self.fs.read_only => {
+                // Nothing in the sandbox can create it: remember (a few
+                // names per directory: the dynamic linker's and python's
+                // search paths ask again and again).
+                let mut missing = self.missing.lock();
+                if missing.len() >= MAX_MISSING {
+                    missing.pop_first();
+                }
+                missing.insert(name.to_vec());
+                return Err(e);
+            }
+            other => other?,
+        };
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
         self.children
             .lock()
             .insert(name.to_vec(), Arc::downgrade(&child));
+        if self.fs.read_only {
+            keep_recent(&child);
+        }
         Ok(child)
     }
 
