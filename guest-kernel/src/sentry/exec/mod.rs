@@ -1,5 +1,7 @@
-//! exec: loads a static (or static-PIE) ELF into a fresh address space and
-//! builds the initial stack (argc, argv, envp, auxv) as Linux does.
+//! exec: loads an ELF executable into a fresh address space (static,
+//! static-PIE, or dynamically linked: then also the interpreter its
+//! PT_INTERP names, as Linux's binfmt_elf does) and builds the initial
+//! stack (argc, argv, envp, auxv) as Linux does; "#!" scripts.
 //!
 //! The ELF is untrusted: every header field is checked against the image
 //! before use and a malformed file is ENOEXEC, never a sentry fault.
@@ -362,7 +364,11 @@ pub fn load_elf(
                     && p.p_offset <= header.e_phoff
                     && header.e_phoff < p.p_offset.saturating_add(p.p_filesz)
             })
-            .map(|p| p.p_vaddr.wrapping_add(bias) + (header.e_phoff - p.p_offset))
+            .map(|p| {
+                p.p_vaddr
+                    .wrapping_add(bias)
+                    .wrapping_add(header.e_phoff - p.p_offset)
+            })
             .unwrap_or(0),
     };
 
