@@ -579,3 +579,56 @@ fn bad_interpreters() {
         same_script(&format!("{path}; echo status $?"), None);
     }
 }
+
+/// Runs `mount args...` (needs privileges); false when that fails.
+fn try_mount(args: &[&str]) -> bool {
+    match Command::new("mount").args(args).output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            loud(&format!(
+                "\n*** SKIPPED: mount {args:?} failed: {} ***\n",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+            false
+        }
+        Err(e) => {
+            loud(&format!("\n*** SKIPPED: cannot run mount: {e} ***\n"));
+            false
+        }
+    }
+}
+
+#[test]
+fn root_enters_mounts_of_ordinary_filesystems_only() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("root-xdev");
+    let (src, disk, mem) = (dir.join("src"), dir.join("disk"), dir.join("mem"));
+    for d in [&src, &disk, &mem] {
+        fs::create_dir_all(d).unwrap();
+    }
+    fs::write(src.join("f"), "on disk\n").unwrap();
+    // A bind mount of this (disk) filesystem, and a tmpfs.
+    if !try_mount(&["--bind", src.to_str().unwrap(), disk.to_str().unwrap()]) {
+        return;
+    }
+    let tmpfs = try_mount(&["-t", "tmpfs", "rvisor-test", mem.to_str().unwrap()]);
+    if tmpfs {
+        fs::write(mem.join("g"), "in memory\n").unwrap();
+    }
+    let script = format!(
+        "cat {0}/disk/f; cat {0}/mem/g; echo status $?",
+        dir.display()
+    );
+    let out = run_vmm(&["--root", "/", "--", "bash", "-c", &script], None);
+    let _ = Command::new("umount").arg(&disk).status();
+    if tmpfs {
+        let _ = Command::new("umount").arg(&mem).status();
+    }
+    assert_no_panic(&out);
+    // The disk filesystem is entered; the tmpfs (runtime state, like the
+    // host's /run or /dev/shm) is not.
+    let want = "on disk\nstatus 1\n";
+    assert_eq!(out.stdout_str(), want, "{out:?}");
+}
