@@ -375,6 +375,21 @@ fn rw_root_writes_through() {
         fs::read_to_string(root.join("out.txt")).unwrap(),
         "from-sandbox\n"
     );
+    // Renames between the root and a directory beneath it stay on the host
+    // (no copy fallback needed).
+    let mv = Path::new("/bin/mv").canonicalize().unwrap();
+    let mkdir = Path::new("/bin/mkdir").canonicalize().unwrap();
+    let root = minimal_root("root-rw-mv", &[&bash, &mv, &mkdir]);
+    let arg = format!("{}:rw", root.display());
+    let script = format!(
+        "{mkdir} /d && echo x > /d/f && {mv} /d/f /top && {mv} /top /d/back && echo ok",
+        mkdir = mkdir.display(),
+        mv = mv.display()
+    );
+    let out = run_vmm(&["--root", &arg, "--", &bash_inside, "-c", &script], None);
+    assert_eq!(out.stdout_str(), "ok\n", "{out:?}");
+    assert_eq!(fs::read_to_string(root.join("d/back")).unwrap(), "x\n");
+    assert!(!root.join("top").exists());
 }
 
 #[test]

@@ -395,7 +395,15 @@ impl Inode for HostNode {
         new_name: &[u8],
         flags: u32,
     ) -> Result<(), Errno> {
-        let target = HostNode::downcast(new_dir).ok_or(EXDEV)?;
+        // Under --root the sandbox's `/` wraps the host root directory
+        // (its own names, /dev, /proc, ..., are not the host's).
+        if let Some(root) = new_dir.as_any().downcast_ref::<super::rootdir::RootDir>() {
+            if root.is_own(new_name) {
+                return Err(EBUSY);
+            }
+        }
+        let new_dir = super::rootdir::RootDir::unwrap_dir(new_dir);
+        let target = HostNode::downcast(&new_dir).ok_or(EXDEV)?;
         if target.fs.dev != self.fs.dev {
             return Err(EXDEV);
         }

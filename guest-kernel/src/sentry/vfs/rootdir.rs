@@ -55,12 +55,14 @@ impl RootDir {
         }
     }
 
-    fn is_own(&self, name: &[u8]) -> bool {
+    /// Whether `name` is one of the sandbox's own directories here.
+    pub fn is_own(&self, name: &[u8]) -> bool {
         self.names.lock().iter().any(|n| n == name)
     }
 
-    /// The host directory behind `dir` when it is this root.
-    fn unwrap_dir(dir: &Arc<dyn Inode>) -> Arc<dyn Inode> {
+    /// The host directory behind `dir` when it is the sandbox's root, else
+    /// `dir` itself.
+    pub fn unwrap_dir(dir: &Arc<dyn Inode>) -> Arc<dyn Inode> {
         match dir.as_any().downcast_ref::<RootDir>() {
             Some(root) => root.host.clone(),
             None => dir.clone(),
