@@ -593,6 +593,28 @@ fn bad_interpreters() {
         // gives (ENOENT, EACCES, ELIBBAD) and reports 127 or 126.
         same_script(&format!("{path}; echo status $?"), None);
     }
+    // A malformed PT_INTERP segment (too short; not NUL-terminated) is
+    // ENOEXEC, as on Linux.
+    let elf = fs::read(bad::dynamic()).unwrap();
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes([elf[0x36], elf[0x37]]) as usize;
+    let phnum = u16::from_le_bytes([elf[0x38], elf[0x39]]) as usize;
+    let interp = (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .find(|&at| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3)
+        .expect("a PT_INTERP program header");
+    let filesz = u64::from_le_bytes(elf[interp + 0x20..interp + 0x28].try_into().unwrap());
+    for (i, bad_size) in [1, filesz - 1].into_iter().enumerate() {
+        let mut patched = elf.clone();
+        patched[interp + 0x20..interp + 0x28].copy_from_slice(&bad_size.to_le_bytes());
+        let prog = dir.join(format!("bad-interp-size-{i}"));
+        fs::write(&prog, patched).unwrap();
+        fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = prog.to_str().unwrap();
+        let out = run_vmm(&["--root", "/", "--", path], None);
+        assert_vmm_error(&out, 126);
+        same_script(&format!("{path}; echo status $?"), None);
+    }
 }
 
 /// Runs `mount args...` (needs privileges); false when that fails.
