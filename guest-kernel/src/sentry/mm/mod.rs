@@ -307,7 +307,11 @@ impl AddressSpace {
     /// Heuristic overcommit: refuse a private writable mapping larger than
     /// all the memory that is still free.
     fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
-        if prot.write && !shared && len / PAGE_SIZE > frames::free_frames() {
+        if prot.write
+            && !shared
+            && len / PAGE_SIZE > frames::free_frames()
+            && (!frames::reclaim() || len / PAGE_SIZE > frames::free_frames())
+        {
             return Err(ENOMEM);
         }
         Ok(())

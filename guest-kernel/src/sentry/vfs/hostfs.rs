@@ -39,6 +39,7 @@ static RECENT: Mutex<alloc::collections::VecDeque<Arc<HostNode>>> =
 /// Marks `node` recently used (it stays alive while among the last
 /// [`RECENT_NODES`] so marked).
 fn keep_recent(node: &Arc<HostNode>) {
+    crate::mm::set_reclaimer(release_recent);
     let mut recent = RECENT.lock();
     if let Some(i) = recent.iter().rposition(|n| Arc::ptr_eq(n, node)) {
         if i + 1 == recent.len() {
@@ -49,6 +50,16 @@ fn keep_recent(node: &Arc<HostNode>) {
         recent.pop_front();
     }
     recent.push_back(node.clone());
+}
+
+/// Lets go of the nodes [`keep_recent`] holds (memory ran out): those
+/// nobody else uses go, with their page cache. True if any was held.
+fn release_recent() -> bool {
+    let released = match RECENT.try_lock() {
+        Some(mut recent) => core::mem::take(&mut *recent),
+        None => return false,
+    };
+    !released.is_empty()
 }
 
 /// Pages of a file read into its page cache in one batch when a mapping
