@@ -135,6 +135,34 @@ for name in native bwrap proot rvisor; do
     startup_rows+="| $name | $(ms "$median") | $(ms "$mean") ± $(ms "$sd") | $(ratio "$median" "$native_median") | $vs_bwrap |"$'\n'
 done
 
+# --- a dynamically linked program: python3 -c pass ---------------------------------------
+# The host's own python3 (dynamic, ~70 files opened at start-up): natively,
+# under bwrap with the host root, and in rvisor with --root / (read-only).
+PYTHON=/usr/bin/python3
+python_rows=""
+if [[ -x "$PYTHON" ]]; then
+    pycmds=(--command-name native "$PYTHON -c pass")
+    [[ $HAVE_BWRAP = 1 ]] && pycmds+=(--command-name bwrap "bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp $PYTHON -c pass")
+    pycmds+=(--command-name rvisor "$VMM --root / -- $PYTHON -c pass")
+    "$VMM" --root / -- "$PYTHON" -c pass || die "rvisor-vmm --root / -- $PYTHON -c pass failed"
+    log "hyperfine python3 -c pass under each runner"
+    hyperfine --warmup "$WARMUP" --runs "$RUNS" -N --style basic \
+        --export-csv "$TMP/python.csv" "${pycmds[@]}" >&2
+    py_field() { awk -F, -v n="$1" -v c="$2" 'NR > 1 && $1 == n { print $c }' "$TMP/python.csv"; }
+    py_native="$(py_field native 4)"
+    for name in native bwrap rvisor; do
+        median="$(py_field "$name" 4)"
+        [[ -z "$median" ]] && continue
+        python_rows+="| $name | $(ms "$median") | $(ms "$(py_field "$name" 2)") ± $(ms "$(py_field "$name" 3)") | $(ratio "$median" "$py_native") |"$'\n'
+    done
+    "$VMM" --stats --root / -- "$PYTHON" -c pass 2>"$TMP/python.err" >/dev/null || true
+    python_stats="$(grep 'rvisor: stats:' "$TMP/python.err" | tail -n1 || true)"
+else
+    log "$PYTHON not installed: skipping python3 -c pass"
+    python_rows="| (python3 not installed) | | | |"$'\n'
+    python_stats=""
+fi
+
 # --- syscall cost ------------------------------------------------------------------------
 # Three runs each; the median of the three is reported.
 ns_per_call() { # command...
@@ -227,6 +255,16 @@ report="$(cat <<EOF
 | Runner | Median (ms) | Mean ± σ (ms) | vs native | vs bwrap |
 |---|---:|---:|---:|---:|
 ${startup_rows%$'\n'}
+
+### A dynamically linked program: \`python3 -c pass\`
+
+The host's \`$PYTHON\`; bwrap with \`--ro-bind / /\`, rvisor with \`--root /\`.
+
+| Runner | Median (ms) | Mean ± σ (ms) | vs native |
+|---|---:|---:|---:|
+${python_rows%$'\n'}
+
+\`${python_stats:-no stats}\`
 
 ### System call cost: \`getppid_loop $SYSCALLS\` (median of 3 runs)
 

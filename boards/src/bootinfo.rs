@@ -153,6 +153,11 @@ pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;
 pub const BOOT_FLAG_PRINT_SYSCALLS: u64 = 1 << 1;
 /// [`BootInfo::flags`]: [`BootInfo::rlimits`] holds the host's limits.
 pub const BOOT_FLAG_HOST_RLIMITS: u64 = 1 << 2;
+/// [`BootInfo::flags`]: `--root`: mount 0 (guest path `/`) is the
+/// sandbox's root, there is no application image, and the exe path names
+/// the program inside the sandbox (without a '/', it is looked up in the
+/// PATH of the environment, as execvp does).
+pub const BOOT_FLAG_ROOT: u64 = 1 << 3;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {

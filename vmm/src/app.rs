@@ -161,7 +161,7 @@ pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
             })
             .unwrap_or_default();
         return Err(format!(
-            "dynamically linked (interpreter {name}); only static executables are supported yet"
+            "dynamically linked (interpreter {name}); dynamically linked programs run with --root (e.g. --root /)"
         ));
     }
     if hdr.e_type == header::ET_DYN && hdr.e_entry == 0 {

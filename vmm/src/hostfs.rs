@@ -23,6 +23,9 @@ pub struct MountSpec {
     pub host: PathBuf,
     pub guest: String,
     pub read_only: bool,
+    /// Lookups may enter other filesystems mounted beneath `host` when they
+    /// hold ordinary files (`--root`; see [`crossable`]).
+    pub cross_mounts: bool,
 }
 
 impl MountSpec {
@@ -63,6 +66,27 @@ impl MountSpec {
             host: PathBuf::from(host),
             guest: format!("/{}", normalized.join("/")),
             read_only,
+            cross_mounts: false,
+        })
+    }
+}
+
+impl MountSpec {
+    /// Parses `--root DIR[:ro|rw]`: DIR becomes the sandbox's `/`.
+    pub fn parse_root(spec: &str) -> Result<MountSpec, String> {
+        let (host, read_only) = match spec.rsplit_once(':') {
+            Some((rest, "ro")) => (rest, true),
+            Some((rest, "rw")) => (rest, false),
+            _ => (spec, true),
+        };
+        if host.is_empty() {
+            return Err(format!("empty root directory in {spec:?}"));
+        }
+        Ok(MountSpec {
+            host: PathBuf::from(host),
+            guest: "/".into(),
+            read_only,
+            cross_mounts: true,
         })
     }
 }
@@ -74,6 +98,8 @@ struct Handle {
 
 pub struct HostFs {
     mounts: Vec<MountSpec>,
+    /// The device of each mount's root directory (see [`sandbox_ino`]).
+    root_devs: Vec<u64>,
     handles: Vec<Option<Handle>>,
     free: Vec<usize>,
     /// The first failure of a buffered write, per handle, for its next
@@ -136,6 +162,71 @@ fn check(ret: libc::c_int) -> Result<(), i64> {
 /// Opens `name` beneath `dir` without leaving it and without following
 /// any symlink.
 fn open_beneath(dir: RawFd, name: &CString, flags: libc::c_int, mode: u32) -> Result<OwnedFd, i64> {
+    open_beneath_how(dir, name, flags, mode, libc::RESOLVE_NO_XDEV)
+}
+
+/// Filesystems (statfs `f_type`) a `--root` lookup may enter when they are
+/// mounted beneath the root: those that hold ordinary files. Not proc,
+/// sysfs, devpts, cgroup and the other kernel interfaces, nor tmpfs/ramfs
+/// (the host's /run, /dev, /dev/shm: runtime state; the sandbox has its
+/// own /dev and /tmp).
+const CROSSABLE_FILESYSTEMS: &[i64] = &[
+    0xEF53,     // ext2/3/4
+    0x58465342, // xfs
+    0x9123683E, // btrfs
+    0x794c7630, // overlayfs
+    0x6969,     // nfs
+    0x65735546, // fuse (virtiofs, sshfs, ...)
+    0x73717368, // squashfs
+    0x4d44,     // vfat / msdos
+    0x2011BAB0, // exfat
+    0x5346544e, // ntfs3
+    0xF2F52010, // f2fs
+    0x2fc12fc1, // zfs
+    0x01021997, // 9p
+    0xca451a4e, // bcachefs
+    0x9660,     // iso9660
+    0xFE534D42, // smb2
+    0xFF534D42, // cifs
+    0x00c36400, // ceph
+];
+
+/// Whether `fd` (just reached by crossing a mount point) lies on a
+/// filesystem of [`CROSSABLE_FILESYSTEMS`].
+fn crossable(fd: RawFd) -> bool {
+    // SAFETY: fstatfs fills a zeroed struct from our own fd.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(fd, &mut sfs) } != 0 {
+        return false;
+    }
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let kind = i64::from(sfs.f_type as i64) & 0xffff_ffff;
+    CROSSABLE_FILESYSTEMS.contains(&kind)
+}
+
+/// A host inode number that stays unique within one shared directory when
+/// lookups cross into other filesystems (the sandbox gives the whole
+/// directory one device number): files on another device than the
+/// directory's own get a 16-bit tag of that device in the top bits.
+fn sandbox_ino(st: &libc::stat, root_dev: u64) -> u64 {
+    #[allow(clippy::useless_conversion)]
+    let dev = u64::from(st.st_dev);
+    #[allow(clippy::useless_conversion)]
+    let ino = u64::from(st.st_ino);
+    if dev == root_dev {
+        return ino;
+    }
+    let tag = (dev ^ (dev >> 16) ^ (dev >> 32) ^ (dev >> 48)) & 0xffff;
+    ino ^ (tag.max(1) << 48)
+}
+
+fn open_beneath_how(
+    dir: RawFd,
+    name: &CString,
+    flags: libc::c_int,
+    mode: u32,
+    extra_resolve: u64,
+) -> Result<OwnedFd, i64> {
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
@@ -147,7 +238,7 @@ fn open_beneath(dir: RawFd, name: &CString, flags: libc::c_int, mode: u32) -> Re
     how.resolve = libc::RESOLVE_BENEATH
         | libc::RESOLVE_NO_SYMLINKS
         | libc::RESOLVE_NO_MAGICLINKS
-        | libc::RESOLVE_NO_XDEV;
+        | extra_resolve;
     // SAFETY: `how` and `name` are valid for the call; the kernel returns a
     // new fd that we own.
     let fd = unsafe {
@@ -194,15 +285,22 @@ impl HostFs {
             raise_fd_limit();
         }
         let mut handles = Vec::new();
+        let mut root_devs = Vec::new();
         for (i, mount) in mounts.iter().enumerate() {
+            let option = if mount.cross_mounts {
+                "--root"
+            } else {
+                "--mount"
+            };
             let metadata = std::fs::metadata(&mount.host)
-                .map_err(|e| internal(format!("--mount {}: {e}", mount.host.display())))?;
+                .map_err(|e| internal(format!("{option} {}: {e}", mount.host.display())))?;
             if !metadata.is_dir() {
                 return Err(internal(format!(
-                    "--mount {}: not a directory",
+                    "{option} {}: not a directory",
                     mount.host.display()
                 )));
             }
+            root_devs.push(std::os::unix::fs::MetadataExt::dev(&metadata));
             let path = CString::new(mount.host.as_os_str().as_encoded_bytes())
                 .map_err(|_| internal("--mount: path contains a NUL byte"))?;
             // SAFETY: plain open of a NUL-terminated path.
@@ -227,6 +325,7 @@ impl HostFs {
         }
         Ok(HostFs {
             mounts,
+            root_devs,
             handles,
             free: Vec::new(),
             write_errors: std::collections::HashMap::new(),
@@ -330,17 +429,25 @@ impl HostFs {
         Ok(CString::new(bytes).expect("checked for NUL"))
     }
 
-    fn write_stat(fd: RawFd, mem: &dyn GuestAccess, stat_gpa: u64) -> Result<(), i64> {
+    fn write_stat(
+        &self,
+        fd: RawFd,
+        mount: usize,
+        mem: &dyn GuestAccess,
+        stat_gpa: u64,
+    ) -> Result<(), i64> {
         // SAFETY: fstat fills a zeroed libc::stat.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         check(unsafe { libc::fstat(fd, &mut st) })?;
+        let ino = sandbox_ino(&st, self.root_devs[mount]);
         // The hypercall ABI's `struct stat` is the x86_64 kernel layout on
         // every host (an aarch64 host's libc::stat is the generic one, with
         // narrower st_nlink and st_blksize).
         #[allow(clippy::useless_conversion)]
         let (nlink, blksize) = (u64::from(st.st_nlink), i64::from(st.st_blksize));
         let mut bytes = Vec::with_capacity(144);
-        for word in [st.st_dev, st.st_ino, nlink] {
+        #[allow(clippy::useless_conversion)]
+        for word in [u64::from(st.st_dev), ino, nlink] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }
         for word in [st.st_mode, st.st_uid, st.st_gid, 0] {
@@ -373,13 +480,35 @@ impl HostFs {
                 let dir = self.handle(a[0])?;
                 let (dir_fd, mount) = (dir.fd.as_raw_fd(), dir.mount);
                 let name = Self::name(mem, a[1], a[2])?;
-                let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
-                Self::write_stat(fd.as_raw_fd(), mem, a[3])?;
+                let fd = match open_beneath(dir_fd, &name, libc::O_PATH, 0) {
+                    // `name` is a mount point: enter it only under --root
+                    // and only into a filesystem of ordinary files.
+                    Err(e) if e == -(libc::EXDEV as i64) && self.mounts[mount].cross_mounts => {
+                        let fd = open_beneath_how(dir_fd, &name, libc::O_PATH, 0, 0)?;
+                        if !crossable(fd.as_raw_fd()) {
+                            return Err(e);
+                        }
+                        fd
+                    }
+                    other => other?,
+                };
+                self.write_stat(fd.as_raw_fd(), mount, mem, a[3])?;
                 Ok(self.insert(fd, mount)? as i64)
             }
             Op::HostReopen => {
                 let h = self.handle(a[0])?;
                 let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
+                // Only regular files and directories are ever opened for
+                // the guest: a device node would reach host hardware, and
+                // opening a FIFO would block the VMM. The sentry refuses
+                // them too, but it is not trusted.
+                // SAFETY: fstat on our own fd into a zeroed struct.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                check(unsafe { libc::fstat(fd, &mut st) })?;
+                let kind = st.st_mode & libc::S_IFMT;
+                if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+                    return Err(-(libc::ENXIO as i64));
+                }
                 let access = (a[1] as i32) & libc::O_ACCMODE;
                 if access != libc::O_RDONLY && self.mounts[mount].read_only {
                     return Err(-EROFS);
@@ -429,8 +558,8 @@ impl HostFs {
                 Ok(n as i64)
             }
             Op::HostStat => {
-                let fd = self.handle(a[0])?.fd.as_raw_fd();
-                Self::write_stat(fd, mem, a[1])?;
+                let h = self.handle(a[0])?;
+                self.write_stat(h.fd.as_raw_fd(), h.mount, mem, a[1])?;
                 Ok(0)
             }
             Op::HostReaddir => self.readdir(a, mem),
@@ -469,7 +598,7 @@ impl HostFs {
                     _ => return Err(-EINVAL),
                 }
                 let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
-                Self::write_stat(fd.as_raw_fd(), mem, a[5])?;
+                self.write_stat(fd.as_raw_fd(), mount, mem, a[5])?;
                 Ok(self.insert(fd, mount)? as i64)
             }
             Op::HostUnlink => {

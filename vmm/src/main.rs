@@ -25,17 +25,29 @@ use rvisor_vmm::{app, cli};
     version,
     about,
     long_about,
-    override_usage = "rvisor-vmm [OPTIONS] --elf <PATH> [--] [ARGS]..."
+    override_usage = "rvisor-vmm [OPTIONS] --elf <PATH> [--] [ARGS]...\n       rvisor-vmm [OPTIONS] --root <DIR[:ro|rw]> [--elf <PATH>] [--] [COMMAND [ARGS]...]"
 )]
 struct Cli {
     /// The program to run (a static x86_64 Linux ELF). It becomes argv[0] as
     /// given, and the program sees itself read-only at its absolute path.
+    ///
+    /// With --root, PATH names a file inside the sandbox, and --elf may be
+    /// left out: the first of ARGS is then the command, looked up in the
+    /// sandbox's PATH as execvp does.
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present = "print_syscall_table"
+        required_unless_present_any = ["print_syscall_table", "root"]
     )]
     elf: Option<OsString>,
+
+    /// Run in a root filesystem: the host directory DIR becomes the
+    /// sandbox's `/` (read-only unless `:rw`), resolved strictly beneath DIR
+    /// as --mount is, with the sandbox's own /proc, /dev and a private tmpfs
+    /// /tmp over it; --mount directories go on top. Dynamically linked
+    /// programs run (their interpreter and libraries come from the root).
+    #[arg(long, value_name = "DIR[:ro|rw]", value_parser = parse_root)]
+    root: Option<MountSpec>,
 
     /// Arguments for the program (argv[1..]).
     #[arg(
@@ -79,6 +91,10 @@ struct Cli {
     print_syscall_table: bool,
 }
 
+fn parse_root(s: &str) -> Result<MountSpec, String> {
+    MountSpec::parse_root(s)
+}
+
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
     MountSpec::parse(s)
 }
@@ -120,9 +136,30 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
-    let app = match &cli.elf {
-        Some(path) => app::load(path)?,
-        None => app::AppImage {
+    let mut args = cli.args.clone();
+    let app = match (&cli.elf, &cli.root) {
+        // Under --root the sentry finds and checks the program itself (126
+        // and 127 are about what it finds in the root).
+        (elf, Some(_)) if !cli.print_syscall_table => {
+            let command = match elf {
+                Some(path) => path.clone(),
+                None if !args.is_empty() => args.remove(0),
+                None => return Err(internal("--root needs --elf PATH or a command after --")),
+            };
+            if command.is_empty() || command.as_encoded_bytes().contains(&0) {
+                return Err(Failure::NotFound(format!(
+                    "{}: no such file",
+                    command.to_string_lossy()
+                )));
+            }
+            app::AppImage {
+                path_as_given: command.clone(),
+                canonical_path: command.into(),
+                bytes: Vec::new(),
+            }
+        }
+        (Some(path), None) => app::load(path)?,
+        _ => app::AppImage {
             // --print-syscall-table: the sentry never looks at the image.
             path_as_given: OsString::from("rvisor"),
             canonical_path: "/rvisor".into(),
@@ -138,13 +175,14 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
     };
     let config = RunConfig {
         app,
-        args: cli.args.clone(),
+        args,
         env: cli::environment(&cli.env),
         memory: cli.memory,
         verbose: cli.verbose > 0,
         print_syscall_table: cli.print_syscall_table,
         timeout,
-        mounts: cli.mounts.clone(),
+        mounts: cli.root.iter().chain(cli.mounts.iter()).cloned().collect(),
+        root: cli.root.is_some() && !cli.print_syscall_table,
         rlimits: vm::host_rlimits(),
     };
     let outcome = vm::run(&config, started)?;

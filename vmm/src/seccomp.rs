@@ -48,6 +48,8 @@ const ALLOWED: &[i64] = &[
     // (aarch64 has no open, poll, chmod, chown: libc uses the *at/ppoll forms.)
     libc::SYS_fstat,
     libc::SYS_newfstatat,
+    // --root: the filesystem type of a mount point a lookup would enter.
+    libc::SYS_fstatfs,
     libc::SYS_getdents64,
     // Directory listings resume at the host's d_off cookie.
     libc::SYS_lseek,

@@ -57,8 +57,12 @@ pub struct RunConfig {
     pub print_syscall_table: bool,
     /// Wall-clock limit for the run (exit status 124).
     pub timeout: Option<Duration>,
-    /// Shared host directories.
+    /// Shared host directories. Under `--root` the first is the root (guest
+    /// path `/`).
     pub mounts: Vec<MountSpec>,
+    /// `--root`: the sentry finds the program in the sandbox (`app.bytes`
+    /// is empty and `app.canonical_path` is the name to look up).
+    pub root: bool,
     /// The limits the program starts with: the VMM's own, read before it
     /// raises any of them (see [`host_rlimits`]).
     pub rlimits: [[u64; 2]; RLIMIT_COUNT],
@@ -284,6 +288,9 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
     if config.print_syscall_table {
         info.flags |= BOOT_FLAG_PRINT_SYSCALLS;
+    }
+    if config.root {
+        info.flags |= BOOT_FLAG_ROOT;
     }
     host_tty(&mut info);
     info.rlimits = config.rlimits;

@@ -263,18 +263,40 @@ pub fn reserve_object() -> Result<(), Errno> {
 /// A zero-filled frame, or None when guest memory is exhausted (what is
 /// left is kept for the sentry's heap).
 pub fn alloc_zeroed_frame() -> Option<u64> {
-    let mut frames = FRAMES.lock();
-    if frames.free_head == 0 && frames.untouched() * PAGE_SIZE < KERNEL_RESERVE + PAGE_SIZE {
-        return None;
-    }
-    let (frame, zero) = frames.alloc()?;
-    drop(frames);
+    let taken = {
+        let mut frames = FRAMES.lock();
+        if frames.free_head == 0 && frames.untouched() * PAGE_SIZE < KERNEL_RESERVE + PAGE_SIZE {
+            None
+        } else {
+            frames.alloc()
+        }
+    };
+    let (frame, zero) = match taken {
+        Some(taken) => taken,
+        // Caches that can be dropped give their frames back first.
+        None if reclaim() => FRAMES.lock().alloc()?,
+        None => return None,
+    };
     if !zero {
         // SAFETY: the frame was just taken off the free list, so nobody else
         // refers to it; the direct map covers it.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame), 0, PAGE_SIZE as usize) };
     }
     Some(frame)
+}
+
+/// Something that can give frames back when memory runs out (a cache):
+/// returns whether it freed anything.
+static RECLAIMER: spin::Once<fn() -> bool> = spin::Once::new();
+
+/// Registers the cache [`reclaim`] empties when memory runs out.
+pub fn set_reclaimer(reclaimer: fn() -> bool) {
+    RECLAIMER.call_once(|| reclaimer);
+}
+
+/// Asks the registered cache to give its frames back; true if it freed any.
+pub fn reclaim() -> bool {
+    RECLAIMER.get().is_some_and(|reclaimer| reclaimer())
 }
 
 /// Two contiguous zero-filled frames at an 8 KiB-aligned address (the pvm

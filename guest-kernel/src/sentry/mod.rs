@@ -98,12 +98,12 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     Ok(())
 }
 
-/// Mounts the `--mount` directories listed in the boot info.
-fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(), errno::Errno> {
+/// The mount table of the boot info: (read-only, guest path) per record.
+fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, errno::Errno> {
     use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
     // SAFETY: the loader placed the mount table inside guest RAM and never
     // writes it afterwards.
-    let table = unsafe {
+    let table: &'static [u8] = unsafe {
         core::slice::from_raw_parts(
             phys_to_virt(boot_info.mounts.start),
             boot_info.mounts.size as usize,
@@ -111,21 +111,196 @@ fn mount_host_dirs(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(
     };
     let header = core::mem::size_of::<MountRecord>();
     let mut offset = 0;
-    for index in 0..boot_info.mount_count {
+    let mut records = Vec::new();
+    for _ in 0..boot_info.mount_count {
         let record = table.get(offset..offset + header).ok_or(errno::EINVAL)?;
         let flags = u32::from_le_bytes(record[..4].try_into().unwrap());
         let len = u32::from_le_bytes(record[4..8].try_into().unwrap()) as usize;
         let path = table
             .get(offset + header..offset + header + len)
             .ok_or(errno::EINVAL)?;
-        let read_only = flags & MOUNT_READ_ONLY != 0;
-        let root = vfs::hostfs::mount_root(index, read_only)?;
-        mount_at(namespace, path, root)?;
-        let options: &[u8] = if read_only { b"ro" } else { b"rw" };
-        vfs::procfs::record_mount(b"rvisor-host", path, b"hostfs", options);
+        records.push((flags & MOUNT_READ_ONLY != 0, path));
         offset += (header + len + 7) & !7;
     }
+    Ok(records)
+}
+
+/// `--root`: the sandbox's root.
+fn has_root(boot_info: &BootInfo) -> bool {
+    boot_info.flags & boards::bootinfo::BOOT_FLAG_ROOT != 0
+}
+
+/// The filesystem tree under `--root`: host directory 0 is `/`, with the
+/// sandbox's own /dev, /proc (mounted once the process exists) and a
+/// private tmpfs /tmp over it.
+fn build_root_namespace(
+    boot_info: &BootInfo,
+    tty: TtyInfo,
+) -> Result<Arc<vfs::Namespace>, errno::Errno> {
+    let records = mount_records(boot_info)?;
+    let Some(&(read_only, b"/")) = records.first() else {
+        return Err(errno::EINVAL);
+    };
+    let host = vfs::hostfs::mount_root(0, read_only)?;
+    let root = vfs::rootdir::RootDir::new(host);
+    for (_, path) in records.iter().skip(1) {
+        if let Some(first) = path.split(|&b| b == b'/').find(|c| !c.is_empty()) {
+            root.add_mount_point(first)?;
+        }
+    }
+    let namespace = Arc::new(vfs::Namespace::new(root));
+    let options: &[u8] = if read_only { b"ro" } else { b"rw" };
+    vfs::procfs::record_mount(b"rvisor-host", b"/", b"hostfs", options);
+    mount_at(&namespace, b"/dev", vfs::devfs::DevDir::new(tty))?;
+    vfs::procfs::record_mount(b"devtmpfs", b"/dev", b"devtmpfs", b"rw");
+    vfs::procfs::record_mount(b"tmpfs", b"/tmp", b"tmpfs", b"rw");
+    Ok(namespace)
+}
+
+/// Mounts the `--mount` directories listed in the boot info (after the
+/// root, under `--root`).
+fn mount_host_dirs(
+    namespace: &vfs::Namespace,
+    boot_info: &BootInfo,
+) -> Result<(), (&'static [u8], errno::Errno)> {
+    let skip = usize::from(has_root(boot_info));
+    let records = mount_records(boot_info).map_err(|e| (&b"?"[..], e))?;
+    for (index, (read_only, path)) in records.into_iter().enumerate().skip(skip) {
+        let root = vfs::hostfs::mount_root(index as u32, read_only).map_err(|e| (path, e))?;
+        if skip == 1 {
+            // Under --root, nothing is created in the host's tree for a
+            // mount point: it must exist there (or be a new top-level
+            // directory, which the sandbox's root provides).
+            let at = mount_point_in_root(namespace, path).map_err(|e| (path, e))?;
+            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+        } else {
+            mount_at(namespace, path, root).map_err(|e| (path, e))?;
+        }
+        let options: &[u8] = if read_only { b"ro" } else { b"rw" };
+        vfs::procfs::record_mount(b"rvisor-host", path, b"hostfs", options);
+    }
     Ok(())
+}
+
+/// Resolves a `--mount` point under `--root`: directories missing in the
+/// sandbox's own tmpfs directories are created, none in the host's tree.
+fn mount_point_in_root(
+    namespace: &vfs::Namespace,
+    path: &[u8],
+) -> Result<vfs::PathStack, errno::Errno> {
+    let mut stack = namespace.root_stack();
+    for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        stack = match namespace.resolve(&stack, component, true) {
+            Ok(next) => next,
+            Err(e) if e == errno::ENOENT && stack.node().as_any().is::<vfs::tmpfs::TmpfsNode>() => {
+                stack
+                    .node()
+                    .create(component, vfs::NewNode::Directory { mode: 0o755 })?;
+                namespace.resolve(&stack, component, true)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(stack)
+}
+
+/// The first program under `--root`, found as execvp finds it: a name
+/// with a '/' is a path; else each directory of PATH is tried in turn.
+/// Returns (the path it was found at, the file).
+fn find_program(
+    namespace: &vfs::Namespace,
+    name: &[u8],
+    envp: &[&[u8]],
+) -> Result<(Vec<u8>, Arc<dyn vfs::Inode>), errno::Errno> {
+    let root = namespace.root_stack();
+    let check = |path: &[u8]| -> Result<Arc<dyn vfs::Inode>, errno::Errno> {
+        let node = namespace.resolve(&root, path, true)?.node().clone();
+        if node.kind() != vfs::FileKind::Regular || node.stat().mode & 0o111 == 0 {
+            return Err(errno::EACCES);
+        }
+        Ok(node)
+    };
+    if name.is_empty() {
+        return Err(errno::ENOENT);
+    }
+    if name.contains(&b'/') {
+        return check(name).map(|node| (name.to_vec(), node));
+    }
+    let path_var = envp
+        .iter()
+        .find_map(|var| var.strip_prefix(b"PATH="))
+        .unwrap_or(&b"/usr/local/bin:/usr/bin:/bin"[..]);
+    let mut error = errno::ENOENT;
+    for dir in path_var.split(|&b| b == b':') {
+        let mut candidate = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
+        candidate.push(b'/');
+        candidate.extend_from_slice(name);
+        match check(&candidate) {
+            Ok(node) => return Ok((candidate, node)),
+            Err(e) if e == errno::ENOENT || e == errno::ENOTDIR => {}
+            Err(e) => error = e,
+        }
+    }
+    Err(error)
+}
+
+/// The first program could not be started: one line on stderr and the
+/// shell's status (127: not found, 126: found but not runnable).
+fn cannot_run(name: &[u8], error: errno::Errno) -> ! {
+    use crate::hv::console::{write, Stream};
+    let (why, status): (&[u8], u8) = match error {
+        e if e == errno::ENOENT => (b"not found in the sandbox", 127),
+        e if e == errno::EACCES => (b"permission denied (not an executable file)", 126),
+        e if e == errno::ENOEXEC => (b"not a runnable ELF executable for this machine", 126),
+        e if e == errno::ELIBBAD => (
+            b"its dynamic linker is not an ELF file for this machine",
+            126,
+        ),
+        e if e == errno::ENOMEM => (b"not enough guest memory (raise --memory)", 126),
+        _ => (b"cannot be executed", 126),
+    };
+    let mut line = b"rvisor-vmm: ".to_vec();
+    line.extend_from_slice(name);
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(why);
+    line.extend_from_slice(alloc::format!(" (errno {})\n", error.0).as_bytes());
+    write(Stream::Stderr, &line);
+    crate::hv::console::exit(
+        crate::hv::console::ExitKind::Exited(status),
+        &Default::default(),
+    )
+}
+
+/// Loads the first program under `--root` through the same path as
+/// execve: lookup, "#!" scripts, the ELF and its interpreter.
+fn load_from_root(
+    mm: &mut mm::AddressSpace,
+    namespace: &vfs::Namespace,
+    name: &[u8],
+    argv: &[&[u8]],
+    envp: &[&[u8]],
+) -> Result<(exec::LoadedElf, exec::Program), errno::Errno> {
+    let (path, inode) = find_program(namespace, name, envp)?;
+    let root = namespace.root_stack();
+    let shown = namespace.resolve(&root, &path, true)?.path();
+    let program = exec::follow_scripts(
+        namespace,
+        &root,
+        exec::Program {
+            inode,
+            shown,
+            exec_path: path,
+            args: argv.iter().map(|a| a.to_vec()).collect(),
+        },
+    )?;
+    let loaded = exec::load_elf(mm, &program.inode, &mut |interp| {
+        exec::open_interpreter(namespace, &root, interp)
+    })?;
+    Ok((loaded, program))
 }
 
 fn mount_at(
@@ -149,22 +324,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         )
     };
 
-    let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
-    let loaded = match exec::load_elf(&mut mm, &image) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            crate::hv::console::fatal(format_args!("cannot load the application: errno {}", e.0))
-        }
-    };
-    let hwcap = crate::arch::hwcap();
-    let sp = match exec::build_stack(&mut mm, &loaded, &argv, &envp, exe_path, hwcap) {
-        Ok(sp) => sp,
-        Err(e) => crate::hv::console::fatal(format_args!(
-            "cannot build the initial stack: errno {}",
-            e.0
-        )),
-    };
-
     let tty_of = |stream: u8| TtyInfo {
         is_tty: boot_info.console_tty_mask & (1 << stream) != 0,
         termios: boot_info.termios,
@@ -182,29 +341,73 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ..tty_of(0)
     };
 
-    let host_rlimits = (boot_info.flags & boards::bootinfo::BOOT_FLAG_HOST_RLIMITS != 0)
-        .then_some(&boot_info.rlimits);
-    let rlimits = task::initial_rlimits(host_rlimits);
-    fds.limit = rlimits[task::RLIMIT_NOFILE].cur.min(usize::MAX as u64) as usize;
-    let memory = Arc::new(Mutex::new(mm));
-    let files = Arc::new(Mutex::new(fds));
-    let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv.iter().map(|a| a.to_vec()).collect());
-    let namespace = match build_namespace(exe_path, image, controlling_tty) {
+    let namespace = if has_root(boot_info) {
+        build_root_namespace(boot_info, controlling_tty)
+    } else {
+        build_namespace(exe_path, image, controlling_tty)
+    };
+    let namespace = match namespace {
         Ok(ns) => ns,
         Err(e) => crate::hv::console::fatal(format_args!(
             "cannot build the filesystem namespace: errno {}",
             e.0
         )),
     };
+
+    let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
+    let (loaded, argv_owned, execfn, exe_shown) = if has_root(boot_info) {
+        match load_from_root(&mut mm, &namespace, exe_path, &argv, &envp) {
+            Ok((loaded, program)) => {
+                let execfn = program.exec_path.clone();
+                (loaded, program.args, execfn, program.shown)
+            }
+            Err(e) => cannot_run(exe_path, e),
+        }
+    } else {
+        let no_interpreter =
+            &mut |_: &[u8]| -> Result<(Arc<dyn vfs::Inode>, Vec<u8>), errno::Errno> {
+                // The VMM refuses dynamically linked programs without --root.
+                Err(errno::ENOEXEC)
+            };
+        match exec::load_elf(&mut mm, &image, no_interpreter) {
+            Ok(loaded) => (
+                loaded,
+                argv.iter().map(|a| a.to_vec()).collect(),
+                exe_path.to_vec(),
+                exe_path.to_vec(),
+            ),
+            Err(e) => crate::hv::console::fatal(format_args!(
+                "cannot load the application: errno {}",
+                e.0
+            )),
+        }
+    };
+    let argv_refs: Vec<&[u8]> = argv_owned.iter().map(|a| a.as_slice()).collect();
+    let hwcap = crate::arch::hwcap();
+    let sp = match exec::build_stack(&mut mm, &loaded, &argv_refs, &envp, &execfn, hwcap) {
+        Ok(sp) => sp,
+        Err(e) => crate::hv::console::fatal(format_args!(
+            "cannot build the initial stack: errno {}",
+            e.0
+        )),
+    };
+
+    let host_rlimits = (boot_info.flags & boards::bootinfo::BOOT_FLAG_HOST_RLIMITS != 0)
+        .then_some(&boot_info.rlimits);
+    let rlimits = task::initial_rlimits(host_rlimits);
+    fds.limit = rlimits[task::RLIMIT_NOFILE].cur.min(usize::MAX as u64) as usize;
+    let memory = Arc::new(Mutex::new(mm));
+    let files = Arc::new(Mutex::new(fds));
+    let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv_owned);
     let cwd = Arc::new(Mutex::new(namespace.root_stack()));
-    let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(exe_path)));
+    let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
         fds: files.clone(),
         memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
         argv: Mutex::new(argv_owned.clone()),
-        exe_path: Mutex::new(exe_path.to_vec()),
+        exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
     });
     vfs::procfs::add_view(view.clone());
@@ -212,9 +415,15 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
-    if let Err(e) = mount_host_dirs(&namespace, boot_info) {
+    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
+        let hint = if e == errno::ENOENT {
+            " (the mount point does not exist in the root)"
+        } else {
+            ""
+        };
         crate::hv::console::fatal(format_args!(
-            "cannot mount a shared directory: errno {}",
+            "cannot mount a shared directory at {}: errno {}{hint}",
+            core::str::from_utf8(path).unwrap_or("?"),
             e.0
         ));
     }
@@ -257,12 +466,12 @@ pub fn start(boot_info: &BootInfo) -> ! {
     };
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
-        loaded.entry
+        loaded.start
     );
     crate::arch::start_ticks();
     sched::start_first(
         task,
-        UserContext::new_user(loaded.entry, sp),
+        UserContext::new_user(loaded.start, sp),
         crate::arch::ThreadState::save(),
     )
 }

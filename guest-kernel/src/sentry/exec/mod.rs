@@ -1,9 +1,12 @@
-//! exec: loads a static (or static-PIE) ELF into a fresh address space and
-//! builds the initial stack (argc, argv, envp, auxv) as Linux does.
+//! exec: loads an ELF executable into a fresh address space (static,
+//! static-PIE, or dynamically linked: then also the interpreter its
+//! PT_INTERP names, as Linux's binfmt_elf does) and builds the initial
+//! stack (argc, argv, envp, auxv) as Linux does; "#!" scripts.
 //!
 //! The ELF is untrusted: every header field is checked against the image
 //! before use and a malformed file is ENOEXEC, never a sentry fault.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use goblin::container::{Container, Ctx, Endian};
@@ -12,7 +15,10 @@ use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT
 use goblin::elf::Elf;
 
 use super::errno::*;
-use super::mm::{page_align_up, AddressSpace, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP};
+use super::mm::{
+    page_align_up, AddressSpace, FileBacking, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP,
+};
+use super::vfs::{FileKind, Inode, Namespace, PathStack};
 use crate::arch::paging::phys_to_virt;
 use crate::arch::{PAGE_SIZE, USER_END};
 
@@ -22,7 +28,13 @@ const _: () = assert!(USER_END == boards::elf::USER_END && PAGE_SIZE == boards::
 pub const MAX_ARG_BYTES: usize = (STACK_MAX / 4) as usize;
 
 pub struct LoadedElf {
+    /// The program's own entry (AT_ENTRY).
     pub entry: u64,
+    /// Where execution starts: the interpreter's entry for a dynamically
+    /// linked program, else `entry`.
+    pub start: u64,
+    /// The interpreter's load address (AT_BASE), 0 without one.
+    pub interp_base: u64,
     pub phdr: u64,
     pub phent: u64,
     pub phnum: u64,
@@ -147,6 +159,38 @@ pub trait ExecImage {
     fn size(&self) -> u64;
     /// Fills `buf` from `offset`; ENOEXEC if the file is shorter.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
+    /// The file, when the image is one (its segments are then mapped from
+    /// it rather than copied), and its path if known.
+    fn backing(&self) -> Option<FileBacking> {
+        None
+    }
+}
+
+/// A file in the sandbox with its path (the interpreter: its mappings show
+/// the path in /proc/<pid>/maps).
+struct Named {
+    inode: Arc<dyn Inode>,
+    path: Arc<Vec<u8>>,
+}
+
+impl ExecImage for Named {
+    fn size(&self) -> u64 {
+        self.inode.size()
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.inode.read_exact_at(offset, buf)
+    }
+
+    fn backing(&self) -> Option<FileBacking> {
+        Some(FileBacking {
+            inode: self.inode.clone(),
+            offset: 0,
+            // A private mapping: mprotect may make it writable.
+            may_write: true,
+            path: Some(self.path.clone()),
+        })
+    }
 }
 
 impl ExecImage for &[u8] {
@@ -162,9 +206,18 @@ impl ExecImage for &[u8] {
     }
 }
 
-impl ExecImage for alloc::sync::Arc<dyn crate::sentry::vfs::Inode> {
+impl ExecImage for Arc<dyn Inode> {
     fn size(&self) -> u64 {
         self.stat().size.max(0) as u64
+    }
+
+    fn backing(&self) -> Option<FileBacking> {
+        Some(FileBacking {
+            inode: self.clone(),
+            offset: 0,
+            may_write: true,
+            path: None,
+        })
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
@@ -183,8 +236,18 @@ impl ExecImage for alloc::sync::Arc<dyn crate::sentry::vfs::Inode> {
 /// Program headers larger than this are refused (Linux allows 64 KiB).
 const MAX_PHDRS_BYTES: usize = boards::elf::MAX_PHDRS_BYTES as usize;
 
-/// Loads the ELF `image` into `mm`.
-pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedElf, Errno> {
+/// Finds the file a PT_INTERP names (in the sandbox's namespace): the file
+/// and its path as resolved.
+pub type InterpreterLookup<'a> =
+    &'a mut dyn FnMut(&[u8]) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno>;
+
+/// An ELF file's header and program headers, checked.
+struct ParsedElf {
+    header: Header,
+    phdrs: Vec<ProgramHeader>,
+}
+
+fn parse_elf(image: &dyn ExecImage) -> Result<ParsedElf, Errno> {
     let mut ident = [0u8; 64];
     if image.size() < ident.len() as u64 {
         return Err(ENOEXEC);
@@ -209,48 +272,168 @@ pub fn load_elf(mm: &mut AddressSpace, image: &dyn ExecImage) -> Result<LoadedEl
     let ctx = Ctx::new(Container::Big, Endian::Little);
     let phdrs =
         ProgramHeader::parse(&phdr_bytes, 0, header.e_phnum as usize, ctx).map_err(|_| ENOEXEC)?;
-    if phdrs.iter().any(|p| p.p_type == PT_INTERP) {
-        // Dynamic linking is not supported yet (the VMM refuses it earlier).
+    if !phdrs.iter().any(|p| p.p_type == PT_LOAD) {
         return Err(ENOEXEC);
     }
-    let bias = boards::elf::load_bias(header.e_type);
-    if !boards::elf::check_entry(header.e_entry, bias) {
-        return Err(ENOEXEC);
-    }
+    Ok(ParsedElf { header, phdrs })
+}
 
+/// The lowest page and the end of the PT_LOAD segments (unbiased).
+fn load_span(phdrs: &[ProgramHeader]) -> Result<(u64, u64), Errno> {
+    let mut low = u64::MAX;
+    let mut high = 0u64;
+    for p in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
+        low = low.min(p.p_vaddr & !(PAGE_SIZE - 1));
+        high = high.max(p.p_vaddr.checked_add(p.p_memsz).ok_or(ENOEXEC)?);
+    }
+    if low >= high {
+        return Err(ENOEXEC);
+    }
+    Ok((low, page_align_up(high).ok_or(ENOEXEC)?))
+}
+
+/// A random page-aligned offset below `2^bits` pages (ASLR).
+fn random_pages(bits: u32) -> u64 {
+    let mut bytes = [0u8; 8];
+    super::random::fill(&mut bytes);
+    (u64::from_le_bytes(bytes) & ((1u64 << bits) - 1)) * PAGE_SIZE
+}
+
+/// Bits of randomness of the executable's and the interpreter's base.
+const ASLR_BITS: u32 = 16;
+
+/// Maps every PT_LOAD segment at `bias`; returns the highest end.
+fn map_segments(
+    mm: &mut AddressSpace,
+    image: &dyn ExecImage,
+    phdrs: &[ProgramHeader],
+    bias: u64,
+    kind: VmaKind,
+) -> Result<u64, Errno> {
     let mut highest = 0u64;
-    let mut loads = 0;
     for phdr in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
-        loads += 1;
-        let end = load_segment(mm, image, phdr, bias)?;
+        let end = load_segment(mm, image, phdr, bias, kind)?;
         highest = highest.max(end);
     }
-    if loads == 0 {
+    Ok(highest)
+}
+
+/// The path a PT_INTERP segment names.
+fn interpreter_path(image: &dyn ExecImage, phdr: &ProgramHeader) -> Result<Vec<u8>, Errno> {
+    if phdr.p_filesz < 2 || phdr.p_filesz > crate::sentry::vfs::PATH_MAX as u64 {
         return Err(ENOEXEC);
     }
+    let mut path = alloc::vec![0u8; phdr.p_filesz as usize];
+    image.read_exact_at(phdr.p_offset, &mut path)?;
+    // NUL-terminated, and nothing before the terminator may be NUL.
+    if path.pop() != Some(0) || path.contains(&0) {
+        return Err(ENOEXEC);
+    }
+    Ok(path)
+}
+
+/// Loads the ELF `image` into `mm`; a dynamically linked one also gets its
+/// interpreter (PT_INTERP, found through `interpreter`), which is where
+/// the program then starts, as on Linux.
+pub fn load_elf(
+    mm: &mut AddressSpace,
+    image: &dyn ExecImage,
+    interpreter: InterpreterLookup,
+) -> Result<LoadedElf, Errno> {
+    let ParsedElf { header, phdrs } = parse_elf(image)?;
+    let interp_path = match phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        Some(p) => Some(interpreter_path(image, p)?),
+        None => None,
+    };
+    let bias = if header.e_type == ET_DYN {
+        let (low, _) = load_span(&phdrs)?;
+        // Linux: ELF_ET_DYN_BASE plus a random offset; the segments keep
+        // their relative placement.
+        (boards::elf::PIE_BASE + random_pages(ASLR_BITS))
+            .checked_sub(low)
+            .ok_or(ENOEXEC)?
+    } else {
+        0
+    };
+    let highest = map_segments(mm, image, &phdrs, bias, VmaKind::Image)?;
 
     let phdr_addr = match phdrs.iter().find(|p| p.p_type == PT_PHDR) {
-        Some(p) => p.p_vaddr + bias,
+        Some(p) => p.p_vaddr.wrapping_add(bias),
         None => phdrs
             .iter()
             .find(|p| {
                 p.p_type == PT_LOAD
                     && p.p_offset <= header.e_phoff
-                    && header.e_phoff < p.p_offset + p.p_filesz
+                    && header.e_phoff < p.p_offset.saturating_add(p.p_filesz)
             })
-            .map(|p| p.p_vaddr + bias + (header.e_phoff - p.p_offset))
+            .map(|p| {
+                p.p_vaddr
+                    .wrapping_add(bias)
+                    .wrapping_add(header.e_phoff - p.p_offset)
+            })
             .unwrap_or(0),
     };
 
     let brk = page_align_up(highest).ok_or(ENOEXEC)?;
     mm.brk_start = brk;
     mm.brk = brk;
+    if !boards::elf::check_entry(header.e_entry, bias) {
+        return Err(ENOEXEC);
+    }
+    let entry = header.e_entry + bias;
+    let (start, interp_base) = match interp_path {
+        None => (entry, 0),
+        Some(path) => load_interpreter(mm, &path, interpreter)?,
+    };
     Ok(LoadedElf {
-        entry: header.e_entry.checked_add(bias).ok_or(ENOEXEC)?,
+        entry,
+        start,
+        interp_base,
         phdr: phdr_addr,
         phent: header.e_phentsize as u64,
         phnum: header.e_phnum as u64,
     })
+}
+
+/// Loads the dynamic linker below the mmap area's top (where Linux's
+/// first mmap would place it): returns (its entry, its base).
+fn load_interpreter(
+    mm: &mut AddressSpace,
+    path: &[u8],
+    lookup: InterpreterLookup,
+) -> Result<(u64, u64), Errno> {
+    let (inode, resolved) = lookup(path)?;
+    if inode.kind() != FileKind::Regular {
+        return Err(EACCES);
+    }
+    let image = Named {
+        inode,
+        path: Arc::new(resolved),
+    };
+    let image: &dyn ExecImage = &image;
+    // As Linux: an interpreter that is no ELF file for this machine is
+    // ELIBBAD (the program itself was fine).
+    let ParsedElf { header, phdrs } =
+        parse_elf(image).map_err(|e| if e == ENOEXEC { ELIBBAD } else { e })?;
+    // As Linux: the interpreter's own PT_INTERP, if any, is ignored.
+    let bias = if header.e_type == ET_DYN {
+        let (low, high) = load_span(&phdrs)?;
+        let span = high - low;
+        let top = span
+            .checked_add(random_pages(ASLR_BITS))
+            .and_then(|below| super::mm::MMAP_TOP.checked_sub(below))
+            .ok_or(ENOEXEC)?;
+        (top & !(PAGE_SIZE - 1)).checked_sub(low).ok_or(ENOEXEC)?
+    } else {
+        0
+    };
+    // Shown in /proc/<pid>/maps as a file mapping, not as the executable.
+    map_segments(mm, image, &phdrs, bias, VmaKind::File)?;
+    if !boards::elf::check_entry(header.e_entry, bias) {
+        return Err(ENOEXEC);
+    }
+    let entry = header.e_entry + bias;
+    Ok((entry, bias))
 }
 
 /// Maps one PT_LOAD segment and copies its file bytes in; returns its end.
@@ -259,6 +442,7 @@ fn load_segment(
     image: &dyn ExecImage,
     phdr: &ProgramHeader,
     bias: u64,
+    kind: VmaKind,
 ) -> Result<u64, Errno> {
     // The same rules as the VMM's check before boot (boards::elf).
     let (start, end) = boards::elf::check_segment(
@@ -275,24 +459,52 @@ fn load_segment(
     if end == start {
         return Ok(mem_end);
     }
-    mm.map_fixed(Vma {
-        start,
-        end,
-        prot: Protection {
-            read: phdr.p_flags & PF_R != 0,
-            write: phdr.p_flags & PF_W != 0,
-            exec: phdr.p_flags & PF_X != 0,
-        },
-        kind: VmaKind::Image,
-        shared: false,
-        file: None,
-    });
+    let prot = Protection {
+        read: phdr.p_flags & PF_R != 0,
+        write: phdr.p_flags & PF_W != 0,
+        exec: phdr.p_flags & PF_X != 0,
+    };
     // Pages backed by the file get the file's bytes from the page-aligned
     // offset on (as Linux's mmap of the segment would show them) up to the
-    // end of the segment's file part; the rest stays zero (bss).
+    // end of the segment's file part; the rest stays zero (bss). Whole
+    // pages of a file in the sandbox are mapped from it, demand-paged and
+    // shared with its page cache until written (as a private file mapping);
+    // the last partial page and the bss are private pages filled now.
     let file_page_offset = phdr.p_offset - (vaddr - start);
     let file_part_end = vaddr + phdr.p_filesz;
-    let mut page = start;
+    let backing = image.backing();
+    // Without bss the last page comes from the file too (its bytes past
+    // the segment are the file's, as Linux maps them); with bss it is a
+    // private copy whose tail is zero.
+    let mapped_end = match backing {
+        Some(_) if phdr.p_filesz == phdr.p_memsz => end,
+        Some(_) => (file_part_end & !(PAGE_SIZE - 1)).max(start),
+        None => start,
+    };
+    if let Some(backing) = backing.filter(|_| mapped_end > start) {
+        mm.map_fixed(Vma {
+            start,
+            end: mapped_end,
+            prot,
+            kind,
+            shared: false,
+            file: Some(FileBacking {
+                offset: file_page_offset,
+                ..backing
+            }),
+        });
+    }
+    if end > mapped_end {
+        mm.map_fixed(Vma {
+            start: mapped_end,
+            end,
+            prot,
+            kind,
+            shared: false,
+            file: None,
+        });
+    }
+    let mut page = mapped_end;
     while page < file_part_end {
         let frame = mm.frame_for_kernel(page)?;
         let n = (file_part_end - page).min(PAGE_SIZE) as usize;
@@ -365,7 +577,7 @@ pub fn build_stack(
         (AT_PHENT, loaded.phent),
         (AT_PHNUM, loaded.phnum),
         (AT_PAGESZ, PAGE_SIZE),
-        (AT_BASE, 0),
+        (AT_BASE, loaded.interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, loaded.entry),
         (AT_UID, 0),
@@ -399,4 +611,113 @@ pub fn build_stack(
     let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
     mm.copy_to_user(sp, &bytes)?;
     Ok(sp)
+}
+
+// --- what to run: "#!" scripts and interpreters ----------------------------------
+
+/// Nested "#!" interpreters allowed (Linux: 4).
+const MAX_INTERPRETERS: usize = 4;
+
+/// The file execve runs and the argv it gets.
+pub struct Program {
+    pub inode: Arc<dyn Inode>,
+    /// Its path as resolved (for /proc/<pid>/exe).
+    pub shown: Vec<u8>,
+    /// The path it was named by (its comm comes from it).
+    pub exec_path: Vec<u8>,
+    pub args: Vec<Vec<u8>>,
+}
+
+/// Scripts: the interpreter of a "#!" line runs, with the script's path as
+/// an argument (nested up to [`MAX_INTERPRETERS`] deep, as on Linux).
+pub fn follow_scripts(
+    namespace: &Namespace,
+    cwd: &PathStack,
+    mut program: Program,
+) -> Result<Program, Errno> {
+    let mut head = read_head(&program.inode)?;
+    for depth in 0.. {
+        let Some((interpreter, arg)) = shebang(&head) else {
+            break;
+        };
+        if depth == MAX_INTERPRETERS {
+            return Err(ELOOP);
+        }
+        let mut new_args = alloc::vec![interpreter.clone()];
+        new_args.extend(arg);
+        new_args.push(program.exec_path.clone());
+        new_args.extend(program.args.iter().skip(1).cloned());
+        program.args = new_args;
+        let stack = namespace.resolve(cwd, &interpreter, true)?;
+        program.inode = stack.node().clone();
+        program.shown = stack.path();
+        if program.inode.kind() != FileKind::Regular {
+            return Err(EACCES);
+        }
+        head = read_head(&program.inode)?;
+        program.exec_path = interpreter;
+    }
+    Ok(program)
+}
+
+/// The dynamic linker a PT_INTERP names, looked up in the sandbox.
+pub fn open_interpreter(
+    namespace: &Namespace,
+    cwd: &PathStack,
+    path: &[u8],
+) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
+    let stack = namespace.resolve(cwd, path, true)?;
+    let inode = stack.node().clone();
+    match inode.kind() {
+        FileKind::Regular => Ok((inode, stack.path())),
+        _ => Err(EACCES),
+    }
+}
+
+/// The start of a file, enough for a "#!" line.
+pub fn read_head(inode: &Arc<dyn Inode>) -> Result<Vec<u8>, Errno> {
+    let mut head = alloc::vec![0u8; 256];
+    let mut done = 0;
+    while done < head.len() {
+        let n = inode.read_at(done as u64, &mut head[done..])?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    head.truncate(done);
+    Ok(head)
+}
+
+/// "#!interpreter [one argument]" on the first line: (interpreter, arg).
+pub fn shebang(image: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rest = image.strip_prefix(b"#!")?;
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let line = &rest[..line_end.min(255)];
+    let trimmed: Vec<u8> = line
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let split = trimmed
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(trimmed.len());
+    let interpreter = trimmed[..split].to_vec();
+    if interpreter.is_empty() {
+        return None;
+    }
+    let arg: Vec<u8> = trimmed[split..]
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let arg = {
+        let end = arg
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        arg[..end].to_vec()
+    };
+    Some((interpreter, (!arg.is_empty()).then_some(arg)))
 }

@@ -29,6 +29,8 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_MAX: u64 = 8 << 20;
 /// Window of anonymous memory populated around a faulting page.
 pub const FAULT_AROUND_BYTES: u64 = 64 * 1024;
+/// The same for private file mappings (pages from the file's page cache).
+pub const FILE_FAULT_AROUND_BYTES: u64 = 128 * 1024;
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_MAX - (1 << 30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +91,8 @@ pub struct FileBacking {
     /// mprotect may add PROT_WRITE (Linux's VM_MAYWRITE): a private
     /// mapping, or a shared one of a file opened for writing.
     pub may_write: bool,
+    /// The file's path in the sandbox when it was mapped (/proc/<pid>/maps).
+    pub path: Option<Arc<Vec<u8>>>,
 }
 
 #[derive(Clone)]
@@ -319,7 +323,11 @@ impl AddressSpace {
     /// Heuristic overcommit: refuse a private writable mapping larger than
     /// all the memory that is still free.
     fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
-        if prot.write && !shared && len / PAGE_SIZE > frames::user_frames_available() {
+        if prot.write
+            && !shared
+            && len / PAGE_SIZE > frames::user_frames_available()
+            && (!frames::reclaim() || len / PAGE_SIZE > frames::user_frames_available())
+        {
             return Err(ENOMEM);
         }
         Ok(())
@@ -728,7 +736,24 @@ impl AddressSpace {
         let anonymous = matches!(
             vma.kind,
             VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack
-        );
+        ) && vma.file.is_none();
+        if vma.copy_on_write() && (vma.prot.read || vma.prot.exec) {
+            // Private file mappings (libraries, the executable's segments):
+            // the neighbours come from the file's page cache, read-only
+            // until written, as the faulting page did. Stops at the end of
+            // the file or on any error.
+            let window = addr & !(FILE_FAULT_AROUND_BYTES - 1);
+            let end = (window + FILE_FAULT_AROUND_BYTES).min(vma.end);
+            let mut page = window.max(vma.start);
+            while page < end {
+                if self.page_table.translate(page).is_none() && self.frame_for_kernel(page).is_err()
+                {
+                    return;
+                }
+                page += PAGE_SIZE;
+            }
+            return;
+        }
         if !anonymous || !vma.prot.read {
             return;
         }

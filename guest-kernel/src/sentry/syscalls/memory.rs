@@ -89,10 +89,15 @@ fn file_backing(
         return Err(EACCES);
     }
     let may_write = !shared || (open.writable() && !open.append() && !inode.read_only());
+    let path = open
+        .location
+        .as_ref()
+        .map(|at| alloc::sync::Arc::new(at.path()));
     Ok(FileBacking {
         inode,
         offset,
         may_write,
+        path,
     })
 }
 

@@ -357,9 +357,6 @@ pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 // --- execve -------------------------------------------------------------------------
 
-/// Nested "#!" interpreters allowed (Linux: 4).
-const MAX_INTERPRETERS: usize = 4;
-
 /// A NULL-terminated array of strings from user memory (argv, envp).
 fn read_strings(
     ctx: &mut SyscallContext,
@@ -392,54 +389,6 @@ fn read_strings(
     Ok(out)
 }
 
-/// The start of a file, enough for a "#!" line.
-fn read_head(inode: &Arc<dyn crate::sentry::vfs::Inode>) -> Result<Vec<u8>, Errno> {
-    let mut head = alloc::vec![0u8; 256];
-    let mut done = 0;
-    while done < head.len() {
-        let n = inode.read_at(done as u64, &mut head[done..])?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    head.truncate(done);
-    Ok(head)
-}
-
-/// "#!interpreter [one argument]" on the first line: (interpreter, arg).
-fn shebang(image: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    let rest = image.strip_prefix(b"#!")?;
-    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-    let line = &rest[..line_end.min(255)];
-    let trimmed: Vec<u8> = line
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == b'\t')
-        .collect();
-    let split = trimmed
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t')
-        .unwrap_or(trimmed.len());
-    let interpreter = trimmed[..split].to_vec();
-    if interpreter.is_empty() {
-        return None;
-    }
-    let arg: Vec<u8> = trimmed[split..]
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == b'\t')
-        .collect();
-    let arg = {
-        let end = arg
-            .iter()
-            .rposition(|&b| b != b' ' && b != b'\t' && b != b'\r')
-            .map_or(0, |i| i + 1);
-        arg[..end].to_vec()
-    };
-    Some((interpreter, (!arg.is_empty()).then_some(arg)))
-}
-
 fn execve_core(
     ctx: &mut SyscallContext,
     dirfd: i32,
@@ -454,42 +403,34 @@ fn execve_core(
         return Err(EINVAL);
     }
     let target = super::path::exec_target(ctx, dirfd, path, flags)?;
-    let (mut inode, path, mut shown) = (target.inode, target.path, target.resolved);
+    let path = target.path;
     let mut total = 0;
-    let mut args = read_strings(ctx, argv, &mut total)?;
+    let args = read_strings(ctx, argv, &mut total)?;
     let env = read_strings(ctx, envp, &mut total)?;
-    let mut head = read_head(&inode)?;
-    let mut exec_path = path.clone();
-    // Scripts: run the interpreter with the script's path as an argument.
-    for depth in 0.. {
-        let Some((interpreter, arg)) = shebang(&head) else {
-            break;
-        };
-        if depth == MAX_INTERPRETERS {
-            return Err(ELOOP);
-        }
-        let mut new_args = alloc::vec![interpreter.clone()];
-        new_args.extend(arg);
-        new_args.push(exec_path.clone());
-        new_args.extend(args.iter().skip(1).cloned());
-        args = new_args;
-        let stack = ctx
-            .task
-            .namespace
-            .clone()
-            .resolve(&ctx.task.cwd(), &interpreter, true)?;
-        inode = stack.node().clone();
-        shown = stack.path();
-        if inode.kind() != crate::sentry::vfs::FileKind::Regular {
-            return Err(EACCES);
-        }
-        head = read_head(&inode)?;
-        exec_path = interpreter;
-    }
+    let program = crate::sentry::exec::follow_scripts(
+        &ctx.task.namespace.clone(),
+        &ctx.task.cwd(),
+        crate::sentry::exec::Program {
+            inode: target.inode,
+            shown: target.resolved,
+            exec_path: path.clone(),
+            args,
+        },
+    )?;
+    let (inode, shown, exec_path, args) = (
+        program.inode,
+        program.shown,
+        program.exec_path,
+        program.args,
+    );
     // Build the new image before touching the old one: until here every
     // failure leaves the caller as it was.
     let mut mm = ctx.task.mm().new_empty()?;
-    let loaded = crate::sentry::exec::load_elf(&mut mm, &inode)?;
+    let namespace = ctx.task.namespace.clone();
+    let cwd = ctx.task.cwd();
+    let loaded = crate::sentry::exec::load_elf(&mut mm, &inode, &mut |interp| {
+        crate::sentry::exec::open_interpreter(&namespace, &cwd, interp)
+    })?;
     let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();
     let sp = crate::sentry::exec::build_stack(
@@ -539,7 +480,7 @@ fn execve_core(
     if let Some(parent) = task.vfork_parent.take() {
         sched::release_vfork_parent(parent, task.tid);
     }
-    *ctx.regs = crate::arch::UserContext::new_user(loaded.entry, sp);
+    *ctx.regs = crate::arch::UserContext::new_user(loaded.start, sp);
     ctx.full_return = true;
     Ok(0)
 }

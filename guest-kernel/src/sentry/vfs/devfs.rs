@@ -48,11 +48,16 @@ fn boot_time() -> i64 {
 /// The /dev directory.
 pub struct DevDir {
     tty: TtyInfo,
+    /// /dev/shm: a tmpfs of its own (POSIX shared memory and semaphores:
+    /// shm_open, sem_open).
+    shm: Arc<super::tmpfs::TmpfsNode>,
 }
 
 impl DevDir {
     pub fn new(tty: TtyInfo) -> Arc<DevDir> {
-        Arc::new(DevDir { tty })
+        let shm = super::tmpfs::TmpfsNode::new_root(DEV_SHM);
+        let _ = shm.set_mode(0o1777);
+        Arc::new(DevDir { tty, shm })
     }
 }
 
@@ -87,6 +92,9 @@ impl Inode for DevDir {
         if let Some(i) = LINKS.iter().position(|(n, _)| *n == name) {
             return Ok(Arc::new(DevLink { index: i }));
         }
+        if name == b"shm" {
+            return Ok(self.shm.clone());
+        }
         Err(ENOENT)
     }
 
@@ -114,6 +122,11 @@ impl Inode for DevDir {
             ino: 100 + i as u64,
             kind: FileKind::Symlink,
         }));
+        out.push(DirEntry {
+            name: b"shm".to_vec(),
+            ino: self.shm.id().1,
+            kind: FileKind::Directory,
+        });
         Ok(out)
     }
 

@@ -29,6 +29,44 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 /// Bytes fetched per read request when reading sequentially (at most: a
 /// file's read-ahead is sized to what is left of it).
 const READ_AHEAD: usize = 1024 * 1024;
+/// Missing names remembered per directory of a read-only mount.
+const MAX_MISSING: usize = 64;
+/// Nodes of read-only mounts kept alive after their last user (directories
+/// on the way to libraries, the libraries themselves with their page
+/// cache), so the next lookup and the next exec find them again.
+const RECENT_NODES: usize = 256;
+static RECENT: Mutex<alloc::collections::VecDeque<Arc<HostNode>>> =
+    Mutex::new(alloc::collections::VecDeque::new());
+
+/// Marks `node` recently used (it stays alive while among the last
+/// [`RECENT_NODES`] so marked).
+fn keep_recent(node: &Arc<HostNode>) {
+    crate::mm::set_reclaimer(release_recent);
+    let mut recent = RECENT.lock();
+    if let Some(i) = recent.iter().rposition(|n| Arc::ptr_eq(n, node)) {
+        if i + 1 == recent.len() {
+            return;
+        }
+        recent.remove(i);
+    } else if recent.len() >= RECENT_NODES {
+        recent.pop_front();
+    }
+    recent.push_back(node.clone());
+}
+
+/// Lets go of the nodes [`keep_recent`] holds (memory ran out): those
+/// nobody else uses go, with their page cache. True if any was held.
+fn release_recent() -> bool {
+    let released = match RECENT.try_lock() {
+        Some(mut recent) => core::mem::take(&mut *recent),
+        None => return false,
+    };
+    !released.is_empty()
+}
+
+/// Pages of a file read into its page cache in one batch when a mapping
+/// first touches one of them.
+const PAGE_READ_AHEAD: u64 = 32;
 
 /// Read-ahead bytes held by all host files together (a buffer per open
 /// file would otherwise fill the sentry's heap: 16 files of 1 MiB): 1/64
@@ -68,6 +106,9 @@ pub struct HostNode {
     io: Mutex<Option<(u64, bool)>>,
     cache: Mutex<Option<ReadCache>>,
     children: Mutex<BTreeMap<Vec<u8>, Weak<HostNode>>>,
+    /// Names found missing (read-only mounts only: nothing in the sandbox
+    /// can create them).
+    missing: Mutex<alloc::collections::BTreeSet<Vec<u8>>>,
     /// Pages mapped into the application (page index -> frame): the
     /// sandbox's page cache of this file, kept coherent with read/write and
     /// written back by `sync_pages`.
@@ -157,6 +198,7 @@ impl HostNode {
             io: Mutex::new(None),
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
+            missing: Mutex::new(alloc::collections::BTreeSet::new()),
             pages: Mutex::new(BTreeMap::new()),
             write_failed: core::sync::atomic::AtomicBool::new(false),
         })
@@ -229,11 +271,17 @@ impl Inode for HostNode {
             return Err(ENOTDIR);
         }
         if let Some(child) = self.children.lock().get(name).and_then(Weak::upgrade) {
+            if self.fs.read_only {
+                keep_recent(&child);
+            }
             return Ok(child);
+        }
+        if self.fs.read_only && self.missing.lock().contains(name) {
+            return Err(ENOENT);
         }
         let name_buf = HostNode::name_request(name);
         let mut stat = Stat::default();
-        let handle = call(
+        let result = call(
             Op::HostLookup,
             &[
                 self.handle,
@@ -241,12 +289,29 @@ impl Inode for HostNode {
                 name.len() as u64,
                 gpa_mut(&mut stat),
             ],
-        )?;
+        );
+        let handle = match result {
+            Err(e) if e == ENOENT && self.fs.read_only => {
+                // Nothing in the sandbox can create it: remember (a few
+                // names per directory: the dynamic linker's and python's
+                // search paths ask again and again).
+                let mut missing = self.missing.lock();
+                if missing.len() >= MAX_MISSING {
+                    missing.pop_first();
+                }
+                missing.insert(name.to_vec());
+                return Err(e);
+            }
+            other => other?,
+        };
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
         self.children
             .lock()
             .insert(name.to_vec(), Arc::downgrade(&child));
+        if self.fs.read_only {
+            keep_recent(&child);
+        }
         Ok(child)
     }
 
@@ -337,7 +402,15 @@ impl Inode for HostNode {
         new_name: &[u8],
         flags: u32,
     ) -> Result<(), Errno> {
-        let target = HostNode::downcast(new_dir).ok_or(EXDEV)?;
+        // Under --root the sandbox's `/` wraps the host root directory
+        // (its own names, /dev, /proc, ..., are not the host's).
+        if let Some(root) = new_dir.as_any().downcast_ref::<super::rootdir::RootDir>() {
+            if root.is_own(new_name) {
+                return Err(EBUSY);
+            }
+        }
+        let new_dir = super::rootdir::RootDir::unwrap_dir(new_dir);
+        let target = HostNode::downcast(&new_dir).ok_or(EXDEV)?;
         if target.fs.dev != self.fs.dev {
             return Err(EXDEV);
         }
@@ -448,15 +521,48 @@ impl Inode for HostNode {
         let frame = match pages.get(&index) {
             Some(&frame) => frame,
             None => {
-                let frame = crate::mm::alloc_zeroed_frame().ok_or(ENOMEM)?;
                 let io = self.io_handle(false)?;
-                // The frame's guest-physical address is the frame itself.
-                if let Err(e) = call(Op::HostRead, &[io, index * PAGE_SIZE, frame, PAGE_SIZE]) {
-                    crate::mm::release_frame(frame);
-                    return Err(e);
+                // Read ahead: the missing pages from `index` on (up to
+                // PAGE_READ_AHEAD, within the file) come in one batch.
+                let last = size.div_ceil(PAGE_SIZE).min(index + PAGE_READ_AHEAD);
+                let mut batch: Vec<(u64, u64)> = Vec::new();
+                let mut next = index;
+                while next < last && (next == index || !pages.contains_key(&next)) {
+                    let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+                        break;
+                    };
+                    batch.push((next, frame));
+                    next += 1;
                 }
-                pages.insert(index, frame);
-                frame
+                if batch.is_empty() {
+                    return Err(ENOMEM);
+                }
+                // The frame's guest-physical address is the frame itself.
+                let mut requests: Vec<_> = batch
+                    .iter()
+                    .map(|&(i, frame)| {
+                        request(Op::HostRead, &[io, i * PAGE_SIZE, frame, PAGE_SIZE])
+                    })
+                    .collect();
+                submit(&mut requests);
+                let mut first = Err(EIO);
+                for (&(i, frame), done) in batch.iter().zip(requests.iter()) {
+                    match check(done.result) {
+                        Ok(_) => {
+                            pages.insert(i, frame);
+                            if i == index {
+                                first = Ok(frame);
+                            }
+                        }
+                        Err(e) => {
+                            crate::mm::release_frame(frame);
+                            if i == index {
+                                first = Err(e);
+                            }
+                        }
+                    }
+                }
+                first?
             }
         };
         crate::mm::share_frame(frame);
@@ -588,9 +694,10 @@ impl HostNode {
                 return Err(e);
             }
         };
-        data.truncate(n);
+        let n = n.min(want);
         let copied = buf.len().min(n);
         buf[..copied].copy_from_slice(&data[..copied]);
+        data.truncate(n);
         *self.cache.lock() = Some(ReadCache { offset, data });
         Ok(copied)
     }

@@ -22,6 +22,7 @@ pub mod locks;
 pub mod memfile;
 pub mod pipe;
 pub mod procfs;
+pub mod rootdir;
 pub mod tmpfs;
 
 use alloc::collections::VecDeque;
@@ -478,6 +479,8 @@ pub const DEV_TMPFS: u64 = 0x20;
 pub const DEV_DEVFS: u64 = 0x05;
 pub const DEV_PROCFS: u64 = 0x04;
 pub const DEV_EXE: u64 = 0x21;
+/// /dev/shm, a tmpfs of its own.
+pub const DEV_SHM: u64 = 0x22;
 pub const DEV_CONSOLE: u64 = 0x16;
 pub const DEV_PIPE: u64 = 0x0c;
 /// Host mounts get DEV_HOST_BASE + mount index.

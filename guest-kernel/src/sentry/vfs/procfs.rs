@@ -60,6 +60,8 @@ enum Node {
     TaskDir,
     /// /proc/<pid>/task/<tid> (the node's `tid`).
     ThreadDir,
+    /// /proc/stat (the system's, not a process's).
+    SystemStat,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -67,6 +69,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"cpuinfo", Node::CpuInfo),
     (b"meminfo", Node::MemInfo),
     (b"uptime", Node::Uptime),
+    (b"stat", Node::SystemStat),
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
 ];
@@ -137,6 +140,7 @@ impl ProcNode {
             Node::Mounts => 15,
             Node::Stat => 16,
             Node::TaskDir => 17,
+            Node::SystemStat => 18,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
         }
     }
@@ -158,14 +162,33 @@ impl ProcNode {
                 let memory = space.try_lock().ok_or_else(busy)?;
                 let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
                 for vma in memory.vma_list() {
+                    let file_name = vma
+                        .file
+                        .as_ref()
+                        .and_then(|f| f.path.as_ref())
+                        .map(|p| String::from_utf8_lossy(p).into_owned());
                     let name = match vma.kind {
                         VmaKind::Image => exe.as_str(),
                         VmaKind::Heap => "[heap]",
                         VmaKind::Stack => "[stack]",
                         VmaKind::Anonymous => "",
-                        VmaKind::File => "",
+                        VmaKind::File => file_name.as_deref().unwrap_or(""),
                         VmaKind::Vdso => "[vdso]",
                         VmaKind::Vvar => "[vvar]",
+                    };
+                    // File mappings show their offset and the file's
+                    // device and inode, as on Linux.
+                    let (offset, device, inode) = match &vma.file {
+                        Some(f) => {
+                            let (dev, ino) = f.inode.id();
+                            (
+                                f.offset,
+                                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
+                                ino,
+                            )
+                        }
+                        None if name == exe => (0, String::from("00:21"), 1),
+                        None => (0, String::from("00:00"), 0),
                     };
                     let line = format!(
                         "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
@@ -175,9 +198,9 @@ impl ProcNode {
                         if vma.prot.write { 'w' } else { '-' },
                         if vma.prot.exec { 'x' } else { '-' },
                         if vma.shared { 's' } else { 'p' },
-                        0,
-                        if name == exe { "00:21 1" } else { "00:00 0" },
-                        0
+                        offset,
+                        device,
+                        inode
                     );
                     let _ = write!(out, "{line}");
                     if name.is_empty() {
@@ -282,6 +305,22 @@ impl ProcNode {
                     crate::sentry::sched::process(pid).map_or(0, |p| p.ppid()),
                     size_kb * 1024,
                     rss_kb / 4
+                );
+            }
+            Node::SystemStat => {
+                // One CPU. Its time is not split into user, system and idle
+                // here: all of the uptime counts as user time. btime (what
+                // ps needs) is exact.
+                let boot_ns = crate::sentry::time::boottime_ns();
+                let ticks = boot_ns / 10_000_000;
+                let btime =
+                    crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
+                let running = VIEWS.lock().len();
+                let _ = write!(
+                    out,
+                    "cpu  {ticks} 0 0 0 0 0 0 0 0 0\ncpu0 {ticks} 0 0 0 0 0 0 0 0 0\n\
+                     intr 0\nctxt 0\nbtime {btime}\nprocesses {running}\n\
+                     procs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n"
                 );
             }
             Node::Version => {
