@@ -82,9 +82,11 @@ static void locks(const char *dir)
         _exit(0);
     }
     usleep(100000);
-    ok(flock(fd, LOCK_UN), "parent flock LOCK_UN");
+    /* Printed once the child is done: the two would race otherwise. */
+    int unlocked = flock(fd, LOCK_UN);
     int status;
     waitpid(child, &status, 0);
+    ok(unlocked, "parent flock LOCK_UN");
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "locking child exits 0");
     /* The child's flock went with its descriptions: the parent may lock. */
     int r = flock(fd, LOCK_EX | LOCK_NB);

@@ -121,6 +121,8 @@ pub struct TaskCell {
     killed: AtomicBool,
     /// The kernel stack pointer while it is switched out.
     saved_sp: AtomicU64,
+    /// The syscall it is in (for diagnostics: what a waiting task waits in).
+    pub syscall: AtomicU64,
     /// User state (FPU, TLS) a task that never ran starts with.
     initial_state: Mutex<Option<ThreadState>>,
     kstack: KernelStack,
@@ -295,6 +297,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
         }),
         killed: AtomicBool::new(false),
         saved_sp: AtomicU64::new(sp),
+        syscall: AtomicU64::new(u64::MAX),
         initial_state: Mutex::new(Some(state)),
         kstack,
     }))
@@ -485,8 +488,36 @@ fn idle(now: u64) {
         return;
     }
     let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0;
+    if until == u64::MAX && !stdin {
+        report_deadlock();
+    }
     let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
     wake_due(super::time::monotonic_ns(), readable && stdin);
+}
+
+/// Every task waits and nothing (no deadline, no stdin) can wake any of
+/// them: the sandbox hangs as Linux would; say so once, with who waits.
+fn report_deadlock() {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if REPORTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let sched = SCHED.lock();
+    log::warn!(
+        "every task waits and nothing can wake them ({} tasks, run queue {})",
+        sched.tasks.len(),
+        sched.run_queue.len()
+    );
+    for cell in sched.tasks.values() {
+        log::warn!(
+            "  task {} (process {}): {:?} in syscall {}{}",
+            cell.tid(),
+            cell.pid(),
+            cell.sched.lock().state,
+            cell.syscall.load(Ordering::Relaxed),
+            if cell.killed() { ", killed" } else { "" }
+        );
+    }
 }
 
 /// A tick while a task runs: tasks whose deadline passed become runnable,

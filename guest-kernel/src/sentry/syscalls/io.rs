@@ -592,7 +592,10 @@ fn wait_for_file(
         events,
         revents: 0,
     }];
-    let can_change = file.file.waits_on_console_input()
+    let mut queues = Vec::new();
+    file.file.wait_queues(&mut queues);
+    let can_change = !queues.is_empty()
+        || file.file.waits_on_console_input()
         || file.file.wake_deadline().is_some()
         || ctx.task.signals.next_timer().is_some();
     if !can_change && readiness(ctx, file, events) == 0 {

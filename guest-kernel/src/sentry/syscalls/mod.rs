@@ -167,6 +167,8 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
 fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
     let nr = crate::arch::syscall_number(regs);
     let args = crate::arch::syscall_args(regs);
+    cell.syscall
+        .store(nr, core::sync::atomic::Ordering::Relaxed);
     let mut ctx = SyscallContext {
         task: TaskRef::lock(cell),
         regs,

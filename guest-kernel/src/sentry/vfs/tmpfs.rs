@@ -664,4 +664,7 @@ impl File for FifoEnd {
     fn fifo_peers(&self) -> Option<(usize, u64)> {
         self.end.fifo_peers()
     }
+    fn wait_queues(&self, out: &mut alloc::vec::Vec<Arc<crate::sentry::wait::WaitQueue>>) {
+        self.end.wait_queues(out);
+    }
 }
