@@ -441,21 +441,25 @@ pub fn yield_current() {
     schedule(&me);
 }
 
+/// The next task of the run queue that is still runnable (stale entries of
+/// tasks that blocked or ended since are dropped), after waking the tasks
+/// whose deadline passed by `now`.
+fn next_runnable(now: u64) -> Option<Arc<TaskCell>> {
+    wake_due(now, false);
+    let mut sched = SCHED.lock();
+    while let Some(cell) = sched.run_queue.pop_front() {
+        if cell.sched.lock().state == State::Runnable {
+            return Some(cell);
+        }
+    }
+    None
+}
+
 /// Runs other tasks until `me` is runnable again (at once, if it is).
 fn schedule(me: &Arc<TaskCell>) {
     loop {
         let now = super::time::monotonic_ns();
-        wake_due(now, false);
-        let next = {
-            let mut sched = SCHED.lock();
-            loop {
-                match sched.run_queue.pop_front() {
-                    Some(cell) if cell.sched.lock().state == State::Runnable => break Some(cell),
-                    Some(_) => continue,
-                    None => break None,
-                }
-            }
-        };
+        let next = next_runnable(now);
         match next {
             Some(next) if Arc::ptr_eq(&next, me) => {
                 me.sched.lock().state = State::Running;
@@ -592,17 +596,7 @@ pub fn finish_exit() -> ! {
     // Find the next task to run, sleeping while none can.
     let next = loop {
         let now = super::time::monotonic_ns();
-        wake_due(now, false);
-        let next = {
-            let mut sched = SCHED.lock();
-            loop {
-                match sched.run_queue.pop_front() {
-                    Some(cell) if cell.sched.lock().state == State::Runnable => break Some(cell),
-                    Some(_) => continue,
-                    None => break None,
-                }
-            }
-        };
+        let next = next_runnable(now);
         match next {
             Some(next) => break next,
             None => idle(now),
