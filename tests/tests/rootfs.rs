@@ -208,7 +208,7 @@ fn root_is_read_only_by_default() {
     if !require_kvm() {
         return;
     }
-    let dir = abi::fresh_dir("root-ro");
+    let dir = work_dir("root-ro");
     let file = dir.join("file.txt");
     fs::write(&file, "host\n").unwrap();
     let script = format!(
@@ -253,6 +253,36 @@ fn tmp_is_private() {
 
 // --- hand-made roots -------------------------------------------------------------
 
+/// A fresh directory for a test that the sandbox must see through
+/// `--root /`. The sandbox's /tmp is its own tmpfs, so a repository (and
+/// its target dir) under the host's /tmp is out of its sight: such tests
+/// work under /var/tmp instead.
+fn work_dir(tag: &str) -> PathBuf {
+    let dir = abi::fresh_dir(tag);
+    if !dir.starts_with("/tmp") {
+        return dir;
+    }
+    let _ = fs::remove_dir_all(&dir);
+    let name = dir.file_name().expect("fresh_dir names a directory");
+    let moved = Path::new("/var/tmp/rvisor-tests").join(name);
+    let _ = fs::remove_dir_all(&moved);
+    fs::create_dir_all(&moved).expect("creating a work directory under /var/tmp");
+    moved
+}
+
+/// Where a root made by [`minimal_root`] holds program `prog`: its own path,
+/// unless that is under /tmp (the sandbox's own tmpfs covers it).
+fn inside_path(prog: &Path) -> String {
+    if prog.starts_with("/tmp") {
+        format!(
+            "/opt/rvisor-test/{}",
+            prog.file_name().unwrap().to_string_lossy()
+        )
+    } else {
+        prog.display().to_string()
+    }
+}
+
 /// The files `ldd prog` names (libraries and the dynamic linker).
 fn ldd_files(prog: &Path) -> Vec<PathBuf> {
     let out = Command::new("ldd").arg(prog).output().expect("ldd");
@@ -274,12 +304,18 @@ fn ldd_files(prog: &Path) -> Vec<PathBuf> {
 /// A root holding `progs` (at their own paths) and exactly the files ldd
 /// names for them, copied as regular files.
 fn minimal_root(tag: &str, progs: &[&Path]) -> PathBuf {
-    let root = abi::fresh_dir(tag);
+    let root = work_dir(tag);
     for prog in progs {
-        let mut files = ldd_files(prog);
-        files.push(prog.to_path_buf());
-        for f in files {
-            let dest = root.join(f.strip_prefix("/").unwrap());
+        let mut files: Vec<(PathBuf, String)> = ldd_files(prog)
+            .into_iter()
+            .map(|f| {
+                let inside = f.display().to_string();
+                (f, inside)
+            })
+            .collect();
+        files.push((prog.to_path_buf(), inside_path(prog)));
+        for (f, inside) in files {
+            let dest = root.join(inside.trim_start_matches('/'));
             fs::create_dir_all(dest.parent().unwrap()).unwrap();
             fs::copy(&f, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).unwrap();
@@ -295,7 +331,7 @@ fn dynamic_hello_in_a_minimal_root() {
         return;
     }
     let root = minimal_root("root-hello", &[&hello]);
-    let inside = format!("/{}", hello.strip_prefix("/").unwrap().display());
+    let inside = inside_path(&hello);
     let native = run_native(&hello, NO_ARGS, None);
     let sandbox = run_vmm(&["--root", root.to_str().unwrap(), "--", &inside], None);
     assert_same(&native, &sandbox, Compare::All);
@@ -400,7 +436,7 @@ fn mounts_go_on_top_of_the_root() {
     let bash = Path::new("/bin/bash").canonicalize().unwrap();
     let root = minimal_root("root-mount", &[&bash]);
     let bash_inside = format!("/{}", bash.strip_prefix("/").unwrap().display());
-    let shared = abi::fresh_dir("root-mount-data");
+    let shared = work_dir("root-mount-data");
     fs::write(shared.join("hello.txt"), "shared\n").unwrap();
     let mount = abi::mount_arg(&shared, "/data", None);
     let out = run_vmm(
@@ -465,7 +501,7 @@ fn musl_dynamic_in_a_minimal_root() {
     // musl's dynamic linker is its libc too: the root holds the program and
     // that one file (PT_INTERP names a symlink on the host; here it is the
     // file itself).
-    let root = abi::fresh_dir("root-musl");
+    let root = work_dir("root-musl");
     let prog = root.join("hello-musl-dynamic");
     compile_c(
         &[&sources_dir().join("args.c")],
@@ -575,7 +611,7 @@ fn bad_interpreters() {
     if !require_kvm() {
         return;
     }
-    let dir = abi::fresh_dir("root-interp");
+    let dir = work_dir("root-interp");
     let cases = [
         // (PT_INTERP, status of the first program)
         ("/no/such/ld-linux-x86-64.so", 127),
@@ -640,7 +676,7 @@ fn root_enters_mounts_of_ordinary_filesystems_only() {
     if !require_kvm() {
         return;
     }
-    let dir = abi::fresh_dir("root-xdev");
+    let dir = work_dir("root-xdev");
     let (src, disk, mem) = (dir.join("src"), dir.join("disk"), dir.join("mem"));
     for d in [&src, &disk, &mem] {
         fs::create_dir_all(d).unwrap();
