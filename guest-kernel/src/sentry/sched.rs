@@ -272,6 +272,20 @@ pub fn task_count() -> usize {
     SCHED.lock().tasks.len()
 }
 
+/// Runs `entry` (a syscall or a trap) for the running task. When it reports
+/// that the task ended (None), the reference held here is dropped, so none
+/// is left on the task's stack, and the task leaves the vCPU for good.
+pub fn run_entry<R>(entry: impl FnOnce(&Arc<TaskCell>) -> Option<R>) -> R {
+    let cell = current();
+    match entry(&cell) {
+        Some(result) => result,
+        None => {
+            drop(cell);
+            finish_exit()
+        }
+    }
+}
+
 /// The running task.
 pub fn current() -> Arc<TaskCell> {
     CPU.current
@@ -335,11 +349,14 @@ pub fn start_first(task: Task, regs: UserContext, state: ThreadState) -> ! {
 /// architecture's `task_first_entry` before it enters user mode with
 /// `_ctx`).
 pub extern "C" fn first_run(_ctx: &mut UserContext) {
-    finish_switch();
     let cell = current();
     let state = cell.initial_state.lock().take();
+    // Its own page tables before the task switched away from is freed (see
+    // switch_to).
+    let root = cell.lock().mm().root();
+    crate::arch::paging::switch_user_root(root);
+    finish_switch();
     let mut task = cell.lock();
-    crate::arch::paging::switch_user_root(task.mm().root());
     if let Some(state) = state {
         #[cfg(target_arch = "x86_64")]
         state.restore(task.fs_base, task.gs_base);
@@ -559,8 +576,11 @@ fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
     // SCHED (or in its `dead` slot until the next one runs); `save` points
     // into `me`, which `me`'s caller keeps alive until it runs again.
     unsafe { crate::arch::entry::switch_stack(save, next_sp) };
-    finish_switch();
+    // Back on this task's page tables first: an ended task's tables are
+    // freed next, and freeing the tables in use is costly on pvm (the host
+    // shadows them: every write to them traps).
     crate::arch::paging::switch_user_root(root);
+    finish_switch();
     #[cfg(target_arch = "x86_64")]
     saved.restore(fs_base, gs_base);
     #[cfg(not(target_arch = "x86_64"))]

@@ -11,12 +11,7 @@ use crate::sentry::sched::{self, TaskRef};
 use crate::sentry::signal::*;
 
 pub fn handle_user_trap(ctx: &mut UserContext) {
-    let cell = sched::current();
-    if handle(&cell, ctx).is_none() {
-        // The task ended: no reference to it may stay on its stack.
-        drop(cell);
-        sched::finish_exit();
-    }
+    sched::run_entry(|cell| handle(cell, ctx));
 }
 
 fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Option<bool> {
@@ -103,20 +98,14 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
 pub fn handle_tick(ctx: &mut UserContext) {
     sched::on_tick();
     sched::note_tick();
-    let cell = sched::current();
-    let ended = return_to_user(TaskRef::lock(&cell), ctx).is_none();
-    if ended {
-        drop(cell);
-        sched::finish_exit();
-    }
+    sched::run_entry(|cell| return_to_user(TaskRef::lock(cell), ctx));
 }
 
 /// The end of every syscall and trap: pending signals are delivered
 /// (interval timers fire there), a tick lets the other runnable tasks go
 /// first, and a task that ended does its bookkeeping. Returns whether
 /// `regs` changed beyond a syscall's result, or None when the task has
-/// ended: the caller then drops its last reference to it and calls
-/// `sched::finish_exit`.
+/// ended (see `sched::run_entry`).
 #[must_use]
 pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool> {
     let mut changed = false;

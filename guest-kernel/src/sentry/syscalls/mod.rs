@@ -152,15 +152,7 @@ fn log_unsupported_once(nr: u64) {
 /// fast return path (which restores only rax and reloads rcx/r11 from
 /// rip/rflags) is enough.
 pub fn dispatch(regs: &mut UserContext) -> bool {
-    let cell = crate::sentry::sched::current();
-    match run(&cell, regs) {
-        Some(fast) => fast,
-        None => {
-            // The task ended: no reference to it may stay on its stack.
-            drop(cell);
-            crate::sentry::sched::finish_exit()
-        }
-    }
+    crate::sentry::sched::run_entry(|cell| run(cell, regs))
 }
 
 /// The syscall proper, with the task locked; None when the task ended.
