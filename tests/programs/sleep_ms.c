@@ -1,5 +1,7 @@
 /* sleep_ms N: sleeps N milliseconds with nanosleep and reports whether
- * CLOCK_MONOTONIC advanced by at least that much (and not absurdly more). */
+ * CLOCK_MONOTONIC advanced by at least that much (and not absurdly more:
+ * the upper bound is loose, a loaded machine running QEMU TCG may take
+ * seconds longer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -15,7 +17,7 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     long slept = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-    int ok = slept >= ms && slept < ms + 1000;
+    int ok = slept >= ms && slept < ms + 30000;
     printf("slept %ld ms: %s\n", ms, ok ? "ok" : "wrong");
     return ok ? 0 : 2;
 }
