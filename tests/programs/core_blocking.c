@@ -58,6 +58,8 @@ static void locks(const char *dir)
     ok(flock(fd, LOCK_EX), "parent flock LOCK_EX");
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 2, .l_len = 3 };
     ok(fcntl(fd, F_SETLK, &fl), "parent F_SETLK write lock on [2,5)");
+    int tried[2];
+    ok(pipe(tried), "pipe for the lock checks");
     pid_t child = fork();
     if (child == 0) {
         int cfd = open(path, O_RDWR);
@@ -76,12 +78,17 @@ static void locks(const char *dir)
         struct flock d = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 5 };
         r = fcntl(cfd, F_SETLK, &d);
         printf("child F_SETLK on a free range: %d\n", r);
+        /* The parent lets go once the checks above are done. */
+        write(tried[1], "t", 1);
         /* Blocks until the parent lets go. */
         r = flock(cfd, LOCK_EX);
         printf("child blocking flock after the parent's unlock: %d\n", r);
         _exit(0);
     }
-    usleep(100000);
+    char done;
+    read(tried[0], &done, 1);
+    close(tried[0]);
+    close(tried[1]);
     /* Printed once the child is done: the two would race otherwise. */
     int unlocked = flock(fd, LOCK_UN);
     int status;
@@ -122,10 +129,12 @@ static void reparented(void)
     ok(pipe(p), "pipe for the grandchild");
     pid_t child = fork();
     if (child == 0) {
+        pid_t first = getpid();
         pid_t grandchild = fork();
         if (grandchild == 0) {
             close(p[0]);
-            while (getppid() != 1)
+            /* Natively the new parent may be a subreaper, not 1. */
+            while (getppid() == first)
                 usleep(1000);
             long ppid = -1;
             proc_field(getpid(), "PPid", &ppid);
@@ -193,7 +202,7 @@ static void threads_and_timers(void)
         if (d->d_name[0] == '.')
             continue;
         entries++;
-        char path[128], line[128];
+        char path[300], line[128];
         snprintf(path, sizeof path, "/proc/self/task/%s/status", d->d_name);
         FILE *f = fopen(path, "r");
         while (f && fgets(line, sizeof line, f)) {
