@@ -42,6 +42,7 @@ pub const ENOSYS: Errno = Errno(38);
 pub const ENOTEMPTY: Errno = Errno(39);
 pub const ELOOP: Errno = Errno(40);
 pub const EOVERFLOW: Errno = Errno(75);
+pub const ENOLCK: Errno = Errno(37);
 pub const ELIBBAD: Errno = Errno(80);
 pub const ENODATA: Errno = Errno(61);
 pub const EOPNOTSUPP: Errno = Errno(95);

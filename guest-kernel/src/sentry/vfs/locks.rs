@@ -55,6 +55,9 @@ impl RangeLock {
     }
 }
 
+/// The most record locks the sandbox holds at once.
+pub const MAX_RECORD_LOCKS: usize = 16384;
+
 /// Every record lock, by file.
 #[derive(Default)]
 pub struct RecordLocks {
@@ -104,12 +107,18 @@ impl RecordLocks {
     }
 
     /// Takes `lock` (replacing what its owner held on the range) unless it
-    /// conflicts with another owner's: EAGAIN then.
+    /// conflicts with another owner's: EAGAIN then. ENOLCK when the table
+    /// holds MAX_RECORD_LOCKS already (each costs sentry memory; Linux too
+    /// fails with ENOLCK when it cannot allocate one).
     pub fn lock(&mut self, file: FileId, lock: RangeLock) -> Result<(), Errno> {
         if self.conflict(file, &lock).is_some() {
             return Err(EAGAIN);
         }
         self.unlock(file, lock.owner, lock.start, lock.end);
+        let held: usize = self.files.values().map(Vec::len).sum();
+        if held >= MAX_RECORD_LOCKS {
+            return Err(ENOLCK);
+        }
         self.files.entry(file).or_default().push(lock);
         Ok(())
     }
@@ -227,6 +236,19 @@ mod tests {
         assert_eq!(t.lock(F, lock(b, Kind::Write, 59, 61)), Err(EAGAIN));
         t.release(a, None);
         assert!(t.lock(F, lock(b, Kind::Write, 0, u64::MAX)).is_ok());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut t = RecordLocks::new();
+        let a = Owner::Process(1);
+        for i in 0..MAX_RECORD_LOCKS as u64 {
+            t.lock(F, lock(a, Kind::Read, 2 * i, 2 * i + 1)).unwrap();
+        }
+        let next = 2 * MAX_RECORD_LOCKS as u64;
+        assert_eq!(t.lock(F, lock(a, Kind::Read, next, next + 1)), Err(ENOLCK));
+        t.unlock(F, a, 0, 2);
+        assert!(t.lock(F, lock(a, Kind::Read, next, next + 1)).is_ok());
     }
 
     #[test]
