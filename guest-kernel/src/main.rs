@@ -7,11 +7,13 @@
 //! * `sentry/`: the arch-neutral Linux ABI.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
 mod arch;
 mod hv;
+mod kstack;
 mod mm;
 mod sentry;
 

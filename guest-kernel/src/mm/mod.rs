@@ -19,6 +19,7 @@
 //! `OBJECT_RESERVE` of free frames is.
 
 use crate::arch::PAGE_SIZE;
+pub mod frame;
 pub mod pagetable;
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -216,7 +217,12 @@ pub fn init(boot_info: &BootInfo) {
         .map(|(start, end)| (end - start) / PAGE_SIZE)
         .sum();
     TOTAL_FRAMES.store(total, core::sync::atomic::Ordering::Relaxed);
+    let managed = (frames.regions, frames.region_count);
     drop(frames);
+    LAYOUT.call_once(|| RamLayout {
+        managed: managed.0,
+        managed_count: managed.1,
+    });
     // SAFETY: [heap_start, +heap_size) was just removed from the allocator,
     // is usable RAM covered by the direct map, and is never handed out again.
     unsafe {
@@ -225,6 +231,39 @@ pub fn init(boot_info: &BootInfo) {
             .claim(phys_to_virt(heap_start), heap_size as usize)
             .expect("the heap is large enough for talc");
     }
+}
+
+/// Where frames and boot regions lie (fixed at `init`): the checks of
+/// [`frame`] keep every access by physical address inside guest RAM.
+struct RamLayout {
+    /// The usable regions the frame allocator manages.
+    managed: [(u64, u64); MAX_REGIONS],
+    managed_count: usize,
+}
+
+static LAYOUT: spin::Once<RamLayout> = spin::Once::new();
+
+/// True when `frame` lies in memory the frame allocator manages.
+fn is_managed_frame(frame: u64) -> bool {
+    LAYOUT.get().is_some_and(|layout| {
+        layout.managed[..layout.managed_count]
+            .iter()
+            .any(|&(start, end)| frame >= start && frame < end)
+    })
+}
+
+/// True when [start, start+size) is memory the frame allocator never hands
+/// out (what the loader placed before the sentry ran: the application
+/// image, the boot strings and tables).
+fn is_boot_region(start: u64, size: u64) -> bool {
+    let Some(end) = start.checked_add(size) else {
+        return false;
+    };
+    LAYOUT.get().is_some_and(|layout| {
+        !layout.managed[..layout.managed_count]
+            .iter()
+            .any(|&(from, to)| start < to && end > from)
+    })
 }
 
 /// Free bytes on the heap, less an allowance for fragmentation (an eighth

@@ -1,5 +1,10 @@
 //! The arch-neutral Linux ABI: the task, its memory and files, the syscall
 //! table and handlers, exec.
+//!
+//! Safe Rust only: memory is reached through `crate::mm::frame` and the
+//! checked user-memory API (`mm::usermem`), stacks are switched by
+//! `crate::kstack`, and the CPU by `crate::arch`.
+#![deny(unsafe_code)]
 
 pub mod errno;
 pub mod exec;
@@ -21,7 +26,6 @@ use alloc::vec::Vec;
 
 use boards::bootinfo::BootInfo;
 
-use crate::arch::paging::phys_to_virt;
 use crate::arch::{cpu, UserContext};
 use fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
 use spin::Mutex;
@@ -35,14 +39,7 @@ pub const APP_PID: i32 = 1;
 
 /// Splits the boot strings: exe path, argv, envp.
 fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec<&'static [u8]>) {
-    // SAFETY: the loader placed the strings region inside guest RAM (the
-    // direct map covers all of it) and nothing writes it afterwards.
-    let region = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.strings.start),
-            boot_info.strings.size as usize,
-        )
-    };
+    let region = crate::mm::frame::boot_region(boot_info.strings.start, boot_info.strings.size);
     let mut strings = region.split(|&b| b == 0);
     let exe = strings.next().unwrap_or(b"");
     let argv: Vec<&[u8]> = strings.by_ref().take(boot_info.argc as usize).collect();
@@ -101,14 +98,7 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
 /// The mount table of the boot info: (read-only, guest path) per record.
 fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, errno::Errno> {
     use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
-    // SAFETY: the loader placed the mount table inside guest RAM and never
-    // writes it afterwards.
-    let table: &'static [u8] = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.mounts.start),
-            boot_info.mounts.size as usize,
-        )
-    };
+    let table = crate::mm::frame::boot_region(boot_info.mounts.start, boot_info.mounts.size);
     let header = core::mem::size_of::<MountRecord>();
     let mut offset = 0;
     let mut records = Vec::new();
@@ -315,14 +305,7 @@ fn mount_at(
 /// Loads the application and enters it. Never returns.
 pub fn start(boot_info: &BootInfo) -> ! {
     let (exe_path, argv, envp) = boot_strings(boot_info);
-    // SAFETY: as for the strings: the ELF image sits in guest RAM, placed by
-    // the loader, and is never written.
-    let image: &'static [u8] = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.app_image.start),
-            boot_info.app_image.size as usize,
-        )
-    };
+    let image = crate::mm::frame::boot_region(boot_info.app_image.start, boot_info.app_image.size);
 
     let tty_of = |stream: u8| TtyInfo {
         is_tty: boot_info.console_tty_mask & (1 << stream) != 0,

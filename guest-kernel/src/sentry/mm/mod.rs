@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use crate::arch::{PAGE_SIZE, USER_END};
 
-use crate::arch::paging::{phys_to_virt, PageAccess, UserPageTable};
+use crate::arch::paging::{PageAccess, UserPageTable};
 use crate::mm as frames;
 use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
@@ -198,15 +198,7 @@ impl AddressSpace {
                     frame
                 } else {
                     let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-                    // SAFETY: distinct frames, both direct-mapped; the copy
-                    // is ours alone.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            phys_to_virt(frame),
-                            phys_to_virt(copy),
-                            PAGE_SIZE as usize,
-                        )
-                    };
+                    crate::mm::frame::copy_page(copy, frame);
                     copy
                 };
                 let mut alloc = frames::alloc_zeroed_frame;
@@ -637,11 +629,7 @@ impl AddressSpace {
     fn break_copy_on_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
         let old = self.page_table.translate(page).ok_or(EFAULT)?.phys;
         let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-        // SAFETY: both are frames of this address space (the old one is at
-        // least shared with it), direct-mapped, and distinct.
-        unsafe {
-            core::ptr::copy_nonoverlapping(phys_to_virt(old), phys_to_virt(new), PAGE_SIZE as usize)
-        };
+        crate::mm::frame::copy_page(new, old);
         let mut alloc = frames::alloc_zeroed_frame;
         match self
             .page_table
@@ -820,8 +808,7 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         Err(e) => return Err(e),
     }
     let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-    // SAFETY: a fresh frame, owned here, direct-mapped.
-    let data = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), PAGE_SIZE as usize) };
+    let mut data = [0u8; PAGE_SIZE as usize];
     let mut done = 0;
     while done < data.len() {
         match backing
@@ -836,6 +823,7 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
             }
         }
     }
+    crate::mm::frame::write(frame, 0, &data[..done]);
     Ok((frame, false))
 }
 

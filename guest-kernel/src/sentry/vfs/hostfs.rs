@@ -21,7 +21,6 @@ use boards::hypercall::*;
 use spin::Mutex;
 
 use super::*;
-use crate::arch::paging::phys_to_virt;
 use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
 use crate::sentry::fd::{DirFile, File, InodeFile};
@@ -779,15 +778,15 @@ impl HostNode {
         Ok(())
     }
 
-    /// Calls `f(page_bytes, buf_range)` for each piece of file bytes
-    /// [offset, offset+len) that lies in a page mapped shared: `page_bytes`
-    /// is that piece in the page-cache frame, `buf_range` where it sits in a
-    /// buffer that starts at `offset`.
+    /// Calls `f(frame, offset_in_frame, buf_range)` for each piece of file
+    /// bytes [offset, offset+len) that lies in a page mapped shared: the
+    /// piece is in the page-cache `frame` from `offset_in_frame`, and
+    /// `buf_range` is where it sits in a buffer that starts at `offset`.
     fn for_each_mapped_piece(
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&mut [u8], core::ops::Range<usize>),
+        mut f: impl FnMut(u64, usize, core::ops::Range<usize>),
     ) {
         let pages = self.pages.lock();
         if pages.is_empty() {
@@ -798,30 +797,26 @@ impl HostNode {
             let page_start = index * PAGE_SIZE;
             let from = offset.max(page_start);
             let to = end.min(page_start + PAGE_SIZE);
-            // SAFETY: a page-cache frame of this file, direct-mapped and kept
-            // alive by `pages` (locked); the slice stays inside the frame.
-            let page_bytes = unsafe {
-                core::slice::from_raw_parts_mut(
-                    phys_to_virt(frame).add((from - page_start) as usize),
-                    (to - from) as usize,
-                )
-            };
-            f(page_bytes, (from - offset) as usize..(to - offset) as usize);
+            f(
+                frame,
+                (from - page_start) as usize,
+                (from - offset) as usize..(to - offset) as usize,
+            );
         }
     }
 
     /// Copies bytes of pages mapped shared over `buf` (file bytes from
     /// `offset`): stores through a mapping are newer than the host file.
     fn overlay_pages(&self, offset: u64, buf: &mut [u8]) {
-        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
-            buf[range].copy_from_slice(page)
+        self.for_each_mapped_piece(offset, buf.len(), |frame, in_frame, range| {
+            crate::mm::frame::read(frame, in_frame, &mut buf[range])
         });
     }
 
     /// Keeps mapped pages in step with a write() of `buf` at `offset`.
     fn update_pages(&self, offset: u64, buf: &[u8]) {
-        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
-            page.copy_from_slice(&buf[range])
+        self.for_each_mapped_piece(offset, buf.len(), |frame, in_frame, range| {
+            crate::mm::frame::write(frame, in_frame, &buf[range])
         });
     }
 

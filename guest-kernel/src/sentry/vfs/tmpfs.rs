@@ -13,7 +13,6 @@ use crate::arch::PAGE_SIZE;
 use spin::Mutex;
 
 use super::*;
-use crate::arch::paging::phys_to_virt;
 use crate::sentry::fd::{DirFile, File, InodeFile};
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(2);
@@ -53,14 +52,7 @@ impl FileData {
         if !size.is_multiple_of(PAGE_SIZE) {
             if let Some(&frame) = self.pages.get(&(size / PAGE_SIZE)) {
                 let offset = (size % PAGE_SIZE) as usize;
-                // SAFETY: the frame belongs to this file; offset < PAGE_SIZE.
-                unsafe {
-                    core::ptr::write_bytes(
-                        phys_to_virt(frame).add(offset),
-                        0,
-                        PAGE_SIZE as usize - offset,
-                    )
-                };
+                crate::mm::frame::fill(frame, offset, PAGE_SIZE as usize - offset, 0);
             }
         }
         self.size = size;
@@ -442,15 +434,9 @@ impl Inode for TmpfsNode {
             let in_page = (pos % PAGE_SIZE) as usize;
             let chunk = (PAGE_SIZE as usize - in_page).min(n - done);
             match data.pages.get(&(pos / PAGE_SIZE)) {
-                // SAFETY: the frame belongs to this file; the range is
-                // inside the page.
-                Some(&frame) => unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        phys_to_virt(frame).add(in_page),
-                        buf[done..].as_mut_ptr(),
-                        chunk,
-                    )
-                },
+                Some(&frame) => {
+                    crate::mm::frame::read(frame, in_page, &mut buf[done..done + chunk])
+                }
                 None => buf[done..done + chunk].fill(0),
             }
             done += chunk;
@@ -488,14 +474,7 @@ impl Inode for TmpfsNode {
                     None => return Err(ENOSPC),
                 },
             };
-            // SAFETY: the frame belongs to this file; the range is inside it.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    buf[done..].as_ptr(),
-                    phys_to_virt(frame).add(in_page),
-                    chunk,
-                )
-            };
+            crate::mm::frame::write(frame, in_page, &buf[done..done + chunk]);
             done += chunk;
         }
         data.size = data.size.max(offset + done as u64);
