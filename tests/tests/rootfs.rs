@@ -492,6 +492,53 @@ fn mounts_go_on_top_of_the_root() {
     assert_eq!(out.stdout_str(), "shared\n", "{out:?}");
 }
 
+/// The first program is started from the sandbox's file systems after
+/// every mount is in place: a program (and the libraries it needs) that
+/// only a `--mount` provides runs as the command, as it would once started
+/// from a shell inside.
+#[test]
+fn program_from_a_mount_over_the_root() {
+    let hello = bad::dynamic();
+    if !require_kvm() || !have_all(&["ldd"]) {
+        return;
+    }
+    // The root has the libraries; the program itself is only in the mount.
+    let root = minimal_root("root-mounted-prog", &[&hello]);
+    let _ = fs::remove_file(root.join(inside_path(&hello).trim_start_matches('/')));
+    let tools = work_dir("root-mounted-prog-tools");
+    fs::copy(&hello, tools.join("hello")).unwrap();
+    fs::set_permissions(tools.join("hello"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mount = abi::mount_arg(&tools, "/tmp/tools", None);
+    let native = run_native(&hello, NO_ARGS, None);
+    let sandbox = run_vmm(
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--mount",
+            &mount,
+            "--",
+            "/tmp/tools/hello",
+        ],
+        None,
+    );
+    assert_same(&native, &sandbox, Compare::All);
+    // Found through PATH too.
+    let sandbox = run_vmm(
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--mount",
+            &mount,
+            "--env",
+            "PATH=/tmp/tools",
+            "--",
+            "hello",
+        ],
+        None,
+    );
+    assert_same(&native, &sandbox, Compare::All);
+}
+
 #[test]
 fn musl_dynamic_in_a_minimal_root() {
     let musl_ld = Path::new("/lib/ld-musl-x86_64.so.1");

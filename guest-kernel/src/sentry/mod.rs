@@ -49,12 +49,13 @@ fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec
 
 /// The initial filesystem tree: a tmpfs root with /tmp, /dev (devfs) and
 /// /proc (mounted once the process exists), and the executable, read-only,
-/// at its absolute host path.
+/// at its absolute host path (not under /dev or /proc). Returns the
+/// executable's file too.
 fn build_namespace(
     exe_path: &[u8],
     image: &'static [u8],
     tty: TtyInfo,
-) -> Result<Arc<vfs::Namespace>, errno::Errno> {
+) -> Result<(Arc<vfs::Namespace>, Arc<dyn vfs::Inode>), errno::Errno> {
     let root = vfs::tmpfs::new_root_with_dirs(vfs::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
     let namespace = Arc::new(vfs::Namespace::new(root));
     vfs::procfs::record_mount(b"tmpfs", b"/", b"tmpfs", b"rw");
@@ -71,12 +72,12 @@ fn build_namespace(
                 .as_any()
                 .downcast_ref::<vfs::tmpfs::TmpfsNode>()
             {
-                tmpfs_dir.insert(name, exe)?;
+                tmpfs_dir.insert(name, exe.clone())?;
             }
         }
     }
     write_user_database(&namespace)?;
-    Ok(namespace)
+    Ok((namespace, exe))
 }
 
 /// /etc/passwd and /etc/group naming the ids the program runs with (root)
@@ -265,18 +266,29 @@ fn cannot_run(name: &[u8], error: errno::Errno) -> ! {
     )
 }
 
-/// Loads the first program under `--root` through the same path as
-/// execve: lookup, "#!" scripts, the ELF and its interpreter.
-fn load_from_root(
+/// Loads the first program through the same path as execve: "#!"
+/// scripts, the ELF and the interpreter it names, all from the sandbox's
+/// file systems (mounted before). Under `--root` the program is looked up
+/// there as execvp does; otherwise it is the executable `build_namespace`
+/// placed (taken by its file, which a `--mount` over its directory may
+/// hide from lookups).
+fn load_first(
     mm: &mut mm::AddressSpace,
     namespace: &vfs::Namespace,
     name: &[u8],
+    placed: Option<Arc<dyn vfs::Inode>>,
     argv: &[&[u8]],
     envp: &[&[u8]],
 ) -> Result<(exec::LoadedElf, exec::Program), errno::Errno> {
-    let (path, inode) = find_program(namespace, name, envp)?;
     let root = namespace.root_stack();
-    let shown = namespace.resolve(&root, &path, true)?.path();
+    let (path, inode, shown) = match placed {
+        Some(inode) => (name.to_vec(), inode, name.to_vec()),
+        None => {
+            let (path, inode) = find_program(namespace, name, envp)?;
+            let shown = namespace.resolve(&root, &path, true)?.path();
+            (path, inode, shown)
+        }
+    };
     let program = exec::follow_scripts(
         namespace,
         &root,
@@ -324,47 +336,41 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ..tty_of(0)
     };
 
-    let namespace = if has_root(boot_info) {
-        build_root_namespace(boot_info, controlling_tty)
+    let built = if has_root(boot_info) {
+        build_root_namespace(boot_info, controlling_tty).map(|ns| (ns, None))
     } else {
-        build_namespace(exe_path, image, controlling_tty)
+        build_namespace(exe_path, image, controlling_tty).map(|(ns, exe)| (ns, Some(exe)))
     };
-    let namespace = match namespace {
-        Ok(ns) => ns,
+    let (namespace, placed_exe) = match built {
+        Ok(built) => built,
         Err(e) => crate::hv::console::fatal(format_args!(
             "cannot build the filesystem namespace: errno {}",
             e.0
         )),
     };
+    // The file systems first, then the program from them (its interpreter
+    // and libraries may live under a --mount).
+    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
+        let hint = if e == errno::ENOENT {
+            " (the mount point does not exist in the root)"
+        } else {
+            ""
+        };
+        crate::hv::console::fatal(format_args!(
+            "cannot mount a shared directory at {}: errno {}{hint}",
+            core::str::from_utf8(path).unwrap_or("?"),
+            e.0
+        ));
+    }
 
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
-    let (loaded, argv_owned, execfn, exe_shown) = if has_root(boot_info) {
-        match load_from_root(&mut mm, &namespace, exe_path, &argv, &envp) {
-            Ok((loaded, program)) => {
-                let execfn = program.exec_path.clone();
-                (loaded, program.args, execfn, program.shown)
-            }
-            Err(e) => cannot_run(exe_path, e),
-        }
-    } else {
-        let no_interpreter =
-            &mut |_: &[u8]| -> Result<(Arc<dyn vfs::Inode>, Vec<u8>), errno::Errno> {
-                // The VMM refuses dynamically linked programs without --root.
-                Err(errno::ENOEXEC)
-            };
-        match exec::load_elf(&mut mm, &image, no_interpreter) {
-            Ok(loaded) => (
-                loaded,
-                argv.iter().map(|a| a.to_vec()).collect(),
-                exe_path.to_vec(),
-                exe_path.to_vec(),
-            ),
-            Err(e) => crate::hv::console::fatal(format_args!(
-                "cannot load the application: errno {}",
-                e.0
-            )),
-        }
+    let (loaded, program) = match load_first(&mut mm, &namespace, exe_path, placed_exe, &argv, &envp)
+    {
+        Ok(loaded) => loaded,
+        Err(e) => cannot_run(exe_path, e),
     };
+    let execfn = program.exec_path.clone();
+    let (argv_owned, exe_shown) = (program.args, program.shown);
     let argv_refs: Vec<&[u8]> = argv_owned.iter().map(|a| a.as_slice()).collect();
     let hwcap = crate::arch::hwcap();
     let sp = match exec::build_stack(&mut mm, &loaded, &argv_refs, &envp, &execfn, hwcap) {
@@ -398,18 +404,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
-    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
-        let hint = if e == errno::ENOENT {
-            " (the mount point does not exist in the root)"
-        } else {
-            ""
-        };
-        crate::hv::console::fatal(format_args!(
-            "cannot mount a shared directory at {}: errno {}{hint}",
-            core::str::from_utf8(path).unwrap_or("?"),
-            e.0
-        ));
-    }
 
     let start_tsc = cpu::counter();
     let task = Task {
