@@ -477,13 +477,25 @@ pub fn alloc_zeroed_block() -> Option<u64> {
     Some(block)
 }
 
-/// Returns a whole block from [`alloc_zeroed_block`] (still whole: not
-/// split into pages) to the allocator.
+/// Drops one owner of a whole block from [`alloc_zeroed_block`] (still
+/// whole: not split into pages); the last owner's release returns it to
+/// the allocator. (A block shared copy-on-write after fork has one entry
+/// in the owner table, under its first frame.)
 pub fn release_block(block: u64) {
     assert!(
         block.is_multiple_of(BLOCK_SIZE),
         "release of an unaligned block"
     );
+    {
+        let mut shared = SHARED.lock();
+        if let Some(owners) = shared.get_mut(&block) {
+            *owners -= 1;
+            if *owners <= 1 {
+                shared.remove(&block);
+            }
+            return;
+        }
+    }
     let mut frames = FRAMES.lock();
     // SAFETY: the caller owned the block and gives it up; the allocator
     // stores its list link in its first word.

@@ -253,6 +253,29 @@ impl<F: EntryFormat> PageTable<F> {
         Ok(true)
     }
 
+    /// The block mapping `addr`, if a block does: its first frame and its
+    /// permissions.
+    pub fn block_at(&mut self, addr: u64) -> Option<(u64, PageAccess)> {
+        match self.leaf(addr, None).ok()?? {
+            Leaf::Block(slot) => Some((
+                *slot & F::ADDRESS_MASK & !(LEVEL_2_SPAN - 1),
+                F::access_of(*slot),
+            )),
+            Leaf::Page(_) => None,
+        }
+    }
+
+    /// Points the block mapping `addr` at `phys` with `access` (copy on
+    /// write); false if no block maps `addr`.
+    pub fn replace_block(&mut self, addr: u64, phys: u64, access: PageAccess) -> bool {
+        let Ok(Some(Leaf::Block(slot))) = self.leaf(addr, None) else {
+            return false;
+        };
+        *slot = phys | F::block_flags(access);
+        F::flush_all_of_block(addr & !(LEVEL_2_SPAN - 1));
+        true
+    }
+
     /// Whether a level-2 entry for `addr` is free for a block: no table and
     /// no block there.
     pub fn block_slot_free(&mut self, addr: u64) -> bool {

@@ -193,10 +193,11 @@ impl AddressSpace {
         self.page_table.root()
     }
 
-    /// fork: a copy of this address space. Private pages are copied now
-    /// (no copy-on-write between processes yet); shared mappings and
-    /// page-cache pages still read-only in a private mapping are the same
-    /// frames in both. Shared anonymous memory is filled in first so that
+    /// fork: a copy of this address space. Private 2 MiB blocks are shared
+    /// copy-on-write; private pages are copied now (on pvm, write-protecting
+    /// the parent's page entries would cost a trapped write each, more than
+    /// the copy); shared mappings and page-cache pages still read-only in a
+    /// private mapping are the same frames in both. Shared anonymous memory is filled in first so that
     /// parent and child share every page of it.
     pub fn fork_copy(&mut self) -> Result<AddressSpace, Errno> {
         let mut child = self.new_empty()?;
@@ -218,12 +219,8 @@ impl AddressSpace {
             for (addr, frame, size) in leaves {
                 if size == PAGE_SIZE {
                     pages.push((addr, frame));
-                } else if !child.copy_block(&mut self.page_table, addr, frame) {
-                    // No block for the child: its pages are copied one by one.
-                    pages.extend(
-                        (0..size / PAGE_SIZE)
-                            .map(|i| (addr + i * PAGE_SIZE, frame + i * PAGE_SIZE)),
-                    );
+                } else {
+                    child.share_block(&mut self.page_table, addr, frame)?;
                 }
             }
             for (addr, frame) in pages {
@@ -252,25 +249,67 @@ impl AddressSpace {
         Ok(child)
     }
 
-    /// fork: gives this (child) address space a copy of the parent's block
-    /// at `addr` (frames from `frame`) as a block; false when no block is
-    /// free (the caller copies page by page).
-    fn copy_block(&mut self, parent: &mut UserPageTable, addr: u64, frame: u64) -> bool {
-        let Some(access) = parent.translate(addr).map(|t| t.access) else {
-            return false;
+    /// fork: maps the parent's block at `addr` (frames from `frame`) into
+    /// this (child) address space too, copy-on-write: read-only in both
+    /// until one writes (a 2 MiB block's entry is one write to protect,
+    /// where its 512 pages would be 512 trapped writes on pvm; pages are
+    /// copied at fork instead).
+    fn share_block(
+        &mut self,
+        parent: &mut UserPageTable,
+        addr: u64,
+        frame: u64,
+    ) -> Result<(), Errno> {
+        let Some((_, mut access)) = parent.block_at(addr) else {
+            return Ok(());
         };
-        let Some(copy) = frames::alloc_zeroed_block() else {
-            return false;
-        };
-        for offset in (0..frames::BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
-            crate::mm::frame::copy_page(copy + offset, frame + offset);
-        }
+        access.writable = false;
         let mut alloc = frames::alloc_zeroed_frame;
-        if let Ok(true) = self.page_table.map_block(addr, copy, access, &mut alloc) {
-            return true;
+        if !matches!(
+            self.page_table.map_block(addr, frame, access, &mut alloc),
+            Ok(true)
+        ) {
+            return Err(ENOMEM);
         }
-        frames::release_block(copy);
-        false
+        frames::share_frame(frame);
+        parent.replace_block(addr, frame, access);
+        Ok(())
+    }
+
+    /// A write to a block shared copy-on-write (or left read-only after its
+    /// other owners went): this address space gets its own copy, or takes
+    /// the block back writable when it is the last owner.
+    fn break_block_copy_on_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
+        let (block, _) = self.page_table.block_at(page).ok_or(EFAULT)?;
+        let base = page & !(frames::BLOCK_SIZE - 1);
+        let access = vma.prot.page_access();
+        if !frames::is_shared_frame(block) {
+            self.page_table.replace_block(base, block, access);
+            return Ok(block + (page - base));
+        }
+        let copy = frames::alloc_zeroed_block().ok_or(ENOMEM)?;
+        for offset in (0..frames::BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
+            crate::mm::frame::copy_page(copy + offset, block + offset);
+        }
+        self.page_table.replace_block(base, copy, access);
+        frames::release_block(block);
+        Ok(copy + (page - base))
+    }
+
+    /// Whether a write to the read-only mapping of `page` in `vma` is a
+    /// copy-on-write (a page-cache page in a private file mapping, or a
+    /// block shared since fork).
+    fn is_copy_on_write(&mut self, page: u64, vma: &Vma) -> bool {
+        vma.prot.write
+            && (vma.copy_on_write() || (!vma.shared && self.page_table.block_at(page).is_some()))
+    }
+
+    /// Resolves a copy-on-write write to `page` (see [`is_copy_on_write`]).
+    fn copy_for_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
+        if self.page_table.block_at(page).is_some() {
+            return self.break_block_copy_on_write(page, vma);
+        }
+        self.break_copy_on_write(page, vma)
     }
 
     /// Every page of [start, end) present (inaccessible ones included).
@@ -333,16 +372,42 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Splits the 2 MiB block mapping around `addr` (if any) into pages.
+    /// Splits the 2 MiB block mapping around `addr` (if any) into pages. A
+    /// block shared copy-on-write is first made this address space's own
+    /// (its pages then have one owner each).
     fn split_block_at(&mut self, addr: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(frames::BLOCK_SIZE) {
+            self.unshare_block(addr)?;
+        }
         self.page_table
             .split_block_at(addr, &mut frames::alloc_table_frame)
             .map_err(|_| ENOMEM)
     }
 
+    /// Gives this address space its own copy of the block at `addr` if it
+    /// shares it (keeping the mapping's permissions).
+    fn unshare_block(&mut self, addr: u64) -> Result<(), Errno> {
+        let Some((block, access)) = self.page_table.block_at(addr) else {
+            return Ok(());
+        };
+        if !frames::is_shared_frame(block) {
+            return Ok(());
+        }
+        let base = addr & !(frames::BLOCK_SIZE - 1);
+        let copy = frames::alloc_zeroed_block().ok_or(ENOMEM)?;
+        for offset in (0..frames::BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
+            crate::mm::frame::copy_page(copy + offset, block + offset);
+        }
+        self.page_table.replace_block(base, copy, access);
+        frames::release_block(block);
+        Ok(())
+    }
+
     /// Unmaps the pages of [start, end) and frees them; blocks it covers
     /// in part are split first.
     fn release_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        self.split_block_at(start)?;
+        self.split_block_at(end)?;
         self.page_table
             .unmap_range(
                 start,
@@ -571,6 +636,18 @@ impl AddressSpace {
         self.split_block_at(old)?;
         self.split_block_at(old + keep)?;
         self.split_block_at(old_end)?;
+        // Blocks shared since fork become ours first: their frames move
+        // as pages, each with one owner.
+        let mut blocks = Vec::new();
+        self.page_table
+            .for_each_leaf(old, old + keep, |addr, _, size| {
+                if size != PAGE_SIZE {
+                    blocks.push(addr);
+                }
+            });
+        for block in blocks {
+            self.unshare_block(block)?;
+        }
         self.page_table
             .unmap_range(
                 old,
@@ -650,9 +727,17 @@ impl AddressSpace {
         let mut alloc = frames::alloc_table_frame;
         for (addr, frame, size) in leaves {
             if size != PAGE_SIZE {
-                // A block, wholly inside the range (split at its ends above).
+                // A block, wholly inside the range (split at its ends
+                // above). One shared since fork stays read-only (copy on
+                // write); one losing all access is split: made ours first.
+                let mut block_access = access;
+                if !access.readable {
+                    self.unshare_block(addr)?;
+                } else if frames::is_shared_frame(frame) {
+                    block_access.writable = false;
+                }
                 self.page_table
-                    .protect_block(addr, access, &mut alloc)
+                    .protect_block(addr, block_access, &mut alloc)
                     .map_err(|_| ENOMEM)?;
                 continue;
             }
@@ -728,8 +813,8 @@ impl AddressSpace {
         if access == Access::Write {
             let page = addr & !(PAGE_SIZE - 1);
             if let Some(t) = self.page_table.translate(page) {
-                if !t.access.writable && vma.copy_on_write() {
-                    return self.break_copy_on_write(page, &vma);
+                if !t.access.writable && self.is_copy_on_write(page, &vma) {
+                    return self.copy_for_write(page, &vma);
                 }
             }
         }
@@ -869,8 +954,8 @@ impl AddressSpace {
         if let Some(translation) = self.page_table.translate(page) {
             if access == Access::Write && !translation.access.writable {
                 if let Some(vma) = self.find(addr).cloned() {
-                    if vma.prot.write && vma.copy_on_write() {
-                        return self.break_copy_on_write(page, &vma).map(|_| ());
+                    if self.is_copy_on_write(page, &vma) {
+                        return self.copy_for_write(page, &vma).map(|_| ());
                     }
                 }
             }
