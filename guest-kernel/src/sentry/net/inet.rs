@@ -497,6 +497,7 @@ impl InetSocket {
             let mut st = self.state.lock();
             st.remote = Some((dst.for_family(self.v6), port));
             st.tcp = Tcp::Connected(server);
+            st.reset = false;
         }
         listener.changed();
         self.changed();
@@ -524,6 +525,7 @@ impl InetSocket {
                 let mut st = self.state.lock();
                 st.tcp = Tcp::Closed;
                 st.error = Some(e);
+                st.reset = true;
                 drop(st);
                 self.changed();
             }
@@ -607,7 +609,8 @@ impl InetSocket {
                     waits.push(self.events.clone());
                     return Err(EAGAIN);
                 }
-                _ => return Err(ENOTCONN),
+                // Linux: sending on a closed TCP socket is EPIPE.
+                _ => return Err(EPIPE),
             }
         };
         if msg.to.is_some() && !matches!(msg.to, Some(SockAddr::Unspec)) {
@@ -823,6 +826,7 @@ impl Socket for InetSocket {
                 // The refusal arrives after the call, as SO_ERROR.
                 let mut st = self.state.lock();
                 st.error = Some(e);
+                st.reset = true;
                 st.in_progress = true;
                 drop(st);
                 self.changed();
@@ -963,10 +967,12 @@ impl Socket for InetSocket {
     }
 
     fn setsockopt(&self, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+        if level == IPPROTO_TCP && self.ty != SOCK_STREAM {
+            return Err(EOPNOTSUPP);
+        }
         let v = int_value(value)?;
         let mut st = self.state.lock();
         match (level, name) {
-            (IPPROTO_TCP, _) if self.ty != SOCK_STREAM => return Err(ENOPROTOOPT),
             (IPPROTO_TCP, TCP_NODELAY) => st.nodelay = v != 0,
             (IPPROTO_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL) if !(1..=32767).contains(&v) => {
                 return Err(EINVAL)
@@ -1002,7 +1008,7 @@ impl Socket for InetSocket {
     fn getsockopt(&self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         let st = self.state.lock();
         let v = match (level, name) {
-            (IPPROTO_TCP, _) if self.ty != SOCK_STREAM => return Err(ENOPROTOOPT),
+            (IPPROTO_TCP, _) if self.ty != SOCK_STREAM => return Err(EOPNOTSUPP),
             (IPPROTO_TCP, TCP_NODELAY) => st.nodelay as i32,
             (IPPROTO_TCP, TCP_KEEPIDLE) => st.keepidle,
             (IPPROTO_TCP, TCP_KEEPINTVL) => st.keepintvl,
@@ -1057,8 +1063,12 @@ impl Socket for InetSocket {
             }
             Tcp::Connecting { .. } => return mask & (events | POLLERR | POLLHUP),
             Tcp::Closed => {
-                // Never connected or refused: Linux's TCP_CLOSE.
+                // Never connected or refused: Linux's TCP_CLOSE (a refused
+                // connection is shut both ways).
                 mask |= POLLHUP | POLLOUT;
+                if st.reset {
+                    mask |= POLLIN | POLLRDHUP;
+                }
             }
             Tcp::Connected(peer) => {
                 let rcv_shut = rx_eof || st.shut_rd || st.reset;
