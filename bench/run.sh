@@ -244,16 +244,20 @@ pp_rvisor100="$(pingpong "$VMM" --elf 100)"
 # over TCP 127.0.0.1 and an AF_UNIX stream pair. Native on both CPUs and
 # pinned to one (the sandbox has one vCPU).
 log "bench_sockets, native, native pinned and rvisor (3 runs each)"
-sockets() { # field runner-prefix...
-    local field="$1"; shift
-    for _ in 1 2 3; do "$@" "$PROGS/bench_sockets" 256 20000; done \
-        | sed -n "s/.*$field=\([0-9.]*\).*/\1/p" | median3
+sockets() { # output-file runner-prefix...
+    local out="$1"; shift
+    for _ in 1 2 3; do "$@" "$PROGS/bench_sockets" 256 20000; done >"$out" \
+        || die "bench_sockets failed under: $*"
 }
+sockets "$TMP/sockets.native" env
+sockets "$TMP/sockets.pinned" taskset -c 0
+sockets "$TMP/sockets.rvisor" "$VMM" --elf
 declare -A sk_native sk_pinned sk_rvisor
+sk_field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" "$1" | median3; }
 for field in tcp_mb_s tcp_rtt_s unix_mb_s unix_rtt_s; do
-    sk_native[$field]="$(sockets "$field" env)"
-    sk_pinned[$field]="$(sockets "$field" taskset -c 0)"
-    sk_rvisor[$field]="$(sockets "$field" "$VMM" --elf)"
+    sk_native[$field]="$(sk_field "$TMP/sockets.native" "$field")"
+    sk_pinned[$field]="$(sk_field "$TMP/sockets.pinned" "$field")"
+    sk_rvisor[$field]="$(sk_field "$TMP/sockets.rvisor" "$field")"
 done
 
 # --- report ----------------------------------------------------------------------------------

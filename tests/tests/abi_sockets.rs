@@ -60,7 +60,11 @@ fn sockets_off_loopback_unreachable() {
         "no netlink: EAFNOSUPPORT ok",
         "failures=0",
     ] {
-        assert!(stdout.contains(line), "missing {line:?}\n{}", out.describe());
+        assert!(
+            stdout.contains(line),
+            "missing {line:?}\n{}",
+            out.describe()
+        );
     }
     assert_eq!(out.code(), 0, "{}", out.describe());
 }

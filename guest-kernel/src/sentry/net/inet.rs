@@ -14,7 +14,6 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
@@ -203,7 +202,11 @@ fn register(ty: i32, port: u16, binding: Binding) -> Result<u16, Errno> {
         let start = NEXT_EPHEMERAL.fetch_add(1, Ordering::Relaxed);
         let found = (0..span)
             .map(|i| *EPHEMERAL.start() + ((start + i) % span) as u16)
-            .find(|&p| table.get(&(ty, p)).is_none_or(|l| l.iter().all(|b| b.socket.strong_count() == 0)));
+            .find(|&p| {
+                table
+                    .get(&(ty, p))
+                    .is_none_or(|l| l.iter().all(|b| b.socket.strong_count() == 0))
+            });
         found.ok_or(EADDRINUSE)?
     };
     let list = table.entry((ty, port)).or_default();
@@ -429,7 +432,11 @@ impl InetSocket {
         if self.state.lock().port != 0 {
             return Ok(());
         }
-        let any = if self.v6 { Ip::V6([0; 16]) } else { Ip::V4([0; 4]) };
+        let any = if self.v6 {
+            Ip::V6([0; 16])
+        } else {
+            Ip::V4([0; 4])
+        };
         self.bind_to(any, 0)
     }
 
@@ -837,7 +844,11 @@ impl Socket for InetSocket {
     }
 
     fn message_limit(&self) -> Option<usize> {
-        None
+        match (self.ty, self.v6) {
+            (SOCK_DGRAM, false) => Some(UDP_MAX_V4),
+            (SOCK_DGRAM, true) => Some(UDP_MAX_V6),
+            _ => None,
+        }
     }
 
     fn send(
@@ -923,10 +934,10 @@ impl Socket for InetSocket {
                     peer.changed();
                 }
             }
-            Tcp::Listening { .. } if rd => {
+            Tcp::Listening { .. } if !rd => {}
+            Tcp::Listening { .. } => {
                 // Linux stops listening.
-                let Tcp::Listening { pending, .. } =
-                    core::mem::replace(&mut st.tcp, Tcp::Closed)
+                let Tcp::Listening { pending, .. } = core::mem::replace(&mut st.tcp, Tcp::Closed)
                 else {
                     unreachable!()
                 };
@@ -943,6 +954,7 @@ impl Socket for InetSocket {
                 }
                 st.shut_rd |= rd;
                 st.shut_wr |= wr;
+                drop(st);
             }
             _ => return Err(ENOTCONN),
         }
@@ -1059,7 +1071,11 @@ impl Socket for InetSocket {
         }
         match &st.tcp {
             Tcp::Listening { pending, .. } => {
-                return if pending.is_empty() { 0 } else { events & POLLIN };
+                return if pending.is_empty() {
+                    0
+                } else {
+                    events & POLLIN
+                };
             }
             Tcp::Connecting { .. } => return mask & (events | POLLERR | POLLHUP),
             Tcp::Closed => {
@@ -1155,9 +1171,5 @@ impl Socket for InetSocket {
             _ => {}
         }
         self.changed();
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

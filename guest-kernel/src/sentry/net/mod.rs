@@ -72,7 +72,6 @@ pub const MSG_PEEK: i32 = 2;
 pub const MSG_CTRUNC: i32 = 8;
 pub const MSG_TRUNC: i32 = 0x20;
 pub const MSG_DONTWAIT: i32 = 0x40;
-pub const MSG_EOR: i32 = 0x80;
 pub const MSG_WAITALL: i32 = 0x100;
 pub const MSG_ERRQUEUE: i32 = 0x2000;
 pub const MSG_NOSIGNAL: i32 = 0x4000;
@@ -84,9 +83,6 @@ pub const POLLRDHUP: i16 = 0x2000;
 /// Linux's default and largest socket buffer (net.core.wmem_default,
 /// rmem_max: 212992 bytes). A socket's queue never holds more.
 pub const DEFAULT_BUFFER: usize = 212_992;
-/// The largest SO_SNDBUF/SO_RCVBUF value (Linux doubles what is asked,
-/// up to twice rmem_max).
-pub const MAX_BUFFER: usize = 2 * DEFAULT_BUFFER;
 const MIN_SNDBUF: usize = 4608;
 const MIN_RCVBUF: usize = 2304;
 /// SOMAXCONN: the largest listen backlog.
@@ -370,7 +366,6 @@ pub trait Socket: Send + Sync + Any {
     fn available(&self) -> usize;
     /// The last descriptor closed: the socket goes (peers see the close).
     fn release(&self);
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// Options every socket has (SOL_SOCKET): recorded here, read by the

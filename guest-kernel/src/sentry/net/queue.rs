@@ -257,11 +257,7 @@ impl Queue {
             }
             if !peek {
                 let mut removed = 0;
-                while st
-                    .segments
-                    .front()
-                    .is_some_and(|s| s.start >= s.data.len())
-                {
+                while st.segments.front().is_some_and(|s| s.start >= s.data.len()) {
                     st.segments.pop_front();
                     removed += 1;
                 }
@@ -307,10 +303,7 @@ impl Queue {
                 data: core::mem::take(&mut seg.data),
                 full_len,
                 from: seg.from.take(),
-                rights: seg
-                    .rights
-                    .take()
-                    .map_or(Vec::new(), |r| r.files().to_vec()),
+                rights: seg.rights.take().map_or(Vec::new(), |r| r.files().to_vec()),
                 creds: Some(seg.creds),
             }
         };

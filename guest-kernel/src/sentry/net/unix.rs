@@ -159,7 +159,12 @@ impl UnixSocket {
         }
     }
 
-    fn send_dgram(&self, env: &mut dyn Env, msg: &mut OutMessage, waits: &mut Waits) -> Result<usize, Errno> {
+    fn send_dgram(
+        &self,
+        env: &mut dyn Env,
+        msg: &mut OutMessage,
+        waits: &mut Waits,
+    ) -> Result<usize, Errno> {
         if self.state.lock().shut_wr {
             return Err(EPIPE);
         }
@@ -447,7 +452,11 @@ impl Socket for UnixSocket {
             )
         };
         if self.stream_like() && !connected {
-            return Err(if self.ty == SOCK_STREAM { EINVAL } else { ENOTCONN });
+            return Err(if self.ty == SOCK_STREAM {
+                EINVAL
+            } else {
+                ENOTCONN
+            });
         }
         let msg = if self.ty == SOCK_STREAM {
             let msg = self.rx.read_stream(max, peek, passcred);
@@ -539,7 +548,11 @@ impl Socket for UnixSocket {
         let st = self.state.lock();
         let peer = match &st.conn {
             Conn::Listening { pending, .. } => {
-                return if pending.is_empty() { 0 } else { events & POLLIN };
+                return if pending.is_empty() {
+                    0
+                } else {
+                    events & POLLIN
+                };
             }
             Conn::Connected(peer) => Some(peer.clone()),
             Conn::Unconnected => None,
@@ -654,9 +667,4 @@ impl Socket for UnixSocket {
         }
         self.changed();
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
-

@@ -102,7 +102,12 @@ fn read_addr(ctx: &mut SyscallContext, addr: u64, len: u64) -> Result<SockAddr, 
 
 /// Writes `sa` to (addr, *len_ptr) as Linux does: truncated to the
 /// buffer, the full length in *len_ptr.
-fn write_addr(ctx: &mut SyscallContext, addr: u64, len_ptr: u64, sa: &SockAddr) -> Result<(), Errno> {
+fn write_addr(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    len_ptr: u64,
+    sa: &SockAddr,
+) -> Result<(), Errno> {
     if addr == 0 {
         return Ok(());
     }
@@ -466,9 +471,10 @@ fn parse_control(
                 };
                 let task = &ctx.task;
                 let root = task.creds.user[1] == 0;
-                let ok = (given.pid == task.pid || root)
-                    && (task.creds.user.contains(&given.uid) || root)
-                    && (task.creds.group.contains(&given.gid) || root);
+                let ok = root
+                    || given.pid == task.pid
+                        && task.creds.user.contains(&given.uid)
+                        && task.creds.group.contains(&given.gid);
                 if !ok {
                     return Err(EPERM);
                 }
@@ -747,13 +753,21 @@ fn recv_common(
 }
 
 /// read(2)/readv(2) on a socket.
-pub fn read_socket(ctx: &mut SyscallContext, file: &Arc<OpenFile>, iovs: &[(u64, u64)]) -> SysResult {
+pub fn read_socket(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    iovs: &[(u64, u64)],
+) -> SysResult {
     let socket = file.file.as_socket().ok_or(ENOTSOCK)?.socket.clone();
     Ok(recv_common(ctx, file, &socket, iovs, (0, 0), 0)?.count as u64)
 }
 
 /// write(2)/writev(2) on a socket.
-pub fn write_socket(ctx: &mut SyscallContext, file: &Arc<OpenFile>, iovs: &[(u64, u64)]) -> SysResult {
+pub fn write_socket(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    iovs: &[(u64, u64)],
+) -> SysResult {
     let socket = file.file.as_socket().ok_or(ENOTSOCK)?.socket.clone();
     send_common(ctx, file, &socket, iovs, None, (0, 0), 0)
 }
@@ -766,13 +780,28 @@ pub fn sys_sendto(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         None
     };
     let len = args[2].min(MAX_RW_COUNT);
-    send_common(ctx, &file, &socket, &[(args[1], len)], to, (0, 0), args[3] as i32)
+    send_common(
+        ctx,
+        &file,
+        &socket,
+        &[(args[1], len)],
+        to,
+        (0, 0),
+        args[3] as i32,
+    )
 }
 
 pub fn sys_recvfrom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (file, socket) = socket_of(ctx, args[0])?;
     let len = args[2].min(MAX_RW_COUNT);
-    let received = recv_common(ctx, &file, &socket, &[(args[1], len)], (0, 0), args[3] as i32)?;
+    let received = recv_common(
+        ctx,
+        &file,
+        &socket,
+        &[(args[1], len)],
+        (0, 0),
+        args[3] as i32,
+    )?;
     if args[4] != 0 {
         match &received.from {
             Some(from) => write_addr(ctx, args[4], args[5], from)?,
@@ -808,7 +837,13 @@ fn read_msghdr(ctx: &mut SyscallContext, addr: u64) -> Result<MsgHdr, Errno> {
     })
 }
 
-fn sendmsg_one(ctx: &mut SyscallContext, file: &Arc<OpenFile>, socket: &Arc<dyn Socket>, addr: u64, flags: i32) -> SysResult {
+fn sendmsg_one(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    socket: &Arc<dyn Socket>,
+    addr: u64,
+    flags: i32,
+) -> SysResult {
     let hdr = read_msghdr(ctx, addr)?;
     let to = if hdr.name != 0 && hdr.namelen != 0 {
         Some(read_addr(ctx, hdr.name, hdr.namelen as u64)?)
@@ -816,10 +851,24 @@ fn sendmsg_one(ctx: &mut SyscallContext, file: &Arc<OpenFile>, socket: &Arc<dyn 
         None
     };
     let iovs = read_iovecs(ctx, hdr.iov, hdr.iovlen)?;
-    send_common(ctx, file, socket, &iovs, to, (hdr.control, hdr.controllen), flags)
+    send_common(
+        ctx,
+        file,
+        socket,
+        &iovs,
+        to,
+        (hdr.control, hdr.controllen),
+        flags,
+    )
 }
 
-fn recvmsg_one(ctx: &mut SyscallContext, file: &Arc<OpenFile>, socket: &Arc<dyn Socket>, addr: u64, flags: i32) -> SysResult {
+fn recvmsg_one(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    socket: &Arc<dyn Socket>,
+    addr: u64,
+    flags: i32,
+) -> SysResult {
     let hdr = read_msghdr(ctx, addr)?;
     if (hdr.namelen as i32) < 0 {
         return Err(EINVAL);
@@ -842,7 +891,9 @@ fn recvmsg_one(ctx: &mut SyscallContext, file: &Arc<OpenFile>, socket: &Arc<dyn 
         }
     }
     ctx.task.mm().write_val(addr + 8, &namelen)?;
-    ctx.task.mm().write_val(addr + 40, &(received.control_len as u64))?;
+    ctx.task
+        .mm()
+        .write_val(addr + 40, &(received.control_len as u64))?;
     ctx.task.mm().write_val(addr + 48, &received.flags)?;
     Ok(received.count as u64)
 }
@@ -862,7 +913,11 @@ const MMSGHDR_SIZE: u64 = 64;
 
 pub fn sys_sendmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (file, socket) = socket_of(ctx, args[0])?;
-    let (vec, vlen, flags) = (args[1], (args[2] as u32 as u64).min(IOV_MAX), args[3] as i32);
+    let (vec, vlen, flags) = (
+        args[1],
+        (args[2] as u32 as u64).min(IOV_MAX),
+        args[3] as i32,
+    );
     let mut sent = 0u64;
     while sent < vlen {
         let entry = vec + sent * MMSGHDR_SIZE;
@@ -880,7 +935,11 @@ pub fn sys_sendmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_recvmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (file, socket) = socket_of(ctx, args[0])?;
-    let (vec, vlen, mut flags) = (args[1], (args[2] as u32 as u64).min(IOV_MAX), args[3] as i32);
+    let (vec, vlen, mut flags) = (
+        args[1],
+        (args[2] as u32 as u64).min(IOV_MAX),
+        args[3] as i32,
+    );
     let until = if args[4] != 0 {
         let timeout = super::time::read_timespec(ctx, args[4])?;
         crate::sentry::signal::wait_deadline(&mut ctx.task, timeout)
