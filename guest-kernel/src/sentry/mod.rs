@@ -10,6 +10,7 @@ pub mod errno;
 pub mod exec;
 pub mod fd;
 pub mod mm;
+pub mod net;
 pub mod random;
 pub mod sched;
 pub mod signal;

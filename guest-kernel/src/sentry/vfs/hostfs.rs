@@ -323,7 +323,7 @@ impl Inode for HostNode {
             NewNode::Directory { mode } => (HOST_CREATE_DIR, mode, b""),
             NewNode::Symlink { target } => (HOST_CREATE_SYMLINK, 0o777, target),
             // Host special files are not passed through (see open).
-            NewNode::Fifo { .. } => return Err(EOPNOTSUPP),
+            NewNode::Fifo { .. } | NewNode::Socket { .. } => return Err(EOPNOTSUPP),
         };
         let mut buf = Vec::with_capacity(name.len() + target.len());
         buf.extend_from_slice(name);
