@@ -6,6 +6,7 @@
 //! partial progress as pipes do. read/write/readv/writev on a socket come
 //! here too (`io.rs`).
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::{Arc, Weak};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -111,14 +112,14 @@ fn write_addr(
     if addr == 0 {
         return Ok(());
     }
-    let len: i32 = ctx.task.mm().read_val(len_ptr)?;
+    let len: i32 = UserPtr::<i32>::new(len_ptr).read(&mut ctx.task.mm())?;
     if len < 0 {
         return Err(EINVAL);
     }
     let bytes = sa.to_bytes();
     let n = bytes.len().min(len as usize);
     ctx.task.mm().copy_to_user(addr, &bytes[..n])?;
-    ctx.task.mm().write_val(len_ptr, &(bytes.len() as i32))?;
+    UserPtr::new(len_ptr).write(&mut ctx.task.mm(), &(bytes.len() as i32))?;
     Ok(())
 }
 
@@ -320,7 +321,7 @@ pub fn sys_setsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_getsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (_, socket) = socket_of(ctx, args[0])?;
     let (level, name, optval, optlen_ptr) = (args[1] as i32, args[2] as i32, args[3], args[4]);
-    let len: i32 = ctx.task.mm().read_val(optlen_ptr)?;
+    let len: i32 = UserPtr::<i32>::new(optlen_ptr).read(&mut ctx.task.mm())?;
     if len < 0 {
         return Err(EINVAL);
     }
@@ -330,7 +331,7 @@ pub fn sys_getsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     let n = value.len().min(len as usize);
     ctx.task.mm().copy_to_user(optval, &value[..n])?;
-    ctx.task.mm().write_val(optlen_ptr, &(n as i32))?;
+    UserPtr::new(optlen_ptr).write(&mut ctx.task.mm(), &(n as i32))?;
     Ok(0)
 }
 
@@ -379,7 +380,9 @@ fn gather(
         ctx.task
             .mm()
             .with_user_chunks(base + offset as u64, n, Access::Read, |chunk| {
-                out.extend_from_slice(chunk)
+                let start = out.len();
+                out.resize(start + chunk.len, 0);
+                chunk.read(&mut out[start..]);
             })?;
         offset = 0;
         if out.len() == len {
@@ -676,7 +679,7 @@ fn recv_common(
     for &(base, len) in iovs {
         ctx.task
             .mm()
-            .with_user_chunks(base, len as usize, Access::Write, |_| {})?;
+            .check_user(base, len as usize, Access::Write)?;
     }
     let peek = flags & MSG_PEEK != 0;
     let nonblocking = file.nonblocking() || flags & MSG_DONTWAIT != 0;
@@ -826,7 +829,7 @@ struct MsgHdr {
 const MSGHDR_SIZE: u64 = 56;
 
 fn read_msghdr(ctx: &mut SyscallContext, addr: u64) -> Result<MsgHdr, Errno> {
-    let raw: [u64; 7] = ctx.task.mm().read_val(addr)?;
+    let raw: [u64; 7] = UserPtr::<[u64; 7]>::new(addr).read(&mut ctx.task.mm())?;
     Ok(MsgHdr {
         name: raw[0],
         namelen: raw[1] as u32,
@@ -890,11 +893,11 @@ fn recvmsg_one(
             namelen = bytes.len() as u32;
         }
     }
-    ctx.task.mm().write_val(addr + 8, &namelen)?;
+    UserPtr::new(addr + 8).write(&mut ctx.task.mm(), &namelen)?;
     ctx.task
         .mm()
         .write_val(addr + 40, &(received.control_len as u64))?;
-    ctx.task.mm().write_val(addr + 48, &received.flags)?;
+    UserPtr::new(addr + 48).write(&mut ctx.task.mm(), &received.flags)?;
     Ok(received.count as u64)
 }
 
@@ -923,7 +926,7 @@ pub fn sys_sendmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         let entry = vec + sent * MMSGHDR_SIZE;
         match sendmsg_one(ctx, &file, &socket, entry, flags) {
             Ok(n) => {
-                ctx.task.mm().write_val(entry + MSGHDR_SIZE, &(n as u32))?;
+                UserPtr::new(entry + MSGHDR_SIZE).write(&mut ctx.task.mm(), &(n as u32))?;
                 sent += 1;
             }
             Err(_) if sent > 0 => break,
@@ -951,7 +954,7 @@ pub fn sys_recvmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         let entry = vec + received * MMSGHDR_SIZE;
         match recvmsg_one(ctx, &file, &socket, entry, flags) {
             Ok(n) => {
-                ctx.task.mm().write_val(entry + MSGHDR_SIZE, &(n as u32))?;
+                UserPtr::new(entry + MSGHDR_SIZE).write(&mut ctx.task.mm(), &(n as u32))?;
                 received += 1;
             }
             Err(_) if received > 0 => break,
