@@ -460,6 +460,57 @@ impl<F: EntryFormat> PageTable<F> {
         }
     }
 
+    /// Tears down an address space that is not loaded on any CPU: hands
+    /// every page's frame to `release` and every block to `release_block`,
+    /// then every table below the root's first `user_entries` slots to
+    /// `free`, without clearing a single entry. (On pvm a store to a table
+    /// the host shadows costs an exit; these tables are about to be freed,
+    /// so nothing needs to see them empty.)
+    pub fn release_all(
+        &mut self,
+        user_entries: usize,
+        release: &mut dyn FnMut(u64),
+        release_block: &mut dyn FnMut(u64),
+        free: &mut dyn FnMut(u64),
+    ) {
+        fn walk<F: EntryFormat>(
+            table: u64,
+            level: usize,
+            release: &mut dyn FnMut(u64),
+            release_block: &mut dyn FnMut(u64),
+            free: &mut dyn FnMut(u64),
+        ) {
+            for &entry in table_at(table).iter() {
+                if level == 3 {
+                    if entry & (F::VALID | F::SOFT_PROT_NONE) != 0 {
+                        release(entry & F::ADDRESS_MASK);
+                    }
+                } else if entry & F::VALID != 0 {
+                    if F::is_block(entry) {
+                        if level == 2 {
+                            release_block(entry & F::ADDRESS_MASK & !(LEVEL_2_SPAN - 1));
+                        }
+                    } else {
+                        walk::<F>(
+                            entry & F::ADDRESS_MASK,
+                            level + 1,
+                            release,
+                            release_block,
+                            free,
+                        );
+                    }
+                }
+            }
+            free(table);
+        }
+        let root = table_at(self.root);
+        for &entry in root.iter().take(user_entries) {
+            if entry & F::VALID != 0 && !F::is_block(entry) {
+                walk::<F>(entry & F::ADDRESS_MASK, 1, release, release_block, free);
+            }
+        }
+    }
+
     /// Unmaps every page in [start, end) and hands each frame to `release`
     /// and each whole block to `release_block`; a block that [start, end)
     /// covers only in part is split first (`alloc` gives its table).

@@ -1094,6 +1094,21 @@ impl Drop for AddressSpace {
     /// Frees the pages (shared file mappings are written back first) and,
     /// for a root of its own, the page tables too.
     fn drop(&mut self) {
+        if self.owns_root && crate::arch::paging::loaded_user_root() != self.root() {
+            // Not in use anywhere (an ended process, freed by the next task
+            // to run once it switched to its own tables; an image replaced
+            // by exec): shared file mappings are written back, then the
+            // tables are walked once and freed without clearing entries.
+            self.writeback_all();
+            self.page_table.release_all(
+                crate::arch::paging::USER_ROOT_ENTRIES,
+                &mut frames::release_frame,
+                &mut frames::release_block,
+                &mut frames::free_frame,
+            );
+            crate::arch::paging::free_user_root(self.page_table.root());
+            return;
+        }
         // Mapping by mapping: a walk of the whole user range would visit
         // 64 Mi empty 2 MiB slots.
         let ranges: Vec<(u64, u64)> = self.vmas.values().map(|v| (v.start, v.end)).collect();
