@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 3;
+pub const BOOT_INFO_VERSION: u32 = 4;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -22,7 +22,7 @@ pub const MAX_MEMORY_REGIONS: usize = 16;
 pub enum MemoryKind {
     /// Free RAM the sentry may allocate.
     Usable = 1,
-    /// The boot-info page and the hypercall page.
+    /// The boot-info page, the hypercall page, the console and event rings.
     BootData = 2,
     /// Page tables built by the loader (the sentry keeps using them).
     PageTables = 3,
@@ -90,6 +90,9 @@ pub struct BootInfo {
     pub hypercall_page: u64,
     /// The console ring (see [`crate::console`]): header + data.
     pub console_ring: PhysRange,
+    /// The event ring (see [`crate::events`]): one page; size 0 when there
+    /// is none (bare metal).
+    pub event_ring: PhysRange,
     /// Shared host directories: `mount_count` records of [`MountRecord`]
     /// followed by its guest path; mount i's root is host handle i.
     pub mounts: PhysRange,
@@ -177,6 +180,7 @@ impl BootInfo {
             page_table_root: 0,
             hypercall_page: 0,
             console_ring: PhysRange { start: 0, size: 0 },
+            event_ring: PhysRange { start: 0, size: 0 },
             mounts: PhysRange { start: 0, size: 0 },
             mount_count: 0,
             _reserved2: 0,

@@ -158,9 +158,10 @@ impl ConsoleRing {
     fn emit(&mut self, stream: u32, bytes: &[u8], hostfs: &mut HostFs) {
         match stream {
             STREAM_HOST_WRITE if bytes.len() as u64 >= HOST_WRITE_HEADER => {
-                let handle = u64::from_le_bytes(bytes[..8].try_into().unwrap());
-                let offset = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-                hostfs.buffered_write(handle, offset, &bytes[16..]);
+                if let Some(header) = HostWriteHeader::from_bytes(bytes) {
+                    let data = &bytes[HOST_WRITE_HEADER as usize..];
+                    hostfs.buffered_write(header.handle, header.offset, data);
+                }
             }
             STREAM_STDOUT | STREAM_STDERR => {
                 self.bytes_out += bytes.len() as u64;

@@ -8,6 +8,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
 use boards::hypercall::*;
+use boards::Wire;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use std::time::Instant;
@@ -16,9 +17,6 @@ use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::hostfs::{GuestAccess, HostFs};
 
-const REQUESTS_OFFSET: u64 = 16;
-const REQUEST_SIZE: u64 = 64;
-const RESULT_OFFSET: u64 = 56;
 /// Longest panic message we copy out of the guest.
 const MAX_MESSAGE: u64 = 4096;
 
@@ -113,12 +111,6 @@ impl<'a> Hypercalls<'a> {
         }
     }
 
-    fn read_u64(&self, addr: u64) -> Result<u64, Failure> {
-        self.mem
-            .read_obj::<u64>(GuestAddress(addr))
-            .map_err(|e| internal(format!("hypercall page unreadable: {e}")))
-    }
-
     /// Copies `len` guest bytes at `gpa`; None if the range is not RAM.
     fn guest_bytes(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
         let mut buf = vec![0u8; len as usize];
@@ -133,7 +125,7 @@ impl<'a> Hypercalls<'a> {
         self.console.drain(&mut self.hostfs);
         let count = self
             .mem
-            .read_obj::<u32>(GuestAddress(self.page))
+            .read_obj::<u32>(GuestAddress(self.page + COUNT_OFFSET))
             .map_err(|e| internal(format!("hypercall page unreadable: {e}")))?
             as u64;
         if count > MAX_BATCH as u64 {
@@ -141,13 +133,13 @@ impl<'a> Hypercalls<'a> {
             return Ok(BatchOutcome::Continue);
         }
         for i in 0..count {
-            let base = self.page + REQUESTS_OFFSET + i * REQUEST_SIZE;
-            let op = self.read_u64(base)? as u32;
-            let mut args = [0u64; 6];
-            for (j, arg) in args.iter_mut().enumerate() {
-                *arg = self.read_u64(base + 8 + j as u64 * 8)?;
-            }
-            let result = match Op::from_raw(op) {
+            let base = self.page + request_offset(i as usize);
+            let request = self
+                .guest_bytes(base, std::mem::size_of::<Request>() as u64)
+                .and_then(|b| Request::read_from(&b))
+                .ok_or_else(|| internal("hypercall page unreadable"))?;
+            let args = request.args;
+            let result = match Op::from_raw(request.op) {
                 // Drained above, before the batch.
                 Some(Op::ConsoleDrain) => 0,
                 Some(Op::ConsoleRead) => self.console_read(args)?,
@@ -232,16 +224,7 @@ impl<'a> Hypercalls<'a> {
         let stats = (stats_gpa != 0)
             .then(|| self.guest_bytes(stats_gpa, std::mem::size_of::<ExitStats>() as u64))
             .flatten()
-            .map(|b| {
-                let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-                ExitStats {
-                    syscalls: word(0),
-                    page_faults: word(1),
-                    hypercalls: word(2),
-                    boot_tsc: word(3),
-                    run_tsc: word(4),
-                }
-            });
+            .and_then(|b| ExitStats::read_from(&b));
         let exit = match kind {
             EXIT_KIND_SIGNALED => AppExit::Signaled(code as u8),
             _ => AppExit::Exited(code as u8),

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use boards::bootinfo::*;
-use boards::{align_up, Platform};
+use boards::{align_up, Platform, Wire};
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -222,9 +222,11 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
     let mut mount_records = Vec::new();
     for mount in &config.mounts {
-        let flags = if mount.read_only { MOUNT_READ_ONLY } else { 0 };
-        mount_records.extend_from_slice(&flags.to_le_bytes());
-        mount_records.extend_from_slice(&(mount.guest.len() as u32).to_le_bytes());
+        let record = MountRecord {
+            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 },
+            path_len: mount.guest.len() as u32,
+        };
+        mount_records.extend_from_slice(record.as_bytes());
         mount_records.extend_from_slice(mount.guest.as_bytes());
         mount_records.resize(align_up(mount_records.len() as u64, 8) as usize, 0);
     }

@@ -128,3 +128,20 @@ pub fn request(op: boards::hypercall::Op, args: &[u64]) -> Request {
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
     crate::arch::kernel_virt_to_phys(addr)
 }
+
+// The sentry reads `HostStat` results straight into its own `Stat` (the
+// x86_64 kernel layout), so the two must agree field by field.
+const _: () = {
+    use crate::sentry::stat::Stat;
+    use boards::hypercall::HostStat;
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Stat>() == size_of::<HostStat>());
+    assert!(offset_of!(Stat, ino) == offset_of!(HostStat, ino));
+    assert!(offset_of!(Stat, mode) == offset_of!(HostStat, mode));
+    assert!(offset_of!(Stat, rdev) == offset_of!(HostStat, rdev));
+    assert!(offset_of!(Stat, size) == offset_of!(HostStat, size));
+    assert!(offset_of!(Stat, blocks) == offset_of!(HostStat, blocks));
+    assert!(offset_of!(Stat, atime) == offset_of!(HostStat, atime));
+    assert!(offset_of!(Stat, mtime_nsec) == offset_of!(HostStat, mtime_nsec));
+    assert!(offset_of!(Stat, ctime_nsec) == offset_of!(HostStat, ctime_nsec));
+};
