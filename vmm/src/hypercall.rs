@@ -15,11 +15,13 @@ use std::time::Instant;
 
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
+use crate::events::EventRing;
 use crate::hostfs::{GuestAccess, HostFs};
 
 /// Longest panic message we copy out of the guest.
 const MAX_MESSAGE: u64 = 4096;
 
+const EINTR: i64 = 4;
 const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
 const ENOSYS: i64 = 38;
@@ -41,6 +43,7 @@ pub struct Hypercalls<'a> {
     mem: &'a GuestMemoryMmap,
     page: u64,
     pub console: ConsoleRing,
+    pub events: EventRing,
     deadline: Option<Instant>,
     hostfs: HostFs,
     /// Requests served, by kind (for --stats).
@@ -72,6 +75,17 @@ fn host_file(fd: i32) -> ManuallyDrop<std::fs::File> {
     ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// Whether the host's stdin is readable now (or at end of file).
+fn stdin_readable_now() -> bool {
+    let mut fds = [libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: polls one valid pollfd without waiting.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) > 0 }
+}
+
 fn errno_of(e: &std::io::Error) -> i64 {
     -(e.raw_os_error().unwrap_or(EINVAL as i32) as i64)
 }
@@ -81,6 +95,7 @@ impl<'a> Hypercalls<'a> {
         mem: &'a GuestMemoryMmap,
         page: u64,
         console: ConsoleRing,
+        events: EventRing,
         deadline: Option<Instant>,
         hostfs: HostFs,
     ) -> Hypercalls<'a> {
@@ -88,6 +103,7 @@ impl<'a> Hypercalls<'a> {
             mem,
             page,
             console,
+            events,
             deadline,
             hostfs,
             host_file_requests: 0,
@@ -99,16 +115,30 @@ impl<'a> Hypercalls<'a> {
         self.console.drain(&mut self.hostfs);
     }
 
-    /// Called when a host call was interrupted by the interval timer: drains
-    /// the console and reports an expired deadline.
-    pub fn tick(&mut self) -> Result<(), Failure> {
+    /// The work of a kick (`crate::vcpu`), in the vCPU loop or when one
+    /// interrupts a blocking host call: drains the console, reports an
+    /// expired deadline, and publishes what the sentry must hear (signals
+    /// sent to rvisor-vmm; stdin readiness, when it asked).
+    pub fn service(&mut self) -> Result<(), Failure> {
         self.console.drain(&mut self.hostfs);
-        match self.deadline {
-            Some(deadline) if Instant::now() >= deadline => {
-                Err(Failure::Timeout("timed out".into()))
-            }
-            _ => Ok(()),
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Failure::Timeout("timed out".into()));
         }
+        self.events.add_signals(crate::vcpu::take_host_signals());
+        if self.events.stdin_watched() && stdin_readable_now() {
+            self.events.add_stdin_ready();
+        }
+        self.events.flush();
+        Ok(())
+    }
+
+    /// A blocking host call was interrupted (EINTR): takes the kicks and
+    /// does their work. True when events wait for the sentry, which must
+    /// then get the vCPU back to read them.
+    fn interrupted(&mut self) -> Result<bool, Failure> {
+        crate::vcpu::take_kicks();
+        self.service()?;
+        Ok(self.events.unconsumed())
     }
 
     /// Copies `len` guest bytes at `gpa`; None if the range is not RAM.
@@ -170,11 +200,21 @@ impl<'a> Hypercalls<'a> {
         if self.guest_bytes(gpa, len).is_none() {
             return Ok(-EFAULT);
         }
+        // An event (a signal sent to rvisor-vmm) ends the wait before any
+        // input is taken: the sentry delivers it and restarts the read or
+        // fails it with EINTR, as the program's handler says.
+        if self.events.unconsumed() {
+            return Ok(-EINTR);
+        }
         let mut buf = vec![0u8; len as usize];
         let n = loop {
             match host_file(0).read(&mut buf) {
                 Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.tick()?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    if self.interrupted()? {
+                        return Ok(-EINTR);
+                    }
+                }
                 Err(e) => return Ok(errno_of(&e)),
             }
         };
@@ -185,9 +225,13 @@ impl<'a> Hypercalls<'a> {
     }
 
     /// Waits for stdin to become readable (or only sleeps, without
-    /// watch_stdin).
+    /// watch_stdin). Ends early (result 0) when an event waits for the
+    /// sentry.
     fn console_poll(&mut self, [timeout_ns, watch_stdin, ..]: [u64; 6]) -> Result<i64, Failure> {
         let started = Instant::now();
+        if self.events.unconsumed() {
+            return Ok(0);
+        }
         let mut fds = [libc::pollfd {
             fd: 0,
             events: libc::POLLIN,
@@ -210,7 +254,9 @@ impl<'a> Hypercalls<'a> {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Ok(errno_of(&e));
             }
-            self.tick()?;
+            if self.interrupted()? {
+                return Ok(0);
+            }
         }
     }
 

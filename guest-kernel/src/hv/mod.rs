@@ -4,6 +4,7 @@
 //! batched and console output does not exit at all (see [`console`]).
 
 pub mod console;
+pub mod events;
 pub mod local;
 
 use alloc::vec::Vec;
@@ -25,8 +26,13 @@ unsafe impl Send for Channel {}
 static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
 static DOORBELLS: AtomicU64 = AtomicU64::new(0);
 
-pub fn init(hypercall_page_gpa: u64, console_ring: boards::bootinfo::PhysRange) {
+pub fn init(
+    hypercall_page_gpa: u64,
+    console_ring: boards::bootinfo::PhysRange,
+    event_ring: boards::bootinfo::PhysRange,
+) {
     console::init(console_ring);
+    events::init(event_ring);
     if hypercall_page_gpa == 0 {
         return;
     }

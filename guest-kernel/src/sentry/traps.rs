@@ -70,6 +70,8 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
             ticked = true;
             None
         }
+        // The VMM published an event: read below, on the way back.
+        UserTrap::HostEvent => None,
         UserTrap::Other(vector) => {
             log::warn!("unexpected exception vector {vector} from user mode");
             Some(SigInfo::new(SIGSEGV, SI_KERNEL))
@@ -110,6 +112,11 @@ pub fn handle_tick(ctx: &mut UserContext) {
 pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool> {
     let mut changed = false;
     loop {
+        // What the VMM told us (a signal sent to rvisor-vmm, stdin
+        // readiness): one load when there is nothing.
+        if crate::hv::events::pending() {
+            crate::hv::events::drain(Some(&mut task));
+        }
         if task.exiting.is_none() && !task.cell().killed() {
             changed |= deliver_pending(&mut task, regs);
         }

@@ -20,7 +20,7 @@ use vm_fdt::FdtWriter;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::error::{internal, Failure};
-use crate::vm::Event;
+use crate::vcpu::Exit as Event;
 
 pub use boards::aarch64::{KERNEL_PHYS, RAM_BASE};
 
@@ -218,7 +218,7 @@ pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
             return Err(internal(format!("KVM entry failed (reason {reason:#x})")));
         }
         Ok(other) => return Err(internal(format!("unexpected VM exit: {other:?}"))),
-        Err(e) if e.errno() == libc::EINTR => return Ok(Event::Tick),
+        Err(e) if e.errno() == libc::EINTR => return Ok(Event::Kicked),
         Err(e) if e.errno() == libc::EAGAIN => return Ok(Event::Again),
         Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
     };

@@ -1,0 +1,150 @@
+//! The VMM side of the event ring (`boards::events`): the VMM publishes
+//! what the sentry must hear about without asking (signals sent to
+//! rvisor-vmm, stdin readiness).
+//!
+//! The ring is guest memory and the sentry writes `head`: a value that
+//! makes no sense stops publishing (with one warning), it never makes the
+//! VMM misbehave. Nothing is lost to a full ring: signals wait here as a
+//! set (standard signals coalesce, as Linux's do) and stdin readiness as
+//! one flag, until the sentry has made room.
+
+use std::sync::atomic::Ordering;
+
+use boards::events::*;
+use boards::Wire;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+pub struct EventRing {
+    mem: GuestMemoryMmap,
+    base: u64,
+    /// Events published.
+    tail: u64,
+    /// Signals received and not published yet (bit n: signal n).
+    signals: u64,
+    /// Stdin became readable while the sentry watched it; not published yet.
+    stdin_ready: bool,
+    broken: bool,
+    /// Events published so far (for --stats).
+    pub published: u64,
+}
+
+impl EventRing {
+    pub fn new(mem: GuestMemoryMmap, base: u64) -> EventRing {
+        EventRing {
+            mem,
+            base,
+            tail: 0,
+            signals: 0,
+            stdin_ready: false,
+            broken: false,
+            published: 0,
+        }
+    }
+
+    fn give_up(&mut self, why: &str) {
+        if !self.broken {
+            log::warn!("event ring from the guest is corrupt ({why}); no more events");
+        }
+        self.broken = true;
+    }
+
+    /// Events the sentry has not consumed yet (None: the ring is unusable).
+    fn unread(&mut self) -> Option<u64> {
+        if self.broken {
+            return None;
+        }
+        let head = self
+            .mem
+            .load::<u64>(GuestAddress(self.base + EVENT_HEAD_OFFSET), Ordering::Acquire)
+            .ok();
+        match head.map(|h| self.tail.wrapping_sub(h)) {
+            Some(unread) if unread <= EVENT_SLOTS => Some(unread),
+            _ => {
+                self.give_up("head out of range");
+                None
+            }
+        }
+    }
+
+    /// Whether published events wait for the sentry.
+    pub fn unconsumed(&mut self) -> bool {
+        self.unread().is_some_and(|n| n > 0)
+    }
+
+    /// Whether the sentry asked to hear when stdin becomes readable.
+    pub fn stdin_watched(&self) -> bool {
+        !self.broken
+            && !self.stdin_ready
+            && self
+                .mem
+                .load::<u32>(
+                    GuestAddress(self.base + EVENT_STDIN_WATCH_OFFSET),
+                    Ordering::Acquire,
+                )
+                .is_ok_and(|w| w != 0)
+    }
+
+    /// Signals rvisor-vmm received (bit n: signal n).
+    pub fn add_signals(&mut self, set: u64) {
+        self.signals |= set;
+    }
+
+    /// Stdin is readable: the watch request is answered (and cleared).
+    pub fn add_stdin_ready(&mut self) {
+        let _ = self.mem.store(
+            0u32,
+            GuestAddress(self.base + EVENT_STDIN_WATCH_OFFSET),
+            Ordering::Release,
+        );
+        self.stdin_ready = true;
+    }
+
+    fn push(&mut self, event: Event) -> bool {
+        let Some(unread) = self.unread() else {
+            return false;
+        };
+        if unread >= EVENT_SLOTS {
+            return false;
+        }
+        let slot = GuestAddress(self.base + event_offset(self.tail));
+        if self.mem.write_slice(event.as_bytes(), slot).is_err() {
+            self.give_up("slot not in guest memory");
+            return false;
+        }
+        self.tail += 1;
+        self.published += 1;
+        let _ = self.mem.store(
+            self.tail,
+            GuestAddress(self.base + EVENT_TAIL_OFFSET),
+            Ordering::Release,
+        );
+        true
+    }
+
+    /// Publishes what waits and fits; returns how many events went out.
+    pub fn flush(&mut self) -> u64 {
+        let before = self.published;
+        if self.stdin_ready {
+            let event = Event {
+                kind: EVENT_STDIN_READY,
+                ..Event::default()
+            };
+            if self.push(event) {
+                self.stdin_ready = false;
+            }
+        }
+        while self.signals != 0 {
+            let signal = self.signals.trailing_zeros() as u64;
+            let event = Event {
+                kind: EVENT_SIGNAL,
+                args: [signal, 0, 0],
+                ..Event::default()
+            };
+            if !self.push(event) {
+                break;
+            }
+            self.signals &= !(1 << signal);
+        }
+        self.published - before
+    }
+}
