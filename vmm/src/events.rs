@@ -55,7 +55,10 @@ impl EventRing {
         }
         let head = self
             .mem
-            .load::<u64>(GuestAddress(self.base + EVENT_HEAD_OFFSET), Ordering::Acquire)
+            .load::<u64>(
+                GuestAddress(self.base + EVENT_HEAD_OFFSET),
+                Ordering::Acquire,
+            )
             .ok();
         match head.map(|h| self.tail.wrapping_sub(h)) {
             Some(unread) if unread <= EVENT_SLOTS => Some(unread),

@@ -76,14 +76,7 @@ pub fn kick(reason: u32) {
     if tid != 0 {
         // SAFETY: tgkill sends the kick signal to one thread of this
         // process; its handler only sets a flag.
-        unsafe {
-            libc::syscall(
-                libc::SYS_tgkill,
-                libc::getpid(),
-                tid,
-                kick_signal(),
-            )
-        };
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, kick_signal()) };
     }
 }
 

@@ -14,8 +14,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 use crate::aarch64 as arch;
 use crate::app::AppImage;
 use crate::console::ConsoleRing;
-use crate::events::EventRing;
 use crate::error::{internal, Failure};
+use crate::events::EventRing;
 use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, Hypercalls};
 use crate::stats::{KvmStats, RunStats};

@@ -31,7 +31,9 @@ pub fn init(ring: boards::bootinfo::PhysRange) {
     let header = phys_to_virt(ring.start) as usize;
     // SAFETY: the loader reserved this page of guest RAM for the ring.
     let head = unsafe {
-        core::ptr::read_volatile(core::ptr::addr_of!((*(header as *const EventRingHeader)).head))
+        core::ptr::read_volatile(core::ptr::addr_of!(
+            (*(header as *const EventRingHeader)).head
+        ))
     };
     HEAD.store(head, Ordering::Relaxed);
     HEADER.store(header, Ordering::Release);
@@ -77,7 +79,9 @@ fn next() -> Option<Event> {
     // SAFETY: slot `head % EVENT_SLOTS` lies inside the ring's page (the
     // offset is below EVENT_RING_BYTES); the VMM wrote it before `tail`.
     let event = unsafe {
-        core::ptr::read_volatile((header as *const u8).add(event_offset(head) as usize) as *const Event)
+        core::ptr::read_volatile(
+            (header as *const u8).add(event_offset(head) as usize) as *const Event
+        )
     };
     fence(Ordering::Release);
     HEAD.store(head + 1, Ordering::Relaxed);
