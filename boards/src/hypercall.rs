@@ -14,6 +14,11 @@
 //! The VMM treats every field as hostile: guest addresses must lie inside
 //! guest RAM, lengths are bounded by [`MAX_TRANSFER`], unknown ops get
 //! `-ENOSYS`.
+//!
+//! What the VMM has to say without being asked (signals sent to it, stdin
+//! readiness, completions) travels the other way, in the event ring
+//! (`crate::events`). `ConsolePoll` ends early (result 0) and `ConsoleRead`
+//! ends with `-EINTR` before taking input when events wait there.
 
 /// x86_64 doorbell: `out %eax, $DOORBELL_PORT` (eax is ignored).
 pub const DOORBELL_PORT: u16 = 0x00e0;

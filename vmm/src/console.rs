@@ -1,6 +1,6 @@
 //! The VMM side of the console ring (`boards::console`): drains the
 //! sentry's output records to the host's stdout/stderr (and log records to
-//! the log) on every tick of the VMM's interval timer (which interrupts
+//! the log) on every 10 ms kick of the vCPU thread (`crate::vcpu`, which interrupts
 //! KVM_RUN), before every hypercall batch, at exit, on timeout and after a
 //! guest fault. Buffered writes to shared host files travel the same way.
 //!
@@ -36,7 +36,7 @@ pub fn set_output_deadline(deadline: Instant) {
 }
 
 /// Writes `bytes` to the host's fd 1 or 2. A blocked reader holds the
-/// VMM here (back-pressure for the guest), but the interval timer
+/// VMM here (back-pressure for the guest), but the tick's kick
 /// interrupts the write every tick and the deadline is checked between
 /// writes, so --timeout holds whatever the reader does.
 fn host_write(fd: i32, bytes: &[u8]) {
