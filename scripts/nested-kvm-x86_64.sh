@@ -40,7 +40,7 @@ KDIR=kpkg-$KPKG/lib/modules/$KVER/kernel
 
 # 2. Test programs (static musl).
 mkdir -p progs
-for p in hello exit_code fault; do
+for p in hello exit_code fault host_signal; do
     musl-gcc -static -O2 -w -o "progs/$p" "$ROOT/tests/programs/$p.c"
 done
 
@@ -73,10 +73,22 @@ check() { # expected-status description command...
     echo "$out" | sed 's/^/    | /'
     if [ "$got" = "$want" ]; then echo "NESTED PASS $what (status $got)"; else echo "NESTED FAIL $what (status $got, want $want)"; fi
 }
+signal_check() { # expected-status description signal host_signal-args...
+    want=$1; shift; what=$1; shift; sig=$1; shift
+    /bin/rvisor-vmm --elf /progs/host_signal "$@" > /tmp/sig.out 2>&1 &
+    p=$!
+    n=0; until grep -q ready /tmp/sig.out || [ $n -gt 1200 ]; do sleep 0.1; n=$((n+1)); done
+    kill -$sig $p; wait $p; got=$?
+    sed 's/^/    | /' /tmp/sig.out
+    if [ "$got" = "$want" ]; then echo "NESTED PASS $what (status $got)"; else echo "NESTED FAIL $what (status $got, want $want)"; fi
+}
 t0=$(cut -d' ' -f1 /proc/uptime)
 check 0 hello /bin/rvisor-vmm --stats --elf /progs/hello
 check 42 exit_code /bin/rvisor-vmm --elf /progs/exit_code 42
 check 139 fault /bin/rvisor-vmm --elf /progs/fault
+signal_check 0 sigint_handler_spin INT handler 2 spin
+signal_check 0 sigint_handler_pause INT handler 2 pause
+signal_check 143 sigterm_default_spin TERM default 15 spin
 echo "NESTED DONE in $(cut -d' ' -f1 /proc/uptime)s uptime (checks started at ${t0}s)"
 poweroff -f
 EOF
@@ -96,5 +108,5 @@ if grep -q "NESTED FAIL\|NESTED: no /dev/kvm" console.log; then
     echo "nested-kvm: FAIL" >&2
     exit 1
 fi
-[ "$(grep -c "NESTED PASS" console.log)" = 3 ] || { echo "nested-kvm: FAIL (missing checks)" >&2; exit 1; }
+[ "$(grep -c "NESTED PASS" console.log)" = 6 ] || { echo "nested-kvm: FAIL (missing checks)" >&2; exit 1; }
 echo "nested-kvm: PASS"

@@ -11,8 +11,9 @@
 //!
 //! The ring is the truth; an interrupt is only a nudge. The VMM publishes an
 //! event and then, if the vCPU runs the program (user mode) on x86_64,
-//! injects [`crate::x86_64::EVENT_VECTOR`] so that a program that never
-//! enters the sentry still gets it within one kick; otherwise the sentry
+//! injects [`crate::x86_64::EVENT_VECTOR`] (on aarch64: raises the vCPU's
+//! IRQ line until the sentry acknowledges with an empty batch) so that a
+//! program that never enters the sentry still gets it; otherwise the sentry
 //! finds the event at its next entry (syscall, trap, tick) or when it idles
 //! (the VMM ends a `ConsolePoll` early when it publishes an event). Reading
 //! the ring costs the sentry one memory load (`tail` against its `head`), so

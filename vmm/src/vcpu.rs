@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use boards::events::FORWARDED_SIGNALS;
-use kvm_ioctls::VcpuFd;
+use kvm_ioctls::{VcpuFd, VmFd};
 
 #[cfg(target_arch = "aarch64")]
 use crate::aarch64 as arch;
@@ -222,6 +222,7 @@ pub enum Exit {
 
 /// The vCPU loop: runs until the guest asks to exit or faults.
 pub fn run(
+    vm: &VmFd,
     vcpu: &mut VcpuFd,
     hypercalls: &mut Hypercalls,
     stats: &mut RunStats,
@@ -239,6 +240,7 @@ pub fn run(
             }
             State::Serve => {
                 *stats.exits.entry("hypercall").or_default() += 1;
+                arch::nudge_seen(vm)?;
                 match hypercalls.handle_batch()? {
                     BatchOutcome::Continue => State::Run,
                     BatchOutcome::Exit(exit, guest_stats) => {
@@ -256,7 +258,7 @@ pub fn run(
                     *stats.exits.entry("host_signal").or_default() += 1;
                 }
                 hypercalls.service()?;
-                nudge(vcpu, kicks, hypercalls, stats)?;
+                nudge(vm, vcpu, kicks, hypercalls, stats)?;
                 State::Run
             }
             State::Done(exit) => return Ok(exit),
@@ -270,6 +272,7 @@ pub fn run(
 /// itself on its way back there.
 #[cfg(target_arch = "x86_64")]
 fn nudge(
+    _vm: &VmFd,
     vcpu: &VcpuFd,
     kicks: u32,
     hypercalls: &mut Hypercalls,
@@ -286,15 +289,20 @@ fn nudge(
     Ok(())
 }
 
-/// aarch64: no interrupt is injected (no interrupt controller, see
-/// `crate::aarch64`): the sentry reads the ring at its next syscall,
-/// fault or idle wait.
+/// aarch64 (no interrupt controller, no tick): unread events raise the
+/// vCPU's IRQ line, which the program takes at its next instruction in
+/// EL0 (the sentry runs with IRQs masked and reads the ring itself); the
+/// sentry's acknowledgment, an empty batch, lowers it again.
 #[cfg(target_arch = "aarch64")]
 fn nudge(
+    vm: &VmFd,
     _vcpu: &VcpuFd,
     _kicks: u32,
-    _hypercalls: &mut Hypercalls,
-    _stats: &mut RunStats,
+    hypercalls: &mut Hypercalls,
+    stats: &mut RunStats,
 ) -> Result<(), Failure> {
+    if hypercalls.events.unconsumed() && arch::raise_nudge(vm)? {
+        *stats.exits.entry("event_injected").or_default() += 1;
+    }
     Ok(())
 }

@@ -154,7 +154,7 @@ fn sentry_end() -> Result<u64, Failure> {
 }
 
 struct Guest {
-    _vm: VmFd,
+    vm: VmFd,
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
     tsc_khz: u64,
@@ -319,7 +319,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         tsc_khz
     );
     Ok(Guest {
-        _vm: vm,
+        vm,
         vcpu,
         mem,
         tsc_khz,
@@ -385,7 +385,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         ..RunStats::default()
     };
     let run_started = Instant::now();
-    let result = crate::vcpu::run(&mut guest.vcpu, &mut hypercalls, &mut stats);
+    let result = crate::vcpu::run(&guest.vm, &mut guest.vcpu, &mut hypercalls, &mut stats);
     drop(kick_guard);
     // Whatever happened, the output the guest produced goes out.
     hypercalls.drain();

@@ -115,6 +115,21 @@ fn ring(requests: &mut [Request]) {
     }
 }
 
+/// Tells the VMM its nudge was seen (aarch64, where the nudge is the
+/// vCPU's IRQ line, which stays raised until the VMM lowers it): an empty
+/// batch, whose doorbell lowers the line.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn ack_nudge() {
+    let guard = CHANNEL.lock();
+    let Some(channel) = guard.as_ref() else {
+        return;
+    };
+    // SAFETY: as in `ring`: the loader's hypercall page, under the lock.
+    unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*channel.page).count), 0) };
+    DOORBELLS.fetch_add(1, Ordering::Relaxed);
+    cpu::ring_doorbell(0);
+}
+
 /// Hypercall batches issued so far.
 pub fn doorbells() -> u64 {
     DOORBELLS.load(Ordering::Relaxed)

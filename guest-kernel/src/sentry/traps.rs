@@ -103,6 +103,14 @@ pub fn handle_tick(ctx: &mut UserContext) {
     sched::run_entry(|cell| return_to_user(TaskRef::lock(cell), ctx));
 }
 
+/// The VMM's nudge after it published an event (aarch64 under
+/// rvisor-vmm; on x86_64 it arrives as `UserTrap::HostEvent`): the event
+/// ring is read on the way back.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn handle_host_event(ctx: &mut UserContext) {
+    sched::run_entry(|cell| return_to_user(TaskRef::lock(cell), ctx));
+}
+
 /// The end of every syscall and trap: pending signals are delivered
 /// (interval timers fire there), a tick lets the other runnable tasks go
 /// first, and a task that ended does its bookkeeping. Returns whether

@@ -353,6 +353,11 @@ pub fn inject(vcpu: &VcpuFd, vector: u32) -> Result<bool, Failure> {
     Ok(true)
 }
 
+/// Nothing to do at a doorbell: the x86_64 nudge is a one-shot interrupt.
+pub fn nudge_seen(_vm: &kvm_ioctls::VmFd) -> Result<(), Failure> {
+    Ok(())
+}
+
 /// End of guest RAM.
 pub fn ram_end(memory_size: u64) -> u64 {
     RAM_BASE + memory_size
