@@ -88,3 +88,33 @@ pub const FORWARDED_SIGNALS: [u8; 6] = [1, 2, 3, 10, 12, 15];
 const _: () = assert!(EVENT_HEADER_SIZE == 128);
 const _: () = assert!(EVENT_SIZE == 32);
 const _: () = assert!(EVENT_SLOTS == 124);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Wire;
+
+    #[test]
+    fn slots_stay_inside_the_page() {
+        for n in [0, 1, EVENT_SLOTS - 1, EVENT_SLOTS, 10 * EVENT_SLOTS + 3] {
+            let offset = event_offset(n);
+            assert!(offset >= EVENT_HEADER_SIZE as u64);
+            assert!(offset + EVENT_SIZE as u64 <= EVENT_RING_BYTES);
+        }
+        assert_eq!(event_offset(EVENT_SLOTS + 2), event_offset(2));
+    }
+
+    #[test]
+    fn events_round_trip_as_bytes() {
+        let event = Event {
+            kind: EVENT_COMPLETION,
+            _reserved: 0,
+            args: [7, (-5i64) as u64, 0],
+        };
+        let bytes = event.as_bytes();
+        assert_eq!(bytes.len(), EVENT_SIZE);
+        assert_eq!(&bytes[..4], &EVENT_COMPLETION.to_le_bytes());
+        assert_eq!(Event::read_from(bytes), Some(event));
+        assert_eq!(Event::read_from(&bytes[..EVENT_SIZE - 1]), None);
+    }
+}

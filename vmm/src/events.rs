@@ -151,3 +151,90 @@ impl EventRing {
         self.published - before
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: u64 = 0x1000;
+
+    fn ring() -> (GuestMemoryMmap, EventRing) {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x4000)]).unwrap();
+        let ring = EventRing::new(mem.clone(), BASE);
+        (mem, ring)
+    }
+
+    /// What the sentry does: reads the events up to `tail`, then moves `head`.
+    fn consume(mem: &GuestMemoryMmap, head: &mut u64) -> Vec<Event> {
+        let tail: u64 = mem
+            .read_obj(GuestAddress(BASE + EVENT_TAIL_OFFSET))
+            .unwrap();
+        let mut events = Vec::new();
+        while *head < tail {
+            let mut bytes = [0u8; EVENT_SIZE];
+            mem.read_slice(&mut bytes, GuestAddress(BASE + event_offset(*head)))
+                .unwrap();
+            events.push(Event::read_from(&bytes).unwrap());
+            *head += 1;
+        }
+        mem.write_obj(*head, GuestAddress(BASE + EVENT_HEAD_OFFSET))
+            .unwrap();
+        events
+    }
+
+    fn signal(n: u64) -> Event {
+        Event {
+            kind: EVENT_SIGNAL,
+            args: [n, 0, 0],
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn signals_are_published_in_order_and_coalesce() {
+        let (mem, mut ring) = ring();
+        ring.add_signals(1 << 15 | 1 << 2);
+        ring.add_signals(1 << 2);
+        assert_eq!(ring.flush(), 2);
+        assert!(ring.unconsumed());
+        let mut head = 0;
+        assert_eq!(consume(&mem, &mut head), vec![signal(2), signal(15)]);
+        assert!(!ring.unconsumed());
+        assert_eq!(ring.flush(), 0);
+    }
+
+    #[test]
+    fn a_full_ring_keeps_what_does_not_fit() {
+        let (mem, mut ring) = ring();
+        for _ in 0..EVENT_SLOTS {
+            ring.add_signals(1 << 10);
+            assert_eq!(ring.flush(), 1);
+        }
+        // Full: the next ones wait in the VMM (a signal set, the stdin flag).
+        mem.write_obj(1u32, GuestAddress(BASE + EVENT_STDIN_WATCH_OFFSET))
+            .unwrap();
+        assert!(ring.stdin_watched());
+        ring.add_stdin_ready();
+        assert!(!ring.stdin_watched(), "the watch request is answered");
+        ring.add_signals(1 << 1 | 1 << 12);
+        assert_eq!(ring.flush(), 0);
+        let mut head = 0;
+        assert_eq!(consume(&mem, &mut head).len(), EVENT_SLOTS as usize);
+        assert_eq!(ring.flush(), 3);
+        let rest = consume(&mem, &mut head);
+        assert_eq!(rest[0].kind, EVENT_STDIN_READY);
+        assert_eq!(&rest[1..], &[signal(1), signal(12)]);
+    }
+
+    #[test]
+    fn a_hostile_head_stops_publishing_without_harm() {
+        let (mem, mut ring) = ring();
+        // A head past the tail (or too far behind it) makes no sense.
+        mem.write_obj(5u64, GuestAddress(BASE + EVENT_HEAD_OFFSET))
+            .unwrap();
+        ring.add_signals(1 << 2);
+        assert_eq!(ring.flush(), 0);
+        assert!(!ring.unconsumed());
+        assert!(!ring.stdin_watched());
+    }
+}

@@ -489,7 +489,8 @@ impl HostFs {
         }
     }
 
-    /// HostLookup: [dir, name_gpa, name_len, stat_gpa]: a new handle for `name` in `dir`, O_PATH, never following a symlink.
+    /// HostLookup: [dir, name_gpa, name_len, stat_gpa]: a new handle for `name` in `dir`, O_PATH,
+    /// never following a symlink.
     fn lookup(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let dir = self.handle(a[0])?;
         let (dir_fd, mount) = (dir.fd.as_raw_fd(), dir.mount);
@@ -510,7 +511,8 @@ impl HostFs {
         Ok(self.insert(fd, mount)? as i64)
     }
 
-    /// HostReopen: [handle, flags]: a new handle for I/O on the same file (regular files and directories only).
+    /// HostReopen: [handle, flags]: a new handle for I/O on the same file (regular files and
+    /// directories only).
     fn reopen(&mut self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
         let h = self.handle(a[0])?;
         let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
@@ -585,7 +587,8 @@ impl HostFs {
         Ok(0)
     }
 
-    /// HostCreate: [dir, buf_gpa, name_len, target_len, kind | mode << 8, stat_gpa]: a new file, directory or symlink; a handle for it.
+    /// HostCreate: [dir, buf_gpa, name_len, target_len, kind | mode << 8, stat_gpa]: a new file,
+    /// directory or symlink; a handle for it.
     fn create(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let dir_fd = self.writable(a[0])?;
         let mount = self.handle(a[0])?.mount;
@@ -635,7 +638,8 @@ impl HostFs {
         Ok(0)
     }
 
-    /// HostRename: [old_dir, new_dir, buf_gpa, old_len, new_len, flags]: renameat2 within one mount.
+    /// HostRename: [old_dir, new_dir, buf_gpa, old_len, new_len, flags]: renameat2 within one
+    /// mount.
     fn rename(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let old_dir = self.writable(a[0])?;
         let new_dir = self.writable(a[1])?;

@@ -575,7 +575,8 @@ fn report_deadlock() {
 }
 
 /// A tick while a task runs: tasks whose deadline passed become runnable,
-/// and if stdin has waiters, a look at it (one VMM request per tick).
+/// and if stdin has waiters, a look at it (bare metal; a VMM says when
+/// stdin is readable through its event ring instead).
 pub fn on_tick() {
     // Under a VMM with an event ring, the VMM watches stdin and says when
     // it is readable (no request per tick).
