@@ -34,16 +34,44 @@ fn shell_status(status: ExitStatus) -> i32 {
     }
 }
 
-/// Starts `cmd`, waits for its "ready" line, sends `signal` (if any),
+/// The signals rvisor-vmm forwards.
+const FORWARDED: [i32; 6] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTERM,
+];
+
+/// Starts `cmd` with the forwarded signals at their default action except
+/// `ignored` (as a shell starts a foreground job, or `nohup` one with
+/// SIGHUP ignored), waits for its "ready" line, sends `signals` in order,
 /// then (with `input`) waits for the line `input.0` and writes `input.1`
 /// to the program's stdin, and waits for the program to end. Its stdin
 /// stays open until then unless input was written.
-fn signalled(
+fn signalled_with(
     mut cmd: Command,
-    signal: Option<i32>,
+    ignored: Option<i32>,
+    signals: &[i32],
     input: Option<(&str, &[u8])>,
     what: &str,
 ) -> Ended {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for signal in FORWARDED {
+                let action = if Some(signal) == ignored {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                libc::signal(signal, action);
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -81,7 +109,7 @@ fn signalled(
         }
     };
     wait_for("ready", &mut lines, &mut child);
-    if let Some(signal) = signal {
+    for &signal in signals {
         // SAFETY: kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(child.id() as i32, signal) };
         assert_eq!(rc, 0, "{what}: kill failed");
@@ -115,6 +143,10 @@ fn signalled(
         stderr: err_reader.join().unwrap_or_default(),
         shell_status: shell_status(status),
     }
+}
+
+fn signalled(cmd: Command, signal: Option<i32>, input: Option<(&str, &[u8])>, what: &str) -> Ended {
+    signalled_with(cmd, None, signal.as_slice(), input, what)
 }
 
 fn native(args: &[&str]) -> Command {
@@ -273,4 +305,26 @@ fn waiting_for_stdin_costs_no_exit_per_tick() {
         batches < 10,
         "stdin is polled through requests while waiting: {stats}"
     );
+}
+
+#[test]
+fn a_signal_rvisor_vmm_inherited_ignored_stays_ignored() {
+    if !require_kvm() {
+        return;
+    }
+    // `nohup rvisor-vmm ...`: SIGHUP is ignored by the program natively
+    // (dispositions to ignore survive exec); the SIGTERM after it ends it.
+    let args = ["default", "1", "pause"];
+    let signals = [libc::SIGHUP, libc::SIGTERM];
+    let want = signalled_with(native(&args), Some(libc::SIGHUP), &signals, None, "native");
+    let got = signalled_with(
+        sandboxed(&args),
+        Some(libc::SIGHUP),
+        &signals,
+        None,
+        "sandbox",
+    );
+    assert_eq!(want.shell_status, 128 + libc::SIGTERM);
+    assert_eq!(got.shell_status, want.shell_status, "{}", got.stderr);
+    assert_eq!(got.stdout, want.stdout);
 }

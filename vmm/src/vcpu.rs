@@ -97,22 +97,47 @@ pub fn take_host_signals() -> u64 {
     HOST_SIGNALS.swap(0, Ordering::SeqCst)
 }
 
+/// The signals forwarded in this run (bit n: signal n), chosen by
+/// [`block_forwarded_signals`].
+static FORWARDED: AtomicU64 = AtomicU64::new(0);
+
 fn forwarded_set() -> libc::sigset_t {
+    let forwarded = FORWARDED.load(Ordering::Relaxed);
     // SAFETY: sigemptyset/sigaddset initialise and fill a sigset_t we own.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for signal in FORWARDED_SIGNALS {
-            libc::sigaddset(&mut set, signal as libc::c_int);
+            if forwarded & (1 << signal) != 0 {
+                libc::sigaddset(&mut set, signal as libc::c_int);
+            }
         }
         set
     }
 }
 
+/// Whether rvisor-vmm was started with `signal` ignored (`nohup` does that
+/// for SIGHUP, a shell for SIGINT and SIGQUIT of background jobs).
+fn inherited_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the disposition.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Blocks the signals rvisor-vmm forwards, in this thread and every thread
 /// it starts later: they are taken by the helper thread instead of ending
-/// the VMM. Call before any other thread starts.
+/// the VMM. A signal rvisor-vmm inherited as ignored stays ignored and is
+/// not forwarded: a native program would have inherited it ignored too.
+/// Call before any other thread starts.
 pub fn block_forwarded_signals() -> Result<(), Failure> {
+    let forwarded = FORWARDED_SIGNALS
+        .iter()
+        .filter(|&&s| !inherited_ignored(s as libc::c_int))
+        .fold(0u64, |set, &s| set | 1 << s);
+    FORWARDED.store(forwarded, Ordering::Relaxed);
     let set = forwarded_set();
     // SAFETY: changes this thread's signal mask only.
     if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
