@@ -124,6 +124,8 @@ pub struct BootInfo {
     /// returns it) and window size (`struct winsize`), when one is a tty.
     pub termios: [u8; TERMIOS_SIZE],
     pub winsize: [u16; 4],
+    /// (Explicit padding: `rlimits` is 8-byte aligned.)
+    pub _pad: [u8; 4],
     /// The VMM's resource limits as it started ([cur, max] per RLIMIT_*
     /// number; RLIM_INFINITY is u64::MAX): the sandboxed program starts
     /// with the limits a native run would have. Valid when
@@ -198,6 +200,7 @@ impl BootInfo {
             _reserved: 0,
             termios: [0; TERMIOS_SIZE],
             winsize: [0; 4],
+            _pad: [0; 4],
             rlimits: [[0; 2]; RLIMIT_COUNT],
         }
     }

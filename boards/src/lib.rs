@@ -125,6 +125,30 @@ wire!(
     hypercall::HostDirent = 8 + 8 + 1 + 1 + 6,
     hypercall::HostStat = 144,
     bootinfo::MountRecord = 4 + 4,
+    bootinfo::BootInfo = 8
+        + 4
+        + 4
+        + 8
+        + bootinfo::MAX_MEMORY_REGIONS * 24
+        + 4
+        + 4
+        + 8
+        + 8
+        + 3 * 16
+        + 4
+        + 4
+        + 2 * 16
+        + 4
+        + 4
+        + 8 * 4
+        + 32
+        + 8
+        + 4
+        + 4
+        + bootinfo::TERMIOS_SIZE
+        + 8
+        + 4
+        + bootinfo::RLIMIT_COUNT * 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,

@@ -296,16 +296,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
     info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
     info.boot_realtime_ns = realtime_ns();
-    // SAFETY: BootInfo is repr(C) plain data; viewing it as bytes to copy
-    // it into guest memory reads only initialised fields and padding that
-    // `zeroed()` cleared.
-    let info_bytes = unsafe {
-        std::slice::from_raw_parts(
-            &info as *const BootInfo as *const u8,
-            std::mem::size_of::<BootInfo>(),
-        )
-    };
-    write_bytes(&mem, BOOT_INFO_GPA, info_bytes, "the boot info")?;
+    write_bytes(&mem, BOOT_INFO_GPA, info.as_bytes(), "the boot info")?;
 
     arch::start_vcpu(&vcpu, &mem, entry, memory_size)?;
     log::debug!(
