@@ -1,7 +1,7 @@
 //! rvisor-vmm on hardware-style KVM: the sentry's `native` backend under a
 //! real (nested) /dev/kvm. `scripts/nested-kvm-x86_64.sh` boots Debian's
 //! stock kernel under QEMU TCG with an SVM-capable CPU, loads kvm_amd and
-//! runs rvisor-vmm (hello, exit status 42, a fault, SIGINT/SIGTERM sent to
+//! runs rvisor-vmm (hello, exit status 42, a fault, SIGUSR1/SIGTERM sent to
 //! rvisor-vmm reaching a computing or waiting program) from an initramfs.
 //! Takes ~10 s (plus a one-time `apt-get download` of the kernel package,
 //! cached under target/nested-kvm/).
@@ -48,8 +48,8 @@ fn rvisor_vmm_native_backend_under_nested_kvm() {
         "hello",
         "exit_code",
         "fault",
-        "sigint_handler_spin",
-        "sigint_handler_pause",
+        "sigusr1_handler_spin",
+        "sigusr1_handler_pause",
         "sigterm_default_spin",
     ] {
         assert!(

@@ -60,8 +60,8 @@ fn rvisor_vmm_for_aarch64_hosts_under_nested_kvm() {
         "exit_code",
         "fault",
         "mount_cat",
-        "sigint_handler_spin",
-        "sigint_handler_pause",
+        "sigusr1_handler_spin",
+        "sigusr1_handler_pause",
         "sigterm_default_spin",
     ] {
         assert!(
