@@ -7,12 +7,15 @@
 //! * `sentry/`: the arch-neutral Linux ABI.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
 mod arch;
 mod hv;
+mod kstack;
 mod mm;
+mod percpu;
 mod sentry;
 
 use boards::bootinfo::{BootInfo, BOOT_FLAG_PRINT_SYSCALLS, BOOT_FLAG_VERBOSE, BOOT_INFO_MAGIC};

@@ -58,3 +58,50 @@ fn bench_write_writes_through_a_mount() {
         .chunks(4096)
         .all(|c| c[0] == b'a' && c[25] == b'z' && c[26] == b'a'));
 }
+
+#[test]
+fn bench_sockets_runs_in_the_sandbox() {
+    let prog = c_program("bench_sockets");
+    if !require_kvm() {
+        return;
+    }
+    let out = run_sandbox(&prog, &["8", "200"], &[], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let fields = parse_kv(out.stdout_str().trim());
+    for key in ["tcp_mb_s", "tcp_rtt_s", "unix_mb_s", "unix_rtt_s"] {
+        let value: f64 = fields
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}\n{}", out.describe()));
+        assert!(value > 0.0, "{key}={value}\n{}", out.describe());
+    }
+}
+
+/// bench_memory does its work in the sandbox: the CPU loop's checksum is
+/// the native one, and every figure is there.
+#[test]
+fn bench_memory_runs_and_computes_the_same() {
+    let prog = c_program("bench_memory");
+    if !require_kvm() {
+        return;
+    }
+    // Small sizes: this checks function, not speed.
+    let args = ["16", "1000000"];
+    let native = run_native(&prog, &args, None);
+    let sandbox = run_sandbox(&prog, &args, &["--memory", "256M"], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+    let field = |o: &RunOutput, key: &str| {
+        o.stdout_str()
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).map(str::to_string))
+    };
+    for key in ["fresh_ms=", "fork16_us=", "cpu_ms="] {
+        assert!(
+            field(&sandbox, key).is_some(),
+            "{key} missing: {}",
+            sandbox.describe()
+        );
+    }
+    assert_eq!(field(&native, "checksum="), field(&sandbox, "checksum="));
+}

@@ -208,7 +208,8 @@ fn mounts_carry_no_host_privilege() {
         chmod 06755 again: 0\nmkdir 07777: 0\nrenameat2(RENAME_WHITEOUT): -1 EINVAL\n\
         renameat2(1 << 8): -1 EINVAL\nrenameat2(RENAME_NOREPLACE): 0\n";
     assert_eq!(out.stdout_str(), expected, "{}", out.describe());
-    let me = (unsafe { libc::geteuid() }, unsafe { libc::getegid() });
+    // SAFETY: geteuid/getegid only read this process's credentials.
+    let me = unsafe { (libc::geteuid(), libc::getegid()) };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let entry = entry.unwrap();
         let meta = std::fs::symlink_metadata(entry.path()).unwrap();

@@ -197,6 +197,7 @@ const CROSSABLE_FILESYSTEMS: &[i64] = &[
 fn crossable(fd: RawFd) -> bool {
     // SAFETY: fstatfs fills a zeroed struct from our own fd.
     let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one struct statfs we own.
     if unsafe { libc::fstatfs(fd, &mut sfs) } != 0 {
         return false;
     }
@@ -439,6 +440,7 @@ impl HostFs {
     ) -> Result<(), i64> {
         // SAFETY: fstat fills a zeroed libc::stat.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat we own.
         check(unsafe { libc::fstat(fd, &mut st) })?;
         let ino = sandbox_ino(&st, self.root_devs[mount]);
         // The hypercall ABI's `struct stat` is the x86_64 kernel layout on
@@ -522,6 +524,7 @@ impl HostFs {
         // them too, but it is not trusted.
         // SAFETY: fstat on our own fd into a zeroed struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat we own.
         check(unsafe { libc::fstat(fd, &mut st) })?;
         let kind = st.st_mode & libc::S_IFMT;
         if kind != libc::S_IFREG && kind != libc::S_IFDIR {
@@ -796,9 +799,9 @@ impl HostFs {
         }
         // SAFETY: fresh fd, owned here.
         let dir_fd = unsafe { OwnedFd::from_raw_fd(dir_fd) };
-        // SAFETY: plain lseek on our own directory fd; d_off values are
-        // opaque positions the filesystem accepts back.
         if cookie != 0
+            // SAFETY: plain lseek on our own directory fd; d_off values are
+            // opaque positions the filesystem accepts back.
             && unsafe { libc::lseek(dir_fd.as_raw_fd(), cookie as i64, libc::SEEK_SET) } < 0
         {
             return Err(errno());

@@ -93,8 +93,9 @@ impl KvmStats {
         if fd < 0 {
             return None;
         }
-        // SAFETY: the fd was just returned to us and is owned by nobody else.
         Some(KvmStats {
+            // SAFETY: the fd was just returned to us and is owned by nobody
+            // else.
             file: unsafe { File::from_raw_fd(fd) },
         })
     }

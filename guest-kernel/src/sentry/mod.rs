@@ -1,10 +1,16 @@
 //! The arch-neutral Linux ABI: the task, its memory and files, the syscall
 //! table and handlers, exec.
+//!
+//! Safe Rust only: memory is reached through `crate::mm::frame` and the
+//! checked user-memory API (`mm::usermem`), stacks are switched by
+//! `crate::kstack`, and the CPU by `crate::arch`.
+#![deny(unsafe_code)]
 
 pub mod errno;
 pub mod exec;
 pub mod fd;
 pub mod mm;
+pub mod net;
 pub mod random;
 pub mod sched;
 pub mod signal;
@@ -21,7 +27,6 @@ use alloc::vec::Vec;
 
 use boards::bootinfo::BootInfo;
 
-use crate::arch::paging::phys_to_virt;
 use crate::arch::{cpu, UserContext};
 use fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
 use spin::Mutex;
@@ -35,14 +40,7 @@ pub const APP_PID: i32 = 1;
 
 /// Splits the boot strings: exe path, argv, envp.
 fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec<&'static [u8]>) {
-    // SAFETY: the loader placed the strings region inside guest RAM (the
-    // direct map covers all of it) and nothing writes it afterwards.
-    let region = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.strings.start),
-            boot_info.strings.size as usize,
-        )
-    };
+    let region = crate::mm::frame::boot_region(boot_info.strings.start, boot_info.strings.size);
     let mut strings = region.split(|&b| b == 0);
     let exe = strings.next().unwrap_or(b"");
     let argv: Vec<&[u8]> = strings.by_ref().take(boot_info.argc as usize).collect();
@@ -52,12 +50,13 @@ fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec
 
 /// The initial filesystem tree: a tmpfs root with /tmp, /dev (devfs) and
 /// /proc (mounted once the process exists), and the executable, read-only,
-/// at its absolute host path.
+/// at its absolute host path (not under /dev or /proc). Returns the
+/// executable's file too.
 fn build_namespace(
     exe_path: &[u8],
     image: &'static [u8],
     tty: TtyInfo,
-) -> Result<Arc<vfs::Namespace>, errno::Errno> {
+) -> Result<(Arc<vfs::Namespace>, Arc<dyn vfs::Inode>), errno::Errno> {
     let root = vfs::tmpfs::new_root_with_dirs(vfs::DEV_TMPFS, &[b"tmp", b"dev", b"proc"]);
     let namespace = Arc::new(vfs::Namespace::new(root));
     vfs::procfs::record_mount(b"tmpfs", b"/", b"tmpfs", b"rw");
@@ -74,12 +73,12 @@ fn build_namespace(
                 .as_any()
                 .downcast_ref::<vfs::tmpfs::TmpfsNode>()
             {
-                tmpfs_dir.insert(name, exe)?;
+                tmpfs_dir.insert(name, exe.clone())?;
             }
         }
     }
     write_user_database(&namespace)?;
-    Ok(namespace)
+    Ok((namespace, exe))
 }
 
 /// /etc/passwd and /etc/group naming the ids the program runs with (root)
@@ -101,14 +100,7 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
 /// The mount table of the boot info: (read-only, guest path) per record.
 fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, errno::Errno> {
     use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
-    // SAFETY: the loader placed the mount table inside guest RAM and never
-    // writes it afterwards.
-    let table: &'static [u8] = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.mounts.start),
-            boot_info.mounts.size as usize,
-        )
-    };
+    let table = crate::mm::frame::boot_region(boot_info.mounts.start, boot_info.mounts.size);
     let header = core::mem::size_of::<MountRecord>();
     let mut offset = 0;
     let mut records = Vec::new();
@@ -275,18 +267,29 @@ fn cannot_run(name: &[u8], error: errno::Errno) -> ! {
     )
 }
 
-/// Loads the first program under `--root` through the same path as
-/// execve: lookup, "#!" scripts, the ELF and its interpreter.
-fn load_from_root(
+/// Loads the first program through the same path as execve: "#!"
+/// scripts, the ELF and the interpreter it names, all from the sandbox's
+/// file systems (mounted before). Under `--root` the program is looked up
+/// there as execvp does; otherwise it is the executable `build_namespace`
+/// placed (taken by its file, which a `--mount` over its directory may
+/// hide from lookups).
+fn load_first(
     mm: &mut mm::AddressSpace,
     namespace: &vfs::Namespace,
     name: &[u8],
+    placed: Option<Arc<dyn vfs::Inode>>,
     argv: &[&[u8]],
     envp: &[&[u8]],
 ) -> Result<(exec::LoadedElf, exec::Program), errno::Errno> {
-    let (path, inode) = find_program(namespace, name, envp)?;
     let root = namespace.root_stack();
-    let shown = namespace.resolve(&root, &path, true)?.path();
+    let (path, inode, shown) = match placed {
+        Some(inode) => (name.to_vec(), inode, name.to_vec()),
+        None => {
+            let (path, inode) = find_program(namespace, name, envp)?;
+            let shown = namespace.resolve(&root, &path, true)?.path();
+            (path, inode, shown)
+        }
+    };
     let program = exec::follow_scripts(
         namespace,
         &root,
@@ -315,14 +318,7 @@ fn mount_at(
 /// Loads the application and enters it. Never returns.
 pub fn start(boot_info: &BootInfo) -> ! {
     let (exe_path, argv, envp) = boot_strings(boot_info);
-    // SAFETY: as for the strings: the ELF image sits in guest RAM, placed by
-    // the loader, and is never written.
-    let image: &'static [u8] = unsafe {
-        core::slice::from_raw_parts(
-            phys_to_virt(boot_info.app_image.start),
-            boot_info.app_image.size as usize,
-        )
-    };
+    let image = crate::mm::frame::boot_region(boot_info.app_image.start, boot_info.app_image.size);
 
     let tty_of = |stream: u8| TtyInfo {
         is_tty: boot_info.console_tty_mask & (1 << stream) != 0,
@@ -341,47 +337,41 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ..tty_of(0)
     };
 
-    let namespace = if has_root(boot_info) {
-        build_root_namespace(boot_info, controlling_tty)
+    let built = if has_root(boot_info) {
+        build_root_namespace(boot_info, controlling_tty).map(|ns| (ns, None))
     } else {
-        build_namespace(exe_path, image, controlling_tty)
+        build_namespace(exe_path, image, controlling_tty).map(|(ns, exe)| (ns, Some(exe)))
     };
-    let namespace = match namespace {
-        Ok(ns) => ns,
+    let (namespace, placed_exe) = match built {
+        Ok(built) => built,
         Err(e) => crate::hv::console::fatal(format_args!(
             "cannot build the filesystem namespace: errno {}",
             e.0
         )),
     };
+    // The file systems first, then the program from them (its interpreter
+    // and libraries may live under a --mount).
+    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
+        let hint = if e == errno::ENOENT {
+            " (the mount point does not exist in the root)"
+        } else {
+            ""
+        };
+        crate::hv::console::fatal(format_args!(
+            "cannot mount a shared directory at {}: errno {}{hint}",
+            core::str::from_utf8(path).unwrap_or("?"),
+            e.0
+        ));
+    }
 
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
-    let (loaded, argv_owned, execfn, exe_shown) = if has_root(boot_info) {
-        match load_from_root(&mut mm, &namespace, exe_path, &argv, &envp) {
-            Ok((loaded, program)) => {
-                let execfn = program.exec_path.clone();
-                (loaded, program.args, execfn, program.shown)
-            }
+    let (loaded, program) =
+        match load_first(&mut mm, &namespace, exe_path, placed_exe, &argv, &envp) {
+            Ok(loaded) => loaded,
             Err(e) => cannot_run(exe_path, e),
-        }
-    } else {
-        let no_interpreter =
-            &mut |_: &[u8]| -> Result<(Arc<dyn vfs::Inode>, Vec<u8>), errno::Errno> {
-                // The VMM refuses dynamically linked programs without --root.
-                Err(errno::ENOEXEC)
-            };
-        match exec::load_elf(&mut mm, &image, no_interpreter) {
-            Ok(loaded) => (
-                loaded,
-                argv.iter().map(|a| a.to_vec()).collect(),
-                exe_path.to_vec(),
-                exe_path.to_vec(),
-            ),
-            Err(e) => crate::hv::console::fatal(format_args!(
-                "cannot load the application: errno {}",
-                e.0
-            )),
-        }
-    };
+        };
+    let execfn = program.exec_path.clone();
+    let (argv_owned, exe_shown) = (program.args, program.shown);
     let argv_refs: Vec<&[u8]> = argv_owned.iter().map(|a| a.as_slice()).collect();
     let hwcap = crate::arch::hwcap();
     let sp = match exec::build_stack(&mut mm, &loaded, &argv_refs, &envp, &execfn, hwcap) {
@@ -415,18 +405,6 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
-    if let Err((path, e)) = mount_host_dirs(&namespace, boot_info) {
-        let hint = if e == errno::ENOENT {
-            " (the mount point does not exist in the root)"
-        } else {
-            ""
-        };
-        crate::hv::console::fatal(format_args!(
-            "cannot mount a shared directory at {}: errno {}{hint}",
-            core::str::from_utf8(path).unwrap_or("?"),
-            e.0
-        ));
-    }
 
     let start_tsc = cpu::counter();
     let task = Task {

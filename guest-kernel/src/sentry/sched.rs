@@ -20,7 +20,6 @@
 //! `sched` lock. `SCHED` is never held while a `Task` is locked from it,
 //! nor across a switch.
 
-use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -34,59 +33,7 @@ use super::signal::{SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
 use super::task::{JobEvent, Process, Task};
 use super::wait::WaitQueue;
 use crate::arch::{ThreadState, UserContext};
-
-/// Bytes of kernel stack per task. The deepest handler paths (exec, path
-/// walks, signal frames) use well under half of it.
-pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
-/// Written at the bottom of every kernel stack and checked at each switch,
-/// so an overflow is reported instead of silently corrupting the heap.
-const STACK_CANARY: u64 = 0x5354_4143_4b5f_454e;
-
-/// A task's kernel stack (heap memory, 16-byte aligned).
-pub struct KernelStack {
-    base: *mut u8,
-}
-
-// SAFETY: the stack is plain memory owned by its task; only the task
-// running on it touches it (and `Drop`, once nobody runs on it).
-unsafe impl Send for KernelStack {}
-// SAFETY: as above; shared references never touch the memory.
-unsafe impl Sync for KernelStack {}
-
-impl KernelStack {
-    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 16) {
-        Ok(layout) => layout,
-        Err(_) => panic!("bad kernel stack layout"),
-    };
-
-    fn new() -> Option<KernelStack> {
-        // SAFETY: the layout has a non-zero size.
-        let base = unsafe { alloc(Self::LAYOUT) };
-        if base.is_null() {
-            return None;
-        }
-        // SAFETY: the first word of the fresh allocation.
-        unsafe { (base as *mut u64).write(STACK_CANARY) };
-        Some(KernelStack { base })
-    }
-
-    pub fn top(&self) -> u64 {
-        self.base as u64 + KERNEL_STACK_SIZE as u64
-    }
-
-    fn overflowed(&self) -> bool {
-        // SAFETY: the first word of the live allocation.
-        unsafe { (self.base as *const u64).read_volatile() != STACK_CANARY }
-    }
-}
-
-impl Drop for KernelStack {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with the same layout; nobody runs on it
-        // any more (an ended task is dropped by the next one to run).
-        unsafe { dealloc(self.base, Self::LAYOUT) }
-    }
-}
+use crate::kstack::KernelStack;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -119,13 +66,11 @@ pub struct TaskCell {
     /// signal): it leaves at its next return towards user mode and its
     /// waits end at once.
     killed: AtomicBool,
-    /// The kernel stack pointer while it is switched out.
-    saved_sp: AtomicU64,
     /// The syscall it is in (for diagnostics: what a waiting task waits in).
     pub syscall: AtomicU64,
     /// User state (FPU, TLS) a task that never ran starts with.
     initial_state: Mutex<Option<ThreadState>>,
-    kstack: KernelStack,
+    kstack: Arc<KernelStack>,
 }
 
 impl TaskCell {
@@ -223,19 +168,6 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     dead: None,
 });
 
-/// Per-CPU state (one vCPU today; with more, this becomes the per-CPU
-/// area reached through one per-CPU pointer).
-struct PerCpu {
-    current: Mutex<Option<Arc<TaskCell>>>,
-    /// Where the boot code's stack pointer goes when the first task starts.
-    boot_sp: AtomicU64,
-}
-
-static CPU: PerCpu = PerCpu {
-    current: Mutex::new(None),
-    boot_sp: AtomicU64::new(0),
-};
-
 static ZOMBIES: Mutex<Vec<Zombie>> = Mutex::new(Vec::new());
 static NEXT_PID: AtomicI32 = AtomicI32::new(2);
 /// The earliest `wake_at` of any blocked task (a lower bound: a task that
@@ -250,18 +182,18 @@ static THREAD_EXITS: WaitQueue = WaitQueue::new();
 /// user and much higher; every task here costs guest memory).
 pub const MAX_TASKS: usize = 1024;
 
-/// A tick arrived while the sentry ran (x86_64 pvm): it takes effect at
-/// the next return to user mode.
-static TICK_PENDING: AtomicBool = AtomicBool::new(false);
-
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub fn note_tick() {
-    TICK_PENDING.store(true, Ordering::Relaxed);
+    crate::percpu::this_cpu()
+        .tick_pending
+        .store(true, Ordering::Relaxed);
 }
 
 /// Takes a tick noted while the sentry ran.
 pub fn take_tick() -> bool {
-    TICK_PENDING.swap(false, Ordering::Relaxed)
+    crate::percpu::this_cpu()
+        .tick_pending
+        .swap(false, Ordering::Relaxed)
 }
 
 pub fn new_pid() -> i32 {
@@ -288,17 +220,15 @@ pub fn run_entry<R>(entry: impl FnOnce(&Arc<TaskCell>) -> Option<R>) -> R {
 
 /// The running task.
 pub fn current() -> Arc<TaskCell> {
-    CPU.current
+    crate::percpu::this_cpu()
+        .current
         .lock()
         .clone()
         .expect("a task runs whenever the sentry handles an entry")
 }
 
 fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<TaskCell>> {
-    let kstack = KernelStack::new()?;
-    // SAFETY: the fresh stack is ours and large enough for a context and
-    // a switch frame.
-    let sp = unsafe { crate::arch::entry::initial_kernel_sp(kstack.top(), regs) };
+    let kstack = KernelStack::new(regs)?;
     Some(Arc::new(TaskCell {
         tid: AtomicI32::new(task.tid),
         process: task.process.clone(),
@@ -310,7 +240,6 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
             stdin_ready: false,
         }),
         killed: AtomicBool::new(false),
-        saved_sp: AtomicU64::new(sp),
         syscall: AtomicU64::new(u64::MAX),
         initial_state: Mutex::new(Some(state)),
         kstack,
@@ -333,22 +262,19 @@ pub fn start_first(task: Task, regs: UserContext, state: ThreadState) -> ! {
         Some(cell) => cell,
         None => crate::hv::console::fatal(format_args!("no memory for the first task's stack")),
     };
-    let sp = cell.saved_sp.load(Ordering::Relaxed);
     crate::arch::entry::set_kernel_stack(cell.kstack.top());
     cell.sched.lock().state = State::Running;
     SCHED.lock().tasks.insert(cell.tid(), cell.clone());
-    *CPU.current.lock() = Some(cell);
-    // SAFETY: `sp` was built by initial_kernel_sp on the task's stack,
-    // which the scheduler keeps while the task lives; the boot stack's
-    // pointer is stored in a static and never resumed.
-    unsafe { crate::arch::entry::switch_stack(CPU.boot_sp.as_ptr(), sp) };
-    unreachable!("the boot stack is never switched back to")
+    let kstack = cell.kstack.clone();
+    *crate::percpu::this_cpu().current.lock() = Some(cell);
+    crate::kstack::start(kstack)
 }
 
 /// What a task that never ran does first, on its own stack (called by the
 /// architecture's `task_first_entry` before it enters user mode with
 /// `_ctx`).
 pub extern "C" fn first_run(_ctx: &mut UserContext) {
+    crate::kstack::complete();
     let cell = current();
     let state = cell.initial_state.lock().take();
     // Its own page tables before the task switched away from is freed (see
@@ -604,15 +530,10 @@ fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
     if let Some(mut task) = next.task.try_lock() {
         task.running_since = now;
     }
-    let next_sp = next.saved_sp.load(Ordering::Relaxed);
     crate::arch::entry::set_kernel_stack(next.kstack.top());
-    let save = me.saved_sp.as_ptr();
-    *CPU.current.lock() = Some(next);
-    // SAFETY: `next_sp` was saved by switch_stack or built by
-    // initial_kernel_sp on `next`'s stack, which lives while the task is in
-    // SCHED (or in its `dead` slot until the next one runs); `save` points
-    // into `me`, which `me`'s caller keeps alive until it runs again.
-    unsafe { crate::arch::entry::switch_stack(save, next_sp) };
+    let kstack = next.kstack.clone();
+    *crate::percpu::this_cpu().current.lock() = Some(next);
+    crate::kstack::switch(kstack);
     // Back on this task's page tables first: an ended task's tables are
     // freed next, and freeing the tables in use is costly on pvm (the host
     // shadows them: every write to them traps).
@@ -640,7 +561,6 @@ pub fn finish_exit() -> ! {
     let me = current();
     let tid = me.tid();
     me.sched.lock().state = State::Dead;
-    let save = me.saved_sp.as_ptr();
     {
         let mut sched = SCHED.lock();
         sched.tasks.remove(&tid);
@@ -663,18 +583,16 @@ pub fn finish_exit() -> ! {
     if let Some(mut task) = next.task.try_lock() {
         task.running_since = crate::arch::cpu::counter();
     }
-    let next_sp = next.saved_sp.load(Ordering::Relaxed);
     crate::arch::entry::set_kernel_stack(next.kstack.top());
-    *CPU.current.lock() = Some(next);
-    // SAFETY: as in switch_to; `save` points into the dead task's cell,
-    // which the `dead` slot keeps until the next task has switched in.
-    unsafe { crate::arch::entry::switch_stack(save, next_sp) };
+    let kstack = next.kstack.clone();
+    *crate::percpu::this_cpu().current.lock() = Some(next);
+    crate::kstack::switch(kstack);
     unreachable!("an ended task is never switched back to")
 }
 
 /// The other live tasks (not the running one, not killed).
 fn others() -> Vec<Arc<TaskCell>> {
-    let current = CPU.current.lock().clone();
+    let current = crate::percpu::this_cpu().current.lock().clone();
     SCHED
         .lock()
         .tasks
@@ -687,7 +605,7 @@ fn others() -> Vec<Arc<TaskCell>> {
 /// The other task with thread id `tid`, if it lives.
 fn other_thread(tid: i32) -> Option<Arc<TaskCell>> {
     let cell = SCHED.lock().tasks.get(&tid).cloned()?;
-    let current = CPU.current.lock().clone();
+    let current = crate::percpu::this_cpu().current.lock().clone();
     if cell.killed() || current.is_some_and(|me| Arc::ptr_eq(&me, &cell)) {
         return None;
     }

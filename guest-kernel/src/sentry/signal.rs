@@ -19,7 +19,6 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
-use super::mm::usermem::Pod;
 use super::sched::TaskRef;
 use super::task::Task;
 use super::wait::WaitQueue;
@@ -95,7 +94,9 @@ pub const TRAP_BRKPT: i32 = 1;
 
 /// The kernel's `struct sigaction` (x86_64 and arm64 agree).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(
+    Clone, Copy, Debug, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable,
+)]
 pub struct SigAction {
     pub handler: u64,
     pub flags: u64,
@@ -103,21 +104,15 @@ pub struct SigAction {
     pub mask: u64,
 }
 
-// SAFETY: repr(C), four u64s.
-unsafe impl Pod for SigAction {}
-
 /// `stack_t`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 pub struct SignalStack {
     pub sp: u64,
     pub flags: i32,
     pub _pad: i32,
     pub size: u64,
 }
-
-// SAFETY: repr(C); the explicit pad field leaves no implicit padding.
-unsafe impl Pod for SignalStack {}
 
 impl Default for SignalStack {
     fn default() -> Self {
@@ -145,7 +140,7 @@ impl SignalStack {
 /// first words are (pid, uid) for kill-style signals and the address for
 /// faults.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 pub struct SigInfo {
     pub signo: i32,
     pub errno: i32,
@@ -153,9 +148,6 @@ pub struct SigInfo {
     pub _pad: i32,
     pub fields: [u64; 14],
 }
-
-// SAFETY: repr(C), ints then u64s with an explicit pad: no implicit padding.
-unsafe impl Pod for SigInfo {}
 
 const _: () = assert!(core::mem::size_of::<SigInfo>() == 128);
 

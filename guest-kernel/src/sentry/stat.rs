@@ -6,8 +6,6 @@
 // An ABI table: complete on purpose, used or not.
 #![allow(dead_code)]
 
-use super::mm::usermem::Pod;
-
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFIFO: u32 = 0o010000;
 pub const S_IFCHR: u32 = 0o020000;
@@ -18,7 +16,9 @@ pub const S_IFSOCK: u32 = 0o140000;
 pub const S_IFBLK: u32 = 0o060000;
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(
+    Clone, Copy, Debug, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable,
+)]
 pub struct Stat {
     pub dev: u64,
     pub ino: u64,
@@ -41,9 +41,6 @@ pub struct Stat {
 }
 
 const _: () = assert!(core::mem::size_of::<Stat>() == 144);
-
-// SAFETY: repr(C), all integer fields, no implicit padding (checked size).
-unsafe impl Pod for Stat {}
 
 impl Stat {
     /// The `struct stat` the application's architecture expects.
@@ -83,7 +80,9 @@ impl Stat {
 /// architectures), 128 bytes.
 #[cfg(target_arch = "aarch64")]
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(
+    Clone, Copy, Debug, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable,
+)]
 pub struct GenericStat {
     pub dev: u64,
     pub ino: u64,
@@ -108,10 +107,6 @@ pub struct GenericStat {
 
 #[cfg(target_arch = "aarch64")]
 const _: () = assert!(core::mem::size_of::<GenericStat>() == 128);
-
-// SAFETY: repr(C), all integer fields, no implicit padding (checked size).
-#[cfg(target_arch = "aarch64")]
-unsafe impl Pod for GenericStat {}
 
 /// Makes a device number the way glibc's makedev does.
 pub const fn makedev(major: u64, minor: u64) -> u64 {

@@ -42,7 +42,7 @@ pub fn tsc_to_ns(ticks: u64) -> u64 {
 
 /// What the vDSO needs to tell the time (the vvar page's contents).
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 pub struct TimeParameters {
     pub counter_base: u64,
     pub mult: u64,

@@ -19,7 +19,6 @@ use super::mm::{
     page_align_up, AddressSpace, FileBacking, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP,
 };
 use super::vfs::{FileKind, Inode, Namespace, PathStack};
-use crate::arch::paging::phys_to_virt;
 use crate::arch::{PAGE_SIZE, USER_END};
 
 // The loader's rules (boards::elf) assume this architecture's layout.
@@ -87,7 +86,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vvar,
         shared: false,
         file: None,
-    });
+    })?;
     mm.map_fixed(Vma {
         start: VDSO_BASE,
         end: VDSO_BASE + pages,
@@ -98,16 +97,9 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
-    });
+    })?;
     let params = super::time::parameters();
-    // SAFETY: TimeParameters is repr(C) plain integers.
-    let params_bytes = unsafe {
-        core::slice::from_raw_parts(
-            &params as *const super::time::TimeParameters as *const u8,
-            core::mem::size_of::<super::time::TimeParameters>(),
-        )
-    };
-    copy_into(mm, vvar, params_bytes)?;
+    copy_into(mm, vvar, zerocopy::IntoBytes::as_bytes(&params))?;
     copy_into(mm, VDSO_BASE, image)?;
     Ok(Some(VDSO_BASE))
 }
@@ -133,7 +125,7 @@ fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
-    });
+    })?;
     let code = crate::arch::signal::SIGRETURN_TRAMPOLINE;
     let mut bytes = [0u8; 8];
     bytes[..4].copy_from_slice(&code[0].to_le_bytes());
@@ -145,9 +137,7 @@ fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
 fn copy_into(mm: &mut AddressSpace, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     for (i, chunk) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
         let frame = mm.frame_for_kernel(addr + i as u64 * PAGE_SIZE)?;
-        // SAFETY: a fresh page of this address space, direct-mapped.
-        let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), chunk.len()) };
-        dst.copy_from_slice(chunk);
+        crate::mm::frame::write(frame, 0, chunk);
     }
     Ok(())
 }
@@ -492,7 +482,7 @@ fn load_segment(
                 offset: file_page_offset,
                 ..backing
             }),
-        });
+        })?;
     }
     if end > mapped_end {
         mm.map_fixed(Vma {
@@ -502,17 +492,16 @@ fn load_segment(
             kind,
             shared: false,
             file: None,
-        });
+        })?;
     }
     let mut page = mapped_end;
     while page < file_part_end {
         let frame = mm.frame_for_kernel(page)?;
         let n = (file_part_end - page).min(PAGE_SIZE) as usize;
         let src = file_page_offset + (page - start);
-        // SAFETY: `frame` is a fresh user page of this address space, reached
-        // through the direct map; n <= PAGE_SIZE.
-        let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), n) };
-        image.read_exact_at(src, dst)?;
+        let mut bytes = [0u8; PAGE_SIZE as usize];
+        image.read_exact_at(src, &mut bytes[..n])?;
+        crate::mm::frame::write(frame, 0, &bytes[..n]);
         page += PAGE_SIZE;
     }
     Ok(mem_end)
@@ -538,7 +527,7 @@ pub fn build_stack(
         kind: VmaKind::Stack,
         shared: false,
         file: None,
-    });
+    })?;
 
     // Strings at the very top, as Linux places them: execfn last (highest).
     let mut sp = STACK_TOP - 8;

@@ -1,37 +1,72 @@
 //! Checked access to user memory. The sentry never dereferences a user
-//! pointer: every access is translated page by page through the address
-//! space (allocating demand-paged memory, checking the VMA's protection) and
-//! done through the direct map. A bad pointer is EFAULT, never a kernel fault.
+//! pointer and never forms a Rust reference into user memory: every access
+//! is translated page by page through the address space (allocating
+//! demand-paged memory, checking the VMA's protection) and the bytes are
+//! copied through `crate::mm::frame` (raw copies, safe against user threads
+//! writing the same page on another vCPU). A bad pointer is EFAULT, never a
+//! kernel fault.
+//!
+//! Typed access goes through [`UserPtr`]: the address of a `T` in user
+//! memory, read and written whole (`T` is plain bytes: [`Pod`]).
 
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 
 use crate::arch::{PAGE_SIZE, USER_END};
 
 use super::{Access, AddressSpace};
-use crate::arch::paging::phys_to_virt;
 use crate::sentry::errno::*;
 
-/// Plain-old-data types that may be copied to and from user memory as bytes.
-///
-/// # Safety
-/// Implementors must be `repr(C)` (or primitive), have no padding that would
-/// leak kernel data, and be valid for every bit pattern.
-pub unsafe trait Pod: Copy {}
+/// Plain-old-data types that may be copied to and from user memory as
+/// bytes: every bit pattern is a valid value and there is no padding that
+/// would leak kernel data. zerocopy's derives check both at compile time
+/// (`#[derive(FromBytes, IntoBytes, Immutable)]` on a `repr(C)` type).
+pub trait Pod: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable + Copy {}
 
-// SAFETY: primitive integers are valid for all bit patterns and unpadded.
-unsafe impl Pod for u8 {}
-unsafe impl Pod for u16 {}
-unsafe impl Pod for u32 {}
-unsafe impl Pod for u64 {}
-unsafe impl Pod for i32 {}
-unsafe impl Pod for i64 {}
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+impl<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable + Copy> Pod for T {}
 
 /// The bytes of a plain-old-data value.
 pub fn bytes_of<T: Pod>(value: &T) -> &[u8] {
-    // SAFETY: Pod types are plain bytes without padding.
-    unsafe {
-        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    value.as_bytes()
+}
+
+/// The address of a `T` in user memory (not dereferenceable by the sentry:
+/// read and write it through an [`AddressSpace`]).
+pub struct UserPtr<T> {
+    addr: u64,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for UserPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for UserPtr<T> {}
+
+impl<T> core::fmt::Debug for UserPtr<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "UserPtr({:#x})", self.addr)
+    }
+}
+
+impl<T: Pod> UserPtr<T> {
+    pub const fn new(addr: u64) -> Self {
+        UserPtr {
+            addr,
+            _type: PhantomData,
+        }
+    }
+
+    /// Reads the value (EFAULT when the memory is not readable).
+    pub fn read(self, mm: &mut AddressSpace) -> Result<T, Errno> {
+        mm.read_val(self.addr)
+    }
+
+    /// Writes the value (EFAULT when the memory is not writable).
+    pub fn write(self, mm: &mut AddressSpace, value: &T) -> Result<(), Errno> {
+        mm.write_val(self.addr, value)
     }
 }
 
@@ -43,15 +78,38 @@ fn check_range(addr: u64, len: usize) -> Result<(), Errno> {
     Ok(())
 }
 
+/// One page-sized piece of a user range: `len` bytes at `offset` in
+/// `frame` (a frame of the address space, checked and populated).
+#[derive(Clone, Copy, Debug)]
+pub struct UserChunk {
+    pub frame: u64,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl UserChunk {
+    /// Copies the chunk's first `dst.len()` bytes into `dst`.
+    pub fn read(&self, dst: &mut [u8]) {
+        assert!(dst.len() <= self.len);
+        crate::mm::frame::read(self.frame, self.offset, dst)
+    }
+
+    /// Copies `src` over the chunk's first `src.len()` bytes.
+    pub fn write(&self, src: &[u8]) {
+        assert!(src.len() <= self.len);
+        crate::mm::frame::write(self.frame, self.offset, src)
+    }
+}
+
 impl AddressSpace {
-    /// Calls `f` on each page-sized piece of user range [addr, addr+len)
-    /// as a kernel slice, after checking and populating the page.
+    /// Calls `f` on each page-sized piece of user range [addr, addr+len),
+    /// after checking and populating the page for `access`.
     pub fn with_user_chunks(
         &mut self,
         addr: u64,
         len: usize,
         access: Access,
-        mut f: impl FnMut(&mut [u8]),
+        mut f: impl FnMut(UserChunk),
     ) -> Result<(), Errno> {
         check_range(addr, len)?;
         let mut done = 0usize;
@@ -60,56 +118,66 @@ impl AddressSpace {
             let offset = (cursor & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - offset).min(len - done);
             let frame = self.translate_for(cursor, access)?;
-            // SAFETY: `frame` is a user page owned by this address space and
-            // covered by the direct map; [offset, offset+n) is inside it. The
-            // sentry is single-threaded, so nothing else aliases the slice
-            // while `f` runs.
-            let chunk =
-                unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame).add(offset), n) };
-            f(chunk);
+            f(UserChunk {
+                frame,
+                offset,
+                len: n,
+            });
             done += n;
         }
         Ok(())
     }
 
+    /// Checks that [addr, addr+len) is all accessible for `access` (and
+    /// populates it), before a call commits to anything.
+    pub fn check_user(&mut self, addr: u64, len: usize, access: Access) -> Result<(), Errno> {
+        self.with_user_chunks(addr, len, access, |_| {})
+    }
+
     pub fn copy_from_user(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let mut done = 0;
         self.with_user_chunks(addr, buf.len(), Access::Read, |chunk| {
-            buf[done..done + chunk.len()].copy_from_slice(chunk);
-            done += chunk.len();
+            chunk.read(&mut buf[done..done + chunk.len]);
+            done += chunk.len;
         })
+    }
+
+    /// Copies what it can of user memory at `addr` into `buf`: the bytes
+    /// copied, and the error that stopped it short (EFAULT at a bad page).
+    pub fn copy_from_user_partial(&mut self, addr: u64, buf: &mut [u8]) -> (usize, Option<Errno>) {
+        if let Err(e) = check_range(addr, buf.len()) {
+            return (0, Some(e));
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let cursor = addr + done as u64;
+            let offset = (cursor & (PAGE_SIZE - 1)) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(buf.len() - done);
+            match self.translate_for(cursor, Access::Read) {
+                Ok(frame) => crate::mm::frame::read(frame, offset, &mut buf[done..done + n]),
+                Err(e) => return (done, Some(e)),
+            }
+            done += n;
+        }
+        (done, None)
     }
 
     pub fn copy_to_user(&mut self, addr: u64, buf: &[u8]) -> Result<(), Errno> {
         let mut done = 0;
         self.with_user_chunks(addr, buf.len(), Access::Write, |chunk| {
-            let n = chunk.len();
-            chunk.copy_from_slice(&buf[done..done + n]);
-            done += n;
+            chunk.write(&buf[done..done + chunk.len]);
+            done += chunk.len;
         })
     }
 
     pub fn read_val<T: Pod>(&mut self, addr: u64) -> Result<T, Errno> {
-        let mut value = core::mem::MaybeUninit::<T>::zeroed();
-        // SAFETY: T is Pod: any bytes are a valid T; the slice covers exactly
-        // the value's storage.
-        let bytes = unsafe {
-            core::slice::from_raw_parts_mut(
-                value.as_mut_ptr() as *mut u8,
-                core::mem::size_of::<T>(),
-            )
-        };
-        self.copy_from_user(addr, bytes)?;
-        // SAFETY: fully initialised by the copy (and zeroed before it).
-        Ok(unsafe { value.assume_init() })
+        let mut value = T::new_zeroed();
+        self.copy_from_user(addr, value.as_mut_bytes())?;
+        Ok(value)
     }
 
     pub fn write_val<T: Pod>(&mut self, addr: u64, value: &T) -> Result<(), Errno> {
-        // SAFETY: T is Pod (no padding, plain bytes).
-        let bytes = unsafe {
-            core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
-        };
-        self.copy_to_user(addr, bytes)
+        self.copy_to_user(addr, value.as_bytes())
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes (without the
@@ -122,13 +190,12 @@ impl AddressSpace {
             let n = PAGE_SIZE as usize - offset;
             let mut found = false;
             self.with_user_chunks(cursor, n, Access::Read, |chunk| {
-                match chunk.iter().position(|&b| b == 0) {
-                    Some(end) => {
-                        out.extend_from_slice(&chunk[..end]);
-                        found = true;
-                    }
-                    None => out.extend_from_slice(chunk),
-                }
+                let end = crate::mm::frame::find(chunk.frame, chunk.offset, chunk.len, 0);
+                let take = end.unwrap_or(chunk.len);
+                let start = out.len();
+                out.resize(start + take, 0);
+                chunk.read(&mut out[start..]);
+                found = end.is_some();
             })?;
             if found {
                 break;

@@ -1,6 +1,7 @@
 //! Event descriptors: eventfd, timerfd, signalfd and epoll. The files are
 //! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `io`.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -92,7 +93,7 @@ pub fn sys_timerfd_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     let timer = file.file.as_timerfd().ok_or(EINVAL)?;
     if old != 0 {
         let current = timerfd_value(timer);
-        ctx.task.mm().write_val(old, &current)?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
     }
     let now = crate::sentry::time::monotonic_ns();
     let deadline = if value == 0 {
@@ -114,7 +115,7 @@ pub fn sys_timerfd_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
 pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = timerfd_of(ctx, args[0])?;
     let value = timerfd_value(file.file.as_timerfd().ok_or(EINVAL)?);
-    ctx.task.mm().write_val(args[1], &value)?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 
@@ -130,7 +131,7 @@ fn signalfd_core(
     if size != 8 || flags & !((O_CLOEXEC | O_NONBLOCK) as u64) != 0 {
         return Err(EINVAL);
     }
-    let mask: u64 = ctx.task.mm().read_val(mask_addr)?;
+    let mask: u64 = UserPtr::<u64>::new(mask_addr).read(&mut ctx.task.mm())?;
     let mask = mask & !UNBLOCKABLE;
     if fd as i32 == -1 {
         return install(ctx, SignalFd::new(mask), flags as u32, b"[signalfd]");
@@ -345,11 +346,10 @@ fn epoll_wait_core(
     }
     let max_events = max_events as usize;
     // The whole buffer must be writable before anything is taken.
-    ctx.task.mm().with_user_chunks(
+    ctx.task.mm().check_user(
         events_addr,
         max_events * EVENT_SIZE,
         crate::sentry::mm::Access::Write,
-        |_| {},
     )?;
     let ep_file = ctx.task.fds().get(fd_arg(epfd))?.clone();
     let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;

@@ -5,6 +5,7 @@
 //! signal (EINTR, or a restart after an SA_RESTART handler), or at once
 //! when the word no longer holds the value (EAGAIN), as on Linux.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -211,7 +212,7 @@ fn wake_op(ctx: &mut SyscallContext, uaddr2: u64, encoded: u32) -> Result<bool, 
         }
         oparg = 1 << oparg;
     }
-    let old: u32 = ctx.task.mm().read_val(uaddr2)?;
+    let old: u32 = UserPtr::<u32>::new(uaddr2).read(&mut ctx.task.mm())?;
     let oparg = oparg as u32;
     let new = match op & !OPARG_SHIFT {
         0 => oparg,
@@ -231,7 +232,7 @@ fn wake_op(ctx: &mut SyscallContext, uaddr2: u64, encoded: u32) -> Result<bool, 
         5 => old >= cmparg,
         _ => return Err(ENOSYS),
     };
-    ctx.task.mm().write_val(uaddr2, &new)?;
+    UserPtr::new(uaddr2).write(&mut ctx.task.mm(), &new)?;
     Ok(holds)
 }
 
@@ -298,9 +299,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             // The word must be writable.
-            ctx.task
-                .mm()
-                .with_user_chunks(uaddr2, 4, Access::Write, |_| {})?;
+            ctx.task.mm().check_user(uaddr2, 4, Access::Write)?;
             let (key1, key2) = (key(ctx, uaddr)?, key(ctx, uaddr2)?);
             let holds = wake_op(ctx, uaddr2, val3 as u32)?;
             let mut woken = wake(key1, val, u32::MAX);
@@ -334,13 +333,13 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                     // next unlock whether others still wait.
                     let died = if owner != 0 { 0x4000_0000 } else { 0 };
                     let waiters = if has_waiters(key) { FUTEX_WAITERS } else { 0 };
-                    ctx.task.mm().write_val(uaddr, &(tid | died | waiters))?;
+                    UserPtr::new(uaddr).write(&mut ctx.task.mm(), &(tid | died | waiters))?;
                     return Ok(0);
                 }
                 if cmd == FUTEX_TRYLOCK_PI {
                     return Err(EAGAIN);
                 }
-                ctx.task.mm().write_val(uaddr, &(word | FUTEX_WAITERS))?;
+                UserPtr::new(uaddr).write(&mut ctx.task.mm(), &(word | FUTEX_WAITERS))?;
                 wait_on(ctx, key, u32::MAX, deadline)?;
             }
         }
@@ -349,7 +348,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if word & FUTEX_TID_MASK != tid {
                 return Err(EPERM);
             }
-            ctx.task.mm().write_val(uaddr, &0u32)?;
+            UserPtr::new(uaddr).write(&mut ctx.task.mm(), &0u32)?;
             let key = key(ctx, uaddr)?;
             wake(key, 1, u32::MAX);
             Ok(0)

@@ -1,6 +1,7 @@
 //! I/O syscalls: read/write and their vector and positional forms, lseek,
 //! ioctl, poll/ppoll, select/pselect6.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -15,6 +16,8 @@ use crate::sentry::vfs::console;
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Bounce buffer for reads (data from files into user memory).
 const READ_CHUNK: usize = 64 * 1024;
+/// Bounce buffer for writes (user memory to files).
+const WRITE_CHUNK: usize = 64 * 1024;
 const IOV_MAX: u64 = 1024;
 const POLLPRI: i16 = 0x2;
 
@@ -39,6 +42,15 @@ fn write_from_user(
     // for room as the reader drains it), as on Linux; a signal after some
     // progress ends it with the count so far.
     let mut done = 0usize;
+    // Small writes (the common case) bounce on the stack.
+    let mut small = [0u8; 512];
+    let mut large = Vec::new();
+    let buf: &mut [u8] = if len <= small.len() {
+        &mut small[..len]
+    } else {
+        large.resize(len.min(WRITE_CHUNK), 0);
+        &mut large
+    };
     loop {
         let mut pos = match offset {
             Some(o) => o + done as u64,
@@ -46,30 +58,39 @@ fn write_from_user(
             None if seekable => *file.offset.lock(),
             None => 0,
         };
-        let mut written = 0usize;
+        // Bounce through kernel memory a chunk at a time (the file never
+        // sees user memory itself); a fault ends the call after what went
+        // in before it.
         let mut error = None;
-        let result =
-            ctx.task
+        let mut fault = None;
+        while done < len && error.is_none() && fault.is_none() {
+            let want = (len - done).min(buf.len());
+            let (got, failed) = ctx
+                .task
                 .mm()
-                .with_user_chunks(addr + done as u64, len - done, Access::Read, |chunk| {
-                    if error.is_some() {
-                        return;
+                .copy_from_user_partial(addr + done as u64, &mut buf[..want]);
+            fault = failed;
+            if got == 0 {
+                break;
+            }
+            match file.file.write(&buf[..got], pos) {
+                Ok(n) => {
+                    done += n;
+                    pos += n as u64;
+                    if n < got {
+                        error = Some(EAGAIN);
                     }
-                    match file.file.write(chunk, pos) {
-                        Ok(n) => {
-                            written += n;
-                            pos += n as u64;
-                            if n < chunk.len() {
-                                error = Some(EAGAIN);
-                            }
-                        }
-                        Err(e) => error = Some(e),
-                    }
-                });
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        let result = match fault {
+            Some(e) if error.is_none() => Err(e),
+            _ => Ok(()),
+        };
         if offset.is_none() && seekable {
             *file.offset.lock() = pos;
         }
-        done += written;
         let blocking = !file.nonblocking();
         return match (done, error, result) {
             (0, Some(e), _) if e == EPIPE => Err(broken_pipe(ctx)),
@@ -97,7 +118,7 @@ fn write_from_user(
 
 /// EPIPE, with SIGPIPE sent (delivered as the call returns; its default
 /// action ends the program).
-fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
+pub fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
     use crate::sentry::signal::{SigInfo, SIGPIPE, SI_USER};
     let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
     ctx.task.signals.send(info);
@@ -146,9 +167,7 @@ fn read_to_user(
     }
     // Check the whole destination first: data taken from a stream must not
     // be lost to a bad buffer.
-    ctx.task
-        .mm()
-        .with_user_chunks(addr, len, Access::Write, |_| {})?;
+    ctx.task.mm().check_user(addr, len, Access::Write)?;
     let seekable = file.file.seekable();
     let mut pos = match offset {
         Some(o) => o,
@@ -185,11 +204,17 @@ fn read_to_user(
 
 pub fn sys_read(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if file.file.as_socket().is_some() {
+        return super::socket::read_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+    }
     read_to_user(ctx, &file, args[1], args[2], None)
 }
 
 pub fn sys_write(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if file.file.as_socket().is_some() {
+        return super::socket::write_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+    }
     write_from_user(ctx, &file, args[1], args[2], None)
 }
 
@@ -255,6 +280,23 @@ fn read_iovecs(ctx: &mut SyscallContext, addr: u64, count: u64) -> Result<Vec<(u
 fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: bool) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let iovecs = read_iovecs(ctx, args[1], args[2])?;
+    // A socket takes the vector as one message (datagram boundaries).
+    if file.file.as_socket().is_some() && !positional {
+        let mut left = MAX_RW_COUNT;
+        let iovecs: Vec<(u64, u64)> = iovecs
+            .into_iter()
+            .map(|(base, len)| {
+                let len = len.min(left);
+                left -= len;
+                (base, len)
+            })
+            .collect();
+        return if write {
+            super::socket::write_socket(ctx, &file, &iovecs)
+        } else {
+            super::socket::read_socket(ctx, &file, &iovecs)
+        };
+    }
     let mut offset = if positional {
         if !file.file.seekable() {
             return Err(ESPIPE);
@@ -363,11 +405,11 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 Err(e) => return Err(e),
             };
             let value = available.min(i32::MAX as u64) as i32;
-            ctx.task.mm().write_val(args[2], &value)?;
+            UserPtr::new(args[2]).write(&mut ctx.task.mm(), &value)?;
             Ok(0)
         }
         FIONBIO => {
-            let on: i32 = ctx.task.mm().read_val(args[2])?;
+            let on: i32 = UserPtr::<i32>::new(args[2]).read(&mut ctx.task.mm())?;
             let mut flags = file.flags.lock();
             if on != 0 {
                 *flags |= O_NONBLOCK;
@@ -682,7 +724,7 @@ pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let timeout_ns = if args[4] == 0 {
         u64::MAX
     } else {
-        let tv: [i64; 2] = ctx.task.mm().read_val(args[4])?;
+        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(args[4]).read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
@@ -699,7 +741,7 @@ pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             (left / 1_000_000_000) as i64,
             ((left % 1_000_000_000) / 1000) as i64,
         ];
-        ctx.task.mm().write_val(args[4], &tv)?;
+        UserPtr::new(args[4]).write(&mut ctx.task.mm(), &tv)?;
     }
     result
 }
@@ -712,7 +754,7 @@ pub fn sys_pselect6(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     // args[5]: { const sigset_t *mask; size_t size; }.
     let mask = if args[5] != 0 {
-        let [addr, size]: [u64; 2] = ctx.task.mm().read_val(args[5])?;
+        let [addr, size]: [u64; 2] = UserPtr::<[u64; 2]>::new(args[5]).read(&mut ctx.task.mm())?;
         (addr, size)
     } else {
         (0, 8)
@@ -737,7 +779,7 @@ pub fn with_wait_mask(
     if size != 8 {
         return Err(EINVAL);
     }
-    let mask: u64 = ctx.task.mm().read_val(mask_addr)?;
+    let mask: u64 = UserPtr::<u64>::new(mask_addr).read(&mut ctx.task.mm())?;
     let signals = &mut ctx.task.signals;
     signals.saved_mask = Some(signals.mask);
     signals.mask = mask & !crate::sentry::signal::UNBLOCKABLE;
@@ -841,7 +883,7 @@ fn read_offset_arg(ctx: &mut SyscallContext, addr: u64) -> Result<Option<u64>, E
     if addr == 0 {
         return Ok(None);
     }
-    let offset: i64 = ctx.task.mm().read_val(addr)?;
+    let offset: i64 = UserPtr::<i64>::new(addr).read(&mut ctx.task.mm())?;
     if offset < 0 {
         return Err(EINVAL);
     }
@@ -861,7 +903,7 @@ pub fn sys_sendfile(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let offset = read_offset_arg(ctx, offset_addr)?;
     let (n, end, _) = copy_between(&from, offset, &to, None, count.min(MAX_RW_COUNT))?;
     if let Some(end) = end {
-        ctx.task.mm().write_val(offset_addr, &(end as i64))?;
+        UserPtr::new(offset_addr).write(&mut ctx.task.mm(), &(end as i64))?;
     }
     Ok(n)
 }
@@ -887,10 +929,10 @@ pub fn sys_copy_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     let (n, from_end, to_end) =
         copy_between(&from, from_offset, &to, to_offset, len.min(MAX_RW_COUNT))?;
     if let Some(end) = from_end {
-        ctx.task.mm().write_val(in_off, &(end as i64))?;
+        UserPtr::new(in_off).write(&mut ctx.task.mm(), &(end as i64))?;
     }
     if let Some(end) = to_end {
-        ctx.task.mm().write_val(out_off, &(end as i64))?;
+        UserPtr::new(out_off).write(&mut ctx.task.mm(), &(end as i64))?;
     }
     Ok(n)
 }

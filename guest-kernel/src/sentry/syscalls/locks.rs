@@ -4,6 +4,7 @@
 //! that every unlock wakes and looks again; a signal ends the wait (EINTR,
 //! or a restart after an SA_RESTART handler).
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 
 use spin::Mutex;
@@ -112,7 +113,7 @@ pub fn sys_flock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// `struct flock`: l_type, l_whence, l_start, l_len, l_pid (the same
 /// layout on x86_64 and arm64).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 #[repr(C)]
 struct Flock {
     kind: u16,
@@ -123,9 +124,6 @@ struct Flock {
     pid: i32,
     _pad2: u32,
 }
-
-// SAFETY: plain integers, every bit pattern valid.
-unsafe impl crate::sentry::mm::usermem::Pod for Flock {}
 
 /// The range [start, end) a `struct flock` names for `file`.
 fn range_of(file: &OpenFile, flock: &Flock) -> Result<(u64, u64), Errno> {
@@ -162,7 +160,7 @@ pub fn fcntl_lock(
     cmd: u64,
     addr: u64,
 ) -> SysResult {
-    let mut flock: Flock = ctx.task.mm().read_val(addr)?;
+    let mut flock: Flock = UserPtr::<Flock>::new(addr).read(&mut ctx.task.mm())?;
     let ofd = matches!(cmd, F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW);
     if ofd && flock.pid != 0 {
         return Err(EINVAL);
@@ -212,7 +210,7 @@ pub fn fcntl_lock(
             }
             None => flock.kind = F_UNLCK,
         }
-        ctx.task.mm().write_val(addr, &flock)?;
+        UserPtr::new(addr).write(&mut ctx.task.mm(), &flock)?;
         return Ok(0);
     }
     // A read lock needs the file open for reading, a write lock for writing.

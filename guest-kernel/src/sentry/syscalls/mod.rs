@@ -24,6 +24,8 @@ pub mod path;
 pub mod process;
 pub mod signal;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod socket;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod spawn;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod system;

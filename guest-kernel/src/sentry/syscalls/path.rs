@@ -2,6 +2,7 @@
 //! symlink, chdir/getcwd, chmod/chown, truncate, fsync, utimensat,
 //! getdents64, umask, statfs.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -54,7 +55,7 @@ fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathSt
     }
 }
 
-fn lookup_at(
+pub(crate) fn lookup_at(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: &[u8],
@@ -123,7 +124,7 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
 /// Where a new entry (directory, symlink, hard link) named by (dirfd, path)
 /// goes: its directory and name. EEXIST when the name is taken (Linux checks
 /// that before EROFS), EROFS on a read-only filesystem.
-fn new_entry_at(
+pub(crate) fn new_entry_at(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: &[u8],
@@ -332,19 +333,19 @@ pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
-    ctx.task.mm().write_val(args[1], &stat.to_user())?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
 pub fn sys_stat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
-    ctx.task.mm().write_val(args[1], &stat.to_user())?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
 pub fn sys_lstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.stat();
-    ctx.task.mm().write_val(args[1], &stat.to_user())?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
@@ -353,7 +354,7 @@ pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let stat = node_at(ctx, fd_arg(args[0]), args[1], args[3])?.stat();
-    ctx.task.mm().write_val(args[2], &stat.to_user())?;
+    UserPtr::new(args[2]).write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
@@ -401,7 +402,7 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     put(132, &dev_minor(s.rdev).to_le_bytes());
     put(136, &dev_major(s.dev).to_le_bytes());
     put(140, &dev_minor(s.dev).to_le_bytes());
-    ctx.task.mm().write_val(buf, &out)?;
+    UserPtr::new(buf).write(&mut ctx.task.mm(), &out)?;
     Ok(0)
 }
 
@@ -548,9 +549,12 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
         }
         // Device nodes need CAP_MKNOD, which the sandbox does not grant.
         S_IFCHR | S_IFBLK => Err(EPERM),
+        // A socket node with no socket bound: connect gives ECONNREFUSED.
         S_IFSOCK => {
-            log::info!("mknod: sockets are not supported yet");
-            Err(EOPNOTSUPP)
+            let bound: alloc::sync::Weak<dyn core::any::Any + Send + Sync> =
+                alloc::sync::Weak::<()>::new();
+            dir.create(&name, NewNode::Socket { mode: perm, bound })?;
+            Ok(0)
         }
         _ => Err(EINVAL),
     }
@@ -955,7 +959,7 @@ pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let updates: [Option<TimeUpdate>; 2] = if times == 0 {
         [Some(TimeUpdate::Now), Some(TimeUpdate::Now)]
     } else {
-        let raw: [i64; 4] = ctx.task.mm().read_val(times)?;
+        let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
         let mut out = [None, None];
         for (i, slot) in out.iter_mut().enumerate() {
             let (sec, nsec) = (raw[i * 2], raw[i * 2 + 1]);
@@ -1001,7 +1005,7 @@ fn timeval_updates(ctx: &mut SyscallContext, times: u64) -> Result<[Option<TimeU
     if times == 0 {
         return Ok([Some(TimeUpdate::Now); 2]);
     }
-    let raw: [i64; 4] = ctx.task.mm().read_val(times)?;
+    let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
     let mut out = [None; 2];
     for (i, slot) in out.iter_mut().enumerate() {
         let (sec, usec) = (raw[i * 2], raw[i * 2 + 1]);
@@ -1034,7 +1038,8 @@ pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let updates = if args[1] == 0 {
         [Some(TimeUpdate::Now); 2]
     } else {
-        let [atime, mtime]: [i64; 2] = ctx.task.mm().read_val(args[1])?;
+        let [atime, mtime]: [i64; 2] =
+            UserPtr::<[i64; 2]>::new(args[1]).read(&mut ctx.task.mm())?;
         [
             Some(TimeUpdate::Set(atime, 0)),
             Some(TimeUpdate::Set(mtime, 0)),
@@ -1078,13 +1083,13 @@ fn statfs_of(stat: &Stat) -> [u64; 15] {
 
 pub fn sys_statfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
-    ctx.task.mm().write_val(args[1], &statfs_of(&stat))?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
     Ok(0)
 }
 
 pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
-    ctx.task.mm().write_val(args[1], &statfs_of(&stat))?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
     Ok(0)
 }
 

@@ -2,6 +2,7 @@
 //! set_tid_address, arch_prctl, prctl, priorities and scheduling policy,
 //! capabilities, resource limits, uname.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::vec::Vec;
 
 use super::SyscallContext;
@@ -75,12 +76,12 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         ARCH_GET_FS => {
             let value = ctx.task.fs_base;
-            ctx.task.mm().write_val(addr, &value)?;
+            UserPtr::new(addr).write(&mut ctx.task.mm(), &value)?;
             Ok(0)
         }
         ARCH_GET_GS => {
             let value = ctx.task.gs_base;
-            ctx.task.mm().write_val(addr, &value)?;
+            UserPtr::new(addr).write(&mut ctx.task.mm(), &value)?;
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -102,7 +103,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let index = resource_index(resource)?;
     let current = ctx.task.rlimits[index];
     let replacement = if new != 0 {
-        let [cur, max]: [u64; 2] = ctx.task.mm().read_val(new)?;
+        let [cur, max]: [u64; 2] = UserPtr::<[u64; 2]>::new(new).read(&mut ctx.task.mm())?;
         if cur > max {
             return Err(EINVAL);
         }
@@ -116,7 +117,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         None
     };
     if old != 0 {
-        ctx.task.mm().write_val(old, &[current.cur, current.max])?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &[current.cur, current.max])?;
     }
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
@@ -313,7 +314,7 @@ pub fn sys_sched_getparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     if args[1] == 0 {
         return Err(EINVAL);
     }
-    ctx.task.mm().write_val(args[1], &0i32)?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &0i32)?;
     Ok(0)
 }
 
@@ -327,7 +328,7 @@ pub fn sys_sched_setscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRe
     if args[2] == 0 {
         return Err(EINVAL);
     }
-    let priority: i32 = ctx.task.mm().read_val(args[2])?;
+    let priority: i32 = UserPtr::<i32>::new(args[2]).read(&mut ctx.task.mm())?;
     match args[1] {
         SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => Ok(0),
         SCHED_FIFO | SCHED_RR if (1..=99).contains(&priority) => Err(EPERM),
@@ -340,7 +341,7 @@ pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     if args[1] == 0 {
         return Err(EINVAL);
     }
-    let priority: i32 = ctx.task.mm().read_val(args[1])?;
+    let priority: i32 = UserPtr::<i32>::new(args[1]).read(&mut ctx.task.mm())?;
     if priority != 0 {
         return Err(EINVAL);
     }
@@ -366,7 +367,7 @@ pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> 
 /// SCHED_OTHER has no time slice to report: 0, as Linux reports for it.
 pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     check_sched_pid(ctx, args[0])?;
-    ctx.task.mm().write_val(args[1], &[0i64, 0i64])?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &[0i64, 0i64])?;
     Ok(0)
 }
 
@@ -376,12 +377,12 @@ pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const VERSION_1: u32 = 0x1998_0330;
     const VERSION_2: u32 = 0x2007_1026;
     const VERSION_3: u32 = 0x2008_0522;
-    let header: [u32; 2] = ctx.task.mm().read_val(args[0])?;
+    let header: [u32; 2] = UserPtr::<[u32; 2]>::new(args[0]).read(&mut ctx.task.mm())?;
     let words = match header[0] {
         VERSION_1 => 1,
         VERSION_2 | VERSION_3 => 2,
         _ => {
-            ctx.task.mm().write_val(args[0], &[VERSION_3, header[1]])?;
+            UserPtr::new(args[0]).write(&mut ctx.task.mm(), &[VERSION_3, header[1]])?;
             return if args[1] == 0 { Ok(0) } else { Err(EINVAL) };
         }
     };
@@ -416,7 +417,7 @@ pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         return Err(ESRCH);
     }
     let head = ctx.task.robust_list;
-    ctx.task.mm().write_val(args[1], &head)?;
-    ctx.task.mm().write_val(args[2], &ROBUST_LIST_HEAD_SIZE)?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &head)?;
+    UserPtr::new(args[2]).write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
 }

@@ -4,6 +4,7 @@
 
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::mm::usermem::UserPtr;
 use crate::sentry::signal::*;
 use crate::sentry::task::Task;
 
@@ -25,7 +26,7 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if signal == SIGKILL as u64 || signal == SIGSTOP as u64 {
             return Err(EINVAL);
         }
-        let mut action: SigAction = ctx.task.mm().read_val(new)?;
+        let mut action: SigAction = UserPtr::<SigAction>::new(new).read(&mut ctx.task.mm())?;
         action.mask &= !UNBLOCKABLE;
         Some(action)
     } else {
@@ -33,7 +34,7 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     if old != 0 {
         let current = ctx.task.signals.actions[index];
-        ctx.task.mm().write_val(old, &current)?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(action) = replacement {
         ctx.task.signals.actions[index] = action;
@@ -53,7 +54,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     check_sigset_size(size)?;
     let current = ctx.task.signals.mask;
     let updated = if new != 0 {
-        let set: u64 = ctx.task.mm().read_val(new)?;
+        let set: u64 = UserPtr::<u64>::new(new).read(&mut ctx.task.mm())?;
         Some(match how {
             SIG_BLOCK => current | set,
             SIG_UNBLOCK => current & !set,
@@ -64,7 +65,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
         None
     };
     if old != 0 {
-        ctx.task.mm().write_val(old, &current)?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(mask) = updated {
         ctx.task.signals.mask = mask & !UNBLOCKABLE;
@@ -77,7 +78,7 @@ pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let sp = ctx.regs.sp();
     let on_stack = ctx.task.signals.altstack.contains(sp);
     let replacement = if new != 0 {
-        let stack: SignalStack = ctx.task.mm().read_val(new)?;
+        let stack: SignalStack = UserPtr::<SignalStack>::new(new).read(&mut ctx.task.mm())?;
         if on_stack {
             return Err(EPERM);
         }
@@ -106,7 +107,7 @@ pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             flags: ctx.task.signals.altstack_flags(sp),
             ..ctx.task.signals.altstack
         };
-        ctx.task.mm().write_val(old, &current)?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(stack) = replacement {
         ctx.task.signals.altstack = stack;
@@ -258,7 +259,7 @@ fn queue_info(
     uinfo: u64,
 ) -> SysResult {
     let signal = check_signal_number(signal)?;
-    let mut info: SigInfo = ctx.task.mm().read_val(uinfo)?;
+    let mut info: SigInfo = UserPtr::<SigInfo>::new(uinfo).read(&mut ctx.task.mm())?;
     if pid <= 0 || tid.is_some_and(|t| t <= 0) {
         return Err(EINVAL);
     }
@@ -338,7 +339,7 @@ pub fn sys_pause(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
 
 pub fn sys_rt_sigsuspend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     check_sigset_size(args[1])?;
-    let mask: u64 = ctx.task.mm().read_val(args[0])?;
+    let mask: u64 = UserPtr::<u64>::new(args[0]).read(&mut ctx.task.mm())?;
     let signals = &mut ctx.task.signals;
     signals.saved_mask = Some(signals.mask);
     signals.mask = mask & !UNBLOCKABLE;
@@ -348,7 +349,7 @@ pub fn sys_rt_sigsuspend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
 pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (set_addr, info_addr, timeout_addr, size) = (args[0], args[1], args[2], args[3]);
     check_sigset_size(size)?;
-    let set: u64 = ctx.task.mm().read_val(set_addr)?;
+    let set: u64 = UserPtr::<u64>::new(set_addr).read(&mut ctx.task.mm())?;
     let set = set & !UNBLOCKABLE;
     let timeout = if timeout_addr != 0 {
         super::time::read_timespec(ctx, timeout_addr)?
@@ -362,7 +363,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
             let signal = ready.trailing_zeros() as u8 + 1;
             let info = ctx.task.signals.take(signal);
             if info_addr != 0 {
-                ctx.task.mm().write_val(info_addr, &info)?;
+                UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
             }
             return Ok(signal as u64);
         }
@@ -438,14 +439,14 @@ fn check_itimer(which: u64) -> Result<usize, Errno> {
 pub fn sys_getitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let which = check_itimer(args[0])?;
     let value = itimer_value(ctx, which);
-    ctx.task.mm().write_val(args[1], &value)?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 
 pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (which, new, old) = (check_itimer(args[0])?, args[1], args[2]);
     let replacement = if new != 0 {
-        let value: [i64; 4] = ctx.task.mm().read_val(new)?;
+        let value: [i64; 4] = UserPtr::<[i64; 4]>::new(new).read(&mut ctx.task.mm())?;
         Some((
             timeval_ns([value[0], value[1]])?,
             timeval_ns([value[2], value[3]])?,
@@ -455,7 +456,7 @@ pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     if old != 0 {
         let value = itimer_value(ctx, which);
-        ctx.task.mm().write_val(old, &value)?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &value)?;
     }
     // A null new value disarms the timer (Linux accepts it, with a warning).
     let (interval, value) = replacement.unwrap_or((0, 0));

@@ -1,6 +1,7 @@
 //! Making, replacing and reaping processes: fork, vfork, clone (of
 //! processes), execve, wait4, waitid. Scheduling is `sentry::sched`.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -368,7 +369,7 @@ fn read_strings(
         return Ok(out);
     }
     for i in 0.. {
-        let pointer: u64 = ctx.task.mm().read_val(addr + i * 8)?;
+        let pointer: u64 = UserPtr::<u64>::new(addr + i * 8).read(&mut ctx.task.mm())?;
         if pointer == 0 {
             break;
         }
@@ -525,14 +526,10 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     // Check the buffers before a zombie is taken: it must not be lost.
     if status_addr != 0 {
-        ctx.task
-            .mm()
-            .with_user_chunks(status_addr, 4, Access::Write, |_| {})?;
+        ctx.task.mm().check_user(status_addr, 4, Access::Write)?;
     }
     if rusage != 0 {
-        ctx.task
-            .mm()
-            .with_user_chunks(rusage, 144, Access::Write, |_| {})?;
+        ctx.task.mm().check_user(rusage, 144, Access::Write)?;
     }
     let me = ctx.task.pid;
     let select = selects(&ctx.task, pid);
@@ -540,14 +537,14 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
             ctx.task.children_cpu_ticks += zombie.cpu_ticks;
             if status_addr != 0 {
-                ctx.task.mm().write_val(status_addr, &zombie.status)?;
+                UserPtr::new(status_addr).write(&mut ctx.task.mm(), &zombie.status)?;
             }
             if rusage != 0 {
                 let mut usage = [0i64; 18];
                 let ns = crate::sentry::time::tsc_to_ns(zombie.cpu_ticks);
                 usage[0] = (ns / 1_000_000_000) as i64;
                 usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
-                ctx.task.mm().write_val(rusage, &usage)?;
+                UserPtr::new(rusage).write(&mut ctx.task.mm(), &usage)?;
             }
             return Ok(zombie.pid as u64);
         }
@@ -561,7 +558,7 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 JobEvent::Continued => 0xffff,
             };
             if status_addr != 0 {
-                ctx.task.mm().write_val(status_addr, &status)?;
+                UserPtr::new(status_addr).write(&mut ctx.task.mm(), &status)?;
             }
             if rusage != 0 {
                 ctx.task.mm().write_val(rusage, &[0i64; 18])?;
@@ -609,9 +606,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => return Err(EINVAL),
     };
     if info_addr != 0 {
-        ctx.task
-            .mm()
-            .with_user_chunks(info_addr, 128, Access::Write, |_| {})?;
+        ctx.task.mm().check_user(info_addr, 128, Access::Write)?;
     }
     let me = ctx.task.pid;
     let select = selects(&ctx.task, if pid == 0 { 0 } else { pid });
@@ -636,7 +631,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 let mut info =
                     crate::sentry::signal::SigInfo::from_process(SIGCHLD, code, zombie.pid, 0);
                 info.fields[1] = status as u64;
-                ctx.task.mm().write_val(info_addr, &info)?;
+                UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
             }
             return Ok(0);
         }
@@ -654,7 +649,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 let mut info =
                     crate::sentry::signal::SigInfo::from_process(SIGCHLD, code, child, 0);
                 info.fields[1] = status;
-                ctx.task.mm().write_val(info_addr, &info)?;
+                UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
             }
             return Ok(0);
         }

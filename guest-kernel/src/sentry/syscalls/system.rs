@@ -2,6 +2,7 @@
 //! sched_getaffinity/setaffinity/yield, getcpu, personality, the uid/gid
 //! family, groups, process groups and sessions.
 
+use crate::sentry::mm::usermem::UserPtr;
 use alloc::vec::Vec;
 
 use super::SyscallContext;
@@ -73,7 +74,7 @@ pub fn sys_getegid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
 
 fn get_res(ctx: &mut SyscallContext, ids: [u32; 3], addrs: [u64; 3]) -> SysResult {
     for (addr, value) in addrs.into_iter().zip(ids) {
-        ctx.task.mm().write_val(addr, &value)?;
+        UserPtr::new(addr).write(&mut ctx.task.mm(), &value)?;
     }
     Ok(0)
 }
@@ -294,7 +295,7 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                     // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
     info[10] = 1; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
-    ctx.task.mm().write_val(args[0], &info)?;
+    UserPtr::new(args[0]).write(&mut ctx.task.mm(), &info)?;
     Ok(0)
 }
 
@@ -307,7 +308,7 @@ pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
         return Err(EINVAL);
     }
     // One vCPU: CPU 0.
-    ctx.task.mm().write_val(mask, &1u64)?;
+    UserPtr::new(mask).write(&mut ctx.task.mm(), &1u64)?;
     Ok(8)
 }
 
@@ -319,7 +320,7 @@ pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     if len == 0 {
         return Err(EINVAL);
     }
-    let first: u8 = ctx.task.mm().read_val(mask)?;
+    let first: u8 = UserPtr::<u8>::new(mask).read(&mut ctx.task.mm())?;
     if first & 1 == 0 {
         return Err(EINVAL); // no CPU of this machine in the set
     }
@@ -336,7 +337,7 @@ pub fn sys_sched_yield(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
 pub fn sys_getcpu(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     for addr in [args[0], args[1]] {
         if addr != 0 {
-            ctx.task.mm().write_val(addr, &0u32)?;
+            UserPtr::new(addr).write(&mut ctx.task.mm(), &0u32)?;
         }
     }
     Ok(0)

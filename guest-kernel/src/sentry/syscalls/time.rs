@@ -3,6 +3,7 @@
 
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::mm::usermem::UserPtr;
 use crate::sentry::time;
 
 pub const CLOCK_REALTIME: u64 = 0;
@@ -35,7 +36,7 @@ fn timespec(ns: u64) -> [i64; 2] {
 
 pub fn sys_clock_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = clock_ns(ctx, args[0])?;
-    ctx.task.mm().write_val(args[1], &timespec(ns))?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &timespec(ns))?;
     Ok(0)
 }
 
@@ -46,7 +47,7 @@ pub fn sys_clock_getres(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => 4_000_000,
             _ => 1,
         };
-        ctx.task.mm().write_val(args[1], &timespec(resolution))?;
+        UserPtr::new(args[1]).write(&mut ctx.task.mm(), &timespec(resolution))?;
     }
     Ok(0)
 }
@@ -58,11 +59,11 @@ pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             (ns / 1_000_000_000) as i64,
             ((ns % 1_000_000_000) / 1000) as i64,
         ];
-        ctx.task.mm().write_val(args[0], &tv)?;
+        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &tv)?;
     }
     if args[1] != 0 {
         // struct timezone: UTC, no DST.
-        ctx.task.mm().write_val(args[1], &[0i32, 0i32])?;
+        UserPtr::new(args[1]).write(&mut ctx.task.mm(), &[0i32, 0i32])?;
     }
     Ok(0)
 }
@@ -70,7 +71,7 @@ pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_time(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let seconds = time::realtime_ns() / 1_000_000_000;
     if args[0] != 0 {
-        ctx.task.mm().write_val(args[0], &seconds)?;
+        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &seconds)?;
     }
     Ok(seconds)
 }
@@ -89,7 +90,9 @@ pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task
         .mm()
         .with_user_chunks(addr, len, crate::sentry::mm::Access::Write, |chunk| {
-            crate::sentry::random::fill(chunk)
+            let mut bytes = [0u8; crate::arch::PAGE_SIZE as usize];
+            crate::sentry::random::fill(&mut bytes[..chunk.len]);
+            chunk.write(&bytes[..chunk.len]);
         })?;
     Ok(len as u64)
 }
@@ -120,14 +123,14 @@ fn write_remaining(ctx: &mut SyscallContext, addr: u64, left_ns: u64) -> Result<
             (left_ns / 1_000_000_000) as i64,
             (left_ns % 1_000_000_000) as i64,
         ];
-        ctx.task.mm().write_val(addr, &ts)?;
+        UserPtr::new(addr).write(&mut ctx.task.mm(), &ts)?;
     }
     Ok(())
 }
 
 /// A `struct itimerspec` { interval, value } as (interval ns, value ns).
 pub fn read_itimerspec(ctx: &mut SyscallContext, addr: u64) -> Result<(u64, u64), Errno> {
-    let raw: [i64; 4] = ctx.task.mm().read_val(addr)?;
+    let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(addr).read(&mut ctx.task.mm())?;
     let ns = |sec: i64, nsec: i64| {
         if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
             return Err(EINVAL);
@@ -140,7 +143,7 @@ pub fn read_itimerspec(ctx: &mut SyscallContext, addr: u64) -> Result<(u64, u64)
 }
 
 pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> {
-    let ts: [i64; 2] = ctx.task.mm().read_val(addr)?;
+    let ts: [i64; 2] = UserPtr::<[i64; 2]>::new(addr).read(&mut ctx.task.mm())?;
     if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
         return Err(EINVAL);
     }
@@ -202,7 +205,7 @@ pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // Time on the vCPU counts as user time.
         let children = time::tsc_to_ns(ctx.task.children_cpu_ticks);
         let tms = [ticks(cpu_ns(ctx)), 0u64, ticks(children), 0];
-        ctx.task.mm().write_val(args[0], &tms)?;
+        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &tms)?;
     }
     Ok(ticks(time::boottime_ns()))
 }
@@ -228,7 +231,7 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         _ => return Err(EINVAL),
     }
-    ctx.task.mm().write_val(args[1], &usage)?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &usage)?;
     Ok(0)
 }
 
@@ -264,7 +267,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         Some((SIGALRM, id as u64))
     } else {
         // struct sigevent { sigval value; int signo; int notify; int tid; ... }
-        let raw: [u64; 3] = ctx.task.mm().read_val(sevp)?;
+        let raw: [u64; 3] = UserPtr::<[u64; 3]>::new(sevp).read(&mut ctx.task.mm())?;
         let value = raw[0];
         let (signo, notify, tid) = (
             raw[1] as u32 as i32,
@@ -296,7 +299,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if ctx.task.signals.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
         return Err(EAGAIN);
     }
-    ctx.task.mm().write_val(id_addr, &id)?;
+    UserPtr::new(id_addr).write(&mut ctx.task.mm(), &id)?;
     ctx.task.signals.timers.lock().posix.insert(
         id,
         PosixTimer {
@@ -341,7 +344,7 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     }
     let (interval, value) = read_itimerspec(ctx, new)?;
     if old != 0 {
-        ctx.task.mm().write_val(old, &posix_timer_value(&timer))?;
+        UserPtr::new(old).write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
     }
     let now = time::monotonic_ns();
     let deadline = if value == 0 {
@@ -392,7 +395,7 @@ pub fn sys_clock_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
 
 pub fn sys_settimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] != 0 {
-        let tv: [i64; 2] = ctx.task.mm().read_val(args[0])?;
+        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(args[0]).read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }

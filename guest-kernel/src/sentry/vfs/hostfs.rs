@@ -22,7 +22,6 @@ use boards::Wire;
 use spin::Mutex;
 
 use super::*;
-use crate::arch::paging::phys_to_virt;
 use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
 use crate::sentry::fd::{DirFile, File, InodeFile};
@@ -325,7 +324,7 @@ impl Inode for HostNode {
             NewNode::Directory { mode } => (HOST_CREATE_DIR, mode, b""),
             NewNode::Symlink { target } => (HOST_CREATE_SYMLINK, 0o777, target),
             // Host special files are not passed through (see open).
-            NewNode::Fifo { .. } => return Err(EOPNOTSUPP),
+            NewNode::Fifo { .. } | NewNode::Socket { .. } => return Err(EOPNOTSUPP),
         };
         let mut buf = Vec::with_capacity(name.len() + target.len());
         buf.extend_from_slice(name);
@@ -539,26 +538,51 @@ impl Inode for HostNode {
                     return Err(ENOMEM);
                 }
                 // The frame's guest-physical address is the frame itself.
-                let mut requests: Vec<_> = batch
+                // Frames that are physically contiguous (fresh memory
+                // usually is) and hold consecutive file pages are read by
+                // one request: the VMM's cost is per request.
+                let mut runs: Vec<(usize, usize)> = Vec::new();
+                for (k, &(i, frame)) in batch.iter().enumerate() {
+                    match runs.last_mut() {
+                        Some((start, len))
+                            if batch[*start + *len - 1].0 + 1 == i
+                                && batch[*start + *len - 1].1 + PAGE_SIZE == frame =>
+                        {
+                            *len += 1
+                        }
+                        _ => runs.push((k, 1)),
+                    }
+                }
+                let mut requests: Vec<_> = runs
                     .iter()
-                    .map(|&(i, frame)| {
-                        request(Op::HostRead, &[io, i * PAGE_SIZE, frame, PAGE_SIZE])
+                    .map(|&(start, len)| {
+                        let (i, frame) = batch[start];
+                        request(
+                            Op::HostRead,
+                            &[io, i * PAGE_SIZE, frame, len as u64 * PAGE_SIZE],
+                        )
                     })
                     .collect();
                 submit(&mut requests);
                 let mut first = Err(EIO);
-                for (&(i, frame), done) in batch.iter().zip(requests.iter()) {
-                    match check(done.result) {
-                        Ok(_) => {
+                for (&(start, len), done) in runs.iter().zip(requests.iter()) {
+                    // A short read (the end of a file that shrank) leaves
+                    // the rest of the run unread: those pages fail.
+                    let read = check(done.result).map(|n| n as usize);
+                    for (k, &(i, frame)) in batch[start..start + len].iter().enumerate() {
+                        let page_ok = match read {
+                            Ok(n) => n > k * PAGE_SIZE as usize || (k == 0 && n == 0),
+                            Err(_) => false,
+                        };
+                        if page_ok {
                             pages.insert(i, frame);
                             if i == index {
                                 first = Ok(frame);
                             }
-                        }
-                        Err(e) => {
+                        } else {
                             crate::mm::release_frame(frame);
                             if i == index {
-                                first = Err(e);
+                                first = Err(read.err().unwrap_or(EIO));
                             }
                         }
                     }
@@ -780,15 +804,15 @@ impl HostNode {
         Ok(())
     }
 
-    /// Calls `f(page_bytes, buf_range)` for each piece of file bytes
-    /// [offset, offset+len) that lies in a page mapped shared: `page_bytes`
-    /// is that piece in the page-cache frame, `buf_range` where it sits in a
-    /// buffer that starts at `offset`.
+    /// Calls `f(frame, offset_in_frame, buf_range)` for each piece of file
+    /// bytes [offset, offset+len) that lies in a page mapped shared: the
+    /// piece is in the page-cache `frame` from `offset_in_frame`, and
+    /// `buf_range` is where it sits in a buffer that starts at `offset`.
     fn for_each_mapped_piece(
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&mut [u8], core::ops::Range<usize>),
+        mut f: impl FnMut(u64, usize, core::ops::Range<usize>),
     ) {
         let pages = self.pages.lock();
         if pages.is_empty() {
@@ -799,30 +823,26 @@ impl HostNode {
             let page_start = index * PAGE_SIZE;
             let from = offset.max(page_start);
             let to = end.min(page_start + PAGE_SIZE);
-            // SAFETY: a page-cache frame of this file, direct-mapped and kept
-            // alive by `pages` (locked); the slice stays inside the frame.
-            let page_bytes = unsafe {
-                core::slice::from_raw_parts_mut(
-                    phys_to_virt(frame).add((from - page_start) as usize),
-                    (to - from) as usize,
-                )
-            };
-            f(page_bytes, (from - offset) as usize..(to - offset) as usize);
+            f(
+                frame,
+                (from - page_start) as usize,
+                (from - offset) as usize..(to - offset) as usize,
+            );
         }
     }
 
     /// Copies bytes of pages mapped shared over `buf` (file bytes from
     /// `offset`): stores through a mapping are newer than the host file.
     fn overlay_pages(&self, offset: u64, buf: &mut [u8]) {
-        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
-            buf[range].copy_from_slice(page)
+        self.for_each_mapped_piece(offset, buf.len(), |frame, in_frame, range| {
+            crate::mm::frame::read(frame, in_frame, &mut buf[range])
         });
     }
 
     /// Keeps mapped pages in step with a write() of `buf` at `offset`.
     fn update_pages(&self, offset: u64, buf: &[u8]) {
-        self.for_each_mapped_piece(offset, buf.len(), |page, range| {
-            page.copy_from_slice(&buf[range])
+        self.for_each_mapped_piece(offset, buf.len(), |frame, in_frame, range| {
+            crate::mm::frame::write(frame, in_frame, &buf[range])
         });
     }
 
