@@ -83,11 +83,13 @@ check() { # expected-status description command...
 }
 signal_check() { # expected-status description signal host_signal-args...
     want=$1; shift; what=$1; shift; sig=$1; shift
-    /bin/rvisor-vmm --elf /progs/host_signal "$@" > /tmp/sig.out 2>&1 &
+    out=/tmp/sig-$what.out
+    /bin/rvisor-vmm --elf /progs/host_signal "$@" > $out 2>&1 &
     p=$!
-    n=0; until grep -q ready /tmp/sig.out || [ $n -gt 1200 ]; do sleep 0.1; n=$((n+1)); done
+    # The program's "ready" says rvisor-vmm forwards signals by now.
+    n=0; until grep -qs ready $out || [ $n -gt 1200 ]; do sleep 0.1; n=$((n+1)); done
     kill -$sig $p; wait $p; got=$?
-    sed 's/^/    | /' /tmp/sig.out
+    sed 's/^/    | /' $out
     if [ "$got" = "$want" ]; then echo "NESTED PASS $what (status $got)"; else echo "NESTED FAIL $what (status $got, want $want)"; fi
 }
 t0=$(cut -d' ' -f1 /proc/uptime)
