@@ -428,7 +428,8 @@ fn schedule(me: &Arc<TaskCell>) {
 }
 
 /// Nothing can run: sleep in the VMM until the first deadline of a
-/// blocked task, or until stdin is readable if somebody waits for it.
+/// blocked task, until stdin is readable if somebody waits for it, or
+/// until the VMM publishes an event (read here, see `hv::events`).
 fn idle(now: u64) {
     // An event of the VMM (a signal, stdin) may wake somebody: no sleep.
     if crate::hv::events::pending() {
