@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 3;
+pub const BOOT_INFO_VERSION: u32 = 4;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -22,7 +22,7 @@ pub const MAX_MEMORY_REGIONS: usize = 16;
 pub enum MemoryKind {
     /// Free RAM the sentry may allocate.
     Usable = 1,
-    /// The boot-info page and the hypercall page.
+    /// The boot-info page, the hypercall page, the console and event rings.
     BootData = 2,
     /// Page tables built by the loader (the sentry keeps using them).
     PageTables = 3,
@@ -90,6 +90,9 @@ pub struct BootInfo {
     pub hypercall_page: u64,
     /// The console ring (see [`crate::console`]): header + data.
     pub console_ring: PhysRange,
+    /// The event ring (see [`crate::events`]): one page; size 0 when there
+    /// is none (bare metal).
+    pub event_ring: PhysRange,
     /// Shared host directories: `mount_count` records of [`MountRecord`]
     /// followed by its guest path; mount i's root is host handle i.
     pub mounts: PhysRange,
@@ -121,6 +124,8 @@ pub struct BootInfo {
     /// returns it) and window size (`struct winsize`), when one is a tty.
     pub termios: [u8; TERMIOS_SIZE],
     pub winsize: [u16; 4],
+    /// (Explicit padding: `rlimits` is 8-byte aligned.)
+    pub _pad: [u8; 4],
     /// The VMM's resource limits as it started ([cur, max] per RLIMIT_*
     /// number; RLIM_INFINITY is u64::MAX): the sandboxed program starts
     /// with the limits a native run would have. Valid when
@@ -177,6 +182,7 @@ impl BootInfo {
             page_table_root: 0,
             hypercall_page: 0,
             console_ring: PhysRange { start: 0, size: 0 },
+            event_ring: PhysRange { start: 0, size: 0 },
             mounts: PhysRange { start: 0, size: 0 },
             mount_count: 0,
             _reserved2: 0,
@@ -194,6 +200,7 @@ impl BootInfo {
             _reserved: 0,
             termios: [0; TERMIOS_SIZE],
             winsize: [0; 4],
+            _pad: [0; 4],
             rlimits: [[0; 2]; RLIMIT_COUNT],
         }
     }

@@ -29,8 +29,8 @@ pub struct RingHeader {
 }
 
 pub const RING_HEADER_SIZE: u64 = core::mem::size_of::<RingHeader>() as u64;
-pub const TAIL_OFFSET: u64 = 0;
-pub const HEAD_OFFSET: u64 = 64;
+pub const TAIL_OFFSET: u64 = core::mem::offset_of!(RingHeader, tail) as u64;
+pub const HEAD_OFFSET: u64 = core::mem::offset_of!(RingHeader, head) as u64;
 /// Default data size of the ring.
 pub const RING_SIZE: u64 = 256 * 1024;
 pub const RECORD_HEADER_SIZE: u64 = 8;
@@ -46,7 +46,31 @@ pub const STREAM_LOG: u32 = 0x10;
 /// (so it is in the file before any later request runs, and is not lost on
 /// timeout); a failure is kept for that handle's next HostFsync.
 pub const STREAM_HOST_WRITE: u32 = 0x20;
-pub const HOST_WRITE_HEADER: u64 = 16;
+/// The start of a [`STREAM_HOST_WRITE`] record's payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostWriteHeader {
+    pub handle: u64,
+    pub offset: u64,
+}
+pub const HOST_WRITE_HEADER: u64 = core::mem::size_of::<HostWriteHeader>() as u64;
+
+impl HostWriteHeader {
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.handle.to_le_bytes());
+        out[8..].copy_from_slice(&self.offset.to_le_bytes());
+        out
+    }
+
+    /// The header at the start of a record's payload (None if shorter).
+    pub fn from_bytes(bytes: &[u8]) -> Option<HostWriteHeader> {
+        Some(HostWriteHeader {
+            handle: u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?),
+            offset: u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?),
+        })
+    }
+}
 /// Filler up to the end of the ring.
 pub const STREAM_PAD: u32 = 0xff;
 

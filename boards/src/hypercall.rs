@@ -14,6 +14,11 @@
 //! The VMM treats every field as hostile: guest addresses must lie inside
 //! guest RAM, lengths are bounded by [`MAX_TRANSFER`], unknown ops get
 //! `-ENOSYS`.
+//!
+//! What the VMM has to say without being asked (signals sent to it, stdin
+//! readiness, completions) travels the other way, in the event ring
+//! (`crate::events`). `ConsolePoll` ends early (result 0) and `ConsoleRead`
+//! ends with `-EINTR` before taking input when events wait there.
 
 /// x86_64 doorbell: `out %eax, $DOORBELL_PORT` (eax is ignored).
 pub const DOORBELL_PORT: u16 = 0x00e0;
@@ -111,6 +116,31 @@ pub struct HostDirent {
 
 pub const HOST_DIRENT_SIZE: usize = core::mem::size_of::<HostDirent>();
 
+/// What a `stat_gpa` receives: the Linux x86_64 kernel `struct stat`, on
+/// every host (the sentry converts it for aarch64 programs itself).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub _pad0: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub blksize: i64,
+    pub blocks: i64,
+    pub atime: i64,
+    pub atime_nsec: i64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub _unused: [i64; 3],
+}
+
 impl Op {
     pub fn from_raw(raw: u32) -> Option<Op> {
         Some(match raw {
@@ -174,6 +204,13 @@ pub struct ExitStats {
     /// Guest TSC ticks from user entry to exit.
     pub run_tsc: u64,
 }
+
+/// Where request `i` starts in the hypercall page, and where its result is.
+pub const fn request_offset(i: usize) -> u64 {
+    (core::mem::offset_of!(HypercallPage, requests) + i * core::mem::size_of::<Request>()) as u64
+}
+pub const RESULT_OFFSET: u64 = core::mem::offset_of!(Request, result) as u64;
+pub const COUNT_OFFSET: u64 = core::mem::offset_of!(HypercallPage, count) as u64;
 
 const _: () = assert!(core::mem::size_of::<Request>() == 64);
 const _: () = assert!(core::mem::size_of::<HypercallPage>() <= 4096);

@@ -5,6 +5,8 @@
 //! * [`hypercall`]: the batched request/response channel between the sentry
 //!   and the VMM.
 //! * [`console`]: the console output ring the VMM drains without exits.
+//! * [`events`]: the event ring the VMM fills for the sentry (stdin
+//!   readiness, forwarded signals, completions).
 //! * [`elf`]: the rules a program's ELF must follow to be loaded (the VMM's
 //!   check and the sentry's loader).
 //! * [`x86_64`]: the physical and virtual memory layout of the `kvm-x86_64`
@@ -30,6 +32,7 @@ pub mod bootinfo;
 pub mod build;
 pub mod console;
 pub mod elf;
+pub mod events;
 pub mod hypercall;
 pub mod payload;
 pub mod pvh;
@@ -70,3 +73,83 @@ impl Platform {
 pub const fn align_up(value: u64, align: u64) -> u64 {
     (value + align - 1) & !(align - 1)
 }
+
+/// A shared layout as bytes: the `repr(C)` records of this crate that travel
+/// between the sentry and the VMM through guest memory. Both sides read and
+/// write them whole with these two functions, so no side repeats an offset
+/// or a size by hand.
+///
+/// # Safety
+/// Implement only for `repr(C)` structs of integer fields (and arrays of
+/// them) with no implicit padding (checked by a size assertion next to
+/// each implementation): every byte pattern is then a valid value, and
+/// every byte of a value is initialised.
+pub unsafe trait Wire: Copy + Sized {
+    /// The value's bytes, as the other side reads them.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the trait's contract: no padding, so every byte of `self`
+        // is initialised; the slice covers exactly the value.
+        unsafe {
+            core::slice::from_raw_parts(
+                self as *const Self as *const u8,
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+
+    /// A value read from the first `size_of::<Self>()` bytes of `bytes`
+    /// (None if there are fewer).
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        let bytes = bytes.get(..core::mem::size_of::<Self>())?;
+        // SAFETY: the trait's contract: any byte pattern is a valid value;
+        // the source holds size_of::<Self>() bytes; read_unaligned copes
+        // with any alignment.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Self) })
+    }
+}
+
+/// Implements [`Wire`] for records whose size equals the sum of their
+/// fields' sizes (no padding).
+macro_rules! wire {
+    ($($ty:ty = $size:expr),* $(,)?) => {$(
+        // SAFETY: repr(C) integer fields; the assertion below proves there
+        // is no padding.
+        unsafe impl $crate::Wire for $ty {}
+        const _: () = assert!(core::mem::size_of::<$ty>() == $size);
+    )*};
+}
+
+wire!(
+    hypercall::Request = 4 + 4 + 6 * 8 + 8,
+    hypercall::ExitStats = 5 * 8,
+    hypercall::HostDirent = 8 + 8 + 1 + 1 + 6,
+    hypercall::HostStat = 144,
+    bootinfo::MountRecord = 4 + 4,
+    bootinfo::BootInfo = 8
+        + 4
+        + 4
+        + 8
+        + bootinfo::MAX_MEMORY_REGIONS * 24
+        + 4
+        + 4
+        + 8
+        + 8
+        + 3 * 16
+        + 4
+        + 4
+        + 2 * 16
+        + 4
+        + 4
+        + 8 * 4
+        + 32
+        + 8
+        + 4
+        + 4
+        + bootinfo::TERMIOS_SIZE
+        + 8
+        + 4
+        + bootinfo::RLIMIT_COUNT * 16,
+    console::HostWriteHeader = 16,
+    events::Event = 4 + 4 + 3 * 8,
+    events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,
+);

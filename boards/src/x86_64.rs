@@ -21,6 +21,11 @@ pub const BOOT_INFO_GPA: u64 = 0x1000;
 /// The interrupt vector the VMM injects every 10 ms while the guest runs
 /// in user mode (preemption and timer signals; see docs/PLATFORM-x86-kvm.md).
 pub const TICK_VECTOR: u32 = 0x20;
+/// The interrupt vector the VMM injects (while the guest runs in user mode)
+/// after it published an event in the event ring (`crate::events`): only a
+/// nudge to look at the ring, which the sentry also reads on every return
+/// to user mode.
+pub const EVENT_VECTOR: u32 = 0x21;
 pub const HYPERCALL_PAGE_GPA: u64 = 0x2000;
 /// The kernel PML4 must be 8 KiB aligned: the pvm user PML4 is the next page.
 pub const PAGE_TABLES_GPA: u64 = 0x10_0000;

@@ -42,7 +42,11 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
         arch::cpu::halt_forever();
     }
     arch::init_traps();
-    hv::init(boot_info.hypercall_page, boot_info.console_ring);
+    hv::init(
+        boot_info.hypercall_page,
+        boot_info.console_ring,
+        boot_info.event_ring,
+    );
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
     sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);
     sentry::random::init(boot_info.random_seed);

@@ -65,6 +65,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "spin",
     "prompt",
     "sleep_ms",
+    "host_signal",
     // Linux ABI conformance (tests/tests/abi_*.rs)
     "fs_tmpfs",
     "fs_pipe",

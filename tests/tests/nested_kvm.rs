@@ -1,7 +1,8 @@
 //! rvisor-vmm on hardware-style KVM: the sentry's `native` backend under a
 //! real (nested) /dev/kvm. `scripts/nested-kvm-x86_64.sh` boots Debian's
 //! stock kernel under QEMU TCG with an SVM-capable CPU, loads kvm_amd and
-//! runs rvisor-vmm (hello, exit status 42, a fault) from an initramfs.
+//! runs rvisor-vmm (hello, exit status 42, a fault, SIGUSR1/SIGTERM sent to
+//! rvisor-vmm reaching a computing or waiting program) from an initramfs.
 //! Takes ~10 s (plus a one-time `apt-get download` of the kernel package,
 //! cached under target/nested-kvm/).
 //!
@@ -43,7 +44,14 @@ fn rvisor_vmm_native_backend_under_nested_kvm() {
         out.status
     );
     assert!(stdout.contains("platform=native"), "{stdout}");
-    for check in ["hello", "exit_code", "fault"] {
+    for check in [
+        "hello",
+        "exit_code",
+        "fault",
+        "sigusr1_handler_spin",
+        "sigusr1_handler_pause",
+        "sigterm_default_spin",
+    ] {
         assert!(
             stdout.contains(&format!("NESTED PASS {check} ")),
             "{check} did not pass:\n{stdout}"

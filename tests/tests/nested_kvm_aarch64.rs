@@ -55,7 +55,15 @@ fn rvisor_vmm_for_aarch64_hosts_under_nested_kvm() {
         "{stdout}"
     );
     assert!(stdout.contains("| hello from the host dir"), "{stdout}");
-    for check in ["hello", "exit_code", "fault", "mount_cat"] {
+    for check in [
+        "hello",
+        "exit_code",
+        "fault",
+        "mount_cat",
+        "sigusr1_handler_spin",
+        "sigusr1_handler_pause",
+        "sigterm_default_spin",
+    ] {
         assert!(
             stdout.contains(&format!("NESTED PASS {check} ")),
             "{check} did not pass:\n{stdout}"

@@ -1,6 +1,6 @@
 //! The VMM side of the console ring (`boards::console`): drains the
 //! sentry's output records to the host's stdout/stderr (and log records to
-//! the log) on every tick of the VMM's interval timer (which interrupts
+//! the log) on every 10 ms kick of the vCPU thread (`crate::vcpu`, which interrupts
 //! KVM_RUN), before every hypercall batch, at exit, on timeout and after a
 //! guest fault. Buffered writes to shared host files travel the same way.
 //!
@@ -36,7 +36,7 @@ pub fn set_output_deadline(deadline: Instant) {
 }
 
 /// Writes `bytes` to the host's fd 1 or 2. A blocked reader holds the
-/// VMM here (back-pressure for the guest), but the interval timer
+/// VMM here (back-pressure for the guest), but the tick's kick
 /// interrupts the write every tick and the deadline is checked between
 /// writes, so --timeout holds whatever the reader does.
 fn host_write(fd: i32, bytes: &[u8]) {
@@ -158,9 +158,10 @@ impl ConsoleRing {
     fn emit(&mut self, stream: u32, bytes: &[u8], hostfs: &mut HostFs) {
         match stream {
             STREAM_HOST_WRITE if bytes.len() as u64 >= HOST_WRITE_HEADER => {
-                let handle = u64::from_le_bytes(bytes[..8].try_into().unwrap());
-                let offset = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-                hostfs.buffered_write(handle, offset, &bytes[16..]);
+                if let Some(header) = HostWriteHeader::from_bytes(bytes) {
+                    let data = &bytes[HOST_WRITE_HEADER as usize..];
+                    hostfs.buffered_write(header.handle, header.offset, data);
+                }
             }
             STREAM_STDOUT | STREAM_STDERR => {
                 self.bytes_out += bytes.len() as u64;

@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use boards::hypercall::*;
+use boards::Wire;
 
 use crate::error::{internal, Failure};
 
@@ -446,300 +447,335 @@ impl HostFs {
         // every host (an aarch64 host's libc::stat is the generic one, with
         // narrower st_nlink and st_blksize).
         #[allow(clippy::useless_conversion)]
-        let (nlink, blksize) = (u64::from(st.st_nlink), i64::from(st.st_blksize));
-        let mut bytes = Vec::with_capacity(144);
-        #[allow(clippy::useless_conversion)]
-        for word in [u64::from(st.st_dev), ino, nlink] {
-            bytes.extend_from_slice(&word.to_le_bytes());
-        }
-        for word in [st.st_mode, st.st_uid, st.st_gid, 0] {
-            bytes.extend_from_slice(&word.to_le_bytes());
-        }
-        bytes.extend_from_slice(&st.st_rdev.to_le_bytes());
-        for word in [
-            st.st_size,
-            blksize,
-            st.st_blocks,
-            st.st_atime,
-            st.st_atime_nsec,
-            st.st_mtime,
-            st.st_mtime_nsec,
-            st.st_ctime,
-            st.st_ctime_nsec,
-            0,
-            0,
-            0,
-        ] {
-            bytes.extend_from_slice(&word.to_le_bytes());
-        }
-        debug_assert_eq!(bytes.len(), 144);
-        mem.write(stat_gpa, &bytes).ok_or(-EFAULT)
+        let stat = HostStat {
+            dev: u64::from(st.st_dev),
+            ino,
+            nlink: u64::from(st.st_nlink),
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            rdev: u64::from(st.st_rdev),
+            size: st.st_size,
+            blksize: i64::from(st.st_blksize),
+            blocks: st.st_blocks,
+            atime: st.st_atime,
+            atime_nsec: st.st_atime_nsec,
+            mtime: st.st_mtime,
+            mtime_nsec: st.st_mtime_nsec,
+            ctime: st.st_ctime,
+            ctime_nsec: st.st_ctime_nsec,
+            ..HostStat::default()
+        };
+        mem.write(stat_gpa, stat.as_bytes()).ok_or(-EFAULT)
     }
 
+    /// One function per operation.
     fn dispatch(&mut self, op: Op, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         match op {
-            Op::HostLookup => {
-                let dir = self.handle(a[0])?;
-                let (dir_fd, mount) = (dir.fd.as_raw_fd(), dir.mount);
-                let name = Self::name(mem, a[1], a[2])?;
-                let fd = match open_beneath(dir_fd, &name, libc::O_PATH, 0) {
-                    // `name` is a mount point: enter it only under --root
-                    // and only into a filesystem of ordinary files.
-                    Err(e) if e == -(libc::EXDEV as i64) && self.mounts[mount].cross_mounts => {
-                        let fd = open_beneath_how(dir_fd, &name, libc::O_PATH, 0, 0)?;
-                        if !crossable(fd.as_raw_fd()) {
-                            return Err(e);
-                        }
-                        fd
-                    }
-                    other => other?,
-                };
-                self.write_stat(fd.as_raw_fd(), mount, mem, a[3])?;
-                Ok(self.insert(fd, mount)? as i64)
-            }
-            Op::HostReopen => {
-                let h = self.handle(a[0])?;
-                let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
-                // Only regular files and directories are ever opened for
-                // the guest: a device node would reach host hardware, and
-                // opening a FIFO would block the VMM. The sentry refuses
-                // them too, but it is not trusted.
-                // SAFETY: fstat on our own fd into a zeroed struct.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: fstat writes one struct stat we own.
-                check(unsafe { libc::fstat(fd, &mut st) })?;
-                let kind = st.st_mode & libc::S_IFMT;
-                if kind != libc::S_IFREG && kind != libc::S_IFDIR {
-                    return Err(-(libc::ENXIO as i64));
-                }
-                let access = (a[1] as i32) & libc::O_ACCMODE;
-                if access != libc::O_RDONLY && self.mounts[mount].read_only {
-                    return Err(-EROFS);
-                }
-                let flags = access | ((a[1] as i32) & libc::O_DIRECTORY) | libc::O_CLOEXEC;
-                // Reopening our own fd through /proc/self/fd names exactly
-                // the same file; O_NOFOLLOW is not wanted here (it is the
-                // magic link itself that must be followed).
-                let path = proc_fd_path(fd);
-                // SAFETY: plain open; the result is a new fd we own.
-                let new = unsafe { libc::open(path.as_ptr(), flags) };
-                if new < 0 {
-                    return Err(errno());
-                }
-                // SAFETY: fresh fd.
-                let new = unsafe { OwnedFd::from_raw_fd(new) };
-                Ok(self.insert(new, mount)? as i64)
-            }
-            Op::HostRead => {
-                let fd = self.handle(a[0])?.fd.as_raw_fd();
-                let len = a[3].min(MAX_TRANSFER);
-                let mut buf = vec![0u8; len as usize];
-                // SAFETY: reads at most len bytes into buf.
-                let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), a[1] as i64) };
-                if n < 0 {
-                    return Err(errno());
-                }
-                mem.write(a[2], &buf[..n as usize]).ok_or(-EFAULT)?;
-                Ok(n as i64)
-            }
-            Op::HostWrite => {
-                let fd = self.writable(a[0])?;
-                if a[3] > MAX_TRANSFER {
-                    return Err(-EINVAL);
-                }
-                // A queued write failed (a full file system, say): this
-                // write reports it, as the guest's next chance to hear.
-                if let Some(e) = self.write_errors.remove(&a[0]) {
-                    return Err(e);
-                }
-                let buf = mem.read(a[2], a[3]).ok_or(-EFAULT)?;
-                // SAFETY: writes buf.len() bytes from buf.
-                let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), a[1] as i64) };
-                if n < 0 {
-                    return Err(errno());
-                }
-                Ok(n as i64)
-            }
-            Op::HostStat => {
-                let h = self.handle(a[0])?;
-                self.write_stat(h.fd.as_raw_fd(), h.mount, mem, a[1])?;
-                Ok(0)
-            }
+            Op::HostLookup => self.lookup(a, mem),
+            Op::HostReopen => self.reopen(a, mem),
+            Op::HostRead => self.read(a, mem),
+            Op::HostWrite => self.write(a, mem),
+            Op::HostStat => self.stat(a, mem),
+            Op::HostCreate => self.create(a, mem),
+            Op::HostUnlink => self.unlink(a, mem),
+            Op::HostRename => self.rename(a, mem),
+            Op::HostLink => self.link(a, mem),
+            Op::HostReadlink => self.readlink(a, mem),
+            Op::HostTruncate => self.truncate(a, mem),
+            Op::HostSetattr => self.setattr(a, mem),
+            Op::HostFsync => self.fsync(a, mem),
+            Op::HostClose => self.close(a, mem),
             Op::HostReaddir => self.readdir(a, mem),
-            Op::HostCreate => {
-                let dir_fd = self.writable(a[0])?;
-                let mount = self.handle(a[0])?.mount;
-                let (name_len, target_len) = (a[2], a[3]);
-                let name = Self::name(mem, a[1], name_len)?;
-                let kind = a[4] & 0xff;
-                let mode = ((a[4] >> 8) as u32) & SAFE_MODE_BITS;
-                match kind {
-                    HOST_CREATE_FILE => {
-                        let fd = open_beneath(
-                            dir_fd,
-                            &name,
-                            libc::O_CREAT | libc::O_EXCL | libc::O_RDONLY,
-                            mode,
-                        )?;
-                        drop(fd);
-                    }
-                    HOST_CREATE_DIR => {
-                        // SAFETY: plain mkdirat with a checked single-component name.
-                        check(unsafe { libc::mkdirat(dir_fd, name.as_ptr(), mode) })?;
-                    }
-                    HOST_CREATE_SYMLINK => {
-                        if target_len == 0 || target_len > 4095 {
-                            return Err(-EINVAL);
-                        }
-                        let target = mem
-                            .read(a[1].wrapping_add(name_len), target_len)
-                            .ok_or(-EFAULT)?;
-                        let target = CString::new(target).map_err(|_| -EINVAL)?;
-                        // SAFETY: plain symlinkat; the target is only text.
-                        check(unsafe { libc::symlinkat(target.as_ptr(), dir_fd, name.as_ptr()) })?;
-                    }
-                    _ => return Err(-EINVAL),
-                }
-                let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
-                self.write_stat(fd.as_raw_fd(), mount, mem, a[5])?;
-                Ok(self.insert(fd, mount)? as i64)
-            }
-            Op::HostUnlink => {
-                let dir_fd = self.writable(a[0])?;
-                let name = Self::name(mem, a[1], a[2])?;
-                let flags = if a[3] != 0 { libc::AT_REMOVEDIR } else { 0 };
-                // SAFETY: unlinkat with a checked single-component name.
-                check(unsafe { libc::unlinkat(dir_fd, name.as_ptr(), flags) })?;
-                Ok(0)
-            }
-            Op::HostRename => {
-                let old_dir = self.writable(a[0])?;
-                let new_dir = self.writable(a[1])?;
-                if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
-                    return Err(-(libc::EXDEV as i64));
-                }
-                if a[5] & !RENAME_FLAGS != 0 {
-                    return Err(-EINVAL);
-                }
-                let old = Self::name(mem, a[2], a[3])?;
-                let new = Self::name(mem, a[2].wrapping_add(a[3]), a[4])?;
-                // SAFETY: renameat2 with checked single-component names.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_renameat2,
-                        old_dir,
-                        old.as_ptr(),
-                        new_dir,
-                        new.as_ptr(),
-                        a[5] as libc::c_uint,
-                    )
-                };
-                if r < 0 {
-                    return Err(errno());
-                }
-                Ok(0)
-            }
-            Op::HostLink => {
-                let target = self.handle(a[0])?.fd.as_raw_fd();
-                let new_dir = self.writable(a[1])?;
-                if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
-                    return Err(-(libc::EXDEV as i64));
-                }
-                let name = Self::name(mem, a[2], a[3])?;
-                let empty = CString::new("").expect("no NUL");
-                // SAFETY: linkat of our own fd (AT_EMPTY_PATH) to a checked name.
-                check(unsafe {
-                    libc::linkat(
-                        target,
-                        empty.as_ptr(),
-                        new_dir,
-                        name.as_ptr(),
-                        libc::AT_EMPTY_PATH,
-                    )
-                })?;
-                Ok(0)
-            }
-            Op::HostReadlink => {
-                let fd = self.handle(a[0])?.fd.as_raw_fd();
-                let mut buf = vec![0u8; a[2].min(4096) as usize];
-                let empty = CString::new("").expect("no NUL");
-                // SAFETY: readlinkat of our own (O_PATH, O_NOFOLLOW) fd.
-                let n = unsafe {
-                    libc::readlinkat(fd, empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-                };
-                if n < 0 {
-                    return Err(errno());
-                }
-                mem.write(a[1], &buf[..n as usize]).ok_or(-EFAULT)?;
-                Ok(n as i64)
-            }
-            Op::HostTruncate => {
-                let fd = self.writable(a[0])?;
-                let path = proc_fd_path(fd);
-                // SAFETY: truncate through the magic link of our own fd.
-                check(unsafe { libc::truncate(path.as_ptr(), a[1] as i64) })?;
-                Ok(0)
-            }
-            Op::HostSetattr => {
-                let fd = self.writable(a[0])?;
-                let path = proc_fd_path(fd);
-                match a[1] {
-                    HOST_SETATTR_MODE => {
-                        // SAFETY: chmod through the magic link of our own fd.
-                        check(unsafe { libc::chmod(path.as_ptr(), a[2] as u32 & SAFE_MODE_BITS) })?
-                    }
-                    HOST_SETATTR_TIMES => {
-                        let times = [
-                            libc::timespec {
-                                tv_sec: a[2] as i64,
-                                tv_nsec: a[3] as i64,
-                            },
-                            libc::timespec {
-                                tv_sec: a[4] as i64,
-                                tv_nsec: a[5] as i64,
-                            },
-                        ];
-                        // SAFETY: utimensat through the magic link.
-                        check(unsafe {
-                            libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0)
-                        })?
-                    }
-                    HOST_SETATTR_OWNER => {
-                        let (uid, gid) = self.host_ids;
-                        let uid = own_id(a[2] as u32, uid)?;
-                        let gid = own_id(a[3] as u32, gid)?;
-                        // SAFETY: chown through the magic link (-1: unchanged)
-                        // to the VMM's own ids only.
-                        check(unsafe { libc::chown(path.as_ptr(), uid, gid) })?
-                    }
-                    _ => return Err(-EINVAL),
-                }
-                Ok(0)
-            }
-            Op::HostFsync => {
-                let fd = self.handle(a[0])?.fd.as_raw_fd();
-                if let Some(e) = self.write_errors.remove(&a[0]) {
+            _ => Err(-(libc::ENOSYS as i64)),
+        }
+    }
+
+    /// HostLookup: [dir, name_gpa, name_len, stat_gpa]: a new handle for `name` in `dir`, O_PATH,
+    /// never following a symlink.
+    fn lookup(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let dir = self.handle(a[0])?;
+        let (dir_fd, mount) = (dir.fd.as_raw_fd(), dir.mount);
+        let name = Self::name(mem, a[1], a[2])?;
+        let fd = match open_beneath(dir_fd, &name, libc::O_PATH, 0) {
+            // `name` is a mount point: enter it only under --root
+            // and only into a filesystem of ordinary files.
+            Err(e) if e == -(libc::EXDEV as i64) && self.mounts[mount].cross_mounts => {
+                let fd = open_beneath_how(dir_fd, &name, libc::O_PATH, 0, 0)?;
+                if !crossable(fd.as_raw_fd()) {
                     return Err(e);
                 }
-                // SAFETY: fsync of our own fd.
-                check(unsafe { libc::fsync(fd) })?;
+                fd
+            }
+            other => other?,
+        };
+        self.write_stat(fd.as_raw_fd(), mount, mem, a[3])?;
+        Ok(self.insert(fd, mount)? as i64)
+    }
+
+    /// HostReopen: [handle, flags]: a new handle for I/O on the same file (regular files and
+    /// directories only).
+    fn reopen(&mut self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let h = self.handle(a[0])?;
+        let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
+        // Only regular files and directories are ever opened for
+        // the guest: a device node would reach host hardware, and
+        // opening a FIFO would block the VMM. The sentry refuses
+        // them too, but it is not trusted.
+        // SAFETY: fstat on our own fd into a zeroed struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat we own.
+        check(unsafe { libc::fstat(fd, &mut st) })?;
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+            return Err(-(libc::ENXIO as i64));
+        }
+        let access = (a[1] as i32) & libc::O_ACCMODE;
+        if access != libc::O_RDONLY && self.mounts[mount].read_only {
+            return Err(-EROFS);
+        }
+        let flags = access | ((a[1] as i32) & libc::O_DIRECTORY) | libc::O_CLOEXEC;
+        // Reopening our own fd through /proc/self/fd names exactly
+        // the same file; O_NOFOLLOW is not wanted here (it is the
+        // magic link itself that must be followed).
+        let path = proc_fd_path(fd);
+        // SAFETY: plain open; the result is a new fd we own.
+        let new = unsafe { libc::open(path.as_ptr(), flags) };
+        if new < 0 {
+            return Err(errno());
+        }
+        // SAFETY: fresh fd.
+        let new = unsafe { OwnedFd::from_raw_fd(new) };
+        Ok(self.insert(new, mount)? as i64)
+    }
+
+    /// HostRead: [handle, offset, gpa, len]: pread into guest memory.
+    fn read(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.handle(a[0])?.fd.as_raw_fd();
+        let len = a[3].min(MAX_TRANSFER);
+        let mut buf = vec![0u8; len as usize];
+        // SAFETY: reads at most len bytes into buf.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), a[1] as i64) };
+        if n < 0 {
+            return Err(errno());
+        }
+        mem.write(a[2], &buf[..n as usize]).ok_or(-EFAULT)?;
+        Ok(n as i64)
+    }
+
+    /// HostWrite: [handle, offset, gpa, len]: pwrite from guest memory.
+    fn write(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.writable(a[0])?;
+        if a[3] > MAX_TRANSFER {
+            return Err(-EINVAL);
+        }
+        // A queued write failed (a full file system, say): this
+        // write reports it, as the guest's next chance to hear.
+        if let Some(e) = self.write_errors.remove(&a[0]) {
+            return Err(e);
+        }
+        let buf = mem.read(a[2], a[3]).ok_or(-EFAULT)?;
+        // SAFETY: writes buf.len() bytes from buf.
+        let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), a[1] as i64) };
+        if n < 0 {
+            return Err(errno());
+        }
+        Ok(n as i64)
+    }
+
+    /// HostStat: [handle, stat_gpa].
+    fn stat(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let h = self.handle(a[0])?;
+        self.write_stat(h.fd.as_raw_fd(), h.mount, mem, a[1])?;
+        Ok(0)
+    }
+
+    /// HostCreate: [dir, buf_gpa, name_len, target_len, kind | mode << 8, stat_gpa]: a new file,
+    /// directory or symlink; a handle for it.
+    fn create(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let dir_fd = self.writable(a[0])?;
+        let mount = self.handle(a[0])?.mount;
+        let (name_len, target_len) = (a[2], a[3]);
+        let name = Self::name(mem, a[1], name_len)?;
+        let kind = a[4] & 0xff;
+        let mode = ((a[4] >> 8) as u32) & SAFE_MODE_BITS;
+        match kind {
+            HOST_CREATE_FILE => {
+                let fd = open_beneath(
+                    dir_fd,
+                    &name,
+                    libc::O_CREAT | libc::O_EXCL | libc::O_RDONLY,
+                    mode,
+                )?;
+                drop(fd);
+            }
+            HOST_CREATE_DIR => {
+                // SAFETY: plain mkdirat with a checked single-component name.
+                check(unsafe { libc::mkdirat(dir_fd, name.as_ptr(), mode) })?;
+            }
+            HOST_CREATE_SYMLINK => {
+                if target_len == 0 || target_len > 4095 {
+                    return Err(-EINVAL);
+                }
+                let target = mem
+                    .read(a[1].wrapping_add(name_len), target_len)
+                    .ok_or(-EFAULT)?;
+                let target = CString::new(target).map_err(|_| -EINVAL)?;
+                // SAFETY: plain symlinkat; the target is only text.
+                check(unsafe { libc::symlinkat(target.as_ptr(), dir_fd, name.as_ptr()) })?;
+            }
+            _ => return Err(-EINVAL),
+        }
+        let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
+        self.write_stat(fd.as_raw_fd(), mount, mem, a[5])?;
+        Ok(self.insert(fd, mount)? as i64)
+    }
+
+    /// HostUnlink: [dir, name_gpa, name_len, is_dir].
+    fn unlink(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let dir_fd = self.writable(a[0])?;
+        let name = Self::name(mem, a[1], a[2])?;
+        let flags = if a[3] != 0 { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: unlinkat with a checked single-component name.
+        check(unsafe { libc::unlinkat(dir_fd, name.as_ptr(), flags) })?;
+        Ok(0)
+    }
+
+    /// HostRename: [old_dir, new_dir, buf_gpa, old_len, new_len, flags]: renameat2 within one
+    /// mount.
+    fn rename(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let old_dir = self.writable(a[0])?;
+        let new_dir = self.writable(a[1])?;
+        if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
+            return Err(-(libc::EXDEV as i64));
+        }
+        if a[5] & !RENAME_FLAGS != 0 {
+            return Err(-EINVAL);
+        }
+        let old = Self::name(mem, a[2], a[3])?;
+        let new = Self::name(mem, a[2].wrapping_add(a[3]), a[4])?;
+        // SAFETY: renameat2 with checked single-component names.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                old_dir,
+                old.as_ptr(),
+                new_dir,
+                new.as_ptr(),
+                a[5] as libc::c_uint,
+            )
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+        Ok(0)
+    }
+
+    /// HostLink: [target, new_dir, name_gpa, name_len]: a hard link within one mount.
+    fn link(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let target = self.handle(a[0])?.fd.as_raw_fd();
+        let new_dir = self.writable(a[1])?;
+        if self.handle(a[0])?.mount != self.handle(a[1])?.mount {
+            return Err(-(libc::EXDEV as i64));
+        }
+        let name = Self::name(mem, a[2], a[3])?;
+        let empty = CString::new("").expect("no NUL");
+        // SAFETY: linkat of our own fd (AT_EMPTY_PATH) to a checked name.
+        check(unsafe {
+            libc::linkat(
+                target,
+                empty.as_ptr(),
+                new_dir,
+                name.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        })?;
+        Ok(0)
+    }
+
+    /// HostReadlink: [handle, gpa, len]: the link target.
+    fn readlink(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.handle(a[0])?.fd.as_raw_fd();
+        let mut buf = vec![0u8; a[2].min(4096) as usize];
+        let empty = CString::new("").expect("no NUL");
+        // SAFETY: readlinkat of our own (O_PATH, O_NOFOLLOW) fd.
+        let n = unsafe { libc::readlinkat(fd, empty.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(errno());
+        }
+        mem.write(a[1], &buf[..n as usize]).ok_or(-EFAULT)?;
+        Ok(n as i64)
+    }
+
+    /// HostTruncate: [handle, size].
+    fn truncate(&self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.writable(a[0])?;
+        let path = proc_fd_path(fd);
+        // SAFETY: truncate through the magic link of our own fd.
+        check(unsafe { libc::truncate(path.as_ptr(), a[1] as i64) })?;
+        Ok(0)
+    }
+
+    /// HostSetattr: [handle, what, a, b, c, d]: mode, times or owner.
+    fn setattr(&self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.writable(a[0])?;
+        let path = proc_fd_path(fd);
+        match a[1] {
+            HOST_SETATTR_MODE => {
+                // SAFETY: chmod through the magic link of our own fd.
+                check(unsafe { libc::chmod(path.as_ptr(), a[2] as u32 & SAFE_MODE_BITS) })?
+            }
+            HOST_SETATTR_TIMES => {
+                let times = [
+                    libc::timespec {
+                        tv_sec: a[2] as i64,
+                        tv_nsec: a[3] as i64,
+                    },
+                    libc::timespec {
+                        tv_sec: a[4] as i64,
+                        tv_nsec: a[5] as i64,
+                    },
+                ];
+                // SAFETY: utimensat through the magic link.
+                check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })?
+            }
+            HOST_SETATTR_OWNER => {
+                let (uid, gid) = self.host_ids;
+                let uid = own_id(a[2] as u32, uid)?;
+                let gid = own_id(a[3] as u32, gid)?;
+                // SAFETY: chown through the magic link (-1: unchanged)
+                // to the VMM's own ids only.
+                check(unsafe { libc::chown(path.as_ptr(), uid, gid) })?
+            }
+            _ => return Err(-EINVAL),
+        }
+        Ok(0)
+    }
+
+    /// HostFsync: [handle]: reports a failed queued write first.
+    fn fsync(&mut self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let fd = self.handle(a[0])?.fd.as_raw_fd();
+        if let Some(e) = self.write_errors.remove(&a[0]) {
+            return Err(e);
+        }
+        // SAFETY: fsync of our own fd.
+        check(unsafe { libc::fsync(fd) })?;
+        Ok(0)
+    }
+
+    /// HostClose: [handle]: mount roots stay.
+    fn close(&mut self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let index = a[0] as usize;
+        if index < self.mounts.len() {
+            return Err(-EBADF); // mount roots live as long as the VM
+        }
+        self.write_errors.remove(&a[0]);
+        match self.handles.get_mut(index).and_then(|h| h.take()) {
+            Some(_) => {
+                self.free.push(index);
                 Ok(0)
             }
-            Op::HostClose => {
-                let index = a[0] as usize;
-                if index < self.mounts.len() {
-                    return Err(-EBADF); // mount roots live as long as the VM
-                }
-                self.write_errors.remove(&a[0]);
-                match self.handles.get_mut(index).and_then(|h| h.take()) {
-                    Some(_) => {
-                        self.free.push(index);
-                        Ok(0)
-                    }
-                    None => Err(-EBADF),
-                }
-            }
-            _ => Err(-(libc::ENOSYS as i64)),
+            None => Err(-EBADF),
         }
     }
 
@@ -813,13 +849,16 @@ impl HostFs {
                     break 'fill; // the guest asks again from the last `next`
                 }
                 let start = out.len();
+                let dirent = HostDirent {
+                    ino,
+                    next,
+                    kind,
+                    name_len: name.len() as u8,
+                    _pad: [0; 6],
+                };
+                out.extend_from_slice(dirent.as_bytes());
+                out.extend_from_slice(name);
                 out.resize(start + record, 0);
-                out[start..start + 8].copy_from_slice(&ino.to_le_bytes());
-                out[start + 8..start + 16].copy_from_slice(&next.to_le_bytes());
-                out[start + 16] = kind;
-                out[start + 17] = name.len() as u8;
-                out[start + HOST_DIRENT_SIZE..start + HOST_DIRENT_SIZE + name.len()]
-                    .copy_from_slice(name);
             }
         }
         mem.write(gpa, &out).ok_or(-EFAULT)?;

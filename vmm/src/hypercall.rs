@@ -8,20 +8,20 @@ use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
 use boards::hypercall::*;
+use boards::Wire;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use std::time::Instant;
 
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
+use crate::events::EventRing;
 use crate::hostfs::{GuestAccess, HostFs};
 
-const REQUESTS_OFFSET: u64 = 16;
-const REQUEST_SIZE: u64 = 64;
-const RESULT_OFFSET: u64 = 56;
 /// Longest panic message we copy out of the guest.
 const MAX_MESSAGE: u64 = 4096;
 
+const EINTR: i64 = 4;
 const EFAULT: i64 = 14;
 const EINVAL: i64 = 22;
 const ENOSYS: i64 = 38;
@@ -43,6 +43,7 @@ pub struct Hypercalls<'a> {
     mem: &'a GuestMemoryMmap,
     page: u64,
     pub console: ConsoleRing,
+    pub events: EventRing,
     deadline: Option<Instant>,
     hostfs: HostFs,
     /// Requests served, by kind (for --stats).
@@ -74,6 +75,17 @@ fn host_file(fd: i32) -> ManuallyDrop<std::fs::File> {
     ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// Whether the host's stdin is readable now (or at end of file).
+fn stdin_readable_now() -> bool {
+    let mut fds = [libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: polls one valid pollfd without waiting.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) > 0 }
+}
+
 fn errno_of(e: &std::io::Error) -> i64 {
     -(e.raw_os_error().unwrap_or(EINVAL as i32) as i64)
 }
@@ -83,6 +95,7 @@ impl<'a> Hypercalls<'a> {
         mem: &'a GuestMemoryMmap,
         page: u64,
         console: ConsoleRing,
+        events: EventRing,
         deadline: Option<Instant>,
         hostfs: HostFs,
     ) -> Hypercalls<'a> {
@@ -90,6 +103,7 @@ impl<'a> Hypercalls<'a> {
             mem,
             page,
             console,
+            events,
             deadline,
             hostfs,
             host_file_requests: 0,
@@ -101,22 +115,30 @@ impl<'a> Hypercalls<'a> {
         self.console.drain(&mut self.hostfs);
     }
 
-    /// Called when a host call was interrupted by the interval timer: drains
-    /// the console and reports an expired deadline.
-    pub fn tick(&mut self) -> Result<(), Failure> {
+    /// The work of a kick (`crate::vcpu`), in the vCPU loop or when one
+    /// interrupts a blocking host call: drains the console, reports an
+    /// expired deadline, and publishes what the sentry must hear (signals
+    /// sent to rvisor-vmm; stdin readiness, when it asked).
+    pub fn service(&mut self) -> Result<(), Failure> {
         self.console.drain(&mut self.hostfs);
-        match self.deadline {
-            Some(deadline) if Instant::now() >= deadline => {
-                Err(Failure::Timeout("timed out".into()))
-            }
-            _ => Ok(()),
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Failure::Timeout("timed out".into()));
         }
+        self.events.add_signals(crate::vcpu::take_host_signals());
+        if self.events.stdin_watched() && stdin_readable_now() {
+            self.events.add_stdin_ready();
+        }
+        self.events.flush();
+        Ok(())
     }
 
-    fn read_u64(&self, addr: u64) -> Result<u64, Failure> {
-        self.mem
-            .read_obj::<u64>(GuestAddress(addr))
-            .map_err(|e| internal(format!("hypercall page unreadable: {e}")))
+    /// A blocking host call was interrupted (EINTR): takes the kicks and
+    /// does their work. True when events wait for the sentry, which must
+    /// then get the vCPU back to read them.
+    fn interrupted(&mut self) -> Result<bool, Failure> {
+        crate::vcpu::take_kicks();
+        self.service()?;
+        Ok(self.events.unconsumed())
     }
 
     /// Copies `len` guest bytes at `gpa`; None if the range is not RAM.
@@ -133,7 +155,7 @@ impl<'a> Hypercalls<'a> {
         self.console.drain(&mut self.hostfs);
         let count = self
             .mem
-            .read_obj::<u32>(GuestAddress(self.page))
+            .read_obj::<u32>(GuestAddress(self.page + COUNT_OFFSET))
             .map_err(|e| internal(format!("hypercall page unreadable: {e}")))?
             as u64;
         if count > MAX_BATCH as u64 {
@@ -141,13 +163,13 @@ impl<'a> Hypercalls<'a> {
             return Ok(BatchOutcome::Continue);
         }
         for i in 0..count {
-            let base = self.page + REQUESTS_OFFSET + i * REQUEST_SIZE;
-            let op = self.read_u64(base)? as u32;
-            let mut args = [0u64; 6];
-            for (j, arg) in args.iter_mut().enumerate() {
-                *arg = self.read_u64(base + 8 + j as u64 * 8)?;
-            }
-            let result = match Op::from_raw(op) {
+            let base = self.page + request_offset(i as usize);
+            let request = self
+                .guest_bytes(base, std::mem::size_of::<Request>() as u64)
+                .and_then(|b| Request::read_from(&b))
+                .ok_or_else(|| internal("hypercall page unreadable"))?;
+            let args = request.args;
+            let result = match Op::from_raw(request.op) {
                 // Drained above, before the batch.
                 Some(Op::ConsoleDrain) => 0,
                 Some(Op::ConsoleRead) => self.console_read(args)?,
@@ -178,11 +200,21 @@ impl<'a> Hypercalls<'a> {
         if self.guest_bytes(gpa, len).is_none() {
             return Ok(-EFAULT);
         }
+        // An event (a signal sent to rvisor-vmm) ends the wait before any
+        // input is taken: the sentry delivers it and restarts the read or
+        // fails it with EINTR, as the program's handler says.
+        if self.events.unconsumed() {
+            return Ok(-EINTR);
+        }
         let mut buf = vec![0u8; len as usize];
         let n = loop {
             match host_file(0).read(&mut buf) {
                 Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.tick()?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    if self.interrupted()? {
+                        return Ok(-EINTR);
+                    }
+                }
                 Err(e) => return Ok(errno_of(&e)),
             }
         };
@@ -193,9 +225,13 @@ impl<'a> Hypercalls<'a> {
     }
 
     /// Waits for stdin to become readable (or only sleeps, without
-    /// watch_stdin).
+    /// watch_stdin). Ends early (result 0) when an event waits for the
+    /// sentry.
     fn console_poll(&mut self, [timeout_ns, watch_stdin, ..]: [u64; 6]) -> Result<i64, Failure> {
         let started = Instant::now();
+        if self.events.unconsumed() {
+            return Ok(0);
+        }
         let mut fds = [libc::pollfd {
             fd: 0,
             events: libc::POLLIN,
@@ -218,7 +254,9 @@ impl<'a> Hypercalls<'a> {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Ok(errno_of(&e));
             }
-            self.tick()?;
+            if self.interrupted()? {
+                return Ok(0);
+            }
         }
     }
 
@@ -232,16 +270,7 @@ impl<'a> Hypercalls<'a> {
         let stats = (stats_gpa != 0)
             .then(|| self.guest_bytes(stats_gpa, std::mem::size_of::<ExitStats>() as u64))
             .flatten()
-            .map(|b| {
-                let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-                ExitStats {
-                    syscalls: word(0),
-                    page_faults: word(1),
-                    hypercalls: word(2),
-                    boot_tsc: word(3),
-                    run_tsc: word(4),
-                }
-            });
+            .and_then(|b| ExitStats::read_from(&b));
         let exit = match kind {
             EXIT_KIND_SIGNALED => AppExit::Signaled(code as u8),
             _ => AppExit::Exited(code as u8),

@@ -5,6 +5,10 @@
 //! * [`vm`]: builds the VM and runs the vCPU loop.
 //! * [`hypercall`]: the VMM side of the batched hypercall channel.
 //! * [`console`]: drains the guest's console ring.
+//! * [`events`]: publishes events (forwarded signals, stdin readiness) in
+//!   the guest's event ring.
+//! * [`vcpu`]: the vCPU loop's state machine, the per-thread kick and the
+//!   event thread (tick, signals sent to rvisor-vmm).
 //! * `x86_64`: boot page tables and vCPU state for the `kvm-x86_64` board;
 //!   `aarch64`: the device tree, vCPU init and MMIO doorbell of the
 //!   `kvm-aarch64` board (one of them, by the host's architecture).
@@ -16,10 +20,12 @@ pub mod app;
 pub mod cli;
 pub mod console;
 pub mod error;
+pub mod events;
 pub mod hostfs;
 pub mod hypercall;
 pub mod seccomp;
 pub mod stats;
+pub mod vcpu;
 pub mod vm;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -84,7 +84,11 @@ const ALLOWED: &[i64] = &[
     // Thread start-up (glibc), should a thread start after the filter.
     libc::SYS_rseq,
     libc::SYS_set_robust_list,
-    // Signals (the interval timer), time.
+    // The kick (a real-time signal to the vCPU thread, see crate::vcpu)
+    // and the event thread taking the signals sent to rvisor-vmm.
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigtimedwait,
+    // Signals, time.
     libc::SYS_futex,
     libc::SYS_sched_yield,
     libc::SYS_nanosleep,

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use boards::bootinfo::*;
-use boards::{align_up, Platform};
+use boards::{align_up, Platform, Wire};
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -15,8 +15,9 @@ use crate::aarch64 as arch;
 use crate::app::AppImage;
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
+use crate::events::EventRing;
 use crate::hostfs::{HostFs, MountSpec};
-use crate::hypercall::{AppExit, BatchOutcome, Hypercalls};
+use crate::hypercall::{AppExit, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
@@ -25,17 +26,6 @@ pub use arch::APP_ARCH;
 use arch::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};
 
 const PAGE_SIZE: u64 = 4096;
-
-/// What one KVM_RUN ended with, once the architecture's exits are sorted
-/// (`arch::run_once`): failures are errors.
-pub enum Event {
-    /// The sentry rang the hypercall doorbell.
-    Doorbell,
-    /// The interval timer interrupted KVM_RUN.
-    Tick,
-    /// KVM asked to be run again.
-    Again,
-}
 
 /// The sentry, built for this host's architecture (x86_64-unknown-none or
 /// aarch64-unknown-none) by build.rs.
@@ -164,11 +154,12 @@ fn sentry_end() -> Result<u64, Failure> {
 }
 
 struct Guest {
-    _vm: VmFd,
+    vm: VmFd,
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
     tsc_khz: u64,
     console_ring: u64,
+    event_ring: u64,
 }
 
 fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure> {
@@ -236,16 +227,19 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
     let mut mount_records = Vec::new();
     for mount in &config.mounts {
-        let flags = if mount.read_only { MOUNT_READ_ONLY } else { 0 };
-        mount_records.extend_from_slice(&flags.to_le_bytes());
-        mount_records.extend_from_slice(&(mount.guest.len() as u32).to_le_bytes());
+        let record = MountRecord {
+            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 },
+            path_len: mount.guest.len() as u32,
+        };
+        mount_records.extend_from_slice(record.as_bytes());
         mount_records.extend_from_slice(mount.guest.as_bytes());
         mount_records.resize(align_up(mount_records.len() as u64, 8) as usize, 0);
     }
     let mounts_start = align_up(strings_start + strings.len() as u64, 8);
     let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
-    let free_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
+    let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
+    let free_start = event_start + boards::events::EVENT_RING_BYTES;
     if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
@@ -285,6 +279,10 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: ring_start,
         size: ring_bytes,
     };
+    info.event_ring = PhysRange {
+        start: event_start,
+        size: boards::events::EVENT_RING_BYTES,
+    };
     info.app_image = PhysRange {
         start: app_start,
         size: app_size,
@@ -312,16 +310,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
     info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
     info.boot_realtime_ns = realtime_ns();
-    // SAFETY: BootInfo is repr(C) plain data; viewing it as bytes to copy
-    // it into guest memory reads only initialised fields and padding that
-    // `zeroed()` cleared.
-    let info_bytes = unsafe {
-        std::slice::from_raw_parts(
-            &info as *const BootInfo as *const u8,
-            std::mem::size_of::<BootInfo>(),
-        )
-    };
-    write_bytes(&mem, BOOT_INFO_GPA, info_bytes, "the boot info")?;
+    write_bytes(&mem, BOOT_INFO_GPA, info.as_bytes(), "the boot info")?;
 
     arch::start_vcpu(&vcpu, &mem, entry, memory_size)?;
     log::debug!(
@@ -335,11 +324,12 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         tsc_khz
     );
     Ok(Guest {
-        _vm: vm,
+        vm,
         vcpu,
         mem,
         tsc_khz,
         console_ring: ring_start,
+        event_ring: event_start,
     })
 }
 
@@ -361,41 +351,11 @@ fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How often the interval timer interrupts KVM_RUN to drain the console
-/// ring and check the deadline (each tick costs one exit of the vCPU).
-const TICK: Duration = Duration::from_millis(10);
-
-extern "C" fn on_tick(_: libc::c_int) {}
-
-/// Arms a SIGALRM interval timer whose only job is to make blocking calls
-/// (KVM_RUN, reading stdin) return EINTR every [`TICK`].
-fn start_ticks() -> Result<(), Failure> {
-    // SAFETY: installs a handler that does nothing (async-signal-safe), on
-    // purpose without SA_RESTART so that interrupted calls return EINTR.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_tick as *const () as usize;
-        libc::sigemptyset(&mut action.sa_mask);
-        if libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()) != 0 {
-            return Err(internal("installing the SIGALRM handler failed"));
-        }
-        let interval = libc::timeval {
-            tv_sec: 0,
-            tv_usec: TICK.as_micros() as _,
-        };
-        let timer = libc::itimerval {
-            it_interval: interval,
-            it_value: interval,
-        };
-        if libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) != 0 {
-            return Err(internal("setitimer failed"));
-        }
-    }
-    Ok(())
-}
-
 /// Builds the VM and runs the application to its end.
 pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
+    // Before anything else can start a thread: the signals rvisor-vmm
+    // forwards stay pending until the event thread takes them.
+    crate::vcpu::block_forwarded_signals()?;
     let deadline = config.timeout.map(|t| started + t);
     if let Some(deadline) = deadline {
         crate::console::set_output_deadline(deadline);
@@ -411,9 +371,18 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         boards::console::RING_SIZE,
     );
     let kvm_stats = KvmStats::open(&guest.vcpu);
-    start_ticks()?;
+    let events = EventRing::new(guest.mem.clone(), guest.event_ring);
+    let kick_guard = crate::vcpu::make_kickable(&mut guest.vcpu)?;
+    crate::vcpu::start_helper()?;
     crate::seccomp::apply()?;
-    let mut hypercalls = Hypercalls::new(&guest.mem, HYPERCALL_PAGE_GPA, console, deadline, hostfs);
+    let mut hypercalls = Hypercalls::new(
+        &guest.mem,
+        HYPERCALL_PAGE_GPA,
+        console,
+        events,
+        deadline,
+        hostfs,
+    );
     let mut stats = RunStats {
         platform: Some(platform),
         setup: started.elapsed(),
@@ -421,7 +390,8 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         ..RunStats::default()
     };
     let run_started = Instant::now();
-    let result = run_vcpu(&mut guest.vcpu, &mut hypercalls, &mut stats);
+    let result = crate::vcpu::run(&guest.vm, &mut guest.vcpu, &mut hypercalls, &mut stats);
+    drop(kick_guard);
     // Whatever happened, the output the guest produced goes out.
     hypercalls.drain();
     stats.console_bytes = hypercalls.console.bytes_out;
@@ -433,36 +403,4 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     // one go, cheaper than unmapping its pieces one by one.
     std::mem::forget(guest);
     Ok(RunOutcome { exit, stats })
-}
-
-/// The vCPU loop: runs until the guest asks to exit or faults.
-fn run_vcpu(
-    vcpu: &mut VcpuFd,
-    hypercalls: &mut Hypercalls,
-    stats: &mut RunStats,
-) -> Result<AppExit, Failure> {
-    loop {
-        stats.kvm_runs += 1;
-        match arch::run_once(vcpu)? {
-            Event::Doorbell => {
-                *stats.exits.entry("hypercall").or_default() += 1;
-                match hypercalls.handle_batch()? {
-                    BatchOutcome::Continue => {}
-                    BatchOutcome::Exit(exit, guest_stats) => {
-                        stats.guest = guest_stats.unwrap_or_default();
-                        return Ok(exit);
-                    }
-                }
-            }
-            Event::Tick => {
-                *stats.exits.entry("tick").or_default() += 1;
-                hypercalls.tick()?;
-                #[cfg(target_arch = "x86_64")]
-                if arch::tick_guest(vcpu)? {
-                    *stats.exits.entry("tick_injected").or_default() += 1;
-                }
-            }
-            Event::Again => continue,
-        }
-    }
 }

@@ -33,6 +33,9 @@ pub enum UserTrap {
     },
     /// The 10 ms preemption tick (x86_64: `boards::x86_64::TICK_VECTOR`).
     Tick,
+    /// The VMM's nudge after it published an event in the event ring
+    /// (x86_64: `boards::x86_64::EVENT_VECTOR`).
+    HostEvent,
     DivideError,
     InvalidOpcode,
     GeneralProtection,

@@ -203,8 +203,8 @@ pub fn write_host_file(handle: u64, offset: u64, data: &[u8]) -> bool {
     let Some(ring) = guard.as_mut() else {
         return false;
     };
-    let (h, o) = (handle.to_le_bytes(), offset.to_le_bytes());
-    while !ring.try_append_parts(STREAM_HOST_WRITE, &[&h, &o, data]) {
+    let header = HostWriteHeader { handle, offset }.to_bytes();
+    while !ring.try_append_parts(STREAM_HOST_WRITE, &[&header, data]) {
         submit(&mut [request(Op::ConsoleDrain, &[])]);
     }
     true

@@ -4,6 +4,7 @@
 //! batched and console output does not exit at all (see [`console`]).
 
 pub mod console;
+pub mod events;
 pub mod local;
 
 use alloc::vec::Vec;
@@ -25,8 +26,13 @@ unsafe impl Send for Channel {}
 static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
 static DOORBELLS: AtomicU64 = AtomicU64::new(0);
 
-pub fn init(hypercall_page_gpa: u64, console_ring: boards::bootinfo::PhysRange) {
+pub fn init(
+    hypercall_page_gpa: u64,
+    console_ring: boards::bootinfo::PhysRange,
+    event_ring: boards::bootinfo::PhysRange,
+) {
     console::init(console_ring);
+    events::init(event_ring);
     if hypercall_page_gpa == 0 {
         return;
     }
@@ -109,6 +115,21 @@ fn ring(requests: &mut [Request]) {
     }
 }
 
+/// Tells the VMM its nudge was seen (aarch64, where the nudge is the
+/// vCPU's IRQ line, which stays raised until the VMM lowers it): an empty
+/// batch, whose doorbell lowers the line.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn ack_nudge() {
+    let guard = CHANNEL.lock();
+    let Some(channel) = guard.as_ref() else {
+        return;
+    };
+    // SAFETY: as in `ring`: the loader's hypercall page, under the lock.
+    unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*channel.page).count), 0) };
+    DOORBELLS.fetch_add(1, Ordering::Relaxed);
+    cpu::ring_doorbell(0);
+}
+
 /// Hypercall batches issued so far.
 pub fn doorbells() -> u64 {
     DOORBELLS.load(Ordering::Relaxed)
@@ -128,3 +149,20 @@ pub fn request(op: boards::hypercall::Op, args: &[u64]) -> Request {
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
     crate::arch::kernel_virt_to_phys(addr)
 }
+
+// The sentry reads `HostStat` results straight into its own `Stat` (the
+// x86_64 kernel layout), so the two must agree field by field.
+const _: () = {
+    use crate::sentry::stat::Stat;
+    use boards::hypercall::HostStat;
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Stat>() == size_of::<HostStat>());
+    assert!(offset_of!(Stat, ino) == offset_of!(HostStat, ino));
+    assert!(offset_of!(Stat, mode) == offset_of!(HostStat, mode));
+    assert!(offset_of!(Stat, rdev) == offset_of!(HostStat, rdev));
+    assert!(offset_of!(Stat, size) == offset_of!(HostStat, size));
+    assert!(offset_of!(Stat, blocks) == offset_of!(HostStat, blocks));
+    assert!(offset_of!(Stat, atime) == offset_of!(HostStat, atime));
+    assert!(offset_of!(Stat, mtime_nsec) == offset_of!(HostStat, mtime_nsec));
+    assert!(offset_of!(Stat, ctime_nsec) == offset_of!(HostStat, ctime_nsec));
+};

@@ -363,6 +363,7 @@ pub fn block_current(wake_at: u64, stdin: bool) -> bool {
     }
     if stdin {
         STDIN_WATCHERS.fetch_add(1, Ordering::Relaxed);
+        crate::hv::events::watch_stdin();
     }
     EARLIEST_WAKE.fetch_min(wake_at, Ordering::Relaxed);
     schedule(&me);
@@ -427,8 +428,14 @@ fn schedule(me: &Arc<TaskCell>) {
 }
 
 /// Nothing can run: sleep in the VMM until the first deadline of a
-/// blocked task, or until stdin is readable if somebody waits for it.
+/// blocked task, until stdin is readable if somebody waits for it, or
+/// until the VMM publishes an event (read here, see `hv::events`).
 fn idle(now: u64) {
+    // An event of the VMM (a signal, stdin) may wake somebody: no sleep.
+    if crate::hv::events::pending() {
+        crate::hv::events::drain(None);
+        return;
+    }
     let until = EARLIEST_WAKE.load(Ordering::Relaxed);
     let span = until.saturating_sub(now);
     if span == 0 {
@@ -438,8 +445,35 @@ fn idle(now: u64) {
     if until == u64::MAX && !stdin {
         report_deadlock();
     }
+    // (The VMM ends this wait early when it publishes an event.)
     let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
     wake_due(super::time::monotonic_ns(), readable && stdin);
+    crate::hv::events::drain(None);
+}
+
+/// The VMM says the host's stdin is readable: its waiters look again.
+pub fn stdin_ready() {
+    wake_due(super::time::monotonic_ns(), true);
+}
+
+/// Runs `f` on a thread of process `pid` (its main thread when that one
+/// lives), the running task included, and wakes it. Only where no `Task`
+/// lock is held on this vCPU (the idle loop: the running task, if any,
+/// waits with its lock released).
+pub fn with_thread_of_idle<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    let cell = {
+        let sched = SCHED.lock();
+        let alive = |c: &&Arc<TaskCell>| c.pid() == pid && !c.killed();
+        sched
+            .tasks
+            .get(&pid)
+            .filter(alive)
+            .or_else(|| sched.tasks.values().find(alive))
+            .cloned()
+    }?;
+    let result = f(&mut cell.lock());
+    wake(&cell);
+    Some(result)
 }
 
 /// Every task waits and nothing (no deadline, no stdin) can wake any of
@@ -468,9 +502,13 @@ fn report_deadlock() {
 }
 
 /// A tick while a task runs: tasks whose deadline passed become runnable,
-/// and if stdin has waiters, a look at it (one VMM request per tick).
+/// and if stdin has waiters, a look at it (bare metal; a VMM says when
+/// stdin is readable through its event ring instead).
 pub fn on_tick() {
+    // Under a VMM with an event ring, the VMM watches stdin and says when
+    // it is readable (no request per tick).
     let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0
+        && !crate::hv::events::active()
         && crate::sentry::vfs::console::wait_for_input(0, true);
     wake_due(super::time::monotonic_ns(), stdin);
 }

@@ -70,6 +70,8 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
             ticked = true;
             None
         }
+        // The VMM published an event: read below, on the way back.
+        UserTrap::HostEvent => None,
         UserTrap::Other(vector) => {
             log::warn!("unexpected exception vector {vector} from user mode");
             Some(SigInfo::new(SIGSEGV, SI_KERNEL))
@@ -101,6 +103,14 @@ pub fn handle_tick(ctx: &mut UserContext) {
     sched::run_entry(|cell| return_to_user(TaskRef::lock(cell), ctx));
 }
 
+/// The VMM's nudge after it published an event (aarch64 under
+/// rvisor-vmm; on x86_64 it arrives as `UserTrap::HostEvent`): the event
+/// ring is read on the way back.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn handle_host_event(ctx: &mut UserContext) {
+    sched::run_entry(|cell| return_to_user(TaskRef::lock(cell), ctx));
+}
+
 /// The end of every syscall and trap: pending signals are delivered
 /// (interval timers fire there), a tick lets the other runnable tasks go
 /// first, and a task that ended does its bookkeeping. Returns whether
@@ -110,6 +120,11 @@ pub fn handle_tick(ctx: &mut UserContext) {
 pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool> {
     let mut changed = false;
     loop {
+        // What the VMM told us (a signal sent to rvisor-vmm, stdin
+        // readiness): one load when there is nothing.
+        if crate::hv::events::pending() {
+            crate::hv::events::drain(Some(&mut task));
+        }
         if task.exiting.is_none() && !task.cell().killed() {
             changed |= deliver_pending(&mut task, regs);
         }

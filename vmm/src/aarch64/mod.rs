@@ -5,7 +5,10 @@
 //! `x0` = a device tree built here: memory, one CPU, PSCI 0.2 via `hvc`,
 //! the generic timer, the doorbell, and `/chosen` naming the BootInfo and
 //! the doorbell. The sentry needs no interrupt controller (waits and
-//! console are the VMM's), so none is created.
+//! console are the VMM's), so none is created; the one interrupt it takes
+//! is the event nudge, the vCPU's own IRQ line driven with KVM_IRQ_LINE
+//! (KVM_ARM_IRQ_TYPE_CPU), taken only in EL0 and lowered again when the
+//! sentry rings the doorbell (its acknowledgment is an empty batch).
 //!
 //! The doorbell is a store to [`KVM_DOORBELL_GPA`], an address with no
 //! memory slot: KVM_EXIT_MMIO. PSCI SYSTEM_OFF/RESET (KVM_EXIT_SYSTEM_EVENT)
@@ -20,7 +23,7 @@ use vm_fdt::FdtWriter;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::error::{internal, Failure};
-use crate::vm::Event;
+use crate::vcpu::Exit as Event;
 
 pub use boards::aarch64::{KERNEL_PHYS, RAM_BASE};
 
@@ -218,7 +221,7 @@ pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
             return Err(internal(format!("KVM entry failed (reason {reason:#x})")));
         }
         Ok(other) => return Err(internal(format!("unexpected VM exit: {other:?}"))),
-        Err(e) if e.errno() == libc::EINTR => return Ok(Event::Tick),
+        Err(e) if e.errno() == libc::EINTR => return Ok(Event::Kicked),
         Err(e) if e.errno() == libc::EAGAIN => return Ok(Event::Again),
         Err(e) => return Err(internal(format!("KVM_RUN: {e}"))),
     };
@@ -230,7 +233,47 @@ pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
 
 /// Extra ioctls the vCPU loop needs after the seccomp filter is in place.
 pub fn seccomp_ioctls() -> Vec<u64> {
-    vec![KVM_GET_ONE_REG()]
+    vec![KVM_GET_ONE_REG(), KVM_IRQ_LINE()]
+}
+
+vmm_sys_util::ioctl_iow_nr!(
+    KVM_IRQ_LINE,
+    kvm_bindings::KVMIO,
+    0x61,
+    kvm_bindings::kvm_irq_level
+);
+
+/// Whether the vCPU's IRQ line is raised (the event nudge).
+static NUDGE_RAISED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// KVM_IRQ_LINE number of vCPU 0's IRQ input without an in-kernel GIC:
+/// irq_type KVM_ARM_IRQ_TYPE_CPU (0) << 24 | vcpu_index 0 << 16 | irq_id
+/// KVM_ARM_IRQ_CPU_IRQ (0).
+const CPU0_IRQ: u32 = 0;
+
+/// Raises the vCPU's IRQ line (the event nudge; no GIC, so KVM drives the
+/// vCPU's IRQ input directly). The sentry takes it only in EL0. Returns
+/// whether it was raised now.
+pub fn raise_nudge(vm: &VmFd) -> Result<bool, Failure> {
+    use std::sync::atomic::Ordering;
+    if NUDGE_RAISED.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    vm.set_irq_line(CPU0_IRQ, true)
+        .map_err(|e| internal(format!("KVM_IRQ_LINE: {e}")))?;
+    NUDGE_RAISED.store(true, Ordering::Relaxed);
+    Ok(true)
+}
+
+/// A doorbell: the sentry runs, so the nudge (if raised) has done its job
+/// (its acknowledgment is an empty batch); the line goes down.
+pub fn nudge_seen(vm: &VmFd) -> Result<(), Failure> {
+    use std::sync::atomic::Ordering;
+    if NUDGE_RAISED.swap(false, Ordering::Relaxed) {
+        vm.set_irq_line(CPU0_IRQ, false)
+            .map_err(|e| internal(format!("KVM_IRQ_LINE: {e}")))?;
+    }
+    Ok(())
 }
 
 vmm_sys_util::ioctl_iow_nr!(

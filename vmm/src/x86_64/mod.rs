@@ -9,7 +9,7 @@ use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::error::{internal, Failure};
-use crate::vm::Event;
+use crate::vcpu::Exit as Event;
 
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
@@ -288,7 +288,7 @@ pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
             Err(internal(format!("KVM entry failed (reason {reason:#x})")))
         }
         Ok(other) => Err(internal(format!("unexpected VM exit: {other:?}"))),
-        Err(e) if e.errno() == libc::EINTR => Ok(Event::Tick),
+        Err(e) if e.errno() == libc::EINTR => Ok(Event::Kicked),
         Err(e) if e.errno() == libc::EAGAIN => Ok(Event::Again),
         Err(e) => Err(internal(format!("KVM_RUN: {e}"))),
     }
@@ -321,20 +321,18 @@ vmm_sys_util::ioctl_iow_nr!(
     kvm_bindings::kvm_interrupt
 );
 
-/// The 10 ms tick reaches the guest as an interrupt, but only while it
-/// runs the program (user mode): the sentry itself is never interrupted.
-/// The vCPU is stopped here, so the mode read now is the one it resumes in.
-/// Returns whether the tick was queued.
-pub fn tick_guest(vcpu: &VcpuFd) -> Result<bool, Failure> {
+/// Queues interrupt `vector` (the tick, or the event nudge), but only
+/// while the guest runs the program (user mode): the sentry itself is
+/// never interrupted. The vCPU is stopped here, so the mode read now is
+/// the one it resumes in. Returns whether the interrupt was queued.
+pub fn inject(vcpu: &VcpuFd, vector: u32) -> Result<bool, Failure> {
     let regs = vcpu
         .get_regs()
         .map_err(|e| internal(format!("KVM_GET_REGS: {e}")))?;
     if regs.rip >= boards::x86_64::USER_END {
         return Ok(false);
     }
-    let irq = kvm_bindings::kvm_interrupt {
-        irq: boards::x86_64::TICK_VECTOR,
-    };
+    let irq = kvm_bindings::kvm_interrupt { irq: vector };
     // SAFETY: KVM_INTERRUPT reads one struct kvm_interrupt that we own; the
     // fd is a vCPU fd.
     let rc = unsafe {
@@ -353,6 +351,11 @@ pub fn tick_guest(vcpu: &VcpuFd) -> Result<bool, Failure> {
         return Ok(false);
     }
     Ok(true)
+}
+
+/// Nothing to do at a doorbell: the x86_64 nudge is a one-shot interrupt.
+pub fn nudge_seen(_vm: &kvm_ioctls::VmFd) -> Result<(), Failure> {
+    Ok(())
 }
 
 /// End of guest RAM.

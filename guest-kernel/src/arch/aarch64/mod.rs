@@ -115,6 +115,13 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
             crate::sentry::syscalls::dispatch(ctx);
         }
         KIND_EL0_SYNC => crate::sentry::traps::handle_user_trap(ctx),
+        KIND_EL0_IRQ if !gic::ready() => {
+            // Under rvisor-vmm (no GIC): the VMM raised our IRQ line after
+            // it published an event. Saying so lowers it (one exit), and
+            // the event ring is read on the way back to the program.
+            crate::hv::ack_nudge();
+            crate::sentry::traps::handle_host_event(ctx);
+        }
         KIND_EL0_IRQ => {
             if gic::handle_irq() {
                 crate::sentry::traps::handle_tick(ctx);

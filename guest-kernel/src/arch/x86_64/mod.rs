@@ -253,6 +253,11 @@ extern "C" fn syscall_from_user(ctx: &mut UserContext) -> bool {
 /// Called by every exception stub. Returns true for a kernel-mode event
 /// that returns to the sentry (see `trap_common`).
 extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
+    if !ctx.is_user_mode() && ctx.vector == boards::x86_64::EVENT_VECTOR as u64 {
+        // The event nudge, taken like a stray tick: the ring is read at
+        // the next return to user mode anyway.
+        return true;
+    }
     if !ctx.is_user_mode() && ctx.vector == boards::x86_64::TICK_VECTOR as u64 {
         // The VMM injects ticks only while the program runs, but pvm may
         // take one after an exception that arrived with it (e.g. at the
@@ -289,6 +294,7 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
             qemu::end_tick();
             UserTrap::Tick
         }
+        v if v == boards::x86_64::EVENT_VECTOR as u64 => UserTrap::HostEvent,
         v => UserTrap::Other(v),
     }
 }

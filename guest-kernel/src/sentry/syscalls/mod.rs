@@ -179,6 +179,9 @@ fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
     };
     let mut full_return = ctx.full_return;
     if result == Err(ERESTARTSYS) {
+        // A host signal that interrupted a wait in the VMM (a console
+        // read) decides, like any other, whether the call restarts.
+        crate::hv::events::drain(Some(&mut ctx.task));
         if crate::sentry::signal::restarts_after_handler(&ctx.task.signals) {
             // Back to the syscall instruction with the original number and
             // arguments: the handler's frame saves this context, and the

@@ -82,6 +82,12 @@ impl File for Console {
                 (result as usize).min(READ_AHEAD_SIZE)
             };
             pending.data.truncate(got);
+            if result == -(EINTR.0 as i64) {
+                // A signal sent to rvisor-vmm ended the host's wait before
+                // any input: it is delivered, then the read restarts or
+                // fails with EINTR as the handler says.
+                return Err(ERESTARTSYS);
+            }
             if result < 0 {
                 return Err(Errno(-result as i32));
             }

@@ -18,6 +18,7 @@ use core::any::Any;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use boards::hypercall::*;
+use boards::Wire;
 use spin::Mutex;
 
 use super::*;
@@ -457,17 +458,17 @@ impl Inode for HostNode {
                 break;
             }
             let mut off = 0;
-            while off + HOST_DIRENT_SIZE <= used.min(buf.len()) {
-                let ino = u64::from_le_bytes(buf[off..off + 8].try_into().unwrap());
-                let next = u64::from_le_bytes(buf[off + 8..off + 16].try_into().unwrap());
-                let kind = buf[off + 16];
-                let len = buf[off + 17] as usize;
+            while let Some(dirent) = buf[..used.min(buf.len())]
+                .get(off..)
+                .and_then(HostDirent::read_from)
+            {
+                let len = dirent.name_len as usize;
                 let name_end = (off + HOST_DIRENT_SIZE + len).min(buf.len());
                 let name = buf[off + HOST_DIRENT_SIZE..name_end].to_vec();
                 out.push(DirEntry {
                     name,
-                    ino,
-                    kind: match kind {
+                    ino: dirent.ino,
+                    kind: match dirent.kind {
                         4 => FileKind::Directory,
                         10 => FileKind::Symlink,
                         2 => FileKind::CharDevice,
@@ -475,7 +476,7 @@ impl Inode for HostNode {
                         _ => FileKind::Regular,
                     },
                 });
-                cookie = next;
+                cookie = dirent.next;
                 off += (HOST_DIRENT_SIZE + len + 7) & !7;
             }
         }
