@@ -364,11 +364,11 @@ pub fn start(boot_info: &BootInfo) -> ! {
     }
 
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
-    let (loaded, program) = match load_first(&mut mm, &namespace, exe_path, placed_exe, &argv, &envp)
-    {
-        Ok(loaded) => loaded,
-        Err(e) => cannot_run(exe_path, e),
-    };
+    let (loaded, program) =
+        match load_first(&mut mm, &namespace, exe_path, placed_exe, &argv, &envp) {
+            Ok(loaded) => loaded,
+            Err(e) => cannot_run(exe_path, e),
+        };
     let execfn = program.exec_path.clone();
     let (argv_owned, exe_shown) = (program.args, program.shown);
     let argv_refs: Vec<&[u8]> = argv_owned.iter().map(|a| a.as_slice()).collect();
