@@ -12,6 +12,8 @@ extern crate alloc;
 
 #[path = "../../guest-kernel/src/sentry/errno.rs"]
 pub mod errno;
+#[path = "../../guest-kernel/src/sentry/fd/table.rs"]
+pub mod fd_table;
 #[path = "../../guest-kernel/src/sentry/vfs/locks.rs"]
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
@@ -19,6 +21,10 @@ pub mod signal_state;
 
 pub mod sentry {
     pub use super::errno;
+
+    pub mod fd {
+        pub use crate::fd_table as table;
+    }
 
     pub mod signal {
         pub use crate::signal_state::*;

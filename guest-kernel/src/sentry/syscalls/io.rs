@@ -369,7 +369,7 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         FIOCLEX | FIONCLEX => {
             ctx.task
                 .fds()
-                .install(fd as usize, file, args[1] as u32 == FIOCLEX as u32)?;
+                .set_cloexec(fd, args[1] as u32 == FIOCLEX as u32)?;
             Ok(0)
         }
         FIONREAD => {
