@@ -257,6 +257,49 @@ static void cross_thread_wake(void)
     close(wake_pipe[1]);
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* A child tries to write-lock [0,10) of `path`; prints what it got. */
+static void child_tries_lock(const char *path, const char *when)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        int cfd = open(path, O_RDWR);
+        struct flock c = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+        int r = fcntl(cfd, F_SETLK, &c);
+        printf("child F_SETLK %s: %d %s\n", when, r, r ? ename(errno) : "0");
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+}
+
+/* fcntl(2): a process's record locks on a file go when it closes any
+ * descriptor of the file, also when dup2 or close_range closes it. */
+static void implicit_close_releases_record_locks(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/lockfile2", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ok(fd, "open second lock file");
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+    ok(fcntl(fd, F_SETLK, &fl), "parent F_SETLK write lock on [0,10)");
+    child_tries_lock(path, "while the parent holds it");
+    int other = open(path, O_RDONLY);
+    ok(other, "open the file again");
+    ok(dup2(STDERR_FILENO, other), "dup2 over the second descriptor");
+    child_tries_lock(path, "after dup2 closed a descriptor of the file");
+    ok(fcntl(fd, F_SETLK, &fl), "parent F_SETLK again");
+    other = open(path, O_RDONLY);
+    ok(other, "open the file a third time");
+    ok(syscall(SYS_close_range, other, other, 0), "close_range over it");
+    child_tries_lock(path, "after close_range closed a descriptor of the file");
+    close(fd);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -264,6 +307,7 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     big_pipe_write();
     locks(dir);
+    implicit_close_releases_record_locks(dir);
     reparented();
     threads_and_timers();
     cross_thread_wake();

@@ -24,8 +24,11 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         .task
         .fds()
         .close_range(first, last, flags & CLOSE_RANGE_CLOEXEC != 0);
-    // The files themselves are released outside the fd-table lock.
-    drop(closed);
+    // The files themselves are released outside the fd-table lock; as
+    // with close, the process's record locks on them go (fcntl(2)).
+    for (_, file) in closed {
+        super::locks::release_process(ctx.task.pid, Some(&file));
+    }
     Ok(0)
 }
 
@@ -35,7 +38,10 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) 
     }
     let cloexec = flags & O_CLOEXEC as u64 != 0;
     let (new, replaced) = ctx.task.fds().dup_to(old, fd_arg(new), cloexec, dup3)?;
-    drop(replaced);
+    // The descriptor replaced is closed as by close (its record locks go).
+    if let Some(file) = replaced {
+        super::locks::release_process(ctx.task.pid, Some(&file));
+    }
     Ok(new as u64)
 }
 
