@@ -18,6 +18,8 @@ pub mod fd_table;
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
 pub mod signal_state;
+#[path = "../../guest-kernel/src/sentry/vfs/walk.rs"]
+pub mod walk;
 
 pub mod sentry {
     pub use super::errno;
@@ -32,5 +34,6 @@ pub mod sentry {
 
     pub mod vfs {
         pub use crate::locks;
+        pub use crate::walk;
     }
 }
