@@ -14,6 +14,8 @@ extern crate alloc;
 pub mod errno;
 #[path = "../../guest-kernel/src/sentry/fd/table.rs"]
 pub mod fd_table;
+#[path = "../../guest-kernel/src/sentry/futex.rs"]
+pub mod futex;
 #[path = "../../guest-kernel/src/sentry/vfs/locks.rs"]
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
@@ -22,7 +24,7 @@ pub mod signal_state;
 pub mod walk;
 
 pub mod sentry {
-    pub use super::errno;
+    pub use super::{errno, futex};
 
     pub mod fd {
         pub use crate::fd_table as table;
