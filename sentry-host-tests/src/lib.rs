@@ -20,11 +20,13 @@ pub mod futex;
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
 pub mod signal_state;
+#[path = "../../guest-kernel/src/sentry/wait.rs"]
+pub mod wait;
 #[path = "../../guest-kernel/src/sentry/vfs/walk.rs"]
 pub mod walk;
 
 pub mod sentry {
-    pub use super::{errno, futex};
+    pub use super::{errno, futex, wait};
 
     pub mod fd {
         pub use crate::fd_table as table;

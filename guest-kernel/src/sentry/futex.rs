@@ -83,6 +83,12 @@ pub struct FutexQueues<T> {
     queues: BTreeMap<FutexKey, VecDeque<Arc<Waiter<T>>>>,
 }
 
+impl<T: Clone> Default for FutexQueues<T> {
+    fn default() -> Self {
+        FutexQueues::new()
+    }
+}
+
 impl<T: Clone> FutexQueues<T> {
     pub const fn new() -> FutexQueues<T> {
         FutexQueues {

@@ -275,6 +275,12 @@ pub struct ProcessTimers {
     pub posix: BTreeMap<i32, PosixTimer>,
 }
 
+impl Default for SignalState {
+    fn default() -> Self {
+        SignalState::new()
+    }
+}
+
 impl SignalState {
     pub fn new() -> SignalState {
         SignalState {
