@@ -47,11 +47,11 @@ handlers! {
     rt_sigpending => sys_rt_sigpending, Full;
     rt_sigsuspend => sys_rt_sigsuspend, Full;
     rt_sigtimedwait => sys_rt_sigtimedwait, Full;
-    rt_sigqueueinfo => sys_rt_sigqueueinfo, Partial("to the calling process only; one pending instance per signal, real-time signals included");
-    rt_tgsigqueueinfo => sys_rt_tgsigqueueinfo, Partial("to the calling process only; one pending instance per signal, real-time signals included");
-    kill => sys_kill, Partial("one pending instance per signal, real-time signals included; stop signals are not carried out");
-    tkill => sys_tkill, Partial("one thread per process; one pending instance per signal");
-    tgkill => sys_tgkill, Partial("one thread per process; one pending instance per signal");
+    rt_sigqueueinfo => sys_rt_sigqueueinfo, Partial("a signal to a process is queued on one of its threads (the main thread while it lives); at most 1024 signals queued per thread, not RLIMIT_SIGPENDING per user");
+    rt_tgsigqueueinfo => sys_rt_tgsigqueueinfo, Partial("at most 1024 signals queued per thread, not RLIMIT_SIGPENDING per user");
+    kill => sys_kill, Partial("a signal to a process is queued on one of its threads (the main thread while it lives), not process-wide");
+    tkill => sys_tkill, Full;
+    tgkill => sys_tgkill, Full;
     pause => sys_pause, Full;
     alarm => sys_alarm, Partial("the signal arrives at the next syscall, fault or 10 ms tick, or ends a blocking wait; where there is no tick (aarch64 KVM hosts) a loop that never enters the sentry does not see it");
     getitimer => sys_getitimer, Full;
@@ -198,7 +198,7 @@ handlers! {
     execveat => sys_execveat, Partial("as execve");
     prctl => sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
     getpriority => sys_getpriority, Full;
-    setpriority => sys_setpriority, Partial("the nice value is recorded; one thread on its own vCPU has no one to yield to");
+    setpriority => sys_setpriority, Partial("the nice value is recorded; the scheduler (a FIFO run queue) does not weigh it");
     sched_getscheduler => sys_sched_getscheduler, Full;
     sched_setscheduler => sys_sched_setscheduler, Partial("SCHED_OTHER/BATCH/IDLE accepted; real-time policies EPERM");
     sched_getparam => sys_sched_getparam, Full;
