@@ -4,18 +4,26 @@
 //! architecture has no number for (open, stat, poll on aarch64...) is simply
 //! not reachable there. docs/syscalls*.md are generated from the tables.
 
+use super::attr::*;
+use super::copy::*;
+use super::dir::*;
 use super::events::*;
 use super::fdops::*;
 use super::futex::*;
-use super::io::*;
+use super::ioctl::*;
 use super::locks::*;
 use super::memory::*;
-use super::path::*;
+use super::namei::*;
+use super::open::*;
+use super::poll::*;
 use super::process::*;
+use super::read_write::*;
 use super::signal::*;
 use super::spawn::*;
+use super::stat::*;
 use super::system::*;
 use super::time::*;
+use super::xattr::*;
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 

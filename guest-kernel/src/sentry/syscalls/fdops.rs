@@ -1,6 +1,9 @@
-//! File-descriptor syscalls: close, dup*, fcntl, pipe/pipe2.
+//! File-descriptor syscalls: close/close_range, dup/dup2/dup3, fcntl,
+//! pipe/pipe2, memfd_create, fallocate, and the sync family (fsync,
+//! fdatasync, sync, syncfs, sync_file_range) with its hints (fadvise64,
+//! readahead).
 
-use super::io::fd_arg;
+use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
@@ -170,6 +173,12 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         FALLOC_FL_KEEP_SIZE => Ok(0),
         _ => Err(EOPNOTSUPP),
     }
+}
+
+pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    file.file.sync()?;
+    Ok(0)
 }
 
 /// sync: everything the program wrote reaches the host: mapped pages of

@@ -7,30 +7,48 @@
 // The handlers of x86_64-only calls (open, stat, pipe, dup2, poll, select,
 // arch_prctl, time, ...) have no number in the aarch64 table.
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod attr;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod copy;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod defs;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod dir;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod events;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod fdops;
 pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-pub mod io;
+pub mod ioctl;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
 pub mod memory;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod namei;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod open;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod path;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod poll;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod process;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod read_write;
 pub mod signal;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod spawn;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod stat;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod system;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod time;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod xattr;
 #[cfg(target_arch = "x86_64")]
 use self::x86_64 as table;
 #[cfg(target_arch = "aarch64")]
@@ -57,6 +75,11 @@ pub struct SyscallContext<'a> {
 }
 
 pub type Handler = fn(&mut SyscallContext, [u64; 6]) -> SysResult;
+
+/// A file-descriptor argument (the kernel takes the low 32 bits as an int).
+pub fn fd_arg(value: u64) -> i32 {
+    value as i32
+}
 
 /// How completely a syscall is implemented (shown in docs/syscalls.md).
 #[derive(Clone, Copy)]
