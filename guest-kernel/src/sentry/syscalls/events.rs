@@ -1,5 +1,5 @@
 //! Event descriptors: eventfd, timerfd, signalfd and epoll. The files are
-//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `io`.
+//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `poll.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
