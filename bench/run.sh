@@ -77,6 +77,7 @@ build_c bench_files
 build_c bench_write
 build_c bench_procs
 build_c bench_pingpong
+build_c bench_sockets
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -238,6 +239,27 @@ pp_native100="$(pingpong taskset -c 0 100)"
 pp_rvisor0="$(pingpong "$VMM" --elf 0)"
 pp_rvisor100="$(pingpong "$VMM" --elf 100)"
 
+# --- sockets over loopback ------------------------------------------------------------------
+# Two processes: 256 MiB in 64 KiB writes, and 20000 1-byte round trips,
+# over TCP 127.0.0.1 and an AF_UNIX stream pair. Native on both CPUs and
+# pinned to one (the sandbox has one vCPU).
+log "bench_sockets, native, native pinned and rvisor (3 runs each)"
+sockets() { # output-file runner-prefix...
+    local out="$1"; shift
+    for _ in 1 2 3; do "$@" "$PROGS/bench_sockets" 256 20000; done >"$out" \
+        || die "bench_sockets failed under: $*"
+}
+sockets "$TMP/sockets.native" env
+sockets "$TMP/sockets.pinned" taskset -c 0
+sockets "$TMP/sockets.rvisor" "$VMM" --elf
+declare -A sk_native sk_pinned sk_rvisor
+sk_field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" "$1" | median3; }
+for field in tcp_mb_s tcp_rtt_s unix_mb_s unix_rtt_s; do
+    sk_native[$field]="$(sk_field "$TMP/sockets.native" "$field")"
+    sk_pinned[$field]="$(sk_field "$TMP/sockets.pinned" "$field")"
+    sk_rvisor[$field]="$(sk_field "$TMP/sockets.rvisor" "$field")"
+done
+
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
@@ -300,6 +322,15 @@ Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits
 |---:|---:|---:|---:|
 | 0 | $pp_native0 | $pp_rvisor0 | $(ratio "$pp_rvisor0" "$pp_native0") |
 | 100 | $pp_native100 | $pp_rvisor100 | $(ratio "$pp_rvisor100" "$pp_native100") |
+
+### Sockets over loopback between two processes: \`bench_sockets 256 20000\` (median of 3 runs)
+
+| Workload | native | native, one CPU | rvisor | rvisor / native | rvisor / one CPU |
+|---|---:|---:|---:|---:|---:|
+| TCP 127.0.0.1 bulk, MB/s | ${sk_native[tcp_mb_s]} | ${sk_pinned[tcp_mb_s]} | ${sk_rvisor[tcp_mb_s]} | $(ratio "${sk_rvisor[tcp_mb_s]}" "${sk_native[tcp_mb_s]}") | $(ratio "${sk_rvisor[tcp_mb_s]}" "${sk_pinned[tcp_mb_s]}") |
+| TCP 127.0.0.1 1-byte round trips/s | ${sk_native[tcp_rtt_s]} | ${sk_pinned[tcp_rtt_s]} | ${sk_rvisor[tcp_rtt_s]} | $(ratio "${sk_rvisor[tcp_rtt_s]}" "${sk_native[tcp_rtt_s]}") | $(ratio "${sk_rvisor[tcp_rtt_s]}" "${sk_pinned[tcp_rtt_s]}") |
+| AF_UNIX stream bulk, MB/s | ${sk_native[unix_mb_s]} | ${sk_pinned[unix_mb_s]} | ${sk_rvisor[unix_mb_s]} | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_native[unix_mb_s]}") | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_pinned[unix_mb_s]}") |
+| AF_UNIX stream 1-byte round trips/s | ${sk_native[unix_rtt_s]} | ${sk_pinned[unix_rtt_s]} | ${sk_rvisor[unix_rtt_s]} | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_native[unix_rtt_s]}") | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_pinned[unix_rtt_s]}") |
 
 ### VM exits
 

@@ -69,6 +69,7 @@ pub const C_PROGRAMS: &[&str] = &[
     "fs_tmpfs",
     "fs_pipe",
     "mm_file",
+    "mm_large",
     "dev_proc",
     "time_misc",
     "errors",

@@ -45,6 +45,27 @@ fn mm_file_mappings_on_a_shared_directory() {
     assert_same(&native, &sandbox, Compare::All);
 }
 
+/// Large anonymous memory (mapped with 2 MiB blocks where the platform
+/// allows): partial munmap, mprotect and MADV_DONTNEED inside a block, a
+/// block moved by mremap, fork, /proc/self/maps and reuse of freed blocks,
+/// with musl and glibc, against native.
+#[test]
+fn mm_large_anonymous_memory() {
+    for prog in [c_program("mm_large"), glibc_program("mm_large")] {
+        if !require_kvm() {
+            return;
+        }
+        let native = run_native(&prog, NO_ARGS, None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "mm_large fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(&prog, NO_ARGS, &["--memory", "512M"], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
+}
+
 #[test]
 fn mm_file_mappings_with_more_memory() {
     let prog = c_program("mm_file");

@@ -58,3 +58,21 @@ fn bench_write_writes_through_a_mount() {
         .chunks(4096)
         .all(|c| c[0] == b'a' && c[25] == b'z' && c[26] == b'a'));
 }
+
+#[test]
+fn bench_sockets_runs_in_the_sandbox() {
+    let prog = c_program("bench_sockets");
+    if !require_kvm() {
+        return;
+    }
+    let out = run_sandbox(&prog, &["8", "200"], &[], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let fields = parse_kv(out.stdout_str().trim());
+    for key in ["tcp_mb_s", "tcp_rtt_s", "unix_mb_s", "unix_rtt_s"] {
+        let value: f64 = fields
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}\n{}", out.describe()));
+        assert!(value > 0.0, "{key}={value}\n{}", out.describe());
+    }
+}

@@ -122,6 +122,10 @@ struct FrameAllocator {
     /// Head of the free list (0 = empty).
     free_head: u64,
     free_count: u64,
+    /// Head of the list of free 2 MiB blocks (0 = empty), linked through
+    /// their first word like the frame list, and how many there are.
+    block_head: u64,
+    block_count: u64,
     /// Frames currently handed out (for stats and overcommit checks).
     allocated: u64,
 }
@@ -131,11 +135,21 @@ static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
     region_count: 0,
     free_head: 0,
     free_count: 0,
+    block_head: 0,
+    block_count: 0,
     allocated: 0,
 });
 
+/// Bytes and frames of a 2 MiB block.
+pub const BLOCK_SIZE: u64 = 2 << 20;
+const BLOCK_FRAMES: u64 = BLOCK_SIZE / PAGE_SIZE;
+
 impl FrameAllocator {
-    fn alloc(&mut self) -> Option<(u64, bool)> {
+    /// A frame: a freed one, else a never-used one (unless that would eat
+    /// into the reserve kept for the heap, when `use_reserve` is false),
+    /// else one of a free 2 MiB block (the rest of the block goes on the
+    /// free list). The flag says whether it is known to be zero.
+    fn alloc(&mut self, use_reserve: bool) -> Option<(u64, bool)> {
         if self.free_head != 0 {
             let frame = self.free_head;
             // SAFETY: free frames are owned by the allocator; the first word
@@ -145,15 +159,75 @@ impl FrameAllocator {
             self.allocated += 1;
             return Some((frame, false));
         }
-        for region in self.regions[..self.region_count].iter_mut() {
-            if region.1 - region.0 >= PAGE_SIZE {
-                let frame = region.0;
-                region.0 += PAGE_SIZE;
-                self.allocated += 1;
-                return Some((frame, true));
+        if use_reserve || self.untouched() * PAGE_SIZE >= KERNEL_RESERVE + PAGE_SIZE {
+            for region in self.regions[..self.region_count].iter_mut() {
+                if region.1 - region.0 >= PAGE_SIZE {
+                    let frame = region.0;
+                    region.0 += PAGE_SIZE;
+                    self.allocated += 1;
+                    return Some((frame, true));
+                }
             }
         }
-        None
+        let block = self.pop_block()?;
+        // The block's frames become ordinary free frames.
+        self.allocated -= BLOCK_FRAMES;
+        for i in (1..BLOCK_FRAMES).rev() {
+            self.push_free(block + i * PAGE_SIZE);
+        }
+        self.allocated += 1;
+        Some((block, false))
+    }
+
+    fn push_free(&mut self, frame: u64) {
+        // SAFETY: the frame is the allocator's (its owner gave it up); the
+        // list link lives in its first word.
+        unsafe { (phys_to_virt(frame) as *mut u64).write(self.free_head) };
+        self.free_head = frame;
+        self.free_count += 1;
+    }
+
+    /// A free 2 MiB block off the block list (counted as allocated).
+    fn pop_block(&mut self) -> Option<u64> {
+        if self.block_head == 0 {
+            return None;
+        }
+        let block = self.block_head;
+        // SAFETY: free blocks are owned by the allocator; the first word
+        // holds the next pointer written by `release_block`.
+        self.block_head = unsafe { (phys_to_virt(block) as *const u64).read() };
+        self.block_count -= 1;
+        self.allocated += BLOCK_FRAMES;
+        Some(block)
+    }
+
+    /// A 2 MiB-aligned block: a freed one (not zero), else never-used
+    /// memory (zero) while that leaves the heap's reserve; the frames
+    /// skipped to align it go on the free list.
+    fn alloc_block(&mut self) -> Option<(u64, bool)> {
+        if let Some(block) = self.pop_block() {
+            return Some((block, false));
+        }
+        let untouched = self.untouched() * PAGE_SIZE;
+        let count = self.region_count;
+        let mut found = None;
+        for region in self.regions[..count].iter_mut() {
+            let start = boards::align_up(region.0, BLOCK_SIZE);
+            let skipped = start - region.0;
+            if start + BLOCK_SIZE <= region.1
+                && untouched >= skipped + BLOCK_SIZE + KERNEL_RESERVE + PAGE_SIZE
+            {
+                found = Some((region.0, start));
+                region.0 = start + BLOCK_SIZE;
+                break;
+            }
+        }
+        let (from, block) = found?;
+        self.allocated += BLOCK_FRAMES;
+        for frame in (from..block).step_by(PAGE_SIZE as usize) {
+            self.push_free(frame);
+        }
+        Some((block, true))
     }
 
     /// A freed frame for the heap, when `need` is one page.
@@ -161,7 +235,7 @@ impl FrameAllocator {
         if need > PAGE_SIZE || self.free_head == 0 {
             return None;
         }
-        self.alloc().map(|(frame, _)| frame)
+        self.alloc(true).map(|(frame, _)| frame)
     }
 
     /// A run of contiguous never-used frames: `want` bytes, or what is
@@ -302,18 +376,11 @@ pub fn reserve_object() -> Result<(), Errno> {
 /// A zero-filled frame, or None when guest memory is exhausted (what is
 /// left is kept for the sentry's heap).
 pub fn alloc_zeroed_frame() -> Option<u64> {
-    let taken = {
-        let mut frames = FRAMES.lock();
-        if frames.free_head == 0 && frames.untouched() * PAGE_SIZE < KERNEL_RESERVE + PAGE_SIZE {
-            None
-        } else {
-            frames.alloc()
-        }
-    };
+    let taken = FRAMES.lock().alloc(false);
     let (frame, zero) = match taken {
         Some(taken) => taken,
         // Caches that can be dropped give their frames back first.
-        None if reclaim() => FRAMES.lock().alloc()?,
+        None if reclaim() => FRAMES.lock().alloc(false)?,
         None => return None,
     };
     if !zero {
@@ -372,11 +439,7 @@ pub fn alloc_zeroed_frame_pair() -> Option<u64> {
 /// Returns a frame to the allocator.
 pub fn free_frame(frame: u64) {
     let mut frames = FRAMES.lock();
-    // SAFETY: the caller owned the frame and gives it up; the allocator
-    // stores its list link in it.
-    unsafe { (phys_to_virt(frame) as *mut u64).write(frames.free_head) };
-    frames.free_head = frame;
-    frames.free_count += 1;
+    frames.push_free(frame);
     frames.allocated -= 1;
 }
 
@@ -388,7 +451,58 @@ pub fn user_frames_available() -> u64 {
 /// Frames that can still be allocated.
 pub fn free_frames() -> u64 {
     let frames = FRAMES.lock();
-    frames.free_count + frames.untouched()
+    frames.free_count + frames.untouched() + frames.block_count * BLOCK_FRAMES
+}
+
+/// A zero-filled frame for a page table that an operation which cannot
+/// fail needs (splitting a 2 MiB block in munmap): it may take from the
+/// reserve kept for the heap. None only when memory is gone entirely.
+pub fn alloc_table_frame() -> Option<u64> {
+    let (frame, zero) = FRAMES.lock().alloc(true)?;
+    if !zero {
+        frame::fill(frame, 0, PAGE_SIZE as usize, 0);
+    }
+    Some(frame)
+}
+
+/// A zero-filled, 2 MiB-aligned block of 512 frames for a block mapping,
+/// or None (the caller falls back to pages).
+pub fn alloc_zeroed_block() -> Option<u64> {
+    let (block, zero) = FRAMES.lock().alloc_block()?;
+    if !zero {
+        for page in (block..block + BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
+            frame::fill(page, 0, PAGE_SIZE as usize, 0);
+        }
+    }
+    Some(block)
+}
+
+/// Drops one owner of a whole block from [`alloc_zeroed_block`] (still
+/// whole: not split into pages); the last owner's release returns it to
+/// the allocator. (A block shared copy-on-write after fork has one entry
+/// in the owner table, under its first frame.)
+pub fn release_block(block: u64) {
+    assert!(
+        block.is_multiple_of(BLOCK_SIZE),
+        "release of an unaligned block"
+    );
+    {
+        let mut shared = SHARED.lock();
+        if let Some(owners) = shared.get_mut(&block) {
+            *owners -= 1;
+            if *owners <= 1 {
+                shared.remove(&block);
+            }
+            return;
+        }
+    }
+    let mut frames = FRAMES.lock();
+    // SAFETY: the caller owned the block and gives it up; the allocator
+    // stores its list link in its first word.
+    unsafe { (phys_to_virt(block) as *mut u64).write(frames.block_head) };
+    frames.block_head = block;
+    frames.block_count += 1;
+    frames.allocated -= BLOCK_FRAMES;
 }
 
 /// All frames the allocator manages (free or not), for /proc/meminfo.

@@ -51,6 +51,26 @@ pub const EMLINK: Errno = Errno(31);
 pub const ENOTSUP: Errno = Errno(95);
 pub const EBUSY: Errno = Errno(16);
 pub const ESTALE: Errno = Errno(116);
+pub const ENOTSOCK: Errno = Errno(88);
+pub const EDESTADDRREQ: Errno = Errno(89);
+pub const EMSGSIZE: Errno = Errno(90);
+pub const EPROTOTYPE: Errno = Errno(91);
+pub const ENOPROTOOPT: Errno = Errno(92);
+pub const EPROTONOSUPPORT: Errno = Errno(93);
+pub const ESOCKTNOSUPPORT: Errno = Errno(94);
+pub const EAFNOSUPPORT: Errno = Errno(97);
+pub const EADDRINUSE: Errno = Errno(98);
+pub const EADDRNOTAVAIL: Errno = Errno(99);
+pub const ENETUNREACH: Errno = Errno(101);
+pub const ECONNABORTED: Errno = Errno(103);
+pub const ECONNRESET: Errno = Errno(104);
+pub const ENOBUFS: Errno = Errno(105);
+pub const EISCONN: Errno = Errno(106);
+pub const ENOTCONN: Errno = Errno(107);
+pub const ETOOMANYREFS: Errno = Errno(109);
+pub const ECONNREFUSED: Errno = Errno(111);
+pub const EALREADY: Errno = Errno(114);
+pub const EINPROGRESS: Errno = Errno(115);
 
 /// What a syscall handler returns: the value for rax, or an errno.
 pub type SysResult = Result<u64, Errno>;

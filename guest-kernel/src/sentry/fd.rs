@@ -109,6 +109,10 @@ pub trait File: Send + Sync {
     fn as_timerfd(&self) -> Option<&crate::sentry::vfs::events::TimerFd> {
         None
     }
+    /// The socket behind a socket descriptor.
+    fn as_socket(&self) -> Option<&crate::sentry::net::SocketFile> {
+        None
+    }
     /// The signalfd itself (to change its mask).
     fn as_signalfd(&self) -> Option<&crate::sentry::vfs::events::SignalFd> {
         None

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod fd;
 pub mod futex;
 pub mod mm;
+pub mod net;
 pub mod random;
 pub mod sched;
 pub mod signal;

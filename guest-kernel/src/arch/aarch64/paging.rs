@@ -49,6 +49,14 @@ impl EntryFormat for Aarch64Entries {
         entry & TABLE_OR_PAGE == 0
     }
 
+    /// Not used yet on aarch64 (block descriptors would be the page
+    /// descriptor's attributes with bit 1 clear).
+    const HUGE_PAGES: bool = false;
+
+    fn block_flags(_access: PageAccess) -> u64 {
+        unreachable!("no 2 MiB user blocks on aarch64")
+    }
+
     fn leaf_flags(access: PageAccess) -> u64 {
         if !access.readable {
             return Self::SOFT_PROT_NONE;

@@ -2,7 +2,8 @@
 //! walker itself is shared: `mm::pagetable`).
 //!
 //! The kernel half (direct map, sentry image) is built once by the loader and
-//! never changes. User mappings are 4 KiB pages. On the pvm host the user
+//! never changes. User mappings are 4 KiB pages and 2 MiB blocks (PS bit in
+//! the level-2 entry). On the pvm host the user
 //! half lives in a second PML4 (the page after the kernel PML4) which the host
 //! switches to on user entry; the kernel PML4 carries the same lower-half
 //! entries so the sentry can reach user memory. PML4 entries are written to
@@ -40,6 +41,12 @@ impl EntryFormat for X86Entries {
 
     fn is_block(entry: u64) -> bool {
         entry & HUGE != 0
+    }
+
+    const HUGE_PAGES: bool = true;
+
+    fn block_flags(access: PageAccess) -> u64 {
+        Self::leaf_flags(access) | HUGE
     }
 
     fn leaf_flags(access: PageAccess) -> u64 {

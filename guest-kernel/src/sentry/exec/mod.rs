@@ -86,7 +86,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vvar,
         shared: false,
         file: None,
-    });
+    })?;
     mm.map_fixed(Vma {
         start: VDSO_BASE,
         end: VDSO_BASE + pages,
@@ -97,7 +97,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
-    });
+    })?;
     let params = super::time::parameters();
     copy_into(mm, vvar, zerocopy::IntoBytes::as_bytes(&params))?;
     copy_into(mm, VDSO_BASE, image)?;
@@ -125,7 +125,7 @@ fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
-    });
+    })?;
     let code = crate::arch::signal::SIGRETURN_TRAMPOLINE;
     let mut bytes = [0u8; 8];
     bytes[..4].copy_from_slice(&code[0].to_le_bytes());
@@ -482,7 +482,7 @@ fn load_segment(
                 offset: file_page_offset,
                 ..backing
             }),
-        });
+        })?;
     }
     if end > mapped_end {
         mm.map_fixed(Vma {
@@ -492,7 +492,7 @@ fn load_segment(
             kind,
             shared: false,
             file: None,
-        });
+        })?;
     }
     let mut page = mapped_end;
     while page < file_part_end {
@@ -527,7 +527,7 @@ pub fn build_stack(
         kind: VmaKind::Stack,
         shared: false,
         file: None,
-    });
+    })?;
 
     // Strings at the very top, as Linux places them: execfn last (highest).
     let mut sp = STACK_TOP - 8;

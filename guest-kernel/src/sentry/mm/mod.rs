@@ -109,6 +109,25 @@ pub struct Vma {
 impl Vma {
     /// Private file mappings start out on the file's own pages, read-only,
     /// and copy a page on the first write to it.
+    /// Whether `next` (starting where this one ends) may be merged into it.
+    fn continued_by(&self, next: &Vma) -> bool {
+        let same_file = match (&self.file, &next.file) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                Arc::ptr_eq(&a.inode, &b.inode)
+                    && a.offset + (self.end - self.start) == b.offset
+                    && a.may_write == b.may_write
+                    && a.path == b.path
+            }
+            _ => false,
+        };
+        self.prot == next.prot
+            && self.kind == next.kind
+            && self.shared == next.shared
+            && matches!(self.kind, VmaKind::Anonymous | VmaKind::File)
+            && same_file
+    }
+
     fn copy_on_write(&self) -> bool {
         !self.shared && self.file.is_some()
     }
@@ -128,6 +147,8 @@ pub struct AddressSpace {
     pub brk_start: u64,
     pub brk: u64,
     pub page_faults: u64,
+    /// 2 MiB blocks mapped (for --stats).
+    pub block_mappings: u64,
     /// The root was allocated for this address space (fork, exec) and goes
     /// back to the allocator with it; the first one comes from the loader.
     owns_root: bool,
@@ -154,6 +175,7 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             page_faults: 0,
+            block_mappings: 0,
             owns_root: false,
         }
     }
@@ -171,10 +193,11 @@ impl AddressSpace {
         self.page_table.root()
     }
 
-    /// fork: a copy of this address space. Private pages are copied now
-    /// (no copy-on-write between processes yet); shared mappings and
-    /// page-cache pages still read-only in a private mapping are the same
-    /// frames in both. Shared anonymous memory is filled in first so that
+    /// fork: a copy of this address space. Private 2 MiB blocks are shared
+    /// copy-on-write; private pages are copied now (on pvm, write-protecting
+    /// the parent's page entries would cost a trapped write each, more than
+    /// the copy); shared mappings and page-cache pages still read-only in a
+    /// private mapping are the same frames in both. Shared anonymous memory is filled in first so that
     /// parent and child share every page of it.
     pub fn fork_copy(&mut self) -> Result<AddressSpace, Errno> {
         let mut child = self.new_empty()?;
@@ -187,9 +210,19 @@ impl AddressSpace {
             }
         }
         for vma in vmas {
-            let mut pages = Vec::new();
+            let mut leaves = Vec::new();
             self.page_table
-                .for_each_frame(vma.start, vma.end, |addr, frame| pages.push((addr, frame)));
+                .for_each_leaf(vma.start, vma.end, |addr, frame, size| {
+                    leaves.push((addr, frame, size))
+                });
+            let mut pages = Vec::new();
+            for (addr, frame, size) in leaves {
+                if size == PAGE_SIZE {
+                    pages.push((addr, frame));
+                } else {
+                    child.share_block(&mut self.page_table, addr, frame)?;
+                }
+            }
             for (addr, frame) in pages {
                 let access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
                 let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
@@ -214,6 +247,69 @@ impl AddressSpace {
             child.vmas.insert(vma.start, vma);
         }
         Ok(child)
+    }
+
+    /// fork: maps the parent's block at `addr` (frames from `frame`) into
+    /// this (child) address space too, copy-on-write: read-only in both
+    /// until one writes (a 2 MiB block's entry is one write to protect,
+    /// where its 512 pages would be 512 trapped writes on pvm; pages are
+    /// copied at fork instead).
+    fn share_block(
+        &mut self,
+        parent: &mut UserPageTable,
+        addr: u64,
+        frame: u64,
+    ) -> Result<(), Errno> {
+        let Some((_, mut access)) = parent.block_at(addr) else {
+            return Ok(());
+        };
+        access.writable = false;
+        let mut alloc = frames::alloc_zeroed_frame;
+        if !matches!(
+            self.page_table.map_block(addr, frame, access, &mut alloc),
+            Ok(true)
+        ) {
+            return Err(ENOMEM);
+        }
+        frames::share_frame(frame);
+        parent.replace_block(addr, frame, access);
+        Ok(())
+    }
+
+    /// A write to a block shared copy-on-write (or left read-only after its
+    /// other owners went): this address space gets its own copy, or takes
+    /// the block back writable when it is the last owner.
+    fn break_block_copy_on_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
+        let (block, _) = self.page_table.block_at(page).ok_or(EFAULT)?;
+        let base = page & !(frames::BLOCK_SIZE - 1);
+        let access = vma.prot.page_access();
+        if !frames::is_shared_frame(block) {
+            self.page_table.replace_block(base, block, access);
+            return Ok(block + (page - base));
+        }
+        let copy = frames::alloc_zeroed_block().ok_or(ENOMEM)?;
+        for offset in (0..frames::BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
+            crate::mm::frame::copy_page(copy + offset, block + offset);
+        }
+        self.page_table.replace_block(base, copy, access);
+        frames::release_block(block);
+        Ok(copy + (page - base))
+    }
+
+    /// Whether a write to the read-only mapping of `page` in `vma` is a
+    /// copy-on-write (a page-cache page in a private file mapping, or a
+    /// block shared since fork).
+    fn is_copy_on_write(&mut self, page: u64, vma: &Vma) -> bool {
+        vma.prot.write
+            && (vma.copy_on_write() || (!vma.shared && self.page_table.block_at(page).is_some()))
+    }
+
+    /// Resolves a copy-on-write write to `page` (see [`is_copy_on_write`]).
+    fn copy_for_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
+        if self.page_table.block_at(page).is_some() {
+            return self.break_block_copy_on_write(page, vma);
+        }
+        self.break_copy_on_write(page, vma)
     }
 
     /// Every page of [start, end) present (inaccessible ones included).
@@ -248,13 +344,17 @@ impl AddressSpace {
         frames::reserve_object()
     }
 
-    /// Splits the VMA containing `addr` (if any) so that one starts there.
-    fn split_at(&mut self, addr: u64) {
+    /// Splits the VMA containing `addr` (if any) so that one starts there,
+    /// and the 2 MiB block mapping around `addr` (if any) into pages, so
+    /// that no block straddles two areas. ENOMEM without memory for the
+    /// block's page table.
+    fn split_at(&mut self, addr: u64) -> Result<(), Errno> {
+        self.split_block_at(addr)?;
         let Some(vma) = self.find(addr).cloned() else {
-            return;
+            return Ok(());
         };
         if vma.start == addr {
-            return;
+            return Ok(());
         }
         self.vmas.get_mut(&vma.start).unwrap().end = addr;
         let file = vma.file.clone().map(|f| FileBacking {
@@ -269,20 +369,69 @@ impl AddressSpace {
                 ..vma
             },
         );
+        Ok(())
+    }
+
+    /// Splits the 2 MiB block mapping around `addr` (if any) into pages. A
+    /// block shared copy-on-write is first made this address space's own
+    /// (its pages then have one owner each).
+    fn split_block_at(&mut self, addr: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(frames::BLOCK_SIZE) {
+            self.unshare_block(addr)?;
+        }
+        self.page_table
+            .split_block_at(addr, &mut frames::alloc_table_frame)
+            .map_err(|_| ENOMEM)
+    }
+
+    /// Gives this address space its own copy of the block at `addr` if it
+    /// shares it (keeping the mapping's permissions).
+    fn unshare_block(&mut self, addr: u64) -> Result<(), Errno> {
+        let Some((block, access)) = self.page_table.block_at(addr) else {
+            return Ok(());
+        };
+        if !frames::is_shared_frame(block) {
+            return Ok(());
+        }
+        let base = addr & !(frames::BLOCK_SIZE - 1);
+        let copy = frames::alloc_zeroed_block().ok_or(ENOMEM)?;
+        for offset in (0..frames::BLOCK_SIZE).step_by(PAGE_SIZE as usize) {
+            crate::mm::frame::copy_page(copy + offset, block + offset);
+        }
+        self.page_table.replace_block(base, copy, access);
+        frames::release_block(block);
+        Ok(())
+    }
+
+    /// Unmaps the pages of [start, end) and frees them; blocks it covers
+    /// in part are split first.
+    fn release_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        self.split_block_at(start)?;
+        self.split_block_at(end)?;
+        self.page_table
+            .unmap_range(
+                start,
+                end,
+                &mut frames::alloc_table_frame,
+                frames::release_frame,
+                frames::release_block,
+            )
+            .map_err(|_| ENOMEM)
     }
 
     /// Removes every mapping in [start, end) and frees its pages (shared
-    /// file pages are written back first).
-    pub fn unmap(&mut self, start: u64, end: u64) {
-        self.split_at(start);
-        self.split_at(end);
+    /// file pages are written back first). ENOMEM (nothing changed) when a
+    /// 2 MiB block at either end cannot be split.
+    pub fn unmap(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        self.split_at(start)?;
+        self.split_at(end)?;
         self.writeback(start, end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
             self.vmas.remove(&s);
         }
-        self.page_table
-            .unmap_range(start, end, frames::release_frame);
+        // Blocks were split at the ends above: this frees without failing.
+        self.release_range(start, end)
     }
 
     /// Writes shared file mappings in [start, end) back to their files
@@ -307,9 +456,10 @@ impl AddressSpace {
     }
 
     /// Adds a VMA, replacing whatever was mapped there (MAP_FIXED semantics).
-    pub fn map_fixed(&mut self, vma: Vma) {
-        self.unmap(vma.start, vma.end);
+    pub fn map_fixed(&mut self, vma: Vma) -> Result<(), Errno> {
+        self.unmap(vma.start, vma.end)?;
         self.vmas.insert(vma.start, vma);
+        Ok(())
     }
 
     /// Heuristic overcommit: refuse a private writable mapping larger than
@@ -391,8 +541,39 @@ impl AddressSpace {
             },
             shared,
             file,
-        });
+        })?;
+        self.merge_around(start, start + len);
         Ok(start)
+    }
+
+    /// Merges the areas in and next to [start, end) that continue each
+    /// other (same protection, kind and sharing; anonymous, or the same
+    /// file at contiguous offsets), as Linux does after mmap and mprotect:
+    /// /proc/self/maps shows one area, and mremap can move it whole.
+    fn merge_around(&mut self, start: u64, end: u64) {
+        let first = self
+            .vmas
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        let starts: Vec<u64> = self.vmas.range(first..=end).map(|(&s, _)| s).collect();
+        let mut current = None::<u64>;
+        for s in starts {
+            let Some(prev) = current else {
+                current = Some(s);
+                continue;
+            };
+            let joined = {
+                let (a, b) = (&self.vmas[&prev], &self.vmas[&s]);
+                a.end == b.start && a.continued_by(b)
+            };
+            if joined {
+                let b_end = self.vmas.remove(&s).expect("listed above").end;
+                self.vmas.get_mut(&prev).expect("listed above").end = b_end;
+            } else {
+                current = Some(s);
+            }
+        }
     }
 
     /// mremap: shrinks in place, grows in place when the space after is
@@ -422,7 +603,7 @@ impl AddressSpace {
         } else {
             if new_size <= old_size {
                 if new_size < old_size {
-                    self.unmap(old + new_size, old_end);
+                    self.unmap(old + new_size, old_end)?;
                 }
                 return Ok(old);
             }
@@ -441,7 +622,7 @@ impl AddressSpace {
         }
         let target = match fixed {
             Some(target) => {
-                self.unmap(target, target + new_size);
+                self.unmap(target, target + new_size)?;
                 target
             }
             None => self.find_free(new_size).ok_or(ENOMEM)?,
@@ -450,9 +631,33 @@ impl AddressSpace {
         let mut moved = Vec::new();
         self.page_table
             .for_each_frame(old, old + keep, |addr, frame| moved.push((addr, frame)));
-        // The moved frames leave the old range without being freed.
-        self.page_table.unmap_range(old, old + keep, |_| {});
-        self.unmap(old, old_end);
+        // The moved frames leave the old range without being freed (a
+        // block's frames move as 512 pages).
+        self.split_block_at(old)?;
+        self.split_block_at(old + keep)?;
+        self.split_block_at(old_end)?;
+        // Blocks shared since fork become ours first: their frames move
+        // as pages, each with one owner.
+        let mut blocks = Vec::new();
+        self.page_table
+            .for_each_leaf(old, old + keep, |addr, _, size| {
+                if size != PAGE_SIZE {
+                    blocks.push(addr);
+                }
+            });
+        for block in blocks {
+            self.unshare_block(block)?;
+        }
+        self.page_table
+            .unmap_range(
+                old,
+                old + keep,
+                &mut frames::alloc_table_frame,
+                |_| {},
+                |_| {},
+            )
+            .map_err(|_| ENOMEM)?;
+        self.unmap(old, old_end)?;
         let file = vma.file.clone().map(|f| FileBacking {
             offset: f.offset + (old - vma.start),
             ..f
@@ -507,24 +712,45 @@ impl AddressSpace {
             cursor = vma.end;
         }
         self.room_for_vmas(2)?;
-        self.split_at(start);
-        self.split_at(end);
+        self.split_at(start)?;
+        self.split_at(end)?;
         let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in starts {
             self.vmas.get_mut(&s).unwrap().prot = prot;
         }
         let access = prot.page_access();
-        let mut pages = Vec::new();
+        let mut leaves = Vec::new();
         self.page_table
-            .for_each_frame(start, end, |addr, frame| pages.push((addr, frame)));
-        for (addr, frame) in pages {
+            .for_each_leaf(start, end, |addr, frame, size| {
+                leaves.push((addr, frame, size))
+            });
+        let mut alloc = frames::alloc_table_frame;
+        for (addr, frame, size) in leaves {
+            if size != PAGE_SIZE {
+                // A block, wholly inside the range (split at its ends
+                // above). One shared since fork stays read-only (copy on
+                // write); one losing all access is split: made ours first.
+                let mut block_access = access;
+                if !access.readable {
+                    self.unshare_block(addr)?;
+                } else if frames::is_shared_frame(frame) {
+                    block_access.writable = false;
+                }
+                self.page_table
+                    .protect_block(addr, block_access, &mut alloc)
+                    .map_err(|_| ENOMEM)?;
+                continue;
+            }
             let mut page_access = access;
             let cow = self.find(addr).is_some_and(|v| v.copy_on_write());
             if cow && frames::is_shared_frame(frame) {
                 page_access.writable = false;
             }
-            self.page_table.protect(addr, page_access);
+            self.page_table
+                .protect(addr, page_access, &mut alloc)
+                .map_err(|_| ENOMEM)?;
         }
+        self.merge_around(start, end);
         Ok(())
     }
 
@@ -564,8 +790,8 @@ impl AddressSpace {
                     );
                 }
             }
-        } else if new_end < old_end {
-            self.unmap(new_end, old_end);
+        } else if new_end < old_end && self.unmap(new_end, old_end).is_err() {
+            return self.brk;
         }
         self.brk = requested;
         requested
@@ -587,8 +813,8 @@ impl AddressSpace {
         if access == Access::Write {
             let page = addr & !(PAGE_SIZE - 1);
             if let Some(t) = self.page_table.translate(page) {
-                if !t.access.writable && vma.copy_on_write() {
-                    return self.break_copy_on_write(page, &vma);
+                if !t.access.writable && self.is_copy_on_write(page, &vma) {
+                    return self.copy_for_write(page, &vma);
                 }
             }
         }
@@ -603,6 +829,9 @@ impl AddressSpace {
         let page = addr & !(PAGE_SIZE - 1);
         if let Some(translation) = self.page_table.translate(page) {
             return Ok(translation.phys);
+        }
+        if let Some(frame) = self.map_block_around(page, &vma) {
+            return Ok(frame);
         }
         let (frame, page_cache) = match &vma.file {
             Some(backing) => file_page(&vma, backing, page)?,
@@ -622,6 +851,41 @@ impl AddressSpace {
             return Err(ENOMEM);
         }
         Ok(frame)
+    }
+
+    /// Private anonymous memory (heap, mmap) is mapped 2 MiB at a time
+    /// where a whole aligned 2 MiB of the area is still untouched: one
+    /// block entry instead of 512 page entries, and on the pvm host one
+    /// shadow fill instead of 512 (docs/PLATFORM-x86-kvm.md). Returns the
+    /// frame for `page`, or None to map a page as usual (no room, no
+    /// block free, or not such memory).
+    fn map_block_around(&mut self, page: u64, vma: &Vma) -> Option<u64> {
+        let block = page & !(frames::BLOCK_SIZE - 1);
+        let eligible = self.page_table.blocks_supported()
+            && vma.file.is_none()
+            && !vma.shared
+            && matches!(vma.kind, VmaKind::Anonymous | VmaKind::Heap)
+            && vma.prot.read
+            && block >= vma.start
+            && block + frames::BLOCK_SIZE <= vma.end;
+        if !eligible || !self.page_table.block_slot_free(block) {
+            return None;
+        }
+        let phys = frames::alloc_zeroed_block()?;
+        let mut alloc = frames::alloc_zeroed_frame;
+        match self
+            .page_table
+            .map_block(block, phys, vma.prot.page_access(), &mut alloc)
+        {
+            Ok(true) => {
+                self.block_mappings += 1;
+                Some(phys + (page - block))
+            }
+            _ => {
+                frames::release_block(phys);
+                None
+            }
+        }
     }
 
     /// The first write to a page-cache page of a private mapping: give the
@@ -690,8 +954,8 @@ impl AddressSpace {
         if let Some(translation) = self.page_table.translate(page) {
             if access == Access::Write && !translation.access.writable {
                 if let Some(vma) = self.find(addr).cloned() {
-                    if vma.prot.write && vma.copy_on_write() {
-                        return self.break_copy_on_write(page, &vma).map(|_| ());
+                    if self.is_copy_on_write(page, &vma) {
+                        return self.copy_for_write(page, &vma).map(|_| ());
                     }
                 }
             }
@@ -788,9 +1052,8 @@ impl AddressSpace {
 
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads
     /// back as zeros afterwards.
-    pub fn discard(&mut self, start: u64, end: u64) {
-        self.page_table
-            .unmap_range(start, end, frames::release_frame);
+    pub fn discard(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        self.release_range(start, end)
     }
 }
 
@@ -835,7 +1098,10 @@ impl Drop for AddressSpace {
         // 64 Mi empty 2 MiB slots.
         let ranges: Vec<(u64, u64)> = self.vmas.values().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
-            self.unmap(start, end);
+            // Whole areas: no block is split, nothing can fail.
+            if self.unmap(start, end).is_err() {
+                log::error!("an address space's pages could not all be freed");
+            }
         }
         // The loader's root may hold its own boot mappings: only tables we
         // allocated are walked and freed.

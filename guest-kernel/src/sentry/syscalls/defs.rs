@@ -9,7 +9,7 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     attr, copy, dir, events, fdops, futex, ioctl, locks, memory, namei, open, poll, process,
-    read_write, signal, spawn, stat, system, time, xattr,
+    read_write, signal, socket, spawn, stat, system, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -216,8 +216,8 @@ handlers! {
     utime => attr::sys_utime, Full;
     utimes => attr::sys_utimes, Full;
     futimesat => attr::sys_futimesat, Full;
-    mknod => namei::sys_mknod, Partial("regular files and FIFOs (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD); sockets EOPNOTSUPP");
-    mknodat => namei::sys_mknodat, Partial("regular files and FIFOs (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD); sockets EOPNOTSUPP");
+    mknod => namei::sys_mknod, Partial("regular files, FIFOs and socket nodes (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD)");
+    mknodat => namei::sys_mknodat, Partial("regular files, FIFOs and socket nodes (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD)");
     getxattr => xattr::sys_getxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");
     lgetxattr => xattr::sys_lgetxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");
     fgetxattr => xattr::sys_fgetxattr, Partial("no filesystem stores extended attributes: none exist (ENODATA)");
@@ -235,5 +235,23 @@ handlers! {
     sync_file_range => fdops::sys_sync_file_range, Full;
     fadvise64 => fdops::sys_fadvise64, Full;
     readahead => fdops::sys_readahead, Full;
+    socket => socket::sys_socket, Partial("AF_UNIX (stream, datagram, seqpacket) and AF_INET/AF_INET6 TCP and UDP over the sandbox's loopback; other families EAFNOSUPPORT");
+    socketpair => socket::sys_socketpair, Partial("AF_UNIX only (AF_INET EOPNOTSUPP, as Linux)");
+    bind => socket::sys_bind, Partial("AF_UNIX paths in the sandbox's tmpfs (not in host mounts), abstract and automatic names; AF_INET/AF_INET6 loopback and wildcard addresses");
+    listen => socket::sys_listen, Full;
+    accept => socket::sys_accept, Full;
+    accept4 => socket::sys_accept4, Full;
+    connect => socket::sys_connect, Partial("AF_INET/AF_INET6 reach listeners of the sandbox over loopback; other destinations ENETUNREACH");
+    getsockname => socket::sys_getsockname, Full;
+    getpeername => socket::sys_getpeername, Full;
+    sendto => socket::sys_sendto, Partial("no MSG_OOB; UDP to a port nobody listens on is dropped (ECONNREFUSED on a connected socket's next call)");
+    recvfrom => socket::sys_recvfrom, Partial("no MSG_OOB; nothing is ever on the error queue (MSG_ERRQUEUE: EAGAIN)");
+    sendmsg => socket::sys_sendmsg, Partial("as sendto; SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; no IP-level control messages");
+    recvmsg => socket::sys_recvmsg, Partial("as recvfrom; SCM_RIGHTS and SCM_CREDENTIALS (SO_PASSCRED) on AF_UNIX");
+    sendmmsg => socket::sys_sendmmsg, Partial("as sendmsg");
+    recvmmsg => socket::sys_recvmmsg, Partial("as recvmsg; the timeout is checked between messages");
+    shutdown => socket::sys_shutdown, Full;
+    setsockopt => socket::sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
+    getsockopt => socket::sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
     memfd_create => fdops::sys_memfd_create, Partial("no file sealing (F_ADD_SEALS), no MFD_HUGETLB");
 }

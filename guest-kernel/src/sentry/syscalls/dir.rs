@@ -89,8 +89,6 @@ pub fn sys_getdents64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(out.len() as u64)
 }
 
-// --- attributes ---------------------------------------------------------------
-
 pub fn sys_umask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let old = ctx.task.umask;
     ctx.task.umask = args[0] as u32 & 0o777;

@@ -128,7 +128,7 @@ pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     {
         mm.room_for_vmas(1)?;
     }
-    mm.unmap(start, end);
+    mm.unmap(start, end)?;
     Ok(0)
 }
 
@@ -172,7 +172,7 @@ pub fn sys_madvise(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     if matches!(advice, MADV_DONTNEED | MADV_FREE) {
         // Private anonymous pages read back as zero after this.
-        ctx.task.mm().discard(addr, end);
+        ctx.task.mm().discard(addr, end)?;
     }
     Ok(0)
 }

@@ -5,7 +5,8 @@
 //! ioctl, copy (sendfile, copy_file_range), fdops (close, dup, fcntl, pipe,
 //! sync), locks (flock, record locks), open, stat, namei (names in
 //! directories), dir (getdents64, cwd, umask), attr (chmod, chown,
-//! truncate, times), xattr, events (eventfd, timerfd, signalfd, epoll),
+//! truncate, times), xattr, socket (the socket calls; the sockets are
+//! `sentry::net`), events (eventfd, timerfd, signalfd, epoll),
 //! memory, futex, signal, spawn (clone, fork, execve, wait), process
 //! (exit, ids, limits, prctl, scheduling policy), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
@@ -46,6 +47,8 @@ pub mod process;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
 pub mod signal;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod socket;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod spawn;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

@@ -198,5 +198,3 @@ pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         args[1],
     )
 }
-
-// --- stat ---------------------------------------------------------------------

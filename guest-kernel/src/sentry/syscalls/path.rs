@@ -61,7 +61,7 @@ fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathSt
     }
 }
 
-pub(super) fn lookup_at(
+pub(crate) fn lookup_at(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: &[u8],
@@ -134,7 +134,7 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
 /// Where a new entry (directory, symlink, hard link) named by (dirfd, path)
 /// goes: its directory and name. EEXIST when the name is taken (Linux checks
 /// that before EROFS), EROFS on a read-only filesystem.
-pub(super) fn new_entry_at(
+pub(crate) fn new_entry_at(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: &[u8],
@@ -150,8 +150,6 @@ pub(super) fn new_entry_at(
     }
     Ok((dir, pn.name))
 }
-
-// --- open ---------------------------------------------------------------------
 
 /// What execve runs: the file, the path as given, and the resolved path
 /// (what /proc/<pid>/exe shows).

@@ -118,7 +118,7 @@ fn write_from_user(
 
 /// EPIPE, with SIGPIPE sent (delivered as the call returns; its default
 /// action ends the program).
-fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
+pub fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
     use crate::sentry::signal::{SigInfo, SIGPIPE, SI_USER};
     let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
     ctx.task.signals.send(info);
@@ -204,11 +204,17 @@ fn read_to_user(
 
 pub fn sys_read(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if file.file.as_socket().is_some() {
+        return super::socket::read_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+    }
     read_to_user(ctx, &file, args[1], args[2], None)
 }
 
 pub fn sys_write(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if file.file.as_socket().is_some() {
+        return super::socket::write_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+    }
     write_from_user(ctx, &file, args[1], args[2], None)
 }
 
@@ -274,6 +280,23 @@ fn read_iovecs(ctx: &mut SyscallContext, addr: u64, count: u64) -> Result<Vec<(u
 fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: bool) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let iovecs = read_iovecs(ctx, args[1], args[2])?;
+    // A socket takes the vector as one message (datagram boundaries).
+    if file.file.as_socket().is_some() && !positional {
+        let mut left = MAX_RW_COUNT;
+        let iovecs: Vec<(u64, u64)> = iovecs
+            .into_iter()
+            .map(|(base, len)| {
+                let len = len.min(left);
+                left -= len;
+                (base, len)
+            })
+            .collect();
+        return if write {
+            super::socket::write_socket(ctx, &file, &iovecs)
+        } else {
+            super::socket::read_socket(ctx, &file, &iovecs)
+        };
+    }
     let mut offset = if positional {
         if !file.file.seekable() {
             return Err(ESPIPE);

@@ -122,8 +122,6 @@ pub fn sys_faccessat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     access_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
 }
 
-// --- links ----------------------------------------------------------------------
-
 fn statfs_of(stat: &Stat) -> [u64; 15] {
     // f_type by filesystem; sizes from guest memory for the in-memory ones.
     let f_type: u64 = match stat.dev {

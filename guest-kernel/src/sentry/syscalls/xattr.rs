@@ -1,5 +1,10 @@
 //! Extended attributes: get/list/set/removexattr and their l- (no
 //! symlink following) and f- (by descriptor) forms.
+//!
+//! No filesystem of the sandbox stores extended attributes: every file has
+//! none (listing is empty, reading one is ENODATA), and setting one is
+//! EOPNOTSUPP, as on a filesystem mounted without xattr support. The path
+//! or fd is resolved first, so ENOENT/EBADF come out as on Linux.
 
 use super::fd_arg;
 use super::path::{node_at, AT_FDCWD, AT_SYMLINK_NOFOLLOW};

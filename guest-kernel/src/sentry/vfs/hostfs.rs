@@ -323,7 +323,7 @@ impl Inode for HostNode {
             NewNode::Directory { mode } => (HOST_CREATE_DIR, mode, b""),
             NewNode::Symlink { target } => (HOST_CREATE_SYMLINK, 0o777, target),
             // Host special files are not passed through (see open).
-            NewNode::Fifo { .. } => return Err(EOPNOTSUPP),
+            NewNode::Fifo { .. } | NewNode::Socket { .. } => return Err(EOPNOTSUPP),
         };
         let mut buf = Vec::with_capacity(name.len() + target.len());
         buf.extend_from_slice(name);
@@ -537,26 +537,51 @@ impl Inode for HostNode {
                     return Err(ENOMEM);
                 }
                 // The frame's guest-physical address is the frame itself.
-                let mut requests: Vec<_> = batch
+                // Frames that are physically contiguous (fresh memory
+                // usually is) and hold consecutive file pages are read by
+                // one request: the VMM's cost is per request.
+                let mut runs: Vec<(usize, usize)> = Vec::new();
+                for (k, &(i, frame)) in batch.iter().enumerate() {
+                    match runs.last_mut() {
+                        Some((start, len))
+                            if batch[*start + *len - 1].0 + 1 == i
+                                && batch[*start + *len - 1].1 + PAGE_SIZE == frame =>
+                        {
+                            *len += 1
+                        }
+                        _ => runs.push((k, 1)),
+                    }
+                }
+                let mut requests: Vec<_> = runs
                     .iter()
-                    .map(|&(i, frame)| {
-                        request(Op::HostRead, &[io, i * PAGE_SIZE, frame, PAGE_SIZE])
+                    .map(|&(start, len)| {
+                        let (i, frame) = batch[start];
+                        request(
+                            Op::HostRead,
+                            &[io, i * PAGE_SIZE, frame, len as u64 * PAGE_SIZE],
+                        )
                     })
                     .collect();
                 submit(&mut requests);
                 let mut first = Err(EIO);
-                for (&(i, frame), done) in batch.iter().zip(requests.iter()) {
-                    match check(done.result) {
-                        Ok(_) => {
+                for (&(start, len), done) in runs.iter().zip(requests.iter()) {
+                    // A short read (the end of a file that shrank) leaves
+                    // the rest of the run unread: those pages fail.
+                    let read = check(done.result).map(|n| n as usize);
+                    for (k, &(i, frame)) in batch[start..start + len].iter().enumerate() {
+                        let page_ok = match read {
+                            Ok(n) => n > k * PAGE_SIZE as usize || (k == 0 && n == 0),
+                            Err(_) => false,
+                        };
+                        if page_ok {
                             pages.insert(i, frame);
                             if i == index {
                                 first = Ok(frame);
                             }
-                        }
-                        Err(e) => {
+                        } else {
                             crate::mm::release_frame(frame);
                             if i == index {
-                                first = Err(e);
+                                first = Err(read.err().unwrap_or(EIO));
                             }
                         }
                     }

@@ -50,6 +50,8 @@ pub enum FileKind {
     Symlink,
     CharDevice,
     Fifo,
+    /// A socket's name in a file system (bind of an AF_UNIX path).
+    Socket,
 }
 
 impl FileKind {
@@ -59,6 +61,7 @@ impl FileKind {
             S_IFLNK => FileKind::Symlink,
             S_IFCHR => FileKind::CharDevice,
             S_IFIFO => FileKind::Fifo,
+            S_IFSOCK => FileKind::Socket,
             _ => FileKind::Regular,
         }
     }
@@ -71,6 +74,7 @@ impl FileKind {
             FileKind::Directory => 4,
             FileKind::Regular => 8,
             FileKind::Symlink => 10,
+            FileKind::Socket => 12,
         }
     }
 }
@@ -97,6 +101,12 @@ pub enum NewNode<'a> {
     /// A named pipe (mkfifo).
     Fifo {
         mode: u32,
+    },
+    /// A socket node (bind of an AF_UNIX path, or mknod S_IFSOCK, which
+    /// has no socket behind it: connecting to it is ECONNREFUSED).
+    Socket {
+        mode: u32,
+        bound: alloc::sync::Weak<dyn Any + Send + Sync>,
     },
 }
 
@@ -217,6 +227,10 @@ pub trait Inode: Send + Sync {
     /// For /proc/self/fd/N: the open file the "magic link" stands for.
     /// Following it reaches that very file, even one without a path.
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
+        None
+    }
+    /// For a socket node: the socket bound to it, while it is open.
+    fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         None
     }
 }

@@ -4,7 +4,7 @@
 //! memory. Frames are freed when the last link and the last open file go.
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,9 @@ enum Content {
     Symlink(Vec<u8>),
     /// A named pipe: its buffer outlives the opens.
     Fifo(Arc<super::pipe::Pipe>),
+    /// A socket's name: the bound socket, held weakly (the name outlives
+    /// the socket; connecting then is ECONNREFUSED).
+    Socket(Weak<dyn Any + Send + Sync>),
 }
 
 pub struct TmpfsNode {
@@ -142,6 +145,7 @@ fn kind_of(content: &Content) -> FileKind {
         Content::Directory(_) => FileKind::Directory,
         Content::Symlink(_) => FileKind::Symlink,
         Content::Fifo(_) => FileKind::Fifo,
+        Content::Socket(_) => FileKind::Socket,
     }
 }
 
@@ -153,7 +157,7 @@ impl Inode for TmpfsNode {
             Content::File(data) => (data.size, data.pages.len() as u64 * (PAGE_SIZE / 512)),
             Content::Directory(entries) => ((entries.len() as u64 + 2) * 20, 0),
             Content::Symlink(target) => (target.len() as u64, 0),
-            Content::Fifo(_) => (0, 0),
+            Content::Fifo(_) | Content::Socket(_) => (0, 0),
         };
         Stat {
             dev: self.dev,
@@ -217,6 +221,9 @@ impl Inode for TmpfsNode {
                 S_IFIFO | (mode & 0o7777),
                 Content::Fifo(super::pipe::new_fifo()),
             ),
+            NewNode::Socket { mode, bound } => {
+                TmpfsNode::new(self.dev, S_IFSOCK | (mode & 0o7777), Content::Socket(bound))
+            }
         };
         let is_dir = new.kind() == FileKind::Directory;
         {
@@ -422,7 +429,7 @@ impl Inode for TmpfsNode {
         let data = match &*content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
         };
         if offset >= data.size {
             return Ok(0);
@@ -451,7 +458,7 @@ impl Inode for TmpfsNode {
         let data = match &mut *content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
         };
         let end = offset.checked_add(buf.len() as u64).ok_or(EFBIG)?;
         if end > MAX_FILE_SIZE {
@@ -490,7 +497,7 @@ impl Inode for TmpfsNode {
         match &mut *self.content.lock() {
             Content::File(data) => data.truncate(size),
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
         }
         self.touch_modified();
         Ok(())
@@ -552,7 +559,18 @@ impl Inode for TmpfsNode {
         Ok(Some(frame))
     }
 
+    fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        match &*self.content.lock() {
+            Content::Socket(bound) => bound.upgrade(),
+            _ => None,
+        }
+    }
+
     fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
+        if let Content::Socket(_) = &*self.content.lock() {
+            // Sockets are reached with connect, never opened (Linux: ENXIO).
+            return Err(ENXIO);
+        }
         if let Content::Fifo(pipe) = &*self.content.lock() {
             use crate::sentry::fd::{O_ACCMODE, O_NONBLOCK, O_RDWR, O_WRONLY};
             let mode = flags & O_ACCMODE;
