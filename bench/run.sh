@@ -78,6 +78,7 @@ build_c bench_write
 build_c bench_procs
 build_c bench_pingpong
 build_c bench_sockets
+build_c bench_memory
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
 
@@ -260,6 +261,97 @@ for field in tcp_mb_s tcp_rtt_s unix_mb_s unix_rtt_s; do
     sk_rvisor[$field]="$(sk_field "$TMP/sockets.rvisor" "$field")"
 done
 
+# --- memory and CPU ---------------------------------------------------------------------------
+# bench_memory: fresh memory (map + touch + unmap 128 MiB, best of 4),
+# fork + _exit + waitpid with a touched 16 MiB heap (median of 21), a
+# CPU-bound loop (best of 3); once under each runner. And the peak RSS of
+# the whole runner process for hello (GNU time's %M).
+log "bench_memory under each runner"
+declare -A mem_fresh mem_fork mem_cpu hello_rss
+mem_runners=(native)
+[[ $HAVE_BWRAP = 1 ]] && mem_runners+=(bwrap)
+[[ $HAVE_PROOT = 1 ]] && mem_runners+=(proot)
+mem_runners+=(rvisor)
+runner_prefix() { # name -> command prefix words
+    case "$1" in
+        native) echo "env" ;;
+        bwrap) echo "bwrap --bind / /" ;;
+        proot) echo "proot" ;;
+        rvisor) echo "$VMM --memory 512M --elf" ;;
+    esac
+}
+for name in "${mem_runners[@]}"; do
+    # shellcheck disable=SC2046
+    line="$($(runner_prefix "$name") "$PROGS/bench_memory")" || die "bench_memory failed under $name"
+    mem_fresh[$name]="$(sed -n 's/.*fresh_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+    mem_fork[$name]="$(sed -n 's/.*fork16_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+    mem_cpu[$name]="$(sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+    if [[ -x /usr/bin/time ]]; then
+        # shellcheck disable=SC2046
+        hello_rss[$name]="$( { /usr/bin/time -f 'rss_kb=%M' $(runner_prefix "$name") "$HELLO" >/dev/null; } 2>&1 | sed -n 's/.*rss_kb=\([0-9]*\).*/\1/p' | tail -n1)"
+    fi
+done
+mem_rows=""
+for name in "${mem_runners[@]}"; do
+    mem_rows+="| $name | ${mem_fresh[$name]} | $(ratio "${mem_fresh[$name]}" "${mem_fresh[native]}") | ${mem_fork[$name]} | $(ratio "${mem_fork[$name]}" "${mem_fork[native]}") | ${mem_cpu[$name]} | $(ratio "${mem_cpu[$name]}" "${mem_cpu[native]}") | ${hello_rss[$name]:-?} |"$'\n'
+done
+
+# --- plot: each workload's time relative to native, per runner ---------------------------------
+# (throughputs enter as native / runner, so lower is better everywhere).
+plot_value() { # value native [inverse]
+    if [[ -z "$1" || -z "$2" ]]; then echo "?"; return; fi
+    if [[ "${3:-}" = inverse ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b / a }'
+    else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; fi
+}
+{
+    echo "workload native bwrap proot rvisor"
+    printf '"hello start-up" 1'
+    for name in bwrap proot rvisor; do printf ' %s' "$(plot_value "$(csv_field "$name" 4)" "$native_median")"; done; echo
+    printf '"python3 -c pass" 1'
+    for name in bwrap proot rvisor; do
+        v="?"; [[ -f "$TMP/python.csv" ]] && v="$(plot_value "$(awk -F, -v n="$name" 'NR > 1 && $1 == n { print $4 }' "$TMP/python.csv")" "${py_native:-}")"
+        printf ' %s' "$v"
+    done; echo
+    printf '"getppid()" 1 ? ? %s\n' "$(plot_value "$rvisor_ns" "$native_ns")"
+    for w in fresh fork cpu; do
+        case $w in fresh) label='"fresh 128 MiB"' ;; fork) label='"fork, 16 MiB heap"' ;; cpu) label='"CPU loop"' ;; esac
+        printf '%s 1' "$label"
+        for name in bwrap proot rvisor; do
+            case $w in
+                fresh) printf ' %s' "$(plot_value "${mem_fresh[$name]:-}" "${mem_fresh[native]}")" ;;
+                fork) printf ' %s' "$(plot_value "${mem_fork[$name]:-}" "${mem_fork[native]}")" ;;
+                cpu) printf ' %s' "$(plot_value "${mem_cpu[$name]:-}" "${mem_cpu[native]}")" ;;
+            esac
+        done; echo
+    done
+    printf '"pipe MB/s" 1 ? ? %s\n' "$(plot_value "${procs_rvisor[pipe_mb_s]}" "${procs_native[pipe_mb_s]}" inverse)"
+    printf '"TCP loopback MB/s" 1 ? ? %s\n' "$(plot_value "${sk_rvisor[tcp_mb_s]}" "${sk_native[tcp_mb_s]}" inverse)"
+    printf '"read --mount MB/s" 1 ? ? %s\n' "$(plot_value "$read_rvisor" "$read_native" inverse)"
+} >"$TMP/plot.dat"
+plot_png=""
+if command -v gnuplot >/dev/null; then
+    plot_png="$TMP/benchmarks.png"
+    gnuplot <<GNUPLOT 2>"$TMP/gnuplot.err" || { log "gnuplot failed: $(cat "$TMP/gnuplot.err")"; plot_png=""; }
+set terminal pngcairo size 1100,520 font ",10" noenhanced
+set output "$plot_png"
+set title "rvisor benchmarks: time relative to native (lower is better; throughputs as native / runner)"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y 2
+set yrange [0.125:64]
+set ytics ("1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
+set grid ytics
+set xtics rotate by -25 scale 0
+set key top left
+set datafile missing "?"
+plot "$TMP/plot.dat" using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3), '' using 4 title columnheader(4), '' using 5 title columnheader(5)
+GNUPLOT
+else
+    log "gnuplot not installed: no plot (scripts/setup.sh installs gnuplot-nox)"
+fi
+
 # --- report ----------------------------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit+=" (+ uncommitted changes)"; fi
@@ -332,6 +424,14 @@ Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits
 | AF_UNIX stream bulk, MB/s | ${sk_native[unix_mb_s]} | ${sk_pinned[unix_mb_s]} | ${sk_rvisor[unix_mb_s]} | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_native[unix_mb_s]}") | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_pinned[unix_mb_s]}") |
 | AF_UNIX stream 1-byte round trips/s | ${sk_native[unix_rtt_s]} | ${sk_pinned[unix_rtt_s]} | ${sk_rvisor[unix_rtt_s]} | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_native[unix_rtt_s]}") | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_pinned[unix_rtt_s]}") |
 
+### Memory and CPU: \`bench_memory\` (once per runner; rvisor with \`--memory 512M\`)
+
+Fresh memory: map + touch every page + unmap 128 MiB, best of 4. Fork: fork + _exit + waitpid with a touched 16 MiB heap, median of 21. CPU: a xorshift loop, best of 3. RSS: peak resident memory of the whole runner process running hello (GNU time).
+
+| Runner | fresh 128 MiB, ms | vs native | fork, 16 MiB heap, µs | vs native | CPU loop, ms | vs native | hello peak RSS, KiB |
+|---|---:|---:|---:|---:|---:|---:|---:|
+${mem_rows%$'\n'}
+
 ### VM exits
 
 \`rvisor-vmm --stats --elf hello\`: vm_exits=${vm_exits:-?}, syscalls=${syscalls:-?}
@@ -350,4 +450,8 @@ if [[ $WRITE = 1 ]]; then
     [[ -s "$doc" ]] || printf '# Benchmarks\n\nSections appended by `bench/run.sh --write`.\n' >"$doc"
     printf '\n%s\n' "$report" >>"$doc"
     log "appended to $doc"
+    if [[ -n "$plot_png" ]]; then
+        cp "$plot_png" "$ROOT/docs/benchmarks.png"
+        log "plot written to docs/benchmarks.png"
+    fi
 fi

@@ -17,8 +17,6 @@ use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use spin::Mutex;
-
 use crate::arch::UserContext;
 
 /// Bytes of kernel stack per task. The deepest handler paths (exec, path
@@ -98,17 +96,12 @@ impl Drop for KernelStack {
     }
 }
 
-/// This CPU's running stack, and the one it just left (kept until the
-/// switch is complete). One vCPU today: with more these become per-CPU.
-static RUNNING: Mutex<Option<Arc<KernelStack>>> = Mutex::new(None);
-static LEFT: Mutex<Option<Arc<KernelStack>>> = Mutex::new(None);
-/// The boot code's stack pointer, saved by [`start`] (never resumed).
-static BOOT_SP: AtomicU64 = AtomicU64::new(0);
-
 /// Switches from the running stack to `to`; returns when something
 /// switches back to the running stack.
 pub fn switch(to: Arc<KernelStack>) {
-    let from = RUNNING
+    let cpu = crate::percpu::this_cpu();
+    let from = cpu
+        .running_stack
         .lock()
         .replace(to.clone())
         .expect("a stack runs before the first switch between stacks");
@@ -120,14 +113,14 @@ pub fn switch(to: Arc<KernelStack>) {
     let save = from.saved_sp.as_ptr();
     let next = to.saved_sp.load(Ordering::Acquire);
     drop(to);
-    // `from` stays alive in LEFT until the stack switched to has taken
+    // `from` stays alive as the CPU's left stack until the stack switched to has taken
     // over (see `complete`).
-    let previous = LEFT.lock().replace(from);
+    let previous = cpu.left_stack.lock().replace(from);
     assert!(previous.is_none(), "a kernel stack switch left incomplete");
     // SAFETY: `next` was built by `new` or saved by the last switch away
     // from `to` (it is written nowhere else), and `to` was not running
-    // (claimed above); RUNNING keeps `to` alive while it runs. `save`
-    // points into `from`, kept alive by LEFT until the switch completes.
+    // (claimed above); the CPU's running stack keeps `to` alive while it runs. `save`
+    // points into `from`, kept alive as the CPU's left stack until the switch completes.
     unsafe { crate::arch::entry::switch_stack(save, next) };
     complete();
 }
@@ -135,19 +128,20 @@ pub fn switch(to: Arc<KernelStack>) {
 /// Switches from the boot stack to `first`, for good.
 pub fn start(first: Arc<KernelStack>) -> ! {
     claim(&first);
+    let cpu = crate::percpu::this_cpu();
     let next = first.saved_sp.load(Ordering::Acquire);
-    let previous = RUNNING.lock().replace(first);
+    let previous = cpu.running_stack.lock().replace(first);
     assert!(previous.is_none(), "the first task started twice");
-    // SAFETY: `next` was built by `new` for `first`, which RUNNING keeps
+    // SAFETY: `next` was built by `new` for `first`, which the CPU's running stack keeps
     // alive; the boot stack's pointer goes to a static and is never used.
-    unsafe { crate::arch::entry::switch_stack(BOOT_SP.as_ptr(), next) };
+    unsafe { crate::arch::entry::switch_stack(cpu.boot_sp.as_ptr(), next) };
     unreachable!("the boot stack is never switched back to")
 }
 
 /// What a stack does first once it runs after a switch (also called at the
 /// start of a task's life): the stack left behind is released.
 pub fn complete() {
-    let left = LEFT.lock().take();
+    let left = crate::percpu::this_cpu().left_stack.lock().take();
     if let Some(left) = left {
         left.on_cpu.store(false, Ordering::Release);
     }

@@ -15,6 +15,7 @@ mod arch;
 mod hv;
 mod kstack;
 mod mm;
+mod percpu;
 mod sentry;
 
 use boards::bootinfo::{BootInfo, BOOT_FLAG_PRINT_SYSCALLS, BOOT_FLAG_VERBOSE, BOOT_INFO_MAGIC};

@@ -76,3 +76,32 @@ fn bench_sockets_runs_in_the_sandbox() {
         assert!(value > 0.0, "{key}={value}\n{}", out.describe());
     }
 }
+
+/// bench_memory does its work in the sandbox: the CPU loop's checksum is
+/// the native one, and every figure is there.
+#[test]
+fn bench_memory_runs_and_computes_the_same() {
+    let prog = c_program("bench_memory");
+    if !require_kvm() {
+        return;
+    }
+    // Small sizes: this checks function, not speed.
+    let args = ["16", "1000000"];
+    let native = run_native(&prog, &args, None);
+    let sandbox = run_sandbox(&prog, &args, &["--memory", "256M"], None);
+    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+    let field = |o: &RunOutput, key: &str| {
+        o.stdout_str()
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).map(str::to_string))
+    };
+    for key in ["fresh_ms=", "fork16_us=", "cpu_ms="] {
+        assert!(
+            field(&sandbox, key).is_some(),
+            "{key} missing: {}",
+            sandbox.describe()
+        );
+    }
+    assert_eq!(field(&native, "checksum="), field(&sandbox, "checksum="));
+}

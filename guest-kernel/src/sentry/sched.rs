@@ -168,16 +168,6 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     dead: None,
 });
 
-/// Per-CPU state (one vCPU today; with more, this becomes the per-CPU
-/// area reached through one per-CPU pointer).
-struct PerCpu {
-    current: Mutex<Option<Arc<TaskCell>>>,
-}
-
-static CPU: PerCpu = PerCpu {
-    current: Mutex::new(None),
-};
-
 static ZOMBIES: Mutex<Vec<Zombie>> = Mutex::new(Vec::new());
 static NEXT_PID: AtomicI32 = AtomicI32::new(2);
 /// The earliest `wake_at` of any blocked task (a lower bound: a task that
@@ -192,18 +182,18 @@ static THREAD_EXITS: WaitQueue = WaitQueue::new();
 /// user and much higher; every task here costs guest memory).
 pub const MAX_TASKS: usize = 1024;
 
-/// A tick arrived while the sentry ran (x86_64 pvm): it takes effect at
-/// the next return to user mode.
-static TICK_PENDING: AtomicBool = AtomicBool::new(false);
-
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub fn note_tick() {
-    TICK_PENDING.store(true, Ordering::Relaxed);
+    crate::percpu::this_cpu()
+        .tick_pending
+        .store(true, Ordering::Relaxed);
 }
 
 /// Takes a tick noted while the sentry ran.
 pub fn take_tick() -> bool {
-    TICK_PENDING.swap(false, Ordering::Relaxed)
+    crate::percpu::this_cpu()
+        .tick_pending
+        .swap(false, Ordering::Relaxed)
 }
 
 pub fn new_pid() -> i32 {
@@ -230,7 +220,8 @@ pub fn run_entry<R>(entry: impl FnOnce(&Arc<TaskCell>) -> Option<R>) -> R {
 
 /// The running task.
 pub fn current() -> Arc<TaskCell> {
-    CPU.current
+    crate::percpu::this_cpu()
+        .current
         .lock()
         .clone()
         .expect("a task runs whenever the sentry handles an entry")
@@ -275,7 +266,7 @@ pub fn start_first(task: Task, regs: UserContext, state: ThreadState) -> ! {
     cell.sched.lock().state = State::Running;
     SCHED.lock().tasks.insert(cell.tid(), cell.clone());
     let kstack = cell.kstack.clone();
-    *CPU.current.lock() = Some(cell);
+    *crate::percpu::this_cpu().current.lock() = Some(cell);
     crate::kstack::start(kstack)
 }
 
@@ -510,7 +501,7 @@ fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
     }
     crate::arch::entry::set_kernel_stack(next.kstack.top());
     let kstack = next.kstack.clone();
-    *CPU.current.lock() = Some(next);
+    *crate::percpu::this_cpu().current.lock() = Some(next);
     crate::kstack::switch(kstack);
     // Back on this task's page tables first: an ended task's tables are
     // freed next, and freeing the tables in use is costly on pvm (the host
@@ -563,14 +554,14 @@ pub fn finish_exit() -> ! {
     }
     crate::arch::entry::set_kernel_stack(next.kstack.top());
     let kstack = next.kstack.clone();
-    *CPU.current.lock() = Some(next);
+    *crate::percpu::this_cpu().current.lock() = Some(next);
     crate::kstack::switch(kstack);
     unreachable!("an ended task is never switched back to")
 }
 
 /// The other live tasks (not the running one, not killed).
 fn others() -> Vec<Arc<TaskCell>> {
-    let current = CPU.current.lock().clone();
+    let current = crate::percpu::this_cpu().current.lock().clone();
     SCHED
         .lock()
         .tasks
@@ -583,7 +574,7 @@ fn others() -> Vec<Arc<TaskCell>> {
 /// The other task with thread id `tid`, if it lives.
 fn other_thread(tid: i32) -> Option<Arc<TaskCell>> {
     let cell = SCHED.lock().tasks.get(&tid).cloned()?;
-    let current = CPU.current.lock().clone();
+    let current = crate::percpu::this_cpu().current.lock().clone();
     if cell.killed() || current.is_some_and(|me| Arc::ptr_eq(&me, &cell)) {
         return None;
     }
