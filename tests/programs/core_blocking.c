@@ -11,6 +11,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -257,6 +258,102 @@ static void cross_thread_wake(void)
     close(wake_pipe[1]);
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* A child tries to write-lock [0,10) of `path`; prints what it got. */
+static void child_tries_lock(const char *path, const char *when)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        int cfd = open(path, O_RDWR);
+        struct flock c = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+        int r = fcntl(cfd, F_SETLK, &c);
+        printf("child F_SETLK %s: %d %s\n", when, r, r ? ename(errno) : "0");
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+}
+
+/* fcntl(2): a process's record locks on a file go when it closes any
+ * descriptor of the file, also when dup2 or close_range closes it. */
+static void implicit_close_releases_record_locks(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/lockfile2", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ok(fd, "open second lock file");
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+    ok(fcntl(fd, F_SETLK, &fl), "parent F_SETLK write lock on [0,10)");
+    child_tries_lock(path, "while the parent holds it");
+    int other = open(path, O_RDONLY);
+    ok(other, "open the file again");
+    ok(dup2(STDERR_FILENO, other), "dup2 over the second descriptor");
+    child_tries_lock(path, "after dup2 closed a descriptor of the file");
+    ok(fcntl(fd, F_SETLK, &fl), "parent F_SETLK again");
+    other = open(path, O_RDONLY);
+    ok(other, "open the file a third time");
+    ok(syscall(SYS_close_range, other, other, 0), "close_range over it");
+    child_tries_lock(path, "after close_range closed a descriptor of the file");
+    close(fd);
+    unlink(path);
+}
+
+/* Futexes in a private file mapping, whose page starts as the file's own
+ * (shared with other processes that map it) and is copied at the first
+ * write: a private futex is (address space, address), so a wait before the
+ * copy is woken by a wake after it, and another process's wake at the same
+ * address is not for it. */
+#define FUTEX_WAIT_PRIVATE (0 | 128)
+#define FUTEX_WAKE_PRIVATE (1 | 128)
+static int *futex_word;
+static void *futex_waker(void *arg)
+{
+    (void)arg;
+    struct timespec delay = { 0, 100 * 1000 * 1000 };
+    nanosleep(&delay, NULL);
+    *futex_word = 1; /* the first write copies the page */
+    syscall(SYS_futex, futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    return NULL;
+}
+
+static void futex_in_a_private_file_page(void)
+{
+    int fd = (int)syscall(SYS_memfd_create, "futex", 0);
+    ok(fd, "memfd_create");
+    ok(ftruncate(fd, 4096), "ftruncate");
+    futex_word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    check(futex_word != MAP_FAILED, "mmap a file page MAP_PRIVATE");
+
+    pid_t child = fork();
+    if (child == 0) {
+        struct timespec timeout = { 0, 500 * 1000 * 1000 };
+        long r = syscall(SYS_futex, futex_word, FUTEX_WAIT_PRIVATE, 0, &timeout, NULL, 0);
+        printf("child's private futex wait: %ld %s\n", r, r ? ename(errno) : "0");
+        _exit(0);
+    }
+    struct timespec delay = { 0, 100 * 1000 * 1000 };
+    nanosleep(&delay, NULL);
+    long woken = syscall(SYS_futex, futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    int status;
+    waitpid(child, &status, 0);
+    printf("the parent's private wake at the same address woke %ld\n", woken);
+
+    pthread_t thread;
+    ok(-pthread_create(&thread, NULL, futex_waker, NULL), "start the waking thread");
+    struct timespec timeout = { 10, 0 };
+    long r = syscall(SYS_futex, futex_word, FUTEX_WAIT_PRIVATE, 0, &timeout, NULL, 0);
+    /* EAGAIN: the word changed before the wait began (also a wake-up). */
+    int woke = r == 0 || (r == -1 && errno == EAGAIN);
+    checkf(woke, "a wait on the file's page is woken after the page is copied",
+           "r=%ld errno %ld", r, (long)errno);
+    pthread_join(thread, NULL);
+    munmap(futex_word, 4096);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -264,6 +361,8 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     big_pipe_write();
     locks(dir);
+    implicit_close_releases_record_locks(dir);
+    futex_in_a_private_file_page();
     reparented();
     threads_and_timers();
     cross_thread_wake();

@@ -1,9 +1,13 @@
-//! File descriptors: the per-process table, open file descriptions, and the
-//! [`File`] trait every kind of file implements.
+//! File descriptors: the per-process table (its rules in `fd/table.rs`),
+//! open file descriptions, and the [`File`] trait every kind of file
+//! implements.
 //!
-//! Shaped for what comes next: fork shares [`OpenFile`]s (offset and status
-//! flags) between tables, dup does within a table, and exec drops the
-//! close-on-exec entries.
+//! fork shares [`OpenFile`]s (offset and status flags) between tables, dup
+//! does within a table, and exec drops the close-on-exec entries.
+
+mod table;
+
+pub use table::DEFAULT_NOFILE;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -35,16 +39,8 @@ pub const POLLERR: i16 = 0x8;
 pub const POLLHUP: i16 = 0x10;
 pub const POLLNVAL: i16 = 0x20;
 
-/// The most file descriptors the sandbox's table holds, whatever
-/// RLIMIT_NOFILE says (the table lives on the sentry's heap: 16 bytes a
-/// slot, 1 MiB at most).
-pub const MAX_FDS: usize = 65536;
-
 /// Linux's fs.nr_open default: the highest RLIMIT_NOFILE one may set.
 pub const NR_OPEN: u64 = 1 << 20;
-
-/// RLIMIT_NOFILE when the host does not say (bare metal).
-pub const DEFAULT_NOFILE: u64 = 1024;
 
 pub trait File: Send + Sync {
     /// Reads at `offset` (for seekable files) into `buf`.
@@ -321,106 +317,12 @@ impl OpenFile {
     }
 }
 
-#[derive(Clone)]
-pub struct FdEntry {
-    pub file: Arc<OpenFile>,
-    pub cloexec: bool,
-}
+/// The table of a process (or of the processes sharing it, CLONE_FILES).
+pub type FdTable = table::FdTable<Arc<OpenFile>>;
 
-#[derive(Clone)]
-pub struct FdTable {
-    entries: Vec<Option<FdEntry>>,
-    /// RLIMIT_NOFILE: descriptors must stay below it.
-    pub limit: usize,
-}
-
-impl Default for FdTable {
-    fn default() -> Self {
-        FdTable {
-            entries: Vec::new(),
-            limit: DEFAULT_NOFILE as usize,
-        }
-    }
-}
-
-impl FdTable {
-    pub fn get(&self, fd: i32) -> Result<&Arc<OpenFile>, Errno> {
-        if fd < 0 {
-            return Err(EBADF);
-        }
-        self.entries
-            .get(fd as usize)
-            .and_then(|e| e.as_ref())
-            .map(|e| &e.file)
-            .ok_or(EBADF)
-    }
-
-    /// Installs at the lowest free descriptor >= `min`.
-    pub fn insert(&mut self, file: Arc<OpenFile>, cloexec: bool, min: usize) -> Result<i32, Errno> {
-        let mut fd = min;
-        while fd < self.entries.len() && self.entries[fd].is_some() {
-            fd += 1;
-        }
-        if fd >= self.limit.min(MAX_FDS) {
-            return Err(EMFILE);
-        }
+impl table::Descriptor for Arc<OpenFile> {
+    fn reserve(errno: Errno) -> Result<(), Errno> {
         // The sandbox-wide file table is full when the sentry's memory is.
-        crate::mm::reserve_for_object(ENFILE)?;
-        self.install(fd, file, cloexec)?;
-        Ok(fd as i32)
-    }
-
-    /// Installs at exactly `fd`, replacing (closing) what was there;
-    /// ENOMEM when the table cannot grow to hold it.
-    pub fn install(&mut self, fd: usize, file: Arc<OpenFile>, cloexec: bool) -> Result<(), Errno> {
-        if self.entries.len() <= fd {
-            crate::mm::reserve_object()?;
-            self.entries
-                .try_reserve(fd + 1 - self.entries.len())
-                .map_err(|_| ENOMEM)?;
-            self.entries.resize(fd + 1, None);
-        }
-        self.entries[fd] = Some(FdEntry { file, cloexec });
-        Ok(())
-    }
-
-    pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
-        if fd < 0 {
-            return Err(EBADF);
-        }
-        self.entries
-            .get(fd as usize)
-            .and_then(|e| e.as_ref())
-            .map(|e| e.cloexec)
-            .ok_or(EBADF)
-    }
-
-    /// execve: closes the descriptors marked close-on-exec.
-    pub fn close_on_exec(&mut self) {
-        for entry in self.entries.iter_mut() {
-            if entry.as_ref().is_some_and(|e| e.cloexec) {
-                *entry = None;
-            }
-        }
-    }
-
-    /// Open descriptors and their files (for /proc/self/fd).
-    pub fn list(&self) -> Vec<(i32, Arc<OpenFile>)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter_map(|(fd, e)| e.as_ref().map(|e| (fd as i32, e.file.clone())))
-            .collect()
-    }
-
-    pub fn remove(&mut self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
-        if fd < 0 {
-            return Err(EBADF);
-        }
-        self.entries
-            .get_mut(fd as usize)
-            .and_then(|e| e.take())
-            .map(|e| e.file)
-            .ok_or(EBADF)
+        crate::mm::reserve_for_object(errno)
     }
 }

@@ -314,6 +314,12 @@ pub fn wake(cell: &Arc<TaskCell>) {
     }
 }
 
+impl super::wait::Wake for TaskCell {
+    fn wake(self: Arc<Self>) {
+        wake(&self);
+    }
+}
+
 /// Wakes the blocked tasks whose time has come (and, when `stdin` says
 /// the host's stdin is readable, those watching it).
 fn wake_due(now: u64, stdin: bool) {

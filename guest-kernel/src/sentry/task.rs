@@ -111,8 +111,8 @@ pub struct Task {
     pub personality: u32,
     /// The thread name (PR_SET_NAME; /proc/self/comm).
     pub comm: Arc<Mutex<Vec<u8>>>,
-    /// setpriority's nice value (-20..19): recorded, one vCPU has no one
-    /// to yield to.
+    /// setpriority's nice value (-20..19): recorded; the run queue is FIFO
+    /// and does not weigh it.
     pub nice: i32,
     /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
     /// PR_SET_CHILD_SUBREAPER.

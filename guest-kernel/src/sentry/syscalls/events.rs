@@ -1,11 +1,12 @@
 //! Event descriptors: eventfd, timerfd, signalfd and epoll. The files are
-//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `io`.
+//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `poll.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::io::{fd_arg, poll_files, wait_until_ready, PollItem, Watch};
+use super::fd_arg;
+use super::poll::{poll_files, wait_until_ready, PollItem, Watch};
 use super::time::{clock_ns, read_itimerspec, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -401,7 +402,7 @@ pub fn sys_epoll_wait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_epoll_pwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let timeout = ms_timeout(args[3]);
-    super::io::with_wait_mask(ctx, args[4], args[5], |ctx| {
+    super::poll::with_wait_mask(ctx, args[4], args[5], |ctx| {
         epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
     })
 }
@@ -412,7 +413,7 @@ pub fn sys_epoll_pwait2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     } else {
         super::time::read_timespec(ctx, args[3])?
     };
-    super::io::with_wait_mask(ctx, args[4], args[5], |ctx| {
+    super::poll::with_wait_mask(ctx, args[4], args[5], |ctx| {
         epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
     })
 }

@@ -1,6 +1,9 @@
-//! File-descriptor syscalls: close, dup*, fcntl, pipe/pipe2.
+//! File-descriptor syscalls: close/close_range, dup/dup2/dup3, fcntl,
+//! pipe/pipe2, memfd_create, fallocate, and the sync family (fsync,
+//! fdatasync, sync, syncfs, sync_file_range) with its hints (fadvise64,
+//! readahead).
 
-use super::io::fd_arg;
+use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
@@ -20,56 +23,41 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags & !CLOSE_RANGE_CLOEXEC != 0 || first > last {
         return Err(EINVAL);
     }
-    let open: alloc::vec::Vec<(i32, alloc::sync::Arc<OpenFile>)> = ctx.task.fds().list();
-    for (fd, file) in open {
-        if (fd as u32) < first || fd as u32 > last {
-            continue;
-        }
-        if flags & CLOSE_RANGE_CLOEXEC != 0 {
-            ctx.task.fds().install(fd as usize, file, true)?;
-        } else {
-            let _ = ctx.task.fds().remove(fd);
-        }
+    let closed = ctx
+        .task
+        .fds()
+        .close_range(first, last, flags & CLOSE_RANGE_CLOEXEC != 0);
+    // The files themselves are released outside the fd-table lock; as
+    // with close, the process's record locks on them go (fcntl(2)).
+    for (_, file) in closed {
+        super::locks::release_process(ctx.task.pid, Some(&file));
     }
     Ok(0)
 }
 
-fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64) -> SysResult {
+fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) -> SysResult {
     if flags & !(O_CLOEXEC as u64) != 0 {
         return Err(EINVAL);
     }
-    let file = ctx.task.fds().get(old)?.clone();
-    let new = fd_arg(new);
-    if new < 0 || new as usize >= ctx.task.fds().limit.min(MAX_FDS) {
-        return Err(EBADF);
+    let cloexec = flags & O_CLOEXEC as u64 != 0;
+    let (new, replaced) = ctx.task.fds().dup_to(old, fd_arg(new), cloexec, dup3)?;
+    // The descriptor replaced is closed as by close (its record locks go).
+    if let Some(file) = replaced {
+        super::locks::release_process(ctx.task.pid, Some(&file));
     }
-    let replaced = ctx.task.fds().get(new).ok().cloned();
-    ctx.task
-        .fds()
-        .install(new as usize, file, flags & O_CLOEXEC as u64 != 0)?;
-    drop(replaced);
     Ok(new as u64)
 }
 
 pub fn sys_dup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
-    ctx.task.fds().insert(file, false, 0).map(|fd| fd as u64)
+    ctx.task.fds().dup(fd_arg(args[0])).map(|fd| fd as u64)
 }
 
 pub fn sys_dup2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let old = fd_arg(args[0]);
-    if old == fd_arg(args[1]) {
-        ctx.task.fds().get(old)?;
-        return Ok(old as u64);
-    }
-    dup_to(ctx, old, args[1], 0)
+    dup_to(ctx, fd_arg(args[0]), args[1], 0, false)
 }
 
 pub fn sys_dup3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if fd_arg(args[0]) == fd_arg(args[1]) {
-        return Err(EINVAL);
-    }
-    dup_to(ctx, fd_arg(args[0]), args[1], args[2])
+    dup_to(ctx, fd_arg(args[0]), args[1], args[2], true)
 }
 
 pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -85,21 +73,14 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
     match args[1] {
-        F_DUPFD | F_DUPFD_CLOEXEC => {
-            let min = args[2] as i64;
-            if min < 0 || min as usize >= ctx.task.fds().limit.min(MAX_FDS) {
-                return Err(EINVAL);
-            }
-            ctx.task
-                .fds()
-                .insert(file, args[1] == F_DUPFD_CLOEXEC, min as usize)
-                .map(|fd| fd as u64)
-        }
+        F_DUPFD | F_DUPFD_CLOEXEC => ctx
+            .task
+            .fds()
+            .dup_from(fd, args[2] as i64, args[1] == F_DUPFD_CLOEXEC)
+            .map(|fd| fd as u64),
         F_GETFD => Ok(ctx.task.fds().cloexec(fd)? as u64),
         F_SETFD => {
-            ctx.task
-                .fds()
-                .install(fd as usize, file, args[2] & FD_CLOEXEC != 0)?;
+            ctx.task.fds().set_cloexec(fd, args[2] & FD_CLOEXEC != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(*file.flags.lock() as u64),
@@ -192,6 +173,12 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         FALLOC_FL_KEEP_SIZE => Ok(0),
         _ => Err(EOPNOTSUPP),
     }
+}
+
+pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    file.file.sync()?;
+    Ok(0)
 }
 
 /// sync: everything the program wrote reaches the host: mapped pages of

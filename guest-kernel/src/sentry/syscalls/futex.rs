@@ -1,34 +1,26 @@
-//! futex. A waiter queues itself under the futex's key (the physical
-//! address of the word, so private and shared mappings both work) and
-//! blocks; FUTEX_WAKE takes up to N waiters off that key's queue and wakes
-//! exactly those tasks. A wait also ends by its timeout (ETIMEDOUT), by a
-//! signal (EINTR, or a restart after an SA_RESTART handler), or at once
-//! when the word no longer holds the value (EAGAIN), as on Linux.
+//! futex. A waiter queues itself under the futex's key (see
+//! `sentry::futex`: the address in its address space for private futexes,
+//! the physical address of the word for shared ones) and blocks;
+//! FUTEX_WAKE takes up to N waiters off that key's queue and wakes exactly
+//! those tasks. A wait also ends by its timeout (ETIMEDOUT), by a signal
+//! (EINTR, or a restart after an SA_RESTART handler), or at once when the
+//! word no longer holds the value (EAGAIN), as on Linux.
 
 use crate::sentry::mm::usermem::UserPtr;
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::time::{clock_ns, read_timespec, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::futex::{FutexKey, FutexQueues, Waiter};
 use crate::sentry::mm::Access;
 use crate::sentry::sched::{self, TaskCell};
+use crate::sentry::task::Task;
 
-/// One task waiting on a futex.
-struct Waiter {
-    task: Arc<TaskCell>,
-    bitset: u32,
-    /// The key it is queued under (requeue moves it).
-    key: AtomicU64,
-    woken: AtomicBool,
-}
-
-/// The waiters of every futex with any, by key, oldest first.
-static QUEUES: Mutex<BTreeMap<u64, VecDeque<Arc<Waiter>>>> = Mutex::new(BTreeMap::new());
+/// The waiters of every futex with any.
+static QUEUES: Mutex<FutexQueues<Arc<TaskCell>>> = Mutex::new(FutexQueues::new());
 
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAKE: u64 = 1;
@@ -49,32 +41,37 @@ fn read_word(ctx: &mut SyscallContext, addr: u64) -> Result<u32, Errno> {
     ctx.task.mm().read_val(addr)
 }
 
-/// The futex's identity: the physical address of the word.
-fn key(ctx: &mut SyscallContext, uaddr: u64) -> Result<u64, Errno> {
-    let frame = ctx.task.mm().translate_for(uaddr, Access::Read)?;
-    Ok((frame & !(crate::arch::PAGE_SIZE - 1)) | (uaddr & (crate::arch::PAGE_SIZE - 1)))
+/// The key of the futex at `uaddr` for `task` (`private`: the operation
+/// has FUTEX_PRIVATE_FLAG).
+fn key(task: &Task, uaddr: u64, private: bool) -> Result<FutexKey, Errno> {
+    let mm_id = Arc::as_ptr(&task.memory) as usize;
+    crate::sentry::futex::key(uaddr, private, mm_id, || {
+        let mut mm = task.mm();
+        if !mm.find(uaddr).ok_or(EFAULT)?.shared {
+            return Ok(None);
+        }
+        let frame = mm.translate_for(uaddr, Access::Read)?;
+        let page = crate::arch::PAGE_SIZE - 1;
+        Ok(Some((frame & !page) | (uaddr & page)))
+    })
 }
 
 /// Waits on futex `key` (bitset `bitset`) until woken (0), `deadline`
 /// (ETIMEDOUT) or a signal (ERESTARTSYS).
-fn wait_on(ctx: &mut SyscallContext, key: u64, bitset: u32, deadline: Option<u64>) -> SysResult {
+fn wait_on(
+    ctx: &mut SyscallContext,
+    key: FutexKey,
+    bitset: u32,
+    deadline: Option<u64>,
+) -> SysResult {
     if deadline.is_none() && ctx.task.signals.next_timer().is_none() && sched::task_count() == 1 {
         log::warn!("futex wait without a timeout and no other task: waits for a signal");
     }
-    let waiter = Arc::new(Waiter {
-        task: ctx.task.cell().clone(),
-        bitset,
-        key: AtomicU64::new(key),
-        woken: AtomicBool::new(false),
-    });
-    QUEUES
-        .lock()
-        .entry(key)
-        .or_default()
-        .push_back(waiter.clone());
+    let waiter = Waiter::new(ctx.task.cell().clone(), key, bitset);
+    QUEUES.lock().enqueue(&waiter);
     let until = deadline.unwrap_or(u64::MAX);
     let result = loop {
-        if waiter.woken.load(Ordering::Relaxed) {
+        if waiter.woken() {
             break Ok(0);
         }
         if deadline.is_some_and(|d| d <= crate::sentry::time::monotonic_ns()) {
@@ -86,76 +83,26 @@ fn wait_on(ctx: &mut SyscallContext, key: u64, bitset: u32, deadline: Option<u64
             Err(e) => break Err(e),
         }
     };
-    if !waiter.woken.load(Ordering::Relaxed) {
-        let mut queues = QUEUES.lock();
-        let key = waiter.key.load(Ordering::Relaxed);
-        if let Some(queue) = queues.get_mut(&key) {
-            queue.retain(|w| !Arc::ptr_eq(w, &waiter));
-            if queue.is_empty() {
-                queues.remove(&key);
-            }
-        }
+    if !waiter.woken() {
+        QUEUES.lock().cancel(&waiter);
     }
     result
 }
 
 /// Wakes up to `n` waiters of `key` whose bitset meets `bitset`; returns
 /// how many.
-fn wake(key: u64, n: u64, bitset: u32) -> u64 {
-    let mut woken = alloc::vec::Vec::new();
-    {
-        let mut queues = QUEUES.lock();
-        let Some(queue) = queues.get_mut(&key) else {
-            return 0;
-        };
-        queue.retain(|w| {
-            if (woken.len() as u64) < n && w.bitset & bitset != 0 {
-                w.woken.store(true, Ordering::Relaxed);
-                woken.push(w.task.clone());
-                false
-            } else {
-                true
-            }
-        });
-        if queue.is_empty() {
-            queues.remove(&key);
-        }
-    }
+fn wake(key: FutexKey, n: u64, bitset: u32) -> u64 {
+    let woken = QUEUES.lock().wake(key, n, bitset);
     for task in &woken {
         sched::wake(task);
     }
     woken.len() as u64
 }
 
-/// Moves up to `n` waiters of `from` to `to`.
-fn requeue(from: u64, to: u64, n: u64) -> u64 {
-    if from == to || n == 0 {
-        return 0;
-    }
-    let mut queues = QUEUES.lock();
-    let Some(queue) = queues.get_mut(&from) else {
-        return 0;
-    };
-    let count = (n.min(queue.len() as u64)) as usize;
-    let moved: VecDeque<Arc<Waiter>> = queue.drain(..count).collect();
-    if queue.is_empty() {
-        queues.remove(&from);
-    }
-    for w in &moved {
-        w.key.store(to, Ordering::Relaxed);
-    }
-    queues.entry(to).or_default().extend(moved);
-    count as u64
-}
-
-/// Whether futex `key` has waiters.
-fn has_waiters(key: u64) -> bool {
-    QUEUES.lock().contains_key(&key)
-}
-
 /// A thread ends with CLONE_CHILD_CLEARTID / set_tid_address: 0 goes to
-/// the word and one waiter is woken (pthread_join waits there).
-pub fn clear_child_tid(task: &mut crate::sentry::task::Task) {
+/// the word and one waiter is woken (pthread_join waits there), as a
+/// shared futex (as Linux does).
+pub fn clear_child_tid(task: &mut Task) {
     let addr = task.clear_child_tid;
     if addr == 0 || !addr.is_multiple_of(4) {
         return;
@@ -163,8 +110,7 @@ pub fn clear_child_tid(task: &mut crate::sentry::task::Task) {
     if task.mm().write_val(addr, &0u32).is_err() {
         return;
     }
-    if let Ok(frame) = task.mm().translate_for(addr, Access::Read) {
-        let key = (frame & !(crate::arch::PAGE_SIZE - 1)) | (addr & (crate::arch::PAGE_SIZE - 1));
+    if let Ok(key) = key(task, addr, false) {
         wake(key, 1, u32::MAX);
     }
 }
@@ -247,6 +193,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !uaddr.is_multiple_of(4) {
         return Err(EINVAL);
     }
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
     let tid = ctx.task.tid as u32;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
@@ -259,7 +206,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             let deadline = deadline(ctx, cmd, op, timeout)?;
-            let key = key(ctx, uaddr)?;
+            let key = key(&ctx.task, uaddr, private)?;
             if read_word(ctx, uaddr)? != val as u32 {
                 return Err(EAGAIN);
             }
@@ -274,7 +221,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if bitset == 0 {
                 return Err(EINVAL);
             }
-            let key = key(ctx, uaddr)?;
+            let key = key(&ctx.task, uaddr, private)?;
             Ok(wake(key, val, bitset))
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
@@ -284,10 +231,13 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if cmd == FUTEX_CMP_REQUEUE && read_word(ctx, uaddr)? != val3 as u32 {
                 return Err(EAGAIN);
             }
-            let (from, to) = (key(ctx, uaddr)?, key(ctx, uaddr2)?);
+            let (from, to) = (
+                key(&ctx.task, uaddr, private)?,
+                key(&ctx.task, uaddr2, private)?,
+            );
             let woken = wake(from, val, u32::MAX);
             // The fourth argument is the requeue count here, not a pointer.
-            let moved = requeue(from, to, timeout as u32 as u64);
+            let moved = QUEUES.lock().requeue(from, to, timeout as u32 as u64);
             Ok(if cmd == FUTEX_CMP_REQUEUE {
                 woken + moved
             } else {
@@ -300,7 +250,10 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             // The word must be writable.
             ctx.task.mm().check_user(uaddr2, 4, Access::Write)?;
-            let (key1, key2) = (key(ctx, uaddr)?, key(ctx, uaddr2)?);
+            let (key1, key2) = (
+                key(&ctx.task, uaddr, private)?,
+                key(&ctx.task, uaddr2, private)?,
+            );
             let holds = wake_op(ctx, uaddr2, val3 as u32)?;
             let mut woken = wake(key1, val, u32::MAX);
             if holds {
@@ -310,7 +263,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
             const FUTEX_WAITERS: u32 = 0x8000_0000;
-            let key = key(ctx, uaddr)?;
+            let key = key(&ctx.task, uaddr, private)?;
             let deadline = match cmd {
                 FUTEX_TRYLOCK_PI => None,
                 // LOCK_PI's timeout is absolute on CLOCK_REALTIME.
@@ -332,7 +285,11 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                     // sets FUTEX_OWNER_DIED for the latter), telling the
                     // next unlock whether others still wait.
                     let died = if owner != 0 { 0x4000_0000 } else { 0 };
-                    let waiters = if has_waiters(key) { FUTEX_WAITERS } else { 0 };
+                    let waiters = if QUEUES.lock().has_waiters(key) {
+                        FUTEX_WAITERS
+                    } else {
+                        0
+                    };
                     UserPtr::new(uaddr).write(&mut ctx.task.mm(), &(tid | died | waiters))?;
                     return Ok(0);
                 }
@@ -349,7 +306,7 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EPERM);
             }
             UserPtr::new(uaddr).write(&mut ctx.task.mm(), &0u32)?;
-            let key = key(ctx, uaddr)?;
+            let key = key(&ctx.task, uaddr, private)?;
             wake(key, 1, u32::MAX);
             Ok(0)
         }

@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
-use super::io::fd_arg;
+use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_PATH};

@@ -1,6 +1,7 @@
-//! Process and identity syscalls: exit, wait (no children yet), ids,
-//! set_tid_address, arch_prctl, prctl, priorities and scheduling policy,
-//! capabilities, resource limits, uname.
+//! Process syscalls: exit and exit_group, getpid/getppid/gettid,
+//! set_tid_address and the robust list, arch_prctl, prctl, priorities and
+//! scheduling policy, capget, resource limits (getrlimit, setrlimit,
+//! prlimit64), uname. Making and reaping processes is `spawn.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::vec::Vec;

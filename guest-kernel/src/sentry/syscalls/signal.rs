@@ -1,6 +1,7 @@
 //! Signal syscalls: dispositions, masks, the alternate stack, sending
-//! signals to oneself, waiting for them, rt_sigreturn and interval timers.
-//! Delivery itself is `sentry::signal`.
+//! signals (kill, tkill, tgkill, rt_sigqueueinfo, to this or another
+//! process), waiting for them, rt_sigreturn and interval timers. Delivery
+//! itself is `sentry::signal`.
 
 use super::SyscallContext;
 use crate::sentry::errno::*;

@@ -12,7 +12,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
 
-use super::io::fd_arg;
+use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_CLOEXEC, O_NONBLOCK};
@@ -558,7 +558,7 @@ fn send_common(
                 return Ok(done as u64);
             }
             Err(e) if e == EPIPE && flags & MSG_NOSIGNAL == 0 => {
-                return Err(super::io::broken_pipe(ctx));
+                return Err(super::read_write::broken_pipe(ctx));
             }
             Err(e) => return Err(e),
         }

@@ -493,7 +493,7 @@ pub fn sys_execve(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_execveat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     execve_core(
         ctx,
-        super::io::fd_arg(args[0]),
+        super::fd_arg(args[0]),
         args[1],
         args[2],
         args[3],

@@ -1,5 +1,6 @@
-//! Time syscalls, served from the guest TSC without leaving the VM, and
-//! getrandom from the sentry's CSPRNG.
+//! Time syscalls (clocks, sleeps, POSIX timers, times and getrusage),
+//! served from the guest TSC without leaving the VM, and getrandom from the
+//! sentry's CSPRNG.
 
 use super::SyscallContext;
 use crate::sentry::errno::*;

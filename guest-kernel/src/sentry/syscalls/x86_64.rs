@@ -12,6 +12,7 @@ use crate::arch::x86_64::syscall_names::SYSCALL_NAMES;
 /// Handlers only x86_64 has.
 const X86_64_HANDLERS: &[HandlerDef] = &[HandlerDef {
     name: "arch_prctl",
+    family: "process",
     handler: sys_arch_prctl,
     support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS"),
 }];

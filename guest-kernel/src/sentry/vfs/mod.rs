@@ -1,17 +1,21 @@
 //! The sentry's virtual filesystem: inodes, the mount table and path
 //! resolution.
 //!
-//! Filesystems: [`tmpfs`] (the root, `/tmp`), [`devfs`] (`/dev`),
-//! [`procfs`] (`/proc`), [`hostfs`] (directories shared with `--mount`,
-//! served by the VMM), plus the application's own executable
-//! ([`memfile`]) placed at its absolute host path, read-only.
+//! Filesystems: [`tmpfs`] (the root, `/tmp`, `/dev/shm`), [`devfs`]
+//! (`/dev`), [`procfs`] (`/proc`), [`hostfs`] (directories shared with
+//! `--mount`, served by the VMM), [`rootdir`] (a `--root` host directory
+//! as `/`), plus the application's own executable ([`memfile`]) placed at
+//! its absolute host path, read-only. Files without a path: [`pipe`],
+//! [`events`] (eventfd, timerfd, signalfd), [`epoll`], the [`console`].
+//! Advisory locks are [`locks`].
 //!
 //! Path resolution walks one component at a time from the root or a start
 //! directory, keeping the chain of directories walked (a [`PathStack`]) so
 //! that `..` is resolved against the real parent, mount points are crossed,
 //! and symlinks are expanded in the sandbox's own namespace (an absolute
 //! symlink inside a shared directory points into the sandbox, never at the
-//! host).
+//! host). The lexical rules (limits, `.` and `..`, trailing slashes, the
+//! symlink count) are [`walk`].
 
 pub mod console;
 pub mod devfs;
@@ -24,8 +28,8 @@ pub mod pipe;
 pub mod procfs;
 pub mod rootdir;
 pub mod tmpfs;
+pub mod walk;
 
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -35,13 +39,9 @@ use spin::Mutex;
 use crate::sentry::errno::*;
 use crate::sentry::fd::File;
 use crate::sentry::stat::*;
+use walk::{Step, Walk};
 
-/// Longest path the sentry accepts (PATH_MAX, with the NUL).
-pub const PATH_MAX: usize = 4096;
-/// Longest file name.
-pub const NAME_MAX: usize = 255;
-/// Symlinks followed in one resolution before ELOOP.
-const MAX_SYMLINKS: usize = 40;
+pub use walk::PATH_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -350,47 +350,32 @@ impl Namespace {
         path: &[u8],
         follow_last: bool,
     ) -> Result<PathStack, Errno> {
-        if path.is_empty() {
-            return Err(ENOENT);
-        }
-        if path.len() >= PATH_MAX {
-            return Err(ENAMETOOLONG);
-        }
-        let mut stack = if path[0] == b'/' {
+        let mut walk = Walk::new(path)?;
+        let mut stack = if walk.absolute() {
             self.root_stack()
         } else {
             start.clone()
         };
-        let trailing_slash = path.ends_with(b"/");
-        let mut pending: VecDeque<Vec<u8>> = split(path);
-        let mut symlinks = 0;
-        while let Some(component) = pending.pop_front() {
-            if component == b"." {
-                continue;
-            }
-            if component == b".." {
-                if stack.0.len() > 1 {
-                    stack.0.pop();
+        while let Some(step) = walk.next_step() {
+            let component = match step? {
+                Step::Parent => {
+                    if stack.0.len() > 1 {
+                        stack.0.pop();
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if component.len() > NAME_MAX {
-                return Err(ENAMETOOLONG);
-            }
+                Step::Name(name) => name,
+            };
             let dir = stack.node().clone();
             if dir.kind() != FileKind::Directory {
                 return Err(ENOTDIR);
             }
             let child = self.cover(dir.lookup(&component)?);
-            let last = pending.is_empty();
-            let follow = !last || follow_last || trailing_slash;
+            let follow = walk.follows(follow_last);
             if follow {
                 if let Some(target) = child.magic_link() {
                     let target = target?;
-                    symlinks += 1;
-                    if symlinks > MAX_SYMLINKS {
-                        return Err(ELOOP);
-                    }
+                    walk.count_link()?;
                     match &target.location {
                         Some(location) => stack = location.clone(),
                         None => stack
@@ -401,25 +386,15 @@ impl Namespace {
                 }
             }
             if child.kind() == FileKind::Symlink && follow {
-                symlinks += 1;
-                if symlinks > MAX_SYMLINKS {
-                    return Err(ELOOP);
-                }
-                let target = child.readlink()?;
-                if target.is_empty() {
-                    return Err(ENOENT);
-                }
-                if target[0] == b'/' {
+                walk.count_link()?;
+                if walk.splice(&child.readlink()?)? {
                     stack = self.root_stack();
-                }
-                for (i, part) in split(&target).into_iter().enumerate() {
-                    pending.insert(i, part);
                 }
                 continue;
             }
             stack.0.push((component, child));
         }
-        if trailing_slash && stack.node().kind() != FileKind::Directory {
+        if walk.trailing_slash() && stack.node().kind() != FileKind::Directory {
             return Err(ENOTDIR);
         }
         Ok(stack)
@@ -427,56 +402,27 @@ impl Namespace {
 
     /// Resolves everything but the last component of `path`.
     pub fn resolve_parent(&self, start: &PathStack, path: &[u8]) -> Result<ParentAndName, Errno> {
-        if path.is_empty() {
-            return Err(ENOENT);
-        }
-        if path.len() >= PATH_MAX {
-            return Err(ENAMETOOLONG);
-        }
-        let trailing_slash = path.ends_with(b"/");
-        let trimmed = trim_trailing_slashes(path);
-        let (dir_part, name) = match trimmed.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&trimmed[..i + 1], &trimmed[i + 1..]),
-            None => (&b""[..], trimmed),
-        };
-        if name.len() > NAME_MAX {
-            return Err(ENAMETOOLONG);
-        }
-        let parent = if dir_part.is_empty() {
+        let last = walk::last_component(path)?;
+        let parent = if last.dir.is_empty() {
             start.clone()
         } else {
-            self.resolve(start, dir_part, true)?
+            self.resolve(start, last.dir, true)?
         };
         if parent.node().kind() != FileKind::Directory {
             return Err(ENOTDIR);
         }
         Ok(ParentAndName {
             parent,
-            name: name.to_vec(),
-            trailing_slash,
+            name: last.name.to_vec(),
+            trailing_slash: last.trailing_slash,
         })
     }
-}
-
-fn trim_trailing_slashes(path: &[u8]) -> &[u8] {
-    let mut end = path.len();
-    while end > 1 && path[end - 1] == b'/' {
-        end -= 1;
-    }
-    &path[..end]
-}
-
-fn split(path: &[u8]) -> VecDeque<Vec<u8>> {
-    path.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .map(|c| c.to_vec())
-        .collect()
 }
 
 /// Creates every missing directory of the absolute `path` (mode 0755).
 pub fn make_dirs(ns: &Namespace, path: &[u8]) -> Result<PathStack, Errno> {
     let mut stack = ns.root_stack();
-    for component in split(path) {
+    for component in walk::split(path) {
         let dir = stack.node().clone();
         let child = match dir.lookup(&component) {
             Ok(child) => ns.cover(child),

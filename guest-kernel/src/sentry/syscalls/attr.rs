@@ -1,0 +1,192 @@
+//! File attributes (what Linux changes through setattr): the mode
+//! (chmod family), the owner (chown family), the size (truncate,
+//! ftruncate) and the times (utimensat, utimes, futimesat, utime).
+
+use crate::sentry::mm::usermem::UserPtr;
+use alloc::sync::Arc;
+
+use super::fd_arg;
+use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::vfs::{FileKind, Inode, TimeUpdate};
+
+fn chmod_node(node: &Arc<dyn Inode>, mode: u64) -> SysResult {
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    node.set_mode(mode as u32 & 0o7777)?;
+    Ok(0)
+}
+
+pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
+    chmod_node(&node, args[1])
+}
+
+pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let node = file.file.inode().ok_or(EBADF)?;
+    chmod_node(&node, args[1])
+}
+
+pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let node = node_at(ctx, fd_arg(args[0]), args[1], 0)?.inode()?;
+    chmod_node(&node, args[2])
+}
+
+fn chown_node(node: &Arc<dyn Inode>, uid: u64, gid: u64) -> SysResult {
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
+    node.set_owner(id(uid), id(gid))?;
+    Ok(0)
+}
+
+pub fn sys_chown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
+    chown_node(&node, args[1], args[2])
+}
+
+pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let node = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.inode()?;
+    chown_node(&node, args[1], args[2])
+}
+
+pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let node = file.file.inode().ok_or(EBADF)?;
+    chown_node(&node, args[1], args[2])
+}
+
+pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let node = node_at(ctx, fd_arg(args[0]), args[1], args[4])?.inode()?;
+    chown_node(&node, args[2], args[3])
+}
+
+pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if (args[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
+    if node.kind() == FileKind::Directory {
+        return Err(EISDIR);
+    }
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    node.truncate(args[1])?;
+    Ok(0)
+}
+
+pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if (args[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if !file.writable() {
+        return Err(EINVAL);
+    }
+    file.file.truncate(args[1])?;
+    Ok(0)
+}
+
+pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let (dirfd, path, times, flags) = (fd_arg(args[0]), args[1], args[2], args[3]);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let updates: [Option<TimeUpdate>; 2] = if times == 0 {
+        [Some(TimeUpdate::Now), Some(TimeUpdate::Now)]
+    } else {
+        let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
+        let mut out = [None, None];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let (sec, nsec) = (raw[i * 2], raw[i * 2 + 1]);
+            *slot = match nsec {
+                UTIME_NOW => Some(TimeUpdate::Now),
+                UTIME_OMIT => None,
+                n if (0..1_000_000_000).contains(&n) => Some(TimeUpdate::Set(sec, n)),
+                _ => return Err(EINVAL),
+            };
+        }
+        out
+    };
+    set_times(ctx, dirfd, path, flags, updates)
+}
+
+/// The common end of utimensat, utimes, futimesat and utime.
+fn set_times(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    flags: u64,
+    updates: [Option<TimeUpdate>; 2],
+) -> SysResult {
+    let node = if path == 0 {
+        // futimens: the fd itself.
+        let file = ctx.task.fds().get(dirfd)?.clone();
+        file.file.inode().ok_or(EBADF)?
+    } else {
+        node_at(ctx, dirfd, path, flags)?.inode()?
+    };
+    if updates.iter().all(Option::is_none) {
+        return Ok(0);
+    }
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    node.set_times(updates[0], updates[1])?;
+    Ok(0)
+}
+
+/// utimes and futimesat: two `struct timeval`s (NULL: now).
+fn timeval_updates(ctx: &mut SyscallContext, times: u64) -> Result<[Option<TimeUpdate>; 2], Errno> {
+    if times == 0 {
+        return Ok([Some(TimeUpdate::Now); 2]);
+    }
+    let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
+    let mut out = [None; 2];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let (sec, usec) = (raw[i * 2], raw[i * 2 + 1]);
+        if !(0..1_000_000).contains(&usec) {
+            return Err(EINVAL);
+        }
+        *slot = Some(TimeUpdate::Set(sec, usec * 1000));
+    }
+    Ok(out)
+}
+
+pub fn sys_utimes(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] == 0 {
+        return Err(EFAULT);
+    }
+    let updates = timeval_updates(ctx, args[1])?;
+    set_times(ctx, AT_FDCWD, args[0], 0, updates)
+}
+
+pub fn sys_futimesat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let updates = timeval_updates(ctx, args[2])?;
+    set_times(ctx, fd_arg(args[0]), args[1], 0, updates)
+}
+
+/// utime: a `struct utimbuf` { actime, modtime } in seconds (NULL: now).
+pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[0] == 0 {
+        return Err(EFAULT);
+    }
+    let updates = if args[1] == 0 {
+        [Some(TimeUpdate::Now); 2]
+    } else {
+        let [atime, mtime]: [i64; 2] =
+            UserPtr::<[i64; 2]>::new(args[1]).read(&mut ctx.task.mm())?;
+        [
+            Some(TimeUpdate::Set(atime, 0)),
+            Some(TimeUpdate::Set(mtime, 0)),
+        ]
+    };
+    set_times(ctx, AT_FDCWD, args[0], 0, updates)
+}

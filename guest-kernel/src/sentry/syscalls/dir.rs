@@ -1,0 +1,96 @@
+//! Directories: reading one (getdents64), and the fs context that
+//! CLONE_FS shares: the working directory (chdir, fchdir, getcwd) and the
+//! umask.
+
+use alloc::vec::Vec;
+
+use super::fd_arg;
+use super::path::{lookup_at, read_path, AT_FDCWD};
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::fd::*;
+use crate::sentry::vfs::FileKind;
+
+pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let path = read_path(ctx, args[0])?;
+    let stack = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    if stack.node().kind() != FileKind::Directory {
+        return Err(ENOTDIR);
+    }
+    *ctx.task.cwd.lock() = stack;
+    Ok(0)
+}
+
+pub fn sys_fchdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    match &file.location {
+        Some(stack) if stack.node().kind() == FileKind::Directory => {
+            *ctx.task.cwd.lock() = stack.clone();
+            Ok(0)
+        }
+        _ => Err(ENOTDIR),
+    }
+}
+
+pub fn sys_getcwd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let mut path = ctx.task.cwd().path();
+    path.push(0);
+    if (args[1] as usize) < path.len() {
+        return Err(ERANGE);
+    }
+    ctx.task.mm().copy_to_user(args[0], &path)?;
+    Ok(path.len() as u64)
+}
+
+pub fn sys_getdents64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (fd, buf, count) = (fd_arg(args[0]), args[1], args[2] as usize);
+    let file = ctx.task.fds().get(fd)?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    let entries = file.file.readdir()?;
+    let stat = file.file.stat();
+    let parent_ino = file
+        .location
+        .as_ref()
+        .and_then(|s| s.0.len().checked_sub(2).map(|i| s.0[i].1.id().1))
+        .unwrap_or(stat.ino);
+    let offset = file.offset.lock();
+    let mut out = Vec::with_capacity(count.min(64 * 1024));
+    let mut index = *offset as usize;
+    loop {
+        let (name, ino, kind): (&[u8], u64, u8) = match index {
+            0 => (b".", stat.ino, 4),
+            1 => (b"..", parent_ino, 4),
+            i => match entries.get(i - 2) {
+                Some(e) => (&e.name, e.ino, e.kind.dirent_type()),
+                None => break,
+            },
+        };
+        let reclen = (19 + name.len() + 1 + 7) & !7;
+        if out.len() + reclen > count {
+            if out.is_empty() {
+                return Err(EINVAL);
+            }
+            break;
+        }
+        let start = out.len();
+        out.resize(start + reclen, 0);
+        out[start..start + 8].copy_from_slice(&ino.to_le_bytes());
+        out[start + 8..start + 16].copy_from_slice(&((index + 1) as i64).to_le_bytes());
+        out[start + 16..start + 18].copy_from_slice(&(reclen as u16).to_le_bytes());
+        out[start + 18] = kind;
+        out[start + 19..start + 19 + name.len()].copy_from_slice(name);
+        index += 1;
+    }
+    drop(offset);
+    ctx.task.mm().copy_to_user(buf, &out)?;
+    *file.offset.lock() = index as u64;
+    Ok(out.len() as u64)
+}
+
+pub fn sys_umask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let old = ctx.task.umask;
+    ctx.task.umask = args[0] as u32 & 0o777;
+    Ok(old as u64)
+}

@@ -1,0 +1,248 @@
+//! Names in directories (Linux's fs/namei.c): mkdir, mknod, link,
+//! symlink, readlink, unlink/rmdir, rename.
+
+use super::fd_arg;
+use super::path::{
+    new_entry_at, node_at, parent_at, read_path, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
+    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+};
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::stat::*;
+use crate::sentry::vfs::{FileKind, NewNode};
+
+fn readlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, buf: u64, size: u64) -> SysResult {
+    if (size as i64) <= 0 {
+        return Err(EINVAL);
+    }
+    let node = node_at(ctx, dirfd, path, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)?.inode()?;
+    let target = node.readlink()?;
+    let n = target.len().min(size as usize);
+    ctx.task.mm().copy_to_user(buf, &target[..n])?;
+    Ok(n as u64)
+}
+
+pub fn sys_readlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    read_path(ctx, args[0])?;
+    readlink_at(ctx, AT_FDCWD, args[0], args[1], args[2])
+}
+
+pub fn sys_readlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    readlink_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+}
+
+fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> SysResult {
+    let target = read_path(ctx, target)?;
+    let path = read_path(ctx, path)?;
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    dir.create(&name, NewNode::Symlink { target: &target })?;
+    Ok(0)
+}
+
+pub fn sys_symlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    symlink_at(ctx, args[0], AT_FDCWD, args[1])
+}
+
+pub fn sys_symlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    symlink_at(ctx, args[0], fd_arg(args[1]), args[2])
+}
+
+fn link_at(
+    ctx: &mut SyscallContext,
+    old_dirfd: i32,
+    old: u64,
+    new_dirfd: i32,
+    new: u64,
+    flags: u64,
+) -> SysResult {
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let follow = if flags & AT_SYMLINK_FOLLOW != 0 {
+        0
+    } else {
+        AT_SYMLINK_NOFOLLOW
+    };
+    let target = node_at(ctx, old_dirfd, old, follow | (flags & AT_EMPTY_PATH))?.inode()?;
+    if target.kind() == FileKind::Directory {
+        return Err(EPERM);
+    }
+    let path = read_path(ctx, new)?;
+    let (dir, name) = new_entry_at(ctx, new_dirfd, &path)?;
+    dir.link(&name, &target)?;
+    Ok(0)
+}
+
+pub fn sys_link(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    link_at(ctx, AT_FDCWD, args[0], AT_FDCWD, args[1], 0)
+}
+
+pub fn sys_linkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    link_at(
+        ctx,
+        fd_arg(args[0]),
+        args[1],
+        fd_arg(args[2]),
+        args[3],
+        args[4],
+    )
+}
+
+fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    let path = read_path(ctx, path)?;
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let mode = mode as u32 & 0o7777 & !ctx.task.umask;
+    dir.create(&name, NewNode::Directory { mode })?;
+    Ok(0)
+}
+
+fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    let path = read_path(ctx, path)?;
+    let kind = mode as u32 & S_IFMT;
+    if !matches!(kind, 0 | S_IFREG | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
+        return Err(EINVAL);
+    }
+    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let perm = mode as u32 & 0o7777 & !ctx.task.umask;
+    match kind {
+        0 | S_IFREG => {
+            dir.create(&name, NewNode::File { mode: perm })?;
+            Ok(0)
+        }
+        S_IFIFO => {
+            dir.create(&name, NewNode::Fifo { mode: perm })?;
+            Ok(0)
+        }
+        // Device nodes need CAP_MKNOD, which the sandbox does not grant.
+        S_IFCHR | S_IFBLK => Err(EPERM),
+        // A socket node with no socket bound: connect gives ECONNREFUSED.
+        S_IFSOCK => {
+            let bound: alloc::sync::Weak<dyn core::any::Any + Send + Sync> =
+                alloc::sync::Weak::<()>::new();
+            dir.create(&name, NewNode::Socket { mode: perm, bound })?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn sys_mknod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mknod_at(ctx, AT_FDCWD, args[0], args[1])
+}
+
+pub fn sys_mknodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mknod_at(ctx, fd_arg(args[0]), args[1], args[2])
+}
+
+pub fn sys_mkdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mkdir_at(ctx, AT_FDCWD, args[0], args[1])
+}
+
+pub fn sys_mkdirat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    mkdir_at(ctx, fd_arg(args[0]), args[1], args[2])
+}
+
+fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -> SysResult {
+    let path = read_path(ctx, path)?;
+    let pn = parent_at(ctx, dirfd, &path)?;
+    if directory {
+        if pn.name == b"." {
+            return Err(EINVAL);
+        }
+        if pn.name == b".." {
+            return Err(ENOTEMPTY);
+        }
+    } else if pn.trailing_slash {
+        // "unlink file/" resolves the name as a directory.
+        let node = pn.parent.node().lookup(&pn.name)?;
+        return Err(if node.kind() == FileKind::Directory {
+            EISDIR
+        } else {
+            ENOTDIR
+        });
+    }
+    let dir = pn.parent.node().clone();
+    let node = dir.lookup(&pn.name)?;
+    if dir.read_only() {
+        return Err(EROFS);
+    }
+    if directory && ctx.task.namespace.is_mount_point(&node) {
+        return Err(EBUSY);
+    }
+    dir.unlink(&pn.name, directory)?;
+    Ok(0)
+}
+
+pub fn sys_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, args[0], false)
+}
+
+pub fn sys_rmdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, args[0], true)
+}
+
+pub fn sys_unlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[2] & !AT_REMOVEDIR != 0 {
+        return Err(EINVAL);
+    }
+    unlink_at(ctx, fd_arg(args[0]), args[1], args[2] & AT_REMOVEDIR != 0)
+}
+
+fn rename_at(
+    ctx: &mut SyscallContext,
+    old_dirfd: i32,
+    old: u64,
+    new_dirfd: i32,
+    new: u64,
+    flags: u64,
+) -> SysResult {
+    let old_path = read_path(ctx, old)?;
+    let new_path = read_path(ctx, new)?;
+    let from = parent_at(ctx, old_dirfd, &old_path)?;
+    let to = parent_at(ctx, new_dirfd, &new_path)?;
+    for name in [&from.name, &to.name] {
+        if name.as_slice() == b"." || name.as_slice() == b".." {
+            return Err(EBUSY);
+        }
+    }
+    let moving = from.parent.node().lookup(&from.name)?;
+    if (from.trailing_slash || to.trailing_slash) && moving.kind() != FileKind::Directory {
+        return Err(ENOTDIR);
+    }
+    if from.parent.node().read_only() || to.parent.node().read_only() {
+        return Err(EROFS);
+    }
+    // A directory cannot move beneath itself.
+    if moving.kind() == FileKind::Directory
+        && to.parent.0.iter().any(|(_, n)| n.id() == moving.id())
+    {
+        return Err(EINVAL);
+    }
+    if from.parent.node().id().0 != to.parent.node().id().0 {
+        return Err(EXDEV);
+    }
+    let target_dir = to.parent.node().clone();
+    from.parent
+        .node()
+        .rename(&from.name, &target_dir, &to.name, flags as u32)?;
+    Ok(0)
+}
+
+pub fn sys_rename(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    rename_at(ctx, AT_FDCWD, args[0], AT_FDCWD, args[1], 0)
+}
+
+pub fn sys_renameat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    rename_at(ctx, fd_arg(args[0]), args[1], fd_arg(args[2]), args[3], 0)
+}
+
+pub fn sys_renameat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    rename_at(
+        ctx,
+        fd_arg(args[0]),
+        args[1],
+        fd_arg(args[2]),
+        args[3],
+        args[4],
+    )
+}

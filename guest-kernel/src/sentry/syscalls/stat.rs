@@ -1,0 +1,162 @@
+//! File status: stat/lstat/fstat/newfstatat, statx, access/faccessat
+//! (faccessat2), statfs/fstatfs.
+
+use crate::sentry::mm::usermem::UserPtr;
+
+use super::fd_arg;
+use super::path::{
+    node_at, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE,
+    AT_SYMLINK_NOFOLLOW,
+};
+use super::SyscallContext;
+use crate::sentry::errno::*;
+use crate::sentry::stat::*;
+
+pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+    Ok(0)
+}
+
+pub fn sys_stat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+    Ok(0)
+}
+
+pub fn sys_lstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let stat = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.stat();
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+    Ok(0)
+}
+
+pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[3] & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+        return Err(EINVAL);
+    }
+    let stat = node_at(ctx, fd_arg(args[0]), args[1], args[3])?.stat();
+    UserPtr::new(args[2]).write(&mut ctx.task.mm(), &stat.to_user())?;
+    Ok(0)
+}
+
+fn dev_major(dev: u64) -> u32 {
+    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
+}
+
+fn dev_minor(dev: u64) -> u32 {
+    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
+}
+
+pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    let (dirfd, path, flags, buf) = (fd_arg(args[0]), args[1], args[2], args[4]);
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
+        || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
+    {
+        return Err(EINVAL);
+    }
+    if args[3] & 0x8000_0000 != 0 {
+        return Err(EINVAL); // STATX__RESERVED
+    }
+    let s = node_at(ctx, dirfd, path, flags)?.stat();
+    let mut out = [0u8; 256];
+    let mut put =
+        |offset: usize, bytes: &[u8]| out[offset..offset + bytes.len()].copy_from_slice(bytes);
+    put(0, &STATX_BASIC_STATS.to_le_bytes());
+    put(4, &(s.blksize as u32).to_le_bytes());
+    put(16, &(s.nlink as u32).to_le_bytes());
+    put(20, &s.uid.to_le_bytes());
+    put(24, &s.gid.to_le_bytes());
+    put(28, &(s.mode as u16).to_le_bytes());
+    put(32, &s.ino.to_le_bytes());
+    put(40, &(s.size as u64).to_le_bytes());
+    put(48, &(s.blocks as u64).to_le_bytes());
+    for (offset, (sec, nsec)) in [
+        (64, (s.atime, s.atime_nsec)),
+        (96, (s.ctime, s.ctime_nsec)),
+        (112, (s.mtime, s.mtime_nsec)),
+    ] {
+        put(offset, &sec.to_le_bytes());
+        put(offset + 8, &(nsec as u32).to_le_bytes());
+    }
+    put(128, &dev_major(s.rdev).to_le_bytes());
+    put(132, &dev_minor(s.rdev).to_le_bytes());
+    put(136, &dev_major(s.dev).to_le_bytes());
+    put(140, &dev_minor(s.dev).to_le_bytes());
+    UserPtr::new(buf).write(&mut ctx.task.mm(), &out)?;
+    Ok(0)
+}
+
+fn access_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, flags: u64) -> SysResult {
+    const W_OK: u64 = 2;
+    const X_OK: u64 = 1;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let node = node_at(ctx, dirfd, path, flags)?;
+    let stat = node.stat();
+    if mode & W_OK != 0 {
+        if let Ok(inode) = node.inode() {
+            if inode.read_only() {
+                return Err(EROFS);
+            }
+        }
+    }
+    // The program runs as root: reading and writing are allowed; executing
+    // needs an execute bit somewhere (or a directory).
+    if mode & X_OK != 0 && stat.mode & S_IFMT != S_IFDIR && stat.mode & 0o111 == 0 {
+        return Err(EACCES);
+    }
+    Ok(0)
+}
+
+pub fn sys_access(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    access_at(ctx, AT_FDCWD, args[0], args[1], 0)
+}
+
+pub fn sys_faccessat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    access_at(ctx, fd_arg(args[0]), args[1], args[2], 0)
+}
+
+pub fn sys_faccessat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    access_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+}
+
+fn statfs_of(stat: &Stat) -> [u64; 15] {
+    // f_type by filesystem; sizes from guest memory for the in-memory ones.
+    let f_type: u64 = match stat.dev {
+        crate::sentry::vfs::DEV_PROCFS => 0x9fa0,
+        crate::sentry::vfs::DEV_DEVFS => 0x0102_1994,
+        crate::sentry::vfs::DEV_PIPE => 0x5049_5045,
+        _ => 0x0102_1994, // TMPFS_MAGIC
+    };
+    // /proc holds no blocks (df leaves it out, as on Linux).
+    let (total, free) = if stat.dev == crate::sentry::vfs::DEV_PROCFS {
+        (0, 0)
+    } else {
+        (crate::mm::total_frames(), crate::mm::free_frames())
+    };
+    let mut out = [0u64; 15];
+    out[0] = f_type;
+    out[1] = 4096; // f_bsize
+    out[2] = total; // f_blocks
+    out[3] = free; // f_bfree
+    out[4] = free; // f_bavail
+    out[5] = total; // f_files
+    out[6] = free; // f_ffree
+    out[8] = 255; // f_namelen
+    out[9] = 4096; // f_frsize
+    out
+}
+
+pub fn sys_statfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
+    Ok(0)
+}
+
+pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
+    Ok(0)
+}
