@@ -9,6 +9,7 @@
 pub mod errno;
 pub mod exec;
 pub mod fd;
+pub mod ipc;
 pub mod mm;
 pub mod net;
 pub mod random;

@@ -206,6 +206,10 @@ pub fn take_tick() -> bool {
     TICK_PENDING.swap(false, Ordering::Relaxed)
 }
 
+/// /proc/sys/kernel/pid_max: pids count up from 2 and are never reused;
+/// a sandbox would need this many tasks over its life to reach it.
+pub const PID_MAX: i32 = 4_194_304;
+
 pub fn new_pid() -> i32 {
     NEXT_PID.fetch_add(1, Ordering::Relaxed)
 }
@@ -730,6 +734,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     task.mm().writeback_all();
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
+    super::ipc::exit_process(pid);
     super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);

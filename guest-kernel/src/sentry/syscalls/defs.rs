@@ -16,6 +16,7 @@ use super::signal::*;
 use super::socket::*;
 use super::spawn::*;
 use super::system::*;
+use super::sysvipc::*;
 use super::time::*;
 use super::HandlerDef;
 use super::Support::{Full, Partial};
@@ -254,5 +255,17 @@ handlers! {
     shutdown => sys_shutdown, Full;
     setsockopt => sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
     getsockopt => sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
+    msgget => sys_msgget, Partial("one IPC namespace for the sandbox; at most 1024 queues and 16 MiB of messages in all");
+    msgsnd => sys_msgsnd, Full;
+    msgrcv => sys_msgrcv, Full;
+    msgctl => sys_msgctl, Full;
+    semget => sys_semget, Partial("at most 1024 sets");
+    semop => sys_semop, Full;
+    semtimedop => sys_semtimedop, Full;
+    semctl => sys_semctl, Full;
+    shmget => sys_shmget, Partial("at most 1024 segments; SHM_HUGETLB ENOMEM (no huge page pool)");
+    shmat => sys_shmat, Full;
+    shmdt => sys_shmdt, Full;
+    shmctl => sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");
     memfd_create => sys_memfd_create, Partial("no file sealing (F_ADD_SEALS), no MFD_HUGETLB");
 }

@@ -29,6 +29,7 @@ pub mod socket;
 pub mod spawn;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod system;
+pub mod sysvipc;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod time;
 #[cfg(target_arch = "x86_64")]

@@ -253,7 +253,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// The highest capability number (CAP_CHECKPOINT_RESTORE in Linux 6.1).
-const CAP_LAST_CAP: u64 = 40;
+pub const CAP_LAST_CAP: u64 = 40;
 
 const PRIO_PROCESS: u64 = 0;
 const PRIO_PGRP: u64 = 1;

@@ -380,6 +380,12 @@ impl Inode for ProcNode {
                         tid: 0,
                     }));
                 }
+                if name == b"sys" {
+                    return Ok(super::procsys::root());
+                }
+                if name == b"sysvipc" {
+                    return Ok(super::procsys::sysvipc());
+                }
                 ROOT_ENTRIES
                     .iter()
                     .find(|(n, _)| *n == name)
@@ -446,6 +452,18 @@ impl Inode for ProcNode {
                 for pid in VIEWS.lock().keys() {
                     out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
                 }
+                let sys = super::procsys::root();
+                out.push(DirEntry {
+                    name: b"sys".to_vec(),
+                    ino: sys.stat().ino,
+                    kind: sys.kind(),
+                });
+                let ipc = super::procsys::sysvipc();
+                out.push(DirEntry {
+                    name: b"sysvipc".to_vec(),
+                    ino: ipc.stat().ino,
+                    kind: ipc.kind(),
+                });
                 Ok(out)
             }
             Node::PidDir => Ok(PID_ENTRIES
@@ -569,6 +587,18 @@ pub fn add_view(view: Arc<ProcessView>) {
 /// The process ended.
 pub fn remove_view(pid: i32) {
     VIEWS.lock().remove(&pid);
+}
+
+/// Every process's address space, once each (threads share theirs).
+pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
+    let mut out: Vec<Arc<Mutex<AddressSpace>>> = Vec::new();
+    for view in VIEWS.lock().values() {
+        let mm = view.memory.lock().clone();
+        if !out.iter().any(|m| Arc::ptr_eq(m, &mm)) {
+            out.push(mm);
+        }
+    }
+    out
 }
 
 /// The view of process `pid`, for fork to copy from.
