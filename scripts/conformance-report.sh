@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Writes docs/conformance.md (to stdout) from the results of
-# scripts/conformance.sh: conformance-report.sh WORKDIR ELAPSED_SECONDS.
+# scripts/conformance.sh: conformance-report.sh WORKDIR ELAPSED_SECONDS RESULTS.
 # The reasons for failing groups come from tests/ltp/reasons.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$1
 elapsed=$2
+results=$3
 commit=$(sed -n 's/.*| ltp.tar.gz |.*| \([0-9a-f]\{40\}\) .*/\1/p' ../shared/third_party/README.md | head -1)
 awk '$1 !~ /^#/ && NF { r = $0; sub(/^[^ \t]+[ \t]+/, "", r); print $1 "\t" r }' tests/ltp/reasons.txt >"$work/reasons.tsv"
 awk '$1 !~ /^#/ && NF { r = $0; sub(/^[^ \t]+[ \t]+/, "", r); print $1 "\t" r }' tests/ltp/host-changing.txt >"$work/host-reasons.tsv"
 
 awk -v elapsed="$elapsed" -v commit="${commit:-unknown}" -v date="$(date -u +%Y-%m-%d)" \
-    -v host="$(uname -r)" -v work="$work" '
+    -v host="$(uname -r)" -v work="$work" -v allfile="$work/all.txt" '
 function reason(tag,   i) {
     for (i = 1; i <= nreasons; i++) if (tag ~ ("^(" rpat[i] ")$")) return rtext[i]
     return "not yet analysed"
@@ -24,7 +25,7 @@ BEGIN { FS = "[ \t]+" }
 FILENAME ~ /reasons.tsv$/ && FILENAME !~ /host/ { split($0, a, "\t"); rpat[++nreasons] = a[1]; rtext[nreasons] = a[2]; next }
 FILENAME ~ /host-reasons.tsv$/ { split($0, a, "\t"); hpat[++nhost] = a[1]; htext[nhost] = a[2]; next }
 FILENAME ~ /families.txt$/ { if (!($1 in fam)) fam[$1] = $2; next }
-FILENAME ~ /all.txt$/ { cmd[$1] = $2; next }
+FILENAME ~ /all.txt$/ && FILENAME == allfile { cmd[$1] = $2; next }
 {
     tag = $1; n = $2; s = $5
     f = (cmd[tag] in fam) ? fam[cmd[tag]] : "(not built)"
@@ -122,4 +123,4 @@ END {
     for (f in families)
         printf "| %s | %d | %d | %d | %d | %s |\n", f, ftotal[f], fspass[f], ffail[f], fna[f], freasons[f] | "sort"
     close("sort")
-}' "$work/reasons.tsv" "$work/host-reasons.tsv" "$work/families.txt" "$work/all.txt" "$work/results.txt"
+}' "$work/reasons.tsv" "$work/host-reasons.tsv" "$work/families.txt" "$work/all.txt" "$results"

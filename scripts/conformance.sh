@@ -12,7 +12,9 @@
 #                                         results printed (no doc written)
 #
 # Options: --jobs N (sandbox runs in parallel, default 2), --timeout S (per
-# test, default 60), --vmm PATH (default target/release/rvisor-vmm).
+# test, default 60), --vmm PATH (default target/release/rvisor-vmm),
+# --label NAME (results in target/ltp/results-NAME and the report in
+# target/ltp/conformance-NAME.md instead of docs/: e.g. another build's).
 #
 # LTP is built statically (glibc, LDFLAGS=-static) from
 # ../shared/third_party/ltp.tar.gz into target/ltp (kept between runs; a
@@ -31,6 +33,7 @@ only=""
 jobs=2
 timeout=60
 vmm=$ROOT/target/release/rvisor-vmm
+label=""
 while (($#)); do
     case "$1" in
         --subset) mode=subset ;;
@@ -38,6 +41,7 @@ while (($#)); do
         --jobs) jobs=$2; shift ;;
         --timeout) timeout=$2; shift ;;
         --vmm) vmm=$2; shift ;;
+        --label) label=$2; shift ;;
         --run-one) mode=run-one; break ;;
         *) echo "conformance: unknown option $1" >&2; exit 2 ;;
     esac
@@ -47,7 +51,8 @@ done
 WORK=$ROOT/target/ltp
 LTP=$WORK/ltp
 BIN=$WORK/bin
-RESULTS=$WORK/results
+RESULTS=$WORK/results${label:+-$label}
+LIST=$RESULTS.list
 TARBALL=$ROOT/../shared/third_party/ltp.tar.gz
 
 # --- one test, natively and in the sandbox (run by xargs below) -------------
@@ -138,12 +143,12 @@ fi
 # The test list: LTP's runtest/syscalls ("tag command args..."), or the subset.
 grep -v '^#' "$LTP/runtest/syscalls" | awk 'NF >= 2' >"$WORK/all.txt"
 case "$mode" in
-    full) cp "$WORK/all.txt" "$WORK/list.txt" ;;
+    full) cp "$WORK/all.txt" "$LIST" ;;
     subset) awk 'NR == FNR { if ($1 !~ /^#/ && NF) want[$1] = 1; next } $1 in want' \
-        tests/ltp/subset.txt "$WORK/all.txt" >"$WORK/list.txt" ;;
-    only) awk -v re="$only" '$1 ~ re' "$WORK/all.txt" >"$WORK/list.txt" ;;
+        tests/ltp/subset.txt "$WORK/all.txt" >"$LIST" ;;
+    only) awk -v re="$only" '$1 ~ re' "$WORK/all.txt" >"$LIST" ;;
 esac
-[ -s "$WORK/list.txt" ] || { echo "conformance: no tests selected" >&2; exit 1; }
+[ -s "$LIST" ] || { echo "conformance: no tests selected" >&2; exit 1; }
 
 syscalls=$LTP/testcases/kernel/syscalls
 if [ "$mode" = full ]; then
@@ -161,21 +166,22 @@ else
         echo "conformance: building $cmd"
         nice -n 15 make -C "$(dirname "$src")" -j2 "$cmd" >>"$WORK/subset-build.log" 2>&1 ||
             echo "conformance: $cmd does not build, see $WORK/subset-build.log" >&2
-    done <"$WORK/list.txt"
+    done <"$LIST"
 fi
 
 # A flat directory of the built programs (hard links), mounted read-only in
 # the sandbox at the same path, and which family (source directory) each is in.
 mkdir -p "$BIN"
-gcc -static -O2 -o "$BIN/ltp-wrap" tests/ltp/wrap.c
-: >"$WORK/families.txt"
+gcc -static -O2 -o "$BIN/ltp-wrap.$$" tests/ltp/wrap.c && mv "$BIN/ltp-wrap.$$" "$BIN/ltp-wrap"
+: >"$WORK/families.txt.$$"
 while IFS= read -r f; do
     name=${f##*/}
     rel=${f#"$syscalls"/}
-    echo "$name ${rel%/*}" >>"$WORK/families.txt"
+    echo "$name ${rel%/*}" >>"$WORK/families.txt.$$"
     [ "$BIN/$name" -ef "$f" ] || ln -f "$f" "$BIN/$name"
 done < <(find "$syscalls" -type f -perm -u+x ! -name '*.sh' ! -name '*.o' ! -name '*.a' \
     ! -name Makefile ! -name '*.c' ! -name '*.h' | sort)
+mv "$WORK/families.txt.$$" "$WORK/families.txt"
 # Shell-script helpers some tests run.
 find "$syscalls" -type f -name '*.sh' -perm -u+x -exec ln -f {} "$BIN/" \;
 
@@ -188,25 +194,27 @@ awk 'NR == FNR { pat[$1] = 1; next }
      FILENAME ~ /device-tests/ { dev[$1] = 1; next }
      { for (p in pat) if ($1 ~ ("^" p "$")) { print $1; next } }
      ($2 in dev) { print $1 }' \
-    "$WORK/host-patterns.txt" "$WORK/device-tests.txt" "$WORK/list.txt" | sort -u >"$WORK/host-skip.txt"
+    "$WORK/host-patterns.txt" "$WORK/device-tests.txt" "$WORK/all.txt" | sort -u >"$WORK/host-skip.txt.$$"
+mv "$WORK/host-skip.txt.$$" "$WORK/host-skip.txt"
 
 [ -x "$vmm" ] || { echo "conformance: $vmm missing: cargo build --release" >&2; exit 1; }
 
 # --- run ----------------------------------------------------------------------
 side=both
 [ "$mode" = subset ] && side=sandbox
-while read -r tag _; do rm -f "$RESULTS/$tag"; done <"$WORK/list.txt"
-echo "conformance: running $(wc -l <"$WORK/list.txt") tests ($side, $jobs sandboxes at a time, ${timeout}s each)"
-tr '\n' '\0' <"$WORK/list.txt" |
-    xargs -0 -P "$jobs" -I{} bash "$ROOT/scripts/conformance.sh" --timeout "$timeout" --vmm "$vmm" --run-one {} "$side"
+while read -r tag _; do rm -f "$RESULTS/$tag"; done <"$LIST"
+echo "conformance: running $(wc -l <"$LIST") tests ($side, $jobs sandboxes at a time, ${timeout}s each)"
+tr '\n' '\0' <"$LIST" |
+    xargs -0 -P "$jobs" -I{} bash "$ROOT/scripts/conformance.sh" --timeout "$timeout" --vmm "$vmm" \
+        ${label:+--label "$label"} --run-one {} "$side"
 elapsed=$(($(date +%s) - start))
 
-while read -r tag _; do cat "$RESULTS/$tag"; done <"$WORK/list.txt" >"$WORK/results.txt"
+while read -r tag _; do cat "$RESULTS/$tag"; done <"$LIST" >"$RESULTS.txt"
 echo "conformance: done in $((elapsed / 60)) min $((elapsed % 60)) s"
 
 if [ "$mode" = subset ]; then
-    bad=$(awk '$5 != "pass"' "$WORK/results.txt")
-    total=$(wc -l <"$WORK/results.txt")
+    bad=$(awk '$5 != "pass"' "$RESULTS.txt")
+    total=$(wc -l <"$RESULTS.txt")
     if [ -n "$bad" ]; then
         echo "conformance: subset tests failing in the sandbox (logs in $RESULTS/TAG.sandbox.log):" >&2
         echo "$bad" >&2
@@ -219,6 +227,8 @@ if [ "$mode" = only ]; then
     exit 0
 fi
 
-bash scripts/conformance-report.sh "$WORK" "$elapsed" >docs/conformance.md
-echo "conformance: wrote docs/conformance.md"
-grep -m1 -A12 '^## Totals' docs/conformance.md
+report=docs/conformance.md
+[ -n "$label" ] && report=$WORK/conformance-$label.md
+bash scripts/conformance-report.sh "$WORK" "$elapsed" "$RESULTS.txt" >"$report"
+echo "conformance: wrote $report"
+grep -m1 -A18 '^## Totals' "$report"

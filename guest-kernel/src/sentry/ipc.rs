@@ -17,15 +17,15 @@ use super::wait::WaitQueue;
 // Linux's defaults (include/uapi/linux/{msg,sem,shm}.h).
 pub const MSGMAX: usize = 8192;
 pub const MSGMNB: usize = 16384;
-pub const MSGMNI: usize = 32000;
+pub const MSGMNI: usize = MAX_OBJECTS;
 pub const SEMMSL: usize = 32000;
 pub const SEMMNS: usize = 1_024_000_000;
 pub const SEMOPM: usize = 500;
-pub const SEMMNI: usize = 32000;
+pub const SEMMNI: usize = MAX_OBJECTS;
 pub const SEMVMX: i32 = 32767;
 pub const SHMMAX: u64 = u64::MAX - (1 << 24);
 pub const SHMALL: u64 = u64::MAX - (1 << 24);
-pub const SHMMNI: usize = 4096;
+pub const SHMMNI: usize = MAX_OBJECTS;
 /// Objects of each kind the sandbox holds at most (its memory is small;
 /// Linux's per-namespace limits above are far larger). Past it: ENOSPC.
 pub const MAX_OBJECTS: usize = 1024;
@@ -322,7 +322,7 @@ pub fn proc_sysvipc(which: &[u8]) -> Option<String> {
                     s.atime,
                     s.dtime,
                     s.ctime,
-                    s.size,
+                    s.size.div_ceil(4096) * 4096,
                     0
                 );
             }

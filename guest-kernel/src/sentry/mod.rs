@@ -79,6 +79,7 @@ fn build_namespace(
         }
     }
     write_user_database(&namespace)?;
+    write_kernel_config(&namespace)?;
     Ok((namespace, exe))
 }
 
@@ -95,6 +96,37 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         let node = etc.create(name, vfs::NewNode::File { mode: 0o644 })?;
         node.open(fd::O_WRONLY)?.write(contents, 0)?;
     }
+    Ok(())
+}
+
+/// /boot/config-<release>: the kernel configuration the sentry's Linux ABI
+/// corresponds to, where programs (LTP) look for it: `y` for what the
+/// sentry implements, "is not set" for what it does not.
+fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: &[u8] = b"CONFIG_X86_64=y\nCONFIG_X86=y\n";
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: &[u8] = b"CONFIG_ARM64=y\n";
+    const COMMON: &[u8] = b"CONFIG_64BIT=y\nCONFIG_MMU=y\nCONFIG_MULTIUSER=y\n\
+        CONFIG_SYSVIPC=y\nCONFIG_FUTEX=y\nCONFIG_EPOLL=y\nCONFIG_SIGNALFD=y\n\
+        CONFIG_TIMERFD=y\nCONFIG_EVENTFD=y\nCONFIG_SHMEM=y\nCONFIG_TMPFS=y\n\
+        CONFIG_MEMFD_CREATE=y\nCONFIG_PROC_FS=y\nCONFIG_POSIX_TIMERS=y\n\
+        CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
+        CONFIG_INET=y\nCONFIG_IPV6=y\n\
+        # CONFIG_SWAP is not set\n# CONFIG_AIO is not set\n# CONFIG_IO_URING is not set\n\
+        # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
+        # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
+        # CONFIG_POSIX_MQUEUE is not set\n# CONFIG_TMPFS_XATTR is not set\n\
+        # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
+        # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n";
+    let boot = vfs::make_dirs(namespace, b"/boot")?.node().clone();
+    let mut name = b"config-".to_vec();
+    name.extend_from_slice(KERNEL_RELEASE.as_bytes());
+    let node = boot.create(&name, vfs::NewNode::File { mode: 0o644 })?;
+    let file = node.open(fd::O_WRONLY)?;
+    file.write(ARCH, 0)?;
+    file.write(COMMON, ARCH.len() as u64)?;
     Ok(())
 }
 

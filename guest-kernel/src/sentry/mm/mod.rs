@@ -334,6 +334,12 @@ impl AddressSpace {
             .count()
     }
 
+    /// The first area that ends above `addr`.
+    pub fn find_from(&self, addr: u64) -> Option<&Vma> {
+        self.find(addr)
+            .or_else(|| self.vmas.range(addr..).next().map(|(_, v)| v))
+    }
+
     pub fn find(&self, addr: u64) -> Option<&Vma> {
         let (_, vma) = self.vmas.range(..=addr).next_back()?;
         (addr < vma.end).then_some(vma)

@@ -480,8 +480,10 @@ fn semtimedop(
     loop {
         let changed = {
             let mut table = ipc::SEM.lock();
+            let waited = counted.is_some();
             uncount(&mut table, &mut counted);
-            let (_, (perm, set)) = table.get(id)?;
+            // Removed while this task waited: EIDRM.
+            let (_, (perm, set)) = table.get(id).map_err(|e| if waited { EIDRM } else { e })?;
             if ops.iter().any(|op| op.0 as usize >= set.sems.len()) {
                 return Err(EFBIG);
             }
@@ -842,11 +844,14 @@ pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if addr % SHMLBA != 0 {
         return Err(EINVAL);
     }
-    let (inode, end) = {
+    let inode = {
         let mm = ctx.task.mm();
         let vma = mm.find(addr).filter(|v| v.start == addr).ok_or(EINVAL)?;
         let file = vma.file.as_ref().filter(|f| f.offset == 0).ok_or(EINVAL)?;
-        (file.inode.clone(), vma.end)
+        file.inode.clone()
+    };
+    let same = |f: &crate::sentry::mm::FileBacking| {
+        core::ptr::addr_eq(Arc::as_ptr(&f.inode), Arc::as_ptr(&inode))
     };
     let mut table = ipc::SHM.lock();
     let index = table
@@ -856,11 +861,31 @@ pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         .map(|(&i, _)| i)
         .ok_or(EINVAL)?;
     let seg = &mut table.entries.get_mut(&index).ok_or(EINVAL)?.1;
-    let len = (seg.size.div_ceil(4096) * 4096).max(end - addr);
+    let limit = addr.saturating_add(seg.size.div_ceil(4096) * 4096);
     seg.dtime = now_secs();
     seg.lpid = ctx.task.pid;
     drop(table);
-    ctx.task.mm().unmap(addr, addr + len.min(end - addr))?;
+    // Every area of this segment from addr on (mprotect may have split
+    // the attachment), as Linux does.
+    {
+        let mut mm = ctx.task.mm();
+        let mut at = addr;
+        while at < limit {
+            let Some((start, end, ours)) = mm
+                .find_from(at)
+                .map(|v| (v.start, v.end, v.file.as_ref().is_some_and(same)))
+            else {
+                break;
+            };
+            if start >= limit {
+                break;
+            }
+            if ours {
+                mm.unmap(start, end.min(limit))?;
+            }
+            at = end;
+        }
+    }
     let mut table = ipc::SHM.lock();
     ipc::reap_shm(&mut table);
     Ok(0)
@@ -886,6 +911,8 @@ pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         SHM_INFO => {
             let mut info = [0u64; 6];
             info[0] = table.entries.len() as u64; // used_ids (an int, then padding)
+            // Every page of a segment counts as resident (its tmpfs file
+            // is in memory), as /proc/sysvipc/shm shows.
             info[1] = ipc::shm_pages(&table); // shm_tot
             info[2] = info[1]; // shm_rss
             let highest = table.highest_index();

@@ -227,9 +227,15 @@ impl ProcNode {
                 let tid = if self.tid != 0 { self.tid } else { pid };
                 let ppid = crate::sentry::sched::process(pid).map_or(0, |p| p.ppid());
                 let threads = crate::sentry::sched::thread_count(pid).max(1);
+                let state = match crate::sentry::sched::task_state_letter(pid, self.tid) {
+                    Some('R') => "R (running)",
+                    Some('S') => "S (sleeping)",
+                    Some('T') => "T (stopped)",
+                    _ => "Z (zombie)",
+                };
                 let _ = write!(
                     out,
-                    "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
+                    "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
                      Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
@@ -290,7 +296,8 @@ impl ProcNode {
             Node::Stat => {
                 // The fields ps reads, Linux's order; the rest are 0.
                 let pid = self.view.pid;
-                let state = if pid == current_pid() { 'R' } else { 'S' };
+                let state = crate::sentry::sched::task_state_letter(pid, self.tid)
+                    .unwrap_or('Z');
                 let space = self.view.memory.lock().clone();
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
