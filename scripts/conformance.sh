@@ -14,7 +14,9 @@
 # Options: --jobs N (sandbox runs in parallel, default 2), --timeout S (per
 # test, default 60), --vmm PATH (default target/release/rvisor-vmm),
 # --label NAME (results in target/ltp/results-NAME and the report in
-# target/ltp/conformance-NAME.md instead of docs/: e.g. another build's).
+# target/ltp/conformance-NAME.md instead of docs/: e.g. another build's),
+# --native-from NAME (take the native result of each test from the run
+# labelled NAME ("-": the unlabelled one) where it has one: only the sandbox side runs again).
 #
 # LTP is built statically (glibc, LDFLAGS=-static) from
 # ../shared/third_party/ltp.tar.gz into target/ltp (kept between runs; a
@@ -34,6 +36,7 @@ jobs=2
 timeout=60
 vmm=$ROOT/target/release/rvisor-vmm
 label=""
+native_from=""
 while (($#)); do
     case "$1" in
         --subset) mode=subset ;;
@@ -42,6 +45,7 @@ while (($#)); do
         --timeout) timeout=$2; shift ;;
         --vmm) vmm=$2; shift ;;
         --label) label=$2; shift ;;
+        --native-from) native_from=$2; shift ;;
         --run-one) mode=run-one; break ;;
         *) echo "conformance: unknown option $1" >&2; exit 2 ;;
     esac
@@ -71,7 +75,14 @@ run_one() {
     local tag cmd
     read -r tag cmd <<<"$line"
     local nres=- ncode=- nsecs=- sres=- scode=- ssecs=-
-    if [ "$side" = both ]; then
+    local earlier=""
+    if [ -n "$native_from" ]; then
+        earlier=$WORK/results-$native_from/$tag
+        [ "$native_from" = "-" ] && earlier=$WORK/results/$tag
+    fi
+    if [ "$side" = both ] && [ -n "$earlier" ] && [ -s "$earlier" ]; then
+        read -r _ nres ncode nsecs _ <"$earlier"
+    elif [ "$side" = both ]; then
         if grep -qxF "$tag" "$WORK/host-skip.txt"; then
             nres=host
         else
@@ -206,7 +217,7 @@ while read -r tag _; do rm -f "$RESULTS/$tag"; done <"$LIST"
 echo "conformance: running $(wc -l <"$LIST") tests ($side, $jobs sandboxes at a time, ${timeout}s each)"
 tr '\n' '\0' <"$LIST" |
     xargs -0 -P "$jobs" -I{} bash "$ROOT/scripts/conformance.sh" --timeout "$timeout" --vmm "$vmm" \
-        ${label:+--label "$label"} --run-one {} "$side"
+        ${label:+--label "$label"} ${native_from:+--native-from "$native_from"} --run-one {} "$side"
 elapsed=$(($(date +%s) - start))
 
 while read -r tag _; do cat "$RESULTS/$tag"; done <"$LIST" >"$RESULTS.txt"

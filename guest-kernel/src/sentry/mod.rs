@@ -84,13 +84,15 @@ fn build_namespace(
 }
 
 /// /etc/passwd and /etc/group naming the ids the program runs with (root)
-/// and `nobody`, as in a minimal container image: `ls -l`, `id` and
+/// and `nobody` (and Debian's `daemon` and `bin`), as in a minimal container image: `ls -l`, `id` and
 /// `whoami` print names as they do natively. Ordinary tmpfs files: the
 /// program may rewrite them.
 fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\n\
+        daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+        bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-    const GROUP: &[u8] = b"root:x:0:\nnogroup:x:65534:\n";
+    const GROUP: &[u8] = b"root:x:0:\ndaemon:x:1:\nbin:x:2:\nnogroup:x:65534:\n";
     let etc = vfs::make_dirs(namespace, b"/etc")?.node().clone();
     for (name, contents) in [(&b"passwd"[..], PASSWD), (b"group", GROUP)] {
         let node = etc.create(name, vfs::NewNode::File { mode: 0o644 })?;

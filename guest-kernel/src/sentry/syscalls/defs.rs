@@ -208,7 +208,8 @@ handlers! {
     sched_get_priority_max => sys_sched_get_priority_max, Full;
     sched_get_priority_min => sys_sched_get_priority_min, Full;
     sched_rr_get_interval => sys_sched_rr_get_interval, Full;
-    capget => sys_capget, Partial("root holds every capability; others none");
+    capget => sys_capget, Partial("the calling thread's sets (another process: ESRCH)");
+    capset => sys_capset, Partial("the calling thread's sets, Linux's rules (they follow setuid, PR_SET_KEEPCAPS); permission checks look at the effective user id, not the sets");
     mlock => sys_mlock, Full;
     mlock2 => sys_mlock2, Full;
     munlock => sys_munlock, Full;
