@@ -185,7 +185,10 @@ pub static SEM_UNDO: Mutex<BTreeMap<(i32, i32), Vec<i32>>> = Mutex::new(BTreeMap
 pub fn exit_process(pid: i32) {
     let undos: Vec<(i32, Vec<i32>)> = {
         let mut all = SEM_UNDO.lock();
-        let keys: Vec<(i32, i32)> = all.range((pid, i32::MIN)..=(pid, i32::MAX)).map(|(k, _)| *k).collect();
+        let keys: Vec<(i32, i32)> = all
+            .range((pid, i32::MIN)..=(pid, i32::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         keys.into_iter()
             .filter_map(|k| all.remove(&k).map(|v| (k.1, v)))
             .collect()
@@ -249,7 +252,11 @@ pub fn reap_shm(table: &mut Table<ShmSegment>) {
 
 /// Total pages of all segments (bounded by SHMALL).
 pub fn shm_pages(table: &Table<ShmSegment>) -> u64 {
-    table.entries.values().map(|(_, s)| s.size.div_ceil(4096)).sum()
+    table
+        .entries
+        .values()
+        .map(|(_, s)| s.size.div_ceil(4096))
+        .sum()
 }
 
 // --- /proc/sysvipc ----------------------------------------------------------

@@ -382,7 +382,11 @@ const CAP_VERSION_3: u32 = 0x2008_0522;
 
 /// The 32-bit words of the capability sets a header's version uses, or
 /// (after writing the preferred version back) the answer for an unknown one.
-fn cap_words(ctx: &mut SyscallContext, header_addr: u64, data: u64) -> Result<(usize, i32), SysResult> {
+fn cap_words(
+    ctx: &mut SyscallContext,
+    header_addr: u64,
+    data: u64,
+) -> Result<(usize, i32), SysResult> {
     let header: [u32; 2] = UserPtr::<[u32; 2]>::new(header_addr)
         .read(&mut ctx.task.mm())
         .map_err(Err)?;
@@ -440,7 +444,9 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let mut data = [0u32; 6];
     {
         let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut data);
-        ctx.task.mm().copy_from_user(args[1], &mut bytes[..words * 12])?;
+        ctx.task
+            .mm()
+            .copy_from_user(args[1], &mut bytes[..words * 12])?;
     }
     let set = |i: usize| -> u64 {
         (0..words).fold(0u64, |acc, w| acc | (data[w * 3 + i] as u64) << (32 * w))

@@ -176,7 +176,9 @@ pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if fits && *total + text.len() <= ipc::MAX_MSG_BYTES {
                 *total += text.len();
                 queue.bytes += text.len();
-                queue.messages.push_back((mtype, core::mem::take(&mut text)));
+                queue
+                    .messages
+                    .push_back((mtype, core::mem::take(&mut text)));
                 queue.stime = now_secs();
                 queue.lspid = ctx.task.pid;
                 queue.changed.wake_all();
@@ -578,7 +580,11 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             info[9] = 16384; // semaem
             if cmd == SEM_INFO {
                 info[7] = table.entries.len() as i32;
-                info[9] = table.entries.values().map(|(_, s)| s.sems.len() as i32).sum();
+                info[9] = table
+                    .entries
+                    .values()
+                    .map(|(_, s)| s.sems.len() as i32)
+                    .sum();
             }
             let highest = table.highest_index();
             drop(table);
@@ -790,7 +796,11 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (node, size) = {
         let mut table = ipc::SHM.lock();
         let (_, (perm, seg)) = table.get(id)?;
-        let want = if flags & SHM_RDONLY != 0 { 0o444 } else { 0o666 };
+        let want = if flags & SHM_RDONLY != 0 {
+            0o444
+        } else {
+            0o666
+        };
         if !asker(ctx).may(perm, want) {
             return Err(EACCES);
         }
@@ -801,7 +811,7 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     let mut addr = addr;
     if addr != 0 {
-        if addr % SHMLBA != 0 {
+        if !addr.is_multiple_of(SHMLBA) {
             if flags & SHM_RND == 0 {
                 return Err(EINVAL);
             }
@@ -822,7 +832,9 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         inode: node,
         offset: 0,
         may_write: flags & SHM_RDONLY == 0,
-        path: Some(Arc::new(alloc::format!("/SYSV{:08x} (deleted)", id).into_bytes())),
+        path: Some(Arc::new(
+            alloc::format!("/SYSV{:08x} (deleted)", id).into_bytes(),
+        )),
     };
     let fixed = addr != 0 && flags & SHM_REMAP != 0;
     let noreplace = addr != 0 && !fixed;
@@ -841,7 +853,7 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let addr = args[0];
-    if addr % SHMLBA != 0 {
+    if !addr.is_multiple_of(SHMLBA) {
         return Err(EINVAL);
     }
     let inode = {
@@ -911,8 +923,8 @@ pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         SHM_INFO => {
             let mut info = [0u64; 6];
             info[0] = table.entries.len() as u64; // used_ids (an int, then padding)
-            // Every page of a segment counts as resident (its tmpfs file
-            // is in memory), as /proc/sysvipc/shm shows.
+                                                  // Every page of a segment counts as resident (its tmpfs file
+                                                  // is in memory), as /proc/sysvipc/shm shows.
             info[1] = ipc::shm_pages(&table); // shm_tot
             info[2] = info[1]; // shm_rss
             let highest = table.highest_index();

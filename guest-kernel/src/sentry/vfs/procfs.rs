@@ -296,8 +296,7 @@ impl ProcNode {
             Node::Stat => {
                 // The fields ps reads, Linux's order; the rest are 0.
                 let pid = self.view.pid;
-                let state = crate::sentry::sched::task_state_letter(pid, self.tid)
-                    .unwrap_or('Z');
+                let state = crate::sentry::sched::task_state_letter(pid, self.tid).unwrap_or('Z');
                 let space = self.view.memory.lock().clone();
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
