@@ -52,6 +52,8 @@ while (($#)); do
     shift
 done
 
+# The subset keeps its results apart from a full run's.
+[ "$mode" = subset ] && [ -z "$label" ] && label=subset
 WORK=$ROOT/target/ltp
 LTP=$WORK/ltp
 BIN=$WORK/bin
