@@ -65,6 +65,8 @@ static const char *ename(int e)
     case EALREADY: return "EALREADY";
     case EINPROGRESS: return "EINPROGRESS";
     case ECHILD: return "ECHILD";
+    case ENOMSG: return "ENOMSG";
+    case EIDRM: return "EIDRM";
     }
     static char buf[32];
     snprintf(buf, sizeof buf, "errno%d", e);

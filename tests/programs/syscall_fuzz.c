@@ -45,6 +45,8 @@ static int skipped(long nr) {
         SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_alarm, SYS_setitimer,
         SYS_reboot, SYS_close, SYS_close_range, SYS_dup2, SYS_dup3, SYS_sigaltstack,
         SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_shmat, SYS_setrlimit, SYS_prlimit64,
+        /* SysV IPC calls that wait, as on Linux, for a message or a semaphore. */
+        SYS_msgsnd, SYS_msgrcv, SYS_semop, SYS_semtimedop,
     };
     for (unsigned i = 0; i < sizeof skip / sizeof skip[0]; i++)
         if (skip[i] == nr) return 1;

@@ -69,6 +69,8 @@ pub const EISCONN: Errno = Errno(106);
 pub const ENOTCONN: Errno = Errno(107);
 pub const ETOOMANYREFS: Errno = Errno(109);
 pub const ECONNREFUSED: Errno = Errno(111);
+pub const ENOMSG: Errno = Errno(42);
+pub const EIDRM: Errno = Errno(43);
 pub const EALREADY: Errno = Errno(114);
 pub const EINPROGRESS: Errno = Errno(115);
 

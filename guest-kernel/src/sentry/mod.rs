@@ -10,6 +10,7 @@ pub mod errno;
 pub mod exec;
 pub mod fd;
 pub mod futex;
+pub mod ipc;
 pub mod mm;
 pub mod net;
 pub mod random;
@@ -79,22 +80,56 @@ fn build_namespace(
         }
     }
     write_user_database(&namespace)?;
+    write_kernel_config(&namespace)?;
     Ok((namespace, exe))
 }
 
 /// /etc/passwd and /etc/group naming the ids the program runs with (root)
-/// and `nobody`, as in a minimal container image: `ls -l`, `id` and
+/// and `nobody` (and Debian's `daemon` and `bin`), as in a minimal container image: `ls -l`, `id` and
 /// `whoami` print names as they do natively. Ordinary tmpfs files: the
 /// program may rewrite them.
 fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\n\
+        daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+        bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-    const GROUP: &[u8] = b"root:x:0:\nnogroup:x:65534:\n";
+    const GROUP: &[u8] = b"root:x:0:\ndaemon:x:1:\nbin:x:2:\nnogroup:x:65534:\n";
     let etc = vfs::make_dirs(namespace, b"/etc")?.node().clone();
     for (name, contents) in [(&b"passwd"[..], PASSWD), (b"group", GROUP)] {
         let node = etc.create(name, vfs::NewNode::File { mode: 0o644 })?;
         node.open(fd::O_WRONLY)?.write(contents, 0)?;
     }
+    Ok(())
+}
+
+/// /boot/config-<release>: the kernel configuration the sentry's Linux ABI
+/// corresponds to, where programs (LTP) look for it: `y` for what the
+/// sentry implements, "is not set" for what it does not.
+fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: &[u8] = b"CONFIG_X86_64=y\nCONFIG_X86=y\n";
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: &[u8] = b"CONFIG_ARM64=y\n";
+    const COMMON: &[u8] = b"CONFIG_64BIT=y\nCONFIG_MMU=y\nCONFIG_MULTIUSER=y\n\
+        CONFIG_SYSVIPC=y\nCONFIG_FUTEX=y\nCONFIG_EPOLL=y\nCONFIG_SIGNALFD=y\n\
+        CONFIG_TIMERFD=y\nCONFIG_EVENTFD=y\nCONFIG_SHMEM=y\nCONFIG_TMPFS=y\n\
+        CONFIG_MEMFD_CREATE=y\nCONFIG_PROC_FS=y\nCONFIG_POSIX_TIMERS=y\n\
+        CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
+        CONFIG_INET=y\nCONFIG_IPV6=y\n\
+        # CONFIG_SWAP is not set\n# CONFIG_AIO is not set\n# CONFIG_IO_URING is not set\n\
+        # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
+        # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
+        # CONFIG_POSIX_MQUEUE is not set\n# CONFIG_TMPFS_XATTR is not set\n\
+        # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
+        # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n";
+    let boot = vfs::make_dirs(namespace, b"/boot")?.node().clone();
+    let mut name = b"config-".to_vec();
+    name.extend_from_slice(KERNEL_RELEASE.as_bytes());
+    let node = boot.create(&name, vfs::NewNode::File { mode: 0o644 })?;
+    let file = node.open(fd::O_WRONLY)?;
+    file.write(ARCH, 0)?;
+    file.write(COMMON, ARCH.len() as u64)?;
     Ok(())
 }
 

@@ -196,6 +196,10 @@ pub fn take_tick() -> bool {
         .swap(false, Ordering::Relaxed)
 }
 
+/// /proc/sys/kernel/pid_max: pids count up from 2 and are never reused;
+/// a sandbox would need this many tasks over its life to reach it.
+pub const PID_MAX: i32 = 4_194_304;
+
 pub fn new_pid() -> i32 {
     NEXT_PID.fetch_add(1, Ordering::Relaxed)
 }
@@ -680,6 +684,36 @@ pub fn thread_ids(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The state letter /proc/<pid>/stat shows for a task: R (running or
+/// runnable), S (waiting), T (stopped), Z (ended, not yet waited for);
+/// None when there is no such task. With `tid` 0, the process's main
+/// thread (or, once it ended, any thread still running).
+pub fn task_state_letter(pid: i32, tid: i32) -> Option<char> {
+    let sched = SCHED.lock();
+    let mut cells = sched
+        .tasks
+        .values()
+        .filter(|c| c.pid() == pid && (tid == 0 || c.tid() == tid));
+    let cell = if tid == 0 {
+        let all: Vec<&Arc<TaskCell>> = cells.collect();
+        all.iter()
+            .find(|c| c.tid() == pid)
+            .or_else(|| all.first())
+            .copied()?
+    } else {
+        cells.next()?
+    };
+    if cell.process.stopped() {
+        return Some('T');
+    }
+    let state = cell.sched.lock().state;
+    Some(match state {
+        State::Running | State::Runnable => 'R',
+        State::Blocked => 'S',
+        State::Dead => 'Z',
+    })
+}
+
 /// Wakes every waiting thread of process `pid`.
 pub fn wake_process(pid: i32) {
     for cell in others().into_iter().filter(|c| c.pid() == pid) {
@@ -765,6 +799,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     task.mm().writeback_all();
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
+    super::ipc::exit_process(pid);
     super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);

@@ -322,6 +322,24 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// How many areas map `inode` (SysV shm_nattch).
+    pub fn mappings_of(&self, inode: &Arc<dyn Inode>) -> usize {
+        self.vmas
+            .values()
+            .filter(|v| {
+                v.file
+                    .as_ref()
+                    .is_some_and(|f| core::ptr::addr_eq(Arc::as_ptr(&f.inode), Arc::as_ptr(inode)))
+            })
+            .count()
+    }
+
+    /// The first area that ends above `addr`.
+    pub fn find_from(&self, addr: u64) -> Option<&Vma> {
+        self.find(addr)
+            .or_else(|| self.vmas.range(addr..).next().map(|(_, v)| v))
+    }
+
     pub fn find(&self, addr: u64) -> Option<&Vma> {
         let (_, vma) = self.vmas.range(..=addr).next_back()?;
         (addr < vma.end).then_some(vma)

@@ -9,7 +9,7 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     attr, copy, dir, events, fdops, futex, ioctl, locks, memory, namei, open, poll, process,
-    read_write, signal, socket, spawn, stat, system, time, xattr,
+    read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -206,7 +206,8 @@ handlers! {
     sched_get_priority_max => process::sys_sched_get_priority_max, Full;
     sched_get_priority_min => process::sys_sched_get_priority_min, Full;
     sched_rr_get_interval => process::sys_sched_rr_get_interval, Full;
-    capget => process::sys_capget, Partial("root holds every capability; others none");
+    capget => process::sys_capget, Partial("the calling thread's sets (another process: ESRCH)");
+    capset => process::sys_capset, Partial("the calling thread's sets, Linux's rules (they follow setuid, PR_SET_KEEPCAPS); permission checks look at the effective user id, not the sets");
     mlock => memory::sys_mlock, Full;
     mlock2 => memory::sys_mlock2, Full;
     munlock => memory::sys_munlock, Full;
@@ -254,4 +255,16 @@ handlers! {
     setsockopt => socket::sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
     getsockopt => socket::sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
     memfd_create => fdops::sys_memfd_create, Partial("no file sealing (F_ADD_SEALS), no MFD_HUGETLB");
+    msgget => sysvipc::sys_msgget, Partial("one IPC namespace for the sandbox; at most 1024 queues and 16 MiB of messages in all");
+    msgsnd => sysvipc::sys_msgsnd, Full;
+    msgrcv => sysvipc::sys_msgrcv, Full;
+    msgctl => sysvipc::sys_msgctl, Full;
+    semget => sysvipc::sys_semget, Partial("at most 1024 sets");
+    semop => sysvipc::sys_semop, Full;
+    semtimedop => sysvipc::sys_semtimedop, Full;
+    semctl => sysvipc::sys_semctl, Full;
+    shmget => sysvipc::sys_shmget, Partial("at most 1024 segments; SHM_HUGETLB ENOMEM (no huge page pool)");
+    shmat => sysvipc::sys_shmat, Full;
+    shmdt => sysvipc::sys_shmdt, Full;
+    shmctl => sysvipc::sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");
 }

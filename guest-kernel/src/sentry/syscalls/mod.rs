@@ -55,6 +55,7 @@ pub mod spawn;
 pub mod stat;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod system;
+pub mod sysvipc;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod time;
 #[cfg(target_arch = "x86_64")]

@@ -215,8 +215,11 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             task.dumpable = args[1];
             Ok(0)
         }
-        PR_GET_KEEPCAPS => Ok(0),
-        PR_SET_KEEPCAPS if args[1] <= 1 => Ok(0),
+        PR_GET_KEEPCAPS => Ok(ctx.task.creds.keepcaps as u64),
+        PR_SET_KEEPCAPS if args[1] <= 1 => {
+            ctx.task.creds.keepcaps = args[1] == 1;
+            Ok(0)
+        }
         PR_GET_TIMERSLACK => Ok(50_000),
         PR_CAPBSET_READ => {
             if args[1] > CAP_LAST_CAP {
@@ -254,7 +257,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// The highest capability number (CAP_CHECKPOINT_RESTORE in Linux 6.1).
-const CAP_LAST_CAP: u64 = 40;
+pub const CAP_LAST_CAP: u64 = 40;
 
 const PRIO_PROCESS: u64 = 0;
 const PRIO_PGRP: u64 = 1;
@@ -374,40 +377,96 @@ pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, args: [u64; 6]) -> Sy
 
 /// capget: the program runs as root in its own world, so it holds every
 /// capability (effective, permitted; none inheritable), for its own pid.
-pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    const VERSION_1: u32 = 0x1998_0330;
-    const VERSION_2: u32 = 0x2007_1026;
-    const VERSION_3: u32 = 0x2008_0522;
-    let header: [u32; 2] = UserPtr::<[u32; 2]>::new(args[0]).read(&mut ctx.task.mm())?;
-    let words = match header[0] {
-        VERSION_1 => 1,
-        VERSION_2 | VERSION_3 => 2,
+const CAP_VERSION_1: u32 = 0x1998_0330;
+const CAP_VERSION_2: u32 = 0x2007_1026;
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// The 32-bit words of the capability sets a header's version uses, or
+/// (after writing the preferred version back) the answer for an unknown one.
+fn cap_words(
+    ctx: &mut SyscallContext,
+    header_addr: u64,
+    data: u64,
+) -> Result<(usize, i32), SysResult> {
+    let header: [u32; 2] = UserPtr::<[u32; 2]>::new(header_addr)
+        .read(&mut ctx.task.mm())
+        .map_err(Err)?;
+    match header[0] {
+        CAP_VERSION_1 => Ok((1, header[1] as i32)),
+        CAP_VERSION_2 | CAP_VERSION_3 => Ok((2, header[1] as i32)),
         _ => {
-            UserPtr::new(args[0]).write(&mut ctx.task.mm(), &[VERSION_3, header[1]])?;
-            return if args[1] == 0 { Ok(0) } else { Err(EINVAL) };
+            UserPtr::new(header_addr)
+                .write(&mut ctx.task.mm(), &[CAP_VERSION_3, header[1]])
+                .map_err(Err)?;
+            Err(if data == 0 { Ok(0) } else { Err(EINVAL) })
         }
+    }
+}
+
+pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (words, pid) = match cap_words(ctx, args[0], args[1]) {
+        Ok(v) => v,
+        Err(answer) => return answer,
     };
-    let pid = header[1] as i32;
-    if pid != 0 && pid != ctx.task.pid {
+    if pid < 0 {
+        return Err(EINVAL);
+    }
+    if pid != 0 && pid != ctx.task.pid && pid != ctx.task.tid {
         return Err(ESRCH);
     }
     if args[1] == 0 {
         return Ok(0);
     }
-    let all = (1u64 << (CAP_LAST_CAP + 1)) - 1;
-    let caps: [u32; 2] = if ctx.task.creds.user[1] == 0 {
-        [all as u32, (all >> 32) as u32]
-    } else {
-        [0, 0]
-    };
+    let caps = ctx.task.creds.caps();
     // struct __user_cap_data_struct { effective, permitted, inheritable }.
     let mut data = [0u32; 6];
     for word in 0..words {
-        data[word * 3] = caps[word];
-        data[word * 3 + 1] = caps[word];
+        data[word * 3] = (caps.effective >> (32 * word)) as u32;
+        data[word * 3 + 1] = (caps.permitted >> (32 * word)) as u32;
+        data[word * 3 + 2] = (caps.inheritable >> (32 * word)) as u32;
     }
     let bytes = crate::sentry::mm::usermem::bytes_of(&data);
     ctx.task.mm().copy_to_user(args[1], &bytes[..words * 12])?;
+    Ok(0)
+}
+
+/// capset: Linux's rules (cap_capset). The sets are the task's own and
+/// follow setuid as on Linux; permission checks elsewhere look at the
+/// effective user id.
+pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const CAP_SETPCAP: u32 = 8;
+    let (words, pid) = match cap_words(ctx, args[0], args[1]) {
+        Ok(v) => v,
+        Err(answer) => return answer,
+    };
+    if pid != 0 && pid != ctx.task.pid && pid != ctx.task.tid {
+        return Err(EPERM);
+    }
+    let mut data = [0u32; 6];
+    {
+        let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut data);
+        ctx.task
+            .mm()
+            .copy_from_user(args[1], &mut bytes[..words * 12])?;
+    }
+    let set = |i: usize| -> u64 {
+        (0..words).fold(0u64, |acc, w| acc | (data[w * 3 + i] as u64) << (32 * w))
+            & super::system::ALL_CAPS
+    };
+    let new = super::system::Caps {
+        effective: set(0),
+        permitted: set(1),
+        inheritable: set(2),
+    };
+    let old = ctx.task.creds.caps();
+    let setpcap = old.effective & (1 << CAP_SETPCAP) != 0;
+    if !setpcap && new.inheritable & !(old.inheritable | old.permitted) != 0 {
+        return Err(EPERM);
+    }
+    if new.permitted & !old.permitted != 0 || new.effective & !new.permitted != 0 {
+        return Err(EPERM);
+    }
+    ctx.task.creds.caps = Some(new);
     Ok(0)
 }
 

@@ -18,6 +18,55 @@ pub struct Credentials {
     /// Real, effective, saved group ids.
     pub group: [u32; 3],
     pub groups: Vec<u32>,
+    /// Capability sets once they differ from what the ids imply (None:
+    /// root holds every capability, others none).
+    pub caps: Option<Caps>,
+    /// prctl(PR_SET_KEEPCAPS): permitted capabilities survive leaving uid 0.
+    pub keepcaps: bool,
+}
+
+/// Capability sets (bit N: capability N).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caps {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// Every capability up to CAP_LAST_CAP.
+pub const ALL_CAPS: u64 = (1u64 << (super::process::CAP_LAST_CAP + 1)) - 1;
+
+impl Credentials {
+    /// The capability sets in force.
+    pub fn caps(&self) -> Caps {
+        self.caps.unwrap_or(if self.user[EFFECTIVE] == 0 {
+            Caps {
+                effective: ALL_CAPS,
+                permitted: ALL_CAPS,
+                inheritable: 0,
+            }
+        } else {
+            Caps::default()
+        })
+    }
+
+    /// Linux's cap_emulate_setxuid: capabilities follow a change of the
+    /// user ids from `old`.
+    fn user_ids_changed(&mut self, old: [u32; 3]) {
+        let new = self.user;
+        let mut caps = self.caps();
+        if old.contains(&0) && !new.contains(&0) && !self.keepcaps {
+            caps.permitted = 0;
+            caps.effective = 0;
+        }
+        if old[EFFECTIVE] == 0 && new[EFFECTIVE] != 0 {
+            caps.effective = 0;
+        }
+        if old[EFFECTIVE] != 0 && new[EFFECTIVE] == 0 {
+            caps.effective = caps.permitted;
+        }
+        self.caps = Some(caps);
+    }
 }
 
 const UNCHANGED: u32 = u32::MAX;
@@ -51,8 +100,12 @@ fn update(
     rule: impl FnOnce([u32; 3], bool) -> Result<[u32; 3], Errno>,
 ) -> SysResult {
     let privileged = privileged(ctx);
+    let old = ctx.task.creds.user;
     let ids = ctx.task.creds.ids(which);
     *ids = rule(*ids, privileged)?;
+    if matches!(which, Ids::User) {
+        ctx.task.creds.user_ids_changed(old);
+    }
     Ok(0)
 }
 

@@ -216,7 +216,8 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const RUSAGE_CHILDREN: i64 = -1;
     const RUSAGE_THREAD: i64 = 1;
     let mut usage = [0i64; 18];
-    match args[0] as i64 {
+    // `who` is an int: the upper half of the register is not part of it.
+    match args[0] as i32 as i64 {
         RUSAGE_SELF | RUSAGE_THREAD => {
             let ns = cpu_ns(ctx);
             usage[0] = (ns / 1_000_000_000) as i64;

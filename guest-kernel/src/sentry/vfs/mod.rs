@@ -26,6 +26,7 @@ pub mod locks;
 pub mod memfile;
 pub mod pipe;
 pub mod procfs;
+pub mod procsys;
 pub mod rootdir;
 pub mod tmpfs;
 pub mod walk;

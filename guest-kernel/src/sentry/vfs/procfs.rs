@@ -227,9 +227,15 @@ impl ProcNode {
                 let tid = if self.tid != 0 { self.tid } else { pid };
                 let ppid = crate::sentry::sched::process(pid).map_or(0, |p| p.ppid());
                 let threads = crate::sentry::sched::thread_count(pid).max(1);
+                let state = match crate::sentry::sched::task_state_letter(pid, self.tid) {
+                    Some('R') => "R (running)",
+                    Some('S') => "S (sleeping)",
+                    Some('T') => "T (stopped)",
+                    _ => "Z (zombie)",
+                };
                 let _ = write!(
                     out,
-                    "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
+                    "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
                      Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
@@ -290,7 +296,7 @@ impl ProcNode {
             Node::Stat => {
                 // The fields ps reads, Linux's order; the rest are 0.
                 let pid = self.view.pid;
-                let state = if pid == current_pid() { 'R' } else { 'S' };
+                let state = crate::sentry::sched::task_state_letter(pid, self.tid).unwrap_or('Z');
                 let space = self.view.memory.lock().clone();
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
@@ -380,6 +386,12 @@ impl Inode for ProcNode {
                         tid: 0,
                     }));
                 }
+                if name == b"sys" {
+                    return Ok(super::procsys::root());
+                }
+                if name == b"sysvipc" {
+                    return Ok(super::procsys::sysvipc());
+                }
                 ROOT_ENTRIES
                     .iter()
                     .find(|(n, _)| *n == name)
@@ -446,6 +458,18 @@ impl Inode for ProcNode {
                 for pid in VIEWS.lock().keys() {
                     out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
                 }
+                let sys = super::procsys::root();
+                out.push(DirEntry {
+                    name: b"sys".to_vec(),
+                    ino: sys.stat().ino,
+                    kind: sys.kind(),
+                });
+                let ipc = super::procsys::sysvipc();
+                out.push(DirEntry {
+                    name: b"sysvipc".to_vec(),
+                    ino: ipc.stat().ino,
+                    kind: ipc.kind(),
+                });
                 Ok(out)
             }
             Node::PidDir => Ok(PID_ENTRIES
@@ -569,6 +593,18 @@ pub fn add_view(view: Arc<ProcessView>) {
 /// The process ended.
 pub fn remove_view(pid: i32) {
     VIEWS.lock().remove(&pid);
+}
+
+/// Every process's address space, once each (threads share theirs).
+pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
+    let mut out: Vec<Arc<Mutex<AddressSpace>>> = Vec::new();
+    for view in VIEWS.lock().values() {
+        let mm = view.memory.lock().clone();
+        if !out.iter().any(|m| Arc::ptr_eq(m, &mm)) {
+            out.push(mm);
+        }
+    }
+    out
 }
 
 /// The view of process `pid`, for fork to copy from.

@@ -1,0 +1,340 @@
+//! System V IPC objects (message queues, semaphore sets, shared memory
+//! segments) shared by every process of the sandbox, as in one IPC
+//! namespace: ids, keys, permissions and Linux's default limits (which
+//! /proc/sys/kernel shows). The syscalls are in `syscalls/sysvipc.rs`.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use spin::Mutex;
+
+use super::errno::*;
+use super::wait::WaitQueue;
+
+// Linux's defaults (include/uapi/linux/{msg,sem,shm}.h).
+pub const MSGMAX: usize = 8192;
+pub const MSGMNB: usize = 16384;
+pub const MSGMNI: usize = MAX_OBJECTS;
+pub const SEMMSL: usize = 32000;
+pub const SEMMNS: usize = 1_024_000_000;
+pub const SEMOPM: usize = 500;
+pub const SEMMNI: usize = MAX_OBJECTS;
+pub const SEMVMX: i32 = 32767;
+pub const SHMMAX: u64 = u64::MAX - (1 << 24);
+pub const SHMALL: u64 = u64::MAX - (1 << 24);
+pub const SHMMNI: usize = MAX_OBJECTS;
+/// Objects of each kind the sandbox holds at most (its memory is small;
+/// Linux's per-namespace limits above are far larger). Past it: ENOSPC.
+pub const MAX_OBJECTS: usize = 1024;
+/// Bytes all message queues together hold at most.
+pub const MAX_MSG_BYTES: usize = 16 << 20;
+
+pub const IPC_PRIVATE: i32 = 0;
+/// Linux: ipc id = seq * SEQ_MULTIPLIER + index.
+const SEQ_MULTIPLIER: i32 = 32768;
+
+/// `struct ipc64_perm`'s contents.
+#[derive(Clone, Copy, Default)]
+pub struct Perm {
+    pub key: i32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// The low 9 bits are the access mode; SHM_DEST/SHM_LOCKED above.
+    pub mode: u32,
+    pub seq: u16,
+}
+
+/// Who asks: effective ids and supplementary groups.
+pub struct Asker<'a> {
+    pub euid: u32,
+    pub egid: u32,
+    pub groups: &'a [u32],
+}
+
+impl Asker<'_> {
+    fn in_group(&self, gid: u32) -> bool {
+        self.egid == gid || self.groups.contains(&gid)
+    }
+    /// Linux's ipcperms: `flag`'s access bits (0o400 read, 0o200 write, in
+    /// any of the three positions) must be granted; root (CAP_IPC_OWNER)
+    /// may do anything.
+    pub fn may(&self, perm: &Perm, flag: u32) -> bool {
+        let requested = (flag >> 6 | flag >> 3 | flag) & 0o7;
+        let granted = if self.euid == perm.cuid || self.euid == perm.uid {
+            perm.mode >> 6
+        } else if self.in_group(perm.cgid) || self.in_group(perm.gid) {
+            perm.mode >> 3
+        } else {
+            perm.mode
+        } & 0o7;
+        requested & !granted == 0 || self.euid == 0
+    }
+    /// Owner, creator or root: may IPC_SET and IPC_RMID.
+    pub fn owns(&self, perm: &Perm) -> bool {
+        self.euid == 0 || self.euid == perm.uid || self.euid == perm.cuid
+    }
+}
+
+/// One kind of object, by index; the id names the index and a sequence
+/// number, so a stale id of a removed object is EINVAL/EIDRM, not another.
+pub struct Table<T> {
+    pub entries: BTreeMap<usize, (Perm, T)>,
+    next_seq: u16,
+}
+
+impl<T> Table<T> {
+    pub const fn new() -> Table<T> {
+        Table {
+            entries: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    pub fn id_of(index: usize, perm: &Perm) -> i32 {
+        perm.seq as i32 * SEQ_MULTIPLIER + index as i32
+    }
+
+    /// The object `id` names: EINVAL for a bad or stale id.
+    pub fn get(&mut self, id: i32) -> Result<(usize, &mut (Perm, T)), Errno> {
+        if id < 0 {
+            return Err(EINVAL);
+        }
+        let index = (id % SEQ_MULTIPLIER) as usize;
+        let seq = (id / SEQ_MULTIPLIER) as u16;
+        match self.entries.get_mut(&index) {
+            Some(entry) if entry.0.seq == seq => Ok((index, entry)),
+            _ => Err(EINVAL),
+        }
+    }
+
+    pub fn find_key(&mut self, key: i32) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(_, (p, _))| p.key == key && key != IPC_PRIVATE)
+            .map(|(&i, _)| i)
+    }
+
+    /// Adds an object; returns its id (ENOSPC when full).
+    pub fn insert(&mut self, mut perm: Perm, object: T, max: usize) -> Result<i32, Errno> {
+        if self.entries.len() >= max.min(MAX_OBJECTS) {
+            return Err(ENOSPC);
+        }
+        let index = (0..).find(|i| !self.entries.contains_key(i)).unwrap_or(0);
+        perm.seq = self.next_seq;
+        self.next_seq = (self.next_seq + 1) % (i32::MAX / SEQ_MULTIPLIER) as u16;
+        let id = Self::id_of(index, &perm);
+        self.entries.insert(index, (perm, object));
+        Ok(id)
+    }
+
+    pub fn highest_index(&self) -> i32 {
+        self.entries.keys().next_back().map_or(0, |&i| i as i32)
+    }
+}
+
+// --- message queues -------------------------------------------------------
+
+pub struct MsgQueue {
+    pub messages: VecDeque<(i64, Vec<u8>)>,
+    pub bytes: usize,
+    pub qbytes: usize,
+    pub stime: i64,
+    pub rtime: i64,
+    pub ctime: i64,
+    pub lspid: i32,
+    pub lrpid: i32,
+    /// Woken when a message comes or goes, or the queue is removed.
+    pub changed: Arc<WaitQueue>,
+    pub removed: bool,
+}
+
+pub static MSG: Mutex<Table<MsgQueue>> = Mutex::new(Table::new());
+/// Bytes in all queues (bounded by MAX_MSG_BYTES).
+pub static MSG_BYTES: Mutex<usize> = Mutex::new(0);
+
+// --- semaphores -----------------------------------------------------------
+
+#[derive(Clone, Copy, Default)]
+pub struct Sem {
+    pub value: i32,
+    pub pid: i32,
+}
+
+pub struct SemSet {
+    pub sems: Vec<Sem>,
+    pub otime: i64,
+    pub ctime: i64,
+    /// Tasks waiting in semop, per semaphore: (waiting for more, for zero).
+    pub waiting: Vec<(u32, u32)>,
+    pub changed: Arc<WaitQueue>,
+}
+
+pub static SEM: Mutex<Table<SemSet>> = Mutex::new(Table::new());
+
+/// SEM_UNDO adjustments: (pid, set id) -> adjustment per semaphore,
+/// applied when the process exits.
+pub static SEM_UNDO: Mutex<BTreeMap<(i32, i32), Vec<i32>>> = Mutex::new(BTreeMap::new());
+
+/// A process ended: its SEM_UNDO adjustments are applied (each value kept
+/// within 0..=SEMVMX, as Linux does).
+pub fn exit_process(pid: i32) {
+    let undos: Vec<(i32, Vec<i32>)> = {
+        let mut all = SEM_UNDO.lock();
+        let keys: Vec<(i32, i32)> = all
+            .range((pid, i32::MIN)..=(pid, i32::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| all.remove(&k).map(|v| (k.1, v)))
+            .collect()
+    };
+    if undos.is_empty() {
+        return;
+    }
+    let mut table = SEM.lock();
+    for (id, adjust) in undos {
+        if let Ok((_, (_, set))) = table.get(id) {
+            for (sem, adj) in set.sems.iter_mut().zip(adjust) {
+                if adj != 0 {
+                    sem.value = (sem.value + adj).clamp(0, SEMVMX);
+                    sem.pid = pid;
+                }
+            }
+            set.changed.wake_all();
+        }
+    }
+}
+
+// --- shared memory --------------------------------------------------------
+
+pub struct ShmSegment {
+    pub size: u64,
+    /// The pages: an unlinked tmpfs file (mapped MAP_SHARED by shmat).
+    pub node: Arc<dyn super::vfs::Inode>,
+    pub atime: i64,
+    pub dtime: i64,
+    pub ctime: i64,
+    pub cpid: i32,
+    pub lpid: i32,
+}
+
+pub static SHM: Mutex<Table<ShmSegment>> = Mutex::new(Table::new());
+
+pub const SHM_DEST: u32 = 0o1000;
+pub const SHM_LOCKED: u32 = 0o2000;
+
+/// How many mappings of the segment exist in the sandbox (shm_nattch:
+/// Linux counts the areas that map it, forks and splits included).
+pub fn attachments(node: &Arc<dyn super::vfs::Inode>) -> u64 {
+    super::vfs::procfs::address_spaces()
+        .iter()
+        .map(|mm| mm.lock().mappings_of(node) as u64)
+        .sum()
+}
+
+/// Segments marked for removal (IPC_RMID) that nobody maps any more go.
+pub fn reap_shm(table: &mut Table<ShmSegment>) {
+    let dead: Vec<usize> = table
+        .entries
+        .iter()
+        .filter(|(_, (p, s))| p.mode & SHM_DEST != 0 && attachments(&s.node) == 0)
+        .map(|(&i, _)| i)
+        .collect();
+    for i in dead {
+        table.entries.remove(&i);
+    }
+}
+
+/// Total pages of all segments (bounded by SHMALL).
+pub fn shm_pages(table: &Table<ShmSegment>) -> u64 {
+    table
+        .entries
+        .values()
+        .map(|(_, s)| s.size.div_ceil(4096))
+        .sum()
+}
+
+// --- /proc/sysvipc ----------------------------------------------------------
+
+pub fn proc_sysvipc(which: &[u8]) -> Option<String> {
+    let mut out = String::new();
+    match which {
+        b"msg" => {
+            out.push_str("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n");
+            let table = MSG.lock();
+            for (&i, (p, q)) in &table.entries {
+                let _ = writeln!(
+                    out,
+                    "{:10} {:10} {:5o} {:11} {:10} {:5} {:5} {:5} {:5} {:5} {:5} {:10} {:10} {:10}",
+                    p.key,
+                    Table::<MsgQueue>::id_of(i, p),
+                    p.mode & 0o777,
+                    q.bytes,
+                    q.messages.len(),
+                    q.lspid,
+                    q.lrpid,
+                    p.uid,
+                    p.gid,
+                    p.cuid,
+                    p.cgid,
+                    q.stime,
+                    q.rtime,
+                    q.ctime
+                );
+            }
+        }
+        b"sem" => {
+            out.push_str("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n");
+            let table = SEM.lock();
+            for (&i, (p, s)) in &table.entries {
+                let _ = writeln!(
+                    out,
+                    "{:10} {:10} {:5o} {:10} {:5} {:5} {:5} {:5} {:10} {:10}",
+                    p.key,
+                    Table::<SemSet>::id_of(i, p),
+                    p.mode & 0o777,
+                    s.sems.len(),
+                    p.uid,
+                    p.gid,
+                    p.cuid,
+                    p.cgid,
+                    s.otime,
+                    s.ctime
+                );
+            }
+        }
+        b"shm" => {
+            out.push_str("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n");
+            let table = SHM.lock();
+            for (&i, (p, s)) in &table.entries {
+                let _ = writeln!(
+                    out,
+                    "{:10} {:10} {:5o} {:21} {:5} {:5} {:6} {:5} {:5} {:5} {:5} {:10} {:10} {:10} {:21} {:21}",
+                    p.key,
+                    Table::<ShmSegment>::id_of(i, p),
+                    p.mode & 0o1777,
+                    s.size,
+                    s.cpid,
+                    s.lpid,
+                    attachments(&s.node),
+                    p.uid,
+                    p.gid,
+                    p.cuid,
+                    p.cgid,
+                    s.atime,
+                    s.dtime,
+                    s.ctime,
+                    s.size.div_ceil(4096) * 4096,
+                    0
+                );
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}

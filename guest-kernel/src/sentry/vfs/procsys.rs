@@ -1,0 +1,323 @@
+//! /proc/sys: the kernel parameters programs read, each generated from the
+//! value the sentry really uses (the reported release, the fd and group
+//! limits, the SysV IPC limits...). They are read-only: writing one is
+//! EACCES, as Linux answers for a 0444 sysctl, because the sandbox has no
+//! way to change these settings.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+
+use super::*;
+use crate::sentry::fd::{File, POLLIN, POLLOUT};
+
+/// Every file under /proc/sys: its path below /proc/sys and its contents.
+fn value(path: &[u8]) -> Option<String> {
+    use crate::sentry::ipc;
+    Some(match path {
+        b"kernel/ostype" => "Linux".into(),
+        b"kernel/osrelease" => crate::sentry::KERNEL_RELEASE.into(),
+        b"kernel/version" => "#1 SMP rvisor".into(),
+        b"kernel/hostname" => "rvisor".into(),
+        b"kernel/domainname" => "(none)".into(),
+        b"kernel/pid_max" => format!("{}", crate::sentry::sched::PID_MAX),
+        b"kernel/threads-max" => format!("{}", crate::sentry::sched::MAX_TASKS),
+        b"kernel/ngroups_max" => "65536".into(),
+        b"kernel/cap_last_cap" => format!("{}", crate::sentry::syscalls::process::CAP_LAST_CAP),
+        b"kernel/overflowuid" => "65534".into(),
+        b"kernel/overflowgid" => "65534".into(),
+        b"kernel/tainted" => "0".into(),
+        b"kernel/msgmax" => format!("{}", ipc::MSGMAX),
+        b"kernel/msgmnb" => format!("{}", ipc::MSGMNB),
+        b"kernel/msgmni" => format!("{}", ipc::MSGMNI),
+        b"kernel/sem" => format!(
+            "{}\t{}\t{}\t{}",
+            ipc::SEMMSL,
+            ipc::SEMMNS,
+            ipc::SEMOPM,
+            ipc::SEMMNI
+        ),
+        b"kernel/shmmax" => format!("{}", ipc::SHMMAX),
+        b"kernel/shmall" => format!("{}", ipc::SHMALL),
+        b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
+        b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
+        _ => return None,
+    })
+}
+
+/// The paths of `value`, for directory listings.
+const PATHS: &[&[u8]] = &[
+    b"kernel/ostype",
+    b"kernel/osrelease",
+    b"kernel/version",
+    b"kernel/hostname",
+    b"kernel/domainname",
+    b"kernel/pid_max",
+    b"kernel/threads-max",
+    b"kernel/ngroups_max",
+    b"kernel/cap_last_cap",
+    b"kernel/overflowuid",
+    b"kernel/overflowgid",
+    b"kernel/tainted",
+    b"kernel/msgmax",
+    b"kernel/msgmnb",
+    b"kernel/msgmni",
+    b"kernel/sem",
+    b"kernel/shmmax",
+    b"kernel/shmall",
+    b"kernel/shmmni",
+    b"fs/nr_open",
+];
+
+/// A directory or file under /proc/sys, by its path below it ("" is
+/// /proc/sys itself).
+pub struct SysNode {
+    path: Vec<u8>,
+}
+
+/// /proc/sys.
+pub fn root() -> Arc<SysNode> {
+    Arc::new(SysNode { path: Vec::new() })
+}
+
+fn is_dir(path: &[u8]) -> bool {
+    path.is_empty()
+        || PATHS
+            .iter()
+            .any(|p| p.len() > path.len() && p.starts_with(path) && p[path.len()] == b'/')
+}
+
+impl SysNode {
+    fn ino(&self) -> u64 {
+        // FNV-1a of the path: stable, distinct from the other /proc inodes
+        // in practice (they are small numbers).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in &self.path {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        h | (1 << 62)
+    }
+}
+
+impl Inode for SysNode {
+    fn stat(&self) -> Stat {
+        let mode = if is_dir(&self.path) {
+            S_IFDIR | 0o555
+        } else {
+            S_IFREG | 0o444
+        };
+        Stat {
+            dev: DEV_PROCFS,
+            ino: self.ino(),
+            nlink: 1,
+            mode,
+            blksize: 1024,
+            ..Stat::default()
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        if !is_dir(&self.path) {
+            return Err(ENOTDIR);
+        }
+        let mut path = self.path.clone();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        if is_dir(&path) || PATHS.contains(&path.as_slice()) {
+            Ok(Arc::new(SysNode { path }))
+        } else {
+            Err(ENOENT)
+        }
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if !is_dir(&self.path) {
+            return Err(ENOTDIR);
+        }
+        let prefix_len = if self.path.is_empty() {
+            0
+        } else {
+            self.path.len() + 1
+        };
+        let mut out: Vec<DirEntry> = Vec::new();
+        for p in PATHS {
+            if p.len() <= prefix_len || !p.starts_with(&self.path) {
+                continue;
+            }
+            if prefix_len > 0 && p[self.path.len()] != b'/' {
+                continue;
+            }
+            let rest = &p[prefix_len..];
+            let name = rest.split(|&b| b == b'/').next().unwrap_or(rest);
+            if out.iter().any(|e| e.name == name) {
+                continue;
+            }
+            let child = SysNode {
+                path: p[..prefix_len + name.len()].to_vec(),
+            };
+            out.push(DirEntry {
+                name: name.to_vec(),
+                ino: child.ino(),
+                kind: child.kind(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
+        if is_dir(&self.path) {
+            return Ok(Arc::new(crate::sentry::fd::DirFile::new(self)));
+        }
+        let mut data = value(&self.path).ok_or(ENOENT)?.into_bytes();
+        data.push(b'\n');
+        Ok(Arc::new(SysFile { node: self, data }))
+    }
+}
+
+/// An open /proc/sys file: its value when it was opened.
+struct SysFile {
+    node: Arc<SysNode>,
+    data: Vec<u8>,
+}
+
+impl File for SysFile {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let start = offset.min(self.data.len() as u64) as usize;
+        let n = buf.len().min(self.data.len() - start);
+        buf[..n].copy_from_slice(&self.data[start..start + n]);
+        Ok(n)
+    }
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EACCES)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.node.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.node.clone())
+    }
+}
+
+/// /proc/sysvipc (`None`) and its files msg, sem and shm.
+pub struct SysvIpcNode {
+    file: Option<&'static [u8]>,
+}
+
+const SYSVIPC_FILES: [&[u8]; 3] = [b"msg", b"sem", b"shm"];
+
+/// /proc/sysvipc.
+pub fn sysvipc() -> Arc<SysvIpcNode> {
+    Arc::new(SysvIpcNode { file: None })
+}
+
+impl SysvIpcNode {
+    fn ino(&self) -> u64 {
+        (1 << 61)
+            + match self.file {
+                None => 0,
+                Some(name) => SYSVIPC_FILES.iter().position(|f| *f == name).unwrap_or(0) as u64 + 1,
+            }
+    }
+}
+
+impl Inode for SysvIpcNode {
+    fn stat(&self) -> Stat {
+        Stat {
+            dev: DEV_PROCFS,
+            ino: self.ino(),
+            nlink: 1,
+            mode: if self.file.is_none() {
+                S_IFDIR | 0o555
+            } else {
+                S_IFREG | 0o444
+            },
+            blksize: 1024,
+            ..Stat::default()
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        if self.file.is_some() {
+            return Err(ENOTDIR);
+        }
+        let file = SYSVIPC_FILES.iter().find(|f| **f == name).ok_or(ENOENT)?;
+        Ok(Arc::new(SysvIpcNode { file: Some(file) }))
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if self.file.is_some() {
+            return Err(ENOTDIR);
+        }
+        Ok(SYSVIPC_FILES
+            .iter()
+            .map(|f| {
+                let child = SysvIpcNode { file: Some(f) };
+                DirEntry {
+                    name: f.to_vec(),
+                    ino: child.ino(),
+                    kind: child.kind(),
+                }
+            })
+            .collect())
+    }
+
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
+        match self.file {
+            None => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
+            Some(name) => {
+                let data = crate::sentry::ipc::proc_sysvipc(name)
+                    .ok_or(ENOENT)?
+                    .into_bytes();
+                Ok(Arc::new(IpcFile { node: self, data }))
+            }
+        }
+    }
+}
+
+/// An open /proc/sysvipc file: the table when it was opened.
+struct IpcFile {
+    node: Arc<SysvIpcNode>,
+    data: Vec<u8>,
+}
+
+impl File for IpcFile {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let start = offset.min(self.data.len() as u64) as usize;
+        let n = buf.len().min(self.data.len() - start);
+        buf[..n].copy_from_slice(&self.data[start..start + n]);
+        Ok(n)
+    }
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EACCES)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.node.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.node.clone())
+    }
+}

@@ -1,0 +1,232 @@
+/* System V IPC (message queues, semaphores, shared memory) between
+ * processes, /proc/sysvipc, and capability sets (capget/capset, and how
+ * setuid changes them). Prints one line per check; compared with a native run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "abi_check.h"
+
+struct msg {
+    long type;
+    char text[64];
+};
+
+/* <linux/capability.h> (not in musl's headers). */
+#define CAP_VERSION_3 0x20080522
+#define CAP_SETUID 7
+struct cap_header {
+    unsigned version;
+    int pid;
+};
+struct cap_data {
+    unsigned effective, permitted, inheritable;
+};
+
+union semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+static void messages(void)
+{
+    int q = ok(msgget(IPC_PRIVATE, IPC_CREAT | 0600), "msgget");
+    struct msg m = {2, "two"};
+    ok(msgsnd(q, &m, 4, 0), "msgsnd type 2");
+    m.type = 1;
+    strcpy(m.text, "one");
+    ok(msgsnd(q, &m, 4, 0), "msgsnd type 1");
+    ok(msgsnd(q, &m, 4, 0), "msgsnd type 1 again");
+    struct msqid_ds ds;
+    ok(msgctl(q, IPC_STAT, &ds), "msgctl IPC_STAT");
+    checkf(ds.msg_qnum == 3, "three messages queued", "%ld %ld", (long)ds.msg_qnum, 3);
+    checkf(ds.msg_cbytes == 12, "twelve bytes queued", "%ld %ld", (long)ds.msg_cbytes, 12);
+    struct msg r;
+    checkf(msgrcv(q, &r, sizeof r.text, 1, 0) == 4 && !strcmp(r.text, "one"),
+           "msgrcv by type", "%ld %ld", r.type, 1);
+    checkf(msgrcv(q, &r, sizeof r.text, 0, 0) == 4 && r.type == 2, "msgrcv first", "%ld %ld", r.type, 2);
+    err(msgrcv(q, &r, 2, 0, IPC_NOWAIT), E2BIG, "msgrcv too small");
+    checkf(msgrcv(q, &r, 2, 0, MSG_NOERROR) == 2, "msgrcv MSG_NOERROR truncates", "%ld %ld", 0, 0);
+    err(msgrcv(q, &r, sizeof r.text, 0, IPC_NOWAIT), ENOMSG, "msgrcv empty IPC_NOWAIT");
+    m.type = 0;
+    err(msgsnd(q, &m, 4, 0), EINVAL, "msgsnd type 0");
+    /* A child blocks until the parent sends. */
+    pid_t child = fork();
+    if (child == 0) {
+        struct msg c;
+        long n = msgrcv(q, &c, sizeof c.text, 7, 0);
+        _exit(n == 5 && !strcmp(c.text, "late") ? 0 : 1);
+    }
+    usleep(50000);
+    m.type = 7;
+    strcpy(m.text, "late");
+    ok(msgsnd(q, &m, 5, 0), "msgsnd to a waiting child");
+    int status;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child received it");
+    ok(msgctl(q, IPC_RMID, NULL), "msgctl IPC_RMID");
+    err(msgsnd(q, &m, 5, 0), EINVAL, "msgsnd after removal");
+    err(msgget(0x7e570001, 0), ENOENT, "msgget missing key");
+    int k = ok(msgget(0x7e570001, IPC_CREAT | 0600), "msgget key");
+    err(msgget(0x7e570001, IPC_CREAT | IPC_EXCL | 0600), EEXIST, "msgget IPC_EXCL");
+    check(msgget(0x7e570001, 0) == k, "msgget finds the key");
+    msgctl(k, IPC_RMID, NULL);
+}
+
+static void semaphores(void)
+{
+    int s = ok(semget(IPC_PRIVATE, 3, IPC_CREAT | 0600), "semget");
+    union semun a;
+    a.val = 2;
+    ok(semctl(s, 1, SETVAL, a), "semctl SETVAL");
+    checkf(semctl(s, 1, GETVAL) == 2, "semctl GETVAL", "%ld %ld", (long)semctl(s, 1, GETVAL), 2);
+    struct sembuf op = {1, -2, IPC_NOWAIT};
+    ok(semop(s, &op, 1), "semop take 2");
+    err(semop(s, &op, 1), EAGAIN, "semop would block");
+    struct sembuf big = {5, 1, 0};
+    err(semop(s, &big, 1), EFBIG, "semop bad index");
+    a.val = 40000;
+    err(semctl(s, 0, SETVAL, a), ERANGE, "semctl SETVAL too big");
+    unsigned short all[3] = {1, 2, 3}, got[3] = {0};
+    a.array = all;
+    ok(semctl(s, 0, SETALL, a), "semctl SETALL");
+    a.array = got;
+    ok(semctl(s, 0, GETALL, a), "semctl GETALL");
+    check(got[0] == 1 && got[1] == 2 && got[2] == 3, "GETALL values");
+    /* A child waits for semaphore 0 to reach zero. */
+    pid_t child = fork();
+    if (child == 0) {
+        struct sembuf z = {0, 0, 0};
+        _exit(semop(s, &z, 1) == 0 ? 0 : 1);
+    }
+    usleep(50000);
+    checkf(semctl(s, 0, GETZCNT) == 1, "one waiting for zero", "%ld %ld", (long)semctl(s, 0, GETZCNT), 1);
+    struct sembuf dec = {0, -1, 0};
+    ok(semop(s, &dec, 1), "semop to zero");
+    int status;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "waiter woke");
+    /* SEM_UNDO is undone when the process exits. */
+    child = fork();
+    if (child == 0) {
+        struct sembuf u = {2, 4, SEM_UNDO};
+        _exit(semop(s, &u, 1) == 0 ? 0 : 1);
+    }
+    waitpid(child, &status, 0);
+    checkf(semctl(s, 2, GETVAL) == 3, "SEM_UNDO undone at exit", "%ld %ld", (long)semctl(s, 2, GETVAL), 3);
+    ok(semctl(s, 0, IPC_RMID), "semctl IPC_RMID");
+    err(semctl(s, 0, GETVAL), EINVAL, "GETVAL after removal");
+}
+
+static void shared_memory(void)
+{
+    int m = ok(shmget(IPC_PRIVATE, 10000, IPC_CREAT | 0600), "shmget");
+    char *p = shmat(m, NULL, 0);
+    check(p != (void *)-1, "shmat");
+    strcpy(p, "parent");
+    struct shmid_ds ds;
+    ok(shmctl(m, IPC_STAT, &ds), "shmctl IPC_STAT");
+    checkf(ds.shm_segsz == 10000 && ds.shm_nattch == 1, "size and one attachment", "%ld %ld",
+           (long)ds.shm_segsz, (long)ds.shm_nattch);
+    pid_t child = fork();
+    if (child == 0) {
+        struct shmid_ds c;
+        shmctl(m, IPC_STAT, &c);
+        int good = c.shm_nattch == 2 && !strcmp(p, "parent");
+        strcpy(p + 5000, "child");
+        _exit(good ? 0 : 1);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child shares the segment");
+    check(!strcmp(p + 5000, "child"), "child's write seen");
+    char *q = shmat(m, NULL, SHM_RDONLY);
+    check(q != (void *)-1 && !strcmp(q, "parent"), "second read-only attachment");
+    ok(shmctl(m, IPC_STAT, &ds), "shmctl IPC_STAT again");
+    checkf(ds.shm_nattch == 2, "two attachments", "%ld %ld", (long)ds.shm_nattch, 2);
+    ok(shmdt(q), "shmdt");
+    err(shmdt(q), EINVAL, "shmdt twice");
+    ok(shmctl(m, IPC_RMID, NULL), "shmctl IPC_RMID while attached");
+    check(!strcmp(p, "parent"), "still mapped after IPC_RMID");
+    ok(shmdt(p), "last shmdt");
+    err(shmctl(m, IPC_STAT, &ds), EINVAL, "gone after the last detach");
+    err(shmget(IPC_PRIVATE, 0, IPC_CREAT | 0600), EINVAL, "shmget size 0");
+}
+
+static void proc_sysvipc(void)
+{
+    int q = msgget(IPC_PRIVATE, IPC_CREAT | 0640);
+    char buf[4096];
+    int fd = ok(open("/proc/sysvipc/msg", O_RDONLY), "open /proc/sysvipc/msg");
+    long n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char want[64];
+    snprintf(want, sizeof want, " %d   640 ", q);
+    check(strstr(buf, want) != NULL, "queue listed with its mode");
+    msgctl(q, IPC_RMID, NULL);
+}
+
+static void capabilities(void)
+{
+    struct cap_header h = {CAP_VERSION_3, 0};
+    struct cap_data d[2];
+    ok(syscall(SYS_capget, &h, d), "capget");
+    check((d[0].effective & (1u << CAP_SETUID)) != 0, "root has CAP_SETUID");
+    pid_t child = fork();
+    if (child == 0) {
+        /* Drop CAP_SETUID from the effective set, then try to set it back
+         * in permitted after dropping it there too. */
+        d[0].effective &= ~(1u << CAP_SETUID);
+        if (syscall(SYS_capset, &h, d))
+            _exit(1);
+        struct cap_data e[2];
+        syscall(SYS_capget, &h, e);
+        if (e[0].effective & (1u << CAP_SETUID))
+            _exit(2);
+        d[0].permitted &= ~(1u << CAP_SETUID);
+        if (syscall(SYS_capset, &h, d))
+            _exit(3);
+        d[0].permitted |= 1u << CAP_SETUID;
+        if (syscall(SYS_capset, &h, d) == 0 || errno != EPERM)
+            _exit(4);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    checkf(WIFEXITED(status) && WEXITSTATUS(status) == 0, "capset rules", "%ld %ld",
+           (long)WEXITSTATUS(status), 0);
+    child = fork();
+    if (child == 0) {
+        /* Leaving uid 0 clears the sets. */
+        struct cap_data e[2];
+        if (setuid(65534))
+            _exit(5);
+        syscall(SYS_capget, &h, e);
+        _exit(e[0].effective || e[0].permitted ? 6 : 0);
+    }
+    waitpid(child, &status, 0);
+    checkf(WIFEXITED(status) && WEXITSTATUS(status) == 0, "setuid clears capabilities", "%ld %ld",
+           (long)WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    messages();
+    semaphores();
+    shared_memory();
+    proc_sysvipc();
+    capabilities();
+    return finish();
+}

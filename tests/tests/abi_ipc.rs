@@ -1,0 +1,28 @@
+//! System V IPC (message queues, semaphore sets, shared memory) between
+//! processes, /proc/sysvipc, and capability sets (capget/capset and setuid),
+//! compared with a native run, built with musl and with glibc.
+
+use rvisor_tests::*;
+
+#[test]
+fn sysv_ipc_and_capabilities() {
+    let programs = [c_program("sysvipc"), glibc_program("sysvipc")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED sysv_ipc_and_capabilities: the native run needs root (capabilities)");
+        return;
+    }
+    for prog in &programs {
+        let native = run_native(prog, NO_ARGS, None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "sysvipc fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
+}
