@@ -173,11 +173,19 @@ if [ "$mode" = full ]; then
 else
     # Only the programs the selected tests run, each in its own directory.
     while read -r tag cmd _; do
-        [ -x "$BIN/$cmd" ] && continue
         src=$(find "$syscalls" -name "$cmd.c" -print -quit)
         [ -n "$src" ] || { echo "conformance: no source for $cmd" >&2; continue; }
-        echo "conformance: building $cmd"
-        nice -n 15 make -C "$(dirname "$src")" -j2 "$cmd" >>"$WORK/subset-build.log" 2>&1 ||
+        # With the helpers it runs (execve01 runs execve01_child).
+        dir=$(dirname "$src")
+        targets=("$cmd")
+        for helper in "$dir/${cmd}"_*.c; do
+            [ -e "$helper" ] && targets+=("$(basename "$helper" .c)")
+        done
+        built=1
+        for t in "${targets[@]}"; do [ -x "$dir/$t" ] || built=0; done
+        [ $built = 1 ] && continue
+        echo "conformance: building ${targets[*]}"
+        nice -n 15 make -C "$dir" -j2 "${targets[@]}" >>"$WORK/subset-build.log" 2>&1 ||
             echo "conformance: $cmd does not build, see $WORK/subset-build.log" >&2
     done <"$LIST"
 fi

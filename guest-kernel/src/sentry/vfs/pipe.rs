@@ -1,6 +1,8 @@
-//! Pipes: a 64 KiB byte buffer between read ends and write ends. A pipe
-//! from pipe(2) starts with one end of each; a named pipe (FIFO) in tmpfs
-//! keeps its buffer and gets ends as it is opened.
+//! Pipes: a 64 KiB buffer between read ends and write ends. A pipe from
+//! pipe(2) starts with one end of each; a named pipe (FIFO) in tmpfs keeps
+//! its buffer and gets ends as it is opened. The buffer is a ring of page
+//! frames (as Linux's pipe_buffer pages): taken as data arrives, given back
+//! to the frame allocator as it is read, so a drained pipe holds no memory.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -17,13 +19,88 @@ use crate::sentry::wait::WaitQueue;
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 
+const PAGE: usize = crate::arch::PAGE_SIZE as usize;
+
+/// Bytes in a queue of page frames: `len` bytes from offset `head` of the
+/// first frame on.
+#[derive(Default)]
+struct PageRing {
+    frames: VecDeque<u64>,
+    head: usize,
+    len: usize,
+}
+
+impl PageRing {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends what fits of `data` (frames as needed); the count appended,
+    /// short when memory ran out.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let end = self.head + self.len;
+            let in_page = end % PAGE;
+            if in_page == 0 && end / PAGE == self.frames.len() {
+                if self.frames.try_reserve(1).is_err() {
+                    break;
+                }
+                let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+                    break;
+                };
+                self.frames.push_back(frame);
+            }
+            let frame = self.frames[end / PAGE];
+            let n = (PAGE - in_page).min(data.len() - done);
+            crate::mm::frame::write(frame, in_page, &data[done..done + n]);
+            done += n;
+            self.len += n;
+        }
+        done
+    }
+
+    /// Takes up to `buf.len()` bytes from the front; the count taken.
+    fn pop(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len);
+        let mut done = 0;
+        while done < n {
+            let frame = self.frames[0];
+            let take = (PAGE - self.head).min(n - done);
+            crate::mm::frame::read(frame, self.head, &mut buf[done..done + take]);
+            done += take;
+            self.head += take;
+            self.len -= take;
+            if self.head == PAGE || self.len == 0 {
+                // The page is read (or the pipe is empty): give it back.
+                self.frames.pop_front();
+                crate::mm::free_frame(frame);
+                self.head = 0;
+            }
+        }
+        n
+    }
+}
+
+impl Drop for PageRing {
+    fn drop(&mut self) {
+        for &frame in &self.frames {
+            crate::mm::free_frame(frame);
+        }
+    }
+}
+
 static NEXT_PIPE_INO: AtomicU64 = AtomicU64::new(10_000);
 
 pub struct Pipe {
     ino: u64,
     /// A named pipe: opens wait for the other side (see `fifo_peers`).
     named: bool,
-    buffer: Mutex<VecDeque<u8>>,
+    buffer: Mutex<PageRing>,
     readers: AtomicUsize,
     writers: AtomicUsize,
     created: i64,
@@ -50,7 +127,7 @@ fn new_buffer(named: bool) -> Arc<Pipe> {
     Arc::new(Pipe {
         ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
         named,
-        buffer: Mutex::new(VecDeque::new()),
+        buffer: Mutex::new(PageRing::default()),
         readers: AtomicUsize::new(0),
         writers: AtomicUsize::new(0),
         created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
@@ -130,10 +207,7 @@ impl File for PipeEnd {
             }
             return Err(EAGAIN);
         }
-        let n = buf.len().min(buffer.len());
-        for (dst, src) in buf.iter_mut().zip(buffer.drain(..n)) {
-            *dst = src;
-        }
+        let n = buffer.pop(buf);
         self.pipe.reads.fetch_add(1, Ordering::Relaxed);
         drop(buffer);
         self.pipe.queue.wake_all();
@@ -153,18 +227,13 @@ impl File for PipeEnd {
         if room == 0 {
             return Err(EAGAIN);
         }
-        let mut n = buf.len().min(room);
-        // Growing the buffer takes the sentry's memory: when little is left
-        // the write takes what fits in the buffer as it is (ENOMEM when
-        // nothing does, as Linux when it cannot get a page for a pipe).
-        let spare = buffer.capacity() - buffer.len();
-        if n > spare && (crate::mm::reserve_object().is_err() || buffer.try_reserve(n).is_err()) {
-            n = spare;
-            if n == 0 {
-                return Err(ENOMEM);
-            }
+        // Pages come from guest memory: when it runs out the write takes
+        // what fitted (ENOMEM when nothing did, as Linux when it cannot get
+        // a page for a pipe).
+        let n = buffer.push(&buf[..buf.len().min(room)]);
+        if n == 0 {
+            return Err(ENOMEM);
         }
-        buffer.extend(&buf[..n]);
         self.pipe.writes.fetch_add(1, Ordering::Relaxed);
         drop(buffer);
         self.pipe.queue.wake_all();
