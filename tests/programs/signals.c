@@ -342,8 +342,10 @@ static void test_timers(void)
     printf("-- interval timers\n");
     install(SIGALRM, plain_handler, 0);
     hits = 0;
-    arm_timer_ms(30);
+    /* t0 before arming: the timer cannot fire sooner than 30 ms after it
+     * (a slow machine between the two calls must not fail the check). */
     long long t0 = now_ns();
+    arm_timer_ms(30);
     int r = pause();
     long long dt = now_ns() - t0;
     check(r == -1 && errno == EINTR && hits == 1, "pause returns EINTR after the handler");

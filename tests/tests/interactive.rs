@@ -112,10 +112,18 @@ fn with_late_input(mut cmd: Command, what: &str) -> String {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: cannot spawn: {e}"));
     let mut stdin = child.stdin.take().unwrap();
+    // Wait until the program has armed its timer (however long start-up
+    // took), then well past its first expiries.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut armed = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut armed).unwrap();
+    assert_eq!(armed, "armed\n", "{what}: the program did not start");
+    // The rest of stderr (nothing, normally) is drained, not cut off.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     std::thread::sleep(Duration::from_millis(600));
     // The program may have finished (EINTR) and closed its end already.
     let _ = stdin.write_all(b"late\n");
