@@ -203,6 +203,10 @@ pub struct ExitStats {
     pub boot_tsc: u64,
     /// Guest TSC ticks from user entry to exit.
     pub run_tsc: u64,
+    /// 2 MiB blocks mapped for anonymous memory, sandbox-wide.
+    pub block_mappings: u64,
+    /// Bytes of memory fork copied (pages; blocks are shared), sandbox-wide.
+    pub fork_copied_bytes: u64,
 }
 
 /// Where request `i` starts in the hypercall page, and where its result is.

@@ -48,7 +48,7 @@ impl RunStats {
         let mut line = format!(
             "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
              syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
-             host_file_requests={}",
+             host_file_requests={} blocks_2m={} fork_copied_kb={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
@@ -61,6 +61,8 @@ impl RunStats {
             self.kvm.get("exits").copied().unwrap_or(self.kvm_runs),
             self.console_bytes,
             self.host_file_requests,
+            self.guest.block_mappings,
+            self.guest.fork_copied_bytes / 1024,
         );
         for (reason, count) in &self.exits {
             line.push_str(&format!(" exits_{reason}={count}"));

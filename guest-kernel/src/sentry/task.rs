@@ -254,6 +254,9 @@ impl Task {
             hypercalls: crate::hv::doorbells() + 1,
             boot_tsc: self.start_tsc.wrapping_sub(super::time::boot_tsc()),
             run_tsc: now.wrapping_sub(self.start_tsc),
+            block_mappings: super::mm::BLOCK_MAPPINGS.load(core::sync::atomic::Ordering::Relaxed),
+            fork_copied_bytes: super::mm::FORK_COPIED_BYTES
+                .load(core::sync::atomic::Ordering::Relaxed),
         }
     }
 }

@@ -21,6 +21,10 @@ use crate::mm as frames;
 use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
 
+/// 2 MiB blocks mapped and bytes copied by fork, sandbox-wide (--stats).
+pub static BLOCK_MAPPINGS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+pub static FORK_COPIED_BYTES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
 pub const MMAP_MIN_ADDR: u64 = boards::elf::MMAP_MIN_ADDR;
 /// Top of the initial stack and of the default mmap area (no ASLR yet: the
@@ -147,8 +151,6 @@ pub struct AddressSpace {
     pub brk_start: u64,
     pub brk: u64,
     pub page_faults: u64,
-    /// 2 MiB blocks mapped (for --stats).
-    pub block_mappings: u64,
     /// The root was allocated for this address space (fork, exec) and goes
     /// back to the allocator with it; the first one comes from the loader.
     owns_root: bool,
@@ -175,7 +177,6 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             page_faults: 0,
-            block_mappings: 0,
             owns_root: false,
         }
     }
@@ -232,6 +233,7 @@ impl AddressSpace {
                 } else {
                     let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
                     crate::mm::frame::copy_page(copy, frame);
+                    FORK_COPIED_BYTES.fetch_add(PAGE_SIZE, core::sync::atomic::Ordering::Relaxed);
                     copy
                 };
                 let mut alloc = frames::alloc_zeroed_frame;
@@ -896,7 +898,7 @@ impl AddressSpace {
             .map_block(block, phys, vma.prot.page_access(), &mut alloc)
         {
             Ok(true) => {
-                self.block_mappings += 1;
+                BLOCK_MAPPINGS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 Some(phys + (page - block))
             }
             _ => {
