@@ -162,6 +162,12 @@ struct Guest {
     event_ring: u64,
 }
 
+/// Where in guest RAM transparent huge pages start: a quarter of it, at
+/// least 64 MiB (the sentry's image and heap, at most 64 MiB, lie below).
+fn huge_page_floor(memory: u64) -> u64 {
+    (memory / 4).max(64 << 20) & !((2 << 20) - 1)
+}
+
 fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure> {
     let kvm = Kvm::new().map_err(|e| internal(format!("cannot open /dev/kvm: {e}")))?;
     let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
@@ -178,19 +184,26 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         let host = region
             .get_host_address(vm_memory::MemoryRegionAddress(0))
             .map_err(|e| internal(format!("guest memory: {e}")))?;
-        // Transparent huge pages for guest RAM: the host's shadow MMU can
-        // then map a 2 MiB guest page with one entry (see
-        // docs/PLATFORM-x86-kvm.md). Advisory: failure changes only speed.
-        // SAFETY: madvise on a mapping owned by `mem`; MADV_HUGEPAGE
-        // changes no contents.
-        let advised =
-            unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
+        // Transparent huge pages for the upper part of guest RAM, where the
+        // sentry takes its 2 MiB blocks (from the top down): the host's
+        // shadow MMU then maps a block with one entry (see
+        // docs/PLATFORM-x86-kvm.md). The lower part (the sentry, its heap,
+        // page tables, 4 KiB pages) stays in 4 KiB host pages, so a small
+        // program's resident memory stays small. Advisory: failure changes
+        // only speed.
+        let len = region.len() as usize;
+        let low = huge_page_floor(len as u64) as usize;
+        // SAFETY: madvise on a range inside a mapping owned by `mem`;
+        // MADV_HUGEPAGE changes no contents.
+        let advised = low < len
+            && unsafe { libc::madvise(host.add(low).cast(), len - low, libc::MADV_HUGEPAGE) } == 0;
         log::debug!(
-            "guest RAM at host {:p} ({} MiB aligned: {}), MADV_HUGEPAGE: {}",
+            "guest RAM at host {:p} ({} MiB, aligned: {}), MADV_HUGEPAGE above {} MiB: {}",
             host,
-            region.len() >> 20,
+            len >> 20,
             (host as u64).is_multiple_of(2 << 20),
-            advised == 0
+            low >> 20,
+            advised
         );
         let region = kvm_userspace_memory_region {
             slot: slot as u32,

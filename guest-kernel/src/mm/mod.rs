@@ -202,8 +202,10 @@ impl FrameAllocator {
     }
 
     /// A 2 MiB-aligned block: a freed one (not zero), else never-used
-    /// memory (zero) while that leaves the heap's reserve; the frames
-    /// skipped to align it go on the free list.
+    /// memory (zero) from the top of a region downwards (pages and the
+    /// heap grow from the bottom: the VMM backs the upper part of guest RAM
+    /// with huge pages), while that leaves the heap's reserve; the frames
+    /// above it, skipped to align it, go on the free list.
     fn alloc_block(&mut self) -> Option<(u64, bool)> {
         if let Some(block) = self.pop_block() {
             return Some((block, false));
@@ -211,20 +213,21 @@ impl FrameAllocator {
         let untouched = self.untouched() * PAGE_SIZE;
         let count = self.region_count;
         let mut found = None;
-        for region in self.regions[..count].iter_mut() {
-            let start = boards::align_up(region.0, BLOCK_SIZE);
-            let skipped = start - region.0;
-            if start + BLOCK_SIZE <= region.1
-                && untouched >= skipped + BLOCK_SIZE + KERNEL_RESERVE + PAGE_SIZE
-            {
-                found = Some((region.0, start));
-                region.0 = start + BLOCK_SIZE;
+        for region in self.regions[..count].iter_mut().rev() {
+            if region.1 < BLOCK_SIZE {
+                continue;
+            }
+            let block = (region.1 - BLOCK_SIZE) & !(BLOCK_SIZE - 1);
+            let skipped = region.1 - (block + BLOCK_SIZE);
+            if block >= region.0 && untouched >= skipped + BLOCK_SIZE + KERNEL_RESERVE + PAGE_SIZE {
+                found = Some((block, region.1));
+                region.1 = block;
                 break;
             }
         }
-        let (from, block) = found?;
+        let (block, old_end) = found?;
         self.allocated += BLOCK_FRAMES;
-        for frame in (from..block).step_by(PAGE_SIZE as usize) {
+        for frame in (block + BLOCK_SIZE..old_end).step_by(PAGE_SIZE as usize) {
             self.push_free(frame);
         }
         Some((block, true))
