@@ -163,9 +163,9 @@ impl Args {
     }
 
     fn has_flag(&self, names: &[&str]) -> bool {
-        self.flags.iter().any(|(n, v)| {
-            names.contains(&n.as_str()) && v.as_deref().is_none_or(|v| v != "false")
-        })
+        self.flags
+            .iter()
+            .any(|(n, v)| names.contains(&n.as_str()) && v.as_deref().is_none_or(|v| v != "false"))
     }
 
     /// The single container ID argument.
@@ -258,13 +258,9 @@ fn rfc3339(time: SystemTime) -> String {
 }
 
 fn init_logging(args: &Args) {
-    let file = args.global("log").and_then(|path| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    });
+    let file = args
+        .global("log")
+        .and_then(|path| OpenOptions::new().create(true).append(true).open(path).ok());
     let logger = Logger {
         file: Mutex::new(file),
         json: args.global("log-format") == Some("json"),
@@ -357,10 +353,7 @@ impl Container {
         // SAFETY: kill(2) with a pid read from the state and checked alive
         // (same start time) by the caller.
         if unsafe { libc::kill(pid, signal) } != 0 {
-            return Err(format!(
-                "kill {pid}: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("kill {pid}: {}", std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -406,8 +399,7 @@ fn create(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("bundle {}: {e}", bundle.display()))?;
     let text = fs::read_to_string(bundle.join("config.json"))
         .map_err(|e| format!("{}/config.json: {e}", bundle.display()))?;
-    let config: Value =
-        serde_json::from_str(&text).map_err(|e| format!("config.json: {e}"))?;
+    let config: Value = serde_json::from_str(&text).map_err(|e| format!("config.json: {e}"))?;
     let (plan, notes) = spec::plan(&config, &bundle)?;
     for note in notes {
         log::info!("{id}: {note}");
@@ -482,8 +474,8 @@ fn create_in(
     // Not waited for: it outlives `create`, and conmon (a subreaper)
     // collects its exit status.
     drop(child);
-    let start_time = process_start_time(pid)
-        .ok_or_else(|| "the sandbox process ended at once".to_string())?;
+    let start_time =
+        process_start_time(pid).ok_or_else(|| "the sandbox process ended at once".to_string())?;
     container.state["pid"] = json!(pid);
     container.state["pid_start_time"] = json!(start_time);
     container.save()?;
@@ -726,8 +718,7 @@ fn delete(args: &Args) -> Result<(), String> {
             }
         }
     }
-    fs::remove_dir_all(&container.dir)
-        .map_err(|e| format!("{}: {e}", container.dir.display()))?;
+    fs::remove_dir_all(&container.dir).map_err(|e| format!("{}: {e}", container.dir.display()))?;
     log::info!("{id}: deleted");
     Ok(())
 }

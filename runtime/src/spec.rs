@@ -66,7 +66,9 @@ fn no_nul(s: &str, what: &str) -> Result<(), String> {
 pub fn memory_from_limit(limit: Option<i64>) -> u64 {
     match limit {
         Some(bytes) if bytes > 0 => {
-            let rounded = (bytes as u64).div_ceil(MEMORY_STEP).saturating_mul(MEMORY_STEP);
+            let rounded = (bytes as u64)
+                .div_ceil(MEMORY_STEP)
+                .saturating_mul(MEMORY_STEP);
             rounded.clamp(MIN_MEMORY, MAX_MEMORY - MAX_MEMORY % MEMORY_STEP)
         }
         _ => DEFAULT_MEMORY,
@@ -187,7 +189,10 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
         .canonicalize()
         .map_err(|e| format!("root.path {}: {e}", root_path.display()))?;
     if !root_path.is_dir() {
-        return Err(format!("root.path {} is not a directory", root_path.display()));
+        return Err(format!(
+            "root.path {} is not a directory",
+            root_path.display()
+        ));
     }
     let root_read_only = root.get("readonly").and_then(Value::as_bool) == Some(true);
 

@@ -65,7 +65,9 @@ pub struct RunConfig {
 /// exists is for the sentry to find out, in the sandbox's namespace).
 pub fn check_cwd(cwd: &str) -> Result<(), String> {
     if !cwd.starts_with('/') {
-        return Err(format!("the working directory must be absolute, got {cwd:?}"));
+        return Err(format!(
+            "the working directory must be absolute, got {cwd:?}"
+        ));
     }
     if cwd.contains('\0') || cwd.len() > 4095 {
         return Err(format!("invalid working directory {cwd:?}"));
