@@ -100,7 +100,8 @@ pub struct BootInfo {
     pub _reserved2: u32,
     /// The application's ELF file, byte for byte.
     pub app_image: PhysRange,
-    /// Packed NUL-terminated strings: exe path, argv, envp.
+    /// Packed NUL-terminated strings: exe path, argv, envp (and the working
+    /// directory with [`BOOT_FLAG_CWD`]).
     pub strings: PhysRange,
     pub argc: u32,
     pub envc: u32,
@@ -163,6 +164,9 @@ pub const BOOT_FLAG_HOST_RLIMITS: u64 = 1 << 2;
 /// the program inside the sandbox (without a '/', it is looked up in the
 /// PATH of the environment, as execvp does).
 pub const BOOT_FLAG_ROOT: u64 = 1 << 3;
+/// [`BootInfo::flags`]: `--cwd`: one more string after envp, an absolute
+/// path, is the first process's working directory.
+pub const BOOT_FLAG_CWD: u64 = 1 << 4;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {

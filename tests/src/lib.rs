@@ -225,6 +225,33 @@ pub fn vmm() -> PathBuf {
     .clone()
 }
 
+/// Path of the `rvisor-runtime` binary (the OCI runtime); builds it when it
+/// is missing.
+pub fn rvisor_runtime() -> PathBuf {
+    static RUNTIME: OnceLock<PathBuf> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let p = target_dir().join("release").join("rvisor-runtime");
+            if !p.is_file() {
+                loud("rvisor-tests: rvisor-runtime is missing, running cargo build --release -p rvisor-runtime");
+                run_build(
+                    Command::new(cargo()).current_dir(root()).args([
+                        "build",
+                        "--release",
+                        "-p",
+                        "rvisor-runtime",
+                    ]),
+                    "building rvisor-runtime",
+                );
+                assert!(p.is_file(), "{} was not built", p.display());
+            } else {
+                warn_if_stale(&p);
+            }
+            p
+        })
+        .clone()
+}
+
 /// Prints a warning when sources of the VMM are newer than the binary (for
 /// example when only `cargo test -p rvisor-tests` was run).
 fn warn_if_stale(bin: &Path) {

@@ -790,3 +790,46 @@ fn root_enters_mounts_of_ordinary_filesystems_only() {
     let want = "on disk\nstatus 1\n";
     assert_eq!(out.stdout_str(), want, "{out:?}");
 }
+
+// --- --cwd ------------------------------------------------------------------------
+
+#[test]
+fn cwd_sets_the_working_directory() {
+    if !require_kvm() {
+        return;
+    }
+    // Relative paths resolve from it, as in a native run started there.
+    let script = "pwd; ls -d bin lib; cd ..; pwd";
+    let mut native = Command::new("/bin/bash");
+    native.args(["-c", script]).current_dir("/usr").env_clear();
+    for (k, v) in DEFAULT_ENV {
+        native.env(k, v);
+    }
+    let native = run_command(&mut native, None);
+    let sandbox = run_vmm(
+        &["--root", "/", "--cwd", "/usr", "--", "bash", "-c", script],
+        None,
+    );
+    assert_same(&native, &sandbox, Compare::StdoutAndStatus);
+    assert!(sandbox.stdout_str().starts_with("/usr\n"), "{sandbox:?}");
+}
+
+#[test]
+fn cwd_must_exist_and_be_absolute() {
+    if !require_kvm() {
+        return;
+    }
+    let missing = run_vmm(
+        &["--root", "/", "--cwd", "/no/such/dir", "--", "true"],
+        None,
+    );
+    assert_eq!(missing.code(), 125, "{missing:?}");
+    assert!(
+        missing.stderr_str().contains("working directory"),
+        "{missing:?}"
+    );
+    let file = run_vmm(&["--root", "/", "--cwd", "/bin/sh", "--", "true"], None);
+    assert_eq!(file.code(), 125, "{file:?}");
+    let relative = run_vmm(&["--root", "/", "--cwd", "usr", "--", "true"], None);
+    assert_eq!(relative.code(), 125, "{relative:?}");
+}

@@ -69,6 +69,11 @@ struct Cli {
     #[arg(long = "mount", value_name = "HOST_DIR:GUEST_DIR[:ro|rw]", value_parser = parse_mount)]
     mounts: Vec<MountSpec>,
 
+    /// The program's working directory inside the sandbox (an absolute
+    /// path; it must exist). Default: `/`.
+    #[arg(long, value_name = "DIR", value_parser = parse_cwd)]
+    cwd: Option<OsString>,
+
     /// Guest memory, e.g. 256M or 1G (K, M, G suffixes; a multiple of 2 MiB).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     memory: u64,
@@ -93,6 +98,10 @@ struct Cli {
 
 fn parse_root(s: &str) -> Result<MountSpec, String> {
     MountSpec::parse_root(s)
+}
+
+fn parse_cwd(s: &str) -> Result<OsString, String> {
+    vm::check_cwd(s).map(|()| OsString::from(s))
 }
 
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
@@ -184,6 +193,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         mounts: cli.root.iter().chain(cli.mounts.iter()).cloned().collect(),
         root: cli.root.is_some() && !cli.print_syscall_table,
         rlimits: vm::host_rlimits(),
+        cwd: cli.cwd.clone(),
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {
@@ -202,33 +212,9 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
 
 const PROGRAM: &str = "rvisor-vmm";
 
-/// Closes every inherited descriptor but stdin, stdout and stderr: the VMM
-/// opens what it needs itself (/dev/kvm, the mounts, the program), and a
-/// descriptor it inherited (a socket, a privileged file) must not be
-/// within reach of a compromised VMM.
-fn close_inherited_fds() {
-    // SAFETY: close_range on descriptors nothing in this process uses yet
-    // (it runs first in main, before anything is opened).
-    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } == 0 {
-        return;
-    }
-    // Kernels before 5.9: close what /proc/self/fd lists.
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .filter(|&fd| fd > 2)
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        // SAFETY: as above; the directory's own fd is already closed (EBADF).
-        unsafe { libc::close(fd) };
-    }
-}
-
 fn main() -> ExitCode {
     let started = Instant::now();
-    close_inherited_fds();
+    cli::close_inherited_fds();
     // Usage errors are rvisor's own failures: 125, like every other one.
     let cli: Cli = match cli::parse_or_exit(PROGRAM) {
         Ok(cli) => cli,

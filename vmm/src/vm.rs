@@ -56,6 +56,23 @@ pub struct RunConfig {
     /// The limits the program starts with: the VMM's own, read before it
     /// raises any of them (see [`host_rlimits`]).
     pub rlimits: [[u64; 2]; RLIMIT_COUNT],
+    /// `--cwd`: the first process's working directory (an absolute path in
+    /// the sandbox); `/` when None.
+    pub cwd: Option<OsString>,
+}
+
+/// Checks a `--cwd` value: an absolute path without NUL bytes (whether it
+/// exists is for the sentry to find out, in the sandbox's namespace).
+pub fn check_cwd(cwd: &str) -> Result<(), String> {
+    if !cwd.starts_with('/') {
+        return Err(format!(
+            "the working directory must be absolute, got {cwd:?}"
+        ));
+    }
+    if cwd.contains('\0') || cwd.len() > 4095 {
+        return Err(format!("invalid working directory {cwd:?}"));
+    }
+    Ok(())
 }
 
 /// This process's resource limits, [cur, max] per RLIMIT_* number, as a
@@ -238,6 +255,10 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         strings.extend_from_slice(var.as_bytes());
         strings.push(0);
     }
+    if let Some(cwd) = &config.cwd {
+        strings.extend_from_slice(cwd.as_bytes());
+        strings.push(0);
+    }
     let mut mount_records = Vec::new();
     for mount in &config.mounts {
         let record = MountRecord {
@@ -316,6 +337,9 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
     if config.root {
         info.flags |= BOOT_FLAG_ROOT;
+    }
+    if config.cwd.is_some() {
+        info.flags |= BOOT_FLAG_CWD;
     }
     host_tty(&mut info);
     info.rlimits = config.rlimits;

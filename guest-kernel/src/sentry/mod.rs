@@ -40,14 +40,33 @@ pub const KERNEL_RELEASE: &str = "6.1.0-rvisor";
 /// The application's pid (it is init in its own world).
 pub const APP_PID: i32 = 1;
 
-/// Splits the boot strings: exe path, argv, envp.
-fn boot_strings(boot_info: &BootInfo) -> (&'static [u8], Vec<&'static [u8]>, Vec<&'static [u8]>) {
+/// The boot strings, split.
+struct BootStrings {
+    exe: &'static [u8],
+    argv: Vec<&'static [u8]>,
+    envp: Vec<&'static [u8]>,
+    /// The first process's working directory (`--cwd`), if given.
+    cwd: Option<&'static [u8]>,
+}
+
+/// Splits the boot strings: exe path, argv, envp and the optional cwd.
+fn boot_strings(boot_info: &BootInfo) -> BootStrings {
     let region = crate::mm::frame::boot_region(boot_info.strings.start, boot_info.strings.size);
     let mut strings = region.split(|&b| b == 0);
     let exe = strings.next().unwrap_or(b"");
     let argv: Vec<&[u8]> = strings.by_ref().take(boot_info.argc as usize).collect();
-    let envp: Vec<&[u8]> = strings.take(boot_info.envc as usize).collect();
-    (exe, argv, envp)
+    let envp: Vec<&[u8]> = strings.by_ref().take(boot_info.envc as usize).collect();
+    let cwd = if boot_info.flags & boards::bootinfo::BOOT_FLAG_CWD != 0 {
+        strings.next()
+    } else {
+        None
+    };
+    BootStrings {
+        exe,
+        argv,
+        envp,
+        cwd,
+    }
 }
 
 /// The initial filesystem tree: a tmpfs root with /tmp, /dev (devfs) and
@@ -351,9 +370,22 @@ fn mount_at(
     namespace.mount(at.node(), root)
 }
 
+fn cannot_chdir(path: &[u8], e: errno::Errno) -> ! {
+    crate::hv::console::fatal(format_args!(
+        "cannot change to the working directory {}: errno {}",
+        core::str::from_utf8(path).unwrap_or("?"),
+        e.0
+    ))
+}
+
 /// Loads the application and enters it. Never returns.
 pub fn start(boot_info: &BootInfo) -> ! {
-    let (exe_path, argv, envp) = boot_strings(boot_info);
+    let BootStrings {
+        exe: exe_path,
+        argv,
+        envp,
+        cwd: initial_cwd,
+    } = boot_strings(boot_info);
     let image = crate::mm::frame::boot_region(boot_info.app_image.start, boot_info.app_image.size);
 
     let tty_of = |stream: u8| TtyInfo {
@@ -400,6 +432,16 @@ pub fn start(boot_info: &BootInfo) -> ! {
         ));
     }
 
+    // The working directory (`--cwd`): like runc, a missing one is fatal.
+    let cwd_stack = match initial_cwd {
+        None => namespace.root_stack(),
+        Some(path) => match namespace.resolve(&namespace.root_stack(), path, true) {
+            Ok(stack) if stack.node().kind() == vfs::FileKind::Directory => stack,
+            Ok(_) => cannot_chdir(path, errno::ENOTDIR),
+            Err(e) => cannot_chdir(path, e),
+        },
+    };
+
     let mut mm = mm::AddressSpace::new(boot_info.page_table_root);
     let (loaded, program) =
         match load_first(&mut mm, &namespace, exe_path, placed_exe, &argv, &envp) {
@@ -425,7 +467,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let memory = Arc::new(Mutex::new(mm));
     let files = Arc::new(Mutex::new(fds));
     let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv_owned);
-    let cwd = Arc::new(Mutex::new(namespace.root_stack()));
+    let cwd = Arc::new(Mutex::new(cwd_stack));
     let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
