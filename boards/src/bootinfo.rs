@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 3;
+pub const BOOT_INFO_VERSION: u32 = 4;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -126,6 +126,12 @@ pub struct BootInfo {
     /// with the limits a native run would have. Valid when
     /// [`BOOT_FLAG_HOST_RLIMITS`] is set.
     pub rlimits: [[u64; 2]; RLIMIT_COUNT],
+    /// A second read-only file the program is given (`--wasm`: the module,
+    /// or its compiled code), byte for byte; empty when there is none.
+    pub data_file: PhysRange,
+    /// The absolute guest path where the sentry places [`Self::data_file`]
+    /// (bytes, no NUL).
+    pub data_file_path: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -195,6 +201,8 @@ impl BootInfo {
             termios: [0; TERMIOS_SIZE],
             winsize: [0; 4],
             rlimits: [[0; 2]; RLIMIT_COUNT],
+            data_file: PhysRange { start: 0, size: 0 },
+            data_file_path: PhysRange { start: 0, size: 0 },
         }
     }
 

@@ -9,6 +9,7 @@
 //!   `aarch64`: the device tree, vCPU init and MMIO doorbell of the
 //!   `kvm-aarch64` board (one of them, by the host's architecture).
 //! * [`stats`]: `--stats` counters.
+//! * [`wasm`]: `--wasm`: the bundled WebAssembly runtime and its module.
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
@@ -21,5 +22,6 @@ pub mod hypercall;
 pub mod seccomp;
 pub mod stats;
 pub mod vm;
+pub mod wasm;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

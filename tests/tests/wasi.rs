@@ -1,0 +1,440 @@
+//! `rvisor-vmm --wasm`: WASI preview 1 command modules (tests/wasi-programs,
+//! built for wasm32-wasip1) run in the sandbox and compared with the same
+//! Rust sources built for x86_64-unknown-linux-musl and run natively; traps
+//! and malformed modules (tiny modules encoded here) get one clear line
+//! and the documented statuses (docs/wasi.md).
+
+use std::fs;
+use std::path::Path;
+
+use rvisor_tests::*;
+
+/// A trap: 128 + SIGABRT, as wasmtime's CLI.
+const TRAP_STATUS: i32 = 134;
+/// A module that cannot be run (malformed, invalid, unknown import).
+const INVALID_STATUS: i32 = 126;
+
+#[track_caller]
+fn assert_same_run(native: &RunOutput, sandbox: &RunOutput) {
+    assert_no_panic(sandbox);
+    assert_eq!(
+        native.code(),
+        sandbox.code(),
+        "exit status differs\n--- native ---\n{}\n--- sandbox ---\n{}",
+        native.describe(),
+        sandbox.describe()
+    );
+    assert_bytes_eq(
+        "stdout",
+        &native.stdout,
+        &sandbox.stdout,
+        &sandbox.describe(),
+    );
+}
+
+/// Runs program `name` natively and in the sandbox with the same arguments.
+fn compare(name: &str, args: &[&str]) -> (RunOutput, RunOutput) {
+    let native = run_native(&wasi_program_native(name), args, None);
+    let sandbox = run_wasm(&wasi_program(name), args, &[], None);
+    assert_same_run(&native, &sandbox);
+    (native, sandbox)
+}
+
+#[test]
+fn hello() {
+    if !require_kvm() {
+        return;
+    }
+    let (native, sandbox) = compare("hello", NO_ARGS);
+    assert_eq!(native.stdout_str(), "Hello from WebAssembly!\n");
+    assert_bytes_eq(
+        "stderr",
+        &native.stderr,
+        &sandbox.stderr,
+        &sandbox.describe(),
+    );
+}
+
+#[test]
+fn args_and_environment() {
+    if !require_kvm() {
+        return;
+    }
+    let args = ["one", "two words", "", "ünïcödé", "--flag"];
+    let native = run_native_env(
+        &wasi_program_native("args_env"),
+        &args,
+        &[("FOO", "bar baz"), ("EMPTY", "")],
+        None,
+    );
+    let module = wasi_program("args_env");
+    let mut vmm_args = vec![
+        "--env".to_string(),
+        "FOO=bar baz".into(),
+        "--env".into(),
+        "EMPTY=".into(),
+        "--wasm".into(),
+        module.display().to_string(),
+        "--".into(),
+    ];
+    vmm_args.extend(args.iter().map(|a| a.to_string()));
+    let sandbox = run_vmm(&vmm_args, None);
+    assert_same_run(&native, &sandbox);
+    let out = sandbox.stdout_str();
+    assert!(
+        out.contains("env FOO=\"bar baz\""),
+        "{}",
+        sandbox.describe()
+    );
+    assert!(!out.contains(HOST_CANARY.0), "{}", sandbox.describe());
+}
+
+#[test]
+fn exit_codes() {
+    if !require_kvm() {
+        return;
+    }
+    for code in ["0", "1", "3", "42", "125"] {
+        let (_, sandbox) = compare("exit_code", &[code]);
+        assert_eq!(sandbox.code(), code.parse::<i32>().unwrap());
+    }
+}
+
+#[test]
+fn files_in_read_only_and_read_write_mounts() {
+    if !require_kvm() {
+        return;
+    }
+    let base = abi::fresh_dir("wasi-files");
+    let (ro, rw_native, rw_sandbox) = (base.join("ro"), base.join("rw-n"), base.join("rw-s"));
+    for dir in [&ro, &rw_native, &rw_sandbox] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let input: String = (0..40).map(|i| format!("input line {i}\n")).collect();
+    fs::write(ro.join("input.txt"), &input).unwrap();
+    let native = run_native(
+        &wasi_program_native("files"),
+        &[ro.as_os_str(), rw_native.as_os_str()],
+        None,
+    );
+    let sandbox = run_wasm(
+        &wasi_program("files"),
+        &["/data/ro", "/data/rw"],
+        &[
+            "--mount",
+            &abi::mount_arg(&ro, "/data/ro", Some("ro")),
+            "--mount",
+            &abi::mount_arg(&rw_sandbox, "/data/rw", Some("rw")),
+        ],
+        None,
+    );
+    assert_same_run(&native, &sandbox);
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+    // What the module wrote through the :rw mount is on the host, as the
+    // native run wrote it.
+    for name in ["out.txt", "result.txt"] {
+        assert_bytes_eq(
+            name,
+            &fs::read(rw_native.join(name)).unwrap(),
+            &fs::read(rw_sandbox.join(name)).unwrap(),
+            &sandbox.describe(),
+        );
+    }
+    assert!(!ro.join("new.txt").exists());
+}
+
+#[test]
+fn directories_rename_unlink_mkdir() {
+    if !require_kvm() {
+        return;
+    }
+    let base = abi::fresh_dir("wasi-dirs");
+    let (native_dir, sandbox_dir) = (base.join("n"), base.join("s"));
+    fs::create_dir_all(&native_dir).unwrap();
+    fs::create_dir_all(&sandbox_dir).unwrap();
+    let native = run_native(
+        &wasi_program_native("dirs"),
+        &[native_dir.as_os_str()],
+        None,
+    );
+    let sandbox = run_wasm(
+        &wasi_program("dirs"),
+        &["/work"],
+        &[
+            "--mount",
+            &abi::mount_arg(&sandbox_dir, "/work", Some("rw")),
+        ],
+        None,
+    );
+    assert_same_run(&native, &sandbox);
+    assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
+    let diff = abi::snapshot_diff(&abi::snapshot(&native_dir), &abi::snapshot(&sandbox_dir));
+    assert!(
+        diff.is_empty(),
+        "the trees differ:\n{diff}\n{}",
+        sandbox.describe()
+    );
+}
+
+#[test]
+fn clocks_and_sleep() {
+    if !require_kvm() {
+        return;
+    }
+    let (native, _) = compare("clock", NO_ARGS);
+    assert!(
+        !native.stdout_str().contains("false"),
+        "{}",
+        native.describe()
+    );
+}
+
+#[test]
+fn random_bytes() {
+    if !require_kvm() {
+        return;
+    }
+    let (native, _) = compare("random", NO_ARGS);
+    assert!(
+        !native.stdout_str().contains("false"),
+        "{}",
+        native.describe()
+    );
+}
+
+#[test]
+fn cpu_bound_loop() {
+    if !require_kvm() {
+        return;
+    }
+    let (native, _) = compare("cpu", &["3"]);
+    assert!(native.stdout_str().starts_with("rounds=3 result="));
+}
+
+/// One line on stderr, naming what happened, and `status`.
+#[track_caller]
+fn assert_one_line(out: &RunOutput, status: i32, needle: &str) {
+    assert_no_panic(out);
+    assert_eq!(out.code(), status, "{}", out.describe());
+    let err = out.stderr_str();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line\n{}", out.describe());
+    assert!(
+        lines[0].starts_with("rvisor-vmm: ") && lines[0].contains(needle),
+        "expected a line naming {needle:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn rust_traps_match_native_aborts() {
+    if !require_kvm() {
+        return;
+    }
+    // Native: SIGABRT (abort, panic=abort, Rust's stack overflow handler);
+    // in the sandbox: a wasm trap, 134 as well.
+    for kind in ["abort", "panic", "stack-overflow"] {
+        let native = run_native(&wasi_program_native("traps"), &[kind], None);
+        let sandbox = run_wasm(&wasi_program("traps"), &[kind], &[], None);
+        assert_same_run(&native, &sandbox);
+        assert_eq!(sandbox.code(), TRAP_STATUS, "{}", sandbox.describe());
+        assert!(
+            sandbox
+                .stderr_str()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .contains("wasm trap"),
+            "{}",
+            sandbox.describe()
+        );
+    }
+    // Natively SIGSEGV; in the sandbox, a trap.
+    let sandbox = run_wasm(&wasi_program("traps"), &["out-of-bounds"], &[], None);
+    assert_eq!(sandbox.code(), TRAP_STATUS, "{}", sandbox.describe());
+    assert_eq!(sandbox.stdout_str(), "about to out-of-bounds\n");
+    assert!(sandbox.stderr_str().contains("out-of-bounds memory access"));
+}
+
+// ---------------------------------------------------------------------------
+// Hand-encoded modules
+
+fn leb(mut value: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, contents: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb(contents.len() as u32, out);
+    out.extend_from_slice(contents);
+}
+
+/// A module exporting `_start: () -> ()` with `body` (instructions, without
+/// the final `end`), one page of memory, and optionally one imported
+/// function `module.name: () -> ()` (function index 0).
+fn module(body: &[u8], import: Option<(&str, &str)>) -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut m);
+    if let Some((module, name)) = import {
+        let mut s = vec![1];
+        for part in [module, name] {
+            leb(part.len() as u32, &mut s);
+            s.extend_from_slice(part.as_bytes());
+        }
+        s.extend_from_slice(&[0x00, 0x00]);
+        section(2, &s, &mut m);
+    }
+    section(3, &[1, 0], &mut m);
+    section(5, &[1, 0x00, 1], &mut m);
+    let start_index = import.is_some() as u8;
+    let mut exports = vec![2];
+    exports.extend_from_slice(&[6]);
+    exports.extend_from_slice(b"_start");
+    exports.extend_from_slice(&[0x00, start_index]);
+    exports.extend_from_slice(&[6]);
+    exports.extend_from_slice(b"memory");
+    exports.extend_from_slice(&[0x02, 0]);
+    section(7, &exports, &mut m);
+    let mut func = vec![0];
+    func.extend_from_slice(body);
+    func.push(0x0b);
+    let mut code = vec![1];
+    leb(func.len() as u32, &mut code);
+    code.extend_from_slice(&func);
+    section(10, &code, &mut m);
+    m
+}
+
+fn write_module(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn each_trap_kind() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("wasi-traps");
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("unreachable", module(&[0x00], None), "unreachable"),
+        (
+            "div-zero",
+            // i32.const 1; i32.const 0; i32.div_s; drop
+            module(&[0x41, 1, 0x41, 0, 0x6d, 0x1a], None),
+            "divide by zero",
+        ),
+        (
+            "oob",
+            // i32.const -16; i32.load; drop
+            module(&[0x41, 0x70, 0x28, 2, 0, 0x1a], None),
+            "out-of-bounds",
+        ),
+        (
+            "stack-overflow",
+            // call 0 (itself, forever)
+            module(&[0x10, 0], None),
+            "stack overflow",
+        ),
+        (
+            "missing-import",
+            module(&[0x10, 0], Some(("env", "not_provided"))),
+            "not_provided",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = write_module(&dir, &format!("{name}.wasm"), &bytes);
+        let out = run_wasm(&path, NO_ARGS, &[], None);
+        let status = if name == "missing-import" {
+            INVALID_STATUS
+        } else {
+            TRAP_STATUS
+        };
+        assert_one_line(&out, status, needle);
+    }
+    // A module that returns from _start exits 0.
+    let path = write_module(&dir, "nop.wasm", &module(&[], None));
+    let out = run_wasm(&path, NO_ARGS, &[], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+}
+
+#[test]
+fn malformed_modules() {
+    if !require_kvm() {
+        return;
+    }
+    let dir = abi::fresh_dir("wasi-malformed");
+    // Not WebAssembly at all: the VMM refuses it before booting.
+    let text = write_module(&dir, "text.wasm", b"hello, I am not a module\n");
+    let line = assert_vmm_error(&run_wasm(&text, NO_ARGS, &[], None), 126);
+    assert!(line.contains("not a WebAssembly module"), "{line}");
+    let empty = write_module(&dir, "empty.wasm", b"");
+    assert_vmm_error(&run_wasm(&empty, NO_ARGS, &[], None), 126);
+    let missing = dir.join("missing.wasm");
+    assert_vmm_error(&run_wasm(&missing, NO_ARGS, &[], None), 127);
+    assert_vmm_error(&run_wasm(&dir, NO_ARGS, &[], None), 126);
+    // An ELF given to --wasm, and a module given to --elf: hints.
+    let line = assert_vmm_error(
+        &run_wasm(&wasi_program_native("hello"), NO_ARGS, &[], None),
+        126,
+    );
+    assert!(line.contains("--elf"), "{line}");
+    let line = assert_vmm_error(
+        &run_sandbox(&wasi_program("hello"), NO_ARGS, &[], None),
+        126,
+    );
+    assert!(line.contains("--wasm"), "{line}");
+
+    // Past the magic number the engine decides, inside the sandbox.
+    let good = fs::read(wasi_program("hello")).unwrap();
+    let truncated = write_module(&dir, "truncated.wasm", &good[..good.len() / 2]);
+    let only_magic = write_module(&dir, "magic.wasm", b"\0asm");
+    let bad_version = write_module(&dir, "version.wasm", b"\0asm\x02\0\0\0");
+    // _start: () -> () leaving an i32 on the stack: fails validation.
+    let invalid = write_module(&dir, "invalid.wasm", &module(&[0x41, 1], None));
+    let garbage = {
+        let mut bytes = good.clone();
+        for b in bytes.iter_mut().skip(100).step_by(7) {
+            *b ^= 0xa5;
+        }
+        write_module(&dir, "garbage.wasm", &bytes)
+    };
+    for path in [truncated, only_magic, bad_version, invalid, garbage] {
+        let out = run_wasm(&path, NO_ARGS, &[], None);
+        assert_one_line(&out, INVALID_STATUS, "invalid WebAssembly module");
+        assert!(out.stdout.is_empty(), "{}", out.describe());
+    }
+}
+
+#[test]
+fn options_work_for_modules() {
+    if !require_kvm() {
+        return;
+    }
+    // --stats adds its line; --memory and --timeout are accepted.
+    let out = run_wasm(
+        &wasi_program("hello"),
+        NO_ARGS,
+        &["--stats", "--memory", "512M", "--timeout", "60"],
+        None,
+    );
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_eq!(out.stdout_str(), "Hello from WebAssembly!\n");
+    assert!(
+        out.stderr_str().contains("rvisor: stats:"),
+        "{}",
+        out.describe()
+    );
+    // --timeout stops a module that runs too long.
+    let out = run_wasm(&wasi_program("cpu"), &["100000"], &["--timeout", "2"], None);
+    assert_eq!(out.code(), 124, "{}", out.describe());
+}
