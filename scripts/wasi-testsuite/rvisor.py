@@ -1,8 +1,7 @@
 # wasi-testsuite runtime adapter for rvisor (scripts/wasi-testsuite.sh):
 # runs each test module with `rvisor-vmm --wasm`. The test's directory
-# (its "root") is shared read-write at /sandbox and preopened there; the
-# suite's own adapters preopen it as "/" (rvisor cannot mount over the
-# sandbox's root), so tests that look at the preopen's name see /sandbox.
+# (its "root") is shared read-write and preopened as "/", as the suite's
+# wasmtime adapter does.
 import os
 import shlex
 import subprocess
@@ -39,6 +38,6 @@ def compute_argv(test_path: str,
     for key, value in env.items():
         argv += ["--env", f"{key}={value}"]
     if root:
-        argv += ["--mount", f"{root}:/sandbox:rw"]
+        argv += ["--mount", f"{root}:/:rw"]
     argv += ["--wasm", test_path, "--"] + list(args)
     return argv

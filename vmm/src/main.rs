@@ -123,8 +123,9 @@ fn parse_root(s: &str) -> Result<MountSpec, String> {
     MountSpec::parse_root(s)
 }
 
+/// `/` is accepted here and refused in `run` unless --wasm is given.
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
-    MountSpec::parse(s)
+    MountSpec::parse_allowing_root(s)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -164,7 +165,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
+    if cli.wasm.is_none() && cli.mounts.iter().any(|m| m.guest == "/") {
+        return Err(internal(format!(
+            "{} (see --help)",
+            rvisor_vmm::hostfs::ROOT_MOUNT_REFUSED
+        )));
+    }
     let mut args = cli.args.clone();
+    let mut mounts: Vec<MountSpec> = cli.root.iter().chain(cli.mounts.iter()).cloned().collect();
     let mut data_file = None;
     let app = match (&cli.elf, &cli.root) {
         _ if cli.wasm_compile.is_some() => {
@@ -197,9 +205,10 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
                 },
                 None => None,
             };
-            let (runtime, runtime_args) =
+            let (runtime, runtime_args, sandbox_mounts) =
                 wasm::runtime_invocation(&module, &args, &cli.mounts, code.is_some());
             args = runtime_args;
+            mounts = sandbox_mounts;
             let file = code.unwrap_or(module.bytes);
             data_file = Some((wasm::MODULE_GUEST_PATH.as_bytes().to_vec(), file));
             runtime
@@ -241,6 +250,10 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
     };
     let env = if cli.wasm_compile.is_some() {
         Vec::new()
+    } else if cli.wasm.is_some() {
+        // A module's environment is what --env gives, nothing else (as
+        // wasmtime's): WASI programs have no PATH or HOME to look for.
+        cli.env.clone()
     } else {
         cli::environment(&cli.env)
     };
@@ -255,7 +268,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         mounts: if cli.wasm_compile.is_some() {
             Vec::new()
         } else {
-            cli.root.iter().chain(cli.mounts.iter()).cloned().collect()
+            mounts
         },
         root: cli.root.is_some() && !cli.print_syscall_table,
         rlimits: vm::host_rlimits(),

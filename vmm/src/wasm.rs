@@ -92,9 +92,13 @@ pub fn compile_invocation(name: &OsStr) -> (AppImage, Vec<OsString>) {
     (app, args)
 }
 
-/// The program the sandbox runs for `module`: the runtime, and its
-/// arguments (`--module`, one `--dir` per shared directory, then the
-/// module's own argv).
+/// Where a `--mount` at `/` sits in the sandbox (its preopen is still named
+/// `/`): the sandbox's own root holds the runtime.
+pub const ROOT_PREOPEN_SANDBOX_PATH: &str = "/.rvisor/root";
+
+/// The program the sandbox runs for `module`: the runtime, its arguments
+/// (`--module`, one `--preopen SANDBOX_PATH NAME` per shared directory,
+/// then the module's own argv), and the mounts as the sandbox places them.
 /// `precompiled`: the data file holds the module's compiled code (from the
 /// cache) rather than the module.
 pub fn runtime_invocation(
@@ -102,7 +106,7 @@ pub fn runtime_invocation(
     args: &[OsString],
     mounts: &[MountSpec],
     precompiled: bool,
-) -> (AppImage, Vec<OsString>) {
+) -> (AppImage, Vec<OsString>, Vec<MountSpec>) {
     let app = AppImage {
         path_as_given: OsString::from(RUNTIME_GUEST_PATH),
         canonical_path: PathBuf::from(RUNTIME_GUEST_PATH),
@@ -112,14 +116,28 @@ pub fn runtime_invocation(
     if precompiled {
         runtime_args.push("--precompiled".into());
     }
+    let mut sandbox_mounts = Vec::new();
     for mount in mounts {
-        runtime_args.push(if mount.read_only { "--dir-ro" } else { "--dir" }.into());
+        let mut placed = mount.clone();
+        if placed.guest == "/" {
+            placed.guest = ROOT_PREOPEN_SANDBOX_PATH.into();
+        }
+        runtime_args.push(
+            if mount.read_only {
+                "--preopen-ro"
+            } else {
+                "--preopen"
+            }
+            .into(),
+        );
+        runtime_args.push(OsString::from(&placed.guest));
         runtime_args.push(OsString::from(&mount.guest));
+        sandbox_mounts.push(placed);
     }
     runtime_args.push("--".into());
     runtime_args.push(module.path_as_given.clone());
     runtime_args.extend(args.iter().cloned());
-    (app, runtime_args)
+    (app, runtime_args, sandbox_mounts)
 }
 
 // ---------------------------------------------------------------------------

@@ -6,13 +6,13 @@
 //! Command line (written by rvisor-vmm, not meant for people):
 //!
 //! ```text
-//! rvisor-wasm-runtime --module PATH [--precompiled] [--dir GUEST_DIR | --dir-ro GUEST_DIR]... -- ARGV0 [ARGS]...
+//! rvisor-wasm-runtime --module PATH [--precompiled] [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
 //! rvisor-wasm-runtime --compile PATH
 //! ```
 //!
 //! The module's environment is this process's environment (the VMM builds
-//! it from `--env`). Every `--dir` is a WASI preopen of the sandbox
-//! directory of the same name (a `--mount` of the user).
+//! it from `--env`). Every `--preopen DIR NAME` is a WASI preopen of the
+//! sandbox directory DIR (a `--mount` of the user) named NAME.
 //!
 //! `--compile` compiles the module and writes wasmtime's serialized code to
 //! stdout (the compile step of the VMM's code cache); `--precompiled` runs
@@ -56,7 +56,8 @@ struct Options {
     module: String,
     precompiled: bool,
     compile_only: bool,
-    dirs: Vec<(String, bool)>,
+    /// (directory in the sandbox, preopen name, read-only).
+    dirs: Vec<(String, String, bool)>,
     argv: Vec<String>,
 }
 
@@ -86,9 +87,10 @@ fn parse_args() -> Result<Options, String> {
                 options.compile_only = true;
             }
             "--precompiled" => options.precompiled = true,
-            "--dir" | "--dir-ro" => {
-                let dir = args.next().ok_or("--dir needs a directory")?;
-                options.dirs.push((dir, arg == "--dir-ro"));
+            "--preopen" | "--preopen-ro" => {
+                let dir = args.next().ok_or("--preopen needs a directory")?;
+                let name = args.next().ok_or("--preopen needs a name")?;
+                options.dirs.push((dir, name, arg == "--preopen-ro"));
             }
             "--" => {
                 options.argv.extend(args.by_ref());
@@ -190,13 +192,13 @@ fn run(options: &Options) -> Result<u8, (u8, String)> {
             }
         }
     }
-    for (dir, read_only) in &options.dirs {
+    for (dir, name, read_only) in &options.dirs {
         let perms = if *read_only {
             FsPerms::ReadOnly
         } else {
             FsPerms::ReadWrite
         };
-        builder.preopened_dir(dir, dir, perms).map_err(|e| {
+        builder.preopened_dir(dir, name, perms).map_err(|e| {
             (
                 EXIT_INTERNAL,
                 format!("cannot open the shared directory {dir}: {e}"),

@@ -10,10 +10,11 @@ fn main() {
         for i in 2..=n {
             if !composite[i] {
                 count += 1;
-                let mut j = i * i;
-                while j <= n {
-                    composite[j] = true;
-                    j += i;
+                // u64: i * i overflows a 32-bit usize (wasm32).
+                let mut j = i as u64 * i as u64;
+                while j <= n as u64 {
+                    composite[j as usize] = true;
+                    j += i as u64;
                 }
             }
         }

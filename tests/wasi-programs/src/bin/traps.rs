@@ -5,6 +5,7 @@
 use std::hint::black_box;
 
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64, buf: &mut [u8; 256]) -> u64 {
     buf[(depth % 256) as usize] = depth as u8;
     let mut local = [0u8; 256];
