@@ -77,6 +77,8 @@ pub const C_PROGRAMS: &[&str] = &[
     "oom",
     // Red-team findings (tests/tests/hardening.rs)
     "hostile",
+    // membarrier (tests/tests/abi_misc.rs)
+    "membarrier",
 ];
 
 // ---------------------------------------------------------------------------

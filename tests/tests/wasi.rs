@@ -480,7 +480,10 @@ fn compiled_code_cache() {
     run(&["--wasm-cache", &cache_arg]);
     let key = cache.join("key");
     assert_eq!(fs::metadata(&key).unwrap().len(), 32);
-    assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let entries: Vec<_> = fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -513,4 +516,215 @@ fn compiled_code_cache() {
         let out = run_wasm(&bad_module, NO_ARGS, &opts, None);
         assert_one_line(&out, INVALID_STATUS, "invalid WebAssembly module");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The official WASI test suite (preview 1), as scripts/wasi-testsuite.sh runs
+// it with the suite's own Python runner; here without Python: each test's
+// JSON (args, env, root, exit_code, stdout) read by a small parser.
+
+#[derive(Debug)]
+enum Json {
+    Str(String),
+    Num(i64),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+    Other,
+}
+
+fn parse_json(text: &str) -> Json {
+    fn ws(b: &[u8], i: &mut usize) {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    }
+    fn string(b: &[u8], i: &mut usize) -> String {
+        *i += 1;
+        let mut out = Vec::new();
+        while b[*i] != b'"' {
+            if b[*i] == b'\\' {
+                *i += 1;
+                match b[*i] {
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'u' => {
+                        let hex = std::str::from_utf8(&b[*i + 1..*i + 5]).unwrap();
+                        let c = char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap();
+                        out.extend_from_slice(c.to_string().as_bytes());
+                        *i += 4;
+                    }
+                    c => out.push(c),
+                }
+            } else {
+                out.push(b[*i]);
+            }
+            *i += 1;
+        }
+        *i += 1;
+        String::from_utf8(out).unwrap()
+    }
+    fn value(b: &[u8], i: &mut usize) -> Json {
+        ws(b, i);
+        match b[*i] {
+            b'"' => Json::Str(string(b, i)),
+            b'[' => {
+                *i += 1;
+                let mut items = Vec::new();
+                loop {
+                    ws(b, i);
+                    if b[*i] == b']' {
+                        *i += 1;
+                        return Json::Arr(items);
+                    }
+                    items.push(value(b, i));
+                    ws(b, i);
+                    if b[*i] == b',' {
+                        *i += 1;
+                    }
+                }
+            }
+            b'{' => {
+                *i += 1;
+                let mut items = Vec::new();
+                loop {
+                    ws(b, i);
+                    if b[*i] == b'}' {
+                        *i += 1;
+                        return Json::Obj(items);
+                    }
+                    let key = string(b, i);
+                    ws(b, i);
+                    *i += 1; // ':'
+                    items.push((key, value(b, i)));
+                    ws(b, i);
+                    if b[*i] == b',' {
+                        *i += 1;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = *i;
+                *i += 1;
+                while *i < b.len() && b[*i].is_ascii_digit() {
+                    *i += 1;
+                }
+                Json::Num(std::str::from_utf8(&b[start..*i]).unwrap().parse().unwrap())
+            }
+            _ => {
+                while *i < b.len() && b[*i].is_ascii_alphabetic() {
+                    *i += 1;
+                }
+                Json::Other
+            }
+        }
+    }
+    value(text.as_bytes(), &mut 0)
+}
+
+fn get<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {
+    match json {
+        Json::Obj(items) => items.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn remove_cleanup_entries(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if path.to_string_lossy().ends_with(".cleanup") && !kind.is_symlink() {
+            if kind.is_dir() {
+                fs::remove_dir_all(&path).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+        } else if kind.is_dir() {
+            remove_cleanup_entries(&path);
+        }
+    }
+}
+
+#[test]
+fn official_wasi_testsuite_preview1() {
+    let tarball = root().join("../shared/third_party/wasi-testsuite-p1.tar.gz");
+    if !tarball.is_file() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{} is missing", tarball.display());
+        }
+        loud(&format!("skipping: {} is missing", tarball.display()));
+        return;
+    }
+    if !require_kvm() {
+        return;
+    }
+    let work = abi::fresh_dir("wasi-testsuite");
+    let status = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&work)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot unpack {}", tarball.display());
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for suite in ["rust", "c", "assemblyscript"] {
+        let dir = work.join(format!("tests/{suite}/testsuite/wasm32-wasip1"));
+        let mut modules: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            .collect();
+        modules.sort();
+        for module in modules {
+            count += 1;
+            let spec = fs::read_to_string(module.with_extension("json"))
+                .map(|text| parse_json(&text))
+                .unwrap_or(Json::Obj(Vec::new()));
+            let mut vmm_args: Vec<String> = Vec::new();
+            if let Some(Json::Obj(env)) = get(&spec, "env") {
+                for (key, value) in env {
+                    if let Json::Str(value) = value {
+                        vmm_args.extend(["--env".into(), format!("{key}={value}")]);
+                    }
+                }
+            }
+            if let Some(Json::Str(root)) = get(&spec, "root") {
+                let root = dir.join(root);
+                remove_cleanup_entries(&root);
+                vmm_args.extend(["--mount".into(), format!("{}:/:rw", root.display())]);
+            }
+            vmm_args.extend(["--wasm".into(), module.display().to_string(), "--".into()]);
+            if let Some(Json::Arr(args)) = get(&spec, "args") {
+                vmm_args.extend(args.iter().filter_map(|a| match a {
+                    Json::Str(s) => Some(s.clone()),
+                    _ => None,
+                }));
+            }
+            let out = run_vmm(&vmm_args, None);
+            let want_code = match get(&spec, "exit_code") {
+                Some(Json::Num(code)) => *code as i32,
+                _ => 0,
+            };
+            let stdout_ok = match get(&spec, "stdout") {
+                Some(Json::Str(want)) => out.stdout_str() == *want,
+                _ => true,
+            };
+            if out.code() != want_code || !stdout_ok {
+                failures.push(format!(
+                    "{} (want status {want_code}):\n{}",
+                    module.display(),
+                    out.describe()
+                ));
+            }
+        }
+    }
+    assert!(count >= 72, "only {count} tests found");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} WASI tests failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

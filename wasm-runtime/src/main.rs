@@ -178,7 +178,13 @@ fn run(options: &Options) -> Result<u8, (u8, String)> {
     p1::add_to_linker_sync(&mut linker, |ctx| ctx).map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
 
     let mut builder = WasiCtxBuilder::new();
-    builder.inherit_stdio().args(&options.argv);
+    builder
+        .inherit_stdio()
+        .args(&options.argv)
+        // The module runs synchronously on this thread: file operations
+        // block it directly instead of being handed to a tokio blocking
+        // thread and back (a futex wakeup and a switch each, in the sentry).
+        .allow_blocking_current_thread(true);
     for (key, value) in std::env::vars_os() {
         match (key.to_str(), value.to_str()) {
             (Some(key), Some(value)) => {

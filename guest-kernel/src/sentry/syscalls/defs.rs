@@ -9,6 +9,7 @@ use super::fdops::*;
 use super::futex::*;
 use super::io::*;
 use super::locks::*;
+use super::membarrier::*;
 use super::memory::*;
 use super::path::*;
 use super::process::*;
@@ -163,6 +164,7 @@ handlers! {
     getcpu => sys_getcpu, Full;
     renameat2 => sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     getrandom => sys_getrandom, Full;
+    membarrier => sys_membarrier, Partial("one vCPU: every barrier is complete at the call; registrations are per process: a fork child starts unregistered, execve keeps them; no RSEQ commands");
     copy_file_range => sys_copy_file_range, Full;
     statx => sys_statx, Partial("basic fields; no birth time");
     close_range => sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");

@@ -17,6 +17,7 @@ pub mod futex;
 pub mod io;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
+pub mod membarrier;
 pub mod memory;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod path;

@@ -7,10 +7,16 @@ fn main() {
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(50));
     let slept = start.elapsed();
-    println!("slept at least 50 ms: {}", slept >= Duration::from_millis(50));
+    println!(
+        "slept at least 50 ms: {}",
+        slept >= Duration::from_millis(50)
+    );
     let a = Instant::now();
     let b = Instant::now();
     println!("monotonic: {}", b >= a);
     let later = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    println!("realtime advanced: {}", later >= now + Duration::from_millis(50));
+    println!(
+        "realtime advanced: {}",
+        later >= now + Duration::from_millis(50)
+    );
 }

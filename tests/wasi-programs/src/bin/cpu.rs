@@ -1,7 +1,10 @@
 //! A CPU-bound loop (the benchmark): sieve of Eratosthenes and an integer
 //! hash chain, sized by argv[1] (default 1).
 fn main() {
-    let rounds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let rounds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1);
     let mut total = 0u64;
     for round in 0..rounds {
         let n = 2_000_000usize;
@@ -20,7 +23,9 @@ fn main() {
         }
         let mut h = round ^ 0x9e37_79b9_7f4a_7c15;
         for k in 0..5_000_000u64 {
-            h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9).wrapping_add(k);
+            h = (h ^ (h >> 29))
+                .wrapping_mul(0xbf58_476d_1ce4_e5b9)
+                .wrapping_add(k);
         }
         total = total.wrapping_add(count).wrapping_add(h & 0xffff);
     }

@@ -8,7 +8,11 @@ fn list(dir: &Path) -> Vec<String> {
         .expect("read_dir")
         .map(|e| {
             let e = e.unwrap();
-            let kind = if e.file_type().unwrap().is_dir() { "/" } else { "" };
+            let kind = if e.file_type().unwrap().is_dir() {
+                "/"
+            } else {
+                ""
+            };
             format!("{}{kind}", e.file_name().to_string_lossy())
         })
         .collect();
@@ -20,7 +24,10 @@ fn main() {
     let base = std::path::PathBuf::from(std::env::args().nth(1).expect("a directory"));
     let top = base.join("work");
     fs::create_dir(&top).expect("mkdir work");
-    println!("mkdir again: {:?}", fs::create_dir(&top).map_err(|e| e.kind()));
+    println!(
+        "mkdir again: {:?}",
+        fs::create_dir(&top).map_err(|e| e.kind())
+    );
     fs::create_dir_all(top.join("a/b/c")).unwrap();
     for i in 0..5 {
         fs::write(top.join(format!("file{i}.txt")), format!("contents {i}\n")).unwrap();
@@ -32,10 +39,19 @@ fn main() {
     fs::rename(top.join("a/b/deep.txt"), top.join("shallow.txt")).unwrap();
     fs::rename(top.join("a/b/c"), top.join("c-moved")).unwrap();
     println!("after renames: {:?}", list(&top));
-    println!("renamed contents: {:?}", fs::read_to_string(top.join("renamed.txt")).unwrap());
+    println!(
+        "renamed contents: {:?}",
+        fs::read_to_string(top.join("renamed.txt")).unwrap()
+    );
     fs::remove_file(top.join("file1.txt")).unwrap();
-    println!("unlink missing: {:?}", fs::remove_file(top.join("file1.txt")).map_err(|e| e.kind()));
-    println!("rmdir non-empty: {}", fs::remove_dir(top.join("a")).is_err());
+    println!(
+        "unlink missing: {:?}",
+        fs::remove_file(top.join("file1.txt")).map_err(|e| e.kind())
+    );
+    println!(
+        "rmdir non-empty: {}",
+        fs::remove_dir(top.join("a")).is_err()
+    );
     fs::remove_dir(top.join("a/b")).unwrap();
     fs::remove_dir(top.join("a")).unwrap();
     println!("after removals: {:?}", list(&top));

@@ -11,13 +11,28 @@ fn main() {
     let rw = Path::new(&args[2]);
 
     let input = fs::read_to_string(ro.join("input.txt")).expect("read input.txt");
-    println!("input.txt: {} bytes, {} lines", input.len(), input.lines().count());
+    println!(
+        "input.txt: {} bytes, {} lines",
+        input.len(),
+        input.lines().count()
+    );
     println!("first line: {:?}", input.lines().next());
     let meta = fs::metadata(ro.join("input.txt")).expect("stat");
-    println!("metadata: len={} is_file={} is_dir={}", meta.len(), meta.is_file(), meta.is_dir());
-    println!("missing file: {:?}", fs::read(ro.join("missing.txt")).map_err(|e| e.kind()));
+    println!(
+        "metadata: len={} is_file={} is_dir={}",
+        meta.len(),
+        meta.is_file(),
+        meta.is_dir()
+    );
+    println!(
+        "missing file: {:?}",
+        fs::read(ro.join("missing.txt")).map_err(|e| e.kind())
+    );
     // On stderr: natively (as root) the directory is writable.
-    eprintln!("write into read-only dir fails: {}", File::create(ro.join("new.txt")).is_err());
+    eprintln!(
+        "write into read-only dir fails: {}",
+        File::create(ro.join("new.txt")).is_err()
+    );
 
     let out = rw.join("out.txt");
     let mut f = File::create(&out).expect("create out.txt");
@@ -25,7 +40,10 @@ fn main() {
         writeln!(f, "line {i}: {}", "x".repeat(i % 17)).unwrap();
     }
     drop(f);
-    let mut f = OpenOptions::new().append(true).open(&out).expect("open for append");
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(&out)
+        .expect("open for append");
     f.write_all(b"appended\n").unwrap();
     drop(f);
     let mut f = File::open(&out).unwrap();
@@ -40,7 +58,17 @@ fn main() {
     let f = OpenOptions::new().write(true).open(&out).unwrap();
     f.set_len(50).unwrap();
     drop(f);
-    println!("after truncate: {} bytes", fs::metadata(&out).unwrap().len());
-    fs::write(rw.join("result.txt"), format!("sum of input bytes: {}\n", input.bytes().map(u64::from).sum::<u64>())).unwrap();
+    println!(
+        "after truncate: {} bytes",
+        fs::metadata(&out).unwrap().len()
+    );
+    fs::write(
+        rw.join("result.txt"),
+        format!(
+            "sum of input bytes: {}\n",
+            input.bytes().map(u64::from).sum::<u64>()
+        ),
+    )
+    .unwrap();
     println!("result.txt written");
 }

@@ -14,7 +14,10 @@ fn fill(buf: &mut [u8]) {
 #[cfg(not(target_os = "wasi"))]
 fn fill(buf: &mut [u8]) {
     use std::io::Read;
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(buf).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(buf)
+        .unwrap();
 }
 
 fn main() {
