@@ -10,13 +10,13 @@
 #
 # Environment: RVISOR_VMM (default target/release/rvisor-vmm), BENCH_RUNS
 # (default 5 for the CPU-bound runs, 4x that for hello), BENCH_ROUNDS (the
-# CPU-bound program's argument, default 30: about a second natively here).
+# CPU-bound program's argument, default 70: about a second natively here).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WRITE=0
 [ "${1:-}" = "--write" ] && WRITE=1
 RUNS="${BENCH_RUNS:-5}"
-ROUNDS="${BENCH_ROUNDS:-30}"
+ROUNDS="${BENCH_ROUNDS:-70}"
 log() { echo "bench: $*" >&2; }
 command -v hyperfine >/dev/null || { echo "bench: hyperfine not found" >&2; exit 1; }
 cd "$ROOT"
@@ -75,7 +75,8 @@ report=$(cat <<MD
 Host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg). Medians of
 hyperfine runs. host-wasmtime is wasmtime $(${VENV}/bin/python -c 'import wasmtime,sys; sys.stdout.write(getattr(wasmtime, "__version__", "50"))' 2>/dev/null) through its
 C API from Python (PyPI's wasmtime package; it compiles the module on every
-run and pays Python's start-up, ~40 ms); rvisor-wasm runs with a warm code cache.
+run and pays Python's start-up with `import wasmtime`, ~50 ms: compare its
+hello with care); rvisor-wasm runs with a warm code cache.
 
 ### CPU-bound: \`cpu $ROUNDS\` (tests/wasi-programs/src/bin/cpu.rs)
 
