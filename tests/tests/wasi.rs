@@ -405,6 +405,27 @@ fn malformed_modules() {
     let missing = dir.join("missing.wasm");
     assert_vmm_error(&run_wasm(&missing, NO_ARGS, &[], None), 127);
     assert_vmm_error(&run_wasm(&dir, NO_ARGS, &[], None), 126);
+    // `/` is a preopen name for modules only; the cache options need --wasm.
+    let dir_arg = format!("{}:/", dir.display());
+    let line = assert_vmm_error(
+        &run_sandbox(
+            &wasi_program_native("hello"),
+            NO_ARGS,
+            &["--mount", &dir_arg],
+            None,
+        ),
+        125,
+    );
+    assert!(line.contains("sandbox root"), "{line}");
+    assert_vmm_error(
+        &run_sandbox(
+            &wasi_program_native("hello"),
+            NO_ARGS,
+            &["--no-wasm-cache"],
+            None,
+        ),
+        125,
+    );
     // An ELF given to --wasm, and a module given to --elf: hints.
     let line = assert_vmm_error(
         &run_wasm(&wasi_program_native("hello"), NO_ARGS, &[], None),
@@ -507,6 +528,12 @@ fn compiled_code_cache() {
     fs::write(&key, [7u8; 32]).unwrap();
     run(&["--wasm-cache", &cache_arg]);
     assert_ne!(fs::read(entry).unwrap(), good);
+    // A key that others may read is refused (an explicit cache must work).
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_wasm(&hello, NO_ARGS, &["--wasm-cache", &cache_arg], None);
+    let line = assert_vmm_error(&out, 125);
+    assert!(line.contains("mode 0600"), "{line}");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     // No cache at all.
     run(&["--no-wasm-cache"]);
     // Malformed modules fail the compile step with the same line.

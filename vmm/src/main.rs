@@ -165,6 +165,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
+    if cli.wasm.is_none() && (cli.no_wasm_cache || cli.wasm_cache.is_some()) {
+        return Err(internal(
+            "--wasm-cache and --no-wasm-cache need --wasm (see --help)",
+        ));
+    }
     if cli.wasm.is_none() && cli.mounts.iter().any(|m| m.guest == "/") {
         return Err(internal(format!(
             "{} (see --help)",

@@ -189,38 +189,42 @@ impl CodeCache {
             .create(dir)
             .map_err(|e| io_failure("cannot create", dir, e))?;
         let key_path = dir.join("key");
-        let mut key = [0u8; 32];
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&key_path)
-        {
-            Ok(mut file) => {
-                crate::vm::getrandom(&mut key)?;
-                file.write_all(&key)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| io_failure("cannot write", &key_path, e))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let meta = std::fs::metadata(&key_path)
-                    .map_err(|e| io_failure("cannot read", &key_path, e))?;
-                // SAFETY: geteuid has no preconditions.
-                let me = unsafe { libc::geteuid() };
-                if meta.uid() != me || meta.mode() & 0o077 != 0 || meta.len() != 32 {
-                    return Err(crate::error::internal(format!(
-                        "wasm cache: {} must be a 32-byte file of this user with mode 0600",
-                        key_path.display()
-                    )));
-                }
-                let bytes = std::fs::read(&key_path)
-                    .map_err(|e| io_failure("cannot read", &key_path, e))?;
-                key.copy_from_slice(bytes.get(..32).ok_or_else(|| {
-                    crate::error::internal("wasm cache: the key file changed while read")
-                })?);
-            }
-            Err(e) => return Err(io_failure("cannot create", &key_path, e)),
+        if !key_path.exists() {
+            // A new key appears whole or not at all: written under a
+            // temporary name, then linked into place (a concurrent first
+            // run links its own or finds this one).
+            let mut key = [0u8; 32];
+            crate::vm::getrandom(&mut key)?;
+            let tmp = dir.join(format!(".key.tmp.{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()));
+            let linked = written.and_then(|()| match std::fs::hard_link(&tmp, &key_path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            });
+            let _ = std::fs::remove_file(&tmp);
+            linked.map_err(|e| io_failure("cannot create", &key_path, e))?;
         }
+        let meta = std::fs::symlink_metadata(&key_path)
+            .map_err(|e| io_failure("cannot read", &key_path, e))?;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 || meta.len() != 32 {
+            return Err(crate::error::internal(format!(
+                "wasm cache: {} must be a 32-byte file of this user with mode 0600",
+                key_path.display()
+            )));
+        }
+        let bytes =
+            std::fs::read(&key_path).map_err(|e| io_failure("cannot read", &key_path, e))?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            crate::error::internal("wasm cache: the key file changed while it was read")
+        })?;
         Ok(CodeCache {
             dir: dir.to_owned(),
             key,
