@@ -14,6 +14,8 @@ fi
 echo "== format"
 cargo fmt --all -- --check
 (cd guest-kernel && cargo fmt -- --check)
+(cd wasm-runtime && cargo fmt -- --check)
+(cd tests/wasi-programs && cargo fmt -- --check)
 
 echo "== clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings

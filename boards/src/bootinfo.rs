@@ -132,6 +132,12 @@ pub struct BootInfo {
     /// with the limits a native run would have. Valid when
     /// [`BOOT_FLAG_HOST_RLIMITS`] is set.
     pub rlimits: [[u64; 2]; RLIMIT_COUNT],
+    /// A second read-only file the program is given (`--wasm`: the module,
+    /// or its compiled code), byte for byte; empty when there is none.
+    pub data_file: PhysRange,
+    /// The absolute guest path where the sentry places [`Self::data_file`]
+    /// (bytes, no NUL).
+    pub data_file_path: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -206,6 +212,8 @@ impl BootInfo {
             winsize: [0; 4],
             _pad: [0; 4],
             rlimits: [[0; 2]; RLIMIT_COUNT],
+            data_file: PhysRange { start: 0, size: 0 },
+            data_file_path: PhysRange { start: 0, size: 0 },
         }
     }
 

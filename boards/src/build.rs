@@ -51,19 +51,8 @@ pub fn build_sentry_for(root: &Path, target: &str) -> PathBuf {
         .args(["build", "--release", "--target", target])
         .arg("--target-dir")
         .arg(&target_dir);
-    // The outer build's settings are for the host; the sentry has its own
-    // (guest-kernel/.cargo/config.toml).
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-    ] {
+    // The sentry has its own settings (guest-kernel/.cargo/config.toml).
+    for var in OUTER_BUILD_VARS {
         cmd.env_remove(var);
     }
     let status = cmd
@@ -77,6 +66,52 @@ pub fn build_sentry_for(root: &Path, target: &str) -> PathBuf {
         .join("release")
         .join("rvisor-sentry")
 }
+
+/// Builds `<root>/wasm-runtime` (wasmtime with WASI preview 1, see
+/// docs/wasi.md) for `target` (`x86_64-unknown-linux-musl` or
+/// `aarch64-unknown-linux-musl`) in release mode, in its own target
+/// directory (`<workspace>/target/wasm-runtime`), and returns the path of
+/// the static ELF. Panics (failing the build script) when the build fails.
+pub fn build_wasm_runtime(root: &Path, target: &str) -> PathBuf {
+    let crate_dir = root.join("wasm-runtime");
+    let target_dir = root.join("target").join("wasm-runtime");
+    rerun_if_changed_recursive(&crate_dir.join("src"));
+    for file in ["wasm-runtime/Cargo.toml", "wasm-runtime/Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let cargo = env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&crate_dir)
+        .args(["build", "--release", "--locked", "--target", target])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for var in OUTER_BUILD_VARS {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("building the wasm runtime: could not run cargo");
+    if !status.success() {
+        panic!("building wasm-runtime for {target} failed");
+    }
+    target_dir
+        .join(target)
+        .join("release")
+        .join("rvisor-wasm-runtime")
+}
+
+/// The outer build's settings are for the host; nested builds have their own.
+const OUTER_BUILD_VARS: [&str; 9] = [
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+];
 
 fn rerun_if_changed_recursive(dir: &Path) {
     println!("cargo:rerun-if-changed={}", dir.display());

@@ -148,7 +148,8 @@ wire!(
         + bootinfo::TERMIOS_SIZE
         + 8
         + 4
-        + bootinfo::RLIMIT_COUNT * 16,
+        + bootinfo::RLIMIT_COUNT * 16
+        + 2 * 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,

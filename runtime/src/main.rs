@@ -539,7 +539,7 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         app: app::AppImage {
             path_as_given: command.clone(),
             canonical_path: command.into(),
-            bytes: Vec::new(),
+            bytes: Vec::new().into(),
         },
         args,
         env: plan.env.iter().map(OsString::from).collect(),
@@ -551,6 +551,7 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         root: true,
         rlimits,
         cwd: Some(OsString::from(&plan.cwd)),
+        data_file: None,
     };
     let outcome = vm::run(&config, started)?;
     Ok(match outcome.exit {

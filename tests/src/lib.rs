@@ -78,6 +78,8 @@ pub const C_PROGRAMS: &[&str] = &[
     "oom",
     // Red-team findings (tests/tests/hardening.rs)
     "hostile",
+    // membarrier (tests/tests/abi_misc.rs)
+    "membarrier",
 ];
 
 // ---------------------------------------------------------------------------
@@ -423,6 +425,74 @@ pub fn rust_hello() -> PathBuf {
         assert!(bin.is_file(), "{} was not produced", bin.display());
         bin
     })
+}
+
+/// The programs of `tests/wasi-programs/src/bin/`.
+pub const WASI_PROGRAMS: &[&str] = &[
+    "hello",
+    "args_env",
+    "exit_code",
+    "files",
+    "dirs",
+    "clock",
+    "random",
+    "cpu",
+    "traps",
+];
+
+/// Builds `tests/wasi-programs` for `target` (`wasm32-wasip1` or
+/// `x86_64-unknown-linux-musl`) into `<target>/test-programs/wasi/` and
+/// returns the directory holding its outputs.
+fn wasi_programs_dir(target: &str) -> PathBuf {
+    build_once(&format!("wasi-programs-{target}"), || {
+        let manifest = root().join("tests/wasi-programs/Cargo.toml");
+        let tdir = programs_dir().join("wasi");
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(root())
+            .args(["build", "--release", "--quiet", "--target", target])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&tdir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
+        run_build(
+            &mut cmd,
+            &format!("building tests/wasi-programs for {target}"),
+        );
+        tdir.join(target).join("release")
+    })
+}
+
+/// `tests/wasi-programs/src/bin/NAME.rs` built for wasm32-wasip1.
+pub fn wasi_program(name: &str) -> PathBuf {
+    let path = wasi_programs_dir("wasm32-wasip1").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} was not produced", path.display());
+    path
+}
+
+/// The same source built for x86_64-unknown-linux-musl (run natively for
+/// the expected output).
+pub fn wasi_program_native(name: &str) -> PathBuf {
+    let path = wasi_programs_dir("x86_64-unknown-linux-musl").join(name);
+    assert!(path.is_file(), "{} was not produced", path.display());
+    path
+}
+
+/// Runs `rvisor-vmm <extra_opts...> --wasm <module> -- <args...>`.
+pub fn run_wasm<S: AsRef<OsStr>>(
+    module: &Path,
+    args: &[S],
+    extra_opts: &[&str],
+    stdin: Option<&[u8]>,
+) -> RunOutput {
+    let mut vmm_args: Vec<OsString> = extra_opts.iter().map(OsString::from).collect();
+    vmm_args.push("--wasm".into());
+    vmm_args.push(module.as_os_str().to_owned());
+    vmm_args.push("--".into());
+    vmm_args.extend(args.iter().map(|a| a.as_ref().to_owned()));
+    run_vmm(&vmm_args, stdin)
 }
 
 // ---------------------------------------------------------------------------

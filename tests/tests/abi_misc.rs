@@ -93,3 +93,12 @@ fn process_odds_and_ends() {
         assert_same(&native, &on_mount, Compare::All);
     }
 }
+
+#[test]
+fn membarrier_for_jits() {
+    let prog = c_program("membarrier");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

@@ -1,6 +1,7 @@
 //! The application ELF, checked on the host before anything boots, so that
 //! bad input gets one clear line and the right exit status (126/127).
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -18,7 +19,9 @@ pub struct AppImage {
     pub path_as_given: OsString,
     /// Absolute, symlink-free host path: where the program sees itself.
     pub canonical_path: PathBuf,
-    pub bytes: Vec<u8>,
+    /// The ELF file (borrowed when it is built into rvisor-vmm, as the
+    /// WebAssembly runtime is).
+    pub bytes: Cow<'static, [u8]>,
 }
 
 /// Reads and checks the application for this host's architecture.
@@ -80,7 +83,7 @@ pub fn load_for(path_os: &OsStr, arch: &TargetArch) -> Result<AppImage, Failure>
     Ok(AppImage {
         path_as_given: path_os.to_owned(),
         canonical_path,
-        bytes,
+        bytes: Cow::Owned(bytes),
     })
 }
 
@@ -92,6 +95,9 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), String> {
 /// Checks that `bytes` is a complete static Linux executable for `arch`.
 pub fn check_elf_for(bytes: &[u8], arch: &TargetArch) -> Result<(), String> {
     let runs = arch.runs;
+    if bytes.starts_with(crate::wasm::WASM_MAGIC) {
+        return Err("a WebAssembly module, not an ELF executable: run it with --wasm".into());
+    }
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err("not an ELF file (no ELF magic number)".into());
     }

@@ -29,9 +29,22 @@ pub struct MountSpec {
     pub cross_mounts: bool,
 }
 
+/// Why `--mount DIR:/` is refused (but for --wasm, where `/` is a preopen's name).
+pub const ROOT_MOUNT_REFUSED: &str = "cannot mount over the sandbox root '/'";
+
 impl MountSpec {
     /// Parses `HOST_DIR:GUEST_DIR[:ro|rw]`.
     pub fn parse(spec: &str) -> Result<MountSpec, String> {
+        Self::parse_inner(spec, false)
+    }
+
+    /// Like [`MountSpec::parse`], but GUEST_DIR may be `/`: a WASI preopen
+    /// is a name, not a place in the sandbox's tree (see `crate::wasm`).
+    pub fn parse_allowing_root(spec: &str) -> Result<MountSpec, String> {
+        Self::parse_inner(spec, true)
+    }
+
+    fn parse_inner(spec: &str, allow_root: bool) -> Result<MountSpec, String> {
         let (rest, read_only) = match spec.rsplit_once(':') {
             Some((rest, "ro")) => (rest, true),
             Some((rest, "rw")) => (rest, false),
@@ -57,8 +70,16 @@ impl MountSpec {
                 "the guest directory may not contain '..': {guest:?}"
             ));
         }
+        if normalized.is_empty() && !allow_root {
+            return Err(ROOT_MOUNT_REFUSED.into());
+        }
         if normalized.is_empty() {
-            return Err("cannot mount over the sandbox root '/'".into());
+            return Ok(MountSpec {
+                host: PathBuf::from(host),
+                guest: "/".into(),
+                read_only,
+                cross_mounts: false,
+            });
         }
         if matches!(normalized[0], "proc" | "dev") {
             return Err(format!("cannot mount over /{}", normalized[0]));

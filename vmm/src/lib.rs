@@ -13,6 +13,7 @@
 //!   `aarch64`: the device tree, vCPU init and MMIO doorbell of the
 //!   `kvm-aarch64` board (one of them, by the host's architecture).
 //! * [`stats`]: `--stats` counters.
+//! * [`wasm`]: `--wasm`: the bundled WebAssembly runtime and its module.
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
@@ -27,5 +28,6 @@ pub mod seccomp;
 pub mod stats;
 pub mod vcpu;
 pub mod vm;
+pub mod wasm;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -1,6 +1,8 @@
 //! The `rvisor-vmm` command line.
 
 use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,11 +12,13 @@ use rvisor_vmm::error::{internal, Failure};
 use rvisor_vmm::hostfs::MountSpec;
 use rvisor_vmm::hypercall::AppExit;
 use rvisor_vmm::vm::{self, RunConfig, MAX_MEMORY, MIN_MEMORY};
-use rvisor_vmm::{app, cli};
+use rvisor_vmm::{app, cli, wasm};
 
 /// Run an unmodified static x86_64 Linux program inside a KVM virtual
 /// machine. Its syscalls are served by the rvisor sentry inside the VM, never
 /// by the host kernel.
+///
+/// With --wasm, runs a WebAssembly (WASI preview 1) command module instead.
 ///
 /// Exit status: the program's own; 128+N if it was killed by signal N; 124
 /// on --timeout; 125 if rvisor itself failed; 126 if the file is not a
@@ -25,7 +29,7 @@ use rvisor_vmm::{app, cli};
     version,
     about,
     long_about,
-    override_usage = "rvisor-vmm [OPTIONS] --elf <PATH> [--] [ARGS]...\n       rvisor-vmm [OPTIONS] --root <DIR[:ro|rw]> [--elf <PATH>] [--] [COMMAND [ARGS]...]"
+    override_usage = "rvisor-vmm [OPTIONS] --elf <PATH> [--] [ARGS]...\n       rvisor-vmm [OPTIONS] --wasm <PATH> [--] [ARGS]...\n       rvisor-vmm [OPTIONS] --root <DIR[:ro|rw]> [--elf <PATH>] [--] [COMMAND [ARGS]...]"
 )]
 struct Cli {
     /// The program to run (a static x86_64 Linux ELF). It becomes argv[0] as
@@ -37,9 +41,33 @@ struct Cli {
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present_any = ["print_syscall_table", "root"]
+        required_unless_present_any = ["print_syscall_table", "root", "wasm", "wasm_compile"]
     )]
     elf: Option<OsString>,
+
+    /// Run a WebAssembly command module (WASI preview 1, e.g. built for
+    /// wasm32-wasip1) inside the sandbox, compiled by wasmtime (Cranelift)
+    /// in guest user mode. argv[0] is PATH as given; every --mount is a
+    /// WASI preopen at its guest path. Exit status: the module's
+    /// proc_exit code; 134 on a trap; 126 if the module is malformed or
+    /// invalid or needs imports WASI preview 1 does not provide.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["elf", "root"])]
+    wasm: Option<OsString>,
+
+    /// Where --wasm keeps compiled code between runs (default
+    /// $XDG_CACHE_HOME/rvisor/wasm, else ~/.cache/rvisor/wasm). Code is
+    /// compiled in a separate sandbox that sees only the module, and
+    /// authenticated with a key kept in DIR before a sandbox loads it.
+    #[arg(long, value_name = "DIR", requires = "wasm")]
+    wasm_cache: Option<PathBuf>,
+
+    /// Compile the module in the run's own sandbox every time (no cache).
+    #[arg(long, requires = "wasm", conflicts_with = "wasm_cache")]
+    no_wasm_cache: bool,
+
+    /// Internal: the cache's compile step (module on stdin, code on stdout).
+    #[arg(long, value_name = "NAME", hide = true, conflicts_with_all = ["elf", "root", "wasm"])]
+    wasm_compile: Option<OsString>,
 
     /// Run in a root filesystem: the host directory DIR becomes the
     /// sandbox's `/` (read-only unless `:rw`), resolved strictly beneath DIR
@@ -104,8 +132,9 @@ fn parse_cwd(s: &str) -> Result<OsString, String> {
     vm::check_cwd(s).map(|()| OsString::from(s))
 }
 
+/// `/` is accepted here and refused in `run` unless --wasm is given.
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
-    MountSpec::parse(s)
+    MountSpec::parse_allowing_root(s)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -145,8 +174,59 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
+    if cli.wasm.is_none() && (cli.no_wasm_cache || cli.wasm_cache.is_some()) {
+        return Err(internal(
+            "--wasm-cache and --no-wasm-cache need --wasm (see --help)",
+        ));
+    }
+    if cli.wasm.is_none() && cli.mounts.iter().any(|m| m.guest == "/") {
+        return Err(internal(format!(
+            "{} (see --help)",
+            rvisor_vmm::hostfs::ROOT_MOUNT_REFUSED
+        )));
+    }
     let mut args = cli.args.clone();
+    let mut mounts: Vec<MountSpec> = cli.root.iter().chain(cli.mounts.iter()).cloned().collect();
+    let mut data_file = None;
     let app = match (&cli.elf, &cli.root) {
+        _ if cli.wasm_compile.is_some() => {
+            let name = cli.wasm_compile.clone().unwrap_or_default();
+            let mut module = Vec::new();
+            std::io::stdin()
+                .take(app::MAX_APP_SIZE)
+                .read_to_end(&mut module)
+                .map_err(|e| internal(format!("reading the module: {e}")))?;
+            let (runtime, runtime_args) = wasm::compile_invocation(&name);
+            args = runtime_args;
+            data_file = Some((wasm::MODULE_GUEST_PATH.as_bytes().to_vec(), module));
+            runtime
+        }
+        _ if cli.wasm.is_some() && !cli.print_syscall_table => {
+            let module = wasm::load(cli.wasm.as_deref().unwrap_or_default())?;
+            let code = match code_cache(cli)? {
+                Some(cache) => match cache.lookup(&module.bytes) {
+                    Some(code) => Some(code),
+                    None => match compile_step(cli, &module)? {
+                        Ok(code) => {
+                            if let Err(e) = cache.store(&module.bytes, &code) {
+                                log::warn!("{e}");
+                            }
+                            Some(code)
+                        }
+                        // The compile step said why (one line) and how to end.
+                        Err(status) => return Ok(status),
+                    },
+                },
+                None => None,
+            };
+            let (runtime, runtime_args, sandbox_mounts) =
+                wasm::runtime_invocation(&module, &args, &cli.mounts, code.is_some());
+            args = runtime_args;
+            mounts = sandbox_mounts;
+            let file = code.unwrap_or(module.bytes);
+            data_file = Some((wasm::MODULE_GUEST_PATH.as_bytes().to_vec(), file));
+            runtime
+        }
         // Under --root the sentry finds and checks the program itself (126
         // and 127 are about what it finds in the root).
         (elf, Some(_)) if !cli.print_syscall_table => {
@@ -164,7 +244,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             app::AppImage {
                 path_as_given: command.clone(),
                 canonical_path: command.into(),
-                bytes: Vec::new(),
+                bytes: Vec::new().into(),
             }
         }
         (Some(path), None) => app::load(path)?,
@@ -172,7 +252,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             // --print-syscall-table: the sentry never looks at the image.
             path_as_given: OsString::from("rvisor"),
             canonical_path: "/rvisor".into(),
-            bytes: Vec::new(),
+            bytes: Vec::new().into(),
         },
     };
     let timeout = match cli.timeout {
@@ -182,18 +262,32 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         }
         Some(_) => return Err(internal("--timeout must be a positive number of seconds")),
     };
+    let env = if cli.wasm_compile.is_some() {
+        Vec::new()
+    } else if cli.wasm.is_some() {
+        // A module's environment is what --env gives, nothing else (as
+        // wasmtime's): WASI programs have no PATH or HOME to look for.
+        cli.env.clone()
+    } else {
+        cli::environment(&cli.env)
+    };
     let config = RunConfig {
         app,
         args,
-        env: cli::environment(&cli.env),
+        env,
         memory: cli.memory,
         verbose: cli.verbose > 0,
         print_syscall_table: cli.print_syscall_table,
         timeout,
-        mounts: cli.root.iter().chain(cli.mounts.iter()).cloned().collect(),
+        mounts: if cli.wasm_compile.is_some() {
+            Vec::new()
+        } else {
+            mounts
+        },
         root: cli.root.is_some() && !cli.print_syscall_table,
         rlimits: vm::host_rlimits(),
         cwd: cli.cwd.clone(),
+        data_file,
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {
@@ -208,6 +302,81 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         AppExit::Exited(code) => code as i32,
         AppExit::Signaled(signal) => 128 + signal as i32,
     })
+}
+
+/// The compiled-code cache for --wasm, unless it is turned off. An
+/// explicit --wasm-cache that cannot be used is an error; the default one
+/// is skipped (with a note under -v).
+fn code_cache(cli: &Cli) -> Result<Option<wasm::CodeCache>, rvisor_vmm::error::Failure> {
+    if cli.no_wasm_cache {
+        return Ok(None);
+    }
+    if let Some(dir) = &cli.wasm_cache {
+        return wasm::CodeCache::open(dir).map(Some);
+    }
+    let Some(dir) = wasm::default_cache_dir() else {
+        log::info!("no wasm cache: neither XDG_CACHE_HOME nor HOME is set");
+        return Ok(None);
+    };
+    match wasm::CodeCache::open(&dir) {
+        Ok(cache) => Ok(Some(cache)),
+        Err(e) => {
+            log::info!("no wasm cache: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The cache's compile step: this program again (`--wasm-compile`), so the
+/// step gets a fresh sandbox that sees nothing but the module (stdin). Its
+/// stdout is the compiled code. Ok(Err(status)) when it failed: it has
+/// printed why.
+fn compile_step(cli: &Cli, module: &wasm::WasmModule) -> Result<Result<Vec<u8>, i32>, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| internal(format!("cannot find rvisor-vmm itself: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--wasm-compile")
+        .arg(&module.path_as_given)
+        .arg("--memory")
+        .arg(cli.memory.to_string());
+    if let Some(timeout) = cli.timeout {
+        cmd.arg("--timeout").arg(timeout.to_string());
+    }
+    for _ in 0..cli.verbose {
+        cmd.arg("-v");
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| internal(format!("cannot start the compile step: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let bytes = module.bytes.clone();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&bytes);
+    });
+    let mut code = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .take(wasm::MAX_CODE_SIZE + 1)
+        .read_to_end(&mut code);
+    let status = child
+        .wait()
+        .map_err(|e| internal(format!("waiting for the compile step: {e}")))?;
+    let _ = writer.join();
+    read.map_err(|e| internal(format!("reading the compiled code: {e}")))?;
+    if !status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        return Ok(Err(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))));
+    }
+    if code.len() as u64 > wasm::MAX_CODE_SIZE {
+        return Err(internal("the compiled code is larger than the cache takes"));
+    }
+    Ok(Ok(code))
 }
 
 const PROGRAM: &str = "rvisor-vmm";

@@ -56,6 +56,9 @@ pub struct RunConfig {
     /// The limits the program starts with: the VMM's own, read before it
     /// raises any of them (see [`host_rlimits`]).
     pub rlimits: [[u64; 2]; RLIMIT_COUNT],
+    /// A second read-only file for the program: (absolute guest path,
+    /// bytes). `--wasm` gives the runtime its module this way.
+    pub data_file: Option<(Vec<u8>, Vec<u8>)>,
     /// `--cwd`: the first process's working directory (an absolute path in
     /// the sandbox); `/` when None.
     pub cwd: Option<OsString>,
@@ -243,7 +246,13 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     // The application image and its strings after the sentry.
     let app_start = align_up(kernel_end, PAGE_SIZE);
     let app_size = config.app.bytes.len() as u64;
-    let strings_start = align_up(app_start + app_size, PAGE_SIZE);
+    let (data_path, data): (&[u8], &[u8]) = match &config.data_file {
+        Some((path, bytes)) => (path, bytes),
+        None => (&[], &[]),
+    };
+    let data_start = align_up(app_start + app_size, PAGE_SIZE);
+    let data_path_start = align_up(data_start + data.len() as u64, 8);
+    let strings_start = align_up(data_path_start + data_path.len() as u64, PAGE_SIZE);
     let mut strings = Vec::new();
     strings.extend_from_slice(config.app.canonical_path.as_os_str().as_bytes());
     strings.push(0);
@@ -278,10 +287,12 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
             memory_size >> 20,
-            app_size >> 10
+            (app_size + data.len() as u64) >> 10
         )));
     }
     write_bytes(&mem, app_start, &config.app.bytes, "the application")?;
+    write_bytes(&mem, data_start, data, "the data file")?;
+    write_bytes(&mem, data_path_start, data_path, "the data file's path")?;
     write_bytes(&mem, strings_start, &strings, "argv/envp")?;
     write_bytes(&mem, mounts_start, &mount_records, "the mount table")?;
 
@@ -321,6 +332,16 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: app_start,
         size: app_size,
     };
+    if config.data_file.is_some() {
+        info.data_file = PhysRange {
+            start: data_start,
+            size: data.len() as u64,
+        };
+        info.data_file_path = PhysRange {
+            start: data_path_start,
+            size: data_path.len() as u64,
+        };
+    }
     info.strings = PhysRange {
         start: strings_start,
         size: strings.len() as u64,
@@ -370,7 +391,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     })
 }
 
-fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
+pub fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
     let mut filled = 0;
     while filled < buf.len() {
         // SAFETY: writes at most buf.len() - filled bytes into `buf`.

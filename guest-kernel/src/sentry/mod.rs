@@ -103,6 +103,31 @@ fn build_namespace(
     Ok((namespace, exe))
 }
 
+/// The boot info's data file (`--wasm`: the module or its compiled code),
+/// read-only at its guest path in the sandbox's tmpfs, as the executable is.
+fn place_data_file(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(), errno::Errno> {
+    if boot_info.data_file_path.size == 0 {
+        return Ok(());
+    }
+    let path = crate::mm::frame::boot_region(
+        boot_info.data_file_path.start,
+        boot_info.data_file_path.size,
+    );
+    let data = crate::mm::frame::boot_region(boot_info.data_file.start, boot_info.data_file.size);
+    let slash = path.iter().rposition(|&b| b == b'/').ok_or(errno::EINVAL)?;
+    let (dir, name) = (&path[..slash], &path[slash + 1..]);
+    if name.is_empty() || !path.starts_with(b"/") {
+        return Err(errno::EINVAL);
+    }
+    let stack = vfs::make_dirs(namespace, dir)?;
+    let tmpfs_dir = stack
+        .node()
+        .as_any()
+        .downcast_ref::<vfs::tmpfs::TmpfsNode>()
+        .ok_or(errno::EINVAL)?;
+    tmpfs_dir.insert(name, Arc::new(vfs::memfile::MemFile::new(data, 3, 0o444)))
+}
+
 /// /etc/passwd and /etc/group naming the ids the program runs with (root)
 /// and `nobody` (and Debian's `daemon` and `bin`), as in a minimal container image: `ls -l`, `id` and
 /// `whoami` print names as they do natively. Ordinary tmpfs files: the
@@ -410,6 +435,10 @@ pub fn start(boot_info: &BootInfo) -> ! {
     } else {
         build_namespace(exe_path, image, controlling_tty).map(|(ns, exe)| (ns, Some(exe)))
     };
+    let built = built.and_then(|(namespace, exe)| {
+        place_data_file(&namespace, boot_info)?;
+        Ok((namespace, exe))
+    });
     let (namespace, placed_exe) = match built {
         Ok(built) => built,
         Err(e) => crate::hv::console::fatal(format_args!(

@@ -154,6 +154,8 @@ pub struct Process {
     /// A stop or continue its parent has not waited for yet (WUNTRACED,
     /// WCONTINUED).
     pub job_report: Mutex<Option<JobEvent>>,
+    /// membarrier commands registered (their REGISTER_* bits).
+    pub membarrier_registered: core::sync::atomic::AtomicU64,
 }
 
 /// What a job-control wait reports.
@@ -172,6 +174,7 @@ impl Process {
             sid: AtomicI32::new(sid),
             stopped: AtomicBool::new(false),
             job_report: Mutex::new(None),
+            membarrier_registered: core::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -8,8 +8,8 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, locks, memory, namei, open, poll, process,
-    read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
+    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, namei, open, poll,
+    process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -267,4 +267,5 @@ handlers! {
     shmat => sysvipc::sys_shmat, Full;
     shmdt => sysvipc::sys_shmdt, Full;
     shmctl => sysvipc::sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");
+    membarrier => membarrier::sys_membarrier, Partial("one vCPU: every barrier is complete at the call; registrations are per process: a fork child starts unregistered, execve keeps them; no RSEQ commands");
 }

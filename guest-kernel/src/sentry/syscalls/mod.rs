@@ -33,6 +33,7 @@ pub mod futex;
 pub mod ioctl;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
+pub mod membarrier;
 pub mod memory;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod namei;

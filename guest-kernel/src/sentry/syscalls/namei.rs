@@ -152,6 +152,10 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
         if pn.name == b".." {
             return Err(ENOTEMPTY);
         }
+    } else if pn.name == b"." || pn.name == b".." {
+        // unlink (not rmdir) of "." or "..": a directory, as Linux says
+        // before looking any further.
+        return Err(EISDIR);
     } else if pn.trailing_slash {
         // "unlink file/" resolves the name as a directory.
         let node = pn.parent.node().lookup(&pn.name)?;

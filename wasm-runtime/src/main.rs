@@ -1,0 +1,271 @@
+//! rvisor's WebAssembly runtime: a static Linux program that `rvisor-vmm
+//! --wasm` starts inside the sandbox (guest ring 3). It compiles a WASI
+//! preview 1 command module with wasmtime (Cranelift) and runs it; the WASI
+//! calls become Linux syscalls served by the sentry.
+//!
+//! Command line (written by rvisor-vmm, not meant for people):
+//!
+//! ```text
+//! rvisor-wasm-runtime --module PATH [--precompiled] [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
+//! rvisor-wasm-runtime --compile PATH
+//! ```
+//!
+//! The module's environment is this process's environment (the VMM builds
+//! it from `--env`). Every `--preopen DIR NAME` is a WASI preopen of the
+//! sandbox directory DIR (a `--mount` of the user) named NAME.
+//!
+//! `--compile` compiles the module and writes wasmtime's serialized code to
+//! stdout (the compile step of the VMM's code cache); `--precompiled` runs
+//! such code (the VMM has checked its MAC).
+//!
+//! Exit statuses (see docs/wasi.md): the module's `proc_exit` code (0 when
+//! `_start` returns); 134 for a trap (one line naming it, as wasmtime's CLI
+//! exits like an abort); 126 when the module is malformed or invalid or
+//! its imports cannot be satisfied... (see `EXIT_*`).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store, Trap};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// musl's allocator maps and unmaps memory for most large blocks (Cranelift
+/// makes ~1300 such calls compiling a small module); every fresh page is a
+/// fault, and on the pvm platform each costs VM exits. dlmalloc keeps what
+/// it got (trimming only above 2 MiB free at the top).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// A trap: 128 + SIGABRT, as wasmtime's CLI ends on one.
+const EXIT_TRAP: u8 = 134;
+/// The module cannot be run: not WebAssembly, truncated, invalid, or an
+/// import that WASI preview 1 does not provide.
+const EXIT_INVALID: u8 = 126;
+/// The runtime itself failed (bad command line, a preopen that cannot be
+/// opened): rvisor's own failure status.
+const EXIT_INTERNAL: u8 = 125;
+
+/// Every linear memory gets this much address space reserved up front;
+/// growth beyond it moves the memory (memcpy). wasmtime's default on 64-bit
+/// hosts is 4 GiB plus a 32 MiB guard, which makes bounds checks free
+/// (every 32-bit index lands inside the reservation or its guard). The
+/// sentry has room for that (its user half is 128 TiB), so we keep the
+/// default: see docs/wasi.md.
+struct Options {
+    module: String,
+    precompiled: bool,
+    compile_only: bool,
+    /// (directory in the sandbox, preopen name, read-only).
+    dirs: Vec<(String, String, bool)>,
+    argv: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    // WASI arguments are strings: a non-UTF-8 one is refused here.
+    let mut args = std::env::args_os()
+        .skip(1)
+        .map(|arg| {
+            arg.into_string().map_err(|arg| {
+                format!("argument {arg:?} is not UTF-8 (WASI arguments are strings)")
+            })
+        })
+        .collect::<Result<Vec<String>, String>>()?
+        .into_iter();
+    let mut options = Options {
+        module: String::new(),
+        precompiled: false,
+        compile_only: false,
+        dirs: Vec::new(),
+        argv: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--module" => options.module = args.next().ok_or("--module needs a path")?,
+            "--compile" => {
+                options.module = args.next().ok_or("--compile needs a path")?;
+                options.compile_only = true;
+            }
+            "--precompiled" => options.precompiled = true,
+            "--preopen" | "--preopen-ro" => {
+                let dir = args.next().ok_or("--preopen needs a directory")?;
+                let name = args.next().ok_or("--preopen needs a name")?;
+                options.dirs.push((dir, name, arg == "--preopen-ro"));
+            }
+            "--" => {
+                options.argv.extend(args.by_ref());
+                break;
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if options.module.is_empty() {
+        return Err("no module given".into());
+    }
+    Ok(options)
+}
+
+fn engine() -> Result<Engine, String> {
+    let mut config = Config::new();
+    // Built without the parallel-compilation feature: one vCPU, compiling
+    // on several threads would only add switches.
+    config.cranelift_opt_level(OptLevel::Speed);
+    // wasmtime maps a module's initial memory copy-on-write from a sealed
+    // memfd; the sentry's memfd has no sealing (F_ADD_SEALS) yet, so data
+    // segments are copied at instantiation instead (see docs/wasi.md).
+    config.memory_init_cow(false);
+    Engine::new(&config).map_err(|e| format!("cannot create the engine: {e}"))
+}
+
+/// The short name of a trap, as the user sees it.
+fn describe_trap(trap: Trap) -> &'static str {
+    match trap {
+        Trap::UnreachableCodeReached => "unreachable instruction executed",
+        Trap::MemoryOutOfBounds => "out-of-bounds memory access",
+        Trap::StackOverflow => "call stack exhausted (stack overflow)",
+        Trap::IntegerDivisionByZero => "integer divide by zero",
+        Trap::IntegerOverflow => "integer overflow",
+        Trap::BadConversionToInteger => "invalid conversion to integer",
+        Trap::IndirectCallToNull => "indirect call to a null table entry",
+        Trap::BadSignature => "indirect call type mismatch",
+        Trap::TableOutOfBounds => "undefined element: out of bounds table access",
+        _ => "wasm trap",
+    }
+}
+
+fn run(options: &Options) -> Result<u8, (u8, String)> {
+    let engine = engine().map_err(|e| (EXIT_INTERNAL, e))?;
+    let invalid = |e: wasmtime::Error| (EXIT_INVALID, format!("invalid WebAssembly module: {e}"));
+    let module = if options.precompiled {
+        let bytes = std::fs::read(&options.module).map_err(|e| {
+            (
+                EXIT_INTERNAL,
+                format!("cannot read {}: {e}", options.module),
+            )
+        })?;
+        // SAFETY: the bytes are wasmtime's own serialization of this
+        // module, produced by `--compile` in a sandbox that saw nothing but
+        // the module, and authenticated by the VMM (a MAC with a key only
+        // the VMM holds) before it was placed here; wasmtime also checks its
+        // header (engine version and configuration).
+        unsafe { Module::deserialize(&engine, &bytes) }.map_err(invalid)?
+    } else {
+        let bytes = std::fs::read(&options.module).map_err(|e| {
+            (
+                EXIT_INTERNAL,
+                format!("cannot read {}: {e}", options.module),
+            )
+        })?;
+        Module::new(&engine, &bytes).map_err(invalid)?
+    };
+    if options.compile_only {
+        let code = module
+            .serialize()
+            .map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&code)
+            .and_then(|()| out.flush())
+            .map_err(|e| {
+                (
+                    EXIT_INTERNAL,
+                    format!("cannot write the compiled code: {e}"),
+                )
+            })?;
+        return Ok(0);
+    }
+
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |ctx| ctx).map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .inherit_stdio()
+        .args(&options.argv)
+        // The module runs synchronously on this thread: file operations
+        // block it directly instead of being handed to a tokio blocking
+        // thread and back (a futex wakeup and a switch each, in the sentry).
+        .allow_blocking_current_thread(true);
+    for (key, value) in std::env::vars_os() {
+        match (key.to_str(), value.to_str()) {
+            (Some(key), Some(value)) => {
+                builder.env(key, value);
+            }
+            _ => {
+                return Err((
+                    EXIT_INVALID,
+                    format!("environment variable {key:?} is not UTF-8 (WASI's are strings)"),
+                ));
+            }
+        }
+    }
+    for (dir, name, read_only) in &options.dirs {
+        let perms = if *read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder.preopened_dir(dir, name, perms).map_err(|e| {
+            (
+                EXIT_INTERNAL,
+                format!("cannot open the shared directory {dir}: {e}"),
+            )
+        })?;
+    }
+    let mut store = Store::new(&engine, builder.build_p1());
+
+    let instance =
+        linker
+            .instantiate(&mut store, &module)
+            .map_err(|e| match e.downcast_ref::<Trap>() {
+                // A start function that traps.
+                Some(trap) => (EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))),
+                None => (EXIT_INVALID, format!("cannot instantiate the module: {e}")),
+            })?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(|_| {
+            (
+                EXIT_INVALID,
+                "not a WASI command: no exported `_start` function of type () -> ()".to_string(),
+            )
+        })?;
+    let outcome = start.call(&mut store, ());
+    // Whatever the module wrote must be out before we exit.
+    let _ = std::io::stdout().flush();
+    match outcome {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                // proc_exit: WASI exit codes are 0..=125 by convention; Linux
+                // keeps the low 8 bits.
+                Ok(exit.0 as u8)
+            } else if let Some(trap) = e.downcast_ref::<Trap>() {
+                Err((EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))))
+            } else {
+                Err((EXIT_TRAP, format!("wasm trap: {e}")))
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("rvisor-wasm-runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let name = options
+        .argv
+        .first()
+        .cloned()
+        .unwrap_or_else(|| options.module.clone());
+    match run(&options) {
+        Ok(code) => ExitCode::from(code),
+        Err((code, message)) => {
+            eprintln!("rvisor-vmm: {name}: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
