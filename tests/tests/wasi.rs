@@ -755,3 +755,74 @@ fn official_wasi_testsuite_preview1() {
         failures.join("\n")
     );
 }
+
+/// The runtime built for aarch64 (by the aarch64 clippy step of
+/// scripts/test.sh, or here), with `module` appended (see the runtime's
+/// `--module-from-exe`): one static file the bare-metal board can run.
+fn aarch64_runtime_with(module: &Path, out: &Path) {
+    let crate_dir = root().join("wasm-runtime");
+    let target_dir = target_dir().join("wasm-runtime");
+    let runtime = target_dir.join("aarch64-unknown-linux-musl/release/rvisor-wasm-runtime");
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .current_dir(&crate_dir)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--target",
+            "aarch64-unknown-linux-musl",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .unwrap();
+    assert!(status.success(), "building wasm-runtime for aarch64 failed");
+    let mut bytes = fs::read(&runtime).unwrap();
+    let wasm = fs::read(module).unwrap();
+    bytes.extend_from_slice(&wasm);
+    bytes.extend_from_slice(&(wasm.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(b"RVWASM01");
+    fs::write(out, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(out, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn wasm_on_the_aarch64_bare_metal_board() {
+    if !require_tools(&["qemu-system-aarch64", "aarch64-linux-gnu-gcc"]) {
+        return;
+    }
+    let dir = abi::fresh_dir("wasi-aarch64");
+    // The same module's output natively (x86_64 build) and under wasmtime
+    // (Cranelift for aarch64) in the sentry on qemu-aarch64-virt.
+    for (name, args, status) in [
+        ("hello", vec![], 0),
+        ("exit_code", vec!["7"], 7),
+        ("cpu", vec!["1"], 0),
+        ("traps", vec!["out-of-bounds"], TRAP_STATUS),
+    ] {
+        let image = dir.join(name);
+        aarch64_runtime_with(&wasi_program(name), &image);
+        let mut cmd = std::process::Command::new(qemu_runner());
+        cmd.args(["--board", "qemu-aarch64-virt", "--timeout", "300", "--elf"])
+            .arg(&image)
+            .args(["--", "--module-from-exe", "--", name])
+            .args(&args);
+        let board = run_command(&mut cmd, None);
+        assert_eq!(board.code(), status, "{}", board.describe());
+        if status != TRAP_STATUS {
+            let native = run_native(&wasi_program_native(name), &args, None);
+            assert_same_run(&native, &board);
+        } else {
+            assert!(
+                board.stderr_str().contains("out-of-bounds memory access"),
+                "{}",
+                board.describe()
+            );
+        }
+    }
+}

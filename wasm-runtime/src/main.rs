@@ -8,7 +8,13 @@
 //! ```text
 //! rvisor-wasm-runtime --module PATH [--precompiled] [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
 //! rvisor-wasm-runtime --compile PATH
+//! rvisor-wasm-runtime --module-from-exe [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
 //! ```
+//!
+//! `--module-from-exe` reads the module appended to this program's own ELF
+//! (`[ELF][module][module length, u64 LE]["RVWASM01"]`): a single static
+//! file for boards without a way to pass a second file (the bare-metal
+//! `qemu-aarch64-virt` board; tests/tests/wasi.rs).
 //!
 //! The module's environment is this process's environment (the VMM builds
 //! it from `--env`). Every `--preopen DIR NAME` is a WASI preopen of the
@@ -54,6 +60,8 @@ const EXIT_INTERNAL: u8 = 125;
 /// default: see docs/wasi.md.
 struct Options {
     module: String,
+    /// The module is appended to the executable (see the module docs).
+    from_exe: bool,
     precompiled: bool,
     compile_only: bool,
     /// (directory in the sandbox, preopen name, read-only).
@@ -74,6 +82,7 @@ fn parse_args() -> Result<Options, String> {
         .into_iter();
     let mut options = Options {
         module: String::new(),
+        from_exe: false,
         precompiled: false,
         compile_only: false,
         dirs: Vec::new(),
@@ -87,6 +96,10 @@ fn parse_args() -> Result<Options, String> {
                 options.compile_only = true;
             }
             "--precompiled" => options.precompiled = true,
+            "--module-from-exe" => {
+                options.module = "/proc/self/exe".into();
+                options.from_exe = true;
+            }
             "--preopen" | "--preopen-ro" => {
                 let dir = args.next().ok_or("--preopen needs a directory")?;
                 let name = args.next().ok_or("--preopen needs a name")?;
@@ -115,6 +128,18 @@ fn engine() -> Result<Engine, String> {
     // segments are copied at instantiation instead (see docs/wasi.md).
     config.memory_init_cow(false);
     Engine::new(&config).map_err(|e| format!("cannot create the engine: {e}"))
+}
+
+/// The module appended to an executable: `[ELF][module][len u64 LE][magic]`.
+fn appended_module(exe: &[u8]) -> Option<&[u8]> {
+    const MAGIC: &[u8; 8] = b"RVWASM01";
+    let (rest, magic) = exe.split_at(exe.len().checked_sub(8)?);
+    if magic != MAGIC {
+        return None;
+    }
+    let (rest, len) = rest.split_at(rest.len().checked_sub(8)?);
+    let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+    rest.get(rest.len().checked_sub(len)?..)
 }
 
 /// The short name of a trap, as the user sees it.
@@ -156,7 +181,15 @@ fn run(options: &Options) -> Result<u8, (u8, String)> {
                 format!("cannot read {}: {e}", options.module),
             )
         })?;
-        Module::new(&engine, &bytes).map_err(invalid)?
+        let bytes = if options.from_exe {
+            appended_module(&bytes).ok_or((
+                EXIT_INVALID,
+                "no module appended to the runtime".to_string(),
+            ))?
+        } else {
+            &bytes[..]
+        };
+        Module::new(&engine, bytes).map_err(invalid)?
     };
     if options.compile_only {
         let code = module
