@@ -410,6 +410,7 @@ pub const WASI_PROGRAMS: &[&str] = &[
     "random",
     "cpu",
     "traps",
+    "stdin_count",
 ];
 
 /// Builds `tests/wasi-programs` for `target` (`wasm32-wasip1` or

@@ -92,6 +92,29 @@ fn args_and_environment() {
 }
 
 #[test]
+fn stdin_is_forwarded() {
+    if !require_kvm() {
+        return;
+    }
+    let input: String = (0..2000)
+        .map(|i| format!("line {i} of the input\n"))
+        .collect();
+    let native = run_native(
+        &wasi_program_native("stdin_count"),
+        NO_ARGS,
+        Some(input.as_bytes()),
+    );
+    let sandbox = run_wasm(
+        &wasi_program("stdin_count"),
+        NO_ARGS,
+        &[],
+        Some(input.as_bytes()),
+    );
+    assert_same_run(&native, &sandbox);
+    assert!(native.stdout_str().starts_with("bytes="));
+}
+
+#[test]
 fn exit_codes() {
     if !require_kvm() {
         return;
