@@ -115,6 +115,74 @@ fn stdin_is_forwarded() {
 }
 
 #[test]
+fn preview2_components() {
+    if !require_kvm() {
+        return;
+    }
+    // The same sources built for wasm32-wasip2: components, run with
+    // wasmtime-wasi's preview 2.
+    for (name, args) in [
+        ("hello", vec![]),
+        ("args_env", vec!["x", "y z"]),
+        ("clock", vec![]),
+        ("random", vec![]),
+        ("cpu", vec!["1"]),
+    ] {
+        let mut native = std::process::Command::new(wasi_program_native(name));
+        native.env_clear().args(&args);
+        let native = run_command(&mut native, None);
+        let sandbox = run_wasm(&wasi_component(name), &args, &[], None);
+        assert_same_run(&native, &sandbox);
+    }
+    let dir = abi::fresh_dir("wasi-p2-dirs");
+    let (native_dir, sandbox_dir) = (dir.join("n"), dir.join("s"));
+    fs::create_dir_all(&native_dir).unwrap();
+    fs::create_dir_all(&sandbox_dir).unwrap();
+    let native = run_native(&wasi_program_native("dirs"), &[&native_dir], None);
+    let sandbox = run_wasm(
+        &wasi_component("dirs"),
+        &["/work"],
+        &[
+            "--mount",
+            &abi::mount_arg(&sandbox_dir, "/work", Some("rw")),
+        ],
+        None,
+    );
+    assert_same_run(&native, &sandbox);
+    let diff = abi::snapshot_diff(&abi::snapshot(&native_dir), &abi::snapshot(&sandbox_dir));
+    assert!(diff.is_empty(), "{diff}");
+    // wasi:cli/exit carries only success or failure: exit(9) is status 1
+    // (as under wasmtime without -Scli-exit-with-code); a trap is a trap.
+    let out = run_wasm(&wasi_component("exit_code"), &["9"], &[], None);
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert_eq!(out.stdout_str(), "exiting with 9\n");
+    let out = run_wasm(&wasi_component("traps"), &["abort"], &[], None);
+    assert_eq!(out.code(), TRAP_STATUS, "{}", out.describe());
+    assert!(
+        out.stderr_str().contains("wasm trap: unreachable"),
+        "{}",
+        out.describe()
+    );
+    // Compiled components are cached as modules are.
+    let cache = abi::fresh_dir("wasi-p2-cache");
+    let cache_arg = cache.display().to_string();
+    for _ in 0..2 {
+        let out = run_wasm(
+            &wasi_component("hello"),
+            NO_ARGS,
+            &["--wasm-cache", &cache_arg],
+            None,
+        );
+        assert_eq!(
+            out.stdout_str(),
+            "Hello from WebAssembly!\n",
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
 fn exit_codes() {
     if !require_kvm() {
         return;
