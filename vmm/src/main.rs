@@ -21,8 +21,9 @@ use rvisor_vmm::{app, cli, wasm};
 /// With --wasm, runs a WebAssembly (WASI) command module or component instead.
 ///
 /// Exit status: the program's own; 128+N if it was killed by signal N; 124
-/// on --timeout; 125 if rvisor itself failed; 126 if the file is not a
-/// runnable static x86_64 ELF; 127 if it does not exist.
+/// on --timeout; 125 if rvisor itself failed; 134 if a --wasm module
+/// trapped; 126 if the file is not a runnable static x86_64 ELF (or
+/// WebAssembly module); 127 if it does not exist.
 #[derive(Parser, Debug)]
 #[command(
     name = "rvisor-vmm",
