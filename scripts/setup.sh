@@ -42,6 +42,6 @@ fi
 # rustup installs the toolchain, targets and components of rust-toolchain.toml
 # on first use; make that happen now rather than in the middle of a build.
 rustup show active-toolchain >/dev/null
-for target in x86_64-unknown-none x86_64-unknown-linux-musl aarch64-unknown-none aarch64-unknown-linux-musl wasm32-wasip1; do
+for target in x86_64-unknown-none x86_64-unknown-linux-musl aarch64-unknown-none aarch64-unknown-linux-musl wasm32-wasip1 wasm32-wasip2; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target" >/dev/null
 done

@@ -438,10 +438,11 @@ pub const WASI_PROGRAMS: &[&str] = &[
     "random",
     "cpu",
     "traps",
+    "stdin_count",
 ];
 
-/// Builds `tests/wasi-programs` for `target` (`wasm32-wasip1` or
-/// `x86_64-unknown-linux-musl`) into `<target>/test-programs/wasi/` and
+/// Builds `tests/wasi-programs` for `target` (`wasm32-wasip1`,
+/// `wasm32-wasip2` or `x86_64-unknown-linux-musl`) into `<target>/test-programs/wasi/` and
 /// returns the directory holding its outputs.
 fn wasi_programs_dir(target: &str) -> PathBuf {
     build_once(&format!("wasi-programs-{target}"), || {
@@ -468,6 +469,14 @@ fn wasi_programs_dir(target: &str) -> PathBuf {
 /// `tests/wasi-programs/src/bin/NAME.rs` built for wasm32-wasip1.
 pub fn wasi_program(name: &str) -> PathBuf {
     let path = wasi_programs_dir("wasm32-wasip1").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} was not produced", path.display());
+    path
+}
+
+/// `tests/wasi-programs/src/bin/NAME.rs` built for wasm32-wasip2 (a WASI
+/// preview 2 component).
+pub fn wasi_component(name: &str) -> PathBuf {
+    let path = wasi_programs_dir("wasm32-wasip2").join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} was not produced", path.display());
     path
 }

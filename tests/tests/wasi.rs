@@ -92,6 +92,97 @@ fn args_and_environment() {
 }
 
 #[test]
+fn stdin_is_forwarded() {
+    if !require_kvm() {
+        return;
+    }
+    let input: String = (0..2000)
+        .map(|i| format!("line {i} of the input\n"))
+        .collect();
+    let native = run_native(
+        &wasi_program_native("stdin_count"),
+        NO_ARGS,
+        Some(input.as_bytes()),
+    );
+    let sandbox = run_wasm(
+        &wasi_program("stdin_count"),
+        NO_ARGS,
+        &[],
+        Some(input.as_bytes()),
+    );
+    assert_same_run(&native, &sandbox);
+    assert!(native.stdout_str().starts_with("bytes="));
+}
+
+#[test]
+fn preview2_components() {
+    if !require_kvm() {
+        return;
+    }
+    // The same sources built for wasm32-wasip2: components, run with
+    // wasmtime-wasi's preview 2.
+    for (name, args) in [
+        ("hello", vec![]),
+        ("args_env", vec!["x", "y z"]),
+        ("clock", vec![]),
+        ("random", vec![]),
+        ("cpu", vec!["1"]),
+    ] {
+        let mut native = std::process::Command::new(wasi_program_native(name));
+        native.env_clear().args(&args);
+        let native = run_command(&mut native, None);
+        let sandbox = run_wasm(&wasi_component(name), &args, &[], None);
+        assert_same_run(&native, &sandbox);
+    }
+    let dir = abi::fresh_dir("wasi-p2-dirs");
+    let (native_dir, sandbox_dir) = (dir.join("n"), dir.join("s"));
+    fs::create_dir_all(&native_dir).unwrap();
+    fs::create_dir_all(&sandbox_dir).unwrap();
+    let native = run_native(&wasi_program_native("dirs"), &[&native_dir], None);
+    let sandbox = run_wasm(
+        &wasi_component("dirs"),
+        &["/work"],
+        &[
+            "--mount",
+            &abi::mount_arg(&sandbox_dir, "/work", Some("rw")),
+        ],
+        None,
+    );
+    assert_same_run(&native, &sandbox);
+    let diff = abi::snapshot_diff(&abi::snapshot(&native_dir), &abi::snapshot(&sandbox_dir));
+    assert!(diff.is_empty(), "{diff}");
+    // wasi:cli/exit carries only success or failure: exit(9) is status 1
+    // (as under wasmtime without -Scli-exit-with-code); a trap is a trap.
+    let out = run_wasm(&wasi_component("exit_code"), &["9"], &[], None);
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert_eq!(out.stdout_str(), "exiting with 9\n");
+    let out = run_wasm(&wasi_component("traps"), &["abort"], &[], None);
+    assert_eq!(out.code(), TRAP_STATUS, "{}", out.describe());
+    assert!(
+        out.stderr_str().contains("wasm trap: unreachable"),
+        "{}",
+        out.describe()
+    );
+    // Compiled components are cached as modules are.
+    let cache = abi::fresh_dir("wasi-p2-cache");
+    let cache_arg = cache.display().to_string();
+    for _ in 0..2 {
+        let out = run_wasm(
+            &wasi_component("hello"),
+            NO_ARGS,
+            &["--wasm-cache", &cache_arg],
+            None,
+        );
+        assert_eq!(
+            out.stdout_str(),
+            "Hello from WebAssembly!\n",
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
 fn exit_codes() {
     if !require_kvm() {
         return;
@@ -754,4 +845,75 @@ fn official_wasi_testsuite_preview1() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The runtime built for aarch64 (by the aarch64 clippy step of
+/// scripts/test.sh, or here), with `module` appended (see the runtime's
+/// `--module-from-exe`): one static file the bare-metal board can run.
+fn aarch64_runtime_with(module: &Path, out: &Path) {
+    let crate_dir = root().join("wasm-runtime");
+    let target_dir = target_dir().join("wasm-runtime");
+    let runtime = target_dir.join("aarch64-unknown-linux-musl/release/rvisor-wasm-runtime");
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .current_dir(&crate_dir)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--target",
+            "aarch64-unknown-linux-musl",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .unwrap();
+    assert!(status.success(), "building wasm-runtime for aarch64 failed");
+    let mut bytes = fs::read(&runtime).unwrap();
+    let wasm = fs::read(module).unwrap();
+    bytes.extend_from_slice(&wasm);
+    bytes.extend_from_slice(&(wasm.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(b"RVWASM01");
+    fs::write(out, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(out, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn wasm_on_the_aarch64_bare_metal_board() {
+    if !require_tools(&["qemu-system-aarch64", "aarch64-linux-gnu-gcc"]) {
+        return;
+    }
+    let dir = abi::fresh_dir("wasi-aarch64");
+    // The same module's output natively (x86_64 build) and under wasmtime
+    // (Cranelift for aarch64) in the sentry on qemu-aarch64-virt.
+    for (name, args, status) in [
+        ("hello", vec![], 0),
+        ("exit_code", vec!["7"], 7),
+        ("cpu", vec!["1"], 0),
+        ("traps", vec!["out-of-bounds"], TRAP_STATUS),
+    ] {
+        let image = dir.join(name);
+        aarch64_runtime_with(&wasi_program(name), &image);
+        let mut cmd = std::process::Command::new(qemu_runner());
+        cmd.args(["--board", "qemu-aarch64-virt", "--timeout", "300", "--elf"])
+            .arg(&image)
+            .args(["--", "--module-from-exe", "--", name])
+            .args(&args);
+        let board = run_command(&mut cmd, None);
+        assert_eq!(board.code(), status, "{}", board.describe());
+        if status != TRAP_STATUS {
+            let native = run_native(&wasi_program_native(name), &args, None);
+            assert_same_run(&native, &board);
+        } else {
+            assert!(
+                board.stderr_str().contains("out-of-bounds memory access"),
+                "{}",
+                board.describe()
+            );
+        }
+    }
 }

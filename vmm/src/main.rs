@@ -18,11 +18,12 @@ use rvisor_vmm::{app, cli, wasm};
 /// machine. Its syscalls are served by the rvisor sentry inside the VM, never
 /// by the host kernel.
 ///
-/// With --wasm, runs a WebAssembly (WASI preview 1) command module instead.
+/// With --wasm, runs a WebAssembly (WASI) command module or component instead.
 ///
 /// Exit status: the program's own; 128+N if it was killed by signal N; 124
-/// on --timeout; 125 if rvisor itself failed; 126 if the file is not a
-/// runnable static x86_64 ELF; 127 if it does not exist.
+/// on --timeout; 125 if rvisor itself failed; 134 if a --wasm module
+/// trapped; 126 if the file is not a runnable static x86_64 ELF (or
+/// WebAssembly module); 127 if it does not exist.
 #[derive(Parser, Debug)]
 #[command(
     name = "rvisor-vmm",
@@ -46,11 +47,12 @@ struct Cli {
     elf: Option<OsString>,
 
     /// Run a WebAssembly command module (WASI preview 1, e.g. built for
-    /// wasm32-wasip1) inside the sandbox, compiled by wasmtime (Cranelift)
+    /// wasm32-wasip1) or component (preview 2, wasm32-wasip2) inside the
+    /// sandbox, compiled by wasmtime (Cranelift)
     /// in guest user mode. argv[0] is PATH as given; every --mount is a
     /// WASI preopen at its guest path. Exit status: the module's
     /// proc_exit code; 134 on a trap; 126 if the module is malformed or
-    /// invalid or needs imports WASI preview 1 does not provide.
+    /// invalid or needs imports WASI does not provide.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["elf", "root"])]
     wasm: Option<OsString>,
 

@@ -1,4 +1,4 @@
-//! `--wasm`: WebAssembly (WASI preview 1) command modules. The VMM never
+//! `--wasm`: WebAssembly (WASI) command modules and components. The VMM never
 //! parses or compiles WebAssembly: it checks the `\0asm` magic number (for
 //! a clear error), then runs the bundled runtime (`wasm-runtime/`, wasmtime
 //! with Cranelift, a static Linux ELF built for this host's architecture by

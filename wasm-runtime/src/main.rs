@@ -1,14 +1,21 @@
 //! rvisor's WebAssembly runtime: a static Linux program that `rvisor-vmm
 //! --wasm` starts inside the sandbox (guest ring 3). It compiles a WASI
-//! preview 1 command module with wasmtime (Cranelift) and runs it; the WASI
-//! calls become Linux syscalls served by the sentry.
+//! preview 1 command module (or a preview 2 command component) with
+//! wasmtime (Cranelift) and runs it; the WASI calls become Linux syscalls
+//! served by the sentry.
 //!
 //! Command line (written by rvisor-vmm, not meant for people):
 //!
 //! ```text
 //! rvisor-wasm-runtime --module PATH [--precompiled] [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
 //! rvisor-wasm-runtime --compile PATH
+//! rvisor-wasm-runtime --module-from-exe [--preopen[-ro] DIR NAME]... -- ARGV0 [ARGS]...
 //! ```
+//!
+//! `--module-from-exe` reads the module appended to this program's own ELF
+//! (`[ELF][module][module length, u64 LE]["RVWASM01"]`): a single static
+//! file for boards without a way to pass a second file (the bare-metal
+//! `qemu-aarch64-virt` board; tests/tests/wasi.rs).
 //!
 //! The module's environment is this process's environment (the VMM builds
 //! it from `--env`). Every `--preopen DIR NAME` is a WASI preopen of the
@@ -26,9 +33,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store, Trap};
+use wasmtime::component::{self, Component, ResourceTable};
+use wasmtime::{Config, Engine, Linker, Module, OptLevel, Precompiled, Store, Trap};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// musl's allocator maps and unmaps memory for most large blocks (Cranelift
 /// makes ~1300 such calls compiling a small module); every fresh page is a
@@ -54,6 +63,8 @@ const EXIT_INTERNAL: u8 = 125;
 /// default: see docs/wasi.md.
 struct Options {
     module: String,
+    /// The module is appended to the executable (see the module docs).
+    from_exe: bool,
     precompiled: bool,
     compile_only: bool,
     /// (directory in the sandbox, preopen name, read-only).
@@ -74,6 +85,7 @@ fn parse_args() -> Result<Options, String> {
         .into_iter();
     let mut options = Options {
         module: String::new(),
+        from_exe: false,
         precompiled: false,
         compile_only: false,
         dirs: Vec::new(),
@@ -87,6 +99,10 @@ fn parse_args() -> Result<Options, String> {
                 options.compile_only = true;
             }
             "--precompiled" => options.precompiled = true,
+            "--module-from-exe" => {
+                options.module = "/proc/self/exe".into();
+                options.from_exe = true;
+            }
             "--preopen" | "--preopen-ro" => {
                 let dir = args.next().ok_or("--preopen needs a directory")?;
                 let name = args.next().ok_or("--preopen needs a name")?;
@@ -117,6 +133,18 @@ fn engine() -> Result<Engine, String> {
     Engine::new(&config).map_err(|e| format!("cannot create the engine: {e}"))
 }
 
+/// The module appended to an executable: `[ELF][module][len u64 LE][magic]`.
+fn appended_module(exe: &[u8]) -> Option<&[u8]> {
+    const MAGIC: &[u8; 8] = b"RVWASM01";
+    let (rest, magic) = exe.split_at(exe.len().checked_sub(8)?);
+    if magic != MAGIC {
+        return None;
+    }
+    let (rest, len) = rest.split_at(rest.len().checked_sub(8)?);
+    let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+    rest.get(rest.len().checked_sub(len)?..)
+}
+
 /// The short name of a trap, as the user sees it.
 fn describe_trap(trap: Trap) -> &'static str {
     match trap {
@@ -133,50 +161,76 @@ fn describe_trap(trap: Trap) -> &'static str {
     }
 }
 
-fn run(options: &Options) -> Result<u8, (u8, String)> {
-    let engine = engine().map_err(|e| (EXIT_INTERNAL, e))?;
-    let invalid = |e: wasmtime::Error| (EXIT_INVALID, format!("invalid WebAssembly module: {e}"));
-    let module = if options.precompiled {
-        let bytes = std::fs::read(&options.module).map_err(|e| {
-            (
-                EXIT_INTERNAL,
-                format!("cannot read {}: {e}", options.module),
-            )
-        })?;
-        // SAFETY: the bytes are wasmtime's own serialization of this
-        // module, produced by `--compile` in a sandbox that saw nothing but
-        // the module, and authenticated by the VMM (a MAC with a key only
-        // the VMM holds) before it was placed here; wasmtime also checks its
-        // header (engine version and configuration).
-        unsafe { Module::deserialize(&engine, &bytes) }.map_err(invalid)?
-    } else {
-        let bytes = std::fs::read(&options.module).map_err(|e| {
-            (
-                EXIT_INTERNAL,
-                format!("cannot read {}: {e}", options.module),
-            )
-        })?;
-        Module::new(&engine, &bytes).map_err(invalid)?
-    };
-    if options.compile_only {
-        let code = module
-            .serialize()
-            .map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(&code)
-            .and_then(|()| out.flush())
-            .map_err(|e| {
-                (
-                    EXIT_INTERNAL,
-                    format!("cannot write the compiled code: {e}"),
-                )
-            })?;
-        return Ok(0);
+/// What the runtime runs: a core module (WASI preview 1 command) or a
+/// component (WASI preview 2 command, `wasm32-wasip2`).
+enum Program {
+    Module(Module),
+    Component(Component),
+}
+
+/// The store's state for a component: WASI preview 2.
+struct P2State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
+}
 
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |ctx| ctx).map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+/// A component binary: the `\0asm` magic, then version 0x0d and layer 1.
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
+}
 
+fn load(engine: &Engine, options: &Options) -> Result<Program, (u8, String)> {
+    let invalid = |e: wasmtime::Error| (EXIT_INVALID, format!("invalid WebAssembly module: {e}"));
+    let bytes = std::fs::read(&options.module).map_err(|e| {
+        (
+            EXIT_INTERNAL,
+            format!("cannot read {}: {e}", options.module),
+        )
+    })?;
+    if options.precompiled {
+        // SAFETY (both arms): the bytes are wasmtime's own serialization of
+        // this module, produced by `--compile` in a sandbox that saw nothing
+        // but the module, and authenticated by the VMM (a MAC with a key
+        // only the VMM holds) before it was placed here; wasmtime also
+        // checks its header (engine version and configuration).
+        return match Engine::detect_precompiled(&bytes) {
+            Some(Precompiled::Component) => {
+                unsafe { Component::deserialize(engine, &bytes) }.map(Program::Component)
+            }
+            _ => unsafe { Module::deserialize(engine, &bytes) }.map(Program::Module),
+        }
+        .map_err(invalid);
+    }
+    let bytes = if options.from_exe {
+        appended_module(&bytes).ok_or((
+            EXIT_INVALID,
+            "no module appended to the runtime".to_string(),
+        ))?
+    } else {
+        &bytes[..]
+    };
+    if is_component(bytes) {
+        Component::new(engine, bytes)
+            .map(Program::Component)
+            .map_err(invalid)
+    } else {
+        Module::new(engine, bytes)
+            .map(Program::Module)
+            .map_err(invalid)
+    }
+}
+
+/// The WASI context of the run: arguments, environment, stdio, preopens.
+fn wasi_builder(options: &Options) -> Result<WasiCtxBuilder, (u8, String)> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .inherit_stdio()
@@ -211,41 +265,92 @@ fn run(options: &Options) -> Result<u8, (u8, String)> {
             )
         })?;
     }
-    let mut store = Store::new(&engine, builder.build_p1());
+    Ok(builder)
+}
 
-    let instance =
-        linker
-            .instantiate(&mut store, &module)
-            .map_err(|e| match e.downcast_ref::<Trap>() {
-                // A start function that traps.
-                Some(trap) => (EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))),
-                None => (EXIT_INVALID, format!("cannot instantiate the module: {e}")),
+/// How a run that ended with an error ends the process: proc_exit's code,
+/// or a trap.
+fn ended(e: wasmtime::Error) -> Result<u8, (u8, String)> {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        // proc_exit / wasi:cli/exit: Linux keeps the low 8 bits.
+        Ok(exit.0 as u8)
+    } else if let Some(trap) = e.downcast_ref::<Trap>() {
+        Err((EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))))
+    } else {
+        Err((EXIT_TRAP, format!("wasm trap: {e}")))
+    }
+}
+
+fn instantiation_failed(e: wasmtime::Error) -> (u8, String) {
+    match e.downcast_ref::<Trap>() {
+        // A start function that traps.
+        Some(trap) => (EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))),
+        None => (EXIT_INVALID, format!("cannot instantiate the module: {e}")),
+    }
+}
+
+fn run(options: &Options) -> Result<u8, (u8, String)> {
+    let engine = engine().map_err(|e| (EXIT_INTERNAL, e))?;
+    let program = load(&engine, options)?;
+    if options.compile_only {
+        let code = match &program {
+            Program::Module(module) => module.serialize(),
+            Program::Component(component) => component.serialize(),
+        }
+        .map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&code)
+            .and_then(|()| out.flush())
+            .map_err(|e| {
+                (
+                    EXIT_INTERNAL,
+                    format!("cannot write the compiled code: {e}"),
+                )
             })?;
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .map_err(|_| {
-            (
-                EXIT_INVALID,
-                "not a WASI command: no exported `_start` function of type () -> ()".to_string(),
-            )
-        })?;
-    let outcome = start.call(&mut store, ());
+        return Ok(0);
+    }
+    let mut builder = wasi_builder(options)?;
+    let outcome = match program {
+        Program::Module(module) => {
+            let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+            p1::add_to_linker_sync(&mut linker, |ctx| ctx)
+                .map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+            let mut store = Store::new(&engine, builder.build_p1());
+            let instance = linker
+                .instantiate(&mut store, &module)
+                .map_err(instantiation_failed)?;
+            let start = instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .map_err(|_| {
+                    (
+                        EXIT_INVALID,
+                        "not a WASI command: no exported `_start` function of type () -> ()"
+                            .to_string(),
+                    )
+                })?;
+            start.call(&mut store, ()).map(|()| 0)
+        }
+        Program::Component(component) => {
+            let mut linker: component::Linker<P2State> = component::Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+                .map_err(|e| (EXIT_INTERNAL, format!("{e}")))?;
+            let state = P2State {
+                ctx: builder.build(),
+                table: ResourceTable::new(),
+            };
+            let mut store = Store::new(&engine, state);
+            let command = Command::instantiate(&mut store, &component, &linker)
+                .map_err(instantiation_failed)?;
+            // wasi:cli/run returning an error is exit status 1.
+            command
+                .wasi_cli_run()
+                .call_run(&mut store)
+                .map(|result| if result.is_ok() { 0 } else { 1 })
+        }
+    };
     // Whatever the module wrote must be out before we exit.
     let _ = std::io::stdout().flush();
-    match outcome {
-        Ok(()) => Ok(0),
-        Err(e) => {
-            if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                // proc_exit: WASI exit codes are 0..=125 by convention; Linux
-                // keeps the low 8 bits.
-                Ok(exit.0 as u8)
-            } else if let Some(trap) = e.downcast_ref::<Trap>() {
-                Err((EXIT_TRAP, format!("wasm trap: {}", describe_trap(*trap))))
-            } else {
-                Err((EXIT_TRAP, format!("wasm trap: {e}")))
-            }
-        }
-    }
+    outcome.or_else(ended)
 }
 
 fn main() -> ExitCode {

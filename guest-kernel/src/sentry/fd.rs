@@ -33,6 +33,52 @@ pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_CLOEXEC: u32 = 0o2000000;
 
+/// arm64 numbers four open flags differently from x86_64 (its
+/// asm/fcntl.h): (arm64, x86_64) for O_DIRECTORY, O_NOFOLLOW, O_DIRECT,
+/// O_LARGEFILE. The sentry keeps x86_64's numbering inside.
+#[cfg(target_arch = "aarch64")]
+const ARM64_OPEN_FLAGS: [(u32, u32); 4] = [
+    (0o40000, O_DIRECTORY),
+    (0o100000, O_NOFOLLOW),
+    (0o200000, 0o40000),
+    (0o400000, 0o100000),
+];
+
+/// Open flags from the program (its architecture's numbering) in the
+/// sentry's. Without this, musl's O_LARGEFILE on arm64 read as O_NOFOLLOW
+/// (opening /proc/self/exe failed with ELOOP).
+pub fn open_flags_from_user(flags: u32) -> u32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let moved = ARM64_OPEN_FLAGS.iter().fold(0, |acc, &(user, sentry)| {
+            acc | if flags & user != 0 { sentry } else { 0 }
+        });
+        let mask = ARM64_OPEN_FLAGS
+            .iter()
+            .fold(0, |acc, &(user, _)| acc | user);
+        (flags & !mask) | moved
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    flags
+}
+
+/// Open flags as the sentry keeps them, in the program's numbering
+/// (F_GETFL).
+pub fn open_flags_to_user(flags: u32) -> u32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let moved = ARM64_OPEN_FLAGS.iter().fold(0, |acc, &(user, sentry)| {
+            acc | if flags & sentry != 0 { user } else { 0 }
+        });
+        let mask = ARM64_OPEN_FLAGS
+            .iter()
+            .fold(0, |acc, &(_, sentry)| acc | sentry);
+        (flags & !mask) | moved
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    flags
+}
+
 pub const POLLIN: i16 = 0x1;
 pub const POLLOUT: i16 = 0x4;
 pub const POLLERR: i16 = 0x8;

@@ -83,7 +83,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             ctx.task.fds().set_cloexec(fd, args[2] & FD_CLOEXEC != 0)?;
             Ok(0)
         }
-        F_GETFL => Ok(*file.flags.lock() as u64),
+        F_GETFL => Ok(crate::sentry::fd::open_flags_to_user(*file.flags.lock()) as u64),
         F_SETFL => {
             let mut flags = file.flags.lock();
             *flags =

@@ -20,7 +20,7 @@ fn open_at(
     flags: u64,
     mode: u64,
 ) -> SysResult {
-    let flags = flags as u32;
+    let flags = crate::sentry::fd::open_flags_from_user(flags as u32);
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);
     }
