@@ -135,6 +135,7 @@ fn new_process(
         | CLONE_FILES
         | CLONE_VFORK
         | CLONE_PARENT
+        | CLONE_SIGHAND
         | CLONE_SETTLS
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
@@ -152,7 +153,7 @@ fn new_process(
         return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
     }
     if flags & !supported != 0 {
-        // Namespaces, pidfds and handler tables shared between processes.
+        // Namespaces and pidfds.
         log::info!(
             "clone flags {flags:#x}: {:#x} not supported",
             flags & !supported
@@ -202,7 +203,7 @@ fn new_process(
         } else {
             Arc::new(Mutex::new(parent.cwd()))
         },
-        signals: parent.signals.fork_copy(),
+        signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
         child_subreaper: false,
     };
     let child = new_task(parent, shares, flags, child_tid);
