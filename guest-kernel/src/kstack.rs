@@ -13,21 +13,155 @@
 //!   switched to has finished the switch, so no stack is freed while in use
 //!   (an ended task's stack is freed by the next one to run).
 
-use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::arch::UserContext;
+use crate::arch::paging::{kernel_page_table, KERNEL_STACKS_BASE};
+use crate::arch::{UserContext, PAGE_SIZE};
+use crate::mm::pagetable::PageAccess;
 
 /// Bytes of kernel stack per task. The deepest handler paths (exec, path
 /// walks, signal frames) use well under half of it.
 pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
 /// Written at the bottom of every kernel stack and checked at each switch,
-/// so an overflow is reported instead of silently corrupting the heap.
+/// so an overflow that jumps past the guard page is still reported.
 const STACK_CANARY: u64 = 0x5354_4143_4b5f_454e;
+/// Each stack's slot in the kernel stacks' region: an unmapped guard page,
+/// then the stack. Running off the end of a stack faults on the guard page
+/// instead of overwriting whatever lies below.
+const SLOT_SPAN: u64 = KERNEL_STACK_SIZE as u64 + PAGE_SIZE;
+/// Slots at most: one per task, plus room for stacks still being freed.
+const MAX_SLOTS: usize = crate::sentry::sched::MAX_TASKS + 64;
+/// Freed stacks kept mapped for the next task (fork and exit then change
+/// no kernel page table: on pvm every such store is a trapped write).
+const CACHED_SLOTS: usize = 32;
 
-/// A task's kernel stack (heap memory, 16-byte aligned).
+/// The slots of the kernel stacks' region. Its page tables change only
+/// under this lock.
+struct Slots {
+    /// Slots below this index have been used.
+    used: usize,
+    /// Used slots whose stack pages are still mapped, ready to reuse.
+    mapped_free: Vec<usize>,
+    /// Used slots whose pages were given back.
+    unmapped_free: Vec<usize>,
+}
+
+static SLOTS: spin::Mutex<Slots> = spin::Mutex::new(Slots {
+    used: 0,
+    mapped_free: Vec::new(),
+    unmapped_free: Vec::new(),
+});
+
+/// Prepares the kernel stacks' region in the boot kernel page table (before
+/// any address space copies the kernel half).
+pub fn init(boot_info: &boards::bootinfo::BootInfo) {
+    #[cfg(target_arch = "x86_64")]
+    let kernel_root = boot_info.page_table_root;
+    #[cfg(target_arch = "aarch64")]
+    let kernel_root = {
+        let _ = boot_info;
+        crate::arch::boot::kernel_root()
+    };
+    assert!(
+        crate::arch::paging::init_kernel_region(kernel_root),
+        "no memory for the kernel stacks' page table"
+    );
+}
+
+/// What a kernel fault at `addr` means when it is a guard page's, for the
+/// panic message ("" otherwise).
+pub fn describe_fault(addr: u64) -> &'static str {
+    let offset = addr.wrapping_sub(KERNEL_STACKS_BASE);
+    if offset < MAX_SLOTS as u64 * SLOT_SPAN && offset % SLOT_SPAN < PAGE_SIZE {
+        " (a kernel stack overflowed into its guard page)"
+    } else {
+        ""
+    }
+}
+
+/// The lowest address of slot `slot`'s stack (its guard page lies below).
+fn slot_base(slot: usize) -> u64 {
+    KERNEL_STACKS_BASE + slot as u64 * SLOT_SPAN + PAGE_SIZE
+}
+
+/// Maps fresh frames under slot `slot`'s stack; false (with nothing left
+/// mapped) when memory runs out.
+fn map_slot(slot: usize) -> bool {
+    let base = slot_base(slot);
+    let mut table = kernel_page_table();
+    let access = PageAccess {
+        readable: true,
+        writable: true,
+        executable: false,
+    };
+    for page in 0..(KERNEL_STACK_SIZE as u64 / PAGE_SIZE) {
+        let mapped = crate::mm::alloc_zeroed_frame().is_some_and(|frame| {
+            let done = table.map(base + page * PAGE_SIZE, frame, access, &mut || {
+                crate::mm::alloc_table_frame()
+            });
+            if done.is_err() {
+                crate::mm::free_frame(frame);
+            }
+            done.is_ok()
+        });
+        if !mapped {
+            unmap_slot(slot);
+            return false;
+        }
+    }
+    true
+}
+
+/// Gives slot `slot`'s stack pages back (its tables stay).
+fn unmap_slot(slot: usize) {
+    let base = slot_base(slot);
+    let _ = kernel_page_table().unmap_range(
+        base,
+        base + KERNEL_STACK_SIZE as u64,
+        &mut || None,
+        crate::mm::free_frame,
+        |_| unreachable!("no blocks in the kernel stacks' region"),
+    );
+}
+
+/// A mapped slot for a new stack, or None without memory or slots.
+fn take_slot() -> Option<usize> {
+    let mut slots = SLOTS.lock();
+    if let Some(slot) = slots.mapped_free.pop() {
+        return Some(slot);
+    }
+    let slot = match slots.unmapped_free.pop() {
+        Some(slot) => slot,
+        None if slots.used < MAX_SLOTS => {
+            slots.used += 1;
+            slots.used - 1
+        }
+        None => return None,
+    };
+    if map_slot(slot) {
+        Some(slot)
+    } else {
+        slots.unmapped_free.push(slot);
+        None
+    }
+}
+
+fn give_back_slot(slot: usize) {
+    let mut slots = SLOTS.lock();
+    if slots.mapped_free.len() < CACHED_SLOTS {
+        slots.mapped_free.push(slot);
+    } else {
+        unmap_slot(slot);
+        slots.unmapped_free.push(slot);
+    }
+}
+
+/// A task's kernel stack: a slot of the kernel stacks' region, 16-byte
+/// aligned, with an unmapped guard page below it.
 pub struct KernelStack {
+    slot: usize,
     base: *mut u8,
     /// The stack pointer while the stack is switched out.
     saved_sp: AtomicU64,
@@ -44,27 +178,21 @@ unsafe impl Send for KernelStack {}
 unsafe impl Sync for KernelStack {}
 
 impl KernelStack {
-    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 16) {
-        Ok(layout) => layout,
-        Err(_) => panic!("bad kernel stack layout"),
-    };
-
     /// A stack that, when first switched to, enters user mode with `regs`
     /// (through the architecture's `task_first_entry` and
     /// `sentry::sched::first_run`). None without memory.
     pub fn new(regs: &UserContext) -> Option<Arc<KernelStack>> {
-        // SAFETY: the layout has a non-zero size.
-        let base = unsafe { alloc(Self::LAYOUT) };
-        if base.is_null() {
-            return None;
-        }
-        // SAFETY: the first word of the fresh allocation.
+        let slot = take_slot()?;
+        let base = slot_base(slot) as *mut u8;
+        // SAFETY: the first word of the slot's stack, mapped writable by
+        // `take_slot` and used by nobody else (the slot is ours).
         unsafe { (base as *mut u64).write(STACK_CANARY) };
         let top = base as u64 + KERNEL_STACK_SIZE as u64;
-        // SAFETY: the fresh stack is ours and far larger than the context
+        // SAFETY: the mapped stack is ours and far larger than the context
         // and switch frame built at its top.
         let sp = unsafe { crate::arch::entry::initial_kernel_sp(top, regs) };
         Some(Arc::new(KernelStack {
+            slot,
             base,
             saved_sp: AtomicU64::new(sp),
             on_cpu: AtomicBool::new(false),
@@ -77,8 +205,8 @@ impl KernelStack {
 
     /// True when the stack has grown past its end (the canary is gone).
     pub fn overflowed(&self) -> bool {
-        // SAFETY: the first word of the live allocation, written only by
-        // `new` (an overflow is what this detects).
+        // SAFETY: the first word of the slot's stack, mapped while the slot
+        // is ours, written only by `new` (an overflow is what this detects).
         unsafe { (self.base as *const u64).read_volatile() != STACK_CANARY }
     }
 }
@@ -89,10 +217,9 @@ impl Drop for KernelStack {
             !self.on_cpu.load(Ordering::Acquire),
             "a kernel stack in use is freed"
         );
-        // SAFETY: allocated in `new` with the same layout; nothing runs on
-        // it (checked) and nothing refers to it any more (we are its last
-        // owner).
-        unsafe { dealloc(self.base, Self::LAYOUT) }
+        // Nothing runs on it (checked) and nothing refers to it any more
+        // (we are its last owner): the slot can serve another task.
+        give_back_slot(self.slot);
     }
 }
 

@@ -128,8 +128,12 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
             }
         }
         _ => panic!(
-            "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}",
-            ctx.esr, ctx.pc, ctx.far, ctx.pstate
+            "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}{}",
+            ctx.esr,
+            ctx.pc,
+            ctx.far,
+            ctx.pstate,
+            crate::kstack::describe_fault(ctx.far)
         ),
     }
 }

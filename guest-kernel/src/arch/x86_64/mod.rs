@@ -269,8 +269,13 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
     if !ctx.is_user_mode() {
         let cr2 = if ctx.vector == 14 { fault_address() } else { 0 };
         panic!(
-            "kernel trap: vector {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}",
-            ctx.vector, ctx.error_code, ctx.rip, ctx.rsp, cr2
+            "kernel trap: vector {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}{}",
+            ctx.vector,
+            ctx.error_code,
+            ctx.rip,
+            ctx.rsp,
+            cr2,
+            crate::kstack::describe_fault(cr2)
         );
     }
     crate::sentry::traps::handle_user_trap(ctx);
