@@ -13,6 +13,7 @@
 //!   switched to has finished the switch, so no stack is freed while in use
 //!   (an ended task's stack is freed by the next one to run).
 
+use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +37,28 @@ const MAX_SLOTS: usize = crate::sentry::sched::MAX_TASKS + 64;
 /// Freed stacks kept mapped for the next task (fork and exit then change
 /// no kernel page table: on pvm every such store is a trapped write).
 const CACHED_SLOTS: usize = 32;
+
+/// The physical address of each slot's stack while it is mapped (0 when
+/// not): a stack is physically contiguous kernel-heap memory, so a buffer
+/// on it can be handed to the host by physical address like any other
+/// kernel object (`arch::kernel_virt_to_phys`).
+static SLOT_PHYS: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
+
+/// A stack's memory: page-aligned so that its pages can be mapped again in
+/// the stacks' region.
+const STACK_LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 4096) {
+    Ok(layout) => layout,
+    Err(_) => panic!("bad kernel stack layout"),
+};
+
+/// The physical address behind `addr` when it lies on a kernel stack.
+pub fn stack_virt_to_phys(addr: u64) -> Option<u64> {
+    let offset = addr.checked_sub(KERNEL_STACKS_BASE)?;
+    let slot = usize::try_from(offset / SLOT_SPAN).ok()?;
+    let in_slot = offset % SLOT_SPAN;
+    let phys = SLOT_PHYS.get(slot)?.load(Ordering::Acquire);
+    (phys != 0 && in_slot >= PAGE_SIZE).then(|| phys + in_slot - PAGE_SIZE)
+}
 
 /// The slots of the kernel stacks' region. Its page tables change only
 /// under this lock.
@@ -86,9 +109,17 @@ fn slot_base(slot: usize) -> u64 {
     KERNEL_STACKS_BASE + slot as u64 * SLOT_SPAN + PAGE_SIZE
 }
 
-/// Maps fresh frames under slot `slot`'s stack; false (with nothing left
-/// mapped) when memory runs out.
+/// Maps fresh kernel-heap memory under slot `slot`'s stack; false (with
+/// nothing left mapped) when memory runs out.
 fn map_slot(slot: usize) -> bool {
+    // SAFETY: the layout has a non-zero size.
+    let memory = unsafe { alloc(STACK_LAYOUT) };
+    if memory.is_null() {
+        return false;
+    }
+    let phys = crate::arch::kernel_virt_to_phys(memory as u64);
+    // The heap lives in the direct map, where `unmap_slot` finds it again.
+    assert_eq!(crate::arch::paging::phys_to_virt(phys), memory);
     let base = slot_base(slot);
     let mut table = kernel_page_table();
     let access = PageAccess {
@@ -97,33 +128,41 @@ fn map_slot(slot: usize) -> bool {
         executable: false,
     };
     for page in 0..(KERNEL_STACK_SIZE as u64 / PAGE_SIZE) {
-        let mapped = crate::mm::alloc_zeroed_frame().is_some_and(|frame| {
-            let done = table.map(base + page * PAGE_SIZE, frame, access, &mut || {
-                crate::mm::alloc_table_frame()
-            });
-            if done.is_err() {
-                crate::mm::free_frame(frame);
-            }
-            done.is_ok()
+        let offset = page * PAGE_SIZE;
+        let mapped = table.map(base + offset, phys + offset, access, &mut || {
+            crate::mm::alloc_table_frame()
         });
-        if !mapped {
-            unmap_slot(slot);
+        if mapped.is_err() {
+            unmap_pages(slot);
+            // SAFETY: allocated above with this layout; no longer mapped.
+            unsafe { dealloc(memory, STACK_LAYOUT) };
             return false;
         }
     }
+    SLOT_PHYS[slot].store(phys, Ordering::Release);
     true
 }
 
-/// Gives slot `slot`'s stack pages back (its tables stay).
-fn unmap_slot(slot: usize) {
+fn unmap_pages(slot: usize) {
     let base = slot_base(slot);
     let _ = kernel_page_table().unmap_range(
         base,
         base + KERNEL_STACK_SIZE as u64,
         &mut || None,
-        crate::mm::free_frame,
+        |_| {},
         |_| unreachable!("no blocks in the kernel stacks' region"),
     );
+}
+
+/// Gives slot `slot`'s stack memory back to the heap (its tables stay).
+fn unmap_slot(slot: usize) {
+    let phys = SLOT_PHYS[slot].swap(0, Ordering::AcqRel);
+    unmap_pages(slot);
+    let memory = crate::arch::paging::phys_to_virt(phys);
+    // SAFETY: `map_slot` allocated this memory with STACK_LAYOUT (its
+    // direct-map address is the allocation's); its only other mapping, in
+    // the stacks' region, is gone, and the slot's stack is not in use.
+    unsafe { dealloc(memory, STACK_LAYOUT) };
 }
 
 /// A mapped slot for a new stack, or None without memory or slots.

@@ -666,6 +666,19 @@ pub fn process(pid: i32) -> Option<Arc<Process>> {
         .map(|c| c.process.clone())
 }
 
+/// Every live process, by ascending pid (what /proc lists).
+pub fn processes() -> Vec<Arc<Process>> {
+    let sched = SCHED.lock();
+    let mut out: Vec<Arc<Process>> = Vec::new();
+    for cell in sched.tasks.values().filter(|c| !c.killed()) {
+        if !out.iter().any(|p| Arc::ptr_eq(p, &cell.process)) {
+            out.push(cell.process.clone());
+        }
+    }
+    out.sort_unstable_by_key(|p| p.pid);
+    out
+}
+
 /// How many threads process `pid` has.
 pub fn thread_count(pid: i32) -> usize {
     SCHED
@@ -803,7 +816,6 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
     super::ipc::exit_process(pid);
-    super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }

@@ -87,8 +87,12 @@ pub fn image_virt_to_phys(addr: u64) -> u64 {
     addr - DIRECT_MAP_BASE
 }
 
-/// Physical address of a kernel object (image or heap: both direct-mapped).
+/// Physical address of a kernel object (image or heap: both direct-mapped;
+/// or a kernel stack).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if let Some(phys) = crate::kstack::stack_virt_to_phys(addr) {
+        return phys;
+    }
     addr - DIRECT_MAP_BASE
 }
 

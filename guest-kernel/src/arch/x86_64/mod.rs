@@ -86,8 +86,12 @@ pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
     ctx.rax = value;
 }
 
-/// Guest-physical address of a kernel object (image window or direct map).
+/// Guest-physical address of a kernel object (image window, direct map or
+/// a kernel stack).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if let Some(phys) = crate::kstack::stack_virt_to_phys(addr) {
+        return phys;
+    }
     if addr >= KERNEL_VBASE {
         image_virt_to_phys(addr)
     } else {
