@@ -51,6 +51,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
     sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);
     sentry::random::init(boot_info.random_seed);
     mm::init(boot_info);
+    kstack::init(boot_info);
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(if boot_info.flags & BOOT_FLAG_VERBOSE != 0 {
         log::LevelFilter::Debug

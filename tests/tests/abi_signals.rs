@@ -86,3 +86,24 @@ fn job_control_and_queued_signals_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// Signals to a process with several threads: the thread that does not
+/// block the signal takes it, sigwait threads, sigpending per thread,
+/// process-directed timers, handlers shared (CLONE_SIGHAND too), vs native.
+#[test]
+fn process_directed_signals_musl() {
+    let prog = c_program("process_signals");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn process_directed_signals_glibc() {
+    let prog = glibc_program("process_signals");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

@@ -140,17 +140,17 @@ fn signal_first_process(task: Option<&mut Task>, signo: u64) {
     let app = crate::sentry::APP_PID;
     match task {
         Some(task) if task.pid == app => {
-            task.signals.send(info);
+            task.signals.send_to_process(info);
+            crate::sentry::sched::wake_process(app);
         }
         Some(_) => {
-            crate::sentry::sched::with_parked(app, |first| {
-                first.signals.send(info);
-            });
+            crate::sentry::sched::signal_process(app, info);
         }
         None => {
             crate::sentry::sched::with_thread_of_idle(app, |first| {
-                first.signals.send(info);
+                first.signals.send_to_process(info);
             });
+            crate::sentry::sched::wake_process(app);
         }
     }
 }

@@ -76,6 +76,63 @@ pub trait EntryFormat {
     fn flush_all_of_block(_addr: u64) {
         Self::flush_all()
     }
+    /// Flag bits of a leaf for the sentry's own data in the kernel half:
+    /// readable and writable by the sentry, never executable, out of user
+    /// mode's reach.
+    fn kernel_data_flags() -> u64;
+}
+
+/// The sentry's own page-by-page mappings in the kernel half (the kernel
+/// stacks with their guard pages, `crate::kstack`): the architecture's
+/// format with kernel data leaves, and no pvm user-PML4 mirror (the user
+/// PML4 maps user memory only).
+pub struct KernelFormat<F>(PhantomData<F>);
+
+impl<F: EntryFormat> EntryFormat for KernelFormat<F> {
+    const VALID: u64 = F::VALID;
+    const SOFT_PROT_NONE: u64 = F::SOFT_PROT_NONE;
+    const ADDRESS_MASK: u64 = F::ADDRESS_MASK;
+    const HUGE_PAGES: bool = false;
+
+    fn table_entry(frame: u64) -> u64 {
+        F::table_entry(frame)
+    }
+
+    fn is_block(entry: u64) -> bool {
+        F::is_block(entry)
+    }
+
+    fn leaf_flags(_access: PageAccess) -> u64 {
+        F::kernel_data_flags()
+    }
+
+    fn block_flags(_access: PageAccess) -> u64 {
+        unreachable!("the kernel region is mapped page by page")
+    }
+
+    fn access_of(entry: u64) -> PageAccess {
+        F::access_of(entry)
+    }
+
+    fn mirror_root(_root: u64) -> Option<u64> {
+        None
+    }
+
+    fn after_update(addr: u64, old: u64) {
+        F::after_update(addr, old)
+    }
+
+    fn flush_page(addr: u64) {
+        F::flush_page(addr)
+    }
+
+    fn flush_all() {
+        F::flush_all()
+    }
+
+    fn kernel_data_flags() -> u64 {
+        F::kernel_data_flags()
+    }
 }
 
 pub struct PageTable<F: EntryFormat> {

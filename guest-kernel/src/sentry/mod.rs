@@ -507,8 +507,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
     });
-    vfs::procfs::add_view(view.clone());
-    if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
+    if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view.clone())) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
@@ -517,7 +516,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let task = Task {
         pid: APP_PID,
         tid: APP_PID,
-        process: task::Process::new(APP_PID, 0, APP_PID, APP_PID),
+        process: task::Process::new(APP_PID, 0, APP_PID, APP_PID, view.clone()),
         exit_signal: signal::SIGCHLD,
         vfork_parent: None,
         exiting: None,

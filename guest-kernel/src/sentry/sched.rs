@@ -635,19 +635,22 @@ pub fn with_parked<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
     Some(result)
 }
 
+/// Sends `info` to process `pid` as a whole (kill, sigqueue): any of its
+/// threads that does not block it takes it, so all of its waiting threads
+/// are woken to look. None when it has no thread but the running one;
+/// Some(false) when its queue is full.
+pub fn signal_process(pid: i32, info: SigInfo) -> Option<bool> {
+    let queued = with_parked(pid, |task| task.signals.send_to_process(info))?;
+    wake_process(pid);
+    Some(queued)
+}
+
 /// Runs `f` on thread `tid` (not the running one) and wakes it.
 pub fn with_parked_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
     let cell = other_thread(tid)?;
     let result = f(&mut cell.lock());
     wake(&cell);
     Some(result)
-}
-
-/// Runs `f` on every other thread of process `pid`.
-pub fn for_each_thread(pid: i32, mut f: impl FnMut(&mut Task)) {
-    for cell in others().into_iter().filter(|c| c.pid() == pid) {
-        f(&mut cell.lock());
-    }
 }
 
 /// Process `pid`, if it lives.
@@ -661,6 +664,19 @@ pub fn process(pid: i32) -> Option<Arc<Process>> {
         .values()
         .find(|c| c.pid() == pid && !c.killed())
         .map(|c| c.process.clone())
+}
+
+/// Every live process, by ascending pid (what /proc lists).
+pub fn processes() -> Vec<Arc<Process>> {
+    let sched = SCHED.lock();
+    let mut out: Vec<Arc<Process>> = Vec::new();
+    for cell in sched.tasks.values().filter(|c| !c.killed()) {
+        if !out.iter().any(|p| Arc::ptr_eq(p, &cell.process)) {
+            out.push(cell.process.clone());
+        }
+    }
+    out.sort_unstable_by_key(|p| p.pid);
+    out
 }
 
 /// How many threads process `pid` has.
@@ -800,7 +816,6 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
     super::ipc::exit_process(pid);
-    super::vfs::procfs::remove_view(pid);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
@@ -819,7 +834,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
     let uid = task.creds.user[0];
     let notify = |parent: &mut Task| {
-        let action = parent.signals.actions[SIGCHLD as usize - 1];
+        let action = parent.signals.action(SIGCHLD);
         let reap_now = action.handler == SIG_IGN || action.flags & SA_NOCLDWAIT != 0;
         if exit_signal != 0 {
             let (code, value) = if status & 0x7f == 0 {
@@ -829,7 +844,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             };
             let mut info = SigInfo::from_process(exit_signal, code, pid, uid);
             info.fields[1] = value as u64;
-            parent.signals.send(info);
+            parent.signals.send_to_process(info);
         }
         reap_now
     };
@@ -907,6 +922,7 @@ pub fn job_control_on_send(pid: i32, signal: u8, sender: &mut Task) {
         let ppid = process.ppid();
         if ppid == sender.pid {
             notify_job_change(sender, pid, 0, 6, SIGCONT); // CLD_CONTINUED
+            wake_process(ppid);
         } else {
             with_parked(ppid, |parent| notify_job_change(parent, pid, 0, 6, SIGCONT));
             wake_process(ppid);
@@ -920,11 +936,11 @@ pub fn job_control_on_send(pid: i32, signal: u8, sender: &mut Task) {
 /// SIGCHLD with CLD_STOPPED/CLD_CONTINUED for child `pid` to `parent`,
 /// unless its SIGCHLD action has SA_NOCLDSTOP.
 fn notify_job_change(parent: &mut Task, pid: i32, uid: u32, code: i32, signal: u8) {
-    let action = parent.signals.actions[SIGCHLD as usize - 1];
+    let action = parent.signals.action(SIGCHLD);
     if action.flags & super::signal::SA_NOCLDSTOP == 0 {
         let mut info = SigInfo::from_process(SIGCHLD, code, pid, uid);
         info.fields[1] = signal as u64;
-        parent.signals.send(info);
+        parent.signals.send_to_process(info);
     }
 }
 

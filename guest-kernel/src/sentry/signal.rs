@@ -20,12 +20,17 @@ use super::wait::WaitQueue;
 use crate::arch::UserContext;
 use crate::sentry::errno::*;
 
-/// Generates the signals of the timers expired at `now` for thread `tid`
-/// (whose signal state is `signals`); those aimed at another thread go to
-/// it.
-fn fire_timers(signals: &mut SignalState, now: u64, tid: i32) {
-    for (target, info) in signals.expire_timers(now, tid) {
-        super::sched::with_parked_thread(target, |task| task.signals.send(info));
+/// Generates the signals of the timers of `task`'s process expired at
+/// `now`; those aimed at another thread go to it.
+fn fire_timers(task: &mut Task, now: u64) {
+    let pending = task.signals.pending();
+    for (target, info) in task.signals.expire_timers(now, task.tid) {
+        super::sched::with_parked_thread(target, |thread| thread.signals.send(info));
+    }
+    // A process-wide signal may be for another thread (this one may block
+    // it): let them look.
+    if task.signals.pending() != pending {
+        super::sched::wake_process(task.pid);
     }
 }
 
@@ -76,8 +81,7 @@ pub fn exit_with(task: &mut Task, code: u8) {
 /// when `regs` changed beyond the syscall's return value.
 pub fn deliver_pending(task: &mut Task, regs: &mut UserContext) -> bool {
     if task.signals.next_timer().is_some() {
-        let tid = task.tid;
-        fire_timers(&mut task.signals, super::time::monotonic_ns(), tid);
+        fire_timers(task, super::time::monotonic_ns());
     }
     let delivered = deliver_one(task, regs);
     // A temporary wait mask is put back once nothing ran a handler
@@ -94,7 +98,7 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
             return false;
         };
         let signal = info.signo as u8;
-        let action = task.signals.actions[signal as usize - 1];
+        let action = task.signals.action(signal);
         match action.handler {
             SIG_IGN => continue,
             SIG_DFL => match default_action(signal) {
@@ -194,13 +198,12 @@ pub fn wait(
     watch_stdin: bool,
 ) -> Result<bool, Errno> {
     let now = super::time::monotonic_ns();
-    let pending = task.signals.pending;
-    let tid = task.tid;
-    fire_timers(&mut task.signals, now, tid);
+    let pending = task.signals.pending();
+    fire_timers(task, now);
     if task.cell().killed() || task.signals.interrupts() {
         return Err(EINTR);
     }
-    if task.signals.pending != pending {
+    if task.signals.pending() != pending {
         return Ok(false);
     }
     if now >= deadline {

@@ -156,6 +156,10 @@ pub struct Process {
     pub job_report: Mutex<Option<JobEvent>>,
     /// membarrier commands registered (their REGISTER_* bits).
     pub membarrier_registered: core::sync::atomic::AtomicU64,
+    /// What /proc/<pid> shows: the live address space, fd table, working
+    /// directory, command line and executable (procfs reads them here; the
+    /// pid table is the only registry of processes).
+    pub view: Arc<crate::sentry::vfs::procfs::ProcessView>,
 }
 
 /// What a job-control wait reports.
@@ -166,8 +170,15 @@ pub enum JobEvent {
 }
 
 impl Process {
-    pub fn new(pid: i32, ppid: i32, pgid: i32, sid: i32) -> Arc<Process> {
+    pub fn new(
+        pid: i32,
+        ppid: i32,
+        pgid: i32,
+        sid: i32,
+        view: Arc<crate::sentry::vfs::procfs::ProcessView>,
+    ) -> Arc<Process> {
         Arc::new(Process {
+            view,
             pid,
             ppid: AtomicI32::new(ppid),
             pgid: AtomicI32::new(pgid),

@@ -44,6 +44,11 @@ pub struct Table([u64; 512]);
 /// Boot level-0 table: entry 0 -> BOOT_L1 (for both TTBR0 and TTBR1).
 #[no_mangle]
 static mut BOOT_L0: Table = Table([0; 512]);
+
+/// Physical address of TTBR1's level-0 table (the kernel half).
+pub fn kernel_root() -> u64 {
+    image_virt_to_phys(addr_of!(BOOT_L0) as u64)
+}
 /// Boot level-1 table: four 1 GiB blocks.
 #[no_mangle]
 static mut BOOT_L1: Table = Table([0; 512]);

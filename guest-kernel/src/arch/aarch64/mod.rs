@@ -87,8 +87,12 @@ pub fn image_virt_to_phys(addr: u64) -> u64 {
     addr - DIRECT_MAP_BASE
 }
 
-/// Physical address of a kernel object (image or heap: both direct-mapped).
+/// Physical address of a kernel object (image or heap: both direct-mapped;
+/// or a kernel stack).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if let Some(phys) = crate::kstack::stack_virt_to_phys(addr) {
+        return phys;
+    }
     addr - DIRECT_MAP_BASE
 }
 
@@ -128,8 +132,12 @@ extern "C" fn exception_from_any(ctx: &mut UserContext, kind: u64) {
             }
         }
         _ => panic!(
-            "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}",
-            ctx.esr, ctx.pc, ctx.far, ctx.pstate
+            "kernel exception: kind {kind} ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}{}",
+            ctx.esr,
+            ctx.pc,
+            ctx.far,
+            ctx.pstate,
+            crate::kstack::describe_fault(ctx.far)
         ),
     }
 }

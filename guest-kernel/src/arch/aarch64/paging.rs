@@ -8,7 +8,7 @@
 use boards::aarch64::{DIRECT_MAP_BASE, PAGE_SIZE};
 
 pub use crate::mm::pagetable::PageAccess;
-use crate::mm::pagetable::{EntryFormat, PageTable};
+use crate::mm::pagetable::{EntryFormat, KernelFormat, PageTable};
 
 /// Descriptor bits (Arm ARM D8.3, VMSAv8-64 descriptors).
 const VALID: u64 = 1 << 0;
@@ -111,6 +111,41 @@ impl EntryFormat for Aarch64Entries {
     fn flush_all() {
         super::cpu::flush_all();
     }
+
+    /// EL1 read/write, global, never executable.
+    fn kernel_data_flags() -> u64 {
+        VALID | TABLE_OR_PAGE | ATTR_NORMAL | SH_INNER | AF | PXN | UXN
+    }
+}
+
+/// The kernel stacks' region (`crate::kstack`): TTBR1's level-0 slot 1,
+/// above the direct map (slot 0), mapped page by page.
+pub const KERNEL_STACKS_BASE: u64 = DIRECT_MAP_BASE + (1 << 39);
+const KERNEL_STACKS_L0_SLOT: usize = 1;
+static KERNEL_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Gives the kernel stacks' region a level-1 table in TTBR1's level-0
+/// table `kernel_root`. False without memory.
+pub fn init_kernel_region(kernel_root: u64) -> bool {
+    let Some(table) = crate::mm::alloc_table_frame() else {
+        return false;
+    };
+    // SAFETY: `kernel_root` is the boot level-0 table, covered by the
+    // direct map; slot 1 is unused (the direct map is slot 0), and nothing
+    // else writes the table after boot.
+    unsafe {
+        let root = phys_to_virt(kernel_root) as *mut u64;
+        root.add(KERNEL_STACKS_L0_SLOT)
+            .write(Aarch64Entries::table_entry(table));
+    }
+    super::cpu::table_store_barrier();
+    KERNEL_ROOT.store(kernel_root, core::sync::atomic::Ordering::Relaxed);
+    true
+}
+
+/// The sentry's own page table for the kernel stacks' region.
+pub fn kernel_page_table() -> PageTable<KernelFormat<Aarch64Entries>> {
+    PageTable::new(KERNEL_ROOT.load(core::sync::atomic::Ordering::Relaxed))
 }
 
 /// The user page table; `new(root)` takes the level-0 table TTBR0_EL1

@@ -86,8 +86,12 @@ pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
     ctx.rax = value;
 }
 
-/// Guest-physical address of a kernel object (image window or direct map).
+/// Guest-physical address of a kernel object (image window, direct map or
+/// a kernel stack).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {
+    if let Some(phys) = crate::kstack::stack_virt_to_phys(addr) {
+        return phys;
+    }
     if addr >= KERNEL_VBASE {
         image_virt_to_phys(addr)
     } else {
@@ -269,8 +273,13 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
     if !ctx.is_user_mode() {
         let cr2 = if ctx.vector == 14 { fault_address() } else { 0 };
         panic!(
-            "kernel trap: vector {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}",
-            ctx.vector, ctx.error_code, ctx.rip, ctx.rsp, cr2
+            "kernel trap: vector {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}{}",
+            ctx.vector,
+            ctx.error_code,
+            ctx.rip,
+            ctx.rsp,
+            cr2,
+            crate::kstack::describe_fault(cr2)
         );
     }
     crate::sentry::traps::handle_user_trap(ctx);

@@ -9,10 +9,12 @@
 //! entries so the sentry can reach user memory. PML4 entries are written to
 //! both, lower-level tables are shared.
 
-use boards::x86_64::{DIRECT_MAP_BASE, PAGE_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use boards::x86_64::{DIRECT_MAP_BASE, DIRECT_MAP_PML4_SLOT, PAGE_SIZE};
 
 pub use crate::mm::pagetable::PageAccess;
-use crate::mm::pagetable::{EntryFormat, PageTable};
+use crate::mm::pagetable::{EntryFormat, KernelFormat, PageTable};
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;
@@ -91,6 +93,46 @@ impl EntryFormat for X86Entries {
     fn flush_all() {
         super::cpu::flush_all();
     }
+
+    fn kernel_data_flags() -> u64 {
+        PRESENT | WRITABLE | NO_EXECUTE | KERNEL_LEAF_USER.load(Ordering::Relaxed)
+    }
+}
+
+/// The kernel stacks' region (`crate::kstack`): PML4 slot 509, below the
+/// direct map (510) and the image (511), mapped page by page.
+pub const KERNEL_STACKS_BASE: u64 = 0xffff_fe80_0000_0000;
+const KERNEL_STACKS_PML4_SLOT: usize = 509;
+/// The kernel PML4 every address space's upper half is copied from.
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+/// U=1 on the sentry's own leaves when the loader set it (pvm: isolation
+/// comes from the PML4 pair, and every kernel entry must have U=1).
+static KERNEL_LEAF_USER: AtomicU64 = AtomicU64::new(0);
+
+/// Gives the kernel stacks' region a level-3 table in the boot kernel PML4
+/// `kernel_root`, before any address space copies its upper half (they then
+/// all share the region's tables). False without memory.
+pub fn init_kernel_region(kernel_root: u64) -> bool {
+    let Some(table) = crate::mm::alloc_table_frame() else {
+        return false;
+    };
+    // SAFETY: `kernel_root` is the loader's kernel PML4, covered by the
+    // direct map; slot 509 is unused (the loader fills 510 and 511), and
+    // nothing else reads or writes the PML4 during boot.
+    unsafe {
+        let root = phys_to_virt(kernel_root) as *mut u64;
+        let direct_map = root.add(DIRECT_MAP_PML4_SLOT).read();
+        KERNEL_LEAF_USER.store(direct_map & USER, Ordering::Relaxed);
+        root.add(KERNEL_STACKS_PML4_SLOT)
+            .write(X86Entries::table_entry(table));
+    }
+    KERNEL_ROOT.store(kernel_root, Ordering::Relaxed);
+    true
+}
+
+/// The sentry's own page table for the kernel stacks' region.
+pub fn kernel_page_table() -> PageTable<KernelFormat<X86Entries>> {
+    PageTable::new(KERNEL_ROOT.load(Ordering::Relaxed))
 }
 
 /// The user page table; `new(root)` takes the loader's kernel PML4.

@@ -245,8 +245,95 @@ pub struct PosixTimer {
 /// The most POSIX timers a process may hold.
 pub const MAX_POSIX_TIMERS: usize = 1024;
 
+/// A disposition per signal: shared by the threads of a process, and with
+/// any process created with CLONE_SIGHAND (Linux's sighand_struct).
+pub type SigActions = [SigAction; NSIG];
+
+/// Signals pending on one thread (tkill, faults, SIGEV_THREAD_ID timers)
+/// or on a whole process (kill, sigqueue, SIGCHLD, its timers): standard
+/// signals coalesce, real-time signals queue in order with their siginfo.
+#[derive(Default)]
+pub struct PendingSignals {
+    /// Bit n-1 is set while an instance of signal n is queued in `infos`.
+    set: u64,
+    /// The siginfo of each pending signal (only pending ones are kept):
+    /// one for a standard signal, a queue for a real-time one.
+    infos: BTreeMap<u8, VecDeque<SigInfo>>,
+    /// Instances queued in `infos`.
+    queued: usize,
+}
+
+impl PendingSignals {
+    pub fn set(&self) -> u64 {
+        self.set
+    }
+
+    /// Queues `info`: a standard signal already pending is not queued
+    /// twice, real-time ones queue up to MAX_QUEUED in all. False when it
+    /// was not queued (sigqueue's EAGAIN).
+    fn queue(&mut self, info: SigInfo) -> bool {
+        let signal = info.signo as u8;
+        if self.set & bit(signal) != 0 {
+            if signal < SIGRTMIN {
+                return true;
+            }
+            if self.queued >= MAX_QUEUED {
+                return false;
+            }
+        }
+        self.set |= bit(signal);
+        self.queued += 1;
+        self.infos.entry(signal).or_default().push_back(info);
+        true
+    }
+
+    /// Drops every pending instance of `signal`.
+    pub fn discard(&mut self, signal: u8) {
+        self.set &= !bit(signal);
+        if let Some(queue) = self.infos.remove(&signal) {
+            self.queued -= queue.len();
+        }
+    }
+
+    /// Removes (the oldest instance of) pending `signal` and returns its
+    /// info; the signal stays pending while more instances are queued.
+    fn take(&mut self, signal: u8) -> SigInfo {
+        let info = self.infos.get_mut(&signal).and_then(|q| q.pop_front());
+        if info.is_some() {
+            self.queued -= 1;
+        }
+        if self.infos.get(&signal).is_none_or(|q| q.is_empty()) {
+            self.infos.remove(&signal);
+            self.set &= !bit(signal);
+        }
+        info.unwrap_or_else(|| SigInfo::new(signal, SI_KERNEL))
+    }
+
+    /// The queued signal of POSIX timer `id`, if one is still pending.
+    fn timer_info_mut(&mut self, signal: u8, id: i32) -> Option<&mut SigInfo> {
+        self.infos
+            .get_mut(&signal)?
+            .iter_mut()
+            .find(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id)
+    }
+}
+
+/// What the threads of a process share (Linux's signal_struct): the
+/// signals sent to the process as a whole, which whichever thread does not
+/// block them takes, and the interval and POSIX timers.
+#[derive(Default)]
+pub struct ProcessSignals {
+    pub pending: Mutex<PendingSignals>,
+    pub timers: Mutex<ProcessTimers>,
+}
+
+/// A thread's view of signals: the shared dispositions and process state,
+/// and its own mask, alternate stack and pending signals.
 pub struct SignalState {
-    pub actions: [SigAction; NSIG],
+    pub actions: Arc<Mutex<SigActions>>,
+    /// The dispositions are shared with another process (CLONE_SIGHAND
+    /// without CLONE_THREAD): execve then takes a private copy first.
+    actions_shared_with_processes: bool,
     /// Blocked signals (bit n-1 for signal n).
     pub mask: u64,
     /// The mask to put back once a handler has been set up (or the wait
@@ -254,21 +341,14 @@ pub struct SignalState {
     /// temporary mask.
     pub saved_mask: Option<u64>,
     pub altstack: SignalStack,
-    /// Pending signals (bit n-1 for signal n): set while an instance is
-    /// queued in `infos`.
-    pub pending: u64,
-    /// The siginfo of each pending signal (only pending ones are kept):
-    /// one for a standard signal, a queue for a real-time one.
-    infos: BTreeMap<u8, VecDeque<SigInfo>>,
-    /// Instances queued in `infos`.
-    queued: usize,
-    /// The process's interval and POSIX timers, shared by its threads
-    /// (any thread may arm or read them; whichever thread looks first after
-    /// an expiry takes the signal).
-    pub timers: Arc<Mutex<ProcessTimers>>,
+    /// Signals sent to this thread.
+    own: PendingSignals,
+    /// The process's, shared by its threads.
+    pub process: Arc<ProcessSignals>,
 }
 
-/// A process's timers.
+/// A process's timers. Their signals go to the process (or, with
+/// SIGEV_THREAD_ID, to one thread).
 #[derive(Default)]
 pub struct ProcessTimers {
     pub itimers: [Option<IntervalTimer>; ITIMER_COUNT],
@@ -281,39 +361,63 @@ impl Default for SignalState {
     }
 }
 
+/// Synchronous signals first (Linux's dequeue_synchronous_signal), then
+/// the lowest number: standard signals before real-time ones.
+fn first_of(ready: u64) -> Option<u8> {
+    if ready == 0 {
+        return None;
+    }
+    let set = if ready & SYNCHRONOUS != 0 {
+        ready & SYNCHRONOUS
+    } else {
+        ready
+    };
+    Some(set.trailing_zeros() as u8 + 1)
+}
+
 impl SignalState {
     pub fn new() -> SignalState {
         SignalState {
-            actions: [SigAction::default(); NSIG],
+            actions: Arc::new(Mutex::new([SigAction::default(); NSIG])),
+            actions_shared_with_processes: false,
             mask: 0,
             saved_mask: None,
             altstack: SignalStack::default(),
-            pending: 0,
-            infos: BTreeMap::new(),
-            queued: 0,
-            timers: Arc::new(Mutex::new(ProcessTimers::default())),
+            own: PendingSignals::default(),
+            process: Arc::new(ProcessSignals::default()),
         }
     }
 
-    /// A fork child's: dispositions, mask and alternate stack inherited;
-    /// nothing pending, no timers.
-    pub fn fork_copy(&self) -> SignalState {
+    /// A new process's (fork, or clone without CLONE_THREAD): dispositions
+    /// copied (shared with CLONE_SIGHAND), mask and alternate stack
+    /// inherited; nothing pending, no timers.
+    pub fn fork_copy(&self, share_actions: bool) -> SignalState {
+        let actions = if share_actions {
+            self.actions.clone()
+        } else {
+            Arc::new(Mutex::new(*self.actions.lock()))
+        };
         SignalState {
-            actions: self.actions,
+            actions,
+            actions_shared_with_processes: share_actions,
             mask: self.mask,
             altstack: self.altstack,
             ..SignalState::new()
         }
     }
 
-    /// A new thread's: the process's dispositions, timers and the
-    /// creator's mask; no pending signals, no alternate stack.
+    /// A new thread's: the process's dispositions, pending signals and
+    /// timers, the creator's mask; nothing pending on the thread itself,
+    /// no alternate stack.
     pub fn thread_copy(&self) -> SignalState {
         SignalState {
-            actions: self.actions,
+            actions: self.actions.clone(),
+            actions_shared_with_processes: self.actions_shared_with_processes,
             mask: self.mask,
-            timers: self.timers.clone(),
-            ..SignalState::new()
+            saved_mask: None,
+            altstack: SignalStack::default(),
+            own: PendingSignals::default(),
+            process: self.process.clone(),
         }
     }
 
@@ -321,103 +425,113 @@ impl SignalState {
     /// the alternate stack and POSIX timers go; mask, pending signals and
     /// interval timers stay.
     pub fn reset_for_exec(&mut self) {
-        for action in self.actions.iter_mut() {
+        if self.actions_shared_with_processes {
+            let copy = *self.actions.lock();
+            self.actions = Arc::new(Mutex::new(copy));
+            self.actions_shared_with_processes = false;
+        }
+        for action in self.actions.lock().iter_mut() {
             if action.handler != SIG_IGN {
                 *action = SigAction::default();
             }
         }
         self.altstack = SignalStack::default();
-        self.timers.lock().posix.clear();
+        self.process.timers.lock().posix.clear();
+    }
+
+    /// The disposition of `signal`.
+    pub fn action(&self, signal: u8) -> SigAction {
+        self.actions.lock()[signal as usize - 1]
+    }
+
+    pub fn set_action(&self, signal: u8, action: SigAction) {
+        self.actions.lock()[signal as usize - 1] = action;
     }
 
     fn ignored(&self, signal: u8) -> bool {
-        match self.actions[signal as usize - 1].handler {
+        match self.action(signal).handler {
             SIG_IGN => true,
             SIG_DFL => default_action(signal) == DefaultAction::Ignore,
             _ => false,
         }
     }
 
-    /// Makes `signal` pending. A signal that is ignored and not blocked is
-    /// dropped here, as on Linux; a standard signal already pending is not
-    /// queued twice, real-time signals queue (each with its own siginfo,
-    /// up to MAX_QUEUED in all). False when the signal was not queued
-    /// (sigqueue's EAGAIN).
+    /// Whether `signal` is dropped when it is generated: ignored and not
+    /// blocked by this thread (Linux's sig_ignored, asked of the target).
+    fn discarded_at_send(&self, signal: u8) -> bool {
+        self.ignored(signal) && self.mask & bit(signal) == 0
+    }
+
+    /// Makes `signal` pending on this thread (tkill, tgkill, faults).
+    /// False when it was not queued (sigqueue's EAGAIN).
     pub fn send(&mut self, info: SigInfo) -> bool {
-        let signal = info.signo as u8;
-        if self.ignored(signal) && self.mask & bit(signal) == 0 {
+        if self.discarded_at_send(info.signo as u8) {
             return true;
         }
-        if self.pending & bit(signal) != 0 {
-            if signal < SIGRTMIN {
-                return true;
-            }
-            if self.queued >= MAX_QUEUED {
-                return false;
-            }
+        self.own.queue(info)
+    }
+
+    /// Makes `signal` pending on the process (kill, sigqueue, SIGCHLD,
+    /// timers): whichever of its threads does not block it takes it. The
+    /// caller wakes the process's waiting threads.
+    pub fn send_to_process(&self, info: SigInfo) -> bool {
+        if self.discarded_at_send(info.signo as u8) {
+            return true;
         }
-        self.pending |= bit(signal);
-        self.queued += 1;
-        self.infos.entry(signal).or_default().push_back(info);
-        true
+        self.process.pending.lock().queue(info)
     }
 
     /// A fault the program cannot ignore or block: a blocked or ignored
     /// fault signal reverts to its default action (Linux's force_sig).
     pub fn force(&mut self, info: SigInfo) {
         let signal = info.signo as u8;
-        let action = &mut self.actions[signal as usize - 1];
-        if self.mask & bit(signal) != 0 || action.handler == SIG_IGN {
-            action.handler = SIG_DFL;
-            self.mask &= !bit(signal);
+        {
+            let mut actions = self.actions.lock();
+            let action = &mut actions[signal as usize - 1];
+            if self.mask & bit(signal) != 0 || action.handler == SIG_IGN {
+                action.handler = SIG_DFL;
+                self.mask &= !bit(signal);
+            }
         }
-        self.discard(signal);
+        self.own.discard(signal);
         self.send(info);
     }
 
-    /// Drops every pending instance of `signal`.
+    /// Drops every pending instance of `signal`, on the thread and on the
+    /// process.
     pub fn discard(&mut self, signal: u8) {
-        self.pending &= !bit(signal);
-        if let Some(queue) = self.infos.remove(&signal) {
-            self.queued -= queue.len();
-        }
+        self.own.discard(signal);
+        self.process.pending.lock().discard(signal);
+    }
+
+    /// Signals pending on the thread or its process.
+    pub fn pending(&self) -> u64 {
+        self.own.set | self.process.pending.lock().set
     }
 
     /// Pending signals the current mask lets through.
     pub fn deliverable(&self) -> u64 {
-        self.pending & !self.mask
+        self.pending() & !self.mask
     }
 
-    /// Takes the next signal to deliver: faults first, then the lowest.
+    /// Takes the next signal to deliver: the thread's own first, then the
+    /// process's (as Linux's dequeue_signal), faults first in each.
     pub fn take_next(&mut self) -> Option<SigInfo> {
-        let ready = self.deliverable();
-        if ready == 0 {
-            return None;
+        if let Some(signal) = first_of(self.own.set & !self.mask) {
+            return Some(self.own.take(signal));
         }
-        let set = if ready & SYNCHRONOUS != 0 {
-            ready & SYNCHRONOUS
-        } else {
-            ready
-        };
-        Some(self.take(set.trailing_zeros() as u8 + 1))
+        let mut shared = self.process.pending.lock();
+        let signal = first_of(shared.set & !self.mask)?;
+        Some(shared.take(signal))
     }
 
-    /// Removes (the oldest instance of) pending `signal` and returns its
-    /// info; the signal stays pending while more instances are queued.
+    /// Removes (the oldest instance of) pending `signal`, the thread's
+    /// before the process's, and returns its info.
     pub fn take(&mut self, signal: u8) -> SigInfo {
-        let queue = self.infos.get_mut(&signal);
-        let info = queue.and_then(|q| {
-            let info = q.pop_front();
-            if info.is_some() {
-                self.queued -= 1;
-            }
-            info
-        });
-        if self.infos.get(&signal).is_none_or(|q| q.is_empty()) {
-            self.infos.remove(&signal);
-            self.pending &= !bit(signal);
+        if self.own.set & bit(signal) != 0 {
+            return self.own.take(signal);
         }
-        info.unwrap_or_else(|| SigInfo::new(signal, SI_KERNEL))
+        self.process.pending.lock().take(signal)
     }
 
     /// Whether a blocking call must end with EINTR: a signal that will run
@@ -429,13 +543,10 @@ impl SignalState {
         while ready != 0 {
             let signal = ready.trailing_zeros() as u8 + 1;
             ready &= !bit(signal);
-            let handler = self.actions[signal as usize - 1].handler;
             // A stop signal interrupts too: the task stops on its way
             // back to user mode and the call is restarted once it
             // continues (see `restarts_after_handler`).
-            let ignored = handler == SIG_IGN
-                || (handler == SIG_DFL && default_action(signal) == DefaultAction::Ignore);
-            if ignored {
+            if self.ignored(signal) {
                 self.take(signal);
             } else {
                 return true;
@@ -445,14 +556,15 @@ impl SignalState {
     }
 
     /// Generates the signals of the timers expired at monotonic time `now`
-    /// (re-arming periodic ones) for thread `tid`. Returns the signals of
-    /// POSIX timers aimed at other threads (SIGEV_THREAD_ID), which the
-    /// caller sends: (target tid, siginfo).
+    /// (re-arming periodic ones): to the process, or to this thread `tid`
+    /// for a POSIX timer aimed at it. Returns the signals of POSIX timers
+    /// aimed at other threads (SIGEV_THREAD_ID), which the caller sends:
+    /// (target tid, siginfo).
     #[must_use]
     pub fn expire_timers(&mut self, now: u64, tid: i32) -> Vec<(i32, SigInfo)> {
         let mut expired = [false; ITIMER_COUNT];
         {
-            let mut timers = self.timers.lock();
+            let mut timers = self.process.timers.lock();
             for (slot, fired) in timers.itimers.iter_mut().zip(&mut expired) {
                 let Some(timer) = *slot else {
                     continue;
@@ -472,7 +584,7 @@ impl SignalState {
         }
         for (signal, fired) in ITIMER_SIGNALS.into_iter().zip(expired) {
             if fired {
-                self.send(SigInfo::new(signal, SI_KERNEL));
+                self.send_to_process(SigInfo::new(signal, SI_KERNEL));
             }
         }
         self.expire_posix_timers(now, tid)
@@ -481,7 +593,7 @@ impl SignalState {
     fn expire_posix_timers(&mut self, now: u64, tid: i32) -> Vec<(i32, SigInfo)> {
         let mut elsewhere = Vec::new();
         let mut sends = Vec::new();
-        for (&id, timer) in self.timers.lock().posix.iter_mut() {
+        for (&id, timer) in self.process.timers.lock().posix.iter_mut() {
             let Some(deadline) = timer.deadline_ns.filter(|&d| d <= now) else {
                 continue;
             };
@@ -509,34 +621,36 @@ impl SignalState {
                 elsewhere.push((target, info));
                 continue;
             }
-            let queued = self.pending & bit(signal) != 0
-                && self.infos.get(&signal).is_some_and(|q| {
-                    q.iter()
-                        .any(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id)
-                });
-            let overrun = if queued {
-                // Still queued from an earlier expiry: count it as overrun.
-                let info = self
-                    .infos
-                    .get_mut(&signal)
-                    .and_then(|q| {
-                        q.iter_mut()
-                            .find(|i| i.code == SI_TIMER && i.fields[0] as u32 as i32 == id)
-                    })
-                    .expect("queued above");
-                let before = (info.fields[0] >> 32) as u32;
-                let total = before.saturating_add(expirations.min(u32::MAX as u64) as u32);
-                info.fields[0] = (info.fields[0] & 0xffff_ffff) | (total as u64) << 32;
-                total
-            } else {
+            // Aimed at this thread, or at the process.
+            let to_thread = thread.is_some();
+            let still_queued = {
+                let mut shared = self.process.pending.lock();
+                let queue = if to_thread {
+                    &mut self.own
+                } else {
+                    &mut *shared
+                };
+                queue.timer_info_mut(signal, id).map(|info| {
+                    // Still queued from an earlier expiry: count it as overrun.
+                    let before = (info.fields[0] >> 32) as u32;
+                    let total = before.saturating_add(expirations.min(u32::MAX as u64) as u32);
+                    info.fields[0] = (info.fields[0] & 0xffff_ffff) | (total as u64) << 32;
+                    total
+                })
+            };
+            let overrun = still_queued.unwrap_or_else(|| {
                 let overrun = (expirations - 1).min(i32::MAX as u64) as u32;
                 let mut info = SigInfo::new(signal, SI_TIMER);
                 info.fields[0] = id as u32 as u64 | (overrun as u64) << 32;
                 info.fields[1] = value;
-                self.send(info);
+                if to_thread {
+                    self.send(info);
+                } else {
+                    self.send_to_process(info);
+                }
                 overrun
-            };
-            if let Some(timer) = self.timers.lock().posix.get_mut(&id) {
+            });
+            if let Some(timer) = self.process.timers.lock().posix.get_mut(&id) {
                 timer.overrun = overrun;
             }
         }
@@ -545,7 +659,7 @@ impl SignalState {
 
     /// The earliest armed timer deadline.
     pub fn next_timer(&self) -> Option<u64> {
-        let timers = self.timers.lock();
+        let timers = self.process.timers.lock();
         let itimers = timers.itimers.iter().flatten().map(|t| t.deadline_ns);
         let posix = timers.posix.values().filter_map(|t| t.deadline_ns);
         itimers.chain(posix).min()
@@ -565,7 +679,7 @@ impl SignalState {
         }
         self.mask &= !UNBLOCKABLE;
         if action.flags & SA_RESETHAND != 0 {
-            self.actions[signal as usize - 1].handler = SIG_DFL;
+            self.actions.lock()[signal as usize - 1].handler = SIG_DFL;
         }
         if self.altstack.flags & SS_AUTODISARM != 0 && on_altstack {
             self.altstack = SignalStack::default();
@@ -593,7 +707,7 @@ pub fn restarts_after_handler(signals: &SignalState) -> bool {
         return true;
     }
     let signal = ready.trailing_zeros() as u8 + 1;
-    let action = signals.actions[signal as usize - 1];
+    let action = signals.action(signal);
     if action.handler == SIG_DFL && default_action(signal) == DefaultAction::Stop {
         // No handler runs: after the stop the call simply goes on.
         return true;
@@ -679,7 +793,7 @@ mod tests {
         signals.mask = bit(SIGUSR1);
         assert!(signals.send(info(SIGUSR1, 1)));
         assert!(signals.send(info(SIGUSR1, 2)));
-        assert_eq!(signals.pending, bit(SIGUSR1));
+        assert_eq!(signals.pending(), bit(SIGUSR1));
         assert_eq!(
             signals.deliverable(),
             0,
@@ -689,7 +803,7 @@ mod tests {
         signals.mask = 0;
         // The first instance's siginfo is kept.
         assert_eq!(delivery_order(&mut signals), [(SIGUSR1, 1)]);
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
     }
 
     #[test]
@@ -707,7 +821,7 @@ mod tests {
             delivery_order(&mut signals),
             [(SIGRTMIN + 1, 1), (SIGRTMIN + 1, 2), (SIGRTMIN + 1, 3)]
         );
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
     }
 
     #[test]
@@ -719,9 +833,9 @@ mod tests {
         signals.send(info(SIGRTMIN, 1));
         signals.send(info(SIGRTMIN, 2));
         assert_eq!(signals.take(SIGRTMIN).fields[1], 1);
-        assert_eq!(signals.pending, bit(SIGRTMIN));
+        assert_eq!(signals.pending(), bit(SIGRTMIN));
         assert_eq!(signals.take(SIGRTMIN).fields[1], 2);
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
     }
 
     #[test]
@@ -754,7 +868,7 @@ mod tests {
         signals.send(info(SIGUSR2, 0));
         assert_eq!(signals.deliverable(), bit(SIGUSR2));
         assert_eq!(delivery_order(&mut signals), [(SIGUSR2, 0)]);
-        assert_eq!(signals.pending, bit(SIGUSR1));
+        assert_eq!(signals.pending(), bit(SIGUSR1));
     }
 
     #[test]
@@ -773,13 +887,13 @@ mod tests {
         assert!(signals.send(info(SIGRTMIN, 0)));
         assert!(!signals.send(info(SIGRTMIN, 0)));
         assert!(signals.send(info(SIGUSR1, 0)));
-        assert_ne!(signals.pending & bit(SIGUSR1), 0);
+        assert_ne!(signals.pending() & bit(SIGUSR1), 0);
         // Discarding gives the room of every instance back.
         signals.discard(SIGRTMIN);
-        assert_eq!(signals.pending & bit(SIGRTMIN), 0);
+        assert_eq!(signals.pending() & bit(SIGRTMIN), 0);
         assert!(signals.send(info(SIGRTMIN, 1)));
         assert!(signals.send(info(SIGRTMIN, 2)));
-        assert_eq!(signals.pending, bit(SIGRTMIN) | bit(SIGUSR1));
+        assert_eq!(signals.pending(), bit(SIGRTMIN) | bit(SIGUSR1));
     }
 
     #[test]
@@ -788,22 +902,22 @@ mod tests {
         // generated; a blocked one stays pending (ignoring is decided at
         // delivery, Linux's sig_ignored).
         let mut signals = SignalState::new();
-        signals.actions[SIGUSR1 as usize - 1].handler = SIG_IGN;
+        signals.actions.lock()[SIGUSR1 as usize - 1].handler = SIG_IGN;
         assert!(signals.send(info(SIGUSR1, 0)));
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
         // SIG_DFL whose default is to ignore (SIGCHLD, SIGWINCH, ...).
         signals.send(info(SIGCHLD, 0));
         signals.send(info(SIGWINCH, 0));
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
         signals.mask = bit(SIGUSR1) | bit(SIGCHLD);
         signals.send(info(SIGUSR1, 0));
         signals.send(info(SIGCHLD, 0));
-        assert_eq!(signals.pending, bit(SIGUSR1) | bit(SIGCHLD));
+        assert_eq!(signals.pending(), bit(SIGUSR1) | bit(SIGCHLD));
         // Unblocked later, an ignored signal neither interrupts a wait nor
         // stays pending.
         signals.mask = 0;
         assert!(!signals.interrupts());
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
     }
 
     #[test]
@@ -817,13 +931,13 @@ mod tests {
         assert!(signals.interrupts(), "a stop interrupts (and restarts)");
         assert!(restarts_after_handler(&signals));
         let mut signals = SignalState::new();
-        signals.actions[SIGUSR1 as usize - 1] = handler(0, 0);
+        signals.set_action(SIGUSR1, handler(0, 0));
         signals.send(info(SIGUSR1, 0));
         assert!(signals.interrupts());
         // signal(7): without SA_RESTART the call fails with EINTR ...
         assert!(!restarts_after_handler(&signals));
         // ... with it, the call is restarted.
-        signals.actions[SIGUSR1 as usize - 1].flags = SA_RESTART;
+        signals.actions.lock()[SIGUSR1 as usize - 1].flags = SA_RESTART;
         assert!(restarts_after_handler(&signals));
         // A blocked signal does not interrupt.
         signals.mask = bit(SIGUSR1);
@@ -840,15 +954,15 @@ mod tests {
         assert_eq!(signals.mask, bit(SIGUSR1));
         assert_eq!(signals.take_next().map(|i| i.signo as u8), Some(SIGSEGV));
         let mut signals = SignalState::new();
-        signals.actions[SIGBUS as usize - 1].handler = SIG_IGN;
+        signals.actions.lock()[SIGBUS as usize - 1].handler = SIG_IGN;
         signals.force(SigInfo::fault(SIGBUS, BUS_ADRERR, 0x10));
-        assert_eq!(signals.actions[SIGBUS as usize - 1].handler, SIG_DFL);
+        assert_eq!(signals.action(SIGBUS).handler, SIG_DFL);
         assert_eq!(signals.deliverable(), bit(SIGBUS));
         // A handled, unblocked fault keeps its handler.
         let mut signals = SignalState::new();
-        signals.actions[SIGFPE as usize - 1] = handler(0, 0);
+        signals.set_action(SIGFPE, handler(0, 0));
         signals.force(SigInfo::fault(SIGFPE, FPE_INTDIV, 0x10));
-        assert_eq!(signals.actions[SIGFPE as usize - 1].handler, 0x1000);
+        assert_eq!(signals.action(SIGFPE).handler, 0x1000);
     }
 
     #[test]
@@ -864,11 +978,11 @@ mod tests {
         assert_eq!(signals.mask, bit(SIGHUP) | bit(SIGUSR1) | bit(SIGUSR2));
         assert_eq!(signals.saved_mask, None);
         let mut signals = SignalState::new();
-        signals.actions[SIGUSR1 as usize - 1] = handler(SA_NODEFER | SA_RESETHAND, 0);
-        let action = signals.actions[SIGUSR1 as usize - 1];
+        signals.set_action(SIGUSR1, handler(SA_NODEFER | SA_RESETHAND, 0));
+        let action = signals.action(SIGUSR1);
         signals.handler_entered(SIGUSR1, &action, false);
         assert_eq!(signals.mask, 0);
-        assert_eq!(signals.actions[SIGUSR1 as usize - 1].handler, SIG_DFL);
+        assert_eq!(signals.action(SIGUSR1).handler, SIG_DFL);
     }
 
     #[test]
@@ -900,33 +1014,33 @@ mod tests {
     #[test]
     fn fork_thread_and_exec_inheritance() {
         let mut parent = SignalState::new();
-        parent.actions[SIGUSR1 as usize - 1] = handler(0, 0);
-        parent.actions[SIGUSR2 as usize - 1].handler = SIG_IGN;
+        parent.set_action(SIGUSR1, handler(0, 0));
+        parent.actions.lock()[SIGUSR2 as usize - 1].handler = SIG_IGN;
         parent.mask = bit(SIGHUP) | bit(SIGINT);
         parent.send(info(SIGHUP, 0));
-        parent.timers.lock().itimers[0] = Some(IntervalTimer {
+        parent.process.timers.lock().itimers[0] = Some(IntervalTimer {
             deadline_ns: 100,
             interval_ns: 0,
         });
         // fork(2): the child's pending set is empty; dispositions and mask
         // are inherited; timers are not.
-        let child = parent.fork_copy();
-        assert_eq!(child.pending, 0);
+        let child = parent.fork_copy(false);
+        assert_eq!(child.pending(), 0);
         assert_eq!(child.mask, parent.mask);
-        assert_eq!(child.actions[SIGUSR1 as usize - 1].handler, 0x1000);
+        assert_eq!(child.action(SIGUSR1).handler, 0x1000);
         assert_eq!(child.next_timer(), None);
         // A thread shares the process's timers, starts with nothing pending.
         let thread = parent.thread_copy();
-        assert_eq!(thread.pending, 0);
+        assert_eq!(thread.pending(), 0);
         assert_eq!(thread.next_timer(), Some(100));
-        assert!(Arc::ptr_eq(&thread.timers, &parent.timers));
+        assert!(Arc::ptr_eq(&thread.process, &parent.process));
         // execve(2): caught signals revert to SIG_DFL, ignored stay
         // ignored, the mask and pending signals are kept.
         parent.reset_for_exec();
-        assert_eq!(parent.actions[SIGUSR1 as usize - 1].handler, SIG_DFL);
-        assert_eq!(parent.actions[SIGUSR2 as usize - 1].handler, SIG_IGN);
+        assert_eq!(parent.action(SIGUSR1).handler, SIG_DFL);
+        assert_eq!(parent.action(SIGUSR2).handler, SIG_IGN);
         assert_eq!(parent.mask, bit(SIGHUP) | bit(SIGINT));
-        assert_eq!(parent.pending, bit(SIGHUP));
+        assert_eq!(parent.pending(), bit(SIGHUP));
     }
 
     #[test]
@@ -935,20 +1049,20 @@ mod tests {
         // signal still pending is not generated twice.
         let mut signals = SignalState::new();
         signals.mask = u64::MAX;
-        signals.timers.lock().itimers[0] = Some(IntervalTimer {
+        signals.process.timers.lock().itimers[0] = Some(IntervalTimer {
             deadline_ns: 1000,
             interval_ns: 100,
         });
-        signals.timers.lock().itimers[1] = Some(IntervalTimer {
+        signals.process.timers.lock().itimers[1] = Some(IntervalTimer {
             deadline_ns: 1000,
             interval_ns: 0,
         });
         assert!(signals.expire_timers(999, 1).is_empty());
-        assert_eq!(signals.pending, 0);
+        assert_eq!(signals.pending(), 0);
         // 3.5 periods late: one SIGALRM, the next deadline on the period grid.
         assert!(signals.expire_timers(1350, 1).is_empty());
-        assert_eq!(signals.pending, bit(SIGALRM) | bit(SIGVTALRM));
-        let timers = signals.timers.lock();
+        assert_eq!(signals.pending(), bit(SIGALRM) | bit(SIGVTALRM));
+        let timers = signals.process.timers.lock();
         assert_eq!(timers.itimers[0].map(|t| t.deadline_ns), Some(1400));
         assert!(timers.itimers[1].is_none(), "one-shot timers disarm");
         drop(timers);
@@ -978,10 +1092,15 @@ mod tests {
             interval_ns: 100,
             overrun: 0,
         };
-        signals.timers.lock().posix.insert(3, timer(None));
-        signals.timers.lock().posix.insert(4, timer(Some(9)));
+        signals.process.timers.lock().posix.insert(3, timer(None));
+        signals
+            .process
+            .timers
+            .lock()
+            .posix
+            .insert(4, timer(Some(9)));
         let elsewhere = signals.expire_timers(1000, 1);
-        assert_eq!(signals.pending, bit(SIGRTMIN));
+        assert_eq!(signals.pending(), bit(SIGRTMIN));
         // Timer 4 is aimed at thread 9 (SIGEV_THREAD_ID).
         assert_eq!(elsewhere.len(), 1);
         assert_eq!(elsewhere[0].0, 9);
@@ -991,14 +1110,61 @@ mod tests {
         // no second signal, two overruns.
         assert_eq!(signals.expire_timers(1250, 1).len(), 1);
         let info = signals.take(SIGRTMIN);
-        assert_eq!(signals.pending, 0, "one signal per timer");
+        assert_eq!(signals.pending(), 0, "one signal per timer");
         assert_eq!(info.code, SI_TIMER);
         assert_eq!(info.fields[0] as u32, 3, "si_timerid");
         assert_eq!((info.fields[0] >> 32) as u32, 2, "si_overrun");
         assert_eq!(info.fields[1], 77, "si_value");
-        assert_eq!(signals.timers.lock().posix[&3].overrun, 2);
+        assert_eq!(signals.process.timers.lock().posix[&3].overrun, 2);
         // Once taken, the next expiry queues a new signal.
         assert_eq!(signals.expire_timers(1300, 1).len(), 1);
-        assert_eq!(signals.pending, bit(SIGRTMIN));
+        assert_eq!(signals.pending(), bit(SIGRTMIN));
+    }
+
+    #[test]
+    fn a_process_signal_goes_to_a_thread_that_does_not_block_it() {
+        // signal(7): "A process-directed signal may be delivered to any one
+        // of the threads that does not currently have the signal blocked."
+        let mut main = SignalState::new();
+        let mut worker = main.thread_copy();
+        main.mask = bit(SIGUSR1);
+        assert!(main.send_to_process(info(SIGUSR1, 5)));
+        // Both threads see it pending (sigpending: thread's and process's).
+        assert_eq!(main.pending(), bit(SIGUSR1));
+        assert_eq!(worker.pending(), bit(SIGUSR1));
+        assert_eq!(main.take_next().map(|i| i.signo), None, "blocked here");
+        assert_eq!(worker.take_next().map(|i| i.fields[1]), Some(5));
+        assert_eq!(main.pending(), 0, "taken once, by one thread");
+        // A signal sent to one thread stays that thread's.
+        worker.mask = bit(SIGUSR2);
+        worker.send(info(SIGUSR2, 0));
+        assert_eq!(main.pending(), 0);
+        assert_eq!(worker.pending(), bit(SIGUSR2));
+        // A thread's own signals go before the process's.
+        worker.mask = 0;
+        main.mask = u64::MAX;
+        main.send_to_process(info(SIGHUP, 0));
+        assert_eq!(delivery_order(&mut worker), [(SIGUSR2, 0), (SIGHUP, 0)]);
+    }
+
+    #[test]
+    fn dispositions_are_shared_by_threads_and_by_clone_sighand() {
+        let parent = SignalState::new();
+        let thread = parent.thread_copy();
+        thread.set_action(SIGUSR1, handler(0, 0));
+        assert_eq!(parent.action(SIGUSR1).handler, 0x1000);
+        // fork: a copy, and nothing process-wide is shared.
+        let child = parent.fork_copy(false);
+        child.set_action(SIGUSR1, SigAction::default());
+        assert_eq!(parent.action(SIGUSR1).handler, 0x1000);
+        assert!(!Arc::ptr_eq(&child.process, &parent.process));
+        // CLONE_SIGHAND without CLONE_THREAD: shared until the new process
+        // execs, which takes a copy first (Linux's unshare_sighand).
+        let mut sibling = parent.fork_copy(true);
+        sibling.set_action(SIGUSR2, handler(0, 0));
+        assert_eq!(parent.action(SIGUSR2).handler, 0x1000);
+        sibling.reset_for_exec();
+        assert_eq!(sibling.action(SIGUSR2).handler, SIG_DFL);
+        assert_eq!(parent.action(SIGUSR2).handler, 0x1000, "parent's untouched");
     }
 }

@@ -192,7 +192,7 @@ pub fn read_signalfd(
     loop {
         let mut records = Vec::new();
         while records.len() < room * 128 {
-            let ready = ctx.task.signals.pending & mask;
+            let ready = ctx.task.signals.pending() & mask;
             if ready == 0 {
                 break;
             }

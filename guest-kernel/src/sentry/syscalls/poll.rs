@@ -103,7 +103,7 @@ pub struct PollItem {
 /// signalfds answered from the task's pending signals.
 pub fn readiness(ctx: &SyscallContext, file: &OpenFile, events: i16) -> i16 {
     match file.file.signalfd_mask() {
-        Some(mask) if ctx.task.signals.pending & mask != 0 => events & POLLIN,
+        Some(mask) if ctx.task.signals.pending() & mask != 0 => events & POLLIN,
         Some(_) => 0,
         None => file.file.poll(events | POLLERR | POLLHUP),
     }

@@ -116,12 +116,18 @@ fn write_from_user(
     }
 }
 
-/// EPIPE, with SIGPIPE sent (delivered as the call returns; its default
-/// action ends the program).
+/// EPIPE, with SIGPIPE sent to the process (delivered as the call
+/// returns unless this thread blocks it; its default action ends the
+/// program). Linux's send_sig is process-directed too.
 pub fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
     use crate::sentry::signal::{SigInfo, SIGPIPE, SI_USER};
     let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
-    ctx.task.signals.send(info);
+    if ctx.task.signals.mask & (1 << (SIGPIPE - 1)) == 0 {
+        ctx.task.signals.send(info);
+    } else {
+        ctx.task.signals.send_to_process(info);
+        crate::sentry::sched::wake_process(ctx.task.pid);
+    }
     EPIPE
 }
 

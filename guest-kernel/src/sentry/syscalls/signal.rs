@@ -34,15 +34,12 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         None
     };
     if old != 0 {
-        let current = ctx.task.signals.actions[index];
+        let current = ctx.task.signals.actions.lock()[index];
         UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(action) = replacement {
-        ctx.task.signals.actions[index] = action;
-        // Dispositions belong to the process: every thread sees the change.
-        crate::sentry::sched::for_each_thread(ctx.task.pid, |thread| {
-            thread.signals.actions[index] = action;
-        });
+        // Shared by the process's threads (and CLONE_SIGHAND processes).
+        ctx.task.signals.actions.lock()[index] = action;
     }
     Ok(0)
 }
@@ -130,7 +127,9 @@ fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysR
         let pid = ctx.task.pid;
         crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
         let info = SigInfo::from_process(signal, code, ctx.task.pid, ctx.task.creds.user[0]);
-        ctx.task.signals.send(info);
+        ctx.task.signals.send_to_process(info);
+        // Another thread of this process may be the one to take it.
+        crate::sentry::sched::wake_process(pid);
     }
     Ok(0)
 }
@@ -145,12 +144,11 @@ fn send_to(ctx: &mut SyscallContext, pid: i32, signal: Option<u8>, code: i32) ->
     if let Some(signal) = signal {
         crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
     }
-    let found = crate::sentry::sched::with_parked(pid, |task| {
-        if let Some(info) = info {
-            task.signals.send(info);
-        }
-    });
-    if found.is_some() || crate::sentry::sched::is_zombie(pid) {
+    let found = match info {
+        Some(info) => crate::sentry::sched::signal_process(pid, info).is_some(),
+        None => crate::sentry::sched::process(pid).is_some(),
+    };
+    if found || crate::sentry::sched::is_zombie(pid) {
         Ok(0)
     } else {
         Err(ESRCH)
@@ -205,7 +203,13 @@ fn send_to_thread(
     signal: Option<u8>,
 ) -> SysResult {
     if tid == ctx.task.tid && tgid.is_none_or(|g| g == ctx.task.pid) {
-        return send_to_self(ctx, signal, SI_TKILL);
+        if let Some(signal) = signal {
+            let pid = ctx.task.pid;
+            crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
+            let info = SigInfo::from_process(signal, SI_TKILL, pid, ctx.task.creds.user[0]);
+            ctx.task.signals.send(info);
+        }
+        return Ok(0);
     }
     let info =
         signal.map(|s| SigInfo::from_process(s, SI_TKILL, ctx.task.pid, ctx.task.creds.user[0]));
@@ -282,15 +286,17 @@ fn queue_info(
     };
     info.signo = signal as i32;
     crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
-    let queued = if to_self {
-        Some(ctx.task.signals.send(info))
-    } else {
-        match tid {
-            Some(t) => crate::sentry::sched::with_parked_thread(t, |task| {
-                task.pid == pid && task.signals.send(info)
-            }),
-            None => crate::sentry::sched::with_parked(pid, |task| task.signals.send(info)),
+    let queued = match tid {
+        Some(_) if to_self => Some(ctx.task.signals.send(info)),
+        Some(t) => crate::sentry::sched::with_parked_thread(t, |task| {
+            task.pid == pid && task.signals.send(info)
+        }),
+        None if pid == ctx.task.pid => {
+            let queued = ctx.task.signals.send_to_process(info);
+            crate::sentry::sched::wake_process(pid);
+            Some(queued)
         }
+        None => crate::sentry::sched::signal_process(pid, info),
     };
     match queued {
         Some(true) => Ok(0),
@@ -319,7 +325,7 @@ pub fn sys_rt_sigpending(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     if args[1] > 8 {
         return Err(EINVAL);
     }
-    let pending = ctx.task.signals.pending & ctx.task.signals.mask;
+    let pending = ctx.task.signals.pending() & ctx.task.signals.mask;
     let bytes = pending.to_le_bytes();
     ctx.task
         .mm()
@@ -359,7 +365,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     };
     let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout);
     loop {
-        let ready = ctx.task.signals.pending & set;
+        let ready = ctx.task.signals.pending() & set;
         if ready != 0 {
             let signal = ready.trailing_zeros() as u8 + 1;
             let info = ctx.task.signals.take(signal);
@@ -379,7 +385,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         let waited = crate::sentry::signal::wait(&mut ctx.task, &[], deadline, false);
         ctx.task.signals.mask = saved;
         match waited {
-            Err(e) if ctx.task.signals.pending & set == 0 => return Err(e),
+            Err(e) if ctx.task.signals.pending() & set == 0 => return Err(e),
             _ => {}
         }
         if timeout == 0 {
@@ -408,7 +414,7 @@ fn ns_timeval(ns: u64) -> [i64; 2] {
 
 /// The current value of timer `which` as an itimerval: interval, left.
 fn itimer_value(ctx: &SyscallContext, which: usize) -> [i64; 4] {
-    let current = ctx.task.signals.timers.lock().itimers[which];
+    let current = ctx.task.signals.process.timers.lock().itimers[which];
     match current {
         None => [0; 4],
         Some(timer) => {
@@ -424,10 +430,11 @@ fn itimer_value(ctx: &SyscallContext, which: usize) -> [i64; 4] {
 }
 
 fn set_itimer(ctx: &mut SyscallContext, which: usize, interval_ns: u64, value_ns: u64) {
-    ctx.task.signals.timers.lock().itimers[which] = (value_ns != 0).then(|| IntervalTimer {
-        deadline_ns: crate::sentry::time::monotonic_ns().saturating_add(value_ns),
-        interval_ns,
-    });
+    ctx.task.signals.process.timers.lock().itimers[which] =
+        (value_ns != 0).then(|| IntervalTimer {
+            deadline_ns: crate::sentry::time::monotonic_ns().saturating_add(value_ns),
+            interval_ns,
+        });
 }
 
 fn check_itimer(which: u64) -> Result<usize, Errno> {

@@ -45,6 +45,8 @@ struct Shares {
     memory: Arc<Mutex<crate::sentry::mm::AddressSpace>>,
     files: Arc<Mutex<crate::sentry::fd::FdTable>>,
     cwd: Arc<Mutex<crate::sentry::vfs::PathStack>>,
+    /// The thread's name (each thread has its own).
+    comm: Arc<Mutex<Vec<u8>>>,
     signals: crate::sentry::signal::SignalState,
     child_subreaper: bool,
 }
@@ -68,7 +70,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         signals: shares.signals,
         creds: parent.creds.clone(),
         personality: parent.personality,
-        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
+        comm: shares.comm,
         nice: parent.nice,
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
@@ -135,6 +137,7 @@ fn new_process(
         | CLONE_FILES
         | CLONE_VFORK
         | CLONE_PARENT
+        | CLONE_SIGHAND
         | CLONE_SETTLS
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
@@ -152,7 +155,7 @@ fn new_process(
         return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
     }
     if flags & !supported != 0 {
-        // Namespaces, pidfds and handler tables shared between processes.
+        // Namespaces and pidfds.
         log::info!(
             "clone flags {flags:#x}: {:#x} not supported",
             flags & !supported
@@ -176,6 +179,27 @@ fn new_process(
         Arc::new(Mutex::new(copy))
     };
     let pid = sched::new_pid();
+    let files = if flags & CLONE_FILES != 0 {
+        parent.files.clone()
+    } else {
+        Arc::new(Mutex::new(parent.fds().clone()))
+    };
+    let cwd = if flags & CLONE_FS != 0 {
+        parent.cwd.clone()
+    } else {
+        Arc::new(Mutex::new(parent.cwd()))
+    };
+    let comm = Arc::new(Mutex::new(parent.comm.lock().clone()));
+    let parent_view = &parent.process.view;
+    let view = Arc::new(crate::sentry::vfs::procfs::ProcessView {
+        pid,
+        fds: files.clone(),
+        memory: Mutex::new(memory.clone()),
+        cwd: cwd.clone(),
+        argv: Mutex::new(parent_view.argv.lock().clone()),
+        exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
+        comm: comm.clone(),
+    });
     let shares = Shares {
         pid,
         tid: pid,
@@ -188,21 +212,15 @@ fn new_process(
             },
             parent.pgid(),
             parent.sid(),
+            view,
         ),
         exit_signal: (flags & CSIGNAL) as u8,
         vfork_parent: vfork.then_some(parent.tid),
         memory,
-        files: if flags & CLONE_FILES != 0 {
-            parent.files.clone()
-        } else {
-            Arc::new(Mutex::new(parent.fds().clone()))
-        },
-        cwd: if flags & CLONE_FS != 0 {
-            parent.cwd.clone()
-        } else {
-            Arc::new(Mutex::new(parent.cwd()))
-        },
-        signals: parent.signals.fork_copy(),
+        files,
+        cwd,
+        comm,
+        signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
         child_subreaper: false,
     };
     let child = new_task(parent, shares, flags, child_tid);
@@ -213,17 +231,6 @@ fn new_process(
     }
     if flags & CLONE_PARENT_SETTID != 0 {
         parent.mm().write_val(parent_tid, &pid)?;
-    }
-    if let Some(parent_view) = crate::sentry::vfs::procfs::view_of(parent.pid) {
-        crate::sentry::vfs::procfs::add_view(Arc::new(crate::sentry::vfs::procfs::ProcessView {
-            pid,
-            fds: child.files.clone(),
-            memory: Mutex::new(child.memory.clone()),
-            cwd: child.cwd.clone(),
-            argv: Mutex::new(parent_view.argv.lock().clone()),
-            exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
-            comm: child.comm.clone(),
-        }));
     }
     sched::add(child, regs, state)?;
     if vfork {
@@ -272,6 +279,7 @@ fn new_thread(
         memory: parent.memory.clone(),
         files: parent.files.clone(),
         cwd: parent.cwd.clone(),
+        comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
         child_subreaper: parent.child_subreaper,
     };
@@ -461,7 +469,12 @@ fn execve_core(
     crate::arch::paging::activate_user_root(root);
     // /proc/<pid>/exe shows the program as resolved (the interpreter for a
     // script).
-    crate::sentry::vfs::procfs::exec_replaced(task.pid, task.memory.clone(), args.clone(), shown);
+    crate::sentry::vfs::procfs::exec_replaced(
+        &task.process.view.clone(),
+        task.memory.clone(),
+        args.clone(),
+        shown,
+    );
     drop(old);
     task.fds().close_on_exec();
     task.signals.reset_for_exec();

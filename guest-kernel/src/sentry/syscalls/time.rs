@@ -259,7 +259,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => return Err(EINVAL),
     };
     let id = {
-        let timers = ctx.task.signals.timers.lock();
+        let timers = ctx.task.signals.process.timers.lock();
         (0..i32::MAX)
             .find(|id| !timers.posix.contains_key(id))
             .ok_or(EAGAIN)?
@@ -298,11 +298,11 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             _ => return Err(EINVAL),
         }
     };
-    if ctx.task.signals.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
+    if ctx.task.signals.process.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
         return Err(EAGAIN);
     }
     UserPtr::new(id_addr).write(&mut ctx.task.mm(), &id)?;
-    ctx.task.signals.timers.lock().posix.insert(
+    ctx.task.signals.process.timers.lock().posix.insert(
         id,
         PosixTimer {
             clock,
@@ -319,6 +319,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 fn posix_timer(ctx: &SyscallContext, id: u64) -> Result<crate::sentry::signal::PosixTimer, Errno> {
     ctx.task
         .signals
+        .process
         .timers
         .lock()
         .posix
@@ -357,7 +358,15 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     } else {
         Some(now.saturating_add(value))
     };
-    if let Some(timer) = ctx.task.signals.timers.lock().posix.get_mut(&(id as i32)) {
+    if let Some(timer) = ctx
+        .task
+        .signals
+        .process
+        .timers
+        .lock()
+        .posix
+        .get_mut(&(id as i32))
+    {
         timer.deadline_ns = deadline;
         timer.interval_ns = interval;
     }
@@ -379,6 +388,7 @@ pub fn sys_timer_getoverrun(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 pub fn sys_timer_delete(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task
         .signals
+        .process
         .timers
         .lock()
         .posix

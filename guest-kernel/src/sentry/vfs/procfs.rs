@@ -321,7 +321,7 @@ impl ProcNode {
                 let ticks = boot_ns / 10_000_000;
                 let btime =
                     crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
-                let running = VIEWS.lock().len();
+                let running = crate::sentry::sched::processes().len();
                 let _ = write!(
                     out,
                     "cpu  {ticks} 0 0 0 0 0 0 0 0 0\ncpu0 {ticks} 0 0 0 0 0 0 0 0 0\n\
@@ -379,7 +379,9 @@ impl Inode for ProcNode {
                     .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
                     .and_then(|s| s.parse::<i32>().ok());
                 if let Some(pid) = pid {
-                    let view = VIEWS.lock().get(&pid).cloned().ok_or(ENOENT)?;
+                    let view = crate::sentry::sched::process(pid)
+                        .map(|p| p.view.clone())
+                        .ok_or(ENOENT)?;
                     return Ok(Arc::new(ProcNode {
                         node: Node::PidDir,
                         view,
@@ -455,7 +457,8 @@ impl Inode for ProcNode {
                     .iter()
                     .map(|(n, node)| entry(n, *node, 0))
                     .collect();
-                for pid in VIEWS.lock().keys() {
+                for process in crate::sentry::sched::processes() {
+                    let pid = process.pid;
                     out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
                 }
                 let sys = super::procsys::root();
@@ -576,30 +579,16 @@ impl File for Snapshot {
     }
 }
 
-/// Every live process's view, by pid: /proc/<pid>.
-static VIEWS: Mutex<alloc::collections::BTreeMap<i32, Arc<ProcessView>>> =
-    Mutex::new(alloc::collections::BTreeMap::new());
-
 /// The process running now (what /proc/self names).
 pub fn current_pid() -> i32 {
     crate::sentry::sched::current().pid()
 }
 
-/// A new process (boot, fork): it appears as /proc/<pid>.
-pub fn add_view(view: Arc<ProcessView>) {
-    VIEWS.lock().insert(view.pid, view);
-}
-
-/// The process ended.
-pub fn remove_view(pid: i32) {
-    VIEWS.lock().remove(&pid);
-}
-
 /// Every process's address space, once each (threads share theirs).
 pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
     let mut out: Vec<Arc<Mutex<AddressSpace>>> = Vec::new();
-    for view in VIEWS.lock().values() {
-        let mm = view.memory.lock().clone();
+    for process in crate::sentry::sched::processes() {
+        let mm = process.view.memory.lock().clone();
         if !out.iter().any(|m| Arc::ptr_eq(m, &mm)) {
             out.push(mm);
         }
@@ -607,23 +596,16 @@ pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
     out
 }
 
-/// The view of process `pid`, for fork to copy from.
-pub fn view_of(pid: i32) -> Option<Arc<ProcessView>> {
-    VIEWS.lock().get(&pid).cloned()
-}
-
-/// Process `pid` exec'd: /proc shows its new image.
+/// A process exec'd: /proc shows its new image.
 pub fn exec_replaced(
-    pid: i32,
+    view: &ProcessView,
     memory: Arc<Mutex<AddressSpace>>,
     argv: Vec<Vec<u8>>,
     exe_path: Vec<u8>,
 ) {
-    if let Some(view) = VIEWS.lock().get(&pid) {
-        *view.memory.lock() = memory;
-        *view.argv.lock() = Arc::new(argv);
-        *view.exe_path.lock() = exe_path;
-    }
+    *view.memory.lock() = memory;
+    *view.argv.lock() = Arc::new(argv);
+    *view.exe_path.lock() = exe_path;
 }
 
 /// What /proc/mounts lists: (source, mount point, type, options).
