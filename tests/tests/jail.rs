@@ -447,9 +447,8 @@ fn injected_calls_reach_nothing_outside_the_mounts() {
         vcpu.call(&mut victim, libc::SYS_getpid, [0; 6]),
         Outcome::Returned(victim.pid as i64)
     );
-    let rel = format!(
-        "../outside/sentinel" // the mount's sibling
-    );
+    // The mount's sibling.
+    let rel = "../outside/sentinel".to_string();
     let abs = sentinel(&victim).to_str().unwrap().to_string();
     let deep = format!("../../../../../../../../..{abs}");
     let landlock = landlock_available();

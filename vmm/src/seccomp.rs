@@ -291,7 +291,7 @@ pub fn host_files() -> Rules {
         )
         // chmod of a handle itself, never setuid/setgid.
         .allow_if(
-            crate::hostfs::SYS_FCHMODAT2 as i64,
+            crate::hostfs::SYS_FCHMODAT2,
             vec![
                 not_cwd(0),
                 none_of(2, SETID_BITS),
