@@ -9,6 +9,8 @@
  *   hostile hostfiles DIR N     hold N host files open, each read once
  *   hostile exhaust KIND        create KIND objects until an error, free them
  *   hostile vmmcall / vvar      ring-3 privilege probes
+ *   hostile priv                privileged instructions in ring 3
+ *   hostile df                  page faults taken with the direction flag set
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -389,6 +391,75 @@ static int mmap_ro_mode(const char *path)
     return 0;
 }
 
+/* The direction flag set in user mode while the sentry takes page faults
+ * (first touches of fresh pages, copies through syscalls): the sentry must
+ * not inherit it (it once ran its memcpy backwards and crashed). */
+static int df_mode(void)
+{
+#if defined(__x86_64__)
+    size_t len = 64 * 4096;
+    char *p = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 2;
+    long sum = 0;
+    for (size_t off = 0; off < len; off += 4096) {
+        __asm__ volatile("std\n\tmovb $1, (%1)\n\tmovzbq (%1), %%rax\n\tadd %%rax, %0\n\tcld"
+                         : "+r"(sum) : "r"(p + off) : "rax", "memory", "cc");
+    }
+    printf("df: touched %ld pages\n", sum);
+#else
+    printf("df: touched 64 pages\n");
+#endif
+    return 0;
+}
+
+/* Privileged instructions in ring 3: each in a child, which must die by
+ * the signal Linux sends (SIGSEGV for #GP, SIGILL for #UD), the sandbox
+ * going on. */
+static int priv_mode(void)
+{
+#if defined(__x86_64__)
+    static const char *names[] = {"hlt", "cli", "sti", "in", "out", "rdmsr", "wrmsr",
+                                  "mov cr3", "mov cr0 write", "lgdt", "invlpg", "wbinvd",
+                                  "mov dr7", "ud2", "int 3", "clts", "lidt", "ltr"};
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            static char table[16];
+            switch (i) {
+            case 0: __asm__ volatile("hlt"); break;
+            case 1: __asm__ volatile("cli"); break;
+            case 2: __asm__ volatile("sti"); break;
+            case 3: __asm__ volatile("inb $0xe0, %%al" ::: "rax"); break;
+            case 4: __asm__ volatile("outb %%al, $0xe0" ::"a"(0)); break;
+            case 5: __asm__ volatile("rdmsr" ::"c"(0xc0000100) : "rax", "rdx"); break;
+            case 6: __asm__ volatile("wrmsr" ::"c"(0xc0000100), "a"(0), "d"(0)); break;
+            case 7: __asm__ volatile("mov %%cr3, %%rax" ::: "rax"); break;
+            case 8: __asm__ volatile("xor %%eax, %%eax; mov %%rax, %%cr0" ::: "rax"); break;
+            case 9: __asm__ volatile("lgdt %0" ::"m"(table)); break;
+            case 10: __asm__ volatile("invlpg (%0)" ::"r"(table) : "memory"); break;
+            case 11: __asm__ volatile("wbinvd"); break;
+            case 12: __asm__ volatile("xor %%eax, %%eax; mov %%rax, %%dr7" ::: "rax"); break;
+            case 13: __asm__ volatile("ud2"); break;
+            case 14: __asm__ volatile("int3"); break;
+            case 15: __asm__ volatile("clts"); break;
+            case 16: __asm__ volatile("lidt %0" ::"m"(table)); break;
+            case 17: __asm__ volatile("ltr %%ax" ::"a"(0x28)); break;
+            }
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (WIFSIGNALED(status))
+            printf("%s: signal %d\n", names[i], WTERMSIG(status));
+        else
+            printf("%s: exit %d\n", names[i], WEXITSTATUS(status));
+    }
+#endif
+    return 0;
+}
+
 /* The vvar page cannot be made writable (Linux: EACCES). */
 static int vvar_mode(void)
 {
@@ -490,6 +561,10 @@ int main(int argc, char **argv)
         return mmap_ro_mode(argv[2]);
     if (strcmp(mode, "vvar") == 0)
         return vvar_mode();
+    if (strcmp(mode, "df") == 0)
+        return df_mode();
+    if (strcmp(mode, "priv") == 0)
+        return priv_mode();
     if (strcmp(mode, "hostpriv") == 0 && argc == 3)
         return hostpriv_mode(argv[2]);
     if (strcmp(mode, "fill") == 0 && argc == 3)

@@ -361,3 +361,24 @@ fn inherited_descriptors_are_closed() {
         "the VMM kept an inherited descriptor: {seen:?}"
     );
 }
+
+/// Page faults taken while the program has the direction flag set: the
+/// sentry clears it on entry (it ran its copies backwards: triple fault).
+#[test]
+fn direction_flag_does_not_reach_the_sentry() {
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&["df"], &[]);
+}
+
+/// Privileged instructions in ring 3 (hlt, cli, port I/O, MSRs, control
+/// and debug registers, descriptor tables, ...): the same signals as
+/// native Linux, the sandbox going on.
+#[test]
+fn privileged_instructions_in_ring_3_are_signals() {
+    if !require_kvm() {
+        return;
+    }
+    same_as_native(&["priv"], &[]);
+}

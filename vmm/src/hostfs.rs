@@ -130,8 +130,13 @@ pub struct HostFs {
     /// A failed buffered write was logged (once: a full disk would
     /// otherwise flood stderr).
     write_error_logged: bool,
-    /// The VMM's own user and group (read at start, before seccomp).
+    /// The VMM's own user and group (read again once the jail has
+    /// switched them, see [`HostFs::refresh_ids`]).
     host_ids: (u32, u32),
+    /// /proc/self/fd, opened at start: the VMM reopens its O_PATH handles
+    /// for I/O relative to it (`openat(proc_fd, "N")`), so no call after
+    /// start names a host path from the root or the working directory.
+    proc_fd: Option<OwnedFd>,
 }
 
 /// Mode bits a guest may set on a host file: no setuid or setgid (the
@@ -171,6 +176,15 @@ fn errno() -> i64 {
     -(std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(EINVAL as i32) as i64)
+}
+
+/// The file type bits (S_IFMT) of our own fd.
+fn file_kind(fd: RawFd) -> Result<u32, i64> {
+    // SAFETY: fstat fills a zeroed libc::stat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one struct stat we own.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_mode & libc::S_IFMT)
 }
 
 fn check(ret: libc::c_int) -> Result<(), i64> {
@@ -297,9 +311,9 @@ fn raise_fd_limit() {
     }
 }
 
-fn proc_fd_path(fd: RawFd) -> CString {
-    CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL")
-}
+/// fchmodat2(2) (Linux 6.6; the same number on x86_64 and aarch64): chmod
+/// of an O_PATH descriptor with AT_EMPTY_PATH, no path involved.
+pub const SYS_FCHMODAT2: libc::c_long = 452;
 
 impl HostFs {
     /// Opens the mount roots (handles 0..n). Errors are the user's.
@@ -346,6 +360,13 @@ impl HostFs {
                 mount: i,
             }));
         }
+        let proc_fd = if mounts.is_empty() {
+            None
+        } else {
+            let dir = std::fs::File::open("/proc/self/fd")
+                .map_err(|e| internal(format!("opening /proc/self/fd: {e}")))?;
+            Some(OwnedFd::from(dir))
+        };
         Ok(HostFs {
             mounts,
             root_devs,
@@ -355,7 +376,43 @@ impl HostFs {
             write_error_logged: false,
             // SAFETY: geteuid/getegid only read the process's ids.
             host_ids: unsafe { (libc::geteuid(), libc::getegid()) },
+            proc_fd,
         })
+    }
+
+    /// Reads the VMM's ids again (after the jail switched them).
+    pub fn refresh_ids(&mut self) {
+        // SAFETY: geteuid/getegid only read the process's ids.
+        self.host_ids = unsafe { (libc::geteuid(), libc::getegid()) };
+    }
+
+    /// The descriptors the jail confines the VMM to: each mount's root
+    /// and whether it is writable.
+    pub fn mount_fds(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, bool)> {
+        use std::os::fd::AsFd;
+        self.handles
+            .iter()
+            .take(self.mounts.len())
+            .flatten()
+            .map(|h| (h.fd.as_fd(), !self.mounts[h.mount].read_only))
+            .collect()
+    }
+
+    /// A new descriptor for the file our own `fd` names, opened with
+    /// `flags` through /proc/self/fd (the magic link names exactly that
+    /// file; it is the link itself that must be followed).
+    fn reopen_fd(&self, fd: RawFd, flags: libc::c_int) -> Result<OwnedFd, i64> {
+        let proc_fd = self.proc_fd.as_ref().ok_or(-EBADF)?;
+        let name = CString::new(fd.to_string()).expect("digits");
+        // SAFETY: openat relative to our /proc/self/fd directory fd; the
+        // result is a new fd we own.
+        let new =
+            unsafe { libc::openat(proc_fd.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) };
+        if new < 0 {
+            return Err(errno());
+        }
+        // SAFETY: a fresh fd from openat.
+        Ok(unsafe { OwnedFd::from_raw_fd(new) })
     }
 
     pub fn mounts(&self) -> &[MountSpec] {
@@ -555,18 +612,8 @@ impl HostFs {
         if access != libc::O_RDONLY && self.mounts[mount].read_only {
             return Err(-EROFS);
         }
-        let flags = access | ((a[1] as i32) & libc::O_DIRECTORY) | libc::O_CLOEXEC;
-        // Reopening our own fd through /proc/self/fd names exactly
-        // the same file; O_NOFOLLOW is not wanted here (it is the
-        // magic link itself that must be followed).
-        let path = proc_fd_path(fd);
-        // SAFETY: plain open; the result is a new fd we own.
-        let new = unsafe { libc::open(path.as_ptr(), flags) };
-        if new < 0 {
-            return Err(errno());
-        }
-        // SAFETY: fresh fd.
-        let new = unsafe { OwnedFd::from_raw_fd(new) };
+        let flags = access | ((a[1] as i32) & libc::O_DIRECTORY);
+        let new = self.reopen_fd(fd, flags)?;
         Ok(self.insert(new, mount)? as i64)
     }
 
@@ -700,15 +747,19 @@ impl HostFs {
             return Err(-(libc::EXDEV as i64));
         }
         let name = Self::name(mem, a[2], a[3])?;
-        let empty = CString::new("").expect("no NUL");
-        // SAFETY: linkat of our own fd (AT_EMPTY_PATH) to a checked name.
+        // Through /proc/self/fd with AT_SYMLINK_FOLLOW (the magic link
+        // names exactly our file): linkat with AT_EMPTY_PATH would need
+        // CAP_DAC_READ_SEARCH, which the jailed VMM does not have.
+        let proc_fd = self.proc_fd.as_ref().ok_or(-EBADF)?;
+        let source = CString::new(target.to_string()).expect("digits");
+        // SAFETY: linkat of our own fd's magic link to a checked name.
         check(unsafe {
             libc::linkat(
-                target,
-                empty.as_ptr(),
+                proc_fd.as_raw_fd(),
+                source.as_ptr(),
                 new_dir,
                 name.as_ptr(),
-                libc::AT_EMPTY_PATH,
+                libc::AT_SYMLINK_FOLLOW,
             )
         })?;
         Ok(0)
@@ -731,21 +782,29 @@ impl HostFs {
     /// HostTruncate: [handle, size].
     fn truncate(&self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
         let fd = self.writable(a[0])?;
-        let path = proc_fd_path(fd);
-        // SAFETY: truncate through the magic link of our own fd.
-        check(unsafe { libc::truncate(path.as_ptr(), a[1] as i64) })?;
+        // Only regular files are opened for it (opening a device or a FIFO
+        // could act on it or block); the errors are truncate(2)'s.
+        match file_kind(fd)? {
+            libc::S_IFREG => {}
+            libc::S_IFDIR => return Err(-(libc::EISDIR as i64)),
+            _ => return Err(-EINVAL),
+        }
+        if a[1] > i64::MAX as u64 {
+            return Err(-EINVAL);
+        }
+        let file = self.reopen_fd(fd, libc::O_WRONLY | libc::O_NONBLOCK)?;
+        // SAFETY: ftruncate of a descriptor we own.
+        check(unsafe { libc::ftruncate(file.as_raw_fd(), a[1] as i64) })?;
         Ok(0)
     }
 
     /// HostSetattr: [handle, what, a, b, c, d]: mode, times or owner.
+    /// All on the handle's own fd: no path, no chown.
     fn setattr(&self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
         let fd = self.writable(a[0])?;
-        let path = proc_fd_path(fd);
+        let empty = CString::new("").expect("no NUL");
         match a[1] {
-            HOST_SETATTR_MODE => {
-                // SAFETY: chmod through the magic link of our own fd.
-                check(unsafe { libc::chmod(path.as_ptr(), a[2] as u32 & SAFE_MODE_BITS) })?
-            }
+            HOST_SETATTR_MODE => self.chmod(fd, a[2] as u32 & SAFE_MODE_BITS)?,
             HOST_SETATTR_TIMES => {
                 let times = [
                     libc::timespec {
@@ -757,20 +816,54 @@ impl HostFs {
                         tv_nsec: a[5] as i64,
                     },
                 ];
-                // SAFETY: utimensat through the magic link.
-                check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })?
+                // SAFETY: utimensat of our own fd itself (AT_EMPTY_PATH).
+                check(unsafe {
+                    libc::utimensat(fd, empty.as_ptr(), times.as_ptr(), libc::AT_EMPTY_PATH)
+                })?
             }
             HOST_SETATTR_OWNER => {
+                // The sandbox's ids are all the VMM's own user: a chown
+                // to them changes nothing the host would see, one to any
+                // other id would give the file away (EPERM). The VMM
+                // never calls chown (its seccomp filter refuses it).
                 let (uid, gid) = self.host_ids;
                 let uid = own_id(a[2] as u32, uid)?;
                 let gid = own_id(a[3] as u32, gid)?;
-                // SAFETY: chown through the magic link (-1: unchanged)
-                // to the VMM's own ids only.
-                check(unsafe { libc::chown(path.as_ptr(), uid, gid) })?
+                // SAFETY: fstat writes one struct stat we own.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: fstat of our own fd into a struct we own.
+                check(unsafe { libc::fstat(fd, &mut st) })?;
+                if (uid != u32::MAX && uid != st.st_uid) || (gid != u32::MAX && gid != st.st_gid) {
+                    return Err(-(libc::EPERM as i64));
+                }
             }
             _ => return Err(-EINVAL),
         }
         Ok(0)
+    }
+
+    /// chmod of our own fd (`mode` has no setuid/setgid bit): fchmodat2
+    /// with AT_EMPTY_PATH, or on kernels before 6.6 fchmod of a
+    /// descriptor reopened for reading (regular files and directories).
+    fn chmod(&self, fd: RawFd, mode: u32) -> Result<(), i64> {
+        let empty = CString::new("").expect("no NUL");
+        // SAFETY: fchmodat2 of our own fd itself (AT_EMPTY_PATH).
+        let r =
+            unsafe { libc::syscall(SYS_FCHMODAT2, fd, empty.as_ptr(), mode, libc::AT_EMPTY_PATH) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != -(libc::ENOSYS as i64) {
+            return Err(e);
+        }
+        let kind = file_kind(fd)?;
+        if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+            return Err(-(libc::EOPNOTSUPP as i64));
+        }
+        let file = self.reopen_fd(fd, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        // SAFETY: fchmod of a descriptor we own.
+        check(unsafe { libc::fchmod(file.as_raw_fd(), mode) })
     }
 
     /// HostFsync: [handle]: reports a failed queued write first.
@@ -807,19 +900,7 @@ impl HostFs {
     fn readdir(&mut self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let fd = self.handle(a[0])?.fd.as_raw_fd();
         let (cookie, gpa, len) = (a[1], a[2], a[3].min(MAX_TRANSFER) as usize);
-        let path = proc_fd_path(fd);
-        // SAFETY: opendir-like open through the magic link of our own fd.
-        let dir_fd = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if dir_fd < 0 {
-            return Err(errno());
-        }
-        // SAFETY: fresh fd, owned here.
-        let dir_fd = unsafe { OwnedFd::from_raw_fd(dir_fd) };
+        let dir_fd = self.reopen_fd(fd, libc::O_RDONLY | libc::O_DIRECTORY)?;
         if cookie != 0
             // SAFETY: plain lseek on our own directory fd; d_off values are
             // opaque positions the filesystem accepts back.

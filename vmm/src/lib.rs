@@ -12,6 +12,8 @@
 //! * `x86_64`: boot page tables and vCPU state for the `kvm-x86_64` board;
 //!   `aarch64`: the device tree, vCPU init and MMIO doorbell of the
 //!   `kvm-aarch64` board (one of them, by the host's architecture).
+//! * [`jail`]: the VMM's own confinement (Landlock, no capabilities,
+//!   `--uid/--gid`); [`seccomp`]: the per-thread syscall filters.
 //! * [`stats`]: `--stats` counters.
 //! * [`wasm`]: `--wasm`: the bundled WebAssembly runtime and its module.
 
@@ -24,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod hostfs;
 pub mod hypercall;
+pub mod jail;
 pub mod seccomp;
 pub mod stats;
 pub mod vcpu;

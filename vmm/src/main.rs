@@ -121,6 +121,23 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Run the VMM without its jail: no Landlock, capabilities and ids kept,
+    /// no seccomp filter. For debugging only (gdb, strace, perf): a VMM
+    /// compromised through a guest bug then has the invoking user's full
+    /// reach.
+    #[arg(long)]
+    no_jail: bool,
+
+    /// The host user the jailed VMM runs as (it needs /dev/kvm and the
+    /// mounts). Default: the invoking user; under sudo, SUDO_UID.
+    #[arg(long, value_name = "UID", conflicts_with = "no_jail")]
+    uid: Option<u32>,
+
+    /// The host group the jailed VMM runs as. Default: the --uid user's
+    /// primary group; under sudo, SUDO_GID.
+    #[arg(long, value_name = "GID", requires = "uid", conflicts_with = "no_jail")]
+    gid: Option<u32>,
+
     /// Print the sentry's syscall support table (Markdown) and exit.
     #[arg(long)]
     print_syscall_table: bool,
@@ -290,6 +307,11 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         rlimits: vm::host_rlimits(),
         cwd: cli.cwd.clone(),
         data_file,
+        jail: rvisor_vmm::jail::JailOptions {
+            disabled: cli.no_jail,
+            uid: cli.uid,
+            gid: cli.gid,
+        },
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {

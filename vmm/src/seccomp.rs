@@ -1,9 +1,24 @@
-//! The VMM's own sandbox: once the VM is built, rvisor-vmm drops to a
-//! seccomp allow-list of what the vCPU loop and the hypercall server need.
-//! A VMM compromised through a guest bug can then run KVM_RUN, move console
-//! bytes and exit, and nothing else; any other syscall kills the process.
+//! The VMM's seccomp filters, one per thread role, with argument checks.
+//!
+//! Once the VM is built and the jail entered (`crate::jail`), each thread
+//! installs the filter of its role: the vCPU thread (KVM_RUN, the console,
+//! the host-file service) and the event thread (the tick and forwarded
+//! signals). Anything else kills the process. Each role's rules are built
+//! from small functions ([`common`], [`vcpu_thread`], [`host_files`],
+//! [`event_thread`]); a feature that needs more (a socket for --net, a
+//! control socket, an I/O thread) adds its own function and merges it into
+//! the role it runs in with [`Rules::merge`].
+//!
+//! Seccomp cannot read path strings: what a path may reach is the
+//! jail's Landlock ruleset (or mount namespace). What the filters add is
+//! that no call takes a path from the root or the working directory
+//! (dirfd AT_FDCWD), no chmod/chown/mknod-class call exists at all, modes
+//! never carry setuid/setgid, renames never RENAME_WHITEOUT, memory is
+//! never made executable, ioctls are the KVM ones on the VM's own fds,
+//! and signals go to the VMM's own threads only.
 
 use std::collections::BTreeMap;
+use std::os::fd::RawFd;
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -24,123 +39,301 @@ const TARGET_ARCH: TargetArch = TargetArch::aarch64;
 #[cfg(target_arch = "x86_64")]
 const TARGET_ARCH: TargetArch = TargetArch::x86_64;
 
-/// Syscalls allowed with any arguments.
-const ALLOWED: &[i64] = &[
-    // Console and stats I/O.
-    libc::SYS_read,
-    libc::SYS_write,
-    libc::SYS_writev,
-    libc::SYS_pread64,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_poll,
-    libc::SYS_ppoll,
-    libc::SYS_close,
-    // Shared host directories (--mount): every path is one component,
-    // relative to an fd the VMM opened (openat2 RESOLVE_BENEATH), or
-    // /proc/self/fd/N of such an fd.
-    libc::SYS_openat,
-    libc::SYS_openat2,
-    // musl's open() sets O_CLOEXEC again with fcntl(F_SETFD).
-    #[cfg(target_env = "musl")]
-    libc::SYS_fcntl,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_open,
-    // (aarch64 has no open, poll, chmod, chown: libc uses the *at/ppoll forms.)
-    libc::SYS_fstat,
-    libc::SYS_newfstatat,
-    // --root: the filesystem type of a mount point a lookup would enter.
-    libc::SYS_fstatfs,
-    libc::SYS_getdents64,
-    // Directory listings resume at the host's d_off cookie.
-    libc::SYS_lseek,
-    libc::SYS_mkdirat,
-    libc::SYS_unlinkat,
-    libc::SYS_renameat2,
-    libc::SYS_linkat,
-    libc::SYS_symlinkat,
-    libc::SYS_readlinkat,
-    libc::SYS_truncate,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_chmod,
-    libc::SYS_fchmodat,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_chown,
-    libc::SYS_fchownat,
-    libc::SYS_utimensat,
-    libc::SYS_fsync,
-    libc::SYS_pwrite64,
-    // Memory for request buffers.
-    libc::SYS_mmap,
-    libc::SYS_munmap,
-    libc::SYS_mremap,
-    libc::SYS_brk,
-    libc::SYS_madvise,
-    // glibc malloc on a new thread's first allocation: arena set-up.
-    libc::SYS_mprotect,
-    libc::SYS_sched_getaffinity,
-    libc::SYS_getrandom,
-    libc::SYS_gettid,
-    libc::SYS_getpid,
-    // Thread start-up (glibc), should a thread start after the filter.
-    libc::SYS_rseq,
-    libc::SYS_set_robust_list,
-    // The kick (a real-time signal to the vCPU thread, see crate::vcpu)
-    // and the event thread taking the signals sent to rvisor-vmm.
-    libc::SYS_tgkill,
-    libc::SYS_rt_sigtimedwait,
-    // Signals, time.
-    libc::SYS_futex,
-    libc::SYS_sched_yield,
-    libc::SYS_nanosleep,
-    libc::SYS_clock_nanosleep,
-    libc::SYS_clock_gettime,
-    libc::SYS_sigaltstack,
-    libc::SYS_rt_sigprocmask,
-    libc::SYS_rt_sigreturn,
-    libc::SYS_exit,
-    libc::SYS_exit_group,
-];
+/// AT_FDCWD as the kernel compares it (the low 32 bits of the argument).
+const AT_FDCWD: u64 = libc::AT_FDCWD as u32 as u64;
 
-fn ioctl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
-    // (musl's ioctl request constants are c_int, glibc's c_ulong.)
-    #[allow(clippy::unnecessary_cast)]
-    let tty = [libc::TCGETS as u64, libc::TIOCGWINSZ as u64];
-    [KVM_RUN()]
-        .into_iter()
-        .chain(tty)
-        .chain(arch::seccomp_ioctls())
-        .map(|request| {
-            SeccompRule::new(vec![SeccompCondition::new(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Eq,
-                request,
-            )?])
-        })
-        .collect()
+/// The file-creation and mode bits no call may carry.
+const SETID_BITS: u64 = (libc::S_ISUID | libc::S_ISGID) as u64;
+
+/// open flags the host-file service reopens its handles with (relative to
+/// /proc/self/fd): no O_CREAT, O_TRUNC, O_TMPFILE, O_PATH...
+const REOPEN_FLAGS: u64 = (libc::O_ACCMODE
+    | libc::O_CLOEXEC
+    | libc::O_DIRECTORY
+    | libc::O_NONBLOCK
+    | libc::O_LARGEFILE
+    | libc::O_NOFOLLOW) as u64;
+
+/// A role's allow-list: syscall number to the rules (alternatives) under
+/// which it is allowed; an empty list allows it with any arguments.
+#[derive(Default)]
+pub struct Rules(BTreeMap<i64, Vec<SeccompRule>>);
+
+/// One argument condition (a 64-bit comparison unless `dword`).
+fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value).expect("argument index < 6")
 }
 
-/// Installs the filter on every thread of the process.
-pub fn apply() -> Result<(), Failure> {
-    let fail = |e: &dyn std::fmt::Display| internal(format!("building the seccomp filter: {e}"));
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        ALLOWED.iter().map(|&nr| (nr, Vec::new())).collect();
-    rules.insert(libc::SYS_ioctl, ioctl_rules().map_err(|e| fail(&e))?);
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::KillProcess,
-        SeccompAction::Allow,
-        TARGET_ARCH,
-    )
-    .map_err(|e| fail(&e))?;
-    let program: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| fail(&e))?;
-    seccompiler::apply_filter_all_threads(&program)
-        .map_err(|e| internal(format!("installing the seccomp filter: {e}")))?;
-    log::debug!(
-        "seccomp: {} syscalls allowed, everything else kills rvisor-vmm",
-        ALLOWED.len() + 1
+/// A condition on the low 32 bits (an int argument: fds, flags, modes).
+fn cond32(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).expect("argument index < 6")
+}
+
+/// `arg` is not AT_FDCWD: the call is relative to a descriptor.
+fn not_cwd(arg: u8) -> SeccompCondition {
+    cond32(arg, SeccompCmpOp::Ne, AT_FDCWD)
+}
+
+/// No bit of `forbidden` is set in `arg`.
+fn none_of(arg: u8, forbidden: u64) -> SeccompCondition {
+    cond(arg, SeccompCmpOp::MaskedEq(forbidden), 0)
+}
+
+impl Rules {
+    /// Allows `syscalls` with any arguments.
+    pub fn allow(mut self, syscalls: &[i64]) -> Rules {
+        for &nr in syscalls {
+            self.0.insert(nr, Vec::new());
+        }
+        self
+    }
+
+    /// Allows `nr` when all `conditions` hold (one more alternative).
+    pub fn allow_if(mut self, nr: i64, conditions: Vec<SeccompCondition>) -> Rules {
+        let rule = SeccompRule::new(conditions).expect("at least one condition");
+        match self.0.get_mut(&nr) {
+            // Already allowed with any arguments.
+            Some(rules) if rules.is_empty() => {}
+            Some(rules) => rules.push(rule),
+            None => {
+                self.0.insert(nr, vec![rule]);
+            }
+        }
+        self
+    }
+
+    /// The union of two allow-lists.
+    pub fn merge(mut self, other: Rules) -> Rules {
+        for (nr, rules) in other.0 {
+            match self.0.get_mut(&nr) {
+                Some(mine) if mine.is_empty() => {}
+                Some(mine) if rules.is_empty() => mine.clear(),
+                Some(mine) => mine.extend(rules),
+                None => {
+                    self.0.insert(nr, rules);
+                }
+            }
+        }
+        self
+    }
+
+    /// Whether `nr` is allowed in some form.
+    pub fn allows(&self, nr: i64) -> bool {
+        self.0.contains_key(&nr)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The BPF program: anything not allowed kills the process.
+    pub fn compile(self) -> Result<BpfProgram, Failure> {
+        let fail = |e: &dyn std::fmt::Display| internal(format!("building a seccomp filter: {e}"));
+        let filter = SeccompFilter::new(
+            self.0,
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            TARGET_ARCH,
+        )
+        .map_err(|e| fail(&e))?;
+        filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| fail(&e))
+    }
+}
+
+/// What every thread needs: memory, locks, time, its signal mask, exit.
+pub fn common() -> Rules {
+    let own_pid = std::process::id() as u64;
+    let rules = Rules::default()
+        .allow(&[
+            // Memory for buffers (malloc); never executable (below).
+            libc::SYS_munmap,
+            libc::SYS_mremap,
+            libc::SYS_brk,
+            libc::SYS_madvise,
+            libc::SYS_futex,
+            libc::SYS_sched_yield,
+            libc::SYS_sched_getaffinity,
+            libc::SYS_getrandom,
+            libc::SYS_gettid,
+            libc::SYS_getpid,
+            libc::SYS_nanosleep,
+            libc::SYS_clock_nanosleep,
+            libc::SYS_clock_gettime,
+            libc::SYS_sigaltstack,
+            libc::SYS_rt_sigprocmask,
+            libc::SYS_rt_sigreturn,
+            // A blocking call interrupted by a ptrace stop (a debugger, or
+            // the injection test) resumes through it.
+            libc::SYS_restart_syscall,
+            // Thread start-up (glibc), should a thread start after it.
+            libc::SYS_rseq,
+            libc::SYS_set_robust_list,
+            libc::SYS_exit,
+            libc::SYS_exit_group,
+            // Logging and errors to stderr (console output is the vCPU
+            // thread's, below).
+            libc::SYS_write,
+            libc::SYS_writev,
+        ])
+        // glibc malloc: arena set-up (mprotect of its own reservations).
+        .allow_if(libc::SYS_mmap, vec![none_of(2, libc::PROT_EXEC as u64)])
+        .allow_if(libc::SYS_mprotect, vec![none_of(2, libc::PROT_EXEC as u64)])
+        // Signals only to the VMM's own threads (the kick).
+        .allow_if(libc::SYS_tgkill, vec![cond32(0, SeccompCmpOp::Eq, own_pid)]);
+    // musl's open() sets O_CLOEXEC again with fcntl(F_SETFD).
+    #[cfg(target_env = "musl")]
+    let rules = rules.allow_if(
+        libc::SYS_fcntl,
+        vec![cond32(1, SeccompCmpOp::Eq, libc::F_SETFD as u64)],
     );
-    Ok(())
+    rules
+}
+
+/// The event thread: the tick and the signals sent to rvisor-vmm. No
+/// file, no ioctl.
+pub fn event_thread() -> Rules {
+    common().allow(&[libc::SYS_rt_sigtimedwait])
+}
+
+/// The KVM fds of the VM the vCPU thread runs.
+#[derive(Clone, Copy)]
+pub struct KvmFds {
+    pub vm: RawFd,
+    pub vcpu: RawFd,
+}
+
+/// The vCPU thread: KVM_RUN and the few vCPU ioctls, the console (stdin,
+/// stdout, stderr: read, write, poll), the stats fd, the host-file service.
+pub fn vcpu_thread(kvm: KvmFds) -> Rules {
+    let mut rules = common().allow(&[
+        libc::SYS_read,
+        libc::SYS_pread64,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_poll,
+        libc::SYS_ppoll,
+        libc::SYS_close,
+    ]);
+    for request in std::iter::once(KVM_RUN()).chain(arch::seccomp_ioctls()) {
+        rules = rules.allow_if(
+            libc::SYS_ioctl,
+            vec![
+                cond32(0, SeccompCmpOp::Eq, kvm.vcpu as u64),
+                cond32(1, SeccompCmpOp::Eq, request),
+            ],
+        );
+    }
+    for request in arch::seccomp_vm_ioctls() {
+        rules = rules.allow_if(
+            libc::SYS_ioctl,
+            vec![
+                cond32(0, SeccompCmpOp::Eq, kvm.vm as u64),
+                cond32(1, SeccompCmpOp::Eq, request),
+            ],
+        );
+    }
+    rules.merge(host_files())
+}
+
+/// The host-file service (`crate::hostfs`): every call is relative to a
+/// descriptor the VMM opened (a mount's directory, a handle, or
+/// /proc/self/fd for reopening a handle), with the flags it uses.
+pub fn host_files() -> Rules {
+    let empty_path = libc::AT_EMPTY_PATH as u64;
+    Rules::default()
+        .allow(&[
+            libc::SYS_pwrite64,
+            libc::SYS_fstat,
+            // --root: the filesystem type of a mount point a lookup enters.
+            libc::SYS_fstatfs,
+            libc::SYS_getdents64,
+            // Directory listings resume at the host's d_off cookie.
+            libc::SYS_lseek,
+            libc::SYS_ftruncate,
+            libc::SYS_fsync,
+        ])
+        // Lookups and creation: openat2 RESOLVE_BENEATH from a mount's
+        // fd (its open_how is behind a pointer, which seccomp cannot read:
+        // the jail's Landlock rules hold the paths).
+        .allow_if(libc::SYS_openat2, vec![not_cwd(0)])
+        // Reopening a handle through /proc/self/fd: never creating.
+        .allow_if(
+            libc::SYS_openat,
+            vec![not_cwd(0), none_of(2, !REOPEN_FLAGS & 0xffff_ffff)],
+        )
+        .allow_if(libc::SYS_newfstatat, vec![not_cwd(0)])
+        .allow_if(libc::SYS_readlinkat, vec![not_cwd(0)])
+        .allow_if(libc::SYS_mkdirat, vec![not_cwd(0), none_of(2, SETID_BITS)])
+        .allow_if(libc::SYS_unlinkat, vec![not_cwd(0)])
+        .allow_if(libc::SYS_symlinkat, vec![not_cwd(1)])
+        .allow_if(
+            libc::SYS_linkat,
+            vec![
+                not_cwd(0),
+                not_cwd(2),
+                cond32(4, SeccompCmpOp::Eq, libc::AT_SYMLINK_FOLLOW as u64),
+            ],
+        )
+        // RENAME_NOREPLACE | RENAME_EXCHANGE only (RENAME_WHITEOUT makes a
+        // character device).
+        .allow_if(
+            libc::SYS_renameat2,
+            vec![not_cwd(0), not_cwd(2), none_of(4, !3u64 & 0xffff_ffff)],
+        )
+        .allow_if(
+            libc::SYS_utimensat,
+            vec![not_cwd(0), cond32(3, SeccompCmpOp::Eq, empty_path)],
+        )
+        // chmod of a handle itself, never setuid/setgid.
+        .allow_if(
+            crate::hostfs::SYS_FCHMODAT2,
+            vec![
+                not_cwd(0),
+                none_of(2, SETID_BITS),
+                cond32(3, SeccompCmpOp::Eq, empty_path),
+            ],
+        )
+        .allow_if(libc::SYS_fchmod, vec![none_of(1, SETID_BITS)])
+}
+
+/// Installs `program` on the calling thread only (threads it starts
+/// later inherit it).
+pub fn apply_to_this_thread(program: &BpfProgram) -> Result<(), Failure> {
+    seccompiler::apply_filter(program)
+        .map_err(|e| internal(format!("installing a seccomp filter: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_compile_and_separate() {
+        let kvm = KvmFds { vm: 5, vcpu: 6 };
+        let vcpu = vcpu_thread(kvm);
+        let events = event_thread();
+        assert!(vcpu.allows(libc::SYS_ioctl) && vcpu.allows(libc::SYS_openat2));
+        assert!(!events.allows(libc::SYS_ioctl) && !events.allows(libc::SYS_openat2));
+        for forbidden in [
+            libc::SYS_fchmodat,
+            libc::SYS_fchownat,
+            libc::SYS_fchown,
+            libc::SYS_mknodat,
+            libc::SYS_execve,
+            libc::SYS_socket,
+            libc::SYS_ptrace,
+            libc::SYS_setresuid,
+            libc::SYS_capset,
+            libc::SYS_truncate,
+        ] {
+            assert!(!vcpu.allows(forbidden), "syscall {forbidden} allowed");
+        }
+        vcpu.compile().expect("vcpu filter");
+        events.compile().expect("event filter");
+    }
 }

@@ -18,6 +18,8 @@ pub struct RunStats {
     pub platform: Option<Platform>,
     /// From process start to the first KVM_RUN.
     pub setup: Duration,
+    /// Of which entering the jail (`crate::jail`).
+    pub jail: Duration,
     /// From the first KVM_RUN to the exit request.
     pub run: Duration,
     pub tsc_khz: u64,
@@ -46,12 +48,13 @@ impl RunStats {
     pub fn summary(&self) -> String {
         let guest_boot_ms = self.tsc_ms(self.guest.boot_tsc);
         let mut line = format!(
-            "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
+            "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} jail_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
              syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
              host_file_requests={} blocks_2m={} fork_copied_kb={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
+            self.jail.as_secs_f64() * 1e3,
             guest_boot_ms,
             self.tsc_ms(self.guest.run_tsc),
             self.guest.syscalls,

@@ -180,17 +180,26 @@ impl Drop for KickGuard {
 /// Runs until the process exits. Returns once the thread runs, so that its
 /// start-up (which makes syscalls the seccomp filter refuses) is over
 /// before the filter is installed.
-pub fn start_helper() -> Result<(), Failure> {
+///
+/// `filter`: the event thread's seccomp filter, which it installs on
+/// itself before it reports that it runs.
+pub fn start_helper(filter: Option<seccompiler::BpfProgram>) -> Result<(), Failure> {
     let (started, wait) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("rvisor-events".into())
         .spawn(move || {
-            let _ = started.send(());
+            if let Some(filter) = &filter {
+                if let Err(e) = crate::seccomp::apply_to_this_thread(filter) {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            }
+            let _ = started.send(Ok(()));
             helper()
         })
         .map_err(|e| internal(format!("starting the event thread: {e}")))?;
     wait.recv()
-        .map_err(|_| internal("the event thread did not start"))
+        .map_err(|_| internal("the event thread did not start"))?
 }
 
 fn helper() -> ! {

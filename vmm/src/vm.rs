@@ -62,6 +62,8 @@ pub struct RunConfig {
     /// `--cwd`: the first process's working directory (an absolute path in
     /// the sandbox); `/` when None.
     pub cwd: Option<OsString>,
+    /// The VMM's own jail (`crate::jail`).
+    pub jail: crate::jail::JailOptions,
 }
 
 /// Checks a `--cwd` value: an absolute path without NUL bytes (whether it
@@ -431,8 +433,24 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let kvm_stats = KvmStats::open(&guest.vcpu);
     let events = EventRing::new(guest.mem.clone(), guest.event_ring);
     let kick_guard = crate::vcpu::make_kickable(&mut guest.vcpu)?;
-    crate::vcpu::start_helper()?;
-    crate::seccomp::apply()?;
+    // Everything is open: the jail (one thread yet), then each thread's
+    // seccomp filter.
+    let mut hostfs = hostfs;
+    let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds())?;
+    hostfs.refresh_ids();
+    if config.jail.disabled {
+        crate::vcpu::start_helper(None)?;
+    } else {
+        use std::os::fd::AsRawFd;
+        let kvm = crate::seccomp::KvmFds {
+            vm: guest.vm.as_raw_fd(),
+            vcpu: guest.vcpu.as_raw_fd(),
+        };
+        let events = crate::seccomp::event_thread().compile()?;
+        let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
+        crate::vcpu::start_helper(Some(events))?;
+        crate::seccomp::apply_to_this_thread(&vcpu)?;
+    }
     let mut hypercalls = Hypercalls::new(
         &guest.mem,
         HYPERCALL_PAGE_GPA,
@@ -443,6 +461,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     );
     let mut stats = RunStats {
         platform: Some(platform),
+        jail: jail.took,
         setup: started.elapsed(),
         tsc_khz: guest.tsc_khz,
         ..RunStats::default()

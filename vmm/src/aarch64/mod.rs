@@ -231,9 +231,15 @@ pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
     )))
 }
 
-/// Extra ioctls the vCPU loop needs after the seccomp filter is in place.
+/// Extra vCPU-fd ioctls the vCPU loop needs after the seccomp filter is
+/// in place (registers, for fault messages).
 pub fn seccomp_ioctls() -> Vec<u64> {
-    vec![KVM_GET_ONE_REG(), KVM_IRQ_LINE()]
+    vec![KVM_GET_ONE_REG()]
+}
+
+/// VM-fd ioctls the vCPU loop needs after the filter (the event nudge).
+pub fn seccomp_vm_ioctls() -> Vec<u64> {
+    vec![KVM_IRQ_LINE()]
 }
 
 vmm_sys_util::ioctl_iow_nr!(

@@ -313,6 +313,11 @@ pub fn seccomp_ioctls() -> Vec<u64> {
     vec![KVM_GET_REGS(), KVM_GET_SREGS(), KVM_INTERRUPT()]
 }
 
+/// Ioctls on the VM fd the vCPU loop needs after the filter: none here.
+pub fn seccomp_vm_ioctls() -> Vec<u64> {
+    Vec::new()
+}
+
 // Queues an external interrupt (no in-kernel interrupt controller).
 vmm_sys_util::ioctl_iow_nr!(
     KVM_INTERRUPT,

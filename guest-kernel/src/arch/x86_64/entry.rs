@@ -357,6 +357,10 @@ trap_stubs:
 
 trap_common:
     PUSH_GPRS
+    // Rust code assumes DF = 0: a program that set DF (popf, or a signal
+    // frame's eflags) and then trapped would otherwise run the sentry's
+    // memcpy backwards over its own memory (found by the syscall fuzzer).
+    cld
     mov %rsp, %rdi
     xor %ebp, %ebp
     call {trap_handler}

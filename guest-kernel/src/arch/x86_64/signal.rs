@@ -194,8 +194,12 @@ pub fn restore_frame(mm: &mut AddressSpace, ctx: &mut UserContext) -> Result<Fra
     mm.copy_from_user(uc, &mut bytes)?;
     let sc = UC_MCONTEXT;
     let rip = get(&bytes, sc + 16 * 8);
-    // IRETQ to a non-canonical address would fault in the sentry.
-    if rip >= USER_END {
+    // IRETQ to a non-canonical address would fault in the sentry; so
+    // does the return with a non-canonical stack pointer (a triple fault
+    // found by the syscall fuzzer). Either is SIGSEGV, as the program's
+    // first use of them would be on Linux.
+    let rsp = get(&bytes, sc + 15 * 8);
+    if rip >= USER_END || rsp >= USER_END {
         return Err(EFAULT);
     }
     let fpstate = get(&bytes, sc + SC_FPSTATE);
