@@ -552,6 +552,7 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         rlimits,
         cwd: Some(OsString::from(&plan.cwd)),
         data_file: None,
+        net: Default::default(),
     };
     let outcome = vm::run(&config, started)?;
     Ok(match outcome.exit {

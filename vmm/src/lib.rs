@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod hostfs;
 pub mod hypercall;
+pub mod net;
 pub mod seccomp;
 pub mod stats;
 pub mod vcpu;

@@ -120,12 +120,45 @@ fn ioctl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
         .collect()
 }
 
-/// Installs the filter on every thread of the process.
-pub fn apply() -> Result<(), Failure> {
+/// What the network I/O thread needs once a host socket exists (`--net`
+/// or `--publish`): moving data, shutting down, reading names and errors.
+const NET_ALLOWED: &[i64] = &[
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_shutdown,
+    libc::SYS_getsockname,
+    libc::SYS_getsockopt,
+    libc::SYS_setsockopt,
+];
+
+/// Installs the filter on every thread of the process. Networking adds
+/// only what it uses: `--net` new sockets (AF_INET and AF_INET6 only) and
+/// `connect`; `--publish` `accept4` on its listeners.
+pub fn apply(net: &crate::net::NetConfig) -> Result<(), Failure> {
     let fail = |e: &dyn std::fmt::Display| internal(format!("building the seccomp filter: {e}"));
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         ALLOWED.iter().map(|&nr| (nr, Vec::new())).collect();
     rules.insert(libc::SYS_ioctl, ioctl_rules().map_err(|e| fail(&e))?);
+    if net.enabled() {
+        for &nr in NET_ALLOWED {
+            rules.insert(nr, Vec::new());
+        }
+    }
+    if net.outbound {
+        let family = |f: i32| {
+            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, f as u64)
+                .and_then(|c| SeccompRule::new(vec![c]))
+        };
+        let families = vec![
+            family(libc::AF_INET).map_err(|e| fail(&e))?,
+            family(libc::AF_INET6).map_err(|e| fail(&e))?,
+        ];
+        rules.insert(libc::SYS_socket, families);
+        rules.insert(libc::SYS_connect, Vec::new());
+    }
+    if !net.publish.is_empty() {
+        rules.insert(libc::SYS_accept4, Vec::new());
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::KillProcess,

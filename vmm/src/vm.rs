@@ -62,6 +62,8 @@ pub struct RunConfig {
     /// `--cwd`: the first process's working directory (an absolute path in
     /// the sandbox); `/` when None.
     pub cwd: Option<OsString>,
+    /// `--net`, `--net-allow`, `--publish`.
+    pub net: crate::net::NetConfig,
 }
 
 /// Checks a `--cwd` value: an absolute path without NUL bytes (whether it
@@ -180,6 +182,8 @@ struct Guest {
     tsc_khz: u64,
     console_ring: u64,
     event_ring: u64,
+    /// The network ring (0: none).
+    net_ring: u64,
 }
 
 /// Where in guest RAM transparent huge pages start: a quarter of it, at
@@ -282,7 +286,16 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
-    let free_start = event_start + boards::events::EVENT_RING_BYTES;
+    let net_start = if config.net.enabled() {
+        align_up(event_start + boards::events::EVENT_RING_BYTES, PAGE_SIZE)
+    } else {
+        0
+    };
+    let free_start = if net_start != 0 {
+        net_start + boards::netring::NET_RING_BYTES
+    } else {
+        event_start + boards::events::EVENT_RING_BYTES
+    };
     if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
@@ -328,6 +341,16 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: event_start,
         size: boards::events::EVENT_RING_BYTES,
     };
+    if net_start != 0 {
+        info.net_ring = PhysRange {
+            start: net_start,
+            size: boards::netring::NET_RING_BYTES,
+        };
+    }
+    if config.net.outbound {
+        info.flags |= BOOT_FLAG_NET;
+        info.net_addr = crate::net::host_address().octets();
+    }
     info.app_image = PhysRange {
         start: app_start,
         size: app_size,
@@ -388,6 +411,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         tsc_khz,
         console_ring: ring_start,
         event_ring: event_start,
+        net_ring: net_start,
     })
 }
 
@@ -407,6 +431,57 @@ pub fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
         filled += n as usize;
     }
     Ok(())
+}
+
+/// Opens the `--publish` listeners, the doorbell (an ioeventfd when KVM
+/// takes one: the guest's `out` then wakes the I/O thread without an exit
+/// to this process) and starts the network I/O thread.
+fn start_network(guest: &Guest, config: &RunConfig) -> Result<(), Failure> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let listeners = crate::net::io::listen(&config.net)?;
+    let doorbell = vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
+        .map_err(|e| internal(format!("eventfd: {e}")))?;
+    #[cfg(target_arch = "x86_64")]
+    let registered = guest
+        .vm
+        .register_ioevent(
+            &doorbell,
+            &kvm_ioctls::IoEventAddress::Pio(boards::netring::NET_DOORBELL_PORT as u64),
+            kvm_ioctls::NoDatamatch,
+        )
+        .map_err(|e| log::info!("KVM_IOEVENTFD refused ({e}): the net doorbell exits to the VMM"))
+        .is_ok();
+    #[cfg(not(target_arch = "x86_64"))]
+    let registered = false;
+    log::debug!("net doorbell: ioeventfd {registered}");
+    // SAFETY: dup of the eventfd we own; the copy is owned by the OwnedFd.
+    let own = unsafe { libc::dup(doorbell.as_raw_fd()) };
+    if own < 0 {
+        return Err(internal("dup of the net doorbell failed"));
+    }
+    // SAFETY: a fresh descriptor from dup.
+    let own = unsafe { OwnedFd::from_raw_fd(own) };
+    crate::net::set_doorbell_fd(own.as_raw_fd());
+    let io = crate::net::io::Io::new(
+        guest.mem.clone(),
+        guest.net_ring,
+        config.net.clone(),
+        own,
+        listeners,
+    )?;
+    // The registration holds the eventfd's file; ours lives as long as
+    // the process.
+    std::mem::forget(doorbell);
+    let (started, wait) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("rvisor-net".into())
+        .spawn(move || {
+            let _ = started.send(());
+            io.run()
+        })
+        .map_err(|e| internal(format!("starting the network thread: {e}")))?;
+    wait.recv()
+        .map_err(|_| internal("the network thread did not start"))
 }
 
 /// Builds the VM and runs the application to its end.
@@ -432,7 +507,10 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let events = EventRing::new(guest.mem.clone(), guest.event_ring);
     let kick_guard = crate::vcpu::make_kickable(&mut guest.vcpu)?;
     crate::vcpu::start_helper()?;
-    crate::seccomp::apply()?;
+    if guest.net_ring != 0 {
+        start_network(&guest, config)?;
+    }
+    crate::seccomp::apply(&config.net)?;
     let mut hypercalls = Hypercalls::new(
         &guest.mem,
         HYPERCALL_PAGE_GPA,

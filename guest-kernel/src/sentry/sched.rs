@@ -452,11 +452,20 @@ fn idle(now: u64) {
         return;
     }
     let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0;
-    if until == u64::MAX && !stdin {
+    if until == u64::MAX && !stdin && !crate::sentry::net::host::in_use() {
         report_deadlock();
+    }
+    // The network's I/O thread wakes us (EVENT_NET) if it changes the
+    // ring from now on; a change it made before is seen here.
+    crate::hv::net::set_idle(true);
+    if crate::hv::net::changed() {
+        crate::hv::net::set_idle(false);
+        crate::hv::events::drain(None);
+        return;
     }
     // (The VMM ends this wait early when it publishes an event.)
     let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
+    crate::hv::net::set_idle(false);
     wake_due(super::time::monotonic_ns(), readable && stdin);
     crate::hv::events::drain(None);
 }
