@@ -141,11 +141,16 @@ pub struct BootInfo {
     /// The network ring (see [`crate::netring`]); size 0 without
     /// `--net` or `--publish`.
     pub net_ring: PhysRange,
-    /// With [`BOOT_FLAG_NET`]: the IPv4 address the sandbox shows on its
-    /// `eth0` (the host's source address towards its default route, which
-    /// is where the sandbox's outbound connections come from).
+    /// With [`BOOT_FLAG_NET`]: the host's source address towards its
+    /// default route (where the sandbox's outbound connections come from),
+    /// for an interface list; the sentry does not list interfaces yet.
     pub net_addr: [u8; 4],
     pub _net_pad: u32,
+    /// With [`BOOT_FLAG_NET`]: the host's name-service files the sandbox
+    /// sees (/etc/resolv.conf, /etc/hosts): records of [`MountRecord`]'s
+    /// shape (`flags` = data length, `path_len`), the path, the data,
+    /// padded to 8 bytes.
+    pub net_files: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -228,6 +233,7 @@ impl BootInfo {
             net_ring: PhysRange { start: 0, size: 0 },
             net_addr: [0; 4],
             _net_pad: 0,
+            net_files: PhysRange { start: 0, size: 0 },
         }
     }
 

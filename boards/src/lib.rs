@@ -152,7 +152,8 @@ wire!(
         + bootinfo::RLIMIT_COUNT * 16
         + 2 * 16
         + 16
-        + 8,
+        + 8
+        + 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,

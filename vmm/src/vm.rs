@@ -282,8 +282,28 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         mount_records.extend_from_slice(mount.guest.as_bytes());
         mount_records.resize(align_up(mount_records.len() as u64, 8) as usize, 0);
     }
+    let mut net_files = Vec::new();
+    if config.net.outbound {
+        for path in ["/etc/resolv.conf", "/etc/hosts"] {
+            // What the host's resolver reads (following its symlinks);
+            // a missing file is left out.
+            let Ok(data) = std::fs::read(path) else {
+                continue;
+            };
+            let data = &data[..data.len().min(64 << 10)];
+            let record = MountRecord {
+                flags: data.len() as u32,
+                path_len: path.len() as u32,
+            };
+            net_files.extend_from_slice(record.as_bytes());
+            net_files.extend_from_slice(path.as_bytes());
+            net_files.extend_from_slice(data);
+            net_files.resize(align_up(net_files.len() as u64, 8) as usize, 0);
+        }
+    }
     let mounts_start = align_up(strings_start + strings.len() as u64, 8);
-    let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
+    let net_files_start = align_up(mounts_start + mount_records.len() as u64, 8);
+    let ring_start = align_up(net_files_start + net_files.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
     let net_start = if config.net.enabled() {
@@ -308,6 +328,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     write_bytes(&mem, data_path_start, data_path, "the data file's path")?;
     write_bytes(&mem, strings_start, &strings, "argv/envp")?;
     write_bytes(&mem, mounts_start, &mount_records, "the mount table")?;
+    write_bytes(&mem, net_files_start, &net_files, "the name-service files")?;
 
     let (vcpu, tsc_khz) = arch::create_vcpu(&kvm, &vm)?;
 
@@ -350,6 +371,10 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     if config.net.outbound {
         info.flags |= BOOT_FLAG_NET;
         info.net_addr = crate::net::host_address().octets();
+        info.net_files = PhysRange {
+            start: net_files_start,
+            size: net_files.len() as u64,
+        };
     }
     info.app_image = PhysRange {
         start: app_start,
@@ -528,8 +553,16 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let run_started = Instant::now();
     let result = crate::vcpu::run(&guest.vm, &mut guest.vcpu, &mut hypercalls, &mut stats);
     drop(kick_guard);
-    // Whatever happened, the output the guest produced goes out.
+    // Whatever happened, the output the guest produced goes out, and so
+    // does what it sent on host sockets (within the deadline, at most 10 s).
     hypercalls.drain();
+    if guest.net_ring != 0 {
+        let limit = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(10))
+            .min(Duration::from_secs(10));
+        crate::net::finish(limit);
+    }
     stats.console_bytes = hypercalls.console.bytes_out;
     stats.host_file_requests = hypercalls.host_file_requests;
     let exit = result?;

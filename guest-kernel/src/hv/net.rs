@@ -20,7 +20,6 @@ use crate::arch::paging::phys_to_virt;
 /// The region's address in the direct map (0: no ring).
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static OUTBOUND: AtomicBool = AtomicBool::new(false);
-static HOST_ADDR: AtomicU64 = AtomicU64::new(0);
 /// The `vmm_seq` last acted on.
 static SEEN: AtomicU64 = AtomicU64::new(0);
 /// Doorbells rung (for --stats-like reports and the benchmark notes).
@@ -30,13 +29,12 @@ pub static DOORBELLS: AtomicU64 = AtomicU64::new(0);
 /// tasks interleave).
 static REQ_LOCK: Mutex<()> = Mutex::new(());
 
-pub fn init(ring: boards::bootinfo::PhysRange, outbound: bool, host_addr: [u8; 4]) {
+pub fn init(ring: boards::bootinfo::PhysRange, outbound: bool) {
     if ring.start == 0 || ring.size < NET_RING_BYTES {
         return;
     }
     BASE.store(phys_to_virt(ring.start) as usize, Ordering::Release);
     OUTBOUND.store(outbound, Ordering::Relaxed);
-    HOST_ADDR.store(u32::from_be_bytes(host_addr) as u64, Ordering::Relaxed);
 }
 
 /// Whether the VMM gave us a network ring (`--net` or `--publish`).
@@ -47,11 +45,6 @@ pub fn active() -> bool {
 /// Whether destinations outside the sandbox go to the host (`--net`).
 pub fn outbound() -> bool {
     active() && OUTBOUND.load(Ordering::Relaxed)
-}
-
-/// The address the sandbox shows on its `eth0` with `--net`.
-pub fn host_addr() -> [u8; 4] {
-    (HOST_ADDR.load(Ordering::Relaxed) as u32).to_be_bytes()
 }
 
 fn at(off: u64) -> usize {
@@ -148,6 +141,11 @@ pub struct SlotView {
 
 pub fn view(slot: usize) -> SlotView {
     let o = slot_offset(slot);
+    // The status before the counters: the VMM publishes counters first,
+    // so data that came before an end of stream is counted here.
+    let status = load32(o + SL_STATUS);
+    let error = load32(o + SL_ERROR);
+    let seq = load64(o + SL_SEQ);
     let tx_tail = load64(o + SL_TX_TAIL);
     let tx_head = load64(o + SL_TX_HEAD);
     let rx_head = load64(o + SL_RX_HEAD);
@@ -155,9 +153,9 @@ pub fn view(slot: usize) -> SlotView {
     SlotView {
         tx_free: NET_BUF.saturating_sub(tx_tail.wrapping_sub(tx_head)),
         rx_ready: rx_tail.wrapping_sub(rx_head).min(NET_BUF),
-        status: load32(o + SL_STATUS),
-        error: load32(o + SL_ERROR),
-        seq: load64(o + SL_SEQ),
+        status,
+        error,
+        seq,
     }
 }
 
@@ -264,7 +262,9 @@ pub fn dgram_read(slot: usize, max: usize, peek: bool) -> Option<(DgramHeader, V
             head += NET_BUF - pos;
             continue;
         }
-        let len = (hdr.len as u64).min(DGRAM_MAX).min(NET_BUF - pos - DGRAM_HEADER);
+        let len = (hdr.len as u64)
+            .min(DGRAM_MAX)
+            .min(NET_BUF - pos - DGRAM_HEADER);
         let n = len.min(max as u64);
         let mut data = alloc::vec![0u8; n as usize];
         read_bytes(rx_offset(slot) + pos + DGRAM_HEADER, &mut data);

@@ -83,7 +83,9 @@ pub struct Io {
 unsafe impl Send for Io {}
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -146,7 +148,13 @@ fn local_name(fd: RawFd) -> Option<SocketAddr> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: as above.
-    let r = unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let r = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     (r == 0).then(|| addr_of_storage(&ss)).flatten()
 }
 
@@ -281,6 +289,7 @@ impl Io {
     }
 
     fn fail_slot(&mut self, slot: usize, err: i32) {
+        log::debug!("net slot {slot}: failed with errno {err}");
         if let Some(s) = &mut self.slots[slot] {
             s.status |= SLOT_ERROR;
             s.error = err as u32;
@@ -292,6 +301,19 @@ impl Io {
     /// Runs forever.
     pub fn run(mut self) -> ! {
         loop {
+            if super::FINISH.load(Ordering::SeqCst) {
+                // The sandbox ended: close everything once it is sent.
+                self.incoming.clear();
+                for s in self.slots.iter_mut().flatten() {
+                    s.closing = true;
+                }
+                if self.slots.iter().all(Option::is_none) {
+                    super::FINISHED.store(true, Ordering::SeqCst);
+                    loop {
+                        std::thread::park();
+                    }
+                }
+            }
             let mut progress = self.take_requests();
             for slot in 0..NET_SLOTS {
                 progress |= self.pump(slot);
@@ -500,7 +522,11 @@ impl Io {
             log::info!("connection to {dst} refused by --net-allow");
             return Err(-EPERM);
         }
-        let family = if dst.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let family = if dst.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
         let fd = new_socket(family, libc::SOCK_STREAM)?;
         let one: libc::c_int = 1;
         // SAFETY: sets an int option from a live c_int.
@@ -516,7 +542,11 @@ impl Io {
         let (ss, len) = sockaddr_of(dst);
         // SAFETY: connects with a valid sockaddr of `len` bytes.
         let rc = unsafe {
-            libc::connect(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len)
+            libc::connect(
+                fd.as_raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
         };
         if rc == 0 {
             let local = local_name(fd.as_raw_fd());
@@ -590,8 +620,9 @@ impl Io {
                 let tag = self.next_tag;
                 self.next_tag += 1;
                 self.incoming.insert(tag, fd);
-                let (family, addr, port) =
-                    addr_of_storage(&ss).map(super::ring_addr).unwrap_or_default();
+                let (family, addr, port) = addr_of_storage(&ss)
+                    .map(super::ring_addr)
+                    .unwrap_or_default();
                 self.complete(NetCompletion {
                     kind: NET_C_INCOMING,
                     tag,
@@ -668,7 +699,11 @@ impl Io {
             self.fail_slot(slot, libc::EIO);
             return true;
         }
-        if pending > 0 && self.slots[slot].as_ref().is_some_and(|s| s.status & SLOT_ERROR == 0) {
+        if pending > 0
+            && self.slots[slot]
+                .as_ref()
+                .is_some_and(|s| s.status & SLOT_ERROR == 0)
+        {
             let moved = if udp {
                 self.send_dgrams(slot, tx_tail)
             } else {
@@ -691,6 +726,11 @@ impl Io {
             unsafe { libc::shutdown(s.fd.as_raw_fd(), libc::SHUT_WR) };
         }
         if s.closing && (drained || s.udp) {
+            log::debug!(
+                "net slot {slot}: closed (sent {} of {tx_tail}, status {:#x})",
+                s.tx_head,
+                s.status
+            );
             self.close(slot);
             return true;
         }
@@ -724,7 +764,12 @@ impl Io {
             // memory (in bounds, see `ptr`); the guest may change them
             // meanwhile, which only changes what is sent.
             let n = unsafe {
-                libc::send(fd, p.cast(), len as usize, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+                libc::send(
+                    fd,
+                    p.cast(),
+                    len as usize,
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
             };
             let s = self.slots[slot].as_mut().expect("checked");
             if n > 0 {
@@ -934,11 +979,14 @@ impl Io {
                     len: DGRAM_PAD,
                     ..DgramHeader::default()
                 };
-                let _ = self
-                    .mem
-                    .write_slice(pad.as_bytes(), GuestAddress(self.base + rx_offset(slot) + pos));
+                let _ = self.mem.write_slice(
+                    pad.as_bytes(),
+                    GuestAddress(self.base + rx_offset(slot) + pos),
+                );
             }
-            let (family, addr, port) = addr_of_storage(&ss).map(super::ring_addr).unwrap_or_default();
+            let (family, addr, port) = addr_of_storage(&ss)
+                .map(super::ring_addr)
+                .unwrap_or_default();
             let h = DgramHeader {
                 len: n as u32,
                 family,

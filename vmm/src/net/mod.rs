@@ -23,7 +23,8 @@ impl AllowRule {
     /// Parses `CIDR[:PORT]`: `10.0.0.0/8`, `127.0.0.1:8080`,
     /// `[::1]/128:443`, `::/0` (an IPv6 address with a port needs brackets).
     pub fn parse(s: &str) -> Result<AllowRule, String> {
-        let bad = || format!("invalid --net-allow {s:?} (expected CIDR[:PORT], e.g. 10.0.0.0/8:443)");
+        let bad =
+            || format!("invalid --net-allow {s:?} (expected CIDR[:PORT], e.g. 10.0.0.0/8:443)");
         let (addr_part, port) = if let Some(rest) = s.strip_prefix('[') {
             let (inside, after) = rest.split_once(']').ok_or_else(bad)?;
             let (prefix, port) = match after.split_once(':') {
@@ -105,9 +106,8 @@ pub struct Publish {
 
 impl Publish {
     pub fn parse(s: &str) -> Result<Publish, String> {
-        let bad = || {
-            format!("invalid --publish {s:?} (expected [HOST_IP:]HOST_PORT:GUEST_PORT[/udp])")
-        };
+        let bad =
+            || format!("invalid --publish {s:?} (expected [HOST_IP:]HOST_PORT:GUEST_PORT[/udp])");
         let (spec, udp) = match s.rsplit_once('/') {
             Some((spec, "udp")) => (spec, true),
             Some((spec, "tcp")) => (spec, false),
@@ -181,6 +181,26 @@ pub fn host_address() -> Ipv4Addr {
 static WAKE_GUEST: AtomicBool = AtomicBool::new(false);
 /// The doorbell eventfd (-1: no network).
 static DOORBELL_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The sandbox ended: the I/O thread sends what the sandbox's sockets
+/// still hold (as Linux keeps sending after a process closes a socket and
+/// exits), closes them and says so.
+static FINISH: AtomicBool = AtomicBool::new(false);
+static FINISHED: AtomicBool = AtomicBool::new(false);
+
+/// Called once the sandbox ended: lets the I/O thread flush what the
+/// sandbox sent and close its host sockets, waiting at most `limit`.
+pub fn finish(limit: std::time::Duration) {
+    if DOORBELL_FD.load(Ordering::Acquire) < 0 {
+        return;
+    }
+    FINISH.store(true, Ordering::SeqCst);
+    doorbell();
+    let started = std::time::Instant::now();
+    while !FINISHED.load(Ordering::SeqCst) && started.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
 
 pub fn take_guest_wake() -> bool {
     WAKE_GUEST.swap(false, Ordering::SeqCst)

@@ -322,7 +322,11 @@ pub fn incoming(
     let listener = lookup(SOCK_STREAM, Ip::V4(V4_LOOPBACK), port)
         .into_iter()
         .next()
-        .or_else(|| lookup(SOCK_STREAM, Ip::V6(V6_LOOPBACK), port).into_iter().next());
+        .or_else(|| {
+            lookup(SOCK_STREAM, Ip::V6(V6_LOOPBACK), port)
+                .into_iter()
+                .next()
+        });
     let Some(listener) = listener else {
         return false;
     };
@@ -855,6 +859,9 @@ impl InetSocket {
             waits.push(hc.events.clone());
             return Err(EAGAIN);
         }
+        // The status first: the VMM publishes the data before the end of
+        // stream, so an end seen here comes after all the data read next.
+        let status = hc.view().status;
         let data = hc.read(max, peek);
         if !data.is_empty() {
             return Ok(InMessage {
@@ -863,12 +870,12 @@ impl InetSocket {
                 ..InMessage::default()
             });
         }
-        if let Some(e) = hc.take_error() {
-            return Err(e);
+        if status & boards::netring::SLOT_ERROR != 0 {
+            if let Some(e) = hc.take_error() {
+                return Err(e);
+            }
         }
-        let view = hc.view();
-        if shut_rd || view.status & (boards::netring::SLOT_RX_EOF | boards::netring::SLOT_ERROR) != 0
-        {
+        if shut_rd || status & (boards::netring::SLOT_RX_EOF | boards::netring::SLOT_ERROR) != 0 {
             return Ok(InMessage::default());
         }
         waits.push(hc.events.clone());
@@ -1369,7 +1376,12 @@ impl Socket for InetSocket {
             mask |= POLLERR;
         }
         if self.ty == SOCK_DGRAM {
-            if rx_data || st.host_udp.as_ref().is_some_and(|hc| hc.view().rx_ready > 0) {
+            if rx_data
+                || st
+                    .host_udp
+                    .as_ref()
+                    .is_some_and(|hc| hc.view().rx_ready > 0)
+            {
                 mask |= POLLIN;
             }
             if st.shut_rd {
