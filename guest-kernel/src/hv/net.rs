@@ -285,6 +285,22 @@ pub fn changed() -> bool {
     active() && load64(HDR_VMM_SEQ) != SEEN.load(Ordering::Relaxed)
 }
 
+/// Watches `vmm_seq` for up to `ns` (only while a host socket is live;
+/// never with no ring); true when it changed.
+pub fn spin_for_change(ns: u64) -> bool {
+    if !active() || !crate::sentry::net::host::any_live() {
+        return false;
+    }
+    let start = crate::sentry::time::monotonic_ns();
+    while crate::sentry::time::monotonic_ns().saturating_sub(start) < ns {
+        if changed() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
 /// Marks the current `vmm_seq` seen; returns the completions published
 /// since (taken off the ring).
 pub fn take_changes() -> Vec<NetCompletion> {

@@ -85,6 +85,12 @@ pub fn in_use() -> bool {
     ring::active()
 }
 
+/// Whether some host socket is open (the idle vCPU watches the ring for a
+/// moment before it sleeps).
+pub fn any_live() -> bool {
+    SLOTS.lock().iter().any(|s| matches!(s, SlotUse::Live(_)))
+}
+
 fn alloc_slot() -> Result<usize, Errno> {
     let mut slots = SLOTS.lock();
     if slots.is_empty() {
