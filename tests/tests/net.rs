@@ -392,3 +392,29 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn proc_net_dev_lists_the_interfaces() {
+    let bb = busybox();
+    if !require_kvm() {
+        return;
+    }
+    let args = vec!["cat".to_string(), "/proc/net/dev".into()];
+    let native = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let header: Vec<&str> = native.lines().take(2).collect();
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    for (net_args, expected) in [(&[][..], vec!["lo"]), (&["--net"][..], vec!["lo", "eth0"])] {
+        let out = sandbox(net_args, &bb, &args);
+        assert_eq!(out.code(), 0, "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The same layout as the host's (tools parse it by columns).
+        assert_eq!(text.lines().take(2).collect::<Vec<_>>(), header, "{text}");
+        assert_eq!(names(&text), expected, "{text}");
+    }
+}
