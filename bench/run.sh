@@ -78,6 +78,7 @@ build_c bench_write
 build_c bench_procs
 build_c bench_pingpong
 build_c bench_sockets
+build_c bench_net
 build_c bench_memory
 HELLO="$PROGS/hello"
 GETPPID="$PROGS/getppid_loop"
@@ -261,6 +262,27 @@ for field in tcp_mb_s tcp_rtt_s unix_mb_s unix_rtt_s; do
     sk_rvisor[$field]="$(sk_field "$TMP/sockets.rvisor" "$field")"
 done
 
+# --- TCP to a host server (--net) -----------------------------------------------------------
+# A server on the host's 127.0.0.1 (bench_net server, native); the client
+# natively and in the sandbox with --net: 64 MiB down and up in 64 KiB
+# chunks, 5000 1-byte round trips.
+log "bench_net against a host server, native and rvisor --net (3 runs each)"
+"$PROGS/bench_net" server >"$TMP/net.port" &
+NET_SERVER=$!
+trap 'kill $NET_SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [[ -s "$TMP/net.port" ]] && break; sleep 0.1; done
+NET_PORT="$(cat "$TMP/net.port")"
+for _ in 1 2 3; do "$PROGS/bench_net" client "$NET_PORT" 64 5000; done >"$TMP/net.native" \
+    || die "bench_net failed natively"
+for _ in 1 2 3; do "$VMM" --net --elf "$PROGS/bench_net" -- client "$NET_PORT" 64 5000; done \
+    >"$TMP/net.rvisor" || die "bench_net failed under rvisor --net"
+kill "$NET_SERVER" 2>/dev/null || true
+declare -A net_native net_rvisor
+for field in dl_mb_s ul_mb_s rtt_s; do
+    net_native[$field]="$(sk_field "$TMP/net.native" "$field")"
+    net_rvisor[$field]="$(sk_field "$TMP/net.rvisor" "$field")"
+done
+
 # --- memory and CPU ---------------------------------------------------------------------------
 # bench_memory: fresh memory (map + touch + unmap 128 MiB, best of 4),
 # fork + _exit + waitpid with a touched 16 MiB heap (median of 21), a
@@ -423,6 +445,14 @@ Exits to the VMM for the 64 MiB read: ${read_exits:-?} ($(awk -v e="${read_exits
 | TCP 127.0.0.1 1-byte round trips/s | ${sk_native[tcp_rtt_s]} | ${sk_pinned[tcp_rtt_s]} | ${sk_rvisor[tcp_rtt_s]} | $(ratio "${sk_rvisor[tcp_rtt_s]}" "${sk_native[tcp_rtt_s]}") | $(ratio "${sk_rvisor[tcp_rtt_s]}" "${sk_pinned[tcp_rtt_s]}") |
 | AF_UNIX stream bulk, MB/s | ${sk_native[unix_mb_s]} | ${sk_pinned[unix_mb_s]} | ${sk_rvisor[unix_mb_s]} | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_native[unix_mb_s]}") | $(ratio "${sk_rvisor[unix_mb_s]}" "${sk_pinned[unix_mb_s]}") |
 | AF_UNIX stream 1-byte round trips/s | ${sk_native[unix_rtt_s]} | ${sk_pinned[unix_rtt_s]} | ${sk_rvisor[unix_rtt_s]} | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_native[unix_rtt_s]}") | $(ratio "${sk_rvisor[unix_rtt_s]}" "${sk_pinned[unix_rtt_s]}") |
+
+### TCP to a server on the host's 127.0.0.1 with \`--net\`: \`bench_net client PORT 64 5000\` (median of 3 runs)
+
+| Workload | native | rvisor --net | rvisor / native |
+|---|---:|---:|---:|
+| download (host -> program), MB/s | ${net_native[dl_mb_s]} | ${net_rvisor[dl_mb_s]} | $(ratio "${net_rvisor[dl_mb_s]}" "${net_native[dl_mb_s]}") |
+| upload (program -> host), MB/s | ${net_native[ul_mb_s]} | ${net_rvisor[ul_mb_s]} | $(ratio "${net_rvisor[ul_mb_s]}" "${net_native[ul_mb_s]}") |
+| 1-byte round trips/s | ${net_native[rtt_s]} | ${net_rvisor[rtt_s]} | $(ratio "${net_rvisor[rtt_s]}" "${net_native[rtt_s]}") |
 
 ### Memory and CPU: \`bench_memory\` (once per runner; rvisor with \`--memory 512M\`)
 

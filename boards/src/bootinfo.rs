@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 4;
+pub const BOOT_INFO_VERSION: u32 = 5;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -138,6 +138,19 @@ pub struct BootInfo {
     /// The absolute guest path where the sentry places [`Self::data_file`]
     /// (bytes, no NUL).
     pub data_file_path: PhysRange,
+    /// The network ring (see [`crate::netring`]); size 0 without
+    /// `--net` or `--publish`.
+    pub net_ring: PhysRange,
+    /// With [`BOOT_FLAG_NET`]: the host's source address towards its
+    /// default route (where the sandbox's outbound connections come from),
+    /// for an interface list; the sentry does not list interfaces yet.
+    pub net_addr: [u8; 4],
+    pub _net_pad: u32,
+    /// With [`BOOT_FLAG_NET`]: the host's name-service files the sandbox
+    /// sees (/etc/resolv.conf, /etc/hosts): records of [`MountRecord`]'s
+    /// shape (`flags` = data length, `path_len`), the path, the data,
+    /// padded to 8 bytes.
+    pub net_files: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -173,6 +186,9 @@ pub const BOOT_FLAG_ROOT: u64 = 1 << 3;
 /// [`BootInfo::flags`]: `--cwd`: one more string after envp, an absolute
 /// path, is the first process's working directory.
 pub const BOOT_FLAG_CWD: u64 = 1 << 4;
+/// [`BootInfo::flags`]: `--net`: connections and datagrams to addresses
+/// outside the sandbox go to host sockets through the network ring.
+pub const BOOT_FLAG_NET: u64 = 1 << 5;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {
@@ -214,6 +230,10 @@ impl BootInfo {
             rlimits: [[0; 2]; RLIMIT_COUNT],
             data_file: PhysRange { start: 0, size: 0 },
             data_file_path: PhysRange { start: 0, size: 0 },
+            net_ring: PhysRange { start: 0, size: 0 },
+            net_addr: [0; 4],
+            _net_pad: 0,
+            net_files: PhysRange { start: 0, size: 0 },
         }
     }
 

@@ -64,6 +64,10 @@ pub const EVENT_SIGNAL: u32 = 2;
 /// yet; the record is here so that the first one needs no new layout.)
 pub const EVENT_COMPLETION: u32 = 3;
 
+/// The network ring (`crate::netring`) changed while the sentry slept
+/// (`guest_idle`). No args; published once until consumed.
+pub const EVENT_NET: u32 = 4;
+
 /// Bytes the ring takes: the header and the slots, one page.
 pub const EVENT_RING_BYTES: u64 = 4096;
 pub const EVENT_HEADER_SIZE: usize = core::mem::size_of::<EventRingHeader>();

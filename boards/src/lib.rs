@@ -34,6 +34,7 @@ pub mod console;
 pub mod elf;
 pub mod events;
 pub mod hypercall;
+pub mod netring;
 pub mod payload;
 pub mod pvh;
 pub mod qemu_aarch64_virt;
@@ -149,8 +150,16 @@ wire!(
         + 8
         + 4
         + bootinfo::RLIMIT_COUNT * 16
-        + 2 * 16,
+        + 2 * 16
+        + 16
+        + 8
+        + 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,
+    netring::NetHeader = 128,
+    netring::NetRequest = 64,
+    netring::NetCompletion = 64,
+    netring::NetSlot = 64,
+    netring::DgramHeader = 24,
 );

@@ -47,6 +47,10 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
         boot_info.console_ring,
         boot_info.event_ring,
     );
+    hv::net::init(
+        boot_info.net_ring,
+        boot_info.flags & boards::bootinfo::BOOT_FLAG_NET != 0,
+    );
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
     sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);
     sentry::random::init(boot_info.random_seed);

@@ -553,6 +553,7 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         cwd: Some(OsString::from(&plan.cwd)),
         data_file: None,
         jail: Default::default(),
+        net: Default::default(),
     };
     let outcome = vm::run(&config, started)?;
     Ok(match outcome.exit {

@@ -23,6 +23,8 @@ pub struct EventRing {
     signals: u64,
     /// Stdin became readable while the sentry watched it; not published yet.
     stdin_ready: bool,
+    /// The network ring changed while the sentry slept; not published yet.
+    net_ready: bool,
     broken: bool,
     /// Events published so far (for --stats).
     pub published: u64,
@@ -36,6 +38,7 @@ impl EventRing {
             tail: 0,
             signals: 0,
             stdin_ready: false,
+            net_ready: false,
             broken: false,
             published: 0,
         }
@@ -102,6 +105,12 @@ impl EventRing {
         self.stdin_ready = true;
     }
 
+    /// The network ring changed while the sentry slept (one event until
+    /// it is consumed; the ring itself says what changed).
+    pub fn add_net(&mut self) {
+        self.net_ready = true;
+    }
+
     fn push(&mut self, event: Event) -> bool {
         let Some(unread) = self.unread() else {
             return false;
@@ -134,6 +143,15 @@ impl EventRing {
             };
             if self.push(event) {
                 self.stdin_ready = false;
+            }
+        }
+        if self.net_ready {
+            let event = Event {
+                kind: EVENT_NET,
+                ..Event::default()
+            };
+            if self.push(event) {
+                self.net_ready = false;
             }
         }
         while self.signals != 0 {

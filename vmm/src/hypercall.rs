@@ -125,6 +125,9 @@ impl<'a> Hypercalls<'a> {
             return Err(Failure::Timeout("timed out".into()));
         }
         self.events.add_signals(crate::vcpu::take_host_signals());
+        if crate::net::take_guest_wake() {
+            self.events.add_net();
+        }
         if self.events.stdin_watched() && stdin_readable_now() {
             self.events.add_stdin_ready();
         }

@@ -108,6 +108,7 @@ fn primary_gid(uid: u32) -> u32 {
 pub fn enter(
     options: &JailOptions,
     mounts: &[(BorrowedFd<'_>, bool)],
+    tcp_connect: bool,
 ) -> Result<JailReport, Failure> {
     let started = Instant::now();
     let ids = target_ids(options)?;
@@ -120,7 +121,7 @@ pub fn enter(
             took: started.elapsed(),
         });
     }
-    let fs = restrict_files(mounts)?;
+    let fs = restrict_files(mounts, tcp_connect)?;
     drop_privileges(ids)?;
     // SAFETY: geteuid/getegid only read the process's ids.
     let ids = unsafe { (libc::geteuid(), libc::getegid()) };
@@ -140,7 +141,9 @@ pub fn enter(
 }
 
 /// The Landlock ruleset: the mounts and nothing else.
-fn restrict_files(mounts: &[(BorrowedFd<'_>, bool)]) -> Result<FsWall, Failure> {
+/// `tcp_connect` (--net): outgoing TCP connections stay possible (the
+/// network thread's seccomp filter and --net-allow decide where to).
+fn restrict_files(mounts: &[(BorrowedFd<'_>, bool)], tcp_connect: bool) -> Result<FsWall, Failure> {
     let fail = |e: &dyn std::fmt::Display| internal(format!("jail: Landlock: {e}"));
     let abi = LANDLOCK_ABI;
     let read = AccessFs::ReadFile | AccessFs::ReadDir;
@@ -157,8 +160,12 @@ fn restrict_files(mounts: &[(BorrowedFd<'_>, bool)]) -> Result<FsWall, Failure> 
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(abi))
         .map_err(|e| fail(&e))?
-        // No TCP: --net, when it comes, adds its own rules here.
-        .handle_access(AccessNet::from_all(abi))
+        // No TCP bind at all; no connect unless --net.
+        .handle_access(if tcp_connect {
+            AccessNet::BindTcp.into()
+        } else {
+            AccessNet::from_all(abi)
+        })
         .map_err(|e| fail(&e))?
         .scope(Scope::from_all(abi))
         .map_err(|e| fail(&e))?

@@ -27,6 +27,7 @@ pub mod events;
 pub mod hostfs;
 pub mod hypercall;
 pub mod jail;
+pub mod net;
 pub mod seccomp;
 pub mod stats;
 pub mod vcpu;

@@ -137,10 +137,38 @@ struct Cli {
     /// primary group; under sudo, SUDO_GID.
     #[arg(long, value_name = "GID", requires = "uid", conflicts_with = "no_jail")]
     gid: Option<u32>,
+    /// Give the sandbox the host's network: TCP connections and UDP
+    /// datagrams to addresses outside the sandbox go out through host
+    /// sockets that rvisor-vmm opens on its behalf; the host's
+    /// /etc/resolv.conf and /etc/hosts are the sandbox's. Without it the
+    /// sandbox has only its loopback interface.
+    #[arg(long)]
+    net: bool,
+
+    /// With --net, allow only these destinations (repeatable): an IPv4 or
+    /// IPv6 network (CIDR; a bare address is one host) and optionally one
+    /// port, e.g. 10.0.0.0/8, 127.0.0.1:8080, [::1]:443. Default: all.
+    /// Others fail with EPERM.
+    #[arg(long = "net-allow", value_name = "CIDR[:PORT]", requires = "net", value_parser = parse_allow)]
+    net_allow: Vec<rvisor_vmm::net::AllowRule>,
+
+    /// Listen on the host's HOST_IP:HOST_PORT (HOST_IP: 127.0.0.1 unless
+    /// given) and hand each connection to the sandbox's listener on
+    /// GUEST_PORT (repeatable; with or without --net). TCP only.
+    #[arg(long = "publish", value_name = "[HOST_IP:]HOST_PORT:GUEST_PORT", value_parser = parse_publish)]
+    publish: Vec<rvisor_vmm::net::Publish>,
 
     /// Print the sentry's syscall support table (Markdown) and exit.
     #[arg(long)]
     print_syscall_table: bool,
+}
+
+fn parse_allow(s: &str) -> Result<rvisor_vmm::net::AllowRule, String> {
+    rvisor_vmm::net::AllowRule::parse(s)
+}
+
+fn parse_publish(s: &str) -> Result<rvisor_vmm::net::Publish, String> {
+    rvisor_vmm::net::Publish::parse(s)
 }
 
 fn parse_root(s: &str) -> Result<MountSpec, String> {
@@ -312,7 +340,17 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             uid: cli.uid,
             gid: cli.gid,
         },
+        net: rvisor_vmm::net::NetConfig {
+            outbound: cli.net,
+            allow: cli.net_allow.clone(),
+            publish: cli.publish.clone(),
+        },
     };
+    if config.net.enabled() && cfg!(not(target_arch = "x86_64")) {
+        return Err(internal(
+            "--net and --publish need the x86_64 VMM for now (see --help)",
+        ));
+    }
     let outcome = vm::run(&config, started)?;
     if cli.stats {
         eprintln!("{}", outcome.stats.summary());

@@ -201,6 +201,40 @@ pub fn event_thread() -> Rules {
     common().allow(&[libc::SYS_rt_sigtimedwait])
 }
 
+/// The network I/O thread (`crate::net::io`, only with `--net` or
+/// `--publish`): its doorbell and wake-up eventfds, the host sockets it
+/// holds. `--net` adds new sockets (AF_INET and AF_INET6 only) and
+/// `connect`; `--publish` adds `accept4` on its listeners (bound before the
+/// jail). No file call, no ioctl.
+pub fn net_thread(net: &crate::net::NetConfig) -> Rules {
+    let mut rules = common().allow(&[
+        libc::SYS_read,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_poll,
+        libc::SYS_ppoll,
+        libc::SYS_close,
+        libc::SYS_sendto,
+        libc::SYS_recvfrom,
+        libc::SYS_shutdown,
+        libc::SYS_getsockname,
+        libc::SYS_getsockopt,
+        libc::SYS_setsockopt,
+    ]);
+    if net.outbound {
+        for family in [libc::AF_INET, libc::AF_INET6] {
+            rules = rules.allow_if(
+                libc::SYS_socket,
+                vec![cond32(0, SeccompCmpOp::Eq, family as u64)],
+            );
+        }
+        rules = rules.allow(&[libc::SYS_connect]);
+    }
+    if !net.publish.is_empty() {
+        rules = rules.allow(&[libc::SYS_accept4]);
+    }
+    rules
+}
+
 /// The KVM fds of the VM the vCPU thread runs.
 #[derive(Clone, Copy)]
 pub struct KvmFds {

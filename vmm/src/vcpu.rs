@@ -39,6 +39,8 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// Kick reasons.
 pub const KICK_TICK: u32 = 1;
 pub const KICK_HOST_SIGNAL: u32 = 2;
+/// The network I/O thread changed the ring while the sentry slept.
+pub const KICK_NET: u32 = 4;
 
 /// Why the vCPU thread was kicked since it last looked.
 static KICKS: AtomicU32 = AtomicU32::new(0);
@@ -290,6 +292,9 @@ pub fn run(
                 }
                 if kicks & KICK_HOST_SIGNAL != 0 {
                     *stats.exits.entry("host_signal").or_default() += 1;
+                }
+                if kicks & KICK_NET != 0 {
+                    *stats.exits.entry("net_wake").or_default() += 1;
                 }
                 hypercalls.service()?;
                 nudge(vm, vcpu, kicks, hypercalls, stats)?;

@@ -64,6 +64,8 @@ pub struct RunConfig {
     pub cwd: Option<OsString>,
     /// The VMM's own jail (`crate::jail`).
     pub jail: crate::jail::JailOptions,
+    /// `--net`, `--net-allow`, `--publish`.
+    pub net: crate::net::NetConfig,
 }
 
 /// Checks a `--cwd` value: an absolute path without NUL bytes (whether it
@@ -182,6 +184,8 @@ struct Guest {
     tsc_khz: u64,
     console_ring: u64,
     event_ring: u64,
+    /// The network ring (0: none).
+    net_ring: u64,
 }
 
 /// Where in guest RAM transparent huge pages start: a quarter of it, at
@@ -280,11 +284,40 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         mount_records.extend_from_slice(mount.guest.as_bytes());
         mount_records.resize(align_up(mount_records.len() as u64, 8) as usize, 0);
     }
+    let mut net_files = Vec::new();
+    if config.net.outbound {
+        for path in ["/etc/resolv.conf", "/etc/hosts"] {
+            // What the host's resolver reads (following its symlinks);
+            // a missing file is left out.
+            let Ok(data) = std::fs::read(path) else {
+                continue;
+            };
+            let data = &data[..data.len().min(64 << 10)];
+            let record = MountRecord {
+                flags: data.len() as u32,
+                path_len: path.len() as u32,
+            };
+            net_files.extend_from_slice(record.as_bytes());
+            net_files.extend_from_slice(path.as_bytes());
+            net_files.extend_from_slice(data);
+            net_files.resize(align_up(net_files.len() as u64, 8) as usize, 0);
+        }
+    }
     let mounts_start = align_up(strings_start + strings.len() as u64, 8);
-    let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
+    let net_files_start = align_up(mounts_start + mount_records.len() as u64, 8);
+    let ring_start = align_up(net_files_start + net_files.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
-    let free_start = event_start + boards::events::EVENT_RING_BYTES;
+    let net_start = if config.net.enabled() {
+        align_up(event_start + boards::events::EVENT_RING_BYTES, PAGE_SIZE)
+    } else {
+        0
+    };
+    let free_start = if net_start != 0 {
+        net_start + boards::netring::NET_RING_BYTES
+    } else {
+        event_start + boards::events::EVENT_RING_BYTES
+    };
     if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
@@ -297,6 +330,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     write_bytes(&mem, data_path_start, data_path, "the data file's path")?;
     write_bytes(&mem, strings_start, &strings, "argv/envp")?;
     write_bytes(&mem, mounts_start, &mount_records, "the mount table")?;
+    write_bytes(&mem, net_files_start, &net_files, "the name-service files")?;
 
     let (vcpu, tsc_khz) = arch::create_vcpu(&kvm, &vm)?;
 
@@ -330,6 +364,20 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: event_start,
         size: boards::events::EVENT_RING_BYTES,
     };
+    if net_start != 0 {
+        info.net_ring = PhysRange {
+            start: net_start,
+            size: boards::netring::NET_RING_BYTES,
+        };
+    }
+    if config.net.outbound {
+        info.flags |= BOOT_FLAG_NET;
+        info.net_addr = crate::net::host_address().octets();
+        info.net_files = PhysRange {
+            start: net_files_start,
+            size: net_files.len() as u64,
+        };
+    }
     info.app_image = PhysRange {
         start: app_start,
         size: app_size,
@@ -390,6 +438,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         tsc_khz,
         console_ring: ring_start,
         event_ring: event_start,
+        net_ring: net_start,
     })
 }
 
@@ -409,6 +458,68 @@ pub fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
         filled += n as usize;
     }
     Ok(())
+}
+
+/// Opens the `--publish` listeners, the doorbell (an ioeventfd when KVM
+/// takes one: the guest's `out` then wakes the I/O thread without an exit
+/// to this process) and starts the network I/O thread.
+fn start_network(
+    guest: &Guest,
+    config: &RunConfig,
+    listeners: Vec<(std::os::fd::OwnedFd, u16)>,
+    filter: Option<seccompiler::BpfProgram>,
+) -> Result<(), Failure> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let doorbell = vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
+        .map_err(|e| internal(format!("eventfd: {e}")))?;
+    #[cfg(target_arch = "x86_64")]
+    let registered = guest
+        .vm
+        .register_ioevent(
+            &doorbell,
+            &kvm_ioctls::IoEventAddress::Pio(boards::netring::NET_DOORBELL_PORT as u64),
+            kvm_ioctls::NoDatamatch,
+        )
+        .map_err(|e| log::info!("KVM_IOEVENTFD refused ({e}): the net doorbell exits to the VMM"))
+        .is_ok();
+    #[cfg(not(target_arch = "x86_64"))]
+    let registered = false;
+    log::debug!("net doorbell: ioeventfd {registered}");
+    // SAFETY: dup of the eventfd we own; the copy is owned by the OwnedFd.
+    let own = unsafe { libc::dup(doorbell.as_raw_fd()) };
+    if own < 0 {
+        return Err(internal("dup of the net doorbell failed"));
+    }
+    // SAFETY: a fresh descriptor from dup.
+    let own = unsafe { OwnedFd::from_raw_fd(own) };
+    crate::net::set_doorbell_fd(own.as_raw_fd());
+    let io = crate::net::io::Io::new(
+        guest.mem.clone(),
+        guest.net_ring,
+        config.net.clone(),
+        own,
+        listeners,
+    )?;
+    // The registration holds the eventfd's file; ours lives as long as
+    // the process.
+    std::mem::forget(doorbell);
+    let (started, wait) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("rvisor-net".into())
+        .spawn(move || {
+            // The thread's own seccomp filter, before it touches guest data.
+            if let Some(filter) = filter {
+                if let Err(e) = crate::seccomp::apply_to_this_thread(&filter) {
+                    eprintln!("rvisor-vmm: {e}");
+                    return;
+                }
+            }
+            let _ = started.send(());
+            io.run()
+        })
+        .map_err(|e| internal(format!("starting the network thread: {e}")))?;
+    wait.recv()
+        .map_err(|_| internal("the network thread did not start"))
 }
 
 /// Builds the VM and runs the application to its end.
@@ -433,13 +544,22 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let kvm_stats = KvmStats::open(&guest.vcpu);
     let events = EventRing::new(guest.mem.clone(), guest.event_ring);
     let kick_guard = crate::vcpu::make_kickable(&mut guest.vcpu)?;
-    // Everything is open: the jail (one thread yet), then each thread's
-    // seccomp filter.
+    // The --publish listeners are bound before the jail (which allows no
+    // bind); everything is open: the jail (one thread yet), then each
+    // thread's seccomp filter.
+    let listeners = if guest.net_ring != 0 {
+        crate::net::io::listen(&config.net)?
+    } else {
+        Vec::new()
+    };
     let mut hostfs = hostfs;
-    let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds())?;
+    let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds(), config.net.outbound)?;
     hostfs.refresh_ids();
     if config.jail.disabled {
         crate::vcpu::start_helper(None)?;
+        if guest.net_ring != 0 {
+            start_network(&guest, config, listeners, None)?;
+        }
     } else {
         use std::os::fd::AsRawFd;
         let kvm = crate::seccomp::KvmFds {
@@ -449,6 +569,10 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         let events = crate::seccomp::event_thread().compile()?;
         let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::vcpu::start_helper(Some(events))?;
+        if guest.net_ring != 0 {
+            let net = crate::seccomp::net_thread(&config.net).compile()?;
+            start_network(&guest, config, listeners, Some(net))?;
+        }
         crate::seccomp::apply_to_this_thread(&vcpu)?;
     }
     let mut hypercalls = Hypercalls::new(
@@ -469,8 +593,16 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let run_started = Instant::now();
     let result = crate::vcpu::run(&guest.vm, &mut guest.vcpu, &mut hypercalls, &mut stats);
     drop(kick_guard);
-    // Whatever happened, the output the guest produced goes out.
+    // Whatever happened, the output the guest produced goes out, and so
+    // does what it sent on host sockets (within the deadline, at most 10 s).
     hypercalls.drain();
+    if guest.net_ring != 0 {
+        let limit = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(10))
+            .min(Duration::from_secs(10));
+        crate::net::finish(limit);
+    }
     stats.console_bytes = hypercalls.console.bytes_out;
     stats.host_file_requests = hypercalls.host_file_requests;
     let exit = result?;

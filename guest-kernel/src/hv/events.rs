@@ -59,7 +59,7 @@ fn tail(header: *mut EventRingHeader) -> u64 {
 
 /// Whether the VMM published events we have not consumed (one load).
 pub fn pending() -> bool {
-    header().is_some_and(|h| tail(h) != HEAD.load(Ordering::Relaxed))
+    header().is_some_and(|h| tail(h) != HEAD.load(Ordering::Relaxed)) || crate::hv::net::changed()
 }
 
 /// Takes the next published event.
@@ -119,8 +119,13 @@ pub fn drain(mut task: Option<&mut Task>) {
                     event.args[1] as i64
                 );
             }
+            // The network ring changed while we slept: read below.
+            EVENT_NET => {}
             other => log::warn!("unknown event {other} from the VMM ignored"),
         }
+    }
+    if crate::hv::net::changed() {
+        crate::sentry::net::host::on_changes();
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod console;
 pub mod events;
 pub mod local;
+pub mod net;
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};

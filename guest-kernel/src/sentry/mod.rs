@@ -197,6 +197,46 @@ fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, err
     Ok(records)
 }
 
+/// `--net`: the host's /etc/resolv.conf and /etc/hosts as the sandbox's.
+/// Without `--root` they are tmpfs files (the program may rewrite them);
+/// under `--root` they lie over the root's own files (where the root has
+/// them; a read-only copy, as a container runtime's bind mount does).
+fn place_net_files(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(), errno::Errno> {
+    let region = boot_info.net_files;
+    if region.size == 0 {
+        return Ok(());
+    }
+    let table = crate::mm::frame::boot_region(region.start, region.size);
+    let mut offset = 0usize;
+    while offset + 8 <= table.len() {
+        let data_len = u32::from_le_bytes(table[offset..offset + 4].try_into().unwrap()) as usize;
+        let path_len =
+            u32::from_le_bytes(table[offset + 4..offset + 8].try_into().unwrap()) as usize;
+        let path = table
+            .get(offset + 8..offset + 8 + path_len)
+            .ok_or(errno::EINVAL)?;
+        let data = table
+            .get(offset + 8 + path_len..offset + 8 + path_len + data_len)
+            .ok_or(errno::EINVAL)?;
+        offset += (8 + path_len + data_len + 7) & !7;
+        let slash = path.iter().rposition(|&b| b == b'/').ok_or(errno::EINVAL)?;
+        let (dir, name) = (&path[..slash], &path[slash + 1..]);
+        if has_root(boot_info) {
+            let Ok(at) = namespace.resolve(&namespace.root_stack(), path, false) else {
+                continue;
+            };
+            let file = Arc::new(vfs::memfile::MemFile::new(data, 4 + offset as u64, 0o444));
+            namespace.mount_file(at.node(), file)?;
+        } else {
+            let etc = vfs::make_dirs(namespace, dir)?.node().clone();
+            let _ = etc.unlink(name, false);
+            let node = etc.create(name, vfs::NewNode::File { mode: 0o644 })?;
+            node.open(fd::O_WRONLY)?.write(data, 0)?;
+        }
+    }
+    Ok(())
+}
+
 /// `--root`: the sandbox's root.
 fn has_root(boot_info: &BootInfo) -> bool {
     boot_info.flags & boards::bootinfo::BOOT_FLAG_ROOT != 0
@@ -437,6 +477,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     };
     let built = built.and_then(|(namespace, exe)| {
         place_data_file(&namespace, boot_info)?;
+        place_net_files(&namespace, boot_info)?;
         Ok((namespace, exe))
     });
     let (namespace, placed_exe) = match built {

@@ -440,6 +440,10 @@ fn schedule(me: &Arc<TaskCell>) {
 /// Nothing can run: sleep in the VMM until the first deadline of a
 /// blocked task, until stdin is readable if somebody waits for it, or
 /// until the VMM publishes an event (read here, see `hv::events`).
+/// How long an idle vCPU watches the network ring before it sleeps in
+/// the VMM, while host sockets are live.
+const NET_SPIN_NS: u64 = 150_000;
+
 fn idle(now: u64) {
     // An event of the VMM (a signal, stdin) may wake somebody: no sleep.
     if crate::hv::events::pending() {
@@ -452,11 +456,27 @@ fn idle(now: u64) {
         return;
     }
     let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0;
-    if until == u64::MAX && !stdin {
+    if until == u64::MAX && !stdin && !crate::sentry::net::host::in_use() {
         report_deadlock();
+    }
+    // A host connection is live: its answer usually comes within tens of
+    // microseconds, less than the VMM exit a sleep costs (~80-100 us), so
+    // watch the ring a little before sleeping.
+    if crate::hv::net::spin_for_change(NET_SPIN_NS.min(span)) {
+        crate::hv::events::drain(None);
+        return;
+    }
+    // The network's I/O thread wakes us (EVENT_NET) if it changes the
+    // ring from now on; a change it made before is seen here.
+    crate::hv::net::set_idle(true);
+    if crate::hv::net::changed() {
+        crate::hv::net::set_idle(false);
+        crate::hv::events::drain(None);
+        return;
     }
     // (The VMM ends this wait early when it publishes an event.)
     let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
+    crate::hv::net::set_idle(false);
     wake_due(super::time::monotonic_ns(), readable && stdin);
     crate::hv::events::drain(None);
 }

@@ -262,6 +262,11 @@ pub fn start_vcpu(
 pub fn run_once(vcpu: &mut VcpuFd) -> Result<Event, Failure> {
     match vcpu.run() {
         Ok(VcpuExit::IoOut(DOORBELL_PORT, _)) => Ok(Event::Doorbell),
+        // The net doorbell when KVM has no ioeventfd for it.
+        Ok(VcpuExit::IoOut(boards::netring::NET_DOORBELL_PORT, _)) => {
+            crate::net::doorbell();
+            Ok(Event::Again)
+        }
         Ok(VcpuExit::IoOut(port, _)) => Err(internal(format!(
             "guest wrote to unknown I/O port {port:#x}"
         ))),

@@ -61,6 +61,12 @@ pub fn ring_doorbell(count: u32) {
     outl(boards::hypercall::DOORBELL_PORT, count);
 }
 
+/// Tells the VMM's network I/O thread to look at the network ring (an
+/// ioeventfd: no exit to the VMM process when KVM has them).
+pub fn ring_net_doorbell() {
+    outl(boards::netring::NET_DOORBELL_PORT, 0);
+}
+
 /// Writes a byte to an I/O port (bare-metal device drivers).
 pub fn outb(port: u16, value: u8) {
     // SAFETY: as for `outl`: device registers without DMA.

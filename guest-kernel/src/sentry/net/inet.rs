@@ -2,7 +2,11 @@
 //! its loopback interface (127.0.0.0/8 and ::1; a listener bound to
 //! 0.0.0.0 or :: is reached through them; a v6 socket reaches v4 peers
 //! through v4-mapped addresses unless IPV6_V6ONLY). There is no other
-//! network: other destinations are ENETUNREACH.
+//! network unless the VMM gives one (`--net`): then other destinations are
+//! reached through host sockets the VMM holds (`super::host`), and without
+//! it they are ENETUNREACH, as on a Linux host with only a loopback
+//! interface. Connections from the host to a `--publish`ed port arrive at
+//! the listener on that port here ([`incoming`]).
 //!
 //! A TCP connection is a pair of queues, as an AF_UNIX stream is (no
 //! packets, no state machine): what Linux shows of one is kept (EINPROGRESS
@@ -18,6 +22,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+use super::host::{ConnState, HostConn};
 use super::queue::Queue;
 use super::*;
 use crate::sentry::errno::*;
@@ -286,6 +291,82 @@ fn route(dst: Ip) -> Result<Ip, Errno> {
     }
 }
 
+/// Where `dst` goes: its loopback address, or (with `--net`) itself, on
+/// the host's network; ENETUNREACH without `--net`.
+fn routed(dst: Ip) -> Result<Ip, Errno> {
+    match route(dst) {
+        Err(_) if crate::hv::net::outbound() => Ok(host_target(dst)),
+        other => other,
+    }
+}
+
+/// Whether `dst` lies outside the sandbox (not loopback, not "this host").
+fn external(dst: Ip) -> bool {
+    route(dst).is_err()
+}
+
+/// The address to give the VMM for `dst` (v4-mapped addresses as IPv4).
+fn host_target(dst: Ip) -> Ip {
+    dst.normalized()
+}
+
+/// A connection from the host to `port` (`--publish`): the listener on
+/// that port takes a new connection whose other end is the host socket
+/// `make` attaches. False when nobody listens there (or its backlog is
+/// full, or no slot is free): the VMM closes the host connection.
+pub fn incoming(
+    port: u16,
+    peer: (Ip, u16),
+    make: impl FnOnce() -> Result<Arc<HostConn>, Errno>,
+) -> bool {
+    let listener = lookup(SOCK_STREAM, Ip::V4(V4_LOOPBACK), port)
+        .into_iter()
+        .next()
+        .or_else(|| {
+            lookup(SOCK_STREAM, Ip::V6(V6_LOOPBACK), port)
+                .into_iter()
+                .next()
+        });
+    let Some(listener) = listener else {
+        return false;
+    };
+    {
+        let st = listener.state.lock();
+        match &st.tcp {
+            Tcp::Listening { backlog, pending } if !st.released && pending.len() <= *backlog => {}
+            _ => return false,
+        }
+    }
+    let Ok(hc) = make() else {
+        return false;
+    };
+    let Ok(server) = InetSocket::new(listener.v6, SOCK_STREAM, 0) else {
+        return false;
+    };
+    *server.common.lock() = listener.common.lock().clone();
+    {
+        let mut sst = server.state.lock();
+        let local = if listener.v6 {
+            Ip::V6(V6_LOOPBACK)
+        } else {
+            Ip::V4(V4_LOOPBACK)
+        };
+        sst.local = local;
+        sst.remote = Some((peer.0.for_family(listener.v6), peer.1));
+        sst.tcp = Tcp::Host(hc);
+        // Not in the port table: the listener's binding covers it.
+    }
+    let mut lst = listener.state.lock();
+    let sport = lst.port;
+    server.state.lock().port = sport;
+    if let Tcp::Listening { pending, .. } = &mut lst.tcp {
+        pending.push_back(server);
+    }
+    drop(lst);
+    listener.changed();
+    true
+}
+
 /// The source address for traffic to `dst` (routed): the loopback address.
 fn source_for(dst: Ip) -> Ip {
     match dst {
@@ -307,6 +388,9 @@ enum Tcp {
         port: u16,
     },
     Connected(Arc<InetSocket>),
+    /// A connection to (or from) the host's network, through a host socket
+    /// the VMM holds.
+    Host(Arc<HostConn>),
 }
 
 struct State {
@@ -332,6 +416,9 @@ struct State {
     keepcnt: i32,
     tos: i32,
     ttl: i32,
+    /// UDP: the host socket for datagrams to and from outside the
+    /// sandbox (opened by the first send there).
+    host_udp: Option<Arc<HostConn>>,
 }
 
 pub struct InetSocket {
@@ -380,6 +467,7 @@ impl InetSocket {
                 keepcnt: 9,
                 tos: 0,
                 ttl: 64,
+                host_udp: None,
             }),
             common: Mutex::new(Common::default()),
         }))
@@ -449,7 +537,47 @@ impl InetSocket {
                 return Err(ENETUNREACH);
             }
         }
-        Ok((route(ip)?, port))
+        Ok((routed(ip)?, port))
+    }
+
+    /// UDP: the host socket for outside destinations, opened on first use.
+    fn host_udp(&self) -> Result<Arc<HostConn>, Errno> {
+        let mut st = self.state.lock();
+        if let Some(hc) = &st.host_udp {
+            return Ok(hc.clone());
+        }
+        let hc = HostConn::open_udp(self.v6)?;
+        st.host_udp = Some(hc.clone());
+        Ok(hc)
+    }
+
+    /// A datagram to the host's network.
+    fn send_host_udp(
+        &self,
+        dst: Ip,
+        port: u16,
+        msg: &mut OutMessage,
+        waits: &mut Waits,
+    ) -> Result<usize, Errno> {
+        if msg.data.len() as u64 > boards::netring::DGRAM_MAX {
+            return Err(EMSGSIZE);
+        }
+        let hc = self.host_udp()?;
+        match hc.state() {
+            ConnState::Pending => {
+                waits.push(hc.events.clone());
+                return Err(EAGAIN);
+            }
+            ConnState::Failed(e) => return Err(e),
+            ConnState::Ready => {}
+        }
+        if !hc.send_to(dst, port, &msg.data) {
+            waits.push(hc.events.clone());
+            return Err(EAGAIN);
+        }
+        let n = msg.data.len();
+        msg.data.clear();
+        Ok(n)
     }
 
     /// Sets the local address for traffic to `dst` when bound to the
@@ -546,7 +674,7 @@ impl InetSocket {
         }
     }
 
-    fn send_udp(&self, msg: &mut OutMessage) -> Result<usize, Errno> {
+    fn send_udp(&self, msg: &mut OutMessage, waits: &mut Waits) -> Result<usize, Errno> {
         let limit = if self.v6 { UDP_MAX_V6 } else { UDP_MAX_V4 };
         if msg.data.len() > limit {
             return Err(EMSGSIZE);
@@ -555,7 +683,7 @@ impl InetSocket {
             Some(addr) => self.destination(addr)?,
             None => {
                 let remote = self.state.lock().remote.ok_or(EDESTADDRREQ)?;
-                (route(remote.0)?, remote.1)
+                (routed(remote.0)?, remote.1)
             }
         };
         if port == 0 {
@@ -563,6 +691,9 @@ impl InetSocket {
         }
         if self.state.lock().shut_wr {
             return Err(EPIPE);
+        }
+        if external(dst) {
+            return self.send_host_udp(dst, port, msg, waits);
         }
         self.autobind()?;
         let (src, sport, connected) = {
@@ -590,6 +721,11 @@ impl InetSocket {
                 // A full receiver drops the datagram, as UDP does.
                 let _ = receiver.rx.write_record(msg, Some(from), None);
             }
+            None if crate::hv::net::outbound() => {
+                // Nobody in the sandbox has this loopback port: with --net
+                // it is the host's.
+                return self.send_host_udp(host_target(dst), port, msg, waits);
+            }
             None if connected => {
                 // The port unreachable answer: the next call reports it.
                 self.state.lock().error = Some(ECONNREFUSED);
@@ -612,6 +748,11 @@ impl InetSocket {
             }
             match &st.tcp {
                 Tcp::Connected(peer) => peer.clone(),
+                Tcp::Host(hc) => {
+                    let hc = hc.clone();
+                    drop(st);
+                    return self.send_host(&hc, msg, waits);
+                }
                 Tcp::Connecting { .. } => {
                     waits.push(self.events.clone());
                     return Err(EAGAIN);
@@ -647,6 +788,98 @@ impl InetSocket {
             waits.push(self.events.clone());
         }
         result
+    }
+}
+
+impl InetSocket {
+    /// Starts a connection through a host socket.
+    fn connect_host(
+        &self,
+        dst: Ip,
+        port: u16,
+        nonblocking: bool,
+        waits: &mut Waits,
+    ) -> Result<(), Errno> {
+        let hc = HostConn::connect(dst, port)?;
+        let mut st = self.state.lock();
+        st.remote = Some((dst.for_family(self.v6), port));
+        st.tcp = Tcp::Host(hc.clone());
+        st.in_progress = true;
+        drop(st);
+        self.changed();
+        if nonblocking {
+            return Err(EINPROGRESS);
+        }
+        waits.push(hc.events.clone());
+        Err(EAGAIN)
+    }
+
+    fn send_host(
+        &self,
+        hc: &Arc<HostConn>,
+        msg: &mut OutMessage,
+        waits: &mut Waits,
+    ) -> Result<usize, Errno> {
+        match hc.state() {
+            ConnState::Pending => {
+                waits.push(hc.events.clone());
+                return Err(EAGAIN);
+            }
+            ConnState::Failed(_) => return Err(EPIPE),
+            ConnState::Ready => {}
+        }
+        if hc.failed() {
+            // The first failure is reported as itself, then EPIPE.
+            return Err(hc.take_error().map_or(EPIPE, |e| {
+                if e == ECONNRESET || e == EPIPE {
+                    e
+                } else {
+                    EPIPE
+                }
+            }));
+        }
+        let n = hc.write(&msg.data);
+        if n == 0 && !msg.data.is_empty() {
+            waits.push(hc.events.clone());
+            return Err(EAGAIN);
+        }
+        msg.data.drain(..n);
+        Ok(n)
+    }
+
+    fn recv_host(
+        &self,
+        hc: &Arc<HostConn>,
+        max: usize,
+        peek: bool,
+        shut_rd: bool,
+        waits: &mut Waits,
+    ) -> Result<InMessage, Errno> {
+        if hc.state() == ConnState::Pending {
+            waits.push(hc.events.clone());
+            return Err(EAGAIN);
+        }
+        // The status first: the VMM publishes the data before the end of
+        // stream, so an end seen here comes after all the data read next.
+        let status = hc.view().status;
+        let data = hc.read(max, peek);
+        if !data.is_empty() {
+            return Ok(InMessage {
+                full_len: data.len(),
+                data,
+                ..InMessage::default()
+            });
+        }
+        if status & boards::netring::SLOT_ERROR != 0 {
+            if let Some(e) = hc.take_error() {
+                return Err(e);
+            }
+        }
+        if shut_rd || status & (boards::netring::SLOT_RX_EOF | boards::netring::SLOT_ERROR) != 0 {
+            return Ok(InMessage::default());
+        }
+        waits.push(hc.events.clone());
+        Err(EAGAIN)
     }
 }
 
@@ -758,7 +991,11 @@ impl Socket for InetSocket {
             }
             let (dst, port) = self.destination(addr)?;
             self.autobind()?;
-            self.fix_source(dst);
+            if external(dst) {
+                self.host_udp()?;
+            } else {
+                self.fix_source(dst);
+            }
             let mut st = self.state.lock();
             st.remote = Some((dst.for_family(self.v6), port));
             st.error = None;
@@ -782,6 +1019,26 @@ impl Socket for InetSocket {
                     return Err(EAGAIN);
                 }
                 Tcp::Listening { .. } => return Err(EINVAL),
+                Tcp::Host(hc) => match hc.state() {
+                    ConnState::Pending if nonblocking => return Err(EALREADY),
+                    ConnState::Pending => {
+                        waits.push(hc.events.clone());
+                        return Err(EAGAIN);
+                    }
+                    ConnState::Ready => {
+                        if core::mem::take(&mut st.in_progress) {
+                            return Ok(());
+                        }
+                        return Err(EISCONN);
+                    }
+                    ConnState::Failed(e) => {
+                        st.tcp = Tcp::Closed;
+                        st.remote = None;
+                        if core::mem::take(&mut st.in_progress) {
+                            return Err(e);
+                        }
+                    }
+                },
                 Tcp::Closed => {
                     if core::mem::take(&mut st.in_progress) {
                         if let Some(error) = st.error.take() {
@@ -795,13 +1052,24 @@ impl Socket for InetSocket {
             return Ok(());
         }
         let (dst, port) = self.destination(addr)?;
-        self.autobind()?;
-        self.fix_source(dst);
+        if external(dst) {
+            if port == 0 {
+                return Err(ECONNREFUSED);
+            }
+            return self.connect_host(dst, port, nonblocking, waits);
+        }
         let listener = if port == 0 {
             None
         } else {
             lookup(SOCK_STREAM, dst, port).into_iter().next()
         };
+        if listener.is_none() && port != 0 && crate::hv::net::outbound() {
+            // Nobody listens on this loopback port in the sandbox: with
+            // --net it is the host's loopback port.
+            return self.connect_host(host_target(dst), port, nonblocking, waits);
+        }
+        self.autobind()?;
+        self.fix_source(dst);
         let result = match &listener {
             Some(listener) => self.join(listener, dst, port),
             None => Err(ECONNREFUSED),
@@ -864,7 +1132,7 @@ impl Socket for InetSocket {
             if let Some(error) = self.state.lock().error.take() {
                 return Err(error);
             }
-            self.send_udp(msg)
+            self.send_udp(msg, waits)
         } else {
             self.send_tcp(msg, waits)
         }
@@ -879,6 +1147,18 @@ impl Socket for InetSocket {
             if let Some(msg) = self.rx.read_record(max, peek) {
                 return Ok(msg);
             }
+            let host = self.state.lock().host_udp.clone();
+            if let Some(hc) = &host {
+                if let Some((ip, port, data, full_len)) = hc.recv_from(max, peek) {
+                    return Ok(InMessage {
+                        data,
+                        full_len,
+                        from: Some(ip.for_family(self.v6).sockaddr(port)),
+                        ..InMessage::default()
+                    });
+                }
+                waits.push(hc.events.clone());
+            }
             if self.state.lock().shut_rd {
                 return Ok(InMessage::default());
             }
@@ -891,6 +1171,11 @@ impl Socket for InetSocket {
             let st = self.state.lock();
             match &st.tcp {
                 Tcp::Connected(_) => {}
+                Tcp::Host(hc) => {
+                    let (hc, shut_rd) = (hc.clone(), st.shut_rd);
+                    drop(st);
+                    return self.recv_host(&hc, max, peek, shut_rd, waits);
+                }
                 Tcp::Connecting { .. } => {
                     waits.push(self.events.clone());
                     return Err(EAGAIN);
@@ -934,6 +1219,15 @@ impl Socket for InetSocket {
                     peer.changed();
                 }
             }
+            Tcp::Host(hc) => {
+                let hc = hc.clone();
+                st.shut_rd |= rd;
+                st.shut_wr |= wr;
+                drop(st);
+                if wr {
+                    hc.shutdown_write();
+                }
+            }
             Tcp::Listening { .. } if !rd => {}
             Tcp::Listening { .. } => {
                 // Linux stops listening.
@@ -965,13 +1259,23 @@ impl Socket for InetSocket {
 
     fn local_addr(&self) -> SockAddr {
         let st = self.state.lock();
+        if let (Tcp::Host(hc), 0) = (&st.tcp, st.port) {
+            if let Some((ip, port)) = hc.local() {
+                return ip.for_family(self.v6).sockaddr(port);
+            }
+        }
         st.local.sockaddr(st.port)
     }
 
     fn peer_addr(&self) -> Result<SockAddr, Errno> {
         self.progress();
         let st = self.state.lock();
-        if self.ty == SOCK_STREAM && !matches!(st.tcp, Tcp::Connected(_)) {
+        let connected = match &st.tcp {
+            Tcp::Connected(_) => true,
+            Tcp::Host(hc) => hc.state() == ConnState::Ready,
+            _ => false,
+        };
+        if self.ty == SOCK_STREAM && !connected {
             return Err(ENOTCONN);
         }
         let (ip, port) = st.remote.ok_or(ENOTCONN)?;
@@ -1038,6 +1342,21 @@ impl Socket for InetSocket {
 
     fn take_error(&self) -> Option<Errno> {
         self.progress();
+        {
+            let mut st = self.state.lock();
+            if let Tcp::Host(hc) = &st.tcp {
+                let hc = hc.clone();
+                if let ConnState::Failed(e) = hc.state() {
+                    st.tcp = Tcp::Closed;
+                    st.in_progress = false;
+                    st.reset = true;
+                    return Some(e);
+                }
+                if let Some(e) = hc.take_error() {
+                    return Some(e);
+                }
+            }
+        }
         let error = self.state.lock().error.take();
         error.or_else(|| self.rx.lock().error.take())
     }
@@ -1057,7 +1376,12 @@ impl Socket for InetSocket {
             mask |= POLLERR;
         }
         if self.ty == SOCK_DGRAM {
-            if rx_data {
+            if rx_data
+                || st
+                    .host_udp
+                    .as_ref()
+                    .is_some_and(|hc| hc.view().rx_ready > 0)
+            {
                 mask |= POLLIN;
             }
             if st.shut_rd {
@@ -1078,6 +1402,32 @@ impl Socket for InetSocket {
                 };
             }
             Tcp::Connecting { .. } => return mask & (events | POLLERR | POLLHUP),
+            Tcp::Host(hc) => match hc.state() {
+                ConnState::Pending => return mask & (events | POLLERR | POLLHUP),
+                ConnState::Failed(_) => mask |= POLLERR | POLLHUP | POLLOUT | POLLIN,
+                ConnState::Ready => {
+                    use boards::netring::{NET_BUF, SLOT_ERROR, SLOT_RX_EOF};
+                    let v = hc.view();
+                    let failed = v.status & SLOT_ERROR != 0;
+                    if failed && hc.error_pending() {
+                        mask |= POLLERR;
+                    }
+                    let rcv_shut = v.status & SLOT_RX_EOF != 0 || st.shut_rd || failed;
+                    let snd_shut = st.shut_wr || failed;
+                    if rcv_shut && snd_shut {
+                        mask |= POLLHUP;
+                    }
+                    if rcv_shut {
+                        mask |= POLLIN | POLLRDHUP;
+                    }
+                    if v.rx_ready > 0 {
+                        mask |= POLLIN;
+                    }
+                    if snd_shut || v.tx_free * 3 >= NET_BUF {
+                        mask |= POLLOUT;
+                    }
+                }
+            },
             Tcp::Closed => {
                 // Never connected or refused: Linux's TCP_CLOSE (a refused
                 // connection is shut both ways).
@@ -1114,8 +1464,12 @@ impl Socket for InetSocket {
     fn wait_queues(&self, out: &mut Waits) {
         out.push(self.rx.readers.clone());
         out.push(self.events.clone());
+        if let Some(hc) = &self.state.lock().host_udp {
+            out.push(hc.events.clone());
+        }
         match &self.state.lock().tcp {
             Tcp::Connected(peer) => out.push(peer.rx.writers.clone()),
+            Tcp::Host(hc) => out.push(hc.events.clone()),
             Tcp::Connecting { listener, .. } => {
                 if let Some(listener) = listener.upgrade() {
                     out.push(listener.events.clone());
@@ -1130,10 +1484,20 @@ impl Socket for InetSocket {
         if let Some(peer) = self.peer() {
             n += peer.rx.lock().changes;
         }
+        let st = self.state.lock();
+        if let Tcp::Host(hc) = &st.tcp {
+            n += hc.view().seq;
+        }
+        if let Some(hc) = &st.host_udp {
+            n += hc.view().seq;
+        }
         n
     }
 
     fn available(&self) -> usize {
+        if let Tcp::Host(hc) = &self.state.lock().tcp {
+            return hc.view().rx_ready as usize;
+        }
         self.rx.available(self.ty == SOCK_STREAM)
     }
 
@@ -1144,6 +1508,9 @@ impl Socket for InetSocket {
                 return;
             }
             st.released = true;
+            if let Some(hc) = st.host_udp.take() {
+                hc.release();
+            }
             (core::mem::replace(&mut st.tcp, Tcp::Closed), st.port)
         };
         if port != 0 {
@@ -1160,6 +1527,7 @@ impl Socket for InetSocket {
                     socket.release();
                 }
             }
+            Tcp::Host(hc) => hc.release(),
             Tcp::Connected(peer) => {
                 peer.rx.close_write();
                 // Closing with unread data sends a reset.

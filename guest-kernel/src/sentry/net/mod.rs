@@ -13,6 +13,7 @@
 //! (`syscalls::socket`) waits with `signal::wait` and tries again, as it
 //! does for pipes.
 
+pub mod host;
 pub mod inet;
 pub mod queue;
 pub mod unix;

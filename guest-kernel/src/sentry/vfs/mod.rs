@@ -288,6 +288,8 @@ struct Mount {
 pub struct Namespace {
     root: Arc<dyn Inode>,
     mounts: Mutex<Vec<Mount>>,
+    /// Some mount lies over a file (not only directories).
+    file_mounts: core::sync::atomic::AtomicBool,
 }
 
 /// Where resolution of the parent of a path ended.
@@ -303,6 +305,7 @@ impl Namespace {
         Namespace {
             root,
             mounts: Mutex::new(Vec::new()),
+            file_mounts: core::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -322,6 +325,21 @@ impl Namespace {
         Ok(())
     }
 
+    /// Lays `file` over the regular file (or symlink) `at`, as a bind
+    /// mount of a file does (`--net`'s name-service files under `--root`).
+    pub fn mount_file(&self, at: &Arc<dyn Inode>, file: Arc<dyn Inode>) -> Result<(), Errno> {
+        if at.kind() == FileKind::Directory {
+            return Err(EISDIR);
+        }
+        self.mounts.lock().push(Mount {
+            point: at.id(),
+            root: file,
+        });
+        self.file_mounts
+            .store(true, core::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     pub fn is_mount_point(&self, node: &Arc<dyn Inode>) -> bool {
         let id = node.id();
         self.mounts
@@ -333,7 +351,10 @@ impl Namespace {
     /// The node that is visible at `node`'s place (a mounted root, or itself).
     fn cover(&self, node: Arc<dyn Inode>) -> Arc<dyn Inode> {
         let mounts = self.mounts.lock();
-        if mounts.is_empty() || node.kind() != FileKind::Directory {
+        if mounts.is_empty()
+            || (node.kind() != FileKind::Directory
+                && !self.file_mounts.load(core::sync::atomic::Ordering::Relaxed))
+        {
             return node;
         }
         let id = node.id();

@@ -1,7 +1,7 @@
 //! procfs: a minimal `/proc` generated from the sentry's own state:
 //! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`
 //! for every live process,
-//! `cpuinfo`, `meminfo`, `uptime`, `version`. File contents are generated
+//! `cpuinfo`, `meminfo`, `uptime`, `version`, `net/dev`. File contents are generated
 //! when the file is opened, as a snapshot.
 
 use alloc::format;
@@ -62,6 +62,9 @@ enum Node {
     ThreadDir,
     /// /proc/stat (the system's, not a process's).
     SystemStat,
+    /// /proc/net and /proc/net/dev (the interfaces).
+    NetDir,
+    NetDev,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -72,6 +75,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"stat", Node::SystemStat),
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
+    (b"net", Node::NetDir),
 ];
 
 const PID_ENTRIES: &[(&[u8], Node)] = &[
@@ -141,6 +145,8 @@ impl ProcNode {
             Node::Stat => 16,
             Node::TaskDir => 17,
             Node::SystemStat => 18,
+            Node::NetDir => 19,
+            Node::NetDev => 20,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
         }
     }
@@ -329,6 +335,27 @@ impl ProcNode {
                      procs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n"
                 );
             }
+            Node::NetDev => {
+                // The interfaces: the loopback, and with --net the host's
+                // reachability (docs/ARCHITECTURE.md, the network path).
+                // Traffic counters are not kept: they read 0.
+                out.push_str(
+                    "Inter-|   Receive                                                |  Transmit\n \
+                     face |bytes    packets errs drop fifo frame compressed multicast|\
+                     bytes    packets errs drop fifo colls carrier compressed\n",
+                );
+                let mut names = alloc::vec!["lo"];
+                if crate::hv::net::outbound() {
+                    names.push("eth0");
+                }
+                for name in names {
+                    let _ = writeln!(
+                        out,
+                        "{name:>6}:{:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>10} {:>9} {:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>7} {:>10}",
+                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+                    );
+                }
+            }
             Node::Version => {
                 let _ = writeln!(
                     out,
@@ -345,9 +372,12 @@ impl ProcNode {
 impl Inode for ProcNode {
     fn stat(&self) -> Stat {
         let (mode, nlink) = match self.node {
-            Node::Root | Node::PidDir | Node::FdDir | Node::TaskDir | Node::ThreadDir => {
-                (S_IFDIR | 0o555, 2)
-            }
+            Node::Root
+            | Node::PidDir
+            | Node::FdDir
+            | Node::TaskDir
+            | Node::ThreadDir
+            | Node::NetDir => (S_IFDIR | 0o555, 2),
             Node::SelfLink | Node::Exe | Node::Cwd => (S_IFLNK | 0o777, 1),
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             _ => (S_IFREG | 0o444, 1),
@@ -425,6 +455,8 @@ impl Inode for ProcNode {
                     tid,
                 }))
             }
+            Node::NetDir if name == b"dev" => Ok(self.child(Node::NetDev)),
+            Node::NetDir => Err(ENOENT),
             Node::FdDir => {
                 let fd: i32 = core::str::from_utf8(name)
                     .ok()
@@ -487,6 +519,7 @@ impl Inode for ProcNode {
                 .into_iter()
                 .map(|tid| entry(format!("{tid}").as_bytes(), Node::ThreadDir, tid))
                 .collect()),
+            Node::NetDir => Ok(alloc::vec![entry(b"dev", Node::NetDev, 0)]),
             Node::FdDir => {
                 let fds = self.view.fds.try_lock().ok_or_else(busy)?;
                 Ok(fds
@@ -521,9 +554,12 @@ impl Inode for ProcNode {
 
     fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
         match self.node {
-            Node::Root | Node::PidDir | Node::FdDir | Node::TaskDir | Node::ThreadDir => {
-                Ok(Arc::new(crate::sentry::fd::DirFile::new(self)))
-            }
+            Node::Root
+            | Node::PidDir
+            | Node::FdDir
+            | Node::TaskDir
+            | Node::ThreadDir
+            | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
             Node::SelfLink | Node::Exe | Node::Cwd | Node::Fd(_) => Err(ELOOP),
             _ => {
                 let data = self.generate()?;
