@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 4;
+pub const BOOT_INFO_VERSION: u32 = 5;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -138,6 +138,9 @@ pub struct BootInfo {
     /// The absolute guest path where the sentry places [`Self::data_file`]
     /// (bytes, no NUL).
     pub data_file_path: PhysRange,
+    /// The host-file request ring (see [`crate::fsring`]): one page; size
+    /// 0 when there is none (no shared directories, bare metal).
+    pub fs_ring: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -214,6 +217,7 @@ impl BootInfo {
             rlimits: [[0; 2]; RLIMIT_COUNT],
             data_file: PhysRange { start: 0, size: 0 },
             data_file_path: PhysRange { start: 0, size: 0 },
+            fs_ring: PhysRange { start: 0, size: 0 },
         }
     }
 

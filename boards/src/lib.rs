@@ -33,6 +33,7 @@ pub mod build;
 pub mod console;
 pub mod elf;
 pub mod events;
+pub mod fsring;
 pub mod hypercall;
 pub mod payload;
 pub mod pvh;
@@ -149,8 +150,9 @@ wire!(
         + 8
         + 4
         + bootinfo::RLIMIT_COUNT * 16
-        + 2 * 16,
+        + 3 * 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,
+    fsring::FsRingHeader = 8 + 4 + 4 + 6 * 8 + 8 + 4 + 4 + 6 * 8,
 );

@@ -46,6 +46,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
         boot_info.hypercall_page,
         boot_info.console_ring,
         boot_info.event_ring,
+        boot_info.fs_ring,
     );
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
     sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod fsring;
 pub mod hostfs;
 pub mod hypercall;
 pub mod seccomp;

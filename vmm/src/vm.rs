@@ -16,7 +16,9 @@ use crate::app::AppImage;
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::events::EventRing;
+use crate::fsring::FsRing;
 use crate::hostfs::{HostFs, MountSpec};
+use std::sync::atomic::Ordering;
 use crate::hypercall::{AppExit, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
@@ -180,6 +182,8 @@ struct Guest {
     tsc_khz: u64,
     console_ring: u64,
     event_ring: u64,
+    /// The host-file ring page (0: none).
+    fs_ring: u64,
 }
 
 /// Where in guest RAM transparent huge pages start: a quarter of it, at
@@ -282,7 +286,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let ring_start = align_up(mounts_start + mount_records.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
-    let free_start = event_start + boards::events::EVENT_RING_BYTES;
+    let fs_ring_start = event_start + boards::events::EVENT_RING_BYTES;
+    let free_start = fs_ring_start + boards::fsring::FS_RING_BYTES;
     if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
             "guest memory ({} MiB) too small for a {} KiB application; raise --memory",
@@ -328,6 +333,12 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: event_start,
         size: boards::events::EVENT_RING_BYTES,
     };
+    if !config.mounts.is_empty() {
+        info.fs_ring = PhysRange {
+            start: fs_ring_start,
+            size: boards::fsring::FS_RING_BYTES,
+        };
+    }
     info.app_image = PhysRange {
         start: app_start,
         size: app_size,
@@ -388,6 +399,11 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         tsc_khz,
         console_ring: ring_start,
         event_ring: event_start,
+        fs_ring: if config.mounts.is_empty() {
+            0
+        } else {
+            fs_ring_start
+        },
     })
 }
 
@@ -432,6 +448,8 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let events = EventRing::new(guest.mem.clone(), guest.event_ring);
     let kick_guard = crate::vcpu::make_kickable(&mut guest.vcpu)?;
     crate::vcpu::start_helper()?;
+    let fsring = FsRing::new(guest.mem.clone(), guest.fs_ring, hostfs);
+    fsring.start()?;
     crate::seccomp::apply()?;
     let mut hypercalls = Hypercalls::new(
         &guest.mem,
@@ -439,7 +457,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         console,
         events,
         deadline,
-        hostfs,
+        fsring.clone(),
     );
     let mut stats = RunStats {
         platform: Some(platform),
@@ -453,7 +471,11 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     // Whatever happened, the output the guest produced goes out.
     hypercalls.drain();
     stats.console_bytes = hypercalls.console.bytes_out;
-    stats.host_file_requests = hypercalls.host_file_requests;
+    fsring.stop();
+    stats.host_file_requests =
+        hypercalls.host_file_requests + fsring.requests.load(Ordering::Relaxed);
+    stats.host_file_ring_batches = fsring.batches.load(Ordering::Relaxed);
+    stats.host_file_ring_wakes = fsring.wakes.load(Ordering::Relaxed);
     let exit = result?;
     stats.run = run_started.elapsed();
     stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();
