@@ -588,6 +588,15 @@ impl Inode for HostNode {
                 crate::mm::release_frame(frame);
             }
         }
+        // The tail of the last page is past the end now: zeros, should
+        // the file grow again (as Linux clears it on truncate).
+        let tail = (size % PAGE_SIZE) as usize;
+        if tail != 0 {
+            if let Some(&frame) = pages.get(&(size / PAGE_SIZE)) {
+                let zeros = [0u8; PAGE_SIZE as usize];
+                crate::mm::frame::write(frame, tail, &zeros[tail..]);
+            }
+        }
         Ok(())
     }
 
