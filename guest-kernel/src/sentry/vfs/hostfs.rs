@@ -260,6 +260,15 @@ impl HostNode {
         self.children.lock().remove(name);
     }
 
+    /// `name` does not exist (a negative entry; a few per directory).
+    fn remember_missing(&self, name: &[u8]) {
+        let mut missing = self.missing.lock();
+        if missing.len() >= MAX_MISSING {
+            missing.pop_first();
+        }
+        missing.insert(name.to_vec());
+    }
+
     /// `name` exists now (the sandbox made it): no negative entry.
     fn forget_missing(&self, name: &[u8]) {
         self.missing.lock().remove(name);
@@ -315,11 +324,7 @@ impl Inode for HostNode {
                 // Remember (a few names per directory: the dynamic
                 // linker's and python's search paths, SQLite's journal,
                 // ask again and again) until the sandbox creates it.
-                let mut missing = self.missing.lock();
-                if missing.len() >= MAX_MISSING {
-                    missing.pop_first();
-                }
-                missing.insert(name.to_vec());
+                self.remember_missing(name);
                 return Err(e);
             }
             other => other?,
@@ -413,6 +418,7 @@ impl Inode for HostNode {
             let _ = child.refresh();
         }
         self.forget_child(name);
+        self.remember_missing(name);
         Ok(())
     }
 
@@ -449,13 +455,25 @@ impl Inode for HostNode {
                 flags as u64,
             ],
         )?;
-        self.forget_child(old_name);
-        target.forget_child(new_name);
-        target.forget_missing(new_name);
-        if flags & 2 != 0 {
-            // RENAME_EXCHANGE: both names still exist.
-            self.forget_missing(old_name);
+        // The node moves with its name (its handle still names the same
+        // host file), so open files and later lookups share one node and
+        // one cached stat.
+        let moved = self.children.lock().remove(old_name);
+        let replaced = target.children.lock().remove(new_name);
+        if let Some(node) = moved {
+            target.children.lock().insert(new_name.to_vec(), node);
         }
+        if flags & 2 != 0 {
+            // RENAME_EXCHANGE: both names still exist, swapped.
+            if let Some(node) = replaced {
+                self.children.lock().insert(old_name.to_vec(), node);
+            }
+            self.forget_missing(old_name);
+        } else if let Some(node) = replaced.and_then(|w| w.upgrade()) {
+            // The file that was replaced lost a link.
+            let _ = node.refresh();
+        }
+        target.forget_missing(new_name);
         let _ = self.refresh();
         if !core::ptr::eq(self, target) {
             let _ = target.refresh();
