@@ -231,3 +231,157 @@ impl FsRing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The ring as a hostile sentry would use it: the VMM answers every
+    //! malformed batch with errors and carries on.
+    use super::*;
+    use crate::hostfs::MountSpec;
+    use boards::hypercall::{HostStat, Request};
+
+    const RING: u64 = 0x1000;
+    const DATA: u64 = 0x2000;
+    const RAM: u64 = 0x8000;
+
+    fn setup(name: &str) -> (GuestMemoryMmap, Arc<FsRing>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("rvisor-fsring-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), b"contents").unwrap();
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
+        let hostfs = HostFs::new(vec![MountSpec::parse(&format!("{}:/m", dir.display())).unwrap()])
+            .unwrap();
+        let ring = FsRing::new(mem.clone(), RING, hostfs);
+        (mem, ring, dir)
+    }
+
+    /// What the sentry does: requests, count, then `submitted`.
+    fn submit(mem: &GuestMemoryMmap, seq: u64, count: u32, requests: &[Request]) {
+        for (i, r) in requests.iter().enumerate() {
+            mem.write_slice(r.as_bytes(), GuestAddress(RING + request_offset(i)))
+                .unwrap();
+        }
+        mem.write_obj(count, GuestAddress(RING + COUNT_OFFSET)).unwrap();
+        mem.write_obj(seq, GuestAddress(RING + SUBMITTED_OFFSET)).unwrap();
+    }
+
+    fn result(mem: &GuestMemoryMmap, i: usize) -> i64 {
+        mem.read_obj(GuestAddress(RING + request_offset(i) + RESULT_OFFSET))
+            .unwrap()
+    }
+
+    fn completed(mem: &GuestMemoryMmap) -> u64 {
+        mem.read_obj(GuestAddress(RING + COMPLETED_OFFSET)).unwrap()
+    }
+
+    fn request(op: u32, args: &[u64]) -> Request {
+        let mut r = Request {
+            op,
+            result: 12345,
+            ..Request::default()
+        };
+        r.args[..args.len()].copy_from_slice(args);
+        r
+    }
+
+    #[test]
+    fn serves_a_batch_once_and_in_order() {
+        let (mem, ring, dir) = setup("order");
+        mem.write_slice(b"file", GuestAddress(DATA)).unwrap();
+        // Lookup of "file" beneath mount 0, then a stat of the root.
+        let batch = [
+            request(Op::HostLookup as u32, &[0, DATA, 4, DATA + 0x100]),
+            request(Op::HostStat as u32, &[0, DATA + 0x200]),
+        ];
+        assert!(!ring.serve_pending(), "nothing submitted yet");
+        submit(&mem, 1, 2, &batch);
+        assert!(ring.serve_pending());
+        assert!(result(&mem, 0) >= 1, "a new handle: {}", result(&mem, 0));
+        assert_eq!(result(&mem, 1), 0);
+        let mut bytes = [0u8; std::mem::size_of::<HostStat>()];
+        mem.read_slice(&mut bytes, GuestAddress(DATA + 0x100)).unwrap();
+        let stat = HostStat::read_from(&bytes).unwrap();
+        assert_eq!(stat.size, 8);
+        assert_eq!(completed(&mem), 1);
+        // The same sequence number again: not served twice.
+        assert!(!ring.serve_pending());
+        assert_eq!(ring.requests.load(Ordering::Relaxed), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn hostile_batches_get_errors() {
+        let (mem, ring, dir) = setup("hostile");
+        // Too many requests: none is run, the batch still completes.
+        submit(&mem, 1, FS_RING_BATCH as u32 + 1, &[request(Op::HostStat as u32, &[0, DATA])]);
+        assert!(ring.serve_pending());
+        assert_eq!(result(&mem, 0), 12345, "not run");
+        assert_eq!(completed(&mem), 1);
+        // Not host-file requests: the ring runs none of them.
+        let batch = [
+            request(Op::Exit as u32, &[0, 0, 0]),
+            request(Op::ConsoleRead as u32, &[DATA, 16]),
+            request(Op::FsRingWake as u32, &[]),
+            request(9999, &[]),
+        ];
+        submit(&mem, 2, 4, &batch);
+        assert!(ring.serve_pending());
+        for i in 0..4 {
+            assert_eq!(result(&mem, i), -ENOSYS, "request {i}");
+        }
+        // Addresses outside guest RAM, bad handles, names that would leave
+        // the mount.
+        mem.write_slice(b"..", GuestAddress(DATA)).unwrap();
+        mem.write_slice(b"a/b", GuestAddress(DATA + 16)).unwrap();
+        let batch = [
+            request(Op::HostStat as u32, &[0, RAM + 0x1000]),
+            request(Op::HostStat as u32, &[u64::MAX, DATA]),
+            request(Op::HostLookup as u32, &[0, DATA, 2, DATA + 0x100]),
+            request(Op::HostLookup as u32, &[0, DATA + 16, 3, DATA + 0x100]),
+            request(Op::HostLookup as u32, &[0, u64::MAX - 1, 2, DATA + 0x100]),
+            request(Op::HostRead as u32, &[0, 0, DATA, u64::MAX]),
+        ];
+        submit(&mem, 3, batch.len() as u32, &batch);
+        assert!(ring.serve_pending());
+        for i in 0..batch.len() {
+            assert!(result(&mem, i) < 0, "request {i}: {}", result(&mem, i));
+        }
+        // A ring outside guest RAM is never served (and nothing panics).
+        let hostfs = HostFs::new(Vec::new()).unwrap();
+        let outside = FsRing::new(mem.clone(), RAM + 0x1000, hostfs);
+        assert!(!outside.serve_pending());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_io_thread_serves_without_an_exit_and_sleeps() {
+        let (mem, ring, dir) = setup("thread");
+        ring.start().unwrap();
+        let batch = [request(Op::HostStat as u32, &[0, DATA])];
+        // Asleep at first: the sentry would ring; `wake` serves and wakes.
+        submit(&mem, 1, 1, &batch);
+        ring.wake();
+        assert_eq!(completed(&mem), 1);
+        // Now awake (spinning): a batch completes with no help.
+        submit(&mem, 2, 1, &batch);
+        let started = Instant::now();
+        while completed(&mem) != 2 {
+            assert!(started.elapsed() < Duration::from_secs(30), "not served");
+            std::thread::yield_now();
+        }
+        assert_eq!(result(&mem, 0), 0);
+        // After a quiet spell it says it sleeps.
+        let started = Instant::now();
+        while mem
+            .read_obj::<u32>(GuestAddress(RING + IO_SLEEPING_OFFSET))
+            .unwrap()
+            == 0
+        {
+            assert!(started.elapsed() < Duration::from_secs(30), "never sleeps");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        ring.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
