@@ -40,7 +40,10 @@ fn own_changes_are_seen_at_once_like_native() {
     // And the host sees the sandbox's changes.
     assert_eq!(std::fs::read(b.join("newname")).unwrap(), b"again");
     assert!(b.join("d2/x").exists() && !b.join("d").exists() && !b.join("g").exists());
-    assert_eq!(std::fs::read_link(b.join("ln")).unwrap().to_str(), Some("target2"));
+    assert_eq!(
+        std::fs::read_link(b.join("ln")).unwrap().to_str(),
+        Some("target2")
+    );
 }
 
 #[test]

@@ -83,7 +83,10 @@ impl FsRing {
 
     fn submitted(&self) -> Option<u64> {
         self.mem
-            .load::<u64>(GuestAddress(self.base + SUBMITTED_OFFSET), Ordering::Acquire)
+            .load::<u64>(
+                GuestAddress(self.base + SUBMITTED_OFFSET),
+                Ordering::Acquire,
+            )
             .ok()
     }
 
@@ -124,9 +127,7 @@ impl FsRing {
                     }
                     _ => -ENOSYS,
                 };
-                let _ = self
-                    .mem
-                    .write_obj(result, GuestAddress(at + RESULT_OFFSET));
+                let _ = self.mem.write_obj(result, GuestAddress(at + RESULT_OFFSET));
             }
             self.requests.fetch_add(count as u64, Ordering::Relaxed);
         }
@@ -196,7 +197,9 @@ impl FsRing {
 
     fn io_thread(&self) {
         // Asleep until the first batch.
-        let mut last = Instant::now().checked_sub(SPIN).unwrap_or_else(Instant::now);
+        let mut last = Instant::now()
+            .checked_sub(SPIN)
+            .unwrap_or_else(Instant::now);
         while !self.stop.load(Ordering::Relaxed) {
             if self.maybe_pending() && self.serve_pending() {
                 last = Instant::now();
@@ -250,8 +253,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("file"), b"contents").unwrap();
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
-        let hostfs = HostFs::new(vec![MountSpec::parse(&format!("{}:/m", dir.display())).unwrap()])
-            .unwrap();
+        let hostfs = HostFs::new(vec![
+            MountSpec::parse(&format!("{}:/m", dir.display())).unwrap()
+        ])
+        .unwrap();
         let ring = FsRing::new(mem.clone(), RING, hostfs);
         (mem, ring, dir)
     }
@@ -262,8 +267,10 @@ mod tests {
             mem.write_slice(r.as_bytes(), GuestAddress(RING + request_offset(i)))
                 .unwrap();
         }
-        mem.write_obj(count, GuestAddress(RING + COUNT_OFFSET)).unwrap();
-        mem.write_obj(seq, GuestAddress(RING + SUBMITTED_OFFSET)).unwrap();
+        mem.write_obj(count, GuestAddress(RING + COUNT_OFFSET))
+            .unwrap();
+        mem.write_obj(seq, GuestAddress(RING + SUBMITTED_OFFSET))
+            .unwrap();
     }
 
     fn result(mem: &GuestMemoryMmap, i: usize) -> i64 {
@@ -300,7 +307,8 @@ mod tests {
         assert!(result(&mem, 0) >= 1, "a new handle: {}", result(&mem, 0));
         assert_eq!(result(&mem, 1), 0);
         let mut bytes = [0u8; std::mem::size_of::<HostStat>()];
-        mem.read_slice(&mut bytes, GuestAddress(DATA + 0x100)).unwrap();
+        mem.read_slice(&mut bytes, GuestAddress(DATA + 0x100))
+            .unwrap();
         let stat = HostStat::read_from(&bytes).unwrap();
         assert_eq!(stat.size, 8);
         assert_eq!(completed(&mem), 1);
@@ -314,7 +322,12 @@ mod tests {
     fn hostile_batches_get_errors() {
         let (mem, ring, dir) = setup("hostile");
         // Too many requests: none is run, the batch still completes.
-        submit(&mem, 1, FS_RING_BATCH as u32 + 1, &[request(Op::HostStat as u32, &[0, DATA])]);
+        submit(
+            &mem,
+            1,
+            FS_RING_BATCH as u32 + 1,
+            &[request(Op::HostStat as u32, &[0, DATA])],
+        );
         assert!(ring.serve_pending());
         assert_eq!(result(&mem, 0), 12345, "not run");
         assert_eq!(completed(&mem), 1);

@@ -18,11 +18,11 @@ use crate::error::{internal, Failure};
 use crate::events::EventRing;
 use crate::fsring::FsRing;
 use crate::hostfs::{HostFs, MountSpec};
-use std::sync::atomic::Ordering;
 use crate::hypercall::{AppExit, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
+use std::sync::atomic::Ordering;
 
 pub use arch::APP_ARCH;
 use arch::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};

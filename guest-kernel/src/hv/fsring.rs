@@ -23,10 +23,18 @@ use crate::arch::paging::phys_to_virt;
 /// it), so a batch never costs much more than an exit did before the ring.
 const WAIT_BEFORE_DOORBELL_NS: u64 = 50_000;
 
+/// After a batch waited WAIT_BEFORE_DOORBELL_NS in vain, this many batches
+/// take the exit path directly (the host is busy and the I/O thread does
+/// not get a CPU soon: spinning first would only add to each exit).
+const DIRECT_AFTER_TIMEOUT: u32 = 16;
+
 struct Ring {
     base: u64,
     /// Batches submitted so far.
     submitted: u64,
+    /// Batches still to send through the exit path (see
+    /// DIRECT_AFTER_TIMEOUT).
+    direct: u32,
 }
 
 static RING: Mutex<Option<Ring>> = Mutex::new(None);
@@ -41,6 +49,7 @@ pub fn init(range: PhysRange) {
     *RING.lock() = Some(Ring {
         base: phys_to_virt(range.start) as u64,
         submitted: 0,
+        direct: 0,
     });
     ACTIVE.store(true, Ordering::Release);
 }
@@ -97,6 +106,7 @@ impl Ring {
             if now.saturating_sub(since) > WAIT_BEFORE_DOORBELL_NS {
                 // Served (by this exit or the I/O thread) when it returns.
                 wake();
+                self.direct = DIRECT_AFTER_TIMEOUT;
                 break;
             }
         }
@@ -120,12 +130,17 @@ fn wake() {
 }
 
 /// Runs host-file `requests` through the ring, in order, filling in their
-/// results. False (nothing done) when there is no ring.
+/// results. False (nothing done) when there is no ring or the exit path is
+/// to be used for now.
 pub fn run(requests: &mut [Request]) -> bool {
     let mut guard = RING.lock();
     let Some(ring) = guard.as_mut() else {
         return false;
     };
+    if ring.direct > 0 {
+        ring.direct -= 1;
+        return false;
+    }
     for chunk in requests.chunks_mut(FS_RING_BATCH) {
         ring.run_batch(chunk);
     }
