@@ -17,7 +17,8 @@ use spin::Mutex;
 
 use crate::arch::paging::phys_to_virt;
 
-/// After this long without a completion the sentry rings the doorbell:
+/// After this long without a completion (plus time for the data a batch
+/// moves) the sentry rings the doorbell:
 /// the I/O thread did not get a CPU (a busy host) or went to sleep. The
 /// exit serves the batch itself (or waits for the I/O thread to finish
 /// it), so a batch never costs much more than an exit did before the ring.
@@ -99,11 +100,18 @@ impl Ring {
         if self.word32(IO_SLEEPING_OFFSET).load(Ordering::Relaxed) != 0 {
             wake();
         }
+        // Data takes time to move: ~1 ns a byte on top (1 MiB: +1 ms).
+        let bytes: u64 = requests
+            .iter()
+            .filter(|r| r.op == Op::HostRead as u32 || r.op == Op::HostWrite as u32)
+            .map(|r| r.args[3].min(boards::hypercall::MAX_TRANSFER))
+            .sum();
+        let patience = WAIT_BEFORE_DOORBELL_NS + bytes;
         let since = crate::sentry::time::monotonic_ns();
         while self.word64(COMPLETED_OFFSET).load(Ordering::Acquire) != seq {
             core::hint::spin_loop();
             let now = crate::sentry::time::monotonic_ns();
-            if now.saturating_sub(since) > WAIT_BEFORE_DOORBELL_NS {
+            if now.saturating_sub(since) > patience {
                 // Served (by this exit or the I/O thread) when it returns.
                 wake();
                 self.direct = DIRECT_AFTER_TIMEOUT;
@@ -139,6 +147,11 @@ pub fn run(requests: &mut [Request]) -> bool {
     };
     if ring.direct > 0 {
         ring.direct -= 1;
+        return false;
+    }
+    // fsync takes milliseconds on the host: an exit costs little next to
+    // it, and spinning would only time out.
+    if requests.iter().any(|r| r.op == Op::HostFsync as u32) {
         return false;
     }
     for chunk in requests.chunks_mut(FS_RING_BATCH) {
