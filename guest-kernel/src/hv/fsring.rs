@@ -55,6 +55,17 @@ pub fn init(range: PhysRange) {
     ACTIVE.store(true, Ordering::Release);
 }
 
+/// A host-file write was queued in the console ring since the last exit.
+static QUEUED_WRITE: AtomicBool = AtomicBool::new(false);
+
+/// A write was queued in the console ring (no exit: the vCPU thread writes
+/// it when it drains the ring). The next host-file batch must not overtake
+/// it in the I/O thread, so it takes the exit path, which drains the
+/// console ring before it runs any request.
+pub fn note_queued_write() {
+    QUEUED_WRITE.store(true, Ordering::Relaxed);
+}
+
 /// Whether host-file requests travel in the ring.
 pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
@@ -145,6 +156,9 @@ pub fn run(requests: &mut [Request]) -> bool {
     let Some(ring) = guard.as_mut() else {
         return false;
     };
+    if QUEUED_WRITE.swap(false, Ordering::Relaxed) {
+        return false;
+    }
     if ring.direct > 0 {
         ring.direct -= 1;
         return false;

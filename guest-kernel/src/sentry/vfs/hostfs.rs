@@ -843,15 +843,14 @@ impl HostNode {
         // reports a queued write's failure (a full host file system: ENOSPC
         // within that many bytes, not never).
         let queued = QUEUED_WRITES.load(Ordering::Relaxed) + buf.len();
-        // With the host-file ring, writes go there instead: the console
-        // ring is drained by the vCPU thread, the ring by the I/O thread,
-        // and a later read must see the write.
+        // (The next host-file batch then takes the exit path, which drains
+        // the console ring first: see `hv::fsring::note_queued_write`.)
         if queued < QUEUED_WRITES_CHECK
-            && !crate::hv::fsring::active()
             && !self.write_failed.load(Ordering::Relaxed)
             && crate::hv::console::write_host_file(io, offset, buf)
         {
             QUEUED_WRITES.store(queued, Ordering::Relaxed);
+            crate::hv::fsring::note_queued_write();
             self.grow_to(offset + buf.len() as u64);
             return Ok(buf.len());
         }
