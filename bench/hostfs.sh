@@ -124,11 +124,12 @@ start_cmds() { # native-command...
 }
 mapfile -t cmds < <(start_cmds /usr/bin/python3 -c pass); hf py "" "${cmds[@]}"
 mapfile -t cmds < <(start_cmds /bin/bash -c true); hf bash "" "${cmds[@]}"
-# (hyperfine -N splits commands as a shell would, quotes included.)
-mapfile -t cmds < <(start_cmds /bin/bash -c "'for i in \$(seq 20); do python3 -c pass; done'")
+# (hyperfine -N splits commands as a shell would, quotes included. The full
+# path: natively PATH may find a wrapper such as a pyenv shim first.)
+mapfile -t cmds < <(start_cmds /bin/bash -c "'for i in \$(seq 20); do /usr/bin/python3 -c pass; done'")
 hf loop "" "${cmds[@]}"
 # Inside one sandbox: each of 5 python3 runs (the page cache fills in the first).
-runs_inside="$("$VMM" --root / -- /bin/bash -c 'TIMEFORMAT=%R; for i in 1 2 3 4 5; do time python3 -c pass; done' 2>&1 | tr '\n' ' ')"
+runs_inside="$("$VMM" --root / -- /bin/bash -c 'TIMEFORMAT=%R; for i in 1 2 3 4 5; do time /usr/bin/python3 -c pass; done' 2>&1 | tr '\n' ' ')"
 stats_py="$("$VMM" --stats --root / -- /usr/bin/python3 -c pass 2>&1 | grep 'rvisor: stats:' || true)"
 
 rows() { # tag label
