@@ -318,6 +318,14 @@ for name in "${mem_runners[@]}"; do
     mem_rows+="| $name | ${mem_fresh[$name]} | $(ratio "${mem_fresh[$name]}" "${mem_fresh[native]}") | ${mem_fork[$name]} | $(ratio "${mem_fork[$name]}" "${mem_fork[native]}") | ${mem_cpu[$name]} | $(ratio "${mem_cpu[$name]}" "${mem_cpu[native]}") | ${hello_rss[$name]:-?} |"$'\n'
 done
 
+# --- shared directories and --root (bench/hostfs.sh) --------------------------------------------
+hostfs_report=""
+if [[ "${BENCH_HOSTFS:-1}" = 1 ]]; then
+    log "bench/hostfs.sh (set BENCH_HOSTFS=0 to skip)"
+    hostfs_report="$(RVISOR_VMM="$VMM" BENCH_PLOT="$TMP/hostfs.plot" bash "$ROOT/bench/hostfs.sh")" \
+        || { log "bench/hostfs.sh failed"; hostfs_report=""; }
+fi
+
 # --- plot: each workload's time relative to native, per runner ---------------------------------
 # (throughputs enter as native / runner, so lower is better everywhere).
 plot_value() { # value native [inverse]
@@ -349,6 +357,7 @@ plot_value() { # value native [inverse]
     printf '"pipe MB/s" 1 ? ? %s\n' "$(plot_value "${procs_rvisor[pipe_mb_s]}" "${procs_native[pipe_mb_s]}" inverse)"
     printf '"TCP loopback MB/s" 1 ? ? %s\n' "$(plot_value "${sk_rvisor[tcp_mb_s]}" "${sk_native[tcp_mb_s]}" inverse)"
     printf '"read --mount MB/s" 1 ? ? %s\n' "$(plot_value "$read_rvisor" "$read_native" inverse)"
+    if [[ -s "$TMP/hostfs.plot" ]]; then cat "$TMP/hostfs.plot"; fi
 } >"$TMP/plot.dat"
 plot_png=""
 if command -v gnuplot >/dev/null; then
@@ -469,6 +478,8 @@ ${mem_rows%$'\n'}
 \`\`\`
 $stats_line
 \`\`\`
+
+${hostfs_report/#"## "/"### "}
 EOF
 )"
 

@@ -11,6 +11,7 @@ packages=(
     busybox-static      # glibc-static applets for ABI tests
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # aarch64 test programs (and wrong-architecture input)
     bubblewrap proot hyperfine                   # benchmarks: side-by-side runs
+    ripgrep sqlite3     # benchmarks: a search over a shared tree, SQL on a :rw mount
     gnuplot-nox time    # benchmarks: the plot (docs/benchmarks.png) and peak RSS
     qemu-system-x86     # qemu-runner: bare-metal boots of the qemu-x86_64 board (TCG)
     qemu-system-arm     # qemu-runner: qemu-system-aarch64 for the qemu-aarch64-virt board

@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 5;
+pub const BOOT_INFO_VERSION: u32 = 6;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -151,6 +151,9 @@ pub struct BootInfo {
     /// shape (`flags` = data length, `path_len`), the path, the data,
     /// padded to 8 bytes.
     pub net_files: PhysRange,
+    /// The host-file request ring (see [`crate::fsring`]): one page; size
+    /// 0 when there is none (no shared directories, bare metal).
+    pub fs_ring: PhysRange,
 }
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
@@ -234,6 +237,7 @@ impl BootInfo {
             net_addr: [0; 4],
             _net_pad: 0,
             net_files: PhysRange { start: 0, size: 0 },
+            fs_ring: PhysRange { start: 0, size: 0 },
         }
     }
 

@@ -44,6 +44,9 @@ pub enum Op {
     Exit = 5,
     /// args: [gpa, len]: the sentry hit a fatal error; message attached.
     Panic = 6,
+    /// No args. The host-file ring's I/O thread sleeps (`crate::fsring`):
+    /// serve the ring's pending batch now and wake the thread. Result: 0.
+    FsRingWake = 7,
 
     // Shared host directories (`--mount`). Handles name open host files:
     // handle i < mount count is the root of mount i; the others come from
@@ -142,6 +145,12 @@ pub struct HostStat {
 }
 
 impl Op {
+    /// A request about shared host directories (may travel in the
+    /// host-file ring, `crate::fsring`).
+    pub fn is_host_file(self) -> bool {
+        (Op::HostLookup as u32..=Op::HostClose as u32).contains(&(self as u32))
+    }
+
     pub fn from_raw(raw: u32) -> Option<Op> {
         Some(match raw {
             1 => Op::ConsoleDrain,
@@ -149,6 +158,7 @@ impl Op {
             3 => Op::ConsolePoll,
             5 => Op::Exit,
             6 => Op::Panic,
+            7 => Op::FsRingWake,
             10 => Op::HostLookup,
             11 => Op::HostReopen,
             12 => Op::HostRead,

@@ -33,6 +33,7 @@ pub mod build;
 pub mod console;
 pub mod elf;
 pub mod events;
+pub mod fsring;
 pub mod hypercall;
 pub mod netring;
 pub mod payload;
@@ -153,6 +154,7 @@ wire!(
         + 2 * 16
         + 16
         + 8
+        + 16
         + 16,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
@@ -162,4 +164,5 @@ wire!(
     netring::NetCompletion = 64,
     netring::NetSlot = 64,
     netring::DgramHeader = 24,
+    fsring::FsRingHeader = 8 + 4 + 4 + 6 * 8 + 8 + 4 + 4 + 6 * 8,
 );

@@ -46,6 +46,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
         boot_info.hypercall_page,
         boot_info.console_ring,
         boot_info.event_ring,
+        boot_info.fs_ring,
     );
     hv::net::init(
         boot_info.net_ring,

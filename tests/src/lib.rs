@@ -50,6 +50,8 @@ pub const C_PROGRAMS: &[&str] = &[
     "bench_read",
     "bench_files",
     "bench_write",
+    "bench_hostfs",
+    "hostfs_coherence",
     "fs_copy",
     "vdso_time",
     "credentials",

@@ -106,7 +106,9 @@ impl Victim {
                     .map(|s| s.contains("Seccomp:\t2"))
                     .unwrap_or(false)
             });
-            if tids.len() == 2 && (filtered || !jailed) {
+            // The vCPU (main) and event threads, and with a mount the
+            // host-file I/O thread.
+            if tids.len() >= 3 && (filtered || !jailed) {
                 // The guest is then asleep (or about to be) in nanosleep.
                 std::thread::sleep(Duration::from_millis(300));
                 return;
@@ -329,13 +331,19 @@ impl Tracee {
     }
 }
 
-/// Every thread of the VMM stopped; the vCPU thread (the main one) and the
-/// event thread.
+/// The vCPU thread (the main one) and the event thread stopped (the
+/// host-file I/O thread goes on serving).
 fn stop_all(victim: &mut Victim) -> Option<(Tracee, Tracee)> {
     let tids = victim.threads();
-    assert_eq!(tids.len(), 2, "threads {tids:?}");
-    let events = Tracee::seize(tids[1])?;
-    victim.traced.push(tids[1]);
+    let named = |name: &str| {
+        tids.iter().copied().find(|tid| {
+            std::fs::read_to_string(format!("/proc/{}/task/{tid}/comm", victim.pid))
+                .is_ok_and(|c| c.trim() == name)
+        })
+    };
+    let event_tid = named("rvisor-events").expect("the event thread");
+    let events = Tracee::seize(event_tid)?;
+    victim.traced.push(event_tid);
     let vcpu = Tracee::seize(tids[0])?;
     victim.traced.push(tids[0]);
     assert_eq!(vcpu.tid, victim.pid);

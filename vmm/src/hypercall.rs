@@ -16,7 +16,8 @@ use std::time::Instant;
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::events::EventRing;
-use crate::hostfs::{GuestAccess, HostFs};
+use crate::fsring::FsRing;
+use crate::hostfs::GuestAccess;
 
 /// Longest panic message we copy out of the guest.
 const MAX_MESSAGE: u64 = 4096;
@@ -45,13 +46,14 @@ pub struct Hypercalls<'a> {
     pub console: ConsoleRing,
     pub events: EventRing,
     deadline: Option<Instant>,
-    hostfs: HostFs,
-    /// Requests served, by kind (for --stats).
+    /// The host-file server (shared with the ring's I/O thread).
+    pub fsring: std::sync::Arc<FsRing>,
+    /// Host-file requests served in exits (for --stats).
     pub host_file_requests: u64,
 }
 
 /// Guest memory, bounds-checked, for the host-file server.
-struct GuestMem<'a>(&'a GuestMemoryMmap);
+pub(crate) struct GuestMem<'a>(pub &'a GuestMemoryMmap);
 
 impl GuestAccess for GuestMem<'_> {
     fn read(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
@@ -97,7 +99,7 @@ impl<'a> Hypercalls<'a> {
         console: ConsoleRing,
         events: EventRing,
         deadline: Option<Instant>,
-        hostfs: HostFs,
+        fsring: std::sync::Arc<FsRing>,
     ) -> Hypercalls<'a> {
         Hypercalls {
             mem,
@@ -105,14 +107,14 @@ impl<'a> Hypercalls<'a> {
             console,
             events,
             deadline,
-            hostfs,
+            fsring,
             host_file_requests: 0,
         }
     }
 
     /// Drains the console ring (output and buffered host-file writes).
     pub fn drain(&mut self) {
-        self.console.drain(&mut self.hostfs);
+        self.console.drain(&mut self.fsring.lock().hostfs);
     }
 
     /// The work of a kick (`crate::vcpu`), in the vCPU loop or when one
@@ -120,7 +122,7 @@ impl<'a> Hypercalls<'a> {
     /// expired deadline, and publishes what the sentry must hear (signals
     /// sent to rvisor-vmm; stdin readiness, when it asked).
     pub fn service(&mut self) -> Result<(), Failure> {
-        self.console.drain(&mut self.hostfs);
+        self.console.drain(&mut self.fsring.lock().hostfs);
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Failure::Timeout("timed out".into()));
         }
@@ -155,7 +157,7 @@ impl<'a> Hypercalls<'a> {
     pub fn handle_batch(&mut self) -> Result<BatchOutcome, Failure> {
         // Output written before the requests (a prompt before a read, the
         // last words before an exit) goes out first.
-        self.console.drain(&mut self.hostfs);
+        self.console.drain(&mut self.fsring.lock().hostfs);
         let count = self
             .mem
             .read_obj::<u32>(GuestAddress(self.page + COUNT_OFFSET))
@@ -182,9 +184,16 @@ impl<'a> Hypercalls<'a> {
                     let message = self.message(args[0], args[1]);
                     return Err(internal(format!("guest kernel fault: {message}")));
                 }
+                Some(Op::FsRingWake) => {
+                    self.fsring.wake();
+                    0
+                }
                 Some(op) => {
                     self.host_file_requests += 1;
-                    self.hostfs.handle_request(op, args, &GuestMem(self.mem))
+                    self.fsring
+                        .lock()
+                        .hostfs
+                        .handle_request(op, args, &GuestMem(self.mem))
                 }
                 None => -ENOSYS,
             };

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod fsring;
 pub mod hostfs;
 pub mod hypercall;
 pub mod jail;

@@ -235,6 +235,14 @@ pub fn net_thread(net: &crate::net::NetConfig) -> Rules {
     rules
 }
 
+/// The host-file I/O thread (`crate::fsring`): the host-file service and
+/// its wake-ups (a condition variable: futex). No ioctl, no socket.
+pub fn fsring_thread() -> Rules {
+    common()
+        .allow(&[libc::SYS_read, libc::SYS_pread64, libc::SYS_close])
+        .merge(host_files())
+}
+
 /// The KVM fds of the VM the vCPU thread runs.
 #[derive(Clone, Copy)]
 pub struct KvmFds {

@@ -31,6 +31,10 @@ pub struct RunStats {
     pub console_bytes: u64,
     /// Requests to shared host directories.
     pub host_file_requests: u64,
+    /// Host-file batches served from the ring (`crate::fsring`), and the
+    /// exits that woke its sleeping I/O thread.
+    pub host_file_ring_batches: u64,
+    pub host_file_ring_wakes: u64,
     /// KVM's per-vCPU counters (all exits, including those the host kernel
     /// handles without returning to us).
     pub kvm: BTreeMap<String, u64>,
@@ -50,7 +54,7 @@ impl RunStats {
         let mut line = format!(
             "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} jail_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
              syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
-             host_file_requests={} blocks_2m={} fork_copied_kb={}",
+             host_file_requests={} fsring_batches={} fsring_wakes={} blocks_2m={} fork_copied_kb={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
@@ -64,6 +68,8 @@ impl RunStats {
             self.kvm.get("exits").copied().unwrap_or(self.kvm_runs),
             self.console_bytes,
             self.host_file_requests,
+            self.host_file_ring_batches,
+            self.host_file_ring_wakes,
             self.guest.block_mappings,
             self.guest.fork_copied_bytes / 1024,
         );

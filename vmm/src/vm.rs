@@ -16,11 +16,13 @@ use crate::app::AppImage;
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
 use crate::events::EventRing;
+use crate::fsring::FsRing;
 use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, Hypercalls};
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
+use std::sync::atomic::Ordering;
 
 pub use arch::APP_ARCH;
 use arch::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};
@@ -186,6 +188,8 @@ struct Guest {
     event_ring: u64,
     /// The network ring (0: none).
     net_ring: u64,
+    /// The host-file ring page (0: none).
+    fs_ring: u64,
 }
 
 /// Where in guest RAM transparent huge pages start: a quarter of it, at
@@ -308,15 +312,17 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let ring_start = align_up(net_files_start + net_files.len() as u64, PAGE_SIZE);
     let ring_bytes = boards::console::RING_HEADER_SIZE + boards::console::RING_SIZE;
     let event_start = align_up(ring_start + ring_bytes, PAGE_SIZE);
+    let fs_ring_start = event_start + boards::events::EVENT_RING_BYTES;
+    let after_fs_ring = fs_ring_start + boards::fsring::FS_RING_BYTES;
     let net_start = if config.net.enabled() {
-        align_up(event_start + boards::events::EVENT_RING_BYTES, PAGE_SIZE)
+        align_up(after_fs_ring, PAGE_SIZE)
     } else {
         0
     };
     let free_start = if net_start != 0 {
         net_start + boards::netring::NET_RING_BYTES
     } else {
-        event_start + boards::events::EVENT_RING_BYTES
+        after_fs_ring
     };
     if free_start + MIN_MEMORY / 2 > ram_end {
         return Err(internal(format!(
@@ -364,6 +370,12 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         start: event_start,
         size: boards::events::EVENT_RING_BYTES,
     };
+    if !config.mounts.is_empty() {
+        info.fs_ring = PhysRange {
+            start: fs_ring_start,
+            size: boards::fsring::FS_RING_BYTES,
+        };
+    }
     if net_start != 0 {
         info.net_ring = PhysRange {
             start: net_start,
@@ -439,6 +451,11 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         console_ring: ring_start,
         event_ring: event_start,
         net_ring: net_start,
+        fs_ring: if config.mounts.is_empty() {
+            0
+        } else {
+            fs_ring_start
+        },
     })
 }
 
@@ -555,8 +572,10 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let mut hostfs = hostfs;
     let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds(), config.net.outbound)?;
     hostfs.refresh_ids();
+    let fsring = FsRing::new(guest.mem.clone(), guest.fs_ring, hostfs);
     if config.jail.disabled {
         crate::vcpu::start_helper(None)?;
+        fsring.start(None)?;
         if guest.net_ring != 0 {
             start_network(&guest, config, listeners, None)?;
         }
@@ -569,6 +588,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         let events = crate::seccomp::event_thread().compile()?;
         let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::vcpu::start_helper(Some(events))?;
+        fsring.start(Some(crate::seccomp::fsring_thread().compile()?))?;
         if guest.net_ring != 0 {
             let net = crate::seccomp::net_thread(&config.net).compile()?;
             start_network(&guest, config, listeners, Some(net))?;
@@ -581,7 +601,7 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         console,
         events,
         deadline,
-        hostfs,
+        fsring.clone(),
     );
     let mut stats = RunStats {
         platform: Some(platform),
@@ -604,7 +624,11 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
         crate::net::finish(limit);
     }
     stats.console_bytes = hypercalls.console.bytes_out;
-    stats.host_file_requests = hypercalls.host_file_requests;
+    fsring.stop();
+    stats.host_file_requests =
+        hypercalls.host_file_requests + fsring.requests.load(Ordering::Relaxed);
+    stats.host_file_ring_batches = fsring.batches.load(Ordering::Relaxed);
+    stats.host_file_ring_wakes = fsring.wakes.load(Ordering::Relaxed);
     let exit = result?;
     stats.run = run_started.elapsed();
     stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();

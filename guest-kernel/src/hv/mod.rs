@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod events;
+pub mod fsring;
 pub mod local;
 pub mod net;
 
@@ -31,9 +32,11 @@ pub fn init(
     hypercall_page_gpa: u64,
     console_ring: boards::bootinfo::PhysRange,
     event_ring: boards::bootinfo::PhysRange,
+    fs_ring: boards::bootinfo::PhysRange,
 ) {
     console::init(console_ring);
     events::init(event_ring);
+    fsring::init(fs_ring);
     if hypercall_page_gpa == 0 {
         return;
     }
@@ -80,6 +83,15 @@ pub fn submit(requests: &mut [Request]) {
 
 fn ring(requests: &mut [Request]) {
     if requests.is_empty() {
+        return;
+    }
+    // Host-file requests go to the VMM's I/O thread without an exit.
+    if fsring::active()
+        && requests.iter().all(|r| {
+            boards::hypercall::Op::from_raw(r.op).is_some_and(boards::hypercall::Op::is_host_file)
+        })
+        && fsring::run(requests)
+    {
         return;
     }
     let guard = CHANNEL.lock();

@@ -29,12 +29,14 @@ use crate::sentry::fd::{DirFile, File, InodeFile};
 /// Bytes fetched per read request when reading sequentially (at most: a
 /// file's read-ahead is sized to what is left of it).
 const READ_AHEAD: usize = 1024 * 1024;
-/// Missing names remembered per directory of a read-only mount.
+/// Missing names remembered per directory (negative entries).
 const MAX_MISSING: usize = 64;
-/// Nodes of read-only mounts kept alive after their last user (directories
-/// on the way to libraries, the libraries themselves with their page
-/// cache), so the next lookup and the next exec find them again.
-const RECENT_NODES: usize = 256;
+/// Nodes kept alive after their last user (directories on the way to
+/// libraries, the libraries themselves with their page cache, the files a
+/// build or a search touches again), so the next lookup, stat, open and
+/// exec find them without asking the VMM. Each holds a VMM handle (two
+/// once opened for I/O): the VMM allows 4096, and an EMFILE lets these go.
+const RECENT_NODES: usize = 1024;
 static RECENT: Mutex<alloc::collections::VecDeque<Arc<HostNode>>> =
     Mutex::new(alloc::collections::VecDeque::new());
 
@@ -63,6 +65,9 @@ fn release_recent() -> bool {
     };
     !released.is_empty()
 }
+
+/// Files up to this size are read() through the page cache.
+const PAGE_CACHE_READ_MAX: u64 = 1 << 20;
 
 /// Pages of a file read into its page cache in one batch when a mapping
 /// first touches one of them.
@@ -106,8 +111,10 @@ pub struct HostNode {
     io: Mutex<Option<(u64, bool)>>,
     cache: Mutex<Option<ReadCache>>,
     children: Mutex<BTreeMap<Vec<u8>, Weak<HostNode>>>,
-    /// Names found missing (read-only mounts only: nothing in the sandbox
-    /// can create them).
+    /// A symlink's target, once read (a symlink never changes its target).
+    link_target: Mutex<Option<Vec<u8>>>,
+    /// Names found missing (negative entries; see the coherence policy in
+    /// docs/ARCHITECTURE.md: the sandbox's own creations remove them).
     missing: Mutex<alloc::collections::BTreeSet<Vec<u8>>>,
     /// Pages mapped into the application (page index -> frame): the
     /// sandbox's page cache of this file, kept coherent with read/write and
@@ -157,6 +164,15 @@ fn call(op: Op, args: &[u64]) -> Result<u64, Errno> {
     check(batch[0].result)
 }
 
+/// Runs a request that makes a new VMM handle: when the VMM's handle table
+/// is full, the nodes kept for reuse let theirs go and it is tried again.
+fn call_new_handle(op: Op, args: &[u64]) -> Result<u64, Errno> {
+    match call(op, args) {
+        Err(e) if e == EMFILE && release_recent() => call(op, args),
+        other => other,
+    }
+}
+
 /// Runs a request followed by a HostStat of `handle` into `stat`, in one
 /// exit; returns the first request's result.
 fn call_then_stat(op: Op, args: &[u64], handle: u64, stat: &mut Stat) -> Result<u64, Errno> {
@@ -198,6 +214,7 @@ impl HostNode {
             io: Mutex::new(None),
             cache: Mutex::new(None),
             children: Mutex::new(BTreeMap::new()),
+            link_target: Mutex::new(None),
             missing: Mutex::new(alloc::collections::BTreeSet::new()),
             pages: Mutex::new(BTreeMap::new()),
             write_failed: core::sync::atomic::AtomicBool::new(false),
@@ -227,10 +244,10 @@ impl HostNode {
             return Err(EROFS);
         }
         let flags = if write { 2 } else { 0 }; // O_RDWR / O_RDONLY
-        let handle = match call(Op::HostReopen, &[self.handle, flags]) {
+        let handle = match call_new_handle(Op::HostReopen, &[self.handle, flags]) {
             Ok(h) => h,
             // A write-only file can still be written (not read).
-            Err(e) if e == EACCES && write => call(Op::HostReopen, &[self.handle, 1])?,
+            Err(e) if e == EACCES && write => call_new_handle(Op::HostReopen, &[self.handle, 1])?,
             Err(e) => return Err(e),
         };
         if let Some((old, _)) = io.replace((handle, write)) {
@@ -241,6 +258,20 @@ impl HostNode {
 
     fn forget_child(&self, name: &[u8]) {
         self.children.lock().remove(name);
+    }
+
+    /// `name` does not exist (a negative entry; a few per directory).
+    fn remember_missing(&self, name: &[u8]) {
+        let mut missing = self.missing.lock();
+        if missing.len() >= MAX_MISSING {
+            missing.pop_first();
+        }
+        missing.insert(name.to_vec());
+    }
+
+    /// `name` exists now (the sandbox made it): no negative entry.
+    fn forget_missing(&self, name: &[u8]) {
+        self.missing.lock().remove(name);
     }
 
     fn name_request(name: &[u8]) -> Vec<u8> {
@@ -271,17 +302,15 @@ impl Inode for HostNode {
             return Err(ENOTDIR);
         }
         if let Some(child) = self.children.lock().get(name).and_then(Weak::upgrade) {
-            if self.fs.read_only {
-                keep_recent(&child);
-            }
+            keep_recent(&child);
             return Ok(child);
         }
-        if self.fs.read_only && self.missing.lock().contains(name) {
+        if self.missing.lock().contains(name) {
             return Err(ENOENT);
         }
         let name_buf = HostNode::name_request(name);
         let mut stat = Stat::default();
-        let result = call(
+        let result = call_new_handle(
             Op::HostLookup,
             &[
                 self.handle,
@@ -291,15 +320,11 @@ impl Inode for HostNode {
             ],
         );
         let handle = match result {
-            Err(e) if e == ENOENT && self.fs.read_only => {
-                // Nothing in the sandbox can create it: remember (a few
-                // names per directory: the dynamic linker's and python's
-                // search paths ask again and again).
-                let mut missing = self.missing.lock();
-                if missing.len() >= MAX_MISSING {
-                    missing.pop_first();
-                }
-                missing.insert(name.to_vec());
+            Err(e) if e == ENOENT => {
+                // Remember (a few names per directory: the dynamic
+                // linker's and python's search paths, SQLite's journal,
+                // ask again and again) until the sandbox creates it.
+                self.remember_missing(name);
                 return Err(e);
             }
             other => other?,
@@ -309,9 +334,7 @@ impl Inode for HostNode {
         self.children
             .lock()
             .insert(name.to_vec(), Arc::downgrade(&child));
-        if self.fs.read_only {
-            keep_recent(&child);
-        }
+        keep_recent(&child);
         Ok(child)
     }
 
@@ -330,7 +353,7 @@ impl Inode for HostNode {
         buf.extend_from_slice(name);
         buf.extend_from_slice(target);
         let mut stat = Stat::default();
-        let handle = call(
+        let handle = call_new_handle(
             Op::HostCreate,
             &[
                 self.handle,
@@ -343,9 +366,11 @@ impl Inode for HostNode {
         )?;
         stat = sanitize(stat, &self.fs);
         let child = HostNode::new(self.fs.clone(), handle, stat);
+        self.forget_missing(name);
         self.children
             .lock()
             .insert(name.to_vec(), Arc::downgrade(&child));
+        keep_recent(&child);
         let _ = self.refresh();
         Ok(child)
     }
@@ -369,6 +394,7 @@ impl Inode for HostNode {
             &mut stat,
         )?;
         *target.stat.lock() = sanitize(stat, &self.fs);
+        self.forget_missing(name);
         Ok(())
     }
 
@@ -392,6 +418,7 @@ impl Inode for HostNode {
             let _ = child.refresh();
         }
         self.forget_child(name);
+        self.remember_missing(name);
         Ok(())
     }
 
@@ -428,8 +455,25 @@ impl Inode for HostNode {
                 flags as u64,
             ],
         )?;
-        self.forget_child(old_name);
-        target.forget_child(new_name);
+        // The node moves with its name (its handle still names the same
+        // host file), so open files and later lookups share one node and
+        // one cached stat.
+        let moved = self.children.lock().remove(old_name);
+        let replaced = target.children.lock().remove(new_name);
+        if let Some(node) = moved {
+            target.children.lock().insert(new_name.to_vec(), node);
+        }
+        if flags & 2 != 0 {
+            // RENAME_EXCHANGE: both names still exist, swapped.
+            if let Some(node) = replaced {
+                self.children.lock().insert(old_name.to_vec(), node);
+            }
+            self.forget_missing(old_name);
+        } else if let Some(node) = replaced.and_then(|w| w.upgrade()) {
+            // The file that was replaced lost a link.
+            let _ = node.refresh();
+        }
+        target.forget_missing(new_name);
         let _ = self.refresh();
         if !core::ptr::eq(self, target) {
             let _ = target.refresh();
@@ -487,16 +531,23 @@ impl Inode for HostNode {
         if self.kind() != FileKind::Symlink {
             return Err(EINVAL);
         }
+        if let Some(target) = self.link_target.lock().as_ref() {
+            return Ok(target.clone());
+        }
         let mut buf = vec![0u8; PATH_MAX];
         let n = call(
             Op::HostReadlink,
             &[self.handle, gpa_mut(buf.as_mut_slice()), buf.len() as u64],
         )?;
         buf.truncate(n as usize);
+        *self.link_target.lock() = Some(buf.clone());
         Ok(buf)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if let Some(result) = self.read_cached(offset, buf) {
+            return result;
+        }
         let n = self.read_host(offset, buf)?;
         // Stores through shared mappings are newer than the host's bytes.
         self.overlay_pages(offset, &mut buf[..n]);
@@ -520,75 +571,7 @@ impl Inode for HostNode {
         let mut pages = self.pages.lock();
         let frame = match pages.get(&index) {
             Some(&frame) => frame,
-            None => {
-                let io = self.io_handle(false)?;
-                // Read ahead: the missing pages from `index` on (up to
-                // PAGE_READ_AHEAD, within the file) come in one batch.
-                let last = size.div_ceil(PAGE_SIZE).min(index + PAGE_READ_AHEAD);
-                let mut batch: Vec<(u64, u64)> = Vec::new();
-                let mut next = index;
-                while next < last && (next == index || !pages.contains_key(&next)) {
-                    let Some(frame) = crate::mm::alloc_zeroed_frame() else {
-                        break;
-                    };
-                    batch.push((next, frame));
-                    next += 1;
-                }
-                if batch.is_empty() {
-                    return Err(ENOMEM);
-                }
-                // The frame's guest-physical address is the frame itself.
-                // Frames that are physically contiguous (fresh memory
-                // usually is) and hold consecutive file pages are read by
-                // one request: the VMM's cost is per request.
-                let mut runs: Vec<(usize, usize)> = Vec::new();
-                for (k, &(i, frame)) in batch.iter().enumerate() {
-                    match runs.last_mut() {
-                        Some((start, len))
-                            if batch[*start + *len - 1].0 + 1 == i
-                                && batch[*start + *len - 1].1 + PAGE_SIZE == frame =>
-                        {
-                            *len += 1
-                        }
-                        _ => runs.push((k, 1)),
-                    }
-                }
-                let mut requests: Vec<_> = runs
-                    .iter()
-                    .map(|&(start, len)| {
-                        let (i, frame) = batch[start];
-                        request(
-                            Op::HostRead,
-                            &[io, i * PAGE_SIZE, frame, len as u64 * PAGE_SIZE],
-                        )
-                    })
-                    .collect();
-                submit(&mut requests);
-                let mut first = Err(EIO);
-                for (&(start, len), done) in runs.iter().zip(requests.iter()) {
-                    // A short read (the end of a file that shrank) leaves
-                    // the rest of the run unread: those pages fail.
-                    let read = check(done.result).map(|n| n as usize);
-                    for (k, &(i, frame)) in batch[start..start + len].iter().enumerate() {
-                        let page_ok = match read {
-                            Ok(n) => n > k * PAGE_SIZE as usize || (k == 0 && n == 0),
-                            Err(_) => false,
-                        };
-                        if page_ok {
-                            pages.insert(i, frame);
-                            if i == index {
-                                first = Ok(frame);
-                            }
-                        } else {
-                            crate::mm::release_frame(frame);
-                            if i == index {
-                                first = Err(read.err().unwrap_or(EIO));
-                            }
-                        }
-                    }
-                }
-                first?
-            }
+            None => self.load_pages(&mut pages, index, size)?,
         };
         crate::mm::share_frame(frame);
         Ok(Some(frame))
@@ -621,6 +604,15 @@ impl Inode for HostNode {
         for index in doomed {
             if let Some(frame) = pages.remove(&index) {
                 crate::mm::release_frame(frame);
+            }
+        }
+        // The tail of the last page is past the end now: zeros, should
+        // the file grow again (as Linux clears it on truncate).
+        let tail = (size % PAGE_SIZE) as usize;
+        if tail != 0 {
+            if let Some(&frame) = pages.get(&(size / PAGE_SIZE)) {
+                let zeros = [0u8; PAGE_SIZE as usize];
+                crate::mm::frame::write(frame, tail, &zeros[tail..]);
             }
         }
         Ok(())
@@ -672,6 +664,116 @@ impl Inode for HostNode {
 }
 
 impl HostNode {
+    /// Reads page `index` (and the missing pages after it, up to
+    /// PAGE_READ_AHEAD, within `size`) into the page cache; returns its frame.
+    fn load_pages(
+        &self,
+        pages: &mut BTreeMap<u64, u64>,
+        index: u64,
+        size: u64,
+    ) -> Result<u64, Errno> {
+        let io = self.io_handle(false)?;
+        // Read ahead: the missing pages from `index` on (up to
+        // PAGE_READ_AHEAD, within the file) come in one batch.
+        let last = size.div_ceil(PAGE_SIZE).min(index + PAGE_READ_AHEAD);
+        let mut batch: Vec<(u64, u64)> = Vec::new();
+        let mut next = index;
+        while next < last && (next == index || !pages.contains_key(&next)) {
+            let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+                break;
+            };
+            batch.push((next, frame));
+            next += 1;
+        }
+        if batch.is_empty() {
+            return Err(ENOMEM);
+        }
+        // The frame's guest-physical address is the frame itself.
+        // Frames that are physically contiguous (fresh memory
+        // usually is) and hold consecutive file pages are read by
+        // one request: the VMM's cost is per request.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (k, &(i, frame)) in batch.iter().enumerate() {
+            match runs.last_mut() {
+                Some((start, len))
+                    if batch[*start + *len - 1].0 + 1 == i
+                        && batch[*start + *len - 1].1 + PAGE_SIZE == frame =>
+                {
+                    *len += 1
+                }
+                _ => runs.push((k, 1)),
+            }
+        }
+        let mut requests: Vec<_> = runs
+            .iter()
+            .map(|&(start, len)| {
+                let (i, frame) = batch[start];
+                request(
+                    Op::HostRead,
+                    &[io, i * PAGE_SIZE, frame, len as u64 * PAGE_SIZE],
+                )
+            })
+            .collect();
+        submit(&mut requests);
+        let mut first = Err(EIO);
+        for (&(start, len), done) in runs.iter().zip(requests.iter()) {
+            // A short read (the end of a file that shrank) leaves
+            // the rest of the run unread: those pages fail.
+            let read = check(done.result).map(|n| n as usize);
+            for (k, &(i, frame)) in batch[start..start + len].iter().enumerate() {
+                let page_ok = match read {
+                    Ok(n) => n > k * PAGE_SIZE as usize || (k == 0 && n == 0),
+                    Err(_) => false,
+                };
+                if page_ok {
+                    pages.insert(i, frame);
+                    if i == index {
+                        first = Ok(frame);
+                    }
+                } else {
+                    crate::mm::release_frame(frame);
+                    if i == index {
+                        first = Err(read.err().unwrap_or(EIO));
+                    }
+                }
+            }
+        }
+        first
+    }
+
+    /// read() from the page cache: files up to PAGE_CACHE_READ_MAX are read
+    /// into it (and stay while the node is kept), so rereading costs no
+    /// request. None: not cached this way (a big file: read-ahead buffer).
+    fn read_cached(&self, offset: u64, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
+        if self.kind() != FileKind::Regular {
+            return None;
+        }
+        let size = self.stat.lock().size.max(0) as u64;
+        if size > PAGE_CACHE_READ_MAX {
+            return None;
+        }
+        let end = size.min(offset.saturating_add(buf.len() as u64));
+        let mut pages = self.pages.lock();
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / PAGE_SIZE;
+            let frame = match pages.get(&index) {
+                Some(&frame) => frame,
+                None => match self.load_pages(&mut pages, index, size) {
+                    Ok(frame) => frame,
+                    Err(e) if pos == offset => return Some(Err(e)),
+                    Err(_) => break,
+                },
+            };
+            let in_frame = pos % PAGE_SIZE;
+            let n = (PAGE_SIZE - in_frame).min(end - pos);
+            let at = (pos - offset) as usize;
+            crate::mm::frame::read(frame, in_frame as usize, &mut buf[at..at + n as usize]);
+            pos += n;
+        }
+        Some(Ok((pos.max(offset) - offset) as usize))
+    }
+
     fn read_host(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match self.kind() {
             FileKind::Directory => return Err(EISDIR),
@@ -741,11 +843,14 @@ impl HostNode {
         // reports a queued write's failure (a full host file system: ENOSPC
         // within that many bytes, not never).
         let queued = QUEUED_WRITES.load(Ordering::Relaxed) + buf.len();
+        // (The next host-file batch then takes the exit path, which drains
+        // the console ring first: see `hv::fsring::note_queued_write`.)
         if queued < QUEUED_WRITES_CHECK
             && !self.write_failed.load(Ordering::Relaxed)
             && crate::hv::console::write_host_file(io, offset, buf)
         {
             QUEUED_WRITES.store(queued, Ordering::Relaxed);
+            crate::hv::fsring::note_queued_write();
             self.grow_to(offset + buf.len() as u64);
             return Ok(buf.len());
         }
