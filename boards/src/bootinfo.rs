@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 4;
+pub const BOOT_INFO_VERSION: u32 = 5;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -138,7 +138,17 @@ pub struct BootInfo {
     /// The absolute guest path where the sentry places [`Self::data_file`]
     /// (bytes, no NUL).
     pub data_file_path: PhysRange,
+    /// The first process's user and group ids (real, effective, saved);
+    /// 0 (root) unless an OCI runtime sets `process.user`.
+    pub uid: u32,
+    pub gid: u32,
+    /// The sandbox's host name (uname's nodename; bytes, NUL-padded), when
+    /// [`BOOT_FLAG_HOSTNAME`] is set.
+    pub hostname: [u8; HOSTNAME_SIZE],
 }
+
+/// Room for a host name: Linux's limit (64 bytes) without a NUL.
+pub const HOSTNAME_SIZE: usize = 64;
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
 pub const RLIMIT_COUNT: usize = 16;
@@ -173,6 +183,16 @@ pub const BOOT_FLAG_ROOT: u64 = 1 << 3;
 /// [`BootInfo::flags`]: `--cwd`: one more string after envp, an absolute
 /// path, is the first process's working directory.
 pub const BOOT_FLAG_CWD: u64 = 1 << 4;
+/// [`BootInfo::flags`]: the first process is a container's init, with
+/// Linux's rule for pid 1: a signal whose default action would stop or end
+/// it is dropped unless it is SIGKILL, SIGSTOP or a fault's own signal.
+/// (rvisor-vmm without it: the program is pid 1 but dies as a native one.)
+pub const BOOT_FLAG_INIT: u64 = 1 << 5;
+/// [`BootInfo::flags`]: the first process starts with no_new_privs set
+/// (OCI `process.noNewPrivileges`).
+pub const BOOT_FLAG_NO_NEW_PRIVS: u64 = 1 << 6;
+/// [`BootInfo::flags`]: [`BootInfo::hostname`] holds the host name.
+pub const BOOT_FLAG_HOSTNAME: u64 = 1 << 7;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {
@@ -214,6 +234,9 @@ impl BootInfo {
             rlimits: [[0; 2]; RLIMIT_COUNT],
             data_file: PhysRange { start: 0, size: 0 },
             data_file_path: PhysRange { start: 0, size: 0 },
+            uid: 0,
+            gid: 0,
+            hostname: [0; HOSTNAME_SIZE],
         }
     }
 

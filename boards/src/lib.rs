@@ -149,7 +149,10 @@ wire!(
         + 8
         + 4
         + bootinfo::RLIMIT_COUNT * 16
-        + 2 * 16,
+        + 2 * 16
+        + 4
+        + 4
+        + bootinfo::HOSTNAME_SIZE,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,

@@ -32,6 +32,15 @@ pub struct Plan {
     pub memory: u64,
     /// (RLIMIT_* number, soft, hard) from `process.rlimits`.
     pub rlimits: Vec<(usize, u64, u64)>,
+    /// `process.user`: the first process's uid and gid.
+    pub uid: u32,
+    pub gid: u32,
+    /// `hostname` (uname's nodename in the sandbox).
+    pub hostname: Option<String>,
+    pub no_new_privs: bool,
+    /// `process.terminal`: the sandbox's stdio is a pty whose master went
+    /// over the console socket.
+    pub terminal: bool,
 }
 
 /// Mount types the sentry provides itself (its own /proc, /dev, /tmp...).
@@ -133,9 +142,7 @@ fn in_sentry_tree(guest: &str) -> bool {
 pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String> {
     let mut notes = Vec::new();
     let process = config.get("process").ok_or("config.json has no process")?;
-    if process.get("terminal").and_then(Value::as_bool) == Some(true) {
-        return Err("process.terminal is not supported yet (run without -t)".into());
-    }
+    let terminal = process.get("terminal").and_then(Value::as_bool) == Some(true);
     let args = strings(process.get("args"), "process.args")?;
     if args.is_empty() || args[0].is_empty() {
         return Err("process.args is empty".into());
@@ -154,15 +161,24 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
         process.get("cwd").and_then(Value::as_str).unwrap_or("/"),
         "process.cwd",
     )?;
-    if let Some(user) = process.get("user") {
-        let uid = user.get("uid").and_then(Value::as_u64).unwrap_or(0);
-        let gid = user.get("gid").and_then(Value::as_u64).unwrap_or(0);
-        if uid != 0 || gid != 0 {
-            notes.push(format!(
-                "process.user {uid}:{gid} is not applied yet (the sandbox's process runs as its own root)"
-            ));
+    let user = process.get("user");
+    let id = |key: &str| -> Result<u32, String> {
+        match user.and_then(|u| u.get(key)) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n != u32::MAX)
+                .ok_or_else(|| format!("process.user.{key}: invalid id {v}")),
+        }
+    };
+    let (uid, gid) = (id("uid")?, id("gid")?);
+    if let Some(Value::Array(groups)) = user.and_then(|u| u.get("additionalGids")) {
+        if !groups.is_empty() {
+            notes.push("process.user.additionalGids are not applied".into());
         }
     }
+    let no_new_privs = process.get("noNewPrivileges").and_then(Value::as_bool) == Some(true);
     let mut rlimits = Vec::new();
     if let Some(Value::Array(items)) = process.get("rlimits") {
         for item in items {
@@ -258,9 +274,11 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
     if resources.and_then(|r| r.get("cpu")).is_some() {
         notes.push("linux.resources.cpu is noted but not enforced (one vCPU)".into());
     }
-    if let Some(hostname) = config.get("hostname").and_then(Value::as_str) {
-        notes.push(format!("hostname {hostname:?} is not applied yet"));
-    }
+    let hostname = match config.get("hostname").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(name) if name.len() <= 64 && !name.contains('\0') => Some(name.to_owned()),
+        Some(name) => return Err(format!("hostname {name:?}: longer than 64 bytes")),
+    };
 
     Ok((
         Plan {
@@ -272,6 +290,11 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
             shares,
             memory,
             rlimits,
+            uid,
+            gid,
+            hostname,
+            no_new_privs,
+            terminal,
         },
         notes,
     ))
@@ -290,6 +313,11 @@ impl Plan {
             })).collect::<Vec<_>>(),
             "memory": self.memory,
             "rlimits": self.rlimits.iter().map(|(n, soft, hard)| json!([n, soft, hard])).collect::<Vec<_>>(),
+            "uid": self.uid,
+            "gid": self.gid,
+            "hostname": self.hostname,
+            "no_new_privs": self.no_new_privs,
+            "terminal": self.terminal,
         })
     }
 
@@ -299,6 +327,19 @@ impl Plan {
                 .get(key)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
+                .ok_or_else(|| format!("state: bad {key}"))
+        };
+        let id = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("state: bad {key}"))
+        };
+        let flag = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_bool)
                 .ok_or_else(|| format!("state: bad {key}"))
         };
         let shares = value
@@ -344,6 +385,14 @@ impl Plan {
                 .and_then(Value::as_u64)
                 .ok_or("state: bad memory")?,
             rlimits,
+            uid: id("uid")?,
+            gid: id("gid")?,
+            hostname: value
+                .get("hostname")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            no_new_privs: flag("no_new_privs")?,
+            terminal: flag("terminal")?,
         })
     }
 }

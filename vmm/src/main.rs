@@ -290,6 +290,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
         rlimits: vm::host_rlimits(),
         cwd: cli.cwd.clone(),
         data_file,
+        container: Default::default(),
     };
     let outcome = vm::run(&config, started)?;
     if cli.stats {

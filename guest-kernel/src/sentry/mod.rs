@@ -513,6 +513,14 @@ pub fn start(boot_info: &BootInfo) -> ! {
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
 
+    if boot_info.flags & boards::bootinfo::BOOT_FLAG_HOSTNAME != 0 {
+        let name = &boot_info.hostname;
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        syscalls::process::set_hostname(&name[..len]);
+    }
+    if boot_info.flags & boards::bootinfo::BOOT_FLAG_INIT != 0 {
+        signal::set_init_rule();
+    }
     let start_tsc = cpu::counter();
     let task = Task {
         pid: APP_PID,
@@ -529,12 +537,16 @@ pub fn start(boot_info: &BootInfo) -> ! {
         cwd,
         umask: 0o022,
         signals: signal::SignalState::new(),
-        creds: syscalls::system::Credentials::default(),
+        creds: syscalls::system::Credentials {
+            user: [boot_info.uid; 3],
+            group: [boot_info.gid; 3],
+            ..Default::default()
+        },
         personality: 0,
         comm,
         nice: 0,
         dumpable: 1,
-        no_new_privs: false,
+        no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,
         child_subreaper: false,
         namespace,
