@@ -11,8 +11,8 @@ mod spec;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -963,7 +963,10 @@ fn ps(args: &Args) -> Result<(), String> {
                 .ok_or("ps: the output has no PID column")?;
             println!("{header}");
             for line in lines {
-                let pid = line.split_whitespace().nth(column).and_then(|p| p.parse().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(column)
+                    .and_then(|p| p.parse().ok());
                 if pid.is_some_and(|p: i32| pids.contains(&p)) {
                     println!("{line}");
                 }

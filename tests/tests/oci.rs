@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use rvisor_tests::*;
 
@@ -219,34 +220,309 @@ fn dynamic_bash_from_the_rootfs() {
 }
 
 #[test]
+fn terminal_via_the_console_socket() {
+    if !podman_ready() {
+        return;
+    }
+    // podman -t: conmon's console socket receives the pty's master; the
+    // container's stdio is the slave (output lines end in \r\n).
+    let out = same_as_runc(
+        &["-t"],
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "test -t 0 && echo stdin-tty; test -t 1 && echo stdout-tty; exit 5",
+        ],
+    );
+    assert_eq!(out.stdout_str(), "stdin-tty\r\nstdout-tty\r\n", "{out:?}");
+    assert_eq!(out.code(), 5, "{out:?}");
+}
+
+#[test]
+fn user_and_hostname() {
+    if !podman_ready() {
+        return;
+    }
+    let out = same_as_runc(
+        &["--user", "1000:1001", "--hostname", "box-1"],
+        &["/bin/busybox", "sh", "-c", "id -u; id -g; hostname"],
+    );
+    assert_eq!(out.stdout_str(), "1000\n1001\nbox-1\n", "{out:?}");
+}
+
+/// `podman run -d` of `command` under `runtime`: the container's ID.
+fn podman_detached(runtime: &Path, command: &[&str]) -> String {
+    let setup = setup();
+    let mut run = podman(runtime);
+    run.args(["run", "-d", "--network", "none"]);
+    for ulimit in &setup.ulimits {
+        run.args(["--ulimit", ulimit]);
+    }
+    run.arg("--rootfs").arg(&setup.rootfs).args(command);
+    let started = run_command(&mut run, None);
+    assert_eq!(started.code(), 0, "{started:?}");
+    started.stdout_str().trim().to_string()
+}
+
+fn inspect(runtime: &Path, id: &str, format: &str) -> String {
+    let out = run_command(
+        podman(runtime).args(["inspect", "--format", format, id]),
+        None,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    out.stdout_str().trim().to_string()
+}
+
+/// What happens to a detached `command` under `runtime`: SIGTERM first
+/// (`podman kill`), its state a moment later, then `podman stop -t
+/// stop_timeout`: (state after SIGTERM, exit code, seconds stop took).
+fn term_then_stop(runtime: &Path, command: &[&str], stop_timeout: u32) -> (String, String, f64) {
+    let id = podman_detached(runtime, command);
+    assert_eq!(inspect(runtime, &id, "{{.State.Status}}"), "running");
+    let kill = run_command(podman(runtime).args(["kill", "-s", "TERM", &id]), None);
+    assert_eq!(kill.code(), 0, "{kill:?}");
+    // Time for a handler or a death to happen (a wrong result shows up as
+    // "running" staying or not, whatever the machine's load).
+    std::thread::sleep(Duration::from_secs(2));
+    let after_term = inspect(runtime, &id, "{{.State.Status}}");
+    let began = Instant::now();
+    let stop = run_command(
+        podman(runtime).args(["stop", "-t", &stop_timeout.to_string(), &id]),
+        None,
+    );
+    let took = began.elapsed().as_secs_f64();
+    assert_eq!(stop.code(), 0, "{stop:?}");
+    assert_eq!(inspect(runtime, &id, "{{.State.Status}}"), "exited");
+    let code = inspect(runtime, &id, "{{.State.ExitCode}}");
+    let rm = run_command(podman(runtime).args(["rm", &id]), None);
+    assert_eq!(rm.code(), 0, "{rm:?}");
+    (after_term, code, took)
+}
+
+#[test]
+fn init_ignores_sigterm_and_stop_kills_it() {
+    if !podman_ready() {
+        return;
+    }
+    // pid 1 without a SIGTERM handler ignores SIGTERM (Linux's rule for a
+    // namespace's init); `podman stop -t 2` falls back to SIGKILL.
+    let command = ["/bin/busybox", "sleep", "1000"];
+    let runc = term_then_stop(Path::new("runc"), &command, 2);
+    let rvisor = term_then_stop(&rvisor_runtime(), &command, 2);
+    assert_eq!(
+        (&runc.0, &runc.1),
+        (&rvisor.0, &rvisor.1),
+        "runc {runc:?}, rvisor {rvisor:?}"
+    );
+    assert_eq!(rvisor.0, "running");
+    assert_eq!(rvisor.1, "137");
+    // Seconds, not the 10 s default or worse (a generous bound).
+    assert!(rvisor.2 < 60.0, "podman stop -t 2 took {:.1} s", rvisor.2);
+}
+
+#[test]
+fn init_with_a_trap_handles_sigterm() {
+    if !podman_ready() {
+        return;
+    }
+    let command = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while :; do /bin/busybox sleep 1; done",
+    ];
+    let runc = term_then_stop(Path::new("runc"), &command, 30);
+    let rvisor = term_then_stop(&rvisor_runtime(), &command, 30);
+    assert_eq!(
+        (&runc.0, &runc.1),
+        (&rvisor.0, &rvisor.1),
+        "runc {runc:?}, rvisor {rvisor:?}"
+    );
+    assert_eq!(rvisor.0, "exited");
+    assert_eq!(rvisor.1, "7");
+}
+
+#[test]
 fn detached_container_stops() {
     if !podman_ready() {
         return;
     }
     let runtime = rvisor_runtime();
-    let setup = setup();
-    let mut run = podman(&runtime);
-    run.args(["run", "-d", "--network", "none"]);
-    for ulimit in &setup.ulimits {
-        run.args(["--ulimit", ulimit]);
-    }
-    run.arg("--rootfs")
-        .arg(&setup.rootfs)
-        .args(["/bin/busybox", "sleep", "1000"]);
-    let started = run_command(&mut run, None);
-    assert_eq!(started.code(), 0, "{started:?}");
-    let id = started.stdout_str().trim().to_string();
-    let status = |id: &str| {
-        let out = run_command(
-            podman(&runtime).args(["inspect", "--format", "{{.State.Status}}", id]),
-            None,
-        );
-        out.stdout_str().trim().to_string()
-    };
-    assert_eq!(status(&id), "running");
-    let stop = run_command(podman(&runtime).args(["stop", "-t", "20", &id]), None);
+    let id = podman_detached(&runtime, &["/bin/busybox", "sleep", "1000"]);
+    assert_eq!(inspect(&runtime, &id, "{{.State.Status}}"), "running");
+    let began = Instant::now();
+    let stop = run_command(podman(&runtime).args(["stop", "-t", "2", &id]), None);
     assert_eq!(stop.code(), 0, "{stop:?}");
-    assert_eq!(status(&id), "exited");
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(inspect(&runtime, &id, "{{.State.Status}}"), "exited");
     let rm = run_command(podman(&runtime).args(["rm", &id]), None);
     assert_eq!(rm.code(), 0, "{rm:?}");
+}
+
+/// A bundle for the runtime's command line: `runc spec`'s config.json with
+/// `args`, no terminal, and a shared directory `data` (rw) at /data.
+fn bundle(name: &str, args: &[&str]) -> (PathBuf, PathBuf) {
+    let dir = target_dir().join("oci-test").join("bundles").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("data")).unwrap();
+    let spec = run_command(
+        Command::new("runc").args(["spec", "--bundle"]).arg(&dir),
+        None,
+    );
+    assert_eq!(spec.code(), 0, "{spec:?}");
+    let config = fs::read_to_string(dir.join("config.json")).unwrap();
+    // Plain text edits of runc's template (no JSON library here).
+    let quoted: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    let config = config
+        .replacen("\"terminal\": true", "\"terminal\": false", 1)
+        .replacen("\"sh\"\n\t\t]", &format!("{}\n\t\t]", quoted.join(",")), 1)
+        .replacen("\"path\": \"rootfs\"", &format!("\"path\": {:?}", setup().rootfs.display().to_string()), 1)
+        .replacen("\"readonly\": true", "\"readonly\": false", 1)
+        .replacen(
+            "\"mounts\": [",
+            &format!(
+                "\"mounts\": [{{\"destination\": \"/data\", \"type\": \"bind\", \"source\": {:?}, \"options\": [\"rbind\", \"rw\"]}},",
+                dir.join("data").display().to_string()
+            ),
+            1,
+        );
+    assert!(
+        config.contains(&quoted.join(",")),
+        "runc spec's template changed:\n{config}"
+    );
+    fs::write(dir.join("config.json"), config).unwrap();
+    let data = dir.join("data");
+    (dir, data)
+}
+
+fn runtime_cli(runtime: &Path, root: &Path, args: &[&str]) -> RunOutput {
+    run_command(
+        Command::new(runtime).arg("--root").arg(root).args(args),
+        None,
+    )
+}
+
+fn status_of(runtime: &Path, root: &Path, id: &str) -> (String, i64) {
+    let out = runtime_cli(runtime, root, &["state", id]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let text = out.stdout_str();
+    let field = |key: &str| {
+        let at = text
+            .find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{text}"));
+        let rest = text[at..].split_once(':').unwrap().1.trim_start();
+        rest.split([',', '\n'])
+            .next()
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    };
+    (field("status"), field("pid").parse().unwrap())
+}
+
+/// One container's life on the runtime's own command line: what the
+/// runtime says at each step (compared between runc and rvisor-runtime).
+fn lifecycle(runtime: &Path, name: &str) -> Vec<String> {
+    let (dir, data) = bundle(
+        name,
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "touch /data/ran; exec /bin/busybox sleep 1000",
+        ],
+    );
+    let root = dir.join("state");
+    let id = format!("rvisor-test-{name}");
+    let pid_file = dir.join("pid");
+    let mut seen = Vec::new();
+    // The container keeps create's stdio: /dev/null, not the test's pipes.
+    let create = Command::new(runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["create", "--bundle"])
+        .arg(&dir)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(create.success(), "{runtime:?} create: {create}");
+    let (status, pid) = status_of(runtime, &root, &id);
+    let pid_in_file: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, pid_in_file);
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    seen.push(format!("after create: {status}"));
+    // Created: the program has not run its first instruction.
+    std::thread::sleep(Duration::from_millis(500));
+    seen.push(format!("ran before start: {}", data.join("ran").exists()));
+    let start = runtime_cli(runtime, &root, &["start", &id]);
+    assert_eq!(start.code(), 0, "{start:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !data.join("ran").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen.push(format!("ran after start: {}", data.join("ran").exists()));
+    seen.push(format!("after start: {}", status_of(runtime, &root, &id).0));
+    let ps = runtime_cli(runtime, &root, &["ps", "--format", "json", &id]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    let pids: Vec<i64> = ps
+        .stdout_str()
+        .trim()
+        .trim_matches(['[', ']'])
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    // runc lists the container's host processes (here: sleep, which
+    // replaced the shell); rvisor-runtime the VMM holding them all.
+    seen.push(format!("ps lists the state's pid: {}", pids == [pid]));
+    let kill = runtime_cli(runtime, &root, &["kill", &id, "KILL"]);
+    assert_eq!(kill.code(), 0, "{kill:?}");
+    // The runtime is not the process's parent: it is reaped by init (this
+    // test is no subreaper), so wait for it to go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(runtime, &root, &id).0 != "stopped" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen.push(format!("after kill: {}", status_of(runtime, &root, &id).0));
+    let delete = runtime_cli(runtime, &root, &["delete", &id]);
+    assert_eq!(delete.code(), 0, "{delete:?}");
+    let gone = runtime_cli(runtime, &root, &["state", &id]);
+    seen.push(format!("state after delete fails: {}", gone.code() != 0));
+    seen
+}
+
+#[test]
+fn runtime_lifecycle_like_runc() {
+    if !podman_ready() {
+        return;
+    }
+    let runc = lifecycle(Path::new("runc"), "runc");
+    let rvisor = lifecycle(&rvisor_runtime(), "rvisor");
+    assert_eq!(runc, rvisor);
+    assert_eq!(
+        rvisor,
+        [
+            "after create: created",
+            "ran before start: false",
+            "ran after start: true",
+            "after start: running",
+            "ps lists the state's pid: true",
+            "after kill: stopped",
+            "state after delete fails: true",
+        ]
+    );
 }

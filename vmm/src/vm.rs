@@ -385,7 +385,10 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     info.gid = container.gid;
     if let Some(name) = &container.hostname {
         if name.len() > HOSTNAME_SIZE || name.contains(&0) {
-            return Err(internal(format!("invalid host name {:?}", String::from_utf8_lossy(name))));
+            return Err(internal(format!(
+                "invalid host name {:?}",
+                String::from_utf8_lossy(name)
+            )));
         }
         info.hostname[..name.len()].copy_from_slice(name);
         info.flags |= BOOT_FLAG_HOSTNAME;
@@ -430,8 +433,7 @@ fn stamp_clocks(mem: &GuestMemoryMmap) -> Result<(), Failure> {
     let mut bytes = vec![0u8; core::mem::size_of::<BootInfo>()];
     mem.read_slice(&mut bytes, GuestAddress(BOOT_INFO_GPA))
         .map_err(|e| internal(format!("reading the boot info: {e}")))?;
-    let mut info =
-        BootInfo::read_from(&bytes).ok_or_else(|| internal("the boot info is short"))?;
+    let mut info = BootInfo::read_from(&bytes).ok_or_else(|| internal("the boot info is short"))?;
     info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
     info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
     info.boot_realtime_ns = realtime_ns();

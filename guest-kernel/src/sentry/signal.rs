@@ -62,8 +62,10 @@ pub fn set_init_rule() {
 /// (force_sig_info clears the rule then).
 fn init_ignores(task: &Task, info: &SigInfo) -> bool {
     let signal = info.signo as u8;
-    let fault = matches!(signal, SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP | SIGSYS)
-        && info.code > 0;
+    let fault = matches!(
+        signal,
+        SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP | SIGSYS
+    ) && info.code > 0;
     INIT_RULE.load(core::sync::atomic::Ordering::Relaxed)
         && task.pid == super::APP_PID
         && !matches!(signal, SIGKILL | SIGSTOP)
