@@ -526,3 +526,207 @@ fn runtime_lifecycle_like_runc() {
         ]
     );
 }
+
+/// A containerd daemon of the test's own (root, state, socket under the
+/// target dir), stopped when dropped.
+struct Containerd {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        let base = target_dir().join("oci-test").join("containerd");
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let socket = base.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = {:?}\nstate = {:?}\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = {:?}\n[ttrpc]\n  address = \"{}.ttrpc\"\n",
+            base.join("root").display().to_string(),
+            base.join("state").display().to_string(),
+            socket.display().to_string(),
+            socket.display()
+        );
+        fs::write(base.join("config.toml"), config).unwrap();
+        let log = fs::File::create(base.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(base.join("config.toml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd");
+        let daemon = Containerd { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let version = daemon.ctr(&["version"]);
+            if version.code() == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd does not answer: {version:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        daemon
+    }
+
+    fn ctr(&self, args: &[&str]) -> RunOutput {
+        run_command(
+            Command::new("ctr")
+                .arg("--address")
+                .arg(&self.socket)
+                .args(["--namespace", "rvisor-test"])
+                .args(args),
+            None,
+        )
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // SAFETY: SIGTERM to the daemon this test started (not reaped yet).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_file(path: &Path) -> String {
+    let out = run_command(Command::new("sha256sum").arg(path), None);
+    assert_eq!(out.code(), 0, "{out:?}");
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// An OCI image archive (image layout in a tar) of one layer: busybox
+/// (static) with /bin/sh. Returns the archive's path and the image name.
+fn busybox_image_archive() -> (PathBuf, &'static str) {
+    const NAME: &str = "docker.io/rvisor/busybox:test";
+    let base = target_dir().join("oci-test").join("image");
+    let _ = fs::remove_dir_all(&base);
+    let (tree, layout) = (base.join("tree"), base.join("layout"));
+    let blobs = layout.join("blobs").join("sha256");
+    fs::create_dir_all(tree.join("bin")).unwrap();
+    fs::create_dir_all(&blobs).unwrap();
+    fs::copy("/bin/busybox", tree.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", tree.join("bin/sh")).unwrap();
+    let layer = base.join("layer.tar");
+    let tar = run_command(
+        Command::new("tar")
+            .args(["--numeric-owner", "-C"])
+            .arg(&tree)
+            .arg("-cf")
+            .arg(&layer)
+            .arg("."),
+        None,
+    );
+    assert_eq!(tar.code(), 0, "{tar:?}");
+    // Stores a blob; returns (digest, size).
+    let store = |path: &Path| {
+        let digest = sha256_file(path);
+        fs::copy(path, blobs.join(&digest)).unwrap();
+        (
+            format!("sha256:{digest}"),
+            fs::metadata(path).unwrap().len(),
+        )
+    };
+    let (layer_digest, layer_size) = store(&layer);
+    let config = base.join("config.json");
+    fs::write(
+        &config,
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+        ),
+    )
+    .unwrap();
+    let (config_digest, config_size) = store(&config);
+    let manifest = base.join("manifest.json");
+    fs::write(
+        &manifest,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{layer_size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let (manifest_digest, manifest_size) = store(&manifest);
+    fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{NAME}","org.opencontainers.image.ref.name":"test"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = base.join("image.tar");
+    let tar = run_command(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-cf")
+            .arg(&archive)
+            .arg("."),
+        None,
+    );
+    assert_eq!(tar.code(), 0, "{tar:?}");
+    (archive, NAME)
+}
+
+#[test]
+fn containerd_ctr_run() {
+    if !podman_ready() {
+        return;
+    }
+    if !have_tool("containerd") || !have_tool("ctr") {
+        let problem = "containerd is not installed (scripts/setup.sh installs it)";
+        if ci() {
+            panic!("{problem}, and CI=true");
+        }
+        loud(&format!("\n*** SKIPPED: {problem} ***\n"));
+        return;
+    }
+    let (archive, image) = busybox_image_archive();
+    let daemon = Containerd::start();
+    let import = daemon.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "native",
+        archive.to_str().unwrap(),
+    ]);
+    assert_eq!(import.code(), 0, "{import:?}");
+    let runtime = rvisor_runtime();
+    let run = |binary: Option<&Path>, id: &str, script: &str| {
+        let mut args = vec!["run", "--rm", "--snapshotter", "native"];
+        if let Some(binary) = binary {
+            args.extend(["--runc-binary", binary.to_str().unwrap()]);
+        }
+        args.extend([image, id, "/bin/sh", "-c", script]);
+        daemon.ctr(&args)
+    };
+    let script = "echo hello from $(uname -s); echo X=$PATH; exit 3";
+    let runc = run(None, "runc-1", script);
+    let rvisor = run(Some(&runtime), "rvisor-1", script);
+    assert_eq!(
+        (runc.stdout_str(), runc.code()),
+        (rvisor.stdout_str(), rvisor.code()),
+        "runc:\n{}\nrvisor-runtime:\n{}",
+        runc.describe(),
+        rvisor.describe()
+    );
+    assert_eq!(rvisor.stdout_str(), "hello from Linux\nX=/bin\n");
+    assert_eq!(rvisor.code(), 3);
+    // In rvisor's sandbox, not on the host kernel.
+    let uname = run(Some(&runtime), "rvisor-2", "uname -r");
+    assert!(uname.stdout_str().trim().ends_with("-rvisor"), "{uname:?}");
+}
