@@ -371,21 +371,39 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Creates `guest` (a normalized absolute path) as a directory under the
-/// root `root` if it is missing, refusing to follow symlinks on the way.
-fn make_mount_point(root: &Path, guest: &str, read_only: bool) -> Result<(), String> {
+/// Creates `guest` (a normalized absolute path) under the root `root` if
+/// it is missing, as a directory (or an empty file for a `file` mount, as
+/// runc does), refusing to follow symlinks on the way. A read-only root is
+/// left alone: the sandbox makes what is missing in its own tmpfs then.
+fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Result<(), String> {
+    let names: Vec<&str> = guest.split('/').filter(|c| !c.is_empty()).collect();
     let mut path = root.to_path_buf();
-    for name in guest.split('/').filter(|c| !c.is_empty()) {
+    for (i, name) in names.iter().enumerate() {
         path.push(name);
+        let last_file = file && i + 1 == names.len();
         match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() && !last_file => {}
+            Ok(meta) if meta.is_file() && last_file => {}
+            // A symlink (podman's images often have /etc/resolv.conf
+            // pointing elsewhere): the sandbox resolves it in its own tree.
+            Ok(meta) if meta.file_type().is_symlink() && last_file => {}
             Ok(_) => {
                 return Err(format!(
-                    "mount point {guest}: {} is not a directory",
-                    path.display()
+                    "mount point {guest}: {} is not a {}",
+                    path.display(),
+                    if last_file { "file" } else { "directory" }
                 ))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound && !read_only => {
+            Err(e) if e.kind() == ErrorKind::NotFound && read_only => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound && last_file => {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             Err(e) => return Err(format!("mount point {guest}: {}: {e}", path.display())),
@@ -408,7 +426,12 @@ fn create(args: &Args) -> Result<(), String> {
         log::info!("{id}: {note}");
     }
     for share in &plan.shares {
-        make_mount_point(Path::new(&plan.root), &share.guest, plan.root_read_only)?;
+        make_mount_point(
+            Path::new(&plan.root),
+            &share.guest,
+            share.file,
+            plan.root_read_only,
+        )?;
     }
 
     let root = state_root(args);

@@ -17,6 +17,8 @@ pub struct Share {
     pub host: String,
     pub guest: String,
     pub read_only: bool,
+    /// A regular file (bound over a file), not a directory.
+    pub file: bool,
 }
 
 /// Everything the sandbox needs from config.json, checked at `create`.
@@ -243,9 +245,10 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
                 ));
                 continue;
             }
-            if !host.is_dir() {
+            let file = host.is_file();
+            if !host.is_dir() && !file {
                 notes.push(format!(
-                    "bind mount of {} at {guest} skipped: only directories can be shared yet",
+                    "bind mount of {} at {guest} skipped: only directories and regular files can be shared",
                     host.display()
                 ));
                 continue;
@@ -254,6 +257,7 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
                 host: host.to_string_lossy().into_owned(),
                 guest,
                 read_only: options.iter().any(|o| o == "ro"),
+                file,
             });
         }
     }
@@ -309,7 +313,7 @@ impl Plan {
             "root": self.root,
             "root_read_only": self.root_read_only,
             "shares": self.shares.iter().map(|s| json!({
-                "host": s.host, "guest": s.guest, "read_only": s.read_only
+                "host": s.host, "guest": s.guest, "read_only": s.read_only, "file": s.file
             })).collect::<Vec<_>>(),
             "memory": self.memory,
             "rlimits": self.rlimits.iter().map(|(n, soft, hard)| json!([n, soft, hard])).collect::<Vec<_>>(),
@@ -352,6 +356,7 @@ impl Plan {
                     host: s.get("host")?.as_str()?.to_owned(),
                     guest: s.get("guest")?.as_str()?.to_owned(),
                     read_only: s.get("read_only")?.as_bool()?,
+                    file: s.get("file")?.as_bool()?,
                 })
             })
             .collect::<Option<Vec<_>>>()
@@ -441,11 +446,13 @@ mod tests {
         assert_eq!(plan.cwd, "/tmp");
         assert_eq!(plan.memory, 128 << 20);
         assert_eq!(plan.rlimits, [(7, 1024, 1024)]);
-        assert_eq!(plan.shares.len(), 1);
+        assert_eq!(plan.shares.len(), 2);
         assert_eq!(plan.shares[0].guest, "/data");
-        assert!(plan.shares[0].read_only);
+        assert!(plan.shares[0].read_only && !plan.shares[0].file);
+        assert_eq!(plan.shares[1].guest, "/etc/hosts");
+        assert!(!plan.shares[1].read_only && plan.shares[1].file);
         assert!(!plan.root_read_only);
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -251,6 +251,46 @@ fn user_and_hostname() {
     assert_eq!(out.stdout_str(), "1000\n1001\nbox-1\n", "{out:?}");
 }
 
+#[test]
+fn single_file_bind_mounts() {
+    if !podman_ready() {
+        return;
+    }
+    // podman binds /etc/hostname and /etc/hosts as files; -v binds a file
+    // read-only and another read-write (written through to the host).
+    let dir = target_dir().join("oci-test").join("files");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ro.txt"), "read only\n").unwrap();
+    let ro = format!("{}:/ro.txt:ro", dir.join("ro.txt").display());
+    let rw = format!("{}:/rw.txt", dir.join("rw.txt").display());
+    let script = "cat /etc/hostname /ro.txt; grep -c h1 /etc/hosts; \
+                  echo x >> /ro.txt; echo ro-write=$?; rm /etc/hostname; echo rm=$?; \
+                  echo appended >> /rw.txt; cat /rw.txt";
+    let mut outputs = Vec::new();
+    for runtime in [PathBuf::from("runc"), rvisor_runtime()] {
+        fs::write(dir.join("rw.txt"), "host\n").unwrap();
+        let out = podman_run(
+            &runtime,
+            &["--hostname", "h1", "-v", &ro, "-v", &rw],
+            &["/bin/busybox", "sh", "-c", script],
+        );
+        let host_view = fs::read_to_string(dir.join("rw.txt")).unwrap();
+        outputs.push((out.stdout_str(), out.code(), host_view));
+    }
+    assert_eq!(outputs[0], outputs[1], "runc vs rvisor-runtime");
+    assert_eq!(
+        outputs[1].0,
+        // (podman writes /etc/hostname without a newline.)
+        "h1read only\n1\nro-write=1\nrm=1\nhost\nappended\n"
+    );
+    assert_eq!(outputs[1].2, "host\nappended\n");
+    assert_eq!(
+        fs::read_to_string(dir.join("ro.txt")).unwrap(),
+        "read only\n"
+    );
+}
+
 /// `podman run -d` of `command` under `runtime`: the container's ID.
 fn podman_detached(runtime: &Path, command: &[&str]) -> String {
     let setup = setup();

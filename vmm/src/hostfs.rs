@@ -317,7 +317,10 @@ impl HostFs {
             };
             let metadata = std::fs::metadata(&mount.host)
                 .map_err(|e| internal(format!("{option} {}: {e}", mount.host.display())))?;
-            if !metadata.is_dir() {
+            // A regular file is a bind mount of one file (under --root,
+            // over a file of the sandbox: rvisor-runtime's /etc/hosts...).
+            let file = metadata.is_file() && !mount.cross_mounts;
+            if !metadata.is_dir() && !file {
                 return Err(internal(format!(
                     "{option} {}: not a directory",
                     mount.host.display()
@@ -330,7 +333,7 @@ impl HostFs {
             let fd = unsafe {
                 libc::open(
                     path.as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    libc::O_PATH | if file { 0 } else { libc::O_DIRECTORY } | libc::O_CLOEXEC,
                 )
             };
             if fd < 0 {

@@ -243,7 +243,8 @@ fn mount_host_dirs(
             // Under --root, nothing is created in the host's tree for a
             // mount point: it must exist there (or be a new top-level
             // directory, which the sandbox's root provides).
-            let at = mount_point_in_root(namespace, path).map_err(|e| (path, e))?;
+            let file = vfs::Inode::kind(&*root) == vfs::FileKind::Regular;
+            let at = mount_point_in_root(namespace, path, file).map_err(|e| (path, e))?;
             namespace.mount(at.node(), root).map_err(|e| (path, e))?;
         } else {
             mount_at(namespace, path, root).map_err(|e| (path, e))?;
@@ -255,19 +256,28 @@ fn mount_host_dirs(
 }
 
 /// Resolves a `--mount` point under `--root`: directories missing in the
-/// sandbox's own tmpfs directories are created, none in the host's tree.
+/// sandbox's own tmpfs directories are created (and the last component as
+/// an empty file for a mounted `file`), none in the host's tree.
 fn mount_point_in_root(
     namespace: &vfs::Namespace,
     path: &[u8],
+    file: bool,
 ) -> Result<vfs::PathStack, errno::Errno> {
     let mut stack = namespace.root_stack();
-    for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+    let components: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    for (i, &component) in components.iter().enumerate() {
         stack = match namespace.resolve(&stack, component, true) {
             Ok(next) => next,
             Err(e) if e == errno::ENOENT && stack.node().as_any().is::<vfs::tmpfs::TmpfsNode>() => {
-                stack
-                    .node()
-                    .create(component, vfs::NewNode::Directory { mode: 0o755 })?;
+                let node = if file && i + 1 == components.len() {
+                    vfs::NewNode::File { mode: 0o644 }
+                } else {
+                    vfs::NewNode::Directory { mode: 0o755 }
+                };
+                stack.node().create(component, node)?;
                 namespace.resolve(&stack, component, true)?
             }
             Err(e) => return Err(e),

@@ -310,10 +310,14 @@ impl Namespace {
         PathStack(alloc::vec![(Vec::new(), self.root.clone())])
     }
 
-    /// Mounts `root` over the directory `at`.
+    /// Mounts `root` over `at`: a directory over a directory, or a regular
+    /// file over a regular file (a bind mount of one file).
     pub fn mount(&self, at: &Arc<dyn Inode>, root: Arc<dyn Inode>) -> Result<(), Errno> {
-        if at.kind() != FileKind::Directory {
-            return Err(ENOTDIR);
+        match (at.kind(), root.kind()) {
+            (FileKind::Directory, FileKind::Directory) | (FileKind::Regular, FileKind::Regular) => {
+            }
+            (FileKind::Directory, _) => return Err(EISDIR),
+            _ => return Err(ENOTDIR),
         }
         self.mounts.lock().push(Mount {
             point: at.id(),
@@ -333,7 +337,7 @@ impl Namespace {
     /// The node that is visible at `node`'s place (a mounted root, or itself).
     fn cover(&self, node: Arc<dyn Inode>) -> Arc<dyn Inode> {
         let mounts = self.mounts.lock();
-        if mounts.is_empty() || node.kind() != FileKind::Directory {
+        if mounts.is_empty() || !matches!(node.kind(), FileKind::Directory | FileKind::Regular) {
             return node;
         }
         let id = node.id();
