@@ -374,8 +374,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Creates `guest` (a normalized absolute path) under the root `root` if
 /// it is missing, as a directory (or an empty file for a `file` mount, as
 /// runc does), refusing to follow symlinks on the way. A read-only root is
-/// left alone: the sandbox makes what is missing in its own tmpfs then.
-fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Result<(), String> {
+/// left alone; false when the mount point is missing there (except a new
+/// top-level directory, which the sandbox makes in its own tmpfs).
+fn make_mount_point(
+    root: &Path,
+    guest: &str,
+    file: bool,
+    read_only: bool,
+) -> Result<bool, String> {
     let names: Vec<&str> = guest.split('/').filter(|c| !c.is_empty()).collect();
     let mut path = root.to_path_buf();
     for (i, name) in names.iter().enumerate() {
@@ -394,7 +400,9 @@ fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Re
                     if last_file { "file" } else { "directory" }
                 ))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound && read_only => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound && read_only => {
+                return Ok(i == 0 && names.len() == 1 && !file)
+            }
             Err(e) if e.kind() == ErrorKind::NotFound && last_file => {
                 OpenOptions::new()
                     .write(true)
@@ -409,7 +417,7 @@ fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Re
             Err(e) => return Err(format!("mount point {guest}: {}: {e}", path.display())),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn create(args: &Args) -> Result<(), String> {
@@ -421,18 +429,23 @@ fn create(args: &Args) -> Result<(), String> {
     let text = fs::read_to_string(bundle.join("config.json"))
         .map_err(|e| format!("{}/config.json: {e}", bundle.display()))?;
     let config: Value = serde_json::from_str(&text).map_err(|e| format!("config.json: {e}"))?;
-    let (plan, notes) = spec::plan(&config, &bundle)?;
+    let (mut plan, notes) = spec::plan(&config, &bundle)?;
     for note in notes {
         log::info!("{id}: {note}");
     }
-    for share in &plan.shares {
-        make_mount_point(
-            Path::new(&plan.root),
-            &share.guest,
-            share.file,
-            plan.root_read_only,
-        )?;
+    let mut shares = Vec::new();
+    for share in plan.shares {
+        let root = Path::new(&plan.root);
+        if make_mount_point(root, &share.guest, share.file, plan.root_read_only)? {
+            shares.push(share);
+        } else {
+            log::info!(
+                "{id}: bind mount at {} skipped: no mount point in the read-only root",
+                share.guest
+            );
+        }
     }
+    plan.shares = shares;
 
     let root = state_root(args);
     fs::DirBuilder::new()

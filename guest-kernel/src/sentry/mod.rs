@@ -239,11 +239,12 @@ fn mount_host_dirs(
     let records = mount_records(boot_info).map_err(|e| (&b"?"[..], e))?;
     for (index, (read_only, path)) in records.into_iter().enumerate().skip(skip) {
         let root = vfs::hostfs::mount_root(index as u32, read_only).map_err(|e| (path, e))?;
-        if skip == 1 {
+        let file = vfs::Inode::kind(&*root) == vfs::FileKind::Regular;
+        if skip == 1 || file {
             // Under --root, nothing is created in the host's tree for a
             // mount point: it must exist there (or be a new top-level
-            // directory, which the sandbox's root provides).
-            let file = vfs::Inode::kind(&*root) == vfs::FileKind::Regular;
+            // directory, which the sandbox's root provides). A file's
+            // mount point is a file (made in the sandbox's tmpfs if missing).
             let at = mount_point_in_root(namespace, path, file).map_err(|e| (path, e))?;
             namespace.mount(at.node(), root).map_err(|e| (path, e))?;
         } else {
