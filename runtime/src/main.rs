@@ -376,12 +376,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// runc does), refusing to follow symlinks on the way. A read-only root is
 /// left alone; false when the mount point is missing there (except a new
 /// top-level directory, which the sandbox makes in its own tmpfs).
-fn make_mount_point(
-    root: &Path,
-    guest: &str,
-    file: bool,
-    read_only: bool,
-) -> Result<bool, String> {
+fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Result<bool, String> {
     let names: Vec<&str> = guest.split('/').filter(|c| !c.is_empty()).collect();
     let mut path = root.to_path_buf();
     for (i, name) in names.iter().enumerate() {
