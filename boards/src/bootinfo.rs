@@ -167,6 +167,9 @@ pub struct MountRecord {
 }
 
 pub const MOUNT_READ_ONLY: u32 = 1;
+/// The record is a fresh tmpfs at its path (no host directory behind it:
+/// its index has no host handle).
+pub const MOUNT_TMPFS: u32 = 2;
 
 /// [`BootInfo::flags`]: the user asked for verbose logs.
 pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;

@@ -618,12 +618,14 @@ fn sandbox_run(dir: &Path, ready: &mut Option<File>) -> Result<i32, rvisor_vmm::
         guest: "/".into(),
         read_only: plan.root_read_only,
         cross_mounts: true,
+        tmpfs: false,
     }];
     mounts.extend(plan.shares.iter().map(|share| MountSpec {
         host: PathBuf::from(&share.host),
         guest: share.guest.clone(),
         read_only: share.read_only,
         cross_mounts: false,
+        tmpfs: share.tmpfs,
     }));
     let mut rlimits = vm::host_rlimits();
     for &(resource, soft, hard) in &plan.rlimits {

@@ -19,6 +19,8 @@ pub struct Share {
     pub read_only: bool,
     /// A regular file (bound over a file), not a directory.
     pub file: bool,
+    /// A fresh tmpfs at `guest` (an OCI `tmpfs` mount; `host` is empty).
+    pub tmpfs: bool,
 }
 
 /// Everything the sandbox needs from config.json, checked at `create`.
@@ -224,6 +226,21 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
             let kind = mount.get("type").and_then(Value::as_str).unwrap_or("");
             let options = strings(mount.get("options"), "mounts[].options")?;
             let bind = kind == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+            if !bind && kind == "tmpfs" {
+                let guest = guest_path(destination, "mounts[].destination")?;
+                if in_sentry_tree(&guest) {
+                    // /dev/shm and the like: the sandbox has its own.
+                    continue;
+                }
+                shares.push(Share {
+                    host: String::new(),
+                    guest,
+                    read_only: false,
+                    file: false,
+                    tmpfs: true,
+                });
+                continue;
+            }
             if !bind {
                 if !SENTRY_PROVIDED.contains(&kind) {
                     notes.push(format!(
@@ -258,6 +275,7 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
                 guest,
                 read_only: options.iter().any(|o| o == "ro"),
                 file,
+                tmpfs: false,
             });
         }
     }
@@ -313,7 +331,7 @@ impl Plan {
             "root": self.root,
             "root_read_only": self.root_read_only,
             "shares": self.shares.iter().map(|s| json!({
-                "host": s.host, "guest": s.guest, "read_only": s.read_only, "file": s.file
+                "host": s.host, "guest": s.guest, "read_only": s.read_only, "file": s.file, "tmpfs": s.tmpfs
             })).collect::<Vec<_>>(),
             "memory": self.memory,
             "rlimits": self.rlimits.iter().map(|(n, soft, hard)| json!([n, soft, hard])).collect::<Vec<_>>(),
@@ -357,6 +375,7 @@ impl Plan {
                     guest: s.get("guest")?.as_str()?.to_owned(),
                     read_only: s.get("read_only")?.as_bool()?,
                     file: s.get("file")?.as_bool()?,
+                    tmpfs: s.get("tmpfs")?.as_bool()?,
                 })
             })
             .collect::<Option<Vec<_>>>()
@@ -437,7 +456,9 @@ mod tests {
                 {"destination": "/proc", "type": "proc", "source": "proc"},
                 {"destination": "/data", "type": "bind", "source": dir.join("data"), "options": ["rbind", "ro"]},
                 {"destination": "/etc/hosts", "type": "bind", "source": dir.join("hosts"), "options": ["rbind"]},
-                {"destination": "/dev/shm", "type": "bind", "source": dir.join("data"), "options": ["bind"]}
+                {"destination": "/dev/shm", "type": "bind", "source": dir.join("data"), "options": ["bind"]},
+                {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+                {"destination": "/dev/mqueue", "type": "tmpfs", "source": "tmpfs"}
             ],
             "linux": {"resources": {"memory": {"limit": 134217728}}}
         });
@@ -446,7 +467,9 @@ mod tests {
         assert_eq!(plan.cwd, "/tmp");
         assert_eq!(plan.memory, 128 << 20);
         assert_eq!(plan.rlimits, [(7, 1024, 1024)]);
-        assert_eq!(plan.shares.len(), 2);
+        assert_eq!(plan.shares.len(), 3);
+        assert_eq!(plan.shares[2].guest, "/run");
+        assert!(plan.shares[2].tmpfs);
         assert_eq!(plan.shares[0].guest, "/data");
         assert!(plan.shares[0].read_only && !plan.shares[0].file);
         assert_eq!(plan.shares[1].guest, "/etc/hosts");

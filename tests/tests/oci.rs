@@ -770,3 +770,19 @@ fn containerd_ctr_run() {
     let uname = run(Some(&runtime), "rvisor-2", "uname -r");
     assert!(uname.stdout_str().trim().ends_with("-rvisor"), "{uname:?}");
 }
+
+#[test]
+fn tmpfs_mount() {
+    if !podman_ready() {
+        return;
+    }
+    // --tmpfs: a fresh tmpfs at /scratch; nothing reaches the root.
+    let script = "echo a > /scratch/x && cat /scratch/x; \
+                  awk '$2 == \"/scratch\" { print $1, $3 }' /proc/mounts";
+    let out = same_as_runc(
+        &["--tmpfs", "/scratch"],
+        &["/bin/busybox", "sh", "-c", script],
+    );
+    assert_eq!(out.stdout_str(), "a\ntmpfs tmpfs\n", "{out:?}");
+    assert!(!setup().rootfs.join("scratch/x").exists());
+}

@@ -27,6 +27,9 @@ pub struct MountSpec {
     /// Lookups may enter other filesystems mounted beneath `host` when they
     /// hold ordinary files (`--root`; see [`crossable`]).
     pub cross_mounts: bool,
+    /// A fresh tmpfs at `guest` (`host` is unused): the sentry makes it;
+    /// its index has no host handle.
+    pub tmpfs: bool,
 }
 
 /// Why `--mount DIR:/` is refused (but for --wasm, where `/` is a preopen's name).
@@ -79,6 +82,7 @@ impl MountSpec {
                 guest: "/".into(),
                 read_only,
                 cross_mounts: false,
+                tmpfs: false,
             });
         }
         if matches!(normalized[0], "proc" | "dev") {
@@ -89,6 +93,7 @@ impl MountSpec {
             guest: format!("/{}", normalized.join("/")),
             read_only,
             cross_mounts: false,
+            tmpfs: false,
         })
     }
 }
@@ -109,6 +114,7 @@ impl MountSpec {
             guest: "/".into(),
             read_only,
             cross_mounts: true,
+            tmpfs: false,
         })
     }
 }
@@ -310,6 +316,12 @@ impl HostFs {
         let mut handles = Vec::new();
         let mut root_devs = Vec::new();
         for (i, mount) in mounts.iter().enumerate() {
+            if mount.tmpfs {
+                // The sentry's own: no handle (requests on it fail EBADF).
+                root_devs.push(0);
+                handles.push(None);
+                continue;
+            }
             let option = if mount.cross_mounts {
                 "--root"
             } else {

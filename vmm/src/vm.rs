@@ -288,7 +288,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let mut mount_records = Vec::new();
     for mount in &config.mounts {
         let record = MountRecord {
-            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 },
+            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 }
+                | if mount.tmpfs { MOUNT_TMPFS } else { 0 },
             path_len: mount.guest.len() as u32,
         };
         mount_records.extend_from_slice(record.as_bytes());

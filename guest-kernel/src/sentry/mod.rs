@@ -177,9 +177,9 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     Ok(())
 }
 
-/// The mount table of the boot info: (read-only, guest path) per record.
-fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, errno::Errno> {
-    use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
+/// The mount table of the boot info: (flags, guest path) per record.
+fn mount_records(boot_info: &BootInfo) -> Result<Vec<(u32, &'static [u8])>, errno::Errno> {
+    use boards::bootinfo::MountRecord;
     let table = crate::mm::frame::boot_region(boot_info.mounts.start, boot_info.mounts.size);
     let header = core::mem::size_of::<MountRecord>();
     let mut offset = 0;
@@ -191,7 +191,7 @@ fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, err
         let path = table
             .get(offset + header..offset + header + len)
             .ok_or(errno::EINVAL)?;
-        records.push((flags & MOUNT_READ_ONLY != 0, path));
+        records.push((flags, path));
         offset += (header + len + 7) & !7;
     }
     Ok(records)
@@ -210,9 +210,10 @@ fn build_root_namespace(
     tty: TtyInfo,
 ) -> Result<Arc<vfs::Namespace>, errno::Errno> {
     let records = mount_records(boot_info)?;
-    let Some(&(read_only, b"/")) = records.first() else {
+    let Some(&(flags, b"/")) = records.first() else {
         return Err(errno::EINVAL);
     };
+    let read_only = flags & boards::bootinfo::MOUNT_READ_ONLY != 0;
     let host = vfs::hostfs::mount_root(0, read_only)?;
     let root = vfs::rootdir::RootDir::new(host);
     for (_, path) in records.iter().skip(1) {
@@ -237,7 +238,21 @@ fn mount_host_dirs(
 ) -> Result<(), (&'static [u8], errno::Errno)> {
     let skip = usize::from(has_root(boot_info));
     let records = mount_records(boot_info).map_err(|e| (&b"?"[..], e))?;
-    for (index, (read_only, path)) in records.into_iter().enumerate().skip(skip) {
+    for (index, (flags, path)) in records.into_iter().enumerate().skip(skip) {
+        let read_only = flags & boards::bootinfo::MOUNT_READ_ONLY != 0;
+        if flags & boards::bootinfo::MOUNT_TMPFS != 0 {
+            // A fresh tmpfs (an OCI `tmpfs` mount such as podman's --tmpfs).
+            let root = vfs::tmpfs::TmpfsNode::new_root(vfs::DEV_TMPFS);
+            let at = if skip == 1 {
+                mount_point_in_root(namespace, path, false)
+            } else {
+                vfs::make_dirs(namespace, path)
+            }
+            .map_err(|e| (path, e))?;
+            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+            vfs::procfs::record_mount(b"tmpfs", path, b"tmpfs", b"rw");
+            continue;
+        }
         let root = vfs::hostfs::mount_root(index as u32, read_only).map_err(|e| (path, e))?;
         let file = vfs::Inode::kind(&*root) == vfs::FileKind::Regular;
         if skip == 1 || file {
