@@ -291,6 +291,36 @@ fn single_file_bind_mounts() {
     );
 }
 
+#[test]
+fn process_user_no_new_privileges_rlimits() {
+    if !podman_ready() {
+        return;
+    }
+    // A static program that reports its ids, no_new_privs, capabilities,
+    // host name and nofile limit, placed in the root.
+    let program = c_program("oci_identity");
+    fs::copy(&program, setup().rootfs.join("bin/oci_identity")).unwrap();
+    let out = same_as_runc(
+        &[
+            "--user",
+            "1000:1001",
+            "--security-opt",
+            "no-new-privileges",
+            "--hostname",
+            "ident",
+            "--ulimit",
+            "nofile=512:1000",
+        ],
+        &["/bin/oci_identity"],
+    );
+    assert_eq!(
+        out.stdout_str(),
+        "uid 1000 1000 1000\ngid 1001 1001 1001\nno_new_privs 1\ncap_eff_zero 1\n\
+         nodename ident\nnofile 512 1000\n",
+        "{out:?}"
+    );
+}
+
 /// `podman run -d` of `command` under `runtime`: the container's ID.
 fn podman_detached(runtime: &Path, command: &[&str]) -> String {
     let setup = setup();
