@@ -799,6 +799,40 @@ fn containerd_ctr_run() {
     // In rvisor's sandbox, not on the host kernel.
     let uname = run(Some(&runtime), "rvisor-2", "uname -r");
     assert!(uname.stdout_str().trim().ends_with("-rvisor"), "{uname:?}");
+
+    // ctr run -t: the shim's console socket gets the pty (ctr needs a
+    // terminal of its own: script(1) gives it one).
+    if !have_tool("script") {
+        loud("\n*** SKIPPED: ctr run -t (no script(1)) ***\n");
+        return;
+    }
+    let tty_run = |binary: Option<&Path>, id: &str| {
+        let mut ctr = format!(
+            "ctr --address {} --namespace rvisor-test run --rm -t --snapshotter native",
+            daemon.socket.display()
+        );
+        if let Some(binary) = binary {
+            ctr.push_str(&format!(" --runc-binary {}", binary.display()));
+        }
+        ctr.push_str(&format!(
+            " {image} {id} /bin/sh -c 'test -t 0 && test -t 1 && echo both-ttys; exit 6'"
+        ));
+        run_command(
+            Command::new("script").args(["-qec", &ctr, "/dev/null"]),
+            None,
+        )
+    };
+    let runc = tty_run(None, "runc-tty");
+    let rvisor = tty_run(Some(&runtime), "rvisor-tty");
+    assert_eq!(
+        (runc.stdout_str().contains("both-ttys"), runc.code()),
+        (rvisor.stdout_str().contains("both-ttys"), rvisor.code()),
+        "runc:\n{}\nrvisor-runtime:\n{}",
+        runc.describe(),
+        rvisor.describe()
+    );
+    assert!(rvisor.stdout_str().contains("both-ttys"), "{rvisor:?}");
+    assert_eq!(rvisor.code(), 6, "{rvisor:?}");
 }
 
 #[test]
