@@ -319,6 +319,22 @@ fn process_user_no_new_privileges_rlimits() {
          nodename ident\nnofile 512 1000\n",
         "{out:?}"
     );
+    // The same through /proc/self/status.
+    let status = same_as_runc(
+        &["--user", "1000:1001", "--security-opt", "no-new-privileges"],
+        &[
+            "/bin/busybox",
+            "grep",
+            "-E",
+            "^(Uid|Gid|CapEff|NoNewPrivs):",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(
+        status.stdout_str(),
+        "Uid:\t1000\t1000\t1000\t1000\nGid:\t1001\t1001\t1001\t1001\n\
+         CapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+    );
 }
 
 /// `podman run -d` of `command` under `runtime`: the container's ID.

@@ -532,6 +532,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
+        ids: Mutex::new(vfs::procfs::IdView::default()),
     });
     vfs::procfs::add_view(view.clone());
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view)) {
@@ -587,6 +588,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         running_since: start_tsc,
         children_cpu_ticks: 0,
     };
+    syscalls::system::note_ids(&task);
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.start

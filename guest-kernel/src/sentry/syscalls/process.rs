@@ -276,6 +276,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             task.no_new_privs = true;
+            super::system::note_ids(task);
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => {
@@ -502,6 +503,7 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EPERM);
     }
     ctx.task.creds.caps = Some(new);
+    super::system::note_ids(&ctx.task);
     Ok(0)
 }
 

@@ -223,6 +223,7 @@ fn new_process(
             argv: Mutex::new(parent_view.argv.lock().clone()),
             exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
             comm: child.comm.clone(),
+            ids: Mutex::new(super::system::id_view(&child)),
         }));
     }
     sched::add(child, regs, state)?;
