@@ -338,10 +338,10 @@ fn process_user_no_new_privileges_rlimits() {
 }
 
 /// `podman run -d` of `command` under `runtime`: the container's ID.
-fn podman_detached(runtime: &Path, command: &[&str]) -> String {
+fn podman_detached(runtime: &Path, options: &[&str], command: &[&str]) -> String {
     let setup = setup();
     let mut run = podman(runtime);
-    run.args(["run", "-d", "--network", "none"]);
+    run.args(["run", "-d", "--network", "none"]).args(options);
     for ulimit in &setup.ulimits {
         run.args(["--ulimit", ulimit]);
     }
@@ -361,17 +361,40 @@ fn inspect(runtime: &Path, id: &str, format: &str) -> String {
 }
 
 /// What happens to a detached `command` under `runtime`: SIGTERM first
-/// (`podman kill`), its state a moment later, then `podman stop -t
-/// stop_timeout`: (state after SIGTERM, exit code, seconds stop took).
-fn term_then_stop(runtime: &Path, command: &[&str], stop_timeout: u32) -> (String, String, f64) {
-    let id = podman_detached(runtime, command);
+/// (`podman kill`), its state after `wait` (or once it has exited, if
+/// sooner), then `podman stop -t stop_timeout`: (state after SIGTERM, exit
+/// code, seconds stop took).
+fn term_then_stop(
+    runtime: &Path,
+    command: &[&str],
+    wait: Duration,
+    stop_timeout: u32,
+) -> (String, String, f64) {
+    // The command touches /state/ready once its signal set-up is done: a
+    // SIGTERM before that would meet the default action (and be dropped).
+    let state = target_dir().join("oci-test").join("term-state");
+    let _ = fs::remove_dir_all(&state);
+    fs::create_dir_all(&state).unwrap();
+    let volume = format!("{}:/state", state.display());
+    let id = podman_detached(runtime, &["-v", &volume], command);
+    let ready = Instant::now() + Duration::from_secs(60);
+    while !state.join("ready").exists() && Instant::now() < ready {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(state.join("ready").exists(), "{id} never got ready");
     assert_eq!(inspect(runtime, &id, "{{.State.Status}}"), "running");
     let kill = run_command(podman(runtime).args(["kill", "-s", "TERM", &id]), None);
     assert_eq!(kill.code(), 0, "{kill:?}");
-    // Time for a handler or a death to happen (a wrong result shows up as
-    // "running" staying or not, whatever the machine's load).
-    std::thread::sleep(Duration::from_secs(2));
-    let after_term = inspect(runtime, &id, "{{.State.Status}}");
+    let deadline = Instant::now() + wait;
+    let mut after_term = inspect(runtime, &id, "{{.State.Status}}");
+    while after_term == "running" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        after_term = inspect(runtime, &id, "{{.State.Status}}");
+    }
+    // ("stopped" is podman's word for a moment before "exited".)
+    if after_term != "running" {
+        after_term = "ended".into();
+    }
     let began = Instant::now();
     let stop = run_command(
         podman(runtime).args(["stop", "-t", &stop_timeout.to_string(), &id]),
@@ -393,9 +416,16 @@ fn init_ignores_sigterm_and_stop_kills_it() {
     }
     // pid 1 without a SIGTERM handler ignores SIGTERM (Linux's rule for a
     // namespace's init); `podman stop -t 2` falls back to SIGKILL.
-    let command = ["/bin/busybox", "sleep", "1000"];
-    let runc = term_then_stop(Path::new("runc"), &command, 2);
-    let rvisor = term_then_stop(&rvisor_runtime(), &command, 2);
+    // (Two seconds for SIGTERM to do what it would: nothing, here.)
+    let command = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "/bin/busybox touch /state/ready; exec /bin/busybox sleep 1000",
+    ];
+    let wait = Duration::from_secs(2);
+    let runc = term_then_stop(Path::new("runc"), &command, wait, 2);
+    let rvisor = term_then_stop(&rvisor_runtime(), &command, wait, 2);
     assert_eq!(
         (&runc.0, &runc.1),
         (&rvisor.0, &rvisor.1),
@@ -416,16 +446,20 @@ fn init_with_a_trap_handles_sigterm() {
         "/bin/busybox",
         "sh",
         "-c",
-        "trap 'exit 7' TERM; while :; do /bin/busybox sleep 1; done",
+        "trap 'exit 7' TERM; /bin/busybox touch /state/ready; \
+         while :; do /bin/busybox sleep 1; done",
     ];
-    let runc = term_then_stop(Path::new("runc"), &command, 30);
-    let rvisor = term_then_stop(&rvisor_runtime(), &command, 30);
+    // The trap runs once the current `sleep 1` is over: wait for the exit
+    // as long as a loaded machine needs.
+    let wait = Duration::from_secs(60);
+    let runc = term_then_stop(Path::new("runc"), &command, wait, 30);
+    let rvisor = term_then_stop(&rvisor_runtime(), &command, wait, 30);
     assert_eq!(
         (&runc.0, &runc.1),
         (&rvisor.0, &rvisor.1),
         "runc {runc:?}, rvisor {rvisor:?}"
     );
-    assert_eq!(rvisor.0, "exited");
+    assert_eq!(rvisor.0, "ended");
     assert_eq!(rvisor.1, "7");
 }
 
@@ -435,7 +469,7 @@ fn detached_container_stops() {
         return;
     }
     let runtime = rvisor_runtime();
-    let id = podman_detached(&runtime, &["/bin/busybox", "sleep", "1000"]);
+    let id = podman_detached(&runtime, &[], &["/bin/busybox", "sleep", "1000"]);
     assert_eq!(inspect(&runtime, &id, "{{.State.Status}}"), "running");
     let began = Instant::now();
     let stop = run_command(podman(&runtime).args(["stop", "-t", "2", &id]), None);
