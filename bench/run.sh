@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # rvisor benchmark: start-up cost of a static "hello" under several runners,
-# per-syscall cost (getppid loop), and VM exits per run.
+# per-syscall cost (getppid loop), and VM exits per run; then bench/oci.sh
+# (rvisor-runtime under podman vs runc) when podman and root are there.
 #
 #   bench/run.sh           print a Markdown section on stdout
 #   bench/run.sh --write   ... and append it to docs/benchmarks.md
@@ -495,4 +496,11 @@ if [[ $WRITE = 1 ]]; then
         cp "$plot_png" "$ROOT/docs/benchmarks.png"
         log "plot written to docs/benchmarks.png"
     fi
+fi
+
+# --- rvisor-runtime under podman (its own script; needs root and podman) ----------------------
+if command -v podman >/dev/null && command -v runc >/dev/null && [[ $(id -u) = 0 ]]; then
+    if [[ $WRITE = 1 ]]; then "$ROOT/bench/oci.sh" --write; else "$ROOT/bench/oci.sh"; fi
+else
+    log "podman, runc or root missing: skipping bench/oci.sh (rvisor-runtime under podman)"
 fi

@@ -17,7 +17,7 @@ packages=(
     qemu-system-arm     # qemu-runner: qemu-system-aarch64 for the qemu-aarch64-virt board
     qemu-user           # qemu-aarch64: aarch64 test programs run "natively" for comparison
     autoconf automake m4 make pkg-config libc6-dev  # LTP's build (scripts/conformance.sh, tests/tests/ltp_subset.rs)
-    podman conmon runc  # rvisor-runtime's integration test (tests/tests/oci.rs) and its runc comparison
+    podman conmon runc containerd  # rvisor-runtime's integration tests (tests/tests/oci.rs: podman, ctr) and the runc comparison
 )
 # The aarch64 nested-KVM test downloads Debian's arm64 kernel and
 # busybox-static:arm64 (apt-get download): dpkg must know the architecture.

@@ -12,7 +12,7 @@ use core::ops::Range;
 /// "RVISORBI" as a little-endian u64.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVISORBI");
 /// Bumped whenever the layout of [`BootInfo`] changes.
-pub const BOOT_INFO_VERSION: u32 = 6;
+pub const BOOT_INFO_VERSION: u32 = 7;
 /// Maximum number of entries in [`BootInfo::memory_map`].
 pub const MAX_MEMORY_REGIONS: usize = 16;
 
@@ -154,7 +154,17 @@ pub struct BootInfo {
     /// The host-file request ring (see [`crate::fsring`]): one page; size
     /// 0 when there is none (no shared directories, bare metal).
     pub fs_ring: PhysRange,
+    /// The first process's user and group ids (real, effective, saved);
+    /// 0 (root) unless an OCI runtime sets `process.user`.
+    pub uid: u32,
+    pub gid: u32,
+    /// The sandbox's host name (uname's nodename; bytes, NUL-padded), when
+    /// [`BOOT_FLAG_HOSTNAME`] is set.
+    pub hostname: [u8; HOSTNAME_SIZE],
 }
+
+/// Room for a host name: Linux's limit (64 bytes) without a NUL.
+pub const HOSTNAME_SIZE: usize = 64;
 
 /// Resource limits passed in [`BootInfo::rlimits`] (RLIMIT_CPU..RLIMIT_RTTIME).
 pub const RLIMIT_COUNT: usize = 16;
@@ -173,6 +183,9 @@ pub struct MountRecord {
 }
 
 pub const MOUNT_READ_ONLY: u32 = 1;
+/// The record is a fresh tmpfs at its path (no host directory behind it:
+/// its index has no host handle).
+pub const MOUNT_TMPFS: u32 = 2;
 
 /// [`BootInfo::flags`]: the user asked for verbose logs.
 pub const BOOT_FLAG_VERBOSE: u64 = 1 << 0;
@@ -192,6 +205,16 @@ pub const BOOT_FLAG_CWD: u64 = 1 << 4;
 /// [`BootInfo::flags`]: `--net`: connections and datagrams to addresses
 /// outside the sandbox go to host sockets through the network ring.
 pub const BOOT_FLAG_NET: u64 = 1 << 5;
+/// [`BootInfo::flags`]: the first process is a container's init, with
+/// Linux's rule for pid 1: a signal whose default action would stop or end
+/// it is dropped unless it is SIGKILL, SIGSTOP or a fault's own signal.
+/// (rvisor-vmm without it: the program is pid 1 but dies as a native one.)
+pub const BOOT_FLAG_INIT: u64 = 1 << 6;
+/// [`BootInfo::flags`]: the first process starts with no_new_privs set
+/// (OCI `process.noNewPrivileges`).
+pub const BOOT_FLAG_NO_NEW_PRIVS: u64 = 1 << 7;
+/// [`BootInfo::flags`]: [`BootInfo::hostname`] holds the host name.
+pub const BOOT_FLAG_HOSTNAME: u64 = 1 << 8;
 
 impl BootInfo {
     pub const fn zeroed() -> BootInfo {
@@ -238,6 +261,9 @@ impl BootInfo {
             _net_pad: 0,
             net_files: PhysRange { start: 0, size: 0 },
             fs_ring: PhysRange { start: 0, size: 0 },
+            uid: 0,
+            gid: 0,
+            hostname: [0; HOSTNAME_SIZE],
         }
     }
 

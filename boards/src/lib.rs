@@ -155,7 +155,10 @@ wire!(
         + 16
         + 8
         + 16
-        + 16,
+        + 16
+        + 4
+        + 4
+        + bootinfo::HOSTNAME_SIZE,
     console::HostWriteHeader = 16,
     events::Event = 4 + 4 + 3 * 8,
     events::EventRingHeader = 8 + 7 * 8 + 8 + 4 + 13 * 4,

@@ -11,6 +11,7 @@ mod spec;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rvisor_vmm::hostfs::MountSpec;
 use rvisor_vmm::hypercall::AppExit;
-use rvisor_vmm::{app, cli, vm};
+use rvisor_vmm::{app, vm};
 use serde_json::{json, Value};
 use spec::Plan;
 
@@ -34,6 +35,10 @@ const FIFO: &str = "exec.fifo";
 const STATE: &str = "state.json";
 /// The hidden command `create` runs the sandbox process with.
 const SANDBOX_INIT: &str = "sandbox-init";
+/// The sandbox process's fd for the ready pipe, and what it writes there
+/// once the VM is built.
+const READY_FD: i32 = 3;
+const READY: &str = "ok\n";
 
 /// Flags (runc's) that take a value, by command; the rest are booleans.
 fn takes_value(command: Option<&str>, flag: &str) -> bool {
@@ -89,6 +94,7 @@ fn known(command: Option<&str>, flag: &str) -> bool {
         ),
         Some("kill") => matches!(flag, "all" | "a"),
         Some("delete") => matches!(flag, "force" | "f"),
+        Some("ps") => matches!(flag, "format" | "f"),
         Some(_) => false,
     }
 }
@@ -365,34 +371,52 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Creates `guest` (a normalized absolute path) as a directory under the
-/// root `root` if it is missing, refusing to follow symlinks on the way.
-fn make_mount_point(root: &Path, guest: &str, read_only: bool) -> Result<(), String> {
+/// Creates `guest` (a normalized absolute path) under the root `root` if
+/// it is missing, as a directory (or an empty file for a `file` mount, as
+/// runc does), refusing to follow symlinks on the way. A read-only root is
+/// left alone; false when the mount point is missing there (except a new
+/// top-level directory, which the sandbox makes in its own tmpfs).
+fn make_mount_point(root: &Path, guest: &str, file: bool, read_only: bool) -> Result<bool, String> {
+    let names: Vec<&str> = guest.split('/').filter(|c| !c.is_empty()).collect();
     let mut path = root.to_path_buf();
-    for name in guest.split('/').filter(|c| !c.is_empty()) {
+    for (i, name) in names.iter().enumerate() {
         path.push(name);
+        let last_file = file && i + 1 == names.len();
         match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() && !last_file => {}
+            Ok(meta) if meta.is_file() && last_file => {}
+            // A symlink (podman's images often have /etc/resolv.conf
+            // pointing elsewhere): the sandbox resolves it in its own tree.
+            Ok(meta) if meta.file_type().is_symlink() && last_file => {}
             Ok(_) => {
                 return Err(format!(
-                    "mount point {guest}: {} is not a directory",
-                    path.display()
+                    "mount point {guest}: {} is not a {}",
+                    path.display(),
+                    if last_file { "file" } else { "directory" }
                 ))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound && !read_only => {
+            Err(e) if e.kind() == ErrorKind::NotFound && read_only => {
+                return Ok(i == 0 && names.len() == 1 && !file)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && last_file => {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             Err(e) => return Err(format!("mount point {guest}: {}: {e}", path.display())),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn create(args: &Args) -> Result<(), String> {
     let id = args.id()?;
-    if let Some(socket) = args.flag(&["console-socket"]) {
-        log::info!("console socket {socket} given; used only with process.terminal");
-    }
     let bundle = PathBuf::from(args.flag(&["bundle", "b"]).unwrap_or("."));
     let bundle = bundle
         .canonicalize()
@@ -400,13 +424,23 @@ fn create(args: &Args) -> Result<(), String> {
     let text = fs::read_to_string(bundle.join("config.json"))
         .map_err(|e| format!("{}/config.json: {e}", bundle.display()))?;
     let config: Value = serde_json::from_str(&text).map_err(|e| format!("config.json: {e}"))?;
-    let (plan, notes) = spec::plan(&config, &bundle)?;
+    let (mut plan, notes) = spec::plan(&config, &bundle)?;
     for note in notes {
         log::info!("{id}: {note}");
     }
-    for share in &plan.shares {
-        make_mount_point(Path::new(&plan.root), &share.guest, plan.root_read_only)?;
+    let mut shares = Vec::new();
+    for share in plan.shares {
+        let root = Path::new(&plan.root);
+        if make_mount_point(root, &share.guest, share.file, plan.root_read_only)? {
+            shares.push(share);
+        } else {
+            log::info!(
+                "{id}: bind mount at {} skipped: no mount point in the read-only root",
+                share.guest
+            );
+        }
     }
+    plan.shares = shares;
 
     let root = state_root(args);
     fs::DirBuilder::new()
@@ -463,17 +497,74 @@ fn create_in(
     };
     container.save()?;
 
-    // The sandbox process keeps this process's stdio (the container's).
-    let child = Command::new("/proc/self/exe")
-        .arg0(PROGRAM)
-        .arg(SANDBOX_INIT)
-        .arg(dir)
+    // The sandbox process keeps this process's stdio (the container's),
+    // or a pty's slave with `process.terminal`. It builds the VM and then
+    // reports on the ready pipe (its fd 3): "ok", or why it failed.
+    let (ready_read, ready_write) = pipe()?;
+    let mut command = Command::new("/proc/self/exe");
+    command.arg0(PROGRAM).arg(SANDBOX_INIT).arg(dir);
+    let console = if plan.terminal {
+        let socket = args
+            .flag(&["console-socket"])
+            .ok_or("process.terminal needs --console-socket")?;
+        let pty = Pty::open()?;
+        send_console(Path::new(socket), &pty)?;
+        command
+            .stdin(pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?)
+            .stdout(pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?)
+            .stderr(pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?);
+        Some(pty)
+    } else {
+        None
+    };
+    let ready_fd = ready_write.as_raw_fd();
+    let is_terminal = console.is_some();
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only async-signal-safe functions (dup2, setsid, ioctl).
+    unsafe {
+        command.pre_exec(move || {
+            // (dup2 onto itself would keep O_CLOEXEC.)
+            let moved = if ready_fd == READY_FD {
+                libc::fcntl(READY_FD, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(ready_fd, READY_FD)
+            };
+            if moved < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if is_terminal {
+                // A session of its own with the pty as its controlling
+                // terminal, as runc's init does.
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = command
         .spawn()
         .map_err(|e| format!("cannot start the sandbox process: {e}"))?;
+    drop(command);
+    drop(console);
+    drop(ready_write);
     let pid = child.id() as i32;
     // Not waited for: it outlives `create`, and conmon (a subreaper)
     // collects its exit status.
     drop(child);
+    let mut report = String::new();
+    let _ = File::from(ready_read).read_to_string(&mut report);
+    if report != READY {
+        // SAFETY: kill(2) of the child we just started (it has not been
+        // reaped: it is our child and we never wait for it).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let why = if report.is_empty() {
+            "the sandbox process ended before the VM was built".to_string()
+        } else {
+            report.trim().to_string()
+        };
+        return Err(why);
+    }
     let start_time =
         process_start_time(pid).ok_or_else(|| "the sandbox process ended at once".to_string())?;
     container.state["pid"] = json!(pid);
@@ -486,34 +577,39 @@ fn create_in(
     Ok(())
 }
 
-/// The sandbox process: waits for `start`, then runs the VM (never returns
-/// normally; its exit status is the container's).
+/// The sandbox process: builds the VM, reports on the ready pipe, waits
+/// for `start` before the program's first instruction, then runs the VM
+/// (never returns normally; its exit status is the container's).
 fn sandbox_init(dir: &Path) -> ExitCode {
-    cli::close_inherited_fds();
-    match sandbox_run(dir) {
-        Ok(code) => ExitCode::from(code as u8),
+    close_fds_above(READY_FD);
+    // SAFETY: `create` made fd 3 the write end of the ready pipe for this
+    // process; nothing else owns it.
+    let ready = unsafe { File::from_raw_fd(READY_FD) };
+    let mut ready = Some(ready);
+    let result = sandbox_run(dir, &mut ready);
+    let code = match result {
+        Ok(code) => return ExitCode::from(code as u8),
         Err(failure) => {
-            eprintln!("{PROGRAM}: {failure}");
-            ExitCode::from(failure.exit_code() as u8)
+            let message = format!("{PROGRAM}: {failure}");
+            match ready.take() {
+                // Not started yet: `create` reports it.
+                Some(mut ready) => {
+                    let _ = ready.write_all(message.as_bytes());
+                }
+                None => eprintln!("{message}"),
+            }
+            failure.exit_code()
         }
-    }
+    };
+    ExitCode::from(code as u8)
 }
 
-fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
+fn sandbox_run(dir: &Path, ready: &mut Option<File>) -> Result<i32, rvisor_vmm::error::Failure> {
     use rvisor_vmm::error::internal;
+    let started = Instant::now();
     let text = fs::read_to_string(dir.join(STATE)).map_err(|e| internal(format!("state: {e}")))?;
     let state: Value = serde_json::from_str(&text).map_err(|e| internal(format!("state: {e}")))?;
     let plan = Plan::from_json(state.get("plan").unwrap_or(&Value::Null)).map_err(internal)?;
-
-    // Blocks until `start` opens the FIFO for writing.
-    let mut fifo = File::open(dir.join(FIFO)).map_err(|e| internal(format!("fifo: {e}")))?;
-    let mut byte = [0u8; 1];
-    match fifo.read(&mut byte) {
-        Ok(1) => {}
-        _ => return Err(internal("the container was not started")),
-    }
-    drop(fifo);
-    let started = Instant::now();
 
     let mut args: Vec<OsString> = plan.args.iter().map(OsString::from).collect();
     let command = args.remove(0);
@@ -522,12 +618,14 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         guest: "/".into(),
         read_only: plan.root_read_only,
         cross_mounts: true,
+        tmpfs: false,
     }];
     mounts.extend(plan.shares.iter().map(|share| MountSpec {
         host: PathBuf::from(&share.host),
         guest: share.guest.clone(),
         read_only: share.read_only,
         cross_mounts: false,
+        tmpfs: share.tmpfs,
     }));
     let mut rlimits = vm::host_rlimits();
     for &(resource, soft, hard) in &plan.rlimits {
@@ -554,12 +652,150 @@ fn sandbox_run(dir: &Path) -> Result<i32, rvisor_vmm::error::Failure> {
         data_file: None,
         jail: Default::default(),
         net: Default::default(),
+        container: vm::ContainerInit {
+            uid: plan.uid,
+            gid: plan.gid,
+            hostname: plan.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
+            no_new_privs: plan.no_new_privs,
+            init: true,
+        },
     };
-    let outcome = vm::run(&config, started)?;
+    let fifo = dir.join(FIFO);
+    // Called with the VM built, before its first instruction: `create`
+    // returns, and `start` opens the FIFO for writing.
+    let mut gate = || {
+        if let Some(mut ready) = ready.take() {
+            ready
+                .write_all(READY.as_bytes())
+                .map_err(|e| internal(format!("ready pipe: {e}")))?;
+        }
+        let mut fifo = File::open(&fifo).map_err(|e| internal(format!("fifo: {e}")))?;
+        let mut byte = [0u8; 1];
+        match fifo.read(&mut byte) {
+            Ok(1) => Ok(()),
+            _ => Err(internal("the container was not started")),
+        }
+    };
+    let outcome = vm::run_gated(&config, started, &mut gate)?;
     Ok(match outcome.exit {
         AppExit::Exited(code) => code as i32,
         AppExit::Signaled(signal) => 128 + signal as i32,
     })
+}
+
+/// Closes every descriptor above `fd` (the sandbox process keeps only its
+/// stdio and the ready pipe).
+fn close_fds_above(fd: i32) {
+    // SAFETY: close_range on descriptors nothing in this process uses (it
+    // runs first, before anything is opened).
+    if unsafe { libc::syscall(libc::SYS_close_range, fd as u32 + 1, u32::MAX, 0u32) } == 0 {
+        return;
+    }
+    let fds: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&n| n > fd)
+                .collect()
+        })
+        .unwrap_or_default();
+    for n in fds {
+        // SAFETY: as above; the directory's own fd is closed by then (EBADF).
+        unsafe { libc::close(n) };
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into `fds`.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: two fresh fds owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pseudo-terminal pair for `process.terminal`.
+struct Pty {
+    master: OwnedFd,
+    slave: File,
+    name: String,
+}
+
+impl Pty {
+    fn open() -> Result<Pty, String> {
+        let master = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open("/dev/ptmx")
+            .map_err(|e| format!("/dev/ptmx: {e}"))?;
+        let fd = master.as_raw_fd();
+        let mut number: libc::c_uint = 0;
+        let unlock: libc::c_int = 0;
+        // SAFETY: TIOCSPTLCK reads an int, TIOCGPTN writes an unsigned int;
+        // both point at locals of those types.
+        let ok = unsafe {
+            libc::ioctl(fd, libc::TIOCSPTLCK, &unlock) == 0
+                && libc::ioctl(fd, libc::TIOCGPTN, &mut number) == 0
+        };
+        if !ok {
+            return Err(format!("pty: {}", std::io::Error::last_os_error()));
+        }
+        let name = format!("/dev/pts/{number}");
+        let slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&name)
+            .map_err(|e| format!("{name}: {e}"))?;
+        Ok(Pty {
+            master: master.into(),
+            slave,
+            name,
+        })
+    }
+}
+
+/// Sends the pty's master to the console socket as runc does: one message
+/// whose data is the pty's name and whose SCM_RIGHTS carries the fd.
+fn send_console(socket: &Path, pty: &Pty) -> Result<(), String> {
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| format!("console socket {}: {e}", socket.display()))?;
+    let name = pty.name.as_bytes();
+    let mut iov = libc::iovec {
+        iov_base: name.as_ptr() as *mut libc::c_void,
+        iov_len: name.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: a zeroed msghdr is valid; every pointer set below points at
+    // live locals (`iov`, `control`) that outlive the sendmsg call, and the
+    // CMSG_* macros stay inside `control` (sized by CMSG_SPACE for one fd).
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<libc::c_int>(),
+            pty.master.as_raw_fd(),
+        );
+        libc::sendmsg(stream.as_raw_fd(), &msg, 0)
+    };
+    if sent < 0 {
+        return Err(format!(
+            "console socket {}: {}",
+            socket.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 fn start(args: &Args) -> Result<(), String> {
@@ -726,6 +962,56 @@ fn delete(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `ps [--format table|json] ID [PS_ARGS...]`: the container's host
+/// processes. A sandbox has one, the VMM (every process of the container
+/// lives inside it, invisible to the host); runc lists the host pids of
+/// the container's processes, so this lists the VMM's pid.
+fn ps(args: &Args) -> Result<(), String> {
+    let id = args.id()?;
+    let container = Container::load(args, id)?;
+    let pids: Vec<i32> = match container.status() {
+        Status::Stopped => Vec::new(),
+        _ => vec![container.pid()],
+    };
+    match args.flag(&["format", "f"]).unwrap_or("table") {
+        "json" => {
+            println!("{}", json!(pids));
+            Ok(())
+        }
+        "table" => {
+            // runc runs ps(1) with the given options (default -ef) and keeps
+            // the header and the container's lines.
+            let options: Vec<&str> = match args.positional.get(1..) {
+                Some(rest) if !rest.is_empty() => rest.iter().map(String::as_str).collect(),
+                _ => vec!["-ef"],
+            };
+            let out = Command::new("ps")
+                .args(&options)
+                .output()
+                .map_err(|e| format!("ps: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or("");
+            let column = header
+                .split_whitespace()
+                .position(|c| c == "PID")
+                .ok_or("ps: the output has no PID column")?;
+            println!("{header}");
+            for line in lines {
+                let pid = line
+                    .split_whitespace()
+                    .nth(column)
+                    .and_then(|p| p.parse().ok());
+                if pid.is_some_and(|p: i32| pids.contains(&p)) {
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("ps: invalid format {other:?}")),
+    }
+}
+
 fn features() -> Result<(), String> {
     let out = json!({
         "ociVersionMin": "1.0.0",
@@ -799,6 +1085,10 @@ fn main() -> ExitCode {
         Some("state") => state(&args),
         Some("kill") => kill(&args),
         Some("delete") => delete(&args),
+        Some("ps") => ps(&args),
+        Some("exec") => Err(format!(
+            "exec: a second process in a running sandbox is not supported by {PROGRAM} yet"
+        )),
         Some("features") => features(),
         Some("--version") | Some("version") => {
             version();
@@ -807,7 +1097,7 @@ fn main() -> ExitCode {
         Some(other) => Err(format!("{other}: not supported by {PROGRAM} yet")),
         None => Err(
             "usage: rvisor-runtime [--root DIR] [--log FILE] COMMAND [ARGS] \
-             (create, start, state, kill, delete, features)"
+             (create, start, state, kill, delete, ps, features)"
                 .into(),
         ),
     };

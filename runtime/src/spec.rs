@@ -17,6 +17,10 @@ pub struct Share {
     pub host: String,
     pub guest: String,
     pub read_only: bool,
+    /// A regular file (bound over a file), not a directory.
+    pub file: bool,
+    /// A fresh tmpfs at `guest` (an OCI `tmpfs` mount; `host` is empty).
+    pub tmpfs: bool,
 }
 
 /// Everything the sandbox needs from config.json, checked at `create`.
@@ -32,6 +36,15 @@ pub struct Plan {
     pub memory: u64,
     /// (RLIMIT_* number, soft, hard) from `process.rlimits`.
     pub rlimits: Vec<(usize, u64, u64)>,
+    /// `process.user`: the first process's uid and gid.
+    pub uid: u32,
+    pub gid: u32,
+    /// `hostname` (uname's nodename in the sandbox).
+    pub hostname: Option<String>,
+    pub no_new_privs: bool,
+    /// `process.terminal`: the sandbox's stdio is a pty whose master went
+    /// over the console socket.
+    pub terminal: bool,
 }
 
 /// Mount types the sentry provides itself (its own /proc, /dev, /tmp...).
@@ -133,9 +146,7 @@ fn in_sentry_tree(guest: &str) -> bool {
 pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String> {
     let mut notes = Vec::new();
     let process = config.get("process").ok_or("config.json has no process")?;
-    if process.get("terminal").and_then(Value::as_bool) == Some(true) {
-        return Err("process.terminal is not supported yet (run without -t)".into());
-    }
+    let terminal = process.get("terminal").and_then(Value::as_bool) == Some(true);
     let args = strings(process.get("args"), "process.args")?;
     if args.is_empty() || args[0].is_empty() {
         return Err("process.args is empty".into());
@@ -154,15 +165,24 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
         process.get("cwd").and_then(Value::as_str).unwrap_or("/"),
         "process.cwd",
     )?;
-    if let Some(user) = process.get("user") {
-        let uid = user.get("uid").and_then(Value::as_u64).unwrap_or(0);
-        let gid = user.get("gid").and_then(Value::as_u64).unwrap_or(0);
-        if uid != 0 || gid != 0 {
-            notes.push(format!(
-                "process.user {uid}:{gid} is not applied yet (the sandbox's process runs as its own root)"
-            ));
+    let user = process.get("user");
+    let id = |key: &str| -> Result<u32, String> {
+        match user.and_then(|u| u.get(key)) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n != u32::MAX)
+                .ok_or_else(|| format!("process.user.{key}: invalid id {v}")),
+        }
+    };
+    let (uid, gid) = (id("uid")?, id("gid")?);
+    if let Some(Value::Array(groups)) = user.and_then(|u| u.get("additionalGids")) {
+        if !groups.is_empty() {
+            notes.push("process.user.additionalGids are not applied".into());
         }
     }
+    let no_new_privs = process.get("noNewPrivileges").and_then(Value::as_bool) == Some(true);
     let mut rlimits = Vec::new();
     if let Some(Value::Array(items)) = process.get("rlimits") {
         for item in items {
@@ -206,6 +226,21 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
             let kind = mount.get("type").and_then(Value::as_str).unwrap_or("");
             let options = strings(mount.get("options"), "mounts[].options")?;
             let bind = kind == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+            if !bind && kind == "tmpfs" {
+                let guest = guest_path(destination, "mounts[].destination")?;
+                if in_sentry_tree(&guest) {
+                    // /dev/shm and the like: the sandbox has its own.
+                    continue;
+                }
+                shares.push(Share {
+                    host: String::new(),
+                    guest,
+                    read_only: false,
+                    file: false,
+                    tmpfs: true,
+                });
+                continue;
+            }
             if !bind {
                 if !SENTRY_PROVIDED.contains(&kind) {
                     notes.push(format!(
@@ -227,9 +262,10 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
                 ));
                 continue;
             }
-            if !host.is_dir() {
+            let file = host.is_file();
+            if !host.is_dir() && !file {
                 notes.push(format!(
-                    "bind mount of {} at {guest} skipped: only directories can be shared yet",
+                    "bind mount of {} at {guest} skipped: only directories and regular files can be shared",
                     host.display()
                 ));
                 continue;
@@ -238,6 +274,8 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
                 host: host.to_string_lossy().into_owned(),
                 guest,
                 read_only: options.iter().any(|o| o == "ro"),
+                file,
+                tmpfs: false,
             });
         }
     }
@@ -258,9 +296,11 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
     if resources.and_then(|r| r.get("cpu")).is_some() {
         notes.push("linux.resources.cpu is noted but not enforced (one vCPU)".into());
     }
-    if let Some(hostname) = config.get("hostname").and_then(Value::as_str) {
-        notes.push(format!("hostname {hostname:?} is not applied yet"));
-    }
+    let hostname = match config.get("hostname").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(name) if name.len() <= 64 && !name.contains('\0') => Some(name.to_owned()),
+        Some(name) => return Err(format!("hostname {name:?}: longer than 64 bytes")),
+    };
 
     Ok((
         Plan {
@@ -272,6 +312,11 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
             shares,
             memory,
             rlimits,
+            uid,
+            gid,
+            hostname,
+            no_new_privs,
+            terminal,
         },
         notes,
     ))
@@ -286,10 +331,15 @@ impl Plan {
             "root": self.root,
             "root_read_only": self.root_read_only,
             "shares": self.shares.iter().map(|s| json!({
-                "host": s.host, "guest": s.guest, "read_only": s.read_only
+                "host": s.host, "guest": s.guest, "read_only": s.read_only, "file": s.file, "tmpfs": s.tmpfs
             })).collect::<Vec<_>>(),
             "memory": self.memory,
             "rlimits": self.rlimits.iter().map(|(n, soft, hard)| json!([n, soft, hard])).collect::<Vec<_>>(),
+            "uid": self.uid,
+            "gid": self.gid,
+            "hostname": self.hostname,
+            "no_new_privs": self.no_new_privs,
+            "terminal": self.terminal,
         })
     }
 
@@ -299,6 +349,19 @@ impl Plan {
                 .get(key)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
+                .ok_or_else(|| format!("state: bad {key}"))
+        };
+        let id = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("state: bad {key}"))
+        };
+        let flag = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_bool)
                 .ok_or_else(|| format!("state: bad {key}"))
         };
         let shares = value
@@ -311,6 +374,8 @@ impl Plan {
                     host: s.get("host")?.as_str()?.to_owned(),
                     guest: s.get("guest")?.as_str()?.to_owned(),
                     read_only: s.get("read_only")?.as_bool()?,
+                    file: s.get("file")?.as_bool()?,
+                    tmpfs: s.get("tmpfs")?.as_bool()?,
                 })
             })
             .collect::<Option<Vec<_>>>()
@@ -344,6 +409,14 @@ impl Plan {
                 .and_then(Value::as_u64)
                 .ok_or("state: bad memory")?,
             rlimits,
+            uid: id("uid")?,
+            gid: id("gid")?,
+            hostname: value
+                .get("hostname")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            no_new_privs: flag("no_new_privs")?,
+            terminal: flag("terminal")?,
         })
     }
 }
@@ -383,7 +456,9 @@ mod tests {
                 {"destination": "/proc", "type": "proc", "source": "proc"},
                 {"destination": "/data", "type": "bind", "source": dir.join("data"), "options": ["rbind", "ro"]},
                 {"destination": "/etc/hosts", "type": "bind", "source": dir.join("hosts"), "options": ["rbind"]},
-                {"destination": "/dev/shm", "type": "bind", "source": dir.join("data"), "options": ["bind"]}
+                {"destination": "/dev/shm", "type": "bind", "source": dir.join("data"), "options": ["bind"]},
+                {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+                {"destination": "/dev/mqueue", "type": "tmpfs", "source": "tmpfs"}
             ],
             "linux": {"resources": {"memory": {"limit": 134217728}}}
         });
@@ -392,11 +467,15 @@ mod tests {
         assert_eq!(plan.cwd, "/tmp");
         assert_eq!(plan.memory, 128 << 20);
         assert_eq!(plan.rlimits, [(7, 1024, 1024)]);
-        assert_eq!(plan.shares.len(), 1);
+        assert_eq!(plan.shares.len(), 3);
+        assert_eq!(plan.shares[2].guest, "/run");
+        assert!(plan.shares[2].tmpfs);
         assert_eq!(plan.shares[0].guest, "/data");
-        assert!(plan.shares[0].read_only);
+        assert!(plan.shares[0].read_only && !plan.shares[0].file);
+        assert_eq!(plan.shares[1].guest, "/etc/hosts");
+        assert!(!plan.shares[1].read_only && plan.shares[1].file);
         assert!(!plan.root_read_only);
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert_eq!(Plan::from_json(&plan.to_json()).unwrap(), plan);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -27,6 +27,9 @@ pub struct MountSpec {
     /// Lookups may enter other filesystems mounted beneath `host` when they
     /// hold ordinary files (`--root`; see [`crossable`]).
     pub cross_mounts: bool,
+    /// A fresh tmpfs at `guest` (`host` is unused): the sentry makes it;
+    /// its index has no host handle.
+    pub tmpfs: bool,
 }
 
 /// Why `--mount DIR:/` is refused (but for --wasm, where `/` is a preopen's name).
@@ -79,6 +82,7 @@ impl MountSpec {
                 guest: "/".into(),
                 read_only,
                 cross_mounts: false,
+                tmpfs: false,
             });
         }
         if matches!(normalized[0], "proc" | "dev") {
@@ -89,6 +93,7 @@ impl MountSpec {
             guest: format!("/{}", normalized.join("/")),
             read_only,
             cross_mounts: false,
+            tmpfs: false,
         })
     }
 }
@@ -109,6 +114,7 @@ impl MountSpec {
             guest: "/".into(),
             read_only,
             cross_mounts: true,
+            tmpfs: false,
         })
     }
 }
@@ -324,6 +330,12 @@ impl HostFs {
         let mut handles = Vec::new();
         let mut root_devs = Vec::new();
         for (i, mount) in mounts.iter().enumerate() {
+            if mount.tmpfs {
+                // The sentry's own: no handle (requests on it fail EBADF).
+                root_devs.push(0);
+                handles.push(None);
+                continue;
+            }
             let option = if mount.cross_mounts {
                 "--root"
             } else {
@@ -331,7 +343,10 @@ impl HostFs {
             };
             let metadata = std::fs::metadata(&mount.host)
                 .map_err(|e| internal(format!("{option} {}: {e}", mount.host.display())))?;
-            if !metadata.is_dir() {
+            // A regular file is a bind mount of one file (under --root,
+            // over a file of the sandbox: rvisor-runtime's /etc/hosts...).
+            let file = metadata.is_file() && !mount.cross_mounts;
+            if !metadata.is_dir() && !file {
                 return Err(internal(format!(
                     "{option} {}: not a directory",
                     mount.host.display()
@@ -344,7 +359,7 @@ impl HostFs {
             let fd = unsafe {
                 libc::open(
                     path.as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    libc::O_PATH | if file { 0 } else { libc::O_DIRECTORY } | libc::O_CLOEXEC,
                 )
             };
             if fd < 0 {

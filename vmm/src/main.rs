@@ -232,6 +232,16 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             rvisor_vmm::hostfs::ROOT_MOUNT_REFUSED
         )));
     }
+    // The command line shares directories; single files are shared by the
+    // library for rvisor-runtime's file bind mounts only.
+    for mount in &cli.mounts {
+        if std::fs::metadata(&mount.host).is_ok_and(|m| !m.is_dir()) {
+            return Err(internal(format!(
+                "--mount {}: not a directory",
+                mount.host.display()
+            )));
+        }
+    }
     let mut args = cli.args.clone();
     let mut mounts: Vec<MountSpec> = cli.root.iter().chain(cli.mounts.iter()).cloned().collect();
     let mut data_file = None;
@@ -345,6 +355,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             allow: cli.net_allow.clone(),
             publish: cli.publish.clone(),
         },
+        container: Default::default(),
     };
     if config.net.enabled() && cfg!(not(target_arch = "x86_64")) {
         return Err(internal(

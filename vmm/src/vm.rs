@@ -68,6 +68,23 @@ pub struct RunConfig {
     pub jail: crate::jail::JailOptions,
     /// `--net`, `--net-allow`, `--publish`.
     pub net: crate::net::NetConfig,
+    /// What an OCI runtime sets for a container's first process.
+    pub container: ContainerInit,
+}
+
+/// The container side of a run (`rvisor-runtime`); the default is a plain
+/// `rvisor-vmm` run (root, no host name, native signal rules).
+#[derive(Clone, Debug, Default)]
+pub struct ContainerInit {
+    /// `process.user`: the first process's user and group ids.
+    pub uid: u32,
+    pub gid: u32,
+    /// `hostname` (at most 64 bytes).
+    pub hostname: Option<Vec<u8>>,
+    /// `process.noNewPrivileges`.
+    pub no_new_privs: bool,
+    /// Linux's signal rule for a container's init (pid 1).
+    pub init: bool,
 }
 
 /// Checks a `--cwd` value: an absolute path without NUL bytes (whether it
@@ -281,7 +298,8 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     let mut mount_records = Vec::new();
     for mount in &config.mounts {
         let record = MountRecord {
-            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 },
+            flags: if mount.read_only { MOUNT_READ_ONLY } else { 0 }
+                | if mount.tmpfs { MOUNT_TMPFS } else { 0 },
             path_len: mount.guest.len() as u32,
         };
         mount_records.extend_from_slice(record.as_bytes());
@@ -425,11 +443,29 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         info.flags |= BOOT_FLAG_CWD;
     }
     host_tty(&mut info);
+    let container = &config.container;
+    info.uid = container.uid;
+    info.gid = container.gid;
+    if let Some(name) = &container.hostname {
+        if name.len() > HOSTNAME_SIZE || name.contains(&0) {
+            return Err(internal(format!(
+                "invalid host name {:?}",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        info.hostname[..name.len()].copy_from_slice(name);
+        info.flags |= BOOT_FLAG_HOSTNAME;
+    }
+    if container.no_new_privs {
+        info.flags |= BOOT_FLAG_NO_NEW_PRIVS;
+    }
+    if container.init {
+        info.flags |= BOOT_FLAG_INIT;
+    }
     info.rlimits = config.rlimits;
     info.flags |= BOOT_FLAG_HOST_RLIMITS;
-    info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
-    info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
-    info.boot_realtime_ns = realtime_ns();
+    // (The clocks are stamped by `stamp_clocks` right before the first
+    // instruction.)
     write_bytes(&mem, BOOT_INFO_GPA, info.as_bytes(), "the boot info")?;
 
     arch::start_vcpu(&vcpu, &mem, entry, memory_size)?;
@@ -457,6 +493,20 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
             fs_ring_start
         },
     })
+}
+
+/// Writes the host clocks into the boot info in guest memory: the moment
+/// the guest's clocks start from (a created container may wait a long time
+/// between building and its first instruction).
+fn stamp_clocks(mem: &GuestMemoryMmap) -> Result<(), Failure> {
+    let mut bytes = vec![0u8; core::mem::size_of::<BootInfo>()];
+    mem.read_slice(&mut bytes, GuestAddress(BOOT_INFO_GPA))
+        .map_err(|e| internal(format!("reading the boot info: {e}")))?;
+    let mut info = BootInfo::read_from(&bytes).ok_or_else(|| internal("the boot info is short"))?;
+    info.boot_monotonic_ns = clock_ns(libc::CLOCK_MONOTONIC);
+    info.boot_boottime_ns = clock_ns(libc::CLOCK_BOOTTIME);
+    info.boot_realtime_ns = realtime_ns();
+    write_bytes(mem, BOOT_INFO_GPA, info.as_bytes(), "the boot info")
 }
 
 pub fn getrandom(buf: &mut [u8]) -> Result<(), Failure> {
@@ -541,6 +591,17 @@ fn start_network(
 
 /// Builds the VM and runs the application to its end.
 pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> {
+    run_gated(config, started, &mut || Ok(()))
+}
+
+/// As [`run`], with `gate` called once the VM is built (memory, sentry,
+/// boot info, vCPU) and before its first instruction runs: an OCI
+/// runtime's `create` waits there for `start`.
+pub fn run_gated(
+    config: &RunConfig,
+    started: Instant,
+    gate: &mut dyn FnMut() -> Result<(), Failure>,
+) -> Result<RunOutcome, Failure> {
     // Before anything else can start a thread: the signals rvisor-vmm
     // forwards stay pending until the event thread takes them.
     crate::vcpu::block_forwarded_signals()?;
@@ -553,6 +614,8 @@ pub fn run(config: &RunConfig, started: Instant) -> Result<RunOutcome, Failure> 
     let hostfs = HostFs::new(config.mounts.clone())?;
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
+    gate()?;
+    stamp_clocks(&guest.mem)?;
     let console = ConsoleRing::new(
         guest.mem.clone(),
         guest.console_ring,

@@ -177,9 +177,9 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     Ok(())
 }
 
-/// The mount table of the boot info: (read-only, guest path) per record.
-fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, errno::Errno> {
-    use boards::bootinfo::{MountRecord, MOUNT_READ_ONLY};
+/// The mount table of the boot info: (flags, guest path) per record.
+fn mount_records(boot_info: &BootInfo) -> Result<Vec<(u32, &'static [u8])>, errno::Errno> {
+    use boards::bootinfo::MountRecord;
     let table = crate::mm::frame::boot_region(boot_info.mounts.start, boot_info.mounts.size);
     let header = core::mem::size_of::<MountRecord>();
     let mut offset = 0;
@@ -191,7 +191,7 @@ fn mount_records(boot_info: &BootInfo) -> Result<Vec<(bool, &'static [u8])>, err
         let path = table
             .get(offset + header..offset + header + len)
             .ok_or(errno::EINVAL)?;
-        records.push((flags & MOUNT_READ_ONLY != 0, path));
+        records.push((flags, path));
         offset += (header + len + 7) & !7;
     }
     Ok(records)
@@ -250,9 +250,10 @@ fn build_root_namespace(
     tty: TtyInfo,
 ) -> Result<Arc<vfs::Namespace>, errno::Errno> {
     let records = mount_records(boot_info)?;
-    let Some(&(read_only, b"/")) = records.first() else {
+    let Some(&(flags, b"/")) = records.first() else {
         return Err(errno::EINVAL);
     };
+    let read_only = flags & boards::bootinfo::MOUNT_READ_ONLY != 0;
     let host = vfs::hostfs::mount_root(0, read_only)?;
     let root = vfs::rootdir::RootDir::new(host);
     for (_, path) in records.iter().skip(1) {
@@ -277,13 +278,29 @@ fn mount_host_dirs(
 ) -> Result<(), (&'static [u8], errno::Errno)> {
     let skip = usize::from(has_root(boot_info));
     let records = mount_records(boot_info).map_err(|e| (&b"?"[..], e))?;
-    for (index, (read_only, path)) in records.into_iter().enumerate().skip(skip) {
+    for (index, (flags, path)) in records.into_iter().enumerate().skip(skip) {
+        let read_only = flags & boards::bootinfo::MOUNT_READ_ONLY != 0;
+        if flags & boards::bootinfo::MOUNT_TMPFS != 0 {
+            // A fresh tmpfs (an OCI `tmpfs` mount such as podman's --tmpfs).
+            let root = vfs::tmpfs::TmpfsNode::new_root(vfs::DEV_TMPFS);
+            let at = if skip == 1 {
+                mount_point_in_root(namespace, path, false)
+            } else {
+                vfs::make_dirs(namespace, path)
+            }
+            .map_err(|e| (path, e))?;
+            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+            vfs::procfs::record_mount(b"tmpfs", path, b"tmpfs", b"rw");
+            continue;
+        }
         let root = vfs::hostfs::mount_root(index as u32, read_only).map_err(|e| (path, e))?;
-        if skip == 1 {
+        let file = vfs::Inode::kind(&*root) == vfs::FileKind::Regular;
+        if skip == 1 || file {
             // Under --root, nothing is created in the host's tree for a
             // mount point: it must exist there (or be a new top-level
-            // directory, which the sandbox's root provides).
-            let at = mount_point_in_root(namespace, path).map_err(|e| (path, e))?;
+            // directory, which the sandbox's root provides). A file's
+            // mount point is a file (made in the sandbox's tmpfs if missing).
+            let at = mount_point_in_root(namespace, path, file).map_err(|e| (path, e))?;
             namespace.mount(at.node(), root).map_err(|e| (path, e))?;
         } else {
             mount_at(namespace, path, root).map_err(|e| (path, e))?;
@@ -295,19 +312,28 @@ fn mount_host_dirs(
 }
 
 /// Resolves a `--mount` point under `--root`: directories missing in the
-/// sandbox's own tmpfs directories are created, none in the host's tree.
+/// sandbox's own tmpfs directories are created (and the last component as
+/// an empty file for a mounted `file`), none in the host's tree.
 fn mount_point_in_root(
     namespace: &vfs::Namespace,
     path: &[u8],
+    file: bool,
 ) -> Result<vfs::PathStack, errno::Errno> {
     let mut stack = namespace.root_stack();
-    for component in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+    let components: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    for (i, &component) in components.iter().enumerate() {
         stack = match namespace.resolve(&stack, component, true) {
             Ok(next) => next,
             Err(e) if e == errno::ENOENT && stack.node().as_any().is::<vfs::tmpfs::TmpfsNode>() => {
-                stack
-                    .node()
-                    .create(component, vfs::NewNode::Directory { mode: 0o755 })?;
+                let node = if file && i + 1 == components.len() {
+                    vfs::NewNode::File { mode: 0o644 }
+                } else {
+                    vfs::NewNode::Directory { mode: 0o755 }
+                };
+                stack.node().create(component, node)?;
                 namespace.resolve(&stack, component, true)?
             }
             Err(e) => return Err(e),
@@ -547,12 +573,21 @@ pub fn start(boot_info: &BootInfo) -> ! {
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
+        ids: Mutex::new(vfs::procfs::IdView::default()),
     });
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view.clone())) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
 
+    if boot_info.flags & boards::bootinfo::BOOT_FLAG_HOSTNAME != 0 {
+        let name = &boot_info.hostname;
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        syscalls::process::set_hostname(&name[..len]);
+    }
+    if boot_info.flags & boards::bootinfo::BOOT_FLAG_INIT != 0 {
+        signal::set_init_rule();
+    }
     let start_tsc = cpu::counter();
     let task = Task {
         pid: APP_PID,
@@ -569,12 +604,16 @@ pub fn start(boot_info: &BootInfo) -> ! {
         cwd,
         umask: 0o022,
         signals: signal::SignalState::new(),
-        creds: syscalls::system::Credentials::default(),
+        creds: syscalls::system::Credentials {
+            user: [boot_info.uid; 3],
+            group: [boot_info.gid; 3],
+            ..Default::default()
+        },
         personality: 0,
         comm,
         nice: 0,
         dumpable: 1,
-        no_new_privs: false,
+        no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,
         child_subreaper: false,
         namespace,
@@ -589,6 +628,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         running_since: start_tsc,
         children_cpu_ticks: 0,
     };
+    syscalls::system::note_ids(&task);
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.start

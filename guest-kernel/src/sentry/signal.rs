@@ -52,6 +52,31 @@ pub struct FrameRestore {
     pub stack: SignalStack,
 }
 
+/// Whether the first process follows Linux's rule for a container's init
+/// (set once at boot by [`set_init_rule`]).
+static INIT_RULE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The first process is a container's init (`BOOT_FLAG_INIT`).
+pub fn set_init_rule() {
+    INIT_RULE.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Linux's SIGNAL_UNKILLABLE for a namespace's init: a signal left at its
+/// default action that would stop or end pid 1 is dropped, unless it is
+/// SIGKILL or SIGSTOP or the signal of a fault the process caused itself
+/// (force_sig_info clears the rule then).
+fn init_ignores(task: &Task, info: &SigInfo) -> bool {
+    let signal = info.signo as u8;
+    let fault = matches!(
+        signal,
+        SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP | SIGSYS
+    ) && info.code > 0;
+    INIT_RULE.load(core::sync::atomic::Ordering::Relaxed)
+        && task.pid == super::APP_PID
+        && !matches!(signal, SIGKILL | SIGSTOP)
+        && !fault
+}
+
 /// Ends the task as killed by `signal`: the first process ends the
 /// sandbox (exit status 128+N); any other becomes a zombie when the
 /// sentry next returns to user mode (`exiting`).
@@ -101,6 +126,7 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
         let action = task.signals.action(signal);
         match action.handler {
             SIG_IGN => continue,
+            SIG_DFL if init_ignores(task, &info) => continue,
             SIG_DFL => match default_action(signal) {
                 DefaultAction::Ignore => continue,
                 DefaultAction::Stop => {

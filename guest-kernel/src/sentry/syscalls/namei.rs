@@ -170,7 +170,8 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
     if dir.read_only() {
         return Err(EROFS);
     }
-    if directory && ctx.task.namespace.is_mount_point(&node) {
+    // (A bind-mounted file is busy too.)
+    if ctx.task.namespace.is_mount_point(&node) {
         return Err(EBUSY);
     }
     dir.unlink(&pn.name, directory)?;

@@ -140,10 +140,45 @@ pub fn sys_setrlimit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// `struct utsname`: six 65-byte fields.
 const UTS_FIELD: usize = 65;
 
+/// uname's nodename: "rvisor", or the OCI `hostname` given at boot.
+/// (sethostname stays ENOSYS: a sandbox does not rename itself.)
+static HOSTNAME: spin::Mutex<Hostname> = spin::Mutex::new(Hostname::DEFAULT);
+
+#[derive(Clone, Copy)]
+struct Hostname {
+    bytes: [u8; UTS_FIELD - 1],
+    len: usize,
+}
+
+impl Hostname {
+    const DEFAULT: Hostname = {
+        let mut bytes = [0u8; UTS_FIELD - 1];
+        let name = b"rvisor";
+        let mut i = 0;
+        while i < name.len() {
+            bytes[i] = name[i];
+            i += 1;
+        }
+        Hostname {
+            bytes,
+            len: name.len(),
+        }
+    };
+}
+
+/// Sets the host name (at most 64 bytes; longer names are cut).
+pub fn set_hostname(name: &[u8]) {
+    let len = name.len().min(UTS_FIELD - 1);
+    let mut bytes = [0u8; UTS_FIELD - 1];
+    bytes[..len].copy_from_slice(&name[..len]);
+    *HOSTNAME.lock() = Hostname { bytes, len };
+}
+
 pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let hostname = *HOSTNAME.lock();
     let fields: [&[u8]; 6] = [
         b"Linux",
-        b"rvisor",
+        &hostname.bytes[..hostname.len],
         crate::sentry::KERNEL_RELEASE.as_bytes(),
         b"#1 SMP rvisor",
         crate::arch::UNAME_MACHINE,
@@ -241,6 +276,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             task.no_new_privs = true;
+            super::system::note_ids(task);
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => {
@@ -467,6 +503,7 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EPERM);
     }
     ctx.task.creds.caps = Some(new);
+    super::system::note_ids(&ctx.task);
     Ok(0)
 }
 

@@ -199,6 +199,9 @@ fn new_process(
         argv: Mutex::new(parent_view.argv.lock().clone()),
         exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
         comm: comm.clone(),
+        // Credentials are inherited as they are: the parent's view is the
+        // child's.
+        ids: Mutex::new(super::system::id_view(parent)),
     });
     let shares = Shares {
         pid,

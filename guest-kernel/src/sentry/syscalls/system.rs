@@ -69,6 +69,25 @@ impl Credentials {
     }
 }
 
+/// The credentials of `task` as its /proc status shows them.
+pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::IdView {
+    let caps = task.creds.caps();
+    crate::sentry::vfs::procfs::IdView {
+        uid: task.creds.user,
+        gid: task.creds.group,
+        cap_inh: caps.inheritable,
+        cap_prm: caps.permitted,
+        cap_eff: caps.effective,
+        no_new_privs: task.no_new_privs,
+    }
+}
+
+/// Refreshes the /proc status copy of `task`'s credentials (after a
+/// change; one process's threads share what status shows).
+pub fn note_ids(task: &crate::sentry::task::Task) {
+    *task.process.view.ids.lock() = id_view(task);
+}
+
 const UNCHANGED: u32 = u32::MAX;
 const REAL: usize = 0;
 const EFFECTIVE: usize = 1;
@@ -106,6 +125,7 @@ fn update(
     if matches!(which, Ids::User) {
         ctx.task.creds.user_ids_changed(old);
     }
+    note_ids(&ctx.task);
     Ok(0)
 }
 

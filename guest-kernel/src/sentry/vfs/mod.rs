@@ -313,10 +313,18 @@ impl Namespace {
         PathStack(alloc::vec![(Vec::new(), self.root.clone())])
     }
 
-    /// Mounts `root` over the directory `at`.
+    /// Mounts `root` over `at`: a directory over a directory, or a regular
+    /// file over a regular file (a bind mount of one file).
     pub fn mount(&self, at: &Arc<dyn Inode>, root: Arc<dyn Inode>) -> Result<(), Errno> {
-        if at.kind() != FileKind::Directory {
-            return Err(ENOTDIR);
+        match (at.kind(), root.kind()) {
+            (FileKind::Directory, FileKind::Directory) | (FileKind::Regular, FileKind::Regular) => {
+            }
+            (FileKind::Directory, _) => return Err(EISDIR),
+            _ => return Err(ENOTDIR),
+        }
+        if root.kind() == FileKind::Regular {
+            self.file_mounts
+                .store(true, core::sync::atomic::Ordering::Relaxed);
         }
         self.mounts.lock().push(Mount {
             point: at.id(),

@@ -29,6 +29,21 @@ pub struct ProcessView {
     pub exe_path: Mutex<Vec<u8>>,
     /// The thread name (prctl PR_SET_NAME), shared with the task.
     pub comm: Arc<Mutex<Vec<u8>>>,
+    /// What status shows of the credentials: a copy that the credential
+    /// syscalls refresh ([`note_ids`]).
+    pub ids: Mutex<IdView>,
+}
+
+/// A process's credentials as /proc/PID/status shows them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdView {
+    /// Real, effective, saved user ids (the filesystem id is the effective).
+    pub uid: [u32; 3],
+    pub gid: [u32; 3],
+    pub cap_inh: u64,
+    pub cap_prm: u64,
+    pub cap_eff: u64,
+    pub no_new_privs: bool,
 }
 
 /// The initial thread name: the executable's base name, at most 15 bytes.
@@ -239,15 +254,33 @@ impl ProcNode {
                     Some('T') => "T (stopped)",
                     _ => "Z (zombie)",
                 };
+                let ids = *self.view.ids.lock();
+                let (u, g) = (ids.uid, ids.gid);
                 let _ = write!(
                     out,
                     "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
-                     Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n\
+                     Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+                     Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
+                     CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\n\
+                     CapAmb:\t0000000000000000\nNoNewPrivs:\t{}\n\
                      Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
                     String::from_utf8_lossy(&self.comm()),
-                    fds.max(64).next_power_of_two()
+                    u[0],
+                    u[1],
+                    u[2],
+                    u[1],
+                    g[0],
+                    g[1],
+                    g[2],
+                    g[1],
+                    fds.max(64).next_power_of_two(),
+                    ids.cap_inh,
+                    ids.cap_prm,
+                    ids.cap_eff,
+                    crate::sentry::syscalls::system::ALL_CAPS,
+                    u8::from(ids.no_new_privs)
                 );
             }
             Node::Cmdline => {
