@@ -138,6 +138,7 @@ proptest! {
             guest: "/data".into(),
             read_only,
             cross_mounts: false,
+            tmpfs: false,
         }])
         .unwrap();
         let mem = FakeMem(std::cell::RefCell::new(vec![0u8; MEM_SIZE]));
@@ -173,6 +174,7 @@ proptest! {
             guest: "/data".into(),
             read_only: false,
             cross_mounts: false,
+            tmpfs: false,
         }])
         .unwrap();
         let mem = FakeMem(std::cell::RefCell::new(vec![0u8; MEM_SIZE]));
