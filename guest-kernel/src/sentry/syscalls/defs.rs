@@ -47,9 +47,9 @@ handlers! {
     rt_sigpending => signal::sys_rt_sigpending, Full;
     rt_sigsuspend => signal::sys_rt_sigsuspend, Full;
     rt_sigtimedwait => signal::sys_rt_sigtimedwait, Full;
-    rt_sigqueueinfo => signal::sys_rt_sigqueueinfo, Partial("a signal to a process is queued on one of its threads (the main thread while it lives); at most 1024 signals queued per thread, not RLIMIT_SIGPENDING per user");
+    rt_sigqueueinfo => signal::sys_rt_sigqueueinfo, Partial("at most 1024 signals queued per process, not RLIMIT_SIGPENDING per user");
     rt_tgsigqueueinfo => signal::sys_rt_tgsigqueueinfo, Partial("at most 1024 signals queued per thread, not RLIMIT_SIGPENDING per user");
-    kill => signal::sys_kill, Partial("a signal to a process is queued on one of its threads (the main thread while it lives), not process-wide");
+    kill => signal::sys_kill, Full;
     tkill => signal::sys_tkill, Full;
     tgkill => signal::sys_tgkill, Full;
     pause => signal::sys_pause, Full;
