@@ -51,6 +51,7 @@ extern "C" fn kernel_entry(boot_info_gpa: u64) -> ! {
     hv::net::init(
         boot_info.net_ring,
         boot_info.flags & boards::bootinfo::BOOT_FLAG_NET != 0,
+        boot_info.net_addr,
     );
     sentry::time::init(boot_info.tsc_khz, boot_tsc, boot_info.boot_realtime_ns);
     sentry::time::set_host_clocks(boot_info.boot_monotonic_ns, boot_info.boot_boottime_ns);

@@ -43,7 +43,7 @@ fn sockets_inet_glibc() {
 }
 
 /// The sandbox has no network but its loopback: other destinations are
-/// ENETUNREACH and there is no netlink. Not run natively (the host has a
+/// ENETUNREACH. Not run natively (the host has a
 /// network, and no test sends traffic off this machine's loopback).
 #[test]
 fn sockets_off_loopback_unreachable() {
@@ -57,7 +57,6 @@ fn sockets_off_loopback_unreachable() {
     for line in [
         "TCP connect off loopback: ENETUNREACH ok",
         "UDP sendto off loopback: ENETUNREACH ok",
-        "no netlink: EAFNOSUPPORT ok",
         "failures=0",
     ] {
         assert!(
@@ -67,4 +66,47 @@ fn sockets_off_loopback_unreachable() {
         );
     }
     assert_eq!(out.code(), 0, "{}", out.describe());
+}
+
+/// The loopback interface as programs discover it (getifaddrs, if_*,
+/// SIOCGIF* ioctls, NETLINK_ROUTE by hand), compared with the host's `lo`.
+#[test]
+fn net_interfaces_musl() {
+    let prog = c_program("net_interfaces");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn net_interfaces_glibc() {
+    let prog = glibc_program("net_interfaces");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+/// Without --net the sandbox has `lo` and nothing else.
+#[test]
+fn net_interfaces_only_loopback() {
+    let prog = c_program("net_interfaces");
+    if !require_kvm() {
+        return;
+    }
+    let out = run_sandbox(&prog, &["list"], NO_ARGS, None);
+    assert_no_panic(&out);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let stdout = out.stdout_str();
+    let names: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("interface ")?.split(' ').next())
+        .collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["lo"],
+        "{}",
+        out.describe()
+    );
 }

@@ -399,3 +399,21 @@ fn busybox_cannot_escape_the_mount() {
     }
     let _ = Path::new(&secret_host);
 }
+
+/// `ip` reads the loopback interface through NETLINK_ROUTE the same as on
+/// the host (the host has more interfaces: only `lo` is asked for).
+#[test]
+fn busybox_ip_shows_the_loopback() {
+    let bb = busybox();
+    if !require_kvm() {
+        return;
+    }
+    for args in [
+        ["ip", "addr", "show", "dev", "lo"],
+        ["ip", "link", "show", "dev", "lo"],
+    ] {
+        let native = run_native(&bb, &args, None);
+        let sandbox = run_sandbox(&bb, &args, &[], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
+}

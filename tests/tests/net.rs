@@ -418,3 +418,30 @@ fn proc_net_dev_lists_the_interfaces() {
         assert_eq!(names(&text), expected, "{text}");
     }
 }
+
+/// With --net, getifaddrs (netlink) shows `eth0` too, addressed with the
+/// host's source address towards its default route, the address host
+/// servers see the sandbox's connections come from.
+#[test]
+fn net_interfaces_show_eth0_with_net() {
+    let prog = c_program("net_interfaces");
+    if !require_kvm() {
+        return;
+    }
+    let out = sandbox(&["--net"], &prog, &["list".to_string()]);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let text = out.stdout_str();
+    assert!(
+        text.contains("interface lo AF_INET flags=0x10049 addr=127.0.0.1"),
+        "{text}"
+    );
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr());
+    if let Ok(std::net::SocketAddr::V4(addr)) = probe {
+        let line = format!("interface eth0 AF_INET flags=0x100d1 addr={}", addr.ip());
+        assert!(text.contains(&line), "missing {line:?}\n{text}");
+    } else {
+        assert!(text.contains("interface eth0 AF_INET"), "{text}");
+    }
+}

@@ -9,7 +9,7 @@
 //! said it sleeps.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use boards::netring::*;
 use boards::Wire;
@@ -20,6 +20,9 @@ use crate::arch::paging::phys_to_virt;
 /// The region's address in the direct map (0: no ring).
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static OUTBOUND: AtomicBool = AtomicBool::new(false);
+/// The host's source address towards its default route (`--net`): what
+/// the sandbox's `eth0` is addressed with.
+static HOST_ADDRESS: AtomicU32 = AtomicU32::new(0);
 /// The `vmm_seq` last acted on.
 static SEEN: AtomicU64 = AtomicU64::new(0);
 /// Doorbells rung (for --stats-like reports and the benchmark notes).
@@ -29,12 +32,18 @@ pub static DOORBELLS: AtomicU64 = AtomicU64::new(0);
 /// tasks interleave).
 static REQ_LOCK: Mutex<()> = Mutex::new(());
 
-pub fn init(ring: boards::bootinfo::PhysRange, outbound: bool) {
+pub fn init(ring: boards::bootinfo::PhysRange, outbound: bool, host_address: [u8; 4]) {
     if ring.start == 0 || ring.size < NET_RING_BYTES {
         return;
     }
     BASE.store(phys_to_virt(ring.start) as usize, Ordering::Release);
     OUTBOUND.store(outbound, Ordering::Relaxed);
+    HOST_ADDRESS.store(u32::from_be_bytes(host_address), Ordering::Relaxed);
+}
+
+/// The address `eth0` shows (meaningful with [`outbound`]).
+pub fn host_address() -> [u8; 4] {
+    HOST_ADDRESS.load(Ordering::Relaxed).to_be_bytes()
 }
 
 /// Whether the VMM gave us a network ring (`--net` or `--publish`).

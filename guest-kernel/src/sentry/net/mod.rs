@@ -2,9 +2,10 @@
 //! that carries one ([`SocketFile`]), socket addresses, and the options
 //! all families share.
 //!
-//! Families: [`unix`] (AF_UNIX stream, datagram and seqpacket) and
+//! Families: [`unix`] (AF_UNIX stream, datagram and seqpacket),
 //! [`inet`] (AF_INET/AF_INET6 TCP and UDP between processes of the
-//! sandbox, over loopback). Both keep data in [`queue::Queue`]s in the
+//! sandbox, over loopback) and [`netlink`] (NETLINK_ROUTE's queries about
+//! the [`interfaces`]). Both keep data in [`queue::Queue`]s in the
 //! sentry's memory; a socket backed by a host socket (through the VMM)
 //! would be one more implementation of [`Socket`].
 //!
@@ -15,6 +16,8 @@
 
 pub mod host;
 pub mod inet;
+pub mod interfaces;
+pub mod netlink;
 pub mod queue;
 pub mod unix;
 
@@ -135,6 +138,11 @@ pub enum SockAddr {
         flowinfo: u32,
         scope: u32,
     },
+    /// struct sockaddr_nl: a port id (0: the kernel) and multicast groups.
+    Netlink {
+        port: u32,
+        groups: u32,
+    },
 }
 
 /// sizeof(struct sockaddr_un).
@@ -190,6 +198,15 @@ impl SockAddr {
                     scope,
                 })
             }
+            netlink::AF_NETLINK => {
+                if bytes.len() < 12 {
+                    return Err(EINVAL);
+                }
+                Ok(SockAddr::Netlink {
+                    port: u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+                    groups: u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+                })
+            }
             _ => Err(EAFNOSUPPORT),
         }
     }
@@ -200,6 +217,7 @@ impl SockAddr {
             SockAddr::Unix(_) => AF_UNIX,
             SockAddr::V4(..) => AF_INET,
             SockAddr::V6 { .. } => AF_INET6,
+            SockAddr::Netlink { .. } => netlink::AF_NETLINK,
         }
     }
 
@@ -234,6 +252,11 @@ impl SockAddr {
                 out.extend_from_slice(&flowinfo.to_be_bytes());
                 out.extend_from_slice(addr);
                 out.extend_from_slice(&scope.to_le_bytes());
+            }
+            SockAddr::Netlink { port, groups } => {
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(&port.to_le_bytes());
+                out.extend_from_slice(&groups.to_le_bytes());
             }
         }
         out

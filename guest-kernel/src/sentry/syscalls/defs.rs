@@ -56,7 +56,7 @@ handlers! {
     alarm => signal::sys_alarm, Partial("the signal arrives at the next syscall, fault or 10 ms tick, or ends a blocking wait; where there is no tick (aarch64 KVM hosts) a loop that never enters the sentry does not see it");
     getitimer => signal::sys_getitimer, Full;
     setitimer => signal::sys_setitimer, Partial("as alarm; ITIMER_VIRTUAL and ITIMER_PROF count wall time, not CPU time");
-    ioctl => ioctl::sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX");
+    ioctl => ioctl::sys_ioctl, Partial("TCGETS, TIOCGWINSZ on a console that is a host tty; FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; SIOCGIF* interface queries on sockets");
     pread64 => read_write::sys_pread64, Full;
     pwrite64 => read_write::sys_pwrite64, Full;
     readv => read_write::sys_readv, Full;
@@ -188,13 +188,13 @@ handlers! {
     epoll_wait => events::sys_epoll_wait, Partial("edge-triggered mode reports a file again when it becomes ready or gets new data or room");
     epoll_pwait => events::sys_epoll_pwait, Partial("as epoll_wait");
     epoll_pwait2 => events::sys_epoll_pwait2, Partial("as epoll_wait");
-    wait4 => spawn::sys_wait4, Partial("exited children only (no stopped/continued states); rusage is zeros");
-    waitid => spawn::sys_waitid, Partial("exited children only (no stopped/continued states)");
-    fork => spawn::sys_fork, Partial("memory is copied at fork (no copy-on-write between processes)");
+    wait4 => spawn::sys_wait4, Partial("rusage gives the child's CPU time as ru_utime; the other fields are 0");
+    waitid => spawn::sys_waitid, Full;
+    fork => spawn::sys_fork, Partial("private 2 MiB blocks are shared copy-on-write; 4 KiB pages are copied at fork");
     vfork => spawn::sys_vfork, Full;
     clone => spawn::sys_clone, Partial("processes sharing memory, files or fs context as asked (CLONE_VM/FILES/FS/VFORK), threads (CLONE_THREAD with SIGHAND); namespaces, CLONE_PIDFD and handler tables shared between processes ENOSYS; all tasks share one vCPU");
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
-    execve => spawn::sys_execve, Partial("static ELF executables and #! scripts; no dynamic loader");
+    execve => spawn::sys_execve, Full;
     execveat => spawn::sys_execveat, Partial("as execve");
     prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
     getpriority => process::sys_getpriority, Full;
@@ -236,7 +236,7 @@ handlers! {
     sync_file_range => fdops::sys_sync_file_range, Full;
     fadvise64 => fdops::sys_fadvise64, Full;
     readahead => fdops::sys_readahead, Full;
-    socket => socket::sys_socket, Partial("AF_UNIX (stream, datagram, seqpacket) and AF_INET/AF_INET6 TCP and UDP over the sandbox's loopback; other families EAFNOSUPPORT");
+    socket => socket::sys_socket, Partial("AF_UNIX (stream, datagram, seqpacket), AF_INET/AF_INET6 TCP and UDP (loopback; the host's network with --net), AF_NETLINK NETLINK_ROUTE (interface and address queries); other families EAFNOSUPPORT");
     socketpair => socket::sys_socketpair, Partial("AF_UNIX only (AF_INET EOPNOTSUPP, as Linux)");
     bind => socket::sys_bind, Partial("AF_UNIX paths in the sandbox's tmpfs (not in host mounts), abstract and automatic names; AF_INET/AF_INET6 loopback and wildcard addresses");
     listen => socket::sys_listen, Full;

@@ -1,5 +1,6 @@
-//! ioctl: the generic requests (FIOCLEX/FIONCLEX, FIONBIO, FIONREAD) and
-//! the terminal ones a file answers itself (`File::ioctl`).
+//! ioctl: the generic requests (FIOCLEX/FIONCLEX, FIONBIO, FIONREAD), the
+//! interface queries on sockets (SIOCGIF*), and the terminal ones a file
+//! answers itself (`File::ioctl`).
 
 use crate::sentry::mm::usermem::UserPtr;
 
@@ -7,6 +8,7 @@ use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
+use crate::sentry::net::interfaces;
 
 pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const FIONCLEX: u64 = 0x5450;
@@ -45,6 +47,14 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             Ok(0)
         }
+        request if file.file.as_socket().is_some() && interfaces::is_interface_request(request) => {
+            let mut ifreq = [0u8; interfaces::IFREQ_LEN];
+            ctx.task.mm().copy_from_user(args[2], &mut ifreq)?;
+            interfaces::query(request, &mut ifreq)?;
+            ctx.task.mm().copy_to_user(args[2], &ifreq)?;
+            Ok(0)
+        }
+        interfaces::SIOCGIFCONF if file.file.as_socket().is_some() => interface_list(ctx, args[2]),
         request => match file.file.ioctl(request)? {
             IoctlReply::Bytes(bytes) => {
                 ctx.task.mm().copy_to_user(args[2], &bytes)?;
@@ -52,4 +62,27 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
         },
     }
+}
+
+/// SIOCGIFCONF: `struct ifconf { int ifc_len; char *ifc_buf; }` at
+/// `addr`. With a null buffer, the length the list needs; else as many
+/// whole entries as fit, and the length used.
+fn interface_list(ctx: &mut SyscallContext, addr: u64) -> SysResult {
+    let mut ifconf = [0u8; 16];
+    ctx.task.mm().copy_from_user(addr, &mut ifconf)?;
+    let room = i32::from_le_bytes(ifconf[..4].try_into().unwrap());
+    let buf = u64::from_le_bytes(ifconf[8..].try_into().unwrap());
+    let entries = interfaces::conf_entries();
+    let used = if buf == 0 {
+        entries.len() * interfaces::IFREQ_LEN
+    } else {
+        let fit = (room.max(0) as usize / interfaces::IFREQ_LEN).min(entries.len());
+        let bytes: alloc::vec::Vec<u8> = entries[..fit].concat();
+        ctx.task.mm().copy_to_user(buf, &bytes)?;
+        bytes.len()
+    };
+    ctx.task
+        .mm()
+        .copy_to_user(addr, &(used as i32).to_le_bytes())?;
+    Ok(0)
 }

@@ -18,6 +18,7 @@ use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_CLOEXEC, O_NONBLOCK};
 use crate::sentry::mm::Access;
 use crate::sentry::net::inet::InetSocket;
+use crate::sentry::net::netlink::{NetlinkSocket, AF_NETLINK};
 use crate::sentry::net::unix::UnixSocket;
 use crate::sentry::net::*;
 use crate::sentry::vfs::{FileKind, NewNode};
@@ -172,7 +173,8 @@ pub fn sys_socket(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         AF_INET => InetSocket::new(false, ty, protocol)?,
         AF_INET6 => InetSocket::new(true, ty, protocol)?,
-        // No netlink, packet or other families in the sandbox.
+        AF_NETLINK => NetlinkSocket::new(ty, protocol)?,
+        // No packet or other families in the sandbox.
         _ => return Err(EAFNOSUPPORT),
     };
     Ok(install(ctx, socket, flags)? as u64)

@@ -377,11 +377,8 @@ impl ProcNode {
                      face |bytes    packets errs drop fifo frame compressed multicast|\
                      bytes    packets errs drop fifo colls carrier compressed\n",
                 );
-                let mut names = alloc::vec!["lo"];
-                if crate::hv::net::outbound() {
-                    names.push("eth0");
-                }
-                for name in names {
+                for interface in crate::sentry::net::interfaces::list() {
+                    let name = interface.name;
                     let _ = writeln!(
                         out,
                         "{name:>6}:{:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>10} {:>9} {:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>7} {:>10}",
