@@ -214,3 +214,24 @@ fn busy_code_is_preempted() {
         sandbox.describe()
     );
 }
+
+/// pidfds (pidfd_open, pidfd_send_signal, pidfd_getfd, waitid(P_PIDFD),
+/// poll, PIDFD_NONBLOCK, CLONE_PIDFD with clone and clone3), compared with
+/// the host's run.
+#[test]
+fn pidfd_musl() {
+    let prog = c_program("pidfd");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn pidfd_glibc() {
+    let prog = glibc_program("pidfd");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

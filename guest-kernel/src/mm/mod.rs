@@ -61,6 +61,9 @@ struct FrameSource;
 // allocator's bump regions (a spin lock and plain arithmetic).
 unsafe impl Source for FrameSource {
     fn acquire<B: Binning>(talc: &mut Talc<Self, B>, layout: Layout) -> Result<(), ()> {
+        if HEAP_NO_GROW.load(core::sync::atomic::Ordering::Relaxed) {
+            return Err(());
+        }
         // Room for the block, its alignment and talc's bookkeeping.
         let need = boards::align_up((layout.size() + layout.align() + 256) as u64, PAGE_SIZE);
         let mut frames = FRAMES.lock();
@@ -383,8 +386,11 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     let (frame, zero) = match taken {
         Some(taken) => taken,
         // Caches that can be dropped give their frames back first.
-        None if reclaim() => FRAMES.lock().alloc(false)?,
-        None => return None,
+        None if reclaim() => match FRAMES.lock().alloc(false) {
+            Some(taken) => taken,
+            None => return frame_from_heap(),
+        },
+        None => return frame_from_heap(),
     };
     if !zero {
         // SAFETY: the frame was just taken off the free list, so nobody else
@@ -393,6 +399,59 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     }
     Some(frame)
 }
+
+/// How many heap blocks [`frame_from_heap`] looks at for one frame.
+const HEAP_FRAME_TRIES: usize = 16;
+
+/// No frame is left: a page of the heap's free memory becomes a frame for
+/// good (the way back of [`FrameSource`], which turns frames into heap).
+/// Without it, memory the heap grew into while a program held many sentry
+/// objects (descriptors, tmpfs nodes) would stay heap after the objects
+/// are gone, and the program could not get pages again. The heap keeps
+/// `KERNEL_RESERVE` of free bytes; only pages of the frame allocator's
+/// regions qualify (the initial heap is not one: the frame counts stay
+/// true), so blocks from elsewhere are given back and another is tried.
+fn frame_from_heap() -> Option<u64> {
+    let layout = Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize).ok()?;
+    let mut heap = HEAP.0.lock();
+    // Only free heap memory: growing the heap here would turn the frames
+    // kept for it into program pages.
+    HEAP_NO_GROW.store(true, core::sync::atomic::Ordering::Relaxed);
+    let mut skipped: [Option<core::ptr::NonNull<u8>>; HEAP_FRAME_TRIES] = [None; HEAP_FRAME_TRIES];
+    let mut found = None;
+    for slot in skipped.iter_mut() {
+        if (heap.counters().available_bytes as u64) < KERNEL_RESERVE + PAGE_SIZE {
+            break;
+        }
+        // SAFETY: a valid, non-zero-sized layout.
+        let Some(block) = (unsafe { heap.allocate(layout) }) else {
+            break;
+        };
+        // Heap memory is direct-mapped (it was claimed through the direct map).
+        let frame = block.as_ptr() as u64 - phys_to_virt(0) as u64;
+        if is_managed_frame(frame) {
+            found = Some(frame);
+            break;
+        }
+        *slot = Some(block);
+    }
+    for block in skipped.into_iter().flatten() {
+        // SAFETY: allocated just above with `layout` and not used.
+        unsafe { heap.deallocate(block.as_ptr(), layout) };
+    }
+    HEAP_NO_GROW.store(false, core::sync::atomic::Ordering::Relaxed);
+    drop(heap);
+    let frame = found?;
+    // The block never goes back to the heap: it is the frame allocator's
+    // now, counted as allocated until its owner frees it.
+    FRAMES.lock().allocated += 1;
+    frame::fill(frame, 0, PAGE_SIZE as usize, 0);
+    Some(frame)
+}
+
+/// Set while [`frame_from_heap`] holds the heap: [`FrameSource`] then
+/// gives nothing.
+static HEAP_NO_GROW: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Something that can give frames back when memory runs out (a cache):
 /// returns whether it freed anything.

@@ -163,6 +163,10 @@ pub trait File: Send + Sync {
     fn as_signalfd(&self) -> Option<&crate::sentry::vfs::events::SignalFd> {
         None
     }
+    /// The process a pidfd refers to.
+    fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
+        None
+    }
     /// For one end of a named pipe: how many ends the other side has open
     /// and has ever opened (a blocking open waits until a peer opens).
     fn fifo_peers(&self) -> Option<(usize, u64)> {

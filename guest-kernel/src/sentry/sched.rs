@@ -686,6 +686,21 @@ pub fn process(pid: i32) -> Option<Arc<Process>> {
         .map(|c| c.process.clone())
 }
 
+/// The process (thread group) of thread `tid`, if it lives.
+pub fn process_of_thread(tid: i32) -> Option<i32> {
+    SCHED
+        .lock()
+        .tasks
+        .get(&tid)
+        .filter(|c| !c.killed())
+        .map(|c| c.pid())
+}
+
+/// Whether thread `tid` lives.
+pub fn thread_exists(tid: i32) -> bool {
+    SCHED.lock().tasks.get(&tid).is_some_and(|c| !c.killed())
+}
+
 /// Every live process, by ascending pid (what /proc lists).
 pub fn processes() -> Vec<Arc<Process>> {
     let sched = SCHED.lock();
@@ -880,6 +895,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             cpu_ticks: cpu,
         });
     }
+    task.process.mark_exited();
 }
 
 /// Job control: the running task's process stops on `signal`. Its parent

@@ -160,6 +160,10 @@ pub struct Process {
     /// directory, command line and executable (procfs reads them here; the
     /// pid table is the only registry of processes).
     pub view: Arc<crate::sentry::vfs::procfs::ProcessView>,
+    /// The process has exited (a zombie or reaped): what a pidfd polls.
+    exited: AtomicBool,
+    /// Woken when it exits (pidfds wait here).
+    pub exit_waiters: Arc<crate::sentry::wait::WaitQueue>,
 }
 
 /// What a job-control wait reports.
@@ -186,7 +190,20 @@ impl Process {
             stopped: AtomicBool::new(false),
             job_report: Mutex::new(None),
             membarrier_registered: core::sync::atomic::AtomicU64::new(0),
+            exited: AtomicBool::new(false),
+            exit_waiters: Arc::new(crate::sentry::wait::WaitQueue::new()),
         })
+    }
+
+    /// Whether the process has exited (its exit status is known).
+    pub fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// The process exited: pidfds become readable.
+    pub fn mark_exited(&self) {
+        self.exited.store(true, Ordering::Release);
+        self.exit_waiters.wake_all();
     }
 
     pub fn stopped(&self) -> bool {

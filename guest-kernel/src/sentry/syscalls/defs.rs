@@ -8,8 +8,8 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, namei, open, poll,
-    process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
+    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, namei, open, pidfd,
+    poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -192,7 +192,10 @@ handlers! {
     waitid => spawn::sys_waitid, Full;
     fork => spawn::sys_fork, Partial("private 2 MiB blocks are shared copy-on-write; 4 KiB pages are copied at fork");
     vfork => spawn::sys_vfork, Full;
-    clone => spawn::sys_clone, Partial("processes sharing memory, files or fs context as asked (CLONE_VM/FILES/FS/VFORK), threads (CLONE_THREAD with SIGHAND); namespaces, CLONE_PIDFD and handler tables shared between processes ENOSYS; all tasks share one vCPU");
+    clone => spawn::sys_clone, Partial("processes sharing memory, files, fs context or signal handlers as asked (CLONE_VM/FILES/FS/SIGHAND/VFORK), CLONE_PIDFD, threads (CLONE_THREAD with SIGHAND); namespaces ENOSYS; all tasks share one vCPU");
+    pidfd_open => pidfd::sys_pidfd_open, Full;
+    pidfd_send_signal => pidfd::sys_pidfd_send_signal, Full;
+    pidfd_getfd => pidfd::sys_pidfd_getfd, Partial("EAGAIN if the target's descriptor table is in use by a switched-out syscall of its own (never seen in practice)");
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;
     execveat => spawn::sys_execveat, Partial("as execve");

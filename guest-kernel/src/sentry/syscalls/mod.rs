@@ -41,6 +41,7 @@ pub mod namei;
 pub mod open;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod path;
+pub mod pidfd;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod poll;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

@@ -134,11 +134,37 @@ fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysR
     Ok(0)
 }
 
+/// Linux's kill permission check (kill_ok_by_cred): the sender's real or
+/// effective uid is the target's real or saved uid, or it has CAP_KILL;
+/// SIGCONT within the sender's session is always allowed. A process that
+/// is gone (or a zombie) passes: the caller reports ESRCH or success.
+fn may_signal(ctx: &SyscallContext, pid: i32, signal: Option<u8>) -> bool {
+    const CAP_KILL: u64 = 1 << 5;
+    if pid == ctx.task.pid || ctx.task.creds.caps().effective & CAP_KILL != 0 {
+        return true;
+    }
+    let Some(target) = crate::sentry::sched::process(pid) else {
+        return true;
+    };
+    if signal == Some(SIGCONT) && target.sid() == ctx.task.sid() {
+        return true;
+    }
+    let ids = target.view.ids.lock().uid;
+    let [real, effective, _] = ctx.task.creds.user;
+    [real, effective]
+        .iter()
+        .any(|&u| u == ids[0] || u == ids[2])
+}
+
 /// Sends `signal` (None: only checks) to process `pid`; ESRCH when there
-/// is no such process (a zombie still counts as one).
+/// is no such process (a zombie still counts as one), EPERM when the
+/// caller may not signal it.
 fn send_to(ctx: &mut SyscallContext, pid: i32, signal: Option<u8>, code: i32) -> SysResult {
     if pid == ctx.task.pid {
         return send_to_self(ctx, signal, code);
+    }
+    if !may_signal(ctx, pid, signal) {
+        return Err(EPERM);
     }
     let info = signal.map(|s| SigInfo::from_process(s, code, ctx.task.pid, ctx.task.creds.user[0]));
     if let Some(signal) = signal {
@@ -162,10 +188,15 @@ fn send_to_group(
     signal: Option<u8>,
     select: impl Fn(&Task) -> bool,
 ) -> SysResult {
+    // As Linux: success if any process got it, else the last error
+    // (EPERM for processes the caller may not signal).
     let mut sent = false;
+    let mut error = ESRCH;
     for pid in crate::sentry::sched::parked_pids(&select) {
-        send_to(ctx, pid, signal, SI_USER)?;
-        sent = true;
+        match send_to(ctx, pid, signal, SI_USER) {
+            Ok(_) => sent = true,
+            Err(e) => error = e,
+        }
     }
     if select(&ctx.task) {
         send_to_self(ctx, signal, SI_USER)?;
@@ -174,7 +205,7 @@ fn send_to_group(
     if sent {
         Ok(0)
     } else {
-        Err(ESRCH)
+        Err(error)
     }
 }
 
@@ -182,7 +213,15 @@ pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let pid = args[0] as i32;
     let signal = check_signal_number(args[1])?;
     match pid {
-        p if p > 0 => send_to(ctx, p, signal, SI_USER),
+        // A thread's id names its process, as Linux's find_vpid makes it.
+        p if p > 0 => {
+            let p = if p == ctx.task.tid {
+                ctx.task.pid
+            } else {
+                crate::sentry::sched::process_of_thread(p).unwrap_or(p)
+            };
+            send_to(ctx, p, signal, SI_USER)
+        }
         0 => {
             let group = ctx.task.pgid();
             send_to_group(ctx, signal, |t| t.pgid() == group)
@@ -265,11 +304,23 @@ fn queue_info(
 ) -> SysResult {
     let signal = check_signal_number(signal)?;
     let mut info: SigInfo = UserPtr::<SigInfo>::new(uinfo).read(&mut ctx.task.mm())?;
-    if pid <= 0 || tid.is_some_and(|t| t <= 0) {
+    if tid.is_some() && (pid <= 0 || tid.is_some_and(|t| t <= 0)) {
         return Err(EINVAL);
     }
+    // rt_sigqueueinfo looks `pid` up as Linux's find_vpid does: no such
+    // pid (0 and negative ones included) is ESRCH, and a thread's id
+    // names its process.
+    let pid = match tid {
+        Some(_) => pid,
+        None if pid <= 0 => return Err(ESRCH),
+        None if pid == ctx.task.tid => ctx.task.pid,
+        None => crate::sentry::sched::process_of_thread(pid).unwrap_or(pid),
+    };
     let to_self = pid == ctx.task.pid && tid.is_none_or(|t| t == ctx.task.tid);
     if pid != ctx.task.pid && (info.code >= 0 || info.code == SI_TKILL) {
+        return Err(EPERM);
+    }
+    if !may_signal(ctx, pid, signal) {
         return Err(EPERM);
     }
     let Some(signal) = signal else {

@@ -30,6 +30,7 @@ const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
 const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+const CLONE_PIDFD: u64 = 0x1000;
 
 /// Sentry memory (free heap and frames) a fork leaves at least (a task's own tables take a few
 /// KiB; the rest is for the syscalls of everything that runs).
@@ -122,6 +123,7 @@ fn start_state(
 
 /// A new process copied from the running one (fork), or sharing its
 /// memory until it execs or exits (vfork: CLONE_VM | CLONE_VFORK).
+/// `pidfd`: where CLONE_PIDFD stores the child's pidfd.
 fn new_process(
     ctx: &mut SyscallContext,
     flags: u64,
@@ -129,6 +131,7 @@ fn new_process(
     parent_tid: u64,
     child_tid: u64,
     tls: u64,
+    pidfd: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
     let supported = CSIGNAL
@@ -145,9 +148,13 @@ fn new_process(
         | CLONE_DETACHED
         | CLONE_UNTRACED
         | CLONE_PTRACE
-        | CLONE_SYSVSEM;
+        | CLONE_SYSVSEM
+        | CLONE_PIDFD;
     if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
         || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
+        || flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0
+        || flags & (CLONE_PIDFD | CLONE_PARENT_SETTID) == CLONE_PIDFD | CLONE_PARENT_SETTID
+            && pidfd == parent_tid
     {
         return Err(EINVAL);
     }
@@ -203,20 +210,21 @@ fn new_process(
         // child's.
         ids: Mutex::new(super::system::id_view(parent)),
     });
+    let process = crate::sentry::task::Process::new(
+        pid,
+        if flags & CLONE_PARENT != 0 {
+            parent.ppid()
+        } else {
+            parent.pid
+        },
+        parent.pgid(),
+        parent.sid(),
+        view,
+    );
     let shares = Shares {
         pid,
         tid: pid,
-        process: crate::sentry::task::Process::new(
-            pid,
-            if flags & CLONE_PARENT != 0 {
-                parent.ppid()
-            } else {
-                parent.pid
-            },
-            parent.pgid(),
-            parent.sid(),
-            view,
-        ),
+        process: process.clone(),
         exit_signal: (flags & CSIGNAL) as u8,
         vfork_parent: vfork.then_some(parent.tid),
         memory,
@@ -235,7 +243,22 @@ fn new_process(
     if flags & CLONE_PARENT_SETTID != 0 {
         parent.mm().write_val(parent_tid, &pid)?;
     }
-    sched::add(child, regs, state)?;
+    let pidfd_fd = if flags & CLONE_PIDFD != 0 {
+        let fd = super::pidfd::install(parent, pid, Some(process), false)?;
+        if let Err(e) = parent.mm().write_val(pidfd, &fd) {
+            let _ = parent.fds().remove(fd);
+            return Err(e);
+        }
+        Some(fd)
+    } else {
+        None
+    };
+    if let Err(e) = sched::add(child, regs, state) {
+        if let Some(fd) = pidfd_fd {
+            let _ = ctx.task.fds().remove(fd);
+        }
+        return Err(e);
+    }
     if vfork {
         ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
     }
@@ -300,11 +323,11 @@ fn new_thread(
 }
 
 pub fn sys_fork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    new_process(ctx, SIGCHLD as u64, 0, 0, 0, 0)
+    new_process(ctx, SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
 pub fn sys_vfork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    new_process(ctx, CLONE_VM | CLONE_VFORK | SIGCHLD as u64, 0, 0, 0, 0)
+    new_process(ctx, CLONE_VM | CLONE_VFORK | SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
 /// clone(flags, stack, parent_tid, child_tid, tls) on x86_64;
@@ -320,7 +343,8 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
         return Err(EPERM);
     }
-    new_process(ctx, args[0], args[1], args[2], child_tid, tls)
+    // Legacy clone returns the pidfd through parent_tid.
+    new_process(ctx, args[0], args[1], args[2], child_tid, tls, args[2])
 }
 
 /// clone3(args, size): the same as clone, from a `struct clone_args`
@@ -348,7 +372,7 @@ pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     for (field, bytes) in fields.iter_mut().zip(raw[..known].chunks_exact(8)) {
         *field = u64::from_le_bytes(bytes.try_into().expect("8-byte chunks"));
     }
-    let [flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] =
+    let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] =
         fields;
     if flags & CSIGNAL != 0 || exit_signal > 64 || flags & CLONE_INTO_CGROUP != 0 && cgroup != 0 {
         return Err(EINVAL);
@@ -364,7 +388,15 @@ pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     } else {
         stack.wrapping_add(stack_size)
     };
-    new_process(ctx, flags | exit_signal, sp, parent_tid, child_tid, tls)
+    new_process(
+        ctx,
+        flags | exit_signal,
+        sp,
+        parent_tid,
+        child_tid,
+        tls,
+        pidfd,
+    )
 }
 
 // --- execve -------------------------------------------------------------------------
@@ -614,11 +646,22 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     {
         return Err(EINVAL);
     }
+    let mut options = options;
+    // A non-blocking pidfd makes the wait WNOHANG, and "nothing yet" an
+    // EAGAIN unless the caller asked for WNOHANG itself.
+    let mut pidfd_nonblocking = false;
     let pid = match idtype {
         P_ALL => -1,
         P_PID if id > 0 => id,
         P_PGID if id >= 0 => -id,
-        P_PIDFD => return Err(EBADF),
+        P_PIDFD => {
+            let (pid, file) = super::pidfd::target(ctx, args[1] as u32 as u64)?;
+            if file.nonblocking() && options & WNOHANG == 0 {
+                options |= WNOHANG;
+                pidfd_nonblocking = true;
+            }
+            pid
+        }
         _ => return Err(EINVAL),
     };
     if info_addr != 0 {
@@ -673,6 +716,9 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             return Err(ECHILD);
         }
         if options & WNOHANG != 0 {
+            if pidfd_nonblocking {
+                return Err(EAGAIN);
+            }
             if info_addr != 0 {
                 ctx.task.mm().copy_to_user(info_addr, &[0u8; 128])?;
             }

@@ -271,3 +271,65 @@ impl File for SignalFd {
         None
     }
 }
+
+/// A pidfd: a descriptor for a process (pidfd_open, CLONE_PIDFD). It
+/// holds the process object, not its number, so it always means the same
+/// process; it becomes readable when the process exits.
+pub struct PidFd {
+    ino: u64,
+    pub pid: i32,
+    /// None for a process that had already exited when the pidfd was made
+    /// (a zombie).
+    pub process: Option<Arc<crate::sentry::task::Process>>,
+}
+
+impl PidFd {
+    pub fn new(pid: i32, process: Option<Arc<crate::sentry::task::Process>>) -> Arc<PidFd> {
+        Arc::new(PidFd {
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            pid,
+            process,
+        })
+    }
+
+    pub fn exited(&self) -> bool {
+        self.process.as_ref().is_none_or(|p| p.has_exited())
+    }
+}
+
+impl File for PidFd {
+    fn read(&self, _buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EINVAL)
+    }
+
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EINVAL)
+    }
+
+    fn stat(&self) -> Stat {
+        anon_stat(self.ino)
+    }
+
+    /// Readable once the process has exited, as Linux's pidfd_poll.
+    fn poll(&self, events: i16) -> i16 {
+        if self.exited() {
+            events & POLLIN
+        } else {
+            0
+        }
+    }
+
+    fn activity(&self) -> u64 {
+        self.exited() as u64
+    }
+
+    fn wait_queues(&self, out: &mut Vec<Arc<WaitQueue>>) {
+        if let Some(process) = &self.process {
+            out.push(process.exit_waiters.clone());
+        }
+    }
+
+    fn as_pidfd(&self) -> Option<&PidFd> {
+        Some(self)
+    }
+}

@@ -131,6 +131,12 @@ fn busy() -> Errno {
 }
 
 impl ProcNode {
+    /// The pid of a /proc/<pid> directory (pidfd_send_signal takes one as
+    /// a pidfd, as Linux does).
+    pub fn process_dir_pid(&self) -> Option<i32> {
+        (matches!(self.node, Node::PidDir) && self.tid == 0).then_some(self.view.pid)
+    }
+
     fn child(&self, node: Node) -> Arc<dyn Inode> {
         Arc::new(ProcNode {
             node,
