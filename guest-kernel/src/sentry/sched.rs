@@ -696,11 +696,6 @@ pub fn process_of_thread(tid: i32) -> Option<i32> {
         .map(|c| c.pid())
 }
 
-/// Whether thread `tid` lives.
-pub fn thread_exists(tid: i32) -> bool {
-    SCHED.lock().tasks.get(&tid).is_some_and(|c| !c.killed())
-}
-
 /// Every live process, by ascending pid (what /proc lists).
 pub fn processes() -> Vec<Arc<Process>> {
     let sched = SCHED.lock();

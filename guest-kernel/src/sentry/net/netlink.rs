@@ -35,6 +35,8 @@ const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_MULTI: u16 = 0x2;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP: u16 = 0x300;
+/// On NLMSG_ERROR: the request's payload is left out.
+const NLM_F_CAPPED: u16 = 0x100;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
@@ -328,18 +330,15 @@ impl Reply {
     /// its payload too for an error unless NETLINK_CAP_ACK.
     fn error(&self, errno: i32, request: &[u8], cap_ack: bool) -> Vec<u8> {
         let mut body = (-errno).to_le_bytes().to_vec();
-        if errno == 0 || cap_ack {
-            body.extend_from_slice(&request[..NLMSG_HDRLEN]);
+        let capped = errno == 0 || cap_ack;
+        body.extend_from_slice(if capped {
+            &request[..NLMSG_HDRLEN]
         } else {
-            body.extend_from_slice(request);
-        }
+            request
+        });
         let mut out = Vec::new();
-        self.put(
-            &mut out,
-            NLMSG_ERROR,
-            if errno == 0 { 0x100 } else { 0 },
-            &body,
-        );
+        let flags = if capped { NLM_F_CAPPED } else { 0 };
+        self.put(&mut out, NLMSG_ERROR, flags, &body);
         out
     }
 }

@@ -72,7 +72,7 @@ pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // A zombie is still a process (its pidfd is readable at once).
         None if sched::is_zombie(pid) => {}
         // A thread that is not its process's leader.
-        _ if sched::thread_exists(pid) => return Err(EINVAL),
+        _ if sched::process_of_thread(pid).is_some() => return Err(EINVAL),
         _ => return Err(ESRCH),
     }
     Ok(install(&ctx.task, pid, process, flags != 0)? as u64)
@@ -105,7 +105,7 @@ pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let (_, file) = target(ctx, fd)?;
-    let pidfd = file.file.as_pidfd().ok_or(EBADF)?;
+    let pidfd = file.file.as_pidfd().expect("target() gives pidfds");
     let process = match &pidfd.process {
         Some(p) if !p.has_exited() => p.clone(),
         _ => return Err(ESRCH),

@@ -134,6 +134,17 @@ fn send_to_self(ctx: &mut SyscallContext, signal: Option<u8>, code: i32) -> SysR
     Ok(0)
 }
 
+/// The process `id` names: a thread's id names its process, as Linux's
+/// find_vpid makes it for kill and rt_sigqueueinfo (other ids are kept:
+/// a zombie's pid, or none).
+fn process_of(ctx: &SyscallContext, id: i32) -> i32 {
+    if id == ctx.task.tid {
+        ctx.task.pid
+    } else {
+        crate::sentry::sched::process_of_thread(id).unwrap_or(id)
+    }
+}
+
 /// Linux's kill permission check (kill_ok_by_cred): the sender's real or
 /// effective uid is the target's real or saved uid, or it has CAP_KILL;
 /// SIGCONT within the sender's session is always allowed. A process that
@@ -213,15 +224,7 @@ pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let pid = args[0] as i32;
     let signal = check_signal_number(args[1])?;
     match pid {
-        // A thread's id names its process, as Linux's find_vpid makes it.
-        p if p > 0 => {
-            let p = if p == ctx.task.tid {
-                ctx.task.pid
-            } else {
-                crate::sentry::sched::process_of_thread(p).unwrap_or(p)
-            };
-            send_to(ctx, p, signal, SI_USER)
-        }
+        p if p > 0 => send_to(ctx, process_of(ctx, p), signal, SI_USER),
         0 => {
             let group = ctx.task.pgid();
             send_to_group(ctx, signal, |t| t.pgid() == group)
@@ -313,8 +316,7 @@ fn queue_info(
     let pid = match tid {
         Some(_) => pid,
         None if pid <= 0 => return Err(ESRCH),
-        None if pid == ctx.task.tid => ctx.task.pid,
-        None => crate::sentry::sched::process_of_thread(pid).unwrap_or(pid),
+        None => process_of(ctx, pid),
     };
     let to_self = pid == ctx.task.pid && tid.is_none_or(|t| t == ctx.task.tid);
     if pid != ctx.task.pid && (info.code >= 0 || info.code == SI_TKILL) {
