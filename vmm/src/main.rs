@@ -456,6 +456,7 @@ const PROGRAM: &str = "rvisor-vmm";
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    rvisor_vmm::seccomp::prepare_allocator();
     cli::close_inherited_fds();
     // Usage errors are rvisor's own failures: 125, like every other one.
     let cli: Cli = match cli::parse_or_exit(PROGRAM) {

@@ -146,6 +146,21 @@ impl Rules {
     }
 }
 
+/// Keeps glibc malloc inside the filters. When a thread's own arena gives
+/// memory back, glibc first reads /proc/sys/vm/overcommit_memory once
+/// (`openat(AT_FDCWD, ...)`), which no role allows: the I/O threads'
+/// large transfer buffers made that happen now and then, and seccomp
+/// killed the VMM after the guest had finished. With one arena every
+/// thread allocates from the main heap, which shrinks with brk only.
+pub fn prepare_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a malloc tunable; it is called first
+    // thing in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// What every thread needs: memory, locks, time, its signal mask, exit.
 pub fn common() -> Rules {
     let own_pid = std::process::id() as u64;
