@@ -71,6 +71,12 @@ impl HostWriteHeader {
         })
     }
 }
+/// Output of a process started from the host (`rvisor-runtime exec`):
+/// `STREAM_EXEC + 2 * slot` is its stdout, `+ 1` its stderr.
+pub const STREAM_EXEC: u32 = 0x1000;
+/// Exec slots are below this (so the stream codes stay apart from the
+/// others).
+pub const MAX_EXEC_SLOTS: u32 = 0x800;
 /// Filler up to the end of the ring.
 pub const STREAM_PAD: u32 = 0xff;
 

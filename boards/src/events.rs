@@ -68,6 +68,14 @@ pub const EVENT_COMPLETION: u32 = 3;
 /// (`guest_idle`). No args; published once until consumed.
 pub const EVENT_NET: u32 = 4;
 
+/// `rvisor-runtime exec` asked for a new process in the sandbox:
+/// `args[0]` is its slot (fetch the request with
+/// [`crate::hypercall::Op::ExecRequest`]).
+pub const EVENT_EXEC: u32 = 5;
+/// The stdin of exec slot `args[0]` became readable (after
+/// [`crate::hypercall::Op::ExecInput`] said EAGAIN).
+pub const EVENT_EXEC_INPUT: u32 = 6;
+
 /// Bytes the ring takes: the header and the slots, one page.
 pub const EVENT_RING_BYTES: u64 = 4096;
 pub const EVENT_HEADER_SIZE: usize = core::mem::size_of::<EventRingHeader>();

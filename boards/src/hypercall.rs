@@ -90,6 +90,21 @@ pub enum Op {
     HostFsync = 23,
     /// args: [handle].
     HostClose = 24,
+
+    // Processes started from the host (`rvisor-runtime exec`, see
+    // [`crate::events::EVENT_EXEC`]). A slot names one such request.
+    /// args: [slot, gpa, len]. Copies the request ([`crate::exec`]) into
+    /// guest memory. Result: its length (ENOENT: no such slot, ERANGE:
+    /// longer than len).
+    ExecRequest = 30,
+    /// args: [slot, gpa, len]. Reads the process's stdin without waiting.
+    /// Result: bytes read, 0 at end of input; EAGAIN when nothing is
+    /// there yet, and then [`crate::events::EVENT_EXEC_INPUT`] follows
+    /// once something is.
+    ExecInput = 31,
+    /// args: [slot, wait status (Linux encoding)]. The process ended: its
+    /// stdio is closed and the status goes to whoever asked for it.
+    ExecExit = 32,
 }
 
 pub const HOST_CREATE_FILE: u64 = 1;
@@ -174,6 +189,9 @@ impl Op {
             22 => Op::HostSetattr,
             23 => Op::HostFsync,
             24 => Op::HostClose,
+            30 => Op::ExecRequest,
+            31 => Op::ExecInput,
+            32 => Op::ExecExit,
             _ => return None,
         })
     }

@@ -5,6 +5,7 @@
 //! * [`hypercall`]: the batched request/response channel between the sentry
 //!   and the VMM.
 //! * [`console`]: the console output ring the VMM drains without exits.
+//! * [`exec`]: a request for a new process in a running sandbox.
 //! * [`events`]: the event ring the VMM fills for the sentry (stdin
 //!   readiness, forwarded signals, completions).
 //! * [`elf`]: the rules a program's ELF must follow to be loaded (the VMM's
@@ -33,6 +34,7 @@ pub mod build;
 pub mod console;
 pub mod elf;
 pub mod events;
+pub mod exec;
 pub mod fsring;
 pub mod hypercall;
 pub mod netring;

@@ -6,6 +6,7 @@
 //! forwarded to the container's first process, and its stdio (conmon's
 //! pipes) is the container's.
 
+mod exec;
 mod spec;
 
 use std::ffi::OsString;
@@ -93,6 +94,22 @@ fn known(command: Option<&str>, flag: &str) -> bool {
             "bundle" | "b" | "console-socket" | "pid-file" | "no-pivot" | "no-new-keyring"
         ),
         Some("kill") => matches!(flag, "all" | "a"),
+        Some("exec") => matches!(
+            flag,
+            "process"
+                | "p"
+                | "console-socket"
+                | "pid-file"
+                | "detach"
+                | "d"
+                | "cwd"
+                | "env"
+                | "e"
+                | "user"
+                | "u"
+                | "tty"
+                | "t"
+        ),
         Some("delete") => matches!(flag, "force" | "f"),
         Some("ps") => matches!(flag, "format" | "f"),
         Some(_) => false,
@@ -659,6 +676,7 @@ fn sandbox_run(dir: &Path, ready: &mut Option<File>) -> Result<i32, rvisor_vmm::
             no_new_privs: plan.no_new_privs,
             init: true,
         },
+        control_socket: Some(dir.join(exec::CONTROL)),
     };
     let fifo = dir.join(FIFO);
     // Called with the VM built, before its first instruction: `create`
@@ -1086,9 +1104,10 @@ fn main() -> ExitCode {
         Some("kill") => kill(&args),
         Some("delete") => delete(&args),
         Some("ps") => ps(&args),
-        Some("exec") => Err(format!(
-            "exec: a second process in a running sandbox is not supported by {PROGRAM} yet"
-        )),
+        Some("exec") => match exec::exec(&args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Some("features") => features(),
         Some("--version") | Some("version") => {
             version();
@@ -1097,7 +1116,7 @@ fn main() -> ExitCode {
         Some(other) => Err(format!("{other}: not supported by {PROGRAM} yet")),
         None => Err(
             "usage: rvisor-runtime [--root DIR] [--log FILE] COMMAND [ARGS] \
-             (create, start, state, kill, delete, ps, features)"
+             (create, start, state, kill, delete, exec, ps, features)"
                 .into(),
         ),
     };

@@ -143,9 +143,22 @@ fn in_sentry_tree(guest: &str) -> bool {
 
 /// Reads `config` (the parsed config.json of the bundle at `bundle`).
 /// Returns the plan and log lines about what was left out.
-pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String> {
-    let mut notes = Vec::new();
-    let process = config.get("process").ok_or("config.json has no process")?;
+/// What `process` (config.json's, or exec's process.json) asks for.
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub no_new_privs: bool,
+    pub terminal: bool,
+    /// (RLIMIT_* number, soft, hard).
+    pub rlimits: Vec<(usize, u64, u64)>,
+}
+
+/// Reads and checks an OCI `process` object; `notes` gets what is
+/// accepted but not applied.
+pub fn process(process: &Value, notes: &mut Vec<String>) -> Result<ProcessSpec, String> {
     let terminal = process.get("terminal").and_then(Value::as_bool) == Some(true);
     let args = strings(process.get("args"), "process.args")?;
     if args.is_empty() || args[0].is_empty() {
@@ -197,6 +210,32 @@ pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String
             }
         }
     }
+
+    Ok(ProcessSpec {
+        args,
+        env,
+        cwd,
+        uid,
+        gid,
+        no_new_privs,
+        terminal,
+        rlimits,
+    })
+}
+
+pub fn plan(config: &Value, bundle: &Path) -> Result<(Plan, Vec<String>), String> {
+    let mut notes = Vec::new();
+    let process_value = config.get("process").ok_or("config.json has no process")?;
+    let ProcessSpec {
+        args,
+        env,
+        cwd,
+        uid,
+        gid,
+        no_new_privs,
+        terminal,
+        rlimits,
+    } = process(process_value, &mut notes)?;
 
     let root = config.get("root").ok_or("config.json has no root")?;
     let root_path = root

@@ -484,6 +484,68 @@ fn detached_container_stops() {
     assert_eq!(rm.code(), 0, "{rm:?}");
 }
 
+/// One `podman exec` case: its options, its command and its stdin.
+type ExecCase<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a [u8]>);
+
+/// What `podman exec` gives in a running container under `runtime`, for
+/// each case: (stdout, exit code).
+fn exec_outcomes(runtime: &Path, cases: &[ExecCase]) -> Vec<(String, i32)> {
+    let id = podman_detached(runtime, &[], &["/bin/busybox", "sleep", "1000"]);
+    let outcomes = cases
+        .iter()
+        .map(|(options, command, stdin)| {
+            let mut exec = podman(runtime);
+            exec.arg("exec").args(*options).arg(&id).args(*command);
+            let out = run_command(&mut exec, *stdin);
+            (out.stdout_str().to_string(), out.code())
+        })
+        .collect();
+    let rm = run_command(podman(runtime).args(["rm", "-f", "-t", "0", &id]), None);
+    assert_eq!(rm.code(), 0, "{rm:?}");
+    outcomes
+}
+
+#[test]
+fn exec_in_a_running_container() {
+    if !podman_ready() {
+        return;
+    }
+    let sh =
+        |script: &'static str| -> Vec<&'static str> { vec!["/bin/busybox", "sh", "-c", script] };
+    let (out_err, env_cwd, status, killed) = (
+        sh("echo out; echo err >&2; exit 3"),
+        sh("echo A=$A; pwd; echo ppid=$PPID"),
+        sh("exit 42"),
+        sh("kill -9 $$"),
+    );
+    let cases: Vec<ExecCase> = vec![
+        (&[], &["/bin/busybox", "echo", "hello from exec"], None),
+        (&[], &out_err, None),
+        (&["-e", "A=1", "-w", "/tmp"], &env_cwd, None),
+        (&[], &status, None),
+        (&[], &killed, None),
+        (
+            &["-i"],
+            &["/bin/busybox", "wc", "-c"],
+            Some(&[b'x'; 100_000][..]),
+        ),
+        (&["-u", "1000:1001"], &["/bin/busybox", "id"], None),
+        (&[], &["/no/such/program"], None),
+        (&["-t"], &["/bin/busybox", "echo", "on a terminal"], None),
+    ];
+    let runc = exec_outcomes(Path::new("runc"), &cases);
+    let rvisor = exec_outcomes(&rvisor_runtime(), &cases);
+    assert_eq!(
+        runc, rvisor,
+        "podman exec: runc (left) and rvisor-runtime (right) differ"
+    );
+    assert_eq!(rvisor[0], ("hello from exec\n".to_string(), 0));
+    assert_eq!(rvisor[1], ("out\n".to_string(), 3));
+    assert_eq!(rvisor[2].0, "A=1\n/tmp\nppid=0\n");
+    assert_eq!(rvisor[4].1, 137);
+    assert_eq!(rvisor[5].0.trim(), "100000");
+}
+
 /// A bundle for the runtime's command line: `runc spec`'s config.json with
 /// `args`, no terminal, and a shared directory `data` (rw) at /data.
 fn bundle(name: &str, args: &[&str]) -> (PathBuf, PathBuf) {
@@ -849,6 +911,47 @@ fn containerd_ctr_run() {
     // In rvisor's sandbox, not on the host kernel.
     let uname = run(Some(&runtime), "rvisor-2", "uname -r");
     assert!(uname.stdout_str().trim().ends_with("-rvisor"), "{uname:?}");
+
+    // ctr task exec: a second process in the running container.
+    let exec_in = |binary: Option<&Path>, id: &str| {
+        let mut args = vec!["run", "-d", "--snapshotter", "native"];
+        if let Some(binary) = binary {
+            args.extend(["--runc-binary", binary.to_str().unwrap()]);
+        }
+        args.extend([image, id, "/bin/sh", "-c", "sleep 1000"]);
+        let started = daemon.ctr(&args);
+        assert_eq!(started.code(), 0, "{started:?}");
+        let script = "echo exec in $(uname -s) as $(id -u); exit 4";
+        let exec = daemon.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            id,
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        for cleanup in [
+            &["task", "kill", "-s", "SIGKILL", id][..],
+            &["task", "delete", id][..],
+            &["container", "delete", id][..],
+        ] {
+            // (The task may still be going away: delete retries.)
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while daemon.ctr(cleanup).code() != 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        (exec.stdout_str().to_string(), exec.code())
+    };
+    let runc = exec_in(None, "runc-exec");
+    let rvisor = exec_in(Some(&runtime), "rvisor-exec");
+    assert_eq!(
+        runc, rvisor,
+        "ctr task exec: runc (left), rvisor-runtime (right)"
+    );
+    assert_eq!(rvisor, ("exec in Linux as 0\n".to_string(), 4));
 
     // ctr run -t: the shim's console socket gets the pty (ctr needs a
     // terminal of its own: script(1) gives it one).

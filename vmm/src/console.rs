@@ -35,11 +35,11 @@ pub fn set_output_deadline(deadline: Instant) {
     let _ = OUTPUT_DEADLINE.set(deadline);
 }
 
-/// Writes `bytes` to the host's fd 1 or 2. A blocked reader holds the
+/// Writes `bytes` to the host's fd 1 or 2 (or an exec'd process's). A blocked reader holds the
 /// VMM here (back-pressure for the guest), but the tick's kick
 /// interrupts the write every tick and the deadline is checked between
 /// writes, so --timeout holds whatever the reader does.
-fn host_write(fd: i32, bytes: &[u8]) {
+pub(crate) fn host_write(fd: i32, bytes: &[u8]) {
     let mut done = 0usize;
     while done < bytes.len() {
         if OUTPUT_DEADLINE.get().is_some_and(|d| Instant::now() >= *d) {
@@ -166,6 +166,10 @@ impl ConsoleRing {
             STREAM_STDOUT | STREAM_STDERR => {
                 self.bytes_out += bytes.len() as u64;
                 host_write(stream as i32, bytes);
+            }
+            s if (STREAM_EXEC..STREAM_EXEC + 2 * MAX_EXEC_SLOTS).contains(&s) => {
+                let n = s - STREAM_EXEC;
+                crate::exec::write_output(u64::from(n / 2), (n % 2) as usize, bytes);
             }
             s if (STREAM_LOG + 1..=STREAM_LOG + 5).contains(&s) => {
                 let level = match s - STREAM_LOG {

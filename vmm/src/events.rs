@@ -25,6 +25,8 @@ pub struct EventRing {
     stdin_ready: bool,
     /// The network ring changed while the sentry slept; not published yet.
     net_ready: bool,
+    /// Exec events not published yet (kind, slot), in order.
+    execs: std::collections::VecDeque<(u32, u64)>,
     broken: bool,
     /// Events published so far (for --stats).
     pub published: u64,
@@ -39,6 +41,7 @@ impl EventRing {
             signals: 0,
             stdin_ready: false,
             net_ready: false,
+            execs: Default::default(),
             broken: false,
             published: 0,
         }
@@ -111,6 +114,12 @@ impl EventRing {
         self.net_ready = true;
     }
 
+    /// A process to start for `rvisor-runtime exec` (`EVENT_EXEC`), or
+    /// the readiness of one's stdin (`EVENT_EXEC_INPUT`).
+    pub fn add_exec(&mut self, kind: u32, slot: u64) {
+        self.execs.push_back((kind, slot));
+    }
+
     fn push(&mut self, event: Event) -> bool {
         let Some(unread) = self.unread() else {
             return false;
@@ -153,6 +162,17 @@ impl EventRing {
             if self.push(event) {
                 self.net_ready = false;
             }
+        }
+        while let Some(&(kind, slot)) = self.execs.front() {
+            let event = Event {
+                kind,
+                args: [slot, 0, 0],
+                ..Event::default()
+            };
+            if !self.push(event) {
+                break;
+            }
+            self.execs.pop_front();
         }
         while self.signals != 0 {
             let signal = self.signals.trailing_zeros() as u64;

@@ -130,6 +130,9 @@ impl<'a> Hypercalls<'a> {
         if crate::net::take_guest_wake() {
             self.events.add_net();
         }
+        for (kind, slot) in crate::exec::take_events() {
+            self.events.add_exec(kind, slot);
+        }
         if self.events.stdin_watched() && stdin_readable_now() {
             self.events.add_stdin_ready();
         }
@@ -184,6 +187,9 @@ impl<'a> Hypercalls<'a> {
                     let message = self.message(args[0], args[1]);
                     return Err(internal(format!("guest kernel fault: {message}")));
                 }
+                Some(Op::ExecRequest) => self.exec_request(args),
+                Some(Op::ExecInput) => self.exec_input(args),
+                Some(Op::ExecExit) => crate::exec::exited(args[0], args[1]),
                 Some(Op::FsRingWake) => {
                     self.fsring.wake();
                     0
@@ -202,6 +208,34 @@ impl<'a> Hypercalls<'a> {
                 .map_err(|e| internal(format!("hypercall page unwritable: {e}")))?;
         }
         Ok(BatchOutcome::Continue)
+    }
+
+    fn exec_request(&self, [slot, gpa, len, ..]: [u64; 6]) -> i64 {
+        match crate::exec::request(slot) {
+            Ok(bytes) if bytes.len() as u64 > len => -(libc::ERANGE as i64),
+            Ok(bytes) => match self.mem.write_slice(&bytes, GuestAddress(gpa)) {
+                Ok(()) => bytes.len() as i64,
+                Err(_) => -EFAULT,
+            },
+            Err(e) => e,
+        }
+    }
+
+    fn exec_input(&self, [slot, gpa, len, ..]: [u64; 6]) -> i64 {
+        if len > MAX_TRANSFER || self.guest_bytes(gpa, len).is_none() {
+            return -EFAULT;
+        }
+        let mut buf = vec![0u8; len as usize];
+        let n = crate::exec::read_input(slot, &mut buf);
+        if n > 0
+            && self
+                .mem
+                .write_slice(&buf[..n as usize], GuestAddress(gpa))
+                .is_err()
+        {
+            return -EFAULT;
+        }
+        n
     }
 
     fn console_read(&mut self, [gpa, len, ..]: [u64; 6]) -> Result<i64, Failure> {

@@ -7,6 +7,8 @@
 //! * [`console`]: drains the guest's console ring.
 //! * [`events`]: publishes events (forwarded signals, stdin readiness) in
 //!   the guest's event ring.
+//! * [`exec`]: processes started in a running sandbox (`rvisor-runtime
+//!   exec`) through its control socket.
 //! * [`vcpu`]: the vCPU loop's state machine, the per-thread kick and the
 //!   event thread (tick, signals sent to rvisor-vmm).
 //! * `x86_64`: boot page tables and vCPU state for the `kvm-x86_64` board;
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod fsring;
 pub mod hostfs;
 pub mod hypercall;

@@ -356,6 +356,7 @@ fn run(cli: &Cli, started: Instant) -> Result<i32, Failure> {
             publish: cli.publish.clone(),
         },
         container: Default::default(),
+        control_socket: None,
     };
     if config.net.enabled() && cfg!(not(target_arch = "x86_64")) {
         return Err(internal(

@@ -250,6 +250,26 @@ pub fn net_thread(net: &crate::net::NetConfig) -> Rules {
     rules
 }
 
+/// The control thread (`crate::exec`, only under `rvisor-runtime`): its
+/// listener (bound before the jail), the clients it accepts and the
+/// descriptors they pass, its wake-up eventfd. No file call, no ioctl, no
+/// new socket.
+pub fn control_thread() -> Rules {
+    common().allow(&[
+        libc::SYS_read,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_poll,
+        libc::SYS_ppoll,
+        libc::SYS_close,
+        libc::SYS_accept4,
+        libc::SYS_recvmsg,
+        // std's socket read and write (send with MSG_NOSIGNAL).
+        libc::SYS_recvfrom,
+        libc::SYS_sendto,
+        libc::SYS_setsockopt,
+    ])
+}
+
 /// The host-file I/O thread (`crate::fsring`): the host-file service and
 /// its wake-ups (a condition variable: futex). No ioctl, no socket.
 pub fn fsring_thread() -> Rules {

@@ -41,6 +41,8 @@ pub const KICK_TICK: u32 = 1;
 pub const KICK_HOST_SIGNAL: u32 = 2;
 /// The network I/O thread changed the ring while the sentry slept.
 pub const KICK_NET: u32 = 4;
+/// The control thread queued an exec event (`crate::exec`).
+pub const KICK_EXEC: u32 = 8;
 
 /// Why the vCPU thread was kicked since it last looked.
 static KICKS: AtomicU32 = AtomicU32::new(0);

@@ -70,6 +70,8 @@ pub struct RunConfig {
     pub net: crate::net::NetConfig,
     /// What an OCI runtime sets for a container's first process.
     pub container: ContainerInit,
+    /// `rvisor-runtime`: where to listen for exec requests (`crate::exec`).
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 /// The container side of a run (`rvisor-runtime`); the default is a plain
@@ -614,6 +616,14 @@ pub fn run_gated(
     let hostfs = HostFs::new(config.mounts.clone())?;
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
+    // Bound before `create` returns, so an exec right after `start` finds it.
+    let control = match &config.control_socket {
+        Some(path) => Some(
+            std::os::unix::net::UnixListener::bind(path)
+                .map_err(|e| internal(format!("control socket {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     gate()?;
     stamp_clocks(&guest.mem)?;
     let console = ConsoleRing::new(
@@ -642,6 +652,9 @@ pub fn run_gated(
         if guest.net_ring != 0 {
             start_network(&guest, config, listeners, None)?;
         }
+        if let Some(control) = control {
+            crate::exec::start(control, None)?;
+        }
     } else {
         use std::os::fd::AsRawFd;
         let kvm = crate::seccomp::KvmFds {
@@ -655,6 +668,9 @@ pub fn run_gated(
         if guest.net_ring != 0 {
             let net = crate::seccomp::net_thread(&config.net).compile()?;
             start_network(&guest, config, listeners, Some(net))?;
+        }
+        if let Some(control) = control {
+            crate::exec::start(control, Some(crate::seccomp::control_thread().compile()?))?;
         }
         crate::seccomp::apply_to_this_thread(&vcpu)?;
     }

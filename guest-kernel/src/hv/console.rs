@@ -20,6 +20,9 @@ pub enum Stream {
     Stderr,
     /// A sentry log line at a `log::Level` (1 = error .. 5 = trace).
     Log(u8),
+    /// stdout or stderr of a process started from the host
+    /// (`crate::sentry::host_exec`).
+    Exec { slot: u64, stderr: bool },
 }
 
 impl Stream {
@@ -28,6 +31,7 @@ impl Stream {
             Stream::Stdout => STREAM_STDOUT,
             Stream::Stderr => STREAM_STDERR,
             Stream::Log(level) => STREAM_LOG + level as u32,
+            Stream::Exec { slot, stderr } => STREAM_EXEC + 2 * slot as u32 + stderr as u32,
         }
     }
 }

@@ -121,6 +121,8 @@ pub fn drain(mut task: Option<&mut Task>) {
             }
             // The network ring changed while we slept: read below.
             EVENT_NET => {}
+            EVENT_EXEC => crate::sentry::host_exec::on_request(task.as_deref_mut(), event.args[0]),
+            EVENT_EXEC_INPUT => crate::sentry::host_exec::on_input(event.args[0]),
             other => log::warn!("unknown event {other} from the VMM ignored"),
         }
     }

@@ -10,6 +10,7 @@ pub mod errno;
 pub mod exec;
 pub mod fd;
 pub mod futex;
+pub mod host_exec;
 pub mod ipc;
 pub mod mm;
 pub mod net;
@@ -419,7 +420,7 @@ fn cannot_run(name: &[u8], error: errno::Errno) -> ! {
 /// there as execvp does; otherwise it is the executable `build_namespace`
 /// placed (taken by its file, which a `--mount` over its directory may
 /// hide from lookups).
-fn load_first(
+pub(super) fn load_first(
     mm: &mut mm::AddressSpace,
     namespace: &vfs::Namespace,
     name: &[u8],

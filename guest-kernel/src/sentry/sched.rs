@@ -294,6 +294,12 @@ pub extern "C" fn first_run(_ctx: &mut UserContext) {
         state.restore(0, 0);
     }
     task.running_since = crate::arch::cpu::counter();
+    // A process started from the host loads its program now.
+    if !super::host_exec::begin(&cell, &mut task, _ctx) {
+        drop(task);
+        drop(cell);
+        finish_exit();
+    }
 }
 
 /// Work left by the task switched away from: an ended task is freed here,
@@ -878,7 +884,13 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
         }
         reap_now
     };
-    let reaped = with_parked(ppid, notify).unwrap_or(false);
+    // A process started from the host has no parent here: the VMM gets
+    // its status.
+    let reaped = if ppid == 0 && pid != super::APP_PID {
+        super::host_exec::exited(pid, status)
+    } else {
+        with_parked(ppid, notify).unwrap_or(false)
+    };
     // Any thread of the parent may be waiting for its children.
     wake_process(ppid);
     if !reaped {

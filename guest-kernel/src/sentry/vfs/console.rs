@@ -10,7 +10,7 @@ use boards::hypercall::Op;
 
 use crate::hv::console::{self as hvconsole, Stream};
 use crate::sentry::errno::*;
-use crate::sentry::fd::{File, IoctlReply, POLLIN, POLLOUT};
+use crate::sentry::fd::{File, IoctlReply, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use crate::sentry::stat::{makedev, Stat, S_IFCHR, S_IFIFO};
 
 const TCGETS: u64 = 0x5401;
@@ -183,3 +183,124 @@ pub fn wait_for_input(timeout_ns: u64, watch_stdin: bool) -> bool {
 
 /// POLLIN readiness of stdin for poll().
 pub const STDIN_READY: i16 = POLLIN;
+
+/// fd 0, 1 or 2 of a process started from the host (`rvisor-runtime
+/// exec`, see `crate::sentry::host_exec`): output goes to the client's
+/// descriptors as console records of its slot; input is fetched from the
+/// client's stdin without blocking the vCPU (a reader that finds none
+/// waits for `EVENT_EXEC_INPUT`).
+pub struct ExecStream {
+    slot: u64,
+    /// 0 stdin, 1 stdout, 2 stderr.
+    stream: u8,
+    input: Mutex<ExecInput>,
+}
+
+#[derive(Default)]
+struct ExecInput {
+    data: Vec<u8>,
+    pos: usize,
+    at_end: bool,
+}
+
+impl ExecStream {
+    pub fn new(slot: u64, stream: u8) -> ExecStream {
+        ExecStream {
+            slot,
+            stream,
+            input: Mutex::new(ExecInput::default()),
+        }
+    }
+
+    /// Fetches input when none is buffered: Ok(true) when some is (or
+    /// the end), Ok(false) when the client has sent nothing yet.
+    fn fill(&self, input: &mut ExecInput) -> Result<bool, Errno> {
+        if input.pos < input.data.len() || input.at_end {
+            return Ok(true);
+        }
+        input.data.resize(READ_AHEAD_SIZE, 0);
+        input.pos = 0;
+        match crate::sentry::host_exec::read_input(self.slot, &mut input.data) {
+            Ok(n) => {
+                input.data.truncate(n);
+                input.at_end = n == 0;
+                Ok(true)
+            }
+            Err(e) => {
+                input.data.clear();
+                if e == EAGAIN {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+impl File for ExecStream {
+    fn read(&self, buf: &mut [u8], _offset: u64) -> Result<usize, Errno> {
+        if self.stream != 0 {
+            return Err(EBADF);
+        }
+        let mut input = self.input.lock();
+        if !self.fill(&mut input)? {
+            return Err(EAGAIN);
+        }
+        let start = input.pos;
+        let n = buf.len().min(input.data.len() - start);
+        buf[..n].copy_from_slice(&input.data[start..start + n]);
+        input.pos += n;
+        Ok(n)
+    }
+
+    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        if self.stream == 0 {
+            return Err(EBADF);
+        }
+        let stream = Stream::Exec {
+            slot: self.slot,
+            stderr: self.stream == 2,
+        };
+        hvconsole::write(stream, buf);
+        Ok(buf.len())
+    }
+
+    fn stat(&self) -> Stat {
+        Stat {
+            ino: 200 + self.slot * 3 + self.stream as u64,
+            dev: super::DEV_CONSOLE,
+            nlink: 1,
+            mode: S_IFIFO | 0o600,
+            blksize: 4096,
+            ..Stat::default()
+        }
+    }
+
+    fn poll(&self, events: i16) -> i16 {
+        if self.stream != 0 {
+            return events & POLLOUT;
+        }
+        let mut input = self.input.lock();
+        match self.fill(&mut input) {
+            Ok(true) if input.at_end => (events & POLLIN) | POLLHUP,
+            Ok(true) => events & POLLIN,
+            Ok(false) => 0,
+            Err(_) => POLLERR,
+        }
+    }
+
+    fn wait_queues(&self, out: &mut Vec<alloc::sync::Arc<crate::sentry::wait::WaitQueue>>) {
+        if self.stream == 0 {
+            out.push(crate::sentry::host_exec::input_queue().clone());
+        }
+    }
+
+    fn available(&self) -> Result<u64, Errno> {
+        if self.stream != 0 {
+            return Err(ENOTTY);
+        }
+        let input = self.input.lock();
+        Ok((input.data.len() - input.pos) as u64)
+    }
+}
