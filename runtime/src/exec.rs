@@ -15,7 +15,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
 
-use boards::exec::{EXEC_FLAG_NO_NEW_PRIVS, EXEC_FLAG_TERMINAL};
+use boards::bootinfo::TERMIOS_SIZE;
+use boards::exec::{TtySettings, EXEC_FLAG_NO_NEW_PRIVS};
 use serde_json::Value;
 use vmm_sys_util::sock_ctrl_msg::ScmSocket;
 
@@ -65,18 +66,35 @@ fn process_spec(args: &Args) -> Result<spec::ProcessSpec, String> {
     Ok(process)
 }
 
-fn encode(process: &spec::ProcessSpec) -> Result<Vec<u8>, String> {
+/// The settings of the terminal `fd` (kernel termios and window size).
+fn tty_settings(fd: RawFd) -> Result<TtySettings, String> {
+    let mut termios = [0u8; 64];
+    let mut winsize = [0u16; 4];
+    // SAFETY: TCGETS writes a kernel struct termios (36 bytes) into a
+    // 64-byte buffer, TIOCGWINSZ a struct winsize (four u16).
+    let ok = unsafe {
+        libc::ioctl(fd, libc::TCGETS, termios.as_mut_ptr()) == 0
+            && libc::ioctl(fd, libc::TIOCGWINSZ, winsize.as_mut_ptr()) == 0
+    };
+    if !ok {
+        return Err(format!("pty: {}", std::io::Error::last_os_error()));
+    }
+    Ok(TtySettings {
+        termios: termios[..TERMIOS_SIZE].try_into().expect("36 bytes"),
+        winsize,
+    })
+}
+
+fn encode(process: &spec::ProcessSpec, tty: Option<&TtySettings>) -> Result<Vec<u8>, String> {
     let args: Vec<&[u8]> = process.args.iter().map(|a| a.as_bytes()).collect();
     let env: Vec<&[u8]> = process.env.iter().map(|e| e.as_bytes()).collect();
     let cwd = process.cwd.as_bytes();
-    let mut flags = 0;
-    if process.terminal {
-        flags |= EXEC_FLAG_TERMINAL;
-    }
-    if process.no_new_privs {
-        flags |= EXEC_FLAG_NO_NEW_PRIVS;
-    }
-    let len = boards::exec::encoded_len(cwd, args.iter().chain(&env).copied());
+    let flags = if process.no_new_privs {
+        EXEC_FLAG_NO_NEW_PRIVS
+    } else {
+        0
+    };
+    let len = boards::exec::encoded_len(tty.is_some(), cwd, args.iter().chain(&env).copied());
     if len > boards::exec::MAX_EXEC_REQUEST {
         return Err("the process's arguments and environment are too large".into());
     }
@@ -84,6 +102,7 @@ fn encode(process: &spec::ProcessSpec) -> Result<Vec<u8>, String> {
     boards::exec::encode(
         &mut out,
         (process.uid, process.gid, flags),
+        tty,
         cwd,
         &args,
         &env,
@@ -137,7 +156,6 @@ pub fn exec(args: &Args) -> Result<ExitCode, String> {
         return Err(format!("cannot exec in a stopped container {id}"));
     }
     let process = process_spec(args)?;
-    let request = encode(&process)?;
     // The process's stdio: ours (conmon's or the shim's pipes), or a new
     // pty's slave whose master goes to the console socket.
     let pty = if process.terminal {
@@ -150,10 +168,14 @@ pub fn exec(args: &Args) -> Result<ExitCode, String> {
     } else {
         None
     };
-    let stdio = match &pty {
-        Some(pty) => [pty.slave.as_raw_fd(); 3],
-        None => [0, 1, 2],
+    let (stdio, tty) = match &pty {
+        Some(pty) => {
+            let fd = pty.slave.as_raw_fd();
+            ([fd; 3], Some(tty_settings(fd)?))
+        }
+        None => ([0, 1, 2], None),
     };
+    let request = encode(&process, tty.as_ref())?;
     let stream = send(&container.dir, &request, stdio)?;
     drop(pty);
     log::info!("{id}: exec {:?} started", process.args);

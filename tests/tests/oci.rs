@@ -518,6 +518,7 @@ fn exec_in_a_running_container() {
         sh("exit 42"),
         sh("kill -9 $$"),
     );
+    let on_a_tty = sh("test -t 0 && test -t 1 && echo both-ttys");
     let cases: Vec<ExecCase> = vec![
         (&[], &["/bin/busybox", "echo", "hello from exec"], None),
         (&[], &out_err, None),
@@ -532,6 +533,7 @@ fn exec_in_a_running_container() {
         (&["-u", "1000:1001"], &["/bin/busybox", "id"], None),
         (&[], &["/no/such/program"], None),
         (&["-t"], &["/bin/busybox", "echo", "on a terminal"], None),
+        (&["-t"], &on_a_tty, None),
     ];
     let runc = exec_outcomes(Path::new("runc"), &cases);
     let rvisor = exec_outcomes(&rvisor_runtime(), &cases);
@@ -544,6 +546,7 @@ fn exec_in_a_running_container() {
     assert_eq!(rvisor[2].0, "A=1\n/tmp\nppid=0\n");
     assert_eq!(rvisor[4].1, 137);
     assert_eq!(rvisor[5].0.trim(), "100000");
+    assert_eq!(rvisor[9].0, "both-ttys\r\n");
 }
 
 /// A bundle for the runtime's command line: `runc spec`'s config.json with

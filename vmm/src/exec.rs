@@ -313,3 +313,75 @@ pub fn exited(slot: u64, status: u64) -> i64 {
     unsafe { libc::write(client.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two new descriptors we then own.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fresh descriptors from pipe2.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    /// A client sends `request` with `fds`; the answer it reads back.
+    fn submit(request: &[u8], fds: &[RawFd]) -> (Result<(), String>, Vec<u8>, UnixStream) {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let len = (request.len() as u32).to_le_bytes();
+        client.send_with_fds(&[&len[..]], fds).unwrap();
+        client.write_all(request).unwrap();
+        let taken = take_request(server);
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut answer = vec![0u8; 64];
+        let n = client.read(&mut answer).unwrap_or(0);
+        answer.truncate(n);
+        (taken, answer, client)
+    }
+
+    #[test]
+    fn a_request_is_checked_served_and_answered() {
+        let args: [&[u8]; 2] = [b"/bin/echo", b"hi"];
+        let len = boards::exec::encoded_len(false, b"/", args.iter().copied());
+        let mut request = vec![0u8; len];
+        boards::exec::encode(&mut request, (0, 0, 0), None, b"/", &args, &[]).unwrap();
+        let (stdin_r, stdin_w) = pipe();
+        let (out_r, out_w) = pipe();
+        let stdio = [stdin_r.as_raw_fd(), out_w.as_raw_fd(), out_w.as_raw_fd()];
+
+        // Malformed bytes and a wrong descriptor count are refused.
+        let (taken, answer, _) = submit(b"RVX1 not a request", &stdio);
+        assert!(taken.is_err() && answer.starts_with(b"E"), "{answer:?}");
+        let (taken, _, _) = submit(&request, &stdio[..1]);
+        assert!(taken.is_err());
+
+        let (taken, answer, mut client) = submit(&request, &stdio);
+        assert_eq!((taken, answer), (Ok(()), ACCEPTED.to_vec()));
+        drop((stdin_r, out_w));
+        let events = take_events();
+        let [(EVENT_EXEC, slot)] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(request, super::request(slot).unwrap());
+        // Output of the slot reaches its stdout; stdin reads without
+        // waiting (EAGAIN, then the data).
+        write_output(slot, 0, b"out");
+        let mut buf = [0u8; 8];
+        assert_eq!(read_input(slot, &mut buf), -(libc::EAGAIN as i64));
+        let stdin_w = std::fs::File::from(stdin_w);
+        (&stdin_w).write_all(b"in").unwrap();
+        assert_eq!(read_input(slot, &mut buf), 2);
+        // The end: its stdio closes, the client gets the status (exit 3).
+        assert_eq!(exited(slot, 3 << 8), 0);
+        assert_eq!(exited(slot, 0), -(libc::ENOENT as i64));
+        let mut out = String::new();
+        std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "out");
+        let mut status = [0u8; 4];
+        client.read_exact(&mut status).unwrap();
+        assert_eq!(i32::from_le_bytes(status), 3);
+    }
+}

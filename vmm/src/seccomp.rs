@@ -410,6 +410,20 @@ mod tests {
         ] {
             assert!(!vcpu.allows(forbidden), "syscall {forbidden} allowed");
         }
+        // The control thread: no file, no ioctl, no new socket.
+        let control = control_thread();
+        for forbidden in [
+            libc::SYS_ioctl,
+            libc::SYS_openat,
+            libc::SYS_openat2,
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_execve,
+        ] {
+            assert!(!control.allows(forbidden), "syscall {forbidden} allowed");
+        }
+        assert!(control.allows(libc::SYS_accept4) && control.allows(libc::SYS_recvmsg));
+        control.compile().expect("control filter");
         vcpu.compile().expect("vcpu filter");
         events.compile().expect("event filter");
     }

@@ -24,7 +24,8 @@ use spin::Mutex;
 use super::errno::*;
 use super::fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
 use super::task::Task;
-use super::vfs::console::ExecStream;
+use super::vfs::console::{ExecStream, TtyInfo};
+use boards::bootinfo::TERMIOS_SIZE;
 use super::wait::WaitQueue;
 use super::{exec, sched, signal, syscalls, task, vfs};
 use crate::arch::{ThreadState, UserContext};
@@ -67,14 +68,11 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
     }
     let memory = Arc::new(Mutex::new(template.mm().new_empty()?));
     let pid = sched::new_pid();
+    // Its stdio is installed once the request is read (`load`).
     let mut fds = FdTable::default();
     fds.limit = template.rlimits[task::RLIMIT_NOFILE]
         .cur
         .min(usize::MAX as u64) as usize;
-    for (fd, flags) in [(0, O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
-        let stream = Arc::new(ExecStream::new(slot, fd as u8));
-        fds.install(fd, OpenFile::new(stream, flags), false)?;
-    }
     let files = Arc::new(Mutex::new(fds));
     let cwd = Arc::new(Mutex::new(template.namespace.root_stack()));
     let comm = Arc::new(Mutex::new(Vec::new()));
@@ -180,6 +178,17 @@ fn load(task: &mut Task, regs: &mut UserContext, slot: u64) -> Result<(), (Vec<u
     let envp: Vec<&[u8]> = request.env.iter().collect();
     let name = argv[0].to_vec();
     let fail = |e| (name.clone(), e);
+    let tty = TtyInfo {
+        is_tty: request.tty.is_some(),
+        termios: request.tty.map(|t| t.termios).unwrap_or([0; TERMIOS_SIZE]),
+        winsize: request.tty.map(|t| t.winsize).unwrap_or_default(),
+    };
+    for (fd, flags) in [(0, O_RDONLY), (1, O_WRONLY), (2, O_WRONLY)] {
+        let stream = Arc::new(ExecStream::new(slot, fd as u8, tty));
+        task.fds()
+            .install(fd, OpenFile::new(stream, flags), false)
+            .map_err(fail)?;
+    }
     task.creds = syscalls::system::Credentials {
         user: [request.uid; 3],
         group: [request.gid; 3],
@@ -196,7 +205,7 @@ fn load(task: &mut Task, regs: &mut UserContext, slot: u64) -> Result<(), (Vec<u
     *task.cwd.lock() = cwd;
     let mut mm = task.mm();
     let (loaded, program) =
-        super::load_first(&mut *mm, &namespace, &name, None, &argv, &envp).map_err(fail)?;
+        super::load_first(&mut mm, &namespace, &name, None, &argv, &envp).map_err(fail)?;
     let args: Vec<&[u8]> = program.args.iter().map(|a| a.as_slice()).collect();
     let sp = exec::build_stack(
         &mut mm,

@@ -113,20 +113,7 @@ impl File for Console {
     }
 
     fn stat(&self) -> Stat {
-        let (mode, rdev) = if self.tty.is_tty {
-            (S_IFCHR | 0o620, makedev(136, 0))
-        } else {
-            (S_IFIFO | 0o600, 0)
-        };
-        Stat {
-            ino: 100 + self.stream as u64,
-            dev: super::DEV_CONSOLE,
-            nlink: 1,
-            mode,
-            rdev,
-            blksize: 4096,
-            ..Stat::default()
-        }
+        self.tty.stat(100 + self.stream as u64, 0)
     }
 
     fn poll(&self, events: i16) -> i16 {
@@ -158,14 +145,21 @@ impl File for Console {
     }
 
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
-        if !self.tty.is_tty {
+        self.tty.ioctl(request)
+    }
+}
+
+impl TtyInfo {
+    /// The terminal ioctls a console answers (ENOTTY when it is none).
+    fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
+        if !self.is_tty {
             return Err(ENOTTY);
         }
         match request {
-            TCGETS => Ok(IoctlReply::Bytes(self.tty.termios.to_vec())),
+            TCGETS => Ok(IoctlReply::Bytes(self.termios.to_vec())),
             TIOCGWINSZ => {
                 let mut bytes = Vec::with_capacity(8);
-                for v in self.tty.winsize {
+                for v in self.winsize {
                     bytes.extend_from_slice(&v.to_le_bytes());
                 }
                 Ok(IoctlReply::Bytes(bytes))
@@ -184,6 +178,26 @@ pub fn wait_for_input(timeout_ns: u64, watch_stdin: bool) -> bool {
 /// POLLIN readiness of stdin for poll().
 pub const STDIN_READY: i16 = POLLIN;
 
+impl TtyInfo {
+    /// A console's stat: the pty `pts` when it is a terminal, else a pipe.
+    fn stat(&self, ino: u64, pts: u64) -> Stat {
+        let (mode, rdev) = if self.is_tty {
+            (S_IFCHR | 0o620, makedev(136, pts))
+        } else {
+            (S_IFIFO | 0o600, 0)
+        };
+        Stat {
+            ino,
+            dev: super::DEV_CONSOLE,
+            nlink: 1,
+            mode,
+            rdev,
+            blksize: 4096,
+            ..Stat::default()
+        }
+    }
+}
+
 /// fd 0, 1 or 2 of a process started from the host (`rvisor-runtime
 /// exec`, see `crate::sentry::host_exec`): output goes to the client's
 /// descriptors as console records of its slot; input is fetched from the
@@ -193,6 +207,8 @@ pub struct ExecStream {
     slot: u64,
     /// 0 stdin, 1 stdout, 2 stderr.
     stream: u8,
+    /// `exec -t`: the client's terminal (the streams are one pty).
+    tty: TtyInfo,
     input: Mutex<ExecInput>,
 }
 
@@ -204,10 +220,11 @@ struct ExecInput {
 }
 
 impl ExecStream {
-    pub fn new(slot: u64, stream: u8) -> ExecStream {
+    pub fn new(slot: u64, stream: u8, tty: TtyInfo) -> ExecStream {
         ExecStream {
             slot,
             stream,
+            tty,
             input: Mutex::new(ExecInput::default()),
         }
     }
@@ -267,14 +284,13 @@ impl File for ExecStream {
     }
 
     fn stat(&self) -> Stat {
-        Stat {
-            ino: 200 + self.slot * 3 + self.stream as u64,
-            dev: super::DEV_CONSOLE,
-            nlink: 1,
-            mode: S_IFIFO | 0o600,
-            blksize: 4096,
-            ..Stat::default()
-        }
+        // (pts 0 is the first process's terminal.)
+        self.tty
+            .stat(200 + self.slot * 3 + self.stream as u64, 1 + self.slot)
+    }
+
+    fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
+        self.tty.ioctl(request)
     }
 
     fn poll(&self, events: i16) -> i16 {
