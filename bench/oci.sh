@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # rvisor-runtime benchmark: `podman run --rm --rootfs R /bin/true` end to end
-# under runc and under rvisor-runtime, in one hyperfine run, and where the
+# under runc and under rvisor-runtime, in one hyperfine run (and `podman
+# exec CTR /bin/true` in a running container), and where the
 # time goes: the runtime's own create + start + exit + delete (without
 # podman), and the VM alone (rvisor-vmm --root R).
 #
@@ -34,11 +35,14 @@ cp /bin/busybox "$WORK/rootfs/bin/busybox"
 ln -s busybox "$WORK/rootfs/bin/true"
 R="$WORK/rootfs"
 ulimits="--ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
-podman_cmd() {
+podman_base() {
     # $1: the runtime. A private podman state (vfs storage, no network).
     echo "podman --cgroup-manager cgroupfs --storage-driver vfs --events-backend file \
 --root $WORK/podman/storage --runroot $WORK/podman/run --tmpdir $WORK/podman/tmp \
---runtime $1 run --rm --network none $ulimits --rootfs $R /bin/true"
+--runtime $1"
+}
+podman_cmd() {
+    echo "$(podman_base "$1") run --rm --network none $ulimits --rootfs $R /bin/true"
 }
 
 # Same result under both, or the numbers mean nothing.
@@ -50,6 +54,17 @@ log "podman run --rm /bin/true: runc vs rvisor-runtime ($RUNS runs each)"
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/podman.json" \
     -n "podman + runc" "$(podman_cmd runc)" \
     -n "podman + rvisor-runtime" "$(podman_cmd "$RUNTIME")" >&2
+# podman exec of /bin/true in a running container (busybox sleep).
+exec_ids=()
+for rt in runc "$RUNTIME"; do
+    exec_ids+=("$($(podman_base "$rt") run -d --network none $ulimits --rootfs $R /bin/busybox sleep 1000)")
+done
+log "podman exec CTR /bin/true: runc vs rvisor-runtime ($RUNS runs each)"
+hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/exec.json" \
+    -n "podman exec + runc" "$(podman_base runc) exec ${exec_ids[0]} /bin/true" \
+    -n "podman exec + rvisor-runtime" "$(podman_base "$RUNTIME") exec ${exec_ids[1]} /bin/true" >&2
+$(podman_base runc) rm -f -t 0 "${exec_ids[0]}" >/dev/null
+$(podman_base "$RUNTIME") rm -f -t 0 "${exec_ids[1]}" >/dev/null
 log "the VM alone: rvisor-vmm --root R -- /bin/true"
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/vmm.json" \
     -n "rvisor-vmm --root" "$VMM --root $R:ro -- /bin/true" >&2
@@ -98,6 +113,7 @@ PY
 median() { python3 -c "import json,sys,statistics; r=json.load(open(sys.argv[1]))['results']; print(' '.join(f\"{statistics.median(x['times'])*1000:.1f}\" for x in r))" "$1"; }
 read -r podman_runc podman_rvisor < <(median "$WORK/podman.json")
 read -r vmm_alone < <(median "$WORK/vmm.json")
+read -r exec_runc exec_rvisor < <(median "$WORK/exec.json")
 read -r _ runc_create runc_run runc_delete runc_total < <(grep '^runc ' "$WORK/phases.txt")
 read -r _ rv_create rv_run rv_delete rv_total < <(grep '^rvisor-runtime ' "$WORK/phases.txt")
 diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
@@ -111,6 +127,7 @@ report="$(cat <<MD
 | | runc | rvisor-runtime | difference |
 |---|---:|---:|---:|
 | \`podman run --rm\`, end to end | $podman_runc | $podman_rvisor | $(diff "$podman_rvisor" "$podman_runc") |
+| \`podman exec CTR /bin/true\` in a running container | $exec_runc | $exec_rvisor | $(diff "$exec_rvisor" "$exec_runc") |
 | the runtime alone: create + start + exit + delete | $runc_total | $rv_total | $(diff "$rv_total" "$runc_total") |
 | - create | $runc_create | $rv_create | $(diff "$rv_create" "$runc_create") |
 | - start, run, exit | $runc_run | $rv_run | $(diff "$rv_run" "$runc_run") |
