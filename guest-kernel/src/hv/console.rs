@@ -22,7 +22,10 @@ pub enum Stream {
     Log(u8),
     /// stdout or stderr of a process started from the host
     /// (`crate::sentry::host_exec`).
-    Exec { slot: u64, stderr: bool },
+    Exec {
+        slot: u64,
+        stderr: bool,
+    },
 }
 
 impl Stream {

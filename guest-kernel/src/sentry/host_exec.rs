@@ -25,11 +25,11 @@ use super::errno::*;
 use super::fd::{FdTable, OpenFile, O_RDONLY, O_WRONLY};
 use super::task::Task;
 use super::vfs::console::{ExecStream, TtyInfo};
-use boards::bootinfo::TERMIOS_SIZE;
 use super::wait::WaitQueue;
 use super::{exec, sched, signal, syscalls, task, vfs};
 use crate::arch::{ThreadState, UserContext};
 use crate::hv::{self, console as hvconsole};
+use boards::bootinfo::TERMIOS_SIZE;
 
 /// Tasks made for a request and not started yet: tid to slot.
 static STARTING: Mutex<BTreeMap<i32, u64>> = Mutex::new(BTreeMap::new());
@@ -157,7 +157,10 @@ pub fn begin(cell: &Arc<sched::TaskCell>, task: &mut Task, regs: &mut UserContex
             core::str::from_utf8(&name).unwrap_or("?"),
             e.0
         );
-        hvconsole::write(hvconsole::Stream::Exec { slot, stderr: true }, line.as_bytes());
+        hvconsole::write(
+            hvconsole::Stream::Exec { slot, stderr: true },
+            line.as_bytes(),
+        );
         sched::exit_process(cell, task, status << 8);
         return false;
     }
