@@ -25,6 +25,13 @@ use crate::sentry::vfs::Inode;
 pub static BLOCK_MAPPINGS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 pub static FORK_COPIED_BYTES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
+/// Pages a new private mapping must leave free (1 MiB): the program still
+/// touches pages for the first time after its last allocation succeeded
+/// (its data and stack, the page tables for them), and those faults have
+/// no errno to return. Without the reserve a program that allocates until
+/// malloc fails was killed at its next printf (stdout's first page).
+const COMMIT_RESERVE_PAGES: u64 = 256;
+
 /// Lowest address mmap hands out or accepts (vm.mmap_min_addr).
 pub const MMAP_MIN_ADDR: u64 = boards::elf::MMAP_MIN_ADDR;
 /// Top of the initial stack and of the default mmap area (no ASLR yet: the
@@ -483,12 +490,13 @@ impl AddressSpace {
     }
 
     /// Heuristic overcommit: refuse a private writable mapping larger than
-    /// all the memory that is still free.
+    /// all the memory that is still free, less [`COMMIT_RESERVE_PAGES`].
     fn check_commit(&self, len: u64, prot: Protection, shared: bool) -> Result<(), Errno> {
+        let pages = len / PAGE_SIZE + COMMIT_RESERVE_PAGES;
         if prot.write
             && !shared
-            && len / PAGE_SIZE > frames::user_frames_available()
-            && (!frames::reclaim() || len / PAGE_SIZE > frames::user_frames_available())
+            && pages > frames::user_frames_available()
+            && (!frames::reclaim() || pages > frames::user_frames_available())
         {
             return Err(ENOMEM);
         }
