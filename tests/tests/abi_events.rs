@@ -1,7 +1,8 @@
 //! Linux ABI conformance, event descriptors and timers: eventfd, timerfd,
 //! signalfd, epoll (level, edge, one-shot, nested, woken by timers), POSIX
-//! timers with overruns, futex in one thread. Compared with the native run,
-//! built against musl and against glibc.
+//! timers with overruns, futex in one thread, inotify (events of file
+//! operations in order, errors, poll, a blocking read, fdinfo). Compared
+//! with the native run, built against musl and against glibc.
 
 use rvisor_tests::*;
 
@@ -17,6 +18,24 @@ fn events_musl() {
 #[test]
 fn events_glibc() {
     let prog = glibc_program("events");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn inotify_musl() {
+    let prog = c_program("inotify");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn inotify_glibc() {
+    let prog = glibc_program("inotify");
     if !require_kvm() {
         return;
     }

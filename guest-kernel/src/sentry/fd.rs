@@ -167,6 +167,10 @@ pub trait File: Send + Sync {
     fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
         None
     }
+    /// The inotify instance behind an inotify descriptor.
+    fn as_inotify(&self) -> Option<&crate::sentry::vfs::inotify::Inotify> {
+        None
+    }
     /// For one end of a named pipe: how many ends the other side has open
     /// and has ever opened (a blocking open waits until a peer opens).
     fn fifo_peers(&self) -> Option<(usize, u64)> {
@@ -310,6 +314,22 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         if self.locked.load(core::sync::atomic::Ordering::Relaxed) {
             crate::sentry::syscalls::locks::release_description(self);
+        }
+        // The last descriptor of a file opened by path closed.
+        if let Some(location) = &self.location {
+            use crate::sentry::vfs::inotify::{on_path, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE};
+            let flags = *self.flags.lock();
+            if flags & O_PATH == 0 {
+                let writable = flags & O_ACCMODE != O_RDONLY;
+                on_path(
+                    location,
+                    if writable {
+                        IN_CLOSE_WRITE
+                    } else {
+                        IN_CLOSE_NOWRITE
+                    },
+                );
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use super::fd_arg;
 use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::vfs::inotify::{on_file, IN_ATTRIB, IN_MODIFY};
 use crate::sentry::vfs::{FileKind, Inode, TimeUpdate};
 
 fn chmod_node(node: &Arc<dyn Inode>, mode: u64) -> SysResult {
@@ -20,19 +21,25 @@ fn chmod_node(node: &Arc<dyn Inode>, mode: u64) -> SysResult {
 }
 
 pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
-    chmod_node(&node, args[1])
+    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
+    chmod_node(&at.inode()?, args[1])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let node = file.file.inode().ok_or(EBADF)?;
-    chmod_node(&node, args[1])
+    chmod_node(&node, args[1])?;
+    on_file(&file, IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, fd_arg(args[0]), args[1], 0)?.inode()?;
-    chmod_node(&node, args[2])
+    let at = node_at(ctx, fd_arg(args[0]), args[1], 0)?;
+    chmod_node(&at.inode()?, args[2])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
 }
 
 fn chown_node(node: &Arc<dyn Inode>, uid: u64, gid: u64) -> SysResult {
@@ -45,31 +52,40 @@ fn chown_node(node: &Arc<dyn Inode>, uid: u64, gid: u64) -> SysResult {
 }
 
 pub fn sys_chown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
-    chown_node(&node, args[1], args[2])
+    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
+    chown_node(&at.inode()?, args[1], args[2])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.inode()?;
-    chown_node(&node, args[1], args[2])
+    let at = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?;
+    chown_node(&at.inode()?, args[1], args[2])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let node = file.file.inode().ok_or(EBADF)?;
-    chown_node(&node, args[1], args[2])
+    chown_node(&node, args[1], args[2])?;
+    on_file(&file, IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, fd_arg(args[0]), args[1], args[4])?.inode()?;
-    chown_node(&node, args[2], args[3])
+    let at = node_at(ctx, fd_arg(args[0]), args[1], args[4])?;
+    chown_node(&at.inode()?, args[2], args[3])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
 }
 
 pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if (args[1] as i64) < 0 {
         return Err(EINVAL);
     }
-    let node = node_at(ctx, AT_FDCWD, args[0], 0)?.inode()?;
+    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
+    let node = at.inode()?;
     if node.kind() == FileKind::Directory {
         return Err(EISDIR);
     }
@@ -77,6 +93,7 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EROFS);
     }
     node.truncate(args[1])?;
+    at.notify(IN_MODIFY);
     Ok(0)
 }
 
@@ -89,6 +106,7 @@ pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     file.file.truncate(args[1])?;
+    on_file(&file, IN_MODIFY);
     Ok(0)
 }
 
@@ -126,13 +144,15 @@ fn set_times(
     flags: u64,
     updates: [Option<TimeUpdate>; 2],
 ) -> SysResult {
-    let node = if path == 0 {
+    let at = if path == 0 {
         // futimens: the fd itself.
         let file = ctx.task.fds().get(dirfd)?.clone();
-        file.file.inode().ok_or(EBADF)?
+        file.file.inode().ok_or(EBADF)?;
+        super::path::NodeRef::File(file)
     } else {
-        node_at(ctx, dirfd, path, flags)?.inode()?
+        node_at(ctx, dirfd, path, flags)?
     };
+    let node = at.inode()?;
     if updates.iter().all(Option::is_none) {
         return Ok(0);
     }
@@ -140,6 +160,7 @@ fn set_times(
         return Err(EROFS);
     }
     node.set_times(updates[0], updates[1])?;
+    at.notify(IN_ATTRIB);
     Ok(0)
 }
 

@@ -177,6 +177,10 @@ handlers! {
     settimeofday => time::sys_settimeofday, Partial("EPERM: the sandbox does not let the program set the host's clock");
     eventfd => events::sys_eventfd, Full;
     eventfd2 => events::sys_eventfd2, Full;
+    inotify_init => events::sys_inotify_init, Partial("events for what the sandbox itself does; changes made on the host to a shared directory are not seen");
+    inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
+    inotify_add_watch => events::sys_inotify_add_watch, Full;
+    inotify_rm_watch => events::sys_inotify_rm_watch, Full;
     timerfd_create => events::sys_timerfd_create, Partial("TFD_TIMER_CANCEL_ON_SET is accepted; the sandbox's realtime clock never jumps, so it never cancels");
     timerfd_settime => events::sys_timerfd_settime, Full;
     timerfd_gettime => events::sys_timerfd_gettime, Full;

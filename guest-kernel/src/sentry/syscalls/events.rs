@@ -14,6 +14,7 @@ use crate::sentry::fd::*;
 use crate::sentry::signal::{SigInfo, UNBLOCKABLE};
 use crate::sentry::vfs::epoll::*;
 use crate::sentry::vfs::events::{EventFd, SignalFd, TimerFd};
+use crate::sentry::vfs::inotify::Inotify;
 
 /// Installs `file` at the lowest free descriptor.
 fn install(ctx: &mut SyscallContext, file: Arc<dyn File>, flags: u32, label: &[u8]) -> SysResult {
@@ -416,4 +417,60 @@ pub fn sys_epoll_pwait2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     super::poll::with_wait_mask(ctx, args[4], args[5], |ctx| {
         epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
     })
+}
+
+// --- inotify ------------------------------------------------------------------------
+
+pub fn sys_inotify_init1(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let flags = args[0] as u32;
+    if args[0] > u32::MAX as u64 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    let file = Inotify::new()?;
+    install(ctx, file, flags, b"inotify")
+}
+
+pub fn sys_inotify_init(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+    sys_inotify_init1(ctx, [0; 6])
+}
+
+/// The inotify instance behind `fd` (EBADF: not open; EINVAL: not inotify).
+fn inotify_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    if file.file.as_inotify().is_none() {
+        return Err(EINVAL);
+    }
+    Ok(file)
+}
+
+pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::vfs::inotify::*;
+    let mask = args[2] as u32;
+    let open = inotify_of(ctx, args[0])?;
+    if mask & !IN_VALID != 0 || mask & IN_ALL_EVENTS == 0 {
+        return Err(EINVAL);
+    }
+    if mask & (IN_MASK_ADD | IN_MASK_CREATE) == IN_MASK_ADD | IN_MASK_CREATE {
+        return Err(EINVAL);
+    }
+    let path = super::path::read_path(ctx, args[1])?;
+    let stack = super::path::lookup_at(
+        ctx,
+        super::path::AT_FDCWD,
+        &path,
+        mask & IN_DONT_FOLLOW == 0,
+    )?;
+    let node = stack.node().clone();
+    if mask & IN_ONLYDIR != 0 && node.kind() != crate::sentry::vfs::FileKind::Directory {
+        return Err(ENOTDIR);
+    }
+    let instance = open.file.as_inotify().ok_or(EINVAL)?;
+    Ok(instance.add_watch(&node, mask)? as u64)
+}
+
+pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let open = inotify_of(ctx, args[0])?;
+    let instance = open.file.as_inotify().ok_or(EINVAL)?;
+    instance.rm_watch(args[1] as i32)?;
+    Ok(0)
 }

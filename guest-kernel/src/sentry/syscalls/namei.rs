@@ -9,7 +9,7 @@ use super::path::{
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::stat::*;
-use crate::sentry::vfs::{FileKind, NewNode};
+use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode};
 
 fn readlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, buf: u64, size: u64) -> SysResult {
     if (size as i64) <= 0 {
@@ -35,7 +35,8 @@ fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> S
     let target = read_path(ctx, target)?;
     let path = read_path(ctx, path)?;
     let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
-    dir.create(&name, NewNode::Symlink { target: &target })?;
+    let node = dir.create(&name, NewNode::Symlink { target: &target })?;
+    inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
     Ok(0)
 }
 
@@ -70,6 +71,9 @@ fn link_at(
     let path = read_path(ctx, new)?;
     let (dir, name) = new_entry_at(ctx, new_dirfd, &path)?;
     dir.link(&name, &target)?;
+    // Its link count changed, and the directory has a new name.
+    inotify::on_node(&*target, inotify::IN_ATTRIB);
+    inotify::on_child(&*dir, &name, &*target, inotify::IN_CREATE, 0);
     Ok(0)
 }
 
@@ -92,7 +96,8 @@ fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
     let path = read_path(ctx, path)?;
     let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.umask;
-    dir.create(&name, NewNode::Directory { mode })?;
+    let node = dir.create(&name, NewNode::Directory { mode })?;
+    inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
     Ok(0)
 }
 
@@ -106,11 +111,13 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
     let perm = mode as u32 & 0o7777 & !ctx.task.umask;
     match kind {
         0 | S_IFREG => {
-            dir.create(&name, NewNode::File { mode: perm })?;
+            let node = dir.create(&name, NewNode::File { mode: perm })?;
+            inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
         S_IFIFO => {
-            dir.create(&name, NewNode::Fifo { mode: perm })?;
+            let node = dir.create(&name, NewNode::Fifo { mode: perm })?;
+            inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
         // Device nodes need CAP_MKNOD, which the sandbox does not grant.
@@ -119,7 +126,8 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
         S_IFSOCK => {
             let bound: alloc::sync::Weak<dyn core::any::Any + Send + Sync> =
                 alloc::sync::Weak::<()>::new();
-            dir.create(&name, NewNode::Socket { mode: perm, bound })?;
+            let node = dir.create(&name, NewNode::Socket { mode: perm, bound })?;
+            inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -175,7 +183,27 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
         return Err(EBUSY);
     }
     dir.unlink(&pn.name, directory)?;
+    notify_removed(&*dir, &pn.name, &*node);
     Ok(0)
+}
+
+/// inotify after `name` in `dir` went, in Linux's order: a file's link
+/// count changed (IN_ATTRIB), the inode itself is gone once nothing links
+/// to it (IN_DELETE_SELF, its watches end; Linux waits for the last close
+/// of a file still open, here it is at once), and the directory lost a
+/// name (IN_DELETE).
+fn notify_removed(dir: &dyn Inode, name: &[u8], node: &dyn Inode) {
+    if !inotify::watching() {
+        return;
+    }
+    let directory = node.kind() == FileKind::Directory;
+    if !directory {
+        inotify::on_node(node, inotify::IN_ATTRIB);
+    }
+    if directory || node.stat().nlink == 0 {
+        inotify::on_removed(node);
+    }
+    inotify::on_child(dir, name, node, inotify::IN_DELETE, 0);
 }
 
 pub fn sys_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -227,9 +255,62 @@ fn rename_at(
         return Err(EXDEV);
     }
     let target_dir = to.parent.node().clone();
+    // What the new name replaces, for inotify.
+    let replaced = if inotify::watching() {
+        target_dir.lookup(&to.name).ok()
+    } else {
+        None
+    };
     from.parent
         .node()
         .rename(&from.name, &target_dir, &to.name, flags as u32)?;
+    if inotify::watching() {
+        const RENAME_EXCHANGE: u64 = 2;
+        let cookie = inotify::new_cookie();
+        let from_dir = from.parent.node();
+        inotify::on_child(
+            &**from_dir,
+            &from.name,
+            &*moving,
+            inotify::IN_MOVED_FROM,
+            cookie,
+        );
+        inotify::on_child(
+            &*target_dir,
+            &to.name,
+            &*moving,
+            inotify::IN_MOVED_TO,
+            cookie,
+        );
+        inotify::on_node(&*moving, inotify::IN_MOVE_SELF);
+        match replaced {
+            Some(other) if flags & RENAME_EXCHANGE != 0 => {
+                let cookie = inotify::new_cookie();
+                inotify::on_child(
+                    &*target_dir,
+                    &to.name,
+                    &*other,
+                    inotify::IN_MOVED_FROM,
+                    cookie,
+                );
+                inotify::on_child(
+                    &**from_dir,
+                    &from.name,
+                    &*other,
+                    inotify::IN_MOVED_TO,
+                    cookie,
+                );
+                inotify::on_node(&*other, inotify::IN_MOVE_SELF);
+            }
+            Some(other)
+                if other.id() != moving.id()
+                    && (other.kind() == FileKind::Directory || other.stat().nlink == 0) =>
+            {
+                inotify::on_removed(&*other);
+            }
+            _ => {}
+        }
+    }
     Ok(0)
 }
 

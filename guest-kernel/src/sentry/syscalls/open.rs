@@ -11,7 +11,7 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
-use crate::sentry::vfs::{FileKind, Inode, NewNode, ParentAndName, PathStack};
+use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode, ParentAndName, PathStack};
 
 fn open_at(
     ctx: &mut SyscallContext,
@@ -33,6 +33,8 @@ fn open_at(
     let namespace = ctx.task.namespace.clone();
     let follow = flags & O_NOFOLLOW == 0;
 
+    // Made by this call (O_CREAT): not truncated, whatever O_TRUNC says.
+    let mut created = false;
     let stack = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
         let ParentAndName {
             parent,
@@ -53,6 +55,8 @@ fn open_at(
                 }
                 let mode = mode as u32 & 0o7777 & !ctx.task.umask;
                 let node = dir.create(&name, NewNode::File { mode })?;
+                inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
+                created = true;
                 let mut stack = parent;
                 stack.0.push((name, node));
                 stack
@@ -88,10 +92,12 @@ fn open_at(
     if wants_write && node.read_only() && kind != FileKind::CharDevice {
         return Err(EROFS);
     }
-    if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY {
+    if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY && !created {
         node.truncate(0)?;
+        inotify::on_path(&stack, inotify::IN_MODIFY);
     }
     let file = node.open(flags)?;
+    inotify::on_path(&stack, inotify::IN_OPEN);
     if flags & O_NONBLOCK == 0 {
         wait_for_fifo_peer(ctx, &file)?;
     }

@@ -122,6 +122,14 @@ impl NodeRef {
             NodeRef::File(file) => file.file.inode().ok_or(EINVAL),
         }
     }
+
+    /// Tells inotify watchers that `mask` happened to it.
+    pub(super) fn notify(&self, mask: u32) {
+        match self {
+            NodeRef::Path(stack) => crate::sentry::vfs::inotify::on_path(stack, mask),
+            NodeRef::File(file) => crate::sentry::vfs::inotify::on_file(file, mask),
+        }
+    }
 }
 
 fn check_name(name: &[u8]) -> Result<(), Errno> {

@@ -33,6 +33,20 @@ fn write_from_user(
     len: u64,
     offset: Option<u64>,
 ) -> SysResult {
+    let written = write_file(ctx, file, addr, len, offset)?;
+    if written > 0 {
+        crate::sentry::vfs::inotify::on_file(file, crate::sentry::vfs::inotify::IN_MODIFY);
+    }
+    Ok(written)
+}
+
+fn write_file(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+    offset: Option<u64>,
+) -> SysResult {
     if !file.writable() {
         return Err(EBADF);
     }
@@ -155,6 +169,20 @@ fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Res
 
 /// Reads from `file` into user memory; returns bytes read.
 fn read_to_user(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+    offset: Option<u64>,
+) -> SysResult {
+    let read = read_file(ctx, file, addr, len, offset)?;
+    if read > 0 {
+        crate::sentry::vfs::inotify::on_file(file, crate::sentry::vfs::inotify::IN_ACCESS);
+    }
+    Ok(read)
+}
+
+fn read_file(
     ctx: &mut SyscallContext,
     file: &Arc<OpenFile>,
     addr: u64,

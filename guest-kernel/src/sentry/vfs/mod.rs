@@ -22,6 +22,7 @@ pub mod devfs;
 pub mod epoll;
 pub mod events;
 pub mod hostfs;
+pub mod inotify;
 pub mod locks;
 pub mod memfile;
 pub mod pipe;

@@ -61,6 +61,9 @@ enum Node {
     Cwd,
     FdDir,
     Fd(i32),
+    /// /proc/<pid>/fdinfo and its files.
+    FdInfoDir,
+    FdInfo(i32),
     Maps,
     Status,
     Cmdline,
@@ -97,6 +100,7 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"exe", Node::Exe),
     (b"cwd", Node::Cwd),
     (b"fd", Node::FdDir),
+    (b"fdinfo", Node::FdInfoDir),
     (b"maps", Node::Maps),
     (b"status", Node::Status),
     (b"cmdline", Node::Cmdline),
@@ -169,6 +173,8 @@ impl ProcNode {
             Node::NetDir => 19,
             Node::NetDev => 20,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
+            Node::FdInfoDir => 21,
+            Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
         }
     }
 
@@ -184,6 +190,29 @@ impl ProcNode {
     fn generate(&self) -> Result<Vec<u8>, Errno> {
         let mut out = String::new();
         match self.node {
+            Node::FdInfo(fd) => {
+                let (file, cloexec) = {
+                    let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                    (fds.get(fd).cloned().map_err(|_| ENOENT)?, fds.cloexec(fd)?)
+                };
+                const O_CLOEXEC_OCTAL: u32 = 0o2000000;
+                let flags = crate::sentry::fd::open_flags_to_user(*file.flags.lock())
+                    | if cloexec { O_CLOEXEC_OCTAL } else { 0 };
+                let stat = file.file.stat();
+                let _ = write!(
+                    out,
+                    "pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n",
+                    *file.offset.lock(),
+                    flags,
+                    stat.dev & 0xffff,
+                    stat.ino
+                );
+                let mut bytes = out.into_bytes();
+                if let Some(inotify) = file.file.as_inotify() {
+                    bytes.extend_from_slice(&inotify.fdinfo());
+                }
+                return Ok(bytes);
+            }
             Node::Maps => {
                 let space = self.view.memory.lock().clone();
                 let memory = space.try_lock().ok_or_else(busy)?;
@@ -411,6 +440,7 @@ impl Inode for ProcNode {
             Node::Root
             | Node::PidDir
             | Node::FdDir
+            | Node::FdInfoDir
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => (S_IFDIR | 0o555, 2),
@@ -502,6 +532,15 @@ impl Inode for ProcNode {
                 self.open_file(fd)?;
                 Ok(self.child(Node::Fd(fd)))
             }
+            Node::FdInfoDir => {
+                let fd: i32 = core::str::from_utf8(name)
+                    .ok()
+                    .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(ENOENT)?;
+                self.open_file(fd)?;
+                Ok(self.child(Node::FdInfo(fd)))
+            }
             _ => Err(ENOTDIR),
         }
     }
@@ -564,6 +603,14 @@ impl Inode for ProcNode {
                     .map(|(fd, _)| entry(format!("{fd}").as_bytes(), Node::Fd(fd), self.tid))
                     .collect())
             }
+            Node::FdInfoDir => {
+                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                Ok(fds
+                    .list()
+                    .into_iter()
+                    .map(|(fd, _)| entry(format!("{fd}").as_bytes(), Node::FdInfo(fd), self.tid))
+                    .collect())
+            }
             _ => Err(ENOTDIR),
         }
     }
@@ -593,6 +640,7 @@ impl Inode for ProcNode {
             Node::Root
             | Node::PidDir
             | Node::FdDir
+            | Node::FdInfoDir
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),

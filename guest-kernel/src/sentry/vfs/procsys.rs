@@ -43,6 +43,9 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmall" => format!("{}", ipc::SHMALL),
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
         b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
+        b"fs/inotify/max_queued_events" => format!("{}", inotify::MAX_QUEUED_EVENTS),
+        b"fs/inotify/max_user_instances" => format!("{}", inotify::MAX_USER_INSTANCES),
+        b"fs/inotify/max_user_watches" => format!("{}", inotify::MAX_USER_WATCHES),
         _ => return None,
     })
 }
@@ -69,6 +72,9 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmall",
     b"kernel/shmmni",
     b"fs/nr_open",
+    b"fs/inotify/max_queued_events",
+    b"fs/inotify/max_user_instances",
+    b"fs/inotify/max_user_watches",
 ];
 
 /// A directory or file under /proc/sys, by its path below it ("" is
