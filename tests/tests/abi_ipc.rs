@@ -1,6 +1,7 @@
 //! System V IPC (message queues, semaphore sets, shared memory) between
-//! processes, /proc/sysvipc, and capability sets (capget/capset and setuid),
-//! compared with a native run, built with musl and with glibc.
+//! processes, /proc/sysvipc, capability sets (capget/capset and setuid),
+//! and POSIX message queues, compared with a native run, built with musl
+//! and with glibc.
 
 use rvisor_tests::*;
 
@@ -25,4 +26,22 @@ fn sysv_ipc_and_capabilities() {
         let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
         assert_same(&native, &sandbox, Compare::All);
     }
+}
+
+#[test]
+fn posix_message_queues_musl() {
+    let prog = c_program("mqueue");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn posix_message_queues_glibc() {
+    let prog = glibc_program("mqueue");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }

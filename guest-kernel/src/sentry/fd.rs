@@ -167,6 +167,10 @@ pub trait File: Send + Sync {
     fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
         None
     }
+    /// The queue behind a POSIX message queue descriptor.
+    fn as_mqueue(&self) -> Option<&crate::sentry::vfs::mqueue::QueueFile> {
+        None
+    }
     /// The inotify instance behind an inotify descriptor.
     fn as_inotify(&self) -> Option<&crate::sentry::vfs::inotify::Inotify> {
         None

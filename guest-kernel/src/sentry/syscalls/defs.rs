@@ -8,8 +8,8 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, namei, open, pidfd,
-    poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
+    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, mqueue, namei, open,
+    pidfd, poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -177,6 +177,12 @@ handlers! {
     settimeofday => time::sys_settimeofday, Partial("EPERM: the sandbox does not let the program set the host's clock");
     eventfd => events::sys_eventfd, Full;
     eventfd2 => events::sys_eventfd2, Full;
+    mq_open => mqueue::sys_mq_open, Full;
+    mq_unlink => mqueue::sys_mq_unlink, Full;
+    mq_timedsend => mqueue::sys_mq_timedsend, Full;
+    mq_timedreceive => mqueue::sys_mq_timedreceive, Full;
+    mq_notify => mqueue::sys_mq_notify, Partial("SIGEV_SIGNAL and SIGEV_NONE; glibc's SIGEV_THREAD (a netlink socket) is ENOSYS");
+    mq_getsetattr => mqueue::sys_mq_getsetattr, Full;
     inotify_init => events::sys_inotify_init, Partial("events for what the sandbox itself does; changes made on the host to a shared directory are not seen");
     inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
     inotify_add_watch => events::sys_inotify_add_watch, Full;

@@ -8,7 +8,8 @@
 //! truncate, times), xattr, socket (the socket calls; the sockets are
 //! `sentry::net`), events (eventfd, timerfd, signalfd, epoll),
 //! memory, futex, signal, spawn (clone, fork, execve, wait), process
-//! (exit, ids, limits, prctl, scheduling policy), system (credentials,
+//! (exit, ids, limits, prctl, scheduling policy), mqueue (POSIX message
+//! queues), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
 //! getrandom). `path.rs` holds
 //! the path-argument helpers of the file families. A number without a
@@ -35,6 +36,7 @@ pub mod ioctl;
 pub mod locks;
 pub mod membarrier;
 pub mod memory;
+pub mod mqueue;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod namei;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

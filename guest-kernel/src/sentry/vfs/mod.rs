@@ -25,6 +25,7 @@ pub mod hostfs;
 pub mod inotify;
 pub mod locks;
 pub mod memfile;
+pub mod mqueue;
 pub mod pipe;
 pub mod procfs;
 pub mod procsys;
