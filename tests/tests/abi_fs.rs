@@ -1,6 +1,7 @@
 //! Linux ABI conformance, files: the tmpfs root, pipes and readiness, errno
 //! values. Each C program runs natively (in a fresh directory under
-//! `target/abi-work/`) and in the sandbox (under the guest's tmpfs), and the
+//! `target/abi-work/`, or under /tmp) and in the sandbox (under the guest's
+//! tmpfs; extended attributes too), and the
 //! outputs must be byte-for-byte equal. The programs print only deterministic
 //! facts and `failures=N`; a native run with failures is a broken test
 //! program, reported as such.
@@ -105,4 +106,23 @@ fn efault_does_not_kill_the_program() {
         "the program was killed by a signal:\n{}",
         sandbox.describe()
     );
+}
+
+/// Extended attributes on the sandbox's tmpfs (natively: under /tmp).
+#[test]
+fn xattrs_musl() {
+    let prog = c_program("xattr");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn xattrs_glibc() {
+    let prog = glibc_program("xattr");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }

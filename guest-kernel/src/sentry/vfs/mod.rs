@@ -32,6 +32,7 @@ pub mod procsys;
 pub mod rootdir;
 pub mod tmpfs;
 pub mod walk;
+pub mod xattr;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -137,6 +138,12 @@ pub trait Inode: Send + Sync {
     }
 
     fn as_any(&self) -> &dyn Any;
+
+    /// Its extended attributes, on a filesystem that stores them (None:
+    /// setting one is EOPNOTSUPP, and it has none).
+    fn xattrs(&self) -> Option<&xattr::XattrSet> {
+        None
+    }
 
     fn lookup(&self, _name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
         Err(ENOTDIR)

@@ -83,6 +83,7 @@ pub struct TmpfsNode {
     dev: u64,
     meta: Mutex<Meta>,
     content: Mutex<Content>,
+    xattrs: super::xattr::XattrSet,
 }
 
 impl TmpfsNode {
@@ -106,6 +107,7 @@ impl TmpfsNode {
                 ctime: t,
             }),
             content: Mutex::new(content),
+            xattrs: Default::default(),
         })
     }
 
@@ -150,6 +152,10 @@ fn kind_of(content: &Content) -> FileKind {
 }
 
 impl Inode for TmpfsNode {
+    fn xattrs(&self) -> Option<&super::xattr::XattrSet> {
+        Some(&self.xattrs)
+    }
+
     fn stat(&self) -> Stat {
         let meta = self.meta.lock();
         let content = self.content.lock();
