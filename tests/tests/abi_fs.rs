@@ -126,3 +126,19 @@ fn xattrs_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// Device nodes made by root with mknod: the sandbox's own devices by
+/// number, ENXIO for a number with no driver.
+#[test]
+fn device_nodes() {
+    let prog = c_program("devnodes");
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED device_nodes: the native run needs root (CAP_MKNOD)");
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

@@ -230,8 +230,8 @@ handlers! {
     utime => attr::sys_utime, Full;
     utimes => attr::sys_utimes, Full;
     futimesat => attr::sys_futimesat, Full;
-    mknod => namei::sys_mknod, Partial("regular files, FIFOs and socket nodes (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD)");
-    mknodat => namei::sys_mknodat, Partial("regular files, FIFOs and socket nodes (in the sandbox's tmpfs); device nodes EPERM (no CAP_MKNOD)");
+    mknod => namei::sys_mknod, Partial("device nodes (CAP_MKNOD) only in the sandbox's tmpfs, where null, zero, full, random and urandom numbers open as those devices and others give ENXIO; shared host directories take regular files only");
+    mknodat => namei::sys_mknodat, Partial("device nodes (CAP_MKNOD) only in the sandbox's tmpfs, where null, zero, full, random and urandom numbers open as those devices and others give ENXIO; shared host directories take regular files only");
     getxattr => xattr::sys_getxattr, Partial("stored on tmpfs (user., trusted., security.); shared host directories, /proc and /dev store none (EOPNOTSUPP to set, as a filesystem without xattr support)");
     lgetxattr => xattr::sys_lgetxattr, Partial("stored on tmpfs (user., trusted., security.); shared host directories, /proc and /dev store none (EOPNOTSUPP to set, as a filesystem without xattr support)");
     fgetxattr => xattr::sys_fgetxattr, Partial("stored on tmpfs (user., trusted., security.); shared host directories, /proc and /dev store none (EOPNOTSUPP to set, as a filesystem without xattr support)");

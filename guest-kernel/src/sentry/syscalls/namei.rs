@@ -101,7 +101,16 @@ fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
     Ok(0)
 }
 
-fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+/// The device number of mknod's `dev` argument (Linux's new_decode_dev:
+/// 12 bits of major, 20 of minor) in `st_rdev`'s encoding.
+fn device_number(dev: u64) -> u64 {
+    let dev = dev as u32 as u64;
+    let major = (dev >> 8) & 0xfff;
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    makedev(major, minor)
+}
+
+fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64) -> SysResult {
     let path = read_path(ctx, path)?;
     let kind = mode as u32 & S_IFMT;
     if !matches!(kind, 0 | S_IFREG | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
@@ -120,8 +129,24 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
             inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
-        // Device nodes need CAP_MKNOD, which the sandbox does not grant.
-        S_IFCHR | S_IFBLK => Err(EPERM),
+        // Device nodes need CAP_MKNOD; they live in the sandbox's tmpfs
+        // (never on the host) and open as the sandbox's own devices.
+        S_IFCHR | S_IFBLK => {
+            const CAP_MKNOD: u32 = 27;
+            if ctx.task.creds.caps().effective & (1 << CAP_MKNOD) == 0 {
+                return Err(EPERM);
+            }
+            let node = dir.create(
+                &name,
+                NewNode::Device {
+                    mode: perm,
+                    block: kind == S_IFBLK,
+                    rdev: device_number(dev),
+                },
+            )?;
+            inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
+            Ok(0)
+        }
         // A socket node with no socket bound: connect gives ECONNREFUSED.
         S_IFSOCK => {
             let bound: alloc::sync::Weak<dyn core::any::Any + Send + Sync> =
@@ -135,11 +160,11 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
 }
 
 pub fn sys_mknod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mknod_at(ctx, AT_FDCWD, args[0], args[1])
+    mknod_at(ctx, AT_FDCWD, args[0], args[1], args[2])
 }
 
 pub fn sys_mknodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mknod_at(ctx, fd_arg(args[0]), args[1], args[2])
+    mknod_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
 }
 
 pub fn sys_mkdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

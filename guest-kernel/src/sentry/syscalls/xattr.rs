@@ -189,7 +189,8 @@ fn remove(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult
     let name = read_name(ctx, args[1])?;
     let ns = namespace_of(&name)?;
     check(ctx, &*node, &ns, true)?;
-    let store = node.xattrs().ok_or(EOPNOTSUPP)?;
+    // A filesystem that stores none has none to remove.
+    let store = node.xattrs().ok_or(ENODATA)?;
     if node.read_only() {
         return Err(EROFS);
     }

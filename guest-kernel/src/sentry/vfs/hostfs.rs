@@ -347,7 +347,9 @@ impl Inode for HostNode {
             NewNode::Directory { mode } => (HOST_CREATE_DIR, mode, b""),
             NewNode::Symlink { target } => (HOST_CREATE_SYMLINK, 0o777, target),
             // Host special files are not passed through (see open).
+            // (Device nodes never reach the host: the VMM would refuse them.)
             NewNode::Fifo { .. } | NewNode::Socket { .. } => return Err(EOPNOTSUPP),
+            NewNode::Device { .. } => return Err(EPERM),
         };
         let mut buf = Vec::with_capacity(name.len() + target.len());
         buf.extend_from_slice(name);

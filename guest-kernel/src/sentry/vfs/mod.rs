@@ -53,6 +53,7 @@ pub enum FileKind {
     Directory,
     Symlink,
     CharDevice,
+    BlockDevice,
     Fifo,
     /// A socket's name in a file system (bind of an AF_UNIX path).
     Socket,
@@ -64,6 +65,7 @@ impl FileKind {
             S_IFDIR => FileKind::Directory,
             S_IFLNK => FileKind::Symlink,
             S_IFCHR => FileKind::CharDevice,
+            S_IFBLK => FileKind::BlockDevice,
             S_IFIFO => FileKind::Fifo,
             S_IFSOCK => FileKind::Socket,
             _ => FileKind::Regular,
@@ -75,6 +77,7 @@ impl FileKind {
         match self {
             FileKind::Fifo => 1,
             FileKind::CharDevice => 2,
+            FileKind::BlockDevice => 6,
             FileKind::Directory => 4,
             FileKind::Regular => 8,
             FileKind::Symlink => 10,
@@ -105,6 +108,12 @@ pub enum NewNode<'a> {
     /// A named pipe (mkfifo).
     Fifo {
         mode: u32,
+    },
+    /// A device node (mknod S_IFCHR or S_IFBLK with CAP_MKNOD).
+    Device {
+        mode: u32,
+        block: bool,
+        rdev: u64,
     },
     /// A socket node (bind of an AF_UNIX path, or mknod S_IFSOCK, which
     /// has no socket behind it: connecting to it is ECONNREFUSED).

@@ -76,6 +76,8 @@ enum Content {
     /// A socket's name: the bound socket, held weakly (the name outlives
     /// the socket; connecting then is ECONNREFUSED).
     Socket(Weak<dyn Any + Send + Sync>),
+    /// A device node (mknod S_IFCHR/S_IFBLK): its device number.
+    Device(u64),
 }
 
 pub struct TmpfsNode {
@@ -148,6 +150,7 @@ fn kind_of(content: &Content) -> FileKind {
         Content::Symlink(_) => FileKind::Symlink,
         Content::Fifo(_) => FileKind::Fifo,
         Content::Socket(_) => FileKind::Socket,
+        Content::Device(_) => FileKind::CharDevice,
     }
 }
 
@@ -163,7 +166,11 @@ impl Inode for TmpfsNode {
             Content::File(data) => (data.size, data.pages.len() as u64 * (PAGE_SIZE / 512)),
             Content::Directory(entries) => ((entries.len() as u64 + 2) * 20, 0),
             Content::Symlink(target) => (target.len() as u64, 0),
-            Content::Fifo(_) | Content::Socket(_) => (0, 0),
+            Content::Fifo(_) | Content::Socket(_) | Content::Device(_) => (0, 0),
+        };
+        let rdev = match &*content {
+            Content::Device(rdev) => *rdev,
+            _ => 0,
         };
         Stat {
             dev: self.dev,
@@ -172,6 +179,7 @@ impl Inode for TmpfsNode {
             mode: meta.mode,
             uid: meta.uid,
             gid: meta.gid,
+            rdev,
             size: size as i64,
             blksize: PAGE_SIZE as i64,
             blocks: blocks as i64,
@@ -186,7 +194,10 @@ impl Inode for TmpfsNode {
     }
 
     fn kind(&self) -> FileKind {
-        kind_of(&self.content.lock())
+        match &*self.content.lock() {
+            Content::Device(_) => FileKind::from_mode(self.meta.lock().mode),
+            content => kind_of(content),
+        }
     }
 
     fn id(&self) -> (u64, u64) {
@@ -229,6 +240,10 @@ impl Inode for TmpfsNode {
             ),
             NewNode::Socket { mode, bound } => {
                 TmpfsNode::new(self.dev, S_IFSOCK | (mode & 0o7777), Content::Socket(bound))
+            }
+            NewNode::Device { mode, block, rdev } => {
+                let kind = if block { S_IFBLK } else { S_IFCHR };
+                TmpfsNode::new(self.dev, kind | (mode & 0o7777), Content::Device(rdev))
             }
         };
         let is_dir = new.kind() == FileKind::Directory;
@@ -435,7 +450,9 @@ impl Inode for TmpfsNode {
         let data = match &*content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) | Content::Device(_) => {
+                return Err(EINVAL)
+            }
         };
         if offset >= data.size {
             return Ok(0);
@@ -464,7 +481,9 @@ impl Inode for TmpfsNode {
         let data = match &mut *content {
             Content::File(data) => data,
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) | Content::Device(_) => {
+                return Err(EINVAL)
+            }
         };
         let end = offset.checked_add(buf.len() as u64).ok_or(EFBIG)?;
         if end > MAX_FILE_SIZE {
@@ -503,7 +522,9 @@ impl Inode for TmpfsNode {
         match &mut *self.content.lock() {
             Content::File(data) => data.truncate(size),
             Content::Directory(_) => return Err(EISDIR),
-            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) => return Err(EINVAL),
+            Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) | Content::Device(_) => {
+                return Err(EINVAL)
+            }
         }
         self.touch_modified();
         Ok(())
@@ -576,6 +597,14 @@ impl Inode for TmpfsNode {
         if let Content::Socket(_) = &*self.content.lock() {
             // Sockets are reached with connect, never opened (Linux: ENXIO).
             return Err(ENXIO);
+        }
+        if let Content::Device(rdev) = &*self.content.lock() {
+            // The sandbox's own devices by number; any other is a device
+            // with no driver (ENXIO, as Linux answers).
+            if self.meta.lock().mode & S_IFMT != S_IFCHR {
+                return Err(ENXIO);
+            }
+            return super::devfs::open_device(*rdev, flags);
         }
         if let Content::Fifo(pipe) = &*self.content.lock() {
             use crate::sentry::fd::{O_ACCMODE, O_NONBLOCK, O_RDWR, O_WRONLY};
