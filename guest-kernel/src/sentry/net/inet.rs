@@ -1335,6 +1335,18 @@ impl Socket for InetSocket {
             (IPPROTO_IP, IP_TTL) if !self.v6 => st.ttl,
             (SOL_SOCKET, SO_ACCEPTCONN) => matches!(st.tcp, Tcp::Listening { .. }) as i32,
             (SOL_SOCKET, SO_PEERCRED) => return Ok(Ucred::NONE.to_bytes()),
+            // A level the protocol does not have: Linux's ip_getsockopt
+            // says EOPNOTSUPP (setsockopt's ENOPROTOOPT).
+            (IPPROTO_UDP, _) if self.ty == SOCK_STREAM => return Err(EOPNOTSUPP),
+            (IPPROTO_IPV6, _) if !self.v6 => return Err(EOPNOTSUPP),
+            (level, _)
+                if !matches!(
+                    level,
+                    SOL_SOCKET | IPPROTO_IP | IPPROTO_IPV6 | IPPROTO_TCP | IPPROTO_UDP
+                ) =>
+            {
+                return Err(EOPNOTSUPP)
+            }
             _ => return Err(ENOPROTOOPT),
         };
         Ok(int_bytes(v))

@@ -449,8 +449,13 @@ fn execve_core(
     let target = super::path::exec_target(ctx, dirfd, path, flags)?;
     let path = target.path;
     let mut total = 0;
-    let args = read_strings(ctx, argv, &mut total)?;
+    let mut args = read_strings(ctx, argv, &mut total)?;
     let env = read_strings(ctx, envp, &mut total)?;
+    // An empty argv gets "" as argv[0] (Linux 5.18+), so that argc >= 1
+    // holds for every program.
+    if args.is_empty() {
+        args.push(Vec::new());
+    }
     let program = crate::sentry::exec::follow_scripts(
         &ctx.task.namespace.clone(),
         &ctx.task.cwd(),

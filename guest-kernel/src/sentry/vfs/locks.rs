@@ -71,13 +71,20 @@ impl RecordLocks {
         }
     }
 
-    /// The first lock of another owner that `wanted` would conflict with.
+    /// The lock of another owner that `wanted` would conflict with, the
+    /// lowest in the file first (what F_GETLK reports, as Linux's list,
+    /// kept in file order, gives it).
     pub fn conflict(&self, file: FileId, wanted: &RangeLock) -> Option<RangeLock> {
-        self.files.get(&file)?.iter().copied().find(|held| {
-            held.owner != wanted.owner
-                && held.overlaps(wanted.start, wanted.end)
-                && held.kind.conflicts(wanted.kind)
-        })
+        self.files
+            .get(&file)?
+            .iter()
+            .copied()
+            .filter(|held| {
+                held.owner != wanted.owner
+                    && held.overlaps(wanted.start, wanted.end)
+                    && held.kind.conflicts(wanted.kind)
+            })
+            .min_by_key(|held| held.start)
     }
 
     /// Removes `owner`'s locks on [start, end) of `file`, splitting those
