@@ -43,6 +43,7 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmall" => format!("{}", ipc::SHMALL),
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
         b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
+        b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
         _ => return None,
     })
 }
@@ -69,6 +70,7 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmall",
     b"kernel/shmmni",
     b"fs/nr_open",
+    b"fs/pipe-max-size",
 ];
 
 /// A directory or file under /proc/sys, by its path below it ("" is
