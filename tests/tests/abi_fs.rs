@@ -142,3 +142,28 @@ fn device_nodes() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// chroot (paths, "..", symlinks and getcwd in the new root; threads and
+/// children; the errors) and F_SETPIPE_SZ / F_GETPIPE_SZ on pipes and
+/// FIFOs. chroot and the EPERM checks need root natively.
+#[test]
+fn chroot_and_pipe_sizes() {
+    let prog = c_program("chroot_pipes");
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED chroot_and_pipe_sizes: the native run needs root");
+        return;
+    }
+    let work = fresh_dir("chroot_pipes");
+    let w = work.join("w");
+    conform(
+        &prog,
+        &[w.to_str().unwrap()],
+        &["/tmp/chroot_pipes"],
+        &[],
+        Compare::All,
+    );
+}

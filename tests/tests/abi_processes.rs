@@ -235,3 +235,24 @@ fn pidfd_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// kcmp: files, address spaces, descriptor tables, fs contexts, signal
+/// handlers and semaphore undo lists compared between the caller, a
+/// thread, forked and cloned children; KCMP_EPOLL_TFD; the errors.
+#[test]
+fn kcmp_musl() {
+    let prog = c_program("kcmp");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn kcmp_glibc() {
+    let prog = glibc_program("kcmp");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

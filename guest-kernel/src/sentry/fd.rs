@@ -175,6 +175,10 @@ pub trait File: Send + Sync {
     fn as_inotify(&self) -> Option<&crate::sentry::vfs::inotify::Inotify> {
         None
     }
+    /// The pipe behind a pipe end or an open FIFO (F_GETPIPE_SZ).
+    fn as_pipe(&self) -> Option<&Arc<crate::sentry::vfs::pipe::Pipe>> {
+        None
+    }
     /// For one end of a named pipe: how many ends the other side has open
     /// and has ever opened (a blocking open waits until a peer opens).
     fn fifo_peers(&self) -> Option<(usize, u64)> {

@@ -75,12 +75,14 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         .min(usize::MAX as u64) as usize;
     let files = Arc::new(Mutex::new(fds));
     let cwd = Arc::new(Mutex::new(template.namespace.root_stack()));
+    let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(Vec::new()));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid,
         fds: files.clone(),
         memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
+        root: root.clone(),
         argv: Mutex::new(Arc::new(Vec::new())),
         exe_path: Mutex::new(Vec::new()),
         comm: comm.clone(),
@@ -101,6 +103,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         memory,
         files,
         cwd,
+        root,
         umask: 0o022,
         signals: signal::SignalState::new(),
         creds: Default::default(),

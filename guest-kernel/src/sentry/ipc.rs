@@ -176,17 +176,75 @@ pub struct SemSet {
 
 pub static SEM: Mutex<Table<SemSet>> = Mutex::new(Table::new());
 
-/// SEM_UNDO adjustments: (pid, set id) -> adjustment per semaphore,
-/// applied when the process exits.
+/// SEM_UNDO adjustments: (undo list, set id) -> adjustment per
+/// semaphore, applied when the last process of the list exits.
 pub static SEM_UNDO: Mutex<BTreeMap<(i32, i32), Vec<i32>>> = Mutex::new(BTreeMap::new());
 
-/// A process ended: its SEM_UNDO adjustments are applied (each value kept
-/// within 0..=SEMVMX, as Linux does).
+/// Linux's sem_undo_list: which list each process has (one from its first
+/// SEM_UNDO or CLONE_SYSVSEM on; a CLONE_SYSVSEM child shares its
+/// parent's, the threads of a process share theirs) and how many
+/// processes share each list.
+struct UndoLists {
+    of: BTreeMap<i32, i32>,
+    users: BTreeMap<i32, usize>,
+    next: i32,
+}
+
+static UNDO_LISTS: Mutex<UndoLists> = Mutex::new(UndoLists {
+    of: BTreeMap::new(),
+    users: BTreeMap::new(),
+    next: 1,
+});
+
+/// The undo list of process `pid`: a new one when it has none and
+/// `create` (None otherwise). Lists are numbered from 1, never reused.
+pub fn undo_list(pid: i32, create: bool) -> Option<i32> {
+    let mut lists = UNDO_LISTS.lock();
+    if let Some(&list) = lists.of.get(&pid) {
+        return Some(list);
+    }
+    if !create {
+        return None;
+    }
+    let list = lists.next;
+    lists.next += 1;
+    lists.of.insert(pid, list);
+    lists.users.insert(list, 1);
+    Some(list)
+}
+
+/// CLONE_SYSVSEM: `child` shares the undo list of `parent` (made now if
+/// the parent had none, as Linux's copy_semundo does).
+pub fn share_undo_list(parent: i32, child: i32) {
+    let Some(list) = undo_list(parent, true) else {
+        return;
+    };
+    let mut lists = UNDO_LISTS.lock();
+    lists.of.insert(child, list);
+    *lists.users.entry(list).or_insert(0) += 1;
+}
+
+/// A process ended: when it was the last user of its undo list, the list's
+/// SEM_UNDO adjustments are applied (each value kept within 0..=SEMVMX, as
+/// Linux does).
 pub fn exit_process(pid: i32) {
+    let list = {
+        let mut lists = UNDO_LISTS.lock();
+        let Some(list) = lists.of.remove(&pid) else {
+            return;
+        };
+        let users = lists.users.entry(list).or_insert(1);
+        *users -= 1;
+        if *users > 0 {
+            return;
+        }
+        lists.users.remove(&list);
+        list
+    };
     let undos: Vec<(i32, Vec<i32>)> = {
         let mut all = SEM_UNDO.lock();
         let keys: Vec<(i32, i32)> = all
-            .range((pid, i32::MIN)..=(pid, i32::MAX))
+            .range((list, i32::MIN)..=(list, i32::MAX))
             .map(|(k, _)| *k)
             .collect();
         keys.into_iter()

@@ -440,6 +440,7 @@ pub(super) fn load_first(
     let program = exec::follow_scripts(
         namespace,
         &root,
+        &root,
         exec::Program {
             inode,
             shown,
@@ -448,7 +449,7 @@ pub(super) fn load_first(
         },
     )?;
     let loaded = exec::load_elf(mm, &program.inode, &mut |interp| {
-        exec::open_interpreter(namespace, &root, interp)
+        exec::open_interpreter(namespace, &root, &root, interp)
     })?;
     Ok((loaded, program))
 }
@@ -565,12 +566,14 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let files = Arc::new(Mutex::new(fds));
     let argv_owned: Arc<Vec<Vec<u8>>> = Arc::new(argv_owned);
     let cwd = Arc::new(Mutex::new(cwd_stack));
+    let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
         fds: files.clone(),
         memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
+        root: root.clone(),
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
@@ -603,6 +606,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         memory,
         files,
         cwd,
+        root,
         umask: 0o022,
         signals: signal::SignalState::new(),
         creds: syscalls::system::Credentials {

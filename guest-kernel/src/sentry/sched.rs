@@ -679,6 +679,14 @@ pub fn with_parked_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option
     Some(result)
 }
 
+/// Runs `f` on thread `tid` (not the running one) without waking it: a
+/// look at what it holds (kcmp).
+pub fn inspect_thread<R>(tid: i32, f: impl FnOnce(&Task) -> R) -> Option<R> {
+    let cell = other_thread(tid)?;
+    let result = f(&cell.lock());
+    Some(result)
+}
+
 /// Process `pid`, if it lives.
 pub fn process(pid: i32) -> Option<Arc<Process>> {
     let sched = SCHED.lock();

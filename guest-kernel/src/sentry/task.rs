@@ -105,6 +105,9 @@ pub struct Task {
     /// Shared with /proc (and, later, with threads): lock through `fds()`.
     pub files: Arc<Mutex<FdTable>>,
     pub cwd: Arc<Mutex<PathStack>>,
+    /// The root directory (chroot; None: the namespace's root). Shared
+    /// with `cwd` as one filesystem context: CLONE_FS shares both.
+    pub root: Arc<Mutex<Option<PathStack>>>,
     pub umask: u32,
     pub signals: SignalState,
     pub creds: super::syscalls::system::Credentials,
@@ -269,6 +272,14 @@ impl Task {
 
     pub fn cwd(&self) -> PathStack {
         self.cwd.lock().clone()
+    }
+
+    /// The root directory absolute paths start from (chroot).
+    pub fn root_dir(&self) -> PathStack {
+        match &*self.root.lock() {
+            Some(root) => root.clone(),
+            None => self.namespace.root_stack(),
+        }
     }
 
     /// CPU time used so far (the task's time on the vCPU), in TSC ticks.

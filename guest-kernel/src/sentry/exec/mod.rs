@@ -621,6 +621,7 @@ pub struct Program {
 /// an argument (nested up to [`MAX_INTERPRETERS`] deep, as on Linux).
 pub fn follow_scripts(
     namespace: &Namespace,
+    root: &PathStack,
     cwd: &PathStack,
     mut program: Program,
 ) -> Result<Program, Errno> {
@@ -637,7 +638,7 @@ pub fn follow_scripts(
         new_args.push(program.exec_path.clone());
         new_args.extend(program.args.iter().skip(1).cloned());
         program.args = new_args;
-        let stack = namespace.resolve(cwd, &interpreter, true)?;
+        let stack = namespace.resolve_in(root, cwd, &interpreter, true)?;
         program.inode = stack.node().clone();
         program.shown = stack.path();
         if program.inode.kind() != FileKind::Regular {
@@ -652,10 +653,11 @@ pub fn follow_scripts(
 /// The dynamic linker a PT_INTERP names, looked up in the sandbox.
 pub fn open_interpreter(
     namespace: &Namespace,
+    root: &PathStack,
     cwd: &PathStack,
     path: &[u8],
 ) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
-    let stack = namespace.resolve(cwd, path, true)?;
+    let stack = namespace.resolve_in(root, cwd, path, true)?;
     let inode = stack.node().clone();
     match inode.kind() {
         FileKind::Regular => Ok((inode, stack.path())),

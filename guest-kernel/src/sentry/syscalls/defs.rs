@@ -8,7 +8,8 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, locks, membarrier, memory, mqueue, namei, open,
+    attr, copy, dir, events, fdops, futex, ioctl, kcmp, locks, membarrier, memory, mqueue, namei,
+    open,
     pidfd, poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
 };
 
@@ -75,7 +76,7 @@ handlers! {
     sendfile => copy::sys_sendfile, Full;
     exit => process::sys_exit, Full;
     uname => process::sys_uname, Full;
-    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ, record locks (POSIX and OFD; no deadlock detection)");
+    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), record locks (POSIX and OFD; no deadlock detection)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
     fdatasync => fdops::sys_fsync, Full;
@@ -84,6 +85,7 @@ handlers! {
     getcwd => dir::sys_getcwd, Full;
     chdir => dir::sys_chdir, Full;
     fchdir => dir::sys_fchdir, Full;
+    chroot => dir::sys_chroot, Partial("the path's other components are not permission-checked (as no lookup in the sentry is); /proc/<pid>/root is a plain symlink to the root's full path, as /proc/<pid>/cwd is");
     rename => namei::sys_rename, Full;
     mkdir => namei::sys_mkdir, Full;
     rmdir => namei::sys_rmdir, Full;
@@ -202,9 +204,10 @@ handlers! {
     waitid => spawn::sys_waitid, Full;
     fork => spawn::sys_fork, Partial("private 2 MiB blocks are shared copy-on-write; 4 KiB pages are copied at fork");
     vfork => spawn::sys_vfork, Full;
-    clone => spawn::sys_clone, Partial("processes sharing memory, files, fs context or signal handlers as asked (CLONE_VM/FILES/FS/SIGHAND/VFORK), CLONE_PIDFD, threads (CLONE_THREAD with SIGHAND); namespaces ENOSYS; all tasks share one vCPU");
+    clone => spawn::sys_clone, Partial("processes sharing memory, files, fs context or signal handlers as asked (CLONE_VM/FILES/FS/SIGHAND/VFORK), semaphore undo lists (CLONE_SYSVSEM), CLONE_IO (accepted: there are no I/O contexts), CLONE_PIDFD, threads (CLONE_THREAD with SIGHAND); namespaces ENOSYS; all tasks share one vCPU");
     pidfd_open => pidfd::sys_pidfd_open, Full;
     pidfd_send_signal => pidfd::sys_pidfd_send_signal, Full;
+    kcmp => kcmp::sys_kcmp, Partial("KCMP_IO: the sentry has no I/O contexts, so any two tasks compare equal (as two Linux tasks that never did block I/O); KCMP_EPOLL_TFD: one registration per descriptor, so only toff 0");
     pidfd_getfd => pidfd::sys_pidfd_getfd, Partial("EAGAIN if the target's descriptor table is in use by a switched-out syscall of its own (never seen in practice)");
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;

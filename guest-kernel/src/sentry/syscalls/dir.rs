@@ -1,6 +1,6 @@
 //! Directories: reading one (getdents64), and the fs context that
-//! CLONE_FS shares: the working directory (chdir, fchdir, getcwd) and the
-//! umask.
+//! CLONE_FS shares: the working directory (chdir, fchdir, getcwd), the
+//! root directory (chroot) and the umask.
 
 use alloc::vec::Vec;
 
@@ -32,8 +32,55 @@ pub fn sys_fchdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
+/// Linux's generic_permission for MAY_EXEC on a directory: the owner's,
+/// group's or others' search bit for the filesystem (effective) ids, or
+/// CAP_DAC_READ_SEARCH / CAP_DAC_OVERRIDE.
+fn may_search(ctx: &SyscallContext, stat: &crate::sentry::stat::Stat) -> bool {
+    const CAP_DAC_OVERRIDE: u64 = 1 << 1;
+    const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
+    let creds = &ctx.task.creds;
+    let (uid, gid) = (creds.user[1], creds.group[1]);
+    let shift = if stat.uid == uid {
+        6
+    } else if stat.gid == gid || creds.groups.contains(&stat.gid) {
+        3
+    } else {
+        0
+    };
+    stat.mode >> shift & 1 != 0
+        || creds.caps().effective & (CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH) != 0
+}
+
+/// chroot: the process's (its fs context's) root directory becomes the
+/// directory at `path`: absolute paths start there and ".." stops there.
+/// Linux's order: the lookup's errors, ENOTDIR, EACCES without search
+/// permission on it, then EPERM without CAP_SYS_CHROOT.
+pub fn sys_chroot(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const CAP_SYS_CHROOT: u64 = 1 << 18;
+    let path = read_path(ctx, args[0])?;
+    let stack = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    if stack.node().kind() != FileKind::Directory {
+        return Err(ENOTDIR);
+    }
+    if !may_search(ctx, &stack.node().stat()) {
+        return Err(EACCES);
+    }
+    if ctx.task.creds.caps().effective & CAP_SYS_CHROOT == 0 {
+        return Err(EPERM);
+    }
+    *ctx.task.root.lock() = Some(stack);
+    Ok(0)
+}
+
 pub fn sys_getcwd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let mut path = ctx.task.cwd().path();
+    let cwd = ctx.task.cwd();
+    // As seen from the root directory; a working directory outside it
+    // (chroot without chdir) is "(unreachable)" and its full path.
+    let mut path = cwd.path_within(&ctx.task.root_dir()).unwrap_or_else(|| {
+        let mut path = b"(unreachable)".to_vec();
+        path.extend_from_slice(&cwd.path());
+        path
+    });
     path.push(0);
     if (args[1] as usize) < path.len() {
         return Err(ERANGE);

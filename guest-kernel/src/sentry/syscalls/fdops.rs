@@ -68,6 +68,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const F_SETFL: u64 = 4;
     use super::locks::{F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW};
     const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     const FD_CLOEXEC: u64 = 1;
     let fd = fd_arg(args[0]);
@@ -93,14 +94,30 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
             super::locks::fcntl_lock(ctx, &file, args[1], args[2])
         }
-        F_GETPIPE_SZ
-            if file.file.stat().mode & crate::sentry::stat::S_IFMT
-                == crate::sentry::stat::S_IFIFO =>
-        {
-            Ok(crate::sentry::vfs::pipe::PIPE_CAPACITY as u64)
-        }
+        // Pipes and FIFOs only: EBADF for any other file (Linux's
+        // pipe_fcntl).
+        F_GETPIPE_SZ => Ok(file.file.as_pipe().ok_or(EBADF)?.capacity() as u64),
+        F_SETPIPE_SZ => set_pipe_size(ctx, &file, args[2] as u32),
         _ => Err(EINVAL),
     }
+}
+
+/// F_SETPIPE_SZ (Linux's pipe_set_size): the size rounded up to a power
+/// of two of pages (EINVAL above 2^31); growing past pipe-max-size needs
+/// CAP_SYS_RESOURCE (EPERM); EBUSY when the data held would not fit. The
+/// new capacity, in bytes.
+fn set_pipe_size(ctx: &mut SyscallContext, file: &OpenFile, size: u32) -> SysResult {
+    use crate::sentry::vfs::pipe::{round_pipe_size, PIPE_MAX_SIZE};
+    const CAP_SYS_RESOURCE: u64 = 1 << 24;
+    let pipe = file.file.as_pipe().ok_or(EBADF)?;
+    let size = round_pipe_size(size).ok_or(EINVAL)?;
+    if size > pipe.capacity()
+        && size > PIPE_MAX_SIZE
+        && ctx.task.creds.caps().effective & CAP_SYS_RESOURCE == 0
+    {
+        return Err(EPERM);
+    }
+    Ok(pipe.set_capacity(size)? as u64)
 }
 
 fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {

@@ -32,6 +32,7 @@ pub mod fdops;
 pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod ioctl;
+pub mod kcmp;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
 pub mod membarrier;

@@ -44,11 +44,12 @@ fn open_at(
         if name == b"." || name == b".." || trailing_slash {
             return Err(EISDIR);
         }
-        let (parent, name) = follow_dangling(&namespace, parent, name, follow, flags)?;
+        let root = ctx.task.root_dir();
+        let (parent, name) = follow_dangling(&namespace, &root, parent, name, follow, flags)?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-            Ok(_) => namespace.resolve(&parent, &name, follow)?,
+            Ok(_) => namespace.resolve_in(&root, &parent, &name, follow)?,
             Err(e) if e == ENOENT => {
                 if dir.read_only() {
                     return Err(EROFS);
@@ -136,6 +137,7 @@ fn wait_for_fifo_peer(ctx: &mut SyscallContext, file: &Arc<dyn File>) -> Result<
 /// (as Linux does, without O_EXCL): returns where to create.
 fn follow_dangling(
     namespace: &crate::sentry::vfs::Namespace,
+    root: &PathStack,
     mut parent: PathStack,
     mut name: Vec<u8>,
     follow: bool,
@@ -149,12 +151,12 @@ fn follow_dangling(
             return Ok((parent, name));
         }
         let target = node.readlink()?;
-        match namespace.resolve(&parent, &target, true) {
+        match namespace.resolve_in(root, &parent, &target, true) {
             Ok(_) => return Ok((parent, name)), // not dangling
             Err(e) if e != ENOENT => return Err(e),
             Err(_) => {}
         }
-        let next = namespace.resolve_parent(&parent, &target)?;
+        let next = namespace.resolve_parent_in(root, &parent, &target)?;
         if next.trailing_slash {
             return Err(EISDIR);
         }

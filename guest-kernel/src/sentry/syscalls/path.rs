@@ -49,7 +49,7 @@ fn read_path_or_empty(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, Er
 /// Where a relative path starts: the cwd, or the directory `dirfd`.
 fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathStack, Errno> {
     if path.first() == Some(&b'/') {
-        return Ok(ctx.task.namespace.root_stack());
+        return Ok(ctx.task.root_dir());
     }
     if dirfd == AT_FDCWD {
         return Ok(ctx.task.cwd());
@@ -68,7 +68,11 @@ pub(crate) fn lookup_at(
     follow: bool,
 ) -> Result<PathStack, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
-    ctx.task.namespace.clone().resolve(&start, path, follow)
+    let root = ctx.task.root_dir();
+    ctx.task
+        .namespace
+        .clone()
+        .resolve_in(&root, &start, path, follow)
 }
 
 pub(super) fn parent_at(
@@ -77,7 +81,11 @@ pub(super) fn parent_at(
     path: &[u8],
 ) -> Result<ParentAndName, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
-    ctx.task.namespace.clone().resolve_parent(&start, path)
+    let root = ctx.task.root_dir();
+    ctx.task
+        .namespace
+        .clone()
+        .resolve_parent_in(&root, &start, path)
 }
 
 /// The node named by (dirfd, path, flags), with AT_EMPTY_PATH support.

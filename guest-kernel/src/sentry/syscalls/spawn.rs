@@ -31,6 +31,9 @@ const CLONE_DETACHED: u64 = 0x40_0000;
 const CLONE_UNTRACED: u64 = 0x80_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const CLONE_PIDFD: u64 = 0x1000;
+/// Share the I/O context: the sentry has none (no block I/O scheduler),
+/// so there is nothing to share and nothing to refuse.
+const CLONE_IO: u64 = 0x8000_0000;
 
 /// Sentry memory (free heap and frames) a fork leaves at least (a task's own tables take a few
 /// KiB; the rest is for the syscalls of everything that runs).
@@ -46,6 +49,7 @@ struct Shares {
     memory: Arc<Mutex<crate::sentry::mm::AddressSpace>>,
     files: Arc<Mutex<crate::sentry::fd::FdTable>>,
     cwd: Arc<Mutex<crate::sentry::vfs::PathStack>>,
+    root: Arc<Mutex<Option<crate::sentry::vfs::PathStack>>>,
     /// The thread's name (each thread has its own).
     comm: Arc<Mutex<Vec<u8>>>,
     signals: crate::sentry::signal::SignalState,
@@ -67,6 +71,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         memory: shares.memory,
         files: shares.files,
         cwd: shares.cwd,
+        root: shares.root,
         umask: parent.umask,
         signals: shares.signals,
         creds: parent.creds.clone(),
@@ -149,6 +154,7 @@ fn new_process(
         | CLONE_UNTRACED
         | CLONE_PTRACE
         | CLONE_SYSVSEM
+        | CLONE_IO
         | CLONE_PIDFD;
     if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
         || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
@@ -191,10 +197,15 @@ fn new_process(
     } else {
         Arc::new(Mutex::new(parent.fds().clone()))
     };
-    let cwd = if flags & CLONE_FS != 0 {
-        parent.cwd.clone()
+    // The filesystem context: working and root directory.
+    let (cwd, root) = if flags & CLONE_FS != 0 {
+        (parent.cwd.clone(), parent.root.clone())
     } else {
-        Arc::new(Mutex::new(parent.cwd()))
+        let root = parent.root.lock().clone();
+        (
+            Arc::new(Mutex::new(parent.cwd())),
+            Arc::new(Mutex::new(root)),
+        )
     };
     let comm = Arc::new(Mutex::new(parent.comm.lock().clone()));
     let parent_view = &parent.process.view;
@@ -203,6 +214,7 @@ fn new_process(
         fds: files.clone(),
         memory: Mutex::new(memory.clone()),
         cwd: cwd.clone(),
+        root: root.clone(),
         argv: Mutex::new(parent_view.argv.lock().clone()),
         exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
         comm: comm.clone(),
@@ -230,6 +242,7 @@ fn new_process(
         memory,
         files,
         cwd,
+        root,
         comm,
         signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
         child_subreaper: false,
@@ -253,7 +266,14 @@ fn new_process(
     } else {
         None
     };
+    if flags & CLONE_SYSVSEM != 0 {
+        crate::sentry::ipc::share_undo_list(ctx.task.pid, pid);
+    }
     if let Err(e) = sched::add(child, regs, state) {
+        if flags & CLONE_SYSVSEM != 0 {
+            // Only the share is dropped: the parent still uses the list.
+            crate::sentry::ipc::exit_process(pid);
+        }
         if let Some(fd) = pidfd_fd {
             let _ = ctx.task.fds().remove(fd);
         }
@@ -280,6 +300,7 @@ fn new_thread(
     const CLONE_SYSVSEM: u64 = 0x40000;
     let required = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
     let optional = CLONE_SYSVSEM
+        | CLONE_IO
         | CLONE_SETTLS
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
@@ -305,6 +326,7 @@ fn new_thread(
         memory: parent.memory.clone(),
         files: parent.files.clone(),
         cwd: parent.cwd.clone(),
+        root: parent.root.clone(),
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
         child_subreaper: parent.child_subreaper,
@@ -319,6 +341,11 @@ fn new_thread(
         parent.mm().write_val(child_tid, &tid)?;
     }
     sched::add(thread, regs, state)?;
+    if flags & CLONE_SYSVSEM != 0 {
+        // The process's undo list is made now, shared by its threads (as
+        // Linux's copy_semundo does: kcmp sees it).
+        crate::sentry::ipc::undo_list(ctx.task.pid, true);
+    }
     Ok(tid as u64)
 }
 
@@ -458,6 +485,7 @@ fn execve_core(
     }
     let program = crate::sentry::exec::follow_scripts(
         &ctx.task.namespace.clone(),
+        &ctx.task.root_dir(),
         &ctx.task.cwd(),
         crate::sentry::exec::Program {
             inode: target.inode,
@@ -476,9 +504,9 @@ fn execve_core(
     // failure leaves the caller as it was.
     let mut mm = ctx.task.mm().new_empty()?;
     let namespace = ctx.task.namespace.clone();
-    let cwd = ctx.task.cwd();
+    let (root, cwd) = (ctx.task.root_dir(), ctx.task.cwd());
     let loaded = crate::sentry::exec::load_elf(&mut mm, &inode, &mut |interp| {
-        crate::sentry::exec::open_interpreter(&namespace, &cwd, interp)
+        crate::sentry::exec::open_interpreter(&namespace, &root, &cwd, interp)
     })?;
     let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();

@@ -522,8 +522,9 @@ fn semtimedop(
                         sem.pid = pid;
                         if flg & SEM_UNDO != 0 && op != 0 {
                             let nsems = set.sems.len();
+                            let list = ipc::undo_list(pid, true).expect("created");
                             let mut undo = ipc::SEM_UNDO.lock();
-                            let adj = undo.entry((pid, id)).or_insert_with(|| vec![0; nsems]);
+                            let adj = undo.entry((list, id)).or_insert_with(|| vec![0; nsems]);
                             adj[num as usize] -= op as i32;
                         }
                     }

@@ -282,6 +282,30 @@ impl PathStack {
         &self.0.last().expect("a path stack is never empty").1
     }
 
+    /// Whether this is the directory `root` (the same node at the same
+    /// depth): where ".." stops for a process whose root it is.
+    pub fn is_at(&self, root: &PathStack) -> bool {
+        self.0.len() == root.0.len() && self.node().id() == root.node().id()
+    }
+
+    /// The path as a process with root directory `root` sees it (getcwd):
+    /// None when this lies outside `root` (Linux's "(unreachable)").
+    pub fn path_within(&self, root: &PathStack) -> Option<Vec<u8>> {
+        let depth = root.0.len();
+        if self.0.len() < depth || self.0[depth - 1].1.id() != root.node().id() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (name, _) in &self.0[depth..] {
+            out.push(b'/');
+            out.extend_from_slice(name);
+        }
+        if out.is_empty() {
+            out.push(b'/');
+        }
+        Some(out)
+    }
+
     /// The absolute path.
     pub fn path(&self) -> Vec<u8> {
         if self.0.len() == 1 {
@@ -398,16 +422,29 @@ impl Namespace {
         path: &[u8],
         follow_last: bool,
     ) -> Result<PathStack, Errno> {
+        self.resolve_in(&self.root_stack(), start, path, follow_last)
+    }
+
+    /// Resolves `path` from `start` for a process whose root directory
+    /// (chroot) is `root`: absolute paths and absolute symlinks start
+    /// there and ".." does not climb above it.
+    pub fn resolve_in(
+        &self,
+        root: &PathStack,
+        start: &PathStack,
+        path: &[u8],
+        follow_last: bool,
+    ) -> Result<PathStack, Errno> {
         let mut walk = Walk::new(path)?;
         let mut stack = if walk.absolute() {
-            self.root_stack()
+            root.clone()
         } else {
             start.clone()
         };
         while let Some(step) = walk.next_step() {
             let component = match step? {
                 Step::Parent => {
-                    if stack.0.len() > 1 {
+                    if stack.0.len() > 1 && !stack.is_at(root) {
                         stack.0.pop();
                     }
                     continue;
@@ -436,7 +473,7 @@ impl Namespace {
             if child.kind() == FileKind::Symlink && follow {
                 walk.count_link()?;
                 if walk.splice(&child.readlink()?)? {
-                    stack = self.root_stack();
+                    stack = root.clone();
                 }
                 continue;
             }
@@ -448,13 +485,19 @@ impl Namespace {
         Ok(stack)
     }
 
-    /// Resolves everything but the last component of `path`.
-    pub fn resolve_parent(&self, start: &PathStack, path: &[u8]) -> Result<ParentAndName, Errno> {
+    /// Resolves everything but the last component of `path`, for a
+    /// process whose root directory is `root`.
+    pub fn resolve_parent_in(
+        &self,
+        root: &PathStack,
+        start: &PathStack,
+        path: &[u8],
+    ) -> Result<ParentAndName, Errno> {
         let last = walk::last_component(path)?;
         let parent = if last.dir.is_empty() {
             start.clone()
         } else {
-            self.resolve(start, last.dir, true)?
+            self.resolve_in(root, start, last.dir, true)?
         };
         if parent.node().kind() != FileKind::Directory {
             return Err(ENOTDIR);

@@ -1,4 +1,5 @@
-//! Pipes: a 64 KiB buffer between read ends and write ends. A pipe from
+//! Pipes: a buffer (64 KiB unless fcntl F_SETPIPE_SZ changes it) between
+//! read ends and write ends. A pipe from
 //! pipe(2) starts with one end of each; a named pipe (FIFO) in tmpfs keeps
 //! its buffer and gets ends as it is opened. The buffer is a ring of page
 //! frames (as Linux's pipe_buffer pages): taken as data arrives, given back
@@ -19,6 +20,10 @@ use crate::sentry::wait::WaitQueue;
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 
+/// /proc/sys/fs/pipe-max-size: the largest capacity F_SETPIPE_SZ gives
+/// without CAP_SYS_RESOURCE (Linux's default; the sentry's is fixed).
+pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+
 const PAGE: usize = crate::arch::PAGE_SIZE as usize;
 
 /// Bytes in a queue of page frames: `len` bytes from offset `head` of the
@@ -37,6 +42,18 @@ impl PageRing {
 
     fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The bytes of page frames the data occupies, from the start of the
+    /// first frame: what counts against the capacity. As Linux's pipe
+    /// counts whole pages (slots), a partly read first page takes room
+    /// until it is read to the end.
+    fn span(&self) -> usize {
+        if self.len == 0 {
+            0
+        } else {
+            self.head + self.len
+        }
     }
 
     /// Appends what fits of `data` (frames as needed); the count appended,
@@ -101,6 +118,9 @@ pub struct Pipe {
     /// A named pipe: opens wait for the other side (see `fifo_peers`).
     named: bool,
     buffer: Mutex<PageRing>,
+    /// Bytes the buffer may hold (whole pages, a power of two of them):
+    /// changed by F_SETPIPE_SZ under the buffer's lock.
+    capacity: AtomicUsize,
     readers: AtomicUsize,
     writers: AtomicUsize,
     created: i64,
@@ -128,6 +148,7 @@ fn new_buffer(named: bool) -> Arc<Pipe> {
         ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
         named,
         buffer: Mutex::new(PageRing::default()),
+        capacity: AtomicUsize::new(PIPE_CAPACITY),
         readers: AtomicUsize::new(0),
         writers: AtomicUsize::new(0),
         created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
@@ -176,6 +197,36 @@ impl Pipe {
     pub fn writers(&self) -> usize {
         self.writers.load(Ordering::Relaxed)
     }
+
+    /// What the buffer may hold (F_GETPIPE_SZ).
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// F_SETPIPE_SZ: makes the capacity `size` bytes (already rounded to a
+    /// power-of-two number of pages). EBUSY when the data in the pipe would
+    /// not fit (in whole pages, as Linux counts its slots).
+    pub fn set_capacity(&self, size: usize) -> Result<usize, Errno> {
+        let buffer = self.buffer.lock();
+        if buffer.span().div_ceil(PAGE) > size / PAGE {
+            return Err(EBUSY);
+        }
+        self.capacity.store(size, Ordering::Relaxed);
+        drop(buffer);
+        // Room may have grown: blocked writers (and pollers) look again.
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.queue.wake_all();
+        Ok(size)
+    }
+}
+
+/// Linux's round_pipe_size: a page at least, else the next power of two;
+/// None above 2^31 (EINVAL).
+pub fn round_pipe_size(size: u32) -> Option<usize> {
+    if size > 1 << 31 {
+        return None;
+    }
+    Some((size as usize).max(PAGE).next_power_of_two())
 }
 
 impl Drop for PipeEnd {
@@ -223,7 +274,7 @@ impl File for PipeEnd {
             return Err(EPIPE);
         }
         let mut buffer = self.pipe.buffer.lock();
-        let room = PIPE_CAPACITY - buffer.len();
+        let room = self.pipe.capacity().saturating_sub(buffer.span());
         if room == 0 {
             return Err(EAGAIN);
         }
@@ -260,7 +311,7 @@ impl File for PipeEnd {
         if self.write {
             if self.pipe.readers.load(Ordering::Relaxed) == 0 {
                 ready |= POLLERR;
-            } else if buffer.len() < PIPE_CAPACITY {
+            } else if buffer.span() < self.pipe.capacity() {
                 ready |= events & POLLOUT;
             }
         }
@@ -311,6 +362,10 @@ impl File for PipeEnd {
 
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         None
+    }
+
+    fn as_pipe(&self) -> Option<&Arc<Pipe>> {
+        Some(&self.pipe)
     }
 
     fn wait_queues(&self, out: &mut alloc::vec::Vec<Arc<WaitQueue>>) {

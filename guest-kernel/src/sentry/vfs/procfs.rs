@@ -24,6 +24,8 @@ pub struct ProcessView {
     /// Replaced when the process execs.
     pub memory: Mutex<Arc<Mutex<AddressSpace>>>,
     pub cwd: Arc<Mutex<PathStack>>,
+    /// The root directory (chroot; None: the namespace's root).
+    pub root: Arc<Mutex<Option<PathStack>>>,
     /// Replaced when the process execs (as are memory and exe_path).
     pub argv: Mutex<Arc<Vec<Vec<u8>>>>,
     pub exe_path: Mutex<Vec<u8>>,
@@ -59,6 +61,8 @@ enum Node {
     PidDir,
     Exe,
     Cwd,
+    /// /proc/<pid>/root: the process's root directory (chroot).
+    RootLink,
     FdDir,
     Fd(i32),
     /// /proc/<pid>/fdinfo and its files.
@@ -99,6 +103,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
 const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"exe", Node::Exe),
     (b"cwd", Node::Cwd),
+    (b"root", Node::RootLink),
     (b"fd", Node::FdDir),
     (b"fdinfo", Node::FdInfoDir),
     (b"maps", Node::Maps),
@@ -156,6 +161,7 @@ impl ProcNode {
             Node::PidDir => 3,
             Node::Exe => 4,
             Node::Cwd => 5,
+            Node::RootLink => 21,
             Node::FdDir => 6,
             Node::Fd(fd) => 1000 + fd as u64,
             Node::Maps => 7,
@@ -444,7 +450,7 @@ impl Inode for ProcNode {
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => (S_IFDIR | 0o555, 2),
-            Node::SelfLink | Node::Exe | Node::Cwd => (S_IFLNK | 0o777, 1),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink => (S_IFLNK | 0o777, 1),
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             _ => (S_IFREG | 0o444, 1),
         };
@@ -627,6 +633,10 @@ impl Inode for ProcNode {
             Node::SelfLink => Ok(format!("{}", current_pid()).into_bytes()),
             Node::Exe => Ok(self.view.exe_path.lock().clone()),
             Node::Cwd => Ok(self.view.cwd.lock().path()),
+            Node::RootLink => Ok(match &*self.view.root.lock() {
+                Some(root) => root.path(),
+                None => b"/".to_vec(),
+            }),
             Node::Fd(fd) => {
                 let file = self.open_file(fd)?;
                 Ok(describe_open_file(&file))
@@ -644,7 +654,7 @@ impl Inode for ProcNode {
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
-            Node::SelfLink | Node::Exe | Node::Cwd | Node::Fd(_) => Err(ELOOP),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) => Err(ELOOP),
             _ => {
                 let data = self.generate()?;
                 Ok(Arc::new(Snapshot { node: self, data }))

@@ -696,6 +696,9 @@ impl File for FifoEnd {
     fn fifo_peers(&self) -> Option<(usize, u64)> {
         self.end.fifo_peers()
     }
+    fn as_pipe(&self) -> Option<&Arc<super::pipe::Pipe>> {
+        self.end.as_pipe()
+    }
     fn wait_queues(&self, out: &mut alloc::vec::Vec<Arc<crate::sentry::wait::WaitQueue>>) {
         self.end.wait_queues(out);
     }
