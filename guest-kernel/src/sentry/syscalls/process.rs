@@ -334,6 +334,7 @@ const SCHED_FIFO: u64 = 1;
 const SCHED_RR: u64 = 2;
 const SCHED_BATCH: u64 = 3;
 const SCHED_IDLE: u64 = 5;
+const SCHED_DEADLINE: u64 = 6;
 
 fn check_sched_pid(ctx: &SyscallContext, pid: u64) -> Result<(), Errno> {
     match pid as i32 {
@@ -391,7 +392,8 @@ pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
 pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     match args[0] {
         SCHED_FIFO | SCHED_RR => Ok(99),
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        // SCHED_DEADLINE has no static priority: 0, as Linux answers.
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
         _ => Err(EINVAL),
     }
 }
@@ -399,7 +401,7 @@ pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> 
 pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     match args[0] {
         SCHED_FIFO | SCHED_RR => Ok(1),
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
         _ => Err(EINVAL),
     }
 }

@@ -602,8 +602,12 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const WCONTINUED: u64 = 8;
     const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
     let (pid, status_addr, options, rusage) = (args[0] as i32, args[1], args[2], args[3]);
-    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 || pid == i32::MIN {
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 {
         return Err(EINVAL);
+    }
+    // -INT_MIN is no process group: Linux (since 4.13) answers ESRCH.
+    if pid == i32::MIN {
+        return Err(ESRCH);
     }
     // Check the buffers before a zombie is taken: it must not be lost.
     if status_addr != 0 {
