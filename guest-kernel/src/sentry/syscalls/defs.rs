@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     attr, copy, dir, events, fdops, futex, ioctl, kcmp, locks, membarrier, memory, mqueue, namei,
-    open,
-    pidfd, poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time, xattr,
+    open, pidfd, poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time,
+    xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
