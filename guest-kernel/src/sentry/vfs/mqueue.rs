@@ -60,12 +60,25 @@ struct State {
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(40_000);
 
+/// Bytes all queues may hold at their fullest, sandbox-wide (Linux's
+/// RLIMIT_MSGQUEUE default): messages live in the sentry's heap, so a
+/// queue is refused (EMFILE, as Linux says) rather than let a full one
+/// exhaust it.
+pub const BYTES_MAX: u64 = 819_200;
+static RESERVED: AtomicU64 = AtomicU64::new(0);
+
+/// What a queue of this shape may hold (Linux's mq_bytes).
+fn queue_bytes(max_msgs: u64, msg_size: u64) -> u64 {
+    max_msgs.saturating_mul(msg_size.saturating_add(8))
+}
+
 /// The named queues (name without the leading '/').
 static NAMES: Mutex<BTreeMap<Vec<u8>, Arc<Queue>>> = Mutex::new(BTreeMap::new());
 
 impl Queue {
     fn new(max_msgs: u64, msg_size: u64, mode: u32, uid: u32, gid: u32) -> Queue {
         Queue {
+            // (Reserved by `open`, released on drop.)
             max_msgs,
             msg_size,
             mode,
@@ -188,6 +201,12 @@ impl Queue {
     }
 }
 
+impl Drop for Queue {
+    fn drop(&mut self) {
+        RESERVED.fetch_sub(queue_bytes(self.max_msgs, self.msg_size), Ordering::Relaxed);
+    }
+}
+
 /// How mq_open treats the name.
 pub struct OpenRequest {
     pub create: bool,
@@ -215,6 +234,15 @@ pub fn open(name: &[u8], request: OpenRequest) -> Result<(Arc<Queue>, bool), Err
         return Err(ENOSPC);
     }
     let (max_msgs, msg_size) = request.attr.unwrap_or((MSG_MAX, MSGSIZE_MAX));
+    let bytes = queue_bytes(max_msgs, msg_size);
+    if RESERVED
+        .fetch_add(bytes, Ordering::Relaxed)
+        .saturating_add(bytes)
+        > BYTES_MAX
+    {
+        RESERVED.fetch_sub(bytes, Ordering::Relaxed);
+        return Err(EMFILE);
+    }
     let queue = Arc::new(Queue::new(
         max_msgs,
         msg_size,

@@ -529,23 +529,18 @@ impl Inode for ProcNode {
             }
             Node::NetDir if name == b"dev" => Ok(self.child(Node::NetDev)),
             Node::NetDir => Err(ENOENT),
-            Node::FdDir => {
+            Node::FdDir | Node::FdInfoDir => {
                 let fd: i32 = core::str::from_utf8(name)
                     .ok()
                     .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
                     .and_then(|s| s.parse().ok())
                     .ok_or(ENOENT)?;
                 self.open_file(fd)?;
-                Ok(self.child(Node::Fd(fd)))
-            }
-            Node::FdInfoDir => {
-                let fd: i32 = core::str::from_utf8(name)
-                    .ok()
-                    .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
-                    .and_then(|s| s.parse().ok())
-                    .ok_or(ENOENT)?;
-                self.open_file(fd)?;
-                Ok(self.child(Node::FdInfo(fd)))
+                Ok(self.child(if self.node == Node::FdDir {
+                    Node::Fd(fd)
+                } else {
+                    Node::FdInfo(fd)
+                }))
             }
             _ => Err(ENOTDIR),
         }
