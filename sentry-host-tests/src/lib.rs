@@ -18,6 +18,8 @@ pub mod fd_table;
 pub mod futex;
 #[path = "../../guest-kernel/src/sentry/vfs/locks.rs"]
 pub mod locks;
+#[path = "../../guest-kernel/src/sentry/vfs/perm.rs"]
+pub mod perm;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
 pub mod signal_state;
 #[path = "../../guest-kernel/src/sentry/wait.rs"]
@@ -38,6 +40,7 @@ pub mod sentry {
 
     pub mod vfs {
         pub use crate::locks;
+        pub use crate::perm;
         pub use crate::walk;
     }
 }

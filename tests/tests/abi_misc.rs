@@ -68,6 +68,52 @@ fn credentials_follow_linux_rules() {
     assert_same(&native, &sandbox, Compare::All);
 }
 
+/// File permission checks for a process that dropped root (and setfsuid,
+/// owners of new files, sticky and set-group-ID directories), in the
+/// sandbox's /tmp and on a read-write `--mount`, musl and glibc.
+#[test]
+fn permissions_for_a_process_that_dropped_root() {
+    let programs = [c_program("permissions"), glibc_program("permissions")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED permissions_for_a_process_that_dropped_root: the native run needs root");
+        return;
+    }
+    for (i, prog) in programs.iter().enumerate() {
+        let native_dir = rvisor_tests::abi::fresh_dir(&format!("perm_native{i}"));
+        let native = run_native(prog, &[native_dir.to_str().unwrap()], None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "permissions fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let in_tmp = run_sandbox(prog, &["/tmp"], &[], None);
+        assert_same(&native, &in_tmp, Compare::All);
+    }
+}
+
+/// Scheduling policies, priorities and nice values, on the caller and on
+/// another process, SCHED_RESET_ON_FORK, sched_setattr/getattr, and the
+/// refusals for a process that dropped root; musl and glibc.
+#[test]
+fn scheduling_attributes() {
+    let programs = [c_program("sched_attrs"), glibc_program("sched_attrs")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED scheduling_attributes: the native run needs root");
+        return;
+    }
+    for prog in &programs {
+        assert_conforms(prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}
+
 /// wait without children, prctl, priorities, mlock/mincore, sync and advice,
 /// utime(s), mknod, xattrs, memfd: in the sandbox's /tmp and on a
 /// read-write `--mount`, built with musl and with glibc.

@@ -32,6 +32,8 @@ pub const O_TMPFILE: u32 = 0o20200000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_CLOEXEC: u32 = 0o2000000;
+/// Open without updating the access time (owner or CAP_FOWNER only).
+pub const O_NOATIME: u32 = 0o1000000;
 
 /// arm64 numbers four open flags differently from x86_64 (its
 /// asm/fcntl.h): (arm64, x86_64) for O_DIRECTORY, O_NOFOLLOW, O_DIRECT,

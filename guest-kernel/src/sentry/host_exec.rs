@@ -110,6 +110,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         personality: 0,
         comm,
         nice: 0,
+        sched: Default::default(),
         dumpable: 1,
         no_new_privs: false,
         parent_death_signal: 0,
@@ -195,11 +196,7 @@ fn load(task: &mut Task, regs: &mut UserContext, slot: u64) -> Result<(), (Vec<u
             .install(fd, OpenFile::new(stream, flags), false)
             .map_err(fail)?;
     }
-    task.creds = syscalls::system::Credentials {
-        user: [request.uid; 3],
-        group: [request.gid; 3],
-        ..Default::default()
-    };
+    task.creds = syscalls::system::Credentials::new(request.uid, request.gid);
     task.no_new_privs = request.flags & EXEC_FLAG_NO_NEW_PRIVS != 0;
     let namespace = task.namespace.clone();
     let cwd = namespace

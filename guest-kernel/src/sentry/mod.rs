@@ -441,6 +441,7 @@ pub(super) fn load_first(
         namespace,
         &root,
         &root,
+        &vfs::perm::Accessor::KERNEL,
         exec::Program {
             inode,
             shown,
@@ -449,7 +450,13 @@ pub(super) fn load_first(
         },
     )?;
     let loaded = exec::load_elf(mm, &program.inode, &mut |interp| {
-        exec::open_interpreter(namespace, &root, &root, interp)
+        exec::open_interpreter(
+            namespace,
+            &root,
+            &root,
+            &vfs::perm::Accessor::KERNEL,
+            interp,
+        )
     })?;
     Ok((loaded, program))
 }
@@ -609,14 +616,11 @@ pub fn start(boot_info: &BootInfo) -> ! {
         root,
         umask: 0o022,
         signals: signal::SignalState::new(),
-        creds: syscalls::system::Credentials {
-            user: [boot_info.uid; 3],
-            group: [boot_info.gid; 3],
-            ..Default::default()
-        },
+        creds: syscalls::system::Credentials::new(boot_info.uid, boot_info.gid),
         personality: 0,
         comm,
         nice: 0,
+        sched: Default::default(),
         dumpable: 1,
         no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,

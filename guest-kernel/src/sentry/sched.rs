@@ -24,7 +24,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use spin::{Mutex, MutexGuard};
 
@@ -66,6 +66,9 @@ pub struct TaskCell {
     /// signal): it leaves at its next return towards user mode and its
     /// waits end at once.
     killed: AtomicBool,
+    /// Its place in the run queue's order (`SchedAttr::rank`): higher runs
+    /// first.
+    rank: AtomicU32,
     /// The syscall it is in (for diagnostics: what a waiting task waits in).
     pub syscall: AtomicU64,
     /// User state (FPU, TLS) a task that never ran starts with.
@@ -173,6 +176,9 @@ static NEXT_PID: AtomicI32 = AtomicI32::new(2);
 /// The earliest `wake_at` of any blocked task (a lower bound: a task that
 /// woke early may leave it too low, which costs one scan).
 static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Set once any thread took a real-time or deadline policy: the run queue
+/// is then picked by rank (until then, in order, at no cost).
+static RANKED: AtomicBool = AtomicBool::new(false);
 /// Blocked tasks that readable stdin would wake.
 static STDIN_WATCHERS: AtomicU64 = AtomicU64::new(0);
 /// Woken whenever a thread ends (execve waits for its siblings to go).
@@ -236,6 +242,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
     Some(Arc::new(TaskCell {
         tid: AtomicI32::new(task.tid),
         process: task.process.clone(),
+        rank: AtomicU32::new(task.sched.rank()),
         task: Mutex::new(task),
         sched: Mutex::new(SchedInfo {
             state: State::Runnable,
@@ -407,6 +414,17 @@ pub fn yield_current() {
 fn next_runnable(now: u64) -> Option<Arc<TaskCell>> {
     wake_due(now, false);
     let mut sched = SCHED.lock();
+    if RANKED.load(Ordering::Relaxed) {
+        // Real-time threads exist (or did): the first runnable one of the
+        // highest rank goes.
+        sched
+            .run_queue
+            .retain(|cell| cell.sched.lock().state == State::Runnable);
+        let best = (0..sched.run_queue.len())
+            .rev()
+            .max_by_key(|&i| sched.run_queue[i].rank.load(Ordering::Relaxed))?;
+        return sched.run_queue.remove(best);
+    }
     while let Some(cell) = sched.run_queue.pop_front() {
         if cell.sched.lock().state == State::Runnable {
             return Some(cell);
@@ -625,6 +643,28 @@ pub fn finish_exit() -> ! {
     *crate::percpu::this_cpu().current.lock() = Some(next);
     crate::kstack::switch(kstack);
     unreachable!("an ended task is never switched back to")
+}
+
+/// Sets the run-queue rank of thread `tid` (after sched_setscheduler).
+pub fn set_rank(tid: i32, rank: u32) {
+    if rank > 0 {
+        RANKED.store(true, Ordering::Relaxed);
+    }
+    if let Some(cell) = SCHED.lock().tasks.get(&tid) {
+        cell.rank.store(rank, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` on thread `tid` (not the running one) without waking it.
+pub fn modify_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    let cell = other_thread(tid)?;
+    let result = f(&mut cell.lock());
+    Some(result)
+}
+
+/// The thread ids of every live thread but the running one.
+pub fn other_thread_ids() -> Vec<i32> {
+    others().iter().map(|c| c.tid()).collect()
 }
 
 /// The other live tasks (not the running one, not killed).

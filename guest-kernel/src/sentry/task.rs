@@ -55,6 +55,9 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
         cur: super::fd::DEFAULT_NOFILE,
         max: super::fd::DEFAULT_NOFILE,
     };
+    // RLIMIT_NICE, RLIMIT_RTPRIO: raising priority needs CAP_SYS_NICE.
+    limits[13] = RLimit { cur: 0, max: 0 };
+    limits[14] = RLimit { cur: 0, max: 0 };
     // RLIMIT_CORE: no core dumps in the sandbox.
     limits[4] = RLimit {
         cur: 0,
@@ -79,6 +82,47 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
         max: 8 << 20,
     };
     limits
+}
+
+/// A thread's scheduling policy (SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3,
+/// IDLE 5, DEADLINE 6), its real-time priority (1..99 for FIFO and RR),
+/// SCHED_RESET_ON_FORK, and SCHED_DEADLINE's parameters (ns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub policy: u32,
+    pub priority: u32,
+    pub reset_on_fork: bool,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+impl SchedAttr {
+    /// The run queue's order: SCHED_DEADLINE first, then real-time
+    /// threads by priority, then everyone else (0) in turn.
+    pub fn rank(&self) -> u32 {
+        match self.policy {
+            6 => 100,
+            1 | 2 => self.priority,
+            _ => 0,
+        }
+    }
+
+    /// What a child gets (fork, clone): the same, unless
+    /// SCHED_RESET_ON_FORK asks for SCHED_OTHER (real-time and deadline
+    /// policies reset; SCHED_BATCH and SCHED_IDLE stay) without the flag.
+    pub fn for_child(&self) -> SchedAttr {
+        if !self.reset_on_fork {
+            return *self;
+        }
+        match self.policy {
+            1 | 2 | 6 => SchedAttr::default(),
+            policy => SchedAttr {
+                policy,
+                ..SchedAttr::default()
+            },
+        }
+    }
 }
 
 pub struct Task {
@@ -114,9 +158,11 @@ pub struct Task {
     pub personality: u32,
     /// The thread name (PR_SET_NAME; /proc/self/comm).
     pub comm: Arc<Mutex<Vec<u8>>>,
-    /// setpriority's nice value (-20..19): recorded; the run queue is FIFO
-    /// and does not weigh it.
+    /// setpriority's nice value (-20..19): recorded; the run queue does
+    /// not weigh it among SCHED_OTHER threads.
     pub nice: i32,
+    /// Scheduling policy and real-time priority (sched_setscheduler).
+    pub sched: SchedAttr,
     /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
     /// PR_SET_CHILD_SUBREAPER.
     pub dumpable: u64,

@@ -18,7 +18,8 @@ use super::errno::*;
 use super::mm::{
     page_align_up, AddressSpace, FileBacking, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP,
 };
-use super::vfs::{FileKind, Inode, Namespace, PathStack};
+use super::vfs::perm::{Accessor, MAY_EXEC};
+use super::vfs::{accessor_for, owned as vfs_owned, FileKind, Inode, Namespace, PathStack};
 use crate::arch::{PAGE_SIZE, USER_END};
 
 // The loader's rules (boards::elf) assume this architecture's layout.
@@ -623,6 +624,7 @@ pub fn follow_scripts(
     namespace: &Namespace,
     root: &PathStack,
     cwd: &PathStack,
+    who: &Accessor,
     mut program: Program,
 ) -> Result<Program, Errno> {
     let mut head = read_head(&program.inode)?;
@@ -638,12 +640,13 @@ pub fn follow_scripts(
         new_args.push(program.exec_path.clone());
         new_args.extend(program.args.iter().skip(1).cloned());
         program.args = new_args;
-        let stack = namespace.resolve_in(root, cwd, &interpreter, true)?;
+        let stack = namespace.resolve_in(root, cwd, &interpreter, true, who)?;
         program.inode = stack.node().clone();
         program.shown = stack.path();
         if program.inode.kind() != FileKind::Regular {
             return Err(EACCES);
         }
+        accessor_for(who, &*program.inode).check(vfs_owned(&*program.inode), MAY_EXEC)?;
         head = read_head(&program.inode)?;
         program.exec_path = interpreter;
     }
@@ -655,12 +658,16 @@ pub fn open_interpreter(
     namespace: &Namespace,
     root: &PathStack,
     cwd: &PathStack,
+    who: &Accessor,
     path: &[u8],
 ) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
-    let stack = namespace.resolve_in(root, cwd, path, true)?;
+    let stack = namespace.resolve_in(root, cwd, path, true, who)?;
     let inode = stack.node().clone();
     match inode.kind() {
-        FileKind::Regular => Ok((inode, stack.path())),
+        FileKind::Regular => {
+            accessor_for(who, &*inode).check(vfs_owned(&*inode), MAY_EXEC)?;
+            Ok((inode, stack.path()))
+        }
         _ => Err(EACCES),
     }
 }

@@ -10,19 +10,23 @@ use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::vfs::inotify::{on_file, IN_ATTRIB, IN_MODIFY};
-use crate::sentry::vfs::{FileKind, Inode, TimeUpdate};
+use crate::sentry::vfs::perm::{kill_setid, MAY_WRITE};
+use crate::sentry::vfs::{accessor_for, owned, FileKind, Inode, TimeUpdate};
 
-fn chmod_node(node: &Arc<dyn Inode>, mode: u64) -> SysResult {
+/// chmod: the owner (or CAP_FOWNER) only; S_ISGID may be dropped (perm.rs).
+fn chmod_node(ctx: &SyscallContext, node: &Arc<dyn Inode>, mode: u64) -> SysResult {
     if node.read_only() {
         return Err(EROFS);
     }
-    node.set_mode(mode as u32 & 0o7777)?;
+    let mode =
+        accessor_for(&ctx.task.creds.accessor(), &**node).chmod(owned(&**node), mode as u32)?;
+    node.set_mode(mode)?;
     Ok(0)
 }
 
 pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
-    chmod_node(&at.inode()?, args[1])?;
+    chmod_node(ctx, &at.inode()?, args[1])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -30,37 +34,46 @@ pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let node = file.file.inode().ok_or(EBADF)?;
-    chmod_node(&node, args[1])?;
+    chmod_node(ctx, &node, args[1])?;
     on_file(&file, IN_ATTRIB);
     Ok(0)
 }
 
 pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, fd_arg(args[0]), args[1], 0)?;
-    chmod_node(&at.inode()?, args[2])?;
+    chmod_node(ctx, &at.inode()?, args[2])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
-fn chown_node(node: &Arc<dyn Inode>, uid: u64, gid: u64) -> SysResult {
+/// chown: changing the owner needs CAP_CHOWN, the group the owner's own
+/// membership (perm.rs). A regular file loses its set-user-ID bit, and its
+/// set-group-ID bit when group-executable, whoever changes it.
+fn chown_node(ctx: &SyscallContext, node: &Arc<dyn Inode>, uid: u64, gid: u64) -> SysResult {
     if node.read_only() {
         return Err(EROFS);
     }
     let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
-    node.set_owner(id(uid), id(gid))?;
+    let (uid, gid) = (id(uid), id(gid));
+    let before = owned(&**node);
+    accessor_for(&ctx.task.creds.accessor(), &**node).chown(before, uid, gid)?;
+    node.set_owner(uid, gid)?;
+    if let Some(mode) = kill_setid(before.mode, false) {
+        node.set_mode(mode)?;
+    }
     Ok(0)
 }
 
 pub fn sys_chown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
-    chown_node(&at.inode()?, args[1], args[2])?;
+    chown_node(ctx, &at.inode()?, args[1], args[2])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
 pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?;
-    chown_node(&at.inode()?, args[1], args[2])?;
+    chown_node(ctx, &at.inode()?, args[1], args[2])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -68,14 +81,14 @@ pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     let node = file.file.inode().ok_or(EBADF)?;
-    chown_node(&node, args[1], args[2])?;
+    chown_node(ctx, &node, args[1], args[2])?;
     on_file(&file, IN_ATTRIB);
     Ok(0)
 }
 
 pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, fd_arg(args[0]), args[1], args[4])?;
-    chown_node(&at.inode()?, args[2], args[3])?;
+    chown_node(ctx, &at.inode()?, args[2], args[3])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -92,6 +105,10 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if node.read_only() {
         return Err(EROFS);
     }
+    super::path::may(ctx, &*node, MAY_WRITE)?;
+    if args[1] > super::read_write::file_size_limit(ctx) {
+        return Err(super::read_write::file_too_big(ctx));
+    }
     node.truncate(args[1])?;
     at.notify(IN_MODIFY);
     Ok(0)
@@ -104,6 +121,14 @@ pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     if !file.writable() {
         return Err(EINVAL);
+    }
+    if args[1] > super::read_write::file_size_limit(ctx)
+        && file
+            .file
+            .inode()
+            .is_some_and(|i| i.kind() == FileKind::Regular)
+    {
+        return Err(super::read_write::file_too_big(ctx));
     }
     file.file.truncate(args[1])?;
     on_file(&file, IN_MODIFY);
@@ -158,6 +183,17 @@ fn set_times(
     }
     if node.read_only() {
         return Err(EROFS);
+    }
+    // Setting given times is for the owner (or CAP_FOWNER); setting them
+    // to now also for whoever may write the file.
+    if !super::path::owns(ctx, &*node) {
+        if updates
+            .iter()
+            .any(|u| matches!(u, Some(TimeUpdate::Set(..))))
+        {
+            return Err(EPERM);
+        }
+        super::path::may(ctx, &*node, MAY_WRITE)?;
     }
     node.set_times(updates[0], updates[1])?;
     at.notify(IN_ATTRIB);

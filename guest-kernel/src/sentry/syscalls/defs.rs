@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     attr, copy, dir, events, fdops, futex, ioctl, kcmp, locks, membarrier, memory, mqueue, namei,
-    open, pidfd, poll, process, read_write, signal, socket, spawn, stat, system, sysvipc, time,
-    xattr,
+    open, pidfd, poll, process, read_write, sched, signal, socket, spawn, stat, system, sysvipc,
+    time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -67,7 +67,7 @@ handlers! {
     select => poll::sys_select, Full;
     mremap => memory::sys_mremap, Partial("no MREMAP_DONTUNMAP");
     msync => memory::sys_msync, Full;
-    sched_yield => system::sys_sched_yield, Full;
+    sched_yield => sched::sys_sched_yield, Full;
     madvise => memory::sys_madvise, Partial("DONTNEED/FREE zero anonymous pages; other advice is accepted as a hint");
     dup => fdops::sys_dup, Full;
     dup2 => fdops::sys_dup2, Full;
@@ -85,7 +85,7 @@ handlers! {
     getcwd => dir::sys_getcwd, Full;
     chdir => dir::sys_chdir, Full;
     fchdir => dir::sys_fchdir, Full;
-    chroot => dir::sys_chroot, Partial("the path's other components are not permission-checked (as no lookup in the sentry is); /proc/<pid>/root is a plain symlink to the root's full path, as /proc/<pid>/cwd is");
+    chroot => dir::sys_chroot, Partial("/proc/<pid>/root is a plain symlink to the root's full path, as /proc/<pid>/cwd is");
     rename => namei::sys_rename, Full;
     mkdir => namei::sys_mkdir, Full;
     rmdir => namei::sys_rmdir, Full;
@@ -107,21 +107,23 @@ handlers! {
     times => time::sys_times, Partial("time on the vCPU counts as user time");
     getuid => system::sys_getuid, Full;
     getgid => system::sys_getgid, Full;
-    setuid => system::sys_setuid, Partial("credentials are recorded; file permission checks are not enforced");
-    setgid => system::sys_setgid, Partial("credentials are recorded; file permission checks are not enforced");
+    setuid => system::sys_setuid, Full;
+    setgid => system::sys_setgid, Full;
     geteuid => system::sys_geteuid, Full;
     getegid => system::sys_getegid, Full;
     setpgid => system::sys_setpgid, Full;
     getppid => process::sys_getppid, Full;
     getpgrp => system::sys_getpgrp, Full;
     setsid => system::sys_setsid, Full;
-    setreuid => system::sys_setreuid, Partial("credentials are recorded; file permission checks are not enforced");
-    setregid => system::sys_setregid, Partial("credentials are recorded; file permission checks are not enforced");
+    setreuid => system::sys_setreuid, Full;
+    setregid => system::sys_setregid, Full;
     getgroups => system::sys_getgroups, Full;
     setgroups => system::sys_setgroups, Full;
-    setresuid => system::sys_setresuid, Partial("credentials are recorded; file permission checks are not enforced");
+    setresuid => system::sys_setresuid, Full;
     getresuid => system::sys_getresuid, Full;
-    setresgid => system::sys_setresgid, Partial("credentials are recorded; file permission checks are not enforced");
+    setresgid => system::sys_setresgid, Full;
+    setfsuid => system::sys_setfsuid, Full;
+    setfsgid => system::sys_setfsgid, Full;
     getresgid => system::sys_getresgid, Full;
     getpgid => system::sys_getpgid, Full;
     getsid => system::sys_getsid, Full;
@@ -132,8 +134,8 @@ handlers! {
     setrlimit => process::sys_setrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     gettid => process::sys_gettid, Full;
     time => time::sys_time, Full;
-    sched_setaffinity => system::sys_sched_setaffinity, Full;
-    sched_getaffinity => system::sys_sched_getaffinity, Full;
+    sched_setaffinity => sched::sys_sched_setaffinity, Partial("one CPU: a set must include CPU 0");
+    sched_getaffinity => sched::sys_sched_getaffinity, Full;
     getdents64 => dir::sys_getdents64, Full;
     set_tid_address => process::sys_set_tid_address, Full;
     clock_gettime => time::sys_clock_gettime, Partial("CPU-time clocks count the calling thread's time on the vCPU, waits in the host included");
@@ -213,17 +215,19 @@ handlers! {
     execve => spawn::sys_execve, Full;
     execveat => spawn::sys_execveat, Partial("as execve");
     prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
-    getpriority => process::sys_getpriority, Full;
-    setpriority => process::sys_setpriority, Partial("the nice value is recorded; the scheduler (a FIFO run queue) does not weigh it");
-    sched_getscheduler => process::sys_sched_getscheduler, Full;
-    sched_setscheduler => process::sys_sched_setscheduler, Partial("SCHED_OTHER/BATCH/IDLE accepted; real-time policies EPERM");
-    sched_getparam => process::sys_sched_getparam, Full;
-    sched_setparam => process::sys_sched_setparam, Full;
-    sched_get_priority_max => process::sys_sched_get_priority_max, Full;
-    sched_get_priority_min => process::sys_sched_get_priority_min, Full;
-    sched_rr_get_interval => process::sys_sched_rr_get_interval, Full;
+    getpriority => sched::sys_getpriority, Full;
+    setpriority => sched::sys_setpriority, Partial("the nice value is recorded; the run queue does not weigh it among SCHED_OTHER threads");
+    sched_getscheduler => sched::sys_sched_getscheduler, Full;
+    sched_setscheduler => sched::sys_sched_setscheduler, Partial("policies and priorities as Linux checks them; the run queue runs SCHED_DEADLINE, then real-time threads by priority, first; no bandwidth limits");
+    sched_getparam => sched::sys_sched_getparam, Full;
+    sched_setparam => sched::sys_sched_setparam, Full;
+    sched_get_priority_max => sched::sys_sched_get_priority_max, Full;
+    sched_get_priority_min => sched::sys_sched_get_priority_min, Full;
+    sched_rr_get_interval => sched::sys_sched_rr_get_interval, Full;
+    sched_setattr => sched::sys_sched_setattr, Partial("no utilization clamps (EOPNOTSUPP); SCHED_DEADLINE parameters are checked and kept, the run queue gives deadline threads first turn without a bandwidth server");
+    sched_getattr => sched::sys_sched_getattr, Full;
     capget => process::sys_capget, Partial("the calling thread's sets (another process: ESRCH)");
-    capset => process::sys_capset, Partial("the calling thread's sets, Linux's rules (they follow setuid, PR_SET_KEEPCAPS); permission checks look at the effective user id, not the sets");
+    capset => process::sys_capset, Partial("the calling thread's sets, Linux's rules (they follow setuid, setfsuid, PR_SET_KEEPCAPS); file permission checks and the setuid family use the effective set; other privileged calls still look at the effective user id");
     mlock => memory::sys_mlock, Full;
     mlock2 => memory::sys_mlock2, Full;
     munlock => memory::sys_munlock, Full;

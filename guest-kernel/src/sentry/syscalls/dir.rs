@@ -5,10 +5,11 @@
 use alloc::vec::Vec;
 
 use super::fd_arg;
-use super::path::{lookup_at, read_path, AT_FDCWD};
+use super::path::{lookup_at, may, read_path, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
+use crate::sentry::vfs::perm::MAY_EXEC;
 use crate::sentry::vfs::FileKind;
 
 pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -17,6 +18,7 @@ pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if stack.node().kind() != FileKind::Directory {
         return Err(ENOTDIR);
     }
+    may(ctx, &**stack.node(), MAY_EXEC)?;
     *ctx.task.cwd.lock() = stack;
     Ok(0)
 }
@@ -25,30 +27,12 @@ pub fn sys_fchdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     match &file.location {
         Some(stack) if stack.node().kind() == FileKind::Directory => {
+            may(ctx, &**stack.node(), MAY_EXEC)?;
             *ctx.task.cwd.lock() = stack.clone();
             Ok(0)
         }
         _ => Err(ENOTDIR),
     }
-}
-
-/// Linux's generic_permission for MAY_EXEC on a directory: the owner's,
-/// group's or others' search bit for the filesystem (effective) ids, or
-/// CAP_DAC_READ_SEARCH / CAP_DAC_OVERRIDE.
-fn may_search(ctx: &SyscallContext, stat: &crate::sentry::stat::Stat) -> bool {
-    const CAP_DAC_OVERRIDE: u64 = 1 << 1;
-    const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
-    let creds = &ctx.task.creds;
-    let (uid, gid) = (creds.user[1], creds.group[1]);
-    let shift = if stat.uid == uid {
-        6
-    } else if stat.gid == gid || creds.groups.contains(&stat.gid) {
-        3
-    } else {
-        0
-    };
-    stat.mode >> shift & 1 != 0
-        || creds.caps().effective & (CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH) != 0
 }
 
 /// chroot: the process's (its fs context's) root directory becomes the
@@ -62,9 +46,7 @@ pub fn sys_chroot(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if stack.node().kind() != FileKind::Directory {
         return Err(ENOTDIR);
     }
-    if !may_search(ctx, &stack.node().stat()) {
-        return Err(EACCES);
-    }
+    may(ctx, &**stack.node(), MAY_EXEC)?;
     if ctx.task.creds.caps().effective & CAP_SYS_CHROOT == 0 {
         return Err(EPERM);
     }

@@ -51,6 +51,7 @@ pub mod poll;
 pub mod process;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
+pub mod sched;
 pub mod signal;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod socket;

@@ -3,12 +3,13 @@
 
 use super::fd_arg;
 use super::path::{
-    new_entry_at, node_at, parent_at, read_path, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
-    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+    may, may_delete, new_entry_at, node_at, own_new_node, parent_at, read_path, AT_EMPTY_PATH,
+    AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::stat::*;
+use crate::sentry::vfs::perm::{MAY_EXEC, MAY_WRITE};
 use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode};
 
 fn readlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, buf: u64, size: u64) -> SysResult {
@@ -36,6 +37,7 @@ fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> S
     let path = read_path(ctx, path)?;
     let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
     let node = dir.create(&name, NewNode::Symlink { target: &target })?;
+    own_new_node(ctx, &*dir, &*node);
     inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
     Ok(0)
 }
@@ -68,6 +70,8 @@ fn link_at(
     if target.kind() == FileKind::Directory {
         return Err(EPERM);
     }
+    crate::sentry::vfs::accessor_for(&ctx.task.creds.accessor(), &*target)
+        .may_link(crate::sentry::vfs::owned(&*target))?;
     let path = read_path(ctx, new)?;
     let (dir, name) = new_entry_at(ctx, new_dirfd, &path)?;
     dir.link(&name, &target)?;
@@ -97,6 +101,7 @@ fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysRe
     let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.umask;
     let node = dir.create(&name, NewNode::Directory { mode })?;
+    own_new_node(ctx, &*dir, &*node);
     inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
     Ok(0)
 }
@@ -121,11 +126,13 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
     match kind {
         0 | S_IFREG => {
             let node = dir.create(&name, NewNode::File { mode: perm })?;
+            own_new_node(ctx, &*dir, &*node);
             inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
         S_IFIFO => {
             let node = dir.create(&name, NewNode::Fifo { mode: perm })?;
+            own_new_node(ctx, &*dir, &*node);
             inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
@@ -133,7 +140,7 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
         // (never on the host) and open as the sandbox's own devices.
         S_IFCHR | S_IFBLK => {
             const CAP_MKNOD: u32 = 27;
-            if ctx.task.creds.caps().effective & (1 << CAP_MKNOD) == 0 {
+            if !ctx.task.creds.has_cap(CAP_MKNOD) {
                 return Err(EPERM);
             }
             let node = dir.create(
@@ -144,6 +151,7 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
                     rdev: device_number(dev),
                 },
             )?;
+            own_new_node(ctx, &*dir, &*node);
             inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
@@ -152,6 +160,7 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
             let bound: alloc::sync::Weak<dyn core::any::Any + Send + Sync> =
                 alloc::sync::Weak::<()>::new();
             let node = dir.create(&name, NewNode::Socket { mode: perm, bound })?;
+            own_new_node(ctx, &*dir, &*node);
             inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
             Ok(0)
         }
@@ -203,6 +212,7 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
     if dir.read_only() {
         return Err(EROFS);
     }
+    may_delete(ctx, &*dir, &*node)?;
     // (A bind-mounted file is busy too.)
     if ctx.task.namespace.is_mount_point(&node) {
         return Err(EBUSY);
@@ -280,6 +290,17 @@ fn rename_at(
         return Err(EXDEV);
     }
     let target_dir = to.parent.node().clone();
+    // Linux's vfs_rename: the old name may be deleted, the new one created
+    // (or the entry it replaces deleted), and a directory that changes
+    // parent must be writable itself (its ".." changes).
+    may_delete(ctx, &**from.parent.node(), &*moving)?;
+    match target_dir.lookup(&to.name) {
+        Ok(replaced) => may_delete(ctx, &*target_dir, &*replaced)?,
+        Err(_) => may(ctx, &*target_dir, MAY_WRITE | MAY_EXEC)?,
+    }
+    if moving.kind() == FileKind::Directory && from.parent.node().id() != target_dir.id() {
+        may(ctx, &*moving, MAY_WRITE)?;
+    }
     // What the new name replaces, for inotify.
     let replaced = if inotify::watching() {
         target_dir.lookup(&to.name).ok()

@@ -6,11 +6,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::fd_arg;
-use super::path::{lookup_at, parent_at, read_path, AT_FDCWD};
+use super::path::{lookup_at, may, own_new_node, owns, parent_at, read_path, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
+use crate::sentry::vfs::perm::{MAY_EXEC, MAY_READ, MAY_WRITE};
 use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode, ParentAndName, PathStack};
 
 fn open_at(
@@ -45,17 +46,22 @@ fn open_at(
             return Err(EISDIR);
         }
         let root = ctx.task.root_dir();
-        let (parent, name) = follow_dangling(&namespace, &root, parent, name, follow, flags)?;
+        let who = ctx.task.creds.accessor();
+        let (parent, name) = follow_dangling(&namespace, &root, &who, parent, name, follow, flags)?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-            Ok(_) => namespace.resolve_in(&root, &parent, &name, follow)?,
+            Ok(_) => {
+                namespace.resolve_in(&root, &parent, &name, follow, &ctx.task.creds.accessor())?
+            }
             Err(e) if e == ENOENT => {
                 if dir.read_only() {
                     return Err(EROFS);
                 }
+                may(ctx, &*dir, MAY_WRITE | MAY_EXEC)?;
                 let mode = mode as u32 & 0o7777 & !ctx.task.umask;
                 let node = dir.create(&name, NewNode::File { mode })?;
+                own_new_node(ctx, &*dir, &*node);
                 inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
                 created = true;
                 let mut stack = parent;
@@ -92,6 +98,22 @@ fn open_at(
     }
     if wants_write && node.read_only() && kind != FileKind::CharDevice {
         return Err(EROFS);
+    }
+    // Linux's may_open: read and write permission as the access mode (and
+    // O_TRUNC) ask, none for a file this call created; O_NOATIME only for
+    // the owner.
+    if !created {
+        let mut mask = 0;
+        if accmode != O_WRONLY {
+            mask |= MAY_READ;
+        }
+        if wants_write {
+            mask |= MAY_WRITE;
+        }
+        may(ctx, &*node, mask)?;
+        if flags & O_NOATIME != 0 && !owns(ctx, &*node) {
+            return Err(EPERM);
+        }
     }
     if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY && !created {
         node.truncate(0)?;
@@ -138,6 +160,7 @@ fn wait_for_fifo_peer(ctx: &mut SyscallContext, file: &Arc<dyn File>) -> Result<
 fn follow_dangling(
     namespace: &crate::sentry::vfs::Namespace,
     root: &PathStack,
+    who: &crate::sentry::vfs::perm::Accessor,
     mut parent: PathStack,
     mut name: Vec<u8>,
     follow: bool,
@@ -151,12 +174,12 @@ fn follow_dangling(
             return Ok((parent, name));
         }
         let target = node.readlink()?;
-        match namespace.resolve_in(root, &parent, &target, true) {
+        match namespace.resolve_in(root, &parent, &target, true, who) {
             Ok(_) => return Ok((parent, name)), // not dangling
             Err(e) if e != ENOENT => return Err(e),
             Err(_) => {}
         }
-        let next = namespace.resolve_parent_in(root, &parent, &target)?;
+        let next = namespace.resolve_parent_in(root, &parent, &target, who)?;
         if next.trailing_slash {
             return Err(EISDIR);
         }

@@ -11,7 +11,10 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
-use crate::sentry::vfs::{FileKind, Inode, ParentAndName, PathStack, PATH_MAX};
+use crate::sentry::vfs::perm::{self, MAY_EXEC, MAY_WRITE};
+use crate::sentry::vfs::{
+    accessor_for, owned, FileKind, Inode, ParentAndName, PathStack, PATH_MAX,
+};
 
 pub(super) const AT_FDCWD: i32 = -100;
 
@@ -72,7 +75,7 @@ pub(crate) fn lookup_at(
     ctx.task
         .namespace
         .clone()
-        .resolve_in(&root, &start, path, follow)
+        .resolve_in(&root, &start, path, follow, &ctx.task.creds.accessor())
 }
 
 pub(super) fn parent_at(
@@ -85,7 +88,66 @@ pub(super) fn parent_at(
     ctx.task
         .namespace
         .clone()
-        .resolve_parent_in(&root, &start, path)
+        .resolve_parent_in(&root, &start, path, &ctx.task.creds.accessor())
+}
+
+/// Checks that the caller may access `node` as `mask` (MAY_READ,
+/// MAY_WRITE, MAY_EXEC) says: EACCES if not. Root's reads and writes pass
+/// without reading the node's attributes.
+pub(crate) fn may(ctx: &SyscallContext, node: &dyn Inode, mask: u32) -> Result<(), Errno> {
+    let who = accessor_for(&ctx.task.creds.accessor(), node);
+    if mask & MAY_EXEC == 0 && who.has(perm::CAP_DAC_OVERRIDE) {
+        return Ok(());
+    }
+    who.check(owned(node), mask)
+}
+
+/// Whether the caller owns `node` (or holds CAP_FOWNER).
+pub(crate) fn owns(ctx: &SyscallContext, node: &dyn Inode) -> bool {
+    let who = accessor_for(&ctx.task.creds.accessor(), node);
+    who.has(perm::CAP_FOWNER) || who.owns(owned(node))
+}
+
+/// Linux's may_delete for `node` named in `dir`: write and search
+/// permission on the directory (EACCES), then the sticky-bit rule (EPERM).
+pub(crate) fn may_delete(
+    ctx: &SyscallContext,
+    dir: &dyn Inode,
+    node: &dyn Inode,
+) -> Result<(), Errno> {
+    may(ctx, dir, MAY_WRITE | MAY_EXEC)?;
+    let who = accessor_for(&ctx.task.creds.accessor(), dir);
+    if who.has(perm::CAP_FOWNER) {
+        return Ok(());
+    }
+    who.check_sticky(owned(dir), owned(node))
+}
+
+/// Gives a node the caller just created in `dir` its owner: the
+/// filesystem ids (or a set-group-ID directory's group, and S_ISGID for a
+/// subdirectory). Filesystems create nodes as root:root, so only other
+/// owners need a change.
+pub(crate) fn own_new_node(ctx: &SyscallContext, dir: &dyn Inode, node: &dyn Inode) {
+    // Host files belong to the VMM's host user (accessor_for).
+    if node.host_backed() {
+        return;
+    }
+    let who = ctx.task.creds.accessor();
+    let dir_stat = dir.stat();
+    if who.uid == 0 && who.gid == 0 && dir_stat.mode & perm::S_ISGID == 0 {
+        return;
+    }
+    let stat = node.stat();
+    let (uid, gid, mode) = who.new_owner(owned(dir), stat.mode);
+    // A filesystem that cannot change owners (the synthetic ones) keeps its
+    // own; the node exists either way, as on Linux where the owner is set
+    // in the same step.
+    if (uid, gid) != (stat.uid, stat.gid) {
+        let _ = node.set_owner(Some(uid), Some(gid));
+    }
+    if mode != stat.mode && stat.mode & S_IFMT != S_IFLNK {
+        let _ = node.set_mode(mode & 0o7777);
+    }
 }
 
 /// The node named by (dirfd, path, flags), with AT_EMPTY_PATH support.
@@ -164,6 +226,7 @@ pub(crate) fn new_entry_at(
     if dir.read_only() {
         return Err(EROFS);
     }
+    may(ctx, &*dir, MAY_WRITE | MAY_EXEC)?;
     Ok((dir, pn.name))
 }
 
@@ -202,11 +265,14 @@ pub fn exec_target(
         (stack.node().clone(), stack.path())
     };
     match node.kind() {
-        FileKind::Regular => Ok(ExecTarget {
-            inode: node,
-            path,
-            resolved,
-        }),
+        FileKind::Regular => {
+            may(ctx, &*node, MAY_EXEC)?;
+            Ok(ExecTarget {
+                inode: node,
+                path,
+                resolved,
+            })
+        }
         _ => Err(EACCES),
     }
 }

@@ -1,6 +1,6 @@
 //! Process syscalls: exit and exit_group, getpid/getppid/gettid,
-//! set_tid_address and the robust list, arch_prctl, prctl, priorities and
-//! scheduling policy, capget, resource limits (getrlimit, setrlimit,
+//! set_tid_address and the robust list, arch_prctl, prctl, capget,
+//! resource limits (getrlimit, setrlimit,
 //! prlimit64), uname. Making and reaping processes is `spawn.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
@@ -108,8 +108,12 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if cur > max {
             return Err(EINVAL);
         }
-        // The program runs as root in its world (CAP_SYS_RESOURCE): it may
-        // raise hard limits, the fd limit up to fs.nr_open as on Linux.
+        // Raising a hard limit needs CAP_SYS_RESOURCE (root has it); the
+        // fd limit stops at fs.nr_open for everyone, as on Linux.
+        const CAP_SYS_RESOURCE: u32 = 24;
+        if max > current.max && !ctx.task.creds.has_cap(CAP_SYS_RESOURCE) {
+            return Err(EPERM);
+        }
         if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::NR_OPEN {
             return Err(EPERM);
         }
@@ -294,124 +298,6 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// The highest capability number (CAP_CHECKPOINT_RESTORE in Linux 6.1).
 pub const CAP_LAST_CAP: u64 = 40;
-
-const PRIO_PROCESS: u64 = 0;
-const PRIO_PGRP: u64 = 1;
-const PRIO_USER: u64 = 2;
-
-/// Whether `(which, who)` names this process (its group and user too: it
-/// is alone in them).
-fn names_self(ctx: &SyscallContext, which: u64, who: u64) -> Result<(), Errno> {
-    let who = who as u32 as i32;
-    let matches = match which {
-        PRIO_PROCESS | PRIO_PGRP => who == 0 || who == ctx.task.pid,
-        PRIO_USER => who == 0 || who as u32 == ctx.task.creds.user[1],
-        _ => return Err(EINVAL),
-    };
-    if matches {
-        Ok(())
-    } else {
-        Err(ESRCH)
-    }
-}
-
-/// The raw syscall returns 20 - nice (1..40); libc turns it back.
-pub fn sys_getpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    names_self(ctx, args[0], args[1])?;
-    Ok((20 - ctx.task.nice) as u64)
-}
-
-pub fn sys_setpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    names_self(ctx, args[0], args[1])?;
-    // Out-of-range values are clamped, as Linux does; lowering nice below
-    // its current value needs CAP_SYS_NICE, which root in the sandbox has.
-    ctx.task.nice = (args[2] as i32).clamp(-20, 19);
-    Ok(0)
-}
-
-const SCHED_OTHER: u64 = 0;
-const SCHED_FIFO: u64 = 1;
-const SCHED_RR: u64 = 2;
-const SCHED_BATCH: u64 = 3;
-const SCHED_IDLE: u64 = 5;
-const SCHED_DEADLINE: u64 = 6;
-
-fn check_sched_pid(ctx: &SyscallContext, pid: u64) -> Result<(), Errno> {
-    match pid as i32 {
-        p if p < 0 => Err(EINVAL),
-        0 => Ok(()),
-        p if p == ctx.task.pid => Ok(()),
-        _ => Err(ESRCH),
-    }
-}
-
-pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sched_pid(ctx, args[0])?;
-    Ok(SCHED_OTHER)
-}
-
-pub fn sys_sched_getparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sched_pid(ctx, args[0])?;
-    if args[1] == 0 {
-        return Err(EINVAL);
-    }
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &0i32)?;
-    Ok(0)
-}
-
-/// One vCPU runs one thread: the policy is always SCHED_OTHER. Setting it
-/// to SCHED_OTHER/BATCH/IDLE with priority 0 is accepted (it changes
-/// nothing observable); real-time policies are refused with EPERM, the
-/// answer a process without CAP_SYS_NICE gets (the sandbox does not give
-/// real-time scheduling).
-pub fn sys_sched_setscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sched_pid(ctx, args[0])?;
-    if args[2] == 0 {
-        return Err(EINVAL);
-    }
-    let priority: i32 = UserPtr::<i32>::new(args[2]).read(&mut ctx.task.mm())?;
-    match args[1] {
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => Ok(0),
-        SCHED_FIFO | SCHED_RR if (1..=99).contains(&priority) => Err(EPERM),
-        _ => Err(EINVAL),
-    }
-}
-
-pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sched_pid(ctx, args[0])?;
-    if args[1] == 0 {
-        return Err(EINVAL);
-    }
-    let priority: i32 = UserPtr::<i32>::new(args[1]).read(&mut ctx.task.mm())?;
-    if priority != 0 {
-        return Err(EINVAL);
-    }
-    Ok(0)
-}
-
-pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] {
-        SCHED_FIFO | SCHED_RR => Ok(99),
-        // SCHED_DEADLINE has no static priority: 0, as Linux answers.
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
-        _ => Err(EINVAL),
-    }
-}
-
-pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] {
-        SCHED_FIFO | SCHED_RR => Ok(1),
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => Ok(0),
-        _ => Err(EINVAL),
-    }
-}
-
-/// SCHED_OTHER has no time slice to report: 0, as Linux reports for it.
-pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sched_pid(ctx, args[0])?;
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &[0i64, 0i64])?;
-    Ok(0)
-}
 
 /// capget: the program runs as root in its own world, so it holds every
 /// capability (effective, permitted; none inheritable), for its own pid.

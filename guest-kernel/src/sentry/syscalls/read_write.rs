@@ -36,6 +36,17 @@ fn write_from_user(
     let written = write_file(ctx, file, addr, len, offset)?;
     if written > 0 {
         crate::sentry::vfs::inotify::on_file(file, crate::sentry::vfs::inotify::IN_MODIFY);
+        // A write by a caller without CAP_FSETID takes away a regular
+        // file's set-user-ID bit (and set-group-ID if group-executable),
+        // as Linux's file_remove_privs does.
+        if !ctx.task.creds.has_cap(crate::sentry::vfs::perm::CAP_FSETID) {
+            if let Some(inode) = file.file.inode() {
+                let mode = inode.stat().mode;
+                if let Some(mode) = crate::sentry::vfs::perm::kill_setid(mode, false) {
+                    let _ = inode.set_mode(mode);
+                }
+            }
+        }
     }
     Ok(written)
 }
@@ -50,8 +61,17 @@ fn write_file(
     if !file.writable() {
         return Err(EBADF);
     }
-    let len = len.min(MAX_RW_COUNT) as usize;
+    let mut len = len.min(MAX_RW_COUNT) as usize;
     let seekable = file.file.seekable();
+    // RLIMIT_FSIZE caps regular files: a write that starts at the limit
+    // fails (EFBIG, SIGXFSZ), one that crosses it is cut short.
+    let size_limit = file_size_limit(ctx);
+    let capped = size_limit != u64::MAX
+        && len > 0
+        && file
+            .file
+            .inode()
+            .is_some_and(|i| i.kind() == crate::sentry::vfs::FileKind::Regular);
     // A blocking write to a pipe goes on until all of it is in (waiting
     // for room as the reader drains it), as on Linux; a signal after some
     // progress ends it with the count so far.
@@ -66,12 +86,20 @@ fn write_file(
         &mut large
     };
     loop {
+        // O_APPEND writes at the end, pwrite's offset notwithstanding (a
+        // Linux quirk POSIX does not share).
         let mut pos = match offset {
+            _ if seekable && file.append() => file.file.stat().size as u64,
             Some(o) => o + done as u64,
-            None if seekable && file.append() => file.file.stat().size as u64,
             None if seekable => *file.offset.lock(),
             None => 0,
         };
+        if capped && done == 0 {
+            if pos >= size_limit {
+                return Err(file_too_big(ctx));
+            }
+            len = len.min((size_limit - pos).min(usize::MAX as u64) as usize);
+        }
         // Bounce through kernel memory a chunk at a time (the file never
         // sees user memory itself); a fault ends the call after what went
         // in before it.
@@ -134,15 +162,34 @@ fn write_file(
 /// returns unless this thread blocks it; its default action ends the
 /// program). Linux's send_sig is process-directed too.
 pub fn broken_pipe(ctx: &mut SyscallContext) -> Errno {
-    use crate::sentry::signal::{SigInfo, SIGPIPE, SI_USER};
-    let info = SigInfo::from_process(SIGPIPE, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
-    if ctx.task.signals.mask & (1 << (SIGPIPE - 1)) == 0 {
+    raise_for_call(ctx, crate::sentry::signal::SIGPIPE);
+    EPIPE
+}
+
+/// EFBIG for growing a file past RLIMIT_FSIZE, with SIGXFSZ sent to the
+/// process as for SIGPIPE (its default action ends the program).
+pub fn file_too_big(ctx: &mut SyscallContext) -> Errno {
+    raise_for_call(ctx, crate::sentry::signal::SIGXFSZ);
+    EFBIG
+}
+
+/// The file-size limit (RLIMIT_FSIZE) writes and truncates obey.
+pub fn file_size_limit(ctx: &SyscallContext) -> u64 {
+    const RLIMIT_FSIZE: usize = 1;
+    ctx.task.rlimits[RLIMIT_FSIZE].cur
+}
+
+/// Sends `signal` about the current call to the process: to this thread
+/// unless it blocks it (delivered as the call returns).
+fn raise_for_call(ctx: &mut SyscallContext, signal: u8) {
+    use crate::sentry::signal::{SigInfo, SI_USER};
+    let info = SigInfo::from_process(signal, SI_USER, ctx.task.pid, ctx.task.creds.user[0]);
+    if ctx.task.signals.mask & (1 << (signal - 1)) == 0 {
         ctx.task.signals.send(info);
     } else {
         ctx.task.signals.send_to_process(info);
         crate::sentry::sched::wake_process(ctx.task.pid);
     }
-    EPIPE
 }
 
 /// Before a console read that will block in the host: when an interval

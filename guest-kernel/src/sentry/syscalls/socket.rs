@@ -56,6 +56,8 @@ impl Env for SysEnv<'_, '_> {
     }
 
     fn privileged(&self) -> bool {
+        // CAP_NET_BIND_SERVICE (low ports) / CAP_NET_RAW / CAP_NET_ADMIN:
+        // what root has.
         self.ctx.task.creds.user[1] == 0
     }
 
@@ -64,14 +66,16 @@ impl Env for SysEnv<'_, '_> {
         let (dir, name) =
             super::path::new_entry_at(self.ctx, super::path::AT_FDCWD_ARG, path).map_err(in_use)?;
         let mode = 0o777 & !self.ctx.task.umask;
-        dir.create(
-            &name,
-            NewNode::Socket {
-                mode,
-                bound: socket,
-            },
-        )
-        .map_err(in_use)?;
+        let node = dir
+            .create(
+                &name,
+                NewNode::Socket {
+                    mode,
+                    bound: socket,
+                },
+            )
+            .map_err(in_use)?;
+        super::path::own_new_node(self.ctx, &*dir, &*node);
         Ok(())
     }
 
@@ -81,6 +85,8 @@ impl Env for SysEnv<'_, '_> {
         if node.kind() != FileKind::Socket {
             return Err(ECONNREFUSED);
         }
+        // Connecting writes to the socket: write permission on its node.
+        super::path::may(self.ctx, &**node, crate::sentry::vfs::perm::MAY_WRITE)?;
         node.bound_socket().ok_or(ECONNREFUSED)
     }
 }

@@ -77,7 +77,13 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         creds: parent.creds.clone(),
         personality: parent.personality,
         comm: shares.comm,
-        nice: parent.nice,
+        // SCHED_RESET_ON_FORK also takes a negative nice back to 0.
+        nice: if parent.sched.reset_on_fork {
+            parent.nice.max(0)
+        } else {
+            parent.nice
+        },
+        sched: parent.sched.for_child(),
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
         parent_death_signal: 0,
@@ -487,6 +493,7 @@ fn execve_core(
         &ctx.task.namespace.clone(),
         &ctx.task.root_dir(),
         &ctx.task.cwd(),
+        &ctx.task.creds.accessor(),
         crate::sentry::exec::Program {
             inode: target.inode,
             shown: target.resolved,
@@ -505,8 +512,9 @@ fn execve_core(
     let mut mm = ctx.task.mm().new_empty()?;
     let namespace = ctx.task.namespace.clone();
     let (root, cwd) = (ctx.task.root_dir(), ctx.task.cwd());
+    let who = ctx.task.creds.accessor();
     let loaded = crate::sentry::exec::load_elf(&mut mm, &inode, &mut |interp| {
-        crate::sentry::exec::open_interpreter(&namespace, &root, &cwd, interp)
+        crate::sentry::exec::open_interpreter(&namespace, &root, &cwd, &who, interp)
     })?;
     let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();

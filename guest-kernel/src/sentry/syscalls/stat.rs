@@ -11,6 +11,8 @@ use super::path::{
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::stat::*;
+use crate::sentry::vfs::perm::Owned;
+use crate::sentry::vfs::{accessor_for, owned};
 
 pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
@@ -88,24 +90,57 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 fn access_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, flags: u64) -> SysResult {
-    const W_OK: u64 = 2;
-    const X_OK: u64 = 1;
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let node = node_at(ctx, dirfd, path, flags)?;
-    let stat = node.stat();
-    if mode & W_OK != 0 {
-        if let Ok(inode) = node.inode() {
-            if inode.read_only() {
-                return Err(EROFS);
-            }
-        }
+    // Checked as the real ids (Linux's access_override_creds), the lookup
+    // included, unless AT_EACCESS asks for the effective ones.
+    let saved = (flags & AT_EACCESS == 0).then(|| {
+        let real = ctx.task.creds.for_access();
+        core::mem::replace(&mut ctx.task.creds, real)
+    });
+    let result = access_check(ctx, dirfd, path, mode, flags);
+    if let Some(creds) = saved {
+        ctx.task.creds = creds;
     }
-    // The program runs as root: reading and writing are allowed; executing
-    // needs an execute bit somewhere (or a directory).
-    if mode & X_OK != 0 && stat.mode & S_IFMT != S_IFDIR && stat.mode & 0o111 == 0 {
-        return Err(EACCES);
+    result
+}
+
+fn access_check(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    mode: u64,
+    flags: u64,
+) -> SysResult {
+    const W_OK: u64 = 2;
+    let node = node_at(ctx, dirfd, path, flags)?;
+    let inode = match node.inode() {
+        Ok(inode) => inode,
+        // An fd without an inode (a pipe): its own mode decides.
+        Err(_) => {
+            let stat = node.stat();
+            let who = ctx.task.creds.accessor();
+            return who
+                .check(
+                    Owned {
+                        mode: stat.mode,
+                        uid: stat.uid,
+                        gid: stat.gid,
+                    },
+                    mode as u32,
+                )
+                .map(|_| 0);
+        }
+    };
+    if mode & W_OK != 0 && inode.read_only() {
+        return Err(EROFS);
+    }
+    // F_OK: the lookup was the check. Root reads and writes anything but
+    // executes only what has an execute bit (or a directory): perm.rs.
+    if mode != 0 {
+        let who = accessor_for(&ctx.task.creds.accessor(), &*inode);
+        who.check(owned(&*inode), mode as u32)?;
     }
     Ok(0)
 }

@@ -1,6 +1,6 @@
-//! Identity, credentials, scheduling and system information: sysinfo,
-//! sched_getaffinity/setaffinity/yield, getcpu, personality, the uid/gid
-//! family, groups, process groups and sessions.
+//! Identity, credentials and system information: sysinfo, getcpu,
+//! personality, the uid/gid family (setfsuid too), groups, process groups
+//! and sessions. Scheduling is `sched.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::vec::Vec;
@@ -9,14 +9,19 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 
 /// The application's credentials. It starts as root in its own world;
-/// a program may drop privileges and the ids it sees follow Linux's rules.
-/// (File permission checks are not enforced: see docs/syscalls.md.)
+/// a program may drop privileges and the ids it sees follow Linux's rules,
+/// file permission checks (vfs/perm.rs) included.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
     /// Real, effective, saved user ids.
     pub user: [u32; 3],
     /// Real, effective, saved group ids.
     pub group: [u32; 3],
+    /// Filesystem user and group ids: whom file checks and new files are
+    /// for. They follow the effective ids unless setfsuid/setfsgid moved
+    /// them.
+    pub fsuid: u32,
+    pub fsgid: u32,
     pub groups: Vec<u32>,
     /// Capability sets once they differ from what the ids imply (None:
     /// root holds every capability, others none).
@@ -36,7 +41,57 @@ pub struct Caps {
 /// Every capability up to CAP_LAST_CAP.
 pub const ALL_CAPS: u64 = (1u64 << (super::process::CAP_LAST_CAP + 1)) - 1;
 
+/// Capabilities that follow the filesystem user id (Linux's CAP_FS_MASK:
+/// CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, LINUX_IMMUTABLE,
+/// MKNOD, MAC_OVERRIDE).
+const CAP_FS_MASK: u64 = 0x1f | 1 << 9 | 1 << 27 | 1 << 32;
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
 impl Credentials {
+    /// A process running as `uid`:`gid` with no supplementary groups.
+    pub fn new(uid: u32, gid: u32) -> Credentials {
+        Credentials {
+            user: [uid; 3],
+            group: [gid; 3],
+            fsuid: uid,
+            fsgid: gid,
+            ..Default::default()
+        }
+    }
+
+    /// Who file permission checks are for.
+    pub fn accessor(&self) -> crate::sentry::vfs::perm::Accessor<'_> {
+        crate::sentry::vfs::perm::Accessor {
+            uid: self.fsuid,
+            gid: self.fsgid,
+            groups: &self.groups,
+            caps: self.caps().effective,
+        }
+    }
+
+    /// Whether capability `cap` is in the effective set.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.caps().effective & (1 << cap) != 0
+    }
+
+    /// The credentials access(2) checks with: the real ids, and the
+    /// capabilities root would have (Linux's access_override_creds).
+    pub fn for_access(&self) -> Credentials {
+        let mut caps = self.caps();
+        caps.effective = if self.user[REAL] == 0 {
+            caps.permitted
+        } else {
+            0
+        };
+        Credentials {
+            fsuid: self.user[REAL],
+            fsgid: self.group[REAL],
+            caps: Some(caps),
+            ..self.clone()
+        }
+    }
+
     /// The capability sets in force.
     pub fn caps(&self) -> Caps {
         self.caps.unwrap_or(if self.user[EFFECTIVE] == 0 {
@@ -75,6 +130,8 @@ pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::
     crate::sentry::vfs::procfs::IdView {
         uid: task.creds.user,
         gid: task.creds.group,
+        fsuid: task.creds.fsuid,
+        fsgid: task.creds.fsgid,
         cap_inh: caps.inheritable,
         cap_prm: caps.permitted,
         cap_eff: caps.effective,
@@ -107,26 +164,71 @@ impl Credentials {
     }
 }
 
-fn privileged(ctx: &SyscallContext) -> bool {
-    ctx.task.creds.user[EFFECTIVE] == 0
-}
-
 /// Replaces the user or group ids with what `rule` makes of the current
-/// ones (given whether the caller is privileged).
+/// ones (given whether the caller holds CAP_SETUID / CAP_SETGID). The
+/// filesystem id follows the new effective id, as in Linux.
 fn update(
     ctx: &mut SyscallContext,
     which: Ids,
     rule: impl FnOnce([u32; 3], bool) -> Result<[u32; 3], Errno>,
 ) -> SysResult {
-    let privileged = privileged(ctx);
-    let old = ctx.task.creds.user;
-    let ids = ctx.task.creds.ids(which);
+    let creds = &mut ctx.task.creds;
+    let privileged = creds.has_cap(match which {
+        Ids::User => CAP_SETUID,
+        Ids::Group => CAP_SETGID,
+    });
+    // The sets before the change (they may be implied by the old ids).
+    let old_caps = creds.caps();
+    let old = creds.user;
+    let ids = creds.ids(which);
     *ids = rule(*ids, privileged)?;
-    if matches!(which, Ids::User) {
-        ctx.task.creds.user_ids_changed(old);
+    match which {
+        Ids::User => {
+            creds.caps = Some(old_caps);
+            creds.user_ids_changed(old);
+            creds.fsuid = creds.user[EFFECTIVE];
+        }
+        Ids::Group => creds.fsgid = creds.group[EFFECTIVE],
     }
     note_ids(&ctx.task);
     Ok(0)
+}
+
+/// setfsuid: the filesystem user id becomes `uid` when that is one of the
+/// real, effective, saved or current filesystem ids (or the caller has
+/// CAP_SETUID). Leaving or entering fsuid 0 drops or restores the
+/// filesystem capabilities. Returns the previous fsuid, whether or not it
+/// changed (Linux reports no error).
+pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let creds = &mut ctx.task.creds;
+    let old = creds.fsuid;
+    let uid = args[0] as u32;
+    let allowed =
+        uid != UNCHANGED && (creds.user.contains(&uid) || uid == old || creds.has_cap(CAP_SETUID));
+    if allowed && uid != old {
+        let mut caps = creds.caps();
+        if old == 0 {
+            caps.effective &= !CAP_FS_MASK;
+        } else if uid == 0 {
+            caps.effective |= caps.permitted & CAP_FS_MASK;
+        }
+        creds.caps = Some(caps);
+        creds.fsuid = uid;
+        note_ids(&ctx.task);
+    }
+    Ok(old as u64)
+}
+
+/// setfsgid: as setfsuid, for the group (with CAP_SETGID).
+pub fn sys_setfsgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let creds = &mut ctx.task.creds;
+    let old = creds.fsgid;
+    let gid = args[0] as u32;
+    if gid != UNCHANGED && (creds.group.contains(&gid) || gid == old || creds.has_cap(CAP_SETGID)) {
+        creds.fsgid = gid;
+        note_ids(&ctx.task);
+    }
+    Ok(old as u64)
 }
 
 pub fn sys_getuid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
@@ -272,7 +374,7 @@ pub fn sys_setgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] > NGROUPS_MAX {
         return Err(EINVAL);
     }
-    if !privileged(ctx) {
+    if !ctx.task.creds.has_cap(CAP_SETGID) {
         return Err(EPERM);
     }
     let mut raw = alloc::vec![0u8; args[0] as usize * 4];
@@ -369,41 +471,6 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     info[10] = 1; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
     UserPtr::new(args[0]).write(&mut ctx.task.mm(), &info)?;
-    Ok(0)
-}
-
-pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, len, mask) = (args[0] as i32, args[1], args[2]);
-    if pid != 0 && pid != ctx.task.pid {
-        return Err(ESRCH);
-    }
-    if len < 8 || len % 8 != 0 {
-        return Err(EINVAL);
-    }
-    // One vCPU: CPU 0.
-    UserPtr::new(mask).write(&mut ctx.task.mm(), &1u64)?;
-    Ok(8)
-}
-
-pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, len, mask) = (args[0] as i32, args[1], args[2]);
-    if pid != 0 && pid != ctx.task.pid {
-        return Err(ESRCH);
-    }
-    if len == 0 {
-        return Err(EINVAL);
-    }
-    let first: u8 = UserPtr::<u8>::new(mask).read(&mut ctx.task.mm())?;
-    if first & 1 == 0 {
-        return Err(EINVAL); // no CPU of this machine in the set
-    }
-    Ok(0)
-}
-
-/// One runnable thread: there is nobody to yield to.
-/// Another runnable process goes first; alone, it returns at once.
-pub fn sys_sched_yield(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
-    ctx.task.switch_request = Some(super::SwitchRequest::Yield);
     Ok(0)
 }
 

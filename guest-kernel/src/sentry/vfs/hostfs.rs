@@ -280,6 +280,9 @@ impl HostNode {
 }
 
 impl Inode for HostNode {
+    fn host_backed(&self) -> bool {
+        true
+    }
     fn stat(&self) -> Stat {
         *self.stat.lock()
     }

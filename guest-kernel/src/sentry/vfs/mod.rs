@@ -26,6 +26,7 @@ pub mod inotify;
 pub mod locks;
 pub mod memfile;
 pub mod mqueue;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod procsys;
@@ -43,6 +44,7 @@ use spin::Mutex;
 use crate::sentry::errno::*;
 use crate::sentry::fd::File;
 use crate::sentry::stat::*;
+use perm::{Accessor, Owned, MAY_EXEC};
 use walk::{Step, Walk};
 
 pub use walk::PATH_MAX;
@@ -248,6 +250,11 @@ pub trait Inode: Send + Sync {
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
         None
     }
+    /// True for nodes of shared host directories (and the --root overlay
+    /// of them): see [`accessor_for`].
+    fn host_backed(&self) -> bool {
+        false
+    }
     /// For a socket node: the socket bound to it, while it is open.
     fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         None
@@ -422,18 +429,26 @@ impl Namespace {
         path: &[u8],
         follow_last: bool,
     ) -> Result<PathStack, Errno> {
-        self.resolve_in(&self.root_stack(), start, path, follow_last)
+        self.resolve_in(
+            &self.root_stack(),
+            start,
+            path,
+            follow_last,
+            &Accessor::KERNEL,
+        )
     }
 
     /// Resolves `path` from `start` for a process whose root directory
     /// (chroot) is `root`: absolute paths and absolute symlinks start
-    /// there and ".." does not climb above it.
+    /// there and ".." does not climb above it. `who` needs search
+    /// permission on every directory it passes through (EACCES).
     pub fn resolve_in(
         &self,
         root: &PathStack,
         start: &PathStack,
         path: &[u8],
         follow_last: bool,
+        who: &Accessor,
     ) -> Result<PathStack, Errno> {
         let mut walk = Walk::new(path)?;
         let mut stack = if walk.absolute() {
@@ -441,8 +456,16 @@ impl Namespace {
         } else {
             start.clone()
         };
+        let check_search = !who.searches_anything();
         while let Some(step) = walk.next_step() {
-            let component = match step? {
+            let step = step?;
+            if check_search {
+                let dir = stack.node();
+                if dir.kind() == FileKind::Directory {
+                    accessor_for(who, &**dir).check(owned(&**dir), MAY_EXEC)?;
+                }
+            }
+            let component = match step {
                 Step::Parent => {
                     if stack.0.len() > 1 && !stack.is_at(root) {
                         stack.0.pop();
@@ -492,12 +515,13 @@ impl Namespace {
         root: &PathStack,
         start: &PathStack,
         path: &[u8],
+        who: &Accessor,
     ) -> Result<ParentAndName, Errno> {
         let last = walk::last_component(path)?;
         let parent = if last.dir.is_empty() {
             start.clone()
         } else {
-            self.resolve_in(root, start, last.dir, true)?
+            self.resolve_in(root, start, last.dir, true, who)?
         };
         if parent.node().kind() != FileKind::Directory {
             return Err(ENOTDIR);
@@ -507,6 +531,34 @@ impl Namespace {
             name: last.name.to_vec(),
             trailing_slash: last.trailing_slash,
         })
+    }
+}
+
+/// Who a permission check on `node` is made for. Files of shared host
+/// directories keep their host owners, and files the sandbox creates there
+/// belong to the VMM's host user (it never gives a file to another host
+/// user), so owner-based checks there could not follow the sandbox's own
+/// ids: a sandbox user is checked there as root is (execute bits still
+/// count), and the host's own checks on the VMM and the mount's
+/// read-only flag apply.
+pub fn accessor_for<'a>(who: &Accessor<'a>, node: &dyn Inode) -> Accessor<'a> {
+    if node.host_backed() {
+        Accessor {
+            caps: u64::MAX,
+            ..*who
+        }
+    } else {
+        *who
+    }
+}
+
+/// The mode and owner of `node`, for permission checks.
+pub fn owned(node: &dyn Inode) -> Owned {
+    let stat = node.stat();
+    Owned {
+        mode: stat.mode,
+        uid: stat.uid,
+        gid: stat.gid,
     }
 }
 

@@ -39,9 +39,11 @@ pub struct ProcessView {
 /// A process's credentials as /proc/PID/status shows them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdView {
-    /// Real, effective, saved user ids (the filesystem id is the effective).
+    /// Real, effective, saved user ids; the filesystem ids apart.
     pub uid: [u32; 3],
     pub gid: [u32; 3],
+    pub fsuid: u32,
+    pub fsgid: u32,
     pub cap_inh: u64,
     pub cap_prm: u64,
     pub cap_eff: u64,
@@ -311,11 +313,11 @@ impl ProcNode {
                     u[0],
                     u[1],
                     u[2],
-                    u[1],
+                    ids.fsuid,
                     g[0],
                     g[1],
                     g[2],
-                    g[1],
+                    ids.fsgid,
                     fds.max(64).next_power_of_two(),
                     ids.cap_inh,
                     ids.cap_prm,

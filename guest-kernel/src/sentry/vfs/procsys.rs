@@ -44,6 +44,10 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
         b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
         b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
+        // link(2) follows protected_hardlinks=1 (perm.rs); the other
+        // protections are off, as on a default Linux without systemd's.
+        b"fs/protected_hardlinks" => "1".into(),
+        b"fs/protected_symlinks" => "0".into(),
         b"fs/mqueue/msg_max" => format!("{}", mqueue::MSG_MAX),
         b"fs/mqueue/msgsize_max" => format!("{}", mqueue::MSGSIZE_MAX),
         b"fs/mqueue/queues_max" => format!("{}", mqueue::QUEUES_MAX),
@@ -77,6 +81,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmmni",
     b"fs/nr_open",
     b"fs/pipe-max-size",
+    b"fs/protected_hardlinks",
+    b"fs/protected_symlinks",
     b"fs/mqueue/msg_max",
     b"fs/mqueue/msgsize_max",
     b"fs/mqueue/queues_max",

@@ -71,6 +71,9 @@ impl RootDir {
 }
 
 impl Inode for RootDir {
+    fn host_backed(&self) -> bool {
+        true
+    }
     fn stat(&self) -> Stat {
         self.host.stat()
     }
