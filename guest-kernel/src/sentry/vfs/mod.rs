@@ -243,6 +243,17 @@ pub trait Inode: Send + Sync {
     fn shared_page(&self, _index: u64) -> Result<Option<u64>, Errno> {
         Err(ENODEV)
     }
+    /// The file seals of a tmpfs file (fcntl F_GET_SEALS/F_ADD_SEALS,
+    /// checked by its writes, truncation and mappings); None where a file
+    /// cannot be sealed (EINVAL).
+    fn seals(&self) -> Option<&core::sync::atomic::AtomicU32> {
+        None
+    }
+    /// fallocate's FALLOC_FL_PUNCH_HOLE: [offset, offset+len) reads as
+    /// zeros after, the size stays.
+    fn punch_hole(&self, _offset: u64, _len: u64) -> Result<(), Errno> {
+        Err(EOPNOTSUPP)
+    }
     /// For /proc/self/fd/N: the open file the "magic link" stands for.
     /// Following it reaches that very file, even one without a path.
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
@@ -269,6 +280,13 @@ impl Inode for OpenFileNode {
     }
     fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
         Ok(self.file.file.clone())
+    }
+    /// O_TRUNC through the link truncates the file behind it (a memfd).
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        match self.file.file.inode() {
+            Some(inode) => inode.truncate(size),
+            None => Err(EINVAL),
+        }
     }
 }
 

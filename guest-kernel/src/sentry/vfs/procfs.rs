@@ -696,6 +696,9 @@ impl File for Snapshot {
     fn stat(&self) -> Stat {
         self.node.stat()
     }
+    fn splices(&self) -> bool {
+        true
+    }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
     }

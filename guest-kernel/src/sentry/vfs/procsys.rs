@@ -218,6 +218,9 @@ impl File for SysFile {
     fn stat(&self) -> Stat {
         self.node.stat()
     }
+    fn splices(&self) -> bool {
+        true
+    }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
     }
@@ -327,6 +330,9 @@ impl File for IpcFile {
     }
     fn stat(&self) -> Stat {
         self.node.stat()
+    }
+    fn splices(&self) -> bool {
+        true
     }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
