@@ -129,6 +129,8 @@ handlers! {
     sigaltstack => signal::sys_sigaltstack, Full;
     statfs => stat::sys_statfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     fstatfs => stat::sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
+    sysfs => stat::sys_sysfs, Full;
+    ustat => stat::sys_ustat, Full;
     setrlimit => process::sys_setrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     gettid => process::sys_gettid, Full;
     time => time::sys_time, Full;

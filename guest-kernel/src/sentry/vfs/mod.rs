@@ -369,6 +369,13 @@ impl Namespace {
         }
     }
 
+    /// The root of every mounted filesystem, the namespace's own first.
+    pub fn filesystem_roots(&self) -> Vec<Arc<dyn Inode>> {
+        let mut roots = alloc::vec![self.root.clone()];
+        roots.extend(self.mounts.lock().iter().map(|m| m.root.clone()));
+        roots
+    }
+
     pub fn root_stack(&self) -> PathStack {
         PathStack(alloc::vec![(Vec::new(), self.root.clone())])
     }
@@ -552,5 +559,20 @@ pub const DEV_EXE: u64 = 0x21;
 pub const DEV_SHM: u64 = 0x22;
 pub const DEV_CONSOLE: u64 = 0x16;
 pub const DEV_PIPE: u64 = 0x0c;
+/// The filesystem types the sandbox has, in a fixed order (sysfs(2)'s
+/// indexes, /proc/filesystems): the in-memory ones, the pseudo
+/// filesystems behind pipes, sockets, event files and message queues,
+/// and the shared host directories.
+pub const FILESYSTEM_TYPES: &[&[u8]] = &[
+    b"tmpfs",
+    b"proc",
+    b"devtmpfs",
+    b"sockfs",
+    b"pipefs",
+    b"anon_inodefs",
+    b"mqueue",
+    b"hostfs",
+];
+
 /// Host mounts get DEV_HOST_BASE + mount index.
 pub const DEV_HOST_BASE: u64 = 0x100;
