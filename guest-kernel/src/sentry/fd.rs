@@ -191,6 +191,11 @@ pub trait File: Send + Sync {
     /// on the file registers there. Files whose readiness only time or the
     /// host's stdin changes add none.
     fn wait_queues(&self, _out: &mut Vec<Arc<crate::sentry::wait::WaitQueue>>) {}
+    /// Whether splice may read or write it (Linux's splice_read and
+    /// splice_write): files of bytes, not event files or directories.
+    fn splices(&self) -> bool {
+        false
+    }
     /// Whether epoll may watch this file (not regular files or
     /// directories, which are always ready: EPERM, as on Linux).
     fn pollable(&self) -> bool {
@@ -245,6 +250,9 @@ impl File for InodeFile {
     }
     fn pollable(&self) -> bool {
         false
+    }
+    fn splices(&self) -> bool {
+        true
     }
 }
 

@@ -343,6 +343,17 @@ impl AddressSpace {
             .count()
     }
 
+    /// Whether a shared mapping that may write `inode` exists (Linux's
+    /// i_mmap_writable: F_SEAL_WRITE waits for none).
+    pub fn writable_shared_mappings_of(&self, inode: &Arc<dyn Inode>) -> bool {
+        self.vmas.values().any(|v| {
+            v.shared
+                && v.file.as_ref().is_some_and(|f| {
+                    f.may_write && core::ptr::addr_eq(Arc::as_ptr(&f.inode), Arc::as_ptr(inode))
+                })
+        })
+    }
+
     /// The first area that ends above `addr`.
     pub fn find_from(&self, addr: u64) -> Option<&Vma> {
         self.find(addr)

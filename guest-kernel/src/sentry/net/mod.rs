@@ -656,6 +656,10 @@ impl File for SocketFile {
         }
     }
 
+    fn splices(&self) -> bool {
+        true
+    }
+
     fn poll(&self, events: i16) -> i16 {
         self.socket.poll(events)
     }

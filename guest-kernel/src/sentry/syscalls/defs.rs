@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     attr, copy, dir, events, fdops, futex, ioctl, kcmp, locks, membarrier, memory, mqueue, namei,
-    open, pidfd, poll, process, read_write, sched, signal, socket, spawn, stat, system, sysvipc,
-    time, xattr,
+    open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice, stat, system,
+    sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -76,7 +76,7 @@ handlers! {
     sendfile => copy::sys_sendfile, Full;
     exit => process::sys_exit, Full;
     uname => process::sys_uname, Full;
-    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), record locks (POSIX and OFD; no deadlock detection)");
+    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD; no deadlock detection)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
     fdatasync => fdops::sys_fsync, Full;
@@ -131,6 +131,8 @@ handlers! {
     sigaltstack => signal::sys_sigaltstack, Full;
     statfs => stat::sys_statfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     fstatfs => stat::sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
+    sysfs => stat::sys_sysfs, Full;
+    ustat => stat::sys_ustat, Full;
     setrlimit => process::sys_setrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
     gettid => process::sys_gettid, Full;
     time => time::sys_time, Full;
@@ -157,7 +159,7 @@ handlers! {
     ppoll => poll::sys_ppoll, Full;
     set_robust_list => process::sys_set_robust_list, Partial("recorded; robust futexes of a dying thread are not released");
     utimensat => attr::sys_utimensat, Full;
-    fallocate => fdops::sys_fallocate, Partial("mode 0 and KEEP_SIZE; space is not reserved ahead; no hole punching");
+    fallocate => fdops::sys_fallocate, Partial("mode 0, KEEP_SIZE, and PUNCH_HOLE on tmpfs files and memfds; space is not reserved ahead; no COLLAPSE/ZERO/INSERT_RANGE");
     dup3 => fdops::sys_dup3, Full;
     pipe2 => fdops::sys_pipe2, Full;
     preadv => read_write::sys_preadv, Full;
@@ -167,6 +169,9 @@ handlers! {
     renameat2 => namei::sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     getrandom => time::sys_getrandom, Full;
     copy_file_range => copy::sys_copy_file_range, Full;
+    splice => splice::sys_splice, Partial("the pipe holds a copy of file data, taken at the splice (Linux's holds the page-cache pages, so later writes to the file show); SPLICE_F_MOVE changes nothing");
+    tee => splice::sys_tee, Full;
+    vmsplice => splice::sys_vmsplice, Partial("user memory is copied into the pipe, not mapped: later writes to it do not show in the pipe; the pipe's room is counted in bytes, not in the user pages a buffer spans");
     statx => stat::sys_statx, Partial("basic fields; no birth time");
     close_range => fdops::sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     faccessat2 => stat::sys_faccessat2, Full;
@@ -274,7 +279,7 @@ handlers! {
     shutdown => socket::sys_shutdown, Full;
     setsockopt => socket::sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
     getsockopt => socket::sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
-    memfd_create => fdops::sys_memfd_create, Partial("no file sealing (F_ADD_SEALS), no MFD_HUGETLB");
+    memfd_create => fdops::sys_memfd_create, Partial("no MFD_HUGETLB");
     msgget => sysvipc::sys_msgget, Partial("one IPC namespace for the sandbox; at most 1024 queues and 16 MiB of messages in all");
     msgsnd => sysvipc::sys_msgsnd, Full;
     msgrcv => sysvipc::sys_msgrcv, Full;

@@ -98,8 +98,57 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // pipe_fcntl).
         F_GETPIPE_SZ => Ok(file.file.as_pipe().ok_or(EBADF)?.capacity() as u64),
         F_SETPIPE_SZ => set_pipe_size(ctx, &file, args[2] as u32),
+        F_ADD_SEALS => add_seals(&file, args[2] as u32),
+        F_GET_SEALS => {
+            let inode = file.file.inode().ok_or(EINVAL)?;
+            let seals = inode.seals().ok_or(EINVAL)?;
+            Ok(seals.load(core::sync::atomic::Ordering::Relaxed) as u64)
+        }
         _ => Err(EINVAL),
     }
+}
+
+const F_ADD_SEALS: u64 = 1033;
+const F_GET_SEALS: u64 = 1034;
+
+/// F_ADD_SEALS (Linux's memfd_add_seals): on a file open for writing
+/// (EPERM), not sealed against sealing (EPERM); F_SEAL_WRITE only while
+/// no shared mapping may write the file (EBUSY).
+fn add_seals(file: &OpenFile, seals: u32) -> SysResult {
+    use crate::sentry::vfs::tmpfs::*;
+    use core::sync::atomic::Ordering::Relaxed;
+    const ALL: u32 = F_SEAL_SEAL
+        | F_SEAL_SHRINK
+        | F_SEAL_GROW
+        | F_SEAL_WRITE
+        | F_SEAL_FUTURE_WRITE
+        | F_SEAL_EXEC;
+    if !file.writable() {
+        return Err(EPERM);
+    }
+    if seals & !ALL != 0 {
+        return Err(EINVAL);
+    }
+    let inode = file.file.inode().ok_or(EINVAL)?;
+    let current = inode.seals().ok_or(EINVAL)?;
+    if current.load(Relaxed) & F_SEAL_SEAL != 0 {
+        return Err(EPERM);
+    }
+    let mut seals = seals;
+    if seals & F_SEAL_WRITE != 0
+        && current.load(Relaxed) & F_SEAL_WRITE == 0
+        && crate::sentry::vfs::procfs::address_spaces()
+            .iter()
+            .any(|mm| mm.lock().writable_shared_mappings_of(&inode))
+    {
+        return Err(EBUSY);
+    }
+    // F_SEAL_EXEC on an executable file implies the write seals (W^X).
+    if seals & F_SEAL_EXEC != 0 && inode.stat().mode & 0o111 != 0 {
+        seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+    }
+    current.fetch_or(seals, Relaxed);
+    Ok(0)
 }
 
 /// F_SETPIPE_SZ (Linux's pipe_set_size): the size rounded up to a power
@@ -163,6 +212,8 @@ pub fn sys_pipe2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const FALLOC_FL_KEEP_SIZE: u64 = 1;
+    const FALLOC_FL_PUNCH_HOLE: u64 = 2;
+    use core::sync::atomic::Ordering;
     let (fd, mode, offset, len) = (fd_arg(args[0]), args[1], args[2] as i64, args[3] as i64);
     if offset < 0 || len <= 0 {
         return Err(EINVAL);
@@ -178,18 +229,30 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => return Err(ENODEV),
     }
     let end = offset.checked_add(len).ok_or(EFBIG)? as u64;
-    match mode {
-        // Space is not reserved ahead (pages come on first write); the
-        // size grows as Linux's would.
-        0 => {
-            if end > stat.size as u64 {
-                file.file.truncate(end)?;
-            }
-            Ok(0)
-        }
-        FALLOC_FL_KEEP_SIZE => Ok(0),
-        _ => Err(EOPNOTSUPP),
+    let inode = file.file.inode();
+    if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE {
+        return match &inode {
+            Some(inode) => inode.punch_hole(offset as u64, len as u64).map(|_| 0),
+            None => Err(EOPNOTSUPP),
+        };
     }
+    if mode & !FALLOC_FL_KEEP_SIZE != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    // A file sealed against growing takes no allocation past its end,
+    // even one that keeps the size.
+    let seals = inode
+        .as_ref()
+        .and_then(|i| i.seals().map(|s| s.load(Ordering::Relaxed)));
+    if seals.unwrap_or(0) & crate::sentry::vfs::tmpfs::F_SEAL_GROW != 0 && end > stat.size as u64 {
+        return Err(EPERM);
+    }
+    // Space is not reserved ahead (pages come on first write); the size
+    // grows as Linux's would.
+    if mode == 0 && end > stat.size as u64 {
+        file.file.truncate(end)?;
+    }
+    Ok(0)
 }
 
 pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -297,6 +360,17 @@ pub fn sys_memfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         0o777
     };
     let node = crate::sentry::vfs::tmpfs::new_unlinked_file(mode);
+    {
+        use crate::sentry::vfs::tmpfs::{F_SEAL_EXEC, F_SEAL_SEAL};
+        use core::sync::atomic::Ordering::Relaxed;
+        let seals = crate::sentry::vfs::Inode::seals(&*node).ok_or(EINVAL)?;
+        // MFD_NOEXEC_SEAL allows sealing and seals the execute bits.
+        if flags & MFD_NOEXEC_SEAL != 0 {
+            seals.store(F_SEAL_EXEC, Relaxed);
+        } else if flags & MFD_ALLOW_SEALING != 0 {
+            seals.fetch_and(!F_SEAL_SEAL, Relaxed);
+        }
+    }
     let file = crate::sentry::vfs::Inode::open(node, O_RDWR)?;
     let mut label = b"/memfd:".to_vec();
     label.extend_from_slice(&name);

@@ -88,7 +88,20 @@ fn file_backing(
     if shared && prot.write && inode.read_only() {
         return Err(EACCES);
     }
-    let may_write = !shared || (open.writable() && !open.append() && !inode.read_only());
+    let mut may_write = !shared || (open.writable() && !open.append() && !inode.read_only());
+    // A file sealed against writes maps shared only read-only, for good.
+    if shared
+        && inode.seals().is_some_and(|s| {
+            use crate::sentry::vfs::tmpfs::{F_SEAL_FUTURE_WRITE, F_SEAL_WRITE};
+            s.load(core::sync::atomic::Ordering::Relaxed) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+                != 0
+        })
+    {
+        if prot.write {
+            return Err(EPERM);
+        }
+        may_write = false;
+    }
     let path = open
         .location
         .as_ref()

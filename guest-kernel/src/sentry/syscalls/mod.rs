@@ -2,7 +2,8 @@
 //! `aarch64.rs`) mapping its syscall numbers onto the arch-neutral handlers
 //! listed in `defs.rs`, which live in the sibling files, one family per
 //! file (named in the list and in docs/syscalls*.md): read_write, poll,
-//! ioctl, copy (sendfile, copy_file_range), fdops (close, dup, fcntl, pipe,
+//! ioctl, copy (sendfile, copy_file_range), splice (splice, tee,
+//! vmsplice), fdops (close, dup, fcntl, pipe,
 //! sync), locks (flock, record locks), open, stat, namei (names in
 //! directories), dir (getdents64, cwd, umask), attr (chmod, chown,
 //! truncate, times), xattr, socket (the socket calls; the sockets are
@@ -57,6 +58,7 @@ pub mod signal;
 pub mod socket;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod spawn;
+pub mod splice;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod stat;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

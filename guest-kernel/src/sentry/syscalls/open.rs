@@ -170,7 +170,13 @@ fn follow_dangling(
         let Ok(node) = parent.node().lookup(&name) else {
             return Ok((parent, name));
         };
-        if node.kind() != FileKind::Symlink || !follow || flags & O_EXCL != 0 {
+        // A /proc/self/fd magic link is never dangling: it leads to the
+        // open file itself, whatever its text names (a memfd's).
+        if node.kind() != FileKind::Symlink
+            || !follow
+            || flags & O_EXCL != 0
+            || node.magic_link().is_some()
+        {
             return Ok((parent, name));
         }
         let target = node.readlink()?;

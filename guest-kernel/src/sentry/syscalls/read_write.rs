@@ -23,7 +23,7 @@ pub(super) const READ_CHUNK: usize = 64 * 1024;
 /// Bounce buffer for writes (user memory to files).
 const WRITE_CHUNK: usize = 64 * 1024;
 
-const IOV_MAX: u64 = 1024;
+pub(super) const IOV_MAX: u64 = 1024;
 
 /// Writes user memory [addr, addr+len) to `file`; returns bytes written.
 fn write_from_user(
@@ -105,7 +105,8 @@ fn write_file(
         // in before it.
         let mut error = None;
         let mut fault = None;
-        while done < len && error.is_none() && fault.is_none() {
+        let mut short = false;
+        while done < len && error.is_none() && fault.is_none() && !short {
             let want = (len - done).min(buf.len());
             let (got, failed) = ctx
                 .task
@@ -119,8 +120,15 @@ fn write_file(
                 Ok(n) => {
                     done += n;
                     pos += n as u64;
+                    // A stream that took less is full: wait for room. A
+                    // file that took less (no space, a seal against
+                    // growing) ends the write there.
                     if n < got {
-                        error = Some(EAGAIN);
+                        if seekable {
+                            short = true;
+                        } else {
+                            error = Some(EAGAIN);
+                        }
                     }
                 }
                 Err(e) => error = Some(e),
@@ -335,7 +343,11 @@ pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// Reads an iovec array: (base, len) pairs.
-fn read_iovecs(ctx: &mut SyscallContext, addr: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(super) fn read_iovecs(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    count: u64,
+) -> Result<Vec<(u64, u64)>, Errno> {
     if count > IOV_MAX {
         return Err(EINVAL);
     }

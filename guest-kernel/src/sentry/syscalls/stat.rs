@@ -1,5 +1,5 @@
 //! File status: stat/lstat/fstat/newfstatat, statx, access/faccessat
-//! (faccessat2), statfs/fstatfs.
+//! (faccessat2), statfs/fstatfs, and the old sysfs and ustat.
 
 use crate::sentry::mm::usermem::UserPtr;
 
@@ -193,5 +193,57 @@ pub fn sys_statfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
     UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
+    Ok(0)
+}
+
+/// sysfs(2), the old filesystem-type query: 1, the index of a type by
+/// name; 2, the name of an index; 3, how many types there are.
+pub fn sys_sysfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::vfs::FILESYSTEM_TYPES;
+    match args[0] as i32 {
+        1 => {
+            let name = ctx
+                .task
+                .mm()
+                .read_cstring(args[1], crate::sentry::vfs::PATH_MAX - 1)?;
+            if name.is_empty() {
+                return Err(ENOENT);
+            }
+            let index = FILESYSTEM_TYPES.iter().position(|&t| t == name.as_slice());
+            index.map(|i| i as u64).ok_or(EINVAL)
+        }
+        2 => {
+            let name = FILESYSTEM_TYPES
+                .get(args[1] as u32 as usize)
+                .ok_or(EINVAL)?;
+            let mut out = name.to_vec();
+            out.push(0);
+            ctx.task.mm().copy_to_user(args[2], &out)?;
+            Ok(0)
+        }
+        3 => Ok(FILESYSTEM_TYPES.len() as u64),
+        _ => Err(EINVAL),
+    }
+}
+
+/// ustat(2): free blocks and inodes of the mounted filesystem whose
+/// device number is `dev` (EINVAL for none).
+pub fn sys_ustat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let dev = args[0] as u32 as u64;
+    let namespace = ctx.task.namespace.clone();
+    let stat = namespace
+        .filesystem_roots()
+        .iter()
+        .map(|root| root.stat())
+        .find(|stat| stat.dev == dev)
+        .ok_or(EINVAL)?;
+    let statfs = statfs_of(&stat);
+    // struct ustat: int f_tfree; ino_t f_tinode; char f_fname[6],
+    // f_fpack[6] (zeroed), padded to 32 bytes.
+    let mut out = [0u8; 32];
+    // (f_tfree takes the low 32 bits, as Linux's assignment does.)
+    out[..4].copy_from_slice(&(statfs[3] as u32).to_le_bytes());
+    out[8..16].copy_from_slice(&statfs[6].to_le_bytes());
+    ctx.task.mm().copy_to_user(args[1], &out)?;
     Ok(0)
 }

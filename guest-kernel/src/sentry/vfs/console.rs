@@ -116,6 +116,10 @@ impl File for Console {
         self.tty.stat(100 + self.stream as u64, 0)
     }
 
+    fn splices(&self) -> bool {
+        true
+    }
+
     fn poll(&self, events: i16) -> i16 {
         let mut ready = 0;
         if self.reads() {
@@ -291,6 +295,10 @@ impl File for ExecStream {
 
     fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
         self.tty.ioctl(request)
+    }
+
+    fn splices(&self) -> bool {
+        true
     }
 
     fn poll(&self, events: i16) -> i16 {

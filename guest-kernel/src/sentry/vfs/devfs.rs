@@ -293,6 +293,10 @@ impl File for DevFile {
         self.node.stat()
     }
 
+    fn splices(&self) -> bool {
+        true
+    }
+
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
     }

@@ -245,6 +245,17 @@ pub trait Inode: Send + Sync {
     fn shared_page(&self, _index: u64) -> Result<Option<u64>, Errno> {
         Err(ENODEV)
     }
+    /// The file seals of a tmpfs file (fcntl F_GET_SEALS/F_ADD_SEALS,
+    /// checked by its writes, truncation and mappings); None where a file
+    /// cannot be sealed (EINVAL).
+    fn seals(&self) -> Option<&core::sync::atomic::AtomicU32> {
+        None
+    }
+    /// fallocate's FALLOC_FL_PUNCH_HOLE: [offset, offset+len) reads as
+    /// zeros after, the size stays.
+    fn punch_hole(&self, _offset: u64, _len: u64) -> Result<(), Errno> {
+        Err(EOPNOTSUPP)
+    }
     /// For /proc/self/fd/N: the open file the "magic link" stands for.
     /// Following it reaches that very file, even one without a path.
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
@@ -276,6 +287,13 @@ impl Inode for OpenFileNode {
     }
     fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
         Ok(self.file.file.clone())
+    }
+    /// O_TRUNC through the link truncates the file behind it (a memfd).
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        match self.file.file.inode() {
+            Some(inode) => inode.truncate(size),
+            None => Err(EINVAL),
+        }
     }
 }
 
@@ -356,6 +374,13 @@ impl Namespace {
             mounts: Mutex::new(Vec::new()),
             file_mounts: core::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The root of every mounted filesystem, the namespace's own first.
+    pub fn filesystem_roots(&self) -> Vec<Arc<dyn Inode>> {
+        let mut roots = alloc::vec![self.root.clone()];
+        roots.extend(self.mounts.lock().iter().map(|m| m.root.clone()));
+        roots
     }
 
     pub fn root_stack(&self) -> PathStack {
@@ -586,5 +611,20 @@ pub const DEV_EXE: u64 = 0x21;
 pub const DEV_SHM: u64 = 0x22;
 pub const DEV_CONSOLE: u64 = 0x16;
 pub const DEV_PIPE: u64 = 0x0c;
+/// The filesystem types the sandbox has, in a fixed order (sysfs(2)'s
+/// indexes, /proc/filesystems): the in-memory ones, the pseudo
+/// filesystems behind pipes, sockets, event files and message queues,
+/// and the shared host directories.
+pub const FILESYSTEM_TYPES: &[&[u8]] = &[
+    b"tmpfs",
+    b"proc",
+    b"devtmpfs",
+    b"sockfs",
+    b"pipefs",
+    b"anon_inodefs",
+    b"mqueue",
+    b"hostfs",
+];
+
 /// Host mounts get DEV_HOST_BASE + mount index.
 pub const DEV_HOST_BASE: u64 = 0x100;

@@ -83,23 +83,42 @@ impl PageRing {
 
     /// Takes up to `buf.len()` bytes from the front; the count taken.
     fn pop(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.len);
+        let n = self.peek(0, buf);
+        self.discard(n);
+        n
+    }
+
+    /// Copies up to `buf.len()` bytes from `skip` bytes in, leaving them
+    /// in place; the count copied.
+    fn peek(&self, skip: usize, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len.saturating_sub(skip));
         let mut done = 0;
         while done < n {
-            let frame = self.frames[0];
-            let take = (PAGE - self.head).min(n - done);
-            crate::mm::frame::read(frame, self.head, &mut buf[done..done + take]);
+            let at = self.head + skip + done;
+            let in_page = at % PAGE;
+            let take = (PAGE - in_page).min(n - done);
+            crate::mm::frame::read(self.frames[at / PAGE], in_page, &mut buf[done..done + take]);
             done += take;
+        }
+        n
+    }
+
+    /// Drops up to `n` bytes from the front, giving read pages back.
+    fn discard(&mut self, n: usize) {
+        let mut left = n.min(self.len);
+        while left > 0 {
+            let take = (PAGE - self.head).min(left);
+            left -= take;
             self.head += take;
             self.len -= take;
             if self.head == PAGE || self.len == 0 {
                 // The page is read (or the pipe is empty): give it back.
-                self.frames.pop_front();
-                crate::mm::free_frame(frame);
+                if let Some(frame) = self.frames.pop_front() {
+                    crate::mm::free_frame(frame);
+                }
                 self.head = 0;
             }
         }
-        n
     }
 }
 
@@ -220,6 +239,49 @@ impl Pipe {
     }
 }
 
+/// The buffer as splice, tee and vmsplice use it: they check the ends'
+/// open modes themselves, measure before they move, and move within one
+/// uninterrupted stretch of the sentry (it is not preemptible and has one
+/// vCPU), so what they measured still holds when they move.
+impl Pipe {
+    /// Bytes in the buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.lock().len()
+    }
+
+    /// Bytes a write could add now.
+    pub fn room(&self) -> usize {
+        self.capacity().saturating_sub(self.buffer.lock().span())
+    }
+
+    /// Copies up to `buf.len()` bytes from `skip` bytes in without taking
+    /// them (tee, or a splice before its destination took the bytes).
+    pub fn peek(&self, skip: usize, buf: &mut [u8]) -> usize {
+        self.buffer.lock().peek(skip, buf)
+    }
+
+    /// Drops the first `n` bytes (they were moved elsewhere), as a read.
+    pub fn consume(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.buffer.lock().discard(n);
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.queue.wake_all();
+    }
+
+    /// Appends `data` (the caller measured the room), as a write; short
+    /// only when memory ran out.
+    pub fn fill(&self, data: &[u8]) -> usize {
+        let n = self.buffer.lock().push(data);
+        if n > 0 {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            self.queue.wake_all();
+        }
+        n
+    }
+}
+
 /// Linux's round_pipe_size: a page at least, else the next power of two;
 /// None above 2^31 (EINVAL).
 pub fn round_pipe_size(size: u32) -> Option<usize> {
@@ -303,6 +365,10 @@ impl File for PipeEnd {
             ctime: self.pipe.created,
             ..Stat::default()
         }
+    }
+
+    fn splices(&self) -> bool {
+        true
     }
 
     fn poll(&self, events: i16) -> i16 {

@@ -79,6 +79,8 @@ enum Node {
     Uptime,
     Version,
     Mounts,
+    /// /proc/filesystems: the filesystem types the sandbox has.
+    Filesystems,
     Stat,
     /// /proc/<pid>/task: one directory per thread.
     TaskDir,
@@ -99,6 +101,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"stat", Node::SystemStat),
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
+    (b"filesystems", Node::Filesystems),
     (b"net", Node::NetDir),
 ];
 
@@ -182,6 +185,7 @@ impl ProcNode {
             Node::NetDev => 20,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
             Node::FdInfoDir => 21,
+            Node::Filesystems => 22,
             Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
         }
     }
@@ -435,6 +439,12 @@ impl ProcNode {
                     "Linux version {} (rvisor) #1 SMP rvisor",
                     crate::sentry::KERNEL_RELEASE
                 );
+            }
+            Node::Filesystems => {
+                // None needs a block device.
+                for name in super::FILESYSTEM_TYPES {
+                    let _ = writeln!(out, "nodev\t{}", core::str::from_utf8(name).unwrap_or("?"));
+                }
             }
             _ => return Err(EINVAL),
         }
@@ -697,6 +707,9 @@ impl File for Snapshot {
     }
     fn stat(&self) -> Stat {
         self.node.stat()
+    }
+    fn splices(&self) -> bool {
+        true
     }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)

@@ -224,6 +224,9 @@ impl File for SysFile {
     fn stat(&self) -> Stat {
         self.node.stat()
     }
+    fn splices(&self) -> bool {
+        true
+    }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
     }
@@ -333,6 +336,9 @@ impl File for IpcFile {
     }
     fn stat(&self) -> Stat {
         self.node.stat()
+    }
+    fn splices(&self) -> bool {
+        true
     }
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)

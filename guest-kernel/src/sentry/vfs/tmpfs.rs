@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::arch::PAGE_SIZE;
 use spin::Mutex;
@@ -86,7 +86,19 @@ pub struct TmpfsNode {
     meta: Mutex<Meta>,
     content: Mutex<Content>,
     xattrs: super::xattr::XattrSet,
+    /// File seals (fcntl F_ADD_SEALS): every tmpfs file has them, as
+    /// Linux's shmem files do; only a memfd made with MFD_ALLOW_SEALING
+    /// starts without F_SEAL_SEAL.
+    seals: AtomicU32,
 }
+
+/// The seals (fcntl F_ADD_SEALS, F_GET_SEALS).
+pub const F_SEAL_SEAL: u32 = 0x1;
+pub const F_SEAL_SHRINK: u32 = 0x2;
+pub const F_SEAL_GROW: u32 = 0x4;
+pub const F_SEAL_WRITE: u32 = 0x8;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
 
 impl TmpfsNode {
     fn new(dev: u64, mode: u32, content: Content) -> Arc<TmpfsNode> {
@@ -110,6 +122,7 @@ impl TmpfsNode {
             }),
             content: Mutex::new(content),
             xattrs: Default::default(),
+            seals: AtomicU32::new(F_SEAL_SEAL),
         })
     }
 
@@ -489,6 +502,21 @@ impl Inode for TmpfsNode {
         if end > MAX_FILE_SIZE {
             return Err(EFBIG);
         }
+        let seals = self.seals.load(Ordering::Relaxed);
+        if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(EPERM);
+        }
+        let mut buf = buf;
+        if seals & F_SEAL_GROW != 0 && end > data.size {
+            // Linux checks a write page by page: it stops at the first
+            // piece that would end past the size (EPERM if that is the
+            // first).
+            let boundary = data.size - data.size % PAGE_SIZE;
+            if boundary <= offset {
+                return Err(EPERM);
+            }
+            buf = &buf[..(boundary - offset) as usize];
+        }
         let mut done = 0;
         while done < buf.len() {
             let pos = offset + done as u64;
@@ -520,7 +548,15 @@ impl Inode for TmpfsNode {
             return Err(EFBIG);
         }
         match &mut *self.content.lock() {
-            Content::File(data) => data.truncate(size),
+            Content::File(data) => {
+                let seals = self.seals.load(Ordering::Relaxed);
+                if (size < data.size && seals & F_SEAL_SHRINK != 0)
+                    || (size > data.size && seals & F_SEAL_GROW != 0)
+                {
+                    return Err(EPERM);
+                }
+                data.truncate(size)
+            }
             Content::Directory(_) => return Err(EISDIR),
             Content::Symlink(_) | Content::Fifo(_) | Content::Socket(_) | Content::Device(_) => {
                 return Err(EINVAL)
@@ -532,6 +568,11 @@ impl Inode for TmpfsNode {
 
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {
         let mut meta = self.meta.lock();
+        // F_SEAL_EXEC: the execute bits stay as they are.
+        if self.seals.load(Ordering::Relaxed) & F_SEAL_EXEC != 0 && (meta.mode ^ mode) & 0o111 != 0
+        {
+            return Err(EPERM);
+        }
         meta.mode = (meta.mode & S_IFMT) | (mode & 0o7777);
         meta.ctime = now();
         Ok(())
@@ -563,6 +604,42 @@ impl Inode for TmpfsNode {
             meta.mtime = resolve(m);
         }
         meta.ctime = t;
+        Ok(())
+    }
+
+    fn seals(&self) -> Option<&AtomicU32> {
+        matches!(*self.content.lock(), Content::File(_)).then_some(&self.seals)
+    }
+
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let mut content = self.content.lock();
+        let Content::File(data) = &mut *content else {
+            return Err(ENODEV);
+        };
+        if self.seals.load(Ordering::Relaxed) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(EPERM);
+        }
+        let end = offset.saturating_add(len).min(data.size);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / PAGE_SIZE;
+            let in_page = pos % PAGE_SIZE;
+            let chunk = (PAGE_SIZE - in_page).min(end - pos);
+            if let Some(&frame) = data.pages.get(&index) {
+                // A whole page goes back to the allocator unless a shared
+                // mapping holds it: that one is zeroed in place, so the
+                // mapping sees the hole as Linux's would.
+                if chunk == PAGE_SIZE && !crate::mm::is_shared_frame(frame) {
+                    data.pages.remove(&index);
+                    crate::mm::release_frame(frame);
+                } else {
+                    crate::mm::frame::fill(frame, in_page as usize, chunk as usize, 0);
+                }
+            }
+            pos += chunk;
+        }
+        drop(content);
+        self.touch_modified();
         Ok(())
     }
 
@@ -683,6 +760,9 @@ impl File for FifoEnd {
     }
     fn stat(&self) -> Stat {
         self.node.stat()
+    }
+    fn splices(&self) -> bool {
+        true
     }
     fn poll(&self, events: i16) -> i16 {
         self.end.poll(events)
