@@ -288,7 +288,11 @@ pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// Reads an iovec array: (base, len) pairs.
-fn read_iovecs(ctx: &mut SyscallContext, addr: u64, count: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(super) fn read_iovecs(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    count: u64,
+) -> Result<Vec<(u64, u64)>, Errno> {
     if count > IOV_MAX {
         return Err(EINVAL);
     }

@@ -120,12 +120,22 @@ fn update(
 ) -> SysResult {
     let privileged = privileged(ctx);
     let old = ctx.task.creds.user;
+    let old_fsids = (old[EFFECTIVE], ctx.task.creds.group[EFFECTIVE]);
     let ids = ctx.task.creds.ids(which);
     *ids = rule(*ids, privileged)?;
     if matches!(which, Ids::User) {
         ctx.task.creds.user_ids_changed(old);
     }
     note_ids(&ctx.task);
+    // The filesystem ids are the effective ones: the thread keyring's
+    // owner follows them (Linux's key_fsuid_changed).
+    if (
+        ctx.task.creds.user[EFFECTIVE],
+        ctx.task.creds.group[EFFECTIVE],
+    ) != old_fsids
+    {
+        super::keys::fsids_changed(&ctx.task);
+    }
     Ok(0)
 }
 

@@ -87,6 +87,8 @@ enum Node {
     /// /proc/net and /proc/net/dev (the interfaces).
     NetDir,
     NetDev,
+    /// /proc/key-users: every user's key counts and quotas.
+    KeyUsers,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -98,6 +100,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
     (b"net", Node::NetDir),
+    (b"key-users", Node::KeyUsers),
 ];
 
 const PID_ENTRIES: &[(&[u8], Node)] = &[
@@ -178,6 +181,7 @@ impl ProcNode {
             Node::SystemStat => 18,
             Node::NetDir => 19,
             Node::NetDev => 20,
+            Node::KeyUsers => 22,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
             Node::FdInfoDir => 21,
             Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
@@ -427,6 +431,7 @@ impl ProcNode {
                     );
                 }
             }
+            Node::KeyUsers => out = crate::sentry::syscalls::keys::proc_key_users(),
             Node::Version => {
                 let _ = writeln!(
                     out,
