@@ -16,6 +16,8 @@ pub mod errno;
 pub mod fd_table;
 #[path = "../../guest-kernel/src/sentry/futex.rs"]
 pub mod futex;
+#[path = "../../guest-kernel/src/sentry/keys.rs"]
+pub mod keys;
 #[path = "../../guest-kernel/src/sentry/vfs/locks.rs"]
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/vfs/perm.rs"]
@@ -28,7 +30,7 @@ pub mod wait;
 pub mod walk;
 
 pub mod sentry {
-    pub use super::{errno, futex, wait};
+    pub use super::{errno, futex, keys, wait};
 
     pub mod fd {
         pub use crate::fd_table as table;

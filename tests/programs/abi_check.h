@@ -67,6 +67,11 @@ static const char *ename(int e)
     case ECHILD: return "ECHILD";
     case ENOMSG: return "ENOMSG";
     case EIDRM: return "EIDRM";
+    case EDEADLK: return "EDEADLK";
+    case EDQUOT: return "EDQUOT";
+    case ENOKEY: return "ENOKEY";
+    case EKEYEXPIRED: return "EKEYEXPIRED";
+    case EKEYREVOKED: return "EKEYREVOKED";
     }
     static char buf[32];
     snprintf(buf, sizeof buf, "errno%d", e);

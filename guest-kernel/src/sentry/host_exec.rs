@@ -107,6 +107,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         umask: 0o022,
         signals: signal::SignalState::new(),
         creds: Default::default(),
+        keyrings: Default::default(),
         personality: 0,
         comm,
         nice: 0,

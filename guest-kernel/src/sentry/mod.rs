@@ -12,6 +12,7 @@ pub mod fd;
 pub mod futex;
 pub mod host_exec;
 pub mod ipc;
+pub mod keys;
 pub mod mm;
 pub mod net;
 pub mod random;
@@ -160,14 +161,18 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_TIMERFD=y\nCONFIG_EVENTFD=y\nCONFIG_SHMEM=y\nCONFIG_TMPFS=y\n\
         CONFIG_MEMFD_CREATE=y\nCONFIG_PROC_FS=y\nCONFIG_POSIX_TIMERS=y\n\
         CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
-        CONFIG_INET=y\nCONFIG_IPV6=y\n\
+        CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\n\
         # CONFIG_SWAP is not set\n# CONFIG_AIO is not set\n# CONFIG_IO_URING is not set\n\
         # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
         # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
         # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
         # CONFIG_POSIX_MQUEUE is not set\n# CONFIG_TMPFS_XATTR is not set\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
-        # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n";
+        # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n\
+        # CONFIG_PERSISTENT_KEYRINGS is not set\n# CONFIG_BIG_KEYS is not set\n\
+        # CONFIG_TRUSTED_KEYS is not set\n# CONFIG_ENCRYPTED_KEYS is not set\n\
+        # CONFIG_KEY_DH_OPERATIONS is not set\n# CONFIG_KEY_NOTIFICATIONS is not set\n\
+        # CONFIG_ASYMMETRIC_KEY_TYPE is not set\n";
     let boot = vfs::make_dirs(namespace, b"/boot")?.node().clone();
     let mut name = b"config-".to_vec();
     name.extend_from_slice(KERNEL_RELEASE.as_bytes());
@@ -616,6 +621,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         root,
         umask: 0o022,
         signals: signal::SignalState::new(),
+        keyrings: keys::KeyCred::default(),
         creds: syscalls::system::Credentials::new(boot_info.uid, boot_info.gid),
         personality: 0,
         comm,

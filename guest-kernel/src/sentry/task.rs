@@ -155,6 +155,8 @@ pub struct Task {
     pub umask: u32,
     pub signals: SignalState,
     pub creds: super::syscalls::system::Credentials,
+    /// The thread, process and session keyrings (see `keys`).
+    pub keyrings: super::keys::KeyCred,
     pub personality: u32,
     /// The thread name (PR_SET_NAME; /proc/self/comm).
     pub comm: Arc<Mutex<Vec<u8>>>,

@@ -8,9 +8,9 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, kcmp, locks, membarrier, memory, mqueue, namei,
-    open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice, stat, system,
-    sysvipc, time, xattr,
+    attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory, mqueue,
+    namei, open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice, stat,
+    system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -192,6 +192,9 @@ handlers! {
     mq_timedreceive => mqueue::sys_mq_timedreceive, Full;
     mq_notify => mqueue::sys_mq_notify, Partial("SIGEV_SIGNAL and SIGEV_NONE; glibc's SIGEV_THREAD (a netlink socket) is ENOSYS");
     mq_getsetattr => mqueue::sys_mq_getsetattr, Full;
+    add_key => keys::sys_add_key, Partial("key types keyring, user and logon (others ENODEV, as unconfigured); keys take at most 8 MiB of sentry heap in all (EDQUOT past it)");
+    request_key => keys::sys_request_key, Partial("there is no /sbin/request-key: with callout information a negative key is made and the call fails with ENOENT, as on Linux without the helper");
+    keyctl => keys::sys_keyctl, Partial("no authorisation keys (INSTANTIATE, NEGATE, REJECT: EPERM), no SESSION_TO_PARENT, persistent keyrings, Diffie-Hellman or public-key operations (EOPNOTSUPP); RESTRICT_KEYRING without a type only");
     inotify_init => events::sys_inotify_init, Partial("events for what the sandbox itself does; changes made on the host to a shared directory are not seen");
     inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
     inotify_add_watch => events::sys_inotify_add_watch, Full;

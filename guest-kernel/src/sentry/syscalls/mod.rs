@@ -10,7 +10,7 @@
 //! `sentry::net`), events (eventfd, timerfd, signalfd, epoll),
 //! memory, futex, signal, spawn (clone, fork, execve, wait), process
 //! (exit, ids, limits, prctl, scheduling policy), mqueue (POSIX message
-//! queues), system (credentials,
+//! queues), keys (add_key, request_key, keyctl), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
 //! getrandom). `path.rs` holds
 //! the path-argument helpers of the file families. A number without a
@@ -34,6 +34,7 @@ pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod ioctl;
 pub mod kcmp;
+pub mod keys;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
 pub mod membarrier;

@@ -54,6 +54,7 @@ struct Shares {
     comm: Arc<Mutex<Vec<u8>>>,
     signals: crate::sentry::signal::SignalState,
     child_subreaper: bool,
+    keyrings: crate::sentry::keys::KeyCred,
 }
 
 /// A new task made from `parent` with `shares`; the rest is inherited.
@@ -75,6 +76,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         umask: parent.umask,
         signals: shares.signals,
         creds: parent.creds.clone(),
+        keyrings: shares.keyrings,
         personality: parent.personality,
         comm: shares.comm,
         // SCHED_RESET_ON_FORK also takes a negative nice back to 0.
@@ -252,6 +254,7 @@ fn new_process(
         comm,
         signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
         child_subreaper: false,
+        keyrings: parent.keyrings.for_new_process(),
     };
     let child = new_task(parent, shares, flags, child_tid);
     let mut child = child;
@@ -322,6 +325,7 @@ fn new_thread(
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
+    let keyrings = super::keys::for_new_thread(parent)?;
     let tid = sched::new_pid();
     let shares = Shares {
         pid: parent.pid,
@@ -336,6 +340,7 @@ fn new_thread(
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
         child_subreaper: parent.child_subreaper,
+        keyrings,
     };
     let thread = new_task(parent, shares, flags, child_tid);
     let mut thread = thread;
@@ -561,6 +566,7 @@ fn execve_core(
     *task.comm.lock() = base[..base.len().min(15)].to_vec();
     task.clear_child_tid = 0;
     task.robust_list = 0;
+    task.keyrings.exec();
     #[cfg(target_arch = "x86_64")]
     {
         task.fs_base = 0;

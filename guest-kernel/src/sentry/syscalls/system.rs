@@ -180,6 +180,7 @@ fn update(
     // The sets before the change (they may be implied by the old ids).
     let old_caps = creds.caps();
     let old = creds.user;
+    let old_fsids = (creds.fsuid, creds.fsgid);
     let ids = creds.ids(which);
     *ids = rule(*ids, privileged)?;
     match which {
@@ -191,6 +192,11 @@ fn update(
         Ids::Group => creds.fsgid = creds.group[EFFECTIVE],
     }
     note_ids(&ctx.task);
+    // The thread keyring's owner follows the filesystem ids (Linux's
+    // key_fsuid_changed).
+    if (ctx.task.creds.fsuid, ctx.task.creds.fsgid) != old_fsids {
+        super::keys::fsids_changed(&ctx.task);
+    }
     Ok(0)
 }
 
@@ -215,6 +221,7 @@ pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         creds.caps = Some(caps);
         creds.fsuid = uid;
         note_ids(&ctx.task);
+        super::keys::fsids_changed(&ctx.task);
     }
     Ok(old as u64)
 }
@@ -227,6 +234,7 @@ pub fn sys_setfsgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if gid != UNCHANGED && (creds.group.contains(&gid) || gid == old || creds.has_cap(CAP_SETGID)) {
         creds.fsgid = gid;
         note_ids(&ctx.task);
+        super::keys::fsids_changed(&ctx.task);
     }
     Ok(old as u64)
 }

@@ -91,6 +91,8 @@ enum Node {
     /// /proc/net and /proc/net/dev (the interfaces).
     NetDir,
     NetDev,
+    /// /proc/key-users: every user's key counts and quotas.
+    KeyUsers,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -103,6 +105,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"mounts", Node::Mounts),
     (b"filesystems", Node::Filesystems),
     (b"net", Node::NetDir),
+    (b"key-users", Node::KeyUsers),
 ];
 
 const PID_ENTRIES: &[(&[u8], Node)] = &[
@@ -183,6 +186,7 @@ impl ProcNode {
             Node::SystemStat => 18,
             Node::NetDir => 19,
             Node::NetDev => 20,
+            Node::KeyUsers => 22,
             Node::ThreadDir => 0x1_0000_0000 + self.tid as u64,
             Node::FdInfoDir => 21,
             Node::Filesystems => 22,
@@ -433,6 +437,7 @@ impl ProcNode {
                     );
                 }
             }
+            Node::KeyUsers => out = crate::sentry::syscalls::keys::proc_key_users(),
             Node::Version => {
                 let _ = writeln!(
                     out,

@@ -1,8 +1,10 @@
 //! /proc/sys: the kernel parameters programs read, each generated from the
 //! value the sentry really uses (the reported release, the fd and group
-//! limits, the SysV IPC limits...). They are read-only: writing one is
-//! EACCES, as Linux answers for a 0444 sysctl, because the sandbox has no
-//! way to change these settings.
+//! limits, the SysV IPC limits...). They are read-only: opening one for
+//! writing is EACCES, as Linux answers for a 0444 sysctl, because the
+//! sandbox has no way to change these settings. The exception is kernel/keys, the key
+//! quotas and garbage-collection delay, which live in the sentry: root may
+//! set them (the keys' sandbox-wide heap budget holds whatever they say).
 
 use alloc::format;
 use alloc::string::String;
@@ -54,7 +56,10 @@ fn value(path: &[u8]) -> Option<String> {
         b"fs/inotify/max_queued_events" => format!("{}", inotify::MAX_QUEUED_EVENTS),
         b"fs/inotify/max_user_instances" => format!("{}", inotify::MAX_USER_INSTANCES),
         b"fs/inotify/max_user_watches" => format!("{}", inotify::MAX_USER_WATCHES),
-        _ => return None,
+        _ => {
+            let name = path.strip_prefix(KEYS_DIR)?;
+            format!("{}", crate::sentry::syscalls::keys::sysctl(name)?)
+        }
     })
 }
 
@@ -89,7 +94,19 @@ const PATHS: &[&[u8]] = &[
     b"fs/inotify/max_queued_events",
     b"fs/inotify/max_user_instances",
     b"fs/inotify/max_user_watches",
+    b"kernel/keys/gc_delay",
+    b"kernel/keys/maxbytes",
+    b"kernel/keys/maxkeys",
+    b"kernel/keys/root_maxbytes",
+    b"kernel/keys/root_maxkeys",
 ];
+
+/// The writable settings (kernel/keys/<name>).
+const KEYS_DIR: &[u8] = b"kernel/keys/";
+
+fn writable(path: &[u8]) -> bool {
+    path.starts_with(KEYS_DIR) && PATHS.contains(&path)
+}
 
 /// A directory or file under /proc/sys, by its path below it ("" is
 /// /proc/sys itself).
@@ -110,6 +127,16 @@ fn is_dir(path: &[u8]) -> bool {
 }
 
 impl SysNode {
+    /// Linux's sysctl permission check: only a writable setting (mode
+    /// 0644, root's) may be opened for writing, and only by root.
+    fn may_write(&self) -> Result<(), Errno> {
+        if writable(&self.path) && current_euid() == 0 {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+
     fn ino(&self) -> u64 {
         // FNV-1a of the path: stable, distinct from the other /proc inodes
         // in practice (they are small numbers).
@@ -125,6 +152,8 @@ impl Inode for SysNode {
     fn stat(&self) -> Stat {
         let mode = if is_dir(&self.path) {
             S_IFDIR | 0o555
+        } else if writable(&self.path) {
+            S_IFREG | 0o644
         } else {
             S_IFREG | 0o444
         };
@@ -140,6 +169,15 @@ impl Inode for SysNode {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    /// O_TRUNC: a sysctl has no size to change (Linux accepts it once
+    /// the file may be written).
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        if is_dir(&self.path) {
+            return Err(EISDIR);
+        }
+        self.may_write()
     }
 
     fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
@@ -192,9 +230,12 @@ impl Inode for SysNode {
         Ok(out)
     }
 
-    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
+    fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn File>, Errno> {
         if is_dir(&self.path) {
             return Ok(Arc::new(crate::sentry::fd::DirFile::new(self)));
+        }
+        if flags & crate::sentry::fd::O_ACCMODE != crate::sentry::fd::O_RDONLY {
+            self.may_write()?;
         }
         let mut data = value(&self.path).ok_or(ENOENT)?.into_bytes();
         data.push(b'\n');
@@ -215,8 +256,17 @@ impl File for SysFile {
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
     }
-    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        Err(EACCES)
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let name = match self.node.path.strip_prefix(KEYS_DIR) {
+            Some(name) if writable(&self.node.path) => name,
+            _ => return Err(EACCES),
+        };
+        // As Linux's strict sysctl writes: the value is written whole at
+        // offset 0; a write further on changes nothing.
+        if offset == 0 {
+            crate::sentry::syscalls::keys::set_sysctl(name, buf)?;
+        }
+        Ok(buf.len())
     }
     fn seekable(&self) -> bool {
         true
@@ -233,6 +283,11 @@ impl File for SysFile {
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         Some(self.node.clone())
     }
+}
+
+/// The effective uid of the running process.
+fn current_euid() -> u32 {
+    crate::sentry::sched::current().process.view.ids.lock().uid[1]
 }
 
 /// /proc/sysvipc (`None`) and its files msg, sem and shm.
