@@ -114,6 +114,27 @@ fn scheduling_attributes() {
     }
 }
 
+/// Native AIO: io_setup/io_submit/io_getevents/io_destroy on a file in
+/// the sandbox's /tmp, an eventfd told of completions, RWF_NOWAIT on an
+/// empty pipe, the errors; musl and glibc.
+#[test]
+fn native_aio() {
+    let programs = [c_program("aio"), glibc_program("aio")];
+    if !require_kvm() {
+        return;
+    }
+    for (i, prog) in programs.iter().enumerate() {
+        let native_dir = rvisor_tests::abi::fresh_dir(&format!("aio_native{i}"));
+        assert_conforms(
+            prog,
+            &[native_dir.to_str().unwrap()],
+            &["/tmp"],
+            &[],
+            Compare::All,
+        );
+    }
+}
+
 /// wait without children, prctl, priorities, mlock/mincore, sync and advice,
 /// utime(s), mknod, xattrs, memfd: in the sandbox's /tmp and on a
 /// read-write `--mount`, built with musl and with glibc.

@@ -154,6 +154,9 @@ pub trait File: Send + Sync {
         None
     }
     /// The timer behind a timerfd.
+    fn as_eventfd(&self) -> Option<&crate::sentry::vfs::events::EventFd> {
+        None
+    }
     fn as_timerfd(&self) -> Option<&crate::sentry::vfs::events::TimerFd> {
         None
     }

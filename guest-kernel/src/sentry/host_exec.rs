@@ -112,6 +112,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         comm,
         nice: 0,
         sched: Default::default(),
+        ioprio: 0,
         dumpable: 1,
         no_new_privs: false,
         parent_death_signal: 0,

@@ -161,12 +161,12 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_TIMERFD=y\nCONFIG_EVENTFD=y\nCONFIG_SHMEM=y\nCONFIG_TMPFS=y\n\
         CONFIG_MEMFD_CREATE=y\nCONFIG_PROC_FS=y\nCONFIG_POSIX_TIMERS=y\n\
         CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
-        CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\n\
-        # CONFIG_SWAP is not set\n# CONFIG_AIO is not set\n# CONFIG_IO_URING is not set\n\
+        CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\nCONFIG_AIO=y\nCONFIG_POSIX_MQUEUE=y\n\
+        CONFIG_TMPFS_XATTR=y\n\
+        # CONFIG_SWAP is not set\n# CONFIG_IO_URING is not set\n\
         # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
         # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
         # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
-        # CONFIG_POSIX_MQUEUE is not set\n# CONFIG_TMPFS_XATTR is not set\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
         # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n\
         # CONFIG_PERSISTENT_KEYRINGS is not set\n# CONFIG_BIG_KEYS is not set\n\
@@ -627,6 +627,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         comm,
         nice: 0,
         sched: Default::default(),
+        ioprio: 0,
         dumpable: 1,
         no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,

@@ -165,6 +165,8 @@ pub struct Task {
     pub nice: i32,
     /// Scheduling policy and real-time priority (sched_setscheduler).
     pub sched: SchedAttr,
+    /// ioprio_set's I/O priority (class << 13 | data; 0: none set).
+    pub ioprio: u16,
     /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
     /// PR_SET_CHILD_SUBREAPER.
     pub dumpable: u64,

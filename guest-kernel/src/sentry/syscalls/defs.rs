@@ -8,9 +8,9 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory, mqueue,
-    namei, open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice, stat,
-    system, sysvipc, time, xattr,
+    aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
+    mqueue, namei, open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice,
+    stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -30,6 +30,12 @@ macro_rules! handlers {
 
 handlers! {
     read => read_write::sys_read, Full;
+    io_setup => aio::sys_io_setup, Full;
+    io_destroy => aio::sys_io_destroy, Full;
+    io_submit => aio::sys_io_submit, Partial("requests complete inside io_submit (a stream read or write waits there unless RWF_NOWAIT); no IOCB_CMD_POLL");
+    io_getevents => aio::sys_io_getevents, Full;
+    io_pgetevents => aio::sys_io_pgetevents, Full;
+    io_cancel => aio::sys_io_cancel, Partial("nothing is ever in flight to cancel: EINVAL");
     write => read_write::sys_write, Full;
     open => open::sys_open, Partial("no O_TMPFILE");
     close => fdops::sys_close, Full;
@@ -234,6 +240,8 @@ handlers! {
     sched_rr_get_interval => sched::sys_sched_rr_get_interval, Full;
     sched_setattr => sched::sys_sched_setattr, Partial("no utilization clamps (EOPNOTSUPP); SCHED_DEADLINE parameters are checked and kept, the run queue gives deadline threads first turn without a bandwidth server");
     sched_getattr => sched::sys_sched_getattr, Full;
+    ioprio_set => sched::sys_ioprio_set, Partial("kept and reported; the VMM serves I/O in order and does not weigh it");
+    ioprio_get => sched::sys_ioprio_get, Full;
     capget => process::sys_capget, Partial("the calling thread's sets (another process: ESRCH)");
     capset => process::sys_capset, Partial("the calling thread's sets, Linux's rules (they follow setuid, setfsuid, PR_SET_KEEPCAPS); file permission checks and the setuid family use the effective set; other privileged calls still look at the effective user id");
     mlock => memory::sys_mlock, Full;

@@ -19,6 +19,7 @@
 // The handlers of x86_64-only calls (open, stat, pipe, dup2, poll, select,
 // arch_prctl, time, ...) have no number in the aarch64 table.
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod aio;
 pub mod attr;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod copy;

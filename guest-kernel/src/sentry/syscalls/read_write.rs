@@ -26,7 +26,7 @@ const WRITE_CHUNK: usize = 64 * 1024;
 pub(super) const IOV_MAX: u64 = 1024;
 
 /// Writes user memory [addr, addr+len) to `file`; returns bytes written.
-fn write_from_user(
+pub(super) fn write_from_user(
     ctx: &mut SyscallContext,
     file: &Arc<OpenFile>,
     addr: u64,
@@ -223,7 +223,7 @@ fn wait_for_console_input(ctx: &mut SyscallContext, file: &Arc<OpenFile>) -> Res
 }
 
 /// Reads from `file` into user memory; returns bytes read.
-fn read_to_user(
+pub(super) fn read_to_user(
     ctx: &mut SyscallContext,
     file: &Arc<OpenFile>,
     addr: u64,

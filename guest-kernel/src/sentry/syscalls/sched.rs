@@ -1,6 +1,6 @@
 //! Scheduling: nice values (getpriority, setpriority), policies and
 //! priorities (sched_setscheduler and friends, sched_setattr/getattr), CPU
-//! affinity and sched_yield. The attributes are each thread's own
+//! affinity, I/O priorities (ioprio_get/ioprio_set) and sched_yield. The attributes are each thread's own
 //! (`task::SchedAttr`); the run queue runs deadline threads first, then
 //! real-time ones by priority, then the rest in turn (`sched::set_rank`).
 //! Other threads are named by thread id, as in Linux, and changing them
@@ -74,7 +74,8 @@ fn on_thread<R>(
     sched::modify_thread(tid, f).ok_or(ESRCH)
 }
 
-/// The threads `(which, who)` names for getpriority/setpriority:
+/// The threads `(which, who)` names for getpriority/setpriority (and,
+/// with `which` one less, ioprio_get/ioprio_set):
 /// PRIO_PROCESS a thread id, PRIO_PGRP a process group's threads,
 /// PRIO_USER a real user's threads (0: the caller's own). ESRCH for none.
 fn priority_targets(ctx: &SyscallContext, which: u64, who: u64) -> Result<Vec<i32>, Errno> {
@@ -480,4 +481,85 @@ pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
 pub fn sys_sched_yield(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
     ctx.task.switch_request = Some(super::SwitchRequest::Yield);
     Ok(0)
+}
+
+const IOPRIO_CLASS_RT: u16 = 1;
+const IOPRIO_CLASS_BE: u16 = 2;
+const IOPRIO_CLASS_IDLE: u16 = 3;
+const IOPRIO_CLASS_SHIFT: u16 = 13;
+
+/// ioprio_set: a class (none, real-time, best-effort, idle) and a level
+/// (0..7) with hint bits, for the threads named (IOPRIO_WHO_PROCESS,
+/// _PGRP, _USER). The sandbox's I/O goes through the VMM in order, so the
+/// value is kept and reported, not weighed. Real-time needs CAP_SYS_NICE
+/// (or CAP_SYS_ADMIN); another user's threads CAP_SYS_NICE.
+pub fn sys_ioprio_set(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    const CAP_SYS_ADMIN: u32 = 21;
+    let value = args[2] as u32;
+    if value > u16::MAX as u32 {
+        return Err(EINVAL);
+    }
+    let value = value as u16;
+    let class = value >> IOPRIO_CLASS_SHIFT;
+    let level = value & 7;
+    match class {
+        0 if value != 0 => return Err(EINVAL),
+        0 | IOPRIO_CLASS_BE | IOPRIO_CLASS_IDLE => {}
+        IOPRIO_CLASS_RT => {
+            if !ctx.task.creds.has_cap(CAP_SYS_NICE) && !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+                return Err(EPERM);
+            }
+        }
+        _ => return Err(EINVAL),
+    }
+    let _ = level;
+    let which = args[0].wrapping_sub(1);
+    if which > PRIO_USER {
+        return Err(EINVAL);
+    }
+    let mut error = None;
+    for tid in priority_targets(ctx, which, args[1])? {
+        let user = on_thread(ctx, tid as u64, |t| t.creds.user)?;
+        let euid = ctx.task.creds.user[1];
+        let ruid = ctx.task.creds.user[0];
+        if user[0] != euid && user[0] != ruid && !ctx.task.creds.has_cap(CAP_SYS_NICE) {
+            error = Some(EPERM);
+            continue;
+        }
+        on_thread(ctx, tid as u64, |t| t.ioprio = value)?;
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+/// ioprio_get: a thread's own value (0 when none was set); for a group or
+/// a user the best of their threads, none counting as best-effort at the
+/// level the nice value gives (Linux's ioprio_best).
+pub fn sys_ioprio_get(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let which = args[0].wrapping_sub(1);
+    if which > PRIO_USER {
+        return Err(EINVAL);
+    }
+    let targets = priority_targets(ctx, which, args[1])?;
+    if which == PRIO_PROCESS {
+        return Ok(u64::from(on_thread(ctx, targets[0] as u64, |t| t.ioprio)?));
+    }
+    let mut best: Option<u16> = None;
+    for tid in targets {
+        let (value, nice) = on_thread(ctx, tid as u64, |t| (t.ioprio, t.nice))?;
+        let value = if value >> IOPRIO_CLASS_SHIFT == 0 {
+            IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT | ((nice + 20) / 5) as u16
+        } else {
+            value
+        };
+        // Lower class (real-time first), then lower level, is better.
+        let key = |v: u16| (v >> IOPRIO_CLASS_SHIFT, v & 7);
+        best = Some(match best {
+            Some(b) if key(b) <= key(value) => b,
+            _ => value,
+        });
+    }
+    Ok(u64::from(best.unwrap_or(0)))
 }

@@ -86,6 +86,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
             parent.nice
         },
         sched: parent.sched.for_child(),
+        ioprio: parent.ioprio,
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
         parent_death_signal: 0,

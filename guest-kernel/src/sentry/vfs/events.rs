@@ -119,6 +119,10 @@ impl File for EventFd {
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         None
     }
+
+    fn as_eventfd(&self) -> Option<&EventFd> {
+        Some(self)
+    }
 }
 
 /// A timerfd's timer, on the monotonic clock (realtime deadlines are

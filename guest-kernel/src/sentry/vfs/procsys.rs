@@ -46,6 +46,8 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
         b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
         b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
+        b"fs/aio-max-nr" => format!("{}", crate::sentry::syscalls::aio::AIO_MAX_NR),
+        b"fs/aio-nr" => format!("{}", crate::sentry::syscalls::aio::events_reserved()),
         // link(2) follows protected_hardlinks=1 (perm.rs); the other
         // protections are off, as on a default Linux without systemd's.
         b"fs/protected_hardlinks" => "1".into(),
@@ -86,6 +88,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmmni",
     b"fs/nr_open",
     b"fs/pipe-max-size",
+    b"fs/aio-max-nr",
+    b"fs/aio-nr",
     b"fs/protected_hardlinks",
     b"fs/protected_symlinks",
     b"fs/mqueue/msg_max",
