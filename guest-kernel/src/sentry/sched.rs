@@ -558,13 +558,78 @@ fn report_deadlock() {
 /// A tick while a task runs: tasks whose deadline passed become runnable,
 /// and if stdin has waiters, a look at it (bare metal; a VMM says when
 /// stdin is readable through its event ring instead).
+/// Load averages (Linux's calc_load: fixed point with 11 fraction bits,
+/// sampled every 5 s, decaying over 1, 5 and 15 minutes) and when the next
+/// sample is due.
+struct LoadAvg {
+    loads: [u64; 3],
+    next_sample_ns: u64,
+}
+
+static LOAD: Mutex<LoadAvg> = Mutex::new(LoadAvg {
+    loads: [0; 3],
+    next_sample_ns: 0,
+});
+
+const LOAD_FREQ_NS: u64 = 5_000_000_000;
+
+/// Folds the tasks that are running or waiting to run into the averages,
+/// once per 5 s period that passed (an idle vCPU sleeps through ticks: the
+/// periods it slept decay with the same count, as NO_HZ Linux does).
+fn sample_load(now: u64) {
+    const FIXED_1: u64 = 1 << 11;
+    const EXP: [u64; 3] = [1884, 2014, 2037];
+    let mut load = LOAD.lock();
+    if now < load.next_sample_ns {
+        return;
+    }
+    let periods = if load.next_sample_ns == 0 {
+        1
+    } else {
+        ((now - load.next_sample_ns) / LOAD_FREQ_NS + 1).min(1000)
+    };
+    let active = runnable_count() as u64 * FIXED_1;
+    for _ in 0..periods {
+        for (avg, exp) in load.loads.iter_mut().zip(EXP) {
+            let next = *avg * exp + active * (FIXED_1 - exp);
+            *avg = (next + FIXED_1 / 2) >> 11;
+        }
+    }
+    load.next_sample_ns = now + LOAD_FREQ_NS;
+}
+
+/// Tasks running or waiting to run.
+fn runnable_count() -> usize {
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| matches!(c.sched.lock().state, State::Running | State::Runnable))
+        .count()
+}
+
+/// /proc/loadavg: the 1, 5 and 15 minute averages (11 fraction bits), the
+/// tasks running or runnable, and all tasks.
+pub fn load_average() -> ([u64; 3], usize, usize) {
+    sample_load(super::time::monotonic_ns());
+    let loads = LOAD.lock().loads;
+    (loads, runnable_count(), task_count())
+}
+
+/// The pid handed out last.
+pub fn last_pid() -> i32 {
+    NEXT_PID.load(Ordering::Relaxed) - 1
+}
+
 pub fn on_tick() {
     // Under a VMM with an event ring, the VMM watches stdin and says when
     // it is readable (no request per tick).
     let stdin = STDIN_WATCHERS.load(Ordering::Relaxed) != 0
         && !crate::hv::events::active()
         && crate::sentry::vfs::console::wait_for_input(0, true);
-    wake_due(super::time::monotonic_ns(), stdin);
+    let now = super::time::monotonic_ns();
+    wake_due(now, stdin);
+    sample_load(now);
 }
 
 /// Switches from `me` (not running any more: blocked, runnable, or dead)

@@ -215,6 +215,9 @@ pub struct Process {
     pub view: Arc<crate::sentry::vfs::procfs::ProcessView>,
     /// The process has exited (a zombie or reaped): what a pidfd polls.
     exited: AtomicBool,
+    /// It has called execve since it was forked (setpgid on it by its
+    /// parent is then EACCES).
+    pub execed: AtomicBool,
     /// Woken when it exits (pidfds wait here).
     pub exit_waiters: Arc<crate::sentry::wait::WaitQueue>,
 }
@@ -244,6 +247,7 @@ impl Process {
             job_report: Mutex::new(None),
             membarrier_registered: core::sync::atomic::AtomicU64::new(0),
             exited: AtomicBool::new(false),
+            execed: AtomicBool::new(false),
             exit_waiters: Arc::new(crate::sentry::wait::WaitQueue::new()),
         })
     }

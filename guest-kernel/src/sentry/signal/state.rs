@@ -240,6 +240,9 @@ pub struct PosixTimer {
     /// Expirations that did not get a signal of their own, as of the last
     /// signal sent (timer_getoverrun).
     pub overrun: u32,
+    /// Periods that passed before the sandbox's monotonic clock began (an
+    /// absolute start far in the past): counted at the first expiry.
+    pub missed: u64,
 }
 
 /// The most POSIX timers a process may hold.
@@ -462,6 +465,19 @@ impl SignalState {
         self.ignored(signal) && self.mask & bit(signal) == 0
     }
 
+    /// Whether a real-time signal not sent by kill() finds room under
+    /// RLIMIT_SIGPENDING (`limit`), counting what this thread and its
+    /// process have queued (Linux counts per user; a sandbox is mostly
+    /// one). Others always go (at worst without their siginfo).
+    pub fn room_for(&self, info: &SigInfo, limit: u64) -> bool {
+        let signal = info.signo as u8;
+        if signal < SIGRTMIN || info.code == SI_USER || self.discarded_at_send(signal) {
+            return true;
+        }
+        let queued = self.own.queued + self.process.pending.lock().queued;
+        (queued as u64) < limit
+    }
+
     /// Makes `signal` pending on this thread (tkill, tgkill, faults).
     /// False when it was not queued (sigqueue's EAGAIN).
     pub fn send(&mut self, info: SigInfo) -> bool {
@@ -607,7 +623,8 @@ impl SignalState {
                     timer.deadline_ns = None;
                     1
                 }
-            };
+            }
+            .saturating_add(core::mem::take(&mut timer.missed));
             if let Some((signal, value)) = timer.notify {
                 sends.push((id, signal, value, expirations, timer.thread));
             }
@@ -1091,6 +1108,7 @@ mod tests {
             deadline_ns: Some(1000),
             interval_ns: 100,
             overrun: 0,
+            missed: 0,
         };
         signals.process.timers.lock().posix.insert(3, timer(None));
         signals

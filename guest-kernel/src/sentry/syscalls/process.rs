@@ -398,10 +398,25 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const ROBUST_LIST_HEAD_SIZE: u64 = 24;
     let pid = args[0] as i32;
-    if pid != 0 && pid != ctx.task.tid {
-        return Err(ESRCH);
-    }
-    let head = ctx.task.robust_list;
+    let head = if pid == 0 || pid == ctx.task.tid {
+        ctx.task.robust_list
+    } else {
+        // Another thread: Linux's ptrace_may_access(PTRACE_MODE_READ_REALCREDS):
+        // the caller's real ids are all of the target's, and the target is
+        // dumpable, or the caller has CAP_SYS_PTRACE.
+        const CAP_SYS_PTRACE: u32 = 19;
+        let (head, user, group, dumpable) = crate::sentry::sched::inspect_thread(pid, |t| {
+            (t.robust_list, t.creds.user, t.creds.group, t.dumpable)
+        })
+        .ok_or(ESRCH)?;
+        let creds = &ctx.task.creds;
+        let same =
+            user.iter().all(|&u| u == creds.user[0]) && group.iter().all(|&g| g == creds.group[0]);
+        if !creds.has_cap(CAP_SYS_PTRACE) && !(same && dumpable == 1) {
+            return Err(EPERM);
+        }
+        head
+    };
     UserPtr::new(args[1]).write(&mut ctx.task.mm(), &head)?;
     UserPtr::new(args[2]).write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)

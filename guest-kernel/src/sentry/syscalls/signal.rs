@@ -261,17 +261,25 @@ fn send_to_thread(
             crate::sentry::sched::job_control_on_send(pid, signal, &mut ctx.task);
         }
     }
+    const RLIMIT_SIGPENDING: usize = 11;
     let sent = crate::sentry::sched::with_parked_thread(tid, |task| {
         if tgid.is_some_and(|g| g != task.pid) {
-            return false;
+            return Some(false);
         }
         if let Some(info) = info {
+            if !task
+                .signals
+                .room_for(&info, task.rlimits[RLIMIT_SIGPENDING].cur)
+            {
+                return None;
+            }
             task.signals.send(info);
         }
-        true
+        Some(true)
     });
     match sent {
-        Some(true) => Ok(0),
+        Some(None) => Err(EAGAIN),
+        Some(Some(true)) => Ok(0),
         _ => Err(ESRCH),
     }
 }

@@ -537,6 +537,10 @@ fn execve_core(
     // Linux's de_thread does), and the exec'ing thread carries on as its
     // main thread.
     let cell = ctx.task.cell().clone();
+    ctx.task
+        .process
+        .execed
+        .store(true, core::sync::atomic::Ordering::Relaxed);
     sched::kill_other_threads(&cell);
     while sched::siblings_remain(&cell) && !cell.killed() {
         sched::thread_exits().add(&cell);

@@ -440,17 +440,24 @@ pub fn sys_setpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let me = ctx.task.pid;
     let target = if pid == 0 { me } else { pid };
     let pgid = if pgid == 0 { target } else { pgid };
-    let (target_sid, target_is_leader) = if target == me {
-        (ctx.task.sid(), ctx.task.sid() == me)
+    let (target_sid, target_is_leader, execed) = if target == me {
+        (ctx.task.sid(), ctx.task.sid() == me, false)
     } else {
-        let child = crate::sentry::sched::with_parked(target, |t| (t.ppid(), t.sid()));
+        let child = crate::sentry::sched::with_parked(target, |t| {
+            let execed = t.process.execed.load(core::sync::atomic::Ordering::Relaxed);
+            (t.ppid(), t.sid(), execed)
+        });
         match child {
-            Some((parent, sid)) if parent == me => (sid, sid == target),
+            Some((parent, sid, execed)) if parent == me => (sid, sid == target, execed),
             _ => return Err(ESRCH),
         }
     };
     if target_is_leader || target_sid != ctx.task.sid() {
         return Err(EPERM);
+    }
+    // A child that has run execve is out of its parent's reach.
+    if execed {
+        return Err(EACCES);
     }
     if pgid != target {
         let exists = ctx.task.pgid() == pgid && ctx.task.sid() == target_sid
@@ -473,10 +480,15 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let free = crate::mm::free_frames() * 4096;
     let mut info = [0u64; 14];
     info[0] = crate::sentry::time::boottime_ns() / 1_000_000_000; // uptime
+    // loads[3]: 16 fraction bits (SI_LOAD_SHIFT) where /proc/loadavg has 11.
+    let (loads, _, tasks) = crate::sentry::sched::load_average();
+    for (slot, load) in info[1..4].iter_mut().zip(loads) {
+        *slot = load << 5;
+    }
     info[4] = total; // totalram
     info[5] = free; // freeram
                     // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
-    info[10] = 1; // procs (u16) + padding
+    info[10] = tasks.min(u16::MAX as usize) as u64; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
     UserPtr::new(args[0]).write(&mut ctx.task.mm(), &info)?;
     Ok(0)

@@ -15,13 +15,20 @@ const CLOCK_MONOTONIC_RAW: u64 = 4;
 const CLOCK_REALTIME_COARSE: u64 = 5;
 const CLOCK_MONOTONIC_COARSE: u64 = 6;
 pub const CLOCK_BOOTTIME: u64 = 7;
+const CLOCK_REALTIME_ALARM: u64 = 8;
+const CLOCK_BOOTTIME_ALARM: u64 = 9;
+const CLOCK_TAI: u64 = 11;
 
 /// Nanoseconds on `clock`, or EINVAL for clocks we do not have.
 pub fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(time::realtime_ns()),
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => Ok(time::monotonic_ns()),
-        CLOCK_BOOTTIME => Ok(time::boottime_ns()),
+        CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => Ok(time::boottime_ns()),
+        // The alarm clocks read as their base clocks (they differ only in
+        // waking a suspended machine); TAI runs with Linux's default
+        // offset of 0 from UTC (no NTP daemon sets one in the sandbox).
+        CLOCK_REALTIME_ALARM | CLOCK_TAI => Ok(time::realtime_ns()),
         // One thread on a vCPU of its own: its CPU time is the time since it
         // started (time spent blocked on the host is counted too).
         CLOCK_THREAD_CPUTIME_ID => Ok(time::tsc_to_ns(ctx.task.cpu_time_ticks())),
@@ -288,6 +295,7 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 const SIGEV_SIGNAL: i32 = 0;
 const SIGEV_NONE: i32 = 1;
+const SIGEV_THREAD: i32 = 2;
 const SIGEV_THREAD_ID: i32 = 4;
 const TIMER_ABSTIME: u64 = 1;
 
@@ -301,8 +309,8 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         | CLOCK_THREAD_CPUTIME_ID
         | CLOCK_BOOTTIME => clock,
         // The alarm clocks only differ by waking a suspended machine.
-        8 => CLOCK_REALTIME,
-        9 => CLOCK_BOOTTIME,
+        CLOCK_REALTIME_ALARM | CLOCK_TAI => CLOCK_REALTIME,
+        CLOCK_BOOTTIME_ALARM => CLOCK_BOOTTIME,
         _ => return Err(EINVAL),
     };
     let id = {
@@ -325,7 +333,8 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         );
         match notify {
             SIGEV_NONE => None,
-            SIGEV_SIGNAL | SIGEV_THREAD_ID => {
+            // The kernel treats SIGEV_THREAD (libc's) as SIGEV_SIGNAL.
+            SIGEV_SIGNAL | SIGEV_THREAD | SIGEV_THREAD_ID => {
                 if !(1..=64).contains(&signo) {
                     return Err(EINVAL);
                 }
@@ -341,7 +350,6 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 }
                 Some((signo as u8, value))
             }
-            // SIGEV_THREAD is libc's (a thread it starts), never the kernel's.
             _ => return Err(EINVAL),
         }
     };
@@ -358,6 +366,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             deadline_ns: None,
             interval_ns: 0,
             overrun: 0,
+            missed: 0,
         },
     );
     Ok(0)
@@ -397,11 +406,27 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
         UserPtr::new(old).write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
     }
     let now = time::monotonic_ns();
+    let mut missed = 0;
     let deadline = if value == 0 {
         None
     } else if flags & TIMER_ABSTIME != 0 {
         let clock_now = clock_ns(ctx, timer.clock)?;
-        Some(now.saturating_add(value.saturating_sub(clock_now)))
+        if value >= clock_now {
+            Some(now.saturating_add(value - clock_now))
+        } else {
+            // Already past: the periods before now count as overruns. When
+            // the start lies before the sandbox's monotonic clock began,
+            // the whole periods go to `missed` and the deadline keeps the
+            // phase.
+            let late = clock_now - value;
+            match late.checked_div(interval) {
+                Some(periods) if late > now => {
+                    missed = periods;
+                    Some(now - (late % interval).min(now))
+                }
+                _ => Some(now - late.min(now)),
+            }
+        }
     } else {
         Some(now.saturating_add(value))
     };
@@ -416,6 +441,7 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     {
         timer.deadline_ns = deadline;
         timer.interval_ns = interval;
+        timer.missed = missed;
     }
     Ok(0)
 }

@@ -77,6 +77,7 @@ enum Node {
     CpuInfo,
     MemInfo,
     Uptime,
+    LoadAvg,
     Version,
     Mounts,
     /// /proc/filesystems: the filesystem types the sandbox has.
@@ -100,6 +101,7 @@ const ROOT_ENTRIES: &[(&[u8], Node)] = &[
     (b"cpuinfo", Node::CpuInfo),
     (b"meminfo", Node::MemInfo),
     (b"uptime", Node::Uptime),
+    (b"loadavg", Node::LoadAvg),
     (b"stat", Node::SystemStat),
     (b"version", Node::Version),
     (b"mounts", Node::Mounts),
@@ -179,6 +181,7 @@ impl ProcNode {
             Node::CpuInfo => 11,
             Node::MemInfo => 12,
             Node::Uptime => 13,
+            Node::LoadAvg => 40,
             Node::Version => 14,
             Node::Mounts => 15,
             Node::Stat => 16,
@@ -360,6 +363,22 @@ impl ProcNode {
                      MemAvailable:   {free_kb:8} kB\nBuffers:               0 kB\n\
                      Cached:                0 kB\nSwapCached:            0 kB\n\
                      SwapTotal:             0 kB\nSwapFree:              0 kB\n"
+                );
+            }
+            Node::LoadAvg => {
+                let (loads, runnable, total) = crate::sentry::sched::load_average();
+                let two = |v: u64| (v >> 11, ((v & 2047) * 100) >> 11);
+                let (a, b, c) = (two(loads[0]), two(loads[1]), two(loads[2]));
+                let _ = writeln!(
+                    out,
+                    "{}.{:02} {}.{:02} {}.{:02} {runnable}/{total} {}",
+                    a.0,
+                    a.1,
+                    b.0,
+                    b.1,
+                    c.0,
+                    c.1,
+                    crate::sentry::sched::last_pid()
                 );
             }
             Node::Uptime => {
