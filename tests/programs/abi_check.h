@@ -67,6 +67,7 @@ static const char *ename(int e)
     case ECHILD: return "ECHILD";
     case ENOMSG: return "ENOMSG";
     case EIDRM: return "EIDRM";
+    case EDEADLK: return "EDEADLK";
     }
     static char buf[32];
     snprintf(buf, sizeof buf, "errno%d", e);

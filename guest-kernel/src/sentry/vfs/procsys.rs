@@ -2,7 +2,8 @@
 //! value the sentry really uses (the reported release, the fd and group
 //! limits, the SysV IPC limits...). They are read-only: writing one is
 //! EACCES, as Linux answers for a 0444 sysctl, because the sandbox has no
-//! way to change these settings.
+//! way to change these settings. The exceptions are the settings the
+//! sentry keeps itself (`WRITABLE`, mode 0644 as on Linux).
 
 use alloc::format;
 use alloc::string::String;
@@ -48,6 +49,11 @@ fn value(path: &[u8]) -> Option<String> {
         // protections are off, as on a default Linux without systemd's.
         b"fs/protected_hardlinks" => "1".into(),
         b"fs/protected_symlinks" => "0".into(),
+        b"fs/lease-break-time" => format!(
+            "{}",
+            crate::sentry::syscalls::locks::LEASE_BREAK_TIME
+                .load(core::sync::atomic::Ordering::Relaxed)
+        ),
         b"fs/mqueue/msg_max" => format!("{}", mqueue::MSG_MAX),
         b"fs/mqueue/msgsize_max" => format!("{}", mqueue::MSGSIZE_MAX),
         b"fs/mqueue/queues_max" => format!("{}", mqueue::QUEUES_MAX),
@@ -83,6 +89,7 @@ const PATHS: &[&[u8]] = &[
     b"fs/pipe-max-size",
     b"fs/protected_hardlinks",
     b"fs/protected_symlinks",
+    b"fs/lease-break-time",
     b"fs/mqueue/msg_max",
     b"fs/mqueue/msgsize_max",
     b"fs/mqueue/queues_max",
@@ -90,6 +97,27 @@ const PATHS: &[&[u8]] = &[
     b"fs/inotify/max_user_instances",
     b"fs/inotify/max_user_watches",
 ];
+
+/// The settings a program may change (root, by the 0644 mode): each
+/// takes one integer, as Linux's proc_dointvec.
+const WRITABLE: &[&[u8]] = &[b"fs/lease-break-time"];
+
+/// Writes `value` to the writable setting at `path`.
+fn set(path: &[u8], value: i32) {
+    if path == b"fs/lease-break-time" {
+        crate::sentry::syscalls::locks::LEASE_BREAK_TIME
+            .store(value, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Linux's proc_dointvec parse of a write: one decimal integer between
+/// blanks (EINVAL otherwise).
+fn parse_int(buf: &[u8]) -> Result<i32, Errno> {
+    let text = core::str::from_utf8(buf).map_err(|_| EINVAL)?;
+    text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0')
+        .parse::<i32>()
+        .map_err(|_| EINVAL)
+}
 
 /// A directory or file under /proc/sys, by its path below it ("" is
 /// /proc/sys itself).
@@ -125,6 +153,8 @@ impl Inode for SysNode {
     fn stat(&self) -> Stat {
         let mode = if is_dir(&self.path) {
             S_IFDIR | 0o555
+        } else if WRITABLE.contains(&self.path.as_slice()) {
+            S_IFREG | 0o644
         } else {
             S_IFREG | 0o444
         };
@@ -192,6 +222,16 @@ impl Inode for SysNode {
         Ok(out)
     }
 
+    /// O_TRUNC on a setting changes nothing (Linux's proc_sys_setattr
+    /// lets a size through); only a write does.
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        if WRITABLE.contains(&self.path.as_slice()) {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+
     fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn File>, Errno> {
         if is_dir(&self.path) {
             return Ok(Arc::new(crate::sentry::fd::DirFile::new(self)));
@@ -215,8 +255,16 @@ impl File for SysFile {
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
     }
-    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        Err(EACCES)
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        if !WRITABLE.contains(&self.node.path.as_slice()) {
+            return Err(EACCES);
+        }
+        // Linux's sysctl writes past the start are ignored (the default
+        // sysctl_writes_strict=1).
+        if offset == 0 {
+            set(&self.node.path, parse_int(buf)?);
+        }
+        Ok(buf.len())
     }
     fn seekable(&self) -> bool {
         true
