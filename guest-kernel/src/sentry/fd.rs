@@ -326,15 +326,25 @@ pub struct OpenFile {
     pub offset: Mutex<u64>,
     /// What /proc/self/fd shows for a file with no path (memfd).
     pub label: Option<Vec<u8>>,
-    /// Set once a flock or OFD lock was asked for through it: its locks
-    /// go when it does.
+    /// Set once a flock, OFD lock or lease was asked for through it: its
+    /// locks go when it does.
     locked: core::sync::atomic::AtomicBool,
+    /// Whom its signals go to (F_SETOWN, F_SETSIG).
+    pub owner: Mutex<crate::sentry::sigio::FOwner>,
+    /// Its O_ASYNC watch, while O_ASYNC is set on a file that signals.
+    pub async_watch: Mutex<Option<Arc<crate::sentry::sigio::AsyncWatch>>>,
+    /// A regular file's open, counted for leases while it lives (its
+    /// drop uncounts it).
+    _open_count: Option<crate::sentry::syscalls::locks::OpenCount>,
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
         if self.locked.load(core::sync::atomic::Ordering::Relaxed) {
             crate::sentry::syscalls::locks::release_description(self);
+        }
+        if let Some(watch) = self.async_watch.get_mut().take() {
+            watch.detach();
         }
         // The last descriptor of a file opened by path closed.
         if let Some(location) = &self.location {
@@ -361,13 +371,37 @@ impl OpenFile {
     }
 
     pub fn at(file: Arc<dyn File>, flags: u32, location: Option<PathStack>) -> Arc<OpenFile> {
+        OpenFile::counted(file, flags, location, None)
+    }
+
+    /// A file opened by path, its open counted for leases by `count`.
+    pub fn counted(
+        file: Arc<dyn File>,
+        flags: u32,
+        location: Option<PathStack>,
+        count: Option<crate::sentry::syscalls::locks::OpenCount>,
+    ) -> Arc<OpenFile> {
+        let flags = flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH);
+        OpenFile::make(file, flags, location, None, count)
+    }
+
+    fn make(
+        file: Arc<dyn File>,
+        flags: u32,
+        location: Option<PathStack>,
+        label: Option<Vec<u8>>,
+        open_count: Option<crate::sentry::syscalls::locks::OpenCount>,
+    ) -> Arc<OpenFile> {
         Arc::new(OpenFile {
             file,
             location,
-            flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH)),
+            flags: Mutex::new(flags),
             offset: Mutex::new(0),
-            label: None,
+            label,
             locked: core::sync::atomic::AtomicBool::new(false),
+            owner: Mutex::new(Default::default()),
+            async_watch: Mutex::new(None),
+            _open_count: open_count,
         })
     }
 
@@ -379,14 +413,18 @@ impl OpenFile {
 
     /// A file without a path, named `label` in /proc/self/fd.
     pub fn labeled(file: Arc<dyn File>, flags: u32, label: Vec<u8>) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            file,
-            location: None,
-            flags: Mutex::new(flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)),
-            offset: Mutex::new(0),
-            label: Some(label),
-            locked: core::sync::atomic::AtomicBool::new(false),
-        })
+        OpenFile::labeled_counted(file, flags, label, None)
+    }
+
+    /// A labeled file whose open counts for leases (a memfd).
+    pub fn labeled_counted(
+        file: Arc<dyn File>,
+        flags: u32,
+        label: Vec<u8>,
+        count: Option<crate::sentry::syscalls::locks::OpenCount>,
+    ) -> Arc<OpenFile> {
+        let flags = flags & (O_ACCMODE | O_APPEND | O_NONBLOCK);
+        OpenFile::make(file, flags, None, Some(label), count)
     }
 
     pub fn readable(&self) -> bool {

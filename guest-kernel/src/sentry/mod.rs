@@ -17,6 +17,7 @@ pub mod mm;
 pub mod net;
 pub mod random;
 pub mod sched;
+pub mod sigio;
 pub mod signal;
 pub mod stat;
 pub mod syscalls;

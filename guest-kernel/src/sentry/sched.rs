@@ -474,6 +474,11 @@ fn idle(now: u64) {
         crate::hv::events::drain(None);
         return;
     }
+    // So may an O_ASYNC signal (a host socket became readable).
+    if crate::sentry::sigio::pending() {
+        crate::sentry::sigio::drain(None);
+        return;
+    }
     let until = EARLIEST_WAKE.load(Ordering::Relaxed);
     let span = until.saturating_sub(now);
     if span == 0 {
@@ -525,6 +530,20 @@ pub fn with_thread_of_idle<R>(pid: i32, f: impl FnOnce(&mut Task) -> R) -> Optio
             .or_else(|| sched.tasks.values().find(alive))
             .cloned()
     }?;
+    let result = f(&mut cell.lock());
+    wake(&cell);
+    Some(result)
+}
+
+/// Runs `f` on thread `tid`, the running task included, and wakes it;
+/// as `with_thread_of_idle`, only where no `Task` lock is held.
+pub fn with_task_of_idle<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    let cell = SCHED
+        .lock()
+        .tasks
+        .get(&tid)
+        .filter(|c| !c.killed())
+        .cloned()?;
     let result = f(&mut cell.lock());
     wake(&cell);
     Some(result)

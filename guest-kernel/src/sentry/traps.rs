@@ -125,6 +125,10 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
         if crate::hv::events::pending() {
             crate::hv::events::drain(Some(&mut task));
         }
+        // O_ASYNC signals of files that changed.
+        if crate::sentry::sigio::pending() {
+            crate::sentry::sigio::drain(Some(&mut task));
+        }
         if task.exiting.is_none() && !task.cell().killed() {
             changed |= deliver_pending(&mut task, regs);
         }

@@ -109,7 +109,15 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[1] > super::read_write::file_size_limit(ctx) {
         return Err(super::read_write::file_too_big(ctx));
     }
+    // Linux's vfs_truncate: counted as a writer meanwhile, it breaks
+    // leases first.
+    let writing =
+        (node.kind() == FileKind::Regular).then(|| super::locks::count_open(node.id(), true));
+    if writing.is_some() {
+        super::locks::break_lease(ctx, node.id(), true, false)?;
+    }
     node.truncate(args[1])?;
+    drop(writing);
     at.notify(IN_MODIFY);
     Ok(0)
 }

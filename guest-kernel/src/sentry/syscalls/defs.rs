@@ -82,7 +82,7 @@ handlers! {
     sendfile => copy::sys_sendfile, Full;
     exit => process::sys_exit, Full;
     uname => process::sys_uname, Full;
-    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD; no deadlock detection)");
+    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
     fdatasync => fdops::sys_fsync, Full;

@@ -66,13 +66,35 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const F_SETFD: u64 = 2;
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
-    use super::locks::{F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW};
+    const F_SETOWN: u64 = 8;
+    const F_GETOWN: u64 = 9;
+    const F_SETSIG: u64 = 10;
+    const F_GETSIG: u64 = 11;
+    const F_SETOWN_EX: u64 = 15;
+    const F_GETOWN_EX: u64 = 16;
+    const F_OWNER_TID: i32 = 0;
+    const F_OWNER_PID: i32 = 1;
+    const F_OWNER_PGRP: i32 = 2;
+    use super::locks::{
+        F_GETLEASE, F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE, F_SETLK, F_SETLKW,
+    };
+    use crate::sentry::mm::usermem::UserPtr;
+    use crate::sentry::sigio::{self, OwnerKind, O_ASYNC};
     const F_DUPFD_CLOEXEC: u64 = 1030;
     const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     const FD_CLOEXEC: u64 = 1;
     let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
+    // An O_PATH descriptor takes only these (Linux's check_fcntl_cmd).
+    if *file.flags.lock() & O_PATH != 0
+        && !matches!(
+            args[1],
+            F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL
+        )
+    {
+        return Err(EBADF);
+    }
     match args[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => ctx
             .task
@@ -86,14 +108,72 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         F_GETFL => Ok(crate::sentry::fd::open_flags_to_user(*file.flags.lock()) as u64),
         F_SETFL => {
+            const SETTABLE: u32 = O_APPEND | O_NONBLOCK | O_ASYNC;
+            let new = args[2] as u32 & SETTABLE;
+            let was = *file.flags.lock();
+            if (was ^ new) & O_ASYNC != 0 {
+                sigio::set_async(&file, fd, new & O_ASYNC != 0);
+            }
             let mut flags = file.flags.lock();
-            *flags =
-                (*flags & !(O_APPEND | O_NONBLOCK)) | (args[2] as u32 & (O_APPEND | O_NONBLOCK));
+            *flags = (*flags & !SETTABLE) | new;
             Ok(0)
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
             super::locks::fcntl_lock(ctx, &file, args[1], args[2])
         }
+        F_SETLEASE => super::locks::fcntl_setlease(ctx, &file, fd, args[2]),
+        F_GETLEASE => super::locks::fcntl_getlease(&file),
+        F_SETOWN => {
+            // A negative id names a process group (i32::MIN has no
+            // positive twin: EINVAL).
+            let who = args[2] as i32;
+            let (kind, id) = match who {
+                i32::MIN => return Err(EINVAL),
+                w if w < 0 => (OwnerKind::Group, -w),
+                w => (OwnerKind::Process, w),
+            };
+            sigio::set_owner(&ctx.task, &file, kind, id, true)?;
+            Ok(0)
+        }
+        F_GETOWN => match sigio::owner_of(&file) {
+            (OwnerKind::Group, id) => Ok(-(id as i64) as u64),
+            (_, id) => Ok(id as u64),
+        },
+        F_SETOWN_EX => {
+            let owner: [i32; 2] = UserPtr::<[i32; 2]>::new(args[2]).read(&mut ctx.task.mm())?;
+            let kind = match owner[0] {
+                F_OWNER_TID => OwnerKind::Thread,
+                F_OWNER_PID => OwnerKind::Process,
+                F_OWNER_PGRP => OwnerKind::Group,
+                _ => return Err(EINVAL),
+            };
+            // Linux looks the id up as given: a negative one names nothing.
+            if owner[1] < 0 {
+                return Err(ESRCH);
+            }
+            sigio::set_owner(&ctx.task, &file, kind, owner[1], true)?;
+            Ok(0)
+        }
+        F_GETOWN_EX => {
+            let (kind, id) = sigio::owner_of(&file);
+            let kind = match kind {
+                OwnerKind::Thread => F_OWNER_TID,
+                OwnerKind::Process => F_OWNER_PID,
+                OwnerKind::Group => F_OWNER_PGRP,
+            };
+            UserPtr::new(args[2]).write(&mut ctx.task.mm(), &[kind, id])?;
+            Ok(0)
+        }
+        F_SETSIG => {
+            // 0 restores the plain SIGIO; Linux's valid_signal otherwise.
+            let signal = args[2] as u32;
+            if signal > 64 {
+                return Err(EINVAL);
+            }
+            file.owner.lock().signum = signal as u8;
+            Ok(0)
+        }
+        F_GETSIG => Ok(file.owner.lock().signum as u64),
         // Pipes and FIFOs only: EBADF for any other file (Linux's
         // pipe_fcntl).
         F_GETPIPE_SZ => Ok(file.file.as_pipe().ok_or(EBADF)?.capacity() as u64),
@@ -371,11 +451,12 @@ pub fn sys_memfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             seals.fetch_and(!F_SEAL_SEAL, Relaxed);
         }
     }
+    let count = super::locks::count_open(crate::sentry::vfs::Inode::id(&*node), true);
     let file = crate::sentry::vfs::Inode::open(node, O_RDWR)?;
     let mut label = b"/memfd:".to_vec();
     label.extend_from_slice(&name);
     label.extend_from_slice(b" (deleted)");
-    let open = OpenFile::labeled(file, O_RDWR, label);
+    let open = OpenFile::labeled_counted(file, O_RDWR, label, Some(count));
     let fd = ctx.task.fds().insert(open, flags & MFD_CLOEXEC != 0, 0)?;
     Ok(fd as u64)
 }

@@ -1,11 +1,18 @@
-//! File locks: flock(2) and fcntl's record locks (F_GETLK, F_SETLK,
-//! F_SETLKW and the OFD forms), enforced between the sandbox's processes
-//! with the tables of `vfs::locks`. A blocking request waits on one queue
-//! that every unlock wakes and looks again; a signal ends the wait (EINTR,
-//! or a restart after an SA_RESTART handler).
+//! File locks: flock(2), fcntl's record locks (F_GETLK, F_SETLK,
+//! F_SETLKW and the OFD forms) and file leases (F_SETLEASE, F_GETLEASE),
+//! enforced between the sandbox's processes with the tables of
+//! `vfs::locks`. A blocking request waits on one queue that every unlock
+//! wakes and looks again when what it waited for changed; a signal ends
+//! the wait (EINTR, or a restart after an SA_RESTART handler).
+//!
+//! A lease is broken by an open (`break_lease`, from open and truncate):
+//! its holder's owner gets SIGIO (or F_SETSIG's signal) and the breaker
+//! waits until the holder lets go or /proc/sys/fs/lease-break-time passes.
 
 use crate::sentry::mm::usermem::UserPtr;
-use alloc::sync::Arc;
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicI32, Ordering};
 
 use spin::Mutex;
 
@@ -13,7 +20,10 @@ use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_PATH};
-use crate::sentry::vfs::locks::{FileId, FlockTable, Kind, Owner, RangeLock, RecordLocks};
+use crate::sentry::sigio::{self, OwnerKind, POLL_MSG};
+use crate::sentry::vfs::locks::{
+    Access, FileId, FlockTable, Kind, LeaseTable, Owner, RangeLock, RecordLocks,
+};
 use crate::sentry::wait::WaitQueue;
 
 pub const F_GETLK: u64 = 5;
@@ -22,6 +32,8 @@ pub const F_SETLKW: u64 = 7;
 pub const F_OFD_GETLK: u64 = 36;
 pub const F_OFD_SETLK: u64 = 37;
 pub const F_OFD_SETLKW: u64 = 38;
+pub const F_SETLEASE: u64 = 1024;
+pub const F_GETLEASE: u64 = 1025;
 
 const F_RDLCK: u16 = 0;
 const F_WRLCK: u16 = 1;
@@ -31,6 +43,15 @@ static RECORD_LOCKS: Mutex<RecordLocks> = Mutex::new(RecordLocks::new());
 static FLOCKS: Mutex<FlockTable> = Mutex::new(FlockTable::new());
 /// Woken at every unlock: lock waiters look again.
 static UNLOCKED: WaitQueue = WaitQueue::new();
+
+static LEASES: Mutex<LeaseTable> = Mutex::new(LeaseTable::new());
+/// Woken whenever a lease changes or goes: lease breakers look again.
+static LEASE_CHANGED: WaitQueue = WaitQueue::new();
+/// The descriptions holding a lease, by address: whom a break signals.
+static HOLDERS: Mutex<BTreeMap<usize, Weak<OpenFile>>> = Mutex::new(BTreeMap::new());
+/// /proc/sys/fs/lease-break-time: the seconds a holder has to let go
+/// (0 or less: it is never forced).
+pub static LEASE_BREAK_TIME: AtomicI32 = AtomicI32::new(45);
 
 fn file_id(file: &OpenFile) -> FileId {
     let stat = file.file.stat();
@@ -42,12 +63,17 @@ fn description(file: &Arc<OpenFile>) -> usize {
     Arc::as_ptr(file) as usize
 }
 
-/// An open file description goes away: its flock and OFD locks go too.
+/// An open file description goes away: its flock and OFD locks go too,
+/// and its lease.
 pub fn release_description(file: &OpenFile) {
     let owner = file as *const OpenFile as usize;
     FLOCKS.lock().release(owner);
     RECORD_LOCKS.lock().release(Owner::Description(owner), None);
     UNLOCKED.wake_all();
+    if LEASES.lock().release(owner) {
+        HOLDERS.lock().remove(&owner);
+        LEASE_CHANGED.wake_all();
+    }
 }
 
 /// Process `pid` closed a descriptor of `file` (or ended: None): its POSIX
@@ -222,12 +248,208 @@ pub fn fcntl_lock(
         return Err(EBADF);
     }
     file.note_locked();
+    let thread = ctx.task.tid;
     loop {
-        match RECORD_LOCKS.lock().lock(id, wanted) {
-            Ok(()) => return Ok(0),
-            Err(e) if matches!(cmd, F_SETLK | F_OFD_SETLK) => return Err(e),
-            Err(_) => {}
+        {
+            let mut locks = RECORD_LOCKS.lock();
+            match locks.lock(id, wanted) {
+                Ok(()) => {
+                    locks.unblock(thread);
+                    return Ok(0);
+                }
+                Err(e) if e != EAGAIN || matches!(cmd, F_SETLK | F_OFD_SETLK) => {
+                    locks.unblock(thread);
+                    return Err(e);
+                }
+                // EDEADLK when the holder waits, through others, for us.
+                Err(_) => locks.block(thread, id, &wanted)?,
+            }
         }
-        wait_for_unlock(ctx)?;
+        // Linux wakes a waiter when the lock in its way changes; until
+        // then it stays asleep (and out of the deadlock search's way).
+        loop {
+            if let Err(e) = wait_for_unlock(ctx) {
+                RECORD_LOCKS.lock().unblock(thread);
+                return Err(e);
+            }
+            if !RECORD_LOCKS.lock().still_blocked(thread) {
+                break;
+            }
+        }
+    }
+}
+
+/// An open of a regular file, counted for leases while it lives.
+pub struct OpenCount {
+    file: FileId,
+    access: Access,
+}
+
+impl Drop for OpenCount {
+    fn drop(&mut self) {
+        LEASES.lock().closed(self.file, self.access);
+    }
+}
+
+/// Counts an open of regular file `file` (for writing, or read-only).
+pub fn count_open(file: FileId, write: bool) -> OpenCount {
+    let access = if write {
+        Access::Write
+    } else {
+        Access::ReadOnly
+    };
+    LEASES.lock().opened(file, access);
+    OpenCount { file, access }
+}
+
+/// The file a lease of `file` is on: its inode's id, as open counts it.
+fn lease_file(file: &OpenFile) -> FileId {
+    file.file
+        .inode()
+        .map(|inode| inode.id())
+        .unwrap_or_else(|| file_id(file))
+}
+
+/// A lease ended without its description closing (F_UNLCK, or its break
+/// time passed): as Linux's lease_modify, the description loses its
+/// owner and F_SETSIG signal.
+fn lease_gone(holder: usize) {
+    let file = HOLDERS.lock().remove(&holder).and_then(|f| f.upgrade());
+    if let Some(file) = file {
+        let mut owner = file.owner.lock();
+        owner.kind = OwnerKind::Process;
+        owner.id = 0;
+        owner.signum = 0;
+    }
+}
+
+/// Applies the lease breaks of `file` whose time is up.
+fn expire_leases(file: FileId) {
+    let now = crate::sentry::time::monotonic_ns();
+    let gone = LEASES.lock().time_out(file, now);
+    for holder in &gone {
+        lease_gone(*holder);
+    }
+    if !gone.is_empty() {
+        LEASE_CHANGED.wake_all();
+    }
+}
+
+/// fcntl F_SETLEASE (Linux's fcntl_setlease): a read or write lease for
+/// the description, or none. EINVAL for another type or a file that is
+/// not regular, EACCES unless the caller owns the file or has CAP_LEASE,
+/// EAGAIN when the file is open in a conflicting way (see
+/// `LeaseTable::set`) or, for F_UNLCK, when there is no lease.
+pub fn fcntl_setlease(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    fd: i32,
+    arg: u64,
+) -> SysResult {
+    const CAP_LEASE: u32 = 28;
+    let kind = match arg as i32 {
+        a if a == F_RDLCK as i32 => Some(Kind::Read),
+        a if a == F_WRLCK as i32 => Some(Kind::Write),
+        a if a == F_UNLCK as i32 => None,
+        _ => return Err(EINVAL),
+    };
+    let stat = file.file.stat();
+    if stat.uid != ctx.task.creds.fsuid && !ctx.task.creds.has_cap(CAP_LEASE) {
+        return Err(EACCES);
+    }
+    if stat.mode & crate::sentry::stat::S_IFMT != crate::sentry::stat::S_IFREG {
+        return Err(EINVAL);
+    }
+    let id = lease_file(file);
+    let holder = description(file);
+    let Some(kind) = kind else {
+        LEASES.lock().unlock(id, holder)?;
+        lease_gone(holder);
+        LEASE_CHANGED.wake_all();
+        return Ok(0);
+    };
+    expire_leases(id);
+    let access = if file.writable() {
+        Access::Write
+    } else {
+        Access::ReadOnly
+    };
+    LEASES.lock().set(id, holder, access, kind, fd)?;
+    file.note_locked();
+    HOLDERS.lock().insert(holder, Arc::downgrade(file));
+    // Linux's lease_setup: the lease holder's process owns the
+    // description unless it has an owner already.
+    let pid = ctx.task.pid;
+    let _ = sigio::set_owner(&ctx.task, file, OwnerKind::Process, pid, false);
+    // A downgrade may let a reader in.
+    LEASE_CHANGED.wake_all();
+    Ok(0)
+}
+
+/// fcntl F_GETLEASE: the description's lease, or the type it is being
+/// broken to; F_UNLCK for none.
+pub fn fcntl_getlease(file: &Arc<OpenFile>) -> SysResult {
+    let id = lease_file(file);
+    if !LEASES.lock().has_leases(id) {
+        return Ok(F_UNLCK as u64);
+    }
+    expire_leases(id);
+    let kind = match LEASES
+        .lock()
+        .get(id, description(file))
+        .and_then(|l| l.target())
+    {
+        Some(Kind::Read) => F_RDLCK,
+        Some(Kind::Write) => F_WRLCK,
+        None => F_UNLCK,
+    };
+    Ok(kind as u64)
+}
+
+/// An open (for writing when `write`, else for reading) or a truncate of
+/// `file` breaks the leases it conflicts with (Linux's __break_lease):
+/// their holders are signalled and the caller waits until they let go or
+/// their break time passes. EWOULDBLOCK (EAGAIN) instead of waiting for
+/// a `nonblock` open; ERESTARTSYS when a signal ends the wait. The
+/// caller's own open is counted already when it writes, so that a holder
+/// cannot downgrade to a read lease meanwhile.
+pub fn break_lease(
+    ctx: &mut SyscallContext,
+    file: FileId,
+    write: bool,
+    nonblock: bool,
+) -> Result<(), Errno> {
+    if !LEASES.lock().has_leases(file) {
+        return Ok(());
+    }
+    loop {
+        expire_leases(file);
+        let now = crate::sentry::time::monotonic_ns();
+        let seconds = LEASE_BREAK_TIME.load(Ordering::Relaxed);
+        let deadline = if seconds > 0 {
+            now.saturating_add(seconds as u64 * 1_000_000_000)
+        } else {
+            u64::MAX
+        };
+        let broken = LEASES.lock().break_leases(file, write, deadline);
+        for (holder, fd) in broken.notify {
+            let holder = HOLDERS.lock().get(&holder).and_then(|f| f.upgrade());
+            if let Some(holder) = holder {
+                let owner = *holder.owner.lock();
+                let current: &mut crate::sentry::task::Task = &mut ctx.task;
+                sigio::send(Some(current), owner, fd, POLL_MSG);
+            }
+        }
+        let Some(until) = broken.wait_until else {
+            return Ok(());
+        };
+        if nonblock {
+            return Err(EAGAIN);
+        }
+        match crate::sentry::signal::wait(&mut ctx.task, &[&LEASE_CHANGED], until, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => return Err(ERESTARTSYS),
+            Err(e) => return Err(e),
+        }
     }
 }

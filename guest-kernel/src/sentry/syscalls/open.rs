@@ -115,6 +115,20 @@ fn open_at(
             return Err(EPERM);
         }
     }
+    // Leases (Linux's do_dentry_open): a writer is counted before it
+    // breaks them, a reader after.
+    let mut count = None;
+    if kind == FileKind::Regular {
+        let id = node.id();
+        let write = accmode != O_RDONLY;
+        if write {
+            count = Some(super::locks::count_open(id, true));
+        }
+        super::locks::break_lease(ctx, id, write, flags & O_NONBLOCK != 0)?;
+        if !write {
+            count = Some(super::locks::count_open(id, false));
+        }
+    }
     if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY && !created {
         node.truncate(0)?;
         inotify::on_path(&stack, inotify::IN_MODIFY);
@@ -125,7 +139,7 @@ fn open_at(
         wait_for_fifo_peer(ctx, &file)?;
     }
     let fd = ctx.task.fds().insert(
-        OpenFile::at(file, flags, Some(stack)),
+        OpenFile::counted(file, flags, Some(stack), count),
         flags & O_CLOEXEC != 0,
         0,
     )?;

@@ -480,7 +480,7 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let free = crate::mm::free_frames() * 4096;
     let mut info = [0u64; 14];
     info[0] = crate::sentry::time::boottime_ns() / 1_000_000_000; // uptime
-    // loads[3]: 16 fraction bits (SI_LOAD_SHIFT) where /proc/loadavg has 11.
+                                                                  // loads[3]: 16 fraction bits (SI_LOAD_SHIFT) where /proc/loadavg has 11.
     let (loads, _, tasks) = crate::sentry::sched::load_average();
     for (slot, load) in info[1..4].iter_mut().zip(loads) {
         *slot = load << 5;

@@ -2,9 +2,10 @@
 //! value the sentry really uses (the reported release, the fd and group
 //! limits, the SysV IPC limits...). They are read-only: opening one for
 //! writing is EACCES, as Linux answers for a 0444 sysctl, because the
-//! sandbox has no way to change these settings. The exception is kernel/keys, the key
-//! quotas and garbage-collection delay, which live in the sentry: root may
-//! set them (the keys' sandbox-wide heap budget holds whatever they say).
+//! sandbox has no way to change these settings. The exceptions are the
+//! settings the sentry keeps itself, mode 0644 as on Linux: kernel/keys
+//! (the key quotas and garbage-collection delay; the keys' sandbox-wide
+//! heap budget holds whatever they say) and fs/lease-break-time.
 
 use alloc::format;
 use alloc::string::String;
@@ -52,6 +53,11 @@ fn value(path: &[u8]) -> Option<String> {
         // protections are off, as on a default Linux without systemd's.
         b"fs/protected_hardlinks" => "1".into(),
         b"fs/protected_symlinks" => "0".into(),
+        b"fs/lease-break-time" => format!(
+            "{}",
+            crate::sentry::syscalls::locks::LEASE_BREAK_TIME
+                .load(core::sync::atomic::Ordering::Relaxed)
+        ),
         b"fs/mqueue/msg_max" => format!("{}", mqueue::MSG_MAX),
         b"fs/mqueue/msgsize_max" => format!("{}", mqueue::MSGSIZE_MAX),
         b"fs/mqueue/queues_max" => format!("{}", mqueue::QUEUES_MAX),
@@ -92,6 +98,7 @@ const PATHS: &[&[u8]] = &[
     b"fs/aio-nr",
     b"fs/protected_hardlinks",
     b"fs/protected_symlinks",
+    b"fs/lease-break-time",
     b"fs/mqueue/msg_max",
     b"fs/mqueue/msgsize_max",
     b"fs/mqueue/queues_max",
@@ -105,11 +112,32 @@ const PATHS: &[&[u8]] = &[
     b"kernel/keys/root_maxkeys",
 ];
 
-/// The writable settings (kernel/keys/<name>).
+/// The writable key settings (kernel/keys/<name>).
 const KEYS_DIR: &[u8] = b"kernel/keys/";
 
+/// The other settings a program may change (root, by the 0644 mode):
+/// each takes one integer, as Linux's proc_dointvec.
+const WRITABLE: &[&[u8]] = &[b"fs/lease-break-time"];
+
 fn writable(path: &[u8]) -> bool {
-    path.starts_with(KEYS_DIR) && PATHS.contains(&path)
+    (path.starts_with(KEYS_DIR) && PATHS.contains(&path)) || WRITABLE.contains(&path)
+}
+
+/// Writes `value` to the writable integer setting at `path`.
+fn set(path: &[u8], value: i32) {
+    if path == b"fs/lease-break-time" {
+        crate::sentry::syscalls::locks::LEASE_BREAK_TIME
+            .store(value, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Linux's proc_dointvec parse of a write: one decimal integer between
+/// blanks (EINVAL otherwise).
+fn parse_int(buf: &[u8]) -> Result<i32, Errno> {
+    let text = core::str::from_utf8(buf).map_err(|_| EINVAL)?;
+    text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0')
+        .parse::<i32>()
+        .map_err(|_| EINVAL)
 }
 
 /// A directory or file under /proc/sys, by its path below it ("" is
@@ -261,14 +289,16 @@ impl File for SysFile {
         Ok(n)
     }
     fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-        let name = match self.node.path.strip_prefix(KEYS_DIR) {
-            Some(name) if writable(&self.node.path) => name,
-            _ => return Err(EACCES),
-        };
+        if !writable(&self.node.path) {
+            return Err(EACCES);
+        }
         // As Linux's strict sysctl writes: the value is written whole at
         // offset 0; a write further on changes nothing.
         if offset == 0 {
-            crate::sentry::syscalls::keys::set_sysctl(name, buf)?;
+            match self.node.path.strip_prefix(KEYS_DIR) {
+                Some(name) => crate::sentry::syscalls::keys::set_sysctl(name, buf)?,
+                None => set(&self.node.path, parse_int(buf)?),
+            }
         }
         Ok(buf.len())
     }
