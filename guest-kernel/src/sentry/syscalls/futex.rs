@@ -49,13 +49,16 @@ fn key(task: &Task, uaddr: u64, private: bool) -> Result<FutexKey, Errno> {
         let mut mm = task.mm();
         // Linux faults the page in (get_user_pages) even for a private
         // mapping: unmapped, PROT_NONE or past a file's end is EFAULT.
-        let frame = mm.translate_for(uaddr, Access::Read).map_err(|e| {
-            if e == ENOMEM {
-                e
-            } else {
-                EFAULT
-            }
-        })?;
+        let frame =
+            mm.translate_for(uaddr, Access::Read).map_err(
+                |e| {
+                    if e == ENOMEM {
+                        e
+                    } else {
+                        EFAULT
+                    }
+                },
+            )?;
         if !mm.find(uaddr).ok_or(EFAULT)?.shared {
             return Ok(None);
         }
