@@ -15,7 +15,9 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/mman.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #define FUTEX_WAKE_OP 5
 #define FUTEX_LOCK_PI 6
 #define FUTEX_UNLOCK_PI 7
+#define FUTEX_CMP_REQUEUE 4
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_PRIVATE_FLAG 128
 #define FUTEX_WAIT_PRIVATE (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
@@ -368,6 +371,93 @@ static void test_futex(void)
     err(syscall(SYS_futex, &lock, FUTEX_UNLOCK_PI, 0, NULL, NULL, 0), EPERM, "UNLOCK_PI not owned");
 }
 
+/* futex_waitv (Linux 5.16) and its struct futex_waitv. */
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+struct waitv {
+    uint64_t val;
+    uint64_t uaddr;
+    uint32_t flags;
+    uint32_t reserved;
+};
+#define FUTEX2_SIZE_U32 2
+#define FUTEX2_PRIVATE 128
+
+static void test_futex_requeue_waitv(void)
+{
+    printf("-- futex CMP_REQUEUE and futex_waitv\n");
+    static uint32_t a = 1, b = 2;
+    check(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, (void *)1, &b, 1) == 0, "CMP_REQUEUE: nobody waits");
+    err(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, (void *)1, &b, 7), EAGAIN, "CMP_REQUEUE value differs");
+    err(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, -1, (void *)1, &b, 1), EINVAL, "CMP_REQUEUE negative wakes");
+    err(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, (void *)(unsigned long)(unsigned)-1, &b, 1), EINVAL,
+        "CMP_REQUEUE negative requeues");
+    long page = sysconf(_SC_PAGESIZE);
+    uint32_t *gone = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(gone, page);
+    uint32_t *none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    err(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, (void *)1, gone, 1), EFAULT, "CMP_REQUEUE uaddr2 unmapped");
+    err(syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, (void *)1, none, 1), EFAULT, "CMP_REQUEUE uaddr2 PROT_NONE");
+    err(syscall(SYS_futex, none, FUTEX_WAKE, 1, NULL, NULL, 0), EFAULT, "WAKE on PROT_NONE (shared op)");
+    check(syscall(SYS_futex, none, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) == 0, "WAKE_PRIVATE on PROT_NONE: 0");
+
+    static struct waitv w[2];
+    static uint32_t f0 = 0, f1 = 0;
+    w[0] = (struct waitv){0, (uintptr_t)&f0, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 0};
+    w[1] = (struct waitv){0, (uintptr_t)&f1, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, 0};
+    struct timespec to;
+    clock_gettime(CLOCK_MONOTONIC, &to);
+    to.tv_nsec += 20000000;
+    if (to.tv_nsec >= 1000000000) {
+        to.tv_sec++;
+        to.tv_nsec -= 1000000000;
+    }
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), ETIMEDOUT, "waitv times out (absolute)");
+    err(syscall(SYS_futex_waitv, w, 2, 1, &to, CLOCK_MONOTONIC), EINVAL, "waitv flags");
+    err(syscall(SYS_futex_waitv, w, 0, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv zero futexes");
+    err(syscall(SYS_futex_waitv, w, 129, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv 129 futexes");
+    err(syscall(SYS_futex_waitv, NULL, 1, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv NULL");
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_BOOTTIME), EINVAL, "waitv clock");
+    w[1].val = 1;
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), EAGAIN, "waitv value differs");
+    w[1].val = 0;
+    w[1].flags = FUTEX2_PRIVATE;
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv 8-bit size");
+    w[1].flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE;
+    w[1].reserved = 1;
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv reserved");
+    w[1].reserved = 0;
+    w[1].uaddr = (uintptr_t)&f1 + 1;
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), EINVAL, "waitv unaligned");
+    w[1].uaddr = 0;
+    err(syscall(SYS_futex_waitv, w, 2, 0, &to, CLOCK_MONOTONIC), EFAULT, "waitv NULL word");
+    err(syscall(SYS_futex_waitv, (void *)8, 1, 0, &to, CLOCK_MONOTONIC), EFAULT, "waitv bad array");
+
+    /* A child waits on two shared words; waking the second returns 1. */
+    uint32_t *shared = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct waitv cw[2] = {
+            {0, (uintptr_t)&shared[0], FUTEX2_SIZE_U32, 0},
+            {0, (uintptr_t)&shared[1], FUTEX2_SIZE_U32, 0},
+        };
+        long r = syscall(SYS_futex_waitv, cw, 2, 0, NULL, 0);
+        _exit(r < 0 ? 100 : (int)r);
+    }
+    int woke = 0;
+    for (int i = 0; i < 2000 && !woke; i++) {
+        woke = syscall(SYS_futex, &shared[1], FUTEX_WAKE, 1, NULL, NULL, 0) == 1;
+        if (!woke)
+            usleep(1000);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(woke && WIFEXITED(status) && WEXITSTATUS(status) == 1, "waitv returns the woken index");
+    munmap(shared, page);
+    munmap(none, page);
+}
+
 static void test_clocks(void)
 {
     printf("-- setting clocks\n");
@@ -386,6 +476,7 @@ int main(void)
     test_epoll();
     test_posix_timers();
     test_futex();
+    test_futex_requeue_waitv();
     test_clocks();
     printf("failures=%d\n", failures);
     return failures;

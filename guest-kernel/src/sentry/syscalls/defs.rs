@@ -182,6 +182,7 @@ handlers! {
     close_range => fdops::sys_close_range, Partial("no CLOSE_RANGE_UNSHARE");
     faccessat2 => stat::sys_faccessat2, Full;
     futex => futex::sys_futex, Partial("no requeue-PI operations; priority inheritance does not change scheduling");
+    futex_waitv => futex::sys_futex_waitv, Full;
     get_robust_list => process::sys_get_robust_list, Full;
     timer_create => time::sys_timer_create, Partial("SIGEV_SIGNAL, SIGEV_THREAD_ID (this thread), SIGEV_NONE; CPU-time clocks count wall time; signals arrive at the next syscall or fault, or end a blocking wait");
     timer_settime => time::sys_timer_settime, Full;

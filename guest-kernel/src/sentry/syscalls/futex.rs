@@ -47,10 +47,21 @@ fn key(task: &Task, uaddr: u64, private: bool) -> Result<FutexKey, Errno> {
     let mm_id = Arc::as_ptr(&task.memory) as usize;
     crate::sentry::futex::key(uaddr, private, mm_id, || {
         let mut mm = task.mm();
+        // Linux faults the page in (get_user_pages) even for a private
+        // mapping: unmapped, PROT_NONE or past a file's end is EFAULT.
+        let frame =
+            mm.translate_for(uaddr, Access::Read).map_err(
+                |e| {
+                    if e == ENOMEM {
+                        e
+                    } else {
+                        EFAULT
+                    }
+                },
+            )?;
         if !mm.find(uaddr).ok_or(EFAULT)?.shared {
             return Ok(None);
         }
-        let frame = mm.translate_for(uaddr, Access::Read)?;
         let page = crate::arch::PAGE_SIZE - 1;
         Ok(Some((frame & !page) | (uaddr & page)))
     })
@@ -222,22 +233,27 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 return Err(EINVAL);
             }
             let key = key(&ctx.task, uaddr, private)?;
-            Ok(wake(key, val, bitset))
+            // A C int; Linux wakes one waiter even for a count of 0 or less.
+            let n = (val as u32 as i32).max(1) as u64;
+            Ok(wake(key, n, bitset))
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
-            if !uaddr2.is_multiple_of(4) {
+            // Both counts are C ints; the fourth argument is the requeue
+            // count here, not a pointer.
+            let (nr_wake, nr_requeue) = (val as u32 as i32, timeout as u32 as i32);
+            if nr_wake < 0 || nr_requeue < 0 {
                 return Err(EINVAL);
             }
-            if cmd == FUTEX_CMP_REQUEUE && read_word(ctx, uaddr)? != val3 as u32 {
-                return Err(EAGAIN);
-            }
+            // Linux's order: both keys (EINVAL, EFAULT), then the value.
             let (from, to) = (
                 key(&ctx.task, uaddr, private)?,
                 key(&ctx.task, uaddr2, private)?,
             );
-            let woken = wake(from, val, u32::MAX);
-            // The fourth argument is the requeue count here, not a pointer.
-            let moved = QUEUES.lock().requeue(from, to, timeout as u32 as u64);
+            if cmd == FUTEX_CMP_REQUEUE && read_word(ctx, uaddr)? != val3 as u32 {
+                return Err(EAGAIN);
+            }
+            let woken = wake(from, nr_wake as u64, u32::MAX);
+            let moved = QUEUES.lock().requeue(from, to, nr_requeue as u64);
             Ok(if cmd == FUTEX_CMP_REQUEUE {
                 woken + moved
             } else {
@@ -314,5 +330,108 @@ pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             log::info!("futex operation {cmd} is not supported: ENOSYS");
             Err(ENOSYS)
         }
+    }
+}
+
+/// futex_waitv's `struct futex_waitv`: { u64 val; u64 uaddr; u32 flags;
+/// u32 __reserved; }.
+const WAITV_SIZE: u64 = 24;
+const FUTEX_WAITV_MAX: u64 = 128;
+const FUTEX2_SIZE_U32: u32 = 2;
+const FUTEX2_SIZE_MASK: u32 = 3;
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): waits on
+/// several 32-bit futexes at once until one is woken; returns its index.
+/// The timeout is absolute on `clockid` (CLOCK_MONOTONIC or REALTIME).
+pub fn sys_futex_waitv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let [waiters, nr, flags, timeout, clockid, _] = args;
+    let nr = nr as u32 as u64;
+    if flags as u32 != 0 {
+        return Err(EINVAL);
+    }
+    if waiters == 0 || nr == 0 || nr > FUTEX_WAITV_MAX {
+        return Err(EINVAL);
+    }
+    let deadline = if timeout != 0 {
+        let clockid = clockid as u32 as u64;
+        if clockid != CLOCK_REALTIME && clockid != CLOCK_MONOTONIC {
+            return Err(EINVAL);
+        }
+        let op = if clockid == CLOCK_REALTIME {
+            FUTEX_CLOCK_REALTIME
+        } else {
+            0
+        };
+        deadline(ctx, FUTEX_WAIT_BITSET, op, timeout)?
+    } else {
+        None
+    };
+    // Parse every entry first (EFAULT, EINVAL), then take every key
+    // (EINVAL, EFAULT), as Linux does.
+    let mut entries = alloc::vec::Vec::with_capacity(nr as usize);
+    for i in 0..nr {
+        let raw: [u8; WAITV_SIZE as usize] =
+            UserPtr::<[u8; WAITV_SIZE as usize]>::new(waiters + i * WAITV_SIZE)
+                .read(&mut ctx.task.mm())?;
+        let val = u64::from_ne_bytes(raw[0..8].try_into().unwrap_or_default());
+        let uaddr = u64::from_ne_bytes(raw[8..16].try_into().unwrap_or_default());
+        let wflags = u32::from_ne_bytes(raw[16..20].try_into().unwrap_or_default());
+        let reserved = u32::from_ne_bytes(raw[20..24].try_into().unwrap_or_default());
+        if wflags & !(FUTEX2_SIZE_MASK | FUTEX2_PRIVATE) != 0
+            || reserved != 0
+            || wflags & FUTEX2_SIZE_MASK != FUTEX2_SIZE_U32
+            || val > u32::MAX as u64
+        {
+            return Err(EINVAL);
+        }
+        entries.push((val as u32, uaddr, wflags & FUTEX2_PRIVATE != 0));
+    }
+    let mut keys = alloc::vec::Vec::with_capacity(entries.len());
+    for &(_, uaddr, private) in &entries {
+        keys.push(key(&ctx.task, uaddr, private)?);
+    }
+    for &(val, uaddr, _) in &entries {
+        if read_word(ctx, uaddr)? != val {
+            return Err(EAGAIN);
+        }
+    }
+    let queued: alloc::vec::Vec<_> = keys
+        .iter()
+        .map(|&k| Waiter::new(ctx.task.cell().clone(), k, u32::MAX))
+        .collect();
+    {
+        let mut queues = QUEUES.lock();
+        for w in &queued {
+            queues.enqueue(w);
+        }
+    }
+    let until = deadline.unwrap_or(u64::MAX);
+    let result = loop {
+        if queued.iter().any(|w| w.woken()) {
+            break Ok(());
+        }
+        if deadline.is_some_and(|d| d <= crate::sentry::time::monotonic_ns()) {
+            break Err(ETIMEDOUT);
+        }
+        match crate::sentry::signal::wait(&mut ctx.task, &[], until, false) {
+            Ok(_) => {}
+            Err(e) if e == EINTR => break Err(ERESTARTSYS),
+            Err(e) => break Err(e),
+        }
+    };
+    {
+        let mut queues = QUEUES.lock();
+        for w in &queued {
+            if !w.woken() {
+                queues.cancel(w);
+            }
+        }
+    }
+    // A wake that came in with the timeout or signal still counts, as on
+    // Linux (futex_unqueue_multiple first).
+    match queued.iter().position(|w| w.woken()) {
+        Some(i) => Ok(i as u64),
+        None => result.map(|()| 0),
     }
 }
