@@ -297,8 +297,8 @@ fn new_process(
 
 /// A thread: a task of the calling process sharing its memory, files,
 /// filesystem state and signal dispositions (what pthread_create asks:
-/// CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD and
-/// the tid/TLS options).
+/// CLONE_VM | CLONE_SIGHAND | CLONE_THREAD, sharing or copying the fd
+/// table and fs context, and the tid/TLS options).
 fn new_thread(
     ctx: &mut SyscallContext,
     flags: u64,
@@ -308,15 +308,20 @@ fn new_thread(
     tls: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
-    let required = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
-    let optional = CLONE_SYSVSEM
+    let required = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+    let optional = CLONE_FS
+        | CLONE_FILES
+        | CLONE_SYSVSEM
         | CLONE_IO
         | CLONE_SETTLS
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
         | CLONE_CHILD_SETTID
         | CLONE_DETACHED;
-    if flags & required != required || flags & !(required | optional) != 0 || flags & CSIGNAL != 0 {
+    // A thread's exit signal is ignored, as Linux ignores it (threads
+    // never signal their parent).
+    let flags = flags & !CSIGNAL;
+    if flags & required != required || flags & !(required | optional) != 0 {
         log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
         return Err(ENOSYS);
     }
@@ -335,9 +340,22 @@ fn new_thread(
         exit_signal: 0,
         vfork_parent: None,
         memory: parent.memory.clone(),
-        files: parent.files.clone(),
-        cwd: parent.cwd.clone(),
-        root: parent.root.clone(),
+        // Without CLONE_FILES / CLONE_FS the thread gets copies of its own.
+        files: if flags & CLONE_FILES != 0 {
+            parent.files.clone()
+        } else {
+            Arc::new(Mutex::new(parent.fds().clone()))
+        },
+        cwd: if flags & CLONE_FS != 0 {
+            parent.cwd.clone()
+        } else {
+            Arc::new(Mutex::new(parent.cwd()))
+        },
+        root: if flags & CLONE_FS != 0 {
+            parent.root.clone()
+        } else {
+            Arc::new(Mutex::new(parent.root.lock().clone()))
+        },
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
         child_subreaper: parent.child_subreaper,
