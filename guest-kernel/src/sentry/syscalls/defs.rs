@@ -9,7 +9,7 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mqueue, namei, open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice,
+    mqueue, namei, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket, spawn, splice,
     stat, system, sysvipc, time, xattr,
 };
 
@@ -224,6 +224,8 @@ handlers! {
     pidfd_open => pidfd::sys_pidfd_open, Full;
     pidfd_send_signal => pidfd::sys_pidfd_send_signal, Full;
     kcmp => kcmp::sys_kcmp, Partial("KCMP_IO: the sentry has no I/O contexts, so any two tasks compare equal (as two Linux tasks that never did block I/O); KCMP_EPOLL_TFD: one registration per descriptor, so only toff 0");
+    process_vm_readv => process_vm::sys_process_vm_readv, Full;
+    process_vm_writev => process_vm::sys_process_vm_writev, Full;
     pidfd_getfd => pidfd::sys_pidfd_getfd, Partial("EAGAIN if the target's descriptor table is in use by a switched-out syscall of its own (never seen in practice)");
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;

@@ -35,6 +35,7 @@ pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod ioctl;
 pub mod kcmp;
+pub mod process_vm;
 pub mod keys;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
