@@ -434,12 +434,20 @@ pub struct InetSocket {
 }
 
 impl InetSocket {
-    pub fn new(v6: bool, ty: i32, protocol: i32) -> Result<Arc<InetSocket>, Errno> {
+    /// Linux's inet_create lookup of (type, protocol): a protocol its type
+    /// has no entry for is EPROTONOSUPPORT (SOCK_RAW's entry is a wildcard
+    /// that protocol 0 does not match), a type without entries
+    /// ESOCKTNOSUPPORT. Raw sockets for a protocol are not offered.
+    pub fn check_kind(ty: i32, protocol: i32) -> Result<(), Errno> {
         match (ty, protocol) {
-            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP) => {}
-            (SOCK_STREAM | SOCK_DGRAM, _) => return Err(EPROTONOSUPPORT),
-            _ => return Err(ESOCKTNOSUPPORT),
+            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(()),
+            (SOCK_STREAM | SOCK_DGRAM, _) | (SOCK_RAW, 0) => Err(EPROTONOSUPPORT),
+            _ => Err(ESOCKTNOSUPPORT),
         }
+    }
+
+    pub fn new(v6: bool, ty: i32, protocol: i32) -> Result<Arc<InetSocket>, Errno> {
+        Self::check_kind(ty, protocol)?;
         let any = if v6 { Ip::V6([0; 16]) } else { Ip::V4([0; 4]) };
         Ok(Arc::new_cyclic(|me| InetSocket {
             me: me.clone(),

@@ -41,6 +41,7 @@ pub const AF_INET6: u16 = 10;
 
 pub const SOCK_STREAM: i32 = 1;
 pub const SOCK_DGRAM: i32 = 2;
+pub const SOCK_RAW: i32 = 3;
 pub const SOCK_SEQPACKET: i32 = 5;
 
 pub const SOL_SOCKET: i32 = 1;
