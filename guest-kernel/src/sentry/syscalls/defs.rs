@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mqueue, namei, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket, spawn, splice,
-    stat, system, sysvipc, time, xattr,
+    mqueue, namei, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket,
+    spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)

@@ -35,7 +35,6 @@ pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod ioctl;
 pub mod kcmp;
-pub mod process_vm;
 pub mod keys;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
@@ -53,6 +52,7 @@ pub mod pidfd;
 pub mod poll;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod process;
+pub mod process_vm;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
 pub mod sched;
