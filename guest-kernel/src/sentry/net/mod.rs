@@ -80,6 +80,7 @@ pub const MSG_DONTWAIT: i32 = 0x40;
 pub const MSG_WAITALL: i32 = 0x100;
 pub const MSG_ERRQUEUE: i32 = 0x2000;
 pub const MSG_NOSIGNAL: i32 = 0x4000;
+pub const MSG_MORE: i32 = 0x8000;
 pub const MSG_WAITFORONE: i32 = 0x10000;
 pub const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
 
@@ -302,6 +303,8 @@ pub struct OutMessage {
     pub rights: Option<Rights>,
     /// The sender's credentials (SCM_CREDENTIALS or its own).
     pub creds: Ucred,
+    /// MSG_MORE: more data follows (UDP appends it to one datagram).
+    pub more: bool,
 }
 
 /// What a receive returns.
@@ -638,6 +641,7 @@ impl File for SocketFile {
             to: None,
             rights: None,
             creds: Ucred::NONE,
+            more: false,
         };
         let mut waits = vec![];
         self.socket.send(&mut NoEnv, &mut msg, &mut waits)

@@ -173,6 +173,7 @@ impl NetlinkSocket {
                 uid: 0,
                 gid: 0,
             },
+            more: false,
         };
         let kernel = Some(SockAddr::Netlink { port: 0, groups: 0 });
         if self.rx.write_record(&mut msg, kernel, None).is_err() && !self.option(NETLINK_NO_ENOBUFS)

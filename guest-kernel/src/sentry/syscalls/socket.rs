@@ -550,6 +550,7 @@ fn send_common(
         to,
         rights,
         creds,
+        more: flags & MSG_MORE != 0,
     };
     let nonblocking = file.nonblocking() || flags & MSG_DONTWAIT != 0;
     let until = deadline(ctx, socket.common().lock().sndtimeo_ns);
