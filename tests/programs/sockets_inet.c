@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -635,6 +636,44 @@ static void test_unreachable(void)
     close(u);
 }
 
+/* MSG_MORE builds one datagram across sends (the first send's destination);
+ * socket()/socketpair() report type and protocol errors first. */
+static void test_udp_more_and_kinds(void)
+{
+    printf("-- UDP MSG_MORE, socket kinds\n");
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(&ss, AF_INET, 1, 0);
+    bind(s, (struct sockaddr *)&ss, len);
+    getsockname(s, (struct sockaddr *)&ss, &len);
+    int c = socket(AF_INET, SOCK_DGRAM, 0);
+    checkf(sendto(c, "abc", 3, MSG_MORE, (struct sockaddr *)&ss, len) == 3, "MSG_MORE send returns its length",
+           "%ld%ld", 0, 0);
+    char buf[64];
+    err(recv(s, buf, sizeof buf, MSG_DONTWAIT), EAGAIN, "nothing sent while corked");
+    checkf(send(c, "de", 2, MSG_MORE) == 2, "a second corked send needs no address", "%ld%ld", 0, 0);
+    checkf(sendto(c, "f", 1, 0, (struct sockaddr *)&ss, len) == 1, "the last send returns its own length",
+           "%ld%ld", 0, 0);
+    long n = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+    check(n == 6 && memcmp(buf, "abcdef", 6) == 0, "one datagram of all three");
+    err(send(c, "x", 1, MSG_MORE), EDESTADDRREQ, "MSG_MORE without a destination");
+    close(c);
+    close(s);
+    int sv[2];
+    err(socket(AF_INET, SOCK_RAW, 0), EPROTONOSUPPORT, "raw socket with protocol 0");
+    err(socketpair(AF_INET, SOCK_DGRAM, IPPROTO_TCP, sv), EPROTONOSUPPORT, "inet socketpair: protocol first");
+    err(socketpair(AF_INET, SOCK_STREAM, 0, sv), EOPNOTSUPP, "inet socketpair");
+    err(socketpair(AF_INET, 75, 0, sv), EINVAL, "socketpair bad type");
+    int u = socket(AF_INET, SOCK_STREAM, 0);
+    err(ioctl(u, SIOCATMARK, (void *)8), EFAULT, "SIOCATMARK bad pointer");
+    int mark = -1;
+    check(ioctl(u, SIOCATMARK, &mark) == 0 && mark == 0, "SIOCATMARK: not at a mark");
+    close(u);
+    int p = open(".", O_PATH);
+    err(accept(p, NULL, NULL), EBADF, "accept on O_PATH");
+    close(p);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -653,5 +692,6 @@ int main(int argc, char **argv)
     test_udp(AF_INET6, "::1");
     test_udp_mapped();
     test_epoll_echo();
+    test_udp_more_and_kinds();
     return finish();
 }

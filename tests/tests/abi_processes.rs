@@ -256,3 +256,23 @@ fn kcmp_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// process_vm_readv/process_vm_writev: scatter/gather with itself and a
+/// child, partial transfers at a bad page on either side, the errors.
+#[test]
+fn process_vm_musl() {
+    let prog = c_program("process_vm");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn process_vm_glibc() {
+    let prog = glibc_program("process_vm");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

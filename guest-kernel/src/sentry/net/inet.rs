@@ -419,6 +419,9 @@ struct State {
     /// UDP: the host socket for datagrams to and from outside the
     /// sandbox (opened by the first send there).
     host_udp: Option<Arc<HostConn>>,
+    /// UDP: the datagram being built by sends with MSG_MORE, and the
+    /// destination its first send gave (Linux's pending frames).
+    cork: Option<(Vec<u8>, Option<SockAddr>)>,
 }
 
 pub struct InetSocket {
@@ -434,12 +437,20 @@ pub struct InetSocket {
 }
 
 impl InetSocket {
-    pub fn new(v6: bool, ty: i32, protocol: i32) -> Result<Arc<InetSocket>, Errno> {
+    /// Linux's inet_create lookup of (type, protocol): a protocol its type
+    /// has no entry for is EPROTONOSUPPORT (SOCK_RAW's entry is a wildcard
+    /// that protocol 0 does not match), a type without entries
+    /// ESOCKTNOSUPPORT. Raw sockets for a protocol are not offered.
+    pub fn check_kind(ty: i32, protocol: i32) -> Result<(), Errno> {
         match (ty, protocol) {
-            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP) => {}
-            (SOCK_STREAM | SOCK_DGRAM, _) => return Err(EPROTONOSUPPORT),
-            _ => return Err(ESOCKTNOSUPPORT),
+            (SOCK_STREAM, 0 | IPPROTO_TCP) | (SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(()),
+            (SOCK_STREAM | SOCK_DGRAM, _) | (SOCK_RAW, 0) => Err(EPROTONOSUPPORT),
+            _ => Err(ESOCKTNOSUPPORT),
         }
+    }
+
+    pub fn new(v6: bool, ty: i32, protocol: i32) -> Result<Arc<InetSocket>, Errno> {
+        Self::check_kind(ty, protocol)?;
         let any = if v6 { Ip::V6([0; 16]) } else { Ip::V4([0; 4]) };
         Ok(Arc::new_cyclic(|me| InetSocket {
             me: me.clone(),
@@ -468,6 +479,7 @@ impl InetSocket {
                 tos: 0,
                 ttl: 64,
                 host_udp: None,
+                cork: None,
             }),
             common: Mutex::new(Common::default()),
         }))
@@ -671,6 +683,60 @@ impl InetSocket {
         match &self.state.lock().tcp {
             Tcp::Connected(peer) => Some(peer.clone()),
             _ => None,
+        }
+    }
+
+    /// Linux's udp_sendmsg corking: a send with MSG_MORE appends to one
+    /// pending datagram (its destination checked and kept from the first
+    /// send, later ones' ignored) that the next send without it completes
+    /// and sends. Each call returns its own length; a datagram grown past
+    /// the limit is EMSGSIZE and dropped.
+    fn send_udp_corked(&self, msg: &mut OutMessage, waits: &mut Waits) -> Result<usize, Errno> {
+        let limit = if self.v6 { UDP_MAX_V6 } else { UDP_MAX_V4 };
+        let pending = self.state.lock().cork.take();
+        let n = msg.data.len();
+        let Some((mut data, to)) = pending else {
+            if !msg.more {
+                return self.send_udp(msg, waits);
+            }
+            match &msg.to {
+                Some(addr) => {
+                    self.destination(addr)?;
+                }
+                None => {
+                    self.state.lock().remote.ok_or(EDESTADDRREQ)?;
+                }
+            }
+            if n > limit {
+                return Err(EMSGSIZE);
+            }
+            self.state.lock().cork = Some((core::mem::take(&mut msg.data), msg.to.take()));
+            return Ok(n);
+        };
+        let before = data.len();
+        data.extend_from_slice(&msg.data);
+        if data.len() > limit {
+            return Err(EMSGSIZE);
+        }
+        if msg.more {
+            msg.data.clear();
+            self.state.lock().cork = Some((data, to));
+            return Ok(n);
+        }
+        let own_to = core::mem::replace(&mut msg.to, to.clone());
+        msg.data = data;
+        match self.send_udp(msg, waits) {
+            Ok(_) => Ok(n),
+            Err(e) => {
+                // A retry after a wait (EAGAIN) builds the datagram again.
+                if e == EAGAIN {
+                    let own = msg.data.split_off(before);
+                    let corked = core::mem::replace(&mut msg.data, own);
+                    self.state.lock().cork = Some((corked, to));
+                    msg.to = own_to;
+                }
+                Err(e)
+            }
         }
     }
 
@@ -1132,7 +1198,7 @@ impl Socket for InetSocket {
             if let Some(error) = self.state.lock().error.take() {
                 return Err(error);
             }
-            self.send_udp(msg, waits)
+            self.send_udp_corked(msg, waits)
         } else {
             self.send_tcp(msg, waits)
         }

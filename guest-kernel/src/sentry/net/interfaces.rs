@@ -99,6 +99,7 @@ pub fn v4_mask(prefix: u8) -> [u8; 4] {
 pub const SIOCGIFNAME: u64 = 0x8910;
 pub const SIOCGIFCONF: u64 = 0x8912;
 const SIOCGIFFLAGS: u64 = 0x8913;
+pub const SIOCSIFFLAGS: u64 = 0x8914;
 const SIOCGIFADDR: u64 = 0x8915;
 const SIOCGIFDSTADDR: u64 = 0x8917;
 const SIOCGIFBRDADDR: u64 = 0x8919;
@@ -129,6 +130,25 @@ pub fn is_interface_request(request: u64) -> bool {
             | SIOCGIFINDEX
             | SIOCGIFTXQLEN
     )
+}
+
+/// SIOCSIFFLAGS with `ifreq` (read from user memory): EPERM without
+/// CAP_NET_ADMIN, ENODEV for an unknown interface; the sandbox's
+/// interfaces are fixed, so only their present flags can be "set" (a
+/// change is EPERM, as a network namespace one may not administer).
+pub fn set_flags(ifreq: &[u8; IFREQ_LEN], admin: bool) -> Result<(), crate::sentry::errno::Errno> {
+    use crate::sentry::errno::*;
+    if !admin {
+        return Err(EPERM);
+    }
+    let (name, value) = ifreq.split_at(IFNAMSIZ);
+    let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+    let i = by_name(&name[..len]).ok_or(ENODEV)?;
+    let wanted = u16::from_le_bytes([value[0], value[1]]);
+    if wanted != i.flags as u16 {
+        return Err(EPERM);
+    }
+    Ok(())
 }
 
 /// A struct sockaddr_in holding `addr` (port 0).

@@ -41,6 +41,7 @@ pub const AF_INET6: u16 = 10;
 
 pub const SOCK_STREAM: i32 = 1;
 pub const SOCK_DGRAM: i32 = 2;
+pub const SOCK_RAW: i32 = 3;
 pub const SOCK_SEQPACKET: i32 = 5;
 
 pub const SOL_SOCKET: i32 = 1;
@@ -79,6 +80,7 @@ pub const MSG_DONTWAIT: i32 = 0x40;
 pub const MSG_WAITALL: i32 = 0x100;
 pub const MSG_ERRQUEUE: i32 = 0x2000;
 pub const MSG_NOSIGNAL: i32 = 0x4000;
+pub const MSG_MORE: i32 = 0x8000;
 pub const MSG_WAITFORONE: i32 = 0x10000;
 pub const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
 
@@ -301,6 +303,8 @@ pub struct OutMessage {
     pub rights: Option<Rights>,
     /// The sender's credentials (SCM_CREDENTIALS or its own).
     pub creds: Ucred,
+    /// MSG_MORE: more data follows (UDP appends it to one datagram).
+    pub more: bool,
 }
 
 /// What a receive returns.
@@ -637,6 +641,7 @@ impl File for SocketFile {
             to: None,
             rights: None,
             creds: Ucred::NONE,
+            more: false,
         };
         let mut waits = vec![];
         self.socket.send(&mut NoEnv, &mut msg, &mut waits)

@@ -23,7 +23,6 @@ use crate::sentry::fd::{POLLERR, POLLIN, POLLOUT};
 pub const AF_NETLINK: u16 = 16;
 pub const NETLINK_ROUTE: i32 = 0;
 const SOL_NETLINK: i32 = 270;
-const SOCK_RAW: i32 = 3;
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -174,6 +173,7 @@ impl NetlinkSocket {
                 uid: 0,
                 gid: 0,
             },
+            more: false,
         };
         let kernel = Some(SockAddr::Netlink { port: 0, groups: 0 });
         if self.rx.write_record(&mut msg, kernel, None).is_err() && !self.option(NETLINK_NO_ENOBUFS)

@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mqueue, namei, open, pidfd, poll, process, read_write, sched, signal, socket, spawn, splice,
-    stat, system, sysvipc, time, xattr,
+    mqueue, namei, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket,
+    spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -225,6 +225,8 @@ handlers! {
     pidfd_open => pidfd::sys_pidfd_open, Full;
     pidfd_send_signal => pidfd::sys_pidfd_send_signal, Full;
     kcmp => kcmp::sys_kcmp, Partial("KCMP_IO: the sentry has no I/O contexts, so any two tasks compare equal (as two Linux tasks that never did block I/O); KCMP_EPOLL_TFD: one registration per descriptor, so only toff 0");
+    process_vm_readv => process_vm::sys_process_vm_readv, Full;
+    process_vm_writev => process_vm::sys_process_vm_writev, Full;
     pidfd_getfd => pidfd::sys_pidfd_getfd, Partial("EAGAIN if the target's descriptor table is in use by a switched-out syscall of its own (never seen in practice)");
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;
@@ -282,7 +284,7 @@ handlers! {
     connect => socket::sys_connect, Partial("AF_INET/AF_INET6 reach listeners of the sandbox over loopback; other destinations ENETUNREACH");
     getsockname => socket::sys_getsockname, Full;
     getpeername => socket::sys_getpeername, Full;
-    sendto => socket::sys_sendto, Partial("no MSG_OOB; UDP to a port nobody listens on is dropped (ECONNREFUSED on a connected socket's next call)");
+    sendto => socket::sys_sendto, Partial("no MSG_OOB; MSG_MORE corks UDP datagrams but not TCP (its data goes out at once); UDP to a port nobody listens on is dropped (ECONNREFUSED on a connected socket's next call)");
     recvfrom => socket::sys_recvfrom, Partial("no MSG_OOB; nothing is ever on the error queue (MSG_ERRQUEUE: EAGAIN)");
     sendmsg => socket::sys_sendmsg, Partial("as sendto; SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; no IP-level control messages");
     recvmsg => socket::sys_recvmsg, Partial("as recvfrom; SCM_RIGHTS and SCM_CREDENTIALS (SO_PASSCRED) on AF_UNIX");

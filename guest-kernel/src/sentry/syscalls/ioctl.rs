@@ -10,6 +10,11 @@ use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::net::interfaces;
 
+/// SIOCATMARK: whether the socket's next byte is urgent data.
+const SIOCATMARK: u64 = 0x8905;
+/// CAP_NET_ADMIN: changing interfaces.
+const CAP_NET_ADMIN: u64 = 1 << 12;
+
 pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const FIONCLEX: u64 = 0x5450;
     const FIOCLEX: u64 = 0x5451;
@@ -45,6 +50,24 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             } else {
                 *flags &= !O_NONBLOCK;
             }
+            Ok(0)
+        }
+        // No urgent (MSG_OOB) data is ever queued: never at the mark. TCP
+        // and unix sockets answer it, as on Linux.
+        SIOCATMARK
+            if file.file.as_socket().is_some_and(|s| {
+                s.socket.domain() == crate::sentry::net::AF_UNIX
+                    || s.socket.sock_type() == crate::sentry::net::SOCK_STREAM
+                        && s.socket.domain() != crate::sentry::net::netlink::AF_NETLINK
+            }) =>
+        {
+            UserPtr::<i32>::new(args[2]).write(&mut ctx.task.mm(), &0)?;
+            Ok(0)
+        }
+        interfaces::SIOCSIFFLAGS if file.file.as_socket().is_some() => {
+            let mut ifreq = [0u8; interfaces::IFREQ_LEN];
+            ctx.task.mm().copy_from_user(args[2], &mut ifreq)?;
+            interfaces::set_flags(&ifreq, ctx.task.creds.caps().effective & CAP_NET_ADMIN != 0)?;
             Ok(0)
         }
         request if file.file.as_socket().is_some() && interfaces::is_interface_request(request) => {

@@ -52,6 +52,7 @@ pub mod pidfd;
 pub mod poll;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod process;
+pub mod process_vm;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
 pub mod sched;

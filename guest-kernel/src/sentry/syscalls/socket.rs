@@ -15,7 +15,7 @@ use core::any::Any;
 use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
-use crate::sentry::fd::{OpenFile, O_CLOEXEC, O_NONBLOCK};
+use crate::sentry::fd::{OpenFile, O_CLOEXEC, O_NONBLOCK, O_PATH};
 use crate::sentry::mm::Access;
 use crate::sentry::net::inet::InetSocket;
 use crate::sentry::net::netlink::{NetlinkSocket, AF_NETLINK};
@@ -25,7 +25,6 @@ use crate::sentry::vfs::{FileKind, NewNode};
 
 const SOCK_TYPE_MASK: u64 = 0xf;
 const SOCK_FLAGS: u64 = (O_NONBLOCK | O_CLOEXEC) as u64;
-const SOCK_RAW: i32 = 3;
 const SOCK_MAX: i32 = 11;
 /// sizeof(struct sockaddr_storage): the longest address accepted.
 const SOCKADDR_MAX: u64 = 128;
@@ -91,9 +90,13 @@ impl Env for SysEnv<'_, '_> {
     }
 }
 
-/// The socket behind descriptor `fd` (ENOTSOCK for other files).
+/// The socket behind descriptor `fd` (ENOTSOCK for other files; EBADF
+/// for an O_PATH descriptor, which Linux's fdget does not return).
 fn socket_of(ctx: &mut SyscallContext, fd: u64) -> Result<(Arc<OpenFile>, Arc<dyn Socket>), Errno> {
     let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
     let socket = file.file.as_socket().ok_or(ENOTSOCK)?.socket.clone();
     Ok((file, socket))
 }
@@ -193,9 +196,17 @@ pub fn sys_socketpair(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let ty = (ty & SOCK_TYPE_MASK) as i32;
+    if ty >= SOCK_MAX {
+        return Err(EINVAL);
+    }
     match domain as u16 {
         AF_UNIX => {}
-        AF_INET | AF_INET6 => return Err(EOPNOTSUPP),
+        // Linux creates the sockets first (their type and protocol
+        // errors), then finds inet has no socketpair.
+        AF_INET | AF_INET6 => {
+            InetSocket::check_kind(ty, protocol)?;
+            return Err(EOPNOTSUPP);
+        }
         _ => return Err(EAFNOSUPPORT),
     }
     if protocol != 0 && protocol != AF_UNIX as i32 {
@@ -539,6 +550,7 @@ fn send_common(
         to,
         rights,
         creds,
+        more: flags & MSG_MORE != 0,
     };
     let nonblocking = file.nonblocking() || flags & MSG_DONTWAIT != 0;
     let until = deadline(ctx, socket.common().lock().sndtimeo_ns);
@@ -816,8 +828,15 @@ pub fn sys_recvfrom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[4] != 0 {
         match &received.from {
             Some(from) => write_addr(ctx, args[4], args[5], from)?,
-            // An unnamed sender or a connected stream: no address.
-            None => ctx.task.mm().write_val(args[5], &0i32)?,
+            // An unnamed sender or a connected stream: no address, but
+            // the length is still checked (Linux's move_addr_to_user).
+            None => {
+                let len: i32 = UserPtr::<i32>::new(args[5]).read(&mut ctx.task.mm())?;
+                if len < 0 {
+                    return Err(EINVAL);
+                }
+                ctx.task.mm().write_val(args[5], &0i32)?
+            }
         }
     }
     Ok(received.count as u64)
