@@ -174,6 +174,8 @@ else
     # Only the programs the selected tests run, each in its own directory.
     while read -r tag cmd _; do
         src=$(find "$syscalls" -name "$cmd.c" -print -quit)
+        # A _64 variant is built from its base test's source.
+        [ -n "$src" ] || src=$(find "$syscalls" -name "${cmd%_64}.c" -print -quit)
         [ -n "$src" ] || { echo "conformance: no source for $cmd" >&2; continue; }
         # With the helpers it runs (execve01 runs execve01_child).
         dir=$(dirname "$src")
@@ -214,7 +216,8 @@ grep -rlE '\.(needs_device|mount_device|all_filesystems|format_device|needs_rofs
 awk 'NR == FNR { pat[$1] = 1; next }
      FILENAME ~ /device-tests/ { dev[$1] = 1; next }
      { for (p in pat) if ($1 ~ ("^" p "$")) { print $1; next } }
-     ($2 in dev) { print $1 }' \
+     { base = $2; sub(/_64$/, "", base) }
+     (base in dev) { print $1 }' \
     "$WORK/host-patterns.txt" "$WORK/device-tests.txt" "$WORK/all.txt" | sort -u >"$WORK/host-skip.txt.$$"
 mv "$WORK/host-skip.txt.$$" "$WORK/host-skip.txt"
 

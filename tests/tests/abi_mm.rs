@@ -1,7 +1,8 @@
 //! Linux ABI conformance, memory: file mappings (MAP_PRIVATE copy-on-write,
 //! MAP_SHARED written back, msync), mremap, MAP_FIXED(_NOREPLACE), munmap
-//! holes, mprotect, shared anonymous memory, demand paging, brk, and ENOMEM
-//! when guest memory runs out.
+//! holes, mprotect, shared anonymous memory, demand paging, brk, per-area
+//! flags (mlock, madvise, mseal, MAP_GROWSDOWN), and ENOMEM when guest
+//! memory runs out.
 
 use rvisor_tests::abi::{fresh_dir, mount_arg};
 use rvisor_tests::*;
@@ -62,6 +63,29 @@ fn mm_large_anonymous_memory() {
             native.describe()
         );
         let sandbox = run_sandbox(&prog, NO_ARGS, &["--memory", "512M"], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
+}
+
+/// Per-area flags: mlock/mlock2/mlockall (VmLck, smaps, mincore),
+/// MAP_LOCKED and MAP_POPULATE (pagemap), madvise's per-area rules
+/// (DONTNEED keeps shared data, WIPEONFORK, DONTFORK, REMOVE, POPULATE),
+/// mseal, MAP_GROWSDOWN, /dev/zero mappings, remap_file_pages, mincore of
+/// file pages, fsync/sync_file_range/readahead of what has no pages; with
+/// musl and glibc, against native.
+#[test]
+fn mm_area_flags() {
+    for prog in [c_program("mm_flags"), glibc_program("mm_flags")] {
+        if !require_kvm() {
+            return;
+        }
+        let native = run_native(&prog, NO_ARGS, None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "mm_flags fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
         assert_same(&native, &sandbox, Compare::All);
     }
 }

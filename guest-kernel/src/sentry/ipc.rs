@@ -295,6 +295,14 @@ pub fn attachments(node: &Arc<dyn super::vfs::Inode>) -> u64 {
         .sum()
 }
 
+/// Whether `node` is a segment removed by IPC_RMID but still mapped: its
+/// id is gone (Linux: mapping it again is EINVAL).
+pub fn shm_removed(node: &Arc<dyn super::vfs::Inode>) -> bool {
+    SHM.lock().entries.values().any(|(p, s)| {
+        p.mode & SHM_DEST != 0 && core::ptr::addr_eq(Arc::as_ptr(&s.node), Arc::as_ptr(node))
+    })
+}
+
 /// Segments marked for removal (IPC_RMID) that nobody maps any more go.
 pub fn reap_shm(table: &mut Table<ShmSegment>) {
     let dead: Vec<usize> = table

@@ -5,7 +5,7 @@
 //! interval timers and lets another runnable task have the vCPU.
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
-use crate::sentry::errno::{EIO, ENOMEM};
+use crate::sentry::errno::{EFAULT, EIO, ENOMEM};
 use crate::sentry::mm::Access;
 use crate::sentry::sched::{self, TaskRef};
 use crate::sentry::signal::*;
@@ -28,7 +28,14 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
             } else {
                 Access::Read
             };
-            let resolved = task.mm().handle_fault(addr, access);
+            let mut resolved = task.mm().handle_fault(addr, access);
+            if resolved == Err(EFAULT) {
+                // Just below a MAP_GROWSDOWN area: it grows to cover it.
+                let limit = task.rlimits[crate::sentry::task::RLIMIT_STACK].cur;
+                if task.mm().grow_down(addr, limit) {
+                    resolved = task.mm().handle_fault(addr, access);
+                }
+            }
             match resolved {
                 Ok(()) => None,
                 Err(e) if e == ENOMEM => {

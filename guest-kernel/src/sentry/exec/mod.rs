@@ -16,7 +16,8 @@ use goblin::elf::Elf;
 
 use super::errno::*;
 use super::mm::{
-    page_align_up, AddressSpace, FileBacking, Protection, Vma, VmaKind, STACK_MAX, STACK_TOP,
+    page_align_up, AddressSpace, FileBacking, Protection, VmFlags, Vma, VmaKind, STACK_MAX,
+    STACK_TOP,
 };
 use super::vfs::perm::{Accessor, MAY_EXEC};
 use super::vfs::{accessor_for, owned as vfs_owned, FileKind, Inode, Namespace, PathStack};
@@ -87,6 +88,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vvar,
         shared: false,
         file: None,
+        flags: VmFlags::NONE,
     })?;
     mm.map_fixed(Vma {
         start: VDSO_BASE,
@@ -98,6 +100,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
+        flags: VmFlags::NONE,
     })?;
     let params = super::time::parameters();
     copy_into(mm, vvar, zerocopy::IntoBytes::as_bytes(&params))?;
@@ -126,6 +129,7 @@ fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
         kind: VmaKind::Vdso,
         shared: false,
         file: None,
+        flags: VmFlags::NONE,
     })?;
     let code = crate::arch::signal::SIGRETURN_TRAMPOLINE;
     let mut bytes = [0u8; 8];
@@ -483,6 +487,7 @@ fn load_segment(
                 offset: file_page_offset,
                 ..backing
             }),
+            flags: VmFlags::NONE,
         })?;
     }
     if end > mapped_end {
@@ -493,6 +498,7 @@ fn load_segment(
             kind,
             shared: false,
             file: None,
+            flags: VmFlags::NONE,
         })?;
     }
     let mut page = mapped_end;
@@ -528,6 +534,7 @@ pub fn build_stack(
         kind: VmaKind::Stack,
         shared: false,
         file: None,
+        flags: VmFlags::NONE,
     })?;
 
     // Strings at the very top, as Linux places them: execfn last (highest).

@@ -106,6 +106,44 @@ pub struct FileBacking {
     pub path: Option<Arc<Vec<u8>>>,
 }
 
+/// Linux's per-area flags beyond protection and sharing (its VM_LOCKED,
+/// VM_SEALED, ...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmFlags(u16);
+
+impl VmFlags {
+    pub const NONE: VmFlags = VmFlags(0);
+    /// mlock: the pages are faulted in and count as locked (VmLck).
+    pub const LOCKED: VmFlags = VmFlags(1);
+    /// mlock2(MLOCK_ONFAULT) (with LOCKED): pages lock as they fault in.
+    pub const LOCKONFAULT: VmFlags = VmFlags(2);
+    /// mseal: the area can no longer be unmapped, moved, reprotected or
+    /// (read-only anonymous memory) discarded.
+    pub const SEALED: VmFlags = VmFlags(4);
+    /// MADV_DONTFORK: a child gets no copy of the area.
+    pub const DONTFORK: VmFlags = VmFlags(8);
+    /// MADV_WIPEONFORK: a child's copy starts zero-filled.
+    pub const WIPEONFORK: VmFlags = VmFlags(16);
+    /// MADV_DONTDUMP: left out of core dumps (shown in smaps).
+    pub const DONTDUMP: VmFlags = VmFlags(32);
+    /// MAP_GROWSDOWN: a fault just below the area extends it down.
+    pub const GROWSDOWN: VmFlags = VmFlags(64);
+    /// Both lock flags.
+    pub const LOCK_MASK: VmFlags = VmFlags(1 | 2);
+
+    pub const fn contains(self, other: VmFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn union(self, other: VmFlags) -> VmFlags {
+        VmFlags(self.0 | other.0)
+    }
+
+    pub const fn without(self, other: VmFlags) -> VmFlags {
+        VmFlags(self.0 & !other.0)
+    }
+}
+
 #[derive(Clone)]
 pub struct Vma {
     pub start: u64,
@@ -115,6 +153,7 @@ pub struct Vma {
     /// MAP_SHARED: changes reach the file (and, once fork exists, children).
     pub shared: bool,
     pub file: Option<FileBacking>,
+    pub flags: VmFlags,
 }
 
 impl Vma {
@@ -135,6 +174,7 @@ impl Vma {
         self.prot == next.prot
             && self.kind == next.kind
             && self.shared == next.shared
+            && self.flags == next.flags
             && matches!(self.kind, VmaKind::Anonymous | VmaKind::File)
             && same_file
     }
@@ -158,6 +198,8 @@ pub struct AddressSpace {
     pub brk_start: u64,
     pub brk: u64,
     pub page_faults: u64,
+    /// Flags every new area gets (mlockall(MCL_FUTURE): LOCKED).
+    pub def_flags: VmFlags,
     /// The root was allocated for this address space (fork, exec) and goes
     /// back to the allocator with it; the first one comes from the loader.
     owns_root: bool,
@@ -184,6 +226,7 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             page_faults: 0,
+            def_flags: VmFlags::NONE,
             owns_root: false,
         }
     }
@@ -206,18 +249,30 @@ impl AddressSpace {
     /// the parent's page entries would cost a trapped write each, more than
     /// the copy); shared mappings and page-cache pages still read-only in a
     /// private mapping are the same frames in both. Shared anonymous memory is filled in first so that
-    /// parent and child share every page of it.
+    /// parent and child share every page of it. Areas marked MADV_DONTFORK
+    /// are left out, MADV_WIPEONFORK ones start empty; memory locks are
+    /// not inherited (Linux's dup_mmap).
     pub fn fork_copy(&mut self) -> Result<AddressSpace, Errno> {
         let mut child = self.new_empty()?;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
-        let vmas: Vec<Vma> = self.vmas.values().cloned().collect();
+        let vmas: Vec<Vma> = self
+            .vmas
+            .values()
+            .filter(|v| !v.flags.contains(VmFlags::DONTFORK))
+            .cloned()
+            .collect();
         for vma in &vmas {
             if vma.shared && vma.file.is_none() {
                 self.populate_all(vma.start, vma.end)?;
             }
         }
-        for vma in vmas {
+        for mut vma in vmas {
+            vma.flags = vma.flags.without(VmFlags::LOCK_MASK);
+            if vma.flags.contains(VmFlags::WIPEONFORK) {
+                child.vmas.insert(vma.start, vma);
+                continue;
+            }
             let mut leaves = Vec::new();
             self.page_table
                 .for_each_leaf(vma.start, vma.end, |addr, frame, size| {
@@ -457,10 +512,67 @@ impl AddressSpace {
             .map_err(|_| ENOMEM)
     }
 
-    /// Removes every mapping in [start, end) and frees its pages (shared
-    /// file pages are written back first). ENOMEM (nothing changed) when a
-    /// 2 MiB block at either end cannot be split.
+    /// munmap: removes every mapping in [start, end) and frees its pages
+    /// (shared file pages are written back first). Nothing changes on an
+    /// error: EPERM when a sealed area is in the range, ENOMEM when an area
+    /// would split in two past vm.max_map_count or a 2 MiB block at either
+    /// end cannot be split.
     pub fn unmap(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        if self
+            .find(start)
+            .is_some_and(|v| v.start < start && v.end > end)
+        {
+            self.room_for_vmas(1)?;
+        }
+        self.check_not_sealed(start, end)?;
+        self.remove_range(start, end)
+    }
+
+    /// EPERM when an area in [start, end) is sealed (mseal).
+    fn check_not_sealed(&self, start: u64, end: u64) -> Result<(), Errno> {
+        if self
+            .areas_in(start, end)
+            .any(|v| v.flags.contains(VmFlags::SEALED))
+        {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// The areas that overlap [start, end), in address order.
+    pub fn areas_in(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        self.vmas
+            .range(first..end.max(first))
+            .map(|(_, v)| v)
+            .filter(move |v| v.end > start)
+    }
+
+    /// Whether [start, end) is mapped without holes.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        self.mapped_until(start, end) >= end
+    }
+
+    /// Where the mapping of [start, end) first has a hole (`start` when
+    /// `start` itself is unmapped; `end` when there is none).
+    pub fn mapped_until(&self, start: u64, end: u64) -> u64 {
+        let mut cursor = start;
+        for vma in self.areas_in(start, end) {
+            if vma.start > cursor {
+                return cursor;
+            }
+            cursor = vma.end;
+        }
+        cursor.clamp(start, end.max(start))
+    }
+
+    /// [`unmap`] without its checks (exit, exec and the sentry's own
+    /// replacements).
+    fn remove_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
         self.split_at(start)?;
         self.split_at(end)?;
         self.writeback(start, end);
@@ -476,10 +588,9 @@ impl AddressSpace {
     /// (msync, munmap, exit).
     pub fn writeback(&mut self, start: u64, end: u64) {
         let inodes: Vec<Arc<dyn Inode>> = self
-            .vmas
-            .range(..end)
-            .filter(|(_, v)| v.end > start && v.shared)
-            .filter_map(|(_, v)| v.file.as_ref().map(|f| f.inode.clone()))
+            .areas_in(start, end)
+            .filter(|v| v.shared)
+            .filter_map(|v| v.file.as_ref().map(|f| f.inode.clone()))
             .collect();
         for inode in inodes {
             if let Err(e) = inode.sync_pages() {
@@ -526,8 +637,10 @@ impl AddressSpace {
         (top >= len && top - len >= MMAP_MIN_ADDR).then(|| top - len)
     }
 
-    /// Anonymous mmap. `fixed`: place exactly at `addr` (replacing); else
+    /// mmap. `fixed`: place exactly at `addr` (replacing); else
     /// `addr` is a hint. `noreplace`: fail with EEXIST instead of replacing.
+    /// `flags` (with mlockall's MCL_FUTURE ones) mark the new area;
+    /// `populate` (MAP_POPULATE) or a lock faults its pages in now.
     #[allow(clippy::too_many_arguments)]
     pub fn mmap(
         &mut self,
@@ -538,14 +651,20 @@ impl AddressSpace {
         fixed: bool,
         noreplace: bool,
         file: Option<FileBacking>,
+        flags: VmFlags,
+        populate: bool,
     ) -> Result<u64, Errno> {
         let len = page_align_up(len).ok_or(ENOMEM)?;
         if len == 0 || len > USER_END {
             return Err(if len == 0 { EINVAL } else { ENOMEM });
         }
         self.check_commit(len, prot, shared)?;
-        // A new area, and two when it splits one.
-        self.room_for_vmas(3)?;
+        // Linux's test: one area past vm.max_map_count is still allowed.
+        if self.vmas.len() > MAX_MAP_COUNT {
+            return Err(ENOMEM);
+        }
+        frames::reserve_object()?;
+        let flags = flags.union(self.def_flags);
         let start = if fixed || noreplace {
             if !is_page_aligned(addr) {
                 return Err(EINVAL);
@@ -580,8 +699,15 @@ impl AddressSpace {
             },
             shared,
             file,
+            flags,
         })?;
         self.merge_around(start, start + len);
+        let locked = flags.contains(VmFlags::LOCKED) && !flags.contains(VmFlags::LOCKONFAULT);
+        if populate || locked {
+            // As Linux: the mapping stands even if not every page could be
+            // faulted in.
+            let _ = self.populate(start, start + len);
+        }
         Ok(start)
     }
 
@@ -616,7 +742,10 @@ impl AddressSpace {
     }
 
     /// mremap: shrinks in place, grows in place when the space after is
-    /// free, else (MREMAP_MAYMOVE) moves the pages to a new range.
+    /// free, else (MREMAP_MAYMOVE) moves the pages to a new range; `fixed`
+    /// (MREMAP_FIXED) moves them to exactly there. Linux's order of checks:
+    /// EFAULT without an area at `old`, EPERM when it is sealed, EFAULT
+    /// when a range to move or grow crosses the area's end.
     pub fn mremap(
         &mut self,
         old: u64,
@@ -626,11 +755,6 @@ impl AddressSpace {
         fixed: Option<u64>,
     ) -> Result<u64, Errno> {
         let old_end = old.checked_add(old_size).ok_or(EFAULT)?;
-        let vma = self.find(old).cloned().ok_or(EFAULT)?;
-        self.room_for_vmas(3)?;
-        if old_end > vma.end {
-            return Err(EFAULT);
-        }
         if let Some(target) = fixed {
             let target_end = target.checked_add(new_size).ok_or(EINVAL)?;
             if !is_page_aligned(target) || target_end > USER_END || target < MMAP_MIN_ADDR {
@@ -639,17 +763,36 @@ impl AddressSpace {
             if target < old_end && old < target_end {
                 return Err(EINVAL);
             }
-        } else {
-            if new_size <= old_size {
-                if new_size < old_size {
-                    self.unmap(old + new_size, old_end)?;
-                }
+        }
+        let vma = self.find(old).cloned().ok_or(EFAULT)?;
+        if vma.flags.contains(VmFlags::SEALED) {
+            return Err(EPERM);
+        }
+        let shrink = new_size < old_size;
+        // Shrinking in place may cross areas (the tail is unmapped);
+        // what moves or grows must lie in this one.
+        if (fixed.is_some() || new_size > old_size) && old + old_size.min(new_size) > vma.end {
+            return Err(EFAULT);
+        }
+        self.room_for_vmas(3)?;
+        if let Some(target) = fixed {
+            self.unmap(target, target + new_size)?;
+        }
+        if shrink {
+            self.unmap(old + new_size, old_end)?;
+            if fixed.is_none() {
+                return Ok(old);
+            }
+        }
+        if fixed.is_none() {
+            if new_size == old_size {
                 return Ok(old);
             }
             let new_end = old.checked_add(new_size).ok_or(ENOMEM)?;
             if old_end == vma.end && new_end <= USER_END && !self.overlaps(old_end, new_end) {
                 self.check_commit(new_size - old_size, vma.prot, vma.shared)?;
                 self.vmas.get_mut(&vma.start).expect("found above").end = new_end;
+                self.populate_if_locked(&vma, old_end, new_end);
                 return Ok(old);
             }
             if !may_move {
@@ -660,26 +803,20 @@ impl AddressSpace {
             self.check_commit(new_size - old_size, vma.prot, vma.shared)?;
         }
         let target = match fixed {
-            Some(target) => {
-                self.unmap(target, target + new_size)?;
-                target
-            }
+            Some(target) => target,
             None => self.find_free(new_size).ok_or(ENOMEM)?,
         };
         let keep = old_size.min(new_size);
-        let mut moved = Vec::new();
-        self.page_table
-            .for_each_frame(old, old + keep, |addr, frame| moved.push((addr, frame)));
+        let old_end = old + keep;
         // The moved frames leave the old range without being freed (a
         // block's frames move as 512 pages).
         self.split_block_at(old)?;
-        self.split_block_at(old + keep)?;
         self.split_block_at(old_end)?;
         // Blocks shared since fork become ours first: their frames move
         // as pages, each with one owner.
         let mut blocks = Vec::new();
         self.page_table
-            .for_each_leaf(old, old + keep, |addr, _, size| {
+            .for_each_leaf(old, old_end, |addr, _, size| {
                 if size != PAGE_SIZE {
                     blocks.push(addr);
                 }
@@ -687,32 +824,37 @@ impl AddressSpace {
         for block in blocks {
             self.unshare_block(block)?;
         }
+        // Each page keeps its access: a page-cache page of a private file
+        // mapping stays read-only (copy on write) where it lands.
+        let mut frames_found = Vec::new();
         self.page_table
-            .unmap_range(
-                old,
-                old + keep,
-                &mut frames::alloc_table_frame,
-                |_| {},
-                |_| {},
-            )
+            .for_each_frame(old, old_end, |addr, frame| frames_found.push((addr, frame)));
+        let moved: Vec<(u64, u64, PageAccess)> = frames_found
+            .into_iter()
+            .filter_map(|(addr, frame)| {
+                let access = self.page_table.translate(addr)?.access;
+                Some((addr, frame, access))
+            })
+            .collect();
+        self.page_table
+            .unmap_range(old, old_end, &mut frames::alloc_table_frame, |_| {}, |_| {})
             .map_err(|_| ENOMEM)?;
-        self.unmap(old, old_end)?;
+        self.remove_range(old, old_end)?;
         let file = vma.file.clone().map(|f| FileBacking {
             offset: f.offset + (old - vma.start),
             ..f
         });
-        let access = vma.prot.page_access();
         self.vmas.insert(
             target,
             Vma {
                 start: target,
                 end: target + new_size,
                 file,
-                ..vma
+                ..vma.clone()
             },
         );
         let mut alloc = frames::alloc_zeroed_frame;
-        for (addr, frame) in moved {
+        for (addr, frame, access) in moved {
             if self
                 .page_table
                 .map(target + (addr - old), frame, access, &mut alloc)
@@ -721,7 +863,16 @@ impl AddressSpace {
                 frames::release_frame(frame);
             }
         }
+        self.populate_if_locked(&vma, target + keep, target + new_size);
         Ok(target)
+    }
+
+    /// Faults in [start, end) when `vma` is locked (not on fault): what a
+    /// locked area gains by mremap.
+    fn populate_if_locked(&mut self, vma: &Vma, start: u64, end: u64) {
+        if vma.flags.contains(VmFlags::LOCKED) && !vma.flags.contains(VmFlags::LOCKONFAULT) {
+            let _ = self.populate(start, end);
+        }
     }
 
     /// Changes the protection of [start, start+len): every page must be
@@ -738,7 +889,7 @@ impl AddressSpace {
         }
         // Every byte must be covered, without holes; and may take the new
         // protection (Linux: EACCES for writing to a shared mapping of a
-        // file opened read-only, and for the vvar page).
+        // file opened read-only, and for the vvar page; EPERM when sealed).
         let mut cursor = start;
         while cursor < end {
             let vma = self.find(cursor).ok_or(ENOMEM)?;
@@ -747,6 +898,9 @@ impl AddressSpace {
                 || (vma.kind == VmaKind::Vvar && (prot.write || prot.exec))
             {
                 return Err(EACCES);
+            }
+            if vma.flags.contains(VmFlags::SEALED) {
+                return Err(EPERM);
             }
             cursor = vma.end;
         }
@@ -811,8 +965,11 @@ impl AddressSpace {
                 return self.brk;
             }
             // Grow the heap VMA (or start it).
+            let flags = self.def_flags;
             match self.vmas.range_mut(..old_end).next_back() {
-                Some((_, vma)) if vma.kind == VmaKind::Heap && vma.end == old_end => {
+                Some((_, vma))
+                    if vma.kind == VmaKind::Heap && vma.end == old_end && vma.flags == flags =>
+                {
                     vma.end = new_end;
                 }
                 _ => {
@@ -825,9 +982,14 @@ impl AddressSpace {
                             kind: VmaKind::Heap,
                             shared: false,
                             file: None,
+                            flags,
                         },
                     );
                 }
+            }
+            // mlockall(MCL_FUTURE) locks the new heap too.
+            if flags.contains(VmFlags::LOCKED) && !flags.contains(VmFlags::LOCKONFAULT) {
+                let _ = self.populate(old_end, new_end);
             }
         } else if new_end < old_end && self.unmap(new_end, old_end).is_err() {
             return self.brk;
@@ -951,9 +1113,119 @@ impl AddressSpace {
         }
     }
 
-    /// Whether the page at `addr` is present (mincore).
+    /// Whether the page at `addr` is in memory (mincore): present here, or
+    /// for a file mapping in the file's page cache (another process may
+    /// have faulted it in).
     pub fn is_resident(&mut self, addr: u64) -> bool {
-        self.page_table.translate(addr & !(PAGE_SIZE - 1)).is_some()
+        let page = addr & !(PAGE_SIZE - 1);
+        if self.page_table.translate(page).is_some() {
+            return true;
+        }
+        match self
+            .find(page)
+            .and_then(|v| Some((v.start, v.file.as_ref()?)))
+        {
+            Some((start, backing)) => backing
+                .inode
+                .page_cached((backing.offset + (page - start)) / PAGE_SIZE),
+            None => false,
+        }
+    }
+
+    /// What /proc/PID/pagemap tells of the page at `addr`: None when it
+    /// is not present, else whether its frame has other owners (a file's
+    /// page cache, another process).
+    pub fn page_state(&mut self, addr: u64) -> Option<bool> {
+        let t = self.page_table.translate(addr & !(PAGE_SIZE - 1))?;
+        Some(frames::is_shared_frame(t.phys))
+    }
+
+    /// Bytes in locked areas (VmLck).
+    pub fn locked_bytes(&self) -> u64 {
+        self.vmas
+            .values()
+            .filter(|v| v.flags.contains(VmFlags::LOCKED))
+            .map(|v| v.end - v.start)
+            .sum()
+    }
+
+    /// Bytes of [start, end) present in the page table (smaps' Rss).
+    pub fn resident_bytes(&mut self, start: u64, end: u64) -> u64 {
+        let mut pages = 0u64;
+        self.page_table
+            .for_each_frame(start, end, |_, _| pages += 1);
+        pages * PAGE_SIZE
+    }
+
+    /// Sets the flags of the areas in [start, end) to `change(area)`,
+    /// splitting areas at the ends only where they change and merging
+    /// after (mlock, madvise, mseal). The range must be mapped.
+    pub fn update_flags(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: impl Fn(&Vma) -> VmFlags,
+    ) -> Result<(), Errno> {
+        if self.areas_in(start, end).all(|v| change(v) == v.flags) {
+            return Ok(());
+        }
+        self.room_for_vmas(2)?;
+        for at in [start, end] {
+            if self
+                .find(at)
+                .is_some_and(|v| v.start < at && change(v) != v.flags)
+            {
+                self.split_at(at)?;
+            }
+        }
+        let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in starts {
+            let vma = self.vmas.get_mut(&s).expect("listed above");
+            vma.flags = change(vma);
+        }
+        self.merge_around(start, end);
+        Ok(())
+    }
+
+    /// A fault at `addr`, in no area but just below one mapped with
+    /// MAP_GROWSDOWN: the area grows down to cover it, as Linux's
+    /// expand_downwards allows (no closer than its stack_guard_gap, 256
+    /// pages, to an accessible area below; at most `limit` bytes, the
+    /// stack rlimit). Returns whether it grew.
+    pub fn grow_down(&mut self, addr: u64, limit: u64) -> bool {
+        const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+        let page = addr & !(PAGE_SIZE - 1);
+        if page < MMAP_MIN_ADDR || addr >= USER_END || self.find(addr).is_some() {
+            return false;
+        }
+        let Some((&start, vma)) = self.vmas.range(addr..).next() else {
+            return false;
+        };
+        if !vma.flags.contains(VmFlags::GROWSDOWN)
+            || vma.end - page > limit
+            || vma.file.as_ref().is_some_and(|f| f.offset < start - page)
+            || self
+                .check_commit(start - page, vma.prot, vma.shared)
+                .is_err()
+        {
+            return false;
+        }
+        if let Some((_, prev)) = self.vmas.range(..start).next_back() {
+            let accessible = prev.prot.read || prev.prot.write || prev.prot.exec;
+            if !prev.flags.contains(VmFlags::GROWSDOWN)
+                && accessible
+                && page - prev.end < STACK_GUARD_GAP
+            {
+                return false;
+            }
+        }
+        let mut vma = self.vmas.remove(&start).expect("found above");
+        if let Some(f) = vma.file.as_mut() {
+            f.offset -= start - page;
+        }
+        vma.start = page;
+        self.vmas.insert(page, vma);
+        true
     }
 
     /// Makes every accessible page of [start, end) present, as a read would
@@ -1024,10 +1296,13 @@ impl AddressSpace {
         let Some(vma) = self.find(addr).cloned() else {
             return;
         };
+        // Not shared anonymous memory: mincore reports exactly the pages a
+        // program touched there, as Linux's shmem does.
         let anonymous = matches!(
             vma.kind,
             VmaKind::Anonymous | VmaKind::Heap | VmaKind::Stack
-        ) && vma.file.is_none();
+        ) && vma.file.is_none()
+            && !vma.shared;
         if vma.copy_on_write() && (vma.prot.read || vma.prot.exec) {
             // Private file mappings (libraries, the executable's segments):
             // the neighbours come from the file's page cache, read-only
@@ -1090,9 +1365,27 @@ impl AddressSpace {
     }
 
     /// madvise(MADV_DONTNEED): drop the pages; private anonymous memory reads
-    /// back as zeros afterwards.
+    /// back as zeros afterwards, file mappings read the file again. Shared
+    /// anonymous pages are kept: their data lives on (Linux's shmem), and
+    /// here they are that memory itself; so are the vDSO's, which could not
+    /// be faulted in again.
     pub fn discard(&mut self, start: u64, end: u64) -> Result<(), Errno> {
-        self.release_range(start, end)
+        let ranges: Vec<(u64, u64, bool)> = self
+            .areas_in(start, end)
+            .map(|v| {
+                let keep = (v.shared && v.file.is_none())
+                    || matches!(v.kind, VmaKind::Vdso | VmaKind::Vvar);
+                (v.start.max(start), v.end.min(end), keep)
+            })
+            .collect();
+        for (s, e, keep) in ranges {
+            if !keep {
+                // Changes to a shared file's pages reach the file first.
+                self.writeback(s, e);
+                self.release_range(s, e)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1153,7 +1446,7 @@ impl Drop for AddressSpace {
         let ranges: Vec<(u64, u64)> = self.vmas.values().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             // Whole areas: no block is split, nothing can fail.
-            if self.unmap(start, end).is_err() {
+            if self.remove_range(start, end).is_err() {
                 log::error!("an address space's pages could not all be freed");
             }
         }

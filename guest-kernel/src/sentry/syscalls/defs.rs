@@ -71,10 +71,10 @@ handlers! {
     access => stat::sys_access, Full;
     pipe => fdops::sys_pipe, Full;
     select => poll::sys_select, Full;
-    mremap => memory::sys_mremap, Partial("no MREMAP_DONTUNMAP");
+    mremap => memory::sys_mremap, Partial("no MREMAP_DONTUNMAP; no duplicating with old_size 0");
     msync => memory::sys_msync, Full;
     sched_yield => sched::sys_sched_yield, Full;
-    madvise => memory::sys_madvise, Partial("DONTNEED/FREE zero anonymous pages; other advice is accepted as a hint");
+    madvise => memory::sys_madvise, Partial("no KSM (MERGEABLE), HWPOISON or guard regions (EINVAL); paging hints change nothing");
     dup => fdops::sys_dup, Full;
     dup2 => fdops::sys_dup2, Full;
     nanosleep => time::sys_nanosleep, Full;
@@ -252,7 +252,9 @@ handlers! {
     munlock => memory::sys_munlock, Full;
     mlockall => memory::sys_mlockall, Full;
     munlockall => memory::sys_munlockall, Full;
-    mincore => memory::sys_mincore, Partial("a file page counts as resident only once this process has it mapped in; anonymous memory is filled 64 KiB around each fault, and reported so");
+    mincore => memory::sys_mincore, Partial("private anonymous memory is filled 64 KiB around each fault, and reported so");
+    mseal => memory::sys_mseal, Full;
+    remap_file_pages => memory::sys_remap_file_pages, Full;
     utime => attr::sys_utime, Full;
     utimes => attr::sys_utimes, Full;
     futimesat => attr::sys_futimesat, Full;

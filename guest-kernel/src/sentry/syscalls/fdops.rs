@@ -335,8 +335,17 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// fsync, fdatasync: EINVAL for what cannot be synced (pipes, sockets,
+/// devices, event files: Linux's files without an fsync operation).
 pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::stat::{S_IFDIR, S_IFMT, S_IFREG};
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    if !matches!(file.file.stat().mode & S_IFMT, S_IFREG | S_IFDIR) {
+        return Err(EINVAL);
+    }
     file.file.sync()?;
     Ok(0)
 }
@@ -371,8 +380,15 @@ pub fn sys_sync_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     if flags & !VALID != 0 || offset < 0 || nbytes < 0 || offset.checked_add(nbytes).is_none() {
         return Err(EINVAL);
     }
-    if !file.file.seekable() {
-        return Err(ESPIPE);
+    // Linux: only regular files, directories, symlinks and block devices.
+    {
+        use crate::sentry::stat::{S_IFBLK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+        if !matches!(
+            file.file.stat().mode & S_IFMT,
+            S_IFREG | S_IFDIR | S_IFLNK | S_IFBLK
+        ) {
+            return Err(ESPIPE);
+        }
     }
     if flags != 0 {
         file.file.sync()?;
@@ -397,13 +413,15 @@ pub fn sys_fadvise64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// readahead: every page of a sandbox file is at hand already.
+/// readahead: every page of a sandbox file is at hand already. Linux
+/// reads ahead only regular files (and block devices): EINVAL otherwise.
 pub fn sys_readahead(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::stat::{S_IFBLK, S_IFMT, S_IFREG};
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
     if !file.readable() {
         return Err(EBADF);
     }
-    if !file.file.seekable() || (args[1] as i64) < 0 {
+    if !matches!(file.file.stat().mode & S_IFMT, S_IFREG | S_IFBLK) || (args[1] as i64) < 0 {
         return Err(EINVAL);
     }
     Ok(0)

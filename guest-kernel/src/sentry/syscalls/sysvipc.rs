@@ -842,7 +842,17 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = ctx
         .task
         .mm()
-        .mmap(addr, size, prot, true, fixed, noreplace, Some(backing))
+        .mmap(
+            addr,
+            size,
+            prot,
+            true,
+            fixed,
+            noreplace,
+            Some(backing),
+            crate::sentry::mm::VmFlags::NONE,
+            false,
+        )
         .map_err(|e| if e == EEXIST { EINVAL } else { e })?;
     let mut table = ipc::SHM.lock();
     if let Ok((_, (_, seg))) = table.get(id) {

@@ -582,6 +582,10 @@ impl Inode for HostNode {
         Ok(Some(frame))
     }
 
+    fn page_cached(&self, index: u64) -> bool {
+        self.pages.lock().contains_key(&index)
+    }
+
     fn sync_pages(&self) -> Result<(), Errno> {
         let pages: Vec<(u64, u64)> = self.pages.lock().iter().map(|(&i, &f)| (i, f)).collect();
         if pages.is_empty() || self.fs.read_only {

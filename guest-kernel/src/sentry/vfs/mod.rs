@@ -245,6 +245,11 @@ pub trait Inode: Send + Sync {
     fn shared_page(&self, _index: u64) -> Result<Option<u64>, Errno> {
         Err(ENODEV)
     }
+    /// Whether page `index` of the file is in memory (mincore), for
+    /// filesystems that keep file data in page frames.
+    fn page_cached(&self, _index: u64) -> bool {
+        false
+    }
     /// The file seals of a tmpfs file (fcntl F_GET_SEALS/F_ADD_SEALS,
     /// checked by its writes, truncation and mappings); None where a file
     /// cannot be sealed (EINVAL).

@@ -1,5 +1,5 @@
 //! procfs: a minimal `/proc` generated from the sentry's own state:
-//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`
+//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,smaps,pagemap,status,cmdline,comm}`
 //! for every live process,
 //! `cpuinfo`, `meminfo`, `uptime`, `version`, `net/dev`. File contents are generated
 //! when the file is opened, as a snapshot.
@@ -71,6 +71,11 @@ enum Node {
     FdInfoDir,
     FdInfo(i32),
     Maps,
+    /// /proc/<pid>/smaps: maps with each area's sizes and flags.
+    Smaps,
+    /// /proc/<pid>/pagemap: 8 bytes per virtual page, read at the page's
+    /// offset (generated as read, not at open).
+    Pagemap,
     Status,
     Cmdline,
     Comm,
@@ -117,6 +122,8 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"fd", Node::FdDir),
     (b"fdinfo", Node::FdInfoDir),
     (b"maps", Node::Maps),
+    (b"smaps", Node::Smaps),
+    (b"pagemap", Node::Pagemap),
     (b"status", Node::Status),
     (b"cmdline", Node::Cmdline),
     (b"comm", Node::Comm),
@@ -175,6 +182,8 @@ impl ProcNode {
             Node::FdDir => 6,
             Node::Fd(fd) => 1000 + fd as u64,
             Node::Maps => 7,
+            Node::Smaps => 23,
+            Node::Pagemap => 24,
             Node::Status => 8,
             Node::Cmdline => 9,
             Node::Comm => 10,
@@ -232,64 +241,24 @@ impl ProcNode {
                 }
                 return Ok(bytes);
             }
-            Node::Maps => {
+            Node::Maps | Node::Smaps => {
                 let space = self.view.memory.lock().clone();
-                let memory = space.try_lock().ok_or_else(busy)?;
+                let mut memory = space.try_lock().ok_or_else(busy)?;
                 let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
                 for vma in memory.vma_list() {
-                    let file_name = vma
-                        .file
-                        .as_ref()
-                        .and_then(|f| f.path.as_ref())
-                        .map(|p| String::from_utf8_lossy(p).into_owned());
-                    let name = match vma.kind {
-                        VmaKind::Image => exe.as_str(),
-                        VmaKind::Heap => "[heap]",
-                        VmaKind::Stack => "[stack]",
-                        VmaKind::Anonymous => "",
-                        VmaKind::File => file_name.as_deref().unwrap_or(""),
-                        VmaKind::Vdso => "[vdso]",
-                        VmaKind::Vvar => "[vvar]",
-                    };
-                    // File mappings show their offset and the file's
-                    // device and inode, as on Linux.
-                    let (offset, device, inode) = match &vma.file {
-                        Some(f) => {
-                            let (dev, ino) = f.inode.id();
-                            (
-                                f.offset,
-                                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
-                                ino,
-                            )
-                        }
-                        None if name == exe => (0, String::from("00:21"), 1),
-                        None => (0, String::from("00:00"), 0),
-                    };
-                    let line = format!(
-                        "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
-                        vma.start,
-                        vma.end,
-                        if vma.prot.read { 'r' } else { '-' },
-                        if vma.prot.write { 'w' } else { '-' },
-                        if vma.prot.exec { 'x' } else { '-' },
-                        if vma.shared { 's' } else { 'p' },
-                        offset,
-                        device,
-                        inode
-                    );
-                    let _ = write!(out, "{line}");
-                    if name.is_empty() {
-                        out.push('\n');
-                    } else {
-                        let pad = 73usize.saturating_sub(line.len()).max(1);
-                        let _ = writeln!(out, "{:pad$}{name}", "");
+                    out.push_str(&maps_line(&vma, &exe));
+                    if self.node == Node::Smaps {
+                        smaps_details(&mut out, &vma, &mut memory);
                     }
                 }
             }
             Node::Status => {
                 let space = self.view.memory.lock().clone();
-                let (size_kb, rss_kb) = match space.try_lock() {
-                    Some(mut memory) => memory.usage_kb(),
+                let (size_kb, rss_kb, locked_kb) = match space.try_lock() {
+                    Some(mut memory) => {
+                        let (size, rss) = memory.usage_kb();
+                        (size, rss, memory.locked_bytes() / 1024)
+                    }
                     None => return Err(busy()),
                 };
                 let fds = self
@@ -316,7 +285,7 @@ impl ProcNode {
                      Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
                      Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
-                     VmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
+                     VmLck:\t{locked_kb:8} kB\nVmPin:\t       0 kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
                      CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\n\
                      CapAmb:\t0000000000000000\nNoNewPrivs:\t{}\n\
                      Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
@@ -686,6 +655,7 @@ impl Inode for ProcNode {
             | Node::ThreadDir
             | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
             Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) => Err(ELOOP),
+            Node::Pagemap => Ok(Arc::new(Pagemap { node: self })),
             _ => {
                 let data = self.generate()?;
                 Ok(Arc::new(Snapshot { node: self, data }))
@@ -707,6 +677,166 @@ pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
         S_IFIFO => format!("pipe:[{}]", stat.ino).into_bytes(),
         S_IFCHR => b"/dev/console".to_vec(),
         _ => format!("anon_inode:[{}]", stat.ino).into_bytes(),
+    }
+}
+
+/// One line of /proc/<pid>/maps.
+fn maps_line(vma: &crate::sentry::mm::Vma, exe: &str) -> String {
+    let file_name = vma
+        .file
+        .as_ref()
+        .and_then(|f| f.path.as_ref())
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let name = match vma.kind {
+        VmaKind::Image => exe,
+        VmaKind::Heap => "[heap]",
+        VmaKind::Stack => "[stack]",
+        VmaKind::Anonymous => "",
+        VmaKind::File => file_name.as_deref().unwrap_or(""),
+        VmaKind::Vdso => "[vdso]",
+        VmaKind::Vvar => "[vvar]",
+    };
+    // File mappings show their offset and the file's device and inode, as
+    // on Linux.
+    let (offset, device, inode) = match &vma.file {
+        Some(f) => {
+            let (dev, ino) = f.inode.id();
+            (
+                f.offset,
+                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
+                ino,
+            )
+        }
+        None if name == exe => (0, String::from("00:21"), 1),
+        None => (0, String::from("00:00"), 0),
+    };
+    let mut line = format!(
+        "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
+        vma.start,
+        vma.end,
+        if vma.prot.read { 'r' } else { '-' },
+        if vma.prot.write { 'w' } else { '-' },
+        if vma.prot.exec { 'x' } else { '-' },
+        if vma.shared { 's' } else { 'p' },
+        offset,
+        device,
+        inode
+    );
+    if name.is_empty() {
+        line.push('\n');
+    } else {
+        let pad = 73usize.saturating_sub(line.len()).max(1);
+        let _ = writeln!(line, "{:pad$}{name}", "");
+    }
+    line
+}
+
+/// The lines smaps adds under an area's maps line. Every page here has one
+/// mapper as far as Pss is concerned (Pss is Rss); nothing is swapped.
+fn smaps_details(out: &mut String, vma: &crate::sentry::mm::Vma, memory: &mut AddressSpace) {
+    use crate::sentry::mm::VmFlags;
+    let size_kb = (vma.end - vma.start) / 1024;
+    let rss_kb = memory.resident_bytes(vma.start, vma.end) / 1024;
+    let anonymous_kb = if vma.file.is_none() && !vma.shared {
+        rss_kb
+    } else {
+        0
+    };
+    let (shared_kb, private_kb) = if vma.shared { (rss_kb, 0) } else { (0, rss_kb) };
+    let locked_kb = if vma.flags.contains(VmFlags::LOCKED) {
+        rss_kb
+    } else {
+        0
+    };
+    let _ = write!(
+        out,
+        "Size:           {size_kb:8} kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\n\
+         Rss:            {rss_kb:8} kB\nPss:            {rss_kb:8} kB\n\
+         Shared_Clean:          0 kB\nShared_Dirty:   {shared_kb:8} kB\n\
+         Private_Clean:         0 kB\nPrivate_Dirty:  {private_kb:8} kB\n\
+         Referenced:     {rss_kb:8} kB\nAnonymous:      {anonymous_kb:8} kB\n\
+         KSM:                   0 kB\nLazyFree:              0 kB\nAnonHugePages:         0 kB\n\
+         ShmemPmdMapped:        0 kB\nFilePmdMapped:         0 kB\n\
+         Shared_Hugetlb:        0 kB\nPrivate_Hugetlb:       0 kB\n\
+         Swap:                  0 kB\nSwapPss:               0 kB\n\
+         Locked:         {locked_kb:8} kB\nTHPeligible:           0\nVmFlags:"
+    );
+    let may_write = vma.file.as_ref().is_none_or(|f| f.may_write);
+    let flags = [
+        (vma.prot.read, "rd"),
+        (vma.prot.write, "wr"),
+        (vma.prot.exec, "ex"),
+        (vma.shared, "sh"),
+        (true, "mr"),
+        (may_write, "mw"),
+        (true, "me"),
+        (vma.shared, "ms"),
+        (vma.flags.contains(VmFlags::GROWSDOWN), "gd"),
+        (vma.flags.contains(VmFlags::LOCKED), "lo"),
+        (vma.flags.contains(VmFlags::DONTFORK), "dc"),
+        (vma.flags.contains(VmFlags::DONTDUMP), "dd"),
+        (vma.flags.contains(VmFlags::WIPEONFORK), "wf"),
+        (vma.flags.contains(VmFlags::SEALED), "sl"),
+    ];
+    for (on, name) in flags {
+        if on {
+            out.push(' ');
+            out.push_str(name);
+        }
+    }
+    out.push_str(" \n");
+}
+
+/// An open /proc/<pid>/pagemap: entry i (8 bytes at offset 8*i) describes
+/// virtual page i: bit 63 present, 61 a file page or shared, 56 mapped
+/// here only. Frame numbers read as 0 (as Linux shows them to readers
+/// without CAP_SYS_ADMIN: guest frames mean nothing outside).
+struct Pagemap {
+    node: Arc<ProcNode>,
+}
+
+impl File for Pagemap {
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        const ENTRY: u64 = 8;
+        if !offset.is_multiple_of(ENTRY) || !(buf.len() as u64).is_multiple_of(ENTRY) {
+            return Err(EINVAL);
+        }
+        let space = self.node.view.memory.lock().clone();
+        let mut memory = space.try_lock().ok_or_else(busy)?;
+        let first = offset / ENTRY;
+        let last = (crate::arch::USER_END / crate::arch::PAGE_SIZE)
+            .min(first.saturating_add(buf.len() as u64 / ENTRY));
+        let mut n = 0;
+        for page in first..last {
+            let addr = page * crate::arch::PAGE_SIZE;
+            let entry: u64 = match memory.page_state(addr) {
+                None => 0,
+                Some(shared) => {
+                    let file = memory
+                        .find(addr)
+                        .is_some_and(|v| v.shared || v.file.is_some());
+                    (1 << 63) | if file { 1 << 61 } else { 0 } | if shared { 0 } else { 1 << 56 }
+                }
+            };
+            buf[n..n + 8].copy_from_slice(&entry.to_le_bytes());
+            n += 8;
+        }
+        Ok(n)
+    }
+    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        Err(EACCES)
+    }
+    fn seekable(&self) -> bool {
+        true
+    }
+    fn stat(&self) -> Stat {
+        self.node.stat()
+    }
+    fn poll(&self, events: i16) -> i16 {
+        events & (POLLIN | POLLOUT)
+    }
+    fn inode(&self) -> Option<Arc<dyn Inode>> {
+        Some(self.node.clone())
     }
 }
 

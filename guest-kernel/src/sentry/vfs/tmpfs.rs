@@ -663,6 +663,13 @@ impl Inode for TmpfsNode {
         Ok(Some(frame))
     }
 
+    fn page_cached(&self, index: u64) -> bool {
+        match &*self.content.lock() {
+            Content::File(data) => data.pages.contains_key(&index),
+            _ => false,
+        }
+    }
+
     fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         match &*self.content.lock() {
             Content::Socket(bound) => bound.upgrade(),
