@@ -19,7 +19,7 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, POLLIN, POLLOUT};
 use crate::sentry::mm::usermem::UserPtr;
-use crate::sentry::mm::{AddressSpace, Protection};
+use crate::sentry::mm::{AddressSpace, Protection, VmFlags};
 use crate::sentry::wait::WaitQueue;
 
 /// /proc/sys/fs/aio-max-nr: the events all contexts together may hold.
@@ -145,6 +145,9 @@ pub fn sys_io_setup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         false,
         false,
         None,
+        // Linux's ring is VM_DONTCOPY: a fork child has no contexts.
+        VmFlags::DONTFORK,
+        false,
     )?;
     let header = RingHeader {
         nr: capacity as u32,
