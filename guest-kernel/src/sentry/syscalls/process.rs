@@ -412,7 +412,8 @@ pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         let creds = &ctx.task.creds;
         let same =
             user.iter().all(|&u| u == creds.user[0]) && group.iter().all(|&g| g == creds.group[0]);
-        if !creds.has_cap(CAP_SYS_PTRACE) && !(same && dumpable == 1) {
+        let allowed = creds.has_cap(CAP_SYS_PTRACE) || (same && dumpable == 1);
+        if !allowed {
             return Err(EPERM);
         }
         head
