@@ -15,6 +15,7 @@ pub mod ipc;
 pub mod keys;
 pub mod mm;
 pub mod net;
+pub mod ns;
 pub mod random;
 pub mod sched;
 pub mod signal;
@@ -163,8 +164,9 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
         CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\n\
         # CONFIG_SWAP is not set\n# CONFIG_AIO is not set\n# CONFIG_IO_URING is not set\n\
-        # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
-        # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
+        # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        # CONFIG_CGROUPS is not set\n\
         # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
         # CONFIG_POSIX_MQUEUE is not set\n# CONFIG_TMPFS_XATTR is not set\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
@@ -582,10 +584,10 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
     let view = Arc::new(vfs::procfs::ProcessView {
         pid: APP_PID,
-        fds: files.clone(),
-        memory: Mutex::new(memory.clone()),
-        cwd: cwd.clone(),
-        root: root.clone(),
+        fds: Mutex::new(files.clone()),
+        memory: Mutex::new(Some(memory.clone())),
+        cwd: Mutex::new(cwd.clone()),
+        root: Mutex::new(root.clone()),
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
@@ -595,11 +597,12 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
+    ns::set_init_mnt(&namespace);
 
     if boot_info.flags & boards::bootinfo::BOOT_FLAG_HOSTNAME != 0 {
         let name = &boot_info.hostname;
         let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        syscalls::process::set_hostname(&name[..len]);
+        ns::init_uts().names.lock().hostname = name[..len.min(ns::UTS_NAME_MAX)].to_vec();
     }
     if boot_info.flags & boards::bootinfo::BOOT_FLAG_INIT != 0 {
         signal::set_init_rule();
@@ -632,6 +635,8 @@ pub fn start(boot_info: &BootInfo) -> ! {
         parent_death_signal: 0,
         child_subreaper: false,
         namespace,
+        uts_ns: ns::init_uts().clone(),
+        ipc_ns: ns::init_ipc().clone(),
         rlimits,
         clear_child_tid: 0,
         robust_list: 0,

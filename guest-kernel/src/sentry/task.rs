@@ -171,7 +171,11 @@ pub struct Task {
     pub no_new_privs: bool,
     pub parent_death_signal: u64,
     pub child_subreaper: bool,
+    /// The mount namespace (its table and root).
     pub namespace: Arc<Namespace>,
+    /// The UTS and IPC namespaces (see `ns`).
+    pub uts_ns: Arc<super::ns::UtsNs>,
+    pub ipc_ns: Arc<super::ipc::IpcNs>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,
     pub robust_list: u64,
@@ -215,6 +219,9 @@ pub struct Process {
     exited: AtomicBool,
     /// Woken when it exits (pidfds wait here).
     pub exit_waiters: Arc<crate::sentry::wait::WaitQueue>,
+    /// Its wait status once it has been reaped (PIDFD_GET_INFO's exit
+    /// information; until then the process is still there to ask about).
+    reaped: Mutex<Option<u32>>,
 }
 
 /// What a job-control wait reports.
@@ -243,6 +250,7 @@ impl Process {
             membarrier_registered: core::sync::atomic::AtomicU64::new(0),
             exited: AtomicBool::new(false),
             exit_waiters: Arc::new(crate::sentry::wait::WaitQueue::new()),
+            reaped: Mutex::new(None),
         })
     }
 
@@ -255,6 +263,17 @@ impl Process {
     pub fn mark_exited(&self) {
         self.exited.store(true, Ordering::Release);
         self.exit_waiters.wake_all();
+    }
+
+    /// The process was reaped (waited for, or released at once) with
+    /// wait status `status`.
+    pub fn mark_reaped(&self, status: u32) {
+        *self.reaped.lock() = Some(status);
+    }
+
+    /// Its wait status, once reaped.
+    pub fn reaped_status(&self) -> Option<u32> {
+        *self.reaped.lock()
     }
 
     pub fn stopped(&self) -> bool {
@@ -320,6 +339,15 @@ impl Task {
 
     pub fn cwd(&self) -> PathStack {
         self.cwd.lock().clone()
+    }
+
+    /// Its namespaces, as others see them (`sched::TaskCell::namespaces`).
+    pub fn ns_set(&self) -> super::ns::NsSet {
+        super::ns::NsSet {
+            mnt: self.namespace.clone(),
+            uts: self.uts_ns.clone(),
+            ipc: self.ipc_ns.clone(),
+        }
     }
 
     /// The root directory absolute paths start from (chroot).

@@ -1,6 +1,7 @@
 //! ioctl: the generic requests (FIOCLEX/FIONCLEX, FIONBIO, FIONREAD), the
-//! interface queries on sockets (SIOCGIF*), and the terminal ones a file
-//! answers itself (`File::ioctl`).
+//! interface queries on sockets (SIOCGIF*), the nsfs and pidfd requests
+//! (`ns`, `pidfd`), and the terminal ones a file answers itself
+//! (`File::ioctl`).
 
 use crate::sentry::mm::usermem::UserPtr;
 
@@ -17,6 +18,10 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const FIONBIO: u64 = 0x5421;
     let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
+    // An O_PATH descriptor is no open file to ask.
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
     match args[1] & 0xffff_ffff {
         FIOCLEX | FIONCLEX => {
             ctx.task
@@ -55,6 +60,14 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         interfaces::SIOCGIFCONF if file.file.as_socket().is_some() => interface_list(ctx, args[2]),
+        request if file.file.as_ns().is_some() => {
+            let ns = file.file.as_ns().expect("checked").ns.clone();
+            super::ns::ns_ioctl(ctx, &ns, request, args[2])
+        }
+        request if file.file.as_pidfd().is_some() => {
+            let pidfd = file.file.as_pidfd().expect("checked");
+            super::pidfd::ioctl(ctx, pidfd, request, args[2])
+        }
         request => match file.file.ioctl(request)? {
             IoctlReply::Bytes(bytes) => {
                 ctx.task.mm().copy_to_user(args[2], &bytes)?;

@@ -114,7 +114,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if max > current.max && !ctx.task.creds.has_cap(CAP_SYS_RESOURCE) {
             return Err(EPERM);
         }
-        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::NR_OPEN {
+        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::nr_open() {
             return Err(EPERM);
         }
         Some(RLimit { cur, max })
@@ -144,49 +144,17 @@ pub fn sys_setrlimit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// `struct utsname`: six 65-byte fields.
 const UTS_FIELD: usize = 65;
 
-/// uname's nodename: "rvisor", or the OCI `hostname` given at boot.
-/// (sethostname stays ENOSYS: a sandbox does not rename itself.)
-static HOSTNAME: spin::Mutex<Hostname> = spin::Mutex::new(Hostname::DEFAULT);
-
-#[derive(Clone, Copy)]
-struct Hostname {
-    bytes: [u8; UTS_FIELD - 1],
-    len: usize,
-}
-
-impl Hostname {
-    const DEFAULT: Hostname = {
-        let mut bytes = [0u8; UTS_FIELD - 1];
-        let name = b"rvisor";
-        let mut i = 0;
-        while i < name.len() {
-            bytes[i] = name[i];
-            i += 1;
-        }
-        Hostname {
-            bytes,
-            len: name.len(),
-        }
-    };
-}
-
-/// Sets the host name (at most 64 bytes; longer names are cut).
-pub fn set_hostname(name: &[u8]) {
-    let len = name.len().min(UTS_FIELD - 1);
-    let mut bytes = [0u8; UTS_FIELD - 1];
-    bytes[..len].copy_from_slice(&name[..len]);
-    *HOSTNAME.lock() = Hostname { bytes, len };
-}
-
+/// uname: the host and domain names are the UTS namespace's ("rvisor",
+/// or the OCI `hostname` given at boot, and "(none)" at first).
 pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let hostname = *HOSTNAME.lock();
+    let names = ctx.task.uts_ns.names.lock().clone();
     let fields: [&[u8]; 6] = [
         b"Linux",
-        &hostname.bytes[..hostname.len],
+        &names.hostname,
         crate::sentry::KERNEL_RELEASE.as_bytes(),
         b"#1 SMP rvisor",
         crate::arch::UNAME_MACHINE,
-        b"(none)",
+        &names.domainname,
     ];
     let mut uts = [0u8; UTS_FIELD * 6];
     for (i, field) in fields.iter().enumerate() {
@@ -194,6 +162,36 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     ctx.task.mm().copy_to_user(args[0], &uts)?;
     Ok(0)
+}
+
+/// sethostname and setdomainname: the names of the caller's UTS
+/// namespace (the sandbox's own, never the host's). CAP_SYS_ADMIN.
+fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResult {
+    const CAP_SYS_ADMIN: u32 = 21;
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let len = args[1] as i32;
+    if len < 0 || len as usize > crate::sentry::ns::UTS_NAME_MAX {
+        return Err(EINVAL);
+    }
+    let mut name = alloc::vec![0u8; len as usize];
+    ctx.task.mm().copy_from_user(args[0], &mut name)?;
+    let mut names = ctx.task.uts_ns.names.lock();
+    if host {
+        names.hostname = name;
+    } else {
+        names.domainname = name;
+    }
+    Ok(0)
+}
+
+pub fn sys_sethostname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    set_uts_name(ctx, args, true)
+}
+
+pub fn sys_setdomainname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    set_uts_name(ctx, args, false)
 }
 
 pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

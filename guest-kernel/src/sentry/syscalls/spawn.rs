@@ -11,6 +11,7 @@ use super::{SwitchRequest, SyscallContext};
 use crate::arch::ThreadState;
 use crate::sentry::errno::*;
 use crate::sentry::mm::Access;
+use crate::sentry::ns::{CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEW_ANY};
 use crate::sentry::sched;
 use crate::sentry::signal::{SIGCHLD, SIGCONT};
 use crate::sentry::task::{JobEvent, Task};
@@ -55,6 +56,7 @@ struct Shares {
     signals: crate::sentry::signal::SignalState,
     child_subreaper: bool,
     keyrings: crate::sentry::keys::KeyCred,
+    ns: crate::sentry::ns::NsSet,
 }
 
 /// A new task made from `parent` with `shares`; the rest is inherited.
@@ -90,7 +92,9 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         no_new_privs: parent.no_new_privs,
         parent_death_signal: 0,
         child_subreaper: shares.child_subreaper,
-        namespace: parent.namespace.clone(),
+        namespace: shares.ns.mnt,
+        uts_ns: shares.ns.uts,
+        ipc_ns: shares.ns.ipc,
         rlimits: parent.rlimits,
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             child_tid
@@ -163,8 +167,12 @@ fn new_process(
         | CLONE_PTRACE
         | CLONE_SYSVSEM
         | CLONE_IO
-        | CLONE_PIDFD;
-    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
+        | CLONE_PIDFD
+        | CLONE_NEW_ANY;
+    if flags & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS
+        || flags & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS
+        || flags & CLONE_THREAD != 0 && flags & (CLONE_NEWUSER | CLONE_NEWPID) != 0
+        || flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
         || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
         || flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0
         || flags & (CLONE_PIDFD | CLONE_PARENT_SETTID) == CLONE_PIDFD | CLONE_PARENT_SETTID
@@ -176,7 +184,6 @@ fn new_process(
         return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
     }
     if flags & !supported != 0 {
-        // Namespaces and pidfds.
         log::info!(
             "clone flags {flags:#x}: {:#x} not supported",
             flags & !supported
@@ -192,6 +199,20 @@ fn new_process(
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
+    let ns = super::ns::copy_namespaces(parent, flags)?;
+    // The semaphore undo list of a new IPC namespace cannot be shared.
+    if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
+        return Err(EINVAL);
+    }
+    let files = if flags & CLONE_FILES != 0 {
+        parent.files.clone()
+    } else {
+        let table = parent.fds().clone();
+        if !super::ns::table_fits(table.highest()) {
+            return Err(EMFILE);
+        }
+        Arc::new(Mutex::new(table))
+    };
     let vfork = flags & CLONE_VFORK != 0;
     let memory = if flags & CLONE_VM != 0 {
         parent.memory.clone()
@@ -200,11 +221,6 @@ fn new_process(
         Arc::new(Mutex::new(copy))
     };
     let pid = sched::new_pid();
-    let files = if flags & CLONE_FILES != 0 {
-        parent.files.clone()
-    } else {
-        Arc::new(Mutex::new(parent.fds().clone()))
-    };
     // The filesystem context: working and root directory.
     let (cwd, root) = if flags & CLONE_FS != 0 {
         (parent.cwd.clone(), parent.root.clone())
@@ -219,10 +235,10 @@ fn new_process(
     let parent_view = &parent.process.view;
     let view = Arc::new(crate::sentry::vfs::procfs::ProcessView {
         pid,
-        fds: files.clone(),
-        memory: Mutex::new(memory.clone()),
-        cwd: cwd.clone(),
-        root: root.clone(),
+        fds: Mutex::new(files.clone()),
+        memory: Mutex::new(Some(memory.clone())),
+        cwd: Mutex::new(cwd.clone()),
+        root: Mutex::new(root.clone()),
         argv: Mutex::new(parent_view.argv.lock().clone()),
         exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
         comm: comm.clone(),
@@ -255,6 +271,7 @@ fn new_process(
         signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
         child_subreaper: false,
         keyrings: parent.keyrings.for_new_process(),
+        ns,
     };
     let child = new_task(parent, shares, flags, child_tid);
     let mut child = child;
@@ -281,7 +298,7 @@ fn new_process(
     if let Err(e) = sched::add(child, regs, state) {
         if flags & CLONE_SYSVSEM != 0 {
             // Only the share is dropped: the parent still uses the list.
-            crate::sentry::ipc::exit_process(pid);
+            crate::sentry::ipc::exit_process(pid, &ctx.task.ipc_ns);
         }
         if let Some(fd) = pidfd_fd {
             let _ = ctx.task.fds().remove(fd);
@@ -314,7 +331,8 @@ fn new_thread(
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
         | CLONE_CHILD_SETTID
-        | CLONE_DETACHED;
+        | CLONE_DETACHED
+        | CLONE_NEW_ANY;
     if flags & required != required || flags & !(required | optional) != 0 || flags & CSIGNAL != 0 {
         log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
         return Err(ENOSYS);
@@ -325,6 +343,11 @@ fn new_thread(
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
+    // A thread may have a UTS or IPC namespace of its own, as on Linux.
+    let ns = super::ns::copy_namespaces(parent, flags)?;
+    if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
+        return Err(EINVAL);
+    }
     let keyrings = super::keys::for_new_thread(parent)?;
     let tid = sched::new_pid();
     let shares = Shares {
@@ -341,6 +364,7 @@ fn new_thread(
         signals: parent.signals.thread_copy(),
         child_subreaper: parent.child_subreaper,
         keyrings,
+        ns,
     };
     let thread = new_task(parent, shares, flags, child_tid);
     let mut thread = thread;

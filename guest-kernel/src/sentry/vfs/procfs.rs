@@ -20,12 +20,14 @@ use crate::sentry::mm::{AddressSpace, VmaKind};
 /// The process state /proc shows, shared with the task.
 pub struct ProcessView {
     pub pid: i32,
-    pub fds: Arc<Mutex<FdTable>>,
-    /// Replaced when the process execs.
-    pub memory: Mutex<Arc<Mutex<AddressSpace>>>,
-    pub cwd: Arc<Mutex<PathStack>>,
+    /// The main thread's descriptor table and filesystem context
+    /// (replaced when it unshares them).
+    pub fds: Mutex<Arc<Mutex<FdTable>>>,
+    /// Replaced when the process execs; gone once it has exited.
+    pub memory: Mutex<Option<Arc<Mutex<AddressSpace>>>>,
+    pub cwd: Mutex<Arc<Mutex<PathStack>>>,
     /// The root directory (chroot; None: the namespace's root).
-    pub root: Arc<Mutex<Option<PathStack>>>,
+    pub root: Mutex<Arc<Mutex<Option<PathStack>>>>,
     /// Replaced when the process execs (as are memory and exe_path).
     pub argv: Mutex<Arc<Vec<Vec<u8>>>>,
     pub exe_path: Mutex<Vec<u8>>,
@@ -34,6 +36,20 @@ pub struct ProcessView {
     /// What status shows of the credentials: a copy that the credential
     /// syscalls refresh ([`note_ids`]).
     pub ids: Mutex<IdView>,
+}
+
+impl ProcessView {
+    pub fn fds(&self) -> Arc<Mutex<FdTable>> {
+        self.fds.lock().clone()
+    }
+
+    /// The process exited: what it held goes (its descriptors close, its
+    /// memory is freed) even while pidfds or its zombie keep this view.
+    pub fn release(&self) {
+        *self.fds.lock() = Arc::new(Mutex::new(FdTable::default()));
+        *self.memory.lock() = None;
+        *self.root.lock() = Arc::new(Mutex::new(None));
+    }
 }
 
 /// A process's credentials as /proc/PID/status shows them.
@@ -93,6 +109,9 @@ enum Node {
     NetDev,
     /// /proc/key-users: every user's key counts and quotas.
     KeyUsers,
+    /// /proc/<pid>/ns and its links to the process's namespaces.
+    NsDir,
+    Ns(crate::sentry::ns::NsKind),
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -120,6 +139,7 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"comm", Node::Comm),
     (b"stat", Node::Stat),
     (b"mounts", Node::Mounts),
+    (b"ns", Node::NsDir),
     (b"task", Node::TaskDir),
 ];
 
@@ -191,11 +211,41 @@ impl ProcNode {
             Node::FdInfoDir => 21,
             Node::Filesystems => 22,
             Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
+            Node::NsDir => 23,
+            Node::Ns(kind) => 0x3_0000_0000 + kind as u64,
         }
     }
 
+    /// The namespace a /proc/<pid>/ns link names (the thread's own under
+    /// /proc/<pid>/task/<tid>). As on Linux, only a process that may
+    /// ptrace-read the target follows or reads it (EACCES).
+    fn namespace(
+        &self,
+        kind: crate::sentry::ns::NsKind,
+    ) -> Result<crate::sentry::ns::NsRef, Errno> {
+        let me = crate::sentry::sched::current().process.clone();
+        if !Arc::ptr_eq(&me.view, &self.view) {
+            let mine = *me.view.ids.lock();
+            let theirs = *self.view.ids.lock();
+            const CAP_SYS_PTRACE: u64 = 1 << 19;
+            let same = theirs.uid.iter().all(|&u| u == mine.fsuid)
+                && theirs.gid.iter().all(|&g| g == mine.fsgid);
+            if !same && mine.cap_eff & CAP_SYS_PTRACE == 0 {
+                return Err(EACCES);
+            }
+        }
+        let tid = if self.tid != 0 {
+            self.tid
+        } else {
+            self.view.pid
+        };
+        let set = crate::sentry::sched::thread_namespaces(tid).ok_or(ENOENT)?;
+        Ok(set.get(kind))
+    }
+
     fn open_file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
-        let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+        let table = self.view.fds();
+        let fds = table.try_lock().ok_or_else(busy)?;
         fds.get(fd).cloned().map_err(|_| ENOENT)
     }
 
@@ -208,7 +258,8 @@ impl ProcNode {
         match self.node {
             Node::FdInfo(fd) => {
                 let (file, cloexec) = {
-                    let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                    let table = self.view.fds();
+                    let fds = table.try_lock().ok_or_else(busy)?;
                     (fds.get(fd).cloned().map_err(|_| ENOENT)?, fds.cloexec(fd)?)
                 };
                 const O_CLOEXEC_OCTAL: u32 = 0o2000000;
@@ -230,7 +281,7 @@ impl ProcNode {
                 return Ok(bytes);
             }
             Node::Maps => {
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let memory = space.try_lock().ok_or_else(busy)?;
                 let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
                 for vma in memory.vma_list() {
@@ -284,14 +335,14 @@ impl ProcNode {
                 }
             }
             Node::Status => {
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
                     None => return Err(busy()),
                 };
                 let fds = self
                     .view
-                    .fds
+                    .fds()
                     .try_lock()
                     .map(|f| f.list().len())
                     .unwrap_or(0);
@@ -387,7 +438,7 @@ impl ProcNode {
                 // The fields ps reads, Linux's order; the rest are 0.
                 let pid = self.view.pid;
                 let state = crate::sentry::sched::task_state_letter(pid, self.tid).unwrap_or('Z');
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
                     None => return Err(busy()),
@@ -467,7 +518,10 @@ impl Inode for ProcNode {
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => (S_IFDIR | 0o555, 2),
-            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink => (S_IFLNK | 0o777, 1),
+            Node::NsDir => (S_IFDIR | 0o511, 2),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Ns(_) => {
+                (S_IFLNK | 0o777, 1)
+            }
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             _ => (S_IFREG | 0o444, 1),
         };
@@ -544,6 +598,11 @@ impl Inode for ProcNode {
                     tid,
                 }))
             }
+            Node::NsDir => crate::sentry::ns::NsKind::ALL
+                .iter()
+                .find(|kind| kind.entry() == name)
+                .map(|kind| self.child(Node::Ns(*kind)))
+                .ok_or(ENOENT),
             Node::NetDir if name == b"dev" => Ok(self.child(Node::NetDev)),
             Node::NetDir => Err(ENOENT),
             Node::FdDir | Node::FdInfoDir => {
@@ -613,8 +672,13 @@ impl Inode for ProcNode {
                 .map(|tid| entry(format!("{tid}").as_bytes(), Node::ThreadDir, tid))
                 .collect()),
             Node::NetDir => Ok(alloc::vec![entry(b"dev", Node::NetDev, 0)]),
+            Node::NsDir => Ok(crate::sentry::ns::NsKind::ALL
+                .iter()
+                .map(|kind| entry(kind.entry(), Node::Ns(*kind), self.tid))
+                .collect()),
             Node::FdDir => {
-                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                let table = self.view.fds();
+                let fds = table.try_lock().ok_or_else(busy)?;
                 Ok(fds
                     .list()
                     .into_iter()
@@ -622,7 +686,8 @@ impl Inode for ProcNode {
                     .collect())
             }
             Node::FdInfoDir => {
-                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                let table = self.view.fds();
+                let fds = table.try_lock().ok_or_else(busy)?;
                 Ok(fds
                     .list()
                     .into_iter()
@@ -636,6 +701,7 @@ impl Inode for ProcNode {
     fn magic_link(&self) -> Option<Result<Arc<OpenFile>, Errno>> {
         match self.node {
             Node::Fd(fd) => Some(self.open_file(fd)),
+            Node::Ns(kind) => Some(self.namespace(kind).map(crate::sentry::ns::NsFile::open)),
             _ => None,
         }
     }
@@ -644,8 +710,8 @@ impl Inode for ProcNode {
         match self.node {
             Node::SelfLink => Ok(format!("{}", current_pid()).into_bytes()),
             Node::Exe => Ok(self.view.exe_path.lock().clone()),
-            Node::Cwd => Ok(self.view.cwd.lock().path()),
-            Node::RootLink => Ok(match &*self.view.root.lock() {
+            Node::Cwd => Ok(self.view.cwd.lock().lock().path()),
+            Node::RootLink => Ok(match &*self.view.root.lock().lock() {
                 Some(root) => root.path(),
                 None => b"/".to_vec(),
             }),
@@ -653,6 +719,7 @@ impl Inode for ProcNode {
                 let file = self.open_file(fd)?;
                 Ok(describe_open_file(&file))
             }
+            Node::Ns(kind) => Ok(self.namespace(kind)?.link_text()),
             _ => Err(EINVAL),
         }
     }
@@ -665,8 +732,11 @@ impl Inode for ProcNode {
             | Node::FdInfoDir
             | Node::TaskDir
             | Node::ThreadDir
+            | Node::NsDir
             | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
-            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) => Err(ELOOP),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) | Node::Ns(_) => {
+                Err(ELOOP)
+            }
             _ => {
                 let data = self.generate()?;
                 Ok(Arc::new(Snapshot { node: self, data }))
@@ -677,6 +747,10 @@ impl Inode for ProcNode {
 
 /// What /proc/self/fd/N shows for an open file.
 pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
+    // A namespace reached through /proc/<pid>/ns: "uts:[4026531838]".
+    if let Some(ns) = file.file.as_ns() {
+        return ns.ns.link_text();
+    }
     if let Some(location) = &file.location {
         return location.path();
     }
@@ -733,7 +807,9 @@ pub fn current_pid() -> i32 {
 pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
     let mut out: Vec<Arc<Mutex<AddressSpace>>> = Vec::new();
     for process in crate::sentry::sched::processes() {
-        let mm = process.view.memory.lock().clone();
+        let Some(mm) = process.view.memory.lock().clone() else {
+            continue;
+        };
         if !out.iter().any(|m| Arc::ptr_eq(m, &mm)) {
             out.push(mm);
         }
@@ -748,7 +824,7 @@ pub fn exec_replaced(
     argv: Vec<Vec<u8>>,
     exe_path: Vec<u8>,
 ) {
-    *view.memory.lock() = memory;
+    *view.memory.lock() = Some(memory);
     *view.argv.lock() = Arc::new(argv);
     *view.exe_path.lock() = exe_path;
 }

@@ -2,9 +2,11 @@
 //! value the sentry really uses (the reported release, the fd and group
 //! limits, the SysV IPC limits...). They are read-only: opening one for
 //! writing is EACCES, as Linux answers for a 0444 sysctl, because the
-//! sandbox has no way to change these settings. The exception is kernel/keys, the key
-//! quotas and garbage-collection delay, which live in the sentry: root may
-//! set them (the keys' sandbox-wide heap budget holds whatever they say).
+//! sandbox has no way to change these settings. The exceptions live in the
+//! sentry, and root may set them: kernel/keys (the key quotas and
+//! garbage-collection delay; the keys' sandbox-wide heap budget holds
+//! whatever they say), fs/nr_open, and the host and domain names of the
+//! writer's UTS namespace.
 
 use alloc::format;
 use alloc::string::String;
@@ -22,8 +24,16 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/ostype" => "Linux".into(),
         b"kernel/osrelease" => crate::sentry::KERNEL_RELEASE.into(),
         b"kernel/version" => "#1 SMP rvisor".into(),
-        b"kernel/hostname" => "rvisor".into(),
-        b"kernel/domainname" => "(none)".into(),
+        b"kernel/hostname" | b"kernel/domainname" => {
+            let uts = crate::sentry::sched::current().namespaces().uts;
+            let names = uts.names.lock();
+            let name = if path == b"kernel/hostname" {
+                &names.hostname
+            } else {
+                &names.domainname
+            };
+            String::from_utf8_lossy(name).into_owned()
+        }
         b"kernel/pid_max" => format!("{}", crate::sentry::sched::PID_MAX),
         b"kernel/threads-max" => format!("{}", crate::sentry::sched::MAX_TASKS),
         b"kernel/ngroups_max" => "65536".into(),
@@ -44,7 +54,7 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmmax" => format!("{}", ipc::SHMMAX),
         b"kernel/shmall" => format!("{}", ipc::SHMALL),
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
-        b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
+        b"fs/nr_open" => format!("{}", crate::sentry::fd::nr_open()),
         b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
         // link(2) follows protected_hardlinks=1 (perm.rs); the other
         // protections are off, as on a default Linux without systemd's.
@@ -101,11 +111,45 @@ const PATHS: &[&[u8]] = &[
     b"kernel/keys/root_maxkeys",
 ];
 
-/// The writable settings (kernel/keys/<name>).
+/// The writable settings: kernel/keys/<name> and these.
 const KEYS_DIR: &[u8] = b"kernel/keys/";
+const WRITABLE: &[&[u8]] = &[b"fs/nr_open", b"kernel/hostname", b"kernel/domainname"];
 
 fn writable(path: &[u8]) -> bool {
-    path.starts_with(KEYS_DIR) && PATHS.contains(&path)
+    path.starts_with(KEYS_DIR) && PATHS.contains(&path) || WRITABLE.contains(&path)
+}
+
+/// Writes setting `path` (a writable one) from `text`.
+fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
+    if let Some(name) = path.strip_prefix(KEYS_DIR) {
+        return crate::sentry::syscalls::keys::set_sysctl(name, text);
+    }
+    match path {
+        b"fs/nr_open" => {
+            use crate::sentry::fd::{set_nr_open, NR_OPEN_MAX, NR_OPEN_MIN};
+            let value =
+                crate::sentry::keys::parse_sysctl(text, NR_OPEN_MIN as i64, NR_OPEN_MAX as i64)?;
+            set_nr_open(value as u64)
+        }
+        _ => {
+            // A string sysctl: up to the first newline or NUL, at most a
+            // utsname field.
+            let end = text
+                .iter()
+                .position(|&b| b == b'\n' || b == 0)
+                .unwrap_or(text.len())
+                .min(crate::sentry::ns::UTS_NAME_MAX);
+            let uts = crate::sentry::sched::current().namespaces().uts;
+            let mut names = uts.names.lock();
+            let name = if path == b"kernel/hostname" {
+                &mut names.hostname
+            } else {
+                &mut names.domainname
+            };
+            *name = text[..end].to_vec();
+            Ok(())
+        }
+    }
 }
 
 /// A directory or file under /proc/sys, by its path below it ("" is
@@ -257,14 +301,13 @@ impl File for SysFile {
         Ok(n)
     }
     fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-        let name = match self.node.path.strip_prefix(KEYS_DIR) {
-            Some(name) if writable(&self.node.path) => name,
-            _ => return Err(EACCES),
-        };
+        if !writable(&self.node.path) {
+            return Err(EACCES);
+        }
         // As Linux's strict sysctl writes: the value is written whole at
         // offset 0; a write further on changes nothing.
         if offset == 0 {
-            crate::sentry::syscalls::keys::set_sysctl(name, buf)?;
+            set(&self.node.path, buf)?;
         }
         Ok(buf.len())
     }
@@ -361,9 +404,12 @@ impl Inode for SysvIpcNode {
         match self.file {
             None => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
             Some(name) => {
-                let data = crate::sentry::ipc::proc_sysvipc(name)
-                    .ok_or(ENOENT)?
-                    .into_bytes();
+                let data = crate::sentry::ipc::proc_sysvipc(
+                    &crate::sentry::sched::current().namespaces().ipc,
+                    name,
+                )
+                .ok_or(ENOENT)?
+                .into_bytes();
                 Ok(Arc::new(IpcFile { node: self, data }))
             }
         }
