@@ -79,7 +79,9 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
     let cwd = Arc::new(Mutex::new(ns.mnt.root_stack()));
     let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(Vec::new()));
+    let timer_slack = task::TimerSlack::new(task::TimerSlack::INITIAL_NS);
     let view = Arc::new(vfs::procfs::ProcessView {
+        timer_slack: timer_slack.clone(),
         pid,
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
@@ -117,7 +119,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         dumpable: 1,
         no_new_privs: false,
         parent_death_signal: 0,
-        child_subreaper: false,
+        timer_slack: timer_slack.clone(),
         namespace: ns.mnt,
         uts_ns: ns.uts,
         ipc_ns: ns.ipc,

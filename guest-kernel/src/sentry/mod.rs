@@ -582,7 +582,9 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let cwd = Arc::new(Mutex::new(cwd_stack));
     let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
+    let timer_slack = task::TimerSlack::new(task::TimerSlack::INITIAL_NS);
     let view = Arc::new(vfs::procfs::ProcessView {
+        timer_slack: timer_slack.clone(),
         pid: APP_PID,
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
@@ -633,7 +635,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         dumpable: 1,
         no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,
-        child_subreaper: false,
+        timer_slack: timer_slack.clone(),
         namespace,
         uts_ns: ns::init_uts().clone(),
         ipc_ns: ns::init_ipc().clone(),

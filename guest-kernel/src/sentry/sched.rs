@@ -932,17 +932,25 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
-    // Orphans go to init (pid 1), zombies included.
+    // Orphans go to the nearest child subreaper above, else to init
+    // (pid 1), zombies included.
+    let reaper = new_reaper(ppid);
+    let mut orphans = false;
     for cell in others() {
         if cell.process.ppid() == pid {
-            cell.process.set_ppid(super::APP_PID);
+            cell.process.set_ppid(reaper);
+            orphans = true;
         }
     }
     for z in ZOMBIES.lock().iter_mut() {
         if z.ppid == pid {
-            z.ppid = super::APP_PID;
-            z.process.set_ppid(super::APP_PID);
+            z.ppid = reaper;
+            z.process.set_ppid(reaper);
+            orphans = true;
         }
+    }
+    if orphans {
+        wake_process(reaper);
     }
     let exit_signal = task.exit_signal;
     let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
@@ -985,6 +993,31 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     }
     task.process.view.release();
     task.process.mark_exited();
+}
+
+/// Who adopts the orphans of a process whose parent is `parent`: the
+/// nearest live ancestor from `parent` up that is a child subreaper
+/// (PR_SET_CHILD_SUBREAPER), else init (Linux's find_new_reaper).
+fn new_reaper(parent: i32) -> i32 {
+    let mut at = parent;
+    // Bounded: the chain has at most one step per task.
+    for _ in 0..MAX_TASKS {
+        if at <= super::APP_PID {
+            break;
+        }
+        let (ancestor, alive) = match process(at) {
+            Some(p) => (p, true),
+            None => match zombie_process(at) {
+                Some(p) => (p, false),
+                None => break,
+            },
+        };
+        if alive && ancestor.child_subreaper() {
+            return at;
+        }
+        at = ancestor.ppid();
+    }
+    super::APP_PID
 }
 
 /// Job control: the running task's process stops on `signal`. Its parent

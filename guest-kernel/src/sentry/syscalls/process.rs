@@ -201,6 +201,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_SET_DUMPABLE: u64 = 4;
     const PR_GET_KEEPCAPS: u64 = 7;
     const PR_SET_KEEPCAPS: u64 = 8;
+    const PR_SET_TIMERSLACK: u64 = 29;
     const PR_GET_TIMERSLACK: u64 = 30;
     const PR_SET_NAME: u64 = 15;
     const PR_GET_NAME: u64 = 16;
@@ -257,7 +258,11 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             ctx.task.creds.keepcaps = args[1] == 1;
             Ok(0)
         }
-        PR_GET_TIMERSLACK => Ok(50_000),
+        PR_SET_TIMERSLACK => {
+            task.timer_slack.set(args[1]);
+            Ok(0)
+        }
+        PR_GET_TIMERSLACK => Ok(task.timer_slack.get()),
         PR_CAPBSET_READ => {
             if args[1] > CAP_LAST_CAP {
                 return Err(EINVAL);
@@ -265,12 +270,12 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(1)
         }
         PR_SET_CHILD_SUBREAPER => {
-            task.child_subreaper = args[1] != 0;
+            task.process.set_child_subreaper(args[1] != 0);
             Ok(0)
         }
         PR_GET_CHILD_SUBREAPER => {
-            task.mm()
-                .write_val(args[1], &(task.child_subreaper as i32))?;
+            let on = task.process.child_subreaper() as i32;
+            task.mm().write_val(args[1], &on)?;
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {

@@ -54,9 +54,9 @@ struct Shares {
     /// The thread's name (each thread has its own).
     comm: Arc<Mutex<Vec<u8>>>,
     signals: crate::sentry::signal::SignalState,
-    child_subreaper: bool,
     keyrings: crate::sentry::keys::KeyCred,
     ns: crate::sentry::ns::NsSet,
+    timer_slack: Arc<crate::sentry::task::TimerSlack>,
 }
 
 /// A new task made from `parent` with `shares`; the rest is inherited.
@@ -91,7 +91,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
         parent_death_signal: 0,
-        child_subreaper: shares.child_subreaper,
+        timer_slack: shares.timer_slack,
         namespace: shares.ns.mnt,
         uts_ns: shares.ns.uts,
         ipc_ns: shares.ns.ipc,
@@ -233,8 +233,10 @@ fn new_process(
     };
     let comm = Arc::new(Mutex::new(parent.comm.lock().clone()));
     let parent_view = &parent.process.view;
+    let timer_slack = parent.timer_slack.for_child();
     let view = Arc::new(crate::sentry::vfs::procfs::ProcessView {
         pid,
+        timer_slack: timer_slack.clone(),
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
         cwd: Mutex::new(cwd.clone()),
@@ -269,9 +271,9 @@ fn new_process(
         root,
         comm,
         signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
-        child_subreaper: false,
         keyrings: parent.keyrings.for_new_process(),
         ns,
+        timer_slack,
     };
     let child = new_task(parent, shares, flags, child_tid);
     let mut child = child;
@@ -362,9 +364,9 @@ fn new_thread(
         root: parent.root.clone(),
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
-        child_subreaper: parent.child_subreaper,
         keyrings,
         ns,
+        timer_slack: parent.timer_slack.for_child(),
     };
     let thread = new_task(parent, shares, flags, child_tid);
     let mut thread = thread;

@@ -36,6 +36,8 @@ pub struct ProcessView {
     /// What status shows of the credentials: a copy that the credential
     /// syscalls refresh ([`note_ids`]).
     pub ids: Mutex<IdView>,
+    /// The main thread's timer slack (/proc/<pid>/timerslack_ns).
+    pub timer_slack: Arc<crate::sentry::task::TimerSlack>,
 }
 
 impl ProcessView {
@@ -112,6 +114,8 @@ enum Node {
     /// /proc/<pid>/ns and its links to the process's namespaces.
     NsDir,
     Ns(crate::sentry::ns::NsKind),
+    /// /proc/<pid>/timerslack_ns: the main thread's timer slack.
+    TimerSlack,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -140,11 +144,14 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"stat", Node::Stat),
     (b"mounts", Node::Mounts),
     (b"ns", Node::NsDir),
+    // The last two are the process's only.
     (b"task", Node::TaskDir),
+    (b"timerslack_ns", Node::TimerSlack),
 ];
 
-/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`.
-const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 1).0;
+/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`
+/// or `timerslack_ns`.
+const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 2).0;
 
 pub struct ProcNode {
     node: Node,
@@ -213,6 +220,7 @@ impl ProcNode {
             Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
             Node::NsDir => 23,
             Node::Ns(kind) => 0x3_0000_0000 + kind as u64,
+            Node::TimerSlack => 24,
         }
     }
 
@@ -241,6 +249,17 @@ impl ProcNode {
         };
         let set = crate::sentry::sched::thread_namespaces(tid).ok_or(ENOENT)?;
         Ok(set.get(kind))
+    }
+
+    /// Another process's timer slack is CAP_SYS_NICE's to see or set.
+    fn may_touch_timer_slack(&self) -> Result<(), Errno> {
+        let me = crate::sentry::sched::current().process.clone();
+        const CAP_SYS_NICE: u64 = 1 << 23;
+        if Arc::ptr_eq(&me.view, &self.view) || me.view.ids.lock().cap_eff & CAP_SYS_NICE != 0 {
+            Ok(())
+        } else {
+            Err(EPERM)
+        }
     }
 
     fn open_file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
@@ -283,53 +302,28 @@ impl ProcNode {
             Node::Maps => {
                 let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let memory = space.try_lock().ok_or_else(busy)?;
-                let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
+                let exe = self.view.exe_path.lock().clone();
                 for vma in memory.vma_list() {
-                    let file_name = vma
-                        .file
-                        .as_ref()
-                        .and_then(|f| f.path.as_ref())
-                        .map(|p| String::from_utf8_lossy(p).into_owned());
-                    let name = match vma.kind {
-                        VmaKind::Image => exe.as_str(),
-                        VmaKind::Heap => "[heap]",
-                        VmaKind::Stack => "[stack]",
-                        VmaKind::Anonymous => "",
-                        VmaKind::File => file_name.as_deref().unwrap_or(""),
-                        VmaKind::Vdso => "[vdso]",
-                        VmaKind::Vvar => "[vvar]",
-                    };
-                    // File mappings show their offset and the file's
-                    // device and inode, as on Linux.
-                    let (offset, device, inode) = match &vma.file {
-                        Some(f) => {
-                            let (dev, ino) = f.inode.id();
-                            (
-                                f.offset,
-                                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
-                                ino,
-                            )
-                        }
-                        None if name == exe => (0, String::from("00:21"), 1),
-                        None => (0, String::from("00:00"), 0),
-                    };
+                    let shown = MapShown::of(&vma, &exe);
                     let line = format!(
-                        "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
+                        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {}",
                         vma.start,
                         vma.end,
                         if vma.prot.read { 'r' } else { '-' },
                         if vma.prot.write { 'w' } else { '-' },
                         if vma.prot.exec { 'x' } else { '-' },
                         if vma.shared { 's' } else { 'p' },
-                        offset,
-                        device,
-                        inode
+                        shown.offset,
+                        shown.major,
+                        shown.minor,
+                        shown.inode
                     );
                     let _ = write!(out, "{line}");
-                    if name.is_empty() {
+                    if shown.name.is_empty() {
                         out.push('\n');
                     } else {
                         let pad = 73usize.saturating_sub(line.len()).max(1);
+                        let name = String::from_utf8_lossy(&shown.name);
                         let _ = writeln!(out, "{:pad$}{name}", "");
                     }
                 }
@@ -489,6 +483,10 @@ impl ProcNode {
                 }
             }
             Node::KeyUsers => out = crate::sentry::syscalls::keys::proc_key_users(),
+            Node::TimerSlack => {
+                self.may_touch_timer_slack()?;
+                let _ = writeln!(out, "{}", self.view.timer_slack.get());
+            }
             Node::Version => {
                 let _ = writeln!(
                     out,
@@ -523,6 +521,7 @@ impl Inode for ProcNode {
                 (S_IFLNK | 0o777, 1)
             }
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
+            Node::TimerSlack => (S_IFREG | 0o666, 1),
             _ => (S_IFREG | 0o444, 1),
         };
         let t = ((crate::sentry::time::realtime_ns() - crate::sentry::time::boottime_ns())
@@ -745,6 +744,161 @@ impl Inode for ProcNode {
     }
 }
 
+/// What /proc/<pid>/maps shows of a mapping besides its range and
+/// permissions (and what PROCMAP_QUERY answers).
+pub struct MapShown {
+    /// The file, the executable or [heap], [stack], [vdso], [vvar];
+    /// empty for anonymous memory.
+    pub name: Vec<u8>,
+    pub offset: u64,
+    pub major: u32,
+    pub minor: u32,
+    pub inode: u64,
+}
+
+impl MapShown {
+    pub fn of(vma: &crate::sentry::mm::Vma, exe: &[u8]) -> MapShown {
+        let name: Vec<u8> = match vma.kind {
+            VmaKind::Image => exe.to_vec(),
+            VmaKind::Heap => b"[heap]".to_vec(),
+            VmaKind::Stack => b"[stack]".to_vec(),
+            VmaKind::Anonymous => Vec::new(),
+            VmaKind::File => vma
+                .file
+                .as_ref()
+                .and_then(|f| f.path.as_ref())
+                .map(|p| p.to_vec())
+                .unwrap_or_default(),
+            VmaKind::Vdso => b"[vdso]".to_vec(),
+            VmaKind::Vvar => b"[vvar]".to_vec(),
+        };
+        // File mappings show their offset and the file's device and
+        // inode, as on Linux; the executable loaded at boot has no file
+        // node and shows the device and inode it is known by.
+        let (offset, dev, inode) = match &vma.file {
+            Some(f) => {
+                let (dev, ino) = f.inode.id();
+                (f.offset, dev, ino)
+            }
+            None if vma.kind == VmaKind::Image => (0, super::DEV_EXE, 1),
+            None => (0, 0, 0),
+        };
+        MapShown {
+            name,
+            offset,
+            major: (dev >> 8) as u32,
+            minor: (dev & 0xff) as u32,
+            inode,
+        }
+    }
+}
+
+/// The GNU build id of the ELF file `file` (its NT_GNU_BUILD_ID note, at
+/// most 20 bytes), as Linux's build_id_parse reads it for PROCMAP_QUERY;
+/// None when the file is no 64-bit little-endian ELF or has no such note.
+pub fn build_id(file: &dyn Inode) -> Option<Vec<u8>> {
+    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = alloc::vec![0u8; len];
+        let n = file.read_at(offset, &mut buf).ok()?;
+        (n == len).then_some(buf)
+    };
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let header = read(0, 64)?;
+    if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (
+        u64_at(&header, 32),
+        u16_at(&header, 54),
+        u16_at(&header, 52),
+    );
+    if phentsize != 56 || phnum > 256 {
+        return None;
+    }
+    let phdrs = read(phoff, 56 * phnum as usize)?;
+    for ph in phdrs.chunks_exact(56) {
+        const PT_NOTE: u32 = 4;
+        if u32_at(ph, 0) != PT_NOTE {
+            continue;
+        }
+        let (offset, size) = (u64_at(ph, 8), u64_at(ph, 32).min(64 << 10) as usize);
+        let Some(notes) = read(offset, size) else {
+            continue;
+        };
+        // Notes: namesz, descsz, type, then name and desc, each 4-aligned.
+        let mut at = 0;
+        while at + 12 <= notes.len() {
+            let (namesz, descsz, kind) = (
+                u32_at(&notes, at) as usize,
+                u32_at(&notes, at + 4) as usize,
+                u32_at(&notes, at + 8),
+            );
+            let name_at = at + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let end = desc_at.checked_add(descsz.div_ceil(4) * 4)?;
+            if end > notes.len() {
+                break;
+            }
+            const NT_GNU_BUILD_ID: u32 = 3;
+            if kind == NT_GNU_BUILD_ID
+                && namesz == 4
+                && notes[name_at..name_at + 4] == *b"GNU\0"
+                && descsz > 0
+                && descsz <= 20
+            {
+                return Some(notes[desc_at..desc_at + descsz].to_vec());
+            }
+            at = end;
+        }
+    }
+    None
+}
+
+/// PROCMAP_QUERY's flags (Linux's uapi/linux/fs.h).
+pub const PROCMAP_QUERY_VMA_READABLE: u64 = 0x01;
+pub const PROCMAP_QUERY_VMA_WRITABLE: u64 = 0x02;
+pub const PROCMAP_QUERY_VMA_EXECUTABLE: u64 = 0x04;
+pub const PROCMAP_QUERY_VMA_SHARED: u64 = 0x08;
+pub const PROCMAP_QUERY_COVERING_OR_NEXT_VMA: u64 = 0x10;
+pub const PROCMAP_QUERY_FILE_BACKED_VMA: u64 = 0x20;
+
+impl ProcNode {
+    /// PROCMAP_QUERY on /proc/<pid>/maps: the mapping that covers `addr`
+    /// (or, with COVERING_OR_NEXT_VMA, the first one after it) and has
+    /// the permissions `flags` ask for; ENOENT when there is none, ENOTTY
+    /// on any other /proc file.
+    pub fn query_map(
+        &self,
+        addr: u64,
+        flags: u64,
+    ) -> Result<(crate::sentry::mm::Vma, MapShown), Errno> {
+        if self.node != Node::Maps {
+            return Err(ENOTTY);
+        }
+        let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
+        let vmas = space.try_lock().ok_or_else(busy)?.vma_list();
+        let wanted = |vma: &crate::sentry::mm::Vma| {
+            (flags & PROCMAP_QUERY_FILE_BACKED_VMA == 0 || vma.file.is_some())
+                && (flags & PROCMAP_QUERY_VMA_READABLE == 0 || vma.prot.read)
+                && (flags & PROCMAP_QUERY_VMA_WRITABLE == 0 || vma.prot.write)
+                && (flags & PROCMAP_QUERY_VMA_EXECUTABLE == 0 || vma.prot.exec)
+                && (flags & PROCMAP_QUERY_VMA_SHARED == 0 || vma.shared)
+        };
+        let next = flags & PROCMAP_QUERY_COVERING_OR_NEXT_VMA != 0;
+        // In address order: the first that ends above addr.
+        let found = vmas
+            .into_iter()
+            .filter(|v| v.end > addr)
+            .take_while(|v| next || v.start <= addr)
+            .find(|v| wanted(v))
+            .ok_or(ENOENT)?;
+        let shown = MapShown::of(&found, &self.view.exe_path.lock());
+        Ok((found, shown))
+    }
+}
+
 /// What /proc/self/fd/N shows for an open file.
 pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
     // A namespace reached through /proc/<pid>/ns: "uts:[4026531838]".
@@ -778,8 +932,20 @@ impl File for Snapshot {
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
     }
-    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        Err(EACCES)
+    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        if self.node.node != Node::TimerSlack {
+            return Err(EACCES);
+        }
+        self.node.may_touch_timer_slack()?;
+        // A decimal number, a newline allowed after it (kstrtoull).
+        let text = buf.strip_suffix(b"\n").unwrap_or(buf);
+        let ns = core::str::from_utf8(text)
+            .ok()
+            .filter(|t| !t.starts_with('+'))
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or(EINVAL)?;
+        self.node.view.timer_slack.set(ns);
+        Ok(buf.len())
     }
     fn seekable(&self) -> bool {
         true

@@ -41,6 +41,17 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/overflowuid" => "65534".into(),
         b"kernel/overflowgid" => "65534".into(),
         b"kernel/tainted" => "0".into(),
+        b"kernel/random/entropy_avail" | b"kernel/random/poolsize" => {
+            format!("{}", super::devfs::ENTROPY_BITS)
+        }
+        b"kernel/random/write_wakeup_threshold" => format!("{}", super::devfs::ENTROPY_BITS),
+        b"kernel/random/urandom_min_reseed_secs" => "60".into(),
+        // A random UUID chosen once per boot; a new one at each read.
+        b"kernel/random/boot_id" => {
+            static BOOT_ID: spin::Once<String> = spin::Once::new();
+            BOOT_ID.call_once(random_uuid).clone()
+        }
+        b"kernel/random/uuid" => random_uuid(),
         b"kernel/msgmax" => format!("{}", ipc::MSGMAX),
         b"kernel/msgmnb" => format!("{}", ipc::MSGMNB),
         b"kernel/msgmni" => format!("{}", ipc::MSGMNI),
@@ -73,6 +84,25 @@ fn value(path: &[u8]) -> Option<String> {
     })
 }
 
+/// A version 4 UUID from the sentry's generator, as Linux's
+/// generate_random_uuid formats it.
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    crate::sentry::random::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex =
+        |r: core::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
+}
+
 /// The paths of `value`, for directory listings.
 const PATHS: &[&[u8]] = &[
     b"kernel/ostype",
@@ -87,6 +117,12 @@ const PATHS: &[&[u8]] = &[
     b"kernel/overflowuid",
     b"kernel/overflowgid",
     b"kernel/tainted",
+    b"kernel/random/boot_id",
+    b"kernel/random/entropy_avail",
+    b"kernel/random/poolsize",
+    b"kernel/random/urandom_min_reseed_secs",
+    b"kernel/random/uuid",
+    b"kernel/random/write_wakeup_threshold",
     b"kernel/msgmax",
     b"kernel/msgmnb",
     b"kernel/msgmni",
