@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,40 @@ static void test_prctl(void)
     pid_t orphan = wait(&status);
     check(orphan > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3,
           "the orphaned grandchild is the subreaper's to wait for");
+
+    /* PR_SET_PDEATHSIG: the orphan gets its signal when its parent ends;
+     * a change of the effective ids cancels it. */
+    int ready[2];
+    pipe(ready);
+    fflush(stdout);
+    middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            int got = 0;
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR1);
+            sigprocmask(SIG_BLOCK, &set, NULL);
+            prctl(PR_SET_PDEATHSIG, SIGUSR2);
+            seteuid(65534);
+            prctl(PR_GET_PDEATHSIG, &got);
+            seteuid(0);
+            prctl(PR_SET_PDEATHSIG, SIGUSR1);
+            write(ready[1], "r", 1);
+            siginfo_t si;
+            int sig = sigwaitinfo(&set, &si);
+            _exit(got == 0 && sig == SIGUSR1 && si.si_code == SI_USER ? 5 : 6);
+        }
+        char c;
+        read(ready[0], &c, 1);
+        _exit(0);
+    }
+    waitpid(middle, NULL, 0);
+    orphan = wait(&status);
+    check(orphan > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 5,
+          "PR_SET_PDEATHSIG: the signal at the parent's end");
+    close(ready[0]);
+    close(ready[1]);
 
     /* Timer slack: per thread, /proc/self/timerslack_ns, a child's default
      * is its creator's slack. */

@@ -610,7 +610,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         signal::set_init_rule();
     }
     let start_tsc = cpu::counter();
-    let task = Task {
+    let mut task = Task {
         pid: APP_PID,
         tid: APP_PID,
         process: task::Process::new(APP_PID, 0, APP_PID, APP_PID, view.clone()),
@@ -650,7 +650,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         running_since: start_tsc,
         children_cpu_ticks: 0,
     };
-    syscalls::system::note_ids(&task);
+    syscalls::system::note_ids(&mut task);
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.start

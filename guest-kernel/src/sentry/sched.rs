@@ -936,11 +936,22 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     // (pid 1), zombies included.
     let reaper = new_reaper(ppid);
     let mut orphans = false;
+    // Threads of the orphans that asked for a signal at their parent's
+    // death (PR_SET_PDEATHSIG) get it, sent to their process.
+    let mut death_signals = Vec::new();
     for cell in others() {
         if cell.process.ppid() == pid {
             cell.process.set_ppid(reaper);
             orphans = true;
+            let signal = cell.lock().parent_death_signal;
+            if signal != 0 {
+                death_signals.push((cell.pid(), signal as u8));
+            }
         }
+    }
+    for (child, signal) in death_signals {
+        let info = SigInfo::from_process(signal, super::signal::SI_USER, pid, task.creds.user[0]);
+        signal_process(child, info);
     }
     for z in ZOMBIES.lock().iter_mut() {
         if z.ppid == pid {

@@ -226,7 +226,7 @@ handlers! {
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;
     execveat => spawn::sys_execveat, Partial("as execve");
-    prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
+    prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG (sent when the parent process ends, not each parent thread), DUMPABLE, KEEPCAPS, TIMERSLACK (recorded: timers fire on time), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
     getpriority => sched::sys_getpriority, Full;
     setpriority => sched::sys_setpriority, Partial("the nice value is recorded; the run queue does not weigh it among SCHED_OTHER threads");
     sched_getscheduler => sched::sys_sched_getscheduler, Full;

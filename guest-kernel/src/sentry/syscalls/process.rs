@@ -394,7 +394,7 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EPERM);
     }
     ctx.task.creds.caps = Some(new);
-    super::system::note_ids(&ctx.task);
+    super::system::note_ids(&mut ctx.task);
     Ok(0)
 }
 

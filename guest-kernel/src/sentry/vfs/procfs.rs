@@ -1,6 +1,6 @@
 //! procfs: a minimal `/proc` generated from the sentry's own state:
-//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm}`
-//! for every live process,
+//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,status,cmdline,comm,
+//! ns/,timerslack_ns}` for every live process,
 //! `cpuinfo`, `meminfo`, `uptime`, `version`, `net/dev`. File contents are generated
 //! when the file is opened, as a snapshot.
 
