@@ -313,10 +313,11 @@ fn new_process(
     Ok(pid as u64)
 }
 
-/// A thread: a task of the calling process sharing its memory, files,
-/// filesystem state and signal dispositions (what pthread_create asks:
-/// CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD and
-/// the tid/TLS options).
+/// A thread: a task of the calling process sharing its memory and signal
+/// dispositions (CLONE_VM | CLONE_SIGHAND | CLONE_THREAD), and its files
+/// and filesystem state unless asked for copies (pthread_create shares
+/// them: CLONE_FILES | CLONE_FS), with the tid/TLS options. Its exit
+/// signal (clone's low byte) means nothing: a thread's end signals no one.
 fn new_thread(
     ctx: &mut SyscallContext,
     flags: u64,
@@ -326,8 +327,11 @@ fn new_thread(
     tls: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
-    let required = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
-    let optional = CLONE_SYSVSEM
+    let flags = flags & !CSIGNAL;
+    let required = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+    let optional = CLONE_FS
+        | CLONE_FILES
+        | CLONE_SYSVSEM
         | CLONE_IO
         | CLONE_SETTLS
         | CLONE_PARENT_SETTID
@@ -335,8 +339,8 @@ fn new_thread(
         | CLONE_CHILD_SETTID
         | CLONE_DETACHED
         | CLONE_NEW_ANY;
-    if flags & required != required || flags & !(required | optional) != 0 || flags & CSIGNAL != 0 {
-        log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
+    if flags & required != required || flags & !(required | optional) != 0 {
+        log::info!("clone flags {flags:#x}: not supported for threads");
         return Err(ENOSYS);
     }
     if sched::task_count() >= sched::MAX_TASKS
@@ -350,6 +354,24 @@ fn new_thread(
     if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
         return Err(EINVAL);
     }
+    let files = if flags & CLONE_FILES != 0 {
+        parent.files.clone()
+    } else {
+        let table = parent.fds().clone();
+        if !super::ns::table_fits(table.highest()) {
+            return Err(EMFILE);
+        }
+        Arc::new(Mutex::new(table))
+    };
+    let (cwd, root) = if flags & CLONE_FS != 0 {
+        (parent.cwd.clone(), parent.root.clone())
+    } else {
+        let root = parent.root.lock().clone();
+        (
+            Arc::new(Mutex::new(parent.cwd())),
+            Arc::new(Mutex::new(root)),
+        )
+    };
     let keyrings = super::keys::for_new_thread(parent)?;
     let tid = sched::new_pid();
     let shares = Shares {
@@ -359,9 +381,9 @@ fn new_thread(
         exit_signal: 0,
         vfork_parent: None,
         memory: parent.memory.clone(),
-        files: parent.files.clone(),
-        cwd: parent.cwd.clone(),
-        root: parent.root.clone(),
+        files,
+        cwd,
+        root,
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
         keyrings,
