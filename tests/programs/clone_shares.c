@@ -40,6 +40,14 @@ static int fs_child(void *arg)
     return chdir((const char *)arg) == 0 ? 0 : 1;
 }
 
+/* A thread with its own descriptor table and working directory. */
+static int private_thread(void *arg)
+{
+    int fd = syscall(SYS_open, "/", O_RDONLY | O_DIRECTORY);
+    int r = syscall(SYS_chdir, (const char *)arg);
+    return fd >= 0 && r == 0 ? 0 : 1;
+}
+
 static pid_t run(int (*fn)(void *), int flags, void *arg)
 {
     return clone(fn, child_stack + sizeof child_stack, flags | SIGCHLD, arg);
@@ -88,6 +96,22 @@ int main(int argc, char **argv)
     waitpid(p, &status, 0);
     getcwd(after, sizeof after);
     check(strcmp(before, after) == 0, "without CLONE_FS the parent stays");
+
+    /* CLONE_THREAD without CLONE_FILES and CLONE_FS: copies, which the
+     * thread changes alone (its exit signal is ignored). */
+    static volatile pid_t thread_tid;
+    int next_fd = dup(0);
+    close(next_fd);
+    pid_t t = clone(private_thread, child_stack + sizeof child_stack,
+                    CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_PARENT_SETTID |
+                        CLONE_CHILD_CLEARTID | SIGCHLD,
+                    (void *)dir, &thread_tid, NULL, &thread_tid);
+    ok(t, "a thread with its own files and fs context");
+    while (t > 0 && thread_tid != 0)
+        syscall(SYS_futex, &thread_tid, 0 /* FUTEX_WAIT */, thread_tid, NULL);
+    err(fcntl(next_fd, F_GETFD), EBADF, "its open is not in the process's table");
+    getcwd(after, sizeof after);
+    check(strcmp(before, after) == 0, "its chdir is its own");
 
     struct clone_args_v0 args = { .exit_signal = SIGCHLD };
     long r = syscall(SYS_clone3, &args, sizeof args);

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,6 +28,8 @@
 #include <utime.h>
 
 #include "abi_check.h"
+
+#define RNDGETENTCNT _IOR('R', 0x00, int)
 
 static void test_wait(void)
 {
@@ -73,6 +77,111 @@ static void test_prctl(void)
     check(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &reaper) == 0 && reaper == 1,
           "CHILD_SUBREAPER round trip");
     err(prctl(0x7fff0000), EINVAL, "unknown option");
+
+    /* An orphan goes to the nearest child subreaper: this process. */
+    int go[2];
+    pid_t me = getpid();
+    pipe(go);
+    fflush(stdout);
+    pid_t middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            char c;
+            close(go[1]);
+            read(go[0], &c, 1);
+            _exit(c == 'g' && getppid() == me ? 3 : 4);
+        }
+        _exit(0);
+    }
+    close(go[0]);
+    waitpid(middle, NULL, 0);
+    write(go[1], "g", 1);
+    close(go[1]);
+    int status = 0;
+    pid_t orphan = wait(&status);
+    check(orphan > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3,
+          "the orphaned grandchild is the subreaper's to wait for");
+
+    /* PR_SET_PDEATHSIG: the orphan gets its signal when its parent ends;
+     * a change of the effective ids cancels it. */
+    int ready[2];
+    pipe(ready);
+    fflush(stdout);
+    middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            int got = 0;
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR1);
+            sigprocmask(SIG_BLOCK, &set, NULL);
+            prctl(PR_SET_PDEATHSIG, SIGUSR2);
+            seteuid(65534);
+            prctl(PR_GET_PDEATHSIG, &got);
+            seteuid(0);
+            prctl(PR_SET_PDEATHSIG, SIGUSR1);
+            write(ready[1], "r", 1);
+            siginfo_t si;
+            int sig = sigwaitinfo(&set, &si);
+            _exit(got == 0 && sig == SIGUSR1 && si.si_code == SI_USER ? 5 : 6);
+        }
+        char c;
+        read(ready[0], &c, 1);
+        _exit(0);
+    }
+    waitpid(middle, NULL, 0);
+    orphan = wait(&status);
+    check(orphan > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 5,
+          "PR_SET_PDEATHSIG: the signal at the parent's end");
+    close(ready[0]);
+    close(ready[1]);
+
+    /* Timer slack: per thread, /proc/self/timerslack_ns, a child's default
+     * is its creator's slack. */
+    long initial = prctl(PR_GET_TIMERSLACK);
+    check(prctl(PR_SET_TIMERSLACK, 70000) == 0 && prctl(PR_GET_TIMERSLACK) == 70000,
+          "PR_SET_TIMERSLACK");
+    char buf[32] = {0};
+    int slack_fd = open("/proc/self/timerslack_ns", O_RDWR);
+    check(slack_fd >= 0 && read(slack_fd, buf, sizeof buf - 1) > 0 && strcmp(buf, "70000\n") == 0,
+          "timerslack_ns reads it");
+    lseek(slack_fd, 0, SEEK_SET);
+    check(write(slack_fd, "90000", 5) == 5 && prctl(PR_GET_TIMERSLACK) == 90000,
+          "timerslack_ns sets it");
+    lseek(slack_fd, 0, SEEK_SET);
+    err(write(slack_fd, "x1", 2), EINVAL, "timerslack_ns: not a number");
+    close(slack_fd);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        int inherited = prctl(PR_GET_TIMERSLACK) == 90000;
+        prctl(PR_SET_TIMERSLACK, 5);
+        prctl(PR_SET_TIMERSLACK, 0);
+        _exit(inherited && prctl(PR_GET_TIMERSLACK) == 90000 ? 0 : 1);
+    }
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a child's default slack is the creator's");
+    prctl(PR_SET_TIMERSLACK, 0);
+    check(prctl(PR_GET_TIMERSLACK) == initial, "PR_SET_TIMERSLACK 0 restores the default");
+
+    /* The entropy count: RNDGETENTCNT and entropy_avail agree. */
+    int count = -1, avail = -2;
+    int random_fd = open("/dev/urandom", O_RDONLY);
+    check(ioctl(random_fd, RNDGETENTCNT, &count) == 0, "RNDGETENTCNT");
+    close(random_fd);
+    FILE *f = fopen("/proc/sys/kernel/random/entropy_avail", "r");
+    check(f && fscanf(f, "%d", &avail) == 1 && avail == count, "entropy_avail");
+    if (f)
+        fclose(f);
+    char id1[40] = {0}, id2[40] = {0};
+    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    check(f && fgets(id1, sizeof id1, f) && strlen(id1) == 37 && id1[14] == '4', "boot_id");
+    if (f)
+        fclose(f);
+    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    check(f && fgets(id2, sizeof id2, f) && strcmp(id1, id2) == 0, "boot_id stays");
+    if (f)
+        fclose(f);
 }
 
 static void test_priorities(void)
@@ -104,6 +213,74 @@ static void test_priorities(void)
     check(sched_rr_get_interval(0, &ts) == 0, "sched_rr_get_interval");
 }
 
+/* PROCMAP_QUERY (Linux 6.11): one mapping through /proc/self/maps. */
+struct procmap_query {
+    uint64_t size, query_flags, query_addr, vma_start, vma_end, vma_flags, vma_page_size,
+        vma_offset, inode;
+    uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+    uint64_t vma_name_addr, build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+
+static void test_procmap_query(void)
+{
+    size_t page = 4096;
+    int maps = open("/proc/self/maps", O_RDONLY);
+    char *m = mmap(NULL, 3 * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(m + page, page);
+    struct procmap_query q = {.size = sizeof q, .query_addr = (uintptr_t)m + 10};
+    check(ioctl(maps, PROCMAP_QUERY, &q) == 0 && q.vma_start == (uintptr_t)m &&
+              q.vma_end == (uintptr_t)m + page && q.vma_flags == 1 && q.vma_page_size == page &&
+              q.inode == 0 && q.vma_offset == 0,
+          "PROCMAP_QUERY: the covering mapping");
+    struct procmap_query hole = {.size = sizeof q, .query_addr = (uintptr_t)m + page};
+    err(ioctl(maps, PROCMAP_QUERY, &hole), ENOENT, "PROCMAP_QUERY in a hole");
+    hole.query_flags = 0x10;
+    check(ioctl(maps, PROCMAP_QUERY, &hole) == 0 && hole.vma_start == (uintptr_t)m + 2 * page,
+          "PROCMAP_QUERY: the next mapping");
+    struct procmap_query w = {.size = sizeof q, .query_addr = (uintptr_t)m, .query_flags = 2};
+    err(ioctl(maps, PROCMAP_QUERY, &w), ENOENT, "PROCMAP_QUERY: not writable");
+    struct procmap_query bad = {.size = sizeof q, .query_flags = 0x40};
+    err(ioctl(maps, PROCMAP_QUERY, &bad), EINVAL, "PROCMAP_QUERY unknown flag");
+    bad.query_flags = 0;
+    bad.vma_name_size = 10;
+    err(ioctl(maps, PROCMAP_QUERY, &bad), EINVAL, "PROCMAP_QUERY name size without buffer");
+    bad.size = 8;
+    err(ioctl(maps, PROCMAP_QUERY, &bad), EINVAL, "PROCMAP_QUERY short struct");
+    bad.size = 8192;
+    err(ioctl(maps, PROCMAP_QUERY, &bad), E2BIG, "PROCMAP_QUERY huge struct");
+    munmap(m, 3 * page);
+    /* A file mapping: its name, inode and the file's build id. */
+    char exe[256] = {0}, name[256] = {0};
+    unsigned char id[64];
+    readlink("/proc/self/exe", exe, sizeof exe - 1);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    struct stat st;
+    fstat(fd, &st);
+    char *f = mmap(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0);
+    struct procmap_query fq = {.size = sizeof q, .query_addr = (uintptr_t)f,
+                               .vma_name_addr = (uintptr_t)name, .vma_name_size = sizeof name,
+                               .build_id_addr = (uintptr_t)id, .build_id_size = sizeof id};
+    check(ioctl(maps, PROCMAP_QUERY, &fq) == 0 && strcmp(name, exe) == 0 &&
+              fq.vma_name_size == strlen(exe) + 1 && fq.inode == st.st_ino,
+          "PROCMAP_QUERY: a file mapping's name and inode");
+    unsigned id_size = fq.build_id_size;
+    printf("build id size %u\n", id_size);
+    if (id_size > 1) {
+        fq.build_id_size = 1;
+        err(ioctl(maps, PROCMAP_QUERY, &fq), ENAMETOOLONG, "PROCMAP_QUERY small build id buffer");
+    }
+    fq.build_id_size = sizeof id;
+    fq.vma_name_size = 3;
+    err(ioctl(maps, PROCMAP_QUERY, &fq), ENAMETOOLONG, "PROCMAP_QUERY small name buffer");
+    munmap(f, page);
+    close(fd);
+    int plain = open("/proc/self/status", O_RDONLY);
+    err(ioctl(plain, PROCMAP_QUERY, &q), ENOTTY, "PROCMAP_QUERY on another /proc file");
+    close(plain);
+    close(maps);
+}
+
 static void test_memory(void)
 {
     printf("-- mlock and mincore\n");
@@ -128,6 +305,7 @@ static void test_memory(void)
     check(mlockall(MCL_CURRENT) == 0 && munlockall() == 0, "mlockall/munlockall");
     err(mlockall(0), EINVAL, "mlockall(0)");
     munmap(m, 3 * page);
+    test_procmap_query();
 }
 
 static void test_files(const char *dir)

@@ -78,6 +78,16 @@ static void altstack_handler(int sig)
     hits++;
 }
 
+static volatile int ro_usr1_ran, ro_segv_code;
+static void ro_usr1(int sig)
+{
+    ro_usr1_ran = 1;
+}
+static void ro_segv(int sig, siginfo_t *info, void *uc)
+{
+    ro_segv_code = info->si_code;
+}
+
 static void install(int sig, void (*handler)(int), int flags)
 {
     struct sigaction sa;
@@ -226,6 +236,19 @@ static void test_altstack(void)
     err(sigaltstack(&tiny, NULL), ENOMEM, "a stack below MINSIGSTKSZ");
     stack_t bad = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 12345};
     err(sigaltstack(&bad, NULL), EINVAL, "unknown flags");
+    /* A frame that cannot be written (a read-only alternate stack): the
+     * signal is lost and a SIGSEGV comes in its place, to its own handler. */
+    char *ro = mmap(NULL, 65536, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    stack_t ros = {.ss_sp = ro, .ss_size = 65536, .ss_flags = 0};
+    check(sigaltstack(&ros, NULL) == 0, "a read-only alternate stack");
+    install(SIGUSR1, ro_usr1, SA_ONSTACK);
+    install_info(SIGSEGV, ro_segv, 0);
+    raise(SIGUSR1);
+    check(!ro_usr1_ran && ro_segv_code == SI_KERNEL, "an unwritable frame: SIGSEGV instead");
+    sigaltstack(&off, NULL);
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    munmap(ro, 65536);
 }
 
 static sigjmp_buf recover;

@@ -236,6 +236,27 @@ fn pidfd_glibc() {
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
+/// Namespaces: /proc/<pid>/ns and nsfs files, the NS_GET_* ioctls,
+/// unshare and setns of mount, UTS and IPC namespaces (and of the fs
+/// context and descriptor table), clone's namespace flags, sethostname,
+/// and the pidfd ioctls (PIDFD_GET_INFO, PIDFD_GET_*_NAMESPACE), compared
+/// with the host's run (as root: the checks need CAP_SYS_ADMIN).
+#[test]
+fn namespaces() {
+    let programs = [c_program("namespaces"), glibc_program("namespaces")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED namespaces: the native run needs root (CAP_SYS_ADMIN)");
+        return;
+    }
+    for prog in &programs {
+        assert_conforms(prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}
+
 /// kcmp: files, address spaces, descriptor tables, fs contexts, signal
 /// handlers and semaphore undo lists compared between the caller, a
 /// thread, forked and cloned children; KCMP_EPOLL_TFD; the errors.

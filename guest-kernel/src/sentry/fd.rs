@@ -89,6 +89,24 @@ pub const POLLNVAL: i16 = 0x20;
 
 /// Linux's fs.nr_open default: the highest RLIMIT_NOFILE one may set.
 pub const NR_OPEN: u64 = 1 << 20;
+/// fs.nr_open's bounds (Linux's sysctl_nr_open_min and _max).
+pub const NR_OPEN_MIN: u64 = 64;
+pub const NR_OPEN_MAX: u64 = 2_147_483_584;
+static NR_OPEN_NOW: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(NR_OPEN);
+
+/// fs.nr_open as it is now (root may change it through /proc/sys).
+pub fn nr_open() -> u64 {
+    NR_OPEN_NOW.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets fs.nr_open (EINVAL outside Linux's bounds).
+pub fn set_nr_open(value: u64) -> Result<(), Errno> {
+    if !(NR_OPEN_MIN..=NR_OPEN_MAX).contains(&value) {
+        return Err(EINVAL);
+    }
+    NR_OPEN_NOW.store(value, core::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
 
 pub trait File: Send + Sync {
     /// Reads at `offset` (for seekable files) into `buf`.
@@ -170,6 +188,10 @@ pub trait File: Send + Sync {
     }
     /// The process a pidfd refers to.
     fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
+        None
+    }
+    /// The namespace behind an nsfs file (/proc/<pid>/ns/*).
+    fn as_ns(&self) -> Option<&crate::sentry::ns::NsFile> {
         None
     }
     /// The queue behind a POSIX message queue descriptor.

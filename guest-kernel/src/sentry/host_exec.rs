@@ -74,15 +74,19 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         .cur
         .min(usize::MAX as u64) as usize;
     let files = Arc::new(Mutex::new(fds));
-    let cwd = Arc::new(Mutex::new(template.namespace.root_stack()));
+    // It joins the sandbox's initial namespaces (the first process's).
+    let ns = super::ns::initial(&template.namespace);
+    let cwd = Arc::new(Mutex::new(ns.mnt.root_stack()));
     let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(Vec::new()));
+    let timer_slack = task::TimerSlack::new(task::TimerSlack::INITIAL_NS);
     let view = Arc::new(vfs::procfs::ProcessView {
+        timer_slack: timer_slack.clone(),
         pid,
-        fds: files.clone(),
-        memory: Mutex::new(memory.clone()),
-        cwd: cwd.clone(),
-        root: root.clone(),
+        fds: Mutex::new(files.clone()),
+        memory: Mutex::new(Some(memory.clone())),
+        cwd: Mutex::new(cwd.clone()),
+        root: Mutex::new(root.clone()),
         argv: Mutex::new(Arc::new(Vec::new())),
         exe_path: Mutex::new(Vec::new()),
         comm: comm.clone(),
@@ -116,8 +120,10 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         dumpable: 1,
         no_new_privs: false,
         parent_death_signal: 0,
-        child_subreaper: false,
-        namespace: template.namespace.clone(),
+        timer_slack: timer_slack.clone(),
+        namespace: ns.mnt,
+        uts_ns: ns.uts,
+        ipc_ns: ns.ipc,
         rlimits: template.rlimits,
         clear_child_tid: 0,
         robust_list: 0,

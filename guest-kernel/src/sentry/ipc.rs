@@ -1,6 +1,6 @@
 //! System V IPC objects (message queues, semaphore sets, shared memory
-//! segments) shared by every process of the sandbox, as in one IPC
-//! namespace: ids, keys, permissions and Linux's default limits (which
+//! segments) of each IPC namespace (`IpcNs`, with its POSIX message
+//! queues): ids, keys, permissions and Linux's default limits (which
 //! /proc/sys/kernel shows). The syscalls are in `syscalls/sysvipc.rs`.
 
 use alloc::collections::{BTreeMap, VecDeque};
@@ -153,8 +153,7 @@ pub struct MsgQueue {
     pub removed: bool,
 }
 
-pub static MSG: Mutex<Table<MsgQueue>> = Mutex::new(Table::new());
-/// Bytes in all queues (bounded by MAX_MSG_BYTES).
+/// Bytes in all queues of all namespaces (bounded by MAX_MSG_BYTES).
 pub static MSG_BYTES: Mutex<usize> = Mutex::new(0);
 
 // --- semaphores -----------------------------------------------------------
@@ -174,11 +173,9 @@ pub struct SemSet {
     pub changed: Arc<WaitQueue>,
 }
 
-pub static SEM: Mutex<Table<SemSet>> = Mutex::new(Table::new());
-
 /// SEM_UNDO adjustments: (undo list, set id) -> adjustment per
 /// semaphore, applied when the last process of the list exits.
-pub static SEM_UNDO: Mutex<BTreeMap<(i32, i32), Vec<i32>>> = Mutex::new(BTreeMap::new());
+pub type SemUndo = BTreeMap<(i32, i32), Vec<i32>>;
 
 /// Linux's sem_undo_list: which list each process has (one from its first
 /// SEM_UNDO or CLONE_SYSVSEM on; a CLONE_SYSVSEM child shares its
@@ -224,10 +221,11 @@ pub fn share_undo_list(parent: i32, child: i32) {
     *lists.users.entry(list).or_insert(0) += 1;
 }
 
-/// A process ended: when it was the last user of its undo list, the list's
-/// SEM_UNDO adjustments are applied (each value kept within 0..=SEMVMX, as
-/// Linux does).
-pub fn exit_process(pid: i32) {
+/// A process ended, or left its IPC namespace (`ns`: unshare, setns):
+/// when it was the last user of its undo list, the list's SEM_UNDO
+/// adjustments are applied (each value kept within 0..=SEMVMX, as Linux
+/// does).
+pub fn exit_process(pid: i32, ns: &IpcNs) {
     let list = {
         let mut lists = UNDO_LISTS.lock();
         let Some(list) = lists.of.remove(&pid) else {
@@ -242,7 +240,7 @@ pub fn exit_process(pid: i32) {
         list
     };
     let undos: Vec<(i32, Vec<i32>)> = {
-        let mut all = SEM_UNDO.lock();
+        let mut all = ns.sem_undo.lock();
         let keys: Vec<(i32, i32)> = all
             .range((list, i32::MIN)..=(list, i32::MAX))
             .map(|(k, _)| *k)
@@ -254,7 +252,7 @@ pub fn exit_process(pid: i32) {
     if undos.is_empty() {
         return;
     }
-    let mut table = SEM.lock();
+    let mut table = ns.sem.lock();
     for (id, adjust) in undos {
         if let Ok((_, (_, set))) = table.get(id) {
             for (sem, adj) in set.sems.iter_mut().zip(adjust) {
@@ -281,8 +279,6 @@ pub struct ShmSegment {
     pub lpid: i32,
 }
 
-pub static SHM: Mutex<Table<ShmSegment>> = Mutex::new(Table::new());
-
 pub const SHM_DEST: u32 = 0o1000;
 pub const SHM_LOCKED: u32 = 0o2000;
 
@@ -297,8 +293,8 @@ pub fn attachments(node: &Arc<dyn super::vfs::Inode>) -> u64 {
 
 /// Whether `node` is a segment removed by IPC_RMID but still mapped: its
 /// id is gone (Linux: mapping it again is EINVAL).
-pub fn shm_removed(node: &Arc<dyn super::vfs::Inode>) -> bool {
-    SHM.lock().entries.values().any(|(p, s)| {
+pub fn shm_removed(ns: &IpcNs, node: &Arc<dyn super::vfs::Inode>) -> bool {
+    ns.shm.lock().entries.values().any(|(p, s)| {
         p.mode & SHM_DEST != 0 && core::ptr::addr_eq(Arc::as_ptr(&s.node), Arc::as_ptr(node))
     })
 }
@@ -325,14 +321,57 @@ pub fn shm_pages(table: &Table<ShmSegment>) -> u64 {
         .sum()
 }
 
+// --- namespaces -------------------------------------------------------------
+
+/// An IPC namespace: its System V objects and its POSIX message queues.
+/// The objects go with it when its last task leaves it.
+pub struct IpcNs {
+    pub ino: u64,
+    pub msg: Mutex<Table<MsgQueue>>,
+    pub sem: Mutex<Table<SemSet>>,
+    pub sem_undo: Mutex<SemUndo>,
+    pub shm: Mutex<Table<ShmSegment>>,
+    pub mqueues: super::vfs::mqueue::Names,
+    _token: super::ns::Token,
+}
+
+impl IpcNs {
+    pub fn new(ino: u64, token: super::ns::Token) -> IpcNs {
+        IpcNs {
+            ino,
+            msg: Mutex::new(Table::new()),
+            sem: Mutex::new(Table::new()),
+            sem_undo: Mutex::new(BTreeMap::new()),
+            shm: Mutex::new(Table::new()),
+            mqueues: Mutex::new(BTreeMap::new()),
+            _token: token,
+        }
+    }
+
+    /// A new, empty namespace (CLONE_NEWIPC).
+    pub fn create() -> Result<Arc<IpcNs>, Errno> {
+        let token = super::ns::IPC_BUDGET.take()?;
+        Ok(Arc::new(IpcNs::new(super::ns::new_ino(), token)))
+    }
+}
+
+impl Drop for IpcNs {
+    /// Its queued messages no longer count against the sandbox's bytes.
+    fn drop(&mut self) {
+        let bytes: usize = self.msg.lock().entries.values().map(|(_, q)| q.bytes).sum();
+        let mut total = MSG_BYTES.lock();
+        *total = total.saturating_sub(bytes);
+    }
+}
+
 // --- /proc/sysvipc ----------------------------------------------------------
 
-pub fn proc_sysvipc(which: &[u8]) -> Option<String> {
+pub fn proc_sysvipc(ns: &IpcNs, which: &[u8]) -> Option<String> {
     let mut out = String::new();
     match which {
         b"msg" => {
             out.push_str("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n");
-            let table = MSG.lock();
+            let table = ns.msg.lock();
             for (&i, (p, q)) in &table.entries {
                 let _ = writeln!(
                     out,
@@ -356,7 +395,7 @@ pub fn proc_sysvipc(which: &[u8]) -> Option<String> {
         }
         b"sem" => {
             out.push_str("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n");
-            let table = SEM.lock();
+            let table = ns.sem.lock();
             for (&i, (p, s)) in &table.entries {
                 let _ = writeln!(
                     out,
@@ -376,7 +415,7 @@ pub fn proc_sysvipc(which: &[u8]) -> Option<String> {
         }
         b"shm" => {
             out.push_str("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n");
-            let table = SHM.lock();
+            let table = ns.shm.lock();
             for (&i, (p, s)) in &table.entries {
                 let _ = writeln!(
                     out,

@@ -15,6 +15,7 @@ pub mod ipc;
 pub mod keys;
 pub mod mm;
 pub mod net;
+pub mod ns;
 pub mod random;
 pub mod sched;
 pub mod sigio;
@@ -165,8 +166,9 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\nCONFIG_AIO=y\nCONFIG_POSIX_MQUEUE=y\n\
         CONFIG_TMPFS_XATTR=y\n\
         # CONFIG_SWAP is not set\n# CONFIG_IO_URING is not set\n\
-        # CONFIG_NAMESPACES is not set\n# CONFIG_USER_NS is not set\n# CONFIG_PID_NS is not set\n\
-        # CONFIG_NET_NS is not set\n# CONFIG_UTS_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
+        # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        # CONFIG_CGROUPS is not set\n\
         # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
         # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n\
@@ -581,12 +583,14 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let cwd = Arc::new(Mutex::new(cwd_stack));
     let root = Arc::new(Mutex::new(None));
     let comm = Arc::new(Mutex::new(vfs::procfs::comm_of(&execfn)));
+    let timer_slack = task::TimerSlack::new(task::TimerSlack::INITIAL_NS);
     let view = Arc::new(vfs::procfs::ProcessView {
+        timer_slack: timer_slack.clone(),
         pid: APP_PID,
-        fds: files.clone(),
-        memory: Mutex::new(memory.clone()),
-        cwd: cwd.clone(),
-        root: root.clone(),
+        fds: Mutex::new(files.clone()),
+        memory: Mutex::new(Some(memory.clone())),
+        cwd: Mutex::new(cwd.clone()),
+        root: Mutex::new(root.clone()),
         argv: Mutex::new(argv_owned.clone()),
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
@@ -596,17 +600,18 @@ pub fn start(boot_info: &BootInfo) -> ! {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));
     }
     vfs::procfs::record_mount(b"proc", b"/proc", b"proc", b"rw");
+    ns::set_init_mnt(&namespace);
 
     if boot_info.flags & boards::bootinfo::BOOT_FLAG_HOSTNAME != 0 {
         let name = &boot_info.hostname;
         let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        syscalls::process::set_hostname(&name[..len]);
+        ns::init_uts().names.lock().hostname = name[..len.min(ns::UTS_NAME_MAX)].to_vec();
     }
     if boot_info.flags & boards::bootinfo::BOOT_FLAG_INIT != 0 {
         signal::set_init_rule();
     }
     let start_tsc = cpu::counter();
-    let task = Task {
+    let mut task = Task {
         pid: APP_PID,
         tid: APP_PID,
         process: task::Process::new(APP_PID, 0, APP_PID, APP_PID, view.clone()),
@@ -632,8 +637,10 @@ pub fn start(boot_info: &BootInfo) -> ! {
         dumpable: 1,
         no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,
-        child_subreaper: false,
+        timer_slack: timer_slack.clone(),
         namespace,
+        uts_ns: ns::init_uts().clone(),
+        ipc_ns: ns::init_ipc().clone(),
         rlimits,
         clear_child_tid: 0,
         robust_list: 0,
@@ -645,7 +652,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         running_since: start_tsc,
         children_cpu_ticks: 0,
     };
-    syscalls::system::note_ids(&task);
+    syscalls::system::note_ids(&mut task);
     log::debug!(
         "entering the application at {:#x}, sp {sp:#x}",
         loaded.start

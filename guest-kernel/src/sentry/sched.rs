@@ -71,6 +71,10 @@ pub struct TaskCell {
     rank: AtomicU32,
     /// The syscall it is in (for diagnostics: what a waiting task waits in).
     pub syscall: AtomicU64,
+    /// The task's namespaces, for others to look at without locking it
+    /// (the task's own fields are what it uses; `set_namespaces` keeps
+    /// this copy in step).
+    ns: Mutex<super::ns::NsSet>,
     /// User state (FPU, TLS) a task that never ran starts with.
     initial_state: Mutex<Option<ThreadState>>,
     kstack: Arc<KernelStack>,
@@ -87,6 +91,16 @@ impl TaskCell {
 
     pub fn killed(&self) -> bool {
         self.killed.load(Ordering::Relaxed)
+    }
+
+    /// The task's namespaces.
+    pub fn namespaces(&self) -> super::ns::NsSet {
+        self.ns.lock().clone()
+    }
+
+    /// The task switched namespaces (unshare, setns).
+    pub fn set_namespaces(&self, ns: super::ns::NsSet) {
+        *self.ns.lock() = ns;
     }
 
     /// Locks the task. Only the task itself holds its lock for long (for a
@@ -146,7 +160,7 @@ impl DerefMut for TaskRef<'_> {
 }
 
 /// An ended process its parent has not waited for yet.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Zombie {
     pub pid: i32,
     pub ppid: i32,
@@ -155,6 +169,8 @@ pub struct Zombie {
     pub status: u32,
     /// CPU time of the process and of the children it reaped (TSC ticks).
     pub cpu_ticks: u64,
+    /// The process (pidfds learn its exit status when it is reaped).
+    pub process: Arc<Process>,
 }
 
 struct Scheduler {
@@ -243,6 +259,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
         tid: AtomicI32::new(task.tid),
         process: task.process.clone(),
         rank: AtomicU32::new(task.sched.rank()),
+        ns: Mutex::new(task.ns_set()),
         task: Mutex::new(task),
         sched: Mutex::new(SchedInfo {
             state: State::Runnable,
@@ -746,6 +763,18 @@ pub fn modify_thread<R>(tid: i32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
     Some(result)
 }
 
+/// Whether another live task (not the running one) is one `pred`
+/// accepts: who else shares a table, a context, an address space.
+pub fn others_any(pred: impl Fn(&Task) -> bool) -> bool {
+    others().iter().any(|c| pred(&c.lock()))
+}
+
+/// The namespaces of live thread `tid` (the running one too).
+pub fn thread_namespaces(tid: i32) -> Option<super::ns::NsSet> {
+    let cell = SCHED.lock().tasks.get(&tid).cloned()?;
+    (!cell.killed()).then(|| cell.namespaces())
+}
+
 /// The thread ids of every live thread but the running one.
 pub fn other_thread_ids() -> Vec<i32> {
     others().iter().map(|c| c.tid()).collect()
@@ -983,20 +1012,40 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     task.mm().writeback_all();
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
-    super::ipc::exit_process(pid);
+    super::ipc::exit_process(pid, &task.ipc_ns);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);
     }
-    // Orphans go to init (pid 1), zombies included.
+    // Orphans go to the nearest child subreaper above, else to init
+    // (pid 1), zombies included.
+    let reaper = new_reaper(ppid);
+    let mut orphans = false;
+    // Threads of the orphans that asked for a signal at their parent's
+    // death (PR_SET_PDEATHSIG) get it, sent to their process.
+    let mut death_signals = Vec::new();
     for cell in others() {
         if cell.process.ppid() == pid {
-            cell.process.set_ppid(super::APP_PID);
+            cell.process.set_ppid(reaper);
+            orphans = true;
+            let signal = cell.lock().parent_death_signal;
+            if signal != 0 {
+                death_signals.push((cell.pid(), signal as u8));
+            }
         }
+    }
+    for (child, signal) in death_signals {
+        let info = SigInfo::from_process(signal, super::signal::SI_USER, pid, task.creds.user[0]);
+        signal_process(child, info);
     }
     for z in ZOMBIES.lock().iter_mut() {
         if z.ppid == pid {
-            z.ppid = super::APP_PID;
+            z.ppid = reaper;
+            z.process.set_ppid(reaper);
+            orphans = true;
         }
+    }
+    if orphans {
+        wake_process(reaper);
     }
     let exit_signal = task.exit_signal;
     let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
@@ -1025,16 +1074,45 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     };
     // Any thread of the parent may be waiting for its children.
     wake_process(ppid);
-    if !reaped {
+    if reaped {
+        task.process.mark_reaped(status);
+    } else {
         ZOMBIES.lock().push(Zombie {
             pid,
             ppid,
             pgid,
             status,
             cpu_ticks: cpu,
+            process: task.process.clone(),
         });
     }
+    task.process.view.release();
     task.process.mark_exited();
+}
+
+/// Who adopts the orphans of a process whose parent is `parent`: the
+/// nearest live ancestor from `parent` up that is a child subreaper
+/// (PR_SET_CHILD_SUBREAPER), else init (Linux's find_new_reaper).
+fn new_reaper(parent: i32) -> i32 {
+    let mut at = parent;
+    // Bounded: the chain has at most one step per task.
+    for _ in 0..MAX_TASKS {
+        if at <= super::APP_PID {
+            break;
+        }
+        let (ancestor, alive) = match process(at) {
+            Some(p) => (p, true),
+            None => match zombie_process(at) {
+                Some(p) => (p, false),
+                None => break,
+            },
+        };
+        if alive && ancestor.child_subreaper() {
+            return at;
+        }
+        at = ancestor.ppid();
+    }
+    super::APP_PID
 }
 
 /// Job control: the running task's process stops on `signal`. Its parent
@@ -1173,10 +1251,21 @@ pub fn reap(parent: i32, keep: bool, mut matches: impl FnMut(&Zombie) -> bool) -
         .iter()
         .position(|z| z.ppid == parent && matches(z))?;
     Some(if keep {
-        zombies[index]
+        zombies[index].clone()
     } else {
-        zombies.remove(index)
+        let zombie = zombies.remove(index);
+        zombie.process.mark_reaped(zombie.status);
+        zombie
     })
+}
+
+/// The process object of zombie `pid` (a pidfd made for it).
+pub fn zombie_process(pid: i32) -> Option<Arc<Process>> {
+    ZOMBIES
+        .lock()
+        .iter()
+        .find(|z| z.pid == pid)
+        .map(|z| z.process.clone())
 }
 
 /// Whether `parent` has a child (live or zombie) that `matches` (by pid

@@ -163,8 +163,15 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
                         "cannot write the frame for signal {signal} below sp {sp:#x} (errno {})",
                         e.0
                     );
-                    terminate(task, SIGSEGV);
-                    return true;
+                    // Linux's force_sigsegv: the signal is lost and a
+                    // SIGSEGV takes its place (its own handler may run);
+                    // failing to deliver SIGSEGV itself is fatal.
+                    if signal == SIGSEGV {
+                        terminate(task, SIGSEGV);
+                        return true;
+                    }
+                    task.signals.force(SigInfo::new(SIGSEGV, SI_KERNEL));
+                    continue;
                 }
                 task.signals
                     .handler_entered(signal, &action, altstack_top.is_some());

@@ -167,13 +167,18 @@ pub struct Task {
     pub sched: SchedAttr,
     /// ioprio_set's I/O priority (class << 13 | data; 0: none set).
     pub ioprio: u16,
-    /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
-    /// PR_SET_CHILD_SUBREAPER.
+    /// prctl state: PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG
+    /// (PR_SET_CHILD_SUBREAPER is the process's).
     pub dumpable: u64,
     pub no_new_privs: bool,
     pub parent_death_signal: u64,
-    pub child_subreaper: bool,
+    /// The thread's timer slack (shared with /proc/<pid>/timerslack_ns).
+    pub timer_slack: Arc<TimerSlack>,
+    /// The mount namespace (its table and root).
     pub namespace: Arc<Namespace>,
+    /// The UTS and IPC namespaces (see `ns`).
+    pub uts_ns: Arc<super::ns::UtsNs>,
+    pub ipc_ns: Arc<super::ipc::IpcNs>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,
     pub robust_list: u64,
@@ -191,6 +196,42 @@ pub struct Task {
     pub cpu_ticks: u64,
     pub running_since: u64,
     pub children_cpu_ticks: u64,
+}
+
+/// A thread's timer slack (PR_SET_TIMERSLACK, /proc/<pid>/timerslack_ns):
+/// how late its timers may fire, and the value 0 restores. Recorded only:
+/// the sentry's timers fire on time, which any slack allows.
+pub struct TimerSlack {
+    current: core::sync::atomic::AtomicU64,
+    default: u64,
+}
+
+impl TimerSlack {
+    /// Linux's initial slack (init's 50 us).
+    pub const INITIAL_NS: u64 = 50_000;
+
+    pub fn new(ns: u64) -> Arc<TimerSlack> {
+        Arc::new(TimerSlack {
+            current: core::sync::atomic::AtomicU64::new(ns),
+            default: ns,
+        })
+    }
+
+    pub fn get(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// Sets the slack; 0 goes back to the default.
+    pub fn set(&self, ns: u64) {
+        let ns = if ns == 0 { self.default } else { ns };
+        self.current.store(ns, Ordering::Relaxed);
+    }
+
+    /// A new task's: the creator's slack now, as both its slack and its
+    /// default (Linux's copy_process).
+    pub fn for_child(&self) -> Arc<TimerSlack> {
+        TimerSlack::new(self.get())
+    }
 }
 
 /// What the threads of a process share and other processes look at
@@ -220,6 +261,11 @@ pub struct Process {
     pub execed: AtomicBool,
     /// Woken when it exits (pidfds wait here).
     pub exit_waiters: Arc<crate::sentry::wait::WaitQueue>,
+    /// PR_SET_CHILD_SUBREAPER: its orphaned descendants come to it.
+    child_subreaper: AtomicBool,
+    /// Its wait status once it has been reaped (PIDFD_GET_INFO's exit
+    /// information; until then the process is still there to ask about).
+    reaped: Mutex<Option<u32>>,
 }
 
 /// What a job-control wait reports.
@@ -249,6 +295,8 @@ impl Process {
             exited: AtomicBool::new(false),
             execed: AtomicBool::new(false),
             exit_waiters: Arc::new(crate::sentry::wait::WaitQueue::new()),
+            reaped: Mutex::new(None),
+            child_subreaper: AtomicBool::new(false),
         })
     }
 
@@ -261,6 +309,25 @@ impl Process {
     pub fn mark_exited(&self) {
         self.exited.store(true, Ordering::Release);
         self.exit_waiters.wake_all();
+    }
+
+    pub fn child_subreaper(&self) -> bool {
+        self.child_subreaper.load(Ordering::Relaxed)
+    }
+
+    pub fn set_child_subreaper(&self, on: bool) {
+        self.child_subreaper.store(on, Ordering::Relaxed);
+    }
+
+    /// The process was reaped (waited for, or released at once) with
+    /// wait status `status`.
+    pub fn mark_reaped(&self, status: u32) {
+        *self.reaped.lock() = Some(status);
+    }
+
+    /// Its wait status, once reaped.
+    pub fn reaped_status(&self) -> Option<u32> {
+        *self.reaped.lock()
     }
 
     pub fn stopped(&self) -> bool {
@@ -326,6 +393,15 @@ impl Task {
 
     pub fn cwd(&self) -> PathStack {
         self.cwd.lock().clone()
+    }
+
+    /// Its namespaces, as others see them (`sched::TaskCell::namespaces`).
+    pub fn ns_set(&self) -> super::ns::NsSet {
+        super::ns::NsSet {
+            mnt: self.namespace.clone(),
+            uts: self.uts_ns.clone(),
+            ipc: self.ipc_ns.clone(),
+        }
     }
 
     /// The root directory absolute paths start from (chroot).

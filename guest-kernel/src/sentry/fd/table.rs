@@ -198,6 +198,11 @@ impl<F: Descriptor> FdTable<F> {
         }
     }
 
+    /// The highest open descriptor, if any.
+    pub fn highest(&self) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.is_some())
+    }
+
     /// Open descriptors and their files (for /proc/self/fd).
     pub fn list(&self) -> Vec<(i32, F)> {
         self.entries

@@ -409,6 +409,12 @@ impl SignalState {
         }
     }
 
+    /// Whether another task shares these dispositions (a thread, or a
+    /// CLONE_SIGHAND child).
+    pub fn actions_shared(&self) -> bool {
+        Arc::strong_count(&self.actions) > 1
+    }
+
     /// A new thread's: the process's dispositions, pending signals and
     /// timers, the creator's mask; nothing pending on the thread itself,
     /// no alternate stack.

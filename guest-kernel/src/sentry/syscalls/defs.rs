@@ -9,7 +9,7 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mqueue, namei, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket,
+    mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket,
     spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
@@ -82,6 +82,10 @@ handlers! {
     sendfile => copy::sys_sendfile, Full;
     exit => process::sys_exit, Full;
     uname => process::sys_uname, Full;
+    sethostname => process::sys_sethostname, Full;
+    setdomainname => process::sys_setdomainname, Full;
+    unshare => ns::sys_unshare, Partial("files, filesystem context, semaphore undo list; mount, UTS and IPC namespaces; user, pid, network, cgroup and time namespaces EINVAL (one of each)");
+    setns => ns::sys_setns, Partial("nsfs files and pidfds; mount, UTS and IPC namespaces switch, the single user (EINVAL), pid and network namespaces are the caller's own");
     fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
@@ -221,7 +225,7 @@ handlers! {
     waitid => spawn::sys_waitid, Full;
     fork => spawn::sys_fork, Partial("private 2 MiB blocks are shared copy-on-write; 4 KiB pages are copied at fork");
     vfork => spawn::sys_vfork, Full;
-    clone => spawn::sys_clone, Partial("processes sharing memory, files, fs context or signal handlers as asked (CLONE_VM/FILES/FS/SIGHAND/VFORK), semaphore undo lists (CLONE_SYSVSEM), CLONE_IO (accepted: there are no I/O contexts), CLONE_PIDFD, threads (CLONE_THREAD with SIGHAND); namespaces ENOSYS; all tasks share one vCPU");
+    clone => spawn::sys_clone, Partial("processes sharing memory, files, fs context or signal handlers as asked (CLONE_VM/FILES/FS/SIGHAND/VFORK), semaphore undo lists (CLONE_SYSVSEM), CLONE_IO (accepted: there are no I/O contexts), CLONE_PIDFD, threads (CLONE_THREAD with SIGHAND); new mount, UTS and IPC namespaces (other kinds EINVAL: one user, pid and network namespace); all tasks share one vCPU");
     pidfd_open => pidfd::sys_pidfd_open, Full;
     pidfd_send_signal => pidfd::sys_pidfd_send_signal, Full;
     kcmp => kcmp::sys_kcmp, Partial("KCMP_IO: the sentry has no I/O contexts, so any two tasks compare equal (as two Linux tasks that never did block I/O); KCMP_EPOLL_TFD: one registration per descriptor, so only toff 0");
@@ -231,7 +235,7 @@ handlers! {
     clone3 => spawn::sys_clone3, Partial("as clone; set_tid and cgroup EINVAL");
     execve => spawn::sys_execve, Full;
     execveat => spawn::sys_execveat, Partial("as execve");
-    prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG, DUMPABLE, KEEPCAPS, TIMERSLACK (read), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
+    prctl => process::sys_prctl, Partial("PR_SET/GET_NAME, PDEATHSIG (sent when the parent process ends, not each parent thread), DUMPABLE, KEEPCAPS, TIMERSLACK (recorded: timers fire on time), CAPBSET_READ, CHILD_SUBREAPER, NO_NEW_PRIVS; other options EINVAL");
     getpriority => sched::sys_getpriority, Full;
     setpriority => sched::sys_setpriority, Partial("the nice value is recorded; the run queue does not weigh it among SCHED_OTHER threads");
     sched_getscheduler => sched::sys_sched_getscheduler, Full;
@@ -296,7 +300,7 @@ handlers! {
     setsockopt => socket::sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
     getsockopt => socket::sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
     memfd_create => fdops::sys_memfd_create, Partial("no MFD_HUGETLB");
-    msgget => sysvipc::sys_msgget, Partial("one IPC namespace for the sandbox; at most 1024 queues and 16 MiB of messages in all");
+    msgget => sysvipc::sys_msgget, Partial("at most 1024 queues per IPC namespace and 16 MiB of messages in all");
     msgsnd => sysvipc::sys_msgsnd, Full;
     msgrcv => sysvipc::sys_msgrcv, Full;
     msgctl => sysvipc::sys_msgctl, Full;

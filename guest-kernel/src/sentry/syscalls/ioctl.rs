@@ -1,6 +1,7 @@
 //! ioctl: the generic requests (FIOCLEX/FIONCLEX, FIONBIO, FIONREAD), the
-//! interface queries on sockets (SIOCGIF*), and the terminal ones a file
-//! answers itself (`File::ioctl`).
+//! interface queries on sockets (SIOCGIF*), the nsfs and pidfd requests
+//! (`ns`, `pidfd`), and the terminal ones a file answers itself
+//! (`File::ioctl`).
 
 use crate::sentry::mm::usermem::UserPtr;
 
@@ -9,6 +10,7 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::net::interfaces;
+use crate::sentry::vfs::procfs::ProcNode;
 
 /// SIOCATMARK: whether the socket's next byte is urgent data.
 const SIOCATMARK: u64 = 0x8905;
@@ -22,6 +24,10 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const FIONBIO: u64 = 0x5421;
     let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
+    // An O_PATH descriptor is no open file to ask.
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
     match args[1] & 0xffff_ffff {
         FIOCLEX | FIONCLEX => {
             ctx.task
@@ -78,6 +84,22 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         interfaces::SIOCGIFCONF if file.file.as_socket().is_some() => interface_list(ctx, args[2]),
+        PROCMAP_QUERY
+            if file
+                .file
+                .inode()
+                .is_some_and(|i| i.as_any().is::<ProcNode>()) =>
+        {
+            procmap_query(ctx, &file, args[2])
+        }
+        request if file.file.as_ns().is_some() => {
+            let ns = file.file.as_ns().expect("checked").ns.clone();
+            super::ns::ns_ioctl(ctx, &ns, request, args[2])
+        }
+        request if file.file.as_pidfd().is_some() => {
+            let pidfd = file.file.as_pidfd().expect("checked");
+            super::pidfd::ioctl(ctx, pidfd, request, args[2])
+        }
         request => match file.file.ioctl(request)? {
             IoctlReply::Bytes(bytes) => {
                 ctx.task.mm().copy_to_user(args[2], &bytes)?;
@@ -85,6 +107,116 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
         },
     }
+}
+
+/// _IOWR('f', 17, struct procmap_query): Linux 6.11's query of one
+/// mapping through an open /proc/<pid>/maps.
+const PROCMAP_QUERY: u64 = 0xc068_6611;
+/// sizeof(struct procmap_query).
+const PROCMAP_QUERY_SIZE: usize = 104;
+
+/// PROCMAP_QUERY: `struct procmap_query` at `addr` (size, query_flags,
+/// query_addr in; the mapping's range, flags, page size, offset, inode,
+/// device and, when asked for, its name and the file's build id out).
+fn procmap_query(ctx: &mut SyscallContext, file: &OpenFile, addr: u64) -> SysResult {
+    use crate::sentry::vfs::procfs::*;
+    let inode = file.file.inode().ok_or(ENOTTY)?;
+    let node = inode.as_any().downcast_ref::<ProcNode>().ok_or(ENOTTY)?;
+    let size: u64 = UserPtr::new(addr).read(&mut ctx.task.mm())?;
+    if size > 4096 {
+        return Err(E2BIG);
+    }
+    if size < 24 {
+        return Err(EINVAL);
+    }
+    let size = size as usize;
+    let mut q = [0u8; PROCMAP_QUERY_SIZE];
+    let known = size.min(PROCMAP_QUERY_SIZE);
+    ctx.task.mm().copy_from_user(addr, &mut q[..known])?;
+    if size > PROCMAP_QUERY_SIZE {
+        // A newer struct: what this kernel does not know must be zero.
+        let mut rest = alloc::vec![0u8; size - PROCMAP_QUERY_SIZE];
+        ctx.task
+            .mm()
+            .copy_from_user(addr + PROCMAP_QUERY_SIZE as u64, &mut rest)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    let u64_at = |q: &[u8; PROCMAP_QUERY_SIZE], at: usize| {
+        u64::from_le_bytes(q[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let u32_at = |q: &[u8; PROCMAP_QUERY_SIZE], at: usize| {
+        u32::from_le_bytes(q[at..at + 4].try_into().expect("4 bytes"))
+    };
+    let (flags, query_addr) = (u64_at(&q, 8), u64_at(&q, 16));
+    let (name_size, build_id_size) = (u32_at(&q, 80), u32_at(&q, 84));
+    let (name_addr, build_id_addr) = (u64_at(&q, 88), u64_at(&q, 96));
+    if flags & !0x3f != 0
+        || (name_size != 0) != (name_addr != 0)
+        || (build_id_size != 0) != (build_id_addr != 0)
+    {
+        return Err(EINVAL);
+    }
+    let (vma, shown) = node.query_map(query_addr, flags)?;
+    let vma_flags = [
+        (vma.prot.read, PROCMAP_QUERY_VMA_READABLE),
+        (vma.prot.write, PROCMAP_QUERY_VMA_WRITABLE),
+        (vma.prot.exec, PROCMAP_QUERY_VMA_EXECUTABLE),
+        (vma.shared, PROCMAP_QUERY_VMA_SHARED),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    let mut name_len = 0u32;
+    if name_size != 0 && !shown.name.is_empty() {
+        let len = shown.name.len() + 1;
+        if len > (name_size as usize).min(crate::sentry::vfs::PATH_MAX) {
+            return Err(ENAMETOOLONG);
+        }
+        name_len = len as u32;
+    }
+    let put64 = |q: &mut [u8; PROCMAP_QUERY_SIZE], at: usize, v: u64| {
+        q[at..at + 8].copy_from_slice(&v.to_le_bytes())
+    };
+    let put32 = |q: &mut [u8; PROCMAP_QUERY_SIZE], at: usize, v: u32| {
+        q[at..at + 4].copy_from_slice(&v.to_le_bytes())
+    };
+    put64(&mut q, 24, vma.start);
+    put64(&mut q, 32, vma.end);
+    put64(&mut q, 40, vma_flags);
+    put64(&mut q, 48, 4096);
+    put64(&mut q, 56, shown.offset);
+    put64(&mut q, 64, shown.inode);
+    put32(&mut q, 72, shown.major);
+    put32(&mut q, 76, shown.minor);
+    // The build id of a mapped ELF file (none for anonymous memory; the
+    // executable loaded at boot has no file node to read).
+    let id = if build_id_size != 0 {
+        let id = vma
+            .file
+            .as_ref()
+            .and_then(|f| crate::sentry::vfs::procfs::build_id(&*f.inode))
+            .unwrap_or_default();
+        if (build_id_size as usize) < id.len() {
+            return Err(ENAMETOOLONG);
+        }
+        id
+    } else {
+        alloc::vec::Vec::new()
+    };
+    put32(&mut q, 80, if name_size != 0 { name_len } else { 0 });
+    put32(&mut q, 84, id.len() as u32);
+    if !id.is_empty() {
+        ctx.task.mm().copy_to_user(build_id_addr, &id)?;
+    }
+    if name_len != 0 {
+        let mut name = shown.name.clone();
+        name.push(0);
+        ctx.task.mm().copy_to_user(name_addr, &name)?;
+    }
+    ctx.task.mm().copy_to_user(addr, &q[..known])?;
+    Ok(0)
 }
 
 /// SIOCGIFCONF: `struct ifconf { int ifc_len; char *ifc_buf; }` at

@@ -671,7 +671,7 @@ pub fn sys_remap_file_pages(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
         _ => return Err(EINVAL),
     };
     // A SysV segment removed since it was attached cannot be mapped anew.
-    if crate::sentry::ipc::shm_removed(&backing.inode) {
+    if crate::sentry::ipc::shm_removed(&ctx.task.ipc_ns, &backing.inode) {
         return Err(EINVAL);
     }
     let mut mm = ctx.task.mm();

@@ -10,7 +10,8 @@
 //! `sentry::net`), events (eventfd, timerfd, signalfd, epoll),
 //! memory, futex, signal, spawn (clone, fork, execve, wait), process
 //! (exit, ids, limits, prctl, scheduling policy), mqueue (POSIX message
-//! queues), keys (add_key, request_key, keyctl), system (credentials,
+//! queues), keys (add_key, request_key, keyctl), ns (unshare, setns,
+//! the nsfs ioctls), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
 //! getrandom). `path.rs` holds
 //! the path-argument helpers of the file families. A number without a
@@ -43,6 +44,7 @@ pub mod memory;
 pub mod mqueue;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod namei;
+pub mod ns;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod open;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

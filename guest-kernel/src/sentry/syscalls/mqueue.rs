@@ -104,7 +104,7 @@ pub fn sys_mq_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         uid: ctx.task.creds.user[1],
         gid: ctx.task.creds.group[1],
     };
-    let (queue, created) = mqueue::open(&name, request)?;
+    let (queue, created) = mqueue::open(&ctx.task.ipc_ns.mqueues, &name, request)?;
     if !created {
         let want = match accmode {
             O_RDONLY => 4,
@@ -128,14 +128,14 @@ pub fn sys_mq_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_mq_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let name = read_name(ctx, args[0])?;
-    let queue = mqueue::lookup(&name).ok_or(ENOENT)?;
+    let queue = mqueue::lookup(&ctx.task.ipc_ns.mqueues, &name).ok_or(ENOENT)?;
     // Removing a name takes write permission on the (virtual) directory,
     // which is 01777 on Linux: the owner or root.
     // (CAP_FOWNER overrides the sticky bit.)
     if queue.uid != ctx.task.creds.user[1] && !has_cap(ctx, 3) {
         return Err(EACCES);
     }
-    mqueue::unlink(&name)?;
+    mqueue::unlink(&ctx.task.ipc_ns.mqueues, &name)?;
     Ok(0)
 }
 

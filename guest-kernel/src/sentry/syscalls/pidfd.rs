@@ -70,7 +70,9 @@ pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     match &process {
         Some(p) if p.pid == pid => {}
         // A zombie is still a process (its pidfd is readable at once).
-        None if sched::is_zombie(pid) => {}
+        None if sched::is_zombie(pid) => {
+            return Ok(install(&ctx.task, pid, sched::zombie_process(pid), flags != 0)? as u64);
+        }
         // A thread that is not its process's leader.
         _ if sched::process_of_thread(pid).is_some() => return Err(EINVAL),
         _ => return Err(ESRCH),
@@ -123,9 +125,141 @@ pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let taken = {
         // Never wait on another task's table from inside a syscall: a
         // table held across a switch is a busy moment, try again.
-        let fds = process.view.fds.try_lock().ok_or(EAGAIN)?;
+        let table = process.view.fds();
+        let fds = table.try_lock().ok_or(EAGAIN)?;
         fds.get(fd_arg(target_fd))?.clone()
     };
     // The copy is close-on-exec, as Linux makes it.
     Ok(ctx.task.fds().insert(taken, true, 0)? as u64)
+}
+
+// --- ioctls (Linux's pidfs) -----------------------------------------------
+
+const PIDFS_IOCTL_MAGIC: u64 = 0xff;
+/// PIDFD_GET_INFO's number; its size is the caller's struct pidfd_info.
+const PIDFD_GET_INFO_NR: u64 = 11;
+const PIDFD_INFO_SIZE_VER0: u64 = 64;
+/// The struct as this kernel fills it (Linux 6.18's, 80 bytes).
+const PIDFD_INFO_SIZE: usize = 80;
+const PIDFD_INFO_PID: u64 = 1 << 0;
+const PIDFD_INFO_CREDS: u64 = 1 << 1;
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+const PIDFD_INFO_SUPPORTED_MASK: u64 = 1 << 5;
+/// What PIDFD_GET_INFO can tell (no cgroup ids, no core dumps here).
+const PIDFD_INFO_SUPPORTED: u64 =
+    PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_EXIT | PIDFD_INFO_SUPPORTED_MASK;
+
+/// Linux's ptrace_may_access(PTRACE_MODE_READ_FSCREDS) on `process`: the
+/// caller's own, or its filesystem ids match all of the target's real,
+/// effective and saved ids, or CAP_SYS_PTRACE.
+fn may_read(task: &Task, process: &Process) -> bool {
+    if core::ptr::eq(process, &*task.process) {
+        return true;
+    }
+    let ids = *process.view.ids.lock();
+    let (uid, gid) = (task.creds.fsuid, task.creds.fsgid);
+    ids.uid.iter().all(|&u| u == uid) && ids.gid.iter().all(|&g| g == gid)
+        || task.creds.caps().effective & CAP_SYS_PTRACE != 0
+}
+
+/// ioctl on a pidfd: PIDFD_GET_INFO, and PIDFD_GET_*_NAMESPACE (a
+/// descriptor for one of the process's namespaces). Anything else ENOTTY.
+pub fn ioctl(ctx: &mut SyscallContext, pidfd: &PidFd, request: u64, arg: u64) -> SysResult {
+    let (dir, size) = (request >> 30, (request >> 16) & 0x3fff);
+    let (kind, nr) = ((request >> 8) & 0xff, request & 0xff);
+    if kind != PIDFS_IOCTL_MAGIC {
+        return Err(ENOTTY);
+    }
+    if nr == PIDFD_GET_INFO_NR {
+        // _IOWR, at least the first published struct (Linux's
+        // extensible-ioctl check).
+        if dir != 3 || size < PIDFD_INFO_SIZE_VER0 {
+            return Err(ENOTTY);
+        }
+        return info(ctx, pidfd, size as usize, arg);
+    }
+    use crate::sentry::ns::NsKind;
+    let which = match (dir, size, nr) {
+        (0, 0, 1..=10) => nr,
+        _ => return Err(ENOTTY),
+    };
+    let theirs = sched::thread_namespaces(pidfd.pid).ok_or(ESRCH)?;
+    if arg != 0 {
+        return Err(EINVAL);
+    }
+    let process = pidfd.process.as_ref().ok_or(ESRCH)?;
+    if !may_read(&ctx.task, process) {
+        return Err(EACCES);
+    }
+    let kind = match which {
+        2 => NsKind::Ipc,
+        3 => NsKind::Mnt,
+        4 => NsKind::Net,
+        5 => NsKind::Pid,
+        6 => NsKind::PidForChildren,
+        9 => NsKind::User,
+        10 => NsKind::Uts,
+        // Cgroup and time namespaces: the sandbox has none.
+        _ => return Err(EOPNOTSUPP),
+    };
+    super::ns::open_ns(ctx, theirs.get(kind))
+}
+
+/// PIDFD_GET_INFO: the process's ids and credentials while it is there
+/// (a zombie too), its wait status once reaped (PIDFD_INFO_EXIT asked);
+/// ESRCH for a reaped one unless its exit is asked about.
+fn info(ctx: &mut SyscallContext, pidfd: &PidFd, size: usize, arg: u64) -> SysResult {
+    if arg == 0 {
+        return Err(EINVAL);
+    }
+    let mask: u64 = crate::sentry::mm::usermem::UserPtr::new(arg).read(&mut ctx.task.mm())?;
+    let mut out = [0u8; PIDFD_INFO_SIZE];
+    let put32 = |out: &mut [u8; PIDFD_INFO_SIZE], at: usize, v: u32| {
+        out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    let mut found = 0u64;
+    let reaped = pidfd
+        .process
+        .as_ref()
+        .map_or(Some(None), |p| p.reaped_status().map(Some));
+    match (reaped, &pidfd.process) {
+        (None, Some(process)) => {
+            let ids = *process.view.ids.lock();
+            for (i, v) in [
+                ids.uid[0], ids.gid[0], ids.uid[1], ids.gid[1], ids.uid[2], ids.gid[2], ids.fsuid,
+                ids.fsgid,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                put32(&mut out, 28 + 4 * i, v);
+            }
+            found |= PIDFD_INFO_CREDS;
+            put32(&mut out, 16, process.pid as u32);
+            put32(&mut out, 20, process.pid as u32);
+            put32(&mut out, 24, process.ppid() as u32);
+            found |= PIDFD_INFO_PID;
+        }
+        (Some(status), _) => {
+            if mask & PIDFD_INFO_EXIT == 0 {
+                return Err(ESRCH);
+            }
+            if let Some(status) = status {
+                put32(&mut out, 60, status);
+                found |= PIDFD_INFO_EXIT;
+            }
+        }
+        (None, None) => return Err(ESRCH),
+    }
+    if mask & PIDFD_INFO_SUPPORTED_MASK != 0 {
+        found |= PIDFD_INFO_SUPPORTED_MASK;
+        out[72..80].copy_from_slice(&PIDFD_INFO_SUPPORTED.to_le_bytes());
+    }
+    out[..8].copy_from_slice(&found.to_le_bytes());
+    // The caller's struct: what it has room for, zeros past ours.
+    let mut user = alloc::vec![0u8; size];
+    let n = size.min(PIDFD_INFO_SIZE);
+    user[..n].copy_from_slice(&out[..n]);
+    ctx.task.mm().copy_to_user(arg, &user)?;
+    Ok(0)
 }

@@ -114,7 +114,7 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if max > current.max && !ctx.task.creds.has_cap(CAP_SYS_RESOURCE) {
             return Err(EPERM);
         }
-        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::NR_OPEN {
+        if index == crate::sentry::task::RLIMIT_NOFILE && max > crate::sentry::fd::nr_open() {
             return Err(EPERM);
         }
         Some(RLimit { cur, max })
@@ -144,49 +144,17 @@ pub fn sys_setrlimit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// `struct utsname`: six 65-byte fields.
 const UTS_FIELD: usize = 65;
 
-/// uname's nodename: "rvisor", or the OCI `hostname` given at boot.
-/// (sethostname stays ENOSYS: a sandbox does not rename itself.)
-static HOSTNAME: spin::Mutex<Hostname> = spin::Mutex::new(Hostname::DEFAULT);
-
-#[derive(Clone, Copy)]
-struct Hostname {
-    bytes: [u8; UTS_FIELD - 1],
-    len: usize,
-}
-
-impl Hostname {
-    const DEFAULT: Hostname = {
-        let mut bytes = [0u8; UTS_FIELD - 1];
-        let name = b"rvisor";
-        let mut i = 0;
-        while i < name.len() {
-            bytes[i] = name[i];
-            i += 1;
-        }
-        Hostname {
-            bytes,
-            len: name.len(),
-        }
-    };
-}
-
-/// Sets the host name (at most 64 bytes; longer names are cut).
-pub fn set_hostname(name: &[u8]) {
-    let len = name.len().min(UTS_FIELD - 1);
-    let mut bytes = [0u8; UTS_FIELD - 1];
-    bytes[..len].copy_from_slice(&name[..len]);
-    *HOSTNAME.lock() = Hostname { bytes, len };
-}
-
+/// uname: the host and domain names are the UTS namespace's ("rvisor",
+/// or the OCI `hostname` given at boot, and "(none)" at first).
 pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let hostname = *HOSTNAME.lock();
+    let names = ctx.task.uts_ns.names.lock().clone();
     let fields: [&[u8]; 6] = [
         b"Linux",
-        &hostname.bytes[..hostname.len],
+        &names.hostname,
         crate::sentry::KERNEL_RELEASE.as_bytes(),
         b"#1 SMP rvisor",
         crate::arch::UNAME_MACHINE,
-        b"(none)",
+        &names.domainname,
     ];
     let mut uts = [0u8; UTS_FIELD * 6];
     for (i, field) in fields.iter().enumerate() {
@@ -196,6 +164,36 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// sethostname and setdomainname: the names of the caller's UTS
+/// namespace (the sandbox's own, never the host's). CAP_SYS_ADMIN.
+fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResult {
+    const CAP_SYS_ADMIN: u32 = 21;
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let len = args[1] as i32;
+    if len < 0 || len as usize > crate::sentry::ns::UTS_NAME_MAX {
+        return Err(EINVAL);
+    }
+    let mut name = alloc::vec![0u8; len as usize];
+    ctx.task.mm().copy_from_user(args[0], &mut name)?;
+    let mut names = ctx.task.uts_ns.names.lock();
+    if host {
+        names.hostname = name;
+    } else {
+        names.domainname = name;
+    }
+    Ok(0)
+}
+
+pub fn sys_sethostname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    set_uts_name(ctx, args, true)
+}
+
+pub fn sys_setdomainname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    set_uts_name(ctx, args, false)
+}
+
 pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_SET_PDEATHSIG: u64 = 1;
     const PR_GET_PDEATHSIG: u64 = 2;
@@ -203,6 +201,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_SET_DUMPABLE: u64 = 4;
     const PR_GET_KEEPCAPS: u64 = 7;
     const PR_SET_KEEPCAPS: u64 = 8;
+    const PR_SET_TIMERSLACK: u64 = 29;
     const PR_GET_TIMERSLACK: u64 = 30;
     const PR_SET_NAME: u64 = 15;
     const PR_GET_NAME: u64 = 16;
@@ -259,7 +258,11 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             ctx.task.creds.keepcaps = args[1] == 1;
             Ok(0)
         }
-        PR_GET_TIMERSLACK => Ok(50_000),
+        PR_SET_TIMERSLACK => {
+            task.timer_slack.set(args[1]);
+            Ok(0)
+        }
+        PR_GET_TIMERSLACK => Ok(task.timer_slack.get()),
         PR_CAPBSET_READ => {
             if args[1] > CAP_LAST_CAP {
                 return Err(EINVAL);
@@ -267,12 +270,12 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(1)
         }
         PR_SET_CHILD_SUBREAPER => {
-            task.child_subreaper = args[1] != 0;
+            task.process.set_child_subreaper(args[1] != 0);
             Ok(0)
         }
         PR_GET_CHILD_SUBREAPER => {
-            task.mm()
-                .write_val(args[1], &(task.child_subreaper as i32))?;
+            let on = task.process.child_subreaper() as i32;
+            task.mm().write_val(args[1], &on)?;
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {
@@ -391,7 +394,7 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EPERM);
     }
     ctx.task.creds.caps = Some(new);
-    super::system::note_ids(&ctx.task);
+    super::system::note_ids(&mut ctx.task);
     Ok(0)
 }
 

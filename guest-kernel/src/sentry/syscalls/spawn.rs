@@ -11,6 +11,7 @@ use super::{SwitchRequest, SyscallContext};
 use crate::arch::ThreadState;
 use crate::sentry::errno::*;
 use crate::sentry::mm::Access;
+use crate::sentry::ns::{CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEW_ANY};
 use crate::sentry::sched;
 use crate::sentry::signal::{SIGCHLD, SIGCONT};
 use crate::sentry::task::{JobEvent, Task};
@@ -53,8 +54,9 @@ struct Shares {
     /// The thread's name (each thread has its own).
     comm: Arc<Mutex<Vec<u8>>>,
     signals: crate::sentry::signal::SignalState,
-    child_subreaper: bool,
     keyrings: crate::sentry::keys::KeyCred,
+    ns: crate::sentry::ns::NsSet,
+    timer_slack: Arc<crate::sentry::task::TimerSlack>,
 }
 
 /// A new task made from `parent` with `shares`; the rest is inherited.
@@ -90,8 +92,10 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
         parent_death_signal: 0,
-        child_subreaper: shares.child_subreaper,
-        namespace: parent.namespace.clone(),
+        timer_slack: shares.timer_slack,
+        namespace: shares.ns.mnt,
+        uts_ns: shares.ns.uts,
+        ipc_ns: shares.ns.ipc,
         rlimits: parent.rlimits,
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             child_tid
@@ -164,8 +168,12 @@ fn new_process(
         | CLONE_PTRACE
         | CLONE_SYSVSEM
         | CLONE_IO
-        | CLONE_PIDFD;
-    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
+        | CLONE_PIDFD
+        | CLONE_NEW_ANY;
+    if flags & (CLONE_NEWNS | CLONE_FS) == CLONE_NEWNS | CLONE_FS
+        || flags & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS
+        || flags & CLONE_THREAD != 0 && flags & (CLONE_NEWUSER | CLONE_NEWPID) != 0
+        || flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
         || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
         || flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0
         || flags & (CLONE_PIDFD | CLONE_PARENT_SETTID) == CLONE_PIDFD | CLONE_PARENT_SETTID
@@ -177,7 +185,6 @@ fn new_process(
         return new_thread(ctx, flags, stack, parent_tid, child_tid, tls);
     }
     if flags & !supported != 0 {
-        // Namespaces and pidfds.
         log::info!(
             "clone flags {flags:#x}: {:#x} not supported",
             flags & !supported
@@ -193,6 +200,20 @@ fn new_process(
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
+    let ns = super::ns::copy_namespaces(parent, flags)?;
+    // The semaphore undo list of a new IPC namespace cannot be shared.
+    if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
+        return Err(EINVAL);
+    }
+    let files = if flags & CLONE_FILES != 0 {
+        parent.files.clone()
+    } else {
+        let table = parent.fds().clone();
+        if !super::ns::table_fits(table.highest()) {
+            return Err(EMFILE);
+        }
+        Arc::new(Mutex::new(table))
+    };
     let vfork = flags & CLONE_VFORK != 0;
     let memory = if flags & CLONE_VM != 0 {
         parent.memory.clone()
@@ -201,11 +222,6 @@ fn new_process(
         Arc::new(Mutex::new(copy))
     };
     let pid = sched::new_pid();
-    let files = if flags & CLONE_FILES != 0 {
-        parent.files.clone()
-    } else {
-        Arc::new(Mutex::new(parent.fds().clone()))
-    };
     // The filesystem context: working and root directory.
     let (cwd, root) = if flags & CLONE_FS != 0 {
         (parent.cwd.clone(), parent.root.clone())
@@ -218,12 +234,14 @@ fn new_process(
     };
     let comm = Arc::new(Mutex::new(parent.comm.lock().clone()));
     let parent_view = &parent.process.view;
+    let timer_slack = parent.timer_slack.for_child();
     let view = Arc::new(crate::sentry::vfs::procfs::ProcessView {
         pid,
-        fds: files.clone(),
-        memory: Mutex::new(memory.clone()),
-        cwd: cwd.clone(),
-        root: root.clone(),
+        timer_slack: timer_slack.clone(),
+        fds: Mutex::new(files.clone()),
+        memory: Mutex::new(Some(memory.clone())),
+        cwd: Mutex::new(cwd.clone()),
+        root: Mutex::new(root.clone()),
         argv: Mutex::new(parent_view.argv.lock().clone()),
         exe_path: Mutex::new(parent_view.exe_path.lock().clone()),
         comm: comm.clone(),
@@ -254,8 +272,9 @@ fn new_process(
         root,
         comm,
         signals: parent.signals.fork_copy(flags & CLONE_SIGHAND != 0),
-        child_subreaper: false,
         keyrings: parent.keyrings.for_new_process(),
+        ns,
+        timer_slack,
     };
     let child = new_task(parent, shares, flags, child_tid);
     let mut child = child;
@@ -282,7 +301,7 @@ fn new_process(
     if let Err(e) = sched::add(child, regs, state) {
         if flags & CLONE_SYSVSEM != 0 {
             // Only the share is dropped: the parent still uses the list.
-            crate::sentry::ipc::exit_process(pid);
+            crate::sentry::ipc::exit_process(pid, &ctx.task.ipc_ns);
         }
         if let Some(fd) = pidfd_fd {
             let _ = ctx.task.fds().remove(fd);
@@ -295,10 +314,11 @@ fn new_process(
     Ok(pid as u64)
 }
 
-/// A thread: a task of the calling process sharing its memory, files,
-/// filesystem state and signal dispositions (what pthread_create asks:
-/// CLONE_VM | CLONE_SIGHAND | CLONE_THREAD, sharing or copying the fd
-/// table and fs context, and the tid/TLS options).
+/// A thread: a task of the calling process sharing its memory and signal
+/// dispositions (CLONE_VM | CLONE_SIGHAND | CLONE_THREAD), and its files
+/// and filesystem state unless asked for copies (pthread_create shares
+/// them: CLONE_FILES | CLONE_FS), with the tid/TLS options. Its exit
+/// signal (clone's low byte) means nothing: a thread's end signals no one.
 fn new_thread(
     ctx: &mut SyscallContext,
     flags: u64,
@@ -308,6 +328,7 @@ fn new_thread(
     tls: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
+    let flags = flags & !CSIGNAL;
     let required = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
     let optional = CLONE_FS
         | CLONE_FILES
@@ -317,12 +338,10 @@ fn new_thread(
         | CLONE_PARENT_SETTID
         | CLONE_CHILD_CLEARTID
         | CLONE_CHILD_SETTID
-        | CLONE_DETACHED;
-    // A thread's exit signal is ignored, as Linux ignores it (threads
-    // never signal their parent).
-    let flags = flags & !CSIGNAL;
+        | CLONE_DETACHED
+        | CLONE_NEW_ANY;
     if flags & required != required || flags & !(required | optional) != 0 {
-        log::info!("clone flags {flags:#x}: only pthread-style threads are supported");
+        log::info!("clone flags {flags:#x}: not supported for threads");
         return Err(ENOSYS);
     }
     if sched::task_count() >= sched::MAX_TASKS
@@ -331,6 +350,29 @@ fn new_thread(
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
+    // A thread may have a UTS or IPC namespace of its own, as on Linux.
+    let ns = super::ns::copy_namespaces(parent, flags)?;
+    if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
+        return Err(EINVAL);
+    }
+    let files = if flags & CLONE_FILES != 0 {
+        parent.files.clone()
+    } else {
+        let table = parent.fds().clone();
+        if !super::ns::table_fits(table.highest()) {
+            return Err(EMFILE);
+        }
+        Arc::new(Mutex::new(table))
+    };
+    let (cwd, root) = if flags & CLONE_FS != 0 {
+        (parent.cwd.clone(), parent.root.clone())
+    } else {
+        let root = parent.root.lock().clone();
+        (
+            Arc::new(Mutex::new(parent.cwd())),
+            Arc::new(Mutex::new(root)),
+        )
+    };
     let keyrings = super::keys::for_new_thread(parent)?;
     let tid = sched::new_pid();
     let shares = Shares {
@@ -340,26 +382,14 @@ fn new_thread(
         exit_signal: 0,
         vfork_parent: None,
         memory: parent.memory.clone(),
-        // Without CLONE_FILES / CLONE_FS the thread gets copies of its own.
-        files: if flags & CLONE_FILES != 0 {
-            parent.files.clone()
-        } else {
-            Arc::new(Mutex::new(parent.fds().clone()))
-        },
-        cwd: if flags & CLONE_FS != 0 {
-            parent.cwd.clone()
-        } else {
-            Arc::new(Mutex::new(parent.cwd()))
-        },
-        root: if flags & CLONE_FS != 0 {
-            parent.root.clone()
-        } else {
-            Arc::new(Mutex::new(parent.root.lock().clone()))
-        },
+        files,
+        cwd,
+        root,
         comm: Arc::new(Mutex::new(parent.comm.lock().clone())),
         signals: parent.signals.thread_copy(),
-        child_subreaper: parent.child_subreaper,
         keyrings,
+        ns,
+        timer_slack: parent.timer_slack.for_child(),
     };
     let thread = new_task(parent, shares, flags, child_tid);
     let mut thread = thread;

@@ -141,8 +141,17 @@ pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::
 
 /// Refreshes the /proc status copy of `task`'s credentials (after a
 /// change; one process's threads share what status shows).
-pub fn note_ids(task: &crate::sentry::task::Task) {
-    *task.process.view.ids.lock() = id_view(task);
+pub fn note_ids(task: &mut crate::sentry::task::Task) {
+    let new = id_view(task);
+    let mut view = task.process.view.ids.lock();
+    // Linux's commit_creds: a change of the effective or filesystem ids
+    // cancels PR_SET_PDEATHSIG.
+    if (view.uid[1], view.gid[1], view.fsuid, view.fsgid)
+        != (new.uid[1], new.gid[1], new.fsuid, new.fsgid)
+    {
+        task.parent_death_signal = 0;
+    }
+    *view = new;
 }
 
 const UNCHANGED: u32 = u32::MAX;
@@ -191,7 +200,7 @@ fn update(
         }
         Ids::Group => creds.fsgid = creds.group[EFFECTIVE],
     }
-    note_ids(&ctx.task);
+    note_ids(&mut ctx.task);
     // The thread keyring's owner follows the filesystem ids (Linux's
     // key_fsuid_changed).
     if (ctx.task.creds.fsuid, ctx.task.creds.fsgid) != old_fsids {
@@ -220,7 +229,7 @@ pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         creds.caps = Some(caps);
         creds.fsuid = uid;
-        note_ids(&ctx.task);
+        note_ids(&mut ctx.task);
         super::keys::fsids_changed(&ctx.task);
     }
     Ok(old as u64)
@@ -233,7 +242,7 @@ pub fn sys_setfsgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let gid = args[0] as u32;
     if gid != UNCHANGED && (creds.group.contains(&gid) || gid == old || creds.has_cap(CAP_SETGID)) {
         creds.fsgid = gid;
-        note_ids(&ctx.task);
+        note_ids(&mut ctx.task);
         super::keys::fsids_changed(&ctx.task);
     }
     Ok(old as u64)

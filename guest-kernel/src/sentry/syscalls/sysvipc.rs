@@ -125,8 +125,9 @@ const MSG_INFO: i32 = 12;
 const MSG_STAT_ANY: i32 = 13;
 
 pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (key, flags) = (args[0] as i32, args[1] as u32);
-    let mut table = ipc::MSG.lock();
+    let mut table = ns.msg.lock();
     if let Some(id) = lookup_key(ctx, &mut table, key, flags, |_| Ok(()))? {
         return Ok(id as u64);
     }
@@ -147,12 +148,13 @@ pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (id, addr, size, flags) = (args[0] as i32, args[1], args[2] as i64, args[3] as u32);
     if size < 0 || size as usize > ipc::MSGMAX {
         return Err(EINVAL);
     }
     {
-        let mut table = ipc::MSG.lock();
+        let mut table = ns.msg.lock();
         let (_, (perm, _)) = table.get(id)?;
         let perm = *perm;
         drop(table);
@@ -168,7 +170,7 @@ pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ctx.task.mm().copy_from_user(addr + 8, &mut text)?;
     loop {
         let changed = {
-            let mut table = ipc::MSG.lock();
+            let mut table = ns.msg.lock();
             let (_, (_, queue)) = table.get(id).map_err(|_| EIDRM)?;
             let fits = queue.bytes + text.len() <= queue.qbytes
                 && queue.messages.len() < queue.qbytes.max(1);
@@ -194,6 +196,7 @@ pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (id, addr, size, msgtyp, flags) = (
         args[0] as i32,
         args[1],
@@ -208,7 +211,7 @@ pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     {
-        let mut table = ipc::MSG.lock();
+        let mut table = ns.msg.lock();
         let (_, (perm, _)) = table.get(id)?;
         let perm = *perm;
         drop(table);
@@ -218,7 +221,7 @@ pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     loop {
         let (changed, message) = {
-            let mut table = ipc::MSG.lock();
+            let mut table = ns.msg.lock();
             let (_, (_, queue)) = table.get(id).map_err(|_| EIDRM)?;
             let found = if flags & MSG_COPY != 0 {
                 usize::try_from(msgtyp)
@@ -282,10 +285,11 @@ pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (id, cmd, buf) = (args[0] as i32, ctl_cmd(args[1]), args[2]);
     match cmd {
         IPC_INFO | MSG_INFO => {
-            let table = ipc::MSG.lock();
+            let table = ns.msg.lock();
             let mut info = [0i32; 8];
             let total: usize = table.entries.values().map(|(_, q)| q.bytes).sum();
             let count: usize = table.entries.values().map(|(_, q)| q.messages.len()).sum();
@@ -309,7 +313,7 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(highest as u64)
         }
         IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
-            let mut table = ipc::MSG.lock();
+            let mut table = ns.msg.lock();
             let (index, (perm, q)) = if cmd == IPC_STAT {
                 table.get(id)?
             } else {
@@ -344,7 +348,7 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             let mut raw = [0u8; 8];
             ctx.task.mm().copy_from_user(buf + 88, &mut raw)?;
             let qbytes = u64::from_ne_bytes(raw) as usize;
-            let mut table = ipc::MSG.lock();
+            let mut table = ns.msg.lock();
             let (_, (perm, q)) = table.get(id)?;
             let me = asker(ctx);
             if !me.owns(perm) {
@@ -360,7 +364,7 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         IPC_RMID => {
-            let mut table = ipc::MSG.lock();
+            let mut table = ns.msg.lock();
             let (index, (perm, q)) = table.get(id)?;
             if !asker(ctx).owns(perm) {
                 return Err(EPERM);
@@ -390,11 +394,12 @@ const SEM_STAT_ANY: i32 = 20;
 const SEM_UNDO: i16 = 0x1000;
 
 pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (key, nsems, flags) = (args[0] as i32, args[1] as i32, args[2] as u32);
     if nsems < 0 || nsems as usize > ipc::SEMMSL {
         return Err(EINVAL);
     }
-    let mut table = ipc::SEM.lock();
+    let mut table = ns.sem.lock();
     let check = |set: &SemSet| {
         if nsems as usize > set.sems.len() {
             Err(EINVAL)
@@ -439,6 +444,7 @@ fn semtimedop(
     nsops: u64,
     timeout: Option<u64>,
 ) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     if nsops == 0 {
         return Err(EINVAL);
     }
@@ -481,7 +487,7 @@ fn semtimedop(
     };
     loop {
         let changed = {
-            let mut table = ipc::SEM.lock();
+            let mut table = ns.sem.lock();
             let waited = counted.is_some();
             uncount(&mut table, &mut counted);
             // Removed while this task waited: EIDRM.
@@ -523,7 +529,7 @@ fn semtimedop(
                         if flg & SEM_UNDO != 0 && op != 0 {
                             let nsems = set.sems.len();
                             let list = ipc::undo_list(pid, true).expect("created");
-                            let mut undo = ipc::SEM_UNDO.lock();
+                            let mut undo = ns.sem_undo.lock();
                             let adj = undo.entry((list, id)).or_insert_with(|| vec![0; nsems]);
                             adj[num as usize] -= op as i32;
                         }
@@ -552,7 +558,7 @@ fn semtimedop(
             crate::sentry::signal::wait(&mut ctx.task, &[&changed], deadline, false).map(|_| ())
         };
         if let Err(e) = result {
-            let mut table = ipc::SEM.lock();
+            let mut table = ns.sem.lock();
             uncount(&mut table, &mut counted);
             // A removed set: EIDRM rather than the interruption.
             if table.get(id).is_err() {
@@ -564,10 +570,11 @@ fn semtimedop(
 }
 
 pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (id, num, cmd, arg) = (args[0] as i32, args[1] as i32, ctl_cmd(args[2]), args[3]);
     match cmd {
         IPC_INFO | SEM_INFO => {
-            let table = ipc::SEM.lock();
+            let table = ns.sem.lock();
             let mut info = [0i32; 10];
             info[0] = 1024; // semmap
             info[1] = ipc::SEMMNI as i32;
@@ -593,7 +600,7 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             return Ok(highest as u64);
         }
         SEM_STAT | SEM_STAT_ANY => {
-            let table = ipc::SEM.lock();
+            let table = ns.sem.lock();
             let index = usize::try_from(id).map_err(|_| EINVAL)?;
             let (perm, set) = table.entries.get(&index).ok_or(EINVAL)?;
             if cmd == SEM_STAT && !asker(ctx).may(perm, 0o444) {
@@ -607,7 +614,7 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         _ => {}
     }
-    let mut table = ipc::SEM.lock();
+    let mut table = ns.sem.lock();
     let (index, (perm, set)) = table.get(id)?;
     let me = asker(ctx);
     let nsems = set.sems.len();
@@ -625,12 +632,12 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if cmd == IPC_RMID {
                 set.changed.wake_all();
                 table.entries.remove(&index);
-                ipc::SEM_UNDO.lock().retain(|k, _| k.1 != id);
+                ns.sem_undo.lock().retain(|k, _| k.1 != id);
                 return Ok(0);
             }
             drop(table);
             let (uid, gid, mode, _) = read_set(ctx, arg)?;
-            let mut table = ipc::SEM.lock();
+            let mut table = ns.sem.lock();
             let (_, (perm, set)) = table.get(id)?;
             apply_set(perm, uid, gid, mode);
             set.ctime = now_secs();
@@ -684,7 +691,7 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             set.ctime = now_secs();
             set.changed.wake_all();
             drop(table);
-            for adj in ipc::SEM_UNDO.lock().iter_mut().filter(|(k, _)| k.1 == id) {
+            for adj in ns.sem_undo.lock().iter_mut().filter(|(k, _)| k.1 == id) {
                 adj.1[n] = 0;
             }
             Ok(0)
@@ -703,7 +710,7 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if values.iter().any(|&v| v > ipc::SEMVMX) {
                 return Err(ERANGE);
             }
-            let mut table = ipc::SEM.lock();
+            let mut table = ns.sem.lock();
             let (_, (_, set)) = table.get(id)?;
             let pid = ctx.task.pid;
             for (sem, v) in set.sems.iter_mut().zip(values) {
@@ -713,7 +720,7 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             set.ctime = now_secs();
             set.changed.wake_all();
             drop(table);
-            ipc::SEM_UNDO.lock().retain(|k, _| k.1 != id);
+            ns.sem_undo.lock().retain(|k, _| k.1 != id);
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -752,8 +759,9 @@ const SHM_STAT_ANY: i32 = 15;
 const SHMLBA: u64 = 4096;
 
 pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (key, size, flags) = (args[0] as i32, args[1], args[2] as u32);
-    let mut table = ipc::SHM.lock();
+    let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
     let check = |seg: &ShmSegment| {
         if size > seg.size {
@@ -792,10 +800,11 @@ pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     use crate::sentry::mm::{FileBacking, Protection};
     let (id, addr, flags) = (args[0] as i32, args[1], args[2] as u32);
     let (node, size) = {
-        let mut table = ipc::SHM.lock();
+        let mut table = ns.shm.lock();
         let (_, (perm, seg)) = table.get(id)?;
         let want = if flags & SHM_RDONLY != 0 {
             0o444
@@ -854,7 +863,7 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             false,
         )
         .map_err(|e| if e == EEXIST { EINVAL } else { e })?;
-    let mut table = ipc::SHM.lock();
+    let mut table = ns.shm.lock();
     if let Ok((_, (_, seg))) = table.get(id) {
         seg.atime = now_secs();
         seg.lpid = ctx.task.pid;
@@ -863,6 +872,7 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let addr = args[0];
     if !addr.is_multiple_of(SHMLBA) {
         return Err(EINVAL);
@@ -876,7 +886,7 @@ pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let same = |f: &crate::sentry::mm::FileBacking| {
         core::ptr::addr_eq(Arc::as_ptr(&f.inode), Arc::as_ptr(&inode))
     };
-    let mut table = ipc::SHM.lock();
+    let mut table = ns.shm.lock();
     let index = table
         .entries
         .iter()
@@ -909,14 +919,15 @@ pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             at = end;
         }
     }
-    let mut table = ipc::SHM.lock();
+    let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
     Ok(0)
 }
 
 pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let ns = ctx.task.ipc_ns.clone();
     let (id, cmd, buf) = (args[0] as i32, ctl_cmd(args[1]), args[2]);
-    let mut table = ipc::SHM.lock();
+    let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
     match cmd {
         IPC_INFO => {
@@ -985,13 +996,13 @@ pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 let node = seg.node.clone();
                 drop(table);
                 if ipc::attachments(&node) == 0 {
-                    ipc::SHM.lock().entries.remove(&index);
+                    ns.shm.lock().entries.remove(&index);
                 }
                 return Ok(0);
             }
             drop(table);
             let (uid, gid, mode, _) = read_set(ctx, buf)?;
-            let mut table = ipc::SHM.lock();
+            let mut table = ns.shm.lock();
             let (_, (perm, seg)) = table.get(id)?;
             apply_set(perm, uid, gid, mode);
             seg.ctime = now_secs();

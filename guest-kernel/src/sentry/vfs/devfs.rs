@@ -8,7 +8,7 @@ use core::any::Any;
 
 use super::console::{Console, TtyInfo, STREAM_TTY};
 use super::*;
-use crate::sentry::fd::{File, POLLIN, POLLOUT};
+use crate::sentry::fd::{File, IoctlReply, POLLIN, POLLOUT};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Device {
@@ -254,6 +254,10 @@ pub fn open_device(rdev: u64, flags: u32) -> Result<Arc<dyn File>, Errno> {
     node.open(flags)
 }
 
+/// The entropy count /dev/random reports (RNDGETENTCNT,
+/// /proc/sys/kernel/random/entropy_avail): Linux's full pool.
+pub const ENTROPY_BITS: i32 = 256;
+
 /// An open memory-like device.
 struct DevFile {
     node: Arc<DevNode>,
@@ -287,6 +291,19 @@ impl File for DevFile {
     /// Offsets mean nothing to these devices; lseek succeeds (to 0).
     fn seekable(&self) -> bool {
         true
+    }
+
+    /// RNDGETENTCNT: the input pool's entropy count, which is full
+    /// (Linux's 256 bits once the generator is seeded, as the sentry's is
+    /// from boot on).
+    fn ioctl(&self, request: u64) -> Result<IoctlReply, Errno> {
+        const RNDGETENTCNT: u64 = 0x8004_5200;
+        match (self.node.device(), request) {
+            (Device::Random | Device::Urandom, RNDGETENTCNT) => {
+                Ok(IoctlReply::Bytes(ENTROPY_BITS.to_le_bytes().to_vec()))
+            }
+            _ => Err(ENOTTY),
+        }
     }
 
     fn stat(&self) -> Stat {

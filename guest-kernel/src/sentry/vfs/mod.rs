@@ -350,6 +350,7 @@ impl PathStack {
     }
 }
 
+#[derive(Clone)]
 struct Mount {
     /// The covered directory.
     point: (u64, u64),
@@ -362,6 +363,9 @@ pub struct Namespace {
     mounts: Mutex<Vec<Mount>>,
     /// Some mount lies over a file (not only directories).
     file_mounts: core::sync::atomic::AtomicBool,
+    /// The mount namespace's inode number (/proc/<pid>/ns/mnt).
+    ino: u64,
+    _token: crate::sentry::ns::Token,
 }
 
 /// Where resolution of the parent of a path ended.
@@ -373,12 +377,32 @@ pub struct ParentAndName {
 }
 
 impl Namespace {
+    /// The initial mount namespace.
     pub fn new(root: Arc<dyn Inode>) -> Namespace {
         Namespace {
             root,
             mounts: Mutex::new(Vec::new()),
             file_mounts: core::sync::atomic::AtomicBool::new(false),
+            ino: crate::sentry::ns::MNT_INIT_INO,
+            _token: crate::sentry::ns::Token::INITIAL,
         }
+    }
+
+    /// A private copy of the mount table (CLONE_NEWNS): the same
+    /// filesystems at the same places, mounted apart from now on.
+    pub fn copy(&self) -> Result<Namespace, Errno> {
+        use core::sync::atomic::Ordering::Relaxed;
+        Ok(Namespace {
+            root: self.root.clone(),
+            mounts: Mutex::new(self.mounts.lock().clone()),
+            file_mounts: core::sync::atomic::AtomicBool::new(self.file_mounts.load(Relaxed)),
+            ino: crate::sentry::ns::new_ino(),
+            _token: crate::sentry::ns::MNT_BUDGET.take()?,
+        })
+    }
+
+    pub fn ino(&self) -> u64 {
+        self.ino
     }
 
     /// The root of every mounted filesystem, the namespace's own first.

@@ -72,8 +72,8 @@ fn queue_bytes(max_msgs: u64, msg_size: u64) -> u64 {
     max_msgs.saturating_mul(msg_size.saturating_add(8))
 }
 
-/// The named queues (name without the leading '/').
-static NAMES: Mutex<BTreeMap<Vec<u8>, Arc<Queue>>> = Mutex::new(BTreeMap::new());
+/// The named queues of an IPC namespace (names without the leading '/').
+pub type Names = Mutex<BTreeMap<Vec<u8>, Arc<Queue>>>;
 
 impl Queue {
     fn new(max_msgs: u64, msg_size: u64, mode: u32, uid: u32, gid: u32) -> Queue {
@@ -219,8 +219,8 @@ pub struct OpenRequest {
 }
 
 /// Finds or creates the queue `name` (no '/' inside, already checked).
-pub fn open(name: &[u8], request: OpenRequest) -> Result<(Arc<Queue>, bool), Errno> {
-    let mut names = NAMES.lock();
+pub fn open(names: &Names, name: &[u8], request: OpenRequest) -> Result<(Arc<Queue>, bool), Errno> {
+    let mut names = names.lock();
     if let Some(queue) = names.get(name) {
         if request.create && request.exclusive {
             return Err(EEXIST);
@@ -255,13 +255,13 @@ pub fn open(name: &[u8], request: OpenRequest) -> Result<(Arc<Queue>, bool), Err
 }
 
 /// mq_unlink: the name goes; the queue lives on while descriptors do.
-pub fn unlink(name: &[u8]) -> Result<Arc<Queue>, Errno> {
-    NAMES.lock().remove(name).ok_or(ENOENT)
+pub fn unlink(names: &Names, name: &[u8]) -> Result<Arc<Queue>, Errno> {
+    names.lock().remove(name).ok_or(ENOENT)
 }
 
 /// The name's queue, if any (for permission checks before unlinking).
-pub fn lookup(name: &[u8]) -> Option<Arc<Queue>> {
-    NAMES.lock().get(name).cloned()
+pub fn lookup(names: &Names, name: &[u8]) -> Option<Arc<Queue>> {
+    names.lock().get(name).cloned()
 }
 
 /// A message queue descriptor.

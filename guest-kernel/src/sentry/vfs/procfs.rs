@@ -1,6 +1,6 @@
 //! procfs: a minimal `/proc` generated from the sentry's own state:
-//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,smaps,pagemap,status,cmdline,comm}`
-//! for every live process,
+//! `self` (-> the running process), `<pid>/{exe,cwd,fd/,maps,smaps,pagemap,status,cmdline,comm,
+//! ns/,timerslack_ns}` for every live process,
 //! `cpuinfo`, `meminfo`, `uptime`, `version`, `net/dev`. File contents are generated
 //! when the file is opened, as a snapshot.
 
@@ -20,12 +20,14 @@ use crate::sentry::mm::{AddressSpace, VmaKind};
 /// The process state /proc shows, shared with the task.
 pub struct ProcessView {
     pub pid: i32,
-    pub fds: Arc<Mutex<FdTable>>,
-    /// Replaced when the process execs.
-    pub memory: Mutex<Arc<Mutex<AddressSpace>>>,
-    pub cwd: Arc<Mutex<PathStack>>,
+    /// The main thread's descriptor table and filesystem context
+    /// (replaced when it unshares them).
+    pub fds: Mutex<Arc<Mutex<FdTable>>>,
+    /// Replaced when the process execs; gone once it has exited.
+    pub memory: Mutex<Option<Arc<Mutex<AddressSpace>>>>,
+    pub cwd: Mutex<Arc<Mutex<PathStack>>>,
     /// The root directory (chroot; None: the namespace's root).
-    pub root: Arc<Mutex<Option<PathStack>>>,
+    pub root: Mutex<Arc<Mutex<Option<PathStack>>>>,
     /// Replaced when the process execs (as are memory and exe_path).
     pub argv: Mutex<Arc<Vec<Vec<u8>>>>,
     pub exe_path: Mutex<Vec<u8>>,
@@ -34,6 +36,22 @@ pub struct ProcessView {
     /// What status shows of the credentials: a copy that the credential
     /// syscalls refresh ([`note_ids`]).
     pub ids: Mutex<IdView>,
+    /// The main thread's timer slack (/proc/<pid>/timerslack_ns).
+    pub timer_slack: Arc<crate::sentry::task::TimerSlack>,
+}
+
+impl ProcessView {
+    pub fn fds(&self) -> Arc<Mutex<FdTable>> {
+        self.fds.lock().clone()
+    }
+
+    /// The process exited: what it held goes (its descriptors close, its
+    /// memory is freed) even while pidfds or its zombie keep this view.
+    pub fn release(&self) {
+        *self.fds.lock() = Arc::new(Mutex::new(FdTable::default()));
+        *self.memory.lock() = None;
+        *self.root.lock() = Arc::new(Mutex::new(None));
+    }
 }
 
 /// A process's credentials as /proc/PID/status shows them.
@@ -99,6 +117,11 @@ enum Node {
     NetDev,
     /// /proc/key-users: every user's key counts and quotas.
     KeyUsers,
+    /// /proc/<pid>/ns and its links to the process's namespaces.
+    NsDir,
+    Ns(crate::sentry::ns::NsKind),
+    /// /proc/<pid>/timerslack_ns: the main thread's timer slack.
+    TimerSlack,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -129,11 +152,15 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"comm", Node::Comm),
     (b"stat", Node::Stat),
     (b"mounts", Node::Mounts),
+    (b"ns", Node::NsDir),
+    // The last two are the process's only.
     (b"task", Node::TaskDir),
+    (b"timerslack_ns", Node::TimerSlack),
 ];
 
-/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`.
-const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 1).0;
+/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`
+/// or `timerslack_ns`.
+const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 2).0;
 
 pub struct ProcNode {
     node: Node,
@@ -203,11 +230,53 @@ impl ProcNode {
             Node::FdInfoDir => 21,
             Node::Filesystems => 22,
             Node::FdInfo(fd) => 0x2_0000_0000 + fd as u64,
+            Node::NsDir => 23,
+            Node::Ns(kind) => 0x3_0000_0000 + kind as u64,
+            Node::TimerSlack => 24,
+        }
+    }
+
+    /// The namespace a /proc/<pid>/ns link names (the thread's own under
+    /// /proc/<pid>/task/<tid>). As on Linux, only a process that may
+    /// ptrace-read the target follows or reads it (EACCES).
+    fn namespace(
+        &self,
+        kind: crate::sentry::ns::NsKind,
+    ) -> Result<crate::sentry::ns::NsRef, Errno> {
+        let me = crate::sentry::sched::current().process.clone();
+        if !Arc::ptr_eq(&me.view, &self.view) {
+            let mine = *me.view.ids.lock();
+            let theirs = *self.view.ids.lock();
+            const CAP_SYS_PTRACE: u64 = 1 << 19;
+            let same = theirs.uid.iter().all(|&u| u == mine.fsuid)
+                && theirs.gid.iter().all(|&g| g == mine.fsgid);
+            if !same && mine.cap_eff & CAP_SYS_PTRACE == 0 {
+                return Err(EACCES);
+            }
+        }
+        let tid = if self.tid != 0 {
+            self.tid
+        } else {
+            self.view.pid
+        };
+        let set = crate::sentry::sched::thread_namespaces(tid).ok_or(ENOENT)?;
+        Ok(set.get(kind))
+    }
+
+    /// Another process's timer slack is CAP_SYS_NICE's to see or set.
+    fn may_touch_timer_slack(&self) -> Result<(), Errno> {
+        let me = crate::sentry::sched::current().process.clone();
+        const CAP_SYS_NICE: u64 = 1 << 23;
+        if Arc::ptr_eq(&me.view, &self.view) || me.view.ids.lock().cap_eff & CAP_SYS_NICE != 0 {
+            Ok(())
+        } else {
+            Err(EPERM)
         }
     }
 
     fn open_file(&self, fd: i32) -> Result<Arc<OpenFile>, Errno> {
-        let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+        let table = self.view.fds();
+        let fds = table.try_lock().ok_or_else(busy)?;
         fds.get(fd).cloned().map_err(|_| ENOENT)
     }
 
@@ -220,7 +289,8 @@ impl ProcNode {
         match self.node {
             Node::FdInfo(fd) => {
                 let (file, cloexec) = {
-                    let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                    let table = self.view.fds();
+                    let fds = table.try_lock().ok_or_else(busy)?;
                     (fds.get(fd).cloned().map_err(|_| ENOENT)?, fds.cloexec(fd)?)
                 };
                 const O_CLOEXEC_OCTAL: u32 = 0o2000000;
@@ -242,9 +312,9 @@ impl ProcNode {
                 return Ok(bytes);
             }
             Node::Maps | Node::Smaps => {
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let mut memory = space.try_lock().ok_or_else(busy)?;
-                let exe = String::from_utf8_lossy(&self.view.exe_path.lock()).into_owned();
+                let exe = self.view.exe_path.lock().clone();
                 for vma in memory.vma_list() {
                     out.push_str(&maps_line(&vma, &exe));
                     if self.node == Node::Smaps {
@@ -253,7 +323,7 @@ impl ProcNode {
                 }
             }
             Node::Status => {
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let (size_kb, rss_kb, locked_kb) = match space.try_lock() {
                     Some(mut memory) => {
                         let (size, rss) = memory.usage_kb();
@@ -263,7 +333,7 @@ impl ProcNode {
                 };
                 let fds = self
                     .view
-                    .fds
+                    .fds()
                     .try_lock()
                     .map(|f| f.list().len())
                     .unwrap_or(0);
@@ -375,7 +445,7 @@ impl ProcNode {
                 // The fields ps reads, Linux's order; the rest are 0.
                 let pid = self.view.pid;
                 let state = crate::sentry::sched::task_state_letter(pid, self.tid).unwrap_or('Z');
-                let space = self.view.memory.lock().clone();
+                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
                 let (size_kb, rss_kb) = match space.try_lock() {
                     Some(mut memory) => memory.usage_kb(),
                     None => return Err(busy()),
@@ -426,6 +496,10 @@ impl ProcNode {
                 }
             }
             Node::KeyUsers => out = crate::sentry::syscalls::keys::proc_key_users(),
+            Node::TimerSlack => {
+                self.may_touch_timer_slack()?;
+                let _ = writeln!(out, "{}", self.view.timer_slack.get());
+            }
             Node::Version => {
                 let _ = writeln!(
                     out,
@@ -455,8 +529,12 @@ impl Inode for ProcNode {
             | Node::TaskDir
             | Node::ThreadDir
             | Node::NetDir => (S_IFDIR | 0o555, 2),
-            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink => (S_IFLNK | 0o777, 1),
+            Node::NsDir => (S_IFDIR | 0o511, 2),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Ns(_) => {
+                (S_IFLNK | 0o777, 1)
+            }
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
+            Node::TimerSlack => (S_IFREG | 0o666, 1),
             _ => (S_IFREG | 0o444, 1),
         };
         let t = ((crate::sentry::time::realtime_ns() - crate::sentry::time::boottime_ns())
@@ -532,6 +610,11 @@ impl Inode for ProcNode {
                     tid,
                 }))
             }
+            Node::NsDir => crate::sentry::ns::NsKind::ALL
+                .iter()
+                .find(|kind| kind.entry() == name)
+                .map(|kind| self.child(Node::Ns(*kind)))
+                .ok_or(ENOENT),
             Node::NetDir if name == b"dev" => Ok(self.child(Node::NetDev)),
             Node::NetDir => Err(ENOENT),
             Node::FdDir | Node::FdInfoDir => {
@@ -601,8 +684,13 @@ impl Inode for ProcNode {
                 .map(|tid| entry(format!("{tid}").as_bytes(), Node::ThreadDir, tid))
                 .collect()),
             Node::NetDir => Ok(alloc::vec![entry(b"dev", Node::NetDev, 0)]),
+            Node::NsDir => Ok(crate::sentry::ns::NsKind::ALL
+                .iter()
+                .map(|kind| entry(kind.entry(), Node::Ns(*kind), self.tid))
+                .collect()),
             Node::FdDir => {
-                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                let table = self.view.fds();
+                let fds = table.try_lock().ok_or_else(busy)?;
                 Ok(fds
                     .list()
                     .into_iter()
@@ -610,7 +698,8 @@ impl Inode for ProcNode {
                     .collect())
             }
             Node::FdInfoDir => {
-                let fds = self.view.fds.try_lock().ok_or_else(busy)?;
+                let table = self.view.fds();
+                let fds = table.try_lock().ok_or_else(busy)?;
                 Ok(fds
                     .list()
                     .into_iter()
@@ -624,6 +713,7 @@ impl Inode for ProcNode {
     fn magic_link(&self) -> Option<Result<Arc<OpenFile>, Errno>> {
         match self.node {
             Node::Fd(fd) => Some(self.open_file(fd)),
+            Node::Ns(kind) => Some(self.namespace(kind).map(crate::sentry::ns::NsFile::open)),
             _ => None,
         }
     }
@@ -632,8 +722,8 @@ impl Inode for ProcNode {
         match self.node {
             Node::SelfLink => Ok(format!("{}", current_pid()).into_bytes()),
             Node::Exe => Ok(self.view.exe_path.lock().clone()),
-            Node::Cwd => Ok(self.view.cwd.lock().path()),
-            Node::RootLink => Ok(match &*self.view.root.lock() {
+            Node::Cwd => Ok(self.view.cwd.lock().lock().path()),
+            Node::RootLink => Ok(match &*self.view.root.lock().lock() {
                 Some(root) => root.path(),
                 None => b"/".to_vec(),
             }),
@@ -641,6 +731,7 @@ impl Inode for ProcNode {
                 let file = self.open_file(fd)?;
                 Ok(describe_open_file(&file))
             }
+            Node::Ns(kind) => Ok(self.namespace(kind)?.link_text()),
             _ => Err(EINVAL),
         }
     }
@@ -653,8 +744,11 @@ impl Inode for ProcNode {
             | Node::FdInfoDir
             | Node::TaskDir
             | Node::ThreadDir
+            | Node::NsDir
             | Node::NetDir => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
-            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) => Err(ELOOP),
+            Node::SelfLink | Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) | Node::Ns(_) => {
+                Err(ELOOP)
+            }
             Node::Pagemap => Ok(Arc::new(Pagemap { node: self })),
             _ => {
                 let data = self.generate()?;
@@ -664,8 +758,167 @@ impl Inode for ProcNode {
     }
 }
 
+/// What /proc/<pid>/maps shows of a mapping besides its range and
+/// permissions (and what PROCMAP_QUERY answers).
+pub struct MapShown {
+    /// The file, the executable or [heap], [stack], [vdso], [vvar];
+    /// empty for anonymous memory.
+    pub name: Vec<u8>,
+    pub offset: u64,
+    pub major: u32,
+    pub minor: u32,
+    pub inode: u64,
+}
+
+impl MapShown {
+    pub fn of(vma: &crate::sentry::mm::Vma, exe: &[u8]) -> MapShown {
+        let name: Vec<u8> = match vma.kind {
+            VmaKind::Image => exe.to_vec(),
+            VmaKind::Heap => b"[heap]".to_vec(),
+            VmaKind::Stack => b"[stack]".to_vec(),
+            VmaKind::Anonymous => Vec::new(),
+            VmaKind::File => vma
+                .file
+                .as_ref()
+                .and_then(|f| f.path.as_ref())
+                .map(|p| p.to_vec())
+                .unwrap_or_default(),
+            VmaKind::Vdso => b"[vdso]".to_vec(),
+            VmaKind::Vvar => b"[vvar]".to_vec(),
+        };
+        // File mappings show their offset and the file's device and
+        // inode, as on Linux; the executable loaded at boot has no file
+        // node and shows the device and inode it is known by.
+        let (offset, dev, inode) = match &vma.file {
+            Some(f) => {
+                let (dev, ino) = f.inode.id();
+                (f.offset, dev, ino)
+            }
+            None if vma.kind == VmaKind::Image => (0, super::DEV_EXE, 1),
+            None => (0, 0, 0),
+        };
+        MapShown {
+            name,
+            offset,
+            major: (dev >> 8) as u32,
+            minor: (dev & 0xff) as u32,
+            inode,
+        }
+    }
+}
+
+/// The GNU build id of the ELF file `file` (its NT_GNU_BUILD_ID note, at
+/// most 20 bytes), as Linux's build_id_parse reads it for PROCMAP_QUERY;
+/// None when the file is no 64-bit little-endian ELF or has no such note.
+pub fn build_id(file: &dyn Inode) -> Option<Vec<u8>> {
+    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = alloc::vec![0u8; len];
+        let n = file.read_at(offset, &mut buf).ok()?;
+        (n == len).then_some(buf)
+    };
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let header = read(0, 64)?;
+    if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (
+        u64_at(&header, 32),
+        u16_at(&header, 54),
+        u16_at(&header, 52),
+    );
+    if phentsize != 56 || phnum > 256 {
+        return None;
+    }
+    let phdrs = read(phoff, 56 * phnum as usize)?;
+    for ph in phdrs.chunks_exact(56) {
+        const PT_NOTE: u32 = 4;
+        if u32_at(ph, 0) != PT_NOTE {
+            continue;
+        }
+        let (offset, size) = (u64_at(ph, 8), u64_at(ph, 32).min(64 << 10) as usize);
+        let Some(notes) = read(offset, size) else {
+            continue;
+        };
+        // Notes: namesz, descsz, type, then name and desc, each 4-aligned.
+        let mut at = 0;
+        while at + 12 <= notes.len() {
+            let (namesz, descsz, kind) = (
+                u32_at(&notes, at) as usize,
+                u32_at(&notes, at + 4) as usize,
+                u32_at(&notes, at + 8),
+            );
+            let name_at = at + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let end = desc_at.checked_add(descsz.div_ceil(4) * 4)?;
+            if end > notes.len() {
+                break;
+            }
+            const NT_GNU_BUILD_ID: u32 = 3;
+            if kind == NT_GNU_BUILD_ID
+                && namesz == 4
+                && notes[name_at..name_at + 4] == *b"GNU\0"
+                && descsz > 0
+                && descsz <= 20
+            {
+                return Some(notes[desc_at..desc_at + descsz].to_vec());
+            }
+            at = end;
+        }
+    }
+    None
+}
+
+/// PROCMAP_QUERY's flags (Linux's uapi/linux/fs.h).
+pub const PROCMAP_QUERY_VMA_READABLE: u64 = 0x01;
+pub const PROCMAP_QUERY_VMA_WRITABLE: u64 = 0x02;
+pub const PROCMAP_QUERY_VMA_EXECUTABLE: u64 = 0x04;
+pub const PROCMAP_QUERY_VMA_SHARED: u64 = 0x08;
+pub const PROCMAP_QUERY_COVERING_OR_NEXT_VMA: u64 = 0x10;
+pub const PROCMAP_QUERY_FILE_BACKED_VMA: u64 = 0x20;
+
+impl ProcNode {
+    /// PROCMAP_QUERY on /proc/<pid>/maps: the mapping that covers `addr`
+    /// (or, with COVERING_OR_NEXT_VMA, the first one after it) and has
+    /// the permissions `flags` ask for; ENOENT when there is none, ENOTTY
+    /// on any other /proc file.
+    pub fn query_map(
+        &self,
+        addr: u64,
+        flags: u64,
+    ) -> Result<(crate::sentry::mm::Vma, MapShown), Errno> {
+        if self.node != Node::Maps {
+            return Err(ENOTTY);
+        }
+        let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
+        let vmas = space.try_lock().ok_or_else(busy)?.vma_list();
+        let wanted = |vma: &crate::sentry::mm::Vma| {
+            (flags & PROCMAP_QUERY_FILE_BACKED_VMA == 0 || vma.file.is_some())
+                && (flags & PROCMAP_QUERY_VMA_READABLE == 0 || vma.prot.read)
+                && (flags & PROCMAP_QUERY_VMA_WRITABLE == 0 || vma.prot.write)
+                && (flags & PROCMAP_QUERY_VMA_EXECUTABLE == 0 || vma.prot.exec)
+                && (flags & PROCMAP_QUERY_VMA_SHARED == 0 || vma.shared)
+        };
+        let next = flags & PROCMAP_QUERY_COVERING_OR_NEXT_VMA != 0;
+        // In address order: the first that ends above addr.
+        let found = vmas
+            .into_iter()
+            .filter(|v| v.end > addr)
+            .take_while(|v| next || v.start <= addr)
+            .find(|v| wanted(v))
+            .ok_or(ENOENT)?;
+        let shown = MapShown::of(&found, &self.view.exe_path.lock());
+        Ok((found, shown))
+    }
+}
+
 /// What /proc/self/fd/N shows for an open file.
 pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
+    // A namespace reached through /proc/<pid>/ns: "uts:[4026531838]".
+    if let Some(ns) = file.file.as_ns() {
+        return ns.ns.link_text();
+    }
     if let Some(location) = &file.location {
         return location.path();
     }
@@ -680,52 +933,27 @@ pub fn describe_open_file(file: &OpenFile) -> Vec<u8> {
     }
 }
 
-/// One line of /proc/<pid>/maps.
-fn maps_line(vma: &crate::sentry::mm::Vma, exe: &str) -> String {
-    let file_name = vma
-        .file
-        .as_ref()
-        .and_then(|f| f.path.as_ref())
-        .map(|p| String::from_utf8_lossy(p).into_owned());
-    let name = match vma.kind {
-        VmaKind::Image => exe,
-        VmaKind::Heap => "[heap]",
-        VmaKind::Stack => "[stack]",
-        VmaKind::Anonymous => "",
-        VmaKind::File => file_name.as_deref().unwrap_or(""),
-        VmaKind::Vdso => "[vdso]",
-        VmaKind::Vvar => "[vvar]",
-    };
-    // File mappings show their offset and the file's device and inode, as
-    // on Linux.
-    let (offset, device, inode) = match &vma.file {
-        Some(f) => {
-            let (dev, ino) = f.inode.id();
-            (
-                f.offset,
-                format!("{:02x}:{:02x}", dev >> 8, dev & 0xff),
-                ino,
-            )
-        }
-        None if name == exe => (0, String::from("00:21"), 1),
-        None => (0, String::from("00:00"), 0),
-    };
+/// One line of /proc/<pid>/maps (what PROCMAP_QUERY reports too).
+fn maps_line(vma: &crate::sentry::mm::Vma, exe: &[u8]) -> String {
+    let shown = MapShown::of(vma, exe);
     let mut line = format!(
-        "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
+        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {}",
         vma.start,
         vma.end,
         if vma.prot.read { 'r' } else { '-' },
         if vma.prot.write { 'w' } else { '-' },
         if vma.prot.exec { 'x' } else { '-' },
         if vma.shared { 's' } else { 'p' },
-        offset,
-        device,
-        inode
+        shown.offset,
+        shown.major,
+        shown.minor,
+        shown.inode
     );
-    if name.is_empty() {
+    if shown.name.is_empty() {
         line.push('\n');
     } else {
         let pad = 73usize.saturating_sub(line.len()).max(1);
+        let name = String::from_utf8_lossy(&shown.name);
         let _ = writeln!(line, "{:pad$}{name}", "");
     }
     line
@@ -801,7 +1029,7 @@ impl File for Pagemap {
         if !offset.is_multiple_of(ENTRY) || !(buf.len() as u64).is_multiple_of(ENTRY) {
             return Err(EINVAL);
         }
-        let space = self.node.view.memory.lock().clone();
+        let space = self.node.view.memory.lock().clone().ok_or(ESRCH)?;
         let mut memory = space.try_lock().ok_or_else(busy)?;
         let first = offset / ENTRY;
         let last = (crate::arch::USER_END / crate::arch::PAGE_SIZE)
@@ -853,8 +1081,20 @@ impl File for Snapshot {
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
     }
-    fn write(&self, _buf: &[u8], _offset: u64) -> Result<usize, Errno> {
-        Err(EACCES)
+    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+        if self.node.node != Node::TimerSlack {
+            return Err(EACCES);
+        }
+        self.node.may_touch_timer_slack()?;
+        // A decimal number, a newline allowed after it (kstrtoull).
+        let text = buf.strip_suffix(b"\n").unwrap_or(buf);
+        let ns = core::str::from_utf8(text)
+            .ok()
+            .filter(|t| !t.starts_with('+'))
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or(EINVAL)?;
+        self.node.view.timer_slack.set(ns);
+        Ok(buf.len())
     }
     fn seekable(&self) -> bool {
         true
@@ -882,7 +1122,9 @@ pub fn current_pid() -> i32 {
 pub fn address_spaces() -> Vec<Arc<Mutex<AddressSpace>>> {
     let mut out: Vec<Arc<Mutex<AddressSpace>>> = Vec::new();
     for process in crate::sentry::sched::processes() {
-        let mm = process.view.memory.lock().clone();
+        let Some(mm) = process.view.memory.lock().clone() else {
+            continue;
+        };
         if !out.iter().any(|m| Arc::ptr_eq(m, &mm)) {
             out.push(mm);
         }
@@ -897,7 +1139,7 @@ pub fn exec_replaced(
     argv: Vec<Vec<u8>>,
     exe_path: Vec<u8>,
 ) {
-    *view.memory.lock() = memory;
+    *view.memory.lock() = Some(memory);
     *view.argv.lock() = Arc::new(argv);
     *view.exe_path.lock() = exe_path;
 }

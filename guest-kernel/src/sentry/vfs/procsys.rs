@@ -2,10 +2,11 @@
 //! value the sentry really uses (the reported release, the fd and group
 //! limits, the SysV IPC limits...). They are read-only: opening one for
 //! writing is EACCES, as Linux answers for a 0444 sysctl, because the
-//! sandbox has no way to change these settings. The exceptions are the
-//! settings the sentry keeps itself, mode 0644 as on Linux: kernel/keys
-//! (the key quotas and garbage-collection delay; the keys' sandbox-wide
-//! heap budget holds whatever they say) and fs/lease-break-time.
+//! sandbox has no way to change these settings. The exceptions live in the
+//! sentry, and root may set them (mode 0644 as on Linux): kernel/keys (the
+//! key quotas and garbage-collection delay; the keys' sandbox-wide heap
+//! budget holds whatever they say), fs/nr_open, fs/lease-break-time, and
+//! the host and domain names of the writer's UTS namespace.
 
 use alloc::format;
 use alloc::string::String;
@@ -23,8 +24,16 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/ostype" => "Linux".into(),
         b"kernel/osrelease" => crate::sentry::KERNEL_RELEASE.into(),
         b"kernel/version" => "#1 SMP rvisor".into(),
-        b"kernel/hostname" => "rvisor".into(),
-        b"kernel/domainname" => "(none)".into(),
+        b"kernel/hostname" | b"kernel/domainname" => {
+            let uts = crate::sentry::sched::current().namespaces().uts;
+            let names = uts.names.lock();
+            let name = if path == b"kernel/hostname" {
+                &names.hostname
+            } else {
+                &names.domainname
+            };
+            String::from_utf8_lossy(name).into_owned()
+        }
         b"kernel/pid_max" => format!("{}", crate::sentry::sched::PID_MAX),
         b"kernel/threads-max" => format!("{}", crate::sentry::sched::MAX_TASKS),
         b"kernel/ngroups_max" => "65536".into(),
@@ -32,6 +41,17 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/overflowuid" => "65534".into(),
         b"kernel/overflowgid" => "65534".into(),
         b"kernel/tainted" => "0".into(),
+        b"kernel/random/entropy_avail" | b"kernel/random/poolsize" => {
+            format!("{}", super::devfs::ENTROPY_BITS)
+        }
+        b"kernel/random/write_wakeup_threshold" => format!("{}", super::devfs::ENTROPY_BITS),
+        b"kernel/random/urandom_min_reseed_secs" => "60".into(),
+        // A random UUID chosen once per boot; a new one at each read.
+        b"kernel/random/boot_id" => {
+            static BOOT_ID: spin::Once<String> = spin::Once::new();
+            BOOT_ID.call_once(random_uuid).clone()
+        }
+        b"kernel/random/uuid" => random_uuid(),
         b"kernel/msgmax" => format!("{}", ipc::MSGMAX),
         b"kernel/msgmnb" => format!("{}", ipc::MSGMNB),
         b"kernel/msgmni" => format!("{}", ipc::MSGMNI),
@@ -45,7 +65,7 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmmax" => format!("{}", ipc::SHMMAX),
         b"kernel/shmall" => format!("{}", ipc::SHMALL),
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
-        b"fs/nr_open" => format!("{}", crate::sentry::fd::NR_OPEN),
+        b"fs/nr_open" => format!("{}", crate::sentry::fd::nr_open()),
         b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
         b"fs/aio-max-nr" => format!("{}", crate::sentry::syscalls::aio::AIO_MAX_NR),
         b"fs/aio-nr" => format!("{}", crate::sentry::syscalls::aio::events_reserved()),
@@ -71,6 +91,25 @@ fn value(path: &[u8]) -> Option<String> {
     })
 }
 
+/// A version 4 UUID from the sentry's generator, as Linux's
+/// generate_random_uuid formats it.
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    crate::sentry::random::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex =
+        |r: core::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
+}
+
 /// The paths of `value`, for directory listings.
 const PATHS: &[&[u8]] = &[
     b"kernel/ostype",
@@ -85,6 +124,12 @@ const PATHS: &[&[u8]] = &[
     b"kernel/overflowuid",
     b"kernel/overflowgid",
     b"kernel/tainted",
+    b"kernel/random/boot_id",
+    b"kernel/random/entropy_avail",
+    b"kernel/random/poolsize",
+    b"kernel/random/urandom_min_reseed_secs",
+    b"kernel/random/uuid",
+    b"kernel/random/write_wakeup_threshold",
     b"kernel/msgmax",
     b"kernel/msgmnb",
     b"kernel/msgmni",
@@ -112,32 +157,56 @@ const PATHS: &[&[u8]] = &[
     b"kernel/keys/root_maxkeys",
 ];
 
-/// The writable key settings (kernel/keys/<name>).
+/// The writable settings: kernel/keys/<name> and these.
 const KEYS_DIR: &[u8] = b"kernel/keys/";
-
-/// The other settings a program may change (root, by the 0644 mode):
-/// each takes one integer, as Linux's proc_dointvec.
-const WRITABLE: &[&[u8]] = &[b"fs/lease-break-time"];
+const WRITABLE: &[&[u8]] = &[
+    b"fs/nr_open",
+    b"fs/lease-break-time",
+    b"kernel/hostname",
+    b"kernel/domainname",
+];
 
 fn writable(path: &[u8]) -> bool {
-    (path.starts_with(KEYS_DIR) && PATHS.contains(&path)) || WRITABLE.contains(&path)
+    path.starts_with(KEYS_DIR) && PATHS.contains(&path) || WRITABLE.contains(&path)
 }
 
-/// Writes `value` to the writable integer setting at `path`.
-fn set(path: &[u8], value: i32) {
-    if path == b"fs/lease-break-time" {
-        crate::sentry::syscalls::locks::LEASE_BREAK_TIME
-            .store(value, core::sync::atomic::Ordering::Relaxed);
+/// Writes setting `path` (a writable one) from `text`.
+fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
+    if let Some(name) = path.strip_prefix(KEYS_DIR) {
+        return crate::sentry::syscalls::keys::set_sysctl(name, text);
     }
-}
-
-/// Linux's proc_dointvec parse of a write: one decimal integer between
-/// blanks (EINVAL otherwise).
-fn parse_int(buf: &[u8]) -> Result<i32, Errno> {
-    let text = core::str::from_utf8(buf).map_err(|_| EINVAL)?;
-    text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0')
-        .parse::<i32>()
-        .map_err(|_| EINVAL)
+    match path {
+        b"fs/lease-break-time" => {
+            let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
+            crate::sentry::syscalls::locks::LEASE_BREAK_TIME
+                .store(value as i32, core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        b"fs/nr_open" => {
+            use crate::sentry::fd::{set_nr_open, NR_OPEN_MAX, NR_OPEN_MIN};
+            let value =
+                crate::sentry::keys::parse_sysctl(text, NR_OPEN_MIN as i64, NR_OPEN_MAX as i64)?;
+            set_nr_open(value as u64)
+        }
+        _ => {
+            // A string sysctl: up to the first newline or NUL, at most a
+            // utsname field.
+            let end = text
+                .iter()
+                .position(|&b| b == b'\n' || b == 0)
+                .unwrap_or(text.len())
+                .min(crate::sentry::ns::UTS_NAME_MAX);
+            let uts = crate::sentry::sched::current().namespaces().uts;
+            let mut names = uts.names.lock();
+            let name = if path == b"kernel/hostname" {
+                &mut names.hostname
+            } else {
+                &mut names.domainname
+            };
+            *name = text[..end].to_vec();
+            Ok(())
+        }
+    }
 }
 
 /// A directory or file under /proc/sys, by its path below it ("" is
@@ -295,10 +364,7 @@ impl File for SysFile {
         // As Linux's strict sysctl writes: the value is written whole at
         // offset 0; a write further on changes nothing.
         if offset == 0 {
-            match self.node.path.strip_prefix(KEYS_DIR) {
-                Some(name) => crate::sentry::syscalls::keys::set_sysctl(name, buf)?,
-                None => set(&self.node.path, parse_int(buf)?),
-            }
+            set(&self.node.path, buf)?;
         }
         Ok(buf.len())
     }
@@ -395,9 +461,12 @@ impl Inode for SysvIpcNode {
         match self.file {
             None => Ok(Arc::new(crate::sentry::fd::DirFile::new(self))),
             Some(name) => {
-                let data = crate::sentry::ipc::proc_sysvipc(name)
-                    .ok_or(ENOENT)?
-                    .into_bytes();
+                let data = crate::sentry::ipc::proc_sysvipc(
+                    &crate::sentry::sched::current().namespaces().ipc,
+                    name,
+                )
+                .ok_or(ENOENT)?
+                .into_bytes();
                 Ok(Arc::new(IpcFile { node: self, data }))
             }
         }
