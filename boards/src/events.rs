@@ -76,6 +76,10 @@ pub const EVENT_EXEC: u32 = 5;
 /// [`crate::hypercall::Op::ExecInput`] said EAGAIN).
 pub const EVENT_EXEC_INPUT: u32 = 6;
 
+/// The timer of [`crate::hypercall::Op::SetTimer`] expired. No args;
+/// published once until consumed.
+pub const EVENT_TIMER: u32 = 7;
+
 /// Bytes the ring takes: the header and the slots, one page.
 pub const EVENT_RING_BYTES: u64 = 4096;
 pub const EVENT_HEADER_SIZE: usize = core::mem::size_of::<EventRingHeader>();

@@ -47,6 +47,12 @@ pub enum Op {
     /// No args. The host-file ring's I/O thread sleeps (`crate::fsring`):
     /// serve the ring's pending batch now and wake the thread. Result: 0.
     FsRingWake = 7,
+    /// args: [span_ns (u64::MAX: none)]. A one-shot timer: `span_ns` from
+    /// now the VMM kicks the vCPU and publishes
+    /// [`crate::events::EVENT_TIMER`]; it replaces the previous one. For a
+    /// blocked task's deadline that comes while other tasks run (an idle
+    /// sentry sleeps in `ConsolePoll` instead). Result: 0.
+    SetTimer = 8,
 
     // Shared host directories (`--mount`). Handles name open host files:
     // handle i < mount count is the root of mount i; the others come from
@@ -174,6 +180,7 @@ impl Op {
             5 => Op::Exit,
             6 => Op::Panic,
             7 => Op::FsRingWake,
+            8 => Op::SetTimer,
             10 => Op::HostLookup,
             11 => Op::HostReopen,
             12 => Op::HostRead,

@@ -77,6 +77,33 @@ fn bench_sockets_runs_in_the_sandbox() {
     }
 }
 
+/// bench_sleep runs in the sandbox, idle and next to a computing process
+/// (whose deadlines need the VMM's one-shot kick): every sleep ends and
+/// none ends early. How late they end is a measurement, not checked here.
+#[test]
+fn bench_sleep_runs_in_the_sandbox() {
+    let prog = c_program("bench_sleep");
+    if !require_kvm() {
+        return;
+    }
+    for args in [&["10", "nanosleep"][..], &["10", "select", "spin"][..]] {
+        let out = run_sandbox(&prog, args, &[], None);
+        assert_eq!(out.code(), 0, "{args:?}: {}", out.describe());
+        let lines: Vec<_> = out.stdout_str().lines().map(parse_kv).collect();
+        assert_eq!(lines.len(), 3, "{args:?}: {}", out.describe());
+        for fields in lines {
+            let min: f64 = fields["min"].parse().unwrap();
+            assert!(min >= 0.0, "{args:?}: a sleep ended early: {fields:?}");
+        }
+    }
+    let out = run_sandbox(&prog, &["cost", "1000", "100"], &[], None);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let fields = parse_kv(out.stdout_str().trim());
+    let wakes: u64 = fields["wakes"].parse().unwrap();
+    let work: f64 = fields["child_mturns"].parse().unwrap();
+    assert!(wakes > 0 && work > 0.0, "{}", out.describe());
+}
+
 /// bench_memory does its work in the sandbox: the CPU loop's checksum is
 /// the native one, and every figure is there.
 #[test]

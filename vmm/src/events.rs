@@ -25,6 +25,8 @@ pub struct EventRing {
     stdin_ready: bool,
     /// The network ring changed while the sentry slept; not published yet.
     net_ready: bool,
+    /// The sentry's one-shot timer expired; not published yet.
+    timer_ready: bool,
     /// Exec events not published yet (kind, slot), in order.
     execs: std::collections::VecDeque<(u32, u64)>,
     broken: bool,
@@ -41,6 +43,7 @@ impl EventRing {
             signals: 0,
             stdin_ready: false,
             net_ready: false,
+            timer_ready: false,
             execs: Default::default(),
             broken: false,
             published: 0,
@@ -114,6 +117,11 @@ impl EventRing {
         self.net_ready = true;
     }
 
+    /// The sentry's one-shot timer expired (one event until consumed).
+    pub fn add_timer(&mut self) {
+        self.timer_ready = true;
+    }
+
     /// A process to start for `rvisor-runtime exec` (`EVENT_EXEC`), or
     /// the readiness of one's stdin (`EVENT_EXEC_INPUT`).
     pub fn add_exec(&mut self, kind: u32, slot: u64) {
@@ -161,6 +169,15 @@ impl EventRing {
             };
             if self.push(event) {
                 self.net_ready = false;
+            }
+        }
+        if self.timer_ready {
+            let event = Event {
+                kind: EVENT_TIMER,
+                ..Event::default()
+            };
+            if self.push(event) {
+                self.timer_ready = false;
             }
         }
         while let Some(&(kind, slot)) = self.execs.front() {
@@ -262,6 +279,19 @@ mod tests {
         let rest = consume(&mem, &mut head);
         assert_eq!(rest[0].kind, EVENT_STDIN_READY);
         assert_eq!(&rest[1..], &[signal(1), signal(12)]);
+    }
+
+    #[test]
+    fn timer_expiries_coalesce_into_one_event() {
+        let (mem, mut ring) = ring();
+        ring.add_timer();
+        ring.add_timer();
+        assert_eq!(ring.flush(), 1);
+        assert_eq!(ring.flush(), 0, "published once");
+        let mut head = 0;
+        let events = consume(&mem, &mut head);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EVENT_TIMER);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use boards::hypercall::*;
 use boards::Wire;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::console::ConsoleRing;
 use crate::error::{internal, Failure};
@@ -130,6 +130,9 @@ impl<'a> Hypercalls<'a> {
         if crate::net::take_guest_wake() {
             self.events.add_net();
         }
+        if crate::vcpu::take_timer_fired() {
+            self.events.add_timer();
+        }
         for (kind, slot) in crate::exec::take_events() {
             self.events.add_exec(kind, slot);
         }
@@ -190,6 +193,7 @@ impl<'a> Hypercalls<'a> {
                 Some(Op::ExecRequest) => self.exec_request(args),
                 Some(Op::ExecInput) => self.exec_input(args),
                 Some(Op::ExecExit) => crate::exec::exited(args[0], args[1]),
+                Some(Op::SetTimer) => crate::vcpu::set_timer(args[0]),
                 Some(Op::FsRingWake) => {
                     self.fsring.wake();
                     0
@@ -278,28 +282,54 @@ impl<'a> Hypercalls<'a> {
         if self.events.unconsumed() {
             return Ok(0);
         }
-        let mut fds = [libc::pollfd {
-            fd: 0,
+        let end = (timeout_ns != u64::MAX)
+            .then(|| started.checked_add(Duration::from_nanos(timeout_ns)))
+            .flatten();
+        // The sentry has nothing to preempt while it sleeps here, so the
+        // event thread sends no ticks meanwhile (`vcpu::Idle`): --timeout
+        // bounds this wait itself.
+        let wake = [end, self.deadline].into_iter().flatten().min();
+        let _idle = crate::vcpu::Idle::begin();
+        let poll_fd = |fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        }];
-        let nfds = u64::from(watch_stdin != 0);
+        };
+        // The sleep is a timerfd, to the ns and without slack (the sentry
+        // sleeps until its first deadline). A kick that landed before the
+        // wait (while this batch was served) ends it too: its eventfd.
+        let mut fds = [
+            poll_fd(crate::vcpu::kick_fd()),
+            poll_fd(crate::vcpu::arm_sleep(
+                wake.map(|w| w.saturating_duration_since(started)),
+            )),
+            poll_fd(0),
+        ];
+        let nfds = 2 + u64::from(watch_stdin != 0);
         loop {
-            let timeout_ms: i32 = if timeout_ns == u64::MAX {
-                -1
-            } else {
-                let left = timeout_ns.saturating_sub(started.elapsed().as_nanos() as u64);
-                left.div_ceil(1_000_000).min(i32::MAX as u64) as i32
-            };
-            // SAFETY: `fds` is a valid array of `nfds` (0 or 1) pollfd.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
-            if r >= 0 {
-                return Ok(i64::from(r > 0));
+            // SAFETY: `fds` is a valid array of at least `nfds` pollfd.
+            let r =
+                unsafe { libc::ppoll(fds.as_mut_ptr(), nfds, std::ptr::null(), std::ptr::null()) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Ok(errno_of(&e));
+                }
+            } else if fds[2].revents != 0 {
+                return Ok(1);
+            } else if fds[1].revents != 0 {
+                // The sleep's end, or the run's (service reports it).
+                self.service()?;
+                if end.is_none_or(|e| Instant::now() < e) {
+                    // Not ours (a stale expiry): wait on.
+                    crate::vcpu::arm_sleep(
+                        wake.map(|w| w.saturating_duration_since(Instant::now())),
+                    );
+                    continue;
+                }
+                return Ok(0);
             }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Ok(errno_of(&e));
-            }
+            // A kick (EINTR or its eventfd).
             if self.interrupted()? {
                 return Ok(0);
             }

@@ -291,6 +291,11 @@ pub fn vcpu_thread(kvm: KvmFds) -> Rules {
     let mut rules = common().allow(&[
         libc::SYS_read,
         libc::SYS_pread64,
+        // The sentry's one-shot timer (`crate::vcpu::set_timer`).
+        libc::SYS_timer_settime,
+        libc::SYS_timer_delete,
+        // The idle sleep's timerfd (`crate::vcpu::arm_sleep`).
+        libc::SYS_timerfd_settime,
         #[cfg(target_arch = "x86_64")]
         libc::SYS_poll,
         libc::SYS_ppoll,

@@ -15,9 +15,14 @@
 //! publishes them in the event ring for the sentry, which delivers them to
 //! the sandbox's first process. The same thread is the 10 ms tick (a kick
 //! every [`TICK`]): preemption, console draining and the `--timeout` check.
-//! Nothing process-wide (no SIGALRM, no interval timer) is used.
+//! The sentry's one-shot timer (`Op::SetTimer`: a blocked task's deadline
+//! that comes while another task runs) is a POSIX timer of the vCPU thread
+//! that signals it directly ([`set_timer`]). Nothing process-wide (no
+//! SIGALRM, no interval timer) is used.
 
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 use std::time::{Duration, Instant};
 
 use boards::events::FORWARDED_SIGNALS;
@@ -43,6 +48,8 @@ pub const KICK_HOST_SIGNAL: u32 = 2;
 pub const KICK_NET: u32 = 4;
 /// The control thread queued an exec event (`crate::exec`).
 pub const KICK_EXEC: u32 = 8;
+/// The sentry's one-shot timer expired.
+pub const KICK_TIMER: u32 = 16;
 
 /// Why the vCPU thread was kicked since it last looked.
 static KICKS: AtomicU32 = AtomicU32::new(0);
@@ -52,10 +59,28 @@ static HOST_SIGNALS: AtomicU64 = AtomicU64::new(0);
 static IMMEDIATE_EXIT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 /// The vCPU thread's id (0: none yet).
 static VCPU_TID: AtomicI32 = AtomicI32::new(0);
+/// An eventfd every kick also counts on, so that a wait the vCPU thread
+/// enters after a kick landed (while it served a batch) still ends at
+/// once: `Hypercalls::console_poll` polls it (-1: none).
+static KICK_FD: AtomicI32 = AtomicI32::new(-1);
+/// A timerfd the vCPU thread sleeps on for an idle sentry: an hrtimer
+/// without slack (a ppoll timeout gets 0.1% of itself as slack, 1 ms on a
+/// 1 s sleep, whatever the thread's timer slack; -1: none).
+static SLEEP_FD: AtomicI32 = AtomicI32::new(-1);
+/// The sentry's one-shot timer (a `timer_t`, which may be null: glibc's
+/// first timer is id 0; -1: none).
+static TIMER: AtomicI64 = AtomicI64::new(-1);
+/// The one-shot timer expired and the sentry has not been told yet.
+static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
 
 /// The real-time signal that kicks the vCPU thread.
 fn kick_signal() -> libc::c_int {
     libc::SIGRTMIN()
+}
+
+/// The real-time signal the one-shot timer sends the vCPU thread.
+fn timer_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 1
 }
 
 extern "C" fn on_kick(_: libc::c_int) {
@@ -66,11 +91,45 @@ extern "C" fn on_kick(_: libc::c_int) {
         // see `KickGuard`); a byte store is async-signal-safe.
         unsafe { std::ptr::write_volatile(flag, 1) };
     }
+    let fd = KICK_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a local to our eventfd (write is
+        // async-signal-safe; a full counter only fails with EAGAIN).
+        unsafe { libc::write(fd, std::ptr::addr_of!(one).cast(), 8) };
+    }
+}
+
+extern "C" fn on_timer(signal: libc::c_int) {
+    TIMER_FIRED.store(true, Ordering::SeqCst);
+    KICKS.fetch_or(KICK_TIMER, Ordering::SeqCst);
+    on_kick(signal);
 }
 
 fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Set while the vCPU thread sleeps for an idle sentry (`ConsolePoll`):
+/// ticks are skipped then (nothing runs that they could preempt, and an
+/// idle sandbox then costs the host no wake-up every 10 ms).
+static IDLE: AtomicBool = AtomicBool::new(false);
+
+/// The vCPU thread sleeps for an idle sentry while this lives.
+pub struct Idle(());
+
+impl Idle {
+    pub fn begin() -> Idle {
+        IDLE.store(true, Ordering::SeqCst);
+        Idle(())
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        IDLE.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Kicks the vCPU thread for `reason`.
@@ -92,7 +151,94 @@ pub fn take_kicks() -> u32 {
         // SAFETY: as in `on_kick`; this is the vCPU thread.
         unsafe { std::ptr::write_volatile(flag, 0) };
     }
+    let fd = KICK_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a local from our non-blocking eventfd.
+        unsafe { libc::read(fd, std::ptr::addr_of_mut!(count).cast(), 8) };
+    }
     KICKS.swap(0, Ordering::SeqCst)
+}
+
+/// The eventfd that is readable while a kick waits to be taken (see
+/// [`KICK_FD`]); -1 before [`make_kickable`].
+pub fn kick_fd() -> i32 {
+    KICK_FD.load(Ordering::Acquire)
+}
+
+/// Arms the idle sleep's timerfd to expire `span` from now (None:
+/// disarms it; either way an earlier expiry no longer counts). Returns
+/// the fd to poll (-1 before [`make_kickable`]).
+pub fn arm_sleep(span: Option<std::time::Duration>) -> i32 {
+    let fd = SLEEP_FD.load(Ordering::Acquire);
+    if fd < 0 {
+        return fd;
+    }
+    // A zero it_value would disarm: the shortest span is 1 ns.
+    let value = span.map_or(
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        |d| libc::timespec {
+            tv_sec: d.as_secs().min(i32::MAX as u64) as _,
+            tv_nsec: d.subsec_nanos().max(u32::from(d.as_secs() == 0)) as _,
+        },
+    );
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: value,
+    };
+    // SAFETY: `fd` is our timerfd; `spec` is a valid itimerspec.
+    unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+    fd
+}
+
+/// Whether the one-shot timer expired since the last call.
+pub fn take_timer_fired() -> bool {
+    TIMER_FIRED.swap(false, Ordering::SeqCst)
+}
+
+/// `Op::SetTimer`: (re)arms the one-shot timer `span_ns` from now
+/// (u64::MAX: disarms it). Its expiry kicks the vCPU thread ([`KICK_TIMER`]).
+pub fn set_timer(span_ns: u64) -> i64 {
+    let timer = TIMER.load(Ordering::Acquire);
+    if timer == -1 {
+        return -(libc::ENOSYS as i64);
+    }
+    // A zero it_value would disarm: the shortest span is 1 ns.
+    let span = if span_ns == u64::MAX {
+        0
+    } else {
+        span_ns.max(1)
+    };
+    let value = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: (span / 1_000_000_000).min(i32::MAX as u64) as _,
+            tv_nsec: (span % 1_000_000_000) as _,
+        },
+    };
+    // SAFETY: `timer` was created by timer_create in `make_kickable` and is
+    // deleted only on this (the vCPU) thread, by `KickGuard`; `value` is a
+    // valid itimerspec.
+    if unsafe { libc::timer_settime(timer as libc::timer_t, 0, &value, std::ptr::null_mut()) } != 0
+    {
+        return errno_result();
+    }
+    0
+}
+
+fn errno_result() -> i64 {
+    -(std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL) as i64)
 }
 
 /// Takes the signals rvisor-vmm received since the last call (bit n:
@@ -163,7 +309,56 @@ pub fn make_kickable(vcpu: &mut VcpuFd) -> Result<KickGuard, Failure> {
         if libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) != 0 {
             return Err(internal("installing the kick signal handler failed"));
         }
+        action.sa_sigaction = on_timer as *const () as usize;
+        if libc::sigaction(timer_signal(), &action, std::ptr::null_mut()) != 0 {
+            return Err(internal("installing the timer signal handler failed"));
+        }
     }
+    // SAFETY: eventfd creates a descriptor this module owns.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(internal(format!(
+            "eventfd: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    KICK_FD.store(fd, Ordering::Release);
+    // SAFETY: timerfd_create creates a descriptor this module owns.
+    let fd = unsafe {
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(internal(format!(
+            "timerfd_create: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    SLEEP_FD.store(fd, Ordering::Release);
+    // The sentry's one-shot timer: a POSIX timer that signals this thread.
+    // SAFETY: a zeroed sigevent is valid; timer_create writes the new
+    // timer's id into `timer`.
+    unsafe {
+        let mut event: libc::sigevent = std::mem::zeroed();
+        event.sigev_notify = libc::SIGEV_THREAD_ID;
+        event.sigev_signo = timer_signal();
+        event.sigev_notify_thread_id = gettid();
+        let mut timer: libc::timer_t = std::ptr::null_mut();
+        if libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) != 0 {
+            return Err(internal(format!(
+                "timer_create: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        TIMER.store(timer as i64, Ordering::Release);
+    }
+    // The vCPU thread's timed waits are the sandbox's timers (an idle
+    // sentry sleeps here until its first deadline): the host's default
+    // 50 us of timer slack would be added to every sleep in the sandbox.
+    // SAFETY: PR_SET_TIMERSLACK changes this thread's timer slack only.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
     let flag = std::ptr::addr_of_mut!(vcpu.get_kvm_run().immediate_exit);
     IMMEDIATE_EXIT.store(flag, Ordering::Release);
     VCPU_TID.store(gettid(), Ordering::Release);
@@ -175,8 +370,24 @@ pub struct KickGuard;
 
 impl Drop for KickGuard {
     fn drop(&mut self) {
+        let timer = TIMER.swap(-1, Ordering::AcqRel);
+        if timer != -1 {
+            // SAFETY: the timer `make_kickable` created; nothing uses it
+            // once TIMER is -1.
+            unsafe { libc::timer_delete(timer as libc::timer_t) };
+        }
         VCPU_TID.store(0, Ordering::Release);
         IMMEDIATE_EXIT.store(std::ptr::null_mut(), Ordering::Release);
+        for fd in [
+            KICK_FD.swap(-1, Ordering::AcqRel),
+            SLEEP_FD.swap(-1, Ordering::AcqRel),
+        ] {
+            if fd >= 0 {
+                // SAFETY: descriptors `make_kickable` opened; nothing uses
+                // them once their statics are -1.
+                unsafe { libc::close(fd) };
+            }
+        }
     }
 }
 
@@ -212,7 +423,9 @@ fn helper() -> ! {
     loop {
         let now = Instant::now();
         if now >= next_tick {
-            kick(KICK_TICK);
+            if !IDLE.load(Ordering::SeqCst) {
+                kick(KICK_TICK);
+            }
             next_tick += TICK;
             if next_tick <= now {
                 next_tick = now + TICK;
@@ -297,6 +510,9 @@ pub fn run(
                 }
                 if kicks & KICK_NET != 0 {
                     *stats.exits.entry("net_wake").or_default() += 1;
+                }
+                if kicks & KICK_TIMER != 0 {
+                    *stats.exits.entry("timer").or_default() += 1;
                 }
                 hypercalls.service()?;
                 nudge(vm, vcpu, kicks, hypercalls, stats)?;

@@ -119,6 +119,7 @@ pub fn drain(mut task: Option<&mut Task>) {
                     event.args[1] as i64
                 );
             }
+            EVENT_TIMER => crate::sentry::sched::on_timer(task.is_some()),
             // The network ring changed while we slept: read below.
             EVENT_NET => {}
             EVENT_EXEC => crate::sentry::host_exec::on_request(task.as_deref_mut(), event.args[0]),

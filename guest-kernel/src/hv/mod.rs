@@ -148,6 +148,21 @@ pub fn doorbells() -> u64 {
     DOORBELLS.load(Ordering::Relaxed)
 }
 
+/// Asks the VMM for a one-shot kick `span_ns` from now, announced by
+/// `EVENT_TIMER` (`Op::SetTimer`; it replaces the previous one). False
+/// when there is nobody to ask (bare metal).
+pub fn set_timer(span_ns: u64) -> bool {
+    let mut batch = [request(boards::hypercall::Op::SetTimer, &[span_ns])];
+    submit(&mut batch);
+    batch[0].result == 0
+}
+
+/// Cancels the one-shot kick of [`set_timer`] with the next batch (no
+/// exit of its own).
+pub fn cancel_timer() {
+    defer(request(boards::hypercall::Op::SetTimer, &[u64::MAX]));
+}
+
 /// Builds a request.
 pub fn request(op: boards::hypercall::Op, args: &[u64]) -> Request {
     let mut request = Request {

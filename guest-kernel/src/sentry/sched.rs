@@ -13,8 +13,12 @@
 //! Runnable tasks wait in a FIFO run queue. A 10 ms tick preempts (see
 //! `traps`). When nothing is runnable the vCPU sleeps in one VMM request
 //! until the first deadline of any blocked task or until stdin is
-//! readable. An ended task's stack and objects are freed by the next task
-//! to run (its stack was in use until the switch).
+//! readable. When a task runs while a blocked task's deadline comes
+//! before the next tick, the VMM is asked for a one-shot kick at that
+//! deadline ([`cover_deadlines`]), which wakes the sleeper and preempts
+//! the running task, as Linux's hrtimers do. An ended task's stack and
+//! objects are freed by the next task to run (its stack was in use until
+//! the switch).
 //!
 //! Locking order: a task's `Task` lock, then `SCHED`, then a cell's
 //! `sched` lock. `SCHED` is never held while a `Task` is locked from it,
@@ -192,6 +196,22 @@ static NEXT_PID: AtomicI32 = AtomicI32::new(2);
 /// The earliest `wake_at` of any blocked task (a lower bound: a task that
 /// woke early may leave it too low, which costs one scan).
 static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The deadline the VMM's one-shot timer kicks us at (u64::MAX: none
+/// armed): see [`cover_deadlines`].
+static TIMER_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Cleared when there is no VMM to ask for one (bare metal).
+static TIMER_AVAILABLE: AtomicBool = AtomicBool::new(true);
+/// When the last one-shot kick came (monotonic ns).
+static LAST_KICK: AtomicU64 = AtomicU64::new(0);
+/// The shortest time between two one-shot kicks. Each costs two exits
+/// (asking for it, and the kick; ~200 us on pvm): a task that sleeps
+/// briefly in a loop while another computes would otherwise take most of
+/// the vCPU in exits. Sleepers still wake within this, not the 10 ms tick.
+const MIN_KICK_GAP_NS: u64 = 2_000_000;
+/// The VMM's periodic tick (x86_64): a deadline further away is looked at
+/// again on a tick (`on_tick`). On aarch64 the VMM has no tick.
+#[cfg(target_arch = "x86_64")]
+const TICK_NS: u64 = 10_000_000;
 /// Set once any thread took a real-time or deadline policy: the run queue
 /// is then picked by rank (until then, in order, at no cost).
 static RANKED: AtomicBool = AtomicBool::new(false);
@@ -204,7 +224,6 @@ static THREAD_EXITS: WaitQueue = WaitQueue::new();
 /// user and much higher; every task here costs guest memory).
 pub const MAX_TASKS: usize = 1024;
 
-#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub fn note_tick() {
     crate::percpu::this_cpu()
         .tick_pending
@@ -355,10 +374,11 @@ impl super::wait::Wake for TaskCell {
 }
 
 /// Wakes the blocked tasks whose time has come (and, when `stdin` says
-/// the host's stdin is readable, those watching it).
-fn wake_due(now: u64, stdin: bool) {
+/// the host's stdin is readable, those watching it). Returns whether it
+/// woke any.
+fn wake_due(now: u64, stdin: bool) -> bool {
     if now < EARLIEST_WAKE.load(Ordering::Relaxed) && !stdin {
-        return;
+        return false;
     }
     let mut sched = SCHED.lock();
     let mut earliest = u64::MAX;
@@ -382,7 +402,52 @@ fn wake_due(now: u64, stdin: bool) {
         }
     }
     EARLIEST_WAKE.store(earliest, Ordering::Relaxed);
+    let any = !woken.is_empty();
     sched.run_queue.extend(woken);
+    any
+}
+
+/// A task gets or keeps the vCPU while blocked tasks have deadlines:
+/// nothing would wake them before the next tick (none at all on aarch64),
+/// so the VMM is asked for a one-shot kick at the earliest one. That costs
+/// an exit, only here (never on a syscall's fast path), and only when the
+/// earliest deadline moved closer than the kick already asked for.
+fn cover_deadlines(now: u64) {
+    let earliest = EARLIEST_WAKE.load(Ordering::Relaxed);
+    if earliest == u64::MAX || !TIMER_AVAILABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    let at = earliest.max(
+        LAST_KICK
+            .load(Ordering::Relaxed)
+            .saturating_add(MIN_KICK_GAP_NS),
+    );
+    if at >= TIMER_AT.load(Ordering::Relaxed) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if at.saturating_sub(now) > TICK_NS {
+        return;
+    }
+    TIMER_AT.store(at, Ordering::Relaxed);
+    if !crate::hv::set_timer(at.saturating_sub(now)) {
+        TIMER_AVAILABLE.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The VMM's one-shot kick (`EVENT_TIMER`): the tasks whose deadline
+/// passed wake, and the running task, if any (`running`), lets them go
+/// first at its return to user mode (as for a tick).
+pub fn on_timer(running: bool) {
+    TIMER_AT.store(u64::MAX, Ordering::Relaxed);
+    let now = super::time::monotonic_ns();
+    LAST_KICK.store(now, Ordering::Relaxed);
+    if wake_due(now, false) {
+        note_tick();
+    } else if running {
+        // Early (a deadline that went away): the rest still need a kick.
+        cover_deadlines(now);
+    }
 }
 
 /// Blocks the running task until it is woken, `wake_at` (monotonic ns;
@@ -461,6 +526,7 @@ fn schedule(me: &Arc<TaskCell>) {
                 return;
             }
             Some(next) => {
+                cover_deadlines(now);
                 switch_to(me, next);
                 return;
             }
@@ -519,6 +585,21 @@ fn idle(now: u64) {
         crate::hv::net::set_idle(false);
         crate::hv::events::drain(None);
         return;
+    }
+    // Measured again: the spin above may have taken part of the span.
+    let span = match until {
+        u64::MAX => u64::MAX,
+        _ => until.saturating_sub(super::time::monotonic_ns()),
+    };
+    if span == 0 {
+        crate::hv::net::set_idle(false);
+        return;
+    }
+    // This sleep ends at the first deadline: a one-shot kick asked for
+    // while tasks ran would only cost an exit more. Cancelled in the same
+    // exit (a deferred request rides along with the next batch).
+    if TIMER_AT.swap(u64::MAX, Ordering::Relaxed) != u64::MAX {
+        crate::hv::cancel_timer();
     }
     // (The VMM ends this wait early when it publishes an event.)
     let readable = crate::sentry::vfs::console::wait_for_input(span, stdin);
@@ -666,6 +747,7 @@ pub fn on_tick() {
     let now = super::time::monotonic_ns();
     wake_due(now, stdin);
     sample_load(now);
+    cover_deadlines(now);
 }
 
 /// Switches from `me` (not running any more: blocked, runnable, or dead)
@@ -731,7 +813,10 @@ pub fn finish_exit() -> ! {
         let now = super::time::monotonic_ns();
         let next = next_runnable(now);
         match next {
-            Some(next) => break next,
+            Some(next) => {
+                cover_deadlines(now);
+                break next;
+            }
             None => idle(now),
         }
     };

@@ -224,7 +224,11 @@ pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     let (clock, flags, request) = (args[0], args[1], args[2]);
     match clock {
         CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_PROCESS_CPUTIME_ID => {}
-        CLOCK_THREAD_CPUTIME_ID => return Err(EINVAL),
+        // Clocks Linux has but cannot sleep on (no nsleep in their k_clock).
+        CLOCK_THREAD_CPUTIME_ID
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE => return Err(EOPNOTSUPP),
         _ => return Err(EINVAL),
     }
     let value = read_timespec(ctx, request)?;
