@@ -112,7 +112,7 @@ handlers! {
     umask => dir::sys_umask, Full;
     gettimeofday => time::sys_gettimeofday, Full;
     getrusage => time::sys_getrusage, Partial("utime is time on the vCPU (no user/system split), stime 0; RUSAGE_SELF counts the calling thread");
-    getrlimit => process::sys_getrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
+    getrlimit => process::sys_getrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     sysinfo => system::sys_sysinfo, Full;
     times => time::sys_times, Partial("time on the vCPU counts as user time");
     getuid => system::sys_getuid, Full;
@@ -143,7 +143,7 @@ handlers! {
     fstatfs => stat::sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     sysfs => stat::sys_sysfs, Full;
     ustat => stat::sys_ustat, Full;
-    setrlimit => process::sys_setrlimit, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
+    setrlimit => process::sys_setrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     gettid => process::sys_gettid, Full;
     time => time::sys_time, Full;
     sched_setaffinity => sched::sys_sched_setaffinity, Partial("one CPU: a set must include CPU 0");
@@ -174,7 +174,7 @@ handlers! {
     pipe2 => fdops::sys_pipe2, Full;
     preadv => read_write::sys_preadv, Full;
     pwritev => read_write::sys_pwritev, Full;
-    prlimit64 => process::sys_prlimit64, Partial("limits are recorded, not enforced except RLIMIT_NOFILE");
+    prlimit64 => process::sys_prlimit64, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     getcpu => system::sys_getcpu, Full;
     renameat2 => namei::sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
     getrandom => time::sys_getrandom, Full;

@@ -205,15 +205,7 @@ fn new_process(
     if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
         return Err(EINVAL);
     }
-    let files = if flags & CLONE_FILES != 0 {
-        parent.files.clone()
-    } else {
-        let table = parent.fds().clone();
-        if !super::ns::table_fits(table.highest()) {
-            return Err(EMFILE);
-        }
-        Arc::new(Mutex::new(table))
-    };
+    let files = files_for_child(parent, flags)?;
     let vfork = flags & CLONE_VFORK != 0;
     let memory = if flags & CLONE_VM != 0 {
         parent.memory.clone()
@@ -314,6 +306,22 @@ fn new_process(
     Ok(pid as u64)
 }
 
+/// The child's descriptor table: the caller's with CLONE_FILES, else a
+/// copy (EMFILE when it no longer fits under fs.nr_open).
+fn files_for_child(
+    parent: &mut Task,
+    flags: u64,
+) -> Result<Arc<Mutex<crate::sentry::fd::FdTable>>, Errno> {
+    if flags & CLONE_FILES != 0 {
+        return Ok(parent.files.clone());
+    }
+    let table = parent.fds().clone();
+    if !super::ns::table_fits(table.highest()) {
+        return Err(EMFILE);
+    }
+    Ok(Arc::new(Mutex::new(table)))
+}
+
 /// A thread: a task of the calling process sharing its memory and signal
 /// dispositions (CLONE_VM | CLONE_SIGHAND | CLONE_THREAD), and its files
 /// and filesystem state unless asked for copies (pthread_create shares
@@ -355,15 +363,7 @@ fn new_thread(
     if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
         return Err(EINVAL);
     }
-    let files = if flags & CLONE_FILES != 0 {
-        parent.files.clone()
-    } else {
-        let table = parent.fds().clone();
-        if !super::ns::table_fits(table.highest()) {
-            return Err(EMFILE);
-        }
-        Arc::new(Mutex::new(table))
-    };
+    let files = files_for_child(parent, flags)?;
     let (cwd, root) = if flags & CLONE_FS != 0 {
         (parent.cwd.clone(), parent.root.clone())
     } else {
