@@ -40,7 +40,9 @@ pub(super) fn write_from_user(
         // file's set-user-ID bit (and set-group-ID if group-executable),
         // as Linux's file_remove_privs does.
         if !ctx.task.creds.has_cap(crate::sentry::vfs::perm::CAP_FSETID) {
-            if let Some(inode) = file.file.inode() {
+            // Host files never carry set-id bits (the VMM strips them):
+            // no attribute fetch there.
+            if let Some(inode) = file.file.inode().filter(|i| !i.host_backed()) {
                 let mode = inode.stat().mode;
                 if let Some(mode) = crate::sentry::vfs::perm::kill_setid(mode, false) {
                     let _ = inode.set_mode(mode);

@@ -515,8 +515,10 @@ impl Namespace {
             let step = step?;
             if check_search {
                 let dir = stack.node();
-                if dir.kind() == FileKind::Directory {
-                    accessor_for(who, &**dir).check(owned(&**dir), MAY_EXEC)?;
+                // Host directories are searched as root would (accessor_for):
+                // always allowed, so their attributes are not fetched.
+                if dir.kind() == FileKind::Directory && !dir.host_backed() {
+                    who.check(owned(&**dir), MAY_EXEC)?;
                 }
             }
             let component = match step {
