@@ -57,6 +57,7 @@ done
 WORK=$ROOT/target/ltp
 LTP=$WORK/ltp
 BIN=$WORK/bin
+SBIN=$WORK/sandbox-bin # busybox applets, the sandbox's /bin
 RESULTS=$WORK/results${label:+-$label}
 LIST=$RESULTS.list
 TARBALL=$ROOT/../shared/third_party/ltp.tar.gz
@@ -109,7 +110,7 @@ run_one() {
     # The outer timeout only catches a sandbox that outlives its own
     # --timeout (a hang of rvisor itself, reported as such).
     timeout -k 5 $((timeout + 30)) "$vmm" --timeout "$timeout" \
-        --mount "$BIN:$BIN:ro" --env "PATH=$BIN:/usr/bin:/bin" \
+        --mount "$BIN:$BIN:ro" --mount "$SBIN:/bin:ro" --env "PATH=$BIN:/usr/bin:/bin" \
         --env "LTPROOT=$LTP" --env TMPDIR=/tmp \
         --elf "$BIN/ltp-wrap" -- $cmd >"$RESULTS/$tag.sandbox.log" 2>&1 </dev/null
     scode=$?
@@ -207,6 +208,14 @@ done < <(find "$syscalls" -type f -perm -u+x ! -name '*.sh' ! -name '*.o' ! -nam
 mv "$WORK/families.txt.$$" "$WORK/families.txt"
 # Shell-script helpers some tests run.
 find "$syscalls" -type f -name '*.sh' -perm -u+x -exec ln -f {} "$BIN/" \;
+# Without --root the sandbox has no /bin: tests that run /bin/sh (system()),
+# /bin/cat or /bin/true get busybox's applets there (static, from
+# busybox-static), a small stand-in for the host's /bin of the native side.
+mkdir -p "$SBIN"
+cmp -s /usr/bin/busybox "$SBIN/busybox" || cp /usr/bin/busybox "$SBIN/busybox"
+for applet in $(/usr/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sfn busybox "$SBIN/$applet"
+done
 
 # Tests skipped natively: the listed host-changing ones, and those whose
 # source asks LTP for a block device (it would format and mount a loop device).
