@@ -266,6 +266,12 @@ static void test_epoll(void)
     err(syscall(SYS_epoll_create, 0), EINVAL, "epoll_create(0)");
 #endif
     close(reg);
+    int opath = open("/proc/self/exe", O_PATH);
+    err(epoll_ctl(ep, EPOLL_CTL_ADD, opath, &ev), EBADF, "an O_PATH fd: EBADF");
+    close(opath);
+    int zero = open("/dev/zero", O_RDONLY);
+    err(epoll_ctl(ep, EPOLL_CTL_ADD, zero, &ev), EPERM, "/dev/zero has no poll: EPERM");
+    close(zero);
     /* Closing the only descriptor drops the registration. */
     close(efd);
     n = epoll_wait(inner, out, 4, 0);
@@ -286,6 +292,96 @@ static void on_timer(int sig, siginfo_t *si, void *uc)
     timer_hits++;
     timer_value = si->si_value.sival_int;
     timer_code = si->si_code;
+}
+
+/* More ready files than slots: each wait takes the ones least recently
+ * reported (Linux requeues a reported level-triggered file at the tail). */
+static void test_epoll_rotation(void)
+{
+    printf("-- epoll ready order\n");
+    enum { N = 5, SLOTS = 2 };
+    int ep = epoll_create1(0), p[N][2], count[N] = {0};
+    for (int i = 0; i < N; i++) {
+        pipe(p[i]);
+        write(p[i][1], "x", 1);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, p[i][0], &ev);
+    }
+    struct epoll_event out[SLOTS];
+    for (int round = 0; round < N; round++) {
+        int n = epoll_wait(ep, out, SLOTS, 0);
+        for (int i = 0; i < n; i++)
+            count[out[i].data.u32]++;
+    }
+    int even = 1;
+    for (int i = 0; i < N; i++)
+        even &= count[i] == SLOTS;
+    check(even, "every ready file reported equally often");
+    for (int i = 0; i < N; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    close(ep);
+}
+
+/* Waits until process `pid` sleeps (state S in /proc/<pid>/stat). */
+static void wait_sleeping(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    for (int tries = 0; tries < 10000; tries++) {
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            char *end = strrchr(buf, ')');
+            if (end && end[1] == ' ' && end[2] == 'S')
+                return;
+        }
+        usleep(1000);
+    }
+}
+
+/* EPOLLEXCLUSIVE: one write to a pipe watched by several epolls of
+ * several processes ends one wait, not all of them. */
+static void test_epoll_exclusive(void)
+{
+    printf("-- epoll exclusive\n");
+    enum { WAITERS = 3 };
+    int p[2], done[2];
+    pipe(p);
+    pipe(done);
+    pid_t pids[WAITERS];
+    for (int i = 0; i < WAITERS; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            int ep = epoll_create1(0);
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE};
+            epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+            if (epoll_wait(ep, &ev, 1, 5000) == 1)
+                write(done[1], "w", 1);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < WAITERS; i++)
+        wait_sleeping(pids[i]);
+    write(p[1], "x", 1);
+    char c;
+    check(read(done[0], &c, 1) == 1, "the write woke a waiter");
+    usleep(200000); /* a second (wrong) wake-up would show by now */
+    int flags = fcntl(done[0], F_GETFL);
+    fcntl(done[0], F_SETFL, flags | O_NONBLOCK);
+    check(read(done[0], &c, 1) < 0 && errno == EAGAIN, "and only one");
+    for (int i = 0; i < WAITERS; i++)
+        kill(pids[i], SIGKILL);
+    for (int i = 0; i < WAITERS; i++)
+        waitpid(pids[i], NULL, 0);
+    close(p[0]);
+    close(p[1]);
+    close(done[0]);
+    close(done[1]);
 }
 
 static void test_posix_timers(void)
@@ -479,6 +575,8 @@ int main(void)
     test_timerfd();
     test_signalfd();
     test_epoll();
+    test_epoll_rotation();
+    test_epoll_exclusive();
     test_posix_timers();
     test_futex();
     test_futex_requeue_waitv();

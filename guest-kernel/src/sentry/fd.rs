@@ -358,6 +358,10 @@ pub struct OpenFile {
     /// A regular file's open, counted for leases while it lives (its
     /// drop uncounts it).
     _open_count: Option<crate::sentry::syscalls::locks::OpenCount>,
+    /// The newest activity of this file that an EPOLLEXCLUSIVE watcher
+    /// has taken: one change wakes one exclusive watcher (see
+    /// `claim_exclusive`).
+    exclusive_claim: core::sync::atomic::AtomicU64,
 }
 
 impl Drop for OpenFile {
@@ -424,7 +428,27 @@ impl OpenFile {
             owner: Mutex::new(Default::default()),
             async_watch: Mutex::new(None),
             _open_count: open_count,
+            exclusive_claim: core::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Takes the change `activity` for one EPOLLEXCLUSIVE watcher: true for
+    /// the first to ask, false for every later one (Linux wakes one
+    /// exclusive waiter per event; the others keep waiting).
+    pub fn claim_exclusive(&self, activity: u64) -> bool {
+        use core::sync::atomic::Ordering;
+        // Stored one up, so that a file's first state (activity 0) can be
+        // taken too.
+        self.exclusive_claim
+            .fetch_max(activity + 1, Ordering::AcqRel)
+            <= activity
+    }
+
+    /// Whether an exclusive watcher already took the change `activity`.
+    pub fn exclusive_claimed(&self, activity: u64) -> bool {
+        self.exclusive_claim
+            .load(core::sync::atomic::Ordering::Acquire)
+            > activity
     }
 
     /// Records that a lock was taken through this description.

@@ -261,6 +261,13 @@ pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (epfd, op, fd, event_addr) = (fd_arg(args[0]), args[1], fd_arg(args[2]), args[3]);
     let ep_file = ctx.task.fds().get(epfd)?.clone();
     let target = ctx.task.fds().get(fd)?.clone();
+    // O_PATH descriptors name a location, not an open file (fdget fails).
+    if [&ep_file, &target]
+        .iter()
+        .any(|f| *f.flags.lock() & O_PATH != 0)
+    {
+        return Err(EBADF);
+    }
     let (events, data) = if op == EPOLL_CTL_DEL {
         (0, 0)
     } else {
@@ -309,6 +316,7 @@ pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                     armed: true,
                     reported: 0,
                     activity: target.file.activity(),
+                    order: epoll.back_of_order(),
                 },
             );
             Ok(0)
@@ -355,39 +363,54 @@ fn epoll_wait_core(
     )?;
     let ep_file = ctx.task.fds().get(fd_arg(epfd))?.clone();
     let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;
-    let live = epoll.live();
-    let mut items: Vec<PollItem> = live
-        .iter()
-        .map(|(_, file, events)| PollItem {
-            file: Watch::File(file.clone()),
-            events: Epoll::poll_bits(*events),
-            revents: 0,
-        })
-        .collect();
-    let mut ignore = |i: usize, revents: i16| {
-        let (fd, file, _) = &live[i];
-        epoll.saturated(*fd, revents as u16 as u32, file.file.activity())
-    };
-    poll_files(ctx, &mut items, timeout_ns, &mut ignore)?;
-    let mut out = Vec::new();
-    for ((fd, file, _), item) in live.iter().zip(&items) {
-        if out.len() / EVENT_SIZE == max_events {
-            break;
+    let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout_ns);
+    let mut timeout_ns = timeout_ns;
+    loop {
+        let live = epoll.live();
+        let mut items: Vec<PollItem> = live
+            .iter()
+            .map(|(_, file, events)| PollItem {
+                file: Watch::File(file.clone()),
+                events: Epoll::poll_bits(*events),
+                revents: 0,
+            })
+            .collect();
+        let mut ignore = |i: usize, revents: i16| {
+            let (fd, file, _) = &live[i];
+            epoll.saturated(*fd, revents as u16 as u32, file)
+        };
+        poll_files(ctx, &mut items, timeout_ns, &mut ignore)?;
+        let mut out = Vec::new();
+        let mut taken = false;
+        for ((fd, file, _), item) in live.iter().zip(&items) {
+            if out.len() / EVENT_SIZE == max_events {
+                break;
+            }
+            if item.revents == 0 {
+                continue;
+            }
+            match epoll.report(*fd, item.revents as u16 as u32, file) {
+                Report::Event(events, data) => {
+                    let mut raw = [0u8; EVENT_SIZE];
+                    raw[..4].copy_from_slice(&events.to_le_bytes());
+                    raw[DATA_OFFSET..].copy_from_slice(&data.to_le_bytes());
+                    out.extend_from_slice(&raw);
+                }
+                Report::Taken => taken = true,
+                Report::Nothing => {}
+            }
         }
-        if item.revents == 0 {
+        // Woken for a change another exclusive watcher took: wait again
+        // (the taken registration now counts as saturated).
+        if out.is_empty() && taken && timeout_ns != 0 {
+            if deadline != u64::MAX {
+                timeout_ns = deadline.saturating_sub(crate::sentry::time::monotonic_ns());
+            }
             continue;
         }
-        if let Some((events, data)) =
-            epoll.report(*fd, item.revents as u16 as u32, file.file.activity())
-        {
-            let mut raw = [0u8; EVENT_SIZE];
-            raw[..4].copy_from_slice(&events.to_le_bytes());
-            raw[DATA_OFFSET..].copy_from_slice(&data.to_le_bytes());
-            out.extend_from_slice(&raw);
-        }
+        ctx.task.mm().copy_to_user(events_addr, &out)?;
+        return Ok((out.len() / EVENT_SIZE) as u64);
     }
-    ctx.task.mm().copy_to_user(events_addr, &out)?;
-    Ok((out.len() / EVENT_SIZE) as u64)
 }
 
 fn ms_timeout(ms: u64) -> u64 {

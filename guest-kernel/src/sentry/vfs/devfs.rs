@@ -318,6 +318,15 @@ impl File for DevFile {
         events & (POLLIN | POLLOUT)
     }
 
+    /// Linux's null/zero/full have no poll method (epoll: EPERM); the
+    /// random devices and terminals do.
+    fn pollable(&self) -> bool {
+        !matches!(
+            self.node.device(),
+            Device::Null | Device::Zero | Device::Full
+        )
+    }
+
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         Some(self.node.clone())
     }

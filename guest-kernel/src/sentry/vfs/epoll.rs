@@ -51,11 +51,31 @@ pub struct Interest {
     /// Edge trigger: what was reported last, and the file's activity then.
     pub reported: u32,
     pub activity: u64,
+    /// Its place in the ready order: a reported registration goes to the
+    /// back, so a wait with fewer slots than ready files takes them in
+    /// turn (Linux requeues level-triggered items at the ready list's tail).
+    pub order: u64,
+}
+
+/// A live registration: (fd, its open file, requested poll events).
+pub type LiveInterest = (i32, Arc<OpenFile>, u32);
+
+/// What one polled registration gives a wait.
+pub enum Report {
+    /// The events and data to hand out.
+    Event(u32, u64),
+    /// Nothing to report.
+    Nothing,
+    /// An edge-triggered EPOLLEXCLUSIVE registration whose change another
+    /// exclusive watcher took first: this wait goes on waiting.
+    Taken,
 }
 
 pub struct Epoll {
     ino: u64,
     pub interests: Mutex<BTreeMap<i32, Interest>>,
+    /// The next `Interest::order` (the back of the ready order).
+    next_order: AtomicU64,
 }
 
 impl Epoll {
@@ -63,54 +83,72 @@ impl Epoll {
         Arc::new(Epoll {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             interests: Mutex::new(BTreeMap::new()),
+            next_order: AtomicU64::new(0),
         })
     }
 
-    /// The live registrations, dropping those whose file is gone:
-    /// (fd, file, requested poll events, data).
-    pub fn live(&self) -> Vec<(i32, Arc<OpenFile>, u32)> {
-        let mut interests = self.interests.lock();
-        interests.retain(|_, i| i.file.strong_count() > 0);
-        interests
-            .iter()
-            .filter(|(_, i)| i.armed)
-            .filter_map(|(&fd, i)| i.file.upgrade().map(|f| (fd, f, i.events)))
-            .collect()
+    /// A place at the back of the ready order.
+    pub fn back_of_order(&self) -> u64 {
+        self.next_order.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Filters one polled registration: returns the events to report (0:
-    /// nothing) and updates the one-shot and edge-trigger state.
-    pub fn report(&self, fd: i32, revents: u32, activity: u64) -> Option<(u32, u64)> {
+    /// The live registrations in ready order, dropping those whose file
+    /// is gone: (fd, file, requested poll events).
+    pub fn live(&self) -> Vec<LiveInterest> {
         let mut interests = self.interests.lock();
-        let interest = interests.get_mut(&fd)?;
+        interests.retain(|_, i| i.file.strong_count() > 0);
+        let mut live: Vec<(u64, LiveInterest)> = interests
+            .iter()
+            .filter(|(_, i)| i.armed)
+            .filter_map(|(&fd, i)| i.file.upgrade().map(|f| (i.order, (fd, f, i.events))))
+            .collect();
+        live.sort_unstable_by_key(|(order, _)| *order);
+        live.into_iter().map(|(_, item)| item).collect()
+    }
+
+    /// Filters one polled registration: what to report, updating the
+    /// one-shot, edge-trigger and ready-order state.
+    pub fn report(&self, fd: i32, revents: u32, file: &OpenFile) -> Report {
+        let activity = file.file.activity();
+        let mut interests = self.interests.lock();
+        let Some(interest) = interests.get_mut(&fd) else {
+            return Report::Nothing;
+        };
         let revents = revents & (interest.events | EPOLLERR | EPOLLHUP);
         if revents == 0 {
             interest.reported = 0;
-            return None;
+            return Report::Nothing;
         }
         if interest.events & EPOLLET != 0 {
             let fresh = revents & !interest.reported != 0 || activity != interest.activity;
             interest.reported = revents;
             interest.activity = activity;
             if !fresh {
-                return None;
+                return Report::Nothing;
+            }
+            if interest.events & EPOLLEXCLUSIVE != 0 && !file.claim_exclusive(activity) {
+                return Report::Taken;
             }
         }
         if interest.events & EPOLLONESHOT != 0 {
             interest.armed = false;
         }
-        Some((revents, interest.data))
+        interest.order = self.next_order.fetch_add(1, Ordering::Relaxed);
+        Report::Event(revents, interest.data)
     }
 
     /// Whether a registration is edge-triggered and already reported with
     /// nothing new since: it must not end a wait.
-    pub fn saturated(&self, fd: i32, revents: u32, activity: u64) -> bool {
+    /// So is an edge-triggered exclusive one whose change another
+    /// exclusive watcher already took.
+    pub fn saturated(&self, fd: i32, revents: u32, file: &OpenFile) -> bool {
+        let activity = file.file.activity();
         let interests = self.interests.lock();
         interests.get(&fd).is_some_and(|i| {
             i.events & EPOLLET != 0
-                && revents & !i.reported == 0
-                && activity == i.activity
                 && revents != 0
+                && ((revents & !i.reported == 0 && activity == i.activity)
+                    || (i.events & EPOLLEXCLUSIVE != 0 && file.exclusive_claimed(activity)))
         })
     }
 

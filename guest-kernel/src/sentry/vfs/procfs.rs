@@ -1108,6 +1108,11 @@ impl File for Snapshot {
     fn poll(&self, events: i16) -> i16 {
         events & (POLLIN | POLLOUT)
     }
+    /// Linux's seq files have no poll method (epoll: EPERM); the mount
+    /// tables do (they signal mount changes).
+    fn pollable(&self) -> bool {
+        self.node.node == Node::Mounts
+    }
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         Some(self.node.clone())
     }
