@@ -151,3 +151,22 @@ fn default_memory_is_256m() {
     );
     assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
 }
+
+/// fork when memory is short: in a 64 MiB sandbox a process holding 44 MiB
+/// forks eight children that each write 4 MiB of it. Copying the pages at
+/// fork would not fit; the sentry shares them copy-on-write instead, and
+/// parent and children still see only their own writes.
+#[test]
+fn fork_copy_on_write_when_memory_is_short() {
+    let prog = c_program("fork_cow");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(
+        &prog,
+        &["44", "8", "4"],
+        &["44", "8", "4"],
+        &["--memory", "64M"],
+        Compare::All,
+    );
+}

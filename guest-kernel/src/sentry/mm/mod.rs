@@ -184,6 +184,15 @@ impl Vma {
     }
 }
 
+/// Whether fork should share private pages copy-on-write rather than copy
+/// them: only when free memory is short (below half of the
+/// sandbox's memory, at least 16 MiB), since on pvm every write-protected
+/// page entry costs a trapped write now and a fault later.
+fn fork_shares_private_pages() -> bool {
+    let total = crate::mm::total_frames() * PAGE_SIZE;
+    crate::mm::kernel_memory_available() < (total / 2).max(16 << 20)
+}
+
 /// How the application touched memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -252,7 +261,14 @@ impl AddressSpace {
     /// parent and child share every page of it. Areas marked MADV_DONTFORK
     /// are left out, MADV_WIPEONFORK ones start empty; memory locks are
     /// not inherited (Linux's dup_mmap).
+    ///
+    /// When memory runs low, private pages are shared copy-on-write too
+    /// (read-only in both, copied at the first write): many forks of a
+    /// process then fit where copies would not (a thousand waiting
+    /// children in a 256 MiB sandbox).
     pub fn fork_copy(&mut self) -> Result<AddressSpace, Errno> {
+        let share_private = fork_shares_private_pages();
+        let mut write_protected = false;
         let mut child = self.new_empty()?;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
@@ -287,10 +303,22 @@ impl AddressSpace {
                 }
             }
             for (addr, frame) in pages {
-                let access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
+                let mut access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
                 let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
                 let target = if share {
                     frames::share_frame(frame);
+                    frame
+                } else if share_private {
+                    // Copy-on-write: read-only here and in the child.
+                    frames::share_frame(frame);
+                    if access.writable {
+                        access.writable = false;
+                        let mut alloc = frames::alloc_zeroed_frame;
+                        self.page_table
+                            .protect(addr, access, &mut alloc)
+                            .map_err(|_| ENOMEM)?;
+                        write_protected = true;
+                    }
                     frame
                 } else {
                     let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
@@ -309,6 +337,9 @@ impl AddressSpace {
                 }
             }
             child.vmas.insert(vma.start, vma);
+        }
+        if write_protected {
+            crate::arch::cpu::flush_all();
         }
         Ok(child)
     }
@@ -361,11 +392,11 @@ impl AddressSpace {
     }
 
     /// Whether a write to the read-only mapping of `page` in `vma` is a
-    /// copy-on-write (a page-cache page in a private file mapping, or a
-    /// block shared since fork).
-    fn is_copy_on_write(&mut self, page: u64, vma: &Vma) -> bool {
-        vma.prot.write
-            && (vma.copy_on_write() || (!vma.shared && self.page_table.block_at(page).is_some()))
+    /// copy-on-write: in a writable private mapping a page is read-only
+    /// only while it may be shared (a page-cache page, a block or page
+    /// shared since fork; its other owners may have gone since).
+    fn is_copy_on_write(&mut self, _page: u64, vma: &Vma) -> bool {
+        vma.prot.write && !vma.shared
     }
 
     /// Resolves a copy-on-write write to `page` (see [`is_copy_on_write`]).
@@ -935,7 +966,9 @@ impl AddressSpace {
                 continue;
             }
             let mut page_access = access;
-            let cow = self.find(addr).is_some_and(|v| v.copy_on_write());
+            // A private mapping's page still shared (page cache, or since
+            // fork) stays read-only: a write must copy it first.
+            let cow = self.find(addr).is_some_and(|v| !v.shared);
             if cow && frames::is_shared_frame(frame) {
                 page_access.writable = false;
             }
@@ -1093,6 +1126,16 @@ impl AddressSpace {
     /// mapping its own copy.
     fn break_copy_on_write(&mut self, page: u64, vma: &Vma) -> Result<u64, Errno> {
         let old = self.page_table.translate(page).ok_or(EFAULT)?.phys;
+        let mut alloc = frames::alloc_zeroed_frame;
+        if !frames::is_shared_frame(old) {
+            // Every other owner went its own way (or is gone): the page is
+            // ours alone and becomes writable where it is.
+            self.page_table
+                .protect(page, vma.prot.page_access(), &mut alloc)
+                .map_err(|_| ENOMEM)?;
+            crate::arch::cpu::flush_page(page);
+            return Ok(old);
+        }
         let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
         crate::mm::frame::copy_page(new, old);
         let mut alloc = frames::alloc_zeroed_frame;
