@@ -167,3 +167,16 @@ fn chroot_and_pipe_sizes() {
         Compare::All,
     );
 }
+
+/// mount(2)/umount2(2): tmpfs instances with options, bind mounts, stacked
+/// mounts, /proc/self/mounts and its EPOLLPRI change notice (natively in a
+/// private mount namespace of its own, as root).
+#[test]
+fn fs_mount_umount() {
+    for prog in [c_program("mount"), glibc_program("mount")] {
+        if !require_kvm() {
+            return;
+        }
+        assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}

@@ -82,6 +82,7 @@ pub fn open_flags_to_user(flags: u32) -> u32 {
 }
 
 pub const POLLIN: i16 = 0x1;
+pub const POLLPRI: i16 = 0x2;
 pub const POLLOUT: i16 = 0x4;
 pub const POLLERR: i16 = 0x8;
 pub const POLLHUP: i16 = 0x10;

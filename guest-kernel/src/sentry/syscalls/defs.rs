@@ -9,8 +9,8 @@ use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched, signal, socket,
-    spawn, splice, stat, system, sysvipc, time, xattr,
+    mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched, signal,
+    socket, spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -84,6 +84,8 @@ handlers! {
     uname => process::sys_uname, Full;
     sethostname => process::sys_sethostname, Full;
     setdomainname => process::sys_setdomainname, Full;
+    mount => mount::sys_mount, Partial("new tmpfs/ramfs instances (mode, uid, gid options) and bind mounts (always recursive) in the caller's mount namespace, listed in /proc/mounts; propagation changes other than MS_SHARED (no mount is shared); no MS_REMOUNT, MS_MOVE, read-only tmpfs or other filesystem types (ENODEV)");
+    umount2 => mount::sys_umount2, Partial("mounts made by mount(2), always lazily (as MNT_DETACH: no EBUSY for open files); the sandbox's own mounts stay (EBUSY); no MNT_EXPIRE");
     unshare => ns::sys_unshare, Partial("files, filesystem context, semaphore undo list; mount, UTS and IPC namespaces; user, pid, network, cgroup and time namespaces EINVAL (one of each)");
     setns => ns::sys_setns, Partial("nsfs files and pidfds; mount, UTS and IPC namespaces switch, the single user (EINVAL), pid and network namespaces are the caller's own");
     fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify)");

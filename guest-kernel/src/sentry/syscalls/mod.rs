@@ -41,6 +41,7 @@ pub mod keys;
 pub mod locks;
 pub mod membarrier;
 pub mod memory;
+pub mod mount;
 pub mod mqueue;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod namei;

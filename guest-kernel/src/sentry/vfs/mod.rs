@@ -355,7 +355,13 @@ struct Mount {
     /// The covered directory.
     point: (u64, u64),
     root: Arc<dyn Inode>,
+    /// What /proc/mounts shows of a mount made by mount(2) (None: one of
+    /// the sandbox's own, listed at boot, which stay).
+    line: Option<MountLine>,
 }
+
+/// A /proc/mounts line: (source, mount point, type, options).
+pub type MountLine = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 
 /// The mount table and the root.
 pub struct Namespace {
@@ -366,6 +372,10 @@ pub struct Namespace {
     /// The mount namespace's inode number (/proc/<pid>/ns/mnt).
     ino: u64,
     _token: crate::sentry::ns::Token,
+    /// Counts mount and unmount events: /proc/mounts polls EPOLLPRI|EPOLLERR
+    /// after a change, and its waiters are woken through `changed`.
+    events: core::sync::atomic::AtomicU64,
+    pub changed: Arc<crate::sentry::wait::WaitQueue>,
 }
 
 /// Where resolution of the parent of a path ended.
@@ -385,6 +395,8 @@ impl Namespace {
             file_mounts: core::sync::atomic::AtomicBool::new(false),
             ino: crate::sentry::ns::MNT_INIT_INO,
             _token: crate::sentry::ns::Token::INITIAL,
+            events: core::sync::atomic::AtomicU64::new(0),
+            changed: Default::default(),
         }
     }
 
@@ -398,6 +410,8 @@ impl Namespace {
             file_mounts: core::sync::atomic::AtomicBool::new(self.file_mounts.load(Relaxed)),
             ino: crate::sentry::ns::new_ino(),
             _token: crate::sentry::ns::MNT_BUDGET.take()?,
+            events: core::sync::atomic::AtomicU64::new(0),
+            changed: Default::default(),
         })
     }
 
@@ -432,8 +446,90 @@ impl Namespace {
         self.mounts.lock().push(Mount {
             point: at.id(),
             root,
+            line: None,
         });
         Ok(())
+    }
+
+    /// mount(2): lays `root` over `at` (a directory over a directory, a
+    /// file over a file), listed in /proc/mounts as `line`.
+    pub fn mount_listed(
+        &self,
+        at: &Arc<dyn Inode>,
+        root: Arc<dyn Inode>,
+        line: MountLine,
+    ) -> Result<(), Errno> {
+        let is_dir = |n: &Arc<dyn Inode>| n.kind() == FileKind::Directory;
+        match (is_dir(at), is_dir(&root)) {
+            (true, false) => return Err(ENOTDIR),
+            (false, true) => return Err(ENOTDIR),
+            (false, false) => self
+                .file_mounts
+                .store(true, core::sync::atomic::Ordering::Relaxed),
+            (true, true) => {}
+        }
+        self.mounts.lock().push(Mount {
+            point: at.id(),
+            root,
+            line: Some(line),
+        });
+        self.note_change();
+        Ok(())
+    }
+
+    /// umount2(2) at `path`: the topmost mount over the directory (or
+    /// file) its last component names goes. EINVAL when nothing is mounted
+    /// there; EBUSY for the sandbox's own mounts, which stay. Every unmount
+    /// is lazy (MNT_DETACH): open files keep what they opened, and mounts
+    /// made inside it go out of reach with it.
+    pub fn unmount(&self, path: &PathStack) -> Result<(), Errno> {
+        let [.., (_, parent), (name, _)] = &path.0[..] else {
+            return Err(EINVAL); // the root
+        };
+        let mut node = parent.lookup(name)?;
+        let mut mounts = self.mounts.lock();
+        let mut topmost = None;
+        for _ in 0..mounts.len() {
+            let id = node.id();
+            match mounts
+                .iter()
+                .rposition(|m| m.point == id && m.root.id() != id)
+            {
+                Some(index) => {
+                    topmost = Some(index);
+                    node = mounts[index].root.clone();
+                }
+                None => break,
+            }
+        }
+        let index = topmost.ok_or(EINVAL)?;
+        if mounts[index].line.is_none() {
+            return Err(EBUSY);
+        }
+        mounts.remove(index);
+        drop(mounts);
+        self.note_change();
+        Ok(())
+    }
+
+    /// The /proc/mounts lines of the mounts made by mount(2), oldest first.
+    pub fn listed_mounts(&self) -> Vec<MountLine> {
+        self.mounts
+            .lock()
+            .iter()
+            .filter_map(|m| m.line.clone())
+            .collect()
+    }
+
+    /// The mount-event count (see `events`).
+    pub fn events(&self) -> u64 {
+        self.events.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    fn note_change(&self) {
+        self.events
+            .fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+        self.changed.wake_all();
     }
 
     /// Lays `file` over the regular file (or symlink) `at`, as a bind
@@ -445,6 +541,7 @@ impl Namespace {
         self.mounts.lock().push(Mount {
             point: at.id(),
             root: file,
+            line: None,
         });
         self.file_mounts
             .store(true, core::sync::atomic::Ordering::Relaxed);
@@ -468,11 +565,20 @@ impl Namespace {
         {
             return node;
         }
-        let id = node.id();
-        match mounts.iter().rev().find(|m| m.point == id) {
-            Some(mount) => mount.root.clone(),
-            None => node,
+        // Mounts stack: one made over a mounted root covers it in turn.
+        let mut node = node;
+        for _ in 0..mounts.len() {
+            let id = node.id();
+            match mounts
+                .iter()
+                .rev()
+                .find(|m| m.point == id && m.root.id() != id)
+            {
+                Some(mount) => node = mount.root.clone(),
+                None => break,
+            }
         }
+        node
     }
 
     /// Resolves `path` from `start` (used for relative paths). With

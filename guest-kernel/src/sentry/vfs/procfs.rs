@@ -14,7 +14,7 @@ use core::fmt::Write;
 use spin::Mutex;
 
 use super::*;
-use crate::sentry::fd::{FdTable, File, OpenFile, POLLIN, POLLOUT};
+use crate::sentry::fd::{FdTable, File, OpenFile, POLLERR, POLLIN, POLLOUT, POLLPRI};
 use crate::sentry::mm::{AddressSpace, VmaKind};
 
 /// The process state /proc shows, shared with the task.
@@ -263,6 +263,12 @@ impl ProcNode {
         Ok(set.get(kind))
     }
 
+    /// The mount namespace of the process this node shows.
+    fn mount_namespace(&self) -> Option<Arc<super::Namespace>> {
+        let set = crate::sentry::sched::thread_namespaces(self.view.pid)?;
+        Some(set.mnt)
+    }
+
     /// Another process's timer slack is CAP_SYS_NICE's to see or set.
     fn may_touch_timer_slack(&self) -> Result<(), Errno> {
         let me = crate::sentry::sched::current().process.clone();
@@ -430,7 +436,9 @@ impl ProcNode {
                 );
             }
             Node::Mounts => {
-                for (source, path, kind, options) in MOUNTS.lock().iter() {
+                let listed = self.mount_namespace().map(|ns| ns.listed_mounts());
+                let boot = MOUNTS.lock().clone();
+                for (source, path, kind, options) in boot.iter().chain(listed.iter().flatten()) {
                     let _ = writeln!(
                         out,
                         "{} {} {} {} 0 0",
@@ -752,7 +760,19 @@ impl Inode for ProcNode {
             Node::Pagemap => Ok(Arc::new(Pagemap { node: self })),
             _ => {
                 let data = self.generate()?;
-                Ok(Arc::new(Snapshot { node: self, data }))
+                // /proc/mounts reports mount changes since it was opened.
+                let mounts = match self.node {
+                    Node::Mounts => self.mount_namespace().map(|ns| MountWatch {
+                        seen: core::sync::atomic::AtomicU64::new(ns.events()),
+                        ns,
+                    }),
+                    _ => None,
+                };
+                Ok(Arc::new(Snapshot {
+                    node: self,
+                    data,
+                    mounts,
+                }))
             }
         }
     }
@@ -1072,6 +1092,13 @@ impl File for Pagemap {
 struct Snapshot {
     node: Arc<ProcNode>,
     data: Vec<u8>,
+    /// For /proc/mounts: the namespace and the mount events seen.
+    mounts: Option<MountWatch>,
+}
+
+struct MountWatch {
+    ns: Arc<super::Namespace>,
+    seen: core::sync::atomic::AtomicU64,
 }
 
 impl File for Snapshot {
@@ -1105,8 +1132,23 @@ impl File for Snapshot {
     fn splices(&self) -> bool {
         true
     }
+    /// As Linux's mounts_poll: readable, and once after each mount change
+    /// POLLERR|POLLPRI (seeing it takes it).
     fn poll(&self, events: i16) -> i16 {
-        events & (POLLIN | POLLOUT)
+        let mut revents = events & (POLLIN | POLLOUT);
+        if let Some(watch) = &self.mounts {
+            let now = watch.ns.events();
+            let seen = watch.seen.swap(now, core::sync::atomic::Ordering::AcqRel);
+            if seen != now {
+                revents |= POLLERR | (events & POLLPRI);
+            }
+        }
+        revents
+    }
+    fn wait_queues(&self, out: &mut Vec<Arc<crate::sentry::wait::WaitQueue>>) {
+        if let Some(watch) = &self.mounts {
+            out.push(watch.ns.changed.clone());
+        }
     }
     /// Linux's seq files have no poll method (epoll: EPERM); the mount
     /// tables do (they signal mount changes).

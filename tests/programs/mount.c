@@ -1,0 +1,105 @@
+/* mount(2) and umount2(2) in a private mount namespace: tmpfs instances
+ * with options, bind mounts, stacking, /proc/self/mounts and its change
+ * notification (EPOLLPRI), and the errors. Runs as root natively (the
+ * namespace keeps the host's mount table untouched). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "abi_check.h"
+
+/* Whether /proc/self/mounts lists `dir` with type `type`. */
+static int listed(const char *dir, const char *type)
+{
+    char want[512], line[1024];
+    snprintf(want, sizeof want, " %s %s ", dir, type);
+    FILE *f = fopen("/proc/self/mounts", "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static int exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+int main(void)
+{
+    check(unshare(CLONE_NEWNS) == 0, "a mount namespace of our own");
+    check(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "made private");
+
+    char dir[] = "/tmp/mount-test-XXXXXX";
+    check(mkdtemp(dir) != NULL, "a directory to mount on");
+    char bind[300], file[300], bound_file[300];
+    snprintf(bind, sizeof bind, "%s/bind", dir);
+    snprintf(file, sizeof file, "%s/top/file", dir);
+    snprintf(bound_file, sizeof bound_file, "%s/bind/file", dir);
+    char top[300];
+    snprintf(top, sizeof top, "%s/top", dir);
+    mkdir(top, 0755);
+    mkdir(bind, 0755);
+
+    int mounts = open("/proc/self/mounts", O_RDONLY);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLPRI};
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, mounts, &ev) == 0, "/proc/self/mounts in an epoll");
+    check(epoll_wait(ep, &ev, 1, 0) == 0, "no change yet");
+
+    /* A tmpfs with options. */
+    check(mount("none", top, "tmpfs", 0, "mode=0701,size=1m") == 0, "mount a tmpfs");
+    struct stat st;
+    check(stat(top, &st) == 0 && (st.st_mode & 07777) == 0701, "its root has mode=0701");
+    int n = epoll_wait(ep, &ev, 1, 1000);
+    check(n == 1 && (ev.events & EPOLLPRI), "the mount is announced (EPOLLPRI)");
+    check(epoll_wait(ep, &ev, 1, 0) == 0, "once");
+    check(listed(top, "tmpfs"), "listed in /proc/self/mounts");
+    int fd = open(file, O_CREAT | O_RDWR, 0644);
+    check(fd >= 0 && write(fd, "hello", 5) == 5, "a file in it");
+    close(fd);
+
+    /* A bind mount shows the same files. */
+    check(mount(top, bind, NULL, MS_BIND, NULL) == 0, "bind it elsewhere");
+    check(exists(bound_file), "the file shows through the bind");
+    check(umount(bind) == 0, "unmount the bind");
+    check(!exists(bound_file), "gone from there");
+    check(exists(file), "still in the tmpfs");
+
+    /* Mounts stack: the newest covers, unmounting uncovers. */
+    check(mount("second", top, "tmpfs", 0, NULL) == 0, "a second tmpfs on top");
+    check(!exists(file), "covers the first");
+    check(umount2(top, MNT_DETACH) == 0, "unmount it");
+    check(exists(file), "the first shows again");
+
+    check(umount(top) == 0, "unmount the first");
+    check(!exists(file), "the directory underneath is empty");
+    check(!listed(top, "tmpfs"), "no longer listed");
+    n = epoll_wait(ep, &ev, 1, 1000);
+    check(n == 1 && (ev.events & EPOLLPRI), "changes announced");
+
+    /* Errors. */
+    err(umount(top), EINVAL, "unmount what is not mounted");
+    err(umount2(top, 0x100), EINVAL, "unknown umount2 flags");
+    err(mount("none", top, "no-such-fs", 0, NULL), ENODEV, "unknown filesystem type");
+    err(mount("none", "/no/such/dir", "tmpfs", 0, NULL), ENOENT, "missing mount point");
+    err(mount("none", top, "tmpfs", 0, "bogus-option"), EINVAL, "unknown tmpfs option");
+
+    close(ep);
+    close(mounts);
+    rmdir(bind);
+    rmdir(top);
+    rmdir(dir);
+    printf("failures=%d\n", failures);
+    return failures != 0;
+}
