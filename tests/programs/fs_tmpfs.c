@@ -188,6 +188,7 @@ static void test_open_flags(void)
     close(fd);
     err(open(".", O_WRONLY), EISDIR, "open directory O_WRONLY");
     err(open(".", O_RDWR), EISDIR, "open directory O_RDWR");
+    err(open(".", O_RDONLY | O_CREAT, 0644), EISDIR, "open directory O_RDONLY|O_CREAT");
     err(open("missing", O_RDONLY), ENOENT, "open missing file");
     err(open("nodir/x", O_CREAT | O_WRONLY, 0644), ENOENT, "O_CREAT in missing directory");
     err(open("of/x", O_RDONLY), ENOTDIR, "file used as a directory");

@@ -93,7 +93,8 @@ fn open_at(
     if flags & O_DIRECTORY != 0 && kind != FileKind::Directory {
         return Err(ENOTDIR);
     }
-    if kind == FileKind::Directory && wants_write {
+    // O_CREAT never opens a directory (Linux's do_open), even read-only.
+    if kind == FileKind::Directory && (wants_write || flags & O_CREAT != 0) {
         return Err(EISDIR);
     }
     if wants_write && node.read_only() && kind != FileKind::CharDevice {
