@@ -674,6 +674,30 @@ static void test_udp_more_and_kinds(void)
     close(p);
 }
 
+/* TCP MSG_MORE: the bytes wait for a send without it (or the end of the
+ * connection) before the peer sees them. */
+static void test_tcp_more(void)
+{
+    printf("-- TCP MSG_MORE\n");
+    int port;
+    int srv = listener(AF_INET, 1, &port);
+    int c = connect_to(AF_INET, port, 0);
+    int conn = accept(srv, NULL, NULL);
+    char buf[64];
+    check(send(c, "abc", 3, MSG_MORE) == 3, "a MSG_MORE send returns its length");
+    err(recv(conn, buf, sizeof buf, MSG_DONTWAIT), EAGAIN, "held back from the peer");
+    check(send(c, "d", 1, 0) == 1, "a plain send");
+    ssize_t n = recv(conn, buf, sizeof buf, 0);
+    check(n == 4 && memcmp(buf, "abcd", 4) == 0, "pushes both, in order");
+    check(send(c, "xyz", 3, MSG_MORE) == 3, "held again");
+    close(c);
+    n = recv(conn, buf, sizeof buf, 0);
+    check(n == 3 && memcmp(buf, "xyz", 3) == 0, "closing pushes what was held");
+    check(recv(conn, buf, sizeof buf, 0) == 0, "then end of file");
+    close(conn);
+    close(srv);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -693,5 +717,6 @@ int main(int argc, char **argv)
     test_udp_mapped();
     test_epoll_echo();
     test_udp_more_and_kinds();
+    test_tcp_more();
     return finish();
 }

@@ -422,7 +422,15 @@ struct State {
     /// UDP: the datagram being built by sends with MSG_MORE, and the
     /// destination its first send gave (Linux's pending frames).
     cork: Option<(Vec<u8>, Option<SockAddr>)>,
+    /// TCP between sandbox sockets: bytes sent with MSG_MORE, held back
+    /// until a send without it (or a full segment, or the end of the
+    /// connection) pushes them, as Linux's tcp_sendmsg does.
+    held: Vec<u8>,
 }
+
+/// The most a TCP connection holds back for MSG_MORE: a loopback segment
+/// (Linux sends full segments whatever MSG_MORE says).
+const TCP_HOLD_MAX: usize = 65483;
 
 pub struct InetSocket {
     me: Weak<InetSocket>,
@@ -480,6 +488,7 @@ impl InetSocket {
                 ttl: 64,
                 host_udp: None,
                 cork: None,
+                held: Vec::new(),
             }),
             common: Mutex::new(Common::default()),
         }))
@@ -848,12 +857,60 @@ impl InetSocket {
             self.changed();
             return Ok(n);
         }
+        // MSG_MORE: hold the bytes back while they fit in a segment.
+        let held_len = self.state.lock().held.len();
+        if msg.more && held_len + msg.data.len() < TCP_HOLD_MAX {
+            let n = msg.data.len();
+            self.state.lock().held.append(&mut msg.data);
+            return Ok(n);
+        }
+        // The held bytes go first, with these.
+        let held = core::mem::take(&mut self.state.lock().held);
+        let prefix = held.len();
+        if prefix != 0 {
+            let mut data = held;
+            data.append(&mut msg.data);
+            msg.data = data;
+        }
         let result = tx.write_stream(msg);
+        let result = match result {
+            Ok(written) if written >= prefix => Ok(written - prefix),
+            // Not even the held bytes all went: what is left of them stays
+            // held, and none of this send's bytes went yet.
+            Ok(written) => {
+                let mine = msg.data.split_off(prefix - written);
+                self.state.lock().held = core::mem::replace(&mut msg.data, mine);
+                Err(EAGAIN)
+            }
+            Err(e) => {
+                if prefix != 0 {
+                    let mine = msg.data.split_off(prefix);
+                    self.state.lock().held = core::mem::replace(&mut msg.data, mine);
+                }
+                Err(e)
+            }
+        };
         if result == Err(EAGAIN) {
             waits.push(tx.writers.clone());
             waits.push(self.events.clone());
         }
         result
+    }
+
+    /// Pushes the bytes MSG_MORE held back to the peer (the connection
+    /// ends): what fits in its receive queue goes.
+    fn push_held(&self, peer: &InetSocket) {
+        let held = core::mem::take(&mut self.state.lock().held);
+        if !held.is_empty() {
+            let mut msg = OutMessage {
+                data: held,
+                to: None,
+                rights: None,
+                creds: Default::default(),
+                more: false,
+            };
+            let _ = peer.rx.write_stream(&mut msg);
+        }
     }
 }
 
@@ -1281,6 +1338,7 @@ impl Socket for InetSocket {
                 st.shut_wr |= wr;
                 drop(st);
                 if wr {
+                    self.push_held(&peer);
                     peer.rx.close_write();
                     peer.changed();
                 }
@@ -1607,6 +1665,7 @@ impl Socket for InetSocket {
             }
             Tcp::Host(hc) => hc.release(),
             Tcp::Connected(peer) => {
+                self.push_held(&peer);
                 peer.rx.close_write();
                 // Closing with unread data sends a reset.
                 if unread {

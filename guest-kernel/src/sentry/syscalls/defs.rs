@@ -292,7 +292,7 @@ handlers! {
     connect => socket::sys_connect, Partial("AF_INET/AF_INET6 reach listeners of the sandbox over loopback; other destinations ENETUNREACH");
     getsockname => socket::sys_getsockname, Full;
     getpeername => socket::sys_getpeername, Full;
-    sendto => socket::sys_sendto, Partial("no MSG_OOB; MSG_MORE corks UDP datagrams but not TCP (its data goes out at once); UDP to a port nobody listens on is dropped (ECONNREFUSED on a connected socket's next call)");
+    sendto => socket::sys_sendto, Partial("no MSG_OOB; MSG_MORE corks UDP datagrams and holds TCP bytes back until a plain send (between sandbox sockets; no TCP_CORK); UDP to a port nobody listens on is dropped (ECONNREFUSED on a connected socket's next call)");
     recvfrom => socket::sys_recvfrom, Partial("no MSG_OOB; nothing is ever on the error queue (MSG_ERRQUEUE: EAGAIN)");
     sendmsg => socket::sys_sendmsg, Partial("as sendto; SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; no IP-level control messages");
     recvmsg => socket::sys_recvmsg, Partial("as recvfrom; SCM_RIGHTS and SCM_CREDENTIALS (SO_PASSCRED) on AF_UNIX");
