@@ -275,6 +275,12 @@ pub trait Inode: Send + Sync {
     fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         None
     }
+    /// The filesystem's own `struct statfs` (64-bit layout, 15 words) for
+    /// filesystems that are not the sentry's (host directories); None: the
+    /// device number decides (syscalls/stat.rs).
+    fn statfs(&self) -> Option<Result<[u64; 15], Errno>> {
+        None
+    }
 }
 
 /// An open file without a path (a pipe, the console) reached through a
