@@ -155,6 +155,7 @@ handlers! {
     clock_nanosleep => time::sys_clock_nanosleep, Full;
     exit_group => process::sys_exit_group, Full;
     openat => open::sys_openat, Partial("no O_TMPFILE");
+    openat2 => open::sys_openat2, Partial("no O_TMPFILE; RESOLVE_CACHED never fails a lookup (every name is served without blocking I/O)");
     mkdirat => namei::sys_mkdirat, Full;
     fchownat => attr::sys_fchownat, Full;
     newfstatat => stat::sys_newfstatat, Full;
