@@ -59,8 +59,9 @@ fn open_how(
         if name == b"." || name == b".." || trailing_slash {
             return Err(EISDIR);
         }
-        let (parent, name) =
-            follow_dangling(&namespace, &root, &who, parent, name, follow, flags, resolve)?;
+        let (parent, name) = follow_dangling(
+            &namespace, &root, &who, parent, name, follow, flags, resolve,
+        )?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
@@ -84,6 +85,20 @@ fn open_how(
     } else {
         lookup_with(ctx, dirfd, &path, follow, resolve)?
     };
+    open_node(ctx, stack, flags, created)
+}
+
+/// Opens the node at the end of `stack` (found or just `created`) with
+/// the sentry's `flags`: the checks of Linux's may_open and
+/// do_dentry_open, then a descriptor.
+pub(super) fn open_node(
+    ctx: &mut SyscallContext,
+    stack: PathStack,
+    flags: u32,
+    created: bool,
+) -> SysResult {
+    let accmode = flags & O_ACCMODE;
+    let wants_write = flags & O_PATH == 0 && (accmode != O_RDONLY || flags & O_TRUNC != 0);
     let node = stack.node().clone();
     let kind = node.kind();
     if flags & O_PATH != 0 {

@@ -45,12 +45,16 @@ pub(super) fn read_path(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, 
 }
 
 /// Reads a path that may be empty (AT_EMPTY_PATH).
-fn read_path_or_empty(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_path_or_empty(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, Errno> {
     ctx.task.mm().read_cstring(addr, PATH_MAX - 1)
 }
 
 /// Where a relative path starts: the cwd, or the directory `dirfd`.
-fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathStack, Errno> {
+pub(super) fn start_dir(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+) -> Result<PathStack, Errno> {
     if path.first() == Some(&b'/') {
         return Ok(ctx.task.root_dir());
     }

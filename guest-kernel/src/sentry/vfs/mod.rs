@@ -21,6 +21,7 @@ pub mod console;
 pub mod devfs;
 pub mod epoll;
 pub mod events;
+pub mod fhandle;
 pub mod hostfs;
 pub mod inotify;
 pub mod locks;
