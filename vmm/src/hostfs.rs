@@ -683,10 +683,8 @@ impl HostFs {
         let mut words = [0u64; 15];
         // SAFETY: fstatfs writes one struct statfs (120 bytes) into
         // `words`; O_PATH fds are accepted.
-        check(
-            unsafe { libc::syscall(libc::SYS_fstatfs, h.fd.as_raw_fd(), words.as_mut_ptr()) }
-                as i32,
-        )?;
+        let r = unsafe { libc::syscall(libc::SYS_fstatfs, h.fd.as_raw_fd(), words.as_mut_ptr()) };
+        check(r as i32)?;
         const ST_RDONLY: u64 = 1;
         if self.mounts[h.mount].read_only {
             words[10] |= ST_RDONLY;

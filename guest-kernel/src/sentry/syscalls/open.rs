@@ -42,7 +42,6 @@ fn open_how(
     if accmode == 3 {
         return Err(EINVAL);
     }
-    let wants_write = flags & O_PATH == 0 && (accmode != O_RDONLY || flags & O_TRUNC != 0);
     let namespace = ctx.task.namespace.clone();
     let follow = flags & O_NOFOLLOW == 0;
 
@@ -59,9 +58,8 @@ fn open_how(
         if name == b"." || name == b".." || trailing_slash {
             return Err(EISDIR);
         }
-        let (parent, name) = follow_dangling(
-            &namespace, &root, &who, parent, name, follow, flags, resolve,
-        )?;
+        let (parent, name) =
+            follow_dangling(&namespace, &root, &who, parent, name, flags, resolve)?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
@@ -203,10 +201,10 @@ fn follow_dangling(
     who: &crate::sentry::vfs::perm::Accessor,
     mut parent: PathStack,
     mut name: Vec<u8>,
-    follow: bool,
     flags: u32,
     resolve: u64,
 ) -> Result<(PathStack, Vec<u8>), Errno> {
+    let follow = flags & O_NOFOLLOW == 0;
     use crate::sentry::vfs::RESOLVE_NO_SYMLINKS;
     for _ in 0..40 {
         let Ok(node) = parent.node().lookup(&name) else {

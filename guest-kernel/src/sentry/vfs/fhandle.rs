@@ -111,11 +111,11 @@ pub fn lookup(dev: u64, ino: u64, generation: u32) -> Result<PathStack, Errno> {
     if leaf.1.stat().nlink == 0 {
         return Err(ESTALE);
     }
-    let nodes: Option<Vec<(Vec<u8>, Arc<dyn Inode>)>> = entry
+    let nodes = entry
         .path
         .iter()
         .map(|(name, n)| Some((name.clone(), n.upgrade()?)))
-        .collect();
+        .collect::<Option<Vec<_>>>();
     // A directory on the way went: the file alone (Linux's disconnected
     // dentry).
     Ok(PathStack(nodes.unwrap_or_else(|| alloc::vec![leaf])))
