@@ -96,6 +96,9 @@ pub enum Op {
     HostFsync = 23,
     /// args: [handle].
     HostClose = 24,
+    /// args: [handle, gpa]: the statfs of the host filesystem holding the
+    /// file, as a [`HostStatfs`] (statfs/fstatfs report the host's type).
+    HostStatfs = 25,
 
     // Processes started from the host (`rvisor-runtime exec`, see
     // [`crate::events::EVENT_EXEC`]). A slot names one such request.
@@ -165,11 +168,20 @@ pub struct HostStat {
     pub _unused: [i64; 3],
 }
 
+/// What [`Op::HostStatfs`] writes: the Linux 64-bit `struct statfs`
+/// (f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree,
+/// f_fsid, f_namelen, f_frsize, f_flags, spare).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStatfs {
+    pub fields: [u64; 15],
+}
+
 impl Op {
     /// A request about shared host directories (may travel in the
     /// host-file ring, `crate::fsring`).
     pub fn is_host_file(self) -> bool {
-        (Op::HostLookup as u32..=Op::HostClose as u32).contains(&(self as u32))
+        (Op::HostLookup as u32..=Op::HostStatfs as u32).contains(&(self as u32))
     }
 
     pub fn from_raw(raw: u32) -> Option<Op> {
@@ -196,6 +208,7 @@ impl Op {
             22 => Op::HostSetattr,
             23 => Op::HostFsync,
             24 => Op::HostClose,
+            25 => Op::HostStatfs,
             30 => Op::ExecRequest,
             31 => Op::ExecInput,
             32 => Op::ExecExit,

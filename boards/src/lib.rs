@@ -128,6 +128,7 @@ wire!(
     hypercall::ExitStats = 7 * 8,
     hypercall::HostDirent = 8 + 8 + 1 + 1 + 6,
     hypercall::HostStat = 144,
+    hypercall::HostStatfs = 15 * 8,
     bootinfo::MountRecord = 4 + 4,
     bootinfo::BootInfo = 8
         + 4

@@ -329,6 +329,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// HostStatfs answers with the host filesystem's statfs, its fsid
+    /// withheld; a bad handle or address is an error.
+    #[test]
+    fn statfs_reports_the_host_filesystem() {
+        use boards::hypercall::HostStatfs;
+        let (mem, ring, dir) = setup("statfs");
+        let batch = [
+            request(Op::HostStatfs as u32, &[0, DATA]),
+            request(Op::HostStatfs as u32, &[u64::MAX, DATA]),
+            request(Op::HostStatfs as u32, &[0, RAM - 8]),
+        ];
+        submit(&mem, 1, batch.len() as u32, &batch);
+        assert!(ring.serve_pending());
+        assert_eq!(result(&mem, 0), 0);
+        assert_eq!(result(&mem, 1), -(libc::EBADF as i64));
+        assert_eq!(result(&mem, 2), -(libc::EFAULT as i64));
+        let mut bytes = [0u8; std::mem::size_of::<HostStatfs>()];
+        mem.read_slice(&mut bytes, GuestAddress(DATA)).unwrap();
+        let got = HostStatfs::read_from(&bytes).unwrap();
+        // SAFETY: statfs of a NUL-terminated path into a zeroed struct.
+        let mut want: libc::statfs = unsafe { std::mem::zeroed() };
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::statfs(path.as_ptr(), &mut want) }, 0);
+        assert_eq!(got.fields[0], want.f_type as u64);
+        assert_eq!(got.fields[1], want.f_bsize as u64);
+        assert_eq!(got.fields[7], 0, "the host's fsid stays on the host");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn hostile_batches_get_errors() {
         let (mem, ring, dir) = setup("hostile");

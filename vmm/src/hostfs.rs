@@ -579,6 +579,7 @@ impl HostFs {
             Op::HostSetattr => self.setattr(a, mem),
             Op::HostFsync => self.fsync(a, mem),
             Op::HostClose => self.close(a, mem),
+            Op::HostStatfs => self.statfs(a, mem),
             Op::HostReaddir => self.readdir(a, mem),
             _ => Err(-(libc::ENOSYS as i64)),
         }
@@ -670,6 +671,28 @@ impl HostFs {
     fn stat(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
         let h = self.handle(a[0])?;
         self.write_stat(h.fd.as_raw_fd(), h.mount, mem, a[1])?;
+        Ok(0)
+    }
+
+    /// HostStatfs: [handle, gpa]: fstatfs of the file's host filesystem.
+    /// The host's fsid stays on the host; a read-only mount says so.
+    fn statfs(&self, a: [u64; 6], mem: &dyn GuestAccess) -> Result<i64, i64> {
+        let h = self.handle(a[0])?;
+        // The kernel's 64-bit struct statfs (15 words on x86_64 and
+        // aarch64 hosts alike; libc's hides f_flags).
+        let mut words = [0u64; 15];
+        // SAFETY: fstatfs writes one struct statfs (120 bytes) into
+        // `words`; O_PATH fds are accepted.
+        let r = unsafe { libc::syscall(libc::SYS_fstatfs, h.fd.as_raw_fd(), words.as_mut_ptr()) };
+        check(r as i32)?;
+        const ST_RDONLY: u64 = 1;
+        if self.mounts[h.mount].read_only {
+            words[10] |= ST_RDONLY;
+        }
+        words[7] = 0; // the host's fsid stays on the host
+        words[11..].fill(0);
+        let out = HostStatfs { fields: words };
+        mem.write(a[1], out.as_bytes()).ok_or(-EFAULT)?;
         Ok(0)
     }
 

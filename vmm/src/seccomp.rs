@@ -331,7 +331,8 @@ pub fn host_files() -> Rules {
         .allow(&[
             libc::SYS_pwrite64,
             libc::SYS_fstat,
-            // --root: the filesystem type of a mount point a lookup enters.
+            // --root: the filesystem type of a mount point a lookup enters;
+            // HostStatfs.
             libc::SYS_fstatfs,
             libc::SYS_getdents64,
             // Directory listings resume at the host's d_off cookie.

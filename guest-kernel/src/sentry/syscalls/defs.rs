@@ -8,9 +8,9 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    aio, attr, copy, dir, events, fdops, futex, ioctl, kcmp, keys, locks, membarrier, memory,
-    mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched, signal,
-    socket, spawn, splice, stat, system, sysvipc, time, xattr,
+    aio, attr, copy, dir, events, fdops, fhandle, futex, ioctl, kcmp, keys, locks, membarrier,
+    memory, mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched,
+    signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -157,6 +157,9 @@ handlers! {
     clock_nanosleep => time::sys_clock_nanosleep, Full;
     exit_group => process::sys_exit_group, Full;
     openat => open::sys_openat, Partial("no O_TMPFILE");
+    name_to_handle_at => fhandle::sys_name_to_handle_at, Partial("handles that open again only for the sentry's tmpfs (others: EOPNOTSUPP, or an identifier with AT_HANDLE_FID)");
+    open_by_handle_at => fhandle::sys_open_by_handle_at, Full;
+    openat2 => open::sys_openat2, Partial("no O_TMPFILE; RESOLVE_CACHED never fails a lookup (every name is served without blocking I/O)");
     mkdirat => namei::sys_mkdirat, Full;
     fchownat => attr::sys_fchownat, Full;
     newfstatat => stat::sys_newfstatat, Full;

@@ -32,6 +32,7 @@ pub mod dir;
 pub mod events;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod fdops;
+pub mod fhandle;
 pub mod futex;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod ioctl;

@@ -1,4 +1,4 @@
-//! open, openat and creat: resolving or creating the file, the open-time
+//! open, openat, openat2 and creat: resolving or creating the file, the open-time
 //! flags (O_CREAT/O_EXCL/O_TRUNC/O_DIRECTORY/O_NOFOLLOW/O_PATH), and a
 //! FIFO's wait for its peer.
 
@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::fd_arg;
-use super::path::{lookup_at, may, own_new_node, owns, parent_at, read_path, AT_FDCWD};
+use super::path::{lookup_with, may, own_new_node, owns, read_path, scope_at, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
@@ -21,6 +21,18 @@ fn open_at(
     flags: u64,
     mode: u64,
 ) -> SysResult {
+    open_how(ctx, dirfd, path_addr, flags, mode, 0)
+}
+
+/// open with openat2's `resolve` restrictions (0 for open/openat).
+fn open_how(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+) -> SysResult {
     let flags = crate::sentry::fd::open_flags_from_user(flags as u32);
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);
@@ -30,30 +42,28 @@ fn open_at(
     if accmode == 3 {
         return Err(EINVAL);
     }
-    let wants_write = flags & O_PATH == 0 && (accmode != O_RDONLY || flags & O_TRUNC != 0);
     let namespace = ctx.task.namespace.clone();
     let follow = flags & O_NOFOLLOW == 0;
 
     // Made by this call (O_CREAT): not truncated, whatever O_TRUNC says.
     let mut created = false;
     let stack = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
+        let (root, start) = scope_at(ctx, dirfd, &path, resolve)?;
+        let who = ctx.task.creds.accessor();
         let ParentAndName {
             parent,
             name,
             trailing_slash,
-        } = parent_at(ctx, dirfd, &path)?;
+        } = namespace.resolve_parent_with(&root, &start, &path, &who, resolve)?;
         if name == b"." || name == b".." || trailing_slash {
             return Err(EISDIR);
         }
-        let root = ctx.task.root_dir();
-        let who = ctx.task.creds.accessor();
-        let (parent, name) = follow_dangling(&namespace, &root, &who, parent, name, follow, flags)?;
+        let (parent, name) =
+            follow_dangling(&namespace, &root, &who, parent, name, flags, resolve)?;
         let dir = parent.node().clone();
         match dir.lookup(&name) {
             Ok(_) if flags & O_EXCL != 0 => return Err(EEXIST),
-            Ok(_) => {
-                namespace.resolve_in(&root, &parent, &name, follow, &ctx.task.creds.accessor())?
-            }
+            Ok(_) => namespace.resolve_with(&root, &parent, &name, follow, &who, resolve)?,
             Err(e) if e == ENOENT => {
                 if dir.read_only() {
                     return Err(EROFS);
@@ -71,8 +81,22 @@ fn open_at(
             Err(e) => return Err(e),
         }
     } else {
-        lookup_at(ctx, dirfd, &path, follow)?
+        lookup_with(ctx, dirfd, &path, follow, resolve)?
     };
+    open_node(ctx, stack, flags, created)
+}
+
+/// Opens the node at the end of `stack` (found or just `created`) with
+/// the sentry's `flags`: the checks of Linux's may_open and
+/// do_dentry_open, then a descriptor.
+pub(super) fn open_node(
+    ctx: &mut SyscallContext,
+    stack: PathStack,
+    flags: u32,
+    created: bool,
+) -> SysResult {
+    let accmode = flags & O_ACCMODE;
+    let wants_write = flags & O_PATH == 0 && (accmode != O_RDONLY || flags & O_TRUNC != 0);
     let node = stack.node().clone();
     let kind = node.kind();
     if flags & O_PATH != 0 {
@@ -178,9 +202,11 @@ fn follow_dangling(
     who: &crate::sentry::vfs::perm::Accessor,
     mut parent: PathStack,
     mut name: Vec<u8>,
-    follow: bool,
     flags: u32,
+    resolve: u64,
 ) -> Result<(PathStack, Vec<u8>), Errno> {
+    let follow = flags & O_NOFOLLOW == 0;
+    use crate::sentry::vfs::RESOLVE_NO_SYMLINKS;
     for _ in 0..40 {
         let Ok(node) = parent.node().lookup(&name) else {
             return Ok((parent, name));
@@ -194,13 +220,16 @@ fn follow_dangling(
         {
             return Ok((parent, name));
         }
+        if resolve & RESOLVE_NO_SYMLINKS != 0 {
+            return Err(ELOOP);
+        }
         let target = node.readlink()?;
-        match namespace.resolve_in(root, &parent, &target, true, who) {
+        match namespace.resolve_with(root, &parent, &target, true, who, resolve) {
             Ok(_) => return Ok((parent, name)), // not dangling
             Err(e) if e != ENOENT => return Err(e),
             Err(_) => {}
         }
-        let next = namespace.resolve_parent_in(root, &parent, &target, who)?;
+        let next = namespace.resolve_parent_with(root, &parent, &target, who, resolve)?;
         if next.trailing_slash {
             return Err(EISDIR);
         }
@@ -239,6 +268,66 @@ pub fn sys_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_openat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     open_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+}
+
+/// openat2(dirfd, path, how, size): `struct open_how` { flags, mode,
+/// resolve } is versioned by its size (Linux's copy_struct_from_user:
+/// shorter than the first version is EINVAL, bytes we do not know must be
+/// zero, else E2BIG); unlike openat, unknown or contradictory flags and a
+/// mode without O_CREAT/O_TMPFILE are EINVAL (build_open_flags).
+pub fn sys_openat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::vfs::{RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT};
+    const OPEN_HOW_SIZE_VER0: u64 = 24;
+    const PAGE: u64 = 4096;
+    // Bits 0-1 and 6-22 (O_ACCMODE through __O_TMPFILE), in either
+    // architecture's numbering (arm64 only permutes bits 14-17).
+    const VALID_OPEN_FLAGS: u64 = 0o37777703;
+    const VALID_RESOLVE_FLAGS: u64 = 0x3f;
+    const O_PATH_FLAGS: u32 = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+    let (dirfd, path_addr, how_addr, size) = (fd_arg(args[0]), args[1], args[2], args[3]);
+    if size < OPEN_HOW_SIZE_VER0 {
+        return Err(EINVAL);
+    }
+    if size > PAGE {
+        return Err(E2BIG);
+    }
+    let mut raw = alloc::vec![0u8; size as usize];
+    ctx.task.mm().copy_from_user(how_addr, &mut raw)?;
+    if raw[OPEN_HOW_SIZE_VER0 as usize..].iter().any(|&b| b != 0) {
+        return Err(E2BIG);
+    }
+    let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let (flags, mode, resolve) = (word(0), word(1), word(2));
+    if flags & !VALID_OPEN_FLAGS != 0 || resolve & !VALID_RESOLVE_FLAGS != 0 {
+        return Err(EINVAL);
+    }
+    if resolve & RESOLVE_BENEATH != 0 && resolve & RESOLVE_IN_ROOT != 0 {
+        return Err(EINVAL);
+    }
+    let sentry_flags = open_flags_from_user(flags as u32);
+    let creates = sentry_flags & O_CREAT != 0 || sentry_flags & O_TMPFILE == O_TMPFILE;
+    if creates {
+        if mode & !0o7777 != 0 {
+            return Err(EINVAL);
+        }
+    } else if mode != 0 {
+        return Err(EINVAL);
+    }
+    let tmpfile_bit = O_TMPFILE & !O_DIRECTORY;
+    if sentry_flags & tmpfile_bit != 0
+        && (sentry_flags & O_TMPFILE != O_TMPFILE
+            || sentry_flags & O_CREAT != 0
+            || sentry_flags & O_ACCMODE == O_RDONLY)
+    {
+        return Err(EINVAL);
+    }
+    if sentry_flags & O_PATH != 0 && sentry_flags & !O_PATH_FLAGS != 0 {
+        return Err(EINVAL);
+    }
+    if resolve & RESOLVE_CACHED != 0 && sentry_flags & (O_TRUNC | O_CREAT | tmpfile_bit) != 0 {
+        return Err(EAGAIN);
+    }
+    open_how(ctx, dirfd, path_addr, flags, mode, resolve)
 }
 
 pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

@@ -45,12 +45,16 @@ pub(super) fn read_path(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, 
 }
 
 /// Reads a path that may be empty (AT_EMPTY_PATH).
-fn read_path_or_empty(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_path_or_empty(ctx: &mut SyscallContext, addr: u64) -> Result<Vec<u8>, Errno> {
     ctx.task.mm().read_cstring(addr, PATH_MAX - 1)
 }
 
 /// Where a relative path starts: the cwd, or the directory `dirfd`.
-fn start_dir(ctx: &mut SyscallContext, dirfd: i32, path: &[u8]) -> Result<PathStack, Errno> {
+pub(super) fn start_dir(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+) -> Result<PathStack, Errno> {
     if path.first() == Some(&b'/') {
         return Ok(ctx.task.root_dir());
     }
@@ -76,6 +80,42 @@ pub(crate) fn lookup_at(
         .namespace
         .clone()
         .resolve_in(&root, &start, path, follow, &ctx.task.creds.accessor())
+}
+
+/// Where openat2 resolves (dirfd, path) from and within: (root, start).
+/// RESOLVE_BENEATH and RESOLVE_IN_ROOT scope the walk to the starting
+/// directory, which is then the root as well, even for absolute paths.
+pub(super) fn scope_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+    resolve: u64,
+) -> Result<(PathStack, PathStack), Errno> {
+    use crate::sentry::vfs::{RESOLVE_BENEATH, RESOLVE_IN_ROOT};
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
+        let start = start_dir(ctx, dirfd, b".")?;
+        return Ok((start.clone(), start));
+    }
+    Ok((ctx.task.root_dir(), start_dir(ctx, dirfd, path)?))
+}
+
+/// [`lookup_at`] with openat2's RESOLVE_* flags.
+pub(super) fn lookup_with(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+    resolve: u64,
+) -> Result<PathStack, Errno> {
+    let (root, start) = scope_at(ctx, dirfd, path, resolve)?;
+    ctx.task.namespace.clone().resolve_with(
+        &root,
+        &start,
+        path,
+        follow,
+        &ctx.task.creds.accessor(),
+        resolve,
+    )
 }
 
 pub(super) fn parent_at(

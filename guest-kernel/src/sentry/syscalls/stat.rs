@@ -12,7 +12,8 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::stat::*;
 use crate::sentry::vfs::perm::Owned;
-use crate::sentry::vfs::{accessor_for, owned};
+use crate::sentry::vfs::{accessor_for, owned, Inode};
+use alloc::sync::Arc;
 
 pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
@@ -157,6 +158,15 @@ pub fn sys_faccessat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     access_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
 }
 
+/// statfs of a node: a host directory's comes from the host (its real
+/// type, sizes and flags), the sentry's own filesystems' from here.
+fn statfs_of_node(stat: &Stat, inode: Option<Arc<dyn Inode>>) -> Result<[u64; 15], Errno> {
+    if let Some(result) = inode.and_then(|inode| inode.statfs()) {
+        return result;
+    }
+    Ok(statfs_of(stat))
+}
+
 fn statfs_of(stat: &Stat) -> [u64; 15] {
     // f_type by filesystem; sizes from guest memory for the in-memory ones.
     let f_type: u64 = match stat.dev {
@@ -181,18 +191,21 @@ fn statfs_of(stat: &Stat) -> [u64; 15] {
     out[6] = free; // f_ffree
     out[8] = 255; // f_namelen
     out[9] = 4096; // f_frsize
+    out[10] = 0x20; // f_flags: ST_VALID, as Linux always sets
     out
 }
 
 pub fn sys_statfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
+    let node = node_at(ctx, AT_FDCWD, args[0], 0)?;
+    let statfs = statfs_of_node(&node.stat(), node.inode().ok())?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 
 pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs_of(&stat))?;
+    let file = ctx.task.fds().get(fd_arg(args[0]))?.file.clone();
+    let statfs = statfs_of_node(&file.stat(), file.inode())?;
+    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 

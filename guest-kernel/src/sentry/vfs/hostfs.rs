@@ -283,6 +283,17 @@ impl Inode for HostNode {
     fn host_backed(&self) -> bool {
         true
     }
+    /// The host filesystem's own statfs: its type, sizes and flags.
+    fn statfs(&self) -> Option<Result<[u64; 15], Errno>> {
+        let mut out = HostStatfs::default();
+        Some(
+            call(Op::HostStatfs, &[self.handle, gpa_mut(&mut out)]).map(|_| {
+                let mut fields = out.fields;
+                fields[7] = self.fs.dev; // f_fsid: the sandbox's device
+                fields
+            }),
+        )
+    }
     fn stat(&self) -> Stat {
         *self.stat.lock()
     }

@@ -21,6 +21,7 @@ pub mod console;
 pub mod devfs;
 pub mod epoll;
 pub mod events;
+pub mod fhandle;
 pub mod hostfs;
 pub mod inotify;
 pub mod locks;
@@ -261,6 +262,11 @@ pub trait Inode: Send + Sync {
     fn punch_hole(&self, _offset: u64, _len: u64) -> Result<(), Errno> {
         Err(EOPNOTSUPP)
     }
+    /// A procfs "magic link" (/proc/PID/{exe,cwd,root,fd/N,ns/*}), which
+    /// openat2's RESOLVE_NO_MAGICLINKS refuses to follow.
+    fn is_magic_link(&self) -> bool {
+        false
+    }
     /// For /proc/self/fd/N: the open file the "magic link" stands for.
     /// Following it reaches that very file, even one without a path.
     fn magic_link(&self) -> Option<Result<Arc<crate::sentry::fd::OpenFile>, Errno>> {
@@ -273,6 +279,12 @@ pub trait Inode: Send + Sync {
     }
     /// For a socket node: the socket bound to it, while it is open.
     fn bound_socket(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        None
+    }
+    /// The filesystem's own `struct statfs` (64-bit layout, 15 words) for
+    /// filesystems that are not the sentry's (host directories); None: the
+    /// device number decides (syscalls/stat.rs).
+    fn statfs(&self) -> Option<Result<[u64; 15], Errno>> {
         None
     }
 }
@@ -610,13 +622,34 @@ impl Namespace {
         follow_last: bool,
         who: &Accessor,
     ) -> Result<PathStack, Errno> {
+        self.resolve_with(root, start, path, follow_last, who, 0)
+    }
+
+    /// [`Self::resolve_in`] with openat2's RESOLVE_* restrictions. For
+    /// RESOLVE_BENEATH and RESOLVE_IN_ROOT the caller passes the starting
+    /// directory as `root` (the scope).
+    pub fn resolve_with(
+        &self,
+        root: &PathStack,
+        start: &PathStack,
+        path: &[u8],
+        follow_last: bool,
+        who: &Accessor,
+        resolve: u64,
+    ) -> Result<PathStack, Errno> {
         let mut walk = Walk::new(path)?;
         let mut stack = if walk.absolute() {
+            // Linux's nd_jump_root: the scope may not be left; an absolute
+            // path argument is no crossing for RESOLVE_NO_XDEV.
+            if resolve & RESOLVE_BENEATH != 0 {
+                return Err(EXDEV);
+            }
             root.clone()
         } else {
             start.clone()
         };
         let check_search = !who.searches_anything();
+        let dev = |node: &Arc<dyn Inode>| node.stat().dev;
         while let Some(step) = walk.next_step() {
             let step = step?;
             if check_search {
@@ -629,7 +662,15 @@ impl Namespace {
             }
             let component = match step {
                 Step::Parent => {
+                    if stack.is_at(root) && resolve & RESOLVE_BENEATH != 0 {
+                        return Err(EXDEV);
+                    }
                     if stack.0.len() > 1 && !stack.is_at(root) {
+                        if resolve & RESOLVE_NO_XDEV != 0
+                            && dev(stack.node()) != dev(&stack.0[stack.0.len() - 2].1)
+                        {
+                            return Err(EXDEV);
+                        }
                         stack.0.pop();
                     }
                     continue;
@@ -641,10 +682,31 @@ impl Namespace {
                 return Err(ENOTDIR);
             }
             let child = self.cover(dir.lookup(&component)?);
+            if resolve & RESOLVE_NO_XDEV != 0 && dev(&child) != dev(&dir) {
+                return Err(EXDEV);
+            }
             let follow = walk.follows(follow_last);
+            // Linux's pick_link and nd_jump_link.
+            if follow && resolve != 0 && child.is_magic_link() {
+                if resolve & (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) != 0 {
+                    return Err(ELOOP);
+                }
+                if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
+                    return Err(EXDEV);
+                }
+            }
             if follow {
                 if let Some(target) = child.magic_link() {
                     let target = target?;
+                    if resolve & RESOLVE_NO_XDEV != 0 {
+                        let there = match &target.location {
+                            Some(location) => dev(location.node()),
+                            None => target.file.stat().dev,
+                        };
+                        if there != dev(&dir) {
+                            return Err(EXDEV);
+                        }
+                    }
                     walk.count_link()?;
                     match &target.location {
                         Some(location) => stack = location.clone(),
@@ -656,8 +718,17 @@ impl Namespace {
                 }
             }
             if child.kind() == FileKind::Symlink && follow {
+                if resolve & RESOLVE_NO_SYMLINKS != 0 {
+                    return Err(ELOOP);
+                }
                 walk.count_link()?;
                 if walk.splice(&child.readlink()?)? {
+                    if resolve & RESOLVE_BENEATH != 0 {
+                        return Err(EXDEV);
+                    }
+                    if resolve & RESOLVE_NO_XDEV != 0 && dev(root.node()) != dev(&dir) {
+                        return Err(EXDEV);
+                    }
                     stack = root.clone();
                 }
                 continue;
@@ -679,11 +750,23 @@ impl Namespace {
         path: &[u8],
         who: &Accessor,
     ) -> Result<ParentAndName, Errno> {
+        self.resolve_parent_with(root, start, path, who, 0)
+    }
+
+    /// [`Self::resolve_parent_in`] with openat2's RESOLVE_* restrictions.
+    pub fn resolve_parent_with(
+        &self,
+        root: &PathStack,
+        start: &PathStack,
+        path: &[u8],
+        who: &Accessor,
+        resolve: u64,
+    ) -> Result<ParentAndName, Errno> {
         let last = walk::last_component(path)?;
         let parent = if last.dir.is_empty() {
             start.clone()
         } else {
-            self.resolve_in(root, start, last.dir, true, who)?
+            self.resolve_with(root, start, last.dir, true, who, resolve)?
         };
         if parent.node().kind() != FileKind::Directory {
             return Err(ENOTDIR);
@@ -762,6 +845,14 @@ pub const FILESYSTEM_TYPES: &[&[u8]] = &[
     b"mqueue",
     b"hostfs",
 ];
+
+/// openat2's `how.resolve` flags.
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_CACHED: u64 = 0x20;
 
 /// Host mounts get DEV_HOST_BASE + mount index.
 pub const DEV_HOST_BASE: u64 = 0x100;

@@ -718,6 +718,13 @@ impl Inode for ProcNode {
         }
     }
 
+    fn is_magic_link(&self) -> bool {
+        matches!(
+            self.node,
+            Node::Exe | Node::Cwd | Node::RootLink | Node::Fd(_) | Node::Ns(_)
+        )
+    }
+
     fn magic_link(&self) -> Option<Result<Arc<OpenFile>, Errno>> {
         match self.node {
             Node::Fd(fd) => Some(self.open_file(fd)),

@@ -77,6 +77,9 @@ impl Inode for RootDir {
     fn stat(&self) -> Stat {
         self.host.stat()
     }
+    fn statfs(&self) -> Option<Result<[u64; 15], Errno>> {
+        self.host.statfs()
+    }
     fn kind(&self) -> FileKind {
         FileKind::Directory
     }
