@@ -37,6 +37,7 @@ pub mod futex;
 pub mod ioctl;
 pub mod kcmp;
 pub mod keys;
+pub mod landlock;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
 pub mod membarrier;

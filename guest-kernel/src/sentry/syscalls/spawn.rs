@@ -240,6 +240,7 @@ fn new_process(
         // Credentials are inherited as they are: the parent's view is the
         // child's.
         ids: Mutex::new(super::system::id_view(parent)),
+        landlock: Mutex::new(parent.creds.landlock.clone()),
     });
     let process = crate::sentry::task::Process::new(
         pid,
