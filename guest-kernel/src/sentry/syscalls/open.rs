@@ -142,10 +142,13 @@ fn open_at(
             return Err(EACCES);
         }
         landlock_denied = denied;
-        if flags & O_TRUNC != 0 && kind == FileKind::Regular && accmode != O_RDONLY && !created {
-            if denied & ll::ACCESS_FS_TRUNCATE != 0 {
-                return Err(EACCES);
-            }
+        if flags & O_TRUNC != 0
+            && kind == FileKind::Regular
+            && accmode != O_RDONLY
+            && !created
+            && denied & ll::ACCESS_FS_TRUNCATE != 0
+        {
+            return Err(EACCES);
         }
     }
     // Leases (Linux's do_dentry_open): a writer is counted before it
