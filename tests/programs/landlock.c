@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -285,6 +286,7 @@ static void fs_rules(void)
     char *argv[] = {self_exe, "exec-check", NULL};
     err(execve(p("c/exe"), argv, NULL), EACCES, "execve in c");
     err(execve(p("b/garbage"), argv, NULL), ENOEXEC, "execve in b (not a program)");
+    err(execve(p("b/script"), argv, NULL), EACCES, "execve of a script whose interpreter is in c");
 
     /* Device ioctls: "/" has no IOCTL_DEV. */
     fd = ok(open("/dev/null", O_RDONLY), "open /dev/null");
@@ -397,18 +399,30 @@ static void unix_scope(void)
     close(srv);
 }
 
+static int peek(pid_t pid)
+{
+    static int word = 42;
+    int got = 0;
+    struct iovec local = {&got, sizeof got}, remote = {&word, sizeof word};
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0) == sizeof got && got == 42 ? 0 : -1;
+}
+
 static void signal_scope(void)
 {
     pid_t parent = getppid();
+    ok(peek(parent), "process_vm_readv of the parent before");
     int rs = ruleset(0, 0, SCOPE_SIGNAL);
     enforce(rs);
     err(kill(parent, 0), EPERM, "kill outside the domain");
+    err(peek(parent), EPERM, "process_vm_readv outside the domain");
     ok(kill(getpid(), 0), "kill self");
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         int r = kill(getppid(), 0);
         printf("grandchild kill parent: %s\n", r < 0 ? ename(errno) : "ok");
+        r = peek(getppid());
+        printf("grandchild process_vm_readv parent: %s\n", r < 0 ? ename(errno) : "ok");
         fflush(stdout);
         _exit(0);
     }
@@ -471,6 +485,9 @@ int main(int argc, char **argv)
     touch(p("b/garbage"));
     touch(p("d/x"));
     touch(p("c/exe"));
+    int sfd = open(p("b/script"), O_CREAT | O_WRONLY, 0755);
+    dprintf(sfd, "#!%s\n", p("c/exe"));
+    close(sfd);
 
     errors();
     in_child(layers);
@@ -499,7 +516,7 @@ int main(int argc, char **argv)
     in_child(signal_scope);
     lsm();
 
-    const char *files[] = {"b/old", "b/garbage", "a/sub/f3", "c/e", "c/exe", "d/y", "plain"};
+    const char *files[] = {"b/old", "b/garbage", "b/script", "a/sub/f3", "c/e", "c/exe", "d/y", "plain"};
     for (unsigned i = 0; i < sizeof files / sizeof *files; i++)
         unlink(p(files[i]));
     for (int i = sizeof dirs / sizeof *dirs - 1; i >= 0; i--)

@@ -512,3 +512,20 @@ pub fn ioctl_needs_no_right(cmd: u32) -> bool {
             | 0x8081_1501
     )
 }
+
+/// Landlock's ptrace rule (hook_ptrace_access_check): a task in a domain
+/// may inspect only tasks in that domain or one nested in it.
+pub fn may_ptrace(tracer: Option<&Domain>, target: Option<&Domain>) -> bool {
+    let Some(tracer) = tracer else {
+        return true;
+    };
+    let Some(target) = target else {
+        return false;
+    };
+    let depth = tracer.layers.len();
+    target.layers.len() >= depth
+        && tracer
+            .layers
+            .last()
+            .is_none_or(|l| Arc::ptr_eq(l, &target.layers[depth - 1]))
+}

@@ -467,6 +467,7 @@ pub(super) fn load_first(
         &root,
         &root,
         &vfs::perm::Accessor::KERNEL,
+        None,
         exec::Program {
             inode,
             shown,
@@ -480,6 +481,7 @@ pub(super) fn load_first(
             &root,
             &root,
             &vfs::perm::Accessor::KERNEL,
+            None,
             interp,
         )
     })?;
