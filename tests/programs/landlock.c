@@ -429,6 +429,28 @@ static void signal_scope(void)
     waitpid(pid, NULL, 0);
 }
 
+/* A child makes its parent the owner of a pipe with O_ASYNC, then
+ * writes: SIGIO goes to the parent unless the child's domain is scoped. */
+static volatile sig_atomic_t sigios;
+static void on_sigio(int sig)
+{
+    (void)sig;
+    sigios++;
+}
+static void sigio_to_parent(void)
+{
+    int fds[2];
+    pipe(fds);
+    fcntl(fds[0], F_SETOWN, getppid());
+    fcntl(fds[0], F_SETFL, O_ASYNC);
+    write(fds[1], "x", 1);
+}
+static void sigio_scoped(void)
+{
+    enforce(ruleset(0, 0, SCOPE_SIGNAL));
+    sigio_to_parent();
+}
+
 static void lsm(void)
 {
     uint64_t ids[32];
@@ -514,6 +536,13 @@ int main(int argc, char **argv)
     close(usrv);
 
     in_child(signal_scope);
+    signal(SIGIO, on_sigio);
+    in_child(sigio_to_parent);
+    check(sigios >= 1, "SIGIO from an unrestricted child");
+    int before = sigios;
+    in_child(sigio_scoped);
+    check(sigios == before, "no SIGIO from a child scoped for signals");
+    signal(SIGIO, SIG_DFL);
     lsm();
 
     const char *files[] = {"b/old", "b/garbage", "b/script", "a/sub/f3", "c/e", "c/exe", "d/y", "plain"};
