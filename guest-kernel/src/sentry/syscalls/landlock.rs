@@ -83,14 +83,23 @@ pub fn sys_landlock_create_ruleset(ctx: &mut SyscallContext, args: [u64; 6]) -> 
 }
 
 /// The ruleset descriptor `fd`: EBADF for no descriptor (or an O_PATH
-/// one, which Linux's fdget does not return), EBADFD for another file.
-fn ruleset_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+/// one, which Linux's fdget does not return), EBADFD for another file,
+/// EPERM when it is not open for what the call does (`write`: adding
+/// rules; else reading it for restrict_self).
+fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<OpenFile>, Errno> {
     let file = ctx.task.fds().get(fd_arg(fd))?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
     if file.file.as_landlock_ruleset().is_none() {
         return Err(EBADFD);
+    }
+    if !(if write {
+        file.writable()
+    } else {
+        file.readable()
+    }) {
+        return Err(EPERM);
     }
     Ok(file)
 }
@@ -100,7 +109,7 @@ pub fn sys_landlock_add_rule(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     if flags != 0 {
         return Err(EINVAL);
     }
-    let file = ruleset_of(ctx, fd)?;
+    let file = ruleset_of(ctx, fd, true)?;
     let ruleset = file.file.as_landlock_ruleset().ok_or(EBADFD)?;
     match rule_type {
         RULE_PATH_BENEATH => {
@@ -152,7 +161,7 @@ pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, args: [u64; 6]) -> S
     if flags != 0 {
         return Err(EINVAL);
     }
-    let file = ruleset_of(ctx, fd)?;
+    let file = ruleset_of(ctx, fd, false)?;
     let ruleset = file.file.as_landlock_ruleset().ok_or(EBADFD)?;
     let domain = Arc::new(Domain::merge(ctx.task.creds.landlock.as_deref(), ruleset)?);
     ctx.task.creds.landlock = Some(domain.clone());
