@@ -43,6 +43,7 @@ pub const ENOTEMPTY: Errno = Errno(39);
 pub const ELOOP: Errno = Errno(40);
 pub const EOVERFLOW: Errno = Errno(75);
 pub const ENOLCK: Errno = Errno(37);
+pub const EBADFD: Errno = Errno(77);
 pub const ELIBBAD: Errno = Errno(80);
 pub const ENODATA: Errno = Errno(61);
 pub const EOPNOTSUPP: Errno = Errno(95);

@@ -187,6 +187,10 @@ pub trait File: Send + Sync {
     fn as_signalfd(&self) -> Option<&crate::sentry::vfs::events::SignalFd> {
         None
     }
+    /// The Landlock ruleset behind a ruleset descriptor.
+    fn as_landlock_ruleset(&self) -> Option<&crate::sentry::landlock::Ruleset> {
+        None
+    }
     /// The process a pidfd refers to.
     fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
         None
@@ -356,6 +360,9 @@ pub struct OpenFile {
     pub owner: Mutex<crate::sentry::sigio::FOwner>,
     /// Its O_ASYNC watch, while O_ASYNC is set on a file that signals.
     pub async_watch: Mutex<Option<Arc<crate::sentry::sigio::AsyncWatch>>>,
+    /// Landlock rights checked at use (TRUNCATE, IOCTL_DEV) that the
+    /// opener's domain denied when it was opened.
+    pub landlock_denied: core::sync::atomic::AtomicU64,
     /// A regular file's open, counted for leases while it lives (its
     /// drop uncounts it).
     _open_count: Option<crate::sentry::syscalls::locks::OpenCount>,
@@ -428,6 +435,7 @@ impl OpenFile {
             locked: core::sync::atomic::AtomicBool::new(false),
             owner: Mutex::new(Default::default()),
             async_watch: Mutex::new(None),
+            landlock_denied: core::sync::atomic::AtomicU64::new(0),
             _open_count: open_count,
             exclusive_claim: core::sync::atomic::AtomicU64::new(0),
         })
@@ -490,6 +498,20 @@ impl OpenFile {
 
     pub fn nonblocking(&self) -> bool {
         *self.flags.lock() & O_NONBLOCK != 0
+    }
+
+    /// EACCES when the opener's Landlock domain denied `right` (one of
+    /// the rights an open file keeps).
+    pub fn landlock_allows(&self, right: u64) -> Result<(), Errno> {
+        if self
+            .landlock_denied
+            .load(core::sync::atomic::Ordering::Relaxed)
+            & right
+            != 0
+        {
+            return Err(crate::sentry::errno::EACCES);
+        }
+        Ok(())
     }
 }
 

@@ -91,6 +91,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         exe_path: Mutex::new(Vec::new()),
         comm: comm.clone(),
         ids: Mutex::new(vfs::procfs::IdView::default()),
+        landlock: Mutex::new(None),
     });
     let now = crate::arch::cpu::counter();
     let task = Task {

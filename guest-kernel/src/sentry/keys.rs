@@ -363,6 +363,33 @@ pub struct KeyCred {
 }
 
 impl KeyCred {
+    /// KEYCTL_SESSION_TO_PARENT on the parent's side: `keyring` becomes
+    /// its session keyring (Linux's checks: the parent's ids are all the
+    /// caller's effective ones, both keyrings belong to it). EPERM else.
+    pub fn take_session_from_child(
+        &mut self,
+        keyring: &Arc<Key>,
+        parent_ids: ([u32; 3], [u32; 3]),
+        euid: u32,
+        egid: u32,
+    ) -> Result<(), Errno> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, keyring))
+        {
+            return Ok(());
+        }
+        if parent_ids != ([euid; 3], [egid; 3])
+            || self.session.as_ref().is_some_and(|s| s.st().uid != euid)
+            || keyring.st().uid != euid
+        {
+            return Err(EPERM);
+        }
+        self.session = Some(keyring.clone());
+        Ok(())
+    }
+
     /// A forked process's.
     pub fn for_new_process(&self) -> KeyCred {
         KeyCred {

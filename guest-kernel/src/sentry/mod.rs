@@ -13,6 +13,7 @@ pub mod futex;
 pub mod host_exec;
 pub mod ipc;
 pub mod keys;
+pub mod landlock;
 pub mod mm;
 pub mod net;
 pub mod ns;
@@ -104,6 +105,7 @@ fn build_namespace(
     }
     write_user_database(&namespace)?;
     write_kernel_config(&namespace)?;
+    write_security_names(&namespace)?;
     Ok((namespace, exe))
 }
 
@@ -165,6 +167,9 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
         CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\nCONFIG_AIO=y\nCONFIG_POSIX_MQUEUE=y\n\
         CONFIG_TMPFS_XATTR=y\n\
+        CONFIG_SECURITY=y\nCONFIG_SECURITYFS=y\nCONFIG_SECURITY_LANDLOCK=y\n\
+        CONFIG_LSM=\"landlock\"\n# CONFIG_SECURITY_SELINUX is not set\n\
+        # CONFIG_SECURITY_APPARMOR is not set\n# CONFIG_SECURITY_SMACK is not set\n\
         # CONFIG_SWAP is not set\n# CONFIG_IO_URING is not set\n\
         CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
         # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
@@ -183,6 +188,18 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     let file = node.open(fd::O_WRONLY)?;
     file.write(ARCH, 0)?;
     file.write(COMMON, ARCH.len() as u64)?;
+    Ok(())
+}
+
+/// /sys/kernel/security/lsm: the security modules the sandbox has, as
+/// securityfs lists them.
+fn write_security_names(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
+    let dir = vfs::make_dirs(namespace, b"/sys/kernel/security")?
+        .node()
+        .clone();
+    let node = dir.create(b"lsm", vfs::NewNode::File { mode: 0o444 })?;
+    node.open(fd::O_WRONLY)?
+        .write(syscalls::landlock::LSM_NAMES, 0)?;
     Ok(())
 }
 
@@ -450,6 +467,7 @@ pub(super) fn load_first(
         &root,
         &root,
         &vfs::perm::Accessor::KERNEL,
+        None,
         exec::Program {
             inode,
             shown,
@@ -463,6 +481,7 @@ pub(super) fn load_first(
             &root,
             &root,
             &vfs::perm::Accessor::KERNEL,
+            None,
             interp,
         )
     })?;
@@ -595,6 +614,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         exe_path: Mutex::new(exe_shown),
         comm: comm.clone(),
         ids: Mutex::new(vfs::procfs::IdView::default()),
+        landlock: Mutex::new(None),
     });
     if let Err(e) = mount_at(&namespace, b"/proc", vfs::procfs::new_root(view.clone())) {
         crate::hv::console::fatal(format_args!("cannot mount /proc: errno {}", e.0));

@@ -46,7 +46,7 @@ pub enum OwnerKind {
 }
 
 /// An open file description's owner and signal.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FOwner {
     pub kind: OwnerKind,
     /// 0: nobody.
@@ -57,6 +57,9 @@ pub struct FOwner {
     pub euid: u32,
     /// F_SETSIG's signal; 0 sends a plain SIGIO.
     pub signum: u8,
+    /// The setter's Landlock domain (when the owner is another process):
+    /// its signal scope holds for these signals too.
+    pub landlock: Option<alloc::sync::Arc<crate::sentry::landlock::Domain>>,
 }
 
 /// Whether `id` names a live (or not yet reaped) thread, process, process
@@ -93,6 +96,20 @@ pub fn set_owner(
     if id != 0 {
         owner.uid = current.creds.user[0];
         owner.euid = current.creds.user[1];
+        // Linux's hook_file_set_fowner: signals to the setter's own
+        // process are never scoped.
+        let own = match kind {
+            OwnerKind::Thread | OwnerKind::Process => {
+                crate::sentry::sched::process_of_thread(id) == Some(current.pid)
+                    || id == current.pid
+            }
+            OwnerKind::Group => false,
+        };
+        owner.landlock = if own {
+            None
+        } else {
+            current.creds.landlock.clone()
+        };
     }
     Ok(())
 }
@@ -101,7 +118,7 @@ pub fn set_owner(
 /// nothing it names lives.
 pub fn owner_of(file: &OpenFile) -> (OwnerKind, i32) {
     use crate::sentry::sched;
-    let owner = *file.owner.lock();
+    let owner = file.owner.lock().clone();
     let alive = owner.id > 0
         && match owner.kind {
             OwnerKind::Thread | OwnerKind::Process => {
@@ -118,6 +135,16 @@ fn may_signal(owner: &FOwner, pid: i32) -> bool {
     let Some(process) = crate::sentry::sched::process(pid) else {
         return false;
     };
+    if let Some(domain) = owner.landlock.as_deref() {
+        let target = process.view.landlock.lock().clone();
+        if crate::sentry::landlock::is_scoped(
+            domain,
+            target.as_deref(),
+            crate::sentry::landlock::SCOPE_SIGNAL,
+        ) {
+            return false;
+        }
+    }
     let ids = process.view.ids.lock().uid;
     let (real, saved) = (ids[0], ids[2]);
     owner.euid == 0
@@ -345,7 +372,7 @@ pub fn drain(mut current: Option<&mut Task>) {
         } else {
             continue;
         };
-        let owner = *file.owner.lock();
+        let owner = file.owner.lock().clone();
         send(
             current.as_deref_mut(),
             owner,

@@ -632,6 +632,7 @@ pub fn follow_scripts(
     root: &PathStack,
     cwd: &PathStack,
     who: &Accessor,
+    landlock: Option<&crate::sentry::landlock::Domain>,
     mut program: Program,
 ) -> Result<Program, Errno> {
     let mut head = read_head(&program.inode)?;
@@ -654,6 +655,7 @@ pub fn follow_scripts(
             return Err(EACCES);
         }
         accessor_for(who, &*program.inode).check(vfs_owned(&*program.inode), MAY_EXEC)?;
+        landlock_exec(landlock, &stack)?;
         head = read_head(&program.inode)?;
         program.exec_path = interpreter;
     }
@@ -666,6 +668,7 @@ pub fn open_interpreter(
     root: &PathStack,
     cwd: &PathStack,
     who: &Accessor,
+    landlock: Option<&crate::sentry::landlock::Domain>,
     path: &[u8],
 ) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
     let stack = namespace.resolve_in(root, cwd, path, true, who)?;
@@ -673,9 +676,23 @@ pub fn open_interpreter(
     match inode.kind() {
         FileKind::Regular => {
             accessor_for(who, &*inode).check(vfs_owned(&*inode), MAY_EXEC)?;
+            landlock_exec(landlock, &stack)?;
             Ok((inode, stack.path()))
         }
         _ => Err(EACCES),
+    }
+}
+
+/// Landlock on a file opened for exec (Linux's open_exec): read and
+/// execute.
+fn landlock_exec(
+    landlock: Option<&crate::sentry::landlock::Domain>,
+    stack: &PathStack,
+) -> Result<(), Errno> {
+    use crate::sentry::landlock::{ACCESS_FS_EXECUTE, ACCESS_FS_READ_FILE};
+    match landlock {
+        Some(domain) => domain.check_path(stack, ACCESS_FS_EXECUTE | ACCESS_FS_READ_FILE),
+        None => Ok(()),
     }
 }
 

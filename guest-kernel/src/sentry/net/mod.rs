@@ -335,6 +335,10 @@ pub trait Env {
     ) -> Result<(), Errno>;
     /// The socket bound at `path`: ECONNREFUSED when none is.
     fn lookup_path(&mut self, path: &[u8]) -> Result<Arc<dyn Any + Send + Sync>, Errno>;
+    /// The caller's Landlock domain.
+    fn landlock(&self) -> Option<Arc<crate::sentry::landlock::Domain>> {
+        None
+    }
 }
 
 /// Where a blocked operation waits before it tries again.
@@ -415,6 +419,8 @@ pub struct Common {
     pub priority: i32,
     pub rcvlowat: i32,
     pub linger: (i32, i32),
+    /// The Landlock domain of the task that opened it.
+    pub landlock: Option<Arc<crate::sentry::landlock::Domain>>,
 }
 
 impl Default for Common {
@@ -435,6 +441,7 @@ impl Default for Common {
             priority: 0,
             rcvlowat: 1,
             linger: (0, 0),
+            landlock: None,
         }
     }
 }

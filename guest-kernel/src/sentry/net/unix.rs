@@ -144,6 +144,24 @@ impl UnixSocket {
         }
     }
 
+    /// Landlock's scope of abstract names: a client whose domain is
+    /// scoped reaches only sockets opened in that domain or one nested
+    /// in it (EPERM).
+    fn check_scope(env: &dyn Env, target: &UnixSocket, name: &UnixName) -> Result<(), Errno> {
+        use crate::sentry::landlock::{is_scoped, SCOPE_ABSTRACT_UNIX_SOCKET};
+        if !matches!(name, UnixName::Abstract(_)) {
+            return Ok(());
+        }
+        let Some(client) = env.landlock() else {
+            return Ok(());
+        };
+        let server = target.common.lock().landlock.clone();
+        if is_scoped(&client, server.as_deref(), SCOPE_ABSTRACT_UNIX_SOCKET) {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
     fn unix_name(addr: &SockAddr) -> Result<&UnixName, Errno> {
         match addr {
             SockAddr::Unix(name) => Ok(name),
@@ -169,7 +187,14 @@ impl UnixSocket {
             return Err(EPIPE);
         }
         let target = match &msg.to {
-            Some(SockAddr::Unix(name)) => UnixSocket::resolve(env, name)?,
+            Some(SockAddr::Unix(name)) => {
+                let target = UnixSocket::resolve(env, name)?;
+                // A connected peer was checked at connect.
+                if !self.peer().is_some_and(|p| Arc::ptr_eq(&p, &target)) {
+                    UnixSocket::check_scope(env, &target, name)?;
+                }
+                target
+            }
             Some(_) => return Err(EINVAL),
             None => self.peer().ok_or(ENOTCONN)?,
         };
@@ -326,10 +351,12 @@ impl Socket for UnixSocket {
                 self.state.lock().conn = Conn::Unconnected;
                 return Ok(());
             }
-            let target = UnixSocket::resolve(env, UnixSocket::unix_name(addr)?)?;
+            let name = UnixSocket::unix_name(addr)?;
+            let target = UnixSocket::resolve(env, name)?;
             if target.ty != SOCK_DGRAM {
                 return Err(EPROTOTYPE);
             }
+            UnixSocket::check_scope(env, &target, name)?;
             self.state.lock().conn = Conn::Connected(target);
             self.changed();
             return Ok(());
@@ -347,6 +374,7 @@ impl Socket for UnixSocket {
         if Arc::ptr_eq(&target, &self.me()) {
             return Err(ECONNREFUSED);
         }
+        UnixSocket::check_scope(env, &target, name)?;
         // The server end, made now (as Linux does): the client may write
         // before the server accepts.
         let server = UnixSocket::new(self.ty)?;

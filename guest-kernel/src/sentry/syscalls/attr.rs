@@ -106,6 +106,9 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EROFS);
     }
     super::path::may(ctx, &*node, MAY_WRITE)?;
+    if let super::path::NodeRef::Path(stack) = &at {
+        super::path::landlock(ctx, stack, crate::sentry::landlock::ACCESS_FS_TRUNCATE)?;
+    }
     if args[1] > super::read_write::file_size_limit(ctx) {
         return Err(super::read_write::file_too_big(ctx));
     }
@@ -130,6 +133,7 @@ pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !file.writable() {
         return Err(EINVAL);
     }
+    file.landlock_allows(crate::sentry::landlock::ACCESS_FS_TRUNCATE)?;
     if args[1] > super::read_write::file_size_limit(ctx)
         && file
             .file

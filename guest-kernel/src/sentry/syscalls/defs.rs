@@ -8,9 +8,9 @@
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
-    aio, attr, copy, dir, events, fdops, fhandle, futex, ioctl, kcmp, keys, locks, membarrier,
-    memory, mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm, read_write, sched,
-    signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
+    aio, attr, copy, dir, events, fdops, fhandle, futex, ioctl, kcmp, keys, landlock, locks,
+    membarrier, memory, mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm,
+    read_write, sched, signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -210,7 +210,7 @@ handlers! {
     mq_getsetattr => mqueue::sys_mq_getsetattr, Full;
     add_key => keys::sys_add_key, Partial("key types keyring, user and logon (others ENODEV, as unconfigured); keys take at most 8 MiB of sentry heap in all (EDQUOT past it)");
     request_key => keys::sys_request_key, Partial("there is no /sbin/request-key: with callout information a negative key is made and the call fails with ENOENT, as on Linux without the helper");
-    keyctl => keys::sys_keyctl, Partial("no authorisation keys (INSTANTIATE, NEGATE, REJECT: EPERM), no SESSION_TO_PARENT, persistent keyrings, Diffie-Hellman or public-key operations (EOPNOTSUPP); RESTRICT_KEYRING without a type only");
+    keyctl => keys::sys_keyctl, Partial("no authorisation keys (INSTANTIATE, NEGATE, REJECT: EPERM), persistent keyrings, Diffie-Hellman or public-key operations (EOPNOTSUPP); RESTRICT_KEYRING without a type only");
     inotify_init => events::sys_inotify_init, Partial("events for what the sandbox itself does; changes made on the host to a shared directory are not seen");
     inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
     inotify_add_watch => events::sys_inotify_add_watch, Full;
@@ -263,6 +263,12 @@ handlers! {
     munlockall => memory::sys_munlockall, Full;
     mincore => memory::sys_mincore, Partial("private anonymous memory is filled 64 KiB around each fault, and reported so");
     mseal => memory::sys_mseal, Full;
+    landlock_create_ruleset => landlock::sys_landlock_create_ruleset, Partial("ABI 6: file system rights, TCP ports, abstract unix socket and signal scopes; no v7 audit flags");
+    landlock_add_rule => landlock::sys_landlock_add_rule, Full;
+    landlock_restrict_self => landlock::sys_landlock_restrict_self, Partial("no v7 logging flags (EINVAL)");
+    lsm_list_modules => landlock::sys_lsm_list_modules, Full;
+    lsm_get_self_attr => landlock::sys_lsm_get_self_attr, Full;
+    lsm_set_self_attr => landlock::sys_lsm_set_self_attr, Full;
     remap_file_pages => memory::sys_remap_file_pages, Full;
     utime => attr::sys_utime, Full;
     utimes => attr::sys_utimes, Full;

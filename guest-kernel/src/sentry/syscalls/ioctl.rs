@@ -28,6 +28,11 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
+    // Landlock: a device opened without IOCTL_DEV takes only the
+    // commands that do not reach the device.
+    if !crate::sentry::landlock::ioctl_needs_no_right(args[1] as u32) {
+        file.landlock_allows(crate::sentry::landlock::ACCESS_FS_IOCTL_DEV)?;
+    }
     match args[1] & 0xffff_ffff {
         FIOCLEX | FIONCLEX => {
             ctx.task

@@ -53,6 +53,7 @@ enum Want {
 /// the ptrace access check, and the file asked for.
 struct Seen {
     process: usize,
+    landlock: Option<Arc<crate::sentry::landlock::Domain>>,
     uids: [u32; 3],
     gids: [u32; 3],
     dumpable: u64,
@@ -83,6 +84,7 @@ fn look_at(task: &Task, want: Want) -> Seen {
     };
     Seen {
         process: address(&task.process),
+        landlock: task.creds.landlock.clone(),
         uids: task.creds.user,
         gids: task.creds.group,
         dumpable: task.dumpable,
@@ -130,6 +132,12 @@ fn look(ctx: &SyscallContext, tid: i32, want: Want) -> Result<Seen, Errno> {
 fn may_inspect(ctx: &SyscallContext, seen: &Seen) -> bool {
     if seen.process == address(&ctx.task.process) {
         return true;
+    }
+    if !crate::sentry::landlock::may_ptrace(
+        ctx.task.creds.landlock.as_deref(),
+        seen.landlock.as_deref(),
+    ) {
+        return false;
     }
     let privileged = ctx.task.creds.caps().effective & CAP_SYS_PTRACE != 0;
     let (uid, gid) = (ctx.task.creds.user[0], ctx.task.creds.group[0]);

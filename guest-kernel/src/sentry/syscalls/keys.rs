@@ -27,6 +27,7 @@ const PAGE_SIZE: usize = 4096;
 
 const KEYCTL_GET_KEYRING_ID: i32 = 0;
 const KEYCTL_JOIN_SESSION_KEYRING: i32 = 1;
+const KEYCTL_SESSION_TO_PARENT: i32 = 18;
 const KEYCTL_UPDATE: i32 = 2;
 const KEYCTL_REVOKE: i32 = 3;
 const KEYCTL_CHOWN: i32 = 4;
@@ -422,8 +423,37 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             Ok(keys::CAPABILITIES.len() as u64)
         }
-        // Persistent keyrings, Diffie-Hellman, public-key operations,
-        // notifications and KEYCTL_SESSION_TO_PARENT are not offered.
+        KEYCTL_SESSION_TO_PARENT => {
+            let keyring = with_keys(ctx, |k, env, cred, kc| {
+                k.lookup(
+                    env,
+                    cred,
+                    kc,
+                    keys::KEY_SPEC_SESSION_KEYRING,
+                    keys::LOOKUP,
+                    keys::Need::Link,
+                )
+            })?
+            .key;
+            // Linux replaces it as the parent returns to user mode; the
+            // parent is not running now, so at once is the same. It must
+            // not be init and must have one thread.
+            let ppid = ctx.task.ppid();
+            if ppid <= 1 || crate::sentry::sched::thread_count(ppid) != 1 {
+                return Err(EPERM);
+            }
+            let (euid, egid) = (ctx.task.creds.user[1], ctx.task.creds.group[1]);
+            crate::sentry::sched::with_parked(ppid, |parent| {
+                let ids = (parent.creds.user, parent.creds.group);
+                parent
+                    .keyrings
+                    .take_session_from_child(&keyring, ids, euid, egid)
+            })
+            .unwrap_or(Err(EPERM))?;
+            Ok(0)
+        }
+        // Persistent keyrings, Diffie-Hellman, public-key operations and
+        // notifications are not offered.
         _ => Err(EOPNOTSUPP),
     }
 }

@@ -435,7 +435,7 @@ pub fn break_lease(
         for (holder, fd) in broken.notify {
             let holder = HOLDERS.lock().get(&holder).and_then(|f| f.upgrade());
             if let Some(holder) = holder {
-                let owner = *holder.owner.lock();
+                let owner = holder.owner.lock().clone();
                 let current: &mut crate::sentry::task::Task = &mut ctx.task;
                 sigio::send(Some(current), owner, fd, POLL_MSG);
             }

@@ -10,7 +10,8 @@
 //! `sentry::net`), events (eventfd, timerfd, signalfd, epoll),
 //! memory, futex, signal, spawn (clone, fork, execve, wait), process
 //! (exit, ids, limits, prctl, scheduling policy), mqueue (POSIX message
-//! queues), keys (add_key, request_key, keyctl), ns (unshare, setns,
+//! queues), keys (add_key, request_key, keyctl), landlock (Landlock and
+//! the LSM calls), ns (unshare, setns,
 //! the nsfs ioctls), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
 //! getrandom). `path.rs` holds
@@ -38,6 +39,7 @@ pub mod futex;
 pub mod ioctl;
 pub mod kcmp;
 pub mod keys;
+pub mod landlock;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod locks;
 pub mod membarrier;

@@ -64,7 +64,9 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags & MS_MGC_MSK == MS_MGC_VAL {
         flags &= !MS_MGC_MSK;
     }
-    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+    // A Landlock domain forbids changing the mount topology (Linux's
+    // hook_sb_mount and friends).
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) || ctx.task.creds.landlock.is_some() {
         return Err(EPERM);
     }
     let target = read_path(ctx, args[1])?;
@@ -230,7 +232,7 @@ pub fn sys_umount2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         unsupported("umount2 MNT_EXPIRE", &LOGGED);
         return Err(EINVAL);
     }
-    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) || ctx.task.creds.landlock.is_some() {
         return Err(EPERM);
     }
     let target = read_path(ctx, args[0])?;

@@ -3,11 +3,12 @@
 
 use super::fd_arg;
 use super::path::{
-    may, may_delete, new_entry_at, node_at, own_new_node, parent_at, read_path, AT_EMPTY_PATH,
-    AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+    may, may_delete, new_entry_at, new_entry_stack_at, node_at, own_new_node, parent_at, read_path,
+    NodeRef, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::landlock as ll;
 use crate::sentry::stat::*;
 use crate::sentry::vfs::perm::{MAY_EXEC, MAY_WRITE};
 use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode};
@@ -35,7 +36,7 @@ pub fn sys_readlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> SysResult {
     let target = read_path(ctx, target)?;
     let path = read_path(ctx, path)?;
-    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let (dir, name) = new_entry_at(ctx, dirfd, &path, ll::ACCESS_FS_MAKE_SYM)?;
     let node = dir.create(&name, NewNode::Symlink { target: &target })?;
     own_new_node(ctx, &*dir, &*node);
     inotify::on_child(&*dir, &name, &*node, inotify::IN_CREATE, 0);
@@ -66,14 +67,27 @@ fn link_at(
     } else {
         AT_SYMLINK_NOFOLLOW
     };
-    let target = node_at(ctx, old_dirfd, old, follow | (flags & AT_EMPTY_PATH))?.inode()?;
+    let at = node_at(ctx, old_dirfd, old, follow | (flags & AT_EMPTY_PATH))?;
+    let target = at.inode()?;
     if target.kind() == FileKind::Directory {
         return Err(EPERM);
     }
     crate::sentry::vfs::accessor_for(&ctx.task.creds.accessor(), &*target)
         .may_link(crate::sentry::vfs::owned(&*target))?;
     let path = read_path(ctx, new)?;
-    let (dir, name) = new_entry_at(ctx, new_dirfd, &path)?;
+    let (new_parent, name) = new_entry_stack_at(ctx, new_dirfd, &path, 0)?;
+    // Landlock's REFER rules for the new name (Linux's hook_path_link).
+    if let Some(domain) = ctx.task.creds.landlock.as_deref() {
+        let old_stack = match &at {
+            NodeRef::Path(stack) => Some(stack.clone()),
+            NodeRef::File(file) => file.location.clone(),
+        };
+        if let Some(mut old_parent) = old_stack.filter(|s| s.0.len() > 1) {
+            old_parent.0.pop();
+            domain.check_refer(&old_parent, &target, &new_parent, None, false, false)?;
+        }
+    }
+    let dir = new_parent.node().clone();
     dir.link(&name, &target)?;
     // Its link count changed, and the directory has a new name.
     inotify::on_node(&*target, inotify::IN_ATTRIB);
@@ -98,7 +112,7 @@ pub fn sys_linkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
     let path = read_path(ctx, path)?;
-    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let (dir, name) = new_entry_at(ctx, dirfd, &path, ll::ACCESS_FS_MAKE_DIR)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.umask;
     let node = dir.create(&name, NewNode::Directory { mode })?;
     own_new_node(ctx, &*dir, &*node);
@@ -121,7 +135,8 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
     if !matches!(kind, 0 | S_IFREG | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
         return Err(EINVAL);
     }
-    let (dir, name) = new_entry_at(ctx, dirfd, &path)?;
+    let make = ll::mode_access(FileKind::from_mode(if kind == 0 { S_IFREG } else { kind }));
+    let (dir, name) = new_entry_at(ctx, dirfd, &path, make)?;
     let perm = mode as u32 & 0o7777 & !ctx.task.umask;
     match kind {
         0 | S_IFREG => {
@@ -212,6 +227,14 @@ fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -
     if dir.read_only() {
         return Err(EROFS);
     }
+    // Linux's hooks go by the call (rmdir or unlink), before the type
+    // checks.
+    let remove = if directory {
+        ll::ACCESS_FS_REMOVE_DIR
+    } else {
+        ll::ACCESS_FS_REMOVE_FILE
+    };
+    super::path::landlock(ctx, &pn.parent, remove)?;
     may_delete(ctx, &*dir, &*node)?;
     // (A bind-mounted file is busy too.)
     if ctx.task.namespace.is_mount_point(&node) {
@@ -290,6 +313,18 @@ fn rename_at(
         return Err(EXDEV);
     }
     let target_dir = to.parent.node().clone();
+    if let Some(domain) = ctx.task.creds.landlock.as_deref() {
+        const RENAME_EXCHANGE: u64 = 2;
+        let replaced = target_dir.lookup(&to.name).ok();
+        domain.check_refer(
+            &from.parent,
+            &moving,
+            &to.parent,
+            replaced.as_ref(),
+            true,
+            flags & RENAME_EXCHANGE != 0,
+        )?;
+    }
     // Linux's vfs_rename: the old name may be deleted, the new one created
     // (or the entry it replaces deleted), and a directory that changes
     // parent must be writable itself (its ".." changes).

@@ -10,6 +10,7 @@ use super::path::{lookup_with, may, own_new_node, owns, read_path, scope_at, AT_
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
+use crate::sentry::landlock as ll;
 use crate::sentry::stat::*;
 use crate::sentry::vfs::perm::{MAY_EXEC, MAY_READ, MAY_WRITE};
 use crate::sentry::vfs::{inotify, FileKind, Inode, NewNode, ParentAndName, PathStack};
@@ -68,6 +69,7 @@ fn open_how(
                 if dir.read_only() {
                     return Err(EROFS);
                 }
+                super::path::landlock(ctx, &parent, ll::ACCESS_FS_MAKE_REG)?;
                 may(ctx, &*dir, MAY_WRITE | MAY_EXEC)?;
                 let mode = mode as u32 & 0o7777 & !ctx.task.umask;
                 let node = dir.create(&name, NewNode::File { mode })?;
@@ -140,6 +142,40 @@ pub(super) fn open_node(
             return Err(EPERM);
         }
     }
+    // Landlock (Linux's hook_file_open): the rights the access mode asks
+    // for, and those an open file keeps for later (truncate, device
+    // ioctls) remembered with it.
+    let mut landlock_denied = 0;
+    if let Some(domain) = ctx.task.creds.landlock.as_deref() {
+        let mut request = 0;
+        if accmode != O_WRONLY {
+            request |= if kind == FileKind::Directory {
+                ll::ACCESS_FS_READ_DIR
+            } else {
+                ll::ACCESS_FS_READ_FILE
+            };
+        }
+        if accmode != O_RDONLY {
+            request |= ll::ACCESS_FS_WRITE_FILE;
+        }
+        let mut optional = ll::ACCESS_FS_TRUNCATE;
+        if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            optional |= ll::ACCESS_FS_IOCTL_DEV;
+        }
+        let denied = domain.denied(&stack, request | optional);
+        if denied & request != 0 {
+            return Err(EACCES);
+        }
+        landlock_denied = denied;
+        if flags & O_TRUNC != 0
+            && kind == FileKind::Regular
+            && accmode != O_RDONLY
+            && !created
+            && denied & ll::ACCESS_FS_TRUNCATE != 0
+        {
+            return Err(EACCES);
+        }
+    }
     // Leases (Linux's do_dentry_open): a writer is counted before it
     // breaks them, a reader after.
     let mut count = None;
@@ -163,11 +199,10 @@ pub(super) fn open_node(
     if flags & O_NONBLOCK == 0 {
         wait_for_fifo_peer(ctx, &file)?;
     }
-    let fd = ctx.task.fds().insert(
-        OpenFile::counted(file, flags, Some(stack), count),
-        flags & O_CLOEXEC != 0,
-        0,
-    )?;
+    let open = OpenFile::counted(file, flags, Some(stack), count);
+    open.landlock_denied
+        .store(landlock_denied, core::sync::atomic::Ordering::Relaxed);
+    let fd = ctx.task.fds().insert(open, flags & O_CLOEXEC != 0, 0)?;
     Ok(fd as u64)
 }
 

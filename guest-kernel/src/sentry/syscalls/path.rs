@@ -251,14 +251,36 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Landlock's check of `access` on `stack` for the running task (EACCES
+/// when its domain denies it).
+pub(crate) fn landlock(ctx: &SyscallContext, stack: &PathStack, access: u64) -> Result<(), Errno> {
+    match ctx.task.creds.landlock.as_deref() {
+        Some(domain) => domain.check_path(stack, access),
+        None => Ok(()),
+    }
+}
+
 /// Where a new entry (directory, symlink, hard link) named by (dirfd, path)
 /// goes: its directory and name. EEXIST when the name is taken (Linux checks
-/// that before EROFS), EROFS on a read-only filesystem.
+/// that before EROFS), EROFS on a read-only filesystem; then Landlock's
+/// `make` right on the directory (0: the caller checks), then permission.
 pub(crate) fn new_entry_at(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: &[u8],
+    make: u64,
 ) -> Result<(Arc<dyn Inode>, Vec<u8>), Errno> {
+    let (parent, name) = new_entry_stack_at(ctx, dirfd, path, make)?;
+    Ok((parent.node().clone(), name))
+}
+
+/// `new_entry_at` with the directory's whole path.
+pub(crate) fn new_entry_stack_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+    make: u64,
+) -> Result<(PathStack, Vec<u8>), Errno> {
     let pn = parent_at(ctx, dirfd, path)?;
     check_name(&pn.name)?;
     let dir = pn.parent.node().clone();
@@ -268,8 +290,11 @@ pub(crate) fn new_entry_at(
     if dir.read_only() {
         return Err(EROFS);
     }
+    if make != 0 {
+        landlock(ctx, &pn.parent, make)?;
+    }
     may(ctx, &*dir, MAY_WRITE | MAY_EXEC)?;
-    Ok((dir, pn.name))
+    Ok((pn.parent, pn.name))
 }
 
 /// What execve runs: the file, the path as given, and the resolved path
@@ -289,12 +314,14 @@ pub fn exec_target(
     flags: u64,
 ) -> Result<ExecTarget, Errno> {
     let path = read_path_or_empty(ctx, path_addr)?;
+    let location: Option<PathStack>;
     let (node, resolved) = if path.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
             return Err(ENOENT);
         }
         let file = ctx.task.fds().get(dirfd)?.clone();
         let shown = crate::sentry::vfs::procfs::describe_open_file(&file);
+        location = file.location.clone();
         (file.file.inode().ok_or(EACCES)?, shown)
     } else {
         if flags & AT_SYMLINK_NOFOLLOW != 0 {
@@ -304,11 +331,19 @@ pub fn exec_target(
             }
         }
         let stack = lookup_at(ctx, dirfd, &path, true)?;
-        (stack.node().clone(), stack.path())
+        let shown = stack.path();
+        let node = stack.node().clone();
+        location = Some(stack);
+        (node, shown)
     };
     match node.kind() {
         FileKind::Regular => {
             may(ctx, &*node, MAY_EXEC)?;
+            // Opened for exec: read and execute (Linux's open_exec).
+            if let Some(stack) = &location {
+                use crate::sentry::landlock::{ACCESS_FS_EXECUTE, ACCESS_FS_READ_FILE};
+                landlock(ctx, stack, ACCESS_FS_EXECUTE | ACCESS_FS_READ_FILE)?;
+            }
             Ok(ExecTarget {
                 inode: node,
                 path,

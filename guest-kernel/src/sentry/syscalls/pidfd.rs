@@ -113,8 +113,16 @@ pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => return Err(ESRCH),
     };
     if !Arc::ptr_eq(&process, &ctx.task.process) {
-        // Linux's ptrace access check (PTRACE_MODE_ATTACH_REALCREDS): the
-        // caller's real ids are all of the target's, or CAP_SYS_PTRACE.
+        // Linux's ptrace access check (PTRACE_MODE_ATTACH_REALCREDS):
+        // Landlock's domains, then the caller's real ids are all of the
+        // target's, or CAP_SYS_PTRACE.
+        let domain = process.view.landlock.lock().clone();
+        if !crate::sentry::landlock::may_ptrace(
+            ctx.task.creds.landlock.as_deref(),
+            domain.as_deref(),
+        ) {
+            return Err(EPERM);
+        }
         let ids = *process.view.ids.lock();
         let (uid, gid) = (ctx.task.creds.user[0], ctx.task.creds.group[0]);
         let same = ids.uid.iter().all(|&u| u == uid) && ids.gid.iter().all(|&g| g == gid);
@@ -155,6 +163,10 @@ const PIDFD_INFO_SUPPORTED: u64 =
 fn may_read(task: &Task, process: &Process) -> bool {
     if core::ptr::eq(process, &*task.process) {
         return true;
+    }
+    let domain = process.view.landlock.lock().clone();
+    if !crate::sentry::landlock::may_ptrace(task.creds.landlock.as_deref(), domain.as_deref()) {
+        return false;
     }
     let ids = *process.view.ids.lock();
     let (uid, gid) = (task.creds.fsuid, task.creds.fsgid);

@@ -408,11 +408,24 @@ pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         // the caller's real ids are all of the target's, and the target is
         // dumpable, or the caller has CAP_SYS_PTRACE.
         const CAP_SYS_PTRACE: u32 = 19;
-        let (head, user, group, dumpable) = crate::sentry::sched::inspect_thread(pid, |t| {
-            (t.robust_list, t.creds.user, t.creds.group, t.dumpable)
-        })
-        .ok_or(ESRCH)?;
+        let (head, user, group, dumpable, same_group, domain) =
+            crate::sentry::sched::inspect_thread(pid, |t| {
+                (
+                    t.robust_list,
+                    t.creds.user,
+                    t.creds.group,
+                    t.dumpable,
+                    t.pid == ctx.task.pid,
+                    t.creds.landlock.clone(),
+                )
+            })
+            .ok_or(ESRCH)?;
         let creds = &ctx.task.creds;
+        if !same_group
+            && !crate::sentry::landlock::may_ptrace(creds.landlock.as_deref(), domain.as_deref())
+        {
+            return Err(EPERM);
+        }
         let same =
             user.iter().all(|&u| u == creds.user[0]) && group.iter().all(|&g| g == creds.group[0]);
         let allowed = creds.has_cap(CAP_SYS_PTRACE) || (same && dumpable == 1);

@@ -59,6 +59,7 @@ struct Target {
     uids: [u32; 3],
     gids: [u32; 3],
     dumpable: u64,
+    landlock: Option<Arc<crate::sentry::landlock::Domain>>,
 }
 
 fn find_target(ctx: &SyscallContext, pid: i32) -> Result<Target, Errno> {
@@ -72,6 +73,7 @@ fn find_target(ctx: &SyscallContext, pid: i32) -> Result<Target, Errno> {
             uids: ctx.task.creds.user,
             gids: ctx.task.creds.group,
             dumpable: ctx.task.dumpable,
+            landlock: None,
         });
     }
     let me = Arc::as_ptr(&ctx.task.process);
@@ -81,6 +83,7 @@ fn find_target(ctx: &SyscallContext, pid: i32) -> Result<Target, Errno> {
         uids: task.creds.user,
         gids: task.creds.group,
         dumpable: task.dumpable,
+        landlock: task.creds.landlock.clone(),
     })
     .ok_or(ESRCH)
 }
@@ -92,6 +95,12 @@ fn find_target(ctx: &SyscallContext, pid: i32) -> Result<Target, Errno> {
 fn may_access(ctx: &SyscallContext, target: &Target) -> bool {
     if target.same_group || Arc::ptr_eq(&target.memory, &ctx.task.memory) {
         return true;
+    }
+    if !crate::sentry::landlock::may_ptrace(
+        ctx.task.creds.landlock.as_deref(),
+        target.landlock.as_deref(),
+    ) {
+        return false;
     }
     let privileged = ctx.task.creds.caps().effective & CAP_SYS_PTRACE != 0;
     let (uid, gid) = (ctx.task.creds.user[0], ctx.task.creds.group[0]);

@@ -5,6 +5,7 @@
 
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::landlock;
 use crate::sentry::mm::usermem::UserPtr;
 use crate::sentry::signal::*;
 use crate::sentry::task::Task;
@@ -151,12 +152,22 @@ fn process_of(ctx: &SyscallContext, id: i32) -> i32 {
 /// is gone (or a zombie) passes: the caller reports ESRCH or success.
 fn may_signal(ctx: &SyscallContext, pid: i32, signal: Option<u8>) -> bool {
     const CAP_KILL: u64 = 1 << 5;
-    if pid == ctx.task.pid || ctx.task.creds.caps().effective & CAP_KILL != 0 {
+    if pid == ctx.task.pid {
         return true;
     }
     let Some(target) = crate::sentry::sched::process(pid) else {
         return true;
     };
+    // Landlock's signal scope holds whatever the capabilities.
+    if let Some(domain) = ctx.task.creds.landlock.as_deref() {
+        let server = target.view.landlock.lock().clone();
+        if landlock::is_scoped(domain, server.as_deref(), landlock::SCOPE_SIGNAL) {
+            return false;
+        }
+    }
+    if ctx.task.creds.caps().effective & CAP_KILL != 0 {
+        return true;
+    }
     if signal == Some(SIGCONT) && target.sid() == ctx.task.sid() {
         return true;
     }
@@ -262,9 +273,25 @@ fn send_to_thread(
         }
     }
     const RLIMIT_SIGPENDING: usize = 11;
+    let (client, own_pid) = (ctx.task.creds.landlock.clone(), ctx.task.pid);
+    let mut scoped = false;
     let sent = crate::sentry::sched::with_parked_thread(tid, |task| {
         if tgid.is_some_and(|g| g != task.pid) {
             return Some(false);
+        }
+        // Landlock's signal scope (threads of one process always reach
+        // each other).
+        if let Some(domain) = client.as_deref() {
+            if task.pid != own_pid
+                && landlock::is_scoped(
+                    domain,
+                    task.creds.landlock.as_deref(),
+                    landlock::SCOPE_SIGNAL,
+                )
+            {
+                scoped = true;
+                return Some(false);
+            }
         }
         if let Some(info) = info {
             if !task
@@ -278,6 +305,7 @@ fn send_to_thread(
         Some(true)
     });
     match sent {
+        _ if scoped => Err(EPERM),
         Some(None) => Err(EAGAIN),
         Some(Some(true)) => Ok(0),
         _ => Err(ESRCH),

@@ -62,8 +62,13 @@ impl Env for SysEnv<'_, '_> {
 
     fn bind_path(&mut self, path: &[u8], socket: Weak<dyn Any + Send + Sync>) -> Result<(), Errno> {
         let in_use = |e: Errno| if e == EEXIST { EADDRINUSE } else { e };
-        let (dir, name) =
-            super::path::new_entry_at(self.ctx, super::path::AT_FDCWD_ARG, path).map_err(in_use)?;
+        let (dir, name) = super::path::new_entry_at(
+            self.ctx,
+            super::path::AT_FDCWD_ARG,
+            path,
+            crate::sentry::landlock::ACCESS_FS_MAKE_SOCK,
+        )
+        .map_err(in_use)?;
         let mode = 0o777 & !self.ctx.task.umask;
         let node = dir
             .create(
@@ -76,6 +81,10 @@ impl Env for SysEnv<'_, '_> {
             .map_err(in_use)?;
         super::path::own_new_node(self.ctx, &*dir, &*node);
         Ok(())
+    }
+
+    fn landlock(&self) -> Option<Arc<crate::sentry::landlock::Domain>> {
+        self.ctx.task.creds.landlock.clone()
     }
 
     fn lookup_path(&mut self, path: &[u8]) -> Result<Arc<dyn Any + Send + Sync>, Errno> {
@@ -134,6 +143,9 @@ fn write_addr(
 }
 
 fn install(ctx: &mut SyscallContext, socket: Arc<dyn Socket>, flags: u64) -> Result<i32, Errno> {
+    // The opener's Landlock domain (the file's credentials on Linux),
+    // for the scope of abstract unix sockets.
+    socket.common().lock().landlock = ctx.task.creds.landlock.clone();
     let file = SocketFile::open(socket, flags & O_NONBLOCK as u64 != 0);
     ctx.task
         .fds()
@@ -230,9 +242,52 @@ pub fn sys_socketpair(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// Landlock's TCP port rules (Linux's current_check_access_socket):
+/// `access` (bind or connect) to the port `addr` names.
+fn landlock_tcp(
+    ctx: &mut SyscallContext,
+    socket: &Arc<dyn Socket>,
+    addr: &SockAddr,
+    raw_addr: u64,
+    access: u64,
+) -> Result<(), Errno> {
+    use crate::sentry::landlock::ACCESS_NET_BIND_TCP;
+    let Some(domain) = ctx.task.creds.landlock.clone() else {
+        return Ok(());
+    };
+    let tcp = matches!(socket.domain(), AF_INET | AF_INET6)
+        && socket.sock_type() == SOCK_STREAM
+        && socket.protocol() == crate::sentry::net::inet::IPPROTO_TCP;
+    if !tcp || !domain.handles_net(access) {
+        return Ok(());
+    }
+    let port = match *addr {
+        SockAddr::V4(_, port) | SockAddr::V6 { port, .. } => port,
+        // Dissolving a connection is always allowed; bind reads an
+        // AF_UNSPEC address as sockaddr_in (IPv4 takes INADDR_ANY only).
+        SockAddr::Unspec if access == ACCESS_NET_BIND_TCP => {
+            let mut raw = [0u8; 8];
+            ctx.task.mm().copy_from_user(raw_addr, &mut raw)?;
+            if socket.domain() == AF_INET && raw[4..8] != [0; 4] {
+                return Err(EAFNOSUPPORT);
+            }
+            u16::from_be_bytes([raw[2], raw[3]])
+        }
+        _ => return Ok(()),
+    };
+    domain.check_net(port, access)
+}
+
 pub fn sys_bind(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (_, socket) = socket_of(ctx, args[0])?;
     let addr = read_addr(ctx, args[1], args[2])?;
+    landlock_tcp(
+        ctx,
+        &socket,
+        &addr,
+        args[1],
+        crate::sentry::landlock::ACCESS_NET_BIND_TCP,
+    )?;
     socket.bind(&mut SysEnv { ctx }, &addr)?;
     Ok(0)
 }
@@ -279,6 +334,13 @@ pub fn sys_accept4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 pub fn sys_connect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (file, socket) = socket_of(ctx, args[0])?;
     let addr = read_addr(ctx, args[1], args[2])?;
+    landlock_tcp(
+        ctx,
+        &socket,
+        &addr,
+        args[1],
+        crate::sentry::landlock::ACCESS_NET_CONNECT_TCP,
+    )?;
     let nonblocking = file.nonblocking();
     let until = deadline(ctx, socket.common().lock().sndtimeo_ns);
     let mut waits = Vec::new();

@@ -240,6 +240,7 @@ fn new_process(
         // Credentials are inherited as they are: the parent's view is the
         // child's.
         ids: Mutex::new(super::system::id_view(parent)),
+        landlock: Mutex::new(parent.creds.landlock.clone()),
     });
     let process = crate::sentry::task::Process::new(
         pid,
@@ -548,6 +549,7 @@ fn execve_core(
         &ctx.task.root_dir(),
         &ctx.task.cwd(),
         &ctx.task.creds.accessor(),
+        ctx.task.creds.landlock.as_deref(),
         crate::sentry::exec::Program {
             inode: target.inode,
             shown: target.resolved,
@@ -567,8 +569,9 @@ fn execve_core(
     let namespace = ctx.task.namespace.clone();
     let (root, cwd) = (ctx.task.root_dir(), ctx.task.cwd());
     let who = ctx.task.creds.accessor();
+    let landlock = ctx.task.creds.landlock.as_deref();
     let loaded = crate::sentry::exec::load_elf(&mut mm, &inode, &mut |interp| {
-        crate::sentry::exec::open_interpreter(&namespace, &root, &cwd, &who, interp)
+        crate::sentry::exec::open_interpreter(&namespace, &root, &cwd, &who, landlock, interp)
     })?;
     let argv_refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let envp_refs: Vec<&[u8]> = env.iter().map(|e| e.as_slice()).collect();

@@ -28,6 +28,9 @@ pub struct Credentials {
     pub caps: Option<Caps>,
     /// prctl(PR_SET_KEEPCAPS): permitted capabilities survive leaving uid 0.
     pub keepcaps: bool,
+    /// The Landlock domain (landlock_restrict_self), inherited by
+    /// children and kept across execve.
+    pub landlock: Option<alloc::sync::Arc<crate::sentry::landlock::Domain>>,
 }
 
 /// Capability sets (bit N: capability N).

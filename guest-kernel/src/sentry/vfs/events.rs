@@ -17,7 +17,12 @@ use crate::sentry::wait::WaitQueue;
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(20_000);
 
-fn anon_stat(ino: u64) -> Stat {
+/// A new anonymous inode number.
+pub fn next_anon_ino() -> u64 {
+    NEXT_INO.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn anon_stat(ino: u64) -> Stat {
     // Anonymous inodes: mode 0600 without a file type bit, as Linux shows.
     Stat {
         dev: DEV_PIPE,

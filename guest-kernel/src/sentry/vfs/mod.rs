@@ -314,6 +314,13 @@ impl Inode for OpenFileNode {
     }
 }
 
+/// Whether `node` stands for an open file without a path (a pipe or
+/// socket through /proc/self/fd): Landlock leaves those alone, as Linux
+/// does for its internal filesystems.
+pub fn is_pseudo(node: &dyn Inode) -> bool {
+    node.as_any().is::<OpenFileNode>()
+}
+
 /// The chain of directories from the root to a node: names and inodes.
 /// The last entry is the node itself. The root's name is empty.
 #[derive(Clone)]

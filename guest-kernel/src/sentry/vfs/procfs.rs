@@ -38,6 +38,8 @@ pub struct ProcessView {
     pub ids: Mutex<IdView>,
     /// The main thread's timer slack (/proc/<pid>/timerslack_ns).
     pub timer_slack: Arc<crate::sentry::task::TimerSlack>,
+    /// The Landlock domain, for the scoping of signals sent to it.
+    pub landlock: Mutex<Option<Arc<crate::sentry::landlock::Domain>>>,
 }
 
 impl ProcessView {
