@@ -16,6 +16,7 @@ pub mod keys;
 pub mod mm;
 pub mod net;
 pub mod ns;
+pub mod ptrace;
 pub mod random;
 pub mod sched;
 pub mod sigio;

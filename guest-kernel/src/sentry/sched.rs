@@ -81,6 +81,9 @@ pub struct TaskCell {
     ns: Mutex<super::ns::NsSet>,
     /// User state (FPU, TLS) a task that never ran starts with.
     initial_state: Mutex<Option<ThreadState>>,
+    /// Its ptrace state (the tracer reads and changes it while the task
+    /// is stopped).
+    pub ptrace: Mutex<super::ptrace::Tracee>,
     kstack: Arc<KernelStack>,
 }
 
@@ -289,6 +292,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
         killed: AtomicBool::new(false),
         syscall: AtomicU64::new(u64::MAX),
         initial_state: Mutex::new(Some(state)),
+        ptrace: Mutex::new(super::ptrace::Tracee::default()),
         kstack,
     }))
 }
@@ -1001,6 +1005,9 @@ pub fn task_state_letter(pid: i32, tid: i32) -> Option<char> {
     } else {
         cells.next()?
     };
+    if cell.ptrace.lock().stopped {
+        return Some('t');
+    }
     if cell.process.stopped() {
         return Some('T');
     }
@@ -1095,6 +1102,7 @@ pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
 pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     let (pid, ppid, pgid) = (task.pid, task.ppid(), task.pgid());
     task.mm().writeback_all();
+    tracer_exited(pid);
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
     super::ipc::exit_process(pid, &task.ipc_ns);
@@ -1314,7 +1322,7 @@ pub fn take_job_report(
 /// The running task waits while its process is stopped (returns at once
 /// when it is not; a killed task does not wait).
 pub fn wait_while_stopped(task: &mut TaskRef) {
-    while task.process.stopped() && !task.cell().killed() {
+    while task.process.stopped() && !task.cell().killed() && !task.signals.traced {
         task.unlocked(|| block_current(u64::MAX, false));
     }
 }
@@ -1368,4 +1376,85 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
 /// Whether `pid` has ended and not been waited for.
 pub fn is_zombie(pid: i32) -> bool {
     ZOMBIES.lock().iter().any(|z| z.pid == pid)
+}
+
+/// Live thread `tid` (any but the running one), for its tracer.
+pub fn thread_cell(tid: i32) -> Option<Arc<TaskCell>> {
+    other_thread(tid)
+}
+
+/// The threads `tracer` (a process) traces.
+pub fn tracees(tracer: i32) -> Vec<Arc<TaskCell>> {
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| !c.killed() && c.ptrace.lock().tracer == tracer)
+        .cloned()
+        .collect()
+}
+
+/// The pid of the process tracing thread `tid` (0: none): /proc status.
+pub fn tracer_of(tid: i32) -> i32 {
+    SCHED
+        .lock()
+        .tasks
+        .get(&tid)
+        .map_or(0, |c| c.ptrace.lock().tracer)
+}
+
+/// A ptrace stop of a tracee of `tracer` that `matches` (tid, pgid) and
+/// that the tracer has not waited for: (tid, stop code); the report is
+/// consumed unless `keep`.
+pub fn take_ptrace_report(
+    tracer: i32,
+    keep: bool,
+    mut matches: impl FnMut(i32, i32) -> bool,
+) -> Option<(i32, u32)> {
+    for cell in tracees(tracer) {
+        if !matches(cell.tid(), cell.process.pgid()) {
+            continue;
+        }
+        let mut t = cell.ptrace.lock();
+        if let Some(code) = t.report {
+            if !keep {
+                t.report = None;
+            }
+            return Some((cell.tid(), code));
+        }
+    }
+    None
+}
+
+/// Whether `tracer` traces a thread that `matches` (tid, pgid): it has
+/// something to wait for even if that thread is not its child.
+pub fn has_tracee(tracer: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool {
+    tracees(tracer)
+        .iter()
+        .any(|c| matches(c.tid(), c.process.pgid()))
+}
+
+/// Process `pid` ended while tracing: its tracees are let go (killed
+/// first under PTRACE_O_EXITKILL), resuming those it held stopped.
+pub fn tracer_exited(pid: i32) {
+    for cell in tracees(pid) {
+        let exit_kill = {
+            let mut t = cell.ptrace.lock();
+            let exit_kill = t.options & super::ptrace::PTRACE_O_EXITKILL != 0;
+            t.unlink();
+            if t.stopped {
+                t.resume = Some(0);
+            }
+            exit_kill
+        };
+        {
+            let mut task = cell.lock();
+            task.signals.traced = false;
+            if exit_kill {
+                task.signals
+                    .send(SigInfo::new(super::signal::SIGKILL, super::signal::SI_USER));
+            }
+        }
+        wake(&cell);
+    }
 }
