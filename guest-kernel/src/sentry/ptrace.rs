@@ -80,6 +80,9 @@ pub struct Tracee {
     pub attached_to_stopped: bool,
     /// PTRACE_EVENT_EXIT was reported (it is made once).
     pub exit_reported: bool,
+    /// Between a syscall-entry stop and the end of that syscall: orig_rax
+    /// is the number the tracer left.
+    pub in_syscall: bool,
 }
 
 impl Tracee {
@@ -127,8 +130,14 @@ pub fn save_regs(task: &mut TaskRef, regs: &UserContext) {
     };
     let fpregs = archp::save_fpregs(regs);
     let cell = task.cell().clone();
+    let nr = cell.syscall.load(core::sync::atomic::Ordering::Relaxed);
     let mut t = cell.ptrace.lock();
-    let orig = t.extra.orig;
+    // Inside a syscall stop orig is already the (possibly changed) number.
+    let orig = if t.in_syscall {
+        t.extra.orig
+    } else {
+        archp::orig_syscall(regs, nr)
+    };
     let forced_tf = core::mem::take(&mut t.extra);
     t.extra = extra;
     t.extra.orig = orig;
@@ -317,7 +326,11 @@ pub fn traces_syscalls(task: &TaskRef) -> bool {
 /// hold the result, -ENOSYS unless the tracer put another).
 pub fn syscall_entry(task: &mut TaskRef, regs: &mut UserContext, nr: u64) -> u64 {
     archp::syscall_entry_view(regs);
-    task.cell().ptrace.lock().extra.orig = nr;
+    {
+        let mut t = task.cell().ptrace.lock();
+        t.extra.orig = nr;
+        t.in_syscall = true;
+    }
     let code = syscall_stop_code(task);
     let info = trap_info(task, code);
     let signal = stop(task, regs, code, Some(info));
@@ -331,7 +344,11 @@ pub fn syscall_exit(task: &mut TaskRef, regs: &mut UserContext) {
     let info = trap_info(task, code);
     let signal = stop(task, regs, code, Some(info));
     deliver_after_syscall_stop(task, signal);
-    task.cell().ptrace.lock().extra.orig = u64::MAX;
+}
+
+/// The syscall is over (its stops made).
+pub fn syscall_done(task: &TaskRef) {
+    task.cell().ptrace.lock().in_syscall = false;
 }
 
 /// SIGTRAP, with 0x80 under PTRACE_O_TRACESYSGOOD.

@@ -178,6 +178,9 @@ pub struct Zombie {
     pub cpu_ticks: u64,
     /// The process (pidfds learn its exit status when it is reaped).
     pub process: Arc<Process>,
+    /// A tracee whose tracer is not its parent is the tracer's to wait
+    /// for first (`ppid` is the tracer); then it goes to this parent.
+    pub real_parent: Option<i32>,
 }
 
 struct Scheduler {
@@ -1158,6 +1161,36 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
         }
         reap_now
     };
+    // A tracee traced by another than its parent is reported to its
+    // tracer first (SIGCHLD, a zombie to wait for); its parent learns of
+    // it once the tracer has waited (Linux's exit_notify and
+    // wait_task_zombie).
+    let tracer = me.ptrace.lock().tracer;
+    if tracer != 0 && tracer != ppid && process(tracer).is_some() {
+        with_parked(tracer, |t| {
+            let mut info = SigInfo::from_process(SIGCHLD, 1, pid, uid);
+            if status & 0x7f != 0 {
+                info.code = 2;
+                info.fields[1] = (status & 0x7f) as u64;
+            } else {
+                info.fields[1] = ((status >> 8) & 0xff) as u64;
+            }
+            t.signals.send_to_process(info);
+        });
+        wake_process(tracer);
+        ZOMBIES.lock().push(Zombie {
+            pid,
+            ppid: tracer,
+            pgid,
+            status,
+            cpu_ticks: cpu,
+            process: task.process.clone(),
+            real_parent: Some(ppid),
+        });
+        task.process.view.release();
+        task.process.mark_exited();
+        return;
+    }
     // A process started from the host has no parent here: the VMM gets
     // its status.
     let reaped = if ppid == 0 && pid != super::APP_PID {
@@ -1177,6 +1210,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             status,
             cpu_ticks: cpu,
             process: task.process.clone(),
+            real_parent: None,
         });
     }
     task.process.view.release();
@@ -1347,9 +1381,42 @@ pub fn reap(parent: i32, keep: bool, mut matches: impl FnMut(&Zombie) -> bool) -
         zombies[index].clone()
     } else {
         let zombie = zombies.remove(index);
-        zombie.process.mark_reaped(zombie.status);
+        drop(zombies);
+        if let Some(real) = zombie.real_parent {
+            // The tracer has seen it: now the parent's to wait for.
+            hand_to_parent(zombie.clone(), real);
+        } else {
+            zombie.process.mark_reaped(zombie.status);
+        }
         zombie
     })
+}
+
+/// A traced zombie goes to its real parent: SIGCHLD, and a zombie to
+/// wait for unless the parent ignores SIGCHLD.
+fn hand_to_parent(mut zombie: Zombie, parent: i32) {
+    let (pid, status) = (zombie.pid, zombie.status);
+    let reap_now = with_parked(parent, |p| {
+        let action = p.signals.action(SIGCHLD);
+        let mut info = SigInfo::from_process(SIGCHLD, 1, pid, 0);
+        if status & 0x7f != 0 {
+            info.code = 2;
+            info.fields[1] = (status & 0x7f) as u64;
+        } else {
+            info.fields[1] = ((status >> 8) & 0xff) as u64;
+        }
+        p.signals.send_to_process(info);
+        action.handler == SIG_IGN || action.flags & SA_NOCLDWAIT != 0
+    })
+    .unwrap_or(process(parent).is_none());
+    wake_process(parent);
+    if reap_now {
+        zombie.process.mark_reaped(status);
+        return;
+    }
+    zombie.ppid = parent;
+    zombie.real_parent = None;
+    ZOMBIES.lock().push(zombie);
 }
 
 /// The process object of zombie `pid` (a pidfd made for it).
@@ -1367,10 +1434,9 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
     others()
         .iter()
         .any(|c| c.process.ppid() == parent && matches(c.pid(), c.process.pgid()))
-        || ZOMBIES
-            .lock()
-            .iter()
-            .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
+        || ZOMBIES.lock().iter().any(|z| {
+            (z.ppid == parent || z.real_parent == Some(parent)) && matches(z.pid, z.pgid)
+        })
 }
 
 /// Whether `pid` has ended and not been waited for.
@@ -1437,6 +1503,19 @@ pub fn has_tracee(tracer: i32, mut matches: impl FnMut(i32, i32) -> bool) -> boo
 /// Process `pid` ended while tracing: its tracees are let go (killed
 /// first under PTRACE_O_EXITKILL), resuming those it held stopped.
 pub fn tracer_exited(pid: i32) {
+    // Zombies it had still to wait for go to their parents.
+    let handed: Vec<Zombie> = {
+        let mut zombies = ZOMBIES.lock();
+        let (theirs, rest): (Vec<Zombie>, Vec<Zombie>) = zombies
+            .drain(..)
+            .partition(|z| z.ppid == pid && z.real_parent.is_some());
+        *zombies = rest;
+        theirs
+    };
+    for zombie in handed {
+        let parent = zombie.real_parent.unwrap_or(super::APP_PID);
+        hand_to_parent(zombie, parent);
+    }
     for cell in tracees(pid) {
         let exit_kill = {
             let mut t = cell.ptrace.lock();

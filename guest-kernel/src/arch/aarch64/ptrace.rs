@@ -60,6 +60,12 @@ pub fn extra_regs(_fs_base: u64, _gs_base: u64) -> ExtraRegs {
     ExtraRegs { orig: u64::MAX }
 }
 
+/// The syscall a task stopping on its way back to user mode made (kept
+/// for symmetry with x86_64; arm64's regsets do not show it).
+pub fn orig_syscall(_ctx: &UserContext, nr: u64) -> u64 {
+    nr
+}
+
 /// A syscall-entry stop shows the registers as they are (x8 holds the
 /// number).
 pub fn syscall_entry_view(_ctx: &mut UserContext) {}

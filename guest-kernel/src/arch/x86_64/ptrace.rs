@@ -160,6 +160,16 @@ pub fn extra_regs(fs_base: u64, gs_base: u64) -> ExtraRegs {
     }
 }
 
+/// orig_rax of a task stopping on its way back to user mode: the
+/// syscall it made (`nr`), -1 after an exception or interrupt.
+pub fn orig_syscall(ctx: &UserContext, nr: u64) -> u64 {
+    if ctx.vector == super::entry::SYSCALL_VECTOR {
+        nr
+    } else {
+        u64::MAX
+    }
+}
+
 /// What a syscall-entry stop shows: rax is -ENOSYS (the syscall number
 /// is in orig_rax), as Linux's entry code leaves it.
 pub fn syscall_entry_view(ctx: &mut UserContext) {

@@ -277,6 +277,7 @@ fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
         if crate::sentry::ptrace::traces_syscalls(&ctx.task) {
             crate::sentry::ptrace::syscall_exit(&mut ctx.task, ctx.regs);
         }
+        crate::sentry::ptrace::syscall_done(&ctx.task);
         full_return = true;
     }
     let SyscallContext { task, regs, .. } = ctx;
