@@ -297,3 +297,26 @@ fn process_vm_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// ptrace: TRACEME, the signal-delivery stop and GETSIGINFO, PEEK/POKE
+/// (a forced write into a read-only page), TracerPid, the registers
+/// (GETREGS, GETREGSET, PEEKUSER, debug registers), syscall stops with
+/// TRACESYSGOOD and a rewritten syscall number, a suppressed signal, the
+/// fork event and a traced grandchild, PTRACE_KILL, the errors.
+#[test]
+fn ptrace_musl() {
+    let prog = c_program("ptrace");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn ptrace_glibc() {
+    let prog = glibc_program("ptrace");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

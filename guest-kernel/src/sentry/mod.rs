@@ -17,6 +17,7 @@ pub mod landlock;
 pub mod mm;
 pub mod net;
 pub mod ns;
+pub mod ptrace;
 pub mod random;
 pub mod sched;
 pub mod sigio;

@@ -81,6 +81,9 @@ pub struct TaskCell {
     ns: Mutex<super::ns::NsSet>,
     /// User state (FPU, TLS) a task that never ran starts with.
     initial_state: Mutex<Option<ThreadState>>,
+    /// Its ptrace state (the tracer reads and changes it while the task
+    /// is stopped).
+    pub ptrace: Mutex<super::ptrace::Tracee>,
     kstack: Arc<KernelStack>,
 }
 
@@ -175,6 +178,9 @@ pub struct Zombie {
     pub cpu_ticks: u64,
     /// The process (pidfds learn its exit status when it is reaped).
     pub process: Arc<Process>,
+    /// A tracee whose tracer is not its parent is the tracer's to wait
+    /// for first (`ppid` is the tracer); then it goes to this parent.
+    pub real_parent: Option<i32>,
 }
 
 struct Scheduler {
@@ -289,6 +295,7 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
         killed: AtomicBool::new(false),
         syscall: AtomicU64::new(u64::MAX),
         initial_state: Mutex::new(Some(state)),
+        ptrace: Mutex::new(super::ptrace::Tracee::default()),
         kstack,
     }))
 }
@@ -1001,6 +1008,9 @@ pub fn task_state_letter(pid: i32, tid: i32) -> Option<char> {
     } else {
         cells.next()?
     };
+    if cell.ptrace.lock().stopped {
+        return Some('t');
+    }
     if cell.process.stopped() {
         return Some('T');
     }
@@ -1095,6 +1105,7 @@ pub fn parked_pids(select: impl Fn(&Task) -> bool) -> Vec<i32> {
 pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     let (pid, ppid, pgid) = (task.pid, task.ppid(), task.pgid());
     task.mm().writeback_all();
+    tracer_exited(pid);
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
     super::ipc::exit_process(pid, &task.ipc_ns);
@@ -1150,6 +1161,36 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
         }
         reap_now
     };
+    // A tracee traced by another than its parent is reported to its
+    // tracer first (SIGCHLD, a zombie to wait for); its parent learns of
+    // it once the tracer has waited (Linux's exit_notify and
+    // wait_task_zombie).
+    let tracer = me.ptrace.lock().tracer;
+    if tracer != 0 && tracer != ppid && process(tracer).is_some() {
+        with_parked(tracer, |t| {
+            let mut info = SigInfo::from_process(SIGCHLD, 1, pid, uid);
+            if status & 0x7f != 0 {
+                info.code = 2;
+                info.fields[1] = (status & 0x7f) as u64;
+            } else {
+                info.fields[1] = ((status >> 8) & 0xff) as u64;
+            }
+            t.signals.send_to_process(info);
+        });
+        wake_process(tracer);
+        ZOMBIES.lock().push(Zombie {
+            pid,
+            ppid: tracer,
+            pgid,
+            status,
+            cpu_ticks: cpu,
+            process: task.process.clone(),
+            real_parent: Some(ppid),
+        });
+        task.process.view.release();
+        task.process.mark_exited();
+        return;
+    }
     // A process started from the host has no parent here: the VMM gets
     // its status.
     let reaped = if ppid == 0 && pid != super::APP_PID {
@@ -1169,6 +1210,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             status,
             cpu_ticks: cpu,
             process: task.process.clone(),
+            real_parent: None,
         });
     }
     task.process.view.release();
@@ -1314,7 +1356,7 @@ pub fn take_job_report(
 /// The running task waits while its process is stopped (returns at once
 /// when it is not; a killed task does not wait).
 pub fn wait_while_stopped(task: &mut TaskRef) {
-    while task.process.stopped() && !task.cell().killed() {
+    while task.process.stopped() && !task.cell().killed() && !task.signals.traced {
         task.unlocked(|| block_current(u64::MAX, false));
     }
 }
@@ -1339,9 +1381,42 @@ pub fn reap(parent: i32, keep: bool, mut matches: impl FnMut(&Zombie) -> bool) -
         zombies[index].clone()
     } else {
         let zombie = zombies.remove(index);
-        zombie.process.mark_reaped(zombie.status);
+        drop(zombies);
+        if let Some(real) = zombie.real_parent {
+            // The tracer has seen it: now the parent's to wait for.
+            hand_to_parent(zombie.clone(), real);
+        } else {
+            zombie.process.mark_reaped(zombie.status);
+        }
         zombie
     })
+}
+
+/// A traced zombie goes to its real parent: SIGCHLD, and a zombie to
+/// wait for unless the parent ignores SIGCHLD.
+fn hand_to_parent(mut zombie: Zombie, parent: i32) {
+    let (pid, status) = (zombie.pid, zombie.status);
+    let reap_now = with_parked(parent, |p| {
+        let action = p.signals.action(SIGCHLD);
+        let mut info = SigInfo::from_process(SIGCHLD, 1, pid, 0);
+        if status & 0x7f != 0 {
+            info.code = 2;
+            info.fields[1] = (status & 0x7f) as u64;
+        } else {
+            info.fields[1] = ((status >> 8) & 0xff) as u64;
+        }
+        p.signals.send_to_process(info);
+        action.handler == SIG_IGN || action.flags & SA_NOCLDWAIT != 0
+    })
+    .unwrap_or(process(parent).is_none());
+    wake_process(parent);
+    if reap_now {
+        zombie.process.mark_reaped(status);
+        return;
+    }
+    zombie.ppid = parent;
+    zombie.real_parent = None;
+    ZOMBIES.lock().push(zombie);
 }
 
 /// The process object of zombie `pid` (a pidfd made for it).
@@ -1359,13 +1434,106 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
     others()
         .iter()
         .any(|c| c.process.ppid() == parent && matches(c.pid(), c.process.pgid()))
-        || ZOMBIES
-            .lock()
-            .iter()
-            .any(|z| z.ppid == parent && matches(z.pid, z.pgid))
+        || ZOMBIES.lock().iter().any(|z| {
+            (z.ppid == parent || z.real_parent == Some(parent)) && matches(z.pid, z.pgid)
+        })
 }
 
 /// Whether `pid` has ended and not been waited for.
 pub fn is_zombie(pid: i32) -> bool {
     ZOMBIES.lock().iter().any(|z| z.pid == pid)
+}
+
+/// Live thread `tid` (any but the running one), for its tracer.
+pub fn thread_cell(tid: i32) -> Option<Arc<TaskCell>> {
+    other_thread(tid)
+}
+
+/// The threads `tracer` (a process) traces.
+pub fn tracees(tracer: i32) -> Vec<Arc<TaskCell>> {
+    SCHED
+        .lock()
+        .tasks
+        .values()
+        .filter(|c| !c.killed() && c.ptrace.lock().tracer == tracer)
+        .cloned()
+        .collect()
+}
+
+/// The pid of the process tracing thread `tid` (0: none): /proc status.
+pub fn tracer_of(tid: i32) -> i32 {
+    SCHED
+        .lock()
+        .tasks
+        .get(&tid)
+        .map_or(0, |c| c.ptrace.lock().tracer)
+}
+
+/// A ptrace stop of a tracee of `tracer` that `matches` (tid, pgid) and
+/// that the tracer has not waited for: (tid, stop code); the report is
+/// consumed unless `keep`.
+pub fn take_ptrace_report(
+    tracer: i32,
+    keep: bool,
+    mut matches: impl FnMut(i32, i32) -> bool,
+) -> Option<(i32, u32)> {
+    for cell in tracees(tracer) {
+        if !matches(cell.tid(), cell.process.pgid()) {
+            continue;
+        }
+        let mut t = cell.ptrace.lock();
+        if let Some(code) = t.report {
+            if !keep {
+                t.report = None;
+            }
+            return Some((cell.tid(), code));
+        }
+    }
+    None
+}
+
+/// Whether `tracer` traces a thread that `matches` (tid, pgid): it has
+/// something to wait for even if that thread is not its child.
+pub fn has_tracee(tracer: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool {
+    tracees(tracer)
+        .iter()
+        .any(|c| matches(c.tid(), c.process.pgid()))
+}
+
+/// Process `pid` ended while tracing: its tracees are let go (killed
+/// first under PTRACE_O_EXITKILL), resuming those it held stopped.
+pub fn tracer_exited(pid: i32) {
+    // Zombies it had still to wait for go to their parents.
+    let handed: Vec<Zombie> = {
+        let mut zombies = ZOMBIES.lock();
+        let (theirs, rest): (Vec<Zombie>, Vec<Zombie>) = zombies
+            .drain(..)
+            .partition(|z| z.ppid == pid && z.real_parent.is_some());
+        *zombies = rest;
+        theirs
+    };
+    for zombie in handed {
+        let parent = zombie.real_parent.unwrap_or(super::APP_PID);
+        hand_to_parent(zombie, parent);
+    }
+    for cell in tracees(pid) {
+        let exit_kill = {
+            let mut t = cell.ptrace.lock();
+            let exit_kill = t.options & super::ptrace::PTRACE_O_EXITKILL != 0;
+            t.unlink();
+            if t.stopped {
+                t.resume = Some(0);
+            }
+            exit_kill
+        };
+        {
+            let mut task = cell.lock();
+            task.signals.traced = false;
+            if exit_kill {
+                task.signals
+                    .send(SigInfo::new(super::signal::SIGKILL, super::signal::SI_USER));
+            }
+        }
+        wake(&cell);
+    }
 }

@@ -104,7 +104,7 @@ pub fn exit_with(task: &mut Task, code: u8) {
 /// Delivers at most one pending signal before the return to user mode:
 /// runs its default action or sets up its handler in `regs`. Returns true
 /// when `regs` changed beyond the syscall's return value.
-pub fn deliver_pending(task: &mut Task, regs: &mut UserContext) -> bool {
+pub fn deliver_pending(task: &mut TaskRef, regs: &mut UserContext) -> bool {
     if task.signals.next_timer().is_some() {
         fire_timers(task, super::time::monotonic_ns());
     }
@@ -117,11 +117,21 @@ pub fn deliver_pending(task: &mut Task, regs: &mut UserContext) -> bool {
     delivered
 }
 
-fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
+fn deliver_one(task: &mut TaskRef, regs: &mut UserContext) -> bool {
+    let mut changed = false;
     loop {
-        let Some(info) = task.signals.take_next() else {
-            return false;
+        let Some(mut info) = task.signals.take_next() else {
+            return changed;
         };
+        // A traced thread shows the signal to its tracer first, which may
+        // suppress or replace it (SIGKILL is never shown).
+        if task.signals.traced && info.signo as u8 != SIGKILL {
+            changed = true;
+            match super::ptrace::signal_stop(task, regs, info) {
+                Some(given) => info = given,
+                None => continue,
+            }
+        }
         let signal = info.signo as u8;
         let action = task.signals.action(signal);
         match action.handler {
@@ -129,6 +139,12 @@ fn deliver_one(task: &mut Task, regs: &mut UserContext) -> bool {
             SIG_DFL if init_ignores(task, &info) => continue,
             SIG_DFL => match default_action(signal) {
                 DefaultAction::Ignore => continue,
+                DefaultAction::Stop if task.signals.traced => {
+                    // A traced thread's group stop is a ptrace stop.
+                    super::ptrace::group_stop(task, regs, signal);
+                    changed = true;
+                    continue;
+                }
                 DefaultAction::Stop => {
                     // The threads wait on their way back to user mode
                     // (traps::return_to_user) until SIGCONT or SIGKILL.

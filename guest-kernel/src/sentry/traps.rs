@@ -136,10 +136,23 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
         if crate::sentry::sigio::pending() {
             crate::sentry::sigio::drain(Some(&mut task));
         }
+        if task.signals.traced && !task.cell().killed() {
+            // A tracer attached while the task was group-stopped, or asked
+            // for a PTRACE_INTERRUPT stop.
+            if crate::sentry::ptrace::attached_stop(&mut task, regs)
+                || crate::sentry::ptrace::interrupt_stop(&mut task, regs)
+            {
+                changed = true;
+                continue;
+            }
+        }
         if task.exiting.is_none() && !task.cell().killed() {
             changed |= deliver_pending(&mut task, regs);
         }
         if let Some(status) = task.exiting {
+            if task.signals.traced && !task.cell().killed() {
+                crate::sentry::ptrace::exit_stop(&mut task, regs, status);
+            }
             let cell = task.cell().clone();
             sched::exit_process(&cell, &mut task, status);
             return None;
@@ -148,10 +161,14 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             crate::sentry::syscalls::futex::clear_child_tid(&mut task);
             return None;
         }
-        if task.process.stopped() {
+        if task.process.stopped() && !task.signals.traced {
             // Job control: wait for SIGCONT (or SIGKILL), then look at the
-            // signals again.
+            // signals again. The registers are left where a tracer that
+            // attaches meanwhile finds them.
+            crate::sentry::ptrace::save_regs(&mut task, regs);
             sched::wait_while_stopped(&mut task);
+            crate::sentry::ptrace::restore_regs(&mut task, regs);
+            changed = true;
             continue;
         }
         if sched::take_tick() {

@@ -18,6 +18,7 @@ pub mod entry;
 pub mod paging;
 pub mod pvh;
 pub mod qemu;
+pub mod ptrace;
 pub mod signal;
 pub mod syscall_names;
 

@@ -22,7 +22,7 @@ use crate::sentry::mm::AddressSpace;
 use crate::sentry::signal::{FrameRestore, FrameSetup, SignalStack, SA_RESTORER};
 
 const REDZONE: u64 = 128;
-const FXSAVE_SIZE: usize = 512;
+pub const FXSAVE_SIZE: usize = 512;
 const UCONTEXT_SIZE: usize = 304;
 const FRAME_SIZE: usize = 8 + UCONTEXT_SIZE + 128;
 
@@ -60,7 +60,7 @@ const MXCSR_RESET: u32 = 0x1f80;
 
 #[repr(C, align(16))]
 #[derive(Clone)]
-pub struct FxArea([u8; FXSAVE_SIZE]);
+pub struct FxArea(pub [u8; FXSAVE_SIZE]);
 
 pub fn save_fpu() -> FxArea {
     let mut area = FxArea([0; FXSAVE_SIZE]);

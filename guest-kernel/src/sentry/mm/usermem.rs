@@ -170,6 +170,54 @@ impl AddressSpace {
         })
     }
 
+    /// A tracer's read (ptrace PEEK, FOLL_FORCE): any mapped page,
+    /// whatever its protection.
+    pub fn read_forced(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        check_range(addr, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let cursor = addr + done as u64;
+            let offset = (cursor & (PAGE_SIZE - 1)) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(buf.len() - done);
+            let frame = self.frame_for_kernel(cursor)?;
+            crate::mm::frame::read(frame, offset, &mut buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// A tracer's write (ptrace POKE, FOLL_FORCE): a private mapping is
+    /// written even when read-only (breakpoints in program text), on a
+    /// private copy of the page as Linux makes; a shared mapping only when
+    /// writable.
+    pub fn write_forced(&mut self, addr: u64, buf: &[u8]) -> Result<(), Errno> {
+        check_range(addr, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let cursor = addr + done as u64;
+            let page = cursor & !(PAGE_SIZE - 1);
+            let offset = (cursor & (PAGE_SIZE - 1)) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(buf.len() - done);
+            let vma = self.find(cursor).ok_or(EFAULT)?.clone();
+            let frame = if vma.prot.write {
+                self.translate_for(cursor, Access::Write)?
+            } else if vma.shared {
+                return Err(EFAULT);
+            } else {
+                self.frame_for_kernel(page)?;
+                if self.page_table.block_at(page).is_some() {
+                    self.break_block_copy_on_write(page, &vma)?;
+                } else if self.page_state(page) == Some(true) {
+                    self.break_copy_on_write(page, &vma)?;
+                }
+                self.frame_for_kernel(page)?
+            };
+            crate::mm::frame::write(frame, offset, &buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
     pub fn read_val<T: Pod>(&mut self, addr: u64) -> Result<T, Errno> {
         let mut value = T::new_zeroed();
         self.copy_from_user(addr, value.as_mut_bytes())?;

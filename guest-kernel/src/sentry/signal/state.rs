@@ -348,6 +348,9 @@ pub struct SignalState {
     own: PendingSignals,
     /// The process's, shared by its threads.
     pub process: Arc<ProcessSignals>,
+    /// The thread is traced (ptrace): no signal counts as ignored, its
+    /// tracer sees them all (Linux's sig_ignored).
+    pub traced: bool,
 }
 
 /// A process's timers. Their signals go to the process (or, with
@@ -388,6 +391,7 @@ impl SignalState {
             altstack: SignalStack::default(),
             own: PendingSignals::default(),
             process: Arc::new(ProcessSignals::default()),
+            traced: false,
         }
     }
 
@@ -427,6 +431,7 @@ impl SignalState {
             altstack: SignalStack::default(),
             own: PendingSignals::default(),
             process: self.process.clone(),
+            traced: false,
         }
     }
 
@@ -458,6 +463,9 @@ impl SignalState {
     }
 
     fn ignored(&self, signal: u8) -> bool {
+        if self.traced {
+            return false;
+        }
         match self.action(signal).handler {
             SIG_IGN => true,
             SIG_DFL => default_action(signal) == DefaultAction::Ignore,

@@ -60,6 +60,8 @@ pub mod poll;
 pub mod process;
 pub mod process_vm;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub mod ptrace;
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
 pub mod sched;
 pub mod signal;
@@ -215,8 +217,8 @@ pub fn dispatch(regs: &mut UserContext) -> bool {
 
 /// The syscall proper, with the task locked; None when the task ended.
 fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
-    let nr = crate::arch::syscall_number(regs);
-    let args = crate::arch::syscall_args(regs);
+    let mut nr = crate::arch::syscall_number(regs);
+    let mut args = crate::arch::syscall_args(regs);
     cell.syscall
         .store(nr, core::sync::atomic::Ordering::Relaxed);
     let mut ctx = SyscallContext {
@@ -225,8 +227,19 @@ fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
         full_return: false,
     };
     ctx.task.syscalls += 1;
+    // PTRACE_SYSCALL: the tracer sees the entry and may change the number
+    // and arguments, or skip the call (number -1: the result is what it
+    // left in the registers).
+    let traced_syscall = crate::sentry::ptrace::traces_syscalls(&ctx.task);
+    if traced_syscall {
+        nr = crate::sentry::ptrace::syscall_entry(&mut ctx.task, ctx.regs, nr);
+        args = crate::arch::syscall_args(ctx.regs);
+        ctx.full_return = true;
+    }
     let def = table::TABLE.get(nr as usize).copied().flatten();
     let result = match def {
+        _ if traced_syscall && nr == u64::MAX => Ok(crate::arch::syscall_result(ctx.regs)),
+        _ if ctx.task.cell().killed() => Err(EINTR),
         Some(def) => (def.handler)(&mut ctx, args),
         None => {
             log_unsupported_once(nr);
@@ -250,8 +263,26 @@ fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
     } else {
         regs_set_result(ctx.regs, result);
     }
+    if ctx.task.signals.traced {
+        // PTRACE_EVENT stops the call asked for (fork, clone, exec): before
+        // a vfork parent waits for its child, as on Linux.
+        crate::sentry::ptrace::after_syscall(&mut ctx.task, ctx.regs);
+    }
     if let Some(request) = ctx.task.switch_request.take() {
-        full_return |= after_syscall(&mut ctx.task, request);
+        if let SwitchRequest::VforkWait(child) = request {
+            full_return |= after_syscall(&mut ctx.task, request);
+            crate::sentry::ptrace::vfork_done(&mut ctx.task, ctx.regs, child);
+        } else {
+            full_return |= after_syscall(&mut ctx.task, request);
+        }
+    }
+    if ctx.task.signals.traced {
+        // The syscall-exit stop.
+        if crate::sentry::ptrace::traces_syscalls(&ctx.task) {
+            crate::sentry::ptrace::syscall_exit(&mut ctx.task, ctx.regs);
+        }
+        crate::sentry::ptrace::syscall_done(&ctx.task);
+        full_return = true;
     }
     let SyscallContext { task, regs, .. } = ctx;
     crate::sentry::traps::return_to_user(task, regs).map(|changed| !(full_return || changed))

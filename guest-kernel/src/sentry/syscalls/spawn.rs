@@ -291,6 +291,7 @@ fn new_process(
     if flags & CLONE_SYSVSEM != 0 {
         crate::sentry::ipc::share_undo_list(ctx.task.pid, pid);
     }
+    let traced = trace_new_task(&ctx.task, &mut child, flags);
     if let Err(e) = sched::add(child, regs, state) {
         if flags & CLONE_SYSVSEM != 0 {
             // Only the share is dropped: the parent still uses the list.
@@ -301,10 +302,71 @@ fn new_process(
         }
         return Err(e);
     }
+    link_tracee(&ctx.task, pid, traced);
     if vfork {
         ctx.task.switch_request = Some(SwitchRequest::VforkWait(pid));
     }
     Ok(pid as u64)
+}
+
+/// ptrace and a new task (Linux's copy_process): the event the creator
+/// reports (PTRACE_EVENT_FORK/VFORK/CLONE under the matching option,
+/// unless CLONE_UNTRACED) and whether the child is traced by the same
+/// tracer (the event, or CLONE_PTRACE). A traced child starts with
+/// SIGSTOP pending (or, seized, a PTRACE_EVENT_STOP).
+fn trace_new_task(parent: &Task, child: &mut Task, flags: u64) -> Option<u32> {
+    use crate::sentry::ptrace::*;
+    if !parent.signals.traced {
+        return None;
+    }
+    let (options, seized) = {
+        let me = sched::current();
+        let t = me.ptrace.lock();
+        (t.options, t.seized)
+    };
+    let event = if flags & CLONE_UNTRACED != 0 {
+        0
+    } else if flags & CLONE_VFORK != 0 {
+        (options & PTRACE_O_TRACEVFORK != 0) as u32 * PTRACE_EVENT_VFORK
+    } else if child.exit_signal != SIGCHLD {
+        (options & PTRACE_O_TRACECLONE != 0) as u32 * PTRACE_EVENT_CLONE
+    } else {
+        (options & PTRACE_O_TRACEFORK != 0) as u32 * PTRACE_EVENT_FORK
+    };
+    if event == 0 && flags & CLONE_PTRACE == 0 {
+        return None;
+    }
+    child.signals.traced = true;
+    if !seized {
+        child.signals.send(crate::sentry::signal::SigInfo::new(
+            crate::sentry::signal::SIGSTOP,
+            crate::sentry::signal::SI_KERNEL,
+        ));
+    }
+    Some(event)
+}
+
+/// The new task `tid` joins its creator's tracer; the creator reports the
+/// event once the call is done (GETEVENTMSG: the new id).
+fn link_tracee(parent: &sched::TaskRef, tid: i32, traced: Option<u32>) {
+    let Some(event) = traced else {
+        return;
+    };
+    let (tracer, tracer_tid, options, seized) = {
+        let t = parent.cell().ptrace.lock();
+        (t.tracer, t.tracer_tid, t.options, t.seized)
+    };
+    if let Some(cell) = sched::thread_cell(tid) {
+        let mut t = cell.ptrace.lock();
+        t.tracer = tracer;
+        t.tracer_tid = tracer_tid;
+        t.options = options;
+        t.seized = seized;
+        t.interrupt = seized;
+    }
+    if event != 0 {
+        parent.cell().ptrace.lock().pending_event = Some((event, tid as u64));
+    }
 }
 
 /// The child's descriptor table: the caller's with CLONE_FILES, else a
@@ -401,7 +463,9 @@ fn new_thread(
     if flags & CLONE_CHILD_SETTID != 0 {
         parent.mm().write_val(child_tid, &tid)?;
     }
+    let traced = trace_new_task(&ctx.task, &mut thread, flags);
     sched::add(thread, regs, state)?;
+    link_tracee(&ctx.task, tid, traced);
     if flags & CLONE_SYSVSEM != 0 {
         // The process's undo list is made now, shared by its threads (as
         // Linux's copy_semundo does: kcmp sees it).
@@ -598,6 +662,7 @@ fn execve_core(
         ctx.task.unlocked(|| sched::block_current(u64::MAX, false));
         sched::thread_exits().remove(&cell);
     }
+    let old_tid = ctx.task.tid;
     let task = &mut *ctx.task;
     sched::set_tid(&cell, task.pid);
     task.tid = task.pid;
@@ -634,6 +699,7 @@ fn execve_core(
     }
     *ctx.regs = crate::arch::UserContext::new_user(loaded.start, sp);
     ctx.full_return = true;
+    crate::sentry::ptrace::exec_done(&mut ctx.task, old_tid);
     Ok(0)
 }
 
@@ -689,6 +755,18 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let me = ctx.task.pid;
     let select = selects(&ctx.task, pid);
     loop {
+        // A tracee's ptrace stop is reported to its tracer whatever the
+        // options.
+        if let Some((tid, code)) = sched::take_ptrace_report(me, false, &select) {
+            let status: u32 = code << 8 | 0x7f;
+            if status_addr != 0 {
+                UserPtr::new(status_addr).write(&mut ctx.task.mm(), &status)?;
+            }
+            if rusage != 0 {
+                ctx.task.mm().write_val(rusage, &[0i64; 18])?;
+            }
+            return Ok(tid as u64);
+        }
         if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
             ctx.task.children_cpu_ticks += zombie.cpu_ticks;
             if status_addr != 0 {
@@ -720,7 +798,7 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             return Ok(child as u64);
         }
-        if !sched::has_child(me, &select) {
+        if !sched::has_child(me, &select) && !sched::has_tracee(me, &select) {
             return Err(ECHILD);
         }
         if options & WNOHANG != 0 {
@@ -777,6 +855,19 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let me = ctx.task.pid;
     let select = selects(&ctx.task, if pid == 0 { 0 } else { pid });
     loop {
+        // Ptrace stops (CLD_TRAPPED) are reported with WSTOPPED.
+        let keep = options & WNOWAIT != 0;
+        if options & WSTOPPED != 0 {
+            if let Some((tid, code)) = sched::take_ptrace_report(me, keep, &select) {
+                if info_addr != 0 {
+                    let mut info =
+                        crate::sentry::signal::SigInfo::from_process(SIGCHLD, 4, tid, 0);
+                    info.fields[1] = code as u64;
+                    UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
+                }
+                return Ok(0);
+            }
+        }
         let reaped = if options & WEXITED != 0 {
             sched::reap(me, options & WNOWAIT != 0, |z| select(z.pid, z.pgid))
         } else {
@@ -819,7 +910,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             }
             return Ok(0);
         }
-        if !sched::has_child(me, &select) {
+        if !sched::has_child(me, &select) && !sched::has_tracee(me, &select) {
             return Err(ECHILD);
         }
         if options & WNOHANG != 0 {

@@ -10,12 +10,20 @@ use super::{defs::HANDLERS, index_by_name, SyscallDef, MAX_SYSCALLS};
 use crate::arch::x86_64::syscall_names::SYSCALL_NAMES;
 
 /// Handlers only x86_64 has.
-const X86_64_HANDLERS: &[HandlerDef] = &[HandlerDef {
-    name: "arch_prctl",
-    family: "process",
-    handler: sys_arch_prctl,
-    support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS"),
-}];
+const X86_64_HANDLERS: &[HandlerDef] = &[
+    HandlerDef {
+        name: "arch_prctl",
+        family: "process",
+        handler: sys_arch_prctl,
+        support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS"),
+    },
+    HandlerDef {
+        name: "ptrace",
+        family: "ptrace",
+        handler: super::ptrace::sys_ptrace,
+        support: Partial("debug registers are checked and kept but never armed (hardware breakpoints do not fire); NT_X86_XSTATE holds x87/SSE only; no PTRACE_LISTEN, PEEKSIGINFO, ARCH_PRCTL, GET/SET_THREAD_AREA, SYSEMU; PTRACE_INTERRUPT does not end a blocked syscall; a tracee's exit is reported to its real parent only"),
+    },
+];
 
 pub static TABLE: [Option<SyscallDef>; MAX_SYSCALLS] =
     index_by_name(&[HANDLERS, X86_64_HANDLERS], SYSCALL_NAMES);

@@ -353,14 +353,16 @@ impl ProcNode {
                     Some('R') => "R (running)",
                     Some('S') => "S (sleeping)",
                     Some('T') => "T (stopped)",
+                    Some('t') => "t (tracing stop)",
                     _ => "Z (zombie)",
                 };
+                let tracer = crate::sentry::sched::tracer_of(tid);
                 let ids = *self.view.ids.lock();
                 let (u, g) = (ids.uid, ids.gid);
                 let _ = write!(
                     out,
                     "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
-                     Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+                     Pid:\t{tid}\nPPid:\t{ppid}\nTracerPid:\t{tracer}\n\
                      Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmLck:\t{locked_kb:8} kB\nVmPin:\t       0 kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
