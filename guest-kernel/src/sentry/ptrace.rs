@@ -108,8 +108,8 @@ impl Tracee {
 /// A vfork parent's child has exec'd or ended: PTRACE_EVENT_VFORK_DONE
 /// under PTRACE_O_TRACEVFORKDONE (message: the child's id).
 pub fn vfork_done(task: &mut TaskRef, regs: &mut UserContext, child: i32) {
-    let wanted = task.signals.traced
-        && task.cell().ptrace.lock().options & PTRACE_O_TRACEVFORKDONE != 0;
+    let wanted =
+        task.signals.traced && task.cell().ptrace.lock().options & PTRACE_O_TRACEVFORKDONE != 0;
     if wanted {
         event_stop(task, regs, PTRACE_EVENT_VFORK_DONE, child as u64);
     }

@@ -1434,9 +1434,10 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
     others()
         .iter()
         .any(|c| c.process.ppid() == parent && matches(c.pid(), c.process.pgid()))
-        || ZOMBIES.lock().iter().any(|z| {
-            (z.ppid == parent || z.real_parent == Some(parent)) && matches(z.pid, z.pgid)
-        })
+        || ZOMBIES
+            .lock()
+            .iter()
+            .any(|z| (z.ppid == parent || z.real_parent == Some(parent)) && matches(z.pid, z.pgid))
 }
 
 /// Whether `pid` has ended and not been waited for.

@@ -17,8 +17,8 @@ pub static VDSO_IMAGE: Option<&[u8]> = None;
 pub mod entry;
 pub mod gic;
 pub mod paging;
-pub mod qemu;
 pub mod ptrace;
+pub mod qemu;
 pub mod signal;
 pub mod syscall_names;
 

@@ -16,9 +16,9 @@ pub mod cpu;
 pub static VDSO_IMAGE: Option<&[u8]> = Some(include_bytes!(env!("RVISOR_VDSO")));
 pub mod entry;
 pub mod paging;
+pub mod ptrace;
 pub mod pvh;
 pub mod qemu;
-pub mod ptrace;
 pub mod signal;
 pub mod syscall_names;
 

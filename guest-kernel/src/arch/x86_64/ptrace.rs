@@ -232,11 +232,11 @@ pub fn xstate_from_fpregs(fpregs: &[u8], size: usize) -> Vec<u8> {
     let mut buf = alloc::vec![0u8; size];
     buf[..FPREGS_SIZE].copy_from_slice(&fpregs[..FPREGS_SIZE]);
     let sw = [
-        0x4650_5853u32,         // FP_XSTATE_MAGIC1
-        (size + 4) as u32,      // extended_size (with FP_XSTATE_MAGIC2)
-        XFEATURES_KEPT as u32,  // xfeatures (low half)
-        0,                      // (high half)
-        size as u32,            // xstate_size
+        0x4650_5853u32,        // FP_XSTATE_MAGIC1
+        (size + 4) as u32,     // extended_size (with FP_XSTATE_MAGIC2)
+        XFEATURES_KEPT as u32, // xfeatures (low half)
+        0,                     // (high half)
+        size as u32,           // xstate_size
     ];
     for (i, word) in sw.iter().enumerate() {
         buf[464 + i * 4..468 + i * 4].copy_from_slice(&word.to_le_bytes());

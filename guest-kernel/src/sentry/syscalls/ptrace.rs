@@ -108,7 +108,8 @@ pub fn sys_ptrace(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         PTRACE_SETREGS if archp::HAS_LEGACY_REGS => {
-            let words: [u64; archp::USER_REGS_WORDS] = UserPtr::new(data).read(&mut ctx.task.mm())?;
+            let words: [u64; archp::USER_REGS_WORDS] =
+                UserPtr::new(data).read(&mut ctx.task.mm())?;
             set_regs(&mut cell.ptrace.lock(), &words)?;
             Ok(0)
         }

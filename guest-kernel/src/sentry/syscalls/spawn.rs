@@ -860,8 +860,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         if options & WSTOPPED != 0 {
             if let Some((tid, code)) = sched::take_ptrace_report(me, keep, &select) {
                 if info_addr != 0 {
-                    let mut info =
-                        crate::sentry::signal::SigInfo::from_process(SIGCHLD, 4, tid, 0);
+                    let mut info = crate::sentry::signal::SigInfo::from_process(SIGCHLD, 4, tid, 0);
                     info.fields[1] = code as u64;
                     UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
                 }
