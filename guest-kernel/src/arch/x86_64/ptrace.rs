@@ -295,7 +295,7 @@ fn check_breakpoint(addr: u64, control: u64) -> Result<(), Errno> {
     }
     // An execute breakpoint covers one long (HW_BREAKPOINT_X).
     let len = if type_bits == 0 { 1 } else { len };
-    if addr & (len - 1) != 0 || addr >= TASK_SIZE_MAX || addr + len - 1 >= TASK_SIZE_MAX {
+    if addr & (len - 1) != 0 || addr >= TASK_SIZE_MAX || addr + len > TASK_SIZE_MAX {
         return Err(EINVAL);
     }
     Ok(())
@@ -331,9 +331,9 @@ pub fn set_debugreg(regs: &mut [u64; 8], n: usize, value: u64) -> Result<(), Err
         }
         6 => regs[6] = value,
         7 => {
-            for slot in 0..4 {
+            for (slot, &address) in regs.iter().enumerate().take(4) {
                 if (value >> (slot * 2)) & 3 != 0 {
-                    check_breakpoint(regs[slot], (value >> (16 + slot * 4)) & 0xf)?;
+                    check_breakpoint(address, (value >> (16 + slot * 4)) & 0xf)?;
                 }
             }
             regs[7] = value;
