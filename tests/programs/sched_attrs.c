@@ -4,6 +4,7 @@
  * dropped root may not do. Run as root (the native run needs root). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -68,6 +69,52 @@ static pid_t sleeper(int fds[2])
     }
     close(fds[0]);
     return pid;
+}
+
+/* Nice values weigh CPU shares (CFS): two spinning threads on one CPU,
+ * at nice 0 and nice 10 (weights 1024 and 110), split it ~9:1. Only the
+ * order and a loose factor are printed: the figures vary with load. */
+static volatile int spin_stop;
+
+static void *spinner(void *arg)
+{
+    setpriority(PRIO_PROCESS, syscall(SYS_gettid), (int)(intptr_t)arg);
+    while (!spin_stop)
+        ;
+    return NULL;
+}
+
+static double thread_cpu(pthread_t t)
+{
+    clockid_t clock;
+    struct timespec ts;
+    pthread_getcpuclockid(t, &clock);
+    clock_gettime(clock, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nice_shares(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set)) {
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            break;
+        }
+    ok(sched_setaffinity(0, sizeof set, &set), "pin to one CPU");
+    pthread_t fair, nice10;
+    pthread_create(&fair, NULL, spinner, (void *)0);
+    pthread_create(&nice10, NULL, spinner, (void *)10);
+    usleep(600000);
+    double a = thread_cpu(fair), b = thread_cpu(nice10);
+    spin_stop = 1;
+    pthread_join(fair, NULL);
+    pthread_join(nice10, NULL);
+    printf("nice 0 thread had more CPU than nice 10: %s\n", a > b ? "yes" : "no");
+    printf("by more than 2x: %s\n", a > 2 * b ? "yes" : "no");
 }
 
 int main(void)
@@ -181,5 +228,16 @@ int main(void)
     write(fds[1], "x", 1);
     close(fds[1]);
     waitpid(child, NULL, 0);
+
+    fflush(stdout);
+    pid_t shares = fork();
+    if (shares == 0) {
+        nice_shares();
+        fflush(stdout);
+        _exit(finish());
+    }
+    waitpid(shares, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        failures++;
     return finish();
 }

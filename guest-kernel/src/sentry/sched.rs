@@ -10,7 +10,9 @@
 //! registered on, its deadline, a signal, or stdin. Partial progress stays
 //! in the handler's locals; nothing is rewound or retried.
 //!
-//! Runnable tasks wait in a FIFO run queue. A 10 ms tick preempts (see
+//! Runnable tasks wait in a FIFO run queue (picked by real-time rank once
+//! a thread has one, or by least nice-weighted CPU time once a thread has
+//! a nice value other than 0). A 10 ms tick preempts (see
 //! `traps`). When nothing is runnable the vCPU sleeps in one VMM request
 //! until the first deadline of any blocked task or until stdin is
 //! readable. When a task runs while a blocked task's deadline comes
@@ -73,6 +75,15 @@ pub struct TaskCell {
     /// Its place in the run queue's order (`SchedAttr::rank`): higher runs
     /// first.
     rank: AtomicU32,
+    /// Its share of the CPU among SCHED_OTHER threads (Linux's weight of
+    /// its nice value; 1024 at nice 0).
+    weight: AtomicU32,
+    /// CPU time it had, scaled by 1024 / weight (Linux's CFS vruntime):
+    /// once a thread has a nice value other than 0, the runnable thread
+    /// with the least goes next.
+    vruntime: AtomicU64,
+    /// When it last got the vCPU (TSC ticks), for `vruntime`.
+    ran_since: AtomicU64,
     /// The syscall it is in (for diagnostics: what a waiting task waits in).
     pub syscall: AtomicU64,
     /// The task's namespaces, for others to look at without locking it
@@ -221,6 +232,25 @@ const TICK_NS: u64 = 10_000_000;
 /// Set once any thread took a real-time or deadline policy: the run queue
 /// is then picked by rank (until then, in order, at no cost).
 static RANKED: AtomicBool = AtomicBool::new(false);
+/// Set once any thread took a nice value other than 0: the run queue is
+/// then picked by least `vruntime` (until then, in order, at no cost).
+static WEIGHED: AtomicBool = AtomicBool::new(false);
+/// The `vruntime` of the thread picked last: a thread that slept or is
+/// new starts there, so it neither starves the others nor waits behind
+/// the CPU time they had while it slept.
+static MIN_VRUNTIME: AtomicU64 = AtomicU64::new(0);
+
+/// Linux's sched_prio_to_weight: the CPU share of nice -20..19 (each
+/// level ~1.25 times the next).
+const NICE_WEIGHT: [u32; 40] = [
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904,
+    3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87,
+    70, 56, 45, 36, 29, 23, 18, 15,
+];
+
+fn nice_weight(nice: i32) -> u32 {
+    NICE_WEIGHT[(nice.clamp(-20, 19) + 20) as usize]
+}
 /// Blocked tasks that readable stdin would wake.
 static STDIN_WATCHERS: AtomicU64 = AtomicU64::new(0);
 /// Woken whenever a thread ends (execve waits for its siblings to go).
@@ -284,6 +314,9 @@ fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<Ta
         tid: AtomicI32::new(task.tid),
         process: task.process.clone(),
         rank: AtomicU32::new(task.sched.rank()),
+        weight: AtomicU32::new(nice_weight(task.nice)),
+        vruntime: AtomicU64::new(MIN_VRUNTIME.load(Ordering::Relaxed)),
+        ran_since: AtomicU64::new(crate::arch::cpu::counter()),
         ns: Mutex::new(task.ns_set()),
         task: Mutex::new(task),
         sched: Mutex::new(SchedInfo {
@@ -370,7 +403,37 @@ pub fn wake(cell: &Arc<TaskCell>) {
             STDIN_WATCHERS.fetch_sub(1, Ordering::Relaxed);
         }
         drop(info);
+        place(cell);
         sched.run_queue.push_back(cell.clone());
+    }
+}
+
+/// A thread that waited comes back no further behind than the thread
+/// picked last (see `MIN_VRUNTIME`).
+fn place(cell: &TaskCell) {
+    if WEIGHED.load(Ordering::Relaxed) {
+        cell.vruntime
+            .fetch_max(MIN_VRUNTIME.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Charges the running task's time since it got the vCPU to its
+/// `vruntime`, weighed by its nice value.
+fn charge(cell: &TaskCell, now: u64) {
+    let ran = now.wrapping_sub(cell.ran_since.swap(now, Ordering::Relaxed));
+    let weight = u64::from(cell.weight.load(Ordering::Relaxed).max(1));
+    cell.vruntime
+        .fetch_add(ran.saturating_mul(1024) / weight, Ordering::Relaxed);
+}
+
+/// Thread `tid` took nice value `nice` (setpriority, sched_setattr):
+/// from now on the run queue weighs it.
+pub fn set_nice(tid: i32, nice: i32) {
+    if nice != 0 {
+        WEIGHED.store(true, Ordering::Relaxed);
+    }
+    if let Some(cell) = SCHED.lock().tasks.get(&tid) {
+        cell.weight.store(nice_weight(nice), Ordering::Relaxed);
     }
 }
 
@@ -403,6 +466,8 @@ fn wake_due(now: u64, stdin: bool) -> bool {
                 STDIN_WATCHERS.fetch_sub(1, Ordering::Relaxed);
             }
             info.stdin_ready |= by_stdin;
+            drop(info);
+            place(cell);
             woken.push(cell.clone());
         } else {
             earliest = earliest.min(info.wake_at);
@@ -503,16 +568,36 @@ pub fn yield_current() {
 fn next_runnable(now: u64) -> Option<Arc<TaskCell>> {
     wake_due(now, false);
     let mut sched = SCHED.lock();
-    if RANKED.load(Ordering::Relaxed) {
+    let ranked = RANKED.load(Ordering::Relaxed);
+    let weighed = WEIGHED.load(Ordering::Relaxed);
+    if ranked || weighed {
         // Real-time threads exist (or did): the first runnable one of the
-        // highest rank goes.
+        // highest rank goes. Among SCHED_OTHER threads (rank 0), once nice
+        // values differ, the one with the least weighed CPU time goes
+        // (the first of equals, in queue order).
         sched
             .run_queue
             .retain(|cell| cell.sched.lock().state == State::Runnable);
-        let best = (0..sched.run_queue.len())
-            .rev()
-            .max_by_key(|&i| sched.run_queue[i].rank.load(Ordering::Relaxed))?;
-        return sched.run_queue.remove(best);
+        let key = |i: usize| {
+            let cell = &sched.run_queue[i];
+            let rank = if ranked {
+                cell.rank.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            let vruntime = if weighed && rank == 0 {
+                cell.vruntime.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            (core::cmp::Reverse(rank), vruntime, i)
+        };
+        let best = (0..sched.run_queue.len()).min_by_key(|&i| key(i))?;
+        let cell = sched.run_queue.remove(best)?;
+        if weighed {
+            MIN_VRUNTIME.fetch_max(cell.vruntime.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        return Some(cell);
     }
     while let Some(cell) = sched.run_queue.pop_front() {
         if cell.sched.lock().state == State::Runnable {
@@ -524,6 +609,9 @@ fn next_runnable(now: u64) -> Option<Arc<TaskCell>> {
 
 /// Runs other tasks until `me` is runnable again (at once, if it is).
 fn schedule(me: &Arc<TaskCell>) {
+    if WEIGHED.load(Ordering::Relaxed) {
+        charge(me, crate::arch::cpu::counter());
+    }
     loop {
         let now = super::time::monotonic_ns();
         let next = next_runnable(now);
@@ -772,6 +860,7 @@ fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
         me.tid()
     );
     next.sched.lock().state = State::Running;
+    next.ran_since.store(now, Ordering::Relaxed);
     if let Some(mut task) = next.task.try_lock() {
         task.running_since = now;
     }

@@ -160,8 +160,8 @@ pub struct Task {
     pub personality: u32,
     /// The thread name (PR_SET_NAME; /proc/self/comm).
     pub comm: Arc<Mutex<Vec<u8>>>,
-    /// setpriority's nice value (-20..19): recorded; the run queue does
-    /// not weigh it among SCHED_OTHER threads.
+    /// setpriority's nice value (-20..19): the run queue weighs it among
+    /// SCHED_OTHER threads as Linux's CFS does (`sched::set_nice`).
     pub nice: i32,
     /// Scheduling policy and real-time priority (sched_setscheduler).
     pub sched: SchedAttr,

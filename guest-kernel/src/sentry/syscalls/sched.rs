@@ -2,7 +2,8 @@
 //! priorities (sched_setscheduler and friends, sched_setattr/getattr), CPU
 //! affinity, I/O priorities (ioprio_get/ioprio_set) and sched_yield. The attributes are each thread's own
 //! (`task::SchedAttr`); the run queue runs deadline threads first, then
-//! real-time ones by priority, then the rest in turn (`sched::set_rank`).
+//! real-time ones by priority, then the rest by nice-weighted CPU time
+//! (`sched::set_rank`, `sched::set_nice`).
 //! Other threads are named by thread id, as in Linux, and changing them
 //! takes the same owner or CAP_SYS_NICE.
 
@@ -138,7 +139,11 @@ pub fn sys_setpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             error = Some(EACCES);
             continue;
         }
-        on_thread(ctx, tid as u64, |t| t.nice = nice)?;
+        let real_tid = on_thread(ctx, tid as u64, |t| {
+            t.nice = nice;
+            t.tid
+        })?;
+        sched::set_nice(real_tid, nice);
     }
     match error {
         Some(e) => Err(e),
@@ -218,6 +223,9 @@ fn apply(ctx: &mut SyscallContext, tid: u64, new: SchedAttr, nice: Option<i32>) 
         t.tid
     })?;
     sched::set_rank(real_tid, new.rank());
+    if let Some(nice) = nice {
+        sched::set_nice(real_tid, nice);
+    }
     Ok(0)
 }
 
