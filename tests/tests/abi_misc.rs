@@ -95,6 +95,25 @@ fn permissions_for_a_process_that_dropped_root() {
     }
 }
 
+/// seccomp: strict mode, BPF filters and their actions (ERRNO, TRAP with
+/// its siginfo, KILL_PROCESS, KILL_THREAD), precedence, inheritance,
+/// TSYNC, the load-time checks, /proc and prctl; musl and glibc.
+#[test]
+fn seccomp_filters() {
+    let programs = [c_program("seccomp"), glibc_program("seccomp")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED seccomp_filters: the native run needs root");
+        return;
+    }
+    for prog in &programs {
+        assert_conforms(prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}
+
 /// Scheduling policies, priorities and nice values, on the caller and on
 /// another process, SCHED_RESET_ON_FORK, sched_setattr/getattr, and the
 /// refusals for a process that dropped root; musl and glibc.

@@ -120,6 +120,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         ioprio: 0,
         dumpable: 1,
         no_new_privs: false,
+        seccomp: Default::default(),
         parent_death_signal: 0,
         timer_slack: timer_slack.clone(),
         namespace: ns.mnt,

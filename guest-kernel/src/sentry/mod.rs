@@ -20,6 +20,7 @@ pub mod ns;
 pub mod ptrace;
 pub mod random;
 pub mod sched;
+pub mod seccomp;
 pub mod sigio;
 pub mod signal;
 pub mod stat;
@@ -177,7 +178,7 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         # CONFIG_CGROUPS is not set\n\
         # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
-        # CONFIG_SECCOMP is not set\n# CONFIG_MODULES is not set\n\
+        CONFIG_SECCOMP=y\nCONFIG_SECCOMP_FILTER=y\n# CONFIG_MODULES is not set\n\
         # CONFIG_PERSISTENT_KEYRINGS is not set\n# CONFIG_BIG_KEYS is not set\n\
         # CONFIG_TRUSTED_KEYS is not set\n# CONFIG_ENCRYPTED_KEYS is not set\n\
         # CONFIG_KEY_DH_OPERATIONS is not set\n# CONFIG_KEY_NOTIFICATIONS is not set\n\
@@ -656,6 +657,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
         sched: Default::default(),
         ioprio: 0,
         dumpable: 1,
+        seccomp: Default::default(),
         no_new_privs: boot_info.flags & boards::bootinfo::BOOT_FLAG_NO_NEW_PRIVS != 0,
         parent_death_signal: 0,
         timer_slack: timer_slack.clone(),

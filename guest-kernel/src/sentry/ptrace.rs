@@ -30,6 +30,7 @@ pub const PTRACE_EVENT_CLONE: u32 = 3;
 pub const PTRACE_EVENT_EXEC: u32 = 4;
 pub const PTRACE_EVENT_VFORK_DONE: u32 = 5;
 pub const PTRACE_EVENT_EXIT: u32 = 6;
+pub const PTRACE_EVENT_SECCOMP: u32 = 7;
 pub const PTRACE_EVENT_STOP: u32 = 128;
 
 /// CLD_TRAPPED: the SIGCHLD code of a ptrace stop.
@@ -335,6 +336,21 @@ pub fn syscall_entry(task: &mut TaskRef, regs: &mut UserContext, nr: u64) -> u64
     let info = trap_info(task, code);
     let signal = stop(task, regs, code, Some(info));
     deliver_after_syscall_stop(task, signal);
+    task.cell().ptrace.lock().extra.orig
+}
+
+/// SECCOMP_RET_TRACE for a tracer with PTRACE_O_TRACESECCOMP: a
+/// PTRACE_EVENT_SECCOMP stop (GETEVENTMSG: the filter's data), where the
+/// tracer may change the number and arguments. Returns the syscall number
+/// to run (u64::MAX: skip it; the registers hold the result).
+pub fn seccomp_stop(task: &mut TaskRef, regs: &mut UserContext, nr: u64, data: u16) -> u64 {
+    archp::syscall_entry_view(regs);
+    {
+        let mut t = task.cell().ptrace.lock();
+        t.extra.orig = nr;
+        t.in_syscall = true;
+    }
+    event_stop(task, regs, PTRACE_EVENT_SECCOMP, data as u64);
     task.cell().ptrace.lock().extra.orig
 }
 

@@ -171,6 +171,8 @@ pub struct Task {
     /// (PR_SET_CHILD_SUBREAPER is the process's).
     pub dumpable: u64,
     pub no_new_privs: bool,
+    /// Its seccomp mode and filters (inherited, kept across execve).
+    pub seccomp: super::seccomp::Seccomp,
     pub parent_death_signal: u64,
     /// The thread's timer slack (shared with /proc/<pid>/timerslack_ns).
     pub timer_slack: Arc<TimerSlack>,

@@ -82,6 +82,17 @@ pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
     ctx.x[0] = value;
 }
 
+/// AUDIT_ARCH_AARCH64: seccomp_data.arch.
+pub const AUDIT_ARCH: u32 = 0xc000_00b7;
+/// What seccomp's strict mode allows: read, write, exit, rt_sigreturn.
+pub const STRICT_SECCOMP_SYSCALLS: [u64; 4] = [63, 64, 93, 139];
+
+/// The result register of a syscall a seccomp trap skipped: as at entry
+/// (Linux's syscall_rollback puts orig_x0 back in x0).
+pub fn syscall_rollback_value(_nr: u64, args: [u64; 6]) -> u64 {
+    args[0]
+}
+
 /// Physical address of something in the sentry's image (which runs from
 /// the direct map).
 pub fn image_virt_to_phys(addr: u64) -> u64 {

@@ -87,6 +87,17 @@ pub fn set_syscall_result(ctx: &mut UserContext, value: u64) {
     ctx.rax = value;
 }
 
+/// AUDIT_ARCH_X86_64: seccomp_data.arch.
+pub const AUDIT_ARCH: u32 = 0xc000_003e;
+/// What seccomp's strict mode allows: read, write, exit, rt_sigreturn.
+pub const STRICT_SECCOMP_SYSCALLS: [u64; 4] = [0, 1, 60, 15];
+
+/// The result register of a syscall a seccomp trap skipped: as at entry
+/// (Linux's syscall_rollback puts orig_rax back in rax).
+pub fn syscall_rollback_value(nr: u64, _args: [u64; 6]) -> u64 {
+    nr
+}
+
 /// Guest-physical address of a kernel object (image window, direct map or
 /// a kernel stack).
 pub fn kernel_virt_to_phys(addr: u64) -> u64 {

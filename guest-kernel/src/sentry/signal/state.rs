@@ -527,6 +527,16 @@ impl SignalState {
         self.send(info);
     }
 
+    /// A signal that must take its default action whatever the handler
+    /// and mask say (a seccomp kill: Linux's force_sig_seccomp).
+    pub fn force_default(&mut self, info: SigInfo) {
+        let signal = info.signo as u8;
+        self.actions.lock()[signal as usize - 1].handler = SIG_DFL;
+        self.mask &= !bit(signal);
+        self.own.discard(signal);
+        self.send(info);
+    }
+
     /// Drops every pending instance of `signal`, on the thread and on the
     /// process.
     pub fn discard(&mut self, signal: u8) {

@@ -10,7 +10,7 @@ use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, fhandle, futex, ioctl, kcmp, keys, landlock, locks,
     membarrier, memory, mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm,
-    read_write, sched, signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
+    read_write, sched, seccomp, signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -267,6 +267,7 @@ handlers! {
     landlock_add_rule => landlock::sys_landlock_add_rule, Full;
     landlock_restrict_self => landlock::sys_landlock_restrict_self, Partial("no v7 logging flags (EINVAL)");
     lsm_list_modules => landlock::sys_lsm_list_modules, Full;
+    seccomp => seccomp::sys_seccomp, Partial("no user-notification listener (SECCOMP_FILTER_FLAG_NEW_LISTENER: EINVAL); after a SECCOMP_RET_TRACE stop the filters are not run again");
     lsm_get_self_attr => landlock::sys_lsm_get_self_attr, Full;
     lsm_set_self_attr => landlock::sys_lsm_set_self_attr, Full;
     remap_file_pages => memory::sys_remap_file_pages, Full;

@@ -64,6 +64,7 @@ pub mod ptrace;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod read_write;
 pub mod sched;
+pub mod seccomp;
 pub mod signal;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod socket;
@@ -236,8 +237,22 @@ fn run(cell: &Arc<TaskCell>, regs: &mut UserContext) -> Option<bool> {
         args = crate::arch::syscall_args(ctx.regs);
         ctx.full_return = true;
     }
+    // seccomp: the thread's filters decide whether the call runs.
+    let mut verdict = None;
+    if ctx.task.seccomp.mode != crate::sentry::seccomp::MODE_DISABLED {
+        match seccomp::on_entry(&mut ctx.task, ctx.regs, nr, args) {
+            seccomp::Entry::Run(changed) => {
+                if changed != nr {
+                    nr = changed;
+                    args = crate::arch::syscall_args(ctx.regs);
+                }
+            }
+            seccomp::Entry::Skip(result) => verdict = Some(result),
+        }
+    }
     let def = table::TABLE.get(nr as usize).copied().flatten();
     let result = match def {
+        _ if verdict.is_some() => verdict.unwrap_or(Err(ENOSYS)),
         _ if traced_syscall && nr == u64::MAX => Ok(crate::arch::syscall_result(ctx.regs)),
         _ if ctx.task.cell().killed() => Err(EINTR),
         Some(def) => (def.handler)(&mut ctx, args),

@@ -208,6 +208,8 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_CAPBSET_READ: u64 = 23;
     const PR_SET_CHILD_SUBREAPER: u64 = 36;
     const PR_GET_CHILD_SUBREAPER: u64 = 37;
+    const PR_GET_SECCOMP: u64 = 21;
+    const PR_SET_SECCOMP: u64 = 22;
     const PR_SET_NO_NEW_PRIVS: u64 = 38;
     const PR_GET_NO_NEW_PRIVS: u64 = 39;
     const TASK_COMM_LEN: usize = 16;
@@ -285,6 +287,11 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             task.no_new_privs = true;
             super::system::note_ids(task);
             Ok(0)
+        }
+        PR_GET_SECCOMP => super::seccomp::prctl_get(task),
+        PR_SET_SECCOMP => {
+            let (mode, prog) = (args[1], args[2]);
+            super::seccomp::prctl_set(ctx, mode, prog)
         }
         PR_GET_NO_NEW_PRIVS => {
             if args[1] != 0 || args[2] != 0 || args[3] != 0 || args[4] != 0 {

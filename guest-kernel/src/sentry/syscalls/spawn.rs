@@ -91,6 +91,7 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         ioprio: parent.ioprio,
         dumpable: parent.dumpable,
         no_new_privs: parent.no_new_privs,
+        seccomp: parent.seccomp.clone(),
         parent_death_signal: 0,
         timer_slack: shares.timer_slack,
         namespace: shares.ns.mnt,

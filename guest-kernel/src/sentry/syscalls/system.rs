@@ -139,6 +139,8 @@ pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::
         cap_prm: caps.permitted,
         cap_eff: caps.effective,
         no_new_privs: task.no_new_privs,
+        seccomp: task.seccomp.mode,
+        seccomp_filters: task.seccomp.filter_count(),
     }
 }
 

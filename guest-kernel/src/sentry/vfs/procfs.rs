@@ -68,6 +68,9 @@ pub struct IdView {
     pub cap_prm: u64,
     pub cap_eff: u64,
     pub no_new_privs: bool,
+    /// Seccomp mode and how many filters (status's Seccomp lines).
+    pub seccomp: u32,
+    pub seccomp_filters: usize,
 }
 
 /// The initial thread name: the executable's base name, at most 15 bytes.
@@ -367,8 +370,8 @@ impl ProcNode {
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmLck:\t{locked_kb:8} kB\nVmPin:\t       0 kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
                      CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\n\
-                     CapAmb:\t0000000000000000\nNoNewPrivs:\t{}\n\
-                     Cpus_allowed:\t1\nCpus_allowed_list:\t0\n",
+                     CapAmb:\t0000000000000000\nNoNewPrivs:\t{}\nSeccomp:\t{}\n\
+                     Seccomp_filters:\t{}\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
                     String::from_utf8_lossy(&self.comm()),
                     u[0],
                     u[1],
@@ -383,7 +386,9 @@ impl ProcNode {
                     ids.cap_prm,
                     ids.cap_eff,
                     crate::sentry::syscalls::system::ALL_CAPS,
-                    u8::from(ids.no_new_privs)
+                    u8::from(ids.no_new_privs),
+                    ids.seccomp,
+                    ids.seccomp_filters
                 );
             }
             Node::Cmdline => {
