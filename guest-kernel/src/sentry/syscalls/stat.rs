@@ -42,13 +42,7 @@ pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub(super) fn dev_major(dev: u64) -> u32 {
-    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
-}
-
-pub(super) fn dev_minor(dev: u64) -> u32 {
-    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
-}
+pub(super) use crate::sentry::stat::{dev_major, dev_minor};
 
 pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const STATX_BASIC_STATS: u32 = 0x7ff;

@@ -690,6 +690,19 @@ impl Namespace {
         all
     }
 
+    /// Every mount, the root's first: its description, its /proc/mounts
+    /// line (None for the sandbox's own) and its filesystem's device.
+    pub fn mount_table(&self) -> Vec<(mount_ids::MountMeta, Option<MountLine>, u64)> {
+        let mut all = alloc::vec![(self.root_mount.clone(), None, self.root.stat().dev)];
+        all.extend(
+            self.mounts
+                .lock()
+                .iter()
+                .map(|m| (m.meta.clone(), m.line.clone(), m.root.stat().dev)),
+        );
+        all
+    }
+
     /// The mount whose unique id is `unique`, with its root node.
     pub fn mount_by_id(&self, unique: u64) -> Option<(mount_ids::MountMeta, Arc<dyn Inode>)> {
         if self.root_mount.id.unique == unique {
