@@ -42,7 +42,7 @@ use task::Task;
 use vfs::console::{Console, TtyInfo};
 
 /// What uname reports as the kernel release.
-pub const KERNEL_RELEASE: &str = "6.1.0-rvisor";
+pub const KERNEL_RELEASE: &str = "6.8.0-rvisor";
 /// The application's pid (it is init in its own world).
 pub const APP_PID: i32 = 1;
 
