@@ -127,6 +127,35 @@ fn xattrs_glibc() {
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
 
+/// statmount(2), listmount(2) and statx's mount ids (STATX_MNT_ID,
+/// STATX_MNT_ID_UNIQUE): tmpfs and bind mounts described, listed in order
+/// and by pages, a chrooted unprivileged child's reach (EPERM), new ids in
+/// a new namespace, and the errors. Natively as root in a private mount
+/// namespace, on a host kernel that has statmount (6.8 or later; the
+/// program expects its 6.12+ string layout).
+#[test]
+fn fs_statmount_listmount() {
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED fs_statmount_listmount: the native run needs root (mount namespaces)");
+        return;
+    }
+    // SAFETY: statmount with null pointers only reads and writes through
+    // them after checks: it fails (EFAULT) or is unknown (ENOSYS).
+    let probe = unsafe { libc::syscall(457, 0usize, 0usize, 0usize, 0usize) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    if probe == -1 && errno == Some(libc::ENOSYS) {
+        loud("SKIPPED fs_statmount_listmount: the host kernel has no statmount");
+        return;
+    }
+    for prog in [c_program("statmount"), glibc_program("statmount")] {
+        assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}
+
 /// Device nodes made by root with mknod: the sandbox's own devices by
 /// number, ENXIO for a number with no driver.
 #[test]

@@ -99,7 +99,7 @@ fn demo_program_runs() {
         sandbox.describe()
     );
     assert!(
-        sandbox.stdout_str().contains("Linux 6.1.0-rvisor"),
+        sandbox.stdout_str().contains("Linux 6.8.0-rvisor"),
         "{}",
         sandbox.describe()
     );

@@ -43,7 +43,7 @@ use task::Task;
 use vfs::console::{Console, TtyInfo};
 
 /// What uname reports as the kernel release.
-pub const KERNEL_RELEASE: &str = "6.1.0-rvisor";
+pub const KERNEL_RELEASE: &str = "6.8.0-rvisor";
 /// The application's pid (it is init in its own world).
 pub const APP_PID: i32 = 1;
 
@@ -254,7 +254,7 @@ fn place_net_files(namespace: &vfs::Namespace, boot_info: &BootInfo) -> Result<(
                 continue;
             };
             let file = Arc::new(vfs::memfile::MemFile::new(data, 4 + offset as u64, 0o444));
-            namespace.mount_file(at.node(), file)?;
+            namespace.mount_file(&at, file)?;
         } else {
             let etc = vfs::make_dirs(namespace, dir)?.node().clone();
             let _ = etc.unlink(name, false);
@@ -317,7 +317,7 @@ fn mount_host_dirs(
                 vfs::make_dirs(namespace, path)
             }
             .map_err(|e| (path, e))?;
-            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+            namespace.mount(&at, root).map_err(|e| (path, e))?;
             vfs::procfs::record_mount(b"tmpfs", path, b"tmpfs", b"rw");
             continue;
         }
@@ -329,7 +329,7 @@ fn mount_host_dirs(
             // directory, which the sandbox's root provides). A file's
             // mount point is a file (made in the sandbox's tmpfs if missing).
             let at = mount_point_in_root(namespace, path, file).map_err(|e| (path, e))?;
-            namespace.mount(at.node(), root).map_err(|e| (path, e))?;
+            namespace.mount(&at, root).map_err(|e| (path, e))?;
         } else {
             mount_at(namespace, path, root).map_err(|e| (path, e))?;
         }
@@ -496,7 +496,7 @@ fn mount_at(
     root: Arc<dyn vfs::Inode>,
 ) -> Result<(), errno::Errno> {
     let at = vfs::make_dirs(namespace, path)?;
-    namespace.mount(at.node(), root)
+    namespace.mount(&at, root)
 }
 
 fn cannot_chdir(path: &[u8], e: errno::Errno) -> ! {

@@ -115,3 +115,13 @@ pub const fn makedev(major: u64, minor: u64) -> u64 {
         | ((minor & 0xffffff00) << 12)
         | (minor & 0xff)
 }
+
+/// The major number of a device number (Linux's MAJOR of a dev_t).
+pub fn dev_major(dev: u64) -> u32 {
+    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
+}
+
+/// The minor number of a device number.
+pub fn dev_minor(dev: u64) -> u32 {
+    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
+}

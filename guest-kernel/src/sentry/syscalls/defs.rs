@@ -85,6 +85,8 @@ handlers! {
     sethostname => process::sys_sethostname, Full;
     setdomainname => process::sys_setdomainname, Full;
     mount => mount::sys_mount, Partial("new tmpfs/ramfs instances (mode, uid, gid options) and bind mounts (always recursive) in the caller's mount namespace, listed in /proc/mounts; propagation changes other than MS_SHARED (no mount is shared); no MS_REMOUNT, MS_MOVE, read-only tmpfs or other filesystem types (ENODEV)");
+    statmount => mount::sys_statmount, Partial("basic superblock and mount data, root, mount point and type; no mount is shared or a slave (no peer groups); no STATMOUNT_MNT_NS_ID or later fields; a mount point renamed after mounting keeps its old path");
+    listmount => mount::sys_listmount, Full;
     umount2 => mount::sys_umount2, Partial("mounts made by mount(2), always lazily (as MNT_DETACH: no EBUSY for open files); the sandbox's own mounts stay (EBUSY); no MNT_EXPIRE");
     unshare => ns::sys_unshare, Partial("files, filesystem context, semaphore undo list; mount, UTS and IPC namespaces; user, pid, network, cgroup and time namespaces EINVAL (one of each)");
     setns => ns::sys_setns, Partial("nsfs files and pidfds; mount, UTS and IPC namespaces switch, the single user (EINVAL), pid and network namespaces are the caller's own");

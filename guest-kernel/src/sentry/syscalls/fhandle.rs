@@ -11,6 +11,7 @@ use super::path::{lookup_at, read_path_or_empty, AT_EMPTY_PATH, AT_FDCWD, AT_SYM
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{open_flags_from_user, O_ACCMODE};
+use crate::sentry::vfs::mount_ids::MountId;
 use crate::sentry::vfs::{fhandle, perm, FileKind, PathStack};
 
 const MAX_HANDLE_SZ: u32 = 128;
@@ -73,7 +74,7 @@ pub fn sys_name_to_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
                         mnt_addr,
                         flags,
                         &fid_words(stat.ino),
-                        stat.dev,
+                        pathless_mount(stat.dev),
                     );
                 }
             }
@@ -82,7 +83,11 @@ pub fn sys_name_to_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
         let stack = lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_FOLLOW != 0)?;
         (stack.node().clone(), Some(stack))
     };
-    let dev = node.id().0;
+    // The mount it was reached through (statx's and fdinfo's mnt_id).
+    let mount = match &stack {
+        Some(stack) => ctx.task.namespace.mount_of(stack).0.id,
+        None => pathless_mount(node.id().0),
+    };
     match stack {
         Some(stack) if fhandle::exportable(&node) => {
             let generation = fhandle::register(&stack);
@@ -95,7 +100,7 @@ pub fn sys_name_to_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
                     kind |= FILEID_IS_DIR;
                 }
             }
-            encode_typed(ctx, handle_addr, mnt_addr, flags, &words, kind, dev)
+            encode_typed(ctx, handle_addr, mnt_addr, flags, &words, kind, mount)
         }
         // No export operations here (procfs, host directories): only an
         // identifier, Linux's default encoding of the inode number.
@@ -105,9 +110,18 @@ pub fn sys_name_to_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
             mnt_addr,
             flags,
             &fid_words(node.id().1),
-            dev,
+            mount,
         ),
         _ => Err(EOPNOTSUPP),
+    }
+}
+
+/// The mount id of a file without a path: a number from its device, as
+/// /proc/<pid>/fdinfo shows.
+fn pathless_mount(dev: u64) -> MountId {
+    MountId {
+        old: (dev & 0xffff) as u32,
+        unique: dev,
     }
 }
 
@@ -121,7 +135,7 @@ fn encode(
     mnt_addr: u64,
     flags: u64,
     words: &[u32],
-    dev: u64,
+    mount: MountId,
 ) -> SysResult {
     encode_typed(
         ctx,
@@ -130,7 +144,7 @@ fn encode(
         flags,
         words,
         FILEID_INO32_GEN,
-        dev,
+        mount,
     )
 }
 
@@ -143,7 +157,7 @@ fn encode_typed(
     flags: u64,
     words: &[u32],
     kind: u32,
-    dev: u64,
+    mount: MountId,
 ) -> SysResult {
     let (room, _) = read_header(ctx, handle_addr)?;
     if room > MAX_HANDLE_SZ {
@@ -161,12 +175,13 @@ fn encode_typed(
     } else {
         out.extend_from_slice(&FILEID_INVALID.to_le_bytes());
     }
-    // The mount id as /proc/PID/fdinfo shows it (the unique one: 64 bits).
+    // The mount id as /proc/PID/fdinfo shows it (or the unique one: 64
+    // bits).
     let mut mm = ctx.task.mm();
     if flags & AT_HANDLE_MNT_ID_UNIQUE != 0 {
-        mm.copy_to_user(mnt_addr, &dev.to_le_bytes())?;
+        mm.copy_to_user(mnt_addr, &mount.unique.to_le_bytes())?;
     } else {
-        mm.copy_to_user(mnt_addr, &((dev & 0xffff) as u32).to_le_bytes())?;
+        mm.copy_to_user(mnt_addr, &mount.old.to_le_bytes())?;
     }
     mm.copy_to_user(handle_addr, &out)?;
     if fits {

@@ -6,8 +6,11 @@
 //! Not supported, each an honest error logged once: other filesystem types
 //! (ENODEV, as for a type the kernel does not know), read-only tmpfs,
 //! remounting, moving mounts, shared propagation (no mount is ever shared
-//! in the sandbox, so private, slave and unbindable are what every mount
-//! already is).
+//! in the sandbox, so private and slave are what every mount already is;
+//! unbindable is recorded and refuses bind mounts).
+//!
+//! statmount(2) and listmount(2) describe and list the mounts by their
+//! 64-bit ids (vfs/mount_ids.rs).
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +18,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use super::path::{lookup_at, read_path, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::vfs::mount_ids::{self, MountMeta};
 use crate::sentry::vfs::{FileKind, Inode};
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -86,6 +90,9 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             unsupported("shared propagation (MS_SHARED)", &LOGGED[0]);
             return Err(EINVAL);
         }
+        // Private and slave (of nothing: no mount is shared) are the same;
+        // unbindable is recorded, and refuses bind mounts of it.
+        namespace.set_unbindable(&at, kind == MS_UNBINDABLE, flags & MS_REC != 0);
         return Ok(0);
     }
     if flags & MS_REMOUNT != 0 {
@@ -125,13 +132,27 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // the mounts below it: every bind is recursive here).
         let source = read_path(ctx, args[0])?;
         let from = lookup_at(ctx, AT_FDCWD, &source, true)?;
+        // The new mount shows the source's filesystem from the source
+        // directory down, with the source mount's attributes (Linux's
+        // clone_mnt: MS_BIND takes no other flags).
+        let (source_mount, depth) = namespace.mount_of(&from);
+        if source_mount.unbindable {
+            return Err(EINVAL);
+        }
+        let names: Vec<&[u8]> = from.0[depth + 1..].iter().map(|(n, _)| &n[..]).collect();
+        let meta = MountMeta::described(
+            mount_ids::join(&source_mount.root, &names),
+            source_mount.fstype.clone(),
+            source_mount.attr,
+            source_mount.sb_flags,
+        );
         let line = (
             from.path(),
             mount_point,
             b"none".to_vec(),
             options(flags, &[]),
         );
-        namespace.mount_listed(at.node(), from.node().clone(), line)?;
+        namespace.mount_listed(&at, from.node().clone(), line, meta)?;
         return Ok(0);
     }
     let fstype = read_path(ctx, args[2])?;
@@ -158,8 +179,14 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     let root = crate::sentry::vfs::tmpfs::TmpfsNode::new_root(crate::sentry::vfs::DEV_TMPFS);
     let root_options = tmpfs_options(&data, &*root)?;
+    let meta = MountMeta::described(
+        b"/".to_vec(),
+        fstype.clone(),
+        mount_attr(flags),
+        (flags & (MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME)) as u32,
+    );
     let line = (source, mount_point, fstype, options(flags, &root_options));
-    namespace.mount_listed(at.node(), root, line)?;
+    namespace.mount_listed(&at, root, line, meta)?;
     Ok(0)
 }
 
@@ -190,6 +217,31 @@ fn tmpfs_options(data: &[u8], root: &dyn Inode) -> Result<Vec<u8>, Errno> {
         shown.extend_from_slice(option);
     }
     Ok(shown)
+}
+
+/// statmount's mnt_attr (MOUNT_ATTR_*) of a new mount made with `flags`.
+fn mount_attr(flags: u64) -> u64 {
+    use mount_ids::*;
+    let mut attr = 0;
+    for (flag, bit) in [
+        (MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MS_NODEV, MOUNT_ATTR_NODEV),
+        (MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (MS_NOATIME, MOUNT_ATTR_NOATIME),
+        (MS_STRICTATIME, MOUNT_ATTR_STRICTATIME),
+        (MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if flags & flag != 0 {
+            attr |= bit;
+        }
+    }
+    // MS_NOATIME wins over MS_STRICTATIME, as in Linux's do_new_mount.
+    if attr & MOUNT_ATTR_NOATIME != 0 {
+        attr &= !MOUNT_ATTR_STRICTATIME;
+    }
+    attr
 }
 
 /// The options column: rw/ro, the flags that show, then the filesystem's.
@@ -239,4 +291,215 @@ pub fn sys_umount2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = lookup_at(ctx, AT_FDCWD, &target, flags & UMOUNT_NOFOLLOW == 0)?;
     ctx.task.namespace.clone().unmount(&at)?;
     Ok(0)
+}
+
+const STATMOUNT_SB_BASIC: u64 = 0x01;
+const STATMOUNT_MNT_BASIC: u64 = 0x02;
+const STATMOUNT_PROPAGATE_FROM: u64 = 0x04;
+const STATMOUNT_MNT_ROOT: u64 = 0x08;
+const STATMOUNT_MNT_POINT: u64 = 0x10;
+const STATMOUNT_FS_TYPE: u64 = 0x20;
+/// listmount's "the mounts under the caller's root".
+const LSMT_ROOT: u64 = u64::MAX;
+const MNT_ID_REQ_SIZE_VER0: usize = 24;
+/// sizeof(struct statmount) (Linux 6.8's, strings follow it).
+const STATMOUNT_SIZE: usize = 512;
+/// The superblock flags statmount shows.
+const SB_SHOWN: u32 = (MS_RDONLY | MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME) as u32;
+
+/// Reads `struct mnt_id_req { u32 size, spare; u64 mnt_id, param; }`
+/// as Linux's copy_mnt_id_req: its size first (EINVAL below the first
+/// version, E2BIG above a page or with unknown nonzero bytes), a nonzero
+/// spare is EINVAL. Returns (mnt_id, param).
+fn read_mnt_id_req(ctx: &mut SyscallContext, addr: u64) -> Result<(u64, u64), Errno> {
+    let mut head = [0u8; 4];
+    ctx.task.mm().copy_from_user(addr, &mut head)?;
+    let size = u32::from_le_bytes(head) as usize;
+    if size > 4096 {
+        return Err(E2BIG);
+    }
+    if size < MNT_ID_REQ_SIZE_VER0 {
+        return Err(EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; size];
+    ctx.task.mm().copy_from_user(addr, &mut raw)?;
+    if raw[MNT_ID_REQ_SIZE_VER0..].iter().any(|&b| b != 0) {
+        return Err(E2BIG);
+    }
+    let word = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+    if word(0) >> 32 != 0 {
+        return Err(EINVAL); // spare
+    }
+    Ok((word(8), word(16)))
+}
+
+/// Linux's access_ok: the range lies in user space.
+fn user_range_ok(addr: u64, len: u64) -> bool {
+    addr.checked_add(len)
+        .is_some_and(|end| end <= crate::arch::USER_END)
+}
+
+/// statmount(req, buf, bufsize, flags): what the mount `req.mnt_id` is,
+/// the parts `req.param` asks for. The struct is copied up to `bufsize`
+/// (its `size` says how much was written); strings follow it and must fit
+/// (EOVERFLOW). A mount outside the caller's root is EPERM without
+/// CAP_SYS_ADMIN.
+pub fn sys_statmount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (buf, bufsize, flags) = (args[1], args[2], args[3] as u32);
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let (mnt_id, mask) = read_mnt_id_req(ctx, args[0])?;
+    if !user_range_ok(buf, bufsize) {
+        return Err(EFAULT);
+    }
+    // An old (small) id is no unique id (Linux since 6.11).
+    if mnt_id < mount_ids::MNT_UNIQUE_ID_OFFSET {
+        return Err(EINVAL);
+    }
+    let namespace = ctx.task.namespace.clone();
+    let (meta, root) = namespace.mount_by_id(mnt_id).ok_or(ENOENT)?;
+    let root_dir = ctx.task.root_dir().path();
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) && !mount_ids::path_beneath(&meta.point, &root_dir) {
+        return Err(EPERM);
+    }
+    let mut sm = [0u8; STATMOUNT_SIZE];
+    let mut put = |offset: usize, bytes: &[u8]| {
+        sm[offset..offset + bytes.len()].copy_from_slice(bytes);
+    };
+    let mut shown = 0;
+    if mask & STATMOUNT_SB_BASIC != 0 {
+        let stat = root.stat();
+        let magic = super::stat::statfs_of_node(&stat, Some(root.clone()))?[0];
+        put(16, &super::stat::dev_major(stat.dev).to_le_bytes());
+        put(20, &super::stat::dev_minor(stat.dev).to_le_bytes());
+        put(24, &magic.to_le_bytes());
+        put(32, &(meta.sb_flags & SB_SHOWN).to_le_bytes());
+        shown |= STATMOUNT_SB_BASIC;
+    }
+    if mask & STATMOUNT_MNT_BASIC != 0 {
+        // No mount is shared or a slave: no peer group, no master.
+        let propagation = if meta.unbindable {
+            MS_UNBINDABLE
+        } else {
+            MS_PRIVATE
+        };
+        put(40, &meta.id.unique.to_le_bytes());
+        put(48, &meta.parent.unique.to_le_bytes());
+        put(56, &meta.id.old.to_le_bytes());
+        put(60, &meta.parent.old.to_le_bytes());
+        put(64, &meta.attr.to_le_bytes());
+        put(72, &propagation.to_le_bytes());
+        shown |= STATMOUNT_MNT_BASIC;
+    }
+    if mask & STATMOUNT_PROPAGATE_FROM != 0 {
+        // Only a slave propagates from a peer group: 0.
+        shown |= STATMOUNT_PROPAGATE_FROM;
+    }
+    // The strings follow the struct, after an empty one (an offset of 0
+    // names no string; Linux since 6.12). A string that comes out empty
+    // (a mount point outside the caller's root) is left out.
+    let mut strings = Vec::new();
+    for (flag, field, text) in [
+        (STATMOUNT_FS_TYPE, 36, meta.fstype.clone()),
+        (STATMOUNT_MNT_ROOT, 104, meta.root.clone()),
+        (
+            STATMOUNT_MNT_POINT,
+            108,
+            mount_ids::path_from(&meta.point, &root_dir),
+        ),
+    ] {
+        if mask & flag == 0 {
+            continue;
+        }
+        if strings.is_empty() {
+            strings.push(0);
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let start = strings.len();
+        strings.extend_from_slice(&text);
+        // Linux's statmount_string: the string and its NUL must fit.
+        if (STATMOUNT_SIZE + strings.len()) as u64 >= bufsize {
+            return Err(EOVERFLOW);
+        }
+        strings.push(0);
+        put(field, &(start as u32).to_le_bytes());
+        shown |= flag;
+    }
+    let copied = (bufsize as usize).min(STATMOUNT_SIZE);
+    put(0, &((copied + strings.len()) as u32).to_le_bytes());
+    put(8, &shown.to_le_bytes());
+    let mut mm = ctx.task.mm();
+    if !strings.is_empty() {
+        mm.copy_to_user(buf + STATMOUNT_SIZE as u64, &strings)?;
+    }
+    if copied > 0 {
+        mm.copy_to_user(buf, &sm[..copied])?;
+    }
+    Ok(0)
+}
+
+/// listmount(req, mnt_ids, nr_mnt_ids, flags): the unique ids, in
+/// increasing order and above `req.param`, of the mounts beneath the
+/// mount `req.mnt_id` (LSMT_ROOT: beneath the caller's root, its mount
+/// included when the root is a mount's root). Returns how many it wrote.
+pub fn sys_listmount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let (ids_addr, nr, flags) = (args[1], args[2], args[3] as u32);
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    if nr > u64::MAX >> 3 || !user_range_ok(ids_addr, nr * 8) {
+        return Err(EFAULT);
+    }
+    let (mnt_id, last) = read_mnt_id_req(ctx, args[0])?;
+    if mnt_id != LSMT_ROOT && mnt_id < mount_ids::MNT_UNIQUE_ID_OFFSET {
+        return Err(EINVAL);
+    }
+    if last != 0 && last < mount_ids::MNT_UNIQUE_ID_OFFSET {
+        return Err(EINVAL);
+    }
+    let namespace = ctx.task.namespace.clone();
+    let root_stack = ctx.task.root_dir();
+    let root_dir = root_stack.path();
+    let all = namespace.mount_metas();
+    let (top, with_top, within) = if mnt_id == LSMT_ROOT {
+        let (mount, depth) = namespace.mount_of(&root_stack);
+        (mount, depth + 1 == root_stack.0.len(), &root_dir[..])
+    } else {
+        let mount = all
+            .iter()
+            .find(|m| m.id.unique == mnt_id)
+            .cloned()
+            .ok_or(ENOENT)?;
+        if !ctx.task.creds.has_cap(CAP_SYS_ADMIN)
+            && !mount_ids::path_beneath(&mount.point, &root_dir)
+        {
+            return Err(EPERM);
+        }
+        (mount, false, &b"/"[..])
+    };
+    // The table lists parents before their children.
+    let mut beneath = alloc::vec![top.id];
+    for m in &all {
+        if m.id != top.id && m.parent != m.id && beneath.contains(&m.parent) {
+            beneath.push(m.id);
+        }
+    }
+    let mut ids: Vec<u64> = all
+        .iter()
+        .filter(|m| beneath.contains(&m.id))
+        .filter(|m| if m.id == top.id { with_top } else { true })
+        .filter(|m| mount_ids::path_beneath(&m.point, within))
+        .map(|m| m.id.unique)
+        .filter(|&id| id > last)
+        .collect();
+    ids.sort_unstable();
+    ids.truncate(nr as usize);
+    let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+    if !bytes.is_empty() {
+        ctx.task.mm().copy_to_user(ids_addr, &bytes)?;
+    }
+    Ok(ids.len() as u64)
 }

@@ -42,13 +42,7 @@ pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn dev_major(dev: u64) -> u32 {
-    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
-}
-
-fn dev_minor(dev: u64) -> u32 {
-    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
-}
+pub(super) use crate::sentry::stat::{dev_major, dev_minor};
 
 pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const STATX_BASIC_STATS: u32 = 0x7ff;
@@ -61,11 +55,32 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[3] & 0x8000_0000 != 0 {
         return Err(EINVAL); // STATX__RESERVED
     }
-    let s = node_at(ctx, dirfd, path, flags)?.stat();
+    const STATX_MNT_ID: u32 = 0x1000;
+    const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+    let node = node_at(ctx, dirfd, path, flags)?;
+    let s = node.stat();
+    // The mount the node was reached through (an open file: where it was
+    // opened; one without a path has no mount here).
+    let location = match &node {
+        super::path::NodeRef::Path(stack) => Some(stack.clone()),
+        super::path::NodeRef::File(file) => file.location.clone(),
+    };
+    let mount = location.map(|stack| ctx.task.namespace.mount_of(&stack).0.id);
     let mut out = [0u8; 256];
     let mut put =
         |offset: usize, bytes: &[u8]| out[offset..offset + bytes.len()].copy_from_slice(bytes);
-    put(0, &STATX_BASIC_STATS.to_le_bytes());
+    let mut mask = STATX_BASIC_STATS;
+    if let Some(id) = mount {
+        // Linux's vfs_getattr: the unique id when asked for, else the old one.
+        if args[3] as u32 & STATX_MNT_ID_UNIQUE != 0 {
+            mask |= STATX_MNT_ID_UNIQUE;
+            put(144, &id.unique.to_le_bytes());
+        } else {
+            mask |= STATX_MNT_ID;
+            put(144, &u64::from(id.old).to_le_bytes());
+        }
+    }
+    put(0, &mask.to_le_bytes());
     put(4, &(s.blksize as u32).to_le_bytes());
     put(16, &(s.nlink as u32).to_le_bytes());
     put(20, &s.uid.to_le_bytes());
@@ -160,7 +175,10 @@ pub fn sys_faccessat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// statfs of a node: a host directory's comes from the host (its real
 /// type, sizes and flags), the sentry's own filesystems' from here.
-fn statfs_of_node(stat: &Stat, inode: Option<Arc<dyn Inode>>) -> Result<[u64; 15], Errno> {
+pub(super) fn statfs_of_node(
+    stat: &Stat,
+    inode: Option<Arc<dyn Inode>>,
+) -> Result<[u64; 15], Errno> {
     if let Some(result) = inode.and_then(|inode| inode.statfs()) {
         return result;
     }

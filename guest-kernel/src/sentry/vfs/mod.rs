@@ -26,6 +26,7 @@ pub mod hostfs;
 pub mod inotify;
 pub mod locks;
 pub mod memfile;
+pub mod mount_ids;
 pub mod mqueue;
 pub mod perm;
 pub mod pipe;
@@ -377,6 +378,8 @@ struct Mount {
     /// What /proc/mounts shows of a mount made by mount(2) (None: one of
     /// the sandbox's own, listed at boot, which stay).
     line: Option<MountLine>,
+    /// Its ids and what statmount shows of it.
+    meta: mount_ids::MountMeta,
 }
 
 /// A /proc/mounts line: (source, mount point, type, options).
@@ -386,6 +389,8 @@ pub type MountLine = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 pub struct Namespace {
     root: Arc<dyn Inode>,
     mounts: Mutex<Vec<Mount>>,
+    /// The root mount's ids and description.
+    root_mount: mount_ids::MountMeta,
     /// Some mount lies over a file (not only directories).
     file_mounts: core::sync::atomic::AtomicBool,
     /// The mount namespace's inode number (/proc/<pid>/ns/mnt).
@@ -408,9 +413,21 @@ pub struct ParentAndName {
 impl Namespace {
     /// The initial mount namespace.
     pub fn new(root: Arc<dyn Inode>) -> Namespace {
+        let id = mount_ids::MountId::new();
+        let root_mount = mount_ids::MountMeta {
+            id,
+            parent: id,
+            point: b"/".to_vec(),
+            root: b"/".to_vec(),
+            fstype: mount_ids::fs_type_of_dev(root.stat().dev).to_vec(),
+            attr: read_only_attr(&*root),
+            sb_flags: 0,
+            unbindable: false,
+        };
         Namespace {
             root,
             mounts: Mutex::new(Vec::new()),
+            root_mount,
             file_mounts: core::sync::atomic::AtomicBool::new(false),
             ino: crate::sentry::ns::MNT_INIT_INO,
             _token: crate::sentry::ns::Token::INITIAL,
@@ -423,12 +440,34 @@ impl Namespace {
     /// filesystems at the same places, mounted apart from now on.
     pub fn copy(&self) -> Result<Namespace, Errno> {
         use core::sync::atomic::Ordering::Relaxed;
+        let token = crate::sentry::ns::MNT_BUDGET.take()?;
+        // Every mount of the copy is a new mount with ids of its own (as
+        // Linux's copy_tree), its parent the copy of its parent.
+        let mut mounts = self.mounts.lock().clone();
+        let mut renamed = alloc::vec![(self.root_mount.id, mount_ids::MountId::new())];
+        for mount in mounts.iter() {
+            renamed.push((mount.meta.id, mount_ids::MountId::new()));
+        }
+        let new_id = |old: mount_ids::MountId| {
+            renamed
+                .iter()
+                .find(|(from, _)| *from == old)
+                .map_or(old, |(_, to)| *to)
+        };
+        let mut root_mount = self.root_mount.clone();
+        root_mount.id = renamed[0].1;
+        root_mount.parent = renamed[0].1;
+        for mount in mounts.iter_mut() {
+            mount.meta.id = new_id(mount.meta.id);
+            mount.meta.parent = new_id(mount.meta.parent);
+        }
         Ok(Namespace {
             root: self.root.clone(),
-            mounts: Mutex::new(self.mounts.lock().clone()),
+            mounts: Mutex::new(mounts),
+            root_mount,
             file_mounts: core::sync::atomic::AtomicBool::new(self.file_mounts.load(Relaxed)),
             ino: crate::sentry::ns::new_ino(),
-            _token: crate::sentry::ns::MNT_BUDGET.take()?,
+            _token: token,
             events: core::sync::atomic::AtomicU64::new(0),
             changed: Default::default(),
         })
@@ -451,7 +490,8 @@ impl Namespace {
 
     /// Mounts `root` over `at`: a directory over a directory, or a regular
     /// file over a regular file (a bind mount of one file).
-    pub fn mount(&self, at: &Arc<dyn Inode>, root: Arc<dyn Inode>) -> Result<(), Errno> {
+    pub fn mount(&self, at_path: &PathStack, root: Arc<dyn Inode>) -> Result<(), Errno> {
+        let at = at_path.node();
         match (at.kind(), root.kind()) {
             (FileKind::Directory, FileKind::Directory) | (FileKind::Regular, FileKind::Regular) => {
             }
@@ -462,22 +502,41 @@ impl Namespace {
             self.file_mounts
                 .store(true, core::sync::atomic::Ordering::Relaxed);
         }
+        let meta = self.own_mount_meta(at_path, &*root);
         self.mounts.lock().push(Mount {
             point: at.id(),
             root,
             line: None,
+            meta,
         });
         Ok(())
     }
 
+    /// The description of one of the sandbox's own mounts of `root` at `at`.
+    fn own_mount_meta(&self, at: &PathStack, root: &dyn Inode) -> mount_ids::MountMeta {
+        mount_ids::MountMeta {
+            id: mount_ids::MountId::new(),
+            parent: self.mount_of(at).0.id,
+            point: at.path(),
+            root: b"/".to_vec(),
+            fstype: mount_ids::fs_type_of_dev(root.stat().dev).to_vec(),
+            attr: read_only_attr(root),
+            sb_flags: 0,
+            unbindable: false,
+        }
+    }
+
     /// mount(2): lays `root` over `at` (a directory over a directory, a
-    /// file over a file), listed in /proc/mounts as `line`.
+    /// file over a file), listed in /proc/mounts as `line`, described by
+    /// `meta` (whose ids, parent and mount point are filled in here).
     pub fn mount_listed(
         &self,
-        at: &Arc<dyn Inode>,
+        at_path: &PathStack,
         root: Arc<dyn Inode>,
         line: MountLine,
+        mut meta: mount_ids::MountMeta,
     ) -> Result<(), Errno> {
+        let at = at_path.node();
         let is_dir = |n: &Arc<dyn Inode>| n.kind() == FileKind::Directory;
         match (is_dir(at), is_dir(&root)) {
             (true, false) => return Err(ENOTDIR),
@@ -487,10 +546,14 @@ impl Namespace {
                 .store(true, core::sync::atomic::Ordering::Relaxed),
             (true, true) => {}
         }
+        meta.id = mount_ids::MountId::new();
+        meta.parent = self.mount_of(at_path).0.id;
+        meta.point = at_path.path();
         self.mounts.lock().push(Mount {
             point: at.id(),
             root,
             line: Some(line),
+            meta,
         });
         self.note_change();
         Ok(())
@@ -553,18 +616,124 @@ impl Namespace {
 
     /// Lays `file` over the regular file (or symlink) `at`, as a bind
     /// mount of a file does (`--net`'s name-service files under `--root`).
-    pub fn mount_file(&self, at: &Arc<dyn Inode>, file: Arc<dyn Inode>) -> Result<(), Errno> {
+    pub fn mount_file(&self, at_path: &PathStack, file: Arc<dyn Inode>) -> Result<(), Errno> {
+        let at = at_path.node();
         if at.kind() == FileKind::Directory {
             return Err(EISDIR);
         }
+        let meta = self.own_mount_meta(at_path, &*file);
         self.mounts.lock().push(Mount {
             point: at.id(),
             root: file,
             line: None,
+            meta,
         });
         self.file_mounts
             .store(true, core::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The mount `stack` lies in, and the index in `stack` of that mount's
+    /// root (0 for the namespace's root mount). A node in the stack is a
+    /// mount's root when that mount is the topmost one over the node its
+    /// name has in the directory below it (a raw lookup, made only for
+    /// nodes that are some mount's root).
+    pub fn mount_of(&self, stack: &PathStack) -> (mount_ids::MountMeta, usize) {
+        let mounts = self.mounts.lock();
+        for i in (1..stack.0.len()).rev() {
+            let (name, node) = &stack.0[i];
+            let id = node.id();
+            if !mounts.iter().any(|m| m.root.id() == id) {
+                continue;
+            }
+            let Ok(mut shown) = stack.0[i - 1].1.lookup(name) else {
+                continue;
+            };
+            // What cover() does, noting the mount each step comes from.
+            let mut top = None;
+            for _ in 0..mounts.len() {
+                let at = shown.id();
+                match mounts
+                    .iter()
+                    .rposition(|m| m.point == at && m.root.id() != at)
+                {
+                    Some(index) => {
+                        top = Some(index);
+                        shown = mounts[index].root.clone();
+                    }
+                    None => break,
+                }
+            }
+            // A directory bound over itself shows itself.
+            let at = shown.id();
+            if let Some(index) = mounts
+                .iter()
+                .rposition(|m| m.point == at && m.root.id() == at)
+            {
+                if top.is_none_or(|t| index > t) {
+                    top = Some(index);
+                }
+            }
+            if let Some(index) = top {
+                if at == id {
+                    return (mounts[index].meta.clone(), i);
+                }
+            }
+        }
+        (self.root_mount.clone(), 0)
+    }
+
+    /// Every mount of the namespace, the root's first, then oldest first.
+    pub fn mount_metas(&self) -> Vec<mount_ids::MountMeta> {
+        let mut all = alloc::vec![self.root_mount.clone()];
+        all.extend(self.mounts.lock().iter().map(|m| m.meta.clone()));
+        all
+    }
+
+    /// Every mount, the root's first: its description, its /proc/mounts
+    /// line (None for the sandbox's own) and its filesystem's device.
+    pub fn mount_table(&self) -> Vec<(mount_ids::MountMeta, Option<MountLine>, u64)> {
+        let mut all = alloc::vec![(self.root_mount.clone(), None, self.root.stat().dev)];
+        all.extend(
+            self.mounts
+                .lock()
+                .iter()
+                .map(|m| (m.meta.clone(), m.line.clone(), m.root.stat().dev)),
+        );
+        all
+    }
+
+    /// The mount whose unique id is `unique`, with its root node.
+    pub fn mount_by_id(&self, unique: u64) -> Option<(mount_ids::MountMeta, Arc<dyn Inode>)> {
+        if self.root_mount.id.unique == unique {
+            return Some((self.root_mount.clone(), self.root.clone()));
+        }
+        self.mounts
+            .lock()
+            .iter()
+            .find(|m| m.meta.id.unique == unique)
+            .map(|m| (m.meta.clone(), m.root.clone()))
+    }
+
+    /// Records MS_UNBINDABLE (or clears it) on the mount whose root `at`
+    /// is, and with `recursive` on the mounts beneath it.
+    pub fn set_unbindable(&self, at: &PathStack, unbindable: bool, recursive: bool) {
+        let target = self.mount_of(at).0.id;
+        let mut mounts = self.mounts.lock();
+        let mut chosen = alloc::vec![target];
+        if recursive {
+            // Parents come before their children in the table.
+            for m in mounts.iter() {
+                if chosen.contains(&m.meta.parent) && !chosen.contains(&m.meta.id) {
+                    chosen.push(m.meta.id);
+                }
+            }
+        }
+        for m in mounts.iter_mut() {
+            if chosen.contains(&m.meta.id) {
+                m.meta.unbindable = unbindable;
+            }
+        }
     }
 
     pub fn is_mount_point(&self, node: &Arc<dyn Inode>) -> bool {
@@ -801,6 +970,16 @@ pub fn accessor_for<'a>(who: &Accessor<'a>, node: &dyn Inode) -> Accessor<'a> {
         }
     } else {
         *who
+    }
+}
+
+/// MOUNT_ATTR_RDONLY for a filesystem whose writes fail with EROFS (a
+/// read-only host directory), else no attribute.
+fn read_only_attr(root: &dyn Inode) -> u64 {
+    if root.read_only() {
+        mount_ids::MOUNT_ATTR_RDONLY
+    } else {
+        0
     }
 }
 

@@ -108,6 +108,8 @@ enum Node {
     LoadAvg,
     Version,
     Mounts,
+    /// /proc/<pid>/mountinfo: the mounts with their ids.
+    MountInfo,
     /// /proc/filesystems: the filesystem types the sandbox has.
     Filesystems,
     Stat,
@@ -157,6 +159,7 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"comm", Node::Comm),
     (b"stat", Node::Stat),
     (b"mounts", Node::Mounts),
+    (b"mountinfo", Node::MountInfo),
     (b"ns", Node::NsDir),
     // The last two are the process's only.
     (b"task", Node::TaskDir),
@@ -225,6 +228,7 @@ impl ProcNode {
             Node::LoadAvg => 40,
             Node::Version => 14,
             Node::Mounts => 15,
+            Node::MountInfo => 41,
             Node::Stat => 16,
             Node::TaskDir => 17,
             Node::SystemStat => 18,
@@ -308,12 +312,18 @@ impl ProcNode {
                 let flags = crate::sentry::fd::open_flags_to_user(*file.flags.lock())
                     | if cloexec { O_CLOEXEC_OCTAL } else { 0 };
                 let stat = file.file.stat();
+                // The mount it was opened in (statx's STATX_MNT_ID); a file
+                // without a path: a number from its device.
+                let mnt_id = match (&file.location, self.mount_namespace()) {
+                    (Some(location), Some(ns)) => u64::from(ns.mount_of(location).0.id.old),
+                    _ => stat.dev & 0xffff,
+                };
                 let _ = write!(
                     out,
                     "pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n",
                     *file.offset.lock(),
                     flags,
-                    stat.dev & 0xffff,
+                    mnt_id,
                     stat.ino
                 );
                 let mut bytes = out.into_bytes();
@@ -455,6 +465,38 @@ impl ProcNode {
                         String::from_utf8_lossy(path),
                         String::from_utf8_lossy(kind),
                         String::from_utf8_lossy(options)
+                    );
+                }
+            }
+            Node::MountInfo => {
+                let ns = self.mount_namespace().ok_or(ESRCH)?;
+                let root = self.view.root.lock().lock().clone();
+                let root = root.map_or_else(|| b"/".to_vec(), |r| r.path());
+                let boot = MOUNTS.lock().clone();
+                for (meta, line, dev) in ns.mount_table() {
+                    // Mounts outside the process's root are not shown.
+                    if !super::mount_ids::path_beneath(&meta.point, &root) {
+                        continue;
+                    }
+                    // One of the sandbox's own mounts: its boot record.
+                    let line = line.or_else(|| boot.iter().find(|l| l.1 == meta.point).cloned());
+                    let (source, super_options) = match &line {
+                        Some((source, _, _, options)) => (source.clone(), options.clone()),
+                        None => (b"none".to_vec(), b"rw".to_vec()),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{} {} {}:{} {} {} {} - {} {} {}",
+                        meta.id.old,
+                        meta.parent.old,
+                        crate::sentry::stat::dev_major(dev),
+                        crate::sentry::stat::dev_minor(dev),
+                        escaped(&meta.root),
+                        escaped(&super::mount_ids::path_from(&meta.point, &root)),
+                        mount_options(meta.attr),
+                        escaped(&meta.fstype),
+                        escaped(&source),
+                        escaped(&super_options),
                     );
                 }
             }
@@ -778,7 +820,7 @@ impl Inode for ProcNode {
                 let data = self.generate()?;
                 // /proc/mounts reports mount changes since it was opened.
                 let mounts = match self.node {
-                    Node::Mounts => self.mount_namespace().map(|ns| MountWatch {
+                    Node::Mounts | Node::MountInfo => self.mount_namespace().map(|ns| MountWatch {
                         seen: core::sync::atomic::AtomicU64::new(ns.events()),
                         ns,
                     }),
@@ -1169,7 +1211,7 @@ impl File for Snapshot {
     /// Linux's seq files have no poll method (epoll: EPERM); the mount
     /// tables do (they signal mount changes).
     fn pollable(&self) -> bool {
-        self.node.node == Node::Mounts
+        matches!(self.node.node, Node::Mounts | Node::MountInfo)
     }
     fn inode(&self) -> Option<Arc<dyn Inode>> {
         Some(self.node.clone())
@@ -1205,6 +1247,47 @@ pub fn exec_replaced(
     *view.memory.lock() = Some(memory);
     *view.argv.lock() = Arc::new(argv);
     *view.exe_path.lock() = exe_path;
+}
+
+/// A mountinfo field: space, tab, newline and backslash as octal escapes
+/// (Linux's show_mountinfo uses mangle()).
+fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
+
+/// mountinfo's per-mount options from the mount's MOUNT_ATTR_* bits.
+fn mount_options(attr: u64) -> String {
+    use super::mount_ids::*;
+    let mut out = String::from(if attr & MOUNT_ATTR_RDONLY != 0 {
+        "ro"
+    } else {
+        "rw"
+    });
+    for (bit, name) in [
+        (MOUNT_ATTR_NOSUID, ",nosuid"),
+        (MOUNT_ATTR_NODEV, ",nodev"),
+        (MOUNT_ATTR_NOEXEC, ",noexec"),
+        (MOUNT_ATTR_NOATIME, ",noatime"),
+        (MOUNT_ATTR_NODIRATIME, ",nodiratime"),
+        (MOUNT_ATTR_NOSYMFOLLOW, ",nosymfollow"),
+    ] {
+        if attr & bit != 0 {
+            out.push_str(name);
+        }
+    }
+    if attr & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME) == 0 {
+        out.push_str(",relatime");
+    }
+    out
 }
 
 /// What /proc/mounts lists: (source, mount point, type, options).
