@@ -411,8 +411,16 @@ static MISC_FEATURES: AtomicU64 = AtomicU64::new(0);
 /// Finds out whether CPUID faulting works here: the CPU (or the host)
 /// announces it in MSR_PLATFORM_INFO, the enable bit can be set, and the
 /// sentry's own CPUID still runs with it on (it must: the sentry is at
-/// CPL 0, or under pvm what the host counts as the guest's CPL 0).
-pub fn probe_cpuid_faulting() {
+/// CPL 0).
+///
+/// Not under pvm: there the host announces it and keeps the enable bit,
+/// but CPUID in guest user mode still runs (measured with the pvm probe
+/// guest, docs/PLATFORM-x86-kvm.md), so the sandbox says what Linux says
+/// on a CPU without it.
+pub fn probe_cpuid_faulting(pvm: bool) {
+    if pvm {
+        return;
+    }
     let supported =
         try_rdmsr(MSR_PLATFORM_INFO).is_some_and(|info| info & PLATFORM_INFO_CPUID_FAULT != 0);
     let Some(enables) = try_rdmsr(MSR_MISC_FEATURES_ENABLES).filter(|_| supported) else {

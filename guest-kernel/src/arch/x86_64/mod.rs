@@ -234,7 +234,7 @@ pub fn init_traps() {
             | (((handler >> 16) & 0xffff) << 48);
         gate[1] = handler >> 32;
     }
-    cpu::probe_cpuid_faulting();
+    cpu::probe_cpuid_faulting(is_pvm());
 }
 
 /// The faulting address of the last page fault.
