@@ -119,12 +119,27 @@ static void header_errors(void)
     h.pid = 0;
     err(capset_(&h, (void *)1), EFAULT, "capset bad data");
     err(capset_((void *)1, d), EFAULT, "capset bad header");
-    h.pid = getppid();
+    /* Another process: a child (the sandbox's first process has no
+     * parent inside). */
+    int hold[2];
+    pipe(hold);
+    fflush(stdout);
+    pid_t other = fork();
+    if (other == 0) {
+        char c;
+        read(hold[0], &c, 1);
+        _exit(0);
+    }
+    h.pid = other;
     struct cap_data mine[2] = {{0, 0, 0}, {0, 0, 0}};
     err(capset_(&h, mine), EPERM, "capset another process");
-    h.pid = getppid();
+    h.pid = other;
     ok(capget_(&h, d), "capget another process");
     check(d[0].effective & (1u << CAP_KILL), "its effective set has CAP_KILL");
+    write(hold[1], "x", 1);
+    waitpid(other, NULL, 0);
+    close(hold[0]);
+    close(hold[1]);
 }
 
 static void sets_and_bounding(void)
@@ -397,37 +412,45 @@ static int has_cpuid_fault(void)
     return found;
 }
 
+/* Whether CPUID faulting is there differs between machines (not under
+ * pvm): only disagreements with /proc/cpuinfo are printed. */
 static void cpuid_faulting(void)
 {
-    checkf(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 1, "ARCH_GET_CPUID", "%ld%.0ld",
-           syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0), 0);
+    int bad = 0;
+#define EXPECT(cond, what)                                                                       \
+    do {                                                                                         \
+        if (!(cond)) {                                                                           \
+            printf("ARCH_SET_CPUID: FAIL %s (errno %s)\n", what, ename(errno));                  \
+            bad++;                                                                               \
+        }                                                                                        \
+    } while (0)
+    EXPECT(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 1, "ARCH_GET_CPUID is 1");
     long r = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
     if (!has_cpuid_fault()) {
-        err(r, ENODEV, "ARCH_SET_CPUID 0 without cpuid_fault");
-        err(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1), ENODEV,
-            "ARCH_SET_CPUID 1 without cpuid_fault");
-        printf("ARCH_SET_CPUID agrees with /proc/cpuinfo: ok\n");
-        return;
-    }
-    ok(r, "ARCH_SET_CPUID 0 with cpuid_fault");
-    checkf(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 0, "ARCH_GET_CPUID after", "%ld%.0ld",
-           syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0), 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Inherited by fork: CPUID faults (SIGSEGV). */
+        EXPECT(r == -1 && errno == ENODEV, "ARCH_SET_CPUID 0 without cpuid_fault: ENODEV");
+        r = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
+        EXPECT(r == -1 && errno == ENODEV, "ARCH_SET_CPUID 1 without cpuid_fault: ENODEV");
+    } else {
+        EXPECT(r == 0, "ARCH_SET_CPUID 0 with cpuid_fault");
+        EXPECT(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 0, "ARCH_GET_CPUID is 0 after");
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* Inherited by fork: CPUID faults (SIGSEGV). */
+            unsigned a = 0, b, c = 0, d;
+            __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "cpuid faults in a child");
+        EXPECT(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1) == 0, "ARCH_SET_CPUID 1");
         unsigned a = 0, b, c = 0, d;
         __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-        _exit(0);
     }
-    int status;
-    waitpid(pid, &status, 0);
-    checkf(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "cpuid faults in the child",
-           "status %#lx%.0ld", (long)status, 0);
-    ok(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1), "ARCH_SET_CPUID 1");
-    unsigned a = 0, b, c = 0, d;
-    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-    printf("ARCH_SET_CPUID agrees with /proc/cpuinfo: ok\n");
+#undef EXPECT
+    failures += bad;
+    printf("ARCH_SET_CPUID agrees with /proc/cpuinfo: %s\n", bad ? "FAIL" : "ok");
 }
 
 int main(int argc, char **argv)
