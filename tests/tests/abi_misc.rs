@@ -188,3 +188,28 @@ fn membarrier_for_jits() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// Capability sets (capget/capset against the bounding set), the bounding
+/// and ambient sets and securebits (prctl), what execve makes of them;
+/// /proc/sys/kernel/ns_last_pid and pid reuse; fchmodat2; ARCH_SET_CPUID
+/// (it works exactly when /proc/cpuinfo says cpuid_fault).
+#[test]
+fn capabilities_and_process_odds() {
+    let prog = c_program("capabilities");
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED capabilities_and_process_odds: the native run needs root");
+        return;
+    }
+    let native = run_native(&prog, NO_ARGS, None);
+    assert!(
+        native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+        "capabilities fails natively (fix the program):\n{}",
+        native.describe()
+    );
+    let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+    assert_same(&native, &sandbox, Compare::All);
+}

@@ -83,6 +83,7 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
     let view = Arc::new(vfs::procfs::ProcessView {
         timer_slack: timer_slack.clone(),
         pid,
+        serial: vfs::procfs::new_serial(),
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
         cwd: Mutex::new(cwd.clone()),

@@ -608,6 +608,7 @@ pub fn start(boot_info: &BootInfo) -> ! {
     let view = Arc::new(vfs::procfs::ProcessView {
         timer_slack: timer_slack.clone(),
         pid: APP_PID,
+        serial: vfs::procfs::new_serial(),
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
         cwd: Mutex::new(cwd.clone()),

@@ -209,7 +209,9 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
 });
 
 static ZOMBIES: Mutex<Vec<Zombie>> = Mutex::new(Vec::new());
-static NEXT_PID: AtomicI32 = AtomicI32::new(2);
+/// The pid handed out last (/proc/sys/kernel/ns_last_pid): the first
+/// process is pid 1, and the next pid is the first free one after this.
+static LAST_PID: AtomicI32 = AtomicI32::new(1);
 /// The earliest `wake_at` of any blocked task (a lower bound: a task that
 /// woke early may leave it too low, which costs one scan).
 static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -273,12 +275,47 @@ pub fn take_tick() -> bool {
         .swap(false, Ordering::Relaxed)
 }
 
-/// /proc/sys/kernel/pid_max: pids count up from 2 and are never reused;
-/// a sandbox would need this many tasks over its life to reach it.
+/// /proc/sys/kernel/pid_max: pids count up from 2, past the ones in use;
+/// after the largest (below pid_max) they start again above the reserved
+/// ones, as on Linux.
 pub const PID_MAX: i32 = 4_194_304;
+/// Linux's RESERVED_PIDS: where allocation resumes after wrapping.
+const RESERVED_PIDS: i32 = 300;
 
+/// A pid for a new thread or process: the first after the last one
+/// handed out that no live thread, zombie, process group or session uses
+/// (Linux's alloc_pid with its cyclic cursor).
 pub fn new_pid() -> i32 {
-    NEXT_PID.fetch_add(1, Ordering::Relaxed)
+    let mut used: Vec<i32> = Vec::new();
+    for zombie in ZOMBIES.lock().iter() {
+        used.extend([zombie.pid, zombie.pgid]);
+    }
+    {
+        let sched = SCHED.lock();
+        for (&tid, cell) in sched.tasks.iter() {
+            used.extend([tid, cell.process.pgid(), cell.process.sid()]);
+        }
+    }
+    used.sort_unstable();
+    let mut pid = LAST_PID.load(Ordering::Relaxed);
+    loop {
+        pid = if pid + 1 >= PID_MAX {
+            RESERVED_PIDS
+        } else {
+            pid + 1
+        };
+        if used.binary_search(&pid).is_err() {
+            break;
+        }
+    }
+    LAST_PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+/// Writing /proc/sys/kernel/ns_last_pid: the next pid is the first free
+/// one after `pid`.
+pub fn set_last_pid(pid: i32) {
+    LAST_PID.store(pid, Ordering::Relaxed);
 }
 
 pub fn task_count() -> usize {
@@ -830,7 +867,7 @@ pub fn load_average() -> ([u64; 3], usize, usize) {
 
 /// The pid handed out last.
 pub fn last_pid() -> i32 {
-    NEXT_PID.load(Ordering::Relaxed) - 1
+    LAST_PID.load(Ordering::Relaxed)
 }
 
 pub fn on_tick() {

@@ -4,7 +4,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::arch::asm;
+use core::arch::{asm, global_asm};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -266,11 +266,15 @@ fn cpu_flags() -> String {
         (leaf7.ebx, 19, "adx"),
         (leaf7.ebx, 29, "sha_ni"),
     ];
-    let names: Vec<&str> = table
+    let mut names: Vec<&str> = table
         .iter()
         .filter(|(reg, bit, _)| reg & (1 << bit) != 0)
         .map(|(_, _, name)| *name)
         .collect();
+    // Linux's synthetic flag, from MSR_PLATFORM_INFO (ARCH_SET_CPUID).
+    if cpuid_fault_supported() {
+        names.push("cpuid_fault");
+    }
     names.join(" ")
 }
 
@@ -288,4 +292,175 @@ fn cpu_brand() -> String {
         .trim_end_matches('\0')
         .trim()
         .into()
+}
+
+// ---------------------------------------------------------------------------
+// Probing instructions that may #GP in the sentry (an MSR the CPU or the
+// host does not have, CPUID under CPUID faulting): each faulting
+// instruction has a label, and `probe_fixup` tells the trap handler where
+// to resume (a landing that returns 0) instead of panicking.
+global_asm!(
+    r#"
+    .section .text
+    // u32 rvisor_try_rdmsr(u32 msr, u64 *out): 1 when read.
+    .global rvisor_try_rdmsr
+rvisor_try_rdmsr:
+    mov %edi, %ecx
+    .global rvisor_rdmsr_insn
+rvisor_rdmsr_insn:
+    rdmsr
+    mov %eax, (%rsi)
+    mov %edx, 4(%rsi)
+    mov $1, %eax
+    ret
+    // u32 rvisor_try_wrmsr(u32 msr, u64 value): 1 when written.
+    .global rvisor_try_wrmsr
+rvisor_try_wrmsr:
+    mov %edi, %ecx
+    mov %esi, %eax
+    mov %rsi, %rdx
+    shr $32, %rdx
+    .global rvisor_wrmsr_insn
+rvisor_wrmsr_insn:
+    wrmsr
+    mov $1, %eax
+    ret
+    .global rvisor_probe_fault
+rvisor_probe_fault:
+    xor %eax, %eax
+    ret
+    // u32 rvisor_try_cpuid(void): 1 when CPUID (leaf 0) ran.
+    .global rvisor_try_cpuid
+rvisor_try_cpuid:
+    push %rbx
+    xor %eax, %eax
+    xor %ecx, %ecx
+    .global rvisor_cpuid_insn
+rvisor_cpuid_insn:
+    cpuid
+    pop %rbx
+    mov $1, %eax
+    ret
+    .global rvisor_cpuid_fault
+rvisor_cpuid_fault:
+    pop %rbx
+    xor %eax, %eax
+    ret
+    "#,
+    options(att_syntax)
+);
+
+extern "C" {
+    fn rvisor_try_rdmsr(msr: u32, out: *mut u64) -> u32;
+    fn rvisor_try_wrmsr(msr: u32, value: u64) -> u32;
+    fn rvisor_try_cpuid() -> u32;
+    static rvisor_rdmsr_insn: u8;
+    static rvisor_wrmsr_insn: u8;
+    static rvisor_cpuid_insn: u8;
+    static rvisor_probe_fault: u8;
+    static rvisor_cpuid_fault: u8;
+}
+
+/// Where a #GP in the sentry at `rip` resumes, when `rip` is one of the
+/// probing instructions above.
+pub fn probe_fixup(rip: u64) -> Option<u64> {
+    let at = |sym: &u8| sym as *const u8 as u64;
+    // SAFETY: only the addresses of the assembly labels are taken.
+    unsafe {
+        if rip == at(&rvisor_rdmsr_insn) || rip == at(&rvisor_wrmsr_insn) {
+            Some(at(&rvisor_probe_fault))
+        } else if rip == at(&rvisor_cpuid_insn) {
+            Some(at(&rvisor_cpuid_fault))
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads an MSR that may not exist (None: #GP). Needs the IDT (init_traps).
+fn try_rdmsr(msr: u32) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: reading an MSR has no side effect; a #GP resumes at the
+    // landing (probe_fixup), and `value` is a valid place to write.
+    let ok = unsafe { rvisor_try_rdmsr(msr, &mut value) };
+    (ok == 1).then_some(value)
+}
+
+/// Writes an MSR that may not exist or may refuse the value (false: #GP).
+///
+/// # Safety
+/// As for `wrmsr`: only MSRs this module documents.
+unsafe fn try_wrmsr(msr: u32, value: u64) -> bool {
+    // SAFETY: the caller's; a #GP resumes at the landing.
+    unsafe { rvisor_try_wrmsr(msr, value) == 1 }
+}
+
+const MSR_PLATFORM_INFO: u32 = 0xce;
+const PLATFORM_INFO_CPUID_FAULT: u64 = 1 << 31;
+const MSR_MISC_FEATURES_ENABLES: u32 = 0x140;
+const MISC_FEATURES_CPUID_FAULT: u64 = 1 << 0;
+
+/// CPUID faulting (Linux's X86_FEATURE_CPUID_FAULT): CPUID at CPL > 0
+/// raises #GP while MSR_MISC_FEATURES_ENABLES bit 0 is set.
+static CPUID_FAULT: AtomicBool = AtomicBool::new(false);
+/// Whether it is on in the CPU now (the running task's ARCH_SET_CPUID 0).
+static CPUID_FAULTING: AtomicBool = AtomicBool::new(false);
+/// MSR_MISC_FEATURES_ENABLES without the CPUID-fault bit.
+static MISC_FEATURES: AtomicU64 = AtomicU64::new(0);
+
+/// Finds out whether CPUID faulting works here: the CPU (or the host)
+/// announces it in MSR_PLATFORM_INFO, the enable bit can be set, and the
+/// sentry's own CPUID still runs with it on (it must: the sentry is at
+/// CPL 0).
+///
+/// Not under pvm: there the host announces it and keeps the enable bit,
+/// but CPUID in guest user mode still runs (measured with the pvm probe
+/// guest, docs/PLATFORM-x86-kvm.md), so the sandbox says what Linux says
+/// on a CPU without it.
+pub fn probe_cpuid_faulting(pvm: bool) {
+    if pvm {
+        return;
+    }
+    let supported =
+        try_rdmsr(MSR_PLATFORM_INFO).is_some_and(|info| info & PLATFORM_INFO_CPUID_FAULT != 0);
+    let Some(enables) = try_rdmsr(MSR_MISC_FEATURES_ENABLES).filter(|_| supported) else {
+        return;
+    };
+    let base = enables & !MISC_FEATURES_CPUID_FAULT;
+    // SAFETY: the bit only changes what CPUID does at CPL > 0; it is
+    // cleared again below unless everything worked.
+    let on = unsafe { try_wrmsr(MSR_MISC_FEATURES_ENABLES, base | MISC_FEATURES_CPUID_FAULT) };
+    // SAFETY: as for the CPUID wrapper; a #GP resumes at the landing.
+    let kernel_cpuid = on && unsafe { rvisor_try_cpuid() } == 1;
+    // SAFETY: back to the value the CPU had, without the bit.
+    let off = unsafe { try_wrmsr(MSR_MISC_FEATURES_ENABLES, base) };
+    log::info!("cpuid faulting: enable {on}, sentry cpuid with it {kernel_cpuid}, disable {off}");
+    if on && kernel_cpuid && off {
+        MISC_FEATURES.store(base, Ordering::Relaxed);
+        CPUID_FAULT.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether ARCH_SET_CPUID can work (else ENODEV, as on Linux).
+pub fn cpuid_fault_supported() -> bool {
+    CPUID_FAULT.load(Ordering::Relaxed)
+}
+
+/// Whether CPUID faults in user mode now.
+pub fn cpuid_faulting() -> bool {
+    CPUID_FAULTING.load(Ordering::Relaxed)
+}
+
+/// Makes user-mode CPUID fault (or not), writing the MSR only on a change
+/// (a trapped instruction on pvm). Without support only `false` is valid.
+pub fn set_cpuid_faulting(on: bool) {
+    if CPUID_FAULTING.swap(on, Ordering::Relaxed) == on {
+        return;
+    }
+    let value =
+        MISC_FEATURES.load(Ordering::Relaxed) | if on { MISC_FEATURES_CPUID_FAULT } else { 0 };
+    // SAFETY: the MSR exists and takes these values (probe_cpuid_faulting,
+    // the only way CPUID_FAULTING can become true); the bit only changes
+    // CPUID at CPL > 0.
+    unsafe { wrmsr(MSR_MISC_FEATURES_ENABLES, value) }
 }

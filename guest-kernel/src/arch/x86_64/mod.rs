@@ -245,6 +245,7 @@ pub fn init_traps() {
             | (((handler >> 16) & 0xffff) << 48);
         gate[1] = handler >> 32;
     }
+    cpu::probe_cpuid_faulting(is_pvm());
 }
 
 /// The faulting address of the last page fault.
@@ -281,6 +282,13 @@ extern "C" fn trap_from_any_mode(ctx: &mut UserContext) -> bool {
         // return to user mode and go back.
         crate::sentry::sched::note_tick();
         return true;
+    }
+    if !ctx.is_user_mode() && ctx.vector == 13 {
+        // A probing instruction (cpu.rs) that the CPU refused.
+        if let Some(landing) = cpu::probe_fixup(ctx.rip) {
+            ctx.rip = landing;
+            return true;
+        }
     }
     if !ctx.is_user_mode() {
         let cr2 = if ctx.vector == 14 { fault_address() } else { 0 };
@@ -325,6 +333,8 @@ pub fn decode_trap(ctx: &UserContext) -> UserTrap {
 /// them). FS/GS bases are in the task.
 pub struct ThreadState {
     fpu: signal::FxArea,
+    /// ARCH_SET_CPUID 0: CPUID faults (inherited by fork, reset by execve).
+    no_cpuid: bool,
 }
 
 impl ThreadState {
@@ -332,6 +342,7 @@ impl ThreadState {
     pub fn save() -> ThreadState {
         ThreadState {
             fpu: signal::save_fpu(),
+            no_cpuid: cpu::cpuid_faulting(),
         }
     }
 
@@ -344,6 +355,7 @@ impl ThreadState {
     /// almost always 0).
     pub fn restore(&self, fs_base: u64, gs_base: u64) {
         signal::load_fpu(self.fpu.clone());
+        cpu::set_cpuid_faulting(self.no_cpuid);
         cpu::set_fs_base(fs_base);
         cpu::set_user_gs_base(gs_base);
     }
@@ -352,6 +364,7 @@ impl ThreadState {
 /// A fresh program's FPU state and TLS base (execve).
 pub fn reset_user_state() {
     signal::reset_fpu();
+    cpu::set_cpuid_faulting(false);
     cpu::set_fs_base(0);
     cpu::set_user_gs_base(0);
 }

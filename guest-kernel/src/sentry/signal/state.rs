@@ -351,6 +351,10 @@ pub struct SignalState {
     /// The thread is traced (ptrace): no signal counts as ignored, its
     /// tracer sees them all (Linux's sig_ignored).
     pub traced: bool,
+    /// The mask before rt_sigtimedwait unblocked the signals it awaits
+    /// (Linux's real_blocked): an ignored signal blocked there is still
+    /// queued, and wakes the wait, rather than being dropped.
+    pub real_blocked: u64,
 }
 
 /// A process's timers. Their signals go to the process (or, with
@@ -392,6 +396,7 @@ impl SignalState {
             own: PendingSignals::default(),
             process: Arc::new(ProcessSignals::default()),
             traced: false,
+            real_blocked: 0,
         }
     }
 
@@ -432,6 +437,7 @@ impl SignalState {
             own: PendingSignals::default(),
             process: self.process.clone(),
             traced: false,
+            real_blocked: 0,
         }
     }
 
@@ -476,7 +482,7 @@ impl SignalState {
     /// Whether `signal` is dropped when it is generated: ignored and not
     /// blocked by this thread (Linux's sig_ignored, asked of the target).
     fn discarded_at_send(&self, signal: u8) -> bool {
-        self.ignored(signal) && self.mask & bit(signal) == 0
+        self.ignored(signal) && (self.mask | self.real_blocked) & bit(signal) == 0
     }
 
     /// Whether a real-time signal not sent by kill() finds room under
@@ -586,7 +592,7 @@ impl SignalState {
             // A stop signal interrupts too: the task stops on its way
             // back to user mode and the call is restarted once it
             // continues (see `restarts_after_handler`).
-            if self.ignored(signal) {
+            if self.ignored(signal) && self.real_blocked & bit(signal) == 0 {
                 self.take(signal);
             } else {
                 return true;
@@ -957,6 +963,23 @@ mod tests {
         // Unblocked later, an ignored signal neither interrupts a wait nor
         // stays pending.
         signals.mask = 0;
+        assert!(!signals.interrupts());
+        assert_eq!(signals.pending(), 0);
+    }
+
+    #[test]
+    fn sigtimedwait_keeps_ignored_signals_it_unblocked() {
+        // Linux's real_blocked: rt_sigtimedwait unblocks the awaited
+        // signals, but one that was blocked before is neither discarded
+        // at generation nor dropped by the wait, though ignored.
+        let mut signals = SignalState::new();
+        signals.actions.lock()[SIGUSR2 as usize - 1].handler = SIG_IGN;
+        signals.real_blocked = bit(SIGUSR2);
+        signals.send(info(SIGUSR2, 0));
+        assert_eq!(signals.pending(), bit(SIGUSR2));
+        assert!(signals.interrupts());
+        assert_eq!(signals.pending(), bit(SIGUSR2));
+        signals.real_blocked = 0;
         assert!(!signals.interrupts());
         assert_eq!(signals.pending(), 0);
     }

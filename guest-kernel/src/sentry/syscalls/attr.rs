@@ -14,9 +14,14 @@ use crate::sentry::vfs::perm::{kill_setid, MAY_WRITE};
 use crate::sentry::vfs::{accessor_for, owned, FileKind, Inode, TimeUpdate};
 
 /// chmod: the owner (or CAP_FOWNER) only; S_ISGID may be dropped (perm.rs).
+/// A symbolic link's mode never changes (Linux 6.6's notify_change:
+/// EOPNOTSUPP; only fchmodat2 with AT_SYMLINK_NOFOLLOW can name one).
 fn chmod_node(ctx: &SyscallContext, node: &Arc<dyn Inode>, mode: u64) -> SysResult {
     if node.read_only() {
         return Err(EROFS);
+    }
+    if node.kind() == FileKind::Symlink {
+        return Err(EOPNOTSUPP);
     }
     let mode =
         accessor_for(&ctx.task.creds.accessor(), &**node).chmod(owned(&**node), mode as u32)?;
@@ -41,6 +46,20 @@ pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let at = node_at(ctx, fd_arg(args[0]), args[1], 0)?;
+    chmod_node(ctx, &at.inode()?, args[2])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
+}
+
+/// fchmodat2 (Linux 6.6): fchmodat with flags, AT_SYMLINK_NOFOLLOW (a
+/// symbolic link itself: EOPNOTSUPP) and AT_EMPTY_PATH (the descriptor's
+/// own file, an O_PATH one too). The flags are an unsigned int.
+pub fn sys_fchmodat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let flags = args[3] as u32 as u64;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let at = node_at(ctx, fd_arg(args[0]), args[1], flags)?;
     chmod_node(ctx, &at.inode()?, args[2])?;
     at.notify(IN_ATTRIB);
     Ok(0)

@@ -53,7 +53,12 @@ fn signal_target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, bool), Errno
     let inode = file.file.inode().ok_or(EBADF)?;
     let node = inode.as_any().downcast_ref::<ProcNode>().ok_or(EBADF)?;
     let pid = node.process_dir_pid().ok_or(EBADF)?;
-    let alive = pid == ctx.task.pid || sched::process(pid).is_some() || sched::is_zombie(pid);
+    // The directory holds its process, as Linux's holds its struct pid:
+    // another process that took the pid since is not it.
+    let this = |p: Arc<Process>| Arc::ptr_eq(&p.view, node.view());
+    let alive = Arc::ptr_eq(&ctx.task.process.view, node.view())
+        || sched::process(pid).is_some_and(this)
+        || sched::zombie_process(pid).is_some_and(this);
     Ok((pid, alive))
 }
 

@@ -60,6 +60,8 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const ARCH_SET_FS: u64 = 0x1002;
     const ARCH_GET_FS: u64 = 0x1003;
     const ARCH_GET_GS: u64 = 0x1004;
+    const ARCH_GET_CPUID: u64 = 0x1011;
+    const ARCH_SET_CPUID: u64 = 0x1012;
     let (code, addr) = (args[0], args[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
@@ -83,6 +85,16 @@ pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         ARCH_GET_GS => {
             let value = ctx.task.gs_base;
             UserPtr::new(addr).write(&mut ctx.task.mm(), &value)?;
+            Ok(0)
+        }
+        // Whether CPUID works in user mode (1) or faults (0).
+        ARCH_GET_CPUID => Ok(!crate::arch::cpu::cpuid_faulting() as u64),
+        // Without CPUID faulting in the CPU (or the host), ENODEV as Linux.
+        ARCH_SET_CPUID => {
+            if !crate::arch::cpu::cpuid_fault_supported() {
+                return Err(ENODEV);
+            }
+            crate::arch::cpu::set_cpuid_faulting(addr == 0);
             Ok(0)
         }
         _ => Err(EINVAL),
@@ -206,6 +218,18 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_SET_NAME: u64 = 15;
     const PR_GET_NAME: u64 = 16;
     const PR_CAPBSET_READ: u64 = 23;
+    const PR_CAPBSET_DROP: u64 = 24;
+    const PR_GET_SECUREBITS: u64 = 27;
+    const PR_SET_SECUREBITS: u64 = 28;
+    const PR_CAP_AMBIENT: u64 = 47;
+    const PR_CAP_AMBIENT_IS_SET: u64 = 1;
+    const PR_CAP_AMBIENT_RAISE: u64 = 2;
+    const PR_CAP_AMBIENT_LOWER: u64 = 3;
+    const PR_CAP_AMBIENT_CLEAR_ALL: u64 = 4;
+    use super::system::{
+        SECURE_ALL_BITS, SECURE_ALL_LOCKS, SECURE_KEEP_CAPS, SECURE_KEEP_CAPS_LOCKED,
+        SECURE_NO_CAP_AMBIENT_RAISE,
+    };
     const PR_SET_CHILD_SUBREAPER: u64 = 36;
     const PR_GET_CHILD_SUBREAPER: u64 = 37;
     const PR_GET_SECCOMP: u64 = 21;
@@ -255,9 +279,78 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             task.dumpable = args[1];
             Ok(0)
         }
-        PR_GET_KEEPCAPS => Ok(ctx.task.creds.keepcaps as u64),
-        PR_SET_KEEPCAPS if args[1] <= 1 => {
-            ctx.task.creds.keepcaps = args[1] == 1;
+        PR_GET_KEEPCAPS => Ok((task.creds.securebits & SECURE_KEEP_CAPS != 0) as u64),
+        PR_SET_KEEPCAPS => {
+            if args[1] > 1 {
+                return Err(EINVAL);
+            }
+            if task.creds.securebits & SECURE_KEEP_CAPS_LOCKED != 0 {
+                return Err(EPERM);
+            }
+            if args[1] == 1 {
+                task.creds.securebits |= SECURE_KEEP_CAPS;
+            } else {
+                task.creds.securebits &= !SECURE_KEEP_CAPS;
+            }
+            Ok(0)
+        }
+        PR_GET_SECUREBITS => Ok(task.creds.securebits as u64),
+        PR_SET_SECUREBITS => {
+            // Linux's cap_task_prctl: no change to a locked bit, no
+            // unlocking, no unknown bit, and CAP_SETPCAP for anything.
+            let old = task.creds.securebits as u64;
+            let new = args[1];
+            if ((old & SECURE_ALL_LOCKS as u64) >> 1) & (old ^ new) != 0
+                || old & SECURE_ALL_LOCKS as u64 & !new != 0
+                || new & !((SECURE_ALL_LOCKS | SECURE_ALL_BITS) as u64) != 0
+                || !task.creds.has_cap(CAP_SETPCAP)
+            {
+                return Err(EPERM);
+            }
+            task.creds.securebits = new as u32;
+            Ok(0)
+        }
+        PR_CAPBSET_DROP => {
+            if !task.creds.has_cap(CAP_SETPCAP) {
+                return Err(EPERM);
+            }
+            if args[1] > CAP_LAST_CAP {
+                return Err(EINVAL);
+            }
+            task.creds.caps.bounding &= !(1 << args[1]);
+            super::system::note_ids(task);
+            Ok(0)
+        }
+        PR_CAP_AMBIENT => {
+            let caps = &mut task.creds.caps;
+            if args[1] == PR_CAP_AMBIENT_CLEAR_ALL {
+                if args[2] | args[3] | args[4] != 0 {
+                    return Err(EINVAL);
+                }
+                caps.ambient = 0;
+                super::system::note_ids(task);
+                return Ok(0);
+            }
+            if args[2] > CAP_LAST_CAP || args[3] | args[4] != 0 {
+                return Err(EINVAL);
+            }
+            let bit = 1u64 << args[2];
+            match args[1] {
+                PR_CAP_AMBIENT_IS_SET => return Ok((caps.ambient & bit != 0) as u64),
+                PR_CAP_AMBIENT_RAISE => {
+                    // Only a capability both permitted and inheritable.
+                    if caps.permitted & bit == 0
+                        || caps.inheritable & bit == 0
+                        || task.creds.securebits & SECURE_NO_CAP_AMBIENT_RAISE != 0
+                    {
+                        return Err(EPERM);
+                    }
+                    caps.ambient |= bit;
+                }
+                PR_CAP_AMBIENT_LOWER => caps.ambient &= !bit,
+                _ => return Err(EINVAL),
+            }
+            super::system::note_ids(task);
             Ok(0)
         }
         PR_SET_TIMERSLACK => {
@@ -269,7 +362,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if args[1] > CAP_LAST_CAP {
                 return Err(EINVAL);
             }
-            Ok(1)
+            Ok(task.creds.caps.bounding >> args[1] & 1)
         }
         PR_SET_CHILD_SUBREAPER => {
             task.process.set_child_subreaper(args[1] != 0);
@@ -308,50 +401,52 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// The highest capability number (CAP_CHECKPOINT_RESTORE in Linux 6.1).
 pub const CAP_LAST_CAP: u64 = 40;
+const CAP_SETPCAP: u32 = 8;
 
-/// capget: the program runs as root in its own world, so it holds every
-/// capability (effective, permitted; none inheritable), for its own pid.
 const CAP_VERSION_1: u32 = 0x1998_0330;
 const CAP_VERSION_2: u32 = 0x2007_1026;
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
-/// The 32-bit words of the capability sets a header's version uses, or
-/// (after writing the preferred version back) the answer for an unknown one.
-fn cap_words(
-    ctx: &mut SyscallContext,
-    header_addr: u64,
-    data: u64,
-) -> Result<(usize, i32), SysResult> {
-    let header: [u32; 2] = UserPtr::<[u32; 2]>::new(header_addr)
-        .read(&mut ctx.task.mm())
-        .map_err(Err)?;
-    match header[0] {
-        CAP_VERSION_1 => Ok((1, header[1] as i32)),
-        CAP_VERSION_2 | CAP_VERSION_3 => Ok((2, header[1] as i32)),
+/// Linux's cap_validate_magic: the 32-bit words of the capability sets the
+/// header's version uses, or EINVAL after writing the preferred version
+/// back for an unknown one.
+fn cap_words(ctx: &mut SyscallContext, header_addr: u64) -> Result<usize, Errno> {
+    let version: u32 = UserPtr::<u32>::new(header_addr).read(&mut ctx.task.mm())?;
+    match version {
+        CAP_VERSION_1 => Ok(1),
+        CAP_VERSION_2 | CAP_VERSION_3 => Ok(2),
         _ => {
-            UserPtr::new(header_addr)
-                .write(&mut ctx.task.mm(), &[CAP_VERSION_3, header[1]])
-                .map_err(Err)?;
-            Err(if data == 0 { Ok(0) } else { Err(EINVAL) })
+            UserPtr::new(header_addr).write(&mut ctx.task.mm(), &CAP_VERSION_3)?;
+            Err(EINVAL)
         }
     }
 }
 
+/// The pid field of a capability header.
+fn cap_pid(ctx: &mut SyscallContext, header_addr: u64) -> Result<i32, Errno> {
+    UserPtr::<i32>::new(header_addr.wrapping_add(4)).read(&mut ctx.task.mm())
+}
+
+/// capget: the sets of the caller or of thread `pid`.
 pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (words, pid) = match cap_words(ctx, args[0], args[1]) {
-        Ok(v) => v,
-        Err(answer) => return answer,
+    // A NULL data pointer asks only for the version: an unknown one is
+    // not an error then.
+    let words = match cap_words(ctx, args[0]) {
+        Err(EINVAL) if args[1] == 0 => return Ok(0),
+        other => other?,
     };
-    if pid < 0 {
-        return Err(EINVAL);
-    }
-    if pid != 0 && pid != ctx.task.pid && pid != ctx.task.tid {
-        return Err(ESRCH);
-    }
     if args[1] == 0 {
         return Ok(0);
     }
-    let caps = ctx.task.creds.caps();
+    let pid = cap_pid(ctx, args[0])?;
+    if pid < 0 {
+        return Err(EINVAL);
+    }
+    let caps = if pid == 0 || pid == ctx.task.tid {
+        ctx.task.creds.caps
+    } else {
+        crate::sentry::sched::inspect_thread(pid, |t| t.creds.caps).ok_or(ESRCH)?
+    };
     // struct __user_cap_data_struct { effective, permitted, inheritable }.
     let mut data = [0u32; 6];
     for word in 0..words {
@@ -364,16 +459,15 @@ pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// capset: Linux's rules (cap_capset). The sets are the task's own and
-/// follow setuid as on Linux; permission checks elsewhere look at the
-/// effective user id.
+/// capset: Linux's rules (cap_capset) on the caller's own sets. Without
+/// CAP_SETPCAP the new inheritable set stays within the old inheritable
+/// and permitted sets; with it, within the old inheritable and bounding
+/// sets. Permitted may only shrink, effective stays within permitted, and
+/// ambient loses what is no longer both permitted and inheritable.
 pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    const CAP_SETPCAP: u32 = 8;
-    let (words, pid) = match cap_words(ctx, args[0], args[1]) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
-    if pid != 0 && pid != ctx.task.pid && pid != ctx.task.tid {
+    let words = cap_words(ctx, args[0])?;
+    let pid = cap_pid(ctx, args[0])?;
+    if pid != 0 && pid != ctx.task.tid {
         return Err(EPERM);
     }
     let mut data = [0u32; 6];
@@ -387,20 +481,25 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         (0..words).fold(0u64, |acc, w| acc | (data[w * 3 + i] as u64) << (32 * w))
             & super::system::ALL_CAPS
     };
-    let new = super::system::Caps {
-        effective: set(0),
-        permitted: set(1),
-        inheritable: set(2),
-    };
-    let old = ctx.task.creds.caps();
+    let (effective, permitted, inheritable) = (set(0), set(1), set(2));
+    let old = ctx.task.creds.caps;
     let setpcap = old.effective & (1 << CAP_SETPCAP) != 0;
-    if !setpcap && new.inheritable & !(old.inheritable | old.permitted) != 0 {
+    if !setpcap && inheritable & !(old.inheritable | old.permitted) != 0 {
         return Err(EPERM);
     }
-    if new.permitted & !old.permitted != 0 || new.effective & !new.permitted != 0 {
+    if inheritable & !(old.inheritable | old.bounding) != 0 {
         return Err(EPERM);
     }
-    ctx.task.creds.caps = Some(new);
+    if permitted & !old.permitted != 0 || effective & !permitted != 0 {
+        return Err(EPERM);
+    }
+    ctx.task.creds.caps = super::system::Caps {
+        effective,
+        permitted,
+        inheritable,
+        ambient: old.ambient & permitted & inheritable,
+        ..old
+    };
     super::system::note_ids(&mut ctx.task);
     Ok(0)
 }

@@ -470,9 +470,11 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         // Signals in `set` count as awaited even while blocked; anything
         // else deliverable interrupts the wait.
         let saved = ctx.task.signals.mask;
+        ctx.task.signals.real_blocked = saved;
         ctx.task.signals.mask &= !set;
         let waited = crate::sentry::signal::wait(&mut ctx.task, &[], deadline, false);
         ctx.task.signals.mask = saved;
+        ctx.task.signals.real_blocked = 0;
         match waited {
             Err(e) if ctx.task.signals.pending() & set == 0 => return Err(e),
             _ => {}

@@ -230,6 +230,7 @@ fn new_process(
     let timer_slack = parent.timer_slack.for_child();
     let view = Arc::new(crate::sentry::vfs::procfs::ProcessView {
         pid,
+        serial: crate::sentry::vfs::procfs::new_serial(),
         timer_slack: timer_slack.clone(),
         fds: Mutex::new(files.clone()),
         memory: Mutex::new(Some(memory.clone())),
@@ -689,6 +690,11 @@ fn execve_core(
     task.clear_child_tid = 0;
     task.robust_list = 0;
     task.keyrings.exec();
+    // The capabilities the new program runs with (the sentry has no file
+    // capabilities and runs no set-id programs: only the root and ambient
+    // rules apply).
+    task.creds.exec_transform();
+    super::system::note_ids(task);
     #[cfg(target_arch = "x86_64")]
     {
         task.fs_base = 0;

@@ -23,11 +23,12 @@ pub struct Credentials {
     pub fsuid: u32,
     pub fsgid: u32,
     pub groups: Vec<u32>,
-    /// Capability sets once they differ from what the ids imply (None:
-    /// root holds every capability, others none).
-    pub caps: Option<Caps>,
-    /// prctl(PR_SET_KEEPCAPS): permitted capabilities survive leaving uid 0.
-    pub keepcaps: bool,
+    /// The capability sets (Linux's struct cred: effective, permitted,
+    /// inheritable, bounding, ambient).
+    pub caps: Caps,
+    /// prctl(PR_SET_SECUREBITS): the SECBIT_* flags (keepcaps is
+    /// SECBIT_KEEP_CAPS, as in Linux).
+    pub securebits: u32,
     /// The Landlock domain (landlock_restrict_self), inherited by
     /// children and kept across execve.
     pub landlock: Option<alloc::sync::Arc<crate::sentry::landlock::Domain>>,
@@ -39,10 +40,27 @@ pub struct Caps {
     pub effective: u64,
     pub permitted: u64,
     pub inheritable: u64,
+    /// The bounding set: what execve may grant (PR_CAPBSET_DROP).
+    pub bounding: u64,
+    /// The ambient set: what execve of an unprivileged program keeps
+    /// (PR_CAP_AMBIENT); always within permitted and inheritable.
+    pub ambient: u64,
 }
 
 /// Every capability up to CAP_LAST_CAP.
 pub const ALL_CAPS: u64 = (1u64 << (super::process::CAP_LAST_CAP + 1)) - 1;
+
+/// The securebits (include/uapi/linux/securebits.h): each flag has a lock
+/// bit just above it.
+pub const SECURE_NOROOT: u32 = 1 << 0;
+pub const SECURE_NO_SETUID_FIXUP: u32 = 1 << 2;
+pub const SECURE_KEEP_CAPS: u32 = 1 << 4;
+pub const SECURE_KEEP_CAPS_LOCKED: u32 = 1 << 5;
+pub const SECURE_NO_CAP_AMBIENT_RAISE: u32 = 1 << 6;
+/// The flags Linux 6.1 knows, and their locks.
+pub const SECURE_ALL_BITS: u32 =
+    SECURE_NOROOT | SECURE_NO_SETUID_FIXUP | SECURE_KEEP_CAPS | SECURE_NO_CAP_AMBIENT_RAISE;
+pub const SECURE_ALL_LOCKS: u32 = SECURE_ALL_BITS << 1;
 
 /// Capabilities that follow the filesystem user id (Linux's CAP_FS_MASK:
 /// CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, LINUX_IMMUTABLE,
@@ -52,13 +70,23 @@ const CAP_SETGID: u32 = 6;
 const CAP_SETUID: u32 = 7;
 
 impl Credentials {
-    /// A process running as `uid`:`gid` with no supplementary groups.
+    /// A process running as `uid`:`gid` with no supplementary groups: root
+    /// holds every capability (effective and permitted), others none; the
+    /// bounding set is full, as for Linux's init.
     pub fn new(uid: u32, gid: u32) -> Credentials {
+        let all = if uid == 0 { ALL_CAPS } else { 0 };
         Credentials {
             user: [uid; 3],
             group: [gid; 3],
             fsuid: uid,
             fsgid: gid,
+            caps: Caps {
+                effective: all,
+                permitted: all,
+                inheritable: 0,
+                bounding: ALL_CAPS,
+                ambient: 0,
+            },
             ..Default::default()
         }
     }
@@ -69,53 +97,56 @@ impl Credentials {
             uid: self.fsuid,
             gid: self.fsgid,
             groups: &self.groups,
-            caps: self.caps().effective,
+            caps: self.caps.effective,
         }
     }
 
     /// Whether capability `cap` is in the effective set.
     pub fn has_cap(&self, cap: u32) -> bool {
-        self.caps().effective & (1 << cap) != 0
+        self.caps.effective & (1 << cap) != 0
     }
 
     /// The credentials access(2) checks with: the real ids, and the
-    /// capabilities root would have (Linux's access_override_creds).
+    /// capabilities root would have (Linux's access_override_creds;
+    /// SECBIT_NO_SETUID_FIXUP keeps the effective set as it is).
     pub fn for_access(&self) -> Credentials {
-        let mut caps = self.caps();
-        caps.effective = if self.user[REAL] == 0 {
-            caps.permitted
-        } else {
-            0
-        };
+        let mut caps = self.caps;
+        if self.securebits & SECURE_NO_SETUID_FIXUP == 0 {
+            caps.effective = if self.user[REAL] == 0 {
+                caps.permitted
+            } else {
+                0
+            };
+        }
         Credentials {
             fsuid: self.user[REAL],
             fsgid: self.group[REAL],
-            caps: Some(caps),
+            caps,
             ..self.clone()
         }
     }
 
     /// The capability sets in force.
     pub fn caps(&self) -> Caps {
-        self.caps.unwrap_or(if self.user[EFFECTIVE] == 0 {
-            Caps {
-                effective: ALL_CAPS,
-                permitted: ALL_CAPS,
-                inheritable: 0,
-            }
-        } else {
-            Caps::default()
-        })
+        self.caps
     }
 
     /// Linux's cap_emulate_setxuid: capabilities follow a change of the
-    /// user ids from `old`.
+    /// user ids from `old` (unless SECBIT_NO_SETUID_FIXUP).
     fn user_ids_changed(&mut self, old: [u32; 3]) {
+        if self.securebits & SECURE_NO_SETUID_FIXUP != 0 {
+            return;
+        }
         let new = self.user;
-        let mut caps = self.caps();
-        if old.contains(&0) && !new.contains(&0) && !self.keepcaps {
-            caps.permitted = 0;
-            caps.effective = 0;
+        let caps = &mut self.caps;
+        if old.contains(&0) && !new.contains(&0) {
+            if self.securebits & SECURE_KEEP_CAPS == 0 {
+                caps.permitted = 0;
+                caps.effective = 0;
+            }
+            // Programs from before ambient capabilities expect a setuid
+            // away from root followed by execve to drop them all.
+            caps.ambient = 0;
         }
         if old[EFFECTIVE] == 0 && new[EFFECTIVE] != 0 {
             caps.effective = 0;
@@ -123,13 +154,38 @@ impl Credentials {
         if old[EFFECTIVE] != 0 && new[EFFECTIVE] == 0 {
             caps.effective = caps.permitted;
         }
-        self.caps = Some(caps);
+    }
+
+    /// The capabilities after execve of a program without file
+    /// capabilities or set-id bits (Linux's cap_bprm_creds_from_file):
+    /// for root (real or effective, unless SECBIT_NOROOT) the permitted set
+    /// becomes bounding | inheritable, effective too when the effective
+    /// uid is 0; otherwise only the ambient set survives, as permitted and
+    /// effective. SECBIT_KEEP_CAPS does not survive execve.
+    pub fn exec_transform(&mut self) {
+        let caps = &mut self.caps;
+        let root_privileged = self.securebits & SECURE_NOROOT == 0;
+        let mut permitted = 0;
+        let mut effective = false;
+        if root_privileged && (self.user[EFFECTIVE] == 0 || self.user[REAL] == 0) {
+            permitted = caps.bounding | caps.inheritable;
+        }
+        if root_privileged && self.user[EFFECTIVE] == 0 {
+            effective = true;
+        }
+        caps.permitted = permitted | caps.ambient;
+        caps.effective = if effective {
+            caps.permitted
+        } else {
+            caps.ambient
+        };
+        self.securebits &= !SECURE_KEEP_CAPS;
     }
 }
 
 /// The credentials of `task` as its /proc status shows them.
 pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::IdView {
-    let caps = task.creds.caps();
+    let caps = task.creds.caps;
     crate::sentry::vfs::procfs::IdView {
         uid: task.creds.user,
         gid: task.creds.group,
@@ -138,6 +194,8 @@ pub fn id_view(task: &crate::sentry::task::Task) -> crate::sentry::vfs::procfs::
         cap_inh: caps.inheritable,
         cap_prm: caps.permitted,
         cap_eff: caps.effective,
+        cap_bnd: caps.bounding,
+        cap_amb: caps.ambient,
         no_new_privs: task.no_new_privs,
         seccomp: task.seccomp.mode,
         seccomp_filters: task.seccomp.filter_count(),
@@ -191,15 +249,12 @@ fn update(
         Ids::User => CAP_SETUID,
         Ids::Group => CAP_SETGID,
     });
-    // The sets before the change (they may be implied by the old ids).
-    let old_caps = creds.caps();
     let old = creds.user;
     let old_fsids = (creds.fsuid, creds.fsgid);
     let ids = creds.ids(which);
     *ids = rule(*ids, privileged)?;
     match which {
         Ids::User => {
-            creds.caps = Some(old_caps);
             creds.user_ids_changed(old);
             creds.fsuid = creds.user[EFFECTIVE];
         }
@@ -226,13 +281,14 @@ pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let allowed =
         uid != UNCHANGED && (creds.user.contains(&uid) || uid == old || creds.has_cap(CAP_SETUID));
     if allowed && uid != old {
-        let mut caps = creds.caps();
-        if old == 0 {
-            caps.effective &= !CAP_FS_MASK;
-        } else if uid == 0 {
-            caps.effective |= caps.permitted & CAP_FS_MASK;
+        if creds.securebits & SECURE_NO_SETUID_FIXUP == 0 {
+            let caps = &mut creds.caps;
+            if old == 0 {
+                caps.effective &= !CAP_FS_MASK;
+            } else if uid == 0 {
+                caps.effective |= caps.permitted & CAP_FS_MASK;
+            }
         }
-        creds.caps = Some(caps);
         creds.fsuid = uid;
         note_ids(&mut ctx.task);
         super::keys::fsids_changed(&ctx.task);

@@ -15,7 +15,7 @@ const X86_64_HANDLERS: &[HandlerDef] = &[
         name: "arch_prctl",
         family: "process",
         handler: sys_arch_prctl,
-        support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS"),
+        support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS, ARCH_GET/SET_CPUID (ENODEV without CPUID faulting)"),
     },
     HandlerDef {
         name: "ptrace",

@@ -20,6 +20,10 @@ use crate::sentry::mm::{AddressSpace, VmaKind};
 /// The process state /proc shows, shared with the task.
 pub struct ProcessView {
     pub pid: i32,
+    /// Which process this is among all that had its pid (pids are reused
+    /// after ns_last_pid is written or they wrap): its /proc/<pid>
+    /// directory's inode number.
+    pub serial: u64,
     /// The main thread's descriptor table and filesystem context
     /// (replaced when it unshares them).
     pub fds: Mutex<Arc<Mutex<FdTable>>>,
@@ -40,6 +44,12 @@ pub struct ProcessView {
     pub timer_slack: Arc<crate::sentry::task::TimerSlack>,
     /// The Landlock domain, for the scoping of signals sent to it.
     pub landlock: Mutex<Option<Arc<crate::sentry::landlock::Domain>>>,
+}
+
+/// A serial number for a new process's view.
+pub fn new_serial() -> u64 {
+    static SERIAL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+    SERIAL.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
 }
 
 impl ProcessView {
@@ -67,6 +77,8 @@ pub struct IdView {
     pub cap_inh: u64,
     pub cap_prm: u64,
     pub cap_eff: u64,
+    pub cap_bnd: u64,
+    pub cap_amb: u64,
     pub no_new_privs: bool,
     /// Seccomp mode and how many filters (status's Seccomp lines).
     pub seccomp: u32,
@@ -198,6 +210,12 @@ impl ProcNode {
         (matches!(self.node, Node::PidDir) && self.tid == 0).then_some(self.view.pid)
     }
 
+    /// The process a /proc/<pid> directory is about (not whoever has
+    /// its pid now).
+    pub fn view(&self) -> &Arc<ProcessView> {
+        &self.view
+    }
+
     fn child(&self, node: Node) -> Arc<dyn Inode> {
         Arc::new(ProcNode {
             node,
@@ -210,7 +228,7 @@ impl ProcNode {
         match self.node {
             Node::Root => 1,
             Node::SelfLink => 2,
-            Node::PidDir => 3,
+            Node::PidDir => 0x4_0000_0000 + self.view.serial,
             Node::Exe => 4,
             Node::Cwd => 5,
             Node::RootLink => 21,
@@ -380,8 +398,14 @@ impl ProcNode {
                      FDSize:\t{}\nGroups:\t\nVmPeak:\t{size_kb:8} kB\nVmSize:\t{size_kb:8} kB\n\
                      VmLck:\t{locked_kb:8} kB\nVmPin:\t       0 kB\nVmRSS:\t{rss_kb:8} kB\nThreads:\t{threads}\nSigQ:\t0/4096\n\
                      CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\n\
-                     CapAmb:\t0000000000000000\nNoNewPrivs:\t{}\nSeccomp:\t{}\n\
-                     Seccomp_filters:\t{}\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n",
+                     CapAmb:	{:016x}
+NoNewPrivs:	{}
+Seccomp:	{}
+\
+                     Seccomp_filters:	{}
+Cpus_allowed:	1
+Cpus_allowed_list:	0
+",
                     String::from_utf8_lossy(&self.comm()),
                     u[0],
                     u[1],
@@ -395,7 +419,8 @@ impl ProcNode {
                     ids.cap_inh,
                     ids.cap_prm,
                     ids.cap_eff,
-                    crate::sentry::syscalls::system::ALL_CAPS,
+                    ids.cap_bnd,
+                    ids.cap_amb,
                     u8::from(ids.no_new_privs),
                     ids.seccomp,
                     ids.seccomp_filters
@@ -714,7 +739,11 @@ impl Inode for ProcNode {
                     .collect();
                 for process in crate::sentry::sched::processes() {
                     let pid = process.pid;
-                    out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
+                    out.push(DirEntry {
+                        name: format!("{pid}").into_bytes(),
+                        ino: 0x4_0000_0000 + process.view.serial,
+                        kind: FileKind::Directory,
+                    });
                 }
                 let sys = super::procsys::root();
                 out.push(DirEntry {

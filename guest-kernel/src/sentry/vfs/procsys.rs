@@ -6,7 +6,9 @@
 //! sentry, and root may set them (mode 0644 as on Linux): kernel/keys (the
 //! key quotas and garbage-collection delay; the keys' sandbox-wide heap
 //! budget holds whatever they say), fs/nr_open, fs/lease-break-time, and
-//! the host and domain names of the writer's UTS namespace.
+//! the host and domain names of the writer's UTS namespace; and
+//! kernel/ns_last_pid (mode 0666 as on Linux, a write needs CAP_SYS_ADMIN
+//! or CAP_CHECKPOINT_RESTORE), which chooses the next pid.
 
 use alloc::format;
 use alloc::string::String;
@@ -35,6 +37,7 @@ fn value(path: &[u8]) -> Option<String> {
             String::from_utf8_lossy(name).into_owned()
         }
         b"kernel/pid_max" => format!("{}", crate::sentry::sched::PID_MAX),
+        b"kernel/ns_last_pid" => format!("{}", crate::sentry::sched::last_pid()),
         b"kernel/threads-max" => format!("{}", crate::sentry::sched::MAX_TASKS),
         b"kernel/ngroups_max" => "65536".into(),
         b"kernel/cap_last_cap" => format!("{}", crate::sentry::syscalls::process::CAP_LAST_CAP),
@@ -118,6 +121,7 @@ const PATHS: &[&[u8]] = &[
     b"kernel/hostname",
     b"kernel/domainname",
     b"kernel/pid_max",
+    b"kernel/ns_last_pid",
     b"kernel/threads-max",
     b"kernel/ngroups_max",
     b"kernel/cap_last_cap",
@@ -167,8 +171,13 @@ const WRITABLE: &[&[u8]] = &[
 ];
 
 fn writable(path: &[u8]) -> bool {
-    path.starts_with(KEYS_DIR) && PATHS.contains(&path) || WRITABLE.contains(&path)
+    path.starts_with(KEYS_DIR) && PATHS.contains(&path)
+        || WRITABLE.contains(&path)
+        || path == NS_LAST_PID
 }
+
+/// Writable by anyone who holds the capability (the write checks it).
+const NS_LAST_PID: &[u8] = b"kernel/ns_last_pid";
 
 /// Writes setting `path` (a writable one) from `text`.
 fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
@@ -176,6 +185,24 @@ fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
         return crate::sentry::syscalls::keys::set_sysctl(name, text);
     }
     match path {
+        NS_LAST_PID => {
+            // Linux's pid_ns_ctl_handler: checkpoint_restore_ns_capable.
+            const CAP_SYS_ADMIN: u64 = 1 << 21;
+            const CAP_CHECKPOINT_RESTORE: u64 = 1 << 40;
+            let caps = crate::sentry::sched::current()
+                .process
+                .view
+                .ids
+                .lock()
+                .cap_eff;
+            if caps & (CAP_SYS_ADMIN | CAP_CHECKPOINT_RESTORE) == 0 {
+                return Err(EPERM);
+            }
+            let max = crate::sentry::sched::PID_MAX as i64;
+            let value = crate::sentry::keys::parse_sysctl(text, 0, max)?;
+            crate::sentry::sched::set_last_pid(value as i32);
+            Ok(())
+        }
         b"fs/lease-break-time" => {
             let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
             crate::sentry::syscalls::locks::LEASE_BREAK_TIME
@@ -231,7 +258,7 @@ impl SysNode {
     /// Linux's sysctl permission check: only a writable setting (mode
     /// 0644, root's) may be opened for writing, and only by root.
     fn may_write(&self) -> Result<(), Errno> {
-        if writable(&self.path) && current_euid() == 0 {
+        if self.path == NS_LAST_PID || writable(&self.path) && current_euid() == 0 {
             Ok(())
         } else {
             Err(EACCES)
@@ -253,6 +280,8 @@ impl Inode for SysNode {
     fn stat(&self) -> Stat {
         let mode = if is_dir(&self.path) {
             S_IFDIR | 0o555
+        } else if self.path == NS_LAST_PID {
+            S_IFREG | 0o666
         } else if writable(&self.path) {
             S_IFREG | 0o644
         } else {
