@@ -324,6 +324,6 @@ handlers! {
     shmat => sysvipc::sys_shmat, Full;
     shmdt => sysvipc::sys_shmdt, Full;
     shmctl => sysvipc::sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");
-    userfaultfd => userfaultfd::sys_userfaultfd, Partial("private anonymous memory (MISSING, and WP on x86_64) and shmem files mapped shared (MINOR); features SIGBUS, THREAD_ID, EXACT_ADDRESS, MINOR_SHMEM, PAGEFAULT_FLAG_WP (x86_64); no non-cooperative events, no MISSING or WP on shmem, no UFFDIO_MOVE or POISON (Linux 6.6+); the sentry's own accesses to a registered missing page fail with EFAULT instead of waiting");
+    userfaultfd => userfaultfd::sys_userfaultfd, Partial("private anonymous memory (MISSING, and WP on x86_64) and shmem files mapped shared (MINOR); features SIGBUS, THREAD_ID, EXACT_ADDRESS, MINOR_SHMEM, PAGEFAULT_FLAG_WP (x86_64); no non-cooperative events, no MISSING or WP on shmem, no UFFDIO_MOVE or POISON (Linux 6.6+); the sentry's own accesses to a registered missing page fail with EFAULT instead of waiting; poll of a descriptor without O_NONBLOCK reports readiness (Linux: POLLERR)");
     membarrier => membarrier::sys_membarrier, Partial("one vCPU: every barrier is complete at the call; registrations are per process: a fork child starts unregistered, execve keeps them; no RSEQ commands");
 }
