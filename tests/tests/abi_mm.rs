@@ -170,3 +170,26 @@ fn fork_copy_on_write_when_memory_is_short() {
         Compare::All,
     );
 }
+
+/// userfaultfd: the API handshake and its errors, missing-page faults
+/// handled by another thread (poll, read, UFFDIO_COPY and ZEROPAGE),
+/// UNREGISTER, fork, UFFD_FEATURE_SIGBUS, closing the descriptor, write
+/// protection, MINOR faults on a memfd (UFFDIO_CONTINUE),
+/// /dev/userfaultfd, and mremap(MREMAP_DONTUNMAP); against native (run as
+/// root: vm.unprivileged_userfaultfd may be 0).
+#[test]
+fn userfaultfd_missing_fault_copy() {
+    for prog in [c_program("uffd"), glibc_program("uffd")] {
+        if !require_kvm() {
+            return;
+        }
+        let native = run_native(&prog, NO_ARGS, None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "uffd fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(&prog, NO_ARGS, &[], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
+}

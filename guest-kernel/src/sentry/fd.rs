@@ -191,6 +191,10 @@ pub trait File: Send + Sync {
     fn as_landlock_ruleset(&self) -> Option<&crate::sentry::landlock::Ruleset> {
         None
     }
+    /// The context behind a userfaultfd.
+    fn as_userfaultfd(&self) -> Option<&Arc<crate::sentry::mm::uffd::Userfaultfd>> {
+        None
+    }
     /// The process a pidfd refers to.
     fn as_pidfd(&self) -> Option<&crate::sentry::vfs::events::PidFd> {
         None

@@ -159,9 +159,11 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
 /// sentry implements, "is not set" for what it does not.
 fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     #[cfg(target_arch = "x86_64")]
-    const ARCH: &[u8] = b"CONFIG_X86_64=y\nCONFIG_X86=y\n";
+    const ARCH: &[u8] = b"CONFIG_X86_64=y\nCONFIG_X86=y\nCONFIG_HAVE_ARCH_USERFAULTFD_WP=y\n\
+        CONFIG_HAVE_ARCH_USERFAULTFD_MINOR=y\n";
     #[cfg(target_arch = "aarch64")]
-    const ARCH: &[u8] = b"CONFIG_ARM64=y\n";
+    const ARCH: &[u8] = b"CONFIG_ARM64=y\nCONFIG_HAVE_ARCH_USERFAULTFD_MINOR=y\n\
+        # CONFIG_HAVE_ARCH_USERFAULTFD_WP is not set\n";
     const COMMON: &[u8] = b"CONFIG_64BIT=y\nCONFIG_MMU=y\nCONFIG_MULTIUSER=y\n\
         CONFIG_SYSVIPC=y\nCONFIG_FUTEX=y\nCONFIG_EPOLL=y\nCONFIG_SIGNALFD=y\n\
         CONFIG_TIMERFD=y\nCONFIG_EVENTFD=y\nCONFIG_SHMEM=y\nCONFIG_TMPFS=y\n\
@@ -176,7 +178,7 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
         # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
         # CONFIG_CGROUPS is not set\n\
-        # CONFIG_CHECKPOINT_RESTORE is not set\n# CONFIG_USERFAULTFD is not set\n\
+        # CONFIG_CHECKPOINT_RESTORE is not set\nCONFIG_USERFAULTFD=y\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
         CONFIG_SECCOMP=y\nCONFIG_SECCOMP_FILTER=y\n# CONFIG_MODULES is not set\n\
         # CONFIG_PERSISTENT_KEYRINGS is not set\n# CONFIG_BIG_KEYS is not set\n\

@@ -6,7 +6,7 @@
 
 use crate::arch::{decode_trap, UserContext, UserTrap};
 use crate::sentry::errno::{EFAULT, EIO, ENOMEM};
-use crate::sentry::mm::Access;
+use crate::sentry::mm::{uffd, Access};
 use crate::sentry::sched::{self, TaskRef};
 use crate::sentry::signal::*;
 
@@ -28,7 +28,16 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
             } else {
                 Access::Read
             };
-            let mut resolved = task.mm().handle_fault(addr, access);
+            // A page a userfaultfd provides: wait for it, then take the
+            // fault again (the address space is not held meanwhile).
+            let userfault = task.mm().userfault(addr, access);
+            let mut resolved = match userfault {
+                Some((ctx, flags)) => match uffd::wait_for_page(&mut task, &ctx, addr, flags) {
+                    uffd::Outcome::Retry => Ok(()),
+                    uffd::Outcome::Sigbus => Err(EIO),
+                },
+                None => task.mm().handle_fault(addr, access),
+            };
             if resolved == Err(EFAULT) {
                 // Just below a MAP_GROWSDOWN area: it grows to cover it.
                 let limit = task.rlimits[crate::sentry::task::RLIMIT_STACK].cur;
@@ -47,7 +56,7 @@ fn handle(cell: &alloc::sync::Arc<sched::TaskCell>, ctx: &mut UserContext) -> Op
                     None
                 }
                 Err(e) if e == EIO => {
-                    log::info!("bus error at {addr:#x}: past the end of a shared file");
+                    log::info!("bus error at {addr:#x}: past the end of a shared file, or a userfaultfd with UFFD_FEATURE_SIGBUS");
                     Some(SigInfo::fault(SIGBUS, BUS_ADRERR, addr))
                 }
                 Err(_) => {

@@ -37,6 +37,10 @@ pub const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
 pub const PLATFORM: &[u8] = b"aarch64\0";
 /// `uname -m`.
 pub const UNAME_MACHINE: &[u8] = b"aarch64";
+/// Linux 6.1 has no userfaultfd write protection on arm64
+/// (CONFIG_HAVE_ARCH_USERFAULTFD_WP came in 6.10): UFFDIO_REGISTER_MODE_WP
+/// is EINVAL and UFFD_FEATURE_PAGEFAULT_FLAG_WP is not offered.
+pub const USERFAULTFD_WP: bool = false;
 
 /// arm64 Linux HWCAP bits the sentry promises.
 const HWCAP_FP: u64 = 1 << 0;

@@ -49,6 +49,9 @@ pub const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
 pub const PLATFORM: &[u8] = b"x86_64\0";
 /// `uname -m`.
 pub const UNAME_MACHINE: &[u8] = b"x86_64";
+/// Linux 6.1 has userfaultfd write protection here
+/// (CONFIG_HAVE_ARCH_USERFAULTFD_WP; arm64 gained it in 6.10).
+pub const USERFAULTFD_WP: bool = true;
 
 /// AT_HWCAP: CPUID.1:EDX, as Linux reports it on x86_64.
 pub fn hwcap() -> u64 {

@@ -89,6 +89,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         shared: false,
         file: None,
         flags: VmFlags::NONE,
+        uffd: None,
     })?;
     mm.map_fixed(Vma {
         start: VDSO_BASE,
@@ -101,6 +102,7 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
         shared: false,
         file: None,
         flags: VmFlags::NONE,
+        uffd: None,
     })?;
     let params = super::time::parameters();
     copy_into(mm, vvar, zerocopy::IntoBytes::as_bytes(&params))?;
@@ -130,6 +132,7 @@ fn map_sigreturn_trampoline(mm: &mut AddressSpace) -> Result<(), Errno> {
         shared: false,
         file: None,
         flags: VmFlags::NONE,
+        uffd: None,
     })?;
     let code = crate::arch::signal::SIGRETURN_TRAMPOLINE;
     let mut bytes = [0u8; 8];
@@ -488,6 +491,7 @@ fn load_segment(
                 ..backing
             }),
             flags: VmFlags::NONE,
+            uffd: None,
         })?;
     }
     if end > mapped_end {
@@ -499,6 +503,7 @@ fn load_segment(
             shared: false,
             file: None,
             flags: VmFlags::NONE,
+            uffd: None,
         })?;
     }
     let mut page = mapped_end;
@@ -535,6 +540,7 @@ pub fn build_stack(
         shared: false,
         file: None,
         flags: VmFlags::NONE,
+        uffd: None,
     })?;
 
     // Strings at the very top, as Linux places them: execfn last (highest).

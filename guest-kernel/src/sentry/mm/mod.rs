@@ -8,6 +8,7 @@
 //! when it is created (Linux's heuristic overcommit), so a program asking for
 //! more than exists sees ENOMEM instead of being killed later.
 
+pub mod uffd;
 pub mod usermem;
 
 use alloc::collections::BTreeMap;
@@ -154,6 +155,9 @@ pub struct Vma {
     pub shared: bool,
     pub file: Option<FileBacking>,
     pub flags: VmFlags,
+    /// The userfaultfd this area is registered with, and how (Linux's
+    /// vm_userfaultfd_ctx and VM_UFFD_* flags).
+    pub uffd: Option<uffd::Registration>,
 }
 
 impl Vma {
@@ -175,6 +179,7 @@ impl Vma {
             && self.kind == next.kind
             && self.shared == next.shared
             && self.flags == next.flags
+            && uffd::same_registration(&self.uffd, &next.uffd)
             && matches!(self.kind, VmaKind::Anonymous | VmaKind::File)
             && same_file
     }
@@ -212,6 +217,9 @@ pub struct AddressSpace {
     /// The root was allocated for this address space (fork, exec) and goes
     /// back to the allocator with it; the first one comes from the loader.
     owns_root: bool,
+    /// Pages write-protected by UFFDIO_WRITEPROTECT (Linux's uffd-wp bit
+    /// in the page entry): mapped read-only, a write is reported.
+    uffd_wp: alloc::collections::BTreeSet<u64>,
 }
 
 /// Linux's default vm.max_map_count: more memory areas are ENOMEM.
@@ -237,6 +245,7 @@ impl AddressSpace {
             page_faults: 0,
             def_flags: VmFlags::NONE,
             owns_root: false,
+            uffd_wp: alloc::collections::BTreeSet::new(),
         }
     }
 
@@ -285,6 +294,10 @@ impl AddressSpace {
         }
         for mut vma in vmas {
             vma.flags = vma.flags.without(VmFlags::LOCK_MASK);
+            // Without UFFD_FEATURE_EVENT_FORK (not offered) the child's
+            // areas are not registered, and its pages not write-protected
+            // by userfaultfd (Linux's dup_userfaultfd, copy_present_pte).
+            vma.uffd = None;
             if vma.flags.contains(VmFlags::WIPEONFORK) {
                 child.vmas.insert(vma.start, vma);
                 continue;
@@ -532,6 +545,7 @@ impl AddressSpace {
     fn release_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
         self.split_block_at(start)?;
         self.split_block_at(end)?;
+        self.forget_write_protection(start, end);
         self.page_table
             .unmap_range(
                 start,
@@ -731,6 +745,7 @@ impl AddressSpace {
             shared,
             file,
             flags,
+            uffd: None,
         })?;
         self.merge_around(start, start + len);
         let locked = flags.contains(VmFlags::LOCKED) && !flags.contains(VmFlags::LOCKONFAULT);
@@ -777,6 +792,12 @@ impl AddressSpace {
     /// (MREMAP_FIXED) moves them to exactly there. Linux's order of checks:
     /// EFAULT without an area at `old`, EPERM when it is sealed, EFAULT
     /// when a range to move or grow crosses the area's end.
+    /// `dont_unmap` (MREMAP_DONTUNMAP, sizes equal): the pages move but the
+    /// old range stays mapped, empty (private memory reads zeros again or
+    /// faults to its userfaultfd; shared memory shows the same pages), as
+    /// Linux's move_vma leaves it; `hint` is then where to place the copy
+    /// if free (Linux's get_unmapped_area).
+    #[allow(clippy::too_many_arguments)]
     pub fn mremap(
         &mut self,
         old: u64,
@@ -784,6 +805,8 @@ impl AddressSpace {
         new_size: u64,
         may_move: bool,
         fixed: Option<u64>,
+        dont_unmap: bool,
+        hint: u64,
     ) -> Result<u64, Errno> {
         let old_end = old.checked_add(old_size).ok_or(EFAULT)?;
         if let Some(target) = fixed {
@@ -795,9 +818,20 @@ impl AddressSpace {
                 return Err(EINVAL);
             }
         }
+        if dont_unmap && fixed.is_none() {
+            // Linux's mremap_to checks the address even as a hint.
+            let hint_end = hint.checked_add(new_size).ok_or(EINVAL)?;
+            if !is_page_aligned(hint) || hint_end > USER_END || (hint < old_end && old < hint_end) {
+                return Err(EINVAL);
+            }
+        }
         let vma = self.find(old).cloned().ok_or(EFAULT)?;
         if vma.flags.contains(VmFlags::SEALED) {
             return Err(EPERM);
+        }
+        // Linux's VM_DONTEXPAND areas (the vDSO's) are not duplicated.
+        if dont_unmap && matches!(vma.kind, VmaKind::Vdso | VmaKind::Vvar) {
+            return Err(EINVAL);
         }
         let shrink = new_size < old_size;
         // Shrinking in place may cross areas (the tail is unmapped);
@@ -815,7 +849,7 @@ impl AddressSpace {
                 return Ok(old);
             }
         }
-        if fixed.is_none() {
+        if fixed.is_none() && !dont_unmap {
             if new_size == old_size {
                 return Ok(old);
             }
@@ -833,12 +867,26 @@ impl AddressSpace {
         if new_size > old_size {
             self.check_commit(new_size - old_size, vma.prot, vma.shared)?;
         }
-        let target = match fixed {
-            Some(target) => target,
-            None => self.find_free(new_size).ok_or(ENOMEM)?,
+        if dont_unmap {
+            // The old range stays: the copy is new memory to commit.
+            self.check_commit(new_size, vma.prot, vma.shared)?;
+        }
+        let hinted = (dont_unmap && hint != 0 && is_page_aligned(hint))
+            .then(|| hint.checked_add(new_size))
+            .flatten()
+            .filter(|&end| hint >= MMAP_MIN_ADDR && end <= USER_END && !self.overlaps(hint, end))
+            .map(|_| hint);
+        let target = match (fixed, hinted) {
+            (Some(target), _) | (None, Some(target)) => target,
+            (None, None) => self.find_free(new_size).ok_or(ENOMEM)?,
         };
         let keep = old_size.min(new_size);
         let old_end = old + keep;
+        if dont_unmap && vma.shared && vma.file.is_none() {
+            // Shared anonymous memory lives in its page entries: every
+            // page is made present so that both ranges share all of it.
+            self.populate_all(old, old_end)?;
+        }
         // The moved frames leave the old range without being freed (a
         // block's frames move as 512 pages).
         self.split_block_at(old)?;
@@ -867,20 +915,42 @@ impl AddressSpace {
                 Some((addr, frame, access))
             })
             .collect();
-        self.page_table
-            .unmap_range(old, old_end, &mut frames::alloc_table_frame, |_| {}, |_| {})
-            .map_err(|_| ENOMEM)?;
-        self.remove_range(old, old_end)?;
+        if dont_unmap && vma.shared {
+            // Shared memory: the old range keeps showing the same pages
+            // (Linux refaults them from the file or shmem object): each
+            // frame gains an owner for the copy instead of moving.
+            for &(_, frame, _) in &moved {
+                frames::share_frame(frame);
+            }
+        } else {
+            self.page_table
+                .unmap_range(old, old_end, &mut frames::alloc_table_frame, |_| {}, |_| {})
+                .map_err(|_| ENOMEM)?;
+        }
+        if dont_unmap {
+            // The old area stays, without its memory lock (Linux clears
+            // VM_LOCKED there); its userfaultfd registration stays too.
+            self.forget_write_protection(old, old_end);
+            if vma.flags.contains(VmFlags::LOCKED) {
+                self.update_flags(old, old_end, |v| v.flags.without(VmFlags::LOCK_MASK))?;
+            }
+        } else {
+            self.remove_range(old, old_end)?;
+        }
         let file = vma.file.clone().map(|f| FileBacking {
             offset: f.offset + (old - vma.start),
             ..f
         });
+        // The moved area leaves its userfaultfd behind: without
+        // UFFD_FEATURE_EVENT_REMAP (not offered) Linux's
+        // mremap_userfaultfd_prep drops the registration.
         self.vmas.insert(
             target,
             Vma {
                 start: target,
                 end: target + new_size,
                 file,
+                uffd: None,
                 ..vma.clone()
             },
         );
@@ -972,6 +1042,11 @@ impl AddressSpace {
             if cow && frames::is_shared_frame(frame) {
                 page_access.writable = false;
             }
+            // A page write-protected by userfaultfd stays so (Linux keeps
+            // the uffd-wp bit through change_protection).
+            if self.uffd_wp.contains(&addr) {
+                page_access.writable = false;
+            }
             self.page_table
                 .protect(addr, page_access, &mut alloc)
                 .map_err(|_| ENOMEM)?;
@@ -1001,7 +1076,10 @@ impl AddressSpace {
             let flags = self.def_flags;
             match self.vmas.range_mut(..old_end).next_back() {
                 Some((_, vma))
-                    if vma.kind == VmaKind::Heap && vma.end == old_end && vma.flags == flags =>
+                    if vma.kind == VmaKind::Heap
+                        && vma.end == old_end
+                        && vma.flags == flags
+                        && vma.uffd.is_none() =>
                 {
                     vma.end = new_end;
                 }
@@ -1016,6 +1094,7 @@ impl AddressSpace {
                             shared: false,
                             file: None,
                             flags,
+                            uffd: None,
                         },
                     );
                 }
@@ -1042,6 +1121,14 @@ impl AddressSpace {
             Access::Exec => vma.prot.exec,
         };
         if !allowed {
+            return Err(EFAULT);
+        }
+        if self.userfault(addr, access).is_some() {
+            // A page its userfaultfd must provide (or unprotect): the
+            // sentry's own accesses (a syscall's copy from or to user
+            // memory) do not wait for the handler as Linux's would, they
+            // fail with EFAULT, as Linux's do for a UFFD_USER_MODE_ONLY
+            // descriptor.
             return Err(EFAULT);
         }
         if access == Access::Write {
@@ -1100,6 +1187,7 @@ impl AddressSpace {
             && !vma.shared
             && matches!(vma.kind, VmaKind::Anonymous | VmaKind::Heap)
             && vma.prot.read
+            && vma.uffd.is_none()
             && block >= vma.start
             && block + frames::BLOCK_SIZE <= vma.end;
         if !eligible || !self.page_table.block_slot_free(block) {
@@ -1309,6 +1397,9 @@ impl AddressSpace {
             if access == Access::Write && !translation.access.writable {
                 if let Some(vma) = self.find(addr).cloned() {
                     if self.is_copy_on_write(page, &vma) {
+                        // Write protection of a closed (or unregistered)
+                        // userfaultfd no longer counts.
+                        self.uffd_wp.remove(&page);
                         return self.copy_for_write(page, &vma).map(|_| ());
                     }
                 }
@@ -1339,6 +1430,10 @@ impl AddressSpace {
         let Some(vma) = self.find(addr).cloned() else {
             return;
         };
+        // A registered area's missing pages belong to its userfaultfd.
+        if vma.uffd.is_some() {
+            return;
+        }
         // Not shared anonymous memory: mincore reports exactly the pages a
         // program touched there, as Linux's shmem does.
         let anonymous = matches!(

@@ -10,7 +10,8 @@ use super::Support::{Full, Partial};
 use super::{
     aio, attr, copy, dir, events, fdops, fhandle, futex, ioctl, kcmp, keys, landlock, locks,
     membarrier, memory, mount, mqueue, namei, ns, open, pidfd, poll, process, process_vm,
-    read_write, sched, seccomp, signal, socket, spawn, splice, stat, system, sysvipc, time, xattr,
+    read_write, sched, seccomp, signal, socket, spawn, splice, stat, system, sysvipc, time,
+    userfaultfd, xattr,
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
@@ -71,7 +72,7 @@ handlers! {
     access => stat::sys_access, Full;
     pipe => fdops::sys_pipe, Full;
     select => poll::sys_select, Full;
-    mremap => memory::sys_mremap, Partial("no MREMAP_DONTUNMAP; no duplicating with old_size 0");
+    mremap => memory::sys_mremap, Partial("no duplicating with old_size 0");
     msync => memory::sys_msync, Full;
     sched_yield => sched::sys_sched_yield, Full;
     madvise => memory::sys_madvise, Partial("no KSM (MERGEABLE), HWPOISON or guard regions (EINVAL); paging hints change nothing");
@@ -327,5 +328,6 @@ handlers! {
     shmat => sysvipc::sys_shmat, Full;
     shmdt => sysvipc::sys_shmdt, Full;
     shmctl => sysvipc::sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");
+    userfaultfd => userfaultfd::sys_userfaultfd, Partial("private anonymous memory (MISSING, and WP on x86_64) and shmem files mapped shared (MINOR); features SIGBUS, THREAD_ID, EXACT_ADDRESS, MINOR_SHMEM, PAGEFAULT_FLAG_WP (x86_64); no non-cooperative events, no MISSING or WP on shmem, no UFFDIO_MOVE or POISON (Linux 6.6+); the sentry's own accesses to a registered missing page fail with EFAULT instead of waiting; poll of a descriptor without O_NONBLOCK reports readiness (Linux: POLLERR)");
     membarrier => membarrier::sys_membarrier, Partial("one vCPU: every barrier is complete at the call; registrations are per process: a fork child starts unregistered, execve keeps them; no RSEQ commands");
 }

@@ -101,6 +101,19 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             let ns = file.file.as_ns().expect("checked").ns.clone();
             super::ns::ns_ioctl(ctx, &ns, request, args[2])
         }
+        request if file.file.as_userfaultfd().is_some() => {
+            let uffd = file.file.as_userfaultfd().expect("checked").clone();
+            super::userfaultfd::ioctl(ctx, &uffd, request, args[2])
+        }
+        // /dev/userfaultfd (Linux 6.1): a new userfaultfd, with the flags
+        // userfaultfd(2) takes, and without its capability check (the
+        // device's mode decides who may).
+        request if crate::sentry::vfs::devfs::is_userfaultfd_device(&file.file) => {
+            if request != super::userfaultfd::USERFAULTFD_IOC_NEW {
+                return Err(EINVAL);
+            }
+            super::userfaultfd::new_userfaultfd(ctx, args[2] as u32)
+        }
         request if file.file.as_pidfd().is_some() => {
             let pidfd = file.file.as_pidfd().expect("checked");
             super::pidfd::ioctl(ctx, pidfd, request, args[2])

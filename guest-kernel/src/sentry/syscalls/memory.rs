@@ -421,9 +421,12 @@ pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const MREMAP_FIXED: u64 = 2;
     const MREMAP_DONTUNMAP: u64 = 4;
     let [old, old_size, new_size, flags, new_addr, _] = args;
+    let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
+    // Linux's order: MREMAP_DONTUNMAP is always a move, never a resize
+    // (the lengths compared as given, before rounding).
     if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
         || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0)
-        || flags & MREMAP_DONTUNMAP != 0
+        || (dont_unmap && (flags & MREMAP_MAYMOVE == 0 || old_size != new_size))
         || !is_page_aligned(old)
     {
         return Err(EINVAL);
@@ -434,9 +437,15 @@ pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
-    ctx.task
-        .mm()
-        .mremap(old, old_size, new_size, flags & MREMAP_MAYMOVE != 0, fixed)
+    ctx.task.mm().mremap(
+        old,
+        old_size,
+        new_size,
+        flags & MREMAP_MAYMOVE != 0,
+        fixed,
+        dont_unmap,
+        new_addr,
+    )
 }
 
 pub fn sys_msync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

@@ -78,6 +78,7 @@ pub mod system;
 pub mod sysvipc;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod time;
+pub mod userfaultfd;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]

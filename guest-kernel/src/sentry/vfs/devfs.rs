@@ -19,6 +19,9 @@ enum Device {
     Urandom,
     Tty,
     Console,
+    /// /dev/userfaultfd: USERFAULTFD_IOC_NEW makes userfaultfds
+    /// (syscalls/userfaultfd.rs).
+    Userfaultfd,
 }
 
 const DEVICES: &[(&[u8], Device, u64, u64)] = &[
@@ -29,6 +32,7 @@ const DEVICES: &[(&[u8], Device, u64, u64)] = &[
     (b"urandom", Device::Urandom, 1, 9),
     (b"tty", Device::Tty, 5, 0),
     (b"console", Device::Console, 5, 1),
+    (b"userfaultfd", Device::Userfaultfd, 10, 126),
 ];
 
 const LINKS: &[(&[u8], &[u8])] = &[
@@ -190,7 +194,7 @@ impl Inode for DevNode {
         let t = boot_time();
         let mode = match device {
             Device::Tty => 0o666,
-            Device::Console => 0o600,
+            Device::Console | Device::Userfaultfd => 0o600,
             _ => 0o666,
         };
         Stat {
@@ -254,6 +258,16 @@ pub fn open_device(rdev: u64, flags: u32) -> Result<Arc<dyn File>, Errno> {
     node.open(flags)
 }
 
+/// Whether `file` is an open /dev/userfaultfd.
+pub fn is_userfaultfd_device(file: &Arc<dyn File>) -> bool {
+    file.inode().is_some_and(|inode| {
+        inode
+            .as_any()
+            .downcast_ref::<DevNode>()
+            .is_some_and(|node| node.device() == Device::Userfaultfd)
+    })
+}
+
 /// The entropy count /dev/random reports (RNDGETENTCNT,
 /// /proc/sys/kernel/random/entropy_avail): Linux's full pool.
 pub const ENTROPY_BITS: i32 = 256;
@@ -275,13 +289,14 @@ impl File for DevFile {
                 crate::sentry::random::fill(buf);
                 Ok(buf.len())
             }
-            Device::Tty | Device::Console => Err(EINVAL),
+            Device::Tty | Device::Console | Device::Userfaultfd => Err(EINVAL),
         }
     }
 
     fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
         match self.node.device() {
             Device::Full => Err(ENOSPC),
+            Device::Userfaultfd => Err(EINVAL),
             // Writing entropy is accepted (and, as on Linux for an
             // unprivileged write, not credited).
             _ => Ok(buf.len()),
@@ -323,7 +338,7 @@ impl File for DevFile {
     fn pollable(&self) -> bool {
         !matches!(
             self.node.device(),
-            Device::Null | Device::Zero | Device::Full
+            Device::Null | Device::Zero | Device::Full | Device::Userfaultfd
         )
     }
 
