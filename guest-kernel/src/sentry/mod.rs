@@ -168,6 +168,7 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_HIGH_RES_TIMERS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_NET=y\nCONFIG_UNIX=y\n\
         CONFIG_INET=y\nCONFIG_IPV6=y\nCONFIG_KEYS=y\nCONFIG_AIO=y\nCONFIG_POSIX_MQUEUE=y\n\
         CONFIG_TMPFS_XATTR=y\n\
+        CONFIG_FSNOTIFY=y\nCONFIG_DNOTIFY=y\nCONFIG_INOTIFY_USER=y\n\
         CONFIG_SECURITY=y\nCONFIG_SECURITYFS=y\nCONFIG_SECURITY_LANDLOCK=y\n\
         CONFIG_LSM=\"landlock\"\n# CONFIG_SECURITY_SELINUX is not set\n\
         # CONFIG_SECURITY_APPARMOR is not set\n# CONFIG_SECURITY_SMACK is not set\n\

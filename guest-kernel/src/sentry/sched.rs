@@ -1108,6 +1108,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     tracer_exited(pid);
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
+    super::vfs::dnotify::flush(pid, None);
     super::ipc::exit_process(pid, &task.ipc_ns);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);

@@ -88,7 +88,7 @@ handlers! {
     umount2 => mount::sys_umount2, Partial("mounts made by mount(2), always lazily (as MNT_DETACH: no EBUSY for open files); the sandbox's own mounts stay (EBUSY); no MNT_EXPIRE");
     unshare => ns::sys_unshare, Partial("files, filesystem context, semaphore undo list; mount, UTS and IPC namespaces; user, pid, network, cgroup and time namespaces EINVAL (one of each)");
     setns => ns::sys_setns, Partial("nsfs files and pidfds; mount, UTS and IPC namespaces switch, the single user (EINVAL), pid and network namespaces are the caller's own");
-    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify)");
+    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify), dnotify (F_NOTIFY: DN_* on a directory, DN_MULTISHOT, the owner's signal with si_fd)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
     fdatasync => fdops::sys_fsync, Full;

@@ -122,8 +122,10 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(30_000);
 /// IN_MOVED_FROM/IN_MOVED_TO pairs share a cookie.
 static NEXT_COOKIE: AtomicU32 = AtomicU32::new(1);
 
+/// Whether any watch exists (inotify's, or a dnotify's fed by the same
+/// hooks).
 fn active() -> bool {
-    WATCHES.load(Ordering::Relaxed) != 0
+    WATCHES.load(Ordering::Relaxed) != 0 || super::dnotify::active()
 }
 
 impl Inotify {
@@ -426,6 +428,7 @@ pub fn on_path(stack: &PathStack, mask: u32) {
         for instance in watching {
             instance.deliver_to_parent(parent.id(), mask, name, unlinked);
         }
+        super::dnotify::event(parent.id(), super::dnotify::bits_of(mask));
     }
     on_node(&**node, mask);
 }
@@ -452,6 +455,9 @@ pub fn on_node(node: &dyn Inode, mask: u32) {
     for instance in watchers(key) {
         instance.deliver(key, mask, 0, &[], false);
     }
+    if node.kind() == FileKind::Directory {
+        super::dnotify::event(key, super::dnotify::bits_of(mask));
+    }
 }
 
 /// A name in directory `dir` changed: `mask` is IN_CREATE, IN_DELETE,
@@ -463,6 +469,20 @@ pub fn on_child(dir: &dyn Inode, name: &[u8], child: &dyn Inode, mask: u32, cook
     let key = dir.id();
     for instance in watchers(key) {
         instance.deliver(key, mask | dir_flag(child), cookie, name, false);
+    }
+    super::dnotify::event(key, super::dnotify::bits_of(mask));
+}
+
+/// A name moved from directory `from` to directory `to`: within one
+/// directory, that directory's dnotify watchers hear DN_RENAME (Linux's
+/// FS_RENAME, which only dnotify takes as such; inotify has the
+/// IN_MOVED_FROM/IN_MOVED_TO pair from `on_child`).
+pub fn on_rename(from: &dyn Inode, to: &dyn Inode) {
+    if !active() {
+        return;
+    }
+    if from.id() == to.id() {
+        super::dnotify::event(from.id(), super::dnotify::DN_RENAME);
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod console;
 pub mod devfs;
+pub mod dnotify;
 pub mod epoll;
 pub mod events;
 pub mod fhandle;
