@@ -278,6 +278,12 @@ pub fn current() -> Arc<TaskCell> {
         .expect("a task runs whenever the sentry handles an entry")
 }
 
+/// The running task, if one runs (None in the idle loop, or while the
+/// per-CPU slot is being switched).
+pub fn try_current() -> Option<Arc<TaskCell>> {
+    crate::percpu::this_cpu().current.try_lock()?.clone()
+}
+
 fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<TaskCell>> {
     let kstack = KernelStack::new(regs)?;
     Some(Arc::new(TaskCell {

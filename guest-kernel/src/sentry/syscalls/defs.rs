@@ -215,6 +215,8 @@ handlers! {
     inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
     inotify_add_watch => events::sys_inotify_add_watch, Full;
     inotify_rm_watch => events::sys_inotify_rm_watch, Full;
+    fanotify_init => events::sys_fanotify_init, Partial("descriptor-reporting groups (FAN_CLASS_NOTIF, FAN_CLASS_CONTENT; FAN_CLOEXEC, FAN_NONBLOCK, FAN_UNLIMITED_QUEUE/MARKS, FAN_REPORT_TID); no FAN_REPORT_FID family, FAN_REPORT_PIDFD, FAN_ENABLE_AUDIT or pre-content class (EINVAL); CAP_SYS_ADMIN only");
+    fanotify_mark => events::sys_fanotify_mark, Partial("inode, mount and file-system marks for FAN_OPEN, FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_*, FAN_OPEN_PERM and FAN_ACCESS_PERM (with FAN_ONDIR, FAN_EVENT_ON_CHILD, ignored masks); events that need file ids, FAN_OPEN_EXEC(_PERM) and FAN_MARK_IGNORE are EINVAL; a mount is told apart by device and mount root");
     timerfd_create => events::sys_timerfd_create, Partial("TFD_TIMER_CANCEL_ON_SET is accepted; the sandbox's realtime clock never jumps, so it never cancels");
     timerfd_settime => events::sys_timerfd_settime, Full;
     timerfd_gettime => events::sys_timerfd_gettime, Full;

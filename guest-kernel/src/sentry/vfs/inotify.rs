@@ -122,10 +122,10 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(30_000);
 /// IN_MOVED_FROM/IN_MOVED_TO pairs share a cookie.
 static NEXT_COOKIE: AtomicU32 = AtomicU32::new(1);
 
-/// Whether any watch exists (inotify's, or a dnotify's fed by the same
-/// hooks).
+/// Whether any watch exists (inotify's, or a dnotify's or fanotify's
+/// fed by the same hooks).
 fn active() -> bool {
-    WATCHES.load(Ordering::Relaxed) != 0 || super::dnotify::active()
+    WATCHES.load(Ordering::Relaxed) != 0 || super::dnotify::active() || super::fanotify::active()
 }
 
 impl Inotify {
@@ -430,13 +430,14 @@ pub fn on_path(stack: &PathStack, mask: u32) {
         }
         super::dnotify::event(parent.id(), super::dnotify::bits_of(mask));
     }
+    super::fanotify::on_path(stack, mask);
     on_node(&**node, mask);
 }
 
 /// `mask` happened to the file behind an open description: by its path
 /// when it was opened by one, else to the inode's own watchers.
 pub fn on_file(file: &crate::sentry::fd::OpenFile, mask: u32) {
-    if !active() {
+    if !active() || file.nonotify() {
         return;
     }
     match (&file.location, file.file.inode()) {

@@ -22,6 +22,7 @@ pub mod devfs;
 pub mod dnotify;
 pub mod epoll;
 pub mod events;
+pub mod fanotify;
 pub mod fhandle;
 pub mod hostfs;
 pub mod inotify;
