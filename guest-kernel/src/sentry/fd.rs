@@ -208,6 +208,10 @@ pub trait File: Send + Sync {
         None
     }
     /// The inotify instance behind an inotify descriptor.
+    fn as_fanotify(&self) -> Option<&crate::sentry::vfs::fanotify::Group> {
+        None
+    }
+
     fn as_inotify(&self) -> Option<&crate::sentry::vfs::inotify::Inotify> {
         None
     }
@@ -374,6 +378,10 @@ pub struct OpenFile {
     /// has taken: one change wakes one exclusive watcher (see
     /// `claim_exclusive`).
     exclusive_claim: core::sync::atomic::AtomicU64,
+    /// Opened for a fanotify event (Linux's FMODE_NONOTIFY): what is done
+    /// through it raises no notification, so a listener does not hear its
+    /// own reads and closes.
+    nonotify: core::sync::atomic::AtomicBool,
 }
 
 impl Drop for OpenFile {
@@ -385,7 +393,7 @@ impl Drop for OpenFile {
             watch.detach();
         }
         // The last descriptor of a file opened by path closed.
-        if let Some(location) = &self.location {
+        if let Some(location) = self.location.as_ref().filter(|_| !self.nonotify()) {
             use crate::sentry::vfs::inotify::{on_path, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE};
             let flags = *self.flags.lock();
             if flags & O_PATH == 0 {
@@ -442,6 +450,7 @@ impl OpenFile {
             landlock_denied: core::sync::atomic::AtomicU64::new(0),
             _open_count: open_count,
             exclusive_claim: core::sync::atomic::AtomicU64::new(0),
+            nonotify: core::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -462,6 +471,17 @@ impl OpenFile {
         self.exclusive_claim
             .load(core::sync::atomic::Ordering::Acquire)
             > activity
+    }
+
+    /// Marks it as raising no notifications (a fanotify event's file).
+    pub fn set_nonotify(&self) {
+        self.nonotify
+            .store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether it raises no notifications.
+    pub fn nonotify(&self) -> bool {
+        self.nonotify.load(core::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records that a lock was taken through this description.

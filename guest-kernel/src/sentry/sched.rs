@@ -345,6 +345,12 @@ pub fn current() -> Arc<TaskCell> {
         .expect("a task runs whenever the sentry handles an entry")
 }
 
+/// The running task, if one runs (None in the idle loop, or while the
+/// per-CPU slot is being switched).
+pub fn try_current() -> Option<Arc<TaskCell>> {
+    crate::percpu::this_cpu().current.try_lock()?.clone()
+}
+
 fn new_cell(task: Task, regs: &UserContext, state: ThreadState) -> Option<Arc<TaskCell>> {
     let kstack = KernelStack::new(regs)?;
     Some(Arc::new(TaskCell {
@@ -1234,6 +1240,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     tracer_exited(pid);
     kill_other_threads(me);
     super::syscalls::locks::release_process(pid, None);
+    super::vfs::dnotify::flush(pid, None);
     super::ipc::exit_process(pid, &task.ipc_ns);
     if let Some(parent) = task.vfork_parent.take() {
         release_vfork_parent(parent, pid);

@@ -341,6 +341,18 @@ pub fn set_async(file: &Arc<OpenFile>, fd: i32, on: bool) {
     *slot = Some(watch);
 }
 
+/// Signals queued by `queue` (dnotify's), sent at the next drain.
+static QUEUED: Mutex<Vec<(Weak<OpenFile>, i32, i32)>> = Mutex::new(Vec::new());
+
+/// Queues the owner's signal of `file` for `reason` on descriptor `fd`,
+/// sent at the next return towards user mode (for notifications raised
+/// where no task is at hand: the signal goes before the syscall that
+/// caused it returns, as Linux sends it from inside that syscall).
+pub fn queue(file: Weak<OpenFile>, fd: i32, reason: i32) {
+    QUEUED.lock().push((file, fd, reason));
+    PENDING.store(true, Ordering::Release);
+}
+
 /// Whether O_ASYNC signals wait to be sent.
 pub fn pending() -> bool {
     PENDING.load(Ordering::Acquire)
@@ -350,6 +362,13 @@ pub fn pending() -> bool {
 /// `current`).
 pub fn drain(mut current: Option<&mut Task>) {
     PENDING.store(false, Ordering::Release);
+    let queued = core::mem::take(&mut *QUEUED.lock());
+    for (file, fd, reason) in queued {
+        if let Some(file) = file.upgrade() {
+            let owner = file.owner.lock().clone();
+            send(current.as_deref_mut(), owner, fd, reason);
+        }
+    }
     let woken = core::mem::take(&mut *WOKEN.lock());
     for watch in woken.iter().filter_map(Weak::upgrade) {
         let Some(file) = watch.file.upgrade() else {

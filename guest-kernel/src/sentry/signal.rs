@@ -223,6 +223,21 @@ pub fn sigreturn(task: &mut Task, regs: &mut UserContext) {
     }
 }
 
+/// Blocks the running task until `queue` is woken; only a kill ends the
+/// wait early (Linux's TASK_KILLABLE): EINTR once the task is killed or
+/// SIGKILL is pending, other signals wait. Callers look at what they wait
+/// for, call this, and look again.
+pub fn wait_killable(task: &mut TaskRef, queue: &WaitQueue) -> Result<(), Errno> {
+    if task.cell().killed() || task.signals.pending() & (1 << (SIGKILL - 1)) != 0 {
+        return Err(EINTR);
+    }
+    let cell = task.cell().clone();
+    queue.add(&cell);
+    task.unlocked(|| super::sched::block_current(u64::MAX, false));
+    queue.remove(&cell);
+    Ok(())
+}
+
 /// The absolute monotonic deadline `timeout_ns` from now (u64::MAX stays
 /// "no limit").
 pub fn wait_deadline(_task: &mut Task, timeout_ns: u64) -> u64 {

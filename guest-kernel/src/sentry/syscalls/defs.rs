@@ -91,7 +91,7 @@ handlers! {
     umount2 => mount::sys_umount2, Partial("mounts made by mount(2), always lazily (as MNT_DETACH: no EBUSY for open files); the sandbox's own mounts stay (EBUSY); no MNT_EXPIRE");
     unshare => ns::sys_unshare, Partial("files, filesystem context, semaphore undo list; mount, UTS and IPC namespaces; user, pid, network, cgroup and time namespaces EINVAL (one of each)");
     setns => ns::sys_setns, Partial("nsfs files and pidfds; mount, UTS and IPC namespaces switch, the single user (EINVAL), pid and network namespaces are the caller's own");
-    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify)");
+    fcntl => fdops::sys_fcntl, Partial("F_DUPFD(_CLOEXEC), F_GETFD/SETFD, F_GETFL/SETFL, F_GETPIPE_SZ/SETPIPE_SZ (no per-user pipe-user-pages limits), F_ADD_SEALS/GET_SEALS (tmpfs files and memfds), record locks (POSIX and OFD, EDEADLK detection for POSIX), leases (F_SETLEASE/GETLEASE, broken by open and truncate), owners and signals (F_SETOWN/GETOWN(_EX), F_SETSIG/GETSIG; O_ASYNC signals from pipes, FIFOs, sockets and inotify), dnotify (F_NOTIFY: DN_* on a directory, DN_MULTISHOT, the owner's signal with si_fd)");
     flock => locks::sys_flock, Full;
     fsync => fdops::sys_fsync, Full;
     fdatasync => fdops::sys_fsync, Full;
@@ -219,6 +219,8 @@ handlers! {
     inotify_init1 => events::sys_inotify_init1, Partial("as inotify_init");
     inotify_add_watch => events::sys_inotify_add_watch, Full;
     inotify_rm_watch => events::sys_inotify_rm_watch, Full;
+    fanotify_init => events::sys_fanotify_init, Partial("descriptor-reporting groups (FAN_CLASS_NOTIF, FAN_CLASS_CONTENT; FAN_CLOEXEC, FAN_NONBLOCK, FAN_UNLIMITED_QUEUE/MARKS, FAN_REPORT_TID); no FAN_REPORT_FID family, FAN_REPORT_PIDFD, FAN_ENABLE_AUDIT or pre-content class (EINVAL); CAP_SYS_ADMIN only");
+    fanotify_mark => events::sys_fanotify_mark, Partial("inode, mount and file-system marks for FAN_OPEN, FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_*, FAN_OPEN_PERM and FAN_ACCESS_PERM (with FAN_ONDIR, FAN_EVENT_ON_CHILD, ignored masks); events that need file ids, FAN_OPEN_EXEC(_PERM) and FAN_MARK_IGNORE are EINVAL; a mount is told apart by device and mount root");
     timerfd_create => events::sys_timerfd_create, Partial("TFD_TIMER_CANCEL_ON_SET is accepted; the sandbox's realtime clock never jumps, so it never cancels");
     timerfd_settime => events::sys_timerfd_settime, Full;
     timerfd_gettime => events::sys_timerfd_gettime, Full;

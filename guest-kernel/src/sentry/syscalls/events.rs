@@ -1,5 +1,7 @@
-//! Event descriptors: eventfd, timerfd, signalfd and epoll. The files are
-//! in `vfs::events` and `vfs::epoll`; waiting is the poll loop of `poll.rs`.
+//! Event descriptors: eventfd, timerfd, signalfd and epoll, inotify and
+//! fanotify. The files are in `vfs::events`, `vfs::epoll`,
+//! `vfs::inotify` and `vfs::fanotify`; waiting is the poll loop of
+//! `poll.rs`.
 
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
@@ -496,4 +498,177 @@ pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
     let instance = open.file.as_inotify().ok_or(EINVAL)?;
     instance.rm_watch(args[1] as i32)?;
     Ok(0)
+}
+
+// --- fanotify -----------------------------------------------------------------------
+
+const CAP_SYS_ADMIN: u32 = 21;
+
+pub fn sys_fanotify_init(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::vfs::fanotify::{Group, FAN_CLOEXEC, FAN_NONBLOCK};
+    let flags = args[0] as u32;
+    // Unprivileged groups (Linux 5.13's FAN_REPORT_FID ones) are not
+    // supported: only CAP_SYS_ADMIN may, as before 5.13.
+    if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let event_flags = open_flags_from_user(args[1] as u32);
+    let group = Group::new(flags, event_flags)?;
+    let mut open_flags = 0;
+    if flags & FAN_CLOEXEC != 0 {
+        open_flags |= O_CLOEXEC;
+    }
+    if flags & FAN_NONBLOCK != 0 {
+        open_flags |= O_NONBLOCK;
+    }
+    install(ctx, group, open_flags, b"[fanotify]")
+}
+
+pub fn sys_fanotify_mark(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::vfs::fanotify::*;
+    use crate::sentry::vfs::FileKind;
+    let (flags, mask, dirfd, path_addr) = (args[1] as u32, args[2], fd_arg(args[3]), args[4]);
+    if args[1] > u32::MAX as u64 {
+        return Err(EINVAL);
+    }
+    let open = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let group = open.file.as_fanotify().ok_or(EINVAL)?;
+    group.check_mark(flags, mask)?;
+    if flags & FAN_MARK_FLUSH != 0 {
+        group.flush(flags);
+        return Ok(0);
+    }
+    // The object: the path, or dirfd's own file without one (Linux's
+    // fanotify_find_path).
+    let stack = if path_addr == 0 {
+        let file = ctx.task.fds().get(dirfd)?.clone();
+        file.location.clone().ok_or(EINVAL)?
+    } else {
+        let path = super::path::read_path(ctx, path_addr)?;
+        super::path::lookup_at(ctx, dirfd, &path, flags & FAN_MARK_DONT_FOLLOW == 0)?
+    };
+    let node = stack.node().clone();
+    let is_dir = node.kind() == FileKind::Directory;
+    if flags & FAN_MARK_ONLYDIR != 0 && !is_dir {
+        return Err(ENOTDIR);
+    }
+    super::path::may(ctx, &*node, crate::sentry::vfs::perm::MAY_READ)?;
+    let target = if flags & FAN_MARK_FILESYSTEM != 0 {
+        Target::Filesystem(node.id().0)
+    } else if flags & FAN_MARK_MOUNT != 0 {
+        // The root of the mount the object is on: the deepest mount
+        // root on its path, else the namespace's root.
+        let namespace = ctx.task.namespace.clone();
+        let root = stack
+            .0
+            .iter()
+            .rev()
+            .map(|(_, n)| n)
+            .find(|n| n.id().0 == node.id().0 && namespace.is_mount_point(n))
+            .unwrap_or(&stack.0[0].1);
+        Target::Mount(node.id().0, root.id())
+    } else {
+        Target::Inode(node.id())
+    };
+    group.mark(flags, mask, target, is_dir)?;
+    Ok(0)
+}
+
+/// read(2) of a fanotify group: whole events, each with a descriptor
+/// opened on its object in the reader's table (FAN_NOFD for an overflow);
+/// a permission event read waits for its answer under that descriptor.
+pub fn read_fanotify(
+    ctx: &mut SyscallContext,
+    file: &Arc<OpenFile>,
+    addr: u64,
+    len: u64,
+) -> SysResult {
+    use crate::sentry::vfs::fanotify::{EVENT_LEN, FAN_DENY, NOFD};
+    let group = file.file.as_fanotify().ok_or(EINVAL)?;
+    let len = len.min(i32::MAX as u64) as usize;
+    let mut done = 0usize;
+    loop {
+        let Some(mut event) = group.take_event() else {
+            if done > 0 {
+                break;
+            }
+            if file.nonblocking() {
+                return Err(EAGAIN);
+            }
+            wait_until_ready(ctx, file, POLLIN)?;
+            continue;
+        };
+        if done + EVENT_LEN > len {
+            group.put_back(event);
+            if done == 0 {
+                return Err(EINVAL);
+            }
+            break;
+        }
+        let perm = event.take_perm();
+        let fd = match &event.path {
+            None => Ok(NOFD),
+            Some(stack) => open_event_fd(ctx, stack, group.event_flags()),
+        };
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(e) => {
+                if let Some(answer) = perm {
+                    answer.answer(FAN_DENY);
+                }
+                if done > 0 {
+                    break;
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = ctx
+            .task
+            .mm()
+            .copy_to_user(addr + done as u64, &event.metadata(fd))
+        {
+            if fd >= 0 {
+                let _ = ctx.task.fds().remove(fd);
+            }
+            if let Some(answer) = perm {
+                answer.answer(FAN_DENY);
+            }
+            return Err(e);
+        }
+        if let Some(answer) = perm {
+            group.reading(fd, answer);
+        }
+        done += EVENT_LEN;
+    }
+    Ok(done as u64)
+}
+
+/// Opens the object of an event for the reader, with the group's event
+/// flags; what is done through it raises no event.
+fn open_event_fd(
+    ctx: &mut SyscallContext,
+    stack: &crate::sentry::vfs::PathStack,
+    flags: u32,
+) -> Result<i32, Errno> {
+    let node = stack.node().clone();
+    let file = node.open(flags & !O_CLOEXEC)?;
+    let open = OpenFile::at(file, flags, Some(stack.clone()));
+    open.set_nonotify();
+    ctx.task.fds().insert(open, flags & O_CLOEXEC != 0, 0)
+}
+
+/// The fanotify permission event `mask` (FAN_OPEN_PERM, FAN_ACCESS_PERM)
+/// on `stack` for the running task: waits for the groups' answers.
+pub fn fanotify_permission(
+    ctx: &mut SyscallContext,
+    stack: &crate::sentry::vfs::PathStack,
+    mask: u64,
+) -> Result<(), Errno> {
+    use crate::sentry::vfs::fanotify;
+    if !fanotify::wants_permission() {
+        return Ok(());
+    }
+    fanotify::permission(stack, mask, |queue| {
+        crate::sentry::signal::wait_killable(&mut ctx.task, queue)
+    })
 }

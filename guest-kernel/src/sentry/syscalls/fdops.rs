@@ -12,9 +12,16 @@ use crate::sentry::vfs::pipe::new_pipe;
 pub fn sys_close(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // The file itself is released outside the fd-table lock.
     let file = ctx.task.fds().remove(fd_arg(args[0]))?;
-    super::locks::release_process(ctx.task.pid, Some(&file));
+    closed(ctx, &file);
     drop(file);
     Ok(0)
+}
+
+/// The caller's process closed a descriptor of `file` (Linux's
+/// filp_close): its POSIX record locks and dnotify watches through it go.
+fn closed(ctx: &SyscallContext, file: &OpenFile) {
+    super::locks::release_process(ctx.task.pid, Some(file));
+    crate::sentry::vfs::dnotify::flush(ctx.task.pid, Some(file));
 }
 
 pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -30,7 +37,7 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // The files themselves are released outside the fd-table lock; as
     // with close, the process's record locks on them go (fcntl(2)).
     for (_, file) in closed {
-        super::locks::release_process(ctx.task.pid, Some(&file));
+        self::closed(ctx, &file);
     }
     Ok(0)
 }
@@ -43,7 +50,7 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) 
     let (new, replaced) = ctx.task.fds().dup_to(old, fd_arg(new), cloexec, dup3)?;
     // The descriptor replaced is closed as by close (its record locks go).
     if let Some(file) = replaced {
-        super::locks::release_process(ctx.task.pid, Some(&file));
+        closed(ctx, &file);
     }
     Ok(new as u64)
 }
@@ -81,6 +88,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     use crate::sentry::mm::usermem::UserPtr;
     use crate::sentry::sigio::{self, OwnerKind, O_ASYNC};
     const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_NOTIFY: u64 = 1026;
     const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     const FD_CLOEXEC: u64 = 1;
@@ -174,6 +182,10 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         F_GETSIG => Ok(file.owner.lock().signum as u64),
+        F_NOTIFY => {
+            crate::sentry::vfs::dnotify::fcntl_notify(&ctx.task, &file, fd, args[2] as u32)?;
+            Ok(0)
+        }
         // Pipes and FIFOs only: EBADF for any other file (Linux's
         // pipe_fcntl).
         F_GETPIPE_SZ => Ok(file.file.as_pipe().ok_or(EBADF)?.capacity() as u64),

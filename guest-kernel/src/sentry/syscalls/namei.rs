@@ -364,6 +364,7 @@ fn rename_at(
             cookie,
         );
         inotify::on_node(&*moving, inotify::IN_MOVE_SELF);
+        inotify::on_rename(&**from_dir, &*target_dir);
         match replaced {
             Some(other) if flags & RENAME_EXCHANGE != 0 => {
                 let cookie = inotify::new_cookie();

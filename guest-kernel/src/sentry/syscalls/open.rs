@@ -194,6 +194,9 @@ pub(super) fn open_node(
         node.truncate(0)?;
         inotify::on_path(&stack, inotify::IN_MODIFY);
     }
+    // A fanotify group asking for FAN_OPEN_PERM answers first (Linux's
+    // fsnotify_open_perm, before the file system's open).
+    super::events::fanotify_permission(ctx, &stack, crate::sentry::vfs::fanotify::FAN_OPEN_PERM)?;
     let file = node.open(flags)?;
     inotify::on_path(&stack, inotify::IN_OPEN);
     if flags & O_NONBLOCK == 0 {

@@ -252,6 +252,18 @@ fn read_file(
     if let Some(mask) = file.file.signalfd_mask() {
         return super::events::read_signalfd(ctx, file, addr, len, mask);
     }
+    if file.file.as_fanotify().is_some() {
+        return super::events::read_fanotify(ctx, file, addr, len);
+    }
+    // A fanotify group asking for FAN_ACCESS_PERM answers first (Linux's
+    // rw_verify_area).
+    if let Some(stack) = file.location.as_ref().filter(|_| !file.nonotify()) {
+        super::events::fanotify_permission(
+            ctx,
+            stack,
+            crate::sentry::vfs::fanotify::FAN_ACCESS_PERM,
+        )?;
+    }
     let len = len.min(MAX_RW_COUNT) as usize;
     if len == 0 {
         return Ok(0);

@@ -122,8 +122,10 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(30_000);
 /// IN_MOVED_FROM/IN_MOVED_TO pairs share a cookie.
 static NEXT_COOKIE: AtomicU32 = AtomicU32::new(1);
 
+/// Whether any watch exists (inotify's, or a dnotify's or fanotify's
+/// fed by the same hooks).
 fn active() -> bool {
-    WATCHES.load(Ordering::Relaxed) != 0
+    WATCHES.load(Ordering::Relaxed) != 0 || super::dnotify::active() || super::fanotify::active()
 }
 
 impl Inotify {
@@ -426,14 +428,16 @@ pub fn on_path(stack: &PathStack, mask: u32) {
         for instance in watching {
             instance.deliver_to_parent(parent.id(), mask, name, unlinked);
         }
+        super::dnotify::event(parent.id(), super::dnotify::bits_of(mask));
     }
+    super::fanotify::on_path(stack, mask);
     on_node(&**node, mask);
 }
 
 /// `mask` happened to the file behind an open description: by its path
 /// when it was opened by one, else to the inode's own watchers.
 pub fn on_file(file: &crate::sentry::fd::OpenFile, mask: u32) {
-    if !active() {
+    if !active() || file.nonotify() {
         return;
     }
     match (&file.location, file.file.inode()) {
@@ -452,6 +456,9 @@ pub fn on_node(node: &dyn Inode, mask: u32) {
     for instance in watchers(key) {
         instance.deliver(key, mask, 0, &[], false);
     }
+    if node.kind() == FileKind::Directory {
+        super::dnotify::event(key, super::dnotify::bits_of(mask));
+    }
 }
 
 /// A name in directory `dir` changed: `mask` is IN_CREATE, IN_DELETE,
@@ -463,6 +470,20 @@ pub fn on_child(dir: &dyn Inode, name: &[u8], child: &dyn Inode, mask: u32, cook
     let key = dir.id();
     for instance in watchers(key) {
         instance.deliver(key, mask | dir_flag(child), cookie, name, false);
+    }
+    super::dnotify::event(key, super::dnotify::bits_of(mask));
+}
+
+/// A name moved from directory `from` to directory `to`: within one
+/// directory, that directory's dnotify watchers hear DN_RENAME (Linux's
+/// FS_RENAME, which only dnotify takes as such; inotify has the
+/// IN_MOVED_FROM/IN_MOVED_TO pair from `on_child`).
+pub fn on_rename(from: &dyn Inode, to: &dyn Inode) {
+    if !active() {
+        return;
+    }
+    if from.id() == to.id() {
+        super::dnotify::event(from.id(), super::dnotify::DN_RENAME);
     }
 }
 

@@ -19,8 +19,10 @@
 
 pub mod console;
 pub mod devfs;
+pub mod dnotify;
 pub mod epoll;
 pub mod events;
+pub mod fanotify;
 pub mod fhandle;
 pub mod hostfs;
 pub mod inotify;

@@ -348,6 +348,9 @@ impl ProcNode {
                 if let Some(inotify) = file.file.as_inotify() {
                     bytes.extend_from_slice(&inotify.fdinfo());
                 }
+                if let Some(group) = file.file.as_fanotify() {
+                    bytes.extend_from_slice(&group.fdinfo());
+                }
                 return Ok(bytes);
             }
             Node::Maps | Node::Smaps => {
