@@ -21,8 +21,21 @@ use crate::sentry::wait::WaitQueue;
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 
 /// /proc/sys/fs/pipe-max-size: the largest capacity F_SETPIPE_SZ gives
-/// without CAP_SYS_RESOURCE (Linux's default; the sentry's is fixed).
-pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+/// without CAP_SYS_RESOURCE, and a cap on a new pipe's capacity for such a
+/// process (Linux's default, 1 MiB; root may change it).
+static PIPE_MAX_SIZE: AtomicUsize = AtomicUsize::new(1024 * 1024);
+
+/// pipe-max-size now.
+pub fn pipe_max_size() -> usize {
+    PIPE_MAX_SIZE.load(Ordering::Relaxed)
+}
+
+/// Writes pipe-max-size (Linux's proc_dopipe_max_size): the value is
+/// rounded as F_SETPIPE_SZ rounds (EINVAL above 2^31).
+pub fn set_pipe_max_size(size: u32) -> Result<(), Errno> {
+    PIPE_MAX_SIZE.store(round_pipe_size(size).ok_or(EINVAL)?, Ordering::Relaxed);
+    Ok(())
+}
 
 const PAGE: usize = crate::arch::PAGE_SIZE as usize;
 
