@@ -26,7 +26,6 @@ use crate::sentry::fd::{File, POLLIN, POLLOUT};
 
 /// Every file under /proc/sys: its path below /proc/sys and its contents.
 fn value(path: &[u8]) -> Option<String> {
-    use crate::sentry::ipc;
     Some(match path {
         b"kernel/ostype" => "Linux".into(),
         b"kernel/osrelease" => crate::sentry::KERNEL_RELEASE.into(),
