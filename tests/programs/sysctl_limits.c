@@ -1,6 +1,7 @@
 /* Writable /proc/sys/fs limits, as root sets them, and what the calls
  * then say: pipe-max-size (rounded as a pipe size; the cap of an
- * unprivileged F_SETPIPE_SZ and of its new pipes), inotify's
+ * unprivileged F_SETPIPE_SZ and of its new pipes), pipe-user-pages-soft,
+ * inotify's
  * max_user_instances (per user) and max_queued_events. These settings are
  * global on Linux: the native run restores each at once. Prints one line
  * per check; compared with a native run (as root). */
@@ -94,6 +95,38 @@ static void pipe_max_size(void)
            get("fs/pipe-max-size"), atol(old));
 }
 
+/* pipe-user-pages-soft: a user's pipes past it are two pages long, and
+ * F_SETPIPE_SZ may not grow one past it (for an unprivileged user). */
+static void pipe_user_pages(void)
+{
+    char old[32];
+    snprintf(old, sizeof old, "%ld", get("fs/pipe-user-pages-soft"));
+    int e = put("fs/pipe-user-pages-soft", "40");
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(54322))
+            _exit(1);
+        int p[6];
+        if (pipe(p) || pipe(p + 2) || pipe(p + 4))
+            _exit(2);
+        int a = fcntl(p[0], F_GETPIPE_SZ), b = fcntl(p[2], F_GETPIPE_SZ), c = fcntl(p[4], F_GETPIPE_SZ);
+        int grow = fcntl(p[4], F_SETPIPE_SZ, 65536) < 0 ? errno : 0;
+        close(p[0]);
+        close(p[1]);
+        int again = fcntl(p[4], F_SETPIPE_SZ, 65536);
+        _exit(a == 65536 && b == 65536 && c == 8192 && grow == EPERM && again == 65536 ? 0 : 3);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    put("fs/pipe-user-pages-soft", old);
+    check(e == 0, "write pipe-user-pages-soft=40");
+    checkf(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipes past pipe-user-pages-soft", "%ld %ld",
+           (long)WEXITSTATUS(status), 0);
+    put_err("fs/pipe-user-pages-soft", "-1", EINVAL);
+    checkf(get("fs/pipe-user-pages-soft") == atol(old), "pipe-user-pages-soft restored", "%ld %ld",
+           get("fs/pipe-user-pages-soft"), atol(old));
+}
+
 static void inotify_limits(void)
 {
     long max = get("fs/inotify/max_user_instances");
@@ -169,6 +202,7 @@ int main(void)
     setvbuf(stdout, NULL, _IONBF, 0);
     (void)ok;
     pipe_max_size();
+    pipe_user_pages();
     inotify_limits();
     return finish();
 }

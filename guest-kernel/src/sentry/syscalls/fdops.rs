@@ -232,6 +232,13 @@ fn add_seals(file: &OpenFile, seals: u32) -> SysResult {
 }
 
 const CAP_SYS_RESOURCE: u64 = 1 << 24;
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Linux's pipe_is_unprivileged_user: neither CAP_SYS_RESOURCE nor
+/// CAP_SYS_ADMIN.
+fn unprivileged(ctx: &SyscallContext) -> bool {
+    ctx.task.creds.caps().effective & (CAP_SYS_RESOURCE | CAP_SYS_ADMIN) == 0
+}
 
 /// F_SETPIPE_SZ (Linux's pipe_set_size): the size rounded up to a power
 /// of two of pages (EINVAL above 2^31); growing past pipe-max-size needs
@@ -247,7 +254,7 @@ fn set_pipe_size(ctx: &mut SyscallContext, file: &OpenFile, size: u32) -> SysRes
     {
         return Err(EPERM);
     }
-    Ok(pipe.set_capacity(size)? as u64)
+    Ok(pipe.set_capacity(size, unprivileged(ctx))? as u64)
 }
 
 fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
@@ -262,8 +269,11 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
         && max < crate::sentry::vfs::pipe::PIPE_CAPACITY
     {
         if let Some(pipe) = read_end.as_pipe() {
-            pipe.set_capacity(max)?;
+            pipe.set_capacity(max, false)?;
         }
+    }
+    if let Some(pipe) = read_end.as_pipe() {
+        pipe.charge(ctx.task.creds.user[0], unprivileged(ctx))?;
     }
     let status = flags as u32 & O_NONBLOCK;
     let cloexec = flags as u32 & O_CLOEXEC != 0;

@@ -85,6 +85,14 @@ fn value(path: &[u8]) -> Option<String> {
         }
         b"fs/nr_open" => format!("{}", crate::sentry::fd::nr_open()),
         b"fs/pipe-max-size" => format!("{}", super::pipe::pipe_max_size()),
+        b"fs/pipe-user-pages-soft" => format!(
+            "{}",
+            super::pipe::PIPE_USER_PAGES_SOFT.load(core::sync::atomic::Ordering::Relaxed)
+        ),
+        b"fs/pipe-user-pages-hard" => format!(
+            "{}",
+            super::pipe::PIPE_USER_PAGES_HARD.load(core::sync::atomic::Ordering::Relaxed)
+        ),
         b"fs/aio-max-nr" => format!("{}", crate::sentry::syscalls::aio::AIO_MAX_NR),
         b"fs/aio-nr" => format!("{}", crate::sentry::syscalls::aio::events_reserved()),
         // link(2) follows protected_hardlinks=1 (perm.rs); the other
@@ -165,6 +173,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shm_next_id",
     b"fs/nr_open",
     b"fs/pipe-max-size",
+    b"fs/pipe-user-pages-hard",
+    b"fs/pipe-user-pages-soft",
     b"fs/aio-max-nr",
     b"fs/aio-nr",
     b"fs/protected_hardlinks",
@@ -189,6 +199,8 @@ const WRITABLE: &[&[u8]] = &[
     b"fs/nr_open",
     b"fs/lease-break-time",
     b"fs/pipe-max-size",
+    b"fs/pipe-user-pages-hard",
+    b"fs/pipe-user-pages-soft",
     b"fs/inotify/max_queued_events",
     b"fs/inotify/max_user_instances",
     b"fs/inotify/max_user_watches",
@@ -387,6 +399,17 @@ fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
         return Ok(());
     }
     match path {
+        b"fs/pipe-user-pages-soft" | b"fs/pipe-user-pages-hard" => {
+            // proc_doulongvec_minmax without bounds.
+            let v = unsigned(text, u64::MAX)? as usize;
+            let setting = if path == b"fs/pipe-user-pages-soft" {
+                &super::pipe::PIPE_USER_PAGES_SOFT
+            } else {
+                &super::pipe::PIPE_USER_PAGES_HARD
+            };
+            setting.store(v, core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
         b"fs/pipe-max-size" => {
             // An unsigned long cut to an unsigned int, then rounded as a
             // pipe size: Linux's proc_dopipe_max_size checks only the
