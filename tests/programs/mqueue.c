@@ -1,6 +1,8 @@
 /* POSIX message queues: create with attributes, priorities and FIFO order
  * within one, non-blocking and timed calls, errors, attributes, a
- * notification by signal (si_code, si_value, once), a blocked receiver
+ * notification by signal (si_code, si_value, once), by thread (libc's
+ * SIGEV_THREAD, and the kernel's side of it by hand: the cookie queued on
+ * a netlink socket, NOTIFY_WOKENUP or NOTIFY_REMOVED), a blocked receiver
  * woken by another process, the descriptor's status line and poll, and
  * unlink. Run natively and in the sandbox; the outputs must match. Link
  * with -lrt where librt is separate. */
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +40,81 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
     got_signal = sig;
     got_code = info->si_code;
     got_value = info->si_value.sival_int;
+}
+
+static volatile int thread_value;
+
+static void on_thread(union sigval v)
+{
+    thread_value = v.sival_int;
+}
+
+/* The kernel's side of SIGEV_THREAD, by hand: sigev_signo names a netlink
+ * socket, sigev_value points at a 32-byte cookie, which the kernel queues
+ * on the socket with its last byte set to 1 when a message comes, or to 2
+ * when the registration is removed without one. */
+static void thread_notifications(mqd_t q)
+{
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+    expect("netlink socket", s, 0);
+    unsigned char cookie[32], got[64];
+    memset(cookie, 0xab, sizeof cookie);
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_signo = s;
+    ev.sigev_value.sival_ptr = cookie;
+    expect("raw SIGEV_THREAD notify", syscall(SYS_mq_notify, q, &ev), 0);
+    char status[256] = {0};
+    ssize_t sn = pread(q, status, sizeof status - 1, 0);
+    char *pid = strstr(status, "NOTIFY_PID:");
+    if (pid)
+        *pid = 0;
+    printf("status (%zd bytes): %s", sn, status);
+    printf("NOTIFY_PID is ours: %s\n", pid && atoi(pid + 11) == getpid() ? "yes" : "no");
+    expect("nothing queued yet", recv(s, got, sizeof got, MSG_DONTWAIT), EAGAIN);
+    mq_send(q, "t", 1, 0);
+    ssize_t n = recv(s, got, sizeof got, MSG_DONTWAIT);
+    printf("woken: %zd bytes, first %#x, last %d\n", n, got[0], n == 32 ? got[31] : -1);
+    char buf[64];
+    mq_receive(q, buf, sizeof buf, NULL);
+    mq_send(q, "u", 1, 0);
+    printf("used up: %s\n", recv(s, got, sizeof got, MSG_DONTWAIT) < 0 ? "nothing more" : "another");
+    mq_receive(q, buf, sizeof buf, NULL);
+    expect("register again", syscall(SYS_mq_notify, q, &ev), 0);
+    expect("unregister", syscall(SYS_mq_notify, q, NULL), 0);
+    n = recv(s, got, sizeof got, MSG_DONTWAIT);
+    printf("removed: %zd bytes, first %#x, last %d\n", n, got[0], n == 32 ? got[31] : -1);
+    ev.sigev_value.sival_ptr = NULL;
+    expect("a bad cookie address", syscall(SYS_mq_notify, q, &ev), EFAULT);
+    ev.sigev_value.sival_ptr = cookie;
+    ev.sigev_signo = -1;
+    expect("a bad socket descriptor", syscall(SYS_mq_notify, q, &ev), EBADF);
+    int p[2];
+    pipe(p);
+    ev.sigev_signo = p[0];
+    expect("a pipe for the socket", syscall(SYS_mq_notify, q, &ev), ENOTSOCK);
+    int u = socket(AF_UNIX, SOCK_DGRAM, 0);
+    ev.sigev_signo = u;
+    expect("an AF_UNIX socket", syscall(SYS_mq_notify, q, &ev), EINVAL);
+    ev.sigev_signo = s;
+    expect("a bad queue descriptor", syscall(SYS_mq_notify, p[0], &ev), EBADF);
+    close(u);
+    close(p[0]);
+    close(p[1]);
+    close(s);
+
+    /* libc's SIGEV_THREAD: a thread runs the function with the value. */
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_notify_function = on_thread;
+    ev.sigev_value.sival_int = 77;
+    expect("SIGEV_THREAD notify", mq_notify(q, &ev), 0);
+    mq_send(q, "v", 1, 0);
+    for (int i = 0; i < 500 && !thread_value; i++)
+        usleep(10000);
+    printf("thread ran with value %d\n", thread_value);
+    mq_receive(q, buf, sizeof buf, NULL);
 }
 
 int main(void)
@@ -116,6 +195,7 @@ int main(void)
     printf("a second message: %s\n", got_signal ? "signalled again" : "no signal (used up)");
     mq_receive(q, buf, sizeof buf, &prio);
     expect("invalid sigev_notify on a bad descriptor", mq_notify((mqd_t)-1, &(struct sigevent){.sigev_notify = -1}), EINVAL);
+    thread_notifications(q);
 
     /* A blocked receiver is woken by another process's send. */
     child = fork();

@@ -1,7 +1,9 @@
 //! System V IPC (message queues, semaphore sets, shared memory) between
-//! processes, /proc/sysvipc, capability sets (capget/capset and setuid),
-//! and POSIX message queues, compared with a native run, built with musl
-//! and with glibc.
+//! processes, /proc/sysvipc, the IPC limits and *_next_id under
+//! /proc/sys/kernel, capability sets (capget/capset and setuid), POSIX
+//! message queues (notifications by signal and by thread), and the
+//! writable /proc/sys/fs limits (pipe-max-size, inotify), compared with a
+//! native run, built with musl and with glibc.
 
 use rvisor_tests::*;
 
@@ -44,4 +46,27 @@ fn posix_message_queues_glibc() {
         return;
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn writable_fs_limits() {
+    let programs = [c_program("sysctl_limits"), glibc_program("sysctl_limits")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED writable_fs_limits: the native run needs root (it writes /proc/sys)");
+        return;
+    }
+    for prog in &programs {
+        let native = run_native(prog, NO_ARGS, None);
+        assert!(
+            native.code() == 0 && native.stdout_str().contains("failures=0\n"),
+            "sysctl_limits fails natively (fix the program):\n{}",
+            native.describe()
+        );
+        let sandbox = run_sandbox(prog, NO_ARGS, &[], None);
+        assert_same(&native, &sandbox, Compare::All);
+    }
 }

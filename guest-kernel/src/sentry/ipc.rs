@@ -1,7 +1,9 @@
 //! System V IPC objects (message queues, semaphore sets, shared memory
 //! segments) of each IPC namespace (`IpcNs`, with its POSIX message
-//! queues): ids, keys, permissions and Linux's default limits (which
-//! /proc/sys/kernel shows). The syscalls are in `syscalls/sysvipc.rs`.
+//! queues): ids, keys, permissions and the namespace's limits (`Limits`:
+//! /proc/sys/kernel/{msg*,sem,shm*}, which root may change, and the
+//! checkpoint/restore `*_next_id` that choose the next object's id). The
+//! syscalls are in `syscalls/sysvipc.rs`.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -14,21 +16,71 @@ use spin::Mutex;
 use super::errno::*;
 use super::wait::WaitQueue;
 
-// Linux's defaults (include/uapi/linux/{msg,sem,shm}.h).
-pub const MSGMAX: usize = 8192;
-pub const MSGMNB: usize = 16384;
-pub const MSGMNI: usize = MAX_OBJECTS;
-pub const SEMMSL: usize = 32000;
-pub const SEMMNS: usize = 1_024_000_000;
-pub const SEMOPM: usize = 500;
-pub const SEMMNI: usize = MAX_OBJECTS;
+// Linux's defaults (include/uapi/linux/{msg,sem,shm}.h), the starting
+// values of a namespace's `Limits`; the object counts are the sandbox's.
+pub const MSGMAX: i32 = 8192;
+pub const MSGMNB: i32 = 16384;
+pub const MSGMNI: i32 = MAX_OBJECTS as i32;
+pub const SEMMSL: i32 = 32000;
+pub const SEMMNS: i32 = 1_024_000_000;
+pub const SEMOPM: i32 = 500;
+pub const SEMMNI: i32 = MAX_OBJECTS as i32;
 pub const SEMVMX: i32 = 32767;
 pub const SHMMAX: u64 = u64::MAX - (1 << 24);
 pub const SHMALL: u64 = u64::MAX - (1 << 24);
-pub const SHMMNI: usize = MAX_OBJECTS;
-/// Objects of each kind the sandbox holds at most (its memory is small;
-/// Linux's per-namespace limits above are far larger). Past it: ENOSPC.
+pub const SHMMNI: i32 = MAX_OBJECTS as i32;
+/// Linux's IPCMNI: the largest msgmni, shmmni and semmni it accepts.
+pub const IPCMNI: i32 = 32768;
+/// Objects of each kind the sandbox holds at most, whatever the
+/// namespace's limit says (its memory is small; Linux's defaults are far
+/// larger and root may raise them to IPCMNI). Past it: ENOSPC, as past
+/// the limit.
 pub const MAX_OBJECTS: usize = 1024;
+
+/// An IPC namespace's settings under /proc/sys/kernel (Linux's
+/// msg_ctl*, sem_ctls, shm_ctl* of `struct ipc_namespace`): a new
+/// namespace starts with the defaults, as on Linux.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Largest message (msgsnd: EINVAL above it).
+    pub msgmax: i32,
+    /// A new queue's msg_qbytes, and what IPC_SET may raise it to
+    /// without CAP_SYS_RESOURCE.
+    pub msgmnb: i32,
+    pub msgmni: i32,
+    /// kernel/sem: semaphores per set, in all sets, operations per semop,
+    /// sets.
+    pub sem: [i32; 4],
+    /// Largest segment (shmget: EINVAL above it).
+    pub shmmax: u64,
+    /// Pages of all segments together (ENOSPC past it).
+    pub shmall: u64,
+    pub shmmni: i32,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        msgmax: MSGMAX,
+        msgmnb: MSGMNB,
+        msgmni: MSGMNI,
+        sem: [SEMMSL, SEMMNS, SEMOPM, SEMMNI],
+        shmmax: SHMMAX,
+        shmall: SHMALL,
+        shmmni: SHMMNI,
+    };
+    pub fn semmsl(&self) -> i32 {
+        self.sem[0]
+    }
+    pub fn semmns(&self) -> i32 {
+        self.sem[1]
+    }
+    pub fn semopm(&self) -> i32 {
+        self.sem[2]
+    }
+    pub fn semmni(&self) -> i32 {
+        self.sem[3]
+    }
+}
 /// Bytes all message queues together hold at most.
 pub const MAX_MSG_BYTES: usize = 16 << 20;
 
@@ -85,6 +137,10 @@ impl Asker<'_> {
 pub struct Table<T> {
     pub entries: BTreeMap<usize, (Perm, T)>,
     next_seq: u16,
+    /// /proc/sys/kernel/{msg,sem,shm}_next_id (CONFIG_CHECKPOINT_RESTORE):
+    /// the id the next new object gets (-1: chosen as usual). Used up by
+    /// that object, as Linux's ipc_idr_alloc does.
+    pub next_id: i32,
 }
 
 impl<T> Table<T> {
@@ -92,6 +148,7 @@ impl<T> Table<T> {
         Table {
             entries: BTreeMap::new(),
             next_seq: 0,
+            next_id: -1,
         }
     }
 
@@ -119,14 +176,25 @@ impl<T> Table<T> {
             .map(|(&i, _)| i)
     }
 
-    /// Adds an object; returns its id (ENOSPC when full).
-    pub fn insert(&mut self, mut perm: Perm, object: T, max: usize) -> Result<i32, Errno> {
-        if self.entries.len() >= max.min(MAX_OBJECTS) {
+    /// Adds an object; returns its id (ENOSPC when the namespace's limit
+    /// `max` or the sandbox's MAX_OBJECTS is reached). With a `next_id`
+    /// set, the object takes that id's sequence number and its index or
+    /// the first free one above it (Linux's idr_alloc from that index).
+    pub fn insert(&mut self, mut perm: Perm, object: T, max: i32) -> Result<i32, Errno> {
+        if self.entries.len() >= (max.max(0) as usize).min(MAX_OBJECTS) {
             return Err(ENOSPC);
         }
-        let index = (0..).find(|i| !self.entries.contains_key(i)).unwrap_or(0);
-        perm.seq = self.next_seq;
-        self.next_seq = (self.next_seq + 1) % (i32::MAX / SEQ_MULTIPLIER) as u16;
+        let next_id = core::mem::replace(&mut self.next_id, -1);
+        let index = if next_id >= 0 {
+            perm.seq = (next_id / SEQ_MULTIPLIER) as u16;
+            (next_id as usize % SEQ_MULTIPLIER as usize..SEQ_MULTIPLIER as usize)
+                .find(|i| !self.entries.contains_key(i))
+                .ok_or(ENOSPC)?
+        } else {
+            perm.seq = self.next_seq;
+            self.next_seq = (self.next_seq + 1) % (i32::MAX / SEQ_MULTIPLIER) as u16;
+            (0..).find(|i| !self.entries.contains_key(i)).unwrap_or(0)
+        };
         let id = Self::id_of(index, &perm);
         self.entries.insert(index, (perm, object));
         Ok(id)
@@ -331,6 +399,7 @@ pub struct IpcNs {
     pub sem: Mutex<Table<SemSet>>,
     pub sem_undo: Mutex<SemUndo>,
     pub shm: Mutex<Table<ShmSegment>>,
+    pub limits: Mutex<Limits>,
     pub mqueues: super::vfs::mqueue::Names,
     _token: super::ns::Token,
 }
@@ -343,6 +412,7 @@ impl IpcNs {
             sem: Mutex::new(Table::new()),
             sem_undo: Mutex::new(BTreeMap::new()),
             shm: Mutex::new(Table::new()),
+            limits: Mutex::new(Limits::DEFAULT),
             mqueues: Mutex::new(BTreeMap::new()),
             _token: token,
         }

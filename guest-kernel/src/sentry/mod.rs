@@ -157,6 +157,11 @@ fn write_user_database(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
 /// /boot/config-<release>: the kernel configuration the sentry's Linux ABI
 /// corresponds to, where programs (LTP) look for it: `y` for what the
 /// sentry implements, "is not set" for what it does not.
+/// CONFIG_CHECKPOINT_RESTORE=y: of what Linux builds with it the sentry
+/// has kcmp, System V IPC's msgrcv MSG_COPY and /proc/sys/kernel/
+/// {msg,sem,shm}_next_id and /proc/sys/kernel/ns_last_pid; not prctl
+/// PR_SET_MM or /proc/<pid>/map_files (a program that looks for those
+/// finds them missing, as it would on an older kernel).
 fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
     #[cfg(target_arch = "x86_64")]
     const ARCH: &[u8] = b"CONFIG_X86_64=y\nCONFIG_X86=y\nCONFIG_HAVE_ARCH_USERFAULTFD_WP=y\n\
@@ -180,7 +185,7 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
         # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
         # CONFIG_CGROUPS is not set\n\
-        # CONFIG_CHECKPOINT_RESTORE is not set\nCONFIG_USERFAULTFD=y\n\
+        CONFIG_CHECKPOINT_RESTORE=y\nCONFIG_USERFAULTFD=y\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
         CONFIG_SECCOMP=y\nCONFIG_SECCOMP_FILTER=y\n# CONFIG_MODULES is not set\n\
         # CONFIG_PERSISTENT_KEYRINGS is not set\n# CONFIG_BIG_KEYS is not set\n\

@@ -398,6 +398,12 @@ pub trait Socket: Send + Sync + Any {
     fn available(&self) -> usize;
     /// The last descriptor closed: the socket goes (peers see the close).
     fn release(&self);
+
+    /// The socket as a netlink socket (mq_notify's SIGEV_THREAD queues
+    /// its notifications on one).
+    fn as_netlink(&self) -> Option<&netlink::NetlinkSocket> {
+        None
+    }
 }
 
 /// Options every socket has (SOL_SOCKET): recorded here, read by the

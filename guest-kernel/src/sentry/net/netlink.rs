@@ -183,6 +183,12 @@ impl NetlinkSocket {
         }
     }
 
+    /// Queues a message from the kernel as it is, without a netlink
+    /// header (Linux's netlink_sendskb of mq_notify's cookie).
+    pub fn deliver_raw(&self, data: Vec<u8>) {
+        self.deliver(data);
+    }
+
     /// Answers the requests in one sent buffer.
     fn process(&self, data: &[u8]) {
         let port = self.state.lock().port;
@@ -616,6 +622,10 @@ impl Socket for NetlinkSocket {
 
     fn available(&self) -> usize {
         self.rx.available(false)
+    }
+
+    fn as_netlink(&self) -> Option<&NetlinkSocket> {
+        Some(self)
     }
 
     fn release(&self) {

@@ -210,7 +210,7 @@ handlers! {
     mq_unlink => mqueue::sys_mq_unlink, Full;
     mq_timedsend => mqueue::sys_mq_timedsend, Full;
     mq_timedreceive => mqueue::sys_mq_timedreceive, Full;
-    mq_notify => mqueue::sys_mq_notify, Partial("SIGEV_SIGNAL and SIGEV_NONE; glibc's SIGEV_THREAD (a netlink socket) is ENOSYS");
+    mq_notify => mqueue::sys_mq_notify, Full;
     mq_getsetattr => mqueue::sys_mq_getsetattr, Full;
     add_key => keys::sys_add_key, Partial("key types keyring, user and logon (others ENODEV, as unconfigured); keys take at most 8 MiB of sentry heap in all (EDQUOT past it)");
     request_key => keys::sys_request_key, Partial("there is no /sbin/request-key: with callout information a negative key is made and the call fails with ENOENT, as on Linux without the helper");
@@ -318,15 +318,15 @@ handlers! {
     setsockopt => socket::sys_setsockopt, Partial("SOL_SOCKET (buffers, timeouts, SO_PASSCRED, SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER recorded...), TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT recorded, IPV6_V6ONLY, IP_TOS/IP_TTL; others ENOPROTOOPT");
     getsockopt => socket::sys_getsockopt, Partial("as setsockopt, plus SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN");
     memfd_create => fdops::sys_memfd_create, Partial("no MFD_HUGETLB");
-    msgget => sysvipc::sys_msgget, Partial("at most 1024 queues per IPC namespace and 16 MiB of messages in all");
+    msgget => sysvipc::sys_msgget, Partial("at most 1024 queues per IPC namespace (whatever msgmni says) and 16 MiB of messages in all");
     msgsnd => sysvipc::sys_msgsnd, Full;
     msgrcv => sysvipc::sys_msgrcv, Full;
     msgctl => sysvipc::sys_msgctl, Full;
-    semget => sysvipc::sys_semget, Partial("at most 1024 sets");
+    semget => sysvipc::sys_semget, Partial("at most 1024 sets per IPC namespace (whatever semmni says)");
     semop => sysvipc::sys_semop, Full;
     semtimedop => sysvipc::sys_semtimedop, Full;
     semctl => sysvipc::sys_semctl, Full;
-    shmget => sysvipc::sys_shmget, Partial("at most 1024 segments; SHM_HUGETLB ENOMEM (no huge page pool)");
+    shmget => sysvipc::sys_shmget, Partial("at most 1024 segments per IPC namespace (whatever shmmni says); SHM_HUGETLB EINVAL (no CONFIG_HUGETLBFS)");
     shmat => sysvipc::sys_shmat, Full;
     shmdt => sysvipc::sys_shmdt, Full;
     shmctl => sysvipc::sys_shmctl, Partial("SHM_LOCK/SHM_UNLOCK set the flag only (sandbox memory is never swapped)");

@@ -451,7 +451,7 @@ pub fn sys_inotify_init1(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     if args[0] > u32::MAX as u64 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(EINVAL);
     }
-    let file = Inotify::new()?;
+    let file = Inotify::new(ctx.task.creds.user[1])?;
     install(ctx, file, flags, b"inotify")
 }
 

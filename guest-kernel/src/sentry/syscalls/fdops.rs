@@ -243,22 +243,30 @@ fn add_seals(file: &OpenFile, seals: u32) -> SysResult {
     Ok(0)
 }
 
+const CAP_SYS_RESOURCE: u64 = 1 << 24;
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Linux's pipe_is_unprivileged_user: neither CAP_SYS_RESOURCE nor
+/// CAP_SYS_ADMIN.
+fn unprivileged(ctx: &SyscallContext) -> bool {
+    ctx.task.creds.caps().effective & (CAP_SYS_RESOURCE | CAP_SYS_ADMIN) == 0
+}
+
 /// F_SETPIPE_SZ (Linux's pipe_set_size): the size rounded up to a power
 /// of two of pages (EINVAL above 2^31); growing past pipe-max-size needs
 /// CAP_SYS_RESOURCE (EPERM); EBUSY when the data held would not fit. The
 /// new capacity, in bytes.
 fn set_pipe_size(ctx: &mut SyscallContext, file: &OpenFile, size: u32) -> SysResult {
-    use crate::sentry::vfs::pipe::{round_pipe_size, PIPE_MAX_SIZE};
-    const CAP_SYS_RESOURCE: u64 = 1 << 24;
+    use crate::sentry::vfs::pipe::{pipe_max_size, round_pipe_size};
     let pipe = file.file.as_pipe().ok_or(EBADF)?;
     let size = round_pipe_size(size).ok_or(EINVAL)?;
     if size > pipe.capacity()
-        && size > PIPE_MAX_SIZE
+        && size > pipe_max_size()
         && ctx.task.creds.caps().effective & CAP_SYS_RESOURCE == 0
     {
         return Err(EPERM);
     }
-    Ok(pipe.set_capacity(size)? as u64)
+    Ok(pipe.set_capacity(size, unprivileged(ctx))? as u64)
 }
 
 fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
@@ -266,6 +274,19 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
         return Err(EINVAL);
     }
     let (read_end, write_end) = new_pipe();
+    // Linux's alloc_pipe_info: without CAP_SYS_RESOURCE a new pipe holds
+    // at most pipe-max-size (when root set it below the default 64 KiB).
+    let max = crate::sentry::vfs::pipe::pipe_max_size();
+    if ctx.task.creds.caps().effective & CAP_SYS_RESOURCE == 0
+        && max < crate::sentry::vfs::pipe::PIPE_CAPACITY
+    {
+        if let Some(pipe) = read_end.as_pipe() {
+            pipe.set_capacity(max, false)?;
+        }
+    }
+    if let Some(pipe) = read_end.as_pipe() {
+        pipe.charge(ctx.task.creds.user[0], unprivileged(ctx))?;
+    }
     let status = flags as u32 & O_NONBLOCK;
     let cloexec = flags as u32 & O_CLOEXEC != 0;
     let read_fd = ctx

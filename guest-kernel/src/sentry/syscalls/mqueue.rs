@@ -11,7 +11,7 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::mm::usermem::UserPtr;
-use crate::sentry::vfs::mqueue::{self, Notify, OpenRequest, QueueFile};
+use crate::sentry::vfs::mqueue::{self, How, Notify, OpenRequest, QueueFile, NOTIFY_COOKIE_LEN};
 
 const NAME_MAX: usize = 255;
 const SIGEV_SIGNAL: i32 = 0;
@@ -209,9 +209,12 @@ pub fn sys_mq_timedsend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Err(e) => return Err(e),
         }
     };
+    if let Some(notify) = &notify {
+        notify.woken();
+    }
     if let Some(Notify {
         pid,
-        signal: Some((signo, value)),
+        how: How::Signal(signo, value),
     }) = notify
     {
         let mut info = crate::sentry::signal::SigInfo::from_process(
@@ -276,23 +279,31 @@ pub fn sys_mq_notify(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // struct sigevent { sigval value; int signo; int notify; ... }
         let raw: [u64; 2] = UserPtr::<[u64; 2]>::new(args[1]).read(&mut ctx.task.mm())?;
         let (value, signo, notify) = (raw[0], raw[1] as u32 as i32, (raw[1] >> 32) as i32);
-        let signal = match notify {
-            SIGEV_NONE => None,
+        let how = match notify {
+            SIGEV_NONE => How::Nothing,
             SIGEV_SIGNAL => {
                 if !(1..=64).contains(&signo) {
                     return Err(EINVAL);
                 }
-                Some((signo as u8, value))
+                How::Signal(signo as u8, value)
             }
-            // The kernel side of glibc's SIGEV_THREAD is a message on a
-            // netlink socket, which the sandbox's netlink does not carry.
+            // The kernel's side of SIGEV_THREAD (libc starts the thread):
+            // sigev_value points at a cookie, sigev_signo is a netlink
+            // socket the cookie will be queued on. The cookie is copied
+            // now (EFAULT), then the socket is checked, as on Linux.
             SIGEV_THREAD => {
-                log::info!("mq_notify with SIGEV_THREAD is not supported");
-                return Err(ENOSYS);
+                let mut cookie = [0u8; NOTIFY_COOKIE_LEN];
+                ctx.task.mm().copy_from_user(value, &mut cookie)?;
+                let sock = ctx.task.fds().get(fd_arg(signo as u32 as u64))?.clone();
+                let socket = sock.file.as_socket().ok_or(ENOTSOCK)?.socket.clone();
+                if socket.as_netlink().is_none() {
+                    return Err(EINVAL);
+                }
+                How::Thread { socket, cookie }
             }
             _ => return Err(EINVAL),
         };
-        Some(Notify { pid, signal })
+        Some(Notify { pid, how })
     };
     let open = queue_of(ctx, args[0])?;
     let file = open.file.as_mqueue().ok_or(EBADF)?;

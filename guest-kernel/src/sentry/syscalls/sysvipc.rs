@@ -127,6 +127,7 @@ const MSG_STAT_ANY: i32 = 13;
 pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
     let (key, flags) = (args[0] as i32, args[1] as u32);
+    let limits = *ns.limits.lock();
     let mut table = ns.msg.lock();
     if let Some(id) = lookup_key(ctx, &mut table, key, flags, |_| Ok(()))? {
         return Ok(id as u64);
@@ -134,7 +135,7 @@ pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let queue = MsgQueue {
         messages: Default::default(),
         bytes: 0,
-        qbytes: ipc::MSGMNB,
+        qbytes: limits.msgmnb.max(0) as usize,
         stime: 0,
         rtime: 0,
         ctime: now_secs(),
@@ -144,13 +145,13 @@ pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         removed: false,
     };
     let perm = new_perm(ctx, key, flags);
-    Ok(table.insert(perm, queue, ipc::MSGMNI)? as u64)
+    Ok(table.insert(perm, queue, limits.msgmni)? as u64)
 }
 
 pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
     let (id, addr, size, flags) = (args[0] as i32, args[1], args[2] as i64, args[3] as u32);
-    if size < 0 || size as usize > ipc::MSGMAX {
+    if size < 0 || size > ns.limits.lock().msgmax as i64 {
         return Err(EINVAL);
     }
     {
@@ -289,13 +290,14 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (id, cmd, buf) = (args[0] as i32, ctl_cmd(args[1]), args[2]);
     match cmd {
         IPC_INFO | MSG_INFO => {
+            let limits = *ns.limits.lock();
             let table = ns.msg.lock();
             let mut info = [0i32; 8];
             let total: usize = table.entries.values().map(|(_, q)| q.bytes).sum();
             let count: usize = table.entries.values().map(|(_, q)| q.messages.len()).sum();
-            info[2] = ipc::MSGMAX as i32;
-            info[3] = ipc::MSGMNB as i32;
-            info[4] = ipc::MSGMNI as i32;
+            info[2] = limits.msgmax;
+            info[3] = limits.msgmnb;
+            info[4] = limits.msgmni;
             info[5] = 16; // msgssz
             info[7] = 0xffff; // msgseg (an unsigned short)
             if cmd == MSG_INFO {
@@ -303,9 +305,9 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 info[1] = count as i32; // msgmap: messages
                 info[6] = total as i32; // msgtql: bytes
             } else {
-                info[0] = ipc::MSGMNI as i32 * ipc::MSGMNB as i32 / 1024;
-                info[1] = ipc::MSGMNB as i32;
-                info[6] = ipc::MSGMNB as i32;
+                info[0] = ipc::MSGMNI * ipc::MSGMNB / 1024;
+                info[1] = ipc::MSGMNB;
+                info[6] = ipc::MSGMNB;
             }
             let highest = table.highest_index();
             drop(table);
@@ -354,7 +356,7 @@ pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if !me.owns(perm) {
                 return Err(EPERM);
             }
-            if qbytes > ipc::MSGMNB && me.euid != 0 {
+            if qbytes > ns.limits.lock().msgmnb.max(0) as usize && me.euid != 0 {
                 return Err(EPERM);
             }
             apply_set(perm, uid, gid, mode);
@@ -396,7 +398,8 @@ const SEM_UNDO: i16 = 0x1000;
 pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
     let (key, nsems, flags) = (args[0] as i32, args[1] as i32, args[2] as u32);
-    if nsems < 0 || nsems as usize > ipc::SEMMSL {
+    let limits = *ns.limits.lock();
+    if nsems < 0 || nsems > limits.semmsl() {
         return Err(EINVAL);
     }
     let mut table = ns.sem.lock();
@@ -413,6 +416,12 @@ pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if nsems == 0 {
         return Err(EINVAL);
     }
+    // semmns bounds the semaphores of all sets together (Linux's
+    // used_sems), checked before the number of sets.
+    let used: usize = table.entries.values().map(|(_, s)| s.sems.len()).sum();
+    if used as i64 + nsems as i64 > limits.semmns() as i64 {
+        return Err(ENOSPC);
+    }
     let set = SemSet {
         sems: vec![Default::default(); nsems as usize],
         otime: 0,
@@ -421,7 +430,7 @@ pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         changed: Arc::new(Default::default()),
     };
     let perm = new_perm(ctx, key, flags);
-    Ok(table.insert(perm, set, ipc::SEMMNI)? as u64)
+    Ok(table.insert(perm, set, limits.semmni())? as u64)
 }
 
 pub fn sys_semop(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -448,7 +457,7 @@ fn semtimedop(
     if nsops == 0 {
         return Err(EINVAL);
     }
-    if nsops as usize > ipc::SEMOPM {
+    if nsops > ns.limits.lock().semopm().max(0) as u64 {
         return Err(E2BIG);
     }
     if id < 0 {
@@ -574,15 +583,16 @@ pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let (id, num, cmd, arg) = (args[0] as i32, args[1] as i32, ctl_cmd(args[2]), args[3]);
     match cmd {
         IPC_INFO | SEM_INFO => {
+            let limits = *ns.limits.lock();
             let table = ns.sem.lock();
             let mut info = [0i32; 10];
             info[0] = 1024; // semmap
-            info[1] = ipc::SEMMNI as i32;
-            info[2] = ipc::SEMMNS as i32;
+            info[1] = limits.semmni();
+            info[2] = limits.semmns();
             info[3] = 1024; // semmnu
-            info[4] = ipc::SEMMSL as i32;
-            info[5] = ipc::SEMOPM as i32;
-            info[6] = ipc::SEMOPM as i32; // semume
+            info[4] = limits.semmsl();
+            info[5] = limits.semopm();
+            info[6] = ipc::SEMOPM; // semume (Linux's constant SEMUME)
             info[7] = 16; // semusz
             info[8] = ipc::SEMVMX;
             info[9] = 16384; // semaem
@@ -761,6 +771,7 @@ const SHMLBA: u64 = 4096;
 pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
     let (key, size, flags) = (args[0] as i32, args[1], args[2] as u32);
+    let limits = *ns.limits.lock();
     let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
     let check = |seg: &ShmSegment| {
@@ -773,16 +784,18 @@ pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if let Some(id) = lookup_key(ctx, &mut table, key, flags, check)? {
         return Ok(id as u64);
     }
-    if size == 0 || size > ipc::SHMMAX {
+    if size == 0 || size > limits.shmmax {
         return Err(EINVAL);
     }
-    if flags & SHM_HUGETLB != 0 {
-        // No huge page pool in the sandbox (Linux without reserved pages).
-        return Err(ENOMEM);
-    }
     let pages = size.div_ceil(4096);
-    if ipc::shm_pages(&table).saturating_add(pages) > ipc::SHMALL {
+    if ipc::shm_pages(&table).saturating_add(pages) > limits.shmall {
         return Err(ENOSPC);
+    }
+    if flags & SHM_HUGETLB != 0 {
+        // No huge pages in the sandbox: Linux built without
+        // CONFIG_HUGETLBFS (what /boot/config says) finds no huge page
+        // size for the segment.
+        return Err(EINVAL);
     }
     let node = crate::sentry::vfs::tmpfs::new_unlinked_file(flags & 0o777);
     crate::sentry::vfs::Inode::truncate(&*node, size)?;
@@ -796,7 +809,7 @@ pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         lpid: 0,
     };
     let perm = new_perm(ctx, key, flags);
-    Ok(table.insert(perm, segment, ipc::SHMMNI)? as u64)
+    Ok(table.insert(perm, segment, limits.shmmni)? as u64)
 }
 
 pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -931,12 +944,13 @@ pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     ipc::reap_shm(&mut table);
     match cmd {
         IPC_INFO => {
+            let limits = *ns.limits.lock();
             let mut info = [0u64; 9];
-            info[0] = ipc::SHMMAX;
+            info[0] = limits.shmmax;
             info[1] = 1; // shmmin
-            info[2] = ipc::SHMMNI as u64;
-            info[3] = ipc::SHMMNI as u64; // shmseg
-            info[4] = ipc::SHMALL;
+            info[2] = limits.shmmni as u64;
+            info[3] = 4096; // shmseg (Linux's constant SHMSEG)
+            info[4] = limits.shmall;
             let highest = table.highest_index();
             drop(table);
             UserPtr::<[u64; 9]>::new(buf).write(&mut ctx.task.mm(), &info)?;

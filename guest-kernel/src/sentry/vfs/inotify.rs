@@ -55,10 +55,12 @@ pub const IN_VALID: u32 = IN_ALL_EVENTS
     | IN_MASK_ADD
     | IN_ONESHOT;
 
-/// Linux's /proc/sys/fs/inotify defaults.
-pub const MAX_QUEUED_EVENTS: usize = 16384;
-pub const MAX_USER_WATCHES: usize = 8192;
-pub const MAX_USER_INSTANCES: usize = 128;
+/// /proc/sys/fs/inotify (Linux's defaults; root may change them): the
+/// events an instance made from then on queues at most, and the instances
+/// and watches each user (by effective uid) may have.
+pub static MAX_QUEUED_EVENTS: AtomicUsize = AtomicUsize::new(16384);
+pub static MAX_USER_WATCHES: AtomicUsize = AtomicUsize::new(8192);
+pub static MAX_USER_INSTANCES: AtomicUsize = AtomicUsize::new(128);
 
 /// `struct inotify_event` without its name.
 const EVENT_HEADER: usize = 16;
@@ -108,6 +110,10 @@ pub struct Inotify(Arc<Instance>);
 /// An inotify instance: its watches and its queue of events.
 struct Instance {
     ino: u64,
+    /// The effective uid of its creator, charged for it and its watches.
+    uid: u32,
+    /// max_queued_events when it was made (Linux's group->max_events).
+    max_events: usize,
     state: Mutex<State>,
     queue: Arc<WaitQueue>,
     activity: AtomicU64,
@@ -117,7 +123,18 @@ struct Instance {
 static REGISTRY: Mutex<BTreeMap<Key, Vec<Weak<Instance>>>> = Mutex::new(BTreeMap::new());
 /// Watches alive in the sandbox (0: every hook returns at once).
 static WATCHES: AtomicUsize = AtomicUsize::new(0);
-static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+/// Instances and watches per user (Linux's ucounts).
+static PER_USER: Mutex<BTreeMap<u32, (usize, usize)>> = Mutex::new(BTreeMap::new());
+
+/// Changes the instances (`.0`) or watches (`.1`) of `uid` by `f`.
+fn charge(uid: u32, f: impl FnOnce(&mut (usize, usize))) {
+    let mut all = PER_USER.lock();
+    let counts = all.entry(uid).or_insert((0, 0));
+    f(counts);
+    if *counts == (0, 0) {
+        all.remove(&uid);
+    }
+}
 static NEXT_INO: AtomicU64 = AtomicU64::new(30_000);
 /// IN_MOVED_FROM/IN_MOVED_TO pairs share a cookie.
 static NEXT_COOKIE: AtomicU32 = AtomicU32::new(1);
@@ -129,14 +146,23 @@ fn active() -> bool {
 }
 
 impl Inotify {
-    /// A new instance; EMFILE past the per-user limit of instances.
-    pub fn new() -> Result<Arc<Inotify>, Errno> {
-        if INSTANCES.fetch_add(1, Ordering::Relaxed) >= MAX_USER_INSTANCES {
-            INSTANCES.fetch_sub(1, Ordering::Relaxed);
+    /// A new instance of user `uid`; EMFILE past max_user_instances.
+    pub fn new(uid: u32) -> Result<Arc<Inotify>, Errno> {
+        let limit = MAX_USER_INSTANCES.load(Ordering::Relaxed);
+        let mut full = false;
+        charge(uid, |c| {
+            full = c.0 >= limit;
+            if !full {
+                c.0 += 1;
+            }
+        });
+        if full {
             return Err(EMFILE);
         }
         Ok(Arc::new(Inotify(Arc::new(Instance {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            uid,
+            max_events: MAX_QUEUED_EVENTS.load(Ordering::Relaxed),
             state: Mutex::new(State {
                 next_wd: 1,
                 ..State::default()
@@ -180,11 +206,22 @@ impl Instance {
             };
             return Ok(wd);
         }
-        if WATCHES.load(Ordering::Relaxed) >= MAX_USER_WATCHES {
+        let limit = MAX_USER_WATCHES.load(Ordering::Relaxed);
+        let mut full = false;
+        charge(self.uid, |c| {
+            full = c.1 >= limit;
+            if !full {
+                c.1 += 1;
+            }
+        });
+        if full {
             return Err(ENOSPC);
         }
-        let wd = state.next_wd;
-        state.next_wd = state.next_wd.checked_add(1).ok_or(ENOSPC)?;
+        let Some(next) = state.next_wd.checked_add(1) else {
+            charge(self.uid, |c| c.1 -= 1);
+            return Err(ENOSPC);
+        };
+        let wd = core::mem::replace(&mut state.next_wd, next);
         state.watches.insert(wd, Watch { key, mask: events });
         drop(state);
         REGISTRY
@@ -213,6 +250,7 @@ impl Instance {
             }
         }
         WATCHES.fetch_sub(1, Ordering::Relaxed);
+        charge(self.uid, |c| c.1 -= 1);
     }
 
     /// Queues an event (merged with an identical last one, as Linux does;
@@ -227,7 +265,7 @@ impl Instance {
                 return;
             }
         }
-        if state.events.len() >= MAX_QUEUED_EVENTS {
+        if state.events.len() >= self.max_events {
             state.overflowed = true;
             state.events.push_back(Event {
                 wd: -1,
@@ -297,7 +335,7 @@ impl Drop for Inotify {
         for watch in watches.values() {
             self.0.forget(watch.key);
         }
-        INSTANCES.fetch_sub(1, Ordering::Relaxed);
+        charge(self.0.uid, |c| c.0 -= 1);
     }
 }
 

@@ -27,11 +27,55 @@ pub const HARD_MSGSIZE_MAX: u64 = 16 << 20;
 pub const PRIO_MAX: u64 = 32768;
 
 /// Who asked to hear of the next message on an empty queue (mq_notify):
-/// the process, and the signal (None: SIGEV_NONE) with its value.
-#[derive(Clone, Copy, Debug)]
+/// the process, and how.
+#[derive(Clone)]
 pub struct Notify {
     pub pid: i32,
-    pub signal: Option<(u8, u64)>,
+    pub how: How,
+}
+
+/// `struct sigevent`'s sigev_notify, as the kernel keeps it.
+#[derive(Clone)]
+pub enum How {
+    /// SIGEV_NONE: the registration is used up, nothing is sent.
+    Nothing,
+    /// SIGEV_SIGNAL: the signal and its value.
+    Signal(u8, u64),
+    /// SIGEV_THREAD: Linux queues the caller's cookie on a netlink socket
+    /// the caller named, its last byte saying what happened (libc's
+    /// helper thread reads it and starts the thread).
+    Thread {
+        socket: Arc<dyn crate::sentry::net::Socket>,
+        cookie: [u8; NOTIFY_COOKIE_LEN],
+    },
+}
+
+/// The bytes of a SIGEV_THREAD notification (Linux's NOTIFY_COOKIE_LEN).
+pub const NOTIFY_COOKIE_LEN: usize = 32;
+/// Its last byte: a message came (NOTIFY_WOKENUP) or the registration
+/// went without one (NOTIFY_REMOVED).
+const NOTIFY_WOKENUP: u8 = 1;
+const NOTIFY_REMOVED: u8 = 2;
+
+impl Notify {
+    /// A SIGEV_THREAD registration's message, with `code` (Linux's
+    /// set_cookie and netlink_sendskb): the cookie alone, no netlink
+    /// header. Other registrations send nothing here.
+    fn send_cookie(&self, code: u8) {
+        if let How::Thread { socket, cookie } = &self.how {
+            let mut data = cookie.to_vec();
+            data[NOTIFY_COOKIE_LEN - 1] = code;
+            if let Some(netlink) = socket.as_netlink() {
+                netlink.deliver_raw(data);
+            }
+        }
+    }
+
+    /// Sends what a SIGEV_THREAD registration sends when a message came
+    /// (the caller sends a SIGEV_SIGNAL's signal itself).
+    pub fn woken(&self) {
+        self.send_cookie(NOTIFY_WOKENUP);
+    }
 }
 
 pub struct Queue {
@@ -155,16 +199,16 @@ impl Queue {
     /// mq_notify: registers `notify` (EBUSY when another process is
     /// registered), or with None removes the caller's (`pid`'s).
     pub fn set_notify(&self, pid: i32, notify: Option<Notify>) -> Result<(), Errno> {
-        let mut state = self.state.lock();
         match notify {
             None => {
-                if state.notify.is_some_and(|n| n.pid == pid) {
-                    state.notify = None;
-                }
+                self.forget(pid);
                 Ok(())
             }
-            Some(_) if state.notify.is_some() => Err(EBUSY),
             Some(notify) => {
+                let mut state = self.state.lock();
+                if state.notify.is_some() {
+                    return Err(EBUSY);
+                }
                 state.notify = Some(notify);
                 Ok(())
             }
@@ -174,12 +218,20 @@ impl Queue {
     /// What reading the descriptor shows (Linux's mqueue file system).
     fn status(&self) -> Vec<u8> {
         let state = self.state.lock();
-        let (notify, signo, pid) = match state.notify {
+        // sigev_notify: SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2.
+        let (notify, signo, pid) = match &state.notify {
             Some(Notify {
                 pid,
-                signal: Some((signo, _)),
-            }) => (0, signo, pid),
-            Some(Notify { pid, signal: None }) => (1, 0, pid),
+                how: How::Signal(signo, _),
+            }) => (0, *signo, *pid),
+            Some(Notify {
+                pid,
+                how: How::Nothing,
+            }) => (1, 0, *pid),
+            Some(Notify {
+                pid,
+                how: How::Thread { .. },
+            }) => (2, 0, *pid),
             None => (0, 0, 0),
         };
         alloc::format!(
@@ -192,11 +244,20 @@ impl Queue {
         .into_bytes()
     }
 
-    /// Drops `pid`'s registration (its descriptor closed).
+    /// Drops `pid`'s registration (mq_notify(NULL), or its descriptor
+    /// closed); a SIGEV_THREAD one says so on its socket (Linux's
+    /// remove_notification).
     pub fn forget(&self, pid: i32) {
-        let mut state = self.state.lock();
-        if state.notify.is_some_and(|n| n.pid == pid) {
-            state.notify = None;
+        let removed = {
+            let mut state = self.state.lock();
+            if state.notify.as_ref().is_some_and(|n| n.pid == pid) {
+                state.notify.take()
+            } else {
+                None
+            }
+        };
+        if let Some(notify) = removed {
+            notify.send_cookie(NOTIFY_REMOVED);
         }
     }
 }

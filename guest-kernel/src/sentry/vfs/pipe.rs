@@ -21,8 +21,50 @@ use crate::sentry::wait::WaitQueue;
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 
 /// /proc/sys/fs/pipe-max-size: the largest capacity F_SETPIPE_SZ gives
-/// without CAP_SYS_RESOURCE (Linux's default; the sentry's is fixed).
-pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+/// without CAP_SYS_RESOURCE, and a cap on a new pipe's capacity for such a
+/// process (Linux's default, 1 MiB; root may change it).
+static PIPE_MAX_SIZE: AtomicUsize = AtomicUsize::new(1024 * 1024);
+
+/// /proc/sys/fs/pipe-user-pages-soft and -hard (Linux's defaults: 16384
+/// pages, no hard limit): the pipe buffer pages one user's pipes may hold
+/// before an unprivileged user's new pipes get two pages only (soft) or
+/// are refused (hard, ENFILE); F_SETPIPE_SZ may not grow a pipe past
+/// either (EPERM). Root may change them.
+pub static PIPE_USER_PAGES_SOFT: AtomicUsize = AtomicUsize::new(16384);
+pub static PIPE_USER_PAGES_HARD: AtomicUsize = AtomicUsize::new(0);
+/// Pages charged to each user (by real uid) for its pipes.
+static USER_PAGES: Mutex<alloc::collections::BTreeMap<u32, usize>> =
+    Mutex::new(alloc::collections::BTreeMap::new());
+
+/// Changes `uid`'s pages from `old` to `new`; the user's new total.
+fn account(uid: u32, old: usize, new: usize) -> usize {
+    let mut all = USER_PAGES.lock();
+    let total = all.entry(uid).or_insert(0);
+    *total = (*total + new).saturating_sub(old);
+    let now = *total;
+    if now == 0 {
+        all.remove(&uid);
+    }
+    now
+}
+
+fn too_many(total: usize) -> bool {
+    let soft = PIPE_USER_PAGES_SOFT.load(Ordering::Relaxed);
+    let hard = PIPE_USER_PAGES_HARD.load(Ordering::Relaxed);
+    (soft != 0 && total > soft) || (hard != 0 && total > hard)
+}
+
+/// pipe-max-size now.
+pub fn pipe_max_size() -> usize {
+    PIPE_MAX_SIZE.load(Ordering::Relaxed)
+}
+
+/// Writes pipe-max-size (Linux's proc_dopipe_max_size): the value is
+/// rounded as F_SETPIPE_SZ rounds (EINVAL above 2^31).
+pub fn set_pipe_max_size(size: u32) -> Result<(), Errno> {
+    PIPE_MAX_SIZE.store(round_pipe_size(size).ok_or(EINVAL)?, Ordering::Relaxed);
+    Ok(())
+}
 
 const PAGE: usize = crate::arch::PAGE_SIZE as usize;
 
@@ -152,6 +194,17 @@ pub struct Pipe {
     writer_opens: AtomicU64,
     /// Readers waiting for data, writers for room, opens for a peer.
     queue: Arc<WaitQueue>,
+    /// The user its pages are charged to and how many (pipe(2)'s pipes:
+    /// Linux's pipe->user and nr_accounted).
+    charged: Mutex<Option<(u32, usize)>>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some((uid, pages)) = *self.charged.lock() {
+            account(uid, pages, 0);
+        }
+    }
 }
 
 /// One end of a pipe (both, for a FIFO opened O_RDWR). Dropping the last
@@ -176,6 +229,7 @@ fn new_buffer(named: bool) -> Arc<Pipe> {
         reader_opens: AtomicU64::new(0),
         writer_opens: AtomicU64::new(0),
         queue: Arc::new(WaitQueue::new()),
+        charged: Mutex::new(None),
     })
 }
 
@@ -222,12 +276,48 @@ impl Pipe {
         self.capacity.load(Ordering::Relaxed)
     }
 
+    /// Charges a new pipe to user `uid` (Linux's alloc_pipe_info): an
+    /// `unprivileged` user past the soft limit gets a pipe of two pages,
+    /// past the hard limit none (ENFILE).
+    pub fn charge(&self, uid: u32, unprivileged: bool) -> Result<(), Errno> {
+        let mut pages = self.capacity() / PAGE;
+        let mut total = account(uid, 0, pages);
+        let soft = PIPE_USER_PAGES_SOFT.load(Ordering::Relaxed);
+        if unprivileged && soft != 0 && total > soft {
+            total = account(uid, pages, 2);
+            pages = 2;
+            self.capacity.store(2 * PAGE, Ordering::Relaxed);
+        }
+        let hard = PIPE_USER_PAGES_HARD.load(Ordering::Relaxed);
+        if unprivileged && hard != 0 && total > hard {
+            account(uid, pages, 0);
+            return Err(ENFILE);
+        }
+        *self.charged.lock() = Some((uid, pages));
+        Ok(())
+    }
+
     /// F_SETPIPE_SZ: makes the capacity `size` bytes (already rounded to a
     /// power-of-two number of pages). EBUSY when the data in the pipe would
-    /// not fit (in whole pages, as Linux counts its slots).
-    pub fn set_capacity(&self, size: usize) -> Result<usize, Errno> {
+    /// not fit (in whole pages, as Linux counts its slots); EPERM when an
+    /// `unprivileged` user would grow it past its user's page limits.
+    pub fn set_capacity(&self, size: usize, unprivileged: bool) -> Result<usize, Errno> {
+        let mut charged = self.charged.lock();
+        if let Some((uid, pages)) = *charged {
+            let total = account(uid, pages, size / PAGE);
+            if size > self.capacity() && unprivileged && too_many(total) {
+                account(uid, size / PAGE, pages);
+                return Err(EPERM);
+            }
+            *charged = Some((uid, size / PAGE));
+        }
+        drop(charged);
         let buffer = self.buffer.lock();
         if buffer.span().div_ceil(PAGE) > size / PAGE {
+            if let Some((uid, pages)) = self.charged.lock().as_mut() {
+                account(*uid, *pages, self.capacity() / PAGE);
+                *pages = self.capacity() / PAGE;
+            }
             return Err(EBUSY);
         }
         self.capacity.store(size, Ordering::Relaxed);

@@ -1,12 +1,19 @@
 //! /proc/sys: the kernel parameters programs read, each generated from the
 //! value the sentry really uses (the reported release, the fd and group
-//! limits, the SysV IPC limits...). They are read-only: opening one for
+//! limits, the SysV IPC limits...). Most are read-only: opening one for
 //! writing is EACCES, as Linux answers for a 0444 sysctl, because the
-//! sandbox has no way to change these settings. The exceptions live in the
-//! sentry, and root may set them (mode 0644 as on Linux): kernel/keys (the
-//! key quotas and garbage-collection delay; the keys' sandbox-wide heap
-//! budget holds whatever they say), fs/nr_open, fs/lease-break-time, and
-//! the host and domain names of the writer's UTS namespace; and
+//! sandbox has no way to change these settings. The settings the sentry
+//! holds itself root may set (mode 0644 as on Linux), and the sentry
+//! enforces what they say: kernel/keys (the key quotas and
+//! garbage-collection delay; the keys' sandbox-wide heap budget holds
+//! whatever they say), fs/nr_open, fs/lease-break-time, fs/pipe-max-size,
+//! fs/inotify/*, the host and domain names of the writer's UTS namespace,
+//! and the System V IPC limits of the writer's IPC namespace
+//! (kernel/msg*, sem, shm*; the sandbox's own bound of objects of each
+//! kind, `ipc::MAX_OBJECTS`, still holds above them) with the
+//! checkpoint/restore `kernel/*_next_id` (mode 0444 as Linux shows them,
+//! yet writable by root, as Linux's ipc_permissions allows a
+//! CAP_CHECKPOINT_RESTORE holder); and
 //! kernel/ns_last_pid (mode 0666 as on Linux, a write needs CAP_SYS_ADMIN
 //! or CAP_CHECKPOINT_RESTORE), which chooses the next pid.
 
@@ -21,7 +28,6 @@ use crate::sentry::fd::{File, POLLIN, POLLOUT};
 
 /// Every file under /proc/sys: its path below /proc/sys and its contents.
 fn value(path: &[u8]) -> Option<String> {
-    use crate::sentry::ipc;
     Some(match path {
         b"kernel/ostype" => "Linux".into(),
         b"kernel/osrelease" => crate::sentry::KERNEL_RELEASE.into(),
@@ -55,21 +61,41 @@ fn value(path: &[u8]) -> Option<String> {
             BOOT_ID.call_once(random_uuid).clone()
         }
         b"kernel/random/uuid" => random_uuid(),
-        b"kernel/msgmax" => format!("{}", ipc::MSGMAX),
-        b"kernel/msgmnb" => format!("{}", ipc::MSGMNB),
-        b"kernel/msgmni" => format!("{}", ipc::MSGMNI),
-        b"kernel/sem" => format!(
-            "{}\t{}\t{}\t{}",
-            ipc::SEMMSL,
-            ipc::SEMMNS,
-            ipc::SEMOPM,
-            ipc::SEMMNI
-        ),
-        b"kernel/shmmax" => format!("{}", ipc::SHMMAX),
-        b"kernel/shmall" => format!("{}", ipc::SHMALL),
-        b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
+        b"kernel/msgmax"
+        | b"kernel/msgmnb"
+        | b"kernel/msgmni"
+        | b"kernel/sem"
+        | b"kernel/shmmax"
+        | b"kernel/shmall"
+        | b"kernel/shmmni"
+        | b"kernel/msg_next_id"
+        | b"kernel/sem_next_id"
+        | b"kernel/shm_next_id" => {
+            let ns = crate::sentry::sched::current().namespaces().ipc;
+            let l = *ns.limits.lock();
+            match path {
+                b"kernel/msgmax" => format!("{}", l.msgmax),
+                b"kernel/msgmnb" => format!("{}", l.msgmnb),
+                b"kernel/msgmni" => format!("{}", l.msgmni),
+                b"kernel/sem" => format!("{}\t{}\t{}\t{}", l.sem[0], l.sem[1], l.sem[2], l.sem[3]),
+                b"kernel/shmmax" => format!("{}", l.shmmax),
+                b"kernel/shmall" => format!("{}", l.shmall),
+                b"kernel/shmmni" => format!("{}", l.shmmni),
+                b"kernel/msg_next_id" => format!("{}", ns.msg.lock().next_id),
+                b"kernel/sem_next_id" => format!("{}", ns.sem.lock().next_id),
+                _ => format!("{}", ns.shm.lock().next_id),
+            }
+        }
         b"fs/nr_open" => format!("{}", crate::sentry::fd::nr_open()),
-        b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
+        b"fs/pipe-max-size" => format!("{}", super::pipe::pipe_max_size()),
+        b"fs/pipe-user-pages-soft" => format!(
+            "{}",
+            super::pipe::PIPE_USER_PAGES_SOFT.load(core::sync::atomic::Ordering::Relaxed)
+        ),
+        b"fs/pipe-user-pages-hard" => format!(
+            "{}",
+            super::pipe::PIPE_USER_PAGES_HARD.load(core::sync::atomic::Ordering::Relaxed)
+        ),
         b"fs/aio-max-nr" => format!("{}", crate::sentry::syscalls::aio::AIO_MAX_NR),
         b"fs/aio-nr" => format!("{}", crate::sentry::syscalls::aio::events_reserved()),
         // link(2) follows protected_hardlinks=1 (perm.rs); the other
@@ -84,9 +110,14 @@ fn value(path: &[u8]) -> Option<String> {
         b"fs/mqueue/msg_max" => format!("{}", mqueue::MSG_MAX),
         b"fs/mqueue/msgsize_max" => format!("{}", mqueue::MSGSIZE_MAX),
         b"fs/mqueue/queues_max" => format!("{}", mqueue::QUEUES_MAX),
-        b"fs/inotify/max_queued_events" => format!("{}", inotify::MAX_QUEUED_EVENTS),
-        b"fs/inotify/max_user_instances" => format!("{}", inotify::MAX_USER_INSTANCES),
-        b"fs/inotify/max_user_watches" => format!("{}", inotify::MAX_USER_WATCHES),
+        b"fs/inotify/max_queued_events"
+        | b"fs/inotify/max_user_instances"
+        | b"fs/inotify/max_user_watches" => {
+            format!(
+                "{}",
+                inotify_setting(path)?.load(core::sync::atomic::Ordering::Relaxed)
+            )
+        }
         _ => {
             let name = path.strip_prefix(KEYS_DIR)?;
             format!("{}", crate::sentry::syscalls::keys::sysctl(name)?)
@@ -141,8 +172,13 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmmax",
     b"kernel/shmall",
     b"kernel/shmmni",
+    b"kernel/msg_next_id",
+    b"kernel/sem_next_id",
+    b"kernel/shm_next_id",
     b"fs/nr_open",
     b"fs/pipe-max-size",
+    b"fs/pipe-user-pages-hard",
+    b"fs/pipe-user-pages-soft",
     b"fs/aio-max-nr",
     b"fs/aio-nr",
     b"fs/protected_hardlinks",
@@ -166,14 +202,186 @@ const KEYS_DIR: &[u8] = b"kernel/keys/";
 const WRITABLE: &[&[u8]] = &[
     b"fs/nr_open",
     b"fs/lease-break-time",
+    b"fs/pipe-max-size",
+    b"fs/pipe-user-pages-hard",
+    b"fs/pipe-user-pages-soft",
+    b"fs/inotify/max_queued_events",
+    b"fs/inotify/max_user_instances",
+    b"fs/inotify/max_user_watches",
     b"kernel/hostname",
     b"kernel/domainname",
+    b"kernel/msgmax",
+    b"kernel/msgmnb",
+    b"kernel/msgmni",
+    b"kernel/sem",
+    b"kernel/shmmax",
+    b"kernel/shmall",
+    b"kernel/shmmni",
+];
+/// Writable by root although shown 0444 (Linux's ipc_permissions).
+const NEXT_IDS: &[&[u8]] = &[
+    b"kernel/msg_next_id",
+    b"kernel/sem_next_id",
+    b"kernel/shm_next_id",
 ];
 
 fn writable(path: &[u8]) -> bool {
     path.starts_with(KEYS_DIR) && PATHS.contains(&path)
         || WRITABLE.contains(&path)
         || path == NS_LAST_PID
+        || NEXT_IDS.contains(&path)
+}
+
+/// The setting behind a /proc/sys/fs/inotify file.
+fn inotify_setting(path: &[u8]) -> Option<&'static core::sync::atomic::AtomicUsize> {
+    Some(match path {
+        b"fs/inotify/max_queued_events" => &inotify::MAX_QUEUED_EVENTS,
+        b"fs/inotify/max_user_instances" => &inotify::MAX_USER_INSTANCES,
+        b"fs/inotify/max_user_watches" => &inotify::MAX_USER_WATCHES,
+        _ => return None,
+    })
+}
+
+/// The numbers written to a sysctl, as Linux's proc_get_long reads them:
+/// separated by white space, each with an optional '-' and C's base
+/// prefixes (0x, 0); anything else, or a value past 64 bits, is EINVAL.
+/// Each is (negative, magnitude); none at all is EINVAL too.
+fn parse_numbers(text: &[u8]) -> Result<Vec<(bool, u64)>, Errno> {
+    let text = text.split(|&b| b == 0).next().unwrap_or(&[]);
+    let mut out = Vec::new();
+    for word in text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let (negative, digits) = match word.strip_prefix(b"-") {
+            Some(rest) => (true, rest),
+            None => (false, word),
+        };
+        let (radix, digits) = if let Some(hex) = digits
+            .strip_prefix(b"0x")
+            .or_else(|| digits.strip_prefix(b"0X"))
+        {
+            (16, hex)
+        } else if digits.len() > 1 && digits[0] == b'0' {
+            (8, &digits[1..])
+        } else {
+            (10, digits)
+        };
+        if digits.is_empty() {
+            return Err(EINVAL);
+        }
+        let mut value: u64 = 0;
+        for &b in digits {
+            let d = (b as char).to_digit(radix).ok_or(EINVAL)?;
+            value = value
+                .checked_mul(radix as u64)
+                .and_then(|v| v.checked_add(d as u64))
+                .ok_or(EINVAL)?;
+        }
+        out.push((negative, value));
+    }
+    if out.is_empty() {
+        return Err(EINVAL);
+    }
+    Ok(out)
+}
+
+/// The first number written.
+fn first_number(text: &[u8]) -> Result<(bool, u64), Errno> {
+    Ok(parse_numbers(text)?[0])
+}
+
+/// An int sysctl within `min..=max` (proc_dointvec_minmax).
+fn int_in(text: &[u8], min: i64, max: i64) -> Result<i32, Errno> {
+    let (negative, magnitude) = first_number(text)?;
+    let value = if negative {
+        -(i64::try_from(magnitude).map_err(|_| EINVAL)?)
+    } else {
+        i64::try_from(magnitude).map_err(|_| EINVAL)?
+    };
+    if value < min.max(i32::MIN as i64) || value > max.min(i32::MAX as i64) {
+        return Err(EINVAL);
+    }
+    Ok(value as i32)
+}
+
+/// An unsigned sysctl up to `max` (proc_doulongvec_minmax,
+/// proc_douintvec: negative is EINVAL).
+fn unsigned(text: &[u8], max: u64) -> Result<u64, Errno> {
+    match first_number(text)? {
+        (false, v) if v <= max => Ok(v),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The System V IPC settings (of the reader's or writer's IPC namespace).
+const IPC_SETTINGS: &[&[u8]] = &[
+    b"kernel/msgmax",
+    b"kernel/msgmnb",
+    b"kernel/msgmni",
+    b"kernel/sem",
+    b"kernel/shmmax",
+    b"kernel/shmall",
+    b"kernel/shmmni",
+    b"kernel/msg_next_id",
+    b"kernel/sem_next_id",
+    b"kernel/shm_next_id",
+];
+
+/// Writes a System V IPC setting of the writer's IPC namespace.
+fn set_ipc(path: &[u8], text: &[u8]) -> Result<(), Errno> {
+    use crate::sentry::ipc::IPCMNI;
+    let ns = crate::sentry::sched::current().namespaces().ipc;
+    let int_max = i32::MAX as i64;
+    match path {
+        b"kernel/msg_next_id" | b"kernel/sem_next_id" | b"kernel/shm_next_id" => {
+            let id = int_in(text, 0, int_max)?;
+            match path {
+                b"kernel/msg_next_id" => ns.msg.lock().next_id = id,
+                b"kernel/sem_next_id" => ns.sem.lock().next_id = id,
+                _ => ns.shm.lock().next_id = id,
+            }
+            return Ok(());
+        }
+        b"kernel/sem" => {
+            // proc_dointvec of four ints (those written change, the others
+            // stay); then semmni must lie in 0..=IPCMNI (ERANGE, and it
+            // alone goes back, as Linux's proc_ipc_sem_dointvec does).
+            let numbers = parse_numbers(text)?;
+            let mut values = Vec::new();
+            for &(negative, magnitude) in numbers.iter().take(4) {
+                let v = i64::try_from(magnitude).map_err(|_| EINVAL)?;
+                let v = if negative { -v } else { v };
+                values.push(i32::try_from(v).map_err(|_| EINVAL)?);
+            }
+            let mut limits = ns.limits.lock();
+            let semmni = limits.sem[3];
+            for (slot, v) in limits.sem.iter_mut().zip(values) {
+                *slot = v;
+            }
+            if !(0..=IPCMNI).contains(&limits.sem[3]) {
+                limits.sem[3] = semmni;
+                return Err(ERANGE);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut limits = ns.limits.lock();
+    match path {
+        b"kernel/shmmax" => limits.shmmax = unsigned(text, u64::MAX)?,
+        b"kernel/shmall" => limits.shmall = unsigned(text, u64::MAX)?,
+        _ => {
+            let (slot, max) = match path {
+                b"kernel/msgmax" => (&mut limits.msgmax, int_max),
+                b"kernel/msgmnb" => (&mut limits.msgmnb, int_max),
+                b"kernel/msgmni" => (&mut limits.msgmni, IPCMNI as i64),
+                _ => (&mut limits.shmmni, IPCMNI as i64),
+            };
+            *slot = int_in(text, 0, max)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writable by anyone who holds the capability (the write checks it).
@@ -183,6 +391,20 @@ const NS_LAST_PID: &[u8] = b"kernel/ns_last_pid";
 fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
     if let Some(name) = path.strip_prefix(KEYS_DIR) {
         return crate::sentry::syscalls::keys::set_sysctl(name, text);
+    }
+    if IPC_SETTINGS.contains(&path) {
+        return set_ipc(path, text);
+    }
+    if let Some(setting) = inotify_setting(path) {
+        // Longs (max_user_*) or an int (max_queued_events), at least 0.
+        let max = if path == b"fs/inotify/max_queued_events" {
+            i32::MAX as u64
+        } else {
+            i64::MAX as u64
+        };
+        let v = unsigned(text, max)?;
+        setting.store(v as usize, core::sync::atomic::Ordering::Relaxed);
+        return Ok(());
     }
     match path {
         NS_LAST_PID => {
@@ -202,6 +424,23 @@ fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
             let value = crate::sentry::keys::parse_sysctl(text, 0, max)?;
             crate::sentry::sched::set_last_pid(value as i32);
             Ok(())
+        }
+        b"fs/pipe-user-pages-soft" | b"fs/pipe-user-pages-hard" => {
+            // proc_doulongvec_minmax without bounds.
+            let v = unsigned(text, u64::MAX)? as usize;
+            let setting = if path == b"fs/pipe-user-pages-soft" {
+                &super::pipe::PIPE_USER_PAGES_SOFT
+            } else {
+                &super::pipe::PIPE_USER_PAGES_HARD
+            };
+            setting.store(v, core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        b"fs/pipe-max-size" => {
+            // An unsigned long cut to an unsigned int, then rounded as a
+            // pipe size: Linux's proc_dopipe_max_size checks only the
+            // rounded size (4294967296 becomes 0, then a page).
+            super::pipe::set_pipe_max_size(unsigned(text, u64::MAX)? as u32)
         }
         b"fs/lease-break-time" => {
             let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
@@ -282,7 +521,7 @@ impl Inode for SysNode {
             S_IFDIR | 0o555
         } else if self.path == NS_LAST_PID {
             S_IFREG | 0o666
-        } else if writable(&self.path) {
+        } else if writable(&self.path) && !NEXT_IDS.contains(&self.path.as_slice()) {
             S_IFREG | 0o644
         } else {
             S_IFREG | 0o444
@@ -391,8 +630,9 @@ impl File for SysFile {
             return Err(EACCES);
         }
         // As Linux's strict sysctl writes: the value is written whole at
-        // offset 0; a write further on changes nothing.
-        if offset == 0 {
+        // offset 0; a write further on changes nothing (nor does an empty
+        // one).
+        if offset == 0 && !buf.is_empty() {
             set(&self.node.path, buf)?;
         }
         Ok(buf.len())
