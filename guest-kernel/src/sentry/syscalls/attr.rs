@@ -98,6 +98,9 @@ pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[4] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
     let at = node_at(ctx, fd_arg(args[0]), args[1], args[4])?;
     chown_node(ctx, &at.inode()?, args[2], args[3])?;
     at.notify(IN_ATTRIB);
@@ -193,7 +196,14 @@ fn set_times(
     updates: [Option<TimeUpdate>; 2],
 ) -> SysResult {
     let at = if path == 0 {
-        // futimens: the fd itself.
+        // futimens: the fd itself (Linux's do_utimes: with AT_FDCWD a
+        // NULL path is a bad path, and the fd form takes no flags).
+        if dirfd == AT_FDCWD {
+            return Err(EFAULT);
+        }
+        if flags != 0 {
+            return Err(EINVAL);
+        }
         let file = ctx.task.fds().get(dirfd)?.clone();
         file.file.inode().ok_or(EBADF)?;
         super::path::NodeRef::File(file)
