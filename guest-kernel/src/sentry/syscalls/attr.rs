@@ -57,6 +57,27 @@ pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// fchmodat2(dirfd, path, mode, flags): fchmodat with flags
+/// (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH: an O_PATH descriptor itself). A
+/// symlink's mode cannot change (EOPNOTSUPP, as Linux's notify_change).
+pub fn sys_fchmodat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    let flags = args[3] as u32 as u64;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let at = node_at(ctx, fd_arg(args[0]), args[1], flags)?;
+    let node = at.inode()?;
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    if node.kind() == FileKind::Symlink {
+        return Err(EOPNOTSUPP);
+    }
+    chmod_node(ctx, &node, args[2])?;
+    at.notify(IN_ATTRIB);
+    Ok(0)
+}
+
 /// chown: changing the owner needs CAP_CHOWN, the group the owner's own
 /// membership (perm.rs). A regular file loses its set-user-ID bit, and its
 /// set-group-ID bit when group-executable, whoever changes it.

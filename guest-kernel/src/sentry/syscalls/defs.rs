@@ -169,6 +169,7 @@ handlers! {
     symlinkat => namei::sys_symlinkat, Full;
     readlinkat => namei::sys_readlinkat, Full;
     fchmodat => attr::sys_fchmodat, Full;
+    fchmodat2 => attr::sys_fchmodat2, Full;
     faccessat => stat::sys_faccessat, Full;
     pselect6 => poll::sys_pselect6, Full;
     ppoll => poll::sys_ppoll, Full;
