@@ -730,6 +730,18 @@ static void test_o_path(void)
         ok(fstat(f, &st), "O_PATH fstat");
     }
     checkf(st.st_size == 9, "O_PATH fstat size", "size=%ld%ld", (long)st.st_size, 0);
+    /* fchmodat2 (452) changes the mode of what an O_PATH descriptor names */
+    ok(syscall(452, fd, "", 0600, AT_EMPTY_PATH), "fchmodat2 AT_EMPTY_PATH on O_PATH");
+    checkf((mode_of("pf") & 07777) == 0600, "fchmodat2 changed the mode", "mode=%lo%ld",
+           (long)(mode_of("pf") & 07777), 0);
+    err(syscall(452, AT_FDCWD, "pf", 0644, -1), EINVAL, "fchmodat2 bad flags");
+    symlink("pf", "pl");
+    err(syscall(452, AT_FDCWD, "pl", 0644, AT_SYMLINK_NOFOLLOW), EOPNOTSUPP,
+        "fchmodat2 of a symlink itself");
+    ok(syscall(452, AT_FDCWD, "pl", 0644, 0), "fchmodat2 through a symlink");
+    checkf((mode_of("pf") & 07777) == 0644, "fchmodat2 followed the symlink", "mode=%lo%ld",
+           (long)(mode_of("pf") & 07777), 0);
+    unlink("pl");
     close(fd);
     close(dup_fd);
     unlink("pf");
