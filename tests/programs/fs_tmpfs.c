@@ -9,7 +9,9 @@
  * rename/renameat2, link, symlink/readlink, unlink, mkdir/rmdir, getdents64
  * (listing sorted), deterministic stat fields, O_EXCL/O_TRUNC/O_APPEND/
  * O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC, dup/dup2/dup3/fcntl, chdir/fchdir/getcwd,
- * umask, chmod/fchmod, utimensat, statx, faccessat.
+ * umask, chmod/fchmod, utimensat, statx, faccessat, O_PATH descriptors,
+ * O_TMPFILE and linkat of unnamed files, SEEK_DATA/SEEK_HOLE, cachestat,
+ * renameat2's flag checks and RENAME_WHITEOUT, file_getattr/file_setattr.
  *
  * Prints one line per check: "<what>: ok" or "<what>: FAIL <why>", errno
  * names where an error is expected, then "failures=N"; exits with
@@ -23,13 +25,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "abi_check.h"
+
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#ifndef SEEK_DATA
+#define SEEK_DATA 3
+#define SEEK_HOLE 4
+#endif
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#define RENAME_EXCHANGE 2
+#define RENAME_WHITEOUT 4
+#endif
+#ifndef FIGETBSZ
+#define FIGETBSZ _IO(0x00, 2)
+#endif
+#define NR_cachestat 451
+#define NR_file_getattr 468
+#define NR_file_setattr 469
 
 static int file_has(const char *path, const char *want)
 {
@@ -678,6 +703,320 @@ static void test_cwd(void)
     rmdir("cw");
 }
 
+/* An O_PATH descriptor is a location: every call that needs an open file
+ * says EBADF; fstat and *at calls work. */
+static void test_o_path(void)
+{
+    printf("-- O_PATH\n");
+    write_file("pf", "path only");
+    int fd = ok(open("pf", O_PATH), "open O_PATH");
+    int dup_fd = ok(dup(fd), "dup O_PATH");
+    char buf[16];
+    int arg;
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        int f = i ? dup_fd : fd;
+        err(read(f, buf, sizeof buf), EBADF, "O_PATH read");
+        err(write(f, "w", 1), EBADF, "O_PATH write");
+        /* (the raw calls: musl retries these through /proc/self/fd) */
+        err(syscall(SYS_fchmod, f, 0600), EBADF, "O_PATH fchmod");
+        err(syscall(SYS_fchown, f, 1000, 1000), EBADF, "O_PATH fchown");
+        err(ioctl(f, FIGETBSZ, &arg), EBADF, "O_PATH ioctl");
+        err(mmap(NULL, 1, PROT_READ, MAP_PRIVATE, f, 0) == MAP_FAILED ? -1 : 0, EBADF,
+            "O_PATH mmap");
+        err(fgetxattr(f, "user.k", NULL, 0), EBADF, "O_PATH fgetxattr");
+        err(lseek(f, 0, SEEK_SET), EBADF, "O_PATH lseek");
+        err(ftruncate(f, 0), EBADF, "O_PATH ftruncate");
+        ok(fstat(f, &st), "O_PATH fstat");
+    }
+    checkf(st.st_size == 9, "O_PATH fstat size", "size=%ld%ld", (long)st.st_size, 0);
+    /* fchmodat2 (452) changes the mode of what an O_PATH descriptor names */
+    ok(syscall(452, fd, "", 0600, AT_EMPTY_PATH), "fchmodat2 AT_EMPTY_PATH on O_PATH");
+    checkf((mode_of("pf") & 07777) == 0600, "fchmodat2 changed the mode", "mode=%lo%ld",
+           (long)(mode_of("pf") & 07777), 0);
+    err(syscall(452, AT_FDCWD, "pf", 0644, -1), EINVAL, "fchmodat2 bad flags");
+    symlink("pf", "pl");
+    err(syscall(452, AT_FDCWD, "pl", 0644, AT_SYMLINK_NOFOLLOW), EOPNOTSUPP,
+        "fchmodat2 of a symlink itself");
+    ok(syscall(452, AT_FDCWD, "pl", 0644, 0), "fchmodat2 through a symlink");
+    checkf((mode_of("pf") & 07777) == 0644, "fchmodat2 followed the symlink", "mode=%lo%ld",
+           (long)(mode_of("pf") & 07777), 0);
+    unlink("pl");
+    close(fd);
+    close(dup_fd);
+    unlink("pf");
+}
+
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* O_TMPFILE: a file in no directory, which linkat may name (unless
+ * O_EXCL); an unlinked file cannot be named again. */
+static void test_tmpfile(void)
+{
+    printf("-- O_TMPFILE\n");
+    mkdir("tf", 0755);
+    int fd = open("tf", O_TMPFILE | O_RDWR, 0640);
+    if (fd < 0) {
+        printf("O_TMPFILE: FAIL %s\n", ename(errno));
+        failures++;
+        return;
+    }
+    check(dir_entries("tf") == 0, "O_TMPFILE leaves the directory empty");
+    struct stat st;
+    ok(fstat(fd, &st), "fstat O_TMPFILE");
+    checkf(st.st_nlink == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640,
+           "O_TMPFILE: regular, nlink 0, mode 0640", "nlink=%ld mode=%lo", (long)st.st_nlink,
+           (long)st.st_mode);
+    checkf(write(fd, "tmpdata", 7) == 7, "write O_TMPFILE", "%ld%ld", 0, 0);
+    char proc[64], target[PATH_MAX];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    check(n > 0 && strstr(target, "/tf/#") && strstr(target, " (deleted)"),
+          "/proc/self/fd of O_TMPFILE: DIR/#INO (deleted)");
+    ok(linkat(AT_FDCWD, proc, AT_FDCWD, "tf/named", AT_SYMLINK_FOLLOW),
+       "linkat O_TMPFILE via /proc/self/fd");
+    check(file_has("tf/named", "tmpdata"), "linked O_TMPFILE content");
+    ok(fstat(fd, &st), "fstat after linkat");
+    checkf(st.st_nlink == 1, "nlink 1 after linkat", "nlink=%ld%ld", (long)st.st_nlink, 0);
+    ok(linkat(fd, "", AT_FDCWD, "tf/again", AT_EMPTY_PATH), "linkat AT_EMPTY_PATH");
+    check(dir_entries("tf") == 2, "two names now");
+    close(fd);
+    unlink("tf/named");
+    unlink("tf/again");
+
+    fd = ok(open("tf", O_TMPFILE | O_WRONLY | O_EXCL, 0600), "O_TMPFILE|O_EXCL");
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    err(linkat(AT_FDCWD, proc, AT_FDCWD, "tf/x", AT_SYMLINK_FOLLOW), ENOENT,
+        "linkat O_TMPFILE|O_EXCL");
+    err(linkat(fd, "", AT_FDCWD, "tf/x", AT_EMPTY_PATH), ENOENT,
+        "linkat O_TMPFILE|O_EXCL AT_EMPTY_PATH");
+    close(fd);
+
+    write_file("tf/gone", "g");
+    fd = ok(open("tf/gone", O_RDWR), "open a file to unlink");
+    unlink("tf/gone");
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    err(linkat(AT_FDCWD, proc, AT_FDCWD, "tf/back", AT_SYMLINK_FOLLOW), ENOENT,
+        "linkat an unlinked file");
+    close(fd);
+
+    err(open("tf", O_TMPFILE | O_RDONLY, 0600), EINVAL, "O_TMPFILE read-only");
+    err(open("tf", O_TMPFILE | O_CREAT | O_RDWR, 0600), EINVAL, "O_TMPFILE|O_CREAT");
+    write_file("tf/file", "f");
+    err(open("tf/file", O_TMPFILE | O_RDWR, 0600), ENOTDIR, "O_TMPFILE on a file");
+    err(open("tf/missing", O_TMPFILE | O_RDWR, 0600), ENOENT, "O_TMPFILE missing dir");
+    unlink("tf/file");
+    /* the directory an unnamed file was made in can go */
+    mkdir("tf/sub", 0755);
+    fd = ok(open("tf/sub", O_TMPFILE | O_RDWR, 0600), "O_TMPFILE in tf/sub");
+    ok(rmdir("tf/sub"), "rmdir the directory of an O_TMPFILE");
+    checkf(write(fd, "x", 1) == 1, "write after rmdir", "%ld%ld", 0, 0);
+    close(fd);
+    rmdir("tf");
+}
+
+/* SEEK_DATA and SEEK_HOLE on a sparse file: data in pages 0 and 2. */
+static void test_seek_data(void)
+{
+    printf("-- SEEK_DATA/SEEK_HOLE\n");
+    const off_t pg = 4096, size = 5 * 4096 + 100;
+    int fd = ok(open("sparse", O_CREAT | O_RDWR | O_TRUNC, 0644), "open sparse");
+    ok(ftruncate(fd, size), "ftruncate sparse");
+    checkf(pwrite(fd, "A", 1, 0) == 1, "write page 0", "%ld%ld", 0, 0);
+    checkf(pwrite(fd, "B", 1, 2 * pg + 10) == 1, "write page 2", "%ld%ld", 0, 0);
+    fsync(fd);
+    struct {
+        off_t from;
+        int whence;
+        off_t want; /* -errno when negative */
+        const char *what;
+    } cases[] = {
+        {0, SEEK_DATA, 0, "SEEK_DATA 0"},
+        {5, SEEK_DATA, 5, "SEEK_DATA inside data"},
+        {0, SEEK_HOLE, 4096, "SEEK_HOLE 0"},
+        {4096, SEEK_HOLE, 4096, "SEEK_HOLE in a hole"},
+        {4096, SEEK_DATA, 8192, "SEEK_DATA from a hole"},
+        {8192 + 100, SEEK_DATA, 8292, "SEEK_DATA inside page 2"},
+        {8192, SEEK_HOLE, 12288, "SEEK_HOLE after page 2"},
+        {12288, SEEK_DATA, -ENXIO, "SEEK_DATA past the last data"},
+        {12288, SEEK_HOLE, 12288, "SEEK_HOLE in the tail hole"},
+        {5 * 4096 + 99, SEEK_HOLE, 5 * 4096 + 99, "SEEK_HOLE at the last byte"},
+        {5 * 4096 + 100, SEEK_HOLE, -ENXIO, "SEEK_HOLE at the end"},
+        {5 * 4096 + 100, SEEK_DATA, -ENXIO, "SEEK_DATA at the end"},
+        {-1, SEEK_DATA, -ENXIO, "SEEK_DATA negative"},
+        {-1, SEEK_HOLE, -ENXIO, "SEEK_HOLE negative"},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        off_t r = lseek(fd, cases[i].from, cases[i].whence);
+        if (cases[i].want < 0)
+            err(r, (int)-cases[i].want, cases[i].what);
+        else
+            checkf(r == cases[i].want && lseek(fd, 0, SEEK_CUR) == r, cases[i].what,
+                   "got %ld%ld", (long)r, 0);
+    }
+    /* a file without holes: the only hole is its end */
+    int full = ok(open("full", O_CREAT | O_RDWR | O_TRUNC, 0644), "open full");
+    static char page[4096];
+    memset(page, 'x', sizeof page);
+    checkf(write(full, page, sizeof page) == 4096 && write(full, "yz", 2) == 2, "write full",
+           "%ld%ld", 0, 0);
+    checkf(lseek(full, 0, SEEK_HOLE) == 4098, "SEEK_HOLE of a full file is its size", "%ld%ld",
+           0, 0);
+    checkf(lseek(full, 4097, SEEK_DATA) == 4097, "SEEK_DATA in the last partial page", "%ld%ld",
+           0, 0);
+    close(full);
+    unlink("full");
+    /* a punched page becomes a hole */
+    ok(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, pg), "punch page 0");
+    checkf(lseek(fd, 0, SEEK_DATA) == 8192, "SEEK_DATA after punching page 0", "%ld%ld", 0, 0);
+    close(fd);
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    err(lseek(-1, 0, SEEK_DATA), EBADF, "SEEK_DATA bad fd");
+    int p[2];
+    pipe(p);
+    err(lseek(p[0], 0, SEEK_DATA), ESPIPE, "SEEK_DATA on a pipe");
+    close(p[0]);
+    close(p[1]);
+    close(d);
+    unlink("sparse");
+}
+
+struct cachestat_range {
+    uint64_t off, len;
+};
+struct cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static void test_cachestat(void)
+{
+    printf("-- cachestat\n");
+    int fd = ok(open("cached", O_CREAT | O_RDWR | O_TRUNC, 0644), "open cached");
+    static char page[4096];
+    memset(page, 'c', sizeof page);
+    for (int i = 0; i < 3; i++)
+        checkf(write(fd, page, sizeof page) == 4096, "write a page", "%ld%ld", 0, 0);
+    struct cachestat_range r = {0, 0};
+    struct cachestat cs;
+    memset(&cs, 0xff, sizeof cs);
+    ok(syscall(NR_cachestat, fd, &r, &cs, 0), "cachestat whole file");
+    checkf(cs.nr_cache + cs.nr_evicted == 3, "cachestat: 3 pages", "cache=%ld evicted=%ld",
+           (long)cs.nr_cache, (long)cs.nr_evicted);
+    checkf(cs.nr_writeback <= cs.nr_cache && cs.nr_dirty <= cs.nr_cache, "cachestat: sane counts",
+           "dirty=%ld writeback=%ld", (long)cs.nr_dirty, (long)cs.nr_writeback);
+    r.off = 4096;
+    r.len = 4096;
+    ok(syscall(NR_cachestat, fd, &r, &cs, 0), "cachestat one page");
+    checkf(cs.nr_cache + cs.nr_evicted == 1, "cachestat: 1 page", "cache=%ld%ld",
+           (long)cs.nr_cache, 0);
+    r.off = 100 * 4096;
+    r.len = 4096;
+    ok(syscall(NR_cachestat, fd, &r, &cs, 0), "cachestat past the end");
+    checkf(cs.nr_cache == 0, "cachestat: none past the end", "cache=%ld%ld", (long)cs.nr_cache,
+           0);
+    err(syscall(NR_cachestat, -1, &r, &cs, 0), EBADF, "cachestat bad fd");
+    err(syscall(NR_cachestat, fd, NULL, &cs, 0), EFAULT, "cachestat NULL range");
+    err(syscall(NR_cachestat, fd, &r, NULL, 0), EFAULT, "cachestat NULL result");
+    err(syscall(NR_cachestat, fd, &r, &cs, 1), EINVAL, "cachestat flags");
+    int path = open("cached", O_PATH);
+    err(syscall(NR_cachestat, path, &r, &cs, 0), EBADF, "cachestat O_PATH");
+    close(path);
+    close(fd);
+    unlink("cached");
+}
+
+/* renameat2: the flags are checked before any name; RENAME_WHITEOUT
+ * leaves a character device 0:0 at the old name. */
+static void test_renameat2_flags(void)
+{
+    printf("-- renameat2 flags\n");
+    err(syscall(SYS_renameat2, AT_FDCWD, "no1", AT_FDCWD, "no2", RENAME_EXCHANGE | RENAME_NOREPLACE),
+        EINVAL, "EXCHANGE|NOREPLACE before lookup");
+    err(syscall(SYS_renameat2, AT_FDCWD, "no1", AT_FDCWD, "no2", RENAME_EXCHANGE | RENAME_WHITEOUT),
+        EINVAL, "EXCHANGE|WHITEOUT before lookup");
+    err(syscall(SYS_renameat2, AT_FDCWD, "no1", AT_FDCWD, "no2", 8), EINVAL,
+        "unknown flag before lookup");
+    err(syscall(SYS_renameat2, AT_FDCWD, "no1", AT_FDCWD, "no2", RENAME_NOREPLACE), ENOENT,
+        "NOREPLACE missing source");
+    write_file("wo1", "whiteout");
+    ok(syscall(SYS_renameat2, AT_FDCWD, "wo1", AT_FDCWD, "wo2", RENAME_WHITEOUT),
+       "RENAME_WHITEOUT");
+    check(file_has("wo2", "whiteout"), "whiteout: moved content");
+    struct stat st;
+    ok(lstat("wo1", &st), "whiteout left at the old name");
+    checkf(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0) && st.st_nlink == 1,
+           "whiteout is a char device 0:0", "mode=%lo rdev=%ld", (long)st.st_mode,
+           (long)st.st_rdev);
+    write_file("wo3", "other");
+    ok(syscall(SYS_renameat2, AT_FDCWD, "wo2", AT_FDCWD, "wo3", RENAME_WHITEOUT | RENAME_NOREPLACE) ==
+               -1 && errno == EEXIST ? 0 : -1,
+       "WHITEOUT|NOREPLACE onto a name: EEXIST");
+    unlink("wo1");
+    unlink("wo2");
+    unlink("wo3");
+}
+
+struct file_attr {
+    uint64_t fa_xflags;
+    uint32_t fa_extsize, fa_nextents, fa_projid, fa_cowextsize;
+};
+
+static void test_file_attr(void)
+{
+    printf("-- file_getattr/file_setattr\n");
+    write_file("fa", "attrs");
+    int fd = open("fa", O_RDWR);
+    struct file_attr fa;
+    memset(&fa, 0xff, sizeof fa);
+    for (int set = 0; set < 2; set++) {
+        long nr = set ? NR_file_setattr : NR_file_getattr;
+        const char *name = set ? "file_setattr" : "file_getattr";
+        char what[80];
+        struct file_attr zero = {0};
+        struct file_attr *p = set ? &zero : &fa;
+        snprintf(what, sizeof what, "%s with a file as dirfd", name);
+        err(syscall(nr, fd, "fa", p, sizeof fa, 0), ENOTDIR, what);
+        snprintf(what, sizeof what, "%s bad at_flags", name);
+        err(syscall(nr, AT_FDCWD, "fa", p, sizeof fa, 1), EINVAL, what);
+        snprintf(what, sizeof what, "%s size too small", name);
+        err(syscall(nr, AT_FDCWD, "fa", p, 8, 0), EINVAL, what);
+        snprintf(what, sizeof what, "%s size over a page", name);
+        err(syscall(nr, AT_FDCWD, "fa", p, 8192, 0), E2BIG, what);
+        snprintf(what, sizeof what, "%s missing file", name);
+        err(syscall(nr, AT_FDCWD, "nofa", p, sizeof fa, 0), ENOENT, what);
+        snprintf(what, sizeof what, "%s bad fd", name);
+        err(syscall(nr, 99, "", p, sizeof fa, AT_EMPTY_PATH), EBADF, what);
+    }
+    ok(syscall(NR_file_getattr, AT_FDCWD, "fa", &fa, sizeof fa, 0), "file_getattr");
+    checkf(fa.fa_xflags == 0, "file_getattr: no flags", "xflags=%lx%ld", (long)fa.fa_xflags, 0);
+    memset(&fa, 0xff, sizeof fa);
+    ok(syscall(NR_file_getattr, fd, NULL, &fa, sizeof fa, AT_EMPTY_PATH),
+       "file_getattr of an fd (NULL path)");
+    checkf(fa.fa_xflags == 0, "file_getattr of an fd: no flags", "xflags=%lx%ld",
+           (long)fa.fa_xflags, 0);
+    struct file_attr bad = {.fa_xflags = 1ull << 40};
+    err(syscall(NR_file_setattr, AT_FDCWD, "fa", &bad, sizeof bad, 0), EINVAL,
+        "file_setattr unknown xflag");
+    char big[64] = {0};
+    big[40] = 1;
+    err(syscall(NR_file_setattr, AT_FDCWD, "fa", big, sizeof big, 0), E2BIG,
+        "file_setattr nonzero bytes past the struct");
+    close(fd);
+    unlink("fa");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -703,6 +1042,12 @@ int main(int argc, char **argv)
     test_modes();
     test_fds();
     test_cwd();
+    test_o_path();
+    test_tmpfile();
+    test_seek_data();
+    test_cachestat();
+    test_renameat2_flags();
+    test_file_attr();
     unlink("f1");
     /* the work dir is empty again */
     DIR *d = opendir(".");

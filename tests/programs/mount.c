@@ -12,6 +12,8 @@
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "abi_check.h"
@@ -21,6 +23,20 @@ static int listed(const char *dir, const char *type)
 {
     char want[512], line[1024];
     snprintf(want, sizeof want, " %s %s ", dir, type);
+    FILE *f = fopen("/proc/self/mounts", "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* The options /proc/self/mounts shows for `dir` begin with `opts`. */
+static int listed_with(const char *dir, const char *opts)
+{
+    char want[512], line[1024];
+    snprintf(want, sizeof want, " %s tmpfs %s", dir, opts);
     FILE *f = fopen("/proc/self/mounts", "r");
     int found = 0;
     while (f && fgets(line, sizeof line, f))
@@ -87,6 +103,57 @@ int main(void)
     check(!listed(top, "tmpfs"), "no longer listed");
     n = epoll_wait(ep, &ev, 1, 1000);
     check(n == 1 && (ev.events & EPOLLPRI), "changes announced");
+
+    /* A read-only tmpfs: remounted read-only (not while a file is open
+     * for writing), every change is EROFS; remounted writable again. */
+    char ro_file[320], ro_new[320], ro_dir[320], ro_link[320];
+    snprintf(ro_file, sizeof ro_file, "%s/file", top);
+    snprintf(ro_new, sizeof ro_new, "%s/new", top);
+    snprintf(ro_dir, sizeof ro_dir, "%s/dir", top);
+    snprintf(ro_link, sizeof ro_link, "%s/link", top);
+    check(mount("none", top, "tmpfs", 0, NULL) == 0, "a tmpfs to make read-only");
+    check(mkdir(ro_dir, 0755) == 0, "a directory in it");
+    fd = open(ro_file, O_CREAT | O_RDWR, 0644);
+    check(fd >= 0 && write(fd, "data", 4) == 4, "a file in it");
+    err(mount(NULL, top, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL), EBUSY,
+        "remount read-only while a file is open for writing");
+    close(fd);
+    check(mount(NULL, top, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL) == 0, "remount read-only");
+    check(listed_with(top, "ro"), "listed read-only");
+    struct statvfs sv;
+    check(statvfs(top, &sv) == 0 && (sv.f_flag & ST_RDONLY), "statvfs says ST_RDONLY");
+    err(open(ro_new, O_CREAT | O_WRONLY, 0644), EROFS, "create in a read-only tmpfs");
+    err(open(ro_file, O_WRONLY), EROFS, "open for writing");
+    err(open(ro_file, O_RDONLY | O_TRUNC), EROFS, "open with O_TRUNC");
+    fd = open(ro_file, O_RDONLY);
+    char buf[8] = {0};
+    check(fd >= 0 && read(fd, buf, 8) == 4 && memcmp(buf, "data", 4) == 0, "read still works");
+    close(fd);
+    err(mkdir(ro_new, 0755), EROFS, "mkdir");
+    err(mkdir(ro_dir, 0755), EEXIST, "mkdir of an existing name (EEXIST first)");
+    err(rmdir(ro_dir), EROFS, "rmdir");
+    err(unlink(ro_file), EROFS, "unlink");
+    err(rename(ro_file, ro_new), EROFS, "rename");
+    err(link(ro_file, ro_new), EROFS, "link");
+    err(symlink("file", ro_link), EROFS, "symlink");
+    err(mknod(ro_new, S_IFIFO | 0644, 0), EROFS, "mknod a fifo");
+    err(chmod(ro_file, 0600), EROFS, "chmod");
+    err(chown(ro_file, 1, 1), EROFS, "chown");
+    err(lchown(ro_file, 1, 1), EROFS, "lchown");
+    err(truncate(ro_file, 0), EROFS, "truncate");
+    err(utimes(ro_file, NULL), EROFS, "utimes");
+    err(access(ro_file, W_OK), EROFS, "access W_OK");
+    check(access(ro_file, R_OK) == 0, "access R_OK");
+    check(mount(NULL, top, "tmpfs", MS_REMOUNT, NULL) == 0, "remount writable");
+    check(listed_with(top, "rw"), "listed writable again");
+    check(unlink(ro_file) == 0 && rmdir(ro_dir) == 0, "changes work again");
+    check(umount(top) == 0, "unmount it");
+    check(mount("none", top, "tmpfs", MS_RDONLY, NULL) == 0, "a tmpfs mounted read-only");
+    err(mkdir(ro_dir, 0755), EROFS, "mkdir in it");
+    check(listed_with(top, "ro"), "listed read-only from the start");
+    check(umount(top) == 0, "unmount that");
+    err(mount(NULL, top, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL), EINVAL,
+        "remount what is not a mount");
 
     /* Errors. */
     err(umount(top), EINVAL, "unmount what is not mounted");

@@ -244,11 +244,26 @@ pub trait File: Send + Sync {
 /// A regular file (or anything with positional I/O) opened by path.
 pub struct InodeFile {
     inode: Arc<dyn Inode>,
+    /// Something the filesystem keeps alive as long as the open file (a
+    /// tmpfs count of the files open for writing).
+    _hold: Option<alloc::boxed::Box<dyn core::any::Any + Send + Sync>>,
 }
 
 impl InodeFile {
     pub fn new(inode: Arc<dyn Inode>, _flags: u32) -> InodeFile {
-        InodeFile { inode }
+        InodeFile { inode, _hold: None }
+    }
+
+    /// An open file that holds `hold` while it lives.
+    pub fn holding(
+        inode: Arc<dyn Inode>,
+        _flags: u32,
+        hold: alloc::boxed::Box<dyn core::any::Any + Send + Sync>,
+    ) -> InodeFile {
+        InodeFile {
+            inode,
+            _hold: Some(hold),
+        }
     }
 }
 

@@ -322,4 +322,6 @@ pub const SYSCALL_NAMES: &[(usize, &str)] = &[
     (460, "lsm_set_self_attr"),
     (461, "lsm_list_modules"),
     (462, "mseal"),
+    (468, "file_getattr"),
+    (469, "file_setattr"),
 ];

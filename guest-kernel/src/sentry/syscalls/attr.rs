@@ -9,9 +9,20 @@ use super::fd_arg;
 use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
+use crate::sentry::fd::{OpenFile, O_PATH};
 use crate::sentry::vfs::inotify::{on_file, IN_ATTRIB, IN_MODIFY};
 use crate::sentry::vfs::perm::{kill_setid, MAY_WRITE};
 use crate::sentry::vfs::{accessor_for, owned, FileKind, Inode, TimeUpdate};
+
+/// The open file `fd`, which must not be an O_PATH descriptor (a
+/// location only: Linux's fdget refuses it with EBADF).
+fn open_file(ctx: &SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    Ok(file)
+}
 
 /// chmod: the owner (or CAP_FOWNER) only; S_ISGID may be dropped (perm.rs).
 /// A symbolic link's mode never changes (Linux 6.6's notify_change:
@@ -37,7 +48,7 @@ pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = open_file(ctx, fd_arg(args[0]))?;
     let node = file.file.inode().ok_or(EBADF)?;
     chmod_node(ctx, &node, args[1])?;
     on_file(&file, IN_ATTRIB);
@@ -60,7 +71,14 @@ pub fn sys_fchmodat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let at = node_at(ctx, fd_arg(args[0]), args[1], flags)?;
-    chmod_node(ctx, &at.inode()?, args[2])?;
+    let node = at.inode()?;
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    if node.kind() == FileKind::Symlink {
+        return Err(EOPNOTSUPP);
+    }
+    chmod_node(ctx, &node, args[2])?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -98,7 +116,7 @@ pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = open_file(ctx, fd_arg(args[0]))?;
     let node = file.file.inode().ok_or(EBADF)?;
     chown_node(ctx, &node, args[1], args[2])?;
     on_file(&file, IN_ATTRIB);
@@ -106,6 +124,9 @@ pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    if args[4] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
     let at = node_at(ctx, fd_arg(args[0]), args[1], args[4])?;
     chown_node(ctx, &at.inode()?, args[2], args[3])?;
     at.notify(IN_ATTRIB);
@@ -148,7 +169,7 @@ pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if (args[1] as i64) < 0 {
         return Err(EINVAL);
     }
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = open_file(ctx, fd_arg(args[0]))?;
     if !file.writable() {
         return Err(EINVAL);
     }
@@ -201,7 +222,14 @@ fn set_times(
     updates: [Option<TimeUpdate>; 2],
 ) -> SysResult {
     let at = if path == 0 {
-        // futimens: the fd itself.
+        // futimens: the fd itself (Linux's do_utimes: with AT_FDCWD a
+        // NULL path is a bad path, and the fd form takes no flags).
+        if dirfd == AT_FDCWD {
+            return Err(EFAULT);
+        }
+        if flags != 0 {
+            return Err(EINVAL);
+        }
         let file = ctx.task.fds().get(dirfd)?.clone();
         file.file.inode().ok_or(EBADF)?;
         super::path::NodeRef::File(file)
@@ -277,4 +305,93 @@ pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         ]
     };
     set_times(ctx, AT_FDCWD, args[0], 0, updates)
+}
+
+/// file_getattr(dfd, path, attr, size, at_flags) and file_setattr: the
+/// inode flags of a file as `struct file_attr` { fa_xflags, fa_extsize,
+/// fa_nextents, fa_projid, fa_cowextsize } (24 bytes, versioned by size
+/// as Linux's copy_struct_*_user). A NULL or empty path with AT_EMPTY_PATH
+/// names `dfd` itself.
+///
+/// tmpfs keeps no inode flags (no immutable, append-only, nodump or
+/// noatime files: FS_IOC_SETFLAGS is not implemented either), so a tmpfs
+/// file reads all zeros and may only be set to all zeros; setting any
+/// flag is EOPNOTSUPP, as Linux answers for a flag a filesystem lacks.
+/// Other filesystems (host directories, /proc) have no such attributes
+/// here: EOPNOTSUPP.
+pub fn sys_file_getattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    file_attr(ctx, args, false)
+}
+
+pub fn sys_file_setattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    file_attr(ctx, args, true)
+}
+
+fn file_attr(ctx: &mut SyscallContext, args: [u64; 6], set: bool) -> SysResult {
+    const FILE_ATTR_SIZE_VER0: u64 = 24;
+    const PAGE: u64 = 4096;
+    // Every FS_XFLAG_* Linux defines (its FS_XFLAGS_MASK).
+    const FS_XFLAGS_MASK: u64 = 0x1fffb;
+    let (dirfd, path_addr, attr_addr, size) = (fd_arg(args[0]), args[1], args[2], args[3]);
+    let at_flags = args[4] as u32 as u64;
+    if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    if size > PAGE {
+        return Err(E2BIG);
+    }
+    if size < FILE_ATTR_SIZE_VER0 {
+        return Err(EINVAL);
+    }
+    let mut attr = [0u8; FILE_ATTR_SIZE_VER0 as usize];
+    if set {
+        let mut raw = alloc::vec![0u8; size as usize];
+        ctx.task.mm().copy_from_user(attr_addr, &mut raw)?;
+        if raw[attr.len()..].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+        attr.copy_from_slice(&raw[..FILE_ATTR_SIZE_VER0 as usize]);
+        let xflags = u64::from_le_bytes(attr[..8].try_into().expect("8 bytes"));
+        if xflags & !FS_XFLAGS_MASK != 0 {
+            return Err(EINVAL);
+        }
+    }
+    // Linux's getname_maybe_null: with AT_EMPTY_PATH a NULL path is the
+    // empty one.
+    let at = if path_addr == 0 && at_flags & AT_EMPTY_PATH != 0 {
+        if dirfd == AT_FDCWD {
+            super::path::NodeRef::Path(ctx.task.cwd())
+        } else {
+            super::path::NodeRef::File(ctx.task.fds().get(dirfd)?.clone())
+        }
+    } else {
+        node_at(ctx, dirfd, path_addr, at_flags)?
+    };
+    if let super::path::NodeRef::File(file) = &at {
+        if *file.flags.lock() & O_PATH != 0 {
+            return Err(EBADF);
+        }
+    }
+    let node = at.inode().map_err(|_| EOPNOTSUPP)?;
+    let keeps_flags = node.as_any().is::<crate::sentry::vfs::tmpfs::TmpfsNode>();
+    if !set {
+        if !keeps_flags {
+            return Err(EOPNOTSUPP);
+        }
+        // All zeros: no flags, no extent sizes, project 0.
+        let out = alloc::vec![0u8; size as usize];
+        ctx.task.mm().copy_to_user(attr_addr, &out)?;
+        return Ok(0);
+    }
+    if node.read_only() {
+        return Err(EROFS);
+    }
+    if !super::path::owns(ctx, &*node) {
+        return Err(EPERM);
+    }
+    if !keeps_flags || attr.iter().any(|&b| b != 0) {
+        return Err(EOPNOTSUPP);
+    }
+    // Setting "no flags" on a file that has none: nothing to change.
+    Ok(0)
 }

@@ -38,13 +38,13 @@ handlers! {
     io_pgetevents => aio::sys_io_pgetevents, Full;
     io_cancel => aio::sys_io_cancel, Partial("nothing is ever in flight to cancel: EINVAL");
     write => read_write::sys_write, Full;
-    open => open::sys_open, Partial("no O_TMPFILE");
+    open => open::sys_open, Partial("O_TMPFILE on tmpfs only (EOPNOTSUPP elsewhere)");
     close => fdops::sys_close, Full;
     stat => stat::sys_stat, Full;
     fstat => stat::sys_fstat, Full;
     lstat => stat::sys_lstat, Full;
     poll => poll::sys_poll, Full;
-    lseek => read_write::sys_lseek, Partial("no SEEK_DATA/SEEK_HOLE");
+    lseek => read_write::sys_lseek, Partial("SEEK_DATA/SEEK_HOLE by page on tmpfs; elsewhere the whole file is data, as generic_file_llseek says");
     mmap => memory::sys_mmap, Partial("shared mappings of host files are written back at msync/munmap/exit, not coherent with read/write in between; pages past the end of a file read as zeros");
     mprotect => memory::sys_mprotect, Partial("no PROT_GROWSDOWN/PROT_GROWSUP");
     munmap => memory::sys_munmap, Full;
@@ -85,7 +85,7 @@ handlers! {
     uname => process::sys_uname, Full;
     sethostname => process::sys_sethostname, Full;
     setdomainname => process::sys_setdomainname, Full;
-    mount => mount::sys_mount, Partial("new tmpfs/ramfs instances (mode, uid, gid options) and bind mounts (always recursive) in the caller's mount namespace, listed in /proc/mounts; propagation changes other than MS_SHARED (no mount is shared); no MS_REMOUNT, MS_MOVE, read-only tmpfs or other filesystem types (ENODEV)");
+    mount => mount::sys_mount, Partial("new tmpfs/ramfs instances (mode, uid, gid options) and bind mounts (always recursive) in the caller's mount namespace, listed in /proc/mounts; propagation changes other than MS_SHARED (no mount is shared); MS_RDONLY and MS_REMOUNT of a tmpfs (read-only and back; EBUSY while open for writing); no MS_REMOUNT|MS_BIND, MS_MOVE or other filesystem types (ENODEV)");
     statmount => mount::sys_statmount, Partial("basic superblock and mount data, root, mount point and type; no mount is shared or a slave (no peer groups); no STATMOUNT_MNT_NS_ID or later fields; a mount point renamed after mounting keeps its old path");
     listmount => mount::sys_listmount, Full;
     umount2 => mount::sys_umount2, Partial("mounts made by mount(2), always lazily (as MNT_DETACH: no EBUSY for open files); the sandbox's own mounts stay (EBUSY); no MNT_EXPIRE");
@@ -159,10 +159,10 @@ handlers! {
     clock_getres => time::sys_clock_getres, Full;
     clock_nanosleep => time::sys_clock_nanosleep, Full;
     exit_group => process::sys_exit_group, Full;
-    openat => open::sys_openat, Partial("no O_TMPFILE");
+    openat => open::sys_openat, Partial("O_TMPFILE on tmpfs only (EOPNOTSUPP elsewhere)");
     name_to_handle_at => fhandle::sys_name_to_handle_at, Partial("handles that open again only for the sentry's tmpfs (others: EOPNOTSUPP, or an identifier with AT_HANDLE_FID)");
     open_by_handle_at => fhandle::sys_open_by_handle_at, Full;
-    openat2 => open::sys_openat2, Partial("no O_TMPFILE; RESOLVE_CACHED never fails a lookup (every name is served without blocking I/O)");
+    openat2 => open::sys_openat2, Partial("O_TMPFILE on tmpfs only; RESOLVE_CACHED never fails a lookup (every name is served without blocking I/O)");
     mkdirat => namei::sys_mkdirat, Full;
     fchownat => attr::sys_fchownat, Full;
     newfstatat => stat::sys_newfstatat, Full;
@@ -185,7 +185,7 @@ handlers! {
     pwritev => read_write::sys_pwritev, Full;
     prlimit64 => process::sys_prlimit64, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     getcpu => system::sys_getcpu, Full;
-    renameat2 => namei::sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; no RENAME_WHITEOUT");
+    renameat2 => namei::sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; RENAME_WHITEOUT on tmpfs only (EINVAL elsewhere)");
     getrandom => time::sys_getrandom, Full;
     copy_file_range => copy::sys_copy_file_range, Full;
     splice => splice::sys_splice, Partial("the pipe holds a copy of file data, taken at the splice (Linux's holds the page-cache pages, so later writes to the file show); SPLICE_F_MOVE changes nothing");
@@ -277,6 +277,9 @@ handlers! {
     lsm_get_self_attr => landlock::sys_lsm_get_self_attr, Full;
     lsm_set_self_attr => landlock::sys_lsm_set_self_attr, Full;
     remap_file_pages => memory::sys_remap_file_pages, Full;
+    cachestat => fdops::sys_cachestat, Partial("tmpfs pages are all in memory (and dirty); host files have none cached in the sandbox");
+    file_getattr => attr::sys_file_getattr, Partial("tmpfs files have no inode flags (all zeros); EOPNOTSUPP on other filesystems");
+    file_setattr => attr::sys_file_setattr, Partial("tmpfs files may only be set to no flags (any flag: EOPNOTSUPP); EOPNOTSUPP on other filesystems");
     utime => attr::sys_utime, Full;
     utimes => attr::sys_utimes, Full;
     futimesat => attr::sys_futimesat, Full;

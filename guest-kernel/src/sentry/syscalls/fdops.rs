@@ -446,6 +446,64 @@ pub fn sys_fadvise64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// cachestat(fd, range, cstat, flags): how many of the file's pages in
+/// `struct cachestat_range` { off, len } (len 0: to the end) are in
+/// memory (Linux's filemap_cachestat). A tmpfs file's pages are all in
+/// memory, and dirty (no backing store); the sandbox keeps no cache of
+/// host files, so none of theirs is. Nothing is ever evicted or under
+/// writeback.
+pub fn sys_cachestat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+    use crate::sentry::mm::usermem::UserPtr;
+    use crate::sentry::vfs::perm::MAY_WRITE;
+    let fd = args[0] as u32;
+    let (range_addr, out_addr, flags) = (args[1], args[2], args[3] as u32);
+    let file = ctx
+        .task
+        .fds()
+        .get(i32::try_from(fd).map_err(|_| EBADF)?)?
+        .clone();
+    if *file.flags.lock() & O_PATH != 0 {
+        return Err(EBADF);
+    }
+    // Linux's can_do_cachestat: opened for writing, or the caller owns
+    // or may write the file (a side channel otherwise).
+    let inode = file.file.inode();
+    if !file.writable() {
+        let allowed = match &inode {
+            Some(inode) => {
+                super::path::owns(ctx, &**inode)
+                    || super::path::may(ctx, &**inode, MAY_WRITE).is_ok()
+            }
+            // A pipe or socket: its caller made it (an anonymous inode
+            // the caller owns); nothing of it is cached.
+            None => true,
+        };
+        if !allowed {
+            return Err(EPERM);
+        }
+    }
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let [off, len]: [u64; 2] = UserPtr::<[u64; 2]>::new(range_addr).read(&mut ctx.task.mm())?;
+    const PAGE_SHIFT: u32 = 12;
+    let first = off >> PAGE_SHIFT;
+    let last = if len == 0 {
+        u64::MAX
+    } else {
+        off.wrapping_add(len).wrapping_sub(1) >> PAGE_SHIFT
+    };
+    let (cached, dirty) = match &inode {
+        Some(inode) if first <= last => inode.cached_pages(first, last),
+        _ => (0, 0),
+    };
+    // struct cachestat: nr_cache, nr_dirty, nr_writeback, nr_evicted,
+    // nr_recently_evicted.
+    let out: [u64; 5] = [cached, dirty, 0, 0, 0];
+    UserPtr::<[u64; 5]>::new(out_addr).write(&mut ctx.task.mm(), &out)?;
+    Ok(0)
+}
+
 /// readahead: every page of a sandbox file is at hand already. Linux
 /// reads ahead only regular files (and block devices): EINVAL otherwise.
 pub fn sys_readahead(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {

@@ -4,8 +4,9 @@
 //! /proc, /dev, /tmp, the --mount directories) stay.
 //!
 //! Not supported, each an honest error logged once: other filesystem types
-//! (ENODEV, as for a type the kernel does not know), read-only tmpfs,
-//! remounting, moving mounts, shared propagation (no mount is ever shared
+//! (ENODEV, as for a type the kernel does not know), remounting anything
+//! but a tmpfs (which may become read-only and back), per-mount flags
+//! (MS_REMOUNT|MS_BIND), moving mounts, shared propagation (no mount is ever shared
 //! in the sandbox, so private and slave are what every mount already is;
 //! unbindable is recorded and refuses bind mounts).
 //!
@@ -63,7 +64,7 @@ fn unsupported(what: &str, logged: &AtomicBool) {
 
 /// mount(source, target, fstype, flags, data).
 pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    static LOGGED: [AtomicBool; 5] = [const { AtomicBool::new(false) }; 5];
+    static LOGGED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
     let mut flags = args[3];
     if flags & MS_MGC_MSK == MS_MGC_VAL {
         flags &= !MS_MGC_MSK;
@@ -96,8 +97,7 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Ok(0);
     }
     if flags & MS_REMOUNT != 0 {
-        unsupported("remounting (MS_REMOUNT)", &LOGGED[1]);
-        return Err(EINVAL);
+        return remount(&namespace, &at, flags, &LOGGED[1]);
     }
     if flags & MS_MOVE != 0 {
         unsupported("moving a mount (MS_MOVE)", &LOGGED[2]);
@@ -170,15 +170,14 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         unsupported("a filesystem type other than tmpfs and ramfs", &LOGGED[3]);
         return Err(ENODEV);
     }
-    if flags & MS_RDONLY != 0 {
-        unsupported("a read-only tmpfs (MS_RDONLY)", &LOGGED[4]);
-        return Err(EINVAL);
-    }
     if at.node().kind() != FileKind::Directory {
         return Err(ENOTDIR);
     }
     let root = crate::sentry::vfs::tmpfs::TmpfsNode::new_root(crate::sentry::vfs::DEV_TMPFS);
     let root_options = tmpfs_options(&data, &*root)?;
+    if flags & MS_RDONLY != 0 {
+        root.superblock().set_read_only(true)?;
+    }
     let meta = MountMeta::described(
         b"/".to_vec(),
         fstype.clone(),
@@ -187,6 +186,59 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     );
     let line = (source, mount_point, fstype, options(flags, &root_options));
     namespace.mount_listed(&at, root, line, meta)?;
+    Ok(0)
+}
+
+/// MS_REMOUNT: a tmpfs mounted at `at` (the root of a mount) becomes
+/// read-only or writable again as MS_RDONLY says (Linux's do_remount
+/// changes the super block: every mount of that tmpfs). EBUSY when
+/// made read-only while a file of it is open for writing. The other
+/// flags change nothing the sandbox enforces. Per-mount flags
+/// (MS_REMOUNT|MS_BIND) and other filesystems are not supported (EINVAL).
+fn remount(
+    namespace: &crate::sentry::vfs::Namespace,
+    at: &crate::sentry::vfs::PathStack,
+    flags: u64,
+    logged: &AtomicBool,
+) -> SysResult {
+    let known = MS_RDONLY
+        | MS_NOSUID
+        | MS_NODEV
+        | MS_NOEXEC
+        | MS_SYNCHRONOUS
+        | MS_REMOUNT
+        | MS_MANDLOCK
+        | MS_DIRSYNC
+        | MS_NOSYMFOLLOW
+        | MS_NOATIME
+        | MS_NODIRATIME
+        | MS_BIND
+        | MS_SILENT
+        | MS_RELATIME
+        | MS_STRICTATIME
+        | MS_LAZYTIME;
+    if flags & !known != 0 {
+        return Err(EINVAL);
+    }
+    // Only the root of a mount can be remounted.
+    if !at.is_at(&namespace.root_stack()) && !namespace.is_mount_point(at.node()) {
+        return Err(EINVAL);
+    }
+    if flags & MS_BIND != 0 {
+        unsupported("per-mount flags (MS_REMOUNT|MS_BIND)", logged);
+        return Err(EINVAL);
+    }
+    let Some(tmpfs) = at
+        .node()
+        .as_any()
+        .downcast_ref::<crate::sentry::vfs::tmpfs::TmpfsNode>()
+    else {
+        unsupported("remounting a filesystem other than tmpfs", logged);
+        return Err(EINVAL);
+    };
+    let read_only = flags & MS_RDONLY != 0;
+    tmpfs.superblock().set_read_only(read_only)?;
+    namespace.show_read_only(at.node(), read_only);
     Ok(0)
 }
 

@@ -287,6 +287,18 @@ fn rename_at(
     new: u64,
     flags: u64,
 ) -> SysResult {
+    const RENAME_NOREPLACE: u64 = 1;
+    const RENAME_EXCHANGE: u64 = 2;
+    const RENAME_WHITEOUT: u64 = 4;
+    // Linux's do_renameat2 checks the flags before any name: unknown ones,
+    // and an exchange that would also refuse to replace or leave a
+    // whiteout, are EINVAL.
+    let flags = flags as u32 as u64;
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
+    {
+        return Err(EINVAL);
+    }
     let old_path = read_path(ctx, old)?;
     let new_path = read_path(ctx, new)?;
     let from = parent_at(ctx, old_dirfd, &old_path)?;
@@ -314,7 +326,6 @@ fn rename_at(
     }
     let target_dir = to.parent.node().clone();
     if let Some(domain) = ctx.task.creds.landlock.as_deref() {
-        const RENAME_EXCHANGE: u64 = 2;
         let replaced = target_dir.lookup(&to.name).ok();
         domain.check_refer(
             &from.parent,
@@ -345,8 +356,16 @@ fn rename_at(
     from.parent
         .node()
         .rename(&from.name, &target_dir, &to.name, flags as u32)?;
+    if flags & RENAME_WHITEOUT != 0 {
+        // The whiteout left at the old name is the caller's new node.
+        // (None when the names were links to one file: nothing moved.)
+        if let Ok(whiteout) = from.parent.node().lookup(&from.name) {
+            if whiteout.id() != moving.id() {
+                own_new_node(ctx, &**from.parent.node(), &*whiteout);
+            }
+        }
+    }
     if inotify::watching() {
-        const RENAME_EXCHANGE: u64 = 2;
         let cookie = inotify::new_cookie();
         let from_dir = from.parent.node();
         inotify::on_child(

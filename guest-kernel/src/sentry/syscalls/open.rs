@@ -35,13 +35,19 @@ fn open_how(
     resolve: u64,
 ) -> SysResult {
     let flags = crate::sentry::fd::open_flags_from_user(flags as u32);
-    if flags & O_TMPFILE == O_TMPFILE {
-        return Err(EOPNOTSUPP);
+    // Linux's build_open_flags: O_TMPFILE comes with O_DIRECTORY, never
+    // O_CREAT, and a file opened for writing (O_PATH drops it).
+    let tmpfile = flags & O_PATH == 0 && flags & (O_TMPFILE & !O_DIRECTORY) != 0;
+    if tmpfile && (flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || flags & O_ACCMODE == O_RDONLY) {
+        return Err(EINVAL);
     }
     let path = read_path(ctx, path_addr)?;
     let accmode = flags & O_ACCMODE;
     if accmode == 3 {
         return Err(EINVAL);
+    }
+    if tmpfile {
+        return open_tmpfile(ctx, dirfd, &path, flags, mode, resolve);
     }
     let namespace = ctx.task.namespace.clone();
     let follow = flags & O_NOFOLLOW == 0;
@@ -86,6 +92,43 @@ fn open_how(
         lookup_with(ctx, dirfd, &path, follow, resolve)?
     };
     open_node(ctx, stack, flags, created)
+}
+
+/// O_TMPFILE: a new regular file in the directory `path` names, in no
+/// directory (Linux's do_o_tmpfile and vfs_tmpfile): writing the
+/// directory is checked as for a new name, EOPNOTSUPP where the
+/// filesystem has no unnamed files (only tmpfs has them here). Unless
+/// O_EXCL, linkat may give it a name later. /proc/self/fd shows it as
+/// Linux does, "DIR/#INO (deleted)".
+fn open_tmpfile(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: &[u8],
+    flags: u32,
+    mode: u64,
+    resolve: u64,
+) -> SysResult {
+    let stack = lookup_with(ctx, dirfd, path, flags & O_NOFOLLOW == 0, resolve)?;
+    let dir = stack.node().clone();
+    if dir.kind() != FileKind::Directory {
+        return Err(ENOTDIR);
+    }
+    if dir.read_only() {
+        return Err(EROFS);
+    }
+    may(ctx, &*dir, MAY_WRITE | MAY_EXEC)?;
+    let mode = mode as u32 & 0o7777 & !ctx.task.umask;
+    let node = dir.create_unnamed(mode, flags & O_EXCL == 0)?;
+    own_new_node(ctx, &*dir, &*node);
+    let name = alloc::format!("#{} (deleted)", node.id().1).into_bytes();
+    let mut stack = stack;
+    stack.0.push((name, node));
+    open_node(
+        ctx,
+        stack,
+        flags & !(O_TMPFILE | O_CREAT | O_EXCL | O_TRUNC),
+        true,
+    )
 }
 
 /// Opens the node at the end of `stack` (found or just `created`) with

@@ -465,7 +465,12 @@ pub fn sys_lseek(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const SEEK_SET: u64 = 0;
     const SEEK_CUR: u64 = 1;
     const SEEK_END: u64 = 2;
+    const SEEK_DATA: u64 = 3;
+    const SEEK_HOLE: u64 = 4;
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    if *file.flags.lock() & crate::sentry::fd::O_PATH != 0 {
+        return Err(EBADF);
+    }
     if !file.file.seekable() {
         return Err(ESPIPE);
     }
@@ -475,6 +480,19 @@ pub fn sys_lseek(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         SEEK_SET => 0,
         SEEK_CUR => *current as i64,
         SEEK_END => file.file.stat().size,
+        SEEK_DATA | SEEK_HOLE => {
+            // The next data or hole at or after `offset` (ENXIO at or
+            // past the end): the file system knows where its holes are.
+            if offset < 0 {
+                return Err(ENXIO);
+            }
+            let Some(inode) = file.file.inode() else {
+                return Err(EINVAL);
+            };
+            let found = inode.seek_data_hole(offset as u64, args[2] == SEEK_DATA)?;
+            *current = found;
+            return Ok(found);
+        }
         _ => return Err(EINVAL),
     };
     if args[2] == SEEK_SET && offset == 0 {

@@ -179,10 +179,14 @@ pub(super) fn statfs_of_node(
     stat: &Stat,
     inode: Option<Arc<dyn Inode>>,
 ) -> Result<[u64; 15], Errno> {
-    if let Some(result) = inode.and_then(|inode| inode.statfs()) {
+    if let Some(result) = inode.as_ref().and_then(|inode| inode.statfs()) {
         return result;
     }
-    Ok(statfs_of(stat))
+    let mut out = statfs_of(stat);
+    if inode.is_some_and(|inode| inode.read_only()) {
+        out[10] |= 1; // ST_RDONLY
+    }
+    Ok(out)
 }
 
 fn statfs_of(stat: &Stat) -> [u64; 15] {

@@ -254,6 +254,33 @@ pub trait Inode: Send + Sync {
     fn page_cached(&self, _index: u64) -> bool {
         false
     }
+    /// lseek's SEEK_DATA (`data`) and SEEK_HOLE from `offset` (ENXIO at
+    /// or past the end). A filesystem that does not know its holes says
+    /// what Linux's generic_file_llseek does: all data, one hole at the
+    /// end.
+    fn seek_data_hole(&self, offset: u64, data: bool) -> Result<u64, Errno> {
+        let size = self.stat().size.max(0) as u64;
+        if offset >= size {
+            return Err(ENXIO);
+        }
+        Ok(if data { offset } else { size })
+    }
+    /// cachestat: (pages in memory, of them dirty) among the file's pages
+    /// `first..=last`. Files whose data the sandbox does not keep in page
+    /// frames (host files, synthetic ones) have none cached here.
+    fn cached_pages(&self, _first: u64, _last: u64) -> (u64, u64) {
+        (0, 0)
+    }
+    /// open's O_TMPFILE in this directory: a regular file in no directory
+    /// (`linkable`: linkat may give it a name). EOPNOTSUPP where the
+    /// filesystem has no such files.
+    fn create_unnamed(&self, _mode: u32, _linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        Err(if self.kind() == FileKind::Directory {
+            EOPNOTSUPP
+        } else {
+            ENOTDIR
+        })
+    }
     /// The file seals of a tmpfs file (fcntl F_GET_SEALS/F_ADD_SEALS,
     /// checked by its writes, truncation and mappings); None where a file
     /// cannot be sealed (EINVAL).
@@ -603,6 +630,27 @@ impl Namespace {
             .iter()
             .filter_map(|m| m.line.clone())
             .collect()
+    }
+
+    /// A remount made the filesystem whose root is `root` read-only (or
+    /// writable): its /proc/mounts lines say so ("ro" or "rw" first).
+    pub fn show_read_only(&self, root: &Arc<dyn Inode>, read_only: bool) {
+        let id = root.id();
+        let mut changed = false;
+        for mount in self.mounts.lock().iter_mut() {
+            if mount.root.id() != id {
+                continue;
+            }
+            if let Some((_, _, _, options)) = &mut mount.line {
+                if options.starts_with(b"rw") || options.starts_with(b"ro") {
+                    options[1] = if read_only { b'o' } else { b'w' };
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.note_change();
+        }
     }
 
     /// The mount-event count (see `events`).

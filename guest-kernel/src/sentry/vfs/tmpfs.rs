@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch::PAGE_SIZE;
 use spin::Mutex;
@@ -80,9 +80,54 @@ enum Content {
     Device(u64),
 }
 
+/// What the nodes of one tmpfs instance share (Linux's super block): a
+/// read-only tmpfs (mount MS_RDONLY, or a remount with it) refuses
+/// every change with EROFS, and stays writable while files of it are
+/// open for writing (remounting it read-only is EBUSY then).
+#[derive(Default)]
+pub struct Superblock {
+    read_only: AtomicBool,
+    /// Open files of the instance that may write (see [`WriteCount`]).
+    writers: AtomicUsize,
+}
+
+impl Superblock {
+    /// Makes the instance read-only or writable again (remount): EBUSY
+    /// while a file of it is open for writing.
+    pub fn set_read_only(&self, read_only: bool) -> Result<(), Errno> {
+        if read_only && self.writers.load(Ordering::Acquire) != 0 {
+            return Err(EBUSY);
+        }
+        self.read_only.store(read_only, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// An open file of a tmpfs instance that may write: counted while it
+/// lives, for the remount check above.
+struct WriteCount(Arc<Superblock>);
+
+impl WriteCount {
+    fn new(sb: &Arc<Superblock>) -> WriteCount {
+        sb.writers.fetch_add(1, Ordering::AcqRel);
+        WriteCount(sb.clone())
+    }
+}
+
+impl Drop for WriteCount {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 pub struct TmpfsNode {
     ino: u64,
     dev: u64,
+    sb: Arc<Superblock>,
+    /// An O_TMPFILE file made without O_EXCL: linkat may give it a name
+    /// although nothing links to it (Linux's I_LINKABLE; the first link
+    /// clears it).
+    linkable: AtomicBool,
     meta: Mutex<Meta>,
     content: Mutex<Content>,
     xattrs: super::xattr::XattrSet,
@@ -101,7 +146,7 @@ pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
 pub const F_SEAL_EXEC: u32 = 0x20;
 
 impl TmpfsNode {
-    fn new(dev: u64, mode: u32, content: Content) -> Arc<TmpfsNode> {
+    fn new(sb: &Arc<Superblock>, dev: u64, mode: u32, content: Content) -> Arc<TmpfsNode> {
         let t = now();
         let nlink = if matches!(content, Content::Directory(_)) {
             2
@@ -111,6 +156,8 @@ impl TmpfsNode {
         Arc::new(TmpfsNode {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             dev,
+            sb: sb.clone(),
+            linkable: AtomicBool::new(false),
             meta: Mutex::new(Meta {
                 mode,
                 uid: 0,
@@ -128,7 +175,17 @@ impl TmpfsNode {
 
     /// A new, empty tmpfs; returns its root directory.
     pub fn new_root(dev: u64) -> Arc<TmpfsNode> {
-        TmpfsNode::new(dev, S_IFDIR | 0o755, Content::Directory(BTreeMap::new()))
+        TmpfsNode::new(
+            &Arc::new(Superblock::default()),
+            dev,
+            S_IFDIR | 0o755,
+            Content::Directory(BTreeMap::new()),
+        )
+    }
+
+    /// The instance this node belongs to (remount changes it).
+    pub fn superblock(&self) -> &Arc<Superblock> {
+        &self.sb
     }
 
     fn touch_modified(&self) {
@@ -234,29 +291,43 @@ impl Inode for TmpfsNode {
         crate::mm::reserve_for_object(ENOSPC)?;
         let new: Arc<dyn Inode> = match node {
             NewNode::File { mode } => TmpfsNode::new(
+                &self.sb,
                 self.dev,
                 S_IFREG | (mode & 0o7777),
                 Content::File(FileData::default()),
             ),
             NewNode::Directory { mode } => TmpfsNode::new(
+                &self.sb,
                 self.dev,
                 S_IFDIR | (mode & 0o7777),
                 Content::Directory(BTreeMap::new()),
             ),
-            NewNode::Symlink { target } => {
-                TmpfsNode::new(self.dev, S_IFLNK | 0o777, Content::Symlink(target.to_vec()))
-            }
+            NewNode::Symlink { target } => TmpfsNode::new(
+                &self.sb,
+                self.dev,
+                S_IFLNK | 0o777,
+                Content::Symlink(target.to_vec()),
+            ),
             NewNode::Fifo { mode } => TmpfsNode::new(
+                &self.sb,
                 self.dev,
                 S_IFIFO | (mode & 0o7777),
                 Content::Fifo(super::pipe::new_fifo()),
             ),
-            NewNode::Socket { mode, bound } => {
-                TmpfsNode::new(self.dev, S_IFSOCK | (mode & 0o7777), Content::Socket(bound))
-            }
+            NewNode::Socket { mode, bound } => TmpfsNode::new(
+                &self.sb,
+                self.dev,
+                S_IFSOCK | (mode & 0o7777),
+                Content::Socket(bound),
+            ),
             NewNode::Device { mode, block, rdev } => {
                 let kind = if block { S_IFBLK } else { S_IFCHR };
-                TmpfsNode::new(self.dev, kind | (mode & 0o7777), Content::Device(rdev))
+                TmpfsNode::new(
+                    &self.sb,
+                    self.dev,
+                    kind | (mode & 0o7777),
+                    Content::Device(rdev),
+                )
             }
         };
         let is_dir = new.kind() == FileKind::Directory;
@@ -281,11 +352,17 @@ impl Inode for TmpfsNode {
         let Some(target_node) = TmpfsNode::downcast(target) else {
             return Err(EXDEV);
         };
-        if target_node.dev != self.dev {
+        if !Arc::ptr_eq(&target_node.sb, &self.sb) {
             return Err(EXDEV);
         }
         if target_node.kind() == FileKind::Directory {
             return Err(EPERM);
+        }
+        // A file nothing links to any more (unlinked, a memfd) gets no
+        // name again (Linux's vfs_link), unless it is an O_TMPFILE file
+        // made to be linked, once.
+        if target_node.meta.lock().nlink == 0 && !target_node.linkable.load(Ordering::Acquire) {
+            return Err(ENOENT);
         }
         crate::mm::reserve_for_object(ENOSPC)?;
         {
@@ -303,6 +380,7 @@ impl Inode for TmpfsNode {
             meta.nlink += 1;
             meta.ctime = now();
         }
+        target_node.linkable.store(false, Ordering::Release);
         self.touch_modified();
         Ok(())
     }
@@ -352,14 +430,15 @@ impl Inode for TmpfsNode {
     ) -> Result<(), Errno> {
         const RENAME_NOREPLACE: u32 = 1;
         const RENAME_EXCHANGE: u32 = 2;
+        const RENAME_WHITEOUT: u32 = 4;
         let Some(target_dir) = TmpfsNode::downcast(new_dir) else {
             return Err(EXDEV);
         };
-        if target_dir.dev != self.dev {
+        if !Arc::ptr_eq(&target_dir.sb, &self.sb) {
             return Err(EXDEV);
         }
-        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
-            || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+            || (flags & RENAME_EXCHANGE != 0 && flags & !RENAME_EXCHANGE != 0)
         {
             return Err(EINVAL);
         }
@@ -424,6 +503,14 @@ impl Inode for TmpfsNode {
             }
             remove_entry(self, old_name);
             set_entry(target_dir, new_name, moving.clone());
+            if flags & RENAME_WHITEOUT != 0 {
+                // The old name becomes a whiteout (overlayfs's marker of a
+                // removed file): a character device 0:0 (Linux's
+                // shmem_whiteout).
+                let whiteout: Arc<dyn Inode> =
+                    TmpfsNode::new(&self.sb, self.dev, S_IFCHR, Content::Device(0));
+                set_entry(self, old_name, whiteout);
+            }
             if moving_is_dir && !same_dir {
                 target_dir.meta.lock().nlink += 1;
                 let mut meta = self.meta.lock();
@@ -607,6 +694,79 @@ impl Inode for TmpfsNode {
         Ok(())
     }
 
+    fn read_only(&self) -> bool {
+        self.sb.read_only.load(Ordering::Acquire)
+    }
+
+    /// SEEK_DATA and SEEK_HOLE by page, as Linux's shmem_file_llseek:
+    /// a page that was never written (or was punched out) is a hole.
+    fn seek_data_hole(&self, offset: u64, data: bool) -> Result<u64, Errno> {
+        let content = self.content.lock();
+        let Content::File(file) = &*content else {
+            return Err(EINVAL);
+        };
+        if offset >= file.size {
+            return Err(ENXIO);
+        }
+        let index = offset / PAGE_SIZE;
+        let present = |i: u64| file.pages.contains_key(&i);
+        let found = if data {
+            if present(index) {
+                offset
+            } else {
+                match file.pages.range(index..).next() {
+                    Some((&i, _)) => i * PAGE_SIZE,
+                    None => return Err(ENXIO),
+                }
+            }
+        } else if !present(index) {
+            offset
+        } else {
+            // The first page after `index` that is not there.
+            let mut next = index + 1;
+            for (&i, _) in file.pages.range(index + 1..) {
+                if i != next {
+                    break;
+                }
+                next += 1;
+            }
+            next * PAGE_SIZE
+        };
+        // Past the last data, the end of the file is the hole.
+        if found >= file.size {
+            return if data { Err(ENXIO) } else { Ok(file.size) };
+        }
+        Ok(found)
+    }
+
+    /// Every page a tmpfs file has is in memory, and dirty: it has no
+    /// backing store to be written to (Linux marks shmem pages dirty).
+    fn cached_pages(&self, first: u64, last: u64) -> (u64, u64) {
+        match &*self.content.lock() {
+            Content::File(data) => {
+                let n = data.pages.range(first..=last).count() as u64;
+                (n, n)
+            }
+            _ => (0, 0),
+        }
+    }
+
+    fn create_unnamed(&self, mode: u32, linkable: bool) -> Result<Arc<dyn Inode>, Errno> {
+        if !matches!(*self.content.lock(), Content::Directory(_)) {
+            return Err(ENOTDIR);
+        }
+        crate::mm::reserve_for_object(ENOSPC)?;
+        let node = TmpfsNode::new(
+            &self.sb,
+            self.dev,
+            S_IFREG | (mode & 0o7777),
+            Content::File(FileData::default()),
+        );
+        node.meta.lock().nlink = 0;
+        node.linkable.store(linkable, Ordering::Release);
+        Ok(node)
+    }
+
     fn seals(&self) -> Option<&AtomicU32> {
         matches!(*self.content.lock(), Content::File(_)).then_some(&self.seals)
     }
@@ -706,8 +866,17 @@ impl Inode for TmpfsNode {
                 node: self.clone(),
             }));
         }
+        use crate::sentry::fd::{O_ACCMODE, O_RDONLY};
         Ok(match self.kind() {
             FileKind::Directory => Arc::new(DirFile::new(self)),
+            _ if flags & O_ACCMODE != O_RDONLY => {
+                let count = WriteCount::new(&self.sb);
+                Arc::new(InodeFile::holding(
+                    self,
+                    flags,
+                    alloc::boxed::Box::new(count),
+                ))
+            }
             _ => Arc::new(InodeFile::new(self, flags)),
         })
     }
@@ -732,6 +901,7 @@ fn remove_entry(dir: &TmpfsNode, name: &[u8]) {
 /// as descriptors or mappings hold it.
 pub fn new_unlinked_file(mode: u32) -> Arc<TmpfsNode> {
     let node = TmpfsNode::new(
+        &Arc::new(Superblock::default()),
         DEV_TMPFS,
         S_IFREG | (mode & 0o7777),
         Content::File(FileData::default()),
