@@ -246,14 +246,24 @@ fn set_pipe_size(ctx: &mut SyscallContext, file: &OpenFile, size: u32) -> SysRes
     {
         return Err(EPERM);
     }
-    Ok(pipe.set_capacity(size)? as u64)
+    Ok(pipe.set_capacity(size, pipe_user(ctx))? as u64)
+}
+
+/// The running task as the pipe limits see it (`pipe::PipeUser`).
+fn pipe_user(ctx: &SyscallContext) -> crate::sentry::vfs::pipe::PipeUser {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    const CAP_SYS_RESOURCE: u64 = 1 << 24;
+    crate::sentry::vfs::pipe::PipeUser {
+        uid: ctx.task.creds.user[0],
+        privileged: ctx.task.creds.caps().effective & (CAP_SYS_ADMIN | CAP_SYS_RESOURCE) != 0,
+    }
 }
 
 fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
     if flags & !((O_CLOEXEC | O_NONBLOCK) as u64 | 0o40000/* O_DIRECT */) != 0 {
         return Err(EINVAL);
     }
-    let (read_end, write_end) = new_pipe();
+    let (read_end, write_end) = new_pipe(pipe_user(ctx));
     let status = flags as u32 & O_NONBLOCK;
     let cloexec = flags as u32 & O_CLOEXEC != 0;
     let read_fd = ctx

@@ -5,7 +5,7 @@
 //! frames (as Linux's pipe_buffer pages): taken as data arrives, given back
 //! to the frame allocator as it is read, so a drained pipe holds no memory.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -24,7 +24,46 @@ pub const PIPE_CAPACITY: usize = 64 * 1024;
 /// without CAP_SYS_RESOURCE (Linux's default; the sentry's is fixed).
 pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
 
+/// /proc/sys/fs/pipe-user-pages-soft: the pages of pipe capacity a user
+/// may hold before a new pipe of theirs gets only
+/// `PIPE_MIN_DEF_BUFFERS` pages and F_SETPIPE_SZ may no longer grow one
+/// (EPERM); users with CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt.
+/// Linux's default (16 pages for each of 1024 pipes), fixed here.
+pub const PIPE_USER_PAGES_SOFT: usize = 16 * 1024;
+/// /proc/sys/fs/pipe-user-pages-hard: 0, no hard limit (Linux's default,
+/// fixed here).
+pub const PIPE_USER_PAGES_HARD: usize = 0;
+/// What a pipe made past the soft limit holds (Linux's
+/// PIPE_MIN_DEF_BUFFERS: two, so that a writer is never stuck behind a
+/// partly read page).
+const PIPE_MIN_DEF_BUFFERS: usize = 2;
+
 const PAGE: usize = crate::arch::PAGE_SIZE as usize;
+
+/// The pages of pipe capacity each user (by real uid) holds, as Linux's
+/// user_struct.pipe_bufs: what the soft limit is about.
+static USER_PAGES: Mutex<BTreeMap<u32, usize>> = Mutex::new(BTreeMap::new());
+
+/// Changes `uid`'s pages from `old` to `new`; their total after.
+fn account_pages(uid: u32, old: usize, new: usize) -> usize {
+    let mut users = USER_PAGES.lock();
+    let pages = users.entry(uid).or_insert(0);
+    *pages = (*pages + new).saturating_sub(old);
+    let total = *pages;
+    if total == 0 {
+        users.remove(&uid);
+    }
+    total
+}
+
+/// Who makes or resizes a pipe: the user its capacity counts against
+/// (the real uid, as Linux's user_struct) and whether the limits spare
+/// them (CAP_SYS_RESOURCE or CAP_SYS_ADMIN).
+#[derive(Clone, Copy)]
+pub struct PipeUser {
+    pub uid: u32,
+    pub privileged: bool,
+}
 
 /// Bytes in a queue of page frames: `len` bytes from offset `head` of the
 /// first frame on.
@@ -152,6 +191,17 @@ pub struct Pipe {
     writer_opens: AtomicU64,
     /// Readers waiting for data, writers for room, opens for a peer.
     queue: Arc<WaitQueue>,
+    /// The user whose pages its capacity counts as (`USER_PAGES`); none
+    /// for a named pipe, whose buffer lives with its inode.
+    owner: Option<u32>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some(uid) = self.owner {
+            account_pages(uid, self.capacity() / PAGE, 0);
+        }
+    }
 }
 
 /// One end of a pipe (both, for a FIFO opened O_RDWR). Dropping the last
@@ -162,12 +212,23 @@ pub struct PipeEnd {
     write: bool,
 }
 
-fn new_buffer(named: bool) -> Arc<Pipe> {
+fn new_buffer(named: bool, user: Option<PipeUser>) -> Arc<Pipe> {
+    // Linux's alloc_pipe_info: past the soft limit an unprivileged user's
+    // new pipe holds two pages.
+    let mut capacity = PIPE_CAPACITY;
+    if let Some(user) = user {
+        let total = account_pages(user.uid, 0, capacity / PAGE);
+        if total > PIPE_USER_PAGES_SOFT && !user.privileged {
+            account_pages(user.uid, capacity / PAGE, PIPE_MIN_DEF_BUFFERS);
+            capacity = PIPE_MIN_DEF_BUFFERS * PAGE;
+        }
+    }
     Arc::new(Pipe {
         ino: NEXT_PIPE_INO.fetch_add(1, Ordering::Relaxed),
         named,
+        owner: user.map(|u| u.uid),
         buffer: Mutex::new(PageRing::default()),
-        capacity: AtomicUsize::new(PIPE_CAPACITY),
+        capacity: AtomicUsize::new(capacity),
         readers: AtomicUsize::new(0),
         writers: AtomicUsize::new(0),
         created: (crate::sentry::time::realtime_ns() / 1_000_000_000) as i64,
@@ -197,15 +258,16 @@ pub fn open_end(pipe: &Arc<Pipe>, reads: bool, write: bool) -> Arc<PipeEnd> {
     })
 }
 
-/// A new pipe: (read end, write end).
-pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
-    let pipe = new_buffer(false);
+/// A new pipe made by `user`: (read end, write end).
+pub fn new_pipe(user: PipeUser) -> (Arc<PipeEnd>, Arc<PipeEnd>) {
+    let pipe = new_buffer(false, Some(user));
     (open_end(&pipe, true, false), open_end(&pipe, false, true))
 }
 
-/// The buffer of a new named pipe (no ends yet).
+/// The buffer of a new named pipe (no ends yet). It counts against no
+/// user's pipe pages (Linux counts a FIFO's while it is open).
 pub fn new_fifo() -> Arc<Pipe> {
-    new_buffer(true)
+    new_buffer(true, None)
 }
 
 impl Pipe {
@@ -222,12 +284,25 @@ impl Pipe {
         self.capacity.load(Ordering::Relaxed)
     }
 
-    /// F_SETPIPE_SZ: makes the capacity `size` bytes (already rounded to a
-    /// power-of-two number of pages). EBUSY when the data in the pipe would
-    /// not fit (in whole pages, as Linux counts its slots).
-    pub fn set_capacity(&self, size: usize) -> Result<usize, Errno> {
+    /// F_SETPIPE_SZ by `user`: makes the capacity `size` bytes (already
+    /// rounded to a power-of-two number of pages). EPERM when it grows
+    /// the pipe while its owner is past the soft limit (unless `user` is
+    /// privileged); EBUSY when the data in the pipe would not fit (in
+    /// whole pages, as Linux counts its slots).
+    pub fn set_capacity(&self, size: usize, user: PipeUser) -> Result<usize, Errno> {
         let buffer = self.buffer.lock();
-        if buffer.span().div_ceil(PAGE) > size / PAGE {
+        let (old, new) = (self.capacity() / PAGE, size / PAGE);
+        if let Some(uid) = self.owner {
+            let total = account_pages(uid, old, new);
+            if new > old && total > PIPE_USER_PAGES_SOFT && !user.privileged {
+                account_pages(uid, new, old);
+                return Err(EPERM);
+            }
+        }
+        if buffer.span().div_ceil(PAGE) > new {
+            if let Some(uid) = self.owner {
+                account_pages(uid, new, old);
+            }
             return Err(EBUSY);
         }
         self.capacity.store(size, Ordering::Relaxed);

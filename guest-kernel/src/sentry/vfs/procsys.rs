@@ -67,6 +67,8 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/shmmni" => format!("{}", ipc::SHMMNI),
         b"fs/nr_open" => format!("{}", crate::sentry::fd::nr_open()),
         b"fs/pipe-max-size" => format!("{}", super::pipe::PIPE_MAX_SIZE),
+        b"fs/pipe-user-pages-soft" => format!("{}", super::pipe::PIPE_USER_PAGES_SOFT),
+        b"fs/pipe-user-pages-hard" => format!("{}", super::pipe::PIPE_USER_PAGES_HARD),
         b"fs/aio-max-nr" => format!("{}", crate::sentry::syscalls::aio::AIO_MAX_NR),
         b"fs/aio-nr" => format!("{}", crate::sentry::syscalls::aio::events_reserved()),
         // link(2) follows protected_hardlinks=1 (perm.rs); the other
@@ -139,6 +141,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/shmmni",
     b"fs/nr_open",
     b"fs/pipe-max-size",
+    b"fs/pipe-user-pages-hard",
+    b"fs/pipe-user-pages-soft",
     b"fs/aio-max-nr",
     b"fs/aio-nr",
     b"fs/protected_hardlinks",
