@@ -736,6 +736,16 @@ impl Inode for ProcNode {
         }
     }
 
+    /// O_TRUNC (and truncate) of a /proc file: Linux's proc_setattr takes
+    /// the size change and nothing changes (`echo 1 > /proc/self/...`
+    /// opens with O_TRUNC).
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        if self.kind() == FileKind::Directory {
+            return Err(EISDIR);
+        }
+        Ok(())
+    }
+
     fn is_magic_link(&self) -> bool {
         matches!(
             self.node,
