@@ -24,13 +24,15 @@ pub mod locks;
 pub mod perm;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
 pub mod signal_state;
+#[path = "../../guest-kernel/src/sentry/timens.rs"]
+pub mod timens;
 #[path = "../../guest-kernel/src/sentry/wait.rs"]
 pub mod wait;
 #[path = "../../guest-kernel/src/sentry/vfs/walk.rs"]
 pub mod walk;
 
 pub mod sentry {
-    pub use super::{errno, futex, keys, wait};
+    pub use super::{errno, futex, keys, timens, wait};
 
     pub mod fd {
         pub use crate::fd_table as table;

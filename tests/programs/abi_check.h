@@ -72,6 +72,7 @@ static const char *ename(int e)
     case ENOKEY: return "ENOKEY";
     case EKEYEXPIRED: return "EKEYEXPIRED";
     case EKEYREVOKED: return "EKEYREVOKED";
+    case EUSERS: return "EUSERS";
     }
     static char buf[32];
     snprintf(buf, sizeof buf, "errno%d", e);

@@ -257,6 +257,27 @@ fn namespaces() {
     }
 }
 
+/// Time namespaces: unshare(CLONE_NEWTIME), /proc/<pid>/ns/time and
+/// time_for_children, /proc/self/timens_offsets, the clocks (vDSO and
+/// syscall), uptimes and absolute deadlines in a namespace, entering one
+/// at fork, exec, clone3 and setns, compared with the host's run (as
+/// root: the checks need CAP_SYS_ADMIN and CAP_SYS_TIME).
+#[test]
+fn time_namespaces() {
+    let programs = [c_program("timens"), glibc_program("timens")];
+    if !require_kvm() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud("SKIPPED time_namespaces: the native run needs root (CAP_SYS_ADMIN)");
+        return;
+    }
+    for prog in &programs {
+        assert_conforms(prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+    }
+}
+
 /// kcmp: files, address spaces, descriptor tables, fs contexts, signal
 /// handlers and semaphore undo lists compared between the caller, a
 /// thread, forked and cloned children; KCMP_EPOLL_TFD; the errors.

@@ -57,6 +57,7 @@ pub const EDESTADDRREQ: Errno = Errno(89);
 pub const EMSGSIZE: Errno = Errno(90);
 pub const EPROTOTYPE: Errno = Errno(91);
 pub const ENOPROTOOPT: Errno = Errno(92);
+pub const EUSERS: Errno = Errno(87);
 pub const EPROTONOSUPPORT: Errno = Errno(93);
 pub const ESOCKTNOSUPPORT: Errno = Errno(94);
 pub const EAFNOSUPPORT: Errno = Errno(97);

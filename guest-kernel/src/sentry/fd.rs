@@ -122,6 +122,12 @@ pub trait File: Send + Sync {
     fn seekable(&self) -> bool {
         false
     }
+    /// Whether pwrite and pwritev may write at an offset of their own
+    /// (Linux's FMODE_PWRITE): seekable files, less those that refuse
+    /// it (seq files: ESPIPE).
+    fn positional_write(&self) -> bool {
+        self.seekable()
+    }
     fn stat(&self) -> Stat;
     /// Readiness for poll, without blocking.
     fn poll(&self, events: i16) -> i16;

@@ -127,6 +127,8 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         namespace: ns.mnt,
         uts_ns: ns.uts,
         ipc_ns: ns.ipc,
+        time_ns: ns.time,
+        time_ns_for_children: ns.time_for_children,
         rlimits: template.rlimits,
         clear_child_tid: 0,
         robust_list: 0,

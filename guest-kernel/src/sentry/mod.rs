@@ -27,6 +27,7 @@ pub mod stat;
 pub mod syscalls;
 pub mod task;
 pub mod time;
+pub mod timens;
 pub mod traps;
 pub mod vfs;
 pub mod wait;
@@ -183,7 +184,7 @@ fn write_kernel_config(namespace: &vfs::Namespace) -> Result<(), errno::Errno> {
         # CONFIG_SECURITY_APPARMOR is not set\n# CONFIG_SECURITY_SMACK is not set\n\
         # CONFIG_SWAP is not set\n# CONFIG_IO_URING is not set\n\
         CONFIG_NAMESPACES=y\nCONFIG_UTS_NS=y\nCONFIG_IPC_NS=y\n# CONFIG_USER_NS is not set\n\
-        # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\n# CONFIG_TIME_NS is not set\n\
+        # CONFIG_PID_NS is not set\n# CONFIG_NET_NS is not set\nCONFIG_TIME_NS=y\n\
         # CONFIG_CGROUPS is not set\n\
         CONFIG_CHECKPOINT_RESTORE=y\nCONFIG_USERFAULTFD=y\n\
         # CONFIG_BLK_DEV_LOOP is not set\n# CONFIG_NUMA is not set\n# CONFIG_HUGETLBFS is not set\n\
@@ -674,6 +675,8 @@ pub fn start(boot_info: &BootInfo) -> ! {
         namespace,
         uts_ns: ns::init_uts().clone(),
         ipc_ns: ns::init_ipc().clone(),
+        time_ns: ns::init_time().clone(),
+        time_ns_for_children: ns::init_time().clone(),
         rlimits,
         clear_child_tid: 0,
         robust_list: 0,

@@ -1,7 +1,8 @@
 //! Namespaces: the objects /proc/<pid>/ns names, and what clone, unshare
-//! and setns switch. Mount, UTS and IPC namespaces are real and per task
-//! (a private mount table, host and domain names, System V IPC objects and
-//! POSIX message queues). The user, pid and network namespaces exist once,
+//! and setns switch. Mount, UTS, IPC and time namespaces are real and per
+//! task (a private mount table, host and domain names, System V IPC
+//! objects and POSIX message queues, clock offsets: `timens`). The user,
+//! pid and network namespaces exist once,
 //! the initial ones every task is in: making others is EINVAL, as from a
 //! kernel built without them (CONFIG_USER_NS, CONFIG_PID_NS, CONFIG_NET_NS).
 //! The syscalls and the nsfs ioctls are in `syscalls/ns.rs`.
@@ -17,6 +18,7 @@ use super::fd::{File, POLLIN, POLLOUT};
 use super::ipc::IpcNs;
 use super::stat::Stat;
 use super::stat::S_IFREG;
+use super::timens::{Offsets, TimeOffsets};
 use super::vfs::Namespace;
 
 pub const CLONE_NEWTIME: u64 = 0x80;
@@ -37,7 +39,7 @@ pub const CLONE_NEW_ANY: u64 = CLONE_NEWNS
     | CLONE_NEWNET
     | CLONE_NEWTIME;
 /// The kinds a task can get a new namespace of.
-pub const CLONE_NEW_SUPPORTED: u64 = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+pub const CLONE_NEW_SUPPORTED: u64 = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWTIME;
 
 /// The nsfs filesystem's device (Linux's anonymous "nsfs" superblock).
 pub const DEV_NSFS: u64 = 0x03;
@@ -49,6 +51,7 @@ const USER_INIT_INO: u64 = 0xEFFF_FFFD;
 const PID_INIT_INO: u64 = 0xEFFF_FFFC;
 const NET_INIT_INO: u64 = 0xEFFF_FFF9;
 pub const MNT_INIT_INO: u64 = 0xEFFF_FFF8;
+const TIME_INIT_INO: u64 = 0xEFFF_FFFA;
 /// New namespaces take numbers from Linux's proc_inum range.
 static NEXT_INO: AtomicU64 = AtomicU64::new(0xF000_0000);
 
@@ -104,6 +107,7 @@ impl Drop for Token {
 static UTS_BUDGET: Budget = Budget::new();
 pub static IPC_BUDGET: Budget = Budget::new();
 pub static MNT_BUDGET: Budget = Budget::new();
+static TIME_BUDGET: Budget = Budget::new();
 
 /// The entries of /proc/<pid>/ns, in Linux's order.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -115,10 +119,12 @@ pub enum NsKind {
     PidForChildren,
     User,
     Mnt,
+    Time,
+    TimeForChildren,
 }
 
 impl NsKind {
-    pub const ALL: [NsKind; 7] = [
+    pub const ALL: [NsKind; 9] = [
         NsKind::Net,
         NsKind::Uts,
         NsKind::Ipc,
@@ -126,6 +132,8 @@ impl NsKind {
         NsKind::PidForChildren,
         NsKind::User,
         NsKind::Mnt,
+        NsKind::Time,
+        NsKind::TimeForChildren,
     ];
 
     /// The entry's name under /proc/<pid>/ns.
@@ -138,6 +146,8 @@ impl NsKind {
             NsKind::PidForChildren => b"pid_for_children",
             NsKind::User => b"user",
             NsKind::Mnt => b"mnt",
+            NsKind::Time => b"time",
+            NsKind::TimeForChildren => b"time_for_children",
         }
     }
 }
@@ -185,6 +195,45 @@ pub fn init_uts() -> &'static Arc<UtsNs> {
     })
 }
 
+/// A time namespace: its clock offsets (see `timens`).
+pub struct TimeNs {
+    pub ino: u64,
+    pub offsets: TimeOffsets,
+    _token: Token,
+}
+
+impl TimeNs {
+    /// A new namespace with `self`'s offsets (CLONE_NEWTIME: Linux's
+    /// clone_time_ns), still open to new ones.
+    pub fn copy(&self) -> Result<Arc<TimeNs>, Errno> {
+        Ok(Arc::new(TimeNs {
+            ino: new_ino(),
+            offsets: TimeOffsets::new(self.offsets.get()),
+            _token: TIME_BUDGET.take()?,
+        }))
+    }
+
+    /// `clock`, whose host value is `host_ns`, as the namespace sees it.
+    pub fn view(&self, clock: u64, host_ns: u64) -> u64 {
+        self.offsets.get().view(clock, host_ns)
+    }
+}
+
+/// The initial time namespace: no offsets. Its offsets are frozen from
+/// the start (the first process is in it), as Linux's init_time_ns.
+pub fn init_time() -> &'static Arc<TimeNs> {
+    static INIT: spin::Once<Arc<TimeNs>> = spin::Once::new();
+    INIT.call_once(|| {
+        let offsets = TimeOffsets::new(Offsets::default());
+        offsets.freeze();
+        Arc::new(TimeNs {
+            ino: TIME_INIT_INO,
+            offsets,
+            _token: Token::INITIAL,
+        })
+    })
+}
+
 static INIT_MNT: spin::Once<Arc<Namespace>> = spin::Once::new();
 
 /// Records the initial mount namespace (at boot).
@@ -198,6 +247,8 @@ pub fn initial(fallback_mnt: &Arc<Namespace>) -> NsSet {
         mnt: INIT_MNT.get().unwrap_or(fallback_mnt).clone(),
         uts: init_uts().clone(),
         ipc: init_ipc().clone(),
+        time: init_time().clone(),
+        time_for_children: init_time().clone(),
     }
 }
 
@@ -214,6 +265,11 @@ pub struct NsSet {
     pub mnt: Arc<Namespace>,
     pub uts: Arc<UtsNs>,
     pub ipc: Arc<IpcNs>,
+    /// The time namespace the task's clocks read in, and the one its
+    /// children (and itself after an exec) will be in (unshare
+    /// CLONE_NEWTIME changes only the second).
+    pub time: Arc<TimeNs>,
+    pub time_for_children: Arc<TimeNs>,
 }
 
 impl NsSet {
@@ -225,6 +281,8 @@ impl NsSet {
             NsKind::Net => NsRef::Net,
             NsKind::Pid | NsKind::PidForChildren => NsRef::Pid,
             NsKind::User => NsRef::User,
+            NsKind::Time => NsRef::Time(self.time.clone()),
+            NsKind::TimeForChildren => NsRef::Time(self.time_for_children.clone()),
         }
     }
 }
@@ -235,6 +293,7 @@ pub enum NsRef {
     Mnt(Arc<Namespace>),
     Uts(Arc<UtsNs>),
     Ipc(Arc<IpcNs>),
+    Time(Arc<TimeNs>),
     /// The initial (and only) network, pid and user namespaces.
     Net,
     Pid,
@@ -247,6 +306,7 @@ impl NsRef {
             NsRef::Mnt(ns) => ns.ino(),
             NsRef::Uts(ns) => ns.ino,
             NsRef::Ipc(ns) => ns.ino,
+            NsRef::Time(ns) => ns.ino,
             NsRef::Net => NET_INIT_INO,
             NsRef::Pid => PID_INIT_INO,
             NsRef::User => USER_INIT_INO,
@@ -259,6 +319,7 @@ impl NsRef {
             NsRef::Mnt(_) => CLONE_NEWNS,
             NsRef::Uts(_) => CLONE_NEWUTS,
             NsRef::Ipc(_) => CLONE_NEWIPC,
+            NsRef::Time(_) => CLONE_NEWTIME,
             NsRef::Net => CLONE_NEWNET,
             NsRef::Pid => CLONE_NEWPID,
             NsRef::User => CLONE_NEWUSER,
@@ -271,6 +332,8 @@ impl NsRef {
             NsRef::Mnt(_) => "mnt",
             NsRef::Uts(_) => "uts",
             NsRef::Ipc(_) => "ipc",
+            // time_for_children names a time namespace too.
+            NsRef::Time(_) => "time",
             NsRef::Net => "net",
             NsRef::Pid => "pid",
             NsRef::User => "user",

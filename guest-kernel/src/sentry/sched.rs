@@ -1282,7 +1282,9 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
     let notify = |parent: &mut Task| {
         let action = parent.signals.action(SIGCHLD);
         let reap_now = action.handler == SIG_IGN || action.flags & SA_NOCLDWAIT != 0;
-        if exit_signal != 0 {
+        // Legacy clone takes any byte as the exit signal: one that is no
+        // signal is not sent (Linux's do_notify_parent).
+        if (1..=64).contains(&exit_signal) {
             let (code, value) = if status & 0x7f == 0 {
                 (1, (status >> 8) & 0xff) // CLD_EXITED, the exit code
             } else {

@@ -181,6 +181,10 @@ pub struct Task {
     /// The UTS and IPC namespaces (see `ns`).
     pub uts_ns: Arc<super::ns::UtsNs>,
     pub ipc_ns: Arc<super::ipc::IpcNs>,
+    /// The time namespace its clocks read in, and its children's
+    /// (`ns::NsSet`).
+    pub time_ns: Arc<super::ns::TimeNs>,
+    pub time_ns_for_children: Arc<super::ns::TimeNs>,
     pub rlimits: [RLimit; RLIMIT_NLIMITS],
     pub clear_child_tid: u64,
     pub robust_list: u64,
@@ -403,6 +407,8 @@ impl Task {
             mnt: self.namespace.clone(),
             uts: self.uts_ns.clone(),
             ipc: self.ipc_ns.clone(),
+            time: self.time_ns.clone(),
+            time_for_children: self.time_ns_for_children.clone(),
         }
     }
 

@@ -110,6 +110,35 @@ pub fn map_vdso(mm: &mut AddressSpace) -> Result<Option<u64>, Errno> {
     Ok(Some(VDSO_BASE))
 }
 
+/// Rewrites the vvar page of `mm` (where the program still has it) so
+/// that the vDSO reads the clocks of a time namespace with `offsets`: a
+/// process that enters a namespace (fork, exec, setns) has its address
+/// space to itself, so its vDSO's clocks change with it (Linux remaps the
+/// vvar page). The page is written as a tracer would (a private copy when
+/// it is shared since a fork). Nothing to do without a vDSO.
+pub fn set_vdso_time_offsets(
+    mm: &mut AddressSpace,
+    offsets: &super::timens::Offsets,
+) -> Result<(), Errno> {
+    let Some(vvar) = mm
+        .areas_in(0, u64::MAX)
+        .find(|v| v.kind == VmaKind::Vvar)
+        .map(|v| v.start)
+    else {
+        return Ok(());
+    };
+    let mut params = super::time::parameters();
+    // The vDSO adds the ns since boot to these (with wrapping u64
+    // arithmetic, so a negative offset works as well).
+    params.monotonic_base_ns = params
+        .monotonic_base_ns
+        .wrapping_add(offsets.monotonic.ns() as u64);
+    params.boottime_base_ns = params
+        .boottime_base_ns
+        .wrapping_add(offsets.boottime.ns() as u64);
+    mm.write_forced(vvar, zerocopy::IntoBytes::as_bytes(&params))
+}
+
 /// Where a handler without SA_RESTORER returns to on aarch64 (Linux
 /// points it at the vDSO's sigreturn trampoline; glibc relies on that).
 #[cfg(target_arch = "aarch64")]

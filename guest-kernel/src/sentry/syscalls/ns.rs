@@ -28,7 +28,9 @@ const CAP_SYS_ADMIN: u32 = 21;
 
 /// The namespaces a child of `task` gets for clone's `flags`: its own, or
 /// new ones for CLONE_NEWNS, CLONE_NEWUTS and CLONE_NEWIPC (with
-/// CAP_SYS_ADMIN, else EPERM). The kinds the sandbox has one of are
+/// CAP_SYS_ADMIN, else EPERM); CLONE_NEWTIME makes a new time namespace
+/// for the children (a copy of the current one for children: the offsets
+/// are inherited), which a new process then enters (`time_on_fork`). The kinds the sandbox has one of are
 /// EINVAL, as Linux answers without them (a new user namespace before the
 /// capability check, the others after it).
 pub fn copy_namespaces(task: &Task, flags: u64) -> Result<NsSet, Errno> {
@@ -54,7 +56,43 @@ pub fn copy_namespaces(task: &Task, flags: u64) -> Result<NsSet, Errno> {
     if flags & CLONE_NEWIPC != 0 {
         set.ipc = IpcNs::create()?;
     }
+    if flags & CLONE_NEWTIME != 0 {
+        set.time_for_children = set.time_for_children.copy()?;
+    }
     Ok(set)
+}
+
+/// A new process enters its time namespace for children, unless it
+/// shares its creator's memory (CLONE_VM: a vfork child enters it at
+/// exec), as Linux's copy_namespaces and timens_on_fork. Returns the
+/// namespace when it is a new one for the child (whose vDSO must then be
+/// told the namespace's offsets).
+pub fn time_on_fork(set: &mut NsSet, flags: u64) -> Option<Arc<TimeNs>> {
+    if flags & CLONE_VM != 0 || Arc::ptr_eq(&set.time, &set.time_for_children) {
+        return None;
+    }
+    set.time = set.time_for_children.clone();
+    set.time.offsets.freeze();
+    Some(set.time.clone())
+}
+
+/// exec: the process enters its time namespace for children (Linux's
+/// exec_task_namespaces; it has a new address space of its own now), and
+/// the new image's vDSO reads the clocks of the namespace it is in.
+pub fn time_on_exec(ctx: &mut SyscallContext) {
+    if !Arc::ptr_eq(&ctx.task.time_ns, &ctx.task.time_ns_for_children) {
+        let mut set = ctx.task.ns_set();
+        set.time = set.time_for_children.clone();
+        set.time.offsets.freeze();
+        switch_namespaces(ctx, set);
+    }
+    let offsets = ctx.task.time_ns.offsets.get();
+    if !offsets.is_zero() {
+        // The new image's vvar page was written at load (without
+        // offsets) and is the image's alone (present, shared with no
+        // one): it is rewritten in place, which cannot fail.
+        let _ = crate::sentry::exec::set_vdso_time_offsets(&mut ctx.task.mm(), &offsets);
+    }
 }
 
 /// Makes `set` the running task's namespaces.
@@ -63,6 +101,8 @@ fn switch_namespaces(ctx: &mut SyscallContext, set: NsSet) {
     task.namespace = set.mnt.clone();
     task.uts_ns = set.uts.clone();
     task.ipc_ns = set.ipc.clone();
+    task.time_ns = set.time.clone();
+    task.time_ns_for_children = set.time_for_children.clone();
     ctx.task.cell().set_namespaces(set);
 }
 
@@ -171,7 +211,7 @@ pub fn sys_unshare(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// /proc/<pid>/ns shows; the others are EINVAL, as on a Linux without
 /// them).
 fn check_setns_flags(flags: u64) -> Result<(), Errno> {
-    if flags == 0 || flags & !CLONE_NEW_ANY != 0 || flags & (CLONE_NEWCGROUP | CLONE_NEWTIME) != 0 {
+    if flags == 0 || flags & !CLONE_NEW_ANY != 0 || flags & CLONE_NEWCGROUP != 0 {
         return Err(EINVAL);
     }
     Ok(())
@@ -179,13 +219,22 @@ fn check_setns_flags(flags: u64) -> Result<(), Errno> {
 
 /// Linux's `install` of each kind: whether the running task may enter
 /// `ns` (CAP_SYS_ADMIN; for a mount namespace CAP_SYS_CHROOT and a
-/// filesystem context of its own too).
+/// filesystem context of its own too; for a time namespace an address
+/// space of its own, EUSERS otherwise, as its vDSO's clocks change).
 fn may_enter(ctx: &SyscallContext, ns: &NsRef) -> Result<(), Errno> {
     let task = &*ctx.task;
     if let NsRef::User = ns {
         // Its own user namespace: entering it again would grant
         // capabilities.
         return Err(EINVAL);
+    }
+    if let NsRef::Time(_) = ns {
+        let memory = task.memory.clone();
+        if sched::has_other_threads(task.pid, task.tid)
+            || sched::others_any(|t| Arc::ptr_eq(&t.memory, &memory))
+        {
+            return Err(EUSERS);
+        }
     }
     if !task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
@@ -203,8 +252,21 @@ fn may_enter(ctx: &SyscallContext, ns: &NsRef) -> Result<(), Errno> {
 }
 
 /// Enters the namespaces in `targets` (all checked already).
-fn enter(ctx: &mut SyscallContext, targets: &[NsRef]) {
+fn enter(ctx: &mut SyscallContext, targets: &[NsRef]) -> Result<(), Errno> {
     let mut set = ctx.task.ns_set();
+    // A time namespace first: telling the vDSO its offsets may need a
+    // page (ENOMEM), and nothing else has changed yet if it fails.
+    for ns in targets {
+        if let NsRef::Time(time) = ns {
+            // Both the task and its future children (Linux's
+            // timens_install), its offsets frozen from now on.
+            time.offsets.freeze();
+            let offsets = time.offsets.get();
+            crate::sentry::exec::set_vdso_time_offsets(&mut ctx.task.mm(), &offsets)?;
+            set.time = time.clone();
+            set.time_for_children = time.clone();
+        }
+    }
     for ns in targets {
         match ns {
             NsRef::Mnt(mnt) => {
@@ -218,11 +280,14 @@ fn enter(ctx: &mut SyscallContext, targets: &[NsRef]) {
                 crate::sentry::ipc::exit_process(ctx.task.pid, &ctx.task.ipc_ns);
                 set.ipc = ipc.clone();
             }
+            // Entered above.
+            NsRef::Time(_) => {}
             // The only ones there are: the task is in them already.
             NsRef::Net | NsRef::Pid | NsRef::User => {}
         }
     }
     switch_namespaces(ctx, set);
+    Ok(())
 }
 
 pub fn sys_setns(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
@@ -237,7 +302,7 @@ pub fn sys_setns(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             return Err(EINVAL);
         }
         may_enter(ctx, &ns)?;
-        enter(ctx, &[ns]);
+        enter(ctx, &[ns])?;
         return Ok(0);
     }
     let Some(pidfd) = file.file.as_pidfd() else {
@@ -254,6 +319,7 @@ pub fn sys_setns(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         NsKind::Ipc,
         NsKind::Pid,
         NsKind::Net,
+        NsKind::Time,
     ] {
         let ns = theirs.get(kind);
         if flags & ns.clone_flag() == 0 {
@@ -262,7 +328,7 @@ pub fn sys_setns(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         may_enter(ctx, &ns)?;
         targets.push(ns);
     }
-    enter(ctx, &targets);
+    enter(ctx, &targets)?;
     Ok(0)
 }
 

@@ -214,9 +214,11 @@ pub fn ioctl(ctx: &mut SyscallContext, pidfd: &PidFd, request: u64, arg: u64) ->
         4 => NsKind::Net,
         5 => NsKind::Pid,
         6 => NsKind::PidForChildren,
+        7 => NsKind::Time,
+        8 => NsKind::TimeForChildren,
         9 => NsKind::User,
         10 => NsKind::Uts,
-        // Cgroup and time namespaces: the sandbox has none.
+        // Cgroup namespaces: the sandbox has none.
         _ => return Err(EOPNOTSUPP),
     };
     super::ns::open_ns(ctx, theirs.get(kind))

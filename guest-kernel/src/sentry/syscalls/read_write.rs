@@ -344,7 +344,7 @@ pub fn sys_pread64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
-    if !file.file.seekable() {
+    if !file.file.positional_write() {
         return Err(ESPIPE);
     }
     write_from_user(
@@ -405,7 +405,12 @@ fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: b
         };
     }
     let mut offset = if positional {
-        if !file.file.seekable() {
+        let allowed = if write {
+            file.file.positional_write()
+        } else {
+            file.file.seekable()
+        };
+        if !allowed {
             return Err(ESPIPE);
         }
         Some(positional_offset(args[3])?)

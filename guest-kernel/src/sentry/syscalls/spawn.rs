@@ -11,7 +11,9 @@ use super::{SwitchRequest, SyscallContext};
 use crate::arch::ThreadState;
 use crate::sentry::errno::*;
 use crate::sentry::mm::Access;
-use crate::sentry::ns::{CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEW_ANY};
+use crate::sentry::ns::{
+    CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEW_ANY,
+};
 use crate::sentry::sched;
 use crate::sentry::signal::{SIGCHLD, SIGCONT};
 use crate::sentry::task::{JobEvent, Task};
@@ -97,6 +99,8 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         namespace: shares.ns.mnt,
         uts_ns: shares.ns.uts,
         ipc_ns: shares.ns.ipc,
+        time_ns: shares.ns.time,
+        time_ns_for_children: shares.ns.time_for_children,
         rlimits: parent.rlimits,
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             child_tid
@@ -142,10 +146,15 @@ fn start_state(
 
 /// A new process copied from the running one (fork), or sharing its
 /// memory until it execs or exits (vfork: CLONE_VM | CLONE_VFORK).
-/// `pidfd`: where CLONE_PIDFD stores the child's pidfd.
+/// `pidfd`: where CLONE_PIDFD stores the child's pidfd. `flags` has no
+/// CSIGNAL bits but CLONE_NEWTIME (only clone3 has room for it): the
+/// signal the child's end sends is `exit_signal` (legacy clone takes any
+/// byte, as Linux: one that is no signal is never sent).
+#[allow(clippy::too_many_arguments)]
 fn new_process(
     ctx: &mut SyscallContext,
     flags: u64,
+    exit_signal: u64,
     stack: u64,
     parent_tid: u64,
     child_tid: u64,
@@ -153,8 +162,7 @@ fn new_process(
     pidfd: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
-    let supported = CSIGNAL
-        | CLONE_VM
+    let supported = CLONE_VM
         | CLONE_FS
         | CLONE_FILES
         | CLONE_VFORK
@@ -192,26 +200,27 @@ fn new_process(
         );
         return Err(ENOSYS);
     }
-    if (flags & CSIGNAL) > 64 {
-        return Err(EINVAL);
-    }
     if sched::task_count() >= sched::MAX_TASKS
         || crate::mm::kernel_memory_available() < FORK_HEAP_RESERVE
     {
         return Err(EAGAIN);
     }
     let parent = &mut *ctx.task;
-    let ns = super::ns::copy_namespaces(parent, flags)?;
+    let mut ns = super::ns::copy_namespaces(parent, flags)?;
     // The semaphore undo list of a new IPC namespace cannot be shared.
     if flags & (CLONE_NEWIPC | CLONE_SYSVSEM) == CLONE_NEWIPC | CLONE_SYSVSEM {
         return Err(EINVAL);
     }
     let files = files_for_child(parent, flags)?;
     let vfork = flags & CLONE_VFORK != 0;
+    let new_time = super::ns::time_on_fork(&mut ns, flags);
     let memory = if flags & CLONE_VM != 0 {
         parent.memory.clone()
     } else {
-        let copy = parent.mm().fork_copy()?;
+        let mut copy = parent.mm().fork_copy()?;
+        if let Some(time) = new_time {
+            crate::sentry::exec::set_vdso_time_offsets(&mut copy, &time.offsets.get())?;
+        }
         Arc::new(Mutex::new(copy))
     };
     let pid = sched::new_pid();
@@ -259,7 +268,7 @@ fn new_process(
         pid,
         tid: pid,
         process: process.clone(),
-        exit_signal: (flags & CSIGNAL) as u8,
+        exit_signal: exit_signal as u8,
         vfork_parent: vfork.then_some(parent.tid),
         memory,
         files,
@@ -401,7 +410,6 @@ fn new_thread(
     tls: u64,
 ) -> SysResult {
     const CLONE_SYSVSEM: u64 = 0x40000;
-    let flags = flags & !CSIGNAL;
     let required = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
     let optional = CLONE_FS
         | CLONE_FILES
@@ -477,11 +485,11 @@ fn new_thread(
 }
 
 pub fn sys_fork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    new_process(ctx, SIGCHLD as u64, 0, 0, 0, 0, 0)
+    new_process(ctx, 0, SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
 pub fn sys_vfork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    new_process(ctx, CLONE_VM | CLONE_VFORK | SIGCHLD as u64, 0, 0, 0, 0, 0)
+    new_process(ctx, CLONE_VM | CLONE_VFORK, SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
 /// clone(flags, stack, parent_tid, child_tid, tls) on x86_64;
@@ -497,8 +505,19 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
         return Err(EPERM);
     }
-    // Legacy clone returns the pidfd through parent_tid.
-    new_process(ctx, args[0], args[1], args[2], child_tid, tls, args[2])
+    // Legacy clone returns the pidfd through parent_tid. Its low byte is
+    // the exit signal: CLONE_NEWTIME (0x80) cannot be asked for here, it
+    // is part of the signal (one above 64, never sent).
+    new_process(
+        ctx,
+        args[0] & !CSIGNAL,
+        args[0] & CSIGNAL,
+        args[1],
+        args[2],
+        child_tid,
+        tls,
+        args[2],
+    )
 }
 
 /// clone3(args, size): the same as clone, from a `struct clone_args`
@@ -528,7 +547,13 @@ pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] =
         fields;
-    if flags & CSIGNAL != 0 || exit_signal > 64 || flags & CLONE_INTO_CGROUP != 0 && cgroup != 0 {
+    // The CSIGNAL byte and CLONE_DETACHED are free for new flags in
+    // clone3: only CLONE_NEWTIME is one so far.
+    if flags & (CLONE_DETACHED | (CSIGNAL & !CLONE_NEWTIME)) != 0
+        || exit_signal > 64
+        || flags & (CLONE_THREAD | CLONE_PARENT) != 0 && exit_signal != 0
+        || flags & CLONE_INTO_CGROUP != 0 && cgroup != 0
+    {
         return Err(EINVAL);
     }
     if set_tid != 0 || set_tid_size != 0 {
@@ -544,7 +569,8 @@ pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     new_process(
         ctx,
-        flags | exit_signal,
+        flags,
+        exit_signal,
         sp,
         parent_tid,
         child_tid,
@@ -704,6 +730,9 @@ fn execve_core(
     if let Some(parent) = task.vfork_parent.take() {
         sched::release_vfork_parent(parent, task.tid);
     }
+    // With its own address space now, the process enters the time
+    // namespace unshare(CLONE_NEWTIME) made for its children.
+    super::ns::time_on_exec(ctx);
     *ctx.regs = crate::arch::UserContext::new_user(loaded.start, sp);
     ctx.full_return = true;
     crate::sentry::ptrace::exec_done(&mut ctx.task, old_tid);

@@ -549,8 +549,15 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let total = crate::mm::total_frames() * 4096;
     let free = crate::mm::free_frames() * 4096;
     let mut info = [0u64; 14];
-    info[0] = crate::sentry::time::boottime_ns() / 1_000_000_000; // uptime
-                                                                  // loads[3]: 16 fraction bits (SI_LOAD_SHIFT) where /proc/loadavg has 11.
+    // The uptime in the caller's time namespace, in seconds rounded up
+    // (as Linux's do_sysinfo).
+    let boottime = crate::sentry::time::boottime_ns();
+    info[0] = ctx
+        .task
+        .time_ns
+        .view(super::time::CLOCK_BOOTTIME, boottime)
+        .div_ceil(1_000_000_000);
+    // loads[3]: 16 fraction bits (SI_LOAD_SHIFT) where /proc/loadavg has 11.
     let (loads, _, tasks) = crate::sentry::sched::load_average();
     for (slot, load) in info[1..4].iter_mut().zip(loads) {
         *slot = load << 5;

@@ -19,12 +19,20 @@ const CLOCK_REALTIME_ALARM: u64 = 8;
 const CLOCK_BOOTTIME_ALARM: u64 = 9;
 const CLOCK_TAI: u64 = 11;
 
-/// Nanoseconds on `clock`, or EINVAL for clocks we do not have.
+/// Nanoseconds on `clock`, or EINVAL for clocks we do not have. The
+/// monotonic and boot-time clocks read as the caller's time namespace
+/// sees them; absolute deadlines on them (clock_nanosleep, timers,
+/// futexes) are compared with these values, so they are in the
+/// namespace's time as well.
 pub fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(time::realtime_ns()),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => Ok(time::monotonic_ns()),
-        CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => Ok(time::boottime_ns()),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => {
+            Ok(ctx.task.time_ns.view(clock, time::monotonic_ns()))
+        }
+        CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => {
+            Ok(ctx.task.time_ns.view(clock, time::boottime_ns()))
+        }
         // The alarm clocks read as their base clocks (they differ only in
         // waking a suspended machine); TAI runs with Linux's default
         // offset of 0 from UTC (no NTP daemon sets one in the sandbox).

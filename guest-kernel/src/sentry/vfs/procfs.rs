@@ -141,6 +141,9 @@ enum Node {
     Ns(crate::sentry::ns::NsKind),
     /// /proc/<pid>/timerslack_ns: the main thread's timer slack.
     TimerSlack,
+    /// /proc/<pid>/timens_offsets: the offsets of the process's time
+    /// namespace for children.
+    TimensOffsets,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -173,14 +176,15 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"mounts", Node::Mounts),
     (b"mountinfo", Node::MountInfo),
     (b"ns", Node::NsDir),
-    // The last two are the process's only.
+    // The last three are the process's only.
     (b"task", Node::TaskDir),
     (b"timerslack_ns", Node::TimerSlack),
+    (b"timens_offsets", Node::TimensOffsets),
 ];
 
-/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`
-/// or `timerslack_ns`.
-const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 2).0;
+/// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`,
+/// `timerslack_ns` or `timens_offsets`.
+const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 3).0;
 
 pub struct ProcNode {
     node: Node,
@@ -260,6 +264,7 @@ impl ProcNode {
             Node::NsDir => 23,
             Node::Ns(kind) => 0x3_0000_0000 + kind as u64,
             Node::TimerSlack => 24,
+            Node::TimensOffsets => 25,
         }
     }
 
@@ -474,7 +479,8 @@ Cpus_allowed_list:	0
                 );
             }
             Node::Uptime => {
-                let ns = crate::sentry::time::boottime_ns();
+                // In the reader's time namespace (as sysinfo's uptime).
+                let ns = reader_time_ns().view(CLOCK_BOOTTIME, crate::sentry::time::boottime_ns());
                 let _ = writeln!(
                     out,
                     "{}.{:02} 0.00",
@@ -554,8 +560,11 @@ Cpus_allowed_list:	0
                 // ps needs) is exact.
                 let boot_ns = crate::sentry::time::boottime_ns();
                 let ticks = boot_ns / 10_000_000;
+                // The boot as the reader's time namespace dates it (its
+                // boot-time offset moves the boot the other way).
+                let uptime = reader_time_ns().view(CLOCK_BOOTTIME, boot_ns);
                 let btime =
-                    crate::sentry::time::realtime_ns().saturating_sub(boot_ns) / 1_000_000_000;
+                    crate::sentry::time::realtime_ns().saturating_sub(uptime) / 1_000_000_000;
                 let running = crate::sentry::sched::processes().len();
                 let _ = write!(
                     out,
@@ -586,6 +595,10 @@ Cpus_allowed_list:	0
             Node::TimerSlack => {
                 self.may_touch_timer_slack()?;
                 let _ = writeln!(out, "{}", self.view.timer_slack.get());
+            }
+            Node::TimensOffsets => {
+                let set = crate::sentry::sched::thread_namespaces(self.view.pid).ok_or(ESRCH)?;
+                out = set.time_for_children.offsets.get().show();
             }
             Node::Version => {
                 let _ = writeln!(
@@ -622,6 +635,7 @@ impl Inode for ProcNode {
             }
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             Node::TimerSlack => (S_IFREG | 0o666, 1),
+            Node::TimensOffsets => (S_IFREG | 0o644, 1),
             _ => (S_IFREG | 0o444, 1),
         };
         let t = ((crate::sentry::time::realtime_ns() - crate::sentry::time::boottime_ns())
@@ -801,6 +815,16 @@ impl Inode for ProcNode {
         }
     }
 
+    /// O_TRUNC (and truncate) of a /proc file: Linux's proc_setattr takes
+    /// the size change and nothing changes (`echo 1 > /proc/self/...`
+    /// opens with O_TRUNC).
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        if self.kind() == FileKind::Directory {
+            return Err(EISDIR);
+        }
+        Ok(())
+    }
+
     fn is_magic_link(&self) -> bool {
         matches!(
             self.node,
@@ -858,10 +882,24 @@ impl Inode for ProcNode {
                     }),
                     _ => None,
                 };
+                // Linux checks a write to timens_offsets against the
+                // opener's capabilities (file_ns_capable).
+                let opener_caps = match self.node {
+                    Node::TimensOffsets => {
+                        crate::sentry::sched::current()
+                            .process
+                            .view
+                            .ids
+                            .lock()
+                            .cap_eff
+                    }
+                    _ => 0,
+                };
                 Ok(Arc::new(Snapshot {
                     node: self,
                     data,
                     mounts,
+                    opener_caps,
                 }))
             }
         }
@@ -1184,6 +1222,8 @@ struct Snapshot {
     data: Vec<u8>,
     /// For /proc/mounts: the namespace and the mount events seen.
     mounts: Option<MountWatch>,
+    /// For timens_offsets: the effective capabilities of who opened it.
+    opener_caps: u64,
 }
 
 struct MountWatch {
@@ -1198,7 +1238,10 @@ impl File for Snapshot {
         buf[..n].copy_from_slice(&self.data[start..start + n]);
         Ok(n)
     }
-    fn write(&self, buf: &[u8], _offset: u64) -> Result<usize, Errno> {
+    fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        if self.node.node == Node::TimensOffsets {
+            return self.write_timens_offsets(buf, offset);
+        }
         if self.node.node != Node::TimerSlack {
             return Err(EACCES);
         }
@@ -1215,6 +1258,10 @@ impl File for Snapshot {
     }
     fn seekable(&self) -> bool {
         true
+    }
+    /// Linux's seq files take no pwrite (seq_open drops FMODE_PWRITE).
+    fn positional_write(&self) -> bool {
+        false
     }
     fn stat(&self) -> Stat {
         self.node.stat()
@@ -1249,6 +1296,35 @@ impl File for Snapshot {
         Some(self.node.clone())
     }
 }
+
+impl Snapshot {
+    /// Sets offsets of the process's time namespace for children (Linux's
+    /// timens_offsets_write): CAP_SYS_TIME, and only until a process has
+    /// entered the namespace (EACCES; see `timens`).
+    fn write_timens_offsets(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        const CAP_SYS_TIME: u64 = 1 << 25;
+        let (offsets, count) = crate::sentry::timens::parse_write(buf, offset)?;
+        let set = crate::sentry::sched::thread_namespaces(self.node.view.pid).ok_or(ESRCH)?;
+        if self.opener_caps & CAP_SYS_TIME == 0 {
+            return Err(EPERM);
+        }
+        set.time_for_children.offsets.set(
+            &offsets,
+            crate::sentry::time::monotonic_ns(),
+            crate::sentry::time::boottime_ns(),
+        )?;
+        Ok(count)
+    }
+}
+
+/// The time namespace of the task reading a /proc file (/proc/uptime and
+/// /proc/stat show the reader's time, as on Linux).
+fn reader_time_ns() -> Arc<crate::sentry::ns::TimeNs> {
+    crate::sentry::sched::current().namespaces().time
+}
+
+/// The boot-time clock (a time namespace offsets it).
+const CLOCK_BOOTTIME: u64 = 7;
 
 /// The process running now (what /proc/self names).
 pub fn current_pid() -> i32 {
