@@ -147,6 +147,7 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             }
         }
         if task.exiting.is_none() && !task.cell().killed() {
+            check_cpu_limit(&mut task);
             changed |= deliver_pending(&mut task, regs);
         }
         if let Some(status) = task.exiting {
@@ -175,6 +176,7 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             task.unlocked(sched::yield_current);
             continue;
         }
+        task.leave_sentry();
         return Some(changed);
     }
 }

@@ -5,8 +5,10 @@
 //! sandbox has no way to change these settings. The exceptions live in the
 //! sentry, and root may set them (mode 0644 as on Linux): kernel/keys (the
 //! key quotas and garbage-collection delay; the keys' sandbox-wide heap
-//! budget holds whatever they say), fs/nr_open, fs/lease-break-time, and
-//! the host and domain names of the writer's UTS namespace.
+//! budget holds whatever they say), fs/nr_open, fs/lease-break-time,
+//! kernel/core_pattern and kernel/core_uses_pid (how core files are
+//! named: `coredump`), and the host and domain names of the writer's UTS
+//! namespace.
 
 use alloc::format;
 use alloc::string::String;
@@ -41,6 +43,12 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/overflowuid" => "65534".into(),
         b"kernel/overflowgid" => "65534".into(),
         b"kernel/tainted" => "0".into(),
+        b"kernel/core_pattern" => {
+            String::from_utf8_lossy(&crate::sentry::coredump::core_pattern()).into_owned()
+        }
+        b"kernel/core_uses_pid" => {
+            format!("{}", u8::from(crate::sentry::coredump::core_uses_pid()))
+        }
         b"kernel/random/entropy_avail" | b"kernel/random/poolsize" => {
             format!("{}", super::devfs::ENTROPY_BITS)
         }
@@ -124,6 +132,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/overflowuid",
     b"kernel/overflowgid",
     b"kernel/tainted",
+    b"kernel/core_pattern",
+    b"kernel/core_uses_pid",
     b"kernel/random/boot_id",
     b"kernel/random/entropy_avail",
     b"kernel/random/poolsize",
@@ -164,6 +174,8 @@ const WRITABLE: &[&[u8]] = &[
     b"fs/lease-break-time",
     b"kernel/hostname",
     b"kernel/domainname",
+    b"kernel/core_pattern",
+    b"kernel/core_uses_pid",
 ];
 
 fn writable(path: &[u8]) -> bool {
@@ -180,6 +192,15 @@ fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
             let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
             crate::sentry::syscalls::locks::LEASE_BREAK_TIME
                 .store(value as i32, core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        b"kernel/core_pattern" => {
+            crate::sentry::coredump::set_core_pattern(text);
+            Ok(())
+        }
+        b"kernel/core_uses_pid" => {
+            let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
+            crate::sentry::coredump::set_core_uses_pid(value != 0);
             Ok(())
         }
         b"fs/nr_open" => {
