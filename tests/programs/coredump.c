@@ -269,7 +269,7 @@ static void on_xcpu(int sig)
 
 static void cpu_limit(void)
 {
-    int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGXCPU, on_xcpu);
@@ -287,7 +287,7 @@ static void cpu_limit(void)
     check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "RLIMIT_CPU: SIGKILL at the hard limit");
     check(shared[0] >= 1, "RLIMIT_CPU: SIGXCPU at the soft limit");
     checkf(shared[1] == 2, "RLIMIT_CPU: the soft limit moved a second on", "%ld %ld", shared[1], 0);
-    munmap(shared, 4096);
+    munmap((void *)shared, 4096);
 }
 
 /* Spins in syscalls for `ms` of wall time. */
