@@ -107,3 +107,25 @@ fn process_directed_signals_glibc() {
     }
     assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
 }
+
+/// Core dumps (the ELF core file, its memory as coredump_filter and
+/// MADV_DONTDUMP select, WCOREDUMP and CLD_DUMPED, RLIMIT_CORE and
+/// PR_SET_DUMPABLE), RLIMIT_CPU's SIGXCPU and SIGKILL, system time in
+/// times/getrusage/wait4, and a zombie's /proc/<pid>/stat, vs native.
+#[test]
+fn core_dumps_and_cpu_limit_musl() {
+    let prog = c_program("coredump");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}
+
+#[test]
+fn core_dumps_and_cpu_limit_glibc() {
+    let prog = glibc_program("coredump");
+    if !require_kvm() {
+        return;
+    }
+    assert_conforms(&prog, NO_ARGS, NO_ARGS, &[], Compare::All);
+}

@@ -138,7 +138,8 @@ fn make_task(template: &mut Task, slot: u64) -> Result<(), Errno> {
         start_tsc: now,
         cpu_ticks: 0,
         running_since: now,
-        children_cpu_ticks: 0,
+        user_ticks: 0,
+        user_since: now,
     };
     STARTING.lock().insert(pid, slot);
     // The registers and FPU state are replaced in `begin`.

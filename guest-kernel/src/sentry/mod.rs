@@ -6,6 +6,7 @@
 //! `crate::kstack`, and the CPU by `crate::arch`.
 #![deny(unsafe_code)]
 
+pub mod coredump;
 pub mod errno;
 pub mod exec;
 pub mod fd;
@@ -686,7 +687,8 @@ pub fn start(boot_info: &BootInfo) -> ! {
         start_tsc,
         cpu_ticks: 0,
         running_since: start_tsc,
-        children_cpu_ticks: 0,
+        user_ticks: 0,
+        user_since: start_tsc,
     };
     syscalls::system::note_ids(&mut task);
     log::debug!(

@@ -185,8 +185,8 @@ pub struct Zombie {
     pub pgid: i32,
     /// The wait status (exit code << 8, or the signal).
     pub status: u32,
-    /// CPU time of the process and of the children it reaped (TSC ticks).
-    pub cpu_ticks: u64,
+    /// CPU time of the process and of the children it reaped.
+    pub cpu: super::task::CpuTimes,
     /// The process (pidfds learn its exit status when it is reaped).
     pub process: Arc<Process>,
     /// A tracee whose tracer is not its parent is the tracer's to wait
@@ -327,6 +327,9 @@ pub fn task_count() -> usize {
 /// is left on the task's stack, and the task leaves the vCPU for good.
 pub fn run_entry<R>(entry: impl FnOnce(&Arc<TaskCell>) -> Option<R>) -> R {
     let cell = current();
+    // The user-mode run that ends here is user time; from now until the
+    // return to user mode the task's time is system time.
+    cell.lock().enter_sentry(crate::arch::cpu::counter());
     match entry(&cell) {
         Some(result) => result,
         None => {
@@ -420,6 +423,7 @@ pub extern "C" fn first_run(_ctx: &mut UserContext) {
         state.restore(0, 0);
     }
     task.running_since = crate::arch::cpu::counter();
+    task.user_since = task.running_since;
     // A process started from the host loads its program now.
     if !super::host_exec::begin(&cell, &mut task, _ctx) {
         drop(task);
@@ -676,7 +680,14 @@ fn schedule(me: &Arc<TaskCell>) {
                     return;
                 }
                 drop(info);
+                // The vCPU sleeping while nothing can run is nobody's
+                // CPU time: the task's run starts again after it.
+                let slept_from = crate::arch::cpu::counter();
                 idle(now);
+                let slept = crate::arch::cpu::counter().saturating_sub(slept_from);
+                if let Some(mut task) = me.task.try_lock() {
+                    task.running_since = task.running_since.wrapping_add(slept);
+                }
             }
         }
     }
@@ -924,10 +935,7 @@ fn switch_to(me: &Arc<TaskCell>, next: Arc<TaskCell>) {
 
 fn account_cpu(cell: &TaskCell, now: u64) {
     if let Some(mut task) = cell.task.try_lock() {
-        task.cpu_ticks = task
-            .cpu_ticks
-            .wrapping_add(now.wrapping_sub(task.running_since));
-        task.running_since = now;
+        task.account_run(now);
     }
 }
 
@@ -937,6 +945,8 @@ fn account_cpu(cell: &TaskCell, now: u64) {
 pub fn finish_exit() -> ! {
     let me = current();
     let tid = me.tid();
+    // Its last run counts in its process's CPU time.
+    account_cpu(&me, crate::arch::cpu::counter());
     me.sched.lock().state = State::Dead;
     {
         let mut sched = SCHED.lock();
@@ -1277,7 +1287,16 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
         wake_process(reaper);
     }
     let exit_signal = task.exit_signal;
-    let cpu = task.cpu_time_ticks().wrapping_add(task.children_cpu_ticks);
+    // Its CPU time is final (what it used, and its reaped children).
+    task.account_run(crate::arch::cpu::counter());
+    let cpu = {
+        let own = task.process.cpu_times(0);
+        let children = task.process.children_cpu_times();
+        super::task::CpuTimes {
+            user: own.user.wrapping_add(children.user),
+            system: own.system.wrapping_add(children.system),
+        }
+    };
     let uid = task.creds.user[0];
     let notify = |parent: &mut Task| {
         let action = parent.signals.action(SIGCHLD);
@@ -1288,7 +1307,8 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             let (code, value) = if status & 0x7f == 0 {
                 (1, (status >> 8) & 0xff) // CLD_EXITED, the exit code
             } else {
-                (2, status & 0x7f) // CLD_KILLED, the signal
+                // CLD_DUMPED or CLD_KILLED, the signal
+                (if status & 0x80 != 0 { 3 } else { 2 }, status & 0x7f)
             };
             let mut info = SigInfo::from_process(exit_signal, code, pid, uid);
             info.fields[1] = value as u64;
@@ -1305,7 +1325,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
         with_parked(tracer, |t| {
             let mut info = SigInfo::from_process(SIGCHLD, 1, pid, uid);
             if status & 0x7f != 0 {
-                info.code = 2;
+                info.code = if status & 0x80 != 0 { 3 } else { 2 };
                 info.fields[1] = (status & 0x7f) as u64;
             } else {
                 info.fields[1] = ((status >> 8) & 0xff) as u64;
@@ -1318,7 +1338,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             ppid: tracer,
             pgid,
             status,
-            cpu_ticks: cpu,
+            cpu,
             process: task.process.clone(),
             real_parent: Some(ppid),
         });
@@ -1343,7 +1363,7 @@ pub fn exit_process(me: &Arc<TaskCell>, task: &mut Task, status: u32) {
             ppid,
             pgid,
             status,
-            cpu_ticks: cpu,
+            cpu,
             process: task.process.clone(),
             real_parent: None,
         });
@@ -1535,7 +1555,7 @@ fn hand_to_parent(mut zombie: Zombie, parent: i32) {
         let action = p.signals.action(SIGCHLD);
         let mut info = SigInfo::from_process(SIGCHLD, 1, pid, 0);
         if status & 0x7f != 0 {
-            info.code = 2;
+            info.code = if status & 0x80 != 0 { 3 } else { 2 };
             info.fields[1] = (status & 0x7f) as u64;
         } else {
             info.fields[1] = ((status >> 8) & 0xff) as u64;
@@ -1573,6 +1593,11 @@ pub fn has_child(parent: i32, mut matches: impl FnMut(i32, i32) -> bool) -> bool
             .lock()
             .iter()
             .any(|z| (z.ppid == parent || z.real_parent == Some(parent)) && matches(z.pid, z.pgid))
+}
+
+/// The pids of the zombies (what /proc lists besides the live ones).
+pub fn zombie_pids() -> Vec<i32> {
+    ZOMBIES.lock().iter().map(|z| z.pid).collect()
 }
 
 /// Whether `pid` has ended and not been waited for.

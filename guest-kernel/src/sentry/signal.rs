@@ -81,14 +81,52 @@ fn init_ignores(task: &Task, info: &SigInfo) -> bool {
 /// sandbox (exit status 128+N); any other becomes a zombie when the
 /// sentry next returns to user mode (`exiting`).
 pub fn terminate(task: &mut Task, signal: u8) {
-    log::info!("process {} is killed by signal {signal}", task.pid);
+    terminate_with(task, signal, false);
+}
+
+/// [`terminate`], the wait status saying whether a core was dumped
+/// (WCOREDUMP, 0x80).
+fn terminate_with(task: &mut Task, signal: u8, core_dumped: bool) {
+    log::info!(
+        "process {} is killed by signal {signal}{}",
+        task.pid,
+        if core_dumped { " (core dumped)" } else { "" }
+    );
     if task.pid == super::APP_PID {
         task.mm().writeback_all();
         let stats = task.exit_stats();
         crate::hv::console::exit(crate::hv::console::ExitKind::Signaled(signal), &stats)
     }
-    // (No core is dumped, so the wait status never has WCOREDUMP.)
-    task.exiting = Some(signal as u32);
+    task.exiting = Some(signal as u32 | if core_dumped { WCOREFLAG } else { 0 });
+}
+
+/// The wait status's core-dumped bit.
+pub const WCOREFLAG: u32 = 0x80;
+
+/// RLIMIT_CPU, as Linux's check_process_timers enforces it: once the
+/// process's CPU time (user and system, all threads) reaches the soft
+/// limit it gets SIGXCPU, and the soft limit moves one second on so that
+/// another follows each second; at the hard limit, SIGKILL.
+pub fn check_cpu_limit(task: &mut Task) {
+    const RLIMIT_CPU: usize = 0;
+    use super::task::RLIM_INFINITY;
+    let limit = task.rlimits[RLIMIT_CPU];
+    if limit.cur == RLIM_INFINITY && limit.max == RLIM_INFINITY {
+        return;
+    }
+    let seconds = super::time::tsc_to_ns(task.process_cpu_times().total()) / 1_000_000_000;
+    if limit.max != RLIM_INFINITY && seconds >= limit.max {
+        task.signals
+            .send_to_process(SigInfo::new(SIGKILL, SI_KERNEL));
+        super::sched::wake_process(task.pid);
+        return;
+    }
+    if limit.cur != RLIM_INFINITY && seconds >= limit.cur {
+        task.signals
+            .send_to_process(SigInfo::new(SIGXCPU, SI_KERNEL));
+        super::sched::wake_process(task.pid);
+        task.rlimits[RLIMIT_CPU].cur = limit.cur.saturating_add(1);
+    }
 }
 
 /// exit/exit_group with `code`: as [`terminate`], for a normal end.
@@ -151,8 +189,13 @@ fn deliver_one(task: &mut TaskRef, regs: &mut UserContext) -> bool {
                     super::sched::stop_process(task, signal);
                     continue;
                 }
-                DefaultAction::Terminate | DefaultAction::Core => {
+                DefaultAction::Terminate => {
                     terminate(task, signal);
+                    return true;
+                }
+                DefaultAction::Core => {
+                    let dumped = super::coredump::dump(task, regs, &info);
+                    terminate_with(task, signal, dumped);
                     return true;
                 }
             },
@@ -183,7 +226,8 @@ fn deliver_one(task: &mut TaskRef, regs: &mut UserContext) -> bool {
                     // SIGSEGV takes its place (its own handler may run);
                     // failing to deliver SIGSEGV itself is fatal.
                     if signal == SIGSEGV {
-                        terminate(task, SIGSEGV);
+                        let dumped = super::coredump::dump(task, regs, &info);
+                        terminate_with(task, SIGSEGV, dumped);
                         return true;
                     }
                     task.signals.force(SigInfo::new(SIGSEGV, SI_KERNEL));

@@ -58,7 +58,8 @@ fn default_rlimits() -> [RLimit; RLIMIT_NLIMITS] {
     // RLIMIT_NICE, RLIMIT_RTPRIO: raising priority needs CAP_SYS_NICE.
     limits[13] = RLimit { cur: 0, max: 0 };
     limits[14] = RLimit { cur: 0, max: 0 };
-    // RLIMIT_CORE: no core dumps in the sandbox.
+    // RLIMIT_CORE: soft 0, as most Linux systems start (no core files
+    // until a program raises it).
     limits[4] = RLimit {
         cur: 0,
         max: RLIM_INFINITY,
@@ -197,11 +198,16 @@ pub struct Task {
     pub syscalls: u64,
     /// TSC when the application first entered user mode.
     pub start_tsc: u64,
-    /// CPU time used before the current run (TSC ticks), the TSC when the
-    /// task last started running, and what its reaped children used.
+    /// CPU time used before the current run (TSC ticks) and the TSC when
+    /// the task last started running.
     pub cpu_ticks: u64,
     pub running_since: u64,
-    pub children_cpu_ticks: u64,
+    /// The part of its CPU time spent in user mode, up to its last entry
+    /// into the sentry, and the TSC of its last return to user mode; the
+    /// rest of its CPU time is system time (the sentry handling its
+    /// syscalls and faults). The process's sums are in `Process`.
+    pub user_ticks: u64,
+    pub user_since: u64,
 }
 
 /// A thread's timer slack (PR_SET_TIMERSLACK, /proc/<pid>/timerslack_ns):
@@ -272,6 +278,61 @@ pub struct Process {
     /// Its wait status once it has been reaped (PIDFD_GET_INFO's exit
     /// information; until then the process is still there to ask about).
     reaped: Mutex<Option<u32>>,
+    /// CPU time of all its threads, ended ones included (TSC ticks): the
+    /// total up to each thread's last switch, and the user-mode part up
+    /// to each one's last entry into the sentry (see `CpuTimes`).
+    cpu: CpuCounters,
+    /// The same for the children it has reaped (and theirs).
+    children_cpu: CpuCounters,
+    /// /proc/<pid>/coredump_filter (Linux's MMF_DUMP_* bits of mm->flags):
+    /// which memory a core dump holds. Inherited at fork, kept at exec.
+    pub coredump_filter: core::sync::atomic::AtomicU32,
+}
+
+/// Linux's default coredump_filter: anonymous private and shared memory,
+/// ELF headers, private huge pages.
+pub const DEFAULT_COREDUMP_FILTER: u32 = 0x33;
+
+#[derive(Default)]
+struct CpuCounters {
+    total: core::sync::atomic::AtomicU64,
+    user: core::sync::atomic::AtomicU64,
+}
+
+/// CPU time in TSC ticks, split into user and system time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTimes {
+    pub fn total(&self) -> u64 {
+        self.user.wrapping_add(self.system)
+    }
+
+    fn from_counters(total: u64, user: u64) -> CpuTimes {
+        // The user part is counted up to the last entry and the total to
+        // the last switch: clamp rather than underflow when a reader sees
+        // one updated before the other.
+        CpuTimes {
+            user: user.min(total),
+            system: total.saturating_sub(user),
+        }
+    }
+
+    /// Microseconds of each (struct timeval pairs for rusage).
+    pub fn timevals(&self) -> [i64; 4] {
+        let tv = |ticks: u64| {
+            let ns = super::time::tsc_to_ns(ticks);
+            [
+                (ns / 1_000_000_000) as i64,
+                ((ns % 1_000_000_000) / 1000) as i64,
+            ]
+        };
+        let (u, s) = (tv(self.user), tv(self.system));
+        [u[0], u[1], s[0], s[1]]
+    }
 }
 
 /// What a job-control wait reports.
@@ -303,7 +364,45 @@ impl Process {
             exit_waiters: Arc::new(crate::sentry::wait::WaitQueue::new()),
             reaped: Mutex::new(None),
             child_subreaper: AtomicBool::new(false),
+            cpu: CpuCounters::default(),
+            children_cpu: CpuCounters::default(),
+            coredump_filter: core::sync::atomic::AtomicU32::new(DEFAULT_COREDUMP_FILTER),
         })
+    }
+
+    /// Adds a thread's CPU time: `total` ticks on the CPU (at a switch or
+    /// at its end), `user` of them in user mode (at an entry).
+    pub fn add_cpu(&self, total: u64, user: u64) {
+        self.cpu.total.fetch_add(total, Ordering::Relaxed);
+        self.cpu.user.fetch_add(user, Ordering::Relaxed);
+    }
+
+    /// A reaped child's CPU time (its own and its children's).
+    pub fn add_children_cpu(&self, times: CpuTimes) {
+        self.children_cpu
+            .total
+            .fetch_add(times.total(), Ordering::Relaxed);
+        self.children_cpu
+            .user
+            .fetch_add(times.user, Ordering::Relaxed);
+    }
+
+    /// The CPU time of its threads as last accounted, plus `running`
+    /// ticks of the running thread not accounted yet (system time: it is
+    /// in the sentry when it asks).
+    pub fn cpu_times(&self, running: u64) -> CpuTimes {
+        CpuTimes::from_counters(
+            self.cpu.total.load(Ordering::Relaxed).wrapping_add(running),
+            self.cpu.user.load(Ordering::Relaxed),
+        )
+    }
+
+    /// What its reaped children used.
+    pub fn children_cpu_times(&self) -> CpuTimes {
+        CpuTimes::from_counters(
+            self.children_cpu.total.load(Ordering::Relaxed),
+            self.children_cpu.user.load(Ordering::Relaxed),
+        )
     }
 
     /// Whether the process has exited (its exit status is known).
@@ -424,6 +523,42 @@ impl Task {
     pub fn cpu_time_ticks(&self) -> u64 {
         self.cpu_ticks
             .wrapping_add(crate::arch::cpu::counter().wrapping_sub(self.running_since))
+    }
+
+    /// The running thread's own CPU time, split (RUSAGE_THREAD): it is
+    /// in the sentry, so its user time is counted up to now.
+    pub fn thread_cpu_times(&self) -> CpuTimes {
+        CpuTimes::from_counters(self.cpu_time_ticks(), self.user_ticks)
+    }
+
+    /// The running thread's process's CPU time so far (times,
+    /// RUSAGE_SELF, RLIMIT_CPU): every thread's, this one's current run
+    /// included.
+    pub fn process_cpu_times(&self) -> CpuTimes {
+        let running = crate::arch::cpu::counter().saturating_sub(self.running_since);
+        self.process.cpu_times(running)
+    }
+
+    /// The task enters the sentry (a syscall, a fault, an interrupt):
+    /// the user-mode run that ends here is accounted.
+    pub fn enter_sentry(&mut self, now: u64) {
+        let user = now.saturating_sub(self.user_since);
+        self.user_since = now;
+        self.user_ticks = self.user_ticks.wrapping_add(user);
+        self.process.add_cpu(0, user);
+    }
+
+    /// The task goes back to user mode.
+    pub fn leave_sentry(&mut self) {
+        self.user_since = crate::arch::cpu::counter();
+    }
+
+    /// The task leaves the CPU (a switch, its end): its run is accounted.
+    pub fn account_run(&mut self, now: u64) {
+        let run = now.saturating_sub(self.running_since);
+        self.cpu_ticks = self.cpu_ticks.wrapping_add(run);
+        self.running_since = now;
+        self.process.add_cpu(run, 0);
     }
 
     pub fn exit_stats(&self) -> ExitStats {

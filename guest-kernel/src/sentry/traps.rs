@@ -156,6 +156,7 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             }
         }
         if task.exiting.is_none() && !task.cell().killed() {
+            check_cpu_limit(&mut task);
             changed |= deliver_pending(&mut task, regs);
         }
         if let Some(status) = task.exiting {
@@ -184,6 +185,7 @@ pub fn return_to_user(mut task: TaskRef, regs: &mut UserContext) -> Option<bool>
             task.unlocked(sched::yield_current);
             continue;
         }
+        task.leave_sentry();
         return Some(changed);
     }
 }

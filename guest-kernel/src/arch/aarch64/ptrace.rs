@@ -13,6 +13,8 @@ use crate::sentry::errno::*;
 pub const USER_REGS_WORDS: usize = 34;
 pub const USER_AREA_SIZE: u64 = 0;
 pub const DEBUGREG_OFFSET: u64 = 0;
+/// The ELF machine of this architecture (EM_AARCH64), for core files.
+pub const ELF_MACHINE: u16 = 183;
 pub const HAS_LEGACY_REGS: bool = false;
 pub const HAS_USER_AREA: bool = false;
 /// `struct user_fpsimd_state`: 32 128-bit registers, fpsr, fpcr, 2 words

@@ -14,6 +14,8 @@ pub const USER_REGS_WORDS: usize = 27;
 /// `sizeof(struct user)` and `offsetof(struct user, u_debugreg)`.
 pub const USER_AREA_SIZE: u64 = 928;
 pub const DEBUGREG_OFFSET: u64 = 848;
+/// The ELF machine of this architecture (EM_X86_64), for core files.
+pub const ELF_MACHINE: u16 = 62;
 /// PTRACE_GETREGS and friends exist on x86_64.
 pub const HAS_LEGACY_REGS: bool = true;
 pub const HAS_USER_AREA: bool = true;

@@ -170,6 +170,20 @@ impl AddressSpace {
         })
     }
 
+    /// Reads the page at `page` (page-aligned) into `buf` if it is
+    /// present, without faulting anything in (a core dump's reads: holes
+    /// stay holes). Returns whether it was present.
+    pub fn read_resident_page(&mut self, page: u64, buf: &mut [u8]) -> bool {
+        match self.page_table.translate(page & !(PAGE_SIZE - 1)) {
+            Some(t) => {
+                let n = buf.len().min(PAGE_SIZE as usize);
+                crate::mm::frame::read(t.phys, 0, &mut buf[..n]);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A tracer's read (ptrace PEEK, FOLL_FORCE): any mapped page,
     /// whatever its protection.
     pub fn read_forced(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {

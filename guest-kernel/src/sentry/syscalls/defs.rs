@@ -116,10 +116,10 @@ handlers! {
     lchown => attr::sys_lchown, Full;
     umask => dir::sys_umask, Full;
     gettimeofday => time::sys_gettimeofday, Full;
-    getrusage => time::sys_getrusage, Partial("utime is time on the vCPU (no user/system split), stime 0; RUSAGE_SELF counts the calling thread");
-    getrlimit => process::sys_getrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
+    getrusage => time::sys_getrusage, Partial("CPU times (system time is the time the sentry spends on the process's syscalls and faults), ru_maxrss and ru_minflt; the other fields are 0");
+    getrlimit => process::sys_getrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack), RLIMIT_CPU (SIGXCPU, SIGKILL), RLIMIT_CORE (core dumps); not RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     sysinfo => system::sys_sysinfo, Full;
-    times => time::sys_times, Partial("time on the vCPU counts as user time");
+    times => time::sys_times, Full;
     getuid => system::sys_getuid, Full;
     getgid => system::sys_getgid, Full;
     setuid => system::sys_setuid, Full;
@@ -148,7 +148,7 @@ handlers! {
     fstatfs => stat::sys_fstatfs, Partial("sizes of the in-memory filesystems; host mounts report the same");
     sysfs => stat::sys_sysfs, Full;
     ustat => stat::sys_ustat, Full;
-    setrlimit => process::sys_setrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
+    setrlimit => process::sys_setrlimit, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack), RLIMIT_CPU (SIGXCPU, SIGKILL), RLIMIT_CORE (core dumps); not RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     gettid => process::sys_gettid, Full;
     time => time::sys_time, Full;
     sched_setaffinity => sched::sys_sched_setaffinity, Partial("one CPU: a set must include CPU 0");
@@ -183,7 +183,7 @@ handlers! {
     pipe2 => fdops::sys_pipe2, Full;
     preadv => read_write::sys_preadv, Full;
     pwritev => read_write::sys_pwritev, Full;
-    prlimit64 => process::sys_prlimit64, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack); not RLIMIT_CPU or RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
+    prlimit64 => process::sys_prlimit64, Partial("enforced: RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING (real-time signals), RLIMIT_NICE, RLIMIT_RTPRIO, RLIMIT_STACK (the stack), RLIMIT_CPU (SIGXCPU, SIGKILL), RLIMIT_CORE (core dumps); not RLIMIT_AS; other processes' limits (prlimit64) ESRCH");
     getcpu => system::sys_getcpu, Full;
     renameat2 => namei::sys_renameat2, Partial("RENAME_NOREPLACE, RENAME_EXCHANGE; RENAME_WHITEOUT on tmpfs only (EINVAL elsewhere)");
     getrandom => time::sys_getrandom, Full;
@@ -232,7 +232,7 @@ handlers! {
     epoll_wait => events::sys_epoll_wait, Partial("edge-triggered mode reports a file again when it becomes ready or gets new data or room");
     epoll_pwait => events::sys_epoll_pwait, Partial("as epoll_wait");
     epoll_pwait2 => events::sys_epoll_pwait2, Partial("as epoll_wait");
-    wait4 => spawn::sys_wait4, Partial("rusage gives the child's CPU time as ru_utime; the other fields are 0");
+    wait4 => spawn::sys_wait4, Partial("rusage gives the child's user and system CPU time; the other fields are 0");
     waitid => spawn::sys_waitid, Full;
     fork => spawn::sys_fork, Partial("private 2 MiB blocks are shared copy-on-write; 4 KiB pages are copied at fork");
     vfork => spawn::sys_vfork, Full;

@@ -11,6 +11,7 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::stat::*;
+use crate::sentry::task::Task;
 use crate::sentry::vfs::perm::{self, MAY_EXEC, MAY_WRITE};
 use crate::sentry::vfs::{
     accessor_for, owned, FileKind, Inode, ParentAndName, PathStack, PATH_MAX,
@@ -135,7 +136,13 @@ pub(super) fn parent_at(
 /// MAY_WRITE, MAY_EXEC) says: EACCES if not. Root's reads and writes pass
 /// without reading the node's attributes.
 pub(crate) fn may(ctx: &SyscallContext, node: &dyn Inode, mask: u32) -> Result<(), Errno> {
-    let who = accessor_for(&ctx.task.creds.accessor(), node);
+    may_as(&ctx.task, node, mask)
+}
+
+/// [`may`] for `task` (the sentry acting for it outside a syscall: a
+/// core dump).
+pub(crate) fn may_as(task: &Task, node: &dyn Inode, mask: u32) -> Result<(), Errno> {
+    let who = accessor_for(&task.creds.accessor(), node);
     // Root, and anyone on a host directory (accessor_for), reads and
     // writes without the node's attributes being fetched.
     if mask & MAY_EXEC == 0 && who.has(perm::CAP_DAC_OVERRIDE) {
@@ -157,8 +164,13 @@ pub(crate) fn may_delete(
     dir: &dyn Inode,
     node: &dyn Inode,
 ) -> Result<(), Errno> {
-    may(ctx, dir, MAY_WRITE | MAY_EXEC)?;
-    let who = accessor_for(&ctx.task.creds.accessor(), dir);
+    may_delete_as(&ctx.task, dir, node)
+}
+
+/// [`may_delete`] for `task`.
+pub(crate) fn may_delete_as(task: &Task, dir: &dyn Inode, node: &dyn Inode) -> Result<(), Errno> {
+    may_as(task, dir, MAY_WRITE | MAY_EXEC)?;
+    let who = accessor_for(&task.creds.accessor(), dir);
     if who.has(perm::CAP_FOWNER) {
         return Ok(());
     }
@@ -170,11 +182,16 @@ pub(crate) fn may_delete(
 /// subdirectory). Filesystems create nodes as root:root, so only other
 /// owners need a change.
 pub(crate) fn own_new_node(ctx: &SyscallContext, dir: &dyn Inode, node: &dyn Inode) {
+    own_new_node_as(&ctx.task, dir, node)
+}
+
+/// [`own_new_node`] for `task`.
+pub(crate) fn own_new_node_as(task: &Task, dir: &dyn Inode, node: &dyn Inode) {
     // Host files belong to the VMM's host user (accessor_for).
     if node.host_backed() {
         return;
     }
-    let who = ctx.task.creds.accessor();
+    let who = task.creds.accessor();
     let dir_stat = dir.stat();
     if who.uid == 0 && who.gid == 0 && dir_stat.mode & perm::S_ISGID == 0 {
         return;

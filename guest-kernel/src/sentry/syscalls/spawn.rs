@@ -114,7 +114,8 @@ fn new_task(parent: &Task, shares: Shares, flags: u64, child_tid: u64) -> Task {
         start_tsc: crate::arch::cpu::counter(),
         cpu_ticks: 0,
         running_since: crate::arch::cpu::counter(),
-        children_cpu_ticks: 0,
+        user_ticks: 0,
+        user_since: crate::arch::cpu::counter(),
     }
 }
 
@@ -263,6 +264,14 @@ fn new_process(
         parent.pgid(),
         parent.sid(),
         view,
+    );
+    // The core dump filter is the memory's, copied with it.
+    process.coredump_filter.store(
+        parent
+            .process
+            .coredump_filter
+            .load(core::sync::atomic::Ordering::Relaxed),
+        core::sync::atomic::Ordering::Relaxed,
     );
     let shares = Shares {
         pid,
@@ -804,15 +813,13 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             return Ok(tid as u64);
         }
         if let Some(zombie) = sched::reap(me, false, |z| select(z.pid, z.pgid)) {
-            ctx.task.children_cpu_ticks += zombie.cpu_ticks;
+            ctx.task.process.add_children_cpu(zombie.cpu);
             if status_addr != 0 {
                 UserPtr::new(status_addr).write(&mut ctx.task.mm(), &zombie.status)?;
             }
             if rusage != 0 {
                 let mut usage = [0i64; 18];
-                let ns = crate::sentry::time::tsc_to_ns(zombie.cpu_ticks);
-                usage[0] = (ns / 1_000_000_000) as i64;
-                usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
+                usage[..4].copy_from_slice(&zombie.cpu.timevals());
                 UserPtr::new(rusage).write(&mut ctx.task.mm(), &usage)?;
             }
             return Ok(zombie.pid as u64);
@@ -910,7 +917,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         };
         if let Some(zombie) = reaped {
             if options & WNOWAIT == 0 {
-                ctx.task.children_cpu_ticks += zombie.cpu_ticks;
+                ctx.task.process.add_children_cpu(zombie.cpu);
             }
             if info_addr != 0 {
                 let signaled = zombie.status & 0x7f != 0;

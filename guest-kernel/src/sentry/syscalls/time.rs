@@ -37,8 +37,8 @@ pub fn clock_ns(ctx: &SyscallContext, clock: u64) -> Result<u64, Errno> {
         // waking a suspended machine); TAI runs with Linux's default
         // offset of 0 from UTC (no NTP daemon sets one in the sandbox).
         CLOCK_REALTIME_ALARM | CLOCK_TAI => Ok(time::realtime_ns()),
-        // One thread on a vCPU of its own: its CPU time is the time since it
-        // started (time spent blocked on the host is counted too).
+        // A thread's CPU time is its time on the vCPU (time the host
+        // takes the vCPU away while it runs is counted too).
         CLOCK_THREAD_CPUTIME_ID => Ok(time::tsc_to_ns(ctx.task.cpu_time_ticks())),
         CLOCK_PROCESS_CPUTIME_ID => Ok(time::tsc_to_ns(process_cpu_ticks(ctx, ctx.task.pid))),
         c if (c as i32) < 0 => cpu_clock_ns(ctx, c as i32),
@@ -263,15 +263,21 @@ fn ticks(ns: u64) -> u64 {
     ns / 10_000_000
 }
 
-fn cpu_ns(ctx: &SyscallContext) -> u64 {
-    time::tsc_to_ns(ctx.task.cpu_time_ticks())
+/// Clock ticks of CPU time `ticks` (TSC).
+pub fn clock_ticks(tsc: u64) -> u64 {
+    ticks(time::tsc_to_ns(tsc))
 }
 
 pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if args[0] != 0 {
-        // Time on the vCPU counts as user time.
-        let children = time::tsc_to_ns(ctx.task.children_cpu_ticks);
-        let tms = [ticks(cpu_ns(ctx)), 0u64, ticks(children), 0];
+        let own = ctx.task.process_cpu_times();
+        let children = ctx.task.process.children_cpu_times();
+        let tms = [
+            clock_ticks(own.user),
+            clock_ticks(own.system),
+            clock_ticks(children.user),
+            clock_ticks(children.system),
+        ];
         UserPtr::new(args[0]).write(&mut ctx.task.mm(), &tms)?;
     }
     Ok(ticks(time::boottime_ns()))
@@ -283,21 +289,18 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const RUSAGE_THREAD: i64 = 1;
     let mut usage = [0i64; 18];
     // `who` is an int: the upper half of the register is not part of it.
-    match args[0] as i32 as i64 {
-        RUSAGE_SELF | RUSAGE_THREAD => {
-            let ns = cpu_ns(ctx);
-            usage[0] = (ns / 1_000_000_000) as i64;
-            usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
-            let (_, rss_kb) = ctx.task.mm().usage_kb();
-            usage[4] = rss_kb as i64; // ru_maxrss
-            usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
-        }
-        RUSAGE_CHILDREN => {
-            let ns = time::tsc_to_ns(ctx.task.children_cpu_ticks);
-            usage[0] = (ns / 1_000_000_000) as i64;
-            usage[1] = ((ns % 1_000_000_000) / 1000) as i64;
-        }
+    let who = args[0] as i32 as i64;
+    let times = match who {
+        RUSAGE_SELF => ctx.task.process_cpu_times(),
+        RUSAGE_THREAD => ctx.task.thread_cpu_times(),
+        RUSAGE_CHILDREN => ctx.task.process.children_cpu_times(),
         _ => return Err(EINVAL),
+    };
+    usage[..4].copy_from_slice(&times.timevals());
+    if who != RUSAGE_CHILDREN {
+        let (_, rss_kb) = ctx.task.mm().usage_kb();
+        usage[4] = rss_kb as i64; // ru_maxrss
+        usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
     }
     UserPtr::new(args[1]).write(&mut ctx.task.mm(), &usage)?;
     Ok(0)

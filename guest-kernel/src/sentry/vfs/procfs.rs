@@ -144,6 +144,8 @@ enum Node {
     /// /proc/<pid>/timens_offsets: the offsets of the process's time
     /// namespace for children.
     TimensOffsets,
+    /// /proc/<pid>/coredump_filter: what a core dump of it holds.
+    CoredumpFilter,
 }
 
 const ROOT_ENTRIES: &[(&[u8], Node)] = &[
@@ -176,15 +178,16 @@ const PID_ENTRIES: &[(&[u8], Node)] = &[
     (b"mounts", Node::Mounts),
     (b"mountinfo", Node::MountInfo),
     (b"ns", Node::NsDir),
-    // The last three are the process's only.
+    // The last four are the process's only.
     (b"task", Node::TaskDir),
     (b"timerslack_ns", Node::TimerSlack),
     (b"timens_offsets", Node::TimensOffsets),
+    (b"coredump_filter", Node::CoredumpFilter),
 ];
 
 /// What /proc/<pid>/task/<tid> holds: the process's entries, no `task`,
-/// `timerslack_ns` or `timens_offsets`.
-const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 3).0;
+/// `timerslack_ns`, `timens_offsets` or `coredump_filter`.
+const THREAD_ENTRIES: &[(&[u8], Node)] = PID_ENTRIES.split_at(PID_ENTRIES.len() - 4).0;
 
 pub struct ProcNode {
     node: Node,
@@ -265,6 +268,7 @@ impl ProcNode {
             Node::Ns(kind) => 0x3_0000_0000 + kind as u64,
             Node::TimerSlack => 24,
             Node::TimensOffsets => 25,
+            Node::CoredumpFilter => 42,
         }
     }
 
@@ -301,6 +305,33 @@ impl ProcNode {
         Some(set.mnt)
     }
 
+    /// Linux's proc_coredump_filter_write: a number (kstrtouint, base
+    /// from its prefix), whose filter bits become the process's; ESRCH
+    /// once its memory is gone.
+    fn write_coredump_filter(&self, buf: &[u8]) -> Result<usize, Errno> {
+        let text = buf.strip_suffix(b"\n").unwrap_or(buf);
+        let text = core::str::from_utf8(text).map_err(|_| EINVAL)?;
+        let text = text.strip_prefix('+').unwrap_or(text);
+        let value =
+            if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                u32::from_str_radix(hex, 16)
+            } else if text.len() > 1 && text.starts_with('0') {
+                u32::from_str_radix(&text[1..], 8)
+            } else {
+                text.parse::<u32>()
+            }
+            .map_err(|_| EINVAL)?;
+        if self.view.memory.lock().is_none() {
+            return Err(ESRCH);
+        }
+        let process = self.process().ok_or(ESRCH)?;
+        process.coredump_filter.store(
+            value & crate::sentry::coredump::FILTER_MASK,
+            core::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(buf.len())
+    }
+
     /// Another process's timer slack is CAP_SYS_NICE's to see or set.
     fn may_touch_timer_slack(&self) -> Result<(), Errno> {
         let me = crate::sentry::sched::current().process.clone();
@@ -320,6 +351,12 @@ impl ProcNode {
 
     fn comm(&self) -> Vec<u8> {
         self.view.comm.lock().clone()
+    }
+
+    /// The process this node shows, live or a zombie not yet waited for.
+    fn process(&self) -> Option<Arc<crate::sentry::task::Process>> {
+        let pid = self.view.pid;
+        crate::sentry::sched::process(pid).or_else(|| crate::sentry::sched::zombie_process(pid))
     }
 
     fn generate(&self) -> Result<Vec<u8>, Errno> {
@@ -370,13 +407,15 @@ impl ProcNode {
                 }
             }
             Node::Status => {
-                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
-                let (size_kb, rss_kb, locked_kb) = match space.try_lock() {
-                    Some(mut memory) => {
+                // A zombie's memory is gone: its sizes read 0.
+                let space = self.view.memory.lock().clone();
+                let (size_kb, rss_kb, locked_kb) = match space.as_ref().map(|s| s.try_lock()) {
+                    Some(Some(mut memory)) => {
                         let (size, rss) = memory.usage_kb();
                         (size, rss, memory.locked_bytes() / 1024)
                     }
-                    None => return Err(busy()),
+                    Some(None) => return Err(busy()),
+                    None => (0, 0, 0),
                 };
                 let fds = self
                     .view
@@ -386,7 +425,7 @@ impl ProcNode {
                     .unwrap_or(0);
                 let pid = self.view.pid;
                 let tid = if self.tid != 0 { self.tid } else { pid };
-                let ppid = crate::sentry::sched::process(pid).map_or(0, |p| p.ppid());
+                let ppid = self.process().map_or(0, |p| p.ppid());
                 let threads = crate::sentry::sched::thread_count(pid).max(1);
                 let state = match crate::sentry::sched::task_state_letter(pid, self.tid) {
                     Some('R') => "R (running)",
@@ -535,24 +574,49 @@ Cpus_allowed_list:	0
                 }
             }
             Node::Stat => {
-                // The fields ps reads, Linux's order; the rest are 0.
+                // The fields ps reads, Linux's order; the rest are 0. A
+                // zombie (state Z) shows no memory, and the CPU time it
+                // used.
                 let pid = self.view.pid;
                 let state = crate::sentry::sched::task_state_letter(pid, self.tid).unwrap_or('Z');
-                let space = self.view.memory.lock().clone().ok_or(ESRCH)?;
-                let (size_kb, rss_kb) = match space.try_lock() {
-                    Some(mut memory) => memory.usage_kb(),
-                    None => return Err(busy()),
+                let space = self.view.memory.lock().clone();
+                let (size_kb, rss_kb) = match space.as_ref().map(|s| s.try_lock()) {
+                    Some(Some(mut memory)) => memory.usage_kb(),
+                    Some(None) => return Err(busy()),
+                    None => (0, 0),
                 };
+                let process = self.process();
+                let (ppid, pgid, sid) = process
+                    .as_ref()
+                    .map_or((0, pid, pid), |p| (p.ppid(), p.pgid(), p.sid()));
+                let (own, children) = process.as_ref().map_or(Default::default(), |p| {
+                    (p.cpu_times(0), p.children_cpu_times())
+                });
+                let ticks = crate::sentry::syscalls::time::clock_ticks;
+                let threads = crate::sentry::sched::thread_count(pid).max(1);
                 let _ = writeln!(
                     out,
-                    "{pid} ({}) {state} {} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 \
+                    "{pid} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {} {} {} {} 20 0 {threads} 0 \
                      0 {} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 \
                      0 0 0 0 0 0 0",
                     String::from_utf8_lossy(&self.comm()),
-                    crate::sentry::sched::process(pid).map_or(0, |p| p.ppid()),
+                    ticks(own.user),
+                    ticks(own.system),
+                    ticks(children.user),
+                    ticks(children.system),
                     size_kb * 1024,
                     rss_kb / 4
                 );
+            }
+            Node::CoredumpFilter => {
+                // A process without memory (a zombie) reads empty.
+                if self.view.memory.lock().is_some() {
+                    let filter = self.process().map_or(0, |p| {
+                        p.coredump_filter
+                            .load(core::sync::atomic::Ordering::Relaxed)
+                    });
+                    let _ = writeln!(out, "{filter:08x}");
+                }
             }
             Node::SystemStat => {
                 // One CPU. Its time is not split into user, system and idle
@@ -636,6 +700,7 @@ impl Inode for ProcNode {
             Node::Fd(_) => (S_IFLNK | 0o700, 1),
             Node::TimerSlack => (S_IFREG | 0o666, 1),
             Node::TimensOffsets => (S_IFREG | 0o644, 1),
+            Node::CoredumpFilter => (S_IFREG | 0o644, 1),
             _ => (S_IFREG | 0o444, 1),
         };
         let t = ((crate::sentry::time::realtime_ns() - crate::sentry::time::boottime_ns())
@@ -665,7 +730,9 @@ impl Inode for ProcNode {
                     .filter(|s| !s.starts_with('+') && !s.starts_with('-'))
                     .and_then(|s| s.parse::<i32>().ok());
                 if let Some(pid) = pid {
+                    // A zombie stays visible until it is waited for.
                     let view = crate::sentry::sched::process(pid)
+                        .or_else(|| crate::sentry::sched::zombie_process(pid))
                         .map(|p| p.view.clone())
                         .ok_or(ENOENT)?;
                     return Ok(Arc::new(ProcNode {
@@ -754,11 +821,27 @@ impl Inode for ProcNode {
                     .iter()
                     .map(|(n, node)| entry(n, *node, 0))
                     .collect();
-                for process in crate::sentry::sched::processes() {
-                    let pid = process.pid;
+                // The live processes, and the zombies not yet reaped
+                // (state Z), by ascending pid.
+                let live = crate::sentry::sched::processes();
+                let mut dirs: Vec<(i32, u64)> = live
+                    .iter()
+                    .map(|p| (p.pid, 0x4_0000_0000 + p.view.serial))
+                    .collect();
+                for pid in crate::sentry::sched::zombie_pids() {
+                    if !dirs.iter().any(|&(p, _)| p == pid) {
+                        dirs.push((pid, 0));
+                    }
+                }
+                dirs.sort_unstable();
+                for (pid, ino) in dirs {
+                    if ino == 0 {
+                        out.push(entry(format!("{pid}").as_bytes(), Node::PidDir, 0));
+                        continue;
+                    }
                     out.push(DirEntry {
                         name: format!("{pid}").into_bytes(),
-                        ino: 0x4_0000_0000 + process.view.serial,
+                        ino,
                         kind: FileKind::Directory,
                     });
                 }
@@ -1241,6 +1324,9 @@ impl File for Snapshot {
     fn write(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         if self.node.node == Node::TimensOffsets {
             return self.write_timens_offsets(buf, offset);
+        }
+        if self.node.node == Node::CoredumpFilter {
+            return self.node.write_coredump_filter(buf);
         }
         if self.node.node != Node::TimerSlack {
             return Err(EACCES);

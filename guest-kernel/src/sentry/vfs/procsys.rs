@@ -7,6 +7,8 @@
 //! enforces what they say: kernel/keys (the key quotas and
 //! garbage-collection delay; the keys' sandbox-wide heap budget holds
 //! whatever they say), fs/nr_open, fs/lease-break-time, fs/pipe-max-size,
+//! kernel/core_pattern and kernel/core_uses_pid (how core files are
+//! named: `coredump`),
 //! fs/inotify/*, the host and domain names of the writer's UTS namespace,
 //! and the System V IPC limits of the writer's IPC namespace
 //! (kernel/msg*, sem, shm*; the sandbox's own bound of objects of each
@@ -50,6 +52,12 @@ fn value(path: &[u8]) -> Option<String> {
         b"kernel/overflowuid" => "65534".into(),
         b"kernel/overflowgid" => "65534".into(),
         b"kernel/tainted" => "0".into(),
+        b"kernel/core_pattern" => {
+            String::from_utf8_lossy(&crate::sentry::coredump::core_pattern()).into_owned()
+        }
+        b"kernel/core_uses_pid" => {
+            format!("{}", u8::from(crate::sentry::coredump::core_uses_pid()))
+        }
         b"kernel/random/entropy_avail" | b"kernel/random/poolsize" => {
             format!("{}", super::devfs::ENTROPY_BITS)
         }
@@ -159,6 +167,8 @@ const PATHS: &[&[u8]] = &[
     b"kernel/overflowuid",
     b"kernel/overflowgid",
     b"kernel/tainted",
+    b"kernel/core_pattern",
+    b"kernel/core_uses_pid",
     b"kernel/random/boot_id",
     b"kernel/random/entropy_avail",
     b"kernel/random/poolsize",
@@ -210,6 +220,8 @@ const WRITABLE: &[&[u8]] = &[
     b"fs/inotify/max_user_watches",
     b"kernel/hostname",
     b"kernel/domainname",
+    b"kernel/core_pattern",
+    b"kernel/core_uses_pid",
     b"kernel/msgmax",
     b"kernel/msgmnb",
     b"kernel/msgmni",
@@ -446,6 +458,15 @@ fn set(path: &[u8], text: &[u8]) -> Result<(), Errno> {
             let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
             crate::sentry::syscalls::locks::LEASE_BREAK_TIME
                 .store(value as i32, core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        b"kernel/core_pattern" => {
+            crate::sentry::coredump::set_core_pattern(text);
+            Ok(())
+        }
+        b"kernel/core_uses_pid" => {
+            let value = crate::sentry::keys::parse_sysctl(text, i32::MIN as i64, i32::MAX as i64)?;
+            crate::sentry::coredump::set_core_uses_pid(value != 0);
             Ok(())
         }
         b"fs/nr_open" => {
