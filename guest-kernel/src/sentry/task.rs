@@ -540,12 +540,17 @@ impl Task {
     }
 
     /// The task enters the sentry (a syscall, a fault, an interrupt):
-    /// the user-mode run that ends here is accounted.
+    /// the user-mode run that ends here is accounted, and the process's
+    /// total brought up to now (a thread that never gives the vCPU away
+    /// would otherwise show no CPU time in /proc/<pid>/stat).
     pub fn enter_sentry(&mut self, now: u64) {
         let user = now.saturating_sub(self.user_since);
         self.user_since = now;
         self.user_ticks = self.user_ticks.wrapping_add(user);
-        self.process.add_cpu(0, user);
+        let run = now.saturating_sub(self.running_since);
+        self.cpu_ticks = self.cpu_ticks.wrapping_add(run);
+        self.running_since = now;
+        self.process.add_cpu(run, user);
     }
 
     /// The task goes back to user mode.
