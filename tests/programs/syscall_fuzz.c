@@ -62,6 +62,9 @@ static int never(long nr) {
         SYS_fork, SYS_vfork, SYS_clone, SYS_clone3, SYS_execve, SYS_execveat,
         SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo,
         SYS_pidfd_send_signal, SYS_reboot, SYS_setrlimit, SYS_prlimit64,
+        /* A seccomp filter or strict mode would kill the fuzzer at a later
+         * call, as on Linux (prctl's PR_SET_SECCOMP is skipped below). */
+        SYS_seccomp,
         /* Waiting for children that the parent's own bookkeeping needs. */
         SYS_wait4, SYS_waitid,
     };
@@ -93,6 +96,7 @@ static long round_of_calls(int forked) {
         if (never(nr) || (!forked && child_only(nr))) continue;
         long a[6];
         for (int i = 0; i < 6; i++) a[i] = random_arg();
+        if (nr == SYS_prctl && a[0] == 22 /* PR_SET_SECCOMP */) continue;
         if (trace)
             fprintf(stderr, "%d: %ld(%lx, %lx, %lx, %lx, %lx, %lx)\n", getpid(), nr, a[0], a[1],
                     a[2], a[3], a[4], a[5]);
