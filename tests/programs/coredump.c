@@ -352,6 +352,12 @@ static void zombie_state(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    /* Dispositions start at their defaults: a shell's background job
+     * inherits SIGINT and SIGQUIT ignored, and a child that ignores the
+     * SIGQUIT sent to kill it would never end. */
+    for (int sig = 1; sig < 32; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     char dir[] = "/tmp/coredump-XXXXXX";
     if (!mkdtemp(dir) || chdir(dir) != 0) {
         printf("no temporary directory\n");
