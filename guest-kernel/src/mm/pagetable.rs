@@ -65,8 +65,9 @@ pub trait EntryFormat {
     fn mirror_root(root: u64) -> Option<u64>;
     /// Before a leaf changes from `old` to `new` (aarch64: I-cache sync).
     fn before_update(_phys: u64, _old: u64, _new: u64) {}
-    /// After a leaf changed: flush a stale valid entry (or order the store).
-    fn after_update(addr: u64, old: u64);
+    /// After a leaf changed from `old` to `new`: flush a stale valid entry
+    /// (or order the store).
+    fn after_update(addr: u64, old: u64, new: u64);
     fn flush_page(addr: u64);
     fn flush_all();
     /// After a block at `addr` changed or was split: every translation
@@ -118,8 +119,8 @@ impl<F: EntryFormat> EntryFormat for KernelFormat<F> {
         None
     }
 
-    fn after_update(addr: u64, old: u64) {
-        F::after_update(addr, old)
+    fn after_update(addr: u64, old: u64, new: u64) {
+        F::after_update(addr, old, new)
     }
 
     fn flush_page(addr: u64) {
@@ -306,7 +307,7 @@ impl<F: EntryFormat> PageTable<F> {
             return Ok(false);
         }
         *slot = phys | F::block_flags(access);
-        F::after_update(addr, 0);
+        F::after_update(addr, 0, *slot);
         Ok(true)
     }
 
@@ -375,6 +376,30 @@ impl<F: EntryFormat> PageTable<F> {
         access: PageAccess,
         alloc: &mut dyn FnMut() -> Option<u64>,
     ) -> Result<Option<u64>, OutOfFrames> {
+        self.map_leaf(addr, phys, access, alloc, true)
+    }
+
+    /// As [`map`](Self::map), without flushing the replaced entry: only
+    /// for a caller that keeps the replaced frame until a full flush (see
+    /// `crate::arch::paging::stale_entries_refill`).
+    pub fn map_unflushed(
+        &mut self,
+        addr: u64,
+        phys: u64,
+        access: PageAccess,
+        alloc: &mut dyn FnMut() -> Option<u64>,
+    ) -> Result<Option<u64>, OutOfFrames> {
+        self.map_leaf(addr, phys, access, alloc, false)
+    }
+
+    fn map_leaf(
+        &mut self,
+        addr: u64,
+        phys: u64,
+        access: PageAccess,
+        alloc: &mut dyn FnMut() -> Option<u64>,
+        flush: bool,
+    ) -> Result<Option<u64>, OutOfFrames> {
         let Some(Leaf::Page(slot)) = self.leaf(addr, Some(alloc))? else {
             unreachable!("a page entry exists after allocation");
         };
@@ -382,7 +407,9 @@ impl<F: EntryFormat> PageTable<F> {
         let new = phys | F::leaf_flags(access);
         F::before_update(phys, old, new);
         *slot = new;
-        F::after_update(addr, old);
+        if flush {
+            F::after_update(addr, old, new);
+        }
         Ok(Self::holds_frame(old).then_some(old & F::ADDRESS_MASK))
     }
 
@@ -405,7 +432,7 @@ impl<F: EntryFormat> PageTable<F> {
         if new != old {
             F::before_update(old & F::ADDRESS_MASK, old, new);
             *slot = new;
-            F::after_update(addr, old);
+            F::after_update(addr, old, new);
         }
         Ok(true)
     }

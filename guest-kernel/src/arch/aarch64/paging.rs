@@ -96,7 +96,7 @@ impl EntryFormat for Aarch64Entries {
         }
     }
 
-    fn after_update(addr: u64, old: u64) {
+    fn after_update(addr: u64, old: u64, _new: u64) {
         if old & VALID != 0 {
             super::cpu::flush_page(addr);
         } else {
@@ -165,6 +165,12 @@ pub fn free_user_root(root: u64) {
 /// Switches TTBR0_EL1 to `root` and drops the old translations (no ASIDs).
 /// The user page-table root last activated.
 static LOADED_ROOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Whether a stale translation is refilled without a fault: never on
+/// aarch64 (see the x86_64 version).
+pub fn stale_entries_refill() -> bool {
+    false
+}
 
 /// The user page-table root in use.
 pub fn loaded_user_root() -> u64 {

@@ -220,7 +220,16 @@ pub struct AddressSpace {
     /// Pages write-protected by UFFDIO_WRITEPROTECT (Linux's uffd-wp bit
     /// in the page entry): mapped read-only, a write is reported.
     uffd_wp: alloc::collections::BTreeSet<u64>,
+    /// Frames a copy-on-write break replaced without a TLB flush (see
+    /// `crate::arch::paging::stale_entries_refill`): a stale translation may
+    /// still read them, so they go back only after a full flush, batched
+    /// (Linux's mmu_gather does the same for its deferred flushes).
+    stale_frames: Vec<u64>,
 }
+
+/// Replaced frames kept before one full flush releases them all: a full
+/// flush costs about one trapped instruction where each `invlpg` would.
+const STALE_FRAMES_MAX: usize = 32;
 
 /// Linux's default vm.max_map_count: more memory areas are ENOMEM.
 const MAX_MAP_COUNT: usize = 65530;
@@ -246,6 +255,7 @@ impl AddressSpace {
             def_flags: VmFlags::NONE,
             owns_root: false,
             uffd_wp: alloc::collections::BTreeSet::new(),
+            stale_frames: Vec::new(),
         }
     }
 
@@ -1221,19 +1231,34 @@ impl AddressSpace {
             self.page_table
                 .protect(page, vma.prot.page_access(), &mut alloc)
                 .map_err(|_| ENOMEM)?;
-            crate::arch::cpu::flush_page(page);
             return Ok(old);
         }
         let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
         crate::mm::frame::copy_page(new, old);
         let mut alloc = frames::alloc_zeroed_frame;
-        match self
-            .page_table
-            .map(page, new, vma.prot.page_access(), &mut alloc)
-        {
+        // The old entry was read-only: a stale translation can only read the
+        // old frame (whose contents the copy has) until the retried write
+        // refreshes it, so the flush may wait while the old frame is kept.
+        let lazy = crate::arch::paging::stale_entries_refill()
+            && crate::arch::paging::loaded_user_root() == self.root();
+        let mapped = if lazy {
+            self.page_table
+                .map_unflushed(page, new, vma.prot.page_access(), &mut alloc)
+        } else {
+            self.page_table
+                .map(page, new, vma.prot.page_access(), &mut alloc)
+        };
+        match mapped {
             Ok(replaced) => {
                 if let Some(replaced) = replaced {
-                    frames::release_frame(replaced);
+                    if lazy {
+                        self.stale_frames.push(replaced);
+                        if self.stale_frames.len() >= STALE_FRAMES_MAX {
+                            self.release_stale_frames();
+                        }
+                    } else {
+                        frames::release_frame(replaced);
+                    }
                 }
                 Ok(new)
             }
@@ -1242,6 +1267,18 @@ impl AddressSpace {
                 Err(ENOMEM)
             }
         }
+    }
+
+    /// One full flush, then the frames replaced without a flush go back.
+    fn release_stale_frames(&mut self) {
+        if self.stale_frames.is_empty() {
+            return;
+        }
+        if crate::arch::paging::loaded_user_root() == self.root() {
+            crate::arch::cpu::flush_all();
+        }
+        // Not loaded: the next load of this root resyncs its translations.
+        self.stale_frames.drain(..).for_each(frames::release_frame);
     }
 
     /// Whether the page at `addr` is in memory (mincore): present here, or
@@ -1564,6 +1601,7 @@ impl Drop for AddressSpace {
     /// Frees the pages (shared file mappings are written back first) and,
     /// for a root of its own, the page tables too.
     fn drop(&mut self) {
+        self.release_stale_frames();
         if self.owns_root && crate::arch::paging::loaded_user_root() != self.root() {
             // Not in use anywhere (an ended process, freed by the next task
             // to run once it switched to its own tables; an image replaced
