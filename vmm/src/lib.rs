@@ -30,6 +30,7 @@ pub mod exec;
 pub mod fsring;
 pub mod hostfs;
 pub mod hypercall;
+pub mod image;
 pub mod jail;
 pub mod net;
 pub mod seccomp;

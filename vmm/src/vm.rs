@@ -19,6 +19,7 @@ use crate::events::EventRing;
 use crate::fsring::FsRing;
 use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, Hypercalls};
+use crate::image::{GuestRam, PageAligned};
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
@@ -30,8 +31,10 @@ use arch::{BOOT_INFO_GPA, HYPERCALL_PAGE_GPA, KERNEL_PHYS};
 const PAGE_SIZE: u64 = 4096;
 
 /// The sentry, built for this host's architecture (x86_64-unknown-none or
-/// aarch64-unknown-none) by build.rs.
-static SENTRY_ELF: &[u8] = include_bytes!(env!("RVISOR_SENTRY_ELF"));
+/// aarch64-unknown-none) by build.rs; page-aligned so that its segments can
+/// be mapped from this executable's file (`crate::image`).
+static SENTRY_IMAGE: &PageAligned<[u8]> = &PageAligned(*include_bytes!(env!("RVISOR_SENTRY_ELF")));
+static SENTRY_ELF: &[u8] = &SENTRY_IMAGE.0;
 
 pub const MIN_MEMORY: u64 = 16 << 20;
 /// The most guest RAM (x86_64: 64 GiB; aarch64: what the sentry's direct
@@ -267,8 +270,23 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
             .map_err(kvm_error("KVM_SET_USER_MEMORY_REGION"))?;
     }
 
-    // The sentry.
-    let entry = arch::load_sentry(&mem, SENTRY_ELF)?;
+    // The sentry: mapped from this executable's file, or else copied.
+    let region = mem
+        .iter()
+        .next()
+        .ok_or_else(|| internal("guest memory has no region"))?;
+    let ram = GuestRam {
+        host: region
+            .get_host_address(vm_memory::MemoryRegionAddress(0))
+            .map_err(|e| internal(format!("guest memory: {e}")))?,
+        base: region.start_addr().0,
+        len: region.len(),
+    };
+    let entry = if crate::image::map_embedded_elf(&ram, SENTRY_ELF) {
+        arch::sentry_entry(SENTRY_ELF)?
+    } else {
+        arch::load_sentry(&mem, SENTRY_ELF)?
+    };
     let kernel_end = sentry_end()?;
     arch::prepare_memory(&mem, memory_size, platform)?;
 
@@ -715,4 +733,43 @@ pub fn run_gated(
     // one go, cheaper than unmapping its pieces one by one.
     std::mem::forget(guest);
     Ok(RunOutcome { exit, stats })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sentry mapped from this executable's file reads exactly as the
+    /// copied one, bss and the gaps between segments included.
+    #[test]
+    fn mapped_sentry_image_equals_the_copied_one() {
+        let size = 16usize << 20;
+        let new_ram =
+            || GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(arch::RAM_BASE), size)]).unwrap();
+        let (mapped, copied) = (new_ram(), new_ram());
+        let region = mapped.iter().next().unwrap();
+        let ram = GuestRam {
+            host: region
+                .get_host_address(vm_memory::MemoryRegionAddress(0))
+                .unwrap(),
+            base: region.start_addr().0,
+            len: region.len(),
+        };
+        // The test binary embeds the sentry too, page-aligned the same way.
+        assert!(crate::image::map_embedded_elf(&ram, SENTRY_ELF));
+        let entry = arch::load_sentry(&copied, SENTRY_ELF).unwrap();
+        assert_eq!(arch::sentry_entry(SENTRY_ELF).unwrap(), entry);
+        let end = sentry_end().unwrap();
+        let len = (end - arch::RAM_BASE) as usize;
+        let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+        mapped
+            .read_slice(&mut a, GuestAddress(arch::RAM_BASE))
+            .unwrap();
+        copied
+            .read_slice(&mut b, GuestAddress(arch::RAM_BASE))
+            .unwrap();
+        let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert_eq!(first_difference, None, "images differ");
+        assert!(a.iter().any(|&byte| byte != 0), "nothing was mapped");
+    }
 }

@@ -197,6 +197,14 @@ pub fn load_sentry(mem: &GuestMemoryMmap, elf: &[u8]) -> Result<u64, Failure> {
     Ok(loaded.kernel_load.0)
 }
 
+/// The sentry's entry point (what `load_sentry` returns), for an image
+/// placed without it.
+pub fn sentry_entry(elf: &[u8]) -> Result<u64, Failure> {
+    goblin::elf::Elf::parse_header(elf)
+        .map(|header| header.e_entry)
+        .map_err(|e| internal(format!("embedded sentry ELF: {e}")))
+}
+
 /// The boot page tables and GDT.
 pub fn prepare_memory(
     mem: &GuestMemoryMmap,
