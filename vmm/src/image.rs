@@ -8,6 +8,9 @@
 //! touches only what it uses, and the few pages it writes are copied then.
 //! Whenever that cannot be done (no /proc, an unexpected layout), the
 //! caller copies the segments as before: same guest contents either way.
+//! Nobody can change the pages under the guest: Linux refuses to open a
+//! running executable for writing (ETXTBSY, checked on these hosts), so
+//! not even a `:rw` mount that holds rvisor-vmm lets the sandbox write it.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
