@@ -5,6 +5,7 @@
 //! architecture has no number for (open, stat, poll on aarch64...) is simply
 //! not reachable there. docs/syscalls*.md are generated from the tables.
 
+use super::args::adapt;
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
@@ -22,7 +23,7 @@ macro_rules! handlers {
             $( HandlerDef {
                 name: stringify!($name),
                 family: stringify!($family),
-                handler: $family::$handler,
+                handler: adapt!($family::$handler),
                 support: $support,
             }, )*
         ];

@@ -22,6 +22,7 @@
 // arch_prctl, time, ...) have no number in the aarch64 table.
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod aio;
+pub mod args;
 pub mod attr;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod copy;
