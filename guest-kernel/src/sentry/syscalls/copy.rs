@@ -98,8 +98,13 @@ fn read_offset_arg(ctx: &mut SyscallContext, addr: u64) -> Result<Option<u64>, E
     Ok(Some(offset as u64))
 }
 
-pub fn sys_sendfile(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (out_fd, in_fd, offset_addr, count) = (fd_arg(args[0]), fd_arg(args[1]), args[2], args[3]);
+pub fn sys_sendfile(
+    ctx: &mut SyscallContext,
+    out_fd: i32,
+    in_fd: i32,
+    offset_addr: u64,
+    count: u64,
+) -> SysResult {
     let to = ctx.task.fds().get(out_fd)?.clone();
     let from = ctx.task.fds().get(in_fd)?.clone();
     if !from.readable() || !to.writable() {

@@ -45,8 +45,13 @@ impl File for RulesetFile {
     }
 }
 
-pub fn sys_landlock_create_ruleset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, size, flags) = (args[0], args[1], args[2] as u32 as u64);
+pub fn sys_landlock_create_ruleset(
+    ctx: &mut SyscallContext,
+    attr: u64,
+    size: u64,
+    flags: u32,
+) -> SysResult {
+    let flags = flags as u64;
     if flags != 0 {
         if flags == CREATE_RULESET_VERSION && attr == 0 && size == 0 {
             return Ok(ABI_VERSION);
@@ -104,8 +109,14 @@ fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<Open
     Ok(file)
 }
 
-pub fn sys_landlock_add_rule(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, rule_type, attr, flags) = (args[0], args[1] as u32 as u64, args[2], args[3] as u32);
+pub fn sys_landlock_add_rule(
+    ctx: &mut SyscallContext,
+    fd: u64,
+    rule_type: u32,
+    attr: u64,
+    flags: u32,
+) -> SysResult {
+    let rule_type = rule_type as u64;
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -152,8 +163,7 @@ pub fn sys_landlock_add_rule(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     Ok(0)
 }
 
-pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, flags) = (args[0], args[1] as u32);
+pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, fd: u64, flags: u32) -> SysResult {
     // As seccomp: without no_new_privs only CAP_SYS_ADMIN may.
     if !ctx.task.no_new_privs && !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
@@ -179,8 +189,12 @@ pub const LSM_NAMES: &[u8] = b"capability,landlock";
 const LSM_CTX_SIZE: u64 = 32;
 const LSM_FLAG_SINGLE: u32 = 1;
 
-pub fn sys_lsm_list_modules(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (ids, size_ptr, flags) = (args[0], args[1], args[2] as u32);
+pub fn sys_lsm_list_modules(
+    ctx: &mut SyscallContext,
+    ids: u64,
+    size_ptr: u64,
+    flags: u32,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -197,8 +211,13 @@ pub fn sys_lsm_list_modules(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 
 /// Neither module has self attributes: after the argument checks,
 /// EOPNOTSUPP with a size of 0, as Linux says when no module answers.
-pub fn sys_lsm_get_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, uctx, size_ptr, flags) = (args[0] as u32, args[1], args[2], args[3] as u32);
+pub fn sys_lsm_get_self_attr(
+    ctx: &mut SyscallContext,
+    attr: u32,
+    uctx: u64,
+    size_ptr: u64,
+    flags: u32,
+) -> SysResult {
     if attr == 0 || size_ptr == 0 {
         return Err(EINVAL);
     }
@@ -217,8 +236,14 @@ pub fn sys_lsm_get_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     Err(EOPNOTSUPP)
 }
 
-pub fn sys_lsm_set_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (uctx, size, flags) = (args[1], args[2] as u32 as u64, args[3] as u32);
+pub fn sys_lsm_set_self_attr(
+    ctx: &mut SyscallContext,
+    _attr: u64,
+    uctx: u64,
+    size: u32,
+    flags: u32,
+) -> SysResult {
+    let size = size as u64;
     if flags != 0 || size < LSM_CTX_SIZE {
         return Err(EINVAL);
     }

@@ -62,8 +62,7 @@ fn signal_target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, bool), Errno
     Ok((pid, alive))
 }
 
-pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, flags) = (args[0] as i32, args[1]);
+pub fn sys_pidfd_open(ctx: &mut SyscallContext, pid: i32, flags: u64) -> SysResult {
     if flags & !(O_NONBLOCK as u64) != 0 || pid <= 0 {
         return Err(EINVAL);
     }
@@ -85,8 +84,13 @@ pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(install(&ctx.task, pid, process, flags != 0)? as u64)
 }
 
-pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, signal, info, flags) = (args[0], args[1], args[2], args[3]);
+pub fn sys_pidfd_send_signal(
+    ctx: &mut SyscallContext,
+    fd: u64,
+    signal: u64,
+    info: u64,
+    flags: u64,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -95,7 +99,7 @@ pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
         return Err(ESRCH);
     }
     if info == 0 {
-        return super::signal::sys_kill(ctx, [pid as u64, signal, 0, 0, 0, 0]);
+        return super::signal::sys_kill(ctx, pid, signal);
     }
     // The siginfo must be for the signal sent.
     let given: crate::sentry::signal::SigInfo =
@@ -103,11 +107,10 @@ pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     if given.signo as u64 != signal {
         return Err(EINVAL);
     }
-    super::signal::sys_rt_sigqueueinfo(ctx, [pid as u64, signal, info, 0, 0, 0])
+    super::signal::sys_rt_sigqueueinfo(ctx, pid, signal, info)
 }
 
-pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, target_fd, flags) = (args[0], args[1], args[2]);
+pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, fd: u64, target_fd: u64, flags: u64) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
