@@ -5,7 +5,6 @@
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 
-use super::fd_arg;
 use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -336,21 +335,42 @@ pub fn sys_utime(ctx: &mut SyscallContext, path: u64, times: u64) -> SysResult {
 /// flag is EOPNOTSUPP, as Linux answers for a flag a filesystem lacks.
 /// Other filesystems (host directories, /proc) have no such attributes
 /// here: EOPNOTSUPP.
-pub fn sys_file_getattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    file_attr(ctx, args, false)
+pub fn sys_file_getattr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+) -> SysResult {
+    file_attr(ctx, dirfd, path_addr, attr_addr, size, at_flags, false)
 }
 
-pub fn sys_file_setattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    file_attr(ctx, args, true)
+pub fn sys_file_setattr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+) -> SysResult {
+    file_attr(ctx, dirfd, path_addr, attr_addr, size, at_flags, true)
 }
 
-fn file_attr(ctx: &mut SyscallContext, args: [u64; 6], set: bool) -> SysResult {
+fn file_attr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+    set: bool,
+) -> SysResult {
     const FILE_ATTR_SIZE_VER0: u64 = 24;
     const PAGE: u64 = 4096;
     // Every FS_XFLAG_* Linux defines (its FS_XFLAGS_MASK).
     const FS_XFLAGS_MASK: u64 = 0x1fffb;
-    let (dirfd, path_addr, attr_addr, size) = (fd_arg(args[0]), args[1], args[2], args[3]);
-    let at_flags = args[4] as u32 as u64;
+    let at_flags = at_flags as u64;
     if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }

@@ -5,7 +5,6 @@ use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec;
 
-use super::fd_arg;
 use super::read_write::{MAX_RW_COUNT, READ_CHUNK};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -121,13 +120,20 @@ pub fn sys_sendfile(
     Ok(n)
 }
 
-pub fn sys_copy_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [in_fd, in_off, out_fd, out_off, len, flags] = args;
+pub fn sys_copy_file_range(
+    ctx: &mut SyscallContext,
+    in_fd: i32,
+    in_off: u64,
+    out_fd: i32,
+    out_off: u64,
+    len: u64,
+    flags: u64,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let from = ctx.task.fds().get(fd_arg(in_fd))?.clone();
-    let to = ctx.task.fds().get(fd_arg(out_fd))?.clone();
+    let from = ctx.task.fds().get(in_fd)?.clone();
+    let to = ctx.task.fds().get(out_fd)?.clone();
     if !from.readable() || !to.writable() || to.append() {
         return Err(EBADF);
     }

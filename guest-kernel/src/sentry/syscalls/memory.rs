@@ -59,14 +59,21 @@ fn within_lock_limit(ctx: &SyscallContext, locked: u64) -> bool {
         || locked / PAGE_SIZE <= ctx.task.rlimits[RLIMIT_MEMLOCK].cur / PAGE_SIZE
 }
 
-pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [addr, len, prot, flags, fd, offset] = args;
+pub fn sys_mmap(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    fd: i32,
+    offset: u64,
+) -> SysResult {
     // Linux's order: the offset, then the file (EBADF), then the length.
     if !is_page_aligned(offset) {
         return Err(EINVAL);
     }
     let open = if flags & MAP_ANONYMOUS == 0 {
-        Some(ctx.task.fds().get(fd as i32)?.clone())
+        Some(ctx.task.fds().get(fd)?.clone())
     } else {
         None
     };
@@ -415,11 +422,17 @@ fn populate_for_advice(mm: &mut AddressSpace, start: u64, end: u64, write: bool)
     Ok(0)
 }
 
-pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mremap(
+    ctx: &mut SyscallContext,
+    old: u64,
+    old_size: u64,
+    new_size: u64,
+    flags: u64,
+    new_addr: u64,
+) -> SysResult {
     const MREMAP_MAYMOVE: u64 = 1;
     const MREMAP_FIXED: u64 = 2;
     const MREMAP_DONTUNMAP: u64 = 4;
-    let [old, old_size, new_size, flags, new_addr, _] = args;
     let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
     // Linux's order: MREMAP_DONTUNMAP is always a move, never a resize
     // (the lengths compared as given, before rounding).
@@ -654,8 +667,14 @@ pub fn sys_mseal(ctx: &mut SyscallContext, start: u64, len: u64, flags: u64) -> 
 /// remap_file_pages: as Linux since 4.0, an mmap(MAP_SHARED | MAP_FIXED |
 /// MAP_POPULATE) of the same file at the new offset over the range, which
 /// must lie in shared writable mappings of one file with the same flags.
-pub fn sys_remap_file_pages(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [start, size, prot, pgoff, flags, _] = args;
+pub fn sys_remap_file_pages(
+    ctx: &mut SyscallContext,
+    start: u64,
+    size: u64,
+    prot: u64,
+    pgoff: u64,
+    flags: u64,
+) -> SysResult {
     if prot != 0 {
         return Err(EINVAL);
     }

@@ -182,17 +182,16 @@ pub fn sys_uname(ctx: &mut SyscallContext, buf: u64) -> SysResult {
 
 /// sethostname and setdomainname: the names of the caller's UTS
 /// namespace (the sandbox's own, never the host's). CAP_SYS_ADMIN.
-fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResult {
+fn set_uts_name(ctx: &mut SyscallContext, name_addr: u64, len: i32, host: bool) -> SysResult {
     const CAP_SYS_ADMIN: u32 = 21;
     if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
     }
-    let len = args[1] as i32;
     if len < 0 || len as usize > crate::sentry::ns::UTS_NAME_MAX {
         return Err(EINVAL);
     }
     let mut name = alloc::vec![0u8; len as usize];
-    ctx.task.mm().copy_from_user(args[0], &mut name)?;
+    ctx.task.mm().copy_from_user(name_addr, &mut name)?;
     let mut names = ctx.task.uts_ns.names.lock();
     if host {
         names.hostname = name;
@@ -202,12 +201,12 @@ fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResu
     Ok(0)
 }
 
-pub fn sys_sethostname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set_uts_name(ctx, args, true)
+pub fn sys_sethostname(ctx: &mut SyscallContext, name: u64, len: i32) -> SysResult {
+    set_uts_name(ctx, name, len, true)
 }
 
-pub fn sys_setdomainname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set_uts_name(ctx, args, false)
+pub fn sys_setdomainname(ctx: &mut SyscallContext, name: u64, len: i32) -> SysResult {
+    set_uts_name(ctx, name, len, false)
 }
 
 pub fn sys_prctl(

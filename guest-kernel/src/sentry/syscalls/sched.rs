@@ -432,19 +432,19 @@ pub fn sys_sched_getattr(
     Ok(0)
 }
 
-pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] as u32 {
+pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, policy: u64) -> SysResult {
+    match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(99),
         // SCHED_DEADLINE has no static priority: 0, as Linux answers.
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if args[0] >> 32 == 0 => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if policy >> 32 == 0 => Ok(0),
         _ => Err(EINVAL),
     }
 }
 
-pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] as u32 {
+pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, policy: u64) -> SysResult {
+    match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(1),
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if args[0] >> 32 == 0 => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if policy >> 32 == 0 => Ok(0),
         _ => Err(EINVAL),
     }
 }

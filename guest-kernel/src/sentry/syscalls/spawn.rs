@@ -502,16 +502,23 @@ pub fn sys_vfork(ctx: &mut SyscallContext) -> SysResult {
 }
 
 /// clone(flags, stack, parent_tid, child_tid, tls) on x86_64;
-/// clone(flags, stack, parent_tid, tls, child_tid) on arm64.
-pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+/// clone(flags, stack, parent_tid, tls, child_tid) on arm64 (`arg3`, `arg4`).
+pub fn sys_clone(
+    ctx: &mut SyscallContext,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    arg3: u64,
+    arg4: u64,
+) -> SysResult {
     #[cfg(target_arch = "x86_64")]
-    let (child_tid, tls) = (args[3], args[4]);
+    let (child_tid, tls) = (arg3, arg4);
     #[cfg(not(target_arch = "x86_64"))]
-    let (tls, child_tid) = (args[3], args[4]);
+    let (tls, child_tid) = (arg3, arg4);
     // Linux (copy_thread -> do_arch_prctl_64): a TLS base outside the user
     // half is EPERM; writing it to the FS base MSR would #GP in ring 0.
     #[cfg(target_arch = "x86_64")]
-    if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
+    if flags & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
         return Err(EPERM);
     }
     // Legacy clone returns the pidfd through parent_tid. Its low byte is
@@ -519,13 +526,13 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // is part of the signal (one above 64, never sent).
     new_process(
         ctx,
-        args[0] & !CSIGNAL,
-        args[0] & CSIGNAL,
-        args[1],
-        args[2],
+        flags & !CSIGNAL,
+        flags & CSIGNAL,
+        stack,
+        parent_tid,
         child_tid,
         tls,
-        args[2],
+        parent_tid,
     )
 }
 

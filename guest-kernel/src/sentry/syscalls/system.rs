@@ -396,16 +396,14 @@ fn set_re(
     Ok([new_real, new_effective, new_saved])
 }
 
-fn three(args: [u64; 6]) -> [u32; 3] {
-    [args[0] as u32, args[1] as u32, args[2] as u32]
+pub fn sys_setresuid(ctx: &mut SyscallContext, ruid: u32, euid: u32, suid: u32) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_res([ruid, euid, suid], cur, p))
 }
 
-pub fn sys_setresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::User, |cur, p| set_res(three(args), cur, p))
-}
-
-pub fn sys_setresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::Group, |cur, p| set_res(three(args), cur, p))
+pub fn sys_setresgid(ctx: &mut SyscallContext, rgid: u32, egid: u32, sgid: u32) -> SysResult {
+    update(ctx, Ids::Group, |cur, p| {
+        set_res([rgid, egid, sgid], cur, p)
+    })
 }
 
 pub fn sys_setuid(ctx: &mut SyscallContext, uid: u32) -> SysResult {
