@@ -1,6 +1,7 @@
 //! Typed handler arguments, converted once, at the table. A handler names
 //! its arguments with the types the kernel gives them
-//! (`fn sys_read(ctx, fd: i32, buf: u64, count: usize)`); the dispatch
+//! (`fn sys_read(ctx, fd: i32, buf: u64, count: u64)`, `UserPtr<T>` for a
+//! pointer to one struct the handler reads or writes); the dispatch
 //! tables store one signature, `fn(&mut SyscallContext, [u64; 6])`, and
 //! [`adapt!`] wraps each handler in a generated adapter that
 //! converts the raw registers ([`SyscallHandler::call`], monomorphized and
@@ -9,6 +10,8 @@
 //! The conversions are the kernel's: an `int` or `unsigned int` argument
 //! is the low 32 bits of the register (so a descriptor, an `int`, is
 //! `i32`: `fd_arg`), a `long`, `size_t` or pointer the whole register.
+//! Every handler takes typed arguments; one that wanted the registers as
+//! they are would take six `u64`s (`u64` is the identity conversion).
 
 use super::SyscallContext;
 use crate::sentry::errno::SysResult;
@@ -71,26 +74,11 @@ impl<T: Pod> SyscallArg for UserPtr<T> {
     }
 }
 
-/// The marker of handlers that take the raw registers,
-/// `fn(&mut SyscallContext, [u64; 6])`: the escape hatch of calls that
-/// forward their arguments wholesale or need all six registers as they
-/// are (see the list in docs/ARCHITECTURE.md).
-pub struct Raw;
-
-/// A syscall handler of any arity whose arguments are [`SyscallArg`]s
-/// (the marker `M` is the tuple of argument types, or [`Raw`]).
+/// A syscall handler of any arity (0 to 6) whose arguments are
+/// [`SyscallArg`]s; the marker `M` is the tuple of argument types, which
+/// keeps the impls for different arities apart.
 pub trait SyscallHandler<M> {
     fn call(self, ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult;
-}
-
-impl<F> SyscallHandler<Raw> for F
-where
-    F: Fn(&mut SyscallContext, [u64; 6]) -> SysResult,
-{
-    #[inline(always)]
-    fn call(self, ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-        self(ctx, args)
-    }
 }
 
 macro_rules! typed_handler {

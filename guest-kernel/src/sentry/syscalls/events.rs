@@ -7,7 +7,6 @@ use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::poll::{poll_files, wait_until_ready, PollItem, Watch};
 use super::time::{clock_ns, read_itimerspec, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
@@ -65,8 +64,8 @@ pub fn sys_timerfd_create(ctx: &mut SyscallContext, clockid: u64, flags: u64) ->
     install(ctx, TimerFd::new(clock), flags, b"[timerfd]")
 }
 
-fn timerfd_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn timerfd_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_timerfd().is_none() {
         return Err(EINVAL);
     }
@@ -89,7 +88,7 @@ fn timerfd_value(timer: &TimerFd) -> [i64; 4] {
 
 pub fn sys_timerfd_settime(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     flags: u64,
     new: u64,
     old: u64,
@@ -121,7 +120,7 @@ pub fn sys_timerfd_settime(
     Ok(0)
 }
 
-pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, fd: u64, curr_value: u64) -> SysResult {
+pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, fd: i32, curr_value: u64) -> SysResult {
     let file = timerfd_of(ctx, fd)?;
     let value = timerfd_value(file.file.as_timerfd().ok_or(EINVAL)?);
     UserPtr::new(curr_value).write(&mut ctx.task.mm(), &value)?;
@@ -132,7 +131,7 @@ pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, fd: u64, curr_value: u64) -
 
 fn signalfd_core(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     mask_addr: u64,
     size: u64,
     flags: u64,
@@ -142,18 +141,18 @@ fn signalfd_core(
     }
     let mask: u64 = UserPtr::<u64>::new(mask_addr).read(&mut ctx.task.mm())?;
     let mask = mask & !UNBLOCKABLE;
-    if fd as i32 == -1 {
+    if fd == -1 {
         return install(ctx, SignalFd::new(mask), flags as u32, b"[signalfd]");
     }
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     let signalfd = file.file.as_signalfd().ok_or(EINVAL)?;
     *signalfd.mask.lock() = mask;
-    Ok(fd as i32 as u64)
+    Ok(fd as u64)
 }
 
 pub fn sys_signalfd4(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     mask: u64,
     sizemask: u64,
     flags: u64,
@@ -161,7 +160,7 @@ pub fn sys_signalfd4(
     signalfd_core(ctx, fd, mask, sizemask, flags)
 }
 
-pub fn sys_signalfd(ctx: &mut SyscallContext, fd: u64, mask: u64, sizemask: u64) -> SysResult {
+pub fn sys_signalfd(ctx: &mut SyscallContext, fd: i32, mask: u64, sizemask: u64) -> SysResult {
     signalfd_core(ctx, fd, mask, sizemask, 0)
 }
 
@@ -363,7 +362,7 @@ pub fn sys_epoll_ctl(
 
 fn epoll_wait_core(
     ctx: &mut SyscallContext,
-    epfd: u64,
+    epfd: i32,
     events_addr: u64,
     max_events: u64,
     timeout_ns: u64,
@@ -379,7 +378,7 @@ fn epoll_wait_core(
         max_events * EVENT_SIZE,
         crate::sentry::mm::Access::Write,
     )?;
-    let ep_file = ctx.task.fds().get(fd_arg(epfd))?.clone();
+    let ep_file = ctx.task.fds().get(epfd)?.clone();
     let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;
     let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout_ns);
     let mut timeout_ns = timeout_ns;
@@ -440,7 +439,7 @@ fn ms_timeout(ms: u64) -> u64 {
 
 pub fn sys_epoll_wait(
     ctx: &mut SyscallContext,
-    epfd: u64,
+    epfd: i32,
     events: u64,
     maxevents: u64,
     timeout: u64,
@@ -450,7 +449,7 @@ pub fn sys_epoll_wait(
 
 pub fn sys_epoll_pwait(
     ctx: &mut SyscallContext,
-    epfd: u64,
+    epfd: i32,
     events: u64,
     maxevents: u64,
     timeout: u64,
@@ -465,7 +464,7 @@ pub fn sys_epoll_pwait(
 
 pub fn sys_epoll_pwait2(
     ctx: &mut SyscallContext,
-    epfd: u64,
+    epfd: i32,
     events: u64,
     maxevents: u64,
     timeout: u64,
@@ -498,15 +497,15 @@ pub fn sys_inotify_init(ctx: &mut SyscallContext) -> SysResult {
 }
 
 /// The inotify instance behind `fd` (EBADF: not open; EINVAL: not inotify).
-fn inotify_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn inotify_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_inotify().is_none() {
         return Err(EINVAL);
     }
     Ok(file)
 }
 
-pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, fd: u64, path: u64, mask: u32) -> SysResult {
+pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, fd: i32, path: u64, mask: u32) -> SysResult {
     use crate::sentry::vfs::inotify::*;
     let open = inotify_of(ctx, fd)?;
     if mask & !IN_VALID != 0 || mask & IN_ALL_EVENTS == 0 {
@@ -530,7 +529,7 @@ pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, fd: u64, path: u64, mask:
     Ok(instance.add_watch(&node, mask)? as u64)
 }
 
-pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, fd: u64, wd: i32) -> SysResult {
+pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, fd: i32, wd: i32) -> SysResult {
     let open = inotify_of(ctx, fd)?;
     let instance = open.file.as_inotify().ok_or(EINVAL)?;
     instance.rm_watch(wd)?;

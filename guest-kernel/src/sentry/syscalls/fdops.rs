@@ -3,7 +3,6 @@
 //! fdatasync, sync, syncfs, sync_file_range) with its hints (fadvise64,
 //! readahead).
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
@@ -41,12 +40,12 @@ pub fn sys_close_range(ctx: &mut SyscallContext, first: u32, last: u32, flags: u
     Ok(0)
 }
 
-fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) -> SysResult {
+fn dup_to(ctx: &mut SyscallContext, old: i32, new: i32, flags: u64, dup3: bool) -> SysResult {
     if flags & !(O_CLOEXEC as u64) != 0 {
         return Err(EINVAL);
     }
     let cloexec = flags & O_CLOEXEC as u64 != 0;
-    let (new, replaced) = ctx.task.fds().dup_to(old, fd_arg(new), cloexec, dup3)?;
+    let (new, replaced) = ctx.task.fds().dup_to(old, new, cloexec, dup3)?;
     // The descriptor replaced is closed as by close (its record locks go).
     if let Some(file) = replaced {
         closed(ctx, &file);
@@ -58,11 +57,11 @@ pub fn sys_dup(ctx: &mut SyscallContext, oldfd: i32) -> SysResult {
     ctx.task.fds().dup(oldfd).map(|fd| fd as u64)
 }
 
-pub fn sys_dup2(ctx: &mut SyscallContext, oldfd: i32, newfd: u64) -> SysResult {
+pub fn sys_dup2(ctx: &mut SyscallContext, oldfd: i32, newfd: i32) -> SysResult {
     dup_to(ctx, oldfd, newfd, 0, false)
 }
 
-pub fn sys_dup3(ctx: &mut SyscallContext, oldfd: i32, newfd: u64, flags: u64) -> SysResult {
+pub fn sys_dup3(ctx: &mut SyscallContext, oldfd: i32, newfd: i32, flags: u64) -> SysResult {
     dup_to(ctx, oldfd, newfd, flags, true)
 }
 

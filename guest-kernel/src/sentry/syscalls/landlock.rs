@@ -7,7 +7,7 @@
 use alloc::sync::Arc;
 use alloc::vec;
 
-use super::{fd_arg, SyscallContext};
+use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::landlock::*;
@@ -91,8 +91,8 @@ pub fn sys_landlock_create_ruleset(
 /// one, which Linux's fdget does not return), EBADFD for another file,
 /// EPERM when it is not open for what the call does (`write`: adding
 /// rules; else reading it for restrict_self).
-fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn ruleset_of(ctx: &mut SyscallContext, fd: i32, write: bool) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
@@ -111,7 +111,7 @@ fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<Open
 
 pub fn sys_landlock_add_rule(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     rule_type: u32,
     attr: u64,
     flags: u32,
@@ -163,7 +163,7 @@ pub fn sys_landlock_add_rule(
     Ok(0)
 }
 
-pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, fd: u64, flags: u32) -> SysResult {
+pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, fd: i32, flags: u32) -> SysResult {
     // As seccomp: without no_new_privs only CAP_SYS_ADMIN may.
     if !ctx.task.no_new_privs && !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);

@@ -146,8 +146,8 @@ pub fn sys_mq_unlink(ctx: &mut SyscallContext, name: u64) -> SysResult {
 }
 
 /// The queue behind `fd` and its open file (EBADF: not a queue).
-fn queue_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn queue_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_mqueue().is_none() {
         return Err(EBADF);
     }
@@ -184,7 +184,7 @@ fn wait(ctx: &mut SyscallContext, queue: &mqueue::Queue, deadline: u64) -> Resul
 
 pub fn sys_mq_timedsend(
     ctx: &mut SyscallContext,
-    mqdes: u64,
+    mqdes: i32,
     msg_ptr: u64,
     len: u64,
     priority: u64,
@@ -248,7 +248,7 @@ pub fn sys_mq_timedsend(
 
 pub fn sys_mq_timedreceive(
     ctx: &mut SyscallContext,
-    mqdes: u64,
+    mqdes: i32,
     buf: u64,
     len: u64,
     prio_addr: u64,
@@ -288,7 +288,7 @@ pub fn sys_mq_timedreceive(
     Ok(message.len() as u64)
 }
 
-pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: u64, sevp: u64) -> SysResult {
+pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: i32, sevp: u64) -> SysResult {
     let pid = ctx.task.pid;
     // The sigevent is checked before the descriptor, as on Linux.
     let notify = if sevp == 0 {
@@ -331,7 +331,7 @@ pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: u64, sevp: u64) -> SysResu
 
 pub fn sys_mq_getsetattr(
     ctx: &mut SyscallContext,
-    mqdes: u64,
+    mqdes: i32,
     newattr: u64,
     oldattr: u64,
 ) -> SysResult {

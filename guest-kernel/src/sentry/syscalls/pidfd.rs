@@ -6,7 +6,6 @@
 
 use alloc::sync::Arc;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_NONBLOCK, O_RDWR};
@@ -36,8 +35,8 @@ pub fn install(
 
 /// The pidfd at descriptor `fd`: its pid and open file. EBADF for a
 /// descriptor that is not a pidfd.
-pub fn target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, Arc<OpenFile>), Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+pub fn target(ctx: &mut SyscallContext, fd: i32) -> Result<(i32, Arc<OpenFile>), Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     let pid = file.file.as_pidfd().ok_or(EBADF)?.pid;
     Ok((pid, file))
 }
@@ -45,8 +44,8 @@ pub fn target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, Arc<OpenFile>),
 /// The process pidfd_send_signal's descriptor names: a pidfd or, as on
 /// Linux, an open /proc/<pid> directory, and whether it can still be
 /// signalled (it lives or is a zombie not yet reaped).
-fn signal_target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, bool), Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn signal_target(ctx: &mut SyscallContext, fd: i32) -> Result<(i32, bool), Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if let Some(pidfd) = file.file.as_pidfd() {
         return Ok((pidfd.pid, !pidfd.exited() || sched::is_zombie(pidfd.pid)));
     }
@@ -86,7 +85,7 @@ pub fn sys_pidfd_open(ctx: &mut SyscallContext, pid: i32, flags: u64) -> SysResu
 
 pub fn sys_pidfd_send_signal(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     signal: u64,
     info: u64,
     flags: u64,
@@ -110,7 +109,7 @@ pub fn sys_pidfd_send_signal(
     super::signal::sys_rt_sigqueueinfo(ctx, pid, signal, info)
 }
 
-pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, fd: u64, target_fd: u64, flags: u64) -> SysResult {
+pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, fd: i32, target_fd: i32, flags: u64) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -143,7 +142,7 @@ pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, fd: u64, target_fd: u64, flags:
         // table held across a switch is a busy moment, try again.
         let table = process.view.fds();
         let fds = table.try_lock().ok_or(EAGAIN)?;
-        fds.get(fd_arg(target_fd))?.clone()
+        fds.get(target_fd)?.clone()
     };
     // The copy is close-on-exec, as Linux makes it.
     Ok(ctx.task.fds().insert(taken, true, 0)? as u64)

@@ -899,7 +899,7 @@ pub fn sys_waitid(
         P_PID if id > 0 => id,
         P_PGID if id >= 0 => -id,
         P_PIDFD => {
-            let (pid, file) = super::pidfd::target(ctx, id as u32 as u64)?;
+            let (pid, file) = super::pidfd::target(ctx, id)?;
             if file.nonblocking() && options & WNOHANG == 0 {
                 options |= WNOHANG;
                 pidfd_nonblocking = true;
