@@ -56,7 +56,7 @@ struct IoEvent {
 /// struct iocb (little-endian layout).
 #[derive(Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 #[repr(C)]
-struct Iocb {
+pub struct Iocb {
     data: u64,
     key: u32,
     rw_flags: i32,
@@ -121,8 +121,8 @@ fn reserved_events(contexts: &mut BTreeMap<(usize, u64), Arc<Context>>) -> u64 {
     contexts.values().map(|c| c.capacity as u64).sum()
 }
 
-pub fn sys_io_setup(ctx: &mut SyscallContext, nr_events: u32, ctxp: u64) -> SysResult {
-    let current: u64 = UserPtr::<u64>::new(ctxp).read(&mut ctx.task.mm())?;
+pub fn sys_io_setup(ctx: &mut SyscallContext, nr_events: u32, ctxp: UserPtr<u64>) -> SysResult {
+    let current: u64 = ctxp.read(&mut ctx.task.mm())?;
     if current != 0 || nr_events == 0 || (nr_events as i32) < 0 {
         return Err(EINVAL);
     }
@@ -158,7 +158,7 @@ pub fn sys_io_setup(ctx: &mut SyscallContext, nr_events: u32, ctxp: u64) -> SysR
         let mut mm = ctx.task.mm();
         UserPtr::new(id)
             .write(&mut mm, &header)
-            .and_then(|_| UserPtr::new(ctxp).write(&mut mm, &id))
+            .and_then(|_| ctxp.write(&mut mm, &id))
     };
     if let Err(e) = written {
         let _ = ctx.task.mm().unmap(id, id + ring_len);
@@ -414,13 +414,13 @@ pub fn sys_io_pgetevents(
     nr: i64,
     events: u64,
     timeout: u64,
-    usig: u64,
+    usig: UserPtr<[u64; 2]>,
 ) -> SysResult {
     let deadline = deadline_of(ctx, timeout)?;
-    let [sigmask, size] = if usig == 0 {
+    let [sigmask, size] = if usig.is_null() {
         [0, 0]
     } else {
-        UserPtr::<[u64; 2]>::new(usig).read(&mut ctx.task.mm())?
+        usig.read(&mut ctx.task.mm())?
     };
     super::poll::with_wait_mask(ctx, sigmask, size, |ctx| {
         get_events(ctx, id, min_nr, nr, events, deadline)
@@ -430,8 +430,8 @@ pub fn sys_io_pgetevents(
 /// Requests complete inside io_submit, so none can be cancelled: EINVAL
 /// for one that is not in flight, as Linux answers (after reading the
 /// iocb's key: EFAULT, and finding the context: EINVAL).
-pub fn sys_io_cancel(ctx: &mut SyscallContext, id: u64, iocb: u64) -> SysResult {
-    UserPtr::<Iocb>::new(iocb).read(&mut ctx.task.mm())?;
+pub fn sys_io_cancel(ctx: &mut SyscallContext, id: u64, iocb: UserPtr<Iocb>) -> SysResult {
+    iocb.read(&mut ctx.task.mm())?;
     context(ctx, id)?;
     Err(EINVAL)
 }

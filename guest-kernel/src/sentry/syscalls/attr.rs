@@ -203,7 +203,7 @@ pub fn sys_utimensat(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: u64,
-    times: u64,
+    times: UserPtr<[i64; 4]>,
     flags: u64,
 ) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
@@ -211,10 +211,10 @@ pub fn sys_utimensat(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let updates: [Option<TimeUpdate>; 2] = if times == 0 {
+    let updates: [Option<TimeUpdate>; 2] = if times.is_null() {
         [Some(TimeUpdate::Now), Some(TimeUpdate::Now)]
     } else {
-        let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
+        let raw: [i64; 4] = times.read(&mut ctx.task.mm())?;
         let mut out = [None, None];
         for (i, slot) in out.iter_mut().enumerate() {
             let (sec, nsec) = (raw[i * 2], raw[i * 2 + 1]);
@@ -307,14 +307,14 @@ pub fn sys_futimesat(ctx: &mut SyscallContext, dirfd: i32, path: u64, times: u64
 }
 
 /// utime: a `struct utimbuf` { actime, modtime } in seconds (NULL: now).
-pub fn sys_utime(ctx: &mut SyscallContext, path: u64, times: u64) -> SysResult {
+pub fn sys_utime(ctx: &mut SyscallContext, path: u64, times: UserPtr<[i64; 2]>) -> SysResult {
     if path == 0 {
         return Err(EFAULT);
     }
-    let updates = if times == 0 {
+    let updates = if times.is_null() {
         [Some(TimeUpdate::Now); 2]
     } else {
-        let [atime, mtime]: [i64; 2] = UserPtr::<[i64; 2]>::new(times).read(&mut ctx.task.mm())?;
+        let [atime, mtime]: [i64; 2] = times.read(&mut ctx.task.mm())?;
         [
             Some(TimeUpdate::Set(atime, 0)),
             Some(TimeUpdate::Set(mtime, 0)),

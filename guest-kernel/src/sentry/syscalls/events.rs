@@ -91,7 +91,7 @@ pub fn sys_timerfd_settime(
     fd: i32,
     flags: u64,
     new: u64,
-    old: u64,
+    old: UserPtr<[i64; 4]>,
 ) -> SysResult {
     let file = timerfd_of(ctx, fd)?;
     if flags & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
@@ -99,9 +99,9 @@ pub fn sys_timerfd_settime(
     }
     let (interval, value) = read_itimerspec(ctx, new)?;
     let timer = file.file.as_timerfd().ok_or(EINVAL)?;
-    if old != 0 {
+    if !old.is_null() {
         let current = timerfd_value(timer);
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     let now = crate::sentry::time::monotonic_ns();
     let deadline = if value == 0 {
@@ -120,10 +120,14 @@ pub fn sys_timerfd_settime(
     Ok(0)
 }
 
-pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, fd: i32, curr_value: u64) -> SysResult {
+pub fn sys_timerfd_gettime(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    curr_value: UserPtr<[i64; 4]>,
+) -> SysResult {
     let file = timerfd_of(ctx, fd)?;
     let value = timerfd_value(file.file.as_timerfd().ok_or(EINVAL)?);
-    UserPtr::new(curr_value).write(&mut ctx.task.mm(), &value)?;
+    curr_value.write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 

@@ -6,6 +6,7 @@
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
+use crate::sentry::mm::usermem::UserPtr;
 use crate::sentry::vfs::pipe::new_pipe;
 
 pub fn sys_close(ctx: &mut SyscallContext, fd: i32) -> SysResult {
@@ -83,7 +84,6 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, fd: i32, cmd: u64, arg: u64) -> SysRe
     use super::locks::{
         F_GETLEASE, F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE, F_SETLK, F_SETLKW,
     };
-    use crate::sentry::mm::usermem::UserPtr;
     use crate::sentry::sigio::{self, OwnerKind, O_ASYNC};
     const F_DUPFD_CLOEXEC: u64 = 1030;
     const F_NOTIFY: u64 = 1026;
@@ -465,11 +465,10 @@ pub fn sys_fadvise64(
 pub fn sys_cachestat(
     ctx: &mut SyscallContext,
     fd: u32,
-    range_addr: u64,
-    out_addr: u64,
+    range_addr: UserPtr<[u64; 2]>,
+    out_addr: UserPtr<[u64; 5]>,
     flags: u32,
 ) -> SysResult {
-    use crate::sentry::mm::usermem::UserPtr;
     use crate::sentry::vfs::perm::MAY_WRITE;
     let file = ctx
         .task
@@ -499,7 +498,7 @@ pub fn sys_cachestat(
     if flags != 0 {
         return Err(EINVAL);
     }
-    let [off, len]: [u64; 2] = UserPtr::<[u64; 2]>::new(range_addr).read(&mut ctx.task.mm())?;
+    let [off, len]: [u64; 2] = range_addr.read(&mut ctx.task.mm())?;
     const PAGE_SHIFT: u32 = 12;
     let first = off >> PAGE_SHIFT;
     let last = if len == 0 {
@@ -514,7 +513,7 @@ pub fn sys_cachestat(
     // struct cachestat: nr_cache, nr_dirty, nr_writeback, nr_evicted,
     // nr_recently_evicted.
     let out: [u64; 5] = [cached, dirty, 0, 0, 0];
-    UserPtr::<[u64; 5]>::new(out_addr).write(&mut ctx.task.mm(), &out)?;
+    out_addr.write(&mut ctx.task.mm(), &out)?;
     Ok(0)
 }
 

@@ -192,13 +192,12 @@ const LSM_FLAG_SINGLE: u32 = 1;
 pub fn sys_lsm_list_modules(
     ctx: &mut SyscallContext,
     ids: u64,
-    size_ptr: u64,
+    size: UserPtr<u32>,
     flags: u32,
 ) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let size = UserPtr::<u32>::new(size_ptr);
     let given = size.read(&mut ctx.task.mm())?;
     let total = (LSM_IDS.len() * 8) as u32;
     size.write(&mut ctx.task.mm(), &total)?;
@@ -214,20 +213,19 @@ pub fn sys_lsm_list_modules(
 pub fn sys_lsm_get_self_attr(
     ctx: &mut SyscallContext,
     attr: u32,
-    uctx: u64,
-    size_ptr: u64,
+    uctx: UserPtr<u64>,
+    size: UserPtr<u32>,
     flags: u32,
 ) -> SysResult {
-    if attr == 0 || size_ptr == 0 {
+    if attr == 0 || size.is_null() {
         return Err(EINVAL);
     }
-    let size = UserPtr::<u32>::new(size_ptr);
     size.read(&mut ctx.task.mm())?;
     if flags != 0 {
-        if flags != LSM_FLAG_SINGLE || uctx == 0 {
+        if flags != LSM_FLAG_SINGLE || uctx.is_null() {
             return Err(EINVAL);
         }
-        let id: u64 = UserPtr::<u64>::new(uctx).read(&mut ctx.task.mm())?;
+        let id: u64 = uctx.read(&mut ctx.task.mm())?;
         if id == 0 {
             return Err(EINVAL);
         }

@@ -251,7 +251,7 @@ pub fn sys_mq_timedreceive(
     mqdes: i32,
     buf: u64,
     len: u64,
-    prio_addr: u64,
+    prio_addr: UserPtr<u32>,
     abs_timeout: u64,
 ) -> SysResult {
     let open = queue_of(ctx, mqdes)?;
@@ -282,20 +282,20 @@ pub fn sys_mq_timedreceive(
     };
     // A fault here loses the message, as on Linux.
     ctx.task.mm().copy_to_user(buf, &message)?;
-    if prio_addr != 0 {
-        UserPtr::new(prio_addr).write(&mut ctx.task.mm(), &(priority as u32))?;
+    if !prio_addr.is_null() {
+        prio_addr.write(&mut ctx.task.mm(), &(priority as u32))?;
     }
     Ok(message.len() as u64)
 }
 
-pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: i32, sevp: u64) -> SysResult {
+pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: i32, sevp: UserPtr<[u64; 2]>) -> SysResult {
     let pid = ctx.task.pid;
     // The sigevent is checked before the descriptor, as on Linux.
-    let notify = if sevp == 0 {
+    let notify = if sevp.is_null() {
         None
     } else {
         // struct sigevent { sigval value; int signo; int notify; ... }
-        let raw: [u64; 2] = UserPtr::<[u64; 2]>::new(sevp).read(&mut ctx.task.mm())?;
+        let raw: [u64; 2] = sevp.read(&mut ctx.task.mm())?;
         let (value, signo, notify) = (raw[0], raw[1] as u32 as i32, (raw[1] >> 32) as i32);
         let how = match notify {
             SIGEV_NONE => How::Nothing,
@@ -333,7 +333,7 @@ pub fn sys_mq_getsetattr(
     ctx: &mut SyscallContext,
     mqdes: i32,
     newattr: u64,
-    oldattr: u64,
+    oldattr: UserPtr<[i64; 4]>,
 ) -> SysResult {
     let open = queue_of(ctx, mqdes)?;
     let new = if newattr != 0 {
@@ -358,8 +358,8 @@ pub fn sys_mq_getsetattr(
             return Err(EINVAL);
         }
     }
-    if oldattr != 0 {
-        UserPtr::new(oldattr).write(&mut ctx.task.mm(), &old)?;
+    if !oldattr.is_null() {
+        oldattr.write(&mut ctx.task.mm(), &old)?;
     }
     if let Some([flags, ..]) = new {
         let mut current = open.flags.lock();

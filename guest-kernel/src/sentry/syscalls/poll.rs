@@ -312,12 +312,12 @@ pub fn sys_select(
     readfds: u64,
     writefds: u64,
     exceptfds: u64,
-    timeout: u64,
+    timeout: UserPtr<[i64; 2]>,
 ) -> SysResult {
-    let timeout_ns = if timeout == 0 {
+    let timeout_ns = if timeout.is_null() {
         u64::MAX
     } else {
-        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(timeout).read(&mut ctx.task.mm())?;
+        let tv: [i64; 2] = timeout.read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
@@ -327,14 +327,14 @@ pub fn sys_select(
     };
     let started = crate::sentry::time::monotonic_ns();
     let result = select_fds(ctx, nfds, [readfds, writefds, exceptfds], timeout_ns);
-    if timeout != 0 && timeout_ns != u64::MAX {
+    if !timeout.is_null() && timeout_ns != u64::MAX {
         // Linux reports the time left.
         let left = timeout_ns.saturating_sub(crate::sentry::time::monotonic_ns() - started);
         let tv = [
             (left / 1_000_000_000) as i64,
             ((left % 1_000_000_000) / 1000) as i64,
         ];
-        UserPtr::new(timeout).write(&mut ctx.task.mm(), &tv)?;
+        timeout.write(&mut ctx.task.mm(), &tv)?;
     }
     result
 }

@@ -112,7 +112,7 @@ pub fn sys_prlimit64(
     pid: i32,
     resource: u64,
     new: u64,
-    old: u64,
+    old: UserPtr<[u64; 2]>,
 ) -> SysResult {
     if pid != 0 && pid != ctx.task.pid {
         return Err(ESRCH);
@@ -137,8 +137,8 @@ pub fn sys_prlimit64(
     } else {
         None
     };
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &[current.cur, current.max])?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &[current.cur, current.max])?;
     }
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
@@ -150,11 +150,11 @@ pub fn sys_prlimit64(
 }
 
 pub fn sys_getrlimit(ctx: &mut SyscallContext, resource: u64, rlim: u64) -> SysResult {
-    sys_prlimit64(ctx, 0, resource, 0, rlim)
+    sys_prlimit64(ctx, 0, resource, 0, UserPtr::new(rlim))
 }
 
 pub fn sys_setrlimit(ctx: &mut SyscallContext, resource: u64, rlim: u64) -> SysResult {
-    sys_prlimit64(ctx, 0, resource, rlim, 0)
+    sys_prlimit64(ctx, 0, resource, rlim, UserPtr::new(0))
 }
 
 /// `struct utsname`: six 65-byte fields.
@@ -517,8 +517,8 @@ pub fn sys_capset(ctx: &mut SyscallContext, hdrp: u64, datap: u64) -> SysResult 
 pub fn sys_get_robust_list(
     ctx: &mut SyscallContext,
     pid: i32,
-    head_ptr: u64,
-    len_ptr: u64,
+    head_ptr: UserPtr<u64>,
+    len_ptr: UserPtr<u64>,
 ) -> SysResult {
     const ROBUST_LIST_HEAD_SIZE: u64 = 24;
     let head = if pid == 0 || pid == ctx.task.tid {
@@ -554,7 +554,7 @@ pub fn sys_get_robust_list(
         }
         head
     };
-    UserPtr::new(head_ptr).write(&mut ctx.task.mm(), &head)?;
-    UserPtr::new(len_ptr).write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
+    head_ptr.write(&mut ctx.task.mm(), &head)?;
+    len_ptr.write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
 }

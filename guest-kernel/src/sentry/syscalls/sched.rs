@@ -294,12 +294,12 @@ pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, pid: u64) -> SysResult {
     Ok(u64::from(attr.policy | flag))
 }
 
-pub fn sys_sched_getparam(ctx: &mut SyscallContext, pid: u64, param: u64) -> SysResult {
-    if param == 0 || (pid as i32) < 0 {
+pub fn sys_sched_getparam(ctx: &mut SyscallContext, pid: u64, param: UserPtr<i32>) -> SysResult {
+    if param.is_null() || (pid as i32) < 0 {
         return Err(EINVAL);
     }
     let (attr, _, _) = attrs_of(ctx, pid)?;
-    UserPtr::new(param).write(&mut ctx.task.mm(), &(attr.priority as i32))?;
+    param.write(&mut ctx.task.mm(), &(attr.priority as i32))?;
     Ok(0)
 }
 
@@ -451,7 +451,11 @@ pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, policy: u64) -> Sys
 
 /// SCHED_RR threads have a 100 ms slice; SCHED_FIFO none (0). The fair
 /// policies report the tick the sentry preempts at.
-pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, pid: u64, tp: u64) -> SysResult {
+pub fn sys_sched_rr_get_interval(
+    ctx: &mut SyscallContext,
+    pid: u64,
+    tp: UserPtr<[i64; 2]>,
+) -> SysResult {
     let (attr, _, _) = attrs_of(ctx, pid)?;
     let ns = match attr.policy {
         SCHED_RR => RR_TIMESLICE_NS,
@@ -459,11 +463,16 @@ pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, pid: u64, tp: u64) ->
         _ => FAIR_SLICE_NS,
     };
     let ts = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
-    UserPtr::new(tp).write(&mut ctx.task.mm(), &ts)?;
+    tp.write(&mut ctx.task.mm(), &ts)?;
     Ok(0)
 }
 
-pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, tid: u64, len: u32, mask: u64) -> SysResult {
+pub fn sys_sched_getaffinity(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    len: u32,
+    mask: UserPtr<u64>,
+) -> SysResult {
     attrs_of(ctx, tid)?;
     if (len as usize) < core::mem::size_of::<u64>()
         || !(len as usize).is_multiple_of(core::mem::size_of::<u64>())
@@ -471,16 +480,21 @@ pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, tid: u64, len: u32, mask:
         return Err(EINVAL);
     }
     // One vCPU: CPU 0.
-    UserPtr::new(mask).write(&mut ctx.task.mm(), &1u64)?;
+    mask.write(&mut ctx.task.mm(), &1u64)?;
     Ok(8)
 }
 
-pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, tid: u64, len: u64, mask: u64) -> SysResult {
+pub fn sys_sched_setaffinity(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    len: u64,
+    mask: UserPtr<u8>,
+) -> SysResult {
     let (_, _, user) = attrs_of(ctx, tid)?;
     if len == 0 {
         return Err(EINVAL);
     }
-    let first: u8 = UserPtr::<u8>::new(mask).read(&mut ctx.task.mm())?;
+    let first: u8 = mask.read(&mut ctx.task.mm())?;
     if !same_owner(ctx, user) {
         return Err(EPERM);
     }

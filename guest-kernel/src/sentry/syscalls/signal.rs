@@ -21,7 +21,7 @@ pub fn sys_rt_sigaction(
     ctx: &mut SyscallContext,
     signal: u64,
     new: u64,
-    old: u64,
+    old: UserPtr<SigAction>,
     size: u64,
 ) -> SysResult {
     check_sigset_size(size)?;
@@ -39,9 +39,9 @@ pub fn sys_rt_sigaction(
     } else {
         None
     };
-    if old != 0 {
+    if !old.is_null() {
         let current = ctx.task.signals.actions.lock()[index];
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(action) = replacement {
         // Shared by the process's threads (and CLONE_SIGHAND processes).
@@ -54,7 +54,7 @@ pub fn sys_rt_sigprocmask(
     ctx: &mut SyscallContext,
     how: u64,
     new: u64,
-    old: u64,
+    old: UserPtr<u64>,
     size: u64,
 ) -> SysResult {
     const SIG_BLOCK: u64 = 0;
@@ -73,8 +73,8 @@ pub fn sys_rt_sigprocmask(
     } else {
         None
     };
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(mask) = updated {
         ctx.task.signals.mask = mask & !UNBLOCKABLE;
@@ -460,13 +460,13 @@ pub fn sys_rt_sigsuspend(
 
 pub fn sys_rt_sigtimedwait(
     ctx: &mut SyscallContext,
-    set_addr: u64,
-    info_addr: u64,
+    set_addr: UserPtr<u64>,
+    info_addr: UserPtr<SigInfo>,
     timeout_addr: u64,
     size: u64,
 ) -> SysResult {
     check_sigset_size(size)?;
-    let set: u64 = UserPtr::<u64>::new(set_addr).read(&mut ctx.task.mm())?;
+    let set: u64 = set_addr.read(&mut ctx.task.mm())?;
     let set = set & !UNBLOCKABLE;
     let timeout = if timeout_addr != 0 {
         super::time::read_timespec(ctx, timeout_addr)?
@@ -479,8 +479,8 @@ pub fn sys_rt_sigtimedwait(
         if ready != 0 {
             let signal = ready.trailing_zeros() as u8 + 1;
             let info = ctx.task.signals.take(signal);
-            if info_addr != 0 {
-                UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
+            if !info_addr.is_null() {
+                info_addr.write(&mut ctx.task.mm(), &info)?;
             }
             return Ok(signal as u64);
         }
@@ -556,14 +556,23 @@ fn check_itimer(which: u64) -> Result<usize, Errno> {
     Ok(which as usize)
 }
 
-pub fn sys_getitimer(ctx: &mut SyscallContext, which: u64, curr_value: u64) -> SysResult {
+pub fn sys_getitimer(
+    ctx: &mut SyscallContext,
+    which: u64,
+    curr_value: UserPtr<[i64; 4]>,
+) -> SysResult {
     let which = check_itimer(which)?;
     let value = itimer_value(ctx, which);
-    UserPtr::new(curr_value).write(&mut ctx.task.mm(), &value)?;
+    curr_value.write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 
-pub fn sys_setitimer(ctx: &mut SyscallContext, which: u64, new: u64, old: u64) -> SysResult {
+pub fn sys_setitimer(
+    ctx: &mut SyscallContext,
+    which: u64,
+    new: u64,
+    old: UserPtr<[i64; 4]>,
+) -> SysResult {
     let which = check_itimer(which)?;
     let replacement = if new != 0 {
         let value: [i64; 4] = UserPtr::<[i64; 4]>::new(new).read(&mut ctx.task.mm())?;
@@ -574,9 +583,9 @@ pub fn sys_setitimer(ctx: &mut SyscallContext, which: u64, new: u64, old: u64) -
     } else {
         None
     };
-    if old != 0 {
+    if !old.is_null() {
         let value = itimer_value(ctx, which);
-        UserPtr::new(old).write(&mut ctx.task.mm(), &value)?;
+        old.write(&mut ctx.task.mm(), &value)?;
     }
     // A null new value disarms the timer (Linux accepts it, with a warning).
     let (interval, value) = replacement.unwrap_or((0, 0));

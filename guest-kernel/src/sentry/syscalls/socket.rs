@@ -436,10 +436,10 @@ pub fn sys_getsockopt(
     level: i32,
     name: i32,
     optval: u64,
-    optlen_ptr: u64,
+    optlen_ptr: UserPtr<i32>,
 ) -> SysResult {
     let (_, socket) = socket_of(ctx, sockfd)?;
-    let len: i32 = UserPtr::<i32>::new(optlen_ptr).read(&mut ctx.task.mm())?;
+    let len: i32 = optlen_ptr.read(&mut ctx.task.mm())?;
     if len < 0 {
         return Err(EINVAL);
     }
@@ -449,7 +449,7 @@ pub fn sys_getsockopt(
     };
     let n = value.len().min(len as usize);
     ctx.task.mm().copy_to_user(optval, &value[..n])?;
-    UserPtr::new(optlen_ptr).write(&mut ctx.task.mm(), &(n as i32))?;
+    optlen_ptr.write(&mut ctx.task.mm(), &(n as i32))?;
     Ok(0)
 }
 

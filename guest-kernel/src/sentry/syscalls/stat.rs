@@ -14,21 +14,28 @@ use crate::sentry::vfs::perm::Owned;
 use crate::sentry::vfs::{accessor_for, owned, Inode};
 use alloc::sync::Arc;
 
-pub fn sys_fstat(ctx: &mut SyscallContext, fd: i32, statbuf: u64) -> SysResult {
+/// `struct stat` as the application's architecture lays it out
+/// (`Stat::to_user`).
+#[cfg(target_arch = "x86_64")]
+type UserStat = Stat;
+#[cfg(target_arch = "aarch64")]
+type UserStat = crate::sentry::stat::GenericStat;
+
+pub fn sys_fstat(ctx: &mut SyscallContext, fd: i32, statbuf: UserPtr<UserStat>) -> SysResult {
     let stat = ctx.task.fds().get(fd)?.file.stat();
-    UserPtr::new(statbuf).write(&mut ctx.task.mm(), &stat.to_user())?;
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
-pub fn sys_stat(ctx: &mut SyscallContext, path: u64, statbuf: u64) -> SysResult {
+pub fn sys_stat(ctx: &mut SyscallContext, path: u64, statbuf: UserPtr<UserStat>) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, path, 0)?.stat();
-    UserPtr::new(statbuf).write(&mut ctx.task.mm(), &stat.to_user())?;
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
-pub fn sys_lstat(ctx: &mut SyscallContext, path: u64, statbuf: u64) -> SysResult {
+pub fn sys_lstat(ctx: &mut SyscallContext, path: u64, statbuf: UserPtr<UserStat>) -> SysResult {
     let stat = node_at(ctx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)?.stat();
-    UserPtr::new(statbuf).write(&mut ctx.task.mm(), &stat.to_user())?;
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
@@ -36,14 +43,14 @@ pub fn sys_newfstatat(
     ctx: &mut SyscallContext,
     dirfd: i32,
     path: u64,
-    statbuf: u64,
+    statbuf: UserPtr<UserStat>,
     flags: u64,
 ) -> SysResult {
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
         return Err(EINVAL);
     }
     let stat = node_at(ctx, dirfd, path, flags)?.stat();
-    UserPtr::new(statbuf).write(&mut ctx.task.mm(), &stat.to_user())?;
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
@@ -55,7 +62,7 @@ pub fn sys_statx(
     path: u64,
     flags: u64,
     request_mask: u64,
-    buf: u64,
+    buf: UserPtr<[u8; 256]>,
 ) -> SysResult {
     const STATX_BASIC_STATS: u32 = 0x7ff;
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
@@ -112,7 +119,7 @@ pub fn sys_statx(
     put(132, &dev_minor(s.rdev).to_le_bytes());
     put(136, &dev_major(s.dev).to_le_bytes());
     put(140, &dev_minor(s.dev).to_le_bytes());
-    UserPtr::new(buf).write(&mut ctx.task.mm(), &out)?;
+    buf.write(&mut ctx.task.mm(), &out)?;
     Ok(0)
 }
 
@@ -234,17 +241,17 @@ fn statfs_of(stat: &Stat) -> [u64; 15] {
     out
 }
 
-pub fn sys_statfs(ctx: &mut SyscallContext, path: u64, buf: u64) -> SysResult {
+pub fn sys_statfs(ctx: &mut SyscallContext, path: u64, buf: UserPtr<[u64; 15]>) -> SysResult {
     let node = node_at(ctx, AT_FDCWD, path, 0)?;
     let statfs = statfs_of_node(&node.stat(), node.inode().ok())?;
-    UserPtr::new(buf).write(&mut ctx.task.mm(), &statfs)?;
+    buf.write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 
-pub fn sys_fstatfs(ctx: &mut SyscallContext, fd: i32, buf: u64) -> SysResult {
+pub fn sys_fstatfs(ctx: &mut SyscallContext, fd: i32, buf: UserPtr<[u64; 15]>) -> SysResult {
     let file = ctx.task.fds().get(fd)?.file.clone();
     let statfs = statfs_of_node(&file.stat(), file.inode())?;
-    UserPtr::new(buf).write(&mut ctx.task.mm(), &statfs)?;
+    buf.write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 

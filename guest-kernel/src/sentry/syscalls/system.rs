@@ -535,7 +535,7 @@ pub fn sys_setpgid(ctx: &mut SyscallContext, pid: i32, pgid: i32) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_sysinfo(ctx: &mut SyscallContext, uinfo: u64) -> SysResult {
+pub fn sys_sysinfo(ctx: &mut SyscallContext, uinfo: UserPtr<[u64; 14]>) -> SysResult {
     let total = crate::mm::total_frames() * 4096;
     let free = crate::mm::free_frames() * 4096;
     let mut info = [0u64; 14];
@@ -557,7 +557,7 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, uinfo: u64) -> SysResult {
                     // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
     info[10] = tasks.min(u16::MAX as usize) as u64; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
-    UserPtr::new(uinfo).write(&mut ctx.task.mm(), &info)?;
+    uinfo.write(&mut ctx.task.mm(), &info)?;
     Ok(0)
 }
 

@@ -97,44 +97,56 @@ fn timespec(ns: u64) -> [i64; 2] {
     [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64]
 }
 
-pub fn sys_clock_gettime(ctx: &mut SyscallContext, clockid: u64, tp: u64) -> SysResult {
+pub fn sys_clock_gettime(
+    ctx: &mut SyscallContext,
+    clockid: u64,
+    tp: UserPtr<[i64; 2]>,
+) -> SysResult {
     let ns = clock_ns(ctx, clockid)?;
-    UserPtr::new(tp).write(&mut ctx.task.mm(), &timespec(ns))?;
+    tp.write(&mut ctx.task.mm(), &timespec(ns))?;
     Ok(0)
 }
 
-pub fn sys_clock_getres(ctx: &mut SyscallContext, clockid: u64, res: u64) -> SysResult {
+pub fn sys_clock_getres(
+    ctx: &mut SyscallContext,
+    clockid: u64,
+    res: UserPtr<[i64; 2]>,
+) -> SysResult {
     clock_ns(ctx, clockid)?;
-    if res != 0 {
+    if !res.is_null() {
         let resolution = match clockid {
             CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => 4_000_000,
             _ => 1,
         };
-        UserPtr::new(res).write(&mut ctx.task.mm(), &timespec(resolution))?;
+        res.write(&mut ctx.task.mm(), &timespec(resolution))?;
     }
     Ok(0)
 }
 
-pub fn sys_gettimeofday(ctx: &mut SyscallContext, utv: u64, utz: u64) -> SysResult {
-    if utv != 0 {
+pub fn sys_gettimeofday(
+    ctx: &mut SyscallContext,
+    utv: UserPtr<[i64; 2]>,
+    utz: UserPtr<[i32; 2]>,
+) -> SysResult {
+    if !utv.is_null() {
         let ns = time::realtime_ns();
         let tv = [
             (ns / 1_000_000_000) as i64,
             ((ns % 1_000_000_000) / 1000) as i64,
         ];
-        UserPtr::new(utv).write(&mut ctx.task.mm(), &tv)?;
+        utv.write(&mut ctx.task.mm(), &tv)?;
     }
-    if utz != 0 {
+    if !utz.is_null() {
         // struct timezone: UTC, no DST.
-        UserPtr::new(utz).write(&mut ctx.task.mm(), &[0i32, 0i32])?;
+        utz.write(&mut ctx.task.mm(), &[0i32, 0i32])?;
     }
     Ok(0)
 }
 
-pub fn sys_time(ctx: &mut SyscallContext, tloc: u64) -> SysResult {
+pub fn sys_time(ctx: &mut SyscallContext, tloc: UserPtr<u64>) -> SysResult {
     let seconds = time::realtime_ns() / 1_000_000_000;
-    if tloc != 0 {
-        UserPtr::new(tloc).write(&mut ctx.task.mm(), &seconds)?;
+    if !tloc.is_null() {
+        tloc.write(&mut ctx.task.mm(), &seconds)?;
     }
     Ok(seconds)
 }
@@ -272,8 +284,8 @@ pub fn clock_ticks(tsc: u64) -> u64 {
     ticks(time::tsc_to_ns(tsc))
 }
 
-pub fn sys_times(ctx: &mut SyscallContext, buf: u64) -> SysResult {
-    if buf != 0 {
+pub fn sys_times(ctx: &mut SyscallContext, buf: UserPtr<[u64; 4]>) -> SysResult {
+    if !buf.is_null() {
         let own = ctx.task.process_cpu_times();
         let children = ctx.task.process.children_cpu_times();
         let tms = [
@@ -282,12 +294,12 @@ pub fn sys_times(ctx: &mut SyscallContext, buf: u64) -> SysResult {
             clock_ticks(children.user),
             clock_ticks(children.system),
         ];
-        UserPtr::new(buf).write(&mut ctx.task.mm(), &tms)?;
+        buf.write(&mut ctx.task.mm(), &tms)?;
     }
     Ok(ticks(time::boottime_ns()))
 }
 
-pub fn sys_getrusage(ctx: &mut SyscallContext, who: i32, ru: u64) -> SysResult {
+pub fn sys_getrusage(ctx: &mut SyscallContext, who: i32, ru: UserPtr<[i64; 18]>) -> SysResult {
     const RUSAGE_SELF: i64 = 0;
     const RUSAGE_CHILDREN: i64 = -1;
     const RUSAGE_THREAD: i64 = 1;
@@ -306,7 +318,7 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, who: i32, ru: u64) -> SysResult {
         usage[4] = rss_kb as i64; // ru_maxrss
         usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
     }
-    UserPtr::new(ru).write(&mut ctx.task.mm(), &usage)?;
+    ru.write(&mut ctx.task.mm(), &usage)?;
     Ok(0)
 }
 
@@ -321,8 +333,8 @@ const TIMER_ABSTIME: u64 = 1;
 pub fn sys_timer_create(
     ctx: &mut SyscallContext,
     clock: u64,
-    sevp: u64,
-    id_addr: u64,
+    sevp: UserPtr<[u64; 3]>,
+    id_addr: UserPtr<i32>,
 ) -> SysResult {
     use crate::sentry::signal::{PosixTimer, MAX_POSIX_TIMERS, SIGALRM};
     let clock = match clock {
@@ -343,11 +355,11 @@ pub fn sys_timer_create(
             .ok_or(EAGAIN)?
     };
     let mut thread = None;
-    let notify = if sevp == 0 {
+    let notify = if sevp.is_null() {
         Some((SIGALRM, id as u64))
     } else {
         // struct sigevent { sigval value; int signo; int notify; int tid; ... }
-        let raw: [u64; 3] = UserPtr::<[u64; 3]>::new(sevp).read(&mut ctx.task.mm())?;
+        let raw: [u64; 3] = sevp.read(&mut ctx.task.mm())?;
         let value = raw[0];
         let (signo, notify, tid) = (
             raw[1] as u32 as i32,
@@ -379,7 +391,7 @@ pub fn sys_timer_create(
     if ctx.task.signals.process.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
         return Err(EAGAIN);
     }
-    UserPtr::new(id_addr).write(&mut ctx.task.mm(), &id)?;
+    id_addr.write(&mut ctx.task.mm(), &id)?;
     ctx.task.signals.process.timers.lock().posix.insert(
         id,
         PosixTimer {
@@ -423,15 +435,15 @@ pub fn sys_timer_settime(
     id: u64,
     flags: u64,
     new: u64,
-    old: u64,
+    old: UserPtr<[i64; 4]>,
 ) -> SysResult {
     let timer = posix_timer(ctx, id)?;
     if new == 0 {
         return Err(EINVAL);
     }
     let (interval, value) = read_itimerspec(ctx, new)?;
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
     }
     let now = time::monotonic_ns();
     let mut missed = 0;
@@ -506,9 +518,9 @@ pub fn sys_clock_settime(ctx: &mut SyscallContext, clockid: u64, tp: u64) -> Sys
     Err(EPERM)
 }
 
-pub fn sys_settimeofday(ctx: &mut SyscallContext, utv: u64) -> SysResult {
-    if utv != 0 {
-        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(utv).read(&mut ctx.task.mm())?;
+pub fn sys_settimeofday(ctx: &mut SyscallContext, utv: UserPtr<[i64; 2]>) -> SysResult {
+    if !utv.is_null() {
+        let tv: [i64; 2] = utv.read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
