@@ -16,7 +16,8 @@ use super::{
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
-/// of the handler, shown in the generated docs.
+/// of the handler, shown in the generated docs; `adapt!` makes the table's
+/// entry, converting the registers to the handler's typed arguments.
 macro_rules! handlers {
     ($( $name:ident => $family:ident :: $handler:ident, $support:expr; )*) => {
         pub const HANDLERS: &[HandlerDef] = &[
