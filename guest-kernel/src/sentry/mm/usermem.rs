@@ -59,6 +59,11 @@ impl<T: Pod> UserPtr<T> {
         }
     }
 
+    /// NULL: the caller passed no value (an optional argument).
+    pub const fn is_null(self) -> bool {
+        self.addr == 0
+    }
+
     /// Reads the value (EFAULT when the memory is not readable).
     pub fn read(self, mm: &mut AddressSpace) -> Result<T, Errno> {
         mm.read_val(self.addr)

@@ -6,6 +6,7 @@
 //! (`qemu-runner --board qemu-aarch64-virt --print-syscall-table`), so it
 //! cannot drift.
 
+use super::args::adapt;
 use super::HandlerDef;
 use super::Support::Partial;
 use super::{defs::HANDLERS, index_by_name, SyscallDef, MAX_SYSCALLS};
@@ -15,7 +16,7 @@ use crate::arch::aarch64::syscall_names::SYSCALL_NAMES;
 const AARCH64_HANDLERS: &[HandlerDef] = &[HandlerDef {
     name: "ptrace",
     family: "ptrace",
-    handler: super::ptrace::sys_ptrace,
+    handler: adapt!(super::ptrace::sys_ptrace),
     support: Partial("registers through PTRACE_GETREGSET/SETREGSET only (NT_PRSTATUS, NT_PRFPREG; arm64 has no PEEKUSER or GETREGS); no NT_ARM_SYSTEM_CALL (a tracer cannot change the syscall number), no hardware breakpoints or watchpoints; PTRACE_SINGLESTEP is EIO (no software step); no PTRACE_LISTEN, PEEKSIGINFO; a tracee's exit is reported to its real parent only"),
 }];
 

@@ -56,7 +56,7 @@ struct IoEvent {
 /// struct iocb (little-endian layout).
 #[derive(Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
 #[repr(C)]
-struct Iocb {
+pub struct Iocb {
     data: u64,
     key: u32,
     rw_flags: i32,
@@ -121,9 +121,8 @@ fn reserved_events(contexts: &mut BTreeMap<(usize, u64), Arc<Context>>) -> u64 {
     contexts.values().map(|c| c.capacity as u64).sum()
 }
 
-pub fn sys_io_setup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (nr_events, ctxp) = (args[0] as u32, args[1]);
-    let current: u64 = UserPtr::<u64>::new(ctxp).read(&mut ctx.task.mm())?;
+pub fn sys_io_setup(ctx: &mut SyscallContext, nr_events: u32, ctxp: UserPtr<u64>) -> SysResult {
+    let current: u64 = ctxp.read(&mut ctx.task.mm())?;
     if current != 0 || nr_events == 0 || (nr_events as i32) < 0 {
         return Err(EINVAL);
     }
@@ -159,7 +158,7 @@ pub fn sys_io_setup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         let mut mm = ctx.task.mm();
         UserPtr::new(id)
             .write(&mut mm, &header)
-            .and_then(|_| UserPtr::new(ctxp).write(&mut mm, &id))
+            .and_then(|_| ctxp.write(&mut mm, &id))
     };
     if let Err(e) = written {
         let _ = ctx.task.mm().unmap(id, id + ring_len);
@@ -178,8 +177,7 @@ pub fn sys_io_setup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_io_destroy(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let id = args[0];
+pub fn sys_io_destroy(ctx: &mut SyscallContext, id: u64) -> SysResult {
     let context = CONTEXTS
         .lock()
         .remove(&(space_key(ctx), id))
@@ -288,8 +286,7 @@ fn vectored(
     Ok(total)
 }
 
-pub fn sys_io_submit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (id, nr, iocbpp) = (args[0], args[1] as i64, args[2]);
+pub fn sys_io_submit(ctx: &mut SyscallContext, id: u64, nr: i64, iocbpp: u64) -> SysResult {
     if nr < 0 {
         return Err(EINVAL);
     }
@@ -396,29 +393,34 @@ fn deadline_of(ctx: &mut SyscallContext, timeout: u64) -> Result<u64, Errno> {
     Ok(crate::sentry::time::monotonic_ns().saturating_add(ns))
 }
 
-pub fn sys_io_getevents(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (id, min_nr, nr, events, timeout) =
-        (args[0], args[1] as i64, args[2] as i64, args[3], args[4]);
+pub fn sys_io_getevents(
+    ctx: &mut SyscallContext,
+    id: u64,
+    min_nr: i64,
+    nr: i64,
+    events: u64,
+    timeout: u64,
+) -> SysResult {
     let deadline = deadline_of(ctx, timeout)?;
     get_events(ctx, id, min_nr, nr, events, deadline)
 }
 
 /// io_pgetevents: io_getevents with a signal mask in force while it waits
 /// (`usig`: struct { const sigset_t *sigmask; size_t sigsetsize; }).
-pub fn sys_io_pgetevents(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (id, min_nr, nr, events, timeout, usig) = (
-        args[0],
-        args[1] as i64,
-        args[2] as i64,
-        args[3],
-        args[4],
-        args[5],
-    );
+pub fn sys_io_pgetevents(
+    ctx: &mut SyscallContext,
+    id: u64,
+    min_nr: i64,
+    nr: i64,
+    events: u64,
+    timeout: u64,
+    usig: UserPtr<[u64; 2]>,
+) -> SysResult {
     let deadline = deadline_of(ctx, timeout)?;
-    let [sigmask, size] = if usig == 0 {
+    let [sigmask, size] = if usig.is_null() {
         [0, 0]
     } else {
-        UserPtr::<[u64; 2]>::new(usig).read(&mut ctx.task.mm())?
+        usig.read(&mut ctx.task.mm())?
     };
     super::poll::with_wait_mask(ctx, sigmask, size, |ctx| {
         get_events(ctx, id, min_nr, nr, events, deadline)
@@ -428,9 +430,8 @@ pub fn sys_io_pgetevents(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
 /// Requests complete inside io_submit, so none can be cancelled: EINVAL
 /// for one that is not in flight, as Linux answers (after reading the
 /// iocb's key: EFAULT, and finding the context: EINVAL).
-pub fn sys_io_cancel(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (id, iocb) = (args[0], args[1]);
-    UserPtr::<Iocb>::new(iocb).read(&mut ctx.task.mm())?;
+pub fn sys_io_cancel(ctx: &mut SyscallContext, id: u64, iocb: UserPtr<Iocb>) -> SysResult {
+    iocb.read(&mut ctx.task.mm())?;
     context(ctx, id)?;
     Err(EINVAL)
 }

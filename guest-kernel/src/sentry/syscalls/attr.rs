@@ -5,7 +5,6 @@
 use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 
-use super::fd_arg;
 use super::path::{node_at, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -40,24 +39,24 @@ fn chmod_node(ctx: &SyscallContext, node: &Arc<dyn Inode>, mode: u64) -> SysResu
     Ok(0)
 }
 
-pub fn sys_chmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
-    chmod_node(ctx, &at.inode()?, args[1])?;
+pub fn sys_chmod(ctx: &mut SyscallContext, path: u64, mode: u64) -> SysResult {
+    let at = node_at(ctx, AT_FDCWD, path, 0)?;
+    chmod_node(ctx, &at.inode()?, mode)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_fchmod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = open_file(ctx, fd_arg(args[0]))?;
+pub fn sys_fchmod(ctx: &mut SyscallContext, fd: i32, mode: u64) -> SysResult {
+    let file = open_file(ctx, fd)?;
     let node = file.file.inode().ok_or(EBADF)?;
-    chmod_node(ctx, &node, args[1])?;
+    chmod_node(ctx, &node, mode)?;
     on_file(&file, IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let at = node_at(ctx, fd_arg(args[0]), args[1], 0)?;
-    chmod_node(ctx, &at.inode()?, args[2])?;
+pub fn sys_fchmodat(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    let at = node_at(ctx, dirfd, path, 0)?;
+    chmod_node(ctx, &at.inode()?, mode)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -65,12 +64,18 @@ pub fn sys_fchmodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// fchmodat2 (Linux 6.6): fchmodat with flags, AT_SYMLINK_NOFOLLOW (a
 /// symbolic link itself: EOPNOTSUPP) and AT_EMPTY_PATH (the descriptor's
 /// own file, an O_PATH one too). The flags are an unsigned int.
-pub fn sys_fchmodat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let flags = args[3] as u32 as u64;
+pub fn sys_fchmodat2(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    mode: u64,
+    flags: u32,
+) -> SysResult {
+    let flags = flags as u64;
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let at = node_at(ctx, fd_arg(args[0]), args[1], flags)?;
+    let at = node_at(ctx, dirfd, path, flags)?;
     let node = at.inode()?;
     if node.read_only() {
         return Err(EROFS);
@@ -78,7 +83,7 @@ pub fn sys_fchmodat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if node.kind() == FileKind::Symlink {
         return Err(EOPNOTSUPP);
     }
-    chmod_node(ctx, &node, args[2])?;
+    chmod_node(ctx, &node, mode)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
@@ -101,43 +106,50 @@ fn chown_node(ctx: &SyscallContext, node: &Arc<dyn Inode>, uid: u64, gid: u64) -
     Ok(0)
 }
 
-pub fn sys_chown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
-    chown_node(ctx, &at.inode()?, args[1], args[2])?;
+pub fn sys_chown(ctx: &mut SyscallContext, path: u64, owner: u64, group: u64) -> SysResult {
+    let at = node_at(ctx, AT_FDCWD, path, 0)?;
+    chown_node(ctx, &at.inode()?, owner, group)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_lchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let at = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?;
-    chown_node(ctx, &at.inode()?, args[1], args[2])?;
+pub fn sys_lchown(ctx: &mut SyscallContext, path: u64, owner: u64, group: u64) -> SysResult {
+    let at = node_at(ctx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)?;
+    chown_node(ctx, &at.inode()?, owner, group)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_fchown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = open_file(ctx, fd_arg(args[0]))?;
+pub fn sys_fchown(ctx: &mut SyscallContext, fd: i32, owner: u64, group: u64) -> SysResult {
+    let file = open_file(ctx, fd)?;
     let node = file.file.inode().ok_or(EBADF)?;
-    chown_node(ctx, &node, args[1], args[2])?;
+    chown_node(ctx, &node, owner, group)?;
     on_file(&file, IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_fchownat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[4] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+pub fn sys_fchownat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    owner: u64,
+    group: u64,
+    flags: u64,
+) -> SysResult {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let at = node_at(ctx, fd_arg(args[0]), args[1], args[4])?;
-    chown_node(ctx, &at.inode()?, args[2], args[3])?;
+    let at = node_at(ctx, dirfd, path, flags)?;
+    chown_node(ctx, &at.inode()?, owner, group)?;
     at.notify(IN_ATTRIB);
     Ok(0)
 }
 
-pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if (args[1] as i64) < 0 {
+pub fn sys_truncate(ctx: &mut SyscallContext, path: u64, length: u64) -> SysResult {
+    if (length as i64) < 0 {
         return Err(EINVAL);
     }
-    let at = node_at(ctx, AT_FDCWD, args[0], 0)?;
+    let at = node_at(ctx, AT_FDCWD, path, 0)?;
     let node = at.inode()?;
     if node.kind() == FileKind::Directory {
         return Err(EISDIR);
@@ -149,7 +161,7 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if let super::path::NodeRef::Path(stack) = &at {
         super::path::landlock(ctx, stack, crate::sentry::landlock::ACCESS_FS_TRUNCATE)?;
     }
-    if args[1] > super::read_write::file_size_limit(ctx) {
+    if length > super::read_write::file_size_limit(ctx) {
         return Err(super::read_write::file_too_big(ctx));
     }
     // Linux's vfs_truncate: counted as a writer meanwhile, it breaks
@@ -159,22 +171,22 @@ pub fn sys_truncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if writing.is_some() {
         super::locks::break_lease(ctx, node.id(), true, false)?;
     }
-    node.truncate(args[1])?;
+    node.truncate(length)?;
     drop(writing);
     at.notify(IN_MODIFY);
     Ok(0)
 }
 
-pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if (args[1] as i64) < 0 {
+pub fn sys_ftruncate(ctx: &mut SyscallContext, fd: i32, length: u64) -> SysResult {
+    if (length as i64) < 0 {
         return Err(EINVAL);
     }
-    let file = open_file(ctx, fd_arg(args[0]))?;
+    let file = open_file(ctx, fd)?;
     if !file.writable() {
         return Err(EINVAL);
     }
     file.landlock_allows(crate::sentry::landlock::ACCESS_FS_TRUNCATE)?;
-    if args[1] > super::read_write::file_size_limit(ctx)
+    if length > super::read_write::file_size_limit(ctx)
         && file
             .file
             .inode()
@@ -182,22 +194,27 @@ pub fn sys_ftruncate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     {
         return Err(super::read_write::file_too_big(ctx));
     }
-    file.file.truncate(args[1])?;
+    file.file.truncate(length)?;
     on_file(&file, IN_MODIFY);
     Ok(0)
 }
 
-pub fn sys_utimensat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_utimensat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    times: UserPtr<[i64; 4]>,
+    flags: u64,
+) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let (dirfd, path, times, flags) = (fd_arg(args[0]), args[1], args[2], args[3]);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
-    let updates: [Option<TimeUpdate>; 2] = if times == 0 {
+    let updates: [Option<TimeUpdate>; 2] = if times.is_null() {
         [Some(TimeUpdate::Now), Some(TimeUpdate::Now)]
     } else {
-        let raw: [i64; 4] = UserPtr::<[i64; 4]>::new(times).read(&mut ctx.task.mm())?;
+        let raw: [i64; 4] = times.read(&mut ctx.task.mm())?;
         let mut out = [None, None];
         for (i, slot) in out.iter_mut().enumerate() {
             let (sec, nsec) = (raw[i * 2], raw[i * 2 + 1]);
@@ -276,35 +293,34 @@ fn timeval_updates(ctx: &mut SyscallContext, times: u64) -> Result<[Option<TimeU
     Ok(out)
 }
 
-pub fn sys_utimes(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] == 0 {
+pub fn sys_utimes(ctx: &mut SyscallContext, path: u64, times: u64) -> SysResult {
+    if path == 0 {
         return Err(EFAULT);
     }
-    let updates = timeval_updates(ctx, args[1])?;
-    set_times(ctx, AT_FDCWD, args[0], 0, updates)
+    let updates = timeval_updates(ctx, times)?;
+    set_times(ctx, AT_FDCWD, path, 0, updates)
 }
 
-pub fn sys_futimesat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let updates = timeval_updates(ctx, args[2])?;
-    set_times(ctx, fd_arg(args[0]), args[1], 0, updates)
+pub fn sys_futimesat(ctx: &mut SyscallContext, dirfd: i32, path: u64, times: u64) -> SysResult {
+    let updates = timeval_updates(ctx, times)?;
+    set_times(ctx, dirfd, path, 0, updates)
 }
 
 /// utime: a `struct utimbuf` { actime, modtime } in seconds (NULL: now).
-pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] == 0 {
+pub fn sys_utime(ctx: &mut SyscallContext, path: u64, times: UserPtr<[i64; 2]>) -> SysResult {
+    if path == 0 {
         return Err(EFAULT);
     }
-    let updates = if args[1] == 0 {
+    let updates = if times.is_null() {
         [Some(TimeUpdate::Now); 2]
     } else {
-        let [atime, mtime]: [i64; 2] =
-            UserPtr::<[i64; 2]>::new(args[1]).read(&mut ctx.task.mm())?;
+        let [atime, mtime]: [i64; 2] = times.read(&mut ctx.task.mm())?;
         [
             Some(TimeUpdate::Set(atime, 0)),
             Some(TimeUpdate::Set(mtime, 0)),
         ]
     };
-    set_times(ctx, AT_FDCWD, args[0], 0, updates)
+    set_times(ctx, AT_FDCWD, path, 0, updates)
 }
 
 /// file_getattr(dfd, path, attr, size, at_flags) and file_setattr: the
@@ -319,21 +335,42 @@ pub fn sys_utime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// flag is EOPNOTSUPP, as Linux answers for a flag a filesystem lacks.
 /// Other filesystems (host directories, /proc) have no such attributes
 /// here: EOPNOTSUPP.
-pub fn sys_file_getattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    file_attr(ctx, args, false)
+pub fn sys_file_getattr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+) -> SysResult {
+    file_attr(ctx, dirfd, path_addr, attr_addr, size, at_flags, false)
 }
 
-pub fn sys_file_setattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    file_attr(ctx, args, true)
+pub fn sys_file_setattr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+) -> SysResult {
+    file_attr(ctx, dirfd, path_addr, attr_addr, size, at_flags, true)
 }
 
-fn file_attr(ctx: &mut SyscallContext, args: [u64; 6], set: bool) -> SysResult {
+fn file_attr(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    attr_addr: u64,
+    size: u64,
+    at_flags: u32,
+    set: bool,
+) -> SysResult {
     const FILE_ATTR_SIZE_VER0: u64 = 24;
     const PAGE: u64 = 4096;
     // Every FS_XFLAG_* Linux defines (its FS_XFLAGS_MASK).
     const FS_XFLAGS_MASK: u64 = 0x1fffb;
-    let (dirfd, path_addr, attr_addr, size) = (fd_arg(args[0]), args[1], args[2], args[3]);
-    let at_flags = args[4] as u32 as u64;
+    let at_flags = at_flags as u64;
     if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }

@@ -5,7 +5,6 @@ use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec;
 
-use super::fd_arg;
 use super::read_write::{MAX_RW_COUNT, READ_CHUNK};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -98,8 +97,13 @@ fn read_offset_arg(ctx: &mut SyscallContext, addr: u64) -> Result<Option<u64>, E
     Ok(Some(offset as u64))
 }
 
-pub fn sys_sendfile(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (out_fd, in_fd, offset_addr, count) = (fd_arg(args[0]), fd_arg(args[1]), args[2], args[3]);
+pub fn sys_sendfile(
+    ctx: &mut SyscallContext,
+    out_fd: i32,
+    in_fd: i32,
+    offset_addr: u64,
+    count: u64,
+) -> SysResult {
     let to = ctx.task.fds().get(out_fd)?.clone();
     let from = ctx.task.fds().get(in_fd)?.clone();
     if !from.readable() || !to.writable() {
@@ -116,13 +120,20 @@ pub fn sys_sendfile(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(n)
 }
 
-pub fn sys_copy_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [in_fd, in_off, out_fd, out_off, len, flags] = args;
+pub fn sys_copy_file_range(
+    ctx: &mut SyscallContext,
+    in_fd: i32,
+    in_off: u64,
+    out_fd: i32,
+    out_off: u64,
+    len: u64,
+    flags: u64,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let from = ctx.task.fds().get(fd_arg(in_fd))?.clone();
-    let to = ctx.task.fds().get(fd_arg(out_fd))?.clone();
+    let from = ctx.task.fds().get(in_fd)?.clone();
+    let to = ctx.task.fds().get(out_fd)?.clone();
     if !from.readable() || !to.writable() || to.append() {
         return Err(EBADF);
     }

@@ -5,6 +5,7 @@
 //! architecture has no number for (open, stat, poll on aarch64...) is simply
 //! not reachable there. docs/syscalls*.md are generated from the tables.
 
+use super::args::adapt;
 use super::HandlerDef;
 use super::Support::{Full, Partial};
 use super::{
@@ -15,14 +16,15 @@ use super::{
 };
 
 /// `name => family::handler, support;`: the family is the file (module)
-/// of the handler, shown in the generated docs.
+/// of the handler, shown in the generated docs; `adapt!` makes the table's
+/// entry, converting the registers to the handler's typed arguments.
 macro_rules! handlers {
     ($( $name:ident => $family:ident :: $handler:ident, $support:expr; )*) => {
         pub const HANDLERS: &[HandlerDef] = &[
             $( HandlerDef {
                 name: stringify!($name),
                 family: stringify!($family),
-                handler: $family::$handler,
+                handler: adapt!($family::$handler),
                 support: $support,
             }, )*
         ];

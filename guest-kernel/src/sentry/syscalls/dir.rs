@@ -4,7 +4,6 @@
 
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::path::{lookup_at, may, read_path, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -12,8 +11,8 @@ use crate::sentry::fd::*;
 use crate::sentry::vfs::perm::MAY_EXEC;
 use crate::sentry::vfs::FileKind;
 
-pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let path = read_path(ctx, args[0])?;
+pub fn sys_chdir(ctx: &mut SyscallContext, path: u64) -> SysResult {
+    let path = read_path(ctx, path)?;
     let stack = lookup_at(ctx, AT_FDCWD, &path, true)?;
     if stack.node().kind() != FileKind::Directory {
         return Err(ENOTDIR);
@@ -23,8 +22,8 @@ pub fn sys_chdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_fchdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+pub fn sys_fchdir(ctx: &mut SyscallContext, fd: i32) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
     match &file.location {
         Some(stack) if stack.node().kind() == FileKind::Directory => {
             may(ctx, &**stack.node(), MAY_EXEC)?;
@@ -39,9 +38,9 @@ pub fn sys_fchdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// directory at `path`: absolute paths start there and ".." stops there.
 /// Linux's order: the lookup's errors, ENOTDIR, EACCES without search
 /// permission on it, then EPERM without CAP_SYS_CHROOT.
-pub fn sys_chroot(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_chroot(ctx: &mut SyscallContext, path: u64) -> SysResult {
     const CAP_SYS_CHROOT: u64 = 1 << 18;
-    let path = read_path(ctx, args[0])?;
+    let path = read_path(ctx, path)?;
     let stack = lookup_at(ctx, AT_FDCWD, &path, true)?;
     if stack.node().kind() != FileKind::Directory {
         return Err(ENOTDIR);
@@ -54,7 +53,7 @@ pub fn sys_chroot(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_getcwd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getcwd(ctx: &mut SyscallContext, buf: u64, size: usize) -> SysResult {
     let cwd = ctx.task.cwd();
     // As seen from the root directory; a working directory outside it
     // (chroot without chdir) is "(unreachable)" and its full path.
@@ -64,15 +63,14 @@ pub fn sys_getcwd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         path
     });
     path.push(0);
-    if (args[1] as usize) < path.len() {
+    if size < path.len() {
         return Err(ERANGE);
     }
-    ctx.task.mm().copy_to_user(args[0], &path)?;
+    ctx.task.mm().copy_to_user(buf, &path)?;
     Ok(path.len() as u64)
 }
 
-pub fn sys_getdents64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, buf, count) = (fd_arg(args[0]), args[1], args[2] as usize);
+pub fn sys_getdents64(ctx: &mut SyscallContext, fd: i32, buf: u64, count: usize) -> SysResult {
     let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
@@ -118,8 +116,8 @@ pub fn sys_getdents64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(out.len() as u64)
 }
 
-pub fn sys_umask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_umask(ctx: &mut SyscallContext, mask: u32) -> SysResult {
     let old = ctx.task.umask;
-    ctx.task.umask = args[0] as u32 & 0o777;
+    ctx.task.umask = mask & 0o777;
     Ok(old as u64)
 }

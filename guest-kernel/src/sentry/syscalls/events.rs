@@ -7,7 +7,6 @@ use crate::sentry::mm::usermem::UserPtr;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::poll::{poll_files, wait_until_ready, PollItem, Watch};
 use super::time::{clock_ns, read_itimerspec, CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME};
 use super::SyscallContext;
@@ -29,18 +28,18 @@ fn install(ctx: &mut SyscallContext, file: Arc<dyn File>, flags: u32, label: &[u
 
 // --- eventfd ------------------------------------------------------------------------
 
-pub fn sys_eventfd2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_eventfd2(ctx: &mut SyscallContext, initval: u32, flags: u64) -> SysResult {
     const EFD_SEMAPHORE: u32 = 1;
-    let flags = args[1] as u32;
-    if args[1] > u32::MAX as u64 || flags & !(EFD_SEMAPHORE | O_CLOEXEC | O_NONBLOCK) != 0 {
+    let flags = u32::try_from(flags).map_err(|_| EINVAL)?;
+    if flags & !(EFD_SEMAPHORE | O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(EINVAL);
     }
-    let file = EventFd::new(args[0] as u32 as u64, flags & EFD_SEMAPHORE != 0);
+    let file = EventFd::new(initval as u64, flags & EFD_SEMAPHORE != 0);
     install(ctx, file, flags, b"[eventfd]")
 }
 
-pub fn sys_eventfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    sys_eventfd2(ctx, [args[0], 0, 0, 0, 0, 0])
+pub fn sys_eventfd(ctx: &mut SyscallContext, initval: u32) -> SysResult {
+    sys_eventfd2(ctx, initval, 0)
 }
 
 // --- timerfd ------------------------------------------------------------------------
@@ -50,23 +49,23 @@ const CLOCK_BOOTTIME_ALARM: u64 = 9;
 const TFD_TIMER_ABSTIME: u64 = 1;
 const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
 
-pub fn sys_timerfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let clock = match args[0] {
-        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME => args[0],
+pub fn sys_timerfd_create(ctx: &mut SyscallContext, clockid: u64, flags: u64) -> SysResult {
+    let clock = match clockid {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME => clockid,
         // The alarm clocks only differ by waking a suspended machine.
         CLOCK_REALTIME_ALARM => CLOCK_REALTIME,
         CLOCK_BOOTTIME_ALARM => CLOCK_BOOTTIME,
         _ => return Err(EINVAL),
     };
-    let flags = args[1] as u32;
-    if args[1] > u32::MAX as u64 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+    let flags = u32::try_from(flags).map_err(|_| EINVAL)?;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(EINVAL);
     }
     install(ctx, TimerFd::new(clock), flags, b"[timerfd]")
 }
 
-fn timerfd_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn timerfd_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_timerfd().is_none() {
         return Err(EINVAL);
     }
@@ -87,17 +86,22 @@ fn timerfd_value(timer: &TimerFd) -> [i64; 4] {
     [i0, i1, l0, l1]
 }
 
-pub fn sys_timerfd_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (flags, new, old) = (args[1], args[2], args[3]);
-    let file = timerfd_of(ctx, args[0])?;
+pub fn sys_timerfd_settime(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    flags: u64,
+    new: u64,
+    old: UserPtr<[i64; 4]>,
+) -> SysResult {
+    let file = timerfd_of(ctx, fd)?;
     if flags & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
         return Err(EINVAL);
     }
     let (interval, value) = read_itimerspec(ctx, new)?;
     let timer = file.file.as_timerfd().ok_or(EINVAL)?;
-    if old != 0 {
+    if !old.is_null() {
         let current = timerfd_value(timer);
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     let now = crate::sentry::time::monotonic_ns();
     let deadline = if value == 0 {
@@ -116,10 +120,14 @@ pub fn sys_timerfd_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     Ok(0)
 }
 
-pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = timerfd_of(ctx, args[0])?;
+pub fn sys_timerfd_gettime(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    curr_value: UserPtr<[i64; 4]>,
+) -> SysResult {
+    let file = timerfd_of(ctx, fd)?;
     let value = timerfd_value(file.file.as_timerfd().ok_or(EINVAL)?);
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &value)?;
+    curr_value.write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 
@@ -127,7 +135,7 @@ pub fn sys_timerfd_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
 
 fn signalfd_core(
     ctx: &mut SyscallContext,
-    fd: u64,
+    fd: i32,
     mask_addr: u64,
     size: u64,
     flags: u64,
@@ -137,21 +145,27 @@ fn signalfd_core(
     }
     let mask: u64 = UserPtr::<u64>::new(mask_addr).read(&mut ctx.task.mm())?;
     let mask = mask & !UNBLOCKABLE;
-    if fd as i32 == -1 {
+    if fd == -1 {
         return install(ctx, SignalFd::new(mask), flags as u32, b"[signalfd]");
     }
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     let signalfd = file.file.as_signalfd().ok_or(EINVAL)?;
     *signalfd.mask.lock() = mask;
-    Ok(fd as i32 as u64)
+    Ok(fd as u64)
 }
 
-pub fn sys_signalfd4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    signalfd_core(ctx, args[0], args[1], args[2], args[3])
+pub fn sys_signalfd4(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    mask: u64,
+    sizemask: u64,
+    flags: u64,
+) -> SysResult {
+    signalfd_core(ctx, fd, mask, sizemask, flags)
 }
 
-pub fn sys_signalfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    signalfd_core(ctx, args[0], args[1], args[2], 0)
+pub fn sys_signalfd(ctx: &mut SyscallContext, fd: i32, mask: u64, sizemask: u64) -> SysResult {
+    signalfd_core(ctx, fd, mask, sizemask, 0)
 }
 
 /// `struct signalfd_siginfo` (128 bytes) for a dequeued signal.
@@ -226,19 +240,19 @@ const DATA_OFFSET: usize = EVENT_SIZE - 8;
 /// Epoll watching epoll: Linux allows 4 levels below the top.
 const EPOLL_MAX_NESTS: usize = 4;
 
-pub fn sys_epoll_create1(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let flags = args[0] as u32;
-    if args[0] > u32::MAX as u64 || flags & !O_CLOEXEC != 0 {
+pub fn sys_epoll_create1(ctx: &mut SyscallContext, flags: u64) -> SysResult {
+    let flags = u32::try_from(flags).map_err(|_| EINVAL)?;
+    if flags & !O_CLOEXEC != 0 {
         return Err(EINVAL);
     }
     install(ctx, Epoll::new(), flags, b"[eventpoll]")
 }
 
-pub fn sys_epoll_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] as i32 <= 0 {
+pub fn sys_epoll_create(ctx: &mut SyscallContext, size: i32) -> SysResult {
+    if size <= 0 {
         return Err(EINVAL);
     }
-    sys_epoll_create1(ctx, [0; 6])
+    sys_epoll_create1(ctx, 0)
 }
 
 /// How deep `epoll` nests epolls below it, or None when `target` is among
@@ -256,11 +270,16 @@ fn nesting_depth(epoll: &Epoll, target: *const Epoll) -> Option<usize> {
     Some(deepest)
 }
 
-pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_epoll_ctl(
+    ctx: &mut SyscallContext,
+    epfd: i32,
+    op: u64,
+    fd: i32,
+    event_addr: u64,
+) -> SysResult {
     const EPOLL_CTL_ADD: u64 = 1;
     const EPOLL_CTL_DEL: u64 = 2;
     const EPOLL_CTL_MOD: u64 = 3;
-    let (epfd, op, fd, event_addr) = (fd_arg(args[0]), args[1], fd_arg(args[2]), args[3]);
     let ep_file = ctx.task.fds().get(epfd)?.clone();
     let target = ctx.task.fds().get(fd)?.clone();
     // O_PATH descriptors name a location, not an open file (fdget fails).
@@ -347,7 +366,7 @@ pub fn sys_epoll_ctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 fn epoll_wait_core(
     ctx: &mut SyscallContext,
-    epfd: u64,
+    epfd: i32,
     events_addr: u64,
     max_events: u64,
     timeout_ns: u64,
@@ -363,7 +382,7 @@ fn epoll_wait_core(
         max_events * EVENT_SIZE,
         crate::sentry::mm::Access::Write,
     )?;
-    let ep_file = ctx.task.fds().get(fd_arg(epfd))?.clone();
+    let ep_file = ctx.task.fds().get(epfd)?.clone();
     let epoll = ep_file.file.as_epoll().ok_or(EINVAL)?;
     let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, timeout_ns);
     let mut timeout_ns = timeout_ns;
@@ -422,63 +441,84 @@ fn ms_timeout(ms: u64) -> u64 {
     }
 }
 
-pub fn sys_epoll_wait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    epoll_wait_core(ctx, args[0], args[1], args[2], ms_timeout(args[3]))
+pub fn sys_epoll_wait(
+    ctx: &mut SyscallContext,
+    epfd: i32,
+    events: u64,
+    maxevents: u64,
+    timeout: u64,
+) -> SysResult {
+    epoll_wait_core(ctx, epfd, events, maxevents, ms_timeout(timeout))
 }
 
-pub fn sys_epoll_pwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout = ms_timeout(args[3]);
-    super::poll::with_wait_mask(ctx, args[4], args[5], |ctx| {
-        epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
+pub fn sys_epoll_pwait(
+    ctx: &mut SyscallContext,
+    epfd: i32,
+    events: u64,
+    maxevents: u64,
+    timeout: u64,
+    sigmask: u64,
+    sigsetsize: u64,
+) -> SysResult {
+    let timeout = ms_timeout(timeout);
+    super::poll::with_wait_mask(ctx, sigmask, sigsetsize, |ctx| {
+        epoll_wait_core(ctx, epfd, events, maxevents, timeout)
     })
 }
 
-pub fn sys_epoll_pwait2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout = if args[3] == 0 {
+pub fn sys_epoll_pwait2(
+    ctx: &mut SyscallContext,
+    epfd: i32,
+    events: u64,
+    maxevents: u64,
+    timeout: u64,
+    sigmask: u64,
+    sigsetsize: u64,
+) -> SysResult {
+    let timeout = if timeout == 0 {
         u64::MAX
     } else {
-        super::time::read_timespec(ctx, args[3])?
+        super::time::read_timespec(ctx, timeout)?
     };
-    super::poll::with_wait_mask(ctx, args[4], args[5], |ctx| {
-        epoll_wait_core(ctx, args[0], args[1], args[2], timeout)
+    super::poll::with_wait_mask(ctx, sigmask, sigsetsize, |ctx| {
+        epoll_wait_core(ctx, epfd, events, maxevents, timeout)
     })
 }
 
 // --- inotify ------------------------------------------------------------------------
 
-pub fn sys_inotify_init1(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let flags = args[0] as u32;
-    if args[0] > u32::MAX as u64 || flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+pub fn sys_inotify_init1(ctx: &mut SyscallContext, flags: u64) -> SysResult {
+    let flags = u32::try_from(flags).map_err(|_| EINVAL)?;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(EINVAL);
     }
     let file = Inotify::new(ctx.task.creds.user[1])?;
     install(ctx, file, flags, b"inotify")
 }
 
-pub fn sys_inotify_init(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
-    sys_inotify_init1(ctx, [0; 6])
+pub fn sys_inotify_init(ctx: &mut SyscallContext) -> SysResult {
+    sys_inotify_init1(ctx, 0)
 }
 
 /// The inotify instance behind `fd` (EBADF: not open; EINVAL: not inotify).
-fn inotify_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn inotify_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_inotify().is_none() {
         return Err(EINVAL);
     }
     Ok(file)
 }
 
-pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, fd: i32, path: u64, mask: u32) -> SysResult {
     use crate::sentry::vfs::inotify::*;
-    let mask = args[2] as u32;
-    let open = inotify_of(ctx, args[0])?;
+    let open = inotify_of(ctx, fd)?;
     if mask & !IN_VALID != 0 || mask & IN_ALL_EVENTS == 0 {
         return Err(EINVAL);
     }
     if mask & (IN_MASK_ADD | IN_MASK_CREATE) == IN_MASK_ADD | IN_MASK_CREATE {
         return Err(EINVAL);
     }
-    let path = super::path::read_path(ctx, args[1])?;
+    let path = super::path::read_path(ctx, path)?;
     let stack = super::path::lookup_at(
         ctx,
         super::path::AT_FDCWD,
@@ -493,10 +533,10 @@ pub fn sys_inotify_add_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     Ok(instance.add_watch(&node, mask)? as u64)
 }
 
-pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let open = inotify_of(ctx, args[0])?;
+pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, fd: i32, wd: i32) -> SysResult {
+    let open = inotify_of(ctx, fd)?;
     let instance = open.file.as_inotify().ok_or(EINVAL)?;
-    instance.rm_watch(args[1] as i32)?;
+    instance.rm_watch(wd)?;
     Ok(0)
 }
 
@@ -504,15 +544,14 @@ pub fn sys_inotify_rm_watch(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 
 const CAP_SYS_ADMIN: u32 = 21;
 
-pub fn sys_fanotify_init(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fanotify_init(ctx: &mut SyscallContext, flags: u32, event_f_flags: u32) -> SysResult {
     use crate::sentry::vfs::fanotify::{Group, FAN_CLOEXEC, FAN_NONBLOCK};
-    let flags = args[0] as u32;
     // Unprivileged groups (Linux 5.13's FAN_REPORT_FID ones) are not
     // supported: only CAP_SYS_ADMIN may, as before 5.13.
     if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
     }
-    let event_flags = open_flags_from_user(args[1] as u32);
+    let event_flags = open_flags_from_user(event_f_flags);
     let group = Group::new(flags, event_flags)?;
     let mut open_flags = 0;
     if flags & FAN_CLOEXEC != 0 {
@@ -524,14 +563,18 @@ pub fn sys_fanotify_init(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     install(ctx, group, open_flags, b"[fanotify]")
 }
 
-pub fn sys_fanotify_mark(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fanotify_mark(
+    ctx: &mut SyscallContext,
+    fanotify_fd: i32,
+    flags: u64,
+    mask: u64,
+    dirfd: i32,
+    path_addr: u64,
+) -> SysResult {
     use crate::sentry::vfs::fanotify::*;
     use crate::sentry::vfs::FileKind;
-    let (flags, mask, dirfd, path_addr) = (args[1] as u32, args[2], fd_arg(args[3]), args[4]);
-    if args[1] > u32::MAX as u64 {
-        return Err(EINVAL);
-    }
-    let open = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let flags = u32::try_from(flags).map_err(|_| EINVAL)?;
+    let open = ctx.task.fds().get(fanotify_fd)?.clone();
     let group = open.file.as_fanotify().ok_or(EINVAL)?;
     group.check_mark(flags, mask)?;
     if flags & FAN_MARK_FLUSH != 0 {

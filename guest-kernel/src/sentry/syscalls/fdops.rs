@@ -3,15 +3,15 @@
 //! fdatasync, sync, syncfs, sync_file_range) with its hints (fadvise64,
 //! readahead).
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
+use crate::sentry::mm::usermem::UserPtr;
 use crate::sentry::vfs::pipe::new_pipe;
 
-pub fn sys_close(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_close(ctx: &mut SyscallContext, fd: i32) -> SysResult {
     // The file itself is released outside the fd-table lock.
-    let file = ctx.task.fds().remove(fd_arg(args[0]))?;
+    let file = ctx.task.fds().remove(fd)?;
     closed(ctx, &file);
     drop(file);
     Ok(0)
@@ -24,9 +24,8 @@ fn closed(ctx: &SyscallContext, file: &OpenFile) {
     crate::sentry::vfs::dnotify::flush(ctx.task.pid, Some(file));
 }
 
-pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_close_range(ctx: &mut SyscallContext, first: u32, last: u32, flags: u64) -> SysResult {
     const CLOSE_RANGE_CLOEXEC: u64 = 1 << 2;
-    let (first, last, flags) = (args[0] as u32, args[1] as u32, args[2]);
     if flags & !CLOSE_RANGE_CLOEXEC != 0 || first > last {
         return Err(EINVAL);
     }
@@ -42,12 +41,12 @@ pub fn sys_close_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) -> SysResult {
+fn dup_to(ctx: &mut SyscallContext, old: i32, new: i32, flags: u64, dup3: bool) -> SysResult {
     if flags & !(O_CLOEXEC as u64) != 0 {
         return Err(EINVAL);
     }
     let cloexec = flags & O_CLOEXEC as u64 != 0;
-    let (new, replaced) = ctx.task.fds().dup_to(old, fd_arg(new), cloexec, dup3)?;
+    let (new, replaced) = ctx.task.fds().dup_to(old, new, cloexec, dup3)?;
     // The descriptor replaced is closed as by close (its record locks go).
     if let Some(file) = replaced {
         closed(ctx, &file);
@@ -55,19 +54,19 @@ fn dup_to(ctx: &mut SyscallContext, old: i32, new: u64, flags: u64, dup3: bool) 
     Ok(new as u64)
 }
 
-pub fn sys_dup(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    ctx.task.fds().dup(fd_arg(args[0])).map(|fd| fd as u64)
+pub fn sys_dup(ctx: &mut SyscallContext, oldfd: i32) -> SysResult {
+    ctx.task.fds().dup(oldfd).map(|fd| fd as u64)
 }
 
-pub fn sys_dup2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    dup_to(ctx, fd_arg(args[0]), args[1], 0, false)
+pub fn sys_dup2(ctx: &mut SyscallContext, oldfd: i32, newfd: i32) -> SysResult {
+    dup_to(ctx, oldfd, newfd, 0, false)
 }
 
-pub fn sys_dup3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    dup_to(ctx, fd_arg(args[0]), args[1], args[2], true)
+pub fn sys_dup3(ctx: &mut SyscallContext, oldfd: i32, newfd: i32, flags: u64) -> SysResult {
+    dup_to(ctx, oldfd, newfd, flags, true)
 }
 
-pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fcntl(ctx: &mut SyscallContext, fd: i32, cmd: u64, arg: u64) -> SysResult {
     const F_DUPFD: u64 = 0;
     const F_GETFD: u64 = 1;
     const F_SETFD: u64 = 2;
@@ -85,39 +84,34 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     use super::locks::{
         F_GETLEASE, F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE, F_SETLK, F_SETLKW,
     };
-    use crate::sentry::mm::usermem::UserPtr;
     use crate::sentry::sigio::{self, OwnerKind, O_ASYNC};
     const F_DUPFD_CLOEXEC: u64 = 1030;
     const F_NOTIFY: u64 = 1026;
     const F_SETPIPE_SZ: u64 = 1031;
     const F_GETPIPE_SZ: u64 = 1032;
     const FD_CLOEXEC: u64 = 1;
-    let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
     // An O_PATH descriptor takes only these (Linux's check_fcntl_cmd).
     if *file.flags.lock() & O_PATH != 0
-        && !matches!(
-            args[1],
-            F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL
-        )
+        && !matches!(cmd, F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL)
     {
         return Err(EBADF);
     }
-    match args[1] {
+    match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => ctx
             .task
             .fds()
-            .dup_from(fd, args[2] as i64, args[1] == F_DUPFD_CLOEXEC)
+            .dup_from(fd, arg as i64, cmd == F_DUPFD_CLOEXEC)
             .map(|fd| fd as u64),
         F_GETFD => Ok(ctx.task.fds().cloexec(fd)? as u64),
         F_SETFD => {
-            ctx.task.fds().set_cloexec(fd, args[2] & FD_CLOEXEC != 0)?;
+            ctx.task.fds().set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(crate::sentry::fd::open_flags_to_user(*file.flags.lock()) as u64),
         F_SETFL => {
             const SETTABLE: u32 = O_APPEND | O_NONBLOCK | O_ASYNC;
-            let new = args[2] as u32 & SETTABLE;
+            let new = arg as u32 & SETTABLE;
             let was = *file.flags.lock();
             if (was ^ new) & O_ASYNC != 0 {
                 sigio::set_async(&file, fd, new & O_ASYNC != 0);
@@ -127,14 +121,14 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
-            super::locks::fcntl_lock(ctx, &file, args[1], args[2])
+            super::locks::fcntl_lock(ctx, &file, cmd, arg)
         }
-        F_SETLEASE => super::locks::fcntl_setlease(ctx, &file, fd, args[2]),
+        F_SETLEASE => super::locks::fcntl_setlease(ctx, &file, fd, arg),
         F_GETLEASE => super::locks::fcntl_getlease(&file),
         F_SETOWN => {
             // A negative id names a process group (i32::MIN has no
             // positive twin: EINVAL).
-            let who = args[2] as i32;
+            let who = arg as i32;
             let (kind, id) = match who {
                 i32::MIN => return Err(EINVAL),
                 w if w < 0 => (OwnerKind::Group, -w),
@@ -148,7 +142,7 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             (_, id) => Ok(id as u64),
         },
         F_SETOWN_EX => {
-            let owner: [i32; 2] = UserPtr::<[i32; 2]>::new(args[2]).read(&mut ctx.task.mm())?;
+            let owner: [i32; 2] = UserPtr::<[i32; 2]>::new(arg).read(&mut ctx.task.mm())?;
             let kind = match owner[0] {
                 F_OWNER_TID => OwnerKind::Thread,
                 F_OWNER_PID => OwnerKind::Process,
@@ -169,12 +163,12 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 OwnerKind::Process => F_OWNER_PID,
                 OwnerKind::Group => F_OWNER_PGRP,
             };
-            UserPtr::new(args[2]).write(&mut ctx.task.mm(), &[kind, id])?;
+            UserPtr::new(arg).write(&mut ctx.task.mm(), &[kind, id])?;
             Ok(0)
         }
         F_SETSIG => {
             // 0 restores the plain SIGIO; Linux's valid_signal otherwise.
-            let signal = args[2] as u32;
+            let signal = arg as u32;
             if signal > 64 {
                 return Err(EINVAL);
             }
@@ -183,14 +177,14 @@ pub fn sys_fcntl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         F_GETSIG => Ok(file.owner.lock().signum as u64),
         F_NOTIFY => {
-            crate::sentry::vfs::dnotify::fcntl_notify(&ctx.task, &file, fd, args[2] as u32)?;
+            crate::sentry::vfs::dnotify::fcntl_notify(&ctx.task, &file, fd, arg as u32)?;
             Ok(0)
         }
         // Pipes and FIFOs only: EBADF for any other file (Linux's
         // pipe_fcntl).
         F_GETPIPE_SZ => Ok(file.file.as_pipe().ok_or(EBADF)?.capacity() as u64),
-        F_SETPIPE_SZ => set_pipe_size(ctx, &file, args[2] as u32),
-        F_ADD_SEALS => add_seals(&file, args[2] as u32),
+        F_SETPIPE_SZ => set_pipe_size(ctx, &file, arg as u32),
+        F_ADD_SEALS => add_seals(&file, arg as u32),
         F_GET_SEALS => {
             let inode = file.file.inode().ok_or(EINVAL)?;
             let seals = inode.seals().ok_or(EINVAL)?;
@@ -315,19 +309,24 @@ fn make_pipe(ctx: &mut SyscallContext, addr: u64, flags: u64) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_pipe(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    make_pipe(ctx, args[0], 0)
+pub fn sys_pipe(ctx: &mut SyscallContext, pipefd: u64) -> SysResult {
+    make_pipe(ctx, pipefd, 0)
 }
 
-pub fn sys_pipe2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    make_pipe(ctx, args[0], args[1])
+pub fn sys_pipe2(ctx: &mut SyscallContext, pipefd: u64, flags: u64) -> SysResult {
+    make_pipe(ctx, pipefd, flags)
 }
 
-pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fallocate(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    mode: u64,
+    offset: i64,
+    len: i64,
+) -> SysResult {
     const FALLOC_FL_KEEP_SIZE: u64 = 1;
     const FALLOC_FL_PUNCH_HOLE: u64 = 2;
     use core::sync::atomic::Ordering;
-    let (fd, mode, offset, len) = (fd_arg(args[0]), args[1], args[2] as i64, args[3] as i64);
     if offset < 0 || len <= 0 {
         return Err(EINVAL);
     }
@@ -370,9 +369,9 @@ pub fn sys_fallocate(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// fsync, fdatasync: EINVAL for what cannot be synced (pipes, sockets,
 /// devices, event files: Linux's files without an fsync operation).
-pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fsync(ctx: &mut SyscallContext, fd: i32) -> SysResult {
     use crate::sentry::stat::{S_IFDIR, S_IFMT, S_IFREG};
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
@@ -385,14 +384,14 @@ pub fn sys_fsync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// sync: everything the program wrote reaches the host: mapped pages of
 /// shared files are written back and every open file is synced.
-pub fn sys_sync(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_sync(ctx: &mut SyscallContext) -> SysResult {
     sync_everything(ctx);
     Ok(0)
 }
 
 /// syncfs: as sync (the sandbox's filesystems are flushed together).
-pub fn sys_syncfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    ctx.task.fds().get(fd_arg(args[0]))?;
+pub fn sys_syncfs(ctx: &mut SyscallContext, fd: i32) -> SysResult {
+    ctx.task.fds().get(fd)?;
     sync_everything(ctx);
     Ok(0)
 }
@@ -406,10 +405,15 @@ fn sync_everything(ctx: &mut SyscallContext) {
     }
 }
 
-pub fn sys_sync_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_sync_file_range(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    offset: i64,
+    nbytes: i64,
+    flags: u64,
+) -> SysResult {
     const VALID: u64 = 1 | 2 | 4;
-    let (offset, nbytes, flags) = (args[1] as i64, args[2] as i64, args[3]);
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if flags & !VALID != 0 || offset < 0 || nbytes < 0 || offset.checked_add(nbytes).is_none() {
         return Err(EINVAL);
     }
@@ -431,16 +435,22 @@ pub fn sys_sync_file_range(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
 
 /// fadvise64: the advice is a hint about the page cache; validated as
 /// Linux does, it changes nothing observable here.
-pub fn sys_fadvise64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_fadvise64(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    _offset: u64,
+    len: i64,
+    advice: u64,
+) -> SysResult {
     const POSIX_FADV_NOREUSE: u64 = 5;
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
     if file.file.stat().mode & crate::sentry::stat::S_IFMT == crate::sentry::stat::S_IFIFO {
         return Err(ESPIPE);
     }
-    if args[3] > POSIX_FADV_NOREUSE || (args[2] as i64) < 0 {
+    if advice > POSIX_FADV_NOREUSE || len < 0 {
         return Err(EINVAL);
     }
     Ok(0)
@@ -452,11 +462,14 @@ pub fn sys_fadvise64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// memory, and dirty (no backing store); the sandbox keeps no cache of
 /// host files, so none of theirs is. Nothing is ever evicted or under
 /// writeback.
-pub fn sys_cachestat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    use crate::sentry::mm::usermem::UserPtr;
+pub fn sys_cachestat(
+    ctx: &mut SyscallContext,
+    fd: u32,
+    range_addr: UserPtr<[u64; 2]>,
+    out_addr: UserPtr<[u64; 5]>,
+    flags: u32,
+) -> SysResult {
     use crate::sentry::vfs::perm::MAY_WRITE;
-    let fd = args[0] as u32;
-    let (range_addr, out_addr, flags) = (args[1], args[2], args[3] as u32);
     let file = ctx
         .task
         .fds()
@@ -485,7 +498,7 @@ pub fn sys_cachestat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let [off, len]: [u64; 2] = UserPtr::<[u64; 2]>::new(range_addr).read(&mut ctx.task.mm())?;
+    let [off, len]: [u64; 2] = range_addr.read(&mut ctx.task.mm())?;
     const PAGE_SHIFT: u32 = 12;
     let first = off >> PAGE_SHIFT;
     let last = if len == 0 {
@@ -500,33 +513,32 @@ pub fn sys_cachestat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // struct cachestat: nr_cache, nr_dirty, nr_writeback, nr_evicted,
     // nr_recently_evicted.
     let out: [u64; 5] = [cached, dirty, 0, 0, 0];
-    UserPtr::<[u64; 5]>::new(out_addr).write(&mut ctx.task.mm(), &out)?;
+    out_addr.write(&mut ctx.task.mm(), &out)?;
     Ok(0)
 }
 
 /// readahead: every page of a sandbox file is at hand already. Linux
 /// reads ahead only regular files (and block devices): EINVAL otherwise.
-pub fn sys_readahead(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_readahead(ctx: &mut SyscallContext, fd: i32, offset: i64) -> SysResult {
     use crate::sentry::stat::{S_IFBLK, S_IFMT, S_IFREG};
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if !file.readable() {
         return Err(EBADF);
     }
-    if !matches!(file.file.stat().mode & S_IFMT, S_IFREG | S_IFBLK) || (args[1] as i64) < 0 {
+    if !matches!(file.file.stat().mode & S_IFMT, S_IFREG | S_IFBLK) || offset < 0 {
         return Err(EINVAL);
     }
     Ok(0)
 }
 
 /// memfd_create: an anonymous tmpfs file, shown as "/memfd:NAME (deleted)".
-pub fn sys_memfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_memfd_create(ctx: &mut SyscallContext, name: u64, flags: u64) -> SysResult {
     const MFD_CLOEXEC: u64 = 1;
     const MFD_ALLOW_SEALING: u64 = 2;
     const MFD_HUGETLB: u64 = 4;
     const MFD_NOEXEC_SEAL: u64 = 8;
     const MFD_EXEC: u64 = 0x10;
     const NAME_MAX: usize = 249;
-    let flags = args[1];
     if flags & !(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC) != 0
         || flags & (MFD_NOEXEC_SEAL | MFD_EXEC) == MFD_NOEXEC_SEAL | MFD_EXEC
     {
@@ -536,7 +548,7 @@ pub fn sys_memfd_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // No huge pages in the sandbox (hugetlbfs has none reserved).
         return Err(EINVAL);
     }
-    let name = ctx.task.mm().read_cstring(args[0], NAME_MAX).map_err(|e| {
+    let name = ctx.task.mm().read_cstring(name, NAME_MAX).map_err(|e| {
         if e == ENAMETOOLONG {
             EINVAL
         } else {

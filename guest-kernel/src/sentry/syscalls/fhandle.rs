@@ -5,7 +5,6 @@
 
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::open::open_node;
 use super::path::{lookup_at, read_path_or_empty, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW};
 use super::SyscallContext;
@@ -34,9 +33,15 @@ fn read_header(ctx: &mut SyscallContext, addr: u64) -> Result<(u32, u32), Errno>
     Ok((bytes, kind))
 }
 
-pub fn sys_name_to_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (dirfd, path_addr, handle_addr, mnt_addr) = (fd_arg(args[0]), args[1], args[2], args[3]);
-    let flags = args[4] as u32 as u64;
+pub fn sys_name_to_handle_at(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    handle_addr: u64,
+    mnt_addr: u64,
+    flags: u32,
+) -> SysResult {
+    let flags = flags as u64;
     let known = AT_SYMLINK_FOLLOW
         | AT_EMPTY_PATH
         | AT_HANDLE_FID
@@ -191,9 +196,13 @@ fn encode_typed(
     }
 }
 
-pub fn sys_open_by_handle_at(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (mount_fd, handle_addr) = (fd_arg(args[0]), args[1]);
-    let flags = open_flags_from_user(args[2] as u32);
+pub fn sys_open_by_handle_at(
+    ctx: &mut SyscallContext,
+    mount_fd: i32,
+    handle_addr: u64,
+    flags: u32,
+) -> SysResult {
+    let flags = open_flags_from_user(flags);
     // The filesystem the handle belongs to: that of mount_fd.
     let dev = if mount_fd == AT_FDCWD {
         ctx.task.cwd().node().id().0

@@ -193,8 +193,15 @@ fn wake_op(ctx: &mut SyscallContext, uaddr2: u64, encoded: u32) -> Result<bool, 
     Ok(holds)
 }
 
-pub fn sys_futex(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [uaddr, op, val, timeout, uaddr2, val3] = args;
+pub fn sys_futex(
+    ctx: &mut SyscallContext,
+    uaddr: u64,
+    op: u64,
+    val: u64,
+    timeout: u64,
+    uaddr2: u64,
+    val3: u64,
+) -> SysResult {
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     if op & FUTEX_CLOCK_REALTIME != 0
         && !matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI2)
@@ -344,17 +351,23 @@ const FUTEX2_PRIVATE: u32 = 128;
 /// futex_waitv(waiters, nr_futexes, flags, timeout, clockid): waits on
 /// several 32-bit futexes at once until one is woken; returns its index.
 /// The timeout is absolute on `clockid` (CLOCK_MONOTONIC or REALTIME).
-pub fn sys_futex_waitv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [waiters, nr, flags, timeout, clockid, _] = args;
-    let nr = nr as u32 as u64;
-    if flags as u32 != 0 {
+pub fn sys_futex_waitv(
+    ctx: &mut SyscallContext,
+    waiters: u64,
+    nr: u32,
+    flags: u32,
+    timeout: u64,
+    clockid: u32,
+) -> SysResult {
+    let nr = nr as u64;
+    if flags != 0 {
         return Err(EINVAL);
     }
     if waiters == 0 || nr == 0 || nr > FUTEX_WAITV_MAX {
         return Err(EINVAL);
     }
     let deadline = if timeout != 0 {
-        let clockid = clockid as u32 as u64;
+        let clockid = clockid as u64;
         if clockid != CLOCK_REALTIME && clockid != CLOCK_MONOTONIC {
             return Err(EINVAL);
         }

@@ -5,7 +5,6 @@
 
 use crate::sentry::mm::usermem::UserPtr;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
@@ -17,12 +16,11 @@ const SIOCATMARK: u64 = 0x8905;
 /// CAP_NET_ADMIN: changing interfaces.
 const CAP_NET_ADMIN: u64 = 1 << 12;
 
-pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_ioctl(ctx: &mut SyscallContext, fd: i32, request: u64, arg: u64) -> SysResult {
     const FIONCLEX: u64 = 0x5450;
     const FIOCLEX: u64 = 0x5451;
     const FIONREAD: u64 = 0x541b;
     const FIONBIO: u64 = 0x5421;
-    let fd = fd_arg(args[0]);
     let file = ctx.task.fds().get(fd)?.clone();
     // An O_PATH descriptor is no open file to ask.
     if *file.flags.lock() & O_PATH != 0 {
@@ -30,14 +28,14 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
     // Landlock: a device opened without IOCTL_DEV takes only the
     // commands that do not reach the device.
-    if !crate::sentry::landlock::ioctl_needs_no_right(args[1] as u32) {
+    if !crate::sentry::landlock::ioctl_needs_no_right(request as u32) {
         file.landlock_allows(crate::sentry::landlock::ACCESS_FS_IOCTL_DEV)?;
     }
-    match args[1] & 0xffff_ffff {
+    match request & 0xffff_ffff {
         FIOCLEX | FIONCLEX => {
             ctx.task
                 .fds()
-                .set_cloexec(fd, args[1] as u32 == FIOCLEX as u32)?;
+                .set_cloexec(fd, request as u32 == FIOCLEX as u32)?;
             Ok(0)
         }
         FIONREAD => {
@@ -50,11 +48,11 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 Err(e) => return Err(e),
             };
             let value = available.min(i32::MAX as u64) as i32;
-            UserPtr::new(args[2]).write(&mut ctx.task.mm(), &value)?;
+            UserPtr::new(arg).write(&mut ctx.task.mm(), &value)?;
             Ok(0)
         }
         FIONBIO => {
-            let on: i32 = UserPtr::<i32>::new(args[2]).read(&mut ctx.task.mm())?;
+            let on: i32 = UserPtr::<i32>::new(arg).read(&mut ctx.task.mm())?;
             let mut flags = file.flags.lock();
             if on != 0 {
                 *flags |= O_NONBLOCK;
@@ -72,38 +70,38 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                         && s.socket.domain() != crate::sentry::net::netlink::AF_NETLINK
             }) =>
         {
-            UserPtr::<i32>::new(args[2]).write(&mut ctx.task.mm(), &0)?;
+            UserPtr::<i32>::new(arg).write(&mut ctx.task.mm(), &0)?;
             Ok(0)
         }
         interfaces::SIOCSIFFLAGS if file.file.as_socket().is_some() => {
             let mut ifreq = [0u8; interfaces::IFREQ_LEN];
-            ctx.task.mm().copy_from_user(args[2], &mut ifreq)?;
+            ctx.task.mm().copy_from_user(arg, &mut ifreq)?;
             interfaces::set_flags(&ifreq, ctx.task.creds.caps().effective & CAP_NET_ADMIN != 0)?;
             Ok(0)
         }
         request if file.file.as_socket().is_some() && interfaces::is_interface_request(request) => {
             let mut ifreq = [0u8; interfaces::IFREQ_LEN];
-            ctx.task.mm().copy_from_user(args[2], &mut ifreq)?;
+            ctx.task.mm().copy_from_user(arg, &mut ifreq)?;
             interfaces::query(request, &mut ifreq)?;
-            ctx.task.mm().copy_to_user(args[2], &ifreq)?;
+            ctx.task.mm().copy_to_user(arg, &ifreq)?;
             Ok(0)
         }
-        interfaces::SIOCGIFCONF if file.file.as_socket().is_some() => interface_list(ctx, args[2]),
+        interfaces::SIOCGIFCONF if file.file.as_socket().is_some() => interface_list(ctx, arg),
         PROCMAP_QUERY
             if file
                 .file
                 .inode()
                 .is_some_and(|i| i.as_any().is::<ProcNode>()) =>
         {
-            procmap_query(ctx, &file, args[2])
+            procmap_query(ctx, &file, arg)
         }
         request if file.file.as_ns().is_some() => {
             let ns = file.file.as_ns().expect("checked").ns.clone();
-            super::ns::ns_ioctl(ctx, &ns, request, args[2])
+            super::ns::ns_ioctl(ctx, &ns, request, arg)
         }
         request if file.file.as_userfaultfd().is_some() => {
             let uffd = file.file.as_userfaultfd().expect("checked").clone();
-            super::userfaultfd::ioctl(ctx, &uffd, request, args[2])
+            super::userfaultfd::ioctl(ctx, &uffd, request, arg)
         }
         // /dev/userfaultfd (Linux 6.1): a new userfaultfd, with the flags
         // userfaultfd(2) takes, and without its capability check (the
@@ -112,15 +110,15 @@ pub fn sys_ioctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if request != super::userfaultfd::USERFAULTFD_IOC_NEW {
                 return Err(EINVAL);
             }
-            super::userfaultfd::new_userfaultfd(ctx, args[2] as u32)
+            super::userfaultfd::new_userfaultfd(ctx, arg as u32)
         }
         request if file.file.as_pidfd().is_some() => {
             let pidfd = file.file.as_pidfd().expect("checked");
-            super::pidfd::ioctl(ctx, pidfd, request, args[2])
+            super::pidfd::ioctl(ctx, pidfd, request, arg)
         }
         request => match file.file.ioctl(request)? {
             IoctlReply::Bytes(bytes) => {
-                ctx.task.mm().copy_to_user(args[2], &bytes)?;
+                ctx.task.mm().copy_to_user(arg, &bytes)?;
                 Ok(0)
             }
         },

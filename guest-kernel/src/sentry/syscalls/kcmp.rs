@@ -170,9 +170,15 @@ fn order(a: usize, b: usize, kind: u64) -> u64 {
     (a < b) as u64 | (((a > b) as u64) << 1)
 }
 
-pub fn sys_kcmp(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid1, pid2, kind) = (args[0] as i32, args[1] as i32, args[2] as u32 as u64);
-    let (idx1, idx2) = (args[3], args[4]);
+pub fn sys_kcmp(
+    ctx: &mut SyscallContext,
+    pid1: i32,
+    pid2: i32,
+    kind: u32,
+    idx1: u64,
+    idx2: u64,
+) -> SysResult {
+    let kind = kind as u64;
     let (want1, want2) = match kind {
         KCMP_FILE => (Want::File(idx1 as i32), Want::File(idx2 as i32)),
         KCMP_EPOLL_TFD => (Want::File(idx1 as i32), Want::Nothing),

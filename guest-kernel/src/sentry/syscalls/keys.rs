@@ -160,14 +160,20 @@ fn payload_of(len: usize, data: &Option<Vec<u8>>) -> Payload<'_> {
     }
 }
 
-pub fn sys_add_key(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let plen = args[3] as usize;
+pub fn sys_add_key(
+    ctx: &mut SyscallContext,
+    key_type: u64,
+    description: u64,
+    payload: u64,
+    plen: usize,
+    ringid: i32,
+) -> SysResult {
     if plen > keys::PAYLOAD_MAX {
         return Err(EINVAL);
     }
-    let type_name = read_type(ctx, args[0])?;
-    let desc = if args[1] != 0 {
-        let desc = read_string(ctx, args[1], keys::DESC_MAX)?;
+    let type_name = read_type(ctx, key_type)?;
+    let desc = if description != 0 {
+        let desc = read_string(ctx, description, keys::DESC_MAX)?;
         if desc.first() == Some(&b'.') && type_name.starts_with(b"keyring") {
             return Err(EPERM);
         }
@@ -176,11 +182,10 @@ pub fn sys_add_key(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         None
     };
     let data = if plen > 0 {
-        read_payload(ctx, args[2], plen)?
+        read_payload(ctx, payload, plen)?
     } else {
         None
     };
-    let ringid = args[4] as i32;
     let serial = with_keys(ctx, |keys, env, cred, kc| {
         keys.add_key(
             env,
@@ -195,16 +200,21 @@ pub fn sys_add_key(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(serial as u64)
 }
 
-pub fn sys_request_key(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let type_name = read_type(ctx, args[0])?;
-    let desc = read_string(ctx, args[1], keys::DESC_MAX)?;
+pub fn sys_request_key(
+    ctx: &mut SyscallContext,
+    key_type: u64,
+    description: u64,
+    callout_info: u64,
+    dest: i32,
+) -> SysResult {
+    let type_name = read_type(ctx, key_type)?;
+    let desc = read_string(ctx, description, keys::DESC_MAX)?;
     // The callout information is only checked: there is no helper to
     // hand it to.
-    let callout = args[2] != 0;
+    let callout = callout_info != 0;
     if callout {
-        read_string(ctx, args[2], keys::CALLOUT_MAX)?;
+        read_string(ctx, callout_info, keys::CALLOUT_MAX)?;
     }
-    let dest = args[3] as i32;
     let serial = with_keys(ctx, |keys, env, cred, kc| {
         keys.request_key(env, cred, kc, &type_name, &desc, callout, dest)
     })?;
@@ -224,20 +234,26 @@ fn copy_out_if_fits(
     Ok(())
 }
 
-pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let option = args[0] as i32;
-    let id = args[1] as i32;
+pub fn sys_keyctl(
+    ctx: &mut SyscallContext,
+    option: i32,
+    arg2: u64,
+    arg3: u64,
+    arg4: u64,
+    arg5: u64,
+) -> SysResult {
+    let id = arg2 as i32;
     match option {
         KEYCTL_GET_KEYRING_ID => {
-            let create = args[2] as i32 != 0;
+            let create = arg3 as i32 != 0;
             let serial = with_keys(ctx, |k, env, cred, kc| {
                 k.get_keyring_id(env, cred, kc, id, create)
             })?;
             Ok(serial as u64)
         }
         KEYCTL_JOIN_SESSION_KEYRING => {
-            let name = if args[1] != 0 {
-                let name = read_string(ctx, args[1], keys::DESC_MAX)?;
+            let name = if arg2 != 0 {
+                let name = read_string(ctx, arg2, keys::DESC_MAX)?;
                 if name.first() == Some(&b'.') {
                     return Err(EPERM);
                 }
@@ -251,12 +267,12 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(serial as u64)
         }
         KEYCTL_UPDATE => {
-            let plen = args[3] as usize;
+            let plen = arg4 as usize;
             if plen > keys::UPDATE_MAX {
                 return Err(EINVAL);
             }
             let data = if plen > 0 {
-                read_payload(ctx, args[2], plen)?
+                read_payload(ctx, arg3, plen)?
             } else {
                 None
             };
@@ -270,18 +286,18 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         KEYCTL_CHOWN => {
-            let (uid, gid) = (args[2] as u32, args[3] as u32);
+            let (uid, gid) = (arg3 as u32, arg4 as u32);
             with_keys(ctx, |k, env, cred, kc| k.chown(env, cred, kc, id, uid, gid))?;
             Ok(0)
         }
         KEYCTL_SETPERM => {
-            let perm = args[2] as u32;
+            let perm = arg3 as u32;
             with_keys(ctx, |k, env, cred, kc| k.setperm(env, cred, kc, id, perm))?;
             Ok(0)
         }
         KEYCTL_DESCRIBE => {
             let text = with_keys(ctx, |k, env, cred, kc| k.describe(env, cred, kc, id))?;
-            copy_out_if_fits(ctx, args[2], args[3] as u32 as usize, &text)?;
+            copy_out_if_fits(ctx, arg3, arg4 as u32 as usize, &text)?;
             Ok(text.len() as u64)
         }
         KEYCTL_CLEAR => {
@@ -289,36 +305,36 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         KEYCTL_LINK => {
-            let ring = args[2] as i32;
+            let ring = arg3 as i32;
             with_keys(ctx, |k, env, cred, kc| k.link_key(env, cred, kc, id, ring))?;
             Ok(0)
         }
         KEYCTL_UNLINK => {
-            let ring = args[2] as i32;
+            let ring = arg3 as i32;
             with_keys(ctx, |k, env, cred, kc| {
                 k.unlink_key(env, cred, kc, id, ring)
             })?;
             Ok(0)
         }
         KEYCTL_SEARCH => {
-            let type_name = read_type(ctx, args[2])?;
-            let desc = read_string(ctx, args[3], keys::DESC_MAX)?;
-            let dest = args[4] as i32;
+            let type_name = read_type(ctx, arg3)?;
+            let desc = read_string(ctx, arg4, keys::DESC_MAX)?;
+            let dest = arg5 as i32;
             let serial = with_keys(ctx, |k, env, cred, kc| {
                 k.search(env, cred, kc, id, &type_name, &desc, dest)
             })?;
             Ok(serial as u64)
         }
         KEYCTL_READ => {
-            let buflen = if args[2] != 0 { args[3] as usize } else { 0 };
+            let buflen = if arg3 != 0 { arg4 as usize } else { 0 };
             let out = with_keys(ctx, |k, env, cred, kc| k.read(env, cred, kc, id, buflen))?;
             if let Some(data) = out.data {
-                ctx.task.mm().copy_to_user(args[2], &data)?;
+                ctx.task.mm().copy_to_user(arg3, &data)?;
             }
             Ok(out.len as u64)
         }
         KEYCTL_INSTANTIATE => {
-            if args[3] as usize > keys::PAYLOAD_MAX {
+            if arg4 as usize > keys::PAYLOAD_MAX {
                 return Err(EINVAL);
             }
             // Only a request-key helper holding the key's authorisation may
@@ -326,12 +342,8 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Err(EPERM)
         }
         KEYCTL_INSTANTIATE_IOV => {
-            let count = if args[2] != 0 {
-                args[3] as u32 as u64
-            } else {
-                0
-            };
-            let iovecs = super::read_write::read_iovecs(ctx, args[2], count)?;
+            let count = if arg3 != 0 { arg4 as u32 as u64 } else { 0 };
+            let iovecs = super::read_write::read_iovecs(ctx, arg3, count)?;
             let total: u64 = iovecs.iter().map(|(_, len)| len).sum();
             if total > keys::PAYLOAD_MAX as u64 {
                 return Err(EINVAL);
@@ -340,21 +352,21 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         KEYCTL_NEGATE => Err(EPERM),
         KEYCTL_REJECT => {
-            let error = args[3] as u32;
+            let error = arg4 as u32;
             if error == 0 || error >= 4095 || matches!(error, 512 | 513 | 514 | 516) {
                 return Err(EINVAL);
             }
             Err(EPERM)
         }
         KEYCTL_SET_REQKEY_KEYRING => {
-            let level = args[1] as i32;
+            let level = arg2 as i32;
             let old = with_keys(ctx, |k, env, cred, kc| {
                 k.set_reqkey_keyring(env, cred, kc, level)
             })?;
             Ok(old as u64)
         }
         KEYCTL_SET_TIMEOUT => {
-            let timeout = args[2] as u32;
+            let timeout = arg3 as u32;
             with_keys(ctx, |k, env, cred, kc| {
                 k.set_timeout(env, cred, kc, id, timeout)
             })?;
@@ -368,8 +380,8 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         },
         KEYCTL_GET_SECURITY => {
             with_keys(ctx, |k, env, cred, kc| k.get_security(env, cred, kc, id))?;
-            if args[2] != 0 && args[3] > 0 {
-                ctx.task.mm().copy_to_user(args[2], &[0])?;
+            if arg3 != 0 && arg4 > 0 {
+                ctx.task.mm().copy_to_user(arg3, &[0])?;
             }
             Ok(1)
         }
@@ -377,12 +389,12 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             with_keys(ctx, |k, env, cred, kc| k.invalidate(env, cred, kc, id))?;
             Ok(0)
         }
-        KEYCTL_PKEY_QUERY if args[2] != 0 => Err(EINVAL),
+        KEYCTL_PKEY_QUERY if arg3 != 0 => Err(EINVAL),
         KEYCTL_RESTRICT_KEYRING => {
             let kref = with_keys(ctx, |k, env, cred, kc| {
                 k.lookup(env, cred, kc, id, keys::LOOKUP, Need::SetAttr)
             })?;
-            let type_name = match (args[2], args[3]) {
+            let type_name = match (arg3, arg4) {
                 (0, 0) => None,
                 (0, _) | (_, 0) => return Err(EINVAL),
                 (t, r) => {
@@ -395,7 +407,7 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         KEYCTL_MOVE => {
-            let (from, to, flags) = (args[2] as i32, args[3] as i32, args[4] as u32);
+            let (from, to, flags) = (arg3 as i32, arg4 as i32, arg5 as u32);
             if flags & !KEYCTL_MOVE_EXCL != 0 {
                 return Err(EINVAL);
             }
@@ -406,7 +418,7 @@ pub fn sys_keyctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         KEYCTL_CAPABILITIES => {
-            let (addr, len) = (args[1], args[2] as usize);
+            let (addr, len) = (arg2, arg3 as usize);
             if len > 0 {
                 let n = len.min(keys::CAPABILITIES.len());
                 let mut mm = ctx.task.mm();

@@ -7,7 +7,7 @@
 use alloc::sync::Arc;
 use alloc::vec;
 
-use super::{fd_arg, SyscallContext};
+use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::*;
 use crate::sentry::landlock::*;
@@ -45,8 +45,13 @@ impl File for RulesetFile {
     }
 }
 
-pub fn sys_landlock_create_ruleset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, size, flags) = (args[0], args[1], args[2] as u32 as u64);
+pub fn sys_landlock_create_ruleset(
+    ctx: &mut SyscallContext,
+    attr: u64,
+    size: u64,
+    flags: u32,
+) -> SysResult {
+    let flags = flags as u64;
     if flags != 0 {
         if flags == CREATE_RULESET_VERSION && attr == 0 && size == 0 {
             return Ok(ABI_VERSION);
@@ -86,8 +91,8 @@ pub fn sys_landlock_create_ruleset(ctx: &mut SyscallContext, args: [u64; 6]) -> 
 /// one, which Linux's fdget does not return), EBADFD for another file,
 /// EPERM when it is not open for what the call does (`write`: adding
 /// rules; else reading it for restrict_self).
-fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn ruleset_of(ctx: &mut SyscallContext, fd: i32, write: bool) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
@@ -104,8 +109,14 @@ fn ruleset_of(ctx: &mut SyscallContext, fd: u64, write: bool) -> Result<Arc<Open
     Ok(file)
 }
 
-pub fn sys_landlock_add_rule(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, rule_type, attr, flags) = (args[0], args[1] as u32 as u64, args[2], args[3] as u32);
+pub fn sys_landlock_add_rule(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    rule_type: u32,
+    attr: u64,
+    flags: u32,
+) -> SysResult {
+    let rule_type = rule_type as u64;
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -152,8 +163,7 @@ pub fn sys_landlock_add_rule(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     Ok(0)
 }
 
-pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, flags) = (args[0], args[1] as u32);
+pub fn sys_landlock_restrict_self(ctx: &mut SyscallContext, fd: i32, flags: u32) -> SysResult {
     // As seccomp: without no_new_privs only CAP_SYS_ADMIN may.
     if !ctx.task.no_new_privs && !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
@@ -179,12 +189,15 @@ pub const LSM_NAMES: &[u8] = b"capability,landlock";
 const LSM_CTX_SIZE: u64 = 32;
 const LSM_FLAG_SINGLE: u32 = 1;
 
-pub fn sys_lsm_list_modules(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (ids, size_ptr, flags) = (args[0], args[1], args[2] as u32);
+pub fn sys_lsm_list_modules(
+    ctx: &mut SyscallContext,
+    ids: u64,
+    size: UserPtr<u32>,
+    flags: u32,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let size = UserPtr::<u32>::new(size_ptr);
     let given = size.read(&mut ctx.task.mm())?;
     let total = (LSM_IDS.len() * 8) as u32;
     size.write(&mut ctx.task.mm(), &total)?;
@@ -197,18 +210,22 @@ pub fn sys_lsm_list_modules(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 
 /// Neither module has self attributes: after the argument checks,
 /// EOPNOTSUPP with a size of 0, as Linux says when no module answers.
-pub fn sys_lsm_get_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, uctx, size_ptr, flags) = (args[0] as u32, args[1], args[2], args[3] as u32);
-    if attr == 0 || size_ptr == 0 {
+pub fn sys_lsm_get_self_attr(
+    ctx: &mut SyscallContext,
+    attr: u32,
+    uctx: UserPtr<u64>,
+    size: UserPtr<u32>,
+    flags: u32,
+) -> SysResult {
+    if attr == 0 || size.is_null() {
         return Err(EINVAL);
     }
-    let size = UserPtr::<u32>::new(size_ptr);
     size.read(&mut ctx.task.mm())?;
     if flags != 0 {
-        if flags != LSM_FLAG_SINGLE || uctx == 0 {
+        if flags != LSM_FLAG_SINGLE || uctx.is_null() {
             return Err(EINVAL);
         }
-        let id: u64 = UserPtr::<u64>::new(uctx).read(&mut ctx.task.mm())?;
+        let id: u64 = uctx.read(&mut ctx.task.mm())?;
         if id == 0 {
             return Err(EINVAL);
         }
@@ -217,8 +234,14 @@ pub fn sys_lsm_get_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     Err(EOPNOTSUPP)
 }
 
-pub fn sys_lsm_set_self_attr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (uctx, size, flags) = (args[1], args[2] as u32 as u64, args[3] as u32);
+pub fn sys_lsm_set_self_attr(
+    ctx: &mut SyscallContext,
+    _attr: u64,
+    uctx: u64,
+    size: u32,
+    flags: u32,
+) -> SysResult {
+    let size = size as u64;
     if flags != 0 || size < LSM_CTX_SIZE {
         return Err(EINVAL);
     }

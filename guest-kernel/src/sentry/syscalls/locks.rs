@@ -16,7 +16,6 @@ use core::sync::atomic::{AtomicI32, Ordering};
 
 use spin::Mutex;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_PATH};
@@ -97,20 +96,20 @@ fn wait_for_unlock(ctx: &mut SyscallContext) -> Result<(), Errno> {
     }
 }
 
-pub fn sys_flock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_flock(ctx: &mut SyscallContext, fd: i32, operation: u64) -> SysResult {
     const LOCK_SH: u64 = 1;
     const LOCK_EX: u64 = 2;
     const LOCK_NB: u64 = 4;
     const LOCK_UN: u64 = 8;
     const LOCK_MAND: u64 = 32;
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
-    if args[1] & LOCK_MAND != 0 {
+    if operation & LOCK_MAND != 0 {
         return Ok(0); // Linux ignores the obsolete mandatory locks too
     }
-    let shared = match args[1] & !LOCK_NB {
+    let shared = match operation & !LOCK_NB {
         LOCK_SH => true,
         LOCK_EX => false,
         LOCK_UN => {
@@ -129,7 +128,7 @@ pub fn sys_flock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             table.lock(id, owner, shared)?;
             return Ok(0);
         }
-        if args[1] & LOCK_NB != 0 {
+        if operation & LOCK_NB != 0 {
             return Err(EAGAIN); // EWOULDBLOCK
         }
         drop(table);

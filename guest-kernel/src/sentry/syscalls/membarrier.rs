@@ -33,8 +33,7 @@ const SUPPORTED: u64 = CMD_GLOBAL
     | CMD_PRIVATE_EXPEDITED_SYNC_CORE
     | CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE;
 
-pub fn sys_membarrier(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (cmd, flags) = (args[0], args[1]);
+pub fn sys_membarrier(ctx: &mut SyscallContext, cmd: u64, flags: u64) -> SysResult {
     // The only flag, MEMBARRIER_CMD_FLAG_CPU, is for the RSEQ commands.
     if flags != 0 {
         return Err(EINVAL);

@@ -43,8 +43,8 @@ const MAP_KNOWN_FLAGS: u64 = MAP_TYPE
 const CAP_IPC_LOCK: u32 = 14;
 const RLIMIT_MEMLOCK: usize = 8;
 
-pub fn sys_brk(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    Ok(ctx.task.mm().set_brk(args[0]))
+pub fn sys_brk(ctx: &mut SyscallContext, addr: u64) -> SysResult {
+    Ok(ctx.task.mm().set_brk(addr))
 }
 
 /// Linux's can_do_mlock: a memory-lock limit above zero, or CAP_IPC_LOCK.
@@ -59,14 +59,21 @@ fn within_lock_limit(ctx: &SyscallContext, locked: u64) -> bool {
         || locked / PAGE_SIZE <= ctx.task.rlimits[RLIMIT_MEMLOCK].cur / PAGE_SIZE
 }
 
-pub fn sys_mmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [addr, len, prot, flags, fd, offset] = args;
+pub fn sys_mmap(
+    ctx: &mut SyscallContext,
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    fd: i32,
+    offset: u64,
+) -> SysResult {
     // Linux's order: the offset, then the file (EBADF), then the length.
     if !is_page_aligned(offset) {
         return Err(EINVAL);
     }
     let open = if flags & MAP_ANONYMOUS == 0 {
-        Some(ctx.task.fds().get(fd as i32)?.clone())
+        Some(ctx.task.fds().get(fd)?.clone())
     } else {
         None
     };
@@ -199,26 +206,26 @@ fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
     Ok((addr, end))
 }
 
-pub fn sys_munmap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[1] == 0 {
+pub fn sys_munmap(ctx: &mut SyscallContext, addr: u64, len: u64) -> SysResult {
+    if len == 0 {
         return Err(EINVAL);
     }
-    let (start, end) = checked_range(args[0], args[1])?;
+    let (start, end) = checked_range(addr, len)?;
     ctx.task.mm().unmap(start, end)?;
     Ok(0)
 }
 
-pub fn sys_mprotect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mprotect(ctx: &mut SyscallContext, addr: u64, len: u64, prot: u64) -> SysResult {
     // PROT_GROWSDOWN / PROT_GROWSUP are not supported.
-    let prot = Protection::from_prot(args[2]).ok_or(EINVAL)?;
-    if args[1] == 0 {
-        return if is_page_aligned(args[0]) {
+    let prot = Protection::from_prot(prot).ok_or(EINVAL)?;
+    if len == 0 {
+        return if is_page_aligned(addr) {
             Ok(0)
         } else {
             Err(EINVAL)
         };
     }
-    ctx.task.mm().mprotect(args[0], args[1], prot)?;
+    ctx.task.mm().mprotect(addr, len, prot)?;
     Ok(0)
 }
 
@@ -319,8 +326,7 @@ fn advice_refused(vma: &Vma, advice: u64) -> Option<Errno> {
     }
 }
 
-pub fn sys_madvise(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (addr, len, advice) = (args[0], args[1], args[2]);
+pub fn sys_madvise(ctx: &mut SyscallContext, addr: u64, len: u64, advice: u64) -> SysResult {
     if !advice_known(advice) || !is_page_aligned(addr) {
         return Err(EINVAL);
     }
@@ -416,11 +422,17 @@ fn populate_for_advice(mm: &mut AddressSpace, start: u64, end: u64, write: bool)
     Ok(0)
 }
 
-pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mremap(
+    ctx: &mut SyscallContext,
+    old: u64,
+    old_size: u64,
+    new_size: u64,
+    flags: u64,
+    new_addr: u64,
+) -> SysResult {
     const MREMAP_MAYMOVE: u64 = 1;
     const MREMAP_FIXED: u64 = 2;
     const MREMAP_DONTUNMAP: u64 = 4;
-    let [old, old_size, new_size, flags, new_addr, _] = args;
     let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
     // Linux's order: MREMAP_DONTUNMAP is always a move, never a resize
     // (the lengths compared as given, before rounding).
@@ -448,11 +460,10 @@ pub fn sys_mremap(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     )
 }
 
-pub fn sys_msync(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_msync(ctx: &mut SyscallContext, addr: u64, len: u64, flags: u64) -> SysResult {
     const MS_ASYNC: u64 = 1;
     const MS_INVALIDATE: u64 = 2;
     const MS_SYNC: u64 = 4;
-    let (addr, len, flags) = (args[0], args[1], args[2]);
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
         || flags & (MS_ASYNC | MS_SYNC) == (MS_ASYNC | MS_SYNC)
         || !is_page_aligned(addr)
@@ -552,20 +563,20 @@ fn lock(ctx: &mut SyscallContext, addr: u64, len: u64, on_fault: bool) -> SysRes
     Ok(0)
 }
 
-pub fn sys_mlock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    lock(ctx, args[0], args[1], false)
+pub fn sys_mlock(ctx: &mut SyscallContext, addr: u64, len: u64) -> SysResult {
+    lock(ctx, addr, len, false)
 }
 
-pub fn sys_mlock2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mlock2(ctx: &mut SyscallContext, addr: u64, len: u64, flags: u64) -> SysResult {
     const MLOCK_ONFAULT: u64 = 1;
-    if args[2] & !MLOCK_ONFAULT != 0 {
+    if flags & !MLOCK_ONFAULT != 0 {
         return Err(EINVAL);
     }
-    lock(ctx, args[0], args[1], args[2] & MLOCK_ONFAULT != 0)
+    lock(ctx, addr, len, flags & MLOCK_ONFAULT != 0)
 }
 
-pub fn sys_munlock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (start, end) = lock_range(args[0], args[1])?;
+pub fn sys_munlock(ctx: &mut SyscallContext, addr: u64, len: u64) -> SysResult {
+    let (start, end) = lock_range(addr, len)?;
     let mut mm = ctx.task.mm();
     // As Linux: the areas before a hole are unlocked, then ENOMEM.
     let mapped = mm.mapped_until(start, end);
@@ -579,11 +590,10 @@ pub fn sys_munlock(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_mlockall(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mlockall(ctx: &mut SyscallContext, flags: u64) -> SysResult {
     const MCL_CURRENT: u64 = 1;
     const MCL_FUTURE: u64 = 2;
     const MCL_ONFAULT: u64 = 4;
-    let flags = args[0];
     if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT
     {
         return Err(EINVAL);
@@ -625,7 +635,7 @@ pub fn sys_mlockall(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_munlockall(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_munlockall(ctx: &mut SyscallContext) -> SysResult {
     let mut mm = ctx.task.mm();
     mm.def_flags = VmFlags::NONE;
     mm.update_flags(0, USER_END, |v| relock(v, VmFlags::NONE))?;
@@ -636,8 +646,7 @@ pub fn sys_munlockall(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
 /// unmapped, moved, resized, reprotected or (read-only anonymous memory)
 /// discarded: those calls fail with EPERM. For the life of the address
 /// space (a child inherits the seals; exec drops them).
-pub fn sys_mseal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (start, len, flags) = (args[0], args[1], args[2]);
+pub fn sys_mseal(ctx: &mut SyscallContext, start: u64, len: u64, flags: u64) -> SysResult {
     if flags != 0 || !is_page_aligned(start) {
         return Err(EINVAL);
     }
@@ -658,8 +667,14 @@ pub fn sys_mseal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// remap_file_pages: as Linux since 4.0, an mmap(MAP_SHARED | MAP_FIXED |
 /// MAP_POPULATE) of the same file at the new offset over the range, which
 /// must lie in shared writable mappings of one file with the same flags.
-pub fn sys_remap_file_pages(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [start, size, prot, pgoff, flags, _] = args;
+pub fn sys_remap_file_pages(
+    ctx: &mut SyscallContext,
+    start: u64,
+    size: u64,
+    prot: u64,
+    pgoff: u64,
+    flags: u64,
+) -> SysResult {
     if prot != 0 {
         return Err(EINVAL);
     }
@@ -724,8 +739,7 @@ pub fn sys_remap_file_pages(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResu
 
 /// mincore: one byte per page, 1 when the page is in memory: present in
 /// the address space, or for a file mapping in the file's pages.
-pub fn sys_mincore(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (addr, len, vec) = (args[0], args[1], args[2]);
+pub fn sys_mincore(ctx: &mut SyscallContext, addr: u64, len: u64, vec: u64) -> SysResult {
     if !is_page_aligned(addr) {
         return Err(EINVAL);
     }

@@ -15,13 +15,15 @@
 //! the nsfs ioctls), system (credentials,
 //! process groups and sessions, sysinfo), time (clocks, sleeps, timers,
 //! getrandom). `path.rs` holds
-//! the path-argument helpers of the file families. A number without a
-//! handler is -ENOSYS, logged once by name.
+//! the path-argument helpers of the file families, `args.rs` the typed
+//! handler arguments (converted from the registers once, at the table). A
+//! number without a handler is -ENOSYS, logged once by name.
 
 // The handlers of x86_64-only calls (open, stat, pipe, dup2, poll, select,
 // arch_prctl, time, ...) have no number in the aarch64 table.
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod aio;
+pub mod args;
 pub mod attr;
 #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub mod copy;
@@ -108,6 +110,8 @@ pub struct SyscallContext<'a> {
     pub full_return: bool,
 }
 
+/// A table entry: the raw registers in, the result out. Handlers themselves
+/// take typed arguments; `args::adapt!` makes this from them.
 pub type Handler = fn(&mut SyscallContext, [u64; 6]) -> SysResult;
 
 /// A file-descriptor argument (the kernel takes the low 32 bits as an int).

@@ -63,9 +63,15 @@ fn unsupported(what: &str, logged: &AtomicBool) {
 }
 
 /// mount(source, target, fstype, flags, data).
-pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mount(
+    ctx: &mut SyscallContext,
+    source: u64,
+    target: u64,
+    fstype: u64,
+    mut flags: u64,
+    data: u64,
+) -> SysResult {
     static LOGGED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
-    let mut flags = args[3];
     if flags & MS_MGC_MSK == MS_MGC_VAL {
         flags &= !MS_MGC_MSK;
     }
@@ -74,7 +80,7 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) || ctx.task.creds.landlock.is_some() {
         return Err(EPERM);
     }
-    let target = read_path(ctx, args[1])?;
+    let target = read_path(ctx, target)?;
     let at = lookup_at(ctx, AT_FDCWD, &target, flags & MS_NOSYMFOLLOW == 0)?;
     let namespace = ctx.task.namespace.clone();
 
@@ -130,7 +136,7 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if flags & MS_BIND != 0 {
         // What the source names becomes visible at the target too (with
         // the mounts below it: every bind is recursive here).
-        let source = read_path(ctx, args[0])?;
+        let source = read_path(ctx, source)?;
         let from = lookup_at(ctx, AT_FDCWD, &source, true)?;
         // The new mount shows the source's filesystem from the source
         // directory down, with the source mount's attributes (Linux's
@@ -155,16 +161,16 @@ pub fn sys_mount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         namespace.mount_listed(&at, from.node().clone(), line, meta)?;
         return Ok(0);
     }
-    let fstype = read_path(ctx, args[2])?;
-    let data = if args[4] == 0 {
+    let fstype = read_path(ctx, fstype)?;
+    let data = if data == 0 {
         Vec::new()
     } else {
-        read_path(ctx, args[4])?
+        read_path(ctx, data)?
     };
-    let source = if args[0] == 0 {
+    let source = if source == 0 {
         b"none".to_vec()
     } else {
-        read_path(ctx, args[0])?
+        read_path(ctx, source)?
     };
     if fstype != b"tmpfs" && fstype != b"ramfs" {
         unsupported("a filesystem type other than tmpfs and ramfs", &LOGGED[3]);
@@ -323,9 +329,8 @@ fn options(flags: u64, extra: &[u8]) -> Vec<u8> {
 }
 
 /// umount2(target, flags).
-pub fn sys_umount2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_umount2(ctx: &mut SyscallContext, target: u64, flags: u64) -> SysResult {
     static LOGGED: AtomicBool = AtomicBool::new(false);
-    let flags = args[1];
     if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
         return Err(EINVAL);
     }
@@ -339,7 +344,7 @@ pub fn sys_umount2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) || ctx.task.creds.landlock.is_some() {
         return Err(EPERM);
     }
-    let target = read_path(ctx, args[0])?;
+    let target = read_path(ctx, target)?;
     let at = lookup_at(ctx, AT_FDCWD, &target, flags & UMOUNT_NOFOLLOW == 0)?;
     ctx.task.namespace.clone().unmount(&at)?;
     Ok(0)
@@ -396,12 +401,17 @@ fn user_range_ok(addr: u64, len: u64) -> bool {
 /// (its `size` says how much was written); strings follow it and must fit
 /// (EOVERFLOW). A mount outside the caller's root is EPERM without
 /// CAP_SYS_ADMIN.
-pub fn sys_statmount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (buf, bufsize, flags) = (args[1], args[2], args[3] as u32);
+pub fn sys_statmount(
+    ctx: &mut SyscallContext,
+    req: u64,
+    buf: u64,
+    bufsize: u64,
+    flags: u32,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let (mnt_id, mask) = read_mnt_id_req(ctx, args[0])?;
+    let (mnt_id, mask) = read_mnt_id_req(ctx, req)?;
     if !user_range_ok(buf, bufsize) {
         return Err(EFAULT);
     }
@@ -497,15 +507,20 @@ pub fn sys_statmount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// increasing order and above `req.param`, of the mounts beneath the
 /// mount `req.mnt_id` (LSMT_ROOT: beneath the caller's root, its mount
 /// included when the root is a mount's root). Returns how many it wrote.
-pub fn sys_listmount(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (ids_addr, nr, flags) = (args[1], args[2], args[3] as u32);
+pub fn sys_listmount(
+    ctx: &mut SyscallContext,
+    req: u64,
+    ids_addr: u64,
+    nr: u64,
+    flags: u32,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
     if nr > u64::MAX >> 3 || !user_range_ok(ids_addr, nr * 8) {
         return Err(EFAULT);
     }
-    let (mnt_id, last) = read_mnt_id_req(ctx, args[0])?;
+    let (mnt_id, last) = read_mnt_id_req(ctx, req)?;
     if mnt_id != LSMT_ROOT && mnt_id < mount_ids::MNT_UNIQUE_ID_OFFSET {
         return Err(EINVAL);
     }

@@ -69,16 +69,22 @@ fn permitted(ctx: &SyscallContext, queue: &mqueue::Queue, access: u32) -> bool {
     bits & access == access
 }
 
-pub fn sys_mq_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let name = read_name(ctx, args[0])?;
-    let flags = open_flags_from_user(args[1] as u32);
+pub fn sys_mq_open(
+    ctx: &mut SyscallContext,
+    name: u64,
+    oflag: u32,
+    mode: u32,
+    attr: u64,
+) -> SysResult {
+    let name = read_name(ctx, name)?;
+    let flags = open_flags_from_user(oflag);
     let accmode = flags & O_ACCMODE;
     if accmode == 3 {
         return Err(EINVAL);
     }
     let create = flags & O_CREAT != 0;
-    let attr = if create && args[3] != 0 {
-        let [_, max_msgs, msg_size, _] = read_attr(ctx, args[3])?;
+    let attr = if create && attr != 0 {
+        let [_, max_msgs, msg_size, _] = read_attr(ctx, attr)?;
         if max_msgs <= 0 || msg_size <= 0 {
             return Err(EINVAL);
         }
@@ -99,7 +105,7 @@ pub fn sys_mq_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let request = OpenRequest {
         create,
         exclusive: flags & O_EXCL != 0,
-        mode: args[2] as u32 & !ctx.task.umask,
+        mode: mode & !ctx.task.umask,
         attr,
         uid: ctx.task.creds.user[1],
         gid: ctx.task.creds.group[1],
@@ -126,8 +132,8 @@ pub fn sys_mq_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(fd as u64)
 }
 
-pub fn sys_mq_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let name = read_name(ctx, args[0])?;
+pub fn sys_mq_unlink(ctx: &mut SyscallContext, name: u64) -> SysResult {
+    let name = read_name(ctx, name)?;
     let queue = mqueue::lookup(&ctx.task.ipc_ns.mqueues, &name).ok_or(ENOENT)?;
     // Removing a name takes write permission on the (virtual) directory,
     // which is 01777 on Linux: the owner or root.
@@ -140,8 +146,8 @@ pub fn sys_mq_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// The queue behind `fd` and its open file (EBADF: not a queue).
-fn queue_of(ctx: &mut SyscallContext, fd: u64) -> Result<Arc<OpenFile>, Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn queue_of(ctx: &mut SyscallContext, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_mqueue().is_none() {
         return Err(EBADF);
     }
@@ -176,9 +182,15 @@ fn wait(ctx: &mut SyscallContext, queue: &mqueue::Queue, deadline: u64) -> Resul
     crate::sentry::signal::wait(&mut ctx.task, &[&queue.changed], deadline, false).map(|_| ())
 }
 
-pub fn sys_mq_timedsend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (len, priority) = (args[2], args[3]);
-    let open = queue_of(ctx, args[0])?;
+pub fn sys_mq_timedsend(
+    ctx: &mut SyscallContext,
+    mqdes: i32,
+    msg_ptr: u64,
+    len: u64,
+    priority: u64,
+    abs_timeout: u64,
+) -> SysResult {
+    let open = queue_of(ctx, mqdes)?;
     if !open.writable() {
         return Err(EBADF);
     }
@@ -191,7 +203,7 @@ pub fn sys_mq_timedsend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         return Err(EINVAL);
     }
     let mut message = alloc::vec![0u8; len as usize];
-    ctx.task.mm().copy_from_user(args[1], &mut message)?;
+    ctx.task.mm().copy_from_user(msg_ptr, &mut message)?;
     let mut deadline_ns = None;
     let notify = loop {
         match queue.send(&mut message, priority) {
@@ -202,7 +214,7 @@ pub fn sys_mq_timedsend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                 }
                 let deadline = match deadline_ns {
                     Some(d) => d,
-                    None => *deadline_ns.insert(deadline(ctx, args[4])?),
+                    None => *deadline_ns.insert(deadline(ctx, abs_timeout)?),
                 };
                 wait(ctx, &queue, deadline)?;
             }
@@ -234,9 +246,15 @@ pub fn sys_mq_timedsend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_mq_timedreceive(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (buf, len, prio_addr) = (args[1], args[2], args[3]);
-    let open = queue_of(ctx, args[0])?;
+pub fn sys_mq_timedreceive(
+    ctx: &mut SyscallContext,
+    mqdes: i32,
+    buf: u64,
+    len: u64,
+    prio_addr: UserPtr<u32>,
+    abs_timeout: u64,
+) -> SysResult {
+    let open = queue_of(ctx, mqdes)?;
     if !open.readable() {
         return Err(EBADF);
     }
@@ -252,7 +270,7 @@ pub fn sys_mq_timedreceive(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
             Err(e) if e == EAGAIN && !open.nonblocking() => {
                 let deadline = match deadline_ns {
                     Some(d) => d,
-                    None => *deadline_ns.insert(deadline(ctx, args[4])?),
+                    None => *deadline_ns.insert(deadline(ctx, abs_timeout)?),
                 };
                 queue.note_receiver(true);
                 let waited = wait(ctx, &queue, deadline);
@@ -264,20 +282,20 @@ pub fn sys_mq_timedreceive(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
     };
     // A fault here loses the message, as on Linux.
     ctx.task.mm().copy_to_user(buf, &message)?;
-    if prio_addr != 0 {
-        UserPtr::new(prio_addr).write(&mut ctx.task.mm(), &(priority as u32))?;
+    if !prio_addr.is_null() {
+        prio_addr.write(&mut ctx.task.mm(), &(priority as u32))?;
     }
     Ok(message.len() as u64)
 }
 
-pub fn sys_mq_notify(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_mq_notify(ctx: &mut SyscallContext, mqdes: i32, sevp: UserPtr<[u64; 2]>) -> SysResult {
     let pid = ctx.task.pid;
     // The sigevent is checked before the descriptor, as on Linux.
-    let notify = if args[1] == 0 {
+    let notify = if sevp.is_null() {
         None
     } else {
         // struct sigevent { sigval value; int signo; int notify; ... }
-        let raw: [u64; 2] = UserPtr::<[u64; 2]>::new(args[1]).read(&mut ctx.task.mm())?;
+        let raw: [u64; 2] = sevp.read(&mut ctx.task.mm())?;
         let (value, signo, notify) = (raw[0], raw[1] as u32 as i32, (raw[1] >> 32) as i32);
         let how = match notify {
             SIGEV_NONE => How::Nothing,
@@ -305,16 +323,21 @@ pub fn sys_mq_notify(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         };
         Some(Notify { pid, how })
     };
-    let open = queue_of(ctx, args[0])?;
+    let open = queue_of(ctx, mqdes)?;
     let file = open.file.as_mqueue().ok_or(EBADF)?;
     file.queue.set_notify(pid, notify)?;
     Ok(0)
 }
 
-pub fn sys_mq_getsetattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let open = queue_of(ctx, args[0])?;
-    let new = if args[1] != 0 {
-        Some(read_attr(ctx, args[1])?)
+pub fn sys_mq_getsetattr(
+    ctx: &mut SyscallContext,
+    mqdes: i32,
+    newattr: u64,
+    oldattr: UserPtr<[i64; 4]>,
+) -> SysResult {
+    let open = queue_of(ctx, mqdes)?;
+    let new = if newattr != 0 {
+        Some(read_attr(ctx, newattr)?)
     } else {
         None
     };
@@ -335,8 +358,8 @@ pub fn sys_mq_getsetattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
             return Err(EINVAL);
         }
     }
-    if args[2] != 0 {
-        UserPtr::new(args[2]).write(&mut ctx.task.mm(), &old)?;
+    if !oldattr.is_null() {
+        oldattr.write(&mut ctx.task.mm(), &old)?;
     }
     if let Some([flags, ..]) = new {
         let mut current = open.flags.lock();

@@ -1,7 +1,6 @@
 //! Names in directories (Linux's fs/namei.c): mkdir, mknod, link,
 //! symlink, readlink, unlink/rmdir, rename.
 
-use super::fd_arg;
 use super::path::{
     may, may_delete, new_entry_at, new_entry_stack_at, node_at, own_new_node, parent_at, read_path,
     NodeRef, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
@@ -24,13 +23,19 @@ fn readlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, buf: u64, size: 
     Ok(n as u64)
 }
 
-pub fn sys_readlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    read_path(ctx, args[0])?;
-    readlink_at(ctx, AT_FDCWD, args[0], args[1], args[2])
+pub fn sys_readlink(ctx: &mut SyscallContext, path: u64, buf: u64, bufsiz: u64) -> SysResult {
+    read_path(ctx, path)?;
+    readlink_at(ctx, AT_FDCWD, path, buf, bufsiz)
 }
 
-pub fn sys_readlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    readlink_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+pub fn sys_readlinkat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    buf: u64,
+    bufsiz: u64,
+) -> SysResult {
+    readlink_at(ctx, dirfd, path, buf, bufsiz)
 }
 
 fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> SysResult {
@@ -43,12 +48,17 @@ fn symlink_at(ctx: &mut SyscallContext, target: u64, dirfd: i32, path: u64) -> S
     Ok(0)
 }
 
-pub fn sys_symlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    symlink_at(ctx, args[0], AT_FDCWD, args[1])
+pub fn sys_symlink(ctx: &mut SyscallContext, target: u64, linkpath: u64) -> SysResult {
+    symlink_at(ctx, target, AT_FDCWD, linkpath)
 }
 
-pub fn sys_symlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    symlink_at(ctx, args[0], fd_arg(args[1]), args[2])
+pub fn sys_symlinkat(
+    ctx: &mut SyscallContext,
+    target: u64,
+    newdirfd: i32,
+    linkpath: u64,
+) -> SysResult {
+    symlink_at(ctx, target, newdirfd, linkpath)
 }
 
 fn link_at(
@@ -95,19 +105,19 @@ fn link_at(
     Ok(0)
 }
 
-pub fn sys_link(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    link_at(ctx, AT_FDCWD, args[0], AT_FDCWD, args[1], 0)
+pub fn sys_link(ctx: &mut SyscallContext, oldpath: u64, newpath: u64) -> SysResult {
+    link_at(ctx, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
 }
 
-pub fn sys_linkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    link_at(
-        ctx,
-        fd_arg(args[0]),
-        args[1],
-        fd_arg(args[2]),
-        args[3],
-        args[4],
-    )
+pub fn sys_linkat(
+    ctx: &mut SyscallContext,
+    olddirfd: i32,
+    oldpath: u64,
+    newdirfd: i32,
+    newpath: u64,
+    flags: u64,
+) -> SysResult {
+    link_at(ctx, olddirfd, oldpath, newdirfd, newpath, flags)
 }
 
 fn mkdir_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
@@ -183,20 +193,26 @@ fn mknod_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64, dev: u64
     }
 }
 
-pub fn sys_mknod(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mknod_at(ctx, AT_FDCWD, args[0], args[1], args[2])
+pub fn sys_mknod(ctx: &mut SyscallContext, path: u64, mode: u64, dev: u64) -> SysResult {
+    mknod_at(ctx, AT_FDCWD, path, mode, dev)
 }
 
-pub fn sys_mknodat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mknod_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+pub fn sys_mknodat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    mode: u64,
+    dev: u64,
+) -> SysResult {
+    mknod_at(ctx, dirfd, path, mode, dev)
 }
 
-pub fn sys_mkdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mkdir_at(ctx, AT_FDCWD, args[0], args[1])
+pub fn sys_mkdir(ctx: &mut SyscallContext, path: u64, mode: u64) -> SysResult {
+    mkdir_at(ctx, AT_FDCWD, path, mode)
 }
 
-pub fn sys_mkdirat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    mkdir_at(ctx, fd_arg(args[0]), args[1], args[2])
+pub fn sys_mkdirat(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    mkdir_at(ctx, dirfd, path, mode)
 }
 
 fn unlink_at(ctx: &mut SyscallContext, dirfd: i32, path: u64, directory: bool) -> SysResult {
@@ -264,19 +280,19 @@ fn notify_removed(dir: &dyn Inode, name: &[u8], node: &dyn Inode) {
     inotify::on_child(dir, name, node, inotify::IN_DELETE, 0);
 }
 
-pub fn sys_unlink(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    unlink_at(ctx, AT_FDCWD, args[0], false)
+pub fn sys_unlink(ctx: &mut SyscallContext, path: u64) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, path, false)
 }
 
-pub fn sys_rmdir(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    unlink_at(ctx, AT_FDCWD, args[0], true)
+pub fn sys_rmdir(ctx: &mut SyscallContext, path: u64) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, path, true)
 }
 
-pub fn sys_unlinkat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[2] & !AT_REMOVEDIR != 0 {
+pub fn sys_unlinkat(ctx: &mut SyscallContext, dirfd: i32, path: u64, flags: u64) -> SysResult {
+    if flags & !AT_REMOVEDIR != 0 {
         return Err(EINVAL);
     }
-    unlink_at(ctx, fd_arg(args[0]), args[1], args[2] & AT_REMOVEDIR != 0)
+    unlink_at(ctx, dirfd, path, flags & AT_REMOVEDIR != 0)
 }
 
 fn rename_at(
@@ -415,21 +431,27 @@ fn rename_at(
     Ok(0)
 }
 
-pub fn sys_rename(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    rename_at(ctx, AT_FDCWD, args[0], AT_FDCWD, args[1], 0)
+pub fn sys_rename(ctx: &mut SyscallContext, oldpath: u64, newpath: u64) -> SysResult {
+    rename_at(ctx, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
 }
 
-pub fn sys_renameat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    rename_at(ctx, fd_arg(args[0]), args[1], fd_arg(args[2]), args[3], 0)
+pub fn sys_renameat(
+    ctx: &mut SyscallContext,
+    olddirfd: i32,
+    oldpath: u64,
+    newdirfd: i32,
+    newpath: u64,
+) -> SysResult {
+    rename_at(ctx, olddirfd, oldpath, newdirfd, newpath, 0)
 }
 
-pub fn sys_renameat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    rename_at(
-        ctx,
-        fd_arg(args[0]),
-        args[1],
-        fd_arg(args[2]),
-        args[3],
-        args[4],
-    )
+pub fn sys_renameat2(
+    ctx: &mut SyscallContext,
+    olddirfd: i32,
+    oldpath: u64,
+    newdirfd: i32,
+    newpath: u64,
+    flags: u64,
+) -> SysResult {
+    rename_at(ctx, olddirfd, oldpath, newdirfd, newpath, flags)
 }

@@ -6,7 +6,6 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::O_PATH;
@@ -118,8 +117,7 @@ pub fn table_fits(highest_fd: Option<usize>) -> bool {
     open_files <= 64 || ((nr_open - 1) | 63) + 1 >= open_files
 }
 
-pub fn sys_unshare(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let mut flags = args[0];
+pub fn sys_unshare(ctx: &mut SyscallContext, mut flags: u64) -> SysResult {
     // What each kind of unsharing implies (Linux's ksys_unshare).
     if flags & CLONE_NEWUSER != 0 {
         flags |= CLONE_THREAD | CLONE_FS;
@@ -290,8 +288,8 @@ fn enter(ctx: &mut SyscallContext, targets: &[NsRef]) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn sys_setns(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, flags) = (fd_arg(args[0]), args[1] & 0xffff_ffff);
+pub fn sys_setns(ctx: &mut SyscallContext, fd: i32, nstype: u64) -> SysResult {
+    let (fd, flags) = (fd, nstype & 0xffff_ffff);
     let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);

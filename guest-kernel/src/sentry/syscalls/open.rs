@@ -5,7 +5,6 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::path::{lookup_with, may, own_new_node, owns, read_path, scope_at, AT_FDCWD};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -343,12 +342,18 @@ impl File for PathOnly {
     }
 }
 
-pub fn sys_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    open_at(ctx, AT_FDCWD, args[0], args[1], args[2])
+pub fn sys_open(ctx: &mut SyscallContext, path: u64, flags: u64, mode: u64) -> SysResult {
+    open_at(ctx, AT_FDCWD, path, flags, mode)
 }
 
-pub fn sys_openat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    open_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+pub fn sys_openat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    flags: u64,
+    mode: u64,
+) -> SysResult {
+    open_at(ctx, dirfd, path, flags, mode)
 }
 
 /// openat2(dirfd, path, how, size): `struct open_how` { flags, mode,
@@ -356,7 +361,13 @@ pub fn sys_openat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// shorter than the first version is EINVAL, bytes we do not know must be
 /// zero, else E2BIG); unlike openat, unknown or contradictory flags and a
 /// mode without O_CREAT/O_TMPFILE are EINVAL (build_open_flags).
-pub fn sys_openat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_openat2(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path_addr: u64,
+    how_addr: u64,
+    size: u64,
+) -> SysResult {
     use crate::sentry::vfs::{RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT};
     const OPEN_HOW_SIZE_VER0: u64 = 24;
     const PAGE: u64 = 4096;
@@ -365,7 +376,6 @@ pub fn sys_openat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const VALID_OPEN_FLAGS: u64 = 0o37777703;
     const VALID_RESOLVE_FLAGS: u64 = 0x3f;
     const O_PATH_FLAGS: u32 = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
-    let (dirfd, path_addr, how_addr, size) = (fd_arg(args[0]), args[1], args[2], args[3]);
     if size < OPEN_HOW_SIZE_VER0 {
         return Err(EINVAL);
     }
@@ -411,12 +421,12 @@ pub fn sys_openat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     open_how(ctx, dirfd, path_addr, flags, mode, resolve)
 }
 
-pub fn sys_creat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_creat(ctx: &mut SyscallContext, path: u64, mode: u64) -> SysResult {
     open_at(
         ctx,
         AT_FDCWD,
-        args[0],
+        path,
         (O_CREAT | O_WRONLY | O_TRUNC) as u64,
-        args[1],
+        mode,
     )
 }

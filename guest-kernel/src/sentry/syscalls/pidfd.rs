@@ -6,7 +6,6 @@
 
 use alloc::sync::Arc;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_NONBLOCK, O_RDWR};
@@ -36,8 +35,8 @@ pub fn install(
 
 /// The pidfd at descriptor `fd`: its pid and open file. EBADF for a
 /// descriptor that is not a pidfd.
-pub fn target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, Arc<OpenFile>), Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+pub fn target(ctx: &mut SyscallContext, fd: i32) -> Result<(i32, Arc<OpenFile>), Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     let pid = file.file.as_pidfd().ok_or(EBADF)?.pid;
     Ok((pid, file))
 }
@@ -45,8 +44,8 @@ pub fn target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, Arc<OpenFile>),
 /// The process pidfd_send_signal's descriptor names: a pidfd or, as on
 /// Linux, an open /proc/<pid> directory, and whether it can still be
 /// signalled (it lives or is a zombie not yet reaped).
-fn signal_target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, bool), Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn signal_target(ctx: &mut SyscallContext, fd: i32) -> Result<(i32, bool), Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if let Some(pidfd) = file.file.as_pidfd() {
         return Ok((pidfd.pid, !pidfd.exited() || sched::is_zombie(pidfd.pid)));
     }
@@ -62,8 +61,7 @@ fn signal_target(ctx: &mut SyscallContext, fd: u64) -> Result<(i32, bool), Errno
     Ok((pid, alive))
 }
 
-pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, flags) = (args[0] as i32, args[1]);
+pub fn sys_pidfd_open(ctx: &mut SyscallContext, pid: i32, flags: u64) -> SysResult {
     if flags & !(O_NONBLOCK as u64) != 0 || pid <= 0 {
         return Err(EINVAL);
     }
@@ -85,8 +83,13 @@ pub fn sys_pidfd_open(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(install(&ctx.task, pid, process, flags != 0)? as u64)
 }
 
-pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, signal, info, flags) = (args[0], args[1], args[2], args[3]);
+pub fn sys_pidfd_send_signal(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    signal: u64,
+    info: u64,
+    flags: u64,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -95,7 +98,7 @@ pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
         return Err(ESRCH);
     }
     if info == 0 {
-        return super::signal::sys_kill(ctx, [pid as u64, signal, 0, 0, 0, 0]);
+        return super::signal::sys_kill(ctx, pid, signal);
     }
     // The siginfo must be for the signal sent.
     let given: crate::sentry::signal::SigInfo =
@@ -103,11 +106,10 @@ pub fn sys_pidfd_send_signal(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
     if given.signo as u64 != signal {
         return Err(EINVAL);
     }
-    super::signal::sys_rt_sigqueueinfo(ctx, [pid as u64, signal, info, 0, 0, 0])
+    super::signal::sys_rt_sigqueueinfo(ctx, pid, signal, info)
 }
 
-pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (fd, target_fd, flags) = (args[0], args[1], args[2]);
+pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, fd: i32, target_fd: i32, flags: u64) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }
@@ -140,7 +142,7 @@ pub fn sys_pidfd_getfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         // table held across a switch is a busy moment, try again.
         let table = process.view.fds();
         let fds = table.try_lock().ok_or(EAGAIN)?;
-        fds.get(fd_arg(target_fd))?.clone()
+        fds.get(target_fd)?.clone()
     };
     // The copy is close-on-exec, as Linux makes it.
     Ok(ctx.task.fds().insert(taken, true, 0)? as u64)

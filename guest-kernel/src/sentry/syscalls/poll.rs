@@ -14,8 +14,7 @@ use crate::sentry::vfs::console;
 
 const POLLPRI: i16 = 0x2;
 
-pub fn sys_poll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (addr, nfds, timeout_ms) = (args[0], args[1], args[2] as i32);
+pub fn sys_poll(ctx: &mut SyscallContext, addr: u64, nfds: u64, timeout_ms: i32) -> SysResult {
     let timeout_ns = if timeout_ms < 0 {
         u64::MAX
     } else {
@@ -307,11 +306,18 @@ fn select_fds(ctx: &mut SyscallContext, nfds: u64, sets: [u64; 3], timeout_ns: u
     Ok(count)
 }
 
-pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout_ns = if args[4] == 0 {
+pub fn sys_select(
+    ctx: &mut SyscallContext,
+    nfds: u64,
+    readfds: u64,
+    writefds: u64,
+    exceptfds: u64,
+    timeout: UserPtr<[i64; 2]>,
+) -> SysResult {
+    let timeout_ns = if timeout.is_null() {
         u64::MAX
     } else {
-        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(args[4]).read(&mut ctx.task.mm())?;
+        let tv: [i64; 2] = timeout.read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }
@@ -320,34 +326,42 @@ pub fn sys_select(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             .saturating_add(tv[1] as u64 * 1000)
     };
     let started = crate::sentry::time::monotonic_ns();
-    let result = select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns);
-    if args[4] != 0 && timeout_ns != u64::MAX {
+    let result = select_fds(ctx, nfds, [readfds, writefds, exceptfds], timeout_ns);
+    if !timeout.is_null() && timeout_ns != u64::MAX {
         // Linux reports the time left.
         let left = timeout_ns.saturating_sub(crate::sentry::time::monotonic_ns() - started);
         let tv = [
             (left / 1_000_000_000) as i64,
             ((left % 1_000_000_000) / 1000) as i64,
         ];
-        UserPtr::new(args[4]).write(&mut ctx.task.mm(), &tv)?;
+        timeout.write(&mut ctx.task.mm(), &tv)?;
     }
     result
 }
 
-pub fn sys_pselect6(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout_ns = if args[4] == 0 {
+pub fn sys_pselect6(
+    ctx: &mut SyscallContext,
+    nfds: u64,
+    readfds: u64,
+    writefds: u64,
+    exceptfds: u64,
+    timeout: u64,
+    sigmask: u64,
+) -> SysResult {
+    let timeout_ns = if timeout == 0 {
         u64::MAX
     } else {
-        super::time::read_timespec(ctx, args[4])?
+        super::time::read_timespec(ctx, timeout)?
     };
-    // args[5]: { const sigset_t *mask; size_t size; }.
-    let mask = if args[5] != 0 {
-        let [addr, size]: [u64; 2] = UserPtr::<[u64; 2]>::new(args[5]).read(&mut ctx.task.mm())?;
+    // sigmask: { const sigset_t *mask; size_t size; }.
+    let mask = if sigmask != 0 {
+        let [addr, size]: [u64; 2] = UserPtr::<[u64; 2]>::new(sigmask).read(&mut ctx.task.mm())?;
         (addr, size)
     } else {
         (0, 8)
     };
     with_wait_mask(ctx, mask.0, mask.1, |ctx| {
-        select_fds(ctx, args[0], [args[1], args[2], args[3]], timeout_ns)
+        select_fds(ctx, nfds, [readfds, writefds, exceptfds], timeout_ns)
     })
 }
 
@@ -379,13 +393,20 @@ pub fn with_wait_mask(
     result
 }
 
-pub fn sys_ppoll(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout_ns = if args[2] == 0 {
+pub fn sys_ppoll(
+    ctx: &mut SyscallContext,
+    fds: u64,
+    nfds: u64,
+    tmo_p: u64,
+    sigmask: u64,
+    sigsetsize: u64,
+) -> SysResult {
+    let timeout_ns = if tmo_p == 0 {
         u64::MAX
     } else {
-        super::time::read_timespec(ctx, args[2])?
+        super::time::read_timespec(ctx, tmo_p)?
     };
-    with_wait_mask(ctx, args[3], args[4], |ctx| {
-        poll_fds(ctx, args[0], args[1], timeout_ns)
+    with_wait_mask(ctx, sigmask, sigsetsize, |ctx| {
+        poll_fds(ctx, fds, nfds, timeout_ns)
     })
 }

@@ -10,59 +10,58 @@ use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::task::{RLimit, RLIMIT_NLIMITS};
 
-pub fn sys_exit_group(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    crate::sentry::signal::exit_with(&mut ctx.task, args[0] as u8);
+pub fn sys_exit_group(ctx: &mut SyscallContext, status: u64) -> SysResult {
+    crate::sentry::signal::exit_with(&mut ctx.task, status as u8);
     // (Another task runs next; this value is never seen.)
     Ok(0)
 }
 
 /// exit(2): the calling thread ends; the last thread's exit ends the
 /// process, as exit_group does.
-pub fn sys_exit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_exit(ctx: &mut SyscallContext, status: u64) -> SysResult {
     let task = &mut *ctx.task;
     if crate::sentry::sched::has_other_threads(task.pid, task.tid) {
         task.thread_exit = true;
         return Ok(0);
     }
-    sys_exit_group(ctx, args)
+    sys_exit_group(ctx, status)
 }
 
-pub fn sys_getpid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getpid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.pid as u64)
 }
 
 /// The first process's parent is outside the sandbox: 0, as for init.
-pub fn sys_getppid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getppid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.ppid() as u64)
 }
 
-pub fn sys_gettid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_gettid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.tid as u64)
 }
 
-pub fn sys_set_tid_address(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    ctx.task.clear_child_tid = args[0];
+pub fn sys_set_tid_address(ctx: &mut SyscallContext, tidptr: u64) -> SysResult {
+    ctx.task.clear_child_tid = tidptr;
     Ok(ctx.task.tid as u64)
 }
 
-pub fn sys_set_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_set_robust_list(ctx: &mut SyscallContext, head: u64, len: u64) -> SysResult {
     // struct robust_list_head is 24 bytes on x86_64.
-    if args[1] != 24 {
+    if len != 24 {
         return Err(EINVAL);
     }
-    ctx.task.robust_list = args[0];
+    ctx.task.robust_list = head;
     Ok(0)
 }
 
 #[cfg(target_arch = "x86_64")]
-pub fn sys_arch_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_arch_prctl(ctx: &mut SyscallContext, code: u64, addr: u64) -> SysResult {
     const ARCH_SET_GS: u64 = 0x1001;
     const ARCH_SET_FS: u64 = 0x1002;
     const ARCH_GET_FS: u64 = 0x1003;
     const ARCH_GET_GS: u64 = 0x1004;
     const ARCH_GET_CPUID: u64 = 0x1011;
     const ARCH_SET_CPUID: u64 = 0x1012;
-    let (code, addr) = (args[0], args[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
             if addr >= crate::arch::TLS_BASE_LIMIT {
@@ -108,8 +107,13 @@ fn resource_index(resource: u64) -> Result<usize, Errno> {
     Ok(resource as usize)
 }
 
-pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, resource, new, old) = (args[0] as i32, args[1], args[2], args[3]);
+pub fn sys_prlimit64(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    resource: u64,
+    new: u64,
+    old: UserPtr<[u64; 2]>,
+) -> SysResult {
     if pid != 0 && pid != ctx.task.pid {
         return Err(ESRCH);
     }
@@ -133,8 +137,8 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &[current.cur, current.max])?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &[current.cur, current.max])?;
     }
     if let Some(limit) = replacement {
         ctx.task.rlimits[index] = limit;
@@ -145,12 +149,12 @@ pub fn sys_prlimit64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_getrlimit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    sys_prlimit64(ctx, [0, args[0], 0, args[1], 0, 0])
+pub fn sys_getrlimit(ctx: &mut SyscallContext, resource: u64, rlim: u64) -> SysResult {
+    sys_prlimit64(ctx, 0, resource, 0, UserPtr::new(rlim))
 }
 
-pub fn sys_setrlimit(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    sys_prlimit64(ctx, [0, args[0], args[1], 0, 0, 0])
+pub fn sys_setrlimit(ctx: &mut SyscallContext, resource: u64, rlim: u64) -> SysResult {
+    sys_prlimit64(ctx, 0, resource, rlim, UserPtr::new(0))
 }
 
 /// `struct utsname`: six 65-byte fields.
@@ -158,7 +162,7 @@ const UTS_FIELD: usize = 65;
 
 /// uname: the host and domain names are the UTS namespace's ("rvisor",
 /// or the OCI `hostname` given at boot, and "(none)" at first).
-pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_uname(ctx: &mut SyscallContext, buf: u64) -> SysResult {
     let names = ctx.task.uts_ns.names.lock().clone();
     let fields: [&[u8]; 6] = [
         b"Linux",
@@ -172,23 +176,22 @@ pub fn sys_uname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     for (i, field) in fields.iter().enumerate() {
         uts[i * UTS_FIELD..i * UTS_FIELD + field.len()].copy_from_slice(field);
     }
-    ctx.task.mm().copy_to_user(args[0], &uts)?;
+    ctx.task.mm().copy_to_user(buf, &uts)?;
     Ok(0)
 }
 
 /// sethostname and setdomainname: the names of the caller's UTS
 /// namespace (the sandbox's own, never the host's). CAP_SYS_ADMIN.
-fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResult {
+fn set_uts_name(ctx: &mut SyscallContext, name_addr: u64, len: i32, host: bool) -> SysResult {
     const CAP_SYS_ADMIN: u32 = 21;
     if !ctx.task.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(EPERM);
     }
-    let len = args[1] as i32;
     if len < 0 || len as usize > crate::sentry::ns::UTS_NAME_MAX {
         return Err(EINVAL);
     }
     let mut name = alloc::vec![0u8; len as usize];
-    ctx.task.mm().copy_from_user(args[0], &mut name)?;
+    ctx.task.mm().copy_from_user(name_addr, &mut name)?;
     let mut names = ctx.task.uts_ns.names.lock();
     if host {
         names.hostname = name;
@@ -198,15 +201,22 @@ fn set_uts_name(ctx: &mut SyscallContext, args: [u64; 6], host: bool) -> SysResu
     Ok(0)
 }
 
-pub fn sys_sethostname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set_uts_name(ctx, args, true)
+pub fn sys_sethostname(ctx: &mut SyscallContext, name: u64, len: i32) -> SysResult {
+    set_uts_name(ctx, name, len, true)
 }
 
-pub fn sys_setdomainname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set_uts_name(ctx, args, false)
+pub fn sys_setdomainname(ctx: &mut SyscallContext, name: u64, len: i32) -> SysResult {
+    set_uts_name(ctx, name, len, false)
 }
 
-pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_prctl(
+    ctx: &mut SyscallContext,
+    option: u64,
+    arg2: u64,
+    arg3: u64,
+    arg4: u64,
+    arg5: u64,
+) -> SysResult {
     const PR_SET_PDEATHSIG: u64 = 1;
     const PR_GET_PDEATHSIG: u64 = 2;
     const PR_GET_DUMPABLE: u64 = 3;
@@ -238,12 +248,12 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const PR_GET_NO_NEW_PRIVS: u64 = 39;
     const TASK_COMM_LEN: usize = 16;
     let task = &mut *ctx.task;
-    match args[0] {
+    match option {
         PR_SET_NAME => {
             // Up to 15 bytes, stopping at a NUL (strncpy_from_user).
             let mut name = Vec::new();
             for i in 0..TASK_COMM_LEN as u64 - 1 {
-                let byte: u8 = task.mm().read_val(args[1] + i)?;
+                let byte: u8 = task.mm().read_val(arg2 + i)?;
                 if byte == 0 {
                     break;
                 }
@@ -256,38 +266,38 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             let mut name = [0u8; TASK_COMM_LEN];
             let comm = task.comm.lock().clone();
             name[..comm.len()].copy_from_slice(&comm);
-            task.mm().copy_to_user(args[1], &name)?;
+            task.mm().copy_to_user(arg2, &name)?;
             Ok(0)
         }
         PR_SET_PDEATHSIG => {
-            if args[1] > 64 {
+            if arg2 > 64 {
                 return Err(EINVAL);
             }
-            task.parent_death_signal = args[1];
+            task.parent_death_signal = arg2;
             Ok(0)
         }
         PR_GET_PDEATHSIG => {
             task.mm()
-                .write_val(args[1], &(task.parent_death_signal as i32))?;
+                .write_val(arg2, &(task.parent_death_signal as i32))?;
             Ok(0)
         }
         PR_GET_DUMPABLE => Ok(task.dumpable),
         PR_SET_DUMPABLE => {
-            if args[1] > 1 {
+            if arg2 > 1 {
                 return Err(EINVAL);
             }
-            task.dumpable = args[1];
+            task.dumpable = arg2;
             Ok(0)
         }
         PR_GET_KEEPCAPS => Ok((task.creds.securebits & SECURE_KEEP_CAPS != 0) as u64),
         PR_SET_KEEPCAPS => {
-            if args[1] > 1 {
+            if arg2 > 1 {
                 return Err(EINVAL);
             }
             if task.creds.securebits & SECURE_KEEP_CAPS_LOCKED != 0 {
                 return Err(EPERM);
             }
-            if args[1] == 1 {
+            if arg2 == 1 {
                 task.creds.securebits |= SECURE_KEEP_CAPS;
             } else {
                 task.creds.securebits &= !SECURE_KEEP_CAPS;
@@ -299,7 +309,7 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             // Linux's cap_task_prctl: no change to a locked bit, no
             // unlocking, no unknown bit, and CAP_SETPCAP for anything.
             let old = task.creds.securebits as u64;
-            let new = args[1];
+            let new = arg2;
             if ((old & SECURE_ALL_LOCKS as u64) >> 1) & (old ^ new) != 0
                 || old & SECURE_ALL_LOCKS as u64 & !new != 0
                 || new & !((SECURE_ALL_LOCKS | SECURE_ALL_BITS) as u64) != 0
@@ -314,28 +324,28 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             if !task.creds.has_cap(CAP_SETPCAP) {
                 return Err(EPERM);
             }
-            if args[1] > CAP_LAST_CAP {
+            if arg2 > CAP_LAST_CAP {
                 return Err(EINVAL);
             }
-            task.creds.caps.bounding &= !(1 << args[1]);
+            task.creds.caps.bounding &= !(1 << arg2);
             super::system::note_ids(task);
             Ok(0)
         }
         PR_CAP_AMBIENT => {
             let caps = &mut task.creds.caps;
-            if args[1] == PR_CAP_AMBIENT_CLEAR_ALL {
-                if args[2] | args[3] | args[4] != 0 {
+            if arg2 == PR_CAP_AMBIENT_CLEAR_ALL {
+                if arg3 | arg4 | arg5 != 0 {
                     return Err(EINVAL);
                 }
                 caps.ambient = 0;
                 super::system::note_ids(task);
                 return Ok(0);
             }
-            if args[2] > CAP_LAST_CAP || args[3] | args[4] != 0 {
+            if arg3 > CAP_LAST_CAP || arg4 | arg5 != 0 {
                 return Err(EINVAL);
             }
-            let bit = 1u64 << args[2];
-            match args[1] {
+            let bit = 1u64 << arg3;
+            match arg2 {
                 PR_CAP_AMBIENT_IS_SET => return Ok((caps.ambient & bit != 0) as u64),
                 PR_CAP_AMBIENT_RAISE => {
                     // Only a capability both permitted and inheritable.
@@ -354,27 +364,27 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             Ok(0)
         }
         PR_SET_TIMERSLACK => {
-            task.timer_slack.set(args[1]);
+            task.timer_slack.set(arg2);
             Ok(0)
         }
         PR_GET_TIMERSLACK => Ok(task.timer_slack.get()),
         PR_CAPBSET_READ => {
-            if args[1] > CAP_LAST_CAP {
+            if arg2 > CAP_LAST_CAP {
                 return Err(EINVAL);
             }
-            Ok(task.creds.caps.bounding >> args[1] & 1)
+            Ok(task.creds.caps.bounding >> arg2 & 1)
         }
         PR_SET_CHILD_SUBREAPER => {
-            task.process.set_child_subreaper(args[1] != 0);
+            task.process.set_child_subreaper(arg2 != 0);
             Ok(0)
         }
         PR_GET_CHILD_SUBREAPER => {
             let on = task.process.child_subreaper() as i32;
-            task.mm().write_val(args[1], &on)?;
+            task.mm().write_val(arg2, &on)?;
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {
-            if args[1] != 1 || args[2] != 0 || args[3] != 0 || args[4] != 0 {
+            if arg2 != 1 || arg3 != 0 || arg4 != 0 || arg5 != 0 {
                 return Err(EINVAL);
             }
             task.no_new_privs = true;
@@ -383,11 +393,11 @@ pub fn sys_prctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         }
         PR_GET_SECCOMP => super::seccomp::prctl_get(task),
         PR_SET_SECCOMP => {
-            let (mode, prog) = (args[1], args[2]);
+            let (mode, prog) = (arg2, arg3);
             super::seccomp::prctl_set(ctx, mode, prog)
         }
         PR_GET_NO_NEW_PRIVS => {
-            if args[1] != 0 || args[2] != 0 || args[3] != 0 || args[4] != 0 {
+            if arg2 != 0 || arg3 != 0 || arg4 != 0 || arg5 != 0 {
                 return Err(EINVAL);
             }
             Ok(task.no_new_privs as u64)
@@ -428,17 +438,17 @@ fn cap_pid(ctx: &mut SyscallContext, header_addr: u64) -> Result<i32, Errno> {
 }
 
 /// capget: the sets of the caller or of thread `pid`.
-pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_capget(ctx: &mut SyscallContext, hdrp: u64, datap: u64) -> SysResult {
     // A NULL data pointer asks only for the version: an unknown one is
     // not an error then.
-    let words = match cap_words(ctx, args[0]) {
-        Err(EINVAL) if args[1] == 0 => return Ok(0),
+    let words = match cap_words(ctx, hdrp) {
+        Err(EINVAL) if datap == 0 => return Ok(0),
         other => other?,
     };
-    if args[1] == 0 {
+    if datap == 0 {
         return Ok(0);
     }
-    let pid = cap_pid(ctx, args[0])?;
+    let pid = cap_pid(ctx, hdrp)?;
     if pid < 0 {
         return Err(EINVAL);
     }
@@ -455,7 +465,7 @@ pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         data[word * 3 + 2] = (caps.inheritable >> (32 * word)) as u32;
     }
     let bytes = crate::sentry::mm::usermem::bytes_of(&data);
-    ctx.task.mm().copy_to_user(args[1], &bytes[..words * 12])?;
+    ctx.task.mm().copy_to_user(datap, &bytes[..words * 12])?;
     Ok(0)
 }
 
@@ -464,9 +474,9 @@ pub fn sys_capget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// and permitted sets; with it, within the old inheritable and bounding
 /// sets. Permitted may only shrink, effective stays within permitted, and
 /// ambient loses what is no longer both permitted and inheritable.
-pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let words = cap_words(ctx, args[0])?;
-    let pid = cap_pid(ctx, args[0])?;
+pub fn sys_capset(ctx: &mut SyscallContext, hdrp: u64, datap: u64) -> SysResult {
+    let words = cap_words(ctx, hdrp)?;
+    let pid = cap_pid(ctx, hdrp)?;
     if pid != 0 && pid != ctx.task.tid {
         return Err(EPERM);
     }
@@ -475,7 +485,7 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut data);
         ctx.task
             .mm()
-            .copy_from_user(args[1], &mut bytes[..words * 12])?;
+            .copy_from_user(datap, &mut bytes[..words * 12])?;
     }
     let set = |i: usize| -> u64 {
         (0..words).fold(0u64, |acc, w| acc | (data[w * 3 + i] as u64) << (32 * w))
@@ -504,9 +514,13 @@ pub fn sys_capset(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_get_robust_list(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    head_ptr: UserPtr<u64>,
+    len_ptr: UserPtr<u64>,
+) -> SysResult {
     const ROBUST_LIST_HEAD_SIZE: u64 = 24;
-    let pid = args[0] as i32;
     let head = if pid == 0 || pid == ctx.task.tid {
         ctx.task.robust_list
     } else {
@@ -540,7 +554,7 @@ pub fn sys_get_robust_list(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         }
         head
     };
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &head)?;
-    UserPtr::new(args[2]).write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
+    head_ptr.write(&mut ctx.task.mm(), &head)?;
+    len_ptr.write(&mut ctx.task.mm(), &ROBUST_LIST_HEAD_SIZE)?;
     Ok(0)
 }

@@ -24,12 +24,28 @@ const CAP_SYS_PTRACE: u64 = 1 << 19;
 /// Linux's SUID_DUMP_USER: a dumpable process.
 const SUID_DUMP_USER: u64 = 1;
 
-pub fn sys_process_vm_readv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    process_vm_rw(ctx, args, false)
+pub fn sys_process_vm_readv(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    lvec: u64,
+    liovcnt: u64,
+    rvec: u64,
+    riovcnt: u64,
+    flags: u64,
+) -> SysResult {
+    process_vm_rw(ctx, pid, (lvec, liovcnt), (rvec, riovcnt), flags, false)
 }
 
-pub fn sys_process_vm_writev(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    process_vm_rw(ctx, args, true)
+pub fn sys_process_vm_writev(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    lvec: u64,
+    liovcnt: u64,
+    rvec: u64,
+    riovcnt: u64,
+    flags: u64,
+) -> SysResult {
+    process_vm_rw(ctx, pid, (lvec, liovcnt), (rvec, riovcnt), flags, true)
 }
 
 /// Linux's iovec_from_user: at most IOV_MAX entries (EINVAL), readable
@@ -119,9 +135,14 @@ fn lock(memory: &Mutex<AddressSpace>) -> spin::MutexGuard<'_, AddressSpace> {
     }
 }
 
-fn process_vm_rw(ctx: &mut SyscallContext, args: [u64; 6], write: bool) -> SysResult {
-    let pid = args[0] as i32;
-    let (lvec, liovcnt, rvec, riovcnt, flags) = (args[1], args[2], args[3], args[4], args[5]);
+fn process_vm_rw(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    (lvec, liovcnt): (u64, u64),
+    (rvec, riovcnt): (u64, u64),
+    flags: u64,
+    write: bool,
+) -> SysResult {
     if flags != 0 {
         return Err(EINVAL);
     }

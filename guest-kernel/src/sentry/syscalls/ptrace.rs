@@ -49,8 +49,13 @@ const CAP_SYS_PTRACE: u64 = 1 << 19;
 /// SUID_DUMP_USER: the process may be dumped (and traced) by its owner.
 const SUID_DUMP_USER: u64 = 1;
 
-pub fn sys_ptrace(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (request, pid, addr, data) = (args[0], args[1] as i32, args[2], args[3]);
+pub fn sys_ptrace(
+    ctx: &mut SyscallContext,
+    request: u64,
+    pid: i32,
+    addr: u64,
+    data: u64,
+) -> SysResult {
     if request == PTRACE_TRACEME {
         return traceme(ctx);
     }

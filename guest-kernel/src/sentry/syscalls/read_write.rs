@@ -7,7 +7,6 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::poll::{readiness, wait_for_file, wait_until_ready};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -305,20 +304,20 @@ fn read_file(
     Ok(total as u64)
 }
 
-pub fn sys_read(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+pub fn sys_read(ctx: &mut SyscallContext, fd: i32, buf: u64, count: u64) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_socket().is_some() {
-        return super::socket::read_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+        return super::socket::read_socket(ctx, &file, &[(buf, count.min(MAX_RW_COUNT))]);
     }
-    read_to_user(ctx, &file, args[1], args[2], None)
+    read_to_user(ctx, &file, buf, count, None)
 }
 
-pub fn sys_write(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+pub fn sys_write(ctx: &mut SyscallContext, fd: i32, buf: u64, count: u64) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
     if file.file.as_socket().is_some() {
-        return super::socket::write_socket(ctx, &file, &[(args[1], args[2].min(MAX_RW_COUNT))]);
+        return super::socket::write_socket(ctx, &file, &[(buf, count.min(MAX_RW_COUNT))]);
     }
-    write_from_user(ctx, &file, args[1], args[2], None)
+    write_from_user(ctx, &file, buf, count, None)
 }
 
 fn positional_offset(value: u64) -> Result<u64, Errno> {
@@ -328,32 +327,32 @@ fn positional_offset(value: u64) -> Result<u64, Errno> {
     Ok(value)
 }
 
-pub fn sys_pread64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+pub fn sys_pread64(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
     if !file.file.seekable() {
         return Err(ESPIPE);
     }
-    read_to_user(
-        ctx,
-        &file,
-        args[1],
-        args[2],
-        Some(positional_offset(args[3])?),
-    )
+    read_to_user(ctx, &file, buf, count, Some(positional_offset(offset)?))
 }
 
-pub fn sys_pwrite64(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+pub fn sys_pwrite64(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    buf: u64,
+    count: u64,
+    offset: u64,
+) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
     if !file.file.positional_write() {
         return Err(ESPIPE);
     }
-    write_from_user(
-        ctx,
-        &file,
-        args[1],
-        args[2],
-        Some(positional_offset(args[3])?),
-    )
+    write_from_user(ctx, &file, buf, count, Some(positional_offset(offset)?))
 }
 
 /// Reads an iovec array: (base, len) pairs.
@@ -384,11 +383,20 @@ pub(super) fn read_iovecs(
     Ok(out)
 }
 
-fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: bool) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
-    let iovecs = read_iovecs(ctx, args[1], args[2])?;
+/// readv/writev (`offset` None) and preadv/pwritev (`offset` the raw
+/// argument, checked after the descriptor and the vector).
+fn vectored(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    iov: u64,
+    iovcnt: u64,
+    write: bool,
+    offset: Option<u64>,
+) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.clone();
+    let iovecs = read_iovecs(ctx, iov, iovcnt)?;
     // A socket takes the vector as one message (datagram boundaries).
-    if file.file.as_socket().is_some() && !positional {
+    if file.file.as_socket().is_some() && offset.is_none() {
         let mut left = MAX_RW_COUNT;
         let iovecs: Vec<(u64, u64)> = iovecs
             .into_iter()
@@ -404,18 +412,19 @@ fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: b
             super::socket::read_socket(ctx, &file, &iovecs)
         };
     }
-    let mut offset = if positional {
-        let allowed = if write {
-            file.file.positional_write()
-        } else {
-            file.file.seekable()
-        };
-        if !allowed {
-            return Err(ESPIPE);
+    let mut offset = match offset {
+        Some(raw) => {
+            let allowed = if write {
+                file.file.positional_write()
+            } else {
+                file.file.seekable()
+            };
+            if !allowed {
+                return Err(ESPIPE);
+            }
+            Some(positional_offset(raw)?)
         }
-        Some(positional_offset(args[3])?)
-    } else {
-        None
+        None => None,
     };
     let mut total = 0u64;
     for (base, len) in iovecs {
@@ -450,38 +459,49 @@ fn vectored(ctx: &mut SyscallContext, args: [u64; 6], write: bool, positional: b
     Ok(total)
 }
 
-pub fn sys_readv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    vectored(ctx, args, false, false)
+pub fn sys_readv(ctx: &mut SyscallContext, fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+    vectored(ctx, fd, iov, iovcnt, false, None)
 }
 
-pub fn sys_writev(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    vectored(ctx, args, true, false)
+pub fn sys_writev(ctx: &mut SyscallContext, fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+    vectored(ctx, fd, iov, iovcnt, true, None)
 }
 
-pub fn sys_preadv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    vectored(ctx, args, false, true)
+pub fn sys_preadv(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    iov: u64,
+    iovcnt: u64,
+    offset: u64,
+) -> SysResult {
+    vectored(ctx, fd, iov, iovcnt, false, Some(offset))
 }
 
-pub fn sys_pwritev(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    vectored(ctx, args, true, true)
+pub fn sys_pwritev(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    iov: u64,
+    iovcnt: u64,
+    offset: u64,
+) -> SysResult {
+    vectored(ctx, fd, iov, iovcnt, true, Some(offset))
 }
 
-pub fn sys_lseek(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_lseek(ctx: &mut SyscallContext, fd: i32, offset: i64, whence: u64) -> SysResult {
     const SEEK_SET: u64 = 0;
     const SEEK_CUR: u64 = 1;
     const SEEK_END: u64 = 2;
     const SEEK_DATA: u64 = 3;
     const SEEK_HOLE: u64 = 4;
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & crate::sentry::fd::O_PATH != 0 {
         return Err(EBADF);
     }
     if !file.file.seekable() {
         return Err(ESPIPE);
     }
-    let offset = args[1] as i64;
     let mut current = file.offset.lock();
-    let base = match args[2] {
+    let base = match whence {
         SEEK_SET => 0,
         SEEK_CUR => *current as i64,
         SEEK_END => file.file.stat().size,
@@ -494,13 +514,13 @@ pub fn sys_lseek(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             let Some(inode) = file.file.inode() else {
                 return Err(EINVAL);
             };
-            let found = inode.seek_data_hole(offset as u64, args[2] == SEEK_DATA)?;
+            let found = inode.seek_data_hole(offset as u64, whence == SEEK_DATA)?;
             *current = found;
             return Ok(found);
         }
         _ => return Err(EINVAL),
     };
-    if args[2] == SEEK_SET && offset == 0 {
+    if whence == SEEK_SET && offset == 0 {
         file.file.rewind();
     }
     let new = base.checked_add(offset).ok_or(EOVERFLOW)?;

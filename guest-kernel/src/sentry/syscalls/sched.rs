@@ -113,9 +113,9 @@ fn priority_targets(ctx: &SyscallContext, which: u64, who: u64) -> Result<Vec<i3
 
 /// The raw syscall returns 20 - nice (1..40) of the highest-priority
 /// thread named; libc turns it back.
-pub fn sys_getpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getpriority(ctx: &mut SyscallContext, which: u64, who: u64) -> SysResult {
     let mut best = i32::MAX;
-    for tid in priority_targets(ctx, args[0], args[1])? {
+    for tid in priority_targets(ctx, which, who)? {
         best = best.min(on_thread(ctx, tid as u64, |t| t.nice)?);
     }
     Ok((20 - best) as u64)
@@ -124,12 +124,12 @@ pub fn sys_getpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// Linux's set_one_prio for each thread named: EPERM for another user's
 /// thread, EACCES for lowering the nice value beyond RLIMIT_NICE without
 /// CAP_SYS_NICE. Out-of-range values are clamped.
-pub fn sys_setpriority(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let nice = (args[2] as i32).clamp(-20, 19);
+pub fn sys_setpriority(ctx: &mut SyscallContext, which: u64, who: u64, prio: i32) -> SysResult {
+    let nice = prio.clamp(-20, 19);
     let privileged = ctx.task.creds.has_cap(CAP_SYS_NICE);
     let nice_floor = 20 - ctx.task.rlimits[RLIMIT_NICE].cur.min(40) as i32;
     let mut error = None;
-    for tid in priority_targets(ctx, args[0], args[1])? {
+    for tid in priority_targets(ctx, which, who)? {
         let (user, current) = on_thread(ctx, tid as u64, |t| (t.creds.user, t.nice))?;
         if !same_owner(ctx, user) {
             error = Some(EPERM);
@@ -244,8 +244,12 @@ fn read_priority(ctx: &mut SyscallContext, addr: u64) -> Result<u32, Errno> {
     })
 }
 
-pub fn sys_sched_setscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, policy, param) = (args[0], args[1] as i32, args[2]);
+pub fn sys_sched_setscheduler(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    policy: i32,
+    param: u64,
+) -> SysResult {
     if param == 0 || (tid as i32) < 0 || policy < 0 {
         return Err(EINVAL);
     }
@@ -266,8 +270,7 @@ pub fn sys_sched_setscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRe
     apply(ctx, tid, new, None)
 }
 
-pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, param) = (args[0], args[1]);
+pub fn sys_sched_setparam(ctx: &mut SyscallContext, tid: u64, param: u64) -> SysResult {
     if param == 0 || (tid as i32) < 0 {
         return Err(EINVAL);
     }
@@ -281,8 +284,8 @@ pub fn sys_sched_setparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     apply(ctx, tid, new, None)
 }
 
-pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, _, _) = attrs_of(ctx, args[0])?;
+pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, pid: u64) -> SysResult {
+    let (attr, _, _) = attrs_of(ctx, pid)?;
     let flag = if attr.reset_on_fork {
         SCHED_RESET_ON_FORK
     } else {
@@ -291,12 +294,12 @@ pub fn sys_sched_getscheduler(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRe
     Ok(u64::from(attr.policy | flag))
 }
 
-pub fn sys_sched_getparam(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[1] == 0 || (args[0] as i32) < 0 {
+pub fn sys_sched_getparam(ctx: &mut SyscallContext, pid: u64, param: UserPtr<i32>) -> SysResult {
+    if param.is_null() || (pid as i32) < 0 {
         return Err(EINVAL);
     }
-    let (attr, _, _) = attrs_of(ctx, args[0])?;
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &(attr.priority as i32))?;
+    let (attr, _, _) = attrs_of(ctx, pid)?;
+    param.write(&mut ctx.task.mm(), &(attr.priority as i32))?;
     Ok(0)
 }
 
@@ -317,8 +320,7 @@ struct RawSchedAttr {
     util_max: u32,
 }
 
-pub fn sys_sched_setattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, addr, flags) = (args[0], args[1], args[2] as u32);
+pub fn sys_sched_setattr(ctx: &mut SyscallContext, tid: u64, addr: u64, flags: u32) -> SysResult {
     if addr == 0 || (tid as i32) < 0 || flags != 0 {
         return Err(EINVAL);
     }
@@ -390,8 +392,13 @@ pub fn sys_sched_setattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     apply(ctx, tid, new, new_nice)
 }
 
-pub fn sys_sched_getattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, addr, size, flags) = (args[0], args[1], args[2] as u32, args[3] as u32);
+pub fn sys_sched_getattr(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    addr: u64,
+    size: u32,
+    flags: u32,
+) -> SysResult {
     if addr == 0 || (tid as i32) < 0 || flags != 0 || !(SCHED_ATTR_SIZE_VER0..=4096).contains(&size)
     {
         return Err(EINVAL);
@@ -425,39 +432,47 @@ pub fn sys_sched_getattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     Ok(0)
 }
 
-pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] as u32 {
+pub fn sys_sched_get_priority_max(_ctx: &mut SyscallContext, policy: u64) -> SysResult {
+    match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(99),
         // SCHED_DEADLINE has no static priority: 0, as Linux answers.
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if args[0] >> 32 == 0 => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if policy >> 32 == 0 => Ok(0),
         _ => Err(EINVAL),
     }
 }
 
-pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    match args[0] as u32 {
+pub fn sys_sched_get_priority_min(_ctx: &mut SyscallContext, policy: u64) -> SysResult {
+    match policy as u32 {
         SCHED_FIFO | SCHED_RR => Ok(1),
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if args[0] >> 32 == 0 => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE if policy >> 32 == 0 => Ok(0),
         _ => Err(EINVAL),
     }
 }
 
 /// SCHED_RR threads have a 100 ms slice; SCHED_FIFO none (0). The fair
 /// policies report the tick the sentry preempts at.
-pub fn sys_sched_rr_get_interval(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (attr, _, _) = attrs_of(ctx, args[0])?;
+pub fn sys_sched_rr_get_interval(
+    ctx: &mut SyscallContext,
+    pid: u64,
+    tp: UserPtr<[i64; 2]>,
+) -> SysResult {
+    let (attr, _, _) = attrs_of(ctx, pid)?;
     let ns = match attr.policy {
         SCHED_RR => RR_TIMESLICE_NS,
         SCHED_FIFO => 0,
         _ => FAIR_SLICE_NS,
     };
     let ts = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &ts)?;
+    tp.write(&mut ctx.task.mm(), &ts)?;
     Ok(0)
 }
 
-pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, len, mask) = (args[0], args[1] as u32, args[2]);
+pub fn sys_sched_getaffinity(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    len: u32,
+    mask: UserPtr<u64>,
+) -> SysResult {
     attrs_of(ctx, tid)?;
     if (len as usize) < core::mem::size_of::<u64>()
         || !(len as usize).is_multiple_of(core::mem::size_of::<u64>())
@@ -465,17 +480,21 @@ pub fn sys_sched_getaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
         return Err(EINVAL);
     }
     // One vCPU: CPU 0.
-    UserPtr::new(mask).write(&mut ctx.task.mm(), &1u64)?;
+    mask.write(&mut ctx.task.mm(), &1u64)?;
     Ok(8)
 }
 
-pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tid, len, mask) = (args[0], args[1], args[2]);
+pub fn sys_sched_setaffinity(
+    ctx: &mut SyscallContext,
+    tid: u64,
+    len: u64,
+    mask: UserPtr<u8>,
+) -> SysResult {
     let (_, _, user) = attrs_of(ctx, tid)?;
     if len == 0 {
         return Err(EINVAL);
     }
-    let first: u8 = UserPtr::<u8>::new(mask).read(&mut ctx.task.mm())?;
+    let first: u8 = mask.read(&mut ctx.task.mm())?;
     if !same_owner(ctx, user) {
         return Err(EPERM);
     }
@@ -486,7 +505,7 @@ pub fn sys_sched_setaffinity(ctx: &mut SyscallContext, args: [u64; 6]) -> SysRes
 }
 
 /// Another runnable thread goes first; alone, it returns at once.
-pub fn sys_sched_yield(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_sched_yield(ctx: &mut SyscallContext) -> SysResult {
     ctx.task.switch_request = Some(super::SwitchRequest::Yield);
     Ok(0)
 }
@@ -501,9 +520,8 @@ const IOPRIO_CLASS_SHIFT: u16 = 13;
 /// _PGRP, _USER). The sandbox's I/O goes through the VMM in order, so the
 /// value is kept and reported, not weighed. Real-time needs CAP_SYS_NICE
 /// (or CAP_SYS_ADMIN); another user's threads CAP_SYS_NICE.
-pub fn sys_ioprio_set(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_ioprio_set(ctx: &mut SyscallContext, which: u64, who: u64, value: u32) -> SysResult {
     const CAP_SYS_ADMIN: u32 = 21;
-    let value = args[2] as u32;
     if value > u16::MAX as u32 {
         return Err(EINVAL);
     }
@@ -521,12 +539,12 @@ pub fn sys_ioprio_set(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         _ => return Err(EINVAL),
     }
     let _ = level;
-    let which = args[0].wrapping_sub(1);
+    let which = which.wrapping_sub(1);
     if which > PRIO_USER {
         return Err(EINVAL);
     }
     let mut error = None;
-    for tid in priority_targets(ctx, which, args[1])? {
+    for tid in priority_targets(ctx, which, who)? {
         let user = on_thread(ctx, tid as u64, |t| t.creds.user)?;
         let euid = ctx.task.creds.user[1];
         let ruid = ctx.task.creds.user[0];
@@ -545,12 +563,12 @@ pub fn sys_ioprio_set(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// ioprio_get: a thread's own value (0 when none was set); for a group or
 /// a user the best of their threads, none counting as best-effort at the
 /// level the nice value gives (Linux's ioprio_best).
-pub fn sys_ioprio_get(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let which = args[0].wrapping_sub(1);
+pub fn sys_ioprio_get(ctx: &mut SyscallContext, which: u64, who: u64) -> SysResult {
+    let which = which.wrapping_sub(1);
     if which > PRIO_USER {
         return Err(EINVAL);
     }
-    let targets = priority_targets(ctx, which, args[1])?;
+    let targets = priority_targets(ctx, which, who)?;
     if which == PRIO_PROCESS {
         return Ok(u64::from(on_thread(ctx, targets[0] as u64, |t| t.ioprio)?));
     }

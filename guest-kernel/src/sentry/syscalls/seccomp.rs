@@ -27,8 +27,8 @@ const SYS_SECCOMP: i32 = 1;
 const CAP_SYS_ADMIN: u32 = 21;
 const PTRACE_O_TRACESECCOMP: u32 = 0x80;
 
-pub fn sys_seccomp(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (op, flags, uargs) = (args[0] as u32 as u64, args[1] as u32 as u64, args[2]);
+pub fn sys_seccomp(ctx: &mut SyscallContext, op: u32, flags: u32, uargs: u64) -> SysResult {
+    let (op, flags) = (op as u64, flags as u64);
     match op {
         SECCOMP_SET_MODE_STRICT => {
             if flags != 0 || uargs != 0 {

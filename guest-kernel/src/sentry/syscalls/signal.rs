@@ -17,8 +17,13 @@ fn check_sigset_size(size: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (signal, new, old, size) = (args[0], args[1], args[2], args[3]);
+pub fn sys_rt_sigaction(
+    ctx: &mut SyscallContext,
+    signal: u64,
+    new: u64,
+    old: UserPtr<SigAction>,
+    size: u64,
+) -> SysResult {
     check_sigset_size(size)?;
     if signal == 0 || signal as usize > NSIG {
         return Err(EINVAL);
@@ -34,9 +39,9 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    if old != 0 {
+    if !old.is_null() {
         let current = ctx.task.signals.actions.lock()[index];
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(action) = replacement {
         // Shared by the process's threads (and CLONE_SIGHAND processes).
@@ -45,11 +50,16 @@ pub fn sys_rt_sigaction(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_rt_sigprocmask(
+    ctx: &mut SyscallContext,
+    how: u64,
+    new: u64,
+    old: UserPtr<u64>,
+    size: u64,
+) -> SysResult {
     const SIG_BLOCK: u64 = 0;
     const SIG_UNBLOCK: u64 = 1;
     const SIG_SETMASK: u64 = 2;
-    let (how, new, old, size) = (args[0], args[1], args[2], args[3]);
     check_sigset_size(size)?;
     let current = ctx.task.signals.mask;
     let updated = if new != 0 {
@@ -63,8 +73,8 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     } else {
         None
     };
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &current)?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &current)?;
     }
     if let Some(mask) = updated {
         ctx.task.signals.mask = mask & !UNBLOCKABLE;
@@ -72,8 +82,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult
     Ok(0)
 }
 
-pub fn sys_sigaltstack(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (new, old) = (args[0], args[1]);
+pub fn sys_sigaltstack(ctx: &mut SyscallContext, new: u64, old: u64) -> SysResult {
     let sp = ctx.regs.sp();
     let on_stack = ctx.task.signals.altstack.contains(sp);
     let replacement = if new != 0 {
@@ -231,9 +240,8 @@ fn send_to_group(
     }
 }
 
-pub fn sys_kill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let pid = args[0] as i32;
-    let signal = check_signal_number(args[1])?;
+pub fn sys_kill(ctx: &mut SyscallContext, pid: i32, sig: u64) -> SysResult {
+    let signal = check_signal_number(sig)?;
     match pid {
         p if p > 0 => send_to(ctx, process_of(ctx, p), signal, SI_USER),
         0 => {
@@ -312,18 +320,16 @@ fn send_to_thread(
     }
 }
 
-pub fn sys_tkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let tid = args[0] as i32;
-    let signal = check_signal_number(args[1])?;
+pub fn sys_tkill(ctx: &mut SyscallContext, tid: i32, sig: u64) -> SysResult {
+    let signal = check_signal_number(sig)?;
     if tid <= 0 {
         return Err(EINVAL);
     }
     send_to_thread(ctx, None, tid, signal)
 }
 
-pub fn sys_tgkill(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (tgid, tid) = (args[0] as i32, args[1] as i32);
-    let signal = check_signal_number(args[2])?;
+pub fn sys_tgkill(ctx: &mut SyscallContext, tgid: i32, tid: i32, sig: u64) -> SysResult {
+    let signal = check_signal_number(sig)?;
     if tgid <= 0 || tid <= 0 {
         return Err(EINVAL);
     }
@@ -395,30 +401,36 @@ fn queue_info(
     }
 }
 
-pub fn sys_rt_sigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    queue_info(ctx, args[0] as i32, None, args[1], args[2])
+pub fn sys_rt_sigqueueinfo(ctx: &mut SyscallContext, tgid: i32, sig: u64, info: u64) -> SysResult {
+    queue_info(ctx, tgid, None, sig, info)
 }
 
-pub fn sys_rt_tgsigqueueinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    queue_info(ctx, args[0] as i32, Some(args[1] as i32), args[2], args[3])
+pub fn sys_rt_tgsigqueueinfo(
+    ctx: &mut SyscallContext,
+    tgid: i32,
+    tid: i32,
+    sig: u64,
+    info: u64,
+) -> SysResult {
+    queue_info(ctx, tgid, Some(tid), sig, info)
 }
 
-pub fn sys_rt_sigreturn(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_rt_sigreturn(ctx: &mut SyscallContext) -> SysResult {
     crate::sentry::signal::sigreturn(&mut ctx.task, ctx.regs);
     ctx.full_return = true;
     // The dispatcher stores this as the return value: the restored one.
     Ok(crate::arch::syscall_result(ctx.regs))
 }
 
-pub fn sys_rt_sigpending(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[1] > 8 {
+pub fn sys_rt_sigpending(ctx: &mut SyscallContext, set: u64, sigsetsize: u64) -> SysResult {
+    if sigsetsize > 8 {
         return Err(EINVAL);
     }
     let pending = ctx.task.signals.pending() & ctx.task.signals.mask;
     let bytes = pending.to_le_bytes();
     ctx.task
         .mm()
-        .copy_to_user(args[0], &bytes[..args[1] as usize])?;
+        .copy_to_user(set, &bytes[..sigsetsize as usize])?;
     Ok(0)
 }
 
@@ -429,23 +441,32 @@ fn wait_for_signal(ctx: &mut SyscallContext) -> SysResult {
     }
 }
 
-pub fn sys_pause(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_pause(ctx: &mut SyscallContext) -> SysResult {
     wait_for_signal(ctx)
 }
 
-pub fn sys_rt_sigsuspend(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    check_sigset_size(args[1])?;
-    let mask: u64 = UserPtr::<u64>::new(args[0]).read(&mut ctx.task.mm())?;
+pub fn sys_rt_sigsuspend(
+    ctx: &mut SyscallContext,
+    mask: UserPtr<u64>,
+    sigsetsize: u64,
+) -> SysResult {
+    check_sigset_size(sigsetsize)?;
+    let mask: u64 = mask.read(&mut ctx.task.mm())?;
     let signals = &mut ctx.task.signals;
     signals.saved_mask = Some(signals.mask);
     signals.mask = mask & !UNBLOCKABLE;
     wait_for_signal(ctx)
 }
 
-pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (set_addr, info_addr, timeout_addr, size) = (args[0], args[1], args[2], args[3]);
+pub fn sys_rt_sigtimedwait(
+    ctx: &mut SyscallContext,
+    set_addr: UserPtr<u64>,
+    info_addr: UserPtr<SigInfo>,
+    timeout_addr: u64,
+    size: u64,
+) -> SysResult {
     check_sigset_size(size)?;
-    let set: u64 = UserPtr::<u64>::new(set_addr).read(&mut ctx.task.mm())?;
+    let set: u64 = set_addr.read(&mut ctx.task.mm())?;
     let set = set & !UNBLOCKABLE;
     let timeout = if timeout_addr != 0 {
         super::time::read_timespec(ctx, timeout_addr)?
@@ -458,8 +479,8 @@ pub fn sys_rt_sigtimedwait(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         if ready != 0 {
             let signal = ready.trailing_zeros() as u8 + 1;
             let info = ctx.task.signals.take(signal);
-            if info_addr != 0 {
-                UserPtr::new(info_addr).write(&mut ctx.task.mm(), &info)?;
+            if !info_addr.is_null() {
+                info_addr.write(&mut ctx.task.mm(), &info)?;
             }
             return Ok(signal as u64);
         }
@@ -535,15 +556,24 @@ fn check_itimer(which: u64) -> Result<usize, Errno> {
     Ok(which as usize)
 }
 
-pub fn sys_getitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let which = check_itimer(args[0])?;
+pub fn sys_getitimer(
+    ctx: &mut SyscallContext,
+    which: u64,
+    curr_value: UserPtr<[i64; 4]>,
+) -> SysResult {
+    let which = check_itimer(which)?;
     let value = itimer_value(ctx, which);
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &value)?;
+    curr_value.write(&mut ctx.task.mm(), &value)?;
     Ok(0)
 }
 
-pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (which, new, old) = (check_itimer(args[0])?, args[1], args[2]);
+pub fn sys_setitimer(
+    ctx: &mut SyscallContext,
+    which: u64,
+    new: u64,
+    old: UserPtr<[i64; 4]>,
+) -> SysResult {
+    let which = check_itimer(which)?;
     let replacement = if new != 0 {
         let value: [i64; 4] = UserPtr::<[i64; 4]>::new(new).read(&mut ctx.task.mm())?;
         Some((
@@ -553,9 +583,9 @@ pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    if old != 0 {
+    if !old.is_null() {
         let value = itimer_value(ctx, which);
-        UserPtr::new(old).write(&mut ctx.task.mm(), &value)?;
+        old.write(&mut ctx.task.mm(), &value)?;
     }
     // A null new value disarms the timer (Linux accepts it, with a warning).
     let (interval, value) = replacement.unwrap_or((0, 0));
@@ -563,8 +593,8 @@ pub fn sys_setitimer(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_alarm(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let seconds = args[0] as u32 as u64;
+pub fn sys_alarm(ctx: &mut SyscallContext, seconds: u32) -> SysResult {
+    let seconds = seconds as u64;
     let old = itimer_value(ctx, ITIMER_REAL as usize);
     set_itimer(ctx, ITIMER_REAL as usize, 0, seconds * 1_000_000_000);
     // Seconds left, rounded to nearest, never 0 for an armed timer.

@@ -12,7 +12,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
 
-use super::fd_arg;
 use super::SyscallContext;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{OpenFile, O_CLOEXEC, O_NONBLOCK, O_PATH};
@@ -101,8 +100,8 @@ impl Env for SysEnv<'_, '_> {
 
 /// The socket behind descriptor `fd` (ENOTSOCK for other files; EBADF
 /// for an O_PATH descriptor, which Linux's fdget does not return).
-fn socket_of(ctx: &mut SyscallContext, fd: u64) -> Result<(Arc<OpenFile>, Arc<dyn Socket>), Errno> {
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+fn socket_of(ctx: &mut SyscallContext, fd: i32) -> Result<(Arc<OpenFile>, Arc<dyn Socket>), Errno> {
+    let file = ctx.task.fds().get(fd)?.clone();
     if *file.flags.lock() & O_PATH != 0 {
         return Err(EBADF);
     }
@@ -175,8 +174,7 @@ fn deadline(ctx: &mut SyscallContext, timeout_ns: u64) -> u64 {
     }
 }
 
-pub fn sys_socket(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (domain, ty, protocol) = (args[0] as i32, args[1], args[2] as i32);
+pub fn sys_socket(ctx: &mut SyscallContext, domain: i32, ty: u64, protocol: i32) -> SysResult {
     let flags = ty & !SOCK_TYPE_MASK;
     if flags & !SOCK_FLAGS != 0 {
         return Err(EINVAL);
@@ -201,8 +199,13 @@ pub fn sys_socket(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(install(ctx, socket, flags)? as u64)
 }
 
-pub fn sys_socketpair(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (domain, ty, protocol, sv) = (args[0] as i32, args[1], args[2] as i32, args[3]);
+pub fn sys_socketpair(
+    ctx: &mut SyscallContext,
+    domain: i32,
+    ty: u64,
+    protocol: i32,
+    sv: u64,
+) -> SysResult {
     let flags = ty & !SOCK_TYPE_MASK;
     if flags & !SOCK_FLAGS != 0 {
         return Err(EINVAL);
@@ -278,33 +281,39 @@ fn landlock_tcp(
     domain.check_net(port, access)
 }
 
-pub fn sys_bind(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
-    let addr = read_addr(ctx, args[1], args[2])?;
+pub fn sys_bind(ctx: &mut SyscallContext, sockfd: i32, uaddr: u64, addrlen: u64) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
+    let addr = read_addr(ctx, uaddr, addrlen)?;
     landlock_tcp(
         ctx,
         &socket,
         &addr,
-        args[1],
+        uaddr,
         crate::sentry::landlock::ACCESS_NET_BIND_TCP,
     )?;
     socket.bind(&mut SysEnv { ctx }, &addr)?;
     Ok(0)
 }
 
-pub fn sys_listen(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
+pub fn sys_listen(ctx: &mut SyscallContext, sockfd: i32, backlog: i32) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
     // A negative backlog is a huge unsigned one: SOMAXCONN.
-    let backlog = (args[1] as i32 as u32 as usize).min(SOMAXCONN);
+    let backlog = (backlog as u32 as usize).min(SOMAXCONN);
     socket.listen(&mut SysEnv { ctx }, backlog)?;
     Ok(0)
 }
 
-fn accept_common(ctx: &mut SyscallContext, args: [u64; 6], flags: u64) -> SysResult {
+fn accept_common(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    addr: u64,
+    addrlen: u64,
+    flags: u64,
+) -> SysResult {
     if flags & !SOCK_FLAGS != 0 {
         return Err(EINVAL);
     }
-    let (file, socket) = socket_of(ctx, args[0])?;
+    let (file, socket) = socket_of(ctx, sockfd)?;
     let until = deadline(ctx, socket.common().lock().rcvtimeo_ns);
     let mut waits = Vec::new();
     let accepted = loop {
@@ -316,29 +325,35 @@ fn accept_common(ctx: &mut SyscallContext, args: [u64; 6], flags: u64) -> SysRes
     };
     let peer = accepted.peer_addr().unwrap_or(SockAddr::Unspec);
     let fd = install(ctx, accepted, flags)?;
-    if let Err(e) = write_addr(ctx, args[1], args[2], &peer) {
+    if let Err(e) = write_addr(ctx, addr, addrlen, &peer) {
         let _ = ctx.task.fds().remove(fd);
         return Err(e);
     }
     Ok(fd as u64)
 }
 
-pub fn sys_accept(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    accept_common(ctx, args, 0)
+pub fn sys_accept(ctx: &mut SyscallContext, sockfd: i32, addr: u64, addrlen: u64) -> SysResult {
+    accept_common(ctx, sockfd, addr, addrlen, 0)
 }
 
-pub fn sys_accept4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    accept_common(ctx, args, args[3])
+pub fn sys_accept4(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    addr: u64,
+    addrlen: u64,
+    flags: u64,
+) -> SysResult {
+    accept_common(ctx, sockfd, addr, addrlen, flags)
 }
 
-pub fn sys_connect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    let addr = read_addr(ctx, args[1], args[2])?;
+pub fn sys_connect(ctx: &mut SyscallContext, sockfd: i32, uaddr: u64, addrlen: u64) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    let addr = read_addr(ctx, uaddr, addrlen)?;
     landlock_tcp(
         ctx,
         &socket,
         &addr,
-        args[1],
+        uaddr,
         crate::sentry::landlock::ACCESS_NET_CONNECT_TCP,
     )?;
     let nonblocking = file.nonblocking();
@@ -356,35 +371,51 @@ pub fn sys_connect(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
-pub fn sys_shutdown(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
-    socket.shutdown(args[1] as i32)?;
+pub fn sys_shutdown(ctx: &mut SyscallContext, sockfd: i32, how: i32) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
+    socket.shutdown(how)?;
     Ok(0)
 }
 
-pub fn sys_getsockname(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
+pub fn sys_getsockname(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    uaddr: u64,
+    addrlen: u64,
+) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
     let addr = socket.local_addr();
-    if args[1] == 0 {
+    if uaddr == 0 {
         return Err(EFAULT);
     }
-    write_addr(ctx, args[1], args[2], &addr)?;
+    write_addr(ctx, uaddr, addrlen, &addr)?;
     Ok(0)
 }
 
-pub fn sys_getpeername(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
+pub fn sys_getpeername(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    uaddr: u64,
+    addrlen: u64,
+) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
     let addr = socket.peer_addr()?;
-    if args[1] == 0 {
+    if uaddr == 0 {
         return Err(EFAULT);
     }
-    write_addr(ctx, args[1], args[2], &addr)?;
+    write_addr(ctx, uaddr, addrlen, &addr)?;
     Ok(0)
 }
 
-pub fn sys_setsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
-    let (level, name, optval, optlen) = (args[1] as i32, args[2] as i32, args[3], args[4] as i32);
+pub fn sys_setsockopt(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    level: i32,
+    name: i32,
+    optval: u64,
+    optlen: i32,
+) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
     if optlen < 0 {
         return Err(EINVAL);
     }
@@ -399,10 +430,16 @@ pub fn sys_setsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_getsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (_, socket) = socket_of(ctx, args[0])?;
-    let (level, name, optval, optlen_ptr) = (args[1] as i32, args[2] as i32, args[3], args[4]);
-    let len: i32 = UserPtr::<i32>::new(optlen_ptr).read(&mut ctx.task.mm())?;
+pub fn sys_getsockopt(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    level: i32,
+    name: i32,
+    optval: u64,
+    optlen_ptr: UserPtr<i32>,
+) -> SysResult {
+    let (_, socket) = socket_of(ctx, sockfd)?;
+    let len: i32 = optlen_ptr.read(&mut ctx.task.mm())?;
     if len < 0 {
         return Err(EINVAL);
     }
@@ -412,7 +449,7 @@ pub fn sys_getsockopt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     };
     let n = value.len().min(len as usize);
     ctx.task.mm().copy_to_user(optval, &value[..n])?;
-    UserPtr::new(optlen_ptr).write(&mut ctx.task.mm(), &(n as i32))?;
+    optlen_ptr.write(&mut ctx.task.mm(), &(n as i32))?;
     Ok(0)
 }
 
@@ -857,47 +894,48 @@ pub fn write_socket(
     send_common(ctx, file, &socket, iovs, None, (0, 0), 0)
 }
 
-pub fn sys_sendto(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    let to = if args[4] != 0 {
-        Some(read_addr(ctx, args[4], args[5])?)
+pub fn sys_sendto(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    buf: u64,
+    len: u64,
+    flags: i32,
+    dest_addr: u64,
+    addrlen: u64,
+) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    let to = if dest_addr != 0 {
+        Some(read_addr(ctx, dest_addr, addrlen)?)
     } else {
         None
     };
-    let len = args[2].min(MAX_RW_COUNT);
-    send_common(
-        ctx,
-        &file,
-        &socket,
-        &[(args[1], len)],
-        to,
-        (0, 0),
-        args[3] as i32,
-    )
+    let len = len.min(MAX_RW_COUNT);
+    send_common(ctx, &file, &socket, &[(buf, len)], to, (0, 0), flags)
 }
 
-pub fn sys_recvfrom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    let len = args[2].min(MAX_RW_COUNT);
-    let received = recv_common(
-        ctx,
-        &file,
-        &socket,
-        &[(args[1], len)],
-        (0, 0),
-        args[3] as i32,
-    )?;
-    if args[4] != 0 {
+pub fn sys_recvfrom(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    buf: u64,
+    len: u64,
+    flags: i32,
+    src_addr: u64,
+    addrlen: u64,
+) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    let len = len.min(MAX_RW_COUNT);
+    let received = recv_common(ctx, &file, &socket, &[(buf, len)], (0, 0), flags)?;
+    if src_addr != 0 {
         match &received.from {
-            Some(from) => write_addr(ctx, args[4], args[5], from)?,
+            Some(from) => write_addr(ctx, src_addr, addrlen, from)?,
             // An unnamed sender or a connected stream: no address, but
             // the length is still checked (Linux's move_addr_to_user).
             None => {
-                let len: i32 = UserPtr::<i32>::new(args[5]).read(&mut ctx.task.mm())?;
+                let len: i32 = UserPtr::<i32>::new(addrlen).read(&mut ctx.task.mm())?;
                 if len < 0 {
                     return Err(EINVAL);
                 }
-                ctx.task.mm().write_val(args[5], &0i32)?
+                ctx.task.mm().write_val(addrlen, &0i32)?
             }
         }
     }
@@ -990,26 +1028,28 @@ fn recvmsg_one(
     Ok(received.count as u64)
 }
 
-pub fn sys_sendmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    sendmsg_one(ctx, &file, &socket, args[1], args[2] as i32)
+pub fn sys_sendmsg(ctx: &mut SyscallContext, sockfd: i32, msg: u64, flags: i32) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    sendmsg_one(ctx, &file, &socket, msg, flags)
 }
 
-pub fn sys_recvmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    recvmsg_one(ctx, &file, &socket, args[1], args[2] as i32)
+pub fn sys_recvmsg(ctx: &mut SyscallContext, sockfd: i32, msg: u64, flags: i32) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    recvmsg_one(ctx, &file, &socket, msg, flags)
 }
 
 /// struct mmsghdr: a msghdr and msg_len.
 const MMSGHDR_SIZE: u64 = 64;
 
-pub fn sys_sendmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    let (vec, vlen, flags) = (
-        args[1],
-        (args[2] as u32 as u64).min(IOV_MAX),
-        args[3] as i32,
-    );
+pub fn sys_sendmmsg(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    vec: u64,
+    vlen: u32,
+    flags: i32,
+) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    let vlen = (vlen as u64).min(IOV_MAX);
     let mut sent = 0u64;
     while sent < vlen {
         let entry = vec + sent * MMSGHDR_SIZE;
@@ -1025,15 +1065,18 @@ pub fn sys_sendmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(sent)
 }
 
-pub fn sys_recvmmsg(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, args[0])?;
-    let (vec, vlen, mut flags) = (
-        args[1],
-        (args[2] as u32 as u64).min(IOV_MAX),
-        args[3] as i32,
-    );
-    let until = if args[4] != 0 {
-        let timeout = super::time::read_timespec(ctx, args[4])?;
+pub fn sys_recvmmsg(
+    ctx: &mut SyscallContext,
+    sockfd: i32,
+    vec: u64,
+    vlen: u32,
+    mut flags: i32,
+    timeout: u64,
+) -> SysResult {
+    let (file, socket) = socket_of(ctx, sockfd)?;
+    let vlen = (vlen as u64).min(IOV_MAX);
+    let until = if timeout != 0 {
+        let timeout = super::time::read_timespec(ctx, timeout)?;
         crate::sentry::signal::wait_deadline(&mut ctx.task, timeout)
     } else {
         u64::MAX

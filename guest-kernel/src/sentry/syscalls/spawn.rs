@@ -493,25 +493,32 @@ fn new_thread(
     Ok(tid as u64)
 }
 
-pub fn sys_fork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_fork(ctx: &mut SyscallContext) -> SysResult {
     new_process(ctx, 0, SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
-pub fn sys_vfork(ctx: &mut SyscallContext, _args: [u64; 6]) -> SysResult {
+pub fn sys_vfork(ctx: &mut SyscallContext) -> SysResult {
     new_process(ctx, CLONE_VM | CLONE_VFORK, SIGCHLD as u64, 0, 0, 0, 0, 0)
 }
 
 /// clone(flags, stack, parent_tid, child_tid, tls) on x86_64;
-/// clone(flags, stack, parent_tid, tls, child_tid) on arm64.
-pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+/// clone(flags, stack, parent_tid, tls, child_tid) on arm64 (`arg3`, `arg4`).
+pub fn sys_clone(
+    ctx: &mut SyscallContext,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    arg3: u64,
+    arg4: u64,
+) -> SysResult {
     #[cfg(target_arch = "x86_64")]
-    let (child_tid, tls) = (args[3], args[4]);
+    let (child_tid, tls) = (arg3, arg4);
     #[cfg(not(target_arch = "x86_64"))]
-    let (tls, child_tid) = (args[3], args[4]);
+    let (tls, child_tid) = (arg3, arg4);
     // Linux (copy_thread -> do_arch_prctl_64): a TLS base outside the user
     // half is EPERM; writing it to the FS base MSR would #GP in ring 0.
     #[cfg(target_arch = "x86_64")]
-    if args[0] & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
+    if flags & CLONE_SETTLS != 0 && tls >= crate::arch::TLS_BASE_LIMIT {
         return Err(EPERM);
     }
     // Legacy clone returns the pidfd through parent_tid. Its low byte is
@@ -519,13 +526,13 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // is part of the signal (one above 64, never sent).
     new_process(
         ctx,
-        args[0] & !CSIGNAL,
-        args[0] & CSIGNAL,
-        args[1],
-        args[2],
+        flags & !CSIGNAL,
+        flags & CSIGNAL,
+        stack,
+        parent_tid,
         child_tid,
         tls,
-        args[2],
+        parent_tid,
     )
 }
 
@@ -533,11 +540,10 @@ pub fn sys_clone(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 /// (glibc creates its threads with it). set_tid and cgroup are not
 /// supported (EINVAL unless zero, as a kernel without them would say for a
 /// non-zero set_tid).
-pub fn sys_clone3(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_clone3(ctx: &mut SyscallContext, addr: u64, size: u64) -> SysResult {
     const CLONE_ARGS_SIZE_VER0: u64 = 64;
     const CLONE_ARGS_MAX: u64 = 4096;
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let (addr, size) = (args[0], args[1]);
     if !(CLONE_ARGS_SIZE_VER0..=CLONE_ARGS_MAX).contains(&size) {
         return Err(EINVAL);
     }
@@ -748,19 +754,19 @@ fn execve_core(
     Ok(0)
 }
 
-pub fn sys_execve(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    execve_core(ctx, super::path::AT_FDCWD_ARG, args[0], args[1], args[2], 0)
+pub fn sys_execve(ctx: &mut SyscallContext, path: u64, argv: u64, envp: u64) -> SysResult {
+    execve_core(ctx, super::path::AT_FDCWD_ARG, path, argv, envp, 0)
 }
 
-pub fn sys_execveat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    execve_core(
-        ctx,
-        super::fd_arg(args[0]),
-        args[1],
-        args[2],
-        args[3],
-        args[4],
-    )
+pub fn sys_execveat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    argv: u64,
+    envp: u64,
+    flags: u64,
+) -> SysResult {
+    execve_core(ctx, dirfd, path, argv, envp, flags)
 }
 
 // --- wait ---------------------------------------------------------------------------
@@ -777,12 +783,17 @@ fn selects(me: &Task, pid: i32) -> impl Fn(i32, i32) -> bool {
     }
 }
 
-pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_wait4(
+    ctx: &mut SyscallContext,
+    pid: i32,
+    status_addr: u64,
+    options: u64,
+    rusage: u64,
+) -> SysResult {
     const WNOHANG: u64 = 1;
     const WUNTRACED: u64 = 2;
     const WCONTINUED: u64 = 8;
     const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
-    let (pid, status_addr, options, rusage) = (args[0] as i32, args[1], args[2], args[3]);
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_CLONE_NOTHREAD) != 0 {
         return Err(EINVAL);
     }
@@ -855,7 +866,13 @@ pub fn sys_wait4(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
-pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_waitid(
+    ctx: &mut SyscallContext,
+    idtype: u64,
+    id: i32,
+    info_addr: u64,
+    options: u64,
+) -> SysResult {
     const P_ALL: u64 = 0;
     const P_PID: u64 = 1;
     const P_PGID: u64 = 2;
@@ -866,7 +883,6 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     const WCONTINUED: u64 = 8;
     const WNOWAIT: u64 = 0x0100_0000;
     const WALL_CLONE_NOTHREAD: u64 = 0x4000_0000 | 0x8000_0000 | 0x2000_0000;
-    let (idtype, id, info_addr, options) = (args[0], args[1] as i32, args[2], args[3]);
     if idtype > P_PIDFD
         || options & !(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | WALL_CLONE_NOTHREAD)
             != 0
@@ -883,7 +899,7 @@ pub fn sys_waitid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         P_PID if id > 0 => id,
         P_PGID if id >= 0 => -id,
         P_PIDFD => {
-            let (pid, file) = super::pidfd::target(ctx, args[1] as u32 as u64)?;
+            let (pid, file) = super::pidfd::target(ctx, id)?;
             if file.nonblocking() && options & WNOHANG == 0 {
                 options |= WNOHANG;
                 pidfd_nonblocking = true;

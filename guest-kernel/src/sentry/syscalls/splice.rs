@@ -8,7 +8,6 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::poll::wait_until_ready;
 use super::read_write::{broken_pipe, read_iovecs, MAX_RW_COUNT, READ_CHUNK};
 use super::SyscallContext;
@@ -47,17 +46,23 @@ fn file_position(file: &OpenFile, given: Option<i64>, len: usize) -> Result<u64,
     Ok(pos as u64)
 }
 
-pub fn sys_splice(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [fd_in, off_in, fd_out, off_out, len, flags] = args;
-    let flags = flags as u32;
+pub fn sys_splice(
+    ctx: &mut SyscallContext,
+    fd_in: i32,
+    off_in: u64,
+    fd_out: i32,
+    off_out: u64,
+    len: u64,
+    flags: u32,
+) -> SysResult {
     if len == 0 {
         return Ok(0);
     }
     if flags & !SPLICE_F_ALL != 0 {
         return Err(EINVAL);
     }
-    let from = ctx.task.fds().get(fd_arg(fd_in))?.clone();
-    let to = ctx.task.fds().get(fd_arg(fd_out))?.clone();
+    let from = ctx.task.fds().get(fd_in)?.clone();
+    let to = ctx.task.fds().get(fd_out)?.clone();
     let ipipe = from.file.as_pipe().cloned();
     let opipe = to.file.as_pipe().cloned();
     if (ipipe.is_some() && off_in != 0) || (opipe.is_some() && off_out != 0) {
@@ -112,17 +117,21 @@ pub fn sys_splice(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(moved as u64)
 }
 
-pub fn sys_tee(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [fd_in, fd_out, len, flags, ..] = args;
-    let flags = flags as u32;
+pub fn sys_tee(
+    ctx: &mut SyscallContext,
+    fd_in: i32,
+    fd_out: i32,
+    len: u64,
+    flags: u32,
+) -> SysResult {
     if flags & !SPLICE_F_ALL != 0 {
         return Err(EINVAL);
     }
     if len == 0 {
         return Ok(0);
     }
-    let from = ctx.task.fds().get(fd_arg(fd_in))?.clone();
-    let to = ctx.task.fds().get(fd_arg(fd_out))?.clone();
+    let from = ctx.task.fds().get(fd_in)?.clone();
+    let to = ctx.task.fds().get(fd_out)?.clone();
     if !from.readable() || !to.writable() {
         return Err(EBADF);
     }
@@ -326,13 +335,17 @@ fn file_to_pipe(
     }
 }
 
-pub fn sys_vmsplice(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let [fd, iov, nr_segs, flags, ..] = args;
-    let flags = flags as u32;
+pub fn sys_vmsplice(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    iov: u64,
+    nr_segs: u64,
+    flags: u32,
+) -> SysResult {
     if flags & !SPLICE_F_ALL != 0 {
         return Err(EINVAL);
     }
-    let file = ctx.task.fds().get(fd_arg(fd))?.clone();
+    let file = ctx.task.fds().get(fd)?.clone();
     // The direction is the descriptor's: into the pipe when it may write.
     let to_pipe = if file.writable() {
         true

@@ -3,7 +3,6 @@
 
 use crate::sentry::mm::usermem::UserPtr;
 
-use super::fd_arg;
 use super::path::{
     node_at, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE,
     AT_SYMLINK_NOFOLLOW,
@@ -15,44 +14,63 @@ use crate::sentry::vfs::perm::Owned;
 use crate::sentry::vfs::{accessor_for, owned, Inode};
 use alloc::sync::Arc;
 
-pub fn sys_fstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let stat = ctx.task.fds().get(fd_arg(args[0]))?.file.stat();
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+/// `struct stat` as the application's architecture lays it out
+/// (`Stat::to_user`).
+#[cfg(target_arch = "x86_64")]
+type UserStat = Stat;
+#[cfg(target_arch = "aarch64")]
+type UserStat = crate::sentry::stat::GenericStat;
+
+pub fn sys_fstat(ctx: &mut SyscallContext, fd: i32, statbuf: UserPtr<UserStat>) -> SysResult {
+    let stat = ctx.task.fds().get(fd)?.file.stat();
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
-pub fn sys_stat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let stat = node_at(ctx, AT_FDCWD, args[0], 0)?.stat();
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+pub fn sys_stat(ctx: &mut SyscallContext, path: u64, statbuf: UserPtr<UserStat>) -> SysResult {
+    let stat = node_at(ctx, AT_FDCWD, path, 0)?.stat();
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
-pub fn sys_lstat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let stat = node_at(ctx, AT_FDCWD, args[0], AT_SYMLINK_NOFOLLOW)?.stat();
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &stat.to_user())?;
+pub fn sys_lstat(ctx: &mut SyscallContext, path: u64, statbuf: UserPtr<UserStat>) -> SysResult {
+    let stat = node_at(ctx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)?.stat();
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
-pub fn sys_newfstatat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[3] & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+pub fn sys_newfstatat(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    statbuf: UserPtr<UserStat>,
+    flags: u64,
+) -> SysResult {
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
         return Err(EINVAL);
     }
-    let stat = node_at(ctx, fd_arg(args[0]), args[1], args[3])?.stat();
-    UserPtr::new(args[2]).write(&mut ctx.task.mm(), &stat.to_user())?;
+    let stat = node_at(ctx, dirfd, path, flags)?.stat();
+    statbuf.write(&mut ctx.task.mm(), &stat.to_user())?;
     Ok(0)
 }
 
 pub(super) use crate::sentry::stat::{dev_major, dev_minor};
 
-pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_statx(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    flags: u64,
+    request_mask: u64,
+    buf: UserPtr<[u8; 256]>,
+) -> SysResult {
     const STATX_BASIC_STATS: u32 = 0x7ff;
-    let (dirfd, path, flags, buf) = (fd_arg(args[0]), args[1], args[2], args[4]);
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
     {
         return Err(EINVAL);
     }
-    if args[3] & 0x8000_0000 != 0 {
+    if request_mask & 0x8000_0000 != 0 {
         return Err(EINVAL); // STATX__RESERVED
     }
     const STATX_MNT_ID: u32 = 0x1000;
@@ -72,7 +90,7 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     let mut mask = STATX_BASIC_STATS;
     if let Some(id) = mount {
         // Linux's vfs_getattr: the unique id when asked for, else the old one.
-        if args[3] as u32 & STATX_MNT_ID_UNIQUE != 0 {
+        if request_mask as u32 & STATX_MNT_ID_UNIQUE != 0 {
             mask |= STATX_MNT_ID_UNIQUE;
             put(144, &id.unique.to_le_bytes());
         } else {
@@ -101,7 +119,7 @@ pub fn sys_statx(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     put(132, &dev_minor(s.rdev).to_le_bytes());
     put(136, &dev_major(s.dev).to_le_bytes());
     put(140, &dev_minor(s.dev).to_le_bytes());
-    UserPtr::new(buf).write(&mut ctx.task.mm(), &out)?;
+    buf.write(&mut ctx.task.mm(), &out)?;
     Ok(0)
 }
 
@@ -161,16 +179,22 @@ fn access_check(
     Ok(0)
 }
 
-pub fn sys_access(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    access_at(ctx, AT_FDCWD, args[0], args[1], 0)
+pub fn sys_access(ctx: &mut SyscallContext, path: u64, mode: u64) -> SysResult {
+    access_at(ctx, AT_FDCWD, path, mode, 0)
 }
 
-pub fn sys_faccessat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    access_at(ctx, fd_arg(args[0]), args[1], args[2], 0)
+pub fn sys_faccessat(ctx: &mut SyscallContext, dirfd: i32, path: u64, mode: u64) -> SysResult {
+    access_at(ctx, dirfd, path, mode, 0)
 }
 
-pub fn sys_faccessat2(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    access_at(ctx, fd_arg(args[0]), args[1], args[2], args[3])
+pub fn sys_faccessat2(
+    ctx: &mut SyscallContext,
+    dirfd: i32,
+    path: u64,
+    mode: u64,
+    flags: u64,
+) -> SysResult {
+    access_at(ctx, dirfd, path, mode, flags)
 }
 
 /// statfs of a node: a host directory's comes from the host (its real
@@ -217,30 +241,30 @@ fn statfs_of(stat: &Stat) -> [u64; 15] {
     out
 }
 
-pub fn sys_statfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let node = node_at(ctx, AT_FDCWD, args[0], 0)?;
+pub fn sys_statfs(ctx: &mut SyscallContext, path: u64, buf: UserPtr<[u64; 15]>) -> SysResult {
+    let node = node_at(ctx, AT_FDCWD, path, 0)?;
     let statfs = statfs_of_node(&node.stat(), node.inode().ok())?;
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs)?;
+    buf.write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 
-pub fn sys_fstatfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let file = ctx.task.fds().get(fd_arg(args[0]))?.file.clone();
+pub fn sys_fstatfs(ctx: &mut SyscallContext, fd: i32, buf: UserPtr<[u64; 15]>) -> SysResult {
+    let file = ctx.task.fds().get(fd)?.file.clone();
     let statfs = statfs_of_node(&file.stat(), file.inode())?;
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &statfs)?;
+    buf.write(&mut ctx.task.mm(), &statfs)?;
     Ok(0)
 }
 
 /// sysfs(2), the old filesystem-type query: 1, the index of a type by
 /// name; 2, the name of an index; 3, how many types there are.
-pub fn sys_sysfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_sysfs(ctx: &mut SyscallContext, option: i32, arg1: u64, arg2: u64) -> SysResult {
     use crate::sentry::vfs::FILESYSTEM_TYPES;
-    match args[0] as i32 {
+    match option {
         1 => {
             let name = ctx
                 .task
                 .mm()
-                .read_cstring(args[1], crate::sentry::vfs::PATH_MAX - 1)?;
+                .read_cstring(arg1, crate::sentry::vfs::PATH_MAX - 1)?;
             if name.is_empty() {
                 return Err(ENOENT);
             }
@@ -248,12 +272,10 @@ pub fn sys_sysfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             index.map(|i| i as u64).ok_or(EINVAL)
         }
         2 => {
-            let name = FILESYSTEM_TYPES
-                .get(args[1] as u32 as usize)
-                .ok_or(EINVAL)?;
+            let name = FILESYSTEM_TYPES.get(arg1 as u32 as usize).ok_or(EINVAL)?;
             let mut out = name.to_vec();
             out.push(0);
-            ctx.task.mm().copy_to_user(args[2], &out)?;
+            ctx.task.mm().copy_to_user(arg2, &out)?;
             Ok(0)
         }
         3 => Ok(FILESYSTEM_TYPES.len() as u64),
@@ -263,8 +285,8 @@ pub fn sys_sysfs(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 
 /// ustat(2): free blocks and inodes of the mounted filesystem whose
 /// device number is `dev` (EINVAL for none).
-pub fn sys_ustat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let dev = args[0] as u32 as u64;
+pub fn sys_ustat(ctx: &mut SyscallContext, dev: u32, ubuf: u64) -> SysResult {
+    let dev = dev as u64;
     let namespace = ctx.task.namespace.clone();
     let stat = namespace
         .filesystem_roots()
@@ -279,6 +301,6 @@ pub fn sys_ustat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     // (f_tfree takes the low 32 bits, as Linux's assignment does.)
     out[..4].copy_from_slice(&(statfs[3] as u32).to_le_bytes());
     out[8..16].copy_from_slice(&statfs[6].to_le_bytes());
-    ctx.task.mm().copy_to_user(args[1], &out)?;
+    ctx.task.mm().copy_to_user(ubuf, &out)?;
     Ok(0)
 }

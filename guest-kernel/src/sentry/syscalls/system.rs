@@ -274,10 +274,9 @@ fn update(
 /// CAP_SETUID). Leaving or entering fsuid 0 drops or restores the
 /// filesystem capabilities. Returns the previous fsuid, whether or not it
 /// changed (Linux reports no error).
-pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_setfsuid(ctx: &mut SyscallContext, uid: u32) -> SysResult {
     let creds = &mut ctx.task.creds;
     let old = creds.fsuid;
-    let uid = args[0] as u32;
     let allowed =
         uid != UNCHANGED && (creds.user.contains(&uid) || uid == old || creds.has_cap(CAP_SETUID));
     if allowed && uid != old {
@@ -297,10 +296,9 @@ pub fn sys_setfsuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
 }
 
 /// setfsgid: as setfsuid, for the group (with CAP_SETGID).
-pub fn sys_setfsgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_setfsgid(ctx: &mut SyscallContext, gid: u32) -> SysResult {
     let creds = &mut ctx.task.creds;
     let old = creds.fsgid;
-    let gid = args[0] as u32;
     if gid != UNCHANGED && (creds.group.contains(&gid) || gid == old || creds.has_cap(CAP_SETGID)) {
         creds.fsgid = gid;
         note_ids(&mut ctx.task);
@@ -309,19 +307,19 @@ pub fn sys_setfsgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(old as u64)
 }
 
-pub fn sys_getuid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getuid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.creds.user[REAL] as u64)
 }
 
-pub fn sys_geteuid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_geteuid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.creds.user[EFFECTIVE] as u64)
 }
 
-pub fn sys_getgid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getgid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.creds.group[REAL] as u64)
 }
 
-pub fn sys_getegid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getegid(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.creds.group[EFFECTIVE] as u64)
 }
 
@@ -332,14 +330,14 @@ fn get_res(ctx: &mut SyscallContext, ids: [u32; 3], addrs: [u64; 3]) -> SysResul
     Ok(0)
 }
 
-pub fn sys_getresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getresuid(ctx: &mut SyscallContext, ruid: u64, euid: u64, suid: u64) -> SysResult {
     let ids = ctx.task.creds.user;
-    get_res(ctx, ids, [args[0], args[1], args[2]])
+    get_res(ctx, ids, [ruid, euid, suid])
 }
 
-pub fn sys_getresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getresgid(ctx: &mut SyscallContext, rgid: u64, egid: u64, sgid: u64) -> SysResult {
     let ids = ctx.task.creds.group;
-    get_res(ctx, ids, [args[0], args[1], args[2]])
+    get_res(ctx, ids, [rgid, egid, sgid])
 }
 
 /// setresuid/setresgid: each new id (UNCHANGED keeps it) must be one of the
@@ -398,40 +396,33 @@ fn set_re(
     Ok([new_real, new_effective, new_saved])
 }
 
-fn three(args: [u64; 6]) -> [u32; 3] {
-    [args[0] as u32, args[1] as u32, args[2] as u32]
+pub fn sys_setresuid(ctx: &mut SyscallContext, ruid: u32, euid: u32, suid: u32) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_res([ruid, euid, suid], cur, p))
 }
 
-pub fn sys_setresuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::User, |cur, p| set_res(three(args), cur, p))
-}
-
-pub fn sys_setresgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::Group, |cur, p| set_res(three(args), cur, p))
-}
-
-pub fn sys_setuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::User, |cur, p| set_one(args[0] as u32, cur, p))
-}
-
-pub fn sys_setgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::Group, |cur, p| set_one(args[0] as u32, cur, p))
-}
-
-pub fn sys_setreuid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    update(ctx, Ids::User, |cur, p| {
-        set_re(args[0] as u32, args[1] as u32, cur, p)
-    })
-}
-
-pub fn sys_setregid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_setresgid(ctx: &mut SyscallContext, rgid: u32, egid: u32, sgid: u32) -> SysResult {
     update(ctx, Ids::Group, |cur, p| {
-        set_re(args[0] as u32, args[1] as u32, cur, p)
+        set_res([rgid, egid, sgid], cur, p)
     })
 }
 
-pub fn sys_getgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (size, list) = (args[0] as i32, args[1]);
+pub fn sys_setuid(ctx: &mut SyscallContext, uid: u32) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_one(uid, cur, p))
+}
+
+pub fn sys_setgid(ctx: &mut SyscallContext, gid: u32) -> SysResult {
+    update(ctx, Ids::Group, |cur, p| set_one(gid, cur, p))
+}
+
+pub fn sys_setreuid(ctx: &mut SyscallContext, ruid: u32, euid: u32) -> SysResult {
+    update(ctx, Ids::User, |cur, p| set_re(ruid, euid, cur, p))
+}
+
+pub fn sys_setregid(ctx: &mut SyscallContext, rgid: u32, egid: u32) -> SysResult {
+    update(ctx, Ids::Group, |cur, p| set_re(rgid, egid, cur, p))
+}
+
+pub fn sys_getgroups(ctx: &mut SyscallContext, size: i32, list: u64) -> SysResult {
     let groups = ctx.task.creds.groups.clone();
     if size < 0 {
         return Err(EINVAL);
@@ -447,16 +438,16 @@ pub fn sys_getgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(groups.len() as u64)
 }
 
-pub fn sys_setgroups(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_setgroups(ctx: &mut SyscallContext, size: u64, list: u64) -> SysResult {
     const NGROUPS_MAX: u64 = 65536;
-    if args[0] > NGROUPS_MAX {
+    if size > NGROUPS_MAX {
         return Err(EINVAL);
     }
     if !ctx.task.creds.has_cap(CAP_SETGID) {
         return Err(EPERM);
     }
-    let mut raw = alloc::vec![0u8; args[0] as usize * 4];
-    ctx.task.mm().copy_from_user(args[1], &mut raw)?;
+    let mut raw = alloc::vec![0u8; size as usize * 4];
+    ctx.task.mm().copy_from_user(list, &mut raw)?;
     ctx.task.creds.groups = raw
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
@@ -475,20 +466,20 @@ fn group_of(ctx: &SyscallContext, pid: i32) -> Result<(i32, i32), Errno> {
     crate::sentry::sched::with_parked(pid, |t| (t.pgid(), t.sid())).ok_or(ESRCH)
 }
 
-pub fn sys_getpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    Ok(group_of(ctx, args[0] as i32)?.0 as u64)
+pub fn sys_getpgid(ctx: &mut SyscallContext, pid: i32) -> SysResult {
+    Ok(group_of(ctx, pid)?.0 as u64)
 }
 
-pub fn sys_getpgrp(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_getpgrp(ctx: &mut SyscallContext) -> SysResult {
     Ok(ctx.task.pgid() as u64)
 }
 
-pub fn sys_getsid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    Ok(group_of(ctx, args[0] as i32)?.1 as u64)
+pub fn sys_getsid(ctx: &mut SyscallContext, pid: i32) -> SysResult {
+    Ok(group_of(ctx, pid)?.1 as u64)
 }
 
 /// A process that leads its group cannot start a session (EPERM).
-pub fn sys_setsid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
+pub fn sys_setsid(ctx: &mut SyscallContext) -> SysResult {
     let pid = ctx.task.pid;
     let leads = ctx.task.pgid() == pid
         || !crate::sentry::sched::parked_pids(|t| t.pgid() == pid).is_empty();
@@ -502,8 +493,7 @@ pub fn sys_setsid(ctx: &mut SyscallContext, _: [u64; 6]) -> SysResult {
 
 /// setpgid for the caller or one of its children, into a group of the
 /// same session (or a new group named after the process).
-pub fn sys_setpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (pid, pgid) = (args[0] as i32, args[1] as i32);
+pub fn sys_setpgid(ctx: &mut SyscallContext, pid: i32, pgid: i32) -> SysResult {
     if pgid < 0 {
         return Err(EINVAL);
     }
@@ -545,7 +535,7 @@ pub fn sys_setpgid(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_sysinfo(ctx: &mut SyscallContext, uinfo: UserPtr<[u64; 14]>) -> SysResult {
     let total = crate::mm::total_frames() * 4096;
     let free = crate::mm::free_frames() * 4096;
     let mut info = [0u64; 14];
@@ -567,12 +557,12 @@ pub fn sys_sysinfo(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
                     // info[6] sharedram, [7] bufferram, [8] totalswap, [9] freeswap: 0
     info[10] = tasks.min(u16::MAX as usize) as u64; // procs (u16) + padding
     info[13] = 1; // mem_unit (u32) in the low half
-    UserPtr::new(args[0]).write(&mut ctx.task.mm(), &info)?;
+    uinfo.write(&mut ctx.task.mm(), &info)?;
     Ok(0)
 }
 
-pub fn sys_getcpu(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    for addr in [args[0], args[1]] {
+pub fn sys_getcpu(ctx: &mut SyscallContext, cpu: u64, node: u64) -> SysResult {
+    for addr in [cpu, node] {
         if addr != 0 {
             UserPtr::new(addr).write(&mut ctx.task.mm(), &0u32)?;
         }
@@ -580,9 +570,8 @@ pub fn sys_getcpu(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_personality(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_personality(ctx: &mut SyscallContext, requested: u32) -> SysResult {
     let old = ctx.task.personality;
-    let requested = args[0] as u32;
     if requested != 0xffff_ffff {
         ctx.task.personality = requested;
     }

@@ -124,9 +124,8 @@ const MSG_STAT: i32 = 11;
 const MSG_INFO: i32 = 12;
 const MSG_STAT_ANY: i32 = 13;
 
-pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_msgget(ctx: &mut SyscallContext, key: i32, flags: u32) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (key, flags) = (args[0] as i32, args[1] as u32);
     let limits = *ns.limits.lock();
     let mut table = ns.msg.lock();
     if let Some(id) = lookup_key(ctx, &mut table, key, flags, |_| Ok(()))? {
@@ -148,9 +147,14 @@ pub fn sys_msgget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(table.insert(perm, queue, limits.msgmni)? as u64)
 }
 
-pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_msgsnd(
+    ctx: &mut SyscallContext,
+    id: i32,
+    addr: u64,
+    size: i64,
+    flags: u32,
+) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (id, addr, size, flags) = (args[0] as i32, args[1], args[2] as i64, args[3] as u32);
     if size < 0 || size > ns.limits.lock().msgmax as i64 {
         return Err(EINVAL);
     }
@@ -196,15 +200,15 @@ pub fn sys_msgsnd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
-pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_msgrcv(
+    ctx: &mut SyscallContext,
+    id: i32,
+    addr: u64,
+    size: i64,
+    msgtyp: i64,
+    flags: u32,
+) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (id, addr, size, msgtyp, flags) = (
-        args[0] as i32,
-        args[1],
-        args[2] as i64,
-        args[3] as i64,
-        args[4] as u32,
-    );
     if size < 0 {
         return Err(EINVAL);
     }
@@ -285,9 +289,9 @@ pub fn sys_msgrcv(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     }
 }
 
-pub fn sys_msgctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_msgctl(ctx: &mut SyscallContext, id: i32, cmd: u64, buf: u64) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (id, cmd, buf) = (args[0] as i32, ctl_cmd(args[1]), args[2]);
+    let cmd = ctl_cmd(cmd);
     match cmd {
         IPC_INFO | MSG_INFO => {
             let limits = *ns.limits.lock();
@@ -395,9 +399,8 @@ const SEM_INFO: i32 = 19;
 const SEM_STAT_ANY: i32 = 20;
 const SEM_UNDO: i16 = 0x1000;
 
-pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_semget(ctx: &mut SyscallContext, key: i32, nsems: i32, flags: u32) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (key, nsems, flags) = (args[0] as i32, args[1] as i32, args[2] as u32);
     let limits = *ns.limits.lock();
     if nsems < 0 || nsems > limits.semmsl() {
         return Err(EINVAL);
@@ -433,17 +436,23 @@ pub fn sys_semget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(table.insert(perm, set, limits.semmni())? as u64)
 }
 
-pub fn sys_semop(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    semtimedop(ctx, args[0] as i32, args[1], args[2], None)
+pub fn sys_semop(ctx: &mut SyscallContext, semid: i32, sops: u64, nsops: u64) -> SysResult {
+    semtimedop(ctx, semid, sops, nsops, None)
 }
 
-pub fn sys_semtimedop(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timeout = if args[3] == 0 {
+pub fn sys_semtimedop(
+    ctx: &mut SyscallContext,
+    semid: i32,
+    sops: u64,
+    nsops: u64,
+    timeout: u64,
+) -> SysResult {
+    let timeout = if timeout == 0 {
         None
     } else {
-        Some(super::time::read_timespec(ctx, args[3])?)
+        Some(super::time::read_timespec(ctx, timeout)?)
     };
-    semtimedop(ctx, args[0] as i32, args[1], args[2], timeout)
+    semtimedop(ctx, semid, sops, nsops, timeout)
 }
 
 fn semtimedop(
@@ -578,9 +587,9 @@ fn semtimedop(
     }
 }
 
-pub fn sys_semctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_semctl(ctx: &mut SyscallContext, id: i32, num: i32, cmd: u64, arg: u64) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (id, num, cmd, arg) = (args[0] as i32, args[1] as i32, ctl_cmd(args[2]), args[3]);
+    let cmd = ctl_cmd(cmd);
     match cmd {
         IPC_INFO | SEM_INFO => {
             let limits = *ns.limits.lock();
@@ -768,9 +777,8 @@ const SHM_INFO: i32 = 14;
 const SHM_STAT_ANY: i32 = 15;
 const SHMLBA: u64 = 4096;
 
-pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_shmget(ctx: &mut SyscallContext, key: i32, size: u64, flags: u32) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (key, size, flags) = (args[0] as i32, args[1], args[2] as u32);
     let limits = *ns.limits.lock();
     let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
@@ -812,10 +820,9 @@ pub fn sys_shmget(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(table.insert(perm, segment, limits.shmmni)? as u64)
 }
 
-pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_shmat(ctx: &mut SyscallContext, id: i32, addr: u64, flags: u32) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
     use crate::sentry::mm::{FileBacking, Protection};
-    let (id, addr, flags) = (args[0] as i32, args[1], args[2] as u32);
     let (node, size) = {
         let mut table = ns.shm.lock();
         let (_, (perm, seg)) = table.get(id)?;
@@ -884,9 +891,8 @@ pub fn sys_shmat(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(at)
 }
 
-pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_shmdt(ctx: &mut SyscallContext, addr: u64) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let addr = args[0];
     if !addr.is_multiple_of(SHMLBA) {
         return Err(EINVAL);
     }
@@ -937,9 +943,9 @@ pub fn sys_shmdt(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_shmctl(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_shmctl(ctx: &mut SyscallContext, id: i32, cmd: u64, buf: u64) -> SysResult {
     let ns = ctx.task.ipc_ns.clone();
-    let (id, cmd, buf) = (args[0] as i32, ctl_cmd(args[1]), args[2]);
+    let cmd = ctl_cmd(cmd);
     let mut table = ns.shm.lock();
     ipc::reap_shm(&mut table);
     match cmd {

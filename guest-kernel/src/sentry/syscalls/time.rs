@@ -97,53 +97,64 @@ fn timespec(ns: u64) -> [i64; 2] {
     [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64]
 }
 
-pub fn sys_clock_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let ns = clock_ns(ctx, args[0])?;
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &timespec(ns))?;
+pub fn sys_clock_gettime(
+    ctx: &mut SyscallContext,
+    clockid: u64,
+    tp: UserPtr<[i64; 2]>,
+) -> SysResult {
+    let ns = clock_ns(ctx, clockid)?;
+    tp.write(&mut ctx.task.mm(), &timespec(ns))?;
     Ok(0)
 }
 
-pub fn sys_clock_getres(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    clock_ns(ctx, args[0])?;
-    if args[1] != 0 {
-        let resolution = match args[0] {
+pub fn sys_clock_getres(
+    ctx: &mut SyscallContext,
+    clockid: u64,
+    res: UserPtr<[i64; 2]>,
+) -> SysResult {
+    clock_ns(ctx, clockid)?;
+    if !res.is_null() {
+        let resolution = match clockid {
             CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => 4_000_000,
             _ => 1,
         };
-        UserPtr::new(args[1]).write(&mut ctx.task.mm(), &timespec(resolution))?;
+        res.write(&mut ctx.task.mm(), &timespec(resolution))?;
     }
     Ok(0)
 }
 
-pub fn sys_gettimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] != 0 {
+pub fn sys_gettimeofday(
+    ctx: &mut SyscallContext,
+    utv: UserPtr<[i64; 2]>,
+    utz: UserPtr<[i32; 2]>,
+) -> SysResult {
+    if !utv.is_null() {
         let ns = time::realtime_ns();
         let tv = [
             (ns / 1_000_000_000) as i64,
             ((ns % 1_000_000_000) / 1000) as i64,
         ];
-        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &tv)?;
+        utv.write(&mut ctx.task.mm(), &tv)?;
     }
-    if args[1] != 0 {
+    if !utz.is_null() {
         // struct timezone: UTC, no DST.
-        UserPtr::new(args[1]).write(&mut ctx.task.mm(), &[0i32, 0i32])?;
+        utz.write(&mut ctx.task.mm(), &[0i32, 0i32])?;
     }
     Ok(0)
 }
 
-pub fn sys_time(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_time(ctx: &mut SyscallContext, tloc: UserPtr<u64>) -> SysResult {
     let seconds = time::realtime_ns() / 1_000_000_000;
-    if args[0] != 0 {
-        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &seconds)?;
+    if !tloc.is_null() {
+        tloc.write(&mut ctx.task.mm(), &seconds)?;
     }
     Ok(seconds)
 }
 
-pub fn sys_getrandom(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getrandom(ctx: &mut SyscallContext, addr: u64, len: u64, flags: u64) -> SysResult {
     const GRND_NONBLOCK: u64 = 1;
     const GRND_RANDOM: u64 = 2;
     const GRND_INSECURE: u64 = 4;
-    let (addr, len, flags) = (args[0], args[1], args[2]);
     if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
         || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
     {
@@ -215,21 +226,26 @@ pub fn read_timespec(ctx: &mut SyscallContext, addr: u64) -> Result<u64, Errno> 
         .saturating_add(ts[1] as u64))
 }
 
-pub fn sys_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let duration = read_timespec(ctx, args[0])?;
+pub fn sys_nanosleep(ctx: &mut SyscallContext, req: u64, rem: u64) -> SysResult {
+    let duration = read_timespec(ctx, req)?;
     let deadline = crate::sentry::signal::wait_deadline(&mut ctx.task, duration);
     match sleep_until(ctx, CLOCK_MONOTONIC, deadline) {
         Ok(()) => Ok(0),
         Err((e, left)) => {
-            write_remaining(ctx, args[1], left)?;
+            write_remaining(ctx, rem, left)?;
             Err(e)
         }
     }
 }
 
-pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_clock_nanosleep(
+    ctx: &mut SyscallContext,
+    clock: u64,
+    flags: u64,
+    request: u64,
+    remain: u64,
+) -> SysResult {
     const TIMER_ABSTIME: u64 = 1;
-    let (clock, flags, request) = (args[0], args[1], args[2]);
     match clock {
         CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_PROCESS_CPUTIME_ID => {}
         // Clocks Linux has but cannot sleep on (no nsleep in their k_clock).
@@ -251,7 +267,7 @@ pub fn sys_clock_nanosleep(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResul
         Ok(()) => Ok(0),
         Err((e, left)) => {
             if flags & TIMER_ABSTIME == 0 {
-                write_remaining(ctx, args[3], left)?;
+                write_remaining(ctx, remain, left)?;
             }
             Err(e)
         }
@@ -268,8 +284,8 @@ pub fn clock_ticks(tsc: u64) -> u64 {
     ticks(time::tsc_to_ns(tsc))
 }
 
-pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] != 0 {
+pub fn sys_times(ctx: &mut SyscallContext, buf: UserPtr<[u64; 4]>) -> SysResult {
+    if !buf.is_null() {
         let own = ctx.task.process_cpu_times();
         let children = ctx.task.process.children_cpu_times();
         let tms = [
@@ -278,18 +294,18 @@ pub fn sys_times(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             clock_ticks(children.user),
             clock_ticks(children.system),
         ];
-        UserPtr::new(args[0]).write(&mut ctx.task.mm(), &tms)?;
+        buf.write(&mut ctx.task.mm(), &tms)?;
     }
     Ok(ticks(time::boottime_ns()))
 }
 
-pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_getrusage(ctx: &mut SyscallContext, who: i32, ru: UserPtr<[i64; 18]>) -> SysResult {
     const RUSAGE_SELF: i64 = 0;
     const RUSAGE_CHILDREN: i64 = -1;
     const RUSAGE_THREAD: i64 = 1;
     let mut usage = [0i64; 18];
     // `who` is an int: the upper half of the register is not part of it.
-    let who = args[0] as i32 as i64;
+    let who = who as i64;
     let times = match who {
         RUSAGE_SELF => ctx.task.process_cpu_times(),
         RUSAGE_THREAD => ctx.task.thread_cpu_times(),
@@ -302,7 +318,7 @@ pub fn sys_getrusage(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
         usage[4] = rss_kb as i64; // ru_maxrss
         usage[8] = ctx.task.mm().page_faults as i64; // ru_minflt
     }
-    UserPtr::new(args[1]).write(&mut ctx.task.mm(), &usage)?;
+    ru.write(&mut ctx.task.mm(), &usage)?;
     Ok(0)
 }
 
@@ -314,9 +330,13 @@ const SIGEV_THREAD: i32 = 2;
 const SIGEV_THREAD_ID: i32 = 4;
 const TIMER_ABSTIME: u64 = 1;
 
-pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_timer_create(
+    ctx: &mut SyscallContext,
+    clock: u64,
+    sevp: UserPtr<[u64; 3]>,
+    id_addr: UserPtr<i32>,
+) -> SysResult {
     use crate::sentry::signal::{PosixTimer, MAX_POSIX_TIMERS, SIGALRM};
-    let (clock, sevp, id_addr) = (args[0], args[1], args[2]);
     let clock = match clock {
         CLOCK_REALTIME
         | CLOCK_MONOTONIC
@@ -335,11 +355,11 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
             .ok_or(EAGAIN)?
     };
     let mut thread = None;
-    let notify = if sevp == 0 {
+    let notify = if sevp.is_null() {
         Some((SIGALRM, id as u64))
     } else {
         // struct sigevent { sigval value; int signo; int notify; int tid; ... }
-        let raw: [u64; 3] = UserPtr::<[u64; 3]>::new(sevp).read(&mut ctx.task.mm())?;
+        let raw: [u64; 3] = sevp.read(&mut ctx.task.mm())?;
         let value = raw[0];
         let (signo, notify, tid) = (
             raw[1] as u32 as i32,
@@ -371,7 +391,7 @@ pub fn sys_timer_create(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
     if ctx.task.signals.process.timers.lock().posix.len() >= MAX_POSIX_TIMERS {
         return Err(EAGAIN);
     }
-    UserPtr::new(id_addr).write(&mut ctx.task.mm(), &id)?;
+    id_addr.write(&mut ctx.task.mm(), &id)?;
     ctx.task.signals.process.timers.lock().posix.insert(
         id,
         PosixTimer {
@@ -410,15 +430,20 @@ fn posix_timer_value(timer: &crate::sentry::signal::PosixTimer) -> [i64; 4] {
     [i0, i1, l0, l1]
 }
 
-pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let (id, flags, new, old) = (args[0], args[1], args[2], args[3]);
+pub fn sys_timer_settime(
+    ctx: &mut SyscallContext,
+    id: u64,
+    flags: u64,
+    new: u64,
+    old: UserPtr<[i64; 4]>,
+) -> SysResult {
     let timer = posix_timer(ctx, id)?;
     if new == 0 {
         return Err(EINVAL);
     }
     let (interval, value) = read_itimerspec(ctx, new)?;
-    if old != 0 {
-        UserPtr::new(old).write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
+    if !old.is_null() {
+        old.write(&mut ctx.task.mm(), &posix_timer_value(&timer))?;
     }
     let now = time::monotonic_ns();
     let mut missed = 0;
@@ -461,41 +486,41 @@ pub fn sys_timer_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult 
     Ok(0)
 }
 
-pub fn sys_timer_gettime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let timer = posix_timer(ctx, args[0])?;
+pub fn sys_timer_gettime(ctx: &mut SyscallContext, timerid: u64, curr_value: u64) -> SysResult {
+    let timer = posix_timer(ctx, timerid)?;
     ctx.task
         .mm()
-        .write_val(args[1], &posix_timer_value(&timer))?;
+        .write_val(curr_value, &posix_timer_value(&timer))?;
     Ok(0)
 }
 
-pub fn sys_timer_getoverrun(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    Ok(posix_timer(ctx, args[0])?.overrun as u64)
+pub fn sys_timer_getoverrun(ctx: &mut SyscallContext, timerid: u64) -> SysResult {
+    Ok(posix_timer(ctx, timerid)?.overrun as u64)
 }
 
-pub fn sys_timer_delete(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
+pub fn sys_timer_delete(ctx: &mut SyscallContext, timerid: i32) -> SysResult {
     ctx.task
         .signals
         .process
         .timers
         .lock()
         .posix
-        .remove(&(args[0] as i32))
+        .remove(&timerid)
         .map(|_| 0)
         .ok_or(EINVAL)
 }
 
 /// Setting the clocks needs CAP_SYS_TIME, which the sandbox never grants:
 /// the host's time is not the program's to change.
-pub fn sys_clock_settime(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    clock_ns(ctx, args[0])?;
-    read_timespec(ctx, args[1])?;
+pub fn sys_clock_settime(ctx: &mut SyscallContext, clockid: u64, tp: u64) -> SysResult {
+    clock_ns(ctx, clockid)?;
+    read_timespec(ctx, tp)?;
     Err(EPERM)
 }
 
-pub fn sys_settimeofday(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    if args[0] != 0 {
-        let tv: [i64; 2] = UserPtr::<[i64; 2]>::new(args[0]).read(&mut ctx.task.mm())?;
+pub fn sys_settimeofday(ctx: &mut SyscallContext, utv: UserPtr<[i64; 2]>) -> SysResult {
+    if !utv.is_null() {
+        let tv: [i64; 2] = utv.read(&mut ctx.task.mm())?;
         if tv[0] < 0 || !(0..1_000_000).contains(&tv[1]) {
             return Err(EINVAL);
         }

@@ -48,8 +48,7 @@ const COPY_MODE_WP: u64 = 2;
 const WRITEPROTECT_MODE_WP: u64 = 1;
 const WRITEPROTECT_MODE_DONTWAKE: u64 = 2;
 
-pub fn sys_userfaultfd(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    let flags = args[0] as u32;
+pub fn sys_userfaultfd(ctx: &mut SyscallContext, flags: u32) -> SysResult {
     // Linux's order: the permission (userfaultfd_syscall_allowed), then
     // the flags.
     let privileged = ctx.task.creds.caps().effective & CAP_SYS_PTRACE != 0;

@@ -3,6 +3,7 @@
 //! x86-only ones. docs/syscalls.md is generated from this table
 //! (`rvisor-vmm --print-syscall-table`), so it cannot drift.
 
+use super::args::adapt;
 use super::process::sys_arch_prctl;
 use super::HandlerDef;
 use super::Support::Partial;
@@ -14,13 +15,13 @@ const X86_64_HANDLERS: &[HandlerDef] = &[
     HandlerDef {
         name: "arch_prctl",
         family: "process",
-        handler: sys_arch_prctl,
+        handler: adapt!(sys_arch_prctl),
         support: Partial("ARCH_SET/GET_FS, ARCH_SET/GET_GS, ARCH_GET/SET_CPUID (ENODEV without CPUID faulting)"),
     },
     HandlerDef {
         name: "ptrace",
         family: "ptrace",
-        handler: super::ptrace::sys_ptrace,
+        handler: adapt!(super::ptrace::sys_ptrace),
         support: Partial("debug registers are checked and kept but never armed (hardware breakpoints do not fire); NT_X86_XSTATE holds x87/SSE only; no PTRACE_LISTEN, PEEKSIGINFO, ARCH_PRCTL, GET/SET_THREAD_AREA, SYSEMU; PTRACE_INTERRUPT does not end a blocked syscall; a tracee's exit is reported to its real parent only"),
     },
 ];

@@ -11,7 +11,6 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::fd_arg;
 use super::path::{node_at, AT_FDCWD, AT_SYMLINK_NOFOLLOW};
 use super::SyscallContext;
 use crate::sentry::errno::*;
@@ -29,26 +28,22 @@ const CAP_SYS_ADMIN: u32 = 21;
 /// descriptor.
 #[derive(Clone, Copy)]
 enum Target {
-    Path { follow: bool },
-    Fd,
+    Path { addr: u64, follow: bool },
+    Fd(i32),
 }
-
-const FOLLOW: Target = Target::Path { follow: true };
-const NOFOLLOW: Target = Target::Path { follow: false };
 
 /// The node the call is about, and how to tell inotify it changed.
 fn resolve(
     ctx: &mut SyscallContext,
     target: Target,
-    addr: u64,
 ) -> Result<(Arc<dyn Inode>, super::path::NodeRef), Errno> {
     let at = match target {
-        Target::Path { follow } => {
+        Target::Path { addr, follow } => {
             let flags = if follow { 0 } else { AT_SYMLINK_NOFOLLOW };
             node_at(ctx, AT_FDCWD, addr, flags)?
         }
-        Target::Fd => {
-            let open = ctx.task.fds().get(fd_arg(addr))?.clone();
+        Target::Fd(fd) => {
+            let open = ctx.task.fds().get(fd)?.clone();
             if *open.flags.lock() & O_PATH != 0 {
                 return Err(EBADF);
             }
@@ -112,16 +107,15 @@ fn check(ctx: &SyscallContext, node: &dyn Inode, ns: &Namespace, write: bool) ->
     }
 }
 
-fn get(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
-    let (node, _) = resolve(ctx, target, args[0])?;
-    let name = read_name(ctx, args[1])?;
+fn get(ctx: &mut SyscallContext, target: Target, name: u64, buf: u64, size: u64) -> SysResult {
+    let (node, _) = resolve(ctx, target)?;
+    let name = read_name(ctx, name)?;
     let ns = namespace_of(&name)?;
     check(ctx, &*node, &ns, false)?;
     let value = node
         .xattrs()
         .and_then(|set| set.get(&name))
         .ok_or(ENODATA)?;
-    let (buf, size) = (args[2], args[3]);
     if size == 0 {
         return Ok(value.len() as u64);
     }
@@ -132,8 +126,8 @@ fn get(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
     Ok(value.len() as u64)
 }
 
-fn list(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
-    let (node, _) = resolve(ctx, target, args[0])?;
+fn list(ctx: &mut SyscallContext, target: Target, buf: u64, size: u64) -> SysResult {
+    let (node, _) = resolve(ctx, target)?;
     let privileged = privileged(ctx);
     let mut out = Vec::new();
     if let Some(set) = node.xattrs() {
@@ -146,7 +140,6 @@ fn list(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
             out.push(0);
         }
     }
-    let (buf, size) = (args[1], args[2]);
     if size == 0 {
         return Ok(out.len() as u64);
     }
@@ -161,13 +154,19 @@ fn list(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
     Ok(out.len() as u64)
 }
 
-fn set(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
-    let (value_addr, size, flags) = (args[2], args[3], args[4]);
+fn set(
+    ctx: &mut SyscallContext,
+    target: Target,
+    name: u64,
+    value_addr: u64,
+    size: u64,
+    flags: u64,
+) -> SysResult {
     if flags & !((XATTR_CREATE | XATTR_REPLACE) as u64) != 0 {
         return Err(EINVAL);
     }
-    let (node, at) = resolve(ctx, target, args[0])?;
-    let name = read_name(ctx, args[1])?;
+    let (node, at) = resolve(ctx, target)?;
+    let name = read_name(ctx, name)?;
     if size > XATTR_SIZE_MAX {
         return Err(E2BIG);
     }
@@ -184,9 +183,9 @@ fn set(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn remove(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult {
-    let (node, at) = resolve(ctx, target, args[0])?;
-    let name = read_name(ctx, args[1])?;
+fn remove(ctx: &mut SyscallContext, target: Target, name: u64) -> SysResult {
+    let (node, at) = resolve(ctx, target)?;
+    let name = read_name(ctx, name)?;
     let ns = namespace_of(&name)?;
     check(ctx, &*node, &ns, true)?;
     // A filesystem that stores none has none to remove.
@@ -199,50 +198,157 @@ fn remove(ctx: &mut SyscallContext, target: Target, args: [u64; 6]) -> SysResult
     Ok(0)
 }
 
-pub fn sys_getxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    get(ctx, FOLLOW, args)
+pub fn sys_getxattr(
+    ctx: &mut SyscallContext,
+    path: u64,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> SysResult {
+    get(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: true,
+        },
+        name,
+        value,
+        size,
+    )
 }
 
-pub fn sys_lgetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    get(ctx, NOFOLLOW, args)
+pub fn sys_lgetxattr(
+    ctx: &mut SyscallContext,
+    path: u64,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> SysResult {
+    get(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: false,
+        },
+        name,
+        value,
+        size,
+    )
 }
 
-pub fn sys_fgetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    get(ctx, Target::Fd, args)
+pub fn sys_fgetxattr(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> SysResult {
+    get(ctx, Target::Fd(fd), name, value, size)
 }
 
-pub fn sys_listxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    list(ctx, FOLLOW, args)
+pub fn sys_listxattr(ctx: &mut SyscallContext, path: u64, list: u64, size: u64) -> SysResult {
+    self::list(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: true,
+        },
+        list,
+        size,
+    )
 }
 
-pub fn sys_llistxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    list(ctx, NOFOLLOW, args)
+pub fn sys_llistxattr(ctx: &mut SyscallContext, path: u64, list: u64, size: u64) -> SysResult {
+    self::list(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: false,
+        },
+        list,
+        size,
+    )
 }
 
-pub fn sys_flistxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    list(ctx, Target::Fd, args)
+pub fn sys_flistxattr(ctx: &mut SyscallContext, fd: i32, list: u64, size: u64) -> SysResult {
+    self::list(ctx, Target::Fd(fd), list, size)
 }
 
-pub fn sys_setxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set(ctx, FOLLOW, args)
+pub fn sys_setxattr(
+    ctx: &mut SyscallContext,
+    path: u64,
+    name: u64,
+    value: u64,
+    size: u64,
+    flags: u64,
+) -> SysResult {
+    set(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: true,
+        },
+        name,
+        value,
+        size,
+        flags,
+    )
 }
 
-pub fn sys_lsetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set(ctx, NOFOLLOW, args)
+pub fn sys_lsetxattr(
+    ctx: &mut SyscallContext,
+    path: u64,
+    name: u64,
+    value: u64,
+    size: u64,
+    flags: u64,
+) -> SysResult {
+    set(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: false,
+        },
+        name,
+        value,
+        size,
+        flags,
+    )
 }
 
-pub fn sys_fsetxattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    set(ctx, Target::Fd, args)
+pub fn sys_fsetxattr(
+    ctx: &mut SyscallContext,
+    fd: i32,
+    name: u64,
+    value: u64,
+    size: u64,
+    flags: u64,
+) -> SysResult {
+    set(ctx, Target::Fd(fd), name, value, size, flags)
 }
 
-pub fn sys_removexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    remove(ctx, FOLLOW, args)
+pub fn sys_removexattr(ctx: &mut SyscallContext, path: u64, name: u64) -> SysResult {
+    remove(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: true,
+        },
+        name,
+    )
 }
 
-pub fn sys_lremovexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    remove(ctx, NOFOLLOW, args)
+pub fn sys_lremovexattr(ctx: &mut SyscallContext, path: u64, name: u64) -> SysResult {
+    remove(
+        ctx,
+        Target::Path {
+            addr: path,
+            follow: false,
+        },
+        name,
+    )
 }
 
-pub fn sys_fremovexattr(ctx: &mut SyscallContext, args: [u64; 6]) -> SysResult {
-    remove(ctx, Target::Fd, args)
+pub fn sys_fremovexattr(ctx: &mut SyscallContext, fd: i32, name: u64) -> SysResult {
+    remove(ctx, Target::Fd(fd), name)
 }
