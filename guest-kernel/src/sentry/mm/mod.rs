@@ -19,6 +19,7 @@ use crate::arch::{PAGE_SIZE, USER_END};
 
 use crate::arch::paging::{PageAccess, UserPageTable};
 use crate::mm as frames;
+use crate::mm::Frame;
 use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
 
@@ -319,11 +320,10 @@ impl AddressSpace {
                 let mut access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
                 let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
                 let target = if share {
-                    frames::share_frame(frame);
-                    frame
+                    Frame::share_raw(frame)
                 } else if share_private {
                     // Copy-on-write: read-only here and in the child.
-                    frames::share_frame(frame);
+                    let target = Frame::share_raw(frame);
                     if access.writable {
                         access.writable = false;
                         let mut alloc = frames::alloc_zeroed_frame;
@@ -332,22 +332,14 @@ impl AddressSpace {
                             .map_err(|_| ENOMEM)?;
                         write_protected = true;
                     }
-                    frame
+                    target
                 } else {
-                    let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-                    crate::mm::frame::copy_page(copy, frame);
+                    let copy = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+                    crate::mm::frame::copy_page(copy.phys(), frame);
                     FORK_COPIED_BYTES.fetch_add(PAGE_SIZE, core::sync::atomic::Ordering::Relaxed);
                     copy
                 };
-                let mut alloc = frames::alloc_zeroed_frame;
-                if child
-                    .page_table
-                    .map(addr, target, access, &mut alloc)
-                    .is_err()
-                {
-                    frames::release_frame(target);
-                    return Err(ENOMEM);
-                }
+                child.map_frame(addr, target, access)?;
             }
             child.vmas.insert(vma.start, vma);
         }
@@ -379,7 +371,7 @@ impl AddressSpace {
         ) {
             return Err(ENOMEM);
         }
-        frames::share_frame(frame);
+        frames::share_block(frame);
         parent.replace_block(addr, frame, access);
         Ok(())
     }
@@ -391,7 +383,7 @@ impl AddressSpace {
         let (block, _) = self.page_table.block_at(page).ok_or(EFAULT)?;
         let base = page & !(frames::BLOCK_SIZE - 1);
         let access = vma.prot.page_access();
-        if !frames::is_shared_frame(block) {
+        if !frames::is_shared_block(block) {
             self.page_table.replace_block(base, block, access);
             return Ok(block + (page - base));
         }
@@ -527,7 +519,7 @@ impl AddressSpace {
         let Some((block, access)) = self.page_table.block_at(addr) else {
             return Ok(());
         };
-        if !frames::is_shared_frame(block) {
+        if !frames::is_shared_block(block) {
             return Ok(());
         }
         let base = addr & !(frames::BLOCK_SIZE - 1);
@@ -915,18 +907,24 @@ impl AddressSpace {
                 Some((addr, frame, access))
             })
             .collect();
-        if dont_unmap && vma.shared {
+        let moved: Vec<(u64, Frame, PageAccess)> = if dont_unmap && vma.shared {
             // Shared memory: the old range keeps showing the same pages
             // (Linux refaults them from the file or shmem object): each
             // frame gains an owner for the copy instead of moving.
-            for &(_, frame, _) in &moved {
-                frames::share_frame(frame);
-            }
+            moved
+                .into_iter()
+                .map(|(addr, frame, access)| (addr, Frame::share_raw(frame), access))
+                .collect()
         } else {
             self.page_table
                 .unmap_range(old, old_end, &mut frames::alloc_table_frame, |_| {}, |_| {})
                 .map_err(|_| ENOMEM)?;
-        }
+            // The old entries' references move with the pages.
+            moved
+                .into_iter()
+                .map(|(addr, frame, access)| (addr, Frame::from_raw(frame), access))
+                .collect()
+        };
         if dont_unmap {
             // The old area stays, without its memory lock (Linux clears
             // VM_LOCKED there); its userfaultfd registration stays too.
@@ -954,15 +952,9 @@ impl AddressSpace {
                 ..vma.clone()
             },
         );
-        let mut alloc = frames::alloc_zeroed_frame;
         for (addr, frame, access) in moved {
-            if self
-                .page_table
-                .map(target + (addr - old), frame, access, &mut alloc)
-                .is_err()
-            {
-                frames::release_frame(frame);
-            }
+            // Without memory for a page table the page is lost (freed).
+            let _ = self.map_frame(target + (addr - old), frame, access);
         }
         self.populate_if_locked(&vma, target + keep, target + new_size);
         Ok(target)
@@ -1027,7 +1019,7 @@ impl AddressSpace {
                 let mut block_access = access;
                 if !access.readable {
                     self.unshare_block(addr)?;
-                } else if frames::is_shared_frame(frame) {
+                } else if frames::is_shared_block(frame) {
                     block_access.writable = false;
                 }
                 self.page_table
@@ -1156,22 +1148,29 @@ impl AddressSpace {
         }
         let (frame, page_cache) = match &vma.file {
             Some(backing) => file_page(&vma, backing, page)?,
-            None => (frames::alloc_zeroed_frame().ok_or(ENOMEM)?, false),
+            None => (Frame::alloc_zeroed().ok_or(ENOMEM)?, false),
         };
         let mut access = vma.prot.page_access();
         if page_cache && vma.copy_on_write() {
             access.writable = false;
         }
+        self.map_frame(page, frame, access)
+    }
+
+    /// Maps `frame` at `page` with `access`: the page-table entry takes
+    /// the reference (a frame it replaces loses the old entry's). On
+    /// ENOMEM (no frame for a page table) the reference is dropped.
+    /// Returns the frame's address.
+    fn map_frame(&mut self, page: u64, frame: Frame, access: PageAccess) -> Result<u64, Errno> {
         let mut alloc = frames::alloc_zeroed_frame;
-        if self
+        let replaced = self
             .page_table
-            .map(page, frame, access, &mut alloc)
-            .is_err()
-        {
-            frames::release_frame(frame);
-            return Err(ENOMEM);
+            .map(page, frame.phys(), access, &mut alloc)
+            .map_err(|_| ENOMEM)?;
+        if let Some(replaced) = replaced {
+            drop(Frame::from_raw(replaced));
         }
-        Ok(frame)
+        Ok(frame.into_raw())
     }
 
     /// Private anonymous memory (heap, mmap) is mapped 2 MiB at a time
@@ -1224,24 +1223,9 @@ impl AddressSpace {
             crate::arch::cpu::flush_page(page);
             return Ok(old);
         }
-        let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-        crate::mm::frame::copy_page(new, old);
-        let mut alloc = frames::alloc_zeroed_frame;
-        match self
-            .page_table
-            .map(page, new, vma.prot.page_access(), &mut alloc)
-        {
-            Ok(replaced) => {
-                if let Some(replaced) = replaced {
-                    frames::release_frame(replaced);
-                }
-                Ok(new)
-            }
-            Err(_) => {
-                frames::release_frame(new);
-                Err(ENOMEM)
-            }
-        }
+        let new = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+        crate::mm::frame::copy_page(new.phys(), old);
+        self.map_frame(page, new, vma.prot.page_access())
     }
 
     /// Whether the page at `addr` is in memory (mincore): present here, or
@@ -1467,16 +1451,10 @@ impl AddressSpace {
         let mut page = start;
         while page < end {
             if self.page_table.translate(page).is_none() {
-                let Some(frame) = frames::alloc_zeroed_frame() else {
+                let Some(frame) = Frame::alloc_zeroed() else {
                     return;
                 };
-                let mut alloc = frames::alloc_zeroed_frame;
-                if self
-                    .page_table
-                    .map(page, frame, vma.prot.page_access(), &mut alloc)
-                    .is_err()
-                {
-                    frames::release_frame(frame);
+                if self.map_frame(page, frame, vma.prot.page_access()).is_err() {
                     return;
                 }
             }
@@ -1532,7 +1510,7 @@ impl AddressSpace {
 /// page (writable for shared mappings, copy-on-write for private ones);
 /// others give a private copy (zeros past the end). EIO (SIGBUS) past the
 /// end of a file whose pages are shared.
-fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool), Errno> {
+fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(Frame, bool), Errno> {
     let offset = backing.offset + (page - vma.start);
     match backing.inode.shared_page(offset / PAGE_SIZE) {
         Ok(Some(frame)) => return Ok((frame, true)),
@@ -1540,7 +1518,7 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         Err(e) if e == ENODEV => {}
         Err(e) => return Err(e),
     }
-    let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+    let frame = Frame::alloc_zeroed().ok_or(ENOMEM)?;
     let mut data = [0u8; PAGE_SIZE as usize];
     let mut done = 0;
     while done < data.len() {
@@ -1550,13 +1528,10 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(e) => {
-                frames::release_frame(frame);
-                return Err(if e == ENOMEM { ENOMEM } else { EIO });
-            }
+            Err(e) => return Err(if e == ENOMEM { ENOMEM } else { EIO }),
         }
     }
-    crate::mm::frame::write(frame, 0, &data[..done]);
+    crate::mm::frame::write(frame.phys(), 0, &data[..done]);
     Ok((frame, false))
 }
 
