@@ -292,23 +292,25 @@ pub fn init(boot_info: &BootInfo) {
     // The heap: 1/16 of RAM, between 4 and 64 MiB, from the largest region.
     let heap_size = (boot_info.memory_size / 16).clamp(4 << 20, 64 << 20);
     let count = frames.region_count;
-    let largest = frames.regions[..count]
-        .iter_mut()
-        .max_by_key(|(start, end)| end - start)
+    let largest = (0..count)
+        .max_by_key(|&i| frames.regions[i].1 - frames.regions[i].0)
         .expect("the boot memory map has no usable memory");
-    let heap_size = heap_size.min((largest.1 - largest.0) / 2) & !(PAGE_SIZE - 1);
-    let heap_start = largest.0;
-    largest.0 += heap_size;
-    // The reference counts: one counter per frame of what is left (the
-    // counters' own frames taken out first), from the largest region too.
-    let counts_start = largest.0;
-    let counts_bytes = counter_bytes(&frames.regions[..count], counts_start);
-    frames
-        .regions
-        .iter_mut()
-        .find(|region| region.0 == counts_start)
-        .expect("the largest region")
-        .0 += counts_bytes;
+    let (start, end) = frames.regions[largest];
+    let heap_size = heap_size.min((end - start) / 2) & !(PAGE_SIZE - 1);
+    let heap_start = start;
+    frames.regions[largest].0 += heap_size;
+    // The reference counts: one counter per frame (a few more: the
+    // counters' own frames are counted too), from the largest region.
+    let counts_start = frames.regions[largest].0;
+    let counts_bytes = boards::align_up(
+        refcount::FrameCounts::slots_needed(&frames.regions[..count]) as u64 * 4,
+        PAGE_SIZE,
+    );
+    assert!(
+        counts_bytes < (end - counts_start) / 2,
+        "no room for the frame counters"
+    );
+    frames.regions[largest].0 += counts_bytes;
     let total: u64 = frames.regions[..frames.region_count]
         .iter()
         .map(|(start, end)| (end - start) / PAGE_SIZE)
@@ -344,19 +346,6 @@ pub fn init(boot_info: &BootInfo) {
             .claim(phys_to_virt(heap_start), heap_size as usize)
             .expect("the heap is large enough for talc");
     }
-}
-
-/// Bytes (whole pages) of the counters for the frames of `regions` once
-/// those bytes are taken from the start of the region at `from`.
-fn counter_bytes(regions: &[(u64, u64)], from: u64) -> u64 {
-    let frames = refcount::FrameCounts::slots_needed(regions) as u64;
-    let bytes = boards::align_up(frames * 4, PAGE_SIZE);
-    let largest = regions
-        .iter()
-        .find(|region| region.0 == from)
-        .map_or(0, |(start, end)| end - start);
-    assert!(bytes < largest / 2, "no room for the frame counters");
-    bytes
 }
 
 /// The reference count of every managed frame (set up at `init`).
