@@ -100,6 +100,21 @@ impl<'a> FrameCounts<'a> {
         panic!("frame {frame:#x} is not managed memory");
     }
 
+    /// The 512 counters of the 2 MiB block at `block` (aligned), which lies
+    /// in one region (blocks are carved out of a region whole).
+    fn block_slots(&self, block: u64) -> &[AtomicU32] {
+        let size = BLOCK_FRAMES * FRAME_SIZE;
+        assert!(block.is_multiple_of(size), "unaligned block {block:#x}");
+        for &(start, end, base) in &self.regions[..self.region_count] {
+            if block >= start && block < end {
+                assert!(block + size <= end, "block {block:#x} crosses a region end");
+                let first = base + ((block - start) / FRAME_SIZE) as usize;
+                return &self.counts[first..first + BLOCK_FRAMES as usize];
+            }
+        }
+        panic!("block {block:#x} is not managed memory");
+    }
+
     /// The number of owners of `frame` (0: free).
     pub fn owners(&self, frame: u64) -> u32 {
         self.slot(frame).load(Ordering::Acquire)
@@ -142,33 +157,31 @@ impl<'a> FrameCounts<'a> {
         self.owners(frame) > 1
     }
 
-    /// The frames of the 2 MiB block at `block` (aligned).
-    fn block_frames(block: u64) -> impl Iterator<Item = u64> {
-        assert!(
-            block.is_multiple_of(BLOCK_FRAMES * FRAME_SIZE),
-            "unaligned block {block:#x}"
-        );
-        (0..BLOCK_FRAMES).map(move |i| block + i * FRAME_SIZE)
-    }
-
     /// The block at `block` was just allocated: each of its frames has one
     /// owner.
     pub fn block_allocated(&self, block: u64) {
-        for frame in Self::block_frames(block) {
-            self.allocated(frame);
+        for slot in self.block_slots(block) {
+            let old = slot.swap(1, Ordering::Relaxed);
+            assert!(old == 0, "block {block:#x} allocated with {old} owners");
         }
     }
 
     /// Adds an owner to each frame of the block at `block`.
     pub fn share_block(&self, block: u64) {
-        for frame in Self::block_frames(block) {
-            self.share(frame);
+        for slot in self.block_slots(block) {
+            let old = slot.fetch_add(1, Ordering::Relaxed);
+            assert!(
+                (1..MAX_OWNERS).contains(&old),
+                "block {block:#x} shared with {old} owners"
+            );
         }
     }
 
     /// Whether any frame of the block at `block` has another owner.
     pub fn is_block_shared(&self, block: u64) -> bool {
-        Self::block_frames(block).any(|frame| self.is_shared(frame))
+        self.block_slots(block)
+            .iter()
+            .any(|slot| slot.load(Ordering::Acquire) > 1)
     }
 
     /// Drops one owner of each frame of the block at `block`. True when
@@ -178,19 +191,27 @@ impl<'a> FrameCounts<'a> {
     pub fn release_block(&self, block: u64, mut free_page: impl FnMut(u64)) -> bool {
         let mut freed = [0u64; (BLOCK_FRAMES / 64) as usize];
         let mut all = true;
-        for (i, frame) in Self::block_frames(block).enumerate() {
-            if self.release(frame) {
+        for (i, slot) in self.block_slots(block).iter().enumerate() {
+            // As in `release`.
+            let old = slot.fetch_sub(1, Ordering::Release);
+            assert!(old != 0, "block {block:#x} released while free");
+            if old == 1 {
                 freed[i / 64] |= 1 << (i % 64);
             } else {
                 all = false;
             }
         }
+        if freed.iter().any(|&word| word != 0) {
+            fence(Ordering::Acquire);
+        }
         if all {
             return true;
         }
-        for (i, frame) in Self::block_frames(block).enumerate() {
-            if freed[i / 64] & (1 << (i % 64)) != 0 {
-                free_page(frame);
+        for (i, word) in freed.iter().enumerate() {
+            for bit in 0..64 {
+                if word & (1 << bit) != 0 {
+                    free_page(block + (i as u64 * 64 + bit) * FRAME_SIZE);
+                }
             }
         }
         false
