@@ -22,6 +22,8 @@ pub mod keys;
 pub mod locks;
 #[path = "../../guest-kernel/src/sentry/vfs/perm.rs"]
 pub mod perm;
+#[path = "../../guest-kernel/src/mm/refcount.rs"]
+pub mod refcount;
 #[path = "../../guest-kernel/src/sentry/signal/state.rs"]
 pub mod signal_state;
 #[path = "../../guest-kernel/src/sentry/timens.rs"]
@@ -30,6 +32,11 @@ pub mod timens;
 pub mod wait;
 #[path = "../../guest-kernel/src/sentry/vfs/walk.rs"]
 pub mod walk;
+
+/// The kernel's `mm` (its pure part: the frames' reference counts).
+pub mod mm {
+    pub use super::refcount;
+}
 
 pub mod sentry {
     pub use super::{errno, futex, keys, timens, wait};

@@ -6,6 +6,11 @@
 //! intrusive free list (the next pointer lives in the free frame itself) and
 //! are cleared when reused.
 //!
+//! Every managed frame has a reference count ([`refcount`]: a dense array
+//! of counters set aside at [`init`]); the last release frees a frame.
+//! [`Frame`] is an owning reference for the sentry's data structures; a
+//! page-table entry owns one reference as a raw address.
+//!
 //! The sentry's heap is `talc` (binned free lists: its speed does not fall
 //! as the heap fills, as a first-fit list's did). It starts with 1/16 of
 //! RAM (4..64 MiB) and, when that is full, claims further runs of
@@ -21,6 +26,7 @@
 use crate::arch::PAGE_SIZE;
 pub mod frame;
 pub mod pagetable;
+pub mod refcount;
 
 use core::alloc::{GlobalAlloc, Layout};
 
@@ -116,7 +122,8 @@ unsafe impl GlobalAlloc for KernelHeap {
     }
 }
 
-const MAX_REGIONS: usize = 16;
+const MAX_REGIONS: usize = refcount::MAX_REGIONS;
+const _: () = assert!(refcount::FRAME_SIZE == PAGE_SIZE && refcount::BLOCK_FRAMES == BLOCK_FRAMES);
 
 struct FrameAllocator {
     /// Untouched usable memory: [start, end) per region, consumed from start.
@@ -285,13 +292,25 @@ pub fn init(boot_info: &BootInfo) {
     // The heap: 1/16 of RAM, between 4 and 64 MiB, from the largest region.
     let heap_size = (boot_info.memory_size / 16).clamp(4 << 20, 64 << 20);
     let count = frames.region_count;
-    let largest = frames.regions[..count]
-        .iter_mut()
-        .max_by_key(|(start, end)| end - start)
+    let largest = (0..count)
+        .max_by_key(|&i| frames.regions[i].1 - frames.regions[i].0)
         .expect("the boot memory map has no usable memory");
-    let heap_size = heap_size.min((largest.1 - largest.0) / 2) & !(PAGE_SIZE - 1);
-    let heap_start = largest.0;
-    largest.0 += heap_size;
+    let (start, end) = frames.regions[largest];
+    let heap_size = heap_size.min((end - start) / 2) & !(PAGE_SIZE - 1);
+    let heap_start = start;
+    frames.regions[largest].0 += heap_size;
+    // The reference counts: one counter per frame (a few more: the
+    // counters' own frames are counted too), from the largest region.
+    let counts_start = frames.regions[largest].0;
+    let counts_bytes = boards::align_up(
+        refcount::FrameCounts::slots_needed(&frames.regions[..count]) as u64 * 4,
+        PAGE_SIZE,
+    );
+    assert!(
+        counts_bytes < (end - counts_start) / 2,
+        "no room for the frame counters"
+    );
+    frames.regions[largest].0 += counts_bytes;
     let total: u64 = frames.regions[..frames.region_count]
         .iter()
         .map(|(start, end)| (end - start) / PAGE_SIZE)
@@ -299,6 +318,22 @@ pub fn init(boot_info: &BootInfo) {
     TOTAL_FRAMES.store(total, core::sync::atomic::Ordering::Relaxed);
     let managed = (frames.regions, frames.region_count);
     drop(frames);
+    let slots = refcount::FrameCounts::slots_needed(&managed.0[..managed.1]);
+    assert!(
+        slots as u64 * 4 <= counts_bytes,
+        "frame counters do not fit"
+    );
+    // SAFETY: [counts_start, +counts_bytes) was just removed from the
+    // allocator's regions, is usable RAM covered by the direct map, and is
+    // never handed out again; it is zeroed here before the slice of atomic
+    // counters (4-byte aligned: the start is page-aligned) is formed, and
+    // only ever accessed through that slice.
+    let counters: &'static [core::sync::atomic::AtomicU32] = unsafe {
+        let base = phys_to_virt(counts_start);
+        core::ptr::write_bytes(base, 0, counts_bytes as usize);
+        core::slice::from_raw_parts(base as *const core::sync::atomic::AtomicU32, slots)
+    };
+    COUNTS.call_once(|| refcount::FrameCounts::new(&managed.0[..managed.1], counters));
     LAYOUT.call_once(|| RamLayout {
         managed: managed.0,
         managed_count: managed.1,
@@ -313,6 +348,13 @@ pub fn init(boot_info: &BootInfo) {
     }
 }
 
+/// The reference count of every managed frame (set up at `init`).
+static COUNTS: spin::Once<refcount::FrameCounts<'static>> = spin::Once::new();
+
+fn counts() -> &'static refcount::FrameCounts<'static> {
+    COUNTS.get().expect("mm::init has run")
+}
+
 /// Where frames and boot regions lie (fixed at `init`): the checks of
 /// [`frame`] keep every access by physical address inside guest RAM.
 struct RamLayout {
@@ -325,11 +367,7 @@ static LAYOUT: spin::Once<RamLayout> = spin::Once::new();
 
 /// True when `frame` lies in memory the frame allocator manages.
 fn is_managed_frame(frame: u64) -> bool {
-    LAYOUT.get().is_some_and(|layout| {
-        layout.managed[..layout.managed_count]
-            .iter()
-            .any(|&(start, end)| frame >= start && frame < end)
-    })
+    COUNTS.get().is_some_and(|counts| counts.covers(frame))
 }
 
 /// True when [start, start+size) is memory the frame allocator never hands
@@ -382,6 +420,13 @@ pub fn reserve_object() -> Result<(), Errno> {
 /// A zero-filled frame, or None when guest memory is exhausted (what is
 /// left is kept for the sentry's heap).
 pub fn alloc_zeroed_frame() -> Option<u64> {
+    let frame = zeroed_frame()?;
+    counts().allocated(frame);
+    Some(frame)
+}
+
+/// A zero-filled frame (see [`alloc_zeroed_frame`]), its count not set.
+fn zeroed_frame() -> Option<u64> {
     let taken = FRAMES.lock().alloc(false);
     let (frame, zero) = match taken {
         Some(taken) => taken,
@@ -491,15 +536,25 @@ pub fn alloc_zeroed_frame_pair() -> Option<u64> {
     frames.allocated += 2;
     if let Some(frame) = skipped {
         // The frame before the aligned pair goes on the free list.
-        frames.allocated += 1;
-        drop(frames);
-        free_frame(frame);
+        frames.push_free(frame);
     }
+    drop(frames);
+    counts().allocated(pair);
+    counts().allocated(pair + PAGE_SIZE);
     Some(pair)
 }
 
-/// Returns a frame to the allocator.
+/// Frees a frame that has one owner, the caller (a page table, a
+/// frame taken by [`Frame::into_raw`] that was never shared). Freeing a
+/// frame with other owners, or a free one, is a sentry bug: it panics.
 pub fn free_frame(frame: u64) {
+    let owners = counts().owners(frame);
+    assert!(owners == 1, "frame {frame:#x} freed with {owners} owners");
+    release_frame(frame);
+}
+
+/// Puts a frame whose count reached zero back on the free list.
+fn put_free_frame(frame: u64) {
     let mut frames = FRAMES.lock();
     frames.push_free(frame);
     frames.allocated -= 1;
@@ -524,6 +579,7 @@ pub fn alloc_table_frame() -> Option<u64> {
     if !zero {
         frame::fill(frame, 0, PAGE_SIZE as usize, 0);
     }
+    counts().allocated(frame);
     Some(frame)
 }
 
@@ -536,30 +592,25 @@ pub fn alloc_zeroed_block() -> Option<u64> {
             frame::fill(page, 0, PAGE_SIZE as usize, 0);
         }
     }
+    counts().block_allocated(block);
     Some(block)
 }
 
-/// Drops one owner of a whole block from [`alloc_zeroed_block`] (still
-/// whole: not split into pages); the last owner's release returns it to
-/// the allocator. (A block shared copy-on-write after fork has one entry
-/// in the owner table, under its first frame.)
+/// Drops one owner of a block mapped whole (one reference to each of its
+/// 512 frames; see [`refcount`]). When every frame reaches zero the block
+/// returns to the allocator whole; frames still owned elsewhere (the block
+/// was split into pages in another address space) stay, and the others
+/// are freed as single frames.
 pub fn release_block(block: u64) {
     assert!(
         block.is_multiple_of(BLOCK_SIZE),
         "release of an unaligned block"
     );
-    {
-        let mut shared = SHARED.lock();
-        if let Some(owners) = shared.get_mut(&block) {
-            *owners -= 1;
-            if *owners <= 1 {
-                shared.remove(&block);
-            }
-            return;
-        }
+    if !counts().release_block(block, put_free_frame) {
+        return;
     }
     let mut frames = FRAMES.lock();
-    // SAFETY: the caller owned the block and gives it up; the allocator
+    // SAFETY: the block's last owner gave it up; the allocator
     // stores its list link in its first word.
     unsafe { (phys_to_virt(block) as *mut u64).write(frames.block_head) };
     frames.block_head = block;
@@ -574,33 +625,92 @@ pub fn total_frames() -> u64 {
 
 static TOTAL_FRAMES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// Frames with more than one owner (a tmpfs page also mapped MAP_SHARED
-/// into the application): frame -> number of owners. Frames not listed
-/// have exactly one owner.
-static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> =
-    Mutex::new(alloc::collections::BTreeMap::new());
-
-/// Adds an owner to `frame`.
+/// Adds an owner to `frame`, which the caller holds a reference to (a
+/// page-table entry's, a page cache's).
 pub fn share_frame(frame: u64) {
-    *SHARED.lock().entry(frame).or_insert(1) += 1;
+    counts().share(frame);
 }
 
 /// True when `frame` has more than one owner (a page-cache page mapped
 /// into the application: writing it in a private mapping must copy first).
 pub fn is_shared_frame(frame: u64) -> bool {
-    SHARED.lock().contains_key(&frame)
+    counts().is_shared(frame)
 }
 
 /// Drops one owner of `frame`; the last owner's release frees it.
 pub fn release_frame(frame: u64) {
-    let mut shared = SHARED.lock();
-    if let Some(owners) = shared.get_mut(&frame) {
-        *owners -= 1;
-        if *owners <= 1 {
-            shared.remove(&frame);
-        }
-        return;
+    if counts().release(frame) {
+        put_free_frame(frame);
     }
-    drop(shared);
-    free_frame(frame);
+}
+
+/// Adds an owner to the block at `block` (each of its frames).
+pub fn share_block(block: u64) {
+    counts().share_block(block);
+}
+
+/// True when any frame of the block at `block` has another owner (the
+/// block, or some of its pages after a split, are mapped elsewhere too).
+pub fn is_shared_block(block: u64) -> bool {
+    counts().is_block_shared(block)
+}
+
+/// One owned reference to a 4 KiB frame: dropping it releases the
+/// reference (the last one frees the frame), cloning it adds one. What
+/// holds frames in the sentry's data structures (page caches, tmpfs file
+/// pages, pipe buffers) holds `Frame`s, so a forgotten release cannot leak
+/// and a double release cannot happen. A page-table entry owns one
+/// reference as a raw address: [`Frame::into_raw`] hands it to the entry,
+/// [`Frame::from_raw`] takes it back where the entry is cleared.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame(u64);
+
+impl Frame {
+    /// A new zero-filled frame (its only reference), or None when guest
+    /// memory is exhausted (see [`alloc_zeroed_frame`]).
+    pub fn alloc_zeroed() -> Option<Frame> {
+        alloc_zeroed_frame().map(Frame)
+    }
+
+    /// Takes over one reference to `phys` that the caller owns (a cleared
+    /// page-table entry's, one from [`Frame::into_raw`]).
+    pub fn from_raw(phys: u64) -> Frame {
+        Frame(phys)
+    }
+
+    /// A new reference to `phys`, which something the caller holds (a
+    /// page-table entry, a page cache) already references.
+    pub fn share_raw(phys: u64) -> Frame {
+        share_frame(phys);
+        Frame(phys)
+    }
+
+    /// The frame's physical address.
+    pub fn phys(&self) -> u64 {
+        self.0
+    }
+
+    /// Gives up the reference without releasing it (to a page-table
+    /// entry, which then owns it); the frame's address.
+    pub fn into_raw(self) -> u64 {
+        core::mem::ManuallyDrop::new(self).0
+    }
+
+    /// Whether the frame has other owners than this reference.
+    pub fn is_shared(&self) -> bool {
+        is_shared_frame(self.0)
+    }
+}
+
+impl Clone for Frame {
+    /// Another reference to the same frame.
+    fn clone(&self) -> Frame {
+        Frame::share_raw(self.0)
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        release_frame(self.0);
+    }
 }

@@ -19,6 +19,7 @@ use crate::arch::{PAGE_SIZE, USER_END};
 
 use crate::arch::paging::{PageAccess, UserPageTable};
 use crate::mm as frames;
+use crate::mm::Frame;
 use crate::sentry::errno::*;
 use crate::sentry::vfs::Inode;
 
@@ -224,7 +225,7 @@ pub struct AddressSpace {
     /// `crate::arch::paging::stale_entries_refill`): a stale translation may
     /// still read them, so they go back only after a full flush, batched
     /// (Linux's mmu_gather does the same for its deferred flushes).
-    stale_frames: Vec<u64>,
+    stale_frames: Vec<Frame>,
 }
 
 /// Replaced frames kept before one full flush releases them all: a full
@@ -329,11 +330,10 @@ impl AddressSpace {
                 let mut access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
                 let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
                 let target = if share {
-                    frames::share_frame(frame);
-                    frame
+                    Frame::share_raw(frame)
                 } else if share_private {
                     // Copy-on-write: read-only here and in the child.
-                    frames::share_frame(frame);
+                    let target = Frame::share_raw(frame);
                     if access.writable {
                         access.writable = false;
                         let mut alloc = frames::alloc_zeroed_frame;
@@ -342,22 +342,14 @@ impl AddressSpace {
                             .map_err(|_| ENOMEM)?;
                         write_protected = true;
                     }
-                    frame
+                    target
                 } else {
-                    let copy = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-                    crate::mm::frame::copy_page(copy, frame);
+                    let copy = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+                    crate::mm::frame::copy_page(copy.phys(), frame);
                     FORK_COPIED_BYTES.fetch_add(PAGE_SIZE, core::sync::atomic::Ordering::Relaxed);
                     copy
                 };
-                let mut alloc = frames::alloc_zeroed_frame;
-                if child
-                    .page_table
-                    .map(addr, target, access, &mut alloc)
-                    .is_err()
-                {
-                    frames::release_frame(target);
-                    return Err(ENOMEM);
-                }
+                child.map_frame(addr, target, access)?;
             }
             child.vmas.insert(vma.start, vma);
         }
@@ -389,7 +381,7 @@ impl AddressSpace {
         ) {
             return Err(ENOMEM);
         }
-        frames::share_frame(frame);
+        frames::share_block(frame);
         parent.replace_block(addr, frame, access);
         Ok(())
     }
@@ -401,7 +393,7 @@ impl AddressSpace {
         let (block, _) = self.page_table.block_at(page).ok_or(EFAULT)?;
         let base = page & !(frames::BLOCK_SIZE - 1);
         let access = vma.prot.page_access();
-        if !frames::is_shared_frame(block) {
+        if !frames::is_shared_block(block) {
             self.page_table.replace_block(base, block, access);
             return Ok(block + (page - base));
         }
@@ -537,7 +529,7 @@ impl AddressSpace {
         let Some((block, access)) = self.page_table.block_at(addr) else {
             return Ok(());
         };
-        if !frames::is_shared_frame(block) {
+        if !frames::is_shared_block(block) {
             return Ok(());
         }
         let base = addr & !(frames::BLOCK_SIZE - 1);
@@ -925,18 +917,24 @@ impl AddressSpace {
                 Some((addr, frame, access))
             })
             .collect();
-        if dont_unmap && vma.shared {
+        let moved: Vec<(u64, Frame, PageAccess)> = if dont_unmap && vma.shared {
             // Shared memory: the old range keeps showing the same pages
             // (Linux refaults them from the file or shmem object): each
             // frame gains an owner for the copy instead of moving.
-            for &(_, frame, _) in &moved {
-                frames::share_frame(frame);
-            }
+            moved
+                .into_iter()
+                .map(|(addr, frame, access)| (addr, Frame::share_raw(frame), access))
+                .collect()
         } else {
             self.page_table
                 .unmap_range(old, old_end, &mut frames::alloc_table_frame, |_| {}, |_| {})
                 .map_err(|_| ENOMEM)?;
-        }
+            // The old entries' references move with the pages.
+            moved
+                .into_iter()
+                .map(|(addr, frame, access)| (addr, Frame::from_raw(frame), access))
+                .collect()
+        };
         if dont_unmap {
             // The old area stays, without its memory lock (Linux clears
             // VM_LOCKED there); its userfaultfd registration stays too.
@@ -964,15 +962,9 @@ impl AddressSpace {
                 ..vma.clone()
             },
         );
-        let mut alloc = frames::alloc_zeroed_frame;
         for (addr, frame, access) in moved {
-            if self
-                .page_table
-                .map(target + (addr - old), frame, access, &mut alloc)
-                .is_err()
-            {
-                frames::release_frame(frame);
-            }
+            // Without memory for a page table the page is lost (freed).
+            let _ = self.map_frame(target + (addr - old), frame, access);
         }
         self.populate_if_locked(&vma, target + keep, target + new_size);
         Ok(target)
@@ -1037,7 +1029,7 @@ impl AddressSpace {
                 let mut block_access = access;
                 if !access.readable {
                     self.unshare_block(addr)?;
-                } else if frames::is_shared_frame(frame) {
+                } else if frames::is_shared_block(frame) {
                     block_access.writable = false;
                 }
                 self.page_table
@@ -1166,22 +1158,29 @@ impl AddressSpace {
         }
         let (frame, page_cache) = match &vma.file {
             Some(backing) => file_page(&vma, backing, page)?,
-            None => (frames::alloc_zeroed_frame().ok_or(ENOMEM)?, false),
+            None => (Frame::alloc_zeroed().ok_or(ENOMEM)?, false),
         };
         let mut access = vma.prot.page_access();
         if page_cache && vma.copy_on_write() {
             access.writable = false;
         }
+        self.map_frame(page, frame, access)
+    }
+
+    /// Maps `frame` at `page` with `access`: the page-table entry takes
+    /// the reference (a frame it replaces loses the old entry's). On
+    /// ENOMEM (no frame for a page table) the reference is dropped.
+    /// Returns the frame's address.
+    fn map_frame(&mut self, page: u64, frame: Frame, access: PageAccess) -> Result<u64, Errno> {
         let mut alloc = frames::alloc_zeroed_frame;
-        if self
+        let replaced = self
             .page_table
-            .map(page, frame, access, &mut alloc)
-            .is_err()
-        {
-            frames::release_frame(frame);
-            return Err(ENOMEM);
+            .map(page, frame.phys(), access, &mut alloc)
+            .map_err(|_| ENOMEM)?;
+        if let Some(replaced) = replaced {
+            drop(Frame::from_raw(replaced));
         }
-        Ok(frame)
+        Ok(frame.into_raw())
     }
 
     /// Private anonymous memory (heap, mmap) is mapped 2 MiB at a time
@@ -1233,40 +1232,28 @@ impl AddressSpace {
                 .map_err(|_| ENOMEM)?;
             return Ok(old);
         }
-        let new = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-        crate::mm::frame::copy_page(new, old);
-        let mut alloc = frames::alloc_zeroed_frame;
+        let new = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+        crate::mm::frame::copy_page(new.phys(), old);
         // The old entry was read-only: a stale translation can only read the
         // old frame (whose contents the copy has) until the retried write
         // refreshes it, so the flush may wait while the old frame is kept.
         let lazy = crate::arch::paging::stale_entries_refill()
             && crate::arch::paging::loaded_user_root() == self.root();
-        let mapped = if lazy {
-            self.page_table
-                .map_unflushed(page, new, vma.prot.page_access(), &mut alloc)
-        } else {
-            self.page_table
-                .map(page, new, vma.prot.page_access(), &mut alloc)
-        };
-        match mapped {
-            Ok(replaced) => {
-                if let Some(replaced) = replaced {
-                    if lazy {
-                        self.stale_frames.push(replaced);
-                        if self.stale_frames.len() >= STALE_FRAMES_MAX {
-                            self.release_stale_frames();
-                        }
-                    } else {
-                        frames::release_frame(replaced);
-                    }
-                }
-                Ok(new)
-            }
-            Err(_) => {
-                frames::release_frame(new);
-                Err(ENOMEM)
+        if !lazy {
+            return self.map_frame(page, new, vma.prot.page_access());
+        }
+        let mut alloc = frames::alloc_zeroed_frame;
+        let replaced = self
+            .page_table
+            .map_unflushed(page, new.phys(), vma.prot.page_access(), &mut alloc)
+            .map_err(|_| ENOMEM)?;
+        if let Some(replaced) = replaced {
+            self.stale_frames.push(Frame::from_raw(replaced));
+            if self.stale_frames.len() >= STALE_FRAMES_MAX {
+                self.release_stale_frames();
             }
         }
+        Ok(new.into_raw())
     }
 
     /// One full flush, then the frames replaced without a flush go back.
@@ -1278,7 +1265,7 @@ impl AddressSpace {
             crate::arch::cpu::flush_all();
         }
         // Not loaded: the next load of this root resyncs its translations.
-        self.stale_frames.drain(..).for_each(frames::release_frame);
+        self.stale_frames.clear();
     }
 
     /// Whether the page at `addr` is in memory (mincore): present here, or
@@ -1504,16 +1491,10 @@ impl AddressSpace {
         let mut page = start;
         while page < end {
             if self.page_table.translate(page).is_none() {
-                let Some(frame) = frames::alloc_zeroed_frame() else {
+                let Some(frame) = Frame::alloc_zeroed() else {
                     return;
                 };
-                let mut alloc = frames::alloc_zeroed_frame;
-                if self
-                    .page_table
-                    .map(page, frame, vma.prot.page_access(), &mut alloc)
-                    .is_err()
-                {
-                    frames::release_frame(frame);
+                if self.map_frame(page, frame, vma.prot.page_access()).is_err() {
                     return;
                 }
             }
@@ -1569,7 +1550,7 @@ impl AddressSpace {
 /// page (writable for shared mappings, copy-on-write for private ones);
 /// others give a private copy (zeros past the end). EIO (SIGBUS) past the
 /// end of a file whose pages are shared.
-fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool), Errno> {
+fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(Frame, bool), Errno> {
     let offset = backing.offset + (page - vma.start);
     match backing.inode.shared_page(offset / PAGE_SIZE) {
         Ok(Some(frame)) => return Ok((frame, true)),
@@ -1577,7 +1558,7 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         Err(e) if e == ENODEV => {}
         Err(e) => return Err(e),
     }
-    let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
+    let frame = Frame::alloc_zeroed().ok_or(ENOMEM)?;
     let mut data = [0u8; PAGE_SIZE as usize];
     let mut done = 0;
     while done < data.len() {
@@ -1587,13 +1568,10 @@ fn file_page(vma: &Vma, backing: &FileBacking, page: u64) -> Result<(u64, bool),
         {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(e) => {
-                frames::release_frame(frame);
-                return Err(if e == ENOMEM { ENOMEM } else { EIO });
-            }
+            Err(e) => return Err(if e == ENOMEM { ENOMEM } else { EIO }),
         }
     }
-    crate::mm::frame::write(frame, 0, &data[..done]);
+    crate::mm::frame::write(frame.phys(), 0, &data[..done]);
     Ok((frame, false))
 }
 

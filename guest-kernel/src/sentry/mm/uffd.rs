@@ -607,21 +607,13 @@ impl AddressSpace {
         if self.page_table.translate(page).is_some() {
             return Err(EEXIST);
         }
-        let frame = frames::alloc_zeroed_frame().ok_or(ENOMEM)?;
-        crate::mm::frame::write(frame, 0, &data[..data.len().min(PAGE_SIZE as usize)]);
+        let frame = crate::mm::Frame::alloc_zeroed().ok_or(ENOMEM)?;
+        crate::mm::frame::write(frame.phys(), 0, &data[..data.len().min(PAGE_SIZE as usize)]);
         let mut access = vma.prot.page_access();
         if wp {
             access.writable = false;
         }
-        let mut alloc = frames::alloc_zeroed_frame;
-        if self
-            .page_table
-            .map(page, frame, access, &mut alloc)
-            .is_err()
-        {
-            frames::release_frame(frame);
-            return Err(ENOMEM);
-        }
+        self.map_frame(page, frame, access)?;
         if wp {
             self.uffd_wp.insert(page);
         }

@@ -24,6 +24,7 @@ use spin::Mutex;
 use super::*;
 use crate::arch::PAGE_SIZE;
 use crate::hv::{defer, kernel_virt_to_phys, request, submit};
+use crate::mm::Frame;
 use crate::sentry::fd::{DirFile, File, InodeFile};
 
 /// Bytes fetched per read request when reading sequentially (at most: a
@@ -118,8 +119,9 @@ pub struct HostNode {
     missing: Mutex<alloc::collections::BTreeSet<Vec<u8>>>,
     /// Pages mapped into the application (page index -> frame): the
     /// sandbox's page cache of this file, kept coherent with read/write and
-    /// written back by `sync_pages`.
-    pages: Mutex<BTreeMap<u64, u64>>,
+    /// written back by `sync_pages`. Each holds the cache's reference; a
+    /// mapping of the page holds another.
+    pages: Mutex<BTreeMap<u64, Frame>>,
     /// A write failed (a full host file system): writes go as requests,
     /// each with its own answer, until one succeeds whole.
     write_failed: core::sync::atomic::AtomicBool,
@@ -127,9 +129,8 @@ pub struct HostNode {
 
 impl Drop for HostNode {
     fn drop(&mut self) {
-        for (_, frame) in core::mem::take(&mut *self.pages.lock()) {
-            crate::mm::release_frame(frame);
-        }
+        // The cache's references go (frames still mapped stay).
+        drop(core::mem::take(&mut *self.pages.lock()));
         if let Some((io, _)) = self.io.lock().take() {
             defer(request(Op::HostClose, &[io]));
         }
@@ -576,7 +577,7 @@ impl Inode for HostNode {
         Ok(n)
     }
 
-    fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {
+    fn shared_page(&self, index: u64) -> Result<Option<Frame>, Errno> {
         if self.kind() != FileKind::Regular {
             return Err(ENODEV);
         }
@@ -586,11 +587,11 @@ impl Inode for HostNode {
         }
         let mut pages = self.pages.lock();
         let frame = match pages.get(&index) {
-            Some(&frame) => frame,
+            Some(frame) => frame.phys(),
             None => self.load_pages(&mut pages, index, size)?,
         };
-        crate::mm::share_frame(frame);
-        Ok(Some(frame))
+        // The cache holds the frame (its lock is held): a new reference.
+        Ok(Some(Frame::share_raw(frame)))
     }
 
     fn page_cached(&self, index: u64) -> bool {
@@ -598,7 +599,12 @@ impl Inode for HostNode {
     }
 
     fn sync_pages(&self) -> Result<(), Errno> {
-        let pages: Vec<(u64, u64)> = self.pages.lock().iter().map(|(&i, &f)| (i, f)).collect();
+        let pages: Vec<(u64, Frame)> = self
+            .pages
+            .lock()
+            .iter()
+            .map(|(&i, f)| (i, f.clone()))
+            .collect();
         if pages.is_empty() || self.fs.read_only {
             return Ok(());
         }
@@ -610,7 +616,7 @@ impl Inode for HostNode {
                 continue;
             }
             let len = (size - offset).min(PAGE_SIZE);
-            call(Op::HostWrite, &[io, offset, frame, len])?;
+            call(Op::HostWrite, &[io, offset, frame.phys(), len])?;
         }
         *self.cache.lock() = None;
         Ok(())
@@ -620,19 +626,15 @@ impl Inode for HostNode {
         self.truncate_host(size)?;
         let keep = size.div_ceil(PAGE_SIZE);
         let mut pages = self.pages.lock();
-        let doomed: Vec<u64> = pages.range(keep..).map(|(&i, _)| i).collect();
-        for index in doomed {
-            if let Some(frame) = pages.remove(&index) {
-                crate::mm::release_frame(frame);
-            }
-        }
+        // The pages past the end go (frames still mapped stay).
+        drop(pages.split_off(&keep));
         // The tail of the last page is past the end now: zeros, should
         // the file grow again (as Linux clears it on truncate).
         let tail = (size % PAGE_SIZE) as usize;
         if tail != 0 {
-            if let Some(&frame) = pages.get(&(size / PAGE_SIZE)) {
+            if let Some(frame) = pages.get(&(size / PAGE_SIZE)) {
                 let zeros = [0u8; PAGE_SIZE as usize];
-                crate::mm::frame::write(frame, tail, &zeros[tail..]);
+                crate::mm::frame::write(frame.phys(), tail, &zeros[tail..]);
             }
         }
         Ok(())
@@ -688,7 +690,7 @@ impl HostNode {
     /// PAGE_READ_AHEAD, within `size`) into the page cache; returns its frame.
     fn load_pages(
         &self,
-        pages: &mut BTreeMap<u64, u64>,
+        pages: &mut BTreeMap<u64, Frame>,
         index: u64,
         size: u64,
     ) -> Result<u64, Errno> {
@@ -696,10 +698,10 @@ impl HostNode {
         // Read ahead: the missing pages from `index` on (up to
         // PAGE_READ_AHEAD, within the file) come in one batch.
         let last = size.div_ceil(PAGE_SIZE).min(index + PAGE_READ_AHEAD);
-        let mut batch: Vec<(u64, u64)> = Vec::new();
+        let mut batch: Vec<(u64, Frame)> = Vec::new();
         let mut next = index;
         while next < last && (next == index || !pages.contains_key(&next)) {
-            let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+            let Some(frame) = Frame::alloc_zeroed() else {
                 break;
             };
             batch.push((next, frame));
@@ -713,11 +715,11 @@ impl HostNode {
         // usually is) and hold consecutive file pages are read by
         // one request: the VMM's cost is per request.
         let mut runs: Vec<(usize, usize)> = Vec::new();
-        for (k, &(i, frame)) in batch.iter().enumerate() {
+        for (k, (i, frame)) in batch.iter().enumerate() {
             match runs.last_mut() {
                 Some((start, len))
-                    if batch[*start + *len - 1].0 + 1 == i
-                        && batch[*start + *len - 1].1 + PAGE_SIZE == frame =>
+                    if batch[*start + *len - 1].0 + 1 == *i
+                        && batch[*start + *len - 1].1.phys() + PAGE_SIZE == frame.phys() =>
                 {
                     *len += 1
                 }
@@ -727,34 +729,34 @@ impl HostNode {
         let mut requests: Vec<_> = runs
             .iter()
             .map(|&(start, len)| {
-                let (i, frame) = batch[start];
+                let (i, frame) = &batch[start];
                 request(
                     Op::HostRead,
-                    &[io, i * PAGE_SIZE, frame, len as u64 * PAGE_SIZE],
+                    &[io, i * PAGE_SIZE, frame.phys(), len as u64 * PAGE_SIZE],
                 )
             })
             .collect();
         submit(&mut requests);
         let mut first = Err(EIO);
-        for (&(start, len), done) in runs.iter().zip(requests.iter()) {
+        // The runs cover the batch in order, one after the other.
+        let mut batch = batch.into_iter();
+        for (&(_, len), done) in runs.iter().zip(requests.iter()) {
             // A short read (the end of a file that shrank) leaves
-            // the rest of the run unread: those pages fail.
+            // the rest of the run unread: those pages fail (their
+            // frames are dropped).
             let read = check(done.result).map(|n| n as usize);
-            for (k, &(i, frame)) in batch[start..start + len].iter().enumerate() {
+            for (k, (i, frame)) in batch.by_ref().take(len).enumerate() {
                 let page_ok = match read {
                     Ok(n) => n > k * PAGE_SIZE as usize || (k == 0 && n == 0),
                     Err(_) => false,
                 };
                 if page_ok {
+                    if i == index {
+                        first = Ok(frame.phys());
+                    }
                     pages.insert(i, frame);
-                    if i == index {
-                        first = Ok(frame);
-                    }
-                } else {
-                    crate::mm::release_frame(frame);
-                    if i == index {
-                        first = Err(read.err().unwrap_or(EIO));
-                    }
+                } else if i == index {
+                    first = Err(read.err().unwrap_or(EIO));
                 }
             }
         }
@@ -778,7 +780,7 @@ impl HostNode {
         while pos < end {
             let index = pos / PAGE_SIZE;
             let frame = match pages.get(&index) {
-                Some(&frame) => frame,
+                Some(frame) => frame.phys(),
                 None => match self.load_pages(&mut pages, index, size) {
                     Ok(frame) => frame,
                     Err(e) if pos == offset => return Some(Err(e)),
@@ -944,12 +946,12 @@ impl HostNode {
             return;
         }
         let end = offset + len as u64;
-        for (&index, &frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
+        for (&index, frame) in pages.range(offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE)) {
             let page_start = index * PAGE_SIZE;
             let from = offset.max(page_start);
             let to = end.min(page_start + PAGE_SIZE);
             f(
-                frame,
+                frame.phys(),
                 (from - page_start) as usize,
                 (from - offset) as usize..(to - offset) as usize,
             );

@@ -243,10 +243,10 @@ pub trait Inode: Send + Sync {
         Ok(())
     }
     /// For MAP_SHARED mappings of filesystems that keep file data in page
-    /// frames (tmpfs): the frame of page `index`, with an owner added for
+    /// frames (tmpfs): a new reference to the frame of page `index`, for
     /// the mapping. None beyond the end of the file; Err(ENODEV) when the
     /// filesystem cannot share pages (data is then copied and written back).
-    fn shared_page(&self, _index: u64) -> Result<Option<u64>, Errno> {
+    fn shared_page(&self, _index: u64) -> Result<Option<crate::mm::Frame>, Errno> {
         Err(ENODEV)
     }
     /// Whether page `index` of the file is in memory (mincore), for

@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use super::{Inode, DEV_PIPE};
+use crate::mm::Frame;
 use crate::sentry::errno::*;
 use crate::sentry::fd::{File, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use crate::sentry::stat::{Stat, S_IFIFO};
@@ -72,7 +73,7 @@ const PAGE: usize = crate::arch::PAGE_SIZE as usize;
 /// first frame on.
 #[derive(Default)]
 struct PageRing {
-    frames: VecDeque<u64>,
+    frames: VecDeque<Frame>,
     head: usize,
     len: usize,
 }
@@ -109,12 +110,12 @@ impl PageRing {
                 if self.frames.try_reserve(1).is_err() {
                     break;
                 }
-                let Some(frame) = crate::mm::alloc_zeroed_frame() else {
+                let Some(frame) = Frame::alloc_zeroed() else {
                     break;
                 };
                 self.frames.push_back(frame);
             }
-            let frame = self.frames[end / PAGE];
+            let frame = self.frames[end / PAGE].phys();
             let n = (PAGE - in_page).min(data.len() - done);
             crate::mm::frame::write(frame, in_page, &data[done..done + n]);
             done += n;
@@ -139,7 +140,8 @@ impl PageRing {
             let at = self.head + skip + done;
             let in_page = at % PAGE;
             let take = (PAGE - in_page).min(n - done);
-            crate::mm::frame::read(self.frames[at / PAGE], in_page, &mut buf[done..done + take]);
+            let frame = self.frames[at / PAGE].phys();
+            crate::mm::frame::read(frame, in_page, &mut buf[done..done + take]);
             done += take;
         }
         n
@@ -155,19 +157,9 @@ impl PageRing {
             self.len -= take;
             if self.head == PAGE || self.len == 0 {
                 // The page is read (or the pipe is empty): give it back.
-                if let Some(frame) = self.frames.pop_front() {
-                    crate::mm::free_frame(frame);
-                }
+                self.frames.pop_front();
                 self.head = 0;
             }
-        }
-    }
-}
-
-impl Drop for PageRing {
-    fn drop(&mut self) {
-        for &frame in &self.frames {
-            crate::mm::free_frame(frame);
         }
     }
 }

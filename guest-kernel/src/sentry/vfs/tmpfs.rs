@@ -10,6 +10,7 @@ use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch::PAGE_SIZE;
+use crate::mm::Frame;
 use spin::Mutex;
 
 use super::*;
@@ -32,38 +33,27 @@ struct Meta {
     ctime: (i64, i64),
 }
 
-/// Sparse file contents: page index -> frame.
+/// Sparse file contents: page index -> frame (the file's reference; a
+/// shared mapping of the page holds another).
 #[derive(Default)]
 struct FileData {
-    pages: BTreeMap<u64, u64>,
+    pages: BTreeMap<u64, Frame>,
     size: u64,
 }
 
 impl FileData {
     fn truncate(&mut self, size: u64) {
         let keep = size.div_ceil(PAGE_SIZE);
-        let doomed: Vec<u64> = self.pages.range(keep..).map(|(&i, _)| i).collect();
-        for index in doomed {
-            if let Some(frame) = self.pages.remove(&index) {
-                crate::mm::release_frame(frame);
-            }
-        }
+        // The pages past the end go (their frames freed unless mapped).
+        drop(self.pages.split_off(&keep));
         // Zero the tail of the last page, so growing again reads zeros.
         if !size.is_multiple_of(PAGE_SIZE) {
-            if let Some(&frame) = self.pages.get(&(size / PAGE_SIZE)) {
+            if let Some(frame) = self.pages.get(&(size / PAGE_SIZE)) {
                 let offset = (size % PAGE_SIZE) as usize;
-                crate::mm::frame::fill(frame, offset, PAGE_SIZE as usize - offset, 0);
+                crate::mm::frame::fill(frame.phys(), offset, PAGE_SIZE as usize - offset, 0);
             }
         }
         self.size = size;
-    }
-}
-
-impl Drop for FileData {
-    fn drop(&mut self) {
-        for &frame in self.pages.values() {
-            crate::mm::release_frame(frame);
-        }
     }
 }
 
@@ -564,8 +554,8 @@ impl Inode for TmpfsNode {
             let in_page = (pos % PAGE_SIZE) as usize;
             let chunk = (PAGE_SIZE as usize - in_page).min(n - done);
             match data.pages.get(&(pos / PAGE_SIZE)) {
-                Some(&frame) => {
-                    crate::mm::frame::read(frame, in_page, &mut buf[done..done + chunk])
+                Some(frame) => {
+                    crate::mm::frame::read(frame.phys(), in_page, &mut buf[done..done + chunk])
                 }
                 None => buf[done..done + chunk].fill(0),
             }
@@ -611,12 +601,9 @@ impl Inode for TmpfsNode {
             let chunk = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
             let index = pos / PAGE_SIZE;
             let frame = match data.pages.get(&index) {
-                Some(&frame) => frame,
-                None => match crate::mm::alloc_zeroed_frame() {
-                    Some(frame) => {
-                        data.pages.insert(index, frame);
-                        frame
-                    }
+                Some(frame) => frame.phys(),
+                None => match Frame::alloc_zeroed() {
+                    Some(frame) => data.pages.entry(index).or_insert(frame).phys(),
                     None if done > 0 => break,
                     None => return Err(ENOSPC),
                 },
@@ -785,15 +772,14 @@ impl Inode for TmpfsNode {
             let index = pos / PAGE_SIZE;
             let in_page = pos % PAGE_SIZE;
             let chunk = (PAGE_SIZE - in_page).min(end - pos);
-            if let Some(&frame) = data.pages.get(&index) {
+            if let Some(frame) = data.pages.get(&index) {
                 // A whole page goes back to the allocator unless a shared
                 // mapping holds it: that one is zeroed in place, so the
                 // mapping sees the hole as Linux's would.
-                if chunk == PAGE_SIZE && !crate::mm::is_shared_frame(frame) {
+                if chunk == PAGE_SIZE && !frame.is_shared() {
                     data.pages.remove(&index);
-                    crate::mm::release_frame(frame);
                 } else {
-                    crate::mm::frame::fill(frame, in_page as usize, chunk as usize, 0);
+                    crate::mm::frame::fill(frame.phys(), in_page as usize, chunk as usize, 0);
                 }
             }
             pos += chunk;
@@ -803,7 +789,7 @@ impl Inode for TmpfsNode {
         Ok(())
     }
 
-    fn shared_page(&self, index: u64) -> Result<Option<u64>, Errno> {
+    fn shared_page(&self, index: u64) -> Result<Option<Frame>, Errno> {
         let mut content = self.content.lock();
         let Content::File(data) = &mut *content else {
             return Err(ENODEV);
@@ -812,15 +798,13 @@ impl Inode for TmpfsNode {
             return Ok(None); // beyond the end of the file
         }
         let frame = match data.pages.get(&index) {
-            Some(&frame) => frame,
+            Some(frame) => frame,
             None => {
-                let frame = crate::mm::alloc_zeroed_frame().ok_or(ENOMEM)?;
-                data.pages.insert(index, frame);
-                frame
+                let frame = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+                data.pages.entry(index).or_insert(frame)
             }
         };
-        crate::mm::share_frame(frame);
-        Ok(Some(frame))
+        Ok(Some(frame.clone()))
     }
 
     fn page_cached(&self, index: u64) -> bool {
