@@ -522,6 +522,12 @@ fn load_segment(
             flags: VmFlags::NONE,
             uffd: None,
         })?;
+        if prot.write {
+            // Data, GOT and relocated pointers: nearly every page gets
+            // written, so they are copied now (the mapping still shows the
+            // file in /proc/<pid>/maps, as Linux's does).
+            mm.populate_private_copies(start, mapped_end);
+        }
     }
     if end > mapped_end {
         mm.map_fixed(Vma {

@@ -1144,6 +1144,50 @@ impl AddressSpace {
         self.frame_for_kernel(addr)
     }
 
+    /// Maps a private copy of every page of [start, end) that is not mapped
+    /// yet, in a writable private file mapping, as a write to each would.
+    /// For the ELF loader's writable segments, which programs write almost
+    /// all of (relocations, static data): one copy at load instead of a
+    /// copy-on-write fault per page later, each several host exits on pvm.
+    /// Best effort: stops quietly at the first page it cannot copy, which
+    /// then faults in as usual.
+    pub fn populate_private_copies(&mut self, start: u64, end: u64) {
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            let Some(vma) = self.find(page).cloned() else {
+                return;
+            };
+            let Some(backing) = vma
+                .file
+                .as_ref()
+                .filter(|_| vma.copy_on_write() && vma.prot.write)
+            else {
+                return;
+            };
+            if self.page_table.translate(page).is_none() {
+                let Ok((cached, page_cache)) = file_page(&vma, backing, page) else {
+                    return;
+                };
+                let private = if page_cache {
+                    let Some(copy) = Frame::alloc_zeroed() else {
+                        return;
+                    };
+                    crate::mm::frame::copy_page(copy.phys(), cached.phys());
+                    copy
+                } else {
+                    cached
+                };
+                if self
+                    .map_frame(page, private, vma.prot.page_access())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            page += PAGE_SIZE;
+        }
+    }
+
     /// The frame behind `addr` for the sentry's own use (loading the
     /// executable, building the initial stack), whatever the VMA's
     /// protection; the page is allocated if needed.
