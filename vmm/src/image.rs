@@ -18,6 +18,8 @@ use std::os::unix::fs::MetadataExt;
 
 use goblin::elf::program_header::PT_LOAD;
 
+use crate::error::{internal, Failure};
+
 const PAGE: u64 = 4096;
 
 /// A value aligned to a page: data embedded with `include_bytes!` then
@@ -36,16 +38,17 @@ pub struct GuestRam {
 
 /// Maps the loadable segments of `elf` (embedded in this executable) at
 /// their physical addresses in `ram`, copy-on-write from the executable's
-/// file. False when it could not: `ram` then holds zeros there, as before.
-pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> bool {
+/// file. Ok(false) when it could not: `ram` then holds zeros there, as
+/// before; Err only if guest RAM could not be put back after a failed map.
+pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> Result<bool, Failure> {
     let Some(plan) = plan(elf, ram) else {
-        return false;
+        return Ok(false);
     };
     let Some((file, offset)) = locate_in_exe(elf) else {
-        return false;
+        return Ok(false);
     };
     if !offset.is_multiple_of(PAGE) {
-        return false;
+        return Ok(false);
     }
     let host = ram.host.wrapping_add((plan.start - ram.base) as usize);
     let len = (plan.end - plan.start) as usize;
@@ -77,8 +80,12 @@ pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> bool {
                 0,
             )
         };
-        assert_eq!(restored, host.cast(), "guest RAM could not be restored");
-        return false;
+        if restored != host.cast() {
+            return Err(internal(
+                "guest RAM could not be restored after mapping the sentry",
+            ));
+        }
+        return Ok(false);
     }
     // Bytes of the mapped pages outside every segment's file data (between
     // segments, a bss that starts inside a page) read as zeros, as copied
@@ -88,7 +95,7 @@ pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> bool {
         // SAFETY: the gap lies inside the range just mapped writable.
         unsafe { std::ptr::write_bytes(at, 0, (gap_end - gap_start) as usize) };
     }
-    true
+    Ok(true)
 }
 
 /// What to map: guest-physical [start, end) from file offset `file_start`

@@ -282,7 +282,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
         base: region.start_addr().0,
         len: region.len(),
     };
-    let entry = if crate::image::map_embedded_elf(&ram, SENTRY_ELF) {
+    let entry = if crate::image::map_embedded_elf(&ram, SENTRY_ELF)? {
         arch::sentry_entry(SENTRY_ELF)?
     } else {
         arch::load_sentry(&mem, SENTRY_ELF)?
@@ -756,7 +756,7 @@ mod tests {
             len: region.len(),
         };
         // The test binary embeds the sentry too, page-aligned the same way.
-        assert!(crate::image::map_embedded_elf(&ram, SENTRY_ELF));
+        assert!(crate::image::map_embedded_elf(&ram, SENTRY_ELF).unwrap());
         let entry = arch::load_sentry(&copied, SENTRY_ELF).unwrap();
         assert_eq!(arch::sentry_entry(SENTRY_ELF).unwrap(), entry);
         let end = sentry_end().unwrap();
