@@ -26,6 +26,8 @@ pub const DOORBELL_PORT: u16 = 0x00e0;
 pub const MAX_BATCH: usize = 63;
 /// Largest byte count a single request may move.
 pub const MAX_TRANSFER: u64 = 1 << 20;
+/// Largest range one [`Op::RamPrefault`] may name.
+pub const MAX_PREFAULT: u64 = 8 << 20;
 
 /// Request operations.
 #[repr(u32)]
@@ -53,6 +55,14 @@ pub enum Op {
     /// blocked task's deadline that comes while other tasks run (an idle
     /// sentry sleeps in `ConsolePoll` instead). Result: 0.
     SetTimer = 8,
+    /// args: [gpa, len]. A hint: the sentry will soon use this never-used
+    /// guest RAM (the frames after its allocator's bump pointer). The VMM
+    /// backs it with host pages in the background, off the vCPU's path, so
+    /// that the host's shadow MMU finds it resident and maps each first
+    /// touch together with its neighbours (docs/PLATFORM-x86-kvm.md).
+    /// Changes no contents. Result: 0, or EINVAL (not inside guest RAM,
+    /// longer than [`MAX_PREFAULT`]). May travel in the host-file ring.
+    RamPrefault = 9,
 
     // Shared host directories (`--mount`). Handles name open host files:
     // handle i < mount count is the root of mount i; the others come from
@@ -184,6 +194,12 @@ impl Op {
         (Op::HostLookup as u32..=Op::HostStatfs as u32).contains(&(self as u32))
     }
 
+    /// What the host-file ring carries: host-file requests and the
+    /// hints that ride along with them.
+    pub fn rides_fs_ring(self) -> bool {
+        self.is_host_file() || self == Op::RamPrefault
+    }
+
     pub fn from_raw(raw: u32) -> Option<Op> {
         Some(match raw {
             1 => Op::ConsoleDrain,
@@ -193,6 +209,7 @@ impl Op {
             6 => Op::Panic,
             7 => Op::FsRingWake,
             8 => Op::SetTimer,
+            9 => Op::RamPrefault,
             10 => Op::HostLookup,
             11 => Op::HostReopen,
             12 => Op::HostRead,

@@ -184,8 +184,15 @@ fn frames_are_not_leaked() {
     if !require_kvm() {
         return;
     }
+    // Natively the program must run its rounds; whether the host's free
+    // memory held still meanwhile is the host's business.
     let native = run_native(&prog, &["2"], None);
-    assert_eq!(native.code(), 0, "{}", native.describe());
+    assert!(
+        native.code() == 0
+            || (native.code() == 1 && native.stdout_str().starts_with("free memory fell by")),
+        "{}",
+        native.describe()
+    );
     let sandbox = run_sandbox(&prog, &["12"], &[], None);
     assert_no_panic(&sandbox);
     assert_eq!(sandbox.stdout_str(), "ok\n", "{}", sandbox.describe());

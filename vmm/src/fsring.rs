@@ -27,6 +27,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use crate::error::{internal, Failure};
 use crate::hostfs::HostFs;
 use crate::hypercall::GuestMem;
+use crate::prefault::Prefaulter;
 
 /// How long the I/O thread polls the ring after its last batch before it
 /// sleeps (see docs/PLATFORM-x86-kvm.md for the measurement).
@@ -54,12 +55,19 @@ pub struct FsRing {
     pub requests: AtomicU64,
     pub batches: AtomicU64,
     pub wakes: AtomicU64,
+    /// Where `Op::RamPrefault` hints go (None: refused with ENOSYS).
+    prefault: Option<Prefaulter>,
 }
 
 impl FsRing {
     /// The server for `hostfs`, with the ring at `base` (0: none; the
     /// exit path still works).
-    pub fn new(mem: GuestMemoryMmap, base: u64, hostfs: HostFs) -> Arc<FsRing> {
+    pub fn new(
+        mem: GuestMemoryMmap,
+        base: u64,
+        hostfs: HostFs,
+        prefault: Option<Prefaulter>,
+    ) -> Arc<FsRing> {
         Arc::new(FsRing {
             mem,
             base,
@@ -71,7 +79,16 @@ impl FsRing {
             requests: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
+            prefault,
         })
+    }
+
+    /// `Op::RamPrefault`, from the ring or from an exit.
+    pub fn prefault(&self, [gpa, len, ..]: [u64; 6]) -> i64 {
+        match &self.prefault {
+            Some(prefault) => prefault.hint(gpa, len),
+            None => -ENOSYS,
+        }
     }
 
     /// The host-file server, for the exit path and the console ring.
@@ -120,6 +137,7 @@ impl FsRing {
                     break;
                 };
                 let result = match Op::from_raw(request.op) {
+                    Some(Op::RamPrefault) => self.prefault(request.args),
                     Some(op) if op.is_host_file() => {
                         state
                             .hostfs
@@ -268,7 +286,7 @@ mod tests {
             MountSpec::parse(&format!("{}:/m", dir.display())).unwrap()
         ])
         .unwrap();
-        let ring = FsRing::new(mem.clone(), RING, hostfs);
+        let ring = FsRing::new(mem.clone(), RING, hostfs, None);
         (mem, ring, dir)
     }
 
@@ -403,7 +421,7 @@ mod tests {
         }
         // A ring outside guest RAM is never served (and nothing panics).
         let hostfs = HostFs::new(Vec::new()).unwrap();
-        let outside = FsRing::new(mem.clone(), RAM + 0x1000, hostfs);
+        let outside = FsRing::new(mem.clone(), RAM + 0x1000, hostfs, None);
         assert!(!outside.serve_pending());
         let _ = std::fs::remove_dir_all(dir);
     }

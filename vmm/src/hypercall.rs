@@ -194,6 +194,7 @@ impl<'a> Hypercalls<'a> {
                 Some(Op::ExecInput) => self.exec_input(args),
                 Some(Op::ExecExit) => crate::exec::exited(args[0], args[1]),
                 Some(Op::SetTimer) => crate::vcpu::set_timer(args[0]),
+                Some(Op::RamPrefault) => self.fsring.prefault(args),
                 Some(Op::FsRingWake) => {
                     self.fsring.wake();
                     0

@@ -5,7 +5,7 @@
 //! guest RAM copy-on-write from that file (MAP_PRIVATE | MAP_FIXED over the
 //! anonymous RAM) replaces ~450 page copies, each a fresh host page to
 //! fault in and zero, by page-cache pages every sandbox shares; the guest
-//! touches only what it uses, and the few pages it writes are copied then.
+//! touches only what it uses, and only the pages it writes are copied.
 //! Whenever that cannot be done (no /proc, an unexpected layout), the
 //! caller copies the segments as before: same guest contents either way.
 //! Nobody can change the pages under the guest: Linux refuses to open a
@@ -16,7 +16,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
-use goblin::elf::program_header::PT_LOAD;
+use goblin::elf::program_header::{ProgramHeader, PT_LOAD};
 
 use crate::error::{internal, Failure};
 
@@ -27,6 +27,23 @@ const PAGE: u64 = 4096;
 /// segment's addresses and file offsets agree modulo the page size).
 #[repr(C, align(4096))]
 pub struct PageAligned<T: ?Sized>(pub T);
+
+/// The loadable segments of the embedded sentry ELF. Only the header and
+/// the program headers are read: a full `Elf::parse` also walks the symbol
+/// and string tables, which cost more than the rest of VM creation.
+pub fn sentry_segments(elf: &[u8]) -> Result<Vec<ProgramHeader>, Failure> {
+    let bad = |e: goblin::error::Error| internal(format!("embedded sentry ELF: {e}"));
+    let header = goblin::elf::Elf::parse_header(elf).map_err(bad)?;
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    let mut segments =
+        ProgramHeader::parse(elf, header.e_phoff as usize, header.e_phnum as usize, ctx)
+            .map_err(bad)?;
+    segments.retain(|p| p.p_type == PT_LOAD);
+    Ok(segments)
+}
 
 /// Guest RAM as the host sees it: `len` bytes at `host` hold guest-physical
 /// addresses from `base`.
@@ -61,7 +78,7 @@ pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> Result<bool, Failure> {
             host.cast(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_POPULATE,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
             file.as_raw_fd(),
             (offset + plan.file_start) as libc::off_t,
         )
@@ -87,6 +104,12 @@ pub fn map_embedded_elf(ram: &GuestRam, elf: &[u8]) -> Result<bool, Failure> {
         }
         return Ok(false);
     }
+    // Map the page-cache pages now, read-only, in one call: KVM's faults
+    // then find them in the host page table. (MAP_POPULATE would fault a
+    // writable private mapping for writing, i.e. copy every page.) Only a
+    // hint: without it (Linux < 5.14) each page is mapped at first touch.
+    // SAFETY: madvise on the range just mapped; it changes no contents.
+    unsafe { libc::madvise(host.cast(), len, libc::MADV_POPULATE_READ) };
     // Bytes of the mapped pages outside every segment's file data (between
     // segments, a bss that starts inside a page) read as zeros, as copied
     // segments in fresh RAM would.
@@ -110,14 +133,9 @@ struct Plan {
 /// One mapping covers every segment when all of them keep one distance
 /// between physical address and file offset.
 fn plan(elf: &[u8], ram: &GuestRam) -> Option<Plan> {
-    let parsed = goblin::elf::Elf::parse(elf).ok()?;
     let mut segments: Vec<(u64, u64)> = Vec::new();
     let mut distance = None;
-    for ph in parsed
-        .program_headers
-        .iter()
-        .filter(|p| p.p_type == PT_LOAD)
-    {
+    for ph in sentry_segments(elf).ok()? {
         if ph.p_filesz == 0 {
             continue;
         }

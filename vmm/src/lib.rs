@@ -33,6 +33,7 @@ pub mod hypercall;
 pub mod image;
 pub mod jail;
 pub mod net;
+pub mod prefault;
 pub mod seccomp;
 pub mod stats;
 pub mod vcpu;

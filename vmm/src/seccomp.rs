@@ -216,6 +216,12 @@ pub fn event_thread() -> Rules {
     common().allow(&[libc::SYS_rt_sigtimedwait])
 }
 
+/// The prefault thread (`crate::prefault`): madvise on guest RAM and its
+/// wait; nothing beyond the common set.
+pub fn prefault_thread() -> Rules {
+    common()
+}
+
 /// The network I/O thread (`crate::net::io`, only with `--net` or
 /// `--publish`): its doorbell and wake-up eventfds, the host sockets it
 /// holds. `--net` adds new sockets (AF_INET and AF_INET6 only) and

@@ -35,6 +35,8 @@ pub struct RunStats {
     /// exits that woke its sleeping I/O thread.
     pub host_file_ring_batches: u64,
     pub host_file_ring_wakes: u64,
+    /// Guest RAM backed ahead of the sentry on its hints (`crate::prefault`).
+    pub prefaulted_bytes: u64,
     /// KVM's per-vCPU counters (all exits, including those the host kernel
     /// handles without returning to us).
     pub kvm: BTreeMap<String, u64>,
@@ -54,7 +56,7 @@ impl RunStats {
         let mut line = format!(
             "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} jail_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
              syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
-             host_file_requests={} fsring_batches={} fsring_wakes={} blocks_2m={} fork_copied_kb={}",
+             host_file_requests={} fsring_batches={} fsring_wakes={} blocks_2m={} fork_copied_kb={} prefaulted_kb={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
@@ -72,6 +74,7 @@ impl RunStats {
             self.host_file_ring_wakes,
             self.guest.block_mappings,
             self.guest.fork_copied_bytes / 1024,
+            self.prefaulted_bytes / 1024,
         );
         for (reason, count) in &self.exits {
             line.push_str(&format!(" exits_{reason}={count}"));

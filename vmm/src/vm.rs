@@ -20,6 +20,7 @@ use crate::fsring::FsRing;
 use crate::hostfs::{HostFs, MountSpec};
 use crate::hypercall::{AppExit, Hypercalls};
 use crate::image::{GuestRam, PageAligned};
+use crate::prefault::Prefaulter;
 use crate::stats::{KvmStats, RunStats};
 #[cfg(target_arch = "x86_64")]
 use crate::x86_64 as arch;
@@ -190,12 +191,8 @@ fn write_bytes(mem: &GuestMemoryMmap, gpa: u64, bytes: &[u8], what: &str) -> Res
 
 /// End (physical) of the sentry image, bss included.
 fn sentry_end() -> Result<u64, Failure> {
-    let elf = goblin::elf::Elf::parse(SENTRY_ELF)
-        .map_err(|e| internal(format!("embedded sentry ELF: {e}")))?;
-    Ok(elf
-        .program_headers
+    Ok(crate::image::sentry_segments(SENTRY_ELF)?
         .iter()
-        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
         .map(|p| p.p_paddr + p.p_memsz)
         .max()
         .unwrap_or(KERNEL_PHYS))
@@ -663,9 +660,26 @@ pub fn run_gated(
     let mut hostfs = hostfs;
     let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds(), config.net.outbound)?;
     hostfs.refresh_ids();
-    let fsring = FsRing::new(guest.mem.clone(), guest.fs_ring, hostfs);
+    let prefault = {
+        let region = guest
+            .mem
+            .iter()
+            .next()
+            .ok_or_else(|| internal("guest memory has no region"))?;
+        let host = region
+            .get_host_address(vm_memory::MemoryRegionAddress(0))
+            .map_err(|e| internal(format!("guest memory: {e}")))?;
+        Prefaulter::new(host, region.start_addr().0, region.len())
+    };
+    let fsring = FsRing::new(
+        guest.mem.clone(),
+        guest.fs_ring,
+        hostfs,
+        Some(prefault.clone()),
+    );
     if config.jail.disabled {
         crate::vcpu::start_helper(None)?;
+        prefault.start(None)?;
         fsring.start(None)?;
         if guest.net_ring != 0 {
             start_network(&guest, config, listeners, None)?;
@@ -682,6 +696,7 @@ pub fn run_gated(
         let events = crate::seccomp::event_thread().compile()?;
         let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::vcpu::start_helper(Some(events))?;
+        prefault.start(Some(crate::seccomp::prefault_thread().compile()?))?;
         fsring.start(Some(crate::seccomp::fsring_thread().compile()?))?;
         if guest.net_ring != 0 {
             let net = crate::seccomp::net_thread(&config.net).compile()?;
@@ -726,6 +741,7 @@ pub fn run_gated(
         hypercalls.host_file_requests + fsring.requests.load(Ordering::Relaxed);
     stats.host_file_ring_batches = fsring.batches.load(Ordering::Relaxed);
     stats.host_file_ring_wakes = fsring.wakes.load(Ordering::Relaxed);
+    stats.prefaulted_bytes = prefault.backed_bytes();
     let exit = result?;
     stats.run = run_started.elapsed();
     stats.kvm = kvm_stats.map(|s| s.read()).unwrap_or_default();

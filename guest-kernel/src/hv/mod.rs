@@ -43,6 +43,48 @@ pub fn init(
     *CHANNEL.lock() = Some(Channel {
         page: phys_to_virt(hypercall_page_gpa) as *mut HypercallPage,
     });
+    HAVE_VMM.store(true, Ordering::Relaxed);
+}
+
+/// A VMM serves the hypercall channel (not bare metal).
+static HAVE_VMM: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// What a prefault hint is about: one pending range per kind.
+#[derive(Clone, Copy)]
+pub enum PrefaultKind {
+    /// Never-used frames after the frame allocator's bump pointer.
+    Frames = 0,
+    /// The heap's never-used memory above its high-water mark.
+    Heap = 1,
+}
+
+/// Ranges of never-used RAM the sentry will touch soon, for the VMM to
+/// back with host pages ahead of time ([`Op::RamPrefault`]). Posting takes
+/// no allocation and no exit (the allocators post while holding their
+/// locks): the hints ride along with the next batch.
+///
+/// [`Op::RamPrefault`]: boards::hypercall::Op::RamPrefault
+static PREFAULT_HINTS: Mutex<[(u64, u64); 2]> = Mutex::new([(0, 0); 2]);
+
+/// Posts a prefault hint for guest-physical [start, start + len); a range
+/// that continues the pending one of its kind extends it (up to the most
+/// one request may name), any other replaces it.
+pub fn hint_prefault(kind: PrefaultKind, start: u64, len: u64) {
+    if !HAVE_VMM.load(Ordering::Relaxed) || len == 0 {
+        return;
+    }
+    let mut hints = PREFAULT_HINTS.lock();
+    let slot = &mut hints[kind as usize];
+    if slot.1 != 0 && slot.0 + slot.1 == start {
+        slot.1 = (slot.1 + len).min(boards::hypercall::MAX_PREFAULT);
+    } else {
+        *slot = (start, len.min(boards::hypercall::MAX_PREFAULT));
+    }
+}
+
+/// The pending hints (taken: each is sent once; empty ones have len 0).
+fn take_prefault_hints() -> [(u64, u64); 2] {
+    core::mem::take(&mut *PREFAULT_HINTS.lock())
 }
 
 /// Requests whose results nobody waits for (closing host handles): they
@@ -62,23 +104,41 @@ pub fn defer(request: Request) {
 }
 
 /// Runs a batch of requests with one exit; fills in their results. Deferred
-/// requests go first, in the same exit when they fit.
+/// requests go first, in the same exit when they fit; pending prefault
+/// hints go last (not with an exit: the VMM would only back memory that
+/// is about to be freed).
 pub fn submit(requests: &mut [Request]) {
+    use boards::hypercall::Op;
     assert!(requests.len() <= MAX_BATCH);
-    let deferred: Vec<Request> = core::mem::take(&mut *DEFERRED.lock());
-    if !deferred.is_empty() && deferred.len() + requests.len() > MAX_BATCH {
-        let mut alone = deferred;
-        ring(&mut alone);
+    let mut batch: Vec<Request> = core::mem::take(&mut *DEFERRED.lock());
+    let ending = requests
+        .iter()
+        .any(|r| r.op == Op::Exit as u32 || r.op == Op::Panic as u32);
+    let hints = if ending {
+        [(0, 0); 2]
+    } else {
+        take_prefault_hints()
+    };
+    if batch.is_empty() && hints.iter().all(|&(_, len)| len == 0) {
         return ring(requests);
     }
-    if deferred.is_empty() {
-        return ring(requests);
+    if batch.len() + requests.len() > MAX_BATCH {
+        ring(&mut batch);
+        batch.clear();
     }
-    let mut batch = deferred;
     let first = batch.len();
     batch.extend_from_slice(requests);
+    let end = batch.len();
+    for (start, len) in hints {
+        if len != 0 && batch.len() < MAX_BATCH {
+            batch.push(request(Op::RamPrefault, &[start, len]));
+        }
+    }
+    if batch.is_empty() {
+        return;
+    }
     ring(&mut batch);
-    requests.copy_from_slice(&batch[first..]);
+    requests.copy_from_slice(&batch[first..end]);
 }
 
 fn ring(requests: &mut [Request]) {
@@ -88,7 +148,7 @@ fn ring(requests: &mut [Request]) {
     // Host-file requests go to the VMM's I/O thread without an exit.
     if fsring::active()
         && requests.iter().all(|r| {
-            boards::hypercall::Op::from_raw(r.op).is_some_and(boards::hypercall::Op::is_host_file)
+            boards::hypercall::Op::from_raw(r.op).is_some_and(boards::hypercall::Op::rides_fs_ring)
         })
         && fsring::run(requests)
     {

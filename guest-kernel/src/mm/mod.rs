@@ -49,6 +49,70 @@ static HEAP: KernelHeap = KernelHeap(Mutex::new(Talc::new(FrameSource)));
 /// The heap claims at least this much at a time when it grows.
 const HEAP_GROW_STEP: u64 = 1 << 20;
 
+/// How far ahead of what it uses the sentry asks the VMM to back guest RAM
+/// (`hv::hint_prefault`): for frames, past the bump pointer; for the
+/// initial heap, past its high-water mark. A new hint goes out once half
+/// of the window is used, and the window doubles each time up to its
+/// largest (as readahead grows): a small program asks for little, so its
+/// resident memory stays small; one loading its libraries soon stays
+/// megabytes ahead.
+const FRAME_PREFAULT_FIRST: u64 = 256 << 10;
+const FRAME_PREFAULT_MAX: u64 = 4 << 20;
+const HEAP_PREFAULT_FIRST: u64 = 128 << 10;
+const HEAP_PREFAULT_MAX: u64 = 1 << 20;
+
+/// Where a prefault window has reached (guest-physical) and its size now.
+struct PrefaultWindow {
+    reached: u64,
+    size: u64,
+}
+
+impl PrefaultWindow {
+    const fn new(first: u64) -> PrefaultWindow {
+        PrefaultWindow {
+            reached: 0,
+            size: first,
+        }
+    }
+
+    /// After [.., used) was handed out from never-used RAM that ends at
+    /// `limit`: the next range to back, if it is time for one (less than
+    /// half a window left ahead of `used`). Use below the window was
+    /// backed already (a heap reuses what it freed); a `used` beyond it
+    /// (the bump pointer moved on to the next region) starts over there.
+    fn advance(&mut self, used: u64, limit: u64, max: u64) -> Option<(u64, u64)> {
+        if used <= self.reached && self.reached - used >= self.size / 2 {
+            return None;
+        }
+        let from = self.reached.max(used);
+        let to = (used + self.size).min(limit);
+        self.size = (self.size * 2).min(max);
+        if to <= from {
+            return None;
+        }
+        self.reached = to;
+        Some((from, to - from))
+    }
+}
+
+/// The initial heap's window and its end (guest-physical).
+static HEAP_PREFAULT: Mutex<(PrefaultWindow, u64)> =
+    Mutex::new((PrefaultWindow::new(HEAP_PREFAULT_FIRST), 0));
+
+/// After the heap handed out [.., end) (a direct-map address): asks the VMM
+/// to back the next stretch of the initial heap when it is time.
+fn note_heap_use(end: u64) {
+    let end = end.wrapping_sub(phys_to_virt(0) as u64);
+    let mut heap = HEAP_PREFAULT.lock();
+    let (window, heap_end) = &mut *heap;
+    if end > *heap_end {
+        return; // a run claimed later, or before `init`
+    }
+    if let Some((start, len)) = window.advance(end, *heap_end, HEAP_PREFAULT_MAX) {
+        crate::hv::hint_prefault(crate::hv::PrefaultKind::Heap, start, len);
+    }
+}
+
 /// Never-used frames kept for the heap to grow into while a syscall runs:
 /// frames for the program are refused below it. (The heap's own free bytes
 /// do not count: they may be scattered in holes too small to use.)
@@ -92,8 +156,13 @@ unsafe impl Source for FrameSource {
 // initial heap and the runs `FrameSource` claims), which nothing else uses.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.0.lock();
         // SAFETY: `layout` is a valid, non-zero-sized layout (GlobalAlloc's contract).
-        unsafe { self.0.lock().allocate(layout) }.map_or(core::ptr::null_mut(), |p| p.as_ptr())
+        let block = unsafe { heap.allocate(layout) }.map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        if !block.is_null() {
+            note_heap_use(block as u64 + layout.size() as u64);
+        }
+        block
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -138,6 +207,8 @@ struct FrameAllocator {
     block_count: u64,
     /// Frames currently handed out (for stats and overcommit checks).
     allocated: u64,
+    /// How far ahead never-used frames are being backed.
+    prefault: PrefaultWindow,
 }
 
 static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
@@ -148,6 +219,7 @@ static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
     block_head: 0,
     block_count: 0,
     allocated: 0,
+    prefault: PrefaultWindow::new(FRAME_PREFAULT_FIRST),
 });
 
 /// Bytes and frames of a 2 MiB block.
@@ -175,6 +247,8 @@ impl FrameAllocator {
                     let frame = region.0;
                     region.0 += PAGE_SIZE;
                     self.allocated += 1;
+                    let region_end = region.1;
+                    self.prefault_ahead(frame, region_end);
                     return Some((frame, true));
                 }
             }
@@ -187,6 +261,16 @@ impl FrameAllocator {
         }
         self.allocated += 1;
         Some((block, false))
+    }
+
+    /// After never-used `frame` (of a region ending at `region_end`) was
+    /// handed out: asks the VMM to back the frames that follow, when it is
+    /// time.
+    fn prefault_ahead(&mut self, frame: u64, region_end: u64) {
+        let used = frame + PAGE_SIZE;
+        if let Some((start, len)) = self.prefault.advance(used, region_end, FRAME_PREFAULT_MAX) {
+            crate::hv::hint_prefault(crate::hv::PrefaultKind::Frames, start, len);
+        }
     }
 
     fn push_free(&mut self, frame: u64) {
@@ -325,12 +409,15 @@ pub fn init(boot_info: &BootInfo) {
     );
     // SAFETY: [counts_start, +counts_bytes) was just removed from the
     // allocator's regions, is usable RAM covered by the direct map, and is
-    // never handed out again; it is zeroed here before the slice of atomic
-    // counters (4-byte aligned: the start is page-aligned) is formed, and
-    // only ever accessed through that slice.
+    // never handed out again; it is never-used RAM, zero like every
+    // never-used frame (the loader gives fresh RAM, see the module
+    // comment), so all counts start at 0 without a store: clearing it
+    // would touch every counter page at boot (64 pages, each a host exit,
+    // for 256 MiB) where a small program needs a few. The slice of atomic
+    // counters (4-byte aligned: the start is page-aligned) is the only way
+    // it is ever accessed.
     let counters: &'static [core::sync::atomic::AtomicU32] = unsafe {
         let base = phys_to_virt(counts_start);
-        core::ptr::write_bytes(base, 0, counts_bytes as usize);
         core::slice::from_raw_parts(base as *const core::sync::atomic::AtomicU32, slots)
     };
     COUNTS.call_once(|| refcount::FrameCounts::new(&managed.0[..managed.1], counters));
@@ -346,6 +433,13 @@ pub fn init(boot_info: &BootInfo) {
             .claim(phys_to_virt(heap_start), heap_size as usize)
             .expect("the heap is large enough for talc");
     }
+    *HEAP_PREFAULT.lock() = (
+        PrefaultWindow {
+            reached: heap_start,
+            size: HEAP_PREFAULT_FIRST,
+        },
+        heap_start + heap_size,
+    );
 }
 
 /// The reference count of every managed frame (set up at `init`).

@@ -41,13 +41,7 @@ pub const APP_ARCH: crate::app::TargetArch = crate::app::TargetArch {
 /// already zero: fresh anonymous memory). Returns the entry's physical
 /// address: the Image header's first instruction, at KERNEL_PHYS.
 pub fn load_sentry(mem: &GuestMemoryMmap, elf: &[u8]) -> Result<u64, Failure> {
-    let parsed =
-        goblin::elf::Elf::parse(elf).map_err(|e| internal(format!("embedded sentry ELF: {e}")))?;
-    for ph in parsed
-        .program_headers
-        .iter()
-        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
-    {
+    for ph in crate::image::sentry_segments(elf)? {
         let bytes = elf
             .get(ph.file_range())
             .ok_or_else(|| internal("embedded sentry ELF: segment out of bounds"))?;

@@ -14,6 +14,8 @@ use crate::vcpu::Exit as Event;
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
 const PTE_USER: u64 = 1 << 2;
+const PTE_ACCESSED: u64 = 1 << 5;
+const PTE_DIRTY: u64 = 1 << 6;
 const PTE_HUGE: u64 = 1 << 7;
 const PTE_NO_EXECUTE: u64 = 1 << 63;
 
@@ -50,7 +52,9 @@ pub fn build_page_tables(
     } else {
         0
     };
-    let table = PTE_PRESENT | PTE_WRITABLE | user_bit;
+    // Accessed and dirty from the start: a shadow MMU then neither writes
+    // them back into these tables on a fill nor refuses to prefetch.
+    let table = PTE_PRESENT | PTE_WRITABLE | user_bit | PTE_ACCESSED | PTE_DIRTY;
     let kernel_root = PAGE_TABLES_GPA;
     let mut next = PAGE_TABLES_GPA + 2 * PAGE_SIZE; // kernel PML4 + user PML4
     let mut alloc = || {
