@@ -36,6 +36,7 @@ pub mod net;
 pub mod prefault;
 pub mod seccomp;
 pub mod stats;
+pub mod teardown;
 pub mod vcpu;
 pub mod vm;
 pub mod wasm;

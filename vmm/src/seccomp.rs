@@ -222,6 +222,14 @@ pub fn prefault_thread() -> Rules {
     common()
 }
 
+/// The teardown keeper (`crate::teardown`): a read of its pipe, and exit.
+pub fn teardown_keeper(pipe: RawFd) -> Rules {
+    Rules::default().allow(&[libc::SYS_exit]).allow_if(
+        libc::SYS_read,
+        vec![cond32(0, SeccompCmpOp::Eq, pipe as u64)],
+    )
+}
+
 /// The network I/O thread (`crate::net::io`, only with `--net` or
 /// `--publish`): its doorbell and wake-up eventfds, the host sockets it
 /// holds. `--net` adds new sockets (AF_INET and AF_INET6 only) and

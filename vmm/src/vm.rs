@@ -631,6 +631,16 @@ pub fn run_gated(
     let hostfs = HostFs::new(config.mounts.clone())?;
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
+    // The VM is freed after this process exits, in a keeper's exit
+    // (`crate::teardown`); spawned while this is the only thread and
+    // nothing has run in the guest.
+    {
+        use std::os::fd::AsRawFd;
+        if let Err(e) = crate::teardown::spawn_keeper(guest.vm.as_raw_fd(), guest.vcpu.as_raw_fd())
+        {
+            log::info!("{e}: the VM is torn down in rvisor-vmm's exit");
+        }
+    }
     // Bound before `create` returns, so an exec right after `start` finds it.
     let control = match &config.control_socket {
         Some(path) => Some(
