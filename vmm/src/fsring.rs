@@ -24,7 +24,7 @@ use boards::hypercall::{Op, Request, RESULT_OFFSET};
 use boards::Wire;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::error::{internal, Failure};
+use crate::error::Failure;
 use crate::hostfs::HostFs;
 use crate::hypercall::GuestMem;
 use crate::prefault::Prefaulter;
@@ -198,24 +198,12 @@ impl FsRing {
             return Ok(());
         }
         let ring = self.clone();
-        let (started, wait) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("rvisor-fsring".into())
-            .spawn(move || {
-                if let Some(filter) = filter {
-                    if let Err(e) = crate::seccomp::apply_to_this_thread(&filter) {
-                        eprintln!("rvisor-vmm: {e}");
-                        return;
-                    }
-                }
-                let _ = started.send(());
-                ring.io_thread()
-            })
-            .map_err(|e| internal(format!("starting the host-file I/O thread: {e}")))?;
-        // Its start-up (naming the thread, signal stack) is over before
-        // the seccomp filter is installed.
-        wait.recv()
-            .map_err(|_| internal("the host-file I/O thread did not start"))
+        crate::seccomp::spawn_filtered_thread(
+            "rvisor-fsring",
+            "host-file I/O thread",
+            filter,
+            move || ring.io_thread(),
+        )
     }
 
     pub fn stop(&self) {

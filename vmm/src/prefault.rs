@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use boards::hypercall::MAX_PREFAULT;
 
-use crate::error::{internal, Failure};
+use crate::error::Failure;
 
 const PAGE: u64 = 4096;
 /// Hints waiting at most; older ones are dropped (they are only hints).
@@ -105,22 +105,12 @@ impl Prefaulter {
     /// Starts the thread (with `filter` as its seccomp filter, if any).
     pub fn start(&self, filter: Option<seccompiler::BpfProgram>) -> Result<(), Failure> {
         let inner = self.inner.clone();
-        let (started, wait) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("rvisor-prefault".into())
-            .spawn(move || {
-                if let Some(filter) = filter {
-                    if let Err(e) = crate::seccomp::apply_to_this_thread(&filter) {
-                        eprintln!("rvisor-vmm: {e}");
-                        return;
-                    }
-                }
-                let _ = started.send(());
-                inner.serve()
-            })
-            .map_err(|e| internal(format!("starting the prefault thread: {e}")))?;
-        wait.recv()
-            .map_err(|_| internal("the prefault thread did not start"))
+        crate::seccomp::spawn_filtered_thread(
+            "rvisor-prefault",
+            "prefault thread",
+            filter,
+            move || inner.serve(),
+        )
     }
 }
 

@@ -405,6 +405,35 @@ pub fn apply_to_this_thread(program: &BpfProgram) -> Result<(), Failure> {
         .map_err(|e| internal(format!("installing a seccomp filter: {e}")))
 }
 
+/// Starts a VMM thread named `name` that installs `filter` (if any) on
+/// itself, then runs `body`. Returns once the filter is in place, so the
+/// thread's start-up (naming it, its signal stack), which makes calls the
+/// filter refuses, is over first; a filter that cannot be installed is
+/// the caller's error (`what` names the thread in it).
+pub fn spawn_filtered_thread(
+    name: &str,
+    what: &str,
+    filter: Option<BpfProgram>,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<(), Failure> {
+    let (started, wait) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Some(filter) = &filter {
+                if let Err(e) = apply_to_this_thread(filter) {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            }
+            let _ = started.send(Ok(()));
+            body()
+        })
+        .map_err(|e| internal(format!("starting the {what}: {e}")))?;
+    wait.recv()
+        .map_err(|_| internal(format!("the {what} did not start")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

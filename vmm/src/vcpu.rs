@@ -399,22 +399,7 @@ impl Drop for KickGuard {
 /// `filter`: the event thread's seccomp filter, which it installs on
 /// itself before it reports that it runs.
 pub fn start_helper(filter: Option<seccompiler::BpfProgram>) -> Result<(), Failure> {
-    let (started, wait) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("rvisor-events".into())
-        .spawn(move || {
-            if let Some(filter) = &filter {
-                if let Err(e) = crate::seccomp::apply_to_this_thread(filter) {
-                    let _ = started.send(Err(e));
-                    return;
-                }
-            }
-            let _ = started.send(Ok(()));
-            helper()
-        })
-        .map_err(|e| internal(format!("starting the event thread: {e}")))?;
-    wait.recv()
-        .map_err(|_| internal("the event thread did not start"))?
+    crate::seccomp::spawn_filtered_thread("rvisor-events", "event thread", filter, || helper())
 }
 
 fn helper() -> ! {

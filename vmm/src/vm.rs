@@ -587,23 +587,8 @@ fn start_network(
     // The registration holds the eventfd's file; ours lives as long as
     // the process.
     std::mem::forget(doorbell);
-    let (started, wait) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("rvisor-net".into())
-        .spawn(move || {
-            // The thread's own seccomp filter, before it touches guest data.
-            if let Some(filter) = filter {
-                if let Err(e) = crate::seccomp::apply_to_this_thread(&filter) {
-                    eprintln!("rvisor-vmm: {e}");
-                    return;
-                }
-            }
-            let _ = started.send(());
-            io.run()
-        })
-        .map_err(|e| internal(format!("starting the network thread: {e}")))?;
-    wait.recv()
-        .map_err(|_| internal("the network thread did not start"))
+    // The thread's own seccomp filter, before it touches guest data.
+    crate::seccomp::spawn_filtered_thread("rvisor-net", "network thread", filter, move || io.run())
 }
 
 /// Builds the VM and runs the application to its end.
