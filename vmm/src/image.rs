@@ -53,6 +53,24 @@ pub struct GuestRam {
     pub len: u64,
 }
 
+impl GuestRam {
+    /// The (single) region of `mem`.
+    pub fn of(mem: &vm_memory::GuestMemoryMmap) -> Result<GuestRam, Failure> {
+        use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+        let region = mem
+            .iter()
+            .next()
+            .ok_or_else(|| internal("guest memory has no region"))?;
+        Ok(GuestRam {
+            host: region
+                .get_host_address(vm_memory::MemoryRegionAddress(0))
+                .map_err(|e| internal(format!("guest memory: {e}")))?,
+            base: region.start_addr().0,
+            len: region.len(),
+        })
+    }
+}
+
 /// Maps the loadable segments of `elf` (embedded in this executable) at
 /// their physical addresses in `ram`, copy-on-write from the executable's
 /// file. Ok(false) when it could not: `ram` then holds zeros there, as

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use boards::hypercall::MAX_PREFAULT;
 
 use crate::error::Failure;
+use crate::image::GuestRam;
 
 const PAGE: u64 = 4096;
 /// Hints waiting at most; older ones are dropped (they are only hints).
@@ -52,15 +53,14 @@ unsafe impl Send for Inner {}
 unsafe impl Sync for Inner {}
 
 impl Prefaulter {
-    /// For guest RAM of `len` bytes at host address `host`, guest-physical
-    /// `base`. The mapping must outlive the VM run (the process exits
-    /// right after it).
-    pub fn new(host: *mut u8, base: u64, len: u64) -> Prefaulter {
+    /// For `ram`, whose mapping must outlive the VM run (the process
+    /// exits right after it).
+    pub fn new(ram: &GuestRam) -> Prefaulter {
         Prefaulter {
             inner: Arc::new(Inner {
-                host: host as usize,
-                base,
-                len,
+                host: ram.host as usize,
+                base: ram.base,
+                len: ram.len,
                 queue: Mutex::new(VecDeque::new()),
                 wake: Condvar::new(),
                 unsupported: AtomicBool::new(false),
@@ -160,7 +160,11 @@ mod tests {
 
     #[test]
     fn hints_outside_guest_ram_are_refused() {
-        let prefaulter = Prefaulter::new(std::ptr::null_mut(), 0x1000_0000, 64 << 20);
+        let prefaulter = Prefaulter::new(&GuestRam {
+            host: std::ptr::null_mut(),
+            base: 0x1000_0000,
+            len: 64 << 20,
+        });
         let einval = -(libc::EINVAL as i64);
         assert_eq!(prefaulter.hint(0, 4096), einval);
         assert_eq!(prefaulter.hint(0x1000_0000 + (64 << 20), 4096), einval);
@@ -202,7 +206,11 @@ mod tests {
             pages.iter().filter(|p| **p & 1 != 0).count()
         };
         assert_eq!(resident(), 1);
-        let prefaulter = Prefaulter::new(host, 0, len as u64);
+        let prefaulter = Prefaulter::new(&GuestRam {
+            host,
+            base: 0,
+            len: len as u64,
+        });
         prefaulter.start(None).unwrap();
         assert_eq!(prefaulter.hint(0, 256 << 10), 0);
         let mut waited = 0;

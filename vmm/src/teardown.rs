@@ -55,7 +55,14 @@ pub fn spawn_keeper(vm: RawFd, vcpu: RawFd) -> Result<(), Failure> {
     }
     let [read_end, write_end] = pipe;
     let program: &'static [libc::sock_filter] = {
-        let bpf = crate::seccomp::teardown_keeper(read_end).compile()?;
+        let bpf = match crate::seccomp::teardown_keeper(read_end).compile() {
+            Ok(bpf) => bpf,
+            Err(e) => {
+                // SAFETY: our own descriptors, not used elsewhere.
+                unsafe { (libc::close(read_end), libc::close(write_end)) };
+                return Err(e);
+            }
+        };
         let raw: Vec<libc::sock_filter> = bpf
             .iter()
             .map(|i| libc::sock_filter {

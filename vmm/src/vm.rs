@@ -268,17 +268,7 @@ fn build_guest(config: &RunConfig, platform: Platform) -> Result<Guest, Failure>
     }
 
     // The sentry: mapped from this executable's file, or else copied.
-    let region = mem
-        .iter()
-        .next()
-        .ok_or_else(|| internal("guest memory has no region"))?;
-    let ram = GuestRam {
-        host: region
-            .get_host_address(vm_memory::MemoryRegionAddress(0))
-            .map_err(|e| internal(format!("guest memory: {e}")))?,
-        base: region.start_addr().0,
-        len: region.len(),
-    };
+    let ram = GuestRam::of(&mem)?;
     let entry = if crate::image::map_embedded_elf(&ram, SENTRY_ELF)? {
         arch::sentry_entry(SENTRY_ELF)?
     } else {
@@ -617,8 +607,8 @@ pub fn run_gated(
     let platform = detect_platform();
     let mut guest = build_guest(config, platform)?;
     // The VM is freed after this process exits, in a keeper's exit
-    // (`crate::teardown`); spawned while this is the only thread and
-    // nothing has run in the guest.
+    // (`crate::teardown`); spawned before the jail and before the guest
+    // runs an instruction.
     {
         use std::os::fd::AsRawFd;
         if let Err(e) = crate::teardown::spawn_keeper(guest.vm.as_raw_fd(), guest.vcpu.as_raw_fd())
@@ -655,17 +645,7 @@ pub fn run_gated(
     let mut hostfs = hostfs;
     let jail = crate::jail::enter(&config.jail, &hostfs.mount_fds(), config.net.outbound)?;
     hostfs.refresh_ids();
-    let prefault = {
-        let region = guest
-            .mem
-            .iter()
-            .next()
-            .ok_or_else(|| internal("guest memory has no region"))?;
-        let host = region
-            .get_host_address(vm_memory::MemoryRegionAddress(0))
-            .map_err(|e| internal(format!("guest memory: {e}")))?;
-        Prefaulter::new(host, region.start_addr().0, region.len())
-    };
+    let prefault = Prefaulter::new(&GuestRam::of(&guest.mem)?);
     let fsring = FsRing::new(
         guest.mem.clone(),
         guest.fs_ring,
@@ -758,14 +738,7 @@ mod tests {
         let new_ram =
             || GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(arch::RAM_BASE), size)]).unwrap();
         let (mapped, copied) = (new_ram(), new_ram());
-        let region = mapped.iter().next().unwrap();
-        let ram = GuestRam {
-            host: region
-                .get_host_address(vm_memory::MemoryRegionAddress(0))
-                .unwrap(),
-            base: region.start_addr().0,
-            len: region.len(),
-        };
+        let ram = GuestRam::of(&mapped).unwrap();
         // The test binary embeds the sentry too, page-aligned the same way.
         assert!(crate::image::map_embedded_elf(&ram, SENTRY_ELF).unwrap());
         let entry = arch::load_sentry(&copied, SENTRY_ELF).unwrap();

@@ -93,24 +93,44 @@ impl PrefaultWindow {
         self.reached = to;
         Some((from, to - from))
     }
+
+    /// The lowest `used` for which [`Self::advance`] may have something
+    /// to say (u64::MAX once the window reached `limit`).
+    fn next_check(&self, limit: u64) -> u64 {
+        if self.reached >= limit {
+            u64::MAX
+        } else {
+            (self.reached + 1).saturating_sub(self.size / 2)
+        }
+    }
 }
 
 /// The initial heap's window and its end (guest-physical).
 static HEAP_PREFAULT: Mutex<(PrefaultWindow, u64)> =
     Mutex::new((PrefaultWindow::new(HEAP_PREFAULT_FIRST), 0));
 
+/// Below this (guest-physical) end of an allocation the heap's window has
+/// nothing to do: every allocation checks it without a lock.
+static HEAP_PREFAULT_NEXT: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(u64::MAX);
+
 /// After the heap handed out [.., end) (a direct-map address): asks the VMM
 /// to back the next stretch of the initial heap when it is time.
 fn note_heap_use(end: u64) {
+    use core::sync::atomic::Ordering::Relaxed;
     let end = end.wrapping_sub(phys_to_virt(0) as u64);
+    if end < HEAP_PREFAULT_NEXT.load(Relaxed) {
+        return;
+    }
     let mut heap = HEAP_PREFAULT.lock();
     let (window, heap_end) = &mut *heap;
     if end > *heap_end {
-        return; // a run claimed later, or before `init`
+        return; // a run claimed after the initial heap filled up
     }
     if let Some((start, len)) = window.advance(end, *heap_end, HEAP_PREFAULT_MAX) {
         crate::hv::hint_prefault(crate::hv::PrefaultKind::Heap, start, len);
     }
+    HEAP_PREFAULT_NEXT.store(window.next_check(*heap_end), Relaxed);
 }
 
 /// Never-used frames kept for the heap to grow into while a syscall runs:
@@ -433,13 +453,15 @@ pub fn init(boot_info: &BootInfo) {
             .claim(phys_to_virt(heap_start), heap_size as usize)
             .expect("the heap is large enough for talc");
     }
-    *HEAP_PREFAULT.lock() = (
-        PrefaultWindow {
-            reached: heap_start,
-            size: HEAP_PREFAULT_FIRST,
-        },
-        heap_start + heap_size,
+    let window = PrefaultWindow {
+        reached: heap_start,
+        size: HEAP_PREFAULT_FIRST,
+    };
+    HEAP_PREFAULT_NEXT.store(
+        window.next_check(heap_start + heap_size),
+        core::sync::atomic::Ordering::Relaxed,
     );
+    *HEAP_PREFAULT.lock() = (window, heap_start + heap_size);
 }
 
 /// The reference count of every managed frame (set up at `init`).
