@@ -272,6 +272,9 @@ pub struct ExitStats {
     pub block_mappings: u64,
     /// Bytes of memory fork copied (pages; blocks are shared), sandbox-wide.
     pub fork_copied_bytes: u64,
+    /// Guest counter ticks spent waiting for host-file batches (ring and
+    /// exits), sandbox-wide.
+    pub host_file_wait_tsc: u64,
 }
 
 /// Where request `i` starts in the hypercall page, and where its result is.

@@ -125,7 +125,7 @@ macro_rules! wire {
 
 wire!(
     hypercall::Request = 4 + 4 + 6 * 8 + 8,
-    hypercall::ExitStats = 7 * 8,
+    hypercall::ExitStats = 8 * 8,
     hypercall::HostDirent = 8 + 8 + 1 + 1 + 6,
     hypercall::HostStat = 144,
     hypercall::HostStatfs = 15 * 8,

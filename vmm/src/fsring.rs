@@ -365,6 +365,84 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Reads land in guest RAM and writes come from it with no copy in
+    /// between; a transfer that runs past guest RAM is refused whole.
+    #[test]
+    fn reads_and_writes_move_guest_memory() {
+        let dir = std::env::temp_dir().join(format!("rvisor-fsring-rw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), b"contents").unwrap();
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
+        let spec = MountSpec::parse(&format!("{}:/m:rw", dir.display())).unwrap();
+        let ring = FsRing::new(mem.clone(), RING, HostFs::new(vec![spec]).unwrap(), None);
+        mem.write_slice(b"file", GuestAddress(DATA)).unwrap();
+        submit(
+            &mem,
+            1,
+            1,
+            &[request(Op::HostLookup as u32, &[0, DATA, 4, DATA + 0x100])],
+        );
+        assert!(ring.serve_pending());
+        let path = result(&mem, 0) as u64;
+        submit(
+            &mem,
+            2,
+            1,
+            &[request(Op::HostReopen as u32, &[path, libc::O_RDWR as u64])],
+        );
+        assert!(ring.serve_pending());
+        let io = result(&mem, 0) as u64;
+        assert!(result(&mem, 0) > 0, "reopen: {}", result(&mem, 0));
+        mem.write_slice(b"MORE", GuestAddress(DATA + 0x300))
+            .unwrap();
+        let batch = [
+            request(Op::HostRead as u32, &[io, 0, DATA + 0x200, 64]),
+            request(Op::HostWrite as u32, &[io, 8, DATA + 0x300, 4]),
+            // 16 bytes from 8 before the end of RAM: refused, nothing read.
+            request(Op::HostRead as u32, &[io, 0, RAM - 8, 16]),
+            request(Op::HostWrite as u32, &[io, 0, RAM - 8, 16]),
+        ];
+        submit(&mem, 3, batch.len() as u32, &batch);
+        assert!(ring.serve_pending());
+        assert_eq!(result(&mem, 0), 8);
+        let mut got = [0u8; 8];
+        mem.read_slice(&mut got, GuestAddress(DATA + 0x200))
+            .unwrap();
+        assert_eq!(&got, b"contents");
+        assert_eq!(result(&mem, 1), 4);
+        assert_eq!(result(&mem, 2), -(libc::EFAULT as i64));
+        assert_eq!(result(&mem, 3), -(libc::EFAULT as i64));
+        assert_eq!(std::fs::read(dir.join("file")).unwrap(), b"contentsMORE");
+        let mut tail = [1u8; 8];
+        mem.read_slice(&mut tail, GuestAddress(RAM - 8)).unwrap();
+        assert_eq!(tail, [0u8; 8], "a refused read leaves guest memory alone");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// With shared directories the descriptor table is grown up front
+    /// (growing it later, with threads, waits for an RCU grace period).
+    #[test]
+    fn the_descriptor_table_is_grown_up_front() {
+        let (_mem, _ring, dir) = setup("fdsize");
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let size: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("FDSize:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("FDSize in /proc/self/status");
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        if limit.rlim_cur as usize > crate::hostfs::MAX_HANDLES + 256 {
+            assert!(size > crate::hostfs::MAX_HANDLES, "FDSize {size}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn hostile_batches_get_errors() {
         let (mem, ring, dir) = setup("hostile");

@@ -56,7 +56,7 @@ impl RunStats {
         let mut line = format!(
             "rvisor: stats: platform={} boot_ms={:.3} setup_ms={:.3} jail_ms={:.3} guest_boot_ms={:.3} run_ms={:.3} \
              syscalls={} page_faults={} hypercalls={} vmm_exits={} vm_exits={} console_bytes={} \
-             host_file_requests={} fsring_batches={} fsring_wakes={} blocks_2m={} fork_copied_kb={} prefaulted_kb={}",
+             host_file_requests={} host_file_wait_ms={:.3} fsring_batches={} fsring_wakes={} blocks_2m={} fork_copied_kb={} prefaulted_kb={}",
             self.platform.map_or("unknown", |p| p.name()),
             self.setup.as_secs_f64() * 1e3 + guest_boot_ms,
             self.setup.as_secs_f64() * 1e3,
@@ -70,6 +70,7 @@ impl RunStats {
             self.kvm.get("exits").copied().unwrap_or(self.kvm_runs),
             self.console_bytes,
             self.host_file_requests,
+            self.tsc_ms(self.guest.host_file_wait_tsc),
             self.host_file_ring_batches,
             self.host_file_ring_wakes,
             self.guest.block_mappings,

@@ -141,7 +141,28 @@ pub fn submit(requests: &mut [Request]) {
     requests.copy_from_slice(&batch[first..end]);
 }
 
+/// Counter ticks spent waiting for batches that carried host-file
+/// requests (ring spins and exits alike), for `--stats`.
+static HOST_FILE_WAIT: AtomicU64 = AtomicU64::new(0);
+
+pub fn host_file_wait_ticks() -> u64 {
+    HOST_FILE_WAIT.load(Ordering::Relaxed)
+}
+
 fn ring(requests: &mut [Request]) {
+    let host_file = requests.iter().any(|r| {
+        boards::hypercall::Op::from_raw(r.op).is_some_and(boards::hypercall::Op::is_host_file)
+    });
+    if !host_file {
+        return ring_now(requests);
+    }
+    let started = crate::arch::cpu::counter();
+    ring_now(requests);
+    let waited = crate::arch::cpu::counter().wrapping_sub(started);
+    HOST_FILE_WAIT.fetch_add(waited, Ordering::Relaxed);
+}
+
+fn ring_now(requests: &mut [Request]) {
     if requests.is_empty() {
         return;
     }

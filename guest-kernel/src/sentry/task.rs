@@ -577,6 +577,7 @@ impl Task {
             block_mappings: super::mm::BLOCK_MAPPINGS.load(core::sync::atomic::Ordering::Relaxed),
             fork_copied_bytes: super::mm::FORK_COPIED_BYTES
                 .load(core::sync::atomic::Ordering::Relaxed),
+            host_file_wait_tsc: crate::hv::host_file_wait_ticks(),
         }
     }
 }
