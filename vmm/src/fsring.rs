@@ -7,6 +7,11 @@
 //! asleep rings the doorbell with `Op::FsRingWake`: the vCPU thread serves
 //! the pending batch itself in that exit and wakes the I/O thread.
 //!
+//! Between batches the I/O thread also backs guest RAM the sentry hinted
+//! at (`crate::prefault`), in pieces small enough that a batch arriving
+//! meanwhile is still served within the sentry's patience. Without
+//! shared directories there is no ring and the thread only does that.
+//!
 //! Both threads serve through [`FsRing::serve_pending`], under one lock
 //! that also guards [`HostFs`] (the exit path and the console ring's
 //! buffered writes use it too), so each batch is served exactly once and in
@@ -83,12 +88,22 @@ impl FsRing {
         })
     }
 
-    /// `Op::RamPrefault`, from the ring or from an exit.
+    /// `Op::RamPrefault`, from the ring or from an exit: queued for the
+    /// I/O thread, woken if it sleeps.
     pub fn prefault(&self, [gpa, len, ..]: [u64; 6]) -> i64 {
-        match &self.prefault {
-            Some(prefault) => prefault.hint(gpa, len),
-            None => -ENOSYS,
+        let Some(prefault) = &self.prefault else {
+            return -ENOSYS;
+        };
+        let result = prefault.hint(gpa, len);
+        if result == 0 {
+            self.wake_thread();
         }
+        result
+    }
+
+    fn wake_thread(&self) {
+        *self.wake.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake_cond.notify_one();
     }
 
     /// The host-file server, for the exit path and the console ring.
@@ -168,11 +183,13 @@ impl FsRing {
         // Cleared here, not when the thread runs: the next batch then
         // waits for the thread instead of costing another exit.
         self.set_sleeping(false);
-        *self.wake.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake_cond.notify_one();
+        self.wake_thread();
     }
 
     fn set_sleeping(&self, sleeping: bool) {
+        if self.base == 0 {
+            return;
+        }
         let _ = self.mem.store(
             sleeping as u32,
             GuestAddress(self.base + IO_SLEEPING_OFFSET),
@@ -182,19 +199,21 @@ impl FsRing {
 
     /// A new batch may be waiting (one load, no lock).
     fn maybe_pending(&self) -> bool {
-        self.submitted()
-            .is_some_and(|s| s != self.served_hint.load(Ordering::Relaxed))
+        self.base != 0
+            && self
+                .submitted()
+                .is_some_and(|s| s != self.served_hint.load(Ordering::Relaxed))
     }
 
     /// Starts the I/O thread (before the vCPU thread's seccomp filter:
     /// starting a thread needs syscalls it refuses), which installs its own
     /// `filter` (`seccomp::fsring_thread`) first. It stops when `stop` is
-    /// called.
+    /// called. Neither a ring nor prefault: no thread.
     pub fn start(
         self: &Arc<FsRing>,
         filter: Option<seccompiler::BpfProgram>,
     ) -> Result<(), Failure> {
-        if self.base == 0 {
+        if self.base == 0 && self.prefault.is_none() {
             return Ok(());
         }
         let ring = self.clone();
@@ -208,11 +227,11 @@ impl FsRing {
 
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        *self.wake.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake_cond.notify_one();
+        self.wake_thread();
     }
 
     fn io_thread(&self) {
+        use crate::prefault::{PIECE_BUSY, PIECE_IDLE};
         // Asleep until the first batch.
         let mut last = Instant::now()
             .checked_sub(SPIN)
@@ -222,7 +241,14 @@ impl FsRing {
                 last = Instant::now();
                 continue;
             }
-            if last.elapsed() < SPIN {
+            // Batches are coming (no spinning without a ring).
+            let busy = self.base != 0 && last.elapsed() < SPIN;
+            if let Some(prefault) = &self.prefault {
+                if prefault.back_some(if busy { PIECE_BUSY } else { PIECE_IDLE }) {
+                    continue;
+                }
+            }
+            if busy {
                 // Polling, but giving way: on a busy host the vCPU thread
                 // (or anyone) gets the CPU; on an idle one sched_yield
                 // returns at once (~1 us).
@@ -247,6 +273,9 @@ impl FsRing {
             }
             *woken = false;
             drop(woken);
+            // Woken by a doorbell (which cleared the flag) or a prefault
+            // hint (which did not): either way the guest is busy.
+            self.set_sleeping(false);
             last = Instant::now();
         }
     }

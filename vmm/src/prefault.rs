@@ -5,8 +5,11 @@
 //! inside the fault), and the host's prefetch of neighbouring entries
 //! skips pages that are not resident yet. The sentry hands out never-used
 //! frames with a bump pointer, so it knows which RAM it will touch next and
-//! says so with a hint; a thread of its own backs that range
-//! (`MADV_POPULATE_WRITE`) on the other core while the vCPU runs. The pages
+//! says so with a hint; the VMM's I/O thread (`crate::fsring`) backs that
+//! range (`MADV_POPULATE_WRITE`) on the other core while the vCPU runs,
+//! in pieces between host-file batches: a thread of its own competed with
+//! the I/O thread for that core, and host-file requests then missed the
+//! sentry's 50 us window (python start-up: 2-3x the exits). The pages
 //! were guest RAM already (`--memory` caps them as before) and their
 //! contents do not change: never-backed anonymous memory reads as zero
 //! either way. See docs/PLATFORM-x86-kvm.md for the figures.
@@ -15,18 +18,23 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use boards::hypercall::MAX_PREFAULT;
 
-use crate::error::Failure;
 use crate::image::GuestRam;
 
 const PAGE: u64 = 4096;
 /// Hints waiting at most; older ones are dropped (they are only hints).
 const MAX_QUEUED: usize = 16;
 
-/// A handle on the prefault thread of one VM (cheap to clone).
+/// Bytes backed at a time while host-file batches are coming (a batch
+/// that arrives meanwhile waits for this piece: ~10-50 us here).
+pub const PIECE_BUSY: u64 = 32 << 10;
+/// Bytes backed at a time otherwise.
+pub const PIECE_IDLE: u64 = 256 << 10;
+
+/// The prefault queue of one VM (cheap to clone).
 #[derive(Clone)]
 pub struct Prefaulter {
     inner: Arc<Inner>,
@@ -39,7 +47,6 @@ struct Inner {
     base: u64,
     len: u64,
     queue: Mutex<VecDeque<(u64, u64)>>,
-    wake: Condvar,
     /// The host cannot populate (before Linux 5.14): hints are refused.
     unsupported: AtomicBool,
     /// Bytes of guest RAM backed on a hint (for `--stats`).
@@ -62,14 +69,14 @@ impl Prefaulter {
                 base: ram.base,
                 len: ram.len,
                 queue: Mutex::new(VecDeque::new()),
-                wake: Condvar::new(),
                 unsupported: AtomicBool::new(false),
                 backed: AtomicU64::new(0),
             }),
         }
     }
 
-    /// `Op::RamPrefault`: checks the range (hostile input) and queues it.
+    /// `Op::RamPrefault`: checks the range (hostile input) and queues it
+    /// (the caller wakes the I/O thread).
     pub fn hint(&self, gpa: u64, len: u64) -> i64 {
         let inner = &self.inner;
         if inner.unsupported.load(Ordering::Relaxed) {
@@ -92,8 +99,6 @@ impl Prefaulter {
             queue.pop_front();
         }
         queue.push_back((start - inner.base, end - start));
-        drop(queue);
-        inner.wake.notify_one();
         0
     }
 
@@ -102,55 +107,49 @@ impl Prefaulter {
         self.inner.backed.load(Ordering::Relaxed)
     }
 
-    /// Starts the thread (with `filter` as its seccomp filter, if any).
-    pub fn start(&self, filter: Option<seccompiler::BpfProgram>) -> Result<(), Failure> {
-        let inner = self.inner.clone();
-        crate::seccomp::spawn_filtered_thread(
-            "rvisor-prefault",
-            "prefault thread",
-            filter,
-            move || inner.serve(),
-        )
+    /// Backs at most `piece` bytes of the oldest hint. False: none queued.
+    pub fn back_some(&self, piece: u64) -> bool {
+        let (offset, len) = {
+            let mut queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let Some((offset, len)) = queue.pop_front() else {
+                return false;
+            };
+            if len > piece {
+                queue.push_front((offset + piece, len - piece));
+            }
+            (offset, len.min(piece))
+        };
+        self.inner.populate(offset, len);
+        true
     }
 }
 
 impl Inner {
-    /// Backs one queued range after another, for as long as the VM runs
-    /// (the process exits with the thread waiting here).
-    fn serve(&self) {
-        loop {
-            let (offset, len) = {
-                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if let Some(job) = queue.pop_front() {
-                        break job;
-                    }
-                    queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            // SAFETY: [offset, offset + len) lies inside guest RAM's
-            // mapping (checked by `hint`), which lives until the process
-            // exits. MADV_POPULATE_WRITE only faults pages in: a page the
-            // guest wrote keeps its contents, a new one reads as zero as
-            // before. It never changes the mapping itself.
-            let done = unsafe {
-                libc::madvise(
-                    (self.host + offset as usize) as *mut libc::c_void,
-                    len as usize,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
-            if done == 0 {
-                self.backed.fetch_add(len, Ordering::Relaxed);
-            } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-                // Linux before 5.14: no MADV_POPULATE_WRITE.
-                log::info!("the host cannot populate memory (MADV_POPULATE_WRITE): no prefault");
-                self.unsupported.store(true, Ordering::Relaxed);
-            }
-            // Other errors (ENOMEM under host memory pressure, EFAULT)
-            // leave the pages to be faulted in at first touch, as without
-            // the hint.
+    /// Backs [offset, offset + len) of guest RAM (inside it: `hint`
+    /// checked).
+    fn populate(&self, offset: u64, len: u64) {
+        // SAFETY: [offset, offset + len) lies inside guest RAM's mapping
+        // (checked by `hint`), which lives until the process exits.
+        // MADV_POPULATE_WRITE only faults pages in: a page the guest wrote
+        // keeps its contents, a new one reads as zero as before. It never
+        // changes the mapping itself.
+        let done = unsafe {
+            libc::madvise(
+                (self.host + offset as usize) as *mut libc::c_void,
+                len as usize,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+        if done == 0 {
+            self.backed.fetch_add(len, Ordering::Relaxed);
+        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // Linux before 5.14: no MADV_POPULATE_WRITE.
+            log::info!("the host cannot populate memory (MADV_POPULATE_WRITE): no prefault");
+            self.unsupported.store(true, Ordering::Relaxed);
+            self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
+        // Other errors (ENOMEM under host memory pressure, EFAULT) leave
+        // the pages to be faulted in at first touch, as without the hint.
     }
 }
 
@@ -211,13 +210,15 @@ mod tests {
             base: 0,
             len: len as u64,
         });
-        prefaulter.start(None).unwrap();
         assert_eq!(prefaulter.hint(0, 256 << 10), 0);
-        let mut waited = 0;
-        while prefaulter.backed_bytes() < 256 << 10 && waited < 10_000 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            waited += 1;
+        // In pieces: 64 KiB, then the rest, then nothing left.
+        assert!(prefaulter.back_some(64 << 10));
+        if prefaulter.inner.unsupported.load(Ordering::Relaxed) {
+            return; // an old host kernel: nothing to check
         }
+        assert_eq!(resident(), 16);
+        assert!(prefaulter.back_some(PIECE_IDLE));
+        assert!(!prefaulter.back_some(PIECE_IDLE));
         if prefaulter.inner.unsupported.load(Ordering::Relaxed) {
             return; // an old host kernel: nothing to check
         }

@@ -216,12 +216,6 @@ pub fn event_thread() -> Rules {
     common().allow(&[libc::SYS_rt_sigtimedwait])
 }
 
-/// The prefault thread (`crate::prefault`): madvise on guest RAM and its
-/// wait; nothing beyond the common set.
-pub fn prefault_thread() -> Rules {
-    common()
-}
-
 /// The teardown keeper (`crate::teardown`): a read of its pipe, and exit.
 pub fn teardown_keeper(pipe: RawFd) -> Rules {
     Rules::default().allow(&[libc::SYS_exit]).allow_if(
@@ -284,8 +278,9 @@ pub fn control_thread() -> Rules {
     ])
 }
 
-/// The host-file I/O thread (`crate::fsring`): the host-file service and
-/// its wake-ups (a condition variable: futex). No ioctl, no socket.
+/// The host-file I/O thread (`crate::fsring`): the host-file service, its
+/// wake-ups (a condition variable: futex) and prefault (madvise, in the
+/// common set). No ioctl, no socket.
 pub fn fsring_thread() -> Rules {
     common()
         .allow(&[libc::SYS_read, libc::SYS_pread64, libc::SYS_close])

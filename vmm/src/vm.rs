@@ -654,7 +654,6 @@ pub fn run_gated(
     );
     if config.jail.disabled {
         crate::vcpu::start_helper(None)?;
-        prefault.start(None)?;
         fsring.start(None)?;
         if guest.net_ring != 0 {
             start_network(&guest, config, listeners, None)?;
@@ -671,7 +670,6 @@ pub fn run_gated(
         let events = crate::seccomp::event_thread().compile()?;
         let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::vcpu::start_helper(Some(events))?;
-        prefault.start(Some(crate::seccomp::prefault_thread().compile()?))?;
         fsring.start(Some(crate::seccomp::fsring_thread().compile()?))?;
         if guest.net_ring != 0 {
             let net = crate::seccomp::net_thread(&config.net).compile()?;
