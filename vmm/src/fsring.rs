@@ -212,9 +212,9 @@ impl FsRing {
     pub fn start(
         self: &Arc<FsRing>,
         filter: Option<seccompiler::BpfProgram>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Option<crate::seccomp::ThreadStarting>, Failure> {
         if self.base == 0 && self.prefault.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let ring = self.clone();
         crate::seccomp::spawn_filtered_thread(
@@ -223,6 +223,7 @@ impl FsRing {
             filter,
             move || ring.io_thread(),
         )
+        .map(Some)
     }
 
     pub fn stop(&self) {
@@ -524,7 +525,7 @@ mod tests {
     #[test]
     fn the_io_thread_serves_without_an_exit_and_sleeps() {
         let (mem, ring, dir) = setup("thread");
-        ring.start(None).unwrap();
+        ring.start(None).unwrap().unwrap().wait().unwrap();
         let batch = [request(Op::HostStat as u32, &[0, DATA])];
         // Asleep at first: the sentry would ring; `wake` serves and wakes.
         submit(&mem, 1, 1, &batch);

@@ -400,18 +400,35 @@ pub fn apply_to_this_thread(program: &BpfProgram) -> Result<(), Failure> {
         .map_err(|e| internal(format!("installing a seccomp filter: {e}")))
 }
 
+/// A thread [`spawn_filtered_thread`] started, on its way to its filter.
+#[must_use = "wait() reports a filter the thread could not install"]
+pub struct ThreadStarting {
+    what: String,
+    installed: std::sync::mpsc::Receiver<Result<(), Failure>>,
+}
+
+impl ThreadStarting {
+    /// Returns once the thread's filter is in place (its start-up, which
+    /// makes calls the filter refuses, is over); a filter that could not
+    /// be installed is the caller's error.
+    pub fn wait(self) -> Result<(), Failure> {
+        self.installed
+            .recv()
+            .map_err(|_| internal(format!("the {} did not start", self.what)))?
+    }
+}
+
 /// Starts a VMM thread named `name` that installs `filter` (if any) on
-/// itself, then runs `body`. Returns once the filter is in place, so the
-/// thread's start-up (naming it, its signal stack), which makes calls the
-/// filter refuses, is over first; a filter that cannot be installed is
-/// the caller's error (`what` names the thread in it).
+/// itself, then runs `body`; `what` names it in errors. The threads of a
+/// VM start together and are waited for together (installing a filter
+/// costs ~0.3 ms here: the BPF JIT), after the vCPU thread's own filter.
 pub fn spawn_filtered_thread(
     name: &str,
     what: &str,
     filter: Option<BpfProgram>,
     body: impl FnOnce() + Send + 'static,
-) -> Result<(), Failure> {
-    let (started, wait) = std::sync::mpsc::channel();
+) -> Result<ThreadStarting, Failure> {
+    let (started, installed) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
@@ -425,8 +442,10 @@ pub fn spawn_filtered_thread(
             body()
         })
         .map_err(|e| internal(format!("starting the {what}: {e}")))?;
-    wait.recv()
-        .map_err(|_| internal(format!("the {what} did not start")))?
+    Ok(ThreadStarting {
+        what: what.into(),
+        installed,
+    })
 }
 
 #[cfg(test)]

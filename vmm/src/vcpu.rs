@@ -398,7 +398,9 @@ impl Drop for KickGuard {
 ///
 /// `filter`: the event thread's seccomp filter, which it installs on
 /// itself before it reports that it runs.
-pub fn start_helper(filter: Option<seccompiler::BpfProgram>) -> Result<(), Failure> {
+pub fn start_helper(
+    filter: Option<seccompiler::BpfProgram>,
+) -> Result<crate::seccomp::ThreadStarting, Failure> {
     crate::seccomp::spawn_filtered_thread("rvisor-events", "event thread", filter, || helper())
 }
 

@@ -542,7 +542,7 @@ fn start_network(
     config: &RunConfig,
     listeners: Vec<(std::os::fd::OwnedFd, u16)>,
     filter: Option<seccompiler::BpfProgram>,
-) -> Result<(), Failure> {
+) -> Result<crate::seccomp::ThreadStarting, Failure> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let doorbell = vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
         .map_err(|e| internal(format!("eventfd: {e}")))?;
@@ -652,11 +652,15 @@ pub fn run_gated(
         hostfs,
         Some(prefault.clone()),
     );
+    // The helper threads start together; each installs its own filter
+    // while this thread installs its own, and all are in place before the
+    // guest runs.
+    let mut starting = Vec::new();
     if config.jail.disabled {
-        crate::vcpu::start_helper(None)?;
-        fsring.start(None)?;
+        starting.push(crate::vcpu::start_helper(None)?);
+        starting.extend(fsring.start(None)?);
         if guest.net_ring != 0 {
-            start_network(&guest, config, listeners, None)?;
+            starting.push(start_network(&guest, config, listeners, None)?);
         }
         if let Some(control) = control {
             crate::exec::start(control, None)?;
@@ -667,18 +671,22 @@ pub fn run_gated(
             vm: guest.vm.as_raw_fd(),
             vcpu: guest.vcpu.as_raw_fd(),
         };
-        let events = crate::seccomp::event_thread().compile()?;
-        let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
-        crate::vcpu::start_helper(Some(events))?;
-        fsring.start(Some(crate::seccomp::fsring_thread().compile()?))?;
+        starting.push(crate::vcpu::start_helper(Some(
+            crate::seccomp::event_thread().compile()?,
+        ))?);
+        starting.extend(fsring.start(Some(crate::seccomp::fsring_thread().compile()?))?);
         if guest.net_ring != 0 {
             let net = crate::seccomp::net_thread(&config.net).compile()?;
-            start_network(&guest, config, listeners, Some(net))?;
+            starting.push(start_network(&guest, config, listeners, Some(net))?);
         }
         if let Some(control) = control {
             crate::exec::start(control, Some(crate::seccomp::control_thread().compile()?))?;
         }
+        let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::seccomp::apply_to_this_thread(&vcpu)?;
+    }
+    for thread in starting {
+        thread.wait()?;
     }
     let mut hypercalls = Hypercalls::new(
         &guest.mem,
