@@ -541,8 +541,23 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     Some(frame)
 }
 
+/// A frame whose every byte the caller writes at once (a copy of a page),
+/// so a recycled one is not cleared first; None as for
+/// [`alloc_zeroed_frame`].
+pub fn alloc_frame_to_overwrite() -> Option<u64> {
+    let frame = taken_frame(false)?;
+    counts().allocated(frame);
+    Some(frame)
+}
+
 /// A zero-filled frame (see [`alloc_zeroed_frame`]), its count not set.
 fn zeroed_frame() -> Option<u64> {
+    taken_frame(true)
+}
+
+/// A free frame, cleared if `clear` and not known to be zero, its count
+/// not set.
+fn taken_frame(clear: bool) -> Option<u64> {
     let taken = FRAMES.lock().alloc(false);
     let (frame, zero) = match taken {
         Some(taken) => taken,
@@ -553,7 +568,7 @@ fn zeroed_frame() -> Option<u64> {
         },
         None => return frame_from_heap(),
     };
-    if !zero {
+    if clear && !zero {
         // SAFETY: the frame was just taken off the free list, so nobody else
         // refers to it; the direct map covers it.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame), 0, PAGE_SIZE as usize) };
@@ -786,6 +801,12 @@ impl Frame {
     /// memory is exhausted (see [`alloc_zeroed_frame`]).
     pub fn alloc_zeroed() -> Option<Frame> {
         alloc_zeroed_frame().map(Frame)
+    }
+
+    /// A new frame the caller overwrites whole at once (its only
+    /// reference); see [`alloc_frame_to_overwrite`].
+    pub fn alloc_to_overwrite() -> Option<Frame> {
+        alloc_frame_to_overwrite().map(Frame)
     }
 
     /// Takes over one reference to `phys` that the caller owns (a cleared

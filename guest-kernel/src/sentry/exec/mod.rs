@@ -401,7 +401,12 @@ pub fn load_elf(
             .unwrap_or(0),
     };
 
-    let brk = page_align_up(highest).ok_or(ENOEXEC)?;
+    // The heap starts on a 2 MiB boundary (Linux starts it at a random
+    // page within 32 MiB of the image's end): a large brk heap then maps
+    // as whole blocks, which fork shares instead of copying their pages.
+    let brk = highest
+        .checked_next_multiple_of(crate::mm::BLOCK_SIZE)
+        .ok_or(ENOEXEC)?;
     mm.brk_start = brk;
     mm.brk = brk;
     if !boards::elf::check_entry(header.e_entry, bias) {

@@ -368,7 +368,7 @@ impl AddressSpace {
                     }
                     target
                 } else {
-                    let copy = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+                    let copy = Frame::alloc_to_overwrite().ok_or(ENOMEM)?;
                     crate::mm::frame::copy_page(copy.phys(), frame);
                     FORK_COPIED_BYTES.fetch_add(PAGE_SIZE, core::sync::atomic::Ordering::Relaxed);
                     copy
@@ -728,6 +728,25 @@ impl AddressSpace {
         found.or_else(|| (top >= len && top - len >= MMAP_MIN_ADDR).then(|| top - len))
     }
 
+    /// Like [`Self::find_free`], for private anonymous memory of at least
+    /// 2 MiB: the range starts on a 2 MiB boundary when a hole allows, so
+    /// all of it but its tail maps as blocks (one entry for 512 pages,
+    /// shared copy-on-write at fork, where single pages are copied). A
+    /// 16 MiB malloc is 16 MiB and a page: unaligned, 2 MiB of it would be
+    /// single pages. Linux aligns only lengths that are multiples of
+    /// 2 MiB; where the area starts is the kernel's choice either way.
+    fn find_free_block_aligned(&mut self, len: u64) -> Option<u64> {
+        let slack = frames::BLOCK_SIZE - PAGE_SIZE;
+        match len
+            .checked_add(slack)
+            .and_then(|padded| self.find_free(padded))
+        {
+            // The hole [low, low + len + slack) holds an aligned start.
+            Some(low) => Some((low + slack) & !(frames::BLOCK_SIZE - 1)),
+            None => self.find_free(len),
+        }
+    }
+
     /// mmap. `fixed`: place exactly at `addr` (replacing); else
     /// `addr` is a hint. `noreplace`: fail with EEXIST instead of replacing.
     /// `flags` (with mlockall's MCL_FUTURE ones) mark the new area;
@@ -775,6 +794,9 @@ impl AddressSpace {
                     if hint >= MMAP_MIN_ADDR && end <= USER_END && !self.overlaps(hint, end) =>
                 {
                     hint
+                }
+                _ if file.is_none() && !shared && len >= frames::BLOCK_SIZE => {
+                    self.find_free_block_aligned(len).ok_or(ENOMEM)?
                 }
                 _ => self.find_free(len).ok_or(ENOMEM)?,
             }
@@ -1320,7 +1342,7 @@ impl AddressSpace {
                 .map_err(|_| ENOMEM)?;
             return Ok(old);
         }
-        let new = Frame::alloc_zeroed().ok_or(ENOMEM)?;
+        let new = Frame::alloc_to_overwrite().ok_or(ENOMEM)?;
         crate::mm::frame::copy_page(new.phys(), old);
         // The old entry was read-only: a stale translation can only read the
         // old frame (whose contents the copy has) until the retried write
