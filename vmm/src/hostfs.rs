@@ -122,6 +122,9 @@ impl MountSpec {
 struct Handle {
     fd: OwnedFd,
     mount: usize,
+    /// The file's type (`st_mode & S_IFMT`), from an fstat of this very
+    /// descriptor: it names one inode for its life, so the type holds.
+    kind: u32,
 }
 
 pub struct HostFs {
@@ -393,6 +396,7 @@ impl HostFs {
                 // SAFETY: a fresh fd from open.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
                 mount: i,
+                kind: if file { libc::S_IFREG } else { libc::S_IFDIR },
             }));
         }
         let proc_fd = if mounts.is_empty() {
@@ -469,7 +473,7 @@ impl HostFs {
         Ok(h.fd.as_raw_fd())
     }
 
-    fn insert(&mut self, fd: OwnedFd, mount: usize) -> Result<u64, i64> {
+    fn insert(&mut self, fd: OwnedFd, mount: usize, kind: u32) -> Result<u64, i64> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None if self.handles.len() < MAX_HANDLES => {
@@ -478,7 +482,7 @@ impl HostFs {
             }
             None => return Err(-EMFILE),
         };
-        self.handles[slot] = Some(Handle { fd, mount });
+        self.handles[slot] = Some(Handle { fd, mount, kind });
         Ok(slot as u64)
     }
 
@@ -550,7 +554,7 @@ impl HostFs {
         mount: usize,
         mem: &dyn GuestAccess,
         stat_gpa: u64,
-    ) -> Result<(), i64> {
+    ) -> Result<u32, i64> {
         // SAFETY: fstat fills a zeroed libc::stat.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat writes one struct stat we own.
@@ -579,7 +583,8 @@ impl HostFs {
             ctime_nsec: st.st_ctime_nsec,
             ..HostStat::default()
         };
-        mem.write(stat_gpa, stat.as_bytes()).ok_or(-EFAULT)
+        mem.write(stat_gpa, stat.as_bytes()).ok_or(-EFAULT)?;
+        Ok(st.st_mode & libc::S_IFMT)
     }
 
     /// One function per operation.
@@ -623,24 +628,19 @@ impl HostFs {
             }
             other => other?,
         };
-        self.write_stat(fd.as_raw_fd(), mount, mem, a[3])?;
-        Ok(self.insert(fd, mount)? as i64)
+        let kind = self.write_stat(fd.as_raw_fd(), mount, mem, a[3])?;
+        Ok(self.insert(fd, mount, kind)? as i64)
     }
 
     /// HostReopen: [handle, flags]: a new handle for I/O on the same file (regular files and
     /// directories only).
     fn reopen(&mut self, a: [u64; 6], _mem: &dyn GuestAccess) -> Result<i64, i64> {
         let h = self.handle(a[0])?;
-        let (fd, mount) = (h.fd.as_raw_fd(), h.mount);
+        let (fd, mount, kind) = (h.fd.as_raw_fd(), h.mount, h.kind);
         // Only regular files and directories are ever opened for
         // the guest: a device node would reach host hardware, and
         // opening a FIFO would block the VMM. The sentry refuses
         // them too, but it is not trusted.
-        // SAFETY: fstat on our own fd into a zeroed struct.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes one struct stat we own.
-        check(unsafe { libc::fstat(fd, &mut st) })?;
-        let kind = st.st_mode & libc::S_IFMT;
         if kind != libc::S_IFREG && kind != libc::S_IFDIR {
             return Err(-(libc::ENXIO as i64));
         }
@@ -650,7 +650,7 @@ impl HostFs {
         }
         let flags = access | ((a[1] as i32) & libc::O_DIRECTORY);
         let new = self.reopen_fd(fd, flags)?;
-        Ok(self.insert(new, mount)? as i64)
+        Ok(self.insert(new, mount, kind)? as i64)
     }
 
     /// HostRead: [handle, offset, gpa, len]: pread into guest memory.
@@ -740,8 +740,8 @@ impl HostFs {
             _ => return Err(-EINVAL),
         }
         let fd = open_beneath(dir_fd, &name, libc::O_PATH, 0)?;
-        self.write_stat(fd.as_raw_fd(), mount, mem, a[5])?;
-        Ok(self.insert(fd, mount)? as i64)
+        let kind = self.write_stat(fd.as_raw_fd(), mount, mem, a[5])?;
+        Ok(self.insert(fd, mount, kind)? as i64)
     }
 
     /// HostUnlink: [dir, name_gpa, name_len, is_dir].
