@@ -26,8 +26,11 @@ const WAIT_BEFORE_DOORBELL_NS: u64 = 50_000;
 
 /// After a batch waited WAIT_BEFORE_DOORBELL_NS in vain, this many batches
 /// take the exit path directly (the host is busy and the I/O thread does
-/// not get a CPU soon: spinning first would only add to each exit).
-const DIRECT_AFTER_TIMEOUT: u32 = 16;
+/// not get a CPU soon: spinning first would only add to each exit). Few:
+/// since the I/O thread does the prefault work itself a miss is mostly a
+/// passing hiccup, and 16 here cost python's start-up 130-220 exits
+/// where 4 cost 60-90 (docs/PLATFORM-x86-kvm.md).
+const DIRECT_AFTER_TIMEOUT: u32 = 4;
 
 struct Ring {
     base: u64,
