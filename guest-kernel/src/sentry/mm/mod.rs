@@ -298,10 +298,10 @@ impl AddressSpace {
     }
 
     /// fork: a copy of this address space. Private 2 MiB blocks are shared
-    /// copy-on-write; private pages are copied now (on pvm, write-protecting
-    /// the parent's page entries would cost a trapped write each, more than
-    /// the copy); shared mappings and page-cache pages still read-only in a
-    /// private mapping are the same frames in both. Shared anonymous memory is filled in first so that
+    /// copy-on-write; private writable pages are copied now (on pvm,
+    /// write-protecting the parent's page entries would cost a trapped
+    /// write each, more than the copy); shared mappings and read-only
+    /// pages are the same frames in both. Shared anonymous memory is filled in first so that
     /// parent and child share every page of it. Areas marked MADV_DONTFORK
     /// are left out, MADV_WIPEONFORK ones start empty; memory locks are
     /// not inherited (Linux's dup_mmap).
@@ -352,7 +352,11 @@ impl AddressSpace {
             }
             for (addr, frame) in pages {
                 let mut access = self.page_table.translate(addr).ok_or(EFAULT)?.access;
-                let share = vma.shared || (!access.writable && frames::is_shared_frame(frame));
+                // A read-only page is shared whoever holds it (the page
+                // cache, or only this process: a relocated RELRO page): a
+                // write can only follow an mprotect, which keeps a shared
+                // frame read-only, and the fault then copies it.
+                let share = vma.shared || !access.writable;
                 let target = if share {
                     Frame::share_raw(frame)
                 } else if share_private {
