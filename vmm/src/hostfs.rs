@@ -10,7 +10,7 @@
 //! whatever the guest asks.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use boards::hypercall::*;
@@ -311,11 +311,11 @@ fn open_beneath_how(
 /// its threads the table is not shared and growing it costs microseconds.
 /// The table never shrinks. Best effort: a low descriptor limit only
 /// brings the waits back.
-fn presize_fd_table() {
+fn presize_fd_table(any: BorrowedFd<'_>) {
     let want = (MAX_HANDLES + 256) as libc::c_int;
-    // SAFETY: F_DUPFD on stdin's slot number is only a request for a new
-    // descriptor >= want; a failure (no fd 0, a low limit) changes nothing.
-    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, want) };
+    // SAFETY: F_DUPFD of a descriptor we hold asks for a new one >= want;
+    // a failure (a low limit) changes nothing.
+    let fd = unsafe { libc::fcntl(any.as_raw_fd(), libc::F_DUPFD_CLOEXEC, want) };
     if fd >= 0 {
         // SAFETY: closes the descriptor just made, which nothing else holds.
         unsafe { libc::close(fd) };
@@ -348,7 +348,6 @@ impl HostFs {
     pub fn new(mounts: Vec<MountSpec>) -> Result<HostFs, Failure> {
         if !mounts.is_empty() {
             raise_fd_limit();
-            presize_fd_table();
         }
         let mut handles = Vec::new();
         let mut root_devs = Vec::new();
@@ -404,7 +403,9 @@ impl HostFs {
         } else {
             let dir = std::fs::File::open("/proc/self/fd")
                 .map_err(|e| internal(format!("opening /proc/self/fd: {e}")))?;
-            Some(OwnedFd::from(dir))
+            let dir = OwnedFd::from(dir);
+            presize_fd_table(dir.as_fd());
+            Some(dir)
         };
         Ok(HostFs {
             mounts,
@@ -428,7 +429,6 @@ impl HostFs {
     /// The descriptors the jail confines the VMM to: each mount's root
     /// and whether it is writable.
     pub fn mount_fds(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, bool)> {
-        use std::os::fd::AsFd;
         self.handles
             .iter()
             .take(self.mounts.len())
