@@ -51,6 +51,16 @@ pub fn fill(frame: u64, offset: usize, len: usize, byte: u8) {
     unsafe { core::ptr::write_bytes(phys_to_virt(frame).add(offset), byte, len) }
 }
 
+/// One byte stored at offset 1 of `frame`, a frame that held a page table
+/// and is being freed (see [`super::free_table_frame`]).
+pub fn drop_host_shadow(frame: u64) {
+    check(frame, 0, 2);
+    // SAFETY: byte 1 of a managed frame (checked), direct-mapped; its owner
+    // is giving it up. Volatile: the store is for the host, which sees it
+    // trap, not for any reader.
+    unsafe { core::ptr::write_volatile(phys_to_virt(frame).add(1), 0u8) };
+}
+
 /// Copies the whole of frame `src` over frame `dst`.
 pub fn copy_page(dst: u64, src: u64) {
     check(dst, 0, PAGE_SIZE as usize);

@@ -159,7 +159,7 @@ pub fn new_user_root(_template: u64) -> Option<u64> {
 }
 
 pub fn free_user_root(root: u64) {
-    crate::mm::free_frame(root);
+    crate::mm::free_table_frame(root);
 }
 
 /// Switches TTBR0_EL1 to `root` and drops the old translations (no ASIDs).

@@ -178,8 +178,8 @@ pub fn new_user_root(template: u64) -> Option<u64> {
 
 /// Frees a root made by [`new_user_root`] (its user half must be empty).
 pub fn free_user_root(root: u64) {
-    crate::mm::free_frame(root);
-    crate::mm::free_frame(root + PAGE_SIZE);
+    crate::mm::free_table_frame(root);
+    crate::mm::free_table_frame(root + PAGE_SIZE);
 }
 
 /// Switches the user half to the address space at `root` (one trapped

@@ -1704,7 +1704,7 @@ impl Drop for AddressSpace {
                 crate::arch::paging::USER_ROOT_ENTRIES,
                 &mut frames::release_frame,
                 &mut frames::release_block,
-                &mut frames::free_frame,
+                &mut frames::free_table_frame,
             );
             crate::arch::paging::free_user_root(self.page_table.root());
             return;
@@ -1723,7 +1723,7 @@ impl Drop for AddressSpace {
         if !self.owns_root {
             return;
         }
-        let mut free = |table: u64| frames::free_frame(table);
+        let mut free = |table: u64| frames::free_table_frame(table);
         self.page_table
             .free_tables(crate::arch::paging::USER_ROOT_ENTRIES, &mut free);
         crate::arch::paging::free_user_root(self.page_table.root());
