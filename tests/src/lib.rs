@@ -927,6 +927,19 @@ pub fn sorted_lines(b: &[u8]) -> Vec<String> {
 
 /// Parses `key=value` pairs from a line such as
 /// `rvisor: stats: boot_ms=1.2 run_ms=3 syscalls=5 vm_exits=7`.
+/// The `rvisor: stats:` line of a run with `--stats`, and its key=value
+/// pairs.
+pub fn stats_of(out: &RunOutput) -> (String, HashMap<String, String>) {
+    let stderr = out.stderr_str();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("rvisor: stats:"))
+        .unwrap_or_else(|| panic!("no stats line: {}", out.describe()))
+        .to_string();
+    let kv = parse_kv(line.trim_start_matches("rvisor: stats: "));
+    (line, kv)
+}
+
 pub fn parse_kv(line: &str) -> HashMap<String, String> {
     line.split_whitespace()
         .filter_map(|w| w.split_once('='))

@@ -247,12 +247,7 @@ fn a_large_heap_is_shared_at_fork_not_copied() {
             sandbox.describe()
         );
         assert_eq!(sandbox.code(), 0, "{}", sandbox.describe());
-        let stderr = sandbox.stderr_str();
-        let line = stderr
-            .lines()
-            .find(|l| l.contains("rvisor: stats:"))
-            .expect("stats line");
-        let kv = parse_kv(line.trim_start_matches("rvisor: stats: "));
+        let (line, kv) = stats_of(&sandbox);
         let copied: u64 = kv["fork_copied_kb"].parse().unwrap();
         assert!(
             copied / kids < 512,

@@ -122,12 +122,7 @@ fn many_files_stat_and_read_like_native_and_cached() {
         assert!(text.contains(key), "no {key} in {text}");
     }
     // The requests went through the ring, not one exit each.
-    let stats = out.stderr_str();
-    let line = stats
-        .lines()
-        .find(|l| l.contains("rvisor: stats:"))
-        .expect("stats line");
-    let kv = parse_kv(line.trim_start_matches("rvisor: stats: "));
+    let (line, kv) = stats_of(&out);
     let requests: u64 = kv["host_file_requests"].parse().unwrap();
     let batches: u64 = kv["fsring_batches"].parse().unwrap();
     assert!(requests > 1500 && batches > 0, "{line}");

@@ -181,7 +181,7 @@ const EROFS: i64 = 30;
 const ENAMETOOLONG: i64 = 36;
 const EIO_ERR: i64 = 5;
 
-fn errno() -> i64 {
+pub(crate) fn errno() -> i64 {
     -(std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(EINVAL as i32) as i64)

@@ -73,37 +73,29 @@ impl GuestAccess for GuestMem<'_> {
     /// allocation per request and, past malloc's mmap threshold, a page
     /// fault per 4 KiB (~8 us each on our nested hosts: 2 ms for 1 MiB).
     fn pread_into(&self, fd: i32, offset: u64, gpa: u64, len: u64) -> Result<usize, i64> {
-        let Some(slice) = self.guest_slice(gpa, len) else {
-            return Err(-EFAULT);
-        };
+        let slice = self.guest_slice(gpa, len).ok_or(-EFAULT)?;
         let guard = slice.ptr_guard_mut();
         // SAFETY: `slice` is `len` bytes of guest RAM, mapped in this
         // process for the VM's lifetime; pread writes at most that many
         // bytes there. The guest may touch them meanwhile: the kernel's
         // copy does not care, and nothing here reads them.
-        let n = unsafe { libc::pread(fd, guard.as_ptr().cast(), slice.len(), offset as i64) };
-        if n < 0 {
-            return Err(-(std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO) as i64));
-        }
-        Ok(n as usize)
+        transferred(unsafe { libc::pread(fd, guard.as_ptr().cast(), slice.len(), offset as i64) })
     }
 
     fn pwrite_from(&self, fd: i32, offset: u64, gpa: u64, len: u64) -> Result<usize, i64> {
-        let Some(slice) = self.guest_slice(gpa, len) else {
-            return Err(-EFAULT);
-        };
+        let slice = self.guest_slice(gpa, len).ok_or(-EFAULT)?;
         let guard = slice.ptr_guard();
         // SAFETY: as in `pread_into`; pwrite only reads the slice.
-        let n = unsafe { libc::pwrite(fd, guard.as_ptr().cast(), slice.len(), offset as i64) };
-        if n < 0 {
-            return Err(-(std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO) as i64));
-        }
-        Ok(n as usize)
+        transferred(unsafe { libc::pwrite(fd, guard.as_ptr().cast(), slice.len(), offset as i64) })
     }
+}
+
+/// A pread/pwrite result: the bytes moved, or the negated errno.
+fn transferred(n: isize) -> Result<usize, i64> {
+    if n < 0 {
+        return Err(crate::hostfs::errno());
+    }
+    Ok(n as usize)
 }
 
 impl GuestMem<'_> {
