@@ -73,7 +73,7 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 pub fn start(
     listener: UnixListener,
     filter: Option<seccompiler::BpfProgram>,
-) -> Result<(), Failure> {
+) -> Result<crate::seccomp::ThreadStarting, Failure> {
     // SAFETY: eventfd creates a new descriptor we own.
     let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if wake < 0 {
@@ -85,19 +85,9 @@ pub fn start(
     // SAFETY: a fresh descriptor from eventfd.
     let wake = unsafe { OwnedFd::from_raw_fd(wake) };
     WAKE_FD.store(wake.as_raw_fd(), Ordering::Release);
-    std::thread::Builder::new()
-        .name("rvisor-control".into())
-        .spawn(move || {
-            if let Some(filter) = filter {
-                if let Err(e) = seccompiler::apply_filter(&filter) {
-                    log::error!("control thread: seccomp: {e}; exec is off");
-                    return;
-                }
-            }
-            serve(listener, wake)
-        })
-        .map_err(|e| internal(format!("control thread: {e}")))?;
-    Ok(())
+    crate::seccomp::spawn_filtered_thread("rvisor-control", "control thread", filter, move || {
+        serve(listener, wake)
+    })
 }
 
 fn wake_control_thread() {

@@ -219,9 +219,6 @@ mod tests {
         assert_eq!(resident(), 16);
         assert!(prefaulter.back_some(PIECE_IDLE));
         assert!(!prefaulter.back_some(PIECE_IDLE));
-        if prefaulter.inner.unsupported.load(Ordering::Relaxed) {
-            return; // an old host kernel: nothing to check
-        }
         assert_eq!(prefaulter.backed_bytes(), 256 << 10);
         assert_eq!(resident(), 64);
         // SAFETY: both inside the mapping.

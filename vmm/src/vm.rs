@@ -663,7 +663,7 @@ pub fn run_gated(
             starting.push(start_network(&guest, config, listeners, None)?);
         }
         if let Some(control) = control {
-            crate::exec::start(control, None)?;
+            starting.push(crate::exec::start(control, None)?);
         }
     } else {
         use std::os::fd::AsRawFd;
@@ -680,7 +680,10 @@ pub fn run_gated(
             starting.push(start_network(&guest, config, listeners, Some(net))?);
         }
         if let Some(control) = control {
-            crate::exec::start(control, Some(crate::seccomp::control_thread().compile()?))?;
+            starting.push(crate::exec::start(
+                control,
+                Some(crate::seccomp::control_thread().compile()?),
+            )?);
         }
         let vcpu = crate::seccomp::vcpu_thread(kvm).compile()?;
         crate::seccomp::apply_to_this_thread(&vcpu)?;
